@@ -1,0 +1,150 @@
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  LogController,
+} from 'fastify';
+import type { Logger } from 'pino';
+import { hashApiKey } from '../api-keys.ts';
+import type { MessageStore } from '../domain/ports.ts';
+import type { SandboxOutbox } from '../providers/sandbox-provider.ts';
+import type { ApiKeyRecord } from '../store/sql-api-key-store.ts';
+import { ApiError } from './error-codes.ts';
+import { registerHealthRoutes } from './routes/health.ts';
+import { registerMessageRoutes } from './routes/messages.ts';
+import { registerSandboxRoutes } from './routes/sandbox.ts';
+import { schemaErrorDetails } from './validation-errors.ts';
+
+/** One message: 10 MiB of JSON holds a message with ~7 MiB of attachments. */
+export const MESSAGE_BODY_LIMIT = 10 * 1024 * 1024;
+/** A batch of up to 1,000 messages. */
+export const BATCH_BODY_LIMIT = 50 * 1024 * 1024;
+
+export interface ApiDeps {
+  messages: MessageStore;
+  /** Looks up the active API key a request presents, by the key's SHA-256 hash. */
+  findApiKey: (keyHash: string) => Promise<ApiKeyRecord | null>;
+  /** The sandbox outbox, when the sandbox (or test) provider is in use. */
+  sandbox: SandboxOutbox | null;
+  readiness: () => Promise<{ ready: boolean; reason?: string }>;
+  /** Called after messages were accepted, so an in-process worker can start at once. */
+  onAccepted?: () => void;
+  logger: Logger;
+  clock?: () => number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    apiKey: ApiKeyRecord | null;
+  }
+}
+
+/** Builds the HTTP API without listening, so tests can use it with `inject()` or a real port. */
+export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // Request logs at thousands of requests per second cost more than they tell; errors are
+    // logged below, and TEGAMI_LOG_LEVEL=debug shows requests.
+    logController: new LogController({
+      disableRequestLogging: !deps.logger.isLevelEnabled('debug'),
+    }),
+    bodyLimit: MESSAGE_BODY_LIMIT,
+    ajv: {
+      customOptions: {
+        removeAdditional: false, // unknown fields are an error, not silently dropped
+        coerceTypes: false,
+        useDefaults: false,
+        allErrors: true,
+      },
+    },
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.decorateRequest('apiKey', null);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Tegami API',
+        version: '1',
+        description: 'Submit transactional mail and follow what happened to it.',
+      },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const apiError = toApiError(error);
+    if (apiError.status >= 500) request.log.error({ err: error }, 'request failed');
+    void reply.status(apiError.status).send(apiError.toBody());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const error = new ApiError(
+      'not_found',
+      `no route for ${request.method} ${request.url.split('?')[0]}`,
+    );
+    void reply.status(404).send(error.toBody());
+  });
+
+  registerHealthRoutes(app, deps);
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(
+    async (v1) => {
+      v1.addHook('onRequest', async (request) => {
+        request.apiKey = await authenticate(request.headers.authorization, deps);
+      });
+      registerMessageRoutes(v1.withTypeProvider<TypeBoxTypeProvider>(), deps);
+      if (deps.sandbox)
+        registerSandboxRoutes(v1.withTypeProvider<TypeBoxTypeProvider>(), deps.sandbox);
+    },
+    { prefix: '/v1' },
+  );
+  return app;
+}
+
+async function authenticate(header: string | undefined, deps: ApiDeps): Promise<ApiKeyRecord> {
+  const match = /^Bearer +(\S+)\s*$/i.exec(header ?? '');
+  if (!match?.[1]) {
+    throw new ApiError('unauthorized', 'send your API key as "Authorization: Bearer <key>"');
+  }
+  const key = await deps.findApiKey(hashApiKey(match[1]));
+  if (!key) throw new ApiError('unauthorized', 'unknown or revoked API key');
+  return key;
+}
+
+function toApiError(error: FastifyError): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error.validation) {
+    const where = error.validationContext === 'body' ? '' : `${error.validationContext ?? ''}.`;
+    const details = schemaErrorDetails(
+      error.validation.map((v) => ({ ...v, message: v.message ?? 'is invalid' })),
+    ).map((d) => ({
+      ...d,
+      field: d.field === '(body)' && where ? where.slice(0, -1) : `${where}${d.field}`,
+    }));
+    return new ApiError('invalid_request', 'the request is invalid; see details', details);
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError('payload_too_large', error.message);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ApiError('unsupported_media_type', 'send the body as application/json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new ApiError('malformed_json', error.message);
+  }
+  if (error instanceof SyntaxError)
+    return new ApiError('malformed_json', `malformed JSON: ${error.message}`);
+  const status = error.statusCode ?? 500;
+  if (status === 413) return new ApiError('payload_too_large', error.message);
+  if (status === 415) return new ApiError('unsupported_media_type', error.message);
+  if (status >= 400 && status < 500) return new ApiError('invalid_request', error.message);
+  return new ApiError('internal_error', 'internal error; nothing was changed');
+}

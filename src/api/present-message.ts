@@ -1,0 +1,59 @@
+import type { MessageRecord } from '../domain/types.ts';
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+function decodedSize(base64: string): number {
+  const padding = base64.endsWith('==') ? 2 : base64.endsWith('=') ? 1 : 0;
+  return Math.floor((base64.length * 3) / 4) - padding;
+}
+
+/** A message as the API shows it: snake_case fields, ISO 8601 times, attachments without content. */
+export function presentMessage(record: MessageRecord, withAttempts: boolean) {
+  const { content } = record;
+  return {
+    id: record.id,
+    status: record.status,
+    from: content.from,
+    ...(content.reply_to ? { reply_to: content.reply_to } : {}),
+    subject: content.subject,
+    ...(content.text !== undefined ? { text: content.text } : {}),
+    ...(content.html !== undefined ? { html: content.html } : {}),
+    headers: content.headers,
+    categories: content.categories,
+    metadata: content.metadata,
+    attachments: content.attachments.map((a) => ({
+      filename: a.filename,
+      content_type: a.content_type,
+      size: decodedSize(a.content),
+    })),
+    recipients: record.recipients.map((r) => ({
+      email: r.email,
+      ...(r.name !== undefined ? { name: r.name } : {}),
+      type: r.kind,
+      status: r.status,
+    })),
+    send_at: iso(record.sendAt),
+    created_at: iso(record.createdAt) as string,
+    updated_at: iso(record.updatedAt) as string,
+    attempt_count: record.attemptCount,
+    next_attempt_at: iso(record.nextAttemptAt),
+    sent_at: iso(record.sentAt),
+    last_error: record.lastError,
+    ...(withAttempts
+      ? {
+          attempts: record.attempts.map((a) => ({
+            number: a.number,
+            provider: a.provider,
+            started_at: iso(a.startedAt) as string,
+            duration_ms: a.durationMs,
+            outcome: a.outcome,
+            http_status: a.httpStatus,
+            provider_message_id: a.providerMessageId,
+            error_class: a.errorClass,
+            detail: a.detail,
+            response_excerpt: a.responseExcerpt,
+          })),
+        }
+      : {}),
+  };
+}

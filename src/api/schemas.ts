@@ -1,0 +1,180 @@
+import { type Static, Type } from '@sinclair/typebox';
+import {
+  MAX_CATEGORIES,
+  MAX_HEADER_VALUE_LENGTH,
+  MAX_RECIPIENTS,
+} from '../domain/validate-message.ts';
+
+/**
+ * JSON schemas of the public API. Fastify validates requests with them and @fastify/swagger turns
+ * them into the OpenAPI document at /openapi.json, so the document cannot drift from the code.
+ * Unknown fields are rejected everywhere (`additionalProperties: false`).
+ */
+
+const strict = { additionalProperties: false } as const;
+
+export const AddressSchema = Type.Object(
+  {
+    email: Type.String({ maxLength: 320, description: 'An email address, e.g. guest@example.com' }),
+    name: Type.Optional(Type.String({ maxLength: 256 })),
+  },
+  strict,
+);
+
+export const AttachmentSchema = Type.Object(
+  {
+    filename: Type.String({ maxLength: 255 }),
+    content: Type.String({ description: 'The file, base64-encoded.' }),
+    content_type: Type.String({ maxLength: 255, description: 'MIME type, e.g. application/pdf' }),
+  },
+  strict,
+);
+
+const StringMap = (description: string, maxProperties: number) =>
+  Type.Record(Type.String({ maxLength: 256 }), Type.String(), { description, maxProperties });
+
+export const MessageInputSchema = Type.Object(
+  {
+    from: AddressSchema,
+    to: Type.Array(AddressSchema, { maxItems: MAX_RECIPIENTS }),
+    cc: Type.Optional(Type.Array(AddressSchema, { maxItems: MAX_RECIPIENTS })),
+    bcc: Type.Optional(Type.Array(AddressSchema, { maxItems: MAX_RECIPIENTS })),
+    reply_to: Type.Optional(AddressSchema),
+    subject: Type.String({ maxLength: MAX_HEADER_VALUE_LENGTH }),
+    text: Type.Optional(Type.String()),
+    html: Type.Optional(Type.String()),
+    headers: Type.Optional(
+      StringMap('Extra headers; reserved ones (From, To, Subject, …) are refused.', 100),
+    ),
+    categories: Type.Optional(Type.Array(Type.String(), { maxItems: MAX_CATEGORIES })),
+    metadata: Type.Optional(
+      StringMap('String map returned on every read and sent to providers for correlation.', 100),
+    ),
+    attachments: Type.Optional(Type.Array(AttachmentSchema, { maxItems: 100 })),
+    send_at: Type.Optional(
+      Type.String({ description: 'ISO 8601 time with zone; the message is held until then.' }),
+    ),
+  },
+  strict,
+);
+export type MessageInputBody = Static<typeof MessageInputSchema>;
+
+export const BatchInputSchema = Type.Object(
+  {
+    messages: Type.Array(
+      Type.Unknown({ description: 'A MessageInput; each is validated on its own.' }),
+      {
+        minItems: 1,
+        maxItems: 1000,
+      },
+    ),
+  },
+  strict,
+);
+
+export const AcceptedSchema = Type.Object({
+  id: Type.String(),
+  status: Type.Union([Type.Literal('queued'), Type.Literal('scheduled')]),
+});
+
+const ErrorBodySchema = Type.Object({
+  code: Type.String({ description: 'One of the codes in docs/api-errors.md' }),
+  message: Type.String(),
+  details: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
+});
+
+export const ErrorSchema = Type.Object({ error: ErrorBodySchema });
+
+export const BatchResultSchema = Type.Object({
+  accepted: Type.Integer(),
+  rejected: Type.Integer(),
+  results: Type.Array(
+    Type.Object({
+      index: Type.Integer(),
+      id: Type.Optional(Type.String()),
+      status: Type.Optional(Type.String()),
+      error: Type.Optional(ErrorBodySchema),
+    }),
+  ),
+});
+
+const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
+
+export const AttemptSchema = Type.Object({
+  number: Type.Integer(),
+  provider: Type.String(),
+  started_at: Type.String(),
+  duration_ms: Type.Integer(),
+  outcome: Type.String({ description: 'accepted, retryable or permanent' }),
+  http_status: Type.Union([Type.Integer(), Type.Null()]),
+  provider_message_id: Nullable(Type.String()),
+  error_class: Nullable(Type.String()),
+  detail: Nullable(Type.String()),
+  response_excerpt: Nullable(Type.String()),
+});
+
+export const MessageSchema = Type.Object({
+  id: Type.String(),
+  status: Type.String({ description: 'queued, scheduled, sending, sent, failed or cancelled' }),
+  from: AddressSchema,
+  reply_to: Type.Optional(AddressSchema),
+  subject: Type.String(),
+  text: Type.Optional(Type.String()),
+  html: Type.Optional(Type.String()),
+  headers: Type.Record(Type.String(), Type.String()),
+  categories: Type.Array(Type.String()),
+  metadata: Type.Record(Type.String(), Type.String()),
+  attachments: Type.Array(
+    Type.Object({ filename: Type.String(), content_type: Type.String(), size: Type.Integer() }),
+  ),
+  recipients: Type.Array(
+    Type.Object({
+      email: Type.String(),
+      name: Type.Optional(Type.String()),
+      type: Type.String({ description: 'to, cc or bcc' }),
+      status: Type.String({ description: 'pending, sent, failed or cancelled' }),
+    }),
+  ),
+  send_at: Nullable(Type.String()),
+  created_at: Type.String(),
+  updated_at: Type.String(),
+  attempt_count: Type.Integer(),
+  next_attempt_at: Nullable(Type.String()),
+  sent_at: Nullable(Type.String()),
+  last_error: Nullable(Type.String()),
+  attempts: Type.Optional(Type.Array(AttemptSchema)),
+});
+
+export const MessageListSchema = Type.Object({
+  data: Type.Array(MessageSchema),
+  next_cursor: Nullable(Type.String()),
+});
+
+export const ListQuerySchema = Type.Object(
+  {
+    status: Type.Optional(
+      Type.Union(
+        ['queued', 'scheduled', 'sending', 'sent', 'failed', 'cancelled'].map((s) =>
+          Type.Literal(s),
+        ),
+      ),
+    ),
+    recipient: Type.Optional(Type.String({ maxLength: 320 })),
+    category: Type.Optional(Type.String({ maxLength: 255 })),
+    metadata: Type.Optional(
+      Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: 10 })], {
+        description: 'key=value; repeat to require several',
+      }),
+    ),
+    created_after: Type.Optional(Type.String({ description: 'ISO 8601, inclusive' })),
+    created_before: Type.Optional(Type.String({ description: 'ISO 8601, exclusive' })),
+    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    limit: Type.Optional(
+      Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 500, default 50' }),
+    ),
+  },
+  strict,
+);
+export type ListQuery = Static<typeof ListQuerySchema>;
+
+export const IdParamsSchema = Type.Object({ id: Type.String({ maxLength: 64 }) }, strict);

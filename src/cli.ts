@@ -1,0 +1,133 @@
+import { parseArgs } from 'node:util';
+import { createApiKey } from './api-keys.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { createLogger } from './logger.ts';
+import { openAndMigrate, startService } from './service.ts';
+import { migrateToLatest, openDatabase } from './store/database.ts';
+import { SqlApiKeyStore } from './store/sql-api-key-store.ts';
+
+const HELP = `Usage: tegami <command>
+
+Commands:
+  serve                 run the API and the delivery worker in one process (default)
+  api                   run only the HTTP API
+  worker                run only the delivery worker
+  migrate               apply database migrations and exit
+  keys create [--name N]  create an API key and print it (shown once)
+  keys list             list API keys (never the keys themselves)
+  keys revoke <key-id>  revoke an API key
+  help                  show this help
+
+Configuration is read from TEGAMI_* environment variables; see docs/configuration.md.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command = 'serve', ...rest] = argv;
+  if (command === 'help' || command === '--help' || command === '-h') {
+    console.log(HELP);
+    return 0;
+  }
+  const config = loadConfig();
+  switch (command) {
+    case 'serve':
+    case 'api':
+    case 'worker':
+      return run(config, command);
+    case 'migrate': {
+      const database = openDatabase(config.databaseUrl);
+      const applied = await migrateToLatest(database.db);
+      await database.close();
+      console.log(
+        applied.length > 0 ? `Applied: ${applied.join(', ')}` : 'Database is up to date.',
+      );
+      return 0;
+    }
+    case 'keys':
+      return keys(config, rest);
+    default:
+      console.error(`Unknown command "${command}".\n\n${HELP}`);
+      return 2;
+  }
+}
+
+async function run(config: ReturnType<typeof loadConfig>, role: 'serve' | 'api' | 'worker') {
+  const logger = createLogger(config.logLevel);
+  const service = await startService({
+    config,
+    logger,
+    api: role !== 'worker',
+    worker: role !== 'api',
+    announce: (line) => console.log(line),
+  });
+  if (service.url)
+    console.log(`Tegami ${role} listening on ${service.url} (provider: ${config.provider})`);
+  else console.log(`Tegami worker running (provider: ${config.provider})`);
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'stopping: no new work is claimed, in-flight sends finish');
+      service.stop().then(resolve, (err: unknown) => {
+        logger.error({ err }, 'stopping failed');
+        resolve();
+      });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  logger.info('stopped');
+  return 0;
+}
+
+async function keys(config: ReturnType<typeof loadConfig>, args: string[]): Promise<number> {
+  const [action, ...rest] = args;
+  const database = await openAndMigrate(config);
+  const store = new SqlApiKeyStore(database);
+  try {
+    if (action === 'create') {
+      const { values } = parseArgs({ args: rest, options: { name: { type: 'string' } } });
+      const { key, record } = await createApiKey(store, values.name ?? 'unnamed');
+      console.log(
+        `Created ${record.id} (${record.name}). The key is shown only this once:\n${key}`,
+      );
+      return 0;
+    }
+    if (action === 'list') {
+      for (const k of await store.list()) {
+        const state = k.revokedAt ? `revoked ${new Date(k.revokedAt).toISOString()}` : 'active';
+        console.log(
+          `${k.id}\t${k.prefix}…\t${state}\t${new Date(k.createdAt).toISOString()}\t${k.name}`,
+        );
+      }
+      return 0;
+    }
+    if (action === 'revoke' && rest[0]) {
+      if (!(await store.revoke(rest[0], Date.now()))) {
+        console.error(`No API key with id ${rest[0]} (see: tegami keys list).`);
+        return 1;
+      }
+      console.log(`Revoked ${rest[0]}.`);
+      return 0;
+    }
+    console.error('Usage: tegami keys create [--name N] | keys list | keys revoke <key-id>');
+    return 2;
+  } finally {
+    await database.close();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof ConfigError) {
+      console.error(`Configuration error: ${error.message}`);
+      process.exitCode = 78; // EX_CONFIG
+    } else {
+      console.error(`tegami: ${error instanceof Error ? error.message : String(error)}`);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -1,0 +1,131 @@
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './domain/retry-policy.ts';
+
+/**
+ * Configuration comes from environment variables (docs/configuration.md lists them all). Every
+ * value is checked at start: a bad one stops Tegami with a message naming the variable.
+ */
+export interface Config {
+  databaseUrl: string;
+  http: { host: string; port: number };
+  provider: 'sandbox' | 'test';
+  bootstrapApiKey: string | null;
+  retry: RetryPolicy;
+  worker: {
+    concurrency: number;
+    batchSize: number;
+    leaseMs: number;
+    pollIntervalMs: number;
+  };
+  sandboxOutboxLimit: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export const DEFAULT_HTTP_PORT = 4025;
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`${variable}: ${problem}`);
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function text(env: Env, name: string, fallback: string): string {
+  const value = env[name];
+  return value === undefined || value === '' ? fallback : value;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) {
+    throw new ConfigError(name, `"${raw}" is not a whole number`);
+  }
+  const value = Number(raw.trim());
+  if (value < min || value > max) {
+    throw new ConfigError(name, `${value} is out of range (${min} to ${max})`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
+  const value = text(env, name, fallback);
+  if (!allowed.includes(value as T)) {
+    throw new ConfigError(name, `"${value}" is not one of: ${allowed.join(', ')}`);
+  }
+  return value as T;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const DAY_MS = 24 * 3600_000;
+
+export function loadConfig(env: Env = process.env): Config {
+  const databaseUrl = text(env, 'TEGAMI_DATABASE_URL', 'sqlite:./data/tegami.db');
+  if (!databaseUrl.startsWith('sqlite:')) {
+    throw new ConfigError(
+      'TEGAMI_DATABASE_URL',
+      `"${databaseUrl.split(':')[0]}:" is not supported; use sqlite:<path>, e.g. sqlite:./data/tegami.db`,
+    );
+  }
+
+  const bootstrap = env.TEGAMI_BOOTSTRAP_API_KEY;
+  if (bootstrap !== undefined && bootstrap !== '' && !/^[\x21-\x7e]+$/.test(bootstrap)) {
+    throw new ConfigError(
+      'TEGAMI_BOOTSTRAP_API_KEY',
+      'must be printable ASCII without spaces (it is sent in an HTTP header)',
+    );
+  }
+
+  const retry: RetryPolicy = {
+    maxAttempts: integer(
+      env,
+      'TEGAMI_RETRY_MAX_ATTEMPTS',
+      DEFAULT_RETRY_POLICY.maxAttempts,
+      1,
+      1000,
+    ),
+    baseDelayMs: integer(
+      env,
+      'TEGAMI_RETRY_BASE_DELAY_MS',
+      DEFAULT_RETRY_POLICY.baseDelayMs,
+      0,
+      DAY_MS,
+    ),
+    maxDelayMs: integer(
+      env,
+      'TEGAMI_RETRY_MAX_DELAY_MS',
+      DEFAULT_RETRY_POLICY.maxDelayMs,
+      0,
+      7 * DAY_MS,
+    ),
+  };
+  if (retry.maxDelayMs < retry.baseDelayMs) {
+    throw new ConfigError(
+      'TEGAMI_RETRY_MAX_DELAY_MS',
+      `must not be below TEGAMI_RETRY_BASE_DELAY_MS (${retry.baseDelayMs})`,
+    );
+  }
+
+  const host = text(env, 'TEGAMI_HTTP_HOST', '127.0.0.1');
+  if (/\s/.test(host))
+    throw new ConfigError('TEGAMI_HTTP_HOST', `"${host}" is not a host name or address`);
+
+  return {
+    databaseUrl,
+    http: { host, port: integer(env, 'TEGAMI_HTTP_PORT', DEFAULT_HTTP_PORT, 0, 65535) },
+    provider: oneOf(env, 'TEGAMI_PROVIDER', 'sandbox', ['sandbox', 'test'] as const),
+    bootstrapApiKey: bootstrap === undefined || bootstrap === '' ? null : bootstrap,
+    retry,
+    worker: {
+      concurrency: integer(env, 'TEGAMI_WORKER_CONCURRENCY', 64, 1, 10_000),
+      batchSize: integer(env, 'TEGAMI_WORKER_BATCH_SIZE', 200, 1, 5_000),
+      leaseMs: integer(env, 'TEGAMI_WORKER_LEASE_MS', 30_000, 1_000, DAY_MS),
+      pollIntervalMs: integer(env, 'TEGAMI_WORKER_POLL_INTERVAL_MS', 250, 10, 60_000),
+    },
+    sandboxOutboxLimit: integer(env, 'TEGAMI_SANDBOX_OUTBOX_LIMIT', 10_000, 1, 10_000_000),
+    logLevel: oneOf(env, 'TEGAMI_LOG_LEVEL', 'info', LOG_LEVELS),
+  };
+}

@@ -1,0 +1,68 @@
+import type { SendResult } from './types.ts';
+
+/**
+ * When to try a message again. The only place that knows about backoff.
+ *
+ * Defaults keep retrying a retryable failure for roughly a day, like SQS redrive windows and
+ * Postal's 18 tries: with full jitter the expected gaps are 30 s, 1 min, 2 min, ... up to 1 h
+ * (half the 2 h cap), so 30 attempts span about 23 hours on average.
+ */
+export interface RetryPolicy {
+  maxAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  maxAttempts: 30,
+  baseDelayMs: 60_000,
+  maxDelayMs: 2 * 3600_000,
+};
+
+/**
+ * Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter"):
+ * a random delay in [0, min(cap, base * 2^(attempt-1))], so many messages failing together do
+ * not come back together. A provider's Retry-After is a floor.
+ */
+export function retryDelayMs(
+  policy: RetryPolicy,
+  attempt: number,
+  retryAfterMs: number | undefined,
+  random: () => number = Math.random,
+): number {
+  const exponent = Math.min(Math.max(attempt - 1, 0), 40);
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** exponent);
+  const jittered = Math.floor(random() * ceiling);
+  return Math.max(jittered, retryAfterMs ?? 0);
+}
+
+export type Decision =
+  | { kind: 'sent' }
+  | { kind: 'retry'; at: number; reason: string }
+  | { kind: 'failed'; reason: string };
+
+export function describeFailure(result: SendResult): string {
+  const parts = [result.errorClass, result.detail].filter(Boolean);
+  return parts.length > 0 ? parts.join(': ') : `${result.outcome} failure`;
+}
+
+/** What happens to a message after an attempt (its `attempt`-th) ended with `result`. */
+export function decideAfterAttempt(
+  policy: RetryPolicy,
+  attempt: number,
+  result: SendResult,
+  now: number,
+  random: () => number = Math.random,
+): Decision {
+  if (result.outcome === 'accepted') return { kind: 'sent' };
+  const reason = describeFailure(result);
+  if (result.outcome === 'permanent') return { kind: 'failed', reason };
+  if (attempt >= policy.maxAttempts) {
+    return { kind: 'failed', reason: `gave up after ${attempt} attempts; last: ${reason}` };
+  }
+  return {
+    kind: 'retry',
+    at: now + retryDelayMs(policy, attempt, result.retryAfterMs, random),
+    reason,
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * Glossary — these words mean the same thing in the code, the API, the docs and the console.
+ *
+ * - message:   one piece of mail an application handed to Tegami. It is durable from the moment
+ *              the API answers 202 and moves through the statuses in `MessageStatus`.
+ * - recipient: one to/cc/bcc address of a message, with its own delivery status (providers and
+ *              later delivery events report per address, not per message).
+ * - attempt:   one call to a provider for one message, recorded whatever its outcome.
+ * - provider:  the service that actually sends mail (sandbox, SendGrid, ...), behind the narrow
+ *              `Provider` port: `send(message) -> SendResult`.
+ * - lease:     a worker's time-limited claim on a message. Its expiry is written when the message
+ *              is claimed, so a crashed worker's messages become claimable again by themselves.
+ * - event:     a delivery event reported by a provider after it accepted a message (later issue).
+ * - suppression: an address we must not send to any more (later issue).
+ */
+
+export const MESSAGE_STATUSES = [
+  'queued', // waiting to be sent, due now or at `next_attempt_at` (a retry)
+  'scheduled', // waiting for its `send_at` time
+  'sending', // leased by a worker that is calling the provider
+  'sent', // accepted by the provider
+  'failed', // dead-lettered: permanent failure or attempts exhausted
+  'cancelled', // cancelled by the application before it was sent
+] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+
+/** Statuses a worker may still claim (for `sending`, only once its lease has expired). */
+export const CLAIMABLE_STATUSES: readonly MessageStatus[] = ['queued', 'scheduled', 'sending'];
+
+export const RECIPIENT_STATUSES = ['pending', 'sent', 'failed', 'cancelled'] as const;
+export type RecipientStatus = (typeof RECIPIENT_STATUSES)[number];
+
+export type RecipientKind = 'to' | 'cc' | 'bcc';
+
+export interface Address {
+  email: string;
+  name?: string;
+}
+
+export interface Attachment {
+  filename: string;
+  /** base64 */
+  content: string;
+  content_type: string;
+}
+
+/** What an application asks us to send, after validation. */
+export interface MessageContent {
+  from: Address;
+  to: Address[];
+  cc: Address[];
+  bcc: Address[];
+  reply_to?: Address;
+  subject: string;
+  text?: string;
+  html?: string;
+  headers: Record<string, string>;
+  categories: string[];
+  metadata: Record<string, string>;
+  attachments: Attachment[];
+}
+
+export interface Recipient extends Address {
+  kind: RecipientKind;
+  status: RecipientStatus;
+}
+
+/** A message handed to a provider: its content plus what a provider needs to correlate it. */
+export interface OutboundMessage {
+  id: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+  content: MessageContent;
+}
+
+export type SendOutcome = 'accepted' | 'retryable' | 'permanent';
+
+/** What a provider reports about one send; recorded as an attempt. */
+export interface SendResult {
+  outcome: SendOutcome;
+  providerMessageId?: string;
+  httpStatus?: number;
+  /** Provider asked us to wait at least this long before trying again. */
+  retryAfterMs?: number;
+  /** A short, stable name for the kind of failure: `http_503`, `timeout`, `ECONNRESET`, ... */
+  errorClass?: string;
+  /** Human-readable explanation, safe to show to operators. */
+  detail?: string;
+  /** Bounded excerpt of the provider's raw answer. */
+  responseExcerpt?: string;
+}
+
+export interface Attempt {
+  number: number;
+  provider: string;
+  startedAt: number;
+  durationMs: number;
+  outcome: SendOutcome;
+  httpStatus: number | null;
+  providerMessageId: string | null;
+  errorClass: string | null;
+  detail: string | null;
+  responseExcerpt: string | null;
+}
+
+export interface MessageRecord {
+  id: string;
+  status: MessageStatus;
+  content: MessageContent;
+  recipients: Recipient[];
+  sendAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+  attemptCount: number;
+  nextAttemptAt: number | null;
+  sentAt: number | null;
+  lastError: string | null;
+  attempts: Attempt[];
+}
+
+/** A message a worker has leased. */
+export interface ClaimedMessage {
+  id: string;
+  attemptCount: number;
+  leaseOwner: string;
+  content: MessageContent;
+}

@@ -1,0 +1,244 @@
+import type { Address, Attachment, MessageContent } from './types.ts';
+
+/**
+ * Rules a message must meet beyond its JSON shape (which the API schema checks). Kept here, not in
+ * a route, because every way in (REST, batch, later SMTP and the SendGrid-compatible endpoint)
+ * must apply the same rules.
+ */
+
+/** SendGrid accepts at most 1,000 recipients in one request; we keep every message sendable. */
+export const MAX_RECIPIENTS = 1000;
+/** SendGrid: "categories" holds at most 10 items of at most 255 characters. */
+export const MAX_CATEGORIES = 10;
+export const MAX_CATEGORY_LENGTH = 255;
+/** SendGrid caps custom_args (where metadata travels) at 10,000 bytes per message. */
+export const MAX_METADATA_BYTES = 10_000;
+/** RFC 5322 caps a line at 998 characters; a longer subject or header cannot be sent as is. */
+export const MAX_HEADER_VALUE_LENGTH = 998;
+export const MAX_SCHEDULE_AHEAD_MS = 30 * 24 * 3600 * 1000;
+
+/**
+ * Headers we write ourselves (or the provider does). Letting a caller set them would break the
+ * message or allow spoofing; SendGrid rejects the same list in `headers`.
+ */
+export const RESERVED_HEADERS = new Set([
+  'from',
+  'to',
+  'cc',
+  'bcc',
+  'subject',
+  'reply-to',
+  'sender',
+  'date',
+  'message-id',
+  'mime-version',
+  'content-type',
+  'content-transfer-encoding',
+  'content-disposition',
+  'return-path',
+  'received',
+  'dkim-signature',
+  'x-sg-id',
+  'x-sg-eid',
+]);
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+/** The API's input shape (already checked against the JSON schema). */
+export interface MessageInput {
+  from: Address;
+  to: Address[];
+  cc?: Address[];
+  bcc?: Address[];
+  reply_to?: Address;
+  subject: string;
+  text?: string;
+  html?: string;
+  headers?: Record<string, string>;
+  categories?: string[];
+  metadata?: Record<string, string>;
+  attachments?: Attachment[];
+  send_at?: string;
+}
+
+export interface ValidMessage {
+  content: MessageContent;
+  /** Epoch ms, or null to send at once. */
+  sendAt: number | null;
+}
+
+// A pragmatic subset of RFC 5321: dot-atom local part, hostname with a dot-separated TLD.
+const LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+const DOMAIN_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+const HEADER_NAME = /^[!-9;-~]+$/; // printable ASCII except ':' (RFC 5322 field-name)
+const LINE_BREAK = /[\r\n\0]/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const MIME_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$/;
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+export function isValidEmail(email: string): boolean {
+  if (email.length > 254) return false;
+  const at = email.lastIndexOf('@');
+  if (at < 1) return false;
+  const local = email.slice(0, at);
+  const domain = email.slice(at + 1);
+  if (local.length > 64 || !LOCAL_PART.test(local)) return false;
+  const labels = domain.split('.');
+  if (labels.length < 2) return false;
+  return labels.every((label) => DOMAIN_LABEL.test(label));
+}
+
+function checkAddress(address: Address, field: string, errors: FieldError[]): void {
+  if (!isValidEmail(address.email)) {
+    errors.push({ field: `${field}.email`, message: 'is not a valid email address' });
+  }
+  if (address.name !== undefined && LINE_BREAK.test(address.name)) {
+    errors.push({ field: `${field}.name`, message: 'must not contain line breaks' });
+  }
+}
+
+function checkHeaderText(value: string, field: string, errors: FieldError[]): void {
+  if (LINE_BREAK.test(value)) {
+    errors.push({ field, message: 'must not contain line breaks (CR, LF) or NUL' });
+  } else if (value.length > MAX_HEADER_VALUE_LENGTH) {
+    errors.push({ field, message: `must be at most ${MAX_HEADER_VALUE_LENGTH} characters` });
+  }
+}
+
+export function validateMessage(input: MessageInput, now: number): ValidMessage | FieldError[] {
+  const errors: FieldError[] = [];
+  const to = input.to ?? [];
+  const cc = input.cc ?? [];
+  const bcc = input.bcc ?? [];
+
+  checkAddress(input.from, 'from', errors);
+  if (input.reply_to) checkAddress(input.reply_to, 'reply_to', errors);
+  if (to.length === 0) errors.push({ field: 'to', message: 'needs at least one recipient' });
+
+  const seen = new Set<string>();
+  for (const [kind, list] of [
+    ['to', to],
+    ['cc', cc],
+    ['bcc', bcc],
+  ] as const) {
+    list.forEach((address, i) => {
+      checkAddress(address, `${kind}[${i}]`, errors);
+      const key = address.email.toLowerCase();
+      if (seen.has(key)) {
+        errors.push({
+          field: `${kind}[${i}].email`,
+          message: 'appears more than once in to/cc/bcc',
+        });
+      }
+      seen.add(key);
+    });
+  }
+  const recipientCount = to.length + cc.length + bcc.length;
+  if (recipientCount > MAX_RECIPIENTS) {
+    errors.push({
+      field: 'to',
+      message: `too many recipients: ${recipientCount} in to/cc/bcc, at most ${MAX_RECIPIENTS}`,
+    });
+  }
+
+  if (input.subject.trim() === '') errors.push({ field: 'subject', message: 'must not be empty' });
+  checkHeaderText(input.subject, 'subject', errors);
+
+  if (!input.text && !input.html) {
+    errors.push({ field: 'text', message: 'a message needs `text`, `html` or both' });
+  }
+
+  const headers = input.headers ?? {};
+  for (const [name, value] of Object.entries(headers)) {
+    const field = `headers.${name}`;
+    if (!HEADER_NAME.test(name)) {
+      errors.push({ field, message: 'is not a valid header name' });
+    } else if (RESERVED_HEADERS.has(name.toLowerCase())) {
+      errors.push({ field, message: 'is reserved; use the message fields instead' });
+    }
+    checkHeaderText(value, field, errors);
+  }
+
+  const categories = input.categories ?? [];
+  if (categories.length > MAX_CATEGORIES) {
+    errors.push({ field: 'categories', message: `at most ${MAX_CATEGORIES} categories` });
+  }
+  if (new Set(categories).size !== categories.length) {
+    errors.push({ field: 'categories', message: 'must not repeat a category' });
+  }
+  categories.forEach((category, i) => {
+    const field = `categories[${i}]`;
+    if (category.length === 0 || category.length > MAX_CATEGORY_LENGTH) {
+      errors.push({ field, message: `must be 1 to ${MAX_CATEGORY_LENGTH} characters` });
+    }
+    checkHeaderText(category, field, errors);
+  });
+
+  const metadata = input.metadata ?? {};
+  if (Buffer.byteLength(JSON.stringify(metadata)) > MAX_METADATA_BYTES) {
+    errors.push({
+      field: 'metadata',
+      message: `must be at most ${MAX_METADATA_BYTES} bytes as JSON`,
+    });
+  }
+  for (const key of Object.keys(metadata)) {
+    if (key.length === 0 || LINE_BREAK.test(key)) {
+      errors.push({
+        field: `metadata.${key}`,
+        message: 'keys must be non-empty, without line breaks',
+      });
+    }
+  }
+
+  const attachments = input.attachments ?? [];
+  attachments.forEach((attachment, i) => {
+    const field = `attachments[${i}]`;
+    if (attachment.filename.trim() === '' || LINE_BREAK.test(attachment.filename)) {
+      errors.push({
+        field: `${field}.filename`,
+        message: 'must be non-empty, without line breaks',
+      });
+    }
+    if (!MIME_TYPE.test(attachment.content_type)) {
+      errors.push({ field: `${field}.content_type`, message: 'must be a MIME type like text/csv' });
+    }
+    if (attachment.content.length === 0 || !BASE64.test(attachment.content)) {
+      errors.push({ field: `${field}.content`, message: 'must be non-empty standard base64' });
+    }
+  });
+
+  let sendAt: number | null = null;
+  if (input.send_at !== undefined) {
+    const parsed = ISO_8601.test(input.send_at) ? Date.parse(input.send_at) : Number.NaN;
+    if (Number.isNaN(parsed)) {
+      errors.push({
+        field: 'send_at',
+        message: 'must be an ISO 8601 time with a time zone, e.g. 2030-01-02T03:04:05Z',
+      });
+    } else if (parsed > now + MAX_SCHEDULE_AHEAD_MS) {
+      errors.push({ field: 'send_at', message: 'must be at most 30 days ahead' });
+    } else if (parsed > now) {
+      sendAt = parsed;
+    }
+  }
+
+  if (errors.length > 0) return errors;
+  const content: MessageContent = {
+    from: input.from,
+    to,
+    cc,
+    bcc,
+    subject: input.subject,
+    headers,
+    categories,
+    metadata,
+    attachments,
+  };
+  if (input.reply_to) content.reply_to = input.reply_to;
+  if (input.text) content.text = input.text;
+  if (input.html) content.html = input.html;
+  return { content, sendAt };
+}

@@ -1,0 +1,38 @@
+import MailComposer from 'nodemailer/lib/mail-composer';
+import type { Address, OutboundMessage } from '../domain/types.ts';
+
+function formatAddress(address: Address): { name: string; address: string } | string {
+  return address.name ? { name: address.name, address: address.email } : address.email;
+}
+
+/**
+ * The RFC 5322 message as it would go out, built with nodemailer's MIME composer (UTF-8, encoded
+ * words for non-ASCII headers, base64 or quoted-printable bodies). Bcc is not written into the
+ * headers; it only belongs to the envelope.
+ */
+export async function renderMime(message: OutboundMessage): Promise<Buffer> {
+  const { content } = message;
+  const composer = new MailComposer({
+    from: formatAddress(content.from),
+    to: content.to.map(formatAddress),
+    cc: content.cc.map(formatAddress),
+    bcc: content.bcc.map(formatAddress),
+    ...(content.reply_to ? { replyTo: formatAddress(content.reply_to) } : {}),
+    subject: content.subject,
+    ...(content.text !== undefined ? { text: content.text } : {}),
+    ...(content.html !== undefined ? { html: content.html } : {}),
+    headers: { ...content.headers, 'X-Tegami-Message-Id': message.id },
+    attachments: content.attachments.map((a) => ({
+      filename: a.filename,
+      content: a.content,
+      encoding: 'base64',
+      contentType: a.content_type,
+    })),
+  });
+  return composer.compile().build();
+}
+
+export function envelopeRecipients(message: OutboundMessage): string[] {
+  const { to, cc, bcc } = message.content;
+  return [...to, ...cc, ...bcc].map((a) => a.email);
+}

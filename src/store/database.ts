@@ -1,0 +1,92 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
+import { migrations } from './migrations/index.ts';
+import type { Database } from './schema.ts';
+
+/**
+ * Opening a database, running migrations and the few statements whose SQL differs between
+ * engines. Everything dialect-specific lives here or in `claim-due-messages.ts`.
+ */
+
+export type Engine = 'sqlite';
+
+export interface DatabaseHandle {
+  db: Kysely<Database>;
+  engine: Engine;
+  /** Runs `work` in a transaction that holds the write lock from its first statement. */
+  writeTransaction<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export class DatabaseUrlError extends Error {}
+
+export function sqlitePathFromUrl(url: string): string {
+  if (!url.startsWith('sqlite:')) {
+    throw new DatabaseUrlError(
+      `unsupported database URL "${url.split(':')[0]}:…"; use sqlite:<path> (postgres comes later)`,
+    );
+  }
+  let path = url.slice('sqlite:'.length);
+  if (path.startsWith('//')) path = path.slice(2);
+  if (path === '')
+    throw new DatabaseUrlError('the sqlite URL has no file path, e.g. sqlite:./data/tegami.db');
+  return path;
+}
+
+export function openDatabase(url: string): DatabaseHandle {
+  const path = sqlitePathFromUrl(url);
+  if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
+  const sqlite = new SqliteDatabase(path);
+  // WAL lets readers run beside the single writer; synchronous=FULL fsyncs the WAL on every
+  // commit, so an acknowledged message survives power loss. Commits are grouped by the caller
+  // (see commit-group.ts) to keep that affordable.
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = FULL');
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('foreign_keys = ON');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+
+  return {
+    db,
+    engine: 'sqlite',
+    // SQLite's default deferred BEGIN takes the write lock only at the first write; if another
+    // process wrote in between, that upgrade fails at once with SQLITE_BUSY instead of waiting.
+    // BEGIN IMMEDIATE waits (busy_timeout) for the lock up front.
+    async writeTransaction(work) {
+      return db.connection().execute(async (conn) => {
+        await sql`begin immediate`.execute(conn);
+        try {
+          const result = await work(conn);
+          await sql`commit`.execute(conn);
+          return result;
+        } catch (error) {
+          if (sqlite.inTransaction) await sql`rollback`.execute(conn);
+          throw error;
+        }
+      });
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  // Two processes starting at once on a new SQLite file may race for the migration lock; the
+  // loser retries once the winner is done.
+  for (let attempt = 1; ; attempt++) {
+    const { error, results } = await migrator.migrateToLatest();
+    if (!error) return (results ?? []).map((r) => r.migrationName);
+    if (attempt >= 5) throw error;
+    await new Promise((r) => setTimeout(r, 200 * attempt));
+  }
+}
+
+export async function pendingMigrations(db: Kysely<Database>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  const all = await migrator.getMigrations();
+  return all.filter((m) => !m.executedAt).map((m) => m.name);
+}

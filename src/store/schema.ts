@@ -1,0 +1,108 @@
+/**
+ * Table shapes as Kysely sees them. Portable by design so the same migrations run on SQLite and
+ * PostgreSQL: every time is epoch milliseconds in a `bigint`, every JSON value is text, and ids are
+ * text (ULIDs, so they sort by creation time). Provider-specific details live in `attempts`, never
+ * in `messages`.
+ */
+export interface Database {
+  api_keys: ApiKeyTable;
+  messages: MessageTable;
+  recipients: RecipientTable;
+  message_categories: MessageCategoryTable;
+  message_metadata: MessageMetadataTable;
+  attempts: AttemptTable;
+  idempotency_keys: IdempotencyKeyTable;
+  sandbox_messages: SandboxMessageTable;
+}
+
+export interface ApiKeyTable {
+  id: string;
+  name: string;
+  /** First characters of the key, shown in listings so operators can tell keys apart. */
+  key_prefix: string;
+  /** SHA-256 of the whole key, hex. Keys are 256 random bits, so a fast hash is enough. */
+  key_hash: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface MessageTable {
+  id: string;
+  api_key_id: string | null;
+  status: string;
+  from_email: string;
+  subject: string;
+  /** `MessageContent` as JSON. */
+  content: string;
+  send_at: number | null;
+  created_at: number;
+  updated_at: number;
+  attempt_count: number;
+  /**
+   * When a worker may next claim this message: due time while queued or scheduled, lease expiry
+   * while sending, null once final. One column makes "due work" a single range scan.
+   */
+  next_attempt_at: number | null;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  sent_at: number | null;
+  last_error: string | null;
+}
+
+export interface RecipientTable {
+  message_id: string;
+  position: number;
+  kind: string;
+  email: string;
+  /** Lower-cased email, for "what happened to mail for this guest?" look-ups. */
+  email_normalized: string;
+  name: string | null;
+  status: string;
+  updated_at: number;
+}
+
+export interface MessageCategoryTable {
+  message_id: string;
+  category: string;
+}
+
+export interface MessageMetadataTable {
+  message_id: string;
+  key: string;
+  value: string;
+}
+
+export interface AttemptTable {
+  message_id: string;
+  number: number;
+  provider: string;
+  started_at: number;
+  duration_ms: number;
+  outcome: string;
+  http_status: number | null;
+  provider_message_id: string | null;
+  error_class: string | null;
+  detail: string | null;
+  response_excerpt: string | null;
+}
+
+export interface IdempotencyKeyTable {
+  api_key_id: string;
+  key: string;
+  request_hash: string;
+  response_status: number;
+  response_body: string;
+  created_at: number;
+}
+
+export interface SandboxMessageTable {
+  id: string;
+  message_id: string;
+  attempt: number;
+  envelope_from: string;
+  /** JSON array of addresses. */
+  envelope_to: string;
+  subject: string;
+  mime: string;
+  created_at: number;
+}

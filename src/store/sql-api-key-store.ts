@@ -1,0 +1,102 @@
+import type { DatabaseHandle } from './database.ts';
+
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  prefix: string;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+/** API keys, stored as SHA-256 hashes only. */
+export class SqlApiKeyStore {
+  constructor(private readonly handle: DatabaseHandle) {}
+
+  async insert(record: ApiKeyRecord, keyHash: string): Promise<void> {
+    await this.handle.db
+      .insertInto('api_keys')
+      .values({
+        id: record.id,
+        name: record.name,
+        key_prefix: record.prefix,
+        key_hash: keyHash,
+        created_at: record.createdAt,
+        revoked_at: record.revokedAt,
+      })
+      .execute();
+  }
+
+  /** The active key with this hash, if any. */
+  async findActiveByHash(keyHash: string): Promise<ApiKeyRecord | null> {
+    const row = await this.handle.db
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('key_hash', '=', keyHash)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return row ? toRecord(row) : null;
+  }
+
+  async findByHash(keyHash: string): Promise<ApiKeyRecord | null> {
+    const row = await this.handle.db
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('key_hash', '=', keyHash)
+      .executeTakeFirst();
+    return row ? toRecord(row) : null;
+  }
+
+  async reactivate(id: string): Promise<void> {
+    await this.handle.db
+      .updateTable('api_keys')
+      .set({ revoked_at: null })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async list(): Promise<ApiKeyRecord[]> {
+    const rows = await this.handle.db.selectFrom('api_keys').selectAll().orderBy('id').execute();
+    return rows.map(toRecord);
+  }
+
+  async count(): Promise<number> {
+    const row = await this.handle.db
+      .selectFrom('api_keys')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** Returns false when no such key exists. */
+  async revoke(id: string, now: number): Promise<boolean> {
+    const result = await this.handle.db
+      .updateTable('api_keys')
+      .set({ revoked_at: now })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) > 0) return true;
+    const exists = await this.handle.db
+      .selectFrom('api_keys')
+      .select('id')
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return exists !== undefined;
+  }
+}
+
+function toRecord(row: {
+  id: string;
+  name: string;
+  key_prefix: string;
+  created_at: number;
+  revoked_at: number | null;
+}): ApiKeyRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    prefix: row.key_prefix,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+  };
+}

@@ -1,0 +1,360 @@
+import type { Kysely, Selectable } from 'kysely';
+import type {
+  MessageFilter,
+  MessageStore,
+  StateChange,
+  Submission,
+  SubmissionOutcome,
+} from '../domain/ports.ts';
+import type {
+  Attempt,
+  MessageContent,
+  MessageRecord,
+  MessageStatus,
+  Recipient,
+  RecipientKind,
+  RecipientStatus,
+  SendOutcome,
+} from '../domain/types.ts';
+import { CommitGroup } from './commit-group.ts';
+import type { DatabaseHandle } from './database.ts';
+import { chunks, insertChunked } from './insert-chunked.ts';
+import type { AttemptTable, Database, MessageTable, RecipientTable } from './schema.ts';
+
+/** Accepting, reading and changing messages on behalf of the API. */
+export class SqlMessageStore implements MessageStore {
+  private readonly submissions: CommitGroup<Submission, SubmissionOutcome>;
+
+  constructor(private readonly handle: DatabaseHandle) {
+    this.submissions = new CommitGroup((group) =>
+      handle.writeTransaction((trx) => writeSubmissions(trx, group)),
+    );
+  }
+
+  submit(submission: Submission): Promise<SubmissionOutcome> {
+    return this.submissions.add(submission);
+  }
+
+  flushed(): Promise<void> {
+    return this.submissions.flushed();
+  }
+
+  async findIdempotent(apiKeyId: string, key: string) {
+    const row = await this.handle.db
+      .selectFrom('idempotency_keys')
+      .select(['request_hash', 'response_status', 'response_body'])
+      .where('api_key_id', '=', apiKeyId)
+      .where('key', '=', key)
+      .executeTakeFirst();
+    if (!row) return null;
+    return { requestHash: row.request_hash, status: row.response_status, body: row.response_body };
+  }
+
+  async get(id: string): Promise<MessageRecord | null> {
+    const db = this.handle.db;
+    const row = await db.selectFrom('messages').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) return null;
+    const [recipients, attempts] = await Promise.all([
+      db
+        .selectFrom('recipients')
+        .selectAll()
+        .where('message_id', '=', id)
+        .orderBy('position')
+        .execute(),
+      db
+        .selectFrom('attempts')
+        .selectAll()
+        .where('message_id', '=', id)
+        .orderBy('number')
+        .execute(),
+    ]);
+    return toRecord(row, recipients, attempts);
+  }
+
+  async list(filter: MessageFilter): Promise<MessageRecord[]> {
+    const db = this.handle.db;
+    let query = db.selectFrom('messages').selectAll();
+    if (filter.status) query = query.where('status', '=', filter.status);
+    if (filter.beforeId) query = query.where('id', '<', filter.beforeId);
+    if (filter.createdAfter !== undefined)
+      query = query.where('created_at', '>=', filter.createdAfter);
+    if (filter.createdBefore !== undefined)
+      query = query.where('created_at', '<', filter.createdBefore);
+    if (filter.recipient) {
+      const email = filter.recipient.toLowerCase();
+      query = query.where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom('recipients')
+            .select('recipients.message_id')
+            .whereRef('recipients.message_id', '=', 'messages.id')
+            .where('recipients.email_normalized', '=', email),
+        ),
+      );
+    }
+    if (filter.category) {
+      const category = filter.category;
+      query = query.where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom('message_categories')
+            .select('message_categories.message_id')
+            .whereRef('message_categories.message_id', '=', 'messages.id')
+            .where('message_categories.category', '=', category),
+        ),
+      );
+    }
+    for (const [key, value] of filter.metadata ?? []) {
+      query = query.where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom('message_metadata')
+            .select('message_metadata.message_id')
+            .whereRef('message_metadata.message_id', '=', 'messages.id')
+            .where('message_metadata.key', '=', key)
+            .where('message_metadata.value', '=', value),
+        ),
+      );
+    }
+    const rows = await query.orderBy('id', 'desc').limit(filter.limit).execute();
+    if (rows.length === 0) return [];
+    const recipients = await db
+      .selectFrom('recipients')
+      .selectAll()
+      .where(
+        'message_id',
+        'in',
+        rows.map((r) => r.id),
+      )
+      .orderBy('message_id')
+      .orderBy('position')
+      .execute();
+    const byMessage = new Map<string, Selectable<RecipientTable>[]>();
+    for (const r of recipients) {
+      const list = byMessage.get(r.message_id) ?? [];
+      list.push(r);
+      byMessage.set(r.message_id, list);
+    }
+    return rows.map((row) => toRecord(row, byMessage.get(row.id) ?? [], []));
+  }
+
+  cancel(id: string, now: number): Promise<StateChange> {
+    return this.changeStatus(id, ['queued', 'scheduled'], async (trx) => {
+      await trx
+        .updateTable('messages')
+        .set({ status: 'cancelled', next_attempt_at: null, updated_at: now })
+        .where('id', '=', id)
+        .execute();
+      await setRecipientStatus(trx, [id], 'cancelled', now);
+    });
+  }
+
+  retry(id: string, now: number): Promise<StateChange> {
+    return this.changeStatus(id, ['failed'], async (trx) => {
+      // A manual retry starts a fresh round of attempts; the earlier attempts stay on record.
+      await trx
+        .updateTable('messages')
+        .set({ status: 'queued', next_attempt_at: now, attempt_count: 0, updated_at: now })
+        .where('id', '=', id)
+        .execute();
+      await setRecipientStatus(trx, [id], 'pending', now);
+    });
+  }
+
+  async pruneIdempotencyKeys(olderThan: number): Promise<number> {
+    const result = await this.handle.db
+      .deleteFrom('idempotency_keys')
+      .where('created_at', '<', olderThan)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  private async changeStatus(
+    id: string,
+    allowed: MessageStatus[],
+    change: (trx: Kysely<Database>) => Promise<void>,
+  ): Promise<StateChange> {
+    const outcome = await this.handle.writeTransaction(async (trx) => {
+      const row = await trx
+        .selectFrom('messages')
+        .select('status')
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (!row) return { kind: 'not_found' } as const;
+      const status = row.status as MessageStatus;
+      if (!allowed.includes(status)) return { kind: 'wrong_status', status } as const;
+      await change(trx);
+      return { kind: 'changed' } as const;
+    });
+    if (outcome.kind !== 'changed') return outcome;
+    const record = await this.get(id);
+    return record ? { kind: 'changed', record } : { kind: 'not_found' };
+  }
+}
+
+export async function setRecipientStatus(
+  trx: Kysely<Database>,
+  messageIds: string[],
+  status: RecipientStatus,
+  now: number,
+): Promise<void> {
+  for (const ids of chunks(messageIds)) {
+    await trx
+      .updateTable('recipients')
+      .set({ status, updated_at: now })
+      .where('message_id', 'in', ids)
+      .execute();
+  }
+}
+
+async function writeSubmissions(
+  trx: Kysely<Database>,
+  group: Submission[],
+): Promise<SubmissionOutcome[]> {
+  const outcomes: SubmissionOutcome[] = [];
+  const messages: MessageTable[] = [];
+  const recipients: RecipientTable[] = [];
+  const categories: Database['message_categories'][] = [];
+  const metadata: Database['message_metadata'][] = [];
+  // Keys claimed earlier in this same group (api key + idempotency key -> stored answer).
+  const claimedKeys = new Map<
+    string,
+    { request_hash: string; response_status: number; response_body: string }
+  >();
+
+  for (const submission of group) {
+    const claim = submission.idempotency;
+    if (claim) {
+      // Checked inside the write transaction, so two concurrent requests with the same key
+      // cannot both be stored, even from two API processes.
+      const scoped = `${claim.apiKeyId}\n${claim.key}`;
+      const earlier = claimedKeys.get(scoped);
+      const existing =
+        earlier ??
+        (await trx
+          .selectFrom('idempotency_keys')
+          .select(['request_hash', 'response_status', 'response_body'])
+          .where('api_key_id', '=', claim.apiKeyId)
+          .where('key', '=', claim.key)
+          .executeTakeFirst());
+      if (existing) {
+        outcomes.push(
+          existing.request_hash === claim.requestHash
+            ? { kind: 'replay', status: existing.response_status, body: existing.response_body }
+            : { kind: 'idempotency_conflict' },
+        );
+        continue;
+      }
+      claimedKeys.set(scoped, {
+        request_hash: claim.requestHash,
+        response_status: claim.responseStatus,
+        response_body: claim.responseBody,
+      });
+    }
+
+    for (const message of submission.messages) {
+      const { content } = message;
+      messages.push({
+        id: message.id,
+        api_key_id: message.apiKeyId,
+        status: message.sendAt === null ? 'queued' : 'scheduled',
+        from_email: content.from.email,
+        subject: content.subject,
+        content: JSON.stringify(content),
+        send_at: message.sendAt,
+        created_at: message.createdAt,
+        updated_at: message.createdAt,
+        attempt_count: 0,
+        next_attempt_at: message.sendAt ?? message.createdAt,
+        lease_owner: null,
+        lease_expires_at: null,
+        sent_at: null,
+        last_error: null,
+      });
+      let position = 0;
+      for (const kind of ['to', 'cc', 'bcc'] as const) {
+        for (const address of content[kind]) {
+          recipients.push({
+            message_id: message.id,
+            position: position++,
+            kind,
+            email: address.email,
+            email_normalized: address.email.toLowerCase(),
+            name: address.name ?? null,
+            status: 'pending',
+            updated_at: message.createdAt,
+          });
+        }
+      }
+      for (const category of content.categories) {
+        categories.push({ message_id: message.id, category });
+      }
+      for (const [key, value] of Object.entries(content.metadata)) {
+        metadata.push({ message_id: message.id, key, value });
+      }
+    }
+    outcomes.push({ kind: 'stored' });
+  }
+
+  await insertChunked(trx, 'messages', messages);
+  await insertChunked(trx, 'recipients', recipients);
+  await insertChunked(trx, 'message_categories', categories);
+  await insertChunked(trx, 'message_metadata', metadata);
+  const keyRows = group.flatMap((s, i) =>
+    s.idempotency && outcomes[i]?.kind === 'stored'
+      ? [
+          {
+            api_key_id: s.idempotency.apiKeyId,
+            key: s.idempotency.key,
+            request_hash: s.idempotency.requestHash,
+            response_status: s.idempotency.responseStatus,
+            response_body: s.idempotency.responseBody,
+            created_at: s.messages[0]?.createdAt ?? Date.now(),
+          },
+        ]
+      : [],
+  );
+  await insertChunked(trx, 'idempotency_keys', keyRows);
+  return outcomes;
+}
+
+function toRecord(
+  row: Selectable<MessageTable>,
+  recipients: Selectable<RecipientTable>[],
+  attempts: Selectable<AttemptTable>[],
+): MessageRecord {
+  return {
+    id: row.id,
+    status: row.status as MessageStatus,
+    content: JSON.parse(row.content) as MessageContent,
+    recipients: recipients.map(
+      (r): Recipient => ({
+        email: r.email,
+        ...(r.name === null ? {} : { name: r.name }),
+        kind: r.kind as RecipientKind,
+        status: r.status as RecipientStatus,
+      }),
+    ),
+    sendAt: row.send_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    attemptCount: row.attempt_count,
+    nextAttemptAt: row.status === 'sending' ? row.lease_expires_at : row.next_attempt_at,
+    sentAt: row.sent_at,
+    lastError: row.last_error,
+    attempts: attempts.map(
+      (a): Attempt => ({
+        number: a.number,
+        provider: a.provider,
+        startedAt: a.started_at,
+        durationMs: a.duration_ms,
+        outcome: a.outcome as SendOutcome,
+        httpStatus: a.http_status,
+        providerMessageId: a.provider_message_id,
+        errorClass: a.error_class,
+        detail: a.detail,
+        responseExcerpt: a.response_excerpt,
+      }),
+    ),
+  };
+}

@@ -1,0 +1,171 @@
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type { DeliveryStore, Provider } from '../domain/ports.ts';
+import { decideAfterAttempt, type RetryPolicy } from '../domain/retry-policy.ts';
+import type { ClaimedMessage, SendResult } from '../domain/types.ts';
+
+export interface WorkerOptions {
+  /** Most messages in flight (leased and being sent) at once. */
+  concurrency: number;
+  /** Most messages claimed in one statement. */
+  batchSize: number;
+  leaseMs: number;
+  /** How often to look for due work when nobody wakes the worker. */
+  pollIntervalMs: number;
+}
+
+export interface WorkerDeps {
+  store: DeliveryStore;
+  provider: Provider;
+  retry: RetryPolicy;
+  options: WorkerOptions;
+  logger: Logger;
+  clock?: () => number;
+}
+
+/** `host/pid/random`: lets a worker on the same host tell that a lease's owner has died. */
+export function newLeaseOwner(): string {
+  return `${hostname()}/${process.pid}/${Math.random().toString(36).slice(2, 10)}`;
+}
+
+/**
+ * The delivery worker. Each message goes through the same named steps:
+ * claim → send → record attempt → finish (sent), schedule a retry, or dead-letter (failed).
+ */
+export class DeliveryWorker {
+  readonly leaseOwner = newLeaseOwner();
+  private readonly inFlight = new Set<Promise<void>>();
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+  private wakeRequested = false;
+  private readonly clock: () => number;
+
+  constructor(private readonly deps: WorkerDeps) {
+    this.clock = deps.clock ?? Date.now;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Stops claiming, lets in-flight sends finish and their results be written. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wake();
+    await this.loop;
+    await Promise.all(this.inFlight);
+    await this.deps.store.flushed();
+  }
+
+  /** New work may be due (a message was just accepted): look now instead of at the next poll. */
+  wake(): void {
+    this.wakeRequested = true;
+    this.wakeUp?.();
+  }
+
+  private async run(): Promise<void> {
+    const { options, store, logger } = this.deps;
+    while (this.running) {
+      const capacity = options.concurrency - this.inFlight.size;
+      if (capacity <= 0) {
+        await Promise.race(this.inFlight);
+        continue;
+      }
+      this.wakeRequested = false;
+      let claimed: ClaimedMessage[] = [];
+      try {
+        claimed = await store.claimDue(
+          this.leaseOwner,
+          Math.min(capacity, options.batchSize),
+          options.leaseMs,
+          this.clock(),
+        );
+      } catch (error) {
+        // The database may be busy or briefly unavailable; nothing is lost, try again later.
+        logger.error({ err: error }, 'claiming due messages failed');
+      }
+      for (const message of claimed) this.track(this.deliver(message));
+      if (claimed.length === 0) await this.idle(options.pollIntervalMs);
+    }
+  }
+
+  private track(delivery: Promise<void>): void {
+    this.inFlight.add(delivery);
+    void delivery.finally(() => this.inFlight.delete(delivery));
+  }
+
+  private idle(ms: number): Promise<void> {
+    if (this.wakeRequested || !this.running) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.wakeUp = null;
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+
+  private async deliver(message: ClaimedMessage): Promise<void> {
+    const { provider, store, retry, logger } = this.deps;
+    const startedAt = this.clock();
+    const result = await this.send(message);
+    const now = this.clock();
+    const decision = decideAfterAttempt(retry, message.attemptCount, result, now);
+    const log = { messageId: message.id, attempt: message.attemptCount, provider: provider.name };
+    if (decision.kind === 'failed') {
+      logger.warn({ ...log, result }, `message dead-lettered: ${decision.reason}`);
+    } else if (decision.kind === 'retry') {
+      logger.info(
+        { ...log, result, retryAt: new Date(decision.at).toISOString() },
+        'send failed, will retry',
+      );
+    }
+    try {
+      await store.complete({
+        messageId: message.id,
+        leaseOwner: message.leaseOwner,
+        now,
+        decision,
+        attempt: {
+          number: message.attemptCount,
+          provider: provider.name,
+          startedAt,
+          durationMs: now - startedAt,
+          outcome: result.outcome,
+          httpStatus: result.httpStatus ?? null,
+          providerMessageId: result.providerMessageId ?? null,
+          errorClass: result.errorClass ?? null,
+          detail: result.detail ?? null,
+          responseExcerpt: result.responseExcerpt ?? null,
+        },
+      });
+    } catch (error) {
+      // The lease will expire and the message will be claimed again: a possible duplicate, never a
+      // loss.
+      logger.error({ err: error, ...log }, 'recording the attempt failed');
+    }
+  }
+
+  private async send(message: ClaimedMessage): Promise<SendResult> {
+    try {
+      return await this.deps.provider.send({
+        id: message.id,
+        attempt: message.attemptCount,
+        content: message.content,
+      });
+    } catch (error) {
+      return {
+        outcome: 'retryable',
+        errorClass: 'provider_exception',
+        detail: error instanceof Error ? error.message : String(error),
+      };
+    }
+  }
+}
