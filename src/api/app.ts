@@ -4,6 +4,7 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
+  type FastifyReply,
   LogController,
 } from 'fastify';
 import type { Logger } from 'pino';
@@ -58,6 +59,12 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
         useDefaults: false,
         allErrors: true,
       },
+    },
+    // Errors the router raises before any route runs (bad URL encoding, over-long path
+    // parameters) get the same error shape as everything else.
+    frameworkErrors: (error, _request, reply) => {
+      const apiError = new ApiError('invalid_request', error.message);
+      void (reply as unknown as FastifyReply).code(apiError.status).send(apiError.toBody());
     },
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',

@@ -1,0 +1,341 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { ERROR_CODES } from '../src/api/error-codes.ts';
+import { message, startTestService, TEST_KEY, type TestService, tempDatabase } from './helpers.ts';
+
+const big = 'x'.repeat(11 * 1024 * 1024);
+
+/** Requests an attacker or a buggy client might send; each must get a 4xx and store nothing. */
+const corpus: {
+  name: string;
+  path?: string;
+  body: unknown;
+  headers?: Record<string, string>;
+  status: number;
+  code: string;
+  field?: string;
+}[] = [
+  { name: 'malformed JSON', body: '{"from": ', status: 400, code: 'malformed_json' },
+  { name: 'empty JSON body', body: '', status: 400, code: 'malformed_json' },
+  { name: 'JSON array instead of object', body: '[]', status: 400, code: 'invalid_request' },
+  { name: 'JSON null', body: 'null', status: 400, code: 'invalid_request' },
+  {
+    name: 'wrong content type',
+    body: 'from=a',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    status: 415,
+    code: 'unsupported_media_type',
+  },
+  {
+    name: 'unknown top-level field',
+    body: message({ priority: 'high' }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'priority',
+  },
+  {
+    name: 'unknown field in an address',
+    body: message({ to: [{ email: 'a@b.co', admin: true }] }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'to[0].admin',
+  },
+  {
+    name: 'missing from',
+    body: { to: [{ email: 'a@b.co' }], subject: 's', text: 't' },
+    status: 400,
+    code: 'invalid_request',
+    field: 'from',
+  },
+  {
+    name: 'no recipients',
+    body: message({ to: [] }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'to',
+  },
+  {
+    name: 'invalid address',
+    body: message({ to: [{ email: 'guest(at)example.com' }] }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'to[0].email',
+  },
+  {
+    name: 'address with CRLF',
+    body: message({ to: [{ email: 'a@b.co\r\nBcc: victim@x.com' }] }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'to[0].email',
+  },
+  {
+    name: 'name with CRLF',
+    body: message({ from: { email: 'a@b.co', name: 'A\r\nBcc: v@x.com' } }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'from.name',
+  },
+  {
+    name: 'subject with LF',
+    body: message({ subject: 'Hi\nBcc: v@x.com' }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'subject',
+  },
+  {
+    name: 'header value with CR',
+    body: message({ headers: { 'X-Ref': 'a\rb' } }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'headers.X-Ref',
+  },
+  {
+    name: 'reserved header',
+    body: message({ headers: { 'Content-Type': 'text/evil' } }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'headers.Content-Type',
+  },
+  {
+    name: 'reserved header, odd case',
+    body: message({ headers: { bCc: 'v@x.com' } }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'headers.bCc',
+  },
+  {
+    name: 'header name with a colon',
+    body: message({ headers: { 'X-A: b': 'c' } }),
+    status: 400,
+    code: 'invalid_request',
+  },
+  {
+    name: 'no content',
+    body: message({ text: undefined }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'text',
+  },
+  {
+    name: 'empty subject',
+    body: message({ subject: '  ' }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'subject',
+  },
+  {
+    name: 'too many recipients',
+    body: message({
+      to: Array.from({ length: 600 }, (_, i) => ({ email: `g${i}@x.co` })),
+      cc: Array.from({ length: 600 }, (_, i) => ({ email: `c${i}@x.co` })),
+    }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'to',
+  },
+  {
+    name: 'duplicate recipient',
+    body: message({ cc: [{ email: 'GUEST@example.com' }] }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'cc[0].email',
+  },
+  {
+    name: 'eleven categories',
+    body: message({ categories: Array.from({ length: 11 }, (_, i) => `c${i}`) }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'categories',
+  },
+  {
+    name: 'metadata value not a string',
+    body: message({ metadata: { n: 1 } }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'metadata.n',
+  },
+  {
+    name: 'attachment with bad base64',
+    body: message({
+      attachments: [{ filename: 'a.pdf', content: 'not base64!', content_type: 'application/pdf' }],
+    }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'attachments[0].content',
+  },
+  {
+    name: 'attachment with bad type',
+    body: message({ attachments: [{ filename: 'a.pdf', content: 'aGk=', content_type: 'pdf' }] }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'attachments[0].content_type',
+  },
+  {
+    name: 'send_at not ISO',
+    body: message({ send_at: 'tomorrow' }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'send_at',
+  },
+  {
+    name: 'send_at too far ahead',
+    body: message({ send_at: '2999-01-01T00:00:00Z' }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'send_at',
+  },
+  {
+    name: 'prototype pollution',
+    body: '{"__proto__":{"admin":true},"from":{"email":"a@b.co"},"to":[{"email":"c@d.co"}],"subject":"s","text":"t"}',
+    status: 400,
+    code: 'invalid_request',
+  },
+  {
+    name: 'number where a string belongs',
+    body: message({ subject: 42 }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'subject',
+  },
+  {
+    name: 'oversized payload',
+    body: message({ text: big }),
+    status: 413,
+    code: 'payload_too_large',
+  },
+  {
+    name: 'bad idempotency key',
+    body: message(),
+    headers: { 'idempotency-key': 'a b' },
+    status: 400,
+    code: 'invalid_request',
+  },
+  {
+    name: 'batch not an array',
+    path: '/v1/messages/batch',
+    body: { messages: {} },
+    status: 400,
+    code: 'invalid_request',
+    field: 'messages',
+  },
+  {
+    name: 'empty batch',
+    path: '/v1/messages/batch',
+    body: { messages: [] },
+    status: 400,
+    code: 'invalid_request',
+    field: 'messages',
+  },
+  {
+    name: 'batch over 1,000',
+    path: '/v1/messages/batch',
+    body: { messages: Array.from({ length: 1001 }, () => ({})) },
+    status: 400,
+    code: 'invalid_request',
+    field: 'messages',
+  },
+  {
+    name: 'batch of only invalid messages',
+    path: '/v1/messages/batch',
+    body: { messages: [message({ to: [{ email: 'x' }] })] },
+    status: 400,
+    code: 'invalid_request',
+    field: 'messages[0].to[0].email',
+  },
+];
+
+describe('malformed and hostile requests', () => {
+  let svc: TestService;
+  let db: ReturnType<typeof tempDatabase>;
+  before(async () => {
+    db = tempDatabase();
+    svc = await startTestService({ TEGAMI_DATABASE_URL: db.url });
+  });
+  after(async () => {
+    await svc.stop();
+    db.cleanup();
+  });
+
+  function rowCounts(): Record<string, number> {
+    const sqlite = new Database(db.url.slice('sqlite:'.length), { readonly: true });
+    try {
+      const tables = [
+        'messages',
+        'recipients',
+        'message_categories',
+        'message_metadata',
+        'attempts',
+        'idempotency_keys',
+        'sandbox_messages',
+      ];
+      return Object.fromEntries(
+        tables.map((t) => [
+          t,
+          (sqlite.prepare(`select count(*) as n from ${t}`).get() as { n: number }).n,
+        ]),
+      );
+    } finally {
+      sqlite.close();
+    }
+  }
+
+  for (const c of corpus) {
+    test(`${c.name} → ${c.status} ${c.code}, nothing stored`, async () => {
+      const before = rowCounts();
+      const headers: Record<string, string> = {
+        authorization: `Bearer ${TEST_KEY}`,
+        'content-type': 'application/json',
+        ...c.headers,
+      };
+      const response = await fetch(`${svc.url}${c.path ?? '/v1/messages'}`, {
+        method: 'POST',
+        headers,
+        body: typeof c.body === 'string' ? c.body : JSON.stringify(c.body),
+      });
+      const body = (await response.json()) as {
+        error: { code: string; message: string; details?: { field: string; message: string }[] };
+      };
+      assert.equal(response.status, c.status, JSON.stringify(body));
+      assert.equal(body.error.code, c.code);
+      assert.equal(ERROR_CODES[body.error.code as keyof typeof ERROR_CODES].status, c.status);
+      assert.equal(typeof body.error.message, 'string');
+      if (c.field) {
+        assert.ok(
+          body.error.details?.some((d) => d.field === c.field),
+          `expected a detail for ${c.field}, got ${JSON.stringify(body.error.details)}`,
+        );
+      }
+      assert.deepEqual(rowCounts(), before);
+    });
+  }
+
+  test('garbage paths, methods and ids give 4xx, never 5xx', async () => {
+    const probes: [string, string][] = [
+      ['GET', '/v1/messages/%00'],
+      ['GET', `/v1/messages/${'a'.repeat(5000)}`],
+      ['GET', '/v1/messages?limit=-1'],
+      ['GET', '/v1/messages?limit=abc'],
+      ['GET', '/v1/messages?cursor=!!!'],
+      ['GET', '/v1/messages?status=bogus'],
+      ['GET', '/v1/messages?created_after=yesterday'],
+      ['GET', '/v1/messages?metadata=novalue'],
+      ['GET', '/v1/messages?unknown=1'],
+      ['DELETE', '/v1/messages'],
+      ['POST', '/v1/messages/msg_x/cancel'],
+      ['GET', '/../../etc/passwd'],
+    ];
+    for (const [method, path] of probes) {
+      const response = await fetch(`${svc.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${TEST_KEY}` },
+      });
+      assert.ok(
+        response.status >= 400 && response.status < 500,
+        `${method} ${path} gave ${response.status}`,
+      );
+      const body = (await response.json()) as { error: { code: string } };
+      assert.ok(body.error.code in ERROR_CODES, `${method} ${path}: ${JSON.stringify(body)}`);
+    }
+  });
+});
