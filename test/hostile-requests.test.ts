@@ -189,7 +189,7 @@ const corpus: {
     name: 'prototype pollution',
     body: '{"__proto__":{"admin":true},"from":{"email":"a@b.co"},"to":[{"email":"c@d.co"}],"subject":"s","text":"t"}',
     status: 400,
-    code: 'invalid_request',
+    code: 'malformed_json',
   },
   {
     name: 'number where a string belongs',
