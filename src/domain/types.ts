@@ -121,7 +121,10 @@ export interface MessageRecord {
 /** A message a worker has leased. */
 export interface ClaimedMessage {
   id: string;
+  /** Number of this attempt, counted over the message's whole life. */
   attemptCount: number;
+  /** Attempts since the message was accepted or last retried by hand: what the budget counts. */
+  attemptsThisRound: number;
   leaseOwner: string;
   content: MessageContent;
 }

@@ -39,11 +39,12 @@ export async function claimDueMessages(
       updated_at: now,
     })
     .where('id', 'in', due)
-    .returning(['id', 'attempt_count', 'content'])
+    .returning(['id', 'attempt_count', 'attempts_before_retry', 'content'])
     .execute();
   return rows.map((row) => ({
     id: row.id,
     attemptCount: row.attempt_count,
+    attemptsThisRound: row.attempt_count - row.attempts_before_retry,
     leaseOwner: owner,
     content: JSON.parse(row.content) as MessageContent,
   }));

@@ -39,6 +39,11 @@ export interface MessageTable {
   updated_at: number;
   attempt_count: number;
   /**
+   * `attempt_count` when an operator last retried the message by hand. Attempt numbers keep
+   * counting up across manual retries; the retry budget counts from here.
+   */
+  attempts_before_retry: number;
+  /**
    * When a worker may next claim this message: due time while queued or scheduled, lease expiry
    * while sending, null once final. One column makes "due work" a single range scan.
    */

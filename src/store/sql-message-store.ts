@@ -151,10 +151,16 @@ export class SqlMessageStore implements MessageStore {
 
   retry(id: string, now: number): Promise<StateChange> {
     return this.changeStatus(id, ['failed'], async (trx) => {
-      // A manual retry starts a fresh round of attempts; the earlier attempts stay on record.
+      // A manual retry starts a fresh retry budget; attempt numbers go on counting, so the
+      // earlier attempts stay on record beside the new ones.
       await trx
         .updateTable('messages')
-        .set({ status: 'queued', next_attempt_at: now, attempt_count: 0, updated_at: now })
+        .set((eb) => ({
+          status: 'queued',
+          next_attempt_at: now,
+          attempts_before_retry: eb.ref('attempt_count'),
+          updated_at: now,
+        }))
         .where('id', '=', id)
         .execute();
       await setRecipientStatus(trx, [id], 'pending', now);
@@ -265,6 +271,7 @@ async function writeSubmissions(
         created_at: message.createdAt,
         updated_at: message.createdAt,
         attempt_count: 0,
+        attempts_before_retry: 0,
         next_attempt_at: message.sendAt ?? message.createdAt,
         lease_owner: null,
         lease_expires_at: null,

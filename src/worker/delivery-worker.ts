@@ -117,7 +117,7 @@ export class DeliveryWorker {
     const startedAt = this.clock();
     const result = await this.send(message);
     const now = this.clock();
-    const decision = decideAfterAttempt(retry, message.attemptCount, result, now);
+    const decision = decideAfterAttempt(retry, message.attemptsThisRound, result, now);
     const log = { messageId: message.id, attempt: message.attemptCount, provider: provider.name };
     if (decision.kind === 'failed') {
       logger.warn({ ...log, result }, `message dead-lettered: ${decision.reason}`);

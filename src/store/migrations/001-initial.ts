@@ -27,6 +27,7 @@ export async function up(db: AnyDb): Promise<void> {
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('updated_at', 'bigint', (c) => c.notNull())
     .addColumn('attempt_count', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('attempts_before_retry', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('next_attempt_at', 'bigint')
     .addColumn('lease_owner', 'text')
     .addColumn('lease_expires_at', 'bigint')

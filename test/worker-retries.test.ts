@@ -1,0 +1,206 @@
+import assert from 'node:assert/strict';
+import { hostname } from 'node:os';
+import { after, before, describe, test } from 'node:test';
+import pino from 'pino';
+import { newId } from '../src/domain/ids.ts';
+import { type DatabaseHandle, migrateToLatest, openDatabase } from '../src/store/database.ts';
+import { SqlDeliveryStore } from '../src/store/sql-delivery-store.ts';
+import { SqlMessageStore } from '../src/store/sql-message-store.ts';
+import { releaseDeadLocalLeases } from '../src/worker/lease-reaper.ts';
+import { message, startTestService, type TestService, tempDatabase, waitFor } from './helpers.ts';
+
+describe('delivery worker: retries, backoff and dead-lettering (test provider)', () => {
+  let svc: TestService;
+  before(async () => {
+    svc = await startTestService({
+      TEGAMI_PROVIDER: 'test',
+      TEGAMI_RETRY_MAX_ATTEMPTS: '4',
+      TEGAMI_RETRY_BASE_DELAY_MS: '20',
+      TEGAMI_RETRY_MAX_DELAY_MS: '100',
+    });
+  });
+  after(async () => {
+    await svc.stop();
+  });
+
+  async function submitAndWait(to: string, status: 'sent' | 'failed') {
+    const res = await svc.request('POST', '/v1/messages', message({ to: [{ email: to }] }));
+    assert.equal(res.status, 202);
+    return waitFor(async () => {
+      const r = await svc.request('GET', `/v1/messages/${res.body.id}`);
+      return r.body.status === status ? r.body : null;
+    }, `${to} to become ${status}`);
+  }
+
+  test('a retryable failure is retried with backoff until it succeeds', async () => {
+    const body = await submitAndWait('retryable-2@example.com', 'sent');
+    assert.equal(body.attempt_count, 3);
+    assert.deepEqual(
+      body.attempts.map((a: { outcome: string }) => a.outcome),
+      ['retryable', 'retryable', 'accepted'],
+    );
+    assert.equal(body.attempts[0].http_status, 503);
+    assert.equal(body.attempts[0].error_class, 'http_503');
+    assert.equal(body.last_error, null);
+    assert.equal(body.recipients[0].status, 'sent');
+  });
+
+  test('a permanent failure dead-letters at once; retry sends it again', async () => {
+    const body = await submitAndWait('permanent@example.com', 'failed');
+    assert.equal(body.attempts.length, 1);
+    assert.match(body.last_error, /http_400/);
+    assert.equal(body.recipients[0].status, 'failed');
+    const failed = await svc.request(
+      'GET',
+      '/v1/messages?status=failed&recipient=permanent@example.com',
+    );
+    assert.ok(failed.body.data.some((m: { id: string }) => m.id === body.id));
+
+    const retried = await svc.request('POST', `/v1/messages/${body.id}/retry`);
+    assert.equal(retried.status, 200);
+    assert.ok(['queued', 'sending', 'failed'].includes(retried.body.status));
+    const again = await waitFor(async () => {
+      const r = await svc.request('GET', `/v1/messages/${body.id}`);
+      return r.body.status === 'failed' && r.body.attempts.length === 2 ? r.body : null;
+    }, 'second permanent failure');
+    assert.equal(again.attempts.length, 2);
+  });
+
+  test('attempts are exhausted: failed with the last reason', async () => {
+    const body = await submitAndWait('retryable@example.com', 'failed');
+    assert.equal(body.attempts.length, 4);
+    assert.match(body.last_error, /gave up after 4 attempts; last: http_503/);
+  });
+
+  test('a provider exception is a retryable failure, not a crash', async () => {
+    const body = await submitAndWait('throws@example.com', 'failed');
+    assert.equal(body.attempts.length, 4);
+    assert.equal(body.attempts[0].error_class, 'provider_exception');
+  });
+
+  test("the provider's Retry-After is a floor for the next attempt", async () => {
+    const body = await submitAndWait('retry-after-400@example.com', 'sent');
+    assert.equal(body.attempts.length, 2);
+    assert.equal(body.attempts[0].http_status, 429);
+    const gap = Date.parse(body.attempts[1].started_at) - Date.parse(body.attempts[0].started_at);
+    assert.ok(gap >= 400, `second attempt came after ${gap} ms`);
+  });
+});
+
+describe('leases', () => {
+  let db: ReturnType<typeof tempDatabase>;
+  let handle: DatabaseHandle;
+  let messages: SqlMessageStore;
+  let delivery: SqlDeliveryStore;
+  before(async () => {
+    db = tempDatabase();
+    handle = openDatabase(db.url);
+    await migrateToLatest(handle.db);
+    messages = new SqlMessageStore(handle);
+    delivery = new SqlDeliveryStore(handle);
+  });
+  after(async () => {
+    await handle.close();
+    db.cleanup();
+  });
+
+  async function submitOne(): Promise<string> {
+    const id = newId('msg');
+    const content = {
+      ...message(),
+      cc: [],
+      bcc: [],
+      headers: {},
+      categories: [],
+      metadata: {},
+      attachments: [],
+    };
+    await messages.submit({
+      messages: [{ id, apiKeyId: null, content, sendAt: null, createdAt: Date.now() }],
+    });
+    return id;
+  }
+
+  test('an expired lease makes the message claimable again; the stale worker cannot overwrite', async () => {
+    const id = await submitOne();
+    const now = Date.now();
+    const [first] = await delivery.claimDue('host-a/1/a', 10, 1000, now);
+    assert.equal(first?.id, id);
+    assert.equal(first?.attemptCount, 1);
+    assert.deepEqual(
+      await delivery.claimDue('host-b/1/b', 10, 1000, now + 500),
+      [],
+      'lease still held',
+    );
+    const [second] = await delivery.claimDue('host-b/1/b', 10, 1000, now + 1001);
+    assert.equal(second?.id, id);
+    assert.equal(second?.attemptCount, 2);
+
+    const attempt = (number: number) => ({
+      number,
+      provider: 'sandbox',
+      startedAt: now,
+      durationMs: 1,
+      outcome: 'retryable' as const,
+      httpStatus: 503,
+      providerMessageId: null,
+      errorClass: 'http_503',
+      detail: null,
+      responseExcerpt: null,
+    });
+    // The first worker comes back late with a failure: its attempt is recorded, status untouched.
+    await delivery.complete({
+      messageId: id,
+      leaseOwner: 'host-a/1/a',
+      now: now + 1100,
+      attempt: attempt(1),
+      decision: { kind: 'failed', reason: 'stale' },
+    });
+    let record = await messages.get(id);
+    assert.equal(record?.status, 'sending');
+    await delivery.complete({
+      messageId: id,
+      leaseOwner: 'host-b/1/b',
+      now: now + 1200,
+      attempt: { ...attempt(2), outcome: 'accepted', httpStatus: 202, errorClass: null },
+      decision: { kind: 'sent' },
+    });
+    record = await messages.get(id);
+    assert.equal(record?.status, 'sent');
+    assert.equal(record?.attempts.length, 2);
+  });
+
+  test('leases of a dead worker on this host are released at once', async () => {
+    const id = await submitOne();
+    const now = Date.now();
+    const deadOwner = `${hostname()}/999999999/x`;
+    const [claimed] = await delivery.claimDue(deadOwner, 10, 3600_000, now);
+    assert.equal(claimed?.id, id);
+    assert.deepEqual(await delivery.claimDue('me', 10, 1000, now + 1), []);
+    const released = await releaseDeadLocalLeases(
+      delivery,
+      'me',
+      pino({ level: 'silent' }),
+      now + 2,
+    );
+    assert.equal(released, 1);
+    const [again] = await delivery.claimDue('me', 10, 1000, now + 3);
+    assert.equal(again?.id, id);
+  });
+
+  test('a live worker on this host keeps its leases', async () => {
+    const id = await submitOne();
+    const now = Date.now();
+    const [claimed] = await delivery.claimDue(
+      `${hostname()}/${process.pid}/live`,
+      10,
+      3600_000,
+      now,
+    );
+    assert.equal(claimed?.id, id);
+    assert.equal(
+      await releaseDeadLocalLeases(delivery, 'me', pino({ level: 'silent' }), now + 1),
+      0,
+    );
+  });
+});
