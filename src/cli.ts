@@ -51,6 +51,14 @@ async function main(argv: string[]): Promise<number> {
 
 async function run(config: ReturnType<typeof loadConfig>, role: 'serve' | 'api' | 'worker') {
   const logger = createLogger(config.logLevel);
+  // Listen for signals before anything starts: a SIGTERM that arrives while starting up must
+  // stop the service cleanly, not kill the process.
+  let signalled: string | null = null;
+  let onSignal: (signal: string) => void = (signal) => {
+    signalled = signal;
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => onSignal(signal));
+
   const service = await startService({
     config,
     logger,
@@ -58,25 +66,27 @@ async function run(config: ReturnType<typeof loadConfig>, role: 'serve' | 'api' 
     worker: role !== 'api',
     announce: (line) => console.log(line),
   });
-  if (service.url)
+  if (service.url) {
     console.log(`Tegami ${role} listening on ${service.url} (provider: ${config.provider})`);
-  else console.log(`Tegami worker running (provider: ${config.provider})`);
+  } else {
+    console.log(`Tegami worker running (provider: ${config.provider})`);
+  }
 
   await new Promise<void>((resolve) => {
     let stopping = false;
-    const stop = (signal: string) => {
+    onSignal = (signal: string) => {
       if (stopping) return;
       stopping = true;
-      logger.info({ signal }, 'stopping: no new work is claimed, in-flight sends finish');
+      console.log(`${signal}: stopping; no new work is claimed, in-flight sends finish.`);
+      logger.info({ signal }, 'stopping');
       service.stop().then(resolve, (err: unknown) => {
         logger.error({ err }, 'stopping failed');
         resolve();
       });
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    if (signalled) onSignal(signalled);
   });
-  logger.info('stopped');
+  console.log('Stopped.');
   return 0;
 }
 

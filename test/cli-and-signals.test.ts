@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { ConfigError, loadConfig } from '../src/config.ts';
+import {
+  message,
+  request,
+  runTegami,
+  spawnTegami,
+  TEST_KEY,
+  tempDatabase,
+  waitFor,
+} from './helpers.ts';
+
+describe('configuration', () => {
+  const bad: [string, string, RegExp][] = [
+    ['TEGAMI_HTTP_PORT', 'eighty', /not a whole number/],
+    ['TEGAMI_HTTP_PORT', '70000', /out of range/],
+    ['TEGAMI_PROVIDER', 'smtp', /not one of: sandbox, test/],
+    ['TEGAMI_DATABASE_URL', 'mysql://db/tegami', /not supported/],
+    ['TEGAMI_RETRY_MAX_ATTEMPTS', '0', /out of range/],
+    ['TEGAMI_RETRY_BASE_DELAY_MS', '-5', /not a whole number/],
+    ['TEGAMI_BOOTSTRAP_API_KEY', 'has space', /printable ASCII/],
+    ['TEGAMI_LOG_LEVEL', 'loud', /not one of/],
+  ];
+  for (const [name, value, problem] of bad) {
+    test(`${name}=${value} is refused, naming the variable`, () => {
+      assert.throws(
+        () => loadConfig({ [name]: value }),
+        (error: unknown) =>
+          error instanceof ConfigError && error.variable === name && problem.test(error.message),
+      );
+    });
+  }
+
+  test('defaults are sensible', () => {
+    const config = loadConfig({});
+    assert.equal(config.databaseUrl, 'sqlite:./data/tegami.db');
+    assert.equal(config.http.port, 4025);
+    assert.equal(config.http.host, '127.0.0.1');
+    assert.equal(config.provider, 'sandbox');
+    assert.equal(config.retry.maxAttempts, 30);
+  });
+
+  test('a bad value stops `tegami serve` with a message naming the variable', async () => {
+    const { code, output } = await runTegami(['serve'], { TEGAMI_HTTP_PORT: 'eighty' });
+    assert.notEqual(code, 0);
+    assert.match(output, /TEGAMI_HTTP_PORT: "eighty" is not a whole number/);
+  });
+});
+
+describe('tegami commands as real processes', () => {
+  const db = tempDatabase();
+  after(() => db.cleanup());
+  const env = { TEGAMI_DATABASE_URL: db.url, TEGAMI_HTTP_PORT: '0' };
+
+  test('first start without keys creates one and prints it once', async () => {
+    const first = spawnTegami(['serve'], env);
+    const url = await first.ready;
+    const key = /(tgm_[A-Za-z0-9_-]{43})/.exec(first.output())?.[1];
+    assert.ok(key, `a key was printed:\n${first.output()}`);
+    const res = await request(url, 'POST', '/v1/messages', message(), {}, key);
+    assert.equal(res.status, 202);
+    first.child.kill('SIGTERM');
+    assert.equal(await first.exited, 0);
+
+    const second = spawnTegami(['serve'], env);
+    await second.ready;
+    assert.doesNotMatch(second.output(), /tgm_/, 'not printed again');
+    second.child.kill('SIGTERM');
+    assert.equal(await second.exited, 0);
+  });
+
+  test('keys create, list and revoke; a revoked key gets 401', async () => {
+    const created = await runTegami(['keys', 'create', '--name', 'shop'], env);
+    assert.equal(created.code, 0);
+    const key = /(tgm_[A-Za-z0-9_-]{43})/.exec(created.output)?.[1] ?? '';
+    const id = /(key_[0-9A-Z]{26})/.exec(created.output)?.[1] ?? '';
+    const listed = await runTegami(['keys', 'list'], env);
+    assert.match(listed.output, new RegExp(`${id}.*active.*shop`));
+    assert.doesNotMatch(listed.output, new RegExp(key), 'the key itself is never listed');
+
+    const server = spawnTegami(['api'], env);
+    const url = await server.ready;
+    try {
+      assert.equal((await request(url, 'GET', '/v1/messages', undefined, {}, key)).status, 200);
+      assert.equal((await runTegami(['keys', 'revoke', id], env)).code, 0);
+      assert.equal((await request(url, 'GET', '/v1/messages', undefined, {}, key)).status, 401);
+      assert.equal((await runTegami(['keys', 'revoke', 'key_nope'], env)).code, 1);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+  });
+
+  test('migrate applies migrations and is idempotent', async () => {
+    const fresh = tempDatabase();
+    try {
+      const first = await runTegami(['migrate'], { TEGAMI_DATABASE_URL: fresh.url });
+      assert.equal(first.code, 0);
+      assert.match(first.output, /Applied: 001-initial/);
+      const again = await runTegami(['migrate'], { TEGAMI_DATABASE_URL: fresh.url });
+      assert.match(again.output, /up to date/);
+    } finally {
+      fresh.cleanup();
+    }
+  });
+
+  test('SIGTERM stops claiming, finishes in-flight sends and exits cleanly', async () => {
+    const fresh = tempDatabase();
+    const server = spawnTegami(['serve'], {
+      TEGAMI_DATABASE_URL: fresh.url,
+      TEGAMI_HTTP_PORT: '0',
+      TEGAMI_PROVIDER: 'test',
+      TEGAMI_BOOTSTRAP_API_KEY: TEST_KEY,
+      TEGAMI_WORKER_CONCURRENCY: '2',
+    });
+    try {
+      const url = await server.ready;
+      const ids: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const res = await request(
+          url,
+          'POST',
+          '/v1/messages',
+          message({ to: [{ email: `slow-1500+${i}@example.com` }] }),
+        );
+        ids.push(res.body.id);
+      }
+      await waitFor(async () => {
+        const r = await request(url, 'GET', '/v1/messages?status=sending');
+        return r.body.data.length === 2;
+      }, 'two sends in flight');
+      server.child.kill('SIGTERM');
+      assert.equal(await server.exited, 0);
+      assert.match(server.output(), /stopping/);
+
+      // Restart to read the results: the two in-flight ones were sent, the two others wait.
+      const again = spawnTegami(['api'], {
+        TEGAMI_DATABASE_URL: fresh.url,
+        TEGAMI_HTTP_PORT: '0',
+        TEGAMI_BOOTSTRAP_API_KEY: TEST_KEY,
+      });
+      const url2 = await again.ready;
+      const statuses = await Promise.all(
+        ids.map(async (id) => (await request(url2, 'GET', `/v1/messages/${id}`)).body.status),
+      );
+      again.child.kill('SIGTERM');
+      await again.exited;
+      assert.deepEqual([...statuses].sort(), ['queued', 'queued', 'sent', 'sent']);
+    } finally {
+      if (server.child.exitCode === null) server.child.kill('SIGKILL');
+      fresh.cleanup();
+    }
+  });
+});
