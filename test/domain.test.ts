@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  DEFAULT_RETRY_POLICY,
+  decideAfterAttempt,
+  retryDelayMs,
+} from '../src/domain/retry-policy.ts';
+import { isValidEmail, validateMessage } from '../src/domain/validate-message.ts';
+import { message } from './helpers.ts';
+
+describe('retry policy', () => {
+  const policy = { maxAttempts: 5, baseDelayMs: 1000, maxDelayMs: 8000 };
+
+  test('full jitter stays within [0, min(cap, base * 2^(n-1))]', () => {
+    for (let attempt = 1; attempt <= 10; attempt++) {
+      const ceiling = Math.min(8000, 1000 * 2 ** (attempt - 1));
+      assert.equal(
+        retryDelayMs(policy, attempt, undefined, () => 0),
+        0,
+      );
+      assert.equal(
+        retryDelayMs(policy, attempt, undefined, () => 0.999999),
+        Math.floor(0.999999 * ceiling),
+      );
+    }
+  });
+
+  test("the provider's Retry-After is a floor", () => {
+    assert.equal(
+      retryDelayMs(policy, 1, 5000, () => 0),
+      5000,
+    );
+    assert.equal(
+      retryDelayMs(policy, 4, 10, () => 0.5),
+      4000,
+    );
+  });
+
+  test('decisions: accepted → sent, permanent → failed, retryable → retry until exhausted', () => {
+    assert.deepEqual(decideAfterAttempt(policy, 1, { outcome: 'accepted' }, 0), { kind: 'sent' });
+    const permanent = decideAfterAttempt(
+      policy,
+      1,
+      { outcome: 'permanent', errorClass: 'http_400', detail: 'bad' },
+      0,
+    );
+    assert.deepEqual(permanent, { kind: 'failed', reason: 'http_400: bad' });
+    const retry = decideAfterAttempt(
+      policy,
+      2,
+      { outcome: 'retryable', errorClass: 'http_503' },
+      100,
+      () => 0.5,
+    );
+    assert.deepEqual(retry, { kind: 'retry', at: 1100, reason: 'http_503' });
+    const exhausted = decideAfterAttempt(
+      policy,
+      5,
+      { outcome: 'retryable', errorClass: 'timeout' },
+      0,
+    );
+    assert.equal(exhausted.kind, 'failed');
+  });
+
+  test('the default policy keeps retrying for about a day', () => {
+    let expected = 0;
+    for (let attempt = 1; attempt < DEFAULT_RETRY_POLICY.maxAttempts; attempt++) {
+      expected += retryDelayMs(DEFAULT_RETRY_POLICY, attempt, undefined, () => 0.5);
+    }
+    const hours = expected / 3600_000;
+    assert.ok(hours > 18 && hours < 30, `expected ~24 h of retries, got ${hours.toFixed(1)} h`);
+  });
+});
+
+describe('message validation', () => {
+  test('addresses', () => {
+    for (const ok of ['a@b.co', 'first.last+tag@sub.example.co.jp', "o'brien@example.ie"]) {
+      assert.ok(isValidEmail(ok), ok);
+    }
+    for (const bad of [
+      '',
+      'a',
+      'a@',
+      '@b.co',
+      'a@b',
+      'a b@c.co',
+      'a@b..co',
+      'a@-b.co',
+      'a@b.co\r\n',
+      '.a@b.co',
+      `${'a'.repeat(65)}@b.co`,
+    ]) {
+      assert.ok(!isValidEmail(bad), JSON.stringify(bad));
+    }
+  });
+
+  test('a good message passes, with defaults filled in', () => {
+    const result = validateMessage(message(), Date.now());
+    assert.ok(!Array.isArray(result));
+    assert.deepEqual(result.content.cc, []);
+    assert.equal(result.sendAt, null);
+  });
+
+  test('send_at in the past sends now; in the future schedules', () => {
+    const now = Date.parse('2030-01-01T00:00:00Z');
+    const past = validateMessage(message({ send_at: '2029-12-31T00:00:00Z' }), now);
+    const future = validateMessage(message({ send_at: '2030-01-01T09:00:00+09:00' }), now);
+    const later = validateMessage(message({ send_at: '2030-01-02T00:00:00Z' }), now);
+    assert.ok(!Array.isArray(past) && past.sendAt === null);
+    assert.ok(!Array.isArray(future) && future.sendAt === null, '09:00+09:00 is midnight UTC: now');
+    assert.ok(!Array.isArray(later) && later.sendAt === Date.parse('2030-01-02T00:00:00Z'));
+  });
+
+  test('metadata is bounded by what SendGrid custom_args can carry', () => {
+    const result = validateMessage(message({ metadata: { big: 'x'.repeat(10_001) } }), 0);
+    assert.ok(Array.isArray(result));
+    assert.equal(result[0]?.field, 'metadata');
+  });
+});
