@@ -94,9 +94,14 @@ async function batches() {
 
 async function endToEnd() {
   const total = Number(process.env.BENCH_E2E_MESSAGES ?? 30_000);
-  const svc = await startTegami('serve', { TEGAMI_WORKER_CONCURRENCY: '256', TEGAMI_WORKER_BATCH_SIZE: '500' });
+  const svc = await startTegami('serve', {
+    TEGAMI_WORKER_CONCURRENCY: '256',
+    TEGAMI_WORKER_BATCH_SIZE: '500',
+  });
   const sqlite = new Database(svc.db.url.slice('sqlite:'.length), { readonly: true });
-  const sent = () => (sqlite.prepare("select count(*) n from messages where status = 'sent'").get() as { n: number }).n;
+  const sent = () =>
+    (sqlite.prepare("select count(*) n from messages where status = 'sent'").get() as { n: number })
+      .n;
   const started = performance.now();
   const batch = { messages: Array.from({ length: 1000 }, () => JSON.parse(body)) };
   const submissions: Promise<unknown>[] = [];
@@ -111,7 +116,8 @@ async function endToEnd() {
   const latencies = sqlite
     .prepare("select sent_at - created_at as ms from messages where status = 'sent' order by ms")
     .all() as { ms: number }[];
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]?.ms;
+  const pct = (p: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]?.ms;
   sqlite.close();
   rows.push(
     `| End to end: ${total.toLocaleString('en')} messages through the batch API to the sandbox provider (\`tegami serve\`) | ${Math.round(total / ((done - started) / 1000))} msg/s (accepting took ${((accepted - started) / 1000).toFixed(1)} s, all sent after ${((done - started) / 1000).toFixed(1)} s) | accept→sent p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms | |`,
@@ -125,7 +131,9 @@ if (all || which.includes('single')) await singleMessages();
 if (all || which.includes('batch')) await batches();
 if (all || which.includes('e2e')) await endToEnd();
 
-console.log(`\nMachine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}; ${DURATION_S} s per run\n`);
+console.log(
+  `\nMachine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}; ${DURATION_S} s per run\n`,
+);
 console.log('| scenario | throughput | latency | errors |');
 console.log('|---|---|---|---|');
 for (const row of rows) console.log(row);

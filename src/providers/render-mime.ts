@@ -10,7 +10,7 @@ function formatAddress(address: Address): { name: string; address: string } | st
  * words for non-ASCII headers, base64 or quoted-printable bodies). Bcc is not written into the
  * headers; it only belongs to the envelope.
  */
-export async function renderMime(message: OutboundMessage): Promise<Buffer> {
+export async function renderMime(message: OutboundMessage, date = new Date()): Promise<Buffer> {
   const { content } = message;
   const composer = new MailComposer({
     from: formatAddress(content.from),
@@ -22,6 +22,9 @@ export async function renderMime(message: OutboundMessage): Promise<Buffer> {
     ...(content.text !== undefined ? { text: content.text } : {}),
     ...(content.html !== undefined ? { html: content.html } : {}),
     headers: { ...content.headers, 'X-Tegami-Message-Id': message.id },
+    // Our own id makes the Message-ID stable across attempts (and cheaper than a random one).
+    date,
+    messageId: `<${message.id}@${content.from.email.split('@')[1] ?? 'tegami'}>`,
     attachments: content.attachments.map((a) => ({
       filename: a.filename,
       content: a.content,

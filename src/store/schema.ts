@@ -108,6 +108,7 @@ export interface SandboxMessageTable {
   /** JSON array of addresses. */
   envelope_to: string;
   subject: string;
-  mime: string;
+  /** The `OutboundMessage` as JSON; rendered to MIME when read (see sandbox-provider.ts). */
+  message: string;
   created_at: number;
 }

@@ -1,3 +1,4 @@
+import type { OutboundMessage } from '../domain/types.ts';
 import type { SandboxEntry, SandboxOutbox } from '../providers/sandbox-provider.ts';
 import { CommitGroup } from './commit-group.ts';
 import type { DatabaseHandle } from './database.ts';
@@ -24,7 +25,7 @@ export class SqlSandboxOutbox implements SandboxOutbox {
             envelope_from: e.envelopeFrom,
             envelope_to: JSON.stringify(e.envelopeTo),
             subject: e.subject,
-            mime: e.mime,
+            message: JSON.stringify(e.message),
             created_at: e.createdAt,
           })),
         ),
@@ -54,7 +55,7 @@ export class SqlSandboxOutbox implements SandboxOutbox {
       envelopeFrom: r.envelope_from,
       envelopeTo: JSON.parse(r.envelope_to) as string[],
       subject: r.subject,
-      mime: r.mime,
+      message: JSON.parse(r.message) as OutboundMessage,
       createdAt: r.created_at,
     }));
   }

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import type { SandboxOutbox } from '../../providers/sandbox-provider.ts';
+import { renderSandboxMime, type SandboxOutbox } from '../../providers/sandbox-provider.ts';
 import type { TypedApp } from '../typed-app.ts';
 
 const QuerySchema = Type.Object(
@@ -30,16 +30,18 @@ export function registerSandboxRoutes(app: TypedApp, outbox: SandboxOutbox): voi
         ...(request.query.message_id ? { messageId: request.query.message_id } : {}),
       });
       return {
-        data: entries.map((e) => ({
-          id: e.id,
-          message_id: e.messageId,
-          attempt: e.attempt,
-          envelope_from: e.envelopeFrom,
-          envelope_to: e.envelopeTo,
-          subject: e.subject,
-          created_at: new Date(e.createdAt).toISOString(),
-          mime: e.mime,
-        })),
+        data: await Promise.all(
+          entries.map(async (e) => ({
+            id: e.id,
+            message_id: e.messageId,
+            attempt: e.attempt,
+            envelope_from: e.envelopeFrom,
+            envelope_to: e.envelopeTo,
+            subject: e.subject,
+            created_at: new Date(e.createdAt).toISOString(),
+            mime: await renderSandboxMime(e),
+          })),
+        ),
       };
     },
   );

@@ -123,7 +123,7 @@ export async function up(db: AnyDb): Promise<void> {
     .addColumn('envelope_from', 'text', (c) => c.notNull())
     .addColumn('envelope_to', 'text', (c) => c.notNull())
     .addColumn('subject', 'text', (c) => c.notNull())
-    .addColumn('mime', 'text', (c) => c.notNull())
+    .addColumn('message', 'text', (c) => c.notNull())
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .execute();
   await db.schema
