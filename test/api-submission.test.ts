@@ -216,7 +216,15 @@ describe('submission API (real HTTP, real SQLite, sandbox provider)', () => {
     const later = new Date(Date.now() + 3600_000).toISOString();
     const scheduled = await svc.request('POST', '/v1/messages', message({ send_at: later }));
     assert.equal(scheduled.body.status, 'scheduled');
-    const cancelled = await svc.request('POST', `/v1/messages/${scheduled.body.id}/cancel`);
+    // A JSON content type with no body is fine for these action endpoints.
+    const cancelled = await svc.request(
+      'POST',
+      `/v1/messages/${scheduled.body.id}/cancel`,
+      undefined,
+      {
+        'content-type': 'application/json',
+      },
+    );
     assert.equal(cancelled.status, 200);
     assert.equal(cancelled.body.status, 'cancelled');
     assert.equal(cancelled.body.recipients[0].status, 'cancelled');

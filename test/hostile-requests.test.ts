@@ -17,7 +17,7 @@ const corpus: {
   field?: string;
 }[] = [
   { name: 'malformed JSON', body: '{"from": ', status: 400, code: 'malformed_json' },
-  { name: 'empty JSON body', body: '', status: 400, code: 'malformed_json' },
+  { name: 'empty JSON body', body: '', status: 400, code: 'invalid_request' },
   { name: 'JSON array instead of object', body: '[]', status: 400, code: 'invalid_request' },
   { name: 'JSON null', body: 'null', status: 400, code: 'invalid_request' },
   {

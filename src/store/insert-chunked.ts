@@ -16,12 +16,9 @@ export async function insertChunked<T extends keyof Database & string>(
   const columns = Object.keys(rows[0] as object).length;
   const size = Math.max(1, Math.floor(MAX_PARAMETERS / columns));
   for (let i = 0; i < rows.length; i += size) {
-    const part = rows.slice(i, i + size);
     // biome-ignore lint/suspicious/noExplicitAny: Kysely cannot type a table chosen at run time
-    await db
-      .insertInto(table)
-      .values(part as any)
-      .execute();
+    const part = rows.slice(i, i + size) as any;
+    await db.insertInto(table).values(part).execute();
   }
 }
 
