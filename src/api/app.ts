@@ -27,7 +27,7 @@ export interface ApiDeps {
   messages: MessageStore;
   /** Looks up the active API key a request presents, by the key's SHA-256 hash. */
   findApiKey: (keyHash: string) => Promise<ApiKeyRecord | null>;
-  /** The sandbox outbox, when the sandbox (or test) provider is in use. */
+  /** The sandbox outbox; null hides `/v1/sandbox/messages` (for providers that keep none). */
   sandbox: SandboxOutbox | null;
   readiness: () => Promise<{ ready: boolean; reason?: string }>;
   /** Called after messages were accepted, so an in-process worker can start at once. */
