@@ -1,4 +1,6 @@
+import type { CircuitOptions } from './domain/provider-circuit.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './domain/retry-policy.ts';
+import type { SendGridOptions } from './providers/sendgrid/sendgrid-provider.ts';
 
 /**
  * Configuration comes from environment variables (docs/configuration.md lists them all). Every
@@ -7,7 +9,10 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './domain/retry-policy.ts
 export interface Config {
   databaseUrl: string;
   http: { host: string; port: number };
-  provider: 'sandbox' | 'test';
+  provider: 'sandbox' | 'test' | 'sendgrid';
+  /** Set when `provider` is `sendgrid`. */
+  sendgrid: SendGridOptions | null;
+  circuit: CircuitOptions;
   bootstrapApiKey: string | null;
   retry: RetryPolicy;
   worker: {
@@ -109,6 +114,19 @@ export function loadConfig(env: Env = process.env): Config {
     );
   }
 
+  const worker = {
+    concurrency: integer(env, 'TEGAMI_WORKER_CONCURRENCY', 64, 1, 10_000),
+    batchSize: integer(env, 'TEGAMI_WORKER_BATCH_SIZE', 200, 1, 5_000),
+    leaseMs: integer(env, 'TEGAMI_WORKER_LEASE_MS', 30_000, 1_000, DAY_MS),
+    pollIntervalMs: integer(env, 'TEGAMI_WORKER_POLL_INTERVAL_MS', 250, 10, 60_000),
+  };
+  const provider = oneOf(env, 'TEGAMI_PROVIDER', 'sandbox', [
+    'sandbox',
+    'test',
+    'sendgrid',
+  ] as const);
+  const sendgrid = provider === 'sendgrid' ? loadSendGrid(env, worker.leaseMs) : null;
+
   const host = text(env, 'TEGAMI_HTTP_HOST', '127.0.0.1');
   if (/\s/.test(host))
     throw new ConfigError('TEGAMI_HTTP_HOST', `"${host}" is not a host name or address`);
@@ -116,16 +134,60 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     databaseUrl,
     http: { host, port: integer(env, 'TEGAMI_HTTP_PORT', DEFAULT_HTTP_PORT, 0, 65535) },
-    provider: oneOf(env, 'TEGAMI_PROVIDER', 'sandbox', ['sandbox', 'test'] as const),
+    provider,
+    sendgrid,
+    circuit: {
+      failureThreshold: integer(env, 'TEGAMI_PROVIDER_FAILURE_THRESHOLD', 10, 1, 10_000),
+      probeIntervalMs: integer(env, 'TEGAMI_PROVIDER_PROBE_INTERVAL_MS', 2_000, 100, DAY_MS),
+      pauseCheckMs: integer(env, 'TEGAMI_PROVIDER_PAUSE_CHECK_MS', 60_000, 100, DAY_MS),
+      defaultThrottleMs: 1_000,
+    },
     bootstrapApiKey: bootstrap === undefined || bootstrap === '' ? null : bootstrap,
     retry,
-    worker: {
-      concurrency: integer(env, 'TEGAMI_WORKER_CONCURRENCY', 64, 1, 10_000),
-      batchSize: integer(env, 'TEGAMI_WORKER_BATCH_SIZE', 200, 1, 5_000),
-      leaseMs: integer(env, 'TEGAMI_WORKER_LEASE_MS', 30_000, 1_000, DAY_MS),
-      pollIntervalMs: integer(env, 'TEGAMI_WORKER_POLL_INTERVAL_MS', 250, 10, 60_000),
-    },
+    worker,
     sandboxOutboxLimit: integer(env, 'TEGAMI_SANDBOX_OUTBOX_LIMIT', 10_000, 1, 10_000_000),
     logLevel: oneOf(env, 'TEGAMI_LOG_LEVEL', 'info', LOG_LEVELS),
   };
+}
+
+function loadSendGrid(env: Env, leaseMs: number): SendGridOptions {
+  const apiKey = env.TEGAMI_SENDGRID_API_KEY ?? '';
+  if (apiKey === '') {
+    throw new ConfigError('TEGAMI_SENDGRID_API_KEY', 'is required when TEGAMI_PROVIDER=sendgrid');
+  }
+  if (!/^[\x21-\x7e]+$/.test(apiKey)) {
+    throw new ConfigError(
+      'TEGAMI_SENDGRID_API_KEY',
+      'must be printable ASCII without spaces (it is sent in an HTTP header)',
+    );
+  }
+  const baseUrl = text(env, 'TEGAMI_SENDGRID_BASE_URL', 'https://api.sendgrid.com');
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(baseUrl);
+  } catch {
+    // reported below
+  }
+  if (!parsed || !['http:', 'https:'].includes(parsed.protocol) || parsed.search || parsed.hash) {
+    throw new ConfigError(
+      'TEGAMI_SENDGRID_BASE_URL',
+      `"${baseUrl}" is not an http(s) URL such as https://api.sendgrid.com`,
+    );
+  }
+  const options: SendGridOptions = {
+    apiKey,
+    baseUrl,
+    connectTimeoutMs: integer(env, 'TEGAMI_SENDGRID_CONNECT_TIMEOUT_MS', 5_000, 100, 120_000),
+    timeoutMs: integer(env, 'TEGAMI_SENDGRID_TIMEOUT_MS', 15_000, 100, 600_000),
+    maxConcurrency: integer(env, 'TEGAMI_SENDGRID_MAX_CONCURRENCY', 64, 1, 10_000),
+    maxRequestsPerSecond: integer(env, 'TEGAMI_SENDGRID_MAX_RPS', 0, 0, 1_000_000),
+  };
+  // A send that outlives its lease could be claimed and sent again by another worker.
+  if (options.connectTimeoutMs + options.timeoutMs >= leaseMs) {
+    throw new ConfigError(
+      'TEGAMI_SENDGRID_TIMEOUT_MS',
+      `with TEGAMI_SENDGRID_CONNECT_TIMEOUT_MS it must stay below TEGAMI_WORKER_LEASE_MS (${leaseMs})`,
+    );
+  }
+  return options;
 }

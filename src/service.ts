@@ -5,6 +5,7 @@ import { createApiKey, ensureBootstrapKey } from './api-keys.ts';
 import type { Config } from './config.ts';
 import type { Provider } from './domain/ports.ts';
 import { SandboxProvider } from './providers/sandbox-provider.ts';
+import { SendGridProvider } from './providers/sendgrid/sendgrid-provider.ts';
 import { TestProvider } from './providers/test-provider.ts';
 import {
   type DatabaseHandle,
@@ -15,6 +16,7 @@ import {
 import { SqlApiKeyStore } from './store/sql-api-key-store.ts';
 import { SqlDeliveryStore } from './store/sql-delivery-store.ts';
 import { SqlMessageStore } from './store/sql-message-store.ts';
+import { SqlProviderHealthStore } from './store/sql-provider-health-store.ts';
 import { SqlSandboxOutbox } from './store/sql-sandbox-outbox.ts';
 import { DeliveryWorker } from './worker/delivery-worker.ts';
 import { releaseDeadLocalLeases } from './worker/lease-reaper.ts';
@@ -47,6 +49,7 @@ const MAINTENANCE_INTERVAL_MS = 10 * 60_000;
 const LEASE_REAPER_INTERVAL_MS = 10_000;
 
 function createProvider(config: Config, outbox: SqlSandboxOutbox): Provider {
+  if (config.sendgrid) return new SendGridProvider(config.sendgrid);
   const sandbox = new SandboxProvider(outbox);
   return config.provider === 'test' ? new TestProvider(sandbox) : sandbox;
 }
@@ -69,7 +72,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const keys = new SqlApiKeyStore(database);
   const messages = new SqlMessageStore(database);
   const outbox = new SqlSandboxOutbox(database, config.sandboxOutboxLimit);
+  const health = new SqlProviderHealthStore(database);
   const timers: NodeJS.Timeout[] = [];
+  let provider: Provider | null = null;
 
   if (config.bootstrapApiKey) {
     await ensureBootstrapKey(keys, config.bootstrapApiKey);
@@ -83,11 +88,14 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   let worker: DeliveryWorker | null = null;
   if (options.worker) {
     const store = new SqlDeliveryStore(database);
+    provider = createProvider(config, outbox);
     worker = new DeliveryWorker({
       store,
-      provider: createProvider(config, outbox),
+      provider,
       retry: config.retry,
       options: config.worker,
+      circuit: config.circuit,
+      health,
       logger: logger.child({ component: 'worker' }),
     });
     const reap = () =>
@@ -106,7 +114,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     app = await buildApp({
       messages,
       findApiKey: (hash) => keys.findActiveByHash(hash),
-      sandbox: outbox,
+      // The outbox exists only for providers that keep mail here instead of sending it.
+      sandbox: config.provider === 'sendgrid' ? null : outbox,
+      providers: { configured: config.provider, health },
       logger: logger.child({ component: 'api' }),
       ...(inProcessWorker ? { onAccepted: () => inProcessWorker.wake() } : {}),
       readiness: async () => {
@@ -140,6 +150,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       if (app) await app.close();
       await messages.flushed();
       if (worker) await worker.stop();
+      await provider?.close?.();
       await database.close();
     },
   };

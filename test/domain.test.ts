@@ -52,7 +52,7 @@ describe('retry policy', () => {
       100,
       () => 0.5,
     );
-    assert.deepEqual(retry, { kind: 'retry', at: 1100, reason: 'http_503' });
+    assert.deepEqual(retry, { kind: 'retry', at: 1100, reason: 'http_503', chargesBudget: true });
     const exhausted = decideAfterAttempt(
       policy,
       5,

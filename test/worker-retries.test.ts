@@ -147,6 +147,10 @@ describe('leases', () => {
       errorClass: 'http_503',
       detail: null,
       responseExcerpt: null,
+      providerFault: null,
+      providerErrors: null,
+      rateLimit: null,
+      networkError: null,
     });
     // The first worker comes back late with a failure: its attempt is recorded, status untouched.
     await delivery.complete({

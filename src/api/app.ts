@@ -15,6 +15,7 @@ import type { ApiKeyRecord } from '../store/sql-api-key-store.ts';
 import { ApiError } from './error-codes.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMessageRoutes } from './routes/messages.ts';
+import { type ProviderView, registerProviderRoutes } from './routes/providers.ts';
 import { registerSandboxRoutes } from './routes/sandbox.ts';
 import { schemaErrorDetails } from './validation-errors.ts';
 
@@ -30,6 +31,8 @@ export interface ApiDeps {
   /** The sandbox outbox; null hides `/v1/sandbox/messages` (for providers that keep none). */
   sandbox: SandboxOutbox | null;
   readiness: () => Promise<{ ready: boolean; reason?: string }>;
+  /** Provider health for `GET /v1/providers`; optional for tests of other routes. */
+  providers?: ProviderView;
   /** Called after messages were accepted, so an in-process worker can start at once. */
   onAccepted?: () => void;
   logger: Logger;
@@ -118,6 +121,13 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       registerMessageRoutes(v1.withTypeProvider<TypeBoxTypeProvider>(), deps);
       if (deps.sandbox)
         registerSandboxRoutes(v1.withTypeProvider<TypeBoxTypeProvider>(), deps.sandbox);
+      if (deps.providers) {
+        registerProviderRoutes(
+          v1.withTypeProvider<TypeBoxTypeProvider>(),
+          deps.providers,
+          deps.clock ?? Date.now,
+        );
+      }
     },
     { prefix: '/v1' },
   );

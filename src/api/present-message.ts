@@ -52,6 +52,15 @@ export function presentMessage(record: MessageRecord, withAttempts: boolean) {
             error_class: a.errorClass,
             detail: a.detail,
             response_excerpt: a.responseExcerpt,
+            provider_fault: a.providerFault,
+            provider_errors:
+              a.providerErrors?.map((e) => ({
+                message: e.message,
+                field: e.field ?? null,
+                help: e.help ?? null,
+              })) ?? null,
+            rate_limit: a.rateLimit,
+            network_error: a.networkError,
           })),
         }
       : {}),

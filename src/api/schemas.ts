@@ -105,12 +105,38 @@ export const AttemptSchema = Type.Object({
   provider: Type.String(),
   started_at: Type.String(),
   duration_ms: Type.Integer(),
-  outcome: Type.String({ description: 'accepted, retryable or permanent' }),
+  outcome: Type.String({
+    description:
+      'accepted, retryable, permanent, or unknown (timed out after the request was sent: the provider may have accepted it)',
+  }),
   http_status: Type.Union([Type.Integer(), Type.Null()]),
   provider_message_id: Nullable(Type.String()),
   error_class: Nullable(Type.String()),
   detail: Nullable(Type.String()),
   response_excerpt: Nullable(Type.String()),
+  provider_fault: Type.Union([Type.String(), Type.Null()], {
+    description:
+      "outage, rate_limited or account when the failure was the provider's state (the attempt did not count against the message's retry budget); null otherwise",
+  }),
+  provider_errors: Type.Union([
+    Type.Array(
+      Type.Object({
+        message: Type.String(),
+        field: Type.Union([Type.String(), Type.Null()]),
+        help: Type.Union([Type.String(), Type.Null()]),
+      }),
+    ),
+    Type.Null(),
+  ]),
+  rate_limit: Type.Union([
+    Type.Object({
+      limit: Type.Optional(Type.Number()),
+      remaining: Type.Optional(Type.Number()),
+      reset: Type.Optional(Type.Number()),
+    }),
+    Type.Null(),
+  ]),
+  network_error: Nullable(Type.String()),
 });
 
 export const MessageSchema = Type.Object({
@@ -178,3 +204,37 @@ export const ListQuerySchema = Type.Object(
 export type ListQuery = Static<typeof ListQuerySchema>;
 
 export const IdParamsSchema = Type.Object({ id: Type.String({ maxLength: 64 }) }, strict);
+
+const ProviderViewFields = {
+  state: Type.String({ description: 'healthy, throttled, unavailable, paused, or unknown' }),
+  reason: Type.Union([Type.String(), Type.Null()]),
+  since: Type.Union([Type.String(), Type.Null()]),
+  next_check_at: Type.Union([Type.String(), Type.Null()]),
+};
+
+export const ProviderListSchema = Type.Object({
+  providers: Type.Array(
+    Type.Object({
+      name: Type.String(),
+      ...ProviderViewFields,
+      accepted: Type.Integer({ description: 'accepted sends since the workers started' }),
+      failed: Type.Integer(),
+      recent_errors: Type.Array(
+        Type.Object({
+          error_class: Type.String(),
+          count: Type.Integer(),
+          last_at: Type.String(),
+          last_detail: Type.Union([Type.String(), Type.Null()]),
+        }),
+      ),
+      workers: Type.Array(
+        Type.Object({
+          worker: Type.String(),
+          ...ProviderViewFields,
+          updated_at: Type.String(),
+          stale: Type.Boolean({ description: 'no report for a while: the worker may be gone' }),
+        }),
+      ),
+    }),
+  ),
+});

@@ -1,3 +1,4 @@
+import type { CircuitSnapshot } from './provider-circuit.ts';
 import type { Decision } from './retry-policy.ts';
 import type {
   Attempt,
@@ -101,4 +102,19 @@ export interface DeliveryStore {
   releaseLeases(owner: string, now: number): Promise<number>;
   /** Resolves when every completion handed over so far is durable. */
   flushed(): Promise<void>;
+}
+
+export interface ProviderHealthReport {
+  provider: string;
+  /** The reporting worker's lease owner. */
+  reporter: string;
+  snapshot: CircuitSnapshot;
+  updatedAt: number;
+}
+
+/** Where workers publish how they see each provider, so any API process can show it. */
+export interface ProviderHealthStore {
+  report(report: ProviderHealthReport): Promise<void>;
+  remove(provider: string, reporter: string): Promise<void>;
+  list(): Promise<ProviderHealthReport[]>;
 }

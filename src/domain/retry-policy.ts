@@ -38,8 +38,18 @@ export function retryDelayMs(
 
 export type Decision =
   | { kind: 'sent' }
-  | { kind: 'retry'; at: number; reason: string }
+  /** `chargesBudget: false` when the provider, not the message, failed: the attempt is free. */
+  | { kind: 'retry'; at: number; reason: string; chargesBudget: boolean }
   | { kind: 'failed'; reason: string };
+
+/**
+ * A failure that is the provider's state (an outage, throttling, an account problem) is retried
+ * soon and never uses up the message's attempts: the provider's circuit, not each message's
+ * backoff, decides when sending resumes, so an outage of any length dead-letters nothing and the
+ * backlog drains as soon as the provider recovers. The short jittered delay only spreads out
+ * isolated failures while the circuit is still closed.
+ */
+export const PROVIDER_FAULT_RETRY_MAX_MS = 2_000;
 
 export function describeFailure(result: SendResult): string {
   const parts = [result.errorClass, result.detail].filter(Boolean);
@@ -56,6 +66,15 @@ export function decideAfterAttempt(
 ): Decision {
   if (result.outcome === 'accepted') return { kind: 'sent' };
   const reason = describeFailure(result);
+  if (result.providerFault) {
+    const delay = Math.floor(random() * PROVIDER_FAULT_RETRY_MAX_MS);
+    return {
+      kind: 'retry',
+      at: now + Math.max(delay, result.retryAfterMs ?? 0),
+      reason,
+      chargesBudget: false,
+    };
+  }
   if (result.outcome === 'permanent') return { kind: 'failed', reason };
   if (attempt >= policy.maxAttempts) {
     return { kind: 'failed', reason: `gave up after ${attempt} attempts; last: ${reason}` };
@@ -64,5 +83,6 @@ export function decideAfterAttempt(
     kind: 'retry',
     at: now + retryDelayMs(policy, attempt, result.retryAfterMs, random),
     reason,
+    chargesBudget: true,
   };
 }

@@ -73,7 +73,39 @@ export interface OutboundMessage {
   content: MessageContent;
 }
 
-export type SendOutcome = 'accepted' | 'retryable' | 'permanent';
+/**
+ * - accepted:  the provider took the message.
+ * - retryable: it did not, and trying again may work.
+ * - permanent: it did not, and trying the same message again cannot work (HTTP 400, 413).
+ * - unknown:   the request was sent but no answer came (a timeout): the provider may have taken
+ *              it. Retried like `retryable`, but kept apart so reconciliation with delivery events
+ *              can avoid a double send.
+ */
+export type SendOutcome = 'accepted' | 'retryable' | 'permanent' | 'unknown';
+
+/**
+ * Why a failure is the provider's state rather than the message's fault. Such failures open the
+ * provider's circuit and never use up the message's attempts.
+ * - outage:       5xx, connection refused or reset, DNS failure, timeout.
+ * - rate_limited: 429; the provider wants us to slow down.
+ * - account:      401/403; a bad or revoked key, an unverified sender, a spent quota.
+ */
+export type ProviderFault = 'outage' | 'rate_limited' | 'account';
+
+/** One entry of a provider's `errors[]` answer, as the provider wrote it. */
+export interface ProviderError {
+  message: string;
+  field?: string | null;
+  help?: string | null;
+}
+
+/** Rate-limit headers of a provider's answer, as sent. */
+export interface RateLimitInfo {
+  limit?: number;
+  remaining?: number;
+  /** Epoch seconds at which the window resets. */
+  reset?: number;
+}
 
 /** What a provider reports about one send; recorded as an attempt. */
 export interface SendResult {
@@ -88,6 +120,13 @@ export interface SendResult {
   detail?: string;
   /** Bounded excerpt of the provider's raw answer. */
   responseExcerpt?: string;
+  /** Set when the failure is the provider's state, not the message's (see `ProviderFault`). */
+  providerFault?: ProviderFault;
+  /** The provider's own error list (SendGrid's `errors[]`). */
+  providerErrors?: ProviderError[];
+  rateLimit?: RateLimitInfo;
+  /** Network-level error code (`ECONNRESET`, `ENOTFOUND`, `UND_ERR_HEADERS_TIMEOUT`, ...). */
+  networkError?: string;
 }
 
 export interface Attempt {
@@ -101,6 +140,10 @@ export interface Attempt {
   errorClass: string | null;
   detail: string | null;
   responseExcerpt: string | null;
+  providerFault: ProviderFault | null;
+  providerErrors: ProviderError[] | null;
+  rateLimit: RateLimitInfo | null;
+  networkError: string | null;
 }
 
 export interface MessageRecord {

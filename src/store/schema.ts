@@ -13,6 +13,7 @@ export interface Database {
   attempts: AttemptTable;
   idempotency_keys: IdempotencyKeyTable;
   sandbox_messages: SandboxMessageTable;
+  provider_health: ProviderHealthTable;
 }
 
 export interface ApiKeyTable {
@@ -89,6 +90,12 @@ export interface AttemptTable {
   error_class: string | null;
   detail: string | null;
   response_excerpt: string | null;
+  provider_fault: string | null;
+  /** JSON array of the provider's `errors[]`. */
+  provider_errors: string | null;
+  /** JSON object of the answer's rate-limit headers. */
+  rate_limit: string | null;
+  network_error: string | null;
 }
 
 export interface IdempotencyKeyTable {
@@ -111,4 +118,18 @@ export interface SandboxMessageTable {
   /** The `OutboundMessage` as JSON; rendered to MIME when read (see sandbox-provider.ts). */
   message: string;
   created_at: number;
+}
+
+/** One worker's view of one provider's health, written when it changes and as a heartbeat. */
+export interface ProviderHealthTable {
+  provider: string;
+  /** The worker's lease owner (`host/pid/random`). */
+  reporter: string;
+  state: string;
+  reason: string | null;
+  since: number;
+  next_check_at: number | null;
+  /** JSON: counters and recent error classes. */
+  details: string;
+  updated_at: number;
 }

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Completion, DeliveryStore } from '../domain/ports.ts';
 import type { ClaimedMessage } from '../domain/types.ts';
 import { claimDueMessages } from './claim-due-messages.ts';
@@ -73,6 +73,10 @@ async function writeCompletions(trx: Kysely<Database>, group: Completion[]): Pro
     error_class: attempt.errorClass,
     detail: attempt.detail,
     response_excerpt: attempt.responseExcerpt,
+    provider_fault: attempt.providerFault,
+    provider_errors: attempt.providerErrors ? JSON.stringify(attempt.providerErrors) : null,
+    rate_limit: attempt.rateLimit ? JSON.stringify(attempt.rateLimit) : null,
+    network_error: attempt.networkError,
   }));
   await insertChunked(trx, 'attempts', attempts);
 
@@ -87,6 +91,10 @@ async function writeCompletions(trx: Kysely<Database>, group: Completion[]): Pro
         .set({
           status: 'queued',
           next_attempt_at: decision.at,
+          // A free attempt (the provider failed, not the message) moves the budget's start along.
+          ...(decision.chargesBudget
+            ? {}
+            : { attempts_before_retry: sql<number>`attempts_before_retry + 1` }),
           lease_owner: null,
           lease_expires_at: null,
           last_error: decision.reason,

@@ -11,6 +11,9 @@ import type {
   MessageContent,
   MessageRecord,
   MessageStatus,
+  ProviderError,
+  ProviderFault,
+  RateLimitInfo,
   Recipient,
   RecipientKind,
   RecipientStatus,
@@ -361,6 +364,12 @@ function toRecord(
         errorClass: a.error_class,
         detail: a.detail,
         responseExcerpt: a.response_excerpt,
+        providerFault: a.provider_fault as ProviderFault | null,
+        providerErrors: a.provider_errors
+          ? (JSON.parse(a.provider_errors) as ProviderError[])
+          : null,
+        rateLimit: a.rate_limit ? (JSON.parse(a.rate_limit) as RateLimitInfo) : null,
+        networkError: a.network_error,
       }),
     ),
   };

@@ -1,6 +1,12 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import type { DeliveryStore, Provider } from '../domain/ports.ts';
+import type { DeliveryStore, Provider, ProviderHealthStore } from '../domain/ports.ts';
+import {
+  type CircuitOptions,
+  HEALTH_REPORT_INTERVAL_MS,
+  ProviderCircuit,
+  type Transition,
+} from '../domain/provider-circuit.ts';
 import { decideAfterAttempt, type RetryPolicy } from '../domain/retry-policy.ts';
 import type { ClaimedMessage, SendResult } from '../domain/types.ts';
 
@@ -14,12 +20,22 @@ export interface WorkerOptions {
   pollIntervalMs: number;
 }
 
+const DEFAULT_CIRCUIT: CircuitOptions = {
+  failureThreshold: 10,
+  probeIntervalMs: 2_000,
+  pauseCheckMs: 60_000,
+  defaultThrottleMs: 1_000,
+};
+
 export interface WorkerDeps {
   store: DeliveryStore;
   provider: Provider;
   retry: RetryPolicy;
   options: WorkerOptions;
   logger: Logger;
+  circuit?: CircuitOptions;
+  /** Where to publish the provider's health; optional for tests. */
+  health?: ProviderHealthStore;
   clock?: () => number;
 }
 
@@ -31,6 +47,9 @@ export function newLeaseOwner(): string {
 /**
  * The delivery worker. Each message goes through the same named steps:
  * claim → send → record attempt → finish (sent), schedule a retry, or dead-letter (failed).
+ *
+ * Every result also feeds the provider's circuit (see provider-circuit.ts): while the provider is
+ * unavailable, throttled or paused, the worker claims only one probe message at a time.
  */
 export class DeliveryWorker {
   readonly leaseOwner = newLeaseOwner();
@@ -40,15 +59,24 @@ export class DeliveryWorker {
   private wakeUp: (() => void) | null = null;
   private wakeRequested = false;
   private readonly clock: () => number;
+  readonly circuit: ProviderCircuit;
+  private healthTimer: NodeJS.Timeout | null = null;
+  private healthWrite: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: WorkerDeps) {
     this.clock = deps.clock ?? Date.now;
+    this.circuit = new ProviderCircuit(deps.circuit ?? DEFAULT_CIRCUIT, this.clock());
   }
 
   start(): void {
     if (this.running) return;
     this.running = true;
     this.loop = this.run();
+    if (this.deps.health) {
+      this.reportHealth();
+      this.healthTimer = setInterval(() => this.reportHealth(), HEALTH_REPORT_INTERVAL_MS);
+      this.healthTimer.unref();
+    }
   }
 
   /** Stops claiming, lets in-flight sends finish and their results be written. */
@@ -59,6 +87,27 @@ export class DeliveryWorker {
     await this.loop;
     await Promise.all(this.inFlight);
     await this.deps.store.flushed();
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    await this.healthWrite;
+    await this.deps.health
+      ?.remove(this.deps.provider.name, this.leaseOwner)
+      .catch((err: unknown) => this.deps.logger.warn({ err }, 'removing the health report failed'));
+  }
+
+  /** Publishes this worker's view of the provider; writes are serialised, never concurrent. */
+  private reportHealth(): void {
+    const { health, provider, logger } = this.deps;
+    if (!health) return;
+    this.healthWrite = this.healthWrite.then(() =>
+      health
+        .report({
+          provider: provider.name,
+          reporter: this.leaseOwner,
+          snapshot: this.circuit.snapshot(this.clock()),
+          updatedAt: this.clock(),
+        })
+        .catch((err: unknown) => logger.warn({ err }, 'publishing provider health failed')),
+    );
   }
 
   /** New work may be due (a message was just accepted): look now instead of at the next poll. */
@@ -79,12 +128,22 @@ export class DeliveryWorker {
         await Promise.race(this.inFlight);
         continue;
       }
+      const gate = this.circuit.gate(this.clock());
+      if (gate.kind === 'wait') {
+        this.wakeRequested = false;
+        // Wakes for the next check, a finished probe (it may close the circuit) or shutdown.
+        const ms = Math.min(options.pollIntervalMs, gate.untilMs - this.clock());
+        await this.idle(Math.max(10, ms));
+        continue;
+      }
+      const probe = gate.kind === 'probe';
+      if (probe) this.circuit.beginProbe();
       this.wakeRequested = false;
       let claimed: ClaimedMessage[] = [];
       try {
         claimed = await store.claimDue(
           this.leaseOwner,
-          Math.min(capacity, options.batchSize),
+          probe ? 1 : Math.min(capacity, options.batchSize),
           options.leaseMs,
           this.clock(),
         );
@@ -92,7 +151,8 @@ export class DeliveryWorker {
         // The database may be busy or briefly unavailable; nothing is lost, try again later.
         logger.error({ err: error }, 'claiming due messages failed');
       }
-      for (const message of claimed) this.track(this.deliver(message));
+      if (probe && claimed.length === 0) this.circuit.abandonProbe();
+      for (const message of claimed) this.track(this.deliver(message, probe));
       if (claimed.length === 0) await this.idle(options.pollIntervalMs);
     }
   }
@@ -116,11 +176,13 @@ export class DeliveryWorker {
     });
   }
 
-  private async deliver(message: ClaimedMessage): Promise<void> {
+  private async deliver(message: ClaimedMessage, probe: boolean): Promise<void> {
     const { provider, store, retry, logger } = this.deps;
     const startedAt = this.clock();
     const result = await this.send(message);
     const now = this.clock();
+    const transition = this.circuit.record(result, now, probe);
+    if (transition) this.onTransition(transition);
     const decision = decideAfterAttempt(retry, message.attemptsThisRound, result, now);
     const log = { messageId: message.id, attempt: message.attemptCount, provider: provider.name };
     if (decision.kind === 'failed') {
@@ -148,6 +210,10 @@ export class DeliveryWorker {
           errorClass: result.errorClass ?? null,
           detail: result.detail ?? null,
           responseExcerpt: result.responseExcerpt ?? null,
+          providerFault: result.providerFault ?? null,
+          providerErrors: result.providerErrors ?? null,
+          rateLimit: result.rateLimit ?? null,
+          networkError: result.networkError ?? null,
         },
       });
     } catch (error) {
@@ -155,6 +221,19 @@ export class DeliveryWorker {
       // loss.
       logger.error({ err: error, ...log }, 'recording the attempt failed');
     }
+  }
+
+  private onTransition({ from, to, reason }: Transition): void {
+    const { logger, provider } = this.deps;
+    const snapshot = this.circuit.snapshot(this.clock());
+    const fields = { provider: provider.name, from, to, reason, nextCheckAt: snapshot.nextCheckAt };
+    if (to === 'healthy') {
+      logger.warn(fields, `provider ${provider.name} recovered; sending resumes at full speed`);
+      this.wake();
+    } else {
+      logger.warn(fields, `provider ${provider.name} is ${to}: ${reason}; queued mail waits`);
+    }
+    this.reportHealth();
   }
 
   private async send(message: ClaimedMessage): Promise<SendResult> {

@@ -1,0 +1,211 @@
+import type { ProviderFault, SendResult } from './types.ts';
+
+/**
+ * A provider's health as one worker sees it: a circuit breaker over provider-level failures.
+ *
+ * An outage, throttling or an account problem is the provider's state, not the messages' fault.
+ * While the circuit is not healthy the worker claims nothing but one probe message at a time,
+ * every `probeIntervalMs` (or `pauseCheckMs` while paused, or when the provider's Retry-After
+ * ends); queued mail waits without using up its attempts. The first probe the provider answers
+ * closes the circuit and the backlog drains at full speed at once.
+ *
+ * - healthy:     sending normally.
+ * - unavailable: `failureThreshold` provider-level failures in a row (5xx, resets, timeouts).
+ * - throttled:   the provider answered 429; wait for its Retry-After / rate-limit reset.
+ * - paused:      401/403: a bad or revoked key, an unverified sender, a spent quota. Retrying every
+ *                message would only dead-letter the whole queue, so we wait for a person.
+ */
+export const PROVIDER_STATES = ['healthy', 'throttled', 'unavailable', 'paused'] as const;
+export type ProviderState = (typeof PROVIDER_STATES)[number];
+
+export interface CircuitOptions {
+  /** Provider-level failures in a row that open the circuit. */
+  failureThreshold: number;
+  /** How often to probe an unavailable provider. */
+  probeIntervalMs: number;
+  /** How often to probe a paused provider (account problem). */
+  pauseCheckMs: number;
+  /** Wait after a 429 that names no Retry-After. */
+  defaultThrottleMs: number;
+}
+
+export type Gate =
+  | { kind: 'open' }
+  /** Send exactly one message to find out whether the provider is back. */
+  | { kind: 'probe' }
+  | { kind: 'wait'; untilMs: number };
+
+export interface RecentError {
+  errorClass: string;
+  count: number;
+  lastAt: number;
+  lastDetail: string | null;
+}
+
+export interface CircuitSnapshot {
+  state: ProviderState;
+  reason: string | null;
+  since: number;
+  nextCheckAt: number | null;
+  consecutiveFailures: number;
+  accepted: number;
+  failed: number;
+  recentErrors: RecentError[];
+}
+
+export interface Transition {
+  from: ProviderState;
+  to: ProviderState;
+  reason: string | null;
+}
+
+/** How often a worker re-publishes its view of a provider's health. */
+export const HEALTH_REPORT_INTERVAL_MS = 10_000;
+
+/** Error classes seen in this window are shown as "recent". */
+export const RECENT_ERRORS_WINDOW_MS = 15 * 60_000;
+
+const FAULT_STATE: Record<ProviderFault, ProviderState> = {
+  outage: 'unavailable',
+  rate_limited: 'throttled',
+  account: 'paused',
+};
+/** When two faults compete, the one that needs more care wins. */
+const SEVERITY: Record<ProviderState, number> = {
+  healthy: 0,
+  throttled: 1,
+  unavailable: 2,
+  paused: 3,
+};
+
+export function worseState(a: ProviderState, b: ProviderState): ProviderState {
+  return SEVERITY[a] >= SEVERITY[b] ? a : b;
+}
+
+function describe(result: SendResult): string {
+  return [result.errorClass, result.detail].filter(Boolean).join(': ') || 'provider failure';
+}
+
+export class ProviderCircuit {
+  private state: ProviderState = 'healthy';
+  private reason: string | null = null;
+  private since: number;
+  private nextCheckAt: number | null = null;
+  private consecutiveFailures = 0;
+  private probeInFlight = false;
+  private accepted = 0;
+  private failed = 0;
+  private readonly recent = new Map<string, RecentError>();
+
+  constructor(
+    private readonly options: CircuitOptions,
+    now: number,
+  ) {
+    this.since = now;
+  }
+
+  get current(): ProviderState {
+    return this.state;
+  }
+
+  /** What the worker may do now. */
+  gate(now: number): Gate {
+    if (this.state === 'healthy') return { kind: 'open' };
+    const checkAt = this.nextCheckAt ?? now;
+    if (this.probeInFlight || now < checkAt) {
+      return { kind: 'wait', untilMs: Math.max(checkAt, now) };
+    }
+    return { kind: 'probe' };
+  }
+
+  beginProbe(): void {
+    this.probeInFlight = true;
+  }
+
+  /** The probe found nothing to send: try again at the next check. */
+  abandonProbe(): void {
+    this.probeInFlight = false;
+  }
+
+  /** Feeds one attempt's result; returns the state change it caused, if any. */
+  record(result: SendResult, now: number, wasProbe: boolean): Transition | null {
+    if (wasProbe) this.probeInFlight = false;
+    const fault = result.providerFault;
+    if (!fault) {
+      // The provider answered properly (a 202, or a 400 about the message itself): it is up.
+      if (result.outcome === 'accepted') this.accepted++;
+      else this.failed++;
+      this.consecutiveFailures = 0;
+      return this.moveTo('healthy', null, null, now);
+    }
+
+    this.failed++;
+    this.consecutiveFailures++;
+    this.noteError(result, now);
+    const reason = describe(result);
+    const target = FAULT_STATE[fault];
+    if (fault === 'outage' && this.state === 'healthy') {
+      if (this.consecutiveFailures < this.options.failureThreshold) return null;
+    }
+    if (this.state !== 'healthy' && !wasProbe && SEVERITY[target] <= SEVERITY[this.state]) {
+      // A straggler that was in flight when the circuit opened: the state already says so.
+      return null;
+    }
+    const next = wasProbe || this.state === 'healthy' ? target : worseState(this.state, target);
+    const wait =
+      fault === 'account'
+        ? this.options.pauseCheckMs
+        : fault === 'rate_limited'
+          ? (result.retryAfterMs ?? this.options.defaultThrottleMs)
+          : this.options.probeIntervalMs;
+    return this.moveTo(next, reason, now + wait, now);
+  }
+
+  snapshot(now: number): CircuitSnapshot {
+    for (const [key, entry] of this.recent) {
+      if (entry.lastAt < now - RECENT_ERRORS_WINDOW_MS) this.recent.delete(key);
+    }
+    return {
+      state: this.state,
+      reason: this.reason,
+      since: this.since,
+      nextCheckAt: this.nextCheckAt,
+      consecutiveFailures: this.consecutiveFailures,
+      accepted: this.accepted,
+      failed: this.failed,
+      recentErrors: [...this.recent.values()].sort((a, b) => b.lastAt - a.lastAt),
+    };
+  }
+
+  private noteError(result: SendResult, now: number): void {
+    const errorClass = result.errorClass ?? 'unknown';
+    const entry = this.recent.get(errorClass);
+    if (entry) {
+      entry.count++;
+      entry.lastAt = now;
+      entry.lastDetail = result.detail ?? entry.lastDetail;
+    } else {
+      this.recent.set(errorClass, {
+        errorClass,
+        count: 1,
+        lastAt: now,
+        lastDetail: result.detail ?? null,
+      });
+    }
+  }
+
+  private moveTo(
+    state: ProviderState,
+    reason: string | null,
+    nextCheckAt: number | null,
+    now: number,
+  ): Transition | null {
+    const from = this.state;
+    this.reason = reason;
+    this.nextCheckAt = nextCheckAt;
+    if (from === state) return null;
+    this.state = state;
+    this.since = now;
+    return { from, to: state, reason };
+  }
+}

@@ -1,0 +1,94 @@
+import { Pool } from 'undici';
+import type { Provider } from '../../domain/ports.ts';
+import type { OutboundMessage, SendResult } from '../../domain/types.ts';
+import { Pace } from '../pace.ts';
+import { classifyAnswer, classifyNetworkError, EXCERPT_LIMIT } from './classify-response.ts';
+import { toMailSendBody } from './mail-send-body.ts';
+
+export interface SendGridOptions {
+  apiKey: string;
+  /** `https://api.sendgrid.com`, or the simulator. A path prefix is kept. */
+  baseUrl: string;
+  connectTimeoutMs: number;
+  /** Longest wait for SendGrid's answer once the request is sent. */
+  timeoutMs: number;
+  /** Most requests in flight at once (the keep-alive pool's size). */
+  maxConcurrency: number;
+  /** Most requests started per second; 0 = no limit. */
+  maxRequestsPerSecond: number;
+}
+
+/**
+ * The SendGrid adapter: `POST /v3/mail/send` over a keep-alive connection pool. It never throws
+ * for a SendGrid or network problem; every outcome comes back as a classified `SendResult`.
+ */
+export class SendGridProvider implements Provider {
+  readonly name = 'sendgrid';
+  private readonly pool: Pool;
+  private readonly path: string;
+  private readonly pace: Pace;
+  private readonly authorization: string;
+
+  constructor(private readonly options: SendGridOptions) {
+    const url = new URL(options.baseUrl);
+    this.path = `${url.pathname.replace(/\/+$/, '')}/v3/mail/send`;
+    this.pool = new Pool(url.origin, {
+      connections: options.maxConcurrency,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      connect: { timeout: options.connectTimeoutMs },
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+    });
+    this.pace = new Pace(options.maxRequestsPerSecond);
+    this.authorization = `Bearer ${options.apiKey}`;
+  }
+
+  async send(message: OutboundMessage): Promise<SendResult> {
+    const body = JSON.stringify(toMailSendBody(message));
+    await this.pace.turn();
+    let status: number | undefined;
+    try {
+      const response = await this.pool.request({
+        path: this.path,
+        method: 'POST',
+        headers: {
+          authorization: this.authorization,
+          'content-type': 'application/json',
+          'user-agent': 'tegami',
+        },
+        body,
+      });
+      status = response.statusCode;
+      const text = await readBounded(response.body, EXCERPT_LIMIT * 4);
+      return classifyAnswer({ status, headers: response.headers, body: text }, Date.now());
+    } catch (error) {
+      if (status !== undefined && status >= 200 && status < 300) {
+        // SendGrid accepted it; only reading the (empty) body failed.
+        return { outcome: 'accepted', httpStatus: status };
+      }
+      const { code, message: text } = describeNetworkError(error);
+      return classifyNetworkError(code, text);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}
+
+/** Reads at most `limit` characters of a body and discards the rest. */
+async function readBounded(body: AsyncIterable<Buffer>, limit: number): Promise<string> {
+  let text = '';
+  for await (const chunk of body) {
+    if (text.length < limit) text += chunk.toString('utf8');
+  }
+  return text.length > limit ? text.slice(0, limit) : text;
+}
+
+function describeNetworkError(error: unknown): { code: string; message: string } {
+  const err = error as { code?: string; message?: string; cause?: { code?: string } };
+  // undici reports a reset connection as UND_ERR_SOCKET with the system error as its cause.
+  const code = err.cause?.code ?? err.code ?? 'network_error';
+  return { code, message: err.message ?? String(error) };
+}

@@ -1,0 +1,56 @@
+import type { ProviderHealthReport, ProviderHealthStore } from '../domain/ports.ts';
+import type { CircuitSnapshot, ProviderState } from '../domain/provider-circuit.ts';
+import type { DatabaseHandle } from './database.ts';
+
+type Details = Omit<CircuitSnapshot, 'state' | 'reason' | 'since' | 'nextCheckAt'>;
+
+export class SqlProviderHealthStore implements ProviderHealthStore {
+  constructor(private readonly handle: DatabaseHandle) {}
+
+  async report({ provider, reporter, snapshot, updatedAt }: ProviderHealthReport): Promise<void> {
+    const { state, reason, since, nextCheckAt, ...rest } = snapshot;
+    const details: Details = rest;
+    const row = {
+      state,
+      reason,
+      since,
+      next_check_at: nextCheckAt,
+      details: JSON.stringify(details),
+      updated_at: updatedAt,
+    };
+    await this.handle.db
+      .insertInto('provider_health')
+      .values({ provider, reporter, ...row })
+      .onConflict((oc) => oc.columns(['provider', 'reporter']).doUpdateSet(row))
+      .execute();
+  }
+
+  async remove(provider: string, reporter: string): Promise<void> {
+    await this.handle.db
+      .deleteFrom('provider_health')
+      .where('provider', '=', provider)
+      .where('reporter', '=', reporter)
+      .execute();
+  }
+
+  async list(): Promise<ProviderHealthReport[]> {
+    const rows = await this.handle.db
+      .selectFrom('provider_health')
+      .selectAll()
+      .orderBy('provider')
+      .orderBy('reporter')
+      .execute();
+    return rows.map((row) => ({
+      provider: row.provider,
+      reporter: row.reporter,
+      updatedAt: row.updated_at,
+      snapshot: {
+        state: row.state as ProviderState,
+        reason: row.reason,
+        since: row.since,
+        nextCheckAt: row.next_check_at,
+        ...(JSON.parse(row.details) as Details),
+      },
+    }));
+  }
+}
