@@ -18,6 +18,7 @@ export interface MailSendBody {
     to: SendGridAddress[];
     cc?: SendGridAddress[];
     bcc?: SendGridAddress[];
+    custom_args: Record<string, string>;
   }>;
   from: SendGridAddress;
   reply_to?: SendGridAddress;
@@ -31,7 +32,6 @@ export interface MailSendBody {
   }>;
   categories?: string[];
   headers?: Record<string, string>;
-  custom_args: Record<string, string>;
 }
 
 function address({ email, name }: Address): SendGridAddress {
@@ -41,6 +41,10 @@ function address({ email, name }: Address): SendGridAddress {
 export function toMailSendBody({ id, content }: OutboundMessage): MailSendBody {
   const personalization: MailSendBody['personalizations'][number] = {
     to: content.to.map(address),
+    // On the personalization, not the top level: the official spec types the top-level
+    // `custom_args` as a string, and with one personalization the two mean the same. Metadata
+    // first, our id last, so an application's metadata cannot shadow the id events need.
+    custom_args: { ...content.metadata, [TEGAMI_ID_ARG]: id },
   };
   // SendGrid rejects empty cc/bcc arrays: leave them out.
   if (content.cc.length > 0) personalization.cc = content.cc.map(address);
@@ -56,8 +60,6 @@ export function toMailSendBody({ id, content }: OutboundMessage): MailSendBody {
     from: address(content.from),
     subject: content.subject,
     content: parts,
-    // Metadata first, our id last: an application's metadata cannot shadow the id events need.
-    custom_args: { ...content.metadata, [TEGAMI_ID_ARG]: id },
   };
   if (content.reply_to) body.reply_to = address(content.reply_to);
   if (content.categories.length > 0) body.categories = content.categories;
