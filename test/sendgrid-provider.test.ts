@@ -59,7 +59,11 @@ describe('SendGrid mail/send body', () => {
       ['text/plain', 'text/html'],
       'text/plain must come first',
     );
-    assert.equal(body.personalizations[0]?.custom_args[TEGAMI_ID_ARG], 'msg_01TEST', 'metadata cannot shadow our id');
+    assert.equal(
+      body.personalizations[0]?.custom_args[TEGAMI_ID_ARG],
+      'msg_01TEST',
+      'metadata cannot shadow our id',
+    );
     assert.equal(body.personalizations[0]?.custom_args.booking_id, '12345');
     assert.deepEqual(body.personalizations[0]?.cc, [{ email: 'c@example.com' }]);
     assert.equal(body.attachments?.[0]?.disposition, 'attachment');

@@ -17,7 +17,7 @@ export function officialMailSendValidator(): (body: unknown) => string[] {
   const ajv = new Ajv2020({ strict: false, allErrors: true });
   (ajvFormats as unknown as (a: Ajv2020) => void)(ajv);
   ajv.addSchema({ components: spec.components }, 'spec');
-  const validate = ajv.compile(rewriteRefs(schema));
+  const validate = ajv.compile(rewriteRefs(schema) as object);
   return (body) =>
     validate(body) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message}`);
 }

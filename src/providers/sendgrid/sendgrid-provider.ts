@@ -29,7 +29,7 @@ export class SendGridProvider implements Provider {
   private readonly pace: Pace;
   private readonly authorization: string;
 
-  constructor(private readonly options: SendGridOptions) {
+  constructor(options: SendGridOptions) {
     const url = new URL(options.baseUrl);
     this.path = `${url.pathname.replace(/\/+$/, '')}/v3/mail/send`;
     this.pool = new Pool(url.origin, {
