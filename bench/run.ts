@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: measures the submission API and end-to-end delivery on this machine with real
+ * `npm run bench [single|batch|e2e|sendgrid]`: measures the submission API and end-to-end delivery on this machine with real
  * processes, real HTTP and a durable (fsync'd) SQLite file. Prints a Markdown table to paste into
  * docs/benchmarks.md. The load generator (autocannon) runs in this process; Tegami in a child
  * process, so each gets its own core on a 2-core machine.
@@ -92,12 +92,13 @@ async function batches() {
   await api.stop();
 }
 
-async function endToEnd() {
-  const total = Number(process.env.BENCH_E2E_MESSAGES ?? 30_000);
-  const svc = await startTegami('serve', {
-    TEGAMI_WORKER_CONCURRENCY: '256',
-    TEGAMI_WORKER_BATCH_SIZE: '500',
-  });
+/**
+ * Submits `total` messages through the batch API and waits until every one is sent. Returns the
+ * throughput over the whole run and the accept→sent latencies (sent_at is written when the
+ * provider's answer, a 202 for SendGrid, is recorded).
+ */
+async function deliverAll(total: number, env: Record<string, string>) {
+  const svc = await startTegami('serve', env);
   const sqlite = new Database(svc.db.url.slice('sqlite:'.length), { readonly: true });
   const sent = () =>
     (sqlite.prepare("select count(*) n from messages where status = 'sent'").get() as { n: number })
@@ -119,10 +120,58 @@ async function endToEnd() {
   const pct = (p: number) =>
     latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]?.ms;
   sqlite.close();
-  rows.push(
-    `| End to end: ${total.toLocaleString('en')} messages through the batch API to the sandbox provider (\`tegami serve\`) | ${Math.round(total / ((done - started) / 1000))} msg/s (accepting took ${((accepted - started) / 1000).toFixed(1)} s, all sent after ${((done - started) / 1000).toFixed(1)} s) | accept→sent p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms | |`,
-  );
   await svc.stop();
+  return {
+    throughput: `${Math.round(total / ((done - started) / 1000))} msg/s (accepting took ${((accepted - started) / 1000).toFixed(1)} s, all sent after ${((done - started) / 1000).toFixed(1)} s)`,
+    latency: `accept→sent p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms`,
+  };
+}
+
+async function endToEnd() {
+  const total = Number(process.env.BENCH_E2E_MESSAGES ?? 30_000);
+  const r = await deliverAll(total, {
+    TEGAMI_WORKER_CONCURRENCY: '256',
+    TEGAMI_WORKER_BATCH_SIZE: '500',
+  });
+  rows.push(
+    `| End to end: ${total.toLocaleString('en')} messages through the batch API to the sandbox provider (\`tegami serve\`) | ${r.throughput} | ${r.latency} | |`,
+  );
+}
+
+/** `tegami simulator` in its own process, as users would run it. */
+async function startSimulator(args: string[]) {
+  const child = spawnTegami(['simulator', '--port', '0', ...args], {});
+  const url = await child.ready;
+  return {
+    url,
+    async stats() {
+      return (await request(url, 'GET', '/_simulator/stats')).body as {
+        accepted: number;
+        duplicates: number;
+      };
+    },
+    async stop() {
+      child.child.kill('SIGTERM');
+      await child.exited;
+    },
+  };
+}
+
+async function throughSimulator(latencyMs: number, concurrency: number, total: number) {
+  const simulator = await startSimulator(['--latency-ms', String(latencyMs)]);
+  const r = await deliverAll(total, {
+    TEGAMI_PROVIDER: 'sendgrid',
+    TEGAMI_SENDGRID_API_KEY: 'SG.bench',
+    TEGAMI_SENDGRID_BASE_URL: simulator.url,
+    TEGAMI_SENDGRID_MAX_CONCURRENCY: String(concurrency),
+    TEGAMI_WORKER_CONCURRENCY: String(concurrency),
+    TEGAMI_WORKER_BATCH_SIZE: '500',
+  });
+  const stats = await simulator.stats();
+  await simulator.stop();
+  rows.push(
+    `| End to end: ${total.toLocaleString('en')} messages through the batch API, the \`sendgrid\` provider and \`tegami simulator\` (${latencyMs} ms simulated latency, ${concurrency} concurrent requests) | ${r.throughput} | ${r.latency} | simulator accepted ${stats.accepted.toLocaleString('en')}, ${stats.duplicates} twice |`,
+  );
 }
 
 const which = process.argv.slice(2);
@@ -130,6 +179,10 @@ const all = which.length === 0;
 if (all || which.includes('single')) await singleMessages();
 if (all || which.includes('batch')) await batches();
 if (all || which.includes('e2e')) await endToEnd();
+if (all || which.includes('sendgrid')) {
+  await throughSimulator(0, 256, Number(process.env.BENCH_E2E_MESSAGES ?? 30_000));
+  await throughSimulator(200, 200, 10_000);
+}
 
 console.log(
   `\nMachine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}; ${DURATION_S} s per run\n`,
