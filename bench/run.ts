@@ -119,11 +119,15 @@ async function deliverAll(total: number, env: Record<string, string>) {
     .all() as { ms: number }[];
   const pct = (p: number) =>
     latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]?.ms;
+  const calls = sqlite
+    .prepare('select duration_ms as ms from attempts order by duration_ms')
+    .all() as { ms: number }[];
+  const callPct = (p: number) => calls[Math.min(calls.length - 1, Math.floor(p * calls.length))]?.ms;
   sqlite.close();
   await svc.stop();
   return {
     throughput: `${Math.round(total / ((done - started) / 1000))} msg/s (accepting took ${((accepted - started) / 1000).toFixed(1)} s, all sent after ${((done - started) / 1000).toFixed(1)} s)`,
-    latency: `accept→sent p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms`,
+    latency: `accept→sent p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms; provider call p50 ${callPct(0.5)} ms, p99 ${callPct(0.99)} ms`,
   };
 }
 

@@ -20,6 +20,9 @@ export interface WorkerOptions {
   pollIntervalMs: number;
 }
 
+/** Longest a free slot waits for others before it is filled on its own. */
+const CLAIM_COALESCE_MS = 20;
+
 const DEFAULT_CIRCUIT: CircuitOptions = {
   failureThreshold: 10,
   probeIntervalMs: 2_000,
@@ -57,6 +60,7 @@ export class DeliveryWorker {
   private running = false;
   private loop: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
+  private onSlotFreed: (() => void) | null = null;
   private wakeRequested = false;
   private readonly clock: () => number;
   readonly circuit: ProviderCircuit;
@@ -119,15 +123,23 @@ export class DeliveryWorker {
   private async run(): Promise<void> {
     const { options, store, logger } = this.deps;
     // Claim in chunks: waiting until half a batch of slots is free, instead of claiming each slot
-    // as it frees up, keeps one claim transaction (and its fsync) per many messages.
+    // as it frees up, keeps one claim transaction (and its fsync) per many messages. With a slow
+    // provider, slots free up one by one, and waiting for half of them would leave many idle: so
+    // claim what is free once CLAIM_COALESCE_MS have passed since the last claim.
     const claimSize = Math.min(options.batchSize, options.concurrency);
     const lowWater = Math.max(1, Math.floor(claimSize / 2));
+    let lastClaimAt = 0;
     while (this.running) {
       const capacity = options.concurrency - this.inFlight.size;
-      if (capacity < lowWater && this.inFlight.size > 0) {
-        await Promise.race(this.inFlight);
+      const sinceClaim = performance.now() - lastClaimAt;
+      if (
+        this.inFlight.size > 0 &&
+        (capacity === 0 || (capacity < lowWater && sinceClaim < CLAIM_COALESCE_MS))
+      ) {
+        await this.slotFreed(capacity > 0 ? CLAIM_COALESCE_MS - sinceClaim : null);
         continue;
       }
+      lastClaimAt = performance.now();
       const gate = this.circuit.gate(this.clock());
       if (gate.kind === 'wait') {
         this.wakeRequested = false;
@@ -159,7 +171,24 @@ export class DeliveryWorker {
 
   private track(delivery: Promise<void>): void {
     this.inFlight.add(delivery);
-    void delivery.finally(() => this.inFlight.delete(delivery));
+    void delivery.finally(() => {
+      this.inFlight.delete(delivery);
+      this.onSlotFreed?.();
+    });
+  }
+
+  /** Resolves when a send finishes, or after `ms` (null: no time limit). */
+  private slotFreed(ms: number | null): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = ms === null ? null : setTimeout(done, Math.max(0, ms));
+      const self = this;
+      function done() {
+        if (timer) clearTimeout(timer);
+        self.onSlotFreed = null;
+        resolve();
+      }
+      this.onSlotFreed = done;
+    });
   }
 
   private idle(ms: number): Promise<void> {
