@@ -122,7 +122,8 @@ async function deliverAll(total: number, env: Record<string, string>) {
   const calls = sqlite
     .prepare('select duration_ms as ms from attempts order by duration_ms')
     .all() as { ms: number }[];
-  const callPct = (p: number) => calls[Math.min(calls.length - 1, Math.floor(p * calls.length))]?.ms;
+  const callPct = (p: number) =>
+    calls[Math.min(calls.length - 1, Math.floor(p * calls.length))]?.ms;
   sqlite.close();
   await svc.stop();
   return {
