@@ -16,6 +16,7 @@ Commands:
   keys create [--name N]  create an API key and print it (shown once)
   keys list             list API keys (never the keys themselves)
   keys revoke <key-id>  revoke an API key
+  simulator [options]   run a local SendGrid simulator (see: tegami simulator --help)
   help                  show this help
 
 Configuration is read from TEGAMI_* environment variables; see docs/configuration.md.`;
@@ -25,6 +26,13 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'help' || command === '--help' || command === '-h') {
     console.log(HELP);
     return 0;
+  }
+  switch (command) {
+    // The simulator stands in for SendGrid; it reads no TEGAMI_* configuration.
+    case 'simulator': {
+      const { runSimulatorCommand } = await import('./simulator/index.ts');
+      return runSimulatorCommand(rest);
+    }
   }
   const config = loadConfig();
   switch (command) {
