@@ -178,7 +178,7 @@ function loadSendGrid(env: Env, leaseMs: number): SendGridOptions {
     apiKey,
     baseUrl,
     connectTimeoutMs: integer(env, 'TEGAMI_SENDGRID_CONNECT_TIMEOUT_MS', 5_000, 100, 120_000),
-    timeoutMs: integer(env, 'TEGAMI_SENDGRID_TIMEOUT_MS', 15_000, 100, 600_000),
+    timeoutMs: integer(env, 'TEGAMI_SENDGRID_TIMEOUT_MS', 10_000, 100, 600_000),
     maxConcurrency: integer(env, 'TEGAMI_SENDGRID_MAX_CONCURRENCY', 64, 1, 10_000),
     maxRequestsPerSecond: integer(env, 'TEGAMI_SENDGRID_MAX_RPS', 0, 0, 1_000_000),
   };

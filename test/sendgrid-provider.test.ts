@@ -220,14 +220,15 @@ describe('provider circuit', () => {
     });
     assert.deepEqual(circuit.gate(10), { kind: 'wait', untilMs: 1003 });
     assert.deepEqual(circuit.gate(1003), { kind: 'probe' });
-    circuit.beginProbe();
-    assert.equal(circuit.gate(1004).kind, 'wait', 'only one probe at a time');
-    assert.equal(circuit.record(outage, 1100, true), null, 'a failed probe keeps it open');
-    assert.deepEqual(circuit.gate(1200), { kind: 'wait', untilMs: 2100 });
-    circuit.beginProbe();
-    assert.equal(circuit.record(ok, 2200, true)?.to, 'healthy');
-    assert.deepEqual(circuit.gate(2201), { kind: 'open' });
-    const snapshot = circuit.snapshot(2201);
+    circuit.beginProbe(1003);
+    assert.deepEqual(circuit.gate(1004), { kind: 'wait', untilMs: 2003 }, 'one probe per interval');
+    assert.deepEqual(circuit.gate(2003), { kind: 'probe' }, 'a hung probe does not block the next');
+    assert.equal(circuit.record(outage, 2100, true), null, 'a failed probe keeps it open');
+    assert.deepEqual(circuit.gate(2200), { kind: 'wait', untilMs: 3100 });
+    circuit.beginProbe(3100);
+    assert.equal(circuit.record(ok, 3200, true)?.to, 'healthy');
+    assert.deepEqual(circuit.gate(3201), { kind: 'open' });
+    const snapshot = circuit.snapshot(3201);
     assert.equal(snapshot.recentErrors[0]?.errorClass, 'http_503');
     assert.equal(snapshot.recentErrors[0]?.count, 4);
   });
@@ -268,7 +269,7 @@ describe('provider circuit', () => {
   test('a probe answered with a 400 proves the provider is up', () => {
     const circuit = new ProviderCircuit({ ...options, failureThreshold: 1 }, 0);
     circuit.record(outage, 1, false);
-    circuit.beginProbe();
+    circuit.beginProbe(1001);
     const bad: SendResult = { outcome: 'permanent', httpStatus: 400, errorClass: 'http_400' };
     assert.equal(circuit.record(bad, 1500, true)?.to, 'healthy');
   });

@@ -4,9 +4,9 @@ import type { ProviderFault, SendResult } from './types.ts';
  * A provider's health as one worker sees it: a circuit breaker over provider-level failures.
  *
  * An outage, throttling or an account problem is the provider's state, not the messages' fault.
- * While the circuit is not healthy the worker claims nothing but one probe message at a time,
- * every `probeIntervalMs` (or `pauseCheckMs` while paused, or when the provider's Retry-After
- * ends); queued mail waits without using up its attempts. The first probe the provider answers
+ * While the circuit is not healthy the worker claims nothing but one probe message every
+ * `probeIntervalMs` (or `pauseCheckMs` while paused, or when the provider's Retry-After ends);
+ * queued mail waits without using up its attempts. The first probe the provider answers
  * closes the circuit and the backlog drains at full speed at once.
  *
  * - healthy:     sending normally.
@@ -31,7 +31,7 @@ export interface CircuitOptions {
 
 export type Gate =
   | { kind: 'open' }
-  /** Send exactly one message to find out whether the provider is back. */
+  /** Send one message to find out whether the provider is back. */
   | { kind: 'probe' }
   | { kind: 'wait'; untilMs: number };
 
@@ -92,7 +92,6 @@ export class ProviderCircuit {
   private since: number;
   private nextCheckAt: number | null = null;
   private consecutiveFailures = 0;
-  private probeInFlight = false;
   private accepted = 0;
   private failed = 0;
   private readonly recent = new Map<string, RecentError>();
@@ -112,24 +111,25 @@ export class ProviderCircuit {
   gate(now: number): Gate {
     if (this.state === 'healthy') return { kind: 'open' };
     const checkAt = this.nextCheckAt ?? now;
-    if (this.probeInFlight || now < checkAt) {
-      return { kind: 'wait', untilMs: Math.max(checkAt, now) };
-    }
+    if (now < checkAt) return { kind: 'wait', untilMs: checkAt };
     return { kind: 'probe' };
   }
 
-  beginProbe(): void {
-    this.probeInFlight = true;
+  /**
+   * A probe is being sent. The next one is due a full interval later even if this one has not
+   * finished: a probe that hangs until its timeout must not delay noticing the recovery.
+   */
+  beginProbe(now: number): void {
+    this.nextCheckAt = now + this.waitFor(this.state, undefined);
   }
 
-  /** The probe found nothing to send: try again at the next check. */
-  abandonProbe(): void {
-    this.probeInFlight = false;
+  /** The probe found nothing to send: try again at the next poll. */
+  abandonProbe(now: number): void {
+    this.nextCheckAt = now;
   }
 
   /** Feeds one attempt's result; returns the state change it caused, if any. */
   record(result: SendResult, now: number, wasProbe: boolean): Transition | null {
-    if (wasProbe) this.probeInFlight = false;
     const fault = result.providerFault;
     if (!fault) {
       // The provider answered properly (a 202, or a 400 about the message itself): it is up.
@@ -152,13 +152,13 @@ export class ProviderCircuit {
       return null;
     }
     const next = wasProbe || this.state === 'healthy' ? target : worseState(this.state, target);
-    const wait =
-      fault === 'account'
-        ? this.options.pauseCheckMs
-        : fault === 'rate_limited'
-          ? (result.retryAfterMs ?? this.options.defaultThrottleMs)
-          : this.options.probeIntervalMs;
-    return this.moveTo(next, reason, now + wait, now);
+    return this.moveTo(next, reason, now + this.waitFor(next, result.retryAfterMs), now);
+  }
+
+  private waitFor(state: ProviderState, retryAfterMs: number | undefined): number {
+    if (state === 'paused') return this.options.pauseCheckMs;
+    if (state === 'throttled') return retryAfterMs ?? this.options.defaultThrottleMs;
+    return this.options.probeIntervalMs;
   }
 
   snapshot(now: number): CircuitSnapshot {

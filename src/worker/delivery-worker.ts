@@ -149,7 +149,7 @@ export class DeliveryWorker {
         continue;
       }
       const probe = gate.kind === 'probe';
-      if (probe) this.circuit.beginProbe();
+      if (probe) this.circuit.beginProbe(this.clock());
       this.wakeRequested = false;
       let claimed: ClaimedMessage[] = [];
       try {
@@ -163,7 +163,7 @@ export class DeliveryWorker {
         // The database may be busy or briefly unavailable; nothing is lost, try again later.
         logger.error({ err: error }, 'claiming due messages failed');
       }
-      if (probe && claimed.length === 0) this.circuit.abandonProbe();
+      if (probe && claimed.length === 0) this.circuit.abandonProbe(this.clock());
       for (const message of claimed) this.track(this.deliver(message, probe));
       if (claimed.length === 0) await this.idle(options.pollIntervalMs);
     }
