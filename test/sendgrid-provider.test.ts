@@ -321,6 +321,20 @@ describe('SendGrid provider over real HTTP', () => {
     assert.equal(result.networkError, 'UND_ERR_HEADERS_TIMEOUT');
   });
 
+  test('a request given up (a later probe succeeded) is outcome unknown, not lost', async () => {
+    server.setAnswer(() => {}); // never answers
+    const sendgrid = provider({ timeoutMs: 5000 });
+    const abandon = new AbortController();
+    setTimeout(() => abandon.abort(), 100);
+    const started = Date.now();
+    const result = await sendgrid.send(outbound(), abandon.signal);
+    await sendgrid.close();
+    assert.ok(Date.now() - started < 2000, 'it stops waiting at once');
+    assert.equal(result.outcome, 'unknown');
+    assert.equal(result.networkError, 'abandoned');
+    assert.equal(result.providerFault, 'outage');
+  });
+
   test('a reset connection and a refused one are retryable outages', async () => {
     server.setAnswer((_req, res) => {
       res.socket?.destroy();

@@ -18,8 +18,11 @@ import type {
 /** A service that sends mail. Adding one must not touch domain code. */
 export interface Provider {
   readonly name: string;
-  /** Never throws for a provider-side problem: it reports it as a `SendResult`. */
-  send(message: OutboundMessage): Promise<SendResult>;
+  /**
+   * Never throws for a provider-side problem: it reports it as a `SendResult`. When `abandon`
+   * aborts, the call gives up waiting and reports outcome `unknown` if the request was sent.
+   */
+  send(message: OutboundMessage, abandon?: AbortSignal): Promise<SendResult>;
   close?(): Promise<void>;
 }
 

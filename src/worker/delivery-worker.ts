@@ -61,6 +61,7 @@ export class DeliveryWorker {
   private loop: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
   private onSlotFreed: (() => void) | null = null;
+  private readonly probesInFlight = new Set<{ startedAt: number; abandon: AbortController }>();
   private wakeRequested = false;
   private readonly clock: () => number;
   readonly circuit: ProviderCircuit;
@@ -208,7 +209,10 @@ export class DeliveryWorker {
   private async deliver(message: ClaimedMessage, probe: boolean): Promise<void> {
     const { provider, store, retry, logger } = this.deps;
     const startedAt = this.clock();
-    const result = await this.send(message);
+    const pending = probe ? { startedAt, abandon: new AbortController() } : null;
+    if (pending) this.probesInFlight.add(pending);
+    const result = await this.send(message, pending?.abandon.signal);
+    if (pending) this.probesInFlight.delete(pending);
     const now = this.clock();
     const transition = this.circuit.record(result, now, probe);
     if (transition) this.onTransition(transition);
@@ -258,6 +262,7 @@ export class DeliveryWorker {
     const fields = { provider: provider.name, from, to, reason, nextCheckAt: snapshot.nextCheckAt };
     if (to === 'healthy') {
       logger.warn(fields, `provider ${provider.name} recovered; sending resumes at full speed`);
+      this.abandonHungProbes();
       this.wake();
     } else {
       logger.warn(fields, `provider ${provider.name} is ${to}: ${reason}; queued mail waits`);
@@ -265,13 +270,24 @@ export class DeliveryWorker {
     this.reportHealth();
   }
 
-  private async send(message: ClaimedMessage): Promise<SendResult> {
+  /**
+   * A probe sent at least one probe interval before the one that just succeeded is hung in the
+   * outage (the provider answers again, but not that request): stop waiting for it, so its message
+   * goes out with the backlog instead of after its full timeout. Its outcome is `unknown`.
+   */
+  private abandonHungProbes(): void {
+    const cutoff = this.clock() - (this.deps.circuit ?? DEFAULT_CIRCUIT).probeIntervalMs;
+    for (const probe of this.probesInFlight) {
+      if (probe.startedAt <= cutoff) probe.abandon.abort();
+    }
+  }
+
+  private async send(message: ClaimedMessage, abandon?: AbortSignal): Promise<SendResult> {
     try {
-      return await this.deps.provider.send({
-        id: message.id,
-        attempt: message.attemptCount,
-        content: message.content,
-      });
+      return await this.deps.provider.send(
+        { id: message.id, attempt: message.attemptCount, content: message.content },
+        abandon,
+      );
     } catch (error) {
       return {
         outcome: 'retryable',

@@ -117,7 +117,12 @@ export function classifyAnswer(answer: HttpAnswer, now: number): SendResult {
 }
 
 /** Error codes that mean the request may have reached SendGrid before the connection was lost. */
-const SENT_THEN_TIMED_OUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'timeout']);
+const SENT_THEN_TIMED_OUT = new Set([
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'timeout',
+  'abandoned',
+]);
 
 /** A request that got no HTTP answer: refused, reset, DNS failure, timeout. Always retryable. */
 export function classifyNetworkError(code: string, message: string): SendResult {
@@ -128,7 +133,7 @@ export function classifyNetworkError(code: string, message: string): SendResult 
     errorClass: code,
     networkError: code,
     detail: unknown
-      ? `no answer within the timeout after the request was sent (${message}); SendGrid may have accepted it`
+      ? `no answer after the request was sent (${message}); SendGrid may have accepted it`
       : message,
   };
 }

@@ -44,7 +44,7 @@ export class SendGridProvider implements Provider {
     this.authorization = `Bearer ${options.apiKey}`;
   }
 
-  async send(message: OutboundMessage): Promise<SendResult> {
+  async send(message: OutboundMessage, abandon?: AbortSignal): Promise<SendResult> {
     const body = JSON.stringify(toMailSendBody(message));
     await this.pace.turn();
     let status: number | undefined;
@@ -58,6 +58,7 @@ export class SendGridProvider implements Provider {
           'user-agent': 'tegami',
         },
         body,
+        ...(abandon ? { signal: abandon } : {}),
       });
       status = response.statusCode;
       const text = await readBounded(response.body, EXCERPT_LIMIT * 4);
@@ -66,6 +67,12 @@ export class SendGridProvider implements Provider {
       if (status !== undefined && status >= 200 && status < 300) {
         // SendGrid accepted it; only reading the (empty) body failed.
         return { outcome: 'accepted', httpStatus: status };
+      }
+      if (abandon?.aborted) {
+        return classifyNetworkError(
+          'abandoned',
+          'given up while still waiting for an answer, because a later request succeeded',
+        );
       }
       const { code, message: text } = describeNetworkError(error);
       return classifyNetworkError(code, text);
