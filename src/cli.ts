@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { createApiKey } from './api-keys.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
-import { openAndMigrate, startService } from './service.ts';
+import { DatabaseUnavailableError, openAndMigrate, startService } from './service.ts';
 import { migrateToLatest, openDatabase } from './store/database.ts';
 import { SqlApiKeyStore } from './store/sql-api-key-store.ts';
 
@@ -41,8 +41,7 @@ async function main(argv: string[]): Promise<number> {
     case 'worker':
       return run(config, command);
     case 'migrate': {
-      const database = openDatabase(config.databaseUrl);
-      const applied = await migrateToLatest(database.db);
+      const { database, applied } = await openAndMigrate(config);
       await database.close();
       console.log(
         applied.length > 0 ? `Applied: ${applied.join(', ')}` : 'Database is up to date.',
@@ -100,7 +99,7 @@ async function run(config: ReturnType<typeof loadConfig>, role: 'serve' | 'api' 
 
 async function keys(config: ReturnType<typeof loadConfig>, args: string[]): Promise<number> {
   const [action, ...rest] = args;
-  const database = await openAndMigrate(config);
+  const { database } = await openAndMigrate(config);
   const store = new SqlApiKeyStore(database);
   try {
     if (action === 'create') {
@@ -143,6 +142,9 @@ main(process.argv.slice(2)).then(
     if (error instanceof ConfigError) {
       console.error(`Configuration error: ${error.message}`);
       process.exitCode = 78; // EX_CONFIG
+    } else if (error instanceof DatabaseUnavailableError) {
+      console.error(`Database error: ${error.message}`);
+      process.exitCode = 69; // EX_UNAVAILABLE
     } else {
       console.error(`tegami: ${error instanceof Error ? error.message : String(error)}`);
       process.exitCode = 1;

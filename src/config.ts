@@ -1,6 +1,7 @@
 import type { CircuitOptions } from './domain/provider-circuit.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './domain/retry-policy.ts';
 import type { SendGridOptions } from './providers/sendgrid/sendgrid-provider.ts';
+import { isPostgresUrl, parsePostgresUrl } from './store/postgres.ts';
 
 /**
  * Configuration comes from environment variables (docs/configuration.md lists them all). Every
@@ -8,6 +9,10 @@ import type { SendGridOptions } from './providers/sendgrid/sendgrid-provider.ts'
  */
 export interface Config {
   databaseUrl: string;
+  /** PostgreSQL connections per process. */
+  databasePoolSize: number;
+  /** Finished messages (with their attempts) older than this are deleted. */
+  retentionDays: number;
   http: { host: string; port: number };
   provider: 'sandbox' | 'test' | 'sendgrid';
   /** Set when `provider` is `sendgrid`. */
@@ -69,10 +74,16 @@ const DAY_MS = 24 * 3600_000;
 
 export function loadConfig(env: Env = process.env): Config {
   const databaseUrl = text(env, 'TEGAMI_DATABASE_URL', 'sqlite:./data/tegami.db');
-  if (!databaseUrl.startsWith('sqlite:')) {
+  if (isPostgresUrl(databaseUrl)) {
+    try {
+      parsePostgresUrl(databaseUrl);
+    } catch (error) {
+      throw new ConfigError('TEGAMI_DATABASE_URL', (error as Error).message);
+    }
+  } else if (!databaseUrl.startsWith('sqlite:')) {
     throw new ConfigError(
       'TEGAMI_DATABASE_URL',
-      `"${databaseUrl.split(':')[0]}:" is not supported; use sqlite:<path>, e.g. sqlite:./data/tegami.db`,
+      `"${databaseUrl.split(':')[0]}:" is not supported; use sqlite:<path> (e.g. sqlite:./data/tegami.db) or postgres://user:password@host:5432/db`,
     );
   }
 
@@ -133,6 +144,8 @@ export function loadConfig(env: Env = process.env): Config {
 
   return {
     databaseUrl,
+    databasePoolSize: integer(env, 'TEGAMI_DATABASE_POOL_SIZE', 10, 1, 1_000),
+    retentionDays: integer(env, 'TEGAMI_RETENTION_DAYS', 90, 1, 36_500),
     http: { host, port: integer(env, 'TEGAMI_HTTP_PORT', DEFAULT_HTTP_PORT, 0, 65535) },
     provider,
     sendgrid,

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './api/app.ts';
 import { createApiKey, ensureBootstrapKey } from './api-keys.ts';
+import { startClusterJobs } from './cluster-jobs.ts';
 import type { Config } from './config.ts';
 import type { Provider } from './domain/ports.ts';
 import { SandboxProvider } from './providers/sandbox-provider.ts';
@@ -13,6 +14,7 @@ import {
   openDatabase,
   pendingMigrations,
 } from './store/database.ts';
+import { redactUrl } from './store/postgres.ts';
 import { SqlApiKeyStore } from './store/sql-api-key-store.ts';
 import { SqlDeliveryStore } from './store/sql-delivery-store.ts';
 import { SqlMessageStore } from './store/sql-message-store.ts';
@@ -43,10 +45,10 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-/** How long idempotency keys are remembered. */
-const IDEMPOTENCY_KEY_TTL_MS = 24 * 3600_000;
-const MAINTENANCE_INTERVAL_MS = 10 * 60_000;
 const LEASE_REAPER_INTERVAL_MS = 10_000;
+
+/** The database could not be reached or prepared at start. */
+export class DatabaseUnavailableError extends Error {}
 
 function createProvider(config: Config, outbox: SqlSandboxOutbox): Provider {
   if (config.sendgrid) return new SendGridProvider(config.sendgrid);
@@ -54,27 +56,33 @@ function createProvider(config: Config, outbox: SqlSandboxOutbox): Provider {
   return config.provider === 'test' ? new TestProvider(sandbox) : sandbox;
 }
 
-export async function openAndMigrate(config: Config): Promise<DatabaseHandle> {
-  const database = openDatabase(config.databaseUrl);
+export async function openAndMigrate(
+  config: Config,
+): Promise<{ database: DatabaseHandle; applied: string[] }> {
+  const database = openDatabase(config.databaseUrl, { poolSize: config.databasePoolSize });
   try {
-    await migrateToLatest(database.db);
+    const applied = await migrateToLatest(database.db);
+    return { database, applied };
   } catch (error) {
     await database.close();
-    throw error;
+    const cause = error as { message?: string; code?: string };
+    throw new DatabaseUnavailableError(
+      `cannot use the database at ${redactUrl(config.databaseUrl)}: ${cause.message || cause.code || String(error)}`,
+    );
   }
-  return database;
 }
 
 export async function startService(options: ServiceOptions): Promise<RunningService> {
   const { config, logger } = options;
   const announce = options.announce ?? ((line: string) => logger.info(line));
-  const database = await openAndMigrate(config);
+  const { database } = await openAndMigrate(config);
   const keys = new SqlApiKeyStore(database);
   const messages = new SqlMessageStore(database);
   const outbox = new SqlSandboxOutbox(database, config.sandboxOutboxLimit);
   const health = new SqlProviderHealthStore(database);
   const timers: NodeJS.Timeout[] = [];
   let provider: Provider | null = null;
+  let stopListening = () => {};
 
   if (config.bootstrapApiKey) {
     await ensureBootstrapKey(keys, config.bootstrapApiKey);
@@ -105,6 +113,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     await reap();
     timers.push(setInterval(reap, LEASE_REAPER_INTERVAL_MS));
     worker.start();
+    // PostgreSQL: API processes elsewhere announce new mail; polling remains the backstop.
+    const running = worker;
+    stopListening = database.listen('tegami_due', () => running.wake());
   }
 
   let app: FastifyInstance | null = null;
@@ -118,7 +129,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       sandbox: config.provider === 'sendgrid' ? null : outbox,
       providers: { configured: config.provider, health },
       logger: logger.child({ component: 'api' }),
-      ...(inProcessWorker ? { onAccepted: () => inProcessWorker.wake() } : {}),
+      onAccepted: () => {
+        inProcessWorker?.wake();
+        database.notify('tegami_due');
+      },
       readiness: async () => {
         try {
           const pending = await pendingMigrations(database.db);
@@ -131,13 +145,14 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       },
     });
     url = await app.listen({ host: config.http.host, port: config.http.port });
-    const prune = () =>
-      messages
-        .pruneIdempotencyKeys(Date.now() - IDEMPOTENCY_KEY_TTL_MS)
-        .catch((err: unknown) => logger.error({ err }, 'pruning idempotency keys failed'));
-    timers.push(setInterval(prune, MAINTENANCE_INTERVAL_MS));
   }
   for (const timer of timers) timer.unref();
+  const clusterJobs = startClusterJobs({
+    database,
+    messages,
+    retentionDays: config.retentionDays,
+    logger,
+  });
 
   return {
     url,
@@ -146,10 +161,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     database,
     async stop() {
       for (const timer of timers) clearInterval(timer);
+      stopListening();
       // Stop taking requests first, then let the worker finish what it holds.
       if (app) await app.close();
       await messages.flushed();
       if (worker) await worker.stop();
+      await clusterJobs.stop();
       await provider?.close?.();
       await database.close();
     },

@@ -167,9 +167,44 @@ function toApiError(error: FastifyError): ApiError {
   }
   if (error instanceof SyntaxError)
     return new ApiError('malformed_json', `malformed JSON: ${error.message}`);
+  if (isDatabaseUnavailable(error)) {
+    return new ApiError('database_unavailable', 'the database is unreachable; retry later');
+  }
   const status = error.statusCode ?? 500;
   if (status === 413) return new ApiError('payload_too_large', error.message);
   if (status === 415) return new ApiError('unsupported_media_type', error.message);
   if (status >= 400 && status < 500) return new ApiError('invalid_request', error.message);
   return new ApiError('internal_error', 'internal error; nothing was changed');
+}
+
+/**
+ * Connection-level failures (PostgreSQL down or restarting, SQLite busy past its timeout): the
+ * request may succeed later, so they are a 503, not a 500.
+ */
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '53300', // too_many_connections
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+  'SQLITE_BUSY',
+]);
+
+function isDatabaseUnavailable(error: unknown): boolean {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
+  return (
+    typeof message === 'string' &&
+    /Connection terminated|timeout exceeded when trying to connect/i.test(message)
+  );
 }

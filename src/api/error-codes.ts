@@ -33,6 +33,10 @@ export const ERROR_CODES = {
     status: 503,
     description: 'The message could not be stored durably; nothing was accepted. Retry later.',
   },
+  database_unavailable: {
+    status: 503,
+    description: 'The database is unreachable right now; nothing was changed. Retry later.',
+  },
   internal_error: {
     status: 500,
     description: 'A bug. Nothing was accepted; the server log has the details.',

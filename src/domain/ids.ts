@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { monotonicFactory } from 'ulidx';
+import { encodeTime, monotonicFactory } from 'ulidx';
 
 /**
  * Ids are prefixed ULIDs: they sort by creation time (newest-first listing and cursors need no
@@ -27,4 +27,9 @@ function pooledRandom(): () => number {
 
 export function newId(prefix: 'msg' | 'key' | 'sbx'): string {
   return `${prefix}_${ulid()}`;
+}
+
+/** The smallest id of this kind created at `ms`: every id made earlier sorts below it. */
+export function firstIdAt(prefix: 'msg' | 'key' | 'sbx', ms: number): string {
+  return `${prefix}_${encodeTime(ms, 10)}${'0'.repeat(16)}`;
 }

@@ -18,15 +18,16 @@ export async function claimDueMessages(
   leaseMs: number,
   now: number,
 ): Promise<ClaimedMessage[]> {
-  const due = db
+  let due = db
     .selectFrom('messages')
     .select('id')
     .where(sql<boolean>`status in ('queued', 'scheduled', 'sending')`)
     .where('next_attempt_at', '<=', now)
     .orderBy('next_attempt_at')
     .limit(limit);
-  // PostgreSQL (later) adds FOR UPDATE SKIP LOCKED here; SQLite serialises writers anyway.
-  void engine;
+  // PostgreSQL: workers claiming at the same time skip each other's rows instead of waiting for
+  // them (or claiming them twice). SQLite serialises writers anyway and has no such clause.
+  if (engine === 'postgres') due = due.forUpdate().skipLocked();
   const leaseExpiresAt = now + leaseMs;
   const rows = await db
     .updateTable('messages')

@@ -3,14 +3,19 @@ import { dirname, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
 import { migrations } from './migrations/index.ts';
+import { isPostgresUrl, openPostgres, SCHEMAS } from './postgres.ts';
 import type { Database } from './schema.ts';
 
 /**
  * Opening a database, running migrations and the few statements whose SQL differs between
- * engines. Everything dialect-specific lives here or in `claim-due-messages.ts`.
+ * engines. Everything dialect-specific lives here, in `postgres.ts`, or behind an `engine` check
+ * in `claim-due-messages.ts` (SKIP LOCKED) and `sql-message-store.ts` (row and key locks).
  */
 
-export type Engine = 'sqlite';
+export type Engine = 'sqlite' | 'postgres';
+
+/** Channels other processes are told about over PostgreSQL's LISTEN/NOTIFY. */
+export type Channel = 'tegami_due' | 'tegami_changes';
 
 export interface DatabaseHandle {
   db: Kysely<Database>;
@@ -22,6 +27,15 @@ export interface DatabaseHandle {
    * when the engine cannot tell. Lets read caches stay correct across processes.
    */
   externalChangeCounter(): number | undefined;
+  /**
+   * Tells other processes something happened (PostgreSQL NOTIFY): a latency hint only, they
+   * poll anyway. A no-op on SQLite, where every process polls one file.
+   */
+  notify(channel: Channel): void;
+  /** Like `notify`, but sent at once and awaited: for rare events from short-lived commands. */
+  announce(channel: Channel): Promise<void>;
+  /** Calls `handler` on each notification; returns a function that stops listening. */
+  listen(channel: Channel, handler: () => void): () => void;
   close(): Promise<void>;
 }
 
@@ -30,7 +44,7 @@ export class DatabaseUrlError extends Error {}
 export function sqlitePathFromUrl(url: string): string {
   if (!url.startsWith('sqlite:')) {
     throw new DatabaseUrlError(
-      `unsupported database URL "${url.split(':')[0]}:…"; use sqlite:<path> (postgres comes later)`,
+      `unsupported database URL "${url.split(':')[0]}:…"; use sqlite:<path> or postgres://user@host:port/db`,
     );
   }
   let path = url.slice('sqlite:'.length);
@@ -40,7 +54,17 @@ export function sqlitePathFromUrl(url: string): string {
   return path;
 }
 
-export function openDatabase(url: string): DatabaseHandle {
+export interface OpenOptions {
+  /** PostgreSQL connections per process. */
+  poolSize?: number;
+}
+
+export function openDatabase(url: string, options: OpenOptions = {}): DatabaseHandle {
+  if (isPostgresUrl(url)) return openPostgres(url, options.poolSize ?? 10);
+  return openSqlite(url);
+}
+
+function openSqlite(url: string): DatabaseHandle {
   const path = sqlitePathFromUrl(url);
   if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
   const sqlite = new SqliteDatabase(path);
@@ -76,6 +100,9 @@ export function openDatabase(url: string): DatabaseHandle {
         }
       });
     },
+    notify() {},
+    announce: async () => {},
+    listen: () => () => {},
     async close() {
       await db.destroy();
     },
@@ -110,6 +137,7 @@ function withStatementCache(sqlite: SqliteDatabase.Database, size = 256) {
 
 export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
   const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  await prepareSchema(db);
   // Two processes starting at once on a new SQLite file may race for the migration lock; the
   // loser retries once the winner is done.
   for (let attempt = 1; ; attempt++) {
@@ -118,6 +146,12 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
     if (attempt >= 5) throw error;
     await new Promise((r) => setTimeout(r, 200 * attempt));
   }
+}
+
+/** PostgreSQL with `?schema=NAME`: the schema must exist before the first migration. */
+async function prepareSchema(db: Kysely<Database>): Promise<void> {
+  const schema = SCHEMAS.get(db);
+  if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
 }
 
 export async function pendingMigrations(db: Kysely<Database>): Promise<string[]> {

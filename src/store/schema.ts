@@ -14,6 +14,7 @@ export interface Database {
   idempotency_keys: IdempotencyKeyTable;
   sandbox_messages: SandboxMessageTable;
   provider_health: ProviderHealthTable;
+  leader_leases: LeaderLeaseTable;
 }
 
 export interface ApiKeyTable {
@@ -132,4 +133,11 @@ export interface ProviderHealthTable {
   /** JSON: counters and recent error classes. */
   details: string;
   updated_at: number;
+}
+
+/** Who runs the cluster-wide jobs named `name`, until when. */
+export interface LeaderLeaseTable {
+  name: string;
+  holder: string;
+  expires_at: number;
 }

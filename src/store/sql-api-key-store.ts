@@ -102,7 +102,11 @@ export class SqlApiKeyStore {
       .where('id', '=', id)
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
-    if (Number(result.numUpdatedRows) > 0) return true;
+    if (Number(result.numUpdatedRows) > 0) {
+      // API processes on PostgreSQL drop their key caches when they hear this (see postgres.ts).
+      await this.handle.announce('tegami_changes');
+      return true;
+    }
     const exists = await this.handle.db
       .selectFrom('api_keys')
       .select('id')

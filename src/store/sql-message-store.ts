@@ -1,4 +1,5 @@
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
+import { firstIdAt } from '../domain/ids.ts';
 import type {
   MessageFilter,
   MessageStore,
@@ -20,7 +21,7 @@ import type {
   SendOutcome,
 } from '../domain/types.ts';
 import { CommitGroup } from './commit-group.ts';
-import type { DatabaseHandle } from './database.ts';
+import type { DatabaseHandle, Engine } from './database.ts';
 import { chunks, insertChunked } from './insert-chunked.ts';
 import type { AttemptTable, Database, MessageTable, RecipientTable } from './schema.ts';
 
@@ -30,7 +31,7 @@ export class SqlMessageStore implements MessageStore {
 
   constructor(private readonly handle: DatabaseHandle) {
     this.submissions = new CommitGroup((group) =>
-      handle.writeTransaction((trx) => writeSubmissions(trx, group)),
+      handle.writeTransaction((trx) => writeSubmissions(trx, group, handle.engine)),
     );
   }
 
@@ -178,17 +179,47 @@ export class SqlMessageStore implements MessageStore {
     return Number(result.numDeletedRows);
   }
 
+  /**
+   * Deletes up to `limit` finished (sent, failed, cancelled) messages created before `before`,
+   * with their recipients, categories, metadata and attempts. Small batches keep each
+   * transaction short; ids are time-ordered ULIDs, so the scan is a primary-key range.
+   */
+  async pruneFinished(before: number, limit: number): Promise<number> {
+    return this.handle.writeTransaction(async (trx) => {
+      const rows = await trx
+        .selectFrom('messages')
+        .select('id')
+        .where('id', '<', firstIdAt('msg', before))
+        .where('status', 'in', ['sent', 'failed', 'cancelled'])
+        .orderBy('id')
+        .limit(limit)
+        .execute();
+      const ids = rows.map((r) => r.id);
+      if (ids.length === 0) return 0;
+      for (const table of [
+        'recipients',
+        'message_categories',
+        'message_metadata',
+        'attempts',
+      ] as const) {
+        await trx.deleteFrom(table).where('message_id', 'in', ids).execute();
+      }
+      await trx.deleteFrom('messages').where('id', 'in', ids).execute();
+      return ids.length;
+    });
+  }
+
   private async changeStatus(
     id: string,
     allowed: MessageStatus[],
     change: (trx: Kysely<Database>) => Promise<void>,
   ): Promise<StateChange> {
     const outcome = await this.handle.writeTransaction(async (trx) => {
-      const row = await trx
-        .selectFrom('messages')
-        .select('status')
-        .where('id', '=', id)
-        .executeTakeFirst();
+      let query = trx.selectFrom('messages').select('status').where('id', '=', id);
+      // PostgreSQL: hold the row until the change is written, so a worker cannot claim it in
+      // between. (SQLite's write lock, taken at BEGIN IMMEDIATE, already does.)
+      if (this.handle.engine === 'postgres') query = query.forUpdate();
+      const row = await query.executeTakeFirst();
       if (!row) return { kind: 'not_found' } as const;
       const status = row.status as MessageStatus;
       if (!allowed.includes(status)) return { kind: 'wrong_status', status } as const;
@@ -219,6 +250,7 @@ export async function setRecipientStatus(
 async function writeSubmissions(
   trx: Kysely<Database>,
   group: Submission[],
+  engine: Engine,
 ): Promise<SubmissionOutcome[]> {
   const outcomes: SubmissionOutcome[] = [];
   const messages: MessageTable[] = [];
@@ -237,6 +269,11 @@ async function writeSubmissions(
       // Checked inside the write transaction, so two concurrent requests with the same key
       // cannot both be stored, even from two API processes.
       const scoped = `${claim.apiKeyId}\n${claim.key}`;
+      if (engine === 'postgres') {
+        // Two API processes with the same key: the second waits here until the first commits,
+        // then finds its row. (On SQLite the write lock already serialises them.)
+        await sql`select pg_advisory_xact_lock(hashtextextended(${scoped}, 0))`.execute(trx);
+      }
       const earlier = claimedKeys.get(scoped);
       const existing =
         earlier ??
