@@ -1,5 +1,5 @@
 /**
- * `npm run bench [single|batch|e2e|sendgrid]`: measures the submission API and end-to-end delivery on this machine with real
+ * `npm run bench [single|batch|e2e|sendgrid|postgres]`: measures the submission API and end-to-end delivery on this machine with real
  * processes, real HTTP and a durable (fsync'd) SQLite file. Prints a Markdown table to paste into
  * docs/benchmarks.md. The load generator (autocannon) runs in this process; Tegami in a child
  * process, so each gets its own core on a 2-core machine.
@@ -8,7 +8,10 @@ import { cpus, totalmem } from 'node:os';
 // @ts-expect-error autocannon ships no types
 import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
+import pg from 'pg';
+import { parsePostgresUrl } from '../src/store/postgres.ts';
 import { message, request, spawnTegami, TEST_KEY, tempDatabase, waitFor } from '../test/helpers.ts';
+import { startThrowawayPostgres } from '../test/support/postgres.ts';
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
 
@@ -35,8 +38,47 @@ function load(url: string, options: Record<string, unknown>): Promise<Result> {
   });
 }
 
+/** Read-only SQL against the database under test, SQLite or PostgreSQL. */
+async function openReader(url: string) {
+  if (url.startsWith('sqlite:')) {
+    const sqlite = new Database(url.slice('sqlite:'.length), { readonly: true });
+    return {
+      all: async <T>(text: string) => sqlite.prepare(text).all() as T[],
+      close: async () => sqlite.close(),
+    };
+  }
+  const { connectionString, schema } = parsePostgresUrl(url);
+  const client = new pg.Client({
+    connectionString,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+  });
+  await client.connect();
+  return {
+    all: async <T>(text: string) =>
+      (await client.query(text)).rows.map((r) =>
+        Object.fromEntries(
+          Object.entries(r).map(([k, v]) => [
+            k,
+            typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v,
+          ]),
+        ),
+      ) as T[],
+    close: () => client.end(),
+  };
+}
+
+/** Where bench databases live: a fresh SQLite file, or a fresh schema on PostgreSQL. */
+let postgresBase: string | null = null;
+function benchDatabase(): { url: string; cleanup: () => void } {
+  if (!postgresBase) return tempDatabase();
+  return {
+    url: `${postgresBase}?schema=bench_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`,
+    cleanup: () => {},
+  };
+}
+
 async function startTegami(role: string, extra: Record<string, string> = {}) {
-  const db = tempDatabase();
+  const db = benchDatabase();
   const child = spawnTegami([role], {
     TEGAMI_DATABASE_URL: db.url,
     TEGAMI_HTTP_PORT: '0',
@@ -67,27 +109,27 @@ const body = JSON.stringify(
 );
 const rows: string[] = [];
 
-async function singleMessages() {
+async function singleMessages(label = '') {
   const api = await startTegami('api');
   await load(`${api.url}/v1/messages`, { body, connections: 32, duration: 2 }); // warm-up
   const r = await load(`${api.url}/v1/messages`, { body, connections: 32 });
   rows.push(
-    `| \`POST /v1/messages\`, 32 connections, as fast as possible | ${Math.round(r.requests.average)} msg/s | p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms | ${r.non2xx + r.errors} errors |`,
+    `| ${label}\`POST /v1/messages\`, 32 connections, as fast as possible | ${Math.round(r.requests.average)} msg/s | p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms | ${r.non2xx + r.errors} errors |`,
   );
   const paced = await load(`${api.url}/v1/messages`, { body, connections: 32, overallRate: 1000 });
   rows.push(
-    `| \`POST /v1/messages\`, paced at 1,000 req/s | ${Math.round(paced.requests.average)} msg/s | p50 ${paced.latency.p50} ms, p99 ${paced.latency.p99} ms | ${paced.non2xx + paced.errors} errors |`,
+    `| ${label}\`POST /v1/messages\`, paced at 1,000 req/s | ${Math.round(paced.requests.average)} msg/s | p50 ${paced.latency.p50} ms, p99 ${paced.latency.p99} ms | ${paced.non2xx + paced.errors} errors |`,
   );
   await api.stop();
 }
 
-async function batches() {
+async function batches(label = '') {
   const api = await startTegami('api');
   const batch = JSON.stringify({ messages: Array.from({ length: 1000 }, () => JSON.parse(body)) });
   await load(`${api.url}/v1/messages/batch`, { body: batch, connections: 4, duration: 2 });
   const r = await load(`${api.url}/v1/messages/batch`, { body: batch, connections: 4 });
   rows.push(
-    `| \`POST /v1/messages/batch\` (1,000 messages each), 4 connections | ${Math.round(r.requests.average * 1000)} msg/s | p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms per batch | ${r.non2xx + r.errors} errors |`,
+    `| ${label}\`POST /v1/messages/batch\` (1,000 messages each), 4 connections | ${Math.round(r.requests.average * 1000)} msg/s | p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms per batch | ${r.non2xx + r.errors} errors |`,
   );
   await api.stop();
 }
@@ -97,12 +139,24 @@ async function batches() {
  * throughput over the whole run and the accept→sent latencies (sent_at is written when the
  * provider's answer, a 202 for SendGrid, is recorded).
  */
-async function deliverAll(total: number, env: Record<string, string>) {
-  const svc = await startTegami('serve', env);
-  const sqlite = new Database(svc.db.url.slice('sqlite:'.length), { readonly: true });
-  const sent = () =>
-    (sqlite.prepare("select count(*) n from messages where status = 'sent'").get() as { n: number })
-      .n;
+async function deliverAll(total: number, env: Record<string, string>, workers = 0) {
+  // workers = 0: one `tegami serve`; otherwise one `tegami api` and that many `tegami worker`s.
+  const svc = await startTegami(workers === 0 ? 'serve' : 'api', env);
+  const extraWorkers = await Promise.all(
+    Array.from({ length: workers }, async () => {
+      const child = spawnTegami(['worker'], {
+        TEGAMI_DATABASE_URL: svc.db.url,
+        TEGAMI_LOG_LEVEL: 'warn',
+        ...env,
+      });
+      await child.ready;
+      return child;
+    }),
+  );
+  const reader = await openReader(svc.db.url);
+  const sent = async () =>
+    (await reader.all<{ n: number }>("select count(*) as n from messages where status = 'sent'"))[0]
+      ?.n ?? 0;
   const started = performance.now();
   const batch = { messages: Array.from({ length: 1000 }, () => JSON.parse(body)) };
   const submissions: Promise<unknown>[] = [];
@@ -112,19 +166,21 @@ async function deliverAll(total: number, env: Record<string, string>) {
   }
   await Promise.all(submissions);
   const accepted = performance.now();
-  await waitFor(async () => sent() === total, 'all sent', 600_000, 20);
+  await waitFor(async () => (await sent()) === total, 'all sent', 600_000, 20);
   const done = performance.now();
-  const latencies = sqlite
-    .prepare("select sent_at - created_at as ms from messages where status = 'sent' order by ms")
-    .all() as { ms: number }[];
+  const latencies = await reader.all<{ ms: number }>(
+    "select sent_at - created_at as ms from messages where status = 'sent' order by ms",
+  );
   const pct = (p: number) =>
     latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]?.ms;
-  const calls = sqlite
-    .prepare('select duration_ms as ms from attempts order by duration_ms')
-    .all() as { ms: number }[];
+  const calls = await reader.all<{ ms: number }>(
+    'select duration_ms as ms from attempts order by duration_ms',
+  );
   const callPct = (p: number) =>
     calls[Math.min(calls.length - 1, Math.floor(p * calls.length))]?.ms;
-  sqlite.close();
+  await reader.close();
+  for (const worker of extraWorkers) worker.child.kill('SIGTERM');
+  await Promise.all(extraWorkers.map((w) => w.exited));
   await svc.stop();
   return {
     throughput: `${Math.round(total / ((done - started) / 1000))} msg/s (accepting took ${((accepted - started) / 1000).toFixed(1)} s, all sent after ${((done - started) / 1000).toFixed(1)} s)`,
@@ -162,20 +218,37 @@ async function startSimulator(args: string[]) {
   };
 }
 
-async function throughSimulator(latencyMs: number, concurrency: number, total: number) {
-  const simulator = await startSimulator(['--latency-ms', String(latencyMs)]);
-  const r = await deliverAll(total, {
-    TEGAMI_PROVIDER: 'sendgrid',
-    TEGAMI_SENDGRID_API_KEY: 'SG.bench',
-    TEGAMI_SENDGRID_BASE_URL: simulator.url,
-    TEGAMI_SENDGRID_MAX_CONCURRENCY: String(concurrency),
-    TEGAMI_WORKER_CONCURRENCY: String(concurrency),
-    TEGAMI_WORKER_BATCH_SIZE: '500',
-  });
+async function throughSimulator(
+  latencyMs: number,
+  concurrency: number,
+  total: number,
+  workers = 0,
+  label = '',
+) {
+  const simulator = await startSimulator([
+    '--latency-ms',
+    String(latencyMs),
+    '--max-messages',
+    '1000',
+  ]);
+  const r = await deliverAll(
+    total,
+    {
+      TEGAMI_PROVIDER: 'sendgrid',
+      TEGAMI_SENDGRID_API_KEY: 'SG.bench',
+      TEGAMI_SENDGRID_BASE_URL: simulator.url,
+      TEGAMI_SENDGRID_MAX_CONCURRENCY: String(concurrency),
+      TEGAMI_WORKER_CONCURRENCY: String(concurrency),
+      TEGAMI_WORKER_BATCH_SIZE: '500',
+    },
+    workers,
+  );
   const stats = await simulator.stats();
   await simulator.stop();
+  const processes =
+    workers === 0 ? '`tegami serve`' : `1 \`tegami api\` + ${workers} \`tegami worker\``;
   rows.push(
-    `| End to end: ${total.toLocaleString('en')} messages through the batch API, the \`sendgrid\` provider and \`tegami simulator\` (${latencyMs} ms simulated latency, ${concurrency} concurrent requests) | ${r.throughput} | ${r.latency} | simulator accepted ${stats.accepted.toLocaleString('en')}, ${stats.duplicates} twice |`,
+    `| ${label}End to end: ${total.toLocaleString('en')} messages through the batch API, the \`sendgrid\` provider and \`tegami simulator\` (${latencyMs} ms simulated latency, ${concurrency} concurrent requests per worker, ${processes}) | ${r.throughput} | ${r.latency} | simulator accepted ${stats.accepted.toLocaleString('en')}, ${stats.duplicates} twice |`,
   );
 }
 
@@ -184,6 +257,29 @@ const all = which.length === 0;
 if (all || which.includes('single')) await singleMessages();
 if (all || which.includes('batch')) await batches();
 if (all || which.includes('e2e')) await endToEnd();
+if (all || which.includes('postgres')) {
+  // PostgreSQL: a throwaway server unless BENCH_POSTGRES_URL names one.
+  const server = process.env.BENCH_POSTGRES_URL
+    ? { url: process.env.BENCH_POSTGRES_URL, stop: async () => {} }
+    : await startThrowawayPostgres();
+  postgresBase = server.url;
+  try {
+    await singleMessages('PostgreSQL: ');
+    await batches('PostgreSQL: ');
+    for (const workers of [1, 2, 4]) {
+      await throughSimulator(
+        0,
+        256,
+        Number(process.env.BENCH_E2E_MESSAGES ?? 30_000),
+        workers,
+        'PostgreSQL: ',
+      );
+    }
+  } finally {
+    postgresBase = null;
+    await server.stop();
+  }
+}
 if (all || which.includes('sendgrid')) {
   await throughSimulator(0, 256, Number(process.env.BENCH_E2E_MESSAGES ?? 30_000));
   await throughSimulator(200, 200, 10_000);

@@ -135,13 +135,24 @@ function withStatementCache(sqlite: SqliteDatabase.Database, size = 256) {
   };
 }
 
+function migrator(db: Kysely<Database>): Migrator {
+  const schema = SCHEMAS.get(db);
+  return new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    // Kysely looks for its bookkeeping tables in any schema unless told which one: name it, or
+    // a second Tegami schema in the same database would find the first one's tables.
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  });
+}
+
 export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
   await prepareSchema(db);
+  const runner = migrator(db);
   // Two processes starting at once on a new SQLite file may race for the migration lock; the
   // loser retries once the winner is done.
   for (let attempt = 1; ; attempt++) {
-    const { error, results } = await migrator.migrateToLatest();
+    const { error, results } = await runner.migrateToLatest();
     if (!error) return (results ?? []).map((r) => r.migrationName);
     if (attempt >= 5) throw error;
     await new Promise((r) => setTimeout(r, 200 * attempt));
@@ -155,7 +166,6 @@ async function prepareSchema(db: Kysely<Database>): Promise<void> {
 }
 
 export async function pendingMigrations(db: Kysely<Database>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
-  const all = await migrator.getMigrations();
+  const all = await migrator(db).getMigrations();
   return all.filter((m) => !m.executedAt).map((m) => m.name);
 }
