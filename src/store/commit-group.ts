@@ -5,31 +5,43 @@
  * Measured on the reference 2-core machine: an fsync'd SQLite commit costs ~0.4 ms, an insert
  * inside a transaction ~10 µs. One commit per request caps a single writer near 2,500 commits/s;
  * grouping 30–300 requests per commit moves the bound to parsing and validation.
+ *
+ * `concurrency` groups may be written at once. SQLite has one writer (and one connection), so 1.
+ * On PostgreSQL a commit is several network round trips, so with one group at a time the API
+ * would mostly wait; a few groups in flight on separate connections keep it busy.
  */
 export class CommitGroup<Item, Result> {
   private pending: { item: Item; resolve: (r: Result) => void; reject: (e: unknown) => void }[] =
     [];
-  private running = false;
+  /** Drain loops running or scheduled. */
+  private active = 0;
+  private scheduled = false;
   private idle: Promise<void> = Promise.resolve();
   private markIdle: () => void = () => {};
 
   constructor(
     private readonly write: (items: Item[]) => Promise<Result[]>,
     private readonly maxGroupSize = 1000,
+    private readonly concurrency = 1,
   ) {}
 
   add(item: Item): Promise<Result> {
     return new Promise<Result>((resolve, reject) => {
       this.pending.push({ item, resolve, reject });
-      if (!this.running) {
-        this.running = true;
+      if (this.scheduled || this.active >= this.concurrency) return;
+      if (this.active === 0) {
         this.idle = new Promise((r) => {
           this.markIdle = r;
         });
-        // setImmediate runs after the event loop has read every request that is already waiting,
-        // so they all join this group.
-        setImmediate(() => void this.drain());
       }
+      this.active++;
+      this.scheduled = true;
+      // setImmediate runs after the event loop has read every request that is already waiting,
+      // so they all join this group.
+      setImmediate(() => {
+        this.scheduled = false;
+        void this.drain();
+      });
     });
   }
 
@@ -62,7 +74,7 @@ export class CommitGroup<Item, Result> {
         }
       }
     }
-    this.running = false;
-    this.markIdle();
+    this.active--;
+    if (this.active === 0) this.markIdle();
   }
 }

@@ -20,6 +20,8 @@ export type Channel = 'tegami_due' | 'tegami_changes';
 export interface DatabaseHandle {
   db: Kysely<Database>;
   engine: Engine;
+  /** How many write transactions may usefully run at once (group commits in flight). */
+  writeConcurrency: number;
   /** Runs `work` in a transaction that holds the write lock from its first statement. */
   writeTransaction<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
   /**
@@ -83,6 +85,7 @@ function openSqlite(url: string): DatabaseHandle {
   return {
     db,
     engine: 'sqlite',
+    writeConcurrency: 1,
     externalChangeCounter: () => dataVersion.get() as number,
     // SQLite's default deferred BEGIN takes the write lock only at the first write; if another
     // process wrote in between, that upgrade fails at once with SQLITE_BUSY instead of waiting.

@@ -80,6 +80,8 @@ export function openPostgres(url: string, poolSize: number): DatabaseHandle {
   return {
     db,
     engine: 'postgres',
+    // A few group commits in flight, leaving pool connections for reads and claims.
+    writeConcurrency: Math.max(1, Math.min(4, poolSize - 2)),
     writeTransaction: (work) => db.transaction().execute(work),
     externalChangeCounter: () => changes,
     notify(channel) {

@@ -13,10 +13,14 @@ export class SqlDeliveryStore implements DeliveryStore {
   private readonly completions: CommitGroup<Completion, undefined>;
 
   constructor(private readonly handle: DatabaseHandle) {
-    this.completions = new CommitGroup(async (group) => {
-      await handle.writeTransaction((trx) => writeCompletions(trx, group));
-      return group.map(() => undefined);
-    });
+    this.completions = new CommitGroup(
+      async (group) => {
+        await handle.writeTransaction((trx) => writeCompletions(trx, group));
+        return group.map(() => undefined);
+      },
+      1000,
+      handle.writeConcurrency,
+    );
   }
 
   claimDue(owner: string, limit: number, leaseMs: number, now: number): Promise<ClaimedMessage[]> {

@@ -30,8 +30,10 @@ export class SqlMessageStore implements MessageStore {
   private readonly submissions: CommitGroup<Submission, SubmissionOutcome>;
 
   constructor(private readonly handle: DatabaseHandle) {
-    this.submissions = new CommitGroup((group) =>
-      handle.writeTransaction((trx) => writeSubmissions(trx, group, handle.engine)),
+    this.submissions = new CommitGroup(
+      (group) => handle.writeTransaction((trx) => writeSubmissions(trx, group, handle.engine)),
+      1000,
+      handle.writeConcurrency,
     );
   }
 
