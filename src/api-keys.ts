@@ -40,14 +40,19 @@ export async function ensureBootstrapKey(store: SqlApiKeyStore, key: string): Pr
     if (existing.revokedAt !== null) await store.reactivate(existing.id);
     return;
   }
-  await store.insert(
-    {
-      id: newId('key'),
-      name: 'bootstrap (TEGAMI_BOOTSTRAP_API_KEY)',
-      prefix: key.slice(0, Math.min(10, Math.floor(key.length / 2))),
-      createdAt: Date.now(),
-      revokedAt: null,
-    },
-    hash,
-  );
+  try {
+    await store.insert(
+      {
+        id: newId('key'),
+        name: 'bootstrap (TEGAMI_BOOTSTRAP_API_KEY)',
+        prefix: key.slice(0, Math.min(10, Math.floor(key.length / 2))),
+        createdAt: Date.now(),
+        revokedAt: null,
+      },
+      hash,
+    );
+  } catch (error) {
+    // Several processes starting at once: another one inserted it first, which is just as good.
+    if (!(await store.findByHash(hash))) throw error;
+  }
 }

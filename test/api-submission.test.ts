@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { message, startTestService, type TestService, waitFor } from './helpers.ts';
 
-describe('submission API (real HTTP, real SQLite, sandbox provider)', () => {
+describe('submission API (real HTTP, real database, sandbox provider)', () => {
   let svc: TestService;
   before(async () => {
     svc = await startTestService();

@@ -101,7 +101,7 @@ describe('tegami commands as real processes', () => {
       const again = await runTegami(['migrate'], { TEGAMI_DATABASE_URL: fresh.url });
       assert.match(again.output, /up to date/);
     } finally {
-      fresh.cleanup();
+      await fresh.cleanup();
     }
   });
 
@@ -149,7 +149,7 @@ describe('tegami commands as real processes', () => {
       assert.deepEqual([...statuses].sort(), ['queued', 'queued', 'sent', 'sent']);
     } finally {
       if (server.child.exitCode === null) server.child.kill('SIGKILL');
-      fresh.cleanup();
+      await fresh.cleanup();
     }
   });
 });

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
 import {
   message,
+  queryDatabase,
   request,
   type Spawned,
   spawnTegami,
@@ -12,7 +12,7 @@ import {
 } from './helpers.ts';
 
 /**
- * Real processes: `tegami api` and `tegami worker` on one SQLite file. The worker is killed with
+ * Real processes: `tegami api` and `tegami worker` on one database. The worker is killed with
  * SIGKILL in the middle of a few thousand sends; a new worker must finish the job with nothing
  * lost or stuck, and only messages that were in flight at the kill may be sent twice.
  */
@@ -41,7 +41,7 @@ describe('kill -9 of a worker in the middle of sending', () => {
   });
   after(async () => {
     for (const c of children) if (c.child.exitCode === null) c.child.kill('SIGKILL');
-    db.cleanup();
+    await db.cleanup();
   });
 
   test('every accepted message ends up sent; duplicates only from the in-flight ones', async () => {
@@ -57,55 +57,55 @@ describe('kill -9 of a worker in the middle of sending', () => {
     }
     assert.equal(ids.length, TOTAL);
 
-    const sqlite = new Database(db.url.slice('sqlite:'.length), { readonly: true });
-    const count = (sql: string) => (sqlite.prepare(sql).get() as { n: number }).n;
-    try {
-      const first = spawnTegami(['worker'], env);
-      children.push(first);
-      await first.ready;
-      await waitFor(
-        async () => count("select count(*) n from messages where status = 'sent'") >= TOTAL / 3,
-        'a third to be sent',
-        60_000,
-      );
-      first.child.kill('SIGKILL');
-      await first.exited;
-      const sentAtKill = count("select count(*) n from messages where status = 'sent'");
-      const sendingAtKill = count("select count(*) n from messages where status = 'sending'");
-      assert.ok(sentAtKill < TOTAL, 'the kill landed before the end');
+    const count = async (sql: string) => {
+      const [row] = await queryDatabase<{ n: number }>(db.url, sql);
+      assert.ok(row);
+      return row.n;
+    };
+    const first = spawnTegami(['worker'], env);
+    children.push(first);
+    await first.ready;
+    await waitFor(
+      async () =>
+        (await count("select count(*) n from messages where status = 'sent'")) >= TOTAL / 3,
+      'a third to be sent',
+      60_000,
+    );
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const sentAtKill = await count("select count(*) n from messages where status = 'sent'");
+    const sendingAtKill = await count("select count(*) n from messages where status = 'sending'");
+    assert.ok(sentAtKill < TOTAL, 'the kill landed before the end');
 
-      const second = spawnTegami(['worker'], env);
-      children.push(second);
-      await second.ready;
-      await waitFor(
-        async () => count("select count(*) n from messages where status = 'sent'") === TOTAL,
-        'every message sent',
-        90_000,
-      );
-      second.child.kill('SIGTERM');
-      assert.equal(await second.exited, 0);
+    const second = spawnTegami(['worker'], env);
+    children.push(second);
+    await second.ready;
+    await waitFor(
+      async () => (await count("select count(*) n from messages where status = 'sent'")) === TOTAL,
+      'every message sent',
+      90_000,
+    );
+    second.child.kill('SIGTERM');
+    assert.equal(await second.exited, 0);
 
-      assert.equal(
-        count("select count(*) n from messages where status <> 'sent'"),
-        0,
-        'none stuck',
-      );
-      assert.equal(
-        count('select count(distinct message_id) n from sandbox_messages'),
-        TOTAL,
-        'none lost',
-      );
-      const duplicates = count(
-        'select count(*) n from (select message_id from sandbox_messages group by message_id having count(*) > 1)',
-      );
-      // Only a message that was leased (in flight) when the kill landed may have gone out twice.
-      assert.ok(
-        duplicates <= sendingAtKill,
-        `${duplicates} duplicates, ${sendingAtKill} were in flight`,
-      );
-      assert.ok(sendingAtKill <= CONCURRENCY);
-    } finally {
-      sqlite.close();
-    }
+    assert.equal(
+      await count("select count(*) n from messages where status <> 'sent'"),
+      0,
+      'none stuck',
+    );
+    assert.equal(
+      await count('select count(distinct message_id) n from sandbox_messages'),
+      TOTAL,
+      'none lost',
+    );
+    const duplicates = await count(
+      'select count(*) n from (select message_id from sandbox_messages group by message_id having count(*) > 1) as d',
+    );
+    // Only a message that was leased (in flight) when the kill landed may have gone out twice.
+    assert.ok(
+      duplicates <= sendingAtKill,
+      `${duplicates} duplicates, ${sendingAtKill} were in flight`,
+    );
+    assert.ok(sendingAtKill <= CONCURRENCY);
   });
 });

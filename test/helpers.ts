@@ -1,21 +1,127 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import pg from 'pg';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import { type RunningService, startService } from '../src/service.ts';
 
 export const TEST_KEY = 'tgm_test_bootstrap_key_0123456789abcdef';
 
-/** A fresh folder with a real SQLite file path in it; removed by `cleanup`. */
-export function tempDatabase(): { url: string; dir: string; cleanup: () => void } {
+/**
+ * The engine this run of the suite uses (scripts/run-tests.js runs it once per engine). On
+ * PostgreSQL, TEGAMI_TEST_POSTGRES_URL names a database in which each test gets its own schema.
+ */
+export const TEST_ENGINE: 'sqlite' | 'postgres' =
+  process.env.TEGAMI_TEST_ENGINE === 'postgres' ? 'postgres' : 'sqlite';
+const POSTGRES_URL = process.env.TEGAMI_TEST_POSTGRES_URL ?? '';
+if (TEST_ENGINE === 'postgres' && !POSTGRES_URL) {
+  throw new Error(
+    'TEGAMI_TEST_ENGINE=postgres needs TEGAMI_TEST_POSTGRES_URL (see scripts/run-tests.js)',
+  );
+}
+
+export interface TempDatabase {
+  /** TEGAMI_DATABASE_URL for it. */
+  url: string;
+  /** A fresh folder for other files the test needs; removed by `cleanup`. */
+  dir: string;
+  /** Removes the folder and the database; never throws. */
+  cleanup: () => Promise<void>;
+}
+
+/**
+ * A database of its own for the caller: a real SQLite file in a fresh folder, or on PostgreSQL a
+ * fresh schema (`?schema=t_…`, created by the first migration).
+ */
+export function tempDatabase(): TempDatabase {
   const dir = mkdtempSync(join(tmpdir(), 'tegami-test-'));
+  if (TEST_ENGINE === 'sqlite') {
+    return {
+      dir,
+      url: `sqlite:${join(dir, 'tegami.db')}`,
+      cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+    };
+  }
+  const schema = `t_${randomBytes(8).toString('hex')}`;
+  const url = new URL(POSTGRES_URL);
+  url.searchParams.set('schema', schema);
   return {
     dir,
-    url: `sqlite:${join(dir, 'tegami.db')}`,
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    url: url.toString(),
+    async cleanup() {
+      rmSync(dir, { recursive: true, force: true });
+      const client = new pg.Client({
+        connectionString: POSTGRES_URL,
+        connectionTimeoutMillis: 5_000,
+      });
+      client.on('error', () => {});
+      try {
+        await client.connect();
+        // Best effort: a killed process's connection may still hold a lock for a moment.
+        await client.query("set lock_timeout = '10s'");
+        await client.query(`drop schema if exists "${schema}" cascade`);
+      } catch {
+        // a leftover schema in a throwaway database is harmless
+      } finally {
+        await client.end().catch(() => {});
+      }
+    },
   };
+}
+
+/** int8 (count(*), epoch milliseconds) as numbers, as SQLite gives them. */
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === pg.types.builtins.INT8) return (value: string) => Number(value);
+    // biome-ignore lint/suspicious/noExplicitAny: pg's own overloads
+    return pg.types.getTypeParser(oid, format as any);
+  },
+} as pg.CustomTypesConfig;
+
+/**
+ * Runs one statement against a test database, whatever its engine, and returns the rows: for
+ * tests that look at what is stored. Parameters are written `?` (no other `?` may appear in a
+ * statement that has parameters). Read-only on both engines.
+ */
+export async function queryDatabase<Row = Record<string, unknown>>(
+  url: string,
+  sqlText: string,
+  params: unknown[] = [],
+): Promise<Row[]> {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length).replace(/^\/\//, '');
+    const sqlite = new SqliteDatabase(path, {
+      readonly: true,
+      fileMustExist: true,
+    });
+    try {
+      return sqlite.prepare(sqlText).all(...params) as Row[];
+    } finally {
+      sqlite.close();
+    }
+  }
+  const parsed = new URL(url);
+  const schema = parsed.searchParams.get('schema');
+  parsed.searchParams.delete('schema');
+  const client = new pg.Client({
+    connectionString: parsed.toString(),
+    types: pgTypes,
+    // Read-only like the SQLite side, so both engines allow the same statements.
+    options: `-c default_transaction_read_only=on${schema ? ` -c search_path=${schema}` : ''}`,
+  });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    let n = 0;
+    const text = params.length === 0 ? sqlText : sqlText.replace(/\?/g, () => `$${++n}`);
+    return (await client.query(text, params)).rows as Row[];
+  } finally {
+    await client.end();
+  }
 }
 
 export interface TestService {
@@ -30,7 +136,7 @@ export interface TestService {
   stop: () => Promise<void>;
 }
 
-/** The whole service in this process, on a real loopback port and a real SQLite file. */
+/** The whole service in this process, on a real loopback port and a database of its own. */
 export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
   const db = env.TEGAMI_DATABASE_URL ? null : tempDatabase();
   const config = loadConfig({
@@ -55,7 +161,7 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     request: (method, path, body, headers = {}) => request(url, method, path, body, headers),
     async stop() {
       await service.stop();
-      db?.cleanup();
+      await db?.cleanup();
     },
   };
 }

@@ -101,7 +101,7 @@ describe('leases', () => {
   });
   after(async () => {
     await handle.close();
-    db.cleanup();
+    await db.cleanup();
   });
 
   async function submitOne(): Promise<string> {

@@ -167,6 +167,9 @@ function toApiError(error: FastifyError): ApiError {
   }
   if (error instanceof SyntaxError)
     return new ApiError('malformed_json', `malformed JSON: ${error.message}`);
+  if (hasNulCharacter(error)) {
+    return new ApiError('invalid_request', 'text must not contain NUL (\\u0000) characters');
+  }
   if (isDatabaseUnavailable(error)) {
     return new ApiError('database_unavailable', 'the database is unreachable; retry later');
   }
@@ -207,4 +210,10 @@ function isDatabaseUnavailable(error: unknown): boolean {
     typeof message === 'string' &&
     /Connection terminated|timeout exceeded when trying to connect/i.test(message)
   );
+}
+
+/** PostgreSQL cannot store U+0000 in text: a client error, whichever field it came in. */
+export function hasNulCharacter(error: unknown): boolean {
+  const { code } = error as { code?: unknown };
+  return code === '22021' || code === '22P05';
 }

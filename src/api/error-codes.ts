@@ -31,7 +31,8 @@ export const ERROR_CODES = {
   },
   storage_unavailable: {
     status: 503,
-    description: 'The message could not be stored durably; nothing was accepted. Retry later.',
+    description:
+      'The message could not be stored durably. Retry later with the same Idempotency-Key, which also covers the rare case where the database stored it but its answer was lost.',
   },
   database_unavailable: {
     status: 503,

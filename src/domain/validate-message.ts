@@ -184,12 +184,16 @@ export function validateMessage(input: MessageInput, now: number): ValidMessage 
       message: `must be at most ${MAX_METADATA_BYTES} bytes as JSON`,
     });
   }
-  for (const key of Object.keys(metadata)) {
+  for (const [key, value] of Object.entries(metadata)) {
     if (key.length === 0 || LINE_BREAK.test(key)) {
       errors.push({
         field: `metadata.${key}`,
         message: 'keys must be non-empty, without line breaks',
       });
+    }
+    // Metadata is stored as searchable text; no database stores U+0000 in text portably.
+    if (key.includes('\u0000') || value.includes('\u0000')) {
+      errors.push({ field: `metadata.${key}`, message: 'must not contain NUL (\\u0000)' });
     }
   }
 

@@ -150,12 +150,18 @@ function migrator(db: Kysely<Database>): Migrator {
 }
 
 export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
-  await prepareSchema(db);
   const runner = migrator(db);
-  // Two processes starting at once on a new SQLite file may race for the migration lock; the
+  // Two processes starting at once on a new database may race for the migration lock; the
   // loser retries once the winner is done.
   for (let attempt = 1; ; attempt++) {
-    const { error, results } = await runner.migrateToLatest();
+    // Several processes creating the same new schema at once: all but one fail, then retry.
+    const prepared = await prepareSchema(db).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    const { error, results } = prepared
+      ? { error: prepared, results: undefined }
+      : await runner.migrateToLatest();
     if (!error) return (results ?? []).map((r) => r.migrationName);
     if (attempt >= 5) throw error;
     await new Promise((r) => setTimeout(r, 200 * attempt));

@@ -67,6 +67,10 @@ export function openPostgres(url: string, poolSize: number): DatabaseHandle {
   // An idle connection that breaks (the server restarted) is dropped from the pool; the next
   // query opens a new one. Without a listener this error would end the process.
   pool.on('error', () => {});
+  // The same for a connection that is checked out (inside a transaction) when the server goes
+  // away: the query in flight fails and is handled; the client's own 'error' event must not end
+  // the process.
+  pool.on('connect', (connection) => connection.on('error', () => {}));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   if (schema) SCHEMAS.set(db, schema);
 

@@ -20,6 +20,9 @@ export interface WorkerOptions {
   pollIntervalMs: number;
 }
 
+/** Tries to write an attempt's result: 250 ms, 0.5 s, 1 s, 2 s, 4 s apart (~8 s in all). */
+const COMPLETE_RETRIES = 5;
+
 /** Longest a free slot waits for others before it is filled on its own. */
 const CLAIM_COALESCE_MS = 20;
 
@@ -226,33 +229,43 @@ export class DeliveryWorker {
         'send failed, will retry',
       );
     }
-    try {
-      await store.complete({
-        messageId: message.id,
-        leaseOwner: message.leaseOwner,
-        now,
-        decision,
-        attempt: {
-          number: message.attemptCount,
-          provider: provider.name,
-          startedAt,
-          durationMs: now - startedAt,
-          outcome: result.outcome,
-          httpStatus: result.httpStatus ?? null,
-          providerMessageId: result.providerMessageId ?? null,
-          errorClass: result.errorClass ?? null,
-          detail: result.detail ?? null,
-          responseExcerpt: result.responseExcerpt ?? null,
-          providerFault: result.providerFault ?? null,
-          providerErrors: result.providerErrors ?? null,
-          rateLimit: result.rateLimit ?? null,
-          networkError: result.networkError ?? null,
-        },
-      });
-    } catch (error) {
-      // The lease will expire and the message will be claimed again: a possible duplicate, never a
-      // loss.
-      logger.error({ err: error, ...log }, 'recording the attempt failed');
+    const completion = {
+      messageId: message.id,
+      leaseOwner: message.leaseOwner,
+      now,
+      decision,
+      attempt: {
+        number: message.attemptCount,
+        provider: provider.name,
+        startedAt,
+        durationMs: now - startedAt,
+        outcome: result.outcome,
+        httpStatus: result.httpStatus ?? null,
+        providerMessageId: result.providerMessageId ?? null,
+        errorClass: result.errorClass ?? null,
+        detail: result.detail ?? null,
+        responseExcerpt: result.responseExcerpt ?? null,
+        providerFault: result.providerFault ?? null,
+        providerErrors: result.providerErrors ?? null,
+        rateLimit: result.rateLimit ?? null,
+        networkError: result.networkError ?? null,
+      },
+    };
+    // The database may be briefly away (a restart, a failover): keep trying for a while, well
+    // within the lease, so the result is not lost and the message not sent a second time.
+    for (let retry = 0; ; retry++) {
+      try {
+        await store.complete(completion);
+        break;
+      } catch (error) {
+        if (retry >= COMPLETE_RETRIES) {
+          // The lease will expire and the message will be claimed again: a possible duplicate,
+          // never a loss.
+          logger.error({ err: error, ...log }, 'recording the attempt failed');
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** retry));
+      }
     }
   }
 

@@ -10,7 +10,7 @@ import type {
   StateChange,
 } from '../../domain/ports.ts';
 import { type MessageInput, validateMessage } from '../../domain/validate-message.ts';
-import { type ApiDeps, BATCH_BODY_LIMIT } from '../app.ts';
+import { type ApiDeps, BATCH_BODY_LIMIT, hasNulCharacter } from '../app.ts';
 import { ApiError, type ErrorDetail } from '../error-codes.ts';
 import { presentMessage } from '../present-message.ts';
 import {
@@ -313,10 +313,13 @@ async function store<T extends object>(
   try {
     outcome = await deps.messages.submit({ messages, ...(idempotency ? { idempotency } : {}) });
   } catch (error) {
+    if (hasNulCharacter(error)) {
+      throw new ApiError('invalid_request', 'text must not contain NUL (\\u0000) characters');
+    }
     request.log.error({ err: error }, 'storing messages failed');
     throw new ApiError(
       'storage_unavailable',
-      'the message could not be stored; nothing was accepted, retry later',
+      'the message could not be stored; retry later with the same Idempotency-Key (if the database lost only its answer, the retry returns the stored result)',
     );
   }
   if (outcome.kind === 'idempotency_conflict') throw reusedKey();
