@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { DatabaseHandle } from './store/database.ts';
+import type { SqlDeliveryEventStore } from './store/sql-delivery-event-store.ts';
 import { SqlLeaderLease } from './store/sql-leader-lease.ts';
 import type { SqlMessageStore } from './store/sql-message-store.ts';
 
@@ -23,6 +24,8 @@ const DAY_MS = 24 * 3600_000;
 export interface ClusterJobsDeps {
   database: DatabaseHandle;
   messages: SqlMessageStore;
+  /** Matches delivery events that arrived before their attempt was recorded. */
+  deliveryEvents?: SqlDeliveryEventStore;
   retentionDays: number;
   logger: Logger;
   clock?: () => number;
@@ -59,6 +62,7 @@ export function startClusterJobs(deps: ClusterJobsDeps): ClusterJobs {
       pruned += deleted;
       if (deleted < RETENTION_BATCH) break;
     }
+    await deps.deliveryEvents?.matchLater(1_000);
     await deps.database.db
       .deleteFrom('provider_health')
       .where('updated_at', '<', now - DAY_MS)

@@ -1,5 +1,6 @@
 import type { CircuitOptions } from './domain/provider-circuit.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from './domain/retry-policy.ts';
+import { loadPublicKey } from './providers/sendgrid/event-webhook.ts';
 import type { SendGridOptions } from './providers/sendgrid/sendgrid-provider.ts';
 import { isPostgresUrl, parsePostgresUrl } from './store/postgres.ts';
 
@@ -17,6 +18,8 @@ export interface Config {
   provider: 'sandbox' | 'test' | 'sendgrid';
   /** Set when `provider` is `sendgrid`. */
   sendgrid: SendGridOptions | null;
+  /** SendGrid's Event Webhook endpoint. */
+  sendgridWebhook: { publicKey: string | null; insecure: boolean; maxAgeMs: number };
   circuit: CircuitOptions;
   bootstrapApiKey: string | null;
   retry: RetryPolicy;
@@ -149,6 +152,7 @@ export function loadConfig(env: Env = process.env): Config {
     http: { host, port: integer(env, 'TEGAMI_HTTP_PORT', DEFAULT_HTTP_PORT, 0, 65535) },
     provider,
     sendgrid,
+    sendgridWebhook: loadSendGridWebhook(env),
     circuit: {
       failureThreshold: integer(env, 'TEGAMI_PROVIDER_FAILURE_THRESHOLD', 10, 1, 10_000),
       probeIntervalMs: integer(env, 'TEGAMI_PROVIDER_PROBE_INTERVAL_MS', 2_000, 100, DAY_MS),
@@ -203,4 +207,27 @@ function loadSendGrid(env: Env, leaseMs: number): SendGridOptions {
     );
   }
   return options;
+}
+
+function loadSendGridWebhook(env: Env): Config['sendgridWebhook'] {
+  const publicKey = text(env, 'TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY', '') || null;
+  if (publicKey) {
+    try {
+      loadPublicKey(publicKey);
+    } catch {
+      throw new ConfigError(
+        'TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY',
+        'is not a public key: paste the base64 key SendGrid shows for the Signed Event Webhook (or a PEM key)',
+      );
+    }
+  }
+  const insecure = oneOf(env, 'TEGAMI_SENDGRID_WEBHOOK_INSECURE', 'false', [
+    'true',
+    'false',
+  ] as const);
+  return {
+    publicKey,
+    insecure: insecure === 'true',
+    maxAgeMs: integer(env, 'TEGAMI_SENDGRID_WEBHOOK_MAX_AGE_S', 600, 1, 7 * 24 * 3600) * 1000,
+  };
 }

@@ -6,6 +6,7 @@ import { startClusterJobs } from './cluster-jobs.ts';
 import type { Config } from './config.ts';
 import type { Provider } from './domain/ports.ts';
 import { SandboxProvider } from './providers/sandbox-provider.ts';
+import { loadPublicKey } from './providers/sendgrid/event-webhook.ts';
 import { SendGridProvider } from './providers/sendgrid/sendgrid-provider.ts';
 import { TestProvider } from './providers/test-provider.ts';
 import {
@@ -16,6 +17,7 @@ import {
 } from './store/database.ts';
 import { redactUrl } from './store/postgres.ts';
 import { SqlApiKeyStore } from './store/sql-api-key-store.ts';
+import { SqlDeliveryEventStore } from './store/sql-delivery-event-store.ts';
 import { SqlDeliveryStore } from './store/sql-delivery-store.ts';
 import { SqlMessageStore } from './store/sql-message-store.ts';
 import { SqlProviderHealthStore } from './store/sql-provider-health-store.ts';
@@ -80,6 +82,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const messages = new SqlMessageStore(database);
   const outbox = new SqlSandboxOutbox(database, config.sandboxOutboxLimit);
   const health = new SqlProviderHealthStore(database);
+  const deliveryEvents = new SqlDeliveryEventStore(database);
   const timers: NodeJS.Timeout[] = [];
   let provider: Provider | null = null;
   let stopListening = () => {};
@@ -128,6 +131,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       // The outbox exists only for providers that keep mail here instead of sending it.
       sandbox: config.provider === 'sendgrid' ? null : outbox,
       providers: { configured: config.provider, health },
+      timeline: (id) => deliveryEvents.timeline(id),
+      ...sendgridWebhook(config, deliveryEvents, logger),
       logger: logger.child({ component: 'api' }),
       onAccepted: () => {
         inProcessWorker?.wake();
@@ -150,6 +155,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const clusterJobs = startClusterJobs({
     database,
     messages,
+    deliveryEvents,
     retentionDays: config.retentionDays,
     logger,
   });
@@ -169,6 +175,33 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       await clusterJobs.stop();
       await provider?.close?.();
       await database.close();
+    },
+  };
+}
+
+/**
+ * `POST /webhooks/sendgrid` runs only with a public key to check signatures, or when insecure
+ * mode is asked for by name: an unsigned endpoint would let anyone rewrite delivery history.
+ */
+function sendgridWebhook(config: Config, events: SqlDeliveryEventStore, logger: Logger) {
+  const { publicKey, insecure, maxAgeMs } = config.sendgridWebhook;
+  if (!publicKey && !insecure) {
+    logger.info(
+      'POST /webhooks/sendgrid is off: set TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY to receive delivery events',
+    );
+    return {};
+  }
+  if (!publicKey) {
+    logger.warn(
+      'POST /webhooks/sendgrid accepts UNSIGNED events (TEGAMI_SENDGRID_WEBHOOK_INSECURE)',
+    );
+  }
+  return {
+    sendgridWebhook: {
+      events,
+      publicKey: publicKey ? loadPublicKey(publicKey) : null,
+      maxAgeMs,
+      clock: Date.now,
     },
   };
 }

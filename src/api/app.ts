@@ -12,11 +12,13 @@ import { hashApiKey } from '../api-keys.ts';
 import type { MessageStore } from '../domain/ports.ts';
 import type { SandboxOutbox } from '../providers/sandbox-provider.ts';
 import type { ApiKeyRecord } from '../store/sql-api-key-store.ts';
+import type { TimelineEntry } from '../store/sql-delivery-event-store.ts';
 import { ApiError } from './error-codes.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMessageRoutes } from './routes/messages.ts';
 import { type ProviderView, registerProviderRoutes } from './routes/providers.ts';
 import { registerSandboxRoutes } from './routes/sandbox.ts';
+import { registerSendGridWebhook, type SendGridWebhookOptions } from './routes/sendgrid-webhook.ts';
 import { schemaErrorDetails } from './validation-errors.ts';
 
 /** One message: 10 MiB of JSON holds a message with ~7 MiB of attachments. */
@@ -31,6 +33,10 @@ export interface ApiDeps {
   /** The sandbox outbox; null hides `/v1/sandbox/messages` (for providers that keep none). */
   sandbox: SandboxOutbox | null;
   readiness: () => Promise<{ ready: boolean; reason?: string }>;
+  /** SendGrid's Event Webhook; absent when no public key is configured (and not insecure). */
+  sendgridWebhook?: SendGridWebhookOptions;
+  /** Delivery events per message, for `GET /v1/messages/{id}`. */
+  timeline?: (messageId: string) => Promise<TimelineEntry[]>;
   /** Provider health for `GET /v1/providers`; optional for tests of other routes. */
   providers?: ProviderView;
   /** Called after messages were accepted, so an in-process worker can start at once. */
@@ -112,6 +118,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   });
 
   registerHealthRoutes(app, deps);
+  if (deps.sendgridWebhook) await registerSendGridWebhook(app, deps.sendgridWebhook);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(
     async (v1) => {

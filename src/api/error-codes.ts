@@ -10,6 +10,11 @@ export const ERROR_CODES = {
   },
   malformed_json: { status: 400, description: 'The body is not valid JSON.' },
   unauthorized: { status: 401, description: 'No API key, or an unknown or revoked one.' },
+  invalid_signature: {
+    status: 403,
+    description:
+      'A provider webhook request is unsigned, its signature does not match, or its timestamp is too old; nothing was stored.',
+  },
   not_found: { status: 404, description: 'No such message, or no such route.' },
   invalid_state: {
     status: 409,

@@ -1,4 +1,5 @@
 import type { MessageRecord } from '../domain/types.ts';
+import type { TimelineEntry } from '../store/sql-delivery-event-store.ts';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -7,8 +8,17 @@ function decodedSize(base64: string): number {
   return Math.floor((base64.length * 3) / 4) - padding;
 }
 
-/** A message as the API shows it: snake_case fields, ISO 8601 times, attachments without content. */
-export function presentMessage(record: MessageRecord, withAttempts: boolean) {
+const text = (value: unknown) => (typeof value === 'string' ? value : null);
+
+/**
+ * A message as the API shows it: snake_case fields, ISO 8601 times, attachments without content.
+ * With `timeline`, each recipient carries its delivery events, oldest first.
+ */
+export function presentMessage(
+  record: MessageRecord,
+  withAttempts: boolean,
+  timeline?: TimelineEntry[],
+) {
   const { content } = record;
   return {
     id: record.id,
@@ -31,6 +41,21 @@ export function presentMessage(record: MessageRecord, withAttempts: boolean) {
       ...(r.name !== undefined ? { name: r.name } : {}),
       type: r.kind,
       status: r.status,
+      delivery_status: r.deliveryStatus ?? null,
+      delivery_status_at: iso(r.deliveryStatusAt ?? null),
+      ...(timeline
+        ? {
+            events: timeline
+              .filter((e) => e.email === r.email.toLowerCase())
+              .map((e) => ({
+                event: e.event,
+                occurred_at: iso(e.occurredAt) as string,
+                received_at: iso(e.receivedAt) as string,
+                detail: text(e.payload.reason) ?? text(e.payload.response) ?? text(e.payload.url),
+                payload: e.payload,
+              })),
+          }
+        : {}),
     })),
     send_at: iso(record.sendAt),
     created_at: iso(record.createdAt) as string,

@@ -159,6 +159,28 @@ export const MessageSchema = Type.Object({
       name: Type.Optional(Type.String()),
       type: Type.String({ description: 'to, cc or bcc' }),
       status: Type.String({ description: 'pending, sent, failed or cancelled' }),
+      delivery_status: Type.Optional(
+        Type.Union([Type.String(), Type.Null()], {
+          description:
+            "What the provider's delivery events say: accepted, deferred, delivered, blocked, bounced or dropped; null before the first event",
+        }),
+      ),
+      delivery_status_at: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+      events: Type.Optional(
+        Type.Array(
+          Type.Object({
+            event: Type.String(),
+            occurred_at: Type.String(),
+            received_at: Type.String(),
+            detail: Type.Union([Type.String(), Type.Null()], {
+              description: "the provider's reason, response or URL, when the event has one",
+            }),
+            payload: Type.Record(Type.String(), Type.Unknown(), {
+              description: 'the event exactly as the provider sent it',
+            }),
+          }),
+        ),
+      ),
     }),
   ),
   send_at: Nullable(Type.String()),

@@ -63,6 +63,9 @@ export interface MessageContent {
 export interface Recipient extends Address {
   kind: RecipientKind;
   status: RecipientStatus;
+  /** From the provider's delivery events (see recipient-state.ts); null before the first. */
+  deliveryStatus?: string | null;
+  deliveryStatusAt?: number | null;
 }
 
 /** A message handed to a provider: its content plus what a provider needs to correlate it. */
@@ -170,4 +173,24 @@ export interface ClaimedMessage {
   attemptsThisRound: number;
   leaseOwner: string;
   content: MessageContent;
+}
+
+/** One delivery event a provider reported (SendGrid's Event Webhook), normalised. */
+export interface DeliveryEvent {
+  /** De-duplication key: `<provider>:<provider's event id>`. */
+  key: string;
+  provider: string;
+  /** processed, deferred, delivered, bounce, dropped, open, click, spamreport, unsubscribe, ... */
+  event: string;
+  email: string;
+  /** The event's own time (epoch ms). */
+  occurredAt: number;
+  /** Our message id, when the provider echoed it back (SendGrid: custom args). */
+  messageId: string | null;
+  /** The provider's id for the send (SendGrid: X-Message-Id), to match by when `messageId` is missing. */
+  providerMessageId: string | null;
+  /** bounce: `bounce` or `blocked`. */
+  bounceType: string | null;
+  /** Everything the provider sent, unknown fields included. */
+  raw: Record<string, unknown>;
 }

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Insertable, Kysely } from 'kysely';
 import type { Database } from './schema.ts';
 
 /**
@@ -10,7 +10,7 @@ const MAX_PARAMETERS = 30_000;
 export async function insertChunked<T extends keyof Database & string>(
   db: Kysely<Database>,
   table: T,
-  rows: Database[T][],
+  rows: Insertable<Database[T]>[],
 ): Promise<void> {
   if (rows.length === 0) return;
   const columns = Object.keys(rows[0] as object).length;

@@ -1,3 +1,5 @@
+import type { ColumnType } from 'kysely';
+
 /**
  * Table shapes as Kysely sees them. Portable by design so the same migrations run on SQLite and
  * PostgreSQL: every time is epoch milliseconds in a `bigint`, every JSON value is text, and ids are
@@ -15,6 +17,7 @@ export interface Database {
   sandbox_messages: SandboxMessageTable;
   provider_health: ProviderHealthTable;
   leader_leases: LeaderLeaseTable;
+  delivery_events: DeliveryEventTable;
 }
 
 export interface ApiKeyTable {
@@ -66,6 +69,10 @@ export interface RecipientTable {
   name: string | null;
   status: string;
   updated_at: number;
+  /** The strongest delivery event so far (see domain/recipient-state.ts); null before any. */
+  delivery_status: ColumnType<string | null, string | null | undefined, string | null>;
+  delivery_status_at: ColumnType<number | null, number | null | undefined, number | null>;
+  delivery_event_key: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface MessageCategoryTable {
@@ -140,4 +147,20 @@ export interface LeaderLeaseTable {
   name: string;
   holder: string;
   expires_at: number;
+}
+
+/** One delivery event as the provider reported it, matched to a message when possible. */
+export interface DeliveryEventTable {
+  event_key: string;
+  provider: string;
+  /** Null until matched (the attempt that names its provider message id may come later). */
+  message_id: string | null;
+  email_normalized: string;
+  event: string;
+  occurred_at: number;
+  received_at: number;
+  /** SendGrid's X-Message-Id: the `sg_message_id` before its first dot. */
+  provider_message_id: string | null;
+  /** The event as received, every field kept (JSON). */
+  payload: string;
 }

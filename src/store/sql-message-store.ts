@@ -1,4 +1,4 @@
-import { type Kysely, type Selectable, sql } from 'kysely';
+import { type Insertable, type Kysely, type Selectable, sql } from 'kysely';
 import { firstIdAt } from '../domain/ids.ts';
 import type {
   MessageFilter,
@@ -203,6 +203,7 @@ export class SqlMessageStore implements MessageStore {
         'message_categories',
         'message_metadata',
         'attempts',
+        'delivery_events',
       ] as const) {
         await trx.deleteFrom(table).where('message_id', 'in', ids).execute();
       }
@@ -256,7 +257,7 @@ async function writeSubmissions(
 ): Promise<SubmissionOutcome[]> {
   const outcomes: SubmissionOutcome[] = [];
   const messages: MessageTable[] = [];
-  const recipients: RecipientTable[] = [];
+  const recipients: Insertable<RecipientTable>[] = [];
   const categories: Database['message_categories'][] = [];
   const metadata: Database['message_metadata'][] = [];
   // Keys claimed earlier in this same group (api key + idempotency key -> stored answer).
@@ -382,6 +383,8 @@ function toRecord(
         ...(r.name === null ? {} : { name: r.name }),
         kind: r.kind as RecipientKind,
         status: r.status as RecipientStatus,
+        deliveryStatus: r.delivery_status ?? null,
+        deliveryStatusAt: r.delivery_status_at ?? null,
       }),
     ),
     sendAt: row.send_at,

@@ -168,7 +168,7 @@ export function registerMessageRoutes(app: TypedApp, deps: ApiDeps): void {
     async (request) => {
       const record = await deps.messages.get(request.params.id);
       if (!record) throw new ApiError('not_found', `no message with id ${request.params.id}`);
-      return presentMessage(record, true);
+      return presentMessage(record, true, await deps.timeline?.(record.id));
     },
   );
 

@@ -2,10 +2,12 @@ import type { Migration } from 'kysely';
 import * as initial from './001-initial.ts';
 import * as providerDetails from './002-provider-details.ts';
 import * as cluster from './003-cluster.ts';
+import * as deliveryEvents from './004-delivery-events.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
   '001-initial': initial,
   '002-provider-details': providerDetails,
   '003-cluster': cluster,
+  '004-delivery-events': deliveryEvents,
 };

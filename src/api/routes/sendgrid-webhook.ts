@@ -1,0 +1,81 @@
+import type { KeyObject } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import {
+  checkSignature,
+  normaliseEvent,
+  SIGNATURE_HEADER,
+  TIMESTAMP_HEADER,
+} from '../../providers/sendgrid/event-webhook.ts';
+import type { SqlDeliveryEventStore } from '../../store/sql-delivery-event-store.ts';
+import { ApiError } from '../error-codes.ts';
+
+export interface SendGridWebhookOptions {
+  events: SqlDeliveryEventStore;
+  /** null only in explicitly enabled insecure mode. */
+  publicKey: KeyObject | null;
+  maxAgeMs: number;
+  clock: () => number;
+  /** Called after events were stored (metrics, wake-ups). */
+  onIngested?: (result: { stored: number; duplicates: number }) => void;
+}
+
+/** SendGrid posts batches of up to several thousand events; leave room. */
+export const WEBHOOK_BODY_LIMIT = 16 * 1024 * 1024;
+
+/**
+ * `POST /webhooks/sendgrid`: SendGrid's Event Webhook. The signature covers the raw bytes, so
+ * this route reads the body as bytes, checks the signature, and only then parses it. Nothing is
+ * stored unless the signature (and its timestamp) is good. Events are stored first and their
+ * effects derived in the same short transaction, so SendGrid gets its 2xx quickly.
+ */
+export async function registerSendGridWebhook(
+  app: FastifyInstance,
+  options: SendGridWebhookOptions,
+) {
+  await app.register(async (scope) => {
+    scope.removeContentTypeParser(['application/json', 'text/plain']);
+    scope.addContentTypeParser(
+      '*',
+      { parseAs: 'buffer', bodyLimit: WEBHOOK_BODY_LIMIT },
+      (_r, body, done) => done(null, body),
+    );
+    scope.post(
+      '/webhooks/sendgrid',
+      { schema: { hide: true }, bodyLimit: WEBHOOK_BODY_LIMIT },
+      async (request, reply) => {
+        const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+        const now = options.clock();
+        if (options.publicKey) {
+          const header = (name: string) => {
+            const value = request.headers[name];
+            return Array.isArray(value) ? value[0] : value;
+          };
+          const check = checkSignature(
+            options.publicKey,
+            header(SIGNATURE_HEADER),
+            header(TIMESTAMP_HEADER),
+            body,
+            now,
+            options.maxAgeMs,
+          );
+          if (!check.ok) throw new ApiError('invalid_signature', check.reason);
+        }
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(body.toString('utf8'));
+        } catch {
+          throw new ApiError('malformed_json', 'the body is not JSON');
+        }
+        if (!Array.isArray(parsed)) {
+          throw new ApiError('invalid_request', 'the body must be a JSON array of events');
+        }
+        const events = parsed.map((raw) => normaliseEvent(raw, now));
+        const valid = events.filter((e) => e !== null);
+        const result = await options.events.ingest(valid, now);
+        options.onIngested?.(result);
+        void reply.status(200);
+        return { ...result, rejected: events.length - valid.length };
+      },
+    );
+  });
+}

@@ -1,0 +1,265 @@
+import type { Kysely } from 'kysely';
+import {
+  type DeliveryMark,
+  foldMarks,
+  outranks,
+  statusOfEvent,
+} from '../domain/recipient-state.ts';
+import type { DeliveryEvent } from '../domain/types.ts';
+import type { DatabaseHandle } from './database.ts';
+import { chunks } from './insert-chunked.ts';
+import type { Database, DeliveryEventTable } from './schema.ts';
+
+export interface IngestResult {
+  received: number;
+  /** New events stored. */
+  stored: number;
+  /** Events seen before (same provider event id), ignored. */
+  duplicates: number;
+  /** New events matched to a message now; the rest wait for their attempt to be recorded. */
+  matched: number;
+}
+
+export interface TimelineEntry {
+  event: string;
+  email: string;
+  occurredAt: number;
+  receivedAt: number;
+  payload: Record<string, unknown>;
+}
+
+interface Matched {
+  messageId: string;
+  email: string;
+  key: string;
+  event: string;
+  bounceType: string | null;
+  occurredAt: number;
+}
+
+/** Delivery events: stored once each, matched to messages, folded into recipients' status. */
+export class SqlDeliveryEventStore {
+  constructor(private readonly handle: DatabaseHandle) {}
+
+  /** Stores a batch in one transaction: de-duplicate, match, then derive recipient status. */
+  ingest(events: DeliveryEvent[], now: number): Promise<IngestResult> {
+    return this.handle.writeTransaction(async (trx) => {
+      const unique = new Map<string, DeliveryEvent>();
+      for (const event of events) if (!unique.has(event.key)) unique.set(event.key, event);
+      const batch = [...unique.values()];
+      const owners = await this.findOwners(trx, batch);
+      const rows: DeliveryEventTable[] = batch.map((e) => ({
+        event_key: e.key,
+        provider: e.provider,
+        message_id: owners(e),
+        email_normalized: e.email.toLowerCase(),
+        event: e.event,
+        occurred_at: e.occurredAt,
+        received_at: now,
+        provider_message_id: e.providerMessageId,
+        payload: JSON.stringify(e.raw),
+      }));
+      const inserted = new Set<string>();
+      for (const part of chunks(rows, 2_000)) {
+        const keys = await trx
+          .insertInto('delivery_events')
+          .values(part)
+          .onConflict((oc) => oc.column('event_key').doNothing())
+          .returning('event_key')
+          .execute();
+        for (const k of keys) inserted.add(k.event_key);
+      }
+      const fresh = rows.filter((r) => inserted.has(r.event_key));
+      const matched = fresh.flatMap((r): Matched[] =>
+        r.message_id
+          ? [
+              {
+                messageId: r.message_id,
+                email: r.email_normalized,
+                key: r.event_key,
+                event: r.event,
+                bounceType: unique.get(r.event_key)?.bounceType ?? null,
+                occurredAt: r.occurred_at,
+              },
+            ]
+          : [],
+      );
+      await this.derive(trx, matched);
+      return {
+        received: events.length,
+        stored: fresh.length,
+        duplicates: events.length - fresh.length,
+        matched: matched.length,
+      };
+    });
+  }
+
+  /**
+   * Matches events that arrived before the attempt naming their provider message id was
+   * recorded (the provider can be faster than our own bookkeeping). Run periodically.
+   */
+  matchLater(limit: number): Promise<number> {
+    return this.handle.writeTransaction(async (trx) => {
+      const waiting = await trx
+        .selectFrom('delivery_events')
+        .select([
+          'event_key',
+          'provider_message_id',
+          'email_normalized',
+          'event',
+          'occurred_at',
+          'payload',
+        ])
+        .where('message_id', 'is', null)
+        .where('provider_message_id', 'is not', null)
+        .limit(limit)
+        .execute();
+      if (waiting.length === 0) return 0;
+      const ids = [...new Set(waiting.map((w) => w.provider_message_id as string))];
+      const attempts = await trx
+        .selectFrom('attempts')
+        .select(['message_id', 'provider_message_id'])
+        .where('provider_message_id', 'in', ids)
+        .execute();
+      const byProviderId = new Map(attempts.map((a) => [a.provider_message_id, a.message_id]));
+      const matched: Matched[] = [];
+      for (const w of waiting) {
+        const messageId = byProviderId.get(w.provider_message_id);
+        if (!messageId) continue;
+        await trx
+          .updateTable('delivery_events')
+          .set({ message_id: messageId })
+          .where('event_key', '=', w.event_key)
+          .execute();
+        const raw = JSON.parse(w.payload) as { type?: unknown };
+        matched.push({
+          messageId,
+          email: w.email_normalized,
+          key: w.event_key,
+          event: w.event,
+          bounceType: typeof raw.type === 'string' ? raw.type : null,
+          occurredAt: w.occurred_at,
+        });
+      }
+      await this.derive(trx, matched);
+      return matched.length;
+    });
+  }
+
+  async timeline(messageId: string): Promise<TimelineEntry[]> {
+    const rows = await this.handle.db
+      .selectFrom('delivery_events')
+      .select(['event', 'email_normalized', 'occurred_at', 'received_at', 'payload'])
+      .where('message_id', '=', messageId)
+      .orderBy('occurred_at')
+      .orderBy('received_at')
+      .execute();
+    // SendGrid's times are whole seconds: within one second, show events in their natural order.
+    rows.sort(
+      (a, b) =>
+        a.occurred_at - b.occurred_at ||
+        naturalOrder(a.event) - naturalOrder(b.event) ||
+        a.received_at - b.received_at,
+    );
+    return rows.map((r) => ({
+      event: r.event,
+      email: r.email_normalized,
+      occurredAt: r.occurred_at,
+      receivedAt: r.received_at,
+      payload: JSON.parse(r.payload) as Record<string, unknown>,
+    }));
+  }
+
+  /** The message each event belongs to: our id if the provider echoed a real one, else its id. */
+  private async findOwners(trx: Kysely<Database>, events: DeliveryEvent[]) {
+    const claimed = [...new Set(events.flatMap((e) => (e.messageId ? [e.messageId] : [])))];
+    const known = new Set<string>();
+    for (const part of chunks(claimed)) {
+      const rows = await trx.selectFrom('messages').select('id').where('id', 'in', part).execute();
+      for (const r of rows) known.add(r.id);
+    }
+    const byProvider = new Map<string, string>();
+    const providerIds = [
+      ...new Set(
+        events.flatMap((e) =>
+          (!e.messageId || !known.has(e.messageId)) && e.providerMessageId
+            ? [e.providerMessageId]
+            : [],
+        ),
+      ),
+    ];
+    for (const part of chunks(providerIds)) {
+      const rows = await trx
+        .selectFrom('attempts')
+        .select(['message_id', 'provider_message_id'])
+        .where('provider_message_id', 'in', part)
+        .execute();
+      for (const r of rows)
+        if (r.provider_message_id) byProvider.set(r.provider_message_id, r.message_id);
+    }
+    return (e: DeliveryEvent): string | null => {
+      if (e.messageId && known.has(e.messageId)) return e.messageId;
+      return e.providerMessageId ? (byProvider.get(e.providerMessageId) ?? null) : null;
+    };
+  }
+
+  /** Folds new delivery events into each recipient's status; order and duplicates do not matter. */
+  private async derive(trx: Kysely<Database>, events: Matched[]): Promise<void> {
+    const candidates = new Map<string, DeliveryMark[]>();
+    for (const e of events) {
+      const status = statusOfEvent(e.event, e.bounceType);
+      if (!status) continue;
+      const id = `${e.messageId}\n${e.email}`;
+      const list = candidates.get(id) ?? [];
+      list.push({ status, at: e.occurredAt, eventId: e.key });
+      candidates.set(id, list);
+    }
+    if (candidates.size === 0) return;
+    const messageIds = [...new Set(events.map((e) => e.messageId))];
+    for (const part of chunks(messageIds)) {
+      let query = trx
+        .selectFrom('recipients')
+        .select([
+          'message_id',
+          'email_normalized',
+          'delivery_status',
+          'delivery_status_at',
+          'delivery_event_key',
+        ])
+        .where('message_id', 'in', part);
+      // PostgreSQL: two batches about one recipient must not both read the old status.
+      if (this.handle.engine === 'postgres') query = query.forUpdate();
+      const recipients = await query.execute();
+      for (const r of recipients) {
+        const best = foldMarks(candidates.get(`${r.message_id}\n${r.email_normalized}`) ?? []);
+        if (!best) continue;
+        const current: DeliveryMark | null =
+          r.delivery_status && r.delivery_status_at !== null && r.delivery_event_key
+            ? {
+                status: r.delivery_status as DeliveryMark['status'],
+                at: r.delivery_status_at,
+                eventId: r.delivery_event_key,
+              }
+            : null;
+        if (!outranks(best, current)) continue;
+        await trx
+          .updateTable('recipients')
+          .set({
+            delivery_status: best.status,
+            delivery_status_at: best.at,
+            delivery_event_key: best.eventId,
+          })
+          .where('message_id', '=', r.message_id)
+          .where('email_normalized', '=', r.email_normalized)
+          .execute();
+      }
+    }
+  }
+}
+
+const NATURAL_ORDER = ['processed', 'dropped', 'deferred', 'delivered', 'bounce', 'open', 'click'];
+
+function naturalOrder(event: string): number {
+  const index = NATURAL_ORDER.indexOf(event);
+  return index === -1 ? NATURAL_ORDER.length : index;
+}

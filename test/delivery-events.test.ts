@@ -1,0 +1,297 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { DELIVERY_STATUSES, type DeliveryMark, foldMarks } from '../src/domain/recipient-state.ts';
+import { checkSignature, loadPublicKey } from '../src/providers/sendgrid/event-webhook.ts';
+import { generateSigningKey, loadSigningKey, signPayload } from '../src/simulator/event-webhook.ts';
+import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
+import { SqlDeliveryEventStore } from '../src/store/sql-delivery-event-store.ts';
+import { message, startTestService, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
+
+/** SendGrid's own published test vector (the same in every official helper library). */
+const VECTOR = {
+  publicKey:
+    'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEDr2LjtURuePQzplybdC+u4CwrqDqBaWjcMMsTbhdbcwHBcepxo7yAQGhHPTnlvFYPAZFceEu/1FwCM/QmGUhA==',
+  payload: '{"category":"example_payload","event":"test_event","message_id":"message_id"}',
+  signature:
+    'MEUCIQCtIHJeH93Y+qpYeWrySphQgpNGNr/U+UyUlBkU6n7RAwIgJTz2C+8a8xonZGi6BpSzoQsbVRamr2nlxFDWYNH2j/0=',
+  timestamp: '1588788367',
+};
+
+describe('Event Webhook signatures', () => {
+  test("SendGrid's published test vector verifies; a changed byte or timestamp does not", () => {
+    const key = loadPublicKey(VECTOR.publicKey);
+    const at = Number(VECTOR.timestamp) * 1000;
+    const check = (payload: string, timestamp: string, now = at) =>
+      checkSignature(key, VECTOR.signature, timestamp, Buffer.from(payload), now, 600_000);
+    assert.deepEqual(check(VECTOR.payload, VECTOR.timestamp), { ok: true });
+    assert.equal(
+      check(VECTOR.payload.replace('test_event', 'test_evenT'), VECTOR.timestamp).ok,
+      false,
+    );
+    assert.equal(check(VECTOR.payload, '1588788368', at + 1000).ok, false);
+    assert.match(
+      (check(VECTOR.payload, VECTOR.timestamp, at + 3600_000) as { reason: string }).reason,
+      /stale or replayed/,
+    );
+  });
+});
+
+describe('recipient status from delivery events', () => {
+  const mark = (status: DeliveryMark['status'], at: number, eventId: string): DeliveryMark => ({
+    status,
+    at,
+    eventId,
+  });
+
+  test('any order and any duplicates give the same status (exhaustive over small histories)', () => {
+    const events = [
+      mark('accepted', 1, 'a'),
+      mark('deferred', 2, 'b'),
+      mark('delivered', 3, 'c'),
+      mark('deferred', 4, 'd'), // a late deferral after delivery
+      mark('bounced', 5, 'e'),
+    ];
+    // Every subset, in every order, with a duplicate of its first event appended.
+    for (let mask = 1; mask < 1 << events.length; mask++) {
+      const subset = events.filter((_, i) => mask & (1 << i));
+      const expected = foldMarks(subset);
+      for (const order of permutations(subset)) {
+        assert.deepEqual(foldMarks([...order, order[0] as DeliveryMark]), expected);
+      }
+    }
+    assert.equal(
+      foldMarks([events[2] as DeliveryMark, events[3] as DeliveryMark])?.status,
+      'delivered',
+    );
+    assert.equal(foldMarks(events)?.status, 'bounced', 'a bounce is final, even after delivered');
+    assert.equal(DELIVERY_STATUSES.length, 6);
+  });
+});
+
+function permutations<T>(items: T[]): T[][] {
+  if (items.length <= 1) return [items];
+  return items.flatMap((item, i) =>
+    permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]),
+  );
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describe(`POST /webhooks/sendgrid (${TEST_ENGINE})`, () => {
+  const keys = generateSigningKey();
+  let simulator: RunningSimulator;
+  let tegami: TestService;
+
+  before(async () => {
+    const port = await freePort();
+    simulator = await startSimulator({
+      port: 0,
+      eventWebhook: {
+        url: `http://127.0.0.1:${port}/webhooks/sendgrid`,
+        signingKey: keys.privateKeyBase64,
+        eventDelayMs: 20,
+        flushIntervalMs: 20,
+        retryBaseMs: 100,
+      },
+    });
+    tegami = await startTestService({
+      TEGAMI_HTTP_PORT: String(port),
+      TEGAMI_PROVIDER: 'sendgrid',
+      TEGAMI_SENDGRID_API_KEY: 'SG.events',
+      TEGAMI_SENDGRID_BASE_URL: simulator.url,
+      TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY: keys.publicKeyBase64,
+    });
+  });
+  after(async () => {
+    await simulator.close();
+    await tegami.stop();
+  });
+
+  function post(body: string, headers: Record<string, string>) {
+    return fetch(`${tegami.url}/webhooks/sendgrid`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+    });
+  }
+
+  function signed(body: string, timestamp = String(Math.floor(Date.now() / 1000))) {
+    return {
+      'x-twilio-email-event-webhook-timestamp': timestamp,
+      'x-twilio-email-event-webhook-signature': signPayload(
+        loadSigningKey(keys.privateKeyBase64),
+        timestamp,
+        Buffer.from(body),
+      ),
+    };
+  }
+
+  async function storedEvents(): Promise<number> {
+    const rows = await tegami.service.database.db
+      .selectFrom('delivery_events')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(rows.n);
+  }
+
+  test('events from the simulator give each recipient a status and a timeline', async () => {
+    const r = await tegami.request(
+      'POST',
+      '/v1/messages',
+      message({
+        to: [{ email: 'guest@example.com' }, { email: 'bounce+1@example.com' }],
+        cc: [{ email: 'defer+1@example.com' }],
+      }),
+    );
+    const id = r.body.id as string;
+    const done = await waitFor(async () => {
+      const m = await tegami.request('GET', `/v1/messages/${id}`);
+      const status = Object.fromEntries(
+        (m.body.recipients as { email: string; delivery_status: string }[]).map((x) => [
+          x.email,
+          x.delivery_status,
+        ]),
+      );
+      return status['guest@example.com'] === 'delivered' &&
+        status['bounce+1@example.com'] === 'bounced' &&
+        status['defer+1@example.com'] === 'delivered'
+        ? m.body
+        : null;
+    }, 'delivery statuses from events');
+    const deferred = done.recipients.find(
+      (x: { email: string }) => x.email === 'defer+1@example.com',
+    );
+    assert.deepEqual(
+      deferred.events.map((e: { event: string }) => e.event),
+      ['processed', 'deferred', 'deferred', 'delivered'],
+    );
+    const bounced = done.recipients.find(
+      (x: { email: string }) => x.email === 'bounce+1@example.com',
+    );
+    assert.ok(bounced.events.at(-1).detail, 'the bounce reason is shown');
+  });
+
+  test('unsigned, tampered and stale requests are refused and store nothing', async () => {
+    const before = await storedEvents();
+    const body = JSON.stringify([
+      { email: 'x@example.com', event: 'delivered', timestamp: 1, sg_event_id: 'forged-1' },
+    ]);
+    const unsigned = await post(body, {});
+    assert.equal(unsigned.status, 403);
+    assert.equal(
+      ((await unsigned.json()) as { error: { code: string } }).error.code,
+      'invalid_signature',
+    );
+    const tampered = await post(body.replace('x@', 'y@'), signed(body));
+    assert.equal(tampered.status, 403);
+    const staleTime = String(Math.floor(Date.now() / 1000) - 3600);
+    const stale = await post(body, signed(body, staleTime));
+    assert.equal(stale.status, 403);
+    assert.equal(await storedEvents(), before);
+    const good = await post(body, signed(body));
+    assert.equal(good.status, 200);
+    assert.equal(await storedEvents(), before + 1);
+  });
+
+  test('a batch replayed twice, or shuffled, gives the same final state', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const r = await tegami.request(
+        'POST',
+        '/v1/messages',
+        message({ to: [{ email: `replay${i}@example.com` }] }),
+      );
+      ids.push(r.body.id);
+    }
+    const batchFor = (id: string, email: string, tag: string) =>
+      [
+        ['processed', 10],
+        ['deferred', 11],
+        ['delivered', 12],
+        ['deferred', 13],
+        ['open', 14],
+      ].map(([event, t]) => ({
+        email,
+        event,
+        timestamp: 1_800_000_000 + (t as number),
+        sg_event_id: `${tag}-${event}-${t}`,
+        tegami_message_id: id,
+      }));
+    const first = batchFor(ids[0] as string, 'replay0@example.com', 'r0');
+    const second = batchFor(ids[1] as string, 'replay1@example.com', 'r1').reverse();
+    for (const batch of [first, first, second]) {
+      const body = JSON.stringify(batch);
+      const r = await post(body, signed(body));
+      assert.equal(r.status, 200);
+    }
+    const replay = await post(JSON.stringify(first), signed(JSON.stringify(first)));
+    assert.equal(
+      ((await replay.json()) as { duplicates: number }).duplicates,
+      first.length,
+      'every event is recognised again',
+    );
+    const states = [];
+    for (const id of ids) {
+      const m = await tegami.request('GET', `/v1/messages/${id}`);
+      states.push({
+        status: m.body.recipients[0].delivery_status,
+        // Our crafted events (the simulator adds its own for the real send too).
+        events: m.body.recipients[0].events
+          .filter((e: { payload: { sg_event_id: string } }) => /^r\d-/.test(e.payload.sg_event_id))
+          .map((e: { event: string }) => e.event),
+      });
+    }
+    assert.deepEqual(states[0], states[1]);
+    assert.deepEqual(states[0]?.events, ['processed', 'deferred', 'delivered', 'deferred', 'open']);
+    assert.equal(states[0]?.status, 'delivered', 'a late deferred does not regress delivered');
+    assert.equal(states[0]?.events.length, 5, 'each event once in the timeline');
+  });
+
+  test('an event that names only the provider message id is matched now or later', async () => {
+    const body = JSON.stringify([
+      {
+        email: 'late@example.com',
+        event: 'delivered',
+        timestamp: 1_800_000_100,
+        sg_event_id: 'late-1',
+        sg_message_id: 'LATEPROVIDERID00000000.filterdrecv-1-0',
+      },
+    ]);
+    const r = await post(body, signed(body));
+    assert.equal(((await r.json()) as { matched: number }).matched, 0, 'no attempt names it yet');
+    const submitted = await tegami.request(
+      'POST',
+      '/v1/messages',
+      message({ to: [{ email: 'late@example.com' }] }),
+    );
+    const id = submitted.body.id as string;
+    await waitFor(
+      async () => (await tegami.request('GET', `/v1/messages/${id}`)).body.status === 'sent',
+      'sent',
+    );
+    // Pretend SendGrid's X-Message-Id for this send was the one the early event named.
+    await tegami.service.database.db
+      .updateTable('attempts')
+      .set({ provider_message_id: 'LATEPROVIDERID00000000' })
+      .where('message_id', '=', id)
+      .execute();
+    const matched = await new SqlDeliveryEventStore(tegami.service.database).matchLater(100);
+    assert.ok(matched >= 1);
+    const m = await tegami.request('GET', `/v1/messages/${id}`);
+    assert.ok(
+      m.body.recipients[0].events.some((e: { event: string; occurred_at: string }) =>
+        e.occurred_at.startsWith('2027'),
+      ),
+      'the early event is in the timeline',
+    );
+  });
+});
