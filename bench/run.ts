@@ -1,5 +1,5 @@
 /**
- * `npm run bench [single|batch|e2e|sendgrid|postgres]`: measures the submission API and end-to-end delivery on this machine with real
+ * `npm run bench [single|batch|e2e|sendgrid|events|postgres]`: measures the submission API and end-to-end delivery on this machine with real
  * processes, real HTTP and a durable (fsync'd) SQLite file. Prints a Markdown table to paste into
  * docs/benchmarks.md. The load generator (autocannon) runs in this process; Tegami in a child
  * process, so each gets its own core on a 2-core machine.
@@ -9,6 +9,7 @@ import { cpus, totalmem } from 'node:os';
 import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import { generateSigningKey, loadSigningKey, signPayload } from '../src/simulator/event-webhook.ts';
 import { parsePostgresUrl } from '../src/store/postgres.ts';
 import { message, request, spawnTegami, TEST_KEY, tempDatabase, waitFor } from '../test/helpers.ts';
 import { startThrowawayPostgres } from '../test/support/postgres.ts';
@@ -257,6 +258,77 @@ const all = which.length === 0;
 if (all || which.includes('single')) await singleMessages();
 if (all || which.includes('batch')) await batches();
 if (all || which.includes('e2e')) await endToEnd();
+/**
+ * Event Webhook ingestion: signed batches of 1,000 SendGrid events (processed, delivered, open)
+ * about 1,000 real messages, each batch with new event ids, so every event is stored and folded
+ * into its recipient's status.
+ */
+async function webhookEvents(label = '') {
+  const keys = generateSigningKey();
+  const privateKey = loadSigningKey(keys.privateKeyBase64);
+  const api = await startTegami('api', {
+    TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY: keys.publicKeyBase64,
+  });
+  const batch = { messages: Array.from({ length: 1000 }, () => JSON.parse(body)) };
+  const accepted = await request(api.url, 'POST', '/v1/messages/batch', batch);
+  const ids = (accepted.body.results as { id: string }[]).map((r) => r.id);
+  let sequence = 0;
+  const kinds = ['processed', 'delivered', 'open'];
+  const makeBatch = () => {
+    const now = Math.floor(Date.now() / 1000);
+    const events = ids.map((id, i) => {
+      sequence++;
+      return {
+        email: 'guest@example.com',
+        event: kinds[sequence % kinds.length],
+        timestamp: now,
+        sg_event_id: `bench-${sequence.toString(36)}-${i}`,
+        sg_message_id: `bench${i}.filterdrecv-0`,
+        tegami_message_id: id,
+        category: ['booking'],
+      };
+    });
+    const payload = JSON.stringify(events);
+    const timestamp = String(now);
+    return {
+      body: payload,
+      headers: {
+        'content-type': 'application/json',
+        'x-twilio-email-event-webhook-timestamp': timestamp,
+        'x-twilio-email-event-webhook-signature': signPayload(
+          privateKey,
+          timestamp,
+          Buffer.from(payload),
+        ),
+      },
+    };
+  };
+  const run = (duration: number, connections: number) =>
+    new Promise<Result>((resolve, reject) => {
+      autocannon(
+        {
+          url: `${api.url}/webhooks/sendgrid`,
+          method: 'POST',
+          duration,
+          connections: 4,
+          requests: [
+            { setupRequest: (req: Record<string, unknown>) => ({ ...req, ...makeBatch() }) },
+          ],
+        },
+        (err: Error | null, result: Result) => (err ? reject(err) : resolve(result)),
+      );
+    });
+  await run(2, 1); // warm-up
+  for (const connections of [1, 4]) {
+    const r = await run(DURATION_S, connections);
+    rows.push(
+      `| ${label}\`POST /webhooks/sendgrid\`, signed batches of 1,000 events, ${connections} connection${connections > 1 ? 's' : ''} | ${Math.round(r.requests.average * 1000)} events/s | p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms per batch | ${r.non2xx + r.errors} errors |`,
+    );
+  }
+  await api.stop();
+}
+
+if (all || which.includes('events')) await webhookEvents();
 if (all || which.includes('postgres')) {
   // PostgreSQL: a throwaway server unless BENCH_POSTGRES_URL names one.
   const server = process.env.BENCH_POSTGRES_URL
@@ -266,6 +338,7 @@ if (all || which.includes('postgres')) {
   try {
     await singleMessages('PostgreSQL: ');
     await batches('PostgreSQL: ');
+    await webhookEvents('PostgreSQL: ');
     for (const workers of [1, 2, 4]) {
       await throughSimulator(
         0,
