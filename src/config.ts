@@ -14,6 +14,8 @@ export interface Config {
   databasePoolSize: number;
   /** Finished messages (with their attempts) older than this are deleted. */
   retentionDays: number;
+  /** A sent message with no delivery event after this long is "unconfirmed". */
+  unconfirmedAfterMs: number;
   http: { host: string; port: number };
   provider: 'sandbox' | 'test' | 'sendgrid';
   /** Set when `provider` is `sendgrid`. */
@@ -149,6 +151,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl,
     databasePoolSize: integer(env, 'TEGAMI_DATABASE_POOL_SIZE', 10, 1, 1_000),
     retentionDays: integer(env, 'TEGAMI_RETENTION_DAYS', 90, 1, 36_500),
+    unconfirmedAfterMs: integer(env, 'TEGAMI_UNCONFIRMED_AFTER_S', 1800, 1, 7 * 24 * 3600) * 1000,
     http: { host, port: integer(env, 'TEGAMI_HTTP_PORT', DEFAULT_HTTP_PORT, 0, 65535) },
     provider,
     sendgrid,

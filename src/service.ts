@@ -130,7 +130,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       findApiKey: (hash) => keys.findActiveByHash(hash),
       // The outbox exists only for providers that keep mail here instead of sending it.
       sandbox: config.provider === 'sendgrid' ? null : outbox,
-      providers: { configured: config.provider, health },
+      providers: {
+        configured: config.provider,
+        health,
+        countUnconfirmed: (now) => messages.countUnconfirmed(now - config.unconfirmedAfterMs, now),
+      },
+      unconfirmedAfterMs: config.unconfirmedAfterMs,
       timeline: (id) => deliveryEvents.timeline(id),
       ...sendgridWebhook(config, deliveryEvents, logger),
       logger: logger.child({ component: 'api' }),

@@ -295,3 +295,49 @@ describe(`POST /webhooks/sendgrid (${TEST_ENGINE})`, () => {
     );
   });
 });
+
+describe(`unconfirmed messages: accepted, then silence (${TEST_ENGINE})`, () => {
+  let tegami: TestService;
+  before(async () => {
+    tegami = await startTestService({
+      TEGAMI_UNCONFIRMED_AFTER_S: '1',
+      TEGAMI_SENDGRID_WEBHOOK_INSECURE: 'true',
+    });
+  });
+  after(() => tegami.stop());
+
+  test('a sent message with no event is listed and counted until its first event', async () => {
+    const r = await tegami.request('POST', '/v1/messages', message());
+    const id = r.body.id as string;
+    await waitFor(
+      async () => (await tegami.request('GET', `/v1/messages/${id}`)).body.status === 'sent',
+      'sent',
+    );
+    const unconfirmed = async () =>
+      (await tegami.request('GET', '/v1/messages?unconfirmed=true')).body.data.map(
+        (m: { id: string }) => m.id,
+      );
+    assert.deepEqual(await unconfirmed(), [], 'not before TEGAMI_UNCONFIRMED_AFTER_S');
+    await waitFor(async () => (await unconfirmed()).includes(id), 'listed as unconfirmed', 5_000);
+    const providers = await tegami.request('GET', '/v1/providers');
+    assert.equal(providers.body.unconfirmed_messages, 1);
+
+    const event = JSON.stringify([
+      {
+        email: 'guest@example.com',
+        event: 'delivered',
+        timestamp: 1_800_000_000,
+        sg_event_id: 'u1',
+        tegami_message_id: id,
+      },
+    ]);
+    const posted = await fetch(`${tegami.url}/webhooks/sendgrid`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: event,
+    });
+    assert.equal(posted.status, 200, 'insecure mode takes unsigned events');
+    assert.deepEqual(await unconfirmed(), []);
+    assert.equal((await tegami.request('GET', '/v1/providers')).body.unconfirmed_messages, 0);
+  });
+});

@@ -35,6 +35,8 @@ export interface ApiDeps {
   readiness: () => Promise<{ ready: boolean; reason?: string }>;
   /** SendGrid's Event Webhook; absent when no public key is configured (and not insecure). */
   sendgridWebhook?: SendGridWebhookOptions;
+  /** Sent this long ago with no delivery event: "unconfirmed" (default 30 minutes). */
+  unconfirmedAfterMs?: number;
   /** Delivery events per message, for `GET /v1/messages/{id}`. */
   timeline?: (messageId: string) => Promise<TimelineEntry[]>;
   /** Provider health for `GET /v1/providers`; optional for tests of other routes. */

@@ -214,6 +214,12 @@ export const ListQuerySchema = Type.Object(
         description: 'key=value; repeat to require several',
       }),
     ),
+    unconfirmed: Type.Optional(
+      Type.Union([Type.Literal('true'), Type.Literal('false')], {
+        description:
+          'true: only messages the provider accepted (sent) longer than TEGAMI_UNCONFIRMED_AFTER_S ago with no delivery event since',
+      }),
+    ),
     created_after: Type.Optional(Type.String({ description: 'ISO 8601, inclusive' })),
     created_before: Type.Optional(Type.String({ description: 'ISO 8601, exclusive' })),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
@@ -235,6 +241,12 @@ const ProviderViewFields = {
 };
 
 export const ProviderListSchema = Type.Object({
+  unconfirmed_messages: Type.Optional(
+    Type.Integer({
+      description:
+        'messages sent in the last 48 hours, longer than TEGAMI_UNCONFIRMED_AFTER_S ago, with no delivery event: accepted, then silence',
+    }),
+  ),
   providers: Type.Array(
     Type.Object({
       name: Type.String(),

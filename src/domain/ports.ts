@@ -61,6 +61,8 @@ export interface MessageFilter {
   metadata?: [string, string][];
   createdAfter?: number;
   createdBefore?: number;
+  /** Only sent messages, sent before this time, with no delivery event ("202, then silence"). */
+  unconfirmedSentBefore?: number;
   /** Cursor: only messages older than this id. */
   beforeId?: string;
   limit: number;

@@ -82,6 +82,20 @@ export class SqlMessageStore implements MessageStore {
     let query = db.selectFrom('messages').selectAll();
     if (filter.status) query = query.where('status', '=', filter.status);
     if (filter.beforeId) query = query.where('id', '<', filter.beforeId);
+    if (filter.unconfirmedSentBefore !== undefined) {
+      query = query
+        .where('status', '=', 'sent')
+        .where('sent_at', '<', filter.unconfirmedSentBefore)
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('delivery_events')
+                .select('delivery_events.message_id')
+                .whereRef('delivery_events.message_id', '=', 'messages.id'),
+            ),
+          ),
+        );
+    }
     if (filter.createdAfter !== undefined)
       query = query.where('created_at', '>=', filter.createdAfter);
     if (filter.createdBefore !== undefined)
@@ -179,6 +193,30 @@ export class SqlMessageStore implements MessageStore {
       .where('created_at', '<', olderThan)
       .executeTakeFirst();
     return Number(result.numDeletedRows);
+  }
+
+  /**
+   * Messages sent in the last 48 hours, before `sentBefore`, with no delivery event yet. Bounded
+   * by id (ids are time-ordered) so it reads a small range of the status index, not the table.
+   */
+  async countUnconfirmed(sentBefore: number, now: number): Promise<number> {
+    const row = await this.handle.db
+      .selectFrom('messages')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('status', '=', 'sent')
+      .where('id', '>=', firstIdAt('msg', now - 48 * 3600_000))
+      .where('sent_at', '<', sentBefore)
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('delivery_events')
+              .select('delivery_events.message_id')
+              .whereRef('delivery_events.message_id', '=', 'messages.id'),
+          ),
+        ),
+      )
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
   }
 
   /**

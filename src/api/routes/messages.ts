@@ -186,6 +186,10 @@ export function registerMessageRoutes(app: TypedApp, deps: ApiDeps): void {
     },
     async (request) => {
       const filter = parseListQuery(request.query);
+      if (request.query.unconfirmed === 'true') {
+        filter.unconfirmedSentBefore =
+          clock() - (deps.unconfirmedAfterMs ?? DEFAULT_UNCONFIRMED_MS);
+      }
       const records = await deps.messages.list({ ...filter, limit: filter.limit + 1 });
       const page = records.slice(0, filter.limit);
       const last = page[page.length - 1];
@@ -328,6 +332,9 @@ async function store<T extends object>(
   void reply.status(status);
   return body;
 }
+
+/** A provider that accepted mail normally reports on it within minutes. */
+export const DEFAULT_UNCONFIRMED_MS = 30 * 60_000;
 
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/;
 

@@ -11,6 +11,8 @@ export interface ProviderView {
   /** The provider this deployment sends through. */
   configured: string;
   health: ProviderHealthStore;
+  /** Sent messages with no delivery event yet (accepted, then silence). */
+  countUnconfirmed?: (now: number) => Promise<number>;
 }
 
 /** A worker that has not reported for this long is shown as stale and left out of the summary. */
@@ -36,7 +38,12 @@ export function registerProviderRoutes(app: TypedApp, view: ProviderView, clock:
       const now = clock();
       const reports = await view.health.list();
       const names = [...new Set([view.configured, ...reports.map((r) => r.provider)])];
-      return { providers: names.map((name) => summarise(name, reports, now)) };
+      return {
+        providers: names.map((name) => summarise(name, reports, now)),
+        ...(view.countUnconfirmed
+          ? { unconfirmed_messages: await view.countUnconfirmed(now) }
+          : {}),
+      };
     },
   );
 }
