@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import {
   type DeliveryMark,
   foldMarks,
@@ -216,6 +216,7 @@ export class SqlDeliveryEventStore {
     }
     if (candidates.size === 0) return;
     const messageIds = [...new Set(events.map((e) => e.messageId))];
+    const changes: { messageId: string; email: string; mark: DeliveryMark }[] = [];
     for (const part of chunks(messageIds)) {
       let query = trx
         .selectFrom('recipients')
@@ -242,17 +243,27 @@ export class SqlDeliveryEventStore {
               }
             : null;
         if (!outranks(best, current)) continue;
-        await trx
-          .updateTable('recipients')
-          .set({
-            delivery_status: best.status,
-            delivery_status_at: best.at,
-            delivery_event_key: best.eventId,
-          })
-          .where('message_id', '=', r.message_id)
-          .where('email_normalized', '=', r.email_normalized)
-          .execute();
+        changes.push({ messageId: r.message_id, email: r.email_normalized, mark: best });
       }
+    }
+    // One statement for all changes: on PostgreSQL one round trip per change was most of the
+    // time of a 1,000-event batch.
+    for (const part of chunks(changes, 1_000)) {
+      const rows = sql.join(
+        part.map(
+          (c) =>
+            sql`(${c.messageId}, ${c.email}, ${c.mark.status}, cast(${c.mark.at} as bigint), ${c.mark.eventId})`,
+        ),
+      );
+      await sql`with v(message_id, email, status, at, event_key) as (values ${rows})
+        update recipients set
+          delivery_status = v.status,
+          delivery_status_at = v.at,
+          delivery_event_key = v.event_key
+        from v
+        where recipients.message_id = v.message_id and recipients.email_normalized = v.email`.execute(
+        trx,
+      );
     }
   }
 }
