@@ -310,7 +310,7 @@ async function webhookEvents(label = '') {
           url: `${api.url}/webhooks/sendgrid`,
           method: 'POST',
           duration,
-          connections: 4,
+          connections,
           requests: [
             { setupRequest: (req: Record<string, unknown>) => ({ ...req, ...makeBatch() }) },
           ],

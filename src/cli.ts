@@ -3,7 +3,6 @@ import { createApiKey } from './api-keys.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { DatabaseUnavailableError, openAndMigrate, startService } from './service.ts';
-import { migrateToLatest, openDatabase } from './store/database.ts';
 import { SqlApiKeyStore } from './store/sql-api-key-store.ts';
 
 const HELP = `Usage: tegami <command>

@@ -16,12 +16,16 @@ export interface Config {
   retentionDays: number;
   /** A sent message with no delivery event after this long is "unconfirmed". */
   unconfirmedAfterMs: number;
+  /** After a send timed out (outcome unknown), wait this long for a delivery event proving it. */
+  unknownOutcomeWaitMs: number;
   http: { host: string; port: number };
   provider: 'sandbox' | 'test' | 'sendgrid';
   /** Set when `provider` is `sendgrid`. */
   sendgrid: SendGridOptions | null;
   /** SendGrid's Event Webhook endpoint. */
   sendgridWebhook: { publicKey: string | null; insecure: boolean; maxAgeMs: number };
+  /** Blocks (bounces of type `blocked`) put the address on the suppression list too. */
+  suppressBlocks: boolean;
   circuit: CircuitOptions;
   bootstrapApiKey: string | null;
   retry: RetryPolicy;
@@ -152,10 +156,13 @@ export function loadConfig(env: Env = process.env): Config {
     databasePoolSize: integer(env, 'TEGAMI_DATABASE_POOL_SIZE', 10, 1, 1_000),
     retentionDays: integer(env, 'TEGAMI_RETENTION_DAYS', 90, 1, 36_500),
     unconfirmedAfterMs: integer(env, 'TEGAMI_UNCONFIRMED_AFTER_S', 1800, 1, 7 * 24 * 3600) * 1000,
+    unknownOutcomeWaitMs: integer(env, 'TEGAMI_UNKNOWN_OUTCOME_WAIT_S', 120, 0, 24 * 3600) * 1000,
     http: { host, port: integer(env, 'TEGAMI_HTTP_PORT', DEFAULT_HTTP_PORT, 0, 65535) },
     provider,
     sendgrid,
     sendgridWebhook: loadSendGridWebhook(env),
+    suppressBlocks:
+      oneOf(env, 'TEGAMI_SUPPRESS_BLOCKS', 'false', ['true', 'false'] as const) === 'true',
     circuit: {
       failureThreshold: integer(env, 'TEGAMI_PROVIDER_FAILURE_THRESHOLD', 10, 1, 10_000),
       probeIntervalMs: integer(env, 'TEGAMI_PROVIDER_PROBE_INTERVAL_MS', 2_000, 100, DAY_MS),

@@ -16,12 +16,14 @@ import {
   pendingMigrations,
 } from './store/database.ts';
 import { redactUrl } from './store/postgres.ts';
+import { confirmUnknownOutcomes, releaseWaitingUnknown } from './store/reconcile-unknown.ts';
 import { SqlApiKeyStore } from './store/sql-api-key-store.ts';
 import { SqlDeliveryEventStore } from './store/sql-delivery-event-store.ts';
 import { SqlDeliveryStore } from './store/sql-delivery-store.ts';
 import { SqlMessageStore } from './store/sql-message-store.ts';
 import { SqlProviderHealthStore } from './store/sql-provider-health-store.ts';
 import { SqlSandboxOutbox } from './store/sql-sandbox-outbox.ts';
+import { SqlSuppressionStore } from './store/sql-suppression-store.ts';
 import { DeliveryWorker } from './worker/delivery-worker.ts';
 import { releaseDeadLocalLeases } from './worker/lease-reaper.ts';
 
@@ -82,7 +84,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const messages = new SqlMessageStore(database);
   const outbox = new SqlSandboxOutbox(database, config.sandboxOutboxLimit);
   const health = new SqlProviderHealthStore(database);
-  const deliveryEvents = new SqlDeliveryEventStore(database);
+  const deliveryEvents = new SqlDeliveryEventStore(database, {
+    suppressBlocks: config.suppressBlocks,
+  });
+  const suppressions = new SqlSuppressionStore(database);
   const timers: NodeJS.Timeout[] = [];
   let provider: Provider | null = null;
   let stopListening = () => {};
@@ -107,6 +112,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       options: config.worker,
       circuit: config.circuit,
       health,
+      // Waiting for proof only makes sense when delivery events can arrive.
+      confirmationWaitMs:
+        config.sendgridWebhook.publicKey || config.sendgridWebhook.insecure
+          ? config.unknownOutcomeWaitMs
+          : 0,
+      releaseWaiting: (ids, now) => releaseWaitingUnknown(database, ids, now),
       logger: logger.child({ component: 'worker' }),
     });
     const reap = () =>
@@ -137,7 +148,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       },
       unconfirmedAfterMs: config.unconfirmedAfterMs,
       timeline: (id) => deliveryEvents.timeline(id),
-      ...sendgridWebhook(config, deliveryEvents, logger),
+      suppressions,
+      ...sendgridWebhook(config, deliveryEvents, logger, (ids) =>
+        confirmUnknownOutcomes(database, ids, Date.now()),
+      ),
       logger: logger.child({ component: 'api' }),
       onAccepted: () => {
         inProcessWorker?.wake();
@@ -188,7 +202,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
  * `POST /webhooks/sendgrid` runs only with a public key to check signatures, or when insecure
  * mode is asked for by name: an unsigned endpoint would let anyone rewrite delivery history.
  */
-function sendgridWebhook(config: Config, events: SqlDeliveryEventStore, logger: Logger) {
+function sendgridWebhook(
+  config: Config,
+  events: SqlDeliveryEventStore,
+  logger: Logger,
+  confirmAccepted: (ids: string[]) => Promise<unknown>,
+) {
   const { publicKey, insecure, maxAgeMs } = config.sendgridWebhook;
   if (!publicKey && !insecure) {
     logger.info(
@@ -207,6 +226,7 @@ function sendgridWebhook(config: Config, events: SqlDeliveryEventStore, logger: 
       publicKey: publicKey ? loadPublicKey(publicKey) : null,
       maxAgeMs,
       clock: Date.now,
+      confirmAccepted,
     },
   };
 }

@@ -9,7 +9,7 @@ import Fastify, {
 } from 'fastify';
 import type { Logger } from 'pino';
 import { hashApiKey } from '../api-keys.ts';
-import type { MessageStore } from '../domain/ports.ts';
+import type { MessageStore, SuppressionStore } from '../domain/ports.ts';
 import type { SandboxOutbox } from '../providers/sandbox-provider.ts';
 import type { ApiKeyRecord } from '../store/sql-api-key-store.ts';
 import type { TimelineEntry } from '../store/sql-delivery-event-store.ts';
@@ -19,6 +19,7 @@ import { registerMessageRoutes } from './routes/messages.ts';
 import { type ProviderView, registerProviderRoutes } from './routes/providers.ts';
 import { registerSandboxRoutes } from './routes/sandbox.ts';
 import { registerSendGridWebhook, type SendGridWebhookOptions } from './routes/sendgrid-webhook.ts';
+import { registerSuppressionRoutes } from './routes/suppressions.ts';
 import { schemaErrorDetails } from './validation-errors.ts';
 
 /** One message: 10 MiB of JSON holds a message with ~7 MiB of attachments. */
@@ -39,6 +40,8 @@ export interface ApiDeps {
   unconfirmedAfterMs?: number;
   /** Delivery events per message, for `GET /v1/messages/{id}`. */
   timeline?: (messageId: string) => Promise<TimelineEntry[]>;
+  /** The suppression list for `/v1/suppressions`; optional for tests of other routes. */
+  suppressions?: SuppressionStore;
   /** Provider health for `GET /v1/providers`; optional for tests of other routes. */
   providers?: ProviderView;
   /** Called after messages were accepted, so an in-process worker can start at once. */
@@ -130,6 +133,13 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       registerMessageRoutes(v1.withTypeProvider<TypeBoxTypeProvider>(), deps);
       if (deps.sandbox)
         registerSandboxRoutes(v1.withTypeProvider<TypeBoxTypeProvider>(), deps.sandbox);
+      if (deps.suppressions) {
+        registerSuppressionRoutes(
+          v1.withTypeProvider<TypeBoxTypeProvider>(),
+          deps.suppressions,
+          deps.clock ?? Date.now,
+        );
+      }
       if (deps.providers) {
         registerProviderRoutes(
           v1.withTypeProvider<TypeBoxTypeProvider>(),

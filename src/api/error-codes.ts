@@ -15,7 +15,7 @@ export const ERROR_CODES = {
     description:
       'A provider webhook request is unsigned, its signature does not match, or its timestamp is too old; nothing was stored.',
   },
-  not_found: { status: 404, description: 'No such message, or no such route.' },
+  not_found: { status: 404, description: 'No such message, suppression or route.' },
   invalid_state: {
     status: 409,
     description:

@@ -41,6 +41,7 @@ export function presentMessage(
       ...(r.name !== undefined ? { name: r.name } : {}),
       type: r.kind,
       status: r.status,
+      suppressed_reason: r.suppressedReason ?? null,
       delivery_status: r.deliveryStatus ?? null,
       delivery_status_at: iso(r.deliveryStatusAt ?? null),
       ...(timeline

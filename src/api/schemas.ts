@@ -158,7 +158,13 @@ export const MessageSchema = Type.Object({
       email: Type.String(),
       name: Type.Optional(Type.String()),
       type: Type.String({ description: 'to, cc or bcc' }),
-      status: Type.String({ description: 'pending, sent, failed or cancelled' }),
+      status: Type.String({ description: 'pending, sent, failed, cancelled or suppressed' }),
+      suppressed_reason: Type.Optional(
+        Type.Union([Type.String(), Type.Null()], {
+          description:
+            'Why the recipient was not sent to (status suppressed): bounce, blocked, spamreport, unsubscribe or manual; null otherwise',
+        }),
+      ),
       delivery_status: Type.Optional(
         Type.Union([Type.String(), Type.Null()], {
           description:

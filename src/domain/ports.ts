@@ -1,5 +1,6 @@
 import type { CircuitSnapshot } from './provider-circuit.ts';
 import type { Decision } from './retry-policy.ts';
+import type { SuppressedRecipient, Suppression } from './suppression.ts';
 import type {
   Attempt,
   ClaimedMessage,
@@ -93,6 +94,8 @@ export interface Completion {
   attempt: Attempt;
   decision: Decision;
   now: number;
+  /** Recipients left out of the send because they are suppressed; marked so once it is final. */
+  suppressed?: SuppressedRecipient[];
 }
 
 /** What the delivery worker needs from storage. */
@@ -122,4 +125,16 @@ export interface ProviderHealthStore {
   report(report: ProviderHealthReport): Promise<void>;
   remove(provider: string, reporter: string): Promise<void>;
   list(): Promise<ProviderHealthReport[]>;
+}
+
+/** The suppression list (see suppression.ts), for the API. */
+export interface SuppressionStore {
+  /** Newest first; `email` is an exact (case-insensitive) look-up. */
+  list(filter: { email?: string; limit: number }): Promise<Suppression[]>;
+  /** Adds an address; an address already on the list keeps its entry (`created: false`). */
+  add(
+    entry: Omit<Suppression, 'eventKey' | 'detail'>,
+  ): Promise<{ created: boolean; suppression: Suppression }>;
+  /** False when the address was not on the list. */
+  remove(email: string): Promise<boolean>;
 }

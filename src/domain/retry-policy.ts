@@ -63,9 +63,22 @@ export function decideAfterAttempt(
   result: SendResult,
   now: number,
   random: () => number = Math.random,
+  /**
+   * For an `unknown` outcome while the provider is otherwise healthy: how long to wait for a
+   * delivery event proving the provider took the mail before sending it again. Unset: no wait.
+   */
+  confirmationWaitMs?: number,
 ): Decision {
   if (result.outcome === 'accepted') return { kind: 'sent' };
   const reason = describeFailure(result);
+  if (result.outcome === 'unknown' && confirmationWaitMs) {
+    return {
+      kind: 'retry',
+      at: now + confirmationWaitMs,
+      reason: `${reason}; waiting for a delivery event before sending again`,
+      chargesBudget: false,
+    };
+  }
   if (result.providerFault) {
     const delay = Math.floor(random() * PROVIDER_FAULT_RETRY_MAX_MS);
     return {

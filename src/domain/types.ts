@@ -1,3 +1,5 @@
+import type { SuppressedRecipient } from './suppression.ts';
+
 /**
  * Glossary — these words mean the same thing in the code, the API, the docs and the console.
  *
@@ -11,7 +13,8 @@
  * - lease:     a worker's time-limited claim on a message. Its expiry is written when the message
  *              is claimed, so a crashed worker's messages become claimable again by themselves.
  * - event:     a delivery event reported by a provider after it accepted a message (later issue).
- * - suppression: an address we must not send to any more (later issue).
+ * - suppression: an address we must not send to any more (domain/suppression.ts). A recipient
+ *              whose address is suppressed is not sent to; its status is `suppressed`.
  */
 
 export const MESSAGE_STATUSES = [
@@ -27,7 +30,7 @@ export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 /** Statuses a worker may still claim (for `sending`, only once its lease has expired). */
 export const CLAIMABLE_STATUSES: readonly MessageStatus[] = ['queued', 'scheduled', 'sending'];
 
-export const RECIPIENT_STATUSES = ['pending', 'sent', 'failed', 'cancelled'] as const;
+export const RECIPIENT_STATUSES = ['pending', 'sent', 'failed', 'cancelled', 'suppressed'] as const;
 export type RecipientStatus = (typeof RECIPIENT_STATUSES)[number];
 
 export type RecipientKind = 'to' | 'cc' | 'bcc';
@@ -66,6 +69,8 @@ export interface Recipient extends Address {
   /** From the provider's delivery events (see recipient-state.ts); null before the first. */
   deliveryStatus?: string | null;
   deliveryStatusAt?: number | null;
+  /** Why the recipient was not sent to (status `suppressed`): the suppression's reason. */
+  suppressedReason?: string | null;
 }
 
 /** A message handed to a provider: its content plus what a provider needs to correlate it. */
@@ -173,6 +178,8 @@ export interface ClaimedMessage {
   attemptsThisRound: number;
   leaseOwner: string;
   content: MessageContent;
+  /** Recipients on the suppression list when it was claimed: not sent to. */
+  suppressed: SuppressedRecipient[];
 }
 
 /** One delivery event a provider reported (SendGrid's Event Webhook), normalised. */

@@ -48,5 +48,6 @@ export async function claimDueMessages(
     attemptsThisRound: row.attempt_count - row.attempts_before_retry,
     leaseOwner: owner,
     content: JSON.parse(row.content) as MessageContent,
+    suppressed: [],
   }));
 }

@@ -18,6 +18,7 @@ export interface Database {
   provider_health: ProviderHealthTable;
   leader_leases: LeaderLeaseTable;
   delivery_events: DeliveryEventTable;
+  suppressions: SuppressionTable;
 }
 
 export interface ApiKeyTable {
@@ -73,6 +74,8 @@ export interface RecipientTable {
   delivery_status: ColumnType<string | null, string | null | undefined, string | null>;
   delivery_status_at: ColumnType<number | null, number | null | undefined, number | null>;
   delivery_event_key: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Why this recipient was not sent to (a suppression reason); null when it was not suppressed. */
+  suppressed_reason: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface MessageCategoryTable {
@@ -163,4 +166,21 @@ export interface DeliveryEventTable {
   provider_message_id: string | null;
   /** The event as received, every field kept (JSON). */
   payload: string;
+}
+
+/** An address Tegami does not send to any more, and why (see domain/suppression.ts). */
+export interface SuppressionTable {
+  /** Lower-cased address: the key. */
+  email_normalized: string;
+  /** The address as first reported or added. */
+  email: string;
+  /** bounce, blocked, spamreport, unsubscribe or manual. */
+  reason: string;
+  /** event (a provider's delivery event) or api. */
+  source: string;
+  /** The delivery event that added it; null when added through the API. */
+  event_key: string | null;
+  /** The provider's reason text, when there was one. */
+  detail: string | null;
+  created_at: number;
 }

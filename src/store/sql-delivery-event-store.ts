@@ -5,10 +5,11 @@ import {
   outranks,
   statusOfEvent,
 } from '../domain/recipient-state.ts';
+import { suppressionReasonOf } from '../domain/suppression.ts';
 import type { DeliveryEvent } from '../domain/types.ts';
 import type { DatabaseHandle } from './database.ts';
 import { chunks } from './insert-chunked.ts';
-import type { Database, DeliveryEventTable } from './schema.ts';
+import type { Database, DeliveryEventTable, SuppressionTable } from './schema.ts';
 
 export interface IngestResult {
   received: number;
@@ -39,7 +40,10 @@ interface Matched {
 
 /** Delivery events: stored once each, matched to messages, folded into recipients' status. */
 export class SqlDeliveryEventStore {
-  constructor(private readonly handle: DatabaseHandle) {}
+  constructor(
+    private readonly handle: DatabaseHandle,
+    private readonly options: { suppressBlocks?: boolean } = {},
+  ) {}
 
   /** Stores a batch in one transaction: de-duplicate, match, then derive recipient status. */
   ingest(events: DeliveryEvent[], now: number): Promise<IngestResult> {
@@ -85,6 +89,14 @@ export class SqlDeliveryEventStore {
           : [],
       );
       await this.derive(trx, matched);
+      await this.suppress(
+        trx,
+        fresh.flatMap((r) => {
+          const e = unique.get(r.event_key);
+          return e ? [e] : [];
+        }),
+        now,
+      );
       return {
         received: events.length,
         stored: fresh.length,
@@ -201,6 +213,39 @@ export class SqlDeliveryEventStore {
       if (e.messageId && known.has(e.messageId)) return e.messageId;
       return e.providerMessageId ? (byProvider.get(e.providerMessageId) ?? null) : null;
     };
+  }
+
+  /**
+   * Puts the addresses of new hard bounces, spam reports and unsubscribes (and blocks, if so
+   * configured) on the suppression list, matched to a message or not. An address already on it
+   * keeps its first reason.
+   */
+  private async suppress(trx: Kysely<Database>, events: DeliveryEvent[], now: number) {
+    const rows = new Map<string, SuppressionTable>();
+    // Within one batch too, the earliest event gives the reason.
+    const ordered = [...events].sort((a, b) => a.occurredAt - b.occurredAt);
+    for (const e of ordered) {
+      const reason = suppressionReasonOf(e, this.options.suppressBlocks ?? false);
+      const normalized = e.email.toLowerCase();
+      if (!reason || rows.has(normalized)) continue;
+      const detail = e.raw.reason;
+      rows.set(normalized, {
+        email_normalized: normalized,
+        email: e.email,
+        reason,
+        source: 'event',
+        event_key: e.key,
+        detail: typeof detail === 'string' && detail !== '' ? detail : null,
+        created_at: now,
+      });
+    }
+    for (const part of chunks([...rows.values()], 1_000)) {
+      await trx
+        .insertInto('suppressions')
+        .values(part)
+        .onConflict((oc) => oc.column('email_normalized').doNothing())
+        .execute();
+    }
   }
 
   /** Folds new delivery events into each recipient's status; order and duplicates do not matter. */

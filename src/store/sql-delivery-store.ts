@@ -1,5 +1,10 @@
 import { type Kysely, sql } from 'kysely';
 import type { Completion, DeliveryStore } from '../domain/ports.ts';
+import {
+  describeSuppressed,
+  type SuppressedRecipient,
+  withoutSuppressed,
+} from '../domain/suppression.ts';
 import type { ClaimedMessage } from '../domain/types.ts';
 import { claimDueMessages } from './claim-due-messages.ts';
 import { CommitGroup } from './commit-group.ts';
@@ -7,6 +12,7 @@ import type { DatabaseHandle } from './database.ts';
 import { chunks, insertChunked } from './insert-chunked.ts';
 import type { AttemptTable, Database } from './schema.ts';
 import { setRecipientStatus } from './sql-message-store.ts';
+import { findSuppressed, markSuppressed } from './sql-suppression-store.ts';
 
 /** Claiming due messages and recording what happened to them, for the delivery worker. */
 export class SqlDeliveryStore implements DeliveryStore {
@@ -23,10 +29,17 @@ export class SqlDeliveryStore implements DeliveryStore {
     );
   }
 
+  /**
+   * Claims due messages and looks up their recipients on the suppression list, in the same
+   * transaction (one query for the whole batch). A message with nothing left to send is finished
+   * here as `failed`, without a provider call or an attempt, and is not handed to the worker.
+   */
   claimDue(owner: string, limit: number, leaseMs: number, now: number): Promise<ClaimedMessage[]> {
-    return this.handle.writeTransaction((trx) =>
-      claimDueMessages(trx, this.handle.engine, owner, limit, leaseMs, now),
-    );
+    return this.handle.writeTransaction(async (trx) => {
+      const claimed = await claimDueMessages(trx, this.handle.engine, owner, limit, leaseMs, now);
+      if (claimed.length === 0) return claimed;
+      return applySuppressions(trx, claimed, now);
+    });
   }
 
   complete(completion: Completion): Promise<void> {
@@ -123,6 +136,8 @@ async function writeCompletions(trx: Kysely<Database>, group: Completion[]): Pro
         .executeTakeFirst();
       if (Number(updated.numUpdatedRows) > 0) {
         await setRecipientStatus(trx, [messageId], 'failed', now);
+        if (completion.suppressed?.length)
+          await markSuppressed(trx, messageId, completion.suppressed, now);
       }
     }
   }
@@ -151,6 +166,74 @@ async function writeCompletions(trx: Kysely<Database>, group: Completion[]): Pro
         'sent',
         now,
       );
+      const applied = new Set(updated.map((r) => r.id));
+      for (const c of completions) {
+        if (c.suppressed?.length && applied.has(c.messageId))
+          await markSuppressed(trx, c.messageId, c.suppressed, now);
+      }
     }
   }
+}
+
+/**
+ * Takes suppressed recipients out of claimed messages. Messages with someone left to send to go
+ * to the worker with their `suppressed` list; the others are dead-lettered at once: status
+ * `failed`, `last_error` naming each address and its reason, suppressed recipients `suppressed`.
+ * No attempt is recorded for them (the provider was not called), and the claim's increment of
+ * `attempt_count` is undone, so `attempt_count` still counts provider calls.
+ */
+async function applySuppressions(
+  trx: Kysely<Database>,
+  claimed: ClaimedMessage[],
+  now: number,
+): Promise<ClaimedMessage[]> {
+  const emails = new Set<string>();
+  for (const m of claimed) {
+    for (const a of [...m.content.to, ...m.content.cc, ...m.content.bcc])
+      emails.add(a.email.toLowerCase());
+  }
+  const suppressions = await findSuppressed(trx, [...emails]);
+  if (suppressions.size === 0) return claimed;
+  const toSend: ClaimedMessage[] = [];
+  for (const message of claimed) {
+    const { to, cc, bcc } = message.content;
+    const suppressed: SuppressedRecipient[] = [];
+    for (const a of [...to, ...cc, ...bcc]) {
+      const email = a.email.toLowerCase();
+      const reason = suppressions.get(email);
+      if (reason) suppressed.push({ email, reason });
+    }
+    if (suppressed.length === 0) {
+      toSend.push(message);
+      continue;
+    }
+    if (withoutSuppressed(message.content, suppressed)) {
+      toSend.push({ ...message, suppressed });
+      continue;
+    }
+    const all = suppressed.length === to.length + cc.length + bcc.length;
+    const why = all
+      ? `all recipients are suppressed: ${describeSuppressed(suppressed)}`
+      : `every to and cc recipient is suppressed: ${describeSuppressed(suppressed)}; ` +
+        'bcc recipients alone are not sent to';
+    const updated = await trx
+      .updateTable('messages')
+      .set({
+        status: 'failed',
+        attempt_count: sql<number>`attempt_count - 1`,
+        next_attempt_at: null,
+        lease_owner: null,
+        lease_expires_at: null,
+        last_error: why,
+        updated_at: now,
+      })
+      .where('id', '=', message.id)
+      .where('lease_owner', '=', message.leaseOwner)
+      .executeTakeFirst();
+    if (Number(updated.numUpdatedRows) > 0) {
+      await setRecipientStatus(trx, [message.id], 'failed', now);
+      await markSuppressed(trx, message.id, suppressed, now);
+    }
+  }
+  return toSend;
 }

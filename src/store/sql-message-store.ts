@@ -282,7 +282,7 @@ export async function setRecipientStatus(
   for (const ids of chunks(messageIds)) {
     await trx
       .updateTable('recipients')
-      .set({ status, updated_at: now })
+      .set({ status, suppressed_reason: null, updated_at: now })
       .where('message_id', 'in', ids)
       .execute();
   }
@@ -423,6 +423,7 @@ function toRecord(
         status: r.status as RecipientStatus,
         deliveryStatus: r.delivery_status ?? null,
         deliveryStatusAt: r.delivery_status_at ?? null,
+        suppressedReason: r.suppressed_reason ?? null,
       }),
     ),
     sendAt: row.send_at,

@@ -8,6 +8,7 @@ import {
   type Transition,
 } from '../domain/provider-circuit.ts';
 import { decideAfterAttempt, type RetryPolicy } from '../domain/retry-policy.ts';
+import { describeSuppressed, withoutSuppressed } from '../domain/suppression.ts';
 import type { ClaimedMessage, SendResult } from '../domain/types.ts';
 
 export interface WorkerOptions {
@@ -42,6 +43,13 @@ export interface WorkerDeps {
   circuit?: CircuitOptions;
   /** Where to publish the provider's health; optional for tests. */
   health?: ProviderHealthStore;
+  /**
+   * After a send timed out with the provider otherwise healthy, how long the message waits for
+   * a delivery event proving the provider took it (see reconcile-unknown.ts). 0: no wait.
+   */
+  confirmationWaitMs?: number;
+  /** Makes messages waiting for such proof due at once (the provider turned out to be down). */
+  releaseWaiting?: (messageIds: string[], now: number) => Promise<number>;
   clock?: () => number;
 }
 
@@ -65,6 +73,8 @@ export class DeliveryWorker {
   private wakeUp: (() => void) | null = null;
   private onSlotFreed: (() => void) | null = null;
   private readonly probesInFlight = new Set<{ startedAt: number; abandon: AbortController }>();
+  /** Messages this worker holds back after a timeout, until when (see `confirmationWaitMs`). */
+  private readonly waitingForProof = new Map<string, number>();
   private wakeRequested = false;
   private readonly clock: () => number;
   readonly circuit: ProviderCircuit;
@@ -219,7 +229,22 @@ export class DeliveryWorker {
     const now = this.clock();
     const transition = this.circuit.record(result, now, probe);
     if (transition) this.onTransition(transition);
-    const decision = decideAfterAttempt(retry, message.attemptsThisRound, result, now);
+    // A timeout while the provider answers everything else: it probably took the mail. Wait for
+    // its delivery event instead of sending again. During an outage, do not wait: the circuit
+    // holds the message until the provider is back.
+    const wait =
+      result.outcome === 'unknown' && this.circuit.current === 'healthy'
+        ? this.deps.confirmationWaitMs || undefined
+        : undefined;
+    const decision = decideAfterAttempt(
+      retry,
+      message.attemptsThisRound,
+      result,
+      now,
+      Math.random,
+      wait,
+    );
+    if (wait && decision.kind === 'retry') this.waitingForProof.set(message.id, decision.at);
     const log = { messageId: message.id, attempt: message.attemptCount, provider: provider.name };
     if (decision.kind === 'failed') {
       logger.warn({ ...log, result }, `message dead-lettered: ${decision.reason}`);
@@ -234,6 +259,7 @@ export class DeliveryWorker {
       leaseOwner: message.leaseOwner,
       now,
       decision,
+      ...(message.suppressed.length > 0 ? { suppressed: message.suppressed } : {}),
       attempt: {
         number: message.attemptCount,
         provider: provider.name,
@@ -279,8 +305,26 @@ export class DeliveryWorker {
       this.wake();
     } else {
       logger.warn(fields, `provider ${provider.name} is ${to}: ${reason}; queued mail waits`);
+      this.releaseWaitingForProof();
     }
     this.reportHealth();
+  }
+
+  /**
+   * The timeouts that looked isolated were the start of an outage: the provider most likely did
+   * not take those messages. Stop waiting for their delivery events; they go out with the
+   * backlog once the provider is back.
+   */
+  private releaseWaitingForProof(): void {
+    const now = this.clock();
+    const ids = [...this.waitingForProof].filter(([, until]) => until > now).map(([id]) => id);
+    this.waitingForProof.clear();
+    if (ids.length === 0 || !this.deps.releaseWaiting) return;
+    this.deps
+      .releaseWaiting(ids, now)
+      .catch((err: unknown) =>
+        this.deps.logger.warn({ err }, 'releasing messages waiting for proof failed'),
+      );
   }
 
   /**
@@ -296,9 +340,19 @@ export class DeliveryWorker {
   }
 
   private async send(message: ClaimedMessage, abandon?: AbortSignal): Promise<SendResult> {
+    // Suppressed recipients are left out. The store finishes messages with nobody left before
+    // they reach the worker; should one get here anyway, it is not sent.
+    const content = withoutSuppressed(message.content, message.suppressed);
+    if (!content) {
+      return {
+        outcome: 'permanent',
+        errorClass: 'suppressed',
+        detail: `all recipients are suppressed: ${describeSuppressed(message.suppressed)}`,
+      };
+    }
     try {
       return await this.deps.provider.send(
-        { id: message.id, attempt: message.attemptCount, content: message.content },
+        { id: message.id, attempt: message.attemptCount, content },
         abandon,
       );
     } catch (error) {

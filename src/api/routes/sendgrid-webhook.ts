@@ -17,7 +17,15 @@ export interface SendGridWebhookOptions {
   clock: () => number;
   /** Called after events were stored (metrics, wake-ups). */
   onIngested?: (result: { stored: number; duplicates: number }) => void;
+  /**
+   * Called with the messages that events proved the provider has: a send whose outcome was
+   * unknown (timed out) and is waiting for this proof becomes `sent` without a second send.
+   */
+  confirmAccepted?: (messageIds: string[]) => Promise<unknown>;
 }
+
+/** Events SendGrid emits only for mail it accepted. */
+const PROOF_OF_ACCEPTANCE = new Set(['processed', 'deferred', 'delivered', 'bounce', 'dropped']);
 
 /** SendGrid posts batches of up to several thousand events; leave room. */
 export const WEBHOOK_BODY_LIMIT = 16 * 1024 * 1024;
@@ -73,6 +81,12 @@ export async function registerSendGridWebhook(
         const valid = events.filter((e) => e !== null);
         const result = await options.events.ingest(valid, now);
         options.onIngested?.(result);
+        const accepted = new Set<string>();
+        for (const event of valid) {
+          if (event.messageId && PROOF_OF_ACCEPTANCE.has(event.event))
+            accepted.add(event.messageId);
+        }
+        if (accepted.size > 0) await options.confirmAccepted?.([...accepted]);
         void reply.status(200);
         return { ...result, rejected: events.length - valid.length };
       },

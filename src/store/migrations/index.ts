@@ -3,6 +3,7 @@ import * as initial from './001-initial.ts';
 import * as providerDetails from './002-provider-details.ts';
 import * as cluster from './003-cluster.ts';
 import * as deliveryEvents from './004-delivery-events.ts';
+import * as suppressions from './005-suppressions.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
@@ -10,4 +11,5 @@ export const migrations: Record<string, Migration> = {
   '002-provider-details': providerDetails,
   '003-cluster': cluster,
   '004-delivery-events': deliveryEvents,
+  '005-suppressions': suppressions,
 };

@@ -1,0 +1,76 @@
+import type { DatabaseHandle } from './database.ts';
+import { chunks } from './insert-chunked.ts';
+import { setRecipientStatus } from './sql-message-store.ts';
+
+/**
+ * Reconciling sends whose outcome is unknown: the request went out, no answer came, so the
+ * provider may have taken the mail. Such a message waits (see `decideAfterAttempt`) instead of
+ * being sent again at once; a delivery event for it during the wait proves the provider has it,
+ * and the message becomes `sent` without a second send.
+ *
+ * Returns the ids that were confirmed.
+ */
+export async function confirmUnknownOutcomes(
+  handle: DatabaseHandle,
+  messageIds: string[],
+  now: number,
+): Promise<string[]> {
+  if (messageIds.length === 0) return [];
+  return handle.writeTransaction(async (trx) => {
+    const confirmed: string[] = [];
+    for (const part of chunks(messageIds)) {
+      const rows = await trx
+        .updateTable('messages')
+        .set({
+          status: 'sent',
+          sent_at: now,
+          next_attempt_at: null,
+          lease_owner: null,
+          lease_expires_at: null,
+          last_error: null,
+          updated_at: now,
+        })
+        .where('id', 'in', part)
+        // Only while it waits: a message being retried right now is left to that attempt.
+        .where('status', '=', 'queued')
+        .where(({ exists, selectFrom }) =>
+          exists(
+            selectFrom('attempts')
+              .select('attempts.message_id')
+              .whereRef('attempts.message_id', '=', 'messages.id')
+              .whereRef('attempts.number', '=', 'messages.attempt_count')
+              .where('attempts.outcome', '=', 'unknown'),
+          ),
+        )
+        .returning('id')
+        .execute();
+      confirmed.push(...rows.map((r) => r.id));
+    }
+    await setRecipientStatus(trx, confirmed, 'sent', now);
+    return confirmed;
+  });
+}
+
+/**
+ * The provider turned out to be down: messages waiting to learn whether a timed-out send went
+ * through are due again at once (the circuit holds them until the provider is back), instead of
+ * waiting out the confirmation window after the outage ends.
+ */
+export async function releaseWaitingUnknown(
+  handle: DatabaseHandle,
+  messageIds: string[],
+  now: number,
+): Promise<number> {
+  let released = 0;
+  for (const part of chunks(messageIds)) {
+    const result = await handle.db
+      .updateTable('messages')
+      .set({ next_attempt_at: now, updated_at: now })
+      .where('id', 'in', part)
+      .where('status', '=', 'queued')
+      .where('next_attempt_at', '>', now)
+      .executeTakeFirst();
+    released += Number(result.numUpdatedRows);
+  }
+  return released;
+}

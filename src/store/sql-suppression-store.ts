@@ -1,0 +1,121 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { SuppressionStore } from '../domain/ports.ts';
+import type {
+  SuppressedRecipient,
+  Suppression,
+  SuppressionReason,
+  SuppressionSource,
+} from '../domain/suppression.ts';
+import type { DatabaseHandle } from './database.ts';
+import { chunks } from './insert-chunked.ts';
+import type { Database, SuppressionTable } from './schema.ts';
+
+/**
+ * Addresses per look-up statement. Far above a claim batch's usual recipients, so a claim costs
+ * one query; well within SQLite's and PostgreSQL's limits on bound parameters.
+ */
+const LOOKUP_CHUNK = 10_000;
+
+/** The suppression list, as the API manages it. */
+export class SqlSuppressionStore implements SuppressionStore {
+  constructor(private readonly handle: DatabaseHandle) {}
+
+  async list(filter: { email?: string; limit: number }): Promise<Suppression[]> {
+    let query = this.handle.db.selectFrom('suppressions').selectAll();
+    if (filter.email !== undefined)
+      query = query.where('email_normalized', '=', filter.email.toLowerCase());
+    const rows = await query
+      .orderBy('created_at', 'desc')
+      .orderBy('email_normalized', 'desc')
+      .limit(filter.limit)
+      .execute();
+    return rows.map(toSuppression);
+  }
+
+  /** Adds an address; if it is already on the list, the existing entry is kept and returned. */
+  add(entry: Omit<Suppression, 'eventKey' | 'detail'>): Promise<{
+    created: boolean;
+    suppression: Suppression;
+  }> {
+    return this.handle.writeTransaction(async (trx) => {
+      const inserted = await trx
+        .insertInto('suppressions')
+        .values({
+          email_normalized: entry.email.toLowerCase(),
+          email: entry.email,
+          reason: entry.reason,
+          source: entry.source,
+          event_key: null,
+          detail: null,
+          created_at: entry.createdAt,
+        })
+        .onConflict((oc) => oc.column('email_normalized').doNothing())
+        .returning('email_normalized')
+        .execute();
+      const row = await trx
+        .selectFrom('suppressions')
+        .selectAll()
+        .where('email_normalized', '=', entry.email.toLowerCase())
+        .executeTakeFirstOrThrow();
+      return { created: inserted.length > 0, suppression: toSuppression(row) };
+    });
+  }
+
+  /** Removes an address from the list; false if it was not on it. */
+  async remove(email: string): Promise<boolean> {
+    const result = await this.handle.db
+      .deleteFrom('suppressions')
+      .where('email_normalized', '=', email.toLowerCase())
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+}
+
+function toSuppression(row: Selectable<SuppressionTable>): Suppression {
+  return {
+    email: row.email,
+    reason: row.reason as SuppressionReason,
+    source: row.source as SuppressionSource,
+    eventKey: row.event_key,
+    detail: row.detail,
+    createdAt: Number(row.created_at),
+  };
+}
+
+/** Which of these lower-cased addresses are suppressed, and why: one query for a whole batch. */
+export async function findSuppressed(
+  trx: Kysely<Database>,
+  emails: string[],
+): Promise<Map<string, SuppressionReason>> {
+  const found = new Map<string, SuppressionReason>();
+  for (const part of chunks(emails, LOOKUP_CHUNK)) {
+    const rows = await trx
+      .selectFrom('suppressions')
+      .select(['email_normalized', 'reason'])
+      .where('email_normalized', 'in', part)
+      .execute();
+    for (const r of rows) found.set(r.email_normalized, r.reason as SuppressionReason);
+  }
+  return found;
+}
+
+/** Marks a message's suppressed recipients `suppressed`, with the reason. */
+export async function markSuppressed(
+  trx: Kysely<Database>,
+  messageId: string,
+  suppressed: SuppressedRecipient[],
+  now: number,
+): Promise<void> {
+  const byReason = new Map<string, string[]>();
+  for (const s of suppressed) byReason.set(s.reason, [...(byReason.get(s.reason) ?? []), s.email]);
+  for (const [reason, emails] of byReason) {
+    for (const part of chunks(emails)) {
+      await trx
+        .updateTable('recipients')
+        .set({ status: 'suppressed', suppressed_reason: reason, updated_at: now })
+        .where('message_id', '=', messageId)
+        .where('email_normalized', 'in', part)
+        .execute();
+    }
+  }
+}

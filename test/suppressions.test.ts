@@ -1,0 +1,265 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { message, startTestService, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
+
+describe(`suppression list (${TEST_ENGINE})`, () => {
+  let tegami: TestService;
+
+  before(async () => {
+    tegami = await startTestService({ TEGAMI_SENDGRID_WEBHOOK_INSECURE: 'true' });
+  });
+  after(async () => {
+    await tegami.stop();
+  });
+
+  /** Posts SendGrid events (unsigned: insecure mode) and checks they were taken. */
+  async function postEvents(events: Record<string, unknown>[]): Promise<void> {
+    const response = await fetch(`${tegami.url}/webhooks/sendgrid`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(
+        events.map((e) => ({
+          timestamp: Math.floor(Date.now() / 1000),
+          sg_event_id: randomUUID(),
+          ...e,
+        })),
+      ),
+    });
+    assert.ok(response.status < 300, `webhook answered ${response.status}`);
+  }
+
+  async function submit(overrides: Record<string, unknown>): Promise<string> {
+    const accepted = await tegami.request('POST', '/v1/messages', message(overrides));
+    assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+    return accepted.body.id as string;
+  }
+
+  async function finished(id: string) {
+    return waitFor(async () => {
+      const got = await tegami.request('GET', `/v1/messages/${id}`);
+      return ['sent', 'failed'].includes(got.body.status) ? got.body : null;
+    }, `message ${id} to finish`);
+  }
+
+  async function outbox(id: string) {
+    const got = await tegami.request('GET', `/v1/sandbox/messages?message_id=${id}`);
+    assert.equal(got.status, 200);
+    return got.body.data as { envelope_to: string[] }[];
+  }
+
+  async function lookUp(email: string) {
+    const got = await tegami.request('GET', `/v1/suppressions?email=${encodeURIComponent(email)}`);
+    assert.equal(got.status, 200, JSON.stringify(got.body));
+    return got.body.data as Record<string, unknown>[];
+  }
+
+  test('a hard bounce suppresses the address; the next message to it is not sent', async () => {
+    const first = await submit({ to: [{ email: 'Bounced@Example.com' }] });
+    assert.equal((await finished(first)).status, 'sent');
+    await postEvents([
+      {
+        event: 'bounce',
+        type: 'bounce',
+        email: 'Bounced@Example.com',
+        reason: '550 5.1.1 The email account does not exist',
+        tegami_message_id: first,
+      },
+    ]);
+    const [entry] = await lookUp('bounced@example.com');
+    assert.deepEqual(
+      { ...entry, created_at: typeof entry?.created_at },
+      {
+        email: 'Bounced@Example.com',
+        reason: 'bounce',
+        source: 'event',
+        detail: '550 5.1.1 The email account does not exist',
+        created_at: 'string',
+      },
+    );
+
+    const second = await submit({ to: [{ email: 'bounced@example.com' }] });
+    const record = await finished(second);
+    assert.equal(record.status, 'failed');
+    assert.equal(record.last_error, 'all recipients are suppressed: bounced@example.com (bounce)');
+    assert.equal(record.attempt_count, 0, 'the provider was not called');
+    assert.deepEqual(record.attempts, []);
+    assert.equal(record.recipients[0].status, 'suppressed');
+    assert.equal(record.recipients[0].suppressed_reason, 'bounce');
+    assert.deepEqual(await outbox(second), []);
+  });
+
+  test('a message to a suppressed address and another is sent to the other only', async () => {
+    await postEvents([{ event: 'bounce', type: 'bounce', email: 'gone@example.com' }]);
+    const id = await submit({
+      to: [{ email: 'gone@example.com' }],
+      cc: [{ email: 'friend@example.com' }],
+      bcc: [{ email: 'audit@example.com' }],
+    });
+    const record = await finished(id);
+    assert.equal(record.status, 'sent');
+    assert.equal(record.last_error, null);
+    assert.deepEqual(
+      record.recipients.map((r: Record<string, unknown>) => [
+        r.email,
+        r.status,
+        r.suppressed_reason,
+      ]),
+      [
+        ['gone@example.com', 'suppressed', 'bounce'],
+        ['friend@example.com', 'sent', null],
+        ['audit@example.com', 'sent', null],
+      ],
+    );
+    const [sent] = await outbox(id);
+    assert.deepEqual(sent?.envelope_to.sort(), ['audit@example.com', 'friend@example.com']);
+  });
+
+  test('cc recipients stand in for suppressed to; bcc alone is not sent', async () => {
+    await postEvents([{ event: 'unsubscribe', email: 'left@example.com' }]);
+    const ccOnly = await submit({
+      to: [{ email: 'left@example.com' }],
+      cc: [{ email: 'cc@example.com' }],
+    });
+    assert.equal((await finished(ccOnly)).status, 'sent');
+    assert.deepEqual((await outbox(ccOnly))[0]?.envelope_to, ['cc@example.com']);
+
+    const bccOnly = await submit({
+      to: [{ email: 'left@example.com' }],
+      bcc: [{ email: 'hidden@example.com' }],
+    });
+    const record = await finished(bccOnly);
+    assert.equal(record.status, 'failed');
+    assert.match(record.last_error, /^every to and cc recipient is suppressed: left@example\.com/);
+    assert.deepEqual(
+      record.recipients.map((r: Record<string, unknown>) => r.status),
+      ['suppressed', 'failed'],
+    );
+    assert.deepEqual(await outbox(bccOnly), []);
+  });
+
+  test('a block does not suppress by default; spam reports and unsubscribes do', async () => {
+    await postEvents([
+      { event: 'bounce', type: 'blocked', email: 'blocked@example.com', reason: 'IP blocked' },
+      { event: 'spamreport', email: 'spam@example.com' },
+      { event: 'unsubscribe', email: 'unsub@example.com' },
+      { event: 'group_unsubscribe', email: 'group@example.com', asm_group_id: 7 },
+      { event: 'delivered', email: 'fine@example.com' },
+      { event: 'dropped', email: 'dropped@example.com', reason: 'Invalid' },
+    ]);
+    assert.deepEqual(await lookUp('blocked@example.com'), []);
+    assert.deepEqual(await lookUp('fine@example.com'), []);
+    assert.deepEqual(await lookUp('dropped@example.com'), []);
+    assert.equal((await lookUp('spam@example.com'))[0]?.reason, 'spamreport');
+    assert.equal((await lookUp('unsub@example.com'))[0]?.reason, 'unsubscribe');
+    assert.equal((await lookUp('group@example.com'))[0]?.reason, 'unsubscribe');
+
+    // The first reason wins: a later bounce does not change the entry.
+    await postEvents([{ event: 'bounce', email: 'spam@example.com' }]);
+    assert.equal((await lookUp('spam@example.com'))[0]?.reason, 'spamreport');
+
+    const blocked = await submit({ to: [{ email: 'blocked@example.com' }] });
+    assert.equal((await finished(blocked)).status, 'sent');
+    const spam = await submit({ to: [{ email: 'spam@example.com' }] });
+    const record = await finished(spam);
+    assert.equal(record.status, 'failed');
+    assert.match(record.last_error, /spam@example\.com \(spamreport\)/);
+  });
+
+  test('API: add, list, remove; removing lets mail through again', async () => {
+    const added = await tegami.request('POST', '/v1/suppressions', {
+      email: 'Manual@Example.com',
+    });
+    assert.equal(added.status, 201, JSON.stringify(added.body));
+    assert.equal(added.body.reason, 'manual');
+    assert.equal(added.body.source, 'api');
+    assert.equal(added.body.detail, null);
+    const again = await tegami.request('POST', '/v1/suppressions', {
+      email: 'manual@example.com',
+      reason: 'manual',
+    });
+    assert.equal(again.status, 200);
+    assert.equal(again.body.email, 'Manual@Example.com');
+    assert.equal(again.body.created_at, added.body.created_at);
+
+    const list = await tegami.request('GET', '/v1/suppressions?limit=1000');
+    assert.equal(list.status, 200);
+    const emails = (list.body.data as { email: string }[]).map((s) => s.email);
+    assert.ok(emails.includes('Manual@Example.com'));
+    const times = (list.body.data as { created_at: string }[]).map((s) => s.created_at);
+    assert.deepEqual(times, [...times].sort().reverse(), 'newest first');
+    const one = await tegami.request('GET', '/v1/suppressions?limit=1');
+    assert.equal(one.body.data.length, 1);
+
+    const blockedId = await submit({ to: [{ email: 'manual@example.com' }] });
+    assert.equal((await finished(blockedId)).status, 'failed');
+
+    const removed = await tegami.request('DELETE', '/v1/suppressions/MANUAL%40example.com');
+    assert.equal(removed.status, 204);
+    assert.deepEqual(await lookUp('manual@example.com'), []);
+    const gone = await tegami.request('DELETE', '/v1/suppressions/manual%40example.com');
+    assert.equal(gone.status, 404);
+    assert.equal(gone.body.error.code, 'not_found');
+
+    const sentId = await submit({ to: [{ email: 'manual@example.com' }] });
+    assert.equal((await finished(sentId)).status, 'sent');
+    assert.deepEqual((await outbox(sentId))[0]?.envelope_to, ['manual@example.com']);
+    // The message that failed can be retried by hand now.
+    assert.equal((await tegami.request('POST', `/v1/messages/${blockedId}/retry`)).status, 200);
+    const retried = await finished(blockedId);
+    assert.equal(retried.status, 'sent');
+    assert.equal(retried.recipients[0].status, 'sent');
+    assert.equal(retried.recipients[0].suppressed_reason, null);
+  });
+
+  test('API validation: bad email, unknown reason, unknown fields, bad limit, no key', async () => {
+    for (const body of [
+      { email: 'not-an-address' },
+      { email: 'ok@example.com', reason: 'bounce' },
+      { email: 'ok@example.com', extra: true },
+      {},
+    ]) {
+      const got = await tegami.request('POST', '/v1/suppressions', body);
+      assert.equal(got.status, 400, JSON.stringify(body));
+      assert.equal(got.body.error.code, 'invalid_request');
+    }
+    for (const query of ['limit=0', 'limit=1001', 'limit=abc', 'other=1']) {
+      const got = await tegami.request('GET', `/v1/suppressions?${query}`);
+      assert.equal(got.status, 400, query);
+      assert.equal(got.body.error.code, 'invalid_request');
+    }
+    const anonymous = await fetch(`${tegami.url}/v1/suppressions`);
+    assert.equal(anonymous.status, 401);
+  });
+});
+
+describe(`suppression of blocks with TEGAMI_SUPPRESS_BLOCKS=true (${TEST_ENGINE})`, () => {
+  test('a block suppresses the address', async () => {
+    const tegami = await startTestService({
+      TEGAMI_SENDGRID_WEBHOOK_INSECURE: 'true',
+      TEGAMI_SUPPRESS_BLOCKS: 'true',
+    });
+    try {
+      const response = await fetch(`${tegami.url}/webhooks/sendgrid`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify([
+          {
+            event: 'bounce',
+            type: 'blocked',
+            email: 'blocked@example.com',
+            reason: 'IP blocked',
+            timestamp: Math.floor(Date.now() / 1000),
+            sg_event_id: randomUUID(),
+          },
+        ]),
+      });
+      assert.ok(response.status < 300);
+      const got = await tegami.request('GET', '/v1/suppressions?email=blocked@example.com');
+      assert.equal(got.body.data[0]?.reason, 'blocked');
+      assert.equal(got.body.data[0]?.detail, 'IP blocked');
+    } finally {
+      await tegami.stop();
+    }
+  });
+});
