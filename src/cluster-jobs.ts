@@ -63,6 +63,12 @@ export function startClusterJobs(deps: ClusterJobsDeps): ClusterJobs {
       if (deleted < RETENTION_BATCH) break;
     }
     await deps.deliveryEvents?.matchLater(1_000);
+    // Status-webhook delivery logs age out with the messages they are about.
+    await deps.database.db
+      .deleteFrom('webhook_deliveries')
+      .where('status', 'in', ['delivered', 'failed'])
+      .where('created_at', '<', cutoff)
+      .execute();
     await deps.database.db
       .deleteFrom('provider_health')
       .where('updated_at', '<', now - DAY_MS)

@@ -26,6 +26,14 @@ export interface Config {
   sendgridWebhook: { publicKey: string | null; insecure: boolean; maxAgeMs: number };
   /** Blocks (bounces of type `blocked`) put the address on the suppression list too. */
   suppressBlocks: boolean;
+  /** Status webhooks to applications. */
+  webhooks: {
+    /** Private and loopback destinations are allowed (otherwise refused: no SSRF). */
+    allowPrivate: boolean;
+    /** First retry delay; it doubles per attempt, capped at one hour. */
+    retryBaseMs: number;
+    pollIntervalMs: number;
+  };
   circuit: CircuitOptions;
   bootstrapApiKey: string | null;
   retry: RetryPolicy;
@@ -163,6 +171,12 @@ export function loadConfig(env: Env = process.env): Config {
     sendgridWebhook: loadSendGridWebhook(env),
     suppressBlocks:
       oneOf(env, 'TEGAMI_SUPPRESS_BLOCKS', 'false', ['true', 'false'] as const) === 'true',
+    webhooks: {
+      allowPrivate:
+        oneOf(env, 'TEGAMI_WEBHOOKS_ALLOW_PRIVATE', 'false', ['true', 'false'] as const) === 'true',
+      retryBaseMs: integer(env, 'TEGAMI_WEBHOOKS_RETRY_BASE_MS', 10_000, 1, 3_600_000),
+      pollIntervalMs: integer(env, 'TEGAMI_WEBHOOKS_POLL_INTERVAL_MS', 500, 10, 60_000),
+    },
     circuit: {
       failureThreshold: integer(env, 'TEGAMI_PROVIDER_FAILURE_THRESHOLD', 10, 1, 10_000),
       probeIntervalMs: integer(env, 'TEGAMI_PROVIDER_PROBE_INTERVAL_MS', 2_000, 100, DAY_MS),

@@ -24,8 +24,10 @@ import { SqlMessageStore } from './store/sql-message-store.ts';
 import { SqlProviderHealthStore } from './store/sql-provider-health-store.ts';
 import { SqlSandboxOutbox } from './store/sql-sandbox-outbox.ts';
 import { SqlSuppressionStore } from './store/sql-suppression-store.ts';
+import { SqlWebhookStore } from './store/sql-webhook-store.ts';
 import { DeliveryWorker } from './worker/delivery-worker.ts';
 import { releaseDeadLocalLeases } from './worker/lease-reaper.ts';
+import { checkDestination, WebhookDispatcher } from './worker/webhook-dispatcher.ts';
 
 /**
  * Wires the adapters to the domain and starts what was asked for: the API, the worker, or both
@@ -88,6 +90,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     suppressBlocks: config.suppressBlocks,
   });
   const suppressions = new SqlSuppressionStore(database);
+  const webhooks = new SqlWebhookStore(database);
   const timers: NodeJS.Timeout[] = [];
   let provider: Provider | null = null;
   let stopListening = () => {};
@@ -102,6 +105,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   }
 
   let worker: DeliveryWorker | null = null;
+  let dispatcher: WebhookDispatcher | null = null;
   if (options.worker) {
     const store = new SqlDeliveryStore(database);
     provider = createProvider(config, outbox);
@@ -127,6 +131,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     await reap();
     timers.push(setInterval(reap, LEASE_REAPER_INTERVAL_MS));
     worker.start();
+    dispatcher = new WebhookDispatcher({
+      store: webhooks,
+      ...config.webhooks,
+      logger: logger.child({ component: 'webhooks' }),
+    });
+    dispatcher.start();
     // PostgreSQL: API processes elsewhere announce new mail; polling remains the backstop.
     const running = worker;
     stopListening = database.listen('tegami_due', () => running.wake());
@@ -149,6 +159,11 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       unconfirmedAfterMs: config.unconfirmedAfterMs,
       timeline: (id) => deliveryEvents.timeline(id),
       suppressions,
+      webhookEndpoints: {
+        store: webhooks,
+        checkDestination: (url) => checkDestination(url, config.webhooks.allowPrivate),
+        clock: Date.now,
+      },
       ...sendgridWebhook(config, deliveryEvents, logger, (ids) =>
         confirmUnknownOutcomes(database, ids, Date.now()),
       ),
@@ -191,6 +206,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       if (app) await app.close();
       await messages.flushed();
       if (worker) await worker.stop();
+      await dispatcher?.stop();
       await clusterJobs.stop();
       await provider?.close?.();
       await database.close();

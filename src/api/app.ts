@@ -20,6 +20,10 @@ import { type ProviderView, registerProviderRoutes } from './routes/providers.ts
 import { registerSandboxRoutes } from './routes/sandbox.ts';
 import { registerSendGridWebhook, type SendGridWebhookOptions } from './routes/sendgrid-webhook.ts';
 import { registerSuppressionRoutes } from './routes/suppressions.ts';
+import {
+  registerWebhookEndpointRoutes,
+  type WebhookEndpointsOptions,
+} from './routes/webhook-endpoints.ts';
 import { schemaErrorDetails } from './validation-errors.ts';
 
 /** One message: 10 MiB of JSON holds a message with ~7 MiB of attachments. */
@@ -42,6 +46,8 @@ export interface ApiDeps {
   timeline?: (messageId: string) => Promise<TimelineEntry[]>;
   /** The suppression list for `/v1/suppressions`; optional for tests of other routes. */
   suppressions?: SuppressionStore;
+  /** Status webhooks (`/v1/webhook-endpoints`); optional for tests of other routes. */
+  webhookEndpoints?: WebhookEndpointsOptions;
   /** Provider health for `GET /v1/providers`; optional for tests of other routes. */
   providers?: ProviderView;
   /** Called after messages were accepted, so an in-process worker can start at once. */
@@ -138,6 +144,12 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
           v1.withTypeProvider<TypeBoxTypeProvider>(),
           deps.suppressions,
           deps.clock ?? Date.now,
+        );
+      }
+      if (deps.webhookEndpoints) {
+        registerWebhookEndpointRoutes(
+          v1.withTypeProvider<TypeBoxTypeProvider>(),
+          deps.webhookEndpoints,
         );
       }
       if (deps.providers) {

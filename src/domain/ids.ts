@@ -25,11 +25,11 @@ function pooledRandom(): () => number {
   };
 }
 
-export function newId(prefix: 'msg' | 'key' | 'sbx'): string {
+export function newId(prefix: 'msg' | 'key' | 'sbx' | 'whk' | 'whd'): string {
   return `${prefix}_${ulid()}`;
 }
 
 /** The smallest id of this kind created at `ms`: every id made earlier sorts below it. */
-export function firstIdAt(prefix: 'msg' | 'key' | 'sbx', ms: number): string {
+export function firstIdAt(prefix: 'msg' | 'key' | 'sbx' | 'whk' | 'whd', ms: number): string {
   return `${prefix}_${encodeTime(ms, 10)}${'0'.repeat(16)}`;
 }

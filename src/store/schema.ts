@@ -19,6 +19,8 @@ export interface Database {
   leader_leases: LeaderLeaseTable;
   delivery_events: DeliveryEventTable;
   suppressions: SuppressionTable;
+  webhook_endpoints: WebhookEndpointTable;
+  webhook_deliveries: WebhookDeliveryTable;
 }
 
 export interface ApiKeyTable {
@@ -183,4 +185,30 @@ export interface SuppressionTable {
   /** The provider's reason text, when there was one. */
   detail: string | null;
   created_at: number;
+}
+
+export interface WebhookEndpointTable {
+  id: string;
+  url: string;
+  /** JSON array of the event types it receives. */
+  event_types: string;
+  secret: string;
+  created_at: number;
+  disabled_at: number | null;
+}
+
+export interface WebhookDeliveryTable {
+  id: string;
+  endpoint_id: string;
+  event_type: string;
+  /** The JSON body, exactly as posted. */
+  payload: string;
+  /** pending, delivered or failed */
+  status: string;
+  attempts: number;
+  next_attempt_at: number | null;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: number;
+  delivered_at: number | null;
 }

@@ -7,9 +7,11 @@ import {
 } from '../domain/recipient-state.ts';
 import { suppressionReasonOf } from '../domain/suppression.ts';
 import type { DeliveryEvent } from '../domain/types.ts';
+import type { WebhookEvent, WebhookEventType } from '../domain/webhooks.ts';
 import type { DatabaseHandle } from './database.ts';
 import { chunks } from './insert-chunked.ts';
 import type { Database, DeliveryEventTable, SuppressionTable } from './schema.ts';
+import { enqueueWebhookEvents } from './sql-webhook-store.ts';
 
 export interface IngestResult {
   received: number;
@@ -88,7 +90,7 @@ export class SqlDeliveryEventStore {
             ]
           : [],
       );
-      await this.derive(trx, matched);
+      await this.derive(trx, matched, now);
       await this.suppress(
         trx,
         fresh.flatMap((r) => {
@@ -153,7 +155,7 @@ export class SqlDeliveryEventStore {
           occurredAt: w.occurred_at,
         });
       }
-      await this.derive(trx, matched);
+      await this.derive(trx, matched, Date.now());
       return matched.length;
     });
   }
@@ -249,7 +251,7 @@ export class SqlDeliveryEventStore {
   }
 
   /** Folds new delivery events into each recipient's status; order and duplicates do not matter. */
-  private async derive(trx: Kysely<Database>, events: Matched[]): Promise<void> {
+  private async derive(trx: Kysely<Database>, events: Matched[], now: number): Promise<void> {
     const candidates = new Map<string, DeliveryMark[]>();
     for (const e of events) {
       const status = statusOfEvent(e.event, e.bounceType);
@@ -262,6 +264,7 @@ export class SqlDeliveryEventStore {
     if (candidates.size === 0) return;
     const messageIds = [...new Set(events.map((e) => e.messageId))];
     const changes: { messageId: string; email: string; mark: DeliveryMark }[] = [];
+    const webhooks: WebhookEvent[] = [];
     for (const part of chunks(messageIds)) {
       let query = trx
         .selectFrom('recipients')
@@ -289,6 +292,15 @@ export class SqlDeliveryEventStore {
             : null;
         if (!outranks(best, current)) continue;
         changes.push({ messageId: r.message_id, email: r.email_normalized, mark: best });
+        // A recipient status webhook only when the status itself changes (not for `accepted`).
+        if (best.status !== 'accepted' && best.status !== current?.status) {
+          webhooks.push({
+            type: `recipient.${best.status}` as WebhookEventType,
+            messageId: r.message_id,
+            status: best.status,
+            recipient: { email: r.email_normalized, delivery_status: best.status },
+          });
+        }
       }
     }
     // One statement for all changes: on PostgreSQL one round trip per change was most of the
@@ -310,6 +322,7 @@ export class SqlDeliveryEventStore {
         trx,
       );
     }
+    await enqueueWebhookEvents(trx, this.handle, webhooks, now);
   }
 }
 

@@ -6,6 +6,7 @@ import {
   withoutSuppressed,
 } from '../domain/suppression.ts';
 import type { ClaimedMessage } from '../domain/types.ts';
+import type { WebhookEvent } from '../domain/webhooks.ts';
 import { claimDueMessages } from './claim-due-messages.ts';
 import { CommitGroup } from './commit-group.ts';
 import type { DatabaseHandle } from './database.ts';
@@ -13,6 +14,7 @@ import { chunks, insertChunked } from './insert-chunked.ts';
 import type { AttemptTable, Database } from './schema.ts';
 import { setRecipientStatus } from './sql-message-store.ts';
 import { findSuppressed, markSuppressed } from './sql-suppression-store.ts';
+import { enqueueWebhookEvents } from './sql-webhook-store.ts';
 
 /** Claiming due messages and recording what happened to them, for the delivery worker. */
 export class SqlDeliveryStore implements DeliveryStore {
@@ -21,7 +23,7 @@ export class SqlDeliveryStore implements DeliveryStore {
   constructor(private readonly handle: DatabaseHandle) {
     this.completions = new CommitGroup(
       async (group) => {
-        await handle.writeTransaction((trx) => writeCompletions(trx, group));
+        await handle.writeTransaction((trx) => writeCompletions(trx, handle, group));
         return group.map(() => undefined);
       },
       1000,
@@ -38,7 +40,7 @@ export class SqlDeliveryStore implements DeliveryStore {
     return this.handle.writeTransaction(async (trx) => {
       const claimed = await claimDueMessages(trx, this.handle.engine, owner, limit, leaseMs, now);
       if (claimed.length === 0) return claimed;
-      return applySuppressions(trx, claimed, now);
+      return applySuppressions(trx, this.handle, claimed, now);
     });
   }
 
@@ -77,7 +79,12 @@ export class SqlDeliveryStore implements DeliveryStore {
  * status. A status change applies only while the worker still holds the lease, so a worker that
  * was presumed dead cannot overwrite what its successor recorded.
  */
-async function writeCompletions(trx: Kysely<Database>, group: Completion[]): Promise<void> {
+async function writeCompletions(
+  trx: Kysely<Database>,
+  handle: DatabaseHandle,
+  group: Completion[],
+): Promise<void> {
+  const webhooks: WebhookEvent[] = [];
   const attempts: AttemptTable[] = group.map(({ messageId, attempt }) => ({
     message_id: messageId,
     number: attempt.number,
@@ -138,6 +145,7 @@ async function writeCompletions(trx: Kysely<Database>, group: Completion[]): Pro
         await setRecipientStatus(trx, [messageId], 'failed', now);
         if (completion.suppressed?.length)
           await markSuppressed(trx, messageId, completion.suppressed, now);
+        webhooks.push({ type: 'message.failed', messageId, status: 'failed' });
       }
     }
   }
@@ -166,6 +174,8 @@ async function writeCompletions(trx: Kysely<Database>, group: Completion[]): Pro
         'sent',
         now,
       );
+      for (const r of updated)
+        webhooks.push({ type: 'message.sent', messageId: r.id, status: 'sent' });
       const applied = new Set(updated.map((r) => r.id));
       for (const c of completions) {
         if (c.suppressed?.length && applied.has(c.messageId))
@@ -173,6 +183,7 @@ async function writeCompletions(trx: Kysely<Database>, group: Completion[]): Pro
       }
     }
   }
+  await enqueueWebhookEvents(trx, handle, webhooks, group[0]?.now ?? Date.now());
 }
 
 /**
@@ -184,6 +195,7 @@ async function writeCompletions(trx: Kysely<Database>, group: Completion[]): Pro
  */
 async function applySuppressions(
   trx: Kysely<Database>,
+  handle: DatabaseHandle,
   claimed: ClaimedMessage[],
   now: number,
 ): Promise<ClaimedMessage[]> {
@@ -195,6 +207,7 @@ async function applySuppressions(
   const suppressions = await findSuppressed(trx, [...emails]);
   if (suppressions.size === 0) return claimed;
   const toSend: ClaimedMessage[] = [];
+  const webhooks: WebhookEvent[] = [];
   for (const message of claimed) {
     const { to, cc, bcc } = message.content;
     const suppressed: SuppressedRecipient[] = [];
@@ -233,7 +246,9 @@ async function applySuppressions(
     if (Number(updated.numUpdatedRows) > 0) {
       await setRecipientStatus(trx, [message.id], 'failed', now);
       await markSuppressed(trx, message.id, suppressed, now);
+      webhooks.push({ type: 'message.failed', messageId: message.id, status: 'failed' });
     }
   }
+  await enqueueWebhookEvents(trx, handle, webhooks, now);
   return toSend;
 }

@@ -4,6 +4,7 @@ import * as providerDetails from './002-provider-details.ts';
 import * as cluster from './003-cluster.ts';
 import * as deliveryEvents from './004-delivery-events.ts';
 import * as suppressions from './005-suppressions.ts';
+import * as appWebhooks from './006-app-webhooks.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
@@ -12,4 +13,5 @@ export const migrations: Record<string, Migration> = {
   '003-cluster': cluster,
   '004-delivery-events': deliveryEvents,
   '005-suppressions': suppressions,
+  '006-app-webhooks': appWebhooks,
 };

@@ -1,0 +1,306 @@
+import type { Kysely } from 'kysely';
+import { newId } from '../domain/ids.ts';
+import type { WebhookEvent } from '../domain/webhooks.ts';
+import type { DatabaseHandle } from './database.ts';
+import { chunks, insertChunked } from './insert-chunked.ts';
+import type { Database, WebhookDeliveryTable } from './schema.ts';
+
+export interface WebhookEndpoint {
+  id: string;
+  url: string;
+  events: string[];
+  secret: string;
+  createdAt: number;
+}
+
+export interface WebhookDelivery {
+  id: string;
+  endpointId: string;
+  eventType: string;
+  status: string;
+  attempts: number;
+  nextAttemptAt: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  createdAt: number;
+  deliveredAt: number | null;
+}
+
+/** A claimed delivery with what the dispatcher needs to post it. */
+export interface DueWebhookDelivery {
+  id: string;
+  endpointId: string;
+  payload: string;
+  attempts: number;
+  createdAt: number;
+  /** Null when the endpoint was deleted meanwhile. */
+  url: string | null;
+  secret: string | null;
+}
+
+/**
+ * Active endpoints per database, read at most once a second: completions run thousands of
+ * times a second and must not pay a query each when nobody (or the same endpoints) listens.
+ */
+const ENDPOINT_CACHE_MS = 1_000;
+const endpointCache = new WeakMap<object, { at: number; endpoints: WebhookEndpoint[] }>();
+
+function forgetEndpoints(handle: DatabaseHandle): void {
+  endpointCache.delete(handle);
+}
+
+async function activeEndpoints(
+  trx: Kysely<Database>,
+  handle: DatabaseHandle,
+  now: number,
+): Promise<WebhookEndpoint[]> {
+  const cached = endpointCache.get(handle);
+  if (cached && Math.abs(now - cached.at) < ENDPOINT_CACHE_MS) return cached.endpoints;
+  const rows = await trx
+    .selectFrom('webhook_endpoints')
+    .selectAll()
+    .where('disabled_at', 'is', null)
+    .execute();
+  const endpoints = rows.map(toEndpoint);
+  endpointCache.set(handle, { at: now, endpoints });
+  return endpoints;
+}
+
+function toEndpoint(r: Database['webhook_endpoints']): WebhookEndpoint {
+  return {
+    id: r.id,
+    url: r.url,
+    events: JSON.parse(r.event_types) as string[],
+    secret: r.secret,
+    createdAt: r.created_at,
+  };
+}
+
+/**
+ * Adds one delivery per subscribed endpoint for each status change, in the caller's transaction
+ * (an outbox: the change and its webhooks commit together). Does nothing when no active
+ * endpoint wants any of the events.
+ */
+export async function enqueueWebhookEvents(
+  trx: Kysely<Database>,
+  handle: DatabaseHandle,
+  events: WebhookEvent[],
+  now: number,
+): Promise<void> {
+  if (events.length === 0) return;
+  const endpoints = await activeEndpoints(trx, handle, now);
+  if (endpoints.length === 0) return;
+  const wanted = events.flatMap((event) =>
+    endpoints.filter((e) => e.events.includes(event.type)).map((e) => ({ event, endpoint: e })),
+  );
+  if (wanted.length === 0) return;
+  const metadata = new Map<string, Record<string, string>>();
+  for (const part of chunks([...new Set(wanted.map((w) => w.event.messageId))])) {
+    const rows = await trx
+      .selectFrom('message_metadata')
+      .select(['message_id', 'key', 'value'])
+      .where('message_id', 'in', part)
+      .execute();
+    for (const r of rows) {
+      const entry = metadata.get(r.message_id) ?? {};
+      entry[r.key] = r.value;
+      metadata.set(r.message_id, entry);
+    }
+  }
+  const createdAt = new Date(now).toISOString();
+  const rows: WebhookDeliveryTable[] = wanted.map(({ event, endpoint }) => {
+    const id = newId('whd');
+    const payload = {
+      id,
+      type: event.type,
+      created_at: createdAt,
+      data: {
+        message_id: event.messageId,
+        status: event.status,
+        ...(event.recipient ? { recipient: event.recipient } : {}),
+        metadata: metadata.get(event.messageId) ?? {},
+      },
+    };
+    return {
+      id,
+      endpoint_id: endpoint.id,
+      event_type: event.type,
+      payload: JSON.stringify(payload),
+      status: 'pending',
+      attempts: 0,
+      next_attempt_at: now,
+      last_status: null,
+      last_error: null,
+      created_at: now,
+      delivered_at: null,
+    };
+  });
+  await insertChunked(trx, 'webhook_deliveries', rows);
+}
+
+/** Endpoints (for the API) and the delivery outbox (for the dispatcher). */
+export class SqlWebhookStore {
+  constructor(private readonly handle: DatabaseHandle) {}
+
+  async create(input: { url: string; events: string[]; secret: string; now: number }) {
+    const row = {
+      id: newId('whk'),
+      url: input.url,
+      event_types: JSON.stringify(input.events),
+      secret: input.secret,
+      created_at: input.now,
+      disabled_at: null,
+    };
+    await this.handle.writeTransaction((trx) =>
+      trx.insertInto('webhook_endpoints').values(row).execute(),
+    );
+    forgetEndpoints(this.handle);
+    return toEndpoint(row);
+  }
+
+  async list(): Promise<WebhookEndpoint[]> {
+    const rows = await this.handle.db
+      .selectFrom('webhook_endpoints')
+      .selectAll()
+      .where('disabled_at', 'is', null)
+      .orderBy('id', 'desc')
+      .execute();
+    return rows.map(toEndpoint);
+  }
+
+  async find(id: string): Promise<WebhookEndpoint | null> {
+    const row = await this.handle.db
+      .selectFrom('webhook_endpoints')
+      .selectAll()
+      .where('id', '=', id)
+      .where('disabled_at', 'is', null)
+      .executeTakeFirst();
+    return row ? toEndpoint(row) : null;
+  }
+
+  /** Stops deliveries to the endpoint; its log stays readable until retention removes it. */
+  async disable(id: string, now: number): Promise<boolean> {
+    const result = await this.handle.writeTransaction(async (trx) => {
+      const updated = await trx
+        .updateTable('webhook_endpoints')
+        .set({ disabled_at: now })
+        .where('id', '=', id)
+        .where('disabled_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(updated.numUpdatedRows) > 0) {
+        await trx
+          .updateTable('webhook_deliveries')
+          .set({ status: 'failed', next_attempt_at: null, last_error: 'endpoint deleted' })
+          .where('endpoint_id', '=', id)
+          .where('status', '=', 'pending')
+          .execute();
+      }
+      return Number(updated.numUpdatedRows) > 0;
+    });
+    forgetEndpoints(this.handle);
+    return result;
+  }
+
+  /** The endpoint's delivery log, newest first. */
+  async deliveries(endpointId: string, limit: number): Promise<WebhookDelivery[]> {
+    const rows = await this.handle.db
+      .selectFrom('webhook_deliveries')
+      .select([
+        'id',
+        'endpoint_id',
+        'event_type',
+        'status',
+        'attempts',
+        'next_attempt_at',
+        'last_status',
+        'last_error',
+        'created_at',
+        'delivered_at',
+      ])
+      .where('endpoint_id', '=', endpointId)
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({
+      id: r.id,
+      endpointId: r.endpoint_id,
+      eventType: r.event_type,
+      status: r.status,
+      attempts: r.attempts,
+      nextAttemptAt: r.next_attempt_at,
+      lastStatus: r.last_status,
+      lastError: r.last_error,
+      createdAt: r.created_at,
+      deliveredAt: r.delivered_at,
+    }));
+  }
+
+  /**
+   * Leases up to `limit` due deliveries until `now + leaseMs` (by moving `next_attempt_at`), so
+   * a dispatcher that dies mid-post leaves them due again. PostgreSQL: SKIP LOCKED lets several
+   * dispatchers claim side by side.
+   */
+  claimDue(limit: number, leaseMs: number, now: number): Promise<DueWebhookDelivery[]> {
+    return this.handle.writeTransaction(async (trx) => {
+      let due = trx
+        .selectFrom('webhook_deliveries')
+        .select('id')
+        .where('status', '=', 'pending')
+        .where('next_attempt_at', '<=', now)
+        .orderBy('next_attempt_at')
+        .limit(limit);
+      if (this.handle.engine === 'postgres') due = due.forUpdate().skipLocked();
+      const claimed = await trx
+        .updateTable('webhook_deliveries')
+        .set({ next_attempt_at: now + leaseMs })
+        .where('id', 'in', due)
+        .returning(['id', 'endpoint_id', 'payload', 'attempts', 'created_at'])
+        .execute();
+      if (claimed.length === 0) return [];
+      const endpoints = await trx
+        .selectFrom('webhook_endpoints')
+        .select(['id', 'url', 'secret'])
+        .where('id', 'in', [...new Set(claimed.map((c) => c.endpoint_id))])
+        .where('disabled_at', 'is', null)
+        .execute();
+      const byId = new Map(endpoints.map((e) => [e.id, e]));
+      return claimed.map((c) => ({
+        id: c.id,
+        endpointId: c.endpoint_id,
+        payload: c.payload,
+        attempts: c.attempts,
+        createdAt: c.created_at,
+        url: byId.get(c.endpoint_id)?.url ?? null,
+        secret: byId.get(c.endpoint_id)?.secret ?? null,
+      }));
+    });
+  }
+
+  /** Records one attempt: `delivered`, `failed` for good, or `pending` again at `nextAttemptAt`. */
+  async recordAttempt(
+    id: string,
+    result: {
+      status: 'delivered' | 'failed' | 'pending';
+      httpStatus: number | null;
+      error: string | null;
+      nextAttemptAt: number | null;
+      now: number;
+    },
+  ): Promise<void> {
+    await this.handle.writeTransaction((trx) =>
+      trx
+        .updateTable('webhook_deliveries')
+        .set((eb) => ({
+          status: result.status,
+          attempts: eb('attempts', '+', 1),
+          next_attempt_at: result.nextAttemptAt,
+          last_status: result.httpStatus,
+          last_error: result.error,
+          delivered_at: result.status === 'delivered' ? result.now : null,
+        }))
+        .where('id', '=', id)
+        .where('status', '=', 'pending')
+        .execute(),
+    );
+  }
+}
