@@ -85,6 +85,40 @@ describe(`timeout after sending, then a processed event (${TEST_ENGINE})`, () =>
     assert.equal((await tegami.request('GET', `/v1/messages/${id}`)).body.attempts.length, 1);
   });
 
+  test('the event arrives before the timed-out attempt is recorded: still one send', async () => {
+    await control('POST', '/reset');
+    // SendGrid takes the mail at once (its events follow within ms); the 202 is what is late.
+    await control('PUT', '/faults', { lateAnswerMs: 2500 });
+    const r = await tegami.request('POST', '/v1/messages', message({ subject: 'answer lost' }));
+    const id = r.body.id as string;
+    const sent = await waitFor(
+      async () => {
+        const m = await tegami.request('GET', `/v1/messages/${id}`);
+        return m.body.status === 'sent' ? m.body : null;
+      },
+      'confirmed by the event that came first',
+      10_000,
+    );
+    await control('PUT', '/faults', {});
+    assert.deepEqual(
+      sent.attempts.map((a: { outcome: string }) => a.outcome),
+      ['unknown'],
+    );
+    const processed = sent.recipients[0].events.find(
+      (e: { event: string }) => e.event === 'processed',
+    );
+    assert.ok(processed, 'the processed event is on the timeline');
+    assert.ok(
+      Date.parse(processed.received_at) <
+        Date.parse(sent.attempts[0].started_at) + sent.attempts[0].duration_ms,
+      'the event was received before the attempt was recorded',
+    );
+    // Past the confirmation window: still one send.
+    await new Promise((resolve) => setTimeout(resolve, 3500));
+    assert.equal((await control('GET', '/stats')).body.accepted, 1);
+    assert.equal((await tegami.request('GET', `/v1/messages/${id}`)).body.attempts.length, 1);
+  });
+
   test('no event within the window: sent again once the wait is over', async () => {
     await control('POST', '/reset');
     // One request hangs (never accepted), the next is answered at once.

@@ -61,6 +61,18 @@ const RANK: Record<DeliveryStatus, number> = {
 
 export const FINAL_FAILURES: readonly DeliveryStatus[] = ['blocked', 'bounced', 'dropped'];
 
+/**
+ * Provider events sent only for mail the provider accepted: one of them proves that a send whose
+ * answer never came went through.
+ */
+export const PROOF_OF_ACCEPTANCE: readonly string[] = [
+  'processed',
+  'deferred',
+  'delivered',
+  'bounce',
+  'dropped',
+];
+
 /** The strongest delivery event seen so far for a recipient. */
 export interface DeliveryMark {
   status: DeliveryStatus;

@@ -10,6 +10,11 @@
 export interface Faults {
   /** Delay before answering: a fixed number of ms, or uniformly random in [min, max]. */
   latencyMs?: number | { min: number; max: number };
+  /**
+   * Delay after a request was accepted (stored, its events scheduled) before the 202 goes out:
+   * SendGrid took the mail but the answer is late, so a client that times out does not know.
+   */
+  lateAnswerMs?: number;
   /** Share of requests (0..1) answered with each status, e.g. `{ "503": 0.1, "429": 0.05 }`. */
   errorRates?: Record<string, number>;
   /** 5xx and 413 answers as an nginx HTML page instead of SendGrid's JSON. */
@@ -155,6 +160,7 @@ export function validateFaults(input: unknown): Faults {
   if (!isPlainObject(input)) throw new FaultsError('faults must be a JSON object');
   const known = [
     'latencyMs',
+    'lateAnswerMs',
     'errorRates',
     'htmlErrors',
     'resetRate',
@@ -181,6 +187,9 @@ export function validateFaults(input: unknown): Faults {
     } else {
       throw new FaultsError('latencyMs must be a number of ms or {"min": ms, "max": ms}');
     }
+  }
+  if (input.lateAnswerMs !== undefined) {
+    faults.lateAnswerMs = nonNegative(input.lateAnswerMs, 'lateAnswerMs');
   }
   let total = 0;
   if (errorRates !== undefined) {

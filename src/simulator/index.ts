@@ -58,6 +58,7 @@ Options:
   --html-errors                 5xx and 413 answers as nginx HTML pages, not JSON
   --reset-rate R                reset this share of connections without an answer
   --hang-rate R                 never answer this share of requests
+  --late-answer-ms N            accept every mail, then answer 202 only after N ms
   --rate-limit RPS              token bucket: 429 with Retry-After above RPS requests/second
   --retry-after S               Retry-After seconds on 429 answers (default 1)
   --outage MODE:DURATION_MS     fail everything from the start for DURATION_MS; MODE is a
@@ -89,6 +90,7 @@ export function parseSimulatorArgs(args: string[]): { help: boolean; options: Si
       'html-errors': { type: 'boolean' },
       'reset-rate': { type: 'string' },
       'hang-rate': { type: 'string' },
+      'late-answer-ms': { type: 'string' },
       'rate-limit': { type: 'string' },
       'retry-after': { type: 'string' },
       outage: { type: 'string' },
@@ -115,6 +117,9 @@ export function parseSimulatorArgs(args: string[]): { help: boolean; options: Si
   }
   if (values['hang-rate'] !== undefined) {
     raw.hangRate = parseNumberFlag(values['hang-rate'], '--hang-rate');
+  }
+  if (values['late-answer-ms'] !== undefined) {
+    raw.lateAnswerMs = parseNumberFlag(values['late-answer-ms'], '--late-answer-ms');
   }
   if (values['rate-limit'] !== undefined) {
     raw.rateLimitPerSecond = parseNumberFlag(values['rate-limit'], '--rate-limit');

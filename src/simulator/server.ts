@@ -371,6 +371,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     } catch (err) {
       request.log.error({ err }, 'event webhook emitter failed');
     }
+    // Taken, but the answer is late: the client may time out without knowing.
+    if (faults.lateAnswerMs) await sleep(faults.lateAnswerMs);
     count(202);
     return reply
       .code(202)

@@ -1,6 +1,11 @@
+import type { Kysely } from 'kysely';
+import { PROOF_OF_ACCEPTANCE } from '../domain/recipient-state.ts';
+import type { WebhookEvent } from '../domain/webhooks.ts';
 import type { DatabaseHandle } from './database.ts';
 import { chunks } from './insert-chunked.ts';
+import type { Database } from './schema.ts';
 import { setRecipientStatus } from './sql-message-store.ts';
+import { enqueueWebhookEvents } from './sql-webhook-store.ts';
 
 /**
  * Reconciling sends whose outcome is unknown: the request went out, no answer came, so the
@@ -16,39 +21,79 @@ export async function confirmUnknownOutcomes(
   now: number,
 ): Promise<string[]> {
   if (messageIds.length === 0) return [];
-  return handle.writeTransaction(async (trx) => {
-    const confirmed: string[] = [];
-    for (const part of chunks(messageIds)) {
-      const rows = await trx
-        .updateTable('messages')
-        .set({
-          status: 'sent',
-          sent_at: now,
-          next_attempt_at: null,
-          lease_owner: null,
-          lease_expires_at: null,
-          last_error: null,
-          updated_at: now,
-        })
-        .where('id', 'in', part)
-        // Only while it waits: a message being retried right now is left to that attempt.
-        .where('status', '=', 'queued')
-        .where(({ exists, selectFrom }) =>
-          exists(
-            selectFrom('attempts')
-              .select('attempts.message_id')
-              .whereRef('attempts.message_id', '=', 'messages.id')
-              .whereRef('attempts.number', '=', 'messages.attempt_count')
-              .where('attempts.outcome', '=', 'unknown'),
-          ),
-        )
-        .returning('id')
-        .execute();
-      confirmed.push(...rows.map((r) => r.id));
+  return handle.writeTransaction((trx) =>
+    confirmWaiting(trx, handle, messageIds, now, { eventAlreadyRecorded: false }),
+  );
+}
+
+/**
+ * The other order: the provider's event came in before the worker recorded the timed-out
+ * attempt (the provider took the mail at once and its answer was what got lost). Called in the
+ * transaction that records such attempts, so the proof is not missed and the mail not resent.
+ */
+export function confirmFromRecordedEvents(
+  trx: Kysely<Database>,
+  handle: DatabaseHandle,
+  messageIds: string[],
+  now: number,
+): Promise<string[]> {
+  if (messageIds.length === 0) return Promise.resolve([]);
+  return confirmWaiting(trx, handle, messageIds, now, { eventAlreadyRecorded: true });
+}
+
+async function confirmWaiting(
+  trx: Kysely<Database>,
+  handle: DatabaseHandle,
+  messageIds: string[],
+  now: number,
+  { eventAlreadyRecorded }: { eventAlreadyRecorded: boolean },
+): Promise<string[]> {
+  const confirmed: string[] = [];
+  for (const part of chunks(messageIds)) {
+    let update = trx
+      .updateTable('messages')
+      .set({
+        status: 'sent',
+        sent_at: now,
+        next_attempt_at: null,
+        lease_owner: null,
+        lease_expires_at: null,
+        last_error: null,
+        updated_at: now,
+      })
+      .where('id', 'in', part)
+      // Only while it waits: a message being retried right now is left to that attempt.
+      .where('status', '=', 'queued')
+      .where(({ exists, selectFrom }) =>
+        exists(
+          selectFrom('attempts')
+            .select('attempts.message_id')
+            .whereRef('attempts.message_id', '=', 'messages.id')
+            .whereRef('attempts.number', '=', 'messages.attempt_count')
+            .where('attempts.outcome', '=', 'unknown'),
+        ),
+      );
+    if (eventAlreadyRecorded) {
+      update = update.where(({ exists, selectFrom }) =>
+        exists(
+          selectFrom('delivery_events')
+            .select('delivery_events.message_id')
+            .whereRef('delivery_events.message_id', '=', 'messages.id')
+            .where('delivery_events.event', 'in', PROOF_OF_ACCEPTANCE),
+        ),
+      );
     }
-    await setRecipientStatus(trx, confirmed, 'sent', now);
-    return confirmed;
-  });
+    const rows = await update.returning('id').execute();
+    confirmed.push(...rows.map((r) => r.id));
+  }
+  await setRecipientStatus(trx, confirmed, 'sent', now);
+  const sent: WebhookEvent[] = confirmed.map((messageId) => ({
+    type: 'message.sent',
+    messageId,
+    status: 'sent',
+  }));
+  await enqueueWebhookEvents(trx, handle, sent, now);
+  return confirmed;
 }
 
 /**

@@ -11,6 +11,7 @@ import { claimDueMessages } from './claim-due-messages.ts';
 import { CommitGroup } from './commit-group.ts';
 import type { DatabaseHandle } from './database.ts';
 import { chunks, insertChunked } from './insert-chunked.ts';
+import { confirmFromRecordedEvents } from './reconcile-unknown.ts';
 import type { AttemptTable, Database } from './schema.ts';
 import { setRecipientStatus } from './sql-message-store.ts';
 import { findSuppressed, markSuppressed } from './sql-suppression-store.ts';
@@ -184,6 +185,12 @@ async function writeCompletions(
     }
   }
   await enqueueWebhookEvents(trx, handle, webhooks, group[0]?.now ?? Date.now());
+
+  // Timed-out sends now waiting for proof: the proof may already be here.
+  const waiting = group
+    .filter((c) => c.attempt.outcome === 'unknown' && c.decision.kind === 'retry')
+    .map((c) => c.messageId);
+  await confirmFromRecordedEvents(trx, handle, waiting, group[0]?.now ?? Date.now());
 }
 
 /**

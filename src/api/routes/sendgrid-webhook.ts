@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { PROOF_OF_ACCEPTANCE as PROOF_ONLY_FROM_ACCEPTED } from '../../domain/recipient-state.ts';
 import {
   checkSignature,
   normaliseEvent,
@@ -24,8 +25,7 @@ export interface SendGridWebhookOptions {
   confirmAccepted?: (messageIds: string[]) => Promise<unknown>;
 }
 
-/** Events SendGrid emits only for mail it accepted. */
-const PROOF_OF_ACCEPTANCE = new Set(['processed', 'deferred', 'delivered', 'bounce', 'dropped']);
+const PROOF_OF_ACCEPTANCE = new Set(PROOF_ONLY_FROM_ACCEPTED);
 
 /** SendGrid posts batches of up to several thousand events; leave room. */
 export const WEBHOOK_BODY_LIMIT = 16 * 1024 * 1024;
