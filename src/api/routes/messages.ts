@@ -62,8 +62,7 @@ export function registerMessageRoutes(app: TypedApp, deps: ApiDeps): void {
       },
     },
     async (request, reply) => {
-      const replayed = await replayIfKnown(request, reply, deps);
-      if (replayed) return replayed;
+      if (await replayIfKnown(request, reply, deps)) return reply;
       const now = clock();
       const result = validateMessage(request.body as MessageInput, now);
       if (Array.isArray(result)) {
@@ -98,8 +97,7 @@ export function registerMessageRoutes(app: TypedApp, deps: ApiDeps): void {
       },
     },
     async (request, reply) => {
-      const replayed = await replayIfKnown(request, reply, deps);
-      if (replayed) return replayed;
+      if (await replayIfKnown(request, reply, deps)) return reply;
       const now = clock();
       const messages: NewMessage[] = [];
       const results: Static<typeof BatchResultSchema>['results'] = [];
@@ -267,14 +265,23 @@ function requestHash(request: FastifyRequest): string {
     .digest('hex');
 }
 
-/** For a repeated Idempotency-Key: the original answer, or a 409 if the body differs. */
-async function replayIfKnown(request: FastifyRequest, reply: FastifyReply, deps: ApiDeps) {
+/**
+ * For a repeated Idempotency-Key: sends the original answer and returns true, or throws a 409 if
+ * the body differs. (It must not return the reply itself: a reply is a thenable, so an async
+ * function returning it resolves to undefined once sent, and the caller would carry on.)
+ */
+async function replayIfKnown(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  deps: ApiDeps,
+): Promise<boolean> {
   const key = idempotencyKey(request);
-  if (key === null || !request.apiKey) return null;
+  if (key === null || !request.apiKey) return false;
   const known = await deps.messages.findIdempotent(request.apiKey.id, key);
-  if (!known) return null;
+  if (!known) return false;
   if (known.requestHash !== requestHash(request)) throw reusedKey();
-  return sendStored<never>(reply, known.status, known.body);
+  sendStored<never>(reply, known.status, known.body);
+  return true;
 }
 
 function reusedKey(): ApiError {
