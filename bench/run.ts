@@ -329,8 +329,10 @@ async function webhookEvents(label = '') {
 }
 
 if (all || which.includes('events')) await webhookEvents();
-if (all || which.includes('postgres')) {
+const postgresIngestOnly = which.includes('postgres-ingest');
+if (all || which.includes('postgres') || postgresIngestOnly) {
   // PostgreSQL: a throwaway server unless BENCH_POSTGRES_URL names one.
+  // `postgres-ingest` runs only the two submission scenarios.
   const server = process.env.BENCH_POSTGRES_URL
     ? { url: process.env.BENCH_POSTGRES_URL, stop: async () => {} }
     : await startThrowawayPostgres();
@@ -338,8 +340,8 @@ if (all || which.includes('postgres')) {
   try {
     await singleMessages('PostgreSQL: ');
     await batches('PostgreSQL: ');
-    await webhookEvents('PostgreSQL: ');
-    for (const workers of [1, 2, 4]) {
+    if (!postgresIngestOnly) await webhookEvents('PostgreSQL: ');
+    for (const workers of postgresIngestOnly ? [] : [1, 2, 4]) {
       await throughSimulator(
         0,
         256,

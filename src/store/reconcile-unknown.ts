@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { PROOF_OF_ACCEPTANCE } from '../domain/recipient-state.ts';
 import type { WebhookEvent } from '../domain/webhooks.ts';
 import type { DatabaseHandle } from './database.ts';
-import { chunks } from './insert-chunked.ts';
+import { chunks } from './insert-rows.ts';
 import type { Database } from './schema.ts';
 import { setRecipientStatus } from './sql-message-store.ts';
 import { enqueueWebhookEvents } from './sql-webhook-store.ts';

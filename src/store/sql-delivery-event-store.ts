@@ -9,7 +9,7 @@ import { suppressionReasonOf } from '../domain/suppression.ts';
 import type { DeliveryEvent } from '../domain/types.ts';
 import type { WebhookEvent, WebhookEventType } from '../domain/webhooks.ts';
 import type { DatabaseHandle } from './database.ts';
-import { chunks } from './insert-chunked.ts';
+import { chunks } from './insert-rows.ts';
 import type { Database, DeliveryEventTable, SuppressionTable } from './schema.ts';
 import { enqueueWebhookEvents } from './sql-webhook-store.ts';
 

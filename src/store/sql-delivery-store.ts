@@ -10,7 +10,7 @@ import type { WebhookEvent } from '../domain/webhooks.ts';
 import { claimDueMessages } from './claim-due-messages.ts';
 import { CommitGroup } from './commit-group.ts';
 import type { DatabaseHandle } from './database.ts';
-import { chunks, insertChunked } from './insert-chunked.ts';
+import { chunks, insertRows } from './insert-rows.ts';
 import { confirmFromRecordedEvents } from './reconcile-unknown.ts';
 import type { AttemptTable, Database } from './schema.ts';
 import { setRecipientStatus } from './sql-message-store.ts';
@@ -103,7 +103,7 @@ async function writeCompletions(
     rate_limit: attempt.rateLimit ? JSON.stringify(attempt.rateLimit) : null,
     network_error: attempt.networkError,
   }));
-  await insertChunked(trx, 'attempts', attempts);
+  await insertRows(trx, handle.engine, 'attempts', attempts);
 
   const sentByOwner = new Map<string, Completion[]>();
   for (const completion of group) {

@@ -22,7 +22,7 @@ import type {
 } from '../domain/types.ts';
 import { CommitGroup } from './commit-group.ts';
 import type { DatabaseHandle, Engine } from './database.ts';
-import { chunks, insertChunked } from './insert-chunked.ts';
+import { chunks, insertIntoTables, insertion } from './insert-rows.ts';
 import type { AttemptTable, Database, MessageTable, RecipientTable } from './schema.ts';
 
 /** Accepting, reading and changing messages on behalf of the API. */
@@ -31,7 +31,12 @@ export class SqlMessageStore implements MessageStore {
 
   constructor(private readonly handle: DatabaseHandle) {
     this.submissions = new CommitGroup(
-      (group) => handle.writeTransaction((trx) => writeSubmissions(trx, group, handle.engine)),
+      (group) =>
+        // On PostgreSQL a group without idempotency keys is a single statement, atomic by
+        // itself: no BEGIN and COMMIT round trips around it.
+        handle.engine === 'postgres' && !group.some((s) => s.idempotency)
+          ? writeSubmissions(handle.db, group, handle.engine)
+          : handle.writeTransaction((trx) => writeSubmissions(trx, group, handle.engine)),
       1000,
       handle.writeConcurrency,
     );
@@ -384,10 +389,6 @@ async function writeSubmissions(
     outcomes.push({ kind: 'stored' });
   }
 
-  await insertChunked(trx, 'messages', messages);
-  await insertChunked(trx, 'recipients', recipients);
-  await insertChunked(trx, 'message_categories', categories);
-  await insertChunked(trx, 'message_metadata', metadata);
   const keyRows = group.flatMap((s, i) =>
     s.idempotency && outcomes[i]?.kind === 'stored'
       ? [
@@ -402,7 +403,13 @@ async function writeSubmissions(
         ]
       : [],
   );
-  await insertChunked(trx, 'idempotency_keys', keyRows);
+  await insertIntoTables(trx, engine, [
+    insertion('messages', messages),
+    insertion('recipients', recipients),
+    insertion('message_categories', categories),
+    insertion('message_metadata', metadata),
+    insertion('idempotency_keys', keyRows),
+  ]);
   return outcomes;
 }
 

@@ -2,7 +2,7 @@ import type { OutboundMessage } from '../domain/types.ts';
 import type { SandboxEntry, SandboxOutbox } from '../providers/sandbox-provider.ts';
 import { CommitGroup } from './commit-group.ts';
 import type { DatabaseHandle } from './database.ts';
-import { insertChunked } from './insert-chunked.ts';
+import { insertRows } from './insert-rows.ts';
 
 /** Where the sandbox provider keeps what it would have sent, bounded to the newest `limit`. */
 export class SqlSandboxOutbox implements SandboxOutbox {
@@ -15,8 +15,9 @@ export class SqlSandboxOutbox implements SandboxOutbox {
   ) {
     this.writes = new CommitGroup(async (group) => {
       await handle.writeTransaction((trx) =>
-        insertChunked(
+        insertRows(
           trx,
+          handle.engine,
           'sandbox_messages',
           group.map((e) => ({
             id: e.id,

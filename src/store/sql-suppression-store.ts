@@ -7,7 +7,7 @@ import type {
   SuppressionSource,
 } from '../domain/suppression.ts';
 import type { DatabaseHandle } from './database.ts';
-import { chunks } from './insert-chunked.ts';
+import { chunks } from './insert-rows.ts';
 import type { Database, SuppressionTable } from './schema.ts';
 
 /**

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { newId } from '../domain/ids.ts';
 import type { WebhookEvent } from '../domain/webhooks.ts';
 import type { DatabaseHandle } from './database.ts';
-import { chunks, insertChunked } from './insert-chunked.ts';
+import { chunks, insertRows } from './insert-rows.ts';
 import type { Database, WebhookDeliveryTable } from './schema.ts';
 
 export interface WebhookEndpoint {
@@ -135,7 +135,7 @@ export async function enqueueWebhookEvents(
       delivered_at: null,
     };
   });
-  await insertChunked(trx, 'webhook_deliveries', rows);
+  await insertRows(trx, handle.engine, 'webhook_deliveries', rows);
 }
 
 /** Endpoints (for the API) and the delivery outbox (for the dispatcher). */
