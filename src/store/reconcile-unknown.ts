@@ -4,7 +4,7 @@ import type { WebhookEvent } from '../domain/webhooks.ts';
 import type { DatabaseHandle } from './database.ts';
 import { chunks } from './insert-rows.ts';
 import type { Database } from './schema.ts';
-import { setRecipientStatus } from './sql-message-store.ts';
+import { sentColumns, setRecipientStatus } from './sql-message-store.ts';
 import { enqueueWebhookEvents } from './sql-webhook-store.ts';
 
 /**
@@ -52,15 +52,7 @@ async function confirmWaiting(
   for (const part of chunks(messageIds)) {
     let update = trx
       .updateTable('messages')
-      .set({
-        status: 'sent',
-        sent_at: now,
-        next_attempt_at: null,
-        lease_owner: null,
-        lease_expires_at: null,
-        last_error: null,
-        updated_at: now,
-      })
+      .set(sentColumns(now))
       .where('id', 'in', part)
       // Only while it waits: a message being retried right now is left to that attempt.
       .where('status', '=', 'queued')

@@ -13,7 +13,7 @@ import type { DatabaseHandle } from './database.ts';
 import { chunks, insertRows } from './insert-rows.ts';
 import { confirmFromRecordedEvents } from './reconcile-unknown.ts';
 import type { AttemptTable, Database } from './schema.ts';
-import { setRecipientStatus } from './sql-message-store.ts';
+import { sentColumns, setRecipientStatus } from './sql-message-store.ts';
 import { findSuppressed, markSuppressed } from './sql-suppression-store.ts';
 import { enqueueWebhookEvents } from './sql-webhook-store.ts';
 
@@ -156,15 +156,7 @@ async function writeCompletions(
     for (const part of chunks(completions.map((c) => c.messageId))) {
       const updated = await trx
         .updateTable('messages')
-        .set({
-          status: 'sent',
-          sent_at: now,
-          next_attempt_at: null,
-          lease_owner: null,
-          lease_expires_at: null,
-          last_error: null,
-          updated_at: now,
-        })
+        .set(sentColumns(now))
         .where('id', 'in', part)
         .where('lease_owner', '=', owner)
         .returning('id')

@@ -278,6 +278,19 @@ export class SqlMessageStore implements MessageStore {
   }
 }
 
+/** A message's columns once the provider has it: sent, no longer due, no lease, no error. */
+export function sentColumns(now: number) {
+  return {
+    status: 'sent',
+    sent_at: now,
+    next_attempt_at: null,
+    lease_owner: null,
+    lease_expires_at: null,
+    last_error: null,
+    updated_at: now,
+  } as const;
+}
+
 export async function setRecipientStatus(
   trx: Kysely<Database>,
   messageIds: string[],
