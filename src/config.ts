@@ -32,6 +32,8 @@ export interface Config {
     allowPrivate: boolean;
     /** First retry delay; it doubles per attempt, capped at one hour. */
     retryBaseMs: number;
+    /** How long a delivery is retried before it is marked failed. */
+    retryWindowMs: number;
     pollIntervalMs: number;
   };
   circuit: CircuitOptions;
@@ -175,6 +177,7 @@ export function loadConfig(env: Env = process.env): Config {
       allowPrivate:
         oneOf(env, 'TEGAMI_WEBHOOKS_ALLOW_PRIVATE', 'false', ['true', 'false'] as const) === 'true',
       retryBaseMs: integer(env, 'TEGAMI_WEBHOOKS_RETRY_BASE_MS', 10_000, 1, 3_600_000),
+      retryWindowMs: integer(env, 'TEGAMI_WEBHOOKS_RETRY_WINDOW_S', 86_400, 1, 7 * 86_400) * 1000,
       pollIntervalMs: integer(env, 'TEGAMI_WEBHOOKS_POLL_INTERVAL_MS', 500, 10, 60_000),
     },
     circuit: {

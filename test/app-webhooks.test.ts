@@ -208,6 +208,74 @@ describe(`status webhooks (${TEST_ENGINE})`, () => {
   });
 });
 
+describe(`status webhooks: redelivery after the retry window (${TEST_ENGINE})`, () => {
+  let tegami: TestService;
+  before(async () => {
+    tegami = await startTestService({
+      TEGAMI_WEBHOOKS_ALLOW_PRIVATE: 'true',
+      TEGAMI_WEBHOOKS_RETRY_BASE_MS: '50',
+      TEGAMI_WEBHOOKS_RETRY_WINDOW_S: '1',
+      TEGAMI_WEBHOOKS_POLL_INTERVAL_MS: '50',
+    });
+  });
+  after(async () => {
+    await tegami.stop();
+  });
+
+  test('failed once the window is over; redeliver sends it again, once', async () => {
+    const down = Array.from({ length: 1000 }, () => 503);
+    const hook = await receiver(down);
+    try {
+      const created = await tegami.request('POST', '/v1/webhook-endpoints', {
+        url: hook.url,
+        events: ['message.sent'],
+      });
+      const id = created.body.id as string;
+      const sent = await tegami.request('POST', '/v1/messages', message());
+      const failed = await waitFor(async () => {
+        const r = await tegami.request('GET', `/v1/webhook-endpoints/${id}/deliveries`);
+        return r.body.data[0]?.status === 'failed' ? r.body.data[0] : null;
+      }, 'failed after the 1 s window');
+      assert.equal(failed.last_status, 503);
+      assert.ok(failed.attempts >= 2, `retried within the window (${failed.attempts} attempts)`);
+
+      const future = new Date(Date.now() + 60_000).toISOString();
+      const none = await tegami.request('POST', `/v1/webhook-endpoints/${id}/redeliver`, {
+        since: future,
+      });
+      assert.deepEqual(none.body, { requeued: 0 });
+
+      down.length = 0; // the application is back
+      const before = hook.received.length;
+      const again = await tegami.request('POST', `/v1/webhook-endpoints/${id}/redeliver`, {});
+      assert.equal(again.status, 200);
+      assert.deepEqual(again.body, { requeued: 1 });
+      const delivered = await waitFor(async () => {
+        const r = await tegami.request('GET', `/v1/webhook-endpoints/${id}/deliveries`);
+        return r.body.data[0]?.status === 'delivered' ? r.body.data[0] : null;
+      }, 'delivered after redelivery');
+      assert.equal(delivered.id, failed.id, 'the same delivery, not a new one');
+      assert.equal(delivered.last_status, 200);
+      assert.equal(hook.received.length, before + 1);
+      assert.ok(hook.received.at(-1)?.body.includes(sent.body.id));
+      // Nothing failed is left: a second redelivery requeues nothing.
+      const twice = await tegami.request('POST', `/v1/webhook-endpoints/${id}/redeliver`);
+      assert.deepEqual(twice.body, { requeued: 0 });
+    } finally {
+      await hook.close();
+    }
+  });
+
+  test('redeliver: bad input is a 400, an unknown endpoint a 404', async () => {
+    for (const body of [{ since: 'yesterday' }, { since: 5 }, { other: true }]) {
+      const r = await tegami.request('POST', '/v1/webhook-endpoints/whk_x/redeliver', body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+    }
+    const r = await tegami.request('POST', '/v1/webhook-endpoints/whk_nope/redeliver', {});
+    assert.equal(r.status, 404);
+  });
+});
+
 describe(`status webhooks refuse private destinations (${TEST_ENGINE})`, () => {
   let tegami: TestService;
   before(async () => {

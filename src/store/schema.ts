@@ -210,5 +210,7 @@ export interface WebhookDeliveryTable {
   last_status: number | null;
   last_error: string | null;
   created_at: number;
+  /** Start of the retry window: `created_at`, or when it was last redelivered by hand. */
+  retry_from: number;
   delivered_at: number | null;
 }

@@ -32,7 +32,8 @@ export interface DueWebhookDelivery {
   endpointId: string;
   payload: string;
   attempts: number;
-  createdAt: number;
+  /** Start of its retry window. */
+  retryFrom: number;
   /** Null when the endpoint was deleted meanwhile. */
   url: string | null;
   secret: string | null;
@@ -132,6 +133,7 @@ export async function enqueueWebhookEvents(
       last_status: null,
       last_error: null,
       created_at: now,
+      retry_from: now,
       delivered_at: null,
     };
   });
@@ -254,7 +256,7 @@ export class SqlWebhookStore {
         .updateTable('webhook_deliveries')
         .set({ next_attempt_at: now + leaseMs })
         .where('id', 'in', due)
-        .returning(['id', 'endpoint_id', 'payload', 'attempts', 'created_at'])
+        .returning(['id', 'endpoint_id', 'payload', 'attempts', 'retry_from'])
         .execute();
       if (claimed.length === 0) return [];
       const endpoints = await trx
@@ -269,11 +271,29 @@ export class SqlWebhookStore {
         endpointId: c.endpoint_id,
         payload: c.payload,
         attempts: c.attempts,
-        createdAt: c.created_at,
+        retryFrom: c.retry_from,
         url: byId.get(c.endpoint_id)?.url ?? null,
         secret: byId.get(c.endpoint_id)?.secret ?? null,
       }));
     });
+  }
+
+  /**
+   * Sends failed deliveries of an endpoint again (those created at or after `since`, if given):
+   * for when the application was down longer than the retry window. Each gets a fresh window
+   * and backoff; the log keeps its last error until the next attempt. Returns how many.
+   */
+  async redeliver(endpointId: string, since: number | null, now: number): Promise<number> {
+    const result = await this.handle.writeTransaction((trx) => {
+      let update = trx
+        .updateTable('webhook_deliveries')
+        .set({ status: 'pending', attempts: 0, next_attempt_at: now, retry_from: now })
+        .where('endpoint_id', '=', endpointId)
+        .where('status', '=', 'failed');
+      if (since !== null) update = update.where('created_at', '>=', since);
+      return update.executeTakeFirst();
+    });
+    return Number(result.numUpdatedRows);
   }
 
   /** Records one attempt: `delivered`, `failed` for good, or `pending` again at `nextAttemptAt`. */

@@ -6,8 +6,6 @@ import { Agent, request } from 'undici';
 import { isPrivateAddress, signWebhook, webhookRetryDelay } from '../domain/webhooks.ts';
 import type { DueWebhookDelivery, SqlWebhookStore } from '../store/sql-webhook-store.ts';
 
-/** Deliveries are retried for this long after the event, then marked `failed`. */
-export const WEBHOOK_RETRY_WINDOW_MS = 24 * 3600_000;
 const MAX_RETRY_DELAY_MS = 3600_000;
 const LEASE_MS = 30_000;
 const TIMEOUT_MS = 10_000;
@@ -73,6 +71,8 @@ export interface WebhookDispatcherOptions {
   store: SqlWebhookStore;
   allowPrivate: boolean;
   retryBaseMs: number;
+  /** Deliveries are retried this long after the event (or a redelivery), then marked `failed`. */
+  retryWindowMs: number;
   pollIntervalMs: number;
   logger: Logger;
   clock?: () => number;
@@ -81,7 +81,7 @@ export interface WebhookDispatcherOptions {
 /**
  * Posts queued status webhooks to applications' endpoints: claims due deliveries with a lease,
  * signs and posts each, and records the answer. 2xx is delivered; anything else is retried with
- * backoff until 24 hours after the event.
+ * backoff for `retryWindowMs` (24 hours by default) after the event.
  */
 export class WebhookDispatcher {
   private readonly agent: Agent;
@@ -180,7 +180,7 @@ export class WebhookDispatcher {
     }
     const attempts = delivery.attempts + 1;
     const next = now + webhookRetryDelay(attempts, this.options.retryBaseMs, MAX_RETRY_DELAY_MS);
-    const giveUp = next > delivery.createdAt + WEBHOOK_RETRY_WINDOW_MS;
+    const giveUp = next > delivery.retryFrom + this.options.retryWindowMs;
     await store.recordAttempt(delivery.id, {
       status: giveUp ? 'failed' : 'pending',
       httpStatus,

@@ -62,6 +62,20 @@ const DeliverySchema = Type.Object({
   delivered_at: Type.Union([Type.String(), Type.Null()]),
 });
 
+const RedeliverBodySchema = Type.Object(
+  {
+    since: Type.Optional(
+      Type.String({
+        maxLength: 40,
+        description: 'Only deliveries created at or after this time (ISO 8601); default: all',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/;
+
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 const present = (e: WebhookEndpoint) => ({
@@ -170,6 +184,35 @@ export function registerWebhookEndpointRoutes(app: TypedApp, options: WebhookEnd
           delivered_at: iso(d.deliveredAt),
         })),
       };
+    },
+  );
+
+  app.post(
+    '/webhook-endpoints/:id/redeliver',
+    {
+      schema: {
+        params: IdParamsSchema,
+        body: RedeliverBodySchema,
+        tags: ['webhooks'],
+        summary:
+          "Send the endpoint's failed deliveries again (after the application was down longer than the retry window)",
+        response: { 200: Type.Object({ requeued: Type.Number() }) },
+      },
+      // The body is optional: a bare POST redelivers everything failed.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+    },
+    async (request) => {
+      const raw = request.body?.since;
+      let since: number | null = null;
+      if (raw !== undefined) {
+        since = ISO_TIME.test(raw) ? Date.parse(raw) : Number.NaN;
+        if (Number.isNaN(since)) throw invalid('since', 'must be an ISO 8601 time');
+      }
+      if (!(await store.find(request.params.id)))
+        throw new ApiError('not_found', `no webhook endpoint ${request.params.id}`);
+      return { requeued: await store.redeliver(request.params.id, since, clock()) };
     },
   );
 }

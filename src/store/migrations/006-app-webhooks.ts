@@ -29,6 +29,8 @@ export async function up(db: AnyDb): Promise<void> {
     .addColumn('last_status', 'integer')
     .addColumn('last_error', 'text')
     .addColumn('created_at', 'bigint', (c) => c.notNull())
+    // start of the retry window: created_at, or when it was last redelivered by hand
+    .addColumn('retry_from', 'bigint', (c) => c.notNull())
     .addColumn('delivered_at', 'bigint')
     .execute();
   await db.schema
