@@ -1,4 +1,4 @@
-import { type Insertable, type Kysely, sql } from 'kysely';
+import { CompiledQuery, type Insertable, type Kysely, sql } from 'kysely';
 import type { Engine } from './database.ts';
 import type { Database } from './schema.ts';
 
@@ -26,14 +26,20 @@ export async function insertRows<T extends keyof Database & string>(
   if (rows.length === 0) return;
   if (engine === 'postgres') return insertFromJson(db, table, rows);
   // SQLite: its JSON functions re-parse each row once per column, slower here than binding.
-  const size = Math.max(
-    1,
-    Math.floor(SQLITE_MAX_PARAMETERS / Object.keys(rows[0] as object).length),
-  );
+  // The SQL is written here rather than built by Kysely: for a 1,000-message batch, Kysely's
+  // query building took about a fifth of the API's time (profiled), and the text repeats per
+  // row count, so the prepared-statement cache serves it.
+  const columns = Object.keys(rows[0] as object);
+  const size = Math.max(1, Math.floor(SQLITE_MAX_PARAMETERS / columns.length));
+  const tuple = `(${columns.map(() => '?').join(', ')})`;
+  const head = `insert into "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) values `;
   for (let i = 0; i < rows.length; i += size) {
-    // biome-ignore lint/suspicious/noExplicitAny: Kysely cannot type a table chosen at run time
-    const part = rows.slice(i, i + size) as any;
-    await db.insertInto(table).values(part).execute();
+    const part = rows.slice(i, i + size) as Record<string, unknown>[];
+    const parameters: unknown[] = [];
+    for (const row of part) for (const column of columns) parameters.push(row[column] ?? null);
+    await db.executeQuery(
+      CompiledQuery.raw(head + Array.from(part, () => tuple).join(', '), parameters),
+    );
   }
 }
 
