@@ -9,7 +9,11 @@ import { cpus, totalmem } from 'node:os';
 import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { generateSigningKey, loadSigningKey, signPayload } from '../src/simulator/event-webhook.ts';
+import {
+  generateSigningKey,
+  loadSigningKey,
+  signPayload,
+} from '../src/simulator/event-webhook/signing.ts';
 import { parsePostgresUrl } from '../src/store/postgres.ts';
 import { message, request, spawnTegami, TEST_KEY, tempDatabase, waitFor } from '../test/helpers.ts';
 import { startThrowawayPostgres } from '../test/support/postgres.ts';

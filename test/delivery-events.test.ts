@@ -3,7 +3,11 @@ import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { DELIVERY_STATUSES, type DeliveryMark, foldMarks } from '../src/domain/recipient-state.ts';
 import { checkSignature, loadPublicKey } from '../src/providers/sendgrid/event-webhook.ts';
-import { generateSigningKey, loadSigningKey, signPayload } from '../src/simulator/event-webhook.ts';
+import {
+  generateSigningKey,
+  loadSigningKey,
+  signPayload,
+} from '../src/simulator/event-webhook/signing.ts';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
 import { SqlDeliveryEventStore } from '../src/store/sql-delivery-event-store.ts';
 import { message, startTestService, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';

@@ -3,18 +3,20 @@ import { createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
+import { EventWebhookEmitter } from '../src/simulator/event-webhook/emitter.ts';
 import {
   type AcceptedSend,
-  EventWebhookEmitter,
   eventIdFactory,
   generateEvents,
-  loadSigningKey,
   outcomeFor,
   type SendGridEvent,
   SIMULATED,
+} from '../src/simulator/event-webhook/generate-events.ts';
+import {
+  loadSigningKey,
   signPayload,
   verifySignature,
-} from '../src/simulator/event-webhook.ts';
+} from '../src/simulator/event-webhook/signing.ts';
 
 /** A fixed P-256 key pair: the private key as base64 PKCS#8 DER and as SEC1 PEM, the public SPKI. */
 const FIXED_PRIVATE_PKCS8 =

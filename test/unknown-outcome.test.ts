@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { generateSigningKey } from '../src/simulator/event-webhook.ts';
+import { generateSigningKey } from '../src/simulator/event-webhook/signing.ts';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
 import {
   message,

@@ -4,7 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { type EventWebhookOptions, loadSigningKey } from './event-webhook.ts';
+import type { EventWebhookOptions } from './event-webhook/emitter.ts';
+import { loadSigningKey } from './event-webhook/signing.ts';
 import {
   type Faults,
   FaultsError,
@@ -21,7 +22,7 @@ import {
   startSimulator,
 } from './server.ts';
 
-export type { EventWebhookOptions } from './event-webhook.ts';
+export type { EventWebhookOptions } from './event-webhook/emitter.ts';
 export {
   type Decision,
   decide,

@@ -11,7 +11,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import pino from 'pino';
-import { EventWebhookEmitter, type EventWebhookOptions } from './event-webhook.ts';
+import { EventWebhookEmitter, type EventWebhookOptions } from './event-webhook/emitter.ts';
 import {
   bucketRemaining,
   type Decision,
