@@ -12,28 +12,45 @@ const TIMEOUT_MS = 10_000;
 const BATCH = 50;
 const ERROR_LIMIT = 500;
 
-export class DestinationRefused extends Error {}
+export class DestinationRefused extends Error {
+  readonly code = 'EDESTINATIONREFUSED';
+  constructor() {
+    super(DESTINATION_NOT_ALLOWED);
+  }
+}
 
 /**
- * Checks where a webhook URL leads: every address its host resolves to must be public, unless
- * private destinations are allowed. Returns the reason it is refused, or null.
+ * What a refused destination is called, at registration and in the delivery log. It never says
+ * what the host resolved to, nor whether it resolved at all: an API key must not be able to map
+ * internal names and addresses through the answers.
+ */
+export const DESTINATION_NOT_ALLOWED =
+  'destination not allowed: its host must resolve to public addresses only';
+
+const REFUSED_AT_REGISTRATION =
+  'is not an allowed destination: its host must resolve to public addresses only (others need TEGAMI_WEBHOOKS_ALLOW_PRIVATE=true)';
+
+/**
+ * Checks where a webhook URL leads, at registration: every address its host resolves to must be
+ * public, unless private destinations are allowed. Returns why it is refused (for the API's
+ * answer), or null.
  */
 export async function checkDestination(url: string, allowPrivate: boolean): Promise<string | null> {
   if (allowPrivate) return null;
+  // The WHATWG parser has already turned decimal, octal, hex and short IPv4 forms
+  // (2130706433, 0177.1, 0x7f.1, 127.1) into dotted quads, and compressed IPv6.
   const host = new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
-  let addresses: string[];
-  if (isIP(host)) addresses = [host];
-  else {
-    try {
-      addresses = (await lookup(host, { all: true })).map((a) => a.address);
-    } catch (error) {
-      return `cannot resolve ${host}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`;
-    }
+  if (isIP(host)) return isPrivateAddress(host) ? REFUSED_AT_REGISTRATION : null;
+  try {
+    const addresses = await lookup(host, { all: true });
+    return addresses.length === 0 || addresses.some((a) => isPrivateAddress(a.address))
+      ? REFUSED_AT_REGISTRATION
+      : null;
+  } catch {
+    // A name that does not resolve is refused with the same words, so answers cannot tell
+    // which internal names exist.
+    return REFUSED_AT_REGISTRATION;
   }
-  const refused = addresses.find(isPrivateAddress);
-  return refused
-    ? `${host} resolves to ${refused}, a private, loopback or link-local address; set TEGAMI_WEBHOOKS_ALLOW_PRIVATE=true to allow such destinations`
-    : null;
 }
 
 /**
@@ -51,15 +68,11 @@ function guardedLookup(
   ) => void,
 ): void {
   dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
-    if (err) return callback(err, []);
-    const refused = addresses.find((a) => isPrivateAddress(a.address));
-    if (refused) {
-      const error: NodeJS.ErrnoException = new DestinationRefused(
-        `${hostname} resolves to ${refused.address}, a private or loopback address`,
-      );
-      error.code = 'EDESTINATIONREFUSED';
-      return callback(error, []);
-    }
+    // Not found is reported as refused too: otherwise the log would tell internal names that
+    // exist (and resolve to private addresses) from those that do not.
+    if (err) return callback(new DestinationRefused(), []);
+    if (addresses.some((a) => isPrivateAddress(a.address)))
+      return callback(new DestinationRefused(), []);
     if (options.all) return callback(null, addresses);
     const first = addresses[0];
     if (!first) return callback(Object.assign(new Error('no address'), { code: 'ENOTFOUND' }), []);
@@ -145,7 +158,7 @@ export class WebhookDispatcher {
     let error: string | null = null;
     try {
       const refused = await checkDestination(delivery.url, this.options.allowPrivate);
-      if (refused) throw new DestinationRefused(refused);
+      if (refused) throw new DestinationRefused();
       const timestamp = Math.floor(this.clock() / 1000);
       const response = await request(delivery.url, {
         method: 'POST',
@@ -164,8 +177,7 @@ export class WebhookDispatcher {
       if (httpStatus < 200 || httpStatus > 299)
         error = `HTTP ${httpStatus}${text ? `: ${text.slice(0, 200)}` : ''}`;
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      error = `${e.code ? `${e.code}: ` : ''}${e.message || String(err)}`;
+      error = describeFailure(err);
     }
     const now = this.clock();
     if (error === null) {
@@ -189,4 +201,33 @@ export class WebhookDispatcher {
       now,
     });
   }
+}
+
+/** Fixed words per error code: never an error's own message, which can name addresses. */
+const FAILURES: Record<string, string> = {
+  EDESTINATIONREFUSED: DESTINATION_NOT_ALLOWED,
+  ENOTFOUND: 'ENOTFOUND: host not found',
+  EAI_AGAIN: 'EAI_AGAIN: DNS look-up failed, try again',
+  ECONNREFUSED: 'ECONNREFUSED: connection refused',
+  ECONNRESET: 'ECONNRESET: connection reset',
+  EHOSTUNREACH: 'EHOSTUNREACH: host unreachable',
+  ENETUNREACH: 'ENETUNREACH: network unreachable',
+  ETIMEDOUT: 'ETIMEDOUT: connection timed out',
+  UND_ERR_CONNECT_TIMEOUT: 'UND_ERR_CONNECT_TIMEOUT: connection timed out',
+  UND_ERR_HEADERS_TIMEOUT: 'UND_ERR_HEADERS_TIMEOUT: no answer in time',
+  UND_ERR_BODY_TIMEOUT: 'UND_ERR_BODY_TIMEOUT: the answer stalled',
+  UND_ERR_SOCKET: 'UND_ERR_SOCKET: the connection closed before a complete answer',
+};
+
+/** How an attempt that got no HTTP answer is recorded in the delivery log. */
+export function describeFailure(err: unknown): string {
+  // A refusal may arrive wrapped, as the cause of another error.
+  let inner: unknown = err;
+  for (let depth = 0; inner && depth < 5; depth++) {
+    if (inner instanceof DestinationRefused) return DESTINATION_NOT_ALLOWED;
+    inner = (inner as { cause?: unknown }).cause;
+  }
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code !== 'string' || !/^[A-Z0-9_]{1,40}$/.test(code)) return 'request failed';
+  return FAILURES[code] ?? `${code}: request failed`;
 }
