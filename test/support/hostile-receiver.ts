@@ -26,6 +26,7 @@ export type Body =
 /** One request as the receiver saw it. */
 export interface Attempt {
   deliveryId: string;
+  path: string;
   body: string;
   behaviour: Behaviour;
   /** When the request had fully arrived. */
@@ -155,6 +156,7 @@ export async function startHostileReceiver(
       const deliveryId = String(req.headers['tegami-webhook-id'] ?? '');
       const attempt: Attempt = {
         deliveryId,
+        path: req.url ?? '',
         body: Buffer.concat(parts).toString('utf8'),
         behaviour: behave(attempts.length, deliveryId),
         arrivedAt: Date.now(),
