@@ -35,6 +35,11 @@ export interface Config {
     /** How long a delivery is retried before it is marked failed. */
     retryWindowMs: number;
     pollIntervalMs: number;
+    /** Each attempt's whole deadline: connect, answer and (a few KB of) body. */
+    timeoutMs: number;
+    /** Attempts in flight per worker process, and per endpoint within that. */
+    concurrency: number;
+    maxPerEndpoint: number;
   };
   circuit: CircuitOptions;
   bootstrapApiKey: string | null;
@@ -179,6 +184,9 @@ export function loadConfig(env: Env = process.env): Config {
       retryBaseMs: integer(env, 'TEGAMI_WEBHOOKS_RETRY_BASE_MS', 10_000, 1, 3_600_000),
       retryWindowMs: integer(env, 'TEGAMI_WEBHOOKS_RETRY_WINDOW_S', 86_400, 1, 7 * 86_400) * 1000,
       pollIntervalMs: integer(env, 'TEGAMI_WEBHOOKS_POLL_INTERVAL_MS', 500, 10, 60_000),
+      timeoutMs: integer(env, 'TEGAMI_WEBHOOKS_TIMEOUT_MS', 10_000, 100, 60_000),
+      concurrency: integer(env, 'TEGAMI_WEBHOOKS_CONCURRENCY', 64, 1, 1_000),
+      maxPerEndpoint: integer(env, 'TEGAMI_WEBHOOKS_MAX_PER_ENDPOINT', 4, 1, 1_000),
     },
     circuit: {
       failureThreshold: integer(env, 'TEGAMI_PROVIDER_FAILURE_THRESHOLD', 10, 1, 10_000),

@@ -140,6 +140,11 @@ export async function enqueueWebhookEvents(
   await insertRows(trx, handle.engine, 'webhook_deliveries', rows);
 }
 
+type ClaimedRow = Pick<
+  WebhookDeliveryTable,
+  'id' | 'endpoint_id' | 'payload' | 'attempts' | 'retry_from'
+>;
+
 /** Endpoints (for the API) and the delivery outbox (for the dispatcher). */
 export class SqlWebhookStore {
   constructor(private readonly handle: DatabaseHandle) {}
@@ -238,34 +243,86 @@ export class SqlWebhookStore {
   }
 
   /**
-   * Leases up to `limit` due deliveries until `now + leaseMs` (by moving `next_attempt_at`), so
-   * a dispatcher that dies mid-post leaves them due again. PostgreSQL: SKIP LOCKED lets several
-   * dispatchers claim side by side.
+   * Leases due deliveries for a dispatcher's free slots until `now + leaseMs` (by moving
+   * `next_attempt_at`), so a dispatcher that dies mid-post leaves them due again. The slots are
+   * shared out endpoint by endpoint, oldest due first, one each per round, never more than
+   * `perEndpoint` minus what the dispatcher already posts to that endpoint (`busy`): an endpoint
+   * with a backlog or a slow receiver cannot take the slots that other endpoints' deliveries
+   * need. Endpoints deleted meanwhile are included, so their leftovers are closed. PostgreSQL:
+   * SKIP LOCKED lets several dispatchers claim side by side.
    */
-  claimDue(limit: number, leaseMs: number, now: number): Promise<DueWebhookDelivery[]> {
+  claimDue(request: {
+    slots: number;
+    perEndpoint: number;
+    busy: ReadonlyMap<string, number>;
+    leaseMs: number;
+    now: number;
+  }): Promise<DueWebhookDelivery[]> {
+    const { slots, perEndpoint, busy, leaseMs, now } = request;
+    const full = [...busy].filter(([, n]) => n >= perEndpoint).map(([id]) => id);
     return this.handle.writeTransaction(async (trx) => {
-      let due = trx
-        .selectFrom('webhook_deliveries')
-        .select('id')
-        .where('status', '=', 'pending')
-        .where('next_attempt_at', '<=', now)
-        .orderBy('next_attempt_at')
-        .limit(limit);
-      if (this.handle.engine === 'postgres') due = due.forUpdate().skipLocked();
-      const claimed = await trx
-        .updateTable('webhook_deliveries')
-        .set({ next_attempt_at: now + leaseMs })
-        .where('id', 'in', due)
-        .returning(['id', 'endpoint_id', 'payload', 'attempts', 'retry_from'])
-        .execute();
-      if (claimed.length === 0) return [];
+      // One index probe per endpoint (webhook_deliveries_endpoint_due), however long the
+      // backlog or the delivered history.
+      let waiting = trx.selectFrom('webhook_endpoints as e').select((eb) => [
+        'e.id',
+        eb
+          .selectFrom('webhook_deliveries as d')
+          .select((d) => d.fn.min('d.next_attempt_at').as('oldest'))
+          .whereRef('d.endpoint_id', '=', 'e.id')
+          .where('d.status', '=', 'pending')
+          .where('d.next_attempt_at', '<=', now)
+          .as('oldest'),
+      ]);
+      if (full.length > 0) waiting = waiting.where('e.id', 'not in', full);
       const endpoints = await trx
+        .selectFrom(waiting.as('w'))
+        .select(['w.id', 'w.oldest'])
+        .where('w.oldest', 'is not', null)
+        .orderBy('w.oldest')
+        .orderBy('w.id')
+        // At most one endpoint per slot can get a share.
+        .limit(slots)
+        .execute();
+      const shares = shareSlots(
+        endpoints.map((e) => ({ id: e.id, room: perEndpoint - (busy.get(e.id) ?? 0) })),
+        slots,
+      );
+      if (shares.length === 0) return [];
+      const claimed: ClaimedRow[] = [];
+      // SQLite allows at most 500 terms in one compound SELECT.
+      for (const part of chunks(shares, 100)) {
+        const arms = part.map(([endpointId, n]) => {
+          let arm = trx
+            .selectFrom('webhook_deliveries')
+            .select('id')
+            .where('endpoint_id', '=', endpointId)
+            .where('status', '=', 'pending')
+            .where('next_attempt_at', '<=', now)
+            .orderBy('next_attempt_at')
+            .limit(n);
+          if (this.handle.engine === 'postgres') arm = arm.forUpdate().skipLocked();
+          return trx.selectFrom(arm.as('arm')).select('arm.id');
+        });
+        const [first, ...rest] = arms;
+        if (!first) continue;
+        const due = rest.reduce((union, arm) => union.unionAll(arm), first);
+        claimed.push(
+          ...(await trx
+            .updateTable('webhook_deliveries')
+            .set({ next_attempt_at: now + leaseMs })
+            .where('id', 'in', due)
+            .returning(['id', 'endpoint_id', 'payload', 'attempts', 'retry_from'])
+            .execute()),
+        );
+      }
+      if (claimed.length === 0) return [];
+      const active = await trx
         .selectFrom('webhook_endpoints')
         .select(['id', 'url', 'secret'])
         .where('id', 'in', [...new Set(claimed.map((c) => c.endpoint_id))])
         .where('disabled_at', 'is', null)
         .execute();
-      const byId = new Map(endpoints.map((e) => [e.id, e]));
+      const byId = new Map(active.map((e) => [e.id, e]));
       return claimed.map((c) => ({
         id: c.id,
         endpointId: c.endpoint_id,
@@ -323,4 +380,28 @@ export class SqlWebhookStore {
         .execute(),
     );
   }
+}
+
+/**
+ * Shares `slots` among endpoints in rounds, one slot each per round in the given order, each up
+ * to its `room`. Returns [endpoint id, slots] for those that got any.
+ */
+export function shareSlots(
+  endpoints: { id: string; room: number }[],
+  slots: number,
+): [string, number][] {
+  const given = new Map<string, number>();
+  let left = slots;
+  for (let round = 1; left > 0; round++) {
+    let gaveAny = false;
+    for (const { id, room } of endpoints) {
+      if (left === 0) break;
+      if (room < round) continue;
+      given.set(id, round);
+      left--;
+      gaveAny = true;
+    }
+    if (!gaveAny) break;
+  }
+  return [...given];
 }
