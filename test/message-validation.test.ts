@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
+import { isStandardBase64 } from '../src/domain/validate-message.ts';
+import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
+import {
+  message,
+  queryDatabase,
+  startTestService,
+  type TestService,
+  tempDatabase,
+  waitFor,
+} from './helpers.ts';
+
+/** `bytes` bytes of file content, base64-encoded as the API takes it. */
+function base64Of(bytes: number): string {
+  return Buffer.alloc(bytes, 0x5a).toString('base64');
+}
+
+const FOUR_MB = 4_000_000;
+/** The largest attachment that fits the 10 MiB body of one message (base64 adds a third). */
+const SEVEN_MIB = 7 * 1024 * 1024;
+
+/** The check that overflowed V8's stack: kept here only to compare answers on short strings. */
+const FORMER_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+describe('base64 check', () => {
+  test('gives the former answer on any short string', () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=';
+    const nearBase64 = fc
+      .array(fc.constantFrom(...alphabet, ' ', '\n', '-', '_', 'é'), { maxLength: 24 })
+      .map((chars) => chars.join(''));
+    fc.assert(
+      fc.property(fc.oneof(nearBase64, fc.string({ maxLength: 24 })), (value) => {
+        assert.equal(isStandardBase64(value), FORMER_BASE64.test(value), JSON.stringify(value));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  test('takes 32 MiB, valid or not (the former check overflowed the stack from about 4 MiB)', () => {
+    const valid = base64Of(24 * 1024 * 1024);
+    assert.equal(isStandardBase64(valid), true);
+    assert.equal(isStandardBase64(`${valid.slice(0, -4)}AB=A`), false);
+    assert.equal(isStandardBase64(`${valid.slice(0, -1)}!`), false);
+  });
+});
+
+/** Rows of every table a submission writes: a refused request must leave them all unchanged. */
+async function rowCounts(url: string): Promise<Record<string, number>> {
+  const tables = ['messages', 'recipients', 'message_categories', 'message_metadata'];
+  const [counts] = await queryDatabase<Record<string, number>>(
+    url,
+    `select ${tables.map((t) => `(select count(*) from ${t}) as ${t}`).join(', ')}`,
+  );
+  assert.ok(counts);
+  return counts;
+}
+
+interface Refusal {
+  name: string;
+  body: unknown;
+  field: string;
+}
+
+describe('submission validation (real HTTP, real database)', () => {
+  let svc: TestService;
+  let db: ReturnType<typeof tempDatabase>;
+  before(async () => {
+    db = tempDatabase();
+    svc = await startTestService({ TEGAMI_DATABASE_URL: db.url });
+  });
+  after(async () => {
+    await svc.stop();
+    await db.cleanup();
+  });
+
+  /** POSTs the body and checks: 400 invalid_request, a detail for `field`, nothing stored. */
+  async function expectRefused({ name, body, field }: Refusal): Promise<void> {
+    const before = await rowCounts(db.url);
+    const answer = await svc.request('POST', '/v1/messages', body);
+    assert.equal(answer.status, 400, `${name}: ${JSON.stringify(answer.body).slice(0, 300)}`);
+    assert.equal(answer.body.error.code, 'invalid_request', name);
+    const fields = (answer.body.error.details ?? []).map((d: { field: string }) => d.field);
+    assert.ok(fields.includes(field), `${name}: expected ${field}, got ${JSON.stringify(fields)}`);
+    assert.deepEqual(await rowCounts(db.url), before, `${name}: something was stored`);
+  }
+
+  describe('attachments of several MiB', () => {
+    test('4 MB and 7 MiB attachments are accepted (202) and sent', async () => {
+      for (const bytes of [FOUR_MB, SEVEN_MIB]) {
+        const answer = await svc.request(
+          'POST',
+          '/v1/messages',
+          message({
+            attachments: [
+              { filename: 'report.pdf', content: base64Of(bytes), content_type: 'application/pdf' },
+            ],
+          }),
+        );
+        assert.equal(answer.status, 202, JSON.stringify(answer.body).slice(0, 300));
+        const sent = await waitFor(async () => {
+          const got = await svc.request('GET', `/v1/messages/${answer.body.id}`);
+          return got.body.status === 'sent' ? got.body : null;
+        }, `${bytes} bytes sent`);
+        assert.equal(sent.attachments[0].size, bytes);
+      }
+    });
+
+    test('in a batch: both accepted, a bad one beside them refused by index', async () => {
+      const attachment = (content: string) => ({
+        attachments: [{ filename: 'a.pdf', content, content_type: 'application/pdf' }],
+      });
+      const answer = await svc.request('POST', '/v1/messages/batch', {
+        messages: [
+          message(attachment(base64Of(FOUR_MB))),
+          message(attachment(`${base64Of(SEVEN_MIB).slice(0, -4)}!!!!`)),
+          message(attachment(base64Of(SEVEN_MIB))),
+        ],
+      });
+      assert.equal(answer.status, 202, JSON.stringify(answer.body).slice(0, 300));
+      assert.equal(answer.body.accepted, 2);
+      assert.equal(answer.body.rejected, 1);
+      assert.equal(answer.body.results[1].error.details[0].field, 'attachments[0].content');
+    });
+
+    test('bad base64 is still a 400, however long', async () => {
+      const content = base64Of(SEVEN_MIB);
+      for (const [name, bad] of [
+        ['a character outside the alphabet', `${content.slice(0, -4)}AB!A`],
+        ['padding in the middle', `AB==${content}`],
+        ['a length that is no multiple of 4', `${content}A`],
+        ['a line break', `${content.slice(0, 76)}\n${content.slice(76, -1)}`],
+      ] as const) {
+        await expectRefused({
+          name,
+          body: message({
+            attachments: [{ filename: 'a.pdf', content: bad, content_type: 'application/pdf' }],
+          }),
+          field: 'attachments[0].content',
+        });
+      }
+    });
+  });
+});
+
+describe('the simulator takes attachments of several MiB', () => {
+  let sim: RunningSimulator;
+  before(async () => {
+    sim = await startSimulator({ port: 0 });
+  });
+  after(() => sim.close());
+
+  async function send(content: string) {
+    const response = await fetch(`${sim.url}/v3/mail/send`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer SG.test', 'content-type': 'application/json' },
+      body: JSON.stringify({
+        personalizations: [{ to: [{ email: 'guest@example.com' }] }],
+        from: { email: 'bookings@hotel.example' },
+        subject: 'Report',
+        content: [{ type: 'text/plain', value: 'Attached.' }],
+        attachments: [{ content, filename: 'report.pdf', type: 'application/pdf' }],
+      }),
+    });
+    return { status: response.status, text: await response.text() };
+  }
+
+  test('a 7 MiB attachment: 202; with a bad character: 400 "must be base64 encoded"', async () => {
+    const content = base64Of(SEVEN_MIB);
+    assert.equal((await send(content)).status, 202);
+    const bad = await send(`${content.slice(0, -4)}AB!A`);
+    assert.equal(bad.status, 400);
+    assert.match(bad.text, /The attachment content must be base64 encoded\./);
+  });
+});
