@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
+import { newId } from '../src/domain/ids.ts';
+import type { MessageContent } from '../src/domain/types.ts';
 import { isStandardBase64 } from '../src/domain/validate-message.ts';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
+import { SqlMessageStore } from '../src/store/sql-message-store.ts';
 import {
   message,
   queryDatabase,
@@ -66,9 +69,11 @@ interface Refusal {
 describe('submission validation (real HTTP, real database)', () => {
   let svc: TestService;
   let db: ReturnType<typeof tempDatabase>;
+  let store: SqlMessageStore;
   before(async () => {
     db = tempDatabase();
     svc = await startTestService({ TEGAMI_DATABASE_URL: db.url });
+    store = new SqlMessageStore(svc.service.database);
   });
   after(async () => {
     await svc.stop();
@@ -84,6 +89,36 @@ describe('submission validation (real HTTP, real database)', () => {
     const fields = (answer.body.error.details ?? []).map((d: { field: string }) => d.field);
     assert.ok(fields.includes(field), `${name}: expected ${field}, got ${JSON.stringify(fields)}`);
     assert.deepEqual(await rowCounts(db.url), before, `${name}: something was stored`);
+  }
+
+  /** A message as it could have been stored before today's rules, straight into the store. */
+  async function storeUnvalidated(content: Partial<MessageContent>): Promise<string> {
+    const id = newId('msg');
+    const outcome = await store.submit({
+      messages: [
+        {
+          id,
+          apiKeyId: null,
+          sendAt: null,
+          createdAt: Date.now(),
+          content: {
+            from: { email: 'bookings@hotel.example' },
+            to: [{ email: 'guest@example.com' }],
+            cc: [],
+            bcc: [],
+            subject: 'Stored earlier',
+            text: 'Hello',
+            headers: {},
+            categories: [],
+            metadata: {},
+            attachments: [],
+            ...content,
+          },
+        },
+      ],
+    });
+    assert.equal(outcome.kind, 'stored');
+    return id;
   }
 
   describe('attachments of several MiB', () => {
@@ -140,6 +175,55 @@ describe('submission validation (real HTTP, real database)', () => {
           field: 'attachments[0].content',
         });
       }
+    });
+  });
+
+  describe('metadata keys', () => {
+    const refusals: Refusal[] = [
+      ['U+2028', 'order\u2028id'],
+      ['U+2029', 'order\u2029id'],
+      ['LF', 'order\nid'],
+      ['a control character', 'order\u001bid'],
+      ['TAB', 'order\tid'],
+      ['257 characters', 'k'.repeat(257)],
+    ].map(([what, key]) => ({
+      name: `a key with ${what}`,
+      body: message({ metadata: { [key as string]: 'v' } }),
+      field: `metadata.${key}`,
+    }));
+    for (const refusal of refusals) {
+      test(`${refusal.name} → 400, nothing stored`, () => expectRefused(refusal));
+    }
+
+    test('a value that is no string is a 400 under any key, not a 500', async () => {
+      for (const key of ['a\u2028b', 'a\nb', 'plain']) {
+        for (const value of [5, ['x'], { x: 1 }, null]) {
+          await expectRefused({
+            name: `${JSON.stringify(key)}: ${JSON.stringify(value)}`,
+            body: message({ metadata: { [key]: value } }),
+            field: `metadata.${key}`,
+          });
+        }
+      }
+    });
+
+    test('a header value that is no string is a 400 under any name', async () => {
+      await expectRefused({
+        name: 'header object under a U+2028 name',
+        body: message({ headers: { 'X-A\u2028B': {} } }),
+        field: 'headers.X-A\u2028B',
+      });
+    });
+
+    test('keys stored before this rule are shown, not dropped', async () => {
+      const metadata = { 'order\u2028id': '1', 'line\u2029two': '2', 'a\nb': '3', plain: '4' };
+      const id = await storeUnvalidated({ metadata, headers: { 'X-Plain': 'p' } });
+      const one = await svc.request('GET', `/v1/messages/${id}`);
+      assert.equal(one.status, 200);
+      assert.deepEqual(one.body.metadata, metadata);
+      const listed = await svc.request('GET', '/v1/messages?limit=500');
+      const item = listed.body.data.find((m: { id: string }) => m.id === id);
+      assert.deepEqual(item.metadata, metadata);
     });
   });
 });

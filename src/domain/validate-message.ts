@@ -13,6 +13,8 @@ export const MAX_CATEGORIES = 10;
 export const MAX_CATEGORY_LENGTH = 255;
 /** SendGrid caps custom_args (where metadata travels) at 10,000 bytes per message. */
 export const MAX_METADATA_BYTES = 10_000;
+/** Map keys are limited here; the API schema checks only the values of headers and metadata. */
+export const MAX_METADATA_KEY_LENGTH = 256;
 /** RFC 5322 caps a line at 998 characters; a longer subject or header cannot be sent as is. */
 export const MAX_HEADER_VALUE_LENGTH = 998;
 export const MAX_SCHEDULE_AHEAD_MS = 30 * 24 * 3600 * 1000;
@@ -75,6 +77,11 @@ const LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{
 const DOMAIN_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const HEADER_NAME = /^[!-9;-~]+$/; // printable ASCII except ':' (RFC 5322 field-name)
 const LINE_BREAK = /[\r\n\0]/;
+/**
+ * Control characters (\p{Cc}: U+0000-U+001F, U+007F-U+009F) and U+2028/U+2029, which JavaScript
+ * and some mail software read as line breaks: none belongs in a name such as a metadata key.
+ */
+const ANY_CONTROL_OR_LINE_BREAK = /[\p{Cc}\u2028\u2029]/u;
 /**
  * Standard base64 is checked as "alphabet, then at most two '=', in whole groups of four". One
  * character class under `*` runs as a plain loop, whatever the length; the former
@@ -196,15 +203,18 @@ export function validateMessage(input: MessageInput, now: number): ValidMessage 
     });
   }
   for (const [key, value] of Object.entries(metadata)) {
-    if (key.length === 0 || LINE_BREAK.test(key)) {
+    const field = `metadata.${key}`;
+    if (key.length === 0 || key.length > MAX_METADATA_KEY_LENGTH) {
+      errors.push({ field, message: `keys must be 1 to ${MAX_METADATA_KEY_LENGTH} characters` });
+    } else if (ANY_CONTROL_OR_LINE_BREAK.test(key)) {
       errors.push({
-        field: `metadata.${key}`,
-        message: 'keys must be non-empty, without line breaks',
+        field,
+        message: 'keys must not contain line breaks (CR, LF, U+2028, U+2029) or control characters',
       });
     }
-    // Metadata is stored as searchable text; no database stores U+0000 in text portably.
-    if (key.includes('\u0000') || value.includes('\u0000')) {
-      errors.push({ field: `metadata.${key}`, message: 'must not contain NUL (\\u0000)' });
+    if (value.includes('\u0000')) {
+      // Metadata is stored as searchable text; no database stores U+0000 in text portably.
+      errors.push({ field, message: 'must not contain NUL (\\u0000)' });
     }
   }
 
