@@ -4,7 +4,10 @@ import fc from 'fast-check';
 import { newId } from '../src/domain/ids.ts';
 import type { MessageContent } from '../src/domain/types.ts';
 import { isStandardBase64 } from '../src/domain/validate-message.ts';
+import { renderMime } from '../src/providers/render-mime.ts';
+import { toMailSendBody } from '../src/providers/sendgrid/mail-send-body.ts';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
+import { createMailSendValidator } from '../src/simulator/validate-mail-send.ts';
 import { SqlMessageStore } from '../src/store/sql-message-store.ts';
 import {
   message,
@@ -121,6 +124,14 @@ describe('submission validation (real HTTP, real database)', () => {
     return id;
   }
 
+  async function sandboxMime(id: string): Promise<string> {
+    const listed = await waitFor(async () => {
+      const answer = await svc.request('GET', `/v1/sandbox/messages?message_id=${id}`);
+      return answer.body.data?.length > 0 ? answer.body.data : null;
+    }, `the sandbox copy of ${id}`);
+    return listed[0].mime as string;
+  }
+
   describe('attachments of several MiB', () => {
     test('4 MB and 7 MiB attachments are accepted (202) and sent', async () => {
       for (const bytes of [FOUR_MB, SEVEN_MIB]) {
@@ -225,6 +236,151 @@ describe('submission validation (real HTTP, real database)', () => {
       const item = listed.body.data.find((m: { id: string }) => m.id === id);
       assert.deepEqual(item.metadata, metadata);
     });
+  });
+
+  describe('reserved headers', () => {
+    const reserved = [
+      'x-tegami-message-id',
+      'X-TEGAMI-MESSAGE-ID',
+      'X-Tegami-Message-ID',
+      'x-tegami-anything',
+      'Resent-Bcc',
+      'resent-to',
+      'RESENT-FROM',
+      'Resent-Message-ID',
+      'Return-Path',
+      'Errors-To',
+      'Received',
+      'Message-ID',
+      'Date',
+      'MIME-Version',
+      'Content-ID',
+      'content-description',
+      'DKIM-Signature',
+      'ARC-Seal',
+      'Authentication-Results',
+      'X-SMTPAPI',
+      'Sender',
+      'tO',
+      'BCC',
+    ];
+    for (const name of reserved) {
+      test(`${name} → 400, nothing stored`, () =>
+        expectRefused({
+          name,
+          body: message({ headers: { [name]: 'victim@example.net' } }),
+          field: `headers.${name}`,
+        }));
+    }
+
+    test('the same header twice in two letter cases → 400', () =>
+      expectRefused({
+        name: 'X-Ref and x-ref',
+        body: message({ headers: { 'X-Ref': 'a', 'x-ref': 'b' } }),
+        field: 'headers.x-ref',
+      }));
+
+    test('ordinary headers are kept; the MIME has exactly one X-Tegami-Message-Id, ours', async () => {
+      const headers = {
+        'X-Booking': '12345',
+        'List-Unsubscribe': '<https://hotel.example/u/1>',
+        'In-Reply-To': '<a@hotel.example>',
+      };
+      const answer = await svc.request('POST', '/v1/messages', message({ headers }));
+      assert.equal(answer.status, 202);
+      const mime = await sandboxMime(answer.body.id);
+      assert.deepEqual(headerLines(mime, 'x-tegami-message-id'), [
+        `X-Tegami-Message-ID: ${answer.body.id}`,
+      ]);
+      assert.equal(headerLines(mime, 'x-booking').length, 1);
+      assert.equal(headerLines(mime, 'list-unsubscribe').length, 1);
+    });
+
+    test('a forged header stored earlier reaches neither the sandbox MIME nor SendGrid', async () => {
+      const forged = {
+        'x-tegami-message-id': 'msg_FORGED',
+        'X-TEGAMI-MESSAGE-ID': 'msg_FORGED2',
+        'Resent-Bcc': 'victim@example.net',
+        'resent-to': 'victim@example.net',
+        'Return-Path': '<bounce@evil.example>',
+        bcc: 'victim@example.net',
+        'Content-Type': 'text/html',
+        'X-SMTPAPI': '{"to":["victim@example.net"]}',
+        'X-Kept': 'yes',
+      };
+      const id = await storeUnvalidated({ headers: forged });
+      const mime = await sandboxMime(id);
+      assert.deepEqual(headerLines(mime, 'x-tegami-message-id'), [`X-Tegami-Message-ID: ${id}`]);
+      for (const name of ['resent-bcc', 'resent-to', 'return-path', 'bcc', 'x-smtpapi']) {
+        assert.deepEqual(headerLines(mime, name), [], `${name} in the MIME`);
+      }
+      assert.ok(!mime.includes('victim@example.net'), 'the victim appears in the MIME');
+      assert.equal(headerLines(mime, 'x-kept').length, 1);
+
+      const content = (await svc.request('GET', `/v1/messages/${id}`)).body;
+      const body = toMailSendBody({
+        id,
+        attempt: 1,
+        content: {
+          from: content.from,
+          to: [{ email: 'guest@example.com' }],
+          cc: [],
+          bcc: [],
+          subject: content.subject,
+          text: content.text,
+          headers: content.headers,
+          categories: [],
+          metadata: {},
+          attachments: [],
+        },
+      });
+      assert.deepEqual(body.headers, { 'X-Kept': 'yes' });
+      assert.deepEqual(createMailSendValidator()(body, Date.now()), []);
+    });
+  });
+});
+
+/** Unfolded header lines of the message's top-level header block with this (lower-case) name. */
+function headerLines(mime: string, name: string): string[] {
+  const head = mime.split('\r\n\r\n')[0] ?? '';
+  return head
+    .replace(/\r\n[ \t]+/g, ' ')
+    .split('\r\n')
+    .filter((line) => line.toLowerCase().startsWith(`${name}:`));
+}
+
+describe('rendering and the SendGrid body skip reserved headers, whatever was stored', () => {
+  const content: MessageContent = {
+    from: { email: 'a@example.com' },
+    to: [{ email: 'b@example.com' }],
+    cc: [],
+    bcc: [],
+    subject: 's',
+    text: 't',
+    headers: {
+      'x-tegami-message-id': 'forged',
+      'X-Tegami-Message-Id': 'forged too',
+      'Resent-Bcc': 'victim@example.net',
+      'Content-Transfer-Encoding': '8bit',
+      'X-Kept': 'yes',
+    },
+    categories: [],
+    metadata: {},
+    attachments: [],
+  };
+  const outbound = { id: 'msg_01J0000000000000000000TEST', attempt: 1, content };
+
+  test('renderMime', async () => {
+    const mime = (await renderMime(outbound)).toString();
+    assert.deepEqual(headerLines(mime, 'x-tegami-message-id'), [
+      'X-Tegami-Message-ID: msg_01J0000000000000000000TEST',
+    ]);
+    assert.deepEqual(headerLines(mime, 'resent-bcc'), []);
+    assert.deepEqual(headerLines(mime, 'x-kept'), ['X-Kept: yes']);
+  });
+
+  test('toMailSendBody', () => {
+    assert.deepEqual(toMailSendBody(outbound).headers, { 'X-Kept': 'yes' });
   });
 });
 

@@ -20,8 +20,11 @@ export const MAX_HEADER_VALUE_LENGTH = 998;
 export const MAX_SCHEDULE_AHEAD_MS = 30 * 24 * 3600 * 1000;
 
 /**
- * Headers we write ourselves (or the provider does). Letting a caller set them would break the
- * message or allow spoofing; SendGrid rejects the same list in `headers`.
+ * Header names a caller may not set, compared without case (see also the prefixes below).
+ * Tegami or the provider writes them (From, Date, Message-ID, ...), or they would change who gets
+ * the mail or what receivers believe about it: Return-Path and Errors-To route bounces,
+ * Received and the authentication headers are trace fields only relays may add, and SendGrid's
+ * X-SMTPAPI can add recipients. SendGrid itself refuses a subset of this list.
  */
 export const RESERVED_HEADERS = new Set([
   'from',
@@ -34,15 +37,37 @@ export const RESERVED_HEADERS = new Set([
   'date',
   'message-id',
   'mime-version',
-  'content-type',
-  'content-transfer-encoding',
-  'content-disposition',
   'return-path',
+  'errors-to',
+  'return-receipt-to',
+  'apparently-to',
+  'delivered-to',
+  'envelope-to',
+  'x-original-to',
   'received',
+  'received-spf',
+  'authentication-results',
   'dkim-signature',
+  'domainkey-signature',
   'x-sg-id',
   'x-sg-eid',
+  'x-smtpapi',
 ]);
+/**
+ * Whole families: Content-* describe the MIME structure we build, Resent-* (Resent-To,
+ * Resent-Bcc, ...) re-address the mail, ARC-* are relays' signatures, and X-Tegami-* are ours
+ * (`X-Tegami-Message-Id` would otherwise appear twice, once forged).
+ */
+export const RESERVED_HEADER_PREFIXES = ['content-', 'resent-', 'arc-', 'x-tegami-'];
+
+/** True for a header name a caller may not set, in any letter case. */
+export function isReservedHeader(name: string): boolean {
+  const lower = name.toLowerCase();
+  return (
+    RESERVED_HEADERS.has(lower) ||
+    RESERVED_HEADER_PREFIXES.some((prefix) => lower.startsWith(prefix))
+  );
+}
 
 export interface FieldError {
   field: string;
@@ -170,13 +195,25 @@ export function validateMessage(input: MessageInput, now: number): ValidMessage 
   }
 
   const headers = input.headers ?? {};
+  const headerNames = new Set<string>();
   for (const [name, value] of Object.entries(headers)) {
     const field = `headers.${name}`;
     if (!HEADER_NAME.test(name)) {
-      errors.push({ field, message: 'is not a valid header name' });
-    } else if (RESERVED_HEADERS.has(name.toLowerCase())) {
-      errors.push({ field, message: 'is reserved; use the message fields instead' });
+      errors.push({
+        field,
+        message: 'is not a valid header name (printable ASCII, no space or colon)',
+      });
+    } else if (isReservedHeader(name)) {
+      errors.push({
+        field,
+        message:
+          'is reserved (it is set by Tegami or the provider, or would change who gets the mail); use the message fields instead',
+      });
+    } else if (headerNames.has(name.toLowerCase())) {
+      // Header names are case-insensitive: two spellings would be two headers of the same name.
+      errors.push({ field, message: 'appears more than once (header names ignore letter case)' });
     }
+    headerNames.add(name.toLowerCase());
     checkHeaderText(value, field, errors);
   }
 
