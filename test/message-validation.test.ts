@@ -338,6 +338,58 @@ describe('submission validation (real HTTP, real database)', () => {
       assert.deepEqual(createMailSendValidator()(body, Date.now()), []);
     });
   });
+
+  describe('bidirectional control characters', () => {
+    const bidi = [
+      '\u202a',
+      '\u202b',
+      '\u202c',
+      '\u202d',
+      '\u202e',
+      '\u2066',
+      '\u2067',
+      '\u2068',
+      '\u2069',
+      '\u200e',
+      '\u200f',
+      '\u061c',
+    ];
+    const hex = (c: string) => `U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+    const named = (c: string) => ({ email: 'x@example.com', name: `Support${c}moc.elgoog` });
+    for (const c of bidi) {
+      test(`${hex(c)} in display names and filenames → 400`, async () => {
+        const cases: Refusal[] = [
+          { name: 'from', body: message({ from: named(c) }), field: 'from.name' },
+          { name: 'to', body: message({ to: [named(c)] }), field: 'to[0].name' },
+          { name: 'cc', body: message({ cc: [named(c)] }), field: 'cc[0].name' },
+          { name: 'bcc', body: message({ bcc: [named(c)] }), field: 'bcc[0].name' },
+          { name: 'reply_to', body: message({ reply_to: named(c) }), field: 'reply_to.name' },
+          {
+            name: 'filename',
+            body: message({
+              attachments: [
+                { filename: `invoice${c}fdp.exe`, content: 'aGk=', content_type: 'text/plain' },
+              ],
+            }),
+            field: 'attachments[0].filename',
+          },
+        ];
+        for (const refusal of cases) await expectRefused(refusal);
+      });
+    }
+
+    test('right-to-left text itself is fine', async () => {
+      const answer = await svc.request(
+        'POST',
+        '/v1/messages',
+        message({
+          from: { email: 'x@example.com', name: 'فندق' },
+          attachments: [{ filename: 'חשבונית.pdf', content: 'aGk=', content_type: 'text/plain' }],
+        }),
+      );
+      assert.equal(answer.status, 202, JSON.stringify(answer.body));
+    });
+  });
 });
 
 /** Unfolded header lines of the message's top-level header block with this (lower-case) name. */

@@ -108,6 +108,13 @@ const LINE_BREAK = /[\r\n\0]/;
  */
 const ANY_CONTROL_OR_LINE_BREAK = /[\p{Cc}\u2028\u2029]/u;
 /**
+ * Unicode's bidi controls (Bidi_Control): U+202E makes `invoice\u202Efdp.exe` show as
+ * `invoiceexe.pdf`. Refused where a receiver decides whom to trust or what to open.
+ */
+const BIDI_CONTROL = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+const BIDI_CONTROL_MESSAGE =
+  'must not contain bidirectional control characters (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C)';
+/**
  * Standard base64 is checked as "alphabet, then at most two '=', in whole groups of four". One
  * character class under `*` runs as a plain loop, whatever the length; the former
  * `(?:[A-Za-z0-9+/]{4})*` kept a backtracking entry per group and overflowed V8's stack (a
@@ -140,6 +147,9 @@ function checkAddress(address: Address, field: string, errors: FieldError[]): vo
   }
   if (address.name !== undefined && LINE_BREAK.test(address.name)) {
     errors.push({ field: `${field}.name`, message: 'must not contain line breaks' });
+  }
+  if (address.name !== undefined && BIDI_CONTROL.test(address.name)) {
+    errors.push({ field: `${field}.name`, message: BIDI_CONTROL_MESSAGE });
   }
 }
 
@@ -263,6 +273,8 @@ export function validateMessage(input: MessageInput, now: number): ValidMessage 
         field: `${field}.filename`,
         message: 'must be non-empty, without line breaks',
       });
+    } else if (BIDI_CONTROL.test(attachment.filename)) {
+      errors.push({ field: `${field}.filename`, message: BIDI_CONTROL_MESSAGE });
     }
     if (!MIME_TYPE.test(attachment.content_type)) {
       errors.push({ field: `${field}.content_type`, message: 'must be a MIME type like text/csv' });
