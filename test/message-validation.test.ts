@@ -187,6 +187,24 @@ describe('submission validation (real HTTP, real database)', () => {
         });
       }
     });
+
+    test('one message in a batch is at most 10 MiB, as a message on its own', async () => {
+      const answer = await svc.request('POST', '/v1/messages/batch', {
+        messages: [
+          message({
+            attachments: [
+              { filename: 'a.bin', content: base64Of(SEVEN_MIB), content_type: 'text/plain' },
+              { filename: 'b.bin', content: base64Of(SEVEN_MIB), content_type: 'text/plain' },
+            ],
+          }),
+          message(),
+        ],
+      });
+      assert.equal(answer.status, 202);
+      assert.equal(answer.body.accepted, 1);
+      assert.equal(answer.body.results[0].error.details[0].field, 'attachments');
+      assert.match(answer.body.results[0].error.details[0].message, /at most 10485760 \(10 MiB\)/);
+    });
   });
 
   describe('metadata keys', () => {

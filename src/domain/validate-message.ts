@@ -8,15 +8,29 @@ import type { Address, Attachment, MessageContent } from './types.ts';
 
 /** SendGrid accepts at most 1,000 recipients in one request; we keep every message sendable. */
 export const MAX_RECIPIENTS = 1000;
-/** SendGrid: "categories" holds at most 10 items of at most 255 characters. */
+/** SendGrid: "categories" holds at most 10 items of at most 255 characters, all printable ASCII. */
 export const MAX_CATEGORIES = 10;
 export const MAX_CATEGORY_LENGTH = 255;
-/** SendGrid caps custom_args (where metadata travels) at 10,000 bytes per message. */
-export const MAX_METADATA_BYTES = 10_000;
+/**
+ * SendGrid refuses a personalization whose custom_args exceed 10,000 bytes. Tegami's SendGrid
+ * provider sends the metadata there plus `tegami_message_id` (src/providers/sendgrid/
+ * mail-send-body.ts), so the metadata gets what the id leaves. Both are measured as JSON, which
+ * counts every byte SendGrid could count (and the quotes and commas besides).
+ */
+export const SENDGRID_CUSTOM_ARGS_BYTES = 10_000;
+/** What `,"tegami_message_id":"msg_<26-character ULID>"` adds to the metadata's JSON: 53 bytes. */
+const MESSAGE_ID_ARG_BYTES = `,"tegami_message_id":"msg_${'0'.repeat(26)}"`.length;
+export const MAX_METADATA_BYTES = SENDGRID_CUSTOM_ARGS_BYTES - MESSAGE_ID_ARG_BYTES;
 /** Map keys are limited here; the API schema checks only the values of headers and metadata. */
 export const MAX_METADATA_KEY_LENGTH = 256;
 /** RFC 5322 caps a line at 998 characters; a longer subject or header cannot be sent as is. */
 export const MAX_HEADER_VALUE_LENGTH = 998;
+/**
+ * One message is at most 10 MiB as JSON, however it arrives. That is the body limit of
+ * `POST /v1/messages` (src/api/app.ts); without the same limit per message, a batch (50 MiB)
+ * could carry a message over SendGrid's 30 MB per request, refused with 413 after our 202.
+ */
+export const MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
 export const MAX_SCHEDULE_AHEAD_MS = 30 * 24 * 3600 * 1000;
 
 /**
@@ -121,8 +135,17 @@ const BIDI_CONTROL_MESSAGE =
  * `RangeError`, answered 500) on attachments over about 3 MiB.
  */
 const BASE64_CHARACTERS = /^[A-Za-z0-9+/]*={0,2}$/;
+/** SendGrid: "Categories can not contain non-ASCII characters" (controls included). */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 const MIME_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$/;
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Below this many characters of text, html and attachment content together, a message stays far
+ * under MAX_MESSAGE_BYTES even with every other field at its limit (under 2 MB of JSON, plus at
+ * most 6 bytes per character of these), so its JSON is not measured.
+ */
+const MEASURE_SIZE_ABOVE_CHARS = 512 * 1024;
 
 export function isValidEmail(email: string): boolean {
   if (email.length > 254) return false;
@@ -159,6 +182,22 @@ function checkHeaderText(value: string, field: string, errors: FieldError[]): vo
   } else if (value.length > MAX_HEADER_VALUE_LENGTH) {
     errors.push({ field, message: `must be at most ${MAX_HEADER_VALUE_LENGTH} characters` });
   }
+}
+
+/** Refuses a message over MAX_MESSAGE_BYTES as JSON, naming its largest part as the field. */
+function checkSize(input: MessageInput, errors: FieldError[]): void {
+  const text = input.text?.length ?? 0;
+  const html = input.html?.length ?? 0;
+  const attachments = (input.attachments ?? []).reduce((sum, a) => sum + a.content.length, 0);
+  if (text + html + attachments <= MEASURE_SIZE_ABOVE_CHARS) return;
+  const bytes = Buffer.byteLength(JSON.stringify(input));
+  if (bytes <= MAX_MESSAGE_BYTES) return;
+  const largest =
+    attachments >= Math.max(text, html) ? 'attachments' : text >= html ? 'text' : 'html';
+  errors.push({
+    field: largest,
+    message: `the message is ${bytes} bytes as JSON; one message may have at most ${MAX_MESSAGE_BYTES} (10 MiB)`,
+  });
 }
 
 export function validateMessage(input: MessageInput, now: number): ValidMessage | FieldError[] {
@@ -238,15 +277,21 @@ export function validateMessage(input: MessageInput, now: number): ValidMessage 
     const field = `categories[${i}]`;
     if (category.length === 0 || category.length > MAX_CATEGORY_LENGTH) {
       errors.push({ field, message: `must be 1 to ${MAX_CATEGORY_LENGTH} characters` });
+    } else if (!PRINTABLE_ASCII.test(category)) {
+      errors.push({
+        field,
+        message:
+          'must be printable ASCII (space to ~); SendGrid refuses any other character in a category',
+      });
     }
-    checkHeaderText(category, field, errors);
   });
 
   const metadata = input.metadata ?? {};
-  if (Buffer.byteLength(JSON.stringify(metadata)) > MAX_METADATA_BYTES) {
+  const metadataBytes = Buffer.byteLength(JSON.stringify(metadata));
+  if (metadataBytes > MAX_METADATA_BYTES) {
     errors.push({
       field: 'metadata',
-      message: `must be at most ${MAX_METADATA_BYTES} bytes as JSON`,
+      message: `is ${metadataBytes} bytes as JSON, at most ${MAX_METADATA_BYTES}: SendGrid takes 10,000 bytes of custom_args, which also carry tegami_message_id`,
     });
   }
   for (const [key, value] of Object.entries(metadata)) {
@@ -283,6 +328,7 @@ export function validateMessage(input: MessageInput, now: number): ValidMessage 
       errors.push({ field: `${field}.content`, message: 'must be non-empty standard base64' });
     }
   });
+  checkSize(input, errors);
 
   let sendAt: number | null = null;
   if (input.send_at !== undefined) {
