@@ -408,6 +408,72 @@ describe('submission validation (real HTTP, real database)', () => {
       assert.equal(answer.status, 202, JSON.stringify(answer.body));
     });
   });
+
+  describe('control characters, lengths and broken Unicode', () => {
+    const refusals: Refusal[] = [
+      { name: 'ESC in the subject', body: message({ subject: 'a\u001b[2Jb' }), field: 'subject' },
+      { name: 'DEL in the subject', body: message({ subject: 'a\u007fb' }), field: 'subject' },
+      { name: 'U+0085 in the subject', body: message({ subject: 'a\u0085b' }), field: 'subject' },
+      { name: 'U+2028 in the subject', body: message({ subject: 'a\u2028b' }), field: 'subject' },
+      {
+        name: 'a vertical tab in a header value',
+        body: message({ headers: { 'X-Ref': 'a\u000bb' } }),
+        field: 'headers.X-Ref',
+      },
+      {
+        name: 'a form feed in a display name',
+        body: message({ from: { email: 'a@example.com', name: 'A\u000cB' } }),
+        field: 'from.name',
+      },
+      {
+        name: 'ESC in a filename',
+        body: message({
+          attachments: [{ filename: 'a\u001b.pdf', content: 'aGk=', content_type: 'text/plain' }],
+        }),
+        field: 'attachments[0].filename',
+      },
+      {
+        name: 'TAB in a filename',
+        body: message({
+          attachments: [{ filename: 'a\t.pdf', content: 'aGk=', content_type: 'text/plain' }],
+        }),
+        field: 'attachments[0].filename',
+      },
+      {
+        name: 'a header name of 257 characters',
+        body: message({ headers: { [`X-${'a'.repeat(255)}`]: 'v' } }),
+        field: `headers.X-${'a'.repeat(255)}`,
+      },
+      {
+        name: 'a lone surrogate in a display name',
+        body: message({ to: [{ email: 'a@example.com', name: 'A\ud800' }] }),
+        field: 'to[0].name',
+      },
+      { name: 'a lone surrogate in the text', body: message({ text: 'a\udc00b' }), field: 'text' },
+      {
+        name: 'a lone surrogate in a metadata value',
+        body: message({ metadata: { k: '\ud83d' } }),
+        field: 'metadata.k',
+      },
+    ];
+    for (const refusal of refusals) {
+      test(`${refusal.name} → 400, nothing stored`, () => expectRefused(refusal));
+    }
+
+    test('TAB in a subject, emoji (surrogate pairs) and a 256-character header name are fine', async () => {
+      const answer = await svc.request(
+        'POST',
+        '/v1/messages',
+        message({
+          subject: 'Booking\t#12 🎉',
+          from: { email: 'a@example.com', name: '🏨 Hotel' },
+          headers: { [`X-${'a'.repeat(254)}`]: 'v' },
+          metadata: { ['k'.repeat(256)]: '🎉' },
+        }),
+      );
+      assert.equal(answer.status, 202, JSON.stringify(answer.body));
+    });
+  });
 });
 
 /** Unfolded header lines of the message's top-level header block with this (lower-case) name. */

@@ -23,6 +23,7 @@ const MESSAGE_ID_ARG_BYTES = `,"tegami_message_id":"msg_${'0'.repeat(26)}"`.leng
 export const MAX_METADATA_BYTES = SENDGRID_CUSTOM_ARGS_BYTES - MESSAGE_ID_ARG_BYTES;
 /** Map keys are limited here; the API schema checks only the values of headers and metadata. */
 export const MAX_METADATA_KEY_LENGTH = 256;
+export const MAX_HEADER_NAME_LENGTH = 256;
 /** RFC 5322 caps a line at 998 characters; a longer subject or header cannot be sent as is. */
 export const MAX_HEADER_VALUE_LENGTH = 998;
 /**
@@ -115,11 +116,13 @@ export interface ValidMessage {
 const LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
 const DOMAIN_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const HEADER_NAME = /^[!-9;-~]+$/; // printable ASCII except ':' (RFC 5322 field-name)
-const LINE_BREAK = /[\r\n\0]/;
 /**
- * Control characters (\p{Cc}: U+0000-U+001F, U+007F-U+009F) and U+2028/U+2029, which JavaScript
- * and some mail software read as line breaks: none belongs in a name such as a metadata key.
+ * What must not reach a header line: control characters (\p{Cc}: U+0000-U+001F, U+007F-U+009F)
+ * but TAB, since CR and LF would start a new header and the others corrupt it, and U+2028/U+2029,
+ * which JavaScript and some mail software read as line breaks.
  */
+const CONTROL_OR_LINE_BREAK = /(?!\t)[\p{Cc}\u2028\u2029]/u;
+/** The same plus TAB, for names that are no running text: metadata keys and filenames. */
 const ANY_CONTROL_OR_LINE_BREAK = /[\p{Cc}\u2028\u2029]/u;
 /**
  * Unicode's bidi controls (Bidi_Control): U+202E makes `invoice\u202Efdp.exe` show as
@@ -128,6 +131,12 @@ const ANY_CONTROL_OR_LINE_BREAK = /[\p{Cc}\u2028\u2029]/u;
 const BIDI_CONTROL = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 const BIDI_CONTROL_MESSAGE =
   'must not contain bidirectional control characters (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C)';
+/**
+ * Half of a UTF-16 surrogate pair: not a character at all. Stored as text it turns into U+FFFD,
+ * so what is read back (or searched for) would differ from what was accepted.
+ */
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
+const LONE_SURROGATE_MESSAGE = 'must be valid Unicode (no unpaired surrogate \\uD800-\\uDFFF)';
 /**
  * Standard base64 is checked as "alphabet, then at most two '=', in whole groups of four". One
  * character class under `*` runs as a plain loop, whatever the length; the former
@@ -168,19 +177,37 @@ function checkAddress(address: Address, field: string, errors: FieldError[]): vo
   if (!isValidEmail(address.email)) {
     errors.push({ field: `${field}.email`, message: 'is not a valid email address' });
   }
-  if (address.name !== undefined && LINE_BREAK.test(address.name)) {
-    errors.push({ field: `${field}.name`, message: 'must not contain line breaks' });
+  if (address.name !== undefined) {
+    checkText(address.name, `${field}.name`, errors);
+    if (BIDI_CONTROL.test(address.name)) {
+      errors.push({ field: `${field}.name`, message: BIDI_CONTROL_MESSAGE });
+    }
   }
-  if (address.name !== undefined && BIDI_CONTROL.test(address.name)) {
-    errors.push({ field: `${field}.name`, message: BIDI_CONTROL_MESSAGE });
+}
+
+/** Text that goes into a header line: no line breaks or control characters, valid Unicode. */
+function checkText(value: string, field: string, errors: FieldError[]): void {
+  if (CONTROL_OR_LINE_BREAK.test(value)) {
+    errors.push({
+      field,
+      message: 'must not contain line breaks (CR, LF, U+2028, U+2029) or control characters',
+    });
+  } else if (LONE_SURROGATE.test(value)) {
+    errors.push({ field, message: LONE_SURROGATE_MESSAGE });
   }
 }
 
 function checkHeaderText(value: string, field: string, errors: FieldError[]): void {
-  if (LINE_BREAK.test(value)) {
-    errors.push({ field, message: 'must not contain line breaks (CR, LF) or NUL' });
-  } else if (value.length > MAX_HEADER_VALUE_LENGTH) {
+  checkText(value, field, errors);
+  if (value.length > MAX_HEADER_VALUE_LENGTH) {
     errors.push({ field, message: `must be at most ${MAX_HEADER_VALUE_LENGTH} characters` });
+  }
+}
+
+/** Body text may hold any character, but only whole ones (see LONE_SURROGATE). */
+function checkBody(value: string | undefined, field: string, errors: FieldError[]): void {
+  if (value !== undefined && LONE_SURROGATE.test(value)) {
+    errors.push({ field, message: LONE_SURROGATE_MESSAGE });
   }
 }
 
@@ -242,6 +269,8 @@ export function validateMessage(input: MessageInput, now: number): ValidMessage 
   if (!input.text && !input.html) {
     errors.push({ field: 'text', message: 'a message needs `text`, `html` or both' });
   }
+  checkBody(input.text, 'text', errors);
+  checkBody(input.html, 'html', errors);
 
   const headers = input.headers ?? {};
   const headerNames = new Set<string>();
@@ -251,6 +280,11 @@ export function validateMessage(input: MessageInput, now: number): ValidMessage 
       errors.push({
         field,
         message: 'is not a valid header name (printable ASCII, no space or colon)',
+      });
+    } else if (name.length > MAX_HEADER_NAME_LENGTH) {
+      errors.push({
+        field,
+        message: `header names are at most ${MAX_HEADER_NAME_LENGTH} characters`,
       });
     } else if (isReservedHeader(name)) {
       errors.push({
@@ -308,18 +342,24 @@ export function validateMessage(input: MessageInput, now: number): ValidMessage 
       // Metadata is stored as searchable text; no database stores U+0000 in text portably.
       errors.push({ field, message: 'must not contain NUL (\\u0000)' });
     }
+    if (LONE_SURROGATE.test(key) || LONE_SURROGATE.test(value)) {
+      errors.push({ field, message: LONE_SURROGATE_MESSAGE });
+    }
   }
 
   const attachments = input.attachments ?? [];
   attachments.forEach((attachment, i) => {
     const field = `attachments[${i}]`;
-    if (attachment.filename.trim() === '' || LINE_BREAK.test(attachment.filename)) {
+    const { filename } = attachment;
+    if (filename.trim() === '' || ANY_CONTROL_OR_LINE_BREAK.test(filename)) {
       errors.push({
         field: `${field}.filename`,
-        message: 'must be non-empty, without line breaks',
+        message: 'must be non-empty, without line breaks or control characters',
       });
-    } else if (BIDI_CONTROL.test(attachment.filename)) {
+    } else if (BIDI_CONTROL.test(filename)) {
       errors.push({ field: `${field}.filename`, message: BIDI_CONTROL_MESSAGE });
+    } else if (LONE_SURROGATE.test(filename)) {
+      errors.push({ field: `${field}.filename`, message: LONE_SURROGATE_MESSAGE });
     }
     if (!MIME_TYPE.test(attachment.content_type)) {
       errors.push({ field: `${field}.content_type`, message: 'must be a MIME type like text/csv' });
