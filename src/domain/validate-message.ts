@@ -121,9 +121,11 @@ const HEADER_NAME = /^[!-9;-~]+$/; // printable ASCII except ':' (RFC 5322 field
  * but TAB, since CR and LF would start a new header and the others corrupt it, and U+2028/U+2029,
  * which JavaScript and some mail software read as line breaks.
  */
-const CONTROL_OR_LINE_BREAK = /(?!\t)[\p{Cc}\u2028\u2029]/u;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const CONTROL_OR_LINE_BREAK = /[\0-\x08\n-\x1f\x7f-\x9f\u2028\u2029]/;
 /** The same plus TAB, for names that are no running text: metadata keys and filenames. */
-const ANY_CONTROL_OR_LINE_BREAK = /[\p{Cc}\u2028\u2029]/u;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const ANY_CONTROL_OR_LINE_BREAK = /[\0-\x1f\x7f-\x9f\u2028\u2029]/;
 /**
  * Unicode's bidi controls (Bidi_Control): U+202E makes `invoice\u202Efdp.exe` show as
  * `invoiceexe.pdf`. Refused where a receiver decides whom to trust or what to open.
@@ -132,11 +134,14 @@ const BIDI_CONTROL = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 const BIDI_CONTROL_MESSAGE =
   'must not contain bidirectional control characters (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C)';
 /**
- * Half of a UTF-16 surrogate pair: not a character at all. Stored as text it turns into U+FFFD,
- * so what is read back (or searched for) would differ from what was accepted.
+ * False for a string holding half of a UTF-16 surrogate pair, which is not a character at all:
+ * stored as text it turns into U+FFFD, so what is read back (or searched for) would differ from
+ * what was accepted. String.prototype.isWellFormed (Node 20) is native and several times faster
+ * than a regular expression on long bodies; TypeScript's ES2023 library does not declare it yet.
  */
-const LONE_SURROGATE = /[\ud800-\udfff]/u;
-const LONE_SURROGATE_MESSAGE = 'must be valid Unicode (no unpaired surrogate \\uD800-\\uDFFF)';
+const isWellFormed = (value: string): boolean =>
+  (value as unknown as { isWellFormed(): boolean }).isWellFormed();
+const UNPAIRED_SURROGATE_MESSAGE = 'must be valid Unicode (no unpaired surrogate \\uD800-\\uDFFF)';
 /**
  * Standard base64 is checked as "alphabet, then at most two '=', in whole groups of four". One
  * character class under `*` runs as a plain loop, whatever the length; the former
@@ -192,8 +197,8 @@ function checkText(value: string, field: string, errors: FieldError[]): void {
       field,
       message: 'must not contain line breaks (CR, LF, U+2028, U+2029) or control characters',
     });
-  } else if (LONE_SURROGATE.test(value)) {
-    errors.push({ field, message: LONE_SURROGATE_MESSAGE });
+  } else if (!isWellFormed(value)) {
+    errors.push({ field, message: UNPAIRED_SURROGATE_MESSAGE });
   }
 }
 
@@ -204,10 +209,10 @@ function checkHeaderText(value: string, field: string, errors: FieldError[]): vo
   }
 }
 
-/** Body text may hold any character, but only whole ones (see LONE_SURROGATE). */
+/** Body text may hold any character, but only whole ones (see isWellFormed). */
 function checkBody(value: string | undefined, field: string, errors: FieldError[]): void {
-  if (value !== undefined && LONE_SURROGATE.test(value)) {
-    errors.push({ field, message: LONE_SURROGATE_MESSAGE });
+  if (value !== undefined && !isWellFormed(value)) {
+    errors.push({ field, message: UNPAIRED_SURROGATE_MESSAGE });
   }
 }
 
@@ -217,7 +222,13 @@ function checkSize(input: MessageInput, errors: FieldError[]): void {
   const html = input.html?.length ?? 0;
   const attachments = (input.attachments ?? []).reduce((sum, a) => sum + a.content.length, 0);
   if (text + html + attachments <= MEASURE_SIZE_ABOVE_CHARS) return;
-  const bytes = Buffer.byteLength(JSON.stringify(input));
+  // Valid base64 takes one byte per character in JSON, so contents are counted by length instead
+  // of being copied into a second string of up to 50 MiB (invalid ones are refused anyway).
+  const withoutContents = {
+    ...input,
+    attachments: (input.attachments ?? []).map((a) => ({ ...a, content: '' })),
+  };
+  const bytes = Buffer.byteLength(JSON.stringify(withoutContents)) + attachments;
   if (bytes <= MAX_MESSAGE_BYTES) return;
   const largest =
     attachments >= Math.max(text, html) ? 'attachments' : text >= html ? 'text' : 'html';
@@ -342,8 +353,8 @@ export function validateMessage(input: MessageInput, now: number): ValidMessage 
       // Metadata is stored as searchable text; no database stores U+0000 in text portably.
       errors.push({ field, message: 'must not contain NUL (\\u0000)' });
     }
-    if (LONE_SURROGATE.test(key) || LONE_SURROGATE.test(value)) {
-      errors.push({ field, message: LONE_SURROGATE_MESSAGE });
+    if (!isWellFormed(key) || !isWellFormed(value)) {
+      errors.push({ field, message: UNPAIRED_SURROGATE_MESSAGE });
     }
   }
 
@@ -358,8 +369,8 @@ export function validateMessage(input: MessageInput, now: number): ValidMessage 
       });
     } else if (BIDI_CONTROL.test(filename)) {
       errors.push({ field: `${field}.filename`, message: BIDI_CONTROL_MESSAGE });
-    } else if (LONE_SURROGATE.test(filename)) {
-      errors.push({ field: `${field}.filename`, message: LONE_SURROGATE_MESSAGE });
+    } else if (!isWellFormed(filename)) {
+      errors.push({ field: `${field}.filename`, message: UNPAIRED_SURROGATE_MESSAGE });
     }
     if (!MIME_TYPE.test(attachment.content_type)) {
       errors.push({ field: `${field}.content_type`, message: 'must be a MIME type like text/csv' });
