@@ -66,6 +66,9 @@ const attachment = (overrides: Record<string, string>) => ({
   attachments: [{ filename: 'a.txt', content: 'aGk=', content_type: 'text/plain', ...overrides }],
 });
 
+// SendGrid's other rules cannot be broken by a message Tegami builds: one personalization, no
+// empty cc/bcc lists, text/plain before text/html, custom_args never empty (the id is always
+// there), no send_at (Tegami holds scheduled mail itself), no reply_to_list or template_id.
 const rules: Rule[] = [
   {
     what: 'a non-ASCII category',
@@ -139,6 +142,24 @@ const rules: Rule[] = [
     input: message({ headers: { 'X-Réf': '1' } }),
     sendGridField: 'headers',
     apiField: 'headers.X-Réf',
+  },
+  {
+    what: 'a metadata value that is no string',
+    input: message({ metadata: { nights: 2 } }),
+    sendGridField: 'personalizations.0.custom_args',
+    apiField: 'metadata.nights',
+  },
+  {
+    what: 'a header value that is no string',
+    input: message({ headers: { 'X-Nights': 2 } }),
+    sendGridField: 'headers',
+    apiField: 'headers.X-Nights',
+  },
+  {
+    what: 'no to',
+    input: message({ to: [], cc: [{ email: 'c@example.com' }] }),
+    sendGridField: 'personalizations.0.to',
+    apiField: 'to',
   },
   {
     what: '1,001 recipients',
