@@ -30,8 +30,16 @@ export const AttachmentSchema = Type.Object(
   strict,
 );
 
+/**
+ * Keys of a map may be any string. `Type.Record(Type.String(), …)` would make the key pattern
+ * `^(.*)$`, which no key with \n, \r, U+2028 or U+2029 matches (`.` stops at line terminators):
+ * requests skipped such keys' values (a number got through to a 500) and the response serializer
+ * silently dropped such keys from every answer. Key rules live in src/domain/validate-message.ts.
+ */
+const AnyKey = Type.String({ pattern: '^[\\s\\S]*$' });
+
 const StringMap = (description: string, maxProperties: number) =>
-  Type.Record(Type.String({ maxLength: 256 }), Type.String(), { description, maxProperties });
+  Type.Record(AnyKey, Type.String(), { description, maxProperties });
 
 export const MessageInputSchema = Type.Object(
   {
@@ -147,9 +155,9 @@ export const MessageSchema = Type.Object({
   subject: Type.String(),
   text: Type.Optional(Type.String()),
   html: Type.Optional(Type.String()),
-  headers: Type.Record(Type.String(), Type.String()),
+  headers: Type.Record(AnyKey, Type.String()),
   categories: Type.Array(Type.String()),
-  metadata: Type.Record(Type.String(), Type.String()),
+  metadata: Type.Record(AnyKey, Type.String()),
   attachments: Type.Array(
     Type.Object({ filename: Type.String(), content_type: Type.String(), size: Type.Integer() }),
   ),
@@ -181,7 +189,7 @@ export const MessageSchema = Type.Object({
             detail: Type.Union([Type.String(), Type.Null()], {
               description: "the provider's reason, response or URL, when the event has one",
             }),
-            payload: Type.Record(Type.String(), Type.Unknown(), {
+            payload: Type.Record(AnyKey, Type.Unknown(), {
               description: 'the event exactly as the provider sent it',
             }),
           }),

@@ -8,18 +8,38 @@ import type { Address, Attachment, MessageContent } from './types.ts';
 
 /** SendGrid accepts at most 1,000 recipients in one request; we keep every message sendable. */
 export const MAX_RECIPIENTS = 1000;
-/** SendGrid: "categories" holds at most 10 items of at most 255 characters. */
+/** SendGrid: "categories" holds at most 10 items of at most 255 characters, all printable ASCII. */
 export const MAX_CATEGORIES = 10;
 export const MAX_CATEGORY_LENGTH = 255;
-/** SendGrid caps custom_args (where metadata travels) at 10,000 bytes per message. */
-export const MAX_METADATA_BYTES = 10_000;
+/**
+ * SendGrid refuses a personalization whose custom_args exceed 10,000 bytes. Tegami's SendGrid
+ * provider sends the metadata there plus `tegami_message_id` (src/providers/sendgrid/
+ * mail-send-body.ts), so the metadata gets what the id leaves. Both are measured as JSON, which
+ * counts every byte SendGrid could count (and the quotes and commas besides).
+ */
+export const SENDGRID_CUSTOM_ARGS_BYTES = 10_000;
+/** What `,"tegami_message_id":"msg_<26-character ULID>"` adds to the metadata's JSON: 53 bytes. */
+const MESSAGE_ID_ARG_BYTES = `,"tegami_message_id":"msg_${'0'.repeat(26)}"`.length;
+export const MAX_METADATA_BYTES = SENDGRID_CUSTOM_ARGS_BYTES - MESSAGE_ID_ARG_BYTES;
+/** Map keys are limited here; the API schema checks only the values of headers and metadata. */
+export const MAX_METADATA_KEY_LENGTH = 256;
+export const MAX_HEADER_NAME_LENGTH = 256;
 /** RFC 5322 caps a line at 998 characters; a longer subject or header cannot be sent as is. */
 export const MAX_HEADER_VALUE_LENGTH = 998;
+/**
+ * One message is at most 10 MiB as JSON, however it arrives. That is the body limit of
+ * `POST /v1/messages` (src/api/app.ts); without the same limit per message, a batch (50 MiB)
+ * could carry a message over SendGrid's 30 MB per request, refused with 413 after our 202.
+ */
+export const MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
 export const MAX_SCHEDULE_AHEAD_MS = 30 * 24 * 3600 * 1000;
 
 /**
- * Headers we write ourselves (or the provider does). Letting a caller set them would break the
- * message or allow spoofing; SendGrid rejects the same list in `headers`.
+ * Header names a caller may not set, compared without case (see also the prefixes below).
+ * Tegami or the provider writes them (From, Date, Message-ID, ...), or they would change who gets
+ * the mail or what receivers believe about it: Return-Path and Errors-To route bounces,
+ * Received and the authentication headers are trace fields only relays may add, and SendGrid's
+ * X-SMTPAPI can add recipients. SendGrid itself refuses a subset of this list.
  */
 export const RESERVED_HEADERS = new Set([
   'from',
@@ -32,15 +52,37 @@ export const RESERVED_HEADERS = new Set([
   'date',
   'message-id',
   'mime-version',
-  'content-type',
-  'content-transfer-encoding',
-  'content-disposition',
   'return-path',
+  'errors-to',
+  'return-receipt-to',
+  'apparently-to',
+  'delivered-to',
+  'envelope-to',
+  'x-original-to',
   'received',
+  'received-spf',
+  'authentication-results',
   'dkim-signature',
+  'domainkey-signature',
   'x-sg-id',
   'x-sg-eid',
+  'x-smtpapi',
 ]);
+/**
+ * Whole families: Content-* describe the MIME structure we build, Resent-* (Resent-To,
+ * Resent-Bcc, ...) re-address the mail, ARC-* are relays' signatures, and X-Tegami-* are ours
+ * (`X-Tegami-Message-Id` would otherwise appear twice, once forged).
+ */
+export const RESERVED_HEADER_PREFIXES = ['content-', 'resent-', 'arc-', 'x-tegami-'];
+
+/** True for a header name a caller may not set, in any letter case. */
+export function isReservedHeader(name: string): boolean {
+  const lower = name.toLowerCase();
+  return (
+    RESERVED_HEADERS.has(lower) ||
+    RESERVED_HEADER_PREFIXES.some((prefix) => lower.startsWith(prefix))
+  );
+}
 
 export interface FieldError {
   field: string;
@@ -74,10 +116,50 @@ export interface ValidMessage {
 const LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
 const DOMAIN_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const HEADER_NAME = /^[!-9;-~]+$/; // printable ASCII except ':' (RFC 5322 field-name)
-const LINE_BREAK = /[\r\n\0]/;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/**
+ * What must not reach a header line: control characters (\p{Cc}: U+0000-U+001F, U+007F-U+009F)
+ * but TAB, since CR and LF would start a new header and the others corrupt it, and U+2028/U+2029,
+ * which JavaScript and some mail software read as line breaks.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const CONTROL_OR_LINE_BREAK = /[\0-\x08\n-\x1f\x7f-\x9f\u2028\u2029]/;
+/** The same plus TAB, for names that are no running text: metadata keys and filenames. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const ANY_CONTROL_OR_LINE_BREAK = /[\0-\x1f\x7f-\x9f\u2028\u2029]/;
+/**
+ * Unicode's bidi controls (Bidi_Control): U+202E makes `invoice\u202Efdp.exe` show as
+ * `invoiceexe.pdf`. Refused where a receiver decides whom to trust or what to open.
+ */
+const BIDI_CONTROL = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+const BIDI_CONTROL_MESSAGE =
+  'must not contain bidirectional control characters (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C)';
+/**
+ * False for a string holding half of a UTF-16 surrogate pair, which is not a character at all:
+ * stored as text it turns into U+FFFD, so what is read back (or searched for) would differ from
+ * what was accepted. String.prototype.isWellFormed (Node 20) is native and several times faster
+ * than a regular expression on long bodies; TypeScript's ES2023 library does not declare it yet.
+ */
+const isWellFormed = (value: string): boolean =>
+  (value as unknown as { isWellFormed(): boolean }).isWellFormed();
+const UNPAIRED_SURROGATE_MESSAGE = 'must be valid Unicode (no unpaired surrogate \\uD800-\\uDFFF)';
+/**
+ * Standard base64 is checked as "alphabet, then at most two '=', in whole groups of four". One
+ * character class under `*` runs as a plain loop, whatever the length; the former
+ * `(?:[A-Za-z0-9+/]{4})*` kept a backtracking entry per group and overflowed V8's stack (a
+ * `RangeError`, answered 500) on attachments over about 3 MiB.
+ */
+const BASE64_CHARACTERS = /^[A-Za-z0-9+/]*={0,2}$/;
+/** SendGrid: "Categories can not contain non-ASCII characters" (controls included). */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 const MIME_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$/;
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Below this many characters of text, html and attachment content together, a message stays far
+ * under MAX_MESSAGE_BYTES even with every other field at its limit (under 2 MB of JSON, plus at
+ * most 6 bytes per character of these), so its JSON is not measured.
+ */
+const MEASURE_SIZE_ABOVE_CHARS = 512 * 1024;
 
 export function isValidEmail(email: string): boolean {
   if (email.length > 254) return false;
@@ -91,21 +173,69 @@ export function isValidEmail(email: string): boolean {
   return labels.every((label) => DOMAIN_LABEL.test(label));
 }
 
+/** Standard base64 (RFC 4648 section 4, padded, no line breaks), checked in linear time. */
+export function isStandardBase64(value: string): boolean {
+  return value.length % 4 === 0 && BASE64_CHARACTERS.test(value);
+}
+
 function checkAddress(address: Address, field: string, errors: FieldError[]): void {
   if (!isValidEmail(address.email)) {
     errors.push({ field: `${field}.email`, message: 'is not a valid email address' });
   }
-  if (address.name !== undefined && LINE_BREAK.test(address.name)) {
-    errors.push({ field: `${field}.name`, message: 'must not contain line breaks' });
+  if (address.name !== undefined) {
+    checkText(address.name, `${field}.name`, errors);
+    if (BIDI_CONTROL.test(address.name)) {
+      errors.push({ field: `${field}.name`, message: BIDI_CONTROL_MESSAGE });
+    }
+  }
+}
+
+/** Text that goes into a header line: no line breaks or control characters, valid Unicode. */
+function checkText(value: string, field: string, errors: FieldError[]): void {
+  if (CONTROL_OR_LINE_BREAK.test(value)) {
+    errors.push({
+      field,
+      message: 'must not contain line breaks (CR, LF, U+2028, U+2029) or control characters',
+    });
+  } else if (!isWellFormed(value)) {
+    errors.push({ field, message: UNPAIRED_SURROGATE_MESSAGE });
   }
 }
 
 function checkHeaderText(value: string, field: string, errors: FieldError[]): void {
-  if (LINE_BREAK.test(value)) {
-    errors.push({ field, message: 'must not contain line breaks (CR, LF) or NUL' });
-  } else if (value.length > MAX_HEADER_VALUE_LENGTH) {
+  checkText(value, field, errors);
+  if (value.length > MAX_HEADER_VALUE_LENGTH) {
     errors.push({ field, message: `must be at most ${MAX_HEADER_VALUE_LENGTH} characters` });
   }
+}
+
+/** Body text may hold any character, but only whole ones (see isWellFormed). */
+function checkBody(value: string | undefined, field: string, errors: FieldError[]): void {
+  if (value !== undefined && !isWellFormed(value)) {
+    errors.push({ field, message: UNPAIRED_SURROGATE_MESSAGE });
+  }
+}
+
+/** Refuses a message over MAX_MESSAGE_BYTES as JSON, naming its largest part as the field. */
+function checkSize(input: MessageInput, errors: FieldError[]): void {
+  const text = input.text?.length ?? 0;
+  const html = input.html?.length ?? 0;
+  const attachments = (input.attachments ?? []).reduce((sum, a) => sum + a.content.length, 0);
+  if (text + html + attachments <= MEASURE_SIZE_ABOVE_CHARS) return;
+  // Valid base64 takes one byte per character in JSON, so contents are counted by length instead
+  // of being copied into a second string of up to 50 MiB (invalid ones are refused anyway).
+  const withoutContents = {
+    ...input,
+    attachments: (input.attachments ?? []).map((a) => ({ ...a, content: '' })),
+  };
+  const bytes = Buffer.byteLength(JSON.stringify(withoutContents)) + attachments;
+  if (bytes <= MAX_MESSAGE_BYTES) return;
+  const largest =
+    attachments >= Math.max(text, html) ? 'attachments' : text >= html ? 'text' : 'html';
+  errors.push({
+    field: largest,
+    message: `the message is ${bytes} bytes as JSON; one message may have at most ${MAX_MESSAGE_BYTES} (10 MiB)`,
+  });
 }
 
 export function validateMessage(input: MessageInput, now: number): ValidMessage | FieldError[] {
@@ -150,15 +280,34 @@ export function validateMessage(input: MessageInput, now: number): ValidMessage 
   if (!input.text && !input.html) {
     errors.push({ field: 'text', message: 'a message needs `text`, `html` or both' });
   }
+  checkBody(input.text, 'text', errors);
+  checkBody(input.html, 'html', errors);
 
   const headers = input.headers ?? {};
+  const headerNames = new Set<string>();
   for (const [name, value] of Object.entries(headers)) {
     const field = `headers.${name}`;
     if (!HEADER_NAME.test(name)) {
-      errors.push({ field, message: 'is not a valid header name' });
-    } else if (RESERVED_HEADERS.has(name.toLowerCase())) {
-      errors.push({ field, message: 'is reserved; use the message fields instead' });
+      errors.push({
+        field,
+        message: 'is not a valid header name (printable ASCII, no space or colon)',
+      });
+    } else if (name.length > MAX_HEADER_NAME_LENGTH) {
+      errors.push({
+        field,
+        message: `header names are at most ${MAX_HEADER_NAME_LENGTH} characters`,
+      });
+    } else if (isReservedHeader(name)) {
+      errors.push({
+        field,
+        message:
+          'is reserved (it is set by Tegami or the provider, or would change who gets the mail); use the message fields instead',
+      });
+    } else if (headerNames.has(name.toLowerCase())) {
+      // Header names are case-insensitive: two spellings would be two headers of the same name.
+      errors.push({ field, message: 'appears more than once (header names ignore letter case)' });
     }
+    headerNames.add(name.toLowerCase());
     checkHeaderText(value, field, errors);
   }
 
@@ -173,46 +322,64 @@ export function validateMessage(input: MessageInput, now: number): ValidMessage 
     const field = `categories[${i}]`;
     if (category.length === 0 || category.length > MAX_CATEGORY_LENGTH) {
       errors.push({ field, message: `must be 1 to ${MAX_CATEGORY_LENGTH} characters` });
+    } else if (!PRINTABLE_ASCII.test(category)) {
+      errors.push({
+        field,
+        message:
+          'must be printable ASCII (space to ~); SendGrid refuses any other character in a category',
+      });
     }
-    checkHeaderText(category, field, errors);
   });
 
   const metadata = input.metadata ?? {};
-  if (Buffer.byteLength(JSON.stringify(metadata)) > MAX_METADATA_BYTES) {
+  const metadataBytes = Buffer.byteLength(JSON.stringify(metadata));
+  if (metadataBytes > MAX_METADATA_BYTES) {
     errors.push({
       field: 'metadata',
-      message: `must be at most ${MAX_METADATA_BYTES} bytes as JSON`,
+      message: `is ${metadataBytes} bytes as JSON, at most ${MAX_METADATA_BYTES}: SendGrid takes 10,000 bytes of custom_args, which also carry tegami_message_id`,
     });
   }
   for (const [key, value] of Object.entries(metadata)) {
-    if (key.length === 0 || LINE_BREAK.test(key)) {
+    const field = `metadata.${key}`;
+    if (key.length === 0 || key.length > MAX_METADATA_KEY_LENGTH) {
+      errors.push({ field, message: `keys must be 1 to ${MAX_METADATA_KEY_LENGTH} characters` });
+    } else if (ANY_CONTROL_OR_LINE_BREAK.test(key)) {
       errors.push({
-        field: `metadata.${key}`,
-        message: 'keys must be non-empty, without line breaks',
+        field,
+        message: 'keys must not contain line breaks (CR, LF, U+2028, U+2029) or control characters',
       });
     }
-    // Metadata is stored as searchable text; no database stores U+0000 in text portably.
-    if (key.includes('\u0000') || value.includes('\u0000')) {
-      errors.push({ field: `metadata.${key}`, message: 'must not contain NUL (\\u0000)' });
+    if (value.includes('\u0000')) {
+      // Metadata is stored as searchable text; no database stores U+0000 in text portably.
+      errors.push({ field, message: 'must not contain NUL (\\u0000)' });
+    }
+    if (!isWellFormed(key) || !isWellFormed(value)) {
+      errors.push({ field, message: UNPAIRED_SURROGATE_MESSAGE });
     }
   }
 
   const attachments = input.attachments ?? [];
   attachments.forEach((attachment, i) => {
     const field = `attachments[${i}]`;
-    if (attachment.filename.trim() === '' || LINE_BREAK.test(attachment.filename)) {
+    const { filename } = attachment;
+    if (filename.trim() === '' || ANY_CONTROL_OR_LINE_BREAK.test(filename)) {
       errors.push({
         field: `${field}.filename`,
-        message: 'must be non-empty, without line breaks',
+        message: 'must be non-empty, without line breaks or control characters',
       });
+    } else if (BIDI_CONTROL.test(filename)) {
+      errors.push({ field: `${field}.filename`, message: BIDI_CONTROL_MESSAGE });
+    } else if (!isWellFormed(filename)) {
+      errors.push({ field: `${field}.filename`, message: UNPAIRED_SURROGATE_MESSAGE });
     }
     if (!MIME_TYPE.test(attachment.content_type)) {
       errors.push({ field: `${field}.content_type`, message: 'must be a MIME type like text/csv' });
     }
-    if (attachment.content.length === 0 || !BASE64.test(attachment.content)) {
+    if (attachment.content.length === 0 || !isStandardBase64(attachment.content)) {
       errors.push({ field: `${field}.content`, message: 'must be non-empty standard base64' });
     }
   });
+  checkSize(input, errors);
 
   let sendAt: number | null = null;
   if (input.send_at !== undefined) {

@@ -1,5 +1,6 @@
 import MailComposer from 'nodemailer/lib/mail-composer';
 import type { Address, OutboundMessage } from '../domain/types.ts';
+import { isReservedHeader } from '../domain/validate-message.ts';
 
 function formatAddress(address: Address): { name: string; address: string } | string {
   return address.name ? { name: address.name, address: address.email } : address.email;
@@ -12,6 +13,11 @@ function formatAddress(address: Address): { name: string; address: string } | st
  */
 export async function renderMime(message: OutboundMessage, date = new Date()): Promise<Buffer> {
   const { content } = message;
+  // Validation refuses reserved names; a message stored before a name was reserved must still
+  // not carry it (a lower-case `x-tegami-message-id` would sit next to ours as a second one).
+  const headers = Object.fromEntries(
+    Object.entries(content.headers).filter(([name]) => !isReservedHeader(name)),
+  );
   const composer = new MailComposer({
     from: formatAddress(content.from),
     to: content.to.map(formatAddress),
@@ -21,7 +27,7 @@ export async function renderMime(message: OutboundMessage, date = new Date()): P
     subject: content.subject,
     ...(content.text !== undefined ? { text: content.text } : {}),
     ...(content.html !== undefined ? { html: content.html } : {}),
-    headers: { ...content.headers, 'X-Tegami-Message-Id': message.id },
+    headers: { ...headers, 'X-Tegami-Message-Id': message.id },
     // Our own id makes the Message-ID stable across attempts (and cheaper than a random one).
     date,
     messageId: `<${message.id}@${content.from.email.split('@')[1] ?? 'tegami'}>`,

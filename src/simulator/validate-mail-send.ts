@@ -44,6 +44,8 @@ export const MAX_RECIPIENTS = 1000;
 export const MAX_CATEGORIES = 10;
 export const MAX_CATEGORY_LENGTH = 255;
 export const MAX_SCHEDULE_AHEAD_S = 72 * 3600;
+/** Per personalization, its custom_args merged over the message's, measured as JSON. */
+export const MAX_CUSTOM_ARGS_BYTES = 10_000;
 
 const M = {
   personalizationsRequired:
@@ -81,10 +83,15 @@ const M = {
   headerValues: 'The header values must be strings.',
   headerKeys: "Header keys can't contain non-ASCII characters and empty spaces.",
   customArgsStrings: 'All values of custom arguments object must be strings',
+  customArgsEmpty: 'custom_args cannot be empty.',
+  customArgsTooLarge:
+    'The combined size of both global and personalization custom arguments may not exceed 10,000 bytes per personalization.',
   attachmentBase64: 'The attachment content must be base64 encoded.',
   attachmentContentEmpty:
     'The attachment content must be a string at least one character in length.',
   attachmentFilename: 'filename is required.',
+  attachmentFilenameLineBreak: 'The filename of your attachment cannot contain CRLF characters.',
+  attachmentType: "The type cannot contain ';', or CRLF characters.",
   replyToBoth:
     'You may use either the reply_to object or the reply_to_list array, but not both, in a single request.',
   sendAtInteger:
@@ -240,7 +247,11 @@ function isObject(value: unknown): value is Record<string, any> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+// One character class under `*` is matched as a plain loop at any length. A repeated group such as
+// `(?:[A-Za-z0-9+/]{4})*` keeps a backtracking entry per group and overflows V8's stack on a few MiB.
+const BASE64_CHARACTERS = /^[A-Za-z0-9+/]*={0,2}$/;
+const CR_OR_LF = /[\r\n]/;
+const SEMICOLON_CR_OR_LF = /[;\r\n]/;
 const LINE_BREAKS = /\r?\n/g;
 const NON_ASCII = /[^\x20-\x7e]/;
 const HEADER_KEY = /^[\x21-\x39\x3b-\x7e]+$/; // printable ASCII without space or ':'
@@ -338,6 +349,7 @@ function sendGridRules(body: unknown, nowMs: number): SendGridError[] {
       }
       checkHeaders(p.headers, `${at}.headers`, errors);
       checkCustomArgs(p.custom_args, `${at}.custom_args`, errors);
+      checkCustomArgsSize(body.custom_args, p.custom_args, `${at}.custom_args`, errors);
       checkSendAt(p.send_at, `${at}.send_at`, nowMs, errors);
     });
     if (recipients > MAX_RECIPIENTS) {
@@ -422,6 +434,13 @@ function sendGridRules(body: unknown, nowMs: number): SendGridError[] {
       }
       if (a.filename === undefined || a.filename === '') {
         errors.push(error(M.attachmentFilename, `${at}.filename`, 'message.attachments.filename'));
+      } else if (typeof a.filename === 'string' && CR_OR_LF.test(a.filename)) {
+        errors.push(
+          error(M.attachmentFilenameLineBreak, `${at}.filename`, 'message.attachments.filename'),
+        );
+      }
+      if (typeof a.type === 'string' && SEMICOLON_CR_OR_LF.test(a.type)) {
+        errors.push(error(M.attachmentType, `${at}.type`, 'message.attachments.type'));
       }
     });
   }
@@ -434,7 +453,7 @@ function sendGridRules(body: unknown, nowMs: number): SendGridError[] {
 
 function isBase64(value: string): boolean {
   const compact = value.includes('\n') ? value.replace(LINE_BREAKS, '') : value;
-  return compact.length % 4 === 0 && BASE64.test(compact);
+  return compact.length % 4 === 0 && BASE64_CHARACTERS.test(compact);
 }
 
 function checkHeaders(headers: unknown, at: string, errors: SendGridError[]): void {
@@ -453,16 +472,42 @@ function checkHeaders(headers: unknown, at: string, errors: SendGridError[]): vo
   if (badValue) errors.push(error(M.headerValues, at, anchor ?? 'message.headers'));
 }
 
+function customArgsAnchor(at: string): string {
+  return at.startsWith('personalizations')
+    ? 'message.personalizations.custom_args'
+    : 'message.custom_args';
+}
+
 function checkCustomArgs(args: unknown, at: string, errors: SendGridError[]): void {
   if (!isObject(args)) return;
+  if (Object.keys(args).length === 0) {
+    errors.push(error(M.customArgsEmpty, at, customArgsAnchor(at)));
+    return;
+  }
   for (const value of Object.values(args)) {
     if (typeof value !== 'string') {
-      const anchor = at.startsWith('personalizations')
-        ? 'message.personalizations.custom_args'
-        : 'message.custom_args';
-      errors.push(error(M.customArgsStrings, at, anchor));
+      errors.push(error(M.customArgsStrings, at, customArgsAnchor(at)));
       return;
     }
+  }
+}
+
+/**
+ * SendGrid merges a personalization's custom_args over the message's and refuses more than
+ * 10,000 bytes. It does not say how it counts; the simulator counts the merged object as JSON.
+ */
+function checkCustomArgsSize(
+  messageArgs: unknown,
+  personalizationArgs: unknown,
+  at: string,
+  errors: SendGridError[],
+): void {
+  const merged = {
+    ...(isObject(messageArgs) ? messageArgs : {}),
+    ...(isObject(personalizationArgs) ? personalizationArgs : {}),
+  };
+  if (Buffer.byteLength(JSON.stringify(merged)) > MAX_CUSTOM_ARGS_BYTES) {
+    errors.push(error(M.customArgsTooLarge, at, customArgsAnchor(at)));
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Address, OutboundMessage } from '../../domain/types.ts';
+import { isReservedHeader } from '../../domain/validate-message.ts';
 
 /**
  * Maps a Tegami message to a SendGrid v3 `POST /v3/mail/send` body (spec/sendgrid/tsg_mail_v3.yaml).
@@ -63,7 +64,10 @@ export function toMailSendBody({ id, content }: OutboundMessage): MailSendBody {
   };
   if (content.reply_to) body.reply_to = address(content.reply_to);
   if (content.categories.length > 0) body.categories = content.categories;
-  if (Object.keys(content.headers).length > 0) body.headers = content.headers;
+  // Validation refuses reserved names; one stored before it was reserved is left out here, so
+  // no message can re-address itself (Resent-Bcc) or forge our headers, whenever it was accepted.
+  const headers = Object.entries(content.headers).filter(([name]) => !isReservedHeader(name));
+  if (headers.length > 0) body.headers = Object.fromEntries(headers);
   if (content.attachments.length > 0) {
     body.attachments = content.attachments.map((a) => ({
       content: a.content,

@@ -1,0 +1,552 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
+import { newId } from '../src/domain/ids.ts';
+import type { MessageContent } from '../src/domain/types.ts';
+import { isStandardBase64 } from '../src/domain/validate-message.ts';
+import { renderMime } from '../src/providers/render-mime.ts';
+import { toMailSendBody } from '../src/providers/sendgrid/mail-send-body.ts';
+import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
+import { createMailSendValidator } from '../src/simulator/validate-mail-send.ts';
+import { SqlMessageStore } from '../src/store/sql-message-store.ts';
+import {
+  message,
+  queryDatabase,
+  startTestService,
+  type TestService,
+  tempDatabase,
+  waitFor,
+} from './helpers.ts';
+
+/** `bytes` bytes of file content, base64-encoded as the API takes it. */
+function base64Of(bytes: number): string {
+  return Buffer.alloc(bytes, 0x5a).toString('base64');
+}
+
+const FOUR_MB = 4_000_000;
+/** The largest attachment that fits the 10 MiB body of one message (base64 adds a third). */
+const SEVEN_MIB = 7 * 1024 * 1024;
+
+/** The check that overflowed V8's stack: kept here only to compare answers on short strings. */
+const FORMER_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+describe('base64 check', () => {
+  test('gives the former answer on any short string', () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=';
+    const nearBase64 = fc
+      .array(fc.constantFrom(...alphabet, ' ', '\n', '-', '_', 'é'), { maxLength: 24 })
+      .map((chars) => chars.join(''));
+    fc.assert(
+      fc.property(fc.oneof(nearBase64, fc.string({ maxLength: 24 })), (value) => {
+        assert.equal(isStandardBase64(value), FORMER_BASE64.test(value), JSON.stringify(value));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  test('takes 32 MiB, valid or not (the former check overflowed the stack from about 4 MiB)', () => {
+    const valid = base64Of(24 * 1024 * 1024);
+    assert.equal(isStandardBase64(valid), true);
+    assert.equal(isStandardBase64(`${valid.slice(0, -4)}AB=A`), false);
+    assert.equal(isStandardBase64(`${valid.slice(0, -1)}!`), false);
+  });
+});
+
+/** Rows of every table a submission writes: a refused request must leave them all unchanged. */
+async function rowCounts(url: string): Promise<Record<string, number>> {
+  const tables = ['messages', 'recipients', 'message_categories', 'message_metadata'];
+  const [counts] = await queryDatabase<Record<string, number>>(
+    url,
+    `select ${tables.map((t) => `(select count(*) from ${t}) as ${t}`).join(', ')}`,
+  );
+  assert.ok(counts);
+  return counts;
+}
+
+interface Refusal {
+  name: string;
+  body: unknown;
+  field: string;
+}
+
+describe('submission validation (real HTTP, real database)', () => {
+  let svc: TestService;
+  let db: ReturnType<typeof tempDatabase>;
+  let store: SqlMessageStore;
+  before(async () => {
+    db = tempDatabase();
+    svc = await startTestService({ TEGAMI_DATABASE_URL: db.url });
+    store = new SqlMessageStore(svc.service.database);
+  });
+  after(async () => {
+    await svc.stop();
+    await db.cleanup();
+  });
+
+  /** POSTs the body and checks: 400 invalid_request, a detail for `field`, nothing stored. */
+  async function expectRefused({ name, body, field }: Refusal): Promise<void> {
+    const before = await rowCounts(db.url);
+    const answer = await svc.request('POST', '/v1/messages', body);
+    assert.equal(answer.status, 400, `${name}: ${JSON.stringify(answer.body).slice(0, 300)}`);
+    assert.equal(answer.body.error.code, 'invalid_request', name);
+    const fields = (answer.body.error.details ?? []).map((d: { field: string }) => d.field);
+    assert.ok(fields.includes(field), `${name}: expected ${field}, got ${JSON.stringify(fields)}`);
+    assert.deepEqual(await rowCounts(db.url), before, `${name}: something was stored`);
+  }
+
+  /** A message as it could have been stored before today's rules, straight into the store. */
+  async function storeUnvalidated(content: Partial<MessageContent>): Promise<string> {
+    const id = newId('msg');
+    const outcome = await store.submit({
+      messages: [
+        {
+          id,
+          apiKeyId: null,
+          sendAt: null,
+          createdAt: Date.now(),
+          content: {
+            from: { email: 'bookings@hotel.example' },
+            to: [{ email: 'guest@example.com' }],
+            cc: [],
+            bcc: [],
+            subject: 'Stored earlier',
+            text: 'Hello',
+            headers: {},
+            categories: [],
+            metadata: {},
+            attachments: [],
+            ...content,
+          },
+        },
+      ],
+    });
+    assert.equal(outcome.kind, 'stored');
+    return id;
+  }
+
+  async function sandboxMime(id: string): Promise<string> {
+    const listed = await waitFor(async () => {
+      const answer = await svc.request('GET', `/v1/sandbox/messages?message_id=${id}`);
+      return answer.body.data?.length > 0 ? answer.body.data : null;
+    }, `the sandbox copy of ${id}`);
+    return listed[0].mime as string;
+  }
+
+  describe('attachments of several MiB', () => {
+    test('4 MB and 7 MiB attachments are accepted (202) and sent', async () => {
+      for (const bytes of [FOUR_MB, SEVEN_MIB]) {
+        const answer = await svc.request(
+          'POST',
+          '/v1/messages',
+          message({
+            attachments: [
+              { filename: 'report.pdf', content: base64Of(bytes), content_type: 'application/pdf' },
+            ],
+          }),
+        );
+        assert.equal(answer.status, 202, JSON.stringify(answer.body).slice(0, 300));
+        const sent = await waitFor(async () => {
+          const got = await svc.request('GET', `/v1/messages/${answer.body.id}`);
+          return got.body.status === 'sent' ? got.body : null;
+        }, `${bytes} bytes sent`);
+        assert.equal(sent.attachments[0].size, bytes);
+      }
+    });
+
+    test('in a batch: both accepted, a bad one beside them refused by index', async () => {
+      const attachment = (content: string) => ({
+        attachments: [{ filename: 'a.pdf', content, content_type: 'application/pdf' }],
+      });
+      const answer = await svc.request('POST', '/v1/messages/batch', {
+        messages: [
+          message(attachment(base64Of(FOUR_MB))),
+          message(attachment(`${base64Of(SEVEN_MIB).slice(0, -4)}!!!!`)),
+          message(attachment(base64Of(SEVEN_MIB))),
+        ],
+      });
+      assert.equal(answer.status, 202, JSON.stringify(answer.body).slice(0, 300));
+      assert.equal(answer.body.accepted, 2);
+      assert.equal(answer.body.rejected, 1);
+      assert.equal(answer.body.results[1].error.details[0].field, 'attachments[0].content');
+    });
+
+    test('bad base64 is still a 400, however long', async () => {
+      const content = base64Of(SEVEN_MIB);
+      for (const [name, bad] of [
+        ['a character outside the alphabet', `${content.slice(0, -4)}AB!A`],
+        ['padding in the middle', `AB==${content}`],
+        ['a length that is no multiple of 4', `${content}A`],
+        ['a line break', `${content.slice(0, 76)}\n${content.slice(76, -1)}`],
+      ] as const) {
+        await expectRefused({
+          name,
+          body: message({
+            attachments: [{ filename: 'a.pdf', content: bad, content_type: 'application/pdf' }],
+          }),
+          field: 'attachments[0].content',
+        });
+      }
+    });
+
+    test('one message in a batch is at most 10 MiB, as a message on its own', async () => {
+      const answer = await svc.request('POST', '/v1/messages/batch', {
+        messages: [
+          message({
+            attachments: [
+              { filename: 'a.bin', content: base64Of(SEVEN_MIB), content_type: 'text/plain' },
+              { filename: 'b.bin', content: base64Of(SEVEN_MIB), content_type: 'text/plain' },
+            ],
+          }),
+          message(),
+        ],
+      });
+      assert.equal(answer.status, 202);
+      assert.equal(answer.body.accepted, 1);
+      assert.equal(answer.body.results[0].error.details[0].field, 'attachments');
+      assert.match(answer.body.results[0].error.details[0].message, /at most 10485760 \(10 MiB\)/);
+    });
+  });
+
+  describe('metadata keys', () => {
+    const refusals: Refusal[] = [
+      ['U+2028', 'order\u2028id'],
+      ['U+2029', 'order\u2029id'],
+      ['LF', 'order\nid'],
+      ['a control character', 'order\u001bid'],
+      ['TAB', 'order\tid'],
+      ['257 characters', 'k'.repeat(257)],
+    ].map(([what, key]) => ({
+      name: `a key with ${what}`,
+      body: message({ metadata: { [key as string]: 'v' } }),
+      field: `metadata.${key}`,
+    }));
+    for (const refusal of refusals) {
+      test(`${refusal.name} → 400, nothing stored`, () => expectRefused(refusal));
+    }
+
+    test('a value that is no string is a 400 under any key, not a 500', async () => {
+      for (const key of ['a\u2028b', 'a\nb', 'plain']) {
+        for (const value of [5, ['x'], { x: 1 }, null]) {
+          await expectRefused({
+            name: `${JSON.stringify(key)}: ${JSON.stringify(value)}`,
+            body: message({ metadata: { [key]: value } }),
+            field: `metadata.${key}`,
+          });
+        }
+      }
+    });
+
+    test('a header value that is no string is a 400 under any name', async () => {
+      await expectRefused({
+        name: 'header object under a U+2028 name',
+        body: message({ headers: { 'X-A\u2028B': {} } }),
+        field: 'headers.X-A\u2028B',
+      });
+    });
+
+    test('keys stored before this rule are shown, not dropped', async () => {
+      const metadata = { 'order\u2028id': '1', 'line\u2029two': '2', 'a\nb': '3', plain: '4' };
+      const id = await storeUnvalidated({ metadata, headers: { 'X-Plain': 'p' } });
+      const one = await svc.request('GET', `/v1/messages/${id}`);
+      assert.equal(one.status, 200);
+      assert.deepEqual(one.body.metadata, metadata);
+      const listed = await svc.request('GET', '/v1/messages?limit=500');
+      const item = listed.body.data.find((m: { id: string }) => m.id === id);
+      assert.deepEqual(item.metadata, metadata);
+    });
+  });
+
+  describe('reserved headers', () => {
+    const reserved = [
+      'x-tegami-message-id',
+      'X-TEGAMI-MESSAGE-ID',
+      'X-Tegami-Message-ID',
+      'x-tegami-anything',
+      'Resent-Bcc',
+      'resent-to',
+      'RESENT-FROM',
+      'Resent-Message-ID',
+      'Return-Path',
+      'Errors-To',
+      'Received',
+      'Message-ID',
+      'Date',
+      'MIME-Version',
+      'Content-ID',
+      'content-description',
+      'DKIM-Signature',
+      'ARC-Seal',
+      'Authentication-Results',
+      'X-SMTPAPI',
+      'Sender',
+      'tO',
+      'BCC',
+    ];
+    for (const name of reserved) {
+      test(`${name} → 400, nothing stored`, () =>
+        expectRefused({
+          name,
+          body: message({ headers: { [name]: 'victim@example.net' } }),
+          field: `headers.${name}`,
+        }));
+    }
+
+    test('the same header twice in two letter cases → 400', () =>
+      expectRefused({
+        name: 'X-Ref and x-ref',
+        body: message({ headers: { 'X-Ref': 'a', 'x-ref': 'b' } }),
+        field: 'headers.x-ref',
+      }));
+
+    test('ordinary headers are kept; the MIME has exactly one X-Tegami-Message-Id, ours', async () => {
+      const headers = {
+        'X-Booking': '12345',
+        'List-Unsubscribe': '<https://hotel.example/u/1>',
+        'In-Reply-To': '<a@hotel.example>',
+      };
+      const answer = await svc.request('POST', '/v1/messages', message({ headers }));
+      assert.equal(answer.status, 202);
+      const mime = await sandboxMime(answer.body.id);
+      assert.deepEqual(headerLines(mime, 'x-tegami-message-id'), [
+        `X-Tegami-Message-ID: ${answer.body.id}`,
+      ]);
+      assert.equal(headerLines(mime, 'x-booking').length, 1);
+      assert.equal(headerLines(mime, 'list-unsubscribe').length, 1);
+    });
+
+    test('a forged header stored earlier reaches neither the sandbox MIME nor SendGrid', async () => {
+      const forged = {
+        'x-tegami-message-id': 'msg_FORGED',
+        'X-TEGAMI-MESSAGE-ID': 'msg_FORGED2',
+        'Resent-Bcc': 'victim@example.net',
+        'resent-to': 'victim@example.net',
+        'Return-Path': '<bounce@evil.example>',
+        bcc: 'victim@example.net',
+        'Content-Type': 'text/html',
+        'X-SMTPAPI': '{"to":["victim@example.net"]}',
+        'X-Kept': 'yes',
+      };
+      const id = await storeUnvalidated({ headers: forged });
+      const mime = await sandboxMime(id);
+      assert.deepEqual(headerLines(mime, 'x-tegami-message-id'), [`X-Tegami-Message-ID: ${id}`]);
+      for (const name of ['resent-bcc', 'resent-to', 'return-path', 'bcc', 'x-smtpapi']) {
+        assert.deepEqual(headerLines(mime, name), [], `${name} in the MIME`);
+      }
+      assert.ok(!mime.includes('victim@example.net'), 'the victim appears in the MIME');
+      assert.equal(headerLines(mime, 'x-kept').length, 1);
+
+      const content = (await svc.request('GET', `/v1/messages/${id}`)).body;
+      const body = toMailSendBody({
+        id,
+        attempt: 1,
+        content: {
+          from: content.from,
+          to: [{ email: 'guest@example.com' }],
+          cc: [],
+          bcc: [],
+          subject: content.subject,
+          text: content.text,
+          headers: content.headers,
+          categories: [],
+          metadata: {},
+          attachments: [],
+        },
+      });
+      assert.deepEqual(body.headers, { 'X-Kept': 'yes' });
+      assert.deepEqual(createMailSendValidator()(body, Date.now()), []);
+    });
+  });
+
+  describe('bidirectional control characters', () => {
+    const bidi = [
+      '\u202a',
+      '\u202b',
+      '\u202c',
+      '\u202d',
+      '\u202e',
+      '\u2066',
+      '\u2067',
+      '\u2068',
+      '\u2069',
+      '\u200e',
+      '\u200f',
+      '\u061c',
+    ];
+    const hex = (c: string) => `U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+    const named = (c: string) => ({ email: 'x@example.com', name: `Support${c}moc.elgoog` });
+    for (const c of bidi) {
+      test(`${hex(c)} in display names and filenames → 400`, async () => {
+        const cases: Refusal[] = [
+          { name: 'from', body: message({ from: named(c) }), field: 'from.name' },
+          { name: 'to', body: message({ to: [named(c)] }), field: 'to[0].name' },
+          { name: 'cc', body: message({ cc: [named(c)] }), field: 'cc[0].name' },
+          { name: 'bcc', body: message({ bcc: [named(c)] }), field: 'bcc[0].name' },
+          { name: 'reply_to', body: message({ reply_to: named(c) }), field: 'reply_to.name' },
+          {
+            name: 'filename',
+            body: message({
+              attachments: [
+                { filename: `invoice${c}fdp.exe`, content: 'aGk=', content_type: 'text/plain' },
+              ],
+            }),
+            field: 'attachments[0].filename',
+          },
+        ];
+        for (const refusal of cases) await expectRefused(refusal);
+      });
+    }
+
+    test('right-to-left text itself is fine', async () => {
+      const answer = await svc.request(
+        'POST',
+        '/v1/messages',
+        message({
+          from: { email: 'x@example.com', name: 'فندق' },
+          attachments: [{ filename: 'חשבונית.pdf', content: 'aGk=', content_type: 'text/plain' }],
+        }),
+      );
+      assert.equal(answer.status, 202, JSON.stringify(answer.body));
+    });
+  });
+
+  describe('control characters, lengths and broken Unicode', () => {
+    const refusals: Refusal[] = [
+      { name: 'ESC in the subject', body: message({ subject: 'a\u001b[2Jb' }), field: 'subject' },
+      { name: 'DEL in the subject', body: message({ subject: 'a\u007fb' }), field: 'subject' },
+      { name: 'U+0085 in the subject', body: message({ subject: 'a\u0085b' }), field: 'subject' },
+      { name: 'U+2028 in the subject', body: message({ subject: 'a\u2028b' }), field: 'subject' },
+      {
+        name: 'a vertical tab in a header value',
+        body: message({ headers: { 'X-Ref': 'a\u000bb' } }),
+        field: 'headers.X-Ref',
+      },
+      {
+        name: 'a form feed in a display name',
+        body: message({ from: { email: 'a@example.com', name: 'A\u000cB' } }),
+        field: 'from.name',
+      },
+      {
+        name: 'ESC in a filename',
+        body: message({
+          attachments: [{ filename: 'a\u001b.pdf', content: 'aGk=', content_type: 'text/plain' }],
+        }),
+        field: 'attachments[0].filename',
+      },
+      {
+        name: 'TAB in a filename',
+        body: message({
+          attachments: [{ filename: 'a\t.pdf', content: 'aGk=', content_type: 'text/plain' }],
+        }),
+        field: 'attachments[0].filename',
+      },
+      {
+        name: 'a header name of 257 characters',
+        body: message({ headers: { [`X-${'a'.repeat(255)}`]: 'v' } }),
+        field: `headers.X-${'a'.repeat(255)}`,
+      },
+      {
+        name: 'a lone surrogate in a display name',
+        body: message({ to: [{ email: 'a@example.com', name: 'A\ud800' }] }),
+        field: 'to[0].name',
+      },
+      { name: 'a lone surrogate in the text', body: message({ text: 'a\udc00b' }), field: 'text' },
+      {
+        name: 'a lone surrogate in a metadata value',
+        body: message({ metadata: { k: '\ud83d' } }),
+        field: 'metadata.k',
+      },
+    ];
+    for (const refusal of refusals) {
+      test(`${refusal.name} → 400, nothing stored`, () => expectRefused(refusal));
+    }
+
+    test('TAB in a subject, emoji (surrogate pairs) and a 256-character header name are fine', async () => {
+      const answer = await svc.request(
+        'POST',
+        '/v1/messages',
+        message({
+          subject: 'Booking\t#12 🎉',
+          from: { email: 'a@example.com', name: '🏨 Hotel' },
+          headers: { [`X-${'a'.repeat(254)}`]: 'v' },
+          metadata: { ['k'.repeat(256)]: '🎉' },
+        }),
+      );
+      assert.equal(answer.status, 202, JSON.stringify(answer.body));
+    });
+  });
+});
+
+/** Unfolded header lines of the message's top-level header block with this (lower-case) name. */
+function headerLines(mime: string, name: string): string[] {
+  const head = mime.split('\r\n\r\n')[0] ?? '';
+  return head
+    .replace(/\r\n[ \t]+/g, ' ')
+    .split('\r\n')
+    .filter((line) => line.toLowerCase().startsWith(`${name}:`));
+}
+
+describe('rendering and the SendGrid body skip reserved headers, whatever was stored', () => {
+  const content: MessageContent = {
+    from: { email: 'a@example.com' },
+    to: [{ email: 'b@example.com' }],
+    cc: [],
+    bcc: [],
+    subject: 's',
+    text: 't',
+    headers: {
+      'x-tegami-message-id': 'forged',
+      'X-Tegami-Message-Id': 'forged too',
+      'Resent-Bcc': 'victim@example.net',
+      'Content-Transfer-Encoding': '8bit',
+      'X-Kept': 'yes',
+    },
+    categories: [],
+    metadata: {},
+    attachments: [],
+  };
+  const outbound = { id: 'msg_01J0000000000000000000TEST', attempt: 1, content };
+
+  test('renderMime', async () => {
+    const mime = (await renderMime(outbound)).toString();
+    assert.deepEqual(headerLines(mime, 'x-tegami-message-id'), [
+      'X-Tegami-Message-ID: msg_01J0000000000000000000TEST',
+    ]);
+    assert.deepEqual(headerLines(mime, 'resent-bcc'), []);
+    assert.deepEqual(headerLines(mime, 'x-kept'), ['X-Kept: yes']);
+  });
+
+  test('toMailSendBody', () => {
+    assert.deepEqual(toMailSendBody(outbound).headers, { 'X-Kept': 'yes' });
+  });
+});
+
+describe('the simulator takes attachments of several MiB', () => {
+  let sim: RunningSimulator;
+  before(async () => {
+    sim = await startSimulator({ port: 0 });
+  });
+  after(() => sim.close());
+
+  async function send(content: string) {
+    const response = await fetch(`${sim.url}/v3/mail/send`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer SG.test', 'content-type': 'application/json' },
+      body: JSON.stringify({
+        personalizations: [{ to: [{ email: 'guest@example.com' }] }],
+        from: { email: 'bookings@hotel.example' },
+        subject: 'Report',
+        content: [{ type: 'text/plain', value: 'Attached.' }],
+        attachments: [{ content, filename: 'report.pdf', type: 'application/pdf' }],
+      }),
+    });
+    return { status: response.status, text: await response.text() };
+  }
+
+  test('a 7 MiB attachment: 202; with a bad character: 400 "must be base64 encoded"', async () => {
+    const content = base64Of(SEVEN_MIB);
+    assert.equal((await send(content)).status, 202);
+    const bad = await send(`${content.slice(0, -4)}AB!A`);
+    assert.equal(bad.status, 400);
+    assert.match(bad.text, /The attachment content must be base64 encoded\./);
+  });
+});
