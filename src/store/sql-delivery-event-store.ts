@@ -10,6 +10,7 @@ import type { DeliveryEvent } from '../domain/types.ts';
 import type { WebhookEvent, WebhookEventType } from '../domain/webhooks.ts';
 import type { DatabaseHandle } from './database.ts';
 import { chunks } from './insert-rows.ts';
+import { readJson } from './read-json.ts';
 import type { Database, DeliveryEventTable, SuppressionTable } from './schema.ts';
 import { enqueueWebhookEvents } from './sql-webhook-store.ts';
 
@@ -145,7 +146,7 @@ export class SqlDeliveryEventStore {
           .set({ message_id: messageId })
           .where('event_key', '=', w.event_key)
           .execute();
-        const raw = JSON.parse(w.payload) as { type?: unknown };
+        const raw = (readJson(w.payload) ?? {}) as { type?: unknown };
         matched.push({
           messageId,
           email: w.email_normalized,
@@ -180,7 +181,7 @@ export class SqlDeliveryEventStore {
       email: r.email_normalized,
       occurredAt: r.occurred_at,
       receivedAt: r.received_at,
-      payload: JSON.parse(r.payload) as Record<string, unknown>,
+      payload: readJson(r.payload) as Record<string, unknown>,
     }));
   }
 
@@ -237,7 +238,9 @@ export class SqlDeliveryEventStore {
         reason,
         source: 'event',
         event_key: e.key,
-        detail: typeof detail === 'string' && detail !== '' ? detail : null,
+        // PostgreSQL text cannot hold NUL; the reason is for people, so it is shown without.
+        detail:
+          typeof detail === 'string' && detail !== '' ? detail.replaceAll('\u0000', '') : null,
         created_at: now,
       });
     }

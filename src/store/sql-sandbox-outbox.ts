@@ -3,6 +3,7 @@ import type { SandboxEntry, SandboxOutbox } from '../providers/sandbox-provider.
 import { CommitGroup } from './commit-group.ts';
 import type { DatabaseHandle } from './database.ts';
 import { insertRows } from './insert-rows.ts';
+import { readJson } from './read-json.ts';
 
 /** Where the sandbox provider keeps what it would have sent, bounded to the newest `limit`. */
 export class SqlSandboxOutbox implements SandboxOutbox {
@@ -54,9 +55,10 @@ export class SqlSandboxOutbox implements SandboxOutbox {
       messageId: r.message_id,
       attempt: r.attempt,
       envelopeFrom: r.envelope_from,
-      envelopeTo: JSON.parse(r.envelope_to) as string[],
+      // Read defensively: the API shows a row it cannot parse instead of failing the page.
+      envelopeTo: readJson(r.envelope_to) as string[],
       subject: r.subject,
-      message: JSON.parse(r.message) as OutboundMessage,
+      message: readJson(r.message) as OutboundMessage,
       createdAt: r.created_at,
     }));
   }

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { renderSandboxMime, type SandboxOutbox } from '../../providers/sandbox-provider.ts';
+import { integer, isoTime, stringArray, text } from '../present-values.ts';
 import type { TypedApp } from '../typed-app.ts';
 
 const QuerySchema = Type.Object(
@@ -32,14 +33,15 @@ export function registerSandboxRoutes(app: TypedApp, outbox: SandboxOutbox): voi
       return {
         data: await Promise.all(
           entries.map(async (e) => ({
-            id: e.id,
-            message_id: e.messageId,
-            attempt: e.attempt,
-            envelope_from: e.envelopeFrom,
-            envelope_to: e.envelopeTo,
-            subject: e.subject,
-            created_at: new Date(e.createdAt).toISOString(),
-            mime: await renderSandboxMime(e),
+            id: text(e.id),
+            message_id: text(e.messageId),
+            attempt: integer(e.attempt),
+            envelope_from: text(e.envelopeFrom),
+            envelope_to: stringArray(e.envelopeTo),
+            subject: text(e.subject),
+            created_at: isoTime(e.createdAt),
+            // A stored message that cannot be rendered (edited by hand) shows without its MIME.
+            mime: await renderSandboxMime(e).catch(() => null),
           })),
         ),
       };

@@ -3,6 +3,7 @@ import type { SuppressionStore } from '../../domain/ports.ts';
 import type { Suppression } from '../../domain/suppression.ts';
 import { isValidEmail } from '../../domain/validate-message.ts';
 import { ApiError } from '../error-codes.ts';
+import { isoTime, text, textOrNull } from '../present-values.ts';
 import type { TypedApp } from '../typed-app.ts';
 
 const SuppressionSchema = Type.Object({
@@ -36,11 +37,11 @@ const AddBodySchema = Type.Object(
 const EmailParamsSchema = Type.Object({ email: Type.String({ maxLength: 320 }) });
 
 const present = (s: Suppression) => ({
-  email: s.email,
-  reason: s.reason,
-  source: s.source,
-  detail: s.detail,
-  created_at: new Date(s.createdAt).toISOString(),
+  email: text(s.email),
+  reason: text(s.reason),
+  source: text(s.source),
+  detail: textOrNull(s.detail),
+  created_at: isoTime(s.createdAt),
 });
 
 /**
