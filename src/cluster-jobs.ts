@@ -19,6 +19,12 @@ export const IDEMPOTENCY_KEY_TTL_MS = 24 * 3600_000;
 /** Messages deleted per retention transaction, and the most batches per round. */
 const RETENTION_BATCH = 500;
 const RETENTION_BATCHES_PER_ROUND = 40;
+/**
+ * Late matching: unmatched events read per transaction, and the most pages per round. A round
+ * looks at up to 20,000 events; the walk resumes where it stopped, so all are seen in time.
+ */
+const MATCH_PAGE = 1_000;
+const MATCH_PAGES_PER_ROUND = 20;
 const DAY_MS = 24 * 3600_000;
 
 export interface ClusterJobsDeps {
@@ -62,7 +68,15 @@ export function startClusterJobs(deps: ClusterJobsDeps): ClusterJobs {
       pruned += deleted;
       if (deleted < RETENTION_BATCH) break;
     }
-    await deps.deliveryEvents?.matchLater(1_000);
+    if (deps.deliveryEvents) {
+      await deps.deliveryEvents.matchLater(MATCH_PAGE, MATCH_PAGES_PER_ROUND, now);
+      // Events that never matched a message age out like messages do.
+      for (let i = 0; i < RETENTION_BATCHES_PER_ROUND; i++) {
+        if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+        const deleted = await deps.deliveryEvents.pruneUnmatched(cutoff, RETENTION_BATCH);
+        if (deleted < RETENTION_BATCH) break;
+      }
+    }
     // Status-webhook delivery logs age out with the messages they are about.
     await deps.database.db
       .deleteFrom('webhook_deliveries')

@@ -18,6 +18,8 @@ export interface Config {
   unconfirmedAfterMs: number;
   /** After a send timed out (outcome unknown), wait this long for a delivery event proving it. */
   unknownOutcomeWaitMs: number;
+  /** A delivery event that matched no message is looked at again for this long, then given up. */
+  eventMatchWindowMs: number;
   http: { host: string; port: number };
   provider: 'sandbox' | 'test' | 'sendgrid';
   /** Set when `provider` is `sendgrid`. */
@@ -55,6 +57,12 @@ export interface Config {
 }
 
 export const DEFAULT_HTTP_PORT = 4025;
+/**
+ * An event normally beats its attempt's record by seconds at most; a day covers a database that
+ * was slow or briefly away, while events that will never match (other applications' mail on the
+ * same SendGrid account) stop costing work after it.
+ */
+export const DEFAULT_EVENT_MATCH_WINDOW_S = 24 * 3600;
 
 export class ConfigError extends Error {
   constructor(
@@ -172,6 +180,9 @@ export function loadConfig(env: Env = process.env): Config {
     retentionDays: integer(env, 'TEGAMI_RETENTION_DAYS', 90, 1, 36_500),
     unconfirmedAfterMs: integer(env, 'TEGAMI_UNCONFIRMED_AFTER_S', 1800, 1, 7 * 24 * 3600) * 1000,
     unknownOutcomeWaitMs: integer(env, 'TEGAMI_UNKNOWN_OUTCOME_WAIT_S', 120, 0, 24 * 3600) * 1000,
+    eventMatchWindowMs:
+      integer(env, 'TEGAMI_EVENT_MATCH_WINDOW_S', DEFAULT_EVENT_MATCH_WINDOW_S, 60, 30 * 86_400) *
+      1000,
     http: { host, port: integer(env, 'TEGAMI_HTTP_PORT', DEFAULT_HTTP_PORT, 0, 65535) },
     provider,
     sendgrid,

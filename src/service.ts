@@ -88,6 +88,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const health = new SqlProviderHealthStore(database);
   const deliveryEvents = new SqlDeliveryEventStore(database, {
     suppressBlocks: config.suppressBlocks,
+    matchWindowMs: config.eventMatchWindowMs,
   });
   const suppressions = new SqlSuppressionStore(database);
   const webhooks = new SqlWebhookStore(database);

@@ -27,7 +27,8 @@ export const ERROR_CODES = {
   },
   payload_too_large: {
     status: 413,
-    description: 'The body is larger than the limit (10 MiB for one message, 50 MiB for a batch).',
+    description:
+      'The body is larger than the limit (10 MiB for one message, 50 MiB for a batch, 5 MiB for an Event Webhook batch).',
   },
   unsupported_media_type: { status: 415, description: 'The body is not `application/json`.' },
   not_ready: {

@@ -1,92 +1,144 @@
 import type { MessageRecord } from '../domain/types.ts';
+import { MAX_EVENT_DEPTH, nestedDeeperThan } from '../providers/sendgrid/event-webhook.ts';
 import type { TimelineEntry } from '../store/sql-delivery-event-store.ts';
-
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+import {
+  integer,
+  integerOrNull,
+  isoTime,
+  isoTimeOrNull,
+  isPlainObject,
+  objectArray,
+  stringArray,
+  stringMap,
+  text,
+  textOrNull,
+} from './present-values.ts';
 
 function decodedSize(base64: string): number {
   const padding = base64.endsWith('==') ? 2 : base64.endsWith('=') ? 1 : 0;
-  return Math.floor((base64.length * 3) / 4) - padding;
+  return Math.max(0, Math.floor((base64.length * 3) / 4) - padding);
 }
 
-const text = (value: unknown) => (typeof value === 'string' ? value : null);
+function address(value: unknown): { email: string; name?: string } | null {
+  if (!isPlainObject(value)) return null;
+  const name = textOrNull(value.name);
+  return { email: text(value.email), ...(name !== null ? { name } : {}) };
+}
+
+/**
+ * A number field of a stored JSON object (rate-limit headers): kept only when finite, so the
+ * answer stays valid JSON.
+ */
+function finiteFields(value: unknown, keys: readonly string[]): Record<string, number> | null {
+  if (!isPlainObject(value)) return null;
+  const out: Record<string, number> = {};
+  for (const key of keys) {
+    const n = value[key];
+    if (typeof n === 'number' && Number.isFinite(n)) out[key] = n;
+  }
+  return out;
+}
+
+/** A stored event as shown: an object, or an empty one if what is stored is not (or too deep). */
+function eventPayload(value: unknown): Record<string, unknown> {
+  return isPlainObject(value) && !nestedDeeperThan(value, MAX_EVENT_DEPTH) ? value : {};
+}
 
 /**
  * A message as the API shows it: snake_case fields, ISO 8601 times, attachments without content.
  * With `timeline`, each recipient carries its delivery events, oldest first.
+ *
+ * Every stored value is read defensively (see present-values.ts): a row edited by hand or an
+ * event time out of range shows as null or an empty value, never as a 500 for the message or for
+ * every list page that contains it.
  */
 export function presentMessage(
   record: MessageRecord,
   withAttempts: boolean,
   timeline?: TimelineEntry[],
 ) {
-  const { content } = record;
+  const content: Record<string, unknown> = isPlainObject(record.content) ? record.content : {};
+  const replyTo = address(content.reply_to);
+  const bodyText = textOrNull(content.text);
+  const bodyHtml = textOrNull(content.html);
   return {
-    id: record.id,
-    status: record.status,
-    from: content.from,
-    ...(content.reply_to ? { reply_to: content.reply_to } : {}),
-    subject: content.subject,
-    ...(content.text !== undefined ? { text: content.text } : {}),
-    ...(content.html !== undefined ? { html: content.html } : {}),
-    headers: content.headers,
-    categories: content.categories,
-    metadata: content.metadata,
-    attachments: content.attachments.map((a) => ({
-      filename: a.filename,
-      content_type: a.content_type,
-      size: decodedSize(a.content),
+    id: text(record.id),
+    status: text(record.status),
+    from: address(content.from) ?? { email: '' },
+    ...(replyTo ? { reply_to: replyTo } : {}),
+    subject: text(content.subject),
+    ...(bodyText !== null ? { text: bodyText } : {}),
+    ...(bodyHtml !== null ? { html: bodyHtml } : {}),
+    headers: stringMap(content.headers),
+    categories: stringArray(content.categories),
+    metadata: stringMap(content.metadata),
+    attachments: objectArray(content.attachments).map((a) => ({
+      filename: text(a.filename),
+      content_type: text(a.content_type),
+      size: decodedSize(text(a.content)),
     })),
-    recipients: record.recipients.map((r) => ({
-      email: r.email,
-      ...(r.name !== undefined ? { name: r.name } : {}),
-      type: r.kind,
-      status: r.status,
-      suppressed_reason: r.suppressedReason ?? null,
-      delivery_status: r.deliveryStatus ?? null,
-      delivery_status_at: iso(r.deliveryStatusAt ?? null),
-      ...(timeline
-        ? {
-            events: timeline
-              .filter((e) => e.email === r.email.toLowerCase())
-              .map((e) => ({
-                event: e.event,
-                occurred_at: iso(e.occurredAt) as string,
-                received_at: iso(e.receivedAt) as string,
-                detail: text(e.payload.reason) ?? text(e.payload.response) ?? text(e.payload.url),
-                payload: e.payload,
-              })),
-          }
-        : {}),
-    })),
-    send_at: iso(record.sendAt),
-    created_at: iso(record.createdAt) as string,
-    updated_at: iso(record.updatedAt) as string,
-    attempt_count: record.attemptCount,
-    next_attempt_at: iso(record.nextAttemptAt),
-    sent_at: iso(record.sentAt),
-    last_error: record.lastError,
+    recipients: record.recipients.map((r) => {
+      const email = text(r.email);
+      const name = textOrNull(r.name);
+      return {
+        email,
+        ...(name !== null ? { name } : {}),
+        type: text(r.kind),
+        status: text(r.status),
+        suppressed_reason: textOrNull(r.suppressedReason),
+        delivery_status: textOrNull(r.deliveryStatus),
+        delivery_status_at: isoTimeOrNull(r.deliveryStatusAt),
+        ...(timeline
+          ? {
+              events: timeline
+                .filter((e) => e.email === email.toLowerCase())
+                .map((e) => {
+                  const payload = eventPayload(e.payload);
+                  return {
+                    event: text(e.event),
+                    occurred_at: isoTime(e.occurredAt),
+                    received_at: isoTime(e.receivedAt),
+                    detail:
+                      textOrNull(payload.reason) ??
+                      textOrNull(payload.response) ??
+                      textOrNull(payload.url),
+                    payload,
+                  };
+                }),
+            }
+          : {}),
+      };
+    }),
+    send_at: isoTimeOrNull(record.sendAt),
+    created_at: isoTime(record.createdAt),
+    updated_at: isoTime(record.updatedAt),
+    attempt_count: integer(record.attemptCount),
+    next_attempt_at: isoTimeOrNull(record.nextAttemptAt),
+    sent_at: isoTimeOrNull(record.sentAt),
+    last_error: textOrNull(record.lastError),
     ...(withAttempts
       ? {
           attempts: record.attempts.map((a) => ({
-            number: a.number,
-            provider: a.provider,
-            started_at: iso(a.startedAt) as string,
-            duration_ms: a.durationMs,
-            outcome: a.outcome,
-            http_status: a.httpStatus,
-            provider_message_id: a.providerMessageId,
-            error_class: a.errorClass,
-            detail: a.detail,
-            response_excerpt: a.responseExcerpt,
-            provider_fault: a.providerFault,
-            provider_errors:
-              a.providerErrors?.map((e) => ({
-                message: e.message,
-                field: e.field ?? null,
-                help: e.help ?? null,
-              })) ?? null,
-            rate_limit: a.rateLimit,
-            network_error: a.networkError,
+            number: integer(a.number),
+            provider: text(a.provider),
+            started_at: isoTime(a.startedAt),
+            duration_ms: integer(a.durationMs),
+            outcome: text(a.outcome),
+            http_status: integerOrNull(a.httpStatus),
+            provider_message_id: textOrNull(a.providerMessageId),
+            error_class: textOrNull(a.errorClass),
+            detail: textOrNull(a.detail),
+            response_excerpt: textOrNull(a.responseExcerpt),
+            provider_fault: textOrNull(a.providerFault),
+            provider_errors: Array.isArray(a.providerErrors)
+              ? objectArray(a.providerErrors).map((e) => ({
+                  message: text(e.message),
+                  field: textOrNull(e.field),
+                  help: textOrNull(e.help),
+                }))
+              : null,
+            rate_limit: finiteFields(a.rateLimit, ['limit', 'remaining', 'reset']),
+            network_error: textOrNull(a.networkError),
           })),
         }
       : {}),

@@ -21,7 +21,17 @@ export async function renderSandboxMime(entry: SandboxEntry): Promise<string> {
 
 export interface SandboxOutbox {
   add(entry: SandboxEntry): Promise<void>;
-  list(options: { messageId?: string; limit: number }): Promise<SandboxEntry[]>;
+  /**
+   * Newest first, after `beforeId` when given: at most `limit` entries, and no more than about
+   * `maxBytes` of stored messages (at least one entry, however large). `more` tells whether
+   * entries remain after the last one returned.
+   */
+  list(options: {
+    messageId?: string;
+    beforeId?: string;
+    limit: number;
+    maxBytes: number;
+  }): Promise<{ entries: SandboxEntry[]; more: boolean }>;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { DEFAULT_EVENT_MATCH_WINDOW_S } from '../config.ts';
 import {
   type DeliveryMark,
   foldMarks,
@@ -10,6 +11,7 @@ import type { DeliveryEvent } from '../domain/types.ts';
 import type { WebhookEvent, WebhookEventType } from '../domain/webhooks.ts';
 import type { DatabaseHandle } from './database.ts';
 import { chunks } from './insert-rows.ts';
+import { readJson } from './read-json.ts';
 import type { Database, DeliveryEventTable, SuppressionTable } from './schema.ts';
 import { enqueueWebhookEvents } from './sql-webhook-store.ts';
 
@@ -31,6 +33,16 @@ export interface TimelineEntry {
   payload: Record<string, unknown>;
 }
 
+interface WaitingEvent {
+  event_key: string;
+  provider_message_id: string;
+  email_normalized: string;
+  event: string;
+  occurred_at: number;
+  received_at: number;
+  payload: string;
+}
+
 interface Matched {
   messageId: string;
   email: string;
@@ -42,10 +54,20 @@ interface Matched {
 
 /** Delivery events: stored once each, matched to messages, folded into recipients' status. */
 export class SqlDeliveryEventStore {
+  /** Where the late-matching walk resumes: after this (received_at, event_key). */
+  private matchCursor: { receivedAt: number; key: string } | null = null;
+  private readonly matchWindowMs: number;
+
   constructor(
     private readonly handle: DatabaseHandle,
-    private readonly options: { suppressBlocks?: boolean } = {},
-  ) {}
+    private readonly options: {
+      suppressBlocks?: boolean;
+      /** Unmatched events older than this are no longer looked at by `matchLater`. */
+      matchWindowMs?: number;
+    } = {},
+  ) {
+    this.matchWindowMs = options.matchWindowMs ?? DEFAULT_EVENT_MATCH_WINDOW_S * 1000;
+  }
 
   /** Stores a batch in one transaction: de-duplicate, match, then derive recipient status. */
   ingest(events: DeliveryEvent[], now: number): Promise<IngestResult> {
@@ -111,31 +133,53 @@ export class SqlDeliveryEventStore {
   /**
    * Matches events that arrived before the attempt naming their provider message id was
    * recorded (the provider can be faster than our own bookkeeping). Run periodically.
+   *
+   * Walks the unmatched events received within the match window, oldest first, a page of
+   * `pageSize` per transaction, up to `maxPages` pages per call; the next call resumes after the
+   * last event seen, and after the newest one the walk starts over. Events that will never match
+   * (mail sent by other applications through the same SendGrid account) therefore cannot hide
+   * the ones behind them, and each is given up once it is older than the window.
    */
-  matchLater(limit: number): Promise<number> {
-    return this.handle.writeTransaction(async (trx) => {
-      const waiting = await trx
-        .selectFrom('delivery_events')
-        .select([
-          'event_key',
-          'provider_message_id',
-          'email_normalized',
-          'event',
-          'occurred_at',
-          'payload',
-        ])
-        .where('message_id', 'is', null)
-        .where('provider_message_id', 'is not', null)
-        .limit(limit)
-        .execute();
-      if (waiting.length === 0) return 0;
+  async matchLater(pageSize: number, maxPages = 1, now = Date.now()): Promise<number> {
+    let matched = 0;
+    for (let page = 0; page < maxPages; page++) {
+      // On SQLite a page is synchronous work (~15 ms): let requests in between pages.
+      if (page > 0) await new Promise((resolve) => setImmediate(resolve));
+      const result = await this.matchLaterPage(pageSize, now);
+      matched += result.matched;
+      if (result.finished) break;
+    }
+    return matched;
+  }
+
+  private async matchLaterPage(
+    pageSize: number,
+    now: number,
+  ): Promise<{ matched: number; finished: boolean }> {
+    const cursor = this.matchCursor;
+    const page = await this.handle.writeTransaction(async (trx) => {
+      const after = cursor
+        ? sql`and (received_at, event_key) > (${cursor.receivedAt}, ${cursor.key})`
+        : sql``;
+      const { rows: waiting } = await sql<WaitingEvent>`select event_key, provider_message_id,
+          email_normalized, event, occurred_at, received_at, payload
+        from delivery_events${this.unmatchedIndex()}
+        where message_id is null and received_at >= ${now - this.matchWindowMs}
+          and provider_message_id is not null ${after}
+        order by received_at, event_key
+        limit ${pageSize}`.execute(trx);
+      const last = waiting[waiting.length - 1];
+      if (!last) return { matched: 0, last: null, full: false };
       const ids = [...new Set(waiting.map((w) => w.provider_message_id as string))];
-      const attempts = await trx
-        .selectFrom('attempts')
-        .select(['message_id', 'provider_message_id'])
-        .where('provider_message_id', 'in', ids)
-        .execute();
-      const byProviderId = new Map(attempts.map((a) => [a.provider_message_id, a.message_id]));
+      const byProviderId = new Map<string | null, string>();
+      for (const part of chunks(ids)) {
+        const attempts = await trx
+          .selectFrom('attempts')
+          .select(['message_id', 'provider_message_id'])
+          .where('provider_message_id', 'in', part)
+          .execute();
+        for (const a of attempts) byProviderId.set(a.provider_message_id, a.message_id);
+      }
       const matched: Matched[] = [];
       for (const w of waiting) {
         const messageId = byProviderId.get(w.provider_message_id);
@@ -145,7 +189,7 @@ export class SqlDeliveryEventStore {
           .set({ message_id: messageId })
           .where('event_key', '=', w.event_key)
           .execute();
-        const raw = JSON.parse(w.payload) as { type?: unknown };
+        const raw = (readJson(w.payload) ?? {}) as { type?: unknown };
         matched.push({
           messageId,
           email: w.email_normalized,
@@ -155,9 +199,45 @@ export class SqlDeliveryEventStore {
           occurredAt: w.occurred_at,
         });
       }
-      await this.derive(trx, matched, Date.now());
-      return matched.length;
+      await this.derive(trx, matched, now);
+      return { matched: matched.length, last, full: waiting.length === pageSize };
     });
+    // Moved only once the page is committed: a failed page is read again next time.
+    this.matchCursor =
+      page.full && page.last
+        ? { receivedAt: page.last.received_at, key: page.last.event_key }
+        : null;
+    return { matched: page.matched, finished: !page.full };
+  }
+
+  /**
+   * Deletes up to `limit` events that never matched a message and arrived before
+   * `receivedBefore` (matched events go with their message). Returns how many.
+   */
+  async pruneUnmatched(receivedBefore: number, limit: number): Promise<number> {
+    return this.handle.writeTransaction(async (trx) => {
+      const { rows } = await sql<{ event_key: string }>`select event_key
+        from delivery_events${this.unmatchedIndex()}
+        where message_id is null and received_at < ${receivedBefore}
+        order by received_at, event_key
+        limit ${limit}`.execute(trx);
+      const keys = rows.map((r) => r.event_key);
+      if (keys.length === 0) return 0;
+      await trx.deleteFrom('delivery_events').where('event_key', 'in', keys).execute();
+      return keys.length;
+    });
+  }
+
+  /**
+   * SQLite, without statistics, reads all unmatched events through `delivery_events_message`
+   * (message_id is null) and sorts them: ~125 ms per page at 180,000 unmatched events, with the
+   * event loop held. Naming the partial index keeps a page at a fraction of a millisecond.
+   * PostgreSQL keeps statistics and picks it by itself.
+   */
+  private unmatchedIndex() {
+    return this.handle.engine === 'sqlite'
+      ? sql.raw(' indexed by delivery_events_unmatched_received')
+      : sql.raw('');
   }
 
   async timeline(messageId: string): Promise<TimelineEntry[]> {
@@ -180,7 +260,7 @@ export class SqlDeliveryEventStore {
       email: r.email_normalized,
       occurredAt: r.occurred_at,
       receivedAt: r.received_at,
-      payload: JSON.parse(r.payload) as Record<string, unknown>,
+      payload: readJson(r.payload) as Record<string, unknown>,
     }));
   }
 
@@ -237,7 +317,9 @@ export class SqlDeliveryEventStore {
         reason,
         source: 'event',
         event_key: e.key,
-        detail: typeof detail === 'string' && detail !== '' ? detail : null,
+        // PostgreSQL text cannot hold NUL; the reason is for people, so it is shown without.
+        detail:
+          typeof detail === 'string' && detail !== '' ? detail.replaceAll('\u0000', '') : null,
         created_at: now,
       });
     }

@@ -23,6 +23,7 @@ import type {
 import { CommitGroup } from './commit-group.ts';
 import type { DatabaseHandle, Engine } from './database.ts';
 import { chunks, insertIntoTables, insertion } from './insert-rows.ts';
+import { readJson } from './read-json.ts';
 import type { AttemptTable, Database, MessageTable, RecipientTable } from './schema.ts';
 
 /** Accepting, reading and changing messages on behalf of the API. */
@@ -434,7 +435,8 @@ function toRecord(
   return {
     id: row.id,
     status: row.status as MessageStatus,
-    content: JSON.parse(row.content) as MessageContent,
+    // Read defensively: the API shows a row it cannot parse instead of failing (present-message.ts).
+    content: readJson(row.content) as MessageContent,
     recipients: recipients.map(
       (r): Recipient => ({
         email: r.email,
@@ -467,9 +469,9 @@ function toRecord(
         responseExcerpt: a.response_excerpt,
         providerFault: a.provider_fault as ProviderFault | null,
         providerErrors: a.provider_errors
-          ? (JSON.parse(a.provider_errors) as ProviderError[])
+          ? ((readJson(a.provider_errors) ?? null) as ProviderError[] | null)
           : null,
-        rateLimit: a.rate_limit ? (JSON.parse(a.rate_limit) as RateLimitInfo) : null,
+        rateLimit: a.rate_limit ? ((readJson(a.rate_limit) ?? null) as RateLimitInfo | null) : null,
         networkError: a.network_error,
       }),
     ),

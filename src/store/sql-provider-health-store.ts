@@ -1,6 +1,7 @@
 import type { ProviderHealthReport, ProviderHealthStore } from '../domain/ports.ts';
 import type { CircuitSnapshot, ProviderState } from '../domain/provider-circuit.ts';
 import type { DatabaseHandle } from './database.ts';
+import { readJson } from './read-json.ts';
 
 type Details = Omit<CircuitSnapshot, 'state' | 'reason' | 'since' | 'nextCheckAt'>;
 
@@ -49,8 +50,33 @@ export class SqlProviderHealthStore implements ProviderHealthStore {
         reason: row.reason,
         since: row.since,
         nextCheckAt: row.next_check_at,
-        ...(JSON.parse(row.details) as Details),
+        ...readDetails(row.details),
       },
     }));
   }
+}
+
+const count = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * The stored counters and recent errors, read defensively: a row that does not hold what a
+ * worker writes (edited by hand) shows as zeros, not as a failing `GET /v1/providers`.
+ */
+function readDetails(text: string): Details {
+  const parsed = readJson(text);
+  const details = isObject(parsed) ? parsed : {};
+  const recent = Array.isArray(details.recentErrors) ? details.recentErrors.filter(isObject) : [];
+  return {
+    consecutiveFailures: count(details.consecutiveFailures),
+    accepted: count(details.accepted),
+    failed: count(details.failed),
+    recentErrors: recent.map((e) => ({
+      errorClass: String(e.errorClass ?? ''),
+      count: count(e.count),
+      lastAt: count(e.lastAt),
+      lastDetail: typeof e.lastDetail === 'string' ? e.lastDetail : null,
+    })),
+  };
 }

@@ -1,8 +1,10 @@
+import { sql } from 'kysely';
 import type { OutboundMessage } from '../domain/types.ts';
 import type { SandboxEntry, SandboxOutbox } from '../providers/sandbox-provider.ts';
 import { CommitGroup } from './commit-group.ts';
 import type { DatabaseHandle } from './database.ts';
 import { insertRows } from './insert-rows.ts';
+import { readJson } from './read-json.ts';
 
 /** Where the sandbox provider keeps what it would have sent, bounded to the newest `limit`. */
 export class SqlSandboxOutbox implements SandboxOutbox {
@@ -45,20 +47,52 @@ export class SqlSandboxOutbox implements SandboxOutbox {
     return this.writes.add(entry);
   }
 
-  async list(options: { messageId?: string; limit: number }): Promise<SandboxEntry[]> {
-    let query = this.handle.db.selectFrom('sandbox_messages').selectAll();
-    if (options.messageId) query = query.where('message_id', '=', options.messageId);
-    const rows = await query.orderBy('id', 'desc').limit(options.limit).execute();
-    return rows.map((r) => ({
+  async list(options: {
+    messageId?: string;
+    beforeId?: string;
+    limit: number;
+    maxBytes: number;
+  }): Promise<{ entries: SandboxEntry[]; more: boolean }> {
+    // First the sizes only: octet_length reads neither SQLite's overflow pages nor PostgreSQL's
+    // TOAST, so a page is chosen without loading a single message.
+    let sizes = this.handle.db
+      .selectFrom('sandbox_messages')
+      .select(['id', sql<number>`octet_length(message)`.as('size')]);
+    if (options.messageId) sizes = sizes.where('message_id', '=', options.messageId);
+    if (options.beforeId) sizes = sizes.where('id', '<', options.beforeId);
+    const candidates = await sizes
+      .orderBy('id', 'desc')
+      .limit(options.limit + 1)
+      .execute();
+    const chosen: string[] = [];
+    let bytes = 0;
+    for (const c of candidates.slice(0, options.limit)) {
+      const size = Number(c.size) || 0;
+      if (chosen.length > 0 && bytes + size > options.maxBytes) break;
+      chosen.push(c.id);
+      bytes += size;
+    }
+    const rows =
+      chosen.length === 0
+        ? []
+        : await this.handle.db
+            .selectFrom('sandbox_messages')
+            .selectAll()
+            .where('id', 'in', chosen)
+            .orderBy('id', 'desc')
+            .execute();
+    const entries = rows.map((r) => ({
       id: r.id,
       messageId: r.message_id,
       attempt: r.attempt,
       envelopeFrom: r.envelope_from,
-      envelopeTo: JSON.parse(r.envelope_to) as string[],
+      // Read defensively: the API shows a row it cannot parse instead of failing the page.
+      envelopeTo: readJson(r.envelope_to) as string[],
       subject: r.subject,
-      message: JSON.parse(r.message) as OutboundMessage,
+      message: readJson(r.message) as OutboundMessage,
       createdAt: r.created_at,
     }));
+    return { entries, more: candidates.length > chosen.length };
   }
 
   async trim(): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { SuppressionStore } from '../domain/ports.ts';
+import type { SuppressionPosition, SuppressionStore } from '../domain/ports.ts';
 import type {
   SuppressedRecipient,
   Suppression,
@@ -20,16 +20,40 @@ const LOOKUP_CHUNK = 10_000;
 export class SqlSuppressionStore implements SuppressionStore {
   constructor(private readonly handle: DatabaseHandle) {}
 
-  async list(filter: { email?: string; limit: number }): Promise<Suppression[]> {
+  /** Keyset pages on the `suppressions_created` index: (created_at, email_normalized), newest first. */
+  async list(filter: { email?: string; limit: number; before?: SuppressionPosition }) {
     let query = this.handle.db.selectFrom('suppressions').selectAll();
     if (filter.email !== undefined)
       query = query.where('email_normalized', '=', filter.email.toLowerCase());
+    const { before } = filter;
+    if (before) {
+      query = query.where((eb) =>
+        eb(
+          eb.refTuple('created_at', 'email_normalized'),
+          '<',
+          eb.tuple(before.createdAt, before.emailNormalized),
+        ),
+      );
+    }
     const rows = await query
       .orderBy('created_at', 'desc')
       .orderBy('email_normalized', 'desc')
-      .limit(filter.limit)
+      .limit(filter.limit + 1)
       .execute();
-    return rows.map(toSuppression);
+    const page = rows.slice(0, filter.limit);
+    const last = page[page.length - 1];
+    const next: SuppressionPosition | null =
+      rows.length > filter.limit && last
+        ? {
+            // A time that is not a number (a hand-edited SQLite row) sorts above all numbers
+            // there: continue with the numeric ones rather than fail.
+            createdAt: Number.isFinite(Number(last.created_at))
+              ? Number(last.created_at)
+              : Number.MAX_SAFE_INTEGER,
+            emailNormalized: String(last.email_normalized),
+          }
+        : null;
+    return { entries: page.map(toSuppression), next };
   }
 
   /** Adds an address; if it is already on the list, the existing entry is kept and returned. */

@@ -3,6 +3,7 @@ import { newId } from '../domain/ids.ts';
 import type { WebhookEvent } from '../domain/webhooks.ts';
 import type { DatabaseHandle } from './database.ts';
 import { chunks, insertRows } from './insert-rows.ts';
+import { readJson } from './read-json.ts';
 import type { Database, WebhookDeliveryTable } from './schema.ts';
 
 export interface WebhookEndpoint {
@@ -68,10 +69,13 @@ async function activeEndpoints(
 }
 
 function toEndpoint(r: Database['webhook_endpoints']): WebhookEndpoint {
+  // A row that does not hold a JSON array (edited by hand) subscribes to nothing, rather than
+  // failing every transaction that queues webhooks.
+  const events = readJson(r.event_types);
   return {
     id: r.id,
     url: r.url,
-    events: JSON.parse(r.event_types) as string[],
+    events: Array.isArray(events) ? events : [],
     secret: r.secret,
     createdAt: r.created_at,
   };

@@ -4,6 +4,7 @@ import {
   type ProviderState,
   worseState,
 } from '../../domain/provider-circuit.ts';
+import { integer, isoTime, isoTimeOrNull, text, textOrNull } from '../present-values.ts';
 import { ProviderListSchema } from '../schemas.ts';
 import type { TypedApp } from '../typed-app.ts';
 
@@ -17,8 +18,6 @@ export interface ProviderView {
 
 /** A worker that has not reported for this long is shown as stale and left out of the summary. */
 const STALE_AFTER_MS = 3 * HEALTH_REPORT_INTERVAL_MS;
-
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /**
  * `GET /v1/providers`: each provider's health as the running workers see it, so an operator can
@@ -70,30 +69,32 @@ function summarise(name: string, all: ProviderHealthReport[], now: number) {
     }
   }
   const state: ProviderState | 'unknown' = worst?.snapshot.state ?? 'unknown';
+  // Rows are read defensively (present-values.ts): one odd row must not fail the whole view.
   return {
-    name,
-    state,
-    reason: worst?.snapshot.reason ?? (worst ? null : 'no worker is running'),
-    since: iso(worst?.snapshot.since ?? null),
-    next_check_at: iso(worst?.snapshot.nextCheckAt ?? null),
-    accepted: fresh.reduce((sum, r) => sum + r.snapshot.accepted, 0),
-    failed: fresh.reduce((sum, r) => sum + r.snapshot.failed, 0),
+    name: text(name),
+    state: text(state),
+    reason: textOrNull(worst?.snapshot.reason) ?? (worst ? null : 'no worker is running'),
+    since: isoTimeOrNull(worst?.snapshot.since ?? null),
+    next_check_at: isoTimeOrNull(worst?.snapshot.nextCheckAt ?? null),
+    accepted: integer(fresh.reduce((sum, r) => sum + r.snapshot.accepted, 0)),
+    failed: integer(fresh.reduce((sum, r) => sum + r.snapshot.failed, 0)),
     recent_errors: [...errors.entries()]
       .sort((a, b) => b[1].lastAt - a[1].lastAt)
       .map(([errorClass, e]) => ({
         error_class: errorClass,
-        count: e.count,
-        last_at: iso(e.lastAt) as string,
-        last_detail: e.lastDetail,
+        count: integer(e.count),
+        last_at: isoTime(e.lastAt),
+        last_detail: textOrNull(e.lastDetail),
       })),
     workers: reports.map((r) => ({
-      worker: r.reporter,
-      state: r.snapshot.state,
-      reason: r.snapshot.reason,
-      since: iso(r.snapshot.since),
-      next_check_at: iso(r.snapshot.nextCheckAt),
-      updated_at: iso(r.updatedAt) as string,
-      stale: now - r.updatedAt > STALE_AFTER_MS,
+      worker: text(r.reporter),
+      state: text(r.snapshot.state),
+      reason: textOrNull(r.snapshot.reason),
+      since: isoTimeOrNull(r.snapshot.since),
+      next_check_at: isoTimeOrNull(r.snapshot.nextCheckAt),
+      updated_at: isoTime(r.updatedAt),
+      // Written so that a stored time that is not a number counts as stale.
+      stale: !(now - r.updatedAt <= STALE_AFTER_MS),
     })),
   };
 }

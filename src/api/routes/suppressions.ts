@@ -1,8 +1,9 @@
 import { Type } from '@sinclair/typebox';
-import type { SuppressionStore } from '../../domain/ports.ts';
+import type { SuppressionPosition, SuppressionStore } from '../../domain/ports.ts';
 import type { Suppression } from '../../domain/suppression.ts';
 import { isValidEmail } from '../../domain/validate-message.ts';
 import { ApiError } from '../error-codes.ts';
+import { isoTime, text, textOrNull } from '../present-values.ts';
 import type { TypedApp } from '../typed-app.ts';
 
 const SuppressionSchema = Type.Object({
@@ -21,6 +22,9 @@ const ListQuerySchema = Type.Object(
     limit: Type.Optional(
       Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 1000, default 100' }),
     ),
+    cursor: Type.Optional(
+      Type.String({ maxLength: 2000, description: 'next_cursor of the previous page' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -36,12 +40,46 @@ const AddBodySchema = Type.Object(
 const EmailParamsSchema = Type.Object({ email: Type.String({ maxLength: 320 }) });
 
 const present = (s: Suppression) => ({
-  email: s.email,
-  reason: s.reason,
-  source: s.source,
-  detail: s.detail,
-  created_at: new Date(s.createdAt).toISOString(),
+  email: text(s.email),
+  reason: text(s.reason),
+  source: text(s.source),
+  detail: textOrNull(s.detail),
+  created_at: isoTime(s.createdAt),
 });
+
+/**
+ * Cursors are opaque to clients, like those of `GET /v1/messages`: base64url of the last entry's
+ * position, `[created_at, lower-cased email]`.
+ */
+function encodeCursor(position: SuppressionPosition): string {
+  return Buffer.from(JSON.stringify([position.createdAt, position.emailNormalized])).toString(
+    'base64url',
+  );
+}
+
+/** Largest magnitude of PostgreSQL's bigint, below which a number binds as plain digits. */
+const BIGINT_LIMIT = 9.2e18;
+
+function decodeCursor(cursor: string): SuppressionPosition {
+  let position: unknown;
+  try {
+    position = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    position = null;
+  }
+  if (
+    Array.isArray(position) &&
+    position.length === 2 &&
+    Number.isInteger(position[0]) &&
+    Math.abs(position[0]) < BIGINT_LIMIT &&
+    typeof position[1] === 'string'
+  ) {
+    return { createdAt: position[0], emailNormalized: position[1] };
+  }
+  throw new ApiError('invalid_request', 'the query is invalid; see details', [
+    { field: 'querystring.cursor', message: 'is not a cursor this API returned' },
+  ]);
+}
 
 /**
  * The suppression list: addresses Tegami does not send to (hard bounces, spam reports,
@@ -59,7 +97,13 @@ export function registerSuppressionRoutes(
         querystring: ListQuerySchema,
         tags: ['suppressions'],
         summary: 'Suppressed addresses, newest first',
-        response: { 200: Type.Object({ data: Type.Array(SuppressionSchema) }) },
+        description: 'Pass `next_cursor` back as `cursor` for the next page.',
+        response: {
+          200: Type.Object({
+            data: Type.Array(SuppressionSchema),
+            next_cursor: Type.Union([Type.String(), Type.Null()]),
+          }),
+        },
       },
     },
     async (request) => {
@@ -69,11 +113,14 @@ export function registerSuppressionRoutes(
           { field: 'querystring.limit', message: 'must be 1 to 1000' },
         ]);
       }
-      const entries = await store.list({
+      const before =
+        request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor);
+      const { entries, next } = await store.list({
         limit,
         ...(request.query.email !== undefined ? { email: request.query.email } : {}),
+        ...(before ? { before } : {}),
       });
-      return { data: entries.map(present) };
+      return { data: entries.map(present), next_cursor: next ? encodeCursor(next) : null };
     },
   );
 

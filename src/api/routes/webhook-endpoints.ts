@@ -3,6 +3,15 @@ import { Type } from '@sinclair/typebox';
 import { WEBHOOK_EVENT_TYPES } from '../../domain/webhooks.ts';
 import type { SqlWebhookStore, WebhookEndpoint } from '../../store/sql-webhook-store.ts';
 import { ApiError } from '../error-codes.ts';
+import {
+  integer,
+  integerOrNull,
+  isoTime,
+  isoTimeOrNull,
+  stringArray,
+  text,
+  textOrNull,
+} from '../present-values.ts';
 import type { TypedApp } from '../typed-app.ts';
 
 export interface WebhookEndpointsOptions {
@@ -76,13 +85,11 @@ const RedeliverBodySchema = Type.Object(
 
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/;
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-
 const present = (e: WebhookEndpoint) => ({
-  id: e.id,
-  url: e.url,
-  events: e.events,
-  created_at: new Date(e.createdAt).toISOString(),
+  id: text(e.id),
+  url: text(e.url),
+  events: stringArray(e.events),
+  created_at: isoTime(e.createdAt),
 });
 
 function invalid(field: string, message: string): ApiError {
@@ -173,15 +180,15 @@ export function registerWebhookEndpointRoutes(app: TypedApp, options: WebhookEnd
       const rows = await store.deliveries(request.params.id, limit);
       return {
         data: rows.map((d) => ({
-          id: d.id,
-          type: d.eventType,
-          status: d.status,
-          attempts: d.attempts,
-          last_status: d.lastStatus,
-          last_error: d.lastError,
-          next_attempt_at: d.status === 'pending' ? iso(d.nextAttemptAt) : null,
-          created_at: new Date(d.createdAt).toISOString(),
-          delivered_at: iso(d.deliveredAt),
+          id: text(d.id),
+          type: text(d.eventType),
+          status: text(d.status),
+          attempts: integer(d.attempts),
+          last_status: integerOrNull(d.lastStatus),
+          last_error: textOrNull(d.lastError),
+          next_attempt_at: d.status === 'pending' ? isoTimeOrNull(d.nextAttemptAt) : null,
+          created_at: isoTime(d.createdAt),
+          delivered_at: isoTimeOrNull(d.deliveredAt),
         })),
       };
     },

@@ -52,32 +52,90 @@ export function checkSignature(
 const text = (value: unknown) => (typeof value === 'string' ? value : null);
 
 /**
- * One raw SendGrid event to a `DeliveryEvent`, or null when it lacks what every event has (an
- * event name and an email). Unknown fields are kept in `raw`.
+ * Latest event time taken as given: the last millisecond of year 9999, so every stored time can be
+ * shown as ISO 8601 and fits PostgreSQL's bigint. An event time outside 1970 to 9999 (or not a
+ * number) is replaced by the time the event arrived; `raw` keeps the value as sent.
+ */
+export const LATEST_EVENT_TIME_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+/**
+ * Deepest nesting of objects and arrays in one event (the event itself is level 1). SendGrid's
+ * events are flat apart from a few small arrays; a deeper event is refused on its own, because
+ * storing and showing it again means JSON.stringify, which recurses and overflows the stack.
+ */
+export const MAX_EVENT_DEPTH = 32;
+/** SendGrid's ids are a few dozen characters; longer ones are not theirs (and index poorly). */
+export const MAX_EVENT_ID_LENGTH = 256;
+
+/** A lone surrogate cannot be written as UTF-8: such text would change on its way to the database. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Text that can be stored as is: bounded, no NUL (PostgreSQL text cannot hold it), valid UTF-16. */
+function storable(value: string | null, maxLength: number): boolean {
+  return (
+    value === null ||
+    (value.length <= maxLength && !value.includes('\u0000') && !LONE_SURROGATE.test(value))
+  );
+}
+
+/**
+ * True when `value` nests objects and arrays deeper than `maxDepth` levels (the value itself
+ * being level 1). Iterative, so a 100,000-level document cannot exhaust the stack here.
+ */
+export function nestedDeeperThan(value: unknown, maxDepth: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop() as [unknown, number];
+    if (depth > maxDepth) return true;
+    for (const child of Object.values(item as object)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
+/** Epoch milliseconds of SendGrid's `timestamp` (Unix seconds), or null when it is not usable. */
+export function eventTimeMs(timestamp: unknown): number | null {
+  const seconds =
+    typeof timestamp === 'number'
+      ? timestamp
+      : typeof timestamp === 'string' && timestamp.trim() !== ''
+        ? Number(timestamp)
+        : Number.NaN;
+  if (!Number.isFinite(seconds) || seconds <= 0) return null;
+  const ms = Math.round(seconds * 1000);
+  return ms <= LATEST_EVENT_TIME_MS ? ms : null;
+}
+
+/**
+ * One raw SendGrid event to a `DeliveryEvent`, or null when it is not one we can store: it lacks
+ * what every event has (an event name and an email), nests deeper than `MAX_EVENT_DEPTH`, or
+ * carries an id that is too long or holds text no database can keep. Unknown fields are kept in
+ * `raw`.
  */
 export function normaliseEvent(raw: unknown, receivedAt: number): DeliveryEvent | null {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return null;
+  if (nestedDeeperThan(raw, MAX_EVENT_DEPTH)) return null;
   const fields = raw as Record<string, unknown>;
   const event = text(fields.event);
   const email = text(fields.email);
-  if (!event || !email || event.length > 64 || email.length > 320) return null;
-  const seconds =
-    typeof fields.timestamp === 'number' ? fields.timestamp : Number(fields.timestamp);
-  const occurredAt =
-    Number.isFinite(seconds) && seconds > 0 ? Math.round(seconds * 1000) : receivedAt;
+  if (!event || !email || !storable(event, 64) || !storable(email, 320)) return null;
+  const sgEventId = text(fields.sg_event_id);
   const sgMessageId = text(fields.sg_message_id);
+  const messageId = text(fields[TEGAMI_ID_ARG]);
+  for (const id of [sgEventId, sgMessageId, messageId]) {
+    if (!storable(id, MAX_EVENT_ID_LENGTH)) return null;
+  }
   // Without SendGrid's event id, the event's own content is its identity: a resent copy of it
   // is still recognised as the same event.
   const eventId =
-    text(fields.sg_event_id) ??
-    createHash('sha256').update(JSON.stringify(fields)).digest('base64url');
+    sgEventId ?? createHash('sha256').update(JSON.stringify(fields)).digest('base64url');
   return {
     key: `sendgrid:${eventId}`,
     provider: 'sendgrid',
     event,
     email,
-    occurredAt,
-    messageId: text(fields[TEGAMI_ID_ARG]),
+    occurredAt: eventTimeMs(fields.timestamp) ?? receivedAt,
+    messageId,
     providerMessageId: sgMessageId ? (sgMessageId.split('.')[0] ?? null) : null,
     bounceType: text(fields.type),
     raw: fields,

@@ -6,6 +6,7 @@ import * as deliveryEvents from './004-delivery-events.ts';
 import * as suppressions from './005-suppressions.ts';
 import * as appWebhooks from './006-app-webhooks.ts';
 import * as webhookEndpointDue from './007-webhook-endpoint-due.ts';
+import * as unmatchedEvents from './008-unmatched-events.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   '005-suppressions': suppressions,
   '006-app-webhooks': appWebhooks,
   '007-webhook-endpoint-due': webhookEndpointDue,
+  '008-unmatched-events': unmatchedEvents,
 };
