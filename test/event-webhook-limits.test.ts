@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { INGEST_SLICE, WEBHOOK_BODY_LIMIT } from '../src/api/routes/sendgrid-webhook.ts';
 import { MAX_EVENT_DEPTH } from '../src/providers/sendgrid/event-webhook.ts';
-import { generateSigningKey, loadSigningKey, signPayload } from '../src/simulator/event-webhook.ts';
+import {
+  generateSigningKey,
+  loadSigningKey,
+  signPayload,
+} from '../src/simulator/event-webhook/signing.ts';
 import { SqlDeliveryEventStore } from '../src/store/sql-delivery-event-store.ts';
 import { message, startTestService, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
 

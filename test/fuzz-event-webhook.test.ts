@@ -3,7 +3,11 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { WEBHOOK_BODY_LIMIT } from '../src/api/routes/sendgrid-webhook.ts';
 import { normaliseEvent } from '../src/providers/sendgrid/event-webhook.ts';
-import { generateSigningKey, loadSigningKey, signPayload } from '../src/simulator/event-webhook.ts';
+import {
+  generateSigningKey,
+  loadSigningKey,
+  signPayload,
+} from '../src/simulator/event-webhook/signing.ts';
 import { message, startTestService, TEST_ENGINE, type TestService } from './helpers.ts';
 import { fuzzRuns } from './support/fuzz.ts';
 
