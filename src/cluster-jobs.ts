@@ -10,7 +10,7 @@ import type { SqlMessageStore } from './store/sql-message-store.ts';
  * pruning. Every process competes for one leader lease in the database; the holder runs the jobs
  * and renews the lease. When it dies, the lease expires and another process takes over within
  * `LEASE_TTL_MS`. (The lease reaper is not among them: it checks process ids, which only a
- * worker's own host can do, so each worker runs it for its host.)
+ * worker in the same PID namespace can do, so each worker runs it for its own.)
  */
 export const LEADER_CHECK_INTERVAL_MS = 10_000;
 export const LEADER_LEASE_TTL_MS = 30_000;

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { hostname } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { newId } from '../src/domain/ids.ts';
 import { type DatabaseHandle, migrateToLatest, openDatabase } from '../src/store/database.ts';
 import { SqlDeliveryStore } from '../src/store/sql-delivery-store.ts';
 import { SqlMessageStore } from '../src/store/sql-message-store.ts';
-import { releaseDeadLocalLeases } from '../src/worker/lease-reaper.ts';
+import { formatLeaseOwner, releaseDeadLocalLeases } from '../src/worker/lease-reaper.ts';
 import { message, startTestService, type TestService, tempDatabase, waitFor } from './helpers.ts';
 
 describe('delivery worker: retries, backoff and dead-lettering (test provider)', () => {
@@ -174,10 +173,10 @@ describe('leases', () => {
     assert.equal(record?.attempts.length, 2);
   });
 
-  test('leases of a dead worker on this host are released at once', async () => {
+  test('leases of a dead worker in this process table are released at once', async () => {
     const id = await submitOne();
     const now = Date.now();
-    const deadOwner = `${hostname()}/999999999/x`;
+    const deadOwner = formatLeaseOwner(999_999_999);
     const [claimed] = await delivery.claimDue(deadOwner, 10, 3600_000, now);
     assert.equal(claimed?.id, id);
     assert.deepEqual(await delivery.claimDue('me', 10, 1000, now + 1), []);
@@ -192,15 +191,10 @@ describe('leases', () => {
     assert.equal(again?.id, id);
   });
 
-  test('a live worker on this host keeps its leases', async () => {
+  test('a live worker in this process table keeps its leases', async () => {
     const id = await submitOne();
     const now = Date.now();
-    const [claimed] = await delivery.claimDue(
-      `${hostname()}/${process.pid}/live`,
-      10,
-      3600_000,
-      now,
-    );
+    const [claimed] = await delivery.claimDue(formatLeaseOwner(process.pid), 10, 3600_000, now);
     assert.equal(claimed?.id, id);
     assert.equal(
       await releaseDeadLocalLeases(delivery, 'me', pino({ level: 'silent' }), now + 1),

@@ -136,7 +136,7 @@ export interface SandboxMessageTable {
 /** One worker's view of one provider's health, written when it changes and as a heartbeat. */
 export interface ProviderHealthTable {
   provider: string;
-  /** The worker's lease owner (`host/pid/random`). */
+  /** The worker's lease owner (`host/pt-<process table>/pid/random`, see lease-reaper.ts). */
   reporter: string;
   state: string;
   reason: string | null;

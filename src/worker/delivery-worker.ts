@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { DeliveryStore, Provider, ProviderHealthStore } from '../domain/ports.ts';
 import {
@@ -10,6 +9,7 @@ import {
 import { decideAfterAttempt, type RetryPolicy } from '../domain/retry-policy.ts';
 import { describeSuppressed, withoutSuppressed } from '../domain/suppression.ts';
 import type { ClaimedMessage, SendResult } from '../domain/types.ts';
+import { formatLeaseOwner } from './lease-reaper.ts';
 
 export interface WorkerOptions {
   /** Most messages in flight (leased and being sent) at once. */
@@ -53,9 +53,12 @@ export interface WorkerDeps {
   clock?: () => number;
 }
 
-/** `host/pid/random`: lets a worker on the same host tell that a lease's owner has died. */
+/**
+ * `host/pt-<process table>/pid/random`: lets a worker that shares the owner's process table tell
+ * that the owner has died (see lease-reaper.ts).
+ */
 export function newLeaseOwner(): string {
-  return `${hostname()}/${process.pid}/${Math.random().toString(36).slice(2, 10)}`;
+  return formatLeaseOwner();
 }
 
 /**
