@@ -26,6 +26,11 @@ const RETENTION_BATCHES_PER_ROUND = 40;
 const MATCH_PAGE = 1_000;
 const MATCH_PAGES_PER_ROUND = 20;
 const DAY_MS = 24 * 3600_000;
+/**
+ * Health rows of workers silent this long are deleted: `GET /v1/providers` stopped showing them
+ * after WORKER_GONE_AFTER_MS (10 s); the rows stay a little longer for anyone looking at the table.
+ */
+const GONE_WORKER_ROWS_KEPT_MS = 60_000;
 
 export interface ClusterJobsDeps {
   database: DatabaseHandle;
@@ -85,7 +90,7 @@ export function startClusterJobs(deps: ClusterJobsDeps): ClusterJobs {
       .execute();
     await deps.database.db
       .deleteFrom('provider_health')
-      .where('updated_at', '<', now - DAY_MS)
+      .where('updated_at', '<', now - GONE_WORKER_ROWS_KEPT_MS)
       .execute();
     if (pruned > 0) logger.info({ pruned, retentionDays: deps.retentionDays }, 'retention pruned');
     return true;

@@ -157,7 +157,7 @@ describe('Tegami cluster on PostgreSQL', {
       assert.deepEqual(attempts, { n: TOTAL, accepted: TOTAL, max: 1 });
 
       // The spread: each worker publishes its count of accepted sends in provider_health, every
-      // 10 s (and removes its row when it stops). Wait for reports that cover every send.
+      // second (and removes its row when it stops). Wait for reports that cover every send.
       let shares: { reporter: string; accepted: number }[] = [];
       await waitFor(
         async () => {

@@ -280,7 +280,9 @@ export const ProviderListSchema = Type.Object({
           worker: Type.String(),
           ...ProviderViewFields,
           updated_at: Type.String(),
-          stale: Type.Boolean({ description: 'no report for a while: the worker may be gone' }),
+          stale: Type.Boolean({
+            description: 'no heartbeat for 3 s: the worker is late and may be gone',
+          }),
         }),
       ),
     }),

@@ -59,8 +59,22 @@ export interface Transition {
   reason: string | null;
 }
 
-/** How often a worker re-publishes its view of a provider's health. */
-export const HEALTH_REPORT_INTERVAL_MS = 10_000;
+/**
+ * How often a worker re-publishes its view of a provider's health. The report is also the
+ * worker's heartbeat: `GET /v1/providers` shows counts at most this old, and drops workers whose
+ * heartbeat stopped (WORKER_GONE_AFTER_MS).
+ */
+export const HEALTH_REPORT_INTERVAL_MS = 1_000;
+
+/** A report this old is shown as `stale`: the worker is late, and may be gone. */
+export const WORKER_STALE_AFTER_MS = 3 * HEALTH_REPORT_INTERVAL_MS;
+
+/**
+ * A worker silent this long is taken to be gone (killed, crashed, its host lost) and left out of
+ * the view. Ten heartbeats: a busy or briefly blocked worker is not dropped, a dead one is gone
+ * within seconds instead of lingering.
+ */
+export const WORKER_GONE_AFTER_MS = 10 * HEALTH_REPORT_INTERVAL_MS;
 
 /** Error classes seen in this window are shown as "recent". */
 export const RECENT_ERRORS_WINDOW_MS = 15 * 60_000;

@@ -83,6 +83,8 @@ export class DeliveryWorker {
   readonly circuit: ProviderCircuit;
   private healthTimer: NodeJS.Timeout | null = null;
   private healthWrite: Promise<void> = Promise.resolve();
+  private healthWriting = false;
+  private healthChangedMeanwhile = false;
 
   constructor(private readonly deps: WorkerDeps) {
     this.clock = deps.clock ?? Date.now;
@@ -115,20 +117,33 @@ export class DeliveryWorker {
       .catch((err: unknown) => this.deps.logger.warn({ err }, 'removing the health report failed'));
   }
 
-  /** Publishes this worker's view of the provider; writes are serialised, never concurrent. */
+  /**
+   * Publishes this worker's view of the provider; it doubles as the worker's heartbeat. One write
+   * at a time: a report asked for while one is being written is written next, with the newest
+   * snapshot, so slow writes (a busy database) never pile up.
+   */
   private reportHealth(): void {
     const { health, provider, logger } = this.deps;
     if (!health) return;
-    this.healthWrite = this.healthWrite.then(() =>
-      health
-        .report({
-          provider: provider.name,
-          reporter: this.leaseOwner,
-          snapshot: this.circuit.snapshot(this.clock()),
-          updatedAt: this.clock(),
-        })
-        .catch((err: unknown) => logger.warn({ err }, 'publishing provider health failed')),
-    );
+    if (this.healthWriting) {
+      this.healthChangedMeanwhile = true;
+      return;
+    }
+    this.healthWriting = true;
+    this.healthWrite = (async () => {
+      do {
+        this.healthChangedMeanwhile = false;
+        await health
+          .report({
+            provider: provider.name,
+            reporter: this.leaseOwner,
+            snapshot: this.circuit.snapshot(this.clock()),
+            updatedAt: this.clock(),
+          })
+          .catch((err: unknown) => logger.warn({ err }, 'publishing provider health failed'));
+      } while (this.healthChangedMeanwhile);
+      this.healthWriting = false;
+    })();
   }
 
   /** New work may be due (a message was just accepted): look now instead of at the next poll. */

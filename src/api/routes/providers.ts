@@ -1,7 +1,8 @@
 import type { ProviderHealthReport, ProviderHealthStore } from '../../domain/ports.ts';
 import {
-  HEALTH_REPORT_INTERVAL_MS,
   type ProviderState,
+  WORKER_GONE_AFTER_MS,
+  WORKER_STALE_AFTER_MS,
   worseState,
 } from '../../domain/provider-circuit.ts';
 import { integer, isoTime, isoTimeOrNull, text, textOrNull } from '../present-values.ts';
@@ -15,9 +16,6 @@ export interface ProviderView {
   /** Sent messages with no delivery event yet (accepted, then silence). */
   countUnconfirmed?: (now: number) => Promise<number>;
 }
-
-/** A worker that has not reported for this long is shown as stale and left out of the summary. */
-const STALE_AFTER_MS = 3 * HEALTH_REPORT_INTERVAL_MS;
 
 /**
  * `GET /v1/providers`: each provider's health as the running workers see it, so an operator can
@@ -35,7 +33,12 @@ export function registerProviderRoutes(app: TypedApp, view: ProviderView, clock:
     },
     async () => {
       const now = clock();
-      const reports = await view.health.list();
+      // Reports of workers whose heartbeat stopped are of processes that are gone: a killed
+      // worker must not haunt the view (nor keep a provider listed that nothing sends through).
+      // A stored time that is not a number counts as gone too.
+      const reports = (await view.health.list()).filter(
+        (r) => now - r.updatedAt <= WORKER_GONE_AFTER_MS,
+      );
       const names = [...new Set([view.configured, ...reports.map((r) => r.provider)])];
       return {
         providers: names.map((name) => summarise(name, reports, now)),
@@ -49,15 +52,14 @@ export function registerProviderRoutes(app: TypedApp, view: ProviderView, clock:
 
 function summarise(name: string, all: ProviderHealthReport[], now: number) {
   const reports = all.filter((r) => r.provider === name);
-  const fresh = reports.filter((r) => now - r.updatedAt <= STALE_AFTER_MS);
   // The worst view wins: one worker that sees a paused account is worth an operator's look.
   let worst: ProviderHealthReport | null = null;
-  for (const report of fresh) {
+  for (const report of reports) {
     if (!worst || worseState(worst.snapshot.state, report.snapshot.state) !== worst.snapshot.state)
       worst = report;
   }
   const errors = new Map<string, { count: number; lastAt: number; lastDetail: string | null }>();
-  for (const report of fresh) {
+  for (const report of reports) {
     for (const e of report.snapshot.recentErrors) {
       const known = errors.get(e.errorClass);
       if (!known) errors.set(e.errorClass, { ...e });
@@ -76,8 +78,8 @@ function summarise(name: string, all: ProviderHealthReport[], now: number) {
     reason: textOrNull(worst?.snapshot.reason) ?? (worst ? null : 'no worker is running'),
     since: isoTimeOrNull(worst?.snapshot.since ?? null),
     next_check_at: isoTimeOrNull(worst?.snapshot.nextCheckAt ?? null),
-    accepted: integer(fresh.reduce((sum, r) => sum + r.snapshot.accepted, 0)),
-    failed: integer(fresh.reduce((sum, r) => sum + r.snapshot.failed, 0)),
+    accepted: integer(reports.reduce((sum, r) => sum + r.snapshot.accepted, 0)),
+    failed: integer(reports.reduce((sum, r) => sum + r.snapshot.failed, 0)),
     recent_errors: [...errors.entries()]
       .sort((a, b) => b[1].lastAt - a[1].lastAt)
       .map(([errorClass, e]) => ({
@@ -94,7 +96,7 @@ function summarise(name: string, all: ProviderHealthReport[], now: number) {
       next_check_at: isoTimeOrNull(r.snapshot.nextCheckAt),
       updated_at: isoTime(r.updatedAt),
       // Written so that a stored time that is not a number counts as stale.
-      stale: !(now - r.updatedAt <= STALE_AFTER_MS),
+      stale: !(now - r.updatedAt <= WORKER_STALE_AFTER_MS),
     })),
   };
 }
