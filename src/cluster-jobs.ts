@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import { OutageLog } from './outage-log.ts';
 import type { DatabaseHandle } from './store/database.ts';
 import type { SqlDeliveryEventStore } from './store/sql-delivery-event-store.ts';
 import { SqlLeaderLease } from './store/sql-leader-lease.ts';
@@ -39,6 +40,8 @@ export interface ClusterJobsDeps {
   deliveryEvents?: SqlDeliveryEventStore;
   retentionDays: number;
   logger: Logger;
+  /** Where database failures are logged as state changes; the process shares one. */
+  outage?: OutageLog;
   clock?: () => number;
   intervalMs?: number;
 }
@@ -54,6 +57,7 @@ export function startClusterJobs(deps: ClusterJobsDeps): ClusterJobs {
   const holder = `${hostname()}/${process.pid}/${Math.random().toString(36).slice(2, 10)}`;
   const lease = new SqlLeaderLease(deps.database, 'maintenance', holder);
   const logger = deps.logger.child({ component: 'cluster-jobs' });
+  const outage = deps.outage ?? new OutageLog(logger);
   let leader = false;
   let running: Promise<boolean> = Promise.resolve(false);
 
@@ -97,11 +101,17 @@ export function startClusterJobs(deps: ClusterJobsDeps): ClusterJobs {
   }
 
   const tick = () => {
-    running = running.then(round).catch((err: unknown) => {
-      // The database may be briefly unreachable; the next round tries again.
-      logger.warn({ err }, 'maintenance round failed');
-      return false;
-    });
+    running = running.then(round).then(
+      (held) => {
+        outage.succeeded('maintenance');
+        return held;
+      },
+      (err: unknown) => {
+        // The database may be briefly unreachable; the next round tries again.
+        outage.failed('maintenance', err);
+        return false;
+      },
+    );
     return running;
   };
   const timer = setInterval(tick, deps.intervalMs ?? LEADER_CHECK_INTERVAL_MS);

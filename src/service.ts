@@ -5,6 +5,7 @@ import { createApiKey, ensureBootstrapKey } from './api-keys.ts';
 import { startClusterJobs } from './cluster-jobs.ts';
 import type { Config } from './config.ts';
 import type { Provider } from './domain/ports.ts';
+import { OutageLog } from './outage-log.ts';
 import { SandboxProvider } from './providers/sandbox-provider.ts';
 import { loadPublicKey } from './providers/sendgrid/event-webhook.ts';
 import { SendGridProvider } from './providers/sendgrid/sendgrid-provider.ts';
@@ -93,6 +94,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const suppressions = new SqlSuppressionStore(database);
   const webhooks = new SqlWebhookStore(database);
   const timers: NodeJS.Timeout[] = [];
+  // One per process: an outage is one "down" and one "back" line, whichever loops notice it.
+  const outage = new OutageLog(logger);
   let provider: Provider | null = null;
   let stopListening = () => {};
 
@@ -124,10 +127,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           : 0,
       releaseWaiting: (ids, now) => releaseWaitingUnknown(database, ids, now),
       logger: logger.child({ component: 'worker' }),
+      outage,
     });
     const reap = () =>
-      releaseDeadLocalLeases(store, worker?.leaseOwner ?? '', logger).catch((err: unknown) =>
-        logger.error({ err }, 'lease reaper failed'),
+      releaseDeadLocalLeases(store, worker?.leaseOwner ?? '', logger).then(
+        () => outage.succeeded('freeing leases of dead workers'),
+        (err: unknown) => outage.failed('freeing leases of dead workers', err),
       );
     await reap();
     timers.push(setInterval(reap, LEASE_REAPER_INTERVAL_MS));
@@ -136,6 +141,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       store: webhooks,
       ...config.webhooks,
       logger: logger.child({ component: 'webhooks' }),
+      outage,
     });
     dispatcher.start();
     // PostgreSQL: API processes elsewhere announce new mail; polling remains the backstop.
@@ -169,6 +175,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         confirmUnknownOutcomes(database, ids, Date.now()),
       ),
       logger: logger.child({ component: 'api' }),
+      outage,
       onAccepted: () => {
         inProcessWorker?.wake();
         database.notify('tegami_due');
@@ -193,6 +200,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     deliveryEvents,
     retentionDays: config.retentionDays,
     logger,
+    outage,
   });
 
   return {

@@ -10,6 +10,7 @@ import Fastify, {
 import type { Logger } from 'pino';
 import { hashApiKey } from '../api-keys.ts';
 import type { MessageStore, SuppressionStore } from '../domain/ports.ts';
+import type { OutageLog } from '../outage-log.ts';
 import type { SandboxOutbox } from '../providers/sandbox-provider.ts';
 import type { ApiKeyRecord } from '../store/sql-api-key-store.ts';
 import type { TimelineEntry } from '../store/sql-delivery-event-store.ts';
@@ -53,6 +54,8 @@ export interface ApiDeps {
   /** Called after messages were accepted, so an in-process worker can start at once. */
   onAccepted?: () => void;
   logger: Logger;
+  /** Logs database failures as state changes instead of one line per failed request. */
+  outage?: OutageLog;
   clock?: () => number;
 }
 
@@ -117,7 +120,15 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const apiError = toApiError(error);
-    if (apiError.status >= 500) request.log.error({ err: error }, 'request failed');
+    // While the database is away every request fails: one line for the outage, not one each.
+    if (apiError.code === 'database_unavailable' && deps.outage) {
+      deps.outage.failed('answering requests', error);
+    } else if (
+      apiError.status >= 500 &&
+      !(apiError.code === 'storage_unavailable' && deps.outage)
+    ) {
+      request.log.error({ err: error }, 'request failed');
+    }
     void reply.status(apiError.status).send(apiError.toBody());
   });
   app.setNotFoundHandler((request, reply) => {

@@ -9,6 +9,7 @@ import {
 import { decideAfterAttempt, type RetryPolicy } from '../domain/retry-policy.ts';
 import { describeSuppressed, withoutSuppressed } from '../domain/suppression.ts';
 import type { ClaimedMessage, SendResult } from '../domain/types.ts';
+import { OutageLog } from '../outage-log.ts';
 import { formatLeaseOwner } from './lease-reaper.ts';
 
 export interface WorkerOptions {
@@ -50,6 +51,8 @@ export interface WorkerDeps {
   confirmationWaitMs?: number;
   /** Makes messages waiting for such proof due at once (the provider turned out to be down). */
   releaseWaiting?: (messageIds: string[], now: number) => Promise<number>;
+  /** Where database failures are logged as state changes; the process shares one. */
+  outage?: OutageLog;
   clock?: () => number;
 }
 
@@ -80,6 +83,7 @@ export class DeliveryWorker {
   private readonly waitingForProof = new Map<string, number>();
   private wakeRequested = false;
   private readonly clock: () => number;
+  private readonly outage: OutageLog;
   readonly circuit: ProviderCircuit;
   private healthTimer: NodeJS.Timeout | null = null;
   private healthWrite: Promise<void> = Promise.resolve();
@@ -88,6 +92,7 @@ export class DeliveryWorker {
 
   constructor(private readonly deps: WorkerDeps) {
     this.clock = deps.clock ?? Date.now;
+    this.outage = deps.outage ?? new OutageLog(deps.logger);
     this.circuit = new ProviderCircuit(deps.circuit ?? DEFAULT_CIRCUIT, this.clock());
   }
 
@@ -123,7 +128,7 @@ export class DeliveryWorker {
    * snapshot, so slow writes (a busy database) never pile up.
    */
   private reportHealth(): void {
-    const { health, provider, logger } = this.deps;
+    const { health, provider } = this.deps;
     if (!health) return;
     if (this.healthWriting) {
       this.healthChangedMeanwhile = true;
@@ -140,7 +145,10 @@ export class DeliveryWorker {
             snapshot: this.circuit.snapshot(this.clock()),
             updatedAt: this.clock(),
           })
-          .catch((err: unknown) => logger.warn({ err }, 'publishing provider health failed'));
+          .then(
+            () => this.outage.succeeded('publishing provider health'),
+            (err: unknown) => this.outage.failed('publishing provider health', err),
+          );
       } while (this.healthChangedMeanwhile);
       this.healthWriting = false;
     })();
@@ -153,7 +161,7 @@ export class DeliveryWorker {
   }
 
   private async run(): Promise<void> {
-    const { options, store, logger } = this.deps;
+    const { options, store } = this.deps;
     // Claim in chunks: waiting until half a batch of slots is free, instead of claiming each slot
     // as it frees up, keeps one claim transaction (and its fsync) per many messages. With a slow
     // provider, slots free up one by one, and waiting for half of them would leave many idle: so
@@ -191,9 +199,11 @@ export class DeliveryWorker {
           options.leaseMs,
           this.clock(),
         );
+        this.outage.succeeded('claiming due messages');
       } catch (error) {
-        // The database may be busy or briefly unavailable; nothing is lost, try again later.
-        logger.error({ err: error }, 'claiming due messages failed');
+        // The database may be busy or briefly unavailable; nothing is lost, try again at the
+        // next poll. Logged once per outage, not once per poll.
+        this.outage.failed('claiming due messages', error);
       }
       if (probe && claimed.length === 0) this.circuit.abandonProbe(this.clock());
       for (const message of claimed) this.track(this.deliver(message, probe));
@@ -300,12 +310,15 @@ export class DeliveryWorker {
     for (let retry = 0; ; retry++) {
       try {
         await store.complete(completion);
+        this.outage.succeeded('recording attempt results');
         break;
       } catch (error) {
         if (retry >= COMPLETE_RETRIES) {
           // The lease will expire and the message will be claimed again: a possible duplicate,
-          // never a loss.
-          logger.error({ err: error, ...log }, 'recording the attempt failed');
+          // never a loss. In an outage every message in flight ends here: the outage is logged
+          // once, each message only at debug level.
+          this.outage.failed('recording attempt results', error, log);
+          logger.debug({ ...log }, 'recording the attempt failed; sent again when its lease ends');
           break;
         }
         await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** retry));
@@ -338,11 +351,10 @@ export class DeliveryWorker {
     const ids = [...this.waitingForProof].filter(([, until]) => until > now).map(([id]) => id);
     this.waitingForProof.clear();
     if (ids.length === 0 || !this.deps.releaseWaiting) return;
-    this.deps
-      .releaseWaiting(ids, now)
-      .catch((err: unknown) =>
-        this.deps.logger.warn({ err }, 'releasing messages waiting for proof failed'),
-      );
+    this.deps.releaseWaiting(ids, now).then(
+      () => this.outage.succeeded('releasing messages waiting for proof'),
+      (err: unknown) => this.outage.failed('releasing messages waiting for proof', err),
+    );
   }
 
   /**

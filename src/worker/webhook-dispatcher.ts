@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
 import { isPrivateAddress, signWebhook, webhookRetryDelay } from '../domain/webhooks.ts';
+import { OutageLog } from '../outage-log.ts';
 import type { DueWebhookDelivery, SqlWebhookStore } from '../store/sql-webhook-store.ts';
 
 const MAX_RETRY_DELAY_MS = 3600_000;
@@ -104,6 +105,8 @@ export interface WebhookDispatcherOptions {
   /** Attempts in flight at once to any one endpoint. */
   maxPerEndpoint: number;
   logger: Logger;
+  /** Where database failures are logged as state changes; the process shares one. */
+  outage?: OutageLog;
   clock?: () => number;
 }
 
@@ -125,6 +128,7 @@ class AttemptTimedOut extends Error {}
 export class WebhookDispatcher {
   private readonly agent: Agent;
   private readonly clock: () => number;
+  private readonly outage: OutageLog;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   /** The claim loop, while it runs; `fillAgain` asks for one more pass after it. */
@@ -136,6 +140,7 @@ export class WebhookDispatcher {
 
   constructor(private readonly options: WebhookDispatcherOptions) {
     this.clock = options.clock ?? Date.now;
+    this.outage = options.outage ?? new OutageLog(options.logger);
     const { timeoutMs } = options;
     this.agent = new Agent({
       // The attempt's own deadline (an abort signal) bounds everything; these only make undici
@@ -184,7 +189,11 @@ export class WebhookDispatcher {
       return;
     }
     this.filling = this.claimWhileRoom()
-      .catch((err: unknown) => this.options.logger.error({ err }, 'webhook dispatch failed'))
+      .then(
+        () => this.outage.succeeded('delivering status webhooks'),
+        // Every poll fails while the database is away: logged once, not every poll.
+        (err: unknown) => this.outage.failed('delivering status webhooks', err),
+      )
       .finally(() => {
         this.filling = null;
         if (this.fillAgain && !this.stopped) {
@@ -215,9 +224,11 @@ export class WebhookDispatcher {
     const endpoint = delivery.endpointId;
     this.busy.set(endpoint, (this.busy.get(endpoint) ?? 0) + 1);
     const attempt: Promise<void> = this.deliver(delivery)
-      .catch((err: unknown) =>
+      .then(
+        () => this.outage.succeeded('recording status webhook results'),
         // The result could not be recorded; the lease runs out and the delivery is tried again.
-        this.options.logger.error({ err, delivery: delivery.id }, 'webhook result not recorded'),
+        (err: unknown) =>
+          this.outage.failed('recording status webhook results', err, { delivery: delivery.id }),
       )
       .finally(() => {
         this.attempts.delete(attempt);

@@ -30,9 +30,10 @@ export interface ThrowawayPostgres {
   url: string;
   /**
    * Fast shutdown, then a start on the same data folder and port: connections break as they
-   * would when a production server restarts. Resolves once it accepts connections again.
+   * would when a production server restarts. With `downMs`, the server stays down that long
+   * (an outage). Resolves once it accepts connections again.
    */
-  restart(): Promise<void>;
+  restart(downMs?: number): Promise<void>;
   /** Stops the server and removes its folder. */
   stop(): Promise<void>;
 }
@@ -374,9 +375,10 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
     let stopping: Promise<void> | null = null;
     return {
       url: `postgres://${USER}@127.0.0.1:${port}/${DATABASE}`,
-      async restart() {
+      async restart(downMs = 0) {
         if (stopping) throw new Error('the server was stopped');
         await shutdown();
+        if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
         await launch(port);
       },
       stop() {

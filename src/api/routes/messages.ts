@@ -327,12 +327,14 @@ async function store<T extends object>(
     if (hasNulCharacter(error)) {
       throw new ApiError('invalid_request', 'text must not contain NUL (\\u0000) characters');
     }
-    request.log.error({ err: error }, 'storing messages failed');
+    if (deps.outage) deps.outage.failed('storing messages', error);
+    else request.log.error({ err: error }, 'storing messages failed');
     throw new ApiError(
       'storage_unavailable',
       'the message could not be stored; retry later with the same Idempotency-Key (if the database lost only its answer, the retry returns the stored result)',
     );
   }
+  deps.outage?.succeeded('storing messages');
   if (outcome.kind === 'idempotency_conflict') throw reusedKey();
   if (outcome.kind === 'replay') return sendStored<T>(reply, outcome.status, outcome.body);
   deps.onAccepted?.();
