@@ -14,6 +14,7 @@ import type { SandboxOutbox } from '../providers/sandbox-provider.ts';
 import type { ApiKeyRecord } from '../store/sql-api-key-store.ts';
 import type { TimelineEntry } from '../store/sql-delivery-event-store.ts';
 import { ApiError } from './error-codes.ts';
+import { LingeringSockets } from './linger.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMessageRoutes } from './routes/messages.ts';
 import { type ProviderView, registerProviderRoutes } from './routes/providers.ts';
@@ -100,6 +101,18 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     else parseJson(request, body as string, done);
   });
 
+  // An answer sent before the body was read (413 from Content-Length, 401, 404) is followed by
+  // reading and discarding the rest, within bounds, so the client can read the answer.
+  const lingering = new LingeringSockets();
+  app.addHook('onResponse', (request, _reply, done) => {
+    if (!request.raw.complete) lingering.drainUnreadBody(request.raw);
+    done();
+  });
+  app.addHook('preClose', (done) => {
+    lingering.closeAll();
+    done();
+  });
+
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -117,6 +130,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const apiError = toApiError(error);
+    // Fastify closes the connection after a body it did not read in full; closing with unread
+    // data resets the connection and loses this answer. Keep it open and drain the rest instead.
+    if (!request.raw.complete) reply.removeHeader('connection');
     if (apiError.status >= 500) request.log.error({ err: error }, 'request failed');
     void reply.status(apiError.status).send(apiError.toBody());
   });
