@@ -19,6 +19,8 @@ export interface Config {
   /** After a send timed out (outcome unknown), wait this long for a delivery event proving it. */
   unknownOutcomeWaitMs: number;
   http: { host: string; port: number };
+  /** Recipients (to + cc + bcc) of all messages of one batch together. */
+  batchMaxRecipients: number;
   provider: 'sandbox' | 'test' | 'sendgrid';
   /** Set when `provider` is `sendgrid`. */
   sendgrid: SendGridOptions | null;
@@ -50,6 +52,8 @@ export interface Config {
 }
 
 export const DEFAULT_HTTP_PORT = 4025;
+/** 1,000 messages × 1,000 recipients is allowed per message but blocked the API for seconds. */
+export const DEFAULT_BATCH_MAX_RECIPIENTS = 10_000;
 
 export class ConfigError extends Error {
   constructor(
@@ -168,6 +172,13 @@ export function loadConfig(env: Env = process.env): Config {
     unconfirmedAfterMs: integer(env, 'TEGAMI_UNCONFIRMED_AFTER_S', 1800, 1, 7 * 24 * 3600) * 1000,
     unknownOutcomeWaitMs: integer(env, 'TEGAMI_UNKNOWN_OUTCOME_WAIT_S', 120, 0, 24 * 3600) * 1000,
     http: { host, port: integer(env, 'TEGAMI_HTTP_PORT', DEFAULT_HTTP_PORT, 0, 65535) },
+    batchMaxRecipients: integer(
+      env,
+      'TEGAMI_BATCH_MAX_RECIPIENTS',
+      DEFAULT_BATCH_MAX_RECIPIENTS,
+      1,
+      1_000_000,
+    ),
     provider,
     sendgrid,
     sendgridWebhook: loadSendGridWebhook(env),

@@ -2,11 +2,162 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { ERROR_CODES } from '../src/api/error-codes.ts';
+import { ERROR_CODES, MAX_ERROR_DETAILS } from '../src/api/error-codes.ts';
 import { LingeringSockets } from '../src/api/linger.ts';
-import { message, spawnTegami, TEST_KEY, tempDatabase, waitFor } from './helpers.ts';
+import { DEFAULT_BATCH_MAX_RECIPIENTS, loadConfig } from '../src/config.ts';
+import {
+  message,
+  spawnTegami,
+  startTestService,
+  TEST_KEY,
+  type TestService,
+  tempDatabase,
+  waitFor,
+} from './helpers.ts';
+import { rowCounts } from './support/row-counts.ts';
 
-type ErrorBody = { error: { code: string; message: string } };
+type ErrorBody = {
+  error: {
+    code: string;
+    message: string;
+    details?: { field: string; message: string }[];
+    details_omitted?: number;
+  };
+};
+
+describe('bounded answers to invalid and oversized requests', () => {
+  let svc: TestService;
+  let db: ReturnType<typeof tempDatabase>;
+  before(async () => {
+    db = tempDatabase();
+    // No worker: nothing changes the tables behind the test's back.
+    svc = await startTestService({ TEGAMI_DATABASE_URL: db.url, TEGAMI_TEST_NO_WORKER: '1' });
+  });
+  after(async () => {
+    await svc.stop();
+    await db.cleanup();
+  });
+
+  /** POSTs `body` and checks the answer is a 400 invalid_request that stored nothing. */
+  async function refused(path: string, body: unknown, headers: Record<string, string> = {}) {
+    const before = await rowCounts(db.url);
+    const res = await svc.request('POST', path, body, headers);
+    assert.equal(res.status, 400, JSON.stringify(res.body).slice(0, 500));
+    const error = (res.body as ErrorBody).error;
+    assert.equal(error.code, 'invalid_request');
+    assert.deepEqual(await rowCounts(db.url), before);
+    return { error, size: JSON.stringify(res.body).length };
+  }
+
+  test('one message with 300 unknown fields: 100 listed, details_omitted counts the other 200', async () => {
+    const extra = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`x${i}`, i]));
+    const { error } = await refused('/v1/messages', message(extra));
+    assert.equal(error.details?.length, MAX_ERROR_DETAILS);
+    assert.equal(error.details?.[0]?.field, 'x0');
+    assert.equal(error.details_omitted, 200);
+  });
+
+  test('one message with 1,000 non-string headers: the size problem alone', async () => {
+    const headers = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`X-H-${i}`, i]));
+    const { error } = await refused('/v1/messages', message({ headers }));
+    assert.deepEqual(error.details, [
+      { field: 'headers', message: 'must NOT have more than 100 properties' },
+    ]);
+  });
+
+  test('a batch of 1,000 messages with bad headers: at most 100 problems, a count, a small answer', async () => {
+    // Schema problems: 150 non-string headers per message (150,000 problems in all).
+    const schemaBad = message({
+      headers: Object.fromEntries(Array.from({ length: 150 }, (_, i) => [`X-H-${i}`, i])),
+    });
+    const first = await refused('/v1/messages/batch', {
+      messages: Array.from({ length: 1000 }, () => schemaBad),
+    });
+    assert.equal(first.error.details?.length, MAX_ERROR_DETAILS);
+    assert.equal(first.error.details?.[99]?.field, 'messages[99].headers');
+    // Messages after the first 100 are only checked up to their first problem.
+    assert.equal(first.error.details_omitted, 900);
+    assert.ok(first.size < 20_000, `answer of ${first.size} bytes`);
+
+    // Domain problems: 100 headers with a line break each (100,000 problems in all).
+    const domainBad = message({
+      headers: Object.fromEntries(
+        Array.from({ length: 100 }, (_, i) => [`X-H-${i}`, 'a\r\nBcc: victim@example.com']),
+      ),
+    });
+    const second = await refused('/v1/messages/batch', {
+      messages: Array.from({ length: 1000 }, () => domainBad),
+    });
+    assert.equal(second.error.details?.length, MAX_ERROR_DETAILS);
+    assert.equal(second.error.details_omitted, 999 * 100);
+    assert.ok(second.size < 20_000, `answer of ${second.size} bytes`);
+  });
+
+  test('an accepted batch lists at most 100 problems across its per-message errors', async () => {
+    const bad = message({ to: [{ email: 'not-an-address' }] });
+    const res = await svc.request('POST', '/v1/messages/batch', {
+      messages: [message(), ...Array.from({ length: 150 }, () => bad)],
+    });
+    assert.equal(res.status, 202, JSON.stringify(res.body).slice(0, 500));
+    assert.equal(res.body.accepted, 1);
+    assert.equal(res.body.rejected, 150);
+    const errors = (res.body.results as { index: number; error?: ErrorBody['error'] }[])
+      .filter((r) => r.error)
+      .map((r) => r.error as ErrorBody['error']);
+    const listed = errors.reduce((n, e) => n + (e.details?.length ?? 0), 0);
+    assert.equal(listed, MAX_ERROR_DETAILS);
+    assert.deepEqual(errors[0]?.details, [
+      { field: 'to[0].email', message: 'is not a valid email address' },
+    ]);
+    const last = errors[149];
+    assert.equal(last?.details, undefined);
+    assert.equal(last?.details_omitted, 1);
+    assert.match(last?.message ?? '', /not listed/);
+  });
+
+  test(`a batch over ${DEFAULT_BATCH_MAX_RECIPIENTS} recipients in all is refused before anything else`, async () => {
+    const many = (m: number) =>
+      message({
+        to: Array.from({ length: 1000 }, (_, i) => ({ email: `guest${i}.${m}@example.com` })),
+      });
+    const { error } = await refused('/v1/messages/batch', {
+      messages: Array.from({ length: 11 }, (_, m) => many(m)),
+    });
+    assert.match(error.message, /11000 recipients/);
+    assert.deepEqual(
+      error.details?.map((d) => d.field),
+      ['messages'],
+    );
+  });
+});
+
+describe('batch recipient bound is configurable', () => {
+  let svc: TestService;
+  before(async () => {
+    svc = await startTestService({ TEGAMI_BATCH_MAX_RECIPIENTS: '3', TEGAMI_TEST_NO_WORKER: '1' });
+  });
+  after(() => svc.stop());
+
+  test('TEGAMI_BATCH_MAX_RECIPIENTS=3: three recipients in all pass, four do not', async () => {
+    const two = message({ cc: [{ email: 'second@example.com' }] });
+    const ok = await svc.request('POST', '/v1/messages/batch', { messages: [two, message()] });
+    assert.equal(ok.status, 202, JSON.stringify(ok.body));
+    const over = await svc.request('POST', '/v1/messages/batch', { messages: [two, two] });
+    assert.equal(over.status, 400);
+    assert.match(over.body.error.message, /4 recipients .* more than the 3/);
+    // One message is bounded by its own limit (1,000), not by the batch's.
+    const single = await svc.request('POST', '/v1/messages', {
+      ...two,
+      bcc: [{ email: 'third@example.com' }, { email: 'fourth@example.com' }],
+    });
+    assert.equal(single.status, 202);
+  });
+
+  test('the variable is checked at start', () => {
+    assert.throws(() => loadConfig({ TEGAMI_BATCH_MAX_RECIPIENTS: '0' }), /out of range/);
+    assert.equal(loadConfig({}).batchMaxRecipients, DEFAULT_BATCH_MAX_RECIPIENTS);
+  });
+});
 
 describe('an oversized upload reads its 413 (real process, Node fetch)', () => {
   const db = tempDatabase();

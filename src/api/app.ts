@@ -25,7 +25,7 @@ import {
   registerWebhookEndpointRoutes,
   type WebhookEndpointsOptions,
 } from './routes/webhook-endpoints.ts';
-import { schemaErrorDetails } from './validation-errors.ts';
+import { boundedValidatorCompiler, schemaErrorDetails } from './validation-errors.ts';
 
 /** One message: 10 MiB of JSON holds a message with ~7 MiB of attachments. */
 export const MESSAGE_BODY_LIMIT = 10 * 1024 * 1024;
@@ -43,6 +43,8 @@ export interface ApiDeps {
   sendgridWebhook?: SendGridWebhookOptions;
   /** Sent this long ago with no delivery event: "unconfirmed" (default 30 minutes). */
   unconfirmedAfterMs?: number;
+  /** Recipients (to + cc + bcc) of all messages of one batch together; TEGAMI_BATCH_MAX_RECIPIENTS. */
+  batchMaxRecipients?: number;
   /** Delivery events per message, for `GET /v1/messages/{id}`. */
   timeline?: (messageId: string) => Promise<TimelineEntry[]>;
   /** The suppression list for `/v1/suppressions`; optional for tests of other routes. */
@@ -73,14 +75,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       disableRequestLogging: !deps.logger.isLevelEnabled('debug'),
     }),
     bodyLimit: MESSAGE_BODY_LIMIT,
-    ajv: {
-      customOptions: {
-        removeAdditional: false, // unknown fields are an error, not silently dropped
-        coerceTypes: false,
-        useDefaults: false,
-        allErrors: true,
-      },
-    },
+    // Validation errors become details in toApiError; Fastify's own message would join them all.
+    schemaErrorFormatter: (_errors, part) => new Error(`the ${part} is invalid`),
     // Errors the router raises before any route runs (bad URL encoding, over-long path
     // parameters) get the same error shape as everything else.
     frameworkErrors: (error, _request, reply) => {
@@ -91,6 +87,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     onConstructorPoisoning: 'error',
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // Every request part is checked with unknown fields refused, no coercion, and a bounded
+  // number of reported problems (src/api/validation-errors.ts).
+  app.setValidatorCompiler(boundedValidatorCompiler);
   app.decorateRequest('apiKey', null);
   // Fastify's JSON parser, except that an empty body is no body: clients often send
   // `Content-Type: application/json` on POST /cancel and /retry without one.
