@@ -25,6 +25,9 @@ type ErrorBody = {
   };
 };
 
+const deepObject = (levels: number) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
+const deepArray = (levels: number) => `${'['.repeat(levels)}${']'.repeat(levels)}`;
+
 describe('bounded answers to invalid and oversized requests', () => {
   let svc: TestService;
   let db: ReturnType<typeof tempDatabase>;
@@ -128,6 +131,78 @@ describe('bounded answers to invalid and oversized requests', () => {
       error.details?.map((d) => d.field),
       ['messages'],
     );
+  });
+
+  test('nesting 10,000 levels deep never gets a 500, with or without an Idempotency-Key', async () => {
+    const valid = JSON.stringify(message());
+    for (const withKey of [false, true]) {
+      let n = 0;
+      const headers = (): Record<string, string> =>
+        withKey ? { 'idempotency-key': `deep-${++n}` } : {};
+      const batch = `{"messages":[${valid},${deepObject(10_000)},${deepArray(10_000)}]}`;
+      const batchHeaders = headers();
+      const res = await svc.request('POST', '/v1/messages/batch', batch, batchHeaders);
+      assert.equal(res.status, 202, JSON.stringify(res.body).slice(0, 300));
+      assert.equal(res.body.accepted, 1);
+      if (withKey) {
+        const again = await svc.request('POST', '/v1/messages/batch', batch, batchHeaders);
+        assert.equal(again.status, 202);
+        assert.equal(again.headers.get('idempotent-replayed'), 'true');
+      }
+      await refused('/v1/messages', `${valid.slice(0, -1)},"x":${deepObject(10_000)}}`, headers());
+      await refused('/v1/messages/batch', `{"messages":[${deepArray(100_000)}]}`, headers());
+      await refused('/v1/messages', deepArray(100_000), headers());
+    }
+  });
+
+  test('a retry with its keys in another order replays; a different body is still a 409', async () => {
+    const original = message({ metadata: { booking: 'B-7', room: '12' } });
+    const reordered = `{"text":"See you soon.","metadata":{"room":"12","booking":"B-7"},
+      "subject":"Your booking is confirmed","to":[{"name":"Guest","email":"guest@example.com"}],
+      "from":{"name":"Hotel","email":"bookings@hotel.example"}}`;
+    for (const path of ['/v1/messages', '/v1/messages/batch']) {
+      const headers = { 'idempotency-key': `reorder-${path}` };
+      const wrap = (body: string) => (path.endsWith('batch') ? `{"messages":[${body}]}` : body);
+      const first = await svc.request('POST', path, wrap(JSON.stringify(original)), headers);
+      assert.equal(first.status, 202);
+      const retry = await svc.request('POST', path, wrap(reordered), headers);
+      assert.equal(retry.status, 202, JSON.stringify(retry.body));
+      assert.equal(retry.headers.get('idempotent-replayed'), 'true');
+      assert.deepEqual(retry.body, first.body);
+      const other = await svc.request('POST', path, wrap(reordered.replace('B-7', 'B-8')), headers);
+      assert.equal(other.status, 409);
+      assert.equal(other.body.error.code, 'idempotency_key_reused');
+    }
+  });
+
+  test('__proto__ is named as the problem, wherever it is and however it is escaped', async () => {
+    const valid = JSON.stringify(message());
+    const cases: [string, string][] = [
+      [`{"__proto__":{"admin":true},${valid.slice(1)}`, '__proto__'],
+      [`{"\\u005f_proto__":{"admin":true},${valid.slice(1)}`, '__proto__'],
+      [`${valid.slice(0, -1)},"metadata":{"__proto__":"x"}}`, 'metadata.__proto__'],
+      [`${valid.slice(0, -1)},"to":[{"email":"a@b.co","__proto__":{}}]}`, 'to[0].__proto__'],
+      [`{"constructor":{"prototype":{"admin":true}},${valid.slice(1)}`, 'constructor'],
+      [`{"messages":[{"__proto__":1}]}`, 'messages[0].__proto__'],
+    ];
+    for (const [body, field] of cases) {
+      for (const path of ['/v1/messages', '/v1/messages/batch']) {
+        const { error } = await refused(path, body);
+        assert.match(error.message, /is not allowed/, body);
+        assert.deepEqual(
+          error.details?.map((d) => d.field),
+          [field],
+          body,
+        );
+      }
+    }
+    // An ordinary key named "constructor" is just data.
+    const res = await svc.request(
+      'POST',
+      '/v1/messages',
+      message({ metadata: { constructor: 'x' } }),
+    );
+    assert.equal(res.status, 202, JSON.stringify(res.body));
   });
 });
 

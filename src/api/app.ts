@@ -14,6 +14,7 @@ import type { SandboxOutbox } from '../providers/sandbox-provider.ts';
 import type { ApiKeyRecord } from '../store/sql-api-key-store.ts';
 import type { TimelineEntry } from '../store/sql-delivery-event-store.ts';
 import { ApiError } from './error-codes.ts';
+import { parseJsonBody } from './json-body.ts';
 import { LingeringSockets } from './linger.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMessageRoutes } from './routes/messages.ts';
@@ -91,13 +92,22 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   // number of reported problems (src/api/validation-errors.ts).
   app.setValidatorCompiler(boundedValidatorCompiler);
   app.decorateRequest('apiKey', null);
-  // Fastify's JSON parser, except that an empty body is no body: clients often send
-  // `Content-Type: application/json` on POST /cancel and /retry without one.
-  const parseJson = app.getDefaultJsonParser('error', 'error');
+  // An empty body is no body: clients often send `Content-Type: application/json` on POST /cancel
+  // and /retry without one. parseJsonBody names a `__proto__` key instead of calling it malformed.
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body === '') done(null, undefined);
-    else parseJson(request, body as string, done);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    if (body === '') {
+      done(null, undefined);
+      return;
+    }
+    let parsed: unknown;
+    try {
+      parsed = parseJsonBody(body as string);
+    } catch (error) {
+      done(error as Error, undefined);
+      return;
+    }
+    done(null, parsed);
   });
 
   // An answer sent before the body was read (413 from Content-Length, 401, 404) is followed by

@@ -12,6 +12,7 @@ import type {
 import { type MessageInput, validateMessage } from '../../domain/validate-message.ts';
 import { type ApiDeps, BATCH_BODY_LIMIT, hasNulCharacter } from '../app.ts';
 import { ApiError, type ErrorDetail, MAX_ERROR_DETAILS } from '../error-codes.ts';
+import { canonicalJsonHash } from '../json-body.ts';
 import { presentMessage } from '../present-message.ts';
 import {
   AcceptedSchema,
@@ -292,10 +293,33 @@ function checkBatchRecipients(items: unknown[], max: number): void {
   }
 }
 
+const requestHashes = new WeakMap<FastifyRequest, string>();
+
+/**
+ * What a repeated Idempotency-Key is compared by: the route and the body as canonical JSON, so a
+ * retry whose JSON has its keys in another order is still the same request.
+ */
 function requestHash(request: FastifyRequest): string {
-  return createHash('sha256')
-    .update(`${request.routeOptions.url}\n${JSON.stringify(request.body)}`)
-    .digest('hex');
+  let hash = requestHashes.get(request);
+  if (hash === undefined) {
+    hash = canonicalJsonHash(`${request.routeOptions.url}\n`, request.body);
+    requestHashes.set(request, hash);
+  }
+  return hash;
+}
+
+/**
+ * The hash stored before hashes were canonical (bodies as sent, key order included), so a retry
+ * that spans an upgrade still replays; such keys are gone 24 hours after the upgrade.
+ */
+function legacyRequestHash(request: FastifyRequest): string | null {
+  try {
+    return createHash('sha256')
+      .update(`${request.routeOptions.url}\n${JSON.stringify(request.body)}`)
+      .digest('hex');
+  } catch {
+    return null; // nested too deeply to serialise: it cannot have been stored that way either
+  }
 }
 
 /**
@@ -312,7 +336,11 @@ async function replayIfKnown(
   if (key === null || !request.apiKey) return false;
   const known = await deps.messages.findIdempotent(request.apiKey.id, key);
   if (!known) return false;
-  if (known.requestHash !== requestHash(request)) throw reusedKey();
+  if (
+    known.requestHash !== requestHash(request) &&
+    known.requestHash !== legacyRequestHash(request)
+  )
+    throw reusedKey();
   sendStored<never>(reply, known.status, known.body);
   return true;
 }
