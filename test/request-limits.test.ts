@@ -4,9 +4,13 @@ import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { ERROR_CODES, MAX_ERROR_DETAILS } from '../src/api/error-codes.ts';
 import { LingeringSockets } from '../src/api/linger.ts';
+import { ensureBootstrapKey, hashApiKey, keyPrefix, shownKeyPrefix } from '../src/api-keys.ts';
 import { DEFAULT_BATCH_MAX_RECIPIENTS, loadConfig } from '../src/config.ts';
+import { openAndMigrate } from '../src/service.ts';
+import { SqlApiKeyStore } from '../src/store/sql-api-key-store.ts';
 import {
   message,
+  runTegami,
   spawnTegami,
   startTestService,
   TEST_KEY,
@@ -361,5 +365,59 @@ describe('lingering after an early answer is bounded', () => {
     await new Promise((r) => setTimeout(r, 800)); // longer than the idle bound
     assert.equal(client.closed(), false);
     client.socket.destroy();
+  });
+});
+
+describe('API key prefixes', () => {
+  test('a fixed short prefix, whatever the length of the key', () => {
+    assert.equal(keyPrefix('tgm_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG'), 'tgm_abcd');
+    assert.equal(keyPrefix('a-long-bootstrap-key-of-many-characters'), 'a-lo');
+    assert.equal(keyPrefix('dev-secret-key'), '');
+    assert.equal(keyPrefix('tgm_short'), 'tgm_');
+    for (let length = 1; length < 200; length++) {
+      const key = 'k'.repeat(length);
+      assert.ok(keyPrefix(key).length <= 4, `a key of ${length} characters`);
+      assert.ok(keyPrefix(`tgm_${key}`).length <= 8);
+    }
+    // What older versions stored: 10 characters, or half of a short key.
+    assert.equal(shownKeyPrefix('tgm_abcdef'), 'tgm_abcd');
+    assert.equal(shownKeyPrefix('dev-se'), 'dev-');
+  });
+
+  test('`tegami keys list` shows no more than 4 characters of a short bootstrap key', async () => {
+    const db = tempDatabase();
+    try {
+      const config = loadConfig({ TEGAMI_DATABASE_URL: db.url });
+      const { database } = await openAndMigrate(config);
+      try {
+        const store = new SqlApiKeyStore(database);
+        // A row as an older version wrote it: half of the 14-character key.
+        await store.insert(
+          {
+            id: 'key_01J0000000000000000000000A',
+            name: 'bootstrap (TEGAMI_BOOTSTRAP_API_KEY)',
+            prefix: 'dev-sec',
+            createdAt: Date.now(),
+            revokedAt: null,
+          },
+          hashApiKey('dev-secret-key'),
+        );
+        await ensureBootstrapKey(store, 'dev-secret-key');
+        await ensureBootstrapKey(store, 'another-bootstrap-key-of-some-length');
+        assert.deepEqual(
+          (await store.list()).map((k) => k.prefix),
+          ['', 'anot'],
+          'the stored prefixes',
+        );
+      } finally {
+        await database.close();
+      }
+      const listed = await runTegami(['keys', 'list'], { TEGAMI_DATABASE_URL: db.url });
+      assert.equal(listed.code, 0, listed.output);
+      assert.doesNotMatch(listed.output, /dev-/);
+      assert.match(listed.output, /\tanot…\t/);
+    } finally {
+      await db.cleanup();
+    }
   });
 });
