@@ -208,6 +208,33 @@ describe('bounded answers to invalid and oversized requests', () => {
     );
     assert.equal(res.status, 202, JSON.stringify(res.body));
   });
+
+  test('a lone surrogate (\\ud800) is refused by name on both engines, not stored or a 503', async () => {
+    // Found by test/fuzz-submission.test.ts: PostgreSQL answered 503, SQLite stored U+FFFD.
+    const valid = JSON.stringify(message());
+    const cases: [string, string, string][] = [
+      ['/v1/messages', `${valid.slice(0, -1)},"metadata":{"ref":"a\\ud800"}}`, 'metadata.ref'],
+      ['/v1/messages', `${valid.slice(0, -1)},"metadata":{"\\udc00":"x"}}`, 'metadata.\udc00'],
+      ['/v1/messages', valid.replace('See you soon.', 'x\\udbff'), 'text'],
+      [
+        '/v1/messages/batch',
+        `{"messages":[${valid.replace('Hotel', '\\ud800')}]}`,
+        'messages[0].from.name',
+      ],
+    ];
+    for (const [path, body, field] of cases) {
+      const { error } = await refused(path, body);
+      assert.match(error.message, /lone UTF-16 surrogate/);
+      assert.deepEqual(
+        error.details?.map((d) => d.field),
+        [field],
+        body,
+      );
+    }
+    // A pair written as escapes is an ordinary character.
+    const res = await svc.request('POST', '/v1/messages', valid.replace('Hotel', '\\ud83c\\udfe8'));
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+  });
 });
 
 describe('batch recipient bound is configurable', () => {

@@ -15,11 +15,17 @@ const SUSPECT_PROTO =
 const SUSPECT_CONSTRUCTOR =
   /"(?:c|\\u0063)(?:o|\\u006[Ff])(?:n|\\u006[Ee])(?:s|\\u0073)(?:t|\\u0074)(?:r|\\u0072)(?:u|\\u0075)(?:c|\\u0063)(?:t|\\u0074)(?:o|\\u006[Ff])(?:r|\\u0072)"\s*:/;
 
+// JSON can spell half of a surrogate pair ("\ud800"). Such text has no UTF-8 form: PostgreSQL
+// refuses it (the request failed with a 503) and SQLite would store U+FFFD instead. Only bodies
+// with a surrogate escape are walked to look for one.
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F][0-9a-fA-F]{2}/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /**
- * Parses a JSON body. Malformed JSON is `malformed_json`. A `__proto__` key anywhere, or a
- * `constructor` key holding an object with a `prototype`, is `invalid_request` naming the field:
- * the JSON is fine, but code that copies such an object key by key would change prototypes, and
- * no field of this API has those names.
+ * Parses a JSON body. Malformed JSON is `malformed_json`. Valid JSON that cannot be taken as it is
+ * gets `invalid_request` naming the field: a `__proto__` key anywhere, or a `constructor` key
+ * holding an object with a `prototype` (code that copies such an object key by key would change
+ * prototypes, and no field of this API has those names), or text with a lone surrogate.
  */
 export function parseJsonBody(text: string): unknown {
   const json = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text; // a UTF-8 byte order mark
@@ -29,34 +35,48 @@ export function parseJsonBody(text: string): unknown {
   } catch (error) {
     throw new ApiError('malformed_json', `malformed JSON: ${(error as Error).message}`);
   }
-  if (SUSPECT_PROTO.test(json) || SUSPECT_CONSTRUCTOR.test(json)) rejectPrototypeKeys(value);
+  if (SUSPECT_PROTO.test(json) || SUSPECT_CONSTRUCTOR.test(json)) {
+    refuseFirst(value, (key, child) =>
+      key === '__proto__'
+        ? 'the key "__proto__" is not allowed'
+        : key === 'constructor' &&
+            child !== null &&
+            typeof child === 'object' &&
+            Object.hasOwn(child, 'prototype')
+          ? 'a "constructor" key holding a "prototype" is not allowed'
+          : null,
+    );
+  }
+  if (SURROGATE_ESCAPE.test(json)) {
+    const unpaired =
+      'has a lone UTF-16 surrogate (\\ud800-\\udfff not in a pair); text must be valid Unicode';
+    if (typeof value === 'string' && LONE_SURROGATE.test(value)) {
+      throw new ApiError('invalid_request', `the body ${unpaired}`);
+    }
+    refuseFirst(value, (key, child) =>
+      LONE_SURROGATE.test(key) || (typeof child === 'string' && LONE_SURROGATE.test(child))
+        ? unpaired
+        : null,
+    );
+  }
   return value;
 }
 
-function rejectPrototypeKeys(root: unknown): void {
+/**
+ * Walks every key and value of `root` (iteratively: depth does not matter) and throws a 400 for
+ * the first entry `problem` names, with the entry's field in `details`.
+ */
+function refuseFirst(root: unknown, problem: (key: string, value: unknown) => string | null) {
   const pending: { value: unknown; pointer: string }[] = [{ value: root, pointer: '' }];
   for (let item = pending.pop(); item; item = pending.pop()) {
     const { value, pointer } = item;
     if (value === null || typeof value !== 'object') continue;
     for (const [key, child] of Object.entries(value)) {
       const childPointer = `${pointer}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
-      const forbidden =
-        key === '__proto__' ||
-        (key === 'constructor' &&
-          child !== null &&
-          typeof child === 'object' &&
-          Object.hasOwn(child, 'prototype'));
-      if (forbidden) {
+      const message = problem(key, child);
+      if (message !== null) {
         const field = fieldPath(childPointer);
-        throw new ApiError('invalid_request', `the key "${key}" is not allowed in a request`, [
-          {
-            field,
-            message:
-              key === '__proto__'
-                ? 'the key "__proto__" is not allowed'
-                : 'a "constructor" key holding a "prototype" is not allowed',
-          },
-        ]);
+        throw new ApiError('invalid_request', `${field}: ${message}`, [{ field, message }]);
       }
       pending.push({ value: child, pointer: childPointer });
     }
