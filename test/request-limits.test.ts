@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -8,6 +9,7 @@ import { ensureBootstrapKey, hashApiKey, keyPrefix, shownKeyPrefix } from '../sr
 import { DEFAULT_BATCH_MAX_RECIPIENTS, loadConfig } from '../src/config.ts';
 import { openAndMigrate } from '../src/service.ts';
 import { SqlApiKeyStore } from '../src/store/sql-api-key-store.ts';
+import { SqlMessageStore } from '../src/store/sql-message-store.ts';
 import {
   message,
   runTegami,
@@ -177,6 +179,35 @@ describe('bounded answers to invalid and oversized requests', () => {
       assert.equal(other.status, 409);
       assert.equal(other.body.error.code, 'idempotency_key_reused');
     }
+  });
+
+  test('a key stored before hashes were canonical still replays its exact retry', async () => {
+    // What an older version stored: the hash of the route and the body as parsed, in key order.
+    const body = message({ metadata: { b: '2', a: '1' } });
+    const legacyHash = createHash('sha256')
+      .update(`/v1/messages\n${JSON.stringify(body)}`)
+      .digest('hex');
+    const [apiKey] = await new SqlApiKeyStore(svc.service.database).list();
+    assert.ok(apiKey);
+    const answer = JSON.stringify({ id: 'msg_01J00000000000000000000000', status: 'queued' });
+    const stored = await new SqlMessageStore(svc.service.database).submit({
+      messages: [],
+      idempotency: {
+        apiKeyId: apiKey.id,
+        key: 'stored-by-an-older-version',
+        requestHash: legacyHash,
+        responseStatus: 202,
+        responseBody: answer,
+      },
+    });
+    assert.equal(stored.kind, 'stored');
+    const headers = { 'idempotency-key': 'stored-by-an-older-version' };
+    const retry = await svc.request('POST', '/v1/messages', body, headers);
+    assert.equal(retry.status, 202, JSON.stringify(retry.body));
+    assert.equal(retry.headers.get('idempotent-replayed'), 'true');
+    assert.deepEqual(retry.body, JSON.parse(answer));
+    const other = await svc.request('POST', '/v1/messages', message(), headers);
+    assert.equal(other.status, 409);
   });
 
   test('__proto__ is named as the problem, wherever it is and however it is escaped', async () => {
