@@ -11,8 +11,33 @@ export function hashApiKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
 
+const KEY_TAG = 'tgm_';
+
 export function generateApiKey(): string {
-  return `tgm_${randomBytes(32).toString('base64url')}`;
+  return `${KEY_TAG}${randomBytes(32).toString('base64url')}`;
+}
+
+/** Characters of a key kept (after the `tgm_` tag), so `tegami keys list` can tell keys apart. */
+export const KEY_PREFIX_CHARACTERS = 4;
+/** A shorter key keeps none: 4 characters of a short key would give away much of it. */
+const MIN_LENGTH_FOR_PREFIX = 16;
+
+/**
+ * The part of a key that is stored and shown: its `tgm_` tag, if any, and the next 4 characters,
+ * whatever the key's length; a key shorter than 16 characters (after the tag) keeps only the tag.
+ */
+export function keyPrefix(key: string): string {
+  const tag = key.startsWith(KEY_TAG) ? KEY_TAG : '';
+  const secret = key.slice(tag.length);
+  return secret.length >= MIN_LENGTH_FOR_PREFIX
+    ? tag + secret.slice(0, KEY_PREFIX_CHARACTERS)
+    : tag;
+}
+
+/** A stored prefix as shown; rows written by older versions hold up to 10 characters. */
+export function shownKeyPrefix(storedPrefix: string): string {
+  const tag = storedPrefix.startsWith(KEY_TAG) ? KEY_TAG : '';
+  return storedPrefix.slice(0, tag.length + KEY_PREFIX_CHARACTERS);
 }
 
 export async function createApiKey(
@@ -24,7 +49,7 @@ export async function createApiKey(
   const record: ApiKeyRecord = {
     id: newId('key'),
     name,
-    prefix: key.slice(0, 10),
+    prefix: keyPrefix(key),
     createdAt: now,
     revokedAt: null,
   };
@@ -38,6 +63,8 @@ export async function ensureBootstrapKey(store: SqlApiKeyStore, key: string): Pr
   const existing = await store.findByHash(hash);
   if (existing) {
     if (existing.revokedAt !== null) await store.reactivate(existing.id);
+    // Older versions stored up to half of a short bootstrap key; keep only today's prefix.
+    if (existing.prefix !== keyPrefix(key)) await store.setPrefix(existing.id, keyPrefix(key));
     return;
   }
   try {
@@ -45,7 +72,7 @@ export async function ensureBootstrapKey(store: SqlApiKeyStore, key: string): Pr
       {
         id: newId('key'),
         name: 'bootstrap (TEGAMI_BOOTSTRAP_API_KEY)',
-        prefix: key.slice(0, Math.min(10, Math.floor(key.length / 2))),
+        prefix: keyPrefix(key),
         createdAt: Date.now(),
         revokedAt: null,
       },

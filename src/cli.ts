@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { createApiKey } from './api-keys.ts';
+import { createApiKey, shownKeyPrefix } from './api-keys.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { DatabaseUnavailableError, openAndMigrate, startService } from './service.ts';
@@ -113,7 +113,7 @@ async function keys(config: ReturnType<typeof loadConfig>, args: string[]): Prom
       for (const k of await store.list()) {
         const state = k.revokedAt ? `revoked ${new Date(k.revokedAt).toISOString()}` : 'active';
         console.log(
-          `${k.id}\t${k.prefix}…\t${state}\t${new Date(k.createdAt).toISOString()}\t${k.name}`,
+          `${k.id}\t${shownKeyPrefix(k.prefix)}…\t${state}\t${new Date(k.createdAt).toISOString()}\t${k.name}`,
         );
       }
       return 0;

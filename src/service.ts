@@ -164,6 +164,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         countUnconfirmed: (now) => messages.countUnconfirmed(now - config.unconfirmedAfterMs, now),
       },
       unconfirmedAfterMs: config.unconfirmedAfterMs,
+      batchMaxRecipients: config.batchMaxRecipients,
       timeline: (id) => deliveryEvents.timeline(id),
       suppressions,
       webhookEndpoints: {

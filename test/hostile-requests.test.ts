@@ -202,7 +202,8 @@ const corpus: {
     name: 'prototype pollution',
     body: '{"__proto__":{"admin":true},"from":{"email":"a@b.co"},"to":[{"email":"c@d.co"}],"subject":"s","text":"t"}',
     status: 400,
-    code: 'malformed_json',
+    code: 'invalid_request',
+    field: '__proto__',
   },
   {
     name: 'number where a string belongs',

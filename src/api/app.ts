@@ -15,6 +15,8 @@ import type { SandboxOutbox } from '../providers/sandbox-provider.ts';
 import type { ApiKeyRecord } from '../store/sql-api-key-store.ts';
 import type { TimelineEntry } from '../store/sql-delivery-event-store.ts';
 import { ApiError } from './error-codes.ts';
+import { parseJsonBody } from './json-body.ts';
+import { LingeringSockets } from './linger.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMessageRoutes } from './routes/messages.ts';
 import { type ProviderView, registerProviderRoutes } from './routes/providers.ts';
@@ -25,7 +27,7 @@ import {
   registerWebhookEndpointRoutes,
   type WebhookEndpointsOptions,
 } from './routes/webhook-endpoints.ts';
-import { schemaErrorDetails } from './validation-errors.ts';
+import { boundedValidatorCompiler, schemaErrorDetails } from './validation-errors.ts';
 
 /** One message: 10 MiB of JSON holds a message with ~7 MiB of attachments. */
 export const MESSAGE_BODY_LIMIT = 10 * 1024 * 1024;
@@ -43,6 +45,8 @@ export interface ApiDeps {
   sendgridWebhook?: SendGridWebhookOptions;
   /** Sent this long ago with no delivery event: "unconfirmed" (default 30 minutes). */
   unconfirmedAfterMs?: number;
+  /** Recipients (to + cc + bcc) of all messages of one batch together; TEGAMI_BATCH_MAX_RECIPIENTS. */
+  batchMaxRecipients?: number;
   /** Delivery events per message, for `GET /v1/messages/{id}`. */
   timeline?: (messageId: string) => Promise<TimelineEntry[]>;
   /** The suppression list for `/v1/suppressions`; optional for tests of other routes. */
@@ -75,14 +79,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       disableRequestLogging: !deps.logger.isLevelEnabled('debug'),
     }),
     bodyLimit: MESSAGE_BODY_LIMIT,
-    ajv: {
-      customOptions: {
-        removeAdditional: false, // unknown fields are an error, not silently dropped
-        coerceTypes: false,
-        useDefaults: false,
-        allErrors: true,
-      },
-    },
+    // Validation errors become details in toApiError; Fastify's own message would join them all.
+    schemaErrorFormatter: (_errors, part) => new Error(`the ${part} is invalid`),
     // Errors the router raises before any route runs (bad URL encoding, over-long path
     // parameters) get the same error shape as everything else.
     frameworkErrors: (error, _request, reply) => {
@@ -93,14 +91,38 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     onConstructorPoisoning: 'error',
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // Every request part is checked with unknown fields refused, no coercion, and a bounded
+  // number of reported problems (src/api/validation-errors.ts).
+  app.setValidatorCompiler(boundedValidatorCompiler);
   app.decorateRequest('apiKey', null);
-  // Fastify's JSON parser, except that an empty body is no body: clients often send
-  // `Content-Type: application/json` on POST /cancel and /retry without one.
-  const parseJson = app.getDefaultJsonParser('error', 'error');
+  // An empty body is no body: clients often send `Content-Type: application/json` on POST /cancel
+  // and /retry without one. parseJsonBody names a `__proto__` key instead of calling it malformed.
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body === '') done(null, undefined);
-    else parseJson(request, body as string, done);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    if (body === '') {
+      done(null, undefined);
+      return;
+    }
+    let parsed: unknown;
+    try {
+      parsed = parseJsonBody(body as string);
+    } catch (error) {
+      done(error as Error, undefined);
+      return;
+    }
+    done(null, parsed);
+  });
+
+  // An answer sent before the body was read (413 from Content-Length, 401, 404) is followed by
+  // reading and discarding the rest, within bounds, so the client can read the answer.
+  const lingering = new LingeringSockets();
+  app.addHook('onResponse', (request, _reply, done) => {
+    if (!request.raw.complete) lingering.drainUnreadBody(request.raw);
+    done();
+  });
+  app.addHook('preClose', (done) => {
+    lingering.closeAll();
+    done();
   });
 
   await app.register(swagger, {
@@ -120,6 +142,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const apiError = toApiError(error);
+    // Fastify closes the connection after a body it did not read in full; closing with unread
+    // data resets the connection and loses this answer. Keep it open and drain the rest instead.
+    if (!request.raw.complete) reply.removeHeader('connection');
     // While the database is away every request fails: one line for the outage, not one each.
     if (apiError.code === 'database_unavailable' && deps.outage) {
       deps.outage.failed('answering requests', error);

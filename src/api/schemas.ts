@@ -89,6 +89,9 @@ const ErrorBodySchema = Type.Object({
   code: Type.String({ description: 'One of the codes in docs/api-errors.md' }),
   message: Type.String(),
   details: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
+  details_omitted: Type.Optional(
+    Type.Integer({ description: 'Problems found but not listed: `details` lists at most 100.' }),
+  ),
 });
 
 export const ErrorSchema = Type.Object({ error: ErrorBodySchema });

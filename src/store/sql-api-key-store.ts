@@ -80,6 +80,15 @@ export class SqlApiKeyStore {
       .execute();
   }
 
+  async setPrefix(id: string, prefix: string): Promise<void> {
+    this.active.clear();
+    await this.handle.db
+      .updateTable('api_keys')
+      .set({ key_prefix: prefix })
+      .where('id', '=', id)
+      .execute();
+  }
+
   async list(): Promise<ApiKeyRecord[]> {
     const rows = await this.handle.db.selectFrom('api_keys').selectAll().orderBy('id').execute();
     return rows.map(toRecord);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Static } from '@sinclair/typebox';
-import { Ajv } from 'ajv';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { DEFAULT_BATCH_MAX_RECIPIENTS } from '../../config.ts';
 import { newId } from '../../domain/ids.ts';
 import type {
   IdempotencyClaim,
@@ -11,7 +11,8 @@ import type {
 } from '../../domain/ports.ts';
 import { type MessageInput, validateMessage } from '../../domain/validate-message.ts';
 import { type ApiDeps, BATCH_BODY_LIMIT, hasNulCharacter } from '../app.ts';
-import { ApiError, type ErrorDetail } from '../error-codes.ts';
+import { ApiError, type ErrorDetail, MAX_ERROR_DETAILS } from '../error-codes.ts';
+import { canonicalJsonHash } from '../json-body.ts';
 import { presentMessage } from '../present-message.ts';
 import {
   AcceptedSchema,
@@ -25,18 +26,12 @@ import {
   MessageSchema,
 } from '../schemas.ts';
 import type { TypedApp } from '../typed-app.ts';
-import { schemaErrorDetails } from '../validation-errors.ts';
+import { compileSchemaCheck, schemaErrorDetails } from '../validation-errors.ts';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
-// Batch items are validated one by one, with the same options Fastify uses for request bodies.
-const itemAjv = new Ajv({
-  allErrors: true,
-  coerceTypes: false,
-  removeAdditional: false,
-  useDefaults: false,
-});
-const validateItemShape = itemAjv.compile(MessageInputSchema);
+// Batch items are checked one by one, the same way Fastify checks request bodies.
+const checkItemShape = compileSchemaCheck(MessageInputSchema);
 
 const errorResponses = {
   400: ErrorSchema,
@@ -98,15 +93,21 @@ export function registerMessageRoutes(app: TypedApp, deps: ApiDeps): void {
     },
     async (request, reply) => {
       if (await replayIfKnown(request, reply, deps)) return reply;
+      const items = request.body.messages;
+      checkBatchRecipients(items, deps.batchMaxRecipients ?? DEFAULT_BATCH_MAX_RECIPIENTS);
       const now = clock();
       const messages: NewMessage[] = [];
       const results: Static<typeof BatchResultSchema>['results'] = [];
+      // One budget of listed problems for the whole answer: once it is used up, later messages
+      // are only checked for validity (first problem) and their problems counted, not listed.
       const allDetails: ErrorDetail[] = [];
-      request.body.messages.forEach((item, index) => {
-        const prefix = `messages[${index}]`;
-        let details: ErrorDetail[];
-        if (!validateItemShape(item)) {
-          details = schemaErrorDetails(validateItemShape.errors ?? []);
+      let detailsOmitted = 0;
+      items.forEach((item, index) => {
+        const budget = MAX_ERROR_DETAILS - allDetails.length;
+        const shape = checkItemShape(item, budget > 0);
+        let found: ErrorDetail[];
+        if (!shape.valid) {
+          found = schemaErrorDetails(shape.errors);
         } else {
           const result = validateMessage(item as MessageInput, now);
           if (!Array.isArray(result)) {
@@ -125,23 +126,30 @@ export function registerMessageRoutes(app: TypedApp, deps: ApiDeps): void {
             });
             return;
           }
-          details = result;
+          found = result;
         }
+        const listed = found.slice(0, Math.max(budget, 0));
+        const omitted = found.length - listed.length;
+        detailsOmitted += omitted;
         const error = new ApiError(
           'invalid_request',
-          'the message is invalid; see details',
-          details,
+          listed.length > 0
+            ? 'the message is invalid; see details'
+            : `the message is invalid; its problems are not listed (one answer lists at most ${MAX_ERROR_DETAILS})`,
+          listed,
+          omitted,
         );
         results.push({ index, error: error.toBody().error });
-        allDetails.push(
-          ...details.map((d) => ({ field: `${prefix}.${d.field}`, message: d.message })),
-        );
+        const prefix = `messages[${index}]`;
+        for (const d of listed)
+          allDetails.push({ field: `${prefix}.${d.field}`, message: d.message });
       });
       if (messages.length === 0) {
         throw new ApiError(
           'invalid_request',
           'no message in the batch is valid; see details',
           allDetails,
+          detailsOmitted,
         );
       }
       const body = {
@@ -259,10 +267,59 @@ function idempotencyKey(request: FastifyRequest): string | null {
   return key;
 }
 
+/**
+ * The recipients of all messages of a batch together are bounded: every message may have 1,000
+ * and a batch 1,000 messages, but a million recipients took the API's event loop for seconds.
+ * Counted before anything else is checked, so such a batch costs next to nothing.
+ */
+function checkBatchRecipients(items: unknown[], max: number): void {
+  let total = 0;
+  for (const item of items) {
+    if (item === null || typeof item !== 'object') continue;
+    const { to, cc, bcc } = item as Record<string, unknown>;
+    for (const list of [to, cc, bcc]) if (Array.isArray(list)) total += list.length;
+  }
+  if (total > max) {
+    throw new ApiError(
+      'invalid_request',
+      `the batch has ${total} recipients in to/cc/bcc together, more than the ${max} a batch may have; split it into smaller batches`,
+      [
+        {
+          field: 'messages',
+          message: `at most ${max} recipients (to, cc and bcc) in all messages`,
+        },
+      ],
+    );
+  }
+}
+
+const requestHashes = new WeakMap<FastifyRequest, string>();
+
+/**
+ * What a repeated Idempotency-Key is compared by: the route and the body as canonical JSON, so a
+ * retry whose JSON has its keys in another order is still the same request.
+ */
 function requestHash(request: FastifyRequest): string {
-  return createHash('sha256')
-    .update(`${request.routeOptions.url}\n${JSON.stringify(request.body)}`)
-    .digest('hex');
+  let hash = requestHashes.get(request);
+  if (hash === undefined) {
+    hash = canonicalJsonHash(`${request.routeOptions.url}\n`, request.body);
+    requestHashes.set(request, hash);
+  }
+  return hash;
+}
+
+/**
+ * The hash stored before hashes were canonical (bodies as sent, key order included), so a retry
+ * that spans an upgrade still replays; such keys are gone 24 hours after the upgrade.
+ */
+function legacyRequestHash(request: FastifyRequest): string | null {
+  try {
+    return createHash('sha256')
+      .update(`${request.routeOptions.url}\n${JSON.stringify(request.body)}`)
+      .digest('hex');
+  } catch {
+    return null; // nested too deeply to serialise: it cannot have been stored that way either
+  }
 }
 
 /**
@@ -279,7 +336,11 @@ async function replayIfKnown(
   if (key === null || !request.apiKey) return false;
   const known = await deps.messages.findIdempotent(request.apiKey.id, key);
   if (!known) return false;
-  if (known.requestHash !== requestHash(request)) throw reusedKey();
+  if (
+    known.requestHash !== requestHash(request) &&
+    known.requestHash !== legacyRequestHash(request)
+  )
+    throw reusedKey();
   sendStored<never>(reply, known.status, known.body);
   return true;
 }
