@@ -15,29 +15,41 @@ export function generateApiKey(): string {
   return `tgm_${randomBytes(32).toString('base64url')}`;
 }
 
+/**
+ * Creates a key of `unitId` (default: the `default` unit); `admin` keys see and act on every
+ * unit.
+ */
 export async function createApiKey(
   store: SqlApiKeyStore,
   name: string,
   now = Date.now(),
+  options: { unitId?: string; admin?: boolean } = {},
 ): Promise<{ key: string; record: ApiKeyRecord }> {
   const key = generateApiKey();
-  const record: ApiKeyRecord = {
-    id: newId('key'),
-    name,
-    prefix: key.slice(0, 10),
-    createdAt: now,
-    revokedAt: null,
-  };
-  await store.insert(record, hashApiKey(key));
+  const record = await store.insert(
+    {
+      id: newId('key'),
+      name,
+      prefix: key.slice(0, 10),
+      createdAt: now,
+      revokedAt: null,
+      ...options,
+    },
+    hashApiKey(key),
+  );
   return { key, record };
 }
 
-/** Makes sure `key` exists and is active (TEGAMI_BOOTSTRAP_API_KEY). */
+/**
+ * Makes sure `key` exists, is active and is an admin key (TEGAMI_BOOTSTRAP_API_KEY: the
+ * operator's own key, set in the environment).
+ */
 export async function ensureBootstrapKey(store: SqlApiKeyStore, key: string): Promise<void> {
   const hash = hashApiKey(key);
   const existing = await store.findByHash(hash);
   if (existing) {
     if (existing.revokedAt !== null) await store.reactivate(existing.id);
+    if (!existing.admin) await store.makeAdmin(existing.id);
     return;
   }
   try {
@@ -48,6 +60,7 @@ export async function ensureBootstrapKey(store: SqlApiKeyStore, key: string): Pr
         prefix: key.slice(0, Math.min(10, Math.floor(key.length / 2))),
         createdAt: Date.now(),
         revokedAt: null,
+        admin: true,
       },
       hash,
     );

@@ -18,6 +18,10 @@ export interface Config {
   unconfirmedAfterMs: number;
   /** After a send timed out (outcome unknown), wait this long for a delivery event proving it. */
   unknownOutcomeWaitMs: number;
+  /** Never tried and due longer than this: shown as unsent (`waiting`). */
+  unsentAfterMs: number;
+  /** Audit events older than this are deleted (apart from message retention). */
+  auditRetentionDays: number;
   http: { host: string; port: number };
   provider: 'sandbox' | 'test' | 'sendgrid';
   /** Set when `provider` is `sendgrid`. */
@@ -167,6 +171,8 @@ export function loadConfig(env: Env = process.env): Config {
     retentionDays: integer(env, 'TEGAMI_RETENTION_DAYS', 90, 1, 36_500),
     unconfirmedAfterMs: integer(env, 'TEGAMI_UNCONFIRMED_AFTER_S', 1800, 1, 7 * 24 * 3600) * 1000,
     unknownOutcomeWaitMs: integer(env, 'TEGAMI_UNKNOWN_OUTCOME_WAIT_S', 120, 0, 24 * 3600) * 1000,
+    unsentAfterMs: integer(env, 'TEGAMI_UNSENT_AFTER_S', 60, 1, 7 * 24 * 3600) * 1000,
+    auditRetentionDays: integer(env, 'TEGAMI_AUDIT_RETENTION_DAYS', 400, 1, 36_500),
     http: { host, port: integer(env, 'TEGAMI_HTTP_PORT', DEFAULT_HTTP_PORT, 0, 65535) },
     provider,
     sendgrid,

@@ -23,6 +23,7 @@ export function presentMessage(
   return {
     id: record.id,
     status: record.status,
+    unit: record.unit,
     from: content.from,
     ...(content.reply_to ? { reply_to: content.reply_to } : {}),
     subject: content.subject,

@@ -21,7 +21,8 @@ export async function renderSandboxMime(entry: SandboxEntry): Promise<string> {
 
 export interface SandboxOutbox {
   add(entry: SandboxEntry): Promise<void>;
-  list(options: { messageId?: string; limit: number }): Promise<SandboxEntry[]>;
+  /** Newest first; with `unitId`, only mail of that unit's messages. */
+  list(options: { messageId?: string; unitId?: string; limit: number }): Promise<SandboxEntry[]>;
 }
 
 /**

@@ -45,9 +45,24 @@ export class SqlSandboxOutbox implements SandboxOutbox {
     return this.writes.add(entry);
   }
 
-  async list(options: { messageId?: string; limit: number }): Promise<SandboxEntry[]> {
+  async list(options: {
+    messageId?: string;
+    unitId?: string;
+    limit: number;
+  }): Promise<SandboxEntry[]> {
     let query = this.handle.db.selectFrom('sandbox_messages').selectAll();
     if (options.messageId) query = query.where('message_id', '=', options.messageId);
+    const unitId = options.unitId;
+    if (unitId !== undefined) {
+      query = query.where(({ exists, selectFrom }) =>
+        exists(
+          selectFrom('messages')
+            .select('messages.id')
+            .whereRef('messages.id', '=', 'sandbox_messages.message_id')
+            .where('messages.unit_id', '=', unitId),
+        ),
+      );
+    }
     const rows = await query.orderBy('id', 'desc').limit(options.limit).execute();
     return rows.map((r) => ({
       id: r.id,

@@ -50,6 +50,8 @@ export interface WorkerDeps {
   confirmationWaitMs?: number;
   /** Makes messages waiting for such proof due at once (the provider turned out to be down). */
   releaseWaiting?: (messageIds: string[], now: number) => Promise<number>;
+  /** When an operator last asked for a probe of this provider (POST …/probe), or null. */
+  probeRequestedAt?: (provider: string) => Promise<number | null>;
   clock?: () => number;
 }
 
@@ -76,6 +78,8 @@ export class DeliveryWorker {
   /** Messages this worker holds back after a timeout, until when (see `confirmationWaitMs`). */
   private readonly waitingForProof = new Map<string, number>();
   private wakeRequested = false;
+  /** The last operator probe request acted on. */
+  private probeRequestSeen = 0;
   private readonly clock: () => number;
   readonly circuit: ProviderCircuit;
   private healthTimer: NodeJS.Timeout | null = null;
@@ -156,6 +160,7 @@ export class DeliveryWorker {
       lastClaimAt = performance.now();
       const gate = this.circuit.gate(this.clock());
       if (gate.kind === 'wait') {
+        if (await this.probeRequested()) continue;
         this.wakeRequested = false;
         // Wakes for the next check, a finished probe (it may close the circuit) or shutdown.
         const ms = Math.min(options.pollIntervalMs, gate.untilMs - this.clock());
@@ -181,6 +186,26 @@ export class DeliveryWorker {
       for (const message of claimed) this.track(this.deliver(message, probe));
       if (claimed.length === 0) await this.idle(options.pollIntervalMs);
     }
+  }
+
+  /**
+   * While the circuit is open: has an operator asked for a probe since it opened? Then the
+   * circuit is due at once (the next loop sends the probe).
+   */
+  private async probeRequested(): Promise<boolean> {
+    const { probeRequestedAt, provider, logger } = this.deps;
+    if (!probeRequestedAt) return false;
+    let at: number | null = null;
+    try {
+      at = await probeRequestedAt(provider.name);
+    } catch (err) {
+      logger.warn({ err }, 'reading probe requests failed');
+    }
+    if (at === null || at <= this.probeRequestSeen) return false;
+    this.probeRequestSeen = at;
+    if (at < this.circuit.snapshot(this.clock()).since) return false;
+    logger.warn({ provider: provider.name }, 'an operator asked for a probe; probing now');
+    return this.circuit.probeNow(this.clock());
   }
 
   private track(delivery: Promise<void>): void {

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { renderSandboxMime, type SandboxOutbox } from '../../providers/sandbox-provider.ts';
+import { scopeUnitId } from '../scope.ts';
 import type { TypedApp } from '../typed-app.ts';
 
 const QuerySchema = Type.Object(
@@ -25,8 +26,11 @@ export function registerSandboxRoutes(app: TypedApp, outbox: SandboxOutbox): voi
     },
     async (request) => {
       const limit = Math.min(Math.max(Number(request.query.limit ?? 50), 1), 1000);
+      const unitId = scopeUnitId(request);
       const entries = await outbox.list({
         limit,
+        // A unit key sees its own unit's mail only.
+        ...(unitId !== undefined ? { unitId } : {}),
         ...(request.query.message_id ? { messageId: request.query.message_id } : {}),
       });
       return {

@@ -1,8 +1,10 @@
 import { Type } from '@sinclair/typebox';
+import type { OperationsService } from '../../domain/operations/service.ts';
 import type { SuppressionStore } from '../../domain/ports.ts';
 import type { Suppression } from '../../domain/suppression.ts';
 import { isValidEmail } from '../../domain/validate-message.ts';
 import { ApiError } from '../error-codes.ts';
+import { actorOf, scopeUnitId } from '../scope.ts';
 import type { TypedApp } from '../typed-app.ts';
 
 const SuppressionSchema = Type.Object({
@@ -51,6 +53,7 @@ export function registerSuppressionRoutes(
   app: TypedApp,
   store: SuppressionStore,
   clock: () => number,
+  operations?: OperationsService,
 ): void {
   app.get(
     '/suppressions',
@@ -69,9 +72,12 @@ export function registerSuppressionRoutes(
           { field: 'querystring.limit', message: 'must be 1 to 1000' },
         ]);
       }
+      const unitId = scopeUnitId(request);
       const entries = await store.list({
         limit,
         ...(request.query.email !== undefined ? { email: request.query.email } : {}),
+        // A unit key sees its own unit's entries only (another unit's guests are not its business).
+        ...(unitId !== undefined ? { unitId } : {}),
       });
       return { data: entries.map(present) };
     },
@@ -99,7 +105,14 @@ export function registerSuppressionRoutes(
         reason: 'manual',
         source: 'api',
         createdAt: clock(),
+        unitId: request.apiKey?.unitId ?? '',
       });
+      if (created) {
+        await operations?.record(actorOf(request), 'suppression.add', {
+          unitId: suppression.unitId,
+          target: suppression.email.toLowerCase(),
+        });
+      }
       void reply.code(created ? 201 : 200);
       return present(suppression);
     },
@@ -115,9 +128,14 @@ export function registerSuppressionRoutes(
       },
     },
     async (request, reply) => {
-      if (!(await store.remove(request.params.email))) {
+      const unitId = scopeUnitId(request);
+      if (!(await store.remove(request.params.email, unitId))) {
         throw new ApiError('not_found', `${request.params.email} is not on the suppression list`);
       }
+      await operations?.record(actorOf(request), 'suppression.remove', {
+        unitId: unitId ?? null,
+        target: request.params.email.toLowerCase(),
+      });
       void reply.code(204);
     },
   );

@@ -5,6 +5,7 @@ import * as cluster from './003-cluster.ts';
 import * as deliveryEvents from './004-delivery-events.ts';
 import * as suppressions from './005-suppressions.ts';
 import * as appWebhooks from './006-app-webhooks.ts';
+import * as operations from './007-operations.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '004-delivery-events': deliveryEvents,
   '005-suppressions': suppressions,
   '006-app-webhooks': appWebhooks,
+  '007-operations': operations,
 };
