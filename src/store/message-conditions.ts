@@ -4,6 +4,7 @@ import type { UnsentReason, UnsentWindow } from '../domain/operations/unsent.ts'
 import type { MessageFilter } from '../domain/ports.ts';
 import type { Engine } from './database.ts';
 import type { Database } from './schema.ts';
+import { subjectWordsVector } from './subject-folding.ts';
 
 /**
  * The WHERE conditions of a message filter, shared by listing, counting, the unsent view, dry
@@ -112,28 +113,19 @@ export function messageConditions(
 }
 
 /**
- * Subject words, all of them, as whole words in any case. PostgreSQL: the words index
- * (`to_tsvector('simple', subject)`, the same expression as the index). SQLite: the FTS5 table
- * for indexed messages, and a plain scan of the few not indexed yet.
+ * Subject words, all of them, as whole words in any case and without Latin accents. PostgreSQL:
+ * the words index (the very expression it was built on). SQLite: the FTS5 table for indexed
+ * messages, and the same rules in JS (tegami_has_words) for the few not indexed yet.
  */
 function subjectCondition(subject: string, context: ConditionContext): Expression<SqlBool> {
   const words = subjectWords(subject);
   if (context.engine === 'postgres') {
-    return sql<SqlBool>`to_tsvector('simple', ${sql.ref('messages.subject')}) @@ plainto_tsquery('simple', ${words.join(' ')})`;
+    return sql<SqlBool>`${subjectWordsVector(sql.ref('messages.subject'))} @@ plainto_tsquery('simple', ${words.join(' ')})`;
   }
   const match = words.map((w) => `"${w}"`).join(' ');
   const indexed = sql<SqlBool>`${sql.ref('messages.id')} in (select message_id from messages_fts where messages_fts match ${match})`;
-  const tail = sql.join(
-    words.map(
-      (w) => sql`lower(${sql.ref('messages.subject')}) like ${`%${escapeLike(w)}%`} escape '\\'`,
-    ),
-    sql` and `,
-  );
-  return sql<SqlBool>`(${indexed} or (${sql.ref('messages.id')} > ${context.subjectIndexedThrough ?? ''} and ${tail}))`;
-}
-
-function escapeLike(text: string): string {
-  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+  const tail = sql<SqlBool>`${sql.ref('messages.id')} > ${context.subjectIndexedThrough ?? ''} and tegami_has_words(${sql.ref('messages.subject')}, ${words.join(' ')})`;
+  return sql<SqlBool>`(${indexed} or (${tail}))`;
 }
 
 /**

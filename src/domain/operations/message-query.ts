@@ -71,9 +71,35 @@ export function parseIsoTime(value: string): number {
   return Date.parse(withZone);
 }
 
-/** The words of a subject search: runs of letters and digits, lower-cased. */
+/**
+ * The words of a text for subject search, split and folded as SQLite's FTS5 `unicode61` tokenizer
+ * does (remove_diacritics 2): runs of letters, digits and private-use characters, lower-cased,
+ * with Latin accents removed. A run of Japanese or Chinese characters is one word: there is no
+ * word segmentation.
+ */
 export function subjectWords(text: string): string[] {
-  return (text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).slice(0, 20);
+  const words: string[] = [];
+  for (const token of text.match(/(?:[\p{L}\p{N}\p{Co}]|[\u0300-\u036f])+/gu) ?? []) {
+    // Accents only: a whole normalisation would also change characters the index keeps as they
+    // are (compatibility ideographs, full-width letters).
+    const word = token
+      .replace(/\p{L}/gu, (c) => {
+        const decomposed = c.normalize('NFD');
+        const bare = decomposed.replace(/[\u0300-\u036f]/g, '');
+        return bare !== decomposed && bare.length === 1 ? bare : c;
+      })
+      .replace(/[\u0300-\u036f]/g, '')
+      .toLowerCase();
+    if (word !== '') words.push(word);
+    if (words.length === 20) break;
+  }
+  return words;
+}
+
+/** Whether every one of `words` is a word of `subject`. */
+export function hasAllWords(subject: string, words: string[]): boolean {
+  const present = new Set(subjectWords(subject));
+  return words.every((w) => present.has(w));
 }
 
 /** A `recipient` filter for a whole domain (`@example.jp`), lower-cased; null for an address. */

@@ -1,5 +1,6 @@
 import { type Kysely, PostgresAdapter, sql } from 'kysely';
 import { newId } from '../../domain/ids.ts';
+import { subjectWordsVector } from '../subject-folding.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: migrations describe history, not today's types
 type AnyDb = Kysely<any>;
@@ -104,18 +105,18 @@ export async function up(db: AnyDb): Promise<void> {
     .columns(['email_domain', 'message_id'])
     .execute();
 
-  // Subject search by words. PostgreSQL: an expression index over the subject's words, kept by
-  // PostgreSQL itself. SQLite: an FTS5 table filled in the background by search-index.ts (doing
+  // Subject search by words. PostgreSQL: an expression index over the subject's words (Latin
+  // accents folded, see subject-folding.ts), kept by PostgreSQL itself. SQLite: an FTS5 table filled in the background by search-index.ts (doing
   // it in the insert would cost ~20 µs per message on the API's critical path); rows deleted by
   // retention leave it through the trigger. Searches read the stored message id, not the rowid,
   // because VACUUM may renumber the rowids of a table without an INTEGER PRIMARY KEY.
   if (postgres) {
     await sql`create index messages_subject_words on messages
-      using gin (to_tsvector('simple', subject))`.execute(db);
+      using gin (${subjectWordsVector(sql.ref('subject'))})`.execute(db);
   } else {
-    await sql`create virtual table messages_fts using fts5(subject, message_id unindexed)`.execute(
-      db,
-    );
+    // remove_diacritics 2: the same folding as subjectWords() (NFKD, marks removed).
+    await sql`create virtual table messages_fts using fts5(subject, message_id unindexed,
+      tokenize = 'unicode61 remove_diacritics 2')`.execute(db);
     await sql`create trigger messages_fts_delete after delete on messages begin
         delete from messages_fts where rowid = old.rowid and message_id = old.id;
       end`.execute(db);
