@@ -28,7 +28,7 @@ export interface Operations {
 
 export function createOperations(
   database: DatabaseHandle,
-  config: Pick<Config, 'unsentAfterMs' | 'unconfirmedAfterMs'>,
+  config: Pick<Config, 'unsentAfterMs' | 'unconfirmedAfterMs' | 'sendgridWebhook'>,
   hooks: {
     messages?: MessageStore;
     onRecoveryStarted?: () => void;
@@ -47,7 +47,11 @@ export function createOperations(
     audit,
     probes,
     unsentAfterMs: config.unsentAfterMs,
-    unconfirmedAfterMs: config.unconfirmedAfterMs,
+    // Without the Event Webhook nothing can be confirmed: no message is "unconfirmed".
+    unconfirmedAfterMs:
+      config.sendgridWebhook.publicKey || config.sendgridWebhook.insecure
+        ? config.unconfirmedAfterMs
+        : null,
     ...(hooks.onRecoveryStarted ? { onRecoveryStarted: hooks.onRecoveryStarted } : {}),
     ...(hooks.onRequeued ? { onRequeued: hooks.onRequeued } : {}),
   });

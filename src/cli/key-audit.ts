@@ -32,7 +32,11 @@ export async function auditKey(
   action: 'key.create' | 'key.revoke',
   key: ApiKeyRecord,
 ): Promise<void> {
-  const { service } = createOperations(database, { unsentAfterMs: 0, unconfirmedAfterMs: 0 });
+  const { service } = createOperations(database, {
+    unsentAfterMs: 0,
+    unconfirmedAfterMs: 0,
+    sendgridWebhook: { publicKey: null, insecure: false, maxAgeMs: 0 },
+  });
   await service.record(cliActor(), action, {
     unitId: key.admin ? null : key.unitId,
     target: key.id,

@@ -128,34 +128,50 @@ function subjectCondition(subject: string, context: ConditionContext): Expressio
   return sql<SqlBool>`(${indexed} or (${tail}))`;
 }
 
+/** One part of the unsent view: its condition and the partial index that holds its rows. */
+export interface UnsentPart {
+  index: 'messages_unsent' | 'messages_unconfirmed';
+  where: Condition;
+}
+
 /**
- * The unsent view's set, as one or two conditions whose results are disjoint: unfinished and
- * dead-lettered messages (read from the partial index `messages_unsent`), and sent ones with no
- * delivery event (`messages_unconfirmed`). The rules are domain/operations/unsent.ts's; each
- * condition repeats its index's WHERE clause word for word, which SQLite needs to use it.
+ * The unsent view's set, as up to two parts whose results are disjoint: unfinished and
+ * dead-lettered messages (the partial index `messages_unsent`), and sent ones with no delivery
+ * event (`messages_unconfirmed`; only when delivery events can arrive). The rules are
+ * domain/operations/unsent.ts's; each part repeats its index's WHERE clause word for word,
+ * which SQLite needs to use it.
  */
-export function unsentParts(unsent: { reason?: UnsentReason; window: UnsentWindow }): Condition[] {
+export function unsentParts(unsent: { reason?: UnsentReason; window: UnsentWindow }): UnsentPart[] {
   const { window } = unsent;
-  const unfinished = sql<SqlBool>`status in ('queued', 'scheduled', 'sending', 'failed')`;
+  const unfinishedRows = sql<SqlBool>`status in ('queued', 'scheduled', 'sending', 'failed')`;
   const inFlightStates = ['queued', 'sending'] as const;
-  const partA =
-    (more: Condition): Condition =>
-    (eb) =>
-      eb.and([unfinished, more(eb)]);
-  const unconfirmed: Condition = (eb) =>
-    eb.and([
-      sql<SqlBool>`status = 'sent' and confirmed_at is null`,
-      eb('messages.sent_at', '<', window.unconfirmedBefore),
-      eb('messages.sent_at', '>=', window.unconfirmedSince),
-    ]);
+  const unfinished = (more: Condition): UnsentPart => ({
+    index: 'messages_unsent',
+    where: (eb) => eb.and([unfinishedRows, more(eb)]),
+  });
+  const unconfirmedBefore = window.unconfirmedBefore;
+  const unconfirmed: UnsentPart[] =
+    unconfirmedBefore === null
+      ? []
+      : [
+          {
+            index: 'messages_unconfirmed',
+            where: (eb) =>
+              eb.and([
+                sql<SqlBool>`status = 'sent' and confirmed_at is null`,
+                eb('messages.sent_at', '<', unconfirmedBefore),
+                eb('messages.sent_at', '>=', window.unconfirmedSince),
+              ]),
+          },
+        ];
   switch (unsent.reason) {
     case 'failed':
-      return [partA((eb) => eb('messages.status', '=', 'failed'))];
+      return [unfinished((eb) => eb('messages.status', '=', 'failed'))];
     case 'unconfirmed':
-      return [unconfirmed];
+      return unconfirmed;
     case 'unknown_outcome':
       return [
-        partA((eb) =>
+        unfinished((eb) =>
           eb.and([
             eb('messages.status', 'in', inFlightStates),
             eb('messages.last_outcome', '=', 'unknown'),
@@ -164,7 +180,7 @@ export function unsentParts(unsent: { reason?: UnsentReason; window: UnsentWindo
       ];
     case 'held':
       return [
-        partA((eb) =>
+        unfinished((eb) =>
           eb.and([
             eb('messages.status', 'in', inFlightStates),
             eb('messages.last_outcome', '<>', 'unknown'),
@@ -174,7 +190,7 @@ export function unsentParts(unsent: { reason?: UnsentReason; window: UnsentWindo
       ];
     case 'retrying':
       return [
-        partA((eb) =>
+        unfinished((eb) =>
           eb.and([
             eb('messages.status', 'in', inFlightStates),
             eb('messages.last_outcome', '<>', 'unknown'),
@@ -184,7 +200,7 @@ export function unsentParts(unsent: { reason?: UnsentReason; window: UnsentWindo
       ];
     case 'waiting':
       return [
-        partA((eb) =>
+        unfinished((eb) =>
           eb.and([
             eb('messages.status', '<>', 'failed'),
             eb('messages.last_outcome', 'is', null),
@@ -194,14 +210,25 @@ export function unsentParts(unsent: { reason?: UnsentReason; window: UnsentWindo
       ];
     default:
       return [
-        partA((eb) =>
+        unfinished((eb) =>
           eb.or([
             eb('messages.status', '=', 'failed'),
             eb('messages.last_outcome', 'is not', null),
             eb('messages.next_attempt_at', '<', window.waitingBefore),
           ]),
         ),
-        unconfirmed,
+        ...unconfirmed,
       ];
   }
+}
+
+/**
+ * `messages`, read through `index` on SQLite (INDEXED BY): without statistics SQLite prefers the
+ * status index, which for the unconfirmed part means reading every sent message. PostgreSQL
+ * plans with its own statistics.
+ */
+export function messagesTable(engine: Engine, index: UnsentPart['index'] | null): 'messages' {
+  if (engine !== 'sqlite' || index === null) return 'messages';
+  // An aliased raw table expression: `messages as messages indexed by <index>`.
+  return sql`messages`.as(sql.raw(`messages indexed by ${index}`)) as unknown as 'messages';
 }

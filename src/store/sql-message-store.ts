@@ -24,7 +24,12 @@ import type {
 import { CommitGroup } from './commit-group.ts';
 import type { DatabaseHandle, Engine } from './database.ts';
 import { chunks, insertIntoTables, insertion } from './insert-rows.ts';
-import { type ConditionContext, messageConditions, unsentParts } from './message-conditions.ts';
+import {
+  type ConditionContext,
+  messageConditions,
+  messagesTable,
+  unsentParts,
+} from './message-conditions.ts';
 import type { AttemptTable, Database, MessageTable, RecipientTable } from './schema.ts';
 import { subjectIndexedThrough } from './search-index.ts';
 import { SqlUnitStore } from './sql-unit-store.ts';
@@ -100,10 +105,10 @@ export class SqlMessageStore implements MessageStore {
     const results = await Promise.all(
       parts.map((part) =>
         db
-          .selectFrom('messages')
+          .selectFrom(messagesTable(this.handle.engine, part?.index ?? null))
           .selectAll()
           .where((eb) =>
-            eb.and([...messageConditions(eb, filter, context), ...(part ? [part(eb)] : [])]),
+            eb.and([...messageConditions(eb, filter, context), ...(part ? [part.where(eb)] : [])]),
           )
           .orderBy('id', 'desc')
           .limit(filter.limit)
@@ -148,10 +153,10 @@ export class SqlMessageStore implements MessageStore {
     let total = 0;
     for (const part of parts) {
       const row = await this.handle.db
-        .selectFrom('messages')
+        .selectFrom(messagesTable(this.handle.engine, part?.index ?? null))
         .select((eb) => eb.fn.countAll<number>().as('n'))
         .where((eb) =>
-          eb.and([...messageConditions(eb, rest, context), ...(part ? [part(eb)] : [])]),
+          eb.and([...messageConditions(eb, rest, context), ...(part ? [part.where(eb)] : [])]),
         )
         .executeTakeFirstOrThrow();
       total += Number(row.n);

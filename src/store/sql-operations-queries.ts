@@ -9,7 +9,12 @@ import { unsentReason } from '../domain/operations/unsent.ts';
 import type { MessageFilter } from '../domain/ports.ts';
 import type { MessageStatus } from '../domain/types.ts';
 import type { DatabaseHandle } from './database.ts';
-import { type ConditionContext, messageConditions, unsentParts } from './message-conditions.ts';
+import {
+  type ConditionContext,
+  messageConditions,
+  messagesTable,
+  unsentParts,
+} from './message-conditions.ts';
 import { subjectIndexedThrough } from './search-index.ts';
 
 /** Counts for dry runs and the unsent summary, grouped in the database. */
@@ -36,7 +41,7 @@ export class SqlOperationsQueries implements OperationsQueries {
       map.set(key, (map.get(key) ?? 0) + n);
     for (const part of filter.unsent ? unsentParts(filter.unsent) : [null]) {
       const rows = await this.handle.db
-        .selectFrom('messages')
+        .selectFrom(messagesTable(this.handle.engine, part?.index ?? null))
         .select(['messages.status', 'messages.last_error_class', 'messages.unit_id'])
         .select((eb) => [
           eb.fn.countAll<number>().as('n'),
@@ -49,7 +54,7 @@ export class SqlOperationsQueries implements OperationsQueries {
         ])
         .where((eb) => {
           const terms: Expression<SqlBool>[] = messageConditions(eb, filter, context);
-          if (part) terms.push(part(eb));
+          if (part) terms.push(part.where(eb));
           return eb.and(terms);
         })
         .groupBy(['messages.status', 'messages.last_error_class', 'messages.unit_id'])
@@ -73,7 +78,7 @@ export class SqlOperationsQueries implements OperationsQueries {
     for (const part of unsentParts(filter.unsent)) {
       // Every grouped column is in the partial indexes, so this reads indexes only.
       const rows = await this.handle.db
-        .selectFrom('messages')
+        .selectFrom(messagesTable(this.handle.engine, part.index))
         .select([
           'messages.status',
           'messages.unit_id',
@@ -83,7 +88,7 @@ export class SqlOperationsQueries implements OperationsQueries {
           'messages.last_provider_fault',
         ])
         .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where((eb) => eb.and([...messageConditions(eb, filter, context), part(eb)]))
+        .where((eb) => eb.and([...messageConditions(eb, filter, context), part.where(eb)]))
         .groupBy([
           'messages.status',
           'messages.unit_id',
@@ -112,9 +117,9 @@ export class SqlOperationsQueries implements OperationsQueries {
       const [waiting] = unsentParts({ ...filter.unsent, reason: 'waiting' });
       const row = waiting
         ? await this.handle.db
-            .selectFrom('messages')
+            .selectFrom(messagesTable(this.handle.engine, waiting.index))
             .select(['messages.id', 'messages.next_attempt_at'])
-            .where((eb) => eb.and([...messageConditions(eb, filter, context), waiting(eb)]))
+            .where((eb) => eb.and([...messageConditions(eb, filter, context), waiting.where(eb)]))
             .orderBy('messages.next_attempt_at')
             .limit(1)
             .executeTakeFirst()

@@ -13,7 +13,12 @@ import type { Actor } from '../domain/operations/scope.ts';
 import type { MessageFilter } from '../domain/ports.ts';
 import type { MessageStatus } from '../domain/types.ts';
 import type { DatabaseHandle } from './database.ts';
-import { type ConditionContext, messageConditions, unsentParts } from './message-conditions.ts';
+import {
+  type ConditionContext,
+  messageConditions,
+  messagesTable,
+  unsentParts,
+} from './message-conditions.ts';
 import type { Database, RecoveryTable } from './schema.ts';
 import { subjectIndexedThrough } from './search-index.ts';
 import { insertAuditEvent } from './sql-audit-store.ts';
@@ -114,7 +119,7 @@ export class SqlRecoveryStore implements RecoveryStore {
           .columns(['recovery_id', 'message_id', 'state', 'reason'])
           .expression((eb) =>
             eb
-              .selectFrom('messages')
+              .selectFrom(messagesTable(this.handle.engine, part?.index ?? null))
               .select([
                 sql<string>`${recovery.id}`.as('recovery_id'),
                 'messages.id',
@@ -126,7 +131,7 @@ export class SqlRecoveryStore implements RecoveryStore {
                   then 'in_other_recovery' end`.as('reason'),
               ])
               .where((w) =>
-                w.and([...messageConditions(w, filter, context), ...(part ? [part(w)] : [])]),
+                w.and([...messageConditions(w, filter, context), ...(part ? [part.where(w)] : [])]),
               ),
           )
           .onConflict((oc) => oc.doNothing())

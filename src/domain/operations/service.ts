@@ -37,8 +37,11 @@ export interface OperationsDeps {
   probes: ProbeRequests;
   /** Never tried and due longer than this: unsent (`waiting`). */
   unsentAfterMs: number;
-  /** Sent longer than this ago with no delivery event: unsent (`unconfirmed`). */
-  unconfirmedAfterMs: number;
+  /**
+   * Sent longer than this ago with no delivery event: unsent (`unconfirmed`). Null when no
+   * delivery events can arrive.
+   */
+  unconfirmedAfterMs: number | null;
   clock?: () => number;
   /** A recovery was started: a runner may take it at once. */
   onRecoveryStarted?: () => void;

@@ -8,7 +8,8 @@ import type { MessageStatus } from '../types.ts';
  * | ----------------- | ------------------------------------------------------------------------ |
  * | `failed`          | is dead-lettered (status `failed`)                                       |
  * | `unconfirmed`     | was accepted (`sent`), longer than TEGAMI_UNCONFIRMED_AFTER_S ago, and no |
- * |                   | delivery event has come for it (looked for in the last 48 hours)         |
+ * |                   | delivery event has come for it (looked for in the last 48 hours; only    |
+ * |                   | when the Event Webhook is configured)                                    |
  * | `unknown_outcome` | is waiting after a send whose answer never came: the provider may have it |
  * | `held`            | was held back by the provider's state (unavailable, throttled, paused)   |
  * | `retrying`        | failed an attempt and waits for the next one                             |
@@ -55,19 +56,24 @@ export function unsentReason(facts: UnsentFacts): UnsentReason {
 export interface UnsentWindow {
   /** Never tried, and due before this: `waiting`. */
   waitingBefore: number;
-  /** Sent before this with no delivery event: `unconfirmed`... */
-  unconfirmedBefore: number;
+  /**
+   * Sent before this with no delivery event: `unconfirmed`... Null when delivery events cannot
+   * arrive (no Event Webhook): then nothing could ever be confirmed, and listing every sent
+   * message would bury the mail that needs an operator.
+   */
+  unconfirmedBefore: number | null;
   /** ...if sent at or after this. */
   unconfirmedSince: number;
 }
 
 export function unsentWindow(
   now: number,
-  options: { unsentAfterMs: number; unconfirmedAfterMs: number },
+  options: { unsentAfterMs: number; unconfirmedAfterMs: number | null },
 ): UnsentWindow {
   return {
     waitingBefore: now - options.unsentAfterMs,
-    unconfirmedBefore: now - options.unconfirmedAfterMs,
+    unconfirmedBefore:
+      options.unconfirmedAfterMs === null ? null : now - options.unconfirmedAfterMs,
     unconfirmedSince: now - UNCONFIRMED_LOOKBACK_MS,
   };
 }
