@@ -168,8 +168,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     inProcess?.wake();
     database.notify('tegami_due');
   };
-  const operationsJobs = startOperationsJobs(database, operations, logger, () => wakeWorkers.fn());
-  wakeRunner.fn = () => operationsJobs.runner.wake();
+  // Recoveries are started through the API and worked by API processes (one at a time per
+  // recovery, by lease); worker processes only send.
+  const operationsJobs = options.api
+    ? startOperationsJobs(database, operations, logger, () => wakeWorkers.fn())
+    : null;
+  wakeRunner.fn = () => operationsJobs?.runner.wake();
 
   let app: FastifyInstance | null = null;
   let url: string | null = null;
@@ -237,7 +241,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       // Stop taking requests first, then let the worker finish what it holds.
       if (app) await app.close();
       await messages.flushed();
-      await operationsJobs.stop();
+      await operationsJobs?.stop();
       if (worker) await worker.stop();
       await dispatcher?.stop();
       await clusterJobs.stop();

@@ -209,12 +209,19 @@ export function unsentParts(unsent: { reason?: UnsentReason; window: UnsentWindo
         ),
       ];
     default:
+      // The union of the reasons above.
       return [
         unfinished((eb) =>
           eb.or([
             eb('messages.status', '=', 'failed'),
-            eb('messages.last_outcome', 'is not', null),
-            eb('messages.next_attempt_at', '<', window.waitingBefore),
+            eb.and([
+              eb('messages.status', 'in', inFlightStates),
+              eb('messages.last_outcome', 'is not', null),
+            ]),
+            eb.and([
+              eb('messages.last_outcome', 'is', null),
+              eb('messages.next_attempt_at', '<', window.waitingBefore),
+            ]),
           ]),
         ),
         ...unconfirmed,

@@ -52,6 +52,36 @@ export function unsentReason(facts: UnsentFacts): UnsentReason {
   return 'waiting';
 }
 
+/** Whether a message is in the unsent view (its reason is then `unsentReason`). */
+export function isUnsent(
+  m: UnsentFacts & {
+    nextAttemptAt: number | null;
+    sentAt: number | null;
+    confirmedAt: number | null;
+  },
+  window: UnsentWindow,
+): boolean {
+  switch (m.status) {
+    case 'failed':
+      return true;
+    case 'cancelled':
+      return false;
+    case 'sent':
+      return (
+        window.unconfirmedBefore !== null &&
+        m.confirmedAt === null &&
+        m.sentAt !== null &&
+        m.sentAt < window.unconfirmedBefore &&
+        m.sentAt >= window.unconfirmedSince
+      );
+    default:
+      // Tried and not finished: retrying, held or waiting for proof (a scheduled message is
+      // never tried). Never tried: unsent once it has been due for a while.
+      if (m.lastOutcome !== null) return m.status === 'queued' || m.status === 'sending';
+      return m.nextAttemptAt !== null && m.nextAttemptAt < window.waitingBefore;
+  }
+}
+
 /** The times that decide membership, computed once per request from `now`. */
 export interface UnsentWindow {
   /** Never tried, and due before this: `waiting`. */
