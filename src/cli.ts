@@ -1,7 +1,10 @@
 import { parseArgs } from 'node:util';
 import { createApiKey } from './api-keys.ts';
+import { runAuditCommand } from './cli/audit.ts';
 import { auditKey, unitForNewKey, unitNamesOfKeys } from './cli/key-audit.ts';
+import { runRecoverCommand } from './cli/recover.ts';
 import { runUnitsCommand } from './cli/units.ts';
+import { runUnsentCommand } from './cli/unsent.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { DatabaseUnavailableError, openAndMigrate, startService } from './service.ts';
@@ -21,6 +24,10 @@ Commands:
   keys revoke <key-id>  revoke an API key
   units create <name>   create a business unit (hotel, restaurant, ...)
   units list            list business units
+  unsent [filters]      counts of mail not sent (or not confirmed) yet, by reason
+  recover [filters]     retry or cancel matching mail in bulk: dry run, confirm, progress
+  audit [filters]       operator actions: who did what, when
+  (each of these takes --help)
   simulator [options]   run a local SendGrid simulator (see: tegami simulator --help)
   help                  show this help
 
@@ -38,6 +45,15 @@ async function main(argv: string[]): Promise<number> {
       const { runSimulatorCommand } = await import('./simulator/index.ts');
       return runSimulatorCommand(rest);
     }
+    // Operations commands read the configuration only after their flags (so --help needs none).
+    case 'units':
+      return runUnitsCommand(() => loadConfig(), rest);
+    case 'unsent':
+      return runUnsentCommand(() => loadConfig(), rest);
+    case 'recover':
+      return runRecoverCommand(() => loadConfig(), rest);
+    case 'audit':
+      return runAuditCommand(() => loadConfig(), rest);
   }
   const config = loadConfig();
   switch (command) {
@@ -55,8 +71,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'keys':
       return keys(config, rest);
-    case 'units':
-      return runUnitsCommand(() => config, rest);
+
     default:
       console.error(`Unknown command "${command}".\n\n${HELP}`);
       return 2;
