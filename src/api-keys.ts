@@ -40,24 +40,35 @@ export function shownKeyPrefix(storedPrefix: string): string {
   return storedPrefix.slice(0, tag.length + KEY_PREFIX_CHARACTERS);
 }
 
+/**
+ * Creates a key of `unitId` (default: the `default` unit); `admin` keys see and act on every
+ * unit.
+ */
 export async function createApiKey(
   store: SqlApiKeyStore,
   name: string,
   now = Date.now(),
+  options: { unitId?: string; admin?: boolean } = {},
 ): Promise<{ key: string; record: ApiKeyRecord }> {
   const key = generateApiKey();
-  const record: ApiKeyRecord = {
-    id: newId('key'),
-    name,
-    prefix: keyPrefix(key),
-    createdAt: now,
-    revokedAt: null,
-  };
-  await store.insert(record, hashApiKey(key));
+  const record = await store.insert(
+    {
+      id: newId('key'),
+      name,
+      prefix: keyPrefix(key),
+      createdAt: now,
+      revokedAt: null,
+      ...options,
+    },
+    hashApiKey(key),
+  );
   return { key, record };
 }
 
-/** Makes sure `key` exists and is active (TEGAMI_BOOTSTRAP_API_KEY). */
+/**
+ * Makes sure `key` exists, is active and is an admin key (TEGAMI_BOOTSTRAP_API_KEY: the
+ * operator's own key, set in the environment).
+ */
 export async function ensureBootstrapKey(store: SqlApiKeyStore, key: string): Promise<void> {
   const hash = hashApiKey(key);
   const existing = await store.findByHash(hash);
@@ -65,6 +76,7 @@ export async function ensureBootstrapKey(store: SqlApiKeyStore, key: string): Pr
     if (existing.revokedAt !== null) await store.reactivate(existing.id);
     // Older versions stored up to half of a short bootstrap key; keep only today's prefix.
     if (existing.prefix !== keyPrefix(key)) await store.setPrefix(existing.id, keyPrefix(key));
+    if (!existing.admin) await store.makeAdmin(existing.id);
     return;
   }
   try {
@@ -75,6 +87,7 @@ export async function ensureBootstrapKey(store: SqlApiKeyStore, key: string): Pr
         prefix: keyPrefix(key),
         createdAt: Date.now(),
         revokedAt: null,
+        admin: true,
       },
       hash,
     );

@@ -1,5 +1,10 @@
 import { parseArgs } from 'node:util';
 import { createApiKey, shownKeyPrefix } from './api-keys.ts';
+import { runAuditCommand } from './cli/audit.ts';
+import { auditKey, unitForNewKey, unitNamesOfKeys } from './cli/key-audit.ts';
+import { runRecoverCommand } from './cli/recover.ts';
+import { runUnitsCommand } from './cli/units.ts';
+import { runUnsentCommand } from './cli/unsent.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { DatabaseUnavailableError, openAndMigrate, startService } from './service.ts';
@@ -12,9 +17,17 @@ Commands:
   api                   run only the HTTP API
   worker                run only the delivery worker
   migrate               apply database migrations and exit
-  keys create [--name N]  create an API key and print it (shown once)
+  keys create [--name N] [--unit U] [--admin]
+                        create an API key of unit U (default: default) and print it
+                        (shown once); --admin: it sees and acts on every unit
   keys list             list API keys (never the keys themselves)
   keys revoke <key-id>  revoke an API key
+  units create <name>   create a business unit (hotel, restaurant, ...)
+  units list            list business units
+  unsent [filters]      counts of mail not sent (or not confirmed) yet, by reason
+  recover [filters]     retry or cancel matching mail in bulk: dry run, confirm, progress
+  audit [filters]       operator actions: who did what, when
+  (each of these takes --help)
   simulator [options]   run a local SendGrid simulator (see: tegami simulator --help)
   help                  show this help
 
@@ -32,6 +45,15 @@ async function main(argv: string[]): Promise<number> {
       const { runSimulatorCommand } = await import('./simulator/index.ts');
       return runSimulatorCommand(rest);
     }
+    // Operations commands read the configuration only after their flags (so --help needs none).
+    case 'units':
+      return runUnitsCommand(() => loadConfig(), rest);
+    case 'unsent':
+      return runUnsentCommand(() => loadConfig(), rest);
+    case 'recover':
+      return runRecoverCommand(() => loadConfig(), rest);
+    case 'audit':
+      return runAuditCommand(() => loadConfig(), rest);
   }
   const config = loadConfig();
   switch (command) {
@@ -49,6 +71,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'keys':
       return keys(config, rest);
+
     default:
       console.error(`Unknown command "${command}".\n\n${HELP}`);
       return 2;
@@ -102,18 +125,37 @@ async function keys(config: ReturnType<typeof loadConfig>, args: string[]): Prom
   const store = new SqlApiKeyStore(database);
   try {
     if (action === 'create') {
-      const { values } = parseArgs({ args: rest, options: { name: { type: 'string' } } });
-      const { key, record } = await createApiKey(store, values.name ?? 'unnamed');
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          name: { type: 'string' },
+          unit: { type: 'string' },
+          admin: { type: 'boolean' },
+        },
+      });
+      const unit = await unitForNewKey(database, values.unit);
+      if ('error' in unit) {
+        console.error(unit.error);
+        return 1;
+      }
+      const { key, record } = await createApiKey(store, values.name ?? 'unnamed', Date.now(), {
+        unitId: unit.unitId,
+        admin: values.admin === true,
+      });
+      await auditKey(database, 'key.create', record);
       console.log(
-        `Created ${record.id} (${record.name}). The key is shown only this once:\n${key}`,
+        `Created ${record.id} (${record.name}, unit ${unit.name}${record.admin ? ', admin: every unit' : ''}). The key is shown only this once:\n${key}`,
       );
       return 0;
     }
     if (action === 'list') {
-      for (const k of await store.list()) {
+      const all = await store.list();
+      const units = await unitNamesOfKeys(database, all);
+      for (const k of all) {
         const state = k.revokedAt ? `revoked ${new Date(k.revokedAt).toISOString()}` : 'active';
+        const scope = `${units.get(k.unitId) ?? k.unitId}${k.admin ? ' (admin)' : ''}`;
         console.log(
-          `${k.id}\t${shownKeyPrefix(k.prefix)}…\t${state}\t${new Date(k.createdAt).toISOString()}\t${k.name}`,
+          `${k.id}\t${shownKeyPrefix(k.prefix)}…\t${state}\t${new Date(k.createdAt).toISOString()}\t${scope}\t${k.name}`,
         );
       }
       return 0;
@@ -123,10 +165,14 @@ async function keys(config: ReturnType<typeof loadConfig>, args: string[]): Prom
         console.error(`No API key with id ${rest[0]} (see: tegami keys list).`);
         return 1;
       }
+      const revoked = await store.findById(rest[0]);
+      if (revoked) await auditKey(database, 'key.revoke', revoked);
       console.log(`Revoked ${rest[0]}.`);
       return 0;
     }
-    console.error('Usage: tegami keys create [--name N] | keys list | keys revoke <key-id>');
+    console.error(
+      'Usage: tegami keys create [--name N] [--unit U] [--admin] | keys list | keys revoke <key-id>',
+    );
     return 2;
   } finally {
     await database.close();

@@ -39,6 +39,8 @@ export interface ClusterJobsDeps {
   /** Matches delivery events that arrived before their attempt was recorded. */
   deliveryEvents?: SqlDeliveryEventStore;
   retentionDays: number;
+  /** More once-per-cluster jobs, run after the others each round (audit retention, ...). */
+  extraJobs?: ((now: number) => Promise<unknown>)[];
   logger: Logger;
   /** Where database failures are logged as state changes; the process shares one. */
   outage?: OutageLog;
@@ -97,6 +99,7 @@ export function startClusterJobs(deps: ClusterJobsDeps): ClusterJobs {
       .where('updated_at', '<', now - GONE_WORKER_ROWS_KEPT_MS)
       .execute();
     if (pruned > 0) logger.info({ pruned, retentionDays: deps.retentionDays }, 'retention pruned');
+    for (const job of deps.extraJobs ?? []) await job(now);
     return true;
   }
 

@@ -20,6 +20,10 @@ export interface Config {
   unknownOutcomeWaitMs: number;
   /** A delivery event that matched no message is looked at again for this long, then given up. */
   eventMatchWindowMs: number;
+  /** Never tried and due longer than this: shown as unsent (`waiting`). */
+  unsentAfterMs: number;
+  /** Audit events older than this are deleted (apart from message retention). */
+  auditRetentionDays: number;
   http: { host: string; port: number };
   provider: 'sandbox' | 'test' | 'sendgrid';
   /** Set when `provider` is `sendgrid`. */
@@ -190,6 +194,8 @@ export function loadConfig(env: Env = process.env): Config {
     eventMatchWindowMs:
       integer(env, 'TEGAMI_EVENT_MATCH_WINDOW_S', DEFAULT_EVENT_MATCH_WINDOW_S, 60, 30 * 86_400) *
       1000,
+    unsentAfterMs: integer(env, 'TEGAMI_UNSENT_AFTER_S', 60, 1, 7 * 24 * 3600) * 1000,
+    auditRetentionDays: integer(env, 'TEGAMI_AUDIT_RETENTION_DAYS', 400, 1, 36_500),
     http: { host, port: integer(env, 'TEGAMI_HTTP_PORT', DEFAULT_HTTP_PORT, 0, 65535) },
     provider,
     sendgrid,

@@ -5,6 +5,11 @@ import { createApiKey, ensureBootstrapKey } from './api-keys.ts';
 import { startClusterJobs } from './cluster-jobs.ts';
 import type { Config } from './config.ts';
 import type { Provider } from './domain/ports.ts';
+import {
+  createOperations,
+  operationsMaintenance,
+  startOperationsJobs,
+} from './operations-wiring.ts';
 import { OutageLog } from './outage-log.ts';
 import { SandboxProvider } from './providers/sandbox-provider.ts';
 import { loadPublicKey } from './providers/sendgrid/event-webhook.ts';
@@ -93,6 +98,14 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   });
   const suppressions = new SqlSuppressionStore(database);
   const webhooks = new SqlWebhookStore(database);
+  // Filled in below once the worker and the runner exist; the service calls these later.
+  const wakeRunner = { fn: () => {} };
+  const wakeWorkers = { fn: () => database.notify('tegami_due') };
+  const operations = createOperations(database, config, {
+    messages,
+    onRecoveryStarted: () => wakeRunner.fn(),
+    onRequeued: () => wakeWorkers.fn(),
+  });
   const timers: NodeJS.Timeout[] = [];
   // One per process: an outage is one "down" and one "back" line, whichever loops notice it.
   const outage = new OutageLog(logger);
@@ -102,7 +115,15 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   if (config.bootstrapApiKey) {
     await ensureBootstrapKey(keys, config.bootstrapApiKey);
   } else if (options.api && (await keys.count()) === 0) {
-    const { key, record } = await createApiKey(keys, 'first key (created at first start)');
+    // The operator's first key: an admin key, in the `default` unit.
+    const { key, record } = await createApiKey(
+      keys,
+      'first key (created at first start)',
+      Date.now(),
+      {
+        admin: true,
+      },
+    );
     announce(
       `Created the first API key (${record.id}). It is shown only this once; keep it:\n\n    ${key}\n`,
     );
@@ -126,6 +147,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           ? config.unknownOutcomeWaitMs
           : 0,
       releaseWaiting: (ids, now) => releaseWaitingUnknown(database, ids, now),
+      probeRequestedAt: (name) => operations.probes.requestedAt(name),
       logger: logger.child({ component: 'worker' }),
       outage,
     });
@@ -148,6 +170,17 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const running = worker;
     stopListening = database.listen('tegami_due', () => running.wake());
   }
+  const inProcess = worker;
+  wakeWorkers.fn = () => {
+    inProcess?.wake();
+    database.notify('tegami_due');
+  };
+  // Recoveries are started through the API and worked by API processes (one at a time per
+  // recovery, by lease); worker processes only send.
+  const operationsJobs = options.api
+    ? startOperationsJobs(database, operations, logger, () => wakeWorkers.fn())
+    : null;
+  wakeRunner.fn = () => operationsJobs?.runner.wake();
 
   let app: FastifyInstance | null = null;
   let url: string | null = null;
@@ -167,8 +200,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       batchMaxRecipients: config.batchMaxRecipients,
       timeline: (id) => deliveryEvents.timeline(id),
       suppressions,
+      operations: operations.service,
       webhookEndpoints: {
         store: webhooks,
+        operations: operations.service,
         checkDestination: (url) => checkDestination(url, config.webhooks.allowPrivate),
         clock: Date.now,
       },
@@ -200,6 +235,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     messages,
     deliveryEvents,
     retentionDays: config.retentionDays,
+    extraJobs: operationsMaintenance(database, operations, config),
     logger,
     outage,
   });
@@ -215,6 +251,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       // Stop taking requests first, then let the worker finish what it holds.
       if (app) await app.close();
       await messages.flushed();
+      await operationsJobs?.stop();
       if (worker) await worker.stop();
       await dispatcher?.stop();
       await clusterJobs.stop();

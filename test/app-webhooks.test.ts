@@ -91,6 +91,7 @@ describe(`status webhooks (${TEST_ENGINE})`, () => {
       assert.equal(payload.id, got.headers['tegami-webhook-id']);
       assert.deepEqual(payload.data, {
         message_id: sent.body.id,
+        unit: 'default',
         status: 'sent',
         metadata: { booking: 'b-42' },
       });

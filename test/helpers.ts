@@ -126,6 +126,8 @@ export async function queryDatabase<Row = Record<string, unknown>>(
 
 export interface TestService {
   url: string;
+  /** TEGAMI_DATABASE_URL of its database, for commands run against it. */
+  databaseUrl: string;
   service: RunningService;
   request: (
     method: string,
@@ -157,6 +159,7 @@ export async function startTestService(env: Record<string, string> = {}): Promis
   const url = service.url ?? '';
   return {
     url,
+    databaseUrl: config.databaseUrl,
     service,
     request: (method, path, body, headers = {}) => request(url, method, path, body, headers),
     async stop() {

@@ -341,7 +341,14 @@ describe(`status webhook claims share slots among endpoints (${TEST_ENGINE})`, (
     const store = new SqlWebhookStore(handle);
     const now = Date.now();
     const endpoint = (url: string) =>
-      store.create({ url, events: ['message.sent'], secret: 'sixteen-chars-secret', now });
+      store.create({
+        url,
+        events: ['message.sent'],
+        secret: 'sixteen-chars-secret',
+        now,
+        unitId: 'unit_test',
+        allUnits: true,
+      });
     const a = await endpoint('https://a.example/h');
     const b = await endpoint('https://b.example/h');
     const c = await endpoint('https://c.example/h');

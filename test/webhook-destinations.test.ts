@@ -334,6 +334,8 @@ describe(`status webhook destinations (${TEST_ENGINE})`, () => {
           events: ['message.sent'],
           secret: 'a-secret-of-sixteen-or-more',
           now: Date.now(),
+          unitId: 'unit_test',
+          allUnits: true,
         });
         endpoints.push({ id: created.id, url });
       }

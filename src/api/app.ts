@@ -9,6 +9,8 @@ import Fastify, {
 } from 'fastify';
 import type { Logger } from 'pino';
 import { hashApiKey } from '../api-keys.ts';
+import { OperationsError } from '../domain/operations/errors.ts';
+import type { OperationsService } from '../domain/operations/service.ts';
 import type { MessageStore, SuppressionStore } from '../domain/ports.ts';
 import type { OutageLog } from '../outage-log.ts';
 import type { SandboxOutbox } from '../providers/sandbox-provider.ts';
@@ -17,16 +19,22 @@ import type { TimelineEntry } from '../store/sql-delivery-event-store.ts';
 import { ApiError } from './error-codes.ts';
 import { parseJsonBody } from './json-body.ts';
 import { LingeringSockets } from './linger.ts';
+import { registerAuditRoutes } from './routes/audit-events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMessageRoutes } from './routes/messages.ts';
+import { registerProviderProbeRoute } from './routes/provider-probe.ts';
 import { type ProviderView, registerProviderRoutes } from './routes/providers.ts';
+import { registerRecoveryRoutes } from './routes/recoveries.ts';
 import { registerSandboxRoutes } from './routes/sandbox.ts';
 import { registerSendGridWebhook, type SendGridWebhookOptions } from './routes/sendgrid-webhook.ts';
 import { registerSuppressionRoutes } from './routes/suppressions.ts';
+import { registerUnitRoutes } from './routes/units.ts';
+import { registerUnsentRoutes } from './routes/unsent.ts';
 import {
   registerWebhookEndpointRoutes,
   type WebhookEndpointsOptions,
 } from './routes/webhook-endpoints.ts';
+import { toApiErrorFromOperations } from './scope.ts';
 import { boundedValidatorCompiler, schemaErrorDetails } from './validation-errors.ts';
 
 /** One message: 10 MiB of JSON holds a message with ~7 MiB of attachments. */
@@ -55,6 +63,8 @@ export interface ApiDeps {
   webhookEndpoints?: WebhookEndpointsOptions;
   /** Provider health for `GET /v1/providers`; optional for tests of other routes. */
   providers?: ProviderView;
+  /** Units, the unsent view, recoveries, the audit log (src/domain/operations/). */
+  operations: OperationsService;
   /** Called after messages were accepted, so an in-process worker can start at once. */
   onAccepted?: () => void;
   logger: Logger;
@@ -173,6 +183,10 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
         request.apiKey = await authenticate(request.headers.authorization, deps);
       });
       registerMessageRoutes(v1.withTypeProvider<TypeBoxTypeProvider>(), deps);
+      registerUnitRoutes(v1.withTypeProvider<TypeBoxTypeProvider>(), deps.operations);
+      registerUnsentRoutes(v1.withTypeProvider<TypeBoxTypeProvider>(), deps.operations);
+      registerRecoveryRoutes(v1.withTypeProvider<TypeBoxTypeProvider>(), deps.operations);
+      registerAuditRoutes(v1.withTypeProvider<TypeBoxTypeProvider>(), deps.operations);
       if (deps.sandbox)
         registerSandboxRoutes(v1.withTypeProvider<TypeBoxTypeProvider>(), deps.sandbox);
       if (deps.suppressions) {
@@ -180,6 +194,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
           v1.withTypeProvider<TypeBoxTypeProvider>(),
           deps.suppressions,
           deps.clock ?? Date.now,
+          deps.operations,
         );
       }
       if (deps.webhookEndpoints) {
@@ -193,6 +208,11 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
           v1.withTypeProvider<TypeBoxTypeProvider>(),
           deps.providers,
           deps.clock ?? Date.now,
+        );
+        registerProviderProbeRoute(
+          v1.withTypeProvider<TypeBoxTypeProvider>(),
+          deps.operations,
+          deps.providers,
         );
       }
     },
@@ -213,6 +233,7 @@ async function authenticate(header: string | undefined, deps: ApiDeps): Promise<
 
 function toApiError(error: FastifyError): ApiError {
   if (error instanceof ApiError) return error;
+  if (error instanceof OperationsError) return toApiErrorFromOperations(error);
   if (error.validation) {
     const where = error.validationContext === 'body' ? '' : `${error.validationContext ?? ''}.`;
     const details = schemaErrorDetails(

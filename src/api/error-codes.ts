@@ -15,12 +15,17 @@ export const ERROR_CODES = {
     description:
       'A provider webhook request is unsigned, its signature does not match, or its timestamp is too old; nothing was stored.',
   },
+  forbidden: {
+    status: 403,
+    description: 'Only an admin key may do this (units, provider probes).',
+  },
   not_found: { status: 404, description: 'No such message, suppression or route.' },
   invalid_state: {
     status: 409,
     description:
       'The message is in a status that does not allow this action (e.g. cancelling a sent message).',
   },
+  already_exists: { status: 409, description: 'The name is taken (a unit).' },
   idempotency_key_reused: {
     status: 409,
     description: 'This Idempotency-Key was already used with a different request body.',

@@ -64,6 +64,7 @@ export function presentMessage(
   return {
     id: text(record.id),
     status: text(record.status),
+    unit: text(record.unit),
     from: address(content.from) ?? { email: '' },
     ...(replyTo ? { reply_to: replyTo } : {}),
     subject: text(content.subject),

@@ -4,6 +4,7 @@ import {
   MAX_HEADER_VALUE_LENGTH,
   MAX_RECIPIENTS,
 } from '../domain/validate-message.ts';
+import { CountField, MessageQueryFields } from './message-query-schema.ts';
 
 /**
  * JSON schemas of the public API. Fastify validates requests with them and @fastify/swagger turns
@@ -153,6 +154,7 @@ export const AttemptSchema = Type.Object({
 export const MessageSchema = Type.Object({
   id: Type.String(),
   status: Type.String({ description: 'queued, scheduled, sending, sent, failed or cancelled' }),
+  unit: Type.String({ description: 'the business unit it belongs to' }),
   from: AddressSchema,
   reply_to: Type.Optional(AddressSchema),
   subject: Type.String(),
@@ -213,6 +215,7 @@ export const MessageSchema = Type.Object({
 export const MessageListSchema = Type.Object({
   data: Type.Array(MessageSchema),
   next_cursor: Nullable(Type.String()),
+  total: Type.Optional(Type.Integer({ description: 'with count=true: every message matched' })),
 });
 
 export const ListQuerySchema = Type.Object(
@@ -224,8 +227,12 @@ export const ListQuerySchema = Type.Object(
         ),
       ),
     ),
-    recipient: Type.Optional(Type.String({ maxLength: 320 })),
+    recipient: Type.Optional(
+      Type.String({ maxLength: 320, description: 'an address, or @domain for a whole domain' }),
+    ),
     category: Type.Optional(Type.String({ maxLength: 255 })),
+    ...MessageQueryFields,
+    ...CountField,
     metadata: Type.Optional(
       Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: 10 })], {
         description: 'key=value; repeat to require several',

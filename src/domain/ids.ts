@@ -25,11 +25,13 @@ function pooledRandom(): () => number {
   };
 }
 
-export function newId(prefix: 'msg' | 'key' | 'sbx' | 'whk' | 'whd'): string {
+export type IdPrefix = 'msg' | 'key' | 'sbx' | 'whk' | 'whd' | 'unit' | 'rec' | 'aud';
+
+export function newId(prefix: IdPrefix): string {
   return `${prefix}_${ulid()}`;
 }
 
 /** The smallest id of this kind created at `ms`: every id made earlier sorts below it. */
-export function firstIdAt(prefix: 'msg' | 'key' | 'sbx' | 'whk' | 'whd', ms: number): string {
+export function firstIdAt(prefix: IdPrefix, ms: number): string {
   return `${prefix}_${encodeTime(ms, 10)}${'0'.repeat(16)}`;
 }

@@ -1,3 +1,5 @@
+import type { MessageQuery } from './operations/message-query.ts';
+import type { UnsentReason, UnsentWindow } from './operations/unsent.ts';
 import type { CircuitSnapshot } from './provider-circuit.ts';
 import type { Decision } from './retry-policy.ts';
 import type { SuppressedRecipient, Suppression } from './suppression.ts';
@@ -30,6 +32,8 @@ export interface Provider {
 export interface NewMessage {
   id: string;
   apiKeyId: string | null;
+  /** The unit it belongs to (the submitting key's); absent: the `default` unit. */
+  unitId?: string;
   content: MessageContent;
   sendAt: number | null;
   createdAt: number;
@@ -55,13 +59,15 @@ export type SubmissionOutcome =
   | { kind: 'replay'; status: number; body: string }
   | { kind: 'idempotency_conflict' };
 
-export interface MessageFilter {
-  status?: MessageStatus;
-  recipient?: string;
-  category?: string;
-  metadata?: [string, string][];
-  createdAfter?: number;
-  createdBefore?: number;
+/**
+ * What the store filters on: an operator's `MessageQuery` (domain/operations/message-query.ts)
+ * with the unit resolved to its id and the scope applied.
+ */
+export interface MessageFilter extends Omit<MessageQuery, 'unit' | 'reason'> {
+  /** Only this unit's messages. */
+  unitId?: string;
+  /** Only unsent messages (see domain/operations/unsent.ts), and of this reason if given. */
+  unsent?: { reason?: UnsentReason; window: UnsentWindow };
   /** Only sent messages, sent before this time, with no delivery event ("202, then silence"). */
   unconfirmedSentBefore?: number;
   /** Cursor: only messages older than this id. */
@@ -81,10 +87,13 @@ export interface MessageStore {
     apiKeyId: string,
     key: string,
   ): Promise<{ requestHash: string; status: number; body: string } | null>;
-  get(id: string): Promise<MessageRecord | null>;
+  /** With `unitId`, a message of another unit is not found. */
+  get(id: string, unitId?: string): Promise<MessageRecord | null>;
   list(filter: MessageFilter): Promise<MessageRecord[]>;
-  cancel(id: string, now: number): Promise<StateChange>;
-  retry(id: string, now: number): Promise<StateChange>;
+  /** How many messages match (cursor and limit ignored). */
+  count(filter: MessageFilter): Promise<number>;
+  cancel(id: string, now: number, unitId?: string): Promise<StateChange>;
+  retry(id: string, now: number, unitId?: string): Promise<StateChange>;
   pruneIdempotencyKeys(olderThan: number): Promise<number>;
 }
 
@@ -136,17 +145,22 @@ export interface SuppressionPosition {
 
 export interface SuppressionStore {
   /**
-   * Newest first; `email` is an exact (case-insensitive) look-up. `before` continues after a
-   * page; `next` is where the next page starts, null after the last.
+   * Newest first; `email` is an exact (case-insensitive) look-up; `unitId`: that unit's only.
+   * `before` continues after a page; `next` is where the next page starts, null after the last.
    */
-  list(filter: { email?: string; limit: number; before?: SuppressionPosition }): Promise<{
+  list(filter: {
+    email?: string;
+    unitId?: string;
+    limit: number;
+    before?: SuppressionPosition;
+  }): Promise<{
     entries: Suppression[];
     next: SuppressionPosition | null;
   }>;
   /** Adds an address; an address already on the list keeps its entry (`created: false`). */
   add(
-    entry: Omit<Suppression, 'eventKey' | 'detail'>,
+    entry: Omit<Suppression, 'eventKey' | 'detail' | 'unitId'> & { unitId: string },
   ): Promise<{ created: boolean; suppression: Suppression }>;
-  /** False when the address was not on the list. */
-  remove(email: string): Promise<boolean>;
+  /** False when the address was not on the list (as that unit's, with `unitId`). */
+  remove(email: string, unitId?: string): Promise<boolean>;
 }

@@ -137,6 +137,13 @@ export class ProviderCircuit {
     this.nextCheckAt = now + this.waitFor(this.state, undefined);
   }
 
+  /** An operator asked for a probe now (they fixed the cause): the next look sends one. */
+  probeNow(now: number): boolean {
+    if (this.state === 'healthy') return false;
+    this.nextCheckAt = now;
+    return true;
+  }
+
   /** The probe found nothing to send: try again at the next poll. */
   abandonProbe(now: number): void {
     this.nextCheckAt = now;

@@ -25,6 +25,12 @@ export interface Suppression {
   /** The provider's reason text, when the event had one. */
   detail: string | null;
   createdAt: number;
+  /**
+   * The unit that sees the entry: whose mail the event was about, or whose key added it; null
+   * (admin keys only) while the event is not matched to a message. The suppression itself holds
+   * for every unit's mail: a bouncing address bounces for everyone.
+   */
+  unitId: string | null;
 }
 
 /** A suppressed recipient of a claimed message: its lower-cased address and why. */

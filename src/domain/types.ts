@@ -157,6 +157,16 @@ export interface Attempt {
 export interface MessageRecord {
   id: string;
   status: MessageStatus;
+  unitId: string;
+  /** The unit's name. */
+  unit: string;
+  /** The last attempt's provider, error class, outcome and provider fault; null before one. */
+  lastProvider: string | null;
+  lastErrorClass: string | null;
+  lastOutcome: string | null;
+  lastProviderFault: string | null;
+  /** When it was dead-lettered, if it ever was. */
+  failedAt: number | null;
   content: MessageContent;
   recipients: Recipient[];
   sendAt: number | null;

@@ -24,10 +24,11 @@ export interface SandboxOutbox {
   /**
    * Newest first, after `beforeId` when given: at most `limit` entries, and no more than about
    * `maxBytes` of stored messages (at least one entry, however large). `more` tells whether
-   * entries remain after the last one returned.
+   * entries remain after the last one returned. With `unitId`, only mail of that unit's messages.
    */
   list(options: {
     messageId?: string;
+    unitId?: string;
     beforeId?: string;
     limit: number;
     maxBytes: number;

@@ -29,6 +29,31 @@ export interface Faults {
   retryAfterSeconds?: number;
   /** From the moment it is set, every request fails in `mode` for `durationMs`. */
   outage?: { mode: string; durationMs: number };
+  /**
+   * Mail with one of these categories is refused with a 400, as SendGrid refuses a payload that
+   * a bug made invalid (its content block came out empty): the kind of failure that shows only
+   * in production, for one kind of mail, and dead-letters it.
+   */
+  rejectCategories?: string[];
+}
+
+/** SendGrid's answer to a message whose first content block is empty. */
+const EMPTY_CONTENT_ERROR = {
+  message: 'The content value must be a string at least one character in length.',
+  field: 'content.0.value',
+  help: 'http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html#message.content.value',
+};
+
+/** The 400 errors for a valid mail/send body that `rejectCategories` refuses, or null. */
+export function categoryRejection(
+  faults: Faults,
+  body: { categories?: unknown },
+): (typeof EMPTY_CONTENT_ERROR)[] | null {
+  const rejected = faults.rejectCategories;
+  if (!rejected?.length || !Array.isArray(body.categories)) return null;
+  return body.categories.some((c) => typeof c === 'string' && rejected.includes(c))
+    ? [EMPTY_CONTENT_ERROR]
+    : null;
 }
 
 export type Decision =
@@ -168,6 +193,7 @@ export function validateFaults(input: unknown): Faults {
     'rateLimitPerSecond',
     'retryAfterSeconds',
     'outage',
+    'rejectCategories',
   ];
   for (const key of Object.keys(input)) {
     if (!known.includes(key)) {
@@ -240,6 +266,19 @@ export function validateFaults(input: unknown): Faults {
   }
   if (input.outage !== undefined && input.outage !== null) {
     faults.outage = validateOutage(input.outage);
+  }
+  if (input.rejectCategories !== undefined) {
+    const categories = input.rejectCategories;
+    if (
+      !Array.isArray(categories) ||
+      categories.length > 100 ||
+      !categories.every((c) => typeof c === 'string' && c !== '' && c.length <= 255)
+    ) {
+      throw new FaultsError(
+        'rejectCategories must be a list of up to 100 category names, e.g. ["booking"]',
+      );
+    }
+    faults.rejectCategories = [...categories];
   }
   return faults;
 }

@@ -64,6 +64,8 @@ Options:
   --retry-after S               Retry-After seconds on 429 answers (default 1)
   --outage MODE:DURATION_MS     fail everything from the start for DURATION_MS; MODE is a
                                 status (503), html-502, reset, hang or 429
+  --reject-category NAME        answer 400 (an empty content block, as a payload bug would
+                                make) to mail in this category (repeatable)
   --max-messages N              sends kept for GET /_simulator/messages (default 100000)
   --event-webhook-url URL       POST Event Webhook events there (default: record only)
   --event-signing-key KEY       EC P-256 private key, base64 PKCS#8 DER or PEM (default: new)
@@ -95,6 +97,7 @@ export function parseSimulatorArgs(args: string[]): { help: boolean; options: Si
       'rate-limit': { type: 'string' },
       'retry-after': { type: 'string' },
       outage: { type: 'string' },
+      'reject-category': { type: 'string', multiple: true },
       'max-messages': { type: 'string' },
       'event-webhook-url': { type: 'string' },
       'event-signing-key': { type: 'string' },
@@ -129,6 +132,7 @@ export function parseSimulatorArgs(args: string[]): { help: boolean; options: Si
     raw.retryAfterSeconds = parseNumberFlag(values['retry-after'], '--retry-after');
   }
   if (values.outage !== undefined) raw.outage = parseOutageFlag(values.outage);
+  if (values['reject-category']) raw.rejectCategories = values['reject-category'];
   const faults: Faults = validateFaults(raw);
 
   let port = DEFAULT_PORT;

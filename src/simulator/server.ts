@@ -14,6 +14,7 @@ import pino from 'pino';
 import { EventWebhookEmitter, type EventWebhookOptions } from './event-webhook/emitter.ts';
 import {
   bucketRemaining,
+  categoryRejection,
   type Decision,
   decide,
   type Faults,
@@ -350,6 +351,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     if (body === undefined) return sendJson(reply, 400, BODIES.badRequest);
     const errors: SendGridError[] = validateMailSend(body, now);
     if (errors.length > 0) return sendJson(reply, 400, JSON.stringify({ errors }));
+    const rejected = categoryRejection(faults, body);
+    if (rejected) return sendJson(reply, 400, JSON.stringify({ errors: rejected }));
 
     if (body.mail_settings?.sandbox_mode?.enable === true) {
       stats.sandbox++;

@@ -5,6 +5,7 @@ import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
 import { migrations } from './migrations/index.ts';
 import { isPostgresUrl, openPostgres, SCHEMAS } from './postgres.ts';
 import type { Database } from './schema.ts';
+import { registerSqliteFunctions } from './sqlite-functions.ts';
 
 /**
  * Opening a database, running migrations and the few statements whose SQL differs between
@@ -77,6 +78,7 @@ function openSqlite(url: string): DatabaseHandle {
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
+  registerSqliteFunctions(sqlite);
   const db = new Kysely<Database>({
     dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
   });

@@ -21,6 +21,12 @@ export interface Database {
   suppressions: SuppressionTable;
   webhook_endpoints: WebhookEndpointTable;
   webhook_deliveries: WebhookDeliveryTable;
+  units: UnitTable;
+  recoveries: RecoveryTable;
+  recovery_items: RecoveryItemTable;
+  audit_events: AuditEventTable;
+  provider_probe_requests: ProviderProbeRequestTable;
+  search_index_state: SearchIndexStateTable;
 }
 
 export interface ApiKeyTable {
@@ -32,6 +38,10 @@ export interface ApiKeyTable {
   key_hash: string;
   created_at: number;
   revoked_at: number | null;
+  /** The unit its mail goes into (and, unless `admin`, the only unit it sees). */
+  unit_id: string;
+  /** 1: sees and acts on every unit. */
+  admin: number;
 }
 
 export interface MessageTable {
@@ -60,6 +70,16 @@ export interface MessageTable {
   lease_expires_at: number | null;
   sent_at: number | null;
   last_error: string | null;
+  unit_id: string;
+  /** The last attempt's provider, error class, outcome and provider fault (see 007-operations). */
+  last_provider: string | null;
+  last_error_class: string | null;
+  last_outcome: string | null;
+  last_provider_fault: string | null;
+  /** When it was dead-lettered (kept after a retry: it did dead-letter then). */
+  failed_at: number | null;
+  /** When the first delivery event for it arrived; null: none yet. */
+  confirmed_at: number | null;
 }
 
 export interface RecipientTable {
@@ -69,6 +89,8 @@ export interface RecipientTable {
   email: string;
   /** Lower-cased email, for "what happened to mail for this guest?" look-ups. */
   email_normalized: string;
+  /** Lower-cased domain of the address, for look-ups by domain. */
+  email_domain: ColumnType<string | null, string | null | undefined, string | null>;
   name: string | null;
   status: string;
   updated_at: number;
@@ -185,6 +207,8 @@ export interface SuppressionTable {
   /** The provider's reason text, when there was one. */
   detail: string | null;
   created_at: number;
+  /** The unit that sees it: whose mail bounced, or whose key added it; null: admin keys only. */
+  unit_id: string | null;
 }
 
 export interface WebhookEndpointTable {
@@ -195,6 +219,9 @@ export interface WebhookEndpointTable {
   secret: string;
   created_at: number;
   disabled_at: number | null;
+  /** The unit it belongs to; it receives that unit's events only, unless `all_units`. */
+  unit_id: string;
+  all_units: number;
 }
 
 export interface WebhookDeliveryTable {
@@ -213,4 +240,74 @@ export interface WebhookDeliveryTable {
   /** Start of the retry window: `created_at`, or when it was last redelivered by hand. */
   retry_from: number;
   delivered_at: number | null;
+}
+
+/** A business unit (hotel, restaurant, ...): groups senders and the people who answer for them. */
+export interface UnitTable {
+  id: string;
+  name: string;
+  created_at: number;
+}
+
+/** A bulk retry or cancel over a fixed set of messages (recovery_items), worked in chunks. */
+export interface RecoveryTable {
+  id: string;
+  /** The unit it is confined to; null: every unit (started with an admin key). */
+  unit_id: string | null;
+  action: string;
+  /** The filter as given, JSON. */
+  filter: string;
+  rate_per_s: number | null;
+  /** running, done, cancelled or failed */
+  state: string;
+  matched: number;
+  done: number;
+  skipped: number;
+  /** JSON object: reason → count. */
+  skipped_reasons: string;
+  /** The last message id worked through. */
+  cursor: string | null;
+  /** JSON: who started it. */
+  actor: string;
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
+  error: string | null;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+}
+
+export interface RecoveryItemTable {
+  recovery_id: string;
+  message_id: string;
+  /** pending, done or skipped */
+  state: string;
+  reason: string | null;
+}
+
+/** One operator action: who, when, what, on what, with which filter and counts. */
+export interface AuditEventTable {
+  id: string;
+  at: number;
+  actor_type: string;
+  actor_id: string;
+  actor_name: string | null;
+  unit_id: string | null;
+  action: string;
+  target: string | null;
+  /** JSON */
+  filter: string | null;
+  /** JSON */
+  counts: string | null;
+}
+
+export interface ProviderProbeRequestTable {
+  provider: string;
+  requested_at: number;
+}
+
+/** How far a background search index has got (SQLite's subject index: the last message id). */
+export interface SearchIndexStateTable {
+  name: string;
+  indexed_through: string;
 }

@@ -1,3 +1,4 @@
+import { DEFAULT_UNIT_NAME } from '../domain/operations/units.ts';
 import type { DatabaseHandle } from './database.ts';
 
 export interface ApiKeyRecord {
@@ -6,7 +7,17 @@ export interface ApiKeyRecord {
   prefix: string;
   createdAt: number;
   revokedAt: number | null;
+  /** The unit its mail goes into and, unless `admin`, the only unit it sees. */
+  unitId: string;
+  /** Sees and acts on every unit. */
+  admin: boolean;
 }
+
+/** A key to store; without a unit it goes into the `default` unit. */
+export type NewApiKey = Omit<ApiKeyRecord, 'unitId' | 'admin'> & {
+  unitId?: string;
+  admin?: boolean;
+};
 
 /** API keys, stored as SHA-256 hashes only. */
 export class SqlApiKeyStore {
@@ -21,7 +32,16 @@ export class SqlApiKeyStore {
 
   constructor(private readonly handle: DatabaseHandle) {}
 
-  async insert(record: ApiKeyRecord, keyHash: string): Promise<void> {
+  async insert(record: NewApiKey, keyHash: string): Promise<ApiKeyRecord> {
+    const unitId =
+      record.unitId ??
+      (
+        await this.handle.db
+          .selectFrom('units')
+          .select('id')
+          .where('name', '=', DEFAULT_UNIT_NAME)
+          .executeTakeFirstOrThrow()
+      ).id;
     await this.handle.db
       .insertInto('api_keys')
       .values({
@@ -31,8 +51,26 @@ export class SqlApiKeyStore {
         key_hash: keyHash,
         created_at: record.createdAt,
         revoked_at: record.revokedAt,
+        unit_id: unitId,
+        admin: record.admin ? 1 : 0,
       })
       .execute();
+    return { ...record, unitId, admin: record.admin === true };
+  }
+
+  /** Makes a key an admin key (the bootstrap key always is one). */
+  async makeAdmin(id: string): Promise<void> {
+    this.active.clear();
+    await this.handle.db.updateTable('api_keys').set({ admin: 1 }).where('id', '=', id).execute();
+  }
+
+  async findById(id: string): Promise<ApiKeyRecord | null> {
+    const row = await this.handle.db
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row ? toRecord(row) : null;
   }
 
   /** The active key with this hash, if any. */
@@ -131,6 +169,8 @@ function toRecord(row: {
   key_prefix: string;
   created_at: number;
   revoked_at: number | null;
+  unit_id: string;
+  admin: number;
 }): ApiKeyRecord {
   return {
     id: row.id,
@@ -138,5 +178,7 @@ function toRecord(row: {
     prefix: row.key_prefix,
     createdAt: row.created_at,
     revokedAt: row.revoked_at,
+    unitId: row.unit_id,
+    admin: Number(row.admin) === 1,
   };
 }

@@ -11,8 +11,10 @@ import type { DeliveryEvent } from '../domain/types.ts';
 import type { WebhookEvent, WebhookEventType } from '../domain/webhooks.ts';
 import type { DatabaseHandle } from './database.ts';
 import { chunks } from './insert-rows.ts';
+import { markConfirmed } from './mark-confirmed.ts';
 import { readJson } from './read-json.ts';
 import type { Database, DeliveryEventTable, SuppressionTable } from './schema.ts';
+import { assignSuppressionUnits } from './sql-suppression-store.ts';
 import { enqueueWebhookEvents } from './sql-webhook-store.ts';
 
 export interface IngestResult {
@@ -120,6 +122,10 @@ export class SqlDeliveryEventStore {
           return e ? [e] : [];
         }),
         now,
+      );
+      await assignSuppressionUnits(
+        trx,
+        fresh.map((r) => r.event_key),
       );
       return {
         received: events.length,
@@ -321,6 +327,7 @@ export class SqlDeliveryEventStore {
         detail:
           typeof detail === 'string' && detail !== '' ? detail.replaceAll('\u0000', '') : null,
         created_at: now,
+        unit_id: null,
       });
     }
     for (const part of chunks([...rows.values()], 1_000)) {
@@ -334,6 +341,11 @@ export class SqlDeliveryEventStore {
 
   /** Folds new delivery events into each recipient's status; order and duplicates do not matter. */
   private async derive(trx: Kysely<Database>, events: Matched[], now: number): Promise<void> {
+    await markConfirmed(
+      trx,
+      events.map((e) => e.messageId),
+      now,
+    );
     const candidates = new Map<string, DeliveryMark[]>();
     for (const e of events) {
       const status = statusOfEvent(e.event, e.bounceType);

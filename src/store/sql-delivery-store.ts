@@ -11,6 +11,7 @@ import { claimDueMessages } from './claim-due-messages.ts';
 import { CommitGroup } from './commit-group.ts';
 import type { DatabaseHandle } from './database.ts';
 import { chunks, insertRows } from './insert-rows.ts';
+import { acceptedAttemptColumns, lastAttemptColumns } from './last-attempt-columns.ts';
 import { confirmFromRecordedEvents } from './reconcile-unknown.ts';
 import type { AttemptTable, Database } from './schema.ts';
 import { sentColumns, setRecipientStatus } from './sql-message-store.ts';
@@ -124,6 +125,7 @@ async function writeCompletions(
           lease_expires_at: null,
           last_error: decision.reason,
           updated_at: now,
+          ...lastAttemptColumns(completion.attempt),
         })
         .where('id', '=', messageId)
         .where('lease_owner', '=', leaseOwner)
@@ -138,6 +140,8 @@ async function writeCompletions(
           lease_expires_at: null,
           last_error: decision.reason,
           updated_at: now,
+          failed_at: now,
+          ...lastAttemptColumns(completion.attempt),
         })
         .where('id', '=', messageId)
         .where('lease_owner', '=', leaseOwner)
@@ -156,7 +160,11 @@ async function writeCompletions(
     for (const part of chunks(completions.map((c) => c.messageId))) {
       const updated = await trx
         .updateTable('messages')
-        .set(sentColumns(now))
+        .set({
+          ...sentColumns(now),
+          // One worker, one provider: every completion of this owner names the same one.
+          ...acceptedAttemptColumns(completions[0]?.attempt.provider ?? null),
+        })
         .where('id', 'in', part)
         .where('lease_owner', '=', owner)
         .returning('id')
@@ -238,6 +246,9 @@ async function applySuppressions(
         lease_expires_at: null,
         last_error: why,
         updated_at: now,
+        failed_at: now,
+        // No attempt was made; the class says why, for the unsent view and filters.
+        last_error_class: 'suppressed',
       })
       .where('id', '=', message.id)
       .where('lease_owner', '=', message.leaseOwner)

@@ -1,5 +1,6 @@
 import { type Insertable, type Kysely, type Selectable, sql } from 'kysely';
 import { firstIdAt } from '../domain/ids.ts';
+import { DEFAULT_UNIT_NAME } from '../domain/operations/units.ts';
 import type {
   MessageFilter,
   MessageStore,
@@ -23,14 +24,24 @@ import type {
 import { CommitGroup } from './commit-group.ts';
 import type { DatabaseHandle, Engine } from './database.ts';
 import { chunks, insertIntoTables, insertion } from './insert-rows.ts';
+import {
+  type ConditionContext,
+  messageConditions,
+  messagesTable,
+  unsentParts,
+} from './message-conditions.ts';
 import { readJson } from './read-json.ts';
 import type { AttemptTable, Database, MessageTable, RecipientTable } from './schema.ts';
+import { subjectIndexedThrough } from './search-index.ts';
+import { SqlUnitStore } from './sql-unit-store.ts';
 
 /** Accepting, reading and changing messages on behalf of the API. */
 export class SqlMessageStore implements MessageStore {
   private readonly submissions: CommitGroup<Submission, SubmissionOutcome>;
+  private readonly units: SqlUnitStore;
 
   constructor(private readonly handle: DatabaseHandle) {
+    this.units = new SqlUnitStore(handle);
     this.submissions = new CommitGroup(
       (group) =>
         // On PostgreSQL a group without idempotency keys is a single statement, atomic by
@@ -62,11 +73,13 @@ export class SqlMessageStore implements MessageStore {
     return { requestHash: row.request_hash, status: row.response_status, body: row.response_body };
   }
 
-  async get(id: string): Promise<MessageRecord | null> {
+  async get(id: string, unitId?: string): Promise<MessageRecord | null> {
     const db = this.handle.db;
-    const row = await db.selectFrom('messages').selectAll().where('id', '=', id).executeTakeFirst();
+    let query = db.selectFrom('messages').selectAll().where('id', '=', id);
+    if (unitId !== undefined) query = query.where('unit_id', '=', unitId);
+    const row = await query.executeTakeFirst();
     if (!row) return null;
-    const [recipients, attempts] = await Promise.all([
+    const [recipients, attempts, unit] = await Promise.all([
       db
         .selectFrom('recipients')
         .selectAll()
@@ -79,93 +92,89 @@ export class SqlMessageStore implements MessageStore {
         .where('message_id', '=', id)
         .orderBy('number')
         .execute(),
+      this.units.findById(row.unit_id),
     ]);
-    return toRecord(row, recipients, attempts);
+    return toRecord(row, unit?.name ?? row.unit_id, recipients, attempts);
   }
 
   async list(filter: MessageFilter): Promise<MessageRecord[]> {
     const db = this.handle.db;
-    let query = db.selectFrom('messages').selectAll();
-    if (filter.status) query = query.where('status', '=', filter.status);
-    if (filter.beforeId) query = query.where('id', '<', filter.beforeId);
-    if (filter.unconfirmedSentBefore !== undefined) {
-      query = query
-        .where('status', '=', 'sent')
-        .where('sent_at', '<', filter.unconfirmedSentBefore)
-        .where(({ not, exists, selectFrom }) =>
-          not(
-            exists(
-              selectFrom('delivery_events')
-                .select('delivery_events.message_id')
-                .whereRef('delivery_events.message_id', '=', 'messages.id'),
-            ),
-          ),
-        );
-    }
-    if (filter.createdAfter !== undefined)
-      query = query.where('created_at', '>=', filter.createdAfter);
-    if (filter.createdBefore !== undefined)
-      query = query.where('created_at', '<', filter.createdBefore);
-    if (filter.recipient) {
-      const email = filter.recipient.toLowerCase();
-      query = query.where((eb) =>
-        eb.exists(
-          eb
-            .selectFrom('recipients')
-            .select('recipients.message_id')
-            .whereRef('recipients.message_id', '=', 'messages.id')
-            .where('recipients.email_normalized', '=', email),
-        ),
-      );
-    }
-    if (filter.category) {
-      const category = filter.category;
-      query = query.where((eb) =>
-        eb.exists(
-          eb
-            .selectFrom('message_categories')
-            .select('message_categories.message_id')
-            .whereRef('message_categories.message_id', '=', 'messages.id')
-            .where('message_categories.category', '=', category),
-        ),
-      );
-    }
-    for (const [key, value] of filter.metadata ?? []) {
-      query = query.where((eb) =>
-        eb.exists(
-          eb
-            .selectFrom('message_metadata')
-            .select('message_metadata.message_id')
-            .whereRef('message_metadata.message_id', '=', 'messages.id')
-            .where('message_metadata.key', '=', key)
-            .where('message_metadata.value', '=', value),
-        ),
-      );
-    }
-    const rows = await query.orderBy('id', 'desc').limit(filter.limit).execute();
+    const context = await this.conditionContext(filter);
+    // The unsent view is two disjoint sets, each read from its own partial index: the newest
+    // `limit` of each, merged.
+    const parts = filter.unsent ? unsentParts(filter.unsent) : [null];
+    const results = await Promise.all(
+      parts.map((part) =>
+        db
+          .selectFrom(messagesTable(this.handle.engine, part?.index ?? null))
+          .selectAll()
+          .where((eb) =>
+            eb.and([...messageConditions(eb, filter, context), ...(part ? [part.where(eb)] : [])]),
+          )
+          .orderBy('id', 'desc')
+          .limit(filter.limit)
+          .execute(),
+      ),
+    );
+    const rows = results
+      .flat()
+      .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+      .slice(0, filter.limit);
     if (rows.length === 0) return [];
-    const recipients = await db
-      .selectFrom('recipients')
-      .selectAll()
-      .where(
-        'message_id',
-        'in',
-        rows.map((r) => r.id),
-      )
-      .orderBy('message_id')
-      .orderBy('position')
-      .execute();
+    const [recipients, names] = await Promise.all([
+      db
+        .selectFrom('recipients')
+        .selectAll()
+        .where(
+          'message_id',
+          'in',
+          rows.map((r) => r.id),
+        )
+        .orderBy('message_id')
+        .orderBy('position')
+        .execute(),
+      this.units.namesOf(rows.map((r) => r.unit_id)),
+    ]);
     const byMessage = new Map<string, Selectable<RecipientTable>[]>();
     for (const r of recipients) {
       const list = byMessage.get(r.message_id) ?? [];
       list.push(r);
       byMessage.set(r.message_id, list);
     }
-    return rows.map((row) => toRecord(row, byMessage.get(row.id) ?? [], []));
+    return rows.map((row) =>
+      toRecord(row, names.get(row.unit_id) ?? row.unit_id, byMessage.get(row.id) ?? [], []),
+    );
   }
 
-  cancel(id: string, now: number): Promise<StateChange> {
-    return this.changeStatus(id, ['queued', 'scheduled'], async (trx) => {
+  /** How many messages match (the cursor and the limit are ignored). */
+  async count(filter: MessageFilter): Promise<number> {
+    const { beforeId: _cursor, ...rest } = filter;
+    const context = await this.conditionContext(rest);
+    const parts = rest.unsent ? unsentParts(rest.unsent) : [null];
+    let total = 0;
+    for (const part of parts) {
+      const row = await this.handle.db
+        .selectFrom(messagesTable(this.handle.engine, part?.index ?? null))
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where((eb) =>
+          eb.and([...messageConditions(eb, rest, context), ...(part ? [part.where(eb)] : [])]),
+        )
+        .executeTakeFirstOrThrow();
+      total += Number(row.n);
+    }
+    return total;
+  }
+
+  private async conditionContext(filter: MessageFilter): Promise<ConditionContext> {
+    const context: ConditionContext = { engine: this.handle.engine };
+    if (filter.subject && this.handle.engine === 'sqlite') {
+      context.subjectIndexedThrough = await subjectIndexedThrough(this.handle.db);
+    }
+    return context;
+  }
+
+  cancel(id: string, now: number, unitId?: string): Promise<StateChange> {
+    return this.changeStatus(id, unitId, ['queued', 'scheduled'], async (trx) => {
       await trx
         .updateTable('messages')
         .set({ status: 'cancelled', next_attempt_at: null, updated_at: now })
@@ -175,8 +184,8 @@ export class SqlMessageStore implements MessageStore {
     });
   }
 
-  retry(id: string, now: number): Promise<StateChange> {
-    return this.changeStatus(id, ['failed'], async (trx) => {
+  retry(id: string, now: number, unitId?: string): Promise<StateChange> {
+    return this.changeStatus(id, unitId, ['failed'], async (trx) => {
       // A manual retry starts a fresh retry budget; attempt numbers go on counting, so the
       // earlier attempts stay on record beside the new ones.
       await trx
@@ -258,11 +267,14 @@ export class SqlMessageStore implements MessageStore {
 
   private async changeStatus(
     id: string,
+    unitId: string | undefined,
     allowed: MessageStatus[],
     change: (trx: Kysely<Database>) => Promise<void>,
   ): Promise<StateChange> {
     const outcome = await this.handle.writeTransaction(async (trx) => {
       let query = trx.selectFrom('messages').select('status').where('id', '=', id);
+      // Another unit's message does not exist for this caller.
+      if (unitId !== undefined) query = query.where('unit_id', '=', unitId);
       // PostgreSQL: hold the row until the change is written, so a worker cannot claim it in
       // between. (SQLite's write lock, taken at BEGIN IMMEDIATE, already does.)
       if (this.handle.engine === 'postgres') query = query.forUpdate();
@@ -323,6 +335,17 @@ async function writeSubmissions(
     { request_hash: string; response_status: number; response_body: string }
   >();
 
+  let defaultUnitId: string | undefined;
+  if (group.some((s) => s.messages.some((m) => m.unitId === undefined))) {
+    defaultUnitId = (
+      await trx
+        .selectFrom('units')
+        .select('id')
+        .where('name', '=', DEFAULT_UNIT_NAME)
+        .executeTakeFirstOrThrow()
+    ).id;
+  }
+
   for (const submission of group) {
     const claim = submission.idempotency;
     if (claim) {
@@ -363,6 +386,7 @@ async function writeSubmissions(
       messages.push({
         id: message.id,
         api_key_id: message.apiKeyId,
+        unit_id: message.unitId ?? (defaultUnitId as string),
         status: message.sendAt === null ? 'queued' : 'scheduled',
         from_email: content.from.email,
         subject: content.subject,
@@ -377,6 +401,12 @@ async function writeSubmissions(
         lease_expires_at: null,
         sent_at: null,
         last_error: null,
+        last_provider: null,
+        last_error_class: null,
+        last_outcome: null,
+        last_provider_fault: null,
+        failed_at: null,
+        confirmed_at: null,
       });
       let position = 0;
       for (const kind of ['to', 'cc', 'bcc'] as const) {
@@ -387,6 +417,7 @@ async function writeSubmissions(
             kind,
             email: address.email,
             email_normalized: address.email.toLowerCase(),
+            email_domain: address.email.slice(address.email.lastIndexOf('@') + 1).toLowerCase(),
             name: address.name ?? null,
             status: 'pending',
             updated_at: message.createdAt,
@@ -429,12 +460,20 @@ async function writeSubmissions(
 
 function toRecord(
   row: Selectable<MessageTable>,
+  unitName: string,
   recipients: Selectable<RecipientTable>[],
   attempts: Selectable<AttemptTable>[],
 ): MessageRecord {
   return {
     id: row.id,
     status: row.status as MessageStatus,
+    unitId: row.unit_id,
+    unit: unitName,
+    lastProvider: row.last_provider ?? null,
+    lastErrorClass: row.last_error_class ?? null,
+    lastOutcome: row.last_outcome ?? null,
+    lastProviderFault: row.last_provider_fault ?? null,
+    failedAt: row.failed_at ?? null,
     // Read defensively: the API shows a row it cannot parse instead of failing (present-message.ts).
     content: readJson(row.content) as MessageContent,
     recipients: recipients.map(

@@ -49,6 +49,7 @@ export class SqlSandboxOutbox implements SandboxOutbox {
 
   async list(options: {
     messageId?: string;
+    unitId?: string;
     beforeId?: string;
     limit: number;
     maxBytes: number;
@@ -60,6 +61,17 @@ export class SqlSandboxOutbox implements SandboxOutbox {
       .select(['id', sql<number>`octet_length(message)`.as('size')]);
     if (options.messageId) sizes = sizes.where('message_id', '=', options.messageId);
     if (options.beforeId) sizes = sizes.where('id', '<', options.beforeId);
+    const unitId = options.unitId;
+    if (unitId !== undefined) {
+      sizes = sizes.where(({ exists, selectFrom }) =>
+        exists(
+          selectFrom('messages')
+            .select('messages.id')
+            .whereRef('messages.id', '=', 'sandbox_messages.message_id')
+            .where('messages.unit_id', '=', unitId),
+        ),
+      );
+    }
     const candidates = await sizes
       .orderBy('id', 'desc')
       .limit(options.limit + 1)

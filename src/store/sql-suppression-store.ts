@@ -21,10 +21,16 @@ export class SqlSuppressionStore implements SuppressionStore {
   constructor(private readonly handle: DatabaseHandle) {}
 
   /** Keyset pages on the `suppressions_created` index: (created_at, email_normalized), newest first. */
-  async list(filter: { email?: string; limit: number; before?: SuppressionPosition }) {
+  async list(filter: {
+    email?: string;
+    unitId?: string;
+    limit: number;
+    before?: SuppressionPosition;
+  }) {
     let query = this.handle.db.selectFrom('suppressions').selectAll();
     if (filter.email !== undefined)
       query = query.where('email_normalized', '=', filter.email.toLowerCase());
+    if (filter.unitId !== undefined) query = query.where('unit_id', '=', filter.unitId);
     const { before } = filter;
     if (before) {
       query = query.where((eb) =>
@@ -57,7 +63,7 @@ export class SqlSuppressionStore implements SuppressionStore {
   }
 
   /** Adds an address; if it is already on the list, the existing entry is kept and returned. */
-  add(entry: Omit<Suppression, 'eventKey' | 'detail'>): Promise<{
+  add(entry: Omit<Suppression, 'eventKey' | 'detail' | 'unitId'> & { unitId: string }): Promise<{
     created: boolean;
     suppression: Suppression;
   }> {
@@ -72,6 +78,7 @@ export class SqlSuppressionStore implements SuppressionStore {
           event_key: null,
           detail: null,
           created_at: entry.createdAt,
+          unit_id: entry.unitId,
         })
         .onConflict((oc) => oc.column('email_normalized').doNothing())
         .returning('email_normalized')
@@ -85,12 +92,16 @@ export class SqlSuppressionStore implements SuppressionStore {
     });
   }
 
-  /** Removes an address from the list; false if it was not on it. */
-  async remove(email: string): Promise<boolean> {
-    const result = await this.handle.db
+  /**
+   * Removes an address from the list; false if it was not on it. With `unitId`, only an entry
+   * of that unit: another unit's entry is not there for its keys.
+   */
+  async remove(email: string, unitId?: string): Promise<boolean> {
+    let query = this.handle.db
       .deleteFrom('suppressions')
-      .where('email_normalized', '=', email.toLowerCase())
-      .executeTakeFirst();
+      .where('email_normalized', '=', email.toLowerCase());
+    if (unitId !== undefined) query = query.where('unit_id', '=', unitId);
+    const result = await query.executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
   }
 }
@@ -103,7 +114,39 @@ function toSuppression(row: Selectable<SuppressionTable>): Suppression {
     eventKey: row.event_key,
     detail: row.detail,
     createdAt: Number(row.created_at),
+    unitId: row.unit_id ?? null,
   };
+}
+
+/**
+ * Gives suppressions that came from delivery events the unit of the message whose event it was,
+ * so that unit's keys see it. Run in the ingest transaction for new entries, and by the
+ * maintenance job for events matched to their message later.
+ */
+export async function assignSuppressionUnits(
+  trx: Kysely<Database>,
+  eventKeys: string[] | 'unassigned',
+): Promise<void> {
+  const assign = (keys: string[] | null) => {
+    let update = trx
+      .updateTable('suppressions')
+      .set((eb) => ({
+        unit_id: eb
+          .selectFrom('delivery_events')
+          .innerJoin('messages', 'messages.id', 'delivery_events.message_id')
+          .select('messages.unit_id')
+          .whereRef('delivery_events.event_key', '=', 'suppressions.event_key'),
+      }))
+      .where('unit_id', 'is', null)
+      .where('source', '=', 'event');
+    if (keys) update = update.where('event_key', 'in', keys);
+    return update.execute();
+  };
+  if (eventKeys === 'unassigned') {
+    await assign(null);
+    return;
+  }
+  for (const part of chunks(eventKeys)) await assign(part);
 }
 
 /** Which of these lower-cased addresses are suppressed, and why: one query for a whole batch. */

@@ -5,6 +5,7 @@ import type { DatabaseHandle } from './database.ts';
 import { chunks, insertRows } from './insert-rows.ts';
 import { readJson } from './read-json.ts';
 import type { Database, WebhookDeliveryTable } from './schema.ts';
+import { unitsOfMessages } from './units-of-messages.ts';
 
 export interface WebhookEndpoint {
   id: string;
@@ -12,6 +13,9 @@ export interface WebhookEndpoint {
   events: string[];
   secret: string;
   createdAt: number;
+  /** The unit whose events it receives (all units' when `allUnits`). */
+  unitId: string;
+  allUnits: boolean;
 }
 
 export interface WebhookDelivery {
@@ -78,6 +82,8 @@ function toEndpoint(r: Database['webhook_endpoints']): WebhookEndpoint {
     events: Array.isArray(events) ? events : [],
     secret: r.secret,
     createdAt: r.created_at,
+    unitId: r.unit_id,
+    allUnits: r.all_units === 1,
   };
 }
 
@@ -95,8 +101,19 @@ export async function enqueueWebhookEvents(
   if (events.length === 0) return;
   const endpoints = await activeEndpoints(trx, handle, now);
   if (endpoints.length === 0) return;
+  const units = await unitsOfMessages(
+    trx,
+    events.map((e) => e.messageId),
+  );
+  // An endpoint hears its own unit's messages only, unless it was made for every unit.
   const wanted = events.flatMap((event) =>
-    endpoints.filter((e) => e.events.includes(event.type)).map((e) => ({ event, endpoint: e })),
+    endpoints
+      .filter(
+        (e) =>
+          e.events.includes(event.type) &&
+          (e.allUnits || e.unitId === units.get(event.messageId)?.id),
+      )
+      .map((e) => ({ event, endpoint: e })),
   );
   if (wanted.length === 0) return;
   const metadata = new Map<string, Record<string, string>>();
@@ -121,6 +138,7 @@ export async function enqueueWebhookEvents(
       created_at: createdAt,
       data: {
         message_id: event.messageId,
+        unit: units.get(event.messageId)?.name ?? null,
         status: event.status,
         ...(event.recipient ? { recipient: event.recipient } : {}),
         metadata: metadata.get(event.messageId) ?? {},
@@ -153,7 +171,14 @@ type ClaimedRow = Pick<
 export class SqlWebhookStore {
   constructor(private readonly handle: DatabaseHandle) {}
 
-  async create(input: { url: string; events: string[]; secret: string; now: number }) {
+  async create(input: {
+    url: string;
+    events: string[];
+    secret: string;
+    now: number;
+    unitId: string;
+    allUnits: boolean;
+  }) {
     const row = {
       id: newId('whk'),
       url: input.url,
@@ -161,6 +186,8 @@ export class SqlWebhookStore {
       secret: input.secret,
       created_at: input.now,
       disabled_at: null,
+      unit_id: input.unitId,
+      all_units: input.allUnits ? 1 : 0,
     };
     await this.handle.writeTransaction((trx) =>
       trx.insertInto('webhook_endpoints').values(row).execute(),
@@ -169,35 +196,41 @@ export class SqlWebhookStore {
     return toEndpoint(row);
   }
 
-  async list(): Promise<WebhookEndpoint[]> {
-    const rows = await this.handle.db
+  /** With `unitId`, only that unit's endpoints (another unit's do not exist for its keys). */
+  async list(unitId?: string): Promise<WebhookEndpoint[]> {
+    let query = this.handle.db
       .selectFrom('webhook_endpoints')
       .selectAll()
-      .where('disabled_at', 'is', null)
-      .orderBy('id', 'desc')
-      .execute();
+      .where('disabled_at', 'is', null);
+    if (unitId !== undefined)
+      query = query.where('unit_id', '=', unitId).where('all_units', '=', 0);
+    const rows = await query.orderBy('id', 'desc').execute();
     return rows.map(toEndpoint);
   }
 
-  async find(id: string): Promise<WebhookEndpoint | null> {
-    const row = await this.handle.db
+  async find(id: string, unitId?: string): Promise<WebhookEndpoint | null> {
+    let query = this.handle.db
       .selectFrom('webhook_endpoints')
       .selectAll()
       .where('id', '=', id)
-      .where('disabled_at', 'is', null)
-      .executeTakeFirst();
+      .where('disabled_at', 'is', null);
+    if (unitId !== undefined)
+      query = query.where('unit_id', '=', unitId).where('all_units', '=', 0);
+    const row = await query.executeTakeFirst();
     return row ? toEndpoint(row) : null;
   }
 
   /** Stops deliveries to the endpoint; its log stays readable until retention removes it. */
-  async disable(id: string, now: number): Promise<boolean> {
+  async disable(id: string, now: number, unitId?: string): Promise<boolean> {
     const result = await this.handle.writeTransaction(async (trx) => {
-      const updated = await trx
+      let update = trx
         .updateTable('webhook_endpoints')
         .set({ disabled_at: now })
         .where('id', '=', id)
-        .where('disabled_at', 'is', null)
-        .executeTakeFirst();
+        .where('disabled_at', 'is', null);
+      if (unitId !== undefined)
+        update = update.where('unit_id', '=', unitId).where('all_units', '=', 0);
+      const updated = await update.executeTakeFirst();
       if (Number(updated.numUpdatedRows) > 0) {
         await trx
           .updateTable('webhook_deliveries')

@@ -53,6 +53,8 @@ export interface WorkerDeps {
   releaseWaiting?: (messageIds: string[], now: number) => Promise<number>;
   /** Where database failures are logged as state changes; the process shares one. */
   outage?: OutageLog;
+  /** When an operator last asked for a probe of this provider (POST …/probe), or null. */
+  probeRequestedAt?: (provider: string) => Promise<number | null>;
   clock?: () => number;
 }
 
@@ -82,6 +84,8 @@ export class DeliveryWorker {
   /** Messages this worker holds back after a timeout, until when (see `confirmationWaitMs`). */
   private readonly waitingForProof = new Map<string, number>();
   private wakeRequested = false;
+  /** The last operator probe request acted on. */
+  private probeRequestSeen = 0;
   private readonly clock: () => number;
   private readonly outage: OutageLog;
   readonly circuit: ProviderCircuit;
@@ -182,6 +186,7 @@ export class DeliveryWorker {
       lastClaimAt = performance.now();
       const gate = this.circuit.gate(this.clock());
       if (gate.kind === 'wait') {
+        if (await this.probeRequested()) continue;
         this.wakeRequested = false;
         // Wakes for the next check, a finished probe (it may close the circuit) or shutdown.
         const ms = Math.min(options.pollIntervalMs, gate.untilMs - this.clock());
@@ -209,6 +214,26 @@ export class DeliveryWorker {
       for (const message of claimed) this.track(this.deliver(message, probe));
       if (claimed.length === 0) await this.idle(options.pollIntervalMs);
     }
+  }
+
+  /**
+   * While the circuit is open: has an operator asked for a probe since it opened? Then the
+   * circuit is due at once (the next loop sends the probe).
+   */
+  private async probeRequested(): Promise<boolean> {
+    const { probeRequestedAt, provider, logger } = this.deps;
+    if (!probeRequestedAt) return false;
+    let at: number | null = null;
+    try {
+      at = await probeRequestedAt(provider.name);
+    } catch (err) {
+      logger.warn({ err }, 'reading probe requests failed');
+    }
+    if (at === null || at <= this.probeRequestSeen) return false;
+    this.probeRequestSeen = at;
+    if (at < this.circuit.snapshot(this.clock()).since) return false;
+    logger.warn({ provider: provider.name }, 'an operator asked for a probe; probing now');
+    return this.circuit.probeNow(this.clock());
   }
 
   private track(delivery: Promise<void>): void {

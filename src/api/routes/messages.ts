@@ -3,12 +3,8 @@ import type { Static } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DEFAULT_BATCH_MAX_RECIPIENTS } from '../../config.ts';
 import { newId } from '../../domain/ids.ts';
-import type {
-  IdempotencyClaim,
-  MessageFilter,
-  NewMessage,
-  StateChange,
-} from '../../domain/ports.ts';
+import { parseMessageQuery } from '../../domain/operations/message-query.ts';
+import type { IdempotencyClaim, NewMessage, StateChange } from '../../domain/ports.ts';
 import { type MessageInput, validateMessage } from '../../domain/validate-message.ts';
 import { type ApiDeps, BATCH_BODY_LIMIT, hasNulCharacter } from '../app.ts';
 import { ApiError, type ErrorDetail, MAX_ERROR_DETAILS } from '../error-codes.ts';
@@ -25,6 +21,7 @@ import {
   MessageListSchema,
   MessageSchema,
 } from '../schemas.ts';
+import { actorOf, scopeOf, scopeUnitId } from '../scope.ts';
 import type { TypedApp } from '../typed-app.ts';
 import { compileSchemaCheck, schemaErrorDetails } from '../validation-errors.ts';
 
@@ -66,6 +63,7 @@ export function registerMessageRoutes(app: TypedApp, deps: ApiDeps): void {
       const message: NewMessage = {
         id: newId('msg'),
         apiKeyId: request.apiKey?.id ?? null,
+        ...(request.apiKey ? { unitId: request.apiKey.unitId } : {}),
         content: result.content,
         sendAt: result.sendAt,
         createdAt: now,
@@ -114,6 +112,7 @@ export function registerMessageRoutes(app: TypedApp, deps: ApiDeps): void {
             const message: NewMessage = {
               id: newId('msg'),
               apiKeyId: request.apiKey?.id ?? null,
+              ...(request.apiKey ? { unitId: request.apiKey.unitId } : {}),
               content: result.content,
               sendAt: result.sendAt,
               createdAt: now,
@@ -172,7 +171,8 @@ export function registerMessageRoutes(app: TypedApp, deps: ApiDeps): void {
       },
     },
     async (request) => {
-      const record = await deps.messages.get(request.params.id);
+      // Another unit's message is not found: a unit key cannot tell it exists.
+      const record = await deps.messages.get(request.params.id, scopeUnitId(request));
       if (!record) throw new ApiError('not_found', `no message with id ${request.params.id}`);
       return presentMessage(record, true, await deps.timeline?.(record.id));
     },
@@ -185,24 +185,38 @@ export function registerMessageRoutes(app: TypedApp, deps: ApiDeps): void {
         tags: ['messages'],
         summary: 'Messages, newest first',
         description:
-          'Filter by status, recipient, category, metadata (key=value, repeatable) and creation time. Pass `next_cursor` back as `cursor` for the next page.',
+          'Filter by status, unit, recipient (an address or @domain), category, metadata (key=value, repeatable), provider and error class of the last attempt, delivery status, subject words, and creation, update and dead-letter times. `count=true` adds the exact total. Pass `next_cursor` back as `cursor` for the next page.',
         querystring: ListQuerySchema,
         response: { 200: MessageListSchema, ...errorResponses },
       },
     },
     async (request) => {
-      const filter = parseListQuery(request.query);
-      if (request.query.unconfirmed === 'true') {
+      const { cursor, limit, unconfirmed, count, ...filters } = request.query;
+      const page = parsePage({ cursor, limit });
+      const { query, errors } = parseMessageQuery(filters, {
+        fieldPrefix: 'querystring.',
+        allowReason: false,
+      });
+      if (errors.length > 0)
+        throw new ApiError('invalid_request', 'the query is invalid; see details', errors);
+      const filter = await deps.operations.filterFor(scopeOf(request), query);
+      if (!filter)
+        return { data: [], next_cursor: null, ...(count === 'true' ? { total: 0 } : {}) };
+      if (unconfirmed === 'true') {
         filter.unconfirmedSentBefore =
           clock() - (deps.unconfirmedAfterMs ?? DEFAULT_UNCONFIRMED_MS);
       }
-      const records = await deps.messages.list({ ...filter, limit: filter.limit + 1 });
-      const page = records.slice(0, filter.limit);
-      const last = page[page.length - 1];
+      const [records, total] = await Promise.all([
+        deps.messages.list({ ...filter, ...page.cursor, limit: page.limit + 1 }),
+        count === 'true' ? deps.messages.count(filter) : undefined,
+      ]);
+      const shown = records.slice(0, page.limit);
+      const last = shown[shown.length - 1];
       return {
-        data: page.map((r) => presentMessage(r, false)),
+        data: shown.map((r) => presentMessage(r, false)),
         next_cursor:
-          records.length > filter.limit && last ? Buffer.from(last.id).toString('base64url') : null,
+          records.length > page.limit && last ? Buffer.from(last.id).toString('base64url') : null,
+        ...(total !== undefined ? { total } : {}),
       };
     },
   );
@@ -219,7 +233,7 @@ export function registerMessageRoutes(app: TypedApp, deps: ApiDeps): void {
     },
     async (request) =>
       stateChangeResult(
-        await deps.messages.cancel(request.params.id, clock()),
+        await deps.operations.cancelMessage(scopeOf(request), actorOf(request), request.params.id),
         request.params.id,
         'cancel',
       ),
@@ -236,8 +250,11 @@ export function registerMessageRoutes(app: TypedApp, deps: ApiDeps): void {
       },
     },
     async (request) => {
-      const change = await deps.messages.retry(request.params.id, clock());
-      if (change.kind === 'changed') deps.onAccepted?.();
+      const change = await deps.operations.retryMessage(
+        scopeOf(request),
+        actorOf(request),
+        request.params.id,
+      );
       return stateChangeResult(change, request.params.id, 'retry');
     },
   );
@@ -406,58 +423,27 @@ async function store<T extends object>(
 /** A provider that accepted mail normally reports on it within minutes. */
 export const DEFAULT_UNCONFIRMED_MS = 30 * 60_000;
 
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/;
-
-function parseListQuery(query: {
-  status?: string;
-  recipient?: string;
-  category?: string;
-  metadata?: string | string[];
-  created_after?: string;
-  created_before?: string;
-  cursor?: string;
-  limit?: string;
-}): MessageFilter {
+/** The cursor and page size of a list. */
+export function parsePage(query: { cursor?: string | undefined; limit?: string | undefined }): {
+  cursor: { beforeId?: string };
+  limit: number;
+} {
   const details: ErrorDetail[] = [];
-  const time = (field: string, value: string | undefined) => {
-    if (value === undefined) return undefined;
-    const ms = ISO_TIME.test(value) ? Date.parse(value) : Number.NaN;
-    if (Number.isNaN(ms))
-      details.push({ field: `querystring.${field}`, message: 'must be an ISO 8601 time' });
-    return ms;
-  };
-  const filter: MessageFilter = { limit: 50 };
+  let limit = 50;
   if (query.limit !== undefined) {
-    const limit = Number(query.limit);
+    limit = Number(query.limit);
     if (limit < 1 || limit > 500)
       details.push({ field: 'querystring.limit', message: 'must be 1 to 500' });
-    filter.limit = limit;
   }
-  if (query.status) filter.status = query.status as MessageFilter['status'];
-  if (query.recipient) filter.recipient = query.recipient;
-  if (query.category) filter.category = query.category;
-  const metadata = query.metadata === undefined ? [] : ([] as string[]).concat(query.metadata);
-  filter.metadata = [];
-  for (const pair of metadata) {
-    const eq = pair.indexOf('=');
-    if (eq < 1) {
-      details.push({ field: 'querystring.metadata', message: 'must be key=value' });
-      continue;
-    }
-    filter.metadata.push([pair.slice(0, eq), pair.slice(eq + 1)]);
-  }
-  const after = time('created_after', query.created_after);
-  const before = time('created_before', query.created_before);
-  if (after !== undefined) filter.createdAfter = after;
-  if (before !== undefined) filter.createdBefore = before;
+  const cursor: { beforeId?: string } = {};
   if (query.cursor !== undefined) {
     const id = Buffer.from(query.cursor, 'base64url').toString('utf8');
     if (!/^msg_[0-9A-Z]{26}$/.test(id)) {
       details.push({ field: 'querystring.cursor', message: 'is not a cursor this API returned' });
     }
-    filter.beforeId = id;
+    cursor.beforeId = id;
   }
   if (details.length > 0)
     throw new ApiError('invalid_request', 'the query is invalid; see details', details);
-  return filter;
+  return { cursor, limit };
 }

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { renderSandboxMime, type SandboxOutbox } from '../../providers/sandbox-provider.ts';
 import { ApiError } from '../error-codes.ts';
 import { integer, isoTime, stringArray, text } from '../present-values.ts';
+import { scopeUnitId } from '../scope.ts';
 import type { TypedApp } from '../typed-app.ts';
 
 const QuerySchema = Type.Object(
@@ -41,6 +42,7 @@ export function registerSandboxRoutes(app: TypedApp, outbox: SandboxOutbox): voi
     },
     async (request) => {
       const limit = Math.min(Math.max(Number(request.query.limit ?? 50), 1), 1000);
+      const unitId = scopeUnitId(request);
       let beforeId: string | undefined;
       if (request.query.cursor !== undefined) {
         beforeId = Buffer.from(request.query.cursor, 'base64url').toString('utf8');
@@ -53,6 +55,8 @@ export function registerSandboxRoutes(app: TypedApp, outbox: SandboxOutbox): voi
       const { entries, more } = await outbox.list({
         limit,
         maxBytes: SANDBOX_PAGE_BYTES,
+        // A unit key sees its own unit's mail only.
+        ...(unitId !== undefined ? { unitId } : {}),
         ...(request.query.message_id ? { messageId: request.query.message_id } : {}),
         ...(beforeId ? { beforeId } : {}),
       });

@@ -1,9 +1,11 @@
 import { Type } from '@sinclair/typebox';
+import type { OperationsService } from '../../domain/operations/service.ts';
 import type { SuppressionPosition, SuppressionStore } from '../../domain/ports.ts';
 import type { Suppression } from '../../domain/suppression.ts';
 import { isValidEmail } from '../../domain/validate-message.ts';
 import { ApiError } from '../error-codes.ts';
 import { isoTime, text, textOrNull } from '../present-values.ts';
+import { actorOf, scopeUnitId } from '../scope.ts';
 import type { TypedApp } from '../typed-app.ts';
 
 const SuppressionSchema = Type.Object({
@@ -89,6 +91,7 @@ export function registerSuppressionRoutes(
   app: TypedApp,
   store: SuppressionStore,
   clock: () => number,
+  operations?: OperationsService,
 ): void {
   app.get(
     '/suppressions',
@@ -113,12 +116,15 @@ export function registerSuppressionRoutes(
           { field: 'querystring.limit', message: 'must be 1 to 1000' },
         ]);
       }
+      const unitId = scopeUnitId(request);
       const before =
         request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor);
       const { entries, next } = await store.list({
         limit,
         ...(request.query.email !== undefined ? { email: request.query.email } : {}),
         ...(before ? { before } : {}),
+        // A unit key sees its own unit's entries only (another unit's guests are not its business).
+        ...(unitId !== undefined ? { unitId } : {}),
       });
       return { data: entries.map(present), next_cursor: next ? encodeCursor(next) : null };
     },
@@ -146,7 +152,14 @@ export function registerSuppressionRoutes(
         reason: 'manual',
         source: 'api',
         createdAt: clock(),
+        unitId: request.apiKey?.unitId ?? '',
       });
+      if (created) {
+        await operations?.record(actorOf(request), 'suppression.add', {
+          unitId: suppression.unitId,
+          target: suppression.email.toLowerCase(),
+        });
+      }
       void reply.code(created ? 201 : 200);
       return present(suppression);
     },
@@ -162,9 +175,14 @@ export function registerSuppressionRoutes(
       },
     },
     async (request, reply) => {
-      if (!(await store.remove(request.params.email))) {
+      const unitId = scopeUnitId(request);
+      if (!(await store.remove(request.params.email, unitId))) {
         throw new ApiError('not_found', `${request.params.email} is not on the suppression list`);
       }
+      await operations?.record(actorOf(request), 'suppression.remove', {
+        unitId: unitId ?? null,
+        target: request.params.email.toLowerCase(),
+      });
       void reply.code(204);
     },
   );

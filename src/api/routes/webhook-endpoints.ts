@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
+import type { OperationsService } from '../../domain/operations/service.ts';
 import { WEBHOOK_EVENT_TYPES } from '../../domain/webhooks.ts';
 import type { SqlWebhookStore, WebhookEndpoint } from '../../store/sql-webhook-store.ts';
 import { ApiError } from '../error-codes.ts';
@@ -12,10 +13,13 @@ import {
   text,
   textOrNull,
 } from '../present-values.ts';
+import { actorOf, scopeOf, scopeUnitId } from '../scope.ts';
 import type { TypedApp } from '../typed-app.ts';
 
 export interface WebhookEndpointsOptions {
   store: SqlWebhookStore;
+  /** Units (an admin may create an endpoint for one unit) and the audit log. */
+  operations?: OperationsService;
   /** Why a URL's destination is refused (private or loopback), or null. */
   checkDestination: (url: string) => Promise<string | null>;
   clock: () => number;
@@ -23,6 +27,9 @@ export interface WebhookEndpointsOptions {
 
 const EndpointSchema = Type.Object({
   id: Type.String(),
+  unit: Type.Union([Type.String(), Type.Null()], {
+    description: "the unit whose events it receives; null: every unit's (made with an admin key)",
+  }),
   url: Type.String(),
   events: Type.Array(Type.String()),
   created_at: Type.String(),
@@ -43,6 +50,13 @@ const CreateBodySchema = Type.Object(
     }),
     secret: Type.Optional(
       Type.String({ minLength: 16, maxLength: 256, description: 'Generated when absent' }),
+    ),
+    unit: Type.Optional(
+      Type.String({
+        maxLength: 63,
+        description:
+          "Admin keys only: receive this unit's events only. Without it an admin key's endpoint receives every unit's; a unit key's, its own unit's.",
+      }),
     ),
   },
   { additionalProperties: false },
@@ -85,8 +99,9 @@ const RedeliverBodySchema = Type.Object(
 
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/;
 
-const present = (e: WebhookEndpoint) => ({
+const present = (e: WebhookEndpoint, units: Map<string, string>) => ({
   id: text(e.id),
+  unit: e.allUnits ? null : (units.get(e.unitId) ?? e.unitId),
   url: text(e.url),
   events: stringArray(e.events),
   created_at: isoTime(e.createdAt),
@@ -101,6 +116,9 @@ function invalid(field: string, message: string): ApiError {
 /** Status webhooks: applications register endpoints and read each one's delivery log. */
 export function registerWebhookEndpointRoutes(app: TypedApp, options: WebhookEndpointsOptions) {
   const { store, clock } = options;
+  const unitNames = async (endpoints: WebhookEndpoint[]) =>
+    (await options.operations?.unitNames(endpoints.map((e) => e.unitId))) ??
+    new Map<string, string>();
 
   app.post(
     '/webhook-endpoints',
@@ -124,12 +142,35 @@ export function registerWebhookEndpointRoutes(app: TypedApp, options: WebhookEnd
         throw invalid('url', 'must be an http or https URL');
       if (parsed.username || parsed.password)
         throw invalid('url', 'must not contain a user name or password');
+      const scope = scopeOf(request);
+      let unitId = request.apiKey?.unitId ?? '';
+      let allUnits = scope.kind === 'all';
+      if (request.body.unit !== undefined) {
+        const unit = await options.operations?.findUnit(request.body.unit);
+        // A unit key may name only its own unit; any other name is "no such unit" for it.
+        if (!unit || (scope.kind === 'unit' && unit.id !== scope.unitId))
+          throw invalid('unit', `no unit is named "${request.body.unit}"`);
+        unitId = unit.id;
+        allUnits = false;
+      }
       const refused = await options.checkDestination(parsed.toString());
       if (refused) throw invalid('url', refused);
       const secret = request.body.secret ?? randomBytes(32).toString('base64url');
-      const endpoint = await store.create({ url: parsed.toString(), events, secret, now: clock() });
+      const endpoint = await store.create({
+        url: parsed.toString(),
+        events,
+        secret,
+        now: clock(),
+        unitId,
+        allUnits,
+      });
+      await options.operations?.record(actorOf(request), 'webhook_endpoint.create', {
+        unitId: allUnits ? null : unitId,
+        target: endpoint.id,
+        filter: { url: endpoint.url, events: endpoint.events },
+      });
       void reply.code(201);
-      return { ...present(endpoint), secret: endpoint.secret };
+      return { ...present(endpoint, await unitNames([endpoint])), secret: endpoint.secret };
     },
   );
 
@@ -142,7 +183,11 @@ export function registerWebhookEndpointRoutes(app: TypedApp, options: WebhookEnd
         response: { 200: Type.Object({ data: Type.Array(EndpointSchema) }) },
       },
     },
-    async () => ({ data: (await store.list()).map(present) }),
+    async (request) => {
+      const endpoints = await store.list(scopeUnitId(request));
+      const units = await unitNames(endpoints);
+      return { data: endpoints.map((e) => present(e, units)) };
+    },
   );
 
   app.delete(
@@ -155,8 +200,13 @@ export function registerWebhookEndpointRoutes(app: TypedApp, options: WebhookEnd
       },
     },
     async (request, reply) => {
-      if (!(await store.disable(request.params.id, clock())))
+      const endpoint = await store.find(request.params.id, scopeUnitId(request));
+      if (!endpoint || !(await store.disable(endpoint.id, clock(), scopeUnitId(request))))
         throw new ApiError('not_found', `no webhook endpoint ${request.params.id}`);
+      await options.operations?.record(actorOf(request), 'webhook_endpoint.delete', {
+        unitId: endpoint.allUnits ? null : endpoint.unitId,
+        target: endpoint.id,
+      });
       void reply.code(204);
     },
   );
@@ -175,7 +225,7 @@ export function registerWebhookEndpointRoutes(app: TypedApp, options: WebhookEnd
     async (request) => {
       const limit = Number(request.query.limit ?? 100);
       if (limit < 1 || limit > 1000) throw invalid('querystring.limit', 'must be 1 to 1000');
-      if (!(await store.find(request.params.id)))
+      if (!(await store.find(request.params.id, scopeUnitId(request))))
         throw new ApiError('not_found', `no webhook endpoint ${request.params.id}`);
       const rows = await store.deliveries(request.params.id, limit);
       return {
@@ -217,9 +267,16 @@ export function registerWebhookEndpointRoutes(app: TypedApp, options: WebhookEnd
         since = ISO_TIME.test(raw) ? Date.parse(raw) : Number.NaN;
         if (Number.isNaN(since)) throw invalid('since', 'must be an ISO 8601 time');
       }
-      if (!(await store.find(request.params.id)))
-        throw new ApiError('not_found', `no webhook endpoint ${request.params.id}`);
-      return { requeued: await store.redeliver(request.params.id, since, clock()) };
+      const endpoint = await store.find(request.params.id, scopeUnitId(request));
+      if (!endpoint) throw new ApiError('not_found', `no webhook endpoint ${request.params.id}`);
+      const requeued = await store.redeliver(endpoint.id, since, clock());
+      await options.operations?.record(actorOf(request), 'webhook_endpoint.redeliver', {
+        unitId: endpoint.allUnits ? null : endpoint.unitId,
+        target: endpoint.id,
+        filter: since === null ? null : { since: new Date(since).toISOString() },
+        counts: { requeued },
+      });
+      return { requeued };
     },
   );
 }

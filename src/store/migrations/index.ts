@@ -7,6 +7,7 @@ import * as suppressions from './005-suppressions.ts';
 import * as appWebhooks from './006-app-webhooks.ts';
 import * as webhookEndpointDue from './007-webhook-endpoint-due.ts';
 import * as unmatchedEvents from './008-unmatched-events.ts';
+import * as operations from './009-operations.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   '006-app-webhooks': appWebhooks,
   '007-webhook-endpoint-due': webhookEndpointDue,
   '008-unmatched-events': unmatchedEvents,
+  '009-operations': operations,
 };

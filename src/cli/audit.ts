@@ -1,0 +1,115 @@
+import { parseArgs } from 'node:util';
+import type { Config } from '../config.ts';
+import { AUDIT_ACTIONS, type AuditAction } from '../domain/operations/audit.ts';
+import { parseIsoTime } from '../domain/operations/message-query.ts';
+import { ALL_UNITS } from '../domain/operations/scope.ts';
+import { isParseArgsError, openOperations, printTable, reportOperationsError } from './common.ts';
+
+export const AUDIT_USAGE = `Usage: tegami audit [--actor A] [--action A] [--unit U] [--since T] [--until T] [--limit N] [--json]
+
+Operator actions, newest first: who (an API key id, or cli:<OS user>), when, what, on what,
+with the filter and the counts (as GET /v1/audit-events).
+
+Options:
+  --actor A             a key id (key_...) or the OS user of a command
+  --action A            one of: ${AUDIT_ACTIONS.join(', ')}
+  --unit U              a unit's name
+  --since T, --until T  ISO 8601 times (UTC without a zone)
+  --limit N             at most N events (1 to 500, default 50)
+  --json                one JSON object per line
+  -h, --help            show this help`;
+
+/** `tegami audit`: returns the exit code. */
+export async function runAuditCommand(config: () => Config, args: string[]): Promise<number> {
+  let values: ReturnType<typeof parse>['values'];
+  try {
+    ({ values } = parse(args));
+  } catch (error) {
+    if (!isParseArgsError(error)) throw error;
+    console.error(`tegami audit: ${(error as Error).message}\n\n${AUDIT_USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(AUDIT_USAGE);
+    return 0;
+  }
+  const problems: string[] = [];
+  if (values.action !== undefined && !(AUDIT_ACTIONS as readonly string[]).includes(values.action))
+    problems.push(`--action must be one of: ${AUDIT_ACTIONS.join(', ')}`);
+  const time = (flag: 'since' | 'until') => {
+    const value = values[flag];
+    if (value === undefined) return undefined;
+    const ms = parseIsoTime(value);
+    if (Number.isNaN(ms)) problems.push(`--${flag} must be an ISO 8601 time`);
+    return ms;
+  };
+  const after = time('since');
+  const before = time('until');
+  const limit = values.limit === undefined ? 50 : Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 500)
+    problems.push('--limit must be a whole number from 1 to 500');
+  if (problems.length > 0) {
+    for (const p of problems) console.error(`tegami audit: ${p}`);
+    return 2;
+  }
+  const { operations, close } = await openOperations(config());
+  try {
+    const events = await operations.service.listAudit(ALL_UNITS, {
+      limit,
+      ...(values.actor !== undefined ? { actorId: values.actor } : {}),
+      ...(values.action !== undefined ? { action: values.action as AuditAction } : {}),
+      ...(values.unit !== undefined ? { unit: values.unit } : {}),
+      ...(after !== undefined ? { after } : {}),
+      ...(before !== undefined ? { before } : {}),
+    });
+    const units = await operations.service.unitNames(
+      events.flatMap((e) => (e.unitId ? [e.unitId] : [])),
+    );
+    if (values.json) {
+      for (const e of events) {
+        console.log(
+          JSON.stringify({ ...e, unit: e.unitId ? (units.get(e.unitId) ?? e.unitId) : null }),
+        );
+      }
+      return 0;
+    }
+    printTable(
+      ['AT', 'ACTOR', 'ACTION', 'UNIT', 'TARGET', 'DETAILS'],
+      events.map((e) => [
+        new Date(e.at).toISOString(),
+        e.actor.type === 'key'
+          ? `${e.actor.id}${e.actor.name ? ` (${e.actor.name})` : ''}`
+          : `${e.actor.type}:${e.actor.id}`,
+        e.action,
+        e.unitId ? (units.get(e.unitId) ?? e.unitId) : null,
+        e.target,
+        [e.filter ? JSON.stringify(e.filter) : '', e.counts ? JSON.stringify(e.counts) : '']
+          .filter(Boolean)
+          .join(' '),
+      ]),
+    );
+    return 0;
+  } catch (error) {
+    return reportOperationsError('audit', error);
+  } finally {
+    await close();
+  }
+}
+
+function parse(args: string[]) {
+  return parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      actor: { type: 'string' },
+      action: { type: 'string' },
+      unit: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      limit: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}

@@ -1,0 +1,58 @@
+import { userInfo } from 'node:os';
+import type { Config } from '../config.ts';
+import { OperationsError } from '../domain/operations/errors.ts';
+import type { Actor } from '../domain/operations/scope.ts';
+import { createOperations, type Operations } from '../operations-wiring.ts';
+import { openAndMigrate } from '../service.ts';
+import type { DatabaseHandle } from '../store/database.ts';
+
+/** Shared by the operations commands (`units`, `unsent`, `recover`, `audit`). */
+
+/** The person at the terminal, for the audit log: the OS user. */
+export function cliActor(): Actor {
+  let user = process.env.USER ?? 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry (some containers): keep $USER
+  }
+  return { type: 'cli', id: user, name: null };
+}
+
+export async function openOperations(
+  config: Config,
+): Promise<{ database: DatabaseHandle; operations: Operations; close: () => Promise<void> }> {
+  const { database } = await openAndMigrate(config);
+  // PostgreSQL: workers elsewhere hear about requeued mail at once; SQLite workers poll.
+  const operations = createOperations(database, config, {
+    onRequeued: () => database.notify('tegami_due'),
+  });
+  return { database, operations, close: () => database.close() };
+}
+
+/** Prints rows as an aligned table with a header line. */
+export function printTable(header: string[], rows: (string | number | null)[][]): void {
+  const cells = [header, ...rows.map((r) => r.map((c) => (c === null ? '-' : String(c))))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  for (const row of cells) {
+    console.log(
+      row
+        .map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+    );
+  }
+}
+
+/** A refused operation as a line for people, and its exit code. */
+export function reportOperationsError(command: string, error: unknown): number {
+  if (!(error instanceof OperationsError)) throw error;
+  const details = error.details.map((d) => `\n  ${d.field}: ${d.message}`).join('');
+  console.error(`tegami ${command}: ${error.message}${details}`);
+  return error.kind === 'invalid' ? 2 : 1;
+}
+
+export function isParseArgsError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
+}

@@ -1,0 +1,45 @@
+import { createOperations } from '../operations-wiring.ts';
+import type { DatabaseHandle } from '../store/database.ts';
+import type { ApiKeyRecord } from '../store/sql-api-key-store.ts';
+import { SqlUnitStore } from '../store/sql-unit-store.ts';
+import { cliActor } from './common.ts';
+
+/**
+ * What `tegami keys` needs of units and the audit log, kept here so the keys command itself
+ * changes little: the unit a new key goes into, and a record of each key created or revoked.
+ */
+
+/** The unit id for `--unit NAME` (default: the `default` unit), or an error line. */
+export async function unitForNewKey(
+  database: DatabaseHandle,
+  name: string | undefined,
+): Promise<{ unitId: string; name: string } | { error: string }> {
+  const unitName = name ?? 'default';
+  const unit = await new SqlUnitStore(database).findByName(unitName);
+  if (!unit) return { error: `No unit is named "${unitName}" (see: tegami units list).` };
+  return { unitId: unit.id, name: unit.name };
+}
+
+export async function unitNamesOfKeys(
+  database: DatabaseHandle,
+  keys: ApiKeyRecord[],
+): Promise<Map<string, string>> {
+  return new SqlUnitStore(database).namesOf(keys.map((k) => k.unitId));
+}
+
+export async function auditKey(
+  database: DatabaseHandle,
+  action: 'key.create' | 'key.revoke',
+  key: ApiKeyRecord,
+): Promise<void> {
+  const { service } = createOperations(database, {
+    unsentAfterMs: 0,
+    unconfirmedAfterMs: 0,
+    sendgridWebhook: { publicKey: null, insecure: false, maxAgeMs: 0 },
+  });
+  await service.record(cliActor(), action, {
+    unitId: key.admin ? null : key.unitId,
+    target: key.id,
+    ...(action === 'key.create' ? { filter: { name: key.name, admin: key.admin } } : {}),
+  });
+}

@@ -1,0 +1,69 @@
+import { parseArgs } from 'node:util';
+import type { Config } from '../config.ts';
+import { ALL_UNITS } from '../domain/operations/scope.ts';
+import {
+  cliActor,
+  isParseArgsError,
+  openOperations,
+  printTable,
+  reportOperationsError,
+} from './common.ts';
+
+export const UNITS_USAGE = `Usage: tegami units create <name>
+       tegami units list
+
+Business units (hotel, restaurant, ...): every API key and every message belongs to one.
+A name is 1 to 63 lower-case letters, digits, - or _.
+
+Then create a key for the unit: tegami keys create --unit <name> [--name N]`;
+
+/** `tegami units …`: returns the exit code. */
+export async function runUnitsCommand(config: () => Config, args: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(args);
+  } catch (error) {
+    if (!isParseArgsError(error)) throw error;
+    console.error(`tegami units: ${(error as Error).message}\n\n${UNITS_USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [action, ...rest] = positionals;
+  if (values.help) {
+    console.log(UNITS_USAGE);
+    return 0;
+  }
+  const valid =
+    (action === 'list' && rest.length === 0) || (action === 'create' && rest.length === 1);
+  if (!valid) {
+    console.error(UNITS_USAGE);
+    return 2;
+  }
+  const { operations, close } = await openOperations(config());
+  try {
+    if (action === 'create') {
+      const unit = await operations.service.createUnit(ALL_UNITS, cliActor(), rest[0] as string);
+      console.log(`Created unit ${unit.name} (${unit.id}).`);
+      return 0;
+    }
+    const units = await operations.service.listUnits(ALL_UNITS);
+    printTable(
+      ['NAME', 'ID', 'CREATED'],
+      units.map((u) => [u.name, u.id, new Date(u.createdAt).toISOString()]),
+    );
+    return 0;
+  } catch (error) {
+    return reportOperationsError('units', error);
+  } finally {
+    await close();
+  }
+}
+
+function parse(args: string[]) {
+  return parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: { help: { type: 'boolean', short: 'h' } },
+  });
+}

@@ -1,0 +1,93 @@
+import { parseArgs } from 'node:util';
+import type { Config } from '../config.ts';
+import { ALL_UNITS } from '../domain/operations/scope.ts';
+import { isParseArgsError, openOperations, printTable, reportOperationsError } from './common.ts';
+import { FILTER_HELP, FILTER_OPTIONS, queryFromFlags } from './filter-flags.ts';
+
+export const UNSENT_USAGE = `Usage: tegami unsent [filters] [--json]
+
+Mail a provider has not taken yet, or took and never confirmed: counts by reason, unit,
+provider and error class, and the oldest waiting message (as GET /v1/unsent/summary).
+
+Reasons: waiting (queued longer than TEGAMI_UNSENT_AFTER_S), retrying, held (the provider is
+unavailable, throttled or paused), unknown_outcome (a send timed out), failed (dead letter),
+unconfirmed (accepted, no delivery event).
+
+${FILTER_HELP}
+
+  --json                print the summary as JSON
+  -h, --help            show this help`;
+
+function age(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+
+/** `tegami unsent`: returns the exit code. */
+export async function runUnsentCommand(config: () => Config, args: string[]): Promise<number> {
+  let values: ReturnType<typeof parse>['values'];
+  try {
+    ({ values } = parse(args));
+  } catch (error) {
+    if (!isParseArgsError(error)) throw error;
+    console.error(`tegami unsent: ${(error as Error).message}\n\n${UNSENT_USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(UNSENT_USAGE);
+    return 0;
+  }
+  const { query, errors } = queryFromFlags(values);
+  if (errors.length > 0) {
+    for (const e of errors) console.error(`tegami unsent: ${e.field} ${e.message}`);
+    return 2;
+  }
+  const { operations, close } = await openOperations(config());
+  try {
+    const summary = await operations.service.unsentSummary(ALL_UNITS, query);
+    if (values.json) {
+      console.log(JSON.stringify(summary, null, 2));
+      return 0;
+    }
+    const oldest = summary.oldestWaiting
+      ? `; oldest waiting ${summary.oldestWaiting.id}, due ${age(summary.oldestWaiting.ageMs)} ago`
+      : '';
+    console.log(`Unsent: ${summary.total}${oldest}\n`);
+    printTable(
+      ['REASON', 'COUNT'],
+      Object.entries(summary.byReason).map(([reason, count]) => [reason, count]),
+    );
+    for (const [title, rows] of [
+      ['UNIT', summary.byUnit.map((u) => [u.unit, u.count])],
+      ['PROVIDER', summary.byProvider.map((p) => [p.provider, p.count])],
+      ['ERROR CLASS', summary.byErrorClass.map((e) => [e.errorClass, e.count])],
+    ] as const) {
+      if (rows.length === 0) continue;
+      console.log('');
+      printTable(
+        [title, 'COUNT'],
+        rows.map((r) => [...r]),
+      );
+    }
+    return 0;
+  } catch (error) {
+    return reportOperationsError('unsent', error);
+  } finally {
+    await close();
+  }
+}
+
+function parse(args: string[]) {
+  return parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      ...FILTER_OPTIONS,
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}

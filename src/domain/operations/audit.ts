@@ -1,0 +1,50 @@
+import type { Actor } from './scope.ts';
+
+/**
+ * The audit log: every operator action, with who, when, what, on what, the filter of a bulk
+ * action and its counts. Kept TEGAMI_AUDIT_RETENTION_DAYS, apart from message retention.
+ */
+export const AUDIT_ACTIONS = [
+  'recovery.start',
+  'recovery.finish',
+  'recovery.cancel',
+  'message.retry',
+  'message.cancel',
+  'suppression.add',
+  'suppression.remove',
+  'key.create',
+  'key.revoke',
+  'unit.create',
+  'webhook_endpoint.create',
+  'webhook_endpoint.delete',
+  'webhook_endpoint.redeliver',
+  'provider.probe',
+] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+export interface AuditEvent {
+  id: string;
+  at: number;
+  actor: Actor;
+  /** The unit the action concerned; null: every unit, or none (a provider). */
+  unitId: string | null;
+  action: AuditAction;
+  /** What it was done to: a message, recovery, key, unit or endpoint id, an address, a provider. */
+  target: string | null;
+  filter: Record<string, unknown> | null;
+  counts: Record<string, number> | null;
+}
+
+export interface AuditFilter {
+  /** Only this unit's events (a unit key sees its own unit's only). */
+  unitId?: string;
+  actorId?: string;
+  action?: AuditAction;
+  after?: number;
+  before?: number;
+  /** Cursor: events older than this id. */
+  beforeId?: string;
+  limit: number;
+}
+
+export const DEFAULT_AUDIT_RETENTION_DAYS = 400;

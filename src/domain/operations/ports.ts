@@ -1,0 +1,95 @@
+import type { MessageFilter } from '../ports.ts';
+import type { AuditEvent, AuditFilter } from './audit.ts';
+import type { RecoveryAction, RecoveryRecord } from './recovery.ts';
+import type { Unit } from './units.ts';
+import type { UnsentReason } from './unsent.ts';
+
+/** What the operations service needs from storage; the adapters are in src/store/. */
+
+export interface UnitDirectory {
+  list(): Promise<Unit[]>;
+  findByName(name: string): Promise<Unit | null>;
+  findById(id: string): Promise<Unit | null>;
+  namesOf(ids: Iterable<string>): Promise<Map<string, string>>;
+  /** Creates the unit and records `audit` with it; false when the name is taken. */
+  create(unit: Unit, audit: AuditEvent): Promise<boolean>;
+}
+
+export interface AuditLog {
+  record(event: AuditEvent): Promise<void>;
+  /** Newest first. */
+  list(filter: AuditFilter): Promise<AuditEvent[]>;
+  /** Deletes up to `limit` events older than `before`; returns how many. */
+  prune(before: number, limit: number): Promise<number>;
+}
+
+/** Counts of the messages a filter matches, for a dry run. */
+export interface Breakdown {
+  matched: number;
+  byStatus: Map<string, number>;
+  /** Null key: no attempt yet, or no error. */
+  byErrorClass: Map<string | null, number>;
+  byUnitId: Map<string, number>;
+  /** Of the matched, how many wait in another running recovery. */
+  inOtherRecovery: number;
+}
+
+export interface UnsentGroup {
+  reason: UnsentReason;
+  unitId: string;
+  provider: string | null;
+  errorClass: string | null;
+  count: number;
+}
+
+export interface UnsentSummaryData {
+  groups: UnsentGroup[];
+  /** The longest-waiting message with reason `waiting`: since when it has been due. */
+  oldestWaiting: { id: string; dueSince: number } | null;
+}
+
+export interface OperationsQueries {
+  breakdown(filter: MessageFilter): Promise<Breakdown>;
+  unsentSummary(filter: MessageFilter): Promise<UnsentSummaryData>;
+}
+
+export interface NewRecovery {
+  id: string;
+  unitId: string | null;
+  action: RecoveryAction;
+  filter: Record<string, unknown>;
+  ratePerS: number | null;
+  actor: RecoveryRecord['actor'];
+  createdAt: number;
+}
+
+export interface RecoveryStore {
+  /**
+   * Stores the recovery and its set (the ids of every message `filter` matches now), and
+   * records `audit` with the counts, in one transaction.
+   */
+  start(recovery: NewRecovery, filter: MessageFilter, audit: AuditEvent): Promise<RecoveryRecord>;
+  /** With `unitId`, a recovery of another unit (or of every unit) is not found. */
+  get(id: string, unitId?: string): Promise<RecoveryRecord | null>;
+  /** Newest first. */
+  list(options: { unitId?: string; beforeId?: string; limit: number }): Promise<RecoveryRecord[]>;
+  /**
+   * Stops a running recovery between chunks: its remaining messages are skipped
+   * (`recovery_cancelled`). Records `audit` with the counts.
+   */
+  cancel(
+    id: string,
+    unitId: string | undefined,
+    now: number,
+    audit: (record: RecoveryRecord) => AuditEvent,
+  ): Promise<
+    | { kind: 'cancelled'; record: RecoveryRecord }
+    | { kind: 'not_found' }
+    | { kind: 'finished'; record: RecoveryRecord }
+  >;
+}
+
+export interface ProbeRequests {
+  /** Asks the workers of `provider` to probe it at once if its circuit is open. */
+  request(provider: string, now: number): Promise<void>;
+}

@@ -1,0 +1,83 @@
+import type { MessageStatus } from '../types.ts';
+import type { Actor } from './scope.ts';
+
+/**
+ * Bulk recovery: retry or cancel every message of a filter, as one job an operator can dry-run,
+ * watch and stop. The rules are the single-message ones (`POST /v1/messages/{id}/retry` and
+ * `/cancel`), so a message is treated the same whether it was clicked, typed or scripted:
+ *
+ * - retry:  a `failed` message goes back to `queued`, due at once, with a fresh retry budget;
+ *           attempt numbers keep counting.
+ * - cancel: a `queued` or `scheduled` message becomes `cancelled`.
+ *
+ * The set is fixed when the recovery starts (its message ids are stored), so mail that fails
+ * later is not swept in. A message in the set that the action does not apply to any more is
+ * skipped, with the reason. A message waits in at most one running recovery: a second recovery
+ * over the same mail skips it (`in_other_recovery`), so nothing is acted on twice.
+ */
+export const RECOVERY_ACTIONS = ['retry', 'cancel'] as const;
+export type RecoveryAction = (typeof RECOVERY_ACTIONS)[number];
+
+export const RECOVERY_STATES = ['running', 'done', 'cancelled', 'failed'] as const;
+export type RecoveryState = (typeof RECOVERY_STATES)[number];
+
+/** The statuses each action applies to. */
+export const ACTION_APPLIES_TO: Record<RecoveryAction, readonly MessageStatus[]> = {
+  retry: ['failed'],
+  cancel: ['queued', 'scheduled'],
+};
+
+export const SKIP_REASONS = [
+  'already_sent',
+  'cancelled',
+  'in_other_recovery',
+  'not_failed',
+  'not_cancellable',
+  'not_found',
+  'recovery_cancelled',
+] as const;
+export type SkipReason = (typeof SKIP_REASONS)[number];
+
+/** Why `action` skips a message now in `status` (null: the message no longer exists). */
+export function skipReason(action: RecoveryAction, status: MessageStatus | null): SkipReason {
+  if (status === null) return 'not_found';
+  if (status === 'sent') return 'already_sent';
+  if (status === 'cancelled') return 'cancelled';
+  return action === 'retry' ? 'not_failed' : 'not_cancellable';
+}
+
+/** Messages acted on per transaction: short enough not to hold up submissions for long. */
+export const RECOVERY_CHUNK = 1000;
+/** Messages shown in a dry run's sample. */
+export const DRY_RUN_SAMPLE = 20;
+export const MAX_RATE_PER_S = 100_000;
+
+/** Messages in the next chunk: a rate-limited recovery moves one second's worth at a time. */
+export function chunkSize(ratePerS: number | null): number {
+  return ratePerS === null ? RECOVERY_CHUNK : Math.max(1, Math.min(RECOVERY_CHUNK, ratePerS));
+}
+
+/** How long to wait after a chunk of `size` that took `elapsedMs`, to keep to `ratePerS`. */
+export function pauseAfterChunk(ratePerS: number | null, size: number, elapsedMs: number): number {
+  if (ratePerS === null) return 0;
+  return Math.max(0, Math.ceil((size * 1000) / ratePerS - elapsedMs));
+}
+
+export interface RecoveryRecord {
+  id: string;
+  /** The unit it is confined to; null: every unit. */
+  unitId: string | null;
+  action: RecoveryAction;
+  filter: Record<string, unknown>;
+  ratePerS: number | null;
+  state: RecoveryState;
+  matched: number;
+  done: number;
+  skipped: number;
+  skippedReasons: Partial<Record<SkipReason, number>>;
+  actor: Actor;
+  createdAt: number;
+  updatedAt: number;
+  finishedAt: number | null;
+  error: string | null;
+}

@@ -1,0 +1,422 @@
+import { newId } from '../ids.ts';
+import type { MessageFilter, MessageStore, StateChange } from '../ports.ts';
+import type { MessageRecord } from '../types.ts';
+import type { AuditAction, AuditEvent, AuditFilter } from './audit.ts';
+import { OperationsError } from './errors.ts';
+import { isEmptyQuery, type MessageQuery, queryToJson } from './message-query.ts';
+import type {
+  AuditLog,
+  Breakdown,
+  OperationsQueries,
+  ProbeRequests,
+  RecoveryStore,
+  UnitDirectory,
+  UnsentSummaryData,
+} from './ports.ts';
+import {
+  DRY_RUN_SAMPLE,
+  MAX_RATE_PER_S,
+  type RecoveryAction,
+  type RecoveryRecord,
+} from './recovery.ts';
+import type { Actor, Scope } from './scope.ts';
+import { type Unit, unitNameProblem } from './units.ts';
+import { type UnsentReason, unsentReason, unsentWindow } from './unsent.ts';
+
+/**
+ * The operations layer, one service for the API, the CLI and (later) the console, so a rule holds
+ * the same whichever way an operator acts: who sees what (units), finding unsent mail, bulk
+ * recovery with a dry run, and the audit log of every operator action.
+ */
+export interface OperationsDeps {
+  units: UnitDirectory;
+  messages: MessageStore;
+  queries: OperationsQueries;
+  recoveries: RecoveryStore;
+  audit: AuditLog;
+  probes: ProbeRequests;
+  /** Never tried and due longer than this: unsent (`waiting`). */
+  unsentAfterMs: number;
+  /**
+   * Sent longer than this ago with no delivery event: unsent (`unconfirmed`). Null when no
+   * delivery events can arrive.
+   */
+  unconfirmedAfterMs: number | null;
+  clock?: () => number;
+  /** A recovery was started: a runner may take it at once. */
+  onRecoveryStarted?: () => void;
+  /** Messages were made due by hand: workers may look at once. */
+  onRequeued?: () => void;
+}
+
+export interface RecoveryRequest {
+  action: RecoveryAction;
+  query: MessageQuery;
+  /** Default: true. Only `false` changes anything. */
+  dryRun?: boolean;
+  ratePerS?: number | null;
+}
+
+export interface DryRunResult {
+  action: RecoveryAction;
+  filter: Record<string, unknown>;
+  breakdown: Breakdown;
+  /** Up to 20 of the matched messages, newest first. */
+  sample: MessageRecord[];
+}
+
+export interface UnsentItem {
+  record: MessageRecord;
+  reason: UnsentReason;
+}
+
+export interface UnsentSummary {
+  total: number;
+  byReason: Record<UnsentReason, number>;
+  byUnit: { unit: string; count: number }[];
+  byProvider: { provider: string | null; count: number }[];
+  byErrorClass: { errorClass: string | null; count: number }[];
+  oldestWaiting: { id: string; dueSince: number; ageMs: number } | null;
+}
+
+const NOTHING = Symbol('matches nothing');
+
+export class OperationsService {
+  private readonly clock: () => number;
+
+  constructor(private readonly deps: OperationsDeps) {
+    this.clock = deps.clock ?? Date.now;
+  }
+
+  // --- scope and filters -------------------------------------------------------------------
+
+  /**
+   * The store filter for an operator's query in `scope`, or null when it can match nothing (a
+   * unit key naming another unit: treated like an unknown unit, so nothing leaks). An admin
+   * naming a unit that does not exist is told so.
+   */
+  async filterFor(
+    scope: Scope,
+    query: MessageQuery,
+    options: { unsent?: boolean } = {},
+  ): Promise<MessageFilter | null> {
+    const unitId = await this.unitIdFor(scope, query.unit);
+    if (unitId === NOTHING) return null;
+    const { unit: _unit, reason, ...rest } = query;
+    const filter: MessageFilter = { ...rest, limit: 0 };
+    if (unitId !== undefined) filter.unitId = unitId;
+    if (options.unsent || reason) {
+      filter.unsent = {
+        ...(reason ? { reason } : {}),
+        window: unsentWindow(this.clock(), this.deps),
+      };
+    }
+    return filter;
+  }
+
+  private async unitIdFor(
+    scope: Scope,
+    unitName: string | undefined,
+  ): Promise<string | undefined | typeof NOTHING> {
+    if (unitName === undefined) return scope.kind === 'unit' ? scope.unitId : undefined;
+    const unit = await this.deps.units.findByName(unitName);
+    if (scope.kind === 'unit') return unit?.id === scope.unitId ? unit.id : NOTHING;
+    if (!unit) {
+      throw new OperationsError('invalid', 'the filter is invalid; see details', [
+        { field: 'unit', message: `no unit is named "${unitName}" (see GET /v1/units)` },
+      ]);
+    }
+    return unit.id;
+  }
+
+  private scopeUnitId(scope: Scope): string | undefined {
+    return scope.kind === 'unit' ? scope.unitId : undefined;
+  }
+
+  private requireAdmin(scope: Scope, what: string): void {
+    if (scope.kind !== 'all')
+      throw new OperationsError('forbidden', `only an admin key may ${what}`);
+  }
+
+  unitNames(ids: Iterable<string>): Promise<Map<string, string>> {
+    return this.deps.units.namesOf(ids);
+  }
+
+  findUnit(name: string): Promise<Unit | null> {
+    return this.deps.units.findByName(name);
+  }
+
+  // --- units -------------------------------------------------------------------------------
+
+  async listUnits(scope: Scope): Promise<Unit[]> {
+    this.requireAdmin(scope, 'list units');
+    return this.deps.units.list();
+  }
+
+  async createUnit(scope: Scope, actor: Actor, name: string): Promise<Unit> {
+    this.requireAdmin(scope, 'create units');
+    const problem = unitNameProblem(name);
+    if (problem) {
+      throw new OperationsError('invalid', 'the unit is invalid; see details', [
+        { field: 'name', message: problem },
+      ]);
+    }
+    const unit: Unit = { id: newId('unit'), name, createdAt: this.clock() };
+    const audit = this.event(actor, 'unit.create', { unitId: unit.id, target: unit.id });
+    if (!(await this.deps.units.create(unit, audit))) {
+      throw new OperationsError('exists', `a unit named "${name}" already exists`);
+    }
+    return unit;
+  }
+
+  // --- finding mail ------------------------------------------------------------------------
+
+  async unsent(
+    scope: Scope,
+    query: MessageQuery,
+    page: { beforeId?: string; limit: number },
+  ): Promise<UnsentItem[]> {
+    const filter = await this.filterFor(scope, query, { unsent: true });
+    if (!filter) return [];
+    const records = await this.deps.messages.list({
+      ...filter,
+      ...(page.beforeId ? { beforeId: page.beforeId } : {}),
+      limit: page.limit,
+    });
+    return records.map((record) => ({ record, reason: unsentReason(record) }));
+  }
+
+  async unsentSummary(scope: Scope, query: MessageQuery): Promise<UnsentSummary> {
+    const filter = await this.filterFor(scope, query, { unsent: true });
+    const data: UnsentSummaryData = filter
+      ? await this.deps.queries.unsentSummary(filter)
+      : { groups: [], oldestWaiting: null };
+    const byReason = {
+      waiting: 0,
+      retrying: 0,
+      held: 0,
+      unknown_outcome: 0,
+      failed: 0,
+      unconfirmed: 0,
+    } satisfies Record<UnsentReason, number>;
+    const byUnit = new Map<string, number>();
+    const byProvider = new Map<string | null, number>();
+    const byErrorClass = new Map<string | null, number>();
+    let total = 0;
+    const add = <K>(map: Map<K, number>, key: K, n: number) =>
+      map.set(key, (map.get(key) ?? 0) + n);
+    for (const g of data.groups) {
+      total += g.count;
+      byReason[g.reason] += g.count;
+      add(byUnit, g.unitId, g.count);
+      add(byProvider, g.provider, g.count);
+      add(byErrorClass, g.errorClass, g.count);
+    }
+    const names = await this.unitNames(byUnit.keys());
+    const sorted = <K>(map: Map<K, number>) => [...map].sort((a, b) => b[1] - a[1]);
+    const now = this.clock();
+    return {
+      total,
+      byReason,
+      byUnit: sorted(byUnit).map(([id, count]) => ({ unit: names.get(id) ?? id, count })),
+      byProvider: sorted(byProvider).map(([provider, count]) => ({ provider, count })),
+      byErrorClass: sorted(byErrorClass).map(([errorClass, count]) => ({ errorClass, count })),
+      oldestWaiting: data.oldestWaiting
+        ? { ...data.oldestWaiting, ageMs: Math.max(0, now - data.oldestWaiting.dueSince) }
+        : null,
+    };
+  }
+
+  // --- bulk recovery -----------------------------------------------------------------------
+
+  private checkRequest(request: RecoveryRequest): void {
+    if (isEmptyQuery(request.query)) {
+      throw new OperationsError('invalid', 'the recovery is invalid; see details', [
+        {
+          field: 'filter',
+          message:
+            'must have at least one condition; {"status": "failed"} means every dead-lettered message',
+        },
+      ]);
+    }
+    const rate = request.ratePerS;
+    if (
+      rate !== undefined &&
+      rate !== null &&
+      !(Number.isInteger(rate) && rate >= 1 && rate <= MAX_RATE_PER_S)
+    ) {
+      throw new OperationsError('invalid', 'the recovery is invalid; see details', [
+        { field: 'rate_per_s', message: `must be a whole number from 1 to ${MAX_RATE_PER_S}` },
+      ]);
+    }
+  }
+
+  /** What a recovery would do, changing nothing. */
+  async dryRun(scope: Scope, request: RecoveryRequest): Promise<DryRunResult> {
+    this.checkRequest(request);
+    const filter = await this.filterFor(scope, request.query);
+    const empty: Breakdown = {
+      matched: 0,
+      byStatus: new Map(),
+      byErrorClass: new Map(),
+      byUnitId: new Map(),
+      inOtherRecovery: 0,
+    };
+    return {
+      action: request.action,
+      filter: queryToJson(request.query),
+      breakdown: filter ? await this.deps.queries.breakdown(filter) : empty,
+      sample: filter ? await this.deps.messages.list({ ...filter, limit: DRY_RUN_SAMPLE }) : [],
+    };
+  }
+
+  /** Starts a recovery over the messages the query matches now. */
+  async startRecovery(
+    scope: Scope,
+    actor: Actor,
+    request: RecoveryRequest,
+  ): Promise<RecoveryRecord> {
+    this.checkRequest(request);
+    const filter = await this.filterFor(scope, request.query);
+    const now = this.clock();
+    const unitId = filter?.unitId ?? this.scopeUnitId(scope) ?? null;
+    const id = newId('rec');
+    const json = queryToJson(request.query);
+    const record = await this.deps.recoveries.start(
+      {
+        id,
+        unitId,
+        action: request.action,
+        filter: json,
+        ratePerS: request.ratePerS ?? null,
+        actor,
+        createdAt: now,
+      },
+      // A filter that can match nothing still makes a (finished, empty) recovery: the answer must
+      // not tell a unit key whether another unit's name exists.
+      filter ?? { unitId: '', limit: 0 },
+      this.event(actor, 'recovery.start', { unitId, target: id, filter: json }),
+    );
+    this.deps.onRecoveryStarted?.();
+    return record;
+  }
+
+  async getRecovery(scope: Scope, id: string): Promise<RecoveryRecord> {
+    const record = await this.deps.recoveries.get(id, this.scopeUnitId(scope));
+    if (!record) throw new OperationsError('not_found', `no recovery with id ${id}`);
+    return record;
+  }
+
+  listRecoveries(
+    scope: Scope,
+    page: { beforeId?: string; limit: number },
+  ): Promise<RecoveryRecord[]> {
+    const unitId = this.scopeUnitId(scope);
+    return this.deps.recoveries.list({ ...page, ...(unitId ? { unitId } : {}) });
+  }
+
+  async cancelRecovery(scope: Scope, actor: Actor, id: string): Promise<RecoveryRecord> {
+    const result = await this.deps.recoveries.cancel(
+      id,
+      this.scopeUnitId(scope),
+      this.clock(),
+      (r) =>
+        this.event(actor, 'recovery.cancel', {
+          unitId: r.unitId,
+          target: r.id,
+          counts: { matched: r.matched, done: r.done, skipped: r.skipped },
+        }),
+    );
+    if (result.kind === 'not_found')
+      throw new OperationsError('not_found', `no recovery with id ${id}`);
+    if (result.kind === 'finished') {
+      throw new OperationsError(
+        'conflict',
+        `the recovery is ${result.record.state}; only a running one can be cancelled`,
+      );
+    }
+    return result.record;
+  }
+
+  // --- single messages ---------------------------------------------------------------------
+
+  async retryMessage(scope: Scope, actor: Actor, id: string): Promise<StateChange> {
+    const change = await this.deps.messages.retry(id, this.clock(), this.scopeUnitId(scope));
+    if (change.kind === 'changed') {
+      this.deps.onRequeued?.();
+      await this.record(actor, 'message.retry', { unitId: change.record.unitId, target: id });
+    }
+    return change;
+  }
+
+  async cancelMessage(scope: Scope, actor: Actor, id: string): Promise<StateChange> {
+    const change = await this.deps.messages.cancel(id, this.clock(), this.scopeUnitId(scope));
+    if (change.kind === 'changed') {
+      await this.record(actor, 'message.cancel', { unitId: change.record.unitId, target: id });
+    }
+    return change;
+  }
+
+  // --- providers ---------------------------------------------------------------------------
+
+  /** Asks the workers to probe `provider` now instead of at the next interval. */
+  async requestProbe(
+    scope: Scope,
+    actor: Actor,
+    provider: string,
+    known: string[],
+  ): Promise<number> {
+    this.requireAdmin(scope, 'ask for a provider probe');
+    if (!known.includes(provider))
+      throw new OperationsError('not_found', `no provider named ${provider}`);
+    const now = this.clock();
+    await this.deps.probes.request(provider, now);
+    await this.record(actor, 'provider.probe', { unitId: null, target: provider });
+    this.deps.onRequeued?.();
+    return now;
+  }
+
+  // --- audit log ---------------------------------------------------------------------------
+
+  private event(
+    actor: Actor,
+    action: AuditAction,
+    fields: Partial<Pick<AuditEvent, 'unitId' | 'target' | 'filter' | 'counts'>>,
+  ): AuditEvent {
+    return {
+      id: newId('aud'),
+      at: this.clock(),
+      actor,
+      unitId: fields.unitId ?? null,
+      action,
+      target: fields.target ?? null,
+      filter: fields.filter ?? null,
+      counts: fields.counts ?? null,
+    };
+  }
+
+  /** Records an operator action done elsewhere (suppressions, keys, webhook endpoints). */
+  record(
+    actor: Actor,
+    action: AuditAction,
+    fields: Partial<Pick<AuditEvent, 'unitId' | 'target' | 'filter' | 'counts'>>,
+  ): Promise<void> {
+    return this.deps.audit.record(this.event(actor, action, fields));
+  }
+
+  listAudit(
+    scope: Scope,
+    filter: Omit<AuditFilter, 'unitId'> & { unit?: string },
+  ): Promise<AuditEvent[]> {
+    return this.auditIn(scope, filter);
+  }
+
+  private async auditIn(
+    scope: Scope,
+    { unit, ...filter }: Omit<AuditFilter, 'unitId'> & { unit?: string },
+  ): Promise<AuditEvent[]> {
+    const unitId = await this.unitIdFor(scope, unit);
+    if (unitId === NOTHING) return [];
+    return this.deps.audit.list({ ...filter, ...(unitId !== undefined ? { unitId } : {}) });
+  }
+}

@@ -1,0 +1,109 @@
+import type { MessageStatus } from '../types.ts';
+
+/**
+ * The unsent view: every message a provider has not taken yet, or took without confirming it,
+ * each with the reason it is unsent. The reasons, checked in this order:
+ *
+ * | reason            | the message                                                              |
+ * | ----------------- | ------------------------------------------------------------------------ |
+ * | `failed`          | is dead-lettered (status `failed`)                                       |
+ * | `unconfirmed`     | was accepted (`sent`), longer than TEGAMI_UNCONFIRMED_AFTER_S ago, and no |
+ * |                   | delivery event has come for it (looked for in the last 48 hours; only    |
+ * |                   | when the Event Webhook is configured)                                    |
+ * | `unknown_outcome` | is waiting after a send whose answer never came: the provider may have it |
+ * | `held`            | was held back by the provider's state (unavailable, throttled, paused)   |
+ * | `retrying`        | failed an attempt and waits for the next one                             |
+ * | `waiting`         | was never tried and has been due longer than TEGAMI_UNSENT_AFTER_S        |
+ *
+ * Messages due less than TEGAMI_UNSENT_AFTER_S ago and never tried are normal traffic, not
+ * unsent mail; scheduled messages count once their time has passed by that much.
+ */
+export const UNSENT_REASONS = [
+  'waiting',
+  'retrying',
+  'held',
+  'unknown_outcome',
+  'failed',
+  'unconfirmed',
+] as const;
+export type UnsentReason = (typeof UNSENT_REASONS)[number];
+
+/** How long after "accepted" a confirmation (a delivery event) is looked for. */
+export const UNCONFIRMED_LOOKBACK_MS = 48 * 3600_000;
+
+/** The facts of a message that its reason depends on. */
+export interface UnsentFacts {
+  status: MessageStatus;
+  /** The last attempt's outcome; null before the first attempt. */
+  lastOutcome: string | null;
+  lastProviderFault: string | null;
+}
+
+/**
+ * The reason of a message that is in the unsent view (the store selects the set with the same
+ * rules; see store/unsent-conditions.ts).
+ */
+export function unsentReason(facts: UnsentFacts): UnsentReason {
+  if (facts.status === 'failed') return 'failed';
+  if (facts.status === 'sent') return 'unconfirmed';
+  if (facts.lastOutcome === 'unknown') return 'unknown_outcome';
+  if (facts.lastProviderFault) return 'held';
+  if (facts.lastOutcome) return 'retrying';
+  return 'waiting';
+}
+
+/** Whether a message is in the unsent view (its reason is then `unsentReason`). */
+export function isUnsent(
+  m: UnsentFacts & {
+    nextAttemptAt: number | null;
+    sentAt: number | null;
+    confirmedAt: number | null;
+  },
+  window: UnsentWindow,
+): boolean {
+  switch (m.status) {
+    case 'failed':
+      return true;
+    case 'cancelled':
+      return false;
+    case 'sent':
+      return (
+        window.unconfirmedBefore !== null &&
+        m.confirmedAt === null &&
+        m.sentAt !== null &&
+        m.sentAt < window.unconfirmedBefore &&
+        m.sentAt >= window.unconfirmedSince
+      );
+    default:
+      // Tried and not finished: retrying, held or waiting for proof (a scheduled message is
+      // never tried). Never tried: unsent once it has been due for a while.
+      if (m.lastOutcome !== null) return m.status === 'queued' || m.status === 'sending';
+      return m.nextAttemptAt !== null && m.nextAttemptAt < window.waitingBefore;
+  }
+}
+
+/** The times that decide membership, computed once per request from `now`. */
+export interface UnsentWindow {
+  /** Never tried, and due before this: `waiting`. */
+  waitingBefore: number;
+  /**
+   * Sent before this with no delivery event: `unconfirmed`... Null when delivery events cannot
+   * arrive (no Event Webhook): then nothing could ever be confirmed, and listing every sent
+   * message would bury the mail that needs an operator.
+   */
+  unconfirmedBefore: number | null;
+  /** ...if sent at or after this. */
+  unconfirmedSince: number;
+}
+
+export function unsentWindow(
+  now: number,
+  options: { unsentAfterMs: number; unconfirmedAfterMs: number | null },
+): UnsentWindow {
+  return {
+    waitingBefore: now - options.unsentAfterMs,
+    unconfirmedBefore:
+      options.unconfirmedAfterMs === null ? null : now - options.unconfirmedAfterMs,
+    unconfirmedSince: now - UNCONFIRMED_LOOKBACK_MS,
+  };
+}

@@ -1,0 +1,241 @@
+import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kysely';
+import { recipientDomain, subjectWords } from '../domain/operations/message-query.ts';
+import type { UnsentReason, UnsentWindow } from '../domain/operations/unsent.ts';
+import type { MessageFilter } from '../domain/ports.ts';
+import type { Engine } from './database.ts';
+import type { Database } from './schema.ts';
+import { subjectWordsVector } from './subject-folding.ts';
+
+/**
+ * The WHERE conditions of a message filter, shared by listing, counting, the unsent view, dry
+ * runs and a recovery's snapshot, so they all match the same messages.
+ */
+
+type MessagesEb = ExpressionBuilder<Database, 'messages'>;
+type Condition = (eb: MessagesEb) => Expression<SqlBool>;
+
+export interface ConditionContext {
+  engine: Engine;
+  /**
+   * SQLite: the last message id in the subject index (search-index.ts); later messages are
+   * searched without it. Undefined when the filter has no subject.
+   */
+  subjectIndexedThrough?: string;
+}
+
+export function messageConditions(
+  eb: MessagesEb,
+  filter: Omit<MessageFilter, 'limit' | 'unsent'>,
+  context: ConditionContext,
+): Expression<SqlBool>[] {
+  const terms: Expression<SqlBool>[] = [];
+  if (filter.status) terms.push(eb('messages.status', '=', filter.status));
+  if (filter.unitId !== undefined) terms.push(eb('messages.unit_id', '=', filter.unitId));
+  if (filter.beforeId !== undefined) terms.push(eb('messages.id', '<', filter.beforeId));
+  const range = (
+    column: 'created_at' | 'updated_at' | 'failed_at',
+    after: number | undefined,
+    before: number | undefined,
+  ) => {
+    if (after !== undefined) terms.push(eb(`messages.${column}`, '>=', after));
+    if (before !== undefined) terms.push(eb(`messages.${column}`, '<', before));
+  };
+  range('created_at', filter.createdAfter, filter.createdBefore);
+  range('updated_at', filter.updatedAfter, filter.updatedBefore);
+  range('failed_at', filter.failedAfter, filter.failedBefore);
+  if (filter.provider !== undefined) terms.push(eb('messages.last_provider', '=', filter.provider));
+  if (filter.errorClass !== undefined)
+    terms.push(eb('messages.last_error_class', '=', filter.errorClass));
+
+  if (filter.recipient) {
+    // A look-up in recipients' own indexes (by address, or by domain), then messages by id.
+    const domain = recipientDomain(filter.recipient);
+    const recipients = eb.selectFrom('recipients').select('recipients.message_id');
+    const matching =
+      domain === null
+        ? recipients.where('recipients.email_normalized', '=', filter.recipient.toLowerCase())
+        : recipients.where('recipients.email_domain', '=', domain);
+    terms.push(eb('messages.id', 'in', matching));
+  }
+  if (filter.category) {
+    const category = filter.category;
+    terms.push(
+      eb.exists(
+        eb
+          .selectFrom('message_categories')
+          .select('message_categories.message_id')
+          .whereRef('message_categories.message_id', '=', 'messages.id')
+          .where('message_categories.category', '=', category),
+      ),
+    );
+  }
+  for (const [key, value] of filter.metadata ?? []) {
+    terms.push(
+      eb.exists(
+        eb
+          .selectFrom('message_metadata')
+          .select('message_metadata.message_id')
+          .whereRef('message_metadata.message_id', '=', 'messages.id')
+          .where('message_metadata.key', '=', key)
+          .where('message_metadata.value', '=', value),
+      ),
+    );
+  }
+  if (filter.deliveryStatus) {
+    const recipients = eb
+      .selectFrom('recipients')
+      .select('recipients.message_id')
+      .whereRef('recipients.message_id', '=', 'messages.id');
+    terms.push(
+      eb.exists(
+        filter.deliveryStatus === 'none'
+          ? recipients.where('recipients.delivery_status', 'is', null)
+          : recipients.where('recipients.delivery_status', '=', filter.deliveryStatus),
+      ),
+    );
+  }
+  if (filter.subject) terms.push(subjectCondition(filter.subject, context));
+  if (filter.unconfirmedSentBefore !== undefined) {
+    terms.push(eb('messages.status', '=', 'sent'));
+    terms.push(eb('messages.sent_at', '<', filter.unconfirmedSentBefore));
+    terms.push(
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('delivery_events')
+            .select('delivery_events.message_id')
+            .whereRef('delivery_events.message_id', '=', 'messages.id'),
+        ),
+      ),
+    );
+  }
+  return terms;
+}
+
+/**
+ * Subject words, all of them, as whole words in any case and without Latin accents. PostgreSQL:
+ * the words index (the very expression it was built on). SQLite: the FTS5 table for indexed
+ * messages, and the same rules in JS (tegami_has_words) for the few not indexed yet.
+ */
+function subjectCondition(subject: string, context: ConditionContext): Expression<SqlBool> {
+  const words = subjectWords(subject);
+  if (context.engine === 'postgres') {
+    return sql<SqlBool>`${subjectWordsVector(sql.ref('messages.subject'))} @@ plainto_tsquery('simple', ${words.join(' ')})`;
+  }
+  const match = words.map((w) => `"${w}"`).join(' ');
+  const indexed = sql<SqlBool>`${sql.ref('messages.id')} in (select message_id from messages_fts where messages_fts match ${match})`;
+  const tail = sql<SqlBool>`${sql.ref('messages.id')} > ${context.subjectIndexedThrough ?? ''} and tegami_has_words(${sql.ref('messages.subject')}, ${words.join(' ')})`;
+  return sql<SqlBool>`(${indexed} or (${tail}))`;
+}
+
+/** One part of the unsent view: its condition and the partial index that holds its rows. */
+export interface UnsentPart {
+  index: 'messages_unsent' | 'messages_unconfirmed';
+  where: Condition;
+}
+
+/**
+ * The unsent view's set, as up to two parts whose results are disjoint: unfinished and
+ * dead-lettered messages (the partial index `messages_unsent`), and sent ones with no delivery
+ * event (`messages_unconfirmed`; only when delivery events can arrive). The rules are
+ * domain/operations/unsent.ts's; each part repeats its index's WHERE clause word for word,
+ * which SQLite needs to use it.
+ */
+export function unsentParts(unsent: { reason?: UnsentReason; window: UnsentWindow }): UnsentPart[] {
+  const { window } = unsent;
+  const unfinishedRows = sql<SqlBool>`status in ('queued', 'scheduled', 'sending', 'failed')`;
+  const inFlightStates = ['queued', 'sending'] as const;
+  const unfinished = (more: Condition): UnsentPart => ({
+    index: 'messages_unsent',
+    where: (eb) => eb.and([unfinishedRows, more(eb)]),
+  });
+  const unconfirmedBefore = window.unconfirmedBefore;
+  const unconfirmed: UnsentPart[] =
+    unconfirmedBefore === null
+      ? []
+      : [
+          {
+            index: 'messages_unconfirmed',
+            where: (eb) =>
+              eb.and([
+                sql<SqlBool>`status = 'sent' and confirmed_at is null`,
+                eb('messages.sent_at', '<', unconfirmedBefore),
+                eb('messages.sent_at', '>=', window.unconfirmedSince),
+              ]),
+          },
+        ];
+  switch (unsent.reason) {
+    case 'failed':
+      return [unfinished((eb) => eb('messages.status', '=', 'failed'))];
+    case 'unconfirmed':
+      return unconfirmed;
+    case 'unknown_outcome':
+      return [
+        unfinished((eb) =>
+          eb.and([
+            eb('messages.status', 'in', inFlightStates),
+            eb('messages.last_outcome', '=', 'unknown'),
+          ]),
+        ),
+      ];
+    case 'held':
+      return [
+        unfinished((eb) =>
+          eb.and([
+            eb('messages.status', 'in', inFlightStates),
+            eb('messages.last_outcome', '<>', 'unknown'),
+            eb('messages.last_provider_fault', 'is not', null),
+          ]),
+        ),
+      ];
+    case 'retrying':
+      return [
+        unfinished((eb) =>
+          eb.and([
+            eb('messages.status', 'in', inFlightStates),
+            eb('messages.last_outcome', '<>', 'unknown'),
+            eb('messages.last_provider_fault', 'is', null),
+          ]),
+        ),
+      ];
+    case 'waiting':
+      return [
+        unfinished((eb) =>
+          eb.and([
+            eb('messages.status', '<>', 'failed'),
+            eb('messages.last_outcome', 'is', null),
+            eb('messages.next_attempt_at', '<', window.waitingBefore),
+          ]),
+        ),
+      ];
+    default:
+      // The union of the reasons above.
+      return [
+        unfinished((eb) =>
+          eb.or([
+            eb('messages.status', '=', 'failed'),
+            eb.and([
+              eb('messages.status', 'in', inFlightStates),
+              eb('messages.last_outcome', 'is not', null),
+            ]),
+            eb.and([
+              eb('messages.last_outcome', 'is', null),
+              eb('messages.next_attempt_at', '<', window.waitingBefore),
+            ]),
+          ]),
+        ),
+        ...unconfirmed,
+      ];
+  }
+}
+
+/**
+ * `messages`, read through `index` on SQLite (INDEXED BY): without statistics SQLite prefers the
+ * status index, which for the unconfirmed part means reading every sent message. PostgreSQL
+ * plans with its own statistics.
+ */
+export function messagesTable(engine: Engine, index: UnsentPart['index'] | null): 'messages' {
+  if (engine !== 'sqlite' || index === null) return 'messages';
+  // An aliased raw table expression: `messages as messages indexed by <index>`.
+  return sql`messages`.as(sql.raw(`messages indexed by ${index}`)) as unknown as 'messages';
+}

@@ -1,0 +1,477 @@
+import { type Kysely, type Selectable, sql } from 'kysely';
+import { newId } from '../domain/ids.ts';
+import type { AuditEvent } from '../domain/operations/audit.ts';
+import type { NewRecovery, RecoveryStore } from '../domain/operations/ports.ts';
+import {
+  type RecoveryAction,
+  type RecoveryRecord,
+  type RecoveryState,
+  type SkipReason,
+  skipReason,
+} from '../domain/operations/recovery.ts';
+import type { Actor } from '../domain/operations/scope.ts';
+import type { MessageFilter } from '../domain/ports.ts';
+import type { MessageStatus } from '../domain/types.ts';
+import type { DatabaseHandle } from './database.ts';
+import {
+  type ConditionContext,
+  messageConditions,
+  messagesTable,
+  unsentParts,
+} from './message-conditions.ts';
+import type { Database, RecoveryTable } from './schema.ts';
+import { subjectIndexedThrough } from './search-index.ts';
+import { insertAuditEvent } from './sql-audit-store.ts';
+import { setRecipientStatus } from './sql-message-store.ts';
+
+export function toRecovery(row: Selectable<RecoveryTable>): RecoveryRecord {
+  return {
+    id: row.id,
+    unitId: row.unit_id,
+    action: row.action as RecoveryAction,
+    filter: JSON.parse(row.filter) as Record<string, unknown>,
+    ratePerS: row.rate_per_s === null ? null : Number(row.rate_per_s),
+    state: row.state as RecoveryState,
+    matched: Number(row.matched),
+    done: Number(row.done),
+    skipped: Number(row.skipped),
+    skippedReasons: JSON.parse(row.skipped_reasons) as RecoveryRecord['skippedReasons'],
+    actor: JSON.parse(row.actor) as Actor,
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+    finishedAt: row.finished_at === null ? null : Number(row.finished_at),
+    error: row.error,
+  };
+}
+
+function addReasons(
+  reasons: RecoveryRecord['skippedReasons'],
+  more: Map<SkipReason, number>,
+): RecoveryRecord['skippedReasons'] {
+  const out = { ...reasons };
+  for (const [reason, n] of more) out[reason] = (out[reason] ?? 0) + n;
+  return out;
+}
+
+/** The audit event of a recovery's end, under the name of whoever started it. */
+function finishEvent(record: RecoveryRecord, now: number): AuditEvent {
+  return {
+    id: newId('aud'),
+    at: now,
+    actor: record.actor,
+    unitId: record.unitId,
+    action: 'recovery.finish',
+    target: record.id,
+    filter: null,
+    counts: {
+      matched: record.matched,
+      done: record.done,
+      skipped: record.skipped,
+      ...record.skippedReasons,
+    },
+  };
+}
+
+/** Recoveries and their fixed sets of messages (see domain/operations/recovery.ts). */
+export class SqlRecoveryStore implements RecoveryStore {
+  constructor(private readonly handle: DatabaseHandle) {}
+
+  async start(
+    recovery: NewRecovery,
+    filter: MessageFilter,
+    audit: AuditEvent,
+  ): Promise<RecoveryRecord> {
+    const context: ConditionContext = { engine: this.handle.engine };
+    if (filter.subject && this.handle.engine === 'sqlite')
+      context.subjectIndexedThrough = await subjectIndexedThrough(this.handle.db);
+    return this.handle.writeTransaction(async (trx) => {
+      const now = recovery.createdAt;
+      await trx
+        .insertInto('recoveries')
+        .values({
+          id: recovery.id,
+          unit_id: recovery.unitId,
+          action: recovery.action,
+          filter: JSON.stringify(recovery.filter),
+          rate_per_s: recovery.ratePerS,
+          state: 'running',
+          matched: 0,
+          done: 0,
+          skipped: 0,
+          skipped_reasons: '{}',
+          cursor: null,
+          actor: JSON.stringify(recovery.actor),
+          created_at: now,
+          updated_at: now,
+          finished_at: null,
+          error: null,
+          lease_owner: null,
+          lease_expires_at: null,
+        })
+        .execute();
+      // The set, in one statement per part: every matched id, pending unless it already waits
+      // in another running recovery. (Should another recovery take one between the check and
+      // the insert, on PostgreSQL, the unique index keeps it out of this one.)
+      let matched = 0;
+      for (const part of filter.unsent ? unsentParts(filter.unsent) : [null]) {
+        const result = await trx
+          .insertInto('recovery_items')
+          .columns(['recovery_id', 'message_id', 'state', 'reason'])
+          .expression((eb) =>
+            eb
+              .selectFrom(messagesTable(this.handle.engine, part?.index ?? null))
+              .select([
+                sql<string>`${recovery.id}`.as('recovery_id'),
+                'messages.id',
+                sql<string>`case when exists (select 1 from recovery_items other
+                  where other.message_id = messages.id and other.state = 'pending')
+                  then 'skipped' else 'pending' end`.as('state'),
+                sql<string | null>`case when exists (select 1 from recovery_items other
+                  where other.message_id = messages.id and other.state = 'pending')
+                  then 'in_other_recovery' end`.as('reason'),
+              ])
+              .where((w) =>
+                w.and([...messageConditions(w, filter, context), ...(part ? [part.where(w)] : [])]),
+              ),
+          )
+          .onConflict((oc) => oc.doNothing())
+          .executeTakeFirst();
+        matched += Number(result.numInsertedOrUpdatedRows ?? 0);
+      }
+      const skippedRow = await trx
+        .selectFrom('recovery_items')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('recovery_id', '=', recovery.id)
+        .where('state', '=', 'skipped')
+        .executeTakeFirstOrThrow();
+      const skipped = Number(skippedRow.n);
+      const finished = matched === skipped;
+      await trx
+        .updateTable('recoveries')
+        .set({
+          matched,
+          skipped,
+          skipped_reasons: JSON.stringify(skipped > 0 ? { in_other_recovery: skipped } : {}),
+          ...(finished ? { state: 'done', finished_at: now } : {}),
+        })
+        .where('id', '=', recovery.id)
+        .execute();
+      await insertAuditEvent(trx, {
+        ...audit,
+        counts: { matched, in_other_recovery: skipped },
+      });
+      const record = await this.read(trx, recovery.id);
+      if (!record) throw new Error(`recovery ${recovery.id} vanished`);
+      if (finished) await insertAuditEvent(trx, finishEvent(record, now));
+      return record;
+    });
+  }
+
+  private async read(db: Kysely<Database>, id: string, lock = false) {
+    let query = db.selectFrom('recoveries').selectAll().where('id', '=', id);
+    if (lock && this.handle.engine === 'postgres') query = query.forUpdate();
+    const row = await query.executeTakeFirst();
+    return row ? toRecovery(row) : null;
+  }
+
+  async get(id: string, unitId?: string): Promise<RecoveryRecord | null> {
+    const record = await this.read(this.handle.db, id);
+    if (!record || (unitId !== undefined && record.unitId !== unitId)) return null;
+    return record;
+  }
+
+  async list(options: {
+    unitId?: string;
+    beforeId?: string;
+    limit: number;
+  }): Promise<RecoveryRecord[]> {
+    let query = this.handle.db.selectFrom('recoveries').selectAll();
+    if (options.unitId !== undefined) query = query.where('unit_id', '=', options.unitId);
+    if (options.beforeId !== undefined) query = query.where('id', '<', options.beforeId);
+    const rows = await query.orderBy('id', 'desc').limit(options.limit).execute();
+    return rows.map(toRecovery);
+  }
+
+  cancel(
+    id: string,
+    unitId: string | undefined,
+    now: number,
+    audit: (record: RecoveryRecord) => AuditEvent,
+  ) {
+    return this.handle.writeTransaction(async (trx) => {
+      const record = await this.read(trx, id, true);
+      if (!record || (unitId !== undefined && record.unitId !== unitId))
+        return { kind: 'not_found' } as const;
+      if (record.state !== 'running') return { kind: 'finished', record } as const;
+      // Its remaining messages leave the set, so another recovery may take them.
+      const released = await trx
+        .updateTable('recovery_items')
+        .set({ state: 'skipped', reason: 'recovery_cancelled' })
+        .where('recovery_id', '=', id)
+        .where('state', '=', 'pending')
+        .executeTakeFirst();
+      const n = Number(released.numUpdatedRows);
+      await trx
+        .updateTable('recoveries')
+        .set({
+          state: 'cancelled',
+          skipped: record.skipped + n,
+          skipped_reasons: JSON.stringify(
+            addReasons(record.skippedReasons, new Map([['recovery_cancelled', n]])),
+          ),
+          updated_at: now,
+          finished_at: now,
+          lease_owner: null,
+          lease_expires_at: null,
+        })
+        .where('id', '=', id)
+        .execute();
+      const cancelled = await this.read(trx, id);
+      if (!cancelled) throw new Error(`recovery ${id} vanished`);
+      await insertAuditEvent(trx, audit(cancelled));
+      return { kind: 'cancelled', record: cancelled } as const;
+    });
+  }
+
+  // --- for the runner (src/worker/recovery-runner.ts) -----------------------------------------
+
+  /** Running recoveries and who holds each, oldest first. */
+  async running(): Promise<{ id: string; leaseOwner: string | null; leaseExpiresAt: number }[]> {
+    const rows = await this.handle.db
+      .selectFrom('recoveries')
+      .select(['id', 'lease_owner', 'lease_expires_at'])
+      .where('state', '=', 'running')
+      .orderBy('id')
+      .execute();
+    return rows.map((r) => ({
+      id: r.id,
+      leaseOwner: r.lease_owner,
+      leaseExpiresAt: r.lease_expires_at === null ? 0 : Number(r.lease_expires_at),
+    }));
+  }
+
+  /**
+   * Takes the recovery for `owner` until `now + ttlMs`, if nobody holds it, its lease has
+   * expired, or it is held by `deadOwner` (a process on this host that no longer exists). One
+   * statement, so of two processes trying at once exactly one wins.
+   */
+  async acquire(
+    id: string,
+    owner: string,
+    now: number,
+    ttlMs: number,
+    deadOwner: string | null,
+  ): Promise<boolean> {
+    const result = await this.handle.writeTransaction((trx) =>
+      trx
+        .updateTable('recoveries')
+        .set({ lease_owner: owner, lease_expires_at: now + ttlMs })
+        .where('id', '=', id)
+        .where('state', '=', 'running')
+        .where((eb) =>
+          eb.or([
+            eb('lease_owner', 'is', null),
+            eb('lease_owner', '=', owner),
+            eb('lease_expires_at', '<', now),
+            ...(deadOwner ? [eb('lease_owner', '=', deadOwner)] : []),
+          ]),
+        )
+        .executeTakeFirst(),
+    );
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** Gives the lease up (a clean stop), so another process need not wait it out. */
+  async release(id: string, owner: string): Promise<void> {
+    await this.handle.writeTransaction((trx) =>
+      trx
+        .updateTable('recoveries')
+        .set({ lease_owner: null, lease_expires_at: null })
+        .where('id', '=', id)
+        .where('lease_owner', '=', owner)
+        .execute(),
+    );
+  }
+
+  /**
+   * Works through the next `size` messages of the set, in one transaction with the progress, so
+   * after a crash the recovery resumes exactly where the last commit left it: no message is acted
+   * on twice. Only while `owner` holds the lease and the recovery is running (a cancel between
+   * chunks stops it here).
+   */
+  runChunk(
+    id: string,
+    owner: string,
+    now: number,
+    size: number,
+    ttlMs: number,
+  ): Promise<
+    | { kind: 'progress'; acted: number; record: RecoveryRecord }
+    | { kind: 'finished'; record: RecoveryRecord }
+    | { kind: 'lost' }
+  > {
+    return this.handle.writeTransaction(async (trx) => {
+      const record = await this.read(trx, id, true);
+      const row = await trx
+        .selectFrom('recoveries')
+        .select(['lease_owner', 'cursor'])
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (!record || !row || record.state !== 'running' || row.lease_owner !== owner)
+        return { kind: 'lost' } as const;
+      const items = await trx
+        .selectFrom('recovery_items')
+        .select('message_id')
+        .where('recovery_id', '=', id)
+        .where('message_id', '>', row.cursor ?? '')
+        .where('state', '=', 'pending')
+        .orderBy('message_id')
+        .limit(size)
+        .execute();
+      const ids = items.map((i) => i.message_id);
+      const last = ids[ids.length - 1];
+      if (last === undefined) {
+        await trx
+          .updateTable('recoveries')
+          .set({
+            state: 'done',
+            finished_at: now,
+            updated_at: now,
+            lease_owner: null,
+            lease_expires_at: null,
+          })
+          .where('id', '=', id)
+          .execute();
+        const finished = { ...record, state: 'done' as const, finishedAt: now, updatedAt: now };
+        await insertAuditEvent(trx, finishEvent(finished, now));
+        return { kind: 'finished', record: finished } as const;
+      }
+
+      const acted = await actOn(trx, record.action, ids, now);
+      const actedSet = new Set(acted);
+      const rest = ids.filter((i) => !actedSet.has(i));
+      const reasons = new Map<SkipReason, string[]>();
+      if (rest.length > 0) {
+        const current = await trx
+          .selectFrom('messages')
+          .select(['id', 'status'])
+          .where('id', 'in', rest)
+          .execute();
+        const status = new Map(current.map((m) => [m.id, m.status as MessageStatus]));
+        for (const messageId of rest) {
+          const reason = skipReason(record.action, status.get(messageId) ?? null);
+          reasons.set(reason, [...(reasons.get(reason) ?? []), messageId]);
+        }
+      }
+      if (acted.length > 0) {
+        await trx
+          .updateTable('recovery_items')
+          .set({ state: 'done' })
+          .where('recovery_id', '=', id)
+          .where('message_id', 'in', acted)
+          .execute();
+      }
+      for (const [reason, group] of reasons) {
+        await trx
+          .updateTable('recovery_items')
+          .set({ state: 'skipped', reason })
+          .where('recovery_id', '=', id)
+          .where('message_id', 'in', group)
+          .execute();
+      }
+      const counts = new Map([...reasons].map(([reason, group]) => [reason, group.length]));
+      const skipped = rest.length;
+      await trx
+        .updateTable('recoveries')
+        .set({
+          done: record.done + acted.length,
+          skipped: record.skipped + skipped,
+          skipped_reasons: JSON.stringify(addReasons(record.skippedReasons, counts)),
+          cursor: last,
+          updated_at: now,
+          lease_expires_at: now + ttlMs,
+        })
+        .where('id', '=', id)
+        .execute();
+      return {
+        kind: 'progress',
+        acted: acted.length,
+        record: {
+          ...record,
+          done: record.done + acted.length,
+          skipped: record.skipped + skipped,
+          skippedReasons: addReasons(record.skippedReasons, counts),
+          updatedAt: now,
+        },
+      } as const;
+    });
+  }
+
+  /** Marks a recovery failed (it could not be worked through); its messages leave the set. */
+  async fail(id: string, error: string, now: number): Promise<void> {
+    await this.handle.writeTransaction(async (trx) => {
+      const record = await this.read(trx, id, true);
+      if (record?.state !== 'running') return;
+      await trx
+        .updateTable('recovery_items')
+        .set({ state: 'skipped', reason: 'recovery_cancelled' })
+        .where('recovery_id', '=', id)
+        .where('state', '=', 'pending')
+        .execute();
+      await trx
+        .updateTable('recoveries')
+        .set({
+          state: 'failed',
+          error,
+          finished_at: now,
+          updated_at: now,
+          lease_owner: null,
+          lease_expires_at: null,
+        })
+        .where('id', '=', id)
+        .execute();
+      await insertAuditEvent(trx, finishEvent({ ...record, state: 'failed' }, now));
+    });
+  }
+}
+
+/**
+ * The action on the messages it applies to (the single-message rules): returns the ids it acted
+ * on. One UPDATE with the status in its WHERE clause, so a message a worker or an operator
+ * changed meanwhile is left alone.
+ */
+async function actOn(
+  trx: Kysely<Database>,
+  action: RecoveryAction,
+  ids: string[],
+  now: number,
+): Promise<string[]> {
+  if (action === 'retry') {
+    const rows = await trx
+      .updateTable('messages')
+      .set((eb) => ({
+        status: 'queued',
+        next_attempt_at: now,
+        // A fresh retry budget; attempt numbers go on counting.
+        attempts_before_retry: eb.ref('attempt_count'),
+        updated_at: now,
+      }))
+      .where('id', 'in', ids)
+      .where('status', '=', 'failed')
+      .returning('id')
+      .execute();
+    const acted = rows.map((r) => r.id);
+    await setRecipientStatus(trx, acted, 'pending', now);
+    return acted;
+  }
+  const rows = await trx
+    .updateTable('messages')
+    .set({ status: 'cancelled', next_attempt_at: null, updated_at: now })
+    .where('id', 'in', ids)
+    .where('status', 'in', ['queued', 'scheduled'])
+    .returning('id')
+    .execute();
+  const acted = rows.map((r) => r.id);
+  await setRecipientStatus(trx, acted, 'cancelled', now);
+  return acted;
+}

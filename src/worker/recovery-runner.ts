@@ -1,0 +1,187 @@
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import { chunkSize, pauseAfterChunk } from '../domain/operations/recovery.ts';
+import type { SqlRecoveryStore } from '../store/sql-recovery-store.ts';
+
+export interface RecoveryRunnerDeps {
+  store: SqlRecoveryStore;
+  logger: Logger;
+  /** Messages were made due: workers may look at once. */
+  onRequeued?: () => void;
+  /** Only this recovery (`tegami recover` works its own). */
+  only?: string;
+  clock?: () => number;
+  /** How often to look for running recoveries nobody works on. Default 1 s. */
+  pollIntervalMs?: number;
+  /** How long a lease lasts without a chunk renewing it. Default 15 s. */
+  leaseTtlMs?: number;
+}
+
+/** Chunks that failed in a row before the recovery is marked failed. */
+const MAX_FAILURES = 10;
+
+/**
+ * Works through running recoveries, one at a time, chunk by chunk. Every process that runs the
+ * API or a worker (and `tegami recover`) has one. A recovery is leased in the database, so one
+ * process works on it at a time, also on PostgreSQL with many processes; each chunk commits with
+ * the recovery's progress and renews the lease. When the process dies, its lease runs out (or, on
+ * the same host, is taken over at once: its process is gone) and another process resumes where
+ * the last chunk left off.
+ */
+export class RecoveryRunner {
+  readonly owner = `${hostname()}/${process.pid}/${Math.random().toString(36).slice(2, 10)}`;
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+  private woken = false;
+  private current: string | null = null;
+  private readonly clock: () => number;
+  private readonly ttlMs: number;
+
+  constructor(private readonly deps: RecoveryRunnerDeps) {
+    this.clock = deps.clock ?? Date.now;
+    this.ttlMs = deps.leaseTtlMs ?? 15_000;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Stops after the current chunk and gives up the lease, so another process resumes at once. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wake();
+    await this.loop;
+  }
+
+  /** A recovery may have started: look now. */
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let id: string | null = null;
+      try {
+        id = await this.pick();
+      } catch (err) {
+        this.deps.logger.warn({ err }, 'looking for recoveries failed');
+      }
+      if (id) {
+        this.current = id;
+        await this.work(id);
+        this.current = null;
+        continue;
+      }
+      await this.sleep(this.deps.pollIntervalMs ?? 1_000);
+    }
+  }
+
+  /** Takes a running recovery that nobody (alive) holds; its id, or null. */
+  private async pick(): Promise<string | null> {
+    const now = this.clock();
+    for (const r of await this.deps.store.running()) {
+      if (this.deps.only && r.id !== this.deps.only) continue;
+      const dead = r.leaseOwner && isDeadOnThisHost(r.leaseOwner) ? r.leaseOwner : null;
+      const free =
+        !r.leaseOwner || r.leaseOwner === this.owner || r.leaseExpiresAt < now || dead !== null;
+      if (!free) continue;
+      if (await this.deps.store.acquire(r.id, this.owner, now, this.ttlMs, dead)) {
+        if (dead)
+          this.deps.logger.warn(
+            { recovery: r.id, deadOwner: dead },
+            'resuming a recovery whose process died',
+          );
+        return r.id;
+      }
+    }
+    return null;
+  }
+
+  private async work(id: string): Promise<void> {
+    const { store, logger } = this.deps;
+    const record = await store.get(id);
+    if (!record) return;
+    const rate = record.ratePerS;
+    let failures = 0;
+    logger.info(
+      { recovery: id, action: record.action, matched: record.matched },
+      'working on a recovery',
+    );
+    while (this.running) {
+      const started = this.clock();
+      const size = chunkSize(rate);
+      let result: Awaited<ReturnType<SqlRecoveryStore['runChunk']>>;
+      try {
+        result = await store.runChunk(id, this.owner, started, size, this.ttlMs);
+        failures = 0;
+      } catch (err) {
+        failures++;
+        logger.error({ err, recovery: id, failures }, 'a recovery chunk failed');
+        if (failures >= MAX_FAILURES) {
+          await store
+            .fail(id, `${failures} chunks failed in a row: ${(err as Error).message}`, this.clock())
+            .catch((error: unknown) =>
+              logger.error({ err: error }, 'marking the recovery failed failed'),
+            );
+          return;
+        }
+        await this.sleep(Math.min(10_000, 250 * 2 ** failures));
+        continue;
+      }
+      if (result.kind === 'lost') return; // cancelled, or another process has it now
+      if (result.kind === 'finished') {
+        const r = result.record;
+        logger.info(
+          { recovery: id, matched: r.matched, done: r.done, skipped: r.skipped },
+          'recovery finished',
+        );
+        return;
+      }
+      if (result.acted > 0) this.deps.onRequeued?.();
+      const pause = pauseAfterChunk(rate, size, this.clock() - started);
+      if (pause > 0) await this.sleep(pause);
+    }
+    // Stopping: hand the recovery over at once instead of after the lease runs out.
+    await store.release(id, this.owner).catch(() => {});
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    if (this.woken && this.current === null) {
+      this.woken = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.wakeUp = null;
+        resolve();
+      }
+      this.wakeUp = () => {
+        // While working, a wake-up (another recovery started) must not cut a rate pause short.
+        if (self.current === null || !self.running) done();
+      };
+    });
+  }
+}
+
+/** An owner `host/pid/…` on this host whose process no longer exists. */
+function isDeadOnThisHost(owner: string): boolean {
+  const [ownerHost, pidText] = owner.split('/');
+  const pid = Number(pidText);
+  if (ownerHost !== hostname() || !Number.isInteger(pid) || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    // EPERM: it exists, under another user.
+    return (error as NodeJS.ErrnoException).code !== 'EPERM';
+  }
+}

@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createApiKey } from '../src/api-keys.ts';
+import { newId } from '../src/domain/ids.ts';
+import { createOperations, operationsMaintenance } from '../src/operations-wiring.ts';
+import { SqlApiKeyStore } from '../src/store/sql-api-key-store.ts';
+import { SqlUnitStore } from '../src/store/sql-unit-store.ts';
+import {
+  message,
+  request,
+  startTestService,
+  TEST_ENGINE,
+  type TestService,
+  waitFor,
+} from './helpers.ts';
+
+interface AuditEvent {
+  id: string;
+  at: string;
+  action: string;
+  unit: string | null;
+  target: string | null;
+  actor: { type: string; id: string; name: string | null };
+  filter: Record<string, unknown> | null;
+  counts: Record<string, number> | null;
+}
+
+/** Every operator action is on record: who, when, what, on what, the filter and the counts. */
+describe(`the audit log (${TEST_ENGINE})`, () => {
+  let tegami: TestService;
+  let hotelKey = '';
+  let hotelKeyId = '';
+  const hotel = (method: string, path: string, body?: unknown) =>
+    request(tegami.url, method, path, body, {}, hotelKey);
+  const events = async (query = '', as = tegami.request) => {
+    const r = await as('GET', `/v1/audit-events?limit=500${query ? `&${query}` : ''}`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    return r.body.data as AuditEvent[];
+  };
+
+  before(async () => {
+    tegami = await startTestService({
+      TEGAMI_PROVIDER: 'test',
+      TEGAMI_WEBHOOKS_ALLOW_PRIVATE: 'true',
+    });
+    const unit = await tegami.request('POST', '/v1/units', { name: 'hotel' });
+    assert.equal(unit.status, 201);
+    const created = await createApiKey(
+      new SqlApiKeyStore(tegami.service.database),
+      'hotel front desk',
+      Date.now(),
+      { unitId: unit.body.id },
+    );
+    hotelKey = created.key;
+    hotelKeyId = created.record.id;
+  });
+  after(async () => {
+    await tegami.stop();
+  });
+
+  test('each kind of operator action is recorded with the actor, the unit and the target', async () => {
+    const failed = await hotel(
+      'POST',
+      '/v1/messages',
+      message({ to: [{ email: 'permanent@example.com' }] }),
+    );
+    await waitFor(
+      async () => (await hotel('GET', `/v1/messages/${failed.body.id}`)).body.status === 'failed',
+      'the message to fail',
+    );
+    assert.equal((await hotel('POST', `/v1/messages/${failed.body.id}/retry`)).status, 200);
+    const scheduled = await hotel(
+      'POST',
+      '/v1/messages',
+      message({ send_at: new Date(Date.now() + 3600_000).toISOString() }),
+    );
+    assert.equal((await hotel('POST', `/v1/messages/${scheduled.body.id}/cancel`)).status, 200);
+    assert.equal(
+      (await hotel('POST', '/v1/suppressions', { email: 'Gone@Example.com' })).status,
+      201,
+    );
+    assert.equal((await hotel('DELETE', '/v1/suppressions/gone@example.com')).status, 204);
+    const endpoint = await hotel('POST', '/v1/webhook-endpoints', {
+      url: 'http://127.0.0.1:9/hooks',
+      events: ['message.failed'],
+    });
+    assert.equal(
+      (await hotel('POST', `/v1/webhook-endpoints/${endpoint.body.id}/redeliver`)).status,
+      200,
+    );
+    assert.equal((await hotel('DELETE', `/v1/webhook-endpoints/${endpoint.body.id}`)).status, 204);
+    const recovery = await hotel('POST', '/v1/recoveries', {
+      action: 'retry',
+      filter: { status: 'failed' },
+      dry_run: false,
+    });
+    await waitFor(async () => {
+      const r = await hotel('GET', `/v1/recoveries/${recovery.body.id}`);
+      return r.body.state !== 'running';
+    }, 'the recovery to finish');
+    assert.equal((await tegami.request('POST', '/v1/providers/test/probe')).status, 202);
+
+    const all = await events();
+    const find = (action: string) => all.find((e) => e.action === action);
+    const mine = {
+      type: 'key',
+      id: hotelKeyId,
+      name: 'hotel front desk',
+    };
+    for (const [action, target] of [
+      ['message.retry', failed.body.id],
+      ['message.cancel', scheduled.body.id],
+      ['suppression.add', 'gone@example.com'],
+      ['suppression.remove', 'gone@example.com'],
+      ['webhook_endpoint.create', endpoint.body.id],
+      ['webhook_endpoint.redeliver', endpoint.body.id],
+      ['webhook_endpoint.delete', endpoint.body.id],
+      ['recovery.start', recovery.body.id],
+      ['recovery.finish', recovery.body.id],
+    ]) {
+      const event = find(action as string);
+      assert.ok(event, `${action} recorded`);
+      assert.deepEqual(event.actor, mine, `${action}: who`);
+      assert.equal(event.unit, 'hotel', `${action}: unit`);
+      assert.equal(event.target, target, `${action}: target`);
+      assert.ok(Math.abs(Date.parse(event.at) - Date.now()) < 60_000, `${action}: when`);
+    }
+    assert.deepEqual(find('recovery.start')?.filter, { status: 'failed' });
+    const counts = find('recovery.finish')?.counts ?? {};
+    assert.equal(
+      counts.matched,
+      (counts.done ?? -1) + (counts.skipped ?? -1),
+      JSON.stringify(counts),
+    );
+    assert.deepEqual(find('webhook_endpoint.redeliver')?.counts, { requeued: 0 });
+    const probe = find('provider.probe');
+    assert.equal(probe?.unit, null);
+    assert.equal(probe?.target, 'test');
+    assert.equal(find('unit.create')?.target?.startsWith('unit_'), true);
+    // Newest first.
+    assert.deepEqual(
+      all.map((e) => e.id),
+      [...all.map((e) => e.id)].sort().reverse(),
+    );
+  });
+
+  test('filters: actor, action, unit, time; a unit key sees its own unit only', async () => {
+    assert.equal((await events('action=message.retry')).length, 1);
+    const byActor = await events(`actor=${hotelKeyId}`);
+    assert.ok(byActor.length >= 9 && byActor.every((e) => e.actor.id === hotelKeyId));
+    const byUnit = await events('unit=hotel');
+    assert.ok(byUnit.every((e) => e.unit === 'hotel'));
+    assert.deepEqual(await events(`after=${new Date(Date.now() + 60_000).toISOString()}`), []);
+    assert.deepEqual(await events(`before=${new Date(Date.now() - 3600_000).toISOString()}`), []);
+    const seenByHotel = await events('', hotel);
+    assert.ok(seenByHotel.length > 0);
+    assert.ok(
+      seenByHotel.every((e) => e.unit === 'hotel'),
+      'not the admin probe',
+    );
+    assert.deepEqual(await events('unit=default', hotel), []);
+    for (const query of ['action=nothing', 'after=yesterday', 'limit=0', 'cursor=xyz']) {
+      const r = await tegami.request('GET', `/v1/audit-events?${query}`);
+      assert.equal(r.status, 400, query);
+    }
+    const page = await tegami.request('GET', '/v1/audit-events?limit=2');
+    const next = await tegami.request(
+      'GET',
+      `/v1/audit-events?limit=2&cursor=${page.body.next_cursor}`,
+    );
+    assert.ok(next.body.data[0].id < page.body.data[1].id);
+  });
+
+  test('kept TEGAMI_AUDIT_RETENTION_DAYS, apart from message retention', async () => {
+    const database = tegami.service.database;
+    const operations = createOperations(database, {
+      unsentAfterMs: 60_000,
+      unconfirmedAfterMs: 1800_000,
+      sendgridWebhook: { publicKey: null, insecure: false, maxAgeMs: 0 },
+    });
+    const old = { type: 'cli' as const, id: 'someone', name: null };
+    const units = new SqlUnitStore(database);
+    const hotelUnit = await units.findByName('hotel');
+    await operations.audit.record({
+      id: newId('aud'),
+      at: Date.now() - 3 * 24 * 3600_000,
+      actor: old,
+      unitId: hotelUnit?.id ?? null,
+      action: 'message.retry',
+      target: 'msg_old',
+      filter: null,
+      counts: null,
+    });
+    assert.equal((await events('actor=someone')).length, 1);
+    for (const job of operationsMaintenance(database, operations, { auditRetentionDays: 2 })) {
+      await job(Date.now());
+    }
+    assert.deepEqual(await events('actor=someone'), [], 'older than 2 days: gone');
+    assert.ok((await events()).length >= 10, 'recent events stay');
+  });
+});

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import {
+  message,
+  runTegami,
+  startTestService,
+  TEST_ENGINE,
+  type TestService,
+  waitFor,
+} from './helpers.ts';
+
+/** `tegami unsent`, `tegami recover` and `tegami audit`: the same operations from a terminal. */
+describe(`operations from the command line (${TEST_ENGINE})`, () => {
+  let tegami: TestService;
+  let env: Record<string, string>;
+  let bookings: string[] = [];
+
+  before(async () => {
+    tegami = await startTestService({
+      TEGAMI_PROVIDER: 'test',
+      // One failure dead-letters; a retry is then accepted (retryable-1 fails attempt 1 only).
+      TEGAMI_RETRY_MAX_ATTEMPTS: '1',
+    });
+    env = { TEGAMI_DATABASE_URL: tegami.databaseUrl, TEGAMI_LOG_LEVEL: 'error' };
+    const r = await tegami.request('POST', '/v1/messages/batch', {
+      messages: [
+        ...Array.from({ length: 5 }, (_, i) =>
+          message({ to: [{ email: `retryable-1+${i}@example.jp` }], categories: ['booking'] }),
+        ),
+        message({ to: [{ email: 'retryable-1+other@example.jp' }], categories: ['other'] }),
+      ],
+    });
+    bookings = r.body.results.slice(0, 5).map((x: { id: string }) => x.id);
+    await waitFor(async () => {
+      const l = await tegami.request('GET', '/v1/messages?status=failed&count=true');
+      return l.body.total === 6;
+    }, 'every message dead-lettered');
+  });
+  after(async () => {
+    await tegami.stop();
+  });
+
+  test('each command answers --help without touching a database', async () => {
+    for (const command of ['unsent', 'recover', 'audit']) {
+      const r = await runTegami([command, '--help'], { TEGAMI_DATABASE_URL: 'sqlite:' });
+      assert.equal(r.code, 0, r.output);
+      assert.match(r.output, new RegExp(`Usage: tegami ${command}`));
+    }
+  });
+
+  test('tegami unsent prints the summary as a table', async () => {
+    const r = await runTegami(['unsent'], env);
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.output, /^Unsent: 6$/m);
+    assert.match(r.output, /^failed\s+6$/m);
+    assert.match(r.output, /^http_503\s+6$/m);
+    assert.match(r.output, /^default\s+6$/m);
+  });
+
+  test('tegami recover: dry run, refusal without --yes, then the recovery with progress', async () => {
+    const args = [
+      'recover',
+      '--status',
+      'failed',
+      '--category',
+      'booking',
+      '--since',
+      '2000-01-01',
+    ];
+    const dry = await runTegami([...args, '--dry-run'], env);
+    assert.equal(dry.code, 0, dry.output);
+    assert.match(dry.output, /Matched: 5 message\(s\); retry applies to 5 now/);
+    for (const id of bookings) assert.ok(dry.output.includes(id), `sample shows ${id}`);
+
+    // Not a terminal, no --yes: nothing starts.
+    const refused = await runTegami(args, env);
+    assert.equal(refused.code, 1, refused.output);
+    assert.match(refused.output, /not starting without --yes/);
+    const failedStill = await tegami.request('GET', '/v1/messages?status=failed&count=true');
+    assert.equal(failedStill.body.total, 6);
+
+    const run = await runTegami([...args, '--yes'], env);
+    assert.equal(run.code, 0, run.output);
+    assert.match(run.output, /Started recovery rec_\w+: 5 message\(s\)/);
+    assert.match(
+      run.output,
+      /^5\/5 \(5 done, 0 skipped\)$/m,
+      'plain progress lines off a terminal',
+    );
+    assert.match(run.output, /done: 5 retried, 0 skipped/);
+    await waitFor(async () => {
+      const l = await tegami.request('GET', '/v1/messages?status=sent&category=booking&count=true');
+      return l.body.total === 5;
+    }, 'the bookings sent');
+    const other = await tegami.request('GET', '/v1/messages?category=other');
+    assert.equal(other.body.data[0].status, 'failed', 'outside the filter: untouched');
+
+    const bad = await runTegami(['recover', '--status', 'lost', '--yes'], env);
+    assert.equal(bad.code, 2);
+    assert.match(bad.output, /--status must be one of/);
+  });
+
+  test('tegami audit shows who started the recovery, from where', async () => {
+    const r = await runTegami(['audit', '--action', 'recovery.start'], env);
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.output, /cli:\S+\s+recovery\.start\s+-\s+rec_/);
+    assert.match(r.output, /"category":"booking"/);
+  });
+});

@@ -1,0 +1,276 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
+import {
+  message,
+  request,
+  startTestService,
+  TEST_ENGINE,
+  type TestService,
+  waitFor,
+} from './helpers.ts';
+
+interface UnsentItem {
+  id: string;
+  reason: string;
+  error_class: string | null;
+  provider: string | null;
+}
+
+async function unsent(tegami: TestService, query = ''): Promise<UnsentItem[]> {
+  const r = await tegami.request('GET', `/v1/unsent?limit=500&${query}`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body.data;
+}
+
+const reasons = (items: UnsentItem[]) => Object.fromEntries(items.map((i) => [i.id, i.reason]));
+
+/**
+ * The unsent view: every message not taken by a provider, or taken and never confirmed, with
+ * the reason, through the test provider (failed, retrying, unconfirmed) and the SendGrid
+ * simulator (waiting, held, unknown outcome).
+ */
+describe(`the unsent view (${TEST_ENGINE})`, () => {
+  let tegami: TestService;
+  const ids: Record<string, string> = {};
+
+  before(async () => {
+    tegami = await startTestService({
+      TEGAMI_PROVIDER: 'test',
+      TEGAMI_UNCONFIRMED_AFTER_S: '1',
+      TEGAMI_UNSENT_AFTER_S: '1',
+      // A failed attempt waits ten minutes for the next: it stays "retrying".
+      TEGAMI_RETRY_BASE_DELAY_MS: '600000',
+      TEGAMI_RETRY_MAX_DELAY_MS: '600000',
+      TEGAMI_SENDGRID_WEBHOOK_INSECURE: 'true',
+    });
+    const submit = async (name: string, overrides: Record<string, unknown>) => {
+      const r = await tegami.request('POST', '/v1/messages', message(overrides));
+      assert.equal(r.status, 202);
+      ids[name] = r.body.id;
+    };
+    await submit('unconfirmed', { to: [{ email: 'silent@example.com' }] });
+    await submit('confirmed', { to: [{ email: 'heard@example.com' }] });
+    await submit('failed', { to: [{ email: 'permanent@example.com' }], categories: ['booking'] });
+    await submit('retrying', { to: [{ email: 'retryable@example.com' }] });
+    await submit('scheduled', { send_at: new Date(Date.now() + 3600_000).toISOString() });
+    await waitFor(async () => {
+      const [c, f, r] = await Promise.all(
+        ['confirmed', 'failed', 'retrying'].map((n) =>
+          tegami.request('GET', `/v1/messages/${ids[n]}`),
+        ),
+      );
+      return (
+        c?.body.status === 'sent' &&
+        f?.body.status === 'failed' &&
+        r?.body.status === 'queued' &&
+        r.body.attempt_count === 1
+      );
+    }, 'the messages to be tried');
+    const events = await fetch(`${tegami.url}/webhooks/sendgrid`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([
+        {
+          event: 'delivered',
+          email: 'heard@example.com',
+          timestamp: Math.floor(Date.now() / 1000),
+          sg_event_id: randomUUID(),
+          tegami_message_id: ids.confirmed,
+        },
+      ]),
+    });
+    assert.ok(events.status < 300);
+    // Past TEGAMI_UNCONFIRMED_AFTER_S for the sent ones.
+    await new Promise((r) => setTimeout(r, 1200));
+  });
+  after(async () => {
+    await tegami.stop();
+  });
+
+  test('each unsent message once, with its reason; sent-and-confirmed and scheduled mail is not there', async () => {
+    const items = await unsent(tegami);
+    assert.deepEqual(reasons(items), {
+      [ids.unconfirmed as string]: 'unconfirmed',
+      [ids.failed as string]: 'failed',
+      [ids.retrying as string]: 'retrying',
+    });
+    const failed = items.find((i) => i.id === ids.failed);
+    assert.equal(failed?.error_class, 'http_400');
+    assert.equal(failed?.provider, 'test');
+    assert.deepEqual(
+      items.map((i) => i.id),
+      [...items.map((i) => i.id)].sort().reverse(),
+      'newest first',
+    );
+  });
+
+  test('the same filters as the list, plus reason; pages follow the cursor across both parts', async () => {
+    assert.deepEqual(Object.keys(reasons(await unsent(tegami, 'reason=failed'))), [ids.failed]);
+    assert.deepEqual(Object.keys(reasons(await unsent(tegami, 'reason=unconfirmed'))), [
+      ids.unconfirmed,
+    ]);
+    assert.deepEqual(Object.keys(reasons(await unsent(tegami, 'category=booking'))), [ids.failed]);
+    assert.deepEqual(
+      await unsent(tegami, 'error_class=http_503&reason=retrying').then((l) => l.length),
+      1,
+    );
+    assert.deepEqual(await unsent(tegami, 'reason=held'), []);
+    assert.deepEqual(await unsent(tegami, 'unit=default').then((l) => l.length), 3);
+    const seen: string[] = [];
+    let cursor = '';
+    for (let page = 0; page < 5; page++) {
+      const r = await tegami.request('GET', `/v1/unsent?limit=1${cursor}`);
+      seen.push(...r.body.data.map((i: UnsentItem) => i.id));
+      if (!r.body.next_cursor) break;
+      cursor = `&cursor=${r.body.next_cursor}`;
+    }
+    assert.deepEqual(
+      seen,
+      (await unsent(tegami)).map((i) => i.id),
+    );
+    const bad = await tegami.request('GET', '/v1/unsent?reason=lost');
+    assert.equal(bad.status, 400);
+  });
+
+  test('the summary counts by reason, unit, provider and error class', async () => {
+    const r = await tegami.request('GET', '/v1/unsent/summary');
+    assert.equal(r.status, 200);
+    assert.equal(r.body.total, 3);
+    assert.deepEqual(r.body.by_reason, {
+      waiting: 0,
+      retrying: 1,
+      held: 0,
+      unknown_outcome: 0,
+      failed: 1,
+      unconfirmed: 1,
+    });
+    assert.deepEqual(r.body.by_unit, [{ unit: 'default', count: 3 }]);
+    assert.deepEqual(r.body.by_provider, [{ provider: 'test', count: 3 }]);
+    assert.deepEqual(
+      [...r.body.by_error_class].sort((a, b) =>
+        String(a.error_class).localeCompare(String(b.error_class)),
+      ),
+      [
+        { error_class: 'http_400', count: 1 },
+        { error_class: 'http_503', count: 1 },
+        { error_class: null, count: 1 },
+      ],
+    );
+    assert.equal(r.body.oldest_waiting, null);
+    const filtered = await tegami.request('GET', '/v1/unsent/summary?reason=failed');
+    assert.equal(filtered.body.total, 1);
+  });
+});
+
+describe(`the unsent view through SendGrid: waiting, held, unknown outcome; probe now (${TEST_ENGINE})`, () => {
+  const SG_KEY = 'SG.unsent-key';
+  let simulator: RunningSimulator;
+  let tegami: TestService;
+  const control = (method: string, path: string, body?: unknown) =>
+    request(simulator.url, method, `/_simulator${path}`, body);
+
+  before(async () => {
+    simulator = await startSimulator({ port: 0, apiKey: SG_KEY });
+    tegami = await startTestService({
+      TEGAMI_PROVIDER: 'sendgrid',
+      TEGAMI_SENDGRID_API_KEY: SG_KEY,
+      TEGAMI_SENDGRID_BASE_URL: simulator.url,
+      TEGAMI_SENDGRID_TIMEOUT_MS: '300',
+      TEGAMI_SENDGRID_WEBHOOK_INSECURE: 'true',
+      TEGAMI_UNKNOWN_OUTCOME_WAIT_S: '600',
+      TEGAMI_UNSENT_AFTER_S: '1',
+      TEGAMI_PROVIDER_FAILURE_THRESHOLD: '2',
+      // Without a probe request nothing is tried again during the test.
+      TEGAMI_PROVIDER_PROBE_INTERVAL_MS: '600000',
+      TEGAMI_PROVIDER_PAUSE_CHECK_MS: '600000',
+    });
+  });
+  after(async () => {
+    await tegami.stop();
+    await simulator.close();
+  });
+
+  test('a timed-out send waits (unknown_outcome), an outage holds mail (held, waiting), a probe request ends it', async () => {
+    const submit = async () => {
+      const r = await tegami.request('POST', '/v1/messages', message());
+      assert.equal(r.status, 202);
+      return r.body.id as string;
+    };
+    const attempts = async (id: string) =>
+      (await tegami.request('GET', `/v1/messages/${id}`)).body.attempt_count as number;
+
+    await control('PUT', '/faults', { lateAnswerMs: 1000 });
+    const timedOut = await submit();
+    await waitFor(
+      async () =>
+        (await attempts(timedOut)) === 1 &&
+        (await tegami.request('GET', `/v1/messages/${timedOut}`)).body.status === 'queued',
+      'the timed-out attempt',
+    );
+
+    await control('PUT', '/faults', {});
+    await control('POST', '/outage', { mode: '503', durationMs: 600_000 });
+    const held = await submit();
+    await waitFor(async () => {
+      const p = await tegami.request('GET', '/v1/providers');
+      return p.body.providers[0].state === 'unavailable';
+    }, 'the provider to be unavailable');
+    const waiting = await submit();
+    await new Promise((r) => setTimeout(r, 1200)); // past TEGAMI_UNSENT_AFTER_S
+
+    const items = await unsent(tegami);
+    assert.deepEqual(reasons(items), {
+      [timedOut]: 'unknown_outcome',
+      [held]: 'held',
+      [waiting]: 'waiting',
+    });
+    assert.equal(items.find((i) => i.id === held)?.error_class, 'http_503');
+    const summary = (await tegami.request('GET', '/v1/unsent/summary')).body;
+    assert.equal(summary.oldest_waiting.id, waiting);
+    assert.ok(summary.oldest_waiting.age_s >= 1);
+    assert.equal(summary.by_reason.held, 1);
+
+    // The cause is fixed; probe now instead of in ten minutes.
+    await control('DELETE', '/outage');
+    const unknown = await tegami.request('POST', '/v1/providers/nowhere/probe');
+    assert.equal(unknown.status, 404);
+    const probe = await tegami.request('POST', '/v1/providers/sendgrid/probe');
+    assert.equal(probe.status, 202, JSON.stringify(probe.body));
+    await waitFor(
+      async () => {
+        const [h, w] = await Promise.all(
+          [held, waiting].map((id) => tegami.request('GET', `/v1/messages/${id}`)),
+        );
+        return h?.body.status === 'sent' && w?.body.status === 'sent';
+      },
+      'the held and waiting mail sent after the probe',
+      20_000,
+    );
+    // The outage also released the timed-out send from its wait (it was likely the outage's
+    // start): it went out with the rest.
+    await waitFor(async () => (await unsent(tegami)).length === 0, 'nothing unsent');
+    const audit = await tegami.request('GET', '/v1/audit-events?action=provider.probe');
+    assert.equal(audit.body.data[0].target, 'sendgrid');
+  });
+});
+
+describe(`the unsent view without the Event Webhook (${TEST_ENGINE})`, () => {
+  test('sent mail is not "unconfirmed" when no delivery event could ever confirm it', async () => {
+    const tegami = await startTestService({ TEGAMI_UNCONFIRMED_AFTER_S: '1' });
+    try {
+      const sent = await tegami.request('POST', '/v1/messages', message());
+      await waitFor(
+        async () =>
+          (await tegami.request('GET', `/v1/messages/${sent.body.id}`)).body.status === 'sent',
+        'the message sent',
+      );
+      await new Promise((r) => setTimeout(r, 1200));
+      assert.deepEqual(await unsent(tegami), []);
+      assert.equal((await tegami.request('GET', '/v1/unsent/summary')).body.total, 0);
+    } finally {
+      await tegami.stop();
+    }
+  });
+});
