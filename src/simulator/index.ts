@@ -70,6 +70,7 @@ Options:
   --event-delay-ms N            delay between successive events of one recipient
   --event-batch-size N          events per webhook POST
   --engagement                  also emit open and click events for delivered recipients
+  -h, --help                    show this help and exit
 
 The control API is under /_simulator (see docs/simulator.md).`;
 
@@ -208,7 +209,7 @@ export async function runSimulatorCommand(args: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof UsageError || error instanceof FaultsError || isParseArgsError(error)) {
       console.error(`tegami simulator: ${(error as Error).message}\n\n${SIMULATOR_USAGE}`);
-      return 2;
+      return 64; // EX_USAGE, as every tegami command
     }
     throw error;
   }
