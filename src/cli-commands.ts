@@ -70,6 +70,18 @@ ${CONFIGURATION}`,
     positionals: [],
   },
   {
+    name: 'check',
+    synopsis: 'tegami check',
+    summary: 'check the configuration, the database and the provider; exit 1 on a problem',
+    description: `Checks, one line each: the configuration; the database (it opens, and every migration is
+applied; nothing is changed); the provider (SendGrid: reachable, and the API key has the
+mail.send permission). Exits 0 when every check passes, 1 otherwise.
+
+${CONFIGURATION}`,
+    options: {},
+    positionals: [],
+  },
+  {
     name: 'keys create',
     synopsis: 'tegami keys create [--name N]',
     summary: 'create an API key and print it (shown once)',

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { createApiKey } from './api-keys.ts';
+import { formatCheck, runChecks } from './check.ts';
 import {
   COMMANDS,
   type CommandSpec,
@@ -135,6 +136,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
+  // It reports a bad configuration as one of its checks, instead of stopping at it.
+  if (spec.name === 'check') return check();
+
   const config = loadConfig();
   switch (spec.name) {
     case 'serve':
@@ -155,6 +159,12 @@ async function main(argv: string[]): Promise<number> {
       return keys(config, spec.name, parsed);
   }
   throw new UsageError(`unknown command "${spec.name}"`, mainUsage());
+}
+
+async function check(): Promise<number> {
+  const results = await runChecks(process.env);
+  for (const result of results) console.log(formatCheck(result));
+  return results.every((r) => r.ok) ? 0 : 1;
 }
 
 async function simulator(args: string[]): Promise<number> {

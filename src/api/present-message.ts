@@ -10,14 +10,30 @@ function decodedSize(base64: string): number {
 
 const text = (value: unknown) => (typeof value === 'string' ? value : null);
 
+/** Why the provider holds due mail right now (see `holdReason`), and when that was looked up. */
+export interface Hold {
+  reason: string | null;
+  now: number;
+}
+
+/** A message the provider would take now if it could: queued, or scheduled and due. */
+function isDue(record: MessageRecord, now: number): boolean {
+  return (
+    record.status === 'queued' ||
+    (record.status === 'scheduled' && (record.sendAt === null || record.sendAt <= now))
+  );
+}
+
 /**
  * A message as the API shows it: snake_case fields, ISO 8601 times, attachments without content.
- * With `timeline`, each recipient carries its delivery events, oldest first.
+ * With `timeline`, each recipient carries its delivery events, oldest first. With `hold`, a due
+ * message says why it is held (`held_reason`).
  */
 export function presentMessage(
   record: MessageRecord,
   withAttempts: boolean,
   timeline?: TimelineEntry[],
+  hold?: Hold,
 ) {
   const { content } = record;
   return {
@@ -65,6 +81,7 @@ export function presentMessage(
     next_attempt_at: iso(record.nextAttemptAt),
     sent_at: iso(record.sentAt),
     last_error: record.lastError,
+    held_reason: hold && isDue(record, hold.now) ? hold.reason : null,
     ...(withAttempts
       ? {
           attempts: record.attempts.map((a) => ({

@@ -12,7 +12,7 @@ import type {
 import { type MessageInput, validateMessage } from '../../domain/validate-message.ts';
 import { type ApiDeps, BATCH_BODY_LIMIT, hasNulCharacter } from '../app.ts';
 import { ApiError, type ErrorDetail } from '../error-codes.ts';
-import { presentMessage } from '../present-message.ts';
+import { type Hold, presentMessage } from '../present-message.ts';
 import {
   AcceptedSchema,
   BatchInputSchema,
@@ -26,6 +26,7 @@ import {
 } from '../schemas.ts';
 import type { TypedApp } from '../typed-app.ts';
 import { schemaErrorDetails } from '../validation-errors.ts';
+import { configuredProvider, holdReason } from './providers.ts';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -166,7 +167,12 @@ export function registerMessageRoutes(app: TypedApp, deps: ApiDeps): void {
     async (request) => {
       const record = await deps.messages.get(request.params.id);
       if (!record) throw new ApiError('not_found', `no message with id ${request.params.id}`);
-      return presentMessage(record, true, await deps.timeline?.(record.id));
+      return presentMessage(
+        record,
+        true,
+        await deps.timeline?.(record.id),
+        await currentHold(deps, clock()),
+      );
     },
   );
 
@@ -191,8 +197,9 @@ export function registerMessageRoutes(app: TypedApp, deps: ApiDeps): void {
       const records = await deps.messages.list({ ...filter, limit: filter.limit + 1 });
       const page = records.slice(0, filter.limit);
       const last = page[page.length - 1];
+      const hold = await currentHold(deps, clock());
       return {
-        data: page.map((r) => presentMessage(r, false)),
+        data: page.map((r) => presentMessage(r, false, undefined, hold)),
         next_cursor:
           records.length > filter.limit && last ? Buffer.from(last.id).toString('base64url') : null,
       };
@@ -233,6 +240,17 @@ export function registerMessageRoutes(app: TypedApp, deps: ApiDeps): void {
       return stateChangeResult(change, request.params.id, 'retry');
     },
   );
+}
+
+/** The provider's hold on due mail, looked up once per request; none without provider health. */
+async function currentHold(deps: ApiDeps, now: number): Promise<Hold | undefined> {
+  if (!deps.providers) return undefined;
+  try {
+    return { reason: holdReason(await configuredProvider(deps.providers, now)), now };
+  } catch {
+    // The message itself was read; a hint that cannot be had must not fail the request.
+    return undefined;
+  }
 }
 
 function stateChangeResult(change: StateChange, id: string, action: 'cancel' | 'retry') {
