@@ -14,6 +14,13 @@ const ERROR_LIMIT = 500;
 
 export class DestinationRefused extends Error {}
 
+/** The headers of a status webhook POST (HTTP reads them in any case; the docs use these). */
+export const WEBHOOK_HEADERS = {
+  id: 'Tegami-Webhook-Id',
+  timestamp: 'Tegami-Webhook-Timestamp',
+  signature: 'Tegami-Webhook-Signature',
+} as const;
+
 /**
  * Checks where a webhook URL leads: every address its host resolves to must be public, unless
  * private destinations are allowed. Returns the reason it is refused, or null.
@@ -153,9 +160,9 @@ export class WebhookDispatcher {
         headers: {
           'content-type': 'application/json',
           'user-agent': 'Tegami-Webhooks/1',
-          'tegami-webhook-id': delivery.id,
-          'tegami-webhook-timestamp': String(timestamp),
-          'tegami-webhook-signature': signWebhook(delivery.secret, timestamp, delivery.payload),
+          [WEBHOOK_HEADERS.id]: delivery.id,
+          [WEBHOOK_HEADERS.timestamp]: String(timestamp),
+          [WEBHOOK_HEADERS.signature]: signWebhook(delivery.secret, timestamp, delivery.payload),
         },
         body: delivery.payload,
       });
