@@ -1,66 +1,169 @@
 import { parseArgs } from 'node:util';
 import { createApiKey, shownKeyPrefix } from './api-keys.ts';
+import { formatCheck, runChecks } from './check.ts';
 import { runAuditCommand } from './cli/audit.ts';
 import { auditKey, unitForNewKey, unitNamesOfKeys } from './cli/key-audit.ts';
 import { runRecoverCommand } from './cli/recover.ts';
 import { runUnitsCommand } from './cli/units.ts';
 import { runUnsentCommand } from './cli/unsent.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import {
+  COMMANDS,
+  type CommandSpec,
+  commandUsage,
+  findCommand,
+  mainUsage,
+  parseOptions,
+} from './cli-commands.ts';
+import { type Config, ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
-import { DatabaseUnavailableError, openAndMigrate, startService } from './service.ts';
+import {
+  DatabaseUnavailableError,
+  ListenError,
+  openAndMigrate,
+  type RunningService,
+  StartAborted,
+  startService,
+} from './service.ts';
 import { SqlApiKeyStore } from './store/sql-api-key-store.ts';
 
-const HELP = `Usage: tegami <command>
+/** Exit codes from sysexits.h, so supervisors and scripts can tell the causes apart. */
+const EX_USAGE = 64;
+const EX_UNAVAILABLE = 69;
+const EX_CONFIG = 78;
 
-Commands:
-  serve                 run the API and the delivery worker in one process (default)
-  api                   run only the HTTP API
-  worker                run only the delivery worker
-  migrate               apply database migrations and exit
-  keys create [--name N] [--unit U] [--admin]
-                        create an API key of unit U (default: default) and print it
-                        (shown once); --admin: it sees and acts on every unit
-  keys list             list API keys (never the keys themselves)
-  keys revoke <key-id>  revoke an API key
-  units create <name>   create a business unit (hotel, restaurant, ...)
-  units list            list business units
-  unsent [filters]      counts of mail not sent (or not confirmed) yet, by reason
-  recover [filters]     retry or cancel matching mail in bulk: dry run, confirm, progress
-  audit [filters]       operator actions: who did what, when
-  (each of these takes --help)
-  simulator [options]   run a local SendGrid simulator (see: tegami simulator --help)
-  help                  show this help
+/**
+ * After a signal while starting, the longest wait for the start to wind down. Past it the process
+ * exits anyway: nothing was accepted that needs finishing.
+ */
+const ABORTED_START_EXIT_MS = 10_000;
+/** After a failure, the longest wait for handles still open to close before exiting. */
+const FAILURE_EXIT_MS = 2_000;
 
-Configuration is read from TEGAMI_* environment variables; see docs/configuration.md.`;
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly usage: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Parsed {
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+}
+
+/** Parses a command's arguments strictly: unknown options and extra arguments are errors. */
+function parse(spec: CommandSpec, args: string[]): Parsed {
+  let parsed: Parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: parseOptions(spec),
+      strict: true,
+      allowPositionals: true,
+    }) as Parsed;
+  } catch (error) {
+    throw new UsageError(describeParseError(error), commandUsage(spec));
+  }
+  if (parsed.values.help) return parsed;
+  const extra = parsed.positionals[spec.positionals.length];
+  if (extra !== undefined) {
+    throw new UsageError(`unexpected argument "${extra}"`, commandUsage(spec));
+  }
+  return parsed;
+}
+
+/** parseArgs's own words, without its advice about `--` (no command takes such arguments). */
+function describeParseError(error: unknown): string {
+  const { code, message } = error as { code?: string; message: string };
+  const option = /'(-[^' ]+)/.exec(message)?.[1];
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) return `unknown option "${option}"`;
+  return message;
+}
+
+/** Commands with filter options of their own (src/cli/): each parses its arguments itself. */
+const OPERATIONS_COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  units: (args) => runUnitsCommand(() => loadConfig(), args),
+  unsent: (args) => runUnsentCommand(() => loadConfig(), args),
+  recover: (args) => runRecoverCommand(() => loadConfig(), args),
+  audit: (args) => runAuditCommand(() => loadConfig(), args),
+};
+
+function keysUsage(): string {
+  const keys = COMMANDS.filter((c) => c.name.startsWith('keys '));
+  return `Usage:\n${keys.map((c) => `  ${c.synopsis}`).join('\n')}\n\nEach answers --help.`;
+}
 
 async function main(argv: string[]): Promise<number> {
-  const [command = 'serve', ...rest] = argv;
-  if (command === 'help' || command === '--help' || command === '-h') {
-    console.log(HELP);
+  const [first, ...rest] = argv;
+  if (first === '--help' || first === '-h') {
+    console.log(mainUsage());
     return 0;
   }
-  switch (command) {
-    // The simulator stands in for SendGrid; it reads no TEGAMI_* configuration.
-    case 'simulator': {
-      const { runSimulatorCommand } = await import('./simulator/index.ts');
-      return runSimulatorCommand(rest);
+  if (first === 'help') {
+    const spec = parse(findCommand('help') as CommandSpec, rest);
+    const topic = spec.positionals.join(' ');
+    if (!topic || spec.values.help) {
+      console.log(
+        spec.values.help ? commandUsage(findCommand('help') as CommandSpec) : mainUsage(),
+      );
+      return 0;
     }
-    // Operations commands read the configuration only after their flags (so --help needs none).
-    case 'units':
-      return runUnitsCommand(() => loadConfig(), rest);
-    case 'unsent':
-      return runUnsentCommand(() => loadConfig(), rest);
-    case 'recover':
-      return runRecoverCommand(() => loadConfig(), rest);
-    case 'audit':
-      return runAuditCommand(() => loadConfig(), rest);
+    if (topic === 'keys') {
+      console.log(keysUsage());
+      return 0;
+    }
+    if (topic === 'simulator') return simulator(['--help']);
+    const operations = OPERATIONS_COMMANDS[topic];
+    if (operations) return operations(['--help']);
+    const about = findCommand(topic);
+    if (!about) throw new UsageError(`unknown command "${topic}"`, mainUsage());
+    console.log(commandUsage(about));
+    return 0;
   }
+  if (first?.startsWith('-')) {
+    throw new UsageError(`unknown option "${first}" (the command comes first)`, mainUsage());
+  }
+  // The simulator stands in for SendGrid; it reads no TEGAMI_* configuration.
+  if (first === 'simulator') return simulator(rest);
+  // Operations commands parse their own filters and read the configuration only after them (so
+  // --help needs none).
+  const operations = first ? OPERATIONS_COMMANDS[first] : undefined;
+  if (operations) return operations(rest);
+
+  let spec: CommandSpec | undefined;
+  let args = rest;
+  if (first === 'keys') {
+    const [action, ...more] = rest;
+    if (action === '--help' || action === '-h') {
+      console.log(keysUsage());
+      return 0;
+    }
+    if (action === undefined) throw new UsageError('a keys command is missing', keysUsage());
+    spec = findCommand(`keys ${action}`);
+    if (!spec) throw new UsageError(`unknown keys command "${action}"`, keysUsage());
+    args = more;
+  } else {
+    spec = findCommand(first ?? 'serve');
+    if (!spec) throw new UsageError(`unknown command "${first}"`, mainUsage());
+  }
+  const parsed = parse(spec, args);
+  // --help prints and does nothing else: no configuration read, no database touched.
+  if (parsed.values.help) {
+    console.log(commandUsage(spec));
+    return 0;
+  }
+
+  // It reports a bad configuration as one of its checks, instead of stopping at it.
+  if (spec.name === 'check') return check();
+
   const config = loadConfig();
-  switch (command) {
+  switch (spec.name) {
     case 'serve':
     case 'api':
     case 'worker':
-      return run(config, command);
+      return run(config, spec.name);
     case 'migrate': {
       const { database, applied } = await openAndMigrate(config);
       await database.close();
@@ -69,78 +172,112 @@ async function main(argv: string[]): Promise<number> {
       );
       return 0;
     }
-    case 'keys':
-      return keys(config, rest);
-
-    default:
-      console.error(`Unknown command "${command}".\n\n${HELP}`);
-      return 2;
+    case 'keys create':
+    case 'keys list':
+    case 'keys revoke':
+      return keys(config, spec.name, parsed);
   }
+  throw new UsageError(`unknown command "${spec.name}"`, mainUsage());
 }
 
-async function run(config: ReturnType<typeof loadConfig>, role: 'serve' | 'api' | 'worker') {
+async function check(): Promise<number> {
+  const results = await runChecks(process.env);
+  for (const result of results) console.log(formatCheck(result));
+  return results.every((r) => r.ok) ? 0 : 1;
+}
+
+async function simulator(args: string[]): Promise<number> {
+  const { runSimulatorCommand } = await import('./simulator/index.ts');
+  return runSimulatorCommand(args);
+}
+
+async function run(config: Config, role: 'serve' | 'api' | 'worker'): Promise<number> {
   const logger = createLogger(config.logLevel);
-  // Listen for signals before anything starts: a SIGTERM that arrives while starting up must
-  // stop the service cleanly, not kill the process.
-  let signalled: string | null = null;
-  let onSignal: (signal: string) => void = (signal) => {
-    signalled = signal;
+  // Listen for signals before anything starts: a signal while starting gives up the start and
+  // releases what was opened; once running, it stops the service cleanly. A second signal is
+  // ignored (the stop is already under way).
+  const starting = new AbortController();
+  let service: RunningService | null = null;
+  let stopRequested: string | null = null;
+  let stopRunning: (() => void) | null = null;
+  const onSignal = (signal: string) => {
+    if (stopRequested) return;
+    stopRequested = signal;
+    if (service) {
+      stopRunning?.();
+      return;
+    }
+    console.log(`${signal} while starting: stopping.`);
+    logger.info({ signal }, 'stopping while starting');
+    starting.abort();
+    setTimeout(() => {
+      console.error(`tegami ${role}: the start did not wind down within 10 s; exiting.`);
+      process.exit(1);
+    }, ABORTED_START_EXIT_MS).unref();
   };
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => onSignal(signal));
 
-  const service = await startService({
-    config,
-    logger,
-    api: role !== 'worker',
-    worker: role !== 'api',
-    announce: (line) => console.log(line),
-  });
-  if (service.url) {
-    console.log(`Tegami ${role} listening on ${service.url} (provider: ${config.provider})`);
+  try {
+    service = await startService({
+      config,
+      logger,
+      api: role !== 'worker',
+      worker: role !== 'api',
+      announce: (line) => console.log(line),
+      signal: starting.signal,
+    });
+  } catch (error) {
+    if (error instanceof StartAborted) {
+      console.log('Stopped.');
+      // A database connection still being opened cannot be cancelled; do not wait for its
+      // timeout. Nothing was accepted that needs finishing.
+      setTimeout(() => process.exit(0), 100).unref();
+      return 0;
+    }
+    throw error;
+  }
+  const running = service;
+  if (running.url) {
+    console.log(`Tegami ${role} listening on ${running.url} (provider: ${config.provider})`);
   } else {
     console.log(`Tegami worker running (provider: ${config.provider})`);
   }
 
   await new Promise<void>((resolve) => {
-    let stopping = false;
-    onSignal = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      console.log(`${signal}: stopping; no new work is claimed, in-flight sends finish.`);
-      logger.info({ signal }, 'stopping');
-      service.stop().then(resolve, (err: unknown) => {
+    stopRunning = () => {
+      console.log(`${stopRequested}: stopping; no new work is claimed, in-flight sends finish.`);
+      logger.info({ signal: stopRequested }, 'stopping');
+      running.stop().then(resolve, (err: unknown) => {
         logger.error({ err }, 'stopping failed');
         resolve();
       });
     };
-    if (signalled) onSignal(signalled);
+    // A signal that came in the last moments of the start.
+    if (stopRequested) stopRunning();
   });
   console.log('Stopped.');
   return 0;
 }
 
-async function keys(config: ReturnType<typeof loadConfig>, args: string[]): Promise<number> {
-  const [action, ...rest] = args;
+async function keys(config: Config, action: string, parsed: Parsed): Promise<number> {
+  const keyId = parsed.positionals[0];
+  if (action === 'keys revoke' && !keyId) {
+    throw new UsageError('the key id is missing', commandUsage(findCommand(action) as CommandSpec));
+  }
   const { database } = await openAndMigrate(config);
   const store = new SqlApiKeyStore(database);
   try {
-    if (action === 'create') {
-      const { values } = parseArgs({
-        args: rest,
-        options: {
-          name: { type: 'string' },
-          unit: { type: 'string' },
-          admin: { type: 'boolean' },
-        },
-      });
-      const unit = await unitForNewKey(database, values.unit);
+    if (action === 'keys create') {
+      const name = typeof parsed.values.name === 'string' ? parsed.values.name : 'unnamed';
+      const unitName = typeof parsed.values.unit === 'string' ? parsed.values.unit : undefined;
+      const unit = await unitForNewKey(database, unitName);
       if ('error' in unit) {
         console.error(unit.error);
         return 1;
       }
-      const { key, record } = await createApiKey(store, values.name ?? 'unnamed', Date.now(), {
+      const { key, record } = await createApiKey(store, name, Date.now(), {
         unitId: unit.unitId,
-        admin: values.admin === true,
+        admin: parsed.values.admin === true,
       });
       await auditKey(database, 'key.create', record);
       console.log(
@@ -148,7 +285,7 @@ async function keys(config: ReturnType<typeof loadConfig>, args: string[]): Prom
       );
       return 0;
     }
-    if (action === 'list') {
+    if (action === 'keys list') {
       const all = await store.list();
       const units = await unitNamesOfKeys(database, all);
       for (const k of all) {
@@ -160,23 +297,39 @@ async function keys(config: ReturnType<typeof loadConfig>, args: string[]): Prom
       }
       return 0;
     }
-    if (action === 'revoke' && rest[0]) {
-      if (!(await store.revoke(rest[0], Date.now()))) {
-        console.error(`No API key with id ${rest[0]} (see: tegami keys list).`);
-        return 1;
-      }
-      const revoked = await store.findById(rest[0]);
-      if (revoked) await auditKey(database, 'key.revoke', revoked);
-      console.log(`Revoked ${rest[0]}.`);
-      return 0;
+    if (!(await store.revoke(keyId as string, Date.now()))) {
+      console.error(`No API key with id ${keyId} (see: tegami keys list).`);
+      return 1;
     }
-    console.error(
-      'Usage: tegami keys create [--name N] [--unit U] [--admin] | keys list | keys revoke <key-id>',
-    );
-    return 2;
+    const revoked = await store.findById(keyId as string);
+    if (revoked) await auditKey(database, 'key.revoke', revoked);
+    console.log(`Revoked ${keyId}.`);
+    return 0;
   } finally {
     await database.close();
   }
+}
+
+/** One clear line for each way a command can fail, and the exit code that goes with it. */
+function report(error: unknown): number {
+  if (error instanceof UsageError) {
+    console.error(`tegami: ${error.message}\n\n${error.usage}`);
+    return EX_USAGE;
+  }
+  if (error instanceof ConfigError) {
+    console.error(`Configuration error: ${error.message}`);
+    return EX_CONFIG;
+  }
+  if (error instanceof DatabaseUnavailableError) {
+    console.error(`Database error: ${error.message}`);
+    return EX_UNAVAILABLE;
+  }
+  if (error instanceof ListenError) {
+    console.error(`Cannot start: ${error.message}`);
+    return EX_UNAVAILABLE;
+  }
+  console.error(`tegami: ${error instanceof Error ? error.message : String(error)}`);
+  return 1;
 }
 
 main(process.argv.slice(2)).then(
@@ -184,15 +337,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    if (error instanceof ConfigError) {
-      console.error(`Configuration error: ${error.message}`);
-      process.exitCode = 78; // EX_CONFIG
-    } else if (error instanceof DatabaseUnavailableError) {
-      console.error(`Database error: ${error.message}`);
-      process.exitCode = 69; // EX_UNAVAILABLE
-    } else {
-      console.error(`tegami: ${error instanceof Error ? error.message : String(error)}`);
-      process.exitCode = 1;
-    }
+    process.exitCode = report(error);
+    // What failed was released; should anything still hold the event loop, do not hang on it:
+    // a supervisor restarts a process that exits, not one that hangs.
+    setTimeout(() => process.exit(), FAILURE_EXIT_MS).unref();
   },
 );

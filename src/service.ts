@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './api/app.ts';
 import { createApiKey, ensureBootstrapKey } from './api-keys.ts';
-import { startClusterJobs } from './cluster-jobs.ts';
+import { type ClusterJobs, startClusterJobs } from './cluster-jobs.ts';
 import type { Config } from './config.ts';
 import type { Provider } from './domain/ports.ts';
 import {
@@ -46,6 +46,11 @@ export interface ServiceOptions {
   worker: boolean;
   /** Where to print what a person must see once (the first API key, the address). */
   announce?: (line: string) => void;
+  /**
+   * Aborting it (SIGTERM or SIGINT while starting) gives up the start: what was opened is
+   * released and `startService` rejects with `StartAborted`.
+   */
+  signal?: AbortSignal;
 }
 
 export interface RunningService {
@@ -58,9 +63,20 @@ export interface RunningService {
 }
 
 const LEASE_REAPER_INTERVAL_MS = 10_000;
+/**
+ * Longest wait for releasing what a failed start opened. A PostgreSQL connection still being
+ * opened cannot be cancelled; the process exits anyway, and nothing it holds needs finishing.
+ */
+const FAILED_START_RELEASE_MS = 3_000;
 
 /** The database could not be reached or prepared at start. */
 export class DatabaseUnavailableError extends Error {}
+
+/** The API could not listen on its address (port in use, no permission, no such address). */
+export class ListenError extends Error {}
+
+/** A signal asked the process to stop while it was starting. */
+export class StartAborted extends Error {}
 
 function createProvider(config: Config, outbox: SqlSandboxOutbox): Provider {
   if (config.sendgrid) return new SendGridProvider(config.sendgrid);
@@ -68,26 +84,75 @@ function createProvider(config: Config, outbox: SqlSandboxOutbox): Provider {
   return config.provider === 'test' ? new TestProvider(sandbox) : sandbox;
 }
 
+/** Rejects with `StartAborted` as soon as `signal` aborts, even if `work` never settles. */
+function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) return Promise.reject(new StartAborted('stopped while starting'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new StartAborted('stopped while starting'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Waits for `work`, but at most `ms`; never rejects (for releasing things after a failure). */
+async function atMost(work: Promise<unknown>, ms: number, logger?: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    work.catch((err: unknown) => logger?.warn({ err }, 'releasing after a failed start failed')),
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, ms);
+      timer.unref();
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
 export async function openAndMigrate(
   config: Config,
+  signal?: AbortSignal,
 ): Promise<{ database: DatabaseHandle; applied: string[] }> {
-  const database = openDatabase(config.databaseUrl, { poolSize: config.databasePoolSize });
+  const where = redactUrl(config.databaseUrl);
+  const describe = (error: unknown) => {
+    const cause = error as { message?: string; code?: string };
+    return `cannot use the database at ${where}: ${cause.message || cause.code || String(error)}`;
+  };
+  let database: DatabaseHandle;
   try {
-    const applied = await migrateToLatest(database.db);
+    database = openDatabase(config.databaseUrl, { poolSize: config.databasePoolSize });
+  } catch (error) {
+    // A folder that cannot be made, a file that is not a database: nothing was opened.
+    throw new DatabaseUnavailableError(describe(error));
+  }
+  try {
+    const applied = await unlessAborted(migrateToLatest(database.db), signal);
     return { database, applied };
   } catch (error) {
-    await database.close();
-    const cause = error as { message?: string; code?: string };
-    throw new DatabaseUnavailableError(
-      `cannot use the database at ${redactUrl(config.databaseUrl)}: ${cause.message || cause.code || String(error)}`,
-    );
+    await atMost(database.close(), FAILED_START_RELEASE_MS);
+    if (error instanceof StartAborted) throw error;
+    throw new DatabaseUnavailableError(describe(error));
   }
 }
 
+/**
+ * Starts what `options` asks for. Nothing is left running when it fails: whatever was opened
+ * (database, port, worker) is released before it rejects, so the process can exit and its
+ * supervisor start it again. The API listens before the first API key is created and printed,
+ * so a start that cannot listen creates no key.
+ */
 export async function startService(options: ServiceOptions): Promise<RunningService> {
-  const { config, logger } = options;
+  const { config, logger, signal } = options;
   const announce = options.announce ?? ((line: string) => logger.info(line));
-  const { database } = await openAndMigrate(config);
+  const { database } = await openAndMigrate(config, signal);
   const keys = new SqlApiKeyStore(database);
   const messages = new SqlMessageStore(database);
   const outbox = new SqlSandboxOutbox(database, config.sandboxOutboxLimit);
@@ -111,154 +176,186 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const outage = new OutageLog(logger);
   let provider: Provider | null = null;
   let stopListening = () => {};
-
-  if (config.bootstrapApiKey) {
-    await ensureBootstrapKey(keys, config.bootstrapApiKey);
-  } else if (options.api && (await keys.count()) === 0) {
-    // The operator's first key: an admin key, in the `default` unit.
-    const { key, record } = await createApiKey(
-      keys,
-      'first key (created at first start)',
-      Date.now(),
-      {
-        admin: true,
-      },
-    );
-    announce(
-      `Created the first API key (${record.id}). It is shown only this once; keep it:\n\n    ${key}\n`,
-    );
-  }
-
   let worker: DeliveryWorker | null = null;
   let dispatcher: WebhookDispatcher | null = null;
-  if (options.worker) {
-    const store = new SqlDeliveryStore(database);
-    provider = createProvider(config, outbox);
-    worker = new DeliveryWorker({
-      store,
-      provider,
-      retry: config.retry,
-      options: config.worker,
-      circuit: config.circuit,
-      health,
-      // Waiting for proof only makes sense when delivery events can arrive.
-      confirmationWaitMs:
-        config.sendgridWebhook.publicKey || config.sendgridWebhook.insecure
-          ? config.unknownOutcomeWaitMs
-          : 0,
-      releaseWaiting: (ids, now) => releaseWaitingUnknown(database, ids, now),
-      probeRequestedAt: (name) => operations.probes.requestedAt(name),
-      logger: logger.child({ component: 'worker' }),
-      outage,
-    });
-    const reap = () =>
-      releaseDeadLocalLeases(store, worker?.leaseOwner ?? '', logger).then(
-        () => outage.succeeded('freeing leases of dead workers'),
-        (err: unknown) => outage.failed('freeing leases of dead workers', err),
-      );
-    await reap();
-    timers.push(setInterval(reap, LEASE_REAPER_INTERVAL_MS));
-    worker.start();
-    dispatcher = new WebhookDispatcher({
-      store: webhooks,
-      ...config.webhooks,
-      logger: logger.child({ component: 'webhooks' }),
-      outage,
-    });
-    dispatcher.start();
-    // PostgreSQL: API processes elsewhere announce new mail; polling remains the backstop.
-    const running = worker;
-    stopListening = database.listen('tegami_due', () => running.wake());
-  }
-  const inProcess = worker;
-  wakeWorkers.fn = () => {
-    inProcess?.wake();
-    database.notify('tegami_due');
-  };
-  // Recoveries are started through the API and worked by API processes (one at a time per
-  // recovery, by lease); worker processes only send.
-  const operationsJobs = options.api
-    ? startOperationsJobs(database, operations, logger, () => wakeWorkers.fn())
-    : null;
-  wakeRunner.fn = () => operationsJobs?.runner.wake();
-
   let app: FastifyInstance | null = null;
-  let url: string | null = null;
-  if (options.api) {
-    const inProcessWorker = worker;
-    app = await buildApp({
-      messages,
-      findApiKey: (hash) => keys.findActiveByHash(hash),
-      // The outbox exists only for providers that keep mail here instead of sending it.
-      sandbox: config.provider === 'sendgrid' ? null : outbox,
-      providers: {
-        configured: config.provider,
-        health,
-        countUnconfirmed: (now) => messages.countUnconfirmed(now - config.unconfirmedAfterMs, now),
-      },
-      unconfirmedAfterMs: config.unconfirmedAfterMs,
-      batchMaxRecipients: config.batchMaxRecipients,
-      timeline: (id) => deliveryEvents.timeline(id),
-      suppressions,
-      operations: operations.service,
-      webhookEndpoints: {
-        store: webhooks,
-        operations: operations.service,
-        checkDestination: (url) => checkDestination(url, config.webhooks.allowPrivate),
-        clock: Date.now,
-      },
-      ...sendgridWebhook(config, deliveryEvents, logger, (ids) =>
-        confirmUnknownOutcomes(database, ids, Date.now()),
-      ),
-      logger: logger.child({ component: 'api' }),
-      outage,
-      onAccepted: () => {
-        inProcessWorker?.wake();
-        database.notify('tegami_due');
-      },
-      readiness: async () => {
-        try {
-          const pending = await pendingMigrations(database.db);
-          return pending.length === 0
-            ? { ready: true }
-            : { ready: false, reason: `migrations not applied: ${pending.join(', ')}` };
-        } catch (error) {
-          return { ready: false, reason: `database unreachable: ${(error as Error).message}` };
-        }
-      },
-    });
-    url = await app.listen({ host: config.http.host, port: config.http.port });
-  }
-  for (const timer of timers) timer.unref();
-  const clusterJobs = startClusterJobs({
-    database,
-    messages,
-    deliveryEvents,
-    retentionDays: config.retentionDays,
-    extraJobs: operationsMaintenance(database, operations, config),
-    logger,
-    outage,
-  });
+  let clusterJobs: ClusterJobs | null = null;
+  let operationsJobs: ReturnType<typeof startOperationsJobs> | null = null;
 
-  return {
-    url,
-    app,
-    worker,
-    database,
-    async stop() {
-      for (const timer of timers) clearInterval(timer);
-      stopListening();
-      // Stop taking requests first, then let the worker finish what it holds.
-      if (app) await app.close();
-      await messages.flushed();
-      await operationsJobs?.stop();
-      if (worker) await worker.stop();
-      await dispatcher?.stop();
-      await clusterJobs.stop();
-      await provider?.close?.();
-      await database.close();
-    },
-  };
+  async function stop(): Promise<void> {
+    for (const timer of timers) clearInterval(timer);
+    stopListening();
+    // Stop taking requests first, then let the worker finish what it holds.
+    if (app) await app.close();
+    await messages.flushed();
+    await operationsJobs?.stop();
+    if (worker) await worker.stop();
+    await dispatcher?.stop();
+    await clusterJobs?.stop();
+    await provider?.close?.();
+    await database.close();
+  }
+
+  try {
+    if (config.bootstrapApiKey) {
+      await unlessAborted(ensureBootstrapKey(keys, config.bootstrapApiKey), signal);
+    }
+
+    if (options.worker) {
+      const store = new SqlDeliveryStore(database);
+      provider = createProvider(config, outbox);
+      worker = new DeliveryWorker({
+        store,
+        provider,
+        retry: config.retry,
+        options: config.worker,
+        circuit: config.circuit,
+        health,
+        // Waiting for proof only makes sense when delivery events can arrive.
+        confirmationWaitMs:
+          config.sendgridWebhook.publicKey || config.sendgridWebhook.insecure
+            ? config.unknownOutcomeWaitMs
+            : 0,
+        releaseWaiting: (ids, now) => releaseWaitingUnknown(database, ids, now),
+        probeRequestedAt: (name) => operations.probes.requestedAt(name),
+        logger: logger.child({ component: 'worker' }),
+        outage,
+      });
+    }
+
+    let url: string | null = null;
+    if (options.api) {
+      const inProcessWorker = worker;
+      app = await buildApp({
+        messages,
+        findApiKey: (hash) => keys.findActiveByHash(hash),
+        // The outbox exists only for providers that keep mail here instead of sending it.
+        sandbox: config.provider === 'sendgrid' ? null : outbox,
+        providers: {
+          configured: config.provider,
+          health,
+          countUnconfirmed: (now) =>
+            messages.countUnconfirmed(now - config.unconfirmedAfterMs, now),
+        },
+        unconfirmedAfterMs: config.unconfirmedAfterMs,
+        batchMaxRecipients: config.batchMaxRecipients,
+        timeline: (id) => deliveryEvents.timeline(id),
+        suppressions,
+        operations: operations.service,
+        webhookEndpoints: {
+          store: webhooks,
+          operations: operations.service,
+          checkDestination: (url) => checkDestination(url, config.webhooks.allowPrivate),
+          clock: Date.now,
+        },
+        ...sendgridWebhook(config, deliveryEvents, logger, (ids) =>
+          confirmUnknownOutcomes(database, ids, Date.now()),
+        ),
+        logger: logger.child({ component: 'api' }),
+        outage,
+        onAccepted: () => {
+          inProcessWorker?.wake();
+          database.notify('tegami_due');
+        },
+        readiness: async () => {
+          try {
+            const pending = await pendingMigrations(database.db);
+            return pending.length === 0
+              ? { ready: true }
+              : { ready: false, reason: `migrations not applied: ${pending.join(', ')}` };
+          } catch (error) {
+            return { ready: false, reason: `database unreachable: ${(error as Error).message}` };
+          }
+        },
+      });
+      signal?.throwIfAborted();
+      url = await listen(app, config.http.host, config.http.port);
+      // Only now that the port is ours: a start that cannot listen must not create a key.
+      if (!config.bootstrapApiKey && (await keys.count()) === 0) {
+        // The operator's first key: an admin key, in the `default` unit.
+        const { key, record } = await createApiKey(
+          keys,
+          'first key (created at first start)',
+          Date.now(),
+          { admin: true },
+        );
+        announce(
+          `Created the first API key (${record.id}). It is shown only this once; keep it:\n\n    ${key}\n`,
+        );
+      }
+    }
+
+    if (worker) {
+      const running = worker;
+      const store = new SqlDeliveryStore(database);
+      const reap = () =>
+        releaseDeadLocalLeases(store, running.leaseOwner, logger).then(
+          () => outage.succeeded('freeing leases of dead workers'),
+          (err: unknown) => outage.failed('freeing leases of dead workers', err),
+        );
+      await unlessAborted(reap(), signal);
+      timers.push(setInterval(reap, LEASE_REAPER_INTERVAL_MS));
+      signal?.throwIfAborted();
+      running.start();
+      dispatcher = new WebhookDispatcher({
+        store: webhooks,
+        ...config.webhooks,
+        logger: logger.child({ component: 'webhooks' }),
+        outage,
+      });
+      dispatcher.start();
+      // PostgreSQL: API processes elsewhere announce new mail; polling remains the backstop.
+      stopListening = database.listen('tegami_due', () => running.wake());
+    }
+    const inProcess = worker;
+    wakeWorkers.fn = () => {
+      inProcess?.wake();
+      database.notify('tegami_due');
+    };
+    // Recoveries are started through the API and worked by API processes (one at a time per
+    // recovery, by lease); worker processes only send.
+    operationsJobs = options.api
+      ? startOperationsJobs(database, operations, logger, () => wakeWorkers.fn())
+      : null;
+    const runner = operationsJobs;
+    wakeRunner.fn = () => runner?.runner.wake();
+    for (const timer of timers) timer.unref();
+    clusterJobs = startClusterJobs({
+      database,
+      messages,
+      deliveryEvents,
+      retentionDays: config.retentionDays,
+      extraJobs: operationsMaintenance(database, operations, config),
+      logger,
+      outage,
+    });
+    signal?.throwIfAborted();
+    return { url, app, worker, database, stop };
+  } catch (error) {
+    await atMost(stop(), FAILED_START_RELEASE_MS, logger);
+    if (signal?.aborted) throw new StartAborted('stopped while starting');
+    throw error;
+  }
+}
+
+/** `app.listen`, with the reasons a port cannot be had said plainly. */
+async function listen(app: FastifyInstance, host: string, port: number): Promise<string> {
+  try {
+    return await app.listen({ host, port });
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? '';
+    const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const why: Record<string, string> = {
+      EADDRINUSE: 'the address is already in use (is another Tegami running?)',
+      EACCES: 'permission denied (ports below 1024 need privileges)',
+      EADDRNOTAVAIL: 'this machine has no such address',
+      ENOTFOUND: 'no such host',
+      EAI_AGAIN: 'the host name could not be resolved',
+    };
+    throw new ListenError(
+      `cannot listen on ${where}: ${why[code] ?? (error as Error).message}${code && why[code] ? ` (${code})` : ''}; check TEGAMI_HTTP_HOST and TEGAMI_HTTP_PORT`,
+    );
+  }
 }
 
 /**

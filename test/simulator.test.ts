@@ -827,12 +827,12 @@ describe('tegami simulator', () => {
     }
   });
 
-  test('a bad flag: a message and exit code 2', async () => {
+  test('a bad flag: a message and exit code 64 (EX_USAGE)', async () => {
     const unknown = await runTegami(['simulator', '--no-such-flag'], {});
-    assert.equal(unknown.code, 2);
+    assert.equal(unknown.code, 64);
     assert.match(unknown.output, /no-such-flag/);
     const bad = await runTegami(['simulator', '--error-rate', '503=2'], {});
-    assert.equal(bad.code, 2);
+    assert.equal(bad.code, 64);
     assert.match(bad.output, /errorRates\.503 must be a number between 0 and 1/);
   });
 });

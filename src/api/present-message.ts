@@ -44,9 +44,24 @@ function eventPayload(value: unknown): Record<string, unknown> {
   return isPlainObject(value) && !nestedDeeperThan(value, MAX_EVENT_DEPTH) ? value : {};
 }
 
+/** Why the provider holds due mail right now (see `holdReason`), and when that was looked up. */
+export interface Hold {
+  reason: string | null;
+  now: number;
+}
+
+/** A message the provider would take now if it could: queued, or scheduled and due. */
+function isDue(record: MessageRecord, now: number): boolean {
+  return (
+    record.status === 'queued' ||
+    (record.status === 'scheduled' && (record.sendAt === null || record.sendAt <= now))
+  );
+}
+
 /**
  * A message as the API shows it: snake_case fields, ISO 8601 times, attachments without content.
- * With `timeline`, each recipient carries its delivery events, oldest first.
+ * With `timeline`, each recipient carries its delivery events, oldest first. With `hold`, a due
+ * message says why it is held (`held_reason`).
  *
  * Every stored value is read defensively (see present-values.ts): a row edited by hand or an
  * event time out of range shows as null or an empty value, never as a 500 for the message or for
@@ -56,6 +71,7 @@ export function presentMessage(
   record: MessageRecord,
   withAttempts: boolean,
   timeline?: TimelineEntry[],
+  hold?: Hold,
 ) {
   const content: Record<string, unknown> = isPlainObject(record.content) ? record.content : {};
   const replyTo = address(content.reply_to);
@@ -117,6 +133,7 @@ export function presentMessage(
     next_attempt_at: isoTimeOrNull(record.nextAttemptAt),
     sent_at: isoTimeOrNull(record.sentAt),
     last_error: textOrNull(record.lastError),
+    held_reason: hold && isDue(record, hold.now) ? hold.reason : null,
     ...(withAttempts
       ? {
           attempts: record.attempts.map((a) => ({

@@ -209,6 +209,12 @@ export const MessageSchema = Type.Object({
   next_attempt_at: Nullable(Type.String()),
   sent_at: Nullable(Type.String()),
   last_error: Nullable(Type.String()),
+  held_reason: Type.Optional(
+    Type.Union([Type.String(), Type.Null()], {
+      description:
+        'For a due queued or scheduled message: why the provider holds it (paused, unavailable, throttled, or no worker running); null otherwise',
+    }),
+  ),
   attempts: Type.Optional(Type.Array(AttemptSchema)),
 });
 
@@ -275,6 +281,20 @@ export const ProviderListSchema = Type.Object({
     Type.Object({
       name: Type.String(),
       ...ProviderViewFields,
+      credentials: Type.Union(
+        [
+          Type.Object({
+            result: Type.String({ description: 'valid, refused or unverified' }),
+            detail: Type.String(),
+            checked_at: Type.String(),
+          }),
+          Type.Null(),
+        ],
+        {
+          description:
+            'What the provider said about the credentials when the worker started (SendGrid: GET /v3/scopes); null for providers without credentials',
+        },
+      ),
       accepted: Type.Integer({ description: 'accepted sends since the workers started' }),
       failed: Type.Integer(),
       recent_errors: Type.Array(

@@ -27,7 +27,7 @@ export async function runAuditCommand(config: () => Config, args: string[]): Pro
   } catch (error) {
     if (!isParseArgsError(error)) throw error;
     console.error(`tegami audit: ${(error as Error).message}\n\n${AUDIT_USAGE}`);
-    return 2;
+    return 64;
   }
   if (values.help) {
     console.log(AUDIT_USAGE);
@@ -50,7 +50,7 @@ export async function runAuditCommand(config: () => Config, args: string[]): Pro
     problems.push('--limit must be a whole number from 1 to 500');
   if (problems.length > 0) {
     for (const p of problems) console.error(`tegami audit: ${p}`);
-    return 2;
+    return 64;
   }
   const { operations, close } = await openOperations(config());
   try {

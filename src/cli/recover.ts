@@ -50,7 +50,7 @@ export async function runRecoverCommand(config: () => Config, args: string[]): P
   } catch (error) {
     if (!isParseArgsError(error)) throw error;
     console.error(`tegami recover: ${(error as Error).message}\n\n${RECOVER_USAGE}`);
-    return 2;
+    return 64;
   }
   if (values.help) {
     console.log(RECOVER_USAGE);
@@ -68,7 +68,7 @@ export async function runRecoverCommand(config: () => Config, args: string[]): P
   problems.push(...errors.map((e) => `${e.field} ${e.message}`));
   if (problems.length > 0) {
     for (const p of problems) console.error(`tegami recover: ${p}`);
-    return 2;
+    return 64;
   }
 
   const cfg = config();

@@ -25,7 +25,7 @@ export async function runUnitsCommand(config: () => Config, args: string[]): Pro
   } catch (error) {
     if (!isParseArgsError(error)) throw error;
     console.error(`tegami units: ${(error as Error).message}\n\n${UNITS_USAGE}`);
-    return 2;
+    return 64;
   }
   const { values, positionals } = parsed;
   const [action, ...rest] = positionals;
@@ -37,7 +37,7 @@ export async function runUnitsCommand(config: () => Config, args: string[]): Pro
     (action === 'list' && rest.length === 0) || (action === 'create' && rest.length === 1);
   if (!valid) {
     console.error(UNITS_USAGE);
-    return 2;
+    return 64;
   }
   const { operations, close } = await openOperations(config());
   try {

@@ -33,7 +33,7 @@ export async function runUnsentCommand(config: () => Config, args: string[]): Pr
   } catch (error) {
     if (!isParseArgsError(error)) throw error;
     console.error(`tegami unsent: ${(error as Error).message}\n\n${UNSENT_USAGE}`);
-    return 2;
+    return 64;
   }
   if (values.help) {
     console.log(UNSENT_USAGE);
@@ -42,7 +42,7 @@ export async function runUnsentCommand(config: () => Config, args: string[]): Pr
   const { query, errors } = queryFromFlags(values);
   if (errors.length > 0) {
     for (const e of errors) console.error(`tegami unsent: ${e.field} ${e.message}`);
-    return 2;
+    return 64;
   }
   const { operations, close } = await openOperations(config());
   try {

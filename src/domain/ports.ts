@@ -6,6 +6,7 @@ import type { SuppressedRecipient, Suppression } from './suppression.ts';
 import type {
   Attempt,
   ClaimedMessage,
+  CredentialCheck,
   MessageContent,
   MessageRecord,
   MessageStatus,
@@ -26,6 +27,11 @@ export interface Provider {
    * aborts, the call gives up waiting and reports outcome `unknown` if the request was sent.
    */
   send(message: OutboundMessage, abandon?: AbortSignal): Promise<SendResult>;
+  /**
+   * Asks the provider whether our credentials work, without sending anything. Never throws for
+   * a provider-side problem. Providers without credentials leave it out.
+   */
+  verify?(signal?: AbortSignal): Promise<CredentialCheck>;
   close?(): Promise<void>;
 }
 

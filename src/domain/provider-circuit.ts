@@ -1,4 +1,4 @@
-import type { ProviderFault, SendResult } from './types.ts';
+import type { CredentialCheck, ProviderFault, SendResult } from './types.ts';
 
 /**
  * A provider's health as one worker sees it: a circuit breaker over provider-level failures.
@@ -42,6 +42,11 @@ export interface RecentError {
   lastDetail: string | null;
 }
 
+/** The credential check's outcome, as the worker saw it. */
+export interface CredentialStatus extends CredentialCheck {
+  checkedAt: number;
+}
+
 export interface CircuitSnapshot {
   state: ProviderState;
   reason: string | null;
@@ -51,6 +56,8 @@ export interface CircuitSnapshot {
   accepted: number;
   failed: number;
   recentErrors: RecentError[];
+  /** What the credential check at start said; null until it answered (or with no check). */
+  credentials: CredentialStatus | null;
 }
 
 export interface Transition {
@@ -109,6 +116,7 @@ export class ProviderCircuit {
   private accepted = 0;
   private failed = 0;
   private readonly recent = new Map<string, RecentError>();
+  private credentials: CredentialStatus | null = null;
 
   constructor(
     private readonly options: CircuitOptions,
@@ -149,9 +157,24 @@ export class ProviderCircuit {
     this.nextCheckAt = now;
   }
 
+  /**
+   * Feeds the credential check's answer. Refused credentials pause the provider at once, before
+   * a message is tried; the pause is checked like any other (a probe every `pauseCheckMs`). The
+   * other answers change no state: sends are the better evidence.
+   */
+  recordCredentials(check: CredentialCheck, now: number): Transition | null {
+    this.credentials = { ...check, checkedAt: now };
+    if (check.result !== 'refused') return null;
+    return this.moveTo('paused', check.detail, now + this.options.pauseCheckMs, now);
+  }
+
   /** Feeds one attempt's result; returns the state change it caused, if any. */
   record(result: SendResult, now: number, wasProbe: boolean): Transition | null {
     const fault = result.providerFault;
+    if (result.outcome === 'accepted' && this.credentials && this.credentials.result !== 'valid') {
+      // Accepted mail proves the credentials work, whatever the check said earlier.
+      this.credentials = { result: 'valid', detail: 'the provider accepted mail', checkedAt: now };
+    }
     if (!fault) {
       // The provider answered properly (a 202, or a 400 about the message itself): it is up.
       if (result.outcome === 'accepted') this.accepted++;
@@ -195,6 +218,7 @@ export class ProviderCircuit {
       accepted: this.accepted,
       failed: this.failed,
       recentErrors: [...this.recent.values()].sort((a, b) => b.lastAt - a.lastAt),
+      credentials: this.credentials,
     };
   }
 

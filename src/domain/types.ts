@@ -137,6 +137,20 @@ export interface SendResult {
   networkError?: string;
 }
 
+/**
+ * What a provider said about our credentials before any mail was sent (SendGrid: the API key's
+ * scopes), so a misconfiguration shows at start instead of when mail piles up.
+ * - valid:      they work and allow sending.
+ * - refused:    the provider refused them, or they do not allow sending: nothing can be sent.
+ * - unverified: no answer that says either (unreachable, an outage); sends will tell.
+ */
+export const CREDENTIAL_RESULTS = ['valid', 'refused', 'unverified'] as const;
+export interface CredentialCheck {
+  result: (typeof CREDENTIAL_RESULTS)[number];
+  /** Safe to show and log: never the credentials themselves. */
+  detail: string;
+}
+
 export interface Attempt {
   number: number;
   provider: string;

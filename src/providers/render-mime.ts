@@ -2,6 +2,12 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 import type { Address, OutboundMessage } from '../domain/types.ts';
 import { isReservedHeader } from '../domain/validate-message.ts';
 
+/**
+ * Carries the message id in every rendered mail. Spelled as it appears in the mail: nodemailer
+ * writes a header name ending in "-Id" as "-ID" whatever it is given.
+ */
+export const TEGAMI_ID_HEADER = 'X-Tegami-Message-ID';
+
 function formatAddress(address: Address): { name: string; address: string } | string {
   return address.name ? { name: address.name, address: address.email } : address.email;
 }
@@ -27,7 +33,7 @@ export async function renderMime(message: OutboundMessage, date = new Date()): P
     subject: content.subject,
     ...(content.text !== undefined ? { text: content.text } : {}),
     ...(content.html !== undefined ? { html: content.html } : {}),
-    headers: { ...headers, 'X-Tegami-Message-Id': message.id },
+    headers: { ...headers, [TEGAMI_ID_HEADER]: message.id },
     // Our own id makes the Message-ID stable across attempts (and cheaper than a random one).
     date,
     messageId: `<${message.id}@${content.from.email.split('@')[1] ?? 'tegami'}>`,

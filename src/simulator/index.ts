@@ -73,10 +73,36 @@ Options:
   --event-delay-ms N            delay between successive events of one recipient
   --event-batch-size N          events per webhook POST
   --engagement                  also emit open and click events for delivered recipients
+  -h, --help                    show this help and exit
 
 The control API is under /_simulator (see docs/simulator.md).`;
 
 class UsageError extends Error {}
+
+/** The flags of `tegami simulator` (docs/simulator.md lists them; a test checks). */
+export const SIMULATOR_OPTIONS = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+  'api-key': { type: 'string' },
+  'latency-ms': { type: 'string' },
+  'error-rate': { type: 'string', multiple: true },
+  'html-errors': { type: 'boolean' },
+  'reset-rate': { type: 'string' },
+  'hang-rate': { type: 'string' },
+  'late-answer-ms': { type: 'string' },
+  'rate-limit': { type: 'string' },
+  'retry-after': { type: 'string' },
+  outage: { type: 'string' },
+  'reject-category': { type: 'string', multiple: true },
+  'max-messages': { type: 'string' },
+  'event-webhook-url': { type: 'string' },
+  'event-signing-key': { type: 'string' },
+  'event-signing-key-file': { type: 'string' },
+  'event-delay-ms': { type: 'string' },
+  'event-batch-size': { type: 'string' },
+  engagement: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 /** Reads `tegami simulator` flags into simulator options; throws UsageError or FaultsError. */
 export function parseSimulatorArgs(args: string[]): { help: boolean; options: SimulatorOptions } {
@@ -84,29 +110,7 @@ export function parseSimulatorArgs(args: string[]): { help: boolean; options: Si
     args,
     strict: true,
     allowPositionals: true,
-    options: {
-      host: { type: 'string' },
-      port: { type: 'string' },
-      'api-key': { type: 'string' },
-      'latency-ms': { type: 'string' },
-      'error-rate': { type: 'string', multiple: true },
-      'html-errors': { type: 'boolean' },
-      'reset-rate': { type: 'string' },
-      'hang-rate': { type: 'string' },
-      'late-answer-ms': { type: 'string' },
-      'rate-limit': { type: 'string' },
-      'retry-after': { type: 'string' },
-      outage: { type: 'string' },
-      'reject-category': { type: 'string', multiple: true },
-      'max-messages': { type: 'string' },
-      'event-webhook-url': { type: 'string' },
-      'event-signing-key': { type: 'string' },
-      'event-signing-key-file': { type: 'string' },
-      'event-delay-ms': { type: 'string' },
-      'event-batch-size': { type: 'string' },
-      engagement: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
+    options: SIMULATOR_OPTIONS,
   });
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
 
@@ -213,7 +217,7 @@ export async function runSimulatorCommand(args: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof UsageError || error instanceof FaultsError || isParseArgsError(error)) {
       console.error(`tegami simulator: ${(error as Error).message}\n\n${SIMULATOR_USAGE}`);
-      return 2;
+      return 64; // EX_USAGE, as every tegami command
     }
     throw error;
   }

@@ -89,6 +89,19 @@ const BODIES = {
   tooManyRequests: sgErrors('too many requests'),
 };
 
+/** `GET /v3/scopes` for a missing or unknown key: SendGrid's words, field first, no `help`. */
+const SCOPES_UNAUTHORIZED = JSON.stringify({
+  errors: [{ field: null, message: 'authorization required' }],
+});
+
+/** The scopes SendGrid lists for a key restricted to Mail Send. */
+export const SIMULATED_SCOPES = [
+  '2fa_exempt',
+  '2fa_required',
+  'mail.send',
+  'sender_verification_eligible',
+];
+
 const STATUS_MESSAGES: Record<number, string> = {
   400: 'Bad Request',
   401: 'The provided authorization grant is invalid, expired, or revoked',
@@ -382,6 +395,16 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
       .header('x-message-id', xMessageId)
       .header('content-type', 'text/plain; charset=utf-8')
       .send();
+  });
+
+  // The permissions of the key that asks: what a client checks before sending. Faults and stats
+  // concern mail/send only.
+  app.get('/v3/scopes', async (request, reply) => {
+    const auth = /^Bearer +(\S+)\s*$/i.exec(request.headers.authorization ?? '');
+    const known = auth?.[1] !== undefined && (apiKey === null || auth[1] === apiKey);
+    reply.header('content-type', 'application/json');
+    if (!known) return reply.code(401).send(SCOPES_UNAUTHORIZED);
+    return reply.code(200).send(JSON.stringify({ scopes: SIMULATED_SCOPES }));
   });
 
   app.route({

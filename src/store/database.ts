@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
@@ -69,7 +69,7 @@ export function openDatabase(url: string, options: OpenOptions = {}): DatabaseHa
 
 function openSqlite(url: string): DatabaseHandle {
   const path = sqlitePathFromUrl(url);
-  if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
+  if (path !== ':memory:') ensureDirectory(dirname(resolve(path)));
   const sqlite = new SqliteDatabase(path);
   // WAL lets readers run beside the single writer; synchronous=FULL fsyncs the WAL on every
   // commit, so an acknowledged message survives power loss. Commits are grouped by the caller
@@ -112,6 +112,33 @@ function openSqlite(url: string): DatabaseHandle {
       await db.destroy();
     },
   };
+}
+
+/**
+ * Creates `dir` and its missing parents one level at a time. Node's `mkdirSync(…, { recursive })`
+ * never returns where a parent exists but refuses children with ENOENT (anything under /proc):
+ * it retries forever at full CPU. Here the first refusal is reported as an error.
+ */
+function ensureDirectory(dir: string): void {
+  const missing: string[] = [];
+  let current = dir;
+  while (!existsSync(current) && dirname(current) !== current) {
+    missing.push(current);
+    current = dirname(current);
+  }
+  if (existsSync(current) && !statSync(current).isDirectory()) {
+    throw new Error(`${current} is not a folder`);
+  }
+  for (const folder of missing.reverse()) {
+    try {
+      mkdirSync(folder);
+    } catch (error) {
+      // Another process starting at the same time may have made it first.
+      const exists =
+        (error as { code?: string }).code === 'EEXIST' && statSync(folder).isDirectory();
+      if (!exists) throw error;
+    }
+  }
 }
 
 /**

@@ -78,5 +78,17 @@ function readDetails(text: string): Details {
       lastAt: count(e.lastAt),
       lastDetail: typeof e.lastDetail === 'string' ? e.lastDetail : null,
     })),
+    credentials: readCredentials(details.credentials),
+  };
+}
+
+function readCredentials(value: unknown): Details['credentials'] {
+  if (!isObject(value)) return null;
+  const { result, detail, checkedAt } = value;
+  if (result !== 'valid' && result !== 'refused' && result !== 'unverified') return null;
+  return {
+    result,
+    detail: typeof detail === 'string' ? detail : '',
+    checkedAt: count(checkedAt),
   };
 }

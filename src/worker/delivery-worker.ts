@@ -8,7 +8,7 @@ import {
 } from '../domain/provider-circuit.ts';
 import { decideAfterAttempt, type RetryPolicy } from '../domain/retry-policy.ts';
 import { describeSuppressed, withoutSuppressed } from '../domain/suppression.ts';
-import type { ClaimedMessage, SendResult } from '../domain/types.ts';
+import type { ClaimedMessage, CredentialCheck, SendResult } from '../domain/types.ts';
 import { OutageLog } from '../outage-log.ts';
 import { formatLeaseOwner } from './lease-reaper.ts';
 
@@ -93,6 +93,8 @@ export class DeliveryWorker {
   private healthWrite: Promise<void> = Promise.resolve();
   private healthWriting = false;
   private healthChangedMeanwhile = false;
+  private credentialCheck: Promise<void> = Promise.resolve();
+  private readonly stopChecking = new AbortController();
 
   constructor(private readonly deps: WorkerDeps) {
     this.clock = deps.clock ?? Date.now;
@@ -104,6 +106,9 @@ export class DeliveryWorker {
     if (this.running) return;
     this.running = true;
     this.loop = this.run();
+    // In the background: an unreachable provider must not hold up the start, and mail sent
+    // meanwhile finds out the same things.
+    this.credentialCheck = this.checkCredentials();
     if (this.deps.health) {
       this.reportHealth();
       this.healthTimer = setInterval(() => this.reportHealth(), HEALTH_REPORT_INTERVAL_MS);
@@ -116,6 +121,8 @@ export class DeliveryWorker {
     if (!this.running) return;
     this.running = false;
     this.wake();
+    this.stopChecking.abort();
+    await this.credentialCheck;
     await this.loop;
     await Promise.all(this.inFlight);
     await this.deps.store.flushed();
@@ -156,6 +163,31 @@ export class DeliveryWorker {
       } while (this.healthChangedMeanwhile);
       this.healthWriting = false;
     })();
+  }
+
+  /**
+   * Asks the provider whether our credentials work (SendGrid: does the API key have mail.send?)
+   * and logs the answer. Refused credentials pause the provider at once, with the reason, so
+   * `GET /v1/providers` and held messages say why nothing is sent.
+   */
+  private async checkCredentials(): Promise<void> {
+    const { provider, logger } = this.deps;
+    if (!provider.verify) return;
+    let check: CredentialCheck;
+    try {
+      check = await provider.verify(this.stopChecking.signal);
+    } catch (error) {
+      check = { result: 'unverified', detail: `the check failed: ${(error as Error).message}` };
+    }
+    if (!this.running) return;
+    const fields = { provider: provider.name, credentials: check.result };
+    const line = `provider ${provider.name} credentials ${check.result}: ${check.detail}`;
+    if (check.result === 'valid') logger.info(fields, line);
+    else if (check.result === 'refused') logger.error(fields, line);
+    else logger.warn(fields, line);
+    const transition = this.circuit.recordCredentials(check, this.clock());
+    if (transition) this.onTransition(transition);
+    else this.reportHealth();
   }
 
   /** New work may be due (a message was just accepted): look now instead of at the next poll. */

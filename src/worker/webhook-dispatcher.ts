@@ -30,6 +30,13 @@ export class DestinationRefused extends Error {
   }
 }
 
+/** The headers of a status webhook POST (HTTP reads them in any case; the docs use these). */
+export const WEBHOOK_HEADERS = {
+  id: 'Tegami-Webhook-Id',
+  timestamp: 'Tegami-Webhook-Timestamp',
+  signature: 'Tegami-Webhook-Signature',
+} as const;
+
 /**
  * What a refused destination is called, at registration and in the delivery log. It never says
  * what the host resolved to, nor whether it resolved at all: an API key must not be able to map
@@ -302,9 +309,9 @@ export class WebhookDispatcher {
         headers: {
           'content-type': 'application/json',
           'user-agent': 'Tegami-Webhooks/1',
-          'tegami-webhook-id': delivery.id,
-          'tegami-webhook-timestamp': String(timestamp),
-          'tegami-webhook-signature': signWebhook(secret, timestamp, delivery.payload),
+          [WEBHOOK_HEADERS.id]: delivery.id,
+          [WEBHOOK_HEADERS.timestamp]: String(timestamp),
+          [WEBHOOK_HEADERS.signature]: signWebhook(secret, timestamp, delivery.payload),
         },
         body: delivery.payload,
       });

@@ -9,7 +9,7 @@ import { type MessageInput, validateMessage } from '../../domain/validate-messag
 import { type ApiDeps, BATCH_BODY_LIMIT, hasNulCharacter } from '../app.ts';
 import { ApiError, type ErrorDetail, MAX_ERROR_DETAILS } from '../error-codes.ts';
 import { canonicalJsonHash } from '../json-body.ts';
-import { presentMessage } from '../present-message.ts';
+import { type Hold, presentMessage } from '../present-message.ts';
 import {
   AcceptedSchema,
   BatchInputSchema,
@@ -24,6 +24,7 @@ import {
 import { actorOf, scopeOf, scopeUnitId } from '../scope.ts';
 import type { TypedApp } from '../typed-app.ts';
 import { compileSchemaCheck, schemaErrorDetails } from '../validation-errors.ts';
+import { configuredProvider, holdReason } from './providers.ts';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -174,7 +175,12 @@ export function registerMessageRoutes(app: TypedApp, deps: ApiDeps): void {
       // Another unit's message is not found: a unit key cannot tell it exists.
       const record = await deps.messages.get(request.params.id, scopeUnitId(request));
       if (!record) throw new ApiError('not_found', `no message with id ${request.params.id}`);
-      return presentMessage(record, true, await deps.timeline?.(record.id));
+      return presentMessage(
+        record,
+        true,
+        await deps.timeline?.(record.id),
+        await currentHold(deps, clock()),
+      );
     },
   );
 
@@ -212,8 +218,9 @@ export function registerMessageRoutes(app: TypedApp, deps: ApiDeps): void {
       ]);
       const shown = records.slice(0, page.limit);
       const last = shown[shown.length - 1];
+      const hold = await currentHold(deps, clock());
       return {
-        data: shown.map((r) => presentMessage(r, false)),
+        data: shown.map((r) => presentMessage(r, false, undefined, hold)),
         next_cursor:
           records.length > page.limit && last ? Buffer.from(last.id).toString('base64url') : null,
         ...(total !== undefined ? { total } : {}),
@@ -258,6 +265,17 @@ export function registerMessageRoutes(app: TypedApp, deps: ApiDeps): void {
       return stateChangeResult(change, request.params.id, 'retry');
     },
   );
+}
+
+/** The provider's hold on due mail, looked up once per request; none without provider health. */
+async function currentHold(deps: ApiDeps, now: number): Promise<Hold | undefined> {
+  if (!deps.providers) return undefined;
+  try {
+    return { reason: holdReason(await configuredProvider(deps.providers, now)), now };
+  } catch {
+    // The message itself was read; a hint that cannot be had must not fail the request.
+    return undefined;
+  }
 }
 
 function stateChangeResult(change: StateChange, id: string, action: 'cancel' | 'retry') {

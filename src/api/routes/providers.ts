@@ -1,5 +1,6 @@
 import type { ProviderHealthReport, ProviderHealthStore } from '../../domain/ports.ts';
 import {
+  type CredentialStatus,
   type ProviderState,
   WORKER_GONE_AFTER_MS,
   WORKER_STALE_AFTER_MS,
@@ -50,6 +51,47 @@ export function registerProviderRoutes(app: TypedApp, view: ProviderView, clock:
   );
 }
 
+/** The configured provider as the workers see it: for `/readyz` and held messages. */
+export async function configuredProvider(view: ProviderView, now: number) {
+  const reports = (await view.health.list()).filter(
+    (r) => now - r.updatedAt <= WORKER_GONE_AFTER_MS,
+  );
+  return summarise(view.configured, reports, now);
+}
+
+/**
+ * Why a due message waits although nothing is wrong with it, or null when the provider is
+ * healthy: shown as `held_reason` on queued messages, so they do not look merely slow.
+ */
+export function holdReason(provider: ReturnType<typeof summarise>): string | null {
+  if (provider.state === 'healthy') return null;
+  if (provider.state === 'unknown') {
+    return `no worker has reported for provider ${provider.name} in the last ${WORKER_GONE_AFTER_MS / 1000} s: is a worker running?`;
+  }
+  const since = provider.since ? ` since ${provider.since}` : '';
+  const next = provider.next_check_at ? `; next check at ${provider.next_check_at}` : '';
+  return `provider ${provider.name} is ${provider.state}${since}: ${provider.reason ?? 'no reason given'}; queued mail waits${next}`;
+}
+
+/** Refused beats the rest (one worker with a bad key is worth a look), then the newest. */
+function credentialsOf(reports: ProviderHealthReport[]) {
+  let chosen: CredentialStatus | null = null;
+  for (const report of reports) {
+    const c = report.snapshot.credentials ?? null;
+    if (!c) continue;
+    const refused = (x: CredentialStatus) => x.result === 'refused';
+    if (
+      !chosen ||
+      (refused(c) && !refused(chosen)) ||
+      (refused(c) === refused(chosen) && c.checkedAt > chosen.checkedAt)
+    )
+      chosen = c;
+  }
+  return chosen
+    ? { result: chosen.result, detail: chosen.detail, checked_at: isoTime(chosen.checkedAt) }
+    : null;
+}
+
 function summarise(name: string, all: ProviderHealthReport[], now: number) {
   const reports = all.filter((r) => r.provider === name);
   // The worst view wins: one worker that sees a paused account is worth an operator's look.
@@ -78,6 +120,7 @@ function summarise(name: string, all: ProviderHealthReport[], now: number) {
     reason: textOrNull(worst?.snapshot.reason) ?? (worst ? null : 'no worker is running'),
     since: isoTimeOrNull(worst?.snapshot.since ?? null),
     next_check_at: isoTimeOrNull(worst?.snapshot.nextCheckAt ?? null),
+    credentials: credentialsOf(reports),
     accepted: integer(reports.reduce((sum, r) => sum + r.snapshot.accepted, 0)),
     failed: integer(reports.reduce((sum, r) => sum + r.snapshot.failed, 0)),
     recent_errors: [...errors.entries()]

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { PROOF_OF_ACCEPTANCE as PROOF_ONLY_FROM_ACCEPTED } from '../../domain/recipient-state.ts';
 import type { DeliveryEvent } from '../../domain/types.ts';
 import {
@@ -55,6 +55,7 @@ export async function registerSendGridWebhook(
   app: FastifyInstance,
   options: SendGridWebhookOptions,
 ) {
+  const logRefusal = refusalLog(options.clock);
   await app.register(async (scope) => {
     scope.removeContentTypeParser(['application/json', 'text/plain']);
     scope.addContentTypeParser(
@@ -81,7 +82,10 @@ export async function registerSendGridWebhook(
             now,
             options.maxAgeMs,
           );
-          if (!check.ok) throw new ApiError('invalid_signature', check.reason);
+          if (!check.ok) {
+            logRefusal(request.log, check.reason);
+            throw new ApiError('invalid_signature', check.reason);
+          }
         }
         let parsed: unknown;
         try {
@@ -124,4 +128,30 @@ export async function registerSendGridWebhook(
       },
     );
   });
+}
+
+/** Refused requests are logged at most once a minute: a flood of them must not flood the log. */
+const REFUSAL_LOG_INTERVAL_MS = 60_000;
+
+/**
+ * Warns about refused Event Webhook requests (a wrong public key, a clock far off, or someone
+ * else posting), which otherwise only SendGrid would see; repeats are counted, not logged.
+ */
+function refusalLog(clock: () => number) {
+  let loggedAt = Number.NEGATIVE_INFINITY;
+  let unlogged = 0;
+  return (log: FastifyBaseLogger, reason: string) => {
+    const now = clock();
+    if (now - loggedAt < REFUSAL_LOG_INTERVAL_MS) {
+      unlogged++;
+      return;
+    }
+    log.warn(
+      { reason, refusedSinceLastLine: unlogged },
+      `POST /webhooks/sendgrid refused: 403 invalid_signature: ${reason}` +
+        (unlogged > 0 ? ` (and ${unlogged} more refused since the last such line)` : ''),
+    );
+    loggedAt = now;
+    unlogged = 0;
+  };
 }

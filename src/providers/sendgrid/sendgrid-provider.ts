@@ -1,7 +1,8 @@
 import { Pool } from 'undici';
 import type { Provider } from '../../domain/ports.ts';
-import type { OutboundMessage, SendResult } from '../../domain/types.ts';
+import type { CredentialCheck, OutboundMessage, SendResult } from '../../domain/types.ts';
 import { Pace } from '../pace.ts';
+import { classifyScopesAnswer, SCOPES_PATH, unreachable } from './check-credentials.ts';
 import { classifyAnswer, classifyNetworkError, EXCERPT_LIMIT } from './classify-response.ts';
 import { toMailSendBody } from './mail-send-body.ts';
 
@@ -26,12 +27,15 @@ export class SendGridProvider implements Provider {
   readonly name = 'sendgrid';
   private readonly pool: Pool;
   private readonly path: string;
+  private readonly scopesPath: string;
   private readonly pace: Pace;
   private readonly authorization: string;
 
   constructor(options: SendGridOptions) {
     const url = new URL(options.baseUrl);
-    this.path = `${url.pathname.replace(/\/+$/, '')}/v3/mail/send`;
+    const prefix = url.pathname.replace(/\/+$/, '');
+    this.path = `${prefix}/v3/mail/send`;
+    this.scopesPath = `${prefix}${SCOPES_PATH}`;
     this.pool = new Pool(url.origin, {
       connections: options.maxConcurrency,
       pipelining: 1,
@@ -76,6 +80,27 @@ export class SendGridProvider implements Provider {
       }
       const { code, message: text } = describeNetworkError(error);
       return classifyNetworkError(code, text);
+    }
+  }
+
+  /** `GET /v3/scopes` with the configured key: can it send mail? Sends nothing. */
+  async verify(signal?: AbortSignal): Promise<CredentialCheck> {
+    try {
+      const response = await this.pool.request({
+        path: this.scopesPath,
+        method: 'GET',
+        headers: {
+          authorization: this.authorization,
+          accept: 'application/json',
+          'user-agent': 'tegami',
+        },
+        ...(signal ? { signal } : {}),
+      });
+      const text = await readBounded(response.body, EXCERPT_LIMIT * 4);
+      return classifyScopesAnswer(response.statusCode, text);
+    } catch (error) {
+      const { code, message } = describeNetworkError(error);
+      return unreachable(signal?.aborted ? 'aborted' : code, message);
     }
   }
 

@@ -1,0 +1,204 @@
+import type { ParseArgsConfig } from 'node:util';
+
+/**
+ * The `tegami` commands, their options and their help texts, in one table: `src/cli.ts` parses
+ * with it (node:util parseArgs) and the docs test checks README.md against it. Importing this
+ * module runs nothing.
+ */
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+export interface CommandSpec {
+  /** `serve`, `keys create`, ... */
+  name: string;
+  /** `tegami keys revoke <key-id>` */
+  synopsis: string;
+  summary: string;
+  /** Shown under the synopsis by `--help`. */
+  description: string;
+  /** Options besides `-h, --help`, with their help lines. */
+  options: Record<string, { type: 'string' | 'boolean'; value?: string; help: string }>;
+  /** Names of the positional arguments it takes, in order; none when empty. */
+  positionals: string[];
+}
+
+const CONFIGURATION = `Configuration comes from TEGAMI_* environment variables (docs/configuration.md), e.g.
+TEGAMI_DATABASE_URL, TEGAMI_HTTP_HOST, TEGAMI_HTTP_PORT, TEGAMI_PROVIDER.`;
+
+export const COMMANDS: CommandSpec[] = [
+  {
+    name: 'serve',
+    synopsis: 'tegami serve',
+    summary: 'run the API and the delivery worker in one process (the default)',
+    description: `Runs the HTTP API and the delivery worker in one process until SIGTERM or SIGINT.
+Applies database migrations first. On the first start without API keys (and without
+TEGAMI_BOOTSTRAP_API_KEY) it creates one and prints it once.
+
+${CONFIGURATION}`,
+    options: {},
+    positionals: [],
+  },
+  {
+    name: 'api',
+    synopsis: 'tegami api',
+    summary: 'run only the HTTP API',
+    description: `Runs only the HTTP API until SIGTERM or SIGINT. Applies database migrations first.
+
+${CONFIGURATION}`,
+    options: {},
+    positionals: [],
+  },
+  {
+    name: 'worker',
+    synopsis: 'tegami worker',
+    summary: 'run only the delivery worker',
+    description: `Runs only the delivery worker (and the status webhook sender) until SIGTERM or SIGINT.
+Applies database migrations first.
+
+${CONFIGURATION}`,
+    options: {},
+    positionals: [],
+  },
+  {
+    name: 'migrate',
+    synopsis: 'tegami migrate',
+    summary: 'apply database migrations and exit',
+    description: `Applies the database migrations that are not applied yet, and exits.
+
+${CONFIGURATION}`,
+    options: {},
+    positionals: [],
+  },
+  {
+    name: 'check',
+    synopsis: 'tegami check',
+    summary: 'check the configuration, the database and the provider; exit 1 on a problem',
+    description: `Checks, one line each: the configuration; the database (it opens, and every migration is
+applied; nothing is changed); the provider (SendGrid: reachable, and the API key has the
+mail.send permission). Exits 0 when every check passes, 1 otherwise.
+
+${CONFIGURATION}`,
+    options: {},
+    positionals: [],
+  },
+  {
+    name: 'keys create',
+    synopsis: 'tegami keys create [--name N] [--unit U] [--admin]',
+    summary: 'create an API key of a unit and print it (shown once)',
+    description:
+      'Creates an API key and prints it. It is shown only this once. The key belongs to one business\nunit (default: the unit named "default") and sees and acts on that unit only; an admin key\nsees and acts on every unit.',
+    options: {
+      name: { type: 'string', value: 'N', help: 'a name for the key (default "unnamed")' },
+      unit: {
+        type: 'string',
+        value: 'U',
+        help: 'the business unit of the key (default "default")',
+      },
+      admin: { type: 'boolean', help: 'an admin key: every unit' },
+    },
+    positionals: [],
+  },
+  {
+    name: 'keys list',
+    synopsis: 'tegami keys list',
+    summary: 'list API keys (never the keys themselves)',
+    description:
+      'Lists API keys: id, prefix, state, creation time, name. Never the keys themselves.',
+    options: {},
+    positionals: [],
+  },
+  {
+    name: 'keys revoke',
+    synopsis: 'tegami keys revoke <key-id>',
+    summary: 'revoke an API key',
+    description: 'Revokes an API key (see tegami keys list for ids). Requests with it get 401.',
+    options: {},
+    positionals: ['key-id'],
+  },
+  {
+    name: 'units',
+    synopsis: 'tegami units create|list',
+    summary: 'create or list business units (hotel, restaurant, ...)',
+    description: 'Business units; see tegami units --help.',
+    options: {},
+    positionals: [],
+  },
+  {
+    name: 'unsent',
+    synopsis: 'tegami unsent [filters]',
+    summary: 'counts of mail not sent (or not confirmed) yet, by reason',
+    description: 'The unsent-mail summary; see tegami unsent --help.',
+    options: {},
+    positionals: [],
+  },
+  {
+    name: 'recover',
+    synopsis: 'tegami recover [filters]',
+    summary: 'retry or cancel matching mail in bulk: dry run, confirm, progress',
+    description: 'Bulk recovery; see tegami recover --help.',
+    options: {},
+    positionals: [],
+  },
+  {
+    name: 'audit',
+    synopsis: 'tegami audit [filters]',
+    summary: 'operator actions: who did what, when',
+    description: 'The audit log; see tegami audit --help.',
+    options: {},
+    positionals: [],
+  },
+  {
+    name: 'simulator',
+    synopsis: 'tegami simulator [options]',
+    summary: 'run a local SendGrid simulator (see: tegami simulator --help)',
+    description: 'A local SendGrid; its options are listed by tegami simulator --help.',
+    options: {},
+    positionals: [],
+  },
+  {
+    name: 'help',
+    synopsis: 'tegami help [command]',
+    summary: 'show this help, or the help of a command',
+    description: 'Shows the commands, or the help of one command.',
+    options: {},
+    positionals: ['command'],
+  },
+];
+
+export function findCommand(name: string): CommandSpec | undefined {
+  return COMMANDS.find((c) => c.name === name);
+}
+
+/** The parseArgs options of a command: its own plus `-h, --help`. */
+export function parseOptions(spec: CommandSpec): Options {
+  const options: Options = { help: { type: 'boolean', short: 'h' } };
+  for (const [name, option] of Object.entries(spec.options)) options[name] = { type: option.type };
+  return options;
+}
+
+export function commandUsage(spec: CommandSpec): string {
+  const rows = [
+    ...Object.entries(spec.options).map(([name, o]) => [
+      `--${name}${o.value ? ` ${o.value}` : ''}`,
+      o.help,
+    ]),
+    ['-h, --help', 'show this help and exit'],
+  ];
+  const width = Math.max(...rows.map(([flag]) => (flag ?? '').length)) + 2;
+  const lines = rows.map(([flag, help]) => `  ${(flag ?? '').padEnd(width)}${help}`);
+  return `Usage: ${spec.synopsis}\n\n${spec.description}\n\nOptions:\n${lines.join('\n')}`;
+}
+
+export function mainUsage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.synopsis.length)) - 'tegami '.length + 2;
+  const lines = COMMANDS.map(
+    (c) => `  ${c.synopsis.slice('tegami '.length).padEnd(width)}${c.summary}`,
+  );
+  return `Usage: tegami <command> [options]
+
+Commands:
+${lines.join('\n')}
+
+Every command answers -h or --help.
+${CONFIGURATION}`;
+}
