@@ -14,7 +14,7 @@ import {
   loadSigningKey,
   signPayload,
 } from '../src/simulator/event-webhook/signing.ts';
-import { parsePostgresUrl } from '../src/store/postgres.ts';
+import { parsePostgresUrl } from '../src/store/engine/postgres.ts';
 import { message, request, spawnTegami, TEST_KEY, tempDatabase, waitFor } from '../test/helpers.ts';
 import { startThrowawayPostgres } from '../test/support/postgres.ts';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createApiKey } from '../src/api-keys.ts';
+import { createOperations, operationsMaintenance } from '../src/cli/wire-operations.ts';
+import { createApiKey } from '../src/domain/api-keys.ts';
 import { newId } from '../src/domain/ids.ts';
-import { createOperations, operationsMaintenance } from '../src/operations-wiring.ts';
 import { SqlApiKeyStore } from '../src/store/sql-api-key-store.ts';
 import { SqlUnitStore } from '../src/store/sql-unit-store.ts';
 import {

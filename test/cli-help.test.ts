@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { COMMANDS } from '../src/cli-commands.ts';
+import { COMMANDS } from '../src/cli/commands.ts';
 import { runTegami, TEST_ENGINE } from './helpers.ts';
 
 /**

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
-import { startClusterJobs } from '../src/cluster-jobs.ts';
 import { firstIdAt } from '../src/domain/ids.ts';
-import { type DatabaseHandle, migrateToLatest, openDatabase } from '../src/store/database.ts';
+import { startClusterJobs } from '../src/ops/cluster-jobs.ts';
+import {
+  type DatabaseHandle,
+  migrateToLatest,
+  openDatabase,
+} from '../src/store/engine/database.ts';
 import { SqlLeaderLease } from '../src/store/sql-leader-lease.ts';
 import { SqlMessageStore } from '../src/store/sql-message-store.ts';
 import { TEST_ENGINE, type TempDatabase, tempDatabase } from './helpers.ts';

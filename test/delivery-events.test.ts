@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { DELIVERY_STATUSES, type DeliveryMark, foldMarks } from '../src/domain/recipient-state.ts';
-import { checkSignature, loadPublicKey } from '../src/providers/sendgrid/event-webhook.ts';
+import { checkSignature, loadPublicKey } from '../src/providers/sendgrid/event-source.ts';
 import {
   generateSigningKey,
   loadSigningKey,

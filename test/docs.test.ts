@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { ERROR_CODES } from '../src/api/error-codes.ts';
-import { COMMANDS, findCommand } from '../src/cli-commands.ts';
+import { COMMANDS, findCommand } from '../src/cli/commands.ts';
 import { PROVIDER_STATES } from '../src/domain/provider-circuit.ts';
 import { DELIVERY_STATUSES } from '../src/domain/recipient-state.ts';
 import { MESSAGE_STATUSES, RECIPIENT_STATUSES } from '../src/domain/types.ts';
+import { ERROR_CODES } from '../src/http/errors.ts';
 import { renderMime, TEGAMI_ID_HEADER } from '../src/providers/render-mime.ts';
 import { SIMULATOR_OPTIONS, SIMULATOR_USAGE } from '../src/simulator/index.ts';
-import { WEBHOOK_HEADERS } from '../src/worker/webhook-dispatcher.ts';
+import { WEBHOOK_HEADERS } from '../src/tracking/status-webhooks/dispatcher.ts';
 
 /**
  * The docs must not drift from the code: error codes, environment variables, the quick start,
@@ -38,11 +38,11 @@ describe('documentation', () => {
       assert.equal(documented.get(code), status, `${code} (${status}) in docs/api-errors.md`);
     }
     const unknown = [...documented.keys()].filter((code) => !Object.hasOwn(ERROR_CODES, code));
-    assert.deepEqual(unknown, [], 'codes in docs/api-errors.md that src/api/error-codes.ts lacks');
+    assert.deepEqual(unknown, [], 'codes in docs/api-errors.md that src/http/errors.ts lacks');
   });
 
-  test('docs/configuration.md documents every TEGAMI_* variable that src/config.ts reads', () => {
-    const names = new Set(read('src/config.ts').match(/TEGAMI_[A-Z_]+/g) ?? []);
+  test('docs/configuration.md documents every TEGAMI_* variable that src/cli/config.ts reads', () => {
+    const names = new Set(read('src/cli/config.ts').match(/TEGAMI_[A-Z_]+/g) ?? []);
     assert.ok(names.size > 0, 'found no TEGAMI_* names in src/config.ts');
     const docs = read('docs/configuration.md');
     const missing = [...names].filter((name) => !docs.includes(`\`${name}\``));
@@ -158,7 +158,7 @@ describe('documentation matches the code', () => {
   });
 
   test('header names Tegami writes are spelled in the docs as in the code, and in the mail', async () => {
-    const source = read('src/api/routes/messages.ts');
+    const source = read('src/http/routes/messages.ts');
     const replyHeaders = [...source.matchAll(/\.header\('([A-Za-z-]+)'/g)].map((m) => m[1] ?? '');
     const written = [TEGAMI_ID_HEADER, ...Object.values(WEBHOOK_HEADERS), ...replyHeaders];
     assert.ok(replyHeaders.includes('idempotent-replayed'));
@@ -182,7 +182,7 @@ describe('documentation matches the code', () => {
   });
 
   test('every TEGAMI_* variable the docs name exists', () => {
-    const config = read('src/config.ts');
+    const config = read('src/cli/config.ts');
     const problems: string[] = [];
     for (const { path, text } of allDocs()) {
       for (const [name] of text.matchAll(/TEGAMI_[A-Z_]*[A-Z]/g)) {

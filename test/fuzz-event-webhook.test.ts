@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { WEBHOOK_BODY_LIMIT } from '../src/api/routes/sendgrid-webhook.ts';
-import { normaliseEvent } from '../src/providers/sendgrid/event-webhook.ts';
+import { WEBHOOK_BODY_LIMIT } from '../src/http/routes/sendgrid-webhook.ts';
+import { normaliseEvent } from '../src/providers/sendgrid/event-source.ts';
 import {
   generateSigningKey,
   loadSigningKey,

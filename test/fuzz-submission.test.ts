@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { ERROR_CODES } from '../src/api/error-codes.ts';
+import { ERROR_CODES } from '../src/http/errors.ts';
 import { message, startTestService, type TestService, tempDatabase, waitFor } from './helpers.ts';
 import { fuzzRuns } from './support/fuzz.ts';
 import { rowCounts } from './support/row-counts.ts';

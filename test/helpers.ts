@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import pg from 'pg';
-import { loadConfig } from '../src/config.ts';
-import { createLogger } from '../src/logger.ts';
-import { type RunningService, startService } from '../src/service.ts';
+import { loadConfig } from '../src/cli/config.ts';
+import { type RunningService, startService } from '../src/cli/wire.ts';
+import { createLogger } from '../src/ops/logger.ts';
 
 export const TEST_KEY = 'tgm_test_bootstrap_key_0123456789abcdef';
 

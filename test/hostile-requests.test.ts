@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ERROR_CODES } from '../src/api/error-codes.ts';
+import { ERROR_CODES } from '../src/http/errors.ts';
 import {
   message,
   queryDatabase,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startClusterJobs } from '../src/cluster-jobs.ts';
-import { createLogger } from '../src/logger.ts';
+import { startClusterJobs } from '../src/ops/cluster-jobs.ts';
+import { createLogger } from '../src/ops/logger.ts';
 import { SqlDeliveryEventStore } from '../src/store/sql-delivery-event-store.ts';
 import { SqlMessageStore } from '../src/store/sql-message-store.ts';
 import { message, startTestService, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';

@@ -8,7 +8,7 @@ import {
   parseLeaseOwner,
   processTableId,
   UNKNOWN_PROCESS_TABLE,
-} from '../src/worker/lease-reaper.ts';
+} from '../src/delivery/lease-reaper.ts';
 import {
   message,
   queryDatabase,

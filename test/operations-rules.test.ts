@@ -15,7 +15,11 @@ import {
   unsentWindow,
 } from '../src/domain/operations/unsent.ts';
 import { MESSAGE_STATUSES, type MessageStatus } from '../src/domain/types.ts';
-import { type DatabaseHandle, migrateToLatest, openDatabase } from '../src/store/database.ts';
+import {
+  type DatabaseHandle,
+  migrateToLatest,
+  openDatabase,
+} from '../src/store/engine/database.ts';
 import { SqlMessageStore } from '../src/store/sql-message-store.ts';
 import { TEST_ENGINE, tempDatabase } from './helpers.ts';
 

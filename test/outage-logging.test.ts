@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { describe, type TestContext, test } from 'node:test';
 import SqliteDatabase from 'better-sqlite3';
 import pino from 'pino';
-import { OutageLog } from '../src/outage-log.ts';
+import { OutageLog } from '../src/ops/outage-log.ts';
 import {
   message,
   queryDatabase,

@@ -3,11 +3,16 @@ import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { ERROR_CODES, MAX_ERROR_DETAILS } from '../src/api/error-codes.ts';
-import { LingeringSockets } from '../src/api/linger.ts';
-import { ensureBootstrapKey, hashApiKey, keyPrefix, shownKeyPrefix } from '../src/api-keys.ts';
-import { DEFAULT_BATCH_MAX_RECIPIENTS, loadConfig } from '../src/config.ts';
-import { openAndMigrate } from '../src/service.ts';
+import { DEFAULT_BATCH_MAX_RECIPIENTS, loadConfig } from '../src/cli/config.ts';
+import { openAndMigrate } from '../src/cli/wire.ts';
+import {
+  ensureBootstrapKey,
+  hashApiKey,
+  keyPrefix,
+  shownKeyPrefix,
+} from '../src/domain/api-keys.ts';
+import { ERROR_CODES, MAX_ERROR_DETAILS } from '../src/http/errors.ts';
+import { LingeringSockets } from '../src/http/linger.ts';
 import { SqlApiKeyStore } from '../src/store/sql-api-key-store.ts';
 import { SqlMessageStore } from '../src/store/sql-message-store.ts';
 import {

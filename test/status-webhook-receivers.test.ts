@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type DatabaseHandle, migrateToLatest, openDatabase } from '../src/store/database.ts';
+import {
+  type DatabaseHandle,
+  migrateToLatest,
+  openDatabase,
+} from '../src/store/engine/database.ts';
 import {
   enqueueWebhookEvents,
   SqlWebhookStore,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { createApiKey } from '../src/api-keys.ts';
+import { createApiKey } from '../src/domain/api-keys.ts';
 import { SqlApiKeyStore } from '../src/store/sql-api-key-store.ts';
 import { SqlUnitStore } from '../src/store/sql-unit-store.ts';
 import {

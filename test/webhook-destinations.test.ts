@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { isPrivateAddress } from '../src/domain/webhooks.ts';
+import { isPrivateAddress } from '../src/domain/status-webhooks.ts';
 import { SqlWebhookStore } from '../src/store/sql-webhook-store.ts';
-import { DESTINATION_NOT_ALLOWED } from '../src/worker/webhook-dispatcher.ts';
+import { DESTINATION_NOT_ALLOWED } from '../src/tracking/status-webhooks/dispatcher.ts';
 import {
   message,
   queryDatabase,

@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
+import { formatLeaseOwner, releaseDeadLocalLeases } from '../src/delivery/lease-reaper.ts';
 import { newId } from '../src/domain/ids.ts';
-import { type DatabaseHandle, migrateToLatest, openDatabase } from '../src/store/database.ts';
+import {
+  type DatabaseHandle,
+  migrateToLatest,
+  openDatabase,
+} from '../src/store/engine/database.ts';
 import { SqlDeliveryStore } from '../src/store/sql-delivery-store.ts';
 import { SqlMessageStore } from '../src/store/sql-message-store.ts';
-import { formatLeaseOwner, releaseDeadLocalLeases } from '../src/worker/lease-reaper.ts';
 import { message, startTestService, type TestService, tempDatabase, waitFor } from './helpers.ts';
 
 describe('delivery worker: retries, backoff and dead-lettering (test provider)', () => {

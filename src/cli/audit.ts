@@ -1,9 +1,9 @@
 import { parseArgs } from 'node:util';
-import type { Config } from '../config.ts';
 import { AUDIT_ACTIONS, type AuditAction } from '../domain/operations/audit.ts';
 import { parseIsoTime } from '../domain/operations/message-query.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
 import { isParseArgsError, openOperations, printTable, reportOperationsError } from './common.ts';
+import type { Config } from './config.ts';
 
 export const AUDIT_USAGE = `Usage: tegami audit [--actor A] [--action A] [--unit U] [--since T] [--until T] [--limit N] [--json]
 

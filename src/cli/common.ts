@@ -1,10 +1,10 @@
 import { userInfo } from 'node:os';
-import type { Config } from '../config.ts';
 import { OperationsError } from '../domain/operations/errors.ts';
 import type { Actor } from '../domain/operations/scope.ts';
-import { createOperations, type Operations } from '../operations-wiring.ts';
-import { openAndMigrate } from '../service.ts';
-import type { DatabaseHandle } from '../store/database.ts';
+import type { DatabaseHandle } from '../store/engine/database.ts';
+import type { Config } from './config.ts';
+import { openAndMigrate } from './wire.ts';
+import { createOperations, type Operations } from './wire-operations.ts';
 
 /** Shared by the operations commands (`units`, `unsent`, `recover`, `audit`). */
 

@@ -1,8 +1,8 @@
-import { createOperations } from '../operations-wiring.ts';
-import type { DatabaseHandle } from '../store/database.ts';
+import type { DatabaseHandle } from '../store/engine/database.ts';
 import type { ApiKeyRecord } from '../store/sql-api-key-store.ts';
 import { SqlUnitStore } from '../store/sql-unit-store.ts';
 import { cliActor } from './common.ts';
+import { createOperations } from './wire-operations.ts';
 
 /**
  * What `tegami keys` needs of units and the audit log, kept here so the keys command itself

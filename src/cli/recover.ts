@@ -1,14 +1,13 @@
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
-import type { Config } from '../config.ts';
 import {
   RECOVERY_ACTIONS,
   type RecoveryAction,
   type RecoveryRecord,
 } from '../domain/operations/recovery.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
-import { createLogger } from '../logger.ts';
-import { RecoveryRunner } from '../worker/recovery-runner.ts';
+import { createLogger } from '../ops/logger.ts';
+import { RecoveryRunner } from '../ops/recovery-runner.ts';
 import {
   cliActor,
   isParseArgsError,
@@ -16,6 +15,7 @@ import {
   printTable,
   reportOperationsError,
 } from './common.ts';
+import type { Config } from './config.ts';
 import { FILTER_HELP, FILTER_OPTIONS, queryFromFlags } from './filter-flags.ts';
 
 export const RECOVER_USAGE = `Usage: tegami recover [filters] [--action retry|cancel] [--rate N] [--dry-run] [--yes]

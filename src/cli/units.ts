@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import type { Config } from '../config.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
 import {
   cliActor,
@@ -8,6 +7,7 @@ import {
   printTable,
   reportOperationsError,
 } from './common.ts';
+import type { Config } from './config.ts';
 
 export const UNITS_USAGE = `Usage: tegami units create <name>
        tegami units list

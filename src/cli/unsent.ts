@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
-import type { Config } from '../config.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
 import { isParseArgsError, openOperations, printTable, reportOperationsError } from './common.ts';
+import type { Config } from './config.ts';
 import { FILTER_HELP, FILTER_OPTIONS, queryFromFlags } from './filter-flags.ts';
 
 export const UNSENT_USAGE = `Usage: tegami unsent [filters] [--json]

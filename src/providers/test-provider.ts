@@ -1,6 +1,6 @@
 import type { Provider } from '../domain/ports.ts';
 import type { OutboundMessage, SendResult } from '../domain/types.ts';
-import type { SandboxProvider } from './sandbox-provider.ts';
+import type { SandboxProvider } from './sandbox/sandbox-provider.ts';
 
 /**
  * For tests only (`TEGAMI_PROVIDER=test`): fails on demand, chosen by the local part of the first

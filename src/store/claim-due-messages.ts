@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { ClaimedMessage, MessageContent } from '../domain/types.ts';
-import type { Engine } from './database.ts';
+import type { Engine } from './engine/database.ts';
 import type { Database } from './schema.ts';
 
 /**

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
-import { chunks } from './insert-rows.ts';
 import type { Database } from './schema.ts';
+import { chunks } from './write/insert-rows.ts';
 
 /**
  * Notes that a delivery event arrived for these messages: a sent message with none yet is

@@ -1,11 +1,11 @@
 import type { Kysely } from 'kysely';
 import { PROOF_OF_ACCEPTANCE } from '../domain/recipient-state.ts';
-import type { WebhookEvent } from '../domain/webhooks.ts';
-import type { DatabaseHandle } from './database.ts';
-import { chunks } from './insert-rows.ts';
+import type { WebhookEvent } from '../domain/status-webhooks.ts';
+import type { DatabaseHandle } from './engine/database.ts';
 import type { Database } from './schema.ts';
 import { sentColumns, setRecipientStatus } from './sql-message-store.ts';
 import { enqueueWebhookEvents } from './sql-webhook-store.ts';
+import { chunks } from './write/insert-rows.ts';
 
 /**
  * Reconciling sends whose outcome is unknown: the request went out, no answer came, so the

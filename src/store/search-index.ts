@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import { firstIdAt } from '../domain/ids.ts';
-import type { DatabaseHandle } from './database.ts';
+import type { DatabaseHandle } from './engine/database.ts';
 import type { Database } from './schema.ts';
 
 /**

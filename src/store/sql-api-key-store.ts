@@ -1,5 +1,5 @@
 import { DEFAULT_UNIT_NAME } from '../domain/operations/units.ts';
-import type { DatabaseHandle } from './database.ts';
+import type { DatabaseHandle } from './engine/database.ts';
 
 export interface ApiKeyRecord {
   id: string;

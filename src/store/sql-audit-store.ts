@@ -2,7 +2,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { AuditAction, AuditEvent, AuditFilter } from '../domain/operations/audit.ts';
 import type { AuditLog } from '../domain/operations/ports.ts';
 import type { Actor } from '../domain/operations/scope.ts';
-import type { DatabaseHandle } from './database.ts';
+import type { DatabaseHandle } from './engine/database.ts';
 import type { AuditEventTable, Database } from './schema.ts';
 
 /** Writes one audit event, in the caller's transaction when it has one. */

@@ -1,21 +1,21 @@
 import { type Kysely, sql } from 'kysely';
-import { DEFAULT_EVENT_MATCH_WINDOW_S } from '../config.ts';
+import { DEFAULT_EVENT_MATCH_WINDOW_S } from '../cli/config.ts';
 import {
   type DeliveryMark,
   foldMarks,
   outranks,
   statusOfEvent,
 } from '../domain/recipient-state.ts';
+import type { WebhookEvent, WebhookEventType } from '../domain/status-webhooks.ts';
 import { suppressionReasonOf } from '../domain/suppression.ts';
 import type { DeliveryEvent } from '../domain/types.ts';
-import type { WebhookEvent, WebhookEventType } from '../domain/webhooks.ts';
-import type { DatabaseHandle } from './database.ts';
-import { chunks } from './insert-rows.ts';
+import type { DatabaseHandle } from './engine/database.ts';
+import { readJson } from './engine/read-json.ts';
 import { markConfirmed } from './mark-confirmed.ts';
-import { readJson } from './read-json.ts';
 import type { Database, DeliveryEventTable, SuppressionTable } from './schema.ts';
 import { assignSuppressionUnits } from './sql-suppression-store.ts';
 import { enqueueWebhookEvents } from './sql-webhook-store.ts';
+import { chunks } from './write/insert-rows.ts';
 
 export interface IngestResult {
   received: number;

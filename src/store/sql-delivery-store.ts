@@ -1,22 +1,22 @@
 import { type Kysely, sql } from 'kysely';
 import type { Completion, DeliveryStore } from '../domain/ports.ts';
+import type { WebhookEvent } from '../domain/status-webhooks.ts';
 import {
   describeSuppressed,
   type SuppressedRecipient,
   withoutSuppressed,
 } from '../domain/suppression.ts';
 import type { ClaimedMessage } from '../domain/types.ts';
-import type { WebhookEvent } from '../domain/webhooks.ts';
 import { claimDueMessages } from './claim-due-messages.ts';
-import { CommitGroup } from './commit-group.ts';
-import type { DatabaseHandle } from './database.ts';
-import { chunks, insertRows } from './insert-rows.ts';
+import type { DatabaseHandle } from './engine/database.ts';
 import { acceptedAttemptColumns, lastAttemptColumns } from './last-attempt-columns.ts';
 import { confirmFromRecordedEvents } from './reconcile-unknown.ts';
 import type { AttemptTable, Database } from './schema.ts';
 import { sentColumns, setRecipientStatus } from './sql-message-store.ts';
 import { findSuppressed, markSuppressed } from './sql-suppression-store.ts';
 import { enqueueWebhookEvents } from './sql-webhook-store.ts';
+import { CommitGroup } from './write/commit-group.ts';
+import { chunks, insertRows } from './write/insert-rows.ts';
 
 /** Claiming due messages and recording what happened to them, for the delivery worker. */
 export class SqlDeliveryStore implements DeliveryStore {

@@ -1,4 +1,4 @@
-import type { DatabaseHandle } from './database.ts';
+import type { DatabaseHandle } from './engine/database.ts';
 
 /**
  * A lease in the database that at most one process holds at a time. The holder renews it well

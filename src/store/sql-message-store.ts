@@ -21,19 +21,19 @@ import type {
   RecipientStatus,
   SendOutcome,
 } from '../domain/types.ts';
-import { CommitGroup } from './commit-group.ts';
-import type { DatabaseHandle, Engine } from './database.ts';
-import { chunks, insertIntoTables, insertion } from './insert-rows.ts';
+import type { DatabaseHandle, Engine } from './engine/database.ts';
+import { readJson } from './engine/read-json.ts';
 import {
   type ConditionContext,
   messageConditions,
   messagesTable,
   unsentParts,
 } from './message-conditions.ts';
-import { readJson } from './read-json.ts';
 import type { AttemptTable, Database, MessageTable, RecipientTable } from './schema.ts';
 import { subjectIndexedThrough } from './search-index.ts';
 import { SqlUnitStore } from './sql-unit-store.ts';
+import { CommitGroup } from './write/commit-group.ts';
+import { chunks, insertIntoTables, insertion } from './write/insert-rows.ts';
 
 /** Accepting, reading and changing messages on behalf of the API. */
 export class SqlMessageStore implements MessageStore {

@@ -8,7 +8,7 @@ import type {
 import { unsentReason } from '../domain/operations/unsent.ts';
 import type { MessageFilter } from '../domain/ports.ts';
 import type { MessageStatus } from '../domain/types.ts';
-import type { DatabaseHandle } from './database.ts';
+import type { DatabaseHandle } from './engine/database.ts';
 import {
   type ConditionContext,
   messageConditions,

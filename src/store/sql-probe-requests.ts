@@ -1,5 +1,5 @@
 import type { ProbeRequests } from '../domain/operations/ports.ts';
-import type { DatabaseHandle } from './database.ts';
+import type { DatabaseHandle } from './engine/database.ts';
 
 /**
  * Probe requests (`POST /v1/providers/{name}/probe`): the time an operator last asked for one,

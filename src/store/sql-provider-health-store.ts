@@ -1,7 +1,7 @@
 import type { ProviderHealthReport, ProviderHealthStore } from '../domain/ports.ts';
 import type { CircuitSnapshot, ProviderState } from '../domain/provider-circuit.ts';
-import type { DatabaseHandle } from './database.ts';
-import { readJson } from './read-json.ts';
+import type { DatabaseHandle } from './engine/database.ts';
+import { readJson } from './engine/read-json.ts';
 
 type Details = Omit<CircuitSnapshot, 'state' | 'reason' | 'since' | 'nextCheckAt'>;
 

@@ -12,7 +12,7 @@ import {
 import type { Actor } from '../domain/operations/scope.ts';
 import type { MessageFilter } from '../domain/ports.ts';
 import type { MessageStatus } from '../domain/types.ts';
-import type { DatabaseHandle } from './database.ts';
+import type { DatabaseHandle } from './engine/database.ts';
 import {
   type ConditionContext,
   messageConditions,

@@ -1,10 +1,10 @@
 import { sql } from 'kysely';
 import type { OutboundMessage } from '../domain/types.ts';
-import type { SandboxEntry, SandboxOutbox } from '../providers/sandbox-provider.ts';
-import { CommitGroup } from './commit-group.ts';
-import type { DatabaseHandle } from './database.ts';
-import { insertRows } from './insert-rows.ts';
-import { readJson } from './read-json.ts';
+import type { SandboxEntry, SandboxOutbox } from '../providers/sandbox/sandbox-provider.ts';
+import type { DatabaseHandle } from './engine/database.ts';
+import { readJson } from './engine/read-json.ts';
+import { CommitGroup } from './write/commit-group.ts';
+import { insertRows } from './write/insert-rows.ts';
 
 /** Where the sandbox provider keeps what it would have sent, bounded to the newest `limit`. */
 export class SqlSandboxOutbox implements SandboxOutbox {

@@ -6,9 +6,9 @@ import type {
   SuppressionReason,
   SuppressionSource,
 } from '../domain/suppression.ts';
-import type { DatabaseHandle } from './database.ts';
-import { chunks } from './insert-rows.ts';
+import type { DatabaseHandle } from './engine/database.ts';
 import type { Database, SuppressionTable } from './schema.ts';
+import { chunks } from './write/insert-rows.ts';
 
 /**
  * Addresses per look-up statement. Far above a claim batch's usual recipients, so a claim costs

@@ -1,7 +1,7 @@
 import type { AuditEvent } from '../domain/operations/audit.ts';
 import type { UnitDirectory } from '../domain/operations/ports.ts';
 import type { Unit } from '../domain/operations/units.ts';
-import type { DatabaseHandle } from './database.ts';
+import type { DatabaseHandle } from './engine/database.ts';
 import { insertAuditEvent } from './sql-audit-store.ts';
 
 /**

@@ -1,11 +1,11 @@
 import type { Kysely } from 'kysely';
 import { newId } from '../domain/ids.ts';
-import type { WebhookEvent } from '../domain/webhooks.ts';
-import type { DatabaseHandle } from './database.ts';
-import { chunks, insertRows } from './insert-rows.ts';
-import { readJson } from './read-json.ts';
+import type { WebhookEvent } from '../domain/status-webhooks.ts';
+import type { DatabaseHandle } from './engine/database.ts';
+import { readJson } from './engine/read-json.ts';
 import type { Database, WebhookDeliveryTable } from './schema.ts';
 import { unitsOfMessages } from './units-of-messages.ts';
+import { chunks, insertRows } from './write/insert-rows.ts';
 
 export interface WebhookEndpoint {
   id: string;

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
-import { chunks } from './insert-rows.ts';
 import type { Database } from './schema.ts';
+import { chunks } from './write/insert-rows.ts';
 
 /**
  * The unit (id and name) of each message, read in the caller's transaction: on SQLite a query

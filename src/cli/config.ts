@@ -1,0 +1,299 @@
+import type { CircuitOptions } from '../domain/provider-circuit.ts';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../domain/retry-policy.ts';
+import { loadPublicKey } from '../providers/sendgrid/event-source.ts';
+import type { SendGridOptions } from '../providers/sendgrid/sendgrid-provider.ts';
+import { isPostgresUrl, parsePostgresUrl } from '../store/engine/postgres.ts';
+
+/**
+ * Configuration comes from environment variables (docs/configuration.md lists them all). Every
+ * value is checked at start: a bad one stops Tegami with a message naming the variable.
+ */
+export interface Config {
+  databaseUrl: string;
+  /** PostgreSQL connections per process. */
+  databasePoolSize: number;
+  /** Finished messages (with their attempts) older than this are deleted. */
+  retentionDays: number;
+  /** A sent message with no delivery event after this long is "unconfirmed". */
+  unconfirmedAfterMs: number;
+  /** After a send timed out (outcome unknown), wait this long for a delivery event proving it. */
+  unknownOutcomeWaitMs: number;
+  /** A delivery event that matched no message is looked at again for this long, then given up. */
+  eventMatchWindowMs: number;
+  /** Never tried and due longer than this: shown as unsent (`waiting`). */
+  unsentAfterMs: number;
+  /** Audit events older than this are deleted (apart from message retention). */
+  auditRetentionDays: number;
+  http: { host: string; port: number };
+  provider: 'sandbox' | 'test' | 'sendgrid';
+  /** Set when `provider` is `sendgrid`. */
+  sendgrid: SendGridOptions | null;
+  /** SendGrid's Event Webhook endpoint. */
+  sendgridWebhook: { publicKey: string | null; insecure: boolean; maxAgeMs: number };
+  /** Blocks (bounces of type `blocked`) put the address on the suppression list too. */
+  suppressBlocks: boolean;
+  /** Status webhooks to applications. */
+  webhooks: {
+    /** Private and loopback destinations are allowed (otherwise refused: no SSRF). */
+    allowPrivate: boolean;
+    /** First retry delay; it doubles per attempt, capped at one hour. */
+    retryBaseMs: number;
+    /** How long a delivery is retried before it is marked failed. */
+    retryWindowMs: number;
+    pollIntervalMs: number;
+    /** Each attempt's whole deadline: connect, answer and (a few KB of) body. */
+    timeoutMs: number;
+    /** Attempts in flight per worker process, and per endpoint within that. */
+    concurrency: number;
+    maxPerEndpoint: number;
+  };
+  circuit: CircuitOptions;
+  bootstrapApiKey: string | null;
+  retry: RetryPolicy;
+  worker: {
+    concurrency: number;
+    batchSize: number;
+    leaseMs: number;
+    pollIntervalMs: number;
+  };
+  sandboxOutboxLimit: number;
+  /** Recipients (to + cc + bcc) of all messages of one batch together. */
+  batchMaxRecipients: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export const DEFAULT_HTTP_PORT = 4025;
+/**
+ * An event normally beats its attempt's record by seconds at most; a day covers a database that
+ * was slow or briefly away, while events that will never match (other applications' mail on the
+ * same SendGrid account) stop costing work after it.
+ */
+export const DEFAULT_EVENT_MATCH_WINDOW_S = 24 * 3600;
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`${variable}: ${problem}`);
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function text(env: Env, name: string, fallback: string): string {
+  const value = env[name];
+  return value === undefined || value === '' ? fallback : value;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) {
+    throw new ConfigError(name, `"${raw}" is not a whole number`);
+  }
+  const value = Number(raw.trim());
+  if (value < min || value > max) {
+    throw new ConfigError(name, `${value} is out of range (${min} to ${max})`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
+  const value = text(env, name, fallback);
+  if (!allowed.includes(value as T)) {
+    throw new ConfigError(name, `"${value}" is not one of: ${allowed.join(', ')}`);
+  }
+  return value as T;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/**
+ * Recipients of one batch in all. Each of 1,000 messages may have 1,000, but a batch of a million
+ * recipients held the API's event loop for seconds; 10,000 took about 0.3 s.
+ */
+export const DEFAULT_BATCH_MAX_RECIPIENTS = 10_000;
+const DAY_MS = 24 * 3600_000;
+
+export function loadConfig(env: Env = process.env): Config {
+  const databaseUrl = text(env, 'TEGAMI_DATABASE_URL', 'sqlite:./data/tegami.db');
+  if (isPostgresUrl(databaseUrl)) {
+    try {
+      parsePostgresUrl(databaseUrl);
+    } catch (error) {
+      throw new ConfigError('TEGAMI_DATABASE_URL', (error as Error).message);
+    }
+  } else if (!databaseUrl.startsWith('sqlite:')) {
+    throw new ConfigError(
+      'TEGAMI_DATABASE_URL',
+      `"${databaseUrl.split(':')[0]}:" is not supported; use sqlite:<path> (e.g. sqlite:./data/tegami.db) or postgres://user:password@host:5432/db`,
+    );
+  }
+
+  const bootstrap = env.TEGAMI_BOOTSTRAP_API_KEY;
+  if (bootstrap !== undefined && bootstrap !== '' && !/^[\x21-\x7e]+$/.test(bootstrap)) {
+    throw new ConfigError(
+      'TEGAMI_BOOTSTRAP_API_KEY',
+      'must be printable ASCII without spaces (it is sent in an HTTP header)',
+    );
+  }
+
+  const retry: RetryPolicy = {
+    maxAttempts: integer(
+      env,
+      'TEGAMI_RETRY_MAX_ATTEMPTS',
+      DEFAULT_RETRY_POLICY.maxAttempts,
+      1,
+      1000,
+    ),
+    baseDelayMs: integer(
+      env,
+      'TEGAMI_RETRY_BASE_DELAY_MS',
+      DEFAULT_RETRY_POLICY.baseDelayMs,
+      0,
+      DAY_MS,
+    ),
+    maxDelayMs: integer(
+      env,
+      'TEGAMI_RETRY_MAX_DELAY_MS',
+      DEFAULT_RETRY_POLICY.maxDelayMs,
+      0,
+      7 * DAY_MS,
+    ),
+  };
+  if (retry.maxDelayMs < retry.baseDelayMs) {
+    throw new ConfigError(
+      'TEGAMI_RETRY_MAX_DELAY_MS',
+      `must not be below TEGAMI_RETRY_BASE_DELAY_MS (${retry.baseDelayMs})`,
+    );
+  }
+
+  const worker = {
+    concurrency: integer(env, 'TEGAMI_WORKER_CONCURRENCY', 64, 1, 10_000),
+    batchSize: integer(env, 'TEGAMI_WORKER_BATCH_SIZE', 200, 1, 5_000),
+    leaseMs: integer(env, 'TEGAMI_WORKER_LEASE_MS', 30_000, 1_000, DAY_MS),
+    pollIntervalMs: integer(env, 'TEGAMI_WORKER_POLL_INTERVAL_MS', 250, 10, 60_000),
+  };
+  const provider = oneOf(env, 'TEGAMI_PROVIDER', 'sandbox', [
+    'sandbox',
+    'test',
+    'sendgrid',
+  ] as const);
+  const sendgrid = provider === 'sendgrid' ? loadSendGrid(env, worker.leaseMs) : null;
+
+  const host = text(env, 'TEGAMI_HTTP_HOST', '127.0.0.1');
+  if (/\s/.test(host))
+    throw new ConfigError('TEGAMI_HTTP_HOST', `"${host}" is not a host name or address`);
+
+  return {
+    databaseUrl,
+    databasePoolSize: integer(env, 'TEGAMI_DATABASE_POOL_SIZE', 10, 1, 1_000),
+    retentionDays: integer(env, 'TEGAMI_RETENTION_DAYS', 90, 1, 36_500),
+    unconfirmedAfterMs: integer(env, 'TEGAMI_UNCONFIRMED_AFTER_S', 1800, 1, 7 * 24 * 3600) * 1000,
+    unknownOutcomeWaitMs: integer(env, 'TEGAMI_UNKNOWN_OUTCOME_WAIT_S', 120, 0, 24 * 3600) * 1000,
+    eventMatchWindowMs:
+      integer(env, 'TEGAMI_EVENT_MATCH_WINDOW_S', DEFAULT_EVENT_MATCH_WINDOW_S, 60, 30 * 86_400) *
+      1000,
+    unsentAfterMs: integer(env, 'TEGAMI_UNSENT_AFTER_S', 60, 1, 7 * 24 * 3600) * 1000,
+    auditRetentionDays: integer(env, 'TEGAMI_AUDIT_RETENTION_DAYS', 400, 1, 36_500),
+    http: { host, port: integer(env, 'TEGAMI_HTTP_PORT', DEFAULT_HTTP_PORT, 0, 65535) },
+    provider,
+    sendgrid,
+    sendgridWebhook: loadSendGridWebhook(env),
+    suppressBlocks:
+      oneOf(env, 'TEGAMI_SUPPRESS_BLOCKS', 'false', ['true', 'false'] as const) === 'true',
+    webhooks: {
+      allowPrivate:
+        oneOf(env, 'TEGAMI_WEBHOOKS_ALLOW_PRIVATE', 'false', ['true', 'false'] as const) === 'true',
+      retryBaseMs: integer(env, 'TEGAMI_WEBHOOKS_RETRY_BASE_MS', 10_000, 1, 3_600_000),
+      retryWindowMs: integer(env, 'TEGAMI_WEBHOOKS_RETRY_WINDOW_S', 86_400, 1, 7 * 86_400) * 1000,
+      pollIntervalMs: integer(env, 'TEGAMI_WEBHOOKS_POLL_INTERVAL_MS', 500, 10, 60_000),
+      timeoutMs: integer(env, 'TEGAMI_WEBHOOKS_TIMEOUT_MS', 10_000, 100, 60_000),
+      concurrency: integer(env, 'TEGAMI_WEBHOOKS_CONCURRENCY', 64, 1, 1_000),
+      maxPerEndpoint: integer(env, 'TEGAMI_WEBHOOKS_MAX_PER_ENDPOINT', 4, 1, 1_000),
+    },
+    circuit: {
+      failureThreshold: integer(env, 'TEGAMI_PROVIDER_FAILURE_THRESHOLD', 10, 1, 10_000),
+      probeIntervalMs: integer(env, 'TEGAMI_PROVIDER_PROBE_INTERVAL_MS', 2_000, 100, DAY_MS),
+      pauseCheckMs: integer(env, 'TEGAMI_PROVIDER_PAUSE_CHECK_MS', 60_000, 100, DAY_MS),
+      defaultThrottleMs: 1_000,
+    },
+    bootstrapApiKey: bootstrap === undefined || bootstrap === '' ? null : bootstrap,
+    retry,
+    worker,
+    sandboxOutboxLimit: integer(env, 'TEGAMI_SANDBOX_OUTBOX_LIMIT', 10_000, 1, 10_000_000),
+    batchMaxRecipients: integer(
+      env,
+      'TEGAMI_BATCH_MAX_RECIPIENTS',
+      DEFAULT_BATCH_MAX_RECIPIENTS,
+      1,
+      1_000_000,
+    ),
+    logLevel: oneOf(env, 'TEGAMI_LOG_LEVEL', 'info', LOG_LEVELS),
+  };
+}
+
+function loadSendGrid(env: Env, leaseMs: number): SendGridOptions {
+  const apiKey = env.TEGAMI_SENDGRID_API_KEY ?? '';
+  if (apiKey === '') {
+    throw new ConfigError('TEGAMI_SENDGRID_API_KEY', 'is required when TEGAMI_PROVIDER=sendgrid');
+  }
+  if (!/^[\x21-\x7e]+$/.test(apiKey)) {
+    throw new ConfigError(
+      'TEGAMI_SENDGRID_API_KEY',
+      'must be printable ASCII without spaces (it is sent in an HTTP header)',
+    );
+  }
+  const baseUrl = text(env, 'TEGAMI_SENDGRID_BASE_URL', 'https://api.sendgrid.com');
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(baseUrl);
+  } catch {
+    // reported below
+  }
+  if (!parsed || !['http:', 'https:'].includes(parsed.protocol) || parsed.search || parsed.hash) {
+    throw new ConfigError(
+      'TEGAMI_SENDGRID_BASE_URL',
+      `"${baseUrl}" is not an http(s) URL such as https://api.sendgrid.com`,
+    );
+  }
+  const options: SendGridOptions = {
+    apiKey,
+    baseUrl,
+    connectTimeoutMs: integer(env, 'TEGAMI_SENDGRID_CONNECT_TIMEOUT_MS', 5_000, 100, 120_000),
+    timeoutMs: integer(env, 'TEGAMI_SENDGRID_TIMEOUT_MS', 10_000, 100, 600_000),
+    maxConcurrency: integer(env, 'TEGAMI_SENDGRID_MAX_CONCURRENCY', 64, 1, 10_000),
+    maxRequestsPerSecond: integer(env, 'TEGAMI_SENDGRID_MAX_RPS', 0, 0, 1_000_000),
+  };
+  // A send that outlives its lease could be claimed and sent again by another worker.
+  if (options.connectTimeoutMs + options.timeoutMs >= leaseMs) {
+    throw new ConfigError(
+      'TEGAMI_SENDGRID_TIMEOUT_MS',
+      `with TEGAMI_SENDGRID_CONNECT_TIMEOUT_MS it must stay below TEGAMI_WORKER_LEASE_MS (${leaseMs})`,
+    );
+  }
+  return options;
+}
+
+function loadSendGridWebhook(env: Env): Config['sendgridWebhook'] {
+  const publicKey = text(env, 'TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY', '') || null;
+  if (publicKey) {
+    try {
+      loadPublicKey(publicKey);
+    } catch {
+      throw new ConfigError(
+        'TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY',
+        'is not a public key: paste the base64 key SendGrid shows for the Signed Event Webhook (or a PEM key)',
+      );
+    }
+  }
+  const insecure = oneOf(env, 'TEGAMI_SENDGRID_WEBHOOK_INSECURE', 'false', [
+    'true',
+    'false',
+  ] as const);
+  return {
+    publicKey,
+    insecure: insecure === 'true',
+    maxAgeMs: integer(env, 'TEGAMI_SENDGRID_WEBHOOK_MAX_AGE_S', 600, 1, 7 * 24 * 3600) * 1000,
+  };
+}

@@ -1,0 +1,345 @@
+import { parseArgs } from 'node:util';
+import { createApiKey, shownKeyPrefix } from '../domain/api-keys.ts';
+import { createLogger } from '../ops/logger.ts';
+import { SqlApiKeyStore } from '../store/sql-api-key-store.ts';
+import { runAuditCommand } from './audit.ts';
+import { formatCheck, runChecks } from './check.ts';
+import {
+  COMMANDS,
+  type CommandSpec,
+  commandUsage,
+  findCommand,
+  mainUsage,
+  parseOptions,
+} from './commands.ts';
+import { type Config, ConfigError, loadConfig } from './config.ts';
+import { auditKey, unitForNewKey, unitNamesOfKeys } from './key-audit.ts';
+import { runRecoverCommand } from './recover.ts';
+import { runUnitsCommand } from './units.ts';
+import { runUnsentCommand } from './unsent.ts';
+import {
+  DatabaseUnavailableError,
+  ListenError,
+  openAndMigrate,
+  type RunningService,
+  StartAborted,
+  startService,
+} from './wire.ts';
+
+/** Exit codes from sysexits.h, so supervisors and scripts can tell the causes apart. */
+const EX_USAGE = 64;
+const EX_UNAVAILABLE = 69;
+const EX_CONFIG = 78;
+
+/**
+ * After a signal while starting, the longest wait for the start to wind down. Past it the process
+ * exits anyway: nothing was accepted that needs finishing.
+ */
+const ABORTED_START_EXIT_MS = 10_000;
+/** After a failure, the longest wait for handles still open to close before exiting. */
+const FAILURE_EXIT_MS = 2_000;
+
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly usage: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Parsed {
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+}
+
+/** Parses a command's arguments strictly: unknown options and extra arguments are errors. */
+function parse(spec: CommandSpec, args: string[]): Parsed {
+  let parsed: Parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: parseOptions(spec),
+      strict: true,
+      allowPositionals: true,
+    }) as Parsed;
+  } catch (error) {
+    throw new UsageError(describeParseError(error), commandUsage(spec));
+  }
+  if (parsed.values.help) return parsed;
+  const extra = parsed.positionals[spec.positionals.length];
+  if (extra !== undefined) {
+    throw new UsageError(`unexpected argument "${extra}"`, commandUsage(spec));
+  }
+  return parsed;
+}
+
+/** parseArgs's own words, without its advice about `--` (no command takes such arguments). */
+function describeParseError(error: unknown): string {
+  const { code, message } = error as { code?: string; message: string };
+  const option = /'(-[^' ]+)/.exec(message)?.[1];
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) return `unknown option "${option}"`;
+  return message;
+}
+
+/** Commands with filter options of their own (src/cli/): each parses its arguments itself. */
+const OPERATIONS_COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  units: (args) => runUnitsCommand(() => loadConfig(), args),
+  unsent: (args) => runUnsentCommand(() => loadConfig(), args),
+  recover: (args) => runRecoverCommand(() => loadConfig(), args),
+  audit: (args) => runAuditCommand(() => loadConfig(), args),
+};
+
+function keysUsage(): string {
+  const keys = COMMANDS.filter((c) => c.name.startsWith('keys '));
+  return `Usage:\n${keys.map((c) => `  ${c.synopsis}`).join('\n')}\n\nEach answers --help.`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === '--help' || first === '-h') {
+    console.log(mainUsage());
+    return 0;
+  }
+  if (first === 'help') {
+    const spec = parse(findCommand('help') as CommandSpec, rest);
+    const topic = spec.positionals.join(' ');
+    if (!topic || spec.values.help) {
+      console.log(
+        spec.values.help ? commandUsage(findCommand('help') as CommandSpec) : mainUsage(),
+      );
+      return 0;
+    }
+    if (topic === 'keys') {
+      console.log(keysUsage());
+      return 0;
+    }
+    if (topic === 'simulator') return simulator(['--help']);
+    const operations = OPERATIONS_COMMANDS[topic];
+    if (operations) return operations(['--help']);
+    const about = findCommand(topic);
+    if (!about) throw new UsageError(`unknown command "${topic}"`, mainUsage());
+    console.log(commandUsage(about));
+    return 0;
+  }
+  if (first?.startsWith('-')) {
+    throw new UsageError(`unknown option "${first}" (the command comes first)`, mainUsage());
+  }
+  // The simulator stands in for SendGrid; it reads no TEGAMI_* configuration.
+  if (first === 'simulator') return simulator(rest);
+  // Operations commands parse their own filters and read the configuration only after them (so
+  // --help needs none).
+  const operations = first ? OPERATIONS_COMMANDS[first] : undefined;
+  if (operations) return operations(rest);
+
+  let spec: CommandSpec | undefined;
+  let args = rest;
+  if (first === 'keys') {
+    const [action, ...more] = rest;
+    if (action === '--help' || action === '-h') {
+      console.log(keysUsage());
+      return 0;
+    }
+    if (action === undefined) throw new UsageError('a keys command is missing', keysUsage());
+    spec = findCommand(`keys ${action}`);
+    if (!spec) throw new UsageError(`unknown keys command "${action}"`, keysUsage());
+    args = more;
+  } else {
+    spec = findCommand(first ?? 'serve');
+    if (!spec) throw new UsageError(`unknown command "${first}"`, mainUsage());
+  }
+  const parsed = parse(spec, args);
+  // --help prints and does nothing else: no configuration read, no database touched.
+  if (parsed.values.help) {
+    console.log(commandUsage(spec));
+    return 0;
+  }
+
+  // It reports a bad configuration as one of its checks, instead of stopping at it.
+  if (spec.name === 'check') return check();
+
+  const config = loadConfig();
+  switch (spec.name) {
+    case 'serve':
+    case 'api':
+    case 'worker':
+      return run(config, spec.name);
+    case 'migrate': {
+      const { database, applied } = await openAndMigrate(config);
+      await database.close();
+      console.log(
+        applied.length > 0 ? `Applied: ${applied.join(', ')}` : 'Database is up to date.',
+      );
+      return 0;
+    }
+    case 'keys create':
+    case 'keys list':
+    case 'keys revoke':
+      return keys(config, spec.name, parsed);
+  }
+  throw new UsageError(`unknown command "${spec.name}"`, mainUsage());
+}
+
+async function check(): Promise<number> {
+  const results = await runChecks(process.env);
+  for (const result of results) console.log(formatCheck(result));
+  return results.every((r) => r.ok) ? 0 : 1;
+}
+
+async function simulator(args: string[]): Promise<number> {
+  const { runSimulatorCommand } = await import('../simulator/index.ts');
+  return runSimulatorCommand(args);
+}
+
+async function run(config: Config, role: 'serve' | 'api' | 'worker'): Promise<number> {
+  const logger = createLogger(config.logLevel);
+  // Listen for signals before anything starts: a signal while starting gives up the start and
+  // releases what was opened; once running, it stops the service cleanly. A second signal is
+  // ignored (the stop is already under way).
+  const starting = new AbortController();
+  let service: RunningService | null = null;
+  let stopRequested: string | null = null;
+  let stopRunning: (() => void) | null = null;
+  const onSignal = (signal: string) => {
+    if (stopRequested) return;
+    stopRequested = signal;
+    if (service) {
+      stopRunning?.();
+      return;
+    }
+    console.log(`${signal} while starting: stopping.`);
+    logger.info({ signal }, 'stopping while starting');
+    starting.abort();
+    setTimeout(() => {
+      console.error(`tegami ${role}: the start did not wind down within 10 s; exiting.`);
+      process.exit(1);
+    }, ABORTED_START_EXIT_MS).unref();
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => onSignal(signal));
+
+  try {
+    service = await startService({
+      config,
+      logger,
+      api: role !== 'worker',
+      worker: role !== 'api',
+      announce: (line) => console.log(line),
+      signal: starting.signal,
+    });
+  } catch (error) {
+    if (error instanceof StartAborted) {
+      console.log('Stopped.');
+      // A database connection still being opened cannot be cancelled; do not wait for its
+      // timeout. Nothing was accepted that needs finishing.
+      setTimeout(() => process.exit(0), 100).unref();
+      return 0;
+    }
+    throw error;
+  }
+  const running = service;
+  if (running.url) {
+    console.log(`Tegami ${role} listening on ${running.url} (provider: ${config.provider})`);
+  } else {
+    console.log(`Tegami worker running (provider: ${config.provider})`);
+  }
+
+  await new Promise<void>((resolve) => {
+    stopRunning = () => {
+      console.log(`${stopRequested}: stopping; no new work is claimed, in-flight sends finish.`);
+      logger.info({ signal: stopRequested }, 'stopping');
+      running.stop().then(resolve, (err: unknown) => {
+        logger.error({ err }, 'stopping failed');
+        resolve();
+      });
+    };
+    // A signal that came in the last moments of the start.
+    if (stopRequested) stopRunning();
+  });
+  console.log('Stopped.');
+  return 0;
+}
+
+async function keys(config: Config, action: string, parsed: Parsed): Promise<number> {
+  const keyId = parsed.positionals[0];
+  if (action === 'keys revoke' && !keyId) {
+    throw new UsageError('the key id is missing', commandUsage(findCommand(action) as CommandSpec));
+  }
+  const { database } = await openAndMigrate(config);
+  const store = new SqlApiKeyStore(database);
+  try {
+    if (action === 'keys create') {
+      const name = typeof parsed.values.name === 'string' ? parsed.values.name : 'unnamed';
+      const unitName = typeof parsed.values.unit === 'string' ? parsed.values.unit : undefined;
+      const unit = await unitForNewKey(database, unitName);
+      if ('error' in unit) {
+        console.error(unit.error);
+        return 1;
+      }
+      const { key, record } = await createApiKey(store, name, Date.now(), {
+        unitId: unit.unitId,
+        admin: parsed.values.admin === true,
+      });
+      await auditKey(database, 'key.create', record);
+      console.log(
+        `Created ${record.id} (${record.name}, unit ${unit.name}${record.admin ? ', admin: every unit' : ''}). The key is shown only this once:\n${key}`,
+      );
+      return 0;
+    }
+    if (action === 'keys list') {
+      const all = await store.list();
+      const units = await unitNamesOfKeys(database, all);
+      for (const k of all) {
+        const state = k.revokedAt ? `revoked ${new Date(k.revokedAt).toISOString()}` : 'active';
+        const scope = `${units.get(k.unitId) ?? k.unitId}${k.admin ? ' (admin)' : ''}`;
+        console.log(
+          `${k.id}\t${shownKeyPrefix(k.prefix)}…\t${state}\t${new Date(k.createdAt).toISOString()}\t${scope}\t${k.name}`,
+        );
+      }
+      return 0;
+    }
+    if (!(await store.revoke(keyId as string, Date.now()))) {
+      console.error(`No API key with id ${keyId} (see: tegami keys list).`);
+      return 1;
+    }
+    const revoked = await store.findById(keyId as string);
+    if (revoked) await auditKey(database, 'key.revoke', revoked);
+    console.log(`Revoked ${keyId}.`);
+    return 0;
+  } finally {
+    await database.close();
+  }
+}
+
+/** One clear line for each way a command can fail, and the exit code that goes with it. */
+function report(error: unknown): number {
+  if (error instanceof UsageError) {
+    console.error(`tegami: ${error.message}\n\n${error.usage}`);
+    return EX_USAGE;
+  }
+  if (error instanceof ConfigError) {
+    console.error(`Configuration error: ${error.message}`);
+    return EX_CONFIG;
+  }
+  if (error instanceof DatabaseUnavailableError) {
+    console.error(`Database error: ${error.message}`);
+    return EX_UNAVAILABLE;
+  }
+  if (error instanceof ListenError) {
+    console.error(`Cannot start: ${error.message}`);
+    return EX_UNAVAILABLE;
+  }
+  console.error(`tegami: ${error instanceof Error ? error.message : String(error)}`);
+  return 1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.exitCode = report(error);
+    // What failed was released; should anything still hold the event loop, do not hang on it:
+    // a supervisor restarts a process that exits, not one that hangs.
+    setTimeout(() => process.exit(), FAILURE_EXIT_MS).unref();
+  },
+);

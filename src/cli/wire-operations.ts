@@ -1,0 +1,129 @@
+import type { Logger } from 'pino';
+import { OperationsService } from '../domain/operations/service.ts';
+import type { MessageStore } from '../domain/ports.ts';
+import { RecoveryRunner } from '../ops/recovery-runner.ts';
+import type { DatabaseHandle } from '../store/engine/database.ts';
+import { indexSubjects } from '../store/search-index.ts';
+import { SqlAuditStore } from '../store/sql-audit-store.ts';
+import { SqlMessageStore } from '../store/sql-message-store.ts';
+import { SqlOperationsQueries } from '../store/sql-operations-queries.ts';
+import { SqlProbeRequests } from '../store/sql-probe-requests.ts';
+import { SqlRecoveryStore } from '../store/sql-recovery-store.ts';
+import { assignSuppressionUnits } from '../store/sql-suppression-store.ts';
+import { SqlUnitStore } from '../store/sql-unit-store.ts';
+import type { Config } from './config.ts';
+
+/**
+ * Wires the operations service (src/domain/operations/) to its SQL adapters, for `tegami serve`,
+ * `api`, `worker` and the CLI commands, and starts the background parts: the recovery runner and,
+ * on SQLite, the subject index.
+ */
+export interface Operations {
+  service: OperationsService;
+  recoveries: SqlRecoveryStore;
+  audit: SqlAuditStore;
+  probes: SqlProbeRequests;
+  units: SqlUnitStore;
+}
+
+export function createOperations(
+  database: DatabaseHandle,
+  config: Pick<Config, 'unsentAfterMs' | 'unconfirmedAfterMs' | 'sendgridWebhook'>,
+  hooks: {
+    messages?: MessageStore;
+    onRecoveryStarted?: () => void;
+    onRequeued?: () => void;
+  } = {},
+): Operations {
+  const units = new SqlUnitStore(database);
+  const audit = new SqlAuditStore(database);
+  const recoveries = new SqlRecoveryStore(database);
+  const probes = new SqlProbeRequests(database);
+  const service = new OperationsService({
+    units,
+    messages: hooks.messages ?? new SqlMessageStore(database),
+    queries: new SqlOperationsQueries(database),
+    recoveries,
+    audit,
+    probes,
+    unsentAfterMs: config.unsentAfterMs,
+    // Without the Event Webhook nothing can be confirmed: no message is "unconfirmed".
+    unconfirmedAfterMs:
+      config.sendgridWebhook.publicKey || config.sendgridWebhook.insecure
+        ? config.unconfirmedAfterMs
+        : null,
+    ...(hooks.onRecoveryStarted ? { onRecoveryStarted: hooks.onRecoveryStarted } : {}),
+    ...(hooks.onRequeued ? { onRequeued: hooks.onRequeued } : {}),
+  });
+  return { service, recoveries, audit, probes, units };
+}
+
+/** Audit events deleted per transaction, and the most per maintenance round. */
+const AUDIT_PRUNE_BATCH = 1_000;
+const AUDIT_PRUNE_BATCHES = 20;
+const DAY_MS = 24 * 3600_000;
+
+/** Once-per-cluster jobs of the operations layer, for cluster-jobs.ts. */
+export function operationsMaintenance(
+  database: DatabaseHandle,
+  operations: Operations,
+  config: Pick<Config, 'auditRetentionDays'>,
+): ((now: number) => Promise<unknown>)[] {
+  return [
+    async (now) => {
+      for (let i = 0; i < AUDIT_PRUNE_BATCHES; i++) {
+        const pruned = await operations.audit.prune(
+          now - config.auditRetentionDays * DAY_MS,
+          AUDIT_PRUNE_BATCH,
+        );
+        if (pruned < AUDIT_PRUNE_BATCH) break;
+      }
+    },
+    // Suppressions from events matched to their message only later get that message's unit.
+    () => database.writeTransaction((trx) => assignSuppressionUnits(trx, 'unassigned')),
+  ];
+}
+
+/** How often the SQLite subject index catches up with new messages. */
+const SEARCH_INDEX_INTERVAL_MS = 1_000;
+
+/** The recovery runner and (SQLite) the subject index, until `stop`. */
+export function startOperationsJobs(
+  database: DatabaseHandle,
+  operations: Operations,
+  logger: Logger,
+  onRequeued: () => void,
+): { runner: RecoveryRunner; stop: () => Promise<void> } {
+  const runner = new RecoveryRunner({
+    store: operations.recoveries,
+    logger: logger.child({ component: 'recoveries' }),
+    onRequeued,
+  });
+  runner.start();
+  let indexing: Promise<void> = Promise.resolve();
+  let timer: NodeJS.Timeout | null = null;
+  let stopped = false;
+  if (database.engine === 'sqlite') {
+    const catchUp = async () => {
+      // Batch by batch, yielding between them, so requests are served while it catches up.
+      while (!stopped && (await indexSubjects(database, Date.now())) > 0) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    timer = setInterval(() => {
+      indexing = indexing
+        .then(catchUp)
+        .catch((err: unknown) => logger.warn({ err }, 'indexing subjects failed'));
+    }, SEARCH_INDEX_INTERVAL_MS);
+    timer.unref();
+  }
+  return {
+    runner,
+    async stop() {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      await runner.stop();
+      await indexing;
+    },
+  };
+}

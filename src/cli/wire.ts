@@ -1,0 +1,388 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { releaseDeadLocalLeases } from '../delivery/lease-reaper.ts';
+import { DeliveryWorker } from '../delivery/worker.ts';
+import { createApiKey, ensureBootstrapKey } from '../domain/api-keys.ts';
+import type { Provider } from '../domain/ports.ts';
+import { buildApp } from '../http/app.ts';
+import { type ClusterJobs, startClusterJobs } from '../ops/cluster-jobs.ts';
+import { OutageLog } from '../ops/outage-log.ts';
+import { SandboxProvider } from '../providers/sandbox/sandbox-provider.ts';
+import { loadPublicKey } from '../providers/sendgrid/event-source.ts';
+import { SendGridProvider } from '../providers/sendgrid/sendgrid-provider.ts';
+import { TestProvider } from '../providers/test-provider.ts';
+import {
+  type DatabaseHandle,
+  migrateToLatest,
+  openDatabase,
+  pendingMigrations,
+} from '../store/engine/database.ts';
+import { redactUrl } from '../store/engine/postgres.ts';
+import { confirmUnknownOutcomes, releaseWaitingUnknown } from '../store/reconcile-unknown.ts';
+import { SqlApiKeyStore } from '../store/sql-api-key-store.ts';
+import { SqlDeliveryEventStore } from '../store/sql-delivery-event-store.ts';
+import { SqlDeliveryStore } from '../store/sql-delivery-store.ts';
+import { SqlMessageStore } from '../store/sql-message-store.ts';
+import { SqlProviderHealthStore } from '../store/sql-provider-health-store.ts';
+import { SqlSandboxOutbox } from '../store/sql-sandbox-outbox.ts';
+import { SqlSuppressionStore } from '../store/sql-suppression-store.ts';
+import { SqlWebhookStore } from '../store/sql-webhook-store.ts';
+import { checkDestination, WebhookDispatcher } from '../tracking/status-webhooks/dispatcher.ts';
+import type { Config } from './config.ts';
+import { createOperations, operationsMaintenance, startOperationsJobs } from './wire-operations.ts';
+
+/**
+ * Wires the adapters to the domain and starts what was asked for: the API, the worker, or both
+ * (`tegami serve`). Nothing here runs at import time; `startService` starts and `stop` stops.
+ */
+export interface ServiceOptions {
+  config: Config;
+  logger: Logger;
+  api: boolean;
+  worker: boolean;
+  /** Where to print what a person must see once (the first API key, the address). */
+  announce?: (line: string) => void;
+  /**
+   * Aborting it (SIGTERM or SIGINT while starting) gives up the start: what was opened is
+   * released and `startService` rejects with `StartAborted`.
+   */
+  signal?: AbortSignal;
+}
+
+export interface RunningService {
+  /** `http://host:port`, when the API runs. */
+  url: string | null;
+  app: FastifyInstance | null;
+  worker: DeliveryWorker | null;
+  database: DatabaseHandle;
+  stop(): Promise<void>;
+}
+
+const LEASE_REAPER_INTERVAL_MS = 10_000;
+/**
+ * Longest wait for releasing what a failed start opened. A PostgreSQL connection still being
+ * opened cannot be cancelled; the process exits anyway, and nothing it holds needs finishing.
+ */
+const FAILED_START_RELEASE_MS = 3_000;
+
+/** The database could not be reached or prepared at start. */
+export class DatabaseUnavailableError extends Error {}
+
+/** The API could not listen on its address (port in use, no permission, no such address). */
+export class ListenError extends Error {}
+
+/** A signal asked the process to stop while it was starting. */
+export class StartAborted extends Error {}
+
+function createProvider(config: Config, outbox: SqlSandboxOutbox): Provider {
+  if (config.sendgrid) return new SendGridProvider(config.sendgrid);
+  const sandbox = new SandboxProvider(outbox);
+  return config.provider === 'test' ? new TestProvider(sandbox) : sandbox;
+}
+
+/** Rejects with `StartAborted` as soon as `signal` aborts, even if `work` never settles. */
+function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) return Promise.reject(new StartAborted('stopped while starting'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new StartAborted('stopped while starting'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Waits for `work`, but at most `ms`; never rejects (for releasing things after a failure). */
+async function atMost(work: Promise<unknown>, ms: number, logger?: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    work.catch((err: unknown) => logger?.warn({ err }, 'releasing after a failed start failed')),
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, ms);
+      timer.unref();
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
+export async function openAndMigrate(
+  config: Config,
+  signal?: AbortSignal,
+): Promise<{ database: DatabaseHandle; applied: string[] }> {
+  const where = redactUrl(config.databaseUrl);
+  const describe = (error: unknown) => {
+    const cause = error as { message?: string; code?: string };
+    return `cannot use the database at ${where}: ${cause.message || cause.code || String(error)}`;
+  };
+  let database: DatabaseHandle;
+  try {
+    database = openDatabase(config.databaseUrl, { poolSize: config.databasePoolSize });
+  } catch (error) {
+    // A folder that cannot be made, a file that is not a database: nothing was opened.
+    throw new DatabaseUnavailableError(describe(error));
+  }
+  try {
+    const applied = await unlessAborted(migrateToLatest(database.db), signal);
+    return { database, applied };
+  } catch (error) {
+    await atMost(database.close(), FAILED_START_RELEASE_MS);
+    if (error instanceof StartAborted) throw error;
+    throw new DatabaseUnavailableError(describe(error));
+  }
+}
+
+/**
+ * Starts what `options` asks for. Nothing is left running when it fails: whatever was opened
+ * (database, port, worker) is released before it rejects, so the process can exit and its
+ * supervisor start it again. The API listens before the first API key is created and printed,
+ * so a start that cannot listen creates no key.
+ */
+export async function startService(options: ServiceOptions): Promise<RunningService> {
+  const { config, logger, signal } = options;
+  const announce = options.announce ?? ((line: string) => logger.info(line));
+  const { database } = await openAndMigrate(config, signal);
+  const keys = new SqlApiKeyStore(database);
+  const messages = new SqlMessageStore(database);
+  const outbox = new SqlSandboxOutbox(database, config.sandboxOutboxLimit);
+  const health = new SqlProviderHealthStore(database);
+  const deliveryEvents = new SqlDeliveryEventStore(database, {
+    suppressBlocks: config.suppressBlocks,
+    matchWindowMs: config.eventMatchWindowMs,
+  });
+  const suppressions = new SqlSuppressionStore(database);
+  const webhooks = new SqlWebhookStore(database);
+  // Filled in below once the worker and the runner exist; the service calls these later.
+  const wakeRunner = { fn: () => {} };
+  const wakeWorkers = { fn: () => database.notify('tegami_due') };
+  const operations = createOperations(database, config, {
+    messages,
+    onRecoveryStarted: () => wakeRunner.fn(),
+    onRequeued: () => wakeWorkers.fn(),
+  });
+  const timers: NodeJS.Timeout[] = [];
+  // One per process: an outage is one "down" and one "back" line, whichever loops notice it.
+  const outage = new OutageLog(logger);
+  let provider: Provider | null = null;
+  let stopListening = () => {};
+  let worker: DeliveryWorker | null = null;
+  let dispatcher: WebhookDispatcher | null = null;
+  let app: FastifyInstance | null = null;
+  let clusterJobs: ClusterJobs | null = null;
+  let operationsJobs: ReturnType<typeof startOperationsJobs> | null = null;
+
+  async function stop(): Promise<void> {
+    for (const timer of timers) clearInterval(timer);
+    stopListening();
+    // Stop taking requests first, then let the worker finish what it holds.
+    if (app) await app.close();
+    await messages.flushed();
+    await operationsJobs?.stop();
+    if (worker) await worker.stop();
+    await dispatcher?.stop();
+    await clusterJobs?.stop();
+    await provider?.close?.();
+    await database.close();
+  }
+
+  try {
+    if (config.bootstrapApiKey) {
+      await unlessAborted(ensureBootstrapKey(keys, config.bootstrapApiKey), signal);
+    }
+
+    if (options.worker) {
+      const store = new SqlDeliveryStore(database);
+      provider = createProvider(config, outbox);
+      worker = new DeliveryWorker({
+        store,
+        provider,
+        retry: config.retry,
+        options: config.worker,
+        circuit: config.circuit,
+        health,
+        // Waiting for proof only makes sense when delivery events can arrive.
+        confirmationWaitMs:
+          config.sendgridWebhook.publicKey || config.sendgridWebhook.insecure
+            ? config.unknownOutcomeWaitMs
+            : 0,
+        releaseWaiting: (ids, now) => releaseWaitingUnknown(database, ids, now),
+        probeRequestedAt: (name) => operations.probes.requestedAt(name),
+        logger: logger.child({ component: 'worker' }),
+        outage,
+      });
+    }
+
+    let url: string | null = null;
+    if (options.api) {
+      const inProcessWorker = worker;
+      app = await buildApp({
+        messages,
+        findApiKey: (hash) => keys.findActiveByHash(hash),
+        // The outbox exists only for providers that keep mail here instead of sending it.
+        sandbox: config.provider === 'sendgrid' ? null : outbox,
+        providers: {
+          configured: config.provider,
+          health,
+          countUnconfirmed: (now) =>
+            messages.countUnconfirmed(now - config.unconfirmedAfterMs, now),
+        },
+        unconfirmedAfterMs: config.unconfirmedAfterMs,
+        batchMaxRecipients: config.batchMaxRecipients,
+        timeline: (id) => deliveryEvents.timeline(id),
+        suppressions,
+        operations: operations.service,
+        webhookEndpoints: {
+          store: webhooks,
+          operations: operations.service,
+          checkDestination: (url) => checkDestination(url, config.webhooks.allowPrivate),
+          clock: Date.now,
+        },
+        ...sendgridWebhook(config, deliveryEvents, logger, (ids) =>
+          confirmUnknownOutcomes(database, ids, Date.now()),
+        ),
+        logger: logger.child({ component: 'api' }),
+        outage,
+        onAccepted: () => {
+          inProcessWorker?.wake();
+          database.notify('tegami_due');
+        },
+        readiness: async () => {
+          try {
+            const pending = await pendingMigrations(database.db);
+            return pending.length === 0
+              ? { ready: true }
+              : { ready: false, reason: `migrations not applied: ${pending.join(', ')}` };
+          } catch (error) {
+            return { ready: false, reason: `database unreachable: ${(error as Error).message}` };
+          }
+        },
+      });
+      signal?.throwIfAborted();
+      url = await listen(app, config.http.host, config.http.port);
+      // Only now that the port is ours: a start that cannot listen must not create a key.
+      if (!config.bootstrapApiKey && (await keys.count()) === 0) {
+        // The operator's first key: an admin key, in the `default` unit.
+        const { key, record } = await createApiKey(
+          keys,
+          'first key (created at first start)',
+          Date.now(),
+          { admin: true },
+        );
+        announce(
+          `Created the first API key (${record.id}). It is shown only this once; keep it:\n\n    ${key}\n`,
+        );
+      }
+    }
+
+    if (worker) {
+      const running = worker;
+      const store = new SqlDeliveryStore(database);
+      const reap = () =>
+        releaseDeadLocalLeases(store, running.leaseOwner, logger).then(
+          () => outage.succeeded('freeing leases of dead workers'),
+          (err: unknown) => outage.failed('freeing leases of dead workers', err),
+        );
+      await unlessAborted(reap(), signal);
+      timers.push(setInterval(reap, LEASE_REAPER_INTERVAL_MS));
+      signal?.throwIfAborted();
+      running.start();
+      dispatcher = new WebhookDispatcher({
+        store: webhooks,
+        ...config.webhooks,
+        logger: logger.child({ component: 'webhooks' }),
+        outage,
+      });
+      dispatcher.start();
+      // PostgreSQL: API processes elsewhere announce new mail; polling remains the backstop.
+      stopListening = database.listen('tegami_due', () => running.wake());
+    }
+    const inProcess = worker;
+    wakeWorkers.fn = () => {
+      inProcess?.wake();
+      database.notify('tegami_due');
+    };
+    // Recoveries are started through the API and worked by API processes (one at a time per
+    // recovery, by lease); worker processes only send.
+    operationsJobs = options.api
+      ? startOperationsJobs(database, operations, logger, () => wakeWorkers.fn())
+      : null;
+    const runner = operationsJobs;
+    wakeRunner.fn = () => runner?.runner.wake();
+    for (const timer of timers) timer.unref();
+    clusterJobs = startClusterJobs({
+      database,
+      messages,
+      deliveryEvents,
+      retentionDays: config.retentionDays,
+      extraJobs: operationsMaintenance(database, operations, config),
+      logger,
+      outage,
+    });
+    signal?.throwIfAborted();
+    return { url, app, worker, database, stop };
+  } catch (error) {
+    await atMost(stop(), FAILED_START_RELEASE_MS, logger);
+    if (signal?.aborted) throw new StartAborted('stopped while starting');
+    throw error;
+  }
+}
+
+/** `app.listen`, with the reasons a port cannot be had said plainly. */
+async function listen(app: FastifyInstance, host: string, port: number): Promise<string> {
+  try {
+    return await app.listen({ host, port });
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? '';
+    const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const why: Record<string, string> = {
+      EADDRINUSE: 'the address is already in use (is another Tegami running?)',
+      EACCES: 'permission denied (ports below 1024 need privileges)',
+      EADDRNOTAVAIL: 'this machine has no such address',
+      ENOTFOUND: 'no such host',
+      EAI_AGAIN: 'the host name could not be resolved',
+    };
+    throw new ListenError(
+      `cannot listen on ${where}: ${why[code] ?? (error as Error).message}${code && why[code] ? ` (${code})` : ''}; check TEGAMI_HTTP_HOST and TEGAMI_HTTP_PORT`,
+    );
+  }
+}
+
+/**
+ * `POST /webhooks/sendgrid` runs only with a public key to check signatures, or when insecure
+ * mode is asked for by name: an unsigned endpoint would let anyone rewrite delivery history.
+ */
+function sendgridWebhook(
+  config: Config,
+  events: SqlDeliveryEventStore,
+  logger: Logger,
+  confirmAccepted: (ids: string[]) => Promise<unknown>,
+) {
+  const { publicKey, insecure, maxAgeMs } = config.sendgridWebhook;
+  if (!publicKey && !insecure) {
+    logger.info(
+      'POST /webhooks/sendgrid is off: set TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY to receive delivery events',
+    );
+    return {};
+  }
+  if (!publicKey) {
+    logger.warn(
+      'POST /webhooks/sendgrid accepts UNSIGNED events (TEGAMI_SENDGRID_WEBHOOK_INSECURE)',
+    );
+  }
+  return {
+    sendgridWebhook: {
+      events,
+      publicKey: publicKey ? loadPublicKey(publicKey) : null,
+      maxAgeMs,
+      clock: Date.now,
+      confirmAccepted,
+    },
+  };
+}

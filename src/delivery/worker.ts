@@ -1,0 +1,453 @@
+import type { Logger } from 'pino';
+import type { DeliveryStore, Provider, ProviderHealthStore } from '../domain/ports.ts';
+import {
+  type CircuitOptions,
+  HEALTH_REPORT_INTERVAL_MS,
+  ProviderCircuit,
+  type Transition,
+} from '../domain/provider-circuit.ts';
+import { decideAfterAttempt, type RetryPolicy } from '../domain/retry-policy.ts';
+import { describeSuppressed, withoutSuppressed } from '../domain/suppression.ts';
+import type { ClaimedMessage, CredentialCheck, SendResult } from '../domain/types.ts';
+import { OutageLog } from '../ops/outage-log.ts';
+import { formatLeaseOwner } from './lease-reaper.ts';
+
+export interface WorkerOptions {
+  /** Most messages in flight (leased and being sent) at once. */
+  concurrency: number;
+  /** Most messages claimed in one statement. */
+  batchSize: number;
+  leaseMs: number;
+  /** How often to look for due work when nobody wakes the worker. */
+  pollIntervalMs: number;
+}
+
+/** Tries to write an attempt's result: 250 ms, 0.5 s, 1 s, 2 s, 4 s apart (~8 s in all). */
+const COMPLETE_RETRIES = 5;
+
+/** Longest a free slot waits for others before it is filled on its own. */
+const CLAIM_COALESCE_MS = 20;
+
+const DEFAULT_CIRCUIT: CircuitOptions = {
+  failureThreshold: 10,
+  probeIntervalMs: 2_000,
+  pauseCheckMs: 60_000,
+  defaultThrottleMs: 1_000,
+};
+
+export interface WorkerDeps {
+  store: DeliveryStore;
+  provider: Provider;
+  retry: RetryPolicy;
+  options: WorkerOptions;
+  logger: Logger;
+  circuit?: CircuitOptions;
+  /** Where to publish the provider's health; optional for tests. */
+  health?: ProviderHealthStore;
+  /**
+   * After a send timed out with the provider otherwise healthy, how long the message waits for
+   * a delivery event proving the provider took it (see reconcile-unknown.ts). 0: no wait.
+   */
+  confirmationWaitMs?: number;
+  /** Makes messages waiting for such proof due at once (the provider turned out to be down). */
+  releaseWaiting?: (messageIds: string[], now: number) => Promise<number>;
+  /** Where database failures are logged as state changes; the process shares one. */
+  outage?: OutageLog;
+  /** When an operator last asked for a probe of this provider (POST …/probe), or null. */
+  probeRequestedAt?: (provider: string) => Promise<number | null>;
+  clock?: () => number;
+}
+
+/**
+ * `host/pt-<process table>/pid/random`: lets a worker that shares the owner's process table tell
+ * that the owner has died (see lease-reaper.ts).
+ */
+export function newLeaseOwner(): string {
+  return formatLeaseOwner();
+}
+
+/**
+ * The delivery worker. Each message goes through the same named steps:
+ * claim → send → record attempt → finish (sent), schedule a retry, or dead-letter (failed).
+ *
+ * Every result also feeds the provider's circuit (see provider-circuit.ts): while the provider is
+ * unavailable, throttled or paused, the worker claims only one probe message at a time.
+ */
+export class DeliveryWorker {
+  readonly leaseOwner = newLeaseOwner();
+  private readonly inFlight = new Set<Promise<void>>();
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+  private onSlotFreed: (() => void) | null = null;
+  private readonly probesInFlight = new Set<{ startedAt: number; abandon: AbortController }>();
+  /** Messages this worker holds back after a timeout, until when (see `confirmationWaitMs`). */
+  private readonly waitingForProof = new Map<string, number>();
+  private wakeRequested = false;
+  /** The last operator probe request acted on. */
+  private probeRequestSeen = 0;
+  private readonly clock: () => number;
+  private readonly outage: OutageLog;
+  readonly circuit: ProviderCircuit;
+  private healthTimer: NodeJS.Timeout | null = null;
+  private healthWrite: Promise<void> = Promise.resolve();
+  private healthWriting = false;
+  private healthChangedMeanwhile = false;
+  private credentialCheck: Promise<void> = Promise.resolve();
+  private readonly stopChecking = new AbortController();
+
+  constructor(private readonly deps: WorkerDeps) {
+    this.clock = deps.clock ?? Date.now;
+    this.outage = deps.outage ?? new OutageLog(deps.logger);
+    this.circuit = new ProviderCircuit(deps.circuit ?? DEFAULT_CIRCUIT, this.clock());
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+    // In the background: an unreachable provider must not hold up the start, and mail sent
+    // meanwhile finds out the same things.
+    this.credentialCheck = this.checkCredentials();
+    if (this.deps.health) {
+      this.reportHealth();
+      this.healthTimer = setInterval(() => this.reportHealth(), HEALTH_REPORT_INTERVAL_MS);
+      this.healthTimer.unref();
+    }
+  }
+
+  /** Stops claiming, lets in-flight sends finish and their results be written. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.wake();
+    this.stopChecking.abort();
+    await this.credentialCheck;
+    await this.loop;
+    await Promise.all(this.inFlight);
+    await this.deps.store.flushed();
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    await this.healthWrite;
+    await this.deps.health
+      ?.remove(this.deps.provider.name, this.leaseOwner)
+      .catch((err: unknown) => this.deps.logger.warn({ err }, 'removing the health report failed'));
+  }
+
+  /**
+   * Publishes this worker's view of the provider; it doubles as the worker's heartbeat. One write
+   * at a time: a report asked for while one is being written is written next, with the newest
+   * snapshot, so slow writes (a busy database) never pile up.
+   */
+  private reportHealth(): void {
+    const { health, provider } = this.deps;
+    if (!health) return;
+    if (this.healthWriting) {
+      this.healthChangedMeanwhile = true;
+      return;
+    }
+    this.healthWriting = true;
+    this.healthWrite = (async () => {
+      do {
+        this.healthChangedMeanwhile = false;
+        await health
+          .report({
+            provider: provider.name,
+            reporter: this.leaseOwner,
+            snapshot: this.circuit.snapshot(this.clock()),
+            updatedAt: this.clock(),
+          })
+          .then(
+            () => this.outage.succeeded('publishing provider health'),
+            (err: unknown) => this.outage.failed('publishing provider health', err),
+          );
+      } while (this.healthChangedMeanwhile);
+      this.healthWriting = false;
+    })();
+  }
+
+  /**
+   * Asks the provider whether our credentials work (SendGrid: does the API key have mail.send?)
+   * and logs the answer. Refused credentials pause the provider at once, with the reason, so
+   * `GET /v1/providers` and held messages say why nothing is sent.
+   */
+  private async checkCredentials(): Promise<void> {
+    const { provider, logger } = this.deps;
+    if (!provider.verify) return;
+    let check: CredentialCheck;
+    try {
+      check = await provider.verify(this.stopChecking.signal);
+    } catch (error) {
+      check = { result: 'unverified', detail: `the check failed: ${(error as Error).message}` };
+    }
+    if (!this.running) return;
+    const fields = { provider: provider.name, credentials: check.result };
+    const line = `provider ${provider.name} credentials ${check.result}: ${check.detail}`;
+    if (check.result === 'valid') logger.info(fields, line);
+    else if (check.result === 'refused') logger.error(fields, line);
+    else logger.warn(fields, line);
+    const transition = this.circuit.recordCredentials(check, this.clock());
+    if (transition) this.onTransition(transition);
+    else this.reportHealth();
+  }
+
+  /** New work may be due (a message was just accepted): look now instead of at the next poll. */
+  wake(): void {
+    this.wakeRequested = true;
+    this.wakeUp?.();
+  }
+
+  private async run(): Promise<void> {
+    const { options, store } = this.deps;
+    // Claim in chunks: waiting until half a batch of slots is free, instead of claiming each slot
+    // as it frees up, keeps one claim transaction (and its fsync) per many messages. With a slow
+    // provider, slots free up one by one, and waiting for half of them would leave many idle: so
+    // claim what is free once CLAIM_COALESCE_MS have passed since the last claim.
+    const claimSize = Math.min(options.batchSize, options.concurrency);
+    const lowWater = Math.max(1, Math.floor(claimSize / 2));
+    let lastClaimAt = 0;
+    while (this.running) {
+      const capacity = options.concurrency - this.inFlight.size;
+      const sinceClaim = performance.now() - lastClaimAt;
+      if (
+        this.inFlight.size > 0 &&
+        (capacity === 0 || (capacity < lowWater && sinceClaim < CLAIM_COALESCE_MS))
+      ) {
+        await this.slotFreed(capacity > 0 ? CLAIM_COALESCE_MS - sinceClaim : null);
+        continue;
+      }
+      lastClaimAt = performance.now();
+      const gate = this.circuit.gate(this.clock());
+      if (gate.kind === 'wait') {
+        if (await this.probeRequested()) continue;
+        this.wakeRequested = false;
+        // Wakes for the next check, a finished probe (it may close the circuit) or shutdown.
+        const ms = Math.min(options.pollIntervalMs, gate.untilMs - this.clock());
+        await this.idle(Math.max(10, ms));
+        continue;
+      }
+      const probe = gate.kind === 'probe';
+      if (probe) this.circuit.beginProbe(this.clock());
+      this.wakeRequested = false;
+      let claimed: ClaimedMessage[] = [];
+      try {
+        claimed = await store.claimDue(
+          this.leaseOwner,
+          probe ? 1 : Math.min(capacity, options.batchSize),
+          options.leaseMs,
+          this.clock(),
+        );
+        this.outage.succeeded('claiming due messages');
+      } catch (error) {
+        // The database may be busy or briefly unavailable; nothing is lost, try again at the
+        // next poll. Logged once per outage, not once per poll.
+        this.outage.failed('claiming due messages', error);
+      }
+      if (probe && claimed.length === 0) this.circuit.abandonProbe(this.clock());
+      for (const message of claimed) this.track(this.deliver(message, probe));
+      if (claimed.length === 0) await this.idle(options.pollIntervalMs);
+    }
+  }
+
+  /**
+   * While the circuit is open: has an operator asked for a probe since it opened? Then the
+   * circuit is due at once (the next loop sends the probe).
+   */
+  private async probeRequested(): Promise<boolean> {
+    const { probeRequestedAt, provider, logger } = this.deps;
+    if (!probeRequestedAt) return false;
+    let at: number | null = null;
+    try {
+      at = await probeRequestedAt(provider.name);
+    } catch (err) {
+      logger.warn({ err }, 'reading probe requests failed');
+    }
+    if (at === null || at <= this.probeRequestSeen) return false;
+    this.probeRequestSeen = at;
+    if (at < this.circuit.snapshot(this.clock()).since) return false;
+    logger.warn({ provider: provider.name }, 'an operator asked for a probe; probing now');
+    return this.circuit.probeNow(this.clock());
+  }
+
+  private track(delivery: Promise<void>): void {
+    this.inFlight.add(delivery);
+    void delivery.finally(() => {
+      this.inFlight.delete(delivery);
+      this.onSlotFreed?.();
+    });
+  }
+
+  /** Resolves when a send finishes, or after `ms` (null: no time limit). */
+  private slotFreed(ms: number | null): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = ms === null ? null : setTimeout(done, Math.max(0, ms));
+      const self = this;
+      function done() {
+        if (timer) clearTimeout(timer);
+        self.onSlotFreed = null;
+        resolve();
+      }
+      this.onSlotFreed = done;
+    });
+  }
+
+  private idle(ms: number): Promise<void> {
+    if (this.wakeRequested || !this.running) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.wakeUp = null;
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+
+  private async deliver(message: ClaimedMessage, probe: boolean): Promise<void> {
+    const { provider, store, retry, logger } = this.deps;
+    const startedAt = this.clock();
+    const pending = probe ? { startedAt, abandon: new AbortController() } : null;
+    if (pending) this.probesInFlight.add(pending);
+    const result = await this.send(message, pending?.abandon.signal);
+    if (pending) this.probesInFlight.delete(pending);
+    const now = this.clock();
+    const transition = this.circuit.record(result, now, probe);
+    if (transition) this.onTransition(transition);
+    // A timeout while the provider answers everything else: it probably took the mail. Wait for
+    // its delivery event instead of sending again. During an outage, do not wait: the circuit
+    // holds the message until the provider is back.
+    const wait =
+      result.outcome === 'unknown' && this.circuit.current === 'healthy'
+        ? this.deps.confirmationWaitMs || undefined
+        : undefined;
+    const decision = decideAfterAttempt(
+      retry,
+      message.attemptsThisRound,
+      result,
+      now,
+      Math.random,
+      wait,
+    );
+    if (wait && decision.kind === 'retry') this.waitingForProof.set(message.id, decision.at);
+    const log = { messageId: message.id, attempt: message.attemptCount, provider: provider.name };
+    if (decision.kind === 'failed') {
+      logger.warn({ ...log, result }, `message dead-lettered: ${decision.reason}`);
+    } else if (decision.kind === 'retry') {
+      logger.info(
+        { ...log, result, retryAt: new Date(decision.at).toISOString() },
+        'send failed, will retry',
+      );
+    }
+    const completion = {
+      messageId: message.id,
+      leaseOwner: message.leaseOwner,
+      now,
+      decision,
+      ...(message.suppressed.length > 0 ? { suppressed: message.suppressed } : {}),
+      attempt: {
+        number: message.attemptCount,
+        provider: provider.name,
+        startedAt,
+        durationMs: now - startedAt,
+        outcome: result.outcome,
+        httpStatus: result.httpStatus ?? null,
+        providerMessageId: result.providerMessageId ?? null,
+        errorClass: result.errorClass ?? null,
+        detail: result.detail ?? null,
+        responseExcerpt: result.responseExcerpt ?? null,
+        providerFault: result.providerFault ?? null,
+        providerErrors: result.providerErrors ?? null,
+        rateLimit: result.rateLimit ?? null,
+        networkError: result.networkError ?? null,
+      },
+    };
+    // The database may be briefly away (a restart, a failover): keep trying for a while, well
+    // within the lease, so the result is not lost and the message not sent a second time.
+    for (let retry = 0; ; retry++) {
+      try {
+        await store.complete(completion);
+        this.outage.succeeded('recording attempt results');
+        break;
+      } catch (error) {
+        if (retry >= COMPLETE_RETRIES) {
+          // The lease will expire and the message will be claimed again: a possible duplicate,
+          // never a loss. In an outage every message in flight ends here: the outage is logged
+          // once, each message only at debug level.
+          this.outage.failed('recording attempt results', error, log);
+          logger.debug({ ...log }, 'recording the attempt failed; sent again when its lease ends');
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** retry));
+      }
+    }
+  }
+
+  private onTransition({ from, to, reason }: Transition): void {
+    const { logger, provider } = this.deps;
+    const snapshot = this.circuit.snapshot(this.clock());
+    const fields = { provider: provider.name, from, to, reason, nextCheckAt: snapshot.nextCheckAt };
+    if (to === 'healthy') {
+      logger.warn(fields, `provider ${provider.name} recovered; sending resumes at full speed`);
+      this.abandonHungProbes();
+      this.wake();
+    } else {
+      logger.warn(fields, `provider ${provider.name} is ${to}: ${reason}; queued mail waits`);
+      this.releaseWaitingForProof();
+    }
+    this.reportHealth();
+  }
+
+  /**
+   * The timeouts that looked isolated were the start of an outage: the provider most likely did
+   * not take those messages. Stop waiting for their delivery events; they go out with the
+   * backlog once the provider is back.
+   */
+  private releaseWaitingForProof(): void {
+    const now = this.clock();
+    const ids = [...this.waitingForProof].filter(([, until]) => until > now).map(([id]) => id);
+    this.waitingForProof.clear();
+    if (ids.length === 0 || !this.deps.releaseWaiting) return;
+    this.deps.releaseWaiting(ids, now).then(
+      () => this.outage.succeeded('releasing messages waiting for proof'),
+      (err: unknown) => this.outage.failed('releasing messages waiting for proof', err),
+    );
+  }
+
+  /**
+   * A probe sent at least one probe interval before the one that just succeeded is hung in the
+   * outage (the provider answers again, but not that request): stop waiting for it, so its message
+   * goes out with the backlog instead of after its full timeout. Its outcome is `unknown`.
+   */
+  private abandonHungProbes(): void {
+    const cutoff = this.clock() - (this.deps.circuit ?? DEFAULT_CIRCUIT).probeIntervalMs;
+    for (const probe of this.probesInFlight) {
+      if (probe.startedAt <= cutoff) probe.abandon.abort();
+    }
+  }
+
+  private async send(message: ClaimedMessage, abandon?: AbortSignal): Promise<SendResult> {
+    // Suppressed recipients are left out. The store finishes messages with nobody left before
+    // they reach the worker; should one get here anyway, it is not sent.
+    const content = withoutSuppressed(message.content, message.suppressed);
+    if (!content) {
+      return {
+        outcome: 'permanent',
+        errorClass: 'suppressed',
+        detail: `all recipients are suppressed: ${describeSuppressed(message.suppressed)}`,
+      };
+    }
+    try {
+      return await this.deps.provider.send(
+        { id: message.id, attempt: message.attemptCount, content },
+        abandon,
+      );
+    } catch (error) {
+      return {
+        outcome: 'retryable',
+        errorClass: 'provider_exception',
+        detail: error instanceof Error ? error.message : String(error),
+      };
+    }
+  }
+}

@@ -1,0 +1,98 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { ApiKeyRecord, SqlApiKeyStore } from '../store/sql-api-key-store.ts';
+import { newId } from './ids.ts';
+
+/**
+ * API keys are 256 random bits, shown once when created and stored only as a SHA-256 hash.
+ * A slow password hash is not needed: nobody can guess a 256-bit key, and a fast hash keeps the
+ * per-request check cheap.
+ */
+export function hashApiKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+const KEY_TAG = 'tgm_';
+
+export function generateApiKey(): string {
+  return `${KEY_TAG}${randomBytes(32).toString('base64url')}`;
+}
+
+/** Characters of a key kept (after the `tgm_` tag), so `tegami keys list` can tell keys apart. */
+export const KEY_PREFIX_CHARACTERS = 4;
+/** A shorter key keeps none: 4 characters of a short key would give away much of it. */
+const MIN_LENGTH_FOR_PREFIX = 16;
+
+/**
+ * The part of a key that is stored and shown: its `tgm_` tag, if any, and the next 4 characters,
+ * whatever the key's length; a key shorter than 16 characters (after the tag) keeps only the tag.
+ */
+export function keyPrefix(key: string): string {
+  const tag = key.startsWith(KEY_TAG) ? KEY_TAG : '';
+  const secret = key.slice(tag.length);
+  return secret.length >= MIN_LENGTH_FOR_PREFIX
+    ? tag + secret.slice(0, KEY_PREFIX_CHARACTERS)
+    : tag;
+}
+
+/** A stored prefix as shown; rows written by older versions hold up to 10 characters. */
+export function shownKeyPrefix(storedPrefix: string): string {
+  const tag = storedPrefix.startsWith(KEY_TAG) ? KEY_TAG : '';
+  return storedPrefix.slice(0, tag.length + KEY_PREFIX_CHARACTERS);
+}
+
+/**
+ * Creates a key of `unitId` (default: the `default` unit); `admin` keys see and act on every
+ * unit.
+ */
+export async function createApiKey(
+  store: SqlApiKeyStore,
+  name: string,
+  now = Date.now(),
+  options: { unitId?: string; admin?: boolean } = {},
+): Promise<{ key: string; record: ApiKeyRecord }> {
+  const key = generateApiKey();
+  const record = await store.insert(
+    {
+      id: newId('key'),
+      name,
+      prefix: keyPrefix(key),
+      createdAt: now,
+      revokedAt: null,
+      ...options,
+    },
+    hashApiKey(key),
+  );
+  return { key, record };
+}
+
+/**
+ * Makes sure `key` exists, is active and is an admin key (TEGAMI_BOOTSTRAP_API_KEY: the
+ * operator's own key, set in the environment).
+ */
+export async function ensureBootstrapKey(store: SqlApiKeyStore, key: string): Promise<void> {
+  const hash = hashApiKey(key);
+  const existing = await store.findByHash(hash);
+  if (existing) {
+    if (existing.revokedAt !== null) await store.reactivate(existing.id);
+    // Older versions stored up to half of a short bootstrap key; keep only today's prefix.
+    if (existing.prefix !== keyPrefix(key)) await store.setPrefix(existing.id, keyPrefix(key));
+    if (!existing.admin) await store.makeAdmin(existing.id);
+    return;
+  }
+  try {
+    await store.insert(
+      {
+        id: newId('key'),
+        name: 'bootstrap (TEGAMI_BOOTSTRAP_API_KEY)',
+        prefix: keyPrefix(key),
+        createdAt: Date.now(),
+        revokedAt: null,
+        admin: true,
+      },
+      hash,
+    );
+  } catch (error) {
+    // Several processes starting at once: another one inserted it first, which is just as good.
+    if (!(await store.findByHash(hash))) throw error;
+  }
+}

@@ -1,0 +1,119 @@
+import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
+import type { ErrorDetail } from './errors.ts';
+
+/**
+ * An invalid value with more nodes (objects, arrays, strings, ...) than this gets only its first
+ * problem reported. Listing every problem (Ajv's allErrors) costs memory and time in proportion to
+ * the value, so it is done only for values small enough; the largest message the schema allows
+ * (1,000 addresses in each of to, cc and bcc, 100 headers, metadata and attachments) has about
+ * 10,000 nodes.
+ */
+export const MAX_NODES_TO_LIST_EVERY_PROBLEM = 20_000;
+
+// Unknown fields are an error, not silently dropped; types are not coerced; nothing is added.
+const ajvOptions: Options = { removeAdditional: false, coerceTypes: false, useDefaults: false };
+const stopAtFirstProblem = new Ajv({ ...ajvOptions, allErrors: false });
+const listEveryProblem = new Ajv({ ...ajvOptions, allErrors: true });
+
+export type SchemaCheck =
+  | { valid: true }
+  /** `errors`: every problem, or only the first when listing them all is not worth it. */
+  | { valid: false; errors: ErrorObject[] };
+
+/**
+ * A JSON-schema check that stops early: a valid value is checked once, stopping at the first
+ * problem; only an invalid value of at most MAX_NODES_TO_LIST_EVERY_PROBLEM nodes is checked a
+ * second time to list every problem. `listProblems: false` skips that second pass (a batch whose
+ * answer already lists as many problems as it will show).
+ */
+export function compileSchemaCheck(
+  schema: object,
+): (value: unknown, listProblems?: boolean) => SchemaCheck {
+  const firstProblem = stopAtFirstProblem.compile(schema);
+  let everyProblem: ValidateFunction | undefined;
+  return (value, listProblems = true) => {
+    if (firstProblem(value)) return { valid: true };
+    const first = firstProblem.errors ?? [];
+    // A list or map over its size limit is reported alone: it may be huge, and it is the thing
+    // to fix first.
+    const oversized = first.some((e) => e.keyword === 'maxItems' || e.keyword === 'maxProperties');
+    if (!listProblems || oversized || !hasAtMostNodes(value, MAX_NODES_TO_LIST_EVERY_PROBLEM)) {
+      return { valid: false, errors: first };
+    }
+    everyProblem ??= listEveryProblem.compile(schema);
+    everyProblem(value);
+    return { valid: false, errors: everyProblem.errors ?? first };
+  };
+}
+
+/**
+ * Fastify's validator compiler for every route: request parts are checked by compileSchemaCheck,
+ * so a hostile body cannot make validation build millions of errors.
+ */
+export function boundedValidatorCompiler({ schema }: { schema: object }) {
+  const check = compileSchemaCheck(schema);
+  const validate = (value: unknown): boolean => {
+    const result = check(value);
+    validate.errors = result.valid ? null : result.errors;
+    return result.valid;
+  };
+  validate.errors = null as ErrorObject[] | null;
+  return validate;
+}
+
+/** Whether `value` has at most `limit` nodes; stops counting once past the limit. */
+function hasAtMostNodes(value: unknown, limit: number): boolean {
+  const pending: unknown[] = [value];
+  let seen = 1;
+  while (pending.length > 0) {
+    const node = pending.pop();
+    if (node === null || typeof node !== 'object') continue;
+    if (Array.isArray(node)) {
+      seen += node.length;
+      if (seen > limit) return false;
+      for (const child of node) pending.push(child);
+    } else {
+      for (const key in node) {
+        if (++seen > limit) return false;
+        pending.push((node as Record<string, unknown>)[key]);
+      }
+    }
+  }
+  return true;
+}
+
+/** `/to/0/email` → `to[0].email`, the field notation used in every error detail. */
+export function fieldPath(pointer: string, prefix = ''): string {
+  let path = prefix;
+  for (const raw of pointer.split('/').slice(1)) {
+    const segment = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    path += /^\d+$/.test(segment) ? `[${segment}]` : path === '' ? segment : `.${segment}`;
+  }
+  return path;
+}
+
+/** JSON-schema errors (from Fastify's or our own Ajv) as error details. */
+export function schemaErrorDetails(
+  errors: Pick<ErrorObject, 'instancePath' | 'keyword' | 'params' | 'message'>[],
+  prefix = '',
+): ErrorDetail[] {
+  const details: ErrorDetail[] = [];
+  const seen = new Set<string>();
+  for (const error of errors) {
+    let field = fieldPath(error.instancePath, prefix);
+    let message = error.message ?? 'is invalid';
+    const params = error.params as Record<string, unknown>;
+    if (error.keyword === 'required') {
+      field = fieldPath(`${error.instancePath}/${String(params.missingProperty)}`, prefix);
+      message = 'is required';
+    } else if (error.keyword === 'additionalProperties') {
+      field = fieldPath(`${error.instancePath}/${String(params.additionalProperty)}`, prefix);
+      message = 'is not a known field';
+    }
+    const key = `${field}\n${message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    details.push({ field: field || '(body)', message });
+  }
+  return details;
+}

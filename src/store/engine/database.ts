@@ -1,0 +1,209 @@
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
+import { migrations } from '../migrations/index.ts';
+import type { Database } from '../schema.ts';
+import { isPostgresUrl, openPostgres, SCHEMAS } from './postgres.ts';
+import { registerSqliteFunctions } from './sqlite-functions.ts';
+
+/**
+ * Opening a database, running migrations and the few statements whose SQL differs between
+ * engines. Everything dialect-specific lives here, in `postgres.ts`, or behind an `engine` check
+ * in `claim-due-messages.ts` (SKIP LOCKED) and `sql-message-store.ts` (row and key locks).
+ */
+
+export type Engine = 'sqlite' | 'postgres';
+
+/** Channels other processes are told about over PostgreSQL's LISTEN/NOTIFY. */
+export type Channel = 'tegami_due' | 'tegami_changes';
+
+export interface DatabaseHandle {
+  db: Kysely<Database>;
+  engine: Engine;
+  /** How many write transactions may usefully run at once (group commits in flight). */
+  writeConcurrency: number;
+  /** Runs `work` in a transaction that holds the write lock from its first statement. */
+  writeTransaction<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
+  /**
+   * A number that changes whenever another connection (another process) commits, or undefined
+   * when the engine cannot tell. Lets read caches stay correct across processes.
+   */
+  externalChangeCounter(): number | undefined;
+  /**
+   * Tells other processes something happened (PostgreSQL NOTIFY): a latency hint only, they
+   * poll anyway. A no-op on SQLite, where every process polls one file.
+   */
+  notify(channel: Channel): void;
+  /** Like `notify`, but sent at once and awaited: for rare events from short-lived commands. */
+  announce(channel: Channel): Promise<void>;
+  /** Calls `handler` on each notification; returns a function that stops listening. */
+  listen(channel: Channel, handler: () => void): () => void;
+  close(): Promise<void>;
+}
+
+export class DatabaseUrlError extends Error {}
+
+export function sqlitePathFromUrl(url: string): string {
+  if (!url.startsWith('sqlite:')) {
+    throw new DatabaseUrlError(
+      `unsupported database URL "${url.split(':')[0]}:…"; use sqlite:<path> or postgres://user@host:port/db`,
+    );
+  }
+  let path = url.slice('sqlite:'.length);
+  if (path.startsWith('//')) path = path.slice(2);
+  if (path === '')
+    throw new DatabaseUrlError('the sqlite URL has no file path, e.g. sqlite:./data/tegami.db');
+  return path;
+}
+
+export interface OpenOptions {
+  /** PostgreSQL connections per process. */
+  poolSize?: number;
+}
+
+export function openDatabase(url: string, options: OpenOptions = {}): DatabaseHandle {
+  if (isPostgresUrl(url)) return openPostgres(url, options.poolSize ?? 10);
+  return openSqlite(url);
+}
+
+function openSqlite(url: string): DatabaseHandle {
+  const path = sqlitePathFromUrl(url);
+  if (path !== ':memory:') ensureDirectory(dirname(resolve(path)));
+  const sqlite = new SqliteDatabase(path);
+  // WAL lets readers run beside the single writer; synchronous=FULL fsyncs the WAL on every
+  // commit, so an acknowledged message survives power loss. Commits are grouped by the caller
+  // (see commit-group.ts) to keep that affordable.
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = FULL');
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('foreign_keys = ON');
+  registerSqliteFunctions(sqlite);
+  const db = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
+  });
+
+  const dataVersion = sqlite.prepare('pragma data_version').pluck();
+  return {
+    db,
+    engine: 'sqlite',
+    writeConcurrency: 1,
+    externalChangeCounter: () => dataVersion.get() as number,
+    // SQLite's default deferred BEGIN takes the write lock only at the first write; if another
+    // process wrote in between, that upgrade fails at once with SQLITE_BUSY instead of waiting.
+    // BEGIN IMMEDIATE waits (busy_timeout) for the lock up front.
+    async writeTransaction(work) {
+      return db.connection().execute(async (conn) => {
+        await sql`begin immediate`.execute(conn);
+        try {
+          const result = await work(conn);
+          await sql`commit`.execute(conn);
+          return result;
+        } catch (error) {
+          if (sqlite.inTransaction) await sql`rollback`.execute(conn);
+          throw error;
+        }
+      });
+    },
+    notify() {},
+    announce: async () => {},
+    listen: () => () => {},
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+/**
+ * Creates `dir` and its missing parents one level at a time. Node's `mkdirSync(…, { recursive })`
+ * never returns where a parent exists but refuses children with ENOENT (anything under /proc):
+ * it retries forever at full CPU. Here the first refusal is reported as an error.
+ */
+function ensureDirectory(dir: string): void {
+  const missing: string[] = [];
+  let current = dir;
+  while (!existsSync(current) && dirname(current) !== current) {
+    missing.push(current);
+    current = dirname(current);
+  }
+  if (existsSync(current) && !statSync(current).isDirectory()) {
+    throw new Error(`${current} is not a folder`);
+  }
+  for (const folder of missing.reverse()) {
+    try {
+      mkdirSync(folder);
+    } catch (error) {
+      // Another process starting at the same time may have made it first.
+      const exists =
+        (error as { code?: string }).code === 'EEXIST' && statSync(folder).isDirectory();
+      if (!exists) throw error;
+    }
+  }
+}
+
+/**
+ * Kysely's SQLite driver prepares every statement anew; compiling SQL took ~8% of the API's CPU
+ * under load (profiled). Caching prepared statements by their SQL text removes that. Bounded,
+ * because multi-row inserts produce one SQL text per row count.
+ */
+function withStatementCache(sqlite: SqliteDatabase.Database, size = 256) {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(text: string) {
+      let statement = cache.get(text);
+      if (statement) {
+        cache.delete(text); // re-insert below: Map order is our LRU order
+      } else {
+        statement = sqlite.prepare(text);
+        if (cache.size >= size) {
+          const oldest = cache.keys().next().value;
+          if (oldest !== undefined) cache.delete(oldest);
+        }
+      }
+      cache.set(text, statement);
+      return statement;
+    },
+  };
+}
+
+function migrator(db: Kysely<Database>): Migrator {
+  const schema = SCHEMAS.get(db);
+  return new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    // Kysely looks for its bookkeeping tables in any schema unless told which one: name it, or
+    // a second Tegami schema in the same database would find the first one's tables.
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  });
+}
+
+export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
+  const runner = migrator(db);
+  // Two processes starting at once on a new database may race for the migration lock; the
+  // loser retries once the winner is done.
+  for (let attempt = 1; ; attempt++) {
+    // Several processes creating the same new schema at once: all but one fail, then retry.
+    const prepared = await prepareSchema(db).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    const { error, results } = prepared
+      ? { error: prepared, results: undefined }
+      : await runner.migrateToLatest();
+    if (!error) return (results ?? []).map((r) => r.migrationName);
+    if (attempt >= 5) throw error;
+    await new Promise((r) => setTimeout(r, 200 * attempt));
+  }
+}
+
+/** PostgreSQL with `?schema=NAME`: the schema must exist before the first migration. */
+async function prepareSchema(db: Kysely<Database>): Promise<void> {
+  const schema = SCHEMAS.get(db);
+  if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
+}
+
+export async function pendingMigrations(db: Kysely<Database>): Promise<string[]> {
+  const all = await migrator(db).getMigrations();
+  return all.filter((m) => !m.executedAt).map((m) => m.name);
+}

@@ -1,0 +1,185 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { Database } from '../schema.ts';
+import type { Channel, DatabaseHandle } from './database.ts';
+
+/**
+ * The PostgreSQL engine: a connection pool per process, a transaction per write (row locks and
+ * SKIP LOCKED do what SQLite's single writer lock does), and LISTEN/NOTIFY as a wake-up hint.
+ *
+ * Notifications are only ever hints: workers and caches also poll, so everything keeps working
+ * behind PgBouncer in transaction mode, where LISTEN does not.
+ */
+
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//.test(url);
+}
+
+/** Schemas named in URLs (`?schema=`), by the Kysely instance that uses them. */
+export const SCHEMAS = new WeakMap<Kysely<Database>, string>();
+
+const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/** The URL without its password, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url.replace(/:[^:@/]*@/, ':***@');
+  }
+}
+
+export function parsePostgresUrl(url: string): { connectionString: string; schema: string | null } {
+  const parsed = new URL(url);
+  const schema = parsed.searchParams.get('schema');
+  parsed.searchParams.delete('schema');
+  if (schema !== null && !SCHEMA_NAME.test(schema)) {
+    throw new Error(`schema "${schema}" must be letters, digits and _ (not starting with a digit)`);
+  }
+  return { connectionString: parsed.toString(), schema };
+}
+
+/** int8 columns (our epoch-millisecond times, counts) as numbers, not strings. */
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === pg.types.builtins.INT8) return (value: string) => Number(value);
+    // biome-ignore lint/suspicious/noExplicitAny: pg's own overloads
+    return pg.types.getTypeParser(oid, format as any);
+  },
+} as pg.CustomTypesConfig;
+
+/** Hints to other processes are coalesced: at most one NOTIFY per channel in this window. */
+const NOTIFY_COALESCE_MS = 10;
+/** Caches that cannot hear notifications (PgBouncer) still see changes within this time. */
+const CHANGE_POLL_MS = 1_000;
+
+export function openPostgres(url: string, poolSize: number): DatabaseHandle {
+  const { connectionString, schema } = parsePostgresUrl(url);
+  const client: pg.ClientConfig = {
+    connectionString,
+    types,
+    connectionTimeoutMillis: 10_000,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+  };
+  const pool = new pg.Pool({ ...client, max: poolSize });
+  // An idle connection that breaks (the server restarted) is dropped from the pool; the next
+  // query opens a new one. Without a listener this error would end the process.
+  pool.on('error', () => {});
+  // The same for a connection that is checked out (inside a transaction) when the server goes
+  // away: the query in flight fails and is handled; the client's own 'error' event must not end
+  // the process.
+  pool.on('connect', (connection) => connection.on('error', () => {}));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  if (schema) SCHEMAS.set(db, schema);
+
+  let changes = 0;
+  const changePoll = setInterval(() => changes++, CHANGE_POLL_MS);
+  changePoll.unref();
+  const listener = new Listener(client);
+  listener.on('tegami_changes', () => changes++);
+  const pendingNotify = new Set<Channel>();
+
+  return {
+    db,
+    engine: 'postgres',
+    // A few group commits in flight, leaving pool connections for reads and claims.
+    writeConcurrency: Math.max(1, Math.min(4, poolSize - 2)),
+    writeTransaction: (work) => db.transaction().execute(work),
+    externalChangeCounter: () => changes,
+    notify(channel) {
+      if (pendingNotify.has(channel)) return;
+      pendingNotify.add(channel);
+      setTimeout(() => {
+        pendingNotify.delete(channel);
+        pool.query('select pg_notify($1, $2)', [channel, '']).catch(() => {
+          // A hint only: pollers find the work anyway.
+        });
+      }, NOTIFY_COALESCE_MS).unref();
+    },
+    async announce(channel) {
+      await pool.query('select pg_notify($1, $2)', [channel, '']);
+    },
+    listen: (channel, handler) => listener.on(channel, handler),
+    async close() {
+      clearInterval(changePoll);
+      await listener.close();
+      await db.destroy();
+    },
+  };
+}
+
+/**
+ * One dedicated connection per process for LISTEN, opened on first use and reopened with backoff
+ * when it breaks (for example while PostgreSQL restarts).
+ */
+class Listener {
+  private client: pg.Client | null = null;
+  private readonly handlers = new Map<string, Set<() => void>>();
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryMs = 250;
+  private closed = false;
+
+  constructor(private readonly config: pg.ClientConfig) {}
+
+  on(channel: Channel, handler: () => void): () => void {
+    const set = this.handlers.get(channel) ?? new Set();
+    set.add(handler);
+    const isNew = !this.handlers.has(channel);
+    this.handlers.set(channel, set);
+    if (!this.client && !this.retryTimer) this.connect();
+    else if (isNew && this.client) this.client.query(`listen ${channel}`).catch(() => {});
+    return () => set.delete(handler);
+  }
+
+  private connect(): void {
+    if (this.closed) return;
+    const client = new pg.Client(this.config);
+    this.client = client;
+    const fail = () => {
+      if (this.client !== client) return;
+      this.client = null;
+      client.removeAllListeners('notification');
+      client.end().catch(() => {});
+      this.scheduleReconnect();
+    };
+    client.on('error', fail);
+    client.on('end', fail);
+    client.on('notification', (message) => {
+      for (const handler of this.handlers.get(message.channel) ?? []) handler();
+    });
+    client
+      .connect()
+      .then(async () => {
+        for (const channel of this.handlers.keys()) await client.query(`listen ${channel}`);
+        this.retryMs = 250;
+        // Anything may have happened while we were not listening.
+        for (const set of this.handlers.values()) for (const handler of set) handler();
+      })
+      .catch(fail);
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.connect();
+    }, this.retryMs);
+    this.retryTimer.unref();
+    this.retryMs = Math.min(this.retryMs * 2, 10_000);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const client = this.client;
+    this.client = null;
+    if (client) {
+      client.removeAllListeners('end');
+      client.removeAllListeners('error');
+      client.on('error', () => {});
+      await client.end().catch(() => {});
+    }
+  }
+}
