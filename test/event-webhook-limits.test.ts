@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { MAX_EVENT_DEPTH } from '../src/domain/delivery-event-limits.ts';
 import { INGEST_SLICE, WEBHOOK_BODY_LIMIT } from '../src/http/routes/sendgrid-webhook.ts';
-import { MAX_EVENT_DEPTH } from '../src/providers/sendgrid/event-source.ts';
 import {
   generateSigningKey,
   loadSigningKey,

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { DEFAULT_BATCH_MAX_RECIPIENTS, loadConfig } from '../src/cli/config.ts';
+import { loadConfig } from '../src/cli/config.ts';
 import { openAndMigrate } from '../src/cli/wire.ts';
 import {
   ensureBootstrapKey,
@@ -11,6 +11,7 @@ import {
   keyPrefix,
   shownKeyPrefix,
 } from '../src/domain/api-keys.ts';
+import { DEFAULT_BATCH_MAX_RECIPIENTS } from '../src/domain/defaults.ts';
 import { ERROR_CODES, MAX_ERROR_DETAILS } from '../src/http/errors.ts';
 import { LingeringSockets } from '../src/http/linger.ts';
 import { SqlApiKeyStore } from '../src/store/sql-api-key-store.ts';

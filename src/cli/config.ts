@@ -1,3 +1,4 @@
+import { DEFAULT_BATCH_MAX_RECIPIENTS, DEFAULT_EVENT_MATCH_WINDOW_S } from '../domain/defaults.ts';
 import type { CircuitOptions } from '../domain/provider-circuit.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../domain/retry-policy.ts';
 import { loadPublicKey } from '../providers/sendgrid/event-source.ts';
@@ -63,12 +64,6 @@ export interface Config {
 }
 
 export const DEFAULT_HTTP_PORT = 4025;
-/**
- * An event normally beats its attempt's record by seconds at most; a day covers a database that
- * was slow or briefly away, while events that will never match (other applications' mail on the
- * same SendGrid account) stop costing work after it.
- */
-export const DEFAULT_EVENT_MATCH_WINDOW_S = 24 * 3600;
 
 export class ConfigError extends Error {
   constructor(
@@ -108,11 +103,6 @@ function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: r
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-/**
- * Recipients of one batch in all. Each of 1,000 messages may have 1,000, but a batch of a million
- * recipients held the API's event loop for seconds; 10,000 took about 0.3 s.
- */
-export const DEFAULT_BATCH_MAX_RECIPIENTS = 10_000;
 const DAY_MS = 24 * 3600_000;
 
 export function loadConfig(env: Env = process.env): Config {

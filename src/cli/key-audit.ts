@@ -1,5 +1,5 @@
+import type { ApiKeyRecord } from '../domain/ports/api-key-store.ts';
 import type { DatabaseHandle } from '../store/engine/database.ts';
-import type { ApiKeyRecord } from '../store/sql-api-key-store.ts';
 import { SqlUnitStore } from '../store/sql-unit-store.ts';
 import { cliActor } from './common.ts';
 import { createOperations } from './wire-operations.ts';

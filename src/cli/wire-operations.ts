@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { OperationsService } from '../domain/operations/service.ts';
-import type { MessageStore } from '../domain/ports.ts';
+import type { MessageStore } from '../domain/ports/message-store.ts';
 import { RecoveryRunner } from '../ops/recovery-runner.ts';
 import type { DatabaseHandle } from '../store/engine/database.ts';
 import { indexSubjects } from '../store/search-index.ts';

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { releaseDeadLocalLeases } from '../delivery/lease-reaper.ts';
 import { DeliveryWorker } from '../delivery/worker.ts';
 import { createApiKey, ensureBootstrapKey } from '../domain/api-keys.ts';
-import type { Provider } from '../domain/ports.ts';
+import type { Provider } from '../domain/ports/provider.ts';
 import { buildApp } from '../http/app.ts';
 import { type ClusterJobs, startClusterJobs } from '../ops/cluster-jobs.ts';
 import { OutageLog } from '../ops/outage-log.ts';

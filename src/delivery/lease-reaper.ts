@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import type { DeliveryStore } from '../domain/ports.ts';
+import type { DeliveryStore } from '../domain/ports/delivery-store.ts';
 
 /**
  * Frees the leases of workers whose process is provably gone (killed, crashed), so their

@@ -1,5 +1,8 @@
 import type { Logger } from 'pino';
-import type { DeliveryStore, Provider, ProviderHealthStore } from '../domain/ports.ts';
+import type { DeliveryStore } from '../domain/ports/delivery-store.ts';
+import type { OutageReporter } from '../domain/ports/outage-reporter.ts';
+import type { Provider } from '../domain/ports/provider.ts';
+import type { ProviderHealthStore } from '../domain/ports/provider-health-store.ts';
 import {
   type CircuitOptions,
   HEALTH_REPORT_INTERVAL_MS,
@@ -9,7 +12,6 @@ import {
 import { decideAfterAttempt, type RetryPolicy } from '../domain/retry-policy.ts';
 import { describeSuppressed, withoutSuppressed } from '../domain/suppression.ts';
 import type { ClaimedMessage, CredentialCheck, SendResult } from '../domain/types.ts';
-import { OutageLog } from '../ops/outage-log.ts';
 import { formatLeaseOwner } from './lease-reaper.ts';
 
 export interface WorkerOptions {
@@ -52,7 +54,7 @@ export interface WorkerDeps {
   /** Makes messages waiting for such proof due at once (the provider turned out to be down). */
   releaseWaiting?: (messageIds: string[], now: number) => Promise<number>;
   /** Where database failures are logged as state changes; the process shares one. */
-  outage?: OutageLog;
+  outage: OutageReporter;
   /** When an operator last asked for a probe of this provider (POST …/probe), or null. */
   probeRequestedAt?: (provider: string) => Promise<number | null>;
   clock?: () => number;
@@ -87,7 +89,7 @@ export class DeliveryWorker {
   /** The last operator probe request acted on. */
   private probeRequestSeen = 0;
   private readonly clock: () => number;
-  private readonly outage: OutageLog;
+  private readonly outage: OutageReporter;
   readonly circuit: ProviderCircuit;
   private healthTimer: NodeJS.Timeout | null = null;
   private healthWrite: Promise<void> = Promise.resolve();
@@ -98,7 +100,7 @@ export class DeliveryWorker {
 
   constructor(private readonly deps: WorkerDeps) {
     this.clock = deps.clock ?? Date.now;
-    this.outage = deps.outage ?? new OutageLog(deps.logger);
+    this.outage = deps.outage;
     this.circuit = new ProviderCircuit(deps.circuit ?? DEFAULT_CIRCUIT, this.clock());
   }
 

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { ApiKeyRecord, SqlApiKeyStore } from '../store/sql-api-key-store.ts';
 import { newId } from './ids.ts';
+import type { ApiKeyRecord, ApiKeyStore } from './ports/api-key-store.ts';
 
 /**
  * API keys are 256 random bits, shown once when created and stored only as a SHA-256 hash.
@@ -45,7 +45,7 @@ export function shownKeyPrefix(storedPrefix: string): string {
  * unit.
  */
 export async function createApiKey(
-  store: SqlApiKeyStore,
+  store: ApiKeyStore,
   name: string,
   now = Date.now(),
   options: { unitId?: string; admin?: boolean } = {},
@@ -69,7 +69,7 @@ export async function createApiKey(
  * Makes sure `key` exists, is active and is an admin key (TEGAMI_BOOTSTRAP_API_KEY: the
  * operator's own key, set in the environment).
  */
-export async function ensureBootstrapKey(store: SqlApiKeyStore, key: string): Promise<void> {
+export async function ensureBootstrapKey(store: ApiKeyStore, key: string): Promise<void> {
   const hash = hashApiKey(key);
   const existing = await store.findByHash(hash);
   if (existing) {

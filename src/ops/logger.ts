@@ -1,8 +1,7 @@
 import pino, { type Logger } from 'pino';
-import type { Config } from '../cli/config.ts';
 
 /** JSON logs on stdout. Authorization headers and API keys never reach a log line. */
-export function createLogger(level: Config['logLevel']): Logger {
+export function createLogger(level: pino.LevelWithSilent): Logger {
   return pino({
     level,
     base: { service: 'tegami' },

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { OutageReporter } from '../domain/ports/outage-reporter.ts';
 
 /**
  * Logs failures of the loops that talk to the database (claiming, recording results, heartbeats,
@@ -29,7 +30,7 @@ interface Failures {
   lastAt: number;
 }
 
-export class OutageLog {
+export class OutageLog implements OutageReporter {
   /** First failure of the current episode; null while everything works. */
   private since: number | null = null;
   private readonly failing = new Map<string, Failures>();

@@ -1,4 +1,4 @@
-import type { Provider } from '../domain/ports.ts';
+import type { Provider } from '../domain/ports/provider.ts';
 import type { OutboundMessage, SendResult } from '../domain/types.ts';
 import type { SandboxProvider } from './sandbox/sandbox-provider.ts';
 

@@ -1,7 +1,7 @@
 import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kysely';
 import { recipientDomain, subjectWords } from '../domain/operations/message-query.ts';
 import type { UnsentReason, UnsentWindow } from '../domain/operations/unsent.ts';
-import type { MessageFilter } from '../domain/ports.ts';
+import type { MessageFilter } from '../domain/ports/message-store.ts';
 import type { Engine } from './engine/database.ts';
 import type { Database } from './schema.ts';
 import { subjectWordsVector } from './subject-folding.ts';

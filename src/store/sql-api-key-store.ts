@@ -1,26 +1,9 @@
 import { DEFAULT_UNIT_NAME } from '../domain/operations/units.ts';
+import type { ApiKeyRecord, ApiKeyStore, NewApiKey } from '../domain/ports/api-key-store.ts';
 import type { DatabaseHandle } from './engine/database.ts';
 
-export interface ApiKeyRecord {
-  id: string;
-  name: string;
-  prefix: string;
-  createdAt: number;
-  revokedAt: number | null;
-  /** The unit its mail goes into and, unless `admin`, the only unit it sees. */
-  unitId: string;
-  /** Sees and acts on every unit. */
-  admin: boolean;
-}
-
-/** A key to store; without a unit it goes into the `default` unit. */
-export type NewApiKey = Omit<ApiKeyRecord, 'unitId' | 'admin'> & {
-  unitId?: string;
-  admin?: boolean;
-};
-
 /** API keys, stored as SHA-256 hashes only. */
-export class SqlApiKeyStore {
+export class SqlApiKeyStore implements ApiKeyStore {
   /**
    * Active keys by hash, valid while no other process has written to the database: checking a
    * key on every request was ~5% of the API's CPU under load. A revocation by `tegami keys

@@ -1,5 +1,10 @@
 import { type Kysely, sql } from 'kysely';
-import { DEFAULT_EVENT_MATCH_WINDOW_S } from '../cli/config.ts';
+import { DEFAULT_EVENT_MATCH_WINDOW_S } from '../domain/defaults.ts';
+import type {
+  DeliveryEventStore,
+  IngestResult,
+  TimelineEntry,
+} from '../domain/ports/delivery-event-store.ts';
 import {
   type DeliveryMark,
   foldMarks,
@@ -16,24 +21,6 @@ import type { Database, DeliveryEventTable, SuppressionTable } from './schema.ts
 import { assignSuppressionUnits } from './sql-suppression-store.ts';
 import { enqueueWebhookEvents } from './sql-webhook-store.ts';
 import { chunks } from './write/insert-rows.ts';
-
-export interface IngestResult {
-  received: number;
-  /** New events stored. */
-  stored: number;
-  /** Events seen before (same provider event id), ignored. */
-  duplicates: number;
-  /** New events matched to a message now; the rest wait for their attempt to be recorded. */
-  matched: number;
-}
-
-export interface TimelineEntry {
-  event: string;
-  email: string;
-  occurredAt: number;
-  receivedAt: number;
-  payload: Record<string, unknown>;
-}
 
 interface WaitingEvent {
   event_key: string;
@@ -55,7 +42,7 @@ interface Matched {
 }
 
 /** Delivery events: stored once each, matched to messages, folded into recipients' status. */
-export class SqlDeliveryEventStore {
+export class SqlDeliveryEventStore implements DeliveryEventStore {
   /** Where the late-matching walk resumes: after this (received_at, event_key). */
   private matchCursor: { receivedAt: number; key: string } | null = null;
   private readonly matchWindowMs: number;

@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import type { Completion, DeliveryStore } from '../domain/ports.ts';
+import type { Completion, DeliveryStore } from '../domain/ports/delivery-store.ts';
 import type { WebhookEvent } from '../domain/status-webhooks.ts';
 import {
   describeSuppressed,

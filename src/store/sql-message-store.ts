@@ -7,7 +7,7 @@ import type {
   StateChange,
   Submission,
   SubmissionOutcome,
-} from '../domain/ports.ts';
+} from '../domain/ports/message-store.ts';
 import type {
   Attempt,
   MessageContent,

@@ -6,7 +6,7 @@ import type {
   UnsentSummaryData,
 } from '../domain/operations/ports.ts';
 import { unsentReason } from '../domain/operations/unsent.ts';
-import type { MessageFilter } from '../domain/ports.ts';
+import type { MessageFilter } from '../domain/ports/message-store.ts';
 import type { MessageStatus } from '../domain/types.ts';
 import type { DatabaseHandle } from './engine/database.ts';
 import {

@@ -1,4 +1,7 @@
-import type { ProviderHealthReport, ProviderHealthStore } from '../domain/ports.ts';
+import type {
+  ProviderHealthReport,
+  ProviderHealthStore,
+} from '../domain/ports/provider-health-store.ts';
 import type { CircuitSnapshot, ProviderState } from '../domain/provider-circuit.ts';
 import type { DatabaseHandle } from './engine/database.ts';
 import { readJson } from './engine/read-json.ts';

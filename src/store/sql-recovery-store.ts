@@ -10,7 +10,7 @@ import {
   skipReason,
 } from '../domain/operations/recovery.ts';
 import type { Actor } from '../domain/operations/scope.ts';
-import type { MessageFilter } from '../domain/ports.ts';
+import type { MessageFilter } from '../domain/ports/message-store.ts';
 import type { MessageStatus } from '../domain/types.ts';
 import type { DatabaseHandle } from './engine/database.ts';
 import {

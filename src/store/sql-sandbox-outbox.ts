@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
+import type { SandboxEntry, SandboxOutbox } from '../domain/ports/sandbox-outbox.ts';
 import type { OutboundMessage } from '../domain/types.ts';
-import type { SandboxEntry, SandboxOutbox } from '../providers/sandbox/sandbox-provider.ts';
 import type { DatabaseHandle } from './engine/database.ts';
 import { readJson } from './engine/read-json.ts';
 import { CommitGroup } from './write/commit-group.ts';

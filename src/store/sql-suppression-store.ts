@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { SuppressionPosition, SuppressionStore } from '../domain/ports.ts';
+import type { SuppressionPosition, SuppressionStore } from '../domain/ports/suppression-store.ts';
 import type {
   SuppressedRecipient,
   Suppression,

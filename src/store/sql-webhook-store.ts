@@ -1,48 +1,17 @@
 import type { Kysely } from 'kysely';
 import { newId } from '../domain/ids.ts';
+import type {
+  DueWebhookDelivery,
+  StatusWebhookStore,
+  WebhookDelivery,
+  WebhookEndpoint,
+} from '../domain/ports/status-webhook-store.ts';
 import type { WebhookEvent } from '../domain/status-webhooks.ts';
 import type { DatabaseHandle } from './engine/database.ts';
 import { readJson } from './engine/read-json.ts';
 import type { Database, WebhookDeliveryTable } from './schema.ts';
 import { unitsOfMessages } from './units-of-messages.ts';
 import { chunks, insertRows } from './write/insert-rows.ts';
-
-export interface WebhookEndpoint {
-  id: string;
-  url: string;
-  events: string[];
-  secret: string;
-  createdAt: number;
-  /** The unit whose events it receives (all units' when `allUnits`). */
-  unitId: string;
-  allUnits: boolean;
-}
-
-export interface WebhookDelivery {
-  id: string;
-  endpointId: string;
-  eventType: string;
-  status: string;
-  attempts: number;
-  nextAttemptAt: number | null;
-  lastStatus: number | null;
-  lastError: string | null;
-  createdAt: number;
-  deliveredAt: number | null;
-}
-
-/** A claimed delivery with what the dispatcher needs to post it. */
-export interface DueWebhookDelivery {
-  id: string;
-  endpointId: string;
-  payload: string;
-  attempts: number;
-  /** Start of its retry window. */
-  retryFrom: number;
-  /** Null when the endpoint was deleted meanwhile. */
-  url: string | null;
-  secret: string | null;
-}
 
 /**
  * Active endpoints per database, read at most once a second: completions run thousands of
@@ -168,7 +137,7 @@ type ClaimedRow = Pick<
 >;
 
 /** Endpoints (for the API) and the delivery outbox (for the dispatcher). */
-export class SqlWebhookStore {
+export class SqlWebhookStore implements StatusWebhookStore {
   constructor(private readonly handle: DatabaseHandle) {}
 
   async create(input: {

@@ -1,4 +1,4 @@
-import type { MessageFilter } from '../ports.ts';
+import type { MessageFilter } from '../ports/message-store.ts';
 import type { AuditEvent, AuditFilter } from './audit.ts';
 import type { RecoveryAction, RecoveryRecord } from './recovery.ts';
 import type { Unit } from './units.ts';

@@ -1,5 +1,5 @@
 import { newId } from '../ids.ts';
-import type { MessageFilter, MessageStore, StateChange } from '../ports.ts';
+import type { MessageFilter, MessageStore, StateChange } from '../ports/message-store.ts';
 import type { MessageRecord } from '../types.ts';
 import type { AuditAction, AuditEvent, AuditFilter } from './audit.ts';
 import { OperationsError } from './errors.ts';

@@ -1,6 +1,6 @@
+import { MAX_EVENT_DEPTH, nestedDeeperThan } from '../../domain/delivery-event-limits.ts';
+import type { TimelineEntry } from '../../domain/ports/delivery-event-store.ts';
 import type { MessageRecord } from '../../domain/types.ts';
-import { MAX_EVENT_DEPTH, nestedDeeperThan } from '../../providers/sendgrid/event-source.ts';
-import type { TimelineEntry } from '../../store/sql-delivery-event-store.ts';
 import {
   integer,
   integerOrNull,

@@ -1,10 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { Static } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { DEFAULT_BATCH_MAX_RECIPIENTS } from '../../cli/config.ts';
+import { DEFAULT_BATCH_MAX_RECIPIENTS } from '../../domain/defaults.ts';
 import { newId } from '../../domain/ids.ts';
 import { parseMessageQuery } from '../../domain/operations/message-query.ts';
-import type { IdempotencyClaim, NewMessage, StateChange } from '../../domain/ports.ts';
+import type {
+  IdempotencyClaim,
+  NewMessage,
+  StateChange,
+} from '../../domain/ports/message-store.ts';
 import { type MessageInput, validateMessage } from '../../domain/validate-message.ts';
 import { type ApiDeps, BATCH_BODY_LIMIT, hasNulCharacter } from '../app.ts';
 import { ApiError, type ErrorDetail, MAX_ERROR_DETAILS } from '../errors.ts';

@@ -1,4 +1,7 @@
-import type { ProviderHealthReport, ProviderHealthStore } from '../../domain/ports.ts';
+import type {
+  ProviderHealthReport,
+  ProviderHealthStore,
+} from '../../domain/ports/provider-health-store.ts';
 import {
   type CredentialStatus,
   type ProviderState,

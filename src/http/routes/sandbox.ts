@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
-import { renderSandboxMime, type SandboxOutbox } from '../../providers/sandbox/sandbox-provider.ts';
+import type { SandboxOutbox } from '../../domain/ports/sandbox-outbox.ts';
+import { renderSandboxMime } from '../../providers/sandbox/sandbox-provider.ts';
 import { ApiError } from '../errors.ts';
 import { integer, isoTime, stringArray, text } from '../present/values.ts';
 import { scopeUnitId } from '../scope.ts';

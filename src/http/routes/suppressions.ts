@@ -1,6 +1,9 @@
 import { Type } from '@sinclair/typebox';
 import type { OperationsService } from '../../domain/operations/service.ts';
-import type { SuppressionPosition, SuppressionStore } from '../../domain/ports.ts';
+import type {
+  SuppressionPosition,
+  SuppressionStore,
+} from '../../domain/ports/suppression-store.ts';
 import type { Suppression } from '../../domain/suppression.ts';
 import { isValidEmail } from '../../domain/validate-message.ts';
 import { ApiError } from '../errors.ts';

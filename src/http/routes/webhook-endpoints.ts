@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { OperationsService } from '../../domain/operations/service.ts';
+import type { WebhookEndpoint } from '../../domain/ports/status-webhook-store.ts';
 import { WEBHOOK_EVENT_TYPES } from '../../domain/status-webhooks.ts';
-import type { SqlWebhookStore, WebhookEndpoint } from '../../store/sql-webhook-store.ts';
+import type { SqlWebhookStore } from '../../store/sql-webhook-store.ts';
 import { ApiError } from '../errors.ts';
 import {
   integer,

@@ -1,38 +1,11 @@
 import { newId } from '../../domain/ids.ts';
-import type { Provider } from '../../domain/ports.ts';
+import type { Provider } from '../../domain/ports/provider.ts';
+import type { SandboxEntry, SandboxOutbox } from '../../domain/ports/sandbox-outbox.ts';
 import type { OutboundMessage, SendResult } from '../../domain/types.ts';
 import { envelopeRecipients, renderMime } from '../render-mime.ts';
 
-export interface SandboxEntry {
-  id: string;
-  messageId: string;
-  attempt: number;
-  envelopeFrom: string;
-  envelopeTo: string[];
-  subject: string;
-  /** What was handed to the provider; `renderSandboxMime` turns it into the exact MIME. */
-  message: OutboundMessage;
-  createdAt: number;
-}
-
 export async function renderSandboxMime(entry: SandboxEntry): Promise<string> {
   return (await renderMime(entry.message, new Date(entry.createdAt))).toString('utf8');
-}
-
-export interface SandboxOutbox {
-  add(entry: SandboxEntry): Promise<void>;
-  /**
-   * Newest first, after `beforeId` when given: at most `limit` entries, and no more than about
-   * `maxBytes` of stored messages (at least one entry, however large). `more` tells whether
-   * entries remain after the last one returned. With `unitId`, only mail of that unit's messages.
-   */
-  list(options: {
-    messageId?: string;
-    unitId?: string;
-    beforeId?: string;
-    limit: number;
-    maxBytes: number;
-  }): Promise<{ entries: SandboxEntry[]; more: boolean }>;
 }
 
 /**

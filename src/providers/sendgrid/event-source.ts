@@ -1,4 +1,5 @@
 import { createHash, createPublicKey, type KeyObject, verify } from 'node:crypto';
+import { MAX_EVENT_DEPTH, nestedDeeperThan } from '../../domain/delivery-event-limits.ts';
 import type { DeliveryEvent } from '../../domain/types.ts';
 import { TEGAMI_ID_ARG } from './mail-send-body.ts';
 
@@ -57,12 +58,6 @@ const text = (value: unknown) => (typeof value === 'string' ? value : null);
  * number) is replaced by the time the event arrived; `raw` keeps the value as sent.
  */
 export const LATEST_EVENT_TIME_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
-/**
- * Deepest nesting of objects and arrays in one event (the event itself is level 1). SendGrid's
- * events are flat apart from a few small arrays; a deeper event is refused on its own, because
- * storing and showing it again means JSON.stringify, which recurses and overflows the stack.
- */
-export const MAX_EVENT_DEPTH = 32;
 /** SendGrid's ids are a few dozen characters; longer ones are not theirs (and index poorly). */
 export const MAX_EVENT_ID_LENGTH = 256;
 
@@ -75,22 +70,6 @@ function storable(value: string | null, maxLength: number): boolean {
     value === null ||
     (value.length <= maxLength && !value.includes('\u0000') && !LONE_SURROGATE.test(value))
   );
-}
-
-/**
- * True when `value` nests objects and arrays deeper than `maxDepth` levels (the value itself
- * being level 1). Iterative, so a 100,000-level document cannot exhaust the stack here.
- */
-export function nestedDeeperThan(value: unknown, maxDepth: number): boolean {
-  const stack: [unknown, number][] = [[value, 1]];
-  while (stack.length > 0) {
-    const [item, depth] = stack.pop() as [unknown, number];
-    if (depth > maxDepth) return true;
-    for (const child of Object.values(item as object)) {
-      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
-    }
-  }
-  return false;
 }
 
 /** Epoch milliseconds of SendGrid's `timestamp` (Unix seconds), or null when it is not usable. */

@@ -1,5 +1,5 @@
 import { Pool } from 'undici';
-import type { Provider } from '../../domain/ports.ts';
+import type { Provider } from '../../domain/ports/provider.ts';
 import type { CredentialCheck, OutboundMessage, SendResult } from '../../domain/types.ts';
 import { Pace } from '../pace.ts';
 import { classifyScopesAnswer, SCOPES_PATH, unreachable } from './check-credentials.ts';

@@ -3,9 +3,10 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
+import type { OutageReporter } from '../../domain/ports/outage-reporter.ts';
+import type { DueWebhookDelivery } from '../../domain/ports/status-webhook-store.ts';
 import { isPrivateAddress, signWebhook, webhookRetryDelay } from '../../domain/status-webhooks.ts';
-import { OutageLog } from '../../ops/outage-log.ts';
-import type { DueWebhookDelivery, SqlWebhookStore } from '../../store/sql-webhook-store.ts';
+import type { SqlWebhookStore } from '../../store/sql-webhook-store.ts';
 
 const MAX_RETRY_DELAY_MS = 3600_000;
 /**
@@ -113,7 +114,7 @@ export interface WebhookDispatcherOptions {
   maxPerEndpoint: number;
   logger: Logger;
   /** Where database failures are logged as state changes; the process shares one. */
-  outage?: OutageLog;
+  outage: OutageReporter;
   clock?: () => number;
 }
 
@@ -135,7 +136,7 @@ class AttemptTimedOut extends Error {}
 export class WebhookDispatcher {
   private readonly agent: Agent;
   private readonly clock: () => number;
-  private readonly outage: OutageLog;
+  private readonly outage: OutageReporter;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   /** The claim loop, while it runs; `fillAgain` asks for one more pass after it. */
@@ -147,7 +148,7 @@ export class WebhookDispatcher {
 
   constructor(private readonly options: WebhookDispatcherOptions) {
     this.clock = options.clock ?? Date.now;
-    this.outage = options.outage ?? new OutageLog(options.logger);
+    this.outage = options.outage;
     const { timeoutMs } = options;
     this.agent = new Agent({
       // The attempt's own deadline (an abort signal) bounds everything; these only make undici

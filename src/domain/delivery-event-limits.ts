@@ -1,0 +1,22 @@
+/**
+ * Deepest nesting of objects and arrays in one event (the event itself is level 1). SendGrid's
+ * events are flat apart from a few small arrays; a deeper event is refused on its own, because
+ * storing and showing it again means JSON.stringify, which recurses and overflows the stack.
+ */
+export const MAX_EVENT_DEPTH = 32;
+
+/**
+ * True when `value` nests objects and arrays deeper than `maxDepth` levels (the value itself
+ * being level 1). Iterative, so a 100,000-level document cannot exhaust the stack here.
+ */
+export function nestedDeeperThan(value: unknown, maxDepth: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop() as [unknown, number];
+    if (depth > maxDepth) return true;
+    for (const child of Object.values(item as object)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}

@@ -1,0 +1,32 @@
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  prefix: string;
+  createdAt: number;
+  revokedAt: number | null;
+  /** The unit its mail goes into and, unless `admin`, the only unit it sees. */
+  unitId: string;
+  /** Sees and acts on every unit. */
+  admin: boolean;
+}
+
+/** A key to store; without a unit it goes into the `default` unit. */
+export type NewApiKey = Omit<ApiKeyRecord, 'unitId' | 'admin'> & {
+  unitId?: string;
+  admin?: boolean;
+};
+
+/** API keys, stored as SHA-256 hashes only (see api-keys.ts). */
+export interface ApiKeyStore {
+  insert(record: NewApiKey, keyHash: string): Promise<ApiKeyRecord>;
+  makeAdmin(id: string): Promise<void>;
+  findById(id: string): Promise<ApiKeyRecord | null>;
+  /** The active key with this hash, for authenticating a request; cached, so cheap. */
+  findActiveByHash(keyHash: string): Promise<ApiKeyRecord | null>;
+  findByHash(keyHash: string): Promise<ApiKeyRecord | null>;
+  reactivate(id: string): Promise<void>;
+  setPrefix(id: string, prefix: string): Promise<void>;
+  list(): Promise<ApiKeyRecord[]>;
+  count(): Promise<number>;
+  revoke(id: string, now: number): Promise<boolean>;
+}

@@ -1,0 +1,27 @@
+import type { Decision } from '../retry-policy.ts';
+import type { SuppressedRecipient } from '../suppression.ts';
+import type { Attempt, ClaimedMessage } from '../types.ts';
+
+export interface Completion {
+  messageId: string;
+  leaseOwner: string;
+  attempt: Attempt;
+  decision: Decision;
+  now: number;
+  /** Recipients left out of the send because they are suppressed; marked so once it is final. */
+  suppressed?: SuppressedRecipient[];
+}
+
+/** What the delivery worker needs from storage. */
+export interface DeliveryStore {
+  /** Leases up to `limit` due messages to `owner` until `now + leaseMs`. */
+  claimDue(owner: string, limit: number, leaseMs: number, now: number): Promise<ClaimedMessage[]>;
+  /** Records the attempt and applies the decision, if `leaseOwner` still holds the lease. */
+  complete(completion: Completion): Promise<void>;
+  /** Lease owners currently holding unexpired leases. */
+  activeLeaseOwners(now: number): Promise<string[]>;
+  /** Makes every message leased by `owner` claimable at once (its worker is known dead). */
+  releaseLeases(owner: string, now: number): Promise<number>;
+  /** Resolves when every completion handed over so far is durable. */
+  flushed(): Promise<void>;
+}

@@ -1,0 +1,75 @@
+export interface WebhookEndpoint {
+  id: string;
+  url: string;
+  events: string[];
+  secret: string;
+  createdAt: number;
+  /** The unit whose events it receives (all units' when `allUnits`). */
+  unitId: string;
+  allUnits: boolean;
+}
+
+export interface WebhookDelivery {
+  id: string;
+  endpointId: string;
+  eventType: string;
+  status: string;
+  attempts: number;
+  nextAttemptAt: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  createdAt: number;
+  deliveredAt: number | null;
+}
+
+/** A claimed delivery with what the dispatcher needs to post it. */
+export interface DueWebhookDelivery {
+  id: string;
+  endpointId: string;
+  payload: string;
+  attempts: number;
+  /** Start of its retry window. */
+  retryFrom: number;
+  /** Null when the endpoint was deleted meanwhile. */
+  url: string | null;
+  secret: string | null;
+}
+
+/** Status webhook endpoints (for the API) and the outbox of status webhooks (for the sender). */
+export interface StatusWebhookStore {
+  create(input: {
+    url: string;
+    events: string[];
+    secret: string;
+    now: number;
+    unitId: string;
+    allUnits: boolean;
+  }): Promise<WebhookEndpoint>;
+  /** With `unitId`, only that unit's endpoints (another unit's do not exist for its keys). */
+  list(unitId?: string): Promise<WebhookEndpoint[]>;
+  find(id: string, unitId?: string): Promise<WebhookEndpoint | null>;
+  disable(id: string, now: number, unitId?: string): Promise<boolean>;
+  deliveries(endpointId: string, limit: number): Promise<WebhookDelivery[]>;
+  /**
+   * Leases due status webhooks, sharing `slots` among endpoints, at most `perEndpoint` each
+   * counting what is already being posted (`busy`).
+   */
+  claimDue(request: {
+    slots: number;
+    perEndpoint: number;
+    busy: ReadonlyMap<string, number>;
+    leaseMs: number;
+    now: number;
+  }): Promise<DueWebhookDelivery[]>;
+  redeliver(endpointId: string, since: number | null, now: number): Promise<number>;
+  recordAttempt(
+    id: string,
+    result: {
+      status: 'delivered' | 'failed' | 'pending';
+      httpStatus: number | null;
+      error: string | null;
+      nextAttemptAt: number | null;
+      now: number;
+    },
+  ): Promise<void>;
+}
