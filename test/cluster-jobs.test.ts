@@ -8,6 +8,7 @@ import {
   migrateToLatest,
   openDatabase,
 } from '../src/store/engine/database.ts';
+import { createMaintenanceStore } from '../src/store/maintenance.ts';
 import { SqlLeaderLease } from '../src/store/sql-leader-lease.ts';
 import { SqlMessageStore } from '../src/store/sql-message-store.ts';
 import { TEST_ENGINE, type TempDatabase, tempDatabase } from './helpers.ts';
@@ -95,8 +96,7 @@ describe(`leader lease and retention (${TEST_ENGINE})`, () => {
       .execute();
 
     const jobs = startClusterJobs({
-      database,
-      messages,
+      store: createMaintenanceStore(database, messages),
       retentionDays: 90,
       logger: pino({ level: 'silent' }),
       intervalMs: 60_000,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startClusterJobs } from '../src/ops/cluster-jobs.ts';
 import { createLogger } from '../src/ops/logger.ts';
+import { createMaintenanceStore } from '../src/store/maintenance.ts';
 import { SqlDeliveryEventStore } from '../src/store/sql-delivery-event-store.ts';
 import { SqlMessageStore } from '../src/store/sql-message-store.ts';
 import { message, startTestService, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
@@ -144,9 +145,11 @@ describe(`late matching of delivery events (${TEST_ENGINE})`, () => {
       .execute();
 
     const jobs = startClusterJobs({
-      database: tegami.service.database,
-      messages: new SqlMessageStore(tegami.service.database),
-      deliveryEvents: new SqlDeliveryEventStore(tegami.service.database),
+      store: createMaintenanceStore(
+        tegami.service.database,
+        new SqlMessageStore(tegami.service.database),
+        new SqlDeliveryEventStore(tegami.service.database),
+      ),
       retentionDays: 90,
       logger: createLogger('silent'),
       clock: () => now,

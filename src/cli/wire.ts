@@ -18,6 +18,7 @@ import {
   pendingMigrations,
 } from '../store/engine/database.ts';
 import { redactUrl } from '../store/engine/postgres.ts';
+import { createMaintenanceStore } from '../store/maintenance.ts';
 import { confirmUnknownOutcomes, releaseWaitingUnknown } from '../store/reconcile-unknown.ts';
 import { SqlApiKeyStore } from '../store/sql-api-key-store.ts';
 import { SqlDeliveryEventStore } from '../store/sql-delivery-event-store.ts';
@@ -317,9 +318,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     wakeRunner.fn = () => runner?.runner.wake();
     for (const timer of timers) timer.unref();
     clusterJobs = startClusterJobs({
-      database,
-      messages,
-      deliveryEvents,
+      store: createMaintenanceStore(database, messages, deliveryEvents),
       retentionDays: config.retentionDays,
       extraJobs: operationsMaintenance(database, operations, config),
       logger,

@@ -1,9 +1,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import type { DatabaseHandle } from '../store/engine/database.ts';
-import type { SqlDeliveryEventStore } from '../store/sql-delivery-event-store.ts';
-import { SqlLeaderLease } from '../store/sql-leader-lease.ts';
-import type { SqlMessageStore } from '../store/sql-message-store.ts';
+import type { MaintenanceStore } from '../domain/ports/maintenance-store.ts';
+import type { OutageReporter } from '../domain/ports/outage-reporter.ts';
 import { OutageLog } from './outage-log.ts';
 
 /**
@@ -34,16 +32,13 @@ const DAY_MS = 24 * 3600_000;
 const GONE_WORKER_ROWS_KEPT_MS = 60_000;
 
 export interface ClusterJobsDeps {
-  database: DatabaseHandle;
-  messages: SqlMessageStore;
-  /** Matches delivery events that arrived before their attempt was recorded. */
-  deliveryEvents?: SqlDeliveryEventStore;
+  store: MaintenanceStore;
   retentionDays: number;
   /** More once-per-cluster jobs, run after the others each round (audit retention, ...). */
   extraJobs?: ((now: number) => Promise<unknown>)[];
   logger: Logger;
   /** Where database failures are logged as state changes; the process shares one. */
-  outage?: OutageLog;
+  outage?: OutageReporter;
   clock?: () => number;
   intervalMs?: number;
 }
@@ -57,7 +52,7 @@ export interface ClusterJobs {
 export function startClusterJobs(deps: ClusterJobsDeps): ClusterJobs {
   const clock = deps.clock ?? Date.now;
   const holder = `${hostname()}/${process.pid}/${Math.random().toString(36).slice(2, 10)}`;
-  const lease = new SqlLeaderLease(deps.database, 'maintenance', holder);
+  const lease = deps.store.leaderLease('maintenance', holder);
   const logger = deps.logger.child({ component: 'cluster-jobs' });
   const outage = deps.outage ?? new OutageLog(logger);
   let leader = false;
@@ -71,33 +66,24 @@ export function startClusterJobs(deps: ClusterJobsDeps): ClusterJobs {
     }
     if (!held) return false;
     const now = clock();
-    await deps.messages.pruneIdempotencyKeys(now - IDEMPOTENCY_KEY_TTL_MS);
+    await deps.store.pruneIdempotencyKeys(now - IDEMPOTENCY_KEY_TTL_MS);
     let pruned = 0;
     const cutoff = now - deps.retentionDays * DAY_MS;
     for (let i = 0; i < RETENTION_BATCHES_PER_ROUND; i++) {
-      const deleted = await deps.messages.pruneFinished(cutoff, RETENTION_BATCH);
+      const deleted = await deps.store.pruneFinishedMessages(cutoff, RETENTION_BATCH);
       pruned += deleted;
       if (deleted < RETENTION_BATCH) break;
     }
-    if (deps.deliveryEvents) {
-      await deps.deliveryEvents.matchLater(MATCH_PAGE, MATCH_PAGES_PER_ROUND, now);
-      // Events that never matched a message age out like messages do.
-      for (let i = 0; i < RETENTION_BATCHES_PER_ROUND; i++) {
-        if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-        const deleted = await deps.deliveryEvents.pruneUnmatched(cutoff, RETENTION_BATCH);
-        if (deleted < RETENTION_BATCH) break;
-      }
+    await deps.store.matchLateEvents(MATCH_PAGE, MATCH_PAGES_PER_ROUND, now);
+    // Events that never matched a message age out like messages do.
+    for (let i = 0; i < RETENTION_BATCHES_PER_ROUND; i++) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      const deleted = await deps.store.pruneUnmatchedEvents(cutoff, RETENTION_BATCH);
+      if (deleted < RETENTION_BATCH) break;
     }
     // Status-webhook delivery logs age out with the messages they are about.
-    await deps.database.db
-      .deleteFrom('webhook_deliveries')
-      .where('status', 'in', ['delivered', 'failed'])
-      .where('created_at', '<', cutoff)
-      .execute();
-    await deps.database.db
-      .deleteFrom('provider_health')
-      .where('updated_at', '<', now - GONE_WORKER_ROWS_KEPT_MS)
-      .execute();
+    await deps.store.pruneStatusWebhooks(cutoff);
+    await deps.store.pruneProviderHealth(now - GONE_WORKER_ROWS_KEPT_MS);
     if (pruned > 0) logger.info({ pruned, retentionDays: deps.retentionDays }, 'retention pruned');
     for (const job of deps.extraJobs ?? []) await job(now);
     return true;

@@ -1,10 +1,10 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import type { RecoveryWork } from '../domain/operations/ports.ts';
 import { chunkSize, pauseAfterChunk } from '../domain/operations/recovery.ts';
-import type { SqlRecoveryStore } from '../store/sql-recovery-store.ts';
 
 export interface RecoveryRunnerDeps {
-  store: SqlRecoveryStore;
+  store: RecoveryWork;
   logger: Logger;
   /** Messages were made due: workers may look at once. */
   onRequeued?: () => void;
@@ -115,7 +115,7 @@ export class RecoveryRunner {
     while (this.running) {
       const started = this.clock();
       const size = chunkSize(rate);
-      let result: Awaited<ReturnType<SqlRecoveryStore['runChunk']>>;
+      let result: Awaited<ReturnType<RecoveryWork['runChunk']>>;
       try {
         result = await store.runChunk(id, this.owner, started, size, this.ttlMs);
         failures = 0;

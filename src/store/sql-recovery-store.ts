@@ -1,7 +1,7 @@
 import { type Kysely, type Selectable, sql } from 'kysely';
 import { newId } from '../domain/ids.ts';
 import type { AuditEvent } from '../domain/operations/audit.ts';
-import type { NewRecovery, RecoveryStore } from '../domain/operations/ports.ts';
+import type { NewRecovery, RecoveryStore, RecoveryWork } from '../domain/operations/ports.ts';
 import {
   type RecoveryAction,
   type RecoveryRecord,
@@ -73,7 +73,7 @@ function finishEvent(record: RecoveryRecord, now: number): AuditEvent {
 }
 
 /** Recoveries and their fixed sets of messages (see domain/operations/recovery.ts). */
-export class SqlRecoveryStore implements RecoveryStore {
+export class SqlRecoveryStore implements RecoveryStore, RecoveryWork {
   constructor(private readonly handle: DatabaseHandle) {}
 
   async start(

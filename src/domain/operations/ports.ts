@@ -89,6 +89,36 @@ export interface RecoveryStore {
   >;
 }
 
+/** What the process working through recoveries needs: leases per recovery, and chunks. */
+export interface RecoveryWork {
+  get(id: string): Promise<RecoveryRecord | null>;
+  /** Running recoveries, with who holds each (null: nobody) and until when. */
+  running(): Promise<{ id: string; leaseOwner: string | null; leaseExpiresAt: number }[]>;
+  /** Takes the recovery's lease when free, expired or held by `deadOwner`. */
+  acquire(
+    id: string,
+    owner: string,
+    now: number,
+    ttlMs: number,
+    deadOwner: string | null,
+  ): Promise<boolean>;
+  release(id: string, owner: string): Promise<void>;
+  /** Ends a running recovery as `failed`, with why. */
+  fail(id: string, error: string, now: number): Promise<void>;
+  /** Acts on the next `size` messages of the set, while `owner` holds the lease. */
+  runChunk(
+    id: string,
+    owner: string,
+    now: number,
+    size: number,
+    ttlMs: number,
+  ): Promise<
+    | { kind: 'progress'; acted: number; record: RecoveryRecord }
+    | { kind: 'finished'; record: RecoveryRecord }
+    | { kind: 'lost' }
+  >;
+}
+
 export interface ProbeRequests {
   /** Asks the workers of `provider` to probe it at once if its circuit is open. */
   request(provider: string, now: number): Promise<void>;

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { OperationsService } from '../../domain/operations/service.ts';
-import type { WebhookEndpoint } from '../../domain/ports/status-webhook-store.ts';
+import type {
+  StatusWebhookStore,
+  WebhookEndpoint,
+} from '../../domain/ports/status-webhook-store.ts';
 import { WEBHOOK_EVENT_TYPES } from '../../domain/status-webhooks.ts';
-import type { SqlWebhookStore } from '../../store/sql-webhook-store.ts';
 import { ApiError } from '../errors.ts';
 import {
   integer,
@@ -18,7 +20,7 @@ import { actorOf, scopeOf, scopeUnitId } from '../scope.ts';
 import type { TypedApp } from '../typed-app.ts';
 
 export interface WebhookEndpointsOptions {
-  store: SqlWebhookStore;
+  store: StatusWebhookStore;
   /** Units (an admin may create an endpoint for one unit) and the audit log. */
   operations?: OperationsService;
   /** Why a URL's destination is refused (private or loopback), or null. */

@@ -4,9 +4,11 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
 import type { OutageReporter } from '../../domain/ports/outage-reporter.ts';
-import type { DueWebhookDelivery } from '../../domain/ports/status-webhook-store.ts';
+import type {
+  DueWebhookDelivery,
+  StatusWebhookStore,
+} from '../../domain/ports/status-webhook-store.ts';
 import { isPrivateAddress, signWebhook, webhookRetryDelay } from '../../domain/status-webhooks.ts';
-import type { SqlWebhookStore } from '../../store/sql-webhook-store.ts';
 
 const MAX_RETRY_DELAY_MS = 3600_000;
 /**
@@ -100,7 +102,7 @@ function guardedLookup(
 }
 
 export interface WebhookDispatcherOptions {
-  store: SqlWebhookStore;
+  store: StatusWebhookStore;
   allowPrivate: boolean;
   retryBaseMs: number;
   /** Deliveries are retried this long after the event (or a redelivery), then marked `failed`. */
