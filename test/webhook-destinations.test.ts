@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { isPrivateAddress } from '../src/domain/status-webhooks.ts';
 import { SqlWebhookStore } from '../src/store/sql-webhook-store.ts';
+import { isPrivateAddress } from '../src/tracking/status-webhooks/destination-guard.ts';
 import { DESTINATION_NOT_ALLOWED } from '../src/tracking/status-webhooks/dispatcher.ts';
 import {
   message,

@@ -7,7 +7,7 @@ import type { Provider } from '../domain/ports/provider.ts';
 import { buildApp } from '../http/app.ts';
 import { type ClusterJobs, startClusterJobs } from '../ops/cluster-jobs.ts';
 import { OutageLog } from '../ops/outage-log.ts';
-import { SandboxProvider } from '../providers/sandbox/sandbox-provider.ts';
+import { renderSandboxMime, SandboxProvider } from '../providers/sandbox/sandbox-provider.ts';
 import { loadPublicKey } from '../providers/sendgrid/event-source.ts';
 import { SendGridProvider } from '../providers/sendgrid/sendgrid-provider.ts';
 import { TestProvider } from '../providers/test-provider.ts';
@@ -227,7 +227,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         messages,
         findApiKey: (hash) => keys.findActiveByHash(hash),
         // The outbox exists only for providers that keep mail here instead of sending it.
-        sandbox: config.provider === 'sendgrid' ? null : outbox,
+        sandbox: config.provider === 'sendgrid' ? null : { outbox, renderMime: renderSandboxMime },
         providers: {
           configured: config.provider,
           health,

@@ -14,7 +14,7 @@ import type { OperationsService } from '../domain/operations/service.ts';
 import type { ApiKeyRecord } from '../domain/ports/api-key-store.ts';
 import type { TimelineEntry } from '../domain/ports/delivery-event-store.ts';
 import type { MessageStore } from '../domain/ports/message-store.ts';
-import type { SandboxOutbox } from '../domain/ports/sandbox-outbox.ts';
+import type { SandboxView } from '../domain/ports/sandbox-outbox.ts';
 import type { SuppressionStore } from '../domain/ports/suppression-store.ts';
 import type { OutageLog } from '../ops/outage-log.ts';
 import { ApiError } from './errors.ts';
@@ -48,7 +48,7 @@ export interface ApiDeps {
   /** Looks up the active API key a request presents, by the key's SHA-256 hash. */
   findApiKey: (keyHash: string) => Promise<ApiKeyRecord | null>;
   /** The sandbox outbox; null hides `/v1/sandbox/messages` (for providers that keep none). */
-  sandbox: SandboxOutbox | null;
+  sandbox: SandboxView | null;
   readiness: () => Promise<{ ready: boolean; reason?: string }>;
   /** SendGrid's Event Webhook; absent when no public key is configured (and not insecure). */
   sendgridWebhook?: SendGridWebhookOptions;

@@ -27,3 +27,9 @@ export interface SandboxOutbox {
     maxBytes: number;
   }): Promise<{ entries: SandboxEntry[]; more: boolean }>;
 }
+
+/** The sandbox outbox as `GET /v1/sandbox/messages` shows it: entries and their exact MIME. */
+export interface SandboxView {
+  outbox: SandboxOutbox;
+  renderMime(entry: SandboxEntry): Promise<string>;
+}

@@ -1,6 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import type { SandboxOutbox } from '../../domain/ports/sandbox-outbox.ts';
-import { renderSandboxMime } from '../../providers/sandbox/sandbox-provider.ts';
+import type { SandboxView } from '../../domain/ports/sandbox-outbox.ts';
 import { ApiError } from '../errors.ts';
 import { integer, isoTime, stringArray, text } from '../present/values.ts';
 import { scopeUnitId } from '../scope.ts';
@@ -30,7 +29,8 @@ export const SANDBOX_PAGE_BYTES = 16 * 1024 * 1024;
 const SANDBOX_ID = /^sbx_[0-9A-Z]{26}$/;
 
 /** What the sandbox provider would have sent, newest first, with the full MIME source. */
-export function registerSandboxRoutes(app: TypedApp, outbox: SandboxOutbox): void {
+export function registerSandboxRoutes(app: TypedApp, sandbox: SandboxView): void {
+  const { outbox } = sandbox;
   app.get(
     '/sandbox/messages',
     {
@@ -73,7 +73,7 @@ export function registerSandboxRoutes(app: TypedApp, outbox: SandboxOutbox): voi
           subject: text(e.subject),
           created_at: isoTime(e.createdAt),
           // A stored message that cannot be rendered (edited by hand) shows without its MIME.
-          mime: await renderSandboxMime(e).catch(() => null),
+          mime: await sandbox.renderMime(e).catch(() => null),
         });
       }
       const last = entries[entries.length - 1];

@@ -8,7 +8,8 @@ import type {
   DueWebhookDelivery,
   StatusWebhookStore,
 } from '../../domain/ports/status-webhook-store.ts';
-import { isPrivateAddress, signWebhook, webhookRetryDelay } from '../../domain/status-webhooks.ts';
+import { signWebhook, webhookRetryDelay } from '../../domain/status-webhooks.ts';
+import { isPrivateAddress } from './destination-guard.ts';
 
 const MAX_RETRY_DELAY_MS = 3600_000;
 /**
