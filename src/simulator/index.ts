@@ -31,6 +31,8 @@ export {
   initialFaultState,
   validateFaults,
 } from './faults.ts';
+export type { SendGridError } from './mail-send/errors.ts';
+export { createMailSendValidator, type MailSendValidator } from './mail-send/validate.ts';
 export {
   BODY_LIMIT,
   DEFAULT_PORT,
@@ -40,11 +42,6 @@ export {
   type StoredMessage,
   startSimulator,
 } from './server.ts';
-export {
-  createMailSendValidator,
-  type MailSendValidator,
-  type SendGridError,
-} from './validate-mail-send.ts';
 
 export const SIMULATOR_USAGE = `Usage: tegami simulator [options]
 

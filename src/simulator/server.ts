@@ -23,7 +23,8 @@ import {
   validateFaults,
   validateOutage,
 } from './faults.ts';
-import { createMailSendValidator, type SendGridError } from './validate-mail-send.ts';
+import type { SendGridError } from './mail-send/errors.ts';
+import { createMailSendValidator } from './mail-send/validate.ts';
 
 export interface SimulatorOptions {
   /** Default 127.0.0.1. The control API has no authentication: keep it on loopback. */
