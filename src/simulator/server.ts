@@ -17,12 +17,9 @@ import {
   categoryRejection,
   type Decision,
   decide,
-  type Faults,
-  FaultsError,
   initialFaultState,
-  validateFaults,
-  validateOutage,
-} from './faults.ts';
+} from './faults/decide.ts';
+import { type Faults, FaultsError, validateFaults, validateOutage } from './faults/settings.ts';
 import type { SendGridError } from './mail-send/errors.ts';
 import { createMailSendValidator } from './mail-send/validate.ts';
 
