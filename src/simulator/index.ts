@@ -12,13 +12,13 @@ export { type Decision, decide, initialFaultState } from './faults/decide.ts';
 export { type Faults, FaultsError, validateFaults } from './faults/settings.ts';
 export type { SendGridError } from './mail-send/errors.ts';
 export { createMailSendValidator, type MailSendValidator } from './mail-send/validate.ts';
+export type { StoredMessage } from './message-log.ts';
+export { nginxErrorPage } from './sendgrid-answers.ts';
 export {
   BODY_LIMIT,
   DEFAULT_PORT,
-  nginxErrorPage,
   type RunningSimulator,
   type SimulatorOptions,
-  type StoredMessage,
   startSimulator,
 } from './server.ts';
 
