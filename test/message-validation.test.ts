@@ -7,7 +7,7 @@ import { isStandardBase64 } from '../src/domain/validate-message.ts';
 import { renderMime } from '../src/providers/render-mime.ts';
 import { toMailSendBody } from '../src/providers/sendgrid/mail-send-body.ts';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
-import { createMailSendValidator } from '../src/simulator/validate-mail-send.ts';
+import { createMailSendValidator } from '../src/simulator/mail-send/validate.ts';
 import { SqlMessageStore } from '../src/store/sql-message-store.ts';
 import {
   message,

@@ -6,10 +6,8 @@ import type { MessageContent } from '../src/domain/types.ts';
 import { type MessageInput, validateMessage } from '../src/domain/validate-message.ts';
 import { toMailSendBody } from '../src/providers/sendgrid/mail-send-body.ts';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
-import {
-  createMailSendValidator,
-  RESERVED_HEADERS as SENDGRID_RESERVED_HEADERS,
-} from '../src/simulator/validate-mail-send.ts';
+import { RESERVED_HEADERS as SENDGRID_RESERVED_HEADERS } from '../src/simulator/mail-send/messages.ts';
+import { createMailSendValidator } from '../src/simulator/mail-send/validate.ts';
 import { message, startTestService, type TestService } from './helpers.ts';
 
 /**

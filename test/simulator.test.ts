@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { parseErrorRateFlag, parseLatencyFlag, parseOutageFlag } from '../src/simulator/faults.ts';
+import {
+  parseErrorRateFlag,
+  parseLatencyFlag,
+  parseOutageFlag,
+} from '../src/simulator/cli-args.ts';
 import {
   type Decision,
   decide,
