@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { MAX_EVENT_DEPTH } from '../src/domain/delivery-event-limits.ts';
-import { INGEST_SLICE, WEBHOOK_BODY_LIMIT } from '../src/http/routes/sendgrid-webhook.ts';
+import { EVENT_WEBHOOK_BODY_LIMIT as WEBHOOK_BODY_LIMIT } from '../src/providers/sendgrid/event-source.ts';
 import {
   generateSigningKey,
   loadSigningKey,
   signPayload,
 } from '../src/simulator/event-webhook/signing.ts';
 import { SqlDeliveryEventStore } from '../src/store/sql-delivery-event-store.ts';
+import { INGEST_SLICE } from '../src/tracking/ingest-events.ts';
 import { message, startTestService, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
 
 /**

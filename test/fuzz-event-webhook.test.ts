@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { WEBHOOK_BODY_LIMIT } from '../src/http/routes/sendgrid-webhook.ts';
-import { normaliseEvent } from '../src/providers/sendgrid/event-source.ts';
+import {
+  normaliseEvent,
+  EVENT_WEBHOOK_BODY_LIMIT as WEBHOOK_BODY_LIMIT,
+} from '../src/providers/sendgrid/event-source.ts';
 import {
   generateSigningKey,
   loadSigningKey,

@@ -3,12 +3,14 @@ import type { Logger } from 'pino';
 import { releaseDeadLocalLeases } from '../delivery/lease-reaper.ts';
 import { DeliveryWorker } from '../delivery/worker.ts';
 import { createApiKey, ensureBootstrapKey } from '../domain/api-keys.ts';
+import type { DeliveryEventStore } from '../domain/ports/delivery-event-store.ts';
 import type { Provider } from '../domain/ports/provider.ts';
 import { buildApp } from '../http/app.ts';
+import type { EventWebhookOptions } from '../http/routes/event-webhook.ts';
 import { type ClusterJobs, startClusterJobs } from '../ops/cluster-jobs.ts';
 import { OutageLog } from '../ops/outage-log.ts';
 import { renderSandboxMime, SandboxProvider } from '../providers/sandbox/sandbox-provider.ts';
-import { loadPublicKey } from '../providers/sendgrid/event-source.ts';
+import { loadPublicKey, sendgridEventSource } from '../providers/sendgrid/event-source.ts';
 import { SendGridProvider } from '../providers/sendgrid/sendgrid-provider.ts';
 import { TestProvider } from '../providers/test-provider.ts';
 import {
@@ -19,7 +21,7 @@ import {
 } from '../store/engine/database.ts';
 import { redactUrl } from '../store/engine/postgres.ts';
 import { createMaintenanceStore } from '../store/maintenance.ts';
-import { confirmUnknownOutcomes, releaseWaitingUnknown } from '../store/reconcile-unknown.ts';
+import { releaseWaitingUnknown } from '../store/reconcile-unknown.ts';
 import { SqlApiKeyStore } from '../store/sql-api-key-store.ts';
 import { SqlDeliveryEventStore } from '../store/sql-delivery-event-store.ts';
 import { SqlDeliveryStore } from '../store/sql-delivery-store.ts';
@@ -245,9 +247,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           checkDestination: (url) => checkDestination(url, config.webhooks.allowPrivate),
           clock: Date.now,
         },
-        ...sendgridWebhook(config, deliveryEvents, logger, (ids) =>
-          confirmUnknownOutcomes(database, ids, Date.now()),
-        ),
+        eventWebhooks: eventWebhooks(config, deliveryEvents, logger),
         logger: logger.child({ component: 'api' }),
         outage,
         onAccepted: () => {
@@ -357,31 +357,26 @@ async function listen(app: FastifyInstance, host: string, port: number): Promise
  * `POST /webhooks/sendgrid` runs only with a public key to check signatures, or when insecure
  * mode is asked for by name: an unsigned endpoint would let anyone rewrite delivery history.
  */
-function sendgridWebhook(
+function eventWebhooks(
   config: Config,
-  events: SqlDeliveryEventStore,
+  events: DeliveryEventStore,
   logger: Logger,
-  confirmAccepted: (ids: string[]) => Promise<unknown>,
-) {
+): EventWebhookOptions[] {
   const { publicKey, insecure, maxAgeMs } = config.sendgridWebhook;
   if (!publicKey && !insecure) {
     logger.info(
       'POST /webhooks/sendgrid is off: set TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY to receive delivery events',
     );
-    return {};
+    return [];
   }
   if (!publicKey) {
     logger.warn(
       'POST /webhooks/sendgrid accepts UNSIGNED events (TEGAMI_SENDGRID_WEBHOOK_INSECURE)',
     );
   }
-  return {
-    sendgridWebhook: {
-      events,
-      publicKey: publicKey ? loadPublicKey(publicKey) : null,
-      maxAgeMs,
-      clock: Date.now,
-      confirmAccepted,
-    },
-  };
+  const source = sendgridEventSource({
+    publicKey: publicKey ? loadPublicKey(publicKey) : null,
+    maxAgeMs,
+  });
+  return [{ source, events, clock: Date.now }];
 }

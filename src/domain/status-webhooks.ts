@@ -37,3 +37,37 @@ export function webhookRetryDelay(
   // Half fixed, half random: never retries at once, and spreads a burst of failures.
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
+
+/**
+ * The status webhooks a change of a message's status emits: `message.sent` and
+ * `message.failed`; other statuses (queued again, cancelled) emit none.
+ */
+export function statusWebhooksForMessage(messageId: string, status: string): WebhookEvent[] {
+  if (status === 'sent') return [{ type: 'message.sent', messageId, status }];
+  if (status === 'failed') return [{ type: 'message.failed', messageId, status }];
+  return [];
+}
+
+/**
+ * The status webhooks a change of a recipient's delivery status emits: one
+ * `recipient.<status>` when the status itself changes. `accepted` (the provider has the mail)
+ * emits none: `message.sent` already said so.
+ */
+export function statusWebhooksForRecipient(
+  messageId: string,
+  email: string,
+  from: string | null,
+  to: string,
+): WebhookEvent[] {
+  if (to === 'accepted' || to === from) return [];
+  const type = `recipient.${to}`;
+  if (!(WEBHOOK_EVENT_TYPES as readonly string[]).includes(type)) return [];
+  return [
+    {
+      type: type as WebhookEventType,
+      messageId,
+      status: to,
+      recipient: { email, delivery_status: to },
+    },
+  ];
+}

@@ -27,7 +27,7 @@ import { registerProviderProbeRoute } from './routes/provider-probe.ts';
 import { type ProviderView, registerProviderRoutes } from './routes/providers.ts';
 import { registerRecoveryRoutes } from './routes/recoveries.ts';
 import { registerSandboxRoutes } from './routes/sandbox.ts';
-import { registerSendGridWebhook, type SendGridWebhookOptions } from './routes/sendgrid-webhook.ts';
+import { type EventWebhookOptions, registerEventWebhook } from './routes/event-webhook.ts';
 import { registerSuppressionRoutes } from './routes/suppressions.ts';
 import { registerUnitRoutes } from './routes/units.ts';
 import { registerUnsentRoutes } from './routes/unsent.ts';
@@ -50,8 +50,8 @@ export interface ApiDeps {
   /** The sandbox outbox; null hides `/v1/sandbox/messages` (for providers that keep none). */
   sandbox: SandboxView | null;
   readiness: () => Promise<{ ready: boolean; reason?: string }>;
-  /** SendGrid's Event Webhook; absent when no public key is configured (and not insecure). */
-  sendgridWebhook?: SendGridWebhookOptions;
+  /** Providers' delivery events (SendGrid's Event Webhook); none when no source is configured. */
+  eventWebhooks?: EventWebhookOptions[];
   /** Sent this long ago with no delivery event: "unconfirmed" (default 30 minutes). */
   unconfirmedAfterMs?: number;
   /** Recipients (to + cc + bcc) of all messages of one batch together; TEGAMI_BATCH_MAX_RECIPIENTS. */
@@ -176,7 +176,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   });
 
   registerHealthRoutes(app, deps);
-  if (deps.sendgridWebhook) await registerSendGridWebhook(app, deps.sendgridWebhook);
+  for (const webhook of deps.eventWebhooks ?? []) await registerEventWebhook(app, webhook);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(
     async (v1) => {

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { PROOF_OF_ACCEPTANCE } from '../domain/recipient-state.ts';
-import type { WebhookEvent } from '../domain/status-webhooks.ts';
+import { statusWebhooksForMessage, type WebhookEvent } from '../domain/status-webhooks.ts';
 import type { DatabaseHandle } from './engine/database.ts';
 import type { Database } from './schema.ts';
 import { sentColumns, setRecipientStatus } from './sql-message-store.ts';
@@ -13,17 +13,16 @@ import { chunks } from './write/insert-rows.ts';
  * being sent again at once; a delivery event for it during the wait proves the provider has it,
  * and the message becomes `sent` without a second send.
  *
- * Returns the ids that were confirmed.
+ * Called in the transaction that stores the proving events. Returns the ids that were confirmed.
  */
-export async function confirmUnknownOutcomes(
+export function confirmWaitingSends(
+  trx: Kysely<Database>,
   handle: DatabaseHandle,
   messageIds: string[],
   now: number,
 ): Promise<string[]> {
-  if (messageIds.length === 0) return [];
-  return handle.writeTransaction((trx) =>
-    confirmWaiting(trx, handle, messageIds, now, { eventAlreadyRecorded: false }),
-  );
+  if (messageIds.length === 0) return Promise.resolve([]);
+  return confirmWaiting(trx, handle, messageIds, now, { eventAlreadyRecorded: false });
 }
 
 /**
@@ -79,11 +78,9 @@ async function confirmWaiting(
     confirmed.push(...rows.map((r) => r.id));
   }
   await setRecipientStatus(trx, confirmed, 'sent', now);
-  const sent: WebhookEvent[] = confirmed.map((messageId) => ({
-    type: 'message.sent',
-    messageId,
-    status: 'sent',
-  }));
+  const sent: WebhookEvent[] = confirmed.flatMap((messageId) =>
+    statusWebhooksForMessage(messageId, 'sent'),
+  );
   await enqueueWebhookEvents(trx, handle, sent, now);
   return confirmed;
 }

@@ -9,18 +9,22 @@ import {
   type DeliveryMark,
   foldMarks,
   outranks,
+  PROOF_OF_ACCEPTANCE,
   statusOfEvent,
 } from '../domain/recipient-state.ts';
-import type { WebhookEvent, WebhookEventType } from '../domain/status-webhooks.ts';
+import { statusWebhooksForRecipient, type WebhookEvent } from '../domain/status-webhooks.ts';
 import { suppressionReasonOf } from '../domain/suppression.ts';
 import type { DeliveryEvent } from '../domain/types.ts';
 import type { DatabaseHandle } from './engine/database.ts';
 import { readJson } from './engine/read-json.ts';
 import { markConfirmed } from './mark-confirmed.ts';
+import { confirmWaitingSends } from './reconcile-unknown.ts';
 import type { Database, DeliveryEventTable, SuppressionTable } from './schema.ts';
 import { assignSuppressionUnits } from './sql-suppression-store.ts';
 import { enqueueWebhookEvents } from './sql-webhook-store.ts';
 import { chunks } from './write/insert-rows.ts';
+
+const PROOF = new Set<string>(PROOF_OF_ACCEPTANCE);
 
 interface WaitingEvent {
   event_key: string;
@@ -58,7 +62,11 @@ export class SqlDeliveryEventStore implements DeliveryEventStore {
     this.matchWindowMs = options.matchWindowMs ?? DEFAULT_EVENT_MATCH_WINDOW_S * 1000;
   }
 
-  /** Stores a batch in one transaction: de-duplicate, match, then derive recipient status. */
+  /**
+   * Stores a batch in one transaction: de-duplicate, match, fold into recipients' status, add
+   * suppressions, confirm sends whose outcome was unknown; the status webhooks these changes
+   * emit are queued in the same transaction.
+   */
   ingest(events: DeliveryEvent[], now: number): Promise<IngestResult> {
     return this.handle.writeTransaction(async (trx) => {
       const unique = new Map<string, DeliveryEvent>();
@@ -114,6 +122,14 @@ export class SqlDeliveryEventStore implements DeliveryEventStore {
         trx,
         fresh.map((r) => r.event_key),
       );
+      // Proof that the provider has a message: a send whose outcome was unknown (timed out) and
+      // waits for it becomes `sent` without a second send. Duplicates count: the proof may have
+      // come before the attempt was recorded, and again after.
+      const proven = new Set<string>();
+      for (const e of events) {
+        if (e.messageId && PROOF.has(e.event)) proven.add(e.messageId);
+      }
+      await confirmWaitingSends(trx, this.handle, [...proven], now);
       return {
         received: events.length,
         stored: fresh.length,
@@ -373,15 +389,14 @@ export class SqlDeliveryEventStore implements DeliveryEventStore {
             : null;
         if (!outranks(best, current)) continue;
         changes.push({ messageId: r.message_id, email: r.email_normalized, mark: best });
-        // A recipient status webhook only when the status itself changes (not for `accepted`).
-        if (best.status !== 'accepted' && best.status !== current?.status) {
-          webhooks.push({
-            type: `recipient.${best.status}` as WebhookEventType,
-            messageId: r.message_id,
-            status: best.status,
-            recipient: { email: r.email_normalized, delivery_status: best.status },
-          });
-        }
+        webhooks.push(
+          ...statusWebhooksForRecipient(
+            r.message_id,
+            r.email_normalized,
+            current?.status ?? null,
+            best.status,
+          ),
+        );
       }
     }
     // One statement for all changes: on PostgreSQL one round trip per change was most of the

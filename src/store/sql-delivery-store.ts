@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { Completion, DeliveryStore } from '../domain/ports/delivery-store.ts';
-import type { WebhookEvent } from '../domain/status-webhooks.ts';
+import { statusWebhooksForMessage, type WebhookEvent } from '../domain/status-webhooks.ts';
 import {
   describeSuppressed,
   type SuppressedRecipient,
@@ -150,7 +150,7 @@ async function writeCompletions(
         await setRecipientStatus(trx, [messageId], 'failed', now);
         if (completion.suppressed?.length)
           await markSuppressed(trx, messageId, completion.suppressed, now);
-        webhooks.push({ type: 'message.failed', messageId, status: 'failed' });
+        webhooks.push(...statusWebhooksForMessage(messageId, 'failed'));
       }
     }
   }
@@ -175,8 +175,7 @@ async function writeCompletions(
         'sent',
         now,
       );
-      for (const r of updated)
-        webhooks.push({ type: 'message.sent', messageId: r.id, status: 'sent' });
+      for (const r of updated) webhooks.push(...statusWebhooksForMessage(r.id, 'sent'));
       const applied = new Set(updated.map((r) => r.id));
       for (const c of completions) {
         if (c.suppressed?.length && applied.has(c.messageId))
@@ -256,7 +255,7 @@ async function applySuppressions(
     if (Number(updated.numUpdatedRows) > 0) {
       await setRecipientStatus(trx, [message.id], 'failed', now);
       await markSuppressed(trx, message.id, suppressed, now);
-      webhooks.push({ type: 'message.failed', messageId: message.id, status: 'failed' });
+      webhooks.push(...statusWebhooksForMessage(message.id, 'failed'));
     }
   }
   await enqueueWebhookEvents(trx, handle, webhooks, now);

@@ -1,5 +1,6 @@
 import { createHash, createPublicKey, type KeyObject, verify } from 'node:crypto';
 import { MAX_EVENT_DEPTH, nestedDeeperThan } from '../../domain/delivery-event-limits.ts';
+import type { EventSource } from '../../domain/ports/event-source.ts';
 import type { DeliveryEvent } from '../../domain/types.ts';
 import { TEGAMI_ID_ARG } from './mail-send-body.ts';
 
@@ -118,5 +119,38 @@ export function normaliseEvent(raw: unknown, receivedAt: number): DeliveryEvent 
     providerMessageId: sgMessageId ? (sgMessageId.split('.')[0] ?? null) : null,
     bounceType: text(fields.type),
     raw: fields,
+  };
+}
+
+/**
+ * SendGrid posts a batch when it reaches 768 KB (or every 30 s), so 5 MiB leaves ample room. A
+ * larger body is refused with 413 before it is read, and bounds the time one batch can hold the
+ * process.
+ */
+export const EVENT_WEBHOOK_BODY_LIMIT = 5 * 1024 * 1024;
+
+/**
+ * SendGrid's Event Webhook as an `EventSource`. With a null `publicKey` (insecure mode, asked for
+ * by name in the configuration) every request is taken as SendGrid's.
+ */
+export function sendgridEventSource(options: {
+  publicKey: KeyObject | null;
+  maxAgeMs: number;
+}): EventSource {
+  return {
+    name: 'sendgrid',
+    bodyLimit: EVENT_WEBHOOK_BODY_LIMIT,
+    verify(request, now) {
+      if (!options.publicKey) return { ok: true };
+      return checkSignature(
+        options.publicKey,
+        request.header(SIGNATURE_HEADER),
+        request.header(TIMESTAMP_HEADER),
+        request.body,
+        now,
+        options.maxAgeMs,
+      );
+    },
+    normalise: normaliseEvent,
   };
 }

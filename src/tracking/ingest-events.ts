@@ -1,0 +1,67 @@
+import type { DeliveryEventStore, IngestResult } from '../domain/ports/delivery-event-store.ts';
+import type { EventSource, SignedRequest } from '../domain/ports/event-source.ts';
+import type { DeliveryEvent } from '../domain/types.ts';
+
+/**
+ * Events normalised, and stored, per slice. Between slices the flow yields to the event loop, so
+ * a large batch does not hold up other requests for more than one slice (tens of milliseconds).
+ * Each slice is its own short transaction: events are stored under their provider event id, so
+ * if a later slice fails and the provider posts the batch again, the stored ones are recognised
+ * as duplicates and each event is still stored exactly once.
+ */
+export const INGEST_SLICE = 1_000;
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export type IngestOutcome =
+  | { kind: 'refused'; reason: string }
+  | { kind: 'malformed'; reason: string }
+  | { kind: 'ingested'; result: IngestResult & { rejected: number } };
+
+/**
+ * One batch of a provider's delivery events, whatever the provider:
+ *
+ * 1. **verify** the request is the provider's (its signature), before reading anything;
+ * 2. **parse** the body as a JSON array and **normalise** each event (those that cannot be
+ *    stored are left out and counted as `rejected`: refusing the whole batch would make the
+ *    provider retry it for a day and lose its good events in the end);
+ * 3. **store** them: in one transaction per slice the store de-duplicates, matches each event to
+ *    its message, folds it into the recipient's status, adds suppressions, confirms sends whose
+ *    outcome was unknown, and queues the status webhooks these changes emit.
+ */
+export async function ingestEvents(
+  source: EventSource,
+  request: SignedRequest,
+  store: DeliveryEventStore,
+  now: number,
+): Promise<IngestOutcome> {
+  const check = source.verify(request, now);
+  if (!check.ok) return { kind: 'refused', reason: check.reason };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(request.body.toString('utf8'));
+  } catch {
+    return { kind: 'malformed', reason: 'the body is not JSON' };
+  }
+  if (!Array.isArray(parsed)) {
+    return { kind: 'malformed', reason: 'the body must be a JSON array of events' };
+  }
+  const valid: DeliveryEvent[] = [];
+  for (let start = 0; start < parsed.length; start += INGEST_SLICE) {
+    if (start > 0) await nextTurn();
+    for (const raw of parsed.slice(start, start + INGEST_SLICE)) {
+      const event = source.normalise(raw, now);
+      if (event) valid.push(event);
+    }
+  }
+  const result = { received: 0, stored: 0, duplicates: 0, matched: 0 };
+  for (let start = 0; start < valid.length; start += INGEST_SLICE) {
+    await nextTurn();
+    const part = await store.ingest(valid.slice(start, start + INGEST_SLICE), now);
+    result.received += part.received;
+    result.stored += part.stored;
+    result.duplicates += part.duplicates;
+    result.matched += part.matched;
+  }
+  return { kind: 'ingested', result: { ...result, rejected: parsed.length - valid.length } };
+}
