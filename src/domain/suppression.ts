@@ -1,19 +1,18 @@
-import type { Address, DeliveryEvent, MessageContent } from './types.ts';
+import type {
+  Address,
+  DeliveryEvent,
+  MessageContent,
+  SuppressedRecipient,
+  SuppressionReason,
+} from './types.ts';
+
+export { SUPPRESSION_REASONS, type SuppressedRecipient, type SuppressionReason } from './types.ts';
 
 /**
  * The suppression list: addresses Tegami no longer sends to. An address gets on it from a
  * provider's event (hard bounce, spam report, unsubscribe, and optionally a block) or by hand
  * through the API. The first reason recorded for an address wins.
  */
-export const SUPPRESSION_REASONS = [
-  'bounce',
-  'blocked',
-  'spamreport',
-  'unsubscribe',
-  'manual',
-] as const;
-export type SuppressionReason = (typeof SUPPRESSION_REASONS)[number];
-
 export type SuppressionSource = 'event' | 'api';
 
 export interface Suppression {
@@ -31,12 +30,6 @@ export interface Suppression {
    * for every unit's mail: a bouncing address bounces for everyone.
    */
   unitId: string | null;
-}
-
-/** A suppressed recipient of a claimed message: its lower-cased address and why. */
-export interface SuppressedRecipient {
-  email: string;
-  reason: SuppressionReason;
 }
 
 /**

@@ -1,5 +1,3 @@
-import type { SuppressedRecipient } from './suppression.ts';
-
 /**
  * Glossary — these words mean the same thing in the code, the API, the docs and the console.
  *
@@ -224,4 +222,20 @@ export interface DeliveryEvent {
   bounceType: string | null;
   /** Everything the provider sent, unknown fields included. */
   raw: Record<string, unknown>;
+}
+
+/** Why an address is on the suppression list (domain/suppression.ts). */
+export const SUPPRESSION_REASONS = [
+  'bounce',
+  'blocked',
+  'spamreport',
+  'unsubscribe',
+  'manual',
+] as const;
+export type SuppressionReason = (typeof SUPPRESSION_REASONS)[number];
+
+/** A suppressed recipient of a claimed message: its lower-cased address and why. */
+export interface SuppressedRecipient {
+  email: string;
+  reason: SuppressionReason;
 }
