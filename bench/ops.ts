@@ -6,7 +6,7 @@
  * recovery that requeues every dead-lettered message. BENCH_OPS_ENGINES=sqlite (or postgres)
  * runs one engine.
  */
-import { parsePostgresUrl } from '../src/store/postgres.ts';
+import { parsePostgresUrl } from '../src/store/engine/postgres.ts';
 import { request, spawnTegami, TEST_KEY, tempDatabase, waitFor } from '../test/helpers.ts';
 import { startThrowawayPostgres } from '../test/support/postgres.ts';
 import { BIG_DOMAIN, seedOps } from './seed-ops.ts';

@@ -15,8 +15,8 @@ import type { Insertable } from 'kysely';
 import { sql } from 'kysely';
 import { ulid } from 'ulidx';
 import { newId } from '../src/domain/ids.ts';
-import { migrateToLatest, openDatabase } from '../src/store/database.ts';
-import { insertRows } from '../src/store/insert-rows.ts';
+import { migrateToLatest, openDatabase } from '../src/store/engine/database.ts';
+import { insertRows } from '../src/store/write/insert-rows.ts';
 import type { Database } from '../src/store/schema.ts';
 import { indexSubjects } from '../src/store/search-index.ts';
 
