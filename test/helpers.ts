@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
@@ -34,10 +34,38 @@ export interface TempDatabase {
 }
 
 /**
+ * Whether a test file carries the `// tegami-test: no-database` marker in its leading comment
+ * lines: scripts/run-tests.js then runs it in the first pass only. Same rule as there.
+ */
+export function isMarkedDatabaseFree(path: string): boolean {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return false;
+  }
+  for (const line of text.split('\n')) {
+    const trimmed = line.trim();
+    if (trimmed === '// tegami-test: no-database') return true;
+    if (trimmed !== '' && !trimmed.startsWith('//')) return false;
+  }
+  return false;
+}
+
+/** The test file this process runs (node --test runs each file as `node <file>`), if any. */
+const TEST_FILE = /\.test\.ts$/.test(process.argv[1] ?? '') ? (process.argv[1] as string) : null;
+
+/**
  * A database of its own for the caller: a real SQLite file in a fresh folder, or on PostgreSQL a
  * fresh schema (`?schema=t_…`, created by the first migration).
  */
 export function tempDatabase(): TempDatabase {
+  if (TEST_FILE && isMarkedDatabaseFree(TEST_FILE)) {
+    // It would run on one engine only: the marker must go (see test/README.md).
+    throw new Error(
+      `${TEST_FILE} is marked "// tegami-test: no-database" but makes a database; remove the marker`,
+    );
+  }
   const dir = mkdtempSync(join(tmpdir(), 'tegami-test-'));
   if (TEST_ENGINE === 'sqlite') {
     return {
