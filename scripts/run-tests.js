@@ -187,6 +187,12 @@ for (const engine of engines) {
   } finally {
     await server?.stop();
   }
+  if (server && results.at(-1)?.code !== 0) {
+    console.log(
+      '\nThe throwaway PostgreSQL server is gone, and with it any schema a failed file kept; to ' +
+        'look into one, run that file again with TEGAMI_TEST_POSTGRES_URL set to a server you keep.',
+    );
+  }
 }
 
 console.log('\n━━ Summary ━━');
