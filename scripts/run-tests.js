@@ -100,6 +100,8 @@ function redact(url) {
   }
 }
 
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 /** Runs the files on one engine; resolves with the exit code and the runner's counts. */
 function runFiles(engine, env) {
   const tap = join(reports, `${engine}.tap`);
@@ -108,7 +110,7 @@ function runFiles(engine, env) {
   const free = chosen.filter((f) => withoutDatabase.has(f)).length;
   console.log(
     `\n━━ Tests on ${engine === 'sqlite' ? 'SQLite' : `PostgreSQL (${redact(env.url)})`}: ` +
-      `${chosen.length} files${free > 0 ? `, ${free} of them database-free` : ''} ━━\n`,
+      `${plural(chosen.length, 'file')}${free > 0 ? `, ${free} of them database-free` : ''} ━━\n`,
   );
   return new Promise((resolve) => {
     current = spawn(
@@ -206,7 +208,7 @@ for (const r of results) {
       ? (r.note ?? 'no results')
       : `${c.tests} tests, ${c.pass} passed, ${c.fail} failed, ${c.skipped ?? 0} skipped` +
         (c.cancelled ? `, ${c.cancelled} cancelled` : '') +
-        ` in ${r.files} files` +
+        ` in ${plural(r.files, 'file')}` +
         (r.free ? ` (${r.free} database-free, run on this engine only)` : '');
   console.log(
     `${ok ? '✔' : '✖'} ${r.engine.padEnd(8)} ${counts} (${r.seconds.toFixed(1)} s)${ok ? '' : ` — exit code ${r.code}`}`,
