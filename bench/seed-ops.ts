@@ -16,9 +16,9 @@ import { sql } from 'kysely';
 import { ulid } from 'ulidx';
 import { newId } from '../src/domain/ids.ts';
 import { migrateToLatest, openDatabase } from '../src/store/engine/database.ts';
-import { insertRows } from '../src/store/write/insert-rows.ts';
 import type { Database } from '../src/store/schema.ts';
 import { indexSubjects } from '../src/store/search-index.ts';
+import { insertRows } from '../src/store/write/insert-rows.ts';
 
 export const OPS_UNITS = ['hotel', 'restaurant', 'spa', 'travel'] as const;
 export const BIG_DOMAIN = 'mail.example.com';

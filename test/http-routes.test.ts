@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import type { ProviderHealthReport } from '../src/domain/ports.ts';
+import type { ProviderHealthReport } from '../src/domain/ports/provider-health-store.ts';
 import { WORKER_GONE_AFTER_MS } from '../src/domain/provider-circuit.ts';
 import { buildApp } from '../src/http/app.ts';
 import { message } from './helpers.ts';

@@ -12,12 +12,14 @@ import type { Unit } from '../../src/domain/operations/units.ts';
 import type {
   MessageFilter,
   MessageStore,
-  ProviderHealthReport,
-  ProviderHealthStore,
   StateChange,
   Submission,
   SubmissionOutcome,
-} from '../../src/domain/ports.ts';
+} from '../../src/domain/ports/message-store.ts';
+import type {
+  ProviderHealthReport,
+  ProviderHealthStore,
+} from '../../src/domain/ports/provider-health-store.ts';
 import type { MessageRecord, Recipient } from '../../src/domain/types.ts';
 import type { ApiDeps } from '../../src/http/app.ts';
 import { createLogger } from '../../src/ops/logger.ts';
