@@ -15,7 +15,10 @@ export const UNITS_USAGE = `Usage: tegami units create <name>
 Business units (hotel, restaurant, ...): every API key and every message belongs to one.
 A name is 1 to 63 lower-case letters, digits, - or _.
 
-Then create a key for the unit: tegami keys create --unit <name> [--name N]`;
+Then create a key for the unit: tegami keys create --unit <name> [--name N]
+
+Options:
+  -h, --help            show this help`;
 
 /** `tegami units …`: returns the exit code. */
 export async function runUnitsCommand(config: () => Config, args: string[]): Promise<number> {
