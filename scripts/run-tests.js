@@ -5,6 +5,15 @@
 //
 //   node scripts/run-tests.js [part of a file name ...]
 //
+// Files that never touch a database run once, in the first pass only (SQLite, or PostgreSQL when
+// that is the only engine chosen). Such a file says so on its first line, followed by a blank line:
+//
+//   // tegami-test: no-database
+//
+// The marker may also sit lower in the file's leading comment lines, but never after code. A
+// marked file that calls tempDatabase() (or startTestService() without a database URL) fails
+// there, so a wrong marker cannot quietly skip PostgreSQL; see test/README.md.
+//
 // TEGAMI_TEST_ENGINES=sqlite (or postgres) runs one engine only; the default is sqlite,postgres.
 // TEGAMI_TEST_POSTGRES_URL=postgres://user@host:port/db uses that server (the database must exist
 // and the user may create schemas); without it a throwaway server is started for the run and
@@ -24,6 +33,20 @@ const files = readdirSync('test')
   .sort()
   .map((f) => `test/${f}`);
 
+/** The marker line; test/helpers.ts reads it with the same rule (isMarkedDatabaseFree). */
+const NO_DATABASE = '// tegami-test: no-database';
+
+/** Whether the file's leading comment lines (before any code) hold the marker. */
+function databaseFree(path) {
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const text = line.trim();
+    if (text === NO_DATABASE) return true;
+    if (text !== '' && !text.startsWith('//')) return false;
+  }
+  return false;
+}
+const withoutDatabase = new Set(files.filter(databaseFree));
+
 const engines = (process.env.TEGAMI_TEST_ENGINES || ENGINES.join(','))
   .split(',')
   .map((e) => e.trim())
@@ -36,6 +59,10 @@ if (unknown.length > 0 || engines.length === 0) {
   process.exit(2);
 }
 
+/** The files each engine runs: database-free files only in the first pass. */
+const filesFor = (engine) =>
+  engine === engines[0] ? files : files.filter((f) => !withoutDatabase.has(f));
+
 // Loads the TypeScript helper that starts a throwaway server (plain JS cannot import .ts alone).
 async function postgresSupport() {
   const { tsImport } = await import('tsx/esm/api');
@@ -43,7 +70,7 @@ async function postgresSupport() {
 }
 
 let givenUrl = process.env.TEGAMI_TEST_POSTGRES_URL || '';
-if (engines.includes('postgres') && !givenUrl) {
+if (engines.includes('postgres') && filesFor('postgres').length > 0 && !givenUrl) {
   // Fail before running anything, rather than after the SQLite run.
   const { findPostgresBin, PostgresNotFoundError } = await postgresSupport();
   if (!findPostgresBin()) {
@@ -73,12 +100,17 @@ function redact(url) {
   }
 }
 
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 /** Runs the files on one engine; resolves with the exit code and the runner's counts. */
 function runFiles(engine, env) {
   const tap = join(reports, `${engine}.tap`);
   const started = Date.now();
+  const chosen = filesFor(engine);
+  const free = chosen.filter((f) => withoutDatabase.has(f)).length;
   console.log(
-    `\n━━ Tests on ${engine === 'sqlite' ? 'SQLite' : `PostgreSQL (${redact(env.url)})`} ━━\n`,
+    `\n━━ Tests on ${engine === 'sqlite' ? 'SQLite' : `PostgreSQL (${redact(env.url)})`}: ` +
+      `${plural(chosen.length, 'file')}${free > 0 ? `, ${free} of them database-free` : ''} ━━\n`,
   );
   return new Promise((resolve) => {
     current = spawn(
@@ -91,7 +123,7 @@ function runFiles(engine, env) {
         '--test-reporter-destination=stdout',
         '--test-reporter=tap',
         `--test-reporter-destination=${tap}`,
-        ...files,
+        ...chosen,
       ],
       {
         stdio: 'inherit',
@@ -116,6 +148,8 @@ function runFiles(engine, env) {
         engine,
         code: code ?? (signal ? 1 : 0),
         counts,
+        files: chosen.length,
+        free,
         seconds: (Date.now() - started) / 1000,
       });
     });
@@ -125,6 +159,11 @@ function runFiles(engine, env) {
 const results = [];
 for (const engine of engines) {
   if (process.exitCode) break; // interrupted
+  if (filesFor(engine).length === 0) {
+    // Every chosen file is database-free and already ran: no server to start.
+    results.push({ engine, code: 0, counts: {}, seconds: 0, note: 'only database-free files' });
+    continue;
+  }
   if (engine === 'sqlite') {
     results.push(await runFiles('sqlite', {}));
     continue;
@@ -150,6 +189,12 @@ for (const engine of engines) {
   } finally {
     await server?.stop();
   }
+  if (server && results.at(-1)?.code !== 0) {
+    console.log(
+      '\nThe throwaway PostgreSQL server is gone, and with it any schema a failed file kept; to ' +
+        'look into one, run that file again with TEGAMI_TEST_POSTGRES_URL set to a server you keep.',
+    );
+  }
 }
 
 console.log('\n━━ Summary ━━');
@@ -162,7 +207,9 @@ for (const r of results) {
     c.tests === undefined
       ? (r.note ?? 'no results')
       : `${c.tests} tests, ${c.pass} passed, ${c.fail} failed, ${c.skipped ?? 0} skipped` +
-        (c.cancelled ? `, ${c.cancelled} cancelled` : '');
+        (c.cancelled ? `, ${c.cancelled} cancelled` : '') +
+        ` in ${plural(r.files, 'file')}` +
+        (r.free ? ` (${r.free} database-free, run on this engine only)` : '');
   console.log(
     `${ok ? '✔' : '✖'} ${r.engine.padEnd(8)} ${counts} (${r.seconds.toFixed(1)} s)${ok ? '' : ` — exit code ${r.code}`}`,
   );

@@ -192,10 +192,53 @@ describe(`the audit log (${TEST_ENGINE})`, () => {
       counts: null,
     });
     assert.equal((await events('actor=someone')).length, 1);
-    for (const job of operationsMaintenance(database, operations, { auditRetentionDays: 2 })) {
+    for (const job of operationsMaintenance(database, operations, {
+      auditRetentionDays: 2,
+      retentionDays: 90,
+    })) {
       await job(Date.now());
     }
     assert.deepEqual(await events('actor=someone'), [], 'older than 2 days: gone');
+    // The sets of finished recoveries go with message retention (here: everything ended).
+    const failed = await tegami.request(
+      'POST',
+      '/v1/messages',
+      message({ to: [{ email: 'permanent-2@example.com' }] }),
+    );
+    await waitFor(
+      async () =>
+        (await tegami.request('GET', `/v1/messages/${failed.body.id}`)).body.status === 'failed',
+      'a dead letter',
+    );
+    const recovery = await tegami.request('POST', '/v1/recoveries', {
+      action: 'retry',
+      filter: { status: 'failed' },
+      dry_run: false,
+    });
+    await waitFor(
+      async () =>
+        (await tegami.request('GET', `/v1/recoveries/${recovery.body.id}`)).body.state === 'done',
+      'the recovery',
+    );
+    const count = async () =>
+      Number(
+        (
+          await database.db
+            .selectFrom('recovery_items')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+    assert.ok((await count()) > 0);
+    for (const job of operationsMaintenance(database, operations, {
+      auditRetentionDays: 2,
+      retentionDays: 0,
+    })) {
+      await job(Date.now() + 1000);
+    }
+    const recoveries = (await tegami.request('GET', '/v1/recoveries')).body.data;
+    assert.ok(recoveries.length > 0, 'the recoveries themselves stay');
+    assert.equal(await count(), 0);
     assert.ok((await events()).length >= 10, 'recent events stay');
   });
 });

@@ -1,3 +1,5 @@
+// tegami-test: no-database
+
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {

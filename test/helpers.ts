@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { after } from 'node:test';
 import SqliteDatabase from 'better-sqlite3';
 import pg from 'pg';
 import { loadConfig } from '../src/cli/config.ts';
@@ -29,48 +30,171 @@ export interface TempDatabase {
   url: string;
   /** A fresh folder for other files the test needs; removed by `cleanup`. */
   dir: string;
-  /** Removes the folder and the database; never throws. */
+  /**
+   * Removes the folder and the database (in a test file: once all its tests ran, and only if
+   * none failed; see tempDatabase); never throws.
+   */
   cleanup: () => Promise<void>;
 }
 
 /**
+ * Whether a test file carries the `// tegami-test: no-database` marker in its leading comment
+ * lines: scripts/run-tests.js then runs it in the first pass only. Same rule as there.
+ */
+export function isMarkedDatabaseFree(path: string): boolean {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return false;
+  }
+  for (const line of text.split('\n')) {
+    const trimmed = line.trim();
+    if (trimmed === '// tegami-test: no-database') return true;
+    if (trimmed !== '' && !trimmed.startsWith('//')) return false;
+  }
+  return false;
+}
+
+/** The test file this process runs (node --test runs each file as `node <file>`), if any. */
+const TEST_FILE = /\.test\.ts$/.test(process.argv[1] ?? '') ? (process.argv[1] as string) : null;
+
+/**
  * A database of its own for the caller: a real SQLite file in a fresh folder, or on PostgreSQL a
  * fresh schema (`?schema=t_…`, created by the first migration).
+ *
+ * In a test file (see `TEST_FILE`), `cleanup()` only hands the database over: it is removed once
+ * every test of the file has run, or kept if one of them failed, with a line on stderr saying
+ * where it is (see `settleDatabases`). Elsewhere (the benchmarks) `cleanup()` removes it at once.
  */
 export function tempDatabase(): TempDatabase {
+  if (TEST_FILE && isMarkedDatabaseFree(TEST_FILE)) {
+    // It would run on one engine only: the marker must go (see test/README.md).
+    throw new Error(
+      `${TEST_FILE} is marked "// tegami-test: no-database" but makes a database; remove the marker`,
+    );
+  }
   const dir = mkdtempSync(join(tmpdir(), 'tegami-test-'));
   if (TEST_ENGINE === 'sqlite') {
-    return {
-      dir,
-      url: `sqlite:${join(dir, 'tegami.db')}`,
-      cleanup: async () => rmSync(dir, { recursive: true, force: true }),
-    };
+    const url = `sqlite:${join(dir, 'tegami.db')}`;
+    return track({ dir, url, where: `${url} (folder ${dir})`, schema: null });
   }
   const schema = `t_${randomBytes(8).toString('hex')}`;
   const url = new URL(POSTGRES_URL);
   url.searchParams.set('schema', schema);
-  return {
+  return track({
     dir,
     url: url.toString(),
+    where: `schema ${schema} at ${withoutPassword(POSTGRES_URL)} (folder ${dir})`,
+    schema,
+  });
+}
+
+interface MadeDatabase {
+  dir: string;
+  url: string;
+  /** Where it is, for the "kept" line: the URL or schema (no password) and the folder. */
+  where: string;
+  /** PostgreSQL: its schema. */
+  schema: string | null;
+  /** open: in use; handed over: cleanup() was called; done: removed or reported as kept. */
+  state: 'open' | 'handed over' | 'done';
+}
+
+/** Every database this test file made. */
+const databases: MadeDatabase[] = [];
+/** Set once the file's tests have all run: from then on, cleanup() decides at once. */
+let settled = false;
+
+/**
+ * Whether a test (or hook) of this file failed. Node's runner sets `process.exitCode` to 1 as it
+ * reports each failed test or hook (on node:test's `test:fail`), before any later hook runs;
+ * nothing else in a test process sets it, so it is the file's verdict so far.
+ */
+const fileFailed = () => (process.exitCode ?? 0) !== 0;
+
+function track(entry: Omit<MadeDatabase, 'state'>): TempDatabase {
+  const database: MadeDatabase = { ...entry, state: 'open' };
+  databases.push(database);
+  return {
+    dir: database.dir,
+    url: database.url,
     async cleanup() {
-      rmSync(dir, { recursive: true, force: true });
-      const client = new pg.Client({
-        connectionString: POSTGRES_URL,
-        connectionTimeoutMillis: 5_000,
-      });
-      client.on('error', () => {});
-      try {
-        await client.connect();
-        // Best effort: a killed process's connection may still hold a lock for a moment.
-        await client.query("set lock_timeout = '10s'");
-        await client.query(`drop schema if exists "${schema}" cascade`);
-      } catch {
-        // a leftover schema in a throwaway database is harmless
-      } finally {
-        await client.end().catch(() => {});
+      if (database.state !== 'open') return;
+      if (TEST_FILE && !settled) {
+        database.state = 'handed over';
+        return;
       }
+      database.state = 'done';
+      if (TEST_FILE && fileFailed()) reportKept(database);
+      else await remove([database]);
     },
   };
+}
+
+function reportKept(database: MadeDatabase, note = ''): void {
+  const file = TEST_FILE ? relative(process.cwd(), TEST_FILE) : 'a test file';
+  process.stderr.write(`${file} failed: kept its test database ${database.where}${note}\n`);
+}
+
+/** Removes folders and drops schemas (all in one connection); never throws. */
+async function remove(list: MadeDatabase[]): Promise<void> {
+  for (const d of list) {
+    try {
+      rmSync(d.dir, { recursive: true, force: true });
+    } catch {
+      // a leftover temporary folder is harmless
+    }
+  }
+  const schemas = list.flatMap((d) => (d.schema ? [d.schema] : []));
+  if (schemas.length === 0) return;
+  const client = new pg.Client({
+    connectionString: POSTGRES_URL,
+    connectionTimeoutMillis: 5_000,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    // Best effort: a killed process's connection may still hold a lock for a moment.
+    await client.query("set lock_timeout = '10s'");
+    for (const schema of schemas) await client.query(`drop schema if exists "${schema}" cascade`);
+  } catch {
+    // a leftover schema in a throwaway database is harmless
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/**
+ * Runs after the last test of the file (a root-level `after` hook runs once every test and suite,
+ * hooks included, has finished): removes the databases handed over, or keeps them and says where
+ * if the file failed. A database still open then is left to its later cleanup() (from another
+ * root-level `after`, which then decides at once) or, if never cleaned up, reported at exit.
+ */
+async function settleDatabases(): Promise<void> {
+  settled = true;
+  const handedOver = databases.filter((d) => d.state === 'handed over');
+  for (const d of handedOver) d.state = 'done';
+  if (fileFailed()) for (const d of handedOver) reportKept(d);
+  else await remove(handedOver);
+}
+
+if (TEST_FILE) {
+  after(settleDatabases);
+  process.on('exit', () => {
+    if (!fileFailed()) return;
+    for (const d of databases) if (d.state === 'open') reportKept(d, ' (never cleaned up)');
+  });
+}
+
+function withoutPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url.replace(/:[^:@/]*@/, ':***@');
+  }
 }
 
 /** int8 (count(*), epoch milliseconds) as numbers, as SQLite gives them. */

@@ -1,3 +1,5 @@
+// tegami-test: no-database
+
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, beforeEach, describe, test } from 'node:test';

@@ -67,9 +67,12 @@ const DAY_MS = 24 * 3600_000;
 export function operationsMaintenance(
   database: DatabaseHandle,
   operations: Operations,
-  config: Pick<Config, 'auditRetentionDays'>,
+  config: Pick<Config, 'auditRetentionDays' | 'retentionDays'>,
 ): ((now: number) => Promise<unknown>)[] {
   return [
+    // The sets of recoveries that ended longer ago than message retention: their messages are
+    // gone too. The recoveries themselves (counts, filter, who) stay.
+    (now) => operations.recoveries.pruneFinishedSets(now - config.retentionDays * DAY_MS, 10_000),
     async (now) => {
       for (let i = 0; i < AUDIT_PRUNE_BATCHES; i++) {
         const pruned = await operations.audit.prune(

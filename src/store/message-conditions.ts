@@ -130,25 +130,46 @@ function subjectCondition(subject: string, context: ConditionContext): Expressio
 
 /** One part of the unsent view: its condition and the partial index that holds its rows. */
 export interface UnsentPart {
-  index: 'messages_unsent' | 'messages_unconfirmed';
+  index: UnsentIndex;
   where: Condition;
 }
 
+export type UnsentIndex =
+  | 'messages_unsent'
+  | 'messages_unsent_summary'
+  | 'messages_due'
+  | 'messages_unconfirmed';
+
 /**
- * The unsent view's set, as up to two parts whose results are disjoint: unfinished and
- * dead-lettered messages (the partial index `messages_unsent`), and sent ones with no delivery
- * event (`messages_unconfirmed`; only when delivery events can arrive). The rules are
- * domain/operations/unsent.ts's; each part repeats its index's WHERE clause word for word,
- * which SQLite needs to use it.
+ * The unsent view's set, as up to three disjoint parts, each read from a partial index of
+ * unfinished rows (the rules are domain/operations/unsent.ts's):
+ *
+ * - in trouble: dead letters, and messages tried and not finished (`messages_unsent`);
+ * - waiting: never tried, due too long ago (`messages_due`, the worker's own index);
+ * - unconfirmed: sent, no delivery event (`messages_unconfirmed`; only when events can come).
+ *
+ * Each part repeats its index's WHERE clause word for word, which SQLite needs to use it.
  */
 export function unsentParts(unsent: { reason?: UnsentReason; window: UnsentWindow }): UnsentPart[] {
   const { window } = unsent;
-  const unfinishedRows = sql<SqlBool>`status in ('queued', 'scheduled', 'sending', 'failed')`;
-  const inFlightStates = ['queued', 'sending'] as const;
-  const unfinished = (more: Condition): UnsentPart => ({
+  // Parenthesised: Kysely joins raw conditions with AND as they are.
+  const inTroubleRows = sql<SqlBool>`(status = 'failed' or (status in ('queued', 'sending') and last_outcome is not null))`;
+  const dueRows = sql<SqlBool>`status in ('queued', 'scheduled', 'sending')`;
+  const inTrouble = (more?: Condition): UnsentPart => ({
     index: 'messages_unsent',
-    where: (eb) => eb.and([unfinishedRows, more(eb)]),
+    where: (eb) => eb.and([inTroubleRows, ...(more ? [more(eb)] : [])]),
   });
+  const tried = (more: Condition) =>
+    inTrouble((eb) => eb.and([eb('messages.status', '<>', 'failed'), more(eb)]));
+  const waiting: UnsentPart = {
+    index: 'messages_due',
+    where: (eb) =>
+      eb.and([
+        dueRows,
+        eb('messages.next_attempt_at', '<', window.waitingBefore),
+        eb('messages.last_outcome', 'is', null),
+      ]),
+  };
   const unconfirmedBefore = window.unconfirmedBefore;
   const unconfirmed: UnsentPart[] =
     unconfirmedBefore === null
@@ -158,7 +179,7 @@ export function unsentParts(unsent: { reason?: UnsentReason; window: UnsentWindo
             index: 'messages_unconfirmed',
             where: (eb) =>
               eb.and([
-                sql<SqlBool>`status = 'sent' and confirmed_at is null`,
+                sql<SqlBool>`(status = 'sent' and confirmed_at is null)`,
                 eb('messages.sent_at', '<', unconfirmedBefore),
                 eb('messages.sent_at', '>=', window.unconfirmedSince),
               ]),
@@ -166,23 +187,13 @@ export function unsentParts(unsent: { reason?: UnsentReason; window: UnsentWindo
         ];
   switch (unsent.reason) {
     case 'failed':
-      return [unfinished((eb) => eb('messages.status', '=', 'failed'))];
-    case 'unconfirmed':
-      return unconfirmed;
+      return [inTrouble((eb) => eb('messages.status', '=', 'failed'))];
     case 'unknown_outcome':
-      return [
-        unfinished((eb) =>
-          eb.and([
-            eb('messages.status', 'in', inFlightStates),
-            eb('messages.last_outcome', '=', 'unknown'),
-          ]),
-        ),
-      ];
+      return [tried((eb) => eb('messages.last_outcome', '=', 'unknown'))];
     case 'held':
       return [
-        unfinished((eb) =>
+        tried((eb) =>
           eb.and([
-            eb('messages.status', 'in', inFlightStates),
             eb('messages.last_outcome', '<>', 'unknown'),
             eb('messages.last_provider_fault', 'is not', null),
           ]),
@@ -190,42 +201,19 @@ export function unsentParts(unsent: { reason?: UnsentReason; window: UnsentWindo
       ];
     case 'retrying':
       return [
-        unfinished((eb) =>
+        tried((eb) =>
           eb.and([
-            eb('messages.status', 'in', inFlightStates),
             eb('messages.last_outcome', '<>', 'unknown'),
             eb('messages.last_provider_fault', 'is', null),
           ]),
         ),
       ];
     case 'waiting':
-      return [
-        unfinished((eb) =>
-          eb.and([
-            eb('messages.status', '<>', 'failed'),
-            eb('messages.last_outcome', 'is', null),
-            eb('messages.next_attempt_at', '<', window.waitingBefore),
-          ]),
-        ),
-      ];
+      return [waiting];
+    case 'unconfirmed':
+      return unconfirmed;
     default:
-      // The union of the reasons above.
-      return [
-        unfinished((eb) =>
-          eb.or([
-            eb('messages.status', '=', 'failed'),
-            eb.and([
-              eb('messages.status', 'in', inFlightStates),
-              eb('messages.last_outcome', 'is not', null),
-            ]),
-            eb.and([
-              eb('messages.last_outcome', 'is', null),
-              eb('messages.next_attempt_at', '<', window.waitingBefore),
-            ]),
-          ]),
-        ),
-        ...unconfirmed,
-      ];
+      return [inTrouble(), waiting, ...unconfirmed];
   }
 }
 
@@ -234,7 +222,7 @@ export function unsentParts(unsent: { reason?: UnsentReason; window: UnsentWindo
  * status index, which for the unconfirmed part means reading every sent message. PostgreSQL
  * plans with its own statistics.
  */
-export function messagesTable(engine: Engine, index: UnsentPart['index'] | null): 'messages' {
+export function messagesTable(engine: Engine, index: UnsentIndex | null): 'messages' {
   if (engine !== 'sqlite' || index === null) return 'messages';
   // An aliased raw table expression: `messages as messages indexed by <index>`.
   return sql`messages`.as(sql.raw(`messages indexed by ${index}`)) as unknown as 'messages';

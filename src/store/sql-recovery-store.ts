@@ -1,4 +1,4 @@
-import { type Kysely, type Selectable, sql } from 'kysely';
+import { CompiledQuery, type Kysely, type Selectable, sql } from 'kysely';
 import { newId } from '../domain/ids.ts';
 import type { AuditEvent } from '../domain/operations/audit.ts';
 import type { NewRecovery, RecoveryStore, RecoveryWork } from '../domain/operations/ports.ts';
@@ -12,7 +12,7 @@ import {
 import type { Actor } from '../domain/operations/scope.ts';
 import type { MessageFilter } from '../domain/ports/message-store.ts';
 import type { MessageStatus } from '../domain/types.ts';
-import type { DatabaseHandle } from './engine/database.ts';
+import type { DatabaseHandle, Engine } from './engine/database.ts';
 import {
   type ConditionContext,
   messageConditions,
@@ -22,7 +22,6 @@ import {
 import type { Database, RecoveryTable } from './schema.ts';
 import { subjectIndexedThrough } from './search-index.ts';
 import { insertAuditEvent } from './sql-audit-store.ts';
-import { setRecipientStatus } from './sql-message-store.ts';
 
 export function toRecovery(row: Selectable<RecoveryTable>): RecoveryRecord {
   return {
@@ -311,25 +310,23 @@ export class SqlRecoveryStore implements RecoveryStore, RecoveryWork {
     | { kind: 'lost' }
   > {
     return this.handle.writeTransaction(async (trx) => {
-      const record = await this.read(trx, id, true);
-      const row = await trx
-        .selectFrom('recoveries')
-        .select(['lease_owner', 'cursor'])
-        .where('id', '=', id)
-        .executeTakeFirst();
-      if (!record || !row || record.state !== 'running' || row.lease_owner !== owner)
-        return { kind: 'lost' } as const;
+      let query = trx.selectFrom('recoveries').selectAll().where('id', '=', id);
+      // PostgreSQL: a cancel waits for this chunk, and this chunk for a cancel.
+      if (this.handle.engine === 'postgres') query = query.forUpdate();
+      const row = await query.executeTakeFirst();
+      if (row?.state !== 'running' || row.lease_owner !== owner) return { kind: 'lost' } as const;
+      const record = toRecovery(row);
+      const from = row.cursor ?? '';
       const items = await trx
         .selectFrom('recovery_items')
         .select('message_id')
         .where('recovery_id', '=', id)
-        .where('message_id', '>', row.cursor ?? '')
+        .where('message_id', '>', from)
         .where('state', '=', 'pending')
         .orderBy('message_id')
         .limit(size)
         .execute();
-      const ids = items.map((i) => i.message_id);
-      const last = ids[ids.length - 1];
+      const last = items[items.length - 1]?.message_id;
       if (last === undefined) {
         await trx
           .updateTable('recoveries')
@@ -347,9 +344,10 @@ export class SqlRecoveryStore implements RecoveryStore, RecoveryWork {
         return { kind: 'finished', record: finished } as const;
       }
 
-      const acted = await actOn(trx, record.action, ids, now);
-      const actedSet = new Set(acted);
-      const rest = ids.filter((i) => !actedSet.has(i));
+      // The chunk is the range (from, last] of the set's pending messages.
+      const ids = items.map((i) => i.message_id);
+      const acted = new Set(await actOn(trx, this.handle.engine, record.action, ids, now));
+      const rest = ids.filter((m) => !acted.has(m));
       const reasons = new Map<SkipReason, string[]>();
       if (rest.length > 0) {
         const current = await trx
@@ -363,14 +361,6 @@ export class SqlRecoveryStore implements RecoveryStore, RecoveryWork {
           reasons.set(reason, [...(reasons.get(reason) ?? []), messageId]);
         }
       }
-      if (acted.length > 0) {
-        await trx
-          .updateTable('recovery_items')
-          .set({ state: 'done' })
-          .where('recovery_id', '=', id)
-          .where('message_id', 'in', acted)
-          .execute();
-      }
       for (const [reason, group] of reasons) {
         await trx
           .updateTable('recovery_items')
@@ -379,14 +369,27 @@ export class SqlRecoveryStore implements RecoveryStore, RecoveryWork {
           .where('message_id', 'in', group)
           .execute();
       }
+      // What is still pending in the range is what was acted on.
+      await trx
+        .updateTable('recovery_items')
+        .set({ state: 'done' })
+        .where('recovery_id', '=', id)
+        .where('message_id', '>', from)
+        .where('message_id', '<=', last)
+        .where('state', '=', 'pending')
+        .execute();
       const counts = new Map([...reasons].map(([reason, group]) => [reason, group.length]));
-      const skipped = rest.length;
+      const progress = {
+        done: record.done + acted.size,
+        skipped: record.skipped + rest.length,
+        skippedReasons: addReasons(record.skippedReasons, counts),
+      };
       await trx
         .updateTable('recoveries')
         .set({
-          done: record.done + acted.length,
-          skipped: record.skipped + skipped,
-          skipped_reasons: JSON.stringify(addReasons(record.skippedReasons, counts)),
+          done: progress.done,
+          skipped: progress.skipped,
+          skipped_reasons: JSON.stringify(progress.skippedReasons),
           cursor: last,
           updated_at: now,
           lease_expires_at: now + ttlMs,
@@ -395,15 +398,45 @@ export class SqlRecoveryStore implements RecoveryStore, RecoveryWork {
         .execute();
       return {
         kind: 'progress',
-        acted: acted.length,
-        record: {
-          ...record,
-          done: record.done + acted.length,
-          skipped: record.skipped + skipped,
-          skippedReasons: addReasons(record.skippedReasons, counts),
-          updatedAt: now,
-        },
+        acted: acted.size,
+        record: { ...record, ...progress, updatedAt: now },
       } as const;
+    });
+  }
+
+  /** Deletes up to `limit` set entries of recoveries that finished before `before`. */
+  async pruneFinishedSets(before: number, limit: number): Promise<number> {
+    return this.handle.writeTransaction(async (trx) => {
+      const ended = await trx
+        .selectFrom('recoveries')
+        .select('id')
+        .where('state', '<>', 'running')
+        .where('finished_at', '<', before)
+        .where(({ exists, selectFrom }) =>
+          exists(
+            selectFrom('recovery_items')
+              .select('recovery_items.message_id')
+              .whereRef('recovery_items.recovery_id', '=', 'recoveries.id'),
+          ),
+        )
+        .execute();
+      let deleted = 0;
+      for (const { id } of ended) {
+        if (deleted >= limit) break;
+        // The first `limit - deleted` entries by primary key: a range delete, not a list.
+        const boundary = await trx
+          .selectFrom('recovery_items')
+          .select('message_id')
+          .where('recovery_id', '=', id)
+          .orderBy('message_id')
+          .offset(limit - deleted - 1)
+          .limit(1)
+          .executeTakeFirst();
+        let query = trx.deleteFrom('recovery_items').where('recovery_id', '=', id);
+        if (boundary) query = query.where('message_id', '<=', boundary.message_id);
+        deleted += Number((await query.executeTakeFirst()).numDeletedRows);
+      }
+      return deleted;
     });
   }
 
@@ -436,42 +469,57 @@ export class SqlRecoveryStore implements RecoveryStore, RecoveryWork {
 }
 
 /**
- * The action on the messages it applies to (the single-message rules): returns the ids it acted
- * on. One UPDATE with the status in its WHERE clause, so a message a worker or an operator
- * changed meanwhile is left alone.
+ * The action on the chunk's messages it applies to (the single-message rules); returns the ids
+ * it acted on. One UPDATE with the status in its WHERE clause, so a message a worker or an
+ * operator changed meanwhile is left alone.
+ *
+ * The SQL is written here rather than built by Kysely: with 1,000 ids per statement, building
+ * and compiling the query took a third of a chunk's time (measured).
  */
 async function actOn(
   trx: Kysely<Database>,
+  engine: Engine,
   action: RecoveryAction,
   ids: string[],
   now: number,
 ): Promise<string[]> {
-  if (action === 'retry') {
-    const rows = await trx
-      .updateTable('messages')
-      .set((eb) => ({
-        status: 'queued',
-        next_attempt_at: now,
-        // A fresh retry budget; attempt numbers go on counting.
-        attempts_before_retry: eb.ref('attempt_count'),
-        updated_at: now,
-      }))
-      .where('id', 'in', ids)
-      .where('status', '=', 'failed')
-      .returning('id')
-      .execute();
-    const acted = rows.map((r) => r.id);
-    await setRecipientStatus(trx, acted, 'pending', now);
-    return acted;
+  const list = (first: number) =>
+    engine === 'postgres' ? `any($${first}::text[])` : `(${ids.map(() => '?').join(', ')})`;
+  const idParams = engine === 'postgres' ? [ids] : ids;
+  const op = engine === 'postgres' ? '= ' : 'in ';
+  const retry = action === 'retry';
+  // A fresh retry budget on retry; attempt numbers go on counting.
+  const update = retry
+    ? `update messages set status = 'queued', next_attempt_at = ${p(engine, 1)},
+        attempts_before_retry = attempt_count, updated_at = ${p(engine, 2)}
+        where status = ${p(engine, 3)} and id ${op}${list(4)} returning id`
+    : `update messages set status = 'cancelled', next_attempt_at = null, updated_at = ${p(engine, 1)}
+        where status in (${p(engine, 2)}, ${p(engine, 3)}) and id ${op}${list(4)} returning id`;
+  const rows = await trx.executeQuery<{ id: string }>(
+    CompiledQuery.raw(
+      update,
+      retry ? [now, now, 'failed', ...idParams] : [now, 'queued', 'scheduled', ...idParams],
+    ),
+  );
+  const acted = rows.rows.map((r) => r.id);
+  if (acted.length > 0) {
+    const actedParams = engine === 'postgres' ? [acted] : acted;
+    const actedList =
+      engine === 'postgres'
+        ? `= any(${p(engine, 3)}::text[])`
+        : `in (${acted.map(() => '?').join(', ')})`;
+    await trx.executeQuery(
+      CompiledQuery.raw(
+        `update recipients set status = ${p(engine, 1)}, suppressed_reason = null,
+          updated_at = ${p(engine, 2)} where message_id ${actedList}`,
+        [retry ? 'pending' : 'cancelled', now, ...actedParams],
+      ),
+    );
   }
-  const rows = await trx
-    .updateTable('messages')
-    .set({ status: 'cancelled', next_attempt_at: null, updated_at: now })
-    .where('id', 'in', ids)
-    .where('status', 'in', ['queued', 'scheduled'])
-    .returning('id')
-    .execute();
-  const acted = rows.map((r) => r.id);
-  await setRecipientStatus(trx, acted, 'cancelled', now);
   return acted;
+}
+
+/** The n-th bound parameter, as each engine writes it. */
+function p(engine: Engine, n: number): string {
+  return engine === 'postgres' ? `$${n}` : '?';
 }

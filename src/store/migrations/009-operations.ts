@@ -78,13 +78,22 @@ export async function up(db: AnyDb): Promise<void> {
     where status = 'sent'`.execute(db);
 
   await db.schema.createIndex('messages_unit').on('messages').columns(['unit_id', 'id']).execute();
-  // The unsent view and its summary read only this index: it holds unfinished and dead-lettered
-  // messages, never sent or cancelled ones, so it does not grow as sent mail piles up. It covers
-  // every column the summary groups by. (The status list is a literal: SQLite uses a partial
-  // index only when the query repeats its WHERE clause.)
-  await sql`create index messages_unsent on messages (id, status, unit_id, last_provider,
-      last_error_class, last_outcome, last_provider_fault, next_attempt_at, failed_at)
-    where status in ('queued', 'scheduled', 'sending', 'failed')`.execute(db);
+  // The unsent view reads partial indexes that hold only mail in trouble, never sent, cancelled
+  // or fresh mail, so they do not grow as sent mail piles up and cost nothing on the way in:
+  // dead letters and messages waiting after a failed attempt. `messages_unsent` lists them
+  // newest first; `messages_unsent_summary` is in the order the summary groups by, so counting
+  // needs no sort. (Mail never tried and waiting too long is read from `messages_due`.) The
+  // condition is a literal: SQLite uses a partial index only when the query repeats it.
+  await sql`create index messages_unsent on messages (id, status, last_outcome,
+      last_provider_fault, failed_at)
+    where status = 'failed' or (status in ('queued', 'sending') and last_outcome is not null)`.execute(
+    db,
+  );
+  await sql`create index messages_unsent_summary on messages (status, unit_id, last_provider,
+      last_error_class, last_outcome, last_provider_fault)
+    where status = 'failed' or (status in ('queued', 'sending') and last_outcome is not null)`.execute(
+    db,
+  );
   // Sent, and no delivery event yet: "accepted, then silence", by when it was sent.
   await sql`create index messages_unconfirmed on messages (sent_at, id)
     where status = 'sent' and confirmed_at is null`.execute(db);

@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { after, before, describe, test } from 'node:test';
+import { startTestService, TEST_ENGINE, type TestService } from './helpers.ts';
+
+/**
+ * The API's OpenAPI document, as served at `/openapi.json` by a default configuration, is
+ * committed as docs/openapi.json, so a change to the API shows in review as a change to that
+ * file. Only the documents are compared (object keys in any order), never how the routes are
+ * spread over source files. After an intended change:
+ *
+ *   TEGAMI_UPDATE_OPENAPI=1 node scripts/run-tests.js openapi
+ *
+ * rewrites the file: keys sorted, formatted as `npm run format` would.
+ */
+
+const SNAPSHOT = new URL('../docs/openapi.json', import.meta.url);
+const UPDATE = 'TEGAMI_UPDATE_OPENAPI=1 node scripts/run-tests.js openapi';
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** The same document with every object's keys in sorted order. */
+function sortKeys(value: Json): Json {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((key) => [key, sortKeys(value[key] as Json)]),
+    );
+  }
+  return value;
+}
+
+/** Where two documents differ, as JSON Pointer paths (`/paths/~1v1~1messages/post`). */
+function differences(expected: Json, actual: Json, path = ''): string[] {
+  if (typeof expected !== typeof actual || Array.isArray(expected) !== Array.isArray(actual)) {
+    return [`${path || '/'}: changed`];
+  }
+  if (expected !== null && actual !== null && typeof expected === 'object') {
+    const a = expected as Record<string, Json>;
+    const b = actual as Record<string, Json>;
+    const out: string[] = [];
+    for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
+      const at = `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+      if (!(key in b)) out.push(`${at}: removed`);
+      else if (!(key in a)) out.push(`${at}: added`);
+      else out.push(...differences(a[key] as Json, b[key] as Json, at));
+    }
+    return out;
+  }
+  return expected === actual ? [] : [`${path || '/'}: ${brief(expected)} → ${brief(actual)}`];
+}
+
+function brief(value: Json): string {
+  const text = JSON.stringify(value);
+  return text.length > 60 ? `${text.slice(0, 57)}…` : text;
+}
+
+function writeSnapshot(document: Json): void {
+  writeFileSync(SNAPSHOT, `${JSON.stringify(sortKeys(document), null, 2)}\n`);
+  // Biome (npm run lint) has its own JSON layout; let it lay the file out.
+  const biome = createRequire(import.meta.url).resolve('@biomejs/biome/bin/biome');
+  const formatted = spawnSync(process.execPath, [biome, 'format', '--write', SNAPSHOT.pathname], {
+    encoding: 'utf8',
+  });
+  if (formatted.status !== 0) {
+    console.log(
+      `docs/openapi.json written, but not formatted: run npm run format\n${formatted.stderr}`,
+    );
+  }
+}
+
+describe(`docs/openapi.json is the served OpenAPI document (${TEST_ENGINE})`, () => {
+  let svc: TestService;
+  before(async () => {
+    svc = await startTestService({ TEGAMI_TEST_NO_WORKER: '1' });
+  });
+  after(() => svc?.stop());
+
+  test('GET /openapi.json serves the committed document', async () => {
+    const served = await svc.request('GET', '/openapi.json', undefined, { authorization: '' });
+    assert.equal(served.status, 200);
+    const document = served.body as Json;
+    if (process.env.TEGAMI_UPDATE_OPENAPI === '1') {
+      writeSnapshot(document);
+      console.log('docs/openapi.json rewritten from the served document');
+    }
+    let committed: Json;
+    try {
+      committed = JSON.parse(readFileSync(SNAPSHOT, 'utf8'));
+    } catch (error) {
+      assert.fail(`docs/openapi.json cannot be read (${error}); write it with:\n  ${UPDATE}`);
+    }
+    const found = differences(committed, document);
+    if (found.length > 0) {
+      const listed = found.slice(0, 20).map((d) => `  ${d}`);
+      if (found.length > listed.length) listed.push(`  … and ${found.length - listed.length} more`);
+      assert.fail(
+        `the served OpenAPI document differs from docs/openapi.json in ${found.length} place(s) ` +
+          `(committed → served):\n${listed.join('\n')}\n` +
+          `If the API change is intended, rewrite the file and commit it:\n  ${UPDATE}`,
+      );
+    }
+  });
+
+  test('the document is the same when served again (no ports, times or counters in it)', async () => {
+    const first = await svc.request('GET', '/openapi.json');
+    const second = await svc.request('GET', '/openapi.json');
+    assert.deepEqual(second.body, first.body);
+    const text = JSON.stringify(first.body);
+    const port = new URL(svc.url).port;
+    for (const [what, pattern] of [
+      ['an address of this run', new RegExp(`127\\.0\\.0\\.1|localhost|:${port}\\b`)],
+      ['a time of this run', /\b1[6-9]\d{11}\b|\b20\d\d-\d\d-\d\dT\d/],
+    ] as const) {
+      const found = pattern.exec(text);
+      assert.equal(
+        found,
+        null,
+        `the document holds ${what}: …${text.slice((found?.index ?? 0) - 60, (found?.index ?? 0) + 60)}…`,
+      );
+    }
+  });
+});
