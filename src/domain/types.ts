@@ -1,18 +1,29 @@
 /**
- * Glossary — these words mean the same thing in the code, the API, the docs and the console.
+ * Glossary: these words mean the same thing in the code, the API, the docs and the console. The
+ * full version, with the words to avoid and the public names that keep older words, is in
+ * docs/architecture.md#glossary.
  *
- * - message:   one piece of mail an application handed to Tegami. It is durable from the moment
- *              the API answers 202 and moves through the statuses in `MessageStatus`.
- * - recipient: one to/cc/bcc address of a message, with its own delivery status (providers and
- *              later delivery events report per address, not per message).
- * - attempt:   one call to a provider for one message, recorded whatever its outcome.
- * - provider:  the service that actually sends mail (sandbox, SendGrid, ...), behind the narrow
- *              `Provider` port: `send(message) -> SendResult`.
- * - lease:     a worker's time-limited claim on a message. Its expiry is written when the message
- *              is claimed, so a crashed worker's messages become claimable again by themselves.
- * - event:     a delivery event reported by a provider after it accepted a message (later issue).
- * - suppression: an address we must not send to any more (domain/suppression.ts). A recipient
- *              whose address is suppressed is not sent to; its status is `suppressed`.
+ * - message:        one piece of mail an application handed to Tegami. It is durable from the
+ *                   moment the API answers 202 and moves through the statuses in `MessageStatus`.
+ * - recipient:      one to/cc/bcc address of a message, with its own status and delivery status
+ *                   (providers report per address, not per message).
+ * - unit:           the business unit a message, an API key or an endpoint belongs to.
+ * - send:           to hand a message to a provider; never called "deliver".
+ * - provider:       the service that sends mail (sandbox, SendGrid, ...), behind the narrow
+ *                   `Provider` port: `send(message) -> SendResult`.
+ * - attempt:        one call to a provider for one message, recorded whatever its outcome.
+ * - delivery worker: the loop that claims due messages and sends them (src/delivery/).
+ * - lease:          a worker's time-limited claim on a message. Its expiry is written when the
+ *                   message is claimed, so a crashed worker's messages become claimable again.
+ * - circuit:        a worker's view of a provider's health: healthy, or (open) unavailable,
+ *                   throttled or paused, when it sends only probes.
+ * - delivery event: a provider's report about one recipient of a message it accepted (SendGrid's
+ *                   Event Webhook); folded into the recipient's delivery status.
+ * - suppression:    an address we must not send to any more (domain/suppression.ts). A recipient
+ *                   whose address is suppressed is not sent to; its status is `suppressed`.
+ * - status webhook: Tegami's notification to an application about a change, queued for one
+ *                   endpoint; each HTTP request that carries it to the endpoint is a post.
+ * - recovery:       a bulk retry or cancel of a fixed set of messages.
  */
 
 export const MESSAGE_STATUSES = [
