@@ -160,7 +160,7 @@ describe('documentation matches the code', () => {
   });
 
   test('header names Tegami writes are spelled in the docs as in the code, and in the mail', async () => {
-    const source = read('src/http/routes/messages.ts');
+    const source = read('src/http/idempotency.ts');
     const replyHeaders = [...source.matchAll(/\.header\('([A-Za-z-]+)'/g)].map((m) => m[1] ?? '');
     const written = [TEGAMI_ID_HEADER, ...Object.values(WEBHOOK_HEADERS), ...replyHeaders];
     assert.ok(replyHeaders.includes('idempotent-replayed'));

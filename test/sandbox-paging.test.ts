@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { SANDBOX_PAGE_BYTES } from '../src/http/routes/sandbox.ts';
+import { SANDBOX_PAGE_BYTES } from '../src/http/routes/sandbox/list.ts';
 import { message, startTestService, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
 
 interface Entry {

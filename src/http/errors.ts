@@ -97,3 +97,10 @@ export class ApiError extends Error {
     };
   }
 }
+
+/** A 400 naming one field and what is wrong with it. */
+export function invalidField(field: string, message: string): ApiError {
+  return new ApiError('invalid_request', 'the request is invalid; see details', [
+    { field, message },
+  ]);
+}

@@ -1,5 +1,4 @@
 import type { FastifyRequest } from 'fastify';
-import type { OperationsError } from '../domain/operations/errors.ts';
 import { type Actor, ALL_UNITS, type Scope, unitScope } from '../domain/operations/scope.ts';
 import { ApiError } from './errors.ts';
 
@@ -21,20 +20,4 @@ export function scopeUnitId(request: FastifyRequest): string | undefined {
 export function actorOf(request: FastifyRequest): Actor {
   const key = request.apiKey;
   return { type: 'key', id: key?.id ?? 'unknown', name: key?.name ?? null };
-}
-
-/** The API's answer to a refused operation. */
-export function toApiErrorFromOperations(error: OperationsError): ApiError {
-  switch (error.kind) {
-    case 'not_found':
-      return new ApiError('not_found', error.message);
-    case 'invalid':
-      return new ApiError('invalid_request', error.message, error.details);
-    case 'conflict':
-      return new ApiError('invalid_state', error.message);
-    case 'exists':
-      return new ApiError('already_exists', error.message);
-    case 'forbidden':
-      return new ApiError('forbidden', error.message);
-  }
 }

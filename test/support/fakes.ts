@@ -21,7 +21,7 @@ import type {
   ProviderHealthStore,
 } from '../../src/domain/ports/provider-health-store.ts';
 import type { MessageRecord, Recipient } from '../../src/domain/types.ts';
-import type { ApiDeps } from '../../src/http/app.ts';
+import type { ApiDeps } from '../../src/http/deps.ts';
 import { createLogger } from '../../src/ops/logger.ts';
 
 /**

@@ -63,7 +63,7 @@ function isDue(record: MessageRecord, now: number): boolean {
  * With `timeline`, each recipient carries its delivery events, oldest first. With `hold`, a due
  * message says why it is held (`held_reason`).
  *
- * Every stored value is read defensively (see present-values.ts): a row edited by hand or an
+ * Every stored value is read defensively (see values.ts): a row edited by hand or an
  * event time out of range shows as null or an empty value, never as a 500 for the message or for
  * every list page that contains it.
  */

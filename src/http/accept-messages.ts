@@ -1,0 +1,75 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { newId } from '../domain/ids.ts';
+import type {
+  IdempotencyClaim,
+  NewMessage,
+  SubmissionOutcome,
+} from '../domain/ports/message-store.ts';
+import type { ValidMessage } from '../domain/validate-message.ts';
+import type { ApiDeps } from './deps.ts';
+import { ApiError } from './errors.ts';
+import { idempotencyKey, requestHash, reusedKey, sendStored } from './idempotency.ts';
+import { hasNulCharacter } from './map-errors.ts';
+
+/** A message to store, from one that passed validation, for the request's API key and unit. */
+export function newMessageFrom(
+  request: FastifyRequest,
+  valid: ValidMessage,
+  now: number,
+): NewMessage {
+  return {
+    id: newId('msg'),
+    apiKeyId: request.apiKey?.id ?? null,
+    ...(request.apiKey ? { unitId: request.apiKey.unitId } : {}),
+    content: valid.content,
+    sendAt: valid.sendAt,
+    createdAt: now,
+  };
+}
+
+/**
+ * Stores accepted messages durably, together with the answer under the request's
+ * Idempotency-Key, and answers with `status` and `body` (or the stored answer of a retry that
+ * raced this one).
+ */
+export async function acceptMessages<T extends object>(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  deps: ApiDeps,
+  messages: NewMessage[],
+  status: number,
+  body: T,
+): Promise<T> {
+  const key = idempotencyKey(request);
+  const bodyText = JSON.stringify(body);
+  let idempotency: IdempotencyClaim | undefined;
+  if (key !== null && request.apiKey) {
+    idempotency = {
+      apiKeyId: request.apiKey.id,
+      key,
+      requestHash: requestHash(request),
+      responseStatus: status,
+      responseBody: bodyText,
+    };
+  }
+  let outcome: SubmissionOutcome;
+  try {
+    outcome = await deps.messages.submit({ messages, ...(idempotency ? { idempotency } : {}) });
+  } catch (error) {
+    if (hasNulCharacter(error)) {
+      throw new ApiError('invalid_request', 'text must not contain NUL (\\u0000) characters');
+    }
+    if (deps.outage) deps.outage.failed('storing messages', error);
+    else request.log.error({ err: error }, 'storing messages failed');
+    throw new ApiError(
+      'storage_unavailable',
+      'the message could not be stored; retry later with the same Idempotency-Key (if the database lost only its answer, the retry returns the stored result)',
+    );
+  }
+  deps.outage?.succeeded('storing messages');
+  if (outcome.kind === 'idempotency_conflict') throw reusedKey();
+  if (outcome.kind === 'replay') return sendStored<T>(reply, outcome.status, outcome.body);
+  deps.onAccepted?.();
+  void reply.status(status);
+  return body;
+}

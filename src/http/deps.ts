@@ -1,0 +1,70 @@
+import type { Logger } from 'pino';
+import type { OperationsService } from '../domain/operations/service.ts';
+import type { ApiKeyRecord } from '../domain/ports/api-key-store.ts';
+import type { TimelineEntry } from '../domain/ports/delivery-event-store.ts';
+import type { MessageStore } from '../domain/ports/message-store.ts';
+import type { ProviderHealthStore } from '../domain/ports/provider-health-store.ts';
+import type { SandboxView } from '../domain/ports/sandbox-outbox.ts';
+import type { StatusWebhookStore } from '../domain/ports/status-webhook-store.ts';
+import type { SuppressionStore } from '../domain/ports/suppression-store.ts';
+import type { OutageLog } from '../ops/outage-log.ts';
+import type { EventWebhookOptions } from './routes/event-webhook.ts';
+
+/** One message: 10 MiB of JSON holds a message with ~7 MiB of attachments. */
+export const MESSAGE_BODY_LIMIT = 10 * 1024 * 1024;
+/** A batch of up to 1,000 messages. */
+export const BATCH_BODY_LIMIT = 50 * 1024 * 1024;
+
+/** A provider that accepted mail normally reports on it within minutes. */
+export const DEFAULT_UNCONFIRMED_MS = 30 * 60_000;
+
+/** What the HTTP API works with; src/cli/wire.ts builds it. */
+export interface ApiDeps {
+  messages: MessageStore;
+  /** Looks up the active API key a request presents, by the key's SHA-256 hash. */
+  findApiKey: (keyHash: string) => Promise<ApiKeyRecord | null>;
+  /** The sandbox outbox; null hides `/v1/sandbox/messages` (for providers that keep none). */
+  sandbox: SandboxView | null;
+  readiness: () => Promise<{ ready: boolean; reason?: string }>;
+  /** Providers' delivery events (SendGrid's Event Webhook); none when no source is configured. */
+  eventWebhooks?: EventWebhookOptions[];
+  /** Sent this long ago with no delivery event: "unconfirmed" (default 30 minutes). */
+  unconfirmedAfterMs?: number;
+  /** Recipients (to + cc + bcc) of all messages of one batch together; TEGAMI_BATCH_MAX_RECIPIENTS. */
+  batchMaxRecipients?: number;
+  /** Delivery events per message, for `GET /v1/messages/{id}`. */
+  timeline?: (messageId: string) => Promise<TimelineEntry[]>;
+  /** The suppression list for `/v1/suppressions`; optional for tests of other routes. */
+  suppressions?: SuppressionStore;
+  /** Status webhooks (`/v1/webhook-endpoints`); optional for tests of other routes. */
+  webhookEndpoints?: WebhookEndpointsOptions;
+  /** Provider health for `GET /v1/providers`; optional for tests of other routes. */
+  providers?: ProviderView;
+  /** Units, the unsent view, recoveries, the audit log (src/domain/operations/). */
+  operations: OperationsService;
+  /** Called after messages were accepted, so an in-process worker can start at once. */
+  onAccepted?: () => void;
+  logger: Logger;
+  /** Logs database failures as state changes instead of one line per failed request. */
+  outage?: OutageLog;
+  clock?: () => number;
+}
+
+/** What `/v1/webhook-endpoints` works with. */
+export interface WebhookEndpointsOptions {
+  store: StatusWebhookStore;
+  /** Units (an admin may create an endpoint for one unit) and the audit log. */
+  operations?: OperationsService;
+  /** Why a URL's destination is refused (private or loopback), or null. */
+  checkDestination: (url: string) => Promise<string | null>;
+  clock: () => number;
+}
+
+/** What `/v1/providers`, `/readyz` and the held reason of messages read provider health from. */
+export interface ProviderView {
+  /** The provider this deployment sends through. */
+  configured: string;
+  health: ProviderHealthStore;
+  /** Sent messages with no delivery event yet (accepted, then silence). */
+  countUnconfirmed?: (now: number) => Promise<number>;
+}

@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { MessageStore } from '../domain/ports/message-store.ts';
+import { ApiError } from './errors.ts';
+import { canonicalJsonHash } from './json-body.ts';
+
+/**
+ * `Idempotency-Key` on submissions: a repeated key with the same request gets the stored answer
+ * again (marked `idempotent-replayed`), with another request a 409. The key is claimed together
+ * with the messages it stored (accept-messages.ts).
+ */
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** The request's Idempotency-Key, or null without one; a 400 for a malformed one. */
+export function idempotencyKey(request: FastifyRequest): string | null {
+  const raw = request.headers['idempotency-key'];
+  if (raw === undefined) return null;
+  const key = Array.isArray(raw) ? raw[0] : raw;
+  if (key === undefined || !IDEMPOTENCY_KEY.test(key)) {
+    throw new ApiError('invalid_request', 'the Idempotency-Key header is invalid', [
+      { field: 'header.idempotency-key', message: 'must be 1 to 255 printable ASCII characters' },
+    ]);
+  }
+  return key;
+}
+
+const requestHashes = new WeakMap<FastifyRequest, string>();
+
+/**
+ * What a repeated Idempotency-Key is compared by: the route and the body as canonical JSON, so a
+ * retry whose JSON has its keys in another order is still the same request.
+ */
+export function requestHash(request: FastifyRequest): string {
+  let hash = requestHashes.get(request);
+  if (hash === undefined) {
+    hash = canonicalJsonHash(`${request.routeOptions.url}\n`, request.body);
+    requestHashes.set(request, hash);
+  }
+  return hash;
+}
+
+/**
+ * The hash stored before hashes were canonical (bodies as sent, key order included), so a retry
+ * that spans an upgrade still replays; such keys are gone 24 hours after the upgrade.
+ */
+function legacyRequestHash(request: FastifyRequest): string | null {
+  try {
+    return createHash('sha256')
+      .update(`${request.routeOptions.url}\n${JSON.stringify(request.body)}`)
+      .digest('hex');
+  } catch {
+    return null; // nested too deeply to serialise: it cannot have been stored that way either
+  }
+}
+
+/**
+ * For a repeated Idempotency-Key: sends the original answer and returns true, or throws a 409 if
+ * the body differs. (It must not return the reply itself: a reply is a thenable, so an async
+ * function returning it resolves to undefined once sent, and the caller would carry on.)
+ */
+export async function replayIfKnown(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  messages: MessageStore,
+): Promise<boolean> {
+  const key = idempotencyKey(request);
+  if (key === null || !request.apiKey) return false;
+  const known = await messages.findIdempotent(request.apiKey.id, key);
+  if (!known) return false;
+  if (
+    known.requestHash !== requestHash(request) &&
+    known.requestHash !== legacyRequestHash(request)
+  )
+    throw reusedKey();
+  sendStored<never>(reply, known.status, known.body);
+  return true;
+}
+
+export function reusedKey(): ApiError {
+  return new ApiError(
+    'idempotency_key_reused',
+    'this Idempotency-Key was already used with a different request body; use a new key for a new request',
+  );
+}
+
+/**
+ * Sends a stored answer verbatim. Returns the reply, which tells Fastify the answer is already
+ * sent; typed as the route's payload so handlers can return it on any path.
+ */
+export function sendStored<T>(reply: FastifyReply, status: number, body: string): T {
+  void reply.status(status).header('idempotent-replayed', 'true').type('application/json');
+  return reply.serializer((payload: unknown) => payload as string).send(body) as T;
+}

@@ -1,0 +1,96 @@
+import type { FastifyError } from 'fastify';
+import { OperationsError } from '../domain/operations/errors.ts';
+import { ApiError } from './errors.ts';
+import { schemaErrorDetails } from './validation-errors.ts';
+
+/** The API's answer to any error a request raised: ApiErrors as they are, the rest mapped. */
+export function toApiError(error: FastifyError): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error instanceof OperationsError) return toApiErrorFromOperations(error);
+  if (error.validation) {
+    const where = error.validationContext === 'body' ? '' : `${error.validationContext ?? ''}.`;
+    const details = schemaErrorDetails(
+      error.validation.map((v) => ({ ...v, message: v.message ?? 'is invalid' })),
+    ).map((d) => ({
+      ...d,
+      field: d.field === '(body)' && where ? where.slice(0, -1) : `${where}${d.field}`,
+    }));
+    return new ApiError('invalid_request', 'the request is invalid; see details', details);
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError('payload_too_large', error.message);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ApiError('unsupported_media_type', 'send the body as application/json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new ApiError('malformed_json', error.message);
+  }
+  if (error instanceof SyntaxError)
+    return new ApiError('malformed_json', `malformed JSON: ${error.message}`);
+  if (hasNulCharacter(error)) {
+    return new ApiError('invalid_request', 'text must not contain NUL (\\u0000) characters');
+  }
+  if (isDatabaseUnavailable(error)) {
+    return new ApiError('database_unavailable', 'the database is unreachable; retry later');
+  }
+  const status = error.statusCode ?? 500;
+  if (status === 413) return new ApiError('payload_too_large', error.message);
+  if (status === 415) return new ApiError('unsupported_media_type', error.message);
+  if (status >= 400 && status < 500) return new ApiError('invalid_request', error.message);
+  return new ApiError('internal_error', 'internal error; nothing was changed');
+}
+
+/** The API's answer to a refused operation. */
+export function toApiErrorFromOperations(error: OperationsError): ApiError {
+  switch (error.kind) {
+    case 'not_found':
+      return new ApiError('not_found', error.message);
+    case 'invalid':
+      return new ApiError('invalid_request', error.message, error.details);
+    case 'conflict':
+      return new ApiError('invalid_state', error.message);
+    case 'exists':
+      return new ApiError('already_exists', error.message);
+    case 'forbidden':
+      return new ApiError('forbidden', error.message);
+  }
+}
+
+/**
+ * Connection-level failures (PostgreSQL down or restarting, SQLite busy past its timeout): the
+ * request may succeed later, so they are a 503, not a 500.
+ */
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '53300', // too_many_connections
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+  'SQLITE_BUSY',
+]);
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
+  return (
+    typeof message === 'string' &&
+    /Connection terminated|timeout exceeded when trying to connect/i.test(message)
+  );
+}
+
+/** PostgreSQL cannot store U+0000 in text: a client error, whichever field it came in. */
+export function hasNulCharacter(error: unknown): boolean {
+  const { code } = error as { code?: unknown };
+  return code === '22021' || code === '22P05';
+}

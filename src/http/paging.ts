@@ -1,0 +1,39 @@
+import { ApiError, type ErrorDetail } from './errors.ts';
+
+/**
+ * Cursors of the lists keyed by id (messages, the unsent view, recoveries, the audit log, the
+ * sandbox): opaque to clients, base64url of the last shown entry's id.
+ */
+export function idCursor(id: string): string {
+  return Buffer.from(id).toString('base64url');
+}
+
+/** The id a cursor names; the caller checks it is one of its own ids. */
+export function cursorId(cursor: string): string {
+  return Buffer.from(cursor, 'base64url').toString('utf8');
+}
+
+/** The cursor and page size of a list of messages. */
+export function parsePage(query: { cursor?: string | undefined; limit?: string | undefined }): {
+  cursor: { beforeId?: string };
+  limit: number;
+} {
+  const details: ErrorDetail[] = [];
+  let limit = 50;
+  if (query.limit !== undefined) {
+    limit = Number(query.limit);
+    if (limit < 1 || limit > 500)
+      details.push({ field: 'querystring.limit', message: 'must be 1 to 500' });
+  }
+  const cursor: { beforeId?: string } = {};
+  if (query.cursor !== undefined) {
+    const id = cursorId(query.cursor);
+    if (!/^msg_[0-9A-Z]{26}$/.test(id)) {
+      details.push({ field: 'querystring.cursor', message: 'is not a cursor this API returned' });
+    }
+    cursor.beforeId = id;
+  }
+  if (details.length > 0)
+    throw new ApiError('invalid_request', 'the query is invalid; see details', details);
+  return { cursor, limit };
+}

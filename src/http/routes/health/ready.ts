@@ -1,0 +1,30 @@
+import type { FastifyInstance } from 'fastify';
+import type { ApiDeps } from '../../deps.ts';
+import { ApiError } from '../../errors.ts';
+import { configuredProvider } from '../../present/provider.ts';
+
+/**
+ * `GET /readyz`, ready: the database answers and every migration is applied. It also names the
+ * provider's state and what its credential check said: a paused provider does not make the API
+ * unready (accepted mail is kept), but it should not go unnoticed. The reasons, which may quote
+ * the provider, are at the authenticated `GET /v1/providers`.
+ */
+export function registerReady(app: FastifyInstance, deps: ApiDeps): void {
+  app.get('/readyz', { schema: { hide: true } }, async () => {
+    const { ready, reason } = await deps.readiness();
+    if (!ready) throw new ApiError('not_ready', reason ?? 'not ready');
+    if (!deps.providers) return { status: 'ready' };
+    const provider = await configuredProvider(deps.providers, (deps.clock ?? Date.now)()).catch(
+      () => null,
+    );
+    if (!provider) return { status: 'ready' };
+    return {
+      status: 'ready',
+      provider: {
+        name: provider.name,
+        state: provider.state,
+        credentials: provider.credentials?.result ?? null,
+      },
+    };
+  });
+}

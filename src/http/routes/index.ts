@@ -1,0 +1,46 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { authenticateRequests } from '../auth.ts';
+import type { ApiDeps } from '../deps.ts';
+import { registerAuditRoutes } from './audit-events/index.ts';
+import { registerEventWebhook } from './event-webhook.ts';
+import { registerHealthRoutes } from './health/index.ts';
+import { registerMessageRoutes } from './messages/index.ts';
+import { registerOpenApiDocument } from './openapi.ts';
+import { registerProviderRoutes } from './providers/index.ts';
+import { registerRecoveryRoutes } from './recoveries/index.ts';
+import { registerSandboxRoutes } from './sandbox/index.ts';
+import { registerSuppressionRoutes } from './suppressions/index.ts';
+import { registerUnitRoutes } from './units/index.ts';
+import { registerUnsentRoutes } from './unsent/index.ts';
+import { registerWebhookEndpointRoutes } from './webhook-endpoints/index.ts';
+
+/**
+ * Every route of the API: health and the provider's webhook at the root, the rest under `/v1`
+ * behind an API key. The order of registration is the order of the OpenAPI document.
+ */
+export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
+  registerHealthRoutes(app, deps);
+  for (const webhook of deps.eventWebhooks ?? []) await registerEventWebhook(app, webhook);
+  registerOpenApiDocument(app);
+  await app.register(
+    async (scope) => {
+      scope.addHook('onRequest', authenticateRequests(deps));
+      const v1 = scope.withTypeProvider<TypeBoxTypeProvider>();
+      registerMessageRoutes(v1, deps);
+      registerUnitRoutes(v1, deps.operations);
+      registerUnsentRoutes(v1, deps.operations);
+      registerRecoveryRoutes(v1, deps.operations);
+      registerAuditRoutes(v1, deps.operations);
+      if (deps.sandbox) registerSandboxRoutes(v1, deps.sandbox);
+      if (deps.suppressions) {
+        registerSuppressionRoutes(v1, deps.suppressions, deps.clock ?? Date.now, deps.operations);
+      }
+      if (deps.webhookEndpoints) registerWebhookEndpointRoutes(v1, deps.webhookEndpoints);
+      if (deps.providers) {
+        registerProviderRoutes(v1, deps.providers, deps.operations, deps.clock ?? Date.now);
+      }
+    },
+    { prefix: '/v1' },
+  );
+}

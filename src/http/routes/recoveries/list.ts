@@ -1,0 +1,67 @@
+import { Type } from '@sinclair/typebox';
+import type { OperationsService } from '../../../domain/operations/service.ts';
+import { ApiError } from '../../errors.ts';
+import { cursorId, idCursor } from '../../paging.ts';
+import { presentRecoveries } from '../../present/recovery.ts';
+import { ErrorSchema } from '../../schemas/error.ts';
+import { RecoverySchema } from '../../schemas/recovery.ts';
+import { scopeOf } from '../../scope.ts';
+import type { TypedApp } from '../../typed-app.ts';
+
+const ListQuerySchema = Type.Object(
+  {
+    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    limit: Type.Optional(
+      Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 200, default 50' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** `GET /v1/recoveries`. */
+export function registerListRecoveries(app: TypedApp, operations: OperationsService): void {
+  app.get(
+    '/recoveries',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Recoveries, newest first',
+        querystring: ListQuerySchema,
+        response: {
+          200: Type.Object({
+            data: Type.Array(RecoverySchema),
+            next_cursor: Type.Union([Type.String(), Type.Null()]),
+          }),
+          400: ErrorSchema,
+        },
+      },
+    },
+    async (request) => {
+      const limit = Number(request.query.limit ?? 50);
+      const details = [];
+      if (limit < 1 || limit > 200)
+        details.push({ field: 'querystring.limit', message: 'must be 1 to 200' });
+      let beforeId: string | undefined;
+      if (request.query.cursor !== undefined) {
+        beforeId = cursorId(request.query.cursor);
+        if (!/^rec_[0-9A-Z]{26}$/.test(beforeId))
+          details.push({
+            field: 'querystring.cursor',
+            message: 'is not a cursor this API returned',
+          });
+      }
+      if (details.length > 0)
+        throw new ApiError('invalid_request', 'the query is invalid; see details', details);
+      const records = await operations.listRecoveries(scopeOf(request), {
+        limit: limit + 1,
+        ...(beforeId ? { beforeId } : {}),
+      });
+      const shown = records.slice(0, limit);
+      const last = shown[shown.length - 1];
+      return {
+        data: await presentRecoveries(operations, shown),
+        next_cursor: records.length > limit && last ? idCursor(last.id) : null,
+      };
+    },
+  );
+}

@@ -1,0 +1,77 @@
+import { Type } from '@sinclair/typebox';
+import type { OperationsService } from '../../../domain/operations/service.ts';
+import { parseListFilters } from '../../list-query.ts';
+import { idCursor, parsePage } from '../../paging.ts';
+import { presentMessage } from '../../present/message.ts';
+import { ErrorSchema } from '../../schemas/error.ts';
+import { MessageSchema } from '../../schemas/message.ts';
+import { UnsentFilterFields } from '../../schemas/unsent-filter.ts';
+import { scopeOf } from '../../scope.ts';
+import type { TypedApp } from '../../typed-app.ts';
+
+const ListQuerySchema = Type.Object(
+  {
+    ...UnsentFilterFields,
+    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    limit: Type.Optional(
+      Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 500, default 50' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const UnsentItemSchema = Type.Object({
+  ...MessageSchema.properties,
+  reason: Type.String({
+    description: 'waiting, retrying, held, unknown_outcome, failed or unconfirmed',
+  }),
+  provider: Type.Union([Type.String(), Type.Null()], {
+    description: 'the provider of the last attempt',
+  }),
+  error_class: Type.Union([Type.String(), Type.Null()], {
+    description: 'the error class of the last attempt',
+  }),
+});
+
+/** `GET /v1/unsent`: unsent messages with the reason, newest first. */
+export function registerListUnsent(app: TypedApp, operations: OperationsService): void {
+  app.get(
+    '/unsent',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Unsent messages with their reason, newest first',
+        description:
+          'The filters of GET /v1/messages, plus `reason`. Pass `next_cursor` back as `cursor` for the next page.',
+        querystring: ListQuerySchema,
+        response: {
+          200: Type.Object({
+            data: Type.Array(UnsentItemSchema),
+            next_cursor: Type.Union([Type.String(), Type.Null()]),
+          }),
+          400: ErrorSchema,
+        },
+      },
+    },
+    async (request) => {
+      const { cursor, limit, ...filters } = request.query;
+      const page = parsePage({ cursor, limit });
+      const query = parseListFilters(filters, { allowReason: true });
+      const items = await operations.unsent(scopeOf(request), query, {
+        ...page.cursor,
+        limit: page.limit + 1,
+      });
+      const shown = items.slice(0, page.limit);
+      const last = shown[shown.length - 1];
+      return {
+        data: shown.map(({ record, reason }) => ({
+          ...presentMessage(record, false),
+          reason,
+          provider: record.lastProvider,
+          error_class: record.lastErrorClass,
+        })),
+        next_cursor: items.length > page.limit && last ? idCursor(last.record.id) : null,
+      };
+    },
+  );
+}

@@ -1,0 +1,61 @@
+import { Type } from '@sinclair/typebox';
+import type { OperationsService } from '../../../domain/operations/service.ts';
+import { parseListFilters } from '../../list-query.ts';
+import { ErrorSchema } from '../../schemas/error.ts';
+import { CountList } from '../../schemas/parts.ts';
+import { UnsentFilterFields } from '../../schemas/unsent-filter.ts';
+import { scopeOf } from '../../scope.ts';
+import type { TypedApp } from '../../typed-app.ts';
+
+const SummaryQuerySchema = Type.Object(UnsentFilterFields, { additionalProperties: false });
+
+const SummarySchema = Type.Object({
+  total: Type.Integer(),
+  by_reason: Type.Record(Type.String(), Type.Integer()),
+  by_unit: CountList('unit'),
+  by_provider: CountList('provider'),
+  by_error_class: CountList('error_class'),
+  oldest_waiting: Type.Union([
+    Type.Object({ id: Type.String(), due_since: Type.String(), age_s: Type.Integer() }),
+    Type.Null(),
+  ]),
+});
+
+/** `GET /v1/unsent/summary`: the unsent view counted. */
+export function registerUnsentSummary(app: TypedApp, operations: OperationsService): void {
+  app.get(
+    '/unsent/summary',
+    {
+      schema: {
+        tags: ['operations'],
+        summary:
+          'Counts of unsent messages by reason, unit, provider and error class, and the oldest waiting one',
+        querystring: SummaryQuerySchema,
+        response: { 200: SummarySchema, 400: ErrorSchema },
+      },
+    },
+    async (request) => {
+      const summary = await operations.unsentSummary(
+        scopeOf(request),
+        parseListFilters(request.query, { allowReason: true }),
+      );
+      return {
+        total: summary.total,
+        by_reason: summary.byReason,
+        by_unit: summary.byUnit,
+        by_provider: summary.byProvider,
+        by_error_class: summary.byErrorClass.map((e) => ({
+          error_class: e.errorClass,
+          count: e.count,
+        })),
+        oldest_waiting: summary.oldestWaiting
+          ? {
+              id: summary.oldestWaiting.id,
+              due_since: new Date(summary.oldestWaiting.dueSince).toISOString(),
+              age_s: Math.floor(summary.oldestWaiting.ageMs / 1000),
+            }
+          : null,
+      };
+    },
+  );
+}

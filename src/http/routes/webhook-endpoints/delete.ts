@@ -1,0 +1,30 @@
+import type { WebhookEndpointsOptions } from '../../deps.ts';
+import { ApiError } from '../../errors.ts';
+import { EndpointIdParamsSchema } from '../../schemas/webhook-endpoint.ts';
+import { actorOf, scopeUnitId } from '../../scope.ts';
+import type { TypedApp } from '../../typed-app.ts';
+
+/** `DELETE /v1/webhook-endpoints/{id}`: nothing more is posted to it. */
+export function registerDeleteWebhookEndpoint(app: TypedApp, options: WebhookEndpointsOptions) {
+  const { store, clock } = options;
+  app.delete(
+    '/webhook-endpoints/:id',
+    {
+      schema: {
+        params: EndpointIdParamsSchema,
+        tags: ['webhooks'],
+        summary: 'Delete an endpoint: nothing more is posted to it',
+      },
+    },
+    async (request, reply) => {
+      const endpoint = await store.find(request.params.id, scopeUnitId(request));
+      if (!endpoint || !(await store.disable(endpoint.id, clock(), scopeUnitId(request))))
+        throw new ApiError('not_found', `no webhook endpoint ${request.params.id}`);
+      await options.operations?.record(actorOf(request), 'webhook_endpoint.delete', {
+        unitId: endpoint.allUnits ? null : endpoint.unitId,
+        target: endpoint.id,
+      });
+      void reply.code(204);
+    },
+  );
+}

@@ -1,0 +1,16 @@
+import type { WebhookEndpointsOptions } from '../../deps.ts';
+import type { TypedApp } from '../../typed-app.ts';
+import { registerCreateWebhookEndpoint } from './create.ts';
+import { registerDeleteWebhookEndpoint } from './delete.ts';
+import { registerWebhookEndpointDeliveries } from './deliveries.ts';
+import { registerListWebhookEndpoints } from './list.ts';
+import { registerRedeliverWebhookEndpoint } from './redeliver.ts';
+
+/** Status webhooks: applications register endpoints and read each one's delivery log. */
+export function registerWebhookEndpointRoutes(app: TypedApp, options: WebhookEndpointsOptions) {
+  registerCreateWebhookEndpoint(app, options);
+  registerListWebhookEndpoints(app, options);
+  registerDeleteWebhookEndpoint(app, options);
+  registerWebhookEndpointDeliveries(app, options);
+  registerRedeliverWebhookEndpoint(app, options);
+}

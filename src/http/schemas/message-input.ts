@@ -1,0 +1,47 @@
+import { type Static, Type } from '@sinclair/typebox';
+import {
+  MAX_CATEGORIES,
+  MAX_HEADER_VALUE_LENGTH,
+  MAX_RECIPIENTS,
+} from '../../domain/validate-message.ts';
+import { AddressSchema } from './address.ts';
+import { AnyKey, strict } from './parts.ts';
+
+export const AttachmentSchema = Type.Object(
+  {
+    filename: Type.String({ maxLength: 255 }),
+    content: Type.String({ description: 'The file, base64-encoded.' }),
+    content_type: Type.String({ maxLength: 255, description: 'MIME type, e.g. application/pdf' }),
+  },
+  strict,
+);
+
+const StringMap = (description: string, maxProperties: number) =>
+  Type.Record(AnyKey, Type.String(), { description, maxProperties });
+
+/** A message to send, as submitted (one, or each of a batch). */
+export const MessageInputSchema = Type.Object(
+  {
+    from: AddressSchema,
+    to: Type.Array(AddressSchema, { maxItems: MAX_RECIPIENTS }),
+    cc: Type.Optional(Type.Array(AddressSchema, { maxItems: MAX_RECIPIENTS })),
+    bcc: Type.Optional(Type.Array(AddressSchema, { maxItems: MAX_RECIPIENTS })),
+    reply_to: Type.Optional(AddressSchema),
+    subject: Type.String({ maxLength: MAX_HEADER_VALUE_LENGTH }),
+    text: Type.Optional(Type.String()),
+    html: Type.Optional(Type.String()),
+    headers: Type.Optional(
+      StringMap('Extra headers; reserved ones (From, To, Subject, …) are refused.', 100),
+    ),
+    categories: Type.Optional(Type.Array(Type.String(), { maxItems: MAX_CATEGORIES })),
+    metadata: Type.Optional(
+      StringMap('String map returned on every read and sent to providers for correlation.', 100),
+    ),
+    attachments: Type.Optional(Type.Array(AttachmentSchema, { maxItems: 100 })),
+    send_at: Type.Optional(
+      Type.String({ description: 'ISO 8601 time with zone; the message is held until then.' }),
+    ),
+  },
+  strict,
+);
+export type MessageInputBody = Static<typeof MessageInputSchema>;

@@ -1,0 +1,77 @@
+import { Type } from '@sinclair/typebox';
+import { DELIVERY_STATUS_FILTERS } from '../../domain/operations/message-query.ts';
+import { UNSENT_REASONS } from '../../domain/operations/unsent.ts';
+import { MESSAGE_STATUSES } from '../../domain/types.ts';
+
+/**
+ * Query-string fields of the message filters (domain/operations/message-query.ts), shared by
+ * `GET /v1/messages` and `GET /v1/unsent`. The domain checks what JSON schema cannot (times,
+ * `key=value`, an address or a domain).
+ */
+const time = (description: string) =>
+  Type.Optional(
+    Type.String({ maxLength: 40, description: `ISO 8601 (UTC if no zone), ${description}` }),
+  );
+
+export const MessageQueryFields = {
+  unit: Type.Optional(Type.String({ maxLength: 63, description: "a unit's name" })),
+  provider: Type.Optional(
+    Type.String({ maxLength: 64, description: 'the provider of the last attempt' }),
+  ),
+  error_class: Type.Optional(
+    Type.String({
+      maxLength: 128,
+      description: 'the error class of the last attempt, e.g. http_400',
+    }),
+  ),
+  delivery_status: Type.Optional(
+    Type.Union(
+      DELIVERY_STATUS_FILTERS.map((s) => Type.Literal(s)),
+      { description: "a recipient's delivery status; none: no delivery event yet" },
+    ),
+  ),
+  subject: Type.Optional(
+    Type.String({ maxLength: 998, description: 'words that must all appear in the subject' }),
+  ),
+  updated_after: time('inclusive'),
+  updated_before: time('exclusive'),
+  failed_after: time('when it was dead-lettered, inclusive'),
+  failed_before: time('when it was dead-lettered, exclusive'),
+};
+
+export const StatusField = {
+  status: Type.Optional(Type.Union(MESSAGE_STATUSES.map((s) => Type.Literal(s)))),
+};
+
+export const CountField = {
+  count: Type.Optional(
+    Type.Union([Type.Literal('true'), Type.Literal('false')], {
+      description: 'true: the answer carries `total`, the exact number of messages matched',
+    }),
+  ),
+};
+
+export const ReasonField = {
+  reason: Type.Optional(Type.Union(UNSENT_REASONS.map((r) => Type.Literal(r)))),
+};
+
+/** The filter of a recovery, as JSON: the list's filters plus `reason`, metadata as an object. */
+export const RecoveryFilterSchema = Type.Object(
+  {
+    ...StatusField,
+    ...MessageQueryFields,
+    ...ReasonField,
+    recipient: Type.Optional(
+      Type.String({ maxLength: 320, description: 'an address, or @domain for a whole domain' }),
+    ),
+    category: Type.Optional(Type.String({ maxLength: 255 })),
+    metadata: Type.Optional(
+      Type.Record(Type.String({ maxLength: 256 }), Type.String({ maxLength: 1000 }), {
+        maxProperties: 10,
+      }),
+    ),
+    created_after: time('inclusive'),
+    created_before: time('exclusive'),
+  },
+  { additionalProperties: false },
+);

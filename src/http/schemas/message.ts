@@ -1,0 +1,111 @@
+import { Type } from '@sinclair/typebox';
+import { AddressSchema } from './address.ts';
+import { AnyKey, Nullable } from './parts.ts';
+
+/** One attempt to hand a message to a provider. */
+export const AttemptSchema = Type.Object({
+  number: Type.Integer(),
+  provider: Type.String(),
+  started_at: Type.String(),
+  duration_ms: Type.Integer(),
+  outcome: Type.String({
+    description:
+      'accepted, retryable, permanent, or unknown (timed out after the request was sent: the provider may have accepted it)',
+  }),
+  http_status: Type.Union([Type.Integer(), Type.Null()]),
+  provider_message_id: Nullable(Type.String()),
+  error_class: Nullable(Type.String()),
+  detail: Nullable(Type.String()),
+  response_excerpt: Nullable(Type.String()),
+  provider_fault: Type.Union([Type.String(), Type.Null()], {
+    description:
+      "outage, rate_limited or account when the failure was the provider's state (the attempt did not count against the message's retry budget); null otherwise",
+  }),
+  provider_errors: Type.Union([
+    Type.Array(
+      Type.Object({
+        message: Type.String(),
+        field: Type.Union([Type.String(), Type.Null()]),
+        help: Type.Union([Type.String(), Type.Null()]),
+      }),
+    ),
+    Type.Null(),
+  ]),
+  rate_limit: Type.Union([
+    Type.Object({
+      limit: Type.Optional(Type.Number()),
+      remaining: Type.Optional(Type.Number()),
+      reset: Type.Optional(Type.Number()),
+    }),
+    Type.Null(),
+  ]),
+  network_error: Nullable(Type.String()),
+});
+
+/** A message as every read shows it: `GET /v1/messages/{id}`, lists, and the answers of actions. */
+export const MessageSchema = Type.Object({
+  id: Type.String(),
+  status: Type.String({ description: 'queued, scheduled, sending, sent, failed or cancelled' }),
+  unit: Type.String({ description: 'the business unit it belongs to' }),
+  from: AddressSchema,
+  reply_to: Type.Optional(AddressSchema),
+  subject: Type.String(),
+  text: Type.Optional(Type.String()),
+  html: Type.Optional(Type.String()),
+  headers: Type.Record(AnyKey, Type.String()),
+  categories: Type.Array(Type.String()),
+  metadata: Type.Record(AnyKey, Type.String()),
+  attachments: Type.Array(
+    Type.Object({ filename: Type.String(), content_type: Type.String(), size: Type.Integer() }),
+  ),
+  recipients: Type.Array(
+    Type.Object({
+      email: Type.String(),
+      name: Type.Optional(Type.String()),
+      type: Type.String({ description: 'to, cc or bcc' }),
+      status: Type.String({ description: 'pending, sent, failed, cancelled or suppressed' }),
+      suppressed_reason: Type.Optional(
+        Type.Union([Type.String(), Type.Null()], {
+          description:
+            'Why the recipient was not sent to (status suppressed): bounce, blocked, spamreport, unsubscribe or manual; null otherwise',
+        }),
+      ),
+      delivery_status: Type.Optional(
+        Type.Union([Type.String(), Type.Null()], {
+          description:
+            "What the provider's delivery events say: accepted, deferred, delivered, blocked, bounced or dropped; null before the first event",
+        }),
+      ),
+      delivery_status_at: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+      events: Type.Optional(
+        Type.Array(
+          Type.Object({
+            event: Type.String(),
+            occurred_at: Type.String(),
+            received_at: Type.String(),
+            detail: Type.Union([Type.String(), Type.Null()], {
+              description: "the provider's reason, response or URL, when the event has one",
+            }),
+            payload: Type.Record(AnyKey, Type.Unknown(), {
+              description: 'the event exactly as the provider sent it',
+            }),
+          }),
+        ),
+      ),
+    }),
+  ),
+  send_at: Nullable(Type.String()),
+  created_at: Type.String(),
+  updated_at: Type.String(),
+  attempt_count: Type.Integer(),
+  next_attempt_at: Nullable(Type.String()),
+  sent_at: Nullable(Type.String()),
+  last_error: Nullable(Type.String()),
+  held_reason: Type.Optional(
+    Type.Union([Type.String(), Type.Null()], {
+      description:
+        'For a due queued or scheduled message: why the provider holds it (paused, unavailable, throttled, or no worker running); null otherwise',
+    }),
+  ),
+  attempts: Type.Optional(Type.Array(AttemptSchema)),
+});
