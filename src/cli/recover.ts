@@ -7,6 +7,7 @@ import {
 } from '../domain/operations/recovery.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
 import { createLogger } from '../ops/logger.ts';
+import { OutageLog } from '../ops/outage-log.ts';
 import { RecoveryRunner } from '../ops/recovery-runner.ts';
 import {
   cliActor,
@@ -136,9 +137,11 @@ export async function runRecoverCommand(config: () => Config, args: string[]): P
     const started = await operations.service.startRecovery(ALL_UNITS, cliActor(), request);
     console.log(`\nStarted recovery ${started.id}: ${started.matched} message(s).`);
     // This process works on it too (whichever process holds the lease does the work).
+    const logger = createLogger('error');
     const runner = new RecoveryRunner({
       store: operations.recoveries,
-      logger: createLogger('error'),
+      logger,
+      outage: new OutageLog(logger),
       only: started.id,
       // PostgreSQL: workers elsewhere look at once; SQLite workers poll the file.
       onRequeued: () => database.notify('tegami_due'),

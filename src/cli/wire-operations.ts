@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { OperationsService } from '../domain/operations/service.ts';
 import type { MessageStore } from '../domain/ports/message-store.ts';
+import type { OutageReporter } from '../domain/ports/outage-reporter.ts';
 import { RecoveryRunner } from '../ops/recovery-runner.ts';
 import type { DatabaseHandle } from '../store/engine/database.ts';
 import { indexSubjects } from '../store/search-index.ts';
@@ -96,10 +97,12 @@ export function startOperationsJobs(
   operations: Operations,
   logger: Logger,
   onRequeued: () => void,
+  outage: OutageReporter,
 ): { runner: RecoveryRunner; stop: () => Promise<void> } {
   const runner = new RecoveryRunner({
     store: operations.recoveries,
     logger: logger.child({ component: 'recoveries' }),
+    outage,
     onRequeued,
   });
   runner.start();
@@ -114,9 +117,10 @@ export function startOperationsJobs(
       }
     };
     timer = setInterval(() => {
-      indexing = indexing
-        .then(catchUp)
-        .catch((err: unknown) => logger.warn({ err }, 'indexing subjects failed'));
+      indexing = indexing.then(catchUp).then(
+        () => outage.succeeded('indexing subjects'),
+        (err: unknown) => outage.failed('indexing subjects', err),
+      );
     }, SEARCH_INDEX_INTERVAL_MS);
     timer.unref();
   }

@@ -312,7 +312,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     // Recoveries are started through the API and worked by API processes (one at a time per
     // recovery, by lease); worker processes only send.
     operationsJobs = options.api
-      ? startOperationsJobs(database, operations, logger, () => wakeWorkers.fn())
+      ? startOperationsJobs(database, operations, logger, () => wakeWorkers.fn(), outage)
       : null;
     const runner = operationsJobs;
     wakeRunner.fn = () => runner?.runner.wake();

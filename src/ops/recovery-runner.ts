@@ -2,10 +2,13 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { RecoveryWork } from '../domain/operations/ports.ts';
 import { chunkSize, pauseAfterChunk } from '../domain/operations/recovery.ts';
+import type { OutageReporter } from '../domain/ports/outage-reporter.ts';
 
 export interface RecoveryRunnerDeps {
   store: RecoveryWork;
   logger: Logger;
+  /** Where database failures are logged as state changes; the process shares one. */
+  outage: OutageReporter;
   /** Messages were made due: workers may look at once. */
   onRequeued?: () => void;
   /** Only this recovery (`tegami recover` works its own). */
@@ -68,8 +71,10 @@ export class RecoveryRunner {
       let id: string | null = null;
       try {
         id = await this.pick();
+        this.deps.outage.succeeded('looking for recoveries');
       } catch (err) {
-        this.deps.logger.warn({ err }, 'looking for recoveries failed');
+        // The database may be away: one line for the outage, not one per poll.
+        this.deps.outage.failed('looking for recoveries', err);
       }
       if (id) {
         this.current = id;
