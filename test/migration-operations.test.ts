@@ -61,7 +61,7 @@ describe(`migration 007-operations on existing data (${TEST_ENGINE})`, () => {
         handle.db,
       );
 
-      assert.deepEqual(await migrateToLatest(handle.db), ['007-operations']);
+      assert.deepEqual(await migrateToLatest(handle.db), ['007-operations', '008-subject-index']);
     } finally {
       await handle.close();
     }

@@ -27,6 +27,8 @@ export interface Database {
   audit_events: AuditEventTable;
   provider_probe_requests: ProviderProbeRequestTable;
   search_index_state: SearchIndexStateTable;
+  /** PostgreSQL only: each message's subject words (SQLite has the FTS5 table messages_fts). */
+  messages_subject_index: MessageSubjectIndexTable;
 }
 
 export interface ApiKeyTable {
@@ -310,4 +312,10 @@ export interface ProviderProbeRequestTable {
 export interface SearchIndexStateTable {
   name: string;
   indexed_through: string;
+}
+
+export interface MessageSubjectIndexTable {
+  message_id: string;
+  /** A tsvector, written and read in SQL only. */
+  words: unknown;
 }

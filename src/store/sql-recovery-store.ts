@@ -81,8 +81,7 @@ export class SqlRecoveryStore implements RecoveryStore {
     audit: AuditEvent,
   ): Promise<RecoveryRecord> {
     const context: ConditionContext = { engine: this.handle.engine };
-    if (filter.subject && this.handle.engine === 'sqlite')
-      context.subjectIndexedThrough = await subjectIndexedThrough(this.handle.db);
+    if (filter.subject) context.subjectIndexedThrough = await subjectIndexedThrough(this.handle);
     return this.handle.writeTransaction(async (trx) => {
       const now = recovery.createdAt;
       await trx

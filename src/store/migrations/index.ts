@@ -6,6 +6,7 @@ import * as deliveryEvents from './004-delivery-events.ts';
 import * as suppressions from './005-suppressions.ts';
 import * as appWebhooks from './006-app-webhooks.ts';
 import * as operations from './007-operations.ts';
+import * as subjectIndex from './008-subject-index.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   '005-suppressions': suppressions,
   '006-app-webhooks': appWebhooks,
   '007-operations': operations,
+  '008-subject-index': subjectIndex,
 };
