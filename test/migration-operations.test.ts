@@ -10,7 +10,7 @@ import { queryDatabase, TEST_ENGINE, tempDatabase } from './helpers.ts';
  * Migration 007 on a database that already holds mail: everything goes into the unit `default`,
  * and the new per-message columns are filled from what is recorded.
  */
-describe(`migration 007-operations on existing data (${TEST_ENGINE})`, () => {
+describe(`migration 009-operations on existing data (${TEST_ENGINE})`, () => {
   const db = tempDatabase();
   after(() => db.cleanup());
 
@@ -61,7 +61,12 @@ describe(`migration 007-operations on existing data (${TEST_ENGINE})`, () => {
         handle.db,
       );
 
-      assert.deepEqual(await migrateToLatest(handle.db), ['007-operations']);
+      assert.deepEqual(await migrateToLatest(handle.db), [
+        '007-webhook-endpoint-due',
+        '008-unmatched-events',
+        '009-operations',
+        '010-subject-index',
+      ]);
     } finally {
       await handle.close();
     }

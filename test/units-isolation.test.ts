@@ -81,6 +81,21 @@ describe(`business units and their isolation (${TEST_ENGINE})`, () => {
     }
     const after = await tegami.request('GET', '/v1/units');
     assert.equal(after.body.data.length, 3, 'nothing was created');
+    const doc = (await (await fetch(`${tegami.url}/openapi.json`)).json()) as {
+      paths: Record<string, unknown>;
+    };
+    for (const path of [
+      '/v1/units',
+      '/v1/unsent',
+      '/v1/unsent/summary',
+      '/v1/recoveries',
+      '/v1/recoveries/{id}',
+      '/v1/recoveries/{id}/cancel',
+      '/v1/audit-events',
+      '/v1/providers/{name}/probe',
+    ]) {
+      assert.ok(doc.paths[path], `${path} is in the OpenAPI document`);
+    }
   });
 
   test("a unit key's mail is its unit's; lists and filters show its own unit only", async () => {

@@ -88,10 +88,10 @@ export function operationsMaintenance(
   ];
 }
 
-/** How often the SQLite subject index catches up with new messages. */
+/** How often the subject index catches up with new messages. */
 const SEARCH_INDEX_INTERVAL_MS = 1_000;
 
-/** The recovery runner and (SQLite) the subject index, until `stop`. */
+/** The recovery runner and the subject index, until `stop`. */
 export function startOperationsJobs(
   database: DatabaseHandle,
   operations: Operations,
@@ -109,7 +109,7 @@ export function startOperationsJobs(
   let indexing: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | null = null;
   let stopped = false;
-  if (database.engine === 'sqlite') {
+  {
     const catchUp = async () => {
       // Batch by batch, yielding between them, so requests are served while it catches up.
       while (!stopped && (await indexSubjects(database, Date.now())) > 0) {

@@ -17,8 +17,8 @@ type Condition = (eb: MessagesEb) => Expression<SqlBool>;
 export interface ConditionContext {
   engine: Engine;
   /**
-   * SQLite: the last message id in the subject index (search-index.ts); later messages are
-   * searched without it. Undefined when the filter has no subject.
+   * The last message id in the subject index (search-index.ts); later messages are searched
+   * without it. Undefined when the filter has no subject.
    */
   subjectIndexedThrough?: string;
 }
@@ -113,19 +113,22 @@ export function messageConditions(
 }
 
 /**
- * Subject words, all of them, as whole words in any case and without Latin accents. PostgreSQL:
- * the words index (the very expression it was built on). SQLite: the FTS5 table for indexed
- * messages, and the same rules in JS (tegami_has_words) for the few not indexed yet.
+ * Subject words, all of them, as whole words in any case and without Latin accents: the index
+ * (search-index.ts; PostgreSQL a tsvector table, SQLite FTS5) for messages it has reached, and
+ * the same rules on the subject itself for the few newer ones.
  */
 function subjectCondition(subject: string, context: ConditionContext): Expression<SqlBool> {
   const words = subjectWords(subject);
+  const id = sql.ref('messages.id');
+  const newer = sql<SqlBool>`${id} > ${context.subjectIndexedThrough ?? ''}`;
   if (context.engine === 'postgres') {
-    return sql<SqlBool>`${subjectWordsVector(sql.ref('messages.subject'))} @@ plainto_tsquery('simple', ${words.join(' ')})`;
+    const query = sql`plainto_tsquery('simple', ${words.join(' ')})`;
+    return sql<SqlBool>`(${id} in (select message_id from messages_subject_index where words @@ ${query})
+      or (${newer} and ${subjectWordsVector(sql.ref('messages.subject'))} @@ ${query}))`;
   }
   const match = words.map((w) => `"${w}"`).join(' ');
-  const indexed = sql<SqlBool>`${sql.ref('messages.id')} in (select message_id from messages_fts where messages_fts match ${match})`;
-  const tail = sql<SqlBool>`${sql.ref('messages.id')} > ${context.subjectIndexedThrough ?? ''} and tegami_has_words(${sql.ref('messages.subject')}, ${words.join(' ')})`;
-  return sql<SqlBool>`(${indexed} or (${tail}))`;
+  return sql<SqlBool>`(${id} in (select message_id from messages_fts where messages_fts match ${match})
+    or (${newer} and tegami_has_words(${sql.ref('messages.subject')}, ${words.join(' ')})))`;
 }
 
 /** One part of the unsent view: its condition and the partial index that holds its rows. */

@@ -27,6 +27,8 @@ export interface Database {
   audit_events: AuditEventTable;
   provider_probe_requests: ProviderProbeRequestTable;
   search_index_state: SearchIndexStateTable;
+  /** PostgreSQL only: each message's subject words (SQLite has the FTS5 table messages_fts). */
+  messages_subject_index: MessageSubjectIndexTable;
 }
 
 export interface ApiKeyTable {
@@ -71,7 +73,7 @@ export interface MessageTable {
   sent_at: number | null;
   last_error: string | null;
   unit_id: string;
-  /** The last attempt's provider, error class, outcome and provider fault (see 007-operations). */
+  /** The last attempt's provider, error class, outcome and provider fault (see 009-operations). */
   last_provider: string | null;
   last_error_class: string | null;
   last_outcome: string | null;
@@ -310,4 +312,10 @@ export interface ProviderProbeRequestTable {
 export interface SearchIndexStateTable {
   name: string;
   indexed_through: string;
+}
+
+export interface MessageSubjectIndexTable {
+  message_id: string;
+  /** A tsvector, written and read in SQL only. */
+  words: unknown;
 }

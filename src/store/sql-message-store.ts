@@ -167,8 +167,8 @@ export class SqlMessageStore implements MessageStore {
 
   private async conditionContext(filter: MessageFilter): Promise<ConditionContext> {
     const context: ConditionContext = { engine: this.handle.engine };
-    if (filter.subject && this.handle.engine === 'sqlite') {
-      context.subjectIndexedThrough = await subjectIndexedThrough(this.handle.db);
+    if (filter.subject) {
+      context.subjectIndexedThrough = await subjectIndexedThrough(this.handle);
     }
     return context;
   }

@@ -23,8 +23,7 @@ export class SqlOperationsQueries implements OperationsQueries {
 
   private async context(filter: MessageFilter): Promise<ConditionContext> {
     const context: ConditionContext = { engine: this.handle.engine };
-    if (filter.subject && this.handle.engine === 'sqlite')
-      context.subjectIndexedThrough = await subjectIndexedThrough(this.handle.db);
+    if (filter.subject) context.subjectIndexedThrough = await subjectIndexedThrough(this.handle);
     return context;
   }
 

@@ -1,4 +1,4 @@
-import { CompiledQuery, type Kysely, type Selectable, sql } from 'kysely';
+import { CompiledQuery, type ExpressionBuilder, type Kysely, type Selectable, sql } from 'kysely';
 import { newId } from '../domain/ids.ts';
 import type { AuditEvent } from '../domain/operations/audit.ts';
 import type { NewRecovery, RecoveryStore, RecoveryWork } from '../domain/operations/ports.ts';
@@ -81,8 +81,7 @@ export class SqlRecoveryStore implements RecoveryStore, RecoveryWork {
     audit: AuditEvent,
   ): Promise<RecoveryRecord> {
     const context: ConditionContext = { engine: this.handle.engine };
-    if (filter.subject && this.handle.engine === 'sqlite')
-      context.subjectIndexedThrough = await subjectIndexedThrough(this.handle.db);
+    if (filter.subject) context.subjectIndexedThrough = await subjectIndexedThrough(this.handle);
     return this.handle.writeTransaction(async (trx) => {
       const now = recovery.createdAt;
       await trx
@@ -108,11 +107,21 @@ export class SqlRecoveryStore implements RecoveryStore, RecoveryWork {
           lease_expires_at: null,
         })
         .execute();
-      // The set, in one statement per part: every matched id, pending unless it already waits
-      // in another running recovery. (Should another recovery take one between the check and
-      // the insert, on PostgreSQL, the unique index keeps it out of this one.)
+      // The set, in one statement per part: every matched id. One that already waits in another
+      // running recovery conflicts with the unique index of pending messages and is left out; it
+      // counts as skipped (in_other_recovery). (The statement must not read the table it writes:
+      // on PostgreSQL that made it quadratic, each row scanning the rows inserted before it.)
       let matched = 0;
+      let inserted = 0;
       for (const part of filter.unsent ? unsentParts(filter.unsent) : [null]) {
+        const where = (w: ExpressionBuilder<Database, 'messages'>) =>
+          w.and([...messageConditions(w, filter, context), ...(part ? [part.where(w)] : [])]);
+        const counted = await trx
+          .selectFrom(messagesTable(this.handle.engine, part?.index ?? null))
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where(where)
+          .executeTakeFirstOrThrow();
+        matched += Number(counted.n);
         const result = await trx
           .insertInto('recovery_items')
           .columns(['recovery_id', 'message_id', 'state', 'reason'])
@@ -122,28 +131,19 @@ export class SqlRecoveryStore implements RecoveryStore, RecoveryWork {
               .select([
                 sql<string>`${recovery.id}`.as('recovery_id'),
                 'messages.id',
-                sql<string>`case when exists (select 1 from recovery_items other
-                  where other.message_id = messages.id and other.state = 'pending')
-                  then 'skipped' else 'pending' end`.as('state'),
-                sql<string | null>`case when exists (select 1 from recovery_items other
-                  where other.message_id = messages.id and other.state = 'pending')
-                  then 'in_other_recovery' end`.as('reason'),
+                sql<string>`'pending'`.as('state'),
+                sql<string | null>`null`.as('reason'),
               ])
-              .where((w) =>
-                w.and([...messageConditions(w, filter, context), ...(part ? [part.where(w)] : [])]),
-              ),
+              .where(where),
           )
           .onConflict((oc) => oc.doNothing())
           .executeTakeFirst();
-        matched += Number(result.numInsertedOrUpdatedRows ?? 0);
+        inserted += Number(result.numInsertedOrUpdatedRows ?? 0);
       }
-      const skippedRow = await trx
-        .selectFrom('recovery_items')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('recovery_id', '=', recovery.id)
-        .where('state', '=', 'skipped')
-        .executeTakeFirstOrThrow();
-      const skipped = Number(skippedRow.n);
+      // Should a message change between the count and the insert (PostgreSQL, read committed),
+      // the count stays the set's size.
+      matched = Math.max(matched, inserted);
+      const skipped = matched - inserted;
       const finished = matched === skipped;
       await trx
         .updateTable('recoveries')

@@ -1,17 +1,16 @@
 import { sql } from 'kysely';
 
 /**
- * PostgreSQL's subject word index folds Latin accents as subjectWords() does (and SQLite's FTS5
- * with remove_diacritics): the index expression and every query use exactly this text. It is
- * frozen: index messages_subject_words (migration 007) was built with it, and PostgreSQL uses an
- * expression index only for the very same expression.
+ * PostgreSQL's subject words fold Latin accents as subjectWords() does (and SQLite's FTS5 with
+ * remove_diacritics): the background index (search-index.ts) and the search of messages it has
+ * not reached yet use exactly this expression. Changing it changes only what is indexed later.
  */
 export const ACCENTED =
   'ÀÁÂÃÄÅÇÈÉÊËÌÍÎÏÑÒÓÔÕÖÙÚÛÜÝàáâãäåçèéêëìíîïñòóôõöùúûüýÿĀāĂăĄąĆćĈĉĊċČčĎďĒēĔĕĖėĘęĚěĜĝĞğĠġĢģĤĥĨĩĪīĬĭĮįİĴĵĶķĹĺĻļĽľŃńŅņŇňŌōŎŏŐőŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŨũŪūŬŭŮůŰűŲųŴŵŶŷŸŹźŻżŽžƠơƯưǍǎǏǐǑǒǓǔǕǖǗǘǙǚǛǜǞǟǠǡǦǧǨǩǪǫǬǭǰǴǵǸǹǺǻȀȁȂȃȄȅȆȇȈȉȊȋȌȍȎȏȐȑȒȓȔȕȖȗȘșȚțȞȟȦȧȨȩȪȫȬȭȮȯȰȱȲȳ';
 export const UNACCENTED =
   'aaaaaaceeeeiiiinooooouuuuyaaaaaaceeeeiiiinooooouuuuyyaaaaaaccccccccddeeeeeeeeeegggggggghhiiiiiiiiijjkkllllllnnnnnnoooooorrrrrrssssssssttttuuuuuuuuuuuuwwyyyzzzzzzoouuaaiioouuuuuuuuuuaaaaggkkoooojggnnaaaaaaeeeeiiiioooorrrruuuusstthhaaeeooooooooyy';
 
-/** The expression the index is built on, for a given subject column reference. */
+/** A subject's words as a tsvector, for a given subject column reference. */
 export function subjectWordsVector(subject: ReturnType<typeof sql.ref>) {
   return sql`to_tsvector('simple', translate(${subject}, ${sql.lit(ACCENTED)}, ${sql.lit(UNACCENTED)}))`;
 }

@@ -8,6 +8,7 @@ import * as appWebhooks from './006-app-webhooks.ts';
 import * as webhookEndpointDue from './007-webhook-endpoint-due.ts';
 import * as unmatchedEvents from './008-unmatched-events.ts';
 import * as operations from './009-operations.ts';
+import * as subjectIndex from './010-subject-index.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   '007-webhook-endpoint-due': webhookEndpointDue,
   '008-unmatched-events': unmatchedEvents,
   '009-operations': operations,
+  '010-subject-index': subjectIndex,
 };
