@@ -5,6 +5,7 @@ import type { Provider } from '../domain/ports/provider.ts';
 import type { ProviderHealthStore } from '../domain/ports/provider-health-store.ts';
 import {
   type CircuitOptions,
+  DEFAULT_CIRCUIT_OPTIONS,
   HEALTH_REPORT_INTERVAL_MS,
   ProviderCircuit,
   type Transition,
@@ -35,13 +36,6 @@ export interface WorkerOptions {
 
 /** Longest a free slot waits for others before it is filled on its own. */
 const CLAIM_COALESCE_MS = 20;
-
-const DEFAULT_CIRCUIT: CircuitOptions = {
-  failureThreshold: 10,
-  probeIntervalMs: 2_000,
-  pauseCheckMs: 60_000,
-  defaultThrottleMs: 1_000,
-};
 
 export interface WorkerDeps {
   store: DeliveryStore;
@@ -102,7 +96,7 @@ export class DeliveryWorker {
   constructor(private readonly deps: WorkerDeps) {
     this.clock = deps.clock ?? Date.now;
     this.outage = deps.outage;
-    this.circuit = new ProviderCircuit(deps.circuit ?? DEFAULT_CIRCUIT, this.clock());
+    this.circuit = new ProviderCircuit(deps.circuit ?? DEFAULT_CIRCUIT_OPTIONS, this.clock());
   }
 
   start(): void {
@@ -378,7 +372,7 @@ export class DeliveryWorker {
    * goes out with the backlog instead of after its full timeout. Its outcome is `unknown`.
    */
   private abandonHungProbes(): void {
-    const cutoff = this.clock() - (this.deps.circuit ?? DEFAULT_CIRCUIT).probeIntervalMs;
+    const cutoff = this.clock() - (this.deps.circuit ?? DEFAULT_CIRCUIT_OPTIONS).probeIntervalMs;
     for (const probe of this.probesInFlight) {
       if (probe.startedAt <= cutoff) probe.abandon.abort();
     }

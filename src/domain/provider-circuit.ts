@@ -29,6 +29,18 @@ export interface CircuitOptions {
   defaultThrottleMs: number;
 }
 
+/**
+ * Defaults (src/cli/config.ts reads TEGAMI_PROVIDER_* over them): the circuit opens after 10
+ * provider-level failures in a row, probes an unavailable provider every 2 s and a paused one
+ * every minute.
+ */
+export const DEFAULT_CIRCUIT_OPTIONS: CircuitOptions = {
+  failureThreshold: 10,
+  probeIntervalMs: 2_000,
+  pauseCheckMs: 60_000,
+  defaultThrottleMs: 1_000,
+};
+
 export type Gate =
   | { kind: 'open' }
   /** Send one message to find out whether the provider is back. */

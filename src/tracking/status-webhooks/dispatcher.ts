@@ -3,15 +3,15 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
+import { type Backoff, backoffDelayMs } from '../../domain/backoff.ts';
 import type { OutageReporter } from '../../domain/ports/outage-reporter.ts';
 import type {
   DueWebhookDelivery,
   StatusWebhookStore,
 } from '../../domain/ports/status-webhook-store.ts';
-import { signWebhook, webhookRetryDelay } from '../../domain/status-webhooks.ts';
+import { signWebhook, statusWebhookBackoff } from '../../domain/status-webhooks.ts';
 import { isPrivateAddress } from './destination-guard.ts';
 
-const MAX_RETRY_DELAY_MS = 3600_000;
 /**
  * A claimed delivery is leased for its attempt's deadline plus this margin for recording the
  * result; a dispatcher that dies leaves it due again when the lease ends.
@@ -140,6 +140,7 @@ export class WebhookDispatcher {
   private readonly agent: Agent;
   private readonly clock: () => number;
   private readonly outage: OutageReporter;
+  private readonly backoff: Backoff;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   /** The claim loop, while it runs; `fillAgain` asks for one more pass after it. */
@@ -152,6 +153,7 @@ export class WebhookDispatcher {
   constructor(private readonly options: WebhookDispatcherOptions) {
     this.clock = options.clock ?? Date.now;
     this.outage = options.outage;
+    this.backoff = statusWebhookBackoff(options.retryBaseMs);
     const { timeoutMs } = options;
     this.agent = new Agent({
       // The attempt's own deadline (an abort signal) bounds everything; these only make undici
@@ -277,7 +279,7 @@ export class WebhookDispatcher {
       return;
     }
     const attempts = delivery.attempts + 1;
-    const next = now + webhookRetryDelay(attempts, this.options.retryBaseMs, MAX_RETRY_DELAY_MS);
+    const next = now + backoffDelayMs(this.backoff, attempts);
     const giveUp = next > delivery.retryFrom + this.options.retryWindowMs;
     await store.recordAttempt(delivery.id, {
       status: giveUp ? 'failed' : 'pending',
