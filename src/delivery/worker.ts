@@ -213,8 +213,9 @@ export class DeliveryWorker {
         continue;
       }
       lastClaimAt = performance.now();
+      // May we send now? Asked once per claim: send a batch, send one probe, or hold.
       const gate = this.circuit.gate(this.clock());
-      if (gate.kind === 'wait') {
+      if (gate.kind === 'hold') {
         if (await this.probeRequested()) continue;
         this.wakeRequested = false;
         // Wakes for the next check, a finished probe (it may close the circuit) or shutdown.

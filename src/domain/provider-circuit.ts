@@ -41,11 +41,17 @@ export const DEFAULT_CIRCUIT_OPTIONS: CircuitOptions = {
   defaultThrottleMs: 1_000,
 };
 
+/**
+ * What the worker may do now. Named for the worker's action, not the breaker's state (an open
+ * breaker blocks, which would read backwards here).
+ */
 export type Gate =
-  | { kind: 'open' }
+  /** The provider is healthy: claim and send as much as there is room for. */
+  | { kind: 'send' }
   /** Send one message to find out whether the provider is back. */
   | { kind: 'probe' }
-  | { kind: 'wait'; untilMs: number };
+  /** Send nothing until `untilMs`: queued mail is held. */
+  | { kind: 'hold'; untilMs: number };
 
 export interface RecentError {
   errorClass: string;
@@ -143,9 +149,9 @@ export class ProviderCircuit {
 
   /** What the worker may do now. */
   gate(now: number): Gate {
-    if (this.state === 'healthy') return { kind: 'open' };
+    if (this.state === 'healthy') return { kind: 'send' };
     const checkAt = this.nextCheckAt ?? now;
-    if (now < checkAt) return { kind: 'wait', untilMs: checkAt };
+    if (now < checkAt) return { kind: 'hold', untilMs: checkAt };
     return { kind: 'probe' };
   }
 
