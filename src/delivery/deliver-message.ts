@@ -109,7 +109,7 @@ export function decideNext(
 }
 
 /** The fields every log line about a message's attempt carries. */
-export type AttemptLogFields = { messageId: string; attempt: number; provider: string };
+type AttemptLogFields = { messageId: string; attempt: number; provider: string };
 
 export function attemptLogFields(message: ClaimedMessage, provider: string): AttemptLogFields {
   return { messageId: message.id, attempt: message.attemptCount, provider };

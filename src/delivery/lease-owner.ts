@@ -54,7 +54,7 @@ export function formatLeaseOwner(
   return `${host}/${TABLE_PREFIX}${table}/${pid}/${Math.random().toString(36).slice(2, 10)}`;
 }
 
-export interface ParsedLeaseOwner {
+interface ParsedLeaseOwner {
   /** `unknown` for owners written before process tables were recorded (`host/pid/random`). */
   processTable: string;
   pid: number | null;

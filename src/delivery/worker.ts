@@ -24,7 +24,7 @@ import {
 } from './deliver-message.ts';
 import { formatLeaseOwner } from './lease-owner.ts';
 
-export interface WorkerOptions {
+interface WorkerOptions {
   /** Most messages in flight (leased and being sent) at once. */
   concurrency: number;
   /** Most messages claimed in one statement. */
@@ -37,7 +37,7 @@ export interface WorkerOptions {
 /** Longest a free slot waits for others before it is filled on its own. */
 const CLAIM_COALESCE_MS = 20;
 
-export interface WorkerDeps {
+interface WorkerDeps {
   store: DeliveryStore;
   provider: Provider;
   retry: RetryPolicy;
@@ -85,7 +85,7 @@ export class DeliveryWorker {
   private probeRequestSeen = 0;
   private readonly clock: () => number;
   private readonly outage: OutageReporter;
-  readonly circuit: ProviderCircuit;
+  private readonly circuit: ProviderCircuit;
   private healthTimer: NodeJS.Timeout | null = null;
   private healthWrite: Promise<void> = Promise.resolve();
   private healthWriting = false;

@@ -17,7 +17,7 @@
  * a fixed cadence, one probe per interval, so a recovery is noticed within one interval however
  * long the outage lasted.
  */
-export type Jitter = 'full' | 'equal';
+type Jitter = 'full' | 'equal';
 
 export interface Backoff {
   /** The ceiling of the first retry's delay; it doubles per attempt. */
@@ -27,7 +27,7 @@ export interface Backoff {
   jitter: Jitter;
 }
 
-/** Beyond 2^40 any base is past any cap: stops the doubling before it overflows. */
+/** 2^40 times even a 1 ms base is 35 years, past any cap: the doubling stops there. */
 const MAX_EXPONENT = 40;
 
 /** The delay before the retry that follows failed attempt number `attempt` (1 = the first). */

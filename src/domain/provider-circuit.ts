@@ -45,7 +45,7 @@ export const DEFAULT_CIRCUIT_OPTIONS: CircuitOptions = {
  * What the worker may do now. Named for the worker's action, not the breaker's state (an open
  * breaker blocks, which would read backwards here).
  */
-export type Gate =
+type Gate =
   /** The provider is healthy: claim and send as much as there is room for. */
   | { kind: 'send' }
   /** Send one message to find out whether the provider is back. */
@@ -53,7 +53,7 @@ export type Gate =
   /** Send nothing until `untilMs`: queued mail is held. */
   | { kind: 'hold'; untilMs: number };
 
-export interface RecentError {
+interface RecentError {
   errorClass: string;
   count: number;
   lastAt: number;
@@ -102,7 +102,7 @@ export const WORKER_STALE_AFTER_MS = 3 * HEALTH_REPORT_INTERVAL_MS;
 export const WORKER_GONE_AFTER_MS = 10 * HEALTH_REPORT_INTERVAL_MS;
 
 /** Error classes seen in this window are shown as "recent". */
-export const RECENT_ERRORS_WINDOW_MS = 15 * 60_000;
+const RECENT_ERRORS_WINDOW_MS = 15 * 60_000;
 
 const FAULT_STATE: Record<ProviderFault, ProviderState> = {
   outage: 'unavailable',

@@ -55,7 +55,7 @@ export type Decision =
  */
 const PROVIDER_FAULT_BACKOFF: Backoff = { baseMs: 2_000, capMs: 2_000, jitter: 'full' };
 
-export function describeFailure(result: SendResult): string {
+function describeFailure(result: SendResult): string {
   const parts = [result.errorClass, result.detail].filter(Boolean);
   return parts.length > 0 ? parts.join(': ') : `${result.outcome} failure`;
 }

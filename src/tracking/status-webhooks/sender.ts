@@ -27,7 +27,7 @@ const BODY_READ_LIMIT = 4096;
 const BODY_EXCERPT_CHARS = 200;
 const ERROR_LIMIT = 500;
 
-export class DestinationRefused extends Error {
+class DestinationRefused extends Error {
   readonly code = 'EDESTINATIONREFUSED';
   constructor() {
     super(DESTINATION_NOT_ALLOWED);
@@ -102,7 +102,7 @@ function guardedLookup(
   });
 }
 
-export interface StatusWebhookSenderOptions {
+interface StatusWebhookSenderOptions {
   store: StatusWebhookStore;
   allowPrivate: boolean;
   retryBaseMs: number;
@@ -178,11 +178,6 @@ export class StatusWebhookSender {
     await this.filling;
     await Promise.allSettled([...this.attempts]);
     await this.agent.close();
-  }
-
-  /** How many attempts are in flight (for tests and metrics). */
-  get inFlight(): number {
-    return this.attempts.size;
   }
 
   private poll(afterMs: number): void {
@@ -402,7 +397,7 @@ const FAILURES: Record<string, string> = {
 };
 
 /** How an attempt that got no HTTP answer is recorded in the delivery log. */
-export function describeFailure(err: unknown): string {
+function describeFailure(err: unknown): string {
   // A refusal may arrive wrapped, as the cause of another error.
   let inner: unknown = err;
   for (let depth = 0; inner && depth < 5; depth++) {
