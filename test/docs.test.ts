@@ -10,7 +10,7 @@ import { MESSAGE_STATUSES, RECIPIENT_STATUSES } from '../src/domain/types.ts';
 import { ERROR_CODES } from '../src/http/errors.ts';
 import { renderMime, TEGAMI_ID_HEADER } from '../src/providers/render-mime.ts';
 import { SIMULATOR_OPTIONS, SIMULATOR_USAGE } from '../src/simulator/index.ts';
-import { WEBHOOK_HEADERS } from '../src/tracking/status-webhooks/dispatcher.ts';
+import { WEBHOOK_HEADERS } from '../src/tracking/status-webhooks/sender.ts';
 
 /**
  * The docs must not drift from the code: error codes, environment variables, the quick start,

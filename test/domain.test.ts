@@ -2,11 +2,13 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { backoffDelayMs } from '../src/domain/backoff.ts';
 import {
   DEFAULT_RETRY_POLICY,
   decideAfterAttempt,
   retryDelayMs,
 } from '../src/domain/retry-policy.ts';
+import { statusWebhookBackoff } from '../src/domain/status-webhooks.ts';
 import { isValidEmail, validateMessage } from '../src/domain/validate-message.ts';
 import { message } from './helpers.ts';
 
@@ -71,6 +73,23 @@ describe('retry policy', () => {
     }
     const hours = expected / 3600_000;
     assert.ok(hours > 18 && hours < 30, `expected ~24 h of retries, got ${hours.toFixed(1)} h`);
+  });
+});
+
+describe('status webhook backoff', () => {
+  test('equal jitter stays within [ceiling / 2, ceiling], doubling from the base up to an hour', () => {
+    const backoff = statusWebhookBackoff(10_000);
+    for (let attempts = 1; attempts <= 20; attempts++) {
+      const ceiling = Math.min(3600_000, 10_000 * 2 ** (attempts - 1));
+      assert.equal(
+        backoffDelayMs(backoff, attempts, () => 0),
+        ceiling / 2,
+      );
+      assert.equal(
+        backoffDelayMs(backoff, attempts, () => 1),
+        ceiling,
+      );
+    }
   });
 });
 

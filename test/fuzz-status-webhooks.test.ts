@@ -13,7 +13,7 @@ import {
 
 /**
  * Property: whatever status-webhook receivers do (any status, slow or never answering, trickling,
- * huge, cut-off or malformed answers, dropped connections, redirects), the dispatcher keeps
+ * huge, cut-off or malformed answers, dropped connections, redirects), the sender keeps
  * going; every attempt ends by its deadline; memory stays bounded; a healthy endpoint's webhook
  * is not held up; and each delivery is retried exactly by the retry rule until a 2xx status or
  * the end of its retry window.
@@ -189,7 +189,7 @@ describe(`status webhooks against generated hostile receivers (${TEST_ENGINE})`,
     );
   }
 
-  test('the dispatcher holds every property whatever the receivers do', async (t) => {
+  test('the sender holds every property whatever the receivers do', async (t) => {
     let peakRss = process.memoryUsage().rss;
     const baselineRss = peakRss;
     const sampler = setInterval(() => {
@@ -258,7 +258,7 @@ describe(`status webhooks against generated hostile receivers (${TEST_ENGINE})`,
               'every hostile delivery to finish',
               RETRY_WINDOW_MS + 4 * TIMEOUT_MS + 10_000,
             );
-            // Receivers see a request's end a moment after the dispatcher records it.
+            // Receivers see a request's end a moment after the sender records it.
             await waitFor(
               async () => hostile.every((r) => r.open === 0),
               'every hostile attempt to end at the receiver',

@@ -4,11 +4,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import {
   formatLeaseOwner,
-  isProvablyDead,
   parseLeaseOwner,
   processTableId,
   UNKNOWN_PROCESS_TABLE,
-} from '../src/delivery/lease-reaper.ts';
+} from '../src/delivery/lease-owner.ts';
+import { isProvablyDead } from '../src/delivery/lease-reaper.ts';
 import {
   message,
   queryDatabase,

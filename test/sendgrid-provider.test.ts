@@ -218,16 +218,16 @@ describe('provider circuit', () => {
       to: 'unavailable',
       reason: 'http_503',
     });
-    assert.deepEqual(circuit.gate(10), { kind: 'wait', untilMs: 1003 });
+    assert.deepEqual(circuit.gate(10), { kind: 'hold', untilMs: 1003 });
     assert.deepEqual(circuit.gate(1003), { kind: 'probe' });
     circuit.beginProbe(1003);
-    assert.deepEqual(circuit.gate(1004), { kind: 'wait', untilMs: 2003 }, 'one probe per interval');
+    assert.deepEqual(circuit.gate(1004), { kind: 'hold', untilMs: 2003 }, 'one probe per interval');
     assert.deepEqual(circuit.gate(2003), { kind: 'probe' }, 'a hung probe does not block the next');
     assert.equal(circuit.record(outage, 2100, true), null, 'a failed probe keeps it open');
-    assert.deepEqual(circuit.gate(2200), { kind: 'wait', untilMs: 3100 });
+    assert.deepEqual(circuit.gate(2200), { kind: 'hold', untilMs: 3100 });
     circuit.beginProbe(3100);
     assert.equal(circuit.record(ok, 3200, true)?.to, 'healthy');
-    assert.deepEqual(circuit.gate(3201), { kind: 'open' });
+    assert.deepEqual(circuit.gate(3201), { kind: 'send' });
     const snapshot = circuit.snapshot(3201);
     assert.equal(snapshot.recentErrors[0]?.errorClass, 'http_503');
     assert.equal(snapshot.recentErrors[0]?.count, 4);
@@ -251,7 +251,7 @@ describe('provider circuit', () => {
       errorClass: 'http_401',
     };
     assert.equal(circuit.record(account, 10, false)?.to, 'paused');
-    assert.deepEqual(circuit.gate(11), { kind: 'wait', untilMs: 5010 });
+    assert.deepEqual(circuit.gate(11), { kind: 'hold', untilMs: 5010 });
     assert.equal(circuit.record(outage, 12, false), null, 'a straggler does not hide the pause');
     assert.equal(circuit.current, 'paused');
 
@@ -262,7 +262,7 @@ describe('provider circuit', () => {
       retryAfterMs: 2000,
     };
     assert.equal(throttled.record(limited, 100, false)?.to, 'throttled');
-    assert.deepEqual(throttled.gate(200), { kind: 'wait', untilMs: 2100 });
+    assert.deepEqual(throttled.gate(200), { kind: 'hold', untilMs: 2100 });
     assert.deepEqual(throttled.gate(2100), { kind: 'probe' });
   });
 

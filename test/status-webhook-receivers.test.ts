@@ -301,7 +301,7 @@ describe(`status webhook claims share slots among endpoints (${TEST_ENGINE})`, (
   const db = tempDatabase();
   let handle: DatabaseHandle;
   /**
-   * A second dispatcher's connection. SQLite: the same handle, since two handles in one
+   * A second sender's connection. SQLite: the same handle, since two handles in one
    * process would wait for each other's write lock synchronously; the lock serialises claims
    * across processes as it does here.
    */
@@ -394,7 +394,7 @@ describe(`status webhook claims share slots among endpoints (${TEST_ENGINE})`, (
     const second = await store.claimDue({ slots: 10, perEndpoint: 2, busy, leaseMs: 60_000, now });
     assert.deepEqual(perEndpoint(second), { [c.id]: 1 });
     assert.ok(second.every((d) => d.url === c.url && d.secret === c.secret));
-    // Two dispatchers claiming at once never get the same delivery.
+    // Two senders claiming at once never get the same status webhook.
     const rival = new SqlWebhookStore(other);
     const claims = await Promise.all(
       [store, rival, store, rival].map((s) =>

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
-import { formatLeaseOwner, releaseDeadLocalLeases } from '../src/delivery/lease-reaper.ts';
+import { formatLeaseOwner } from '../src/delivery/lease-owner.ts';
+import { releaseDeadLocalLeases } from '../src/delivery/lease-reaper.ts';
 import { newId } from '../src/domain/ids.ts';
 import {
   type DatabaseHandle,

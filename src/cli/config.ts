@@ -1,5 +1,5 @@
 import { DEFAULT_BATCH_MAX_RECIPIENTS, DEFAULT_EVENT_MATCH_WINDOW_S } from '../domain/defaults.ts';
-import type { CircuitOptions } from '../domain/provider-circuit.ts';
+import { type CircuitOptions, DEFAULT_CIRCUIT_OPTIONS } from '../domain/provider-circuit.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../domain/retry-policy.ts';
 import { loadPublicKey } from '../providers/sendgrid/event-source.ts';
 import type { SendGridOptions } from '../providers/sendgrid/sendgrid-provider.ts';
@@ -203,10 +203,28 @@ export function loadConfig(env: Env = process.env): Config {
       maxPerEndpoint: integer(env, 'TEGAMI_WEBHOOKS_MAX_PER_ENDPOINT', 4, 1, 1_000),
     },
     circuit: {
-      failureThreshold: integer(env, 'TEGAMI_PROVIDER_FAILURE_THRESHOLD', 10, 1, 10_000),
-      probeIntervalMs: integer(env, 'TEGAMI_PROVIDER_PROBE_INTERVAL_MS', 2_000, 100, DAY_MS),
-      pauseCheckMs: integer(env, 'TEGAMI_PROVIDER_PAUSE_CHECK_MS', 60_000, 100, DAY_MS),
-      defaultThrottleMs: 1_000,
+      failureThreshold: integer(
+        env,
+        'TEGAMI_PROVIDER_FAILURE_THRESHOLD',
+        DEFAULT_CIRCUIT_OPTIONS.failureThreshold,
+        1,
+        10_000,
+      ),
+      probeIntervalMs: integer(
+        env,
+        'TEGAMI_PROVIDER_PROBE_INTERVAL_MS',
+        DEFAULT_CIRCUIT_OPTIONS.probeIntervalMs,
+        100,
+        DAY_MS,
+      ),
+      pauseCheckMs: integer(
+        env,
+        'TEGAMI_PROVIDER_PAUSE_CHECK_MS',
+        DEFAULT_CIRCUIT_OPTIONS.pauseCheckMs,
+        100,
+        DAY_MS,
+      ),
+      defaultThrottleMs: DEFAULT_CIRCUIT_OPTIONS.defaultThrottleMs,
     },
     bootstrapApiKey: bootstrap === undefined || bootstrap === '' ? null : bootstrap,
     retry,

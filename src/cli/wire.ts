@@ -30,7 +30,7 @@ import { SqlProviderHealthStore } from '../store/sql-provider-health-store.ts';
 import { SqlSandboxOutbox } from '../store/sql-sandbox-outbox.ts';
 import { SqlSuppressionStore } from '../store/sql-suppression-store.ts';
 import { SqlWebhookStore } from '../store/sql-webhook-store.ts';
-import { checkDestination, WebhookDispatcher } from '../tracking/status-webhooks/dispatcher.ts';
+import { checkDestination, StatusWebhookSender } from '../tracking/status-webhooks/sender.ts';
 import type { Config } from './config.ts';
 import { createOperations, operationsMaintenance, startOperationsJobs } from './wire-operations.ts';
 
@@ -176,7 +176,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   let provider: Provider | null = null;
   let stopListening = () => {};
   let worker: DeliveryWorker | null = null;
-  let dispatcher: WebhookDispatcher | null = null;
+  let statusWebhooks: StatusWebhookSender | null = null;
   let app: FastifyInstance | null = null;
   let clusterJobs: ClusterJobs | null = null;
   let operationsJobs: ReturnType<typeof startOperationsJobs> | null = null;
@@ -189,7 +189,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     await messages.flushed();
     await operationsJobs?.stop();
     if (worker) await worker.stop();
-    await dispatcher?.stop();
+    await statusWebhooks?.stop();
     await clusterJobs?.stop();
     await provider?.close?.();
     await database.close();
@@ -294,13 +294,13 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       timers.push(setInterval(reap, LEASE_REAPER_INTERVAL_MS));
       signal?.throwIfAborted();
       running.start();
-      dispatcher = new WebhookDispatcher({
+      statusWebhooks = new StatusWebhookSender({
         store: webhooks,
         ...config.webhooks,
         logger: logger.child({ component: 'webhooks' }),
         outage,
       });
-      dispatcher.start();
+      statusWebhooks.start();
       // PostgreSQL: API processes elsewhere announce new mail; polling remains the backstop.
       stopListening = database.listen('tegami_due', () => running.wake());
     }

@@ -5,16 +5,26 @@ import type { Provider } from '../domain/ports/provider.ts';
 import type { ProviderHealthStore } from '../domain/ports/provider-health-store.ts';
 import {
   type CircuitOptions,
+  DEFAULT_CIRCUIT_OPTIONS,
   HEALTH_REPORT_INTERVAL_MS,
   ProviderCircuit,
   type Transition,
 } from '../domain/provider-circuit.ts';
-import { decideAfterAttempt, type RetryPolicy } from '../domain/retry-policy.ts';
-import { describeSuppressed, withoutSuppressed } from '../domain/suppression.ts';
-import type { ClaimedMessage, CredentialCheck, SendResult } from '../domain/types.ts';
-import { formatLeaseOwner } from './lease-reaper.ts';
+import type { RetryPolicy } from '../domain/retry-policy.ts';
+import type { ClaimedMessage, CredentialCheck } from '../domain/types.ts';
+import {
+  attemptCompletion,
+  attemptLogFields,
+  decideNext,
+  leaveOutSuppressed,
+  logDecision,
+  recordAttempt,
+  recordInCircuit,
+  sendThroughProvider,
+} from './deliver-message.ts';
+import { formatLeaseOwner } from './lease-owner.ts';
 
-export interface WorkerOptions {
+interface WorkerOptions {
   /** Most messages in flight (leased and being sent) at once. */
   concurrency: number;
   /** Most messages claimed in one statement. */
@@ -24,20 +34,10 @@ export interface WorkerOptions {
   pollIntervalMs: number;
 }
 
-/** Tries to write an attempt's result: 250 ms, 0.5 s, 1 s, 2 s, 4 s apart (~8 s in all). */
-const COMPLETE_RETRIES = 5;
-
 /** Longest a free slot waits for others before it is filled on its own. */
 const CLAIM_COALESCE_MS = 20;
 
-const DEFAULT_CIRCUIT: CircuitOptions = {
-  failureThreshold: 10,
-  probeIntervalMs: 2_000,
-  pauseCheckMs: 60_000,
-  defaultThrottleMs: 1_000,
-};
-
-export interface WorkerDeps {
+interface WorkerDeps {
   store: DeliveryStore;
   provider: Provider;
   retry: RetryPolicy;
@@ -61,22 +61,17 @@ export interface WorkerDeps {
 }
 
 /**
- * `host/pt-<process table>/pid/random`: lets a worker that shares the owner's process table tell
- * that the owner has died (see lease-reaper.ts).
- */
-export function newLeaseOwner(): string {
-  return formatLeaseOwner();
-}
-
-/**
- * The delivery worker. Each message goes through the same named steps:
- * claim → send → record attempt → finish (sent), schedule a retry, or dead-letter (failed).
+ * The delivery worker: the loop that claims due messages into free slots, holds their leases and
+ * reports the provider's health (its heartbeat). Each claimed message then goes through the same
+ * named steps (deliver-message.ts): leave out suppressed recipients → send → record the result
+ * in the circuit → decide (sent, retry at, dead-letter) → record the attempt.
  *
  * Every result also feeds the provider's circuit (see provider-circuit.ts): while the provider is
  * unavailable, throttled or paused, the worker claims only one probe message at a time.
  */
 export class DeliveryWorker {
-  readonly leaseOwner = newLeaseOwner();
+  /** Lets a worker that shares this one's process table tell that it has died (lease-owner.ts). */
+  readonly leaseOwner = formatLeaseOwner();
   private readonly inFlight = new Set<Promise<void>>();
   private running = false;
   private loop: Promise<void> | null = null;
@@ -90,7 +85,7 @@ export class DeliveryWorker {
   private probeRequestSeen = 0;
   private readonly clock: () => number;
   private readonly outage: OutageReporter;
-  readonly circuit: ProviderCircuit;
+  private readonly circuit: ProviderCircuit;
   private healthTimer: NodeJS.Timeout | null = null;
   private healthWrite: Promise<void> = Promise.resolve();
   private healthWriting = false;
@@ -101,7 +96,7 @@ export class DeliveryWorker {
   constructor(private readonly deps: WorkerDeps) {
     this.clock = deps.clock ?? Date.now;
     this.outage = deps.outage;
-    this.circuit = new ProviderCircuit(deps.circuit ?? DEFAULT_CIRCUIT, this.clock());
+    this.circuit = new ProviderCircuit(deps.circuit ?? DEFAULT_CIRCUIT_OPTIONS, this.clock());
   }
 
   start(): void {
@@ -218,8 +213,9 @@ export class DeliveryWorker {
         continue;
       }
       lastClaimAt = performance.now();
+      // May we send now? Asked once per claim: send a batch, send one probe, or hold.
       const gate = this.circuit.gate(this.clock());
-      if (gate.kind === 'wait') {
+      if (gate.kind === 'hold') {
         if (await this.probeRequested()) continue;
         this.wakeRequested = false;
         // Wakes for the next check, a finished probe (it may close the circuit) or shutdown.
@@ -306,83 +302,38 @@ export class DeliveryWorker {
     });
   }
 
+  /**
+   * One message, step by step (deliver-message.ts). The worker keeps only what spans messages:
+   * probes in flight (abandoned once the provider is back), messages waiting for proof, and
+   * what a change of the circuit's state sets off.
+   */
   private async deliver(message: ClaimedMessage, probe: boolean): Promise<void> {
     const { provider, store, retry, logger } = this.deps;
     const startedAt = this.clock();
     const pending = probe ? { startedAt, abandon: new AbortController() } : null;
     if (pending) this.probesInFlight.add(pending);
-    const result = await this.send(message, pending?.abandon.signal);
+    const kept = leaveOutSuppressed(message);
+    const result =
+      'result' in kept
+        ? kept.result
+        : await sendThroughProvider(provider, message, kept.content, pending?.abandon.signal);
     if (pending) this.probesInFlight.delete(pending);
     const now = this.clock();
-    const transition = this.circuit.record(result, now, probe);
+    const transition = recordInCircuit(this.circuit, result, now, probe);
     if (transition) this.onTransition(transition);
-    // A timeout while the provider answers everything else: it probably took the mail. Wait for
-    // its delivery event instead of sending again. During an outage, do not wait: the circuit
-    // holds the message until the provider is back.
-    const wait =
-      result.outcome === 'unknown' && this.circuit.current === 'healthy'
-        ? this.deps.confirmationWaitMs || undefined
-        : undefined;
-    const decision = decideAfterAttempt(
+    const { decision, waitsForProofUntil } = decideNext(
       retry,
-      message.attemptsThisRound,
+      this.circuit,
+      message,
       result,
       now,
-      Math.random,
-      wait,
+      this.deps.confirmationWaitMs,
     );
-    if (wait && decision.kind === 'retry') this.waitingForProof.set(message.id, decision.at);
-    const log = { messageId: message.id, attempt: message.attemptCount, provider: provider.name };
-    if (decision.kind === 'failed') {
-      logger.warn({ ...log, result }, `message dead-lettered: ${decision.reason}`);
-    } else if (decision.kind === 'retry') {
-      logger.info(
-        { ...log, result, retryAt: new Date(decision.at).toISOString() },
-        'send failed, will retry',
-      );
-    }
-    const completion = {
-      messageId: message.id,
-      leaseOwner: message.leaseOwner,
-      now,
-      decision,
-      ...(message.suppressed.length > 0 ? { suppressed: message.suppressed } : {}),
-      attempt: {
-        number: message.attemptCount,
-        provider: provider.name,
-        startedAt,
-        durationMs: now - startedAt,
-        outcome: result.outcome,
-        httpStatus: result.httpStatus ?? null,
-        providerMessageId: result.providerMessageId ?? null,
-        errorClass: result.errorClass ?? null,
-        detail: result.detail ?? null,
-        responseExcerpt: result.responseExcerpt ?? null,
-        providerFault: result.providerFault ?? null,
-        providerErrors: result.providerErrors ?? null,
-        rateLimit: result.rateLimit ?? null,
-        networkError: result.networkError ?? null,
-      },
-    };
-    // The database may be briefly away (a restart, a failover): keep trying for a while, well
-    // within the lease, so the result is not lost and the message not sent a second time.
-    for (let retry = 0; ; retry++) {
-      try {
-        await store.complete(completion);
-        this.outage.succeeded('recording attempt results');
-        break;
-      } catch (error) {
-        if (retry >= COMPLETE_RETRIES) {
-          // The lease will expire and the message will be claimed again: a possible duplicate,
-          // never a loss. In an outage every message in flight ends here: the outage is logged
-          // once, each message only at debug level.
-          this.outage.failed('recording attempt results', error, log);
-          logger.debug({ ...log }, 'recording the attempt failed; sent again when its lease ends');
-          break;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** retry));
-      }
-    }
+    if (waitsForProofUntil !== null) this.waitingForProof.set(message.id, waitsForProofUntil);
+    const log = attemptLogFields(message, provider.name);
+    logDecision(logger, log, result, decision);
+    const completion = attemptCompletion(message, provider.name, startedAt, now, result, decision);
+    await recordAttempt(store, completion, this.outage, logger, log);
   }
 
   private onTransition({ from, to, reason }: Transition): void {
@@ -422,34 +373,9 @@ export class DeliveryWorker {
    * goes out with the backlog instead of after its full timeout. Its outcome is `unknown`.
    */
   private abandonHungProbes(): void {
-    const cutoff = this.clock() - (this.deps.circuit ?? DEFAULT_CIRCUIT).probeIntervalMs;
+    const cutoff = this.clock() - (this.deps.circuit ?? DEFAULT_CIRCUIT_OPTIONS).probeIntervalMs;
     for (const probe of this.probesInFlight) {
       if (probe.startedAt <= cutoff) probe.abandon.abort();
-    }
-  }
-
-  private async send(message: ClaimedMessage, abandon?: AbortSignal): Promise<SendResult> {
-    // Suppressed recipients are left out. The store finishes messages with nobody left before
-    // they reach the worker; should one get here anyway, it is not sent.
-    const content = withoutSuppressed(message.content, message.suppressed);
-    if (!content) {
-      return {
-        outcome: 'permanent',
-        errorClass: 'suppressed',
-        detail: `all recipients are suppressed: ${describeSuppressed(message.suppressed)}`,
-      };
-    }
-    try {
-      return await this.deps.provider.send(
-        { id: message.id, attempt: message.attemptCount, content },
-        abandon,
-      );
-    } catch (error) {
-      return {
-        outcome: 'retryable',
-        errorClass: 'provider_exception',
-        detail: error instanceof Error ? error.message : String(error),
-      };
     }
   }
 }

@@ -29,13 +29,31 @@ export interface CircuitOptions {
   defaultThrottleMs: number;
 }
 
-export type Gate =
-  | { kind: 'open' }
+/**
+ * Defaults (src/cli/config.ts reads TEGAMI_PROVIDER_* over them): the circuit opens after 10
+ * provider-level failures in a row, probes an unavailable provider every 2 s and a paused one
+ * every minute.
+ */
+export const DEFAULT_CIRCUIT_OPTIONS: CircuitOptions = {
+  failureThreshold: 10,
+  probeIntervalMs: 2_000,
+  pauseCheckMs: 60_000,
+  defaultThrottleMs: 1_000,
+};
+
+/**
+ * What the worker may do now. Named for the worker's action, not the breaker's state (an open
+ * breaker blocks, which would read backwards here).
+ */
+type Gate =
+  /** The provider is healthy: claim and send as much as there is room for. */
+  | { kind: 'send' }
   /** Send one message to find out whether the provider is back. */
   | { kind: 'probe' }
-  | { kind: 'wait'; untilMs: number };
+  /** Send nothing until `untilMs`: queued mail is held. */
+  | { kind: 'hold'; untilMs: number };
 
-export interface RecentError {
+interface RecentError {
   errorClass: string;
   count: number;
   lastAt: number;
@@ -84,7 +102,7 @@ export const WORKER_STALE_AFTER_MS = 3 * HEALTH_REPORT_INTERVAL_MS;
 export const WORKER_GONE_AFTER_MS = 10 * HEALTH_REPORT_INTERVAL_MS;
 
 /** Error classes seen in this window are shown as "recent". */
-export const RECENT_ERRORS_WINDOW_MS = 15 * 60_000;
+const RECENT_ERRORS_WINDOW_MS = 15 * 60_000;
 
 const FAULT_STATE: Record<ProviderFault, ProviderState> = {
   outage: 'unavailable',
@@ -131,9 +149,9 @@ export class ProviderCircuit {
 
   /** What the worker may do now. */
   gate(now: number): Gate {
-    if (this.state === 'healthy') return { kind: 'open' };
+    if (this.state === 'healthy') return { kind: 'send' };
     const checkAt = this.nextCheckAt ?? now;
-    if (now < checkAt) return { kind: 'wait', untilMs: checkAt };
+    if (now < checkAt) return { kind: 'hold', untilMs: checkAt };
     return { kind: 'probe' };
   }
 

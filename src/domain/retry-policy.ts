@@ -1,7 +1,8 @@
+import { type Backoff, backoffDelayMs } from './backoff.ts';
 import type { SendResult } from './types.ts';
 
 /**
- * When to try a message again. The only place that knows about backoff.
+ * When to try a message again (the delays themselves follow the one backoff rule, backoff.ts).
  *
  * Defaults keep retrying a retryable failure for roughly a day, like SQS redrive windows and
  * Postal's 18 tries: with full jitter the expected gaps are 30 s, 1 min, 2 min, ... up to 1 h
@@ -20,9 +21,9 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
 };
 
 /**
- * Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter"):
- * a random delay in [0, min(cap, base * 2^(attempt-1))], so many messages failing together do
- * not come back together. A provider's Retry-After is a floor.
+ * Exponential backoff with full jitter (backoff.ts): a random delay in
+ * [0, min(cap, base * 2^(attempt-1))], so many messages failing together do not come back
+ * together. A provider's Retry-After is a floor.
  */
 export function retryDelayMs(
   policy: RetryPolicy,
@@ -30,10 +31,12 @@ export function retryDelayMs(
   retryAfterMs: number | undefined,
   random: () => number = Math.random,
 ): number {
-  const exponent = Math.min(Math.max(attempt - 1, 0), 40);
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** exponent);
-  const jittered = Math.floor(random() * ceiling);
-  return Math.max(jittered, retryAfterMs ?? 0);
+  const backoff: Backoff = {
+    baseMs: policy.baseDelayMs,
+    capMs: policy.maxDelayMs,
+    jitter: 'full',
+  };
+  return Math.max(backoffDelayMs(backoff, attempt, random), retryAfterMs ?? 0);
 }
 
 export type Decision =
@@ -47,11 +50,12 @@ export type Decision =
  * soon and never uses up the message's attempts: the provider's circuit, not each message's
  * backoff, decides when sending resumes, so an outage of any length dead-letters nothing and the
  * backlog drains as soon as the provider recovers. The short jittered delay only spreads out
- * isolated failures while the circuit is still closed.
+ * isolated failures while the circuit is still closed: full jitter within 2 s, flat (it is
+ * always the first retry, since the attempt does not count).
  */
-export const PROVIDER_FAULT_RETRY_MAX_MS = 2_000;
+const PROVIDER_FAULT_BACKOFF: Backoff = { baseMs: 2_000, capMs: 2_000, jitter: 'full' };
 
-export function describeFailure(result: SendResult): string {
+function describeFailure(result: SendResult): string {
   const parts = [result.errorClass, result.detail].filter(Boolean);
   return parts.length > 0 ? parts.join(': ') : `${result.outcome} failure`;
 }
@@ -80,7 +84,7 @@ export function decideAfterAttempt(
     };
   }
   if (result.providerFault) {
-    const delay = Math.floor(random() * PROVIDER_FAULT_RETRY_MAX_MS);
+    const delay = backoffDelayMs(PROVIDER_FAULT_BACKOFF, 1, random);
     return {
       kind: 'retry',
       at: now + Math.max(delay, result.retryAfterMs ?? 0),

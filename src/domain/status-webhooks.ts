@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import type { Backoff } from './backoff.ts';
 
 /** Events an application can subscribe to. */
 export const WEBHOOK_EVENT_TYPES = [
@@ -26,16 +27,16 @@ export function signWebhook(secret: string, timestamp: number, body: string): st
   return `v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
 }
 
-/** Retry delay after `attempts` failed attempts: doubling from `baseMs`, capped, full jitter. */
-export function webhookRetryDelay(
-  attempts: number,
-  baseMs: number,
-  maxMs: number,
-  random = Math.random,
-): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempts - 1));
-  // Half fixed, half random: never retries at once, and spreads a burst of failures.
-  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+/** The longest wait between two tries of a status webhook. */
+const RETRY_CAP_MS = 3600_000;
+
+/**
+ * How a status webhook is retried: the delay doubles from `baseMs` (TEGAMI_WEBHOOKS_RETRY_BASE_MS)
+ * up to an hour, with equal jitter (backoff.ts): never retried at once, and a burst of failures
+ * spreads out.
+ */
+export function statusWebhookBackoff(baseMs: number): Backoff {
+  return { baseMs, capMs: RETRY_CAP_MS, jitter: 'equal' };
 }
 
 /**

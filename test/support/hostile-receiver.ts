@@ -168,7 +168,7 @@ export async function startHostileReceiver(
       void answer(req, res, attempt);
     });
   });
-  // The receiver must not give up before the dispatcher does.
+  // The receiver must not give up before the sender does.
   server.requestTimeout = 0;
   server.headersTimeout = 0;
   server.keepAliveTimeout = 60_000;

@@ -22,7 +22,7 @@ export interface WebhookDelivery {
   deliveredAt: number | null;
 }
 
-/** A claimed delivery with what the dispatcher needs to post it. */
+/** A claimed status webhook with what the sender needs to post it. */
 export interface DueWebhookDelivery {
   id: string;
   endpointId: string;

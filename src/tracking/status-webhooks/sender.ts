@@ -3,18 +3,18 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
+import { type Backoff, backoffDelayMs } from '../../domain/backoff.ts';
 import type { OutageReporter } from '../../domain/ports/outage-reporter.ts';
 import type {
   DueWebhookDelivery,
   StatusWebhookStore,
 } from '../../domain/ports/status-webhook-store.ts';
-import { signWebhook, webhookRetryDelay } from '../../domain/status-webhooks.ts';
+import { signWebhook, statusWebhookBackoff } from '../../domain/status-webhooks.ts';
 import { isPrivateAddress } from './destination-guard.ts';
 
-const MAX_RETRY_DELAY_MS = 3600_000;
 /**
- * A claimed delivery is leased for its attempt's deadline plus this margin for recording the
- * result; a dispatcher that dies leaves it due again when the lease ends.
+ * A claimed status webhook is leased for its attempt's deadline plus this margin for recording
+ * the result; a sender that dies leaves it due again when the lease ends.
  */
 const LEASE_MARGIN_MS = 20_000;
 /**
@@ -27,7 +27,7 @@ const BODY_READ_LIMIT = 4096;
 const BODY_EXCERPT_CHARS = 200;
 const ERROR_LIMIT = 500;
 
-export class DestinationRefused extends Error {
+class DestinationRefused extends Error {
   readonly code = 'EDESTINATIONREFUSED';
   constructor() {
     super(DESTINATION_NOT_ALLOWED);
@@ -102,11 +102,11 @@ function guardedLookup(
   });
 }
 
-export interface WebhookDispatcherOptions {
+interface StatusWebhookSenderOptions {
   store: StatusWebhookStore;
   allowPrivate: boolean;
   retryBaseMs: number;
-  /** Deliveries are retried this long after the event (or a redelivery), then marked `failed`. */
+  /** A status webhook is retried this long after the event (or a redelivery), then `failed`. */
   retryWindowMs: number;
   pollIntervalMs: number;
   /** Each attempt's whole deadline, from connecting to the last byte read. */
@@ -125,21 +125,22 @@ export interface WebhookDispatcherOptions {
 class AttemptTimedOut extends Error {}
 
 /**
- * Posts queued status webhooks to applications' endpoints: claims due deliveries with a lease,
- * signs and posts each, and records the answer. 2xx is delivered; anything else is retried with
- * backoff for `retryWindowMs` (24 hours by default) after the event.
+ * Posts queued status webhooks to applications' endpoints: claims due status webhooks with a
+ * lease, signs and posts each, and records the answer. 2xx is `delivered`; anything else is
+ * retried with backoff for `retryWindowMs` (24 hours by default) after the event.
  *
- * Deliveries run as a pool of `concurrency` attempts, at most `maxPerEndpoint` of them to
+ * Posts run as a pool of `concurrency` attempts, at most `maxPerEndpoint` of them to
  * one endpoint, and each attempt ends by `timeoutMs` whatever the receiver does. When an attempt
- * ends, its slot is filled at once from what is due; when nothing is, the dispatcher looks again
+ * ends, its slot is filled at once from what is due; when nothing is, the sender looks again
  * every `pollIntervalMs`. So a receiver that hangs, trickles or answers without end holds at
  * most its own endpoint's slots, for at most the deadline, and other endpoints' webhooks go out
  * meanwhile.
  */
-export class WebhookDispatcher {
+export class StatusWebhookSender {
   private readonly agent: Agent;
   private readonly clock: () => number;
   private readonly outage: OutageReporter;
+  private readonly backoff: Backoff;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   /** The claim loop, while it runs; `fillAgain` asks for one more pass after it. */
@@ -149,9 +150,10 @@ export class WebhookDispatcher {
   private readonly attempts = new Set<Promise<void>>();
   private readonly busy = new Map<string, number>();
 
-  constructor(private readonly options: WebhookDispatcherOptions) {
+  constructor(private readonly options: StatusWebhookSenderOptions) {
     this.clock = options.clock ?? Date.now;
     this.outage = options.outage;
+    this.backoff = statusWebhookBackoff(options.retryBaseMs);
     const { timeoutMs } = options;
     this.agent = new Agent({
       // The attempt's own deadline (an abort signal) bounds everything; these only make undici
@@ -178,11 +180,6 @@ export class WebhookDispatcher {
     await this.agent.close();
   }
 
-  /** How many attempts are in flight (for tests and metrics). */
-  get inFlight(): number {
-    return this.attempts.size;
-  }
-
   private poll(afterMs: number): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
@@ -192,7 +189,7 @@ export class WebhookDispatcher {
     }, afterMs);
   }
 
-  /** Claims due deliveries into the free slots, one pass at a time; then polls again later. */
+  /** Claims due status webhooks into the free slots, one pass at a time; then polls again later. */
   private fill(): void {
     if (this.stopped) return;
     if (this.filling) {
@@ -227,19 +224,19 @@ export class WebhookDispatcher {
         now: this.clock(),
       });
       if (due.length === 0) return;
-      for (const delivery of due) this.launch(delivery);
+      for (const webhook of due) this.launch(webhook);
     }
   }
 
-  private launch(delivery: DueWebhookDelivery): void {
-    const endpoint = delivery.endpointId;
+  private launch(webhook: DueWebhookDelivery): void {
+    const endpoint = webhook.endpointId;
     this.busy.set(endpoint, (this.busy.get(endpoint) ?? 0) + 1);
-    const attempt: Promise<void> = this.deliver(delivery)
+    const attempt: Promise<void> = this.postAndRecord(webhook)
       .then(
         () => this.outage.succeeded('recording status webhook results'),
-        // The result could not be recorded; the lease runs out and the delivery is tried again.
+        // The result could not be recorded; the lease runs out and the webhook is posted again.
         (err: unknown) =>
-          this.outage.failed('recording status webhook results', err, { delivery: delivery.id }),
+          this.outage.failed('recording status webhook results', err, { delivery: webhook.id }),
       )
       .finally(() => {
         this.attempts.delete(attempt);
@@ -252,10 +249,11 @@ export class WebhookDispatcher {
     this.attempts.add(attempt);
   }
 
-  private async deliver(delivery: DueWebhookDelivery): Promise<void> {
+  /** One try of one status webhook: post it, then record the answer and what comes next. */
+  private async postAndRecord(webhook: DueWebhookDelivery): Promise<void> {
     const { store } = this.options;
-    if (!delivery.url || !delivery.secret) {
-      await store.recordAttempt(delivery.id, {
+    if (!webhook.url || !webhook.secret) {
+      await store.recordAttempt(webhook.id, {
         status: 'failed',
         httpStatus: null,
         error: 'endpoint deleted',
@@ -264,10 +262,10 @@ export class WebhookDispatcher {
       });
       return;
     }
-    const { httpStatus, error } = await this.post(delivery.url, delivery.secret, delivery);
+    const { httpStatus, error } = await this.post(webhook.url, webhook.secret, webhook);
     const now = this.clock();
     if (error === null) {
-      await store.recordAttempt(delivery.id, {
+      await store.recordAttempt(webhook.id, {
         status: 'delivered',
         httpStatus,
         error: null,
@@ -276,10 +274,10 @@ export class WebhookDispatcher {
       });
       return;
     }
-    const attempts = delivery.attempts + 1;
-    const next = now + webhookRetryDelay(attempts, this.options.retryBaseMs, MAX_RETRY_DELAY_MS);
-    const giveUp = next > delivery.retryFrom + this.options.retryWindowMs;
-    await store.recordAttempt(delivery.id, {
+    const attempts = webhook.attempts + 1;
+    const next = now + backoffDelayMs(this.backoff, attempts);
+    const giveUp = next > webhook.retryFrom + this.options.retryWindowMs;
+    await store.recordAttempt(webhook.id, {
       status: giveUp ? 'failed' : 'pending',
       httpStatus,
       error: error.slice(0, ERROR_LIMIT),
@@ -295,7 +293,7 @@ export class WebhookDispatcher {
   private async post(
     url: string,
     secret: string,
-    delivery: DueWebhookDelivery,
+    webhook: DueWebhookDelivery,
   ): Promise<{ httpStatus: number | null; error: string | null }> {
     const { timeoutMs } = this.options;
     const deadline = new AbortController();
@@ -313,11 +311,11 @@ export class WebhookDispatcher {
         headers: {
           'content-type': 'application/json',
           'user-agent': 'Tegami-Webhooks/1',
-          [WEBHOOK_HEADERS.id]: delivery.id,
+          [WEBHOOK_HEADERS.id]: webhook.id,
           [WEBHOOK_HEADERS.timestamp]: String(timestamp),
-          [WEBHOOK_HEADERS.signature]: signWebhook(secret, timestamp, delivery.payload),
+          [WEBHOOK_HEADERS.signature]: signWebhook(secret, timestamp, webhook.payload),
         },
-        body: delivery.payload,
+        body: webhook.payload,
       });
       httpStatus = response.statusCode;
       const ok = httpStatus >= 200 && httpStatus <= 299;
@@ -399,7 +397,7 @@ const FAILURES: Record<string, string> = {
 };
 
 /** How an attempt that got no HTTP answer is recorded in the delivery log. */
-export function describeFailure(err: unknown): string {
+function describeFailure(err: unknown): string {
   // A refusal may arrive wrapped, as the cause of another error.
   let inner: unknown = err;
   for (let depth = 0; inner && depth < 5; depth++) {
