@@ -1,7 +1,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from '../schema.ts';
-import type { Channel, DatabaseHandle } from './database.ts';
+import type { Channel, DatabaseHandle } from './handle.ts';
 
 /**
  * The PostgreSQL engine: a connection pool per process, a transaction per write (row locks and
