@@ -96,7 +96,7 @@ describe(`operations from the command line (${TEST_ENGINE})`, () => {
     assert.equal(other.body.data[0].status, 'failed', 'outside the filter: untouched');
 
     const bad = await runTegami(['recover', '--status', 'lost', '--yes'], env);
-    assert.equal(bad.code, 2);
+    assert.equal(bad.code, 64);
     assert.match(bad.output, /--status must be one of/);
   });
 
