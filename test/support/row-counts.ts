@@ -2,12 +2,20 @@ import { queryDatabase, TEST_ENGINE } from '../helpers.ts';
 
 /**
  * Tables whose rows background jobs add on their own schedule (the leader lease, each worker's
- * health report) and the migration bookkeeping: no request writes them, so they are left out of
- * "a refused request changes nothing".
+ * health report, the subject-search index and its position) and the migration bookkeeping: no
+ * request writes them, so they are left out of "a refused request changes nothing".
  */
 const BACKGROUND_TABLES = new Set([
   'leader_leases',
   'provider_health',
+  'search_index_state',
+  'messages_subject_index',
+  'messages_fts',
+  'messages_fts_config',
+  'messages_fts_content',
+  'messages_fts_data',
+  'messages_fts_docsize',
+  'messages_fts_idx',
   'kysely_migration',
   'kysely_migration_lock',
 ]);
