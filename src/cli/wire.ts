@@ -1,18 +1,22 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { registerConsole } from '../console/plugin.ts';
 import { releaseDeadLocalLeases } from '../delivery/lease-reaper.ts';
 import { DeliveryWorker } from '../delivery/worker.ts';
 import { createApiKey, ensureBootstrapKey } from '../domain/api-keys.ts';
+import { ConsoleAccounts } from '../domain/console-accounts.ts';
 import type { DeliveryEventStore } from '../domain/ports/delivery-event-store.ts';
 import type { Provider } from '../domain/ports/provider.ts';
 import { buildApp } from '../http/app.ts';
 import type { EventWebhookOptions } from '../http/routes/event-webhook.ts';
 import { type ClusterJobs, startClusterJobs } from '../ops/cluster-jobs.ts';
 import { OutageLog } from '../ops/outage-log.ts';
+import { renderMime } from '../providers/render-mime.ts';
 import { renderSandboxMime, SandboxProvider } from '../providers/sandbox/sandbox-provider.ts';
 import { loadPublicKey, sendgridEventSource } from '../providers/sendgrid/event-source.ts';
 import { SendGridProvider } from '../providers/sendgrid/sendgrid-provider.ts';
 import { TestProvider } from '../providers/test-provider.ts';
+import { consoleUserStore } from '../store/console/store.ts';
 import {
   type DatabaseHandle,
   migrateToLatest,
@@ -32,7 +36,12 @@ import { SqlSuppressionStore } from '../store/sql-suppression-store.ts';
 import { SqlWebhookStore } from '../store/sql-webhook-store.ts';
 import { checkDestination, StatusWebhookSender } from '../tracking/status-webhooks/sender.ts';
 import type { Config } from './config.ts';
-import { createOperations, operationsMaintenance, startOperationsJobs } from './wire-operations.ts';
+import {
+  createOperations,
+  type Operations,
+  operationsMaintenance,
+  startOperationsJobs,
+} from './wire-operations.ts';
 
 /**
  * Wires the adapters to the domain and starts what was asked for: the API, the worker, or both
@@ -265,6 +274,33 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           }
         },
       });
+      const accounts = consoleAccounts(database, operations.service);
+      if (config.consoleAdmin) {
+        const { email, password } = config.consoleAdmin;
+        if (await unlessAborted(accounts.ensureAdmin(startActor(), email, password), signal)) {
+          announce(`Created the console admin ${email} (TEGAMI_ADMIN_EMAIL).`);
+        }
+      }
+      await registerConsole(app, {
+        accounts,
+        operations: operations.service,
+        messages,
+        timeline: (id) => deliveryEvents.timeline(id),
+        suppressions,
+        keys,
+        webhooks,
+        providers: { configured: config.provider, health },
+        renderMime: async (record) =>
+          (
+            await renderMime({
+              id: record.id,
+              attempt: record.attemptCount,
+              content: record.content,
+            })
+          ).toString('utf8'),
+        secureCookies: config.consoleSecureCookies,
+        logger: logger.child({ component: 'console' }),
+      });
       signal?.throwIfAborted();
       url = await listen(app, config.http.host, config.http.port);
       // Only now that the port is ours: a start that cannot listen must not create a key.
@@ -331,6 +367,21 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     if (signal?.aborted) throw new StartAborted('stopped while starting');
     throw error;
   }
+}
+
+/** The console's users and sessions, with their audit events in the operations' log. */
+export function consoleAccounts(
+  database: DatabaseHandle,
+  operations: Operations['service'],
+): ConsoleAccounts {
+  return new ConsoleAccounts(consoleUserStore(database), (actor, action, fields) =>
+    operations.record(actor, action, fields),
+  );
+}
+
+/** Who acts when the service itself creates something at start (the first console admin). */
+function startActor() {
+  return { type: 'cli' as const, id: 'TEGAMI_ADMIN_EMAIL', name: 'first start' };
 }
 
 /** `app.listen`, with the reasons a port cannot be had said plainly. */

@@ -25,7 +25,7 @@ function pooledRandom(): () => number {
   };
 }
 
-export type IdPrefix = 'msg' | 'key' | 'sbx' | 'whk' | 'whd' | 'unit' | 'rec' | 'aud';
+export type IdPrefix = 'msg' | 'key' | 'sbx' | 'whk' | 'whd' | 'unit' | 'rec' | 'aud' | 'usr';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${ulid()}`;

@@ -1,4 +1,5 @@
 import type { ColumnType } from 'kysely';
+import type { ConsoleSessionTable, ConsoleUserTable } from './console/tables.ts';
 
 /**
  * Table shapes as Kysely sees them. Portable by design so the same migrations run on SQLite and
@@ -29,6 +30,8 @@ export interface Database {
   search_index_state: SearchIndexStateTable;
   /** PostgreSQL only: each message's subject words (SQLite has the FTS5 table messages_fts). */
   messages_subject_index: MessageSubjectIndexTable;
+  console_users: ConsoleUserTable;
+  console_sessions: ConsoleSessionTable;
 }
 
 export interface ApiKeyTable {

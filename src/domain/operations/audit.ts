@@ -19,6 +19,8 @@ export const AUDIT_ACTIONS = [
   'webhook_endpoint.delete',
   'webhook_endpoint.redeliver',
   'provider.probe',
+  'user.create',
+  'user.sign_out_everywhere',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
