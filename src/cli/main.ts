@@ -17,6 +17,7 @@ import { auditKey, unitForNewKey, unitNamesOfKeys } from './key-audit.ts';
 import { runRecoverCommand } from './recover.ts';
 import { runUnitsCommand } from './units.ts';
 import { runUnsentCommand } from './unsent.ts';
+import { runUsersCommand } from './users.ts';
 import {
   DatabaseUnavailableError,
   ListenError,
@@ -88,6 +89,7 @@ const OPERATIONS_COMMANDS: Record<string, (args: string[]) => Promise<number>> =
   unsent: (args) => runUnsentCommand(() => loadConfig(), args),
   recover: (args) => runRecoverCommand(() => loadConfig(), args),
   audit: (args) => runAuditCommand(() => loadConfig(), args),
+  users: (args) => runUsersCommand(() => loadConfig(), args),
 };
 
 function keysUsage(): string {

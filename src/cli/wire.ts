@@ -179,6 +179,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     onRecoveryStarted: () => wakeRunner.fn(),
     onRequeued: () => wakeWorkers.fn(),
   });
+  const accounts = consoleAccounts(database, operations.service);
   const timers: NodeJS.Timeout[] = [];
   // One per process: an outage is one "down" and one "back" line, whichever loops notice it.
   const outage = new OutageLog(logger);
@@ -274,7 +275,6 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           }
         },
       });
-      const accounts = consoleAccounts(database, operations.service);
       if (config.consoleAdmin) {
         const { email, password } = config.consoleAdmin;
         if (await unlessAborted(accounts.ensureAdmin(startActor(), email, password), signal)) {
@@ -356,7 +356,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     clusterJobs = startClusterJobs({
       store: createMaintenanceStore(database, messages, deliveryEvents),
       retentionDays: config.retentionDays,
-      extraJobs: operationsMaintenance(database, operations, config),
+      // Ended console sessions are removed once per cluster, like other maintenance.
+      extraJobs: [...operationsMaintenance(database, operations, config), () => accounts.prune()],
       logger,
       outage,
     });

@@ -1,0 +1,268 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import {
+  message,
+  queryDatabase,
+  request,
+  startTestService,
+  TEST_ENGINE,
+  type TestService,
+  waitFor,
+} from './helpers.ts';
+import { type ConsoleClient, postForm, signIn } from './support/console.ts';
+
+/**
+ * The console's access rules, checked on the server with plain HTTP requests (what a forged
+ * request would send): sign-in and lock-out, CSRF, roles, unit limits, metadata-only users,
+ * sign-out everywhere, and the audit log naming the console user.
+ */
+const ADMIN = { email: 'admin@example.jp', password: 'admin-password-123' };
+const PASSWORD = 'user-password-1234';
+
+describe(`console access rules (${TEST_ENGINE})`, () => {
+  let tegami: TestService;
+  let admin: ConsoleClient;
+  let hotelMessage: string;
+  let restaurantMessage: string;
+
+  async function createKey(unitId: string, name: string): Promise<string> {
+    const r = await admin.post('/console/keys', { name, unit: unitId });
+    assert.equal(r.status, 200, r.text);
+    const key = /data-new-key>([^<]+)</.exec(r.text)?.[1];
+    assert.ok(key, 'the new key is shown once');
+    return key;
+  }
+
+  async function createUser(email: string, fields: Record<string, string | string[]>) {
+    const r = await admin.post('/console/users', { email, password: PASSWORD, ...fields });
+    assert.equal(r.status, 303, r.text);
+  }
+
+  before(async () => {
+    tegami = await startTestService({
+      TEGAMI_ADMIN_EMAIL: ADMIN.email,
+      TEGAMI_ADMIN_PASSWORD: ADMIN.password,
+      TEGAMI_PROVIDER: 'test',
+    });
+    admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
+    const units: Record<string, string> = {};
+    for (const name of ['hotel', 'restaurant']) {
+      const r = await tegami.request('POST', '/v1/units', { name });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      units[name] = r.body.id;
+    }
+    const hotelKey = await createKey(units.hotel as string, 'hotel app');
+    const restaurantKey = await createKey(units.restaurant as string, 'restaurant app');
+    const submit = async (key: string, to: string, overrides: Record<string, unknown> = {}) => {
+      const r = await request(
+        tegami.url,
+        'POST',
+        '/v1/messages',
+        message({ to: [{ email: to }], ...overrides }),
+        {},
+        key,
+      );
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      return r.body.id as string;
+    };
+    hotelMessage = await submit(hotelKey, 'guest@example.jp', {
+      subject: '=HYPERLINK("http://evil.example","ご予約")',
+      html: '<p>ようこそ</p>',
+    });
+    restaurantMessage = await submit(restaurantKey, 'diner@example.jp', { subject: 'Dinner' });
+    await createUser('viewer@example.jp', { role: 'viewer', units: '*', bodies: '1' });
+    await createUser('operator@example.jp', { role: 'operator', units: '*', bodies: '1' });
+    await createUser('hotel@example.jp', {
+      role: 'operator',
+      units: units.hotel as string,
+      bodies: '1',
+    });
+    await createUser('meta@example.jp', { role: 'viewer', units: '*' });
+  });
+  after(async () => {
+    await tegami.stop();
+  });
+
+  test('pages need a session; a wrong password is refused, five in a row lock the account', async () => {
+    const page = await fetch(`${tegami.url}/console/messages`, { redirect: 'manual' });
+    assert.equal(page.status, 303);
+    assert.match(page.headers.get('location') ?? '', /^\/console\/sign-in\?next=/);
+    const post = await postForm(`${tegami.url}/console/messages/${hotelMessage}/retry`, {});
+    assert.equal(post.status, 401);
+
+    const unknown = await postForm(`${tegami.url}/console/sign-in`, {
+      email: 'nobody@example.jp',
+      password: PASSWORD,
+    });
+    assert.equal(unknown.status, 401);
+    assert.match(await unknown.text(), /Wrong e-mail address or password/);
+    for (let i = 0; i < 4; i++) {
+      const r = await postForm(`${tegami.url}/console/sign-in`, {
+        email: 'meta@example.jp',
+        password: 'wrong-password-xx',
+      });
+      assert.equal(r.status, 401);
+    }
+    const fifth = await postForm(`${tegami.url}/console/sign-in`, {
+      email: 'meta@example.jp',
+      password: 'wrong-password-xx',
+    });
+    assert.equal(fifth.status, 429);
+    const right = await postForm(`${tegami.url}/console/sign-in`, {
+      email: 'META@example.jp',
+      password: PASSWORD,
+    });
+    assert.equal(right.status, 429, 'locked even with the right password');
+    assert.equal(right.headers.get('set-cookie'), null);
+  });
+
+  test('the session cookie is HttpOnly, SameSite=Strict and Secure; pages carry a strict CSP', async () => {
+    const r = await postForm(`${tegami.url}/console/sign-in`, {
+      email: ADMIN.email,
+      password: ADMIN.password,
+    });
+    const cookie = r.headers.get('set-cookie') ?? '';
+    assert.match(cookie, /HttpOnly/);
+    assert.match(cookie, /SameSite=Strict/);
+    assert.match(cookie, /Secure/);
+    const page = await admin.get('/console/messages');
+    assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'/);
+    assert.equal(page.headers.get('x-frame-options'), 'DENY');
+  });
+
+  test('a change needs the CSRF token of the session, from this site', async () => {
+    const operator = await signIn(tegami.url, 'operator@example.jp', PASSWORD);
+    const none = await operator.post(
+      `/console/messages/${hotelMessage}/cancel`,
+      {},
+      { csrf: null },
+    );
+    assert.equal(none.status, 403);
+    const other = await operator.post(
+      `/console/messages/${hotelMessage}/cancel`,
+      {},
+      { csrf: admin.csrf },
+    );
+    assert.equal(other.status, 403, "another session's token is refused");
+    const site = await operator.post(
+      `/console/messages/${hotelMessage}/cancel`,
+      {},
+      { headers: { origin: 'https://evil.example' } },
+    );
+    assert.equal(site.status, 403);
+  });
+
+  test('a viewer reads but is refused every change, even a forged request; admin pages too', async () => {
+    const viewer = await signIn(tegami.url, 'viewer@example.jp', PASSWORD);
+    const page = await viewer.get(`/console/messages/${hotelMessage}`);
+    assert.equal(page.status, 200);
+    for (const path of [
+      `/console/messages/${hotelMessage}/cancel`,
+      `/console/messages/${hotelMessage}/retry`,
+      '/console/recoveries/dry-run',
+      '/console/suppressions',
+    ]) {
+      const r = await viewer.post(path, {
+        q: 'status:failed',
+        action: 'retry',
+        email: 'x@example.jp',
+      });
+      assert.equal(r.status, 403, `${path}: ${r.text.slice(0, 200)}`);
+    }
+    for (const path of ['/console/keys', '/console/users', '/console/units']) {
+      assert.equal((await viewer.get(path)).status, 403, path);
+    }
+    const rows = await queryDatabase<{ n: number }>(
+      tegami.databaseUrl,
+      "select count(*) as n from audit_events where actor_type = 'console' and action like 'message.%'",
+    );
+    assert.equal(Number(rows[0]?.n), 0, 'nothing was done');
+  });
+
+  test("a user of one unit never sees another unit's mail", async () => {
+    const hotel = await signIn(tegami.url, 'hotel@example.jp', PASSWORD);
+    const own = await hotel.get('/console/messages?q=to%3Aguest%40example.jp');
+    assert.match(own.text, new RegExp(hotelMessage));
+    const other = await hotel.get('/console/messages?q=to%3Adiner%40example.jp');
+    assert.doesNotMatch(other.text, new RegExp(restaurantMessage));
+    assert.doesNotMatch(other.text, /Dinner/);
+    assert.equal((await hotel.get(`/console/messages/${restaurantMessage}`)).status, 404);
+    assert.equal((await hotel.get(`/console/messages/${restaurantMessage}/html`)).status, 404);
+    assert.equal(
+      (await hotel.get(`/console/messages?q=id%3A${restaurantMessage}`)).text.includes('Dinner'),
+      false,
+    );
+    const unit = await hotel.get('/console/messages?q=unit%3Arestaurant');
+    assert.doesNotMatch(unit.text, /Dinner/);
+    const cancel = await hotel.post(`/console/messages/${restaurantMessage}/cancel`, {});
+    assert.equal(cancel.status, 404);
+  });
+
+  test('a metadata-only user sees no content', async () => {
+    const meta = await signIn(tegami.url, 'viewer@example.jp', PASSWORD);
+    assert.equal((await meta.get(`/console/messages/${hotelMessage}/html`)).status, 200);
+    // meta@example.jp is locked by the first test; a fresh one:
+    await admin.post('/console/users', {
+      email: 'meta2@example.jp',
+      password: PASSWORD,
+      role: 'viewer',
+      units: '*',
+    });
+    const metaOnly = await signIn(tegami.url, 'meta2@example.jp', PASSWORD);
+    const page = await metaOnly.get(`/console/messages/${hotelMessage}`);
+    assert.equal(page.status, 200);
+    assert.doesNotMatch(page.text, /<iframe/);
+    assert.doesNotMatch(page.text, /ようこそ/);
+    assert.equal((await metaOnly.get(`/console/messages/${hotelMessage}/html`)).status, 403);
+    assert.equal((await metaOnly.get(`/console/messages/${hotelMessage}/raw`)).status, 403);
+  });
+
+  test('the HTML part is served alone with a CSP that runs no script and loads no remote image', async () => {
+    const r = await admin.get(`/console/messages/${hotelMessage}/html`);
+    assert.equal(r.status, 200);
+    const csp = r.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /img-src data:;/);
+    assert.match(csp, /sandbox/);
+    const once = await admin.get(`/console/messages/${hotelMessage}/html?images=1`);
+    assert.match(once.headers.get('content-security-policy') ?? '', /img-src data: https: http:/);
+    assert.doesNotMatch(once.headers.get('content-security-policy') ?? '', /script-src/);
+  });
+
+  test('CSV export: one row per message, formulas made inert', async () => {
+    const r = await admin.get('/console/messages.csv?q=to%3Aguest%40example.jp');
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get('content-type') ?? '', /text\/csv/);
+    assert.ok(r.text.includes(`"'=HYPERLINK(""http://evil.example"",""ご予約"")"`), r.text);
+  });
+
+  test('console actions are in the audit log with the console user as actor', async () => {
+    const operator = await signIn(tegami.url, 'operator@example.jp', PASSWORD);
+    const add = await operator.post('/console/suppressions', {
+      email: 'gone@example.jp',
+      reason: 'manual',
+    });
+    assert.equal(add.status, 303, add.text);
+    await waitFor(async () => {
+      const rows = await queryDatabase<{ actor_type: string; actor_name: string }>(
+        tegami.databaseUrl,
+        "select actor_type, actor_name from audit_events where action = 'suppression.add' and target = 'gone@example.jp'",
+      );
+      return rows.length === 1 ? rows : null;
+    }, 'the audit event').then((rows) => {
+      assert.deepEqual(rows[0], { actor_type: 'console', actor_name: 'operator@example.jp' });
+    });
+    const audit = await admin.get('/console/audit?action=suppression.add');
+    assert.match(audit.text, /operator@example\.jp/);
+  });
+
+  test('sign-out everywhere ends every session of the user', async () => {
+    const one = await signIn(tegami.url, 'operator@example.jp', PASSWORD);
+    const two = await signIn(tegami.url, 'operator@example.jp', PASSWORD);
+    assert.equal((await two.get('/console')).status, 200);
+    const r = await one.post('/console/sign-out-everywhere', {});
+    assert.equal(r.status, 303);
+    assert.equal((await two.get('/console')).status, 303);
+    assert.equal((await one.get('/console')).status, 303);
+  });
+});
