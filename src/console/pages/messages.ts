@@ -161,12 +161,14 @@ ${a.responseExcerpt ? html`<details><summary>The provider's answer</summary><pre
       })),
     ].sort((a, b) => a.at - b.at);
     const actions: Html[] = [];
-    if (r.status === 'failed') {
+    // Shown to those who may use them; the server checks the role again on every request.
+    const operator = state.user.role !== 'viewer';
+    if (operator && r.status === 'failed') {
       actions.push(
         html`<form method="post" action="/console/messages/${r.id}/retry" class="inline">${csrf(state)}<button type="submit">Retry</button></form>`,
       );
     }
-    if (r.status === 'queued' || r.status === 'scheduled') {
+    if (operator && (r.status === 'queued' || r.status === 'scheduled')) {
       actions.push(
         html`<form method="post" action="/console/messages/${r.id}/cancel" class="inline">${csrf(state)}<button type="submit" class="danger">Cancel</button></form>`,
       );
