@@ -229,6 +229,33 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     assert.doesNotMatch(once.headers.get('content-security-policy') ?? '', /script-src/);
   });
 
+  test('search: from:, a negated term, the overview numbers', async () => {
+    const from = await admin.get(
+      `/console/messages?q=${encodeURIComponent('from:BOOKINGS@hotel.example')}`,
+    );
+    assert.match(from.text, new RegExp(hotelMessage));
+    assert.match(from.text, new RegExp(restaurantMessage));
+    const not = await admin.get(
+      `/console/messages?q=${encodeURIComponent('-to:guest@example.jp')}`,
+    );
+    assert.doesNotMatch(not.text, new RegExp(hotelMessage));
+    assert.match(not.text, new RegExp(restaurantMessage));
+    const notProvider = await admin.get(
+      `/console/messages?q=${encodeURIComponent('-provider:nowhere -category:x')}`,
+    );
+    assert.match(notProvider.text, new RegExp(hotelMessage), 'an empty column is not excluded');
+    const bad = await admin.get(`/console/messages?q=${encodeURIComponent('colour:red')}`);
+    assert.equal(bad.status, 200);
+    assert.match(bad.text, /colour: is not a search key/);
+    const overview = await fetch(`${tegami.url}/console/overview.json`, {
+      headers: { cookie: admin.cookie, accept: 'application/json' },
+    });
+    assert.equal(overview.status, 200);
+    const data = (await overview.json()) as { chart: { accepted: number[]; minutes: number[] } };
+    assert.equal(data.chart.minutes.length, 60);
+    assert.ok(data.chart.accepted.reduce((a, b) => a + b, 0) >= 2, 'the messages of this test');
+  });
+
   test('CSV export: one row per message, formulas made inert', async () => {
     const r = await admin.get('/console/messages.csv?q=to%3Aguest%40example.jp');
     assert.equal(r.status, 200);

@@ -180,6 +180,12 @@ describe(`the console in a browser (${TEST_ENGINE})`, {
     await page.goto(`${tegami.url}/console/audit`);
     assert.ok(await page.isVisible('td:has-text("recovery.start")'));
     assert.ok(await page.isVisible('td:has-text("operator@example.jp")'));
+    // The overview draws the last hour (uPlot, served from the package).
+    await page.goto(`${tegami.url}/console`);
+    await page.waitForSelector('#traffic-chart canvas');
+    assert.ok(
+      Number((await page.textContent('[data-tile="sent"]'))?.replace(/,/g, '')) >= BOOKINGS,
+    );
   });
 
   test("an operator finds a guest's mail; its HTML runs no script and loads no remote image", async () => {

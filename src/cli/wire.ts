@@ -17,6 +17,7 @@ import { loadPublicKey, sendgridEventSource } from '../providers/sendgrid/event-
 import { SendGridProvider } from '../providers/sendgrid/sendgrid-provider.ts';
 import { TestProvider } from '../providers/test-provider.ts';
 import { consoleUserStore } from '../store/console/store.ts';
+import { traffic } from '../store/console/traffic.ts';
 import {
   type DatabaseHandle,
   migrateToLatest,
@@ -290,6 +291,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         keys,
         webhooks,
         providers: { configured: config.provider, health },
+        traffic: { traffic: (since, unitId) => traffic(database, since, unitId) },
         renderMime: async (record) =>
           (
             await renderMime({

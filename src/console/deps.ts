@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { ConsoleAccounts } from '../domain/console-accounts.ts';
 import type { OperationsService } from '../domain/operations/service.ts';
 import type { ApiKeyStore } from '../domain/ports/api-key-store.ts';
+import type { ConsoleTraffic } from '../domain/ports/console-traffic.ts';
 import type { TimelineEntry } from '../domain/ports/delivery-event-store.ts';
 import type { MessageStore } from '../domain/ports/message-store.ts';
 import type { ProviderHealthStore } from '../domain/ports/provider-health-store.ts';
@@ -19,6 +20,8 @@ export interface ConsoleDeps {
   keys: ApiKeyStore;
   webhooks: StatusWebhookStore;
   providers: { configured: string; health: ProviderHealthStore };
+  /** Per-minute counts of the last hour, for the overview's charts. */
+  traffic: ConsoleTraffic;
   /** The message as MIME, as the provider would get it. */
   renderMime: (record: MessageRecord) => Promise<string>;
   /** Cookies carry `Secure` (on by default; off only for plain-HTTP development). */

@@ -30,6 +30,7 @@ export function page(
 <title>${title} · Tegami</title>
 <link rel="stylesheet" href="/console/static/console.css">
 <script type="module" src="/console/static/console.js"></script>
+${current === '/console' ? html`<link rel="stylesheet" href="/console/static/uplot.css"><script type="module" src="/console/static/overview.js"></script>` : ''}
 </head>
 <body>
 ${

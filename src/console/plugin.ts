@@ -23,6 +23,7 @@ function staticFiles(): Map<string, { type: string; body: Buffer }> {
   const files: [string, string, string][] = [
     ['console.css', join(HERE, 'static/console.css'), 'text/css'],
     ['console.js', join(HERE, 'static/console.js'), 'text/javascript'],
+    ['overview.js', join(HERE, 'static/overview.js'), 'text/javascript'],
     ['uplot.js', join(uplot, 'dist/uPlot.esm.js'), 'text/javascript'],
     ['uplot.css', join(uplot, 'dist/uPlot.min.css'), 'text/css'],
   ];
