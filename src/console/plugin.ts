@@ -59,6 +59,10 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
         done(null, out);
       },
     );
+    // The console's pages are no part of the API's OpenAPI document.
+    scope.addHook('onRoute', (route) => {
+      route.schema = { ...(route.schema ?? {}), hide: true };
+    });
     scope.decorateRequest('consoleState', null);
     scope.addHook('onRequest', async (_request, reply) => {
       reply.header('content-security-policy', CSP);
