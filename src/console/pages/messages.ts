@@ -146,16 +146,20 @@ ${last ? html`<p><a href="/console/messages${qs({ q, before: last.id })}" rel="n
     const { q = '' } = request.query as { q?: string };
     const { state, record: r } = await load(request, id);
     const events = await deps.timeline(r.id);
-    const timeline = [
+    const timeline: { at: number; occurredAt: number; what: Html }[] = [
       ...r.attempts.map((a) => ({
         at: a.startedAt,
+        occurredAt: a.startedAt,
         what: html`<strong>Attempt ${a.number}</strong> to ${filterLink(q, 'provider', a.provider)}: ${a.outcome}${a.httpStatus ? html` (HTTP ${a.httpStatus})` : ''}${a.errorClass ? html` · ${filterLink(q, 'error', a.errorClass)}` : ''}, ${a.durationMs} ms
 ${a.detail ? html`<div>${a.detail}</div>` : ''}
 ${a.providerErrors?.length ? html`<ul>${a.providerErrors.map((e) => html`<li>${e.message}${e.field ? html` <span class="muted">(${e.field})</span>` : ''}</li>`)}</ul>` : ''}
 ${a.responseExcerpt ? html`<details><summary>The provider's answer</summary><pre>${a.responseExcerpt}</pre></details>` : ''}`,
       })),
       ...events.map((e) => ({
-        at: e.occurredAt,
+        // Ordered by arrival: a provider's event times are whole seconds, and would otherwise
+        // sort before the attempt they report on.
+        at: Math.max(e.occurredAt, e.receivedAt),
+        occurredAt: e.occurredAt,
         what: html`<strong>Event ${filterLink(q, 'event', e.event === 'bounce' ? 'bounced' : e.event)}</strong> for ${e.email}
 <details><summary>Payload</summary><pre>${JSON.stringify(e.payload, null, 2)}</pre></details>`,
       })),
@@ -194,7 +198,7 @@ ${actions.length ? html`<div class="actions">${actions}</div>` : ''}
 <table class="list"><thead><tr><th>Address</th><th>Kind</th><th>Status</th><th>Delivery</th></tr></thead>
 <tbody>${r.recipients.map((x) => html`<tr><td>${filterLink(q, 'to', x.email)}</td><td>${x.kind}</td><td>${x.status}${x.suppressedReason ? html` (${x.suppressedReason})` : ''}</td><td>${x.deliveryStatus ?? html`<span class="muted">no event yet</span>`} ${x.deliveryStatusAt ? time(x.deliveryStatusAt) : ''}</td></tr>`)}</tbody></table>
 <h2>Timeline</h2>
-<ol class="timeline">${timeline.map((t) => html`<li>${time(t.at)} ${t.what}</li>`)}</ol>
+<ol class="timeline">${timeline.map((t) => html`<li>${time(t.occurredAt)} ${t.what}</li>`)}</ol>
 ${timeline.length === 0 ? html`<p class="muted">Not tried yet.</p>` : ''}
 <h2>Content</h2>
 ${

@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely';
 import type { ConsoleRole, ConsoleSession, ConsoleUser } from '../../domain/console-users.ts';
-import type { ConsoleSessionTable, ConsoleUserTable } from './tables.ts';
+import type { ConsoleSessionTable, ConsoleUserTable } from '../schema.ts';
 
 /** Rows of the console's tables as domain values (numbers come back as strings from pg). */
 export function toUser(row: Selectable<ConsoleUserTable>): ConsoleUser {
