@@ -23,6 +23,7 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
   let tegami: TestService;
   let admin: ConsoleClient;
   let hotelMessage: string;
+  let unitIds: Record<string, string> = {};
   let restaurantMessage: string;
 
   async function createKey(unitId: string, name: string): Promise<string> {
@@ -51,6 +52,7 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
       assert.equal(r.status, 201, JSON.stringify(r.body));
       units[name] = r.body.id;
     }
+    unitIds = units;
     const hotelKey = await createKey(units.hotel as string, 'hotel app');
     const restaurantKey = await createKey(units.restaurant as string, 'restaurant app');
     const submit = async (key: string, to: string, overrides: Record<string, unknown> = {}) => {
@@ -196,6 +198,30 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     assert.doesNotMatch(unit.text, /Dinner/);
     const cancel = await hotel.post(`/console/messages/${restaurantMessage}/cancel`, {});
     assert.equal(cancel.status, 404);
+  });
+
+  test('a user of two units switches between them, and sees one at a time', async () => {
+    await admin.post('/console/users', {
+      email: 'both@example.jp',
+      password: PASSWORD,
+      role: 'viewer',
+      units: [unitIds.hotel as string, unitIds.restaurant as string],
+      bodies: '1',
+    });
+    const both = await signIn(tegami.url, 'both@example.jp', PASSWORD);
+    const search = async (q: string) =>
+      (await both.get(`/console/messages?q=${encodeURIComponent(q)}`)).text;
+    assert.match(await search('to:guest@example.jp'), new RegExp(hotelMessage));
+    assert.doesNotMatch(await search('to:diner@example.jp'), new RegExp(restaurantMessage));
+    const switched = await both.post('/console/unit', { unit: unitIds.restaurant as string });
+    assert.equal(switched.status, 303);
+    assert.match(await search('to:diner@example.jp'), new RegExp(restaurantMessage));
+    assert.doesNotMatch(await search('to:guest@example.jp'), new RegExp(hotelMessage));
+    const defaultUnit = (await tegami.request('GET', '/v1/units')).body.data.find(
+      (u: { name: string }) => u.name === 'default',
+    );
+    const refused = await both.post('/console/unit', { unit: defaultUnit.id });
+    assert.equal(refused.status, 404, 'not one of its units');
   });
 
   test('a metadata-only user sees no content', async () => {
