@@ -44,6 +44,7 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
       TEGAMI_ADMIN_EMAIL: ADMIN.email,
       TEGAMI_ADMIN_PASSWORD: ADMIN.password,
       TEGAMI_PROVIDER: 'test',
+      TEGAMI_WEBHOOKS_ALLOW_PRIVATE: 'true',
     });
     admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
     const units: Record<string, string> = {};
@@ -307,6 +308,30 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     });
     const audit = await admin.get('/console/audit?action=suppression.add');
     assert.match(audit.text, /operator@example\.jp/);
+  });
+
+  test('an admin adds a status webhook endpoint (secret shown once) and deletes it', async () => {
+    const created = await admin.post('/console/webhooks', {
+      url: 'http://127.0.0.1:9/hooks',
+      events: ['message.sent', 'message.failed'],
+      unit: unitIds.hotel as string,
+    });
+    assert.equal(created.status, 200, created.text);
+    assert.match(created.text, /data-new-secret>[\w-]{40,}</);
+    const list = await admin.get('/console/webhooks');
+    const id = /\/console\/webhooks\/(whk_[0-9A-Z]+)\/delete/.exec(list.text)?.[1];
+    assert.ok(id, 'listed with a delete button');
+    const bad = await admin.post('/console/webhooks', {
+      url: 'ftp://x.example',
+      events: 'message.sent',
+    });
+    assert.equal(bad.status, 400);
+    const viewer = await signIn(tegami.url, 'viewer@example.jp', PASSWORD);
+    assert.equal((await viewer.post(`/console/webhooks/${id}/delete`, {})).status, 403);
+    assert.equal((await admin.post(`/console/webhooks/${id}/delete`, {})).status, 303);
+    assert.doesNotMatch((await admin.get('/console/webhooks')).text, new RegExp(id));
+    const audit = await admin.get('/console/audit?action=webhook_endpoint.delete');
+    assert.match(audit.text, new RegExp(id));
   });
 
   test('sign-out everywhere ends every session of the user', async () => {

@@ -290,6 +290,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         suppressions,
         keys,
         webhooks,
+        checkDestination: (url) => checkDestination(url, config.webhooks.allowPrivate),
         providers: { configured: config.provider, health },
         traffic: { traffic: (since, unitId) => traffic(database, since, unitId) },
         renderMime: async (record) =>

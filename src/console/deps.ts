@@ -19,6 +19,8 @@ export interface ConsoleDeps {
   suppressions: SuppressionStore;
   keys: ApiKeyStore;
   webhooks: StatusWebhookStore;
+  /** Why a status webhook URL's destination is refused (private or loopback), or null. */
+  checkDestination: (url: string) => Promise<string | null>;
   providers: { configured: string; health: ProviderHealthStore };
   /** Per-minute counts of the last hour, for the overview's charts. */
   traffic: ConsoleTraffic;

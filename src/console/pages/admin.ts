@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { createApiKey, shownKeyPrefix } from '../../domain/api-keys.ts';
 import { CONSOLE_ROLES, type ConsoleRole } from '../../domain/console-users.ts';
 import { AUDIT_ACTIONS, type AuditAction } from '../../domain/operations/audit.ts';
 import { parseIsoTime } from '../../domain/operations/message-query.ts';
+import { WEBHOOK_EVENT_TYPES } from '../../domain/status-webhooks.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { html, qs, time } from '../html.ts';
 import { csrf, page } from '../layout.ts';
@@ -248,18 +250,96 @@ ${
     const state = stateOf(request);
     const endpoints = await deps.webhooks.list(unitIdOf(state));
     const logs = await Promise.all(endpoints.map((e) => deps.webhooks.deliveries(e.id, 20)));
-    const body = html`${endpoints.map(
-      (e, i) => html`<section class="card"><h2>${e.url}</h2>
+    const units = await deps.operations.listUnits(state.scope);
+    const body = html`<form method="post" action="/console/webhooks" class="card inline-form">${csrf(state)}
+<label>URL <input type="url" name="url" required placeholder="https://app.example.jp/tegami-hooks"></label>
+<label>Events <select name="events" multiple size="4" required>${WEBHOOK_EVENT_TYPES.map((t) => html`<option selected>${t}</option>`)}</select></label>
+<label>Unit <select name="unit"><option value="">every unit</option>${units.map((u) => html`<option value="${u.id}">${u.name}</option>`)}</select></label>
+<button type="submit">Add endpoint</button></form>
+${endpoints.map(
+  (e, i) => html`<section class="card"><h2>${e.url}</h2>
 <p>Events: ${e.events.join(', ')} · ${e.allUnits ? 'every unit' : 'one unit'} · created ${time(e.createdAt)}</p>
 <form method="post" action="/console/webhooks/${e.id}/redeliver" class="inline">${csrf(state)}<button type="submit">Redeliver the failed ones</button></form>
+<form method="post" action="/console/webhooks/${e.id}/delete" class="inline">${csrf(state)}<button type="submit" class="danger">Delete</button></form>
 <table class="list compact"><thead><tr><th>Created</th><th>Event</th><th>Status</th><th>Tries</th><th>Last answer</th></tr></thead>
 <tbody>${(logs[i] ?? []).map((d) => html`<tr><td>${time(d.createdAt)}</td><td>${d.eventType}</td><td>${d.status}</td><td>${d.attempts}</td><td>${d.lastStatus ?? ''} ${d.lastError ?? ''}</td></tr>`)}</tbody></table></section>`,
-    )}
-${endpoints.length === 0 ? html`<p class="muted">No endpoint yet; create one with POST /v1/webhook-endpoints.</p>` : ''}`;
+)}
+${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}`;
     return reply
       .type('text/html')
       .send(page('Status webhooks', state, body, '/console/webhooks').text);
   });
+
+  app.post(
+    '/console/webhooks',
+    { config: { permission: 'administer' } },
+    async (request, reply) => {
+      const state = stateOf(request);
+      const raw = request.body as Record<string, string | string[] | undefined>;
+      let parsed: URL;
+      try {
+        parsed = new URL(String(raw.url ?? ''));
+      } catch {
+        throw new ConsoleError(400, 'url: not a valid URL');
+      }
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+        throw new ConsoleError(400, 'url: an http or https URL');
+      }
+      if (parsed.username || parsed.password) {
+        throw new ConsoleError(400, 'url: no user name or password in it');
+      }
+      const events = ([] as string[]).concat(raw.events ?? []);
+      if (
+        events.length === 0 ||
+        events.some((e) => !(WEBHOOK_EVENT_TYPES as readonly string[]).includes(e))
+      ) {
+        throw new ConsoleError(400, `events: one or more of ${WEBHOOK_EVENT_TYPES.join(', ')}`);
+      }
+      const units = await deps.operations.listUnits(state.scope);
+      const unit = raw.unit ? units.find((u) => u.id === raw.unit) : undefined;
+      if (raw.unit && !unit) throw new ConsoleError(400, 'unit: no such unit');
+      const refused = await deps.checkDestination(parsed.toString());
+      if (refused) throw new ConsoleError(400, `url: ${refused}`);
+      // An endpoint of every unit still names one (as an admin key's does: its own, `default`).
+      const home = unit ?? (await deps.operations.findUnit('default'));
+      const endpoint = await deps.webhooks.create({
+        url: parsed.toString(),
+        events: [...new Set(events)],
+        secret: randomBytes(32).toString('base64url'),
+        now: clock(),
+        unitId: home?.id ?? '',
+        allUnits: !unit,
+      });
+      await deps.operations.record(state.actor, 'webhook_endpoint.create', {
+        unitId: unit ? unit.id : null,
+        target: endpoint.id,
+        filter: { url: endpoint.url, events: endpoint.events },
+      });
+      const body = html`<div class="card notice" role="status"><p>Status webhooks to <strong>${endpoint.url}</strong> are signed with this secret, shown only this once; keep it now:</p><pre data-new-secret>${endpoint.secret}</pre></div>
+<p><a href="/console/webhooks">Back to the endpoints</a></p>`;
+      return reply
+        .type('text/html')
+        .send(page('Endpoint added', state, body, '/console/webhooks').text);
+    },
+  );
+
+  app.post(
+    '/console/webhooks/:id/delete',
+    { config: { permission: 'administer' } },
+    async (request, reply) => {
+      const state = stateOf(request);
+      const { id } = request.params as { id: string };
+      const endpoint = await deps.webhooks.find(id, unitIdOf(state));
+      if (!endpoint || !(await deps.webhooks.disable(id, clock(), unitIdOf(state)))) {
+        throw new ConsoleError(404, 'No such endpoint.');
+      }
+      await deps.operations.record(state.actor, 'webhook_endpoint.delete', {
+        unitId: endpoint.allUnits ? null : endpoint.unitId,
+        target: id,
+      });
+      return reply.redirect('/console/webhooks', 303);
+    },
+  );
 
   app.post(
     '/console/webhooks/:id/redeliver',
@@ -273,7 +353,7 @@ ${endpoints.length === 0 ? html`<p class="muted">No endpoint yet; create one wit
       await deps.operations.record(state.actor, 'webhook_endpoint.redeliver', {
         unitId: endpoint.unitId,
         target: id,
-        counts: { queued: n },
+        counts: { requeued: n },
       });
       return reply.redirect('/console/webhooks', 303);
     },
