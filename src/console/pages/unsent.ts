@@ -89,7 +89,12 @@ ${e.errorClass && sampleError.has(e.errorClass) ? html`<div class="sample">“${
     )}</tbody></table></section>
 </div>
 ${
-  operator && summary.total > 0
+  operator && summary.total > 0 && !query.reason
+    ? html`<p class="card">To recover mail in bulk, pick a reason first (for failed mail: <a href="/console/unsent${qs({ q: `${q} reason:failed`.trim() })}">reason:failed</a>): a recovery acts on every message its filter matches, and without a reason that is not only unsent mail.</p>`
+    : ''
+}
+${
+  operator && summary.total > 0 && query.reason
     ? html`<form method="post" action="/console/recoveries/dry-run" class="card">${csrf(state)}
 <input type="hidden" name="q" value="${q}">
 <p>Bulk recovery acts on <strong>all ${summary.total.toLocaleString('en')} messages that match this filter</strong>, not only the ${items.length} shown below. A dry run comes first and changes nothing.</p>
