@@ -84,14 +84,20 @@ export class ConsoleAccounts {
   /** The first admin from TEGAMI_ADMIN_EMAIL/PASSWORD: created once, left alone afterwards. */
   async ensureAdmin(actor: Actor, email: string, password: string): Promise<boolean> {
     if (await this.store.findUserByEmail(normalizeEmail(email))) return false;
-    await this.createUser(actor, {
-      email,
-      password,
-      role: 'admin',
-      unitIds: null,
-      canReadBodies: true,
-    });
-    return true;
+    try {
+      await this.createUser(actor, {
+        email,
+        password,
+        role: 'admin',
+        unitIds: null,
+        canReadBodies: true,
+      });
+      return true;
+    } catch (error) {
+      // Another API process starting at the same time created it first.
+      if (error instanceof OperationsError && error.kind === 'exists') return false;
+      throw error;
+    }
   }
 
   listUsers(): Promise<ConsoleUser[]> {
