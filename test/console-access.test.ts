@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import {
   message,
@@ -332,6 +333,43 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     assert.doesNotMatch((await admin.get('/console/webhooks')).text, new RegExp(id));
     const audit = await admin.get('/console/audit?action=webhook_endpoint.delete');
     assert.match(audit.text, new RegExp(id));
+  });
+
+  test('tegami users create reads the password from standard input; the user signs in', async () => {
+    const run = (args: string[], input: string) =>
+      new Promise<{ code: number | null; output: string }>((resolve) => {
+        const child = spawn(process.execPath, ['bin/tegami.js', 'users', ...args], {
+          env: {
+            ...process.env,
+            TEGAMI_DATABASE_URL: tegami.databaseUrl,
+            TEGAMI_LOG_LEVEL: 'warn',
+          },
+        });
+        let output = '';
+        child.stdout.on('data', (c: Buffer) => {
+          output += c.toString();
+        });
+        child.stderr.on('data', (c: Buffer) => {
+          output += c.toString();
+        });
+        child.on('exit', (code) => resolve({ code, output }));
+        child.stdin.end(input);
+      });
+    const created = await run(
+      ['create', '--email', 'CLI@example.jp', '--role', 'operator', '--unit', 'hotel'],
+      `${PASSWORD}\n`,
+    );
+    assert.equal(created.code, 0, created.output);
+    assert.match(created.output, /Created operator cli@example\.jp/);
+    const short = await run(['create', '--email', 'short@example.jp'], 'short\n');
+    assert.equal(short.code, 2, short.output);
+    assert.match(short.output, /password: must be 12/);
+    const listed = await run(['list'], '');
+    assert.match(listed.output, /cli@example\.jp\s+operator\s+hotel/);
+    const cli = await signIn(tegami.url, 'cli@example.jp', PASSWORD);
+    assert.equal((await cli.get(`/console/messages/${restaurantMessage}`)).status, 404);
+    const audit = await admin.get('/console/audit?action=user.create');
+    assert.match(audit.text, /\(cli\)/);
   });
 
   test('sign-out everywhere ends every session of the user', async () => {
