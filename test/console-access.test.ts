@@ -55,6 +55,12 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
       units[name] = r.body.id;
     }
     unitIds = units;
+    const hook = await admin.post('/console/webhooks', {
+      url: 'http://127.0.0.1:9/hotel-hooks',
+      events: ['message.sent', 'message.failed'],
+      unit: units.hotel as string,
+    });
+    assert.equal(hook.status, 200, hook.text);
     const hotelKey = await createKey(units.hotel as string, 'hotel app');
     const restaurantKey = await createKey(units.restaurant as string, 'restaurant app');
     const submit = async (key: string, to: string, overrides: Record<string, unknown> = {}) => {
@@ -224,6 +230,22 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     );
     const refused = await both.post('/console/unit', { unit: defaultUnit.id });
     assert.equal(refused.status, 404, 'not one of its units');
+  });
+
+  test("a message's timeline shows its attempts and the status webhooks about it", async () => {
+    await waitFor(async () => {
+      const page = await admin.get(`/console/messages/${hotelMessage}`);
+      return page.text.includes('<strong>Status webhook</strong>') ? page : null;
+    }, 'the status webhook in the timeline').then((page) => {
+      assert.match(page.text, /Attempt 1/);
+      assert.match(page.text, /message\.sent to http:\/\/127\.0\.0\.1:9\/hotel-hooks/);
+    });
+    const other = await admin.get(`/console/messages/${restaurantMessage}`);
+    assert.doesNotMatch(
+      other.text,
+      /<strong>Status webhook<\/strong>/,
+      "the hotel's endpoint gets no restaurant mail",
+    );
   });
 
   test('a metadata-only user sees no content', async () => {

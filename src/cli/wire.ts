@@ -16,6 +16,7 @@ import { renderSandboxMime, SandboxProvider } from '../providers/sandbox/sandbox
 import { loadPublicKey, sendgridEventSource } from '../providers/sendgrid/event-source.ts';
 import { SendGridProvider } from '../providers/sendgrid/sendgrid-provider.ts';
 import { TestProvider } from '../providers/test-provider.ts';
+import { statusWebhooksOfMessage } from '../store/console/status-webhooks-of-message.ts';
 import { consoleUserStore } from '../store/console/store.ts';
 import { traffic } from '../store/console/traffic.ts';
 import {
@@ -290,6 +291,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         suppressions,
         keys,
         webhooks,
+        messageWebhooks: {
+          ofMessage: (id, from, to, limit) =>
+            statusWebhooksOfMessage(database, id, from, to, limit),
+        },
         checkDestination: (url) => checkDestination(url, config.webhooks.allowPrivate),
         providers: { configured: config.provider, health },
         traffic: { traffic: (since, unitId) => traffic(database, since, unitId) },

@@ -146,6 +146,13 @@ ${last ? html`<p><a href="/console/messages${qs({ q, before: last.id })}" rel="n
     const { q = '' } = request.query as { q?: string };
     const { state, record: r } = await load(request, id);
     const events = await deps.timeline(r.id);
+    // Status webhooks are queued when the message or a recipient changes: during its life so far.
+    const lastChange = Math.max(r.updatedAt, ...events.map((e) => e.receivedAt));
+    const [webhooks, endpoints] = await Promise.all([
+      deps.messageWebhooks.ofMessage(r.id, r.createdAt, lastChange + 5_000, 100),
+      deps.webhooks.list(state.scope.kind === 'unit' ? state.scope.unitId : undefined),
+    ]);
+    const endpointUrl = new Map(endpoints.map((e) => [e.id, e.url]));
     const timeline: { at: number; occurredAt: number; what: Html }[] = [
       ...r.attempts.map((a) => ({
         at: a.startedAt,
@@ -162,6 +169,11 @@ ${a.responseExcerpt ? html`<details><summary>The provider's answer</summary><pre
         occurredAt: e.occurredAt,
         what: html`<strong>Event ${filterLink(q, 'event', e.event === 'bounce' ? 'bounced' : e.event)}</strong> for ${e.email}
 <details><summary>Payload</summary><pre>${JSON.stringify(e.payload, null, 2)}</pre></details>`,
+      })),
+      ...webhooks.map((w) => ({
+        at: w.createdAt,
+        occurredAt: w.createdAt,
+        what: html`<strong>Status webhook</strong> ${w.eventType} to ${endpointUrl.get(w.endpointId) ?? w.endpointId}: ${w.status}${w.lastStatus ? html` (HTTP ${w.lastStatus})` : ''}, ${w.attempts} ${w.attempts === 1 ? 'post' : 'posts'}${w.lastError ? html` <span class="muted">${w.lastError}</span>` : ''}`,
       })),
     ].sort((a, b) => a.at - b.at);
     const actions: Html[] = [];
