@@ -5,6 +5,7 @@
 //
 //   npm run screenshots:console        (TEGAMI_CHROMIUM=/path/to/chromium to use another)
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +42,13 @@ const simulator = await startSimulator({
   apiKey: SG_KEY,
   eventWebhook: { url: `${base}/webhooks/sendgrid`, eventDelayMs: 20, flushIntervalMs: 100 },
 });
+// The application's status webhook receiver: answers 200 to everything.
+const receiver = createHttpServer((req, res) => {
+  req.resume();
+  req.on('end', () => res.writeHead(200).end('ok'));
+});
+await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+const receiverUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/tegami-hooks`;
 const dir = mkdtempSync(join(tmpdir(), 'tegami-screenshots-'));
 const service = await startService({
   config: loadConfig({
@@ -55,6 +63,8 @@ const service = await startService({
     TEGAMI_ADMIN_PASSWORD: ADMIN.password,
     TEGAMI_LOG_LEVEL: 'silent',
     TEGAMI_PROVIDER_PROBE_INTERVAL_MS: '300',
+    // The receiver is on this machine, for the screenshots only.
+    TEGAMI_WEBHOOKS_ALLOW_PRIVATE: 'true',
   }),
   logger: createLogger('silent'),
   api: true,
@@ -101,6 +111,11 @@ try {
     keys[unit] = (await page.textContent('[data-new-key]'))?.trim() ?? '';
   }
   await shot('keys');
+  await page.goto(`${base}/console/webhooks`);
+  await page.fill('input[name=url]', receiverUrl);
+  await page.selectOption('select[name=unit]', { label: 'hotel' });
+  await page.click('form[action="/console/webhooks"] button[type=submit]');
+  await page.waitForSelector('[data-new-secret]');
 
   const from = { email: 'reservations@hotel.example.jp', name: 'ホテル手紙' };
   const send = (unit: string, body: Record<string, unknown>) =>
@@ -178,9 +193,12 @@ try {
   await shot('audit');
   await page.goto(`${base}/console/users`);
   await shot('users');
+  await page.goto(`${base}/console/webhooks`);
+  await shot('webhooks');
 } finally {
   await browser.close();
   await service.stop();
   await simulator.close();
+  await new Promise((resolve) => receiver.close(resolve));
   rmSync(dir, { recursive: true, force: true });
 }
