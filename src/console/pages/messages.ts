@@ -245,17 +245,19 @@ ${c.attachments.length ? html`<h3>Attachments</h3><ul>${c.attachments.map((a, i)
       const { state, record } = await load(request, id);
       bodiesAllowed(state);
       const img = images === '1' ? 'img-src data: https: http:' : 'img-src data:';
-      return reply
-        .header(
-          'content-security-policy',
-          `default-src 'none'; style-src 'unsafe-inline'; ${img}; font-src data:; sandbox; base-uri 'none'; form-action 'none'; frame-ancestors 'self'`,
-        )
-        .header('x-frame-options', 'SAMEORIGIN')
-        // A <link rel="dns-prefetch"> in the mail would otherwise tell its sender someone looked.
-        .header('x-dns-prefetch-control', 'off')
-        .header('referrer-policy', 'no-referrer')
-        .type('text/html; charset=utf-8')
-        .send(record.content.html ?? '');
+      return (
+        reply
+          .header(
+            'content-security-policy',
+            `default-src 'none'; style-src 'unsafe-inline'; ${img}; font-src data:; sandbox; base-uri 'none'; form-action 'none'; frame-ancestors 'self'`,
+          )
+          .header('x-frame-options', 'SAMEORIGIN')
+          // A <link rel="dns-prefetch"> in the mail would otherwise tell its sender someone looked.
+          .header('x-dns-prefetch-control', 'off')
+          .header('referrer-policy', 'no-referrer')
+          .type('text/html; charset=utf-8')
+          .send(record.content.html ?? '')
+      );
     },
   );
 
