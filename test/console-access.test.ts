@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import {
   message,
@@ -126,12 +127,39 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     assert.equal(right.headers.get('set-cookie'), null);
   });
 
-  test('the session cookie is HttpOnly, SameSite=Strict and Secure; pages carry a strict CSP', async () => {
+  test('the session cookie is HttpOnly, SameSite=Strict and Secure (but on loopback HTTP); pages carry a strict CSP', async () => {
     const r = await postForm(`${tegami.url}/console/sign-in`, {
       email: ADMIN.email,
       password: ADMIN.password,
     });
-    const cookie = r.headers.get('set-cookie') ?? '';
+    const local = r.headers.get('set-cookie') ?? '';
+    assert.match(local, /HttpOnly/);
+    assert.match(local, /SameSite=Strict/);
+    assert.doesNotMatch(local, /Secure/, 'plain HTTP on a loopback address: no network to cross');
+    // Any other host name (behind a TLS proxy that keeps the Host header): Secure.
+    const port = new URL(tegami.url).port;
+    const cookie = await new Promise<string>((resolve, reject) => {
+      const body = new URLSearchParams(ADMIN).toString();
+      const req = httpRequest(
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/console/sign-in',
+          headers: {
+            host: 'console.example.jp',
+            'content-type': 'application/x-www-form-urlencoded',
+            'content-length': Buffer.byteLength(body),
+          },
+        },
+        (res) => {
+          res.resume();
+          resolve(String(res.headers['set-cookie'] ?? ''));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
     assert.match(cookie, /HttpOnly/);
     assert.match(cookie, /SameSite=Strict/);
     assert.match(cookie, /Secure/);

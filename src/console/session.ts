@@ -63,6 +63,18 @@ export function sessionCookie(token: string, secure: boolean, maxAgeS: number): 
   ].join('; ');
 }
 
+/**
+ * Whether the cookie gets `Secure`: always, unless turned off, except for a console opened over
+ * plain HTTP at a loopback address (`npm start`, then http://127.0.0.1:4025/console), where
+ * nothing crosses a network and some browsers would drop a `Secure` cookie.
+ */
+export function cookieSecure(request: FastifyRequest, configured: boolean): boolean {
+  if (!configured) return false;
+  const host = (request.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
+  const loopback = host === 'localhost' || host === '127.0.0.1' || host === '[::1]';
+  return !(request.protocol === 'http' && loopback);
+}
+
 function sameToken(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);

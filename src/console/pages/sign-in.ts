@@ -3,7 +3,7 @@ import { SESSION_MAX_MS } from '../../domain/console-users.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { html } from '../html.ts';
 import { csrf, page } from '../layout.ts';
-import { ConsoleError, sessionCookie, stateOf } from '../session.ts';
+import { ConsoleError, cookieSecure, sessionCookie, stateOf } from '../session.ts';
 
 /** Only a path inside the console: `next` must not send anyone elsewhere after signing in. */
 function safeNext(next: unknown): string {
@@ -46,7 +46,11 @@ export function registerSignIn(app: FastifyInstance, deps: ConsoleDeps): void {
     if (result.kind === 'signed_in') {
       reply.header(
         'set-cookie',
-        sessionCookie(result.token, deps.secureCookies, Math.floor(SESSION_MAX_MS / 1000)),
+        sessionCookie(
+          result.token,
+          cookieSecure(request, deps.secureCookies),
+          Math.floor(SESSION_MAX_MS / 1000),
+        ),
       );
       return reply.redirect(next, 303);
     }
@@ -62,7 +66,7 @@ export function registerSignIn(app: FastifyInstance, deps: ConsoleDeps): void {
 
   app.post('/console/sign-out', { config: { permission: 'read' } }, async (request, reply) => {
     await deps.accounts.signOut(stateOf(request).session);
-    reply.header('set-cookie', sessionCookie('', deps.secureCookies, 0));
+    reply.header('set-cookie', sessionCookie('', cookieSecure(request, deps.secureCookies), 0));
     return reply.redirect('/console/sign-in', 303);
   });
 
@@ -72,7 +76,7 @@ export function registerSignIn(app: FastifyInstance, deps: ConsoleDeps): void {
     async (request, reply) => {
       const state = stateOf(request);
       await deps.accounts.signOutEverywhere(state.actor, state.user);
-      reply.header('set-cookie', sessionCookie('', deps.secureCookies, 0));
+      reply.header('set-cookie', sessionCookie('', cookieSecure(request, deps.secureCookies), 0));
       return reply.redirect('/console/sign-in', 303);
     },
   );
