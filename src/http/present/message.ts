@@ -77,6 +77,7 @@ export function presentMessage(
   const replyTo = address(content.reply_to);
   const bodyText = textOrNull(content.text);
   const bodyHtml = textOrNull(content.html);
+  const sendgrid = sendGridOrigin(content.sendgrid);
   return {
     id: text(record.id),
     status: text(record.status),
@@ -160,5 +161,19 @@ export function presentMessage(
           })),
         }
       : {}),
+    ...(sendgrid ? { sendgrid } : {}),
+  };
+}
+
+/** Where mail that came in through `POST /v3/mail/send` came from; null for any other. */
+function sendGridOrigin(value: unknown) {
+  if (!isPlainObject(value)) return null;
+  const xMessageId = textOrNull(value.xMessageId);
+  if (xMessageId === null) return null;
+  const personalization = value.personalization;
+  return {
+    x_message_id: xMessageId,
+    ...(Number.isInteger(personalization) ? { personalization: personalization as number } : {}),
+    forwarded: isPlainObject(value.request),
   };
 }

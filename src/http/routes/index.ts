@@ -10,19 +10,21 @@ import { registerOpenApiDocument } from './openapi.ts';
 import { registerProviderRoutes } from './providers/index.ts';
 import { registerRecoveryRoutes } from './recoveries/index.ts';
 import { registerSandboxRoutes } from './sandbox/index.ts';
+import { registerSendGridRoutes } from './sendgrid/index.ts';
 import { registerSuppressionRoutes } from './suppressions/index.ts';
 import { registerUnitRoutes } from './units/index.ts';
 import { registerUnsentRoutes } from './unsent/index.ts';
 import { registerWebhookEndpointRoutes } from './webhook-endpoints/index.ts';
 
 /**
- * Every route of the API: health and the provider's webhook at the root, the rest under `/v1`
- * behind an API key. The order of registration is the order of the OpenAPI document.
+ * Every route of the API: health and the provider's webhook at the root, SendGrid's
+ * `/v3/mail/send` (with SendGrid's key check and answers), the rest under `/v1` behind an API key. The order of registration is the order of the OpenAPI document.
  */
 export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   registerHealthRoutes(app, deps);
   for (const webhook of deps.eventWebhooks ?? []) await registerEventWebhook(app, webhook);
   registerOpenApiDocument(app);
+  await registerSendGridRoutes(app, deps);
   await app.register(
     async (scope) => {
       scope.addHook('onRequest', authenticateRequests(deps));
