@@ -1,0 +1,236 @@
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { Client } from '@sendgrid/client';
+import { MailService } from '@sendgrid/mail';
+import { generateSigningKey } from '../src/simulator/event-webhook/signing.ts';
+import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
+import { startTestService, TEST_ENGINE, TEST_KEY, type TestService, waitFor } from './helpers.ts';
+import { officialMailSendValidator } from './support/sendgrid-spec.ts';
+
+// The body the official client builds from its input, to compare with what SendGrid received.
+const require = createRequire(import.meta.url);
+const { Mail } = require('@sendgrid/helpers').classes as {
+  Mail: { create(data: unknown): { toJSON(): Record<string, unknown> } };
+};
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** The official client, pointed at Tegami by its base URL and key, and nothing else. */
+function officialClient(baseUrl: string, key: string): { mail: MailService; warnings: string[] } {
+  const warnings: string[] = [];
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => warnings.push(args.join(' '));
+  try {
+    const client = new Client();
+    client.setApiKey(key);
+    // After setApiKey, which resets the base URL to SendGrid's.
+    client.setDefaultRequest('baseUrl', baseUrl);
+    const mail = new MailService();
+    mail.setClient(client);
+    return { mail, warnings };
+  } finally {
+    console.warn = warn;
+  }
+}
+
+interface SimulatorMessage {
+  x_message_id: string;
+  body: { personalizations: Array<{ custom_args?: Record<string, string> }> };
+}
+
+/** What SendGrid received, without the one thing Tegami adds (its id in custom_args). */
+function withoutTegamiId(body: SimulatorMessage['body']) {
+  return {
+    ...body,
+    personalizations: body.personalizations.map((p) => {
+      const { tegami_message_id: _, ...args } = p.custom_args ?? {};
+      const { custom_args: __, ...rest } = p;
+      return Object.keys(args).length > 0 ? { ...rest, custom_args: args } : rest;
+    }),
+  };
+}
+
+describe(`@sendgrid/mail against Tegami, through the sendgrid provider (${TEST_ENGINE})`, () => {
+  const keys = generateSigningKey();
+  let simulator: RunningSimulator;
+  let tegami: TestService;
+  const validateOfficial = officialMailSendValidator();
+
+  before(async () => {
+    const port = await freePort();
+    simulator = await startSimulator({
+      port: 0,
+      apiKey: 'SG.upstream',
+      eventWebhook: {
+        url: `http://127.0.0.1:${port}/webhooks/sendgrid`,
+        signingKey: keys.privateKeyBase64,
+        eventDelayMs: 20,
+        flushIntervalMs: 20,
+        retryBaseMs: 100,
+      },
+    });
+    tegami = await startTestService({
+      TEGAMI_HTTP_PORT: String(port),
+      TEGAMI_PROVIDER: 'sendgrid',
+      TEGAMI_SENDGRID_API_KEY: 'SG.upstream',
+      TEGAMI_SENDGRID_BASE_URL: simulator.url,
+      TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY: keys.publicKeyBase64,
+    });
+  });
+  after(async () => {
+    await tegami.stop();
+    await simulator.close();
+  });
+
+  test('a Tegami key given as SG.<key> raises no warning in the client', () => {
+    assert.deepEqual(officialClient(tegami.url, `SG.${TEST_KEY}`).warnings, []);
+    assert.equal(officialClient(tegami.url, TEST_KEY).warnings.length, 1);
+  });
+
+  test('six sends: forwarded as the client built them, valid by the spec, every recipient delivered', async () => {
+    const { mail } = officialClient(tegami.url, `SG.${TEST_KEY}`);
+    const from = { email: 'bookings@hotel.example', name: 'Hotel' };
+    const sends: Record<string, Record<string, unknown>> = {
+      plain: {
+        to: { email: 'guest@example.com', name: 'Guest' },
+        from,
+        subject: 'Your booking',
+        text: 'See you soon.',
+        html: '<p>See you soon.</p>',
+        categories: ['booking'],
+        customArgs: { booking: 'B-1' },
+        replyTo: 'desk@hotel.example',
+        headers: { 'X-Booking': 'B-1' },
+      },
+      personalizations: {
+        from,
+        subject: 'Hello {{name}}',
+        text: 'Dear {{name}}, room {{room}}.',
+        personalizations: ['ann', 'bob', 'cy'].map((name, i) => ({
+          to: `${name}@example.com`,
+          ...(i === 0 ? { cc: 'front@hotel.example', bcc: 'audit@hotel.example' } : {}),
+          substitutions: { name, room: String(100 + i) },
+          customArgs: { guest: name },
+          headers: { 'X-Guest': name },
+        })),
+      },
+      template: {
+        to: 'dora@example.com',
+        from,
+        templateId: 'd-0123456789abcdef0123456789abcdef',
+        dynamicTemplateData: { name: 'Dora', nights: 3 },
+        asm: { groupId: 42 },
+        trackingSettings: { clickTracking: { enable: true } },
+        ipPoolName: 'transactional',
+      },
+      attachments: {
+        to: 'eve@example.com',
+        from,
+        subject: 'Your invoice',
+        text: 'Attached.',
+        attachments: [
+          {
+            content: Buffer.from('%PDF-1.4 invoice').toString('base64'),
+            filename: 'invoice.pdf',
+            type: 'application/pdf',
+            disposition: 'attachment',
+          },
+        ],
+      },
+      scheduled: {
+        to: 'fay@example.com',
+        from,
+        subject: 'Later',
+        text: 'Sent a little later.',
+        sendAt: Math.floor(Date.now() / 1000) + 2,
+      },
+    };
+    const answers: Record<string, string> = {};
+    for (const [name, data] of Object.entries(sends)) {
+      const [response] = await mail.send(structuredClone(data) as never);
+      assert.equal(response.statusCode, 202, name);
+      const id = response.headers['x-message-id'];
+      assert.match(String(id), /^[A-Za-z0-9_-]{22}$/, name);
+      answers[name] = String(id);
+    }
+    const [sandbox] = await mail.send({
+      to: 'gil@example.com',
+      from,
+      subject: 'Nothing',
+      text: 'Never sent.',
+      mailSettings: { sandboxMode: { enable: true } },
+    });
+    assert.equal(sandbox.statusCode, 200);
+
+    // Tegami's messages, one per request, each holding every recipient of every personalization.
+    const list = await tegami.request('GET', '/v1/messages?limit=20');
+    const byXId = new Map<string, { id: string }>(
+      list.body.data.map((m: { id: string; sendgrid?: { x_message_id: string } }) => [
+        m.sendgrid?.x_message_id,
+        m,
+      ]),
+    );
+    assert.equal(list.body.data.length, 5, 'the sandbox-mode request stored nothing');
+    const ids = Object.fromEntries(
+      Object.entries(answers).map(([name, x]) => [name, byXId.get(x)?.id as string]),
+    );
+    const scheduled = await tegami.request('GET', `/v1/messages/${ids.scheduled}`);
+    assert.equal(scheduled.body.status, 'scheduled', 'Tegami holds it until its send_at');
+    assert.equal(
+      scheduled.body.send_at,
+      new Date((sends.scheduled?.sendAt as number) * 1000).toISOString(),
+    );
+    const personalized = await tegami.request('GET', `/v1/messages/${ids.personalizations}`);
+    assert.deepEqual(
+      personalized.body.recipients.map((r: { email: string; type: string }) => [r.email, r.type]),
+      [
+        ['ann@example.com', 'to'],
+        ['bob@example.com', 'to'],
+        ['cy@example.com', 'to'],
+        ['front@hotel.example', 'cc'],
+        ['audit@hotel.example', 'bcc'],
+      ],
+    );
+
+    // SendGrid received each body as the client built it, plus Tegami's id for matching events.
+    const received = await waitFor(async () => {
+      const r = await fetch(`${simulator.url}/_simulator/messages`);
+      const page = (await r.json()) as { messages: SimulatorMessage[] };
+      return page.messages.length === 5 ? page.messages : null;
+    }, 'five sends to reach SendGrid');
+    for (const [name, data] of Object.entries(sends)) {
+      const tegamiId = ids[name] as string;
+      const body = received.find((m) =>
+        m.body.personalizations.every((p) => p.custom_args?.tegami_message_id === tegamiId),
+      )?.body;
+      assert.ok(body, `${name} reached SendGrid with tegami_message_id in every personalization`);
+      // The spec types the top-level custom_args as a string; SendGrid takes, and its own client
+      // sends, an object of strings (as in personalizations): that one finding is the spec's.
+      const findings = validateOfficial(body).filter((f) => f !== '/custom_args must be string');
+      assert.deepEqual(findings, [], `${name} is valid by the official spec`);
+      const sent = Mail.create(structuredClone({ ...data, isMultiple: false })).toJSON();
+      assert.deepEqual(withoutTegamiId(body), JSON.parse(JSON.stringify(sent)), name);
+    }
+
+    // Delivery events come back (signed, through /webhooks/sendgrid): everyone delivered.
+    for (const [name, id] of Object.entries(ids)) {
+      await waitFor(async () => {
+        const r = await tegami.request('GET', `/v1/messages/${id}`);
+        const statuses = r.body.recipients.map(
+          (x: { delivery_status: string }) => x.delivery_status,
+        );
+        return statuses.every((s: string) => s === 'delivered') ? statuses : null;
+      }, `every recipient of ${name} delivered`);
+    }
+  });
+});
