@@ -3,10 +3,12 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@sendgrid/client';
+import { EventWebhook, EventWebhookHeader } from '@sendgrid/eventwebhook';
 import { MailService } from '@sendgrid/mail';
 import { generateSigningKey } from '../src/simulator/event-webhook/signing.ts';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
 import { startTestService, TEST_ENGINE, TEST_KEY, type TestService, waitFor } from './helpers.ts';
+import { startCaptureServer } from './support/capture-server.ts';
 import { officialMailSendValidator } from './support/sendgrid-spec.ts';
 
 // The body the official client builds from its input, to compare with what SendGrid received.
@@ -64,10 +66,16 @@ describe(`@sendgrid/mail against Tegami, through the sendgrid provider (${TEST_E
   const keys = generateSigningKey();
   let simulator: RunningSimulator;
   let tegami: TestService;
+  let receiver: Awaited<ReturnType<typeof startCaptureServer>>;
   const validateOfficial = officialMailSendValidator();
 
   before(async () => {
     const port = await freePort();
+    // The application's own Event Webhook receiver, which SendGrid used to post to.
+    receiver = await startCaptureServer((_request, response, i) => {
+      // The first post is refused: the relay retries it, as status webhooks are retried.
+      response.writeHead(i === 0 ? 503 : 200).end();
+    });
     simulator = await startSimulator({
       port: 0,
       apiKey: 'SG.upstream',
@@ -85,11 +93,15 @@ describe(`@sendgrid/mail against Tegami, through the sendgrid provider (${TEST_E
       TEGAMI_SENDGRID_API_KEY: 'SG.upstream',
       TEGAMI_SENDGRID_BASE_URL: simulator.url,
       TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY: keys.publicKeyBase64,
+      TEGAMI_WEBHOOKS_ALLOW_PRIVATE: 'true',
+      TEGAMI_WEBHOOKS_RETRY_BASE_MS: '50',
+      TEGAMI_WEBHOOKS_POLL_INTERVAL_MS: '50',
     });
   });
   after(async () => {
     await tegami.stop();
     await simulator.close();
+    await receiver.close();
   });
 
   test('a Tegami key given as SG.<key> raises no warning in the client', () => {
@@ -98,6 +110,18 @@ describe(`@sendgrid/mail against Tegami, through the sendgrid provider (${TEST_E
   });
 
   test('six sends: forwarded as the client built them, valid by the spec, every recipient delivered', async () => {
+    const relay = await tegami.request('PUT', '/v1/sendgrid/event-relay', {
+      url: `${receiver.url}/sendgrid/events`,
+    });
+    assert.equal(relay.status, 200);
+    assert.equal(relay.body.unit, 'default');
+    // The URL can move; the key pair (and so the receiver's verification key) stays.
+    const moved = await tegami.request('PUT', '/v1/sendgrid/event-relay', {
+      url: `${receiver.url}/events`,
+    });
+    assert.equal(moved.body.public_key, relay.body.public_key);
+    assert.equal(moved.body.url, `${receiver.url}/events`);
+
     const { mail } = officialClient(tegami.url, `SG.${TEST_KEY}`);
     const from = { email: 'bookings@hotel.example', name: 'Hotel' };
     const sends: Record<string, Record<string, unknown>> = {
@@ -232,5 +256,42 @@ describe(`@sendgrid/mail against Tegami, through the sendgrid provider (${TEST_E
         return statuses.every((s: string) => s === 'delivered') ? statuses : null;
       }, `every recipient of ${name} delivered`);
     }
+
+    // The receiver got SendGrid's events for every recipient, in SendGrid's format, signed with
+    // SendGrid's scheme: the official verifier accepts them with the unit's public key.
+    const verifier = new EventWebhook();
+    const publicKey = verifier.convertPublicKeyToECDSA(relay.body.public_key);
+    const recipients = 5 + 1 + 1 + 1 + 1; // the personalizations one has five
+    const posts = await waitFor(async () => {
+      const ok = receiver.captured.slice(1);
+      const events = ok.flatMap((c) => JSON.parse(c.body) as Record<string, unknown>[]);
+      const delivered = events.filter((e) => e.event === 'delivered');
+      return delivered.length >= recipients ? ok : null;
+    }, 'every delivered event relayed');
+    assert.equal(receiver.captured[0]?.url, '/events');
+    for (const post of receiver.captured) {
+      const signature = post.headers[EventWebhookHeader.SIGNATURE().toLowerCase()] as string;
+      const timestamp = post.headers[EventWebhookHeader.TIMESTAMP().toLowerCase()] as string;
+      assert.ok(verifier.verifySignature(publicKey, post.body, signature, timestamp));
+      assert.equal(
+        verifier.verifySignature(publicKey, `${post.body} `, signature, timestamp),
+        false,
+      );
+      assert.match(timestamp, /^\d{10}$/, 'seconds, as SendGrid sends them');
+    }
+    const relayed = posts.flatMap((c) => JSON.parse(c.body) as Record<string, unknown>[]);
+    const xIds = new Set(Object.values(answers));
+    for (const event of relayed) {
+      assert.equal(event.tegami_message_id, undefined, "Tegami's own custom arg is not relayed");
+      assert.ok(
+        xIds.has(String(event.sg_message_id).split('.')[0] ?? ''),
+        'sg_message_id starts with the X-Message-Id the application was given',
+      );
+      assert.equal(Number.isInteger(event.timestamp), true);
+    }
+    const plain = relayed.find((e) => e.email === 'guest@example.com' && e.event === 'delivered');
+    assert.equal(plain?.booking, 'B-1', "the application's own custom args are kept");
+    const status = await tegami.request('GET', '/v1/sendgrid/event-relay');
+    assert.equal(status.body.failed, 0);
   });
 });

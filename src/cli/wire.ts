@@ -22,6 +22,7 @@ import {
 import { redactUrl } from '../store/engine/postgres.ts';
 import { createMaintenanceStore } from '../store/maintenance.ts';
 import { releaseWaitingUnknown } from '../store/reconcile-unknown.ts';
+import { sqlSendGridEventRelayStore } from '../store/sendgrid-compat/event-relay-store.ts';
 import { SqlApiKeyStore } from '../store/sql-api-key-store.ts';
 import { SqlDeliveryEventStore } from '../store/sql-delivery-event-store.ts';
 import { SqlDeliveryStore } from '../store/sql-delivery-store.ts';
@@ -30,6 +31,8 @@ import { SqlProviderHealthStore } from '../store/sql-provider-health-store.ts';
 import { SqlSandboxOutbox } from '../store/sql-sandbox-outbox.ts';
 import { SqlSuppressionStore } from '../store/sql-suppression-store.ts';
 import { SqlWebhookStore } from '../store/sql-webhook-store.ts';
+import { EventRelaySender } from '../tracking/sendgrid-relay/relay-sender.ts';
+import { withEventRelay } from '../tracking/sendgrid-relay/with-event-relay.ts';
 import { checkDestination, StatusWebhookSender } from '../tracking/status-webhooks/sender.ts';
 import type { Config } from './config.ts';
 import { createOperations, operationsMaintenance, startOperationsJobs } from './wire-operations.ts';
@@ -161,6 +164,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     matchWindowMs: config.eventMatchWindowMs,
   });
   const suppressions = new SqlSuppressionStore(database);
+  const relayStore = sqlSendGridEventRelayStore(database);
+  // Set once a relay sender runs in this process, so events queued here go out at once.
+  const wakeRelay = { fn: () => {} };
   const webhooks = new SqlWebhookStore(database);
   // Filled in below once the worker and the runner exist; the service calls these later.
   const wakeRunner = { fn: () => {} };
@@ -177,6 +183,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   let stopListening = () => {};
   let worker: DeliveryWorker | null = null;
   let statusWebhooks: StatusWebhookSender | null = null;
+  let eventRelay: EventRelaySender | null = null;
   let app: FastifyInstance | null = null;
   let clusterJobs: ClusterJobs | null = null;
   let operationsJobs: ReturnType<typeof startOperationsJobs> | null = null;
@@ -190,6 +197,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     await operationsJobs?.stop();
     if (worker) await worker.stop();
     await statusWebhooks?.stop();
+    await eventRelay?.stop();
     await clusterJobs?.stop();
     await provider?.close?.();
     await database.close();
@@ -247,7 +255,17 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           checkDestination: (url) => checkDestination(url, config.webhooks.allowPrivate),
           clock: Date.now,
         },
-        eventWebhooks: eventWebhooks(config, deliveryEvents, logger),
+        eventWebhooks: eventWebhooks(
+          config,
+          withEventRelay(deliveryEvents, relayStore, () => wakeRelay.fn()),
+          logger,
+        ),
+        sendgridEventRelay: {
+          store: relayStore,
+          operations: operations.service,
+          checkDestination: (url) => checkDestination(url, config.webhooks.allowPrivate),
+          clock: Date.now,
+        },
         logger: logger.child({ component: 'api' }),
         outage,
         onAccepted: () => {
@@ -301,6 +319,19 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         outage,
       });
       statusWebhooks.start();
+      const relay = new EventRelaySender({
+        store: relayStore,
+        allowPrivate: config.webhooks.allowPrivate,
+        retryBaseMs: config.webhooks.retryBaseMs,
+        retryWindowMs: config.webhooks.retryWindowMs,
+        pollIntervalMs: config.webhooks.pollIntervalMs,
+        timeoutMs: config.webhooks.timeoutMs,
+        logger: logger.child({ component: 'sendgrid-relay' }),
+        outage,
+      });
+      eventRelay = relay;
+      relay.start();
+      wakeRelay.fn = () => relay.wake();
       // PostgreSQL: API processes elsewhere announce new mail; polling remains the backstop.
       stopListening = database.listen('tegami_due', () => running.wake());
     }

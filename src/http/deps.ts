@@ -5,6 +5,7 @@ import type { TimelineEntry } from '../domain/ports/delivery-event-store.ts';
 import type { MessageStore } from '../domain/ports/message-store.ts';
 import type { ProviderHealthStore } from '../domain/ports/provider-health-store.ts';
 import type { SandboxView } from '../domain/ports/sandbox-outbox.ts';
+import type { SendGridEventRelayStore } from '../domain/ports/sendgrid-event-relay-store.ts';
 import type { StatusWebhookStore } from '../domain/ports/status-webhook-store.ts';
 import type { SuppressionStore } from '../domain/ports/suppression-store.ts';
 import type { OutageLog } from '../ops/outage-log.ts';
@@ -38,6 +39,8 @@ export interface ApiDeps {
   suppressions?: SuppressionStore;
   /** Status webhooks (`/v1/webhook-endpoints`); optional for tests of other routes. */
   webhookEndpoints?: WebhookEndpointsOptions;
+  /** `/v1/sendgrid/event-relay`; optional for tests of other routes. */
+  sendgridEventRelay?: SendGridEventRelayOptions;
   /** Provider health for `GET /v1/providers`; optional for tests of other routes. */
   providers?: ProviderView;
   /** Units, the unsent view, recoveries, the audit log (src/domain/operations/). */
@@ -55,6 +58,16 @@ export interface WebhookEndpointsOptions {
   store: StatusWebhookStore;
   /** Units (an admin may create an endpoint for one unit) and the audit log. */
   operations?: OperationsService;
+  /** Why a URL's destination is refused (private or loopback), or null. */
+  checkDestination: (url: string) => Promise<string | null>;
+  clock: () => number;
+}
+
+/** What `/v1/sendgrid/event-relay` works with. */
+export interface SendGridEventRelayOptions {
+  store: SendGridEventRelayStore;
+  /** Units (an admin key may name one) and the audit log. */
+  operations: OperationsService;
   /** Why a URL's destination is refused (private or loopback), or null. */
   checkDestination: (url: string) => Promise<string | null>;
   clock: () => number;

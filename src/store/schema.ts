@@ -29,6 +29,8 @@ export interface Database {
   search_index_state: SearchIndexStateTable;
   /** PostgreSQL only: each message's subject words (SQLite has the FTS5 table messages_fts). */
   messages_subject_index: MessageSubjectIndexTable;
+  sendgrid_event_relays: SendGridEventRelayTable;
+  sendgrid_relay_events: SendGridRelayEventTable;
 }
 
 export interface ApiKeyTable {
@@ -318,4 +320,30 @@ export interface MessageSubjectIndexTable {
   message_id: string;
   /** A tsvector, written and read in SQL only. */
   words: unknown;
+}
+
+/** A unit's SendGrid Event Webhook URL and the ECDSA P-256 key pair its posts are signed with. */
+export interface SendGridEventRelayTable {
+  unit_id: string;
+  url: string;
+  /** Base64 DER (SubjectPublicKeyInfo), as SendGrid shows its verification key. */
+  public_key: string;
+  /** Base64 DER (PKCS #8). */
+  private_key: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A delivery event waiting to be relayed to its unit's SendGrid Event Webhook URL. */
+export interface SendGridRelayEventTable {
+  event_key: string;
+  unit_id: string;
+  x_message_id: string;
+  /** pending, or failed; posted rows are deleted. */
+  status: string;
+  attempts: number;
+  queued_at: number;
+  next_attempt_at: number | null;
+  last_http_status: number | null;
+  last_error: string | null;
 }

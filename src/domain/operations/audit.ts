@@ -19,6 +19,8 @@ export const AUDIT_ACTIONS = [
   'webhook_endpoint.delete',
   'webhook_endpoint.redeliver',
   'provider.probe',
+  'sendgrid_event_relay.put',
+  'sendgrid_event_relay.delete',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

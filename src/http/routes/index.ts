@@ -11,6 +11,7 @@ import { registerProviderRoutes } from './providers/index.ts';
 import { registerRecoveryRoutes } from './recoveries/index.ts';
 import { registerSandboxRoutes } from './sandbox/index.ts';
 import { registerSendGridRoutes } from './sendgrid/index.ts';
+import { registerEventRelayRoutes } from './sendgrid-event-relay/index.ts';
 import { registerSuppressionRoutes } from './suppressions/index.ts';
 import { registerUnitRoutes } from './units/index.ts';
 import { registerUnsentRoutes } from './unsent/index.ts';
@@ -39,6 +40,7 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
         registerSuppressionRoutes(v1, deps.suppressions, deps.clock ?? Date.now, deps.operations);
       }
       if (deps.webhookEndpoints) registerWebhookEndpointRoutes(v1, deps.webhookEndpoints);
+      if (deps.sendgridEventRelay) registerEventRelayRoutes(v1, deps.sendgridEventRelay);
       if (deps.providers) {
         registerProviderRoutes(v1, deps.providers, deps.operations, deps.clock ?? Date.now);
       }

@@ -80,7 +80,7 @@ export async function checkDestination(url: string, allowPrivate: boolean): Prom
  * the address checked, so a name that changes between the check and the connect (DNS
  * rebinding) is still refused.
  */
-function guardedLookup(
+export function guardedLookup(
   hostname: string,
   options: LookupOptions,
   callback: (
@@ -347,7 +347,7 @@ export class StatusWebhookSender {
 }
 
 /** Whether the URL's host is an IP address that must not be posted to. */
-function refusedAddressLiteral(url: string): boolean {
+export function refusedAddressLiteral(url: string): boolean {
   const host = new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
   return isIP(host) !== 0 && isPrivateAddress(host);
 }
@@ -356,7 +356,7 @@ function refusedAddressLiteral(url: string): boolean {
  * Reads a body up to `limit` bytes (or its end), then drops the rest by destroying the stream,
  * which closes the connection: memory stays at a few KB whatever the receiver sends.
  */
-async function readStart(
+export async function readStart(
   body: AsyncIterable<Buffer> & { destroy(error?: Error): unknown },
   limit: number,
   signal: AbortSignal,
@@ -397,7 +397,7 @@ const FAILURES: Record<string, string> = {
 };
 
 /** How an attempt that got no HTTP answer is recorded in the delivery log. */
-function describeFailure(err: unknown): string {
+export function describeFailure(err: unknown): string {
   // A refusal may arrive wrapped, as the cause of another error.
   let inner: unknown = err;
   for (let depth = 0; inner && depth < 5; depth++) {
