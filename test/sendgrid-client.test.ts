@@ -208,6 +208,10 @@ describe(`@sendgrid/mail against Tegami, through the sendgrid provider (${TEST_E
     const ids = Object.fromEntries(
       Object.entries(answers).map(([name, x]) => [name, byXId.get(x)?.id as string]),
     );
+    const attached = await tegami.request('GET', `/v1/messages/${ids.attachments}`);
+    assert.deepEqual(attached.body.attachments, [
+      { filename: 'invoice.pdf', content_type: 'application/pdf', size: 16 },
+    ]);
     const scheduled = await tegami.request('GET', `/v1/messages/${ids.scheduled}`);
     assert.equal(scheduled.body.status, 'scheduled', 'Tegami holds it until its send_at');
     assert.equal(
@@ -293,5 +297,72 @@ describe(`@sendgrid/mail against Tegami, through the sendgrid provider (${TEST_E
     assert.equal(plain?.booking, 'B-1', "the application's own custom args are kept");
     const status = await tegami.request('GET', '/v1/sendgrid/event-relay');
     assert.equal(status.body.failed, 0);
+  });
+});
+
+describe(`a forwarded request with a suppressed recipient (${TEST_ENGINE})`, () => {
+  let simulator: RunningSimulator;
+  let tegami: TestService;
+  before(async () => {
+    simulator = await startSimulator({ port: 0, apiKey: 'SG.upstream' });
+    tegami = await startTestService({
+      TEGAMI_PROVIDER: 'sendgrid',
+      TEGAMI_SENDGRID_API_KEY: 'SG.upstream',
+      TEGAMI_SENDGRID_BASE_URL: simulator.url,
+    });
+  });
+  after(async () => {
+    await tegami.stop();
+    await simulator.close();
+  });
+
+  test('the address is left out of every personalization; a personalization left empty is dropped', async () => {
+    for (const email of ['gone@example.com', 'also-gone@example.com']) {
+      const added = await tegami.request('POST', '/v1/suppressions', { email });
+      assert.equal(added.status, 201);
+    }
+    const { mail } = officialClient(tegami.url, `SG.${TEST_KEY}`);
+    const [response] = await mail.send({
+      from: 'bookings@hotel.example',
+      subject: 'Hello',
+      text: 'Hello',
+      personalizations: [
+        { to: ['gone@example.com', 'kept@example.com'] },
+        { to: 'also-gone@example.com', cc: 'desk@hotel.example' },
+        { to: 'gone@example.com' },
+      ],
+    } as never);
+    assert.equal(response.statusCode, 202);
+    const xMessageId = String(response.headers['x-message-id']);
+    const list = await tegami.request('GET', '/v1/messages?limit=1');
+    const id = list.body.data[0].id;
+    assert.equal(list.body.data[0].sendgrid.x_message_id, xMessageId);
+    const sent = await waitFor(async () => {
+      const r = await tegami.request('GET', `/v1/messages/${id}`);
+      return r.body.status === 'sent' ? r.body : null;
+    }, 'the message to be sent');
+    assert.deepEqual(
+      sent.recipients.map((r: { email: string; status: string }) => [r.email, r.status]),
+      [
+        ['gone@example.com', 'suppressed'],
+        ['kept@example.com', 'sent'],
+        ['also-gone@example.com', 'suppressed'],
+        ['gone@example.com', 'suppressed'],
+        ['desk@hotel.example', 'sent'],
+      ],
+    );
+    const r = await fetch(`${simulator.url}/_simulator/messages`);
+    const [received] = ((await r.json()) as { messages: SimulatorMessage[] }).messages;
+    assert.deepEqual(
+      (received?.body.personalizations as Array<Record<string, unknown>>).map((p) => ({
+        to: p.to,
+        cc: p.cc,
+      })),
+      [
+        { to: [{ email: 'kept@example.com' }], cc: undefined },
+        // Its only `to` is suppressed: the cc becomes the to, as for native mail.
+        { to: [{ email: 'desk@hotel.example' }], cc: undefined },
+      ],
+    );
   });
 });

@@ -90,11 +90,19 @@ export function presentMessage(
     headers: stringMap(content.headers),
     categories: stringArray(content.categories),
     metadata: stringMap(content.metadata),
-    attachments: objectArray(content.attachments).map((a) => ({
-      filename: text(a.filename),
-      content_type: text(a.content_type),
-      size: decodedSize(text(a.content)),
-    })),
+    attachments: [
+      ...objectArray(content.attachments).map((a) => ({
+        filename: text(a.filename),
+        content_type: text(a.content_type),
+        size: decodedSize(text(a.content)),
+      })),
+      // A forwarded SendGrid request keeps its attachments in the request alone.
+      ...forwardedAttachments(content.sendgrid).map((a) => ({
+        filename: text(a.filename),
+        content_type: textOrNull(a.type) ?? 'application/octet-stream',
+        size: decodedSize(text(a.content).replace(/\r?\n/g, '')),
+      })),
+    ],
     recipients: record.recipients.map((r) => {
       const email = text(r.email);
       const name = textOrNull(r.name);
@@ -163,6 +171,11 @@ export function presentMessage(
       : {}),
     ...(sendgrid ? { sendgrid } : {}),
   };
+}
+
+function forwardedAttachments(origin: unknown): Record<string, unknown>[] {
+  if (!isPlainObject(origin) || !isPlainObject(origin.request)) return [];
+  return objectArray(origin.request.attachments);
 }
 
 /** Where mail that came in through `POST /v3/mail/send` came from; null for any other. */
