@@ -353,8 +353,9 @@ describe(`a forwarded request with a suppressed recipient (${TEST_ENGINE})`, () 
     );
     const r = await fetch(`${simulator.url}/_simulator/messages`);
     const [received] = ((await r.json()) as { messages: SimulatorMessage[] }).messages;
+    assert.ok(received);
     assert.deepEqual(
-      (received?.body.personalizations as Array<Record<string, unknown>>).map((p) => ({
+      (received.body.personalizations as Array<Record<string, unknown>>).map((p) => ({
         to: p.to,
         cc: p.cc,
       })),
