@@ -203,6 +203,37 @@ describe(`POST /v3/mail/send with the sandbox provider (${TEST_ENGINE})`, () => 
     assert.match(outbox.body.data[0].mime, /^Subject: Booking B-1\r$/m);
   });
 
+  test('hostile bodies get a 4xx in SendGrid shape, never a 5xx', async () => {
+    const deep = (n: number) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`;
+    const valid = JSON.stringify(mail());
+    const bodies = [
+      'null',
+      '[]',
+      '"text"',
+      '5',
+      '{"__proto__":{"x":1}}',
+      valid.replace(
+        '"personalizations":[{',
+        `"personalizations":[{"dynamic_template_data":${deep(100_000)},`,
+      ),
+      valid.replace(
+        '"personalizations":[{',
+        `"personalizations":[{"custom_args":${deep(100_000)},`,
+      ),
+      valid.replace('"subject"', `"headers":${deep(100_000)},"subject"`),
+      valid.replace('"subject"', `"x_unknown":${deep(100_000)},"subject"`),
+      valid.replace('"subject":"Your booking"', '"subject":"bad \\ud800"'),
+    ];
+    for (const body of bodies) {
+      const res = await send(svc.url, body);
+      assert.ok(res.status >= 400 && res.status < 500, `${body.slice(0, 60)}: ${res.status}`);
+      assert.ok(Array.isArray(res.json.errors), body.slice(0, 60));
+    }
+    // NUL in text: stored as is on SQLite, refused on PostgreSQL, which cannot keep it.
+    const nul = await send(svc.url, valid.replace('"See you soon."', '"nul \\u0000 here"'));
+    assert.ok(nul.status === 202 || nul.status === 400, `NUL: ${nul.status}`);
+  });
+
   test('send_at in the future: scheduled', async () => {
     const at = Math.floor(Date.now() / 1000) + 3600;
     const res = await send(svc.url, mail({ send_at: at, custom_args: { case: 'send_at' } }));

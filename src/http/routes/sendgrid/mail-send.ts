@@ -4,6 +4,7 @@ import {
   FORWARDED_ID_ARG_BYTES,
   messagesForRequest,
 } from '../../../domain/sendgrid-compat/accept.ts';
+import { nestingProblem } from '../../../domain/sendgrid-compat/nesting.ts';
 import { isSandboxMode, newXMessageId } from '../../../domain/sendgrid-compat/request.ts';
 import type { MailSendRequest } from '../../../domain/sendgrid-compat/request-types.ts';
 import type { ApiDeps } from '../../deps.ts';
@@ -45,6 +46,8 @@ export function registerMailSend(
       const now = clock();
       const body = request.body;
       if (body === undefined) throw SendGridRefusal.of(400, SENDGRID_MESSAGES.badRequest);
+      const tooDeep = nestingProblem(body);
+      if (tooDeep) throw new SendGridRefusal(400, [tooDeep]);
       const reserved = provider === 'sendgrid' ? FORWARDED_ID_ARG_BYTES : 0;
       const errors = validate(body, now, reserved);
       if (errors.length > 0) throw new SendGridRefusal(400, errors);
