@@ -7,6 +7,7 @@ import { EventWebhook, EventWebhookHeader } from '@sendgrid/eventwebhook';
 import { MailService } from '@sendgrid/mail';
 import { generateSigningKey } from '../src/simulator/event-webhook/signing.ts';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
+import { sqlSendGridEventRelayStore } from '../src/store/sendgrid-compat/event-relay-store.ts';
 import { startTestService, TEST_ENGINE, TEST_KEY, type TestService, waitFor } from './helpers.ts';
 import { startCaptureServer } from './support/capture-server.ts';
 import { officialMailSendValidator } from './support/sendgrid-spec.ts';
@@ -368,5 +369,67 @@ describe(`a forwarded request with a suppressed recipient (${TEST_ENGINE})`, () 
         { to: [{ email: 'desk@hotel.example' }], cc: undefined },
       ],
     );
+  });
+});
+
+describe(`the event relay gives up after the retry window (${TEST_ENGINE})`, () => {
+  const keys = generateSigningKey();
+  let simulator: RunningSimulator;
+  let tegami: TestService;
+  let receiver: Awaited<ReturnType<typeof startCaptureServer>>;
+  before(async () => {
+    const port = await freePort();
+    receiver = await startCaptureServer((_request, response) => {
+      response.writeHead(500).end('down');
+    });
+    simulator = await startSimulator({
+      port: 0,
+      eventWebhook: {
+        url: `http://127.0.0.1:${port}/webhooks/sendgrid`,
+        signingKey: keys.privateKeyBase64,
+        eventDelayMs: 20,
+        flushIntervalMs: 20,
+        retryBaseMs: 100,
+      },
+    });
+    tegami = await startTestService({
+      TEGAMI_HTTP_PORT: String(port),
+      TEGAMI_PROVIDER: 'sendgrid',
+      TEGAMI_SENDGRID_API_KEY: 'SG.upstream',
+      TEGAMI_SENDGRID_BASE_URL: simulator.url,
+      TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY: keys.publicKeyBase64,
+      TEGAMI_WEBHOOKS_ALLOW_PRIVATE: 'true',
+      TEGAMI_WEBHOOKS_RETRY_BASE_MS: '50',
+      TEGAMI_WEBHOOKS_RETRY_WINDOW_S: '1',
+      TEGAMI_WEBHOOKS_POLL_INTERVAL_MS: '50',
+    });
+  });
+  after(async () => {
+    await tegami.stop();
+    await simulator.close();
+    await receiver.close();
+  });
+
+  test('a receiver that keeps failing: retried, then failed, and pruned with old messages', async () => {
+    await tegami.request('PUT', '/v1/sendgrid/event-relay', { url: receiver.url });
+    const { mail } = officialClient(tegami.url, `SG.${TEST_KEY}`);
+    const [response] = await mail.send({
+      to: 'guest@example.com',
+      from: 'bookings@hotel.example',
+      subject: 'Hi',
+      text: 'Hello',
+    });
+    assert.equal(response.statusCode, 202);
+    const relay = await waitFor(async () => {
+      const r = await tegami.request('GET', '/v1/sendgrid/event-relay');
+      return r.body.failed === 2 && r.body.pending === 0 ? r.body : null;
+    }, 'processed and delivered to be given up');
+    assert.equal(relay.failed, 2);
+    assert.ok(receiver.captured.length >= 2, 'posted more than once before giving up');
+    const store = sqlSendGridEventRelayStore(tegami.service.database);
+    assert.equal(await store.pruneFailed(Date.now() - 60_000, 100), 0, 'recent: kept');
+    assert.equal(await store.pruneFailed(Date.now() + 1, 100), 2);
+    const after = await tegami.request('GET', '/v1/sendgrid/event-relay');
+    assert.equal(after.body.failed, 0);
   });
 });

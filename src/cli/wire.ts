@@ -351,7 +351,11 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     clusterJobs = startClusterJobs({
       store: createMaintenanceStore(database, messages, deliveryEvents),
       retentionDays: config.retentionDays,
-      extraJobs: operationsMaintenance(database, operations, config),
+      extraJobs: [
+        ...operationsMaintenance(database, operations, config),
+        // Relayed events given up on go with the messages they were about.
+        (now) => relayStore.pruneFailed(now - config.retentionDays * 86_400_000, 10_000),
+      ],
       logger,
       outage,
     });

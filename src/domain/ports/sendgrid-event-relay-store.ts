@@ -55,4 +55,6 @@ export interface SendGridEventRelayStore {
     eventKeys: string[],
     result: { httpStatus: number | null; error: string; nextAttemptAt: number | null },
   ): Promise<void>;
+  /** Forgets up to `limit` failed events queued before `before`; how many it forgot. */
+  pruneFailed(before: number, limit: number): Promise<number>;
 }

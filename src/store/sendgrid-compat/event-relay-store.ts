@@ -4,6 +4,7 @@ import { claimRelayedEvents } from './claim-relayed-events.ts';
 import { countRelayedEvents } from './count-relayed-events.ts';
 import { deletePostedEvents } from './delete-posted-events.ts';
 import { getEventRelay } from './get-event-relay.ts';
+import { pruneFailedRelayEvents } from './prune-failed-relay-events.ts';
 import { putEventRelay } from './put-event-relay.ts';
 import { queueRelayedEvents } from './queue-relayed-events.ts';
 import { removeEventRelay } from './remove-event-relay.ts';
@@ -20,5 +21,6 @@ export function sqlSendGridEventRelayStore(handle: DatabaseHandle): SendGridEven
     claimDue: (now, limit, leaseMs) => claimRelayedEvents(handle, now, limit, leaseMs),
     posted: (eventKeys) => deletePostedEvents(handle, eventKeys),
     retryLater: (eventKeys, result) => scheduleRelayRetry(handle, eventKeys, result),
+    pruneFailed: (before, limit) => pruneFailedRelayEvents(handle, before, limit),
   };
 }
