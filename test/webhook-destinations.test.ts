@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { SqlWebhookStore } from '../src/store/sql-webhook-store.ts';
 import { isPrivateAddress } from '../src/tracking/status-webhooks/destination-guard.ts';
-import { DESTINATION_NOT_ALLOWED } from '../src/tracking/status-webhooks/sender.ts';
+import { DESTINATION_NOT_ALLOWED } from '../src/tracking/guarded-post.ts';
 import {
   message,
   queryDatabase,
