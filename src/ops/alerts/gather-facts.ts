@@ -70,7 +70,11 @@ export function providerFacts(
         }
       }
     }
-    const window = rates?.window(name) ?? { attempts: 0, failures: 0 };
+    // The error rate is about a provider that looks healthy but fails too often: failures while
+    // it was unavailable or throttled are that state's alert, so counting starts when it became
+    // healthy again (and the alert ends with the outage instead of a window later).
+    const healthySince = worst?.snapshot.state === 'healthy' ? worst.snapshot.since : 0;
+    const window = rates?.window(name, healthySince) ?? { attempts: 0, failures: 0 };
     out.push({
       name,
       state: worst?.snapshot.state ?? 'unknown',

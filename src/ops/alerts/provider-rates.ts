@@ -35,13 +35,18 @@ export class ProviderRates {
     }
   }
 
-  /** Attempts and failures of `provider` in the window, all workers together. */
-  window(provider: string): { attempts: number; failures: number } {
+  /**
+   * Attempts and failures of `provider` from `from` (or the window's start, if later) until the
+   * newest sample, all workers together.
+   */
+  window(provider: string, from = 0): { attempts: number; failures: number } {
     let attempts = 0;
     let failures = 0;
     for (const entry of this.samples.values()) {
       if (entry.provider !== provider || entry.samples.length < 2) continue;
-      const first = entry.samples[0] as Sample;
+      // The newest sample taken at or before `from` is the baseline.
+      let first = entry.samples[0] as Sample;
+      for (const sample of entry.samples) if (sample.at <= from) first = sample;
       const last = entry.samples[entry.samples.length - 1] as Sample;
       const restarted = last.accepted < first.accepted || last.failed < first.failed;
       const accepted = restarted ? last.accepted : last.accepted - first.accepted;
