@@ -25,7 +25,17 @@ function pooledRandom(): () => number {
   };
 }
 
-export type IdPrefix = 'msg' | 'key' | 'sbx' | 'whk' | 'whd' | 'unit' | 'rec' | 'aud';
+export type IdPrefix =
+  | 'msg'
+  | 'key'
+  | 'sbx'
+  | 'whk'
+  | 'whd'
+  | 'unit'
+  | 'rec'
+  | 'aud'
+  | 'alt'
+  | 'ntf';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${ulid()}`;

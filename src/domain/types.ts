@@ -209,6 +209,8 @@ export interface MessageRecord {
 /** A message a worker has leased. */
 export interface ClaimedMessage {
   id: string;
+  /** The unit it belongs to (for logs and metrics). */
+  unitId: string;
   /** Number of this attempt, counted over the message's whole life. */
   attemptCount: number;
   /** Attempts since the message was accepted or last retried by hand: what the budget counts. */

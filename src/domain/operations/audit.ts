@@ -15,6 +15,8 @@ export const AUDIT_ACTIONS = [
   'key.create',
   'key.revoke',
   'unit.create',
+  'unit.update',
+  'alerts.test',
   'webhook_endpoint.create',
   'webhook_endpoint.delete',
   'webhook_endpoint.redeliver',

@@ -2,10 +2,12 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { authenticateRequests } from '../auth.ts';
 import type { ApiDeps } from '../deps.ts';
+import { registerAlertRoutes } from './alerts/index.ts';
 import { registerAuditRoutes } from './audit-events/index.ts';
 import { registerEventWebhook } from './event-webhook.ts';
 import { registerHealthRoutes } from './health/index.ts';
 import { registerMessageRoutes } from './messages/index.ts';
+import { registerMonitoringRoutes } from './monitoring/index.ts';
 import { registerOpenApiDocument } from './openapi.ts';
 import { registerProviderRoutes } from './providers/index.ts';
 import { registerRecoveryRoutes } from './recoveries/index.ts';
@@ -23,6 +25,7 @@ import { registerWebhookEndpointRoutes } from './webhook-endpoints/index.ts';
  */
 export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   registerHealthRoutes(app, deps);
+  if (deps.monitoring) registerMonitoringRoutes(app, deps.monitoring);
   for (const webhook of deps.eventWebhooks ?? []) await registerEventWebhook(app, webhook);
   registerOpenApiDocument(app);
   await registerSendGridRoutes(app, deps);
@@ -31,7 +34,8 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
       scope.addHook('onRequest', authenticateRequests(deps));
       const v1 = scope.withTypeProvider<TypeBoxTypeProvider>();
       registerMessageRoutes(v1, deps);
-      registerUnitRoutes(v1, deps.operations);
+      registerUnitRoutes(v1, deps.operations, deps.alerts);
+      if (deps.alerts) registerAlertRoutes(v1, deps.alerts, deps.operations);
       registerUnsentRoutes(v1, deps.operations);
       registerRecoveryRoutes(v1, deps.operations);
       registerAuditRoutes(v1, deps.operations);

@@ -9,6 +9,7 @@ import * as webhookEndpointDue from './007-webhook-endpoint-due.ts';
 import * as unmatchedEvents from './008-unmatched-events.ts';
 import * as operations from './009-operations.ts';
 import * as subjectIndex from './010-subject-index.ts';
+import * as alerts from './011-alerts.ts';
 import * as sendgridEventRelay from './012-sendgrid-event-relay.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
@@ -23,5 +24,6 @@ export const migrations: Record<string, Migration> = {
   '008-unmatched-events': unmatchedEvents,
   '009-operations': operations,
   '010-subject-index': subjectIndex,
+  '011-alerts': alerts,
   '012-sendgrid-event-relay': sendgridEventRelay,
 };

@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import { Agent, request } from 'undici';
 import { type Backoff, backoffDelayMs } from '../../domain/backoff.ts';
 import type { OutageReporter } from '../../domain/ports/outage-reporter.ts';
 import type {
@@ -14,17 +13,10 @@ import {
   signRelayPost,
 } from '../../domain/sendgrid-compat/event-relay.ts';
 import { statusWebhookBackoff } from '../../domain/status-webhooks.ts';
-import {
-  DESTINATION_NOT_ALLOWED,
-  describeFailure,
-  guardedLookup,
-  readStart,
-  refusedAddressLiteral,
-} from '../status-webhooks/sender.ts';
+import { GuardedPoster } from '../guarded-post.ts';
 
 /** A claimed batch is leased for the post's deadline plus this margin to record the result. */
 const LEASE_MARGIN_MS = 20_000;
-const BODY_READ_LIMIT = 4096;
 const ERROR_LIMIT = 500;
 
 export interface EventRelaySenderOptions {
@@ -40,8 +32,6 @@ export interface EventRelaySenderOptions {
   clock?: () => number;
 }
 
-class PostTimedOut extends Error {}
-
 /**
  * Posts queued delivery events to units' old SendGrid Event Webhook URLs, in SendGrid's format
  * and batches and signed with SendGrid's scheme (domain/sendgrid-compat/event-relay.ts). One post
@@ -50,7 +40,7 @@ class PostTimedOut extends Error {}
  * their retry window, counted from when each event was queued, has passed.
  */
 export class EventRelaySender {
-  private readonly agent: Agent;
+  private readonly poster: GuardedPoster;
   private readonly clock: () => number;
   private readonly backoff: Backoff;
   private timer: NodeJS.Timeout | null = null;
@@ -60,13 +50,10 @@ export class EventRelaySender {
   constructor(private readonly options: EventRelaySenderOptions) {
     this.clock = options.clock ?? Date.now;
     this.backoff = statusWebhookBackoff(options.retryBaseMs);
-    const { timeoutMs } = options;
-    this.agent = new Agent({
-      connect: options.allowPrivate
-        ? { timeout: timeoutMs }
-        : { timeout: timeoutMs, lookup: guardedLookup },
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
+    // The same guard as status webhooks: no private destinations, one deadline per post.
+    this.poster = new GuardedPoster({
+      allowPrivate: options.allowPrivate,
+      timeoutMs: options.timeoutMs,
     });
   }
 
@@ -84,7 +71,7 @@ export class EventRelaySender {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.running;
-    await this.agent.close();
+    await this.poster.close();
   }
 
   private schedule(afterMs: number): void {
@@ -148,56 +135,18 @@ export class EventRelaySender {
     });
   }
 
-  /** One post, over by `timeoutMs` whatever the receiver does. Never throws. */
-  private async post(
-    url: string,
-    privateKey: string,
-    body: string,
-  ): Promise<{ httpStatus: number | null; error: string | null }> {
-    const { timeoutMs } = this.options;
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new PostTimedOut()), timeoutMs);
-    let httpStatus: number | null = null;
-    try {
-      if (!this.options.allowPrivate && refusedAddressLiteral(url)) {
-        return { httpStatus: null, error: DESTINATION_NOT_ALLOWED };
-      }
-      const timestamp = String(Math.floor(this.clock() / 1000));
-      const response = await request(url, {
-        method: 'POST',
-        dispatcher: this.agent,
-        signal: deadline.signal,
-        headers: {
-          'content-type': 'application/json',
-          // SendGrid's Event Webhook identifies itself so.
-          'user-agent': 'SendGrid Event API',
-          [RELAY_TIMESTAMP_HEADER]: timestamp,
-          [RELAY_SIGNATURE_HEADER]: signRelayPost(privateKey, timestamp, body),
-        },
-        body,
-      });
-      httpStatus = response.statusCode;
-      const ok = httpStatus >= 200 && httpStatus <= 299;
-      let text = '';
-      try {
-        text = await readStart(response.body, BODY_READ_LIMIT, deadline.signal);
-      } catch (err) {
-        if (!ok) throw err;
-      }
-      if (ok) return { httpStatus, error: null };
-      const excerpt = text.replace(/\p{Cc}+/gu, ' ').trim();
-      return {
-        httpStatus,
-        error: `HTTP ${httpStatus}${excerpt ? `: ${excerpt.slice(0, 200)}` : ''}`,
-      };
-    } catch (err) {
-      const error = deadline.signal.aborted
-        ? `timed out: no complete answer within ${timeoutMs} ms`
-        : describeFailure(err);
-      return { httpStatus, error };
-    } finally {
-      clearTimeout(timer);
-      if (!deadline.signal.aborted) deadline.abort(new PostTimedOut());
-    }
+  /** One post, signed as SendGrid signs; over by `timeoutMs` whatever the receiver does. */
+  private post(url: string, privateKey: string, body: string) {
+    const timestamp = String(Math.floor(this.clock() / 1000));
+    return this.poster.post(
+      url,
+      {
+        // SendGrid's Event Webhook identifies itself so.
+        'user-agent': 'SendGrid Event API',
+        [RELAY_TIMESTAMP_HEADER]: timestamp,
+        [RELAY_SIGNATURE_HEADER]: signRelayPost(privateKey, timestamp, body),
+      },
+      body,
+    );
   }
 }

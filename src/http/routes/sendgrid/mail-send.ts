@@ -65,6 +65,11 @@ export function registerMailSend(
       if ('errors' in result) throw new SendGridRefusal(400, result.errors);
       await store(deps, result.messages, request.log);
       deps.onAccepted?.();
+      // Counted as accepted like /v1 mail (metrics): one request may be several messages.
+      if (deps.telemetry) {
+        const unit = request.apiKey?.unitId ?? 'default';
+        deps.telemetry.messagesAccepted(unit, result.messages.length);
+      }
       return reply
         .code(202)
         .header('x-message-id', xMessageId)
