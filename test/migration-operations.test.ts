@@ -66,6 +66,7 @@ describe(`migration 009-operations on existing data (${TEST_ENGINE})`, () => {
         '008-unmatched-events',
         '009-operations',
         '010-subject-index',
+        '011-alerts',
       ]);
     } finally {
       await handle.close();
