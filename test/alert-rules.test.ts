@@ -184,6 +184,13 @@ describe('alert rules', () => {
     assert.equal(high[0]?.key, 'provider_failing:sendgrid');
     assert.equal(high[0]?.evidence.details.error_rate, 0.21);
     assert.equal(high[0]?.evidence.topErrors[0]?.sample, 'Internal');
+    assert.equal(high[0]?.fault, 'provider');
+    // Refusals of the messages themselves (no provider fault among the errors): the messages'.
+    const refused = evaluateRules(
+      facts({ providers: [provider({ attempts: 100, failures: 40 })] }),
+      DEFAULT_ALERT_THRESHOLDS,
+    );
+    assert.equal(refused[0]?.fault, 'message');
   });
 
   test('dead letters above the threshold, with whose fault', () => {

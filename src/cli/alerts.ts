@@ -12,7 +12,7 @@ import { cliActor, isParseArgsError, openOperations, printTable } from './common
 import type { Config } from './config.ts';
 
 export const ALERTS_USAGE = `Usage: tegami alerts [--state firing|resolved] [--unit U] [--limit N] [--json]
-       tegami alerts test
+Usage: tegami alerts test
 
 The built-in alerts, newest first (as GET /v1/alerts): the rule, its state, the unit, whose
 fault it is and what happened.

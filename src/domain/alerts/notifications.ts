@@ -124,7 +124,7 @@ export function slackMessage(notice: AlertNotice): Record<string, unknown> {
   return { text: `${title}: ${alert.summary}`, blocks };
 }
 
-/** The generic alert webhook's JSON (signed like status webhooks). */
+/** The generic alert webhook's JSON (signed like status webhooks), shaped as GET /v1/alerts. */
 export function alertWebhookPayload(notice: AlertNotice): Record<string, unknown> {
   const { alert } = notice;
   return {
@@ -145,7 +145,20 @@ export function alertWebhookPayload(notice: AlertNotice): Record<string, unknown
             hint: alert.hint,
             started_at: iso(alert.startedAt),
             ended_at: iso(alert.endedAt),
-            evidence: alert.evidence,
+            evidence: {
+              count: alert.evidence.count,
+              threshold: alert.evidence.threshold,
+              since: iso(alert.evidence.since),
+              top_errors: alert.evidence.topErrors.map((e) => ({
+                error_class: e.errorClass,
+                count: e.count,
+                sample: e.sample,
+              })),
+              provider: alert.evidence.provider
+                ? { ...alert.evidence.provider, since: iso(alert.evidence.provider.since) }
+                : null,
+              details: alert.evidence.details,
+            },
             console_url: consoleLink(notice),
           },
   };

@@ -2,7 +2,7 @@ import type { ProviderState } from '../provider-circuit.ts';
 
 /**
  * The built-in alert rules, as pure functions over facts read from the database. One process
- * (the leader) evaluates them every TEGAMI_ALERT_INTERVAL_S; ops/alerts/evaluator.ts keeps the
+ * (the leader) evaluates them every TEGAMI_ALERT_INTERVAL_MS; ops/alerts/evaluator.ts keeps the
  * state (pending, firing, resolved) and sends the notifications.
  *
  * | rule                   | fires when                                                          |
@@ -10,8 +10,9 @@ import type { ProviderState } from '../provider-circuit.ts';
  * | `delivery_delay`       | a unit's oldest message not yet accepted by a provider is older     |
  * |                        | than `delay_s` (TEGAMI_ALERT_DELAY_S, 10 minutes)                   |
  * | `provider_failing`     | a provider is unavailable or paused, throttled longer than          |
- * |                        | TEGAMI_ALERT_THROTTLED_S, or fails more than TEGAMI_ALERT_ERROR_RATE |
- * |                        | of at least TEGAMI_ALERT_ERROR_RATE_MIN_ATTEMPTS attempts in 5 min  |
+ * |                        | TEGAMI_ALERT_THROTTLED_S, or fails more than                        |
+ * |                        | TEGAMI_ALERT_ERROR_RATE_PERCENT of at least                         |
+ * |                        | TEGAMI_ALERT_ERROR_RATE_MIN_ATTEMPTS attempts in 5 min             |
  * | `dead_letters`         | more than `dead_letters` messages of a unit failed in the last 5 min |
  * | `silent_event_webhook` | mail is accepted but no delivery event has come for 15 minutes      |
  * | `unconfirmed`          | more than `unconfirmed` messages of a unit are accepted, unconfirmed |
@@ -306,8 +307,13 @@ function providerFailing(
     };
   }
   if (p.attempts >= t.errorRateMinAttempts && rate > t.errorRate) {
+    // Failures the provider answered about the message (a 400) are the messages' fault: one
+    // application's broken mail must not page as a provider problem. The workers list only the
+    // provider's own failures (outage, throttling, account) as recent errors.
+    const providerFailures = p.topErrors.reduce((n, e) => n + e.count, 0);
     return {
       ...base,
+      fault: providerFailures * 2 >= p.failures ? ('provider' as const) : ('message' as const),
       severity: 'warning',
       summary: `provider ${p.name} failed ${p.failures} of ${p.attempts} attempts (${Math.round(rate * 100)}%) in the last ${minutes(t.windowMs)}`,
       hint: p.topErrors[0]

@@ -170,7 +170,7 @@ export function slackUrlProblem(url: string): string | null {
   }
   if (!['https:', 'http:'].includes(parsed.protocol)) return 'must be an https:// URL';
   if (parsed.username || parsed.password) return 'must not contain a user name or password';
-  if (/[\s\u0000-\u001f]/.test(url)) return 'must not contain spaces or control characters';
+  if (/[\s\p{Cc}]/u.test(url)) return 'must not contain spaces or control characters';
   return null;
 }
 

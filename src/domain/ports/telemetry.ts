@@ -6,7 +6,7 @@ export interface Telemetry {
   messagesAccepted(unitId: string, count: number): void;
   attemptFinished(attempt: {
     provider: string;
-    /** accepted, failed, unknown */
+    /** accepted, retryable, permanent, unknown */
     outcome: string;
     errorClass: string | null;
     durationMs: number;

@@ -218,7 +218,7 @@ export function startAlertEvaluator(deps: AlertEvaluatorDeps): AlertEvaluator {
     lastHeartbeat = now;
     // A dead-man's switch: the monitor alerts when these stop. Never awaited by the round.
     void deps
-      .post(options.heartbeatUrl, { 'user-agent': 'Tegami-Heartbeat/1' }, '{}')
+      .postTrusted(options.heartbeatUrl, { 'user-agent': 'Tegami-Heartbeat/1' }, '{}')
       .then((result) => {
         if (result.error) logger.warn({ error: result.error }, 'heartbeat ping failed');
       });

@@ -50,7 +50,7 @@ export function createMetrics(cluster: ClusterSources | null): Metrics {
   });
   const attempts = new Counter({
     name: 'tegami_provider_attempts_total',
-    help: 'Calls to a provider, by provider, outcome (accepted, failed, unknown) and error class',
+    help: 'Calls to a provider, by provider, outcome (accepted, retryable, permanent, unknown) and error class',
     labelNames: ['provider', 'outcome', 'error_class'],
     registers: [registry],
   });
@@ -63,7 +63,7 @@ export function createMetrics(cluster: ClusterSources | null): Metrics {
   });
   const events = new Counter({
     name: 'tegami_delivery_events_ingested_total',
-    help: "Providers' delivery events stored, by type (delivered, bounce, ...)",
+    help: "Providers' delivery events received, by type (delivered, bounce, ...; duplicates included)",
     labelNames: ['type'],
     registers: [registry],
   });

@@ -17,7 +17,7 @@ const UpdateBodySchema = Type.Object(
       Type.Union([
         Type.Object(
           {
-            delay_s: Type.Optional(Type.Integer({ minimum: 1, maximum: 7 * 86_400 })),
+            delay_s: Type.Optional(Type.Integer({ minimum: 1, maximum: 30 * 86_400 })),
             dead_letters: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000 })),
             unconfirmed: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000 })),
             muted: Type.Optional(Type.Boolean()),
