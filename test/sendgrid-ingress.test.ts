@@ -1,8 +1,18 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
+import { createApiKey } from '../src/domain/api-keys.ts';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
-import { startTestService, TEST_ENGINE, TEST_KEY, type TestService, waitFor } from './helpers.ts';
+import { SqlApiKeyStore } from '../src/store/sql-api-key-store.ts';
+import { SqlUnitStore } from '../src/store/sql-unit-store.ts';
+import {
+  request,
+  startTestService,
+  TEST_ENGINE,
+  TEST_KEY,
+  type TestService,
+  waitFor,
+} from './helpers.ts';
 
 /** A valid SendGrid v3 body, as an application would send it. */
 function mail(overrides: Record<string, unknown> = {}) {
@@ -323,4 +333,79 @@ describe(`POST /v3/mail/send answers as SendGrid (the simulator) does (${TEST_EN
       assert.deepEqual(tegami.json, sendgrid.json);
     });
   }
+});
+
+describe(`/v3/mail/send and the event relay by unit (${TEST_ENGINE})`, () => {
+  let svc: TestService;
+  let hotelKey: string;
+  let restaurantKey: string;
+  before(async () => {
+    svc = await startTestService({ TEGAMI_WEBHOOKS_ALLOW_PRIVATE: 'true' });
+    for (const name of ['hotel', 'restaurant']) {
+      assert.equal((await svc.request('POST', '/v1/units', { name })).status, 201);
+    }
+    const keys = new SqlApiKeyStore(svc.service.database);
+    const units = new SqlUnitStore(svc.service.database);
+    const unitId = async (name: string) => (await units.findByName(name))?.id ?? '';
+    hotelKey = (await createApiKey(keys, 'hotel', Date.now(), { unitId: await unitId('hotel') }))
+      .key;
+    restaurantKey = (
+      await createApiKey(keys, 'restaurant', Date.now(), { unitId: await unitId('restaurant') })
+    ).key;
+  });
+  after(async () => {
+    await svc.stop();
+  });
+
+  test("the key's unit owns the mail; another unit's key does not see it", async () => {
+    const res = await send(svc.url, mail(), `SG.${hotelKey}`);
+    assert.equal(res.status, 202);
+    const hotel = await request(svc.url, 'GET', '/v1/messages?limit=5', undefined, {}, hotelKey);
+    assert.equal(hotel.body.data.length, 1);
+    assert.equal(hotel.body.data[0].unit, 'hotel');
+    const restaurant = await request(
+      svc.url,
+      'GET',
+      '/v1/messages?limit=5',
+      undefined,
+      {},
+      restaurantKey,
+    );
+    assert.equal(restaurant.body.data.length, 0);
+  });
+
+  test('relays: each unit its own, with its own key pair; a unit key cannot name another unit', async () => {
+    const put = (key: string, body: unknown) =>
+      request(svc.url, 'PUT', '/v1/sendgrid/event-relay', body, {}, key);
+    const hotel = await put(hotelKey, { url: 'http://127.0.0.1:9/hotel' });
+    assert.equal(hotel.status, 200);
+    assert.equal(hotel.body.unit, 'hotel');
+    assert.deepEqual([hotel.body.pending, hotel.body.failed], [0, 0]);
+    const other = await put(restaurantKey, { url: 'http://127.0.0.1:9/restaurant' });
+    assert.notEqual(other.body.public_key, hotel.body.public_key);
+    const sneaky = await put(restaurantKey, { url: 'http://127.0.0.1:9/x', unit: 'hotel' });
+    assert.equal(sneaky.status, 400);
+    assert.equal(sneaky.body.error.details[0].field, 'unit');
+    // The admin key names a unit.
+    const byAdmin = await svc.request('GET', '/v1/sendgrid/event-relay?unit=hotel');
+    assert.equal(byAdmin.body.url, 'http://127.0.0.1:9/hotel');
+    assert.equal((await svc.request('GET', '/v1/sendgrid/event-relay')).status, 404);
+    const bad = await put(hotelKey, { url: 'ftp://example.com/x' });
+    assert.equal(bad.status, 400);
+    const removed = await request(
+      svc.url,
+      'DELETE',
+      '/v1/sendgrid/event-relay',
+      undefined,
+      {},
+      hotelKey,
+    );
+    assert.equal(removed.status, 204);
+    const gone = await request(svc.url, 'GET', '/v1/sendgrid/event-relay', undefined, {}, hotelKey);
+    assert.equal(gone.status, 404);
+    const audit = await svc.request('GET', '/v1/audit-events?limit=10');
+    const actions = audit.body.data.map((e: { action: string }) => e.action);
+    assert.ok(actions.includes('sendgrid_event_relay.put'));
+    assert.ok(actions.includes('sendgrid_event_relay.delete'));
+  });
 });
