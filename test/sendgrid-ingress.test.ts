@@ -117,6 +117,25 @@ describe(`POST /v3/mail/send with the sandbox provider (${TEST_ENGINE})`, () => 
     assert.equal(huge.status, 401);
   });
 
+  test('other SendGrid paths: 401 without a key, then 404 in SendGrid shape; other methods 405', async () => {
+    const anonymous = await fetch(`${svc.url}/v3/templates`);
+    assert.equal(anonymous.status, 401);
+    const known = await fetch(`${svc.url}/v3/templates`, {
+      headers: { authorization: `Bearer ${TEST_KEY}` },
+    });
+    assert.equal(known.status, 404);
+    assert.deepEqual(await known.json(), {
+      errors: [{ message: 'not found', field: null, help: null }],
+    });
+    const get = await fetch(`${svc.url}/v3/mail/send`, {
+      headers: { authorization: `Bearer ${TEST_KEY}` },
+    });
+    assert.equal(get.status, 405);
+    assert.deepEqual(await get.json(), {
+      errors: [{ message: 'method not allowed', field: null, help: null }],
+    });
+  });
+
   test('over 30 MB: 413 before the body is read', async () => {
     const huge = await declareLarge(svc.url, 31 * 1024 * 1024, TEST_KEY);
     assert.equal(huge.status, 413);

@@ -10,6 +10,7 @@ export const SENDGRID_MESSAGES = {
   unauthorized: 'The provided authorization grant is invalid, expired, or revoked',
   authorizationRequired: 'authorization required',
   tooLarge: 'content too large',
+  notFound: 'not found',
   methodNotAllowed: 'method not allowed',
   unavailable: 'service unavailable',
   internal: 'internal server error',

@@ -32,7 +32,7 @@ export function registerMailSend(
   const clock = deps.clock ?? Date.now;
   const provider = deps.providers?.configured ?? 'sandbox';
   app.post(
-    '/v3/mail/send',
+    '/mail/send',
     {
       bodyLimit: SENDGRID_BODY_LIMIT,
       schema: {
@@ -79,7 +79,7 @@ export function registerMailSend(
   );
   app.route({
     method: ['GET', 'PUT', 'PATCH', 'DELETE'],
-    url: '/v3/mail/send',
+    url: '/mail/send',
     schema: { hide: true },
     handler: async () => {
       throw SendGridRefusal.of(405, SENDGRID_MESSAGES.methodNotAllowed);
