@@ -53,6 +53,7 @@ async function onEngine(label: string, url: string, total: number): Promise<stri
     TEGAMI_LOG_LEVEL: 'warn',
     // Dead letters and waiting mail are the unsent mail here; sent mail is confirmed.
     TEGAMI_SENDGRID_WEBHOOK_INSECURE: 'true',
+    TEGAMI_METRICS_CACHE_S: '0',
   });
   const api = await child.ready;
   const get = (path: string) => request(api, 'GET', path);
@@ -98,6 +99,13 @@ async function onEngine(label: string, url: string, total: number): Promise<stri
     const narrowCount = (await dry(narrow)).body.matched as number;
     rows.push(
       `| ${label}: dry run \`${JSON.stringify(narrow)}\` (${narrowCount.toLocaleString('en')} matched) | ${fmt(dryNarrow)} | ${verdict(dryNarrow, TARGETS.dryRun)} | |`,
+    );
+
+    // Every gauge read from the database (the cache is off here): the cost of one scrape, and
+    // an upper bound of one alert evaluation, which reads a subset of the same.
+    const scrape = await timed(5, () => get('/metrics'));
+    rows.push(
+      `| ${label}: \`GET /metrics\` (cluster gauges read from the database, no cache) | ${fmt(scrape)} | | |`,
     );
 
     const started = performance.now();

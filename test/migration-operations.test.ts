@@ -67,6 +67,8 @@ describe(`migration 009-operations on existing data (${TEST_ENGINE})`, () => {
         '008-unmatched-events',
         '009-operations',
         '010-subject-index',
+        '011-alerts',
+        '012-sendgrid-event-relay',
       ]);
     } finally {
       await handle.close();

@@ -205,6 +205,28 @@ ${CONFIGURATION}`,
     positionals: [],
   },
   {
+    name: 'alerts',
+    synopsis: 'tegami alerts [--state firing|resolved] [--unit U] [--limit N] [--json]',
+    summary: 'the built-in alerts, firing and past',
+    description: 'The built-in alerts; see tegami alerts --help.',
+    options: {
+      state: { type: 'string', help: 'filter' },
+      unit: { type: 'string', help: 'filter' },
+      limit: { type: 'string', help: 'how many' },
+      json: { type: 'boolean', help: 'print JSON' },
+    },
+    positionals: [],
+  },
+  {
+    name: 'alerts test',
+    synopsis: 'tegami alerts test',
+    summary: 'send a test notification to every alert destination',
+    description:
+      'Sends a test notification to every configured destination and says which answered.',
+    options: {},
+    positionals: [],
+  },
+  {
     name: 'simulator',
     synopsis: 'tegami simulator [options]',
     summary: 'run a local SendGrid simulator (see: tegami simulator --help)',

@@ -1,6 +1,14 @@
+import {
+  DEFAULT_ALERT_FOR_MS,
+  DEFAULT_ALERT_INTERVAL_MS,
+  DEFAULT_ALERT_REPEAT_MS,
+  DEFAULT_ALERT_THRESHOLDS,
+} from '../domain/alerts/rules.ts';
+import { slackUrlProblem } from '../domain/alerts/service.ts';
 import { DEFAULT_BATCH_MAX_RECIPIENTS, DEFAULT_EVENT_MATCH_WINDOW_S } from '../domain/defaults.ts';
 import { type CircuitOptions, DEFAULT_CIRCUIT_OPTIONS } from '../domain/provider-circuit.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../domain/retry-policy.ts';
+import type { AlertingOptions } from '../ops/alerts/evaluator.ts';
 import { loadPublicKey } from '../providers/sendgrid/event-source.ts';
 import type { SendGridOptions } from '../providers/sendgrid/sendgrid-provider.ts';
 import { isPostgresUrl, parsePostgresUrl } from '../store/engine/postgres.ts';
@@ -65,6 +73,15 @@ export interface Config {
   /** Recipients (to + cc + bcc) of all messages of one batch together. */
   batchMaxRecipients: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  metrics: {
+    /** TEGAMI_METRICS_TOKEN: `/metrics` asks for it as a bearer token. */
+    token: string | null;
+    /** TEGAMI_METRICS_PORT: `/metrics` on its own port (any process), not on the API's. */
+    port: number | null;
+    /** How long the cluster-wide gauges reuse a database reading. */
+    cacheMs: number;
+  };
+  alerts: AlertingOptions;
 }
 
 export const DEFAULT_HTTP_PORT = 4025;
@@ -257,6 +274,74 @@ export function loadConfig(env: Env = process.env): Config {
       1_000_000,
     ),
     logLevel: oneOf(env, 'TEGAMI_LOG_LEVEL', 'info', LOG_LEVELS),
+    metrics: loadMetrics(env),
+    alerts: loadAlerts(env),
+  };
+}
+
+function loadMetrics(env: Env): Config['metrics'] {
+  const token = text(env, 'TEGAMI_METRICS_TOKEN', '');
+  if (token && !/^[\x21-\x7e]+$/.test(token)) {
+    throw new ConfigError(
+      'TEGAMI_METRICS_TOKEN',
+      'must be printable ASCII without spaces (it is sent in an HTTP header)',
+    );
+  }
+  const port = integer(env, 'TEGAMI_METRICS_PORT', -1, 0, 65535);
+  return {
+    token: token || null,
+    port: port < 0 ? null : port,
+    cacheMs: integer(env, 'TEGAMI_METRICS_CACHE_S', 10, 0, 3600) * 1000,
+  };
+}
+
+/** An http(s) URL from the environment, or null when unset. */
+function url(env: Env, name: string): string | null {
+  const value = text(env, name, '');
+  if (!value) return null;
+  const problem = slackUrlProblem(value);
+  if (problem) throw new ConfigError(name, `"${value.slice(0, 40)}…" ${problem}`);
+  return value;
+}
+
+function loadAlerts(env: Env): AlertingOptions {
+  const d = DEFAULT_ALERT_THRESHOLDS;
+  const seconds = (name: string, fallbackMs: number, min = 1) =>
+    integer(env, name, fallbackMs / 1000, min, 30 * 86_400) * 1000;
+  const webhookUrl = url(env, 'TEGAMI_ALERT_WEBHOOK_URL');
+  const webhookSecret = text(env, 'TEGAMI_ALERT_WEBHOOK_SECRET', '') || null;
+  if (webhookUrl && !webhookSecret) {
+    throw new ConfigError(
+      'TEGAMI_ALERT_WEBHOOK_SECRET',
+      'must be set with TEGAMI_ALERT_WEBHOOK_URL: alert webhooks are always signed',
+    );
+  }
+  return {
+    thresholds: {
+      delayMs: seconds('TEGAMI_ALERT_DELAY_S', d.delayMs),
+      throttledMs: seconds('TEGAMI_ALERT_THROTTLED_S', d.throttledMs),
+      errorRate: integer(env, 'TEGAMI_ALERT_ERROR_RATE_PERCENT', d.errorRate * 100, 0, 100) / 100,
+      errorRateMinAttempts: integer(
+        env,
+        'TEGAMI_ALERT_ERROR_RATE_MIN_ATTEMPTS',
+        d.errorRateMinAttempts,
+        1,
+        1_000_000,
+      ),
+      windowMs: seconds('TEGAMI_ALERT_WINDOW_S', d.windowMs),
+      deadLetters: integer(env, 'TEGAMI_ALERT_DEAD_LETTERS', d.deadLetters, 0, 1_000_000_000),
+      silentWebhookMs: seconds('TEGAMI_ALERT_SILENT_WEBHOOK_S', d.silentWebhookMs),
+      unconfirmed: integer(env, 'TEGAMI_ALERT_UNCONFIRMED', d.unconfirmed, 0, 1_000_000_000),
+    },
+    forMs: seconds('TEGAMI_ALERT_FOR_S', DEFAULT_ALERT_FOR_MS, 0),
+    repeatMs: seconds('TEGAMI_ALERT_REPEAT_S', DEFAULT_ALERT_REPEAT_MS),
+    intervalMs: integer(env, 'TEGAMI_ALERT_INTERVAL_MS', DEFAULT_ALERT_INTERVAL_MS, 100, 3_600_000),
+    retentionMs: integer(env, 'TEGAMI_ALERT_RETENTION_DAYS', 90, 1, 36_500) * DAY_MS,
+    publicUrl: url(env, 'TEGAMI_PUBLIC_URL'),
+    slackWebhookUrl: url(env, 'TEGAMI_SLACK_WEBHOOK_URL'),
+    webhookUrl,
+    webhookSecret,
+    heartbeatUrl: url(env, 'TEGAMI_HEARTBEAT_URL'),
   };
 }
 

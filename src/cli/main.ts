@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { createApiKey, shownKeyPrefix } from '../domain/api-keys.ts';
 import { createLogger } from '../ops/logger.ts';
 import { SqlApiKeyStore } from '../store/sql-api-key-store.ts';
+import { runAlertsCommand } from './alerts.ts';
 import { runAuditCommand } from './audit.ts';
 import { formatCheck, runChecks } from './check.ts';
 import {
@@ -89,6 +90,7 @@ const OPERATIONS_COMMANDS: Record<string, (args: string[]) => Promise<number>> =
   unsent: (args) => runUnsentCommand(() => loadConfig(), args),
   recover: (args) => runRecoverCommand(() => loadConfig(), args),
   audit: (args) => runAuditCommand(() => loadConfig(), args),
+  alerts: (args) => runAlertsCommand(() => loadConfig(), args),
   users: (args) => runUsersCommand(() => loadConfig(), args),
 };
 

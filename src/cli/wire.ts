@@ -3,19 +3,25 @@ import type { Logger } from 'pino';
 import { registerConsole } from '../console/plugin.ts';
 import { releaseDeadLocalLeases } from '../delivery/lease-reaper.ts';
 import { DeliveryWorker } from '../delivery/worker.ts';
+import { AlertsService } from '../domain/alerts/service.ts';
 import { createApiKey, ensureBootstrapKey } from '../domain/api-keys.ts';
 import { ConsoleAccounts } from '../domain/console-accounts.ts';
+import { ALL_UNITS } from '../domain/operations/scope.ts';
 import type { DeliveryEventStore } from '../domain/ports/delivery-event-store.ts';
 import type { Provider } from '../domain/ports/provider.ts';
 import { buildApp } from '../http/app.ts';
+import { buildMetricsApp } from '../http/metrics-app.ts';
 import type { EventWebhookOptions } from '../http/routes/event-webhook.ts';
+import { type AlertEvaluator, startAlertEvaluator } from '../ops/alerts/evaluator.ts';
 import { type ClusterJobs, startClusterJobs } from '../ops/cluster-jobs.ts';
+import { createMetrics } from '../ops/metrics/registry.ts';
 import { OutageLog } from '../ops/outage-log.ts';
 import { renderMime } from '../providers/render-mime.ts';
 import { renderSandboxMime, SandboxProvider } from '../providers/sandbox/sandbox-provider.ts';
 import { loadPublicKey, sendgridEventSource } from '../providers/sendgrid/event-source.ts';
 import { SendGridProvider } from '../providers/sendgrid/sendgrid-provider.ts';
 import { TestProvider } from '../providers/test-provider.ts';
+import { createAlertStore } from '../store/alerts/index.ts';
 import { statusWebhooksOfMessage } from '../store/console/status-webhooks-of-message.ts';
 import { consoleUserStore } from '../store/console/store.ts';
 import { traffic } from '../store/console/traffic.ts';
@@ -27,16 +33,22 @@ import {
 } from '../store/engine/database.ts';
 import { redactUrl } from '../store/engine/postgres.ts';
 import { createMaintenanceStore } from '../store/maintenance.ts';
+import { createMonitoringQueries } from '../store/monitoring/index.ts';
 import { releaseWaitingUnknown } from '../store/reconcile-unknown.ts';
+import { sqlSendGridEventRelayStore } from '../store/sendgrid-compat/event-relay-store.ts';
 import { SqlApiKeyStore } from '../store/sql-api-key-store.ts';
 import { SqlDeliveryEventStore } from '../store/sql-delivery-event-store.ts';
 import { SqlDeliveryStore } from '../store/sql-delivery-store.ts';
+import { SqlLeaderLease } from '../store/sql-leader-lease.ts';
 import { SqlMessageStore } from '../store/sql-message-store.ts';
 import { SqlProviderHealthStore } from '../store/sql-provider-health-store.ts';
 import { SqlSandboxOutbox } from '../store/sql-sandbox-outbox.ts';
 import { SqlSuppressionStore } from '../store/sql-suppression-store.ts';
 import { SqlWebhookStore } from '../store/sql-webhook-store.ts';
-import { checkDestination, StatusWebhookSender } from '../tracking/status-webhooks/sender.ts';
+import { checkDestination, GuardedPoster } from '../tracking/guarded-post.ts';
+import { EventRelaySender } from '../tracking/sendgrid-relay/relay-sender.ts';
+import { withEventRelay } from '../tracking/sendgrid-relay/with-event-relay.ts';
+import { StatusWebhookSender } from '../tracking/status-webhooks/sender.ts';
 import type { Config } from './config.ts';
 import {
   createOperations,
@@ -172,6 +184,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     matchWindowMs: config.eventMatchWindowMs,
   });
   const suppressions = new SqlSuppressionStore(database);
+  const relayStore = sqlSendGridEventRelayStore(database);
+  // Set once a relay sender runs in this process, so events queued here go out at once.
+  const wakeRelay = { fn: () => {} };
   const webhooks = new SqlWebhookStore(database);
   // Filled in below once the worker and the runner exist; the service calls these later.
   const wakeRunner = { fn: () => {} };
@@ -182,6 +197,35 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     onRequeued: () => wakeWorkers.fn(),
   });
   const accounts = consoleAccounts(database, operations.service);
+  const eventsExpected = Boolean(
+    config.sendgridWebhook.publicKey || config.sendgridWebhook.insecure,
+  );
+  const alertStore = createAlertStore(database);
+  const monitoringQueries = createMonitoringQueries(database);
+  const listUnits = () => operations.units.list();
+  const metrics = createMetrics({
+    queries: monitoringQueries,
+    health,
+    listUnits,
+    firingAlerts: () => alertStore.firing(),
+    unsentByReason: async () => (await operations.service.unsentSummary(ALL_UNITS, {})).byReason,
+    configuredProvider: config.provider,
+    cacheMs: config.metrics.cacheMs,
+  });
+  const telemetry = metrics.telemetry;
+  const monitoringView = {
+    metrics: () => metrics.render(),
+    metricsToken: config.metrics.token,
+    firing: () => alertStore.firing(),
+  };
+  // Alert notifications: a unit's Slack URL (set through the API) is guarded like status
+  // webhooks; the URLs of the environment are the operator's and trusted, like the provider's.
+  const alertTimeoutMs = 10_000;
+  const guardedPoster = new GuardedPoster({
+    allowPrivate: config.webhooks.allowPrivate,
+    timeoutMs: alertTimeoutMs,
+  });
+  const trustedPoster = new GuardedPoster({ allowPrivate: true, timeoutMs: alertTimeoutMs });
   const timers: NodeJS.Timeout[] = [];
   // One per process: an outage is one "down" and one "back" line, whichever loops notice it.
   const outage = new OutageLog(logger);
@@ -189,20 +233,28 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   let stopListening = () => {};
   let worker: DeliveryWorker | null = null;
   let statusWebhooks: StatusWebhookSender | null = null;
+  let eventRelay: EventRelaySender | null = null;
   let app: FastifyInstance | null = null;
   let clusterJobs: ClusterJobs | null = null;
   let operationsJobs: ReturnType<typeof startOperationsJobs> | null = null;
+  let alertEvaluator: AlertEvaluator | null = null;
+  let metricsApp: FastifyInstance | null = null;
 
   async function stop(): Promise<void> {
     for (const timer of timers) clearInterval(timer);
     stopListening();
     // Stop taking requests first, then let the worker finish what it holds.
     if (app) await app.close();
+    if (metricsApp) await metricsApp.close();
     await messages.flushed();
     await operationsJobs?.stop();
     if (worker) await worker.stop();
     await statusWebhooks?.stop();
+    await eventRelay?.stop();
     await clusterJobs?.stop();
+    await alertEvaluator?.stop();
+    await guardedPoster.close();
+    await trustedPoster.close();
     await provider?.close?.();
     await database.close();
   }
@@ -229,6 +281,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
             : 0,
         releaseWaiting: (ids, now) => releaseWaitingUnknown(database, ids, now),
         probeRequestedAt: (name) => operations.probes.requestedAt(name),
+        telemetry,
         logger: logger.child({ component: 'worker' }),
         outage,
       });
@@ -259,7 +312,32 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           checkDestination: (url) => checkDestination(url, config.webhooks.allowPrivate),
           clock: Date.now,
         },
-        eventWebhooks: eventWebhooks(config, deliveryEvents, logger),
+        eventWebhooks: eventWebhooks(
+          config,
+          withEventRelay(deliveryEvents, relayStore, () => wakeRelay.fn()),
+          logger,
+        ).map((w) => ({
+          ...w,
+          telemetry,
+        })),
+        sendgridEventRelay: {
+          store: relayStore,
+          operations: operations.service,
+          checkDestination: (url) => checkDestination(url, config.webhooks.allowPrivate),
+          clock: Date.now,
+        },
+        telemetry,
+        monitoring: {
+          ...monitoringView,
+          // With its own port, /metrics is not on the API's.
+          metrics: config.metrics.port === null ? monitoringView.metrics : null,
+        },
+        alerts: new AlertsService({
+          store: alertStore,
+          units: operations.units,
+          record: (actor, action, fields) => operations.service.record(actor, action, fields),
+          checkDestination: (url) => checkDestination(url, config.webhooks.allowPrivate),
+        }),
         logger: logger.child({ component: 'api' }),
         outage,
         onAccepted: () => {
@@ -341,10 +419,24 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       statusWebhooks = new StatusWebhookSender({
         store: webhooks,
         ...config.webhooks,
+        telemetry,
         logger: logger.child({ component: 'webhooks' }),
         outage,
       });
       statusWebhooks.start();
+      const relay = new EventRelaySender({
+        store: relayStore,
+        allowPrivate: config.webhooks.allowPrivate,
+        retryBaseMs: config.webhooks.retryBaseMs,
+        retryWindowMs: config.webhooks.retryWindowMs,
+        pollIntervalMs: config.webhooks.pollIntervalMs,
+        timeoutMs: config.webhooks.timeoutMs,
+        logger: logger.child({ component: 'sendgrid-relay' }),
+        outage,
+      });
+      eventRelay = relay;
+      relay.start();
+      wakeRelay.fn = () => relay.wake();
       // PostgreSQL: API processes elsewhere announce new mail; polling remains the backstop.
       stopListening = database.listen('tegami_due', () => running.wake());
     }
@@ -364,8 +456,36 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     clusterJobs = startClusterJobs({
       store: createMaintenanceStore(database, messages, deliveryEvents),
       retentionDays: config.retentionDays,
-      // Ended console sessions are removed once per cluster, like other maintenance.
-      extraJobs: [...operationsMaintenance(database, operations, config), () => accounts.prune()],
+      extraJobs: [
+        ...operationsMaintenance(database, operations, config),
+        // Relayed events given up on go with the messages they were about.
+        (now) => relayStore.pruneFailed(now - config.retentionDays * 86_400_000, 10_000),
+        // Ended console sessions are removed once per cluster, like other maintenance.
+        () => accounts.prune(),
+      ],
+      logger,
+      outage,
+    });
+    if (config.metrics.port !== null) {
+      metricsApp = await buildMetricsApp(monitoringView);
+      const metricsUrl = await listen(metricsApp, config.http.host, config.metrics.port);
+      logger.info({ url: `${metricsUrl}/metrics` }, 'metrics served on their own port');
+    }
+    // Every process competes for the alerts lease; one evaluates the rules for the cluster.
+    alertEvaluator = startAlertEvaluator({
+      lease: (holder) => new SqlLeaderLease(database, 'alerts', holder),
+      store: alertStore,
+      sources: {
+        queries: monitoringQueries,
+        health,
+        listUnits,
+        configuredProvider: config.provider,
+        eventsExpected,
+        unconfirmedAfterMs: config.unconfirmedAfterMs,
+      },
+      post: (url, headers, body) => guardedPoster.post(url, headers, body),
+      postTrusted: (url, headers, body) => trustedPoster.post(url, headers, body),
+      options: config.alerts,
       logger,
       outage,
     });

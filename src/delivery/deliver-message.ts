@@ -108,11 +108,30 @@ export function decideNext(
   return { decision, waitsForProofUntil };
 }
 
-/** The fields every log line about a message's attempt carries. */
-type AttemptLogFields = { messageId: string; attempt: number; provider: string };
+/**
+ * The fields every log line about a message's attempt carries, named as in the API, so one
+ * query over the JSON logs finds a message, a unit or an error class.
+ */
+type AttemptLogFields = {
+  message_id: string;
+  unit: string;
+  attempt: number;
+  provider: string;
+  error_class: string | null;
+};
 
-export function attemptLogFields(message: ClaimedMessage, provider: string): AttemptLogFields {
-  return { messageId: message.id, attempt: message.attemptCount, provider };
+export function attemptLogFields(
+  message: ClaimedMessage,
+  provider: string,
+  result: SendResult,
+): AttemptLogFields {
+  return {
+    message_id: message.id,
+    unit: message.unitId,
+    attempt: message.attemptCount,
+    provider,
+    error_class: result.errorClass ?? null,
+  };
 }
 
 /**

@@ -3,6 +3,7 @@ import type { DeliveryStore } from '../domain/ports/delivery-store.ts';
 import type { OutageReporter } from '../domain/ports/outage-reporter.ts';
 import type { Provider } from '../domain/ports/provider.ts';
 import type { ProviderHealthStore } from '../domain/ports/provider-health-store.ts';
+import type { Telemetry } from '../domain/ports/telemetry.ts';
 import {
   type CircuitOptions,
   DEFAULT_CIRCUIT_OPTIONS,
@@ -57,6 +58,8 @@ interface WorkerDeps {
   outage: OutageReporter;
   /** When an operator last asked for a probe of this provider (POST …/probe), or null. */
   probeRequestedAt?: (provider: string) => Promise<number | null>;
+  /** Per-process counters (Prometheus metrics). */
+  telemetry?: Telemetry;
   clock?: () => number;
 }
 
@@ -330,7 +333,13 @@ export class DeliveryWorker {
       this.deps.confirmationWaitMs,
     );
     if (waitsForProofUntil !== null) this.waitingForProof.set(message.id, waitsForProofUntil);
-    const log = attemptLogFields(message, provider.name);
+    const log = attemptLogFields(message, provider.name, result);
+    this.deps.telemetry?.attemptFinished({
+      provider: provider.name,
+      outcome: result.outcome,
+      errorClass: result.errorClass ?? null,
+      durationMs: now - startedAt,
+    });
     logDecision(logger, log, result, decision);
     const completion = attemptCompletion(message, provider.name, startedAt, now, result, decision);
     await recordAttempt(store, completion, this.outage, logger, log);

@@ -25,7 +25,18 @@ function pooledRandom(): () => number {
   };
 }
 
-export type IdPrefix = 'msg' | 'key' | 'sbx' | 'whk' | 'whd' | 'unit' | 'rec' | 'aud' | 'usr';
+export type IdPrefix =
+  | 'msg'
+  | 'key'
+  | 'sbx'
+  | 'whk'
+  | 'whd'
+  | 'unit'
+  | 'rec'
+  | 'aud'
+  | 'alt'
+  | 'ntf'
+  | 'usr';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${ulid()}`;

@@ -1,3 +1,4 @@
+import { requestWithout } from './sendgrid-compat/request.ts';
 import type {
   Address,
   DeliveryEvent,
@@ -72,6 +73,12 @@ export function withoutSuppressed(
 ): MessageContent | null {
   if (suppressed.length === 0) return content;
   const gone = new Set(suppressed.map((s) => s.email));
+  // A SendGrid request forwarded as sent: the same rule, personalization by personalization.
+  const origin = content.sendgrid;
+  if (origin?.request) {
+    const left = requestWithout(origin.request, gone);
+    return left ? { ...content, sendgrid: { ...origin, request: left } } : null;
+  }
   const keep = (list: Address[]) => list.filter((a) => !gone.has(a.email.toLowerCase()));
   const to = keep(content.to);
   const cc = keep(content.cc);

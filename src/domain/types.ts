@@ -26,6 +26,8 @@
  * - recovery:       a bulk retry or cancel of a fixed set of messages.
  */
 
+import type { SendGridOrigin } from './sendgrid-compat/request-types.ts';
+
 export const MESSAGE_STATUSES = [
   'queued', // waiting to be sent, due now or at `next_attempt_at` (a retry)
   'scheduled', // waiting for its `send_at` time
@@ -70,6 +72,8 @@ export interface MessageContent {
   categories: string[];
   metadata: Record<string, string>;
   attachments: Attachment[];
+  /** Set for mail that came in through `POST /v3/mail/send` (domain/sendgrid-compat/). */
+  sendgrid?: SendGridOrigin;
 }
 
 export interface Recipient extends Address {
@@ -205,6 +209,8 @@ export interface MessageRecord {
 /** A message a worker has leased. */
 export interface ClaimedMessage {
   id: string;
+  /** The unit it belongs to (for logs and metrics). */
+  unitId: string;
   /** Number of this attempt, counted over the message's whole life. */
   attemptCount: number;
   /** Attempts since the message was accepted or last retried by hand: what the budget counts. */

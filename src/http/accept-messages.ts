@@ -70,6 +70,14 @@ export async function acceptMessages<T extends object>(
   if (outcome.kind === 'idempotency_conflict') throw reusedKey();
   if (outcome.kind === 'replay') return sendStored<T>(reply, outcome.status, outcome.body);
   deps.onAccepted?.();
+  if (deps.telemetry) {
+    const byUnit = new Map<string, number>();
+    for (const m of messages) {
+      const unit = m.unitId ?? 'default';
+      byUnit.set(unit, (byUnit.get(unit) ?? 0) + 1);
+    }
+    for (const [unit, n] of byUnit) deps.telemetry.messagesAccepted(unit, n);
+  }
   void reply.status(status);
   return body;
 }

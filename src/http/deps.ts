@@ -1,12 +1,16 @@
 import type { Logger } from 'pino';
+import type { Alert } from '../domain/alerts/lifecycle.ts';
+import type { AlertsService } from '../domain/alerts/service.ts';
 import type { OperationsService } from '../domain/operations/service.ts';
 import type { ApiKeyRecord } from '../domain/ports/api-key-store.ts';
 import type { TimelineEntry } from '../domain/ports/delivery-event-store.ts';
 import type { MessageStore } from '../domain/ports/message-store.ts';
 import type { ProviderHealthStore } from '../domain/ports/provider-health-store.ts';
 import type { SandboxView } from '../domain/ports/sandbox-outbox.ts';
+import type { SendGridEventRelayStore } from '../domain/ports/sendgrid-event-relay-store.ts';
 import type { StatusWebhookStore } from '../domain/ports/status-webhook-store.ts';
 import type { SuppressionStore } from '../domain/ports/suppression-store.ts';
+import type { Telemetry } from '../domain/ports/telemetry.ts';
 import type { OutageLog } from '../ops/outage-log.ts';
 import type { EventWebhookOptions } from './routes/event-webhook.ts';
 
@@ -38,10 +42,18 @@ export interface ApiDeps {
   suppressions?: SuppressionStore;
   /** Status webhooks (`/v1/webhook-endpoints`); optional for tests of other routes. */
   webhookEndpoints?: WebhookEndpointsOptions;
+  /** `/v1/sendgrid/event-relay`; optional for tests of other routes. */
+  sendgridEventRelay?: SendGridEventRelayOptions;
   /** Provider health for `GET /v1/providers`; optional for tests of other routes. */
   providers?: ProviderView;
   /** Units, the unsent view, recoveries, the audit log (src/domain/operations/). */
   operations: OperationsService;
+  /** Per-process counters (Prometheus metrics). */
+  telemetry?: Telemetry;
+  /** `GET /v1/alerts` and units' alert settings; optional for tests of other routes. */
+  alerts?: AlertsService;
+  /** `GET /metrics` (Prometheus) and `GET /status`; optional for tests of other routes. */
+  monitoring?: MonitoringView;
   /** Called after messages were accepted, so an in-process worker can start at once. */
   onAccepted?: () => void;
   logger: Logger;
@@ -60,6 +72,16 @@ export interface WebhookEndpointsOptions {
   clock: () => number;
 }
 
+/** What `/v1/sendgrid/event-relay` works with. */
+export interface SendGridEventRelayOptions {
+  store: SendGridEventRelayStore;
+  /** Units (an admin key may name one) and the audit log. */
+  operations: OperationsService;
+  /** Why a URL's destination is refused (private or loopback), or null. */
+  checkDestination: (url: string) => Promise<string | null>;
+  clock: () => number;
+}
+
 /** What `/v1/providers`, `/readyz` and the held reason of messages read provider health from. */
 export interface ProviderView {
   /** The provider this deployment sends through. */
@@ -67,4 +89,14 @@ export interface ProviderView {
   health: ProviderHealthStore;
   /** Sent messages with no delivery event yet (accepted, then silence). */
   countUnconfirmed?: (now: number) => Promise<number>;
+}
+
+/** What `/metrics`, `/status`, `/v1/alerts` and a unit's alert settings work with. */
+export interface MonitoringView {
+  /** The Prometheus exposition; null serves no `/metrics` on the API port. */
+  metrics: (() => Promise<{ contentType: string; body: string }>) | null;
+  /** TEGAMI_METRICS_TOKEN: `/metrics` asks for it as a bearer token when set. */
+  metricsToken: string | null;
+  /** Alerts firing now (for `/status`). */
+  firing: () => Promise<Alert[]>;
 }

@@ -40,10 +40,11 @@ export async function claimDueMessages(
       updated_at: now,
     })
     .where('id', 'in', due)
-    .returning(['id', 'attempt_count', 'attempts_before_retry', 'content'])
+    .returning(['id', 'unit_id', 'attempt_count', 'attempts_before_retry', 'content'])
     .execute();
   return rows.map((row) => ({
     id: row.id,
+    unitId: row.unit_id,
     attemptCount: row.attempt_count,
     attemptsThisRound: row.attempt_count - row.attempts_before_retry,
     leaseOwner: owner,

@@ -29,6 +29,11 @@ export interface Database {
   search_index_state: SearchIndexStateTable;
   /** PostgreSQL only: each message's subject words (SQLite has the FTS5 table messages_fts). */
   messages_subject_index: MessageSubjectIndexTable;
+  alerts: AlertTable;
+  alert_notifications: AlertNotificationTable;
+  unit_alert_settings: UnitAlertSettingsTable;
+  sendgrid_event_relays: SendGridEventRelayTable;
+  sendgrid_relay_events: SendGridRelayEventTable;
   console_users: ConsoleUserTable;
   console_sessions: ConsoleSessionTable;
 }
@@ -320,6 +325,78 @@ export interface MessageSubjectIndexTable {
   message_id: string;
   /** A tsvector, written and read in SQL only. */
   words: unknown;
+}
+
+/** One alert, from when it fired to when it resolved (ops/alerts/evaluator.ts). */
+export interface AlertTable {
+  id: string;
+  key: string;
+  rule: string;
+  severity: string;
+  /** firing or resolved */
+  state: string;
+  unit_id: string | null;
+  provider: string | null;
+  fault: string;
+  summary: string;
+  hint: string;
+  /** JSON: AlertEvidence */
+  evidence: string;
+  started_at: number;
+  ended_at: number | null;
+  last_notified_at: number;
+  updated_at: number;
+}
+
+/** A notification about an alert, queued until Slack or the alert webhook took it. */
+export interface AlertNotificationTable {
+  id: string;
+  alert_id: string | null;
+  kind: string;
+  channel: string;
+  unit_id: string | null;
+  payload: string;
+  state: string;
+  attempts: ColumnType<number, number | undefined, number>;
+  next_attempt_at: number;
+  last_error: string | null;
+  created_at: number;
+  sent_at: number | null;
+}
+
+/** A unit's own Slack channel and alert thresholds. */
+export interface UnitAlertSettingsTable {
+  unit_id: string;
+  slack_webhook_url: string | null;
+  /** JSON: { delay_s?, dead_letters?, unconfirmed?, muted? } */
+  overrides: string;
+  updated_at: number;
+}
+
+/** A unit's SendGrid Event Webhook URL and the ECDSA P-256 key pair its posts are signed with. */
+export interface SendGridEventRelayTable {
+  unit_id: string;
+  url: string;
+  /** Base64 DER (SubjectPublicKeyInfo), as SendGrid shows its verification key. */
+  public_key: string;
+  /** Base64 DER (PKCS #8). */
+  private_key: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A delivery event waiting to be relayed to its unit's SendGrid Event Webhook URL. */
+export interface SendGridRelayEventTable {
+  event_key: string;
+  unit_id: string;
+  x_message_id: string;
+  /** pending, or failed; posted rows are deleted. */
+  status: string;
+  attempts: number;
+  queued_at: number;
+  next_attempt_at: number | null;
+  last_http_status: number | null;
+  last_error: string | null;
 }
 
 /** A console user (migration 013). */

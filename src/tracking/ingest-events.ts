@@ -1,5 +1,6 @@
 import type { DeliveryEventStore, IngestResult } from '../domain/ports/delivery-event-store.ts';
 import type { EventSource, SignedRequest } from '../domain/ports/event-source.ts';
+import type { Telemetry } from '../domain/ports/telemetry.ts';
 import type { DeliveryEvent } from '../domain/types.ts';
 
 /**
@@ -34,6 +35,7 @@ export async function ingestEvents(
   request: SignedRequest,
   store: DeliveryEventStore,
   now: number,
+  telemetry?: Telemetry,
 ): Promise<IngestOutcome> {
   const check = source.verify(request, now);
   if (!check.ok) return { kind: 'refused', reason: check.reason };
@@ -62,6 +64,11 @@ export async function ingestEvents(
     result.stored += part.stored;
     result.duplicates += part.duplicates;
     result.matched += part.matched;
+  }
+  if (telemetry) {
+    const byType = new Map<string, number>();
+    for (const e of valid) byType.set(e.event, (byType.get(e.event) ?? 0) + 1);
+    for (const [type, n] of byType) telemetry.eventsIngested(type, n);
   }
   return { kind: 'ingested', result: { ...result, rejected: parsed.length - valid.length } };
 }

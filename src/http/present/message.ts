@@ -77,6 +77,7 @@ export function presentMessage(
   const replyTo = address(content.reply_to);
   const bodyText = textOrNull(content.text);
   const bodyHtml = textOrNull(content.html);
+  const sendgrid = sendGridOrigin(content.sendgrid);
   return {
     id: text(record.id),
     status: text(record.status),
@@ -89,11 +90,19 @@ export function presentMessage(
     headers: stringMap(content.headers),
     categories: stringArray(content.categories),
     metadata: stringMap(content.metadata),
-    attachments: objectArray(content.attachments).map((a) => ({
-      filename: text(a.filename),
-      content_type: text(a.content_type),
-      size: decodedSize(text(a.content)),
-    })),
+    attachments: [
+      ...objectArray(content.attachments).map((a) => ({
+        filename: text(a.filename),
+        content_type: text(a.content_type),
+        size: decodedSize(text(a.content)),
+      })),
+      // A forwarded SendGrid request keeps its attachments in the request alone.
+      ...forwardedAttachments(content.sendgrid).map((a) => ({
+        filename: text(a.filename),
+        content_type: textOrNull(a.type) ?? 'application/octet-stream',
+        size: decodedSize(text(a.content).replace(/\r?\n/g, '')),
+      })),
+    ],
     recipients: record.recipients.map((r) => {
       const email = text(r.email);
       const name = textOrNull(r.name);
@@ -160,5 +169,24 @@ export function presentMessage(
           })),
         }
       : {}),
+    ...(sendgrid ? { sendgrid } : {}),
+  };
+}
+
+function forwardedAttachments(origin: unknown): Record<string, unknown>[] {
+  if (!isPlainObject(origin) || !isPlainObject(origin.request)) return [];
+  return objectArray(origin.request.attachments);
+}
+
+/** Where mail that came in through `POST /v3/mail/send` came from; null for any other. */
+function sendGridOrigin(value: unknown) {
+  if (!isPlainObject(value)) return null;
+  const xMessageId = textOrNull(value.xMessageId);
+  if (xMessageId === null) return null;
+  const personalization = value.personalization;
+  return {
+    x_message_id: xMessageId,
+    ...(Number.isInteger(personalization) ? { personalization: personalization as number } : {}),
+    forwarded: isPlainObject(value.request),
   };
 }

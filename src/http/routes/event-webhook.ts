@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { DeliveryEventStore } from '../../domain/ports/delivery-event-store.ts';
 import type { EventSource } from '../../domain/ports/event-source.ts';
+import type { Telemetry } from '../../domain/ports/telemetry.ts';
 import { ingestEvents } from '../../tracking/ingest-events.ts';
 import { ApiError } from '../errors.ts';
 
@@ -9,6 +10,8 @@ export interface EventWebhookOptions {
   source: EventSource;
   events: DeliveryEventStore;
   clock: () => number;
+  /** Counts the events stored, by type (Prometheus metrics). */
+  telemetry?: Telemetry;
 }
 
 /**
@@ -42,6 +45,7 @@ export async function registerEventWebhook(app: FastifyInstance, options: EventW
           { header, body },
           options.events,
           options.clock(),
+          options.telemetry,
         );
         if (outcome.kind === 'refused') {
           logRefusal(request.log, outcome.reason);

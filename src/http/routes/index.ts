@@ -2,33 +2,40 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { authenticateRequests } from '../auth.ts';
 import type { ApiDeps } from '../deps.ts';
+import { registerAlertRoutes } from './alerts/index.ts';
 import { registerAuditRoutes } from './audit-events/index.ts';
 import { registerEventWebhook } from './event-webhook.ts';
 import { registerHealthRoutes } from './health/index.ts';
 import { registerMessageRoutes } from './messages/index.ts';
+import { registerMonitoringRoutes } from './monitoring/index.ts';
 import { registerOpenApiDocument } from './openapi.ts';
 import { registerProviderRoutes } from './providers/index.ts';
 import { registerRecoveryRoutes } from './recoveries/index.ts';
 import { registerSandboxRoutes } from './sandbox/index.ts';
+import { registerSendGridRoutes } from './sendgrid/index.ts';
+import { registerEventRelayRoutes } from './sendgrid-event-relay/index.ts';
 import { registerSuppressionRoutes } from './suppressions/index.ts';
 import { registerUnitRoutes } from './units/index.ts';
 import { registerUnsentRoutes } from './unsent/index.ts';
 import { registerWebhookEndpointRoutes } from './webhook-endpoints/index.ts';
 
 /**
- * Every route of the API: health and the provider's webhook at the root, the rest under `/v1`
- * behind an API key. The order of registration is the order of the OpenAPI document.
+ * Every route of the API: health and the provider's webhook at the root, SendGrid's
+ * `/v3/mail/send` (with SendGrid's key check and answers), the rest under `/v1` behind an API key. The order of registration is the order of the OpenAPI document.
  */
 export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   registerHealthRoutes(app, deps);
+  if (deps.monitoring) registerMonitoringRoutes(app, deps.monitoring);
   for (const webhook of deps.eventWebhooks ?? []) await registerEventWebhook(app, webhook);
   registerOpenApiDocument(app);
+  await registerSendGridRoutes(app, deps);
   await app.register(
     async (scope) => {
       scope.addHook('onRequest', authenticateRequests(deps));
       const v1 = scope.withTypeProvider<TypeBoxTypeProvider>();
       registerMessageRoutes(v1, deps);
-      registerUnitRoutes(v1, deps.operations);
+      registerUnitRoutes(v1, deps.operations, deps.alerts);
+      if (deps.alerts) registerAlertRoutes(v1, deps.alerts, deps.operations);
       registerUnsentRoutes(v1, deps.operations);
       registerRecoveryRoutes(v1, deps.operations);
       registerAuditRoutes(v1, deps.operations);
@@ -37,6 +44,7 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
         registerSuppressionRoutes(v1, deps.suppressions, deps.clock ?? Date.now, deps.operations);
       }
       if (deps.webhookEndpoints) registerWebhookEndpointRoutes(v1, deps.webhookEndpoints);
+      if (deps.sendgridEventRelay) registerEventRelayRoutes(v1, deps.sendgridEventRelay);
       if (deps.providers) {
         registerProviderRoutes(v1, deps.providers, deps.operations, deps.clock ?? Date.now);
       }

@@ -108,4 +108,24 @@ export const MessageSchema = Type.Object({
     }),
   ),
   attempts: Type.Optional(Type.Array(AttemptSchema)),
+  sendgrid: Type.Optional(
+    Type.Object(
+      {
+        x_message_id: Type.String({
+          description: 'the X-Message-Id POST /v3/mail/send answered with',
+        }),
+        personalization: Type.Optional(
+          Type.Integer({
+            description:
+              'the personalization of the request this message was rendered from (providers other than sendgrid)',
+          }),
+        ),
+        forwarded: Type.Boolean({
+          description:
+            'true: the sendgrid provider forwards the request as the application sent it',
+        }),
+      },
+      { description: 'Present for mail that came in through POST /v3/mail/send' },
+    ),
+  ),
 });

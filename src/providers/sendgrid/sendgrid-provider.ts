@@ -4,6 +4,7 @@ import type { CredentialCheck, OutboundMessage, SendResult } from '../../domain/
 import { Pace } from '../pace.ts';
 import { classifyScopesAnswer, SCOPES_PATH, unreachable } from './check-credentials.ts';
 import { classifyAnswer, classifyNetworkError, EXCERPT_LIMIT } from './classify-response.ts';
+import { forwardedMailSendBody } from './forward-body.ts';
 import { toMailSendBody } from './mail-send-body.ts';
 
 export interface SendGridOptions {
@@ -49,7 +50,10 @@ export class SendGridProvider implements Provider {
   }
 
   async send(message: OutboundMessage, abandon?: AbortSignal): Promise<SendResult> {
-    const body = JSON.stringify(toMailSendBody(message));
+    const forwarded = message.content.sendgrid?.request;
+    const body = JSON.stringify(
+      forwarded ? forwardedMailSendBody(forwarded, message.id) : toMailSendBody(message),
+    );
     await this.pace.turn();
     let status: number | undefined;
     try {

@@ -9,6 +9,8 @@ import * as webhookEndpointDue from './007-webhook-endpoint-due.ts';
 import * as unmatchedEvents from './008-unmatched-events.ts';
 import * as operations from './009-operations.ts';
 import * as subjectIndex from './010-subject-index.ts';
+import * as alerts from './011-alerts.ts';
+import * as sendgridEventRelay from './012-sendgrid-event-relay.ts';
 import * as consoleUsers from './013-console-users.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
@@ -23,5 +25,7 @@ export const migrations: Record<string, Migration> = {
   '008-unmatched-events': unmatchedEvents,
   '009-operations': operations,
   '010-subject-index': subjectIndex,
+  '011-alerts': alerts,
+  '012-sendgrid-event-relay': sendgridEventRelay,
   '013-console-users': consoleUsers,
 };

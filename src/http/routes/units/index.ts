@@ -1,10 +1,21 @@
+import type { AlertsService } from '../../../domain/alerts/service.ts';
 import type { OperationsService } from '../../../domain/operations/service.ts';
 import type { TypedApp } from '../../typed-app.ts';
 import { registerCreateUnit } from './create.ts';
+import { registerGetUnit } from './get.ts';
 import { registerListUnits } from './list.ts';
+import { registerUpdateUnit } from './update.ts';
 
-/** `GET/POST /v1/units`: business units, for admin keys. */
-export function registerUnitRoutes(app: TypedApp, operations: OperationsService): void {
+/** `GET/POST /v1/units`, `GET/PUT /v1/units/{id}`: business units, for admin keys. */
+export function registerUnitRoutes(
+  app: TypedApp,
+  operations: OperationsService,
+  alerts?: AlertsService,
+): void {
   registerListUnits(app, operations);
   registerCreateUnit(app, operations);
+  if (alerts) {
+    registerGetUnit(app, alerts);
+    registerUpdateUnit(app, alerts);
+  }
 }

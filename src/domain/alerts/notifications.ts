@@ -1,0 +1,165 @@
+import type { Alert, NotificationKind } from './lifecycle.ts';
+
+/** An alert notification about to be sent, with what the message needs beyond the alert. */
+export interface AlertNotice {
+  kind: NotificationKind;
+  alert: Alert;
+  unitName: string | null;
+  /** TEGAMI_PUBLIC_URL, for the link to the console; null leaves the link out. */
+  publicUrl: string | null;
+  now: number;
+}
+
+const FAULT_WORDS = {
+  provider: "the provider's (outage, throttling, account or configuration)",
+  message: "the messages' (the provider refuses what was sent)",
+  tegami: "Tegami's own (nothing is sending although the provider is fine)",
+} as const;
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/**
+ * The console's unsent view filtered to the mail the alert is about, or null without a public
+ * URL (and for provider-wide alerts, the unsent view of every unit).
+ */
+export function consoleLink(notice: AlertNotice): string | null {
+  if (!notice.publicUrl) return null;
+  const params = new URLSearchParams();
+  const { alert } = notice;
+  if (notice.unitName) params.set('unit', notice.unitName);
+  if (alert.rule === 'dead_letters') params.set('reason', 'failed');
+  if (alert.rule === 'unconfirmed') params.set('reason', 'unconfirmed');
+  const query = params.toString();
+  return `${notice.publicUrl.replace(/\/+$/, '')}/console/unsent${query ? `?${query}` : ''}`;
+}
+
+function headline(notice: AlertNotice): string {
+  const { alert } = notice;
+  const label = `${alert.rule}${notice.unitName ? ` (unit ${notice.unitName})` : alert.provider ? ` (${alert.provider})` : ''}`;
+  switch (notice.kind) {
+    case 'firing':
+      return `FIRING [${alert.severity}] ${label}`;
+    case 'repeat':
+      return `STILL FIRING [${alert.severity}] ${label}`;
+    case 'resolved':
+      return `RESOLVED ${label}`;
+    case 'test':
+      return 'TEST: Tegami alert notifications reach this channel';
+  }
+}
+
+/** Escapes what Slack's mrkdwn treats as markup, so an error text cannot forge links or mentions. */
+function slackText(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** A Slack incoming-webhook message in Block Kit: what, how many, since when, whose fault. */
+export function slackMessage(notice: AlertNotice): Record<string, unknown> {
+  const { alert } = notice;
+  const title = headline(notice);
+  if (notice.kind === 'test') {
+    return {
+      text: title,
+      blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `*${slackText(title)}*` } }],
+    };
+  }
+  const e = alert.evidence;
+  const fields: string[] = [
+    `*What*\n${slackText(alert.summary)}`,
+    `*How many*\n${e.count}`,
+    `*Since*\n${iso(e.since ?? alert.startedAt)}`,
+    `*Whose fault*\n${FAULT_WORDS[alert.fault]}`,
+  ];
+  if (e.provider) {
+    fields.push(
+      `*Provider*\n${slackText(`${e.provider.name}: ${e.provider.state}${e.provider.reason ? ` (${e.provider.reason})` : ''}`)}`,
+    );
+  }
+  if (notice.kind === 'resolved' && alert.endedAt !== null) {
+    fields.push(`*Ended*\n${iso(alert.endedAt)}`);
+  }
+  const blocks: Record<string, unknown>[] = [
+    { type: 'header', text: { type: 'plain_text', text: title.slice(0, 150) } },
+    {
+      type: 'section',
+      fields: fields.slice(0, 10).map((text) => ({ type: 'mrkdwn', text: text.slice(0, 2000) })),
+    },
+  ];
+  const errors = e.topErrors
+    .map(
+      (t) =>
+        `• ${slackText(t.errorClass)} × ${t.count}${t.sample ? `: \`${slackText(t.sample.slice(0, 300))}\`` : ''}`,
+    )
+    .join('\n');
+  if (errors) {
+    blocks.push({
+      type: 'section',
+      text: { type: 'mrkdwn', text: `*Top errors*\n${errors}`.slice(0, 3000) },
+    });
+  }
+  if (notice.kind !== 'resolved') {
+    blocks.push({
+      type: 'section',
+      text: { type: 'mrkdwn', text: `*What to do*\n${slackText(alert.hint)}`.slice(0, 3000) },
+    });
+  }
+  const link = consoleLink(notice);
+  if (link) {
+    blocks.push({
+      type: 'actions',
+      elements: [
+        {
+          type: 'button',
+          text: { type: 'plain_text', text: 'Open the unsent mail' },
+          url: link,
+        },
+      ],
+    });
+  }
+  blocks.push({
+    type: 'context',
+    elements: [{ type: 'mrkdwn', text: `alert ${alert.id} · ${alert.key}` }],
+  });
+  // `text` is what notifications and clients without Block Kit show.
+  return { text: `${title}: ${alert.summary}`, blocks };
+}
+
+/** The generic alert webhook's JSON (signed like status webhooks), shaped as GET /v1/alerts. */
+export function alertWebhookPayload(notice: AlertNotice): Record<string, unknown> {
+  const { alert } = notice;
+  return {
+    type: `alert.${notice.kind}`,
+    created_at: iso(notice.now),
+    alert:
+      notice.kind === 'test'
+        ? null
+        : {
+            id: alert.id,
+            rule: alert.rule,
+            severity: alert.severity,
+            state: alert.state,
+            unit: notice.unitName,
+            provider: alert.provider,
+            fault: alert.fault,
+            summary: alert.summary,
+            hint: alert.hint,
+            started_at: iso(alert.startedAt),
+            ended_at: iso(alert.endedAt),
+            evidence: {
+              count: alert.evidence.count,
+              threshold: alert.evidence.threshold,
+              since: iso(alert.evidence.since),
+              top_errors: alert.evidence.topErrors.map((e) => ({
+                error_class: e.errorClass,
+                count: e.count,
+                sample: e.sample,
+              })),
+              provider: alert.evidence.provider
+                ? { ...alert.evidence.provider, since: iso(alert.evidence.provider.since) }
+                : null,
+              details: alert.evidence.details,
+            },
+            console_url: consoleLink(notice),
+          },
+  };
+}

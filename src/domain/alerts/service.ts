@@ -1,0 +1,187 @@
+import type { AuditAction, AuditEvent } from '../operations/audit.ts';
+import { OperationsError } from '../operations/errors.ts';
+import type { UnitDirectory } from '../operations/ports.ts';
+import type { Actor, Scope } from '../operations/scope.ts';
+import type { Unit } from '../operations/units.ts';
+import type { AlertFilter, AlertStore, UnitAlertSettings } from '../ports/alert-store.ts';
+import type { Alert } from './lifecycle.ts';
+import type { AlertRule, UnitAlertOverrides } from './rules.ts';
+
+export interface AlertsServiceDeps {
+  store: AlertStore;
+  units: UnitDirectory;
+  /** Records an operator action in the audit log (the operations service's `record`). */
+  record: (
+    actor: Actor,
+    action: AuditAction,
+    fields: Partial<Pick<AuditEvent, 'unitId' | 'target' | 'filter' | 'counts'>>,
+  ) => Promise<void>;
+  /** Why a URL's destination is refused (private or loopback), or null (the SSRF guard). */
+  checkDestination: (url: string) => Promise<string | null>;
+  clock?: () => number;
+}
+
+/** A change to a unit's alert settings; absent fields stay as they are, null clears. */
+export interface UnitAlertPatch {
+  slackWebhookUrl?: string | null;
+  overrides?: UnitAlertOverrides | null;
+}
+
+export interface AlertQuery {
+  state?: 'firing' | 'resolved';
+  rule?: AlertRule;
+  /** A unit name. */
+  unit?: string;
+  startedAfter?: number;
+  startedBefore?: number;
+  beforeId?: string;
+  limit: number;
+}
+
+/**
+ * Alerts as the API, the CLI and the console see them: a unit key sees its unit's alerts and
+ * those about no unit (a provider's), an admin key all; only an admin key changes where a unit's
+ * alerts go.
+ */
+export class AlertsService {
+  private readonly clock: () => number;
+
+  constructor(private readonly deps: AlertsServiceDeps) {
+    this.clock = deps.clock ?? Date.now;
+  }
+
+  async list(scope: Scope, query: AlertQuery): Promise<Alert[]> {
+    let unitId: string | undefined;
+    if (query.unit !== undefined) {
+      const unit = await this.deps.units.findByName(query.unit);
+      if (!unit || (scope.kind === 'unit' && scope.unitId !== unit.id)) return [];
+      unitId = unit.id;
+    } else if (scope.kind === 'unit') {
+      unitId = scope.unitId;
+    }
+    const filter: AlertFilter = {
+      limit: query.limit,
+      ...(query.state ? { state: query.state } : {}),
+      ...(query.rule ? { rule: query.rule } : {}),
+      ...(unitId !== undefined ? { unitId, withGlobal: query.unit === undefined } : {}),
+      ...(query.startedAfter !== undefined ? { startedAfter: query.startedAfter } : {}),
+      ...(query.startedBefore !== undefined ? { startedBefore: query.startedBefore } : {}),
+      ...(query.beforeId ? { beforeId: query.beforeId } : {}),
+    };
+    return this.deps.store.list(filter);
+  }
+
+  async get(scope: Scope, id: string): Promise<Alert> {
+    const alert = await this.deps.store.get(id);
+    if (!alert || (scope.kind === 'unit' && alert.unitId !== null && alert.unitId !== scope.unitId))
+      throw new OperationsError('not_found', `no alert ${id}`);
+    return alert;
+  }
+
+  /** A unit by id or name, for an admin key (a unit key's other units do not exist for it). */
+  async unit(scope: Scope, ref: string): Promise<Unit> {
+    const unit = ref.startsWith('unit_')
+      ? await this.deps.units.findById(ref)
+      : await this.deps.units.findByName(ref);
+    if (!unit || (scope.kind === 'unit' && scope.unitId !== unit.id))
+      throw new OperationsError('not_found', `no unit ${ref}`);
+    return unit;
+  }
+
+  async settings(scope: Scope, ref: string): Promise<{ unit: Unit; settings: UnitAlertSettings }> {
+    const unit = await this.unit(scope, ref);
+    const settings = (await this.deps.store.unitSettingsOf(unit.id)) ?? {
+      unitId: unit.id,
+      slackWebhookUrl: null,
+      overrides: {},
+      updatedAt: unit.createdAt,
+    };
+    return { unit, settings };
+  }
+
+  async updateSettings(
+    scope: Scope,
+    actor: Actor,
+    ref: string,
+    patch: UnitAlertPatch,
+  ): Promise<{ unit: Unit; settings: UnitAlertSettings }> {
+    if (scope.kind !== 'all') {
+      throw new OperationsError(
+        'forbidden',
+        'only an admin key may change a unit (its alert channel and thresholds)',
+      );
+    }
+    const { unit, settings } = await this.settings(scope, ref);
+    const url = patch.slackWebhookUrl;
+    if (url) {
+      const problem = slackUrlProblem(url) ?? (await this.deps.checkDestination(url));
+      if (problem) {
+        throw new OperationsError('invalid', 'the unit settings are invalid; see details', [
+          { field: 'slack_webhook_url', message: problem },
+        ]);
+      }
+    }
+    const next: UnitAlertSettings = {
+      unitId: unit.id,
+      slackWebhookUrl: url === undefined ? settings.slackWebhookUrl : url,
+      overrides:
+        patch.overrides === undefined
+          ? settings.overrides
+          : patch.overrides === null
+            ? {}
+            : { ...settings.overrides, ...stripUndefined(patch.overrides) },
+      updatedAt: this.clock(),
+    };
+    await this.deps.store.setUnitSettings(next);
+    await this.deps.record(actor, 'unit.update', {
+      unitId: unit.id,
+      target: unit.id,
+      // What changed, never the URL itself (it is a credential).
+      filter: {
+        ...(url !== undefined ? { slack_webhook_url: url === null ? 'removed' : 'set' } : {}),
+        ...(patch.overrides !== undefined ? { alerts: presentOverrides(next.overrides) } : {}),
+      },
+    });
+    return { unit, settings: next };
+  }
+}
+
+function stripUndefined(o: UnitAlertOverrides): UnitAlertOverrides {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+/** The overrides as the API shows them (seconds, snake_case). */
+export function presentOverrides(o: UnitAlertOverrides): Record<string, number | boolean> {
+  const out: Record<string, number | boolean> = {};
+  if (o.delayMs !== undefined) out.delay_s = o.delayMs / 1000;
+  if (o.deadLetters !== undefined) out.dead_letters = o.deadLetters;
+  if (o.unconfirmed !== undefined) out.unconfirmed = o.unconfirmed;
+  if (o.muted !== undefined) out.muted = o.muted;
+  return out;
+}
+
+/** A Slack incoming-webhook URL: https (http only to a private stand-in), no credentials in it. */
+export function slackUrlProblem(url: string): string | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'is not a URL';
+  }
+  if (!['https:', 'http:'].includes(parsed.protocol)) return 'must be an https:// URL';
+  if (parsed.username || parsed.password) return 'must not contain a user name or password';
+  if (/[\s\p{Cc}]/u.test(url)) return 'must not contain spaces or control characters';
+  return null;
+}
+
+/** Shows where a secret URL points without the secret: scheme, host and the path's first part. */
+export function maskUrl(url: string | null): string | null {
+  if (!url) return null;
+  try {
+    const u = new URL(url);
+    const first = u.pathname.split('/').filter(Boolean)[0];
+    return `${u.protocol}//${u.host}/${first ? `${first}/` : ''}…`;
+  } catch {
+    return '…';
+  }
+}

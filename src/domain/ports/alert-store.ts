@@ -1,0 +1,59 @@
+import type { Alert, NotificationKind } from '../alerts/lifecycle.ts';
+import type { AlertRule, UnitAlertOverrides } from '../alerts/rules.ts';
+
+export type NotificationChannel = 'slack' | 'webhook';
+
+/** A notification waiting to be sent (or retried). */
+export interface QueuedNotification {
+  id: string;
+  alertId: string | null;
+  kind: NotificationKind;
+  channel: NotificationChannel;
+  /** Whose Slack channel: a unit's own, or null for the global one. */
+  unitId: string | null;
+  payload: string;
+  attempts: number;
+  createdAt: number;
+}
+
+export interface AlertFilter {
+  state?: 'firing' | 'resolved';
+  rule?: AlertRule;
+  /** Alerts of this unit; with `withGlobal`, also those about no unit (providers, webhooks). */
+  unitId?: string;
+  withGlobal?: boolean;
+  startedAfter?: number;
+  startedBefore?: number;
+  /** Keyset paging: alerts with a smaller id (newest first). */
+  beforeId?: string;
+  limit: number;
+}
+
+/** A unit's own Slack channel and thresholds (`PUT /v1/units/{id}`). */
+export interface UnitAlertSettings {
+  unitId: string;
+  slackWebhookUrl: string | null;
+  overrides: UnitAlertOverrides;
+  updatedAt: number;
+}
+
+/** Where alerts, their notifications and the units' alert settings are kept. */
+export interface AlertStore {
+  firing(): Promise<Alert[]>;
+  /** Inserts a firing alert; false if one with its key already fires (another evaluator won). */
+  open(alert: Alert, notifications: QueuedNotification[]): Promise<boolean>;
+  /** Saves new evidence (and a repeat's notifications, or a resolution's). */
+  save(alert: Alert, notifications: QueuedNotification[]): Promise<void>;
+  list(filter: AlertFilter): Promise<Alert[]>;
+  get(id: string): Promise<Alert | null>;
+  /** Notifications due by `now`, oldest first. */
+  dueNotifications(now: number, limit: number): Promise<QueuedNotification[]>;
+  notificationSent(id: string, now: number): Promise<void>;
+  /** A failed try: retried at `retryAt`, or given up (`retryAt` null). */
+  notificationFailed(id: string, error: string, retryAt: number | null): Promise<void>;
+  unitSettings(): Promise<UnitAlertSettings[]>;
+  unitSettingsOf(unitId: string): Promise<UnitAlertSettings | null>;
+  setUnitSettings(settings: UnitAlertSettings): Promise<void>;
+  /** Deletes resolved alerts and finished notifications older than `before`. */
+  prune(before: number): Promise<number>;
+}

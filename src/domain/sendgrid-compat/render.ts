@@ -1,0 +1,158 @@
+import type { MessageInput } from '../validate-message.ts';
+import type { SendGridError } from './errors.ts';
+import type { MailSendRequest, SendGridAddress, SendGridPersonalization } from './request-types.ts';
+
+/**
+ * Requests for providers other than `sendgrid`: Tegami renders each personalization into a
+ * message of its own. What only SendGrid can do (templates, its tracking, unsubscribe groups,
+ * IP pools) is refused with a 400 naming the feature, never dropped silently.
+ */
+
+/** Top-level fields Tegami renders itself; any other field is SendGrid's alone. */
+const RENDERED_FIELDS = new Set([
+  'personalizations',
+  'from',
+  'reply_to',
+  'reply_to_list',
+  'subject',
+  'content',
+  'attachments',
+  'headers',
+  'categories',
+  'custom_args',
+  'send_at',
+  'mail_settings',
+  'tracking_settings',
+]);
+
+const FEATURE_NAMES: Record<string, string> = {
+  template_id: 'Templates (template_id)',
+  asm: 'Unsubscribe groups (asm)',
+  ip_pool_name: 'IP pools (ip_pool_name)',
+  batch_id: 'Batches (batch_id)',
+};
+
+function refusal(field: string, feature: string, provider: string): SendGridError {
+  return {
+    message: `${feature} need SendGrid to render or apply them; this Tegami sends through the "${provider}" provider, which cannot. Leave the field out, or send through the sendgrid provider.`,
+    field,
+    help: null,
+  };
+}
+
+/** What in a valid request Tegami cannot render for `provider`: one error per feature. */
+export function unrenderableFeatures(request: MailSendRequest, provider: string): SendGridError[] {
+  const errors: SendGridError[] = [];
+  for (const field of Object.keys(request)) {
+    if (RENDERED_FIELDS.has(field)) continue;
+    errors.push(refusal(field, FEATURE_NAMES[field] ?? `The field "${field}"`, provider));
+  }
+  for (const group of ['mail_settings', 'tracking_settings'] as const) {
+    for (const [name, setting] of Object.entries(request[group] ?? {})) {
+      if (group === 'mail_settings' && name === 'sandbox_mode') continue;
+      if (setting?.enable === true) {
+        errors.push(refusal(`${group}.${name}`, `The setting ${group}.${name}`, provider));
+      }
+    }
+  }
+  (request.content ?? []).forEach((part, i) => {
+    const type = part.type.trim().toLowerCase();
+    if (type !== 'text/plain' && type !== 'text/html') {
+      errors.push(refusal(`content.${i}.type`, `Content of type ${part.type}`, provider));
+    }
+  });
+  (request.attachments ?? []).forEach((attachment, i) => {
+    if (attachment.disposition === 'inline' || attachment.content_id !== undefined) {
+      errors.push(
+        refusal(`attachments.${i}.disposition`, 'Inline attachments (content_id)', provider),
+      );
+    }
+  });
+  if ((request.reply_to_list?.length ?? 0) > 1) {
+    errors.push(refusal('reply_to_list', 'Several reply-to addresses', provider));
+  }
+  request.personalizations.forEach((p, i) => {
+    for (const field of Object.keys(p)) {
+      if (PERSONALIZATION_FIELDS.has(field)) continue;
+      errors.push(refusal(`personalizations.${i}.${field}`, `The field "${field}"`, provider));
+    }
+  });
+  return errors;
+}
+
+const PERSONALIZATION_FIELDS = new Set([
+  'to',
+  'cc',
+  'bcc',
+  'from',
+  'subject',
+  'headers',
+  'substitutions',
+  // Used by dynamic templates only; SendGrid ignores it without a template_id, and so does
+  // Tegami (a template_id itself is refused above).
+  'dynamic_template_data',
+  'custom_args',
+  'send_at',
+]);
+
+/**
+ * Replaces every substitution key by its value in one pass, longest key first, so a value is
+ * never substituted again and `-name-` does not break `-name-full-`. Keys are literal: the
+ * official clients wrap them (`{{name}}`) before sending.
+ */
+export function substitute(text: string, substitutions: Record<string, string>): string {
+  const keys = Object.keys(substitutions)
+    .filter((k) => k.length > 0)
+    .sort((a, b) => b.length - a.length);
+  if (keys.length === 0) return text;
+  const pattern = new RegExp(
+    keys.map((k) => k.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'),
+    'g',
+  );
+  return text.replace(pattern, (key) => substitutions[key] ?? key);
+}
+
+function address({ email, name }: SendGridAddress): { email: string; name?: string } {
+  return name ? { email, name } : { email };
+}
+
+/** Personalization `index` of a request as a native message, substitutions applied. */
+export function renderPersonalization(request: MailSendRequest, index: number): MessageInput {
+  const p = request.personalizations[index] as SendGridPersonalization;
+  const subs = p.substitutions ?? {};
+  const headers = Object.fromEntries(
+    Object.entries({ ...(request.headers ?? {}), ...(p.headers ?? {}) }).map(([name, value]) => [
+      name,
+      substitute(value, subs),
+    ]),
+  );
+  const input: MessageInput = {
+    from: address(p.from ?? request.from),
+    to: p.to.map(address),
+    subject: substitute(p.subject ?? request.subject ?? '', subs),
+    headers,
+    metadata: { ...(request.custom_args ?? {}), ...(p.custom_args ?? {}) },
+  };
+  if (p.cc) input.cc = p.cc.map(address);
+  if (p.bcc) input.bcc = p.bcc.map(address);
+  const replyTo = request.reply_to ?? request.reply_to_list?.[0];
+  if (replyTo) input.reply_to = address(replyTo);
+  for (const part of request.content ?? []) {
+    const type = part.type.trim().toLowerCase();
+    if (type === 'text/plain' && input.text === undefined)
+      input.text = substitute(part.value, subs);
+    if (type === 'text/html' && input.html === undefined) input.html = substitute(part.value, subs);
+  }
+  if (request.categories) input.categories = [...request.categories];
+  if (request.attachments) {
+    input.attachments = request.attachments.map((a) => ({
+      filename: a.filename,
+      // SendGrid takes base64 with line breaks; the native form is one line.
+      content: a.content.replace(/\r?\n/g, ''),
+      content_type: a.type ?? 'application/octet-stream',
+    }));
+  }
+  const sendAt = p.send_at ?? request.send_at;
+  if (sendAt !== undefined) input.send_at = new Date(sendAt * 1000).toISOString();
+  return input;
+}

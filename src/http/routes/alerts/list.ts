@@ -1,0 +1,99 @@
+import { Type } from '@sinclair/typebox';
+import { ALERT_RULES } from '../../../domain/alerts/rules.ts';
+import type { AlertsService } from '../../../domain/alerts/service.ts';
+import { parseIsoTime } from '../../../domain/operations/message-query.ts';
+import type { OperationsService } from '../../../domain/operations/service.ts';
+import { ApiError, type ErrorDetail } from '../../errors.ts';
+import { cursorId, idCursor } from '../../paging.ts';
+import { presentAlert } from '../../present/alert.ts';
+import { AlertSchema } from '../../schemas/alert.ts';
+import { ErrorSchema } from '../../schemas/error.ts';
+import { scopeOf } from '../../scope.ts';
+import type { TypedApp } from '../../typed-app.ts';
+
+const QuerySchema = Type.Object(
+  {
+    state: Type.Optional(Type.Union([Type.Literal('firing'), Type.Literal('resolved')])),
+    rule: Type.Optional(Type.Union(ALERT_RULES.map((r) => Type.Literal(r)))),
+    unit: Type.Optional(Type.String({ maxLength: 63 })),
+    after: Type.Optional(
+      Type.String({ maxLength: 40, description: 'started at or after (ISO 8601)' }),
+    ),
+    before: Type.Optional(Type.String({ maxLength: 40, description: 'started before (ISO 8601)' })),
+    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    limit: Type.Optional(
+      Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 500, default 50' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** `GET /v1/alerts`: built-in alerts, firing and past, newest first. */
+export function registerListAlerts(
+  app: TypedApp,
+  alerts: AlertsService,
+  operations: OperationsService,
+): void {
+  app.get(
+    '/alerts',
+    {
+      schema: {
+        tags: ['alerts'],
+        summary:
+          'Built-in alerts, newest first: firing and resolved, with their evidence (a unit key sees its unit and provider-wide alerts)',
+        querystring: QuerySchema,
+        response: {
+          200: Type.Object({
+            data: Type.Array(AlertSchema),
+            next_cursor: Type.Union([Type.String(), Type.Null()]),
+          }),
+          400: ErrorSchema,
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const details: ErrorDetail[] = [];
+      const limit = Number(q.limit ?? 50);
+      if (limit < 1 || limit > 500)
+        details.push({ field: 'querystring.limit', message: 'must be 1 to 500' });
+      const time = (field: 'after' | 'before') => {
+        const value = q[field];
+        if (value === undefined) return undefined;
+        const ms = parseIsoTime(value);
+        if (Number.isNaN(ms))
+          details.push({ field: `querystring.${field}`, message: 'must be an ISO 8601 time' });
+        return ms;
+      };
+      const after = time('after');
+      const before = time('before');
+      let beforeId: string | undefined;
+      if (q.cursor !== undefined) {
+        beforeId = cursorId(q.cursor);
+        if (!/^alt_[0-9A-Z]{26}$/.test(beforeId))
+          details.push({
+            field: 'querystring.cursor',
+            message: 'is not a cursor this API returned',
+          });
+      }
+      if (details.length > 0)
+        throw new ApiError('invalid_request', 'the query is invalid; see details', details);
+      const found = await alerts.list(scopeOf(request), {
+        limit: limit + 1,
+        ...(q.state ? { state: q.state } : {}),
+        ...(q.rule ? { rule: q.rule } : {}),
+        ...(q.unit !== undefined ? { unit: q.unit } : {}),
+        ...(after !== undefined ? { startedAfter: after } : {}),
+        ...(before !== undefined ? { startedBefore: before } : {}),
+        ...(beforeId ? { beforeId } : {}),
+      });
+      const shown = found.slice(0, limit);
+      const units = await operations.unitNames(shown.flatMap((a) => (a.unitId ? [a.unitId] : [])));
+      const last = shown[shown.length - 1];
+      return {
+        data: shown.map((a) => presentAlert(a, units)),
+        next_cursor: found.length > limit && last ? idCursor(last.id) : null,
+      };
+    },
+  );
+}

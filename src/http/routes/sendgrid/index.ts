@@ -1,0 +1,53 @@
+import type { FastifyInstance } from 'fastify';
+import type { ApiDeps } from '../../deps.ts';
+import { parseJsonBody } from '../../json-body.ts';
+import {
+  SENDGRID_MESSAGES,
+  SendGridRefusal,
+  sendRefusal,
+  toSendGridRefusal,
+} from '../../sendgrid/answers.ts';
+import { authenticateSendGridRequests } from '../../sendgrid/authenticate.ts';
+import { createMailSendValidator } from '../../sendgrid/validate-mail-send.ts';
+import { registerMailSend, SENDGRID_BODY_LIMIT } from './mail-send.ts';
+
+/**
+ * `/v3`: the SendGrid-compatible API. It answers as SendGrid does, not as `/v1` does: its own key
+ * check (SendGrid's 401 before the body), body parsing (any content type is read as JSON, as
+ * SendGrid reads it) and error shape.
+ */
+export async function registerSendGridRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
+  const validate = createMailSendValidator();
+  await app.register(
+    async (scope) => {
+      scope.addHook('onRequest', authenticateSendGridRequests(deps));
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser(
+        '*',
+        { parseAs: 'string', bodyLimit: SENDGRID_BODY_LIMIT },
+        (_request, body, done) => {
+          try {
+            done(null, body === '' ? undefined : parseJsonBody(body as string));
+          } catch {
+            done(SendGridRefusal.of(400, SENDGRID_MESSAGES.badRequest), undefined);
+          }
+        },
+      );
+      scope.setErrorHandler((error, request, reply) => {
+        const refusal = toSendGridRefusal(error);
+        // As in app.ts: keep the connection open and drain an unread body, so the client reads this.
+        if (!request.raw.complete) reply.removeHeader('connection');
+        if (refusal.status >= 500 && !(refusal.status === 503 && deps.outage)) {
+          request.log.error({ err: error }, 'request failed');
+        }
+        return sendRefusal(reply, refusal);
+      });
+      // Other SendGrid endpoints are not served: SendGrid's 404, after the key check.
+      scope.setNotFoundHandler((_request, reply) => {
+        void sendRefusal(reply, SendGridRefusal.of(404, SENDGRID_MESSAGES.notFound));
+      });
+      registerMailSend(scope, deps, validate);
+    },
+    { prefix: '/v3' },
+  );
+}

@@ -1,0 +1,109 @@
+import type { FastifyInstance } from 'fastify';
+import type { NewMessage } from '../../../domain/ports/message-store.ts';
+import {
+  FORWARDED_ID_ARG_BYTES,
+  messagesForRequest,
+} from '../../../domain/sendgrid-compat/accept.ts';
+import { nestingProblem } from '../../../domain/sendgrid-compat/nesting.ts';
+import { isSandboxMode, newXMessageId } from '../../../domain/sendgrid-compat/request.ts';
+import type { MailSendRequest } from '../../../domain/sendgrid-compat/request-types.ts';
+import type { ApiDeps } from '../../deps.ts';
+import { hasNulCharacter } from '../../map-errors.ts';
+import { SENDGRID_MESSAGES, SendGridRefusal } from '../../sendgrid/answers.ts';
+import type { MailSendValidator } from '../../sendgrid/validate-mail-send.ts';
+
+/**
+ * SendGrid's limit on one request: "The total size of your email, including attachments, must
+ * be less than 30MB." Over it: 413 before the body is read.
+ */
+export const SENDGRID_BODY_LIMIT = 30 * 1024 * 1024;
+
+/**
+ * `POST /v3/mail/send`: SendGrid's v3 mail/send, so an application on SendGrid's official clients
+ * moves to Tegami by changing its base URL and key (docs/sendgrid-compatibility.md). The key was
+ * checked before the body was read (authenticate.ts). Success is SendGrid's: 202, no body, and an
+ * `X-Message-Id`, once the mail is durably stored.
+ */
+export function registerMailSend(
+  app: FastifyInstance,
+  deps: ApiDeps,
+  validate: MailSendValidator,
+): void {
+  const clock = deps.clock ?? Date.now;
+  const provider = deps.providers?.configured ?? 'sandbox';
+  app.post(
+    '/mail/send',
+    {
+      bodyLimit: SENDGRID_BODY_LIMIT,
+      schema: {
+        tags: ['sendgrid'],
+        summary: 'Send mail with SendGrid v3 mail/send',
+        description:
+          'SendGrid\'s v3 `POST /v3/mail/send`, its body, status codes and error shape: 202 with an empty body and an `X-Message-Id` once stored; 400, 401 (checked first), 413 over 30 MB as `{"errors":[{message, field, help}]}`. The key may be sent as `SG.<Tegami key>`. See docs/sendgrid-compatibility.md.',
+      },
+    },
+    async (request, reply) => {
+      const now = clock();
+      const body = request.body;
+      if (body === undefined) throw SendGridRefusal.of(400, SENDGRID_MESSAGES.badRequest);
+      const tooDeep = nestingProblem(body);
+      if (tooDeep) throw new SendGridRefusal(400, [tooDeep]);
+      const reserved = provider === 'sendgrid' ? FORWARDED_ID_ARG_BYTES : 0;
+      const errors = validate(body, now, reserved);
+      if (errors.length > 0) throw new SendGridRefusal(400, errors);
+      const mail = body as MailSendRequest;
+      // SendGrid validates a sandbox-mode request and sends nothing: 200, and no message id.
+      if (isSandboxMode(mail)) return reply.code(200).send();
+      const xMessageId = newXMessageId();
+      const result = messagesForRequest(mail, {
+        provider,
+        xMessageId,
+        apiKeyId: request.apiKey?.id ?? null,
+        ...(request.apiKey ? { unitId: request.apiKey.unitId } : {}),
+        now,
+      });
+      if ('errors' in result) throw new SendGridRefusal(400, result.errors);
+      await store(deps, result.messages, request.log);
+      deps.onAccepted?.();
+      // Counted as accepted like /v1 mail (metrics): one request may be several messages.
+      if (deps.telemetry) {
+        const unit = request.apiKey?.unitId ?? 'default';
+        deps.telemetry.messagesAccepted(unit, result.messages.length);
+      }
+      return reply
+        .code(202)
+        .header('x-message-id', xMessageId)
+        .header('content-type', 'text/plain; charset=utf-8')
+        .send();
+    },
+  );
+  app.route({
+    method: ['GET', 'PUT', 'PATCH', 'DELETE'],
+    url: '/mail/send',
+    schema: { hide: true },
+    handler: async () => {
+      throw SendGridRefusal.of(405, SENDGRID_MESSAGES.methodNotAllowed);
+    },
+  });
+}
+
+/** Durable when it returns; a failed write is SendGrid's 503, and nothing was accepted. */
+async function store(
+  deps: ApiDeps,
+  messages: NewMessage[],
+  log: { error: (o: object, m: string) => void },
+): Promise<void> {
+  try {
+    await deps.messages.submit({ messages });
+  } catch (error) {
+    if (hasNulCharacter(error)) {
+      throw new SendGridRefusal(400, [
+        { message: 'text must not contain NUL (\\u0000) characters', field: null, help: null },
+      ]);
+    }
+    if (deps.outage) deps.outage.failed('storing messages', error);
+    else log.error({ err: error }, 'storing messages failed');
+    throw SendGridRefusal.of(503, SENDGRID_MESSAGES.unavailable);
+  }
+  deps.outage?.succeeded('storing messages');
+}

@@ -1,0 +1,26 @@
+import type { AlertStore } from '../../domain/ports/alert-store.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
+import { firingAlerts, getAlert, listAlerts } from './list-alerts.ts';
+import { dueNotifications, notificationFailed, notificationSent } from './notifications.ts';
+import { openAlert } from './open-alert.ts';
+import { pruneAlerts } from './prune.ts';
+import { saveAlert } from './save-alert.ts';
+import { allUnitSettings, setUnitSettings, unitSettingsOf } from './unit-settings.ts';
+
+/** Alerts, their notifications and the units' alert settings (domain/ports/alert-store.ts). */
+export function createAlertStore(handle: DatabaseHandle): AlertStore {
+  return {
+    firing: () => firingAlerts(handle),
+    open: (alert, notifications) => openAlert(handle, alert, notifications),
+    save: (alert, notifications) => saveAlert(handle, alert, notifications),
+    list: (filter) => listAlerts(handle, filter),
+    get: (id) => getAlert(handle, id),
+    dueNotifications: (now, limit) => dueNotifications(handle, now, limit),
+    notificationSent: (id, now) => notificationSent(handle, id, now),
+    notificationFailed: (id, error, retryAt) => notificationFailed(handle, id, error, retryAt),
+    unitSettings: () => allUnitSettings(handle),
+    unitSettingsOf: (unitId) => unitSettingsOf(handle, unitId),
+    setUnitSettings: (settings) => setUnitSettings(handle, settings),
+    prune: (before) => pruneAlerts(handle, before),
+  };
+}

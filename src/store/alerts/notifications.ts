@@ -1,0 +1,60 @@
+import type { NotificationKind } from '../../domain/alerts/lifecycle.ts';
+import type { NotificationChannel, QueuedNotification } from '../../domain/ports/alert-store.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
+
+/** Notifications due by `now`, oldest first (the `alert_notifications_due` index). */
+export async function dueNotifications(
+  handle: DatabaseHandle,
+  now: number,
+  limit: number,
+): Promise<QueuedNotification[]> {
+  const rows = await handle.db
+    .selectFrom('alert_notifications')
+    .selectAll()
+    .where('state', '=', 'pending')
+    .where('next_attempt_at', '<=', now)
+    .orderBy('next_attempt_at')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    alertId: r.alert_id,
+    kind: r.kind as NotificationKind,
+    channel: r.channel as NotificationChannel,
+    unitId: r.unit_id,
+    payload: r.payload,
+    attempts: Number(r.attempts),
+    createdAt: Number(r.created_at),
+  }));
+}
+
+export async function notificationSent(handle: DatabaseHandle, id: string, now: number) {
+  await handle.db
+    .updateTable('alert_notifications')
+    .set((eb) => ({
+      state: 'sent',
+      sent_at: now,
+      attempts: eb('attempts', '+', 1),
+      last_error: null,
+    }))
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function notificationFailed(
+  handle: DatabaseHandle,
+  id: string,
+  error: string,
+  retryAt: number | null,
+) {
+  await handle.db
+    .updateTable('alert_notifications')
+    .set((eb) => ({
+      state: retryAt === null ? 'failed' : 'pending',
+      next_attempt_at: retryAt ?? eb.ref('next_attempt_at'),
+      attempts: eb('attempts', '+', 1),
+      last_error: error.slice(0, 500),
+    }))
+    .where('id', '=', id)
+    .execute();
+}

@@ -1,0 +1,25 @@
+import { sql } from 'kysely';
+import type { DeadLetterGroup } from '../../domain/ports/monitoring-queries.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
+
+/** Messages dead-lettered at or after `since`, from the `messages_failed_at` partial index. */
+export async function deadLettersSince(
+  handle: DatabaseHandle,
+  since: number,
+): Promise<DeadLetterGroup[]> {
+  const { rows } = await sql<{
+    unit_id: string;
+    last_error_class: string | null;
+    last_provider_fault: string | null;
+    n: number | string;
+  }>`select unit_id, last_error_class, last_provider_fault, count(*) as n
+    from messages
+    where status = 'failed' and failed_at >= ${since}
+    group by unit_id, last_error_class, last_provider_fault`.execute(handle.db);
+  return rows.map((r) => ({
+    unitId: r.unit_id,
+    errorClass: r.last_error_class,
+    providerFault: r.last_provider_fault,
+    count: Number(r.n),
+  }));
+}

@@ -1,0 +1,413 @@
+// tegami-test: no-database
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { type Alert, AlertLifecycle } from '../src/domain/alerts/lifecycle.ts';
+import {
+  alertWebhookPayload,
+  consoleLink,
+  slackMessage,
+} from '../src/domain/alerts/notifications.ts';
+import {
+  type AlertCondition,
+  DEFAULT_ALERT_THRESHOLDS,
+  evaluateRules,
+  type MonitoringFacts,
+  type ProviderFacts,
+  type UnitFacts,
+} from '../src/domain/alerts/rules.ts';
+import { maskUrl, slackUrlProblem } from '../src/domain/alerts/service.ts';
+import type { ProviderHealthReport } from '../src/domain/ports/provider-health-store.ts';
+import { ProviderRates } from '../src/ops/alerts/provider-rates.ts';
+
+const NOW = 1_800_000_000_000;
+const MIN = 60_000;
+
+function unit(over: Partial<UnitFacts> = {}): UnitFacts {
+  return {
+    unitId: 'unit_A',
+    unitName: 'hotel',
+    pending: 0,
+    oldestPendingSince: null,
+    pendingByReason: {},
+    pendingErrors: [],
+    deadLetters: 0,
+    deadLetterErrors: [],
+    deadLettersProviderFault: false,
+    unconfirmed: 0,
+    ...over,
+  };
+}
+
+function provider(over: Partial<ProviderFacts> = {}): ProviderFacts {
+  return {
+    name: 'sendgrid',
+    state: 'healthy',
+    reason: null,
+    since: NOW - 60 * MIN,
+    attempts: 0,
+    failures: 0,
+    topErrors: [],
+    ...over,
+  };
+}
+
+function facts(over: Partial<MonitoringFacts> = {}): MonitoringFacts {
+  return {
+    now: NOW,
+    configuredProvider: 'sendgrid',
+    providers: [provider()],
+    units: [unit()],
+    eventsExpected: false,
+    lastEventAt: null,
+    acceptedSinceLastEvent: 0,
+    firstAcceptedSinceLastEvent: null,
+    ...over,
+  };
+}
+
+const rules = (f: MonitoringFacts, overrides = new Map()) =>
+  evaluateRules(f, DEFAULT_ALERT_THRESHOLDS, overrides).map((c) => c.key);
+
+describe('alert rules', () => {
+  test('delivery delay: the oldest unsent message older than 10 minutes, per unit', () => {
+    const late = unit({
+      pending: 3,
+      oldestPendingSince: NOW - 11 * MIN,
+      pendingByReason: { waiting: 3 },
+    });
+    const fresh = unit({
+      unitId: 'unit_B',
+      unitName: 'shop',
+      pending: 9,
+      oldestPendingSince: NOW - 9 * MIN,
+    });
+    const conditions = evaluateRules(facts({ units: [late, fresh] }), DEFAULT_ALERT_THRESHOLDS);
+    assert.deepEqual(
+      conditions.map((c) => c.key),
+      ['delivery_delay:unit_A'],
+    );
+    const [c] = conditions as [AlertCondition];
+    assert.equal(c.severity, 'critical');
+    assert.equal(c.unitName, 'hotel');
+    assert.equal(c.evidence.count, 3);
+    assert.equal(c.evidence.details.oldest_age_s, 660);
+    // Nothing wrong with the provider and nothing tried: Tegami's own fault (no worker sends).
+    assert.equal(c.fault, 'tegami');
+  });
+
+  test('delivery delay: whose fault follows the provider state and the error classes', () => {
+    const late = (over: Partial<UnitFacts>) =>
+      unit({ pending: 1, oldestPendingSince: NOW - 20 * MIN, ...over });
+    const down = evaluateRules(
+      facts({
+        units: [late({ pendingByReason: { held: 1 } })],
+        providers: [provider({ state: 'unavailable', reason: 'http_503' })],
+      }),
+      DEFAULT_ALERT_THRESHOLDS,
+    ).find((c) => c.rule === 'delivery_delay');
+    assert.equal(down?.fault, 'provider');
+    assert.match(down?.hint ?? '', /unavailable: http_503/);
+    const refused = evaluateRules(
+      facts({
+        units: [
+          late({
+            pendingByReason: { retrying: 1 },
+            pendingErrors: [{ errorClass: 'http_400', count: 1, sample: null }],
+          }),
+        ],
+      }),
+      DEFAULT_ALERT_THRESHOLDS,
+    )[0];
+    assert.equal(refused?.fault, 'message');
+    const flaky = evaluateRules(
+      facts({
+        units: [
+          late({
+            pendingByReason: { retrying: 1 },
+            pendingErrors: [{ errorClass: 'http_502', count: 1, sample: null }],
+          }),
+        ],
+      }),
+      DEFAULT_ALERT_THRESHOLDS,
+    )[0];
+    assert.equal(flaky?.fault, 'provider');
+  });
+
+  test('per-unit overrides: a shorter delay, a muted unit', () => {
+    const u = unit({ pending: 1, oldestPendingSince: NOW - 2 * MIN });
+    assert.deepEqual(rules(facts({ units: [u] })), []);
+    assert.deepEqual(rules(facts({ units: [u] }), new Map([['unit_A', { delayMs: MIN }]])), [
+      'delivery_delay:unit_A',
+    ]);
+    const late = unit({ pending: 1, oldestPendingSince: NOW - 60 * MIN, deadLetters: 5 });
+    assert.deepEqual(rules(facts({ units: [late] }), new Map([['unit_A', { muted: true }]])), []);
+  });
+
+  test('provider failing: unavailable or paused at once, throttled only after a while', () => {
+    assert.deepEqual(
+      rules(facts({ providers: [provider({ state: 'unavailable', since: NOW - 5_000 })] })),
+      ['provider_failing:sendgrid'],
+    );
+    assert.deepEqual(rules(facts({ providers: [provider({ state: 'paused', since: NOW })] })), [
+      'provider_failing:sendgrid',
+    ]);
+    assert.deepEqual(
+      rules(facts({ providers: [provider({ state: 'throttled', since: NOW - 5 * MIN })] })),
+      [],
+    );
+    const long = evaluateRules(
+      facts({ providers: [provider({ state: 'throttled', since: NOW - 11 * MIN })] }),
+      DEFAULT_ALERT_THRESHOLDS,
+    );
+    assert.equal(long[0]?.severity, 'warning');
+    assert.deepEqual(
+      rules(facts({ providers: [provider({ state: 'unknown', since: null })] })),
+      [],
+    );
+  });
+
+  test('provider failing: an error rate above 20% needs at least 20 attempts', () => {
+    assert.deepEqual(rules(facts({ providers: [provider({ attempts: 10, failures: 10 })] })), []);
+    assert.deepEqual(rules(facts({ providers: [provider({ attempts: 100, failures: 20 })] })), []);
+    const high = evaluateRules(
+      facts({
+        providers: [
+          provider({
+            attempts: 100,
+            failures: 21,
+            topErrors: [{ errorClass: 'http_500', count: 21, sample: 'Internal' }],
+          }),
+        ],
+      }),
+      DEFAULT_ALERT_THRESHOLDS,
+    );
+    assert.equal(high[0]?.key, 'provider_failing:sendgrid');
+    assert.equal(high[0]?.evidence.details.error_rate, 0.21);
+    assert.equal(high[0]?.evidence.topErrors[0]?.sample, 'Internal');
+    assert.equal(high[0]?.fault, 'provider');
+    // Refusals of the messages themselves (no provider fault among the errors): the messages'.
+    const refused = evaluateRules(
+      facts({ providers: [provider({ attempts: 100, failures: 40 })] }),
+      DEFAULT_ALERT_THRESHOLDS,
+    );
+    assert.equal(refused[0]?.fault, 'message');
+  });
+
+  test('dead letters above the threshold, with whose fault', () => {
+    const refused = unit({
+      deadLetters: 2,
+      deadLetterErrors: [{ errorClass: 'http_400', count: 2, sample: null }],
+    });
+    const [c] = evaluateRules(facts({ units: [refused] }), DEFAULT_ALERT_THRESHOLDS);
+    assert.equal(c?.rule, 'dead_letters');
+    assert.equal(c?.fault, 'message');
+    const byProvider = unit({ deadLetters: 2, deadLettersProviderFault: true });
+    assert.equal(
+      evaluateRules(facts({ units: [byProvider] }), DEFAULT_ALERT_THRESHOLDS)[0]?.fault,
+      'provider',
+    );
+    assert.deepEqual(
+      rules(facts({ units: [refused] }), new Map([['unit_A', { deadLetters: 5 }]])),
+      [],
+    );
+  });
+
+  test('silent event webhook and unconfirmed mail only where events can arrive', () => {
+    const silent = {
+      lastEventAt: NOW - 60 * MIN,
+      acceptedSinceLastEvent: 40,
+      firstAcceptedSinceLastEvent: NOW - 16 * MIN,
+    };
+    assert.deepEqual(rules(facts(silent)), []);
+    assert.deepEqual(rules(facts({ ...silent, eventsExpected: true })), [
+      'silent_event_webhook:sendgrid',
+    ]);
+    assert.deepEqual(
+      rules(
+        facts({ ...silent, eventsExpected: true, firstAcceptedSinceLastEvent: NOW - 14 * MIN }),
+      ),
+      [],
+    );
+    const u = unit({ unconfirmed: 3 });
+    assert.deepEqual(rules(facts({ units: [u] })), []);
+    assert.deepEqual(rules(facts({ units: [u], eventsExpected: true })), ['unconfirmed:unit_A']);
+  });
+});
+
+function condition(key = 'delivery_delay:unit_A'): AlertCondition {
+  return evaluateRules(
+    facts({ units: [unit({ pending: 1, oldestPendingSince: NOW - 20 * MIN })] }),
+    DEFAULT_ALERT_THRESHOLDS,
+  ).map((c) => ({ ...c, key }))[0] as AlertCondition;
+}
+
+function firingAlert(c: AlertCondition, at: number): Alert {
+  return {
+    id: 'alt_1',
+    key: c.key,
+    rule: c.rule,
+    severity: c.severity,
+    state: 'firing',
+    unitId: c.unitId,
+    provider: c.provider,
+    fault: c.fault,
+    summary: c.summary,
+    hint: c.hint,
+    evidence: c.evidence,
+    startedAt: at,
+    endedAt: null,
+    lastNotifiedAt: at,
+    updatedAt: at,
+  };
+}
+
+describe('alert lifecycle: for, flaps, repeats, resolution', () => {
+  const options = { forMs: 30_000, repeatMs: 3600_000 };
+
+  test('a condition fires only after holding for `for`', () => {
+    const life = new AlertLifecycle(options);
+    const c = condition();
+    assert.deepEqual(life.step([c], [], NOW), []);
+    assert.deepEqual(life.step([c], [], NOW + 15_000), []);
+    assert.deepEqual(
+      life.step([c], [], NOW + 30_000).map((s) => s.kind),
+      ['fire'],
+    );
+  });
+
+  test('a flap shorter than `for` pages nobody, and starts counting again', () => {
+    const life = new AlertLifecycle(options);
+    const c = condition();
+    life.step([c], [], NOW);
+    life.step([], [], NOW + 20_000);
+    assert.deepEqual(life.step([c], [], NOW + 40_000), [], 'counting started again');
+    assert.deepEqual(
+      life.step([c], [], NOW + 70_000).map((s) => s.kind),
+      ['fire'],
+    );
+  });
+
+  test('a firing alert resolves only after its condition is gone for `for`; a blip keeps it', () => {
+    const life = new AlertLifecycle(options);
+    const c = condition();
+    const alert = firingAlert(c, NOW);
+    assert.deepEqual(life.step([], [alert], NOW + 1_000), []);
+    // Back before `for` passed: still the same alert, no resolution, no new page.
+    assert.deepEqual(
+      life.step([c], [alert], NOW + 10_000).map((s) => s.kind),
+      ['update'],
+    );
+    assert.deepEqual(life.step([], [alert], NOW + 20_000), []);
+    assert.deepEqual(
+      life.step([], [alert], NOW + 50_000).map((s) => s.kind),
+      ['resolve'],
+    );
+  });
+
+  test('a lasting alert is notified again every repeat period', () => {
+    const life = new AlertLifecycle(options);
+    const c = condition();
+    const alert = firingAlert(c, NOW);
+    const early = life.step([c], [alert], NOW + 10 * MIN)[0];
+    assert.equal(early?.kind === 'update' && early.notify, false);
+    const later = life.step([c], [alert], NOW + 61 * MIN)[0];
+    assert.equal(later?.kind === 'update' && later.notify, true);
+  });
+});
+
+describe('alert notifications', () => {
+  const c = condition();
+  const alert: Alert = {
+    ...firingAlert(c, NOW),
+    evidence: {
+      ...c.evidence,
+      topErrors: [
+        {
+          errorClass: 'http_400',
+          count: 3,
+          sample: 'The from <address> does not match a verified Sender Identity. <!channel>',
+        },
+      ],
+    },
+  };
+  const notice = {
+    kind: 'firing' as const,
+    alert,
+    unitName: 'hotel',
+    publicUrl: 'https://tegami.example/',
+    now: NOW,
+  };
+
+  test("Slack: what, how many, since when, whose fault, the provider's words, a link", () => {
+    const m = slackMessage(notice) as { text: string; blocks: unknown[] };
+    const text = JSON.stringify(m);
+    assert.match(m.text, /^FIRING \[critical\] delivery_delay \(unit hotel\)/);
+    assert.match(text, /How many/);
+    assert.match(text, /Whose fault/);
+    assert.match(text, /does not match a verified Sender Identity/);
+    // Slack markup in an error text is shown, not acted on (no @channel from a provider's words).
+    assert.ok(!text.includes('<!channel>'));
+    assert.ok(text.includes('&lt;!channel&gt;'));
+    assert.equal(consoleLink(notice), 'https://tegami.example/console/unsent?unit=hotel');
+    assert.ok(text.includes('https://tegami.example/console/unsent?unit=hotel'));
+    const resolved = slackMessage({
+      ...notice,
+      kind: 'resolved',
+      alert: { ...alert, state: 'resolved', endedAt: NOW + MIN },
+    });
+    assert.match((resolved as { text: string }).text, /^RESOLVED delivery_delay/);
+    assert.equal(consoleLink({ ...notice, publicUrl: null }), null);
+  });
+
+  test('the alert webhook carries the alert as JSON', () => {
+    const body = alertWebhookPayload(notice) as { type: string; alert: Record<string, unknown> };
+    assert.equal(body.type, 'alert.firing');
+    assert.equal(body.alert.unit, 'hotel');
+    assert.equal(body.alert.fault, 'tegami');
+  });
+
+  test('Slack URLs: checked and masked', () => {
+    assert.equal(slackUrlProblem('https://hooks.slack.com/services/T/B/x'), null);
+    assert.match(slackUrlProblem('ftp://x') ?? '', /https/);
+    assert.match(slackUrlProblem('https://user:pw@hooks.slack.com/x') ?? '', /password/);
+    assert.match(slackUrlProblem('not a url') ?? '', /not a URL/);
+    assert.equal(
+      maskUrl('https://hooks.slack.com/services/T0/B0/secret'),
+      'https://hooks.slack.com/services/…',
+    );
+  });
+});
+
+describe('provider error rates from the workers’ counters', () => {
+  const report = (reporter: string, accepted: number, failed: number): ProviderHealthReport => ({
+    provider: 'sendgrid',
+    reporter,
+    updatedAt: 0,
+    snapshot: {
+      state: 'healthy',
+      reason: null,
+      since: 0,
+      nextCheckAt: null,
+      consecutiveFailures: 0,
+      accepted,
+      failed,
+      recentErrors: [],
+      credentials: null,
+    },
+  });
+
+  test('differences over the window, per worker, across a restart', () => {
+    const rates = new ProviderRates();
+    const window = 5 * MIN;
+    rates.observe([report('w1', 100, 10), report('w2', 50, 0)], NOW, window);
+    rates.observe([report('w1', 150, 30), report('w2', 5, 2)], NOW + MIN, window);
+    // w1: 50 accepted + 20 failed; w2 restarted: its counters count from zero.
+    assert.deepEqual(rates.window('sendgrid'), { attempts: 77, failures: 22 });
+    // Counting from a later point leaves the earlier differences out.
+    rates.observe([report('w1', 160, 30), report('w2', 6, 2)], NOW + 2 * MIN, window);
+    assert.deepEqual(rates.window('sendgrid', NOW + MIN), { attempts: 11, failures: 0 });
+    // Samples older than the window fall out.
+    rates.observe([report('w1', 170, 30)], NOW + 9 * MIN, window);
+    assert.deepEqual(rates.window('sendgrid').failures, 0);
+  });
+});

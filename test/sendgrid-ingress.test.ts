@@ -1,0 +1,430 @@
+import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { createApiKey } from '../src/domain/api-keys.ts';
+import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
+import { SqlApiKeyStore } from '../src/store/sql-api-key-store.ts';
+import { SqlUnitStore } from '../src/store/sql-unit-store.ts';
+import {
+  request,
+  startTestService,
+  TEST_ENGINE,
+  TEST_KEY,
+  type TestService,
+  waitFor,
+} from './helpers.ts';
+
+/** A valid SendGrid v3 body, as an application would send it. */
+function mail(overrides: Record<string, unknown> = {}) {
+  return {
+    personalizations: [{ to: [{ email: 'guest@example.com', name: 'Guest' }] }],
+    from: { email: 'bookings@hotel.example', name: 'Hotel' },
+    subject: 'Your booking',
+    content: [{ type: 'text/plain', value: 'See you soon.' }],
+    ...overrides,
+  };
+}
+
+async function send(
+  baseUrl: string,
+  body: unknown,
+  key: string | null = TEST_KEY,
+  headers: Record<string, string> = {},
+) {
+  const response = await fetch(`${baseUrl}/v3/mail/send`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(key === null ? {} : { authorization: `Bearer ${key}` }),
+      ...headers,
+    },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return {
+    status: response.status,
+    text,
+    json: text ? JSON.parse(text) : undefined,
+    headers: response.headers,
+  };
+}
+
+/** A request that declares a large body and sends only its first bytes: the answer comes first. */
+function declareLarge(
+  baseUrl: string,
+  length: number,
+  key: string | null,
+): Promise<{ status: number; body: string }> {
+  const url = new URL(`${baseUrl}/v3/mail/send`);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'content-length': String(length),
+          ...(key === null ? {} : { authorization: `Bearer ${key}` }),
+        },
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (chunk) => {
+          body += chunk;
+        });
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, body });
+          req.destroy();
+        });
+      },
+    );
+    req.on('error', reject);
+    req.write('{"personalizations":');
+  });
+}
+
+describe(`POST /v3/mail/send with the sandbox provider (${TEST_ENGINE})`, () => {
+  let svc: TestService;
+  before(async () => {
+    svc = await startTestService();
+  });
+  after(async () => {
+    await svc.stop();
+  });
+
+  test('the key is checked before the body: 401 in SendGrid shape, never 400, 413 or 415', async () => {
+    const none = await send(svc.url, mail(), null);
+    assert.equal(none.status, 401);
+    assert.deepEqual(none.json, {
+      errors: [{ message: 'authorization required', field: null, help: null }],
+    });
+    const wrong = await send(svc.url, 'not json at all', 'SG.wrong');
+    assert.equal(wrong.status, 401);
+    assert.deepEqual(wrong.json, {
+      errors: [
+        {
+          message: 'The provided authorization grant is invalid, expired, or revoked',
+          field: null,
+          help: null,
+        },
+      ],
+    });
+    const wrongType = await send(svc.url, mail(), 'nope', { 'content-type': 'text/xml' });
+    assert.equal(wrongType.status, 401);
+    const huge = await declareLarge(svc.url, 40 * 1024 * 1024, 'SG.wrong');
+    assert.equal(huge.status, 401);
+  });
+
+  test('other SendGrid paths: 401 without a key, then 404 in SendGrid shape; other methods 405', async () => {
+    const anonymous = await fetch(`${svc.url}/v3/templates`);
+    assert.equal(anonymous.status, 401);
+    const known = await fetch(`${svc.url}/v3/templates`, {
+      headers: { authorization: `Bearer ${TEST_KEY}` },
+    });
+    assert.equal(known.status, 404);
+    assert.deepEqual(await known.json(), {
+      errors: [{ message: 'not found', field: null, help: null }],
+    });
+    const get = await fetch(`${svc.url}/v3/mail/send`, {
+      headers: { authorization: `Bearer ${TEST_KEY}` },
+    });
+    assert.equal(get.status, 405);
+    assert.deepEqual(await get.json(), {
+      errors: [{ message: 'method not allowed', field: null, help: null }],
+    });
+  });
+
+  test('over 30 MB: 413 before the body is read', async () => {
+    const huge = await declareLarge(svc.url, 31 * 1024 * 1024, TEST_KEY);
+    assert.equal(huge.status, 413);
+    assert.deepEqual(JSON.parse(huge.body), {
+      errors: [{ message: 'content too large', field: null, help: null }],
+    });
+  });
+
+  test('202, an empty body and a 22-character X-Message-Id; the key may carry SG.', async () => {
+    for (const key of [TEST_KEY, `SG.${TEST_KEY}`]) {
+      const res = await send(svc.url, mail(), key);
+      assert.equal(res.status, 202);
+      assert.equal(res.text, '');
+      assert.match(res.headers.get('x-message-id') ?? '', /^[A-Za-z0-9_-]{22}$/);
+    }
+  });
+
+  test('malformed JSON and schema violations: 400 with errors[] of message, field, help', async () => {
+    const malformed = await send(svc.url, '{"personalizations":');
+    assert.equal(malformed.status, 400);
+    assert.deepEqual(malformed.json, {
+      errors: [{ message: 'Bad Request', field: null, help: null }],
+    });
+    const missing = await send(svc.url, mail({ personalizations: undefined, from: undefined }));
+    assert.equal(missing.status, 400);
+    const fields = missing.json.errors.map((e: { field: string }) => e.field).sort();
+    assert.deepEqual(fields, ['from.email', 'personalizations']);
+    for (const e of missing.json.errors) {
+      assert.equal(typeof e.message, 'string');
+      assert.match(e.help, /^http:\/\/sendgrid\.com\/docs\//);
+    }
+  });
+
+  test('sandbox_mode: 200, nothing stored, nothing sent', async () => {
+    const before = await svc.request('GET', '/v1/messages?count=true&limit=1');
+    const res = await send(svc.url, mail({ mail_settings: { sandbox_mode: { enable: true } } }));
+    assert.equal(res.status, 200);
+    assert.equal(res.text, '');
+    assert.equal(res.headers.get('x-message-id'), null);
+    const after = await svc.request('GET', '/v1/messages?count=true&limit=1');
+    assert.equal(after.body.total, before.body.total);
+  });
+
+  test('three personalizations with substitutions: Tegami renders one message each, durable before the 202', async () => {
+    const body = mail({
+      subject: 'Booking {{ref}}',
+      content: [
+        { type: 'text/plain', value: 'Hello {{name}}, booking {{ref}}.' },
+        { type: 'text/html', value: '<p>Hello {{name}}</p>' },
+      ],
+      custom_args: { campaign: 'spring' },
+      categories: ['booking'],
+      personalizations: ['Ann', 'Bob', 'Cy'].map((name, i) => ({
+        to: [{ email: `${name.toLowerCase()}@example.com` }],
+        ...(i === 1 ? { cc: [{ email: 'desk@hotel.example' }] } : {}),
+        substitutions: { '{{name}}': name, '{{ref}}': `B-${i}` },
+        custom_args: { guest: name },
+      })),
+    });
+    const res = await send(svc.url, body);
+    assert.equal(res.status, 202);
+    const xMessageId = res.headers.get('x-message-id');
+    // Durable before the answer: the messages are readable at once.
+    const list = await svc.request('GET', '/v1/messages?limit=10&metadata=campaign%3Dspring');
+    const ours = list.body.data.filter(
+      (m: { sendgrid?: { x_message_id: string } }) => m.sendgrid?.x_message_id === xMessageId,
+    );
+    assert.equal(ours.length, 3);
+    for (const m of ours) {
+      const i = m.sendgrid.personalization;
+      const name = ['Ann', 'Bob', 'Cy'][i];
+      assert.equal(m.subject, `Booking B-${i}`);
+      assert.equal(m.text, `Hello ${name}, booking B-${i}.`);
+      assert.equal(m.html, `<p>Hello ${name}</p>`);
+      assert.deepEqual(m.metadata, { campaign: 'spring', guest: name });
+      assert.deepEqual(m.categories, ['booking']);
+      assert.equal(m.sendgrid.forwarded, false);
+    }
+    const bob = ours.find(
+      (m: { sendgrid: { personalization: number } }) => m.sendgrid.personalization === 1,
+    );
+    assert.deepEqual(
+      bob.recipients.map((r: { email: string; type: string }) => [r.email, r.type]),
+      [
+        ['bob@example.com', 'to'],
+        ['desk@hotel.example', 'cc'],
+      ],
+    );
+    await waitFor(async () => {
+      const r = await svc.request('GET', `/v1/messages/${bob.id}`);
+      return r.body.status === 'sent' ? r.body : null;
+    }, 'the rendered message to be sent');
+    const outbox = await svc.request('GET', `/v1/sandbox/messages?message_id=${bob.id}`);
+    assert.match(outbox.body.data[0].mime, /^Subject: Booking B-1\r$/m);
+  });
+
+  test('hostile bodies get a 4xx in SendGrid shape, never a 5xx', async () => {
+    const deep = (n: number) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`;
+    const valid = JSON.stringify(mail());
+    const bodies = [
+      'null',
+      '[]',
+      '"text"',
+      '5',
+      '{"__proto__":{"x":1}}',
+      valid.replace(
+        '"personalizations":[{',
+        `"personalizations":[{"dynamic_template_data":${deep(100_000)},`,
+      ),
+      valid.replace(
+        '"personalizations":[{',
+        `"personalizations":[{"custom_args":${deep(100_000)},`,
+      ),
+      valid.replace('"subject"', `"headers":${deep(100_000)},"subject"`),
+      valid.replace('"subject"', `"x_unknown":${deep(100_000)},"subject"`),
+      valid.replace('"subject":"Your booking"', '"subject":"bad \\ud800"'),
+    ];
+    for (const body of bodies) {
+      const res = await send(svc.url, body);
+      assert.ok(res.status >= 400 && res.status < 500, `${body.slice(0, 60)}: ${res.status}`);
+      assert.ok(Array.isArray(res.json.errors), body.slice(0, 60));
+    }
+    // NUL in text: stored as is on SQLite, refused on PostgreSQL, which cannot keep it.
+    const nul = await send(svc.url, valid.replace('"See you soon."', '"nul \\u0000 here"'));
+    assert.ok(nul.status === 202 || nul.status === 400, `NUL: ${nul.status}`);
+  });
+
+  test('send_at in the future: scheduled', async () => {
+    const at = Math.floor(Date.now() / 1000) + 3600;
+    const res = await send(svc.url, mail({ send_at: at, custom_args: { case: 'send_at' } }));
+    assert.equal(res.status, 202);
+    const list = await svc.request('GET', '/v1/messages?limit=1&metadata=case%3Dsend_at');
+    assert.equal(list.body.data[0].status, 'scheduled');
+    assert.equal(list.body.data[0].send_at, new Date(at * 1000).toISOString());
+  });
+
+  test('what only SendGrid can do is a 400 naming the feature, never dropped', async () => {
+    const res = await send(
+      svc.url,
+      mail({
+        content: undefined,
+        template_id: 'd-0123456789abcdef0123456789abcdef',
+        personalizations: [
+          { to: [{ email: 'guest@example.com' }], dynamic_template_data: { name: 'Ann' } },
+        ],
+        tracking_settings: { click_tracking: { enable: true } },
+      }),
+    );
+    assert.equal(res.status, 400);
+    const fields = res.json.errors.map((e: { field: string }) => e.field);
+    assert.deepEqual(fields, ['template_id', 'tracking_settings.click_tracking']);
+    assert.match(res.json.errors[0].message, /^Templates \(template_id\) need SendGrid/);
+    assert.match(res.json.errors[0].message, /"sandbox" provider/);
+  });
+});
+
+describe(`POST /v3/mail/send answers as SendGrid (the simulator) does (${TEST_ENGINE})`, () => {
+  let svc: TestService;
+  let simulator: RunningSimulator;
+  before(async () => {
+    simulator = await startSimulator({ port: 0, apiKey: 'SG.parity' });
+    svc = await startTestService({
+      TEGAMI_PROVIDER: 'sendgrid',
+      TEGAMI_SENDGRID_API_KEY: 'SG.parity',
+      TEGAMI_SENDGRID_BASE_URL: simulator.url,
+      TEGAMI_TEST_NO_WORKER: '1',
+    });
+  });
+  after(async () => {
+    await svc.stop();
+    await simulator.close();
+  });
+
+  const at = Math.floor(Date.now() / 1000);
+  const bad: Record<string, unknown> = {
+    'no personalizations': mail({ personalizations: [] }),
+    'no from': mail({ from: undefined }),
+    'invalid from': mail({ from: { email: 'not an address' } }),
+    'empty subject': mail({ subject: '' }),
+    'no subject, no template': mail({ subject: undefined }),
+    'no content': mail({ content: [] }),
+    'html before plain': mail({
+      content: [
+        { type: 'text/html', value: '<p>x</p>' },
+        { type: 'text/plain', value: 'x' },
+      ],
+    }),
+    'duplicate recipient': mail({
+      personalizations: [{ to: [{ email: 'a@example.com' }], cc: [{ email: 'A@example.com' }] }],
+    }),
+    'empty cc': mail({ personalizations: [{ to: [{ email: 'a@example.com' }], cc: [] }] }),
+    'reserved header': mail({ headers: { 'Reply-To': 'x@example.com' } }),
+    'non-string custom arg': mail({ custom_args: { n: 1 } }),
+    'too many categories': mail({ categories: Array.from({ length: 11 }, (_, i) => `c${i}`) }),
+    'non-ASCII category': mail({ categories: ['réservation'] }),
+    'attachment not base64': mail({ attachments: [{ content: '***', filename: 'a.txt' }] }),
+    'attachment without filename': mail({ attachments: [{ content: 'aGk=' }] }),
+    'send_at not an integer': mail({ send_at: 'tomorrow' }),
+    'send_at too far': mail({ send_at: at + 73 * 3600 }),
+    'reply_to and reply_to_list': mail({
+      reply_to: { email: 'a@example.com' },
+      reply_to_list: [{ email: 'b@example.com' }],
+    }),
+    'wrong types': mail({ subject: 5, personalizations: [{ to: 'a@example.com' }] }),
+    'invalid to address': mail({ personalizations: [{ to: [{ email: 'nobody' }] }] }),
+  };
+
+  for (const [name, body] of Object.entries(bad)) {
+    test(`${name}: the same status and errors`, async () => {
+      const tegami = await send(svc.url, body);
+      const sendgrid = await send(simulator.url, body, 'SG.parity');
+      assert.equal(tegami.status, 400);
+      assert.equal(tegami.status, sendgrid.status);
+      assert.deepEqual(tegami.json, sendgrid.json);
+    });
+  }
+});
+
+describe(`/v3/mail/send and the event relay by unit (${TEST_ENGINE})`, () => {
+  let svc: TestService;
+  let hotelKey: string;
+  let restaurantKey: string;
+  before(async () => {
+    svc = await startTestService({ TEGAMI_WEBHOOKS_ALLOW_PRIVATE: 'true' });
+    for (const name of ['hotel', 'restaurant']) {
+      assert.equal((await svc.request('POST', '/v1/units', { name })).status, 201);
+    }
+    const keys = new SqlApiKeyStore(svc.service.database);
+    const units = new SqlUnitStore(svc.service.database);
+    const unitId = async (name: string) => (await units.findByName(name))?.id ?? '';
+    hotelKey = (await createApiKey(keys, 'hotel', Date.now(), { unitId: await unitId('hotel') }))
+      .key;
+    restaurantKey = (
+      await createApiKey(keys, 'restaurant', Date.now(), { unitId: await unitId('restaurant') })
+    ).key;
+  });
+  after(async () => {
+    await svc.stop();
+  });
+
+  test("the key's unit owns the mail; another unit's key does not see it", async () => {
+    const res = await send(svc.url, mail(), `SG.${hotelKey}`);
+    assert.equal(res.status, 202);
+    const hotel = await request(svc.url, 'GET', '/v1/messages?limit=5', undefined, {}, hotelKey);
+    assert.equal(hotel.body.data.length, 1);
+    assert.equal(hotel.body.data[0].unit, 'hotel');
+    const restaurant = await request(
+      svc.url,
+      'GET',
+      '/v1/messages?limit=5',
+      undefined,
+      {},
+      restaurantKey,
+    );
+    assert.equal(restaurant.body.data.length, 0);
+  });
+
+  test('relays: each unit its own, with its own key pair; a unit key cannot name another unit', async () => {
+    const put = (key: string, body: unknown) =>
+      request(svc.url, 'PUT', '/v1/sendgrid/event-relay', body, {}, key);
+    const hotel = await put(hotelKey, { url: 'http://127.0.0.1:9/hotel' });
+    assert.equal(hotel.status, 200);
+    assert.equal(hotel.body.unit, 'hotel');
+    assert.deepEqual([hotel.body.pending, hotel.body.failed], [0, 0]);
+    const other = await put(restaurantKey, { url: 'http://127.0.0.1:9/restaurant' });
+    assert.notEqual(other.body.public_key, hotel.body.public_key);
+    const sneaky = await put(restaurantKey, { url: 'http://127.0.0.1:9/x', unit: 'hotel' });
+    assert.equal(sneaky.status, 400);
+    assert.equal(sneaky.body.error.details[0].field, 'unit');
+    // The admin key names a unit.
+    const byAdmin = await svc.request('GET', '/v1/sendgrid/event-relay?unit=hotel');
+    assert.equal(byAdmin.body.url, 'http://127.0.0.1:9/hotel');
+    assert.equal((await svc.request('GET', '/v1/sendgrid/event-relay')).status, 404);
+    const bad = await put(hotelKey, { url: 'ftp://example.com/x' });
+    assert.equal(bad.status, 400);
+    const removed = await request(
+      svc.url,
+      'DELETE',
+      '/v1/sendgrid/event-relay',
+      undefined,
+      {},
+      hotelKey,
+    );
+    assert.equal(removed.status, 204);
+    const gone = await request(svc.url, 'GET', '/v1/sendgrid/event-relay', undefined, {}, hotelKey);
+    assert.equal(gone.status, 404);
+    const audit = await svc.request('GET', '/v1/audit-events?limit=10');
+    const actions = audit.body.data.map((e: { action: string }) => e.action);
+    assert.ok(actions.includes('sendgrid_event_relay.put'));
+    assert.ok(actions.includes('sendgrid_event_relay.delete'));
+  });
+});
