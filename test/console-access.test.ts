@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
+import type { Alert } from '../src/domain/alerts/lifecycle.ts';
+import { createAlertStore } from '../src/store/alerts/index.ts';
 import {
   message,
   queryDatabase,
@@ -274,6 +276,45 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
       /<strong>Status webhook<\/strong>/,
       "the hotel's endpoint gets no restaurant mail",
     );
+  });
+
+  test("alerts: firing and past, a unit's user sees its unit's and provider-wide ones only", async () => {
+    const store = createAlertStore(tegami.service.database);
+    const now = Date.now();
+    const alert = (key: string, unitId: string | null, summary: string): Alert => ({
+      id: `alt_${String(now).padStart(13, '0')}${key.length.toString().padStart(13, '0')}`,
+      key,
+      rule: 'dead_letters',
+      severity: 'warning',
+      state: 'firing',
+      unitId,
+      provider: null,
+      fault: 'message',
+      summary,
+      hint: 'look at the unsent view',
+      evidence: { count: 3, threshold: 1, since: now, topErrors: [], provider: null, details: {} },
+      startedAt: now,
+      endedAt: null,
+      lastNotifiedAt: now,
+      updatedAt: now,
+    });
+    assert.ok(
+      await store.open(
+        alert('dead_letters:restaurant', unitIds.restaurant ?? '', 'レストランの未送信'),
+        [],
+      ),
+    );
+    assert.ok(await store.open(alert('provider_failing:x', null, 'provider down'), []));
+    const page = await admin.get('/console/alerts');
+    assert.equal(page.status, 200);
+    assert.match(page.text, /レストランの未送信/);
+    assert.match(page.text, /provider down/);
+    const overview = await admin.get('/console');
+    assert.match(overview.text, /data-tile="alerts">2</);
+    const hotel = await signIn(tegami.url, 'hotel@example.jp', PASSWORD);
+    const hotelPage = await hotel.get('/console/alerts');
+    assert.match(hotelPage.text, /provider down/);
+    assert.doesNotMatch(hotelPage.text, /レストランの未送信/);
   });
 
   test('a metadata-only user sees no content', async () => {

@@ -290,6 +290,13 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     let url: string | null = null;
     if (options.api) {
       const inProcessWorker = worker;
+      // One service for the API's /v1/alerts and the console's alerts page.
+      const alertsService = new AlertsService({
+        store: alertStore,
+        units: operations.units,
+        record: (actor, action, fields) => operations.service.record(actor, action, fields),
+        checkDestination: (url) => checkDestination(url, config.webhooks.allowPrivate),
+      });
       app = await buildApp({
         messages,
         findApiKey: (hash) => keys.findActiveByHash(hash),
@@ -332,12 +339,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           // With its own port, /metrics is not on the API's.
           metrics: config.metrics.port === null ? monitoringView.metrics : null,
         },
-        alerts: new AlertsService({
-          store: alertStore,
-          units: operations.units,
-          record: (actor, action, fields) => operations.service.record(actor, action, fields),
-          checkDestination: (url) => checkDestination(url, config.webhooks.allowPrivate),
-        }),
+        alerts: alertsService,
         logger: logger.child({ component: 'api' }),
         outage,
         onAccepted: () => {
@@ -364,6 +366,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       await registerConsole(app, {
         accounts,
         operations: operations.service,
+        alerts: alertsService,
         messages,
         timeline: (id) => deliveryEvents.timeline(id),
         suppressions,

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { AlertsService } from '../domain/alerts/service.ts';
 import type { ConsoleAccounts } from '../domain/console-accounts.ts';
 import type { OperationsService } from '../domain/operations/service.ts';
 import type { ApiKeyStore } from '../domain/ports/api-key-store.ts';
@@ -15,6 +16,8 @@ import type { MessageRecord } from '../domain/types.ts';
 export interface ConsoleDeps {
   accounts: ConsoleAccounts;
   operations: OperationsService;
+  /** The built-in alerts, firing and past (src/domain/alerts/). */
+  alerts: AlertsService;
   messages: MessageStore;
   timeline: (messageId: string) => Promise<TimelineEntry[]>;
   suppressions: SuppressionStore;

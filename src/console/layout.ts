@@ -6,6 +6,7 @@ const NAV: { href: string; label: string; admin?: boolean }[] = [
   { href: '/console/messages', label: 'Search' },
   { href: '/console/unsent', label: 'Unsent' },
   { href: '/console/recoveries', label: 'Recoveries' },
+  { href: '/console/alerts', label: 'Alerts' },
   { href: '/console/suppressions', label: 'Suppressions' },
   { href: '/console/audit', label: 'Audit log' },
   { href: '/console/keys', label: 'API keys', admin: true },

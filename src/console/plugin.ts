@@ -8,6 +8,7 @@ import type { ConsoleDeps } from './deps.ts';
 import { html } from './html.ts';
 import { page } from './layout.ts';
 import { registerAdminPages } from './pages/admin.ts';
+import { registerAlertsPage } from './pages/alerts.ts';
 import { registerMessagePages } from './pages/messages.ts';
 import { registerOverview } from './pages/overview.ts';
 import { registerSignIn } from './pages/sign-in.ts';
@@ -124,5 +125,6 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
     registerMessagePages(scope, deps);
     registerUnsentPages(scope, deps);
     registerAdminPages(scope, deps);
+    registerAlertsPage(scope, deps);
   });
 }

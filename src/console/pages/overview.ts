@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ConsoleDeps } from '../deps.ts';
-import { html, qs } from '../html.ts';
+import { html, qs, time } from '../html.ts';
 import { page } from '../layout.ts';
 import { stateOf } from '../session.ts';
 
@@ -12,10 +12,11 @@ async function overviewData(deps: ConsoleDeps, request: FastifyRequest) {
   const state = stateOf(request);
   const now = (deps.clock ?? Date.now)();
   const unitId = state.scope.kind === 'unit' ? state.scope.unitId : undefined;
-  const [summary, health, traffic] = await Promise.all([
+  const [summary, health, traffic, firing] = await Promise.all([
     deps.operations.unsentSummary(state.scope, {}),
     deps.providers.health.list(),
     deps.traffic.traffic(now - HOUR_MS, unitId),
+    deps.alerts.list(state.scope, { state: 'firing', limit: 20 }),
   ]);
   // One row per minute of the last hour, so the charts have no holes.
   const first = Math.floor((now - HOUR_MS) / 60_000) + 1;
@@ -36,6 +37,12 @@ async function overviewData(deps: ConsoleDeps, request: FastifyRequest) {
   return {
     summary,
     health,
+    firing: firing.map((a) => ({
+      id: a.id,
+      severity: a.severity,
+      summary: a.summary,
+      startedAt: a.startedAt,
+    })),
     providers: traffic.providers,
     events: Object.fromEntries(
       DELIVERY_OUTCOMES.map((e) => [e, traffic.events.find((x) => x.event === e)?.count ?? 0]),
@@ -64,6 +71,7 @@ export function registerOverview(app: FastifyInstance, deps: ConsoleDeps): void 
 <div class="tile"><span class="n" data-tile="accepted">${total(data.chart.accepted).toLocaleString('en')}</span> accepted (1 h)</div>
 <div class="tile"><span class="n" data-tile="sent">${total(data.chart.sent).toLocaleString('en')}</span> sent (1 h)</div>
 <div class="tile"><span class="n" data-tile="failed">${total(data.chart.failed).toLocaleString('en')}</span> failed attempts (1 h)</div>
+<a class="tile" href="/console/alerts"><span class="n" data-tile="alerts">${data.firing.length}</span> alerts firing</a>
 <a class="tile" href="/console/unsent"><span class="n" data-total>${summary.total.toLocaleString('en')}</span> unsent</a>
 <div class="tile"><span class="n">${summary.oldestWaiting ? `${Math.round(summary.oldestWaiting.ageMs / 1000)} s` : '–'}</span> oldest waiting</div>
 </div>
@@ -71,6 +79,11 @@ export function registerOverview(app: FastifyInstance, deps: ConsoleDeps): void 
 <noscript><p class="muted">The chart needs JavaScript; the numbers above do not.</p></noscript>
 <div class="chart" id="traffic-chart" data-chart="/console/overview.json"></div>
 <div class="grid" id="overview-tables" data-poll="10000">
+<section><h2>Alerts firing</h2>${
+      data.firing.length
+        ? html`<ul>${data.firing.map((a) => html`<li><a href="/console/alerts">${a.summary}</a> <span class="muted">${a.severity}, since ${time(a.startedAt)}</span></li>`)}</ul>`
+        : html`<p class="muted">None.</p>`
+    }</section>
 <section><h2>Unsent by reason</h2><table class="list compact"><tbody>${Object.entries(
       summary.byReason,
     ).map(
