@@ -65,6 +65,9 @@ const service = await startService({
     TEGAMI_PROVIDER_PROBE_INTERVAL_MS: '300',
     // The receiver is on this machine, for the screenshots only.
     TEGAMI_WEBHOOKS_ALLOW_PRIVATE: 'true',
+    // Alerts evaluated often and firing at once, so the dead letters below show as one.
+    TEGAMI_ALERT_INTERVAL_MS: '200',
+    TEGAMI_ALERT_FOR_S: '0',
   }),
   logger: createLogger('silent'),
   api: true,
@@ -195,6 +198,8 @@ try {
   await shot('users');
   await page.goto(`${base}/console/webhooks`);
   await shot('webhooks');
+  await page.goto(`${base}/console/alerts`);
+  await shot('alerts');
 } finally {
   await browser.close();
   await service.stop();
