@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { ClaimedMessage, MessageContent } from '../domain/types.ts';
-import type { Engine } from './engine/database.ts';
+import type { Dialect } from './engine/database.ts';
 import type { Database } from './schema.ts';
 
 /**
@@ -12,22 +12,23 @@ import type { Database } from './schema.ts';
  */
 export async function claimDueMessages(
   db: Kysely<Database>,
-  engine: Engine,
+  dialect: Dialect,
   owner: string,
   limit: number,
   leaseMs: number,
   now: number,
 ): Promise<ClaimedMessage[]> {
-  let due = db
-    .selectFrom('messages')
-    .select('id')
-    .where(sql<boolean>`status in ('queued', 'scheduled', 'sending')`)
-    .where('next_attempt_at', '<=', now)
-    .orderBy('next_attempt_at')
-    .limit(limit);
   // PostgreSQL: workers claiming at the same time skip each other's rows instead of waiting for
   // them (or claiming them twice). SQLite serialises writers anyway and has no such clause.
-  if (engine === 'postgres') due = due.forUpdate().skipLocked();
+  const due = dialect.skipLocked(
+    db
+      .selectFrom('messages')
+      .select('id')
+      .where(sql<boolean>`status in ('queued', 'scheduled', 'sending')`)
+      .where('next_attempt_at', '<=', now)
+      .orderBy('next_attempt_at')
+      .limit(limit),
+  );
   const leaseExpiresAt = now + leaseMs;
   const rows = await db
     .updateTable('messages')

@@ -2,9 +2,9 @@ import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kyse
 import { recipientDomain, subjectWords } from '../domain/operations/message-query.ts';
 import type { UnsentReason, UnsentWindow } from '../domain/operations/unsent.ts';
 import type { MessageFilter } from '../domain/ports/message-store.ts';
-import type { Engine } from './engine/database.ts';
+import type { DatabaseHandle, Dialect } from './engine/handle.ts';
 import type { Database } from './schema.ts';
-import { subjectWordsVector } from './subject-folding.ts';
+import { subjectIndexedThrough } from './search-index.ts';
 
 /**
  * The WHERE conditions of a message filter, shared by listing, counting, the unsent view, dry
@@ -15,12 +15,25 @@ type MessagesEb = ExpressionBuilder<Database, 'messages'>;
 type Condition = (eb: MessagesEb) => Expression<SqlBool>;
 
 export interface ConditionContext {
-  engine: Engine;
   /**
-   * The last message id in the subject index (search-index.ts); later messages are searched
-   * without it. Undefined when the filter has no subject.
+   * The engine's subject match (Dialect.subjectMatch), with how far the subject index got;
+   * undefined when the filter has no subject.
    */
-  subjectIndexedThrough?: string;
+  subjectMatch?: (words: string[]) => Expression<SqlBool>;
+}
+
+/**
+ * What the conditions need from the database besides the filter: for a subject, the last
+ * message id in the subject index (search-index.ts); later messages are searched
+ * without it.
+ */
+export async function conditionContext(
+  handle: DatabaseHandle,
+  filter: Pick<MessageFilter, 'subject'>,
+): Promise<ConditionContext> {
+  if (!filter.subject) return {};
+  const indexedThrough = await subjectIndexedThrough(handle);
+  return { subjectMatch: (words) => handle.dialect.subjectMatch(words, indexedThrough) };
 }
 
 export function messageConditions(
@@ -114,21 +127,12 @@ export function messageConditions(
 
 /**
  * Subject words, all of them, as whole words in any case and without Latin accents: the index
- * (search-index.ts; PostgreSQL a tsvector table, SQLite FTS5) for messages it has reached, and
- * the same rules on the subject itself for the few newer ones.
+ * (search-index.ts; PostgreSQL a tsvector table, SQLite FTS5) for messages it has reached, and the same
+ * rules on the subject itself for the few newer ones.
  */
 function subjectCondition(subject: string, context: ConditionContext): Expression<SqlBool> {
-  const words = subjectWords(subject);
-  const id = sql.ref('messages.id');
-  const newer = sql<SqlBool>`${id} > ${context.subjectIndexedThrough ?? ''}`;
-  if (context.engine === 'postgres') {
-    const query = sql`plainto_tsquery('simple', ${words.join(' ')})`;
-    return sql<SqlBool>`(${id} in (select message_id from messages_subject_index where words @@ ${query})
-      or (${newer} and ${subjectWordsVector(sql.ref('messages.subject'))} @@ ${query}))`;
-  }
-  const match = words.map((w) => `"${w}"`).join(' ');
-  return sql<SqlBool>`(${id} in (select message_id from messages_fts where messages_fts match ${match})
-    or (${newer} and tegami_has_words(${sql.ref('messages.subject')}, ${words.join(' ')})))`;
+  if (!context.subjectMatch) throw new Error('a subject filter needs its conditionContext');
+  return context.subjectMatch(subjectWords(subject));
 }
 
 /** One part of the unsent view: its condition and the partial index that holds its rows. */
@@ -225,8 +229,6 @@ export function unsentParts(unsent: { reason?: UnsentReason; window: UnsentWindo
  * status index, which for the unconfirmed part means reading every sent message. PostgreSQL
  * plans with its own statistics.
  */
-export function messagesTable(engine: Engine, index: UnsentIndex | null): 'messages' {
-  if (engine !== 'sqlite' || index === null) return 'messages';
-  // An aliased raw table expression: `messages as messages indexed by <index>`.
-  return sql`messages`.as(sql.raw(`messages indexed by ${index}`)) as unknown as 'messages';
+export function messagesTable(dialect: Dialect, index: UnsentIndex | null): 'messages' {
+  return dialect.throughIndex('messages', index);
 }

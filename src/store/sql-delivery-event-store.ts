@@ -244,9 +244,7 @@ export class SqlDeliveryEventStore implements DeliveryEventStore {
    * PostgreSQL keeps statistics and picks it by itself.
    */
   private unmatchedIndex() {
-    return this.handle.engine === 'sqlite'
-      ? sql.raw(' indexed by delivery_events_unmatched_received')
-      : sql.raw('');
+    return this.handle.dialect.indexHint('delivery_events_unmatched_received');
   }
 
   async timeline(messageId: string): Promise<TimelineEntry[]> {
@@ -363,7 +361,7 @@ export class SqlDeliveryEventStore implements DeliveryEventStore {
     const changes: { messageId: string; email: string; mark: DeliveryMark }[] = [];
     const webhooks: WebhookEvent[] = [];
     for (const part of chunks(messageIds)) {
-      let query = trx
+      const query = trx
         .selectFrom('recipients')
         .select([
           'message_id',
@@ -374,8 +372,7 @@ export class SqlDeliveryEventStore implements DeliveryEventStore {
         ])
         .where('message_id', 'in', part);
       // PostgreSQL: two batches about one recipient must not both read the old status.
-      if (this.handle.engine === 'postgres') query = query.forUpdate();
-      const recipients = await query.execute();
+      const recipients = await this.handle.dialect.lockRowsForUpdate(query).execute();
       for (const r of recipients) {
         const best = foldMarks(candidates.get(`${r.message_id}\n${r.email_normalized}`) ?? []);
         if (!best) continue;

@@ -16,7 +16,7 @@ import { sentColumns, setRecipientStatus } from './sql-message-store.ts';
 import { findSuppressed, markSuppressed } from './sql-suppression-store.ts';
 import { enqueueWebhookEvents } from './sql-webhook-store.ts';
 import { CommitGroup } from './write/commit-group.ts';
-import { chunks, insertRows } from './write/insert-rows.ts';
+import { chunks } from './write/insert-rows.ts';
 
 /** Claiming due messages and recording what happened to them, for the delivery worker. */
 export class SqlDeliveryStore implements DeliveryStore {
@@ -40,7 +40,7 @@ export class SqlDeliveryStore implements DeliveryStore {
    */
   claimDue(owner: string, limit: number, leaseMs: number, now: number): Promise<ClaimedMessage[]> {
     return this.handle.writeTransaction(async (trx) => {
-      const claimed = await claimDueMessages(trx, this.handle.engine, owner, limit, leaseMs, now);
+      const claimed = await claimDueMessages(trx, this.handle.dialect, owner, limit, leaseMs, now);
       if (claimed.length === 0) return claimed;
       return applySuppressions(trx, this.handle, claimed, now);
     });
@@ -104,7 +104,7 @@ async function writeCompletions(
     rate_limit: attempt.rateLimit ? JSON.stringify(attempt.rateLimit) : null,
     network_error: attempt.networkError,
   }));
-  await insertRows(trx, handle.engine, 'attempts', attempts);
+  await handle.dialect.insertRows(trx, 'attempts', attempts);
 
   const sentByOwner = new Map<string, Completion[]>();
   for (const completion of group) {

@@ -1,4 +1,4 @@
-import { type Insertable, type Kysely, type Selectable, sql } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import { firstIdAt } from '../domain/ids.ts';
 import { DEFAULT_UNIT_NAME } from '../domain/operations/units.ts';
 import type {
@@ -21,19 +21,19 @@ import type {
   RecipientStatus,
   SendOutcome,
 } from '../domain/types.ts';
-import type { DatabaseHandle, Engine } from './engine/database.ts';
+import type { DatabaseHandle, Dialect } from './engine/database.ts';
 import { readJson } from './engine/read-json.ts';
 import {
   type ConditionContext,
+  conditionContext,
   messageConditions,
   messagesTable,
   unsentParts,
 } from './message-conditions.ts';
 import type { AttemptTable, Database, MessageTable, RecipientTable } from './schema.ts';
-import { subjectIndexedThrough } from './search-index.ts';
 import { SqlUnitStore } from './sql-unit-store.ts';
 import { CommitGroup } from './write/commit-group.ts';
-import { chunks, insertIntoTables, insertion } from './write/insert-rows.ts';
+import { chunks, insertion } from './write/insert-rows.ts';
 
 /** Accepting, reading and changing messages on behalf of the API. */
 export class SqlMessageStore implements MessageStore {
@@ -44,11 +44,11 @@ export class SqlMessageStore implements MessageStore {
     this.units = new SqlUnitStore(handle);
     this.submissions = new CommitGroup(
       (group) =>
-        // On PostgreSQL a group without idempotency keys is a single statement, atomic by
-        // itself: no BEGIN and COMMIT round trips around it.
-        handle.engine === 'postgres' && !group.some((s) => s.idempotency)
-          ? writeSubmissions(handle.db, group, handle.engine)
-          : handle.writeTransaction((trx) => writeSubmissions(trx, group, handle.engine)),
+        // Where the dialect makes it one statement (PostgreSQL), a group without idempotency
+        // keys is atomic by itself: no BEGIN and COMMIT round trips around it.
+        handle.dialect.multiTableInsertIsOneStatement && !group.some((s) => s.idempotency)
+          ? writeSubmissions(handle.db, group, handle.dialect)
+          : handle.writeTransaction((trx) => writeSubmissions(trx, group, handle.dialect)),
       1000,
       handle.writeConcurrency,
     );
@@ -106,7 +106,7 @@ export class SqlMessageStore implements MessageStore {
     const results = await Promise.all(
       parts.map((part) =>
         db
-          .selectFrom(messagesTable(this.handle.engine, part?.index ?? null))
+          .selectFrom(messagesTable(this.handle.dialect, part?.index ?? null))
           .selectAll()
           .where((eb) =>
             eb.and([...messageConditions(eb, filter, context), ...(part ? [part.where(eb)] : [])]),
@@ -154,7 +154,7 @@ export class SqlMessageStore implements MessageStore {
     let total = 0;
     for (const part of parts) {
       const row = await this.handle.db
-        .selectFrom(messagesTable(this.handle.engine, part?.index ?? null))
+        .selectFrom(messagesTable(this.handle.dialect, part?.index ?? null))
         .select((eb) => eb.fn.countAll<number>().as('n'))
         .where((eb) =>
           eb.and([...messageConditions(eb, rest, context), ...(part ? [part.where(eb)] : [])]),
@@ -165,12 +165,8 @@ export class SqlMessageStore implements MessageStore {
     return total;
   }
 
-  private async conditionContext(filter: MessageFilter): Promise<ConditionContext> {
-    const context: ConditionContext = { engine: this.handle.engine };
-    if (filter.subject) {
-      context.subjectIndexedThrough = await subjectIndexedThrough(this.handle);
-    }
-    return context;
+  private conditionContext(filter: MessageFilter): Promise<ConditionContext> {
+    return conditionContext(this.handle, filter);
   }
 
   cancel(id: string, now: number, unitId?: string): Promise<StateChange> {
@@ -277,8 +273,7 @@ export class SqlMessageStore implements MessageStore {
       if (unitId !== undefined) query = query.where('unit_id', '=', unitId);
       // PostgreSQL: hold the row until the change is written, so a worker cannot claim it in
       // between. (SQLite's write lock, taken at BEGIN IMMEDIATE, already does.)
-      if (this.handle.engine === 'postgres') query = query.forUpdate();
-      const row = await query.executeTakeFirst();
+      const row = await this.handle.dialect.lockRowsForUpdate(query).executeTakeFirst();
       if (!row) return { kind: 'not_found' } as const;
       const status = row.status as MessageStatus;
       if (!allowed.includes(status)) return { kind: 'wrong_status', status } as const;
@@ -322,7 +317,7 @@ export async function setRecipientStatus(
 async function writeSubmissions(
   trx: Kysely<Database>,
   group: Submission[],
-  engine: Engine,
+  dialect: Dialect,
 ): Promise<SubmissionOutcome[]> {
   const outcomes: SubmissionOutcome[] = [];
   const messages: MessageTable[] = [];
@@ -352,11 +347,9 @@ async function writeSubmissions(
       // Checked inside the write transaction, so two concurrent requests with the same key
       // cannot both be stored, even from two API processes.
       const scoped = `${claim.apiKeyId}\n${claim.key}`;
-      if (engine === 'postgres') {
-        // Two API processes with the same key: the second waits here until the first commits,
-        // then finds its row. (On SQLite the write lock already serialises them.)
-        await sql`select pg_advisory_xact_lock(hashtextextended(${scoped}, 0))`.execute(trx);
-      }
+      // Two API processes with the same key: the second waits here until the first commits,
+      // then finds its row. (On SQLite the write lock already serialises them.)
+      await dialect.advisoryXactLock(trx, scoped);
       const earlier = claimedKeys.get(scoped);
       const existing =
         earlier ??
@@ -448,7 +441,7 @@ async function writeSubmissions(
         ]
       : [],
   );
-  await insertIntoTables(trx, engine, [
+  await dialect.insertIntoTables(trx, [
     insertion('messages', messages),
     insertion('recipients', recipients),
     insertion('message_categories', categories),

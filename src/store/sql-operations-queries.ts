@@ -11,20 +11,18 @@ import type { MessageStatus } from '../domain/types.ts';
 import type { DatabaseHandle } from './engine/database.ts';
 import {
   type ConditionContext,
+  conditionContext,
   messageConditions,
   messagesTable,
   unsentParts,
 } from './message-conditions.ts';
-import { subjectIndexedThrough } from './search-index.ts';
 
 /** Counts for dry runs and the unsent summary, grouped in the database. */
 export class SqlOperationsQueries implements OperationsQueries {
   constructor(private readonly handle: DatabaseHandle) {}
 
-  private async context(filter: MessageFilter): Promise<ConditionContext> {
-    const context: ConditionContext = { engine: this.handle.engine };
-    if (filter.subject) context.subjectIndexedThrough = await subjectIndexedThrough(this.handle);
-    return context;
+  private context(filter: MessageFilter): Promise<ConditionContext> {
+    return conditionContext(this.handle, filter);
   }
 
   async breakdown(filter: MessageFilter): Promise<Breakdown> {
@@ -40,7 +38,7 @@ export class SqlOperationsQueries implements OperationsQueries {
       map.set(key, (map.get(key) ?? 0) + n);
     for (const part of filter.unsent ? unsentParts(filter.unsent) : [null]) {
       const rows = await this.handle.db
-        .selectFrom(messagesTable(this.handle.engine, part?.index ?? null))
+        .selectFrom(messagesTable(this.handle.dialect, part?.index ?? null))
         .select(['messages.status', 'messages.last_error_class', 'messages.unit_id'])
         .select((eb) => [
           eb.fn.countAll<number>().as('n'),
@@ -78,7 +76,7 @@ export class SqlOperationsQueries implements OperationsQueries {
       // Mail in trouble is counted from the index in grouping order: no sort, no table reads.
       const index = part.index === 'messages_unsent' ? 'messages_unsent_summary' : part.index;
       const rows = await this.handle.db
-        .selectFrom(messagesTable(this.handle.engine, index))
+        .selectFrom(messagesTable(this.handle.dialect, index))
         .select([
           'messages.status',
           'messages.unit_id',
@@ -117,7 +115,7 @@ export class SqlOperationsQueries implements OperationsQueries {
       const [waiting] = unsentParts({ ...filter.unsent, reason: 'waiting' });
       const row = waiting
         ? await this.handle.db
-            .selectFrom(messagesTable(this.handle.engine, waiting.index))
+            .selectFrom(messagesTable(this.handle.dialect, waiting.index))
             .select(['messages.id', 'messages.next_attempt_at'])
             .where((eb) => eb.and([...messageConditions(eb, filter, context), waiting.where(eb)]))
             .orderBy('messages.next_attempt_at')

@@ -12,15 +12,14 @@ import {
 import type { Actor } from '../domain/operations/scope.ts';
 import type { MessageFilter } from '../domain/ports/message-store.ts';
 import type { MessageStatus } from '../domain/types.ts';
-import type { DatabaseHandle, Engine } from './engine/database.ts';
+import type { DatabaseHandle, Dialect } from './engine/database.ts';
 import {
-  type ConditionContext,
+  conditionContext,
   messageConditions,
   messagesTable,
   unsentParts,
 } from './message-conditions.ts';
 import type { Database, RecoveryTable } from './schema.ts';
-import { subjectIndexedThrough } from './search-index.ts';
 import { insertAuditEvent } from './sql-audit-store.ts';
 
 export function toRecovery(row: Selectable<RecoveryTable>): RecoveryRecord {
@@ -80,8 +79,7 @@ export class SqlRecoveryStore implements RecoveryStore, RecoveryWork {
     filter: MessageFilter,
     audit: AuditEvent,
   ): Promise<RecoveryRecord> {
-    const context: ConditionContext = { engine: this.handle.engine };
-    if (filter.subject) context.subjectIndexedThrough = await subjectIndexedThrough(this.handle);
+    const context = await conditionContext(this.handle, filter);
     return this.handle.writeTransaction(async (trx) => {
       const now = recovery.createdAt;
       await trx
@@ -117,7 +115,7 @@ export class SqlRecoveryStore implements RecoveryStore, RecoveryWork {
         const where = (w: ExpressionBuilder<Database, 'messages'>) =>
           w.and([...messageConditions(w, filter, context), ...(part ? [part.where(w)] : [])]);
         const counted = await trx
-          .selectFrom(messagesTable(this.handle.engine, part?.index ?? null))
+          .selectFrom(messagesTable(this.handle.dialect, part?.index ?? null))
           .select((eb) => eb.fn.countAll<number>().as('n'))
           .where(where)
           .executeTakeFirstOrThrow();
@@ -127,7 +125,7 @@ export class SqlRecoveryStore implements RecoveryStore, RecoveryWork {
           .columns(['recovery_id', 'message_id', 'state', 'reason'])
           .expression((eb) =>
             eb
-              .selectFrom(messagesTable(this.handle.engine, part?.index ?? null))
+              .selectFrom(messagesTable(this.handle.dialect, part?.index ?? null))
               .select([
                 sql<string>`${recovery.id}`.as('recovery_id'),
                 'messages.id',
@@ -168,7 +166,7 @@ export class SqlRecoveryStore implements RecoveryStore, RecoveryWork {
 
   private async read(db: Kysely<Database>, id: string, lock = false) {
     let query = db.selectFrom('recoveries').selectAll().where('id', '=', id);
-    if (lock && this.handle.engine === 'postgres') query = query.forUpdate();
+    if (lock) query = this.handle.dialect.lockRowsForUpdate(query);
     const row = await query.executeTakeFirst();
     return row ? toRecovery(row) : null;
   }
@@ -310,10 +308,10 @@ export class SqlRecoveryStore implements RecoveryStore, RecoveryWork {
     | { kind: 'lost' }
   > {
     return this.handle.writeTransaction(async (trx) => {
-      let query = trx.selectFrom('recoveries').selectAll().where('id', '=', id);
       // PostgreSQL: a cancel waits for this chunk, and this chunk for a cancel.
-      if (this.handle.engine === 'postgres') query = query.forUpdate();
-      const row = await query.executeTakeFirst();
+      const row = await this.handle.dialect
+        .lockRowsForUpdate(trx.selectFrom('recoveries').selectAll().where('id', '=', id))
+        .executeTakeFirst();
       if (row?.state !== 'running' || row.lease_owner !== owner) return { kind: 'lost' } as const;
       const record = toRecovery(row);
       const from = row.cursor ?? '';
@@ -346,7 +344,7 @@ export class SqlRecoveryStore implements RecoveryStore, RecoveryWork {
 
       // The chunk is the range (from, last] of the set's pending messages.
       const ids = items.map((i) => i.message_id);
-      const acted = new Set(await actOn(trx, this.handle.engine, record.action, ids, now));
+      const acted = new Set(await actOn(trx, this.handle.dialect, record.action, ids, now));
       const rest = ids.filter((m) => !acted.has(m));
       const reasons = new Map<SkipReason, string[]>();
       if (rest.length > 0) {
@@ -478,48 +476,39 @@ export class SqlRecoveryStore implements RecoveryStore, RecoveryWork {
  */
 async function actOn(
   trx: Kysely<Database>,
-  engine: Engine,
+  dialect: Dialect,
   action: RecoveryAction,
   ids: string[],
   now: number,
 ): Promise<string[]> {
-  const list = (first: number) =>
-    engine === 'postgres' ? `any($${first}::text[])` : `(${ids.map(() => '?').join(', ')})`;
-  const idParams = engine === 'postgres' ? [ids] : ids;
-  const op = engine === 'postgres' ? '= ' : 'in ';
+  const p = dialect.placeholder;
+  const idList = dialect.inList(ids, 4);
   const retry = action === 'retry';
   // A fresh retry budget on retry; attempt numbers go on counting.
   const update = retry
-    ? `update messages set status = 'queued', next_attempt_at = ${p(engine, 1)},
-        attempts_before_retry = attempt_count, updated_at = ${p(engine, 2)}
-        where status = ${p(engine, 3)} and id ${op}${list(4)} returning id`
-    : `update messages set status = 'cancelled', next_attempt_at = null, updated_at = ${p(engine, 1)}
-        where status in (${p(engine, 2)}, ${p(engine, 3)}) and id ${op}${list(4)} returning id`;
+    ? `update messages set status = 'queued', next_attempt_at = ${p(1)},
+        attempts_before_retry = attempt_count, updated_at = ${p(2)}
+        where status = ${p(3)} and id ${idList.text} returning id`
+    : `update messages set status = 'cancelled', next_attempt_at = null, updated_at = ${p(1)}
+        where status in (${p(2)}, ${p(3)}) and id ${idList.text} returning id`;
   const rows = await trx.executeQuery<{ id: string }>(
     CompiledQuery.raw(
       update,
-      retry ? [now, now, 'failed', ...idParams] : [now, 'queued', 'scheduled', ...idParams],
+      retry
+        ? [now, now, 'failed', ...idList.params]
+        : [now, 'queued', 'scheduled', ...idList.params],
     ),
   );
   const acted = rows.rows.map((r) => r.id);
   if (acted.length > 0) {
-    const actedParams = engine === 'postgres' ? [acted] : acted;
-    const actedList =
-      engine === 'postgres'
-        ? `= any(${p(engine, 3)}::text[])`
-        : `in (${acted.map(() => '?').join(', ')})`;
+    const actedList = dialect.inList(acted, 3);
     await trx.executeQuery(
       CompiledQuery.raw(
-        `update recipients set status = ${p(engine, 1)}, suppressed_reason = null,
-          updated_at = ${p(engine, 2)} where message_id ${actedList}`,
-        [retry ? 'pending' : 'cancelled', now, ...actedParams],
+        `update recipients set status = ${p(1)}, suppressed_reason = null,
+          updated_at = ${p(2)} where message_id ${actedList.text}`,
+        [retry ? 'pending' : 'cancelled', now, ...actedList.params],
       ),
     );
   }
   return acted;
-}
-
-/** The n-th bound parameter, as each engine writes it. */
-function p(engine: Engine, n: number): string {
-  return engine === 'postgres' ? `$${n}` : '?';
 }

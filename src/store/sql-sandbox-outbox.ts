@@ -4,7 +4,6 @@ import type { OutboundMessage } from '../domain/types.ts';
 import type { DatabaseHandle } from './engine/database.ts';
 import { readJson } from './engine/read-json.ts';
 import { CommitGroup } from './write/commit-group.ts';
-import { insertRows } from './write/insert-rows.ts';
 
 /** Where the sandbox provider keeps what it would have sent, bounded to the newest `limit`. */
 export class SqlSandboxOutbox implements SandboxOutbox {
@@ -17,9 +16,8 @@ export class SqlSandboxOutbox implements SandboxOutbox {
   ) {
     this.writes = new CommitGroup(async (group) => {
       await handle.writeTransaction((trx) =>
-        insertRows(
+        handle.dialect.insertRows(
           trx,
-          handle.engine,
           'sandbox_messages',
           group.map((e) => ({
             id: e.id,

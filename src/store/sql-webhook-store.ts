@@ -11,7 +11,7 @@ import type { DatabaseHandle } from './engine/database.ts';
 import { readJson } from './engine/read-json.ts';
 import type { Database, WebhookDeliveryTable } from './schema.ts';
 import { unitsOfMessages } from './units-of-messages.ts';
-import { chunks, insertRows } from './write/insert-rows.ts';
+import { chunks } from './write/insert-rows.ts';
 
 /**
  * Active endpoints per database, read at most once a second: completions run thousands of
@@ -128,7 +128,7 @@ export async function enqueueWebhookEvents(
       delivered_at: null,
     };
   });
-  await insertRows(trx, handle.engine, 'webhook_deliveries', rows);
+  await handle.dialect.insertRows(trx, 'webhook_deliveries', rows);
 }
 
 type ClaimedRow = Pick<
@@ -298,15 +298,16 @@ export class SqlWebhookStore implements StatusWebhookStore {
       // SQLite allows at most 500 terms in one compound SELECT.
       for (const part of chunks(shares, 100)) {
         const arms = part.map(([endpointId, n]) => {
-          let arm = trx
-            .selectFrom('webhook_deliveries')
-            .select('id')
-            .where('endpoint_id', '=', endpointId)
-            .where('status', '=', 'pending')
-            .where('next_attempt_at', '<=', now)
-            .orderBy('next_attempt_at')
-            .limit(n);
-          if (this.handle.engine === 'postgres') arm = arm.forUpdate().skipLocked();
+          const arm = this.handle.dialect.skipLocked(
+            trx
+              .selectFrom('webhook_deliveries')
+              .select('id')
+              .where('endpoint_id', '=', endpointId)
+              .where('status', '=', 'pending')
+              .where('next_attempt_at', '<=', now)
+              .orderBy('next_attempt_at')
+              .limit(n),
+          );
           return trx.selectFrom(arm.as('arm')).select('arm.id');
         });
         const [first, ...rest] = arms;

@@ -4,17 +4,44 @@ import SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
 import { migrations } from '../migrations/index.ts';
 import type { Database } from '../schema.ts';
-import type { DatabaseHandle } from './handle.ts';
+import { addToSqliteSubjectIndex, sqliteSubjectMatch } from '../search/subject-search.ts';
+import { insertIntoTablesOneByOne, insertRowsAsValues } from '../write/insert-rows.ts';
+import type { DatabaseHandle, Dialect } from './handle.ts';
 import { isPostgresUrl, openPostgres, SCHEMAS } from './postgres.ts';
 import { registerSqliteFunctions } from './sqlite-functions.ts';
 
 /**
- * Opening a database, running migrations and the few statements whose SQL differs between
- * engines. Everything dialect-specific lives here, in `postgres.ts`, or behind an `engine` check
- * in `claim-due-messages.ts` (SKIP LOCKED) and `sql-message-store.ts` (row and key locks).
+ * Opening a database and running migrations. What differs between the engines in queries is the
+ * `Dialect` (handle.ts): SQLite's is here, PostgreSQL's in `postgres.ts`.
  */
 
-export type { Channel, DatabaseHandle, Engine } from './handle.ts';
+export type { Channel, DatabaseHandle, Dialect, Engine } from './handle.ts';
+
+/**
+ * SQLite: one writer at a time (the write lock, taken at BEGIN IMMEDIATE) already serialises
+ * what PostgreSQL needs row locks for, so the locks do nothing here.
+ */
+export const sqliteDialect: Dialect = {
+  lockRowsForUpdate: (query) => query,
+  skipLocked: (query) => query,
+  advisoryXactLock: async () => {},
+  insertRows: insertRowsAsValues,
+  insertIntoTables: insertIntoTablesOneByOne,
+  multiTableInsertIsOneStatement: false,
+  throughIndex: (table, index) =>
+    index === null
+      ? table
+      : // An aliased raw table expression: `messages as messages indexed by <index>`.
+        (sql`${sql.raw(table)}`.as(
+          sql.raw(`${table} indexed by ${index}`),
+        ) as unknown as typeof table),
+  indexHint: (index) => sql.raw(` indexed by ${index}`),
+  subjectIndexName: 'messages_fts',
+  addToSubjectIndex: addToSqliteSubjectIndex,
+  subjectMatch: sqliteSubjectMatch,
+  placeholder: () => '?',
+  inList: (ids) => ({ text: `in (${ids.map(() => '?').join(', ')})`, params: ids }),
+};
 
 export class DatabaseUrlError extends Error {}
 
@@ -61,6 +88,7 @@ function openSqlite(url: string): DatabaseHandle {
   return {
     db,
     engine: 'sqlite',
+    dialect: sqliteDialect,
     writeConcurrency: 1,
     externalChangeCounter: () => dataVersion.get() as number,
     // SQLite's default deferred BEGIN takes the write lock only at the first write; if another
