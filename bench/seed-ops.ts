@@ -15,9 +15,8 @@ import type { Insertable } from 'kysely';
 import { sql } from 'kysely';
 import { ulid } from 'ulidx';
 import { newId } from '../src/domain/ids.ts';
-import { migrateToLatest, openDatabase } from '../src/store/engine/database.ts';
+import { indexSubjects, migrateToLatest, openDatabase } from '../src/store/index.ts';
 import type { Database } from '../src/store/schema.ts';
-import { indexSubjects } from '../src/store/search-index.ts';
 
 export const OPS_UNITS = ['hotel', 'restaurant', 'spa', 'travel'] as const;
 export const BIG_DOMAIN = 'mail.example.com';

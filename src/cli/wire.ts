@@ -5,6 +5,7 @@ import { DeliveryWorker } from '../delivery/worker.ts';
 import { createApiKey, ensureBootstrapKey } from '../domain/api-keys.ts';
 import type { DeliveryEventStore } from '../domain/ports/delivery-event-store.ts';
 import type { Provider } from '../domain/ports/provider.ts';
+import type { SandboxOutbox } from '../domain/ports/sandbox-outbox.ts';
 import { buildApp } from '../http/app.ts';
 import type { EventWebhookOptions } from '../http/routes/event-webhook.ts';
 import { type ClusterJobs, startClusterJobs } from '../ops/cluster-jobs.ts';
@@ -14,22 +15,14 @@ import { loadPublicKey, sendgridEventSource } from '../providers/sendgrid/event-
 import { SendGridProvider } from '../providers/sendgrid/sendgrid-provider.ts';
 import { TestProvider } from '../providers/test-provider.ts';
 import {
+  createStores,
   type DatabaseHandle,
   migrateToLatest,
   openDatabase,
   pendingMigrations,
-} from '../store/engine/database.ts';
-import { redactUrl } from '../store/engine/postgres.ts';
-import { createMaintenanceStore } from '../store/maintenance.ts';
-import { releaseWaitingUnknown } from '../store/reconcile-unknown.ts';
-import { SqlApiKeyStore } from '../store/sql-api-key-store.ts';
-import { SqlDeliveryEventStore } from '../store/sql-delivery-event-store.ts';
-import { SqlDeliveryStore } from '../store/sql-delivery-store.ts';
-import { SqlMessageStore } from '../store/sql-message-store.ts';
-import { SqlProviderHealthStore } from '../store/sql-provider-health-store.ts';
-import { SqlSandboxOutbox } from '../store/sql-sandbox-outbox.ts';
-import { SqlSuppressionStore } from '../store/sql-suppression-store.ts';
-import { SqlWebhookStore } from '../store/sql-webhook-store.ts';
+  redactUrl,
+  releaseWaitingUnknown,
+} from '../store/index.ts';
 import { checkDestination, StatusWebhookSender } from '../tracking/status-webhooks/sender.ts';
 import type { Config } from './config.ts';
 import { createOperations, operationsMaintenance, startOperationsJobs } from './wire-operations.ts';
@@ -77,7 +70,7 @@ export class ListenError extends Error {}
 /** A signal asked the process to stop while it was starting. */
 export class StartAborted extends Error {}
 
-function createProvider(config: Config, outbox: SqlSandboxOutbox): Provider {
+function createProvider(config: Config, outbox: SandboxOutbox): Provider {
   if (config.sendgrid) return new SendGridProvider(config.sendgrid);
   const sandbox = new SandboxProvider(outbox);
   return config.provider === 'test' ? new TestProvider(sandbox) : sandbox;
@@ -152,16 +145,20 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const { config, logger, signal } = options;
   const announce = options.announce ?? ((line: string) => logger.info(line));
   const { database } = await openAndMigrate(config, signal);
-  const keys = new SqlApiKeyStore(database);
-  const messages = new SqlMessageStore(database);
-  const outbox = new SqlSandboxOutbox(database, config.sandboxOutboxLimit);
-  const health = new SqlProviderHealthStore(database);
-  const deliveryEvents = new SqlDeliveryEventStore(database, {
+  const stores = createStores(database, {
+    sandboxOutboxLimit: config.sandboxOutboxLimit,
     suppressBlocks: config.suppressBlocks,
-    matchWindowMs: config.eventMatchWindowMs,
+    eventMatchWindowMs: config.eventMatchWindowMs,
   });
-  const suppressions = new SqlSuppressionStore(database);
-  const webhooks = new SqlWebhookStore(database);
+  const {
+    apiKeys: keys,
+    messages,
+    sandboxOutbox: outbox,
+    providerHealth: health,
+    deliveryEvents,
+    suppressions,
+    statusWebhooks: webhooks,
+  } = stores;
   // Filled in below once the worker and the runner exist; the service calls these later.
   const wakeRunner = { fn: () => {} };
   const wakeWorkers = { fn: () => database.notify('tegami_due') };
@@ -201,7 +198,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     }
 
     if (options.worker) {
-      const store = new SqlDeliveryStore(database);
+      const store = stores.delivery;
       provider = createProvider(config, outbox);
       worker = new DeliveryWorker({
         store,
@@ -284,7 +281,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
 
     if (worker) {
       const running = worker;
-      const store = new SqlDeliveryStore(database);
+      const store = stores.delivery;
       const reap = () =>
         releaseDeadLocalLeases(store, running.leaseOwner, logger).then(
           () => outage.succeeded('freeing leases of dead workers'),
@@ -318,7 +315,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     wakeRunner.fn = () => runner?.runner.wake();
     for (const timer of timers) timer.unref();
     clusterJobs = startClusterJobs({
-      store: createMaintenanceStore(database, messages, deliveryEvents),
+      store: stores.maintenance,
       retentionDays: config.retentionDays,
       extraJobs: operationsMaintenance(database, operations, config),
       logger,

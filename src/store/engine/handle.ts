@@ -12,7 +12,7 @@ import type { Insertion } from '../write/insert-rows.ts';
 /**
  * What every query gets: the Kysely instance, write transactions, cross-process hints, and the
  * `Dialect`, which holds every difference between the engines that a query needs. Opening a
- * database is `database.ts` (SQLite) and `postgres.ts`, kept apart so they do not import each other.
+ * database is `open.ts` (`sqlite.ts`, `postgres.ts`); migrations are `migrate.ts`.
  */
 
 export type Engine = 'sqlite' | 'postgres';
@@ -94,7 +94,7 @@ export interface Dialect {
   /** The same for SQL written by hand: the text to put right after the table's name. */
   indexHint(index: string): RawBuilder<unknown>;
   /**
-   * The subject word index, filled in the background (search-index.ts): SQLite's FTS5
+   * The subject word index, filled in the background (search/index-subjects.ts): SQLite's FTS5
    * table `messages_fts`, PostgreSQL's `messages_subject_index` (tsvectors). Also the name of its
    * progress row in `search_index_state`.
    */

@@ -1,10 +1,10 @@
 import { type Expression, type Kysely, type SqlBool, sql } from 'kysely';
 import type { Database } from '../schema.ts';
-import { subjectWordsVector } from '../subject-folding.ts';
+import { subjectWordsVector } from './subject-folding.ts';
 
 /**
  * Each engine's subject word index (the dialects' subject members): searching it, and adding
- * messages to it in the background (../search-index.ts). Words come from subjectWords(): all of
+ * messages to it in the background (index-subjects.ts). Words come from subjectWords(): all of
  * them must be in the subject, as whole words in any case and without Latin accents. Messages
  * newer than the index (ids after `indexedThrough`) are matched on the subject itself, by the
  * same rules.
