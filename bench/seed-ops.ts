@@ -15,10 +15,8 @@ import type { Insertable } from 'kysely';
 import { sql } from 'kysely';
 import { ulid } from 'ulidx';
 import { newId } from '../src/domain/ids.ts';
-import { migrateToLatest, openDatabase } from '../src/store/engine/database.ts';
+import { indexSubjects, migrateToLatest, openDatabase } from '../src/store/index.ts';
 import type { Database } from '../src/store/schema.ts';
-import { indexSubjects } from '../src/store/search-index.ts';
-import { insertRows } from '../src/store/write/insert-rows.ts';
 
 export const OPS_UNITS = ['hotel', 'restaurant', 'spa', 'travel'] as const;
 export const BIG_DOMAIN = 'mail.example.com';
@@ -161,9 +159,9 @@ export async function seedOps(url: string, total: number): Promise<SeedResult> {
       categories.push({ message_id: id, category });
     }
     await handle.writeTransaction(async (trx) => {
-      await insertRows(trx, handle.engine, 'messages', messages);
-      await insertRows(trx, handle.engine, 'recipients', recipients);
-      await insertRows(trx, handle.engine, 'message_categories', categories);
+      await handle.dialect.insertRows(trx, 'messages', messages);
+      await handle.dialect.insertRows(trx, 'recipients', recipients);
+      await handle.dialect.insertRows(trx, 'message_categories', categories);
     });
   }
   // The subject index in its steady state (the API indexes new mail in the background).

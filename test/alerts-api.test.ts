@@ -3,8 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Alert } from '../src/domain/alerts/lifecycle.ts';
 import { createApiKey } from '../src/domain/api-keys.ts';
 import { createAlertStore } from '../src/store/alerts/index.ts';
-import { SqlApiKeyStore } from '../src/store/sql-api-key-store.ts';
-import { SqlUnitStore } from '../src/store/sql-unit-store.ts';
+import { SqlApiKeyStore, SqlUnitStore } from '../src/store/index.ts';
 import { request, runTegami, startTestService, TEST_ENGINE, type TestService } from './helpers.ts';
 import { startCaptureServer } from './support/capture-server.ts';
 

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createApiKey } from '../src/domain/api-keys.ts';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
-import { SqlApiKeyStore } from '../src/store/sql-api-key-store.ts';
-import { SqlUnitStore } from '../src/store/sql-unit-store.ts';
+import { SqlApiKeyStore, SqlUnitStore } from '../src/store/index.ts';
 import {
   message,
   request,

@@ -3,8 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { createOperations, operationsMaintenance } from '../src/cli/wire-operations.ts';
 import { createApiKey } from '../src/domain/api-keys.ts';
 import { newId } from '../src/domain/ids.ts';
-import { SqlApiKeyStore } from '../src/store/sql-api-key-store.ts';
-import { SqlUnitStore } from '../src/store/sql-unit-store.ts';
+import { SqlApiKeyStore, SqlUnitStore } from '../src/store/index.ts';
 import {
   message,
   request,

@@ -4,13 +4,13 @@ import pino from 'pino';
 import { firstIdAt } from '../src/domain/ids.ts';
 import { startClusterJobs } from '../src/ops/cluster-jobs.ts';
 import {
+  createMaintenanceStore,
   type DatabaseHandle,
   migrateToLatest,
   openDatabase,
-} from '../src/store/engine/database.ts';
-import { createMaintenanceStore } from '../src/store/maintenance.ts';
-import { SqlLeaderLease } from '../src/store/sql-leader-lease.ts';
-import { SqlMessageStore } from '../src/store/sql-message-store.ts';
+  SqlLeaderLease,
+  SqlMessageStore,
+} from '../src/store/index.ts';
 import { TEST_ENGINE, type TempDatabase, tempDatabase } from './helpers.ts';
 
 describe(`leader lease and retention (${TEST_ENGINE})`, () => {

@@ -9,7 +9,7 @@ import {
   signPayload,
 } from '../src/simulator/event-webhook/signing.ts';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
-import { SqlDeliveryEventStore } from '../src/store/sql-delivery-event-store.ts';
+import { SqlDeliveryEventStore } from '../src/store/index.ts';
 import { message, startTestService, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
 
 /** SendGrid's own published test vector (the same in every official helper library). */

@@ -7,7 +7,7 @@ import {
   loadSigningKey,
   signPayload,
 } from '../src/simulator/event-webhook/signing.ts';
-import { SqlDeliveryEventStore } from '../src/store/sql-delivery-event-store.ts';
+import { SqlDeliveryEventStore } from '../src/store/index.ts';
 import { INGEST_SLICE } from '../src/tracking/ingest-events.ts';
 import { message, startTestService, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
 

@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startClusterJobs } from '../src/ops/cluster-jobs.ts';
 import { createLogger } from '../src/ops/logger.ts';
-import { createMaintenanceStore } from '../src/store/maintenance.ts';
-import { SqlDeliveryEventStore } from '../src/store/sql-delivery-event-store.ts';
-import { SqlMessageStore } from '../src/store/sql-message-store.ts';
+import {
+  createMaintenanceStore,
+  SqlDeliveryEventStore,
+  SqlMessageStore,
+} from '../src/store/index.ts';
 import { message, startTestService, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
 
 const HOUR = 3600_000;

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import SqliteDatabase from 'better-sqlite3';
 import fc from 'fast-check';
 import { hasAllWords, subjectWords } from '../src/domain/operations/message-query.ts';
-import { indexSubjects } from '../src/store/search-index.ts';
+import { indexSubjects } from '../src/store/index.ts';
 import { message, startTestService, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
 
 /**

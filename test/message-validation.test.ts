@@ -8,7 +8,7 @@ import { renderMime } from '../src/providers/render-mime.ts';
 import { toMailSendBody } from '../src/providers/sendgrid/mail-send-body.ts';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
 import { createMailSendValidator } from '../src/simulator/mail-send/validate.ts';
-import { SqlMessageStore } from '../src/store/sql-message-store.ts';
+import { SqlMessageStore } from '../src/store/index.ts';
 import {
   message,
   queryDatabase,

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { Migrator, sql } from 'kysely';
-import { migrateToLatest, openDatabase } from '../src/store/engine/database.ts';
 import { SCHEMAS } from '../src/store/engine/postgres.ts';
+import { migrateToLatest, openDatabase } from '../src/store/index.ts';
 import { migrations } from '../src/store/migrations/index.ts';
 import { queryDatabase, TEST_ENGINE, tempDatabase } from './helpers.ts';
 

@@ -19,8 +19,8 @@ import {
   type DatabaseHandle,
   migrateToLatest,
   openDatabase,
-} from '../src/store/engine/database.ts';
-import { SqlMessageStore } from '../src/store/sql-message-store.ts';
+  SqlMessageStore,
+} from '../src/store/index.ts';
 import { TEST_ENGINE, tempDatabase } from './helpers.ts';
 
 describe('recovery rules', () => {
@@ -55,7 +55,7 @@ describe('recovery rules', () => {
 });
 
 /**
- * The unsent view's rules exist twice: as SQL (store/message-conditions.ts) to select and count
+ * The unsent view's rules exist twice: as SQL (store/messages/conditions.ts) to select and count
  * in the database, and as plain functions (domain/operations/unsent.ts) to name each message's
  * reason. Random messages, stored for real: both must agree on every one.
  */

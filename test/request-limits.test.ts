@@ -14,8 +14,7 @@ import {
 import { DEFAULT_BATCH_MAX_RECIPIENTS } from '../src/domain/defaults.ts';
 import { ERROR_CODES, MAX_ERROR_DETAILS } from '../src/http/errors.ts';
 import { LingeringSockets } from '../src/http/linger.ts';
-import { SqlApiKeyStore } from '../src/store/sql-api-key-store.ts';
-import { SqlMessageStore } from '../src/store/sql-message-store.ts';
+import { SqlApiKeyStore, SqlMessageStore } from '../src/store/index.ts';
 import {
   message,
   runTegami,

@@ -3,8 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { createApiKey } from '../src/domain/api-keys.ts';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
-import { SqlApiKeyStore } from '../src/store/sql-api-key-store.ts';
-import { SqlUnitStore } from '../src/store/sql-unit-store.ts';
+import { SqlApiKeyStore, SqlUnitStore } from '../src/store/index.ts';
 import {
   request,
   startTestService,

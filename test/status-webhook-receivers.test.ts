@@ -2,14 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
   type DatabaseHandle,
+  enqueueWebhookEvents,
   migrateToLatest,
   openDatabase,
-} from '../src/store/engine/database.ts';
-import {
-  enqueueWebhookEvents,
   SqlWebhookStore,
   shareSlots,
-} from '../src/store/sql-webhook-store.ts';
+} from '../src/store/index.ts';
 import {
   message,
   request,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { migrateToLatest, openDatabase } from '../src/store/engine/database.ts';
+import { migrateToLatest, openDatabase } from '../src/store/index.ts';
 import { queryDatabase, TEST_ENGINE, type TempDatabase, tempDatabase } from './helpers.ts';
 
 /**
@@ -127,7 +127,7 @@ interface ActualColumn {
 async function migratedColumns(url: string): Promise<ActualColumn[]> {
   if (TEST_ENGINE === 'sqlite') {
     // pragma_table_list tells ordinary tables from virtual ones (the FTS5 subject index of
-    // src/store/search-index.ts) and their shadow tables, which SQLite manages itself.
+    // src/store/search/index-subjects.ts) and their shadow tables, which SQLite manages itself.
     const rows = await queryDatabase<{ table: string; name: string; notnull: number; pk: number }>(
       url,
       `select t.name as "table", c.name as name, c."notnull" as "notnull", c.pk as pk

@@ -3,8 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { createApiKey } from '../src/domain/api-keys.ts';
-import { SqlApiKeyStore } from '../src/store/sql-api-key-store.ts';
-import { SqlUnitStore } from '../src/store/sql-unit-store.ts';
+import { SqlApiKeyStore, SqlUnitStore } from '../src/store/index.ts';
 import {
   message,
   request,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { SqlWebhookStore } from '../src/store/sql-webhook-store.ts';
+import { SqlWebhookStore } from '../src/store/index.ts';
 import { DESTINATION_NOT_ALLOWED } from '../src/tracking/guarded-post.ts';
 import { isPrivateAddress } from '../src/tracking/status-webhooks/destination-guard.ts';
 import {

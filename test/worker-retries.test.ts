@@ -8,9 +8,9 @@ import {
   type DatabaseHandle,
   migrateToLatest,
   openDatabase,
-} from '../src/store/engine/database.ts';
-import { SqlDeliveryStore } from '../src/store/sql-delivery-store.ts';
-import { SqlMessageStore } from '../src/store/sql-message-store.ts';
+  SqlDeliveryStore,
+  SqlMessageStore,
+} from '../src/store/index.ts';
 import { message, startTestService, type TestService, tempDatabase, waitFor } from './helpers.ts';
 
 describe('delivery worker: retries, backoff and dead-lettering (test provider)', () => {

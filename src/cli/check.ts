@@ -1,7 +1,12 @@
 import { existsSync } from 'node:fs';
 import { SendGridProvider } from '../providers/sendgrid/sendgrid-provider.ts';
-import { openDatabase, pendingMigrations, sqlitePathFromUrl } from '../store/engine/database.ts';
-import { isPostgresUrl, redactUrl } from '../store/engine/postgres.ts';
+import {
+  isPostgresUrl,
+  openDatabase,
+  pendingMigrations,
+  redactUrl,
+  sqlitePathFromUrl,
+} from '../store/index.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 
 /**

@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
 import { OperationsError } from '../domain/operations/errors.ts';
 import type { Actor } from '../domain/operations/scope.ts';
-import type { DatabaseHandle } from '../store/engine/database.ts';
+import type { DatabaseHandle } from '../store/index.ts';
 import type { Config } from './config.ts';
 import { openAndMigrate } from './wire.ts';
 import { createOperations, type Operations } from './wire-operations.ts';

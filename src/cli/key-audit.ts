@@ -1,6 +1,5 @@
 import type { ApiKeyRecord } from '../domain/ports/api-key-store.ts';
-import type { DatabaseHandle } from '../store/engine/database.ts';
-import { SqlUnitStore } from '../store/sql-unit-store.ts';
+import { type DatabaseHandle, SqlUnitStore } from '../store/index.ts';
 import { cliActor } from './common.ts';
 import { createOperations } from './wire-operations.ts';
 

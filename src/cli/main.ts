@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { createApiKey, shownKeyPrefix } from '../domain/api-keys.ts';
 import { createLogger } from '../ops/logger.ts';
-import { SqlApiKeyStore } from '../store/sql-api-key-store.ts';
+import { SqlApiKeyStore } from '../store/index.ts';
 import { runAlertsCommand } from './alerts.ts';
 import { runAuditCommand } from './audit.ts';
 import { formatCheck, runChecks } from './check.ts';

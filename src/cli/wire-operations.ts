@@ -3,15 +3,17 @@ import { OperationsService } from '../domain/operations/service.ts';
 import type { MessageStore } from '../domain/ports/message-store.ts';
 import type { OutageReporter } from '../domain/ports/outage-reporter.ts';
 import { RecoveryRunner } from '../ops/recovery-runner.ts';
-import type { DatabaseHandle } from '../store/engine/database.ts';
-import { indexSubjects } from '../store/search-index.ts';
-import { SqlAuditStore } from '../store/sql-audit-store.ts';
-import { SqlMessageStore } from '../store/sql-message-store.ts';
-import { SqlOperationsQueries } from '../store/sql-operations-queries.ts';
-import { SqlProbeRequests } from '../store/sql-probe-requests.ts';
-import { SqlRecoveryStore } from '../store/sql-recovery-store.ts';
-import { assignSuppressionUnits } from '../store/sql-suppression-store.ts';
-import { SqlUnitStore } from '../store/sql-unit-store.ts';
+import {
+  assignSuppressionUnits,
+  type DatabaseHandle,
+  indexSubjects,
+  SqlAuditStore,
+  SqlMessageStore,
+  SqlOperationsQueries,
+  SqlProbeRequests,
+  SqlRecoveryStore,
+  SqlUnitStore,
+} from '../store/index.ts';
 import type { Config } from './config.ts';
 
 /**

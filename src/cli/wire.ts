@@ -9,6 +9,7 @@ import { ConsoleAccounts } from '../domain/console-accounts.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
 import type { DeliveryEventStore } from '../domain/ports/delivery-event-store.ts';
 import type { Provider } from '../domain/ports/provider.ts';
+import type { SandboxOutbox } from '../domain/ports/sandbox-outbox.ts';
 import { buildApp } from '../http/app.ts';
 import { buildMetricsApp } from '../http/metrics-app.ts';
 import type { EventWebhookOptions } from '../http/routes/event-webhook.ts';
@@ -26,25 +27,17 @@ import { statusWebhooksOfMessage } from '../store/console/status-webhooks-of-mes
 import { consoleUserStore } from '../store/console/store.ts';
 import { traffic } from '../store/console/traffic.ts';
 import {
+  createStores,
   type DatabaseHandle,
   migrateToLatest,
   openDatabase,
   pendingMigrations,
-} from '../store/engine/database.ts';
-import { redactUrl } from '../store/engine/postgres.ts';
-import { createMaintenanceStore } from '../store/maintenance.ts';
+  redactUrl,
+  releaseWaitingUnknown,
+  SqlLeaderLease,
+} from '../store/index.ts';
 import { createMonitoringQueries } from '../store/monitoring/index.ts';
-import { releaseWaitingUnknown } from '../store/reconcile-unknown.ts';
 import { sqlSendGridEventRelayStore } from '../store/sendgrid-compat/event-relay-store.ts';
-import { SqlApiKeyStore } from '../store/sql-api-key-store.ts';
-import { SqlDeliveryEventStore } from '../store/sql-delivery-event-store.ts';
-import { SqlDeliveryStore } from '../store/sql-delivery-store.ts';
-import { SqlLeaderLease } from '../store/sql-leader-lease.ts';
-import { SqlMessageStore } from '../store/sql-message-store.ts';
-import { SqlProviderHealthStore } from '../store/sql-provider-health-store.ts';
-import { SqlSandboxOutbox } from '../store/sql-sandbox-outbox.ts';
-import { SqlSuppressionStore } from '../store/sql-suppression-store.ts';
-import { SqlWebhookStore } from '../store/sql-webhook-store.ts';
 import { checkDestination, GuardedPoster } from '../tracking/guarded-post.ts';
 import { EventRelaySender } from '../tracking/sendgrid-relay/relay-sender.ts';
 import { withEventRelay } from '../tracking/sendgrid-relay/with-event-relay.ts';
@@ -100,7 +93,7 @@ export class ListenError extends Error {}
 /** A signal asked the process to stop while it was starting. */
 export class StartAborted extends Error {}
 
-function createProvider(config: Config, outbox: SqlSandboxOutbox): Provider {
+function createProvider(config: Config, outbox: SandboxOutbox): Provider {
   if (config.sendgrid) return new SendGridProvider(config.sendgrid);
   const sandbox = new SandboxProvider(outbox);
   return config.provider === 'test' ? new TestProvider(sandbox) : sandbox;
@@ -175,19 +168,23 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const { config, logger, signal } = options;
   const announce = options.announce ?? ((line: string) => logger.info(line));
   const { database } = await openAndMigrate(config, signal);
-  const keys = new SqlApiKeyStore(database);
-  const messages = new SqlMessageStore(database);
-  const outbox = new SqlSandboxOutbox(database, config.sandboxOutboxLimit);
-  const health = new SqlProviderHealthStore(database);
-  const deliveryEvents = new SqlDeliveryEventStore(database, {
+  const stores = createStores(database, {
+    sandboxOutboxLimit: config.sandboxOutboxLimit,
     suppressBlocks: config.suppressBlocks,
-    matchWindowMs: config.eventMatchWindowMs,
+    eventMatchWindowMs: config.eventMatchWindowMs,
   });
-  const suppressions = new SqlSuppressionStore(database);
+  const {
+    apiKeys: keys,
+    messages,
+    sandboxOutbox: outbox,
+    providerHealth: health,
+    deliveryEvents,
+    suppressions,
+    statusWebhooks: webhooks,
+  } = stores;
   const relayStore = sqlSendGridEventRelayStore(database);
   // Set once a relay sender runs in this process, so events queued here go out at once.
   const wakeRelay = { fn: () => {} };
-  const webhooks = new SqlWebhookStore(database);
   // Filled in below once the worker and the runner exist; the service calls these later.
   const wakeRunner = { fn: () => {} };
   const wakeWorkers = { fn: () => database.notify('tegami_due') };
@@ -265,7 +262,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     }
 
     if (options.worker) {
-      const store = new SqlDeliveryStore(database);
+      const store = stores.delivery;
       provider = createProvider(config, outbox);
       worker = new DeliveryWorker({
         store,
@@ -409,7 +406,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
 
     if (worker) {
       const running = worker;
-      const store = new SqlDeliveryStore(database);
+      const store = stores.delivery;
       const reap = () =>
         releaseDeadLocalLeases(store, running.leaseOwner, logger).then(
           () => outage.succeeded('freeing leases of dead workers'),
@@ -457,7 +454,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     wakeRunner.fn = () => runner?.runner.wake();
     for (const timer of timers) timer.unref();
     clusterJobs = startClusterJobs({
-      store: createMaintenanceStore(database, messages, deliveryEvents),
+      store: stores.maintenance,
       retentionDays: config.retentionDays,
       extraJobs: [
         ...operationsMaintenance(database, operations, config),

@@ -49,7 +49,8 @@ interface WorkerDeps {
   health?: ProviderHealthStore;
   /**
    * After a send timed out with the provider otherwise healthy, how long the message waits for
-   * a delivery event proving the provider took it (see reconcile-unknown.ts). 0: no wait.
+   * a delivery event proving the provider took it (see store/delivery/confirm-waiting.ts).
+   * 0: no wait.
    */
   confirmationWaitMs?: number;
   /** Makes messages waiting for such proof due at once (the provider turned out to be down). */

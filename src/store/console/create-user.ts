@@ -1,7 +1,7 @@
 import type { AuditEvent } from '../../domain/operations/audit.ts';
 import type { NewConsoleUser } from '../../domain/ports/console-user-store.ts';
-import type { DatabaseHandle } from '../engine/database.ts';
-import { insertAuditEvent } from '../sql-audit-store.ts';
+import { insertAuditEvent } from '../audit/insert.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
 
 /** Inserts a user (and its audit event) unless the address is taken; false when it is. */
 export function createUser(

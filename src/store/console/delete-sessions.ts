@@ -1,4 +1,4 @@
-import type { DatabaseHandle } from '../engine/database.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
 
 export async function deleteSession(handle: DatabaseHandle, hash: string): Promise<void> {
   await handle.writeTransaction((trx) =>

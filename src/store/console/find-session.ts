@@ -1,5 +1,5 @@
 import type { ConsoleSession } from '../../domain/console-users.ts';
-import type { DatabaseHandle } from '../engine/database.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
 import { toSession } from './rows.ts';
 
 export async function findSession(

@@ -1,5 +1,5 @@
 import type { ConsoleUser } from '../../domain/console-users.ts';
-import type { DatabaseHandle } from '../engine/database.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
 import { toUser } from './rows.ts';
 
 /** `email` already lower-cased. */

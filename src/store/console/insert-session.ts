@@ -1,5 +1,5 @@
 import type { ConsoleSession } from '../../domain/console-users.ts';
-import type { DatabaseHandle } from '../engine/database.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
 
 export async function insertSession(handle: DatabaseHandle, s: ConsoleSession): Promise<void> {
   await handle.writeTransaction((trx) =>

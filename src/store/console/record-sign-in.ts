@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { DatabaseHandle } from '../engine/database.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
 
 /** One more failed sign-in; with `lockUntil`, the account is locked until then. */
 export async function recordFailedSignIn(

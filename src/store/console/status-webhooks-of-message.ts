@@ -1,6 +1,6 @@
 import { firstIdAt } from '../../domain/ids.ts';
 import type { WebhookDelivery } from '../../domain/ports/status-webhook-store.ts';
-import type { DatabaseHandle } from '../engine/database.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
 
 /**
  * The status webhooks about one message: their ids are ULIDs, so the ones queued during the

@@ -1,5 +1,5 @@
 import type { ConsoleUserStore } from '../../domain/ports/console-user-store.ts';
-import type { DatabaseHandle } from '../engine/database.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
 import { createUser } from './create-user.ts';
 import { deleteSession, deleteUserSessions, pruneSessions } from './delete-sessions.ts';
 import { findSession } from './find-session.ts';

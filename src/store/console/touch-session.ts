@@ -1,4 +1,4 @@
-import type { DatabaseHandle } from '../engine/database.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
 
 /** Marks a session used; with `unitId` (null: every unit), switches the unit it shows. */
 export async function touchSession(

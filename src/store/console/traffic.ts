@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { firstIdAt } from '../../domain/ids.ts';
 import type { TrafficData } from '../../domain/ports/console-traffic.ts';
-import type { DatabaseHandle } from '../engine/database.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
 
 /**
  * The overview's counts since `since`: messages accepted (a range of ULIDs, which sort by

@@ -1,11 +1,20 @@
-import type { Kysely } from 'kysely';
+import type {
+  Expression,
+  Insertable,
+  Kysely,
+  RawBuilder,
+  SelectQueryBuilder,
+  SqlBool,
+} from 'kysely';
 import type { Database } from '../schema.ts';
+import type { Insertion } from '../write/insert-rows.ts';
 
 /**
- * The database as every store operation sees it, whichever engine is behind it (SQLite opened in
- * database.ts, PostgreSQL in postgres.ts). Kept apart from the openers so they do not import
- * each other.
+ * What every query gets: the Kysely instance, write transactions, cross-process hints, and the
+ * `Dialect`, which holds every difference between the engines that a query needs. Opening a
+ * database is `open.ts` (`sqlite.ts`, `postgres.ts`); migrations are `migrate.ts`.
  */
+
 export type Engine = 'sqlite' | 'postgres';
 
 /** Channels other processes are told about over PostgreSQL's LISTEN/NOTIFY. */
@@ -13,7 +22,9 @@ export type Channel = 'tegami_due' | 'tegami_changes';
 
 export interface DatabaseHandle {
   db: Kysely<Database>;
+  /** For logs and wiring; queries ask `dialect`, never the engine's name. */
   engine: Engine;
+  dialect: Dialect;
   /** How many write transactions may usefully run at once (group commits in flight). */
   writeConcurrency: number;
   /** Runs `work` in a transaction that holds the write lock from its first statement. */
@@ -33,4 +44,86 @@ export interface DatabaseHandle {
   /** Calls `handler` on each notification; returns a function that stops listening. */
   listen(channel: Channel, handler: () => void): () => void;
   close(): Promise<void>;
+}
+
+/**
+ * Where SQLite (one writer, in-process) and PostgreSQL (row locks, a server over the network)
+ * need different SQL. SQLite's write lock, taken at BEGIN IMMEDIATE, already serialises what
+ * PostgreSQL needs row locks, SKIP LOCKED and advisory locks for; so on SQLite most of these do
+ * nothing. The two objects are `sqliteDialect` (sqlite.ts) and `postgresDialect` (postgres.ts).
+ */
+export interface Dialect {
+  /**
+   * Holds the rows a transaction read until it commits (PostgreSQL `FOR UPDATE`), so no other
+   * transaction changes them in between.
+   */
+  lockRowsForUpdate<DB, TB extends keyof DB, O>(
+    query: SelectQueryBuilder<DB, TB, O>,
+  ): SelectQueryBuilder<DB, TB, O>;
+  /**
+   * For claims: concurrent claimers skip each other's rows instead of waiting for them, or
+   * claiming them twice (PostgreSQL `FOR UPDATE SKIP LOCKED`).
+   */
+  skipLocked<DB, TB extends keyof DB, O>(
+    query: SelectQueryBuilder<DB, TB, O>,
+  ): SelectQueryBuilder<DB, TB, O>;
+  /**
+   * Serialises transactions about the same `key` (an idempotency key) until the transaction
+   * ends: the second waits until the first commits (PostgreSQL's transaction-scoped advisory
+   * lock).
+   */
+  advisoryXactLock(trx: Kysely<Database>, key: string): Promise<void>;
+  /** Inserts many rows into one table (see write/insert-rows.ts for the two strategies). */
+  insertRows<T extends keyof Database & string>(
+    db: Kysely<Database>,
+    table: T,
+    rows: Insertable<Database[T]>[],
+  ): Promise<void>;
+  /** Inserts into several tables; one statement where the engine allows it. */
+  insertIntoTables(db: Kysely<Database>, insertions: Insertion[]): Promise<void>;
+  /**
+   * Whether `insertIntoTables` is one statement, atomic by itself: then a write made of it alone
+   * needs no BEGIN and COMMIT round trips around it.
+   */
+  multiTableInsertIsOneStatement: boolean;
+  /**
+   * `table`, read through the named index (SQLite `INDEXED BY`): without statistics SQLite may
+   * choose a worse index. PostgreSQL plans with its own statistics: the table as it is.
+   */
+  throughIndex<T extends keyof Database & string>(table: T, index: string | null): T;
+  /** The same for SQL written by hand: the text to put right after the table's name. */
+  indexHint(index: string): RawBuilder<unknown>;
+  /**
+   * The subject word index, filled in the background (search/index-subjects.ts): SQLite's FTS5
+   * table `messages_fts`, PostgreSQL's `messages_subject_index` (tsvectors). Also the name of its
+   * progress row in `search_index_state`.
+   */
+  subjectIndexName: 'messages_fts' | 'messages_subject_index';
+  /**
+   * Adds the subjects of up to `limit` messages with ids in (`after`, `before`), in id order, to
+   * the subject index; returns how many it added and the last id added.
+   */
+  addToSubjectIndex(
+    trx: Kysely<Database>,
+    after: string,
+    before: string,
+    limit: number,
+  ): Promise<{ count: number; last: string | undefined }>;
+  /**
+   * The condition that every word of `words` is in the subject: the index for messages it has
+   * reached (up to `indexedThrough`), the subject itself for the newer ones.
+   */
+  subjectMatch(words: string[], indexedThrough: string): Expression<SqlBool>;
+  /** The n-th (from 1) bound parameter in SQL written by hand: `$n` or `?`. */
+  placeholder(n: number): string;
+  /**
+   * `in (…)` over `ids` in SQL written by hand, its parameters numbered from `first`: one array
+   * parameter on PostgreSQL (`= any($n::text[])`), one parameter per id on SQLite.
+   */
+  inList(ids: string[], first: number): { text: string; params: unknown[] };
+  /**
+   * The text at `path` inside a JSON text column (`content`): PostgreSQL's `#>>` on a cast,
+   * SQLite's `json_extract`.
+   */
+  jsonText(column: RawBuilder<unknown>, path: string[]): RawBuilder<string>;
 }

@@ -1,7 +1,9 @@
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from '../schema.ts';
-import type { Channel, DatabaseHandle } from './handle.ts';
+import { addToPostgresSubjectIndex, postgresSubjectMatch } from '../search/subject-search.ts';
+import { insertIntoTablesAsOneStatement, insertRowsFromJson } from '../write/insert-rows.ts';
+import type { Channel, DatabaseHandle, Dialect } from './handle.ts';
 
 /**
  * The PostgreSQL engine: a connection pool per process, a transaction per write (row locks and
@@ -10,6 +12,27 @@ import type { Channel, DatabaseHandle } from './handle.ts';
  * Notifications are only ever hints: workers and caches also poll, so everything keeps working
  * behind PgBouncer in transaction mode, where LISTEN does not.
  */
+
+export const postgresDialect: Dialect = {
+  lockRowsForUpdate: (query) => query.forUpdate(),
+  skipLocked: (query) => query.forUpdate().skipLocked(),
+  async advisoryXactLock(trx, key) {
+    await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx);
+  },
+  insertRows: insertRowsFromJson,
+  insertIntoTables: insertIntoTablesAsOneStatement,
+  multiTableInsertIsOneStatement: true,
+  // PostgreSQL keeps statistics and picks its indexes by itself.
+  throughIndex: (table) => table,
+  indexHint: () => sql.raw(''),
+  subjectIndexName: 'messages_subject_index',
+  addToSubjectIndex: addToPostgresSubjectIndex,
+  subjectMatch: postgresSubjectMatch,
+  placeholder: (n) => `$${n}`,
+  jsonText: (column, path) => sql<string>`(${column}::json #>> ${`{${path.join(',')}}`})`,
+  // One array parameter: the statement's text stays the same whatever the number of ids.
+  inList: (ids, first) => ({ text: `= any($${first}::text[])`, params: [ids] }),
+};
 
 export function isPostgresUrl(url: string): boolean {
   return /^postgres(ql)?:\/\//.test(url);
@@ -84,6 +107,7 @@ export function openPostgres(url: string, poolSize: number): DatabaseHandle {
   return {
     db,
     engine: 'postgres',
+    dialect: postgresDialect,
     // A few group commits in flight, leaving pool connections for reads and claims.
     writeConcurrency: Math.max(1, Math.min(4, poolSize - 2)),
     writeTransaction: (work) => db.transaction().execute(work),

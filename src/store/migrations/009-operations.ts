@@ -1,6 +1,6 @@
 import { type Kysely, PostgresAdapter, sql } from 'kysely';
 import { newId } from '../../domain/ids.ts';
-import { subjectWordsVector } from '../subject-folding.ts';
+import { subjectWordsVector } from '../search/subject-folding.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: migrations describe history, not today's types
 type AnyDb = Kysely<any>;
@@ -115,7 +115,7 @@ export async function up(db: AnyDb): Promise<void> {
     .execute();
 
   // Subject search by words. PostgreSQL: an expression index over the subject's words (Latin
-  // accents folded, see subject-folding.ts), kept by PostgreSQL itself. SQLite: an FTS5 table filled in the background by search-index.ts (doing
+  // accents folded, see subject-folding.ts), kept by PostgreSQL itself. SQLite: an FTS5 table filled in the background by search/index-subjects.ts (doing
   // it in the insert would cost ~20 µs per message on the API's critical path); rows deleted by
   // retention leave it through the trigger. Searches read the stored message id, not the rowid,
   // because VACUUM may renumber the rowids of a table without an INTEGER PRIMARY KEY.

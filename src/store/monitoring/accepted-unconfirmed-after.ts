@@ -11,7 +11,8 @@ export async function acceptedUnconfirmedAfter(
   since: number,
 ): Promise<{ count: number; first: number | null }> {
   const { rows } = await sql<{ n: number | string; first: number | string | null }>`
-    select count(*) as n, min(sent_at) as first from messages
+    select count(*) as n, min(sent_at) as first
+    from messages ${handle.dialect.indexHint('messages_unconfirmed')}
     where status = 'sent' and confirmed_at is null and sent_at > ${after}
       and sent_at >= ${since}`.execute(handle.db);
   const row = rows[0];

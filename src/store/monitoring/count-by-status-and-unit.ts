@@ -2,15 +2,41 @@ import { sql } from 'kysely';
 import type { DatabaseHandle } from '../engine/handle.ts';
 
 /**
- * Every message by status and unit, for `tegami_messages`. The one query here that reads the
- * whole table: metrics cache its answer (TEGAMI_METRICS_CACHE_S) so scrapes do not repeat it.
+ * Every message by status and unit, for `tegami_messages`, without reading the table: one
+ * index-only count per unit (`messages_unit`), and the statuses other than `sent` from the small
+ * indexes that hold only them (unfinished mail, dead letters, cancelled mail); `sent` is the
+ * rest. A whole-table `group by status, unit_id` took half a second at 100,000 messages on SQLite,
+ * where it would block the process while it runs.
  */
 export async function countByStatusAndUnit(
   handle: DatabaseHandle,
 ): Promise<{ status: string; unitId: string; count: number }[]> {
-  const { rows } = await sql<{ status: string; unit_id: string; n: number | string }>`
-    select status, unit_id, count(*) as n from messages group by status, unit_id`.execute(
-    handle.db,
-  );
-  return rows.map((r) => ({ status: r.status, unitId: r.unit_id, count: Number(r.n) }));
+  const hint = (index: string) => handle.dialect.indexHint(index);
+  type Row = { status: string; unit_id: string; n: number | string };
+  const [totals, unfinished, failed, cancelled] = await Promise.all([
+    sql<Row>`select 'all' as status, unit_id, count(*) as n from messages ${hint('messages_unit')}
+      group by unit_id`.execute(handle.db),
+    sql<Row>`select status, unit_id, count(*) as n from messages ${hint('messages_due')}
+      where status in ('queued', 'scheduled', 'sending') group by status, unit_id`.execute(
+      handle.db,
+    ),
+    sql<Row>`select 'failed' as status, unit_id, count(*) as n
+      from messages ${hint('messages_failed_at')}
+      where status = 'failed' group by unit_id`.execute(handle.db),
+    sql<Row>`select 'cancelled' as status, unit_id, count(*) as n
+      from messages ${hint('messages_status')}
+      where status = 'cancelled' group by unit_id`.execute(handle.db),
+  ]);
+  const out: { status: string; unitId: string; count: number }[] = [];
+  const notSent = new Map<string, number>();
+  for (const r of [...unfinished.rows, ...failed.rows, ...cancelled.rows]) {
+    const n = Number(r.n);
+    out.push({ status: r.status, unitId: r.unit_id, count: n });
+    notSent.set(r.unit_id, (notSent.get(r.unit_id) ?? 0) + n);
+  }
+  for (const r of totals.rows) {
+    const sent = Number(r.n) - (notSent.get(r.unit_id) ?? 0);
+    if (sent > 0) out.push({ status: 'sent', unitId: r.unit_id, count: sent });
+  }
+  return out;
 }

@@ -13,7 +13,7 @@ export async function deadLettersSince(
     last_provider_fault: string | null;
     n: number | string;
   }>`select unit_id, last_error_class, last_provider_fault, count(*) as n
-    from messages
+    from messages ${handle.dialect.indexHint('messages_failed_at')}
     where status = 'failed' and failed_at >= ${since}
     group by unit_id, last_error_class, last_provider_fault`.execute(handle.db);
   return rows.map((r) => ({

@@ -20,7 +20,7 @@ export async function pendingMessages(
     oldest: number | string;
   }>`select unit_id, last_error_class, last_outcome, last_provider_fault, count(*) as n,
       min(case when send_at is not null and send_at > created_at then send_at else created_at end) as oldest
-    from messages
+    from messages ${handle.dialect.indexHint('messages_due')}
     where status in ('queued', 'scheduled', 'sending')
       and (status <> 'scheduled' or next_attempt_at <= ${now})
     group by unit_id, last_error_class, last_outcome, last_provider_fault`.execute(handle.db);

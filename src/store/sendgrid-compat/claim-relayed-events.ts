@@ -23,16 +23,17 @@ export async function claimRelayedEvents(
       .limit(1)
       .executeTakeFirst();
     if (!first) return [];
-    let due = trx
-      .selectFrom('sendgrid_relay_events')
-      .select('event_key')
-      .where('unit_id', '=', first.unit_id)
-      .where('status', '=', 'pending')
-      .where('next_attempt_at', '<=', now)
-      .orderBy('next_attempt_at')
-      .orderBy('event_key')
-      .limit(limit);
-    if (handle.engine === 'postgres') due = due.forUpdate().skipLocked();
+    const due = handle.dialect.skipLocked(
+      trx
+        .selectFrom('sendgrid_relay_events')
+        .select('event_key')
+        .where('unit_id', '=', first.unit_id)
+        .where('status', '=', 'pending')
+        .where('next_attempt_at', '<=', now)
+        .orderBy('next_attempt_at')
+        .orderBy('event_key')
+        .limit(limit),
+    );
     return trx
       .updateTable('sendgrid_relay_events')
       .set({ next_attempt_at: now + leaseMs })

@@ -16,10 +16,7 @@ export async function queueRelayedEvents(
   if (eventKeys.length === 0) return 0;
   // The X-Message-Id is read from the message's content JSON, the one place it is kept; the
   // engines spell JSON paths differently.
-  const xMessageId =
-    handle.engine === 'postgres'
-      ? sql<string>`(m.content::json -> 'sendgrid' ->> 'xMessageId')`
-      : sql<string>`json_extract(m.content, '$.sendgrid.xMessageId')`;
+  const xMessageId = handle.dialect.jsonText(sql.ref('m.content'), ['sendgrid', 'xMessageId']);
   let queued = 0;
   for (const part of chunks(eventKeys)) {
     const result = await handle.writeTransaction((trx) =>

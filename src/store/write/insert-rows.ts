@@ -1,12 +1,9 @@
 import { CompiledQuery, type Insertable, type Kysely, sql } from 'kysely';
-import type { Engine } from '../engine/database.ts';
 import type { Database } from '../schema.ts';
 
-/** SQLite allows 32,766 bound parameters per statement. */
-const SQLITE_MAX_PARAMETERS = 30_000;
-
 /**
- * Inserts many rows into one table.
+ * Inserting many rows at once, the two ways the engines' dialects use (`Dialect.insertRows`,
+ * `Dialect.insertIntoTables`).
  *
  * On PostgreSQL: one statement whose only parameter is the rows as JSON, typed by the table's own
  * row type (`INSERT … SELECT cols FROM json_populate_recordset(null::table, $1)`). A multi-row
@@ -15,20 +12,24 @@ const SQLITE_MAX_PARAMETERS = 30_000;
  * is native code, and the statement text is the same whatever the number of rows.
  *
  * On SQLite (in-process, no parse over the wire): a multi-row `VALUES` list, split to stay under
- * its parameter limit; prepared statements are cached by text (database.ts).
+ * its parameter limit; prepared statements are cached by text (engine/sqlite.ts).
  */
-export async function insertRows<T extends keyof Database & string>(
+
+/** SQLite allows 32,766 bound parameters per statement. */
+const SQLITE_MAX_PARAMETERS = 30_000;
+
+/**
+ * SQLite: its JSON functions re-parse each row once per column, slower here than binding.
+ * The SQL is written here rather than built by Kysely: for a 1,000-message batch, Kysely's
+ * query building took about a fifth of the API's time (profiled), and the text repeats per
+ * row count, so the prepared-statement cache serves it.
+ */
+export async function insertRowsAsValues<T extends keyof Database & string>(
   db: Kysely<Database>,
-  engine: Engine,
   table: T,
   rows: Insertable<Database[T]>[],
 ): Promise<void> {
   if (rows.length === 0) return;
-  if (engine === 'postgres') return insertFromJson(db, table, rows);
-  // SQLite: its JSON functions re-parse each row once per column, slower here than binding.
-  // The SQL is written here rather than built by Kysely: for a 1,000-message batch, Kysely's
-  // query building took about a fifth of the API's time (profiled), and the text repeats per
-  // row count, so the prepared-statement cache serves it.
   const columns = Object.keys(rows[0] as object);
   const size = Math.max(1, Math.floor(SQLITE_MAX_PARAMETERS / columns.length));
   const tuple = `(${columns.map(() => '?').join(', ')})`;
@@ -43,7 +44,13 @@ export async function insertRows<T extends keyof Database & string>(
   }
 }
 
-async function insertFromJson(db: Kysely<Database>, table: string, rows: object[]) {
+/** PostgreSQL: the rows as one JSON parameter. */
+export async function insertRowsFromJson<T extends keyof Database & string>(
+  db: Kysely<Database>,
+  table: T,
+  rows: Insertable<Database[T]>[],
+): Promise<void> {
+  if (rows.length === 0) return;
   await sql`${insertFromJsonSql(table, rows)}`.execute(db);
 }
 
@@ -66,23 +73,26 @@ export function insertion<T extends keyof Database & string>(
   return { table, rows };
 }
 
-/**
- * Inserts into several tables. On PostgreSQL that is one statement (each insert a data-modifying
- * `WITH` part): one round trip, and atomic even outside a transaction. Tables have no foreign
- * keys between them, so the order of the parts does not matter.
- */
-export async function insertIntoTables(
+/** SQLite: one multi-row insert per table, in the caller's transaction. */
+export async function insertIntoTablesOneByOne(
   db: Kysely<Database>,
-  engine: Engine,
+  insertions: Insertion[],
+): Promise<void> {
+  for (const { table, rows } of insertions) {
+    await insertRowsAsValues(db, table, rows as Insertable<Database[typeof table]>[]);
+  }
+}
+
+/**
+ * PostgreSQL: inserts into several tables in one statement (each insert a data-modifying `WITH`
+ * part): one round trip, and atomic even outside a transaction. Tables have no foreign keys
+ * between them, so the order of the parts does not matter.
+ */
+export async function insertIntoTablesAsOneStatement(
+  db: Kysely<Database>,
   insertions: Insertion[],
 ): Promise<void> {
   const nonEmpty = insertions.filter((i) => i.rows.length > 0);
-  if (engine !== 'postgres') {
-    for (const { table, rows } of nonEmpty) {
-      await insertRows(db, engine, table, rows as Insertable<Database[typeof table]>[]);
-    }
-    return;
-  }
   if (nonEmpty.length === 0) return;
   const parts = nonEmpty.map(
     ({ table, rows }, i) => sql`${sql.raw(`t${i}`)} as (${insertFromJsonSql(table, rows)})`,

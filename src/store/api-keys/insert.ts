@@ -1,0 +1,34 @@
+import { DEFAULT_UNIT_NAME } from '../../domain/operations/units.ts';
+import type { ApiKeyRecord, NewApiKey } from '../../domain/ports/api-key-store.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
+
+/** Stores a new key (its hash only), in the `default` unit unless the record names one. */
+export async function insertApiKey(
+  handle: DatabaseHandle,
+  record: NewApiKey,
+  keyHash: string,
+): Promise<ApiKeyRecord> {
+  const unitId =
+    record.unitId ??
+    (
+      await handle.db
+        .selectFrom('units')
+        .select('id')
+        .where('name', '=', DEFAULT_UNIT_NAME)
+        .executeTakeFirstOrThrow()
+    ).id;
+  await handle.db
+    .insertInto('api_keys')
+    .values({
+      id: record.id,
+      name: record.name,
+      key_prefix: record.prefix,
+      key_hash: keyHash,
+      created_at: record.createdAt,
+      revoked_at: record.revokedAt,
+      unit_id: unitId,
+      admin: record.admin ? 1 : 0,
+    })
+    .execute();
+  return { ...record, unitId, admin: record.admin === true };
+}

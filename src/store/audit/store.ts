@@ -1,0 +1,23 @@
+import type { AuditEvent, AuditFilter } from '../../domain/operations/audit.ts';
+import type { AuditLog } from '../../domain/operations/ports.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
+import { insertAuditEvent } from './insert.ts';
+import { listAuditEvents } from './list.ts';
+import { pruneAuditEvents } from './prune.ts';
+
+/** The audit log. */
+export class SqlAuditStore implements AuditLog {
+  constructor(private readonly handle: DatabaseHandle) {}
+
+  async record(event: AuditEvent): Promise<void> {
+    await this.handle.writeTransaction((trx) => insertAuditEvent(trx, event));
+  }
+
+  list(filter: AuditFilter): Promise<AuditEvent[]> {
+    return listAuditEvents(this.handle, filter);
+  }
+
+  prune(before: number, limit: number): Promise<number> {
+    return pruneAuditEvents(this.handle, before, limit);
+  }
+}

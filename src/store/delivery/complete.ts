@@ -1,0 +1,111 @@
+import { type Kysely, sql } from 'kysely';
+import type { Completion } from '../../domain/ports/delivery-store.ts';
+import { statusWebhooksForMessage, type WebhookEvent } from '../../domain/status-webhooks.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
+import { acceptedAttemptColumns, lastAttemptColumns, sentColumns } from '../messages/columns.ts';
+import { setRecipientStatus } from '../messages/set-recipient-status.ts';
+import type { Database } from '../schema.ts';
+import { enqueueWebhookEvents } from '../status-webhooks/enqueue.ts';
+import { markSuppressed } from '../suppressions/mark-suppressed.ts';
+import { chunks } from '../write/insert-rows.ts';
+import { confirmFromRecordedEvents } from './confirm-waiting.ts';
+import { attemptRow } from './rows.ts';
+
+/**
+ * One transaction for a group of finished attempts: every attempt row, then each message's new
+ * status. A status change applies only while the worker still holds the lease, so a worker that
+ * was presumed dead cannot overwrite what its successor recorded.
+ */
+export async function writeCompletions(
+  trx: Kysely<Database>,
+  handle: DatabaseHandle,
+  group: Completion[],
+): Promise<void> {
+  const webhooks: WebhookEvent[] = [];
+  await handle.dialect.insertRows(trx, 'attempts', group.map(attemptRow));
+
+  const sentByOwner = new Map<string, Completion[]>();
+  for (const completion of group) {
+    const { decision, messageId, leaseOwner, now } = completion;
+    if (decision.kind === 'sent') {
+      sentByOwner.set(leaseOwner, [...(sentByOwner.get(leaseOwner) ?? []), completion]);
+    } else if (decision.kind === 'retry') {
+      await trx
+        .updateTable('messages')
+        .set({
+          status: 'queued',
+          next_attempt_at: decision.at,
+          // A free attempt (the provider failed, not the message) moves the budget's start along.
+          ...(decision.chargesBudget
+            ? {}
+            : { attempts_before_retry: sql<number>`attempts_before_retry + 1` }),
+          lease_owner: null,
+          lease_expires_at: null,
+          last_error: decision.reason,
+          updated_at: now,
+          ...lastAttemptColumns(completion.attempt),
+        })
+        .where('id', '=', messageId)
+        .where('lease_owner', '=', leaseOwner)
+        .execute();
+    } else {
+      const updated = await trx
+        .updateTable('messages')
+        .set({
+          status: 'failed',
+          next_attempt_at: null,
+          lease_owner: null,
+          lease_expires_at: null,
+          last_error: decision.reason,
+          updated_at: now,
+          failed_at: now,
+          ...lastAttemptColumns(completion.attempt),
+        })
+        .where('id', '=', messageId)
+        .where('lease_owner', '=', leaseOwner)
+        .executeTakeFirst();
+      if (Number(updated.numUpdatedRows) > 0) {
+        await setRecipientStatus(trx, [messageId], 'failed', now);
+        if (completion.suppressed?.length)
+          await markSuppressed(trx, messageId, completion.suppressed, now);
+        webhooks.push(...statusWebhooksForMessage(messageId, 'failed'));
+      }
+    }
+  }
+
+  for (const [owner, completions] of sentByOwner) {
+    const now = completions[0]?.now ?? Date.now();
+    for (const part of chunks(completions.map((c) => c.messageId))) {
+      const updated = await trx
+        .updateTable('messages')
+        .set({
+          ...sentColumns(now),
+          // One worker, one provider: every completion of this owner names the same one.
+          ...acceptedAttemptColumns(completions[0]?.attempt.provider ?? null),
+        })
+        .where('id', 'in', part)
+        .where('lease_owner', '=', owner)
+        .returning('id')
+        .execute();
+      await setRecipientStatus(
+        trx,
+        updated.map((r) => r.id),
+        'sent',
+        now,
+      );
+      for (const r of updated) webhooks.push(...statusWebhooksForMessage(r.id, 'sent'));
+      const applied = new Set(updated.map((r) => r.id));
+      for (const c of completions) {
+        if (c.suppressed?.length && applied.has(c.messageId))
+          await markSuppressed(trx, c.messageId, c.suppressed, now);
+      }
+    }
+  }
+  await enqueueWebhookEvents(trx, handle, webhooks, group[0]?.now ?? Date.now());
+
+  // Timed-out sends now waiting for proof: the proof may already be here.
+  const waiting = group
+    .filter((c) => c.attempt.outcome === 'unknown' && c.decision.kind === 'retry')
+    .map((c) => c.messageId);
+  await confirmFromRecordedEvents(trx, handle, waiting, group[0]?.now ?? Date.now());
+}

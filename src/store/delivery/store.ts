@@ -1,0 +1,46 @@
+import type { Completion, DeliveryStore } from '../../domain/ports/delivery-store.ts';
+import type { ClaimedMessage } from '../../domain/types.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
+import { CommitGroup } from '../write/commit-group.ts';
+import { claimDue } from './claim-due.ts';
+import { writeCompletions } from './complete.ts';
+import { activeLeaseOwners, releaseLeases } from './leases.ts';
+
+/**
+ * Claiming due messages and recording what happened to them, for the delivery worker.
+ * Completions are written by group commit: this object owns the group.
+ */
+export class SqlDeliveryStore implements DeliveryStore {
+  private readonly completions: CommitGroup<Completion, undefined>;
+
+  constructor(private readonly handle: DatabaseHandle) {
+    this.completions = new CommitGroup(
+      async (group) => {
+        await handle.writeTransaction((trx) => writeCompletions(trx, handle, group));
+        return group.map(() => undefined);
+      },
+      1000,
+      handle.writeConcurrency,
+    );
+  }
+
+  claimDue(owner: string, limit: number, leaseMs: number, now: number): Promise<ClaimedMessage[]> {
+    return claimDue(this.handle, owner, limit, leaseMs, now);
+  }
+
+  complete(completion: Completion): Promise<void> {
+    return this.completions.add(completion);
+  }
+
+  flushed(): Promise<void> {
+    return this.completions.flushed();
+  }
+
+  activeLeaseOwners(now: number): Promise<string[]> {
+    return activeLeaseOwners(this.handle, now);
+  }
+
+  releaseLeases(owner: string, now: number): Promise<number> {
+    return releaseLeases(this.handle, owner, now);
+  }
+}

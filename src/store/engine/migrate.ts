@@ -1,0 +1,47 @@
+import { type Kysely, Migrator, sql } from 'kysely';
+import { migrations } from '../migrations/index.ts';
+import type { Database } from '../schema.ts';
+import { SCHEMAS } from './postgres.ts';
+
+/** Running the migrations (src/store/migrations/), on either engine. */
+
+function migrator(db: Kysely<Database>): Migrator {
+  const schema = SCHEMAS.get(db);
+  return new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    // Kysely looks for its bookkeeping tables in any schema unless told which one: name it, or
+    // a second Tegami schema in the same database would find the first one's tables.
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  });
+}
+
+export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
+  const runner = migrator(db);
+  // Two processes starting at once on a new database may race for the migration lock; the
+  // loser retries once the winner is done.
+  for (let attempt = 1; ; attempt++) {
+    // Several processes creating the same new schema at once: all but one fail, then retry.
+    const prepared = await prepareSchema(db).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    const { error, results } = prepared
+      ? { error: prepared, results: undefined }
+      : await runner.migrateToLatest();
+    if (!error) return (results ?? []).map((r) => r.migrationName);
+    if (attempt >= 5) throw error;
+    await new Promise((r) => setTimeout(r, 200 * attempt));
+  }
+}
+
+/** PostgreSQL with `?schema=NAME`: the schema must exist before the first migration. */
+async function prepareSchema(db: Kysely<Database>): Promise<void> {
+  const schema = SCHEMAS.get(db);
+  if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
+}
+
+export async function pendingMigrations(db: Kysely<Database>): Promise<string[]> {
+  const all = await migrator(db).getMigrations();
+  return all.filter((m) => !m.executedAt).map((m) => m.name);
+}

@@ -1,0 +1,242 @@
+import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kysely';
+import { recipientDomain, subjectWords } from '../../domain/operations/message-query.ts';
+import type { UnsentReason, UnsentWindow } from '../../domain/operations/unsent.ts';
+import type { MessageFilter } from '../../domain/ports/message-store.ts';
+import type { DatabaseHandle, Dialect } from '../engine/handle.ts';
+import type { Database } from '../schema.ts';
+import { subjectIndexedThrough } from '../search/index-subjects.ts';
+
+/**
+ * The WHERE conditions of a message filter, shared by listing, counting, the unsent view, dry
+ * runs and a recovery's snapshot, so they all match the same messages.
+ */
+
+type MessagesEb = ExpressionBuilder<Database, 'messages'>;
+type Condition = (eb: MessagesEb) => Expression<SqlBool>;
+
+export interface ConditionContext {
+  /**
+   * The engine's subject match (Dialect.subjectMatch), with how far the subject index got;
+   * undefined when the filter has no subject.
+   */
+  subjectMatch?: (words: string[]) => Expression<SqlBool>;
+}
+
+/**
+ * What the conditions need from the database besides the filter: for a subject, the last
+ * message id in the subject index (search/index-subjects.ts); later messages are searched
+ * without it.
+ */
+export async function conditionContext(
+  handle: DatabaseHandle,
+  filter: Pick<MessageFilter, 'subject'>,
+): Promise<ConditionContext> {
+  if (!filter.subject) return {};
+  const indexedThrough = await subjectIndexedThrough(handle);
+  return { subjectMatch: (words) => handle.dialect.subjectMatch(words, indexedThrough) };
+}
+
+export function messageConditions(
+  eb: MessagesEb,
+  filter: Omit<MessageFilter, 'limit' | 'unsent'>,
+  context: ConditionContext,
+): Expression<SqlBool>[] {
+  const terms: Expression<SqlBool>[] = [];
+  if (filter.status) terms.push(eb('messages.status', '=', filter.status));
+  if (filter.unitId !== undefined) terms.push(eb('messages.unit_id', '=', filter.unitId));
+  if (filter.beforeId !== undefined) terms.push(eb('messages.id', '<', filter.beforeId));
+  const range = (
+    column: 'created_at' | 'updated_at' | 'failed_at',
+    after: number | undefined,
+    before: number | undefined,
+  ) => {
+    if (after !== undefined) terms.push(eb(`messages.${column}`, '>=', after));
+    if (before !== undefined) terms.push(eb(`messages.${column}`, '<', before));
+  };
+  range('created_at', filter.createdAfter, filter.createdBefore);
+  range('updated_at', filter.updatedAfter, filter.updatedBefore);
+  range('failed_at', filter.failedAfter, filter.failedBefore);
+  if (filter.provider !== undefined) terms.push(eb('messages.last_provider', '=', filter.provider));
+  if (filter.errorClass !== undefined)
+    terms.push(eb('messages.last_error_class', '=', filter.errorClass));
+
+  if (filter.recipient) {
+    // A look-up in recipients' own indexes (by address, or by domain), then messages by id.
+    const domain = recipientDomain(filter.recipient);
+    const recipients = eb.selectFrom('recipients').select('recipients.message_id');
+    const matching =
+      domain === null
+        ? recipients.where('recipients.email_normalized', '=', filter.recipient.toLowerCase())
+        : recipients.where('recipients.email_domain', '=', domain);
+    terms.push(eb('messages.id', 'in', matching));
+  }
+  if (filter.category) {
+    const category = filter.category;
+    terms.push(
+      eb.exists(
+        eb
+          .selectFrom('message_categories')
+          .select('message_categories.message_id')
+          .whereRef('message_categories.message_id', '=', 'messages.id')
+          .where('message_categories.category', '=', category),
+      ),
+    );
+  }
+  for (const [key, value] of filter.metadata ?? []) {
+    terms.push(
+      eb.exists(
+        eb
+          .selectFrom('message_metadata')
+          .select('message_metadata.message_id')
+          .whereRef('message_metadata.message_id', '=', 'messages.id')
+          .where('message_metadata.key', '=', key)
+          .where('message_metadata.value', '=', value),
+      ),
+    );
+  }
+  if (filter.deliveryStatus) {
+    const recipients = eb
+      .selectFrom('recipients')
+      .select('recipients.message_id')
+      .whereRef('recipients.message_id', '=', 'messages.id');
+    terms.push(
+      eb.exists(
+        filter.deliveryStatus === 'none'
+          ? recipients.where('recipients.delivery_status', 'is', null)
+          : recipients.where('recipients.delivery_status', '=', filter.deliveryStatus),
+      ),
+    );
+  }
+  if (filter.subject) terms.push(subjectCondition(filter.subject, context));
+  if (filter.from) {
+    terms.push(eb(eb.fn('lower', ['messages.from_email']), '=', filter.from.toLowerCase()));
+  }
+  // Each excluded condition on its own; a condition on an empty column (no provider yet) counts
+  // as not matching, so `-provider:x` keeps the messages never tried.
+  for (const term of filter.not ? messageConditions(eb, filter.not, context) : []) {
+    terms.push(sql<SqlBool>`not coalesce(${term}, false)`);
+  }
+  if (filter.unconfirmedSentBefore !== undefined) {
+    terms.push(eb('messages.status', '=', 'sent'));
+    terms.push(eb('messages.sent_at', '<', filter.unconfirmedSentBefore));
+    terms.push(
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('delivery_events')
+            .select('delivery_events.message_id')
+            .whereRef('delivery_events.message_id', '=', 'messages.id'),
+        ),
+      ),
+    );
+  }
+  return terms;
+}
+
+/**
+ * Subject words, all of them, as whole words in any case and without Latin accents: the index
+ * (search/; PostgreSQL a tsvector table, SQLite FTS5) for messages it has reached, and the same
+ * rules on the subject itself for the few newer ones.
+ */
+function subjectCondition(subject: string, context: ConditionContext): Expression<SqlBool> {
+  if (!context.subjectMatch) throw new Error('a subject filter needs its conditionContext');
+  return context.subjectMatch(subjectWords(subject));
+}
+
+/** One part of the unsent view: its condition and the partial index that holds its rows. */
+export interface UnsentPart {
+  index: UnsentIndex;
+  where: Condition;
+}
+
+export type UnsentIndex =
+  | 'messages_unsent'
+  | 'messages_unsent_summary'
+  | 'messages_due'
+  | 'messages_unconfirmed';
+
+/**
+ * The unsent view's set, as up to three disjoint parts, each read from a partial index of
+ * unfinished rows (the rules are domain/operations/unsent.ts's):
+ *
+ * - in trouble: dead letters, and messages tried and not finished (`messages_unsent`);
+ * - waiting: never tried, due too long ago (`messages_due`, the worker's own index);
+ * - unconfirmed: sent, no delivery event (`messages_unconfirmed`; only when events can come).
+ *
+ * Each part repeats its index's WHERE clause word for word, which SQLite needs to use it.
+ */
+export function unsentParts(unsent: { reason?: UnsentReason; window: UnsentWindow }): UnsentPart[] {
+  const { window } = unsent;
+  // Parenthesised: Kysely joins raw conditions with AND as they are.
+  const inTroubleRows = sql<SqlBool>`(status = 'failed' or (status in ('queued', 'sending') and last_outcome is not null))`;
+  const dueRows = sql<SqlBool>`status in ('queued', 'scheduled', 'sending')`;
+  const inTrouble = (more?: Condition): UnsentPart => ({
+    index: 'messages_unsent',
+    where: (eb) => eb.and([inTroubleRows, ...(more ? [more(eb)] : [])]),
+  });
+  const tried = (more: Condition) =>
+    inTrouble((eb) => eb.and([eb('messages.status', '<>', 'failed'), more(eb)]));
+  const waiting: UnsentPart = {
+    index: 'messages_due',
+    where: (eb) =>
+      eb.and([
+        dueRows,
+        eb('messages.next_attempt_at', '<', window.waitingBefore),
+        eb('messages.last_outcome', 'is', null),
+      ]),
+  };
+  const unconfirmedBefore = window.unconfirmedBefore;
+  const unconfirmed: UnsentPart[] =
+    unconfirmedBefore === null
+      ? []
+      : [
+          {
+            index: 'messages_unconfirmed',
+            where: (eb) =>
+              eb.and([
+                sql<SqlBool>`(status = 'sent' and confirmed_at is null)`,
+                eb('messages.sent_at', '<', unconfirmedBefore),
+                eb('messages.sent_at', '>=', window.unconfirmedSince),
+              ]),
+          },
+        ];
+  switch (unsent.reason) {
+    case 'failed':
+      return [inTrouble((eb) => eb('messages.status', '=', 'failed'))];
+    case 'unknown_outcome':
+      return [tried((eb) => eb('messages.last_outcome', '=', 'unknown'))];
+    case 'held':
+      return [
+        tried((eb) =>
+          eb.and([
+            eb('messages.last_outcome', '<>', 'unknown'),
+            eb('messages.last_provider_fault', 'is not', null),
+          ]),
+        ),
+      ];
+    case 'retrying':
+      return [
+        tried((eb) =>
+          eb.and([
+            eb('messages.last_outcome', '<>', 'unknown'),
+            eb('messages.last_provider_fault', 'is', null),
+          ]),
+        ),
+      ];
+    case 'waiting':
+      return [waiting];
+    case 'unconfirmed':
+      return unconfirmed;
+    default:
+      return [inTrouble(), waiting, ...unconfirmed];
+  }
+}
+
+/**
+ * `messages`, read through `index` on SQLite (INDEXED BY): without statistics SQLite prefers the
+ * status index, which for the unconfirmed part means reading every sent message. PostgreSQL
+ * plans with its own statistics.
+ */
+export function messagesTable(dialect: Dialect, index: UnsentIndex | null): 'messages' {
+  return dialect.throughIndex('messages', index);
+}

@@ -1,0 +1,28 @@
+import type { StateChange } from '../../domain/ports/message-store.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
+import { changeStatus } from './change-status.ts';
+import { setRecipientStatus } from './set-recipient-status.ts';
+
+/** Queues a failed message again. */
+export function retryMessage(
+  handle: DatabaseHandle,
+  id: string,
+  now: number,
+  unitId?: string,
+): Promise<StateChange> {
+  return changeStatus(handle, id, unitId, ['failed'], async (trx) => {
+    // A manual retry starts a fresh retry budget; attempt numbers go on counting, so the
+    // earlier attempts stay on record beside the new ones.
+    await trx
+      .updateTable('messages')
+      .set((eb) => ({
+        status: 'queued',
+        next_attempt_at: now,
+        attempts_before_retry: eb.ref('attempt_count'),
+        updated_at: now,
+      }))
+      .where('id', '=', id)
+      .execute();
+    await setRecipientStatus(trx, [id], 'pending', now);
+  });
+}

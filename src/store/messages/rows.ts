@@ -1,0 +1,142 @@
+import type { Insertable, Selectable } from 'kysely';
+import type { Submission } from '../../domain/ports/message-store.ts';
+import type {
+  Attempt,
+  MessageContent,
+  MessageRecord,
+  MessageStatus,
+  ProviderError,
+  ProviderFault,
+  RateLimitInfo,
+  Recipient,
+  RecipientKind,
+  RecipientStatus,
+  SendOutcome,
+} from '../../domain/types.ts';
+import { readJson } from '../engine/read-json.ts';
+import type { AttemptTable, Database, MessageTable, RecipientTable } from '../schema.ts';
+
+/** A submitted message as the rows that store it. */
+export interface MessageRows {
+  message: MessageTable;
+  recipients: Insertable<RecipientTable>[];
+  categories: Database['message_categories'][];
+  metadata: Database['message_metadata'][];
+}
+
+export function toMessageRows(
+  message: Submission['messages'][number],
+  unitId: string,
+): MessageRows {
+  const { content } = message;
+  const recipients: Insertable<RecipientTable>[] = [];
+  let position = 0;
+  for (const kind of ['to', 'cc', 'bcc'] as const) {
+    for (const address of content[kind]) {
+      recipients.push({
+        message_id: message.id,
+        position: position++,
+        kind,
+        email: address.email,
+        email_normalized: address.email.toLowerCase(),
+        email_domain: address.email.slice(address.email.lastIndexOf('@') + 1).toLowerCase(),
+        name: address.name ?? null,
+        status: 'pending',
+        updated_at: message.createdAt,
+      });
+    }
+  }
+  return {
+    message: {
+      id: message.id,
+      api_key_id: message.apiKeyId,
+      unit_id: unitId,
+      status: message.sendAt === null ? 'queued' : 'scheduled',
+      from_email: content.from.email,
+      subject: content.subject,
+      content: JSON.stringify(content),
+      send_at: message.sendAt,
+      created_at: message.createdAt,
+      updated_at: message.createdAt,
+      attempt_count: 0,
+      attempts_before_retry: 0,
+      next_attempt_at: message.sendAt ?? message.createdAt,
+      lease_owner: null,
+      lease_expires_at: null,
+      sent_at: null,
+      last_error: null,
+      last_provider: null,
+      last_error_class: null,
+      last_outcome: null,
+      last_provider_fault: null,
+      failed_at: null,
+      confirmed_at: null,
+    },
+    recipients,
+    categories: content.categories.map((category) => ({ message_id: message.id, category })),
+    metadata: Object.entries(content.metadata).map(([key, value]) => ({
+      message_id: message.id,
+      key,
+      value,
+    })),
+  };
+}
+
+export function toMessageRecord(
+  row: Selectable<MessageTable>,
+  unitName: string,
+  recipients: Selectable<RecipientTable>[],
+  attempts: Selectable<AttemptTable>[],
+): MessageRecord {
+  return {
+    id: row.id,
+    status: row.status as MessageStatus,
+    unitId: row.unit_id,
+    unit: unitName,
+    lastProvider: row.last_provider ?? null,
+    lastErrorClass: row.last_error_class ?? null,
+    lastOutcome: row.last_outcome ?? null,
+    lastProviderFault: row.last_provider_fault ?? null,
+    failedAt: row.failed_at ?? null,
+    // Read defensively: the API shows a row it cannot parse instead of failing (present-message.ts).
+    content: readJson(row.content) as MessageContent,
+    recipients: recipients.map(
+      (r): Recipient => ({
+        email: r.email,
+        ...(r.name === null ? {} : { name: r.name }),
+        kind: r.kind as RecipientKind,
+        status: r.status as RecipientStatus,
+        deliveryStatus: r.delivery_status ?? null,
+        deliveryStatusAt: r.delivery_status_at ?? null,
+        suppressedReason: r.suppressed_reason ?? null,
+      }),
+    ),
+    sendAt: row.send_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    attemptCount: row.attempt_count,
+    nextAttemptAt: row.status === 'sending' ? row.lease_expires_at : row.next_attempt_at,
+    sentAt: row.sent_at,
+    lastError: row.last_error,
+    attempts: attempts.map(
+      (a): Attempt => ({
+        number: a.number,
+        provider: a.provider,
+        startedAt: a.started_at,
+        durationMs: a.duration_ms,
+        outcome: a.outcome as SendOutcome,
+        httpStatus: a.http_status,
+        providerMessageId: a.provider_message_id,
+        errorClass: a.error_class,
+        detail: a.detail,
+        responseExcerpt: a.response_excerpt,
+        providerFault: a.provider_fault as ProviderFault | null,
+        providerErrors: a.provider_errors
+          ? ((readJson(a.provider_errors) ?? null) as ProviderError[] | null)
+          : null,
+        rateLimit: a.rate_limit ? ((readJson(a.rate_limit) ?? null) as RateLimitInfo | null) : null,
+        networkError: a.network_error,
+      }),
+    ),
+  };
+}

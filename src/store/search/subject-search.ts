@@ -1,0 +1,73 @@
+import { type Expression, type Kysely, type SqlBool, sql } from 'kysely';
+import type { Database } from '../schema.ts';
+import { subjectWordsVector } from './subject-folding.ts';
+
+/**
+ * Each engine's subject word index (the dialects' subject members): searching it, and adding
+ * messages to it in the background (index-subjects.ts). Words come from subjectWords(): all of
+ * them must be in the subject, as whole words in any case and without Latin accents. Messages
+ * newer than the index (ids after `indexedThrough`) are matched on the subject itself, by the
+ * same rules.
+ */
+
+/** PostgreSQL: the tsvector table, and the same expression on the subject for newer messages. */
+export function postgresSubjectMatch(words: string[], indexedThrough: string): Expression<SqlBool> {
+  const id = sql.ref('messages.id');
+  const query = sql`plainto_tsquery('simple', ${words.join(' ')})`;
+  return sql<SqlBool>`(${id} in (select message_id from messages_subject_index where words @@ ${query})
+      or (${id} > ${indexedThrough} and ${subjectWordsVector(sql.ref('messages.subject'))} @@ ${query}))`;
+}
+
+/** SQLite: the FTS5 table, and the same rules in JS (tegami_has_words) for newer messages. */
+export function sqliteSubjectMatch(words: string[], indexedThrough: string): Expression<SqlBool> {
+  const id = sql.ref('messages.id');
+  const match = words.map((w) => `"${w}"`).join(' ');
+  return sql<SqlBool>`(${id} in (select message_id from messages_fts where messages_fts match ${match})
+    or (${id} > ${indexedThrough} and tegami_has_words(${sql.ref('messages.subject')}, ${words.join(' ')})))`;
+}
+
+/** PostgreSQL: one INSERT … SELECT computing the tsvectors. */
+export async function addToPostgresSubjectIndex(
+  trx: Kysely<Database>,
+  after: string,
+  before: string,
+  limit: number,
+): Promise<{ count: number; last: string | undefined }> {
+  const rows = await sql<{
+    message_id: string;
+  }>`insert into messages_subject_index (message_id, words)
+      select id, ${subjectWordsVector(sql.ref('subject'))} from messages
+      where id > ${after} and id < ${before} order by id limit ${limit}
+      on conflict (message_id) do nothing
+      returning message_id`.execute(trx);
+  let last: string | undefined;
+  for (const r of rows.rows) if (last === undefined || r.message_id > last) last = r.message_id;
+  return { count: rows.rows.length, last };
+}
+
+/** SQLite: the subjects read, then written into the FTS5 table. */
+export async function addToSqliteSubjectIndex(
+  trx: Kysely<Database>,
+  after: string,
+  before: string,
+  limit: number,
+): Promise<{ count: number; last: string | undefined }> {
+  const rows = await trx
+    .selectFrom('messages')
+    .select(['id', 'subject'])
+    .select(sql<number>`rowid`.as('row_id'))
+    .where('id', '>', after)
+    .where('id', '<', before)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+  if (rows.length > 0) {
+    // The rowid lets retention's delete trigger find the entry; searches read message_id.
+    // OR REPLACE: after a VACUUM renumbered rowids, a stale entry may hold the rowid.
+    const values = sql.join(rows.map((r) => sql`(${r.row_id}, ${r.subject}, ${r.id})`));
+    await sql`insert or replace into messages_fts (rowid, subject, message_id) values ${values}`.execute(
+      trx,
+    );
+  }
+  return { count: rows.length, last: rows[rows.length - 1]?.id };
+}

@@ -1,0 +1,32 @@
+import { newId } from '../../domain/ids.ts';
+import type { WebhookEndpoint } from '../../domain/ports/status-webhook-store.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
+import { forgetEndpoints } from './endpoint-cache.ts';
+import { toEndpoint } from './rows.ts';
+
+/** Adds an endpoint; deliveries to it start with the next status change. */
+export async function createEndpoint(
+  handle: DatabaseHandle,
+  input: {
+    url: string;
+    events: string[];
+    secret: string;
+    now: number;
+    unitId: string;
+    allUnits: boolean;
+  },
+): Promise<WebhookEndpoint> {
+  const row = {
+    id: newId('whk'),
+    url: input.url,
+    event_types: JSON.stringify(input.events),
+    secret: input.secret,
+    created_at: input.now,
+    disabled_at: null,
+    unit_id: input.unitId,
+    all_units: input.allUnits ? 1 : 0,
+  };
+  await handle.writeTransaction((trx) => trx.insertInto('webhook_endpoints').values(row).execute());
+  forgetEndpoints(handle);
+  return toEndpoint(row);
+}

@@ -1,0 +1,19 @@
+import type { WebhookEndpoint } from '../../domain/ports/status-webhook-store.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
+import { toEndpoint } from './rows.ts';
+
+/** An active endpoint; with `unitId`, only if it is that unit's own. */
+export async function findEndpoint(
+  handle: DatabaseHandle,
+  id: string,
+  unitId?: string,
+): Promise<WebhookEndpoint | null> {
+  let query = handle.db
+    .selectFrom('webhook_endpoints')
+    .selectAll()
+    .where('id', '=', id)
+    .where('disabled_at', 'is', null);
+  if (unitId !== undefined) query = query.where('unit_id', '=', unitId).where('all_units', '=', 0);
+  const row = await query.executeTakeFirst();
+  return row ? toEndpoint(row) : null;
+}

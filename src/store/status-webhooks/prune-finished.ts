@@ -1,0 +1,14 @@
+import type { DatabaseHandle } from '../engine/handle.ts';
+
+/** Deletes delivered and failed deliveries created before `before`; returns how many. */
+export async function pruneFinishedDeliveries(
+  handle: DatabaseHandle,
+  before: number,
+): Promise<number> {
+  const result = await handle.db
+    .deleteFrom('webhook_deliveries')
+    .where('status', 'in', ['delivered', 'failed'])
+    .where('created_at', '<', before)
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

@@ -1,0 +1,68 @@
+import type {
+  DueWebhookDelivery,
+  StatusWebhookStore,
+  WebhookDelivery,
+  WebhookEndpoint,
+} from '../../domain/ports/status-webhook-store.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
+import { claimDueDeliveries } from './claim-due.ts';
+import { createEndpoint } from './create-endpoint.ts';
+import { disableEndpoint } from './disable-endpoint.ts';
+import { findEndpoint } from './find-endpoint.ts';
+import { listDeliveries } from './list-deliveries.ts';
+import { listEndpoints } from './list-endpoints.ts';
+import { type AttemptResult, recordAttempt } from './record-attempt.ts';
+import { redeliver } from './redeliver.ts';
+
+/**
+ * Endpoints (for the API) and the delivery outbox (for the dispatcher). Deliveries are queued
+ * by the writes that change a status (enqueue.ts), in their own transactions.
+ */
+export class SqlWebhookStore implements StatusWebhookStore {
+  constructor(private readonly handle: DatabaseHandle) {}
+
+  create(input: {
+    url: string;
+    events: string[];
+    secret: string;
+    now: number;
+    unitId: string;
+    allUnits: boolean;
+  }): Promise<WebhookEndpoint> {
+    return createEndpoint(this.handle, input);
+  }
+
+  list(unitId?: string): Promise<WebhookEndpoint[]> {
+    return listEndpoints(this.handle, unitId);
+  }
+
+  find(id: string, unitId?: string): Promise<WebhookEndpoint | null> {
+    return findEndpoint(this.handle, id, unitId);
+  }
+
+  disable(id: string, now: number, unitId?: string): Promise<boolean> {
+    return disableEndpoint(this.handle, id, now, unitId);
+  }
+
+  deliveries(endpointId: string, limit: number): Promise<WebhookDelivery[]> {
+    return listDeliveries(this.handle, endpointId, limit);
+  }
+
+  claimDue(request: {
+    slots: number;
+    perEndpoint: number;
+    busy: ReadonlyMap<string, number>;
+    leaseMs: number;
+    now: number;
+  }): Promise<DueWebhookDelivery[]> {
+    return claimDueDeliveries(this.handle, request);
+  }
+
+  redeliver(endpointId: string, since: number | null, now: number): Promise<number> {
+    return redeliver(this.handle, endpointId, since, now);
+  }
+
+  recordAttempt(id: string, result: AttemptResult): Promise<void> {
+    return recordAttempt(this.handle, id, result);
+  }
+}

@@ -1,0 +1,33 @@
+import type { Suppression } from '../../domain/suppression.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
+import { toSuppression } from './rows.ts';
+
+/** Adds an address; if it is already on the list, the existing entry is kept and returned. */
+export function addSuppression(
+  handle: DatabaseHandle,
+  entry: Omit<Suppression, 'eventKey' | 'detail' | 'unitId'> & { unitId: string },
+): Promise<{ created: boolean; suppression: Suppression }> {
+  return handle.writeTransaction(async (trx) => {
+    const inserted = await trx
+      .insertInto('suppressions')
+      .values({
+        email_normalized: entry.email.toLowerCase(),
+        email: entry.email,
+        reason: entry.reason,
+        source: entry.source,
+        event_key: null,
+        detail: null,
+        created_at: entry.createdAt,
+        unit_id: entry.unitId,
+      })
+      .onConflict((oc) => oc.column('email_normalized').doNothing())
+      .returning('email_normalized')
+      .execute();
+    const row = await trx
+      .selectFrom('suppressions')
+      .selectAll()
+      .where('email_normalized', '=', entry.email.toLowerCase())
+      .executeTakeFirstOrThrow();
+    return { created: inserted.length > 0, suppression: toSuppression(row) };
+  });
+}

@@ -1,0 +1,33 @@
+import type { AuditEvent } from '../../domain/operations/audit.ts';
+import type { UnitDirectory } from '../../domain/operations/ports.ts';
+import type { Unit } from '../../domain/operations/units.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
+import { createUnit } from './create.ts';
+import { findUnitById, findUnitByName } from './find.ts';
+import { listUnits } from './list.ts';
+import { unitNamesOf } from './names-of.ts';
+
+/** Units (the directory the operations service reads), over the unit cache (cache.ts). */
+export class SqlUnitStore implements UnitDirectory {
+  constructor(private readonly handle: DatabaseHandle) {}
+
+  list(): Promise<Unit[]> {
+    return listUnits(this.handle);
+  }
+
+  findByName(name: string): Promise<Unit | null> {
+    return findUnitByName(this.handle, name);
+  }
+
+  findById(id: string): Promise<Unit | null> {
+    return findUnitById(this.handle, id);
+  }
+
+  namesOf(ids: Iterable<string>): Promise<Map<string, string>> {
+    return unitNamesOf(this.handle, ids);
+  }
+
+  create(unit: Unit, audit?: AuditEvent): Promise<boolean> {
+    return createUnit(this.handle, unit, audit);
+  }
+}
