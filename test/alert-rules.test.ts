@@ -411,3 +411,41 @@ describe('provider error rates from the workers’ counters', () => {
     assert.deepEqual(rates.window('sendgrid').failures, 0);
   });
 });
+
+describe('metrics while the database is away', () => {
+  test('a scrape still answers, with the process metrics and tegami_database_up 0', async () => {
+    const { createMetrics } = await import('../src/ops/metrics/registry.ts');
+    const away = () => Promise.reject(new Error('connection refused'));
+    const metrics = createMetrics({
+      queries: {
+        pending: away,
+        deadLettersSince: away,
+        unconfirmedByUnit: away,
+        errorSample: away,
+        lastEventAt: away,
+        acceptedUnconfirmedAfter: away,
+        countByStatusAndUnit: away,
+      },
+      health: { report: away, remove: away, list: away },
+      listUnits: away,
+      firingAlerts: away,
+      unsentByReason: away,
+      configuredProvider: 'sandbox',
+      cacheMs: 0,
+    });
+    metrics.telemetry.attemptFinished({
+      provider: 'sandbox',
+      outcome: 'accepted',
+      errorClass: null,
+      durationMs: 12,
+    });
+    const { body } = await metrics.render();
+    assert.match(body, /^tegami_database_up 0$/m);
+    assert.match(
+      body,
+      /^tegami_provider_attempts_total\{provider="sandbox",outcome="accepted",error_class=""\} 1$/m,
+    );
+    assert.match(body, /^process_cpu_seconds_total /m);
+    assert.doesNotMatch(body, /^tegami_messages\{/m);
+  });
+});

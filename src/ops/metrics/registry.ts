@@ -43,7 +43,8 @@ export function createMetrics(cluster: ClusterSources | null): Metrics {
     labelNames: ['unit'],
     registers: [registry],
     async collect() {
-      const names = new Map((cluster ? await cluster.listUnits() : []).map((u) => [u.id, u.name]));
+      const units = cluster ? await cluster.listUnits().catch(() => []) : [];
+      const names = new Map(units.map((u) => [u.id, u.name]));
       this.reset();
       for (const [id, n] of acceptedByUnitId) this.inc({ unit: names.get(id) ?? id }, n);
     },
@@ -112,14 +113,38 @@ function registerClusterGauges(registry: Registry, s: ClusterSources): void {
     return cached.value;
   };
 
+  // The database may be away: the scrape still answers, with the process's own metrics, and says
+  // so (tegami_database_up 0) instead of failing as a whole.
+  let lastReadOk = true;
+  const readOrNull = () =>
+    read().then(
+      (r) => {
+        lastReadOk = true;
+        return r;
+      },
+      () => {
+        lastReadOk = false;
+        return null;
+      },
+    );
+  new Gauge({
+    name: 'tegami_database_up',
+    help: 'Whether the cluster-wide gauges could be read from the database at the last scrape',
+    registers: [registry],
+    async collect() {
+      await readOrNull();
+      this.set(lastReadOk ? 1 : 0);
+    },
+  });
   new Gauge({
     name: 'tegami_messages',
     help: 'Messages stored, by status and unit (cluster-wide, from the database)',
     labelNames: ['status', 'unit'],
     registers: [registry],
     async collect() {
-      const r = await read();
+      const r = await readOrNull();
       this.reset();
+      if (!r) return;
       for (const m of r.byStatus) this.set({ status: m.status, unit: m.unit }, m.count);
     },
   });
@@ -129,8 +154,9 @@ function registerClusterGauges(registry: Registry, s: ClusterSources): void {
     labelNames: ['unit'],
     registers: [registry],
     async collect() {
-      const r = await read();
+      const r = await readOrNull();
       this.reset();
+      if (!r) return;
       for (const [unit, age] of r.oldestAge) this.set({ unit }, age);
     },
   });
@@ -140,8 +166,9 @@ function registerClusterGauges(registry: Registry, s: ClusterSources): void {
     labelNames: ['reason'],
     registers: [registry],
     async collect() {
-      const r = await read();
+      const r = await readOrNull();
       this.reset();
+      if (!r) return;
       for (const [reason, n] of Object.entries(r.unsentByReason)) this.set({ reason }, n);
     },
   });
@@ -150,7 +177,9 @@ function registerClusterGauges(registry: Registry, s: ClusterSources): void {
     help: 'Messages accepted by a provider with no delivery event since (cluster-wide)',
     registers: [registry],
     async collect() {
-      this.set((await read()).unsentByReason.unconfirmed ?? 0);
+      const r = await readOrNull();
+      this.reset();
+      if (r) this.set(r.unsentByReason.unconfirmed ?? 0);
     },
   });
   new Gauge({
@@ -159,8 +188,9 @@ function registerClusterGauges(registry: Registry, s: ClusterSources): void {
     labelNames: ['unit'],
     registers: [registry],
     async collect() {
-      const r = await read();
+      const r = await readOrNull();
       this.reset();
+      if (!r) return;
       for (const [unit, n] of r.deadLetters) this.set({ unit }, n);
     },
   });
@@ -170,8 +200,9 @@ function registerClusterGauges(registry: Registry, s: ClusterSources): void {
     labelNames: ['provider', 'state'],
     registers: [registry],
     async collect() {
-      const r = await read();
+      const r = await readOrNull();
       this.reset();
+      if (!r) return;
       for (const p of r.providers) {
         for (const state of [...PROVIDER_STATES, 'unknown'] as const)
           this.set({ provider: p.name, state }, p.state === state ? 1 : 0);
@@ -184,8 +215,9 @@ function registerClusterGauges(registry: Registry, s: ClusterSources): void {
     labelNames: ['rule', 'severity', 'unit'],
     registers: [registry],
     async collect() {
-      const r = await read();
+      const r = await readOrNull();
       this.reset();
+      if (!r) return;
       for (const a of r.alerts) {
         const labels = { rule: a.rule, severity: a.severity, unit: a.unit };
         this.inc(labels, 1);
