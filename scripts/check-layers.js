@@ -23,7 +23,19 @@ export const ALLOWED = {
   ops: ['domain'],
   // HTTP calls domain services and ports; never a provider module or a store class.
   http: ['ops', 'tracking', 'delivery', 'domain'],
-  cli: ['http', 'ops', 'tracking', 'delivery', 'store', 'providers', 'domain', 'simulator'],
+  // The console, like HTTP: domain services and ports, never a store class or provider module.
+  console: ['ops', 'tracking', 'delivery', 'domain'],
+  cli: [
+    'console',
+    'http',
+    'ops',
+    'tracking',
+    'delivery',
+    'store',
+    'providers',
+    'domain',
+    'simulator',
+  ],
   // The simulator stands in for SendGrid: it shares nothing with Tegami's own code.
   simulator: [],
 };

@@ -61,7 +61,8 @@ describe(`migration 009-operations on existing data (${TEST_ENGINE})`, () => {
         handle.db,
       );
 
-      assert.deepEqual(await migrateToLatest(handle.db), [
+      // The migrations after 006, up to 012; later ones (each feature's own) may follow.
+      assert.deepEqual((await migrateToLatest(handle.db)).slice(0, 6), [
         '007-webhook-endpoint-due',
         '008-unmatched-events',
         '009-operations',

@@ -58,6 +58,10 @@ export interface Config {
   };
   circuit: CircuitOptions;
   bootstrapApiKey: string | null;
+  /** The console's first admin (TEGAMI_ADMIN_EMAIL, TEGAMI_ADMIN_PASSWORD), created once. */
+  consoleAdmin: { email: string; password: string } | null;
+  /** Console cookies carry `Secure` (TEGAMI_CONSOLE_SECURE_COOKIES, default true). */
+  consoleSecureCookies: boolean;
   retry: RetryPolicy;
   worker: {
     concurrency: number;
@@ -143,6 +147,18 @@ export function loadConfig(env: Env = process.env): Config {
       'TEGAMI_BOOTSTRAP_API_KEY',
       'must be printable ASCII without spaces (it is sent in an HTTP header)',
     );
+  }
+
+  const adminEmail = env.TEGAMI_ADMIN_EMAIL ?? '';
+  const adminPassword = env.TEGAMI_ADMIN_PASSWORD ?? '';
+  if ((adminEmail === '') !== (adminPassword === '')) {
+    throw new ConfigError(
+      adminEmail === '' ? 'TEGAMI_ADMIN_EMAIL' : 'TEGAMI_ADMIN_PASSWORD',
+      'set both TEGAMI_ADMIN_EMAIL and TEGAMI_ADMIN_PASSWORD, or neither',
+    );
+  }
+  if (adminPassword !== '' && adminPassword.length < 12) {
+    throw new ConfigError('TEGAMI_ADMIN_PASSWORD', 'must be at least 12 characters');
   }
 
   const retry: RetryPolicy = {
@@ -244,6 +260,9 @@ export function loadConfig(env: Env = process.env): Config {
       defaultThrottleMs: DEFAULT_CIRCUIT_OPTIONS.defaultThrottleMs,
     },
     bootstrapApiKey: bootstrap === undefined || bootstrap === '' ? null : bootstrap,
+    consoleAdmin: adminEmail === '' ? null : { email: adminEmail, password: adminPassword },
+    consoleSecureCookies:
+      oneOf(env, 'TEGAMI_CONSOLE_SECURE_COOKIES', 'true', ['true', 'false'] as const) === 'true',
     retry,
     worker,
     sandboxOutboxLimit: integer(env, 'TEGAMI_SANDBOX_OUTBOX_LIMIT', 10_000, 1, 10_000_000),

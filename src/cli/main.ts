@@ -18,6 +18,7 @@ import { auditKey, unitForNewKey, unitNamesOfKeys } from './key-audit.ts';
 import { runRecoverCommand } from './recover.ts';
 import { runUnitsCommand } from './units.ts';
 import { runUnsentCommand } from './unsent.ts';
+import { runUsersCommand } from './users.ts';
 import {
   DatabaseUnavailableError,
   ListenError,
@@ -90,6 +91,7 @@ const OPERATIONS_COMMANDS: Record<string, (args: string[]) => Promise<number>> =
   recover: (args) => runRecoverCommand(() => loadConfig(), args),
   audit: (args) => runAuditCommand(() => loadConfig(), args),
   alerts: (args) => runAlertsCommand(() => loadConfig(), args),
+  users: (args) => runUsersCommand(() => loadConfig(), args),
 };
 
 function keysUsage(): string {

@@ -1,9 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { registerConsole } from '../console/plugin.ts';
 import { releaseDeadLocalLeases } from '../delivery/lease-reaper.ts';
 import { DeliveryWorker } from '../delivery/worker.ts';
 import { AlertsService } from '../domain/alerts/service.ts';
 import { createApiKey, ensureBootstrapKey } from '../domain/api-keys.ts';
+import { ConsoleAccounts } from '../domain/console-accounts.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
 import type { DeliveryEventStore } from '../domain/ports/delivery-event-store.ts';
 import type { Provider } from '../domain/ports/provider.ts';
@@ -15,11 +17,15 @@ import { type AlertEvaluator, startAlertEvaluator } from '../ops/alerts/evaluato
 import { type ClusterJobs, startClusterJobs } from '../ops/cluster-jobs.ts';
 import { createMetrics } from '../ops/metrics/registry.ts';
 import { OutageLog } from '../ops/outage-log.ts';
+import { renderMime } from '../providers/render-mime.ts';
 import { renderSandboxMime, SandboxProvider } from '../providers/sandbox/sandbox-provider.ts';
 import { loadPublicKey, sendgridEventSource } from '../providers/sendgrid/event-source.ts';
 import { SendGridProvider } from '../providers/sendgrid/sendgrid-provider.ts';
 import { TestProvider } from '../providers/test-provider.ts';
 import { createAlertStore } from '../store/alerts/index.ts';
+import { statusWebhooksOfMessage } from '../store/console/status-webhooks-of-message.ts';
+import { consoleUserStore } from '../store/console/store.ts';
+import { traffic } from '../store/console/traffic.ts';
 import {
   createStores,
   type DatabaseHandle,
@@ -37,7 +43,12 @@ import { EventRelaySender } from '../tracking/sendgrid-relay/relay-sender.ts';
 import { withEventRelay } from '../tracking/sendgrid-relay/with-event-relay.ts';
 import { StatusWebhookSender } from '../tracking/status-webhooks/sender.ts';
 import type { Config } from './config.ts';
-import { createOperations, operationsMaintenance, startOperationsJobs } from './wire-operations.ts';
+import {
+  createOperations,
+  type Operations,
+  operationsMaintenance,
+  startOperationsJobs,
+} from './wire-operations.ts';
 
 /**
  * Wires the adapters to the domain and starts what was asked for: the API, the worker, or both
@@ -182,6 +193,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     onRecoveryStarted: () => wakeRunner.fn(),
     onRequeued: () => wakeWorkers.fn(),
   });
+  const accounts = consoleAccounts(database, operations.service);
   const eventsExpected = Boolean(
     config.sendgridWebhook.publicKey || config.sendgridWebhook.insecure,
   );
@@ -275,6 +287,13 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     let url: string | null = null;
     if (options.api) {
       const inProcessWorker = worker;
+      // One service for the API's /v1/alerts and the console's alerts page.
+      const alertsService = new AlertsService({
+        store: alertStore,
+        units: operations.units,
+        record: (actor, action, fields) => operations.service.record(actor, action, fields),
+        checkDestination: (url) => checkDestination(url, config.webhooks.allowPrivate),
+      });
       app = await buildApp({
         messages,
         findApiKey: (hash) => keys.findActiveByHash(hash),
@@ -317,12 +336,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           // With its own port, /metrics is not on the API's.
           metrics: config.metrics.port === null ? monitoringView.metrics : null,
         },
-        alerts: new AlertsService({
-          store: alertStore,
-          units: operations.units,
-          record: (actor, action, fields) => operations.service.record(actor, action, fields),
-          checkDestination: (url) => checkDestination(url, config.webhooks.allowPrivate),
-        }),
+        alerts: alertsService,
         logger: logger.child({ component: 'api' }),
         outage,
         onAccepted: () => {
@@ -339,6 +353,39 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
             return { ready: false, reason: `database unreachable: ${(error as Error).message}` };
           }
         },
+      });
+      if (config.consoleAdmin) {
+        const { email, password } = config.consoleAdmin;
+        if (await unlessAborted(accounts.ensureAdmin(startActor(), email, password), signal)) {
+          announce(`Created the console admin ${email} (TEGAMI_ADMIN_EMAIL).`);
+        }
+      }
+      await registerConsole(app, {
+        accounts,
+        operations: operations.service,
+        alerts: alertsService,
+        messages,
+        timeline: (id) => deliveryEvents.timeline(id),
+        suppressions,
+        keys,
+        webhooks,
+        messageWebhooks: {
+          ofMessage: (id, from, to, limit) =>
+            statusWebhooksOfMessage(database, id, from, to, limit),
+        },
+        checkDestination: (url) => checkDestination(url, config.webhooks.allowPrivate),
+        providers: { configured: config.provider, health },
+        traffic: { traffic: (since, unitId) => traffic(database, since, unitId) },
+        renderMime: async (record) =>
+          (
+            await renderMime({
+              id: record.id,
+              attempt: record.attemptCount,
+              content: record.content,
+            })
+          ).toString('utf8'),
+        secureCookies: config.consoleSecureCookies,
+        logger: logger.child({ component: 'console' }),
       });
       signal?.throwIfAborted();
       url = await listen(app, config.http.host, config.http.port);
@@ -413,6 +460,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         ...operationsMaintenance(database, operations, config),
         // Relayed events given up on go with the messages they were about.
         (now) => relayStore.pruneFailed(now - config.retentionDays * 86_400_000, 10_000),
+        // Ended console sessions are removed once per cluster, like other maintenance.
+        () => accounts.prune(),
       ],
       logger,
       outage,
@@ -447,6 +496,21 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     if (signal?.aborted) throw new StartAborted('stopped while starting');
     throw error;
   }
+}
+
+/** The console's users and sessions, with their audit events in the operations' log. */
+export function consoleAccounts(
+  database: DatabaseHandle,
+  operations: Operations['service'],
+): ConsoleAccounts {
+  return new ConsoleAccounts(consoleUserStore(database), (actor, action, fields) =>
+    operations.record(actor, action, fields),
+  );
+}
+
+/** Who acts when the service itself creates something at start (the first console admin). */
+function startActor() {
+  return { type: 'cli' as const, id: 'TEGAMI_ADMIN_EMAIL', name: 'first start' };
 }
 
 /** `app.listen`, with the reasons a port cannot be had said plainly. */

@@ -35,7 +35,8 @@ export type IdPrefix =
   | 'rec'
   | 'aud'
   | 'alt'
-  | 'ntf';
+  | 'ntf'
+  | 'usr';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${ulid()}`;

@@ -34,6 +34,8 @@ export interface Database {
   unit_alert_settings: UnitAlertSettingsTable;
   sendgrid_event_relays: SendGridEventRelayTable;
   sendgrid_relay_events: SendGridRelayEventTable;
+  console_users: ConsoleUserTable;
+  console_sessions: ConsoleSessionTable;
 }
 
 export interface ApiKeyTable {
@@ -395,4 +397,31 @@ export interface SendGridRelayEventTable {
   next_attempt_at: number | null;
   last_http_status: number | null;
   last_error: string | null;
+}
+
+/** A console user (migration 013). */
+export interface ConsoleUserTable {
+  id: string;
+  /** Lower-cased. */
+  email: string;
+  /** `scrypt$N$r$p$salt$hash` (domain/console-users.ts). */
+  password_hash: string;
+  role: string;
+  /** JSON array of unit ids; null: every unit. */
+  unit_ids: string | null;
+  can_read_bodies: number;
+  failed_sign_ins: number;
+  locked_until: number | null;
+  created_at: number;
+}
+
+/** A console session (migration 013). */
+export interface ConsoleSessionTable {
+  /** SHA-256 of the cookie's token. */
+  token_hash: string;
+  user_id: string;
+  csrf_token: string;
+  unit_id: string | null;
+  created_at: number;
+  last_seen_at: number;
 }

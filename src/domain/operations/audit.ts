@@ -23,6 +23,8 @@ export const AUDIT_ACTIONS = [
   'provider.probe',
   'sendgrid_event_relay.put',
   'sendgrid_event_relay.delete',
+  'user.create',
+  'user.sign_out_everywhere',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -33,7 +33,14 @@ export interface MessageQuery {
   failedBefore?: number;
   /** Only unsent messages with this reason (the unsent view and recoveries). */
   reason?: UnsentReason;
+  /** The sender's address (case-insensitive); the console's `from:`. */
+  from?: string;
+  /** Messages matching none of these conditions, each on its own (the console's `-key:value`). */
+  not?: NegatedQuery;
 }
+
+/** The conditions a query may exclude: all but the unit and the unsent reason. */
+export type NegatedQuery = Omit<MessageQuery, 'unit' | 'reason' | 'not'>;
 
 export const DELIVERY_STATUS_FILTERS = [...DELIVERY_STATUSES, 'none'] as const;
 export type DeliveryStatusFilter = (typeof DELIVERY_STATUS_FILTERS)[number];
@@ -249,6 +256,8 @@ export function queryToJson(query: MessageQuery): Record<string, unknown> {
     failed_after: iso(query.failedAfter),
     failed_before: iso(query.failedBefore),
     reason: query.reason,
+    from: query.from,
+    not: query.not ? queryToJson(query.not) : undefined,
   };
   for (const key of Object.keys(out)) if (out[key] === undefined) delete out[key];
   return out;

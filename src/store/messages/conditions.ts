@@ -108,6 +108,14 @@ export function messageConditions(
     );
   }
   if (filter.subject) terms.push(subjectCondition(filter.subject, context));
+  if (filter.from) {
+    terms.push(eb(eb.fn('lower', ['messages.from_email']), '=', filter.from.toLowerCase()));
+  }
+  // Each excluded condition on its own; a condition on an empty column (no provider yet) counts
+  // as not matching, so `-provider:x` keeps the messages never tried.
+  for (const term of filter.not ? messageConditions(eb, filter.not, context) : []) {
+    terms.push(sql<SqlBool>`not coalesce(${term}, false)`);
+  }
   if (filter.unconfirmedSentBefore !== undefined) {
     terms.push(eb('messages.status', '=', 'sent'));
     terms.push(eb('messages.sent_at', '<', filter.unconfirmedSentBefore));

@@ -11,6 +11,7 @@ import * as operations from './009-operations.ts';
 import * as subjectIndex from './010-subject-index.ts';
 import * as alerts from './011-alerts.ts';
 import * as sendgridEventRelay from './012-sendgrid-event-relay.ts';
+import * as consoleUsers from './013-console-users.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
@@ -26,4 +27,5 @@ export const migrations: Record<string, Migration> = {
   '010-subject-index': subjectIndex,
   '011-alerts': alerts,
   '012-sendgrid-event-relay': sendgridEventRelay,
+  '013-console-users': consoleUsers,
 };

@@ -1,0 +1,117 @@
+import { parseArgs } from 'node:util';
+import { CONSOLE_ROLES, type ConsoleRole } from '../domain/console-users.ts';
+import { ALL_UNITS } from '../domain/operations/scope.ts';
+import {
+  cliActor,
+  isParseArgsError,
+  openOperations,
+  printTable,
+  reportOperationsError,
+} from './common.ts';
+import type { Config } from './config.ts';
+import { consoleAccounts } from './wire.ts';
+
+export const USERS_USAGE = `Usage: tegami users create --email E [--role R] [--unit U ...] [--no-bodies]
+       tegami users list
+
+Console users (sign in at /console). The password is read from standard input (one line), so
+it never shows in the process list or the shell history:
+
+  printf '%s\\n' "$PASSWORD" | tegami users create --email ops@example.jp --role operator
+
+Options:
+  --email E             the user's e-mail address (signs in with it)
+  --role R              admin, operator or viewer (default: viewer)
+  --unit U              a unit the user sees (repeat for several; default: every unit)
+  --no-bodies           the user sees message metadata only, never the content
+  -h, --help            show this help`;
+
+async function readPassword(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
+}
+
+/** `tegami users …`: returns the exit code. */
+export async function runUsersCommand(config: () => Config, args: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(args);
+  } catch (error) {
+    if (!isParseArgsError(error)) throw error;
+    console.error(`tegami users: ${(error as Error).message}\n\n${USERS_USAGE}`);
+    return 64;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(USERS_USAGE);
+    return 0;
+  }
+  const [action, ...rest] = positionals;
+  const role = values.role ?? 'viewer';
+  const valid =
+    rest.length === 0 &&
+    (action === 'list' || (action === 'create' && values.email !== undefined)) &&
+    (CONSOLE_ROLES as readonly string[]).includes(role);
+  if (!valid) {
+    console.error(USERS_USAGE);
+    return 64;
+  }
+  const password = action === 'create' ? await readPassword() : '';
+  const { database, operations, close } = await openOperations(config());
+  try {
+    const accounts = consoleAccounts(database, operations.service);
+    if (action === 'list') {
+      const units = await operations.service.listUnits(ALL_UNITS);
+      const names = new Map(units.map((u) => [u.id, u.name]));
+      printTable(
+        ['EMAIL', 'ROLE', 'UNITS', 'CONTENT', 'ID'],
+        (await accounts.listUsers()).map((u) => [
+          u.email,
+          u.role,
+          u.unitIds === null ? 'all' : u.unitIds.map((id) => names.get(id) ?? id).join(','),
+          u.canReadBodies ? 'yes' : 'metadata only',
+          u.id,
+        ]),
+      );
+      return 0;
+    }
+    const unitIds: string[] = [];
+    for (const name of values.unit ?? []) {
+      const unit = await operations.service.findUnit(name);
+      if (!unit) {
+        console.error(`tegami users: no unit is named "${name}" (see tegami units list)`);
+        return 2;
+      }
+      unitIds.push(unit.id);
+    }
+    const user = await accounts.createUser(cliActor(), {
+      email: values.email as string,
+      password,
+      role: role as ConsoleRole,
+      unitIds: unitIds.length > 0 ? unitIds : null,
+      canReadBodies: !values['no-bodies'],
+    });
+    console.log(`Created ${user.role} ${user.email} (${user.id}); sign in at /console.`);
+    return 0;
+  } catch (error) {
+    return reportOperationsError('users', error);
+  } finally {
+    await close();
+  }
+}
+
+function parse(args: string[]) {
+  return parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      email: { type: 'string' },
+      role: { type: 'string' },
+      unit: { type: 'string', multiple: true },
+      'no-bodies': { type: 'boolean' },
+    },
+  });
+}

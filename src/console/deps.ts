@@ -1,0 +1,39 @@
+import type { Logger } from 'pino';
+import type { AlertsService } from '../domain/alerts/service.ts';
+import type { ConsoleAccounts } from '../domain/console-accounts.ts';
+import type { OperationsService } from '../domain/operations/service.ts';
+import type { ApiKeyStore } from '../domain/ports/api-key-store.ts';
+import type { ConsoleTraffic } from '../domain/ports/console-traffic.ts';
+import type { TimelineEntry } from '../domain/ports/delivery-event-store.ts';
+import type { MessageStatusWebhooks } from '../domain/ports/message-status-webhooks.ts';
+import type { MessageStore } from '../domain/ports/message-store.ts';
+import type { ProviderHealthStore } from '../domain/ports/provider-health-store.ts';
+import type { StatusWebhookStore } from '../domain/ports/status-webhook-store.ts';
+import type { SuppressionStore } from '../domain/ports/suppression-store.ts';
+import type { MessageRecord } from '../domain/types.ts';
+
+/** What the console works with; src/cli/wire.ts builds it from the same services as the API. */
+export interface ConsoleDeps {
+  accounts: ConsoleAccounts;
+  operations: OperationsService;
+  /** The built-in alerts, firing and past (src/domain/alerts/). */
+  alerts: AlertsService;
+  messages: MessageStore;
+  timeline: (messageId: string) => Promise<TimelineEntry[]>;
+  suppressions: SuppressionStore;
+  keys: ApiKeyStore;
+  webhooks: StatusWebhookStore;
+  /** The status webhooks about one message, for its timeline. */
+  messageWebhooks: MessageStatusWebhooks;
+  /** Why a status webhook URL's destination is refused (private or loopback), or null. */
+  checkDestination: (url: string) => Promise<string | null>;
+  providers: { configured: string; health: ProviderHealthStore };
+  /** Per-minute counts of the last hour, for the overview's charts. */
+  traffic: ConsoleTraffic;
+  /** The message as MIME, as the provider would get it. */
+  renderMime: (record: MessageRecord) => Promise<string>;
+  /** Cookies carry `Secure` (on by default; off only for plain-HTTP development). */
+  secureCookies: boolean;
+  logger: Logger;
+  clock?: () => number;
+}

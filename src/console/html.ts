@@ -1,0 +1,61 @@
+/**
+ * HTML that escapes by construction: every value put into an `html` template is escaped unless it
+ * is itself `Html` (a template or `raw`). No page builds markup by string concatenation.
+ */
+export class Html {
+  constructor(readonly text: string) {}
+  toString(): string {
+    return this.text;
+  }
+}
+
+const ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+  '`': '&#96;',
+};
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"'`]/g, (c) => ESCAPES[c] as string);
+}
+
+type Value = Html | string | number | boolean | null | undefined | readonly Value[];
+
+function render(value: Value): string {
+  if (value === null || value === undefined || value === false || value === true) return '';
+  if (value instanceof Html) return value.text;
+  if (Array.isArray(value)) return value.map(render).join('');
+  return escapeHtml(String(value));
+}
+
+export function html(strings: TemplateStringsArray, ...values: Value[]): Html {
+  let out = strings[0] ?? '';
+  for (let i = 0; i < values.length; i++)
+    out += render(values[i] as Value) + (strings[i + 1] ?? '');
+  return new Html(out);
+}
+
+/** Markup that is known to be safe (built here, never from input). */
+export function raw(text: string): Html {
+  return new Html(text);
+}
+
+/** A time as UTC text, turned into the viewer's time zone by console.js (UTC stays on hover). */
+export function time(ms: number | null | undefined): Html {
+  if (ms === null || ms === undefined) return html`<span class="muted">–</span>`;
+  const iso = new Date(ms).toISOString();
+  return html`<time datetime="${iso}" title="${iso}">${iso.replace('T', ' ').slice(0, 19)} UTC</time>`;
+}
+
+/** A query string from pairs, leaving out empty values. */
+export function qs(params: Record<string, string | number | undefined | null>): string {
+  const search = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== '') search.set(k, String(v));
+  }
+  const text = search.toString();
+  return text === '' ? '' : `?${text}`;
+}

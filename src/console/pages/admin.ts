@@ -1,0 +1,413 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { createApiKey, shownKeyPrefix } from '../../domain/api-keys.ts';
+import { CONSOLE_ROLES, type ConsoleRole } from '../../domain/console-users.ts';
+import { AUDIT_ACTIONS, type AuditAction } from '../../domain/operations/audit.ts';
+import { parseIsoTime } from '../../domain/operations/message-query.ts';
+import { WEBHOOK_EVENT_TYPES } from '../../domain/status-webhooks.ts';
+import type { ConsoleDeps } from '../deps.ts';
+import { html, qs, time } from '../html.ts';
+import { csrf, page } from '../layout.ts';
+import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
+import { csvCell } from './messages.ts';
+
+type Body = Record<string, string | undefined>;
+
+function unitIdOf(state: ConsoleRequestState): string | undefined {
+  return state.scope.kind === 'unit' ? state.scope.unitId : undefined;
+}
+
+/** Suppressions, API keys, units, users, status webhook endpoints and the audit log. */
+export function registerAdminPages(app: FastifyInstance, deps: ConsoleDeps): void {
+  const clock = deps.clock ?? Date.now;
+
+  // --- suppressions (operators change them) -------------------------------------------------
+  app.get('/console/suppressions', { config: { permission: 'read' } }, async (request, reply) => {
+    const state = stateOf(request);
+    const { email } = request.query as { email?: string };
+    const unitId = unitIdOf(state);
+    const { entries } = await deps.suppressions.list({
+      limit: 100,
+      ...(email ? { email } : {}),
+      ...(unitId ? { unitId } : {}),
+    });
+    const operator = state.user.role !== 'viewer';
+    const body = html`<form method="get" class="search"><input type="search" name="email" value="${email ?? ''}" placeholder="guest@example.jp" aria-label="Address"><button type="submit">Find</button></form>
+${
+  operator
+    ? html`<form method="post" action="/console/suppressions" class="card inline-form">${csrf(state)}
+<label>Address <input type="email" name="email" required></label>
+<label>Reason <select name="reason"><option value="manual">manual</option><option value="unsubscribe">unsubscribe</option><option value="bounce">bounce</option><option value="spamreport">spam report</option></select></label>
+<button type="submit">Add</button></form>`
+    : ''
+}
+<table class="list"><thead><tr><th>Address</th><th>Reason</th><th>Source</th><th>Since</th><th></th></tr></thead>
+<tbody>${entries.map(
+      (s) =>
+        html`<tr><td>${s.email}</td><td>${s.reason}</td><td>${s.source}</td><td>${time(s.createdAt)}</td><td>${
+          operator
+            ? html`<form method="post" action="/console/suppressions/remove" class="inline">${csrf(state)}<input type="hidden" name="email" value="${s.email}">
+<input name="why" placeholder="why" required aria-label="Why remove"><button type="submit">Remove</button></form>`
+            : ''
+        }</td></tr>`,
+    )}</tbody></table>`;
+    return reply
+      .type('text/html')
+      .send(page('Suppressions', state, body, '/console/suppressions').text);
+  });
+
+  app.post(
+    '/console/suppressions',
+    { config: { permission: 'operate' } },
+    async (request, reply) => {
+      const state = stateOf(request);
+      const body = request.body as Body;
+      const email = (body.email ?? '').trim();
+      const reason = body.reason ?? 'manual';
+      if (!/^[^\s@]+@[^\s@]+$/.test(email) || email.length > 320)
+        throw new ConsoleError(400, 'email: an address');
+      if (!['manual', 'unsubscribe', 'bounce', 'spamreport'].includes(reason))
+        throw new ConsoleError(400, 'reason: not a reason');
+      const unitId =
+        unitIdOf(state) ??
+        state.user.unitIds?.[0] ??
+        (await deps.operations.findUnit('default'))?.id ??
+        '';
+      const { created, suppression } = await deps.suppressions.add({
+        email,
+        reason: reason as never,
+        source: 'api',
+        createdAt: clock(),
+        unitId,
+      });
+      if (created) {
+        await deps.operations.record(state.actor, 'suppression.add', {
+          unitId: suppression.unitId,
+          target: email.toLowerCase(),
+        });
+      }
+      return reply.redirect(`/console/suppressions${qs({ email })}`, 303);
+    },
+  );
+
+  app.post(
+    '/console/suppressions/remove',
+    { config: { permission: 'operate' } },
+    async (request, reply) => {
+      const state = stateOf(request);
+      const body = request.body as Body;
+      const email = (body.email ?? '').trim();
+      if (!(body.why ?? '').trim())
+        throw new ConsoleError(400, 'why: say why the address may be sent to again');
+      if (!(await deps.suppressions.remove(email, unitIdOf(state))))
+        throw new ConsoleError(404, `${email} is not on the list.`);
+      await deps.operations.record(state.actor, 'suppression.remove', {
+        unitId: unitIdOf(state) ?? null,
+        target: email.toLowerCase(),
+        filter: { why: (body.why ?? '').slice(0, 500) },
+      });
+      return reply.redirect('/console/suppressions', 303);
+    },
+  );
+
+  // --- API keys (admins) --------------------------------------------------------------------
+  async function keysPage(
+    state: ConsoleRequestState,
+    created: { key: string; name: string } | null,
+  ) {
+    const [keys, units] = await Promise.all([
+      deps.keys.list(),
+      deps.operations.listUnits(state.scope),
+    ]);
+    const names = new Map(units.map((u) => [u.id, u.name]));
+    return page(
+      'API keys',
+      state,
+      html`${created ? html`<div class="card notice" role="status"><p>The key <strong>${created.name}</strong>, shown only this once; keep it now:</p><pre data-new-key>${created.key}</pre></div>` : ''}
+<form method="post" action="/console/keys" class="card inline-form">${csrf(state)}
+<label>Name <input name="name" required maxlength="200"></label>
+<label>Unit <select name="unit">${units.map((u) => html`<option value="${u.id}">${u.name}</option>`)}</select></label>
+<label><input type="checkbox" name="admin" value="1"> admin (every unit)</label>
+<button type="submit">Create key</button></form>
+<table class="list"><thead><tr><th>Name</th><th>Prefix</th><th>Unit</th><th>Created</th><th>State</th><th></th></tr></thead>
+<tbody>${keys.map(
+        (
+          k,
+        ) => html`<tr><td>${k.name}</td><td><code>${shownKeyPrefix(k.prefix)}…</code></td><td>${names.get(k.unitId) ?? k.unitId}${k.admin ? ' (admin)' : ''}</td><td>${time(k.createdAt)}</td>
+<td>${k.revokedAt ? html`revoked ${time(k.revokedAt)}` : 'active'}</td>
+<td>${k.revokedAt ? '' : html`<form method="post" action="/console/keys/${k.id}/revoke" class="inline">${csrf(state)}<button type="submit" class="danger">Revoke</button></form>`}</td></tr>`,
+      )}</tbody></table>`,
+      '/console/keys',
+    );
+  }
+
+  app.get('/console/keys', { config: { permission: 'administer' } }, async (request, reply) => {
+    return reply.type('text/html').send((await keysPage(stateOf(request), null)).text);
+  });
+
+  app.post('/console/keys', { config: { permission: 'administer' } }, async (request, reply) => {
+    const state = stateOf(request);
+    const body = request.body as Body;
+    const name = (body.name ?? '').trim();
+    if (name === '' || name.length > 200) throw new ConsoleError(400, 'name: 1 to 200 characters');
+    const units = await deps.operations.listUnits(state.scope);
+    const unit = units.find((u) => u.id === body.unit);
+    if (!unit) throw new ConsoleError(400, 'unit: no such unit');
+    const admin = body.admin === '1';
+    const { key, record } = await createApiKey(deps.keys, name, clock(), {
+      unitId: unit.id,
+      admin,
+    });
+    await deps.operations.record(state.actor, 'key.create', { unitId: unit.id, target: record.id });
+    return reply.type('text/html').send((await keysPage(state, { key, name })).text);
+  });
+
+  app.post(
+    '/console/keys/:id/revoke',
+    { config: { permission: 'administer' } },
+    async (request, reply) => {
+      const state = stateOf(request);
+      const { id } = request.params as { id: string };
+      const key = await deps.keys.findById(id);
+      if (!key || !(await deps.keys.revoke(id, clock())))
+        throw new ConsoleError(404, 'No such active key.');
+      await deps.operations.record(state.actor, 'key.revoke', { unitId: key.unitId, target: id });
+      return reply.redirect('/console/keys', 303);
+    },
+  );
+
+  // --- units (admins) -----------------------------------------------------------------------
+  app.get('/console/units', { config: { permission: 'administer' } }, async (request, reply) => {
+    const state = stateOf(request);
+    const units = await deps.operations.listUnits(state.scope);
+    const body = html`<form method="post" action="/console/units" class="card inline-form">${csrf(state)}
+<label>Name <input name="name" required pattern="[a-z0-9_-]{1,63}"></label><button type="submit">Create unit</button></form>
+<table class="list"><thead><tr><th>Name</th><th>Id</th><th>Created</th></tr></thead>
+<tbody>${units.map((u) => html`<tr><td><a href="/console/messages${qs({ q: `unit:${u.name}` })}">${u.name}</a></td><td><code>${u.id}</code></td><td>${time(u.createdAt)}</td></tr>`)}</tbody></table>`;
+    return reply.type('text/html').send(page('Units', state, body, '/console/units').text);
+  });
+
+  app.post('/console/units', { config: { permission: 'administer' } }, async (request, reply) => {
+    const state = stateOf(request);
+    await deps.operations.createUnit(
+      state.scope,
+      state.actor,
+      ((request.body as Body).name ?? '').trim(),
+    );
+    return reply.redirect('/console/units', 303);
+  });
+
+  // --- users (admins) -----------------------------------------------------------------------
+  app.get('/console/users', { config: { permission: 'administer' } }, async (request, reply) => {
+    const state = stateOf(request);
+    const [users, units] = await Promise.all([
+      deps.accounts.listUsers(),
+      deps.operations.listUnits(state.scope),
+    ]);
+    const names = new Map(units.map((u) => [u.id, u.name]));
+    const body = html`<form method="post" action="/console/users" class="card inline-form">${csrf(state)}
+<label>E-mail <input type="email" name="email" required></label>
+<label>Password <input type="password" name="password" required minlength="12" autocomplete="new-password"></label>
+<label>Role <select name="role">${CONSOLE_ROLES.map((r) => html`<option value="${r}">${r}</option>`)}</select></label>
+<label>Units <select name="units" multiple size="3"><option value="*" selected>every unit</option>${units.map((u) => html`<option value="${u.id}">${u.name}</option>`)}</select></label>
+<label><input type="checkbox" name="bodies" value="1" checked> may read message content</label>
+<button type="submit">Create user</button></form>
+<table class="list"><thead><tr><th>E-mail</th><th>Role</th><th>Units</th><th>Content</th><th>Created</th><th>Locked</th></tr></thead>
+<tbody>${users.map(
+      (
+        u,
+      ) => html`<tr><td>${u.email}</td><td>${u.role}</td><td>${u.unitIds === null ? 'every unit' : u.unitIds.map((id) => names.get(id) ?? id).join(', ')}</td>
+<td>${u.canReadBodies ? 'yes' : 'metadata only'}</td><td>${time(u.createdAt)}</td><td>${u.lockedUntil && u.lockedUntil > clock() ? time(u.lockedUntil) : ''}</td></tr>`,
+    )}</tbody></table>`;
+    return reply.type('text/html').send(page('Users', state, body, '/console/users').text);
+  });
+
+  app.post('/console/users', { config: { permission: 'administer' } }, async (request, reply) => {
+    const state = stateOf(request);
+    const raw = request.body as Record<string, string | string[] | undefined>;
+    // A multiple select sends the field once per choice; the form parser keeps the last one.
+    const one = (v: string | string[] | undefined) => (Array.isArray(v) ? (v[0] ?? '') : (v ?? ''));
+    const role = one(raw.role);
+    if (!(CONSOLE_ROLES as readonly string[]).includes(role))
+      throw new ConsoleError(400, 'role: admin, operator or viewer');
+    const chosen = ([] as string[]).concat(raw.units ?? '*');
+    const units = await deps.operations.listUnits(state.scope);
+    const unitIds = chosen.includes('*')
+      ? null
+      : chosen.filter((id) => units.some((u) => u.id === id));
+    await deps.accounts.createUser(state.actor, {
+      email: one(raw.email),
+      password: one(raw.password),
+      role: role as ConsoleRole,
+      unitIds,
+      canReadBodies: one(raw.bodies) === '1',
+    });
+    return reply.redirect('/console/users', 303);
+  });
+
+  // --- status webhook endpoints (admins) ----------------------------------------------------
+  app.get('/console/webhooks', { config: { permission: 'administer' } }, async (request, reply) => {
+    const state = stateOf(request);
+    const endpoints = await deps.webhooks.list(unitIdOf(state));
+    const logs = await Promise.all(endpoints.map((e) => deps.webhooks.deliveries(e.id, 20)));
+    const units = await deps.operations.listUnits(state.scope);
+    const body = html`<form method="post" action="/console/webhooks" class="card inline-form">${csrf(state)}
+<label>URL <input type="url" name="url" required placeholder="https://app.example.jp/tegami-hooks"></label>
+<label>Events <select name="events" multiple size="4" required>${WEBHOOK_EVENT_TYPES.map((t) => html`<option selected>${t}</option>`)}</select></label>
+<label>Unit <select name="unit"><option value="">every unit</option>${units.map((u) => html`<option value="${u.id}">${u.name}</option>`)}</select></label>
+<button type="submit">Add endpoint</button></form>
+${endpoints.map(
+  (e, i) => html`<section class="card"><h2>${e.url}</h2>
+<p>Events: ${e.events.join(', ')} · ${e.allUnits ? 'every unit' : 'one unit'} · created ${time(e.createdAt)}</p>
+<form method="post" action="/console/webhooks/${e.id}/redeliver" class="inline">${csrf(state)}<button type="submit">Redeliver the failed ones</button></form>
+<form method="post" action="/console/webhooks/${e.id}/delete" class="inline">${csrf(state)}<button type="submit" class="danger">Delete</button></form>
+<table class="list compact"><thead><tr><th>Created</th><th>Event</th><th>Status</th><th>Tries</th><th>Last answer</th></tr></thead>
+<tbody>${(logs[i] ?? []).map((d) => html`<tr><td>${time(d.createdAt)}</td><td>${d.eventType}</td><td>${d.status}</td><td>${d.attempts}</td><td>${d.lastStatus ?? ''} ${d.lastError ?? ''}</td></tr>`)}</tbody></table></section>`,
+)}
+${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}`;
+    return reply
+      .type('text/html')
+      .send(page('Status webhooks', state, body, '/console/webhooks').text);
+  });
+
+  app.post(
+    '/console/webhooks',
+    { config: { permission: 'administer' } },
+    async (request, reply) => {
+      const state = stateOf(request);
+      const raw = request.body as Record<string, string | string[] | undefined>;
+      let parsed: URL;
+      try {
+        parsed = new URL(String(raw.url ?? ''));
+      } catch {
+        throw new ConsoleError(400, 'url: not a valid URL');
+      }
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+        throw new ConsoleError(400, 'url: an http or https URL');
+      }
+      if (parsed.username || parsed.password) {
+        throw new ConsoleError(400, 'url: no user name or password in it');
+      }
+      const events = ([] as string[]).concat(raw.events ?? []);
+      if (
+        events.length === 0 ||
+        events.some((e) => !(WEBHOOK_EVENT_TYPES as readonly string[]).includes(e))
+      ) {
+        throw new ConsoleError(400, `events: one or more of ${WEBHOOK_EVENT_TYPES.join(', ')}`);
+      }
+      const units = await deps.operations.listUnits(state.scope);
+      const unit = raw.unit ? units.find((u) => u.id === raw.unit) : undefined;
+      if (raw.unit && !unit) throw new ConsoleError(400, 'unit: no such unit');
+      const refused = await deps.checkDestination(parsed.toString());
+      if (refused) throw new ConsoleError(400, `url: ${refused}`);
+      // An endpoint of every unit still names one (as an admin key's does: its own, `default`).
+      const home = unit ?? (await deps.operations.findUnit('default'));
+      const endpoint = await deps.webhooks.create({
+        url: parsed.toString(),
+        events: [...new Set(events)],
+        secret: randomBytes(32).toString('base64url'),
+        now: clock(),
+        unitId: home?.id ?? '',
+        allUnits: !unit,
+      });
+      await deps.operations.record(state.actor, 'webhook_endpoint.create', {
+        unitId: unit ? unit.id : null,
+        target: endpoint.id,
+        filter: { url: endpoint.url, events: endpoint.events },
+      });
+      const body = html`<div class="card notice" role="status"><p>Status webhooks to <strong>${endpoint.url}</strong> are signed with this secret, shown only this once; keep it now:</p><pre data-new-secret>${endpoint.secret}</pre></div>
+<p><a href="/console/webhooks">Back to the endpoints</a></p>`;
+      return reply
+        .type('text/html')
+        .send(page('Endpoint added', state, body, '/console/webhooks').text);
+    },
+  );
+
+  app.post(
+    '/console/webhooks/:id/delete',
+    { config: { permission: 'administer' } },
+    async (request, reply) => {
+      const state = stateOf(request);
+      const { id } = request.params as { id: string };
+      const endpoint = await deps.webhooks.find(id, unitIdOf(state));
+      if (!endpoint || !(await deps.webhooks.disable(id, clock(), unitIdOf(state)))) {
+        throw new ConsoleError(404, 'No such endpoint.');
+      }
+      await deps.operations.record(state.actor, 'webhook_endpoint.delete', {
+        unitId: endpoint.allUnits ? null : endpoint.unitId,
+        target: id,
+      });
+      return reply.redirect('/console/webhooks', 303);
+    },
+  );
+
+  app.post(
+    '/console/webhooks/:id/redeliver',
+    { config: { permission: 'administer' } },
+    async (request, reply) => {
+      const state = stateOf(request);
+      const { id } = request.params as { id: string };
+      const endpoint = await deps.webhooks.find(id, unitIdOf(state));
+      if (!endpoint) throw new ConsoleError(404, 'No such endpoint.');
+      const n = await deps.webhooks.redeliver(id, null, clock());
+      await deps.operations.record(state.actor, 'webhook_endpoint.redeliver', {
+        unitId: endpoint.unitId,
+        target: id,
+        counts: { requeued: n },
+      });
+      return reply.redirect('/console/webhooks', 303);
+    },
+  );
+
+  // --- audit log ----------------------------------------------------------------------------
+  app.get('/console/audit', { config: { permission: 'read' } }, async (request, reply) => {
+    const state = stateOf(request);
+    const { action, actor, after, before, format } = request.query as Body & { format?: string };
+    if (action && !(AUDIT_ACTIONS as readonly string[]).includes(action))
+      throw new ConsoleError(400, 'action: not an action');
+    const afterMs = after ? parseIsoTime(after) : undefined;
+    const beforeMs = before ? parseIsoTime(before) : undefined;
+    if (Number.isNaN(afterMs) || Number.isNaN(beforeMs))
+      throw new ConsoleError(400, 'after, before: a date like 2026-12-01');
+    const events = await deps.operations.listAudit(state.scope, {
+      limit: format === 'csv' ? 10_000 : 100,
+      ...(action ? { action: action as AuditAction } : {}),
+      ...(actor ? { actorId: actor } : {}),
+      ...(afterMs !== undefined ? { after: afterMs } : {}),
+      ...(beforeMs !== undefined ? { before: beforeMs } : {}),
+    });
+    if (format === 'csv') {
+      const rows = [
+        ['at', 'actor_type', 'actor_id', 'actor_name', 'action', 'target', 'filter', 'counts'],
+        ...events.map((e) => [
+          new Date(e.at).toISOString(),
+          e.actor.type,
+          e.actor.id,
+          e.actor.name,
+          e.action,
+          e.target,
+          e.filter ? JSON.stringify(e.filter) : '',
+          e.counts ? JSON.stringify(e.counts) : '',
+        ]),
+      ];
+      return reply
+        .type('text/csv; charset=utf-8')
+        .header('content-disposition', 'attachment; filename="tegami-audit.csv"')
+        .send(`\ufeff${rows.map((r) => r.map(csvCell).join(',')).join('\r\n')}\r\n`);
+    }
+    const body = html`<form method="get" class="search inline-form">
+<label>Action <select name="action"><option value="">any</option>${AUDIT_ACTIONS.map((a) => html`<option ${a === action ? 'selected' : ''}>${a}</option>`)}</select></label>
+<label>Actor id <input name="actor" value="${actor ?? ''}"></label>
+<label>After <input name="after" value="${after ?? ''}" placeholder="2026-12-01"></label>
+<label>Before <input name="before" value="${before ?? ''}"></label>
+<button type="submit">Filter</button> <a class="button secondary" href="/console/audit${qs({ action, actor, after, before, format: 'csv' })}">Export CSV</a></form>
+<table class="list"><thead><tr><th>At</th><th>Who</th><th>Action</th><th>Target</th><th>Filter</th><th>Counts</th></tr></thead>
+<tbody>${events.map(
+      (
+        e,
+      ) => html`<tr><td>${time(e.at)}</td><td>${e.actor.name ?? e.actor.id} <span class="muted">(${e.actor.type})</span></td><td>${e.action}</td><td><code>${e.target ?? ''}</code></td>
+<td><code>${e.filter ? JSON.stringify(e.filter) : ''}</code></td><td>${e.counts ? JSON.stringify(e.counts) : ''}</td></tr>`,
+    )}</tbody></table>`;
+    return reply.type('text/html').send(page('Audit log', state, body, '/console/audit').text);
+  });
+}

@@ -1,0 +1,47 @@
+import type { FastifyInstance } from 'fastify';
+import type { Alert } from '../../domain/alerts/lifecycle.ts';
+import type { ConsoleDeps } from '../deps.ts';
+import { html, qs, time } from '../html.ts';
+import { page } from '../layout.ts';
+import { stateOf } from '../session.ts';
+
+function alertRows(alerts: Alert[], names: Map<string, string>) {
+  return html`<table class="list"><thead><tr><th>Started</th><th>Severity</th><th>Alert</th><th>Unit</th><th>Ended</th></tr></thead>
+<tbody>${alerts.map(
+    (
+      a,
+    ) => html`<tr><td>${time(a.startedAt)}</td><td><span class="badge s-${a.state === 'firing' ? 'failed' : 'done'}">${a.severity}</span></td>
+<td><strong>${a.summary}</strong><div class="sample">${a.hint}</div>
+<details><summary>Evidence</summary><pre>${JSON.stringify(a.evidence, null, 2)}</pre></details></td>
+<td>${a.unitId ? (names.get(a.unitId) ?? a.unitId) : 'every unit'}${a.provider ? html` · ${a.provider}` : ''}</td>
+<td>${a.endedAt ? time(a.endedAt) : html`<span class="muted">firing</span>`}</td></tr>`,
+  )}</tbody></table>`;
+}
+
+/** The built-in alerts: those firing now, and the history (the unit's only, for a unit user). */
+export function registerAlertsPage(app: FastifyInstance, deps: ConsoleDeps): void {
+  app.get('/console/alerts', { config: { permission: 'read' } }, async (request, reply) => {
+    const state = stateOf(request);
+    const { before } = request.query as { before?: string };
+    const [firing, history] = await Promise.all([
+      deps.alerts.list(state.scope, { state: 'firing', limit: 100 }),
+      deps.alerts.list(state.scope, {
+        state: 'resolved',
+        limit: 50,
+        ...(before ? { beforeId: before } : {}),
+      }),
+    ]);
+    const names = await deps.operations.unitNames(
+      [...firing, ...history].flatMap((a) => (a.unitId ? [a.unitId] : [])),
+    );
+    const last = history.length === 50 ? history[history.length - 1] : undefined;
+    const body = html`<div id="alerts-firing" data-poll="10000">
+<h2>Firing (${firing.length})</h2>
+${firing.length ? alertRows(firing, names) : html`<p class="muted">No alert is firing.</p>`}
+</div>
+<h2>History</h2>
+${history.length ? alertRows(history, names) : html`<p class="muted">No alert has fired yet.</p>`}
+${last ? html`<p><a href="/console/alerts${qs({ before: last.id })}">Older →</a></p>` : ''}`;
+    return reply.type('text/html').send(page('Alerts', state, body, '/console/alerts').text);
+  });
+}

@@ -1,0 +1,319 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { MessageRecord } from '../../domain/types.ts';
+import type { ConsoleDeps } from '../deps.ts';
+import { type Html, html, qs, time } from '../html.ts';
+import { csrf, page } from '../layout.ts';
+import { addTerm, parseSearch } from '../search-language.ts';
+import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
+
+const PAGE_SIZE = 50;
+const CSV_MAX_ROWS = 10_000;
+
+/** A value that filters the search when clicked (the message page's "filter by this"). */
+function filterLink(q: string, key: string, value: string | null | undefined): Html {
+  if (!value) return html`<span class="muted">–</span>`;
+  return html`<a class="filter" href="/console/messages${qs({ q: addTerm(q, key, value) })}" title="search ${key}:${value}">${value}</a>`;
+}
+
+function statusBadge(status: string): Html {
+  return html`<span class="badge s-${status}">${status}</span>`;
+}
+
+async function search(
+  deps: ConsoleDeps,
+  state: ConsoleRequestState,
+  q: string,
+  before?: string,
+  limit = PAGE_SIZE,
+) {
+  const parsed = parseSearch(q);
+  if (parsed.errors.length > 0) return { parsed, records: [] as MessageRecord[] };
+  if (parsed.id !== undefined) {
+    const unitId = state.scope.kind === 'unit' ? state.scope.unitId : undefined;
+    const one = await deps.messages.get(parsed.id, unitId);
+    return { parsed, records: one ? [one] : [] };
+  }
+  const filter = await deps.operations.filterFor(state.scope, parsed.query);
+  if (!filter) return { parsed, records: [] };
+  const records = await deps.messages.list({
+    ...filter,
+    ...(before ? { beforeId: before } : {}),
+    limit,
+  });
+  return { parsed, records };
+}
+
+function recipientsText(r: MessageRecord): string {
+  const first = r.recipients[0]?.email ?? '';
+  return r.recipients.length > 1 ? `${first} +${r.recipients.length - 1}` : first;
+}
+
+/** A CSV cell: quoted, and text a spreadsheet would run as a formula made inert. */
+export function csvCell(value: string | number | null | undefined): string {
+  let text = value === null || value === undefined ? '' : String(value);
+  if (/^[=+\-@\t\r|]/.test(text)) text = `'${text}`;
+  return `"${text.replace(/"/g, '""')}"`;
+}
+
+export function registerMessagePages(app: FastifyInstance, deps: ConsoleDeps): void {
+  app.get('/console/messages', { config: { permission: 'read' } }, async (request, reply) => {
+    const state = stateOf(request);
+    const { q = '', before } = request.query as { q?: string; before?: string };
+    const { parsed, records } = await search(deps, state, q, before);
+    const last = records.length === PAGE_SIZE ? records[records.length - 1] : undefined;
+    const body = html`<form method="get" action="/console/messages" class="search">
+  <input type="search" name="q" value="${q}" placeholder="to:guest@example.jp status:failed -category:news" aria-label="Search" autofocus>
+  <button type="submit">Search</button>
+  <a class="button secondary" href="/console/messages.csv${qs({ q })}">Export CSV</a>
+</form>
+<details class="help"><summary>Search keys</summary>
+<p><code>to:</code> a recipient (or <code>to:@domain</code>), <code>from:</code>, <code>subject:</code> words, <code>status:</code>, <code>reason:</code> (unsent), <code>unit:</code>, <code>category:</code>, <code>meta.KEY:VALUE</code>, <code>provider:</code>, <code>error:</code> (error class, e.g. http_400), <code>event:</code> (delivered, bounced, deferred, dropped, none…), <code>before:</code>/<code>after:</code> (created, UTC), <code>id:</code>. Put <code>-</code> before a term to exclude it; quote values with spaces.</p></details>
+${parsed.errors.length > 0 ? html`<ul class="error" role="alert">${parsed.errors.map((e) => html`<li>${e}</li>`)}</ul>` : ''}
+<table class="list">
+<thead><tr><th>Created</th><th>Status</th><th>To</th><th>Subject</th><th>Unit</th><th>Last error</th></tr></thead>
+<tbody>${records.map(
+      (r) => html`<tr>
+  <td>${time(r.createdAt)}</td><td>${statusBadge(r.status)}</td>
+  <td>${recipientsText(r)}</td>
+  <td><a href="/console/messages/${r.id}${qs({ q })}">${r.content.subject || '(no subject)'}</a></td>
+  <td>${r.unit}</td><td>${r.lastErrorClass ?? ''}</td></tr>`,
+    )}</tbody></table>
+${records.length === 0 && parsed.errors.length === 0 ? html`<p class="muted">No message matches.</p>` : ''}
+${last ? html`<p><a href="/console/messages${qs({ q, before: last.id })}" rel="next">Older messages →</a></p>` : ''}`;
+    return reply.type('text/html').send(page('Search', state, body, '/console/messages').text);
+  });
+
+  app.get('/console/messages.csv', { config: { permission: 'read' } }, async (request, reply) => {
+    const state = stateOf(request);
+    const { q = '' } = request.query as { q?: string };
+    const { parsed, records } = await search(deps, state, q, undefined, CSV_MAX_ROWS);
+    if (parsed.errors.length > 0) throw new ConsoleError(400, parsed.errors.join('; '));
+    const lines = [
+      [
+        'id',
+        'created_at',
+        'status',
+        'unit',
+        'from',
+        'to',
+        'subject',
+        'provider',
+        'error_class',
+        'attempts',
+      ]
+        .map(csvCell)
+        .join(','),
+      ...records.map((r) =>
+        [
+          r.id,
+          new Date(r.createdAt).toISOString(),
+          r.status,
+          r.unit,
+          r.content.from.email,
+          r.recipients.map((x) => x.email).join(' '),
+          r.content.subject,
+          r.lastProvider,
+          r.lastErrorClass,
+          r.attemptCount,
+        ]
+          .map(csvCell)
+          .join(','),
+      ),
+    ];
+    return reply
+      .type('text/csv; charset=utf-8')
+      .header('content-disposition', 'attachment; filename="tegami-messages.csv"')
+      .send(`\ufeff${lines.join('\r\n')}\r\n`);
+  });
+
+  async function load(request: Parameters<typeof stateOf>[0], id: string) {
+    const state = stateOf(request);
+    const unitId = state.scope.kind === 'unit' ? state.scope.unitId : undefined;
+    const record = await deps.messages.get(id, unitId);
+    // Another unit's message is not found: the page must not tell that it exists.
+    if (!record) throw new ConsoleError(404, `No message with id ${id}.`);
+    return { state, record };
+  }
+
+  function bodiesAllowed(state: ConsoleRequestState): void {
+    if (!state.user.canReadBodies) {
+      throw new ConsoleError(403, 'Your account sees message metadata only, not the content.');
+    }
+  }
+
+  app.get('/console/messages/:id', { config: { permission: 'read' } }, async (request, reply) => {
+    const { id } = request.params as { id: string };
+    const { q = '' } = request.query as { q?: string };
+    const { state, record: r } = await load(request, id);
+    const events = await deps.timeline(r.id);
+    // Status webhooks are queued when the message or a recipient changes: during its life so far.
+    const lastChange = Math.max(r.updatedAt, ...events.map((e) => e.receivedAt));
+    const [webhooks, endpoints] = await Promise.all([
+      deps.messageWebhooks.ofMessage(r.id, r.createdAt, lastChange + 5_000, 100),
+      deps.webhooks.list(state.scope.kind === 'unit' ? state.scope.unitId : undefined),
+    ]);
+    const endpointUrl = new Map(endpoints.map((e) => [e.id, e.url]));
+    const timeline: { at: number; occurredAt: number; what: Html }[] = [
+      ...r.attempts.map((a) => ({
+        at: a.startedAt,
+        occurredAt: a.startedAt,
+        what: html`<strong>Attempt ${a.number}</strong> to ${filterLink(q, 'provider', a.provider)}: ${a.outcome}${a.httpStatus ? html` (HTTP ${a.httpStatus})` : ''}${a.errorClass ? html` · ${filterLink(q, 'error', a.errorClass)}` : ''}, ${a.durationMs} ms
+${a.detail ? html`<div>${a.detail}</div>` : ''}
+${a.providerErrors?.length ? html`<ul>${a.providerErrors.map((e) => html`<li>${e.message}${e.field ? html` <span class="muted">(${e.field})</span>` : ''}</li>`)}</ul>` : ''}
+${a.responseExcerpt ? html`<details><summary>The provider's answer</summary><pre>${a.responseExcerpt}</pre></details>` : ''}`,
+      })),
+      ...events.map((e) => ({
+        // Ordered by arrival: a provider's event times are whole seconds, and would otherwise
+        // sort before the attempt they report on.
+        at: Math.max(e.occurredAt, e.receivedAt),
+        occurredAt: e.occurredAt,
+        what: html`<strong>Event ${filterLink(q, 'event', e.event === 'bounce' ? 'bounced' : e.event)}</strong> for ${e.email}
+<details><summary>Payload</summary><pre>${JSON.stringify(e.payload, null, 2)}</pre></details>`,
+      })),
+      ...webhooks.map((w) => ({
+        at: w.createdAt,
+        occurredAt: w.createdAt,
+        what: html`<strong>Status webhook</strong> ${w.eventType} to ${endpointUrl.get(w.endpointId) ?? w.endpointId}: ${w.status}${w.lastStatus ? html` (HTTP ${w.lastStatus})` : ''}, ${w.attempts} ${w.attempts === 1 ? 'post' : 'posts'}${w.lastError ? html` <span class="muted">${w.lastError}</span>` : ''}`,
+      })),
+    ].sort((a, b) => a.at - b.at);
+    const actions: Html[] = [];
+    // Shown to those who may use them; the server checks the role again on every request.
+    const operator = state.user.role !== 'viewer';
+    if (operator && r.status === 'failed') {
+      actions.push(
+        html`<form method="post" action="/console/messages/${r.id}/retry" class="inline">${csrf(state)}<button type="submit">Retry</button></form>`,
+      );
+    }
+    if (operator && (r.status === 'queued' || r.status === 'scheduled')) {
+      actions.push(
+        html`<form method="post" action="/console/messages/${r.id}/cancel" class="inline">${csrf(state)}<button type="submit" class="danger">Cancel</button></form>`,
+      );
+    }
+    const c = r.content;
+    const body = html`<p><a href="/console/messages${qs({ q })}">← Back to the search</a></p>
+<section class="card">
+<dl class="fields">
+<dt>Id</dt><dd><code>${r.id}</code></dd>
+<dt>Status</dt><dd>${statusBadge(r.status)} ${filterLink(q, 'status', r.status)}</dd>
+<dt>Subject</dt><dd>${c.subject}</dd>
+<dt>From</dt><dd>${filterLink(q, 'from', c.from.email)}</dd>
+<dt>Unit</dt><dd>${filterLink(q, 'unit', r.unit)}</dd>
+<dt>Categories</dt><dd>${c.categories.length ? c.categories.map((x) => html`${filterLink(q, 'category', x)} `) : html`<span class="muted">–</span>`}</dd>
+<dt>Metadata</dt><dd>${Object.entries(c.metadata).map(([k, v]) => html`${filterLink(q, `meta.${k}`, v)} <span class="muted">(${k})</span> `)}</dd>
+<dt>Created</dt><dd>${time(r.createdAt)}</dd>
+<dt>Sent</dt><dd>${time(r.sentAt)}</dd>
+<dt>Attempts</dt><dd>${r.attemptCount}</dd>
+</dl>
+${actions.length ? html`<div class="actions">${actions}</div>` : ''}
+</section>
+<h2>Recipients</h2>
+<table class="list"><thead><tr><th>Address</th><th>Kind</th><th>Status</th><th>Delivery</th></tr></thead>
+<tbody>${r.recipients.map((x) => html`<tr><td>${filterLink(q, 'to', x.email)}</td><td>${x.kind}</td><td>${x.status}${x.suppressedReason ? html` (${x.suppressedReason})` : ''}</td><td>${x.deliveryStatus ?? html`<span class="muted">no event yet</span>`} ${x.deliveryStatusAt ? time(x.deliveryStatusAt) : ''}</td></tr>`)}</tbody></table>
+<h2>Timeline</h2>
+<ol class="timeline">${timeline.map((t) => html`<li>${time(t.occurredAt)} ${t.what}</li>`)}</ol>
+${timeline.length === 0 ? html`<p class="muted">Not tried yet.</p>` : ''}
+<h2>Content</h2>
+${
+  state.user.canReadBodies
+    ? html`<div class="tabs" data-tabs>
+<nav><a href="#tab-html">HTML</a> <a href="#tab-text">Text</a> <a href="#tab-raw">Raw MIME</a></nav>
+<section id="tab-html">${
+        c.html
+          ? html`<p class="muted">Remote images are blocked. <a href="/console/messages/${r.id}/html?images=1" target="message-body" data-images>Load remote images once</a></p>
+<iframe name="message-body" title="The message's HTML" sandbox="" src="/console/messages/${r.id}/html" referrerpolicy="no-referrer"></iframe>`
+          : html`<p class="muted">No HTML part.</p>`
+      }</section>
+<section id="tab-text"><pre class="body">${c.text ?? '(no text part)'}</pre></section>
+<section id="tab-raw"><p><a href="/console/messages/${r.id}/raw">Show the raw MIME</a></p></section>
+</div>
+${c.attachments.length ? html`<h3>Attachments</h3><ul>${c.attachments.map((a, i) => html`<li><a href="/console/messages/${r.id}/attachments/${i}" download="${a.filename}">${a.filename}</a> <span class="muted">${a.content_type}, ${Math.ceil((a.content.length * 3) / 4 / 1024)} KiB</span></li>`)}</ul>` : ''}`
+    : html`<p class="muted">Your account sees message metadata only.</p>`
+}`;
+    return reply
+      .type('text/html')
+      .send(page(c.subject || r.id, state, body, '/console/messages').text);
+  });
+
+  // The HTML part, alone, for the sandboxed iframe: no script can run (CSP and sandbox), nothing
+  // is fetched unless the viewer asked for images once, and nothing is fetched by the server.
+  app.get(
+    '/console/messages/:id/html',
+    { config: { permission: 'read' } },
+    async (request, reply) => {
+      const { id } = request.params as { id: string };
+      const { images } = request.query as { images?: string };
+      const { state, record } = await load(request, id);
+      bodiesAllowed(state);
+      const img = images === '1' ? 'img-src data: https: http:' : 'img-src data:';
+      return (
+        reply
+          .header(
+            'content-security-policy',
+            `default-src 'none'; style-src 'unsafe-inline'; ${img}; font-src data:; sandbox; base-uri 'none'; form-action 'none'; frame-ancestors 'self'`,
+          )
+          .header('x-frame-options', 'SAMEORIGIN')
+          // A <link rel="dns-prefetch"> in the mail would otherwise tell its sender someone looked.
+          .header('x-dns-prefetch-control', 'off')
+          .header('referrer-policy', 'no-referrer')
+          .type('text/html; charset=utf-8')
+          .send(record.content.html ?? '')
+      );
+    },
+  );
+
+  app.get(
+    '/console/messages/:id/raw',
+    { config: { permission: 'read' } },
+    async (request, reply) => {
+      const { id } = request.params as { id: string };
+      const { state, record } = await load(request, id);
+      bodiesAllowed(state);
+      return reply
+        .type('text/plain; charset=utf-8')
+        .header('content-security-policy', "default-src 'none'; sandbox")
+        .send(await deps.renderMime(record));
+    },
+  );
+
+  app.get(
+    '/console/messages/:id/attachments/:n',
+    { config: { permission: 'read' } },
+    async (request, reply) => {
+      const { id, n } = request.params as { id: string; n: string };
+      const { state, record } = await load(request, id);
+      bodiesAllowed(state);
+      const attachment = record.content.attachments[Number(n)];
+      if (!/^\d+$/.test(n) || !attachment) throw new ConsoleError(404, 'No such attachment.');
+      // Always a download, never shown inline: an attachment is the sender's, not ours to render.
+      return reply
+        .type('application/octet-stream')
+        .header('content-security-policy', "default-src 'none'; sandbox")
+        .header(
+          'content-disposition',
+          `attachment; filename*=UTF-8''${encodeURIComponent(attachment.filename)}`,
+        )
+        .send(Buffer.from(attachment.content, 'base64'));
+    },
+  );
+
+  const change =
+    (action: 'retry' | 'cancel') =>
+    async (request: Parameters<typeof stateOf>[0], reply: FastifyReply) => {
+      const state = stateOf(request);
+      const { id } = request.params as { id: string };
+      const result =
+        action === 'retry'
+          ? await deps.operations.retryMessage(state.scope, state.actor, id)
+          : await deps.operations.cancelMessage(state.scope, state.actor, id);
+      if (result.kind === 'not_found') throw new ConsoleError(404, `No message with id ${id}.`);
+      if (result.kind === 'wrong_status') {
+        throw new ConsoleError(
+          409,
+          `The message is ${result.status}: it cannot be ${action === 'retry' ? 'retried' : 'cancelled'}.`,
+        );
+      }
+      return reply.redirect(`/console/messages/${encodeURIComponent(id)}`, 303);
+    };
+  app.post('/console/messages/:id/retry', { config: { permission: 'operate' } }, change('retry'));
+  app.post('/console/messages/:id/cancel', { config: { permission: 'operate' } }, change('cancel'));
+}

@@ -1,0 +1,121 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ConsoleDeps } from '../deps.ts';
+import { html, qs, time } from '../html.ts';
+import { page } from '../layout.ts';
+import { stateOf } from '../session.ts';
+
+const HOUR_MS = 3600_000;
+const DELIVERY_OUTCOMES = ['delivered', 'bounce', 'deferred', 'dropped'];
+
+/** What the overview shows, as numbers: the page renders it, overview.js redraws from it. */
+async function overviewData(deps: ConsoleDeps, request: FastifyRequest) {
+  const state = stateOf(request);
+  const now = (deps.clock ?? Date.now)();
+  const unitId = state.scope.kind === 'unit' ? state.scope.unitId : undefined;
+  const [summary, health, traffic, firing] = await Promise.all([
+    deps.operations.unsentSummary(state.scope, {}),
+    deps.providers.health.list(),
+    deps.traffic.traffic(now - HOUR_MS, unitId),
+    deps.alerts.list(state.scope, { state: 'firing', limit: 20 }),
+  ]);
+  // One row per minute of the last hour, so the charts have no holes.
+  const first = Math.floor((now - HOUR_MS) / 60_000) + 1;
+  const minutes = Array.from({ length: 60 }, (_, i) => first + i);
+  const series = (rows: { minute: number; count: number }[]) => {
+    const by = new Map(rows.map((r) => [r.minute, r.count]));
+    return minutes.map((m) => by.get(m) ?? 0);
+  };
+  const sum = (outcome: (o: string) => boolean) =>
+    series(
+      minutes.map((m) => ({
+        minute: m,
+        count: traffic.attempts
+          .filter((a) => a.minute === m && outcome(a.outcome))
+          .reduce((n, a) => n + a.count, 0),
+      })),
+    );
+  return {
+    summary,
+    health,
+    firing: firing.map((a) => ({
+      id: a.id,
+      severity: a.severity,
+      summary: a.summary,
+      startedAt: a.startedAt,
+    })),
+    providers: traffic.providers,
+    events: Object.fromEntries(
+      DELIVERY_OUTCOMES.map((e) => [e, traffic.events.find((x) => x.event === e)?.count ?? 0]),
+    ),
+    chart: {
+      minutes: minutes.map((m) => m * 60),
+      accepted: series(traffic.accepted),
+      sent: sum((o) => o === 'accepted'),
+      failed: sum((o) => o !== 'accepted'),
+    },
+  };
+}
+
+/** The overview: traffic of the last hour, what is unsent and why, and the provider's state. */
+export function registerOverview(app: FastifyInstance, deps: ConsoleDeps): void {
+  app.get('/console/overview.json', { config: { permission: 'read' } }, async (request) =>
+    overviewData(deps, request),
+  );
+
+  app.get('/console', { config: { permission: 'read' } }, async (request, reply) => {
+    const state = stateOf(request);
+    const data = await overviewData(deps, request);
+    const { summary } = data;
+    const total = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    const body = html`<div class="tiles" id="overview-tiles" data-poll="10000">
+<div class="tile"><span class="n" data-tile="accepted">${total(data.chart.accepted).toLocaleString('en')}</span> accepted (1 h)</div>
+<div class="tile"><span class="n" data-tile="sent">${total(data.chart.sent).toLocaleString('en')}</span> sent (1 h)</div>
+<div class="tile"><span class="n" data-tile="failed">${total(data.chart.failed).toLocaleString('en')}</span> failed attempts (1 h)</div>
+<a class="tile" href="/console/alerts"><span class="n" data-tile="alerts">${data.firing.length}</span> alerts firing</a>
+<a class="tile" href="/console/unsent"><span class="n" data-total>${summary.total.toLocaleString('en')}</span> unsent</a>
+<div class="tile"><span class="n">${summary.oldestWaiting ? `${Math.round(summary.oldestWaiting.ageMs / 1000)} s` : '–'}</span> oldest waiting</div>
+</div>
+<h2>Per minute, last hour</h2>
+<noscript><p class="muted">The chart needs JavaScript; the numbers above do not.</p></noscript>
+<div class="chart" id="traffic-chart" data-chart="/console/overview.json"></div>
+<div class="grid" id="overview-tables" data-poll="10000">
+<section><h2>Alerts firing</h2>${
+      data.firing.length
+        ? html`<ul>${data.firing.map((a) => html`<li><a href="/console/alerts">${a.summary}</a> <span class="muted">${a.severity}, since ${time(a.startedAt)}</span></li>`)}</ul>`
+        : html`<p class="muted">None.</p>`
+    }</section>
+<section><h2>Unsent by reason</h2><table class="list compact"><tbody>${Object.entries(
+      summary.byReason,
+    ).map(
+      ([reason, n]) =>
+        html`<tr><td><a href="/console/unsent${qs({ q: `reason:${reason}` })}">${reason.replace('_', ' ')}</a></td><td class="num">${n.toLocaleString('en')}</td></tr>`,
+    )}</tbody></table></section>
+<section><h2>Delivery outcomes (1 h)</h2><table class="list compact"><tbody>${Object.entries(
+      data.events,
+    ).map(
+      ([event, n]) =>
+        html`<tr><td>${event}</td><td class="num">${n.toLocaleString('en')}</td></tr>`,
+    )}</tbody></table></section>
+<section><h2>Providers</h2><table class="list compact"><thead><tr><th>Provider</th><th>State</th><th>Error rate (1 h)</th></tr></thead><tbody>${[
+      ...new Set([
+        deps.providers.configured,
+        ...data.health.map((h) => h.provider),
+        ...data.providers.map((p) => p.provider),
+      ]),
+    ].map((name) => {
+      const states = data.health.filter((h) => h.provider === name).map((h) => h.snapshot.state);
+      const p = data.providers.find((x) => x.provider === name);
+      const rate =
+        p && p.attempts > 0
+          ? `${((100 * p.failed) / p.attempts).toFixed(1)} % of ${p.attempts}`
+          : '–';
+      return html`<tr><td>${name}</td><td>${states.length ? [...new Set(states)].join(', ') : html`<span class="muted">no report</span>`}</td><td>${rate}</td></tr>`;
+    })}</tbody></table></section>
+<section><h2>Unsent by unit</h2><table class="list compact"><tbody>${summary.byUnit.map(
+      (u) =>
+        html`<tr><td><a href="/console/unsent${qs({ q: `unit:${u.unit}` })}">${u.unit}</a></td><td class="num">${u.count.toLocaleString('en')}</td></tr>`,
+    )}</tbody></table></section>
+</div>`;
+    return reply.type('text/html').send(page('Overview', state, body, '/console').text);
+  });
+}

@@ -1,0 +1,106 @@
+import type { FastifyInstance } from 'fastify';
+import { SESSION_MAX_MS } from '../../domain/console-users.ts';
+import type { ConsoleDeps } from '../deps.ts';
+import { html } from '../html.ts';
+import { csrf, page } from '../layout.ts';
+import { ConsoleError, cookieSecure, sessionCookie, stateOf } from '../session.ts';
+
+/** Only a path inside the console: `next` must not send anyone elsewhere after signing in. */
+function safeNext(next: unknown): string {
+  return typeof next === 'string' && /^\/console(?:[/?]|$)/.test(next) && !next.startsWith('//')
+    ? next
+    : '/console';
+}
+
+function signInPage(next: string, message: string | null, email = '') {
+  return page(
+    'Sign in',
+    null,
+    html`<form method="post" action="/console/sign-in" class="card narrow">
+  ${message ? html`<p class="error" role="alert">${message}</p>` : ''}
+  <input type="hidden" name="next" value="${next}">
+  <label>E-mail <input type="email" name="email" value="${email}" required autocomplete="username" autofocus></label>
+  <label>Password <input type="password" name="password" required autocomplete="current-password"></label>
+  <button type="submit">Sign in</button>
+</form>`,
+  );
+}
+
+export function registerSignIn(app: FastifyInstance, deps: ConsoleDeps): void {
+  app.get('/console/sign-in', { config: { permission: 'public' } }, async (request, reply) => {
+    const { next } = request.query as { next?: string };
+    return reply.type('text/html').send(signInPage(safeNext(next), null).text);
+  });
+
+  app.post('/console/sign-in', { config: { permission: 'public' } }, async (request, reply) => {
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const email = typeof body.email === 'string' ? body.email.slice(0, 320) : '';
+    const password = typeof body.password === 'string' ? body.password.slice(0, 1024) : '';
+    const next = safeNext(body.next);
+    // A cross-site form cannot sign someone in to the attacker's account (login CSRF).
+    const origin = request.headers.origin;
+    if (origin && origin !== 'null' && new URL(origin).host !== request.headers.host) {
+      throw new ConsoleError(403, 'Requests from other sites are refused.');
+    }
+    const result = await deps.accounts.signIn(email, password);
+    if (result.kind === 'signed_in') {
+      reply.header(
+        'set-cookie',
+        sessionCookie(
+          result.token,
+          cookieSecure(request, deps.secureCookies),
+          Math.floor(SESSION_MAX_MS / 1000),
+        ),
+      );
+      return reply.redirect(next, 303);
+    }
+    const message =
+      result.kind === 'locked'
+        ? `Too many failed sign-ins: this account is locked until ${new Date(result.until).toISOString()}.`
+        : 'Wrong e-mail address or password.';
+    return reply
+      .code(result.kind === 'locked' ? 429 : 401)
+      .type('text/html')
+      .send(signInPage(next, message, email).text);
+  });
+
+  app.post('/console/sign-out', { config: { permission: 'read' } }, async (request, reply) => {
+    await deps.accounts.signOut(stateOf(request).session);
+    reply.header('set-cookie', sessionCookie('', cookieSecure(request, deps.secureCookies), 0));
+    return reply.redirect('/console/sign-in', 303);
+  });
+
+  app.post(
+    '/console/sign-out-everywhere',
+    { config: { permission: 'read' } },
+    async (request, reply) => {
+      const state = stateOf(request);
+      await deps.accounts.signOutEverywhere(state.actor, state.user);
+      reply.header('set-cookie', sessionCookie('', cookieSecure(request, deps.secureCookies), 0));
+      return reply.redirect('/console/sign-in', 303);
+    },
+  );
+
+  app.post('/console/unit', { config: { permission: 'read' } }, async (request, reply) => {
+    const state = stateOf(request);
+    const unit = String((request.body as Record<string, unknown>)?.unit ?? '');
+    if (!(await deps.accounts.switchUnit(state.session, state.user, unit))) {
+      throw new ConsoleError(404, 'No such unit.');
+    }
+    return reply.redirect('/console', 303);
+  });
+
+  app.get('/console/account', { config: { permission: 'read' } }, async (request, reply) => {
+    const state = stateOf(request);
+    return reply.type('text/html').send(
+      page(
+        'Your account',
+        state,
+        html`<dl class="fields"><dt>E-mail</dt><dd>${state.user.email}</dd><dt>Role</dt><dd>${state.user.role}</dd>
+<dt>Message bodies</dt><dd>${state.user.canReadBodies ? 'shown' : 'hidden (metadata only)'}</dd></dl>
+<form method="post" action="/console/sign-out-everywhere">${csrf(state)}
+<button type="submit">Sign out everywhere</button> <span class="muted">ends every session of this account, on every device</span></form>`,
+      ).text,
+    );
+  });
+}

@@ -1,0 +1,228 @@
+import type { FastifyInstance } from 'fastify';
+import { isEmptyQuery } from '../../domain/operations/message-query.ts';
+import type { RecoveryAction, RecoveryRecord } from '../../domain/operations/recovery.ts';
+import type { ConsoleDeps } from '../deps.ts';
+import { type Html, html, qs, time } from '../html.ts';
+import { csrf, page } from '../layout.ts';
+import { parseSearch } from '../search-language.ts';
+import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
+
+const PAGE_SIZE = 50;
+
+function counts(rows: { label: string | null; count: number; q?: string }[], base: string): Html {
+  return html`<table class="list compact"><tbody>${rows.map(
+    (r) =>
+      html`<tr><td>${r.q ? html`<a href="/console/unsent${qs({ q: `${base} ${r.q}`.trim() })}">${r.label ?? '(none)'}</a>` : (r.label ?? '(none)')}</td><td class="num">${r.count.toLocaleString('en')}</td></tr>`,
+  )}</tbody></table>`;
+}
+
+function parseFilter(q: string) {
+  const parsed = parseSearch(q);
+  if (parsed.errors.length > 0) throw new ConsoleError(400, parsed.errors.join('; '));
+  if (parsed.id !== undefined) throw new ConsoleError(400, 'id: cannot be used here');
+  return parsed.query;
+}
+
+function recoveryProgress(r: RecoveryRecord): Html {
+  const pending = Math.max(0, r.matched - r.done - r.skipped);
+  return html`<div class="card" ${r.state === 'running' ? html`data-poll="2000"` : ''} id="progress">
+<p><span class="badge s-${r.state}">${r.state}</span> ${r.action} of ${r.matched.toLocaleString('en')} messages</p>
+<progress max="${Math.max(1, r.matched)}" value="${r.done + r.skipped}"></progress>
+<dl class="fields"><dt>Done</dt><dd data-count="done">${r.done}</dd><dt>Skipped</dt><dd data-count="skipped">${r.skipped}</dd><dt>Pending</dt><dd>${pending}</dd>
+<dt>Why skipped</dt><dd>${Object.entries(r.skippedReasons).map(([k, v]) => html`${k}: ${v}; `)}${r.skipped === 0 ? '–' : ''}</dd>
+<dt>Started by</dt><dd>${r.actor.name ?? r.actor.id} (${r.actor.type}) ${time(r.createdAt)}</dd>
+<dt>Filter</dt><dd><code>${JSON.stringify(r.filter)}</code></dd></dl></div>`;
+}
+
+export function registerUnsentPages(app: FastifyInstance, deps: ConsoleDeps): void {
+  app.get('/console/unsent', { config: { permission: 'read' } }, async (request, reply) => {
+    const state = stateOf(request);
+    const { q = '', before } = request.query as { q?: string; before?: string };
+    const query = parseFilter(q);
+    const [summary, items] = await Promise.all([
+      deps.operations.unsentSummary(state.scope, query),
+      deps.operations.unsent(state.scope, query, {
+        limit: PAGE_SIZE,
+        ...(before ? { beforeId: before } : {}),
+      }),
+    ]);
+    // The provider's own words for each error class, from a message of the page.
+    const sampleError = new Map<string, string>();
+    for (const { record } of items) {
+      const last = record.attempts[record.attempts.length - 1];
+      const text = last?.providerErrors?.[0]?.message ?? last?.detail ?? record.lastError;
+      if (record.lastErrorClass && text && !sampleError.has(record.lastErrorClass)) {
+        sampleError.set(record.lastErrorClass, text);
+      }
+    }
+    const operator = state.user.role !== 'viewer';
+    const last = items.length === PAGE_SIZE ? items[items.length - 1] : undefined;
+    const body = html`<form method="get" action="/console/unsent" class="search">
+  <input type="search" name="q" value="${q}" placeholder="reason:failed error:http_400 category:booking" aria-label="Filter">
+  <button type="submit">Filter</button>
+</form>
+<p class="big"><strong data-total>${summary.total.toLocaleString('en')}</strong> unsent messages match${summary.oldestWaiting ? html`; the oldest waiting is ${Math.round(summary.oldestWaiting.ageMs / 1000)} s old` : ''}.</p>
+<div class="grid">
+<section><h2>By reason</h2>${counts(
+      Object.entries(summary.byReason)
+        .filter(([, n]) => n > 0)
+        .map(([k, n]) => ({ label: k, count: n, q: `reason:${k}` })),
+      q,
+    )}</section>
+<section><h2>By unit</h2>${counts(
+      summary.byUnit.map((u) => ({ label: u.unit, count: u.count, q: `unit:${u.unit}` })),
+      q,
+    )}</section>
+<section><h2>By provider</h2>${counts(
+      summary.byProvider.map((p) => ({
+        label: p.provider,
+        count: p.count,
+        ...(p.provider ? { q: `provider:${p.provider}` } : {}),
+      })),
+      q,
+    )}</section>
+<section><h2>By error class</h2><table class="list compact"><tbody>${summary.byErrorClass.map(
+      (
+        e,
+      ) => html`<tr><td>${e.errorClass ? html`<a href="/console/unsent${qs({ q: `${q} error:${e.errorClass}`.trim() })}">${e.errorClass}</a>` : '(none)'}
+${e.errorClass && sampleError.has(e.errorClass) ? html`<div class="sample">“${sampleError.get(e.errorClass)}”</div>` : ''}</td><td class="num">${e.count.toLocaleString('en')}</td></tr>`,
+    )}</tbody></table></section>
+</div>
+${
+  operator && summary.total > 0 && !query.reason
+    ? html`<p class="card">To recover mail in bulk, pick a reason first (for failed mail: <a href="/console/unsent${qs({ q: `${q} reason:failed`.trim() })}">reason:failed</a>): a recovery acts on every message its filter matches, and without a reason that is not only unsent mail.</p>`
+    : ''
+}
+${
+  operator && summary.total > 0 && query.reason
+    ? html`<form method="post" action="/console/recoveries/dry-run" class="card">${csrf(state)}
+<input type="hidden" name="q" value="${q}">
+<p>Bulk recovery acts on <strong>all ${summary.total.toLocaleString('en')} messages that match this filter</strong>, not only the ${items.length} shown below. A dry run comes first and changes nothing.</p>
+<label>Action <select name="action"><option value="retry">retry failed mail</option><option value="cancel">cancel queued mail</option></select></label>
+<button type="submit">Dry run…</button></form>`
+    : ''
+}
+<h2>Messages (${items.length} on this page)</h2>
+<table class="list"><thead><tr><th>Created</th><th>Reason</th><th>To</th><th>Subject</th><th>Unit</th><th>Provider</th><th>Error</th></tr></thead>
+<tbody>${items.map(
+      ({
+        record: r,
+        reason,
+      }) => html`<tr><td>${time(r.createdAt)}</td><td>${reason}</td><td>${r.recipients[0]?.email ?? ''}</td>
+<td><a href="/console/messages/${r.id}">${r.content.subject || '(no subject)'}</a></td><td>${r.unit}</td><td>${r.lastProvider ?? ''}</td><td>${r.lastErrorClass ?? ''}</td></tr>`,
+    )}</tbody></table>
+${last ? html`<p><a href="/console/unsent${qs({ q, before: last.record.id })}">Older →</a></p>` : ''}`;
+    return reply.type('text/html').send(page('Unsent mail', state, body, '/console/unsent').text);
+  });
+
+  function actionOf(body: Record<string, unknown>): RecoveryAction {
+    const action = body.action;
+    if (action !== 'retry' && action !== 'cancel')
+      throw new ConsoleError(400, 'action: retry or cancel');
+    return action;
+  }
+
+  async function dryRunPage(
+    state: ConsoleRequestState,
+    q: string,
+    action: RecoveryAction,
+    note: string | null,
+  ) {
+    const query = parseFilter(q);
+    if (isEmptyQuery(query)) {
+      throw new ConsoleError(
+        400,
+        'A bulk recovery needs a filter (for example status:failed): it never acts on every message.',
+      );
+    }
+    const dry = await deps.operations.dryRun(state.scope, { action, query });
+    const b = dry.breakdown;
+    const names = await deps.operations.unitNames(b.byUnitId.keys());
+    const list = (m: Map<string | null, number>, name = (k: string | null) => k ?? '(none)') =>
+      html`<ul>${[...m].map(([k, v]) => html`<li>${name(k)}: ${v}</li>`)}</ul>`;
+    return page(
+      'Bulk recovery: dry run',
+      state,
+      html`${note ? html`<p class="error" role="alert">${note}</p>` : ''}
+<section class="card"><p>The filter <code>${q}</code> matches <strong data-matched>${b.matched}</strong> messages now; the ${action} applies to those in the right status, the others are skipped and counted.${b.inOtherRecovery ? html` ${b.inOtherRecovery} are in another running recovery and will be skipped.` : ''}</p>
+<div class="grid"><section><h3>By status</h3>${list(b.byStatus)}</section><section><h3>By error class</h3>${list(b.byErrorClass)}</section><section><h3>By unit</h3>${list(b.byUnitId, (k) => names.get(k ?? '') ?? k ?? '')}</section></div>
+<h3>Sample (${dry.sample.length})</h3><ul>${dry.sample.map((r) => html`<li><a href="/console/messages/${r.id}">${r.id}</a> ${r.status} ${r.recipients[0]?.email ?? ''} — ${r.content.subject}</li>`)}</ul></section>
+${
+  b.matched > 0
+    ? html`<form method="post" action="/console/recoveries" class="card">${csrf(state)}
+<input type="hidden" name="q" value="${q}"><input type="hidden" name="action" value="${action}">
+<label>Type the number of messages (${b.matched}) to ${action} them all <input name="confirm" inputmode="numeric" autocomplete="off" required></label>
+<button type="submit" class="danger">Start the ${action}</button></form>`
+    : html`<p>Nothing to do.</p>`
+}`,
+      '/console/unsent',
+    );
+  }
+
+  app.post(
+    '/console/recoveries/dry-run',
+    { config: { permission: 'operate' } },
+    async (request, reply) => {
+      const state = stateOf(request);
+      const body = (request.body ?? {}) as Record<string, unknown>;
+      const q = String(body.q ?? '');
+      return reply.type('text/html').send((await dryRunPage(state, q, actionOf(body), null)).text);
+    },
+  );
+
+  app.post('/console/recoveries', { config: { permission: 'operate' } }, async (request, reply) => {
+    const state = stateOf(request);
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const q = String(body.q ?? '');
+    const action = actionOf(body);
+    const query = parseFilter(q);
+    const dry = await deps.operations.dryRun(state.scope, { action, query });
+    if (String(body.confirm ?? '').trim() !== String(dry.breakdown.matched)) {
+      const note = `The number typed does not match: the filter matches ${dry.breakdown.matched} messages now. Check and type it again.`;
+      return reply
+        .code(409)
+        .type('text/html')
+        .send((await dryRunPage(state, q, action, note)).text);
+    }
+    const record = await deps.operations.startRecovery(state.scope, state.actor, {
+      action,
+      query,
+      dryRun: false,
+    });
+    return reply.redirect(`/console/recoveries/${record.id}`, 303);
+  });
+
+  app.get('/console/recoveries', { config: { permission: 'read' } }, async (request, reply) => {
+    const state = stateOf(request);
+    const list = await deps.operations.listRecoveries(state.scope, { limit: 50 });
+    const body = html`<table class="list"><thead><tr><th>Started</th><th>State</th><th>Action</th><th>Matched</th><th>Done</th><th>Skipped</th><th>By</th></tr></thead>
+<tbody>${list.map((r) => html`<tr><td><a href="/console/recoveries/${r.id}">${time(r.createdAt)}</a></td><td>${r.state}</td><td>${r.action}</td><td>${r.matched}</td><td>${r.done}</td><td>${r.skipped}</td><td>${r.actor.name ?? r.actor.id}</td></tr>`)}</tbody></table>`;
+    return reply
+      .type('text/html')
+      .send(page('Recoveries', state, body, '/console/recoveries').text);
+  });
+
+  app.get('/console/recoveries/:id', { config: { permission: 'read' } }, async (request, reply) => {
+    const state = stateOf(request);
+    const { id } = request.params as { id: string };
+    const r = await deps.operations.getRecovery(state.scope, id);
+    if ((request.headers.accept ?? '').includes('application/json')) return reply.send(r);
+    const body = html`${recoveryProgress(r)}
+${r.state === 'running' && state.user.role !== 'viewer' ? html`<form method="post" action="/console/recoveries/${r.id}/cancel">${csrf(state)}<button type="submit">Stop this recovery</button></form>` : ''}
+<p class="muted">Safe to run twice: a message already sent is skipped, never sent again.</p>`;
+    return reply
+      .type('text/html')
+      .send(page(`Recovery ${r.id}`, state, body, '/console/recoveries').text);
+  });
+
+  app.post(
+    '/console/recoveries/:id/cancel',
+    { config: { permission: 'operate' } },
+    async (request, reply) => {
+      const state = stateOf(request);
+      const { id } = request.params as { id: string };
+      await deps.operations.cancelRecovery(state.scope, state.actor, id);
+      return reply.redirect(`/console/recoveries/${id}`, 303);
+    },
+  );
+}

@@ -1,0 +1,174 @@
+import {
+  DELIVERY_STATUS_FILTERS,
+  type DeliveryStatusFilter,
+  type MessageQuery,
+  type NegatedQuery,
+  parseIsoTime,
+  recipientDomain,
+  subjectWords,
+} from '../domain/operations/message-query.ts';
+import { UNSENT_REASONS, type UnsentReason } from '../domain/operations/unsent.ts';
+import { MESSAGE_STATUSES, type MessageStatus } from '../domain/types.ts';
+
+/**
+ * The console's search box: `key:value` terms, `-key:value` to exclude, "quoted values", bare
+ * words (an address searches recipients, anything else the subject). Pure functions, so the
+ * language is tested without a server; the result is the same `MessageQuery` the API and the CLI
+ * use, so a search finds what `GET /v1/messages` would.
+ */
+export const SEARCH_KEYS = [
+  'to',
+  'from',
+  'subject',
+  'status',
+  'reason',
+  'unit',
+  'category',
+  'provider',
+  'error',
+  'event',
+  'before',
+  'after',
+  'id',
+] as const;
+
+export interface SearchTerm {
+  key: string;
+  value: string;
+  negated: boolean;
+}
+
+export interface ParsedSearch {
+  query: MessageQuery;
+  /** `id:` looks one message up. */
+  id?: string;
+  terms: SearchTerm[];
+  errors: string[];
+}
+
+/** Splits the text into terms; a value in double quotes may hold spaces. */
+export function tokenize(text: string): SearchTerm[] {
+  const terms: SearchTerm[] = [];
+  const re = /(-)?(?:([A-Za-z][\w.-]*):)?(?:"([^"]*)"?|(\S+))/gy;
+  let i = 0;
+  while (i < text.length) {
+    if (/\s/.test(text[i] as string)) {
+      i++;
+      continue;
+    }
+    re.lastIndex = i;
+    const m = re.exec(text);
+    if (!m) break;
+    i = re.lastIndex;
+    const value = m[3] ?? m[4] ?? '';
+    terms.push({ key: (m[2] ?? '').toLowerCase(), value, negated: m[1] === '-' });
+  }
+  return terms;
+}
+
+const TIME_HINT = 'a date or time like 2026-12-01 or 2026-12-01T14:00 (UTC)';
+
+export function parseSearch(text: string): ParsedSearch {
+  const terms = tokenize(text.slice(0, 2000));
+  const query: MessageQuery = {};
+  const not: NegatedQuery = {};
+  const errors: string[] = [];
+  const subject: string[] = [];
+  const notSubject: string[] = [];
+  let id: string | undefined;
+  for (const term of terms) {
+    const { value, negated } = term;
+    const key = term.key === '' ? (value.includes('@') ? 'to' : 'subject') : term.key;
+    const target: NegatedQuery = negated ? not : query;
+    const once = <K extends keyof NegatedQuery>(field: K, v: NegatedQuery[K]) => {
+      if (target[field] !== undefined) errors.push(`${key}: give it once`);
+      else target[field] = v;
+    };
+    const positiveOnly = () => {
+      if (negated) errors.push(`-${key}: cannot be excluded`);
+      return !negated;
+    };
+    if (value === '') {
+      errors.push(`${key}: needs a value`);
+      continue;
+    }
+    if (key.startsWith('meta.')) {
+      const name = key.slice(5);
+      if (name === '') errors.push('meta.KEY:VALUE needs a key');
+      else target.metadata = [...(target.metadata ?? []), [term.key.slice(5), value]];
+      continue;
+    }
+    switch (key) {
+      case 'to': {
+        const domain = recipientDomain(value);
+        if (domain !== null && (domain === '' || domain.includes('@'))) {
+          errors.push('to: an address, or @ and a domain (to:@example.jp)');
+        } else if (domain === null && !value.includes('@')) {
+          errors.push('to: an address, or @ and a domain (to:@example.jp)');
+        } else once('recipient', value);
+        break;
+      }
+      case 'from':
+        once('from', value);
+        break;
+      case 'subject':
+        if (subjectWords(value).length === 0) errors.push(`subject: "${value}" has no word`);
+        else (negated ? notSubject : subject).push(value);
+        break;
+      case 'status':
+        if (!(MESSAGE_STATUSES as readonly string[]).includes(value)) {
+          errors.push(`status: one of ${MESSAGE_STATUSES.join(', ')}`);
+        } else once('status', value as MessageStatus);
+        break;
+      case 'reason':
+        if (!(UNSENT_REASONS as readonly string[]).includes(value)) {
+          errors.push(`reason: one of ${UNSENT_REASONS.join(', ')}`);
+        } else if (positiveOnly()) query.reason = value as UnsentReason;
+        break;
+      case 'unit':
+        if (positiveOnly()) query.unit = value;
+        break;
+      case 'category':
+        once('category', value);
+        break;
+      case 'provider':
+        once('provider', value);
+        break;
+      case 'error':
+        once('errorClass', value);
+        break;
+      case 'event':
+        if (!(DELIVERY_STATUS_FILTERS as readonly string[]).includes(value)) {
+          errors.push(`event: one of ${DELIVERY_STATUS_FILTERS.join(', ')}`);
+        } else once('deliveryStatus', value as DeliveryStatusFilter);
+        break;
+      case 'before':
+      case 'after': {
+        const ms = parseIsoTime(value);
+        if (Number.isNaN(ms)) errors.push(`${key}: ${TIME_HINT}`);
+        else if (positiveOnly()) query[key === 'before' ? 'createdBefore' : 'createdAfter'] = ms;
+        break;
+      }
+      case 'id':
+        if (positiveOnly()) id = value;
+        break;
+      default:
+        errors.push(`${term.key}: is not a search key (${SEARCH_KEYS.join(', ')}, meta.KEY)`);
+    }
+  }
+  if (subject.length > 0) query.subject = subject.join(' ');
+  if (notSubject.length > 0) not.subject = notSubject.join(' ');
+  if (Object.keys(not).length > 0) query.not = not;
+  return { query, terms, errors, ...(id !== undefined ? { id } : {}) };
+}
+
+/** A value as the search box writes it: quoted when it holds a space or a quote. */
+export function searchValue(value: string): string {
+  return /[\s"]/.test(value) || value === '' ? `"${value.replace(/"/g, '')}"` : value;
+}
+
+/** The search text with `key:value` added (the message page's "filter by this"). */
+export function addTerm(text: string, key: string, value: string): string {
+  const term = `${key}:${searchValue(value)}`;
+  return text.trim() === '' ? term : `${text.trim()} ${term}`;
+}

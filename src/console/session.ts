@@ -1,0 +1,154 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import {
+  type ConsoleSession,
+  type ConsoleUser,
+  type Permission,
+  roleAllows,
+} from '../domain/console-users.ts';
+import { type Actor, ALL_UNITS, type Scope, unitScope } from '../domain/operations/scope.ts';
+import type { Unit } from '../domain/operations/units.ts';
+import type { ConsoleDeps } from './deps.ts';
+
+/** Who is behind a console request, and what they see. */
+export interface ConsoleRequestState {
+  user: ConsoleUser;
+  session: ConsoleSession;
+  scope: Scope;
+  /** The unit shown (a user limited to units); null: every unit. */
+  unitId: string | null;
+  /** The units the user may switch between (empty for every unit). */
+  units: Unit[];
+  actor: Actor;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    consoleState: ConsoleRequestState | null;
+  }
+  interface FastifyContextConfig {
+    /** What a console route needs; `public`: no session (sign-in, static files). */
+    permission?: Permission | 'public';
+  }
+}
+
+export const COOKIE = 'tegami_console';
+
+/** A refusal the console shows as a page (or JSON for scripts). */
+export class ConsoleError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function readCookie(header: string | undefined, name: string): string {
+  for (const part of (header ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return '';
+}
+
+export function sessionCookie(token: string, secure: boolean, maxAgeS: number): string {
+  return [
+    `${COOKIE}=${token}`,
+    'Path=/console',
+    'HttpOnly',
+    'SameSite=Strict',
+    `Max-Age=${maxAgeS}`,
+    ...(secure ? ['Secure'] : []),
+  ].join('; ');
+}
+
+/**
+ * Whether the cookie gets `Secure`: always, unless turned off, except for a console opened over
+ * plain HTTP at a loopback address (`npm start`, then http://127.0.0.1:4025/console), where
+ * nothing crosses a network and some browsers would drop a `Secure` cookie.
+ */
+export function cookieSecure(request: FastifyRequest, configured: boolean): boolean {
+  if (!configured) return false;
+  const host = (request.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
+  const loopback = host === 'localhost' || host === '127.0.0.1' || host === '[::1]';
+  return !(request.protocol === 'http' && loopback);
+}
+
+function sameToken(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * The `preHandler` of every console route: finds the session behind the cookie, checks the
+ * route's permission against the user's role, and for every request that changes something the
+ * CSRF token (a form's `_csrf` or the `X-CSRF-Token` header) and the Origin. Enforced here, on
+ * the server, whatever the page shows.
+ */
+export function guard(deps: ConsoleDeps) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    request.consoleState = null;
+    const permission = request.routeOptions.config.permission ?? 'administer';
+    if (permission === 'public') return;
+    const found = await deps.accounts.authenticate(readCookie(request.headers.cookie, COOKIE));
+    if (!found) {
+      if (request.method === 'GET') {
+        const next = request.url.startsWith('/console') ? request.url : '/console';
+        return reply.redirect(`/console/sign-in?next=${encodeURIComponent(next)}`, 303);
+      }
+      throw new ConsoleError(401, 'Sign in first.');
+    }
+    const { user, session } = found;
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      const body = request.body as Record<string, unknown> | undefined;
+      const sent =
+        (typeof body?._csrf === 'string' ? body._csrf : '') ||
+        String(request.headers['x-csrf-token'] ?? '');
+      if (!sameToken(sent, session.csrfToken)) {
+        throw new ConsoleError(
+          403,
+          'The form is out of date or was not sent by this console; reload the page and try again.',
+        );
+      }
+      const origin = request.headers.origin;
+      const host = request.headers.host;
+      if (origin && origin !== 'null' && host && new URL(origin).host !== host) {
+        throw new ConsoleError(403, 'Requests from other sites are refused.');
+      }
+    }
+    if (!roleAllows(user.role, permission)) {
+      throw new ConsoleError(
+        403,
+        `Your role (${user.role}) may not do this; ${permission === 'operate' ? 'an operator or admin' : 'an admin'} may.`,
+      );
+    }
+    let scope: Scope = ALL_UNITS;
+    let unitId: string | null = null;
+    let units: Unit[] = [];
+    if (user.unitIds !== null) {
+      unitId =
+        session.unitId && user.unitIds.includes(session.unitId)
+          ? session.unitId
+          : (user.unitIds[0] ?? '');
+      scope = unitScope(unitId);
+      const names = await deps.operations.unitNames(user.unitIds);
+      units = user.unitIds.map((id) => ({ id, name: names.get(id) ?? id, createdAt: 0 }));
+    }
+    request.consoleState = {
+      user,
+      session,
+      scope,
+      unitId,
+      units,
+      actor: { type: 'console', id: user.id, name: user.email },
+    };
+  };
+}
+
+/** The state of a route that has passed `guard` (every route but the public ones). */
+export function stateOf(request: FastifyRequest): ConsoleRequestState {
+  if (!request.consoleState) throw new ConsoleError(401, 'Sign in first.');
+  return request.consoleState;
+}

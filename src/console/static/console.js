@@ -1,0 +1,62 @@
+// Progressive enhancement only: every page works without this file.
+
+// Times are written in UTC by the server; show them in the viewer's time zone, UTC on hover.
+function localTimes(root) {
+  for (const el of root.querySelectorAll('time[datetime]')) {
+    const d = new Date(el.getAttribute('datetime'));
+    if (Number.isNaN(d.getTime())) continue;
+    el.textContent = d.toLocaleString(undefined, {
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
+    el.title = `${el.getAttribute('datetime')} (UTC)`;
+  }
+}
+
+// An element with data-poll="ms" is fetched again and replaced in place (live numbers).
+function poll(el) {
+  const every = Number(el.dataset.poll) || 5000;
+  const timer = setInterval(async () => {
+    try {
+      const r = await fetch(location.href, {
+        headers: { accept: 'text/html' },
+        credentials: 'same-origin',
+      });
+      if (!r.ok) return;
+      const doc = new DOMParser().parseFromString(await r.text(), 'text/html');
+      const next = el.id ? doc.getElementById(el.id) : null;
+      if (!next) return;
+      el.innerHTML = next.innerHTML;
+      localTimes(el);
+      if (!next.dataset.poll) clearInterval(timer);
+    } catch {}
+  }, every);
+}
+
+// Tabs: show one section at a time (all are shown without this file).
+function tabs(root) {
+  const links = [...root.querySelectorAll('nav a')];
+  const show = (hash) => {
+    for (const a of links) {
+      const section = root.querySelector(a.getAttribute('href'));
+      if (section) section.hidden = a.getAttribute('href') !== hash;
+      a.setAttribute('aria-current', String(a.getAttribute('href') === hash));
+    }
+  };
+  for (const a of links)
+    a.addEventListener('click', (e) => {
+      e.preventDefault();
+      show(a.getAttribute('href'));
+    });
+  show(links[0]?.getAttribute('href'));
+}
+
+localTimes(document);
+for (const el of document.querySelectorAll('[data-poll]')) poll(el);
+for (const el of document.querySelectorAll('[data-tabs]')) tabs(el);
+for (const el of document.querySelectorAll('[data-autosubmit]'))
+  el.addEventListener('change', () => el.form.submit());

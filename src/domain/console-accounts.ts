@@ -1,0 +1,182 @@
+import {
+  type ConsoleRole,
+  type ConsoleSession,
+  type ConsoleUser,
+  decoyHash,
+  hashPassword,
+  hashSessionToken,
+  LOCK_AFTER_FAILURES,
+  LOCK_MS,
+  newCsrfToken,
+  newSessionToken,
+  normalizeEmail,
+  SESSION_IDLE_MS,
+  SESSION_MAX_MS,
+  sessionAlive,
+  userProblems,
+  verifyPassword,
+} from './console-users.ts';
+import { newId } from './ids.ts';
+import type { AuditAction, AuditEvent } from './operations/audit.ts';
+import { OperationsError } from './operations/errors.ts';
+import type { Actor } from './operations/scope.ts';
+import type { ConsoleUserStore } from './ports/console-user-store.ts';
+
+export interface NewUserInput {
+  email: string;
+  password: string;
+  role: ConsoleRole;
+  unitIds: string[] | null;
+  canReadBodies: boolean;
+}
+
+export type SignInResult =
+  | { kind: 'signed_in'; token: string; session: ConsoleSession; user: ConsoleUser }
+  /** Wrong address or password: the answer does not say which. */
+  | { kind: 'refused' }
+  | { kind: 'locked'; until: number };
+
+/** Sessions are refreshed in the store at most this often (not on every request). */
+const TOUCH_EVERY_MS = 60_000;
+
+/**
+ * Console users and sessions: creating users (console, CLI, first start), signing in with
+ * lock-out, finding the user behind a cookie, signing out here or everywhere.
+ */
+export class ConsoleAccounts {
+  private readonly clock: () => number;
+
+  constructor(
+    private readonly store: ConsoleUserStore,
+    private readonly record: (
+      actor: Actor,
+      action: AuditAction,
+      fields: Partial<Pick<AuditEvent, 'unitId' | 'target'>>,
+    ) => Promise<void>,
+    clock?: () => number,
+  ) {
+    this.clock = clock ?? Date.now;
+  }
+
+  async createUser(actor: Actor, input: NewUserInput): Promise<ConsoleUser> {
+    const email = normalizeEmail(input.email);
+    const problems = userProblems(email, input.password);
+    if (problems.length > 0) {
+      throw new OperationsError('invalid', 'the user is invalid; see details', problems);
+    }
+    const user = {
+      id: newId('usr'),
+      email,
+      passwordHash: await hashPassword(input.password),
+      role: input.role,
+      unitIds: input.unitIds,
+      canReadBodies: input.canReadBodies,
+      createdAt: this.clock(),
+    };
+    if (!(await this.store.createUser(user, null))) {
+      throw new OperationsError('exists', `a user with the address ${email} already exists`);
+    }
+    await this.record(actor, 'user.create', { target: user.id });
+    const { passwordHash: _, ...rest } = user;
+    return { ...rest, failedSignIns: 0, lockedUntil: null };
+  }
+
+  /** The first admin from TEGAMI_ADMIN_EMAIL/PASSWORD: created once, left alone afterwards. */
+  async ensureAdmin(actor: Actor, email: string, password: string): Promise<boolean> {
+    if (await this.store.findUserByEmail(normalizeEmail(email))) return false;
+    try {
+      await this.createUser(actor, {
+        email,
+        password,
+        role: 'admin',
+        unitIds: null,
+        canReadBodies: true,
+      });
+      return true;
+    } catch (error) {
+      // Another API process starting at the same time created it first.
+      if (error instanceof OperationsError && error.kind === 'exists') return false;
+      throw error;
+    }
+  }
+
+  listUsers(): Promise<ConsoleUser[]> {
+    return this.store.listUsers();
+  }
+
+  async signIn(email: string, password: string): Promise<SignInResult> {
+    const user = await this.store.findUserByEmail(normalizeEmail(email));
+    if (!user) {
+      // As slow as a real check, so the time does not tell which addresses exist.
+      await verifyPassword(password, await decoyHash());
+      return { kind: 'refused' };
+    }
+    const now = this.clock();
+    if (user.lockedUntil !== null && user.lockedUntil > now) {
+      return { kind: 'locked', until: user.lockedUntil };
+    }
+    if (!(await verifyPassword(password, user.passwordHash))) {
+      const lock = user.failedSignIns + 1 >= LOCK_AFTER_FAILURES ? now + LOCK_MS : null;
+      await this.store.recordFailedSignIn(user.id, lock);
+      return lock !== null ? { kind: 'locked', until: lock } : { kind: 'refused' };
+    }
+    if (user.failedSignIns > 0 || user.lockedUntil !== null) {
+      await this.store.clearFailedSignIns(user.id);
+    }
+    const { token, hash } = newSessionToken();
+    const session: ConsoleSession = {
+      hash,
+      userId: user.id,
+      csrfToken: newCsrfToken(),
+      createdAt: now,
+      lastSeenAt: now,
+      unitId: user.unitIds?.[0] ?? null,
+    };
+    await this.store.insertSession(session);
+    const { passwordHash: _, ...plain } = user;
+    return { kind: 'signed_in', token, session, user: { ...plain, failedSignIns: 0 } };
+  }
+
+  /** The live session and user behind a cookie's token, or null. */
+  async authenticate(
+    token: string,
+  ): Promise<{ session: ConsoleSession; user: ConsoleUser } | null> {
+    if (token === '' || token.length > 100) return null;
+    const hash = hashSessionToken(token);
+    const session = await this.store.findSession(hash);
+    const now = this.clock();
+    if (!session) return null;
+    if (!sessionAlive(session, now)) {
+      await this.store.deleteSession(hash);
+      return null;
+    }
+    const user = await this.store.findUser(session.userId);
+    if (!user) return null;
+    if (now - session.lastSeenAt > TOUCH_EVERY_MS) {
+      await this.store.touchSession(hash, now);
+      session.lastSeenAt = now;
+    }
+    return { session, user };
+  }
+
+  async switchUnit(session: ConsoleSession, user: ConsoleUser, unitId: string): Promise<boolean> {
+    if (user.unitIds !== null && !user.unitIds.includes(unitId)) return false;
+    await this.store.touchSession(session.hash, this.clock(), unitId);
+    return true;
+  }
+
+  signOut(session: ConsoleSession): Promise<void> {
+    return this.store.deleteSession(session.hash);
+  }
+
+  async signOutEverywhere(actor: Actor, user: ConsoleUser): Promise<number> {
+    const ended = await this.store.deleteUserSessions(user.id);
+    await this.record(actor, 'user.sign_out_everywhere', { target: user.id });
+    return ended;
+  }
+
+  prune(): Promise<number> {
+    const now = this.clock();
+    return this.store.pruneSessions(now - SESSION_IDLE_MS, now - SESSION_MAX_MS);
+  }
+}

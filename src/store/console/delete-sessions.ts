@@ -1,0 +1,32 @@
+import type { DatabaseHandle } from '../engine/handle.ts';
+
+export async function deleteSession(handle: DatabaseHandle, hash: string): Promise<void> {
+  await handle.writeTransaction((trx) =>
+    trx.deleteFrom('console_sessions').where('token_hash', '=', hash).execute(),
+  );
+}
+
+/** Every session of a user (sign-out everywhere); returns how many. */
+export async function deleteUserSessions(handle: DatabaseHandle, userId: string): Promise<number> {
+  const result = await handle.writeTransaction((trx) =>
+    trx.deleteFrom('console_sessions').where('user_id', '=', userId).executeTakeFirst(),
+  );
+  return Number(result.numDeletedRows);
+}
+
+/** Sessions that ended (idle too long, or too old); returns how many were removed. */
+export async function pruneSessions(
+  handle: DatabaseHandle,
+  idleBefore: number,
+  startedBefore: number,
+): Promise<number> {
+  const result = await handle.writeTransaction((trx) =>
+    trx
+      .deleteFrom('console_sessions')
+      .where((eb) =>
+        eb.or([eb('last_seen_at', '<', idleBefore), eb('created_at', '<', startedBefore)]),
+      )
+      .executeTakeFirst(),
+  );
+  return Number(result.numDeletedRows);
+}

@@ -1,0 +1,30 @@
+import type { ConsoleUserStore } from '../../domain/ports/console-user-store.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
+import { createUser } from './create-user.ts';
+import { deleteSession, deleteUserSessions, pruneSessions } from './delete-sessions.ts';
+import { findSession } from './find-session.ts';
+import { findUser } from './find-user.ts';
+import { findUserByEmail } from './find-user-by-email.ts';
+import { insertSession } from './insert-session.ts';
+import { countUsers, listUsers } from './list-users.ts';
+import { clearFailedSignIns, recordFailedSignIn } from './record-sign-in.ts';
+import { touchSession } from './touch-session.ts';
+
+/** The console's users and sessions port over the database: one SQL operation per file. */
+export function consoleUserStore(handle: DatabaseHandle): ConsoleUserStore {
+  return {
+    createUser: (user, audit) => createUser(handle, user, audit),
+    findUserByEmail: (email) => findUserByEmail(handle, email),
+    findUser: (id) => findUser(handle, id),
+    listUsers: () => listUsers(handle),
+    countUsers: () => countUsers(handle),
+    recordFailedSignIn: (id, lockUntil) => recordFailedSignIn(handle, id, lockUntil),
+    clearFailedSignIns: (id) => clearFailedSignIns(handle, id),
+    insertSession: (session) => insertSession(handle, session),
+    findSession: (hash) => findSession(handle, hash),
+    touchSession: (hash, now, unitId) => touchSession(handle, hash, now, unitId),
+    deleteSession: (hash) => deleteSession(handle, hash),
+    deleteUserSessions: (userId) => deleteUserSessions(handle, userId),
+    pruneSessions: (idle, started) => pruneSessions(handle, idle, started),
+  };
+}

@@ -1,0 +1,475 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import type { Alert } from '../src/domain/alerts/lifecycle.ts';
+import { createAlertStore } from '../src/store/alerts/index.ts';
+import {
+  message,
+  queryDatabase,
+  request,
+  startTestService,
+  TEST_ENGINE,
+  type TestService,
+  waitFor,
+} from './helpers.ts';
+import { type ConsoleClient, postForm, signIn } from './support/console.ts';
+
+/**
+ * The console's access rules, checked on the server with plain HTTP requests (what a forged
+ * request would send): sign-in and lock-out, CSRF, roles, unit limits, metadata-only users,
+ * sign-out everywhere, and the audit log naming the console user.
+ */
+const ADMIN = { email: 'admin@example.jp', password: 'admin-password-123' };
+const PASSWORD = 'user-password-1234';
+
+describe(`console access rules (${TEST_ENGINE})`, () => {
+  let tegami: TestService;
+  let admin: ConsoleClient;
+  let hotelMessage: string;
+  let unitIds: Record<string, string> = {};
+  let restaurantMessage: string;
+
+  async function createKey(unitId: string, name: string): Promise<string> {
+    const r = await admin.post('/console/keys', { name, unit: unitId });
+    assert.equal(r.status, 200, r.text);
+    const key = /data-new-key>([^<]+)</.exec(r.text)?.[1];
+    assert.ok(key, 'the new key is shown once');
+    return key;
+  }
+
+  async function createUser(email: string, fields: Record<string, string | string[]>) {
+    const r = await admin.post('/console/users', { email, password: PASSWORD, ...fields });
+    assert.equal(r.status, 303, r.text);
+  }
+
+  before(async () => {
+    tegami = await startTestService({
+      TEGAMI_ADMIN_EMAIL: ADMIN.email,
+      TEGAMI_ADMIN_PASSWORD: ADMIN.password,
+      TEGAMI_PROVIDER: 'test',
+      TEGAMI_WEBHOOKS_ALLOW_PRIVATE: 'true',
+    });
+    admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
+    const units: Record<string, string> = {};
+    for (const name of ['hotel', 'restaurant']) {
+      const r = await tegami.request('POST', '/v1/units', { name });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      units[name] = r.body.id;
+    }
+    unitIds = units;
+    const hook = await admin.post('/console/webhooks', {
+      url: 'http://127.0.0.1:9/hotel-hooks',
+      events: ['message.sent', 'message.failed'],
+      unit: units.hotel as string,
+    });
+    assert.equal(hook.status, 200, hook.text);
+    const hotelKey = await createKey(units.hotel as string, 'hotel app');
+    const restaurantKey = await createKey(units.restaurant as string, 'restaurant app');
+    const submit = async (key: string, to: string, overrides: Record<string, unknown> = {}) => {
+      const r = await request(
+        tegami.url,
+        'POST',
+        '/v1/messages',
+        message({ to: [{ email: to }], ...overrides }),
+        {},
+        key,
+      );
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      return r.body.id as string;
+    };
+    hotelMessage = await submit(hotelKey, 'guest@example.jp', {
+      subject: '=HYPERLINK("http://evil.example","ご予約")',
+      html: '<p>ようこそ</p>',
+    });
+    restaurantMessage = await submit(restaurantKey, 'diner@example.jp', { subject: 'Dinner' });
+    await createUser('viewer@example.jp', { role: 'viewer', units: '*', bodies: '1' });
+    await createUser('operator@example.jp', { role: 'operator', units: '*', bodies: '1' });
+    await createUser('hotel@example.jp', {
+      role: 'operator',
+      units: units.hotel as string,
+      bodies: '1',
+    });
+    await createUser('meta@example.jp', { role: 'viewer', units: '*' });
+  });
+  after(async () => {
+    await tegami.stop();
+  });
+
+  test('pages need a session; a wrong password is refused, five in a row lock the account', async () => {
+    const page = await fetch(`${tegami.url}/console/messages`, { redirect: 'manual' });
+    assert.equal(page.status, 303);
+    assert.match(page.headers.get('location') ?? '', /^\/console\/sign-in\?next=/);
+    const post = await postForm(`${tegami.url}/console/messages/${hotelMessage}/retry`, {});
+    assert.equal(post.status, 401);
+
+    const unknown = await postForm(`${tegami.url}/console/sign-in`, {
+      email: 'nobody@example.jp',
+      password: PASSWORD,
+    });
+    assert.equal(unknown.status, 401);
+    assert.match(await unknown.text(), /Wrong e-mail address or password/);
+    for (let i = 0; i < 4; i++) {
+      const r = await postForm(`${tegami.url}/console/sign-in`, {
+        email: 'meta@example.jp',
+        password: 'wrong-password-xx',
+      });
+      assert.equal(r.status, 401);
+    }
+    const fifth = await postForm(`${tegami.url}/console/sign-in`, {
+      email: 'meta@example.jp',
+      password: 'wrong-password-xx',
+    });
+    assert.equal(fifth.status, 429);
+    const right = await postForm(`${tegami.url}/console/sign-in`, {
+      email: 'META@example.jp',
+      password: PASSWORD,
+    });
+    assert.equal(right.status, 429, 'locked even with the right password');
+    assert.equal(right.headers.get('set-cookie'), null);
+  });
+
+  test('the session cookie is HttpOnly, SameSite=Strict and Secure (but on loopback HTTP); pages carry a strict CSP', async () => {
+    const r = await postForm(`${tegami.url}/console/sign-in`, {
+      email: ADMIN.email,
+      password: ADMIN.password,
+    });
+    const local = r.headers.get('set-cookie') ?? '';
+    assert.match(local, /HttpOnly/);
+    assert.match(local, /SameSite=Strict/);
+    assert.doesNotMatch(local, /Secure/, 'plain HTTP on a loopback address: no network to cross');
+    // Any other host name (behind a TLS proxy that keeps the Host header): Secure.
+    const port = new URL(tegami.url).port;
+    const cookie = await new Promise<string>((resolve, reject) => {
+      const body = new URLSearchParams(ADMIN).toString();
+      const req = httpRequest(
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/console/sign-in',
+          headers: {
+            host: 'console.example.jp',
+            'content-type': 'application/x-www-form-urlencoded',
+            'content-length': Buffer.byteLength(body),
+          },
+        },
+        (res) => {
+          res.resume();
+          resolve(String(res.headers['set-cookie'] ?? ''));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+    assert.match(cookie, /HttpOnly/);
+    assert.match(cookie, /SameSite=Strict/);
+    assert.match(cookie, /Secure/);
+    const page = await admin.get('/console/messages');
+    assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'/);
+    assert.equal(page.headers.get('x-frame-options'), 'DENY');
+  });
+
+  test('a change needs the CSRF token of the session, from this site', async () => {
+    const operator = await signIn(tegami.url, 'operator@example.jp', PASSWORD);
+    const none = await operator.post(
+      `/console/messages/${hotelMessage}/cancel`,
+      {},
+      { csrf: null },
+    );
+    assert.equal(none.status, 403);
+    const other = await operator.post(
+      `/console/messages/${hotelMessage}/cancel`,
+      {},
+      { csrf: admin.csrf },
+    );
+    assert.equal(other.status, 403, "another session's token is refused");
+    const site = await operator.post(
+      `/console/messages/${hotelMessage}/cancel`,
+      {},
+      { headers: { origin: 'https://evil.example' } },
+    );
+    assert.equal(site.status, 403);
+  });
+
+  test('a viewer reads but is refused every change, even a forged request; admin pages too', async () => {
+    const viewer = await signIn(tegami.url, 'viewer@example.jp', PASSWORD);
+    const page = await viewer.get(`/console/messages/${hotelMessage}`);
+    assert.equal(page.status, 200);
+    for (const path of [
+      `/console/messages/${hotelMessage}/cancel`,
+      `/console/messages/${hotelMessage}/retry`,
+      '/console/recoveries/dry-run',
+      '/console/suppressions',
+    ]) {
+      const r = await viewer.post(path, {
+        q: 'status:failed',
+        action: 'retry',
+        email: 'x@example.jp',
+      });
+      assert.equal(r.status, 403, `${path}: ${r.text.slice(0, 200)}`);
+    }
+    for (const path of ['/console/keys', '/console/users', '/console/units']) {
+      assert.equal((await viewer.get(path)).status, 403, path);
+    }
+    const rows = await queryDatabase<{ n: number }>(
+      tegami.databaseUrl,
+      "select count(*) as n from audit_events where actor_type = 'console' and action like 'message.%'",
+    );
+    assert.equal(Number(rows[0]?.n), 0, 'nothing was done');
+  });
+
+  test("a user of one unit never sees another unit's mail", async () => {
+    const hotel = await signIn(tegami.url, 'hotel@example.jp', PASSWORD);
+    const own = await hotel.get('/console/messages?q=to%3Aguest%40example.jp');
+    assert.match(own.text, new RegExp(hotelMessage));
+    const other = await hotel.get('/console/messages?q=to%3Adiner%40example.jp');
+    assert.doesNotMatch(other.text, new RegExp(restaurantMessage));
+    assert.doesNotMatch(other.text, /Dinner/);
+    assert.equal((await hotel.get(`/console/messages/${restaurantMessage}`)).status, 404);
+    assert.equal((await hotel.get(`/console/messages/${restaurantMessage}/html`)).status, 404);
+    assert.equal(
+      (await hotel.get(`/console/messages?q=id%3A${restaurantMessage}`)).text.includes('Dinner'),
+      false,
+    );
+    const unit = await hotel.get('/console/messages?q=unit%3Arestaurant');
+    assert.doesNotMatch(unit.text, /Dinner/);
+    const cancel = await hotel.post(`/console/messages/${restaurantMessage}/cancel`, {});
+    assert.equal(cancel.status, 404);
+  });
+
+  test('a user of two units switches between them, and sees one at a time', async () => {
+    await admin.post('/console/users', {
+      email: 'both@example.jp',
+      password: PASSWORD,
+      role: 'viewer',
+      units: [unitIds.hotel as string, unitIds.restaurant as string],
+      bodies: '1',
+    });
+    const both = await signIn(tegami.url, 'both@example.jp', PASSWORD);
+    const search = async (q: string) =>
+      (await both.get(`/console/messages?q=${encodeURIComponent(q)}`)).text;
+    assert.match(await search('to:guest@example.jp'), new RegExp(hotelMessage));
+    assert.doesNotMatch(await search('to:diner@example.jp'), new RegExp(restaurantMessage));
+    const switched = await both.post('/console/unit', { unit: unitIds.restaurant as string });
+    assert.equal(switched.status, 303);
+    assert.match(await search('to:diner@example.jp'), new RegExp(restaurantMessage));
+    assert.doesNotMatch(await search('to:guest@example.jp'), new RegExp(hotelMessage));
+    const defaultUnit = (await tegami.request('GET', '/v1/units')).body.data.find(
+      (u: { name: string }) => u.name === 'default',
+    );
+    const refused = await both.post('/console/unit', { unit: defaultUnit.id });
+    assert.equal(refused.status, 404, 'not one of its units');
+  });
+
+  test("a message's timeline shows its attempts and the status webhooks about it", async () => {
+    await waitFor(async () => {
+      const page = await admin.get(`/console/messages/${hotelMessage}`);
+      return page.text.includes('<strong>Status webhook</strong>') ? page : null;
+    }, 'the status webhook in the timeline').then((page) => {
+      assert.match(page.text, /Attempt 1/);
+      assert.match(page.text, /message\.sent to http:\/\/127\.0\.0\.1:9\/hotel-hooks/);
+    });
+    const other = await admin.get(`/console/messages/${restaurantMessage}`);
+    assert.doesNotMatch(
+      other.text,
+      /<strong>Status webhook<\/strong>/,
+      "the hotel's endpoint gets no restaurant mail",
+    );
+  });
+
+  test("alerts: firing and past, a unit's user sees its unit's and provider-wide ones only", async () => {
+    const store = createAlertStore(tegami.service.database);
+    const now = Date.now();
+    const alert = (key: string, unitId: string | null, summary: string): Alert => ({
+      id: `alt_${String(now).padStart(13, '0')}${key.length.toString().padStart(13, '0')}`,
+      key,
+      rule: 'dead_letters',
+      severity: 'warning',
+      state: 'firing',
+      unitId,
+      provider: null,
+      fault: 'message',
+      summary,
+      hint: 'look at the unsent view',
+      evidence: { count: 3, threshold: 1, since: now, topErrors: [], provider: null, details: {} },
+      startedAt: now,
+      endedAt: null,
+      lastNotifiedAt: now,
+      updatedAt: now,
+    });
+    assert.ok(
+      await store.open(
+        alert('dead_letters:restaurant', unitIds.restaurant ?? '', 'レストランの未送信'),
+        [],
+      ),
+    );
+    assert.ok(await store.open(alert('provider_failing:x', null, 'provider down'), []));
+    const page = await admin.get('/console/alerts');
+    assert.equal(page.status, 200);
+    assert.match(page.text, /レストランの未送信/);
+    assert.match(page.text, /provider down/);
+    const overview = await admin.get('/console');
+    assert.match(overview.text, /data-tile="alerts">2</);
+    const hotel = await signIn(tegami.url, 'hotel@example.jp', PASSWORD);
+    const hotelPage = await hotel.get('/console/alerts');
+    assert.match(hotelPage.text, /provider down/);
+    assert.doesNotMatch(hotelPage.text, /レストランの未送信/);
+  });
+
+  test('a metadata-only user sees no content', async () => {
+    const meta = await signIn(tegami.url, 'viewer@example.jp', PASSWORD);
+    assert.equal((await meta.get(`/console/messages/${hotelMessage}/html`)).status, 200);
+    // meta@example.jp is locked by the first test; a fresh one:
+    await admin.post('/console/users', {
+      email: 'meta2@example.jp',
+      password: PASSWORD,
+      role: 'viewer',
+      units: '*',
+    });
+    const metaOnly = await signIn(tegami.url, 'meta2@example.jp', PASSWORD);
+    const page = await metaOnly.get(`/console/messages/${hotelMessage}`);
+    assert.equal(page.status, 200);
+    assert.doesNotMatch(page.text, /<iframe/);
+    assert.doesNotMatch(page.text, /ようこそ/);
+    assert.equal((await metaOnly.get(`/console/messages/${hotelMessage}/html`)).status, 403);
+    assert.equal((await metaOnly.get(`/console/messages/${hotelMessage}/raw`)).status, 403);
+  });
+
+  test('the HTML part is served alone with a CSP that runs no script and loads no remote image', async () => {
+    const r = await admin.get(`/console/messages/${hotelMessage}/html`);
+    assert.equal(r.status, 200);
+    const csp = r.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /img-src data:;/);
+    assert.match(csp, /sandbox/);
+    const once = await admin.get(`/console/messages/${hotelMessage}/html?images=1`);
+    assert.match(once.headers.get('content-security-policy') ?? '', /img-src data: https: http:/);
+    assert.doesNotMatch(once.headers.get('content-security-policy') ?? '', /script-src/);
+  });
+
+  test('search: from:, a negated term, the overview numbers', async () => {
+    const from = await admin.get(
+      `/console/messages?q=${encodeURIComponent('from:BOOKINGS@hotel.example')}`,
+    );
+    assert.match(from.text, new RegExp(hotelMessage));
+    assert.match(from.text, new RegExp(restaurantMessage));
+    const not = await admin.get(
+      `/console/messages?q=${encodeURIComponent('-to:guest@example.jp')}`,
+    );
+    assert.doesNotMatch(not.text, new RegExp(hotelMessage));
+    assert.match(not.text, new RegExp(restaurantMessage));
+    const notProvider = await admin.get(
+      `/console/messages?q=${encodeURIComponent('-provider:nowhere -category:x')}`,
+    );
+    assert.match(notProvider.text, new RegExp(hotelMessage), 'an empty column is not excluded');
+    const bad = await admin.get(`/console/messages?q=${encodeURIComponent('colour:red')}`);
+    assert.equal(bad.status, 200);
+    assert.match(bad.text, /colour: is not a search key/);
+    const overview = await fetch(`${tegami.url}/console/overview.json`, {
+      headers: { cookie: admin.cookie, accept: 'application/json' },
+    });
+    assert.equal(overview.status, 200);
+    const data = (await overview.json()) as { chart: { accepted: number[]; minutes: number[] } };
+    assert.equal(data.chart.minutes.length, 60);
+    assert.ok(data.chart.accepted.reduce((a, b) => a + b, 0) >= 2, 'the messages of this test');
+  });
+
+  test('CSV export: one row per message, formulas made inert', async () => {
+    const r = await admin.get('/console/messages.csv?q=to%3Aguest%40example.jp');
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get('content-type') ?? '', /text\/csv/);
+    assert.ok(r.text.includes(`"'=HYPERLINK(""http://evil.example"",""ご予約"")"`), r.text);
+  });
+
+  test('console actions are in the audit log with the console user as actor', async () => {
+    const operator = await signIn(tegami.url, 'operator@example.jp', PASSWORD);
+    const add = await operator.post('/console/suppressions', {
+      email: 'gone@example.jp',
+      reason: 'manual',
+    });
+    assert.equal(add.status, 303, add.text);
+    await waitFor(async () => {
+      const rows = await queryDatabase<{ actor_type: string; actor_name: string }>(
+        tegami.databaseUrl,
+        "select actor_type, actor_name from audit_events where action = 'suppression.add' and target = 'gone@example.jp'",
+      );
+      return rows.length === 1 ? rows : null;
+    }, 'the audit event').then((rows) => {
+      assert.deepEqual(rows[0], { actor_type: 'console', actor_name: 'operator@example.jp' });
+    });
+    const audit = await admin.get('/console/audit?action=suppression.add');
+    assert.match(audit.text, /operator@example\.jp/);
+  });
+
+  test('an admin adds a status webhook endpoint (secret shown once) and deletes it', async () => {
+    const created = await admin.post('/console/webhooks', {
+      url: 'http://127.0.0.1:9/hooks',
+      events: ['message.sent', 'message.failed'],
+      unit: unitIds.hotel as string,
+    });
+    assert.equal(created.status, 200, created.text);
+    assert.match(created.text, /data-new-secret>[\w-]{40,}</);
+    const list = await admin.get('/console/webhooks');
+    const id = /\/console\/webhooks\/(whk_[0-9A-Z]+)\/delete/.exec(list.text)?.[1];
+    assert.ok(id, 'listed with a delete button');
+    const bad = await admin.post('/console/webhooks', {
+      url: 'ftp://x.example',
+      events: 'message.sent',
+    });
+    assert.equal(bad.status, 400);
+    const viewer = await signIn(tegami.url, 'viewer@example.jp', PASSWORD);
+    assert.equal((await viewer.post(`/console/webhooks/${id}/delete`, {})).status, 403);
+    assert.equal((await admin.post(`/console/webhooks/${id}/delete`, {})).status, 303);
+    assert.doesNotMatch((await admin.get('/console/webhooks')).text, new RegExp(id));
+    const audit = await admin.get('/console/audit?action=webhook_endpoint.delete');
+    assert.match(audit.text, new RegExp(id));
+  });
+
+  test('tegami users create reads the password from standard input; the user signs in', async () => {
+    const run = (args: string[], input: string) =>
+      new Promise<{ code: number | null; output: string }>((resolve) => {
+        const child = spawn(process.execPath, ['bin/tegami.js', 'users', ...args], {
+          env: {
+            ...process.env,
+            TEGAMI_DATABASE_URL: tegami.databaseUrl,
+            TEGAMI_LOG_LEVEL: 'warn',
+          },
+        });
+        let output = '';
+        child.stdout.on('data', (c: Buffer) => {
+          output += c.toString();
+        });
+        child.stderr.on('data', (c: Buffer) => {
+          output += c.toString();
+        });
+        child.on('exit', (code) => resolve({ code, output }));
+        child.stdin.end(input);
+      });
+    const created = await run(
+      ['create', '--email', 'CLI@example.jp', '--role', 'operator', '--unit', 'hotel'],
+      `${PASSWORD}\n`,
+    );
+    assert.equal(created.code, 0, created.output);
+    assert.match(created.output, /Created operator cli@example\.jp/);
+    const short = await run(['create', '--email', 'short@example.jp'], 'short\n');
+    assert.equal(short.code, 2, short.output);
+    assert.match(short.output, /password: must be 12/);
+    const listed = await run(['list'], '');
+    assert.match(listed.output, /cli@example\.jp\s+operator\s+hotel/);
+    const cli = await signIn(tegami.url, 'cli@example.jp', PASSWORD);
+    assert.equal((await cli.get(`/console/messages/${restaurantMessage}`)).status, 404);
+    const audit = await admin.get('/console/audit?action=user.create');
+    assert.match(audit.text, /\(cli\)/);
+  });
+
+  test('sign-out everywhere ends every session of the user', async () => {
+    const one = await signIn(tegami.url, 'operator@example.jp', PASSWORD);
+    const two = await signIn(tegami.url, 'operator@example.jp', PASSWORD);
+    assert.equal((await two.get('/console')).status, 200);
+    const r = await one.post('/console/sign-out-everywhere', {});
+    assert.equal(r.status, 303);
+    assert.equal((await two.get('/console')).status, 303);
+    assert.equal((await one.get('/console')).status, 303);
+  });
+});

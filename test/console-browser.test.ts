@@ -1,0 +1,281 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { BrowserContext, Page } from 'playwright-core';
+import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
+import {
+  message,
+  request,
+  startTestService,
+  TEST_ENGINE,
+  type TestService,
+  waitFor,
+} from './helpers.ts';
+import { HAVE_CHROMIUM, launchBrowser, signInAs } from './support/browser.ts';
+import { startCaptureServer } from './support/capture-server.ts';
+import { simulatorAcceptedIds } from './support/cluster.ts';
+
+/**
+ * The console in a real browser (playwright-core driving Debian's Chromium): an operator signs in,
+ * finds a guest's mail and opens it; the guest's HTML neither runs its script nor loads its
+ * remote image; after an outage and a 400 bug, failed mail is recovered in bulk and sent; a
+ * viewer is refused an operator action, also when the request is forged; a user of one unit
+ * cannot see another unit's mail.
+ */
+const SG_KEY = 'SG.console-browser';
+const ADMIN = { email: 'admin@example.jp', password: 'admin-password-123' };
+const PASSWORD = 'user-password-1234';
+const BOOKINGS = 12;
+
+describe(`the console in a browser (${TEST_ENGINE})`, {
+  skip: !HAVE_CHROMIUM && 'no Chromium (apt-get install chromium)',
+}, () => {
+  let simulator: RunningSimulator;
+  let tegami: TestService;
+  let images: Awaited<ReturnType<typeof startCaptureServer>>;
+  let browser: { context: BrowserContext; close: () => Promise<void> };
+  let page: Page;
+  let hotelKey: string;
+  let restaurantKey: string;
+  let guestMessage: string;
+  let restaurantMessage: string;
+  let bookings: string[] = [];
+  const control = (method: string, path: string, body?: unknown) =>
+    request(simulator.url, method, `/_simulator${path}`, body);
+  const statuses = async (ids: string[]) =>
+    Promise.all(
+      ids.map(
+        async (id) => (await tegami.request('GET', `/v1/messages/${id}`)).body.status as string,
+      ),
+    );
+
+  before(async () => {
+    simulator = await startSimulator({ port: 0, apiKey: SG_KEY });
+    images = await startCaptureServer((_req, res) => {
+      res
+        .writeHead(200, { 'content-type': 'image/gif' })
+        .end(Buffer.from('R0lGODlhAQABAAAAACw=', 'base64'));
+    });
+    tegami = await startTestService({
+      TEGAMI_PROVIDER: 'sendgrid',
+      TEGAMI_SENDGRID_API_KEY: SG_KEY,
+      TEGAMI_SENDGRID_BASE_URL: simulator.url,
+      TEGAMI_SENDGRID_TIMEOUT_MS: '400',
+      TEGAMI_PROVIDER_FAILURE_THRESHOLD: '3',
+      TEGAMI_PROVIDER_PROBE_INTERVAL_MS: '200',
+      TEGAMI_ADMIN_EMAIL: ADMIN.email,
+      TEGAMI_ADMIN_PASSWORD: ADMIN.password,
+    });
+    browser = await launchBrowser();
+    page = await browser.context.newPage();
+  });
+  after(async () => {
+    await browser?.close();
+    await tegami?.stop();
+    await simulator?.close();
+    await images?.close();
+  });
+
+  async function newKey(unit: string, name: string): Promise<string> {
+    await page.goto(`${tegami.url}/console/keys`);
+    await page.fill('input[name=name]', name);
+    await page.selectOption('select[name=unit]', { label: unit });
+    await page.click('form[action="/console/keys"] button[type=submit]');
+    return (await page.textContent('[data-new-key]'))?.trim() ?? '';
+  }
+
+  async function newUser(email: string, role: string, unit: string | null) {
+    await page.goto(`${tegami.url}/console/users`);
+    await page.fill('input[name=email]', email);
+    await page.fill('input[name=password]', PASSWORD);
+    await page.selectOption('select[name=role]', role);
+    if (unit) await page.selectOption('select[name=units]', { label: unit });
+    await Promise.all([
+      page.waitForURL(/\/console\/users$/),
+      page.click('form[action="/console/users"] button[type=submit]'),
+    ]);
+    assert.ok(await page.isVisible(`td:text-is("${email}")`), `${email} is listed`);
+  }
+
+  async function submit(key: string, body: Record<string, unknown>): Promise<string> {
+    const r = await request(tegami.url, 'POST', '/v1/messages', message(body), {}, key);
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    return r.body.id;
+  }
+
+  test('an admin signs in and sets up units, keys and users', async () => {
+    for (const name of ['hotel', 'restaurant']) {
+      assert.equal((await tegami.request('POST', '/v1/units', { name })).status, 201);
+    }
+    await signInAs(page, tegami.url, ADMIN.email, ADMIN.password);
+    assert.equal(await page.textContent('h1'), 'Overview');
+    hotelKey = await newKey('hotel', 'hotel app');
+    restaurantKey = await newKey('restaurant', 'restaurant app');
+    assert.match(hotelKey, /^tgm_/);
+    await newUser('operator@example.jp', 'operator', null);
+    await newUser('viewer@example.jp', 'viewer', null);
+    await newUser('hotel-staff@example.jp', 'operator', 'hotel');
+  });
+
+  test('after an outage and a 400 bug, failed mail is recovered in bulk and sent', async () => {
+    // An outage (502 pages) while mail comes in: held, then sent once it is over.
+    await control('POST', '/outage', { mode: 'html-502', durationMs: 1500 });
+    const during: string[] = [];
+    for (let i = 0; i < 3; i++)
+      during.push(await submit(hotelKey, { subject: `during outage ${i}` }));
+    // Then a payload bug: SendGrid refuses one kind of mail with a 400; it dead-letters.
+    await control('PUT', '/faults', { rejectCategories: ['booking'] });
+    bookings = [];
+    for (let i = 0; i < BOOKINGS; i++) {
+      bookings.push(
+        await submit(hotelKey, {
+          to: [{ email: `booker-${i}@example.jp` }],
+          subject: `ご予約 ${i}`,
+          categories: ['booking'],
+        }),
+      );
+    }
+    await waitFor(
+      async () => (await statuses(bookings)).every((s) => s === 'failed'),
+      'bookings failed',
+      30_000,
+    );
+    await waitFor(
+      async () => (await statuses(during)).every((s) => s === 'sent'),
+      'outage mail sent',
+      30_000,
+    );
+    // The fix is deployed.
+    await control('PUT', '/faults', {});
+
+    await signInAs(page, tegami.url, 'operator@example.jp', PASSWORD);
+    await page.goto(
+      `${tegami.url}/console/unsent?q=${encodeURIComponent('reason:failed category:booking')}`,
+    );
+    assert.equal((await page.textContent('[data-total]'))?.trim(), String(BOOKINGS));
+    assert.ok(
+      await page.isVisible('text=The content value must be a string'),
+      "the provider's own error text",
+    );
+    await page.click('text=Dry run…');
+    assert.equal((await page.textContent('[data-matched]'))?.trim(), String(BOOKINGS));
+    // A wrong count starts nothing.
+    await page.fill('input[name=confirm]', '5');
+    await page.click('text=Start the retry');
+    assert.ok(await page.isVisible('text=The number typed does not match'));
+    await page.fill('input[name=confirm]', String(BOOKINGS));
+    await Promise.all([
+      page.waitForURL(/\/console\/recoveries\/rec_/),
+      page.click('text=Start the retry'),
+    ]);
+    // The progress updates in place until the recovery is done.
+    await page.waitForSelector('#progress .s-done', { timeout: 30_000 });
+    assert.equal((await page.textContent('[data-count="done"]'))?.trim(), String(BOOKINGS));
+    await waitFor(
+      async () => (await statuses(bookings)).every((s) => s === 'sent'),
+      'bookings sent',
+      30_000,
+    );
+    const accepted = await simulatorAcceptedIds(simulator.url);
+    for (const id of bookings) assert.equal(accepted.get(id), 1, `${id} sent once`);
+    await page.goto(`${tegami.url}/console/audit`);
+    assert.ok(await page.isVisible('td:has-text("recovery.start")'));
+    assert.ok(await page.isVisible('td:has-text("operator@example.jp")'));
+    // The overview draws the last hour (uPlot, served from the package).
+    await page.goto(`${tegami.url}/console`);
+    await page.waitForSelector('#traffic-chart canvas');
+    assert.ok(
+      Number((await page.textContent('[data-tile="sent"]'))?.replace(/,/g, '')) >= BOOKINGS,
+    );
+  });
+
+  test("an operator finds a guest's mail; its HTML runs no script and loads no remote image", async () => {
+    guestMessage = await submit(hotelKey, {
+      to: [{ email: 'guest@example.jp', name: '山田 花子' }],
+      subject: 'ご予約ありがとうございます',
+      text: '山田様、ご予約ありがとうございます。',
+      html: `<p id="greeting">山田様、ようこそ</p><script>document.body.dataset.ran = 'yes'; parent.document.title = 'pwned';</script><img id="remote" src="${images.url}/pixel.gif">`,
+    });
+    restaurantMessage = await submit(restaurantKey, {
+      to: [{ email: 'diner@example.jp' }],
+      subject: 'ディナーのご案内',
+    });
+    await waitFor(
+      async () => (await statuses([guestMessage, restaurantMessage])).every((s) => s === 'sent'),
+      'sent',
+    );
+
+    await page.goto(`${tegami.url}/console/messages`);
+    await page.fill('input[name=q]', 'to:guest@example.jp');
+    await page.press('input[name=q]', 'Enter');
+    await page.waitForURL(/q=to%3Aguest%40example.jp/);
+    await page.click('text=ご予約ありがとうございます');
+    await page.waitForURL(new RegExp(`/console/messages/${guestMessage}`));
+    assert.equal(await page.textContent('h1'), 'ご予約ありがとうございます');
+    const frame = page.frame({ name: 'message-body' });
+    assert.ok(frame, 'the HTML is in its own frame');
+    await frame.waitForSelector('#greeting');
+    assert.equal(await frame.textContent('#greeting'), '山田様、ようこそ');
+    assert.equal(await frame.getAttribute('body', 'data-ran'), null, 'the script did not run');
+    assert.notEqual(await page.title(), 'pwned');
+    assert.equal(await page.getAttribute('iframe[name=message-body]', 'sandbox'), '');
+    await page.waitForTimeout(300);
+    assert.equal(images.captured.length, 0, 'the remote image was not loaded');
+    // Loading images is the viewer's choice, once; still no script.
+    await page.click('text=Load remote images once');
+    await waitFor(async () => images.captured.length > 0 || null, 'the image loaded on request');
+    assert.equal(
+      await page.frame({ name: 'message-body' })?.getAttribute('body', 'data-ran'),
+      null,
+    );
+    // Clicking a value filters by it.
+    await page.click(`a.filter:text-is("guest@example.jp")`);
+    await page.waitForURL(/\/console\/messages\?q=/);
+    assert.match(await page.inputValue('input[name=q]'), /to:guest@example.jp/);
+  });
+
+  test('a viewer is refused an operator action, also when the request is forged', async () => {
+    await control('PUT', '/faults', { rejectCategories: ['late'] });
+    const again = await submit(hotelKey, { subject: 'will fail too', categories: ['late'] });
+    await waitFor(
+      async () => (await statuses([again])).every((s) => s === 'failed'),
+      'failed',
+      30_000,
+    );
+    await control('PUT', '/faults', {});
+    await signInAs(page, tegami.url, 'viewer@example.jp', PASSWORD);
+    await page.goto(`${tegami.url}/console/messages/${again}`);
+    assert.equal(await page.isVisible('button:text-is("Retry")'), false, 'no button for a viewer');
+    // The form's token is the viewer's own: the request is valid in every way but the role.
+    const token = (await page.getAttribute('input[name=_csrf]', 'value')) ?? '';
+    const forged = await page.evaluate(
+      async ({ id, token }) => {
+        const r = await fetch(`/console/messages/${id}/retry`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ _csrf: token }),
+        });
+        return r.status;
+      },
+      { id: again, token },
+    );
+    assert.equal(forged, 403);
+    assert.deepEqual(await statuses([again]), ['failed'], 'nothing changed');
+    await page.goto(`${tegami.url}/console/unsent?q=reason:failed`);
+    assert.equal(await page.isVisible('text=Dry run…'), false);
+  });
+
+  test("a user of the hotel unit cannot see the restaurant's mail", async () => {
+    await signInAs(page, tegami.url, 'hotel-staff@example.jp', PASSWORD);
+    await page.goto(
+      `${tegami.url}/console/messages?q=${encodeURIComponent('to:diner@example.jp')}`,
+    );
+    assert.ok(await page.isVisible('text=No message matches.'));
+    const direct = await page.goto(`${tegami.url}/console/messages/${restaurantMessage}`);
+    assert.equal(direct?.status(), 404);
+    assert.equal(await page.isVisible('text=ディナーのご案内'), false);
+    await page.goto(
+      `${tegami.url}/console/messages?q=${encodeURIComponent('to:guest@example.jp')}`,
+    );
+    assert.ok(await page.isVisible('text=ご予約ありがとうございます'));
+  });
+});

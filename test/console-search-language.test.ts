@@ -1,0 +1,84 @@
+// tegami-test: no-database
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { escapeHtml, html } from '../src/console/html.ts';
+import { csvCell } from '../src/console/pages/messages.ts';
+import { addTerm, parseSearch, tokenize } from '../src/console/search-language.ts';
+
+describe("the console's search language", () => {
+  test('key:value terms become the query the API uses', () => {
+    const { query, errors } = parseSearch(
+      'to:guest@example.jp from:Hotel@Example.jp status:failed unit:hotel category:booking meta.booking_id:B-1 provider:sendgrid error:http_400 event:bounced after:2026-12-01 before:2026-12-02T10:00',
+    );
+    assert.deepEqual(errors, []);
+    assert.deepEqual(query, {
+      recipient: 'guest@example.jp',
+      from: 'Hotel@Example.jp',
+      status: 'failed',
+      unit: 'hotel',
+      category: 'booking',
+      metadata: [['booking_id', 'B-1']],
+      provider: 'sendgrid',
+      errorClass: 'http_400',
+      deliveryStatus: 'bounced',
+      createdAfter: Date.parse('2026-12-01T00:00:00Z'),
+      createdBefore: Date.parse('2026-12-02T10:00:00Z'),
+    });
+  });
+
+  test('bare words: an address searches recipients, other words the subject; quotes keep spaces', () => {
+    assert.deepEqual(parseSearch('guest@example.jp ご予約 確認').query, {
+      recipient: 'guest@example.jp',
+      subject: 'ご予約 確認',
+    });
+    assert.deepEqual(parseSearch('subject:"spring offer" reason:failed').query, {
+      subject: 'spring offer',
+      reason: 'failed',
+    });
+    assert.deepEqual(tokenize('-category:"a b" id:msg_1'), [
+      { key: 'category', value: 'a b', negated: true },
+      { key: 'id', value: 'msg_1', negated: false },
+    ]);
+    assert.equal(parseSearch('id:msg_123').id, 'msg_123');
+  });
+
+  test('- excludes a term', () => {
+    assert.deepEqual(parseSearch('status:failed -category:newsletter -to:@example.com').query, {
+      status: 'failed',
+      not: { category: 'newsletter', recipient: '@example.com' },
+    });
+  });
+
+  test('mistakes are named, never guessed', () => {
+    assert.match(parseSearch('colour:red').errors[0] ?? '', /is not a search key/);
+    assert.match(parseSearch('status:lost').errors[0] ?? '', /status: one of/);
+    assert.match(parseSearch('after:yesterday').errors[0] ?? '', /after: a date/);
+    assert.match(parseSearch('to:nobody').errors[0] ?? '', /to: an address/);
+    assert.match(parseSearch('-unit:hotel').errors[0] ?? '', /cannot be excluded/);
+    assert.match(parseSearch('status:sent status:failed').errors[0] ?? '', /once/);
+  });
+
+  test('a clicked value is added as a filter, quoted when needed', () => {
+    assert.equal(addTerm('', 'to', 'a@example.jp'), 'to:a@example.jp');
+    assert.equal(
+      addTerm('status:failed', 'category', 'spring sale'),
+      'status:failed category:"spring sale"',
+    );
+    assert.deepEqual(parseSearch(addTerm('x', 'meta.k', 'v w')).query.metadata, [['k', 'v w']]);
+  });
+
+  test('templates escape every value; CSV cells cannot start a formula', () => {
+    const evil = '<script>alert("x")</script>';
+    assert.equal(
+      html`<p title="${evil}">${evil}</p>`.text,
+      `<p title="${escapeHtml(evil)}">${escapeHtml(evil)}</p>`,
+    );
+    assert.doesNotMatch(html`${evil}`.text, /<script/);
+    assert.equal(csvCell('=1+1'), `"'=1+1"`);
+    assert.equal(csvCell('@SUM(A1)'), `"'@SUM(A1)"`);
+    assert.equal(csvCell('-2'), `"'-2"`);
+    assert.equal(csvCell('say "hi"'), '"say ""hi"""');
+    assert.equal(csvCell('ご予約'), '"ご予約"');
+  });
+});

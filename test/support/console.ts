@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+
+/** A console session driven with fetch: its cookie and the CSRF token of its pages. */
+export interface ConsoleClient {
+  cookie: string;
+  csrf: string;
+  get(path: string): Promise<{ status: number; text: string; headers: Headers }>;
+  post(
+    path: string,
+    fields: Record<string, string | string[]>,
+    options?: { csrf?: string | null; headers?: Record<string, string> },
+  ): Promise<{ status: number; text: string; location: string | null }>;
+}
+
+export async function postForm(
+  url: string,
+  fields: Record<string, string | string[]>,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  const body = new URLSearchParams();
+  for (const [k, v] of Object.entries(fields)) {
+    for (const one of ([] as string[]).concat(v)) body.append(k, one);
+  }
+  return fetch(url, {
+    method: 'POST',
+    body,
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+  });
+}
+
+/** Signs in through the form; fails the test when refused. */
+export async function signIn(
+  base: string,
+  email: string,
+  password: string,
+): Promise<ConsoleClient> {
+  const r = await postForm(`${base}/console/sign-in`, { email, password, next: '/console' });
+  assert.equal(r.status, 303, `sign-in of ${email}: ${await r.text()}`);
+  const cookie = (r.headers.get('set-cookie') ?? '').split(';')[0] as string;
+  const client: ConsoleClient = {
+    cookie,
+    csrf: '',
+    async get(path) {
+      const res = await fetch(`${base}${path}`, { headers: { cookie }, redirect: 'manual' });
+      return { status: res.status, text: await res.text(), headers: res.headers };
+    },
+    async post(path, fields, options = {}) {
+      const token = options.csrf === undefined ? client.csrf : options.csrf;
+      const res = await postForm(
+        `${base}${path}`,
+        token === null ? fields : { ...fields, _csrf: token },
+        { cookie, ...(options.headers ?? {}) },
+      );
+      return { status: res.status, text: await res.text(), location: res.headers.get('location') };
+    },
+  };
+  const home = await client.get('/console');
+  assert.equal(home.status, 200);
+  client.csrf = /name="_csrf" value="([^"]+)"/.exec(home.text)?.[1] ?? '';
+  assert.ok(client.csrf, 'the page carries a CSRF token');
+  return client;
+}
