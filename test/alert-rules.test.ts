@@ -348,8 +348,8 @@ describe('alert notifications', () => {
     // Slack markup in an error text is shown, not acted on (no @channel from a provider's words).
     assert.ok(!text.includes('<!channel>'));
     assert.ok(text.includes('&lt;!channel&gt;'));
-    assert.equal(consoleLink(notice), 'https://tegami.example/console/unsent?unit=hotel');
-    assert.ok(text.includes('https://tegami.example/console/unsent?unit=hotel'));
+    assert.equal(consoleLink(notice), 'https://tegami.example/console/unsent?q=unit%3Ahotel');
+    assert.ok(text.includes('https://tegami.example/console/unsent?q=unit%3Ahotel'));
     const resolved = slackMessage({
       ...notice,
       kind: 'resolved',

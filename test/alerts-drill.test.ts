@@ -166,7 +166,7 @@ describe(`alerts drill: an outage reaches Slack and resolves by itself (${TEST_E
       .flatMap((b) => (b as { elements?: { url?: string }[] }).elements ?? [])
       .map((e) => e.url)
       .find(Boolean);
-    assert.equal(link, 'https://tegami.example/console/unsent?unit=hotel');
+    assert.equal(link, 'https://tegami.example/console/unsent?q=unit%3Ahotel');
 
     // The API says the same, with the unit.
     const firing = await tegami.request('GET', '/v1/alerts?state=firing');

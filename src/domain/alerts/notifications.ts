@@ -24,13 +24,14 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
  */
 export function consoleLink(notice: AlertNotice): string | null {
   if (!notice.publicUrl) return null;
-  const params = new URLSearchParams();
+  // The console's search language (`unit:hotel reason:failed`), kept in the page's URL.
   const { alert } = notice;
-  if (notice.unitName) params.set('unit', notice.unitName);
-  if (alert.rule === 'dead_letters') params.set('reason', 'failed');
-  if (alert.rule === 'unconfirmed') params.set('reason', 'unconfirmed');
-  const query = params.toString();
-  return `${notice.publicUrl.replace(/\/+$/, '')}/console/unsent${query ? `?${query}` : ''}`;
+  const terms: string[] = [];
+  if (notice.unitName) terms.push(`unit:${notice.unitName}`);
+  if (alert.rule === 'dead_letters') terms.push('reason:failed');
+  if (alert.rule === 'unconfirmed') terms.push('reason:unconfirmed');
+  const query = terms.length > 0 ? `?${new URLSearchParams({ q: terms.join(' ') })}` : '';
+  return `${notice.publicUrl.replace(/\/+$/, '')}/console/unsent${query}`;
 }
 
 function headline(notice: AlertNotice): string {
