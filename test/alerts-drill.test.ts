@@ -214,9 +214,14 @@ describe(`alerts drill: an outage reaches Slack and resolves by itself (${TEST_E
       "the hotel's delay alert resolved in its channel",
       30_000,
     );
+    await waitFor(
+      async () => messagesIn(globalSlack, /^RESOLVED delivery_delay \(unit default\)/)[0],
+      "the default unit's delay alert resolved",
+      30_000,
+    );
     const failed = await tegami.request('GET', '/v1/messages?status=failed');
     assert.equal(failed.body.data.length, 0, 'nothing was dead-lettered');
-    assert.equal((await fetch(`${tegami.url}/status`)).status, 200);
+    assert.equal((await fetch(`${tegami.url}/status`)).status, 200, 'no critical alert fires');
 
     // One page per alert: each fired exactly once and resolved exactly once.
     for (const [slack, pattern] of [
