@@ -10,6 +10,7 @@ import { ALL_UNITS } from '../domain/operations/scope.ts';
 import type { DeliveryEventStore } from '../domain/ports/delivery-event-store.ts';
 import type { Provider } from '../domain/ports/provider.ts';
 import type { SandboxOutbox } from '../domain/ports/sandbox-outbox.ts';
+import { UnitRateLimits } from '../domain/unit-rate-limit.ts';
 import { buildApp } from '../http/app.ts';
 import { buildMetricsApp } from '../http/metrics-app.ts';
 import type { EventWebhookOptions } from '../http/routes/event-webhook.ts';
@@ -307,6 +308,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         },
         unconfirmedAfterMs: config.unconfirmedAfterMs,
         batchMaxRecipients: config.batchMaxRecipients,
+        // Looked up per request (one key read), so a changed limit holds at once in every process.
+        unitRateLimits: new UnitRateLimits({
+          limitOf: async (unitId) =>
+            (await alertStore.unitSettingsOf(unitId))?.rateLimitPerMin ?? null,
+          defaultPerMin: config.unitRateLimitPerMin,
+        }),
         timeline: (id) => deliveryEvents.timeline(id),
         suppressions,
         operations: operations.service,
