@@ -6,7 +6,7 @@ import { acceptMessages, newMessageFrom } from '../../accept-messages.ts';
 import { type ApiDeps, BATCH_BODY_LIMIT } from '../../deps.ts';
 import { ApiError, type ErrorDetail, MAX_ERROR_DETAILS } from '../../errors.ts';
 import { replayIfKnown } from '../../idempotency.ts';
-import { ErrorBodySchema, MessageErrorResponses } from '../../schemas/error.ts';
+import { ErrorBodySchema, ErrorSchema, MessageErrorResponses } from '../../schemas/error.ts';
 import { MessageInputSchema } from '../../schemas/message-input.ts';
 import { strict } from '../../schemas/parts.ts';
 import type { TypedApp } from '../../typed-app.ts';
@@ -54,7 +54,7 @@ export function registerSubmitMessageBatch(app: TypedApp, deps: ApiDeps): void {
         description:
           'Each message is validated on its own: valid ones are stored together (atomically), invalid ones are reported per index. 400 if none is valid.',
         body: BatchInputSchema,
-        response: { 202: BatchResultSchema, ...MessageErrorResponses },
+        response: { 202: BatchResultSchema, ...MessageErrorResponses, 429: ErrorSchema },
       },
     },
     async (request, reply) => {

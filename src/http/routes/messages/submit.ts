@@ -4,7 +4,7 @@ import { acceptMessages, newMessageFrom } from '../../accept-messages.ts';
 import type { ApiDeps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import { replayIfKnown } from '../../idempotency.ts';
-import { MessageErrorResponses } from '../../schemas/error.ts';
+import { ErrorSchema, MessageErrorResponses } from '../../schemas/error.ts';
 import { MessageInputSchema } from '../../schemas/message-input.ts';
 import type { TypedApp } from '../../typed-app.ts';
 
@@ -25,7 +25,7 @@ export function registerSubmitMessage(app: TypedApp, deps: ApiDeps): void {
         description:
           'Answers 202 only once the message is durably stored. Send `Idempotency-Key` to make retries safe.',
         body: MessageInputSchema,
-        response: { 202: AcceptedSchema, ...MessageErrorResponses },
+        response: { 202: AcceptedSchema, ...MessageErrorResponses, 429: ErrorSchema },
       },
     },
     async (request, reply) => {
