@@ -28,7 +28,14 @@ export async function takeUnitLimit(
 ): Promise<{ unitId: string; decision: RateLimitDecision } | null> {
   const unitId = request.apiKey?.unitId;
   if (!deps.unitRateLimits || unitId === undefined) return null;
-  const decision = await deps.unitRateLimits.take(unitId, count);
+  let decision: RateLimitDecision | null;
+  try {
+    decision = await deps.unitRateLimits.take(unitId, count);
+  } catch {
+    // The unit's limit could not be read (the database is away): storing the messages is tried
+    // next and answers that outage as it always does (503), instead of a 500 from here.
+    return null;
+  }
   return decision ? { unitId, decision } : null;
 }
 
