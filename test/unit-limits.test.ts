@@ -166,6 +166,20 @@ describe(`unit sending limits (${TEST_ENGINE})`, () => {
     assert.equal(await stored('hotel'), 6);
   });
 
+  test('an Idempotency-Key replay is not counted again', async () => {
+    await tegami.request('PUT', '/v1/units/shop', { rate_limit_per_min: 1 });
+    await freshMinute();
+    const key = { 'idempotency-key': `limit-${Date.now()}` };
+    const first = await request(tegami.url, 'POST', '/v1/messages', message(), key, keys.shop);
+    assert.equal(first.status, 202);
+    const replay = await request(tegami.url, 'POST', '/v1/messages', message(), key, keys.shop);
+    assert.equal(replay.status, 202, 'the stored answer, not a 429');
+    assert.equal(replay.body.id, first.body.id);
+    const other = await submit('shop', message());
+    assert.equal(other.status, 429, 'a new message is over the limit of 1');
+    await tegami.request('PUT', '/v1/units/shop', { rate_limit_per_min: null });
+  });
+
   test("/v3/mail/send: each personalization counts; over the limit SendGrid's 429, its body and headers", async () => {
     await tegami.request('PUT', '/v1/units/news', { rate_limit_per_min: 5 });
     await freshMinute();

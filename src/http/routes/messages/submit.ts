@@ -23,7 +23,7 @@ export function registerSubmitMessage(app: TypedApp, deps: ApiDeps): void {
         tags: ['messages'],
         summary: 'Submit one message',
         description:
-          'Answers 202 only once the message is durably stored. Send `Idempotency-Key` to make retries safe.',
+          'Answers 202 only once the message is durably stored. Send `Idempotency-Key` to make retries safe. Over the sending limit of the unit (messages per minute): 429 `rate_limited` with `Retry-After`, nothing stored.',
         body: MessageInputSchema,
         response: { 202: AcceptedSchema, ...MessageErrorResponses, 429: ErrorSchema },
       },
