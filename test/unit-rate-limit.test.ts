@@ -67,4 +67,29 @@ describe('unit sending limit (domain)', () => {
     const unlimited = new UnitRateLimits({ limitOf: async () => null, defaultPerMin: null });
     assert.equal(await unlimited.take('shop', 1_000_000), null);
   });
+
+  test("a unit's limit is read once per 5 s (or again after a change here), not per request", async () => {
+    let reads = 0;
+    let now = minute;
+    let limit = 10;
+    const limits = new UnitRateLimits({
+      limitOf: async () => {
+        reads++;
+        return limit;
+      },
+      defaultPerMin: null,
+      clock: () => now,
+    });
+    for (let i = 0; i < 5; i++) await limits.take('hotel', 1);
+    assert.equal(reads, 1);
+    limit = 3;
+    now += 4_000;
+    assert.equal((await limits.take('hotel', 1))?.limit, 10, 'still the cached limit');
+    now += 1_000;
+    assert.equal((await limits.take('hotel', 1))?.limit, 3, 'read again after 5 s');
+    assert.equal(reads, 2);
+    limit = 50;
+    limits.forget('hotel');
+    assert.equal((await limits.take('hotel', 1))?.limit, 50, 'read again after forget');
+  });
 });

@@ -308,7 +308,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         },
         unconfirmedAfterMs: config.unconfirmedAfterMs,
         batchMaxRecipients: config.batchMaxRecipients,
-        // Looked up per request (one key read), so a changed limit holds at once in every process.
+        // Read at most every 5 s per unit (UNIT_LIMIT_CACHE_MS): a changed limit holds in every
+        // process within that, and accepting mail costs no extra read.
         unitRateLimits: new UnitRateLimits({
           limitOf: async (unitId) =>
             (await alertStore.unitSettingsOf(unitId))?.rateLimitPerMin ?? null,

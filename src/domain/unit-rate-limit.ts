@@ -70,22 +70,45 @@ export interface UnitRateLimitsDeps {
   limitOf: (unitId: string) => Promise<number | null>;
   /** TEGAMI_UNIT_RATE_LIMIT_PER_MIN; null: units without their own limit are unlimited. */
   defaultPerMin: number | null;
+  /** How long a unit's limit, once read, is used without reading it again (default 5 s). */
+  cacheMs?: number;
   clock?: () => number;
 }
+
+/** A changed limit holds in every API process within this long. */
+export const UNIT_LIMIT_CACHE_MS = 5_000;
 
 /** A unit's limit looked up and counted against; what the accepting routes ask. */
 export class UnitRateLimits {
   private readonly limiter: FixedWindowLimiter;
+  private readonly clock: () => number;
+  /** Each unit's own limit as last read, and when: accepting mail reads no settings row. */
+  private readonly known = new Map<string, { limit: number | null; at: number }>();
 
   constructor(private readonly deps: UnitRateLimitsDeps) {
-    this.limiter = new FixedWindowLimiter(deps.clock ?? Date.now);
+    this.clock = deps.clock ?? Date.now;
+    this.limiter = new FixedWindowLimiter(this.clock);
+  }
+
+  private async ownLimit(unitId: string): Promise<number | null> {
+    const now = this.clock();
+    const cached = this.known.get(unitId);
+    if (cached && now - cached.at < (this.deps.cacheMs ?? UNIT_LIMIT_CACHE_MS)) return cached.limit;
+    const limit = await this.deps.limitOf(unitId);
+    this.known.set(unitId, { limit, at: now });
+    return limit;
   }
 
   /** Null when the unit has no limit (nothing counted). */
   async take(unitId: string, count: number): Promise<RateLimitDecision | null> {
-    const limit = (await this.deps.limitOf(unitId)) ?? this.deps.defaultPerMin;
+    const limit = (await this.ownLimit(unitId)) ?? this.deps.defaultPerMin;
     if (limit === null) return null;
     return this.limiter.take(unitId, count, limit);
+  }
+
+  /** Forgets the unit's cached limit: the next request reads it again (after a change here). */
+  forget(unitId: string): void {
+    this.known.delete(unitId);
   }
 
   giveBack(unitId: string, count: number, decision: RateLimitDecision | null): void {

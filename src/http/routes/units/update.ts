@@ -38,7 +38,12 @@ const UpdateBodySchema = Type.Object(
 );
 
 /** `PUT /v1/units/{id}`: where a unit's alerts go, its own thresholds and its sending limit (admin keys only). */
-export function registerUpdateUnit(app: TypedApp, alerts: AlertsService): void {
+export function registerUpdateUnit(
+  app: TypedApp,
+  alerts: AlertsService,
+  /** Called with the unit's id after a change, so this process's cached limit goes at once. */
+  onChanged: (unitId: string) => void = () => {},
+): void {
   app.put(
     '/units/:id',
     {
@@ -85,6 +90,7 @@ export function registerUpdateUnit(app: TypedApp, alerts: AlertsService): void {
               }),
         },
       );
+      onChanged(unit.id);
       return presentUnitWithAlerts(unit, settings);
     },
   );
