@@ -72,6 +72,8 @@ export interface Config {
   sandboxOutboxLimit: number;
   /** Recipients (to + cc + bcc) of all messages of one batch together. */
   batchMaxRecipients: number;
+  /** TEGAMI_UNIT_RATE_LIMIT_PER_MIN: a unit's sending limit unless it has its own; null: none. */
+  unitRateLimitPerMin: number | null;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   metrics: {
     /** TEGAMI_METRICS_TOKEN: `/metrics` asks for it as a bearer token. */
@@ -273,6 +275,8 @@ export function loadConfig(env: Env = process.env): Config {
       1,
       1_000_000,
     ),
+    // Unset (0 here): units without their own limit are unlimited.
+    unitRateLimitPerMin: integer(env, 'TEGAMI_UNIT_RATE_LIMIT_PER_MIN', 0, 1, 10_000_000) || null,
     logLevel: oneOf(env, 'TEGAMI_LOG_LEVEL', 'info', LOG_LEVELS),
     metrics: loadMetrics(env),
     alerts: loadAlerts(env),

@@ -10,6 +10,7 @@ import { ALL_UNITS } from '../domain/operations/scope.ts';
 import type { DeliveryEventStore } from '../domain/ports/delivery-event-store.ts';
 import type { Provider } from '../domain/ports/provider.ts';
 import type { SandboxOutbox } from '../domain/ports/sandbox-outbox.ts';
+import { UnitRateLimits } from '../domain/unit-rate-limit.ts';
 import { buildApp } from '../http/app.ts';
 import { buildMetricsApp } from '../http/metrics-app.ts';
 import type { EventWebhookOptions } from '../http/routes/event-webhook.ts';
@@ -307,6 +308,13 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         },
         unconfirmedAfterMs: config.unconfirmedAfterMs,
         batchMaxRecipients: config.batchMaxRecipients,
+        // Read at most every 5 s per unit (UNIT_LIMIT_CACHE_MS): a changed limit holds in every
+        // process within that, and accepting mail costs no extra read.
+        unitRateLimits: new UnitRateLimits({
+          limitOf: async (unitId) =>
+            (await alertStore.unitSettingsOf(unitId))?.rateLimitPerMin ?? null,
+          defaultPerMin: config.unitRateLimitPerMin,
+        }),
         timeline: (id) => deliveryEvents.timeline(id),
         suppressions,
         operations: operations.service,

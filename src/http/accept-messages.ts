@@ -10,6 +10,12 @@ import type { ApiDeps } from './deps.ts';
 import { ApiError } from './errors.ts';
 import { idempotencyKey, requestHash, reusedKey, sendStored } from './idempotency.ts';
 import { hasNulCharacter } from './map-errors.ts';
+import {
+  giveBackUnitLimit,
+  retryAfterSeconds,
+  setRateLimitHeaders,
+  takeUnitLimit,
+} from './unit-rate-limit.ts';
 
 /** A message to store, from one that passed validation, for the request's API key and unit. */
 export function newMessageFrom(
@@ -52,10 +58,24 @@ export async function acceptMessages<T extends object>(
       responseBody: bodyText,
     };
   }
+  // Counted before storing, so two requests at once cannot both take the last of the minute.
+  const taken = await takeUnitLimit(request, deps, messages.length);
+  if (taken) {
+    setRateLimitHeaders(reply, taken.decision);
+    if (!taken.decision.allowed) {
+      const seconds = retryAfterSeconds(taken.decision, (deps.clock ?? Date.now)());
+      void reply.header('retry-after', String(seconds));
+      throw new ApiError(
+        'rate_limited',
+        `the unit may have ${taken.decision.limit} messages accepted per minute; this request's ${messages.length} would go over it (${taken.decision.remaining} left); retry in ${seconds} s`,
+      );
+    }
+  }
   let outcome: SubmissionOutcome;
   try {
     outcome = await deps.messages.submit({ messages, ...(idempotency ? { idempotency } : {}) });
   } catch (error) {
+    giveBackUnitLimit(deps, taken, messages.length);
     if (hasNulCharacter(error)) {
       throw new ApiError('invalid_request', 'text must not contain NUL (\\u0000) characters');
     }
@@ -67,6 +87,7 @@ export async function acceptMessages<T extends object>(
     );
   }
   deps.outage?.succeeded('storing messages');
+  if (outcome.kind !== 'stored') giveBackUnitLimit(deps, taken, messages.length);
   if (outcome.kind === 'idempotency_conflict') throw reusedKey();
   if (outcome.kind === 'replay') return sendStored<T>(reply, outcome.status, outcome.body);
   deps.onAccepted?.();

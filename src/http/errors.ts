@@ -36,6 +36,11 @@ export const ERROR_CODES = {
       'The body is larger than the limit (10 MiB for one message, 50 MiB for a batch, 5 MiB for an Event Webhook batch).',
   },
   unsupported_media_type: { status: 415, description: 'The body is not `application/json`.' },
+  rate_limited: {
+    status: 429,
+    description:
+      "The unit's sending limit (messages per minute) would be exceeded; nothing was stored. `Retry-After` says in how many seconds the minute ends; the `X-RateLimit-*` headers say the limit, what remains and when it resets.",
+  },
   not_ready: {
     status: 503,
     description: 'The database is unreachable or not migrated (readiness check).',

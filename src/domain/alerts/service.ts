@@ -25,6 +25,8 @@ export interface AlertsServiceDeps {
 export interface UnitAlertPatch {
   slackWebhookUrl?: string | null;
   overrides?: UnitAlertOverrides | null;
+  /** Messages per minute; null removes the unit's own limit (the default applies). */
+  rateLimitPerMin?: number | null;
 }
 
 export interface AlertQuery {
@@ -94,6 +96,7 @@ export class AlertsService {
       unitId: unit.id,
       slackWebhookUrl: null,
       overrides: {},
+      rateLimitPerMin: null,
       updatedAt: unit.createdAt,
     };
     return { unit, settings };
@@ -108,7 +111,7 @@ export class AlertsService {
     if (scope.kind !== 'all') {
       throw new OperationsError(
         'forbidden',
-        'only an admin key may change a unit (its alert channel and thresholds)',
+        'only an admin key may change a unit (its alert channel, thresholds and sending limit)',
       );
     }
     const { unit, settings } = await this.settings(scope, ref);
@@ -130,6 +133,8 @@ export class AlertsService {
           : patch.overrides === null
             ? {}
             : { ...settings.overrides, ...stripUndefined(patch.overrides) },
+      rateLimitPerMin:
+        patch.rateLimitPerMin === undefined ? settings.rateLimitPerMin : patch.rateLimitPerMin,
       updatedAt: this.clock(),
     };
     await this.deps.store.setUnitSettings(next);
@@ -140,6 +145,9 @@ export class AlertsService {
       filter: {
         ...(url !== undefined ? { slack_webhook_url: url === null ? 'removed' : 'set' } : {}),
         ...(patch.overrides !== undefined ? { alerts: presentOverrides(next.overrides) } : {}),
+        ...(patch.rateLimitPerMin !== undefined
+          ? { rate_limit_per_min: patch.rateLimitPerMin }
+          : {}),
       },
     });
     return { unit, settings: next };

@@ -29,11 +29,13 @@ export interface AlertFilter {
   limit: number;
 }
 
-/** A unit's own Slack channel and thresholds (`PUT /v1/units/{id}`). */
+/** A unit's own Slack channel, thresholds and sending limit (`PUT /v1/units/{id}`). */
 export interface UnitAlertSettings {
   unitId: string;
   slackWebhookUrl: string | null;
   overrides: UnitAlertOverrides;
+  /** Messages the unit may have accepted per minute; null: TEGAMI_UNIT_RATE_LIMIT_PER_MIN. */
+  rateLimitPerMin: number | null;
   updatedAt: number;
 }
 

@@ -13,6 +13,7 @@ export const SENDGRID_MESSAGES = {
   notFound: 'not found',
   methodNotAllowed: 'method not allowed',
   unavailable: 'service unavailable',
+  tooManyRequests: 'too many requests',
   internal: 'internal server error',
 };
 
@@ -21,16 +22,23 @@ export class SendGridRefusal extends Error {
   constructor(
     readonly status: number,
     readonly errors: SendGridError[],
+    /** Sent with the answer (a 429's `X-RateLimit-*`). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(errors[0]?.message ?? 'refused');
   }
 
-  static of(status: number, message: string): SendGridRefusal {
-    return new SendGridRefusal(status, [{ message, field: null, help: null }]);
+  static of(
+    status: number,
+    message: string,
+    headers: Record<string, string> = {},
+  ): SendGridRefusal {
+    return new SendGridRefusal(status, [{ message, field: null, help: null }], headers);
   }
 }
 
 export function sendRefusal(reply: FastifyReply, refusal: SendGridRefusal): FastifyReply {
+  for (const [name, value] of Object.entries(refusal.headers)) void reply.header(name, value);
   return reply
     .code(refusal.status)
     .header('content-type', 'application/json')

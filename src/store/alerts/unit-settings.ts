@@ -18,10 +18,21 @@ function overridesOf(json: string): UnitAlertOverrides {
   }
 }
 
+/** The sending limit shares the row's JSON with the alert thresholds (no column of its own). */
+function rateLimitOf(json: string): number | null {
+  try {
+    const v = (JSON.parse(json) as Record<string, unknown>).rate_limit_per_min;
+    return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : null;
+  } catch {
+    return null;
+  }
+}
+
 const toSettings = (r: UnitAlertSettingsTable): UnitAlertSettings => ({
   unitId: r.unit_id,
   slackWebhookUrl: r.slack_webhook_url,
   overrides: overridesOf(r.overrides),
+  rateLimitPerMin: rateLimitOf(r.overrides),
   updatedAt: Number(r.updated_at),
 });
 
@@ -52,6 +63,7 @@ export async function setUnitSettings(handle: DatabaseHandle, s: UnitAlertSettin
       dead_letters: o.deadLetters,
       unconfirmed: o.unconfirmed,
       muted: o.muted,
+      rate_limit_per_min: s.rateLimitPerMin ?? undefined,
     }),
     updated_at: s.updatedAt,
   };

@@ -6,7 +6,7 @@ import { acceptMessages, newMessageFrom } from '../../accept-messages.ts';
 import { type ApiDeps, BATCH_BODY_LIMIT } from '../../deps.ts';
 import { ApiError, type ErrorDetail, MAX_ERROR_DETAILS } from '../../errors.ts';
 import { replayIfKnown } from '../../idempotency.ts';
-import { ErrorBodySchema, MessageErrorResponses } from '../../schemas/error.ts';
+import { ErrorBodySchema, ErrorSchema, MessageErrorResponses } from '../../schemas/error.ts';
 import { MessageInputSchema } from '../../schemas/message-input.ts';
 import { strict } from '../../schemas/parts.ts';
 import type { TypedApp } from '../../typed-app.ts';
@@ -52,9 +52,9 @@ export function registerSubmitMessageBatch(app: TypedApp, deps: ApiDeps): void {
         tags: ['messages'],
         summary: 'Submit up to 1,000 messages',
         description:
-          'Each message is validated on its own: valid ones are stored together (atomically), invalid ones are reported per index. 400 if none is valid.',
+          'Each message is validated on its own: valid ones are stored together (atomically), invalid ones are reported per index. 400 if none is valid. 429 `rate_limited` if the valid ones would go over the sending limit of the unit: none is stored.',
         body: BatchInputSchema,
-        response: { 202: BatchResultSchema, ...MessageErrorResponses },
+        response: { 202: BatchResultSchema, ...MessageErrorResponses, 429: ErrorSchema },
       },
     },
     async (request, reply) => {

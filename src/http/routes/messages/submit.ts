@@ -4,7 +4,7 @@ import { acceptMessages, newMessageFrom } from '../../accept-messages.ts';
 import type { ApiDeps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import { replayIfKnown } from '../../idempotency.ts';
-import { MessageErrorResponses } from '../../schemas/error.ts';
+import { ErrorSchema, MessageErrorResponses } from '../../schemas/error.ts';
 import { MessageInputSchema } from '../../schemas/message-input.ts';
 import type { TypedApp } from '../../typed-app.ts';
 
@@ -23,9 +23,9 @@ export function registerSubmitMessage(app: TypedApp, deps: ApiDeps): void {
         tags: ['messages'],
         summary: 'Submit one message',
         description:
-          'Answers 202 only once the message is durably stored. Send `Idempotency-Key` to make retries safe.',
+          'Answers 202 only once the message is durably stored. Send `Idempotency-Key` to make retries safe. Over the sending limit of the unit (messages per minute): 429 `rate_limited` with `Retry-After`, nothing stored.',
         body: MessageInputSchema,
-        response: { 202: AcceptedSchema, ...MessageErrorResponses },
+        response: { 202: AcceptedSchema, ...MessageErrorResponses, 429: ErrorSchema },
       },
     },
     async (request, reply) => {

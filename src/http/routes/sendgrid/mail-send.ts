@@ -11,6 +11,7 @@ import type { ApiDeps } from '../../deps.ts';
 import { hasNulCharacter } from '../../map-errors.ts';
 import { SENDGRID_MESSAGES, SendGridRefusal } from '../../sendgrid/answers.ts';
 import type { MailSendValidator } from '../../sendgrid/validate-mail-send.ts';
+import { giveBackUnitLimit, rateLimitHeaders, takeUnitLimit } from '../../unit-rate-limit.ts';
 
 /**
  * SendGrid's limit on one request: "The total size of your email, including attachments, must
@@ -39,7 +40,7 @@ export function registerMailSend(
         tags: ['sendgrid'],
         summary: 'Send mail with SendGrid v3 mail/send',
         description:
-          'SendGrid\'s v3 `POST /v3/mail/send`, its body, status codes and error shape: 202 with an empty body and an `X-Message-Id` once stored; 400, 401 (checked first), 413 over 30 MB as `{"errors":[{message, field, help}]}`. The key may be sent as `SG.<Tegami key>`. See docs/sendgrid-compatibility.md.',
+          'SendGrid\'s v3 `POST /v3/mail/send`, its body, status codes and error shape: 202 with an empty body and an `X-Message-Id` once stored; 400, 401 (checked first), 413 over 30 MB, 429 over the unit sending limit (with `X-RateLimit-*`) as `{"errors":[{message, field, help}]}`. The key may be sent as `SG.<Tegami key>`. See docs/sendgrid-compatibility.md.',
       },
     },
     async (request, reply) => {
@@ -63,13 +64,27 @@ export function registerMailSend(
         now,
       });
       if ('errors' in result) throw new SendGridRefusal(400, result.errors);
-      await store(deps, result.messages, request.log);
+      // Each rendered message counts (3 personalizations: 3), the request whole or not at all.
+      const count = result.messages.length;
+      const taken = await takeUnitLimit(request, deps, count);
+      const limitHeaders = taken ? rateLimitHeaders(taken.decision) : {};
+      if (taken && !taken.decision.allowed) {
+        throw SendGridRefusal.of(429, SENDGRID_MESSAGES.tooManyRequests, limitHeaders);
+      }
+      try {
+        await store(deps, result.messages, request.log);
+      } catch (error) {
+        giveBackUnitLimit(deps, taken, count);
+        throw error;
+      }
       deps.onAccepted?.();
       // Counted as accepted like /v1 mail (metrics): one request may be several messages.
       if (deps.telemetry) {
         const unit = request.apiKey?.unitId ?? 'default';
         deps.telemetry.messagesAccepted(unit, result.messages.length);
       }
+      // SendGrid sends its rate-limit headers on every answer; here when the unit has a limit.
+      for (const [name, value] of Object.entries(limitHeaders)) void reply.header(name, value);
       return reply
         .code(202)
         .header('x-message-id', xMessageId)

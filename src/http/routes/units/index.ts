@@ -11,11 +11,12 @@ export function registerUnitRoutes(
   app: TypedApp,
   operations: OperationsService,
   alerts?: AlertsService,
+  onChanged?: (unitId: string) => void,
 ): void {
   registerListUnits(app, operations);
   registerCreateUnit(app, operations);
   if (alerts) {
     registerGetUnit(app, alerts);
-    registerUpdateUnit(app, alerts);
+    registerUpdateUnit(app, alerts, onChanged);
   }
 }

@@ -4,11 +4,15 @@ import type { Unit } from '../../../domain/operations/units.ts';
 import type { UnitAlertSettings } from '../../../domain/ports/alert-store.ts';
 import { presentUnit } from '../../present/unit.ts';
 
-/** A unit with where its alerts go and its own thresholds. */
+/** A unit with where its alerts go, its own thresholds and its sending limit. */
 export const UnitWithAlertsSchema = Type.Object({
   id: Type.String(),
   name: Type.String(),
   created_at: Type.String(),
+  rate_limit_per_min: Type.Union([Type.Integer(), Type.Null()], {
+    description:
+      "the unit's own sending limit (messages per minute); null: TEGAMI_UNIT_RATE_LIMIT_PER_MIN, or none",
+  }),
   alerts: Type.Object({
     slack_webhook_url: Type.Union([Type.String(), Type.Null()], {
       description:
@@ -29,6 +33,7 @@ export const UnitWithAlertsSchema = Type.Object({
 export function presentUnitWithAlerts(unit: Unit, settings: UnitAlertSettings) {
   return {
     ...presentUnit(unit),
+    rate_limit_per_min: settings.rateLimitPerMin,
     alerts: {
       slack_webhook_url: maskUrl(settings.slackWebhookUrl),
       thresholds: presentOverrides(settings.overrides),

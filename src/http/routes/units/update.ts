@@ -13,6 +13,12 @@ const UpdateBodySchema = Type.Object(
           "this unit's Slack incoming-webhook URL: its alerts go there instead of TEGAMI_SLACK_WEBHOOK_URL; null removes it",
       }),
     ),
+    rate_limit_per_min: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 1, maximum: 10_000_000 }), Type.Null()], {
+        description:
+          'messages this unit may have accepted per minute (clock-minute windows, counted per API process); over it: 429. null removes it (TEGAMI_UNIT_RATE_LIMIT_PER_MIN applies)',
+      }),
+    ),
     alerts: Type.Optional(
       Type.Union([
         Type.Object(
@@ -31,15 +37,20 @@ const UpdateBodySchema = Type.Object(
   { additionalProperties: false },
 );
 
-/** `PUT /v1/units/{id}`: where a unit's alerts go and its own thresholds (admin keys only). */
-export function registerUpdateUnit(app: TypedApp, alerts: AlertsService): void {
+/** `PUT /v1/units/{id}`: where a unit's alerts go, its own thresholds and its sending limit (admin keys only). */
+export function registerUpdateUnit(
+  app: TypedApp,
+  alerts: AlertsService,
+  /** Called with the unit's id after a change, so this process's cached limit goes at once. */
+  onChanged: (unitId: string) => void = () => {},
+): void {
   app.put(
     '/units/:id',
     {
       schema: {
         tags: ['units'],
         summary:
-          "Set a unit's Slack channel and alert thresholds (admin keys only); absent fields stay, null clears",
+          "Set a unit's Slack channel, alert thresholds and sending limit (admin keys only); absent fields stay, null clears",
         params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
         body: UpdateBodySchema,
         response: {
@@ -61,6 +72,9 @@ export function registerUpdateUnit(app: TypedApp, alerts: AlertsService): void {
           ...(body.slack_webhook_url !== undefined
             ? { slackWebhookUrl: body.slack_webhook_url }
             : {}),
+          ...(body.rate_limit_per_min !== undefined
+            ? { rateLimitPerMin: body.rate_limit_per_min }
+            : {}),
           ...(a === undefined
             ? {}
             : {
@@ -76,6 +90,7 @@ export function registerUpdateUnit(app: TypedApp, alerts: AlertsService): void {
               }),
         },
       );
+      onChanged(unit.id);
       return presentUnitWithAlerts(unit, settings);
     },
   );
