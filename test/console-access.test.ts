@@ -219,6 +219,43 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     assert.equal(Number(rows[0]?.n), 0, 'nothing was done');
   });
 
+  test("an admin sets a unit's Slack channel and thresholds on the units page; the URL is never shown", async () => {
+    const admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
+    const units = await tegami.request('GET', '/v1/units');
+    const hotel = (units.body.data as { id: string; name: string }[]).find(
+      (u) => u.name === 'hotel',
+    );
+    assert.ok(hotel);
+    const secret = 'http://127.0.0.1:9/services/T0/B0/console-secret-token';
+    const saved = await admin.post(`/console/units/${hotel.id}/alerts`, {
+      slack_webhook_url: secret,
+      delay_s: '120',
+      dead_letters: '',
+      muted: '',
+    });
+    assert.equal(saved.status, 303, saved.text.slice(0, 300));
+    const api = await tegami.request('GET', `/v1/units/${hotel.id}`);
+    assert.deepEqual(api.body.alerts.thresholds, { delay_s: 120 });
+    assert.equal(api.body.alerts.slack_webhook_url, 'http://127.0.0.1:9/services/…');
+    const page = await admin.get('/console/units');
+    assert.equal(page.status, 200);
+    assert.ok(!page.text.includes('console-secret-token'), 'the URL is a credential');
+    assert.match(page.text, /value="120"/);
+    // An emptied field goes back to the global value; the channel can go back to the global one.
+    await admin.post(`/console/units/${hotel.id}/alerts`, { delay_s: '', remove_slack: '1' });
+    const cleared = await tegami.request('GET', `/v1/units/${hotel.id}`);
+    assert.deepEqual(cleared.body.alerts, { slack_webhook_url: null, thresholds: {} });
+    const bad = await admin.post(`/console/units/${hotel.id}/alerts`, { delay_s: 'soon' });
+    assert.equal(bad.status, 400);
+    const viewer = await signIn(tegami.url, 'viewer@example.jp', PASSWORD);
+    const refused = await viewer.post(`/console/units/${hotel.id}/alerts`, { delay_s: '1' });
+    assert.equal(refused.status, 403);
+    const audit = await tegami.request('GET', '/v1/audit-events?action=unit.update');
+    assert.ok(audit.body.data.length >= 2);
+    assert.equal(audit.body.data[0].actor.type, 'console');
+    assert.ok(!JSON.stringify(audit.body).includes('console-secret-token'));
+  });
+
   test("a user of one unit never sees another unit's mail", async () => {
     const hotel = await signIn(tegami.url, 'hotel@example.jp', PASSWORD);
     const own = await hotel.get('/console/messages?q=to%3Aguest%40example.jp');

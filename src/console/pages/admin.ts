@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { maskUrl } from '../../domain/alerts/service.ts';
 import { createApiKey, shownKeyPrefix } from '../../domain/api-keys.ts';
 import { CONSOLE_ROLES, type ConsoleRole } from '../../domain/console-users.ts';
 import { AUDIT_ACTIONS, type AuditAction } from '../../domain/operations/audit.ts';
@@ -180,10 +181,27 @@ ${
   app.get('/console/units', { config: { permission: 'administer' } }, async (request, reply) => {
     const state = stateOf(request);
     const units = await deps.operations.listUnits(state.scope);
+    const settings = await Promise.all(
+      units.map(async (u) => (await deps.alerts.settings(state.scope, u.id)).settings),
+    );
+    const rows = units.map((u, i) => {
+      const s = settings[i];
+      const o = s?.overrides ?? {};
+      // Each unit's own Slack channel (the URL is a credential: shown masked, replaced, never
+      // echoed) and its alert thresholds, through the same service as PUT /v1/units/{id}.
+      return html`<tr><td><a href="/console/messages${qs({ q: `unit:${u.name}` })}">${u.name}</a></td><td><code>${u.id}</code></td><td>${time(u.createdAt)}</td>
+<td><form method="post" action="/console/units/${u.id}/alerts" class="inline-form">${csrf(state)}
+<label>Slack channel <input name="slack_webhook_url" type="url" placeholder="${maskUrl(s?.slackWebhookUrl ?? null) ?? 'the global channel'}"></label>
+<label><input type="checkbox" name="remove_slack" value="1"> use the global channel</label>
+<label>Delay alert after (s) <input name="delay_s" type="number" min="1" value="${o.delayMs === undefined ? '' : String(o.delayMs / 1000)}" placeholder="global"></label>
+<label>Dead letters over <input name="dead_letters" type="number" min="0" value="${o.deadLetters === undefined ? '' : String(o.deadLetters)}" placeholder="global"></label>
+<label><input type="checkbox" name="muted" value="1"${o.muted ? ' checked' : ''}> muted</label>
+<button type="submit">Save</button></form></td></tr>`;
+    });
     const body = html`<form method="post" action="/console/units" class="card inline-form">${csrf(state)}
 <label>Name <input name="name" required pattern="[a-z0-9_-]{1,63}"></label><button type="submit">Create unit</button></form>
-<table class="list"><thead><tr><th>Name</th><th>Id</th><th>Created</th></tr></thead>
-<tbody>${units.map((u) => html`<tr><td><a href="/console/messages${qs({ q: `unit:${u.name}` })}">${u.name}</a></td><td><code>${u.id}</code></td><td>${time(u.createdAt)}</td></tr>`)}</tbody></table>`;
+<table class="list"><thead><tr><th>Name</th><th>Id</th><th>Created</th><th>Alerts (Slack channel, thresholds)</th></tr></thead>
+<tbody>${rows}</tbody></table>`;
     return reply.type('text/html').send(page('Units', state, body, '/console/units').text);
   });
 
@@ -196,6 +214,40 @@ ${
     );
     return reply.redirect('/console/units', 303);
   });
+
+  app.post<{ Params: { id: string } }>(
+    '/console/units/:id/alerts',
+    { config: { permission: 'administer' } },
+    async (request, reply) => {
+      const state = stateOf(request);
+      const raw = request.body as Body;
+      const whole = (name: string) => {
+        const value = String(raw[name] ?? '').trim();
+        if (value === '') return undefined;
+        if (!/^[0-9]{1,10}$/.test(value))
+          throw new ConsoleError(400, `${name.replace('_', ' ')} must be a whole number`);
+        return Number(value);
+      };
+      const delay = whole('delay_s');
+      const deadLetters = whole('dead_letters');
+      const url = String(raw.slack_webhook_url ?? '').trim();
+      const { settings } = await deps.alerts.settings(state.scope, request.params.id);
+      // The form holds every threshold it shows: an emptied field goes back to the global value.
+      await deps.alerts.updateSettings(state.scope, state.actor, request.params.id, {
+        ...(raw.remove_slack ? { slackWebhookUrl: null } : url ? { slackWebhookUrl: url } : {}),
+        replaceOverrides: true,
+        overrides: {
+          ...(delay !== undefined ? { delayMs: Math.max(1, delay) * 1000 } : {}),
+          ...(deadLetters !== undefined ? { deadLetters } : {}),
+          ...(settings.overrides.unconfirmed !== undefined
+            ? { unconfirmed: settings.overrides.unconfirmed }
+            : {}),
+          ...(raw.muted ? { muted: true } : {}),
+        },
+      });
+      return reply.redirect('/console/units', 303);
+    },
+  );
 
   // --- users (admins) -----------------------------------------------------------------------
   app.get('/console/users', { config: { permission: 'administer' } }, async (request, reply) => {

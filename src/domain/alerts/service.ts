@@ -25,6 +25,8 @@ export interface AlertsServiceDeps {
 export interface UnitAlertPatch {
   slackWebhookUrl?: string | null;
   overrides?: UnitAlertOverrides | null;
+  /** The overrides replace the unit's instead of being merged into them (a form with every field). */
+  replaceOverrides?: boolean;
   /** Messages per minute; null removes the unit's own limit (the default applies). */
   rateLimitPerMin?: number | null;
 }
@@ -132,7 +134,9 @@ export class AlertsService {
           ? settings.overrides
           : patch.overrides === null
             ? {}
-            : { ...settings.overrides, ...stripUndefined(patch.overrides) },
+            : patch.replaceOverrides
+              ? stripUndefined(patch.overrides)
+              : { ...settings.overrides, ...stripUndefined(patch.overrides) },
       rateLimitPerMin:
         patch.rateLimitPerMin === undefined ? settings.rateLimitPerMin : patch.rateLimitPerMin,
       updatedAt: this.clock(),
