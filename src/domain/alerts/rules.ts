@@ -79,7 +79,7 @@ export const DEFAULT_ALERT_THRESHOLDS: AlertThresholds = {
 };
 
 /** A rule must hold this long before it fires, and be gone this long before it resolves. */
-export const DEFAULT_ALERT_FOR_MS = 30_000;
+export const DEFAULT_ALERT_FOR_MS = 15_000;
 /** A firing alert is notified again this often. */
 export const DEFAULT_ALERT_REPEAT_MS = 3_600_000;
 /** How often the rules are evaluated. */
