@@ -1,3 +1,4 @@
+import { parseIsoTime } from '../domain/operations/message-query.ts';
 import { ApiError, type ErrorDetail } from './errors.ts';
 
 /**
@@ -36,4 +37,43 @@ export function parsePage(query: { cursor?: string | undefined; limit?: string |
   if (details.length > 0)
     throw new ApiError('invalid_request', 'the query is invalid; see details', details);
   return { cursor, limit };
+}
+
+/**
+ * The page and time window of a list keyed by prefixed ids (`aud_…`, `alt_…`): `limit` (1 to
+ * 500, default 50), `after`/`before` as ISO 8601 times, and a cursor naming an id with `prefix`.
+ * Every problem is named in one 400.
+ */
+export function parseIdPage(
+  query: { limit?: string; after?: string; before?: string; cursor?: string },
+  prefix: string,
+): { limit: number; after?: number; before?: number; beforeId?: string } {
+  const details: ErrorDetail[] = [];
+  const limit = Number(query.limit ?? 50);
+  if (limit < 1 || limit > 500)
+    details.push({ field: 'querystring.limit', message: 'must be 1 to 500' });
+  const time = (field: 'after' | 'before') => {
+    const value = query[field];
+    if (value === undefined) return undefined;
+    const ms = parseIsoTime(value);
+    if (Number.isNaN(ms))
+      details.push({ field: `querystring.${field}`, message: 'must be an ISO 8601 time' });
+    return ms;
+  };
+  const after = time('after');
+  const before = time('before');
+  let beforeId: string | undefined;
+  if (query.cursor !== undefined) {
+    beforeId = cursorId(query.cursor);
+    if (!new RegExp(`^${prefix}_[0-9A-Z]{26}$`).test(beforeId))
+      details.push({ field: 'querystring.cursor', message: 'is not a cursor this API returned' });
+  }
+  if (details.length > 0)
+    throw new ApiError('invalid_request', 'the query is invalid; see details', details);
+  return {
+    limit,
+    ...(after !== undefined ? { after } : {}),
+    ...(before !== undefined ? { before } : {}),
+    ...(beforeId !== undefined ? { beforeId } : {}),
+  };
 }

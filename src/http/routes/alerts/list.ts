@@ -1,10 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import { ALERT_RULES } from '../../../domain/alerts/rules.ts';
 import type { AlertsService } from '../../../domain/alerts/service.ts';
-import { parseIsoTime } from '../../../domain/operations/message-query.ts';
 import type { OperationsService } from '../../../domain/operations/service.ts';
-import { ApiError, type ErrorDetail } from '../../errors.ts';
-import { cursorId, idCursor } from '../../paging.ts';
+import { idCursor, parseIdPage } from '../../paging.ts';
 import { presentAlert } from '../../present/alert.ts';
 import { AlertSchema } from '../../schemas/alert.ts';
 import { ErrorSchema } from '../../schemas/error.ts';
@@ -53,31 +51,7 @@ export function registerListAlerts(
     },
     async (request) => {
       const q = request.query;
-      const details: ErrorDetail[] = [];
-      const limit = Number(q.limit ?? 50);
-      if (limit < 1 || limit > 500)
-        details.push({ field: 'querystring.limit', message: 'must be 1 to 500' });
-      const time = (field: 'after' | 'before') => {
-        const value = q[field];
-        if (value === undefined) return undefined;
-        const ms = parseIsoTime(value);
-        if (Number.isNaN(ms))
-          details.push({ field: `querystring.${field}`, message: 'must be an ISO 8601 time' });
-        return ms;
-      };
-      const after = time('after');
-      const before = time('before');
-      let beforeId: string | undefined;
-      if (q.cursor !== undefined) {
-        beforeId = cursorId(q.cursor);
-        if (!/^alt_[0-9A-Z]{26}$/.test(beforeId))
-          details.push({
-            field: 'querystring.cursor',
-            message: 'is not a cursor this API returned',
-          });
-      }
-      if (details.length > 0)
-        throw new ApiError('invalid_request', 'the query is invalid; see details', details);
+      const { limit, after, before, beforeId } = parseIdPage(q, 'alt');
       const found = await alerts.list(scopeOf(request), {
         limit: limit + 1,
         ...(q.state ? { state: q.state } : {}),
