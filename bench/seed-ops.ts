@@ -140,6 +140,7 @@ export async function seedOps(url: string, total: number): Promise<SeedResult> {
         last_provider_fault: null,
         failed_at: isFailed ? createdAt + 3_000 : null,
         confirmed_at: isFailed || isWaiting ? null : createdAt + 5_000,
+        priority: 1,
       });
       recipients.push({
         message_id: id,

@@ -35,10 +35,10 @@ const corpus: {
   },
   {
     name: 'unknown top-level field',
-    body: message({ priority: 'high' }),
+    body: message({ importance: 'high' }),
     status: 400,
     code: 'invalid_request',
-    field: 'priority',
+    field: 'importance',
   },
   {
     name: 'unknown field in an address',

@@ -135,6 +135,7 @@ describe(`unsent view: the SQL and the domain rules agree (${TEST_ENGINE})`, () 
                 last_provider_fault: f.lastProviderFault,
                 failed_at: null,
                 confirmed_at: f.confirmedAt,
+                priority: 1,
               })),
             )
             .execute();

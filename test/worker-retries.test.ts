@@ -128,15 +128,25 @@ describe('leases', () => {
   test('an expired lease makes the message claimable again; the stale worker cannot overwrite', async () => {
     const id = await submitOne();
     const now = Date.now();
-    const [first] = await delivery.claimDue('host-a/1/a', 10, 1000, now);
+    const [first] = await delivery.claimDue({
+      owner: 'host-a/1/a',
+      limit: 10,
+      leaseMs: 1000,
+      now: now,
+    });
     assert.equal(first?.id, id);
     assert.equal(first?.attemptCount, 1);
     assert.deepEqual(
-      await delivery.claimDue('host-b/1/b', 10, 1000, now + 500),
+      await delivery.claimDue({ owner: 'host-b/1/b', limit: 10, leaseMs: 1000, now: now + 500 }),
       [],
       'lease still held',
     );
-    const [second] = await delivery.claimDue('host-b/1/b', 10, 1000, now + 1001);
+    const [second] = await delivery.claimDue({
+      owner: 'host-b/1/b',
+      limit: 10,
+      leaseMs: 1000,
+      now: now + 1001,
+    });
     assert.equal(second?.id, id);
     assert.equal(second?.attemptCount, 2);
 
@@ -182,9 +192,17 @@ describe('leases', () => {
     const id = await submitOne();
     const now = Date.now();
     const deadOwner = formatLeaseOwner(999_999_999);
-    const [claimed] = await delivery.claimDue(deadOwner, 10, 3600_000, now);
+    const [claimed] = await delivery.claimDue({
+      owner: deadOwner,
+      limit: 10,
+      leaseMs: 3600_000,
+      now: now,
+    });
     assert.equal(claimed?.id, id);
-    assert.deepEqual(await delivery.claimDue('me', 10, 1000, now + 1), []);
+    assert.deepEqual(
+      await delivery.claimDue({ owner: 'me', limit: 10, leaseMs: 1000, now: now + 1 }),
+      [],
+    );
     const released = await releaseDeadLocalLeases(
       delivery,
       'me',
@@ -192,14 +210,24 @@ describe('leases', () => {
       now + 2,
     );
     assert.equal(released, 1);
-    const [again] = await delivery.claimDue('me', 10, 1000, now + 3);
+    const [again] = await delivery.claimDue({
+      owner: 'me',
+      limit: 10,
+      leaseMs: 1000,
+      now: now + 3,
+    });
     assert.equal(again?.id, id);
   });
 
   test('a live worker in this process table keeps its leases', async () => {
     const id = await submitOne();
     const now = Date.now();
-    const [claimed] = await delivery.claimDue(formatLeaseOwner(process.pid), 10, 3600_000, now);
+    const [claimed] = await delivery.claimDue({
+      owner: formatLeaseOwner(process.pid),
+      limit: 10,
+      leaseMs: 3600_000,
+      now,
+    });
     assert.equal(claimed?.id, id);
     assert.equal(
       await releaseDeadLocalLeases(delivery, 'me', pino({ level: 'silent' }), now + 1),

@@ -39,6 +39,8 @@ export async function auditKey(
   await service.record(cliActor(), action, {
     unitId: key.admin ? null : key.unitId,
     target: key.id,
-    ...(action === 'key.create' ? { filter: { name: key.name, admin: key.admin } } : {}),
+    ...(action === 'key.create'
+      ? { filter: { name: key.name, admin: key.admin, default_priority: key.defaultPriority } }
+      : {}),
   });
 }

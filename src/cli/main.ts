@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { createApiKey, shownKeyPrefix } from '../domain/api-keys.ts';
+import { isPriority } from '../domain/priority.ts';
 import { createLogger } from '../ops/logger.ts';
 import { SqlApiKeyStore } from '../store/index.ts';
 import { runAlertsCommand } from './alerts.ts';
@@ -274,6 +275,13 @@ async function keys(config: Config, action: string, parsed: Parsed): Promise<num
     if (action === 'keys create') {
       const name = typeof parsed.values.name === 'string' ? parsed.values.name : 'unnamed';
       const unitName = typeof parsed.values.unit === 'string' ? parsed.values.unit : undefined;
+      const priority = parsed.values.priority;
+      if (priority !== undefined && !isPriority(priority)) {
+        throw new UsageError(
+          `--priority must be high, normal or bulk, not ${JSON.stringify(priority)}`,
+          commandUsage(findCommand(action) as CommandSpec),
+        );
+      }
       const unit = await unitForNewKey(database, unitName);
       if ('error' in unit) {
         console.error(unit.error);
@@ -282,10 +290,11 @@ async function keys(config: Config, action: string, parsed: Parsed): Promise<num
       const { key, record } = await createApiKey(store, name, Date.now(), {
         unitId: unit.unitId,
         admin: parsed.values.admin === true,
+        defaultPriority: priority ?? null,
       });
       await auditKey(database, 'key.create', record);
       console.log(
-        `Created ${record.id} (${record.name}, unit ${unit.name}${record.admin ? ', admin: every unit' : ''}). The key is shown only this once:\n${key}`,
+        `Created ${record.id} (${record.name}, unit ${unit.name}${record.admin ? ', admin: every unit' : ''}${record.defaultPriority ? `, priority ${record.defaultPriority}` : ''}). The key is shown only this once:\n${key}`,
       );
       return 0;
     }
@@ -294,7 +303,7 @@ async function keys(config: Config, action: string, parsed: Parsed): Promise<num
       const units = await unitNamesOfKeys(database, all);
       for (const k of all) {
         const state = k.revokedAt ? `revoked ${new Date(k.revokedAt).toISOString()}` : 'active';
-        const scope = `${units.get(k.unitId) ?? k.unitId}${k.admin ? ' (admin)' : ''}`;
+        const scope = `${units.get(k.unitId) ?? k.unitId}${k.admin ? ' (admin)' : ''}${k.defaultPriority ? ` priority ${k.defaultPriority}` : ''}`;
         console.log(
           `${k.id}\t${shownKeyPrefix(k.prefix)}…\t${state}\t${new Date(k.createdAt).toISOString()}\t${scope}\t${k.name}`,
         );

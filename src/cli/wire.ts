@@ -10,6 +10,7 @@ import { ALL_UNITS } from '../domain/operations/scope.ts';
 import type { DeliveryEventStore } from '../domain/ports/delivery-event-store.ts';
 import type { Provider } from '../domain/ports/provider.ts';
 import type { SandboxOutbox } from '../domain/ports/sandbox-outbox.ts';
+import { UnitDefaultPriorities } from '../domain/priority.ts';
 import { UnitRateLimits } from '../domain/unit-rate-limit.ts';
 import { buildApp } from '../http/app.ts';
 import { buildMetricsApp } from '../http/metrics-app.ts';
@@ -314,6 +315,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           limitOf: async (unitId) =>
             (await alertStore.unitSettingsOf(unitId))?.rateLimitPerMin ?? null,
           defaultPerMin: config.unitRateLimitPerMin,
+        }),
+        unitPriorities: new UnitDefaultPriorities({
+          priorityOf: async (unitId) =>
+            (await alertStore.unitSettingsOf(unitId))?.defaultPriority ?? null,
         }),
         timeline: (id) => deliveryEvents.timeline(id),
         suppressions,

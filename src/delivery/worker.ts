@@ -4,6 +4,7 @@ import type { OutageReporter } from '../domain/ports/outage-reporter.ts';
 import type { Provider } from '../domain/ports/provider.ts';
 import type { ProviderHealthStore } from '../domain/ports/provider-health-store.ts';
 import type { Telemetry } from '../domain/ports/telemetry.ts';
+import { BulkAllowance } from '../domain/priority.ts';
 import {
   type CircuitOptions,
   DEFAULT_CIRCUIT_OPTIONS,
@@ -87,6 +88,8 @@ export class DeliveryWorker {
   private wakeRequested = false;
   /** The last operator probe request acted on. */
   private probeRequestSeen = 0;
+  /** Each claim's share for bulk mail (domain/priority.ts). */
+  private readonly bulkAllowance = new BulkAllowance();
   private readonly clock: () => number;
   private readonly outage: OutageReporter;
   private readonly circuit: ProviderCircuit;
@@ -232,12 +235,16 @@ export class DeliveryWorker {
       this.wakeRequested = false;
       let claimed: ClaimedMessage[] = [];
       try {
-        claimed = await store.claimDue(
-          this.leaseOwner,
-          probe ? 1 : Math.min(capacity, options.batchSize),
-          options.leaseMs,
-          this.clock(),
-        );
+        const limit = probe ? 1 : Math.min(capacity, options.batchSize);
+        const bulkSlots = this.bulkAllowance.reserve(limit);
+        claimed = await store.claimDue({
+          owner: this.leaseOwner,
+          limit,
+          bulkSlots,
+          leaseMs: options.leaseMs,
+          now: this.clock(),
+        });
+        this.bulkAllowance.spend(claimed.filter((m) => m.priority === 'bulk').length, bulkSlots);
         this.outage.succeeded('claiming due messages');
       } catch (error) {
         // The database may be busy or briefly unavailable; nothing is lost, try again at the

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { newId } from './ids.ts';
 import type { ApiKeyRecord, ApiKeyStore } from './ports/api-key-store.ts';
+import type { Priority } from './priority.ts';
 
 /**
  * API keys are 256 random bits, shown once when created and stored only as a SHA-256 hash.
@@ -48,7 +49,7 @@ export async function createApiKey(
   store: ApiKeyStore,
   name: string,
   now = Date.now(),
-  options: { unitId?: string; admin?: boolean } = {},
+  options: { unitId?: string; admin?: boolean; defaultPriority?: Priority | null } = {},
 ): Promise<{ key: string; record: ApiKeyRecord }> {
   const key = generateApiKey();
   const record = await store.insert(

@@ -24,8 +24,11 @@
  * - status webhook: Tegami's notification to an application about a change, queued for one
  *                   endpoint; each HTTP request that carries it to the endpoint is a post.
  * - recovery:       a bulk retry or cancel of a fixed set of messages.
+ * - priority:       `high`, `normal` or `bulk`: which due mail a worker claims first
+ *                   (domain/priority.ts).
  */
 
+import type { Priority } from './priority.ts';
 import type { SendGridOrigin } from './sendgrid-compat/request-types.ts';
 
 export const MESSAGE_STATUSES = [
@@ -187,6 +190,7 @@ export interface MessageRecord {
   unitId: string;
   /** The unit's name. */
   unit: string;
+  priority: Priority;
   /** The last attempt's provider, error class, outcome and provider fault; null before one. */
   lastProvider: string | null;
   lastErrorClass: string | null;
@@ -211,6 +215,7 @@ export interface ClaimedMessage {
   id: string;
   /** The unit it belongs to (for logs and metrics). */
   unitId: string;
+  priority: Priority;
   /** Number of this attempt, counted over the message's whole life. */
   attemptCount: number;
   /** Attempts since the message was accepted or last retried by hand: what the budget counts. */

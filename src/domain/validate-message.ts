@@ -1,3 +1,4 @@
+import type { Priority } from './priority.ts';
 import type { Address, Attachment, MessageContent } from './types.ts';
 
 /**
@@ -104,12 +105,15 @@ export interface MessageInput {
   metadata?: Record<string, string>;
   attachments?: Attachment[];
   send_at?: string;
+  priority?: Priority;
 }
 
 export interface ValidMessage {
   content: MessageContent;
   /** Epoch ms, or null to send at once. */
   sendAt: number | null;
+  /** Absent: the API key's or unit's default (resolvePriority). */
+  priority?: Priority;
 }
 
 // A pragmatic subset of RFC 5321: dot-atom local part, hostname with a dot-separated TLD.
@@ -411,5 +415,5 @@ export function validateMessage(input: MessageInput, now: number): ValidMessage 
   if (input.reply_to) content.reply_to = input.reply_to;
   if (input.text) content.text = input.text;
   if (input.html) content.html = input.html;
-  return { content, sendAt };
+  return { content, sendAt, ...(input.priority ? { priority: input.priority } : {}) };
 }

@@ -5,6 +5,7 @@ import type {
   NewMessage,
   SubmissionOutcome,
 } from '../domain/ports/message-store.ts';
+import { type Priority, resolvePriority } from '../domain/priority.ts';
 import type { ValidMessage } from '../domain/validate-message.ts';
 import type { ApiDeps } from './deps.ts';
 import { ApiError } from './errors.ts';
@@ -30,7 +31,32 @@ export function newMessageFrom(
     content: valid.content,
     sendAt: valid.sendAt,
     createdAt: now,
+    ...(valid.priority ? { priority: valid.priority } : {}),
   };
+}
+
+/**
+ * Gives each message that sets no priority its API key's default, else its unit's, else
+ * `normal`. The unit's is read at most every few seconds (UnitDefaultPriorities).
+ */
+export async function withDefaultPriorities(
+  request: FastifyRequest,
+  deps: Pick<ApiDeps, 'unitPriorities'>,
+  messages: NewMessage[],
+): Promise<NewMessage[]> {
+  if (messages.every((m) => m.priority)) return messages;
+  const key = request.apiKey;
+  let unitDefault: Priority | null = null;
+  if (key && !key.defaultPriority && deps.unitPriorities) {
+    try {
+      unitDefault = await deps.unitPriorities.of(key.unitId);
+    } catch {
+      // The unit's settings could not be read (the database is away): storing the messages is
+      // tried next and answers that outage as it always does (503).
+    }
+  }
+  const priority = resolvePriority(key?.defaultPriority, unitDefault);
+  return messages.map((m) => (m.priority ? m : { ...m, priority }));
 }
 
 /**
@@ -73,7 +99,10 @@ export async function acceptMessages<T extends object>(
   }
   let outcome: SubmissionOutcome;
   try {
-    outcome = await deps.messages.submit({ messages, ...(idempotency ? { idempotency } : {}) });
+    outcome = await deps.messages.submit({
+      messages: await withDefaultPriorities(request, deps, messages),
+      ...(idempotency ? { idempotency } : {}),
+    });
   } catch (error) {
     giveBackUnitLimit(deps, taken, messages.length);
     if (hasNulCharacter(error)) {

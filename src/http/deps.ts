@@ -11,6 +11,7 @@ import type { SendGridEventRelayStore } from '../domain/ports/sendgrid-event-rel
 import type { StatusWebhookStore } from '../domain/ports/status-webhook-store.ts';
 import type { SuppressionStore } from '../domain/ports/suppression-store.ts';
 import type { Telemetry } from '../domain/ports/telemetry.ts';
+import type { UnitDefaultPriorities } from '../domain/priority.ts';
 import type { UnitRateLimits } from '../domain/unit-rate-limit.ts';
 import type { OutageLog } from '../ops/outage-log.ts';
 import type { EventWebhookOptions } from './routes/event-webhook.ts';
@@ -57,6 +58,8 @@ export interface ApiDeps {
   monitoring?: MonitoringView;
   /** Units' sending limits (messages per minute, 429 over it); none: unlimited. */
   unitRateLimits?: UnitRateLimits;
+  /** Units' default priorities, for mail that sets none and whose key has no default. */
+  unitPriorities?: UnitDefaultPriorities;
   /** Called after messages were accepted, so an in-process worker can start at once. */
   onAccepted?: () => void;
   logger: Logger;

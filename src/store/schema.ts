@@ -51,6 +51,8 @@ export interface ApiKeyTable {
   unit_id: string;
   /** 1: sees and acts on every unit. */
   admin: number;
+  /** `high`, `normal` or `bulk` for mail submitted without a priority; null: the unit's. */
+  default_priority: string | null;
 }
 
 export interface MessageTable {
@@ -89,6 +91,8 @@ export interface MessageTable {
   failed_at: number | null;
   /** When the first delivery event for it arrived; null: none yet. */
   confirmed_at: number | null;
+  /** PRIORITY_RANK (domain/priority.ts): 0 high, 1 normal, 2 bulk. */
+  priority: number;
 }
 
 export interface RecipientTable {

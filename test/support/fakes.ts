@@ -70,6 +70,7 @@ export class FakeMessageStore implements MessageStore {
         id: m.id,
         status: m.sendAt === null ? 'queued' : 'scheduled',
         unitId: m.unitId ?? DEFAULT_UNIT.id,
+        priority: m.priority ?? 'normal',
         unit: DEFAULT_UNIT.name,
         lastProvider: null,
         lastErrorClass: null,
@@ -155,6 +156,7 @@ export class FakeApiKeys {
       revokedAt: null,
       unitId: DEFAULT_UNIT.id,
       admin: false,
+      defaultPriority: null,
       ...overrides,
     };
     this.byHash.set(hashApiKey(secret), record);

@@ -4,6 +4,7 @@ import type { UnitDirectory } from '../operations/ports.ts';
 import type { Actor, Scope } from '../operations/scope.ts';
 import type { Unit } from '../operations/units.ts';
 import type { AlertFilter, AlertStore, UnitAlertSettings } from '../ports/alert-store.ts';
+import type { Priority } from '../priority.ts';
 import type { Alert } from './lifecycle.ts';
 import type { AlertRule, UnitAlertOverrides } from './rules.ts';
 
@@ -29,6 +30,8 @@ export interface UnitAlertPatch {
   replaceOverrides?: boolean;
   /** Messages per minute; null removes the unit's own limit (the default applies). */
   rateLimitPerMin?: number | null;
+  /** For mail that sets no priority and whose key has no default; null: `normal`. */
+  defaultPriority?: Priority | null;
 }
 
 export interface AlertQuery {
@@ -99,6 +102,7 @@ export class AlertsService {
       slackWebhookUrl: null,
       overrides: {},
       rateLimitPerMin: null,
+      defaultPriority: null,
       updatedAt: unit.createdAt,
     };
     return { unit, settings };
@@ -139,6 +143,8 @@ export class AlertsService {
               : { ...settings.overrides, ...stripUndefined(patch.overrides) },
       rateLimitPerMin:
         patch.rateLimitPerMin === undefined ? settings.rateLimitPerMin : patch.rateLimitPerMin,
+      defaultPriority:
+        patch.defaultPriority === undefined ? settings.defaultPriority : patch.defaultPriority,
       updatedAt: this.clock(),
     };
     await this.deps.store.setUnitSettings(next);
@@ -152,6 +158,7 @@ export class AlertsService {
         ...(patch.rateLimitPerMin !== undefined
           ? { rate_limit_per_min: patch.rateLimitPerMin }
           : {}),
+        ...(patch.defaultPriority !== undefined ? { default_priority: patch.defaultPriority } : {}),
       },
     });
     return { unit, settings: next };

@@ -1,5 +1,6 @@
 import type { Alert, NotificationKind } from '../alerts/lifecycle.ts';
 import type { AlertRule, UnitAlertOverrides } from '../alerts/rules.ts';
+import type { Priority } from '../priority.ts';
 
 export type NotificationChannel = 'slack' | 'webhook';
 
@@ -36,6 +37,8 @@ export interface UnitAlertSettings {
   overrides: UnitAlertOverrides;
   /** Messages the unit may have accepted per minute; null: TEGAMI_UNIT_RATE_LIMIT_PER_MIN. */
   rateLimitPerMin: number | null;
+  /** The priority of the unit's mail that sets none (and whose key has no default); null: normal. */
+  defaultPriority: Priority | null;
   updatedAt: number;
 }
 

@@ -1,3 +1,5 @@
+import type { Priority } from '../priority.ts';
+
 export interface ApiKeyRecord {
   id: string;
   name: string;
@@ -8,12 +10,15 @@ export interface ApiKeyRecord {
   unitId: string;
   /** Sees and acts on every unit. */
   admin: boolean;
+  /** The priority of mail submitted with this key that sets none; null: the unit's default. */
+  defaultPriority: Priority | null;
 }
 
 /** A key to store; without a unit it goes into the `default` unit. */
-export type NewApiKey = Omit<ApiKeyRecord, 'unitId' | 'admin'> & {
+export type NewApiKey = Omit<ApiKeyRecord, 'unitId' | 'admin' | 'defaultPriority'> & {
   unitId?: string;
   admin?: boolean;
+  defaultPriority?: Priority | null;
 };
 
 /** API keys, stored as SHA-256 hashes only (see api-keys.ts). */

@@ -13,9 +13,18 @@ export interface Completion {
 }
 
 /** What the delivery worker needs from storage. */
+export interface ClaimRequest {
+  owner: string;
+  limit: number;
+  /** Slots given to due bulk mail even while high and normal mail waits (BulkAllowance). */
+  bulkSlots?: number;
+  leaseMs: number;
+  now: number;
+}
+
 export interface DeliveryStore {
-  /** Leases up to `limit` due messages to `owner` until `now + leaseMs`. */
-  claimDue(owner: string, limit: number, leaseMs: number, now: number): Promise<ClaimedMessage[]>;
+  /** Leases up to `limit` due messages to `owner` until `now + leaseMs`, by priority. */
+  claimDue(request: ClaimRequest): Promise<ClaimedMessage[]>;
   /** Records the attempt and applies the decision, if `leaseOwner` still holds the lease. */
   complete(completion: Completion): Promise<void>;
   /** Lease owners currently holding unexpired leases. */

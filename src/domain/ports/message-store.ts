@@ -1,5 +1,6 @@
 import type { MessageQuery } from '../operations/message-query.ts';
 import type { UnsentReason, UnsentWindow } from '../operations/unsent.ts';
+import type { Priority } from '../priority.ts';
 import type { MessageContent, MessageRecord, MessageStatus } from '../types.ts';
 
 export interface NewMessage {
@@ -10,6 +11,8 @@ export interface NewMessage {
   content: MessageContent;
   sendAt: number | null;
   createdAt: number;
+  /** Absent: `normal`. */
+  priority?: Priority;
 }
 
 export interface IdempotencyClaim {

@@ -82,6 +82,7 @@ export function presentMessage(
     id: text(record.id),
     status: text(record.status),
     unit: text(record.unit),
+    priority: record.priority,
     from: address(content.from) ?? { email: '' },
     ...(replyTo ? { reply_to: replyTo } : {}),
     subject: text(content.subject),

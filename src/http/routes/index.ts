@@ -34,9 +34,10 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
       scope.addHook('onRequest', authenticateRequests(deps));
       const v1 = scope.withTypeProvider<TypeBoxTypeProvider>();
       registerMessageRoutes(v1, deps);
-      registerUnitRoutes(v1, deps.operations, deps.alerts, (unitId) =>
-        deps.unitRateLimits?.forget(unitId),
-      );
+      registerUnitRoutes(v1, deps.operations, deps.alerts, (unitId) => {
+        deps.unitRateLimits?.forget(unitId);
+        deps.unitPriorities?.forget(unitId);
+      });
       if (deps.alerts) registerAlertRoutes(v1, deps.alerts, deps.operations);
       registerUnsentRoutes(v1, deps.operations);
       registerRecoveryRoutes(v1, deps.operations);

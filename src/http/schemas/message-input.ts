@@ -41,6 +41,12 @@ export const MessageInputSchema = Type.Object(
     send_at: Type.Optional(
       Type.String({ description: 'ISO 8601 time with zone; the message is held until then.' }),
     ),
+    priority: Type.Optional(
+      Type.Union([Type.Literal('high'), Type.Literal('normal'), Type.Literal('bulk')], {
+        description:
+          "high, normal or bulk; absent: the API key's default, else the unit's, else normal",
+      }),
+    ),
   },
   strict,
 );

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { AddressSchema } from './address.ts';
 import { AnyKey, Nullable } from './parts.ts';
+import { PrioritySchema } from './priority.ts';
 
 /** One attempt to hand a message to a provider. */
 export const AttemptSchema = Type.Object({
@@ -47,6 +48,7 @@ export const MessageSchema = Type.Object({
   id: Type.String(),
   status: Type.String({ description: 'queued, scheduled, sending, sent, failed or cancelled' }),
   unit: Type.String({ description: 'the business unit it belongs to' }),
+  priority: PrioritySchema,
   from: AddressSchema,
   reply_to: Type.Optional(AddressSchema),
   subject: Type.String(),

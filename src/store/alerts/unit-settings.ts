@@ -1,5 +1,6 @@
 import type { UnitAlertOverrides } from '../../domain/alerts/rules.ts';
 import type { UnitAlertSettings } from '../../domain/ports/alert-store.ts';
+import { isPriority, type Priority } from '../../domain/priority.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import type { UnitAlertSettingsTable } from '../schema.ts';
 
@@ -28,11 +29,22 @@ function rateLimitOf(json: string): number | null {
   }
 }
 
+/** So does the default priority. */
+function defaultPriorityOf(json: string): Priority | null {
+  try {
+    const v = (JSON.parse(json) as Record<string, unknown>).default_priority;
+    return isPriority(v) ? v : null;
+  } catch {
+    return null;
+  }
+}
+
 const toSettings = (r: UnitAlertSettingsTable): UnitAlertSettings => ({
   unitId: r.unit_id,
   slackWebhookUrl: r.slack_webhook_url,
   overrides: overridesOf(r.overrides),
   rateLimitPerMin: rateLimitOf(r.overrides),
+  defaultPriority: defaultPriorityOf(r.overrides),
   updatedAt: Number(r.updated_at),
 });
 
@@ -64,6 +76,7 @@ export async function setUnitSettings(handle: DatabaseHandle, s: UnitAlertSettin
       unconfirmed: o.unconfirmed,
       muted: o.muted,
       rate_limit_per_min: s.rateLimitPerMin ?? undefined,
+      default_priority: s.defaultPriority ?? undefined,
     }),
     updated_at: s.updatedAt,
   };

@@ -28,7 +28,13 @@ export async function insertApiKey(
       revoked_at: record.revokedAt,
       unit_id: unitId,
       admin: record.admin ? 1 : 0,
+      default_priority: record.defaultPriority ?? null,
     })
     .execute();
-  return { ...record, unitId, admin: record.admin === true };
+  return {
+    ...record,
+    unitId,
+    admin: record.admin === true,
+    defaultPriority: record.defaultPriority ?? null,
+  };
 }

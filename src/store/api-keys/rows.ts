@@ -1,4 +1,5 @@
 import type { ApiKeyRecord } from '../../domain/ports/api-key-store.ts';
+import { isPriority } from '../../domain/priority.ts';
 
 export function toApiKeyRecord(row: {
   id: string;
@@ -8,6 +9,7 @@ export function toApiKeyRecord(row: {
   revoked_at: number | null;
   unit_id: string;
   admin: number;
+  default_priority: string | null;
 }): ApiKeyRecord {
   return {
     id: row.id,
@@ -17,5 +19,6 @@ export function toApiKeyRecord(row: {
     revokedAt: row.revoked_at,
     unitId: row.unit_id,
     admin: Number(row.admin) === 1,
+    defaultPriority: isPriority(row.default_priority) ? row.default_priority : null,
   };
 }

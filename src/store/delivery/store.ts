@@ -1,4 +1,4 @@
-import type { Completion, DeliveryStore } from '../../domain/ports/delivery-store.ts';
+import type { ClaimRequest, Completion, DeliveryStore } from '../../domain/ports/delivery-store.ts';
 import type { ClaimedMessage } from '../../domain/types.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { CommitGroup } from '../write/commit-group.ts';
@@ -24,8 +24,8 @@ export class SqlDeliveryStore implements DeliveryStore {
     );
   }
 
-  claimDue(owner: string, limit: number, leaseMs: number, now: number): Promise<ClaimedMessage[]> {
-    return claimDue(this.handle, owner, limit, leaseMs, now);
+  claimDue(request: ClaimRequest): Promise<ClaimedMessage[]> {
+    return claimDue(this.handle, request);
   }
 
   complete(completion: Completion): Promise<void> {

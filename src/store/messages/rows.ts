@@ -1,5 +1,6 @@
 import type { Insertable, Selectable } from 'kysely';
 import type { Submission } from '../../domain/ports/message-store.ts';
+import { DEFAULT_PRIORITY, PRIORITY_RANK, priorityOfRank } from '../../domain/priority.ts';
 import type {
   Attempt,
   MessageContent,
@@ -71,6 +72,7 @@ export function toMessageRows(
       last_provider_fault: null,
       failed_at: null,
       confirmed_at: null,
+      priority: PRIORITY_RANK[message.priority ?? DEFAULT_PRIORITY],
     },
     recipients,
     categories: content.categories.map((category) => ({ message_id: message.id, category })),
@@ -93,6 +95,7 @@ export function toMessageRecord(
     status: row.status as MessageStatus,
     unitId: row.unit_id,
     unit: unitName,
+    priority: priorityOfRank(Number(row.priority)),
     lastProvider: row.last_provider ?? null,
     lastErrorClass: row.last_error_class ?? null,
     lastOutcome: row.last_outcome ?? null,

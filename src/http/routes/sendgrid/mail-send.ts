@@ -7,6 +7,7 @@ import {
 import { nestingProblem } from '../../../domain/sendgrid-compat/nesting.ts';
 import { isSandboxMode, newXMessageId } from '../../../domain/sendgrid-compat/request.ts';
 import type { MailSendRequest } from '../../../domain/sendgrid-compat/request-types.ts';
+import { withDefaultPriorities } from '../../accept-messages.ts';
 import type { ApiDeps } from '../../deps.ts';
 import { hasNulCharacter } from '../../map-errors.ts';
 import { SENDGRID_MESSAGES, SendGridRefusal } from '../../sendgrid/answers.ts';
@@ -72,7 +73,7 @@ export function registerMailSend(
         throw SendGridRefusal.of(429, SENDGRID_MESSAGES.tooManyRequests, limitHeaders);
       }
       try {
-        await store(deps, result.messages, request.log);
+        await store(deps, await withDefaultPriorities(request, deps, result.messages), request.log);
       } catch (error) {
         giveBackUnitLimit(deps, taken, count);
         throw error;

@@ -3,6 +3,7 @@ import { maskUrl, presentOverrides } from '../../../domain/alerts/service.ts';
 import type { Unit } from '../../../domain/operations/units.ts';
 import type { UnitAlertSettings } from '../../../domain/ports/alert-store.ts';
 import { presentUnit } from '../../present/unit.ts';
+import { PrioritySchema } from '../../schemas/priority.ts';
 
 /** A unit with where its alerts go, its own thresholds and its sending limit. */
 export const UnitWithAlertsSchema = Type.Object({
@@ -12,6 +13,10 @@ export const UnitWithAlertsSchema = Type.Object({
   rate_limit_per_min: Type.Union([Type.Integer(), Type.Null()], {
     description:
       "the unit's own sending limit (messages per minute); null: TEGAMI_UNIT_RATE_LIMIT_PER_MIN, or none",
+  }),
+  default_priority: Type.Union([PrioritySchema, Type.Null()], {
+    description:
+      "the priority of the unit's mail that sets none and whose API key has no default; null: normal",
   }),
   alerts: Type.Object({
     slack_webhook_url: Type.Union([Type.String(), Type.Null()], {
@@ -34,6 +39,7 @@ export function presentUnitWithAlerts(unit: Unit, settings: UnitAlertSettings) {
   return {
     ...presentUnit(unit),
     rate_limit_per_min: settings.rateLimitPerMin,
+    default_priority: settings.defaultPriority,
     alerts: {
       slack_webhook_url: maskUrl(settings.slackWebhookUrl),
       thresholds: presentOverrides(settings.overrides),

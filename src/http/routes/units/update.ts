@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { AlertsService } from '../../../domain/alerts/service.ts';
 import { ErrorSchema } from '../../schemas/error.ts';
+import { PrioritySchema } from '../../schemas/priority.ts';
 import { actorOf, scopeOf } from '../../scope.ts';
 import type { TypedApp } from '../../typed-app.ts';
 import { presentUnitWithAlerts, UnitWithAlertsSchema } from './settings-schema.ts';
@@ -17,6 +18,12 @@ const UpdateBodySchema = Type.Object(
       Type.Union([Type.Integer({ minimum: 1, maximum: 10_000_000 }), Type.Null()], {
         description:
           'messages this unit may have accepted per minute (clock-minute windows, counted per API process); over it: 429. null removes it (TEGAMI_UNIT_RATE_LIMIT_PER_MIN applies)',
+      }),
+    ),
+    default_priority: Type.Optional(
+      Type.Union([PrioritySchema, Type.Null()], {
+        description:
+          "the priority of this unit's mail that sets none and whose API key has no default; null: normal",
       }),
     ),
     alerts: Type.Optional(
@@ -50,7 +57,7 @@ export function registerUpdateUnit(
       schema: {
         tags: ['units'],
         summary:
-          "Set a unit's Slack channel, alert thresholds and sending limit (admin keys only); absent fields stay, null clears",
+          "Set a unit's Slack channel, alert thresholds, sending limit and default priority (admin keys only); absent fields stay, null clears",
         params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
         body: UpdateBodySchema,
         response: {
@@ -74,6 +81,9 @@ export function registerUpdateUnit(
             : {}),
           ...(body.rate_limit_per_min !== undefined
             ? { rateLimitPerMin: body.rate_limit_per_min }
+            : {}),
+          ...(body.default_priority !== undefined
+            ? { defaultPriority: body.default_priority }
             : {}),
           ...(a === undefined
             ? {}
