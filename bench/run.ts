@@ -1,5 +1,5 @@
 /**
- * `npm run bench [single|batch|e2e|sendgrid|events|postgres|ops]`: measures the submission API and end-to-end delivery on this machine with real
+ * `npm run bench [single|batch|e2e|sendgrid|events|postgres|ops|priority]`: measures the submission API and end-to-end delivery on this machine with real
  * processes, real HTTP and a durable (fsync'd) SQLite file. Prints a Markdown table to paste into
  * docs/benchmarks.md. The load generator (autocannon) runs in this process; Tegami in a child
  * process, so each gets its own core on a 2-core machine.
@@ -18,6 +18,7 @@ import { parsePostgresUrl } from '../src/store/engine/postgres.ts';
 import { message, request, spawnTegami, TEST_KEY, tempDatabase, waitFor } from '../test/helpers.ts';
 import { startThrowawayPostgres } from '../test/support/postgres.ts';
 import { opsBench } from './ops.ts';
+import { priorityBench } from './priority.ts';
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
 
@@ -362,6 +363,8 @@ if (all || which.includes('postgres') || postgresIngestOnly) {
 }
 // Not part of a plain `npm run bench`: it seeds a large database first (see bench/ops.ts).
 if (which.includes('ops')) rows.push(...(await opsBench()));
+// Not part of a plain `npm run bench` either: a 100,000-message backlog per engine (bench/priority.ts).
+if (which.includes('priority')) console.log(`\n${(await priorityBench()).join('\n')}`);
 if (all || which.includes('sendgrid')) {
   await throughSimulator(0, 256, Number(process.env.BENCH_E2E_MESSAGES ?? 30_000));
   await throughSimulator(200, 200, 10_000);

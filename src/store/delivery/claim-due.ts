@@ -99,6 +99,10 @@ async function claimDueMessages(
       attempt_count: sql<number>`attempt_count + 1`,
       updated_at: now,
     })
+    // Checked again on the row itself: on PostgreSQL a row another worker claimed after this
+    // statement's snapshot is re-read before it is updated, and must then not be taken twice.
+    .where(sql<boolean>`status in ('queued', 'scheduled', 'sending')`)
+    .where('next_attempt_at', '<=', now)
     .where('id', 'in', (qb) =>
       qb
         .selectFrom('candidates')
