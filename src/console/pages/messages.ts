@@ -198,6 +198,7 @@ ${a.responseExcerpt ? html`<details><summary>The provider's answer</summary><pre
 <dt>Subject</dt><dd>${c.subject}</dd>
 <dt>From</dt><dd>${filterLink(q, 'from', c.from.email)}</dd>
 <dt>Unit</dt><dd>${filterLink(q, 'unit', r.unit)}</dd>
+<dt>Priority</dt><dd>${r.priority}</dd>
 <dt>Categories</dt><dd>${c.categories.length ? c.categories.map((x) => html`${filterLink(q, 'category', x)} `) : html`<span class="muted">–</span>`}</dd>
 <dt>Metadata</dt><dd>${Object.entries(c.metadata).map(([k, v]) => html`${filterLink(q, `meta.${k}`, v)} <span class="muted">(${k})</span> `)}</dd>
 <dt>Created</dt><dd>${time(r.createdAt)}</dd>
