@@ -21,6 +21,8 @@ function header(answer: HttpAnswer, name: string): string | undefined {
 }
 
 function parseErrors(body: string): ProviderError[] | undefined {
+  // SendGrid's 202 has an empty body: parsing it would throw (and build a stack) on every send.
+  if (!body.includes('"errors"')) return undefined;
   try {
     const parsed = JSON.parse(body) as { errors?: unknown };
     if (!Array.isArray(parsed.errors)) return undefined;
