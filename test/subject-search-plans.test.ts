@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { newId } from '../src/domain/ids.ts';
 import type { MessageFilter } from '../src/domain/ports/message-store.ts';
+import type { SubjectPlan } from '../src/store/engine/handle.ts';
 import {
   type DatabaseHandle,
   indexSubjects,
@@ -10,6 +11,7 @@ import {
   SqlMessageStore,
 } from '../src/store/index.ts';
 import { conditionContext, messageConditions } from '../src/store/messages/conditions.ts';
+import { listMessages } from '../src/store/messages/list.ts';
 import { TEST_ENGINE, tempDatabase } from './helpers.ts';
 
 /**
@@ -94,9 +96,9 @@ describe(`subject search: both plans find the same messages (${TEST_ENGINE})`, (
     await db.cleanup();
   });
 
-  /** The ids a filter finds with the subject's ids read as a set up to `idsReadAsSet`. */
-  const find = async (filter: Omit<MessageFilter, 'limit'>, idsReadAsSet: number) => {
-    const context = await conditionContext(handle, filter, idsReadAsSet);
+  /** The ids a filter finds with its subject conditions in the given plans. */
+  const find = async (filter: Omit<MessageFilter, 'limit'>, plan: SubjectPlan) => {
+    const context = await conditionContext(handle, filter, { subject: plan, notSubject: plan });
     const rows = await handle.db
       .selectFrom('messages')
       .select('id')
@@ -105,6 +107,20 @@ describe(`subject search: both plans find the same messages (${TEST_ENGINE})`, (
       .execute();
     return rows.map((r) => r.id);
   };
+  /**
+   * A page as the API and the console read it: any word with more than `idsReadAsSet` messages
+   * is checked per message over the newest `checkedPerMessage` others, the rest from its ids.
+   */
+  const page = async (filter: MessageFilter, idsReadAsSet: number, checkedPerMessage: number) =>
+    (await listMessages(handle, filter, { idsReadAsSet, checkedPerMessage })).map((m) => m.id);
+  /** Page limits: every plan, and a switch from one to the other within a page. */
+  const LIMITS = [
+    [1_000_000, 5_000],
+    [0, 5_000],
+    [0, 1],
+    [0, 3],
+    [0, 8],
+  ] as const;
   const named = (names: string[]) =>
     names
       .flatMap((n) => [ids.get(n), ids.get(`${n}+`)])
@@ -128,15 +144,23 @@ describe(`subject search: both plans find the same messages (${TEST_ENGINE})`, (
   test('a common and a rare word: the same, right messages as a set of ids and per message', async () => {
     for (const [subject, names] of SEARCHES) {
       const expected = named(names);
-      // 0: any match at all makes the condition check each message; 1,000,000: read the ids.
-      for (const idsReadAsSet of [0, 1, 1_000_000]) {
+      for (const plan of ['matching-ids', 'per-message'] as const) {
         assert.deepEqual(
-          await find({ subject, unitId: unit }, idsReadAsSet),
+          await find({ subject, unitId: unit }, plan),
           expected,
-          `subject:${subject} (ids read as a set up to ${idsReadAsSet})`,
+          `subject:${subject} (${plan})`,
         );
       }
-      // The list as the API and the console read it, with its own choice.
+      for (const [idsReadAsSet, checked] of LIMITS) {
+        for (const limit of [1, 5, 100]) {
+          assert.deepEqual(
+            await page({ subject, unitId: unit, limit }, idsReadAsSet, checked),
+            expected.slice(0, limit),
+            `subject:${subject}, a page of ${limit} (ids as a set up to ${idsReadAsSet}, ${checked} checked per message)`,
+          );
+        }
+      }
+      // With their own limits, and the count (always from the set of ids).
       const listed = await store.list({ subject, unitId: unit, limit: 100 });
       assert.deepEqual(
         listed.map((m) => m.id),
@@ -147,24 +171,51 @@ describe(`subject search: both plans find the same messages (${TEST_ENGINE})`, (
     }
   });
 
-  test('an excluded subject, alone or with another, under both plans', async () => {
-    const all = named(Object.keys(SUBJECTS));
-    for (const idsReadAsSet of [0, 1_000_000]) {
+  test('a page after a cursor, and with another condition few of the messages meet', async () => {
+    const expected = named(SEARCHES[0]?.[1] ?? []);
+    const cursor = expected[4] as string;
+    for (const [idsReadAsSet, checked] of LIMITS) {
       assert.deepEqual(
-        await find({ unitId: unit, not: { subject: 'reminder' } }, idsReadAsSet),
-        all.filter((id) => !named(SEARCHES[0]?.[1] ?? []).includes(id)),
-        `-subject:reminder (ids read as a set up to ${idsReadAsSet})`,
+        await page(
+          { subject: 'reminder', unitId: unit, beforeId: cursor, limit: 3 },
+          idsReadAsSet,
+          checked,
+        ),
+        expected.slice(5, 8),
+        `after a cursor (ids as a set up to ${idsReadAsSet}, ${checked} checked per message)`,
       );
       assert.deepEqual(
-        await find({ unitId: unit, subject: 'spa', not: { subject: 'reminder' } }, idsReadAsSet),
-        named(['joined']),
-        `subject:spa -subject:reminder (ids read as a set up to ${idsReadAsSet})`,
+        await page(
+          { subject: 'reminder', unitId: unit, recipient: 'nobody@example.com', limit: 3 },
+          idsReadAsSet,
+          checked,
+        ),
+        [],
       );
     }
-    const listed = await store.list({ unitId: unit, not: { subject: 'your' }, limit: 100 });
-    assert.deepEqual(
-      listed.map((m) => m.id),
-      named(['plural', 'joined', 'accented', 'long', 'japanese']),
-    );
+  });
+
+  test('an excluded subject, alone or with another, under both plans', async () => {
+    const all = named(Object.keys(SUBJECTS));
+    const withReminder = named(SEARCHES[0]?.[1] ?? []);
+    for (const plan of ['matching-ids', 'per-message'] as const) {
+      assert.deepEqual(
+        await find({ unitId: unit, not: { subject: 'reminder' } }, plan),
+        all.filter((id) => !withReminder.includes(id)),
+        `-subject:reminder (${plan})`,
+      );
+      assert.deepEqual(
+        await find({ unitId: unit, subject: 'spa', not: { subject: 'reminder' } }, plan),
+        named(['joined']),
+        `subject:spa -subject:reminder (${plan})`,
+      );
+    }
+    for (const [idsReadAsSet, checked] of LIMITS) {
+      assert.deepEqual(
+        await page({ unitId: unit, not: { subject: 'your' }, limit: 100 }, idsReadAsSet, checked),
+        named(['plural', 'joined', 'accented', 'long', 'japanese']),
+        `-subject:your (ids as a set up to ${idsReadAsSet}, ${checked} checked per message)`,
+      );
+    }
   });
 });

@@ -2,7 +2,7 @@ import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kyse
 import { recipientDomain, subjectWords } from '../../domain/operations/message-query.ts';
 import type { UnsentReason, UnsentWindow } from '../../domain/operations/unsent.ts';
 import type { MessageFilter } from '../../domain/ports/message-store.ts';
-import type { DatabaseHandle, Dialect } from '../engine/handle.ts';
+import type { DatabaseHandle, Dialect, SubjectPlan } from '../engine/handle.ts';
 import type { Database } from '../schema.ts';
 import { subjectIndexedThrough } from '../search/index-subjects.ts';
 
@@ -17,41 +17,81 @@ type Condition = (eb: MessagesEb) => Expression<SqlBool>;
 export interface ConditionContext {
   /**
    * Each subject's condition, by the subject's text (the filter's, and an excluded one): the
-   * engine's match (Dialect.subjectMatch) with how far the subject index got and its plan.
+   * engine's match (Dialect.subjectMatch) with how far the subject index got, in its plan.
    */
   subjects?: Map<string, Expression<SqlBool>>;
 }
 
+/** The plan of each subject condition (SubjectPlan); both find the same messages. */
+export interface SubjectPlans {
+  subject: SubjectPlan;
+  notSubject: SubjectPlan;
+}
+
+/** The subject's ids read as a set: right for counts, and for pages of a rare word. */
+export const SUBJECT_IDS_AS_SET: SubjectPlans = {
+  subject: 'matching-ids',
+  notSubject: 'matching-ids',
+};
+
 /**
- * Up to this many messages with a subject's words, the condition reads their ids from the index
- * as a set (~3 µs an id on SQLite, measured at 1,000,000 messages); beyond, it checks each
- * message as the query reads them newest first, which for a page stops after a few hundred
- * rows when one message in this many of the others has the words (see SubjectPlan).
+ * Up to this many messages with a subject's words, a page reads their ids from the index as a
+ * set (~3 µs an id on SQLite at 1,000,000 messages: 30 ms); with more, it checks each message
+ * as it reads them newest first, which fills a page after a few hundred rows when the other
+ * conditions leave enough of the word's messages (see SubjectPlan, and list.ts for when not).
  */
 export const SUBJECT_IDS_READ_AS_SET = 10_000;
 
 /**
+ * The plans for a page of `filter`: per message for a subject more than `idsReadAsSet`
+ * messages have, by a count of the index read that far at most (about 1 ms at 10,000).
+ */
+export async function subjectPlansForPage(
+  handle: DatabaseHandle,
+  filter: Pick<MessageFilter, 'subject' | 'not'>,
+  idsReadAsSet = SUBJECT_IDS_READ_AS_SET,
+): Promise<SubjectPlans> {
+  const planOf = async (text: string | undefined): Promise<SubjectPlan> => {
+    if (!text) return 'matching-ids';
+    const indexed = await handle.dialect.countSubjectMatches(
+      handle.db,
+      subjectWords(text),
+      idsReadAsSet + 1,
+    );
+    return indexed > idsReadAsSet ? 'per-message' : 'matching-ids';
+  };
+  return { subject: await planOf(filter.subject), notSubject: await planOf(filter.not?.subject) };
+}
+
+/**
  * What the conditions need from the database besides the filter: for a subject, the last
- * message id in the subject index (search/index-subjects.ts), later messages being searched
- * without it; and whether the index has few enough messages with the words to read them at once
- * (counted up to `idsReadAsSet`, a bounded read of the index).
+ * message id in the subject index (search/index-subjects.ts); later messages are searched
+ * without it.
  */
 export async function conditionContext(
   handle: DatabaseHandle,
   filter: Pick<MessageFilter, 'subject' | 'not'>,
-  idsReadAsSet = SUBJECT_IDS_READ_AS_SET,
+  plans: SubjectPlans = SUBJECT_IDS_AS_SET,
 ): Promise<ConditionContext> {
-  const texts = [filter.subject, filter.not?.subject].filter((s): s is string => !!s);
-  if (texts.length === 0) return {};
+  const { subject } = filter;
+  const notSubject = filter.not?.subject;
+  if (!subject && !notSubject) return {};
   const indexedThrough = await subjectIndexedThrough(handle);
   const subjects = new Map<string, Expression<SqlBool>>();
-  for (const text of texts) {
-    const words = subjectWords(text);
-    const indexed = await handle.dialect.countSubjectMatches(handle.db, words, idsReadAsSet + 1);
-    const plan = indexed > idsReadAsSet ? 'per-message' : 'matching-ids';
-    subjects.set(text, handle.dialect.subjectMatch(words, indexedThrough, plan));
-  }
+  const add = (text: string, plan: SubjectPlan) =>
+    subjects.set(text, handle.dialect.subjectMatch(subjectWords(text), indexedThrough, plan));
+  // The same text both wanted and excluded is one condition either way.
+  if (notSubject) add(notSubject, plans.notSubject);
+  if (subject) add(subject, plans.subject);
   return { subjects };
+}
+
+/** The filter without its subject conditions, wanted or excluded. */
+export function withoutSubjects<F extends Pick<MessageFilter, 'subject' | 'not'>>(filter: F): F {
+  const { subject: _subject, not, ...rest } = filter;
+  if (!not) return rest as F;
+  const { subject: _notSubject, ...notRest } = not;
+  return (Object.keys(notRest).length > 0 ? { ...rest, not: notRest } : rest) as F;
 }
 
 export function messageConditions(

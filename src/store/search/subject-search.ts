@@ -23,13 +23,17 @@ export function postgresSubjectMatch(
 ): Expression<SqlBool> {
   const id = sql.ref('messages.id');
   const query = sql`plainto_tsquery('simple', ${words.join(' ')})`;
-  const indexed =
-    plan === 'matching-ids'
-      ? sql`${id} in (select message_id from messages_subject_index where words @@ ${query})`
-      : sql`exists (select 1 from messages_subject_index
-          where messages_subject_index.message_id = ${id} and messages_subject_index.words @@ ${query})`;
-  return sql<SqlBool>`(${indexed}
-      or (${id} > ${indexedThrough} and ${subjectWordsVector(sql.ref('messages.subject'))} @@ ${query}))`;
+  const newerHasWords = (subject: ReturnType<typeof sql.ref>) =>
+    sql`${subjectWordsVector(subject)} @@ ${query}`;
+  if (plan === 'matching-ids') {
+    // One set of ids, the index's and the newer messages', so that a few ids can drive the query.
+    return sql<SqlBool>`${id} in (select message_id from messages_subject_index where words @@ ${query}
+      union all select newer.id from messages as newer
+        where newer.id > ${indexedThrough} and ${newerHasWords(sql.ref('newer.subject'))})`;
+  }
+  return sql<SqlBool>`(exists (select 1 from messages_subject_index
+        where messages_subject_index.message_id = ${id} and messages_subject_index.words @@ ${query})
+      or (${id} > ${indexedThrough} and ${newerHasWords(sql.ref('messages.subject'))}))`;
 }
 
 /**
@@ -43,11 +47,14 @@ export function sqliteSubjectMatch(
   indexedThrough: string,
   plan: SubjectPlan,
 ): Expression<SqlBool> {
-  const id = sql.ref('messages.id');
-  const subjectHasWords = sql<SqlBool>`tegami_has_words(${sql.ref('messages.subject')}, ${words.join(' ')})`;
-  if (plan === 'per-message') return subjectHasWords;
-  return sql<SqlBool>`(${id} in (select message_id from messages_fts where messages_fts match ${ftsQuery(words)})
-    or (${id} > ${indexedThrough} and ${subjectHasWords}))`;
+  const hasWords = (subject: ReturnType<typeof sql.ref>) =>
+    sql<SqlBool>`tegami_has_words(${subject}, ${words.join(' ')})`;
+  if (plan === 'per-message') return hasWords(sql.ref('messages.subject'));
+  // One set of ids, the index's and the newer messages': with `id in (…) or …` SQLite reads
+  // every message to test it, with one set a few ids drive the query.
+  return sql<SqlBool>`${sql.ref('messages.id')} in (select message_id from messages_fts where messages_fts match ${ftsQuery(words)}
+    union all select newer.id from messages as newer
+      where newer.id > ${indexedThrough} and ${hasWords(sql.ref('newer.subject'))})`;
 }
 
 /** An FTS5 query for all of `words` (subjectWords() makes them of letters and digits only). */
