@@ -36,7 +36,7 @@ export const SUBJECT_IDS_AS_SET: SubjectPlans = {
 
 /**
  * Up to this many messages with a subject's words, a page reads their ids from the index as a
- * set (~3 µs an id on SQLite at 1,000,000 messages: 30 ms); with more, it checks each message
+ * set (~5 µs an id on SQLite at 1,000,000 messages: 50 ms); with more, it checks each message
  * as it reads them newest first, which fills a page after a few hundred rows when the other
  * conditions leave enough of the word's messages (see SubjectPlan, and list.ts for when not).
  */

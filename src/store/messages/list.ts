@@ -21,7 +21,7 @@ import { toMessageRecord } from './rows.ts';
 /**
  * How many messages (of those matching everything but the subject) a page of a common subject
  * word checks one by one before it reads the word's ids as a set instead: a bound of ~5,000 ×
- * 12 µs on SQLite, for other conditions that few of the word's messages meet.
+ * 15 µs on SQLite, for other conditions that few of the word's messages meet.
  */
 const CHECKED_PER_MESSAGE = 5_000;
 
