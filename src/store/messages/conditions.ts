@@ -80,7 +80,7 @@ export async function conditionContext(
   const subjects = new Map<string, Expression<SqlBool>>();
   const add = (text: string, plan: SubjectPlan) =>
     subjects.set(text, handle.dialect.subjectMatch(subjectWords(text), indexedThrough, plan));
-  // The same text both wanted and excluded is one condition either way.
+  // A text both wanted and excluded gets one condition: both plans find the same messages.
   if (notSubject) add(notSubject, plans.notSubject);
   if (subject) add(subject, plans.subject);
   return { subjects };

@@ -133,9 +133,11 @@ async function newestOfPart(
     oldestChecked ? (eb) => eb('messages.id', '>=', oldestChecked.id) : undefined,
   ).execute();
   if (!oldestChecked || newest.length === filter.limit) return newest;
+  // An excluded word stays a check per message: it only removes rows, and as a set inside a
+  // NOT, PostgreSQL tests each row against the whole list when the set outgrows `work_mem`.
   const older = await query(
     filter,
-    await conditionContext(handle, filter),
+    await conditionContext(handle, filter, { ...plans, subject: 'matching-ids' }),
     filter.limit - newest.length,
     (eb) => eb('messages.id', '<', oldestChecked.id),
   ).execute();
