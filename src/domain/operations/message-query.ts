@@ -82,9 +82,10 @@ export function parseIsoTime(value: string): number {
  * The words of a text for subject search, split and folded as SQLite's FTS5 `unicode61` tokenizer
  * does (remove_diacritics 2): runs of letters, digits and private-use characters, lower-cased,
  * with Latin accents removed. A run of Japanese or Chinese characters is one word: there is no
- * word segmentation.
+ * word segmentation. A search takes its first `max` words; a subject searched is all its words,
+ * as the index holds them.
  */
-export function subjectWords(text: string): string[] {
+export function subjectWords(text: string, max = 20): string[] {
   const words: string[] = [];
   for (const token of text.match(/(?:[\p{L}\p{N}\p{Co}]|[\u0300-\u036f])+/gu) ?? []) {
     // Accents only: a whole normalisation would also change characters the index keeps as they
@@ -98,14 +99,14 @@ export function subjectWords(text: string): string[] {
       .replace(/[\u0300-\u036f]/g, '')
       .toLowerCase();
     if (word !== '') words.push(word);
-    if (words.length === 20) break;
+    if (words.length === max) break;
   }
   return words;
 }
 
 /** Whether every one of `words` is a word of `subject`. */
 export function hasAllWords(subject: string, words: string[]): boolean {
-  const present = new Set(subjectWords(subject));
+  const present = new Set(subjectWords(subject, Number.POSITIVE_INFINITY));
   return words.every((w) => present.has(w));
 }
 

@@ -17,6 +17,16 @@ import type { Insertion } from '../write/insert-rows.ts';
 
 export type Engine = 'sqlite' | 'postgres';
 
+/**
+ * How a subject condition (Dialect.subjectMatch) finds its messages; both find the same ones.
+ *
+ * - `matching-ids`: reads every id the subject index has for the words, once, before the query's
+ *   order and limit apply: fast when few messages match, slow for a word many carry.
+ * - `per-message`: checks each message as the query reads them in its own order (newest first),
+ *   so a page of a common word stops after its few hundred rows: slow only when few match.
+ */
+export type SubjectPlan = 'matching-ids' | 'per-message';
+
 /** Channels other processes are told about over PostgreSQL's LISTEN/NOTIFY. */
 export type Channel = 'tegami_due' | 'tegami_changes';
 
@@ -111,9 +121,15 @@ export interface Dialect {
   ): Promise<{ count: number; last: string | undefined }>;
   /**
    * The condition that every word of `words` is in the subject: the index for messages it has
-   * reached (up to `indexedThrough`), the subject itself for the newer ones.
+   * reached (up to `indexedThrough`), the subject itself for the newer ones. `plan` only changes
+   * how the engine finds them (SubjectPlan), not which.
    */
-  subjectMatch(words: string[], indexedThrough: string): Expression<SqlBool>;
+  subjectMatch(words: string[], indexedThrough: string, plan: SubjectPlan): Expression<SqlBool>;
+  /**
+   * How many messages in the subject index have every word of `words`, counted up to `atMost`
+   * only: what a subject condition costs as a set of ids (SubjectPlan), in bounded time.
+   */
+  countSubjectMatches(db: Kysely<Database>, words: string[], atMost: number): Promise<number>;
   /** The n-th (from 1) bound parameter in SQL written by hand: `$n` or `?`. */
   placeholder(n: number): string;
   /**

@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from '../schema.ts';
+import { countPostgresSubjectMatches } from '../search/count-subject-matches.ts';
 import { addToPostgresSubjectIndex, postgresSubjectMatch } from '../search/subject-search.ts';
 import { insertIntoTablesAsOneStatement, insertRowsFromJson } from '../write/insert-rows.ts';
 import type { Channel, DatabaseHandle, Dialect } from './handle.ts';
@@ -28,6 +29,7 @@ export const postgresDialect: Dialect = {
   subjectIndexName: 'messages_subject_index',
   addToSubjectIndex: addToPostgresSubjectIndex,
   subjectMatch: postgresSubjectMatch,
+  countSubjectMatches: countPostgresSubjectMatches,
   placeholder: (n) => `$${n}`,
   jsonText: (column, path) => sql<string>`(${column}::json #>> ${`{${path.join(',')}}`})`,
   // One array parameter: the statement's text stays the same whatever the number of ids.

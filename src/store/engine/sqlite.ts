@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
 import type { Database } from '../schema.ts';
+import { countSqliteSubjectMatches } from '../search/count-subject-matches.ts';
 import { addToSqliteSubjectIndex, sqliteSubjectMatch } from '../search/subject-search.ts';
 import { insertIntoTablesOneByOne, insertRowsAsValues } from '../write/insert-rows.ts';
 import type { DatabaseHandle, Dialect } from './handle.ts';
@@ -32,6 +33,7 @@ export const sqliteDialect: Dialect = {
   subjectIndexName: 'messages_fts',
   addToSubjectIndex: addToSqliteSubjectIndex,
   subjectMatch: sqliteSubjectMatch,
+  countSubjectMatches: countSqliteSubjectMatches,
   placeholder: () => '?',
   jsonText: (column, path) => sql<string>`json_extract(${column}, ${`$.${path.join('.')}`})`,
   inList: (ids) => ({ text: `in (${ids.map(() => '?').join(', ')})`, params: ids }),

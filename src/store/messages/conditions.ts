@@ -2,7 +2,7 @@ import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kyse
 import { recipientDomain, subjectWords } from '../../domain/operations/message-query.ts';
 import type { UnsentReason, UnsentWindow } from '../../domain/operations/unsent.ts';
 import type { MessageFilter } from '../../domain/ports/message-store.ts';
-import type { DatabaseHandle, Dialect } from '../engine/handle.ts';
+import type { DatabaseHandle, Dialect, SubjectPlan } from '../engine/handle.ts';
 import type { Database } from '../schema.ts';
 import { subjectIndexedThrough } from '../search/index-subjects.ts';
 
@@ -16,10 +16,51 @@ type Condition = (eb: MessagesEb) => Expression<SqlBool>;
 
 export interface ConditionContext {
   /**
-   * The engine's subject match (Dialect.subjectMatch), with how far the subject index got;
-   * undefined when the filter has no subject.
+   * Each subject's condition, by the subject's text (the filter's, and an excluded one): the
+   * engine's match (Dialect.subjectMatch) with how far the subject index got, in its plan.
    */
-  subjectMatch?: (words: string[]) => Expression<SqlBool>;
+  subjects?: Map<string, Expression<SqlBool>>;
+}
+
+/** The plan of each subject condition (SubjectPlan); both find the same messages. */
+export interface SubjectPlans {
+  subject: SubjectPlan;
+  notSubject: SubjectPlan;
+}
+
+/** The subject's ids read as a set: right for counts, and for pages of a rare word. */
+export const SUBJECT_IDS_AS_SET: SubjectPlans = {
+  subject: 'matching-ids',
+  notSubject: 'matching-ids',
+};
+
+/**
+ * Up to this many messages with a subject's words, a page reads their ids from the index as a
+ * set (~5 µs an id on SQLite at 1,000,000 messages: 50 ms); with more, it checks each message
+ * as it reads them newest first, which fills a page after a few hundred rows when the other
+ * conditions leave enough of the word's messages (see SubjectPlan, and list.ts for when not).
+ */
+export const SUBJECT_IDS_READ_AS_SET = 10_000;
+
+/**
+ * The plans for a page of `filter`: per message for a subject more than `idsReadAsSet`
+ * messages have, by a count of the index read that far at most (about 1 ms at 10,000).
+ */
+export async function subjectPlansForPage(
+  handle: DatabaseHandle,
+  filter: Pick<MessageFilter, 'subject' | 'not'>,
+  idsReadAsSet = SUBJECT_IDS_READ_AS_SET,
+): Promise<SubjectPlans> {
+  const planOf = async (text: string | undefined): Promise<SubjectPlan> => {
+    if (!text) return 'matching-ids';
+    const indexed = await handle.dialect.countSubjectMatches(
+      handle.db,
+      subjectWords(text),
+      idsReadAsSet + 1,
+    );
+    return indexed > idsReadAsSet ? 'per-message' : 'matching-ids';
+  };
+  return { subject: await planOf(filter.subject), notSubject: await planOf(filter.not?.subject) };
 }
 
 /**
@@ -29,11 +70,28 @@ export interface ConditionContext {
  */
 export async function conditionContext(
   handle: DatabaseHandle,
-  filter: Pick<MessageFilter, 'subject'>,
+  filter: Pick<MessageFilter, 'subject' | 'not'>,
+  plans: SubjectPlans = SUBJECT_IDS_AS_SET,
 ): Promise<ConditionContext> {
-  if (!filter.subject) return {};
+  const { subject } = filter;
+  const notSubject = filter.not?.subject;
+  if (!subject && !notSubject) return {};
   const indexedThrough = await subjectIndexedThrough(handle);
-  return { subjectMatch: (words) => handle.dialect.subjectMatch(words, indexedThrough) };
+  const subjects = new Map<string, Expression<SqlBool>>();
+  const add = (text: string, plan: SubjectPlan) =>
+    subjects.set(text, handle.dialect.subjectMatch(subjectWords(text), indexedThrough, plan));
+  // A text both wanted and excluded gets one condition: both plans find the same messages.
+  if (notSubject) add(notSubject, plans.notSubject);
+  if (subject) add(subject, plans.subject);
+  return { subjects };
+}
+
+/** The filter without its subject conditions, wanted or excluded. */
+export function withoutSubjects<F extends Pick<MessageFilter, 'subject' | 'not'>>(filter: F): F {
+  const { subject: _subject, not, ...rest } = filter;
+  if (!not) return rest as F;
+  const { subject: _notSubject, ...notRest } = not;
+  return (Object.keys(notRest).length > 0 ? { ...rest, not: notRest } : rest) as F;
 }
 
 export function messageConditions(
@@ -139,8 +197,9 @@ export function messageConditions(
  * rules on the subject itself for the few newer ones.
  */
 function subjectCondition(subject: string, context: ConditionContext): Expression<SqlBool> {
-  if (!context.subjectMatch) throw new Error('a subject filter needs its conditionContext');
-  return context.subjectMatch(subjectWords(subject));
+  const condition = context.subjects?.get(subject);
+  if (!condition) throw new Error('a subject filter needs its conditionContext');
+  return condition;
 }
 
 /** One part of the unsent view: its condition and the partial index that holds its rows. */
