@@ -71,6 +71,7 @@ describe(`subject search: both plans find the same messages (${TEST_ENGINE})`, (
         last_provider_fault: null,
         failed_at: null,
         confirmed_at: now,
+        priority: 1,
       };
     });
     await handle.db.insertInto('messages').values(rows).execute();
