@@ -1,5 +1,5 @@
 /**
- * `npm run bench [single|batch|e2e|sendgrid|events|postgres|ops|priority]`: measures the submission API and end-to-end delivery on this machine with real
+ * `npm run bench [single|batch|e2e|sendgrid|events|postgres|ops|priority]` (and `load`, see bench/load.ts): measures the submission API and end-to-end delivery on this machine with real
  * processes, real HTTP and a durable (fsync'd) SQLite file. Prints a Markdown table to paste into
  * docs/benchmarks.md. The load generator (autocannon) runs in this process; Tegami in a child
  * process, so each gets its own core on a 2-core machine.
@@ -17,6 +17,7 @@ import {
 import { parsePostgresUrl } from '../src/store/engine/postgres.ts';
 import { message, request, spawnTegami, TEST_KEY, tempDatabase, waitFor } from '../test/helpers.ts';
 import { startThrowawayPostgres } from '../test/support/postgres.ts';
+import { loadBench } from './load.ts';
 import { opsBench } from './ops.ts';
 import { priorityBench } from './priority.ts';
 
@@ -260,6 +261,11 @@ async function throughSimulator(
 }
 
 const which = process.argv.slice(2);
+// `load [contestant …]` is a bench of its own (bench/load.ts) with its own table.
+if (which[0] === 'load') {
+  await loadBench(which.slice(1));
+  process.exit(0);
+}
 const all = which.length === 0;
 if (all || which.includes('single')) await singleMessages();
 if (all || which.includes('batch')) await batches();

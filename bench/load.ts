@@ -1,0 +1,483 @@
+/**
+ * `npm run bench load [contestant …]`: one HTTP workload for Tegami and its peers. The same load
+ * generator (autocannon, 32 keep-alive connections, in a process of its own) sends 2,000
+ * single-message `POST /v1/messages` of about 1 KB as a warm-up, then 20,000 counted ones; the
+ * contestant hands each message to the same SendGrid stand-in (a process of its own answering
+ * 202 at once, bench/load/stand-in.ts). End to end runs from the first counted POST until the
+ * stand-in has every counted message. CPU time per process comes from /proc before and after.
+ *
+ * Contestants: serve, sqlite-split, pg-1, pg-2 (the default: all Tegami ones), noop, bullmq,
+ * pg-boss (peers, bench/peers/), `peers` (all three) or `all`. `profile` runs `tegami serve` once
+ * under `node --cpu-prof` and prints where its CPU time goes during the counted messages.
+ * BENCH_LOAD_MESSAGES, BENCH_LOAD_WARMUP and BENCH_LOAD_RUNS change the counts (20,000, 2,000, 2).
+ */
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TEST_KEY, tempDatabase } from '../test/helpers.ts';
+import { startThrowawayPostgres, type ThrowawayPostgres } from '../test/support/postgres.ts';
+import { cpuMs, peakRssMiB, postmasterPid, treeCpuMs } from './load/proc.ts';
+import { summariseProfile } from './load/profile-summary.ts';
+
+const MESSAGES = Number(process.env.BENCH_LOAD_MESSAGES ?? 20_000);
+const WARMUP = Number(process.env.BENCH_LOAD_WARMUP ?? 2_000);
+const RUNS = Number(process.env.BENCH_LOAD_RUNS ?? 2);
+const CONNECTIONS = 32;
+const DELIVERY_TIMEOUT_MS = 600_000;
+
+const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+const TEGAMI_BIN = here('../bin/tegami.js');
+
+/** A child process that prints `listening on <url>` (or `worker running`) once it is ready. */
+interface Started {
+  name: string;
+  child: ChildProcess;
+  ready: Promise<string>;
+  exited: Promise<void>;
+}
+
+function start(name: string, args: string[], env: Record<string, string>): Started {
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, TEGAMI_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const ready = new Promise<string>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      // Only the start is of interest; later output (warnings) is dropped.
+      if (out.length < 100_000) out += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(out);
+      if (match?.[1]) resolve(match[1]);
+      else if (out.includes('worker running')) resolve('');
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${name} exited (${code}):\n${out}`)));
+  });
+  ready.catch(() => {});
+  return { name, child, ready, exited };
+}
+
+async function stopAll(list: Started[]): Promise<void> {
+  for (const s of list) s.child.kill('SIGTERM');
+  await Promise.all(list.map((s) => s.exited));
+}
+
+/** A Node process of ours talking over IPC (the stand-in and the load generator). */
+function forkHelper(script: string) {
+  const child = fork(here(script), [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  const pending: ((m: Record<string, unknown>) => void)[] = [];
+  child.on('message', (m: Record<string, unknown>) => pending.shift()?.(m));
+  const next = () =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      pending.push((m) => (m.type === 'error' ? reject(new Error(String(m.message))) : resolve(m)));
+    });
+  return {
+    child,
+    pid: child.pid as number,
+    next,
+    ask(message: Record<string, unknown>) {
+      const answer = next();
+      child.send(message);
+      return answer;
+    },
+    tell(message: Record<string, unknown>) {
+      child.send(message);
+    },
+    stop() {
+      child.disconnect();
+    },
+  };
+}
+type Helper = ReturnType<typeof forkHelper>;
+
+async function startRedis(): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-redis-'));
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  // Redis's built-in defaults (no configuration file): only where it listens and keeps its files.
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--daemonize', 'no'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('Ready to accept connections')) resolve();
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`redis-server exited (${code}):\n${out}`)));
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    port,
+    pid: child.pid as number,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** What a contestant runs: its processes, the URL the load goes to, its database server. */
+interface Running {
+  url: string;
+  processes: Started[];
+  /** PostgreSQL or Redis: measured with all its child processes. */
+  server: { name: string; pid: number } | null;
+  /** False for the no-op handler: nothing reaches the stand-in. */
+  delivers: boolean;
+  stop(): Promise<void>;
+}
+
+interface Context {
+  sendGridUrl: string;
+  postgres(): Promise<ThrowawayPostgres>;
+  /** Extra node options for the first Tegami process (the profile). */
+  nodeOptions: string[];
+}
+
+function tegamiEnv(ctx: Context, databaseUrl: string): Record<string, string> {
+  return {
+    TEGAMI_DATABASE_URL: databaseUrl,
+    TEGAMI_BOOTSTRAP_API_KEY: TEST_KEY,
+    TEGAMI_PROVIDER: 'sendgrid',
+    TEGAMI_SENDGRID_API_KEY: 'SG.bench',
+    TEGAMI_SENDGRID_BASE_URL: ctx.sendGridUrl,
+  };
+}
+
+/** `tegami serve`, or `tegami api` and `workers` × `tegami worker`, on one database. */
+async function startTegami(
+  ctx: Context,
+  databaseUrl: string,
+  workers: number,
+  cleanup: () => Promise<void>,
+  server: Running['server'],
+): Promise<Running> {
+  const env = tegamiEnv(ctx, databaseUrl);
+  const role = workers === 0 ? 'serve' : 'api';
+  const main = start(`tegami ${role}`, [...ctx.nodeOptions, TEGAMI_BIN, role], {
+    ...env,
+    TEGAMI_HTTP_PORT: '0',
+  });
+  const url = await main.ready;
+  // Workers start once the API has migrated the database.
+  const rest = Array.from({ length: workers }, (_, i) =>
+    start(`tegami worker${workers > 1 ? ` ${i + 1}` : ''}`, [TEGAMI_BIN, 'worker'], env),
+  );
+  await Promise.all(rest.map((w) => w.ready));
+  const processes = [main, ...rest];
+  return {
+    url,
+    processes,
+    server,
+    delivers: true,
+    async stop() {
+      await stopAll(processes);
+      await cleanup();
+    },
+  };
+}
+
+let schemas = 0;
+const freshSchema = (prefix: string) =>
+  `${prefix}_${Date.now().toString(36)}_${(schemas++).toString(36)}`;
+
+async function startPostgresTegami(ctx: Context, workers: number): Promise<Running> {
+  const pg = await ctx.postgres();
+  const url = new URL(pg.url);
+  const pid = postmasterPid(Number(url.port));
+  url.searchParams.set('schema', freshSchema('bench'));
+  return startTegami(
+    ctx,
+    url.toString(),
+    workers,
+    async () => {},
+    pid ? { name: 'PostgreSQL', pid } : null,
+  );
+}
+
+const PEERS = here('./peers/');
+const peer = (name: string) => ['--import', 'tsx', join(PEERS, name)];
+
+interface Contestant {
+  key: string;
+  label: string;
+  start(ctx: Context): Promise<Running>;
+}
+
+const CONTESTANTS: Contestant[] = [
+  {
+    key: 'serve',
+    label: 'Tegami `serve`, SQLite',
+    async start(ctx) {
+      const db = tempDatabase();
+      return startTegami(ctx, db.url, 0, db.cleanup, null);
+    },
+  },
+  {
+    key: 'sqlite-split',
+    label: 'Tegami `api` + `worker`, one SQLite file',
+    async start(ctx) {
+      const db = tempDatabase();
+      return startTegami(ctx, db.url, 1, db.cleanup, null);
+    },
+  },
+  {
+    key: 'pg-1',
+    label: 'Tegami `api` + 1 `worker`, PostgreSQL',
+    start: (ctx) => startPostgresTegami(ctx, 1),
+  },
+  {
+    key: 'pg-2',
+    label: 'Tegami `api` + 2 `worker`, PostgreSQL',
+    start: (ctx) => startPostgresTegami(ctx, 2),
+  },
+  {
+    key: 'noop',
+    label: 'no-op Fastify handler (HTTP ceiling)',
+    async start(ctx) {
+      const api = start('no-op Fastify', [...ctx.nodeOptions, ...peer('noop.ts')], {});
+      const url = await api.ready;
+      return { url, processes: [api], server: null, delivers: false, stop: () => stopAll([api]) };
+    },
+  },
+  {
+    key: 'bullmq',
+    label: 'BullMQ 6.7 on Redis 7, defaults (worker concurrency 64)',
+    async start(ctx) {
+      const redis = await startRedis();
+      const env = { BENCH_REDIS_PORT: String(redis.port), BENCH_SENDGRID_URL: ctx.sendGridUrl };
+      const api = start('BullMQ API', [...ctx.nodeOptions, ...peer('bullmq-api.ts')], env);
+      const worker = start('BullMQ worker', peer('bullmq-worker.ts'), env);
+      const url = await api.ready;
+      await worker.ready;
+      return {
+        url,
+        processes: [api, worker],
+        server: { name: 'Redis', pid: redis.pid },
+        delivers: true,
+        async stop() {
+          await stopAll([api, worker]);
+          await redis.stop();
+        },
+      };
+    },
+  },
+  {
+    key: 'pg-boss',
+    label: 'pg-boss 10.4 (1 loop × batch 50), PostgreSQL',
+    async start(ctx) {
+      const pg = await ctx.postgres();
+      const env = {
+        BENCH_POSTGRES_URL: pg.url,
+        BENCH_PG_BOSS_SCHEMA: freshSchema('pgboss'),
+        BENCH_SENDGRID_URL: ctx.sendGridUrl,
+      };
+      // The API creates pg-boss's schema before the worker starts.
+      const api = start('pg-boss API', [...ctx.nodeOptions, ...peer('pg-boss-api.ts')], env);
+      const url = await api.ready;
+      const worker = start('pg-boss worker', peer('pg-boss-worker.ts'), env);
+      await worker.ready;
+      const pid = postmasterPid(Number(new URL(pg.url).port));
+      return {
+        url,
+        processes: [api, worker],
+        server: pid ? { name: 'PostgreSQL', pid } : null,
+        delivers: true,
+        stop: () => stopAll([api, worker]),
+      };
+    },
+  },
+];
+
+interface Measured {
+  label: string;
+  load: number;
+  endToEnd: number | null;
+  ingest: number;
+  p50: number | null;
+  p99: number | null;
+  failed: number;
+  duplicates: number;
+  cpu: { name: string; msPerMessage: number }[];
+  coresBusy: number;
+  rss: { name: string; mib: number }[];
+  window: { startUs: bigint; endUs: bigint };
+}
+
+async function waitDelivered(standIn: Helper, phase: string, count: number) {
+  const answer = standIn.ask({ type: 'expect', phase, count });
+  const timeout = new Promise<never>((_, reject) =>
+    setTimeout(
+      () => reject(new Error(`the stand-in did not get ${count} ${phase} messages`)),
+      DELIVERY_TIMEOUT_MS,
+    ).unref(),
+  );
+  return (await Promise.race([answer, timeout])) as {
+    lastAt: number;
+    duplicates: number;
+    p50: number;
+    p99: number;
+  };
+}
+
+async function runOnce(
+  contestant: Contestant,
+  ctx: Context,
+  standIn: Helper,
+  loadgen: Helper,
+): Promise<Measured> {
+  const running = await contestant.start(ctx);
+  try {
+    const target = {
+      type: 'run',
+      url: `${running.url}/v1/messages`,
+      authorization: `Bearer ${TEST_KEY}`,
+      connections: CONNECTIONS,
+    };
+    standIn.tell({ type: 'reset' });
+    const warm = await loadgen.ask({ ...target, phase: 'warm', amount: WARMUP });
+    if (running.delivers) await waitDelivered(standIn, 'warm', Number(warm.ok));
+    standIn.tell({ type: 'reset' });
+
+    const load = loadavg()[0] ?? 0;
+    const measured = [
+      ...running.processes.map((p) => ({ name: p.name, pid: p.child.pid as number, tree: false })),
+      ...(running.server ? [{ ...running.server, tree: true }] : []),
+      { name: 'stand-in', pid: standIn.pid, tree: false },
+      { name: 'load generator', pid: loadgen.pid, tree: false },
+    ];
+    const cpuNow = () => measured.map((p) => (p.tree ? treeCpuMs(p.pid) : cpuMs(p.pid)));
+    const before = cpuNow();
+    const startUs = process.hrtime.bigint() / 1000n;
+    const wallStart = performance.now();
+    const run = await loadgen.ask({ ...target, phase: 'run', amount: MESSAGES });
+    const delivered = running.delivers ? await waitDelivered(standIn, 'run', Number(run.ok)) : null;
+    const wallMs = performance.now() - wallStart;
+    const endUs = process.hrtime.bigint() / 1000n;
+    const after = cpuNow();
+
+    const startedAt = Number(run.startedAt);
+    const ok = Number(run.ok);
+    const totalCpu = after.reduce((sum, ms, i) => sum + ms - (before[i] ?? 0), 0);
+    return {
+      label: contestant.label,
+      load,
+      endToEnd: delivered ? ok / ((delivered.lastAt - startedAt) / 1000) : null,
+      ingest: ok / ((Number(run.finishedAt) - startedAt) / 1000),
+      p50: delivered?.p50 ?? null,
+      p99: delivered?.p99 ?? null,
+      failed: Number(run.failed),
+      duplicates: delivered?.duplicates ?? 0,
+      cpu: measured.map((p, i) => ({
+        name: p.name,
+        msPerMessage: ((after[i] ?? 0) - (before[i] ?? 0)) / ok,
+      })),
+      coresBusy: totalCpu / wallMs,
+      rss: running.processes.map((p) => ({
+        name: p.name,
+        mib: peakRssMiB(p.child.pid as number),
+      })),
+      window: { startUs, endUs },
+    };
+  } finally {
+    await running.stop();
+  }
+}
+
+const thousands = (n: number) => Math.round(n).toLocaleString('en');
+const ms = (n: number | null) =>
+  n === null ? '–' : n >= 1000 ? `${(n / 1000).toFixed(2)} s` : `${Math.round(n)} ms`;
+
+function row(m: Measured): string {
+  const total = m.cpu.reduce((sum, p) => sum + p.msPerMessage, 0);
+  const parts = m.cpu.map((p) => `${p.name} ${p.msPerMessage.toFixed(3)}`).join(', ');
+  const rss = m.rss.map((p) => `${p.name} ${Math.round(p.mib)}`).join(', ');
+  const problems = [
+    m.failed > 0 ? `${m.failed} failed POSTs` : '',
+    m.duplicates > 0 ? `${m.duplicates} sent twice` : '',
+  ].filter(Boolean);
+  return `| ${m.label} | ${m.endToEnd === null ? '–' : thousands(m.endToEnd)} | ${thousands(m.ingest)} | ${ms(m.p50)} / ${ms(m.p99)} | ${total.toFixed(2)} (${parts}) | ${m.coresBusy.toFixed(2)} | ${rss} | ${m.load.toFixed(2)}${problems.length ? `; ${problems.join(', ')}` : ''} |`;
+}
+
+export async function loadBench(args: string[]): Promise<void> {
+  const profile = args.includes('profile');
+  const wanted = new Set(args.filter((a) => a !== 'profile'));
+  const tegami = ['serve', 'sqlite-split', 'pg-1', 'pg-2'];
+  const peers = ['noop', 'bullmq', 'pg-boss'];
+  if (wanted.has('all')) for (const k of [...tegami, ...peers]) wanted.add(k);
+  if (wanted.has('peers')) for (const k of peers) wanted.add(k);
+  if (wanted.size === 0 && !profile) for (const k of tegami) wanted.add(k);
+  const unknown = [...wanted].filter(
+    (k) => k !== 'all' && k !== 'peers' && !CONTESTANTS.some((c) => c.key === k),
+  );
+  if (unknown.length > 0) {
+    throw new Error(
+      `unknown contestant ${unknown.join(', ')}; known: ${CONTESTANTS.map((c) => c.key).join(', ')}, peers, all, profile`,
+    );
+  }
+
+  const standIn = forkHelper('./load/stand-in.ts');
+  const sendGridUrl = String((await standIn.next()).url);
+  const loadgen = forkHelper('./load/loadgen.ts');
+  await loadgen.next();
+  let postgres: Promise<ThrowawayPostgres> | null = null;
+  const ctx: Context = {
+    sendGridUrl,
+    postgres: () => {
+      postgres ??= process.env.BENCH_POSTGRES_URL
+        ? Promise.resolve({
+            url: process.env.BENCH_POSTGRES_URL,
+            restart: async () => {},
+            stop: async () => {},
+          })
+        : startThrowawayPostgres();
+      return postgres;
+    },
+    nodeOptions: [],
+  };
+  const rows: string[] = [];
+  try {
+    for (const contestant of CONTESTANTS.filter((c) => wanted.has(c.key))) {
+      for (let i = 0; i < RUNS; i++) {
+        const m = await runOnce(contestant, ctx, standIn, loadgen);
+        console.log(row(m));
+        rows.push(row(m));
+      }
+    }
+    if (profile) {
+      const dir = mkdtempSync(join(tmpdir(), 'bench-profile-'));
+      const serve = CONTESTANTS.find((c) => c.key === 'serve') as Contestant;
+      const m = await runOnce(
+        serve,
+        { ...ctx, nodeOptions: ['--cpu-prof', '--cpu-prof-dir', dir] },
+        standIn,
+        loadgen,
+      );
+      rows.push(row({ ...m, label: `${m.label}, under --cpu-prof` }));
+      const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+      if (!file) throw new Error(`no profile was written to ${dir}`);
+      console.log(`\nProfile: ${join(dir, file)}\n`);
+      console.log(summariseProfile(join(dir, file), m.window, MESSAGES));
+    }
+  } finally {
+    standIn.stop();
+    loadgen.stop();
+    if (postgres) await (await postgres).stop();
+  }
+  console.log(
+    `\nMachine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}; ${MESSAGES.toLocaleString('en')} messages after ${WARMUP.toLocaleString('en')} for warm-up, ${CONNECTIONS} connections\n`,
+  );
+  console.log(
+    '| contestant | end to end msg/s | ingest msg/s | e2e latency p50 / p99 | CPU ms per message: all (per process) | cores busy | peak RSS MiB | load (1 min) |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const r of rows) console.log(r);
+}

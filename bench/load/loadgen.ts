@@ -1,0 +1,98 @@
+/**
+ * The load generator of `npm run bench load`, in a process of its own so that nothing else shares
+ * its event loop: autocannon with keep-alive connections sends `amount` single-message
+ * `POST /v1/messages` of about 1 KB. Each body carries its number in the phase and the time it
+ * was built (custom metadata, which Tegami passes to SendGrid as custom_args), so the stand-in can
+ * count messages and measure their latency. One run per IPC request:
+ *   { type: 'run', url, phase, amount, connections } → { type: 'done', startedAt, finishedAt, … }
+ */
+// @ts-expect-error autocannon ships no types
+import autocannon from 'autocannon';
+
+interface RunRequest {
+  type: 'run';
+  url: string;
+  authorization: string;
+  phase: string;
+  amount: number;
+  connections: number;
+}
+
+/** A text body that brings the whole request body to about 1 KB. */
+const PADDING = 'Dear guest, your room is booked for 2 nights. We look forward to your stay. '
+  .repeat(10)
+  .slice(0, 770);
+
+function bodyFor(phase: string, seq: number, sentMs: number): string {
+  return JSON.stringify({
+    from: { email: 'bookings@hotel.example', name: 'Hotel' },
+    to: [{ email: 'guest@example.com', name: 'Guest' }],
+    subject: `Your booking #${seq} is confirmed`,
+    text: PADDING,
+    metadata: { bench_phase: phase, bench_seq: String(seq), bench_sent_ms: String(sentMs) },
+  });
+}
+
+interface Result {
+  latency: { p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  '2xx': number;
+}
+
+function run(request: RunRequest): Promise<void> {
+  let seq = 0;
+  let startedAt = 0;
+  let lastResponseAt = 0;
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: request.url,
+        method: 'POST',
+        connections: request.connections,
+        amount: request.amount,
+        timeout: 60,
+        headers: { authorization: request.authorization, 'content-type': 'application/json' },
+        requests: [
+          {
+            setupRequest: (req: Record<string, unknown>) => {
+              const now = Date.now();
+              if (seq === 0) startedAt = now;
+              return { ...req, body: bodyFor(request.phase, seq++, now) };
+            },
+          },
+        ],
+      },
+      (err: Error | null, result: Result) => {
+        if (err) {
+          reject(err);
+          return;
+        }
+        process.send?.({
+          type: 'done',
+          startedAt,
+          // The last answer, not autocannon's callback, which comes a while after it.
+          finishedAt: lastResponseAt,
+          ok: result['2xx'],
+          failed: result.non2xx + result.errors + result.timeouts,
+          p50: result.latency.p50,
+          p99: result.latency.p99,
+          bodyBytes: Buffer.byteLength(bodyFor(request.phase, 0, Date.now())),
+        });
+        resolve();
+      },
+    );
+    instance.on('response', () => {
+      lastResponseAt = Date.now();
+    });
+  });
+}
+
+process.on('message', (m: RunRequest) => {
+  if (m.type === 'run') {
+    run(m).catch((error: Error) => process.send?.({ type: 'error', message: error.message }));
+  }
+});
+process.on('disconnect', () => process.exit(0));
+process.send?.({ type: 'ready' });

@@ -1,0 +1,79 @@
+/**
+ * CPU time and peak memory of processes, from /proc (Linux only): what `npm run bench load`
+ * reports per process.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+
+function statFields(pid: number): string[] | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    return text.slice(text.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * CPU milliseconds (user + system) of a process and of every live descendant, plus what its
+ * exited children used (cutime + cstime): PostgreSQL's backends are child processes.
+ */
+export function treeCpuMs(root: number): number {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const fields = statFields(Number(entry));
+    if (!fields) continue;
+    const parent = Number(fields[1]);
+    const list = children.get(parent) ?? [];
+    list.push(Number(entry));
+    children.set(parent, list);
+  }
+  let ticks = 0;
+  const visit = (pid: number, isRoot: boolean) => {
+    const fields = statFields(pid);
+    if (!fields) return;
+    // utime, stime, cutime, cstime are fields 14–17; here indexes 11–14.
+    ticks += Number(fields[11]) + Number(fields[12]);
+    if (isRoot) ticks += Number(fields[13]) + Number(fields[14]);
+    for (const child of children.get(pid) ?? []) visit(child, false);
+  };
+  visit(root, true);
+  return ticks * TICK_MS;
+}
+
+/** CPU milliseconds (user + system) of one process, all its threads. */
+export function cpuMs(pid: number): number {
+  const fields = statFields(pid);
+  return fields ? (Number(fields[11]) + Number(fields[12])) * TICK_MS : 0;
+}
+
+/** Peak resident memory (VmHWM) in MiB. */
+export function peakRssMiB(pid: number): number {
+  try {
+    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) / 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The PostgreSQL postmaster listening on `port` (found by its command line). */
+export function postmasterPid(port: number): number | null {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    const p = args.indexOf('-p');
+    if (args[0]?.endsWith('/postgres') && p >= 0 && args[p + 1] === String(port)) {
+      return Number(entry);
+    }
+  }
+  return null;
+}
