@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TEST_KEY, tempDatabase } from '../test/helpers.ts';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../test/support/postgres.ts';
-import { cpuMs, peakRssMiB, postmasterPid, treeCpuMs } from './load/proc.ts';
+import { cpuMs, mainThreadSchedNs, peakRssMiB, postmasterPid, treeCpuMs } from './load/proc.ts';
 import { summariseProfile } from './load/profile-summary.ts';
 
 const MESSAGES = Number(process.env.BENCH_LOAD_MESSAGES ?? 20_000);
@@ -58,6 +58,10 @@ function start(name: string, args: string[], env: Record<string, string>): Start
     child.once('exit', (code) => reject(new Error(`${name} exited (${code}):\n${out}`)));
   });
   ready.catch(() => {});
+  // Should the bench fail, no contestant process must outlive it.
+  const killOnExit = () => child.kill('SIGTERM');
+  process.on('exit', killOnExit);
+  exited.then(() => process.off('exit', killOnExit));
   return { name, child, ready, exited };
 }
 
@@ -103,6 +107,9 @@ async function startRedis(): Promise<{ port: number; pid: number; stop: () => Pr
     ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--daemonize', 'no'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  // Should the bench fail, Redis must not outlive it.
+  const killOnExit = () => child.kill('SIGTERM');
+  process.on('exit', killOnExit);
   let out = '';
   await new Promise<void>((resolve, reject) => {
     child.stdout?.on('data', (chunk: Buffer) => {
@@ -117,6 +124,7 @@ async function startRedis(): Promise<{ port: number; pid: number; stop: () => Pr
     port,
     pid: child.pid as number,
     async stop() {
+      process.off('exit', killOnExit);
       child.kill('SIGTERM');
       await exited;
       rmSync(dir, { recursive: true, force: true });
@@ -310,6 +318,8 @@ interface Measured {
   coresBusy: number;
   rss: { name: string; mib: number }[];
   window: { startUs: bigint; endUs: bigint };
+  /** The first process's main thread during the counted messages, µs. */
+  mainThread: { onCpuUs: number; waitingUs: number };
 }
 
 async function waitDelivered(standIn: Helper, phase: string, count: number) {
@@ -355,6 +365,8 @@ async function runOnce(
       { name: 'load generator', pid: loadgen.pid, tree: false },
     ];
     const cpuNow = () => measured.map((p) => (p.tree ? treeCpuMs(p.pid) : cpuMs(p.pid)));
+    const mainPid = running.processes[0]?.child.pid as number;
+    const schedBefore = mainThreadSchedNs(mainPid);
     const before = cpuNow();
     const startUs = process.hrtime.bigint() / 1000n;
     const wallStart = performance.now();
@@ -363,6 +375,7 @@ async function runOnce(
     const wallMs = performance.now() - wallStart;
     const endUs = process.hrtime.bigint() / 1000n;
     const after = cpuNow();
+    const schedAfter = mainThreadSchedNs(mainPid);
 
     const startedAt = Number(run.startedAt);
     const ok = Number(run.ok);
@@ -386,6 +399,10 @@ async function runOnce(
         mib: peakRssMiB(p.child.pid as number),
       })),
       window: { startUs, endUs },
+      mainThread: {
+        onCpuUs: (schedAfter.onCpu - schedBefore.onCpu) / 1000,
+        waitingUs: (schedAfter.waiting - schedBefore.waiting) / 1000,
+      },
     };
   } finally {
     await running.stop();
@@ -465,7 +482,7 @@ export async function loadBench(args: string[]): Promise<void> {
       const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
       if (!file) throw new Error(`no profile was written to ${dir}`);
       console.log(`\nProfile: ${join(dir, file)}\n`);
-      console.log(summariseProfile(join(dir, file), m.window, MESSAGES));
+      console.log(summariseProfile(join(dir, file), m.window, MESSAGES, m.mainThread));
     }
   } finally {
     standIn.stop();

@@ -77,3 +77,19 @@ export function postmasterPid(port: number): number | null {
   }
   return null;
 }
+
+/**
+ * A process's main thread: nanoseconds on a CPU and waiting for one (runnable, not running), from
+ * /proc/<pid>/task/<pid>/schedstat. What is neither was spent idle or blocked in a system call.
+ */
+export function mainThreadSchedNs(pid: number): { onCpu: number; waiting: number } {
+  try {
+    const [onCpu, waiting] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8')
+      .trim()
+      .split(' ')
+      .map(Number);
+    return { onCpu: onCpu ?? 0, waiting: waiting ?? 0 };
+  } catch {
+    return { onCpu: 0, waiting: 0 };
+  }
+}
