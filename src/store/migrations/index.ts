@@ -12,6 +12,7 @@ import * as subjectIndex from './010-subject-index.ts';
 import * as alerts from './011-alerts.ts';
 import * as sendgridEventRelay from './012-sendgrid-event-relay.ts';
 import * as consoleUsers from './013-console-users.ts';
+import * as recipientsFillfactor from './016-recipients-fillfactor.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
@@ -28,4 +29,5 @@ export const migrations: Record<string, Migration> = {
   '011-alerts': alerts,
   '012-sendgrid-event-relay': sendgridEventRelay,
   '013-console-users': consoleUsers,
+  '016-recipients-fillfactor': recipientsFillfactor,
 };
