@@ -5,11 +5,19 @@
  * first page, recipient searches (an address, a small domain, the big domain), dry runs, and a
  * recovery that requeues every dead-lettered message. BENCH_OPS_ENGINES=sqlite (or postgres)
  * runs one engine.
+ *
+ * BENCH_OPS_SEEDED=<folder> seeds once and reuses the data: the first run keeps the seeded
+ * database (SQLite: a file in the folder; PostgreSQL: a database on the BENCH_POSTGRES_URL
+ * server, which must outlive the run), later runs work on a copy of it. Two versions of Tegami
+ * are then measured on the same data, and seeding 1,000,000 messages (minutes) happens once.
  */
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
 import { parsePostgresUrl } from '../src/store/engine/postgres.ts';
 import { request, spawnTegami, TEST_KEY, tempDatabase, waitFor } from '../test/helpers.ts';
 import { startThrowawayPostgres } from '../test/support/postgres.ts';
-import { BIG_DOMAIN, seedOps } from './seed-ops.ts';
+import { BIG_DOMAIN, type SeedResult, seedOps } from './seed-ops.ts';
 
 const TARGETS = {
   summary: 200,
@@ -40,11 +48,16 @@ const fmt = (t: Timing) => `p50 ${t.p50.toFixed(1)} ms, max ${t.max.toFixed(1)} 
 const verdict = (t: Timing, target: number) =>
   t.p50 < target ? `< ${target} ms — met` : `< ${target} ms — **not met**`;
 
-async function onEngine(label: string, url: string, total: number): Promise<string[]> {
+async function onEngine(
+  label: string,
+  url: string,
+  total: number,
+  seeded: { result: SeedResult; reused: boolean },
+): Promise<string[]> {
   const rows: string[] = [];
-  const seed = await seedOps(url, total);
+  const seed = seeded.result;
   rows.push(
-    `| ${label}: seed ${seed.messages.toLocaleString('en')} messages (${seed.failed.toLocaleString('en')} failed, ${seed.waiting} waiting) | ${seed.seconds.toFixed(1)} s | | |`,
+    `| ${label}: seed ${seed.messages.toLocaleString('en')} messages (${seed.failed.toLocaleString('en')} failed, ${seed.waiting} waiting) | ${seed.seconds.toFixed(1)} s${seeded.reused ? ' (earlier; a copy of it here)' : ''} | | |`,
   );
   const child = spawnTegami(['api'], {
     TEGAMI_DATABASE_URL: url,
@@ -138,32 +151,103 @@ async function onEngine(label: string, url: string, total: number): Promise<stri
   return rows;
 }
 
+/** The seeded SQLite file kept in `folder`, seeded first if missing; its seed result. */
+async function keptSqlite(folder: string, total: number) {
+  const file = join(folder, `ops-${total}.db`);
+  const about = join(folder, `ops-${total}.sqlite.json`);
+  if (existsSync(file) && existsSync(about)) {
+    return { file, result: JSON.parse(readFileSync(about, 'utf8')) as SeedResult, reused: true };
+  }
+  const result = await seedOps(`sqlite:${file}`, total);
+  writeFileSync(about, JSON.stringify(result));
+  return { file, result, reused: false };
+}
+
+/**
+ * A fresh database on the server of `base` that is a copy (CREATE DATABASE … TEMPLATE) of a
+ * kept seeded one, seeded first if missing.
+ */
+async function keptPostgres(folder: string, base: string, total: number) {
+  const template = `bench_ops_seed_${total}`;
+  const about = join(folder, `ops-${total}.postgres.json`);
+  const withDatabase = (name: string) => {
+    const url = new URL(base);
+    url.pathname = `/${name}`;
+    return url.toString();
+  };
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  try {
+    const exists =
+      (await admin.query('select 1 from pg_database where datname = $1', [template])).rowCount ===
+      1;
+    let result: SeedResult;
+    let reused = exists && existsSync(about);
+    if (reused) {
+      result = JSON.parse(readFileSync(about, 'utf8')) as SeedResult;
+    } else {
+      if (exists) await admin.query(`drop database ${template}`);
+      await admin.query(`create database ${template}`);
+      result = await seedOps(withDatabase(template), total);
+      writeFileSync(about, JSON.stringify(result));
+      reused = false;
+    }
+    const copy = `bench_ops_${Date.now().toString(36)}`;
+    await admin.query(`create database ${copy} template ${template}`);
+    const drop = async () => {
+      const client = new pg.Client({ connectionString: base });
+      await client.connect();
+      await client.query(`drop database if exists ${copy}`).finally(() => client.end());
+    };
+    return { url: withDatabase(copy), result, reused, drop };
+  } finally {
+    await admin.end();
+  }
+}
+
 export async function opsBench(): Promise<string[]> {
   const total = Number(process.env.BENCH_OPS_MESSAGES ?? 100_000);
   const engines = (process.env.BENCH_OPS_ENGINES ?? 'sqlite,postgres').split(',');
+  const keep = process.env.BENCH_OPS_SEEDED;
   const rows: string[] = [];
   if (engines.includes('sqlite')) {
     const db = tempDatabase();
     try {
-      rows.push(...(await onEngine('SQLite', db.url, total)));
+      let seeded: { result: SeedResult; reused: boolean };
+      if (keep) {
+        const kept = await keptSqlite(keep, total);
+        copyFileSync(kept.file, db.url.slice('sqlite:'.length));
+        seeded = kept;
+      } else {
+        seeded = { result: await seedOps(db.url, total), reused: false };
+      }
+      rows.push(...(await onEngine('SQLite', db.url, total, seeded)));
     } finally {
       await db.cleanup();
     }
   }
   if (engines.includes('postgres')) {
+    if (keep && !process.env.BENCH_POSTGRES_URL) {
+      throw new Error('BENCH_OPS_SEEDED keeps PostgreSQL data on a server: set BENCH_POSTGRES_URL');
+    }
     const server = process.env.BENCH_POSTGRES_URL
       ? { url: process.env.BENCH_POSTGRES_URL, stop: async () => {} }
       : await startThrowawayPostgres();
     try {
       const base = parsePostgresUrl(server.url).connectionString;
-      const separator = base.includes('?') ? '&' : '?';
-      rows.push(
-        ...(await onEngine(
-          'PostgreSQL',
-          `${base}${separator}schema=bench_ops_${Date.now().toString(36)}`,
-          total,
-        )),
-      );
+      if (keep) {
+        const kept = await keptPostgres(keep, base, total);
+        try {
+          rows.push(...(await onEngine('PostgreSQL', kept.url, total, kept)));
+        } finally {
+          await kept.drop();
+        }
+      } else {
+        const separator = base.includes('?') ? '&' : '?';
+        const url = `${base}${separator}schema=bench_ops_${Date.now().toString(36)}`;
+        const seeded = { result: await seedOps(url, total), reused: false };
+        rows.push(...(await onEngine('PostgreSQL', url, total, seeded)));
+      }
     } finally {
       await server.stop();
     }

@@ -6,6 +6,8 @@ import {
   chunkSize,
   pauseAfterChunk,
   RECOVERY_CHUNK,
+  RECOVERY_CHUNK_MAX,
+  RECOVERY_CHUNK_TARGET_MS,
   skipReason,
 } from '../src/domain/operations/recovery.ts';
 import {
@@ -41,9 +43,16 @@ describe('recovery rules', () => {
       fc.property(
         fc.option(fc.integer({ min: 1, max: 100_000 }), { nil: null }),
         fc.integer({ min: 0, max: 5_000 }),
-        (rate, elapsed) => {
-          const size = chunkSize(rate);
-          assert.ok(size >= 1 && size <= RECOVERY_CHUNK);
+        fc.option(
+          fc.record({
+            size: fc.integer({ min: 1, max: RECOVERY_CHUNK_MAX }),
+            elapsedMs: fc.integer({ min: 0, max: 60_000 }),
+          }),
+          { nil: undefined },
+        ),
+        (rate, elapsed, previous) => {
+          const size = chunkSize(rate, previous);
+          assert.ok(size >= 1 && size <= (rate === null ? RECOVERY_CHUNK_MAX : RECOVERY_CHUNK));
           const pause = pauseAfterChunk(rate, size, elapsed);
           if (rate === null) assert.equal(pause, 0);
           // Chunk and pause together take at least size / rate seconds.
@@ -51,6 +60,33 @@ describe('recovery rules', () => {
         },
       ),
     );
+  });
+
+  test('an unpaced recovery sizes its chunks by the time the last one took', () => {
+    assert.equal(chunkSize(null), RECOVERY_CHUNK, 'the first chunk');
+    fc.assert(
+      fc.property(
+        fc.integer({ min: RECOVERY_CHUNK, max: RECOVERY_CHUNK_MAX }),
+        fc.integer({ min: 0, max: 60_000 }),
+        (last, elapsedMs) => {
+          const next = chunkSize(null, { size: last, elapsedMs });
+          assert.ok(Number.isInteger(next));
+          assert.ok(next >= RECOVERY_CHUNK && next <= RECOVERY_CHUNK_MAX, `${next}`);
+          // At most doubling or halving, and in the direction of the target time.
+          assert.ok(next <= last * 2 && next >= Math.min(last, Math.round(last / 2)));
+          if (elapsedMs < RECOVERY_CHUNK_TARGET_MS) assert.ok(next >= last);
+          if (elapsedMs > RECOVERY_CHUNK_TARGET_MS) assert.ok(next <= last);
+        },
+      ),
+    );
+    // Fast chunks grow to the largest size and stay there; slow ones shrink to the first size.
+    let size = RECOVERY_CHUNK;
+    for (let i = 0; i < 10; i++) size = chunkSize(null, { size, elapsedMs: 10 });
+    assert.equal(size, RECOVERY_CHUNK_MAX);
+    for (let i = 0; i < 10; i++) size = chunkSize(null, { size, elapsedMs: 5_000 });
+    assert.equal(size, RECOVERY_CHUNK);
+    // A chunk that took the target time is kept at its size.
+    assert.equal(chunkSize(null, { size: 4_000, elapsedMs: RECOVERY_CHUNK_TARGET_MS }), 4_000);
   });
 });
 

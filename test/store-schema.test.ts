@@ -177,6 +177,16 @@ describe(`src/store/schema.ts matches the migrated database (${TEST_ENGINE})`, (
   });
   after(() => db?.cleanup());
 
+  test("PostgreSQL keeps 10% of recipients' pages free, for in-place (HOT) status changes", {
+    skip: TEST_ENGINE !== 'postgres' && 'PostgreSQL only (migration 015)',
+  }, async () => {
+    const [row] = await queryDatabase<{ reloptions: string[] | null }>(
+      db.url,
+      "select reloptions from pg_class where relname = 'recipients' and relkind = 'r' and relnamespace = to_regnamespace(current_schema())",
+    );
+    assert.deepEqual(row?.reloptions, ['fillfactor=90']);
+  });
+
   test('the reader finds the tables and columns of schema.ts', () => {
     // A reader that silently found nothing would make the comparisons below pass.
     assert.ok(declared.size >= 20, `${declared.size} tables read from schema.ts`);

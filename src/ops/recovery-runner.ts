@@ -113,16 +113,20 @@ export class RecoveryRunner {
     if (!record) return;
     const rate = record.ratePerS;
     let failures = 0;
+    // The last chunk's size and how long it held the database, to size the next one by.
+    let previous: { size: number; elapsedMs: number } | undefined;
     logger.info(
       { recovery: id, action: record.action, matched: record.matched },
       'working on a recovery',
     );
     while (this.running) {
       const started = this.clock();
-      const size = chunkSize(rate);
+      const size = chunkSize(rate, previous);
       let result: Awaited<ReturnType<RecoveryWork['runChunk']>>;
       try {
+        const began = performance.now();
         result = await store.runChunk(id, this.owner, started, size, this.ttlMs);
+        previous = { size, elapsedMs: performance.now() - began };
         failures = 0;
       } catch (err) {
         failures++;
@@ -147,6 +151,10 @@ export class RecoveryRunner {
         );
         return;
       }
+      logger.debug(
+        { recovery: id, size, acted: result.acted, ms: Math.round(previous?.elapsedMs ?? 0) },
+        'recovery chunk',
+      );
       if (result.acted > 0) this.deps.onRequeued?.();
       const pause = pauseAfterChunk(rate, size, this.clock() - started);
       if (pause > 0) await this.sleep(pause);

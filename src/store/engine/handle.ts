@@ -134,7 +134,8 @@ export interface Dialect {
   placeholder(n: number): string;
   /**
    * `in (…)` over `ids` in SQL written by hand, its parameters numbered from `first`: one array
-   * parameter on PostgreSQL (`= any($n::text[])`), one parameter per id on SQLite.
+   * parameter on PostgreSQL (`= any($n::text[])`), one JSON array read by `json_each` on SQLite.
+   * Either way the SQL text does not depend on how many ids there are.
    */
   inList(ids: string[], first: number): { text: string; params: unknown[] };
   /**

@@ -36,7 +36,10 @@ export const sqliteDialect: Dialect = {
   countSubjectMatches: countSqliteSubjectMatches,
   placeholder: () => '?',
   jsonText: (column, path) => sql<string>`json_extract(${column}, ${`$.${path.join('.')}`})`,
-  inList: (ids) => ({ text: `in (${ids.map(() => '?').join(', ')})`, params: ids }),
+  // One JSON parameter, not one per id: the SQL text is the same for any number of ids, so one
+  // cached statement serves every chunk size (a statement for 10,000 ids holds ~1.8 MB, one per
+  // length would fill the statement cache), and no chunk meets the 32,766-parameter limit.
+  inList: (ids) => ({ text: 'in (select value from json_each(?))', params: [JSON.stringify(ids)] }),
 };
 
 export class DatabaseUrlError extends Error {}

@@ -13,6 +13,7 @@ import * as alerts from './011-alerts.ts';
 import * as sendgridEventRelay from './012-sendgrid-event-relay.ts';
 import * as consoleUsers from './013-console-users.ts';
 import * as priority from './014-priority.ts';
+import * as recipientsFillfactor from './015-recipients-fillfactor.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
@@ -30,4 +31,5 @@ export const migrations: Record<string, Migration> = {
   '012-sendgrid-event-relay': sendgridEventRelay,
   '013-console-users': consoleUsers,
   '014-priority': priority,
+  '015-recipients-fillfactor': recipientsFillfactor,
 };
