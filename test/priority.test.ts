@@ -201,15 +201,20 @@ describe(`priority over the API (${TEST_ENGINE})`, () => {
         )[0]?.n,
       );
     const before = await count();
-    for (const priority of ['urgent', 'HIGH', 1, null, '']) {
+    for (const priority of ['urgent', 'HIGH', '', 1, null, ['high']]) {
       const r = await submit(message({ priority }), hotelKey);
       assert.equal(r.status, 400, JSON.stringify(priority));
-      assert.match(JSON.stringify(r.body), /priority/);
+      assert.deepEqual(r.body.error.details, [
+        { field: 'priority', message: 'must be one of "high", "normal", "bulk"' },
+      ]);
     }
     const unit = await tegami.request('PUT', `/v1/units/${newsUnitId}`, {
       default_priority: 'soon',
     });
     assert.equal(unit.status, 400);
+    assert.deepEqual(unit.body.error.details, [
+      { field: 'default_priority', message: 'must be one of "high", "normal", "bulk" or null' },
+    ]);
     assert.equal(await count(), before);
   });
 });

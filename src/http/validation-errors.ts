@@ -99,11 +99,16 @@ export function schemaErrorDetails(
 ): ErrorDetail[] {
   const details: ErrorDetail[] = [];
   const seen = new Set<string>();
+  const choices = choicesByPath(errors);
   for (const error of errors) {
     let field = fieldPath(error.instancePath, prefix);
     let message = error.message ?? 'is invalid';
     const params = error.params as Record<string, unknown>;
-    if (error.keyword === 'required') {
+    const choice = choices.get(error.instancePath);
+    if (choice !== undefined) {
+      // One line for a choice of values instead of Ajv's one per alternative.
+      message = choice;
+    } else if (error.keyword === 'required') {
       field = fieldPath(`${error.instancePath}/${String(params.missingProperty)}`, prefix);
       message = 'is required';
     } else if (error.keyword === 'additionalProperties') {
@@ -116,4 +121,40 @@ export function schemaErrorDetails(
     details.push({ field: field || '(body)', message });
   }
   return details;
+}
+
+/**
+ * A field whose schema is a choice of constants (and perhaps null), e.g. `"high" | "normal" |
+ * "bulk"`: Ajv reports each alternative ("must be equal to constant" three times, "must be null",
+ * "must match a schema in anyOf"). Such a field gets one message naming the values instead.
+ */
+function choicesByPath(
+  errors: Pick<ErrorObject, 'instancePath' | 'keyword' | 'params'>[],
+): Map<string, string> {
+  const byPath = new Map<string, Pick<ErrorObject, 'keyword' | 'params'>[]>();
+  for (const e of errors) byPath.set(e.instancePath, [...(byPath.get(e.instancePath) ?? []), e]);
+  const choices = new Map<string, string>();
+  for (const [path, group] of byPath) {
+    const values = group.flatMap((e) => {
+      const params = e.params as { allowedValue?: unknown; allowedValues?: unknown[] };
+      if (e.keyword === 'const') return [JSON.stringify(params.allowedValue)];
+      if (e.keyword === 'enum') return (params.allowedValues ?? []).map((v) => JSON.stringify(v));
+      return [];
+    });
+    const onlyAlternatives = group.every(
+      (e) =>
+        e.keyword === 'const' ||
+        e.keyword === 'enum' ||
+        e.keyword === 'anyOf' ||
+        e.keyword === 'type',
+    );
+    if (values.length < 2 || !onlyAlternatives) continue;
+    const orNull = group.some(
+      (e) => e.keyword === 'type' && (e.params as { type?: unknown }).type === 'null',
+    )
+      ? ' or null'
+      : '';
+    choices.set(path, `must be one of ${values.join(', ')}${orNull}`);
+  }
+  return choices;
 }

@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { PRIORITIES, type Priority } from '../../domain/priority.ts';
 import {
   MAX_CATEGORIES,
   MAX_HEADER_VALUE_LENGTH,
@@ -42,7 +43,9 @@ export const MessageInputSchema = Type.Object(
       Type.String({ description: 'ISO 8601 time with zone; the message is held until then.' }),
     ),
     priority: Type.Optional(
-      Type.Union([Type.Literal('high'), Type.Literal('normal'), Type.Literal('bulk')], {
+      Type.Unsafe<Priority>({
+        type: 'string',
+        enum: [...PRIORITIES],
         description:
           "high, normal or bulk; absent: the API key's default, else the unit's, else normal",
       }),
