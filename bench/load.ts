@@ -10,6 +10,8 @@
  * pg-boss (peers, bench/peers/), `peers` (all three) or `all`. `profile` runs `tegami serve` once
  * under `node --cpu-prof` and prints where its CPU time goes during the counted messages.
  * BENCH_LOAD_MESSAGES, BENCH_LOAD_WARMUP and BENCH_LOAD_RUNS change the counts (20,000, 2,000, 2).
+ * With runs of 10 s or more, each Tegami process's resident memory is also printed per tenth of the
+ * run (e.g. BENCH_LOAD_MESSAGES=1000000: growth between the first and the last 100,000).
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -18,7 +20,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TEST_KEY, tempDatabase } from '../test/helpers.ts';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../test/support/postgres.ts';
-import { cpuMs, mainThreadSchedNs, peakRssMiB, postmasterPid, treeCpuMs } from './load/proc.ts';
+import {
+  cpuMs,
+  mainThreadSchedNs,
+  peakRssMiB,
+  postmasterPid,
+  residentMiB,
+  treeCpuMs,
+} from './load/proc.ts';
 import { summariseProfile } from './load/profile-summary.ts';
 
 const MESSAGES = Number(process.env.BENCH_LOAD_MESSAGES ?? 20_000);
@@ -317,6 +326,8 @@ interface Measured {
   cpu: { name: string; msPerMessage: number }[];
   coresBusy: number;
   rss: { name: string; mib: number }[];
+  /** Highest resident memory in each tenth of the counted run (by time), per process. */
+  rssByTenth: { name: string; mib: number[] }[];
   window: { startUs: bigint; endUs: bigint };
   /** The first process's main thread during the counted messages, µs. */
   mainThread: { onCpuUs: number; waitingUs: number };
@@ -370,8 +381,14 @@ async function runOnce(
     const before = cpuNow();
     const startUs = process.hrtime.bigint() / 1000n;
     const wallStart = performance.now();
+    // Resident memory of each contestant process once a second, to tell growth from a peak.
+    const rssSamples: number[][] = [];
+    const sampler = setInterval(() => {
+      rssSamples.push(running.processes.map((p) => residentMiB(p.child.pid as number)));
+    }, 1000);
     const run = await loadgen.ask({ ...target, phase: 'run', amount: MESSAGES });
     const delivered = running.delivers ? await waitDelivered(standIn, 'run', Number(run.ok)) : null;
+    clearInterval(sampler);
     const wallMs = performance.now() - wallStart;
     const endUs = process.hrtime.bigint() / 1000n;
     const after = cpuNow();
@@ -398,6 +415,10 @@ async function runOnce(
         name: p.name,
         mib: peakRssMiB(p.child.pid as number),
       })),
+      rssByTenth: running.processes.map((p, i) => ({
+        name: p.name,
+        mib: tenths(rssSamples.map((sample) => sample[i] ?? Number.NaN)),
+      })),
       window: { startUs, endUs },
       mainThread: {
         onCpuUs: (schedAfter.onCpu - schedBefore.onCpu) / 1000,
@@ -407,6 +428,19 @@ async function runOnce(
   } finally {
     await running.stop();
   }
+}
+
+/** The highest value in each tenth of the samples (empty when there are fewer than ten). */
+function tenths(samples: number[]): number[] {
+  if (samples.length < 10) return [];
+  return Array.from({ length: 10 }, (_, t) =>
+    Math.max(
+      ...samples.slice(
+        Math.floor((t * samples.length) / 10),
+        Math.floor(((t + 1) * samples.length) / 10),
+      ),
+    ),
+  );
 }
 
 const thousands = (n: number) => Math.round(n).toLocaleString('en');
@@ -467,6 +501,12 @@ export async function loadBench(args: string[]): Promise<void> {
         const m = await runOnce(contestant, ctx, standIn, loadgen);
         console.log(row(m));
         rows.push(row(m));
+        for (const p of m.rssByTenth.filter((r) => r.mib.length > 0)) {
+          // Growth shows as a rising line; a steady one is a working set, not a leak.
+          console.log(
+            `  ${m.label}, ${p.name}: resident MiB, highest per tenth of the run: ${p.mib.map((v) => Math.round(v)).join(', ')}`,
+          );
+        }
       }
     }
     if (profile) {

@@ -93,3 +93,13 @@ export function mainThreadSchedNs(pid: number): { onCpu: number; waiting: number
     return { onCpu: 0, waiting: 0 };
   }
 }
+
+/** Resident memory now (VmRSS) in MiB. */
+export function residentMiB(pid: number): number {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) / 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
