@@ -509,4 +509,24 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     assert.equal((await two.get('/console')).status, 303);
     assert.equal((await one.get('/console')).status, 303);
   });
+  test('an admin creates a key whose mail is bulk unless it says otherwise', async () => {
+    const r = await admin.post('/console/keys', {
+      name: 'hotel newsletter',
+      unit: unitIds.hotel ?? '',
+      priority: 'bulk',
+    });
+    assert.equal(r.status, 200, r.text);
+    const key = /data-new-key>([^<]+)</.exec(r.text)?.[1] ?? '';
+    assert.match(r.text, /hotel newsletter<\/td>.*?, bulk priority/s);
+    const sent = await request(tegami.url, 'POST', '/v1/messages', message(), {}, key);
+    assert.equal(sent.status, 202);
+    const stored = await tegami.request('GET', `/v1/messages/${sent.body.id}`);
+    assert.equal(stored.body.priority, 'bulk');
+    const bad = await admin.post('/console/keys', {
+      name: 'x',
+      unit: unitIds.hotel ?? '',
+      priority: 'soon',
+    });
+    assert.equal(bad.status, 400);
+  });
 });

@@ -5,6 +5,7 @@ import { createApiKey, shownKeyPrefix } from '../../domain/api-keys.ts';
 import { CONSOLE_ROLES, type ConsoleRole } from '../../domain/console-users.ts';
 import { AUDIT_ACTIONS, type AuditAction } from '../../domain/operations/audit.ts';
 import { parseIsoTime } from '../../domain/operations/message-query.ts';
+import { isPriority, PRIORITIES } from '../../domain/priority.ts';
 import { WEBHOOK_EVENT_TYPES } from '../../domain/status-webhooks.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { html, qs, time } from '../html.ts';
@@ -129,12 +130,13 @@ ${
 <label>Name <input name="name" required maxlength="200"></label>
 <label>Unit <select name="unit">${units.map((u) => html`<option value="${u.id}">${u.name}</option>`)}</select></label>
 <label><input type="checkbox" name="admin" value="1"> admin (every unit)</label>
+<label>Priority of its mail <select name="priority"><option value="">the unit's default</option>${PRIORITIES.map((p) => html`<option value="${p}">${p}</option>`)}</select></label>
 <button type="submit">Create key</button></form>
 <table class="list"><thead><tr><th>Name</th><th>Prefix</th><th>Unit</th><th>Created</th><th>State</th><th></th></tr></thead>
 <tbody>${keys.map(
         (
           k,
-        ) => html`<tr><td>${k.name}</td><td><code>${shownKeyPrefix(k.prefix)}…</code></td><td>${names.get(k.unitId) ?? k.unitId}${k.admin ? ' (admin)' : ''}</td><td>${time(k.createdAt)}</td>
+        ) => html`<tr><td>${k.name}</td><td><code>${shownKeyPrefix(k.prefix)}…</code></td><td>${names.get(k.unitId) ?? k.unitId}${k.admin ? ' (admin)' : ''}${k.defaultPriority ? `, ${k.defaultPriority} priority` : ''}</td><td>${time(k.createdAt)}</td>
 <td>${k.revokedAt ? html`revoked ${time(k.revokedAt)}` : 'active'}</td>
 <td>${k.revokedAt ? '' : html`<form method="post" action="/console/keys/${k.id}/revoke" class="inline">${csrf(state)}<button type="submit" class="danger">Revoke</button></form>`}</td></tr>`,
       )}</tbody></table>`,
@@ -155,11 +157,19 @@ ${
     const unit = units.find((u) => u.id === body.unit);
     if (!unit) throw new ConsoleError(400, 'unit: no such unit');
     const admin = body.admin === '1';
+    const priority = body.priority || undefined;
+    if (priority !== undefined && !isPriority(priority))
+      throw new ConsoleError(400, "priority: high, normal, bulk or the unit's default");
     const { key, record } = await createApiKey(deps.keys, name, clock(), {
       unitId: unit.id,
       admin,
+      defaultPriority: priority ?? null,
     });
-    await deps.operations.record(state.actor, 'key.create', { unitId: unit.id, target: record.id });
+    await deps.operations.record(state.actor, 'key.create', {
+      unitId: unit.id,
+      target: record.id,
+      ...(priority ? { filter: { default_priority: priority } } : {}),
+    });
     return reply.type('text/html').send((await keysPage(state, { key, name })).text);
   });
 
