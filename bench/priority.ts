@@ -11,41 +11,12 @@
  *   npm run bench priority                 # both engines
  *   BENCH_PRIORITY_MESSAGES=20000 npm run bench priority
  */
-import pg from 'pg';
-import { parsePostgresUrl } from '../src/store/engine/postgres.ts';
 import { message, request, spawnTegami, TEST_KEY, tempDatabase, waitFor } from '../test/helpers.ts';
 import { startThrowawayPostgres } from '../test/support/postgres.ts';
+import { openReader } from './reader.ts';
 
 const BACKLOG = Number(process.env.BENCH_PRIORITY_MESSAGES ?? 100_000);
 const PROBE_EVERY_MS = 200;
-
-interface Reader {
-  all<T>(text: string): Promise<T[]>;
-  close(): Promise<void>;
-}
-
-async function openReader(url: string): Promise<Reader> {
-  if (url.startsWith('sqlite:')) {
-    const { default: Database } = await import('better-sqlite3');
-    const db = new Database(url.slice('sqlite:'.length), { readonly: true });
-    return {
-      all: async <T>(text: string) => db.prepare(text).all() as T[],
-      close: async () => {
-        db.close();
-      },
-    };
-  }
-  const { connectionString, schema } = parsePostgresUrl(url);
-  const client = new pg.Client({
-    connectionString,
-    ...(schema ? { options: `-c search_path=${schema}` } : {}),
-  });
-  await client.connect();
-  return {
-    all: async <T>(text: string) => (await client.query(text)).rows as T[],
-    close: () => client.end(),
-  };
-}
 
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? Number.NaN;

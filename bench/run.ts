@@ -7,19 +7,17 @@
 import { cpus, totalmem } from 'node:os';
 // @ts-expect-error autocannon ships no types
 import autocannon from 'autocannon';
-import Database from 'better-sqlite3';
-import pg from 'pg';
 import {
   generateSigningKey,
   loadSigningKey,
   signPayload,
 } from '../src/simulator/event-webhook/signing.ts';
-import { parsePostgresUrl } from '../src/store/engine/postgres.ts';
 import { message, request, spawnTegami, TEST_KEY, tempDatabase, waitFor } from '../test/helpers.ts';
 import { startThrowawayPostgres } from '../test/support/postgres.ts';
 import { loadBench } from './load.ts';
 import { opsBench } from './ops.ts';
 import { priorityBench } from './priority.ts';
+import { openReader } from './reader.ts';
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
 
@@ -44,35 +42,6 @@ function load(url: string, options: Record<string, unknown>): Promise<Result> {
       (err: Error | null, result: Result) => (err ? reject(err) : resolve(result)),
     );
   });
-}
-
-/** Read-only SQL against the database under test, SQLite or PostgreSQL. */
-async function openReader(url: string) {
-  if (url.startsWith('sqlite:')) {
-    const sqlite = new Database(url.slice('sqlite:'.length), { readonly: true });
-    return {
-      all: async <T>(text: string) => sqlite.prepare(text).all() as T[],
-      close: async () => sqlite.close(),
-    };
-  }
-  const { connectionString, schema } = parsePostgresUrl(url);
-  const client = new pg.Client({
-    connectionString,
-    ...(schema ? { options: `-c search_path=${schema}` } : {}),
-  });
-  await client.connect();
-  return {
-    all: async <T>(text: string) =>
-      (await client.query(text)).rows.map((r) =>
-        Object.fromEntries(
-          Object.entries(r).map(([k, v]) => [
-            k,
-            typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v,
-          ]),
-        ),
-      ) as T[],
-    close: () => client.end(),
-  };
 }
 
 /** Where bench databases live: a fresh SQLite file, or a fresh schema on PostgreSQL. */

@@ -17,6 +17,7 @@ import {
   message,
   queryDatabase,
   request,
+  runTegami,
   startTestService,
   TEST_ENGINE,
   type TestService,
@@ -188,6 +189,44 @@ describe(`priority over the API (${TEST_ENGINE})`, () => {
       ),
       'the change is audited',
     );
+  });
+
+  test("/v3/mail/send, which has no priority field, takes the key's default", async () => {
+    const r = await fetch(`${tegami.url}/v3/mail/send`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${bulkKey}` },
+      body: JSON.stringify({
+        personalizations: [{ to: [{ email: 'guest@example.com' }] }],
+        from: { email: 'news@hotel.example' },
+        subject: 'Autumn offers through v3',
+        content: [{ type: 'text/plain', value: 'Come again.' }],
+      }),
+    });
+    assert.equal(r.status, 202, await r.text());
+    const rows = await queryDatabase<{ priority: number | string }>(
+      tegami.databaseUrl,
+      "SELECT priority FROM messages WHERE subject = 'Autumn offers through v3'",
+    );
+    assert.deepEqual(
+      rows.map((row) => Number(row.priority)),
+      [2],
+    );
+  });
+
+  test('tegami keys create --priority gives the key a default; an unknown one is a usage error', async () => {
+    const env = { TEGAMI_DATABASE_URL: tegami.databaseUrl };
+    const created = await runTegami(
+      ['keys', 'create', '--unit', 'hotel', '--priority', 'high'],
+      env,
+    );
+    assert.equal(created.code, 0, created.output);
+    assert.match(created.output, /priority high/);
+    const key = created.output.trim().split('\n').pop() ?? '';
+    const sent = await submit(message(), key);
+    assert.equal((await priorityOf(sent.body.id)).priority, 'high');
+    const refused = await runTegami(['keys', 'create', '--priority', 'urgent'], env);
+    assert.equal(refused.code, 64, refused.output);
+    assert.match(refused.output, /--priority must be high, normal or bulk/);
   });
 
   test('an unknown priority is a 400 naming the field, and nothing is stored', async () => {

@@ -50,15 +50,22 @@ export function cpuMs(pid: number): number {
   return fields ? (Number(fields[11]) + Number(fields[12])) * TICK_MS : 0;
 }
 
-/** Peak resident memory (VmHWM) in MiB. */
-export function peakRssMiB(pid: number): number {
+/** A memory line of /proc/<pid>/status (VmHWM: peak resident, VmRSS: resident now) in MiB. */
+function statusMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   try {
-    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
     return match ? Number(match[1]) / 1024 : Number.NaN;
   } catch {
     return Number.NaN;
   }
 }
+
+/** Peak resident memory (VmHWM) in MiB. */
+export const peakRssMiB = (pid: number) => statusMiB(pid, 'VmHWM');
+
+/** Resident memory now (VmRSS) in MiB. */
+export const residentMiB = (pid: number) => statusMiB(pid, 'VmRSS');
 
 /** The PostgreSQL postmaster listening on `port` (found by its command line). */
 export function postmasterPid(port: number): number | null {
@@ -91,15 +98,5 @@ export function mainThreadSchedNs(pid: number): { onCpu: number; waiting: number
     return { onCpu: onCpu ?? 0, waiting: waiting ?? 0 };
   } catch {
     return { onCpu: 0, waiting: 0 };
-  }
-}
-
-/** Resident memory now (VmRSS) in MiB. */
-export function residentMiB(pid: number): number {
-  try {
-    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) / 1024 : Number.NaN;
-  } catch {
-    return Number.NaN;
   }
 }

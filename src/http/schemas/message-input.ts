@@ -1,5 +1,4 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { PRIORITIES, type Priority } from '../../domain/priority.ts';
 import {
   MAX_CATEGORIES,
   MAX_HEADER_VALUE_LENGTH,
@@ -7,6 +6,7 @@ import {
 } from '../../domain/validate-message.ts';
 import { AddressSchema } from './address.ts';
 import { AnyKey, strict } from './parts.ts';
+import { prioritySchema } from './priority.ts';
 
 export const AttachmentSchema = Type.Object(
   {
@@ -43,12 +43,9 @@ export const MessageInputSchema = Type.Object(
       Type.String({ description: 'ISO 8601 time with zone; the message is held until then.' }),
     ),
     priority: Type.Optional(
-      Type.Unsafe<Priority>({
-        type: 'string',
-        enum: [...PRIORITIES],
-        description:
-          "high, normal or bulk; absent: the API key's default, else the unit's, else normal",
-      }),
+      prioritySchema(
+        "high, normal or bulk; absent: the API key's default, else the unit's, else normal",
+      ),
     ),
   },
   strict,
