@@ -75,6 +75,11 @@ export interface Config {
   /** TEGAMI_UNIT_RATE_LIMIT_PER_MIN: a unit's sending limit unless it has its own; null: none. */
   unitRateLimitPerMin: number | null;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /**
+   * TEGAMI_SERVE_THREADS (default 2): `tegami serve` delivers on a thread of its own beside the
+   * API's (2), or runs both on one thread (1).
+   */
+  deliveryThread: boolean;
   metrics: {
     /** TEGAMI_METRICS_TOKEN: `/metrics` asks for it as a bearer token. */
     token: string | null;
@@ -278,6 +283,7 @@ export function loadConfig(env: Env = process.env): Config {
     // Unset (0 here): units without their own limit are unlimited.
     unitRateLimitPerMin: integer(env, 'TEGAMI_UNIT_RATE_LIMIT_PER_MIN', 0, 1, 10_000_000) || null,
     logLevel: oneOf(env, 'TEGAMI_LOG_LEVEL', 'info', LOG_LEVELS),
+    deliveryThread: oneOf(env, 'TEGAMI_SERVE_THREADS', '2', ['1', '2'] as const) === '2',
     metrics: loadMetrics(env),
     alerts: loadAlerts(env),
   };

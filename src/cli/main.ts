@@ -17,6 +17,7 @@ import {
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { auditKey, unitForNewKey, unitNamesOfKeys } from './key-audit.ts';
 import { runRecoverCommand } from './recover.ts';
+import { startServeOnThreads } from './serve-threads.ts';
 import { runUnitsCommand } from './units.ts';
 import { runUnsentCommand } from './unsent.ts';
 import { runUsersCommand } from './users.ts';
@@ -223,14 +224,22 @@ async function run(config: Config, role: 'serve' | 'api' | 'worker'): Promise<nu
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => onSignal(signal));
 
   try {
-    service = await startService({
+    const options = {
       config,
       logger,
-      api: role !== 'worker',
-      worker: role !== 'api',
-      announce: (line) => console.log(line),
+      announce: (line: string) => console.log(line),
       signal: starting.signal,
-    });
+    };
+    service =
+      role === 'serve' && config.deliveryThread
+        ? await startServeOnThreads(options, (reason) => {
+            // Nothing would be sent any more: exit so a supervisor starts the process again.
+            // Accepted mail is in the database; leases free what the thread held.
+            console.error(`tegami serve: ${reason}; exiting.`);
+            logger.fatal({ reason }, 'delivery thread lost');
+            process.exit(1);
+          })
+        : await startService({ ...options, api: role !== 'worker', worker: role !== 'api' });
   } catch (error) {
     if (error instanceof StartAborted) {
       console.log('Stopped.');

@@ -10,6 +10,7 @@ import { ALL_UNITS } from '../domain/operations/scope.ts';
 import type { DeliveryEventStore } from '../domain/ports/delivery-event-store.ts';
 import type { Provider } from '../domain/ports/provider.ts';
 import type { SandboxOutbox } from '../domain/ports/sandbox-outbox.ts';
+import type { Telemetry } from '../domain/ports/telemetry.ts';
 import { UnitDefaultPriorities } from '../domain/priority.ts';
 import { UnitRateLimits } from '../domain/unit-rate-limit.ts';
 import { buildApp } from '../http/app.ts';
@@ -32,10 +33,12 @@ import {
   createStores,
   type DatabaseHandle,
   migrateToLatest,
+  type OpenOptions,
   openDatabase,
   pendingMigrations,
   redactUrl,
   releaseWaitingUnknown,
+  type SharedWriteLock,
   SqlLeaderLease,
 } from '../store/index.ts';
 import { createMonitoringQueries } from '../store/monitoring/index.ts';
@@ -68,6 +71,25 @@ export interface ServiceOptions {
    * released and `startService` rejects with `StartAborted`.
    */
   signal?: AbortSignal;
+  /**
+   * Set when another thread of this process opens the same SQLite file (`tegami serve`'s
+   * delivery thread): both take turns on this lock for writing.
+   */
+  writeLock?: SharedWriteLock;
+  /**
+   * Who checkpoints a SQLite WAL: `thread` (default) starts a checkpoint thread; `shared` leaves
+   * it to another thread of this process that does.
+   */
+  checkpoints?: 'thread' | 'shared';
+  /**
+   * Cluster-wide chores (maintenance, alert rules, a metrics port): off on a thread that only
+   * delivers, since the main thread of its process runs them.
+   */
+  housekeeping?: boolean;
+  /** Where counts go instead of this service's own metrics (a thread forwards to its parent). */
+  telemetry?: Telemetry;
+  /** Wakes delivery running elsewhere in this process (another thread) when mail is due. */
+  wakeDelivery?: () => void;
 }
 
 export interface RunningService {
@@ -76,6 +98,8 @@ export interface RunningService {
   app: FastifyInstance | null;
   worker: DeliveryWorker | null;
   database: DatabaseHandle;
+  /** Where this service counts (its metrics); a delivery thread's counts are added here. */
+  telemetry: Telemetry;
   stop(): Promise<void>;
 }
 
@@ -137,6 +161,7 @@ async function atMost(work: Promise<unknown>, ms: number, logger?: Logger): Prom
 export async function openAndMigrate(
   config: Config,
   signal?: AbortSignal,
+  options: Omit<OpenOptions, 'poolSize'> = {},
 ): Promise<{ database: DatabaseHandle; applied: string[] }> {
   const where = redactUrl(config.databaseUrl);
   const describe = (error: unknown) => {
@@ -145,7 +170,7 @@ export async function openAndMigrate(
   };
   let database: DatabaseHandle;
   try {
-    database = openDatabase(config.databaseUrl, { poolSize: config.databasePoolSize });
+    database = openDatabase(config.databaseUrl, { ...options, poolSize: config.databasePoolSize });
   } catch (error) {
     // A folder that cannot be made, a file that is not a database: nothing was opened.
     throw new DatabaseUnavailableError(describe(error));
@@ -169,7 +194,12 @@ export async function openAndMigrate(
 export async function startService(options: ServiceOptions): Promise<RunningService> {
   const { config, logger, signal } = options;
   const announce = options.announce ?? ((line: string) => logger.info(line));
-  const { database } = await openAndMigrate(config, signal);
+  const housekeeping = options.housekeeping ?? true;
+  const { database } = await openAndMigrate(config, signal, {
+    writeLock: options.writeLock,
+    checkpoints: options.checkpoints ?? 'thread',
+    logger,
+  });
   const stores = createStores(database, {
     sandboxOutboxLimit: config.sandboxOutboxLimit,
     suppressBlocks: config.suppressBlocks,
@@ -189,7 +219,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const wakeRelay = { fn: () => {} };
   // Filled in below once the worker and the runner exist; the service calls these later.
   const wakeRunner = { fn: () => {} };
-  const wakeWorkers = { fn: () => database.notify('tegami_due') };
+  const wakeWorkers = {
+    fn: () => {
+      options.wakeDelivery?.();
+      database.notify('tegami_due');
+    },
+  };
   const operations = createOperations(database, config, {
     messages,
     onRecoveryStarted: () => wakeRunner.fn(),
@@ -211,7 +246,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     configuredProvider: config.provider,
     cacheMs: config.metrics.cacheMs,
   });
-  const telemetry = metrics.telemetry;
+  const telemetry = options.telemetry ?? metrics.telemetry;
   const monitoringView = {
     metrics: () => metrics.render(),
     metricsToken: config.metrics.token,
@@ -354,6 +389,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         outage,
         onAccepted: () => {
           inProcessWorker?.wake();
+          options.wakeDelivery?.();
           database.notify('tegami_due');
         },
         readiness: async () => {
@@ -456,6 +492,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const inProcess = worker;
     wakeWorkers.fn = () => {
       inProcess?.wake();
+      options.wakeDelivery?.();
       database.notify('tegami_due');
     };
     // Recoveries are started through the API and worked by API processes (one at a time per
@@ -466,44 +503,48 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const runner = operationsJobs;
     wakeRunner.fn = () => runner?.runner.wake();
     for (const timer of timers) timer.unref();
-    clusterJobs = startClusterJobs({
-      store: stores.maintenance,
-      retentionDays: config.retentionDays,
-      extraJobs: [
-        ...operationsMaintenance(database, operations, config),
-        // Relayed events given up on go with the messages they were about.
-        (now) => relayStore.pruneFailed(now - config.retentionDays * 86_400_000, 10_000),
-        // Ended console sessions are removed once per cluster, like other maintenance.
-        () => accounts.prune(),
-      ],
-      logger,
-      outage,
-    });
-    if (config.metrics.port !== null) {
+    clusterJobs = !housekeeping
+      ? null
+      : startClusterJobs({
+          store: stores.maintenance,
+          retentionDays: config.retentionDays,
+          extraJobs: [
+            ...operationsMaintenance(database, operations, config),
+            // Relayed events given up on go with the messages they were about.
+            (now) => relayStore.pruneFailed(now - config.retentionDays * 86_400_000, 10_000),
+            // Ended console sessions are removed once per cluster, like other maintenance.
+            () => accounts.prune(),
+          ],
+          logger,
+          outage,
+        });
+    if (housekeeping && config.metrics.port !== null) {
       metricsApp = await buildMetricsApp(monitoringView);
       const metricsUrl = await listen(metricsApp, config.http.host, config.metrics.port);
       logger.info({ url: `${metricsUrl}/metrics` }, 'metrics served on their own port');
     }
     // Every process competes for the alerts lease; one evaluates the rules for the cluster.
-    alertEvaluator = startAlertEvaluator({
-      lease: (holder) => new SqlLeaderLease(database, 'alerts', holder),
-      store: alertStore,
-      sources: {
-        queries: monitoringQueries,
-        health,
-        listUnits,
-        configuredProvider: config.provider,
-        eventsExpected,
-        unconfirmedAfterMs: config.unconfirmedAfterMs,
-      },
-      post: (url, headers, body) => guardedPoster.post(url, headers, body),
-      postTrusted: (url, headers, body) => trustedPoster.post(url, headers, body),
-      options: config.alerts,
-      logger,
-      outage,
-    });
+    alertEvaluator = !housekeeping
+      ? null
+      : startAlertEvaluator({
+          lease: (holder) => new SqlLeaderLease(database, 'alerts', holder),
+          store: alertStore,
+          sources: {
+            queries: monitoringQueries,
+            health,
+            listUnits,
+            configuredProvider: config.provider,
+            eventsExpected,
+            unconfirmedAfterMs: config.unconfirmedAfterMs,
+          },
+          post: (url, headers, body) => guardedPoster.post(url, headers, body),
+          postTrusted: (url, headers, body) => trustedPoster.post(url, headers, body),
+          options: config.alerts,
+          logger,
+          outage,
+        });
     signal?.throwIfAborted();
-    return { url, app, worker, database, stop };
+    return { url, app, worker, database, telemetry, stop };
   } catch (error) {
     await atMost(stop(), FAILED_START_RELEASE_MS, logger);
     if (signal?.aborted) throw new StartAborted('stopped while starting');

@@ -68,6 +68,7 @@ export { migrateToLatest, pendingMigrations } from './engine/migrate.ts';
 export { type OpenOptions, openDatabase } from './engine/open.ts';
 export { isPostgresUrl, parsePostgresUrl, redactUrl } from './engine/postgres.ts';
 export { DatabaseUrlError, sqlitePathFromUrl } from './engine/sqlite.ts';
+export { SharedWriteLock } from './engine/write-lock.ts';
 export { SqlDeliveryEventStore } from './events/store.ts';
 export { SqlMessageStore } from './messages/store.ts';
 export { SqlOperationsQueries } from './operations/store.ts';

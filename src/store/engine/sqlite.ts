@@ -2,12 +2,20 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
+import type { Logger } from 'pino';
 import type { Database } from '../schema.ts';
 import { countSqliteSubjectMatches } from '../search/count-subject-matches.ts';
 import { addToSqliteSubjectIndex, sqliteSubjectMatch } from '../search/subject-search.ts';
 import { insertIntoTablesOneByOne, insertRowsAsValues } from '../write/insert-rows.ts';
+import {
+  BACKSTOP_FRAMES,
+  type BackgroundCheckpoints,
+  startBackgroundCheckpoints,
+  WAL_SIZE_LIMIT_BYTES,
+} from './background-checkpoints.ts';
 import type { DatabaseHandle, Dialect } from './handle.ts';
 import { registerSqliteFunctions } from './sqlite-functions.ts';
+import { SharedWriteLock } from './write-lock.ts';
 
 /**
  * The SQLite engine: one connection per process, WAL, a write transaction that takes the write
@@ -57,7 +65,23 @@ export function sqlitePathFromUrl(url: string): string {
   return path;
 }
 
-export function openSqlite(url: string): DatabaseHandle {
+export interface SqliteOpenOptions {
+  /**
+   * Shared with the other threads of this process that open the same file: they take turns
+   * here, not in SQLite's busy handler (see write-lock.ts).
+   */
+  writeLock?: SharedWriteLock;
+  /**
+   * Who copies the WAL into the database file: this connection in its commits (`commits`,
+   * SQLite's default, for short-lived commands), a thread this opens (`thread`, long-running
+   * processes; see background-checkpoints.ts), or such a thread opened by another connection of
+   * this process (`shared`).
+   */
+  checkpoints?: 'commits' | 'thread' | 'shared';
+  logger?: Logger;
+}
+
+export function openSqlite(url: string, options: SqliteOpenOptions = {}): DatabaseHandle {
   const path = sqlitePathFromUrl(url);
   if (path !== ':memory:') ensureDirectory(dirname(resolve(path)));
   const sqlite = new SqliteDatabase(path);
@@ -69,6 +93,24 @@ export function openSqlite(url: string): DatabaseHandle {
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
   registerSqliteFunctions(sqlite);
+  const writeLock = options.writeLock ?? new SharedWriteLock();
+  let checkpoints: BackgroundCheckpoints | null = null;
+  const checkpointMode = path === ':memory:' ? 'commits' : (options.checkpoints ?? 'commits');
+  if (checkpointMode !== 'commits') {
+    sqlite.pragma(`wal_autocheckpoint = ${BACKSTOP_FRAMES}`);
+    sqlite.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
+  }
+  if (checkpointMode === 'thread') {
+    checkpoints = startBackgroundCheckpoints(
+      path,
+      writeLock,
+      () => {
+        // Back to SQLite's default: this connection checkpoints in its commits again.
+        if (sqlite.open) sqlite.pragma('wal_autocheckpoint = 1000');
+      },
+      options.logger,
+    );
+  }
   const db = new Kysely<Database>({
     dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
   });
@@ -84,22 +126,25 @@ export function openSqlite(url: string): DatabaseHandle {
     // process wrote in between, that upgrade fails at once with SQLITE_BUSY instead of waiting.
     // BEGIN IMMEDIATE waits (busy_timeout) for the lock up front.
     async writeTransaction(work) {
-      return db.connection().execute(async (conn) => {
-        await sql`begin immediate`.execute(conn);
-        try {
-          const result = await work(conn);
-          await sql`commit`.execute(conn);
-          return result;
-        } catch (error) {
-          if (sqlite.inTransaction) await sql`rollback`.execute(conn);
-          throw error;
-        }
-      });
+      return db.connection().execute((conn) =>
+        writeLock.hold(async () => {
+          await sql`begin immediate`.execute(conn);
+          try {
+            const result = await work(conn);
+            await sql`commit`.execute(conn);
+            return result;
+          } catch (error) {
+            if (sqlite.inTransaction) await sql`rollback`.execute(conn);
+            throw error;
+          }
+        }),
+      );
     },
     notify() {},
     announce: async () => {},
     listen: () => () => {},
     async close() {
+      await checkpoints?.stop();
       await db.destroy();
     },
   };

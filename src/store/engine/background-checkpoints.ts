@@ -1,0 +1,90 @@
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { SharedWriteLock } from './write-lock.ts';
+
+/**
+ * SQLite in WAL mode appends every commit to the WAL; a checkpoint copies those pages into the
+ * database file and fsyncs it. By default the connection that commits runs the checkpoint
+ * itself, inside its COMMIT, every 1,000 pages: a long-running process's thread stops to write
+ * and fsync pages that no request waits for (a requeue of 100,000 messages spent half its time
+ * there, measured). Here a thread of its own, with its own connection, checkpoints every
+ * `intervalMs` while the writers go on; the writers' own checkpoint stays as a backstop for a
+ * WAL that grows past `BACKSTOP_FRAMES` (the thread stopped or cannot keep up).
+ */
+export interface BackgroundCheckpoints {
+  /** What the last pass reported: frames in the WAL and of those copied (for tests, metrics). */
+  readonly last: CheckpointThreadReport | null;
+  stop(): Promise<void>;
+}
+
+export interface CheckpointThreadData {
+  path: string;
+  lock: SharedArrayBuffer;
+  intervalMs: number;
+  restartAtFrames: number;
+}
+
+export interface CheckpointThreadReport {
+  log: number;
+  checkpointed: number;
+}
+
+/** The writers' own checkpoint, pages of 4 KiB: a WAL of ~200 MB at most. */
+export const BACKSTOP_FRAMES = 50_000;
+/** Past ~16 MB of WAL, a pass finishes while this process's writers wait, so the WAL restarts. */
+const RESTART_AT_FRAMES = 4_000;
+const INTERVAL_MS = 50;
+/** Where a WAL restarted from its beginning is cut back to. */
+export const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
+
+const THREAD_BOOTSTRAP = new URL('../../../bin/ts-thread.js', import.meta.url);
+
+export function startBackgroundCheckpoints(
+  path: string,
+  lock: SharedWriteLock,
+  onStopped: (reason: string) => void,
+  logger?: Logger,
+): BackgroundCheckpoints {
+  const data: CheckpointThreadData = {
+    path,
+    lock: lock.buffer,
+    intervalMs: INTERVAL_MS,
+    restartAtFrames: RESTART_AT_FRAMES,
+  };
+  const thread = new Worker(THREAD_BOOTSTRAP, {
+    workerData: { module: new URL('./checkpoint-thread.ts', import.meta.url).href, ...data },
+  });
+  // Never the reason a process stays up.
+  thread.unref();
+  let stopping = false;
+  const exited = new Promise<void>((resolve) => thread.once('exit', () => resolve()));
+  const state: { last: CheckpointThreadReport | null } = { last: null };
+  thread.on('message', (message: CheckpointThreadReport | { error: string }) => {
+    if ('error' in message) {
+      logger?.warn({ reason: message.error }, 'background WAL checkpoints stopped');
+      onStopped(message.error);
+    } else {
+      state.last = message;
+    }
+  });
+  thread.on('error', (error) => {
+    logger?.warn({ err: error }, 'background WAL checkpoints failed');
+    onStopped(error.message);
+  });
+  thread.on('exit', () => {
+    if (!stopping) onStopped('the checkpoint thread exited');
+  });
+  return {
+    get last() {
+      return state.last;
+    },
+    async stop() {
+      stopping = true;
+      // Asked, not terminated: a pass holding the write lock must get to release it. Until the
+      // thread is gone, it keeps the process up.
+      thread.ref();
+      thread.postMessage('stop');
+      await exited;
+    },
+  };
+}

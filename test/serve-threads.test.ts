@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import {
+  message,
+  queryDatabase,
+  request,
+  type Spawned,
+  spawnTegami,
+  TEST_KEY,
+  tempDatabase,
+  waitFor,
+} from './helpers.ts';
+
+/**
+ * `tegami serve` delivers on a thread of its own beside the API's (serve-threads.ts). Real
+ * processes: mail submitted one message per request from several clients at once, the process
+ * killed with SIGKILL while it accepts and sends; started again, it sends every message it had
+ * acknowledged, and only those in flight at the kill may go out twice.
+ */
+const CLIENTS = 8;
+const CONCURRENCY = 16;
+
+describe('tegami serve on two threads', () => {
+  const db = tempDatabase();
+  const env = {
+    TEGAMI_DATABASE_URL: db.url,
+    TEGAMI_BOOTSTRAP_API_KEY: TEST_KEY,
+    TEGAMI_HTTP_PORT: '0',
+    TEGAMI_PROVIDER: 'test',
+    TEGAMI_WORKER_CONCURRENCY: String(CONCURRENCY),
+    TEGAMI_WORKER_POLL_INTERVAL_MS: '50',
+    TEGAMI_SANDBOX_OUTBOX_LIMIT: '100000',
+  };
+  const children: Spawned[] = [];
+  after(async () => {
+    for (const c of children) if (c.child.exitCode === null) c.child.kill('SIGKILL');
+    await db.cleanup();
+  });
+  const count = async (query: string) => {
+    const [row] = await queryDatabase<{ n: number }>(db.url, query);
+    assert.ok(row);
+    return Number(row.n);
+  };
+
+  test('counts of the delivery thread show in /metrics; kill -9 loses nothing acknowledged', async () => {
+    const first = spawnTegami(['serve'], env);
+    children.push(first);
+    const url = await first.ready;
+
+    // Delivery runs on the other thread; its attempts are counted in this thread's metrics.
+    const one = await request(url, 'POST', '/v1/messages', message());
+    assert.equal(one.status, 202);
+    await waitFor(async () => {
+      const metrics = await request(url, 'GET', '/metrics');
+      return /tegami_provider_attempts_total\{provider="test",outcome="accepted"[^}]*\} 1\b/.test(
+        String(metrics.body),
+      );
+    }, 'the attempt counted in /metrics');
+
+    const acknowledged: string[] = [one.body.id];
+    let killed = false;
+    // slow-5: each send takes ~5 ms, so the kill lands while sends are in flight.
+    const client = async (n: number) => {
+      for (let i = 0; !killed; i++) {
+        const res = await request(url, 'POST', '/v1/messages', {
+          ...message({ to: [{ email: `slow-5+${n}-${i}@example.com` }] }),
+        }).catch(() => null);
+        if (res?.status === 202) acknowledged.push(res.body.id);
+      }
+    };
+    const clients = Array.from({ length: CLIENTS }, (_, n) => client(n));
+    await waitFor(
+      async () => (await count("select count(*) n from messages where status = 'sent'")) >= 300,
+      '300 sent while more arrive',
+      60_000,
+    );
+    first.child.kill('SIGKILL');
+    killed = true;
+    await first.exited;
+    await Promise.all(clients);
+    const sendingAtKill = await count("select count(*) n from messages where status = 'sending'");
+
+    // Every acknowledged message was committed before its 202.
+    const stored = await count('select count(*) n from messages');
+    assert.ok(stored >= acknowledged.length, `${stored} stored, ${acknowledged.length} acknowledged`);
+
+    const second = spawnTegami(['serve'], env);
+    children.push(second);
+    await second.ready;
+    await waitFor(
+      async () => (await count("select count(*) n from messages where status <> 'sent'")) === 0,
+      'every message sent',
+      90_000,
+    );
+    second.child.kill('SIGTERM');
+    assert.equal(await second.exited, 0, second.output());
+
+    const sent = await queryDatabase<{ message_id: string }>(
+      db.url,
+      'select distinct message_id from sandbox_messages',
+    );
+    const sentIds = new Set(sent.map((r) => r.message_id));
+    assert.deepEqual(
+      acknowledged.filter((id) => !sentIds.has(id)),
+      [],
+      'every acknowledged message was sent',
+    );
+    const duplicates = await count(
+      'select count(*) n from (select message_id from sandbox_messages group by message_id having count(*) > 1) as d',
+    );
+    // Only a message that was leased (in flight) when the kill landed may have gone out twice.
+    assert.ok(duplicates <= sendingAtKill, `${duplicates} duplicates, ${sendingAtKill} in flight`);
+    assert.ok(sendingAtKill <= CONCURRENCY);
+  });
+
+  test('TEGAMI_SERVE_THREADS=1 runs API and delivery on one thread', async () => {
+    const single = spawnTegami(['serve'], { ...env, TEGAMI_SERVE_THREADS: '1' });
+    children.push(single);
+    const url = await single.ready;
+    const res = await request(url, 'POST', '/v1/messages', message());
+    assert.equal(res.status, 202);
+    await waitFor(async () => {
+      const got = await request(url, 'GET', `/v1/messages/${res.body.id}`);
+      return got.body.status === 'sent';
+    }, 'the message sent');
+    single.child.kill('SIGTERM');
+    assert.equal(await single.exited, 0, single.output());
+  });
+});
