@@ -82,7 +82,10 @@ describe('tegami serve on two threads', () => {
 
     // Every acknowledged message was committed before its 202.
     const stored = await count('select count(*) n from messages');
-    assert.ok(stored >= acknowledged.length, `${stored} stored, ${acknowledged.length} acknowledged`);
+    assert.ok(
+      stored >= acknowledged.length,
+      `${stored} stored, ${acknowledged.length} acknowledged`,
+    );
 
     const second = spawnTegami(['serve'], env);
     children.push(second);
