@@ -6,7 +6,8 @@
  * 202 at once, bench/load/stand-in.ts). End to end runs from the first counted POST until the
  * stand-in has every counted message. CPU time per process comes from /proc before and after.
  *
- * Contestants: serve, sqlite-split, pg-1, pg-2 (the default: all Tegami ones), noop, bullmq,
+ * Contestants: serve, serve-1 (`serve` on one thread), sqlite-split, pg-serve, pg-1, pg-2 (the
+ * default: serve, sqlite-split, pg-1, pg-2), noop, bullmq,
  * pg-boss (peers, bench/peers/), `peers` (all three) or `all`. `profile` runs `tegami serve` once
  * under `node --cpu-prof` and prints where its CPU time goes during the counted messages.
  * BENCH_LOAD_MESSAGES, BENCH_LOAD_WARMUP and BENCH_LOAD_RUNS change the counts (20,000, 2,000, 2).
@@ -176,8 +177,9 @@ async function startTegami(
   workers: number,
   cleanup: () => Promise<void>,
   server: Running['server'],
+  extraEnv: Record<string, string> = {},
 ): Promise<Running> {
-  const env = tegamiEnv(ctx, databaseUrl);
+  const env = { ...tegamiEnv(ctx, databaseUrl), ...extraEnv };
   const role = workers === 0 ? 'serve' : 'api';
   const main = start(`tegami ${role}`, [...ctx.nodeOptions, TEGAMI_BIN, role], {
     ...env,
@@ -206,7 +208,11 @@ let schemas = 0;
 const freshSchema = (prefix: string) =>
   `${prefix}_${Date.now().toString(36)}_${(schemas++).toString(36)}`;
 
-async function startPostgresTegami(ctx: Context, workers: number): Promise<Running> {
+async function startPostgresTegami(
+  ctx: Context,
+  workers: number,
+  extraEnv: Record<string, string> = {},
+): Promise<Running> {
   const pg = await ctx.postgres();
   const url = new URL(pg.url);
   const pid = postmasterPid(Number(url.port));
@@ -217,6 +223,7 @@ async function startPostgresTegami(ctx: Context, workers: number): Promise<Runni
     workers,
     async () => {},
     pid ? { name: 'PostgreSQL', pid } : null,
+    extraEnv,
   );
 }
 
@@ -239,6 +246,14 @@ const CONTESTANTS: Contestant[] = [
     },
   },
   {
+    key: 'serve-1',
+    label: 'Tegami `serve`, SQLite, one thread (TEGAMI_SERVE_THREADS=1)',
+    async start(ctx) {
+      const db = tempDatabase();
+      return startTegami(ctx, db.url, 0, db.cleanup, null, { TEGAMI_SERVE_THREADS: '1' });
+    },
+  },
+  {
     key: 'sqlite-split',
     label: 'Tegami `api` + `worker`, one SQLite file',
     async start(ctx) {
@@ -250,6 +265,16 @@ const CONTESTANTS: Contestant[] = [
     key: 'pg-1',
     label: 'Tegami `api` + 1 `worker`, PostgreSQL',
     start: (ctx) => startPostgresTegami(ctx, 1),
+  },
+  {
+    key: 'pg-serve',
+    label: 'Tegami `serve`, PostgreSQL',
+    start: (ctx) => startPostgresTegami(ctx, 0),
+  },
+  {
+    key: 'pg-serve-1',
+    label: 'Tegami `serve`, PostgreSQL, one thread (TEGAMI_SERVE_THREADS=1)',
+    start: (ctx) => startPostgresTegami(ctx, 0, { TEGAMI_SERVE_THREADS: '1' }),
   },
   {
     key: 'pg-2',

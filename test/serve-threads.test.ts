@@ -12,7 +12,8 @@ import {
 } from './helpers.ts';
 
 /**
- * `tegami serve` delivers on a thread of its own beside the API's (serve-threads.ts). Real
+ * `tegami serve` delivers on a thread of its own beside the API's (serve-threads.ts; the default on
+ * PostgreSQL, TEGAMI_SERVE_THREADS=2 on either engine). Real
  * processes: mail submitted one message per request from several clients at once, the process
  * killed with SIGKILL while it accepts and sends; started again, it sends every message it had
  * acknowledged, and only those in flight at the kill may go out twice.
@@ -43,7 +44,7 @@ describe('tegami serve on two threads', () => {
   };
 
   test('counts of the delivery thread show in /metrics; kill -9 loses nothing acknowledged', async () => {
-    const first = spawnTegami(['serve'], env);
+    const first = spawnTegami(['serve'], { ...env, TEGAMI_SERVE_THREADS: '2' });
     children.push(first);
     const url = await first.ready;
 
@@ -87,7 +88,7 @@ describe('tegami serve on two threads', () => {
       `${stored} stored, ${acknowledged.length} acknowledged`,
     );
 
-    const second = spawnTegami(['serve'], env);
+    const second = spawnTegami(['serve'], { ...env, TEGAMI_SERVE_THREADS: '2' });
     children.push(second);
     await second.ready;
     await waitFor(

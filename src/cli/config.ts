@@ -76,8 +76,9 @@ export interface Config {
   unitRateLimitPerMin: number | null;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /**
-   * TEGAMI_SERVE_THREADS (default 2): `tegami serve` delivers on a thread of its own beside the
-   * API's (2), or runs both on one thread (1).
+   * TEGAMI_SERVE_THREADS: `tegami serve` delivers on a thread of its own beside the API's (2),
+   * or runs both on one thread (1). Default: 2 on PostgreSQL, 1 on SQLite, where two
+   * connections take turns on one write lock and gain nothing (docs/benchmarks.md).
    */
   deliveryThread: boolean;
   metrics: {
@@ -283,7 +284,11 @@ export function loadConfig(env: Env = process.env): Config {
     // Unset (0 here): units without their own limit are unlimited.
     unitRateLimitPerMin: integer(env, 'TEGAMI_UNIT_RATE_LIMIT_PER_MIN', 0, 1, 10_000_000) || null,
     logLevel: oneOf(env, 'TEGAMI_LOG_LEVEL', 'info', LOG_LEVELS),
-    deliveryThread: oneOf(env, 'TEGAMI_SERVE_THREADS', '2', ['1', '2'] as const) === '2',
+    deliveryThread:
+      oneOf(env, 'TEGAMI_SERVE_THREADS', isPostgresUrl(databaseUrl) ? '2' : '1', [
+        '1',
+        '2',
+      ] as const) === '2',
     metrics: loadMetrics(env),
     alerts: loadAlerts(env),
   };

@@ -22,6 +22,7 @@ export interface CheckpointThreadData {
   lock: SharedArrayBuffer;
   intervalMs: number;
   restartAtFrames: number;
+  fewFrames: number;
 }
 
 export interface CheckpointThreadReport {
@@ -29,10 +30,18 @@ export interface CheckpointThreadReport {
   checkpointed: number;
 }
 
-/** The writers' own checkpoint, pages of 4 KiB: a WAL of ~200 MB at most. */
-export const BACKSTOP_FRAMES = 50_000;
+/**
+ * The writers' own checkpoint, in pages of 4 KiB (~32 MB of WAL). Writers that add thousands of
+ * pages per transaction for long (a recovery) never leave the thread a quiet moment to start the
+ * WAL over; this does, in the commit that passes it, with most of the pages already copied by the
+ * thread. At 50,000 the WAL grew to ~200 MB and the same recovery ran no faster than with
+ * SQLite's own 1,000 (measured, docs/benchmarks.md).
+ */
+export const BACKSTOP_FRAMES = 8_000;
 /** Past ~16 MB of WAL, a pass finishes while this process's writers wait, so the WAL restarts. */
 const RESTART_AT_FRAMES = 4_000;
+/** …when a pass found fewer new frames than this: the writers are not busy rewriting much. */
+const FEW_FRAMES = 1_000;
 const INTERVAL_MS = 50;
 /** Where a WAL restarted from its beginning is cut back to. */
 export const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
@@ -50,6 +59,7 @@ export function startBackgroundCheckpoints(
     lock: lock.buffer,
     intervalMs: INTERVAL_MS,
     restartAtFrames: RESTART_AT_FRAMES,
+    fewFrames: FEW_FRAMES,
   };
   const thread = new Worker(THREAD_BOOTSTRAP, {
     workerData: { module: new URL('./checkpoint-thread.ts', import.meta.url).href, ...data },

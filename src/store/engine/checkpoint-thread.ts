@@ -29,19 +29,28 @@ function run(): CheckpointResult {
   return checkpoint.get() as CheckpointResult;
 }
 
+/** Frames in the WAL at the last pass: what a pass copies new is what was added since. */
+let previousLog = 0;
+
 function pass(): void {
   let result = run();
+  const added = result.log >= previousLog ? result.log - previousLog : result.log;
+  previousLog = result.log;
   // Writers kept appending while the pass ran (frames it does not count), so the WAL never
-  // empties and only grows. Once it is long, finish with a pass while no writer of this process
-  // runs: the frames written meanwhile are few, and once all are copied the next write starts
-  // the WAL from its beginning again.
-  if (result.log >= data.restartAtFrames) {
+  // empties and only grows. Once it is long, and the writers are adding little (the pass found
+  // few new frames), finish with a pass while no writer of this process runs: it has only the
+  // few frames written meanwhile to copy, and once all are copied the next write starts the WAL
+  // from its beginning again. While writers add much (a recovery rewriting thousands of
+  // messages per transaction), such a pass would hold them up for long: the writers' own
+  // checkpoint (BACKSTOP_FRAMES) restarts the WAL then, finding most of it already copied.
+  if (result.log >= data.restartAtFrames && added < data.fewFrames) {
     lock.acquireBlocking();
     try {
       result = run();
     } finally {
       lock.release();
     }
+    previousLog = result.log;
   }
   if (result.checkpointed > 0) {
     const report: CheckpointThreadReport = { log: result.log, checkpointed: result.checkpointed };

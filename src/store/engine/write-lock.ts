@@ -4,44 +4,43 @@
  * Two connections of one process (the API on the main thread, delivery on its own thread) would
  * otherwise meet inside SQLite: the loser's `BEGIN IMMEDIATE` sleeps in SQLite's busy handler
  * (1, 2, 5, 10 ms … while holding up its whole thread) and wakes late. Here the loser waits on a
- * shared counter instead: the main thread without blocking its event loop, and it is woken the
- * moment the lock is free. First come, first served (a ticket lock), so neither side starves.
+ * shared cell instead, the main thread without blocking its event loop, and is woken the moment
+ * the lock is free.
+ *
+ * Whoever is ready first takes it: not a queue. A queue (a ticket lock, tried first) handed the
+ * lock to a waiter whose thread was still busy with other work, and the lock sat unused until
+ * that thread came back to it: both threads ended up mostly idle and delivery fell 1.5 s behind
+ * (measured; see docs/benchmarks.md).
  *
  * SQLite's own lock stays in force underneath; this only decides who asks first. Other
  * processes on the same file still wait in SQLite's busy handler.
  */
 export class SharedWriteLock {
-  /** [next ticket to hand out, ticket now served] */
+  /** 0: free, 1: held. */
   private readonly cells: Int32Array;
 
-  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(8)) {
+  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(4)) {
     this.cells = new Int32Array(buffer);
   }
 
   /** Waits for the lock without blocking this thread's event loop. */
   async acquire(): Promise<void> {
-    const ticket = Atomics.add(this.cells, NEXT, 1);
-    for (;;) {
-      const serving = Atomics.load(this.cells, SERVING);
-      if (serving === ticket) return;
-      const wait = Atomics.waitAsync(this.cells, SERVING, serving);
+    while (Atomics.compareExchange(this.cells, STATE, FREE, HELD) !== FREE) {
+      const wait = Atomics.waitAsync(this.cells, STATE, HELD);
       if (wait.async) await wait.value;
     }
   }
 
   /** Waits for the lock blocking this thread: for threads with nothing else to do meanwhile. */
   acquireBlocking(): void {
-    const ticket = Atomics.add(this.cells, NEXT, 1);
-    for (;;) {
-      const serving = Atomics.load(this.cells, SERVING);
-      if (serving === ticket) return;
-      Atomics.wait(this.cells, SERVING, serving);
+    while (Atomics.compareExchange(this.cells, STATE, FREE, HELD) !== FREE) {
+      Atomics.wait(this.cells, STATE, HELD);
     }
   }
 
   release(): void {
-    Atomics.add(this.cells, SERVING, 1);
-    Atomics.notify(this.cells, SERVING);
+    Atomics.store(this.cells, STATE, FREE);
+    Atomics.notify(this.cells, STATE);
   }
 
   /** Runs `work` holding the lock. */
@@ -55,5 +54,6 @@ export class SharedWriteLock {
   }
 }
 
-const NEXT = 0;
-const SERVING = 1;
+const STATE = 0;
+const FREE = 0;
+const HELD = 1;
