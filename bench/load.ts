@@ -6,8 +6,8 @@
  * 202 at once, bench/load/stand-in.ts). End to end runs from the first counted POST until the
  * stand-in has every counted message. CPU time per process comes from /proc before and after.
  *
- * Contestants: serve, serve-1 (`serve` on one thread), sqlite-split, pg-serve, pg-1, pg-2 (the
- * default: serve, sqlite-split, pg-1, pg-2), noop, bullmq,
+ * Contestants: serve, serve-2 (`serve` on two threads), sqlite-split, pg-serve, pg-serve-1
+ * (`serve` on one thread), pg-1, pg-2 (the default: serve, sqlite-split, pg-1, pg-2), noop, bullmq,
  * pg-boss (peers, bench/peers/), `peers` (all three) or `all`. `profile` runs `tegami serve` once
  * under `node --cpu-prof` and prints where its CPU time goes during the counted messages.
  * BENCH_LOAD_MESSAGES, BENCH_LOAD_WARMUP and BENCH_LOAD_RUNS change the counts (20,000, 2,000, 2).
@@ -239,18 +239,18 @@ interface Contestant {
 const CONTESTANTS: Contestant[] = [
   {
     key: 'serve',
-    label: 'Tegami `serve`, SQLite',
+    label: 'Tegami `serve`, SQLite (one thread)',
     async start(ctx) {
       const db = tempDatabase();
       return startTegami(ctx, db.url, 0, db.cleanup, null);
     },
   },
   {
-    key: 'serve-1',
-    label: 'Tegami `serve`, SQLite, one thread (TEGAMI_SERVE_THREADS=1)',
+    key: 'serve-2',
+    label: 'Tegami `serve`, SQLite, two threads (TEGAMI_SERVE_THREADS=2)',
     async start(ctx) {
       const db = tempDatabase();
-      return startTegami(ctx, db.url, 0, db.cleanup, null, { TEGAMI_SERVE_THREADS: '1' });
+      return startTegami(ctx, db.url, 0, db.cleanup, null, { TEGAMI_SERVE_THREADS: '2' });
     },
   },
   {
@@ -268,7 +268,7 @@ const CONTESTANTS: Contestant[] = [
   },
   {
     key: 'pg-serve',
-    label: 'Tegami `serve`, PostgreSQL',
+    label: 'Tegami `serve`, PostgreSQL (two threads)',
     start: (ctx) => startPostgresTegami(ctx, 0),
   },
   {
