@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   }
   const running = service;
   port.on('message', (message: ToDeliveryThread) => {
-    if (message.kind === 'wake') running.worker?.wake();
+    if (message.kind === 'wake') running.wake(message.what);
     if (message.kind === 'stop') {
       running.stop().then(
         () => {

@@ -2,7 +2,12 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Telemetry } from '../domain/ports/telemetry.ts';
 import { SharedWriteLock } from '../store/index.ts';
-import { type RunningService, type ServiceOptions, startService } from './wire.ts';
+import {
+  type DeliveryWake,
+  type RunningService,
+  type ServiceOptions,
+  startService,
+} from './wire.ts';
 
 /**
  * `tegami serve` on two threads, so it uses two cores: the API (with recoveries, maintenance,
@@ -12,7 +17,10 @@ import { type RunningService, type ServiceOptions, startService } from './wire.t
  * thread checkpoints the WAL. Nothing acknowledged lives only in a thread's memory: a message
  * is committed before the API answers, as with one thread, so a crash loses nothing.
  */
-export type ToDeliveryThread = { kind: 'start' } | { kind: 'wake' } | { kind: 'stop' };
+export type ToDeliveryThread =
+  | { kind: 'start' }
+  | { kind: 'wake'; what: DeliveryWake }
+  | { kind: 'stop' };
 export type FromDeliveryThread =
   | { kind: 'started' }
   | { kind: 'failed'; message: string }
@@ -36,7 +44,7 @@ export async function startServeOnThreads(
       api: true,
       worker: false,
       writeLock,
-      wakeDelivery: () => thread?.wake(),
+      wakeDelivery: (what) => thread?.wake(what),
     });
   } catch (error) {
     await starting.abandon();
@@ -59,7 +67,7 @@ export async function startServeOnThreads(
 }
 
 interface DeliveryThread {
-  wake(): void;
+  wake(what: DeliveryWake): void;
   stop(): Promise<void>;
 }
 
@@ -82,7 +90,7 @@ function spawnDeliveryThread(
     },
   });
   let state: 'loading' | 'starting' | 'running' | 'stopping' | 'gone' = 'loading';
-  let wakePosted = false;
+  const wakePosted = new Set<DeliveryWake>();
   let counts: Telemetry | null = null;
   const exited = new Promise<void>((resolve) => thread.once('exit', () => resolve()));
   const post = (message: ToDeliveryThread) => thread.postMessage(message);
@@ -90,12 +98,12 @@ function spawnDeliveryThread(
 
   const handle: DeliveryThread = {
     // Mail accepted in one turn of the event loop is one wake-up, not one message each.
-    wake() {
-      if (wakePosted || state !== 'running') return;
-      wakePosted = true;
+    wake(what) {
+      if (wakePosted.has(what) || state !== 'running') return;
+      wakePosted.add(what);
       setImmediate(() => {
-        wakePosted = false;
-        if (state === 'running') post({ kind: 'wake' });
+        wakePosted.delete(what);
+        if (state === 'running') post({ kind: 'wake', what });
       });
     },
     async stop() {

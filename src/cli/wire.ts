@@ -88,9 +88,14 @@ export interface ServiceOptions {
   housekeeping?: boolean;
   /** Where counts go instead of this service's own metrics (a thread forwards to its parent). */
   telemetry?: Telemetry;
-  /** Wakes delivery running elsewhere in this process (another thread) when mail is due. */
-  wakeDelivery?: () => void;
+  /**
+   * Wakes delivery running elsewhere in this process (another thread): its worker when mail is
+   * due, its SendGrid event relay when events are queued for forwarding.
+   */
+  wakeDelivery?: (what: DeliveryWake) => void;
 }
+
+export type DeliveryWake = 'worker' | 'relay';
 
 export interface RunningService {
   /** `http://host:port`, when the API runs. */
@@ -100,6 +105,8 @@ export interface RunningService {
   database: DatabaseHandle;
   /** Where this service counts (its metrics); a delivery thread's counts are added here. */
   telemetry: Telemetry;
+  /** Wakes this service's own worker or event relay (for a thread asked by its main thread). */
+  wake(what: DeliveryWake): void;
   stop(): Promise<void>;
 }
 
@@ -216,12 +223,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   } = stores;
   const relayStore = sqlSendGridEventRelayStore(database);
   // Set once a relay sender runs in this process, so events queued here go out at once.
-  const wakeRelay = { fn: () => {} };
+  const wakeRelay = { fn: () => options.wakeDelivery?.('relay') };
   // Filled in below once the worker and the runner exist; the service calls these later.
   const wakeRunner = { fn: () => {} };
   const wakeWorkers = {
     fn: () => {
-      options.wakeDelivery?.();
+      options.wakeDelivery?.('worker');
       database.notify('tegami_due');
     },
   };
@@ -389,7 +396,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         outage,
         onAccepted: () => {
           inProcessWorker?.wake();
-          options.wakeDelivery?.();
+          options.wakeDelivery?.('worker');
           database.notify('tegami_due');
         },
         readiness: async () => {
@@ -492,7 +499,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const inProcess = worker;
     wakeWorkers.fn = () => {
       inProcess?.wake();
-      options.wakeDelivery?.();
+      options.wakeDelivery?.('worker');
       database.notify('tegami_due');
     };
     // Recoveries are started through the API and worked by API processes (one at a time per
@@ -544,7 +551,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           outage,
         });
     signal?.throwIfAborted();
-    return { url, app, worker, database, telemetry, stop };
+    const wake = (what: DeliveryWake) =>
+      what === 'worker' ? inProcess?.wake() : eventRelay?.wake();
+    return { url, app, worker, database, telemetry, wake, stop };
   } catch (error) {
     await atMost(stop(), FAILED_START_RELEASE_MS, logger);
     if (signal?.aborted) throw new StartAborted('stopped while starting');
