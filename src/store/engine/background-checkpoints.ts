@@ -13,8 +13,6 @@ import type { SharedWriteLock } from './write-lock.ts';
  * WAL that grows past `BACKSTOP_FRAMES` (the thread stopped or cannot keep up).
  */
 export interface BackgroundCheckpoints {
-  /** What the last pass reported: frames in the WAL and of those copied (for tests, metrics). */
-  readonly last: CheckpointThreadReport | null;
   stop(): Promise<void>;
 }
 
@@ -24,11 +22,6 @@ export interface CheckpointThreadData {
   intervalMs: number;
   restartAtFrames: number;
   fewFrames: number;
-}
-
-export interface CheckpointThreadReport {
-  log: number;
-  checkpointed: number;
 }
 
 /**
@@ -69,14 +62,10 @@ export function startBackgroundCheckpoints(
   thread.unref();
   let stopping = false;
   const exited = new Promise<void>((resolve) => thread.once('exit', () => resolve()));
-  const state: { last: CheckpointThreadReport | null } = { last: null };
-  thread.on('message', (message: CheckpointThreadReport | { error: string }) => {
-    if ('error' in message) {
-      logger?.warn({ reason: message.error }, 'background WAL checkpoints stopped');
-      onStopped(message.error);
-    } else {
-      state.last = message;
-    }
+  // The thread posts only when it gives up.
+  thread.on('message', (message: { error: string }) => {
+    logger?.warn({ reason: message.error }, 'background WAL checkpoints stopped');
+    onStopped(message.error);
   });
   thread.on('error', (error) => {
     logger?.warn({ err: error }, 'background WAL checkpoints failed');
@@ -86,9 +75,6 @@ export function startBackgroundCheckpoints(
     if (!stopping) onStopped('the checkpoint thread exited');
   });
   return {
-    get last() {
-      return state.last;
-    },
     async stop() {
       stopping = true;
       // Asked, not terminated: a pass holding the write lock must get to release it. Until the

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import SqliteDatabase from 'better-sqlite3';
-import type { CheckpointThreadData, CheckpointThreadReport } from './background-checkpoints.ts';
+import type { CheckpointThreadData } from './background-checkpoints.ts';
 import { SharedWriteLock } from './write-lock.ts';
 
 const data = workerData as CheckpointThreadData;
@@ -51,10 +51,6 @@ function pass(): void {
       lock.release();
     }
     previousLog = result.log;
-  }
-  if (result.checkpointed > 0) {
-    const report: CheckpointThreadReport = { log: result.log, checkpointed: result.checkpointed };
-    parentPort?.postMessage(report);
   }
 }
 
