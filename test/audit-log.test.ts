@@ -198,17 +198,31 @@ describe(`the audit log (${TEST_ENGINE})`, () => {
       await job(Date.now());
     }
     assert.deepEqual(await events('actor=someone'), [], 'older than 2 days: gone');
-    // The sets of finished recoveries go with message retention (here: everything ended).
-    const failed = await tegami.request(
-      'POST',
-      '/v1/messages',
-      message({ to: [{ email: 'permanent-2@example.com' }] }),
-    );
-    await waitFor(
-      async () =>
-        (await tegami.request('GET', `/v1/messages/${failed.body.id}`)).body.status === 'failed',
-      'a dead letter',
-    );
+    // A recovery's set is worked off as it goes; what a cancelled one left (skipped) goes with
+    // message retention (here: everything ended).
+    const failed: string[] = [];
+    for (const email of ['permanent-2@example.com', 'permanent-3@example.com']) {
+      failed.push(
+        (await tegami.request('POST', '/v1/messages', message({ to: [{ email }] }))).body.id,
+      );
+    }
+    await waitFor(async () => {
+      for (const id of failed) {
+        if ((await tegami.request('GET', `/v1/messages/${id}`)).body.status !== 'failed')
+          return false;
+      }
+      return true;
+    }, 'dead letters');
+    const count = async (recoveryId?: string) =>
+      Number(
+        (
+          await database.db
+            .selectFrom('recovery_items')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .$if(recoveryId !== undefined, (q) => q.where('recovery_id', '=', recoveryId ?? ''))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
     const recovery = await tegami.request('POST', '/v1/recoveries', {
       action: 'retry',
       filter: { status: 'failed' },
@@ -219,15 +233,23 @@ describe(`the audit log (${TEST_ENGINE})`, () => {
         (await tegami.request('GET', `/v1/recoveries/${recovery.body.id}`)).body.state === 'done',
       'the recovery',
     );
-    const count = async () =>
-      Number(
-        (
-          await database.db
-            .selectFrom('recovery_items')
-            .select((eb) => eb.fn.countAll<number>().as('n'))
-            .executeTakeFirstOrThrow()
-        ).n,
-      );
+    assert.equal(await count(recovery.body.id), 0, 'a finished recovery keeps no set');
+    await waitFor(async () => {
+      for (const id of failed) {
+        if ((await tegami.request('GET', `/v1/messages/${id}`)).body.status !== 'failed')
+          return false;
+      }
+      return true;
+    }, 'dead letters again');
+    // One message a second: the cancel lands while most of the set is still to do.
+    const paced = await tegami.request('POST', '/v1/recoveries', {
+      action: 'retry',
+      filter: { status: 'failed' },
+      rate_per_s: 1,
+      dry_run: false,
+    });
+    const cancelled = await tegami.request('POST', `/v1/recoveries/${paced.body.id}/cancel`);
+    assert.equal(cancelled.body.state, 'cancelled');
     assert.ok((await count()) > 0);
     for (const job of operationsMaintenance(database, operations, {
       auditRetentionDays: 2,

@@ -9,6 +9,11 @@ import {
   retryDelayMs,
 } from '../src/domain/retry-policy.ts';
 import { statusWebhookBackoff } from '../src/domain/status-webhooks.ts';
+import {
+  MESSAGE_STATUSES,
+  RECIPIENT_STATUSES,
+  reportedRecipientStatus,
+} from '../src/domain/types.ts';
 import { isValidEmail, validateMessage } from '../src/domain/validate-message.ts';
 import { message } from './helpers.ts';
 
@@ -136,5 +141,22 @@ describe('message validation', () => {
     const result = validateMessage(message({ metadata: { big: 'x'.repeat(10_001) } }), 0);
     assert.ok(Array.isArray(result));
     assert.equal(result[0]?.field, 'metadata');
+  });
+});
+
+describe("a recipient's reported status", () => {
+  test('follows a message that is waiting or cancelled, else is what was stored', () => {
+    for (const message of MESSAGE_STATUSES) {
+      for (const stored of RECIPIENT_STATUSES) {
+        const reported = reportedRecipientStatus(message, stored);
+        if (message === 'queued' || message === 'scheduled' || message === 'sending') {
+          assert.equal(reported, 'pending', `${message}/${stored}`);
+        } else if (message === 'cancelled') {
+          assert.equal(reported, 'cancelled', `${message}/${stored}`);
+        } else {
+          assert.equal(reported, stored, `${message}/${stored}`);
+        }
+      }
+    }
   });
 });

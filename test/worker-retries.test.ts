@@ -63,6 +63,9 @@ describe('delivery worker: retries, backoff and dead-lettering (test provider)',
     const retried = await svc.request('POST', `/v1/messages/${body.id}/retry`);
     assert.equal(retried.status, 200);
     assert.ok(['queued', 'sending', 'failed'].includes(retried.body.status));
+    // Waiting again, its recipient reads pending (the stored `failed` is the last outcome).
+    if (retried.body.status !== 'failed')
+      assert.equal(retried.body.recipients[0].status, 'pending');
     const again = await waitFor(async () => {
       const r = await svc.request('GET', `/v1/messages/${body.id}`);
       return r.body.status === 'failed' && r.body.attempts.length === 2 ? r.body : null;

@@ -47,6 +47,23 @@ export const CLAIMABLE_STATUSES: readonly MessageStatus[] = ['queued', 'schedule
 export const RECIPIENT_STATUSES = ['pending', 'sent', 'failed', 'cancelled', 'suppressed'] as const;
 export type RecipientStatus = (typeof RECIPIENT_STATUSES)[number];
 
+/**
+ * A recipient's status as reported, from the message's status and the recipient's stored one.
+ * The stored status is the outcome of the message's last finished attempt (`sent`, `failed`,
+ * `suppressed`); it is not rewritten when the message goes back in the queue or is cancelled, so
+ * a recovery requeueing 100,000 dead letters touches the messages and not their recipients' pages
+ * as well. While the message waits or is being sent again, every recipient is `pending`; once it
+ * is cancelled, `cancelled`. The next finished attempt stores every recipient's status afresh.
+ */
+export function reportedRecipientStatus(
+  message: MessageStatus,
+  stored: RecipientStatus,
+): RecipientStatus {
+  if (message === 'queued' || message === 'scheduled' || message === 'sending') return 'pending';
+  if (message === 'cancelled') return 'cancelled';
+  return stored;
+}
+
 export type RecipientKind = 'to' | 'cc' | 'bcc';
 
 export interface Address {

@@ -158,6 +158,9 @@ export class RecoveryRunner {
       if (result.acted > 0) this.deps.onRequeued?.();
       const pause = pauseAfterChunk(rate, size, this.clock() - started);
       if (pause > 0) await this.sleep(pause);
+      // On SQLite a chunk runs without giving the event loop a turn (the driver is synchronous):
+      // let the requests that came in meanwhile be answered before the next one.
+      else await new Promise((resolve) => setImmediate(resolve));
     }
     // Stopping: hand the recovery over at once instead of after the lease runs out.
     await store.release(id, this.owner).catch(() => {});

@@ -293,7 +293,11 @@ export interface RecoveryTable {
 export interface RecoveryItemTable {
   recovery_id: string;
   message_id: string;
-  /** pending, done or skipped */
+  /**
+   * pending (still to be worked through: a chunk deletes its range once it has acted), or
+   * skipped when the recovery was cancelled or failed (kept until pruned). Databases from before
+   * the delete also hold `done` rows.
+   */
   state: string;
   reason: string | null;
 }

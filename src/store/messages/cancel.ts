@@ -1,7 +1,6 @@
 import type { StateChange } from '../../domain/ports/message-store.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { changeStatus } from './change-status.ts';
-import { setRecipientStatus } from './set-recipient-status.ts';
 
 /** Cancels a queued or scheduled message. */
 export function cancelMessage(
@@ -16,6 +15,6 @@ export function cancelMessage(
       .set({ status: 'cancelled', next_attempt_at: null, updated_at: now })
       .where('id', '=', id)
       .execute();
-    await setRecipientStatus(trx, [id], 'cancelled', now);
+    // Its recipients read `cancelled` from now on (reportedRecipientStatus).
   });
 }

@@ -1,7 +1,6 @@
 import type { StateChange } from '../../domain/ports/message-store.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { changeStatus } from './change-status.ts';
-import { setRecipientStatus } from './set-recipient-status.ts';
 
 /** Queues a failed message again. */
 export function retryMessage(
@@ -23,6 +22,7 @@ export function retryMessage(
       }))
       .where('id', '=', id)
       .execute();
-    await setRecipientStatus(trx, [id], 'pending', now);
+    // Its recipients read `pending` from now on (reportedRecipientStatus); their rows are not
+    // rewritten until the next attempt finishes.
   });
 }

@@ -14,6 +14,7 @@ import type {
   RecipientStatus,
   SendOutcome,
 } from '../../domain/types.ts';
+import { reportedRecipientStatus } from '../../domain/types.ts';
 import { readJson } from '../engine/read-json.ts';
 import type { AttemptTable, Database, MessageTable, RecipientTable } from '../schema.ts';
 
@@ -103,17 +104,22 @@ export function toMessageRecord(
     failedAt: row.failed_at ?? null,
     // Read defensively: the API shows a row it cannot parse instead of failing (present-message.ts).
     content: readJson(row.content) as MessageContent,
-    recipients: recipients.map(
-      (r): Recipient => ({
+    recipients: recipients.map((r): Recipient => {
+      const status = reportedRecipientStatus(
+        row.status as MessageStatus,
+        r.status as RecipientStatus,
+      );
+      return {
         email: r.email,
         ...(r.name === null ? {} : { name: r.name }),
         kind: r.kind as RecipientKind,
-        status: r.status as RecipientStatus,
+        status,
         deliveryStatus: r.delivery_status ?? null,
         deliveryStatusAt: r.delivery_status_at ?? null,
-        suppressedReason: r.suppressed_reason ?? null,
-      }),
-    ),
+        // A reason left from an earlier attempt does not hold while the message is sent again.
+        suppressedReason: status === 'suppressed' ? (r.suppressed_reason ?? null) : null,
+      };
+    }),
     sendAt: row.send_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,

