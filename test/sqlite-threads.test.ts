@@ -92,6 +92,52 @@ describe('checkpoints on a thread of their own', () => {
     }
   });
 
+  test('bulk writes leave the WAL to the thread, which copies it all once they are done', async () => {
+    const path = join(folder, 'c.db');
+    const handle = openSqlite(`sqlite:${path}`, { checkpoints: 'thread' });
+    try {
+      await sql`create table t (id integer primary key, body text)`.execute(handle.db);
+      await waitFor(async () => statSync(path).size > 0, 'the table in the database file', 10_000);
+      const before = statSync(path).size;
+      // ~60 MB in bulk transactions of ~6 MB, one after another (a recovery's chunks): past the
+      // writers' usual backstop (~32 MB), and the thread has time for many passes meanwhile.
+      for (let round = 0; round < 20; round++) {
+        await handle.writeTransaction(
+          async (trx) => {
+            for (let i = 0; i < 2_000; i++) {
+              await sql`insert into t (body) values (${blob})`.execute(trx);
+            }
+          },
+          { bulk: true },
+        );
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.ok(
+        statSync(path).size - before < 1_000_000,
+        'nobody copied the WAL into the file while the bulk writes went on',
+      );
+      assert.ok(statSync(`${path}-wal`).size > 50_000_000, 'the WAL holds them');
+      await waitFor(
+        async () => statSync(path).size - before > 50_000_000,
+        'the thread to copy the WAL once the bulk writes are over',
+        20_000,
+      );
+      // A small write after them finds the WAL copied: it starts over and is cut back.
+      await waitFor(
+        async () => {
+          await handle.writeTransaction(async (trx) => {
+            await sql`insert into t (body) values ('after')`.execute(trx);
+          });
+          return statSync(`${path}-wal`).size <= 64 * 1024 * 1024 * 1.1;
+        },
+        'the WAL to start over',
+        20_000,
+      );
+    } finally {
+      await handle.close();
+    }
+  });
+
   test('a WAL written to without pause still starts over: it stays bounded', async () => {
     const path = join(folder, 'b.db');
     const handle = openSqlite(`sqlite:${path}`, { checkpoints: 'thread' });

@@ -22,6 +22,7 @@ export interface CheckpointThreadData {
   intervalMs: number;
   restartAtFrames: number;
   fewFrames: number;
+  bulkDeferFrames: number;
 }
 
 /**
@@ -37,6 +38,23 @@ const RESTART_AT_FRAMES = 4_000;
 /** …when a pass found fewer new frames than this: the writers are not busy rewriting much. */
 const FEW_FRAMES = 1_000;
 const INTERVAL_MS = 50;
+/**
+ * While a bulk writer is at work (a recovery's chunks, one after another; see
+ * `SharedWriteLock.markBulkWriting`), the thread leaves the WAL alone up to this many pages
+ * (512 MiB). Copying pages into the database file while each chunk writes thousands of them into
+ * the WAL made both wait on the disk: a recovery of 99,945 messages took 12.0-12.9 s with the
+ * thread copying along, 8.1-8.4 s with the copy after it (measured, docs/benchmarks.md). The
+ * thread copies the whole WAL once the writer is done.
+ */
+export const BULK_DEFER_FRAMES = 131_072;
+/**
+ * During bulk writes the writers' own checkpoint (BACKSTOP_FRAMES) is raised to this (768 MiB):
+ * past BULK_DEFER_FRAMES the thread copies again, and here the writer's commit finishes the
+ * copy so the WAL starts over; a recovery of millions of messages does not grow it without end.
+ */
+export const BULK_BACKSTOP_FRAMES = 196_608;
+/** Checkpoints wait this long after a bulk transaction, for the next one of its run. */
+export const BULK_QUIET_MS = 1_000;
 /** Where a WAL restarted from its beginning is cut back to. */
 export const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 
@@ -54,6 +72,7 @@ export function startBackgroundCheckpoints(
     intervalMs: INTERVAL_MS,
     restartAtFrames: RESTART_AT_FRAMES,
     fewFrames: FEW_FRAMES,
+    bulkDeferFrames: BULK_DEFER_FRAMES,
   };
   const thread = new Worker(THREAD_BOOTSTRAP, {
     workerData: { module: new URL('./checkpoint-thread.ts', import.meta.url).href, ...data },

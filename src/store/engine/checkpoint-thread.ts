@@ -3,6 +3,7 @@
  * WAL holds into the database file on its own connection, so the writing threads never wait
  * for those page writes and fsyncs.
  */
+import { statSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import SqliteDatabase from 'better-sqlite3';
 import type { CheckpointThreadData } from './background-checkpoints.ts';
@@ -14,6 +15,7 @@ const sqlite = new SqliteDatabase(data.path);
 sqlite.pragma('wal_autocheckpoint = 0');
 sqlite.pragma('busy_timeout = 100');
 const checkpoint = sqlite.prepare('pragma wal_checkpoint(PASSIVE)');
+const frameBytes = (sqlite.pragma('page_size', { simple: true }) as number) + 24;
 const lock = new SharedWriteLock(data.lock);
 let timer: NodeJS.Timeout | null = null;
 
@@ -32,8 +34,24 @@ function run(): CheckpointResult {
 /** Frames in the WAL at the last pass: what a pass copies new is what was added since. */
 let previousLog = 0;
 
+/** Pages in the WAL file (at most: after a restart, the file keeps its length until cut back). */
+function walFrames(): number {
+  try {
+    return statSync(`${data.path}-wal`).size / frameBytes;
+  } catch {
+    return 0;
+  }
+}
+
 function pass(): void {
+  // A bulk writer is at work: copying now would compete with its commits for the disk. The
+  // passes after it copy everything; then the writers' own checkpoint is back to normal.
+  const bulkUntil = lock.bulkWritingUntil();
+  if (bulkUntil > Date.now() && walFrames() < data.bulkDeferFrames) return;
   let result = run();
+  if (bulkUntil !== 0 && bulkUntil <= Date.now() && result.checkpointed >= result.log) {
+    lock.bulkRunCopied(bulkUntil);
+  }
   const added = result.log >= previousLog ? result.log - previousLog : result.log;
   previousLog = result.log;
   // Writers kept appending while the pass ran (frames it does not count), so the WAL never

@@ -37,8 +37,15 @@ export interface DatabaseHandle {
   dialect: Dialect;
   /** How many write transactions may usefully run at once (group commits in flight). */
   writeConcurrency: number;
-  /** Runs `work` in a transaction that holds the write lock from its first statement. */
-  writeTransaction<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
+  /**
+   * Runs `work` in a transaction that holds the write lock from its first statement. `bulk`: one
+   * of a run of large transactions (a recovery's chunks); on SQLite, copying the WAL into the
+   * database file waits until the run is over (see background-checkpoints.ts).
+   */
+  writeTransaction<T>(
+    work: (trx: Kysely<Database>) => Promise<T>,
+    options?: { bulk?: boolean },
+  ): Promise<T>;
   /**
    * A number that changes whenever another connection (another process) commits, or undefined
    * when the engine cannot tell. Lets read caches stay correct across processes.

@@ -10,6 +10,8 @@ import { insertIntoTablesOneByOne, insertRowsAsValues } from '../write/insert-ro
 import {
   BACKSTOP_FRAMES,
   type BackgroundCheckpoints,
+  BULK_BACKSTOP_FRAMES,
+  BULK_QUIET_MS,
   startBackgroundCheckpoints,
   WAL_SIZE_LIMIT_BYTES,
 } from './background-checkpoints.ts';
@@ -107,17 +109,36 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
   const writeLock = options.writeLock ?? new SharedWriteLock();
   let checkpoints: BackgroundCheckpoints | null = null;
   const checkpointMode = path === ':memory:' ? 'commits' : (options.checkpoints ?? 'commits');
-  if (checkpointMode !== 'commits') {
-    sqlite.pragma(`wal_autocheckpoint = ${BACKSTOP_FRAMES}`);
-    sqlite.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
-  }
+  // Whether a thread copies the WAL; if none does, the writer checkpoints every 1,000 pages in
+  // its commits (SQLite's default).
+  let threadCopies = checkpointMode !== 'commits';
+  if (threadCopies) sqlite.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
+  let autocheckpoint = 0;
+  /**
+   * The writer's own checkpoint for the next commit, in pages. With a thread: a backstop
+   * (BACKSTOP_FRAMES), raised while a bulk run writes and until the thread has copied what it
+   * wrote, so the first small commit after a recovery does not copy half a gigabyte itself.
+   */
+  const setAutocheckpoint = (bulk: boolean) => {
+    const frames = !threadCopies
+      ? 1000
+      : bulk || writeLock.bulkWritingUntil() !== 0
+        ? BULK_BACKSTOP_FRAMES
+        : BACKSTOP_FRAMES;
+    if (frames !== autocheckpoint && sqlite.open) {
+      sqlite.pragma(`wal_autocheckpoint = ${frames}`);
+      autocheckpoint = frames;
+    }
+  };
+  setAutocheckpoint(false);
   if (checkpointMode === 'thread') {
     checkpoints = startBackgroundCheckpoints(
       path,
       writeLock,
       () => {
         // Back to SQLite's default: this connection checkpoints in its commits again.
-        if (sqlite.open) sqlite.pragma('wal_autocheckpoint = 1000');
+        threadCopies = false;
+        setAutocheckpoint(false);
       },
       options.logger,
     );
@@ -136,9 +157,13 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
     // SQLite's default deferred BEGIN takes the write lock only at the first write; if another
     // process wrote in between, that upgrade fails at once with SQLITE_BUSY instead of waiting.
     // BEGIN IMMEDIATE waits (busy_timeout) for the lock up front.
-    async writeTransaction(work) {
+    async writeTransaction(work, options) {
       return db.connection().execute((conn) =>
         writeLock.hold(async () => {
+          // A bulk transaction leaves the WAL to the thread (see BULK_DEFER_FRAMES).
+          const bulk = options?.bulk === true && threadCopies;
+          if (bulk) writeLock.markBulkWriting(Date.now() + BULK_QUIET_MS);
+          setAutocheckpoint(bulk);
           await sql`begin immediate`.execute(conn);
           try {
             const result = await work(conn);
@@ -147,6 +172,8 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
           } catch (error) {
             if (sqlite.inTransaction) await sql`rollback`.execute(conn);
             throw error;
+          } finally {
+            if (bulk) writeLock.markBulkWriting(Date.now() + BULK_QUIET_MS);
           }
         }),
       );

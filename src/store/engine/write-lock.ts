@@ -18,9 +18,34 @@
 export class SharedWriteLock {
   /** 0: free, 1: held. */
   private readonly cells: Int32Array;
+  /** Until when (ms since the epoch) bulk writers asked checkpoints to wait. */
+  private readonly bulkUntil: BigInt64Array;
 
-  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(4)) {
-    this.cells = new Int32Array(buffer);
+  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(16)) {
+    this.cells = new Int32Array(buffer, 0, 1);
+    this.bulkUntil = new BigInt64Array(buffer, 8, 1);
+  }
+
+  /**
+   * A bulk writer (a recovery's chunks, one after another) is at work until `untilMs`: the
+   * checkpoint thread leaves the WAL alone until then, and copies it all after (see
+   * background-checkpoints.ts).
+   */
+  markBulkWriting(untilMs: number): void {
+    Atomics.store(this.bulkUntil, 0, BigInt(Math.ceil(untilMs)));
+  }
+
+  /**
+   * Until when the last bulk run asked checkpoints to wait (ms since the epoch); 0 once the
+   * checkpoint thread has copied what it wrote.
+   */
+  bulkWritingUntil(): number {
+    return Number(Atomics.load(this.bulkUntil, 0));
+  }
+
+  /** The run that asked to wait until `untilMs` is copied (unless another one began since). */
+  bulkRunCopied(untilMs: number): void {
+    Atomics.compareExchange(this.bulkUntil, 0, BigInt(untilMs), 0n);
   }
 
   /** Waits for the lock without blocking this thread's event loop. */
