@@ -1,4 +1,10 @@
-import type { Expression, ExpressionBuilder, Selectable, SqlBool } from 'kysely';
+import {
+  type Expression,
+  type ExpressionBuilder,
+  type Selectable,
+  type SqlBool,
+  sql,
+} from 'kysely';
 import type { MessageFilter } from '../../domain/ports/message-store.ts';
 import type { MessageRecord } from '../../domain/types.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
@@ -34,6 +40,9 @@ export interface PagePlanLimits {
 }
 
 type Row = Selectable<Database['messages']>;
+
+/** The unsent view's indexes that hold their rows in id order (the others are sorted). */
+const ID_ORDERED_INDEXES: ReadonlySet<string> = new Set(['messages_unsent']);
 
 /** A page of messages matching `filter`, newest first, with their recipients (not attempts). */
 export async function listMessages(
@@ -99,6 +108,13 @@ async function newestOfPart(
   checkedPerMessage: number,
 ): Promise<Row[]> {
   const table = messagesTable(handle.dialect, part?.index ?? null);
+  // A part whose index is not in id order is sorted by an expression no index serves:
+  // PostgreSQL otherwise walked the primary key backwards hoping to meet a few unconfirmed (or
+  // waiting) messages soon, and read all 1,000,000 when there were none (2.2-4.3 s, measured).
+  const newestFirst =
+    part && !ID_ORDERED_INDEXES.has(part.index)
+      ? sql`${sql.ref('messages.id')} || '' desc`
+      : sql`${sql.ref('messages.id')} desc`;
   const query = (
     of: Omit<MessageFilter, 'limit'>,
     context: ConditionContext,
@@ -115,7 +131,7 @@ async function newestOfPart(
           ...(more ? [more(eb)] : []),
         ]),
       )
-      .orderBy('id', 'desc')
+      .orderBy(newestFirst)
       .limit(limit);
   const perMessage = plans.subject === 'per-message' || plans.notSubject === 'per-message';
   if (!perMessage) {
