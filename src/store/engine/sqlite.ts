@@ -97,7 +97,7 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
   // A transaction's changed pages stay in memory until it commits. With spilling on, a write
   // that changes more pages than the cache holds (2 MiB; a recovery chunk of thousands of
   // messages, each on a page of its own) wrote them to the WAL mid-transaction and read them back
-  // for every later change: a chunk took 1.5x as long (measured). The cache returns to its size
+  // for every later change: a chunk took 1.7x as long (measured). The cache returns to its size
   // after the commit.
   sqlite.pragma('cache_spill = false');
   // A statement that changes many rows keeps the original of each page it changes, to undo
