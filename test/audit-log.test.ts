@@ -206,13 +206,14 @@ describe(`the audit log (${TEST_ENGINE})`, () => {
         (await tegami.request('POST', '/v1/messages', message({ to: [{ email }] }))).body.id,
       );
     }
-    await waitFor(async () => {
+    const allFailed = async () => {
       for (const id of failed) {
         if ((await tegami.request('GET', `/v1/messages/${id}`)).body.status !== 'failed')
           return false;
       }
       return true;
-    }, 'dead letters');
+    };
+    await waitFor(allFailed, 'dead letters');
     const count = async (recoveryId?: string) =>
       Number(
         (
@@ -234,13 +235,7 @@ describe(`the audit log (${TEST_ENGINE})`, () => {
       'the recovery',
     );
     assert.equal(await count(recovery.body.id), 0, 'a finished recovery keeps no set');
-    await waitFor(async () => {
-      for (const id of failed) {
-        if ((await tegami.request('GET', `/v1/messages/${id}`)).body.status !== 'failed')
-          return false;
-      }
-      return true;
-    }, 'dead letters again');
+    await waitFor(allFailed, 'dead letters again');
     // One message a second: the cancel lands while most of the set is still to do.
     const paced = await tegami.request('POST', '/v1/recoveries', {
       action: 'retry',

@@ -311,6 +311,40 @@ describe(`recoveries: pace, cancel, one recovery per message, bad requests (${TE
     }
   });
 
+  test('the API answers between the chunks of a recovery of thousands', async () => {
+    const later = new Date(Date.now() + 3600_000).toISOString();
+    const total = 16_000;
+    for (let i = 0; i < total; i += 1000) {
+      const r = await tegami.request('POST', '/v1/messages/batch', {
+        messages: Array.from({ length: 1000 }, () =>
+          message({ send_at: later, categories: ['many'] }),
+        ),
+      });
+      assert.equal(r.status, 202);
+    }
+    const started = await tegami.request('POST', '/v1/recoveries', {
+      action: 'cancel',
+      filter: { category: 'many' },
+      dry_run: false,
+    });
+    assert.equal(started.status, 202);
+    assert.equal(started.body.matched, total);
+    // Chunks of 1,000, 2,000, 4,000 … one after another. On SQLite each runs without the event
+    // loop turning; unless the runner gives it a turn between them, no request is answered
+    // until the last one is done.
+    const seen: number[] = [];
+    for (;;) {
+      const r = await tegami.request('GET', `/v1/recoveries/${started.body.id}`);
+      seen.push(r.body.done);
+      if (r.body.state === 'done') break;
+    }
+    assert.equal(seen[seen.length - 1], total);
+    assert.ok(
+      seen.some((done) => done > 0 && done < total),
+      `progress seen between chunks: ${seen.join(', ')}`,
+    );
+  });
+
   test('bad recoveries are a 400 and start nothing', async () => {
     const before = (await tegami.request('GET', '/v1/recoveries?limit=200')).body.data.length;
     for (const body of [

@@ -59,7 +59,7 @@ export function reportedRecipientStatus(
   message: MessageStatus,
   stored: RecipientStatus,
 ): RecipientStatus {
-  if (message === 'queued' || message === 'scheduled' || message === 'sending') return 'pending';
+  if (CLAIMABLE_STATUSES.includes(message)) return 'pending';
   if (message === 'cancelled') return 'cancelled';
   return stored;
 }

@@ -14,6 +14,10 @@
  *
  * SQLite's own lock stays in force underneath; this only decides who asks first. Other
  * processes on the same file still wait in SQLite's busy handler.
+ *
+ * The same shared memory tells the checkpoint thread when bulk writers are at work
+ * (`markBulkWriting`; see background-checkpoints.ts), since it is what the threads that write
+ * one file already share.
  */
 export class SharedWriteLock {
   /** 0: free, 1: held. */

@@ -18,6 +18,7 @@ import {
   SUBJECT_IDS_READ_AS_SET,
   type SubjectPlans,
   subjectPlansForPage,
+  type UnsentIndex,
   type UnsentPart,
   unsentParts,
   withoutSubjects,
@@ -42,7 +43,7 @@ export interface PagePlanLimits {
 type Row = Selectable<Database['messages']>;
 
 /** The unsent view's indexes that hold their rows in id order (the others are sorted). */
-const ID_ORDERED_INDEXES: ReadonlySet<string> = new Set(['messages_unsent']);
+const ID_ORDERED_INDEXES: ReadonlySet<UnsentIndex> = new Set(['messages_unsent']);
 
 /** A page of messages matching `filter`, newest first, with their recipients (not attempts). */
 export async function listMessages(
