@@ -20,7 +20,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TEST_KEY, tempDatabase } from '../test/helpers.ts';
-import { startThrowawayPostgres, type ThrowawayPostgres } from '../test/support/postgres.ts';
+import type { ThrowawayPostgres } from '../test/support/postgres.ts';
 import {
   cpuMs,
   mainThreadSchedNs,
@@ -30,6 +30,7 @@ import {
   treeCpuMs,
 } from './load/proc.ts';
 import { summariseProfile } from './load/profile-summary.ts';
+import { startBenchPostgres } from './postgres-server.ts';
 
 const MESSAGES = Number(process.env.BENCH_LOAD_MESSAGES ?? 20_000);
 const WARMUP = Number(process.env.BENCH_LOAD_WARMUP ?? 2_000);
@@ -514,7 +515,7 @@ export async function loadBench(args: string[]): Promise<void> {
             restart: async () => {},
             stop: async () => {},
           })
-        : startThrowawayPostgres();
+        : startBenchPostgres();
       return postgres;
     },
     nodeOptions: [],

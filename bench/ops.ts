@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { parsePostgresUrl } from '../src/store/engine/postgres.ts';
 import { request, spawnTegami, TEST_KEY, tempDatabase, waitFor } from '../test/helpers.ts';
-import { startThrowawayPostgres } from '../test/support/postgres.ts';
+import { startBenchPostgres } from './postgres-server.ts';
 import { BIG_DOMAIN, type SeedResult, seedOps } from './seed-ops.ts';
 
 const TARGETS = {
@@ -232,7 +232,7 @@ export async function opsBench(): Promise<string[]> {
     }
     const server = process.env.BENCH_POSTGRES_URL
       ? { url: process.env.BENCH_POSTGRES_URL, stop: async () => {} }
-      : await startThrowawayPostgres();
+      : await startBenchPostgres();
     try {
       const base = parsePostgresUrl(server.url).connectionString;
       if (keep) {

@@ -12,7 +12,7 @@
  *   BENCH_PRIORITY_MESSAGES=20000 npm run bench priority
  */
 import { message, request, spawnTegami, TEST_KEY, tempDatabase, waitFor } from '../test/helpers.ts';
-import { startThrowawayPostgres } from '../test/support/postgres.ts';
+import { startBenchPostgres } from './postgres-server.ts';
 import { openReader } from './reader.ts';
 
 const BACKLOG = Number(process.env.BENCH_PRIORITY_MESSAGES ?? 100_000);
@@ -114,7 +114,7 @@ export async function priorityBench(): Promise<string[]> {
     rows.push(await run(db.url, 'SQLite, `tegami serve`', probePriority));
     await db.cleanup();
   }
-  const server = await startThrowawayPostgres();
+  const server = await startBenchPostgres();
   try {
     for (const probePriority of ['high', 'bulk'] as const) {
       const schema = `bench_priority_${probePriority}_${Date.now().toString(36)}`;

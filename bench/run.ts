@@ -13,9 +13,9 @@ import {
   signPayload,
 } from '../src/simulator/event-webhook/signing.ts';
 import { message, request, spawnTegami, TEST_KEY, tempDatabase, waitFor } from '../test/helpers.ts';
-import { startThrowawayPostgres } from '../test/support/postgres.ts';
 import { loadBench } from './load.ts';
 import { opsBench } from './ops.ts';
+import { startBenchPostgres } from './postgres-server.ts';
 import { priorityBench } from './priority.ts';
 import { openReader } from './reader.ts';
 
@@ -316,7 +316,7 @@ if (all || which.includes('postgres') || postgresIngestOnly) {
   // `postgres-ingest` runs only the two submission scenarios.
   const server = process.env.BENCH_POSTGRES_URL
     ? { url: process.env.BENCH_POSTGRES_URL, stop: async () => {} }
-    : await startThrowawayPostgres();
+    : await startBenchPostgres();
   postgresBase = server.url;
   try {
     await singleMessages('PostgreSQL: ');

@@ -235,9 +235,12 @@ function readLog(path: string): string {
 
 /**
  * Starts a fresh PostgreSQL cluster and creates the database `tegami_test` in it. Throws
- * PostgresNotFoundError when the server programs are not installed.
+ * PostgresNotFoundError when the server programs are not installed. `settings` are more
+ * `name=value` server settings (the benchmarks pass what docs/deploy.md recommends).
  */
-export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
+export async function startThrowawayPostgres(
+  options: { settings?: string[] } = {},
+): Promise<ThrowawayPostgres> {
   const bin = findPostgresBin();
   if (!bin) throw new PostgresNotFoundError();
   const isRoot = process.getuid?.() === 0;
@@ -313,6 +316,7 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
       'full_page_writes=on',
       '-c',
       'lc_messages=C',
+      ...(options.settings ?? []).flatMap((setting) => ['-c', setting]),
     ];
     /** Starts the server on `port` and waits until it accepts connections. */
     const launch = async (port: number): Promise<void> => {
