@@ -1,4 +1,5 @@
 import type { ParseArgsConfig } from 'node:util';
+import { FILTER_OPTIONS } from './filter-flags.ts';
 
 /**
  * The `tegami` commands, their options and their help texts, in one table: `src/cli.ts` parses
@@ -25,6 +26,11 @@ export interface CommandSpec {
   /** Names of the positional arguments it takes, in order; none when empty. */
   positionals: string[];
 }
+
+/** The message filters' flags (filter-flags.ts), shared by `unsent` and `recover`. */
+const FILTERS: CommandSpec['options'] = Object.fromEntries(
+  Object.keys(FILTER_OPTIONS).map((name) => [name, { type: 'string', help: 'filter' }]),
+);
 
 const CONFIGURATION = `Configuration comes from TEGAMI_* environment variables (docs/configuration.md), e.g.
 TEGAMI_DATABASE_URL, TEGAMI_HTTP_HOST, TEGAMI_HTTP_PORT, TEGAMI_PROVIDER.`;
@@ -151,18 +157,7 @@ ${CONFIGURATION}`,
     summary: 'counts of mail not sent (or not confirmed) yet, by reason',
     description: 'The unsent-mail summary; see tegami unsent --help.',
     options: {
-      status: { type: 'string', help: 'filter' },
-      reason: { type: 'string', help: 'filter' },
-      unit: { type: 'string', help: 'filter' },
-      recipient: { type: 'string', help: 'filter' },
-      category: { type: 'string', help: 'filter' },
-      metadata: { type: 'string', help: 'filter' },
-      provider: { type: 'string', help: 'filter' },
-      'error-class': { type: 'string', help: 'filter' },
-      'delivery-status': { type: 'string', help: 'filter' },
-      subject: { type: 'string', help: 'filter' },
-      since: { type: 'string', help: 'filter' },
-      until: { type: 'string', help: 'filter' },
+      ...FILTERS,
       json: { type: 'boolean', help: 'print JSON' },
     },
     positionals: [],
@@ -173,18 +168,7 @@ ${CONFIGURATION}`,
     summary: 'retry or cancel matching mail in bulk: dry run, confirm, progress',
     description: 'Bulk recovery; see tegami recover --help.',
     options: {
-      status: { type: 'string', help: 'filter' },
-      reason: { type: 'string', help: 'filter' },
-      unit: { type: 'string', help: 'filter' },
-      recipient: { type: 'string', help: 'filter' },
-      category: { type: 'string', help: 'filter' },
-      metadata: { type: 'string', help: 'filter' },
-      provider: { type: 'string', help: 'filter' },
-      'error-class': { type: 'string', help: 'filter' },
-      'delivery-status': { type: 'string', help: 'filter' },
-      subject: { type: 'string', help: 'filter' },
-      since: { type: 'string', help: 'filter' },
-      until: { type: 'string', help: 'filter' },
+      ...FILTERS,
       action: { type: 'string', help: 'retry or cancel' },
       rate: { type: 'string', help: 'messages per second' },
       'dry-run': { type: 'boolean', help: 'count only' },

@@ -1,3 +1,5 @@
+import { TimedCache } from './timed-cache.ts';
+
 /**
  * A message's priority: which mail a worker claims first when more is due than it can send.
  *
@@ -65,37 +67,27 @@ export class BulkAllowance {
 /** How long a unit's default priority is reused before it is read again. */
 export const UNIT_PRIORITY_CACHE_MS = 5_000;
 
-/**
- * Each unit's default priority as last read, so accepting mail reads no settings row: a change
- * holds in every process within UNIT_PRIORITY_CACHE_MS, and at once in the process that made it
- * (forget).
- */
+/** Each unit's default priority, read at most every UNIT_PRIORITY_CACHE_MS (TimedCache). */
 export class UnitDefaultPriorities {
-  private readonly known = new Map<string, { priority: Priority | null; at: number }>();
-  private readonly clock: () => number;
+  private readonly priorities: TimedCache<Priority | null>;
 
-  constructor(
-    private readonly deps: {
-      priorityOf: (unitId: string) => Promise<Priority | null>;
-      clock?: () => number;
-      cacheMs?: number;
-    },
-  ) {
-    this.clock = deps.clock ?? Date.now;
+  constructor(deps: {
+    priorityOf: (unitId: string) => Promise<Priority | null>;
+    clock?: () => number;
+    cacheMs?: number;
+  }) {
+    this.priorities = new TimedCache(
+      deps.priorityOf,
+      deps.cacheMs ?? UNIT_PRIORITY_CACHE_MS,
+      deps.clock ?? Date.now,
+    );
   }
 
-  async of(unitId: string): Promise<Priority | null> {
-    const now = this.clock();
-    const cached = this.known.get(unitId);
-    if (cached && now - cached.at < (this.deps.cacheMs ?? UNIT_PRIORITY_CACHE_MS)) {
-      return cached.priority;
-    }
-    const priority = await this.deps.priorityOf(unitId);
-    this.known.set(unitId, { priority, at: now });
-    return priority;
+  of(unitId: string): Promise<Priority | null> {
+    return this.priorities.get(unitId);
   }
 
   forget(unitId: string): void {
-    this.known.delete(unitId);
+    this.priorities.forget(unitId);
   }
 }

@@ -1,3 +1,5 @@
+import { TimedCache } from './timed-cache.ts';
+
 /**
  * A unit's sending limit: messages accepted per minute, counted in fixed windows aligned to the
  * clock minute, as SendGrid counts (its `X-RateLimit-Reset` is when the current window ends).
@@ -81,34 +83,25 @@ export const UNIT_LIMIT_CACHE_MS = 5_000;
 /** A unit's limit looked up and counted against; what the accepting routes ask. */
 export class UnitRateLimits {
   private readonly limiter: FixedWindowLimiter;
-  private readonly clock: () => number;
-  /** Each unit's own limit as last read, and when: accepting mail reads no settings row. */
-  private readonly known = new Map<string, { limit: number | null; at: number }>();
+  /** Each unit's own limit, read at most every `cacheMs`: accepting mail reads no settings row. */
+  private readonly ownLimits: TimedCache<number | null>;
 
   constructor(private readonly deps: UnitRateLimitsDeps) {
-    this.clock = deps.clock ?? Date.now;
-    this.limiter = new FixedWindowLimiter(this.clock);
-  }
-
-  private async ownLimit(unitId: string): Promise<number | null> {
-    const now = this.clock();
-    const cached = this.known.get(unitId);
-    if (cached && now - cached.at < (this.deps.cacheMs ?? UNIT_LIMIT_CACHE_MS)) return cached.limit;
-    const limit = await this.deps.limitOf(unitId);
-    this.known.set(unitId, { limit, at: now });
-    return limit;
+    const clock = deps.clock ?? Date.now;
+    this.limiter = new FixedWindowLimiter(clock);
+    this.ownLimits = new TimedCache(deps.limitOf, deps.cacheMs ?? UNIT_LIMIT_CACHE_MS, clock);
   }
 
   /** Null when the unit has no limit (nothing counted). */
   async take(unitId: string, count: number): Promise<RateLimitDecision | null> {
-    const limit = (await this.ownLimit(unitId)) ?? this.deps.defaultPerMin;
+    const limit = (await this.ownLimits.get(unitId)) ?? this.deps.defaultPerMin;
     if (limit === null) return null;
     return this.limiter.take(unitId, count, limit);
   }
 
   /** Forgets the unit's cached limit: the next request reads it again (after a change here). */
   forget(unitId: string): void {
-    this.known.delete(unitId);
+    this.ownLimits.forget(unitId);
   }
 
   giveBack(unitId: string, count: number, decision: RateLimitDecision | null): void {
