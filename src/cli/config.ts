@@ -200,7 +200,16 @@ export function loadConfig(env: Env = process.env): Config {
   }
 
   const worker = {
-    concurrency: integer(env, 'TEGAMI_WORKER_CONCURRENCY', 64, 1, 10_000),
+    // A message holds its place until its result is committed: PostgreSQL's slower commits need
+    // more places for the same throughput (measured: at 64 one worker fell behind one API
+    // process; on SQLite, 128 was 5 % slower than 64).
+    concurrency: integer(
+      env,
+      'TEGAMI_WORKER_CONCURRENCY',
+      isPostgresUrl(databaseUrl) ? 128 : 64,
+      1,
+      10_000,
+    ),
     batchSize: integer(env, 'TEGAMI_WORKER_BATCH_SIZE', 200, 1, 5_000),
     leaseMs: integer(env, 'TEGAMI_WORKER_LEASE_MS', 30_000, 1_000, DAY_MS),
     pollIntervalMs: integer(env, 'TEGAMI_WORKER_POLL_INTERVAL_MS', 250, 10, 60_000),

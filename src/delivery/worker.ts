@@ -77,15 +77,7 @@ interface WorkerDeps {
 export class DeliveryWorker {
   /** Lets a worker that shares this one's process table tell that it has died (lease-owner.ts). */
   readonly leaseOwner = formatLeaseOwner();
-  /** Sends in flight: at most `concurrency`, the slots. */
   private readonly inFlight = new Set<Promise<void>>();
-  /**
-   * Results of finished sends still being written. A send's slot frees when the provider has
-   * answered, not when its result is committed: with slots held through the commit, one
-   * PostgreSQL worker spent a third of each slot's time waiting for its group commit and fell
-   * behind one API process (measured). Bounded: past `concurrency` of them, fewer are claimed.
-   */
-  private readonly recording = new Set<Promise<void>>();
   private running = false;
   private loop: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
@@ -137,7 +129,6 @@ export class DeliveryWorker {
     await this.credentialCheck;
     await this.loop;
     await Promise.all(this.inFlight);
-    await Promise.all(this.recording);
     await this.deps.store.flushed();
     if (this.healthTimer) clearInterval(this.healthTimer);
     await this.healthWrite;
@@ -219,16 +210,10 @@ export class DeliveryWorker {
     const lowWater = Math.max(1, Math.floor(claimSize / 2));
     let lastClaimAt = 0;
     while (this.running) {
-      const capacity = Math.max(
-        0,
-        Math.min(
-          options.concurrency - this.inFlight.size,
-          2 * options.concurrency - this.inFlight.size - this.recording.size,
-        ),
-      );
+      const capacity = options.concurrency - this.inFlight.size;
       const sinceClaim = performance.now() - lastClaimAt;
       if (
-        this.inFlight.size + this.recording.size > 0 &&
+        this.inFlight.size > 0 &&
         (capacity === 0 || (capacity < lowWater && sinceClaim < CLAIM_COALESCE_MS))
       ) {
         await this.slotFreed(capacity > 0 ? CLAIM_COALESCE_MS - sinceClaim : null);
@@ -365,13 +350,7 @@ export class DeliveryWorker {
     });
     logDecision(logger, log, result, decision);
     const completion = attemptCompletion(message, provider.name, startedAt, now, result, decision);
-    // Written behind: the slot frees now (see `recording`).
-    const recorded = recordAttempt(store, completion, this.outage, logger, log);
-    this.recording.add(recorded);
-    void recorded.finally(() => {
-      this.recording.delete(recorded);
-      this.onSlotFreed?.();
-    });
+    await recordAttempt(store, completion, this.outage, logger, log);
   }
 
   private onTransition({ from, to, reason }: Transition): void {
