@@ -12,8 +12,9 @@ import {
 } from './helpers.ts';
 
 /**
- * `tegami serve` delivers on a thread of its own beside the API's (serve-threads.ts; the default on
- * PostgreSQL, TEGAMI_SERVE_THREADS=2 on either engine). Real
+ * `tegami serve` on two threads (TEGAMI_SERVE_THREADS=2; the default on PostgreSQL): on
+ * PostgreSQL delivery runs on a thread of its own beside the API's (serve-threads.ts), on SQLite
+ * a writer thread makes every message's writes (store/write/writer-thread.ts). Real
  * processes: mail submitted one message per request from several clients at once, the process
  * killed with SIGKILL while it accepts and sends; started again, it sends every message it had
  * acknowledged, and only those in flight at the kill may go out twice.

@@ -76,11 +76,13 @@ export interface Config {
   unitRateLimitPerMin: number | null;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /**
-   * TEGAMI_SERVE_THREADS: `tegami serve` delivers on a thread of its own beside the API's (2),
-   * or runs both on one thread (1). Default: 2 on PostgreSQL, 1 on SQLite, where two
-   * connections take turns on one write lock and gain nothing (docs/benchmarks.md).
+   * TEGAMI_SERVE_THREADS: `tegami serve` on two threads (2) or one (1). On PostgreSQL the second
+   * thread delivers (serve-threads.ts); on SQLite it writes every message's submissions, claims
+   * and results on a connection of its own (store/write/writer-thread.ts). Default: 2 on
+   * PostgreSQL, 1 on SQLite, where the second thread costs more CPU and memory than it gains on a
+   * 2-core machine (docs/benchmarks.md).
    */
-  deliveryThread: boolean;
+  serveOnTwoThreads: boolean;
   metrics: {
     /** TEGAMI_METRICS_TOKEN: `/metrics` asks for it as a bearer token. */
     token: string | null;
@@ -293,7 +295,7 @@ export function loadConfig(env: Env = process.env): Config {
     // Unset (0 here): units without their own limit are unlimited.
     unitRateLimitPerMin: integer(env, 'TEGAMI_UNIT_RATE_LIMIT_PER_MIN', 0, 1, 10_000_000) || null,
     logLevel: oneOf(env, 'TEGAMI_LOG_LEVEL', 'info', LOG_LEVELS),
-    deliveryThread:
+    serveOnTwoThreads:
       oneOf(env, 'TEGAMI_SERVE_THREADS', isPostgresUrl(databaseUrl) ? '2' : '1', [
         '1',
         '2',

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { createApiKey, shownKeyPrefix } from '../domain/api-keys.ts';
 import { isPriority } from '../domain/priority.ts';
 import { createLogger } from '../ops/logger.ts';
-import { SqlApiKeyStore } from '../store/index.ts';
+import { isPostgresUrl, SqlApiKeyStore } from '../store/index.ts';
 import { runAlertsCommand } from './alerts.ts';
 import { runAuditCommand } from './audit.ts';
 import { formatCheck, runChecks } from './check.ts';
@@ -230,16 +230,23 @@ async function run(config: Config, role: 'serve' | 'api' | 'worker'): Promise<nu
       announce: (line: string) => console.log(line),
       signal: starting.signal,
     };
+    // A lost thread means nothing would be stored or sent any more: exit so a supervisor
+    // starts the process again. Accepted mail is in the database; leases free what it held.
+    const threadLost = (what: string) => (reason: string) => {
+      console.error(`tegami serve: ${reason}; exiting.`);
+      logger.fatal({ reason }, `${what} thread lost`);
+      process.exit(1);
+    };
+    const twoThreads = role === 'serve' && config.serveOnTwoThreads;
     service =
-      role === 'serve' && config.deliveryThread
-        ? await startServeOnThreads(options, (reason) => {
-            // Nothing would be sent any more: exit so a supervisor starts the process again.
-            // Accepted mail is in the database; leases free what the thread held.
-            console.error(`tegami serve: ${reason}; exiting.`);
-            logger.fatal({ reason }, 'delivery thread lost');
-            process.exit(1);
-          })
-        : await startService({ ...options, api: role !== 'worker', worker: role !== 'api' });
+      twoThreads && isPostgresUrl(config.databaseUrl)
+        ? await startServeOnThreads(options, threadLost('delivery'))
+        : await startService({
+            ...options,
+            api: role !== 'worker',
+            worker: role !== 'api',
+            ...(twoThreads ? { writerThread: { onLost: threadLost('writer') } } : {}),
+          });
   } catch (error) {
     if (error instanceof StartAborted) {
       console.log('Stopped.');

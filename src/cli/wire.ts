@@ -38,8 +38,9 @@ import {
   pendingMigrations,
   redactUrl,
   releaseWaitingUnknown,
-  type SharedWriteLock,
+  SharedWriteLock,
   SqlLeaderLease,
+  startWriterThread,
 } from '../store/index.ts';
 import { createMonitoringQueries } from '../store/monitoring/index.ts';
 import { sqlSendGridEventRelayStore } from '../store/sendgrid-compat/event-relay-store.ts';
@@ -93,6 +94,12 @@ export interface ServiceOptions {
    * due, its SendGrid event relay when events are queued for forwarding.
    */
   wakeDelivery?: (what: DeliveryWake) => void;
+  /**
+   * SQLite: write every message's submissions, claims and results on a thread that owns its own
+   * connection (`tegami serve` with TEGAMI_SERVE_THREADS=2; store/write/writer-thread.ts).
+   * `onLost` is called if that thread ends while the service runs.
+   */
+  writerThread?: { onLost: (reason: string) => void };
 }
 
 export type DeliveryWake = 'worker' | 'relay';
@@ -202,15 +209,27 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const { config, logger, signal } = options;
   const announce = options.announce ?? ((line: string) => logger.info(line));
   const housekeeping = options.housekeeping ?? true;
+  // The writer thread and this thread write one file: they take turns on one lock.
+  const writeLock = options.writeLock ?? (options.writerThread ? new SharedWriteLock() : undefined);
   const { database } = await openAndMigrate(config, signal, {
-    writeLock: options.writeLock,
+    writeLock,
     checkpoints: options.checkpoints ?? 'thread',
     logger,
   });
+  let writer: Awaited<ReturnType<typeof startWriterThread>> | null = null;
+  if (options.writerThread && writeLock && database.engine === 'sqlite') {
+    try {
+      writer = await startWriterThread(config.databaseUrl, writeLock, options.writerThread.onLost);
+    } catch (error) {
+      await atMost(database.close(), FAILED_START_RELEASE_MS);
+      throw error;
+    }
+  }
   const stores = createStores(database, {
     sandboxOutboxLimit: config.sandboxOutboxLimit,
     suppressBlocks: config.suppressBlocks,
     eventMatchWindowMs: config.eventMatchWindowMs,
+    ...(writer ? { hotWrites: writer.writes } : {}),
   });
   const {
     apiKeys: keys,
@@ -297,6 +316,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     await guardedPoster.close();
     await trustedPoster.close();
     await provider?.close?.();
+    await writer?.stop();
     await database.close();
   }
 

@@ -13,6 +13,7 @@ import { SqlSandboxOutbox } from './sandbox/store.ts';
 import { SqlWebhookStore } from './status-webhooks/store.ts';
 import { SqlSuppressionStore } from './suppressions/store.ts';
 import { SqlUnitStore } from './units/store.ts';
+import type { HotWrites } from './write/hot-writes.ts';
 
 /**
  * The store's door: open a database (engine/), then `createStores` for the objects that
@@ -28,12 +29,14 @@ export interface StoreOptions {
   suppressBlocks?: boolean;
   /** Unmatched delivery events older than this are no longer matched later. */
   eventMatchWindowMs?: number;
+  /** Where submissions, claims and completions are written (default: on `handle`, here). */
+  hotWrites?: HotWrites;
 }
 
 export type Stores = ReturnType<typeof createStores>;
 
 export function createStores(handle: DatabaseHandle, options: StoreOptions) {
-  const messages = new SqlMessageStore(handle);
+  const messages = new SqlMessageStore(handle, options.hotWrites);
   const deliveryEvents = new SqlDeliveryEventStore(handle, {
     ...(options.suppressBlocks !== undefined ? { suppressBlocks: options.suppressBlocks } : {}),
     ...(options.eventMatchWindowMs !== undefined
@@ -43,7 +46,7 @@ export function createStores(handle: DatabaseHandle, options: StoreOptions) {
   return {
     apiKeys: new SqlApiKeyStore(handle),
     messages,
-    delivery: new SqlDeliveryStore(handle),
+    delivery: new SqlDeliveryStore(handle, options.hotWrites),
     deliveryEvents,
     suppressions: new SqlSuppressionStore(handle),
     statusWebhooks: new SqlWebhookStore(handle),
@@ -83,3 +86,5 @@ export { SqlWebhookStore } from './status-webhooks/store.ts';
 export { assignSuppressionUnits } from './suppressions/assign-units.ts';
 export { SqlSuppressionStore } from './suppressions/store.ts';
 export { SqlUnitStore } from './units/store.ts';
+export { type HotWrites, localHotWrites } from './write/hot-writes.ts';
+export { startWriterThread } from './write/writer-thread.ts';

@@ -2,8 +2,7 @@ import type { ClaimRequest, Completion, DeliveryStore } from '../../domain/ports
 import type { ClaimedMessage } from '../../domain/types.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { CommitGroup } from '../write/commit-group.ts';
-import { claimDue } from './claim-due.ts';
-import { writeCompletions } from './complete.ts';
+import { type HotWrites, localHotWrites } from '../write/hot-writes.ts';
 import { activeLeaseOwners, releaseLeases } from './leases.ts';
 
 /**
@@ -13,10 +12,16 @@ import { activeLeaseOwners, releaseLeases } from './leases.ts';
 export class SqlDeliveryStore implements DeliveryStore {
   private readonly completions: CommitGroup<Completion, undefined>;
 
-  constructor(private readonly handle: DatabaseHandle) {
+  private readonly writes: HotWrites;
+
+  constructor(
+    private readonly handle: DatabaseHandle,
+    writes: HotWrites = localHotWrites(handle),
+  ) {
+    this.writes = writes;
     this.completions = new CommitGroup(
       async (group) => {
-        await handle.writeTransaction((trx) => writeCompletions(trx, handle, group));
+        await writes.completeGroup(group);
         return group.map(() => undefined);
       },
       1000,
@@ -25,7 +30,7 @@ export class SqlDeliveryStore implements DeliveryStore {
   }
 
   claimDue(request: ClaimRequest): Promise<ClaimedMessage[]> {
-    return claimDue(this.handle, request);
+    return this.writes.claimDue(request);
   }
 
   complete(completion: Completion): Promise<void> {

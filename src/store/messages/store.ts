@@ -8,6 +8,7 @@ import type {
 import type { MessageRecord } from '../../domain/types.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { CommitGroup } from '../write/commit-group.ts';
+import { type HotWrites, localHotWrites } from '../write/hot-writes.ts';
 import { cancelMessage } from './cancel.ts';
 import { countMessages } from './count.ts';
 import { countUnconfirmed } from './count-unconfirmed.ts';
@@ -17,7 +18,6 @@ import { listMessages } from './list.ts';
 import { pruneFinishedMessages } from './prune-finished.ts';
 import { pruneIdempotencyKeys } from './prune-idempotency-keys.ts';
 import { retryMessage } from './retry.ts';
-import { submitGroup } from './submit.ts';
 
 /**
  * Accepting, reading and changing messages on behalf of the API. Submissions are written by
@@ -26,9 +26,12 @@ import { submitGroup } from './submit.ts';
 export class SqlMessageStore implements MessageStore {
   private readonly submissions: CommitGroup<Submission, SubmissionOutcome>;
 
-  constructor(private readonly handle: DatabaseHandle) {
+  constructor(
+    private readonly handle: DatabaseHandle,
+    writes: HotWrites = localHotWrites(handle),
+  ) {
     this.submissions = new CommitGroup(
-      (group) => submitGroup(handle, group),
+      (group) => writes.submitGroup(group),
       1000,
       handle.writeConcurrency,
     );
