@@ -10,12 +10,13 @@ import {
 } from './wire.ts';
 
 /**
- * `tegami serve` on two threads, so it uses two cores: the API (with recoveries, maintenance,
- * alerts and metrics) on the main thread, delivery (the worker, status webhooks, the event relay)
- * on a thread of its own (delivery-thread.ts). Each has its own connection to the database;
- * on SQLite they take turns writing through a lock they share (SharedWriteLock), and a third
- * thread checkpoints the WAL. Nothing acknowledged lives only in a thread's memory: a message
- * is committed before the API answers, as with one thread, so a crash loses nothing.
+ * `tegami serve` on two threads on PostgreSQL, so it uses two cores: the API (with recoveries,
+ * maintenance, alerts and metrics) on the main thread, delivery (the worker, status webhooks, the
+ * event relay) on a thread of its own (delivery-thread.ts), each with its own connections. (On
+ * SQLite two threads split the work differently: store/write/writer-thread.ts.) The write lock
+ * they share matters only should this run on SQLite, where the two connections would take turns
+ * through it. Nothing acknowledged lives only in a thread's memory: a message is committed
+ * before the API answers, as with one thread, so a crash loses nothing.
  */
 export type ToDeliveryThread =
   | { kind: 'start' }
