@@ -11,6 +11,7 @@ import { ERROR_CODES } from '../src/http/errors.ts';
 import { renderMime, TEGAMI_ID_HEADER } from '../src/providers/render-mime.ts';
 import { SIMULATOR_OPTIONS, SIMULATOR_USAGE } from '../src/simulator/index.ts';
 import { WEBHOOK_HEADERS } from '../src/tracking/status-webhooks/sender.ts';
+import { minimalContent } from './support/fakes.ts';
 
 /**
  * The docs must not drift from the code: error codes, environment variables, the quick start,
@@ -178,7 +179,7 @@ describe('documentation matches the code', () => {
       if (found === 0) problems.push(`no document mentions the header ${name}`);
     }
     assert.deepEqual(problems, []);
-    const mime = await renderMime({ id: 'msg_x', attempt: 1, content: MINIMAL_CONTENT });
+    const mime = await renderMime({ id: 'msg_x', attempt: 1, content: minimalContent() });
     const headerLines = mime.toString().split('\r\n\r\n')[0]?.split('\r\n') ?? [];
     assert.ok(headerLines.includes(`${TEGAMI_ID_HEADER}: msg_x`), 'the mail carries it so');
   });
@@ -197,16 +198,3 @@ describe('documentation matches the code', () => {
     assert.deepEqual([...new Set(problems)], []);
   });
 });
-
-const MINIMAL_CONTENT = {
-  from: { email: 'shop@example.com' },
-  to: [{ email: 'guest@example.com' }],
-  cc: [],
-  bcc: [],
-  subject: 'Hello',
-  text: 'Hi',
-  headers: {},
-  categories: [],
-  metadata: {},
-  attachments: [],
-};

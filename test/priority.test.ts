@@ -285,10 +285,11 @@ describe(`a confirmation does not wait behind bulk mail (${TEST_ENGINE})`, () =>
     const high = await api.request('POST', '/v1/messages', message({ priority: 'high' }));
     assert.equal(high.status, 202);
 
-    // A worker starts on the backlog (concurrency 64 by default).
+    // A worker starts on the backlog, claiming 64 at a time.
     worker = await startTestService({
       TEGAMI_DATABASE_URL: api.databaseUrl,
       TEGAMI_TEST_NO_API: '1',
+      TEGAMI_WORKER_CONCURRENCY: '64',
     });
     await waitFor(
       async () =>

@@ -68,6 +68,8 @@ export interface Config {
     batchSize: number;
     leaseMs: number;
     pollIntervalMs: number;
+    /** TEGAMI_WORKER_HAND_OFF: `tegami serve` hands accepted mail to its worker at once. */
+    handOff: boolean;
   };
   sandboxOutboxLimit: number;
   /** Recipients (to + cc + bcc) of all messages of one batch together. */
@@ -202,19 +204,16 @@ export function loadConfig(env: Env = process.env): Config {
   }
 
   const worker = {
-    // A message holds its place until its result is committed: PostgreSQL's slower commits need
-    // more places for the same throughput (measured: at 64 one worker fell behind one API
-    // process; on SQLite, 128 was 5 % slower than 64).
-    concurrency: integer(
-      env,
-      'TEGAMI_WORKER_CONCURRENCY',
-      isPostgresUrl(databaseUrl) ? 128 : 64,
-      1,
-      10_000,
-    ),
+    // A message holds its place from its claim (or hand-over) until its result is committed: at
+    // 64, one PostgreSQL worker fell behind one API process, and `tegami serve` on SQLite ran out
+    // of places to hand mail over and queued a third of it (docs/benchmarks.md).
+    concurrency: integer(env, 'TEGAMI_WORKER_CONCURRENCY', 128, 1, 10_000),
     batchSize: integer(env, 'TEGAMI_WORKER_BATCH_SIZE', 200, 1, 5_000),
     leaseMs: integer(env, 'TEGAMI_WORKER_LEASE_MS', 30_000, 1_000, DAY_MS),
     pollIntervalMs: integer(env, 'TEGAMI_WORKER_POLL_INTERVAL_MS', 250, 10, 60_000),
+    // An API and a worker in one process (`tegami serve`): accepted mail goes to the worker at
+    // once while nothing is queued, written already leased (domain/ports/hand-off.ts).
+    handOff: oneOf(env, 'TEGAMI_WORKER_HAND_OFF', 'true', ['true', 'false'] as const) === 'true',
   };
   const provider = oneOf(env, 'TEGAMI_PROVIDER', 'sandbox', [
     'sandbox',

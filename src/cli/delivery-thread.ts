@@ -33,6 +33,7 @@ function forwardingTelemetry(): Telemetry {
     };
   return {
     messagesAccepted: record('messagesAccepted'),
+    messagesHandedOver: record('messagesHandedOver'),
     attemptFinished: record('attemptFinished'),
     eventsIngested: record('eventsIngested'),
     statusWebhookPosted: record('statusWebhookPosted'),

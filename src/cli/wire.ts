@@ -414,6 +414,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         alerts: alertsService,
         logger: logger.child({ component: 'api' }),
         outage,
+        ...(inProcessWorker && config.worker.handOff ? { handOff: inProcessWorker } : {}),
         onAccepted: () => {
           inProcessWorker?.wake();
           options.wakeDelivery?.('worker');

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { DeliveryStore } from '../domain/ports/delivery-store.ts';
+import type { DeliveryHandOff, HandOffReservation } from '../domain/ports/hand-off.ts';
 import type { OutageReporter } from '../domain/ports/outage-reporter.ts';
 import type { Provider } from '../domain/ports/provider.ts';
 import type { ProviderHealthStore } from '../domain/ports/provider-health-store.ts';
@@ -74,7 +75,7 @@ interface WorkerDeps {
  * Every result also feeds the provider's circuit (see provider-circuit.ts): while the provider is
  * unavailable, throttled or paused, the worker claims only one probe message at a time.
  */
-export class DeliveryWorker {
+export class DeliveryWorker implements DeliveryHandOff {
   /** Lets a worker that shares this one's process table tell that it has died (lease-owner.ts). */
   readonly leaseOwner = formatLeaseOwner();
   private readonly inFlight = new Set<Promise<void>>();
@@ -88,6 +89,17 @@ export class DeliveryWorker {
   private wakeRequested = false;
   /** The last operator probe request acted on. */
   private probeRequestSeen = 0;
+  /** Places set aside for messages being stored leased to this worker (ports/hand-off.ts). */
+  private reservedForHandOff = 0;
+  /**
+   * The last claim found every due message (it came back short) and nothing was queued since:
+   * only then may accepted mail skip the queue without overtaking anything.
+   */
+  private queueDrained = false;
+  /** An API in this process hands mail over (reserve was called): claims are for what it can't. */
+  private handOffInUse = false;
+  /** Places the claim under way may fill. */
+  private claimingPlaces = 0;
   /** Each claim's share for bulk mail (domain/priority.ts). */
   private readonly bulkAllowance = new BulkAllowance();
   private readonly clock: () => number;
@@ -210,12 +222,21 @@ export class DeliveryWorker {
     const lowWater = Math.max(1, Math.floor(claimSize / 2));
     let lastClaimAt = 0;
     while (this.running) {
-      const capacity = options.concurrency - this.inFlight.size;
+      const capacity = options.concurrency - this.inFlight.size - this.reservedForHandOff;
       const sinceClaim = performance.now() - lastClaimAt;
+      // Everything due was claimed and accepted mail comes straight here (reserve): look again
+      // at the next poll (mail scheduled or retried becomes due), or at once when mail queues.
       if (
-        this.inFlight.size > 0 &&
-        (capacity === 0 || (capacity < lowWater && sinceClaim < CLAIM_COALESCE_MS))
+        this.handOffInUse &&
+        this.queueDrained &&
+        !this.wakeRequested &&
+        sinceClaim < options.pollIntervalMs
       ) {
+        await this.idle(options.pollIntervalMs - sinceClaim);
+        continue;
+      }
+      const busy = this.inFlight.size + this.reservedForHandOff;
+      if (busy > 0 && (capacity <= 0 || (capacity < lowWater && sinceClaim < CLAIM_COALESCE_MS))) {
         await this.slotFreed(capacity > 0 ? CLAIM_COALESCE_MS - sinceClaim : null);
         continue;
       }
@@ -234,8 +255,15 @@ export class DeliveryWorker {
       if (probe) this.circuit.beginProbe(this.clock());
       this.wakeRequested = false;
       let claimed: ClaimedMessage[] = [];
+      const wanted = Math.min(capacity, options.batchSize);
+      // While mail is handed over, a claim only looks for mail that became due by itself (retries,
+      // scheduled): a quarter of the places, the rest stay open to hand-overs meanwhile. A full
+      // claim means more waits: the next one takes every free place.
+      const handingOver = this.handOffInUse && this.queueDrained;
+      const limit = probe ? 1 : handingOver ? Math.max(1, wanted >> 2) : wanted;
+      // The claim may fill these places: reserve() must not promise them too.
+      this.claimingPlaces = limit;
       try {
-        const limit = probe ? 1 : Math.min(capacity, options.batchSize);
         const bulkSlots = this.bulkAllowance.reserve(limit);
         claimed = await store.claimDue({
           owner: this.leaseOwner,
@@ -246,15 +274,43 @@ export class DeliveryWorker {
         });
         this.bulkAllowance.spend(claimed.filter((m) => m.priority === 'bulk').length, bulkSlots);
         this.outage.succeeded('claiming due messages');
+        // A short claim found every due message: accepted mail may skip the queue (reserve).
+        // Mail queued while it ran (no place was free) overtaken by a few hand-overs at most: it
+        // woke this loop, and the next claim takes it.
+        this.queueDrained = !probe && claimed.length < limit;
       } catch (error) {
         // The database may be busy or briefly unavailable; nothing is lost, try again at the
         // next poll. Logged once per outage, not once per poll.
         this.outage.failed('claiming due messages', error);
+        this.queueDrained = false;
       }
+      this.claimingPlaces = 0;
       if (probe && claimed.length === 0) this.circuit.abandonProbe(this.clock());
-      for (const message of claimed) this.track(this.deliver(message, probe));
+      for (const message of claimed) this.track(this.send(message, probe));
       if (claimed.length === 0) await this.idle(options.pollIntervalMs);
     }
+  }
+
+  reserve(count: number, now: number): HandOffReservation | null {
+    const { concurrency, leaseMs } = this.deps.options;
+    this.handOffInUse = true;
+    if (!this.running || !this.queueDrained || this.circuit.gate(now).kind !== 'send') return null;
+    const free = concurrency - this.inFlight.size - this.reservedForHandOff - this.claimingPlaces;
+    const places = Math.min(count, free);
+    if (places <= 0) return null;
+    this.reservedForHandOff += places;
+    return { lease: { owner: this.leaseOwner, expiresAt: now + leaseMs }, places };
+  }
+
+  deliver(reservation: HandOffReservation, messages: ClaimedMessage[]): void {
+    this.reservedForHandOff -= reservation.places;
+    // Stopping: leave them leased. They are due again when the lease expires, or at once when
+    // the next worker finds this one's process gone (lease-reaper.ts).
+    if (this.running) {
+      for (const message of messages) this.track(this.send(message, false));
+      if (messages.length > 0) this.deps.telemetry?.messagesHandedOver(messages.length);
+    }
+    if (messages.length < reservation.places) this.onSlotFreed?.();
   }
 
   /**
@@ -318,7 +374,7 @@ export class DeliveryWorker {
    * probes in flight (abandoned once the provider is back), messages waiting for proof, and
    * what a change of the circuit's state sets off.
    */
-  private async deliver(message: ClaimedMessage, probe: boolean): Promise<void> {
+  private async send(message: ClaimedMessage, probe: boolean): Promise<void> {
     const { provider, store, retry, logger } = this.deps;
     const startedAt = this.clock();
     const pending = probe ? { startedAt, abandon: new AbortController() } : null;

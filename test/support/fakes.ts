@@ -20,7 +20,7 @@ import type {
   ProviderHealthReport,
   ProviderHealthStore,
 } from '../../src/domain/ports/provider-health-store.ts';
-import type { MessageRecord, Recipient } from '../../src/domain/types.ts';
+import type { MessageContent, MessageRecord, Recipient } from '../../src/domain/types.ts';
 import type { ApiDeps } from '../../src/http/deps.ts';
 import { createLogger } from '../../src/ops/logger.ts';
 
@@ -275,4 +275,20 @@ export function fakeApiDeps(overrides: Partial<ApiDeps> = {}): FakeApi {
     ...overrides,
   };
   return { deps, messages, keys, health, audit };
+}
+
+/** The least a message's content holds: a sender, one recipient, a subject and a text. */
+export function minimalContent(to = 'guest@example.com'): MessageContent {
+  return {
+    from: { email: 'shop@example.com' },
+    to: [{ email: to }],
+    cc: [],
+    bcc: [],
+    subject: 'Hello',
+    text: 'Hi',
+    headers: {},
+    categories: [],
+    metadata: {},
+    attachments: [],
+  };
 }

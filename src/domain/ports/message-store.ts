@@ -2,6 +2,7 @@ import type { MessageQuery } from '../operations/message-query.ts';
 import type { UnsentReason, UnsentWindow } from '../operations/unsent.ts';
 import type { Priority } from '../priority.ts';
 import type { MessageContent, MessageRecord, MessageStatus } from '../types.ts';
+import type { AcceptLease } from './hand-off.ts';
 
 export interface NewMessage {
   id: string;
@@ -13,6 +14,12 @@ export interface NewMessage {
   createdAt: number;
   /** Absent: `normal`. */
   priority?: Priority;
+  /**
+   * Written leased to this worker (status `sending`, first attempt) to be sent at once
+   * (ports/hand-off.ts). The store drops the lease of a message with a suppressed recipient:
+   * that one queues, and a claim deals with it.
+   */
+  lease?: AcceptLease;
 }
 
 export interface IdempotencyClaim {
@@ -31,7 +38,8 @@ export interface Submission {
 }
 
 export type SubmissionOutcome =
-  | { kind: 'stored' }
+  /** `leased`: the messages written with their lease, and their units (absent: none). */
+  | { kind: 'stored'; leased?: { id: string; unitId: string }[] }
   | { kind: 'replay'; status: number; body: string }
   | { kind: 'idempotency_conflict' };
 

@@ -4,6 +4,8 @@
  */
 export interface Telemetry {
   messagesAccepted(unitId: string, count: number): void;
+  /** Accepted messages this process's worker took at once, without a claim (ports/hand-off.ts). */
+  messagesHandedOver(count: number): void;
   attemptFinished(attempt: {
     provider: string;
     /** accepted, retryable, permanent, unknown */
@@ -19,6 +21,7 @@ export interface Telemetry {
 /** For tests and tools that count nothing. */
 export const NO_TELEMETRY: Telemetry = {
   messagesAccepted() {},
+  messagesHandedOver() {},
   attemptFinished() {},
   eventsIngested() {},
   statusWebhookPosted() {},

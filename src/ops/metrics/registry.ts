@@ -49,6 +49,11 @@ export function createMetrics(cluster: ClusterSources | null): Metrics {
       for (const [id, n] of acceptedByUnitId) this.inc({ unit: names.get(id) ?? id }, n);
     },
   });
+  const handedOver = new Counter({
+    name: 'tegami_messages_handed_over_total',
+    help: "Accepted messages this process's worker sent without queueing them (tegami serve, while nothing waits)",
+    registers: [registry],
+  });
   const attempts = new Counter({
     name: 'tegami_provider_attempts_total',
     help: 'Calls to a provider, by provider, outcome (accepted, retryable, permanent, unknown) and error class',
@@ -78,6 +83,7 @@ export function createMetrics(cluster: ClusterSources | null): Metrics {
   const telemetry: Telemetry = {
     messagesAccepted: (unitId, count) =>
       acceptedByUnitId.set(unitId, (acceptedByUnitId.get(unitId) ?? 0) + count),
+    messagesHandedOver: (count) => handedOver.inc(count),
     attemptFinished: (a) => {
       attempts.inc({ provider: a.provider, outcome: a.outcome, error_class: a.errorClass ?? '' });
       duration.observe({ provider: a.provider, outcome: a.outcome }, a.durationMs / 1000);

@@ -48,23 +48,25 @@ export function toMessageRows(
       });
     }
   }
+  const { lease } = message;
   return {
     message: {
       id: message.id,
       api_key_id: message.apiKeyId,
       unit_id: unitId,
-      status: message.sendAt === null ? 'queued' : 'scheduled',
+      status: lease ? 'sending' : message.sendAt === null ? 'queued' : 'scheduled',
       from_email: content.from.email,
       subject: content.subject,
       content: JSON.stringify(content),
       send_at: message.sendAt,
       created_at: message.createdAt,
       updated_at: message.createdAt,
-      attempt_count: 0,
+      // Leased: as a claim would have left it (claim-due.ts), its first attempt under way.
+      attempt_count: lease ? 1 : 0,
       attempts_before_retry: 0,
-      next_attempt_at: message.sendAt ?? message.createdAt,
-      lease_owner: null,
-      lease_expires_at: null,
+      next_attempt_at: lease ? lease.expiresAt : (message.sendAt ?? message.createdAt),
+      lease_owner: lease?.owner ?? null,
+      lease_expires_at: lease?.expiresAt ?? null,
       sent_at: null,
       last_error: null,
       last_provider: null,

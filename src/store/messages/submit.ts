@@ -3,6 +3,7 @@ import { DEFAULT_UNIT_NAME } from '../../domain/operations/units.ts';
 import type { Submission, SubmissionOutcome } from '../../domain/ports/message-store.ts';
 import type { DatabaseHandle, Dialect } from '../engine/handle.ts';
 import type { Database, MessageTable, RecipientTable } from '../schema.ts';
+import { findSuppressed } from '../suppressions/find-suppressed.ts';
 import { insertion } from '../write/insert-rows.ts';
 import { toMessageRows } from './rows.ts';
 
@@ -48,6 +49,8 @@ async function writeSubmissions(
     ).id;
   }
 
+  const suppressed = await leasedWithSuppressedRecipients(trx, group);
+
   for (const submission of group) {
     const claim = submission.idempotency;
     if (claim) {
@@ -81,14 +84,18 @@ async function writeSubmissions(
       });
     }
 
-    for (const message of submission.messages) {
-      const rows = toMessageRows(message, message.unitId ?? (defaultUnitId as string));
+    const leased: { id: string; unitId: string }[] = [];
+    for (const submitted of submission.messages) {
+      const message = suppressed.has(submitted.id) ? { ...submitted, lease: undefined } : submitted;
+      const unitId = message.unitId ?? (defaultUnitId as string);
+      if (message.lease) leased.push({ id: message.id, unitId });
+      const rows = toMessageRows(message, unitId);
       messages.push(rows.message);
       recipients.push(...rows.recipients);
       categories.push(...rows.categories);
       metadata.push(...rows.metadata);
     }
-    outcomes.push({ kind: 'stored' });
+    outcomes.push(leased.length > 0 ? { kind: 'stored', leased } : { kind: 'stored' });
   }
 
   const keyRows = group.flatMap((s, i) =>
@@ -113,4 +120,35 @@ async function writeSubmissions(
     insertion('idempotency_keys', keyRows),
   ]);
   return outcomes;
+}
+
+/**
+ * The leased messages (handed to the worker at once) with a recipient on the suppression list:
+ * they are written without their lease and queue, so the claim leaves those recipients out or
+ * dead-letters the message (store/delivery/apply-suppressions.ts), as for any other message.
+ */
+async function leasedWithSuppressedRecipients(
+  db: Kysely<Database>,
+  group: Submission[],
+): Promise<Set<string>> {
+  const ids = new Set<string>();
+  const emails = new Set<string>();
+  for (const submission of group) {
+    for (const { lease, content } of submission.messages) {
+      if (!lease) continue;
+      for (const a of content.to) emails.add(a.email.toLowerCase());
+      for (const a of content.cc) emails.add(a.email.toLowerCase());
+      for (const a of content.bcc) emails.add(a.email.toLowerCase());
+    }
+  }
+  if (emails.size === 0) return ids;
+  const suppressions = await findSuppressed(db, [...emails]);
+  if (suppressions.size === 0) return ids;
+  for (const submission of group) {
+    for (const { id, lease, content } of submission.messages) {
+      const everyone = [...content.to, ...content.cc, ...content.bcc];
+      if (lease && everyone.some((a) => suppressions.has(a.email.toLowerCase()))) ids.add(id);
+    }
+  }
+  return ids;
 }

@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import pino from 'pino';
+import { DeliveryWorker } from '../src/delivery/worker.ts';
+import type { ClaimRequest, DeliveryStore } from '../src/domain/ports/delivery-store.ts';
+import type { Provider } from '../src/domain/ports/provider.ts';
+import { DEFAULT_RETRY_POLICY } from '../src/domain/retry-policy.ts';
+import type { ClaimedMessage } from '../src/domain/types.ts';
+import {
+  message,
+  queryDatabase,
+  startTestService,
+  TEST_ENGINE,
+  type TestService,
+  waitFor,
+} from './helpers.ts';
+import { minimalContent } from './support/fakes.ts';
+
+/**
+ * `tegami serve` hands accepted mail to its own worker (domain/ports/hand-off.ts): written
+ * leased in the accepting transaction, sent without a claim, and only while nothing queues.
+ */
+
+interface Row {
+  status: string;
+  lease_owner: string | null;
+  attempt_count: number;
+}
+
+async function rowOf(svc: TestService, id: string): Promise<Row> {
+  const [row] = await queryDatabase<Row>(
+    svc.databaseUrl,
+    'select status, lease_owner, attempt_count from messages where id = ?',
+    [id],
+  );
+  assert.ok(row, `message ${id} is stored`);
+  return row;
+}
+
+async function handedOver(svc: TestService): Promise<number> {
+  const text = await (await fetch(`${svc.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('tegami_messages_handed_over_total '));
+  assert.ok(line, '/metrics has tegami_messages_handed_over_total');
+  return Number(line.split(' ')[1]);
+}
+
+async function submit(svc: TestService, to: string): Promise<string> {
+  const res = await svc.request('POST', '/v1/messages', message({ to: [{ email: to }] }));
+  assert.equal(res.status, 202, JSON.stringify(res.body));
+  return res.body.id as string;
+}
+
+function untilStatus(svc: TestService, id: string, status: string) {
+  return waitFor(async () => {
+    const r = await svc.request('GET', `/v1/messages/${id}`);
+    return r.body.status === status ? r.body : null;
+  }, `${id} to become ${status}`);
+}
+
+describe(`hand-off from the API to the worker of the same process (${TEST_ENGINE})`, () => {
+  let svc: TestService;
+  before(async () => {
+    svc = await startTestService({ TEGAMI_PROVIDER: 'test', TEGAMI_WORKER_CONCURRENCY: '2' });
+    // The worker's first claim (an empty queue) opens the way for hand-overs.
+    await untilStatus(svc, await submit(svc, 'first@example.com'), 'sent');
+  });
+  after(() => svc.stop());
+
+  test('accepted mail is stored leased to the worker and sent without a claim', async () => {
+    const before = await handedOver(svc);
+    const id = await submit(svc, 'slow-800@example.com');
+    // Right after the 202, before any claim could run: already the worker's, first attempt.
+    const row = await rowOf(svc, id);
+    assert.equal(row.status, 'sending');
+    assert.equal(row.lease_owner, svc.service.worker?.leaseOwner);
+    assert.equal(row.attempt_count, 1);
+    const sent = await untilStatus(svc, id, 'sent');
+    assert.equal(sent.attempt_count, 1);
+    assert.equal(await handedOver(svc), before + 1);
+  });
+
+  test('never more places than TEGAMI_WORKER_CONCURRENCY: the rest queue and go out after', async () => {
+    const before = await handedOver(svc);
+    const ids = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => submit(svc, `slow-600-${i}@example.com`)),
+    );
+    const sending = await queryDatabase<{ n: number }>(
+      svc.databaseUrl,
+      "select count(*) as n from messages where status = 'sending'",
+    );
+    assert.ok(Number(sending[0]?.n) <= 2, `${sending[0]?.n} sending at once`);
+    for (const id of ids) assert.equal((await untilStatus(svc, id, 'sent')).attempt_count, 1);
+    const handed = (await handedOver(svc)) - before;
+    assert.ok(handed >= 1 && handed <= 2, `${handed} of 5 handed over`);
+  });
+
+  test('a suppressed recipient is not handed over: the claim dead-letters the message as before', async () => {
+    const added = await svc.request('POST', '/v1/suppressions', { email: 'gone@example.com' });
+    assert.equal(added.status, 201, JSON.stringify(added.body));
+    const before = await handedOver(svc);
+    const id = await submit(svc, 'Gone@example.com');
+    const failed = await untilStatus(svc, id, 'failed');
+    assert.equal(failed.attempt_count, 0);
+    assert.match(failed.last_error, /all recipients are suppressed/);
+    assert.equal(await handedOver(svc), before);
+  });
+});
+
+describe(`TEGAMI_WORKER_HAND_OFF=false (${TEST_ENGINE})`, () => {
+  let svc: TestService;
+  before(async () => {
+    svc = await startTestService({ TEGAMI_PROVIDER: 'test', TEGAMI_WORKER_HAND_OFF: 'false' });
+  });
+  after(() => svc.stop());
+
+  test('accepted mail queues and the worker claims it', async () => {
+    for (const to of ['one@example.com', 'two@example.com']) {
+      assert.equal((await untilStatus(svc, await submit(svc, to), 'sent')).attempt_count, 1);
+    }
+    assert.equal(await handedOver(svc), 0);
+  });
+});
+
+describe('the worker hands over only while nothing queues', () => {
+  function claimed(id: string): ClaimedMessage {
+    return {
+      id,
+      unitId: 'unit_test',
+      priority: 'bulk',
+      attemptCount: 1,
+      attemptsThisRound: 1,
+      leaseOwner: 'x',
+      content: minimalContent(`${id}@example.com`),
+      suppressed: [],
+    };
+  }
+
+  test('a full claim stops hand-overs; a short one lets them through, within the free places', async () => {
+    const due = ['a', 'b', 'c', 'd'].map(claimed);
+    const claims: ClaimRequest[] = [];
+    let answerSecondClaim: (rows: ClaimedMessage[]) => void = () => {};
+    const store: DeliveryStore = {
+      async claimDue(request) {
+        claims.push(request);
+        if (claims.length === 2) return new Promise((resolve) => (answerSecondClaim = resolve));
+        return due.splice(0, request.limit);
+      },
+      async complete() {},
+      async activeLeaseOwners() {
+        return [];
+      },
+      async releaseLeases() {
+        return 0;
+      },
+      async flushed() {},
+    };
+    const sent: string[] = [];
+    let releaseSends: () => void = () => {};
+    const holdSends = new Promise<void>((resolve) => (releaseSends = resolve));
+    const provider: Provider = {
+      name: 'test',
+      async send(m) {
+        sent.push(m.id);
+        await holdSends;
+        return { outcome: 'accepted' };
+      },
+    };
+    const worker = new DeliveryWorker({
+      store,
+      provider,
+      retry: DEFAULT_RETRY_POLICY,
+      options: { concurrency: 12, batchSize: 4, leaseMs: 30_000, pollIntervalMs: 10_000 },
+      logger: pino({ level: 'silent' }),
+      outage: { failed() {}, succeeded() {} },
+    });
+    assert.equal(worker.reserve(1, Date.now()), null, 'not running: nothing is handed over');
+    worker.start();
+    await waitFor(async () => claims.length === 2 || null, 'a second claim');
+    // The first claim came back full (4 of 4): more may be waiting, so mail must queue, even
+    // with 4 places free beside the 4 in flight and the 4 the second claim may fill.
+    assert.deepEqual(sent, ['a', 'b', 'c', 'd']);
+    assert.equal(worker.reserve(1, Date.now()), null);
+    answerSecondClaim([]);
+    const reservation = await waitFor(
+      async () => worker.reserve(100, Date.now()),
+      'hand-overs after a short claim',
+    );
+    assert.equal(reservation.places, 8, 'the free places: 12 less the 4 in flight');
+    assert.equal(reservation.lease.owner, worker.leaseOwner);
+    assert.equal(worker.reserve(1, Date.now()), null, 'every place is promised');
+    worker.deliver(reservation, [claimed('e')]);
+    await waitFor(async () => sent.includes('e') || null, 'the handed message sent');
+    // The 7 places not used are free again.
+    assert.equal(worker.reserve(100, Date.now())?.places, 7);
+    releaseSends();
+    await worker.stop();
+  });
+});
