@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { DeliveryWorker } from '../src/delivery/worker.ts';
+import { writeHandingOver } from '../src/domain/hand-over.ts';
 import type { ClaimRequest, DeliveryStore } from '../src/domain/ports/delivery-store.ts';
+import type { DeliveryHandOff } from '../src/domain/ports/hand-off.ts';
+import type {
+  NewMessage,
+  Submission,
+  SubmissionOutcome,
+} from '../src/domain/ports/message-store.ts';
 import type { Provider } from '../src/domain/ports/provider.ts';
 import { DEFAULT_RETRY_POLICY } from '../src/domain/retry-policy.ts';
 import type { ClaimedMessage } from '../src/domain/types.ts';
@@ -194,5 +201,86 @@ describe('the worker hands over only while nothing queues', () => {
     assert.equal(worker.reserve(100, Date.now())?.places, 7);
     releaseSends();
     await worker.stop();
+  });
+});
+
+describe('writeHandingOver: which messages are written leased', () => {
+  const lease = { owner: 'worker-1', expiresAt: 99_000 };
+  function fakeHandOff(free: number) {
+    const given: { places: number; delivered: string[] }[] = [];
+    const handOff: DeliveryHandOff = {
+      reserve: (count) => (free > 0 ? { lease, places: Math.min(count, free) } : null),
+      deliver: (reservation, messages) =>
+        given.push({ places: reservation.places, delivered: messages.map((m) => m.id) }),
+    };
+    return { handOff, given };
+  }
+  const newMessage = (id: string, sendAt: number | null = null): NewMessage => ({
+    id,
+    apiKeyId: null,
+    content: minimalContent(),
+    sendAt,
+    createdAt: 1_000,
+  });
+  // Stores what it is given: leased messages are reported leased, except ids in `refuse`.
+  const store =
+    (written: Submission[][], refuse = new Set<string>()) =>
+    async (group: Submission[]): Promise<SubmissionOutcome[]> => {
+      written.push(group);
+      return group.map((s) => ({
+        kind: 'stored' as const,
+        leased: s.messages
+          .filter((m) => m.lease && !refuse.has(m.id))
+          .map((m) => ({ id: m.id, unitId: 'unit_1' })),
+      }));
+    };
+
+  test('due mail up to the free places is leased and handed over; scheduled mail and the rest queue', async () => {
+    const { handOff, given } = fakeHandOff(2);
+    const written: Submission[][] = [];
+    const group = [
+      { messages: [newMessage('a'), newMessage('later', 5_000)] },
+      { messages: [newMessage('b'), newMessage('c')] },
+    ];
+    await writeHandingOver(handOff, group, store(written), 2_000);
+    const leased = written[0]?.flatMap((s) => s.messages.filter((m) => m.lease).map((m) => m.id));
+    assert.deepEqual(leased, ['a', 'b']);
+    assert.deepEqual(given, [{ places: 2, delivered: ['a', 'b'] }]);
+  });
+
+  test('a message the store did not keep leased (a suppressed recipient) is not handed over', async () => {
+    const { handOff, given } = fakeHandOff(5);
+    await writeHandingOver(
+      handOff,
+      [{ messages: [newMessage('a'), newMessage('b')] }],
+      store([], new Set(['b'])),
+      2_000,
+    );
+    assert.deepEqual(given, [{ places: 2, delivered: ['a'] }]);
+  });
+
+  test('a failed write gives every place back and fails as it did', async () => {
+    const { handOff, given } = fakeHandOff(5);
+    await assert.rejects(
+      writeHandingOver(
+        handOff,
+        [{ messages: [newMessage('a')] }],
+        async () => {
+          throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+        },
+        2_000,
+      ),
+      { code: 'SQLITE_BUSY' },
+    );
+    assert.deepEqual(given, [{ places: 1, delivered: [] }]);
+  });
+
+  test('without a free place the group is written as it came', async () => {
+    const { handOff, given } = fakeHandOff(0);
+    const written: Submission[][] = [];
+    const group = [{ messages: [newMessage('a')] }];
+    await writeHandingOver(handOff, group, store(written), 2_000);
+    assert.equal(written[0], group);
+    assert.deepEqual(given, []);
   });
 });

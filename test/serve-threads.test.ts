@@ -6,15 +6,16 @@ import {
   request,
   type Spawned,
   spawnTegami,
+  TEST_ENGINE,
   TEST_KEY,
   tempDatabase,
   waitFor,
 } from './helpers.ts';
 
 /**
- * `tegami serve` on two threads (TEGAMI_SERVE_THREADS=2; the default on PostgreSQL): on
- * PostgreSQL delivery runs on a thread of its own beside the API's (serve-threads.ts), on SQLite
- * a writer thread makes every message's writes (store/write/writer-thread.ts). Real
+ * `tegami serve` on two threads (TEGAMI_SERVE_THREADS=2; the default on PostgreSQL): delivery
+ * runs on a thread of its own beside the API's (serve-threads.ts), and on SQLite that thread also
+ * writes the API's submissions and hands them to its worker (domain/hand-over.ts). Real
  * processes: mail submitted one message per request from several clients at once, the process
  * killed with SIGKILL while it accepts and sends; started again, it sends every message it had
  * acknowledged, and only those in flight at the kill may go out twice.
@@ -76,6 +77,12 @@ describe('tegami serve on two threads', () => {
       '300 sent while more arrive',
       60_000,
     );
+    // SQLite: the delivery thread writes the submissions and hands them to its worker; on
+    // PostgreSQL the API writes them and the worker on the other thread claims them.
+    const metrics = String((await request(url, 'GET', '/metrics')).body);
+    const handedOver = Number(/^tegami_messages_handed_over_total (\d+)/m.exec(metrics)?.[1]);
+    if (TEST_ENGINE === 'sqlite') assert.ok(handedOver > 0, `${handedOver} handed over`);
+    else assert.equal(handedOver, 0);
     first.child.kill('SIGKILL');
     killed = true;
     await first.exited;

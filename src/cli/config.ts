@@ -78,11 +78,11 @@ export interface Config {
   unitRateLimitPerMin: number | null;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /**
-   * TEGAMI_SERVE_THREADS: `tegami serve` on two threads (2) or one (1). On PostgreSQL the second
-   * thread delivers (serve-threads.ts); on SQLite it writes every message's submissions, claims
-   * and results on a connection of its own (store/write/writer-thread.ts). Default: 2 on
-   * PostgreSQL, 1 on SQLite, where the second thread costs more CPU and memory than it gains on a
-   * 2-core machine (docs/benchmarks.md).
+   * TEGAMI_SERVE_THREADS: `tegami serve` on two threads (2) or one (1): the second thread
+   * delivers (serve-threads.ts), and on SQLite also writes the API's submissions, so every
+   * message's writes share its connection. Default: 2 on PostgreSQL, 1 on SQLite, where one
+   * thread handing mail to its own worker does as much on a 2-core machine with less CPU and
+   * memory (docs/benchmarks.md).
    */
   serveOnTwoThreads: boolean;
   metrics: {

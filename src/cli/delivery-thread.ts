@@ -77,6 +77,22 @@ async function main(): Promise<void> {
   const running = service;
   port.on('message', (message: ToDeliveryThread) => {
     if (message.kind === 'wake') running.wake(message.what);
+    if (message.kind === 'submit') {
+      const { id } = message;
+      running.writeGroup(message.group).then(
+        (outcomes) => post({ kind: 'submitted', id, outcomes }),
+        (error: { name?: string; message?: string; code?: string }) =>
+          post({
+            kind: 'submitted',
+            id,
+            error: {
+              name: error?.name ?? 'Error',
+              message: error?.message ?? String(error),
+              ...(error?.code ? { code: error.code } : {}),
+            },
+          }),
+      );
+    }
     if (message.kind === 'stop') {
       running.stop().then(
         () => {

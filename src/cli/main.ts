@@ -238,15 +238,11 @@ async function run(config: Config, role: 'serve' | 'api' | 'worker'): Promise<nu
       process.exit(1);
     };
     const twoThreads = role === 'serve' && config.serveOnTwoThreads;
-    service =
-      twoThreads && isPostgresUrl(config.databaseUrl)
-        ? await startServeOnThreads(options, threadLost('delivery'))
-        : await startService({
-            ...options,
-            api: role !== 'worker',
-            worker: role !== 'api',
-            ...(twoThreads ? { writerThread: { onLost: threadLost('writer') } } : {}),
-          });
+    service = twoThreads
+      ? await startServeOnThreads(options, threadLost('delivery'), {
+          submitOnThread: !isPostgresUrl(config.databaseUrl),
+        })
+      : await startService({ ...options, api: role !== 'worker', worker: role !== 'api' });
   } catch (error) {
     if (error instanceof StartAborted) {
       console.log('Stopped.');

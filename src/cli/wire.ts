@@ -6,8 +6,10 @@ import { DeliveryWorker } from '../delivery/worker.ts';
 import { AlertsService } from '../domain/alerts/service.ts';
 import { createApiKey, ensureBootstrapKey } from '../domain/api-keys.ts';
 import { ConsoleAccounts } from '../domain/console-accounts.ts';
+import { HandOffSlot } from '../domain/hand-over.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
 import type { DeliveryEventStore } from '../domain/ports/delivery-event-store.ts';
+import type { Submission, SubmissionOutcome } from '../domain/ports/message-store.ts';
 import type { Provider } from '../domain/ports/provider.ts';
 import type { SandboxOutbox } from '../domain/ports/sandbox-outbox.ts';
 import type { Telemetry } from '../domain/ports/telemetry.ts';
@@ -38,9 +40,8 @@ import {
   pendingMigrations,
   redactUrl,
   releaseWaitingUnknown,
-  SharedWriteLock,
+  type SharedWriteLock,
   SqlLeaderLease,
-  startWriterThread,
 } from '../store/index.ts';
 import { createMonitoringQueries } from '../store/monitoring/index.ts';
 import { sqlSendGridEventRelayStore } from '../store/sendgrid-compat/event-relay-store.ts';
@@ -95,11 +96,10 @@ export interface ServiceOptions {
    */
   wakeDelivery?: (what: DeliveryWake) => void;
   /**
-   * SQLite: write every message's submissions, claims and results on a thread that owns its own
-   * connection (`tegami serve` with TEGAMI_SERVE_THREADS=2; store/write/writer-thread.ts).
-   * `onLost` is called if that thread ends while the service runs.
+   * Where groups of submissions are written instead of here: `tegami serve`'s delivery thread on
+   * SQLite, which writes them on its connection and hands what may go at once to its worker.
    */
-  writerThread?: { onLost: (reason: string) => void };
+  submitGroupVia?: (group: Submission[]) => Promise<SubmissionOutcome[]>;
 }
 
 export type DeliveryWake = 'worker' | 'relay';
@@ -114,6 +114,8 @@ export interface RunningService {
   telemetry: Telemetry;
   /** Wakes this service's own worker or event relay (for a thread asked by its main thread). */
   wake(what: DeliveryWake): void;
+  /** Writes a group of submissions formed by another thread's API, now (one commit). */
+  writeGroup(group: Submission[]): Promise<SubmissionOutcome[]>;
   stop(): Promise<void>;
 }
 
@@ -209,27 +211,21 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const { config, logger, signal } = options;
   const announce = options.announce ?? ((line: string) => logger.info(line));
   const housekeeping = options.housekeeping ?? true;
-  // The writer thread and this thread write one file: they take turns on one lock.
-  const writeLock = options.writeLock ?? (options.writerThread ? new SharedWriteLock() : undefined);
   const { database } = await openAndMigrate(config, signal, {
-    writeLock,
+    writeLock: options.writeLock,
     checkpoints: options.checkpoints ?? 'thread',
     logger,
   });
-  let writer: Awaited<ReturnType<typeof startWriterThread>> | null = null;
-  if (options.writerThread && writeLock && database.engine === 'sqlite') {
-    try {
-      writer = await startWriterThread(config.databaseUrl, writeLock, options.writerThread.onLost);
-    } catch (error) {
-      await atMost(database.close(), FAILED_START_RELEASE_MS);
-      throw error;
-    }
-  }
+  // Accepted mail goes straight to the worker of this thread when it can (domain/hand-over.ts).
+  const handOff = options.worker && config.worker.handOff ? new HandOffSlot() : null;
   const stores = createStores(database, {
     sandboxOutboxLimit: config.sandboxOutboxLimit,
     suppressBlocks: config.suppressBlocks,
     eventMatchWindowMs: config.eventMatchWindowMs,
-    ...(writer ? { hotWrites: writer.writes } : {}),
+    submissions: {
+      ...(options.submitGroupVia ? { submitGroupVia: options.submitGroupVia } : {}),
+      ...(handOff ? { handOff } : {}),
+    },
   });
   const {
     apiKeys: keys,
@@ -316,7 +312,6 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     await guardedPoster.close();
     await trustedPoster.close();
     await provider?.close?.();
-    await writer?.stop();
     await database.close();
   }
 
@@ -346,6 +341,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         logger: logger.child({ component: 'worker' }),
         outage,
       });
+      handOff?.attach(worker);
     }
 
     let url: string | null = null;
@@ -414,7 +410,6 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         alerts: alertsService,
         logger: logger.child({ component: 'api' }),
         outage,
-        ...(inProcessWorker && config.worker.handOff ? { handOff: inProcessWorker } : {}),
         onAccepted: () => {
           inProcessWorker?.wake();
           options.wakeDelivery?.('worker');
@@ -574,7 +569,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     signal?.throwIfAborted();
     const wake = (what: DeliveryWake) =>
       what === 'worker' ? inProcess?.wake() : eventRelay?.wake();
-    return { url, app, worker, database, telemetry, wake, stop };
+    const writeGroup = (group: Submission[]) => messages.writeGroup(group);
+    return { url, app, worker, database, telemetry, wake, writeGroup, stop };
   } catch (error) {
     await atMost(stop(), FAILED_START_RELEASE_MS, logger);
     if (signal?.aborted) throw new StartAborted('stopped while starting');

@@ -5,8 +5,7 @@ import type {
   NewMessage,
   SubmissionOutcome,
 } from '../domain/ports/message-store.ts';
-import { DEFAULT_PRIORITY, type Priority, resolvePriority } from '../domain/priority.ts';
-import type { ClaimedMessage } from '../domain/types.ts';
+import { type Priority, resolvePriority } from '../domain/priority.ts';
 import type { ValidMessage } from '../domain/validate-message.ts';
 import type { ApiDeps } from './deps.ts';
 import { ApiError } from './errors.ts';
@@ -98,16 +97,13 @@ export async function acceptMessages<T extends object>(
       );
     }
   }
-  const prioritised = await withDefaultPriorities(request, deps, messages);
-  const handOff = leaseForHandOff(deps, prioritised);
   let outcome: SubmissionOutcome;
   try {
     outcome = await deps.messages.submit({
-      messages: handOff?.messages ?? prioritised,
+      messages: await withDefaultPriorities(request, deps, messages),
       ...(idempotency ? { idempotency } : {}),
     });
   } catch (error) {
-    handOff?.giveBack();
     giveBackUnitLimit(deps, taken, messages.length);
     if (hasNulCharacter(error)) {
       throw new ApiError('invalid_request', 'text must not contain NUL (\\u0000) characters');
@@ -120,16 +116,12 @@ export async function acceptMessages<T extends object>(
     );
   }
   deps.outage?.succeeded('storing messages');
-  if (outcome.kind !== 'stored') {
-    handOff?.giveBack();
-    giveBackUnitLimit(deps, taken, messages.length);
-  }
+  if (outcome.kind !== 'stored') giveBackUnitLimit(deps, taken, messages.length);
   if (outcome.kind === 'idempotency_conflict') throw reusedKey();
   if (outcome.kind === 'replay') return sendStored<T>(reply, outcome.status, outcome.body);
-  const leased = outcome.leased ?? [];
-  if (handOff) handOff.deliver(leased);
-  // Mail that queued: wake the workers (this process's, and others' on PostgreSQL).
-  if (leased.length < messages.length) deps.onAccepted?.();
+  // Mail that queued instead of going to this thread's worker at once (domain/hand-over.ts):
+  // wake the workers (this process's, and others' on PostgreSQL).
+  if ((outcome.leased?.length ?? 0) < messages.length) deps.onAccepted?.();
   if (deps.telemetry) {
     const byUnit = new Map<string, number>();
     for (const m of messages) {
@@ -140,43 +132,4 @@ export async function acceptMessages<T extends object>(
   }
   void reply.status(status);
   return body;
-}
-
-/**
- * Leases as many of the request's messages as this process's worker has places for, when it may
- * take them at once (ports/hand-off.ts): due now, nothing queued before them. The rest queue.
- */
-function leaseForHandOff(deps: ApiDeps, messages: NewMessage[]) {
-  const { handOff } = deps;
-  if (!handOff) return null;
-  const now = (deps.clock ?? Date.now)();
-  const due = messages.filter((m) => m.sendAt === null || m.sendAt <= now);
-  if (due.length < messages.length) return null;
-  const reservation = handOff.reserve(messages.length, now);
-  if (!reservation) return null;
-  const { lease, places } = reservation;
-  const leasedMessages = messages.map((m, i) => (i < places ? { ...m, lease } : m));
-  return {
-    messages: leasedMessages,
-    giveBack: () => handOff.deliver(reservation, []),
-    deliver(stored: { id: string; unitId: string }[]) {
-      const byId = new Map(leasedMessages.map((m) => [m.id, m]));
-      const claimed: ClaimedMessage[] = [];
-      for (const { id, unitId } of stored) {
-        const m = byId.get(id);
-        if (!m) continue;
-        claimed.push({
-          id,
-          unitId,
-          priority: m.priority ?? DEFAULT_PRIORITY,
-          attemptCount: 1,
-          attemptsThisRound: 1,
-          leaseOwner: lease.owner,
-          content: m.content,
-          suppressed: [],
-        });
-      }
-      handOff.deliver(reservation, claimed);
-    },
-  };
 }

@@ -4,7 +4,6 @@ import type { AlertsService } from '../domain/alerts/service.ts';
 import type { OperationsService } from '../domain/operations/service.ts';
 import type { ApiKeyRecord } from '../domain/ports/api-key-store.ts';
 import type { TimelineEntry } from '../domain/ports/delivery-event-store.ts';
-import type { DeliveryHandOff } from '../domain/ports/hand-off.ts';
 import type { MessageStore } from '../domain/ports/message-store.ts';
 import type { ProviderHealthStore } from '../domain/ports/provider-health-store.ts';
 import type { SandboxView } from '../domain/ports/sandbox-outbox.ts';
@@ -63,8 +62,6 @@ export interface ApiDeps {
   unitPriorities?: UnitDefaultPriorities;
   /** Called after messages were queued, so an in-process worker can start at once. */
   onAccepted?: () => void;
-  /** This process's worker, to hand accepted messages to at once (ports/hand-off.ts). */
-  handOff?: DeliveryHandOff;
   logger: Logger;
   /** Logs database failures as state changes instead of one line per failed request. */
   outage?: OutageLog;

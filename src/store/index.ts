@@ -4,7 +4,7 @@ import { createMaintenanceStore } from './cluster/store.ts';
 import { SqlDeliveryStore } from './delivery/store.ts';
 import type { DatabaseHandle } from './engine/handle.ts';
 import { SqlDeliveryEventStore } from './events/store.ts';
-import { SqlMessageStore } from './messages/store.ts';
+import { SqlMessageStore, type SubmissionOptions } from './messages/store.ts';
 import { SqlOperationsQueries } from './operations/store.ts';
 import { SqlProbeRequests } from './probes/store.ts';
 import { SqlProviderHealthStore } from './provider-health/store.ts';
@@ -13,7 +13,6 @@ import { SqlSandboxOutbox } from './sandbox/store.ts';
 import { SqlWebhookStore } from './status-webhooks/store.ts';
 import { SqlSuppressionStore } from './suppressions/store.ts';
 import { SqlUnitStore } from './units/store.ts';
-import type { HotWrites } from './write/hot-writes.ts';
 
 /**
  * The store's door: open a database (engine/), then `createStores` for the objects that
@@ -29,14 +28,14 @@ export interface StoreOptions {
   suppressBlocks?: boolean;
   /** Unmatched delivery events older than this are no longer matched later. */
   eventMatchWindowMs?: number;
-  /** Where submissions, claims and completions are written (default: on `handle`, here). */
-  hotWrites?: HotWrites;
+  /** How accepted mail is written: on another thread, handed to a worker (SubmissionOptions). */
+  submissions?: SubmissionOptions;
 }
 
 export type Stores = ReturnType<typeof createStores>;
 
 export function createStores(handle: DatabaseHandle, options: StoreOptions) {
-  const messages = new SqlMessageStore(handle, options.hotWrites);
+  const messages = new SqlMessageStore(handle, options.submissions);
   const deliveryEvents = new SqlDeliveryEventStore(handle, {
     ...(options.suppressBlocks !== undefined ? { suppressBlocks: options.suppressBlocks } : {}),
     ...(options.eventMatchWindowMs !== undefined
@@ -46,7 +45,7 @@ export function createStores(handle: DatabaseHandle, options: StoreOptions) {
   return {
     apiKeys: new SqlApiKeyStore(handle),
     messages,
-    delivery: new SqlDeliveryStore(handle, options.hotWrites),
+    delivery: new SqlDeliveryStore(handle),
     deliveryEvents,
     suppressions: new SqlSuppressionStore(handle),
     statusWebhooks: new SqlWebhookStore(handle),
@@ -73,7 +72,7 @@ export { isPostgresUrl, parsePostgresUrl, redactUrl } from './engine/postgres.ts
 export { DatabaseUrlError, sqlitePathFromUrl } from './engine/sqlite.ts';
 export { SharedWriteLock } from './engine/write-lock.ts';
 export { SqlDeliveryEventStore } from './events/store.ts';
-export { SqlMessageStore } from './messages/store.ts';
+export { SqlMessageStore, type SubmissionOptions } from './messages/store.ts';
 export { SqlOperationsQueries } from './operations/store.ts';
 export { SqlProbeRequests } from './probes/store.ts';
 export { SqlProviderHealthStore } from './provider-health/store.ts';
@@ -86,5 +85,3 @@ export { SqlWebhookStore } from './status-webhooks/store.ts';
 export { assignSuppressionUnits } from './suppressions/assign-units.ts';
 export { SqlSuppressionStore } from './suppressions/store.ts';
 export { SqlUnitStore } from './units/store.ts';
-export { type HotWrites, localHotWrites } from './write/hot-writes.ts';
-export { startWriterThread } from './write/writer-thread.ts';

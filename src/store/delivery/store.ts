@@ -2,7 +2,8 @@ import type { ClaimRequest, Completion, DeliveryStore } from '../../domain/ports
 import type { ClaimedMessage } from '../../domain/types.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { CommitGroup } from '../write/commit-group.ts';
-import { type HotWrites, localHotWrites } from '../write/hot-writes.ts';
+import { claimDue } from './claim-due.ts';
+import { writeCompletions } from './complete.ts';
 import { activeLeaseOwners, releaseLeases } from './leases.ts';
 
 /**
@@ -12,16 +13,10 @@ import { activeLeaseOwners, releaseLeases } from './leases.ts';
 export class SqlDeliveryStore implements DeliveryStore {
   private readonly completions: CommitGroup<Completion, undefined>;
 
-  private readonly writes: HotWrites;
-
-  constructor(
-    private readonly handle: DatabaseHandle,
-    writes: HotWrites = localHotWrites(handle),
-  ) {
-    this.writes = writes;
+  constructor(private readonly handle: DatabaseHandle) {
     this.completions = new CommitGroup(
       async (group) => {
-        await writes.completeGroup(group);
+        await handle.writeTransaction((trx) => writeCompletions(trx, handle, group));
         return group.map(() => undefined);
       },
       1000,
@@ -30,7 +25,7 @@ export class SqlDeliveryStore implements DeliveryStore {
   }
 
   claimDue(request: ClaimRequest): Promise<ClaimedMessage[]> {
-    return this.writes.claimDue(request);
+    return claimDue(this.handle, request);
   }
 
   complete(completion: Completion): Promise<void> {

@@ -1,3 +1,5 @@
+import { writeHandingOver } from '../../domain/hand-over.ts';
+import type { DeliveryHandOff } from '../../domain/ports/hand-off.ts';
 import type {
   MessageFilter,
   MessageStore,
@@ -8,7 +10,6 @@ import type {
 import type { MessageRecord } from '../../domain/types.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { CommitGroup } from '../write/commit-group.ts';
-import { type HotWrites, localHotWrites } from '../write/hot-writes.ts';
 import { cancelMessage } from './cancel.ts';
 import { countMessages } from './count.ts';
 import { countUnconfirmed } from './count-unconfirmed.ts';
@@ -18,6 +19,17 @@ import { listMessages } from './list.ts';
 import { pruneFinishedMessages } from './prune-finished.ts';
 import { pruneIdempotencyKeys } from './prune-idempotency-keys.ts';
 import { retryMessage } from './retry.ts';
+import { submitGroup } from './submit.ts';
+
+export interface SubmissionOptions {
+  /**
+   * Where groups of submissions are written instead of on `handle`: `tegami serve`'s delivery
+   * thread on SQLite, which owns the connection every message's writes are made on.
+   */
+  submitGroupVia?: (group: Submission[]) => Promise<SubmissionOutcome[]>;
+  /** The worker of this thread, given the mail that may go at once (domain/hand-over.ts). */
+  handOff?: DeliveryHandOff;
+}
 
 /**
  * Accepting, reading and changing messages on behalf of the API. Submissions are written by
@@ -28,13 +40,20 @@ export class SqlMessageStore implements MessageStore {
 
   constructor(
     private readonly handle: DatabaseHandle,
-    writes: HotWrites = localHotWrites(handle),
+    private readonly options: SubmissionOptions = {},
   ) {
     this.submissions = new CommitGroup(
-      (group) => writes.submitGroup(group),
+      (group) => this.writeGroup(group),
       1000,
       handle.writeConcurrency,
     );
+  }
+
+  /** Writes a group as one commit, now: for groups formed elsewhere (another thread's API). */
+  writeGroup(group: Submission[]): Promise<SubmissionOutcome[]> {
+    const { submitGroupVia, handOff } = this.options;
+    const write = submitGroupVia ?? ((g: Submission[]) => submitGroup(this.handle, g));
+    return handOff ? writeHandingOver(handOff, group, write, Date.now()) : write(group);
   }
 
   submit(submission: Submission): Promise<SubmissionOutcome> {

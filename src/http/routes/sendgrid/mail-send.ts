@@ -72,13 +72,16 @@ export function registerMailSend(
       if (taken && !taken.decision.allowed) {
         throw SendGridRefusal.of(429, SENDGRID_MESSAGES.tooManyRequests, limitHeaders);
       }
+      let handedOver: number;
       try {
-        await store(deps, await withDefaultPriorities(request, deps, result.messages), request.log);
+        const messages = await withDefaultPriorities(request, deps, result.messages);
+        handedOver = await store(deps, messages, request.log);
       } catch (error) {
         giveBackUnitLimit(deps, taken, count);
         throw error;
       }
-      deps.onAccepted?.();
+      // Wake the workers for what queued (the rest went to this thread's worker at once).
+      if (handedOver < result.messages.length) deps.onAccepted?.();
       // Counted as accepted like /v1 mail (metrics): one request may be several messages.
       if (deps.telemetry) {
         const unit = request.apiKey?.unitId ?? 'default';
@@ -103,14 +106,19 @@ export function registerMailSend(
   });
 }
 
-/** Durable when it returns; a failed write is SendGrid's 503, and nothing was accepted. */
+/**
+ * Durable when it returns; a failed write is SendGrid's 503, and nothing was accepted. Returns
+ * how many messages were handed to the worker at once (domain/hand-over.ts).
+ */
 async function store(
   deps: ApiDeps,
   messages: NewMessage[],
   log: { error: (o: object, m: string) => void },
-): Promise<void> {
+): Promise<number> {
+  let handedOver = 0;
   try {
-    await deps.messages.submit({ messages });
+    const outcome = await deps.messages.submit({ messages });
+    if (outcome.kind === 'stored') handedOver = outcome.leased?.length ?? 0;
   } catch (error) {
     if (hasNulCharacter(error)) {
       throw new SendGridRefusal(400, [
@@ -122,4 +130,5 @@ async function store(
     throw SendGridRefusal.of(503, SENDGRID_MESSAGES.unavailable);
   }
   deps.outage?.succeeded('storing messages');
+  return handedOver;
 }
