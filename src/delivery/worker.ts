@@ -92,8 +92,8 @@ export class DeliveryWorker implements DeliveryHandOff {
   /** Places set aside for messages being stored leased to this worker (ports/hand-off.ts). */
   private reservedForHandOff = 0;
   /**
-   * The last claim found every due message (it came back short) and nothing was queued since:
-   * only then may accepted mail skip the queue without overtaking anything.
+   * The last claim found every due message (it came back short): only then may accepted mail
+   * skip the queue, so it never overtakes a backlog (a full claim clears it).
    */
   private queueDrained = false;
   /** An API in this process hands mail over (reserve was called): claims are for what it can't. */
