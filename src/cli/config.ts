@@ -68,7 +68,7 @@ export interface Config {
     batchSize: number;
     leaseMs: number;
     pollIntervalMs: number;
-    /** TEGAMI_WORKER_HAND_OFF: `tegami serve` hands accepted mail to its worker at once. */
+    /** TEGAMI_WORKER_HAND_OFF: accepted mail goes to the worker of its thread at once. */
     handOff: boolean;
   };
   sandboxOutboxLimit: number;
@@ -211,8 +211,8 @@ export function loadConfig(env: Env = process.env): Config {
     batchSize: integer(env, 'TEGAMI_WORKER_BATCH_SIZE', 200, 1, 5_000),
     leaseMs: integer(env, 'TEGAMI_WORKER_LEASE_MS', 30_000, 1_000, DAY_MS),
     pollIntervalMs: integer(env, 'TEGAMI_WORKER_POLL_INTERVAL_MS', 250, 10, 60_000),
-    // An API and a worker in one process (`tegami serve`): accepted mail goes to the worker at
-    // once while nothing is queued, written already leased (domain/ports/hand-off.ts).
+    // Where accepted mail is written on a worker's thread (`tegami serve`), it goes to that
+    // worker at once while nothing is queued, written already leased (domain/hand-over.ts).
     handOff: oneOf(env, 'TEGAMI_WORKER_HAND_OFF', 'true', ['true', 'false'] as const) === 'true',
   };
   const provider = oneOf(env, 'TEGAMI_PROVIDER', 'sandbox', [

@@ -33,6 +33,11 @@ export interface Suppression {
   unitId: string | null;
 }
 
+/** Every recipient of a message (to, cc, bcc), lower-cased as the suppression list keeps them. */
+export function recipientAddresses(content: MessageContent): string[] {
+  return [...content.to, ...content.cc, ...content.bcc].map((a) => a.email.toLowerCase());
+}
+
 /**
  * The suppression reason a delivery event gives its address, or null if it gives none. Blocks
  * (`bounce` with type `blocked`) are often a passing reputation problem: only with

@@ -1,21 +1,21 @@
 import type { ClaimedMessage } from '../types.ts';
 
-/** The lease a message is written with when it is handed to this process's worker at once. */
+/** The lease a message is written with when it is handed to the worker of its thread at once. */
 export interface AcceptLease {
   owner: string;
   expiresAt: number;
 }
 
-/** Places an in-process worker set aside for messages about to be stored (DeliveryHandOff). */
+/** Places a worker set aside for messages about to be stored (DeliveryHandOff). */
 export interface HandOffReservation {
   lease: AcceptLease;
-  /** How many of the request's messages may be written leased. */
+  /** How many of the group's messages may be written leased. */
   places: number;
 }
 
 /**
- * Hands messages accepted by the API straight to the worker of the same process, instead of
- * queueing them for its next claim. A message is then written already leased (`sending`, with
+ * Hands accepted messages straight to the worker of the thread that writes them (domain/hand-over.ts),
+ * instead of queueing them for its next claim. A message is then written already leased (`sending`, with
  * the worker's lease, in the transaction that accepts it) and goes to the provider once that
  * commit is durable: no claim statement, no claim transaction, no second read of its content.
  *

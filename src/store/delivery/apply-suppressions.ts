@@ -2,6 +2,7 @@ import { type Kysely, sql } from 'kysely';
 import { statusWebhooksForMessage, type WebhookEvent } from '../../domain/status-webhooks.ts';
 import {
   describeSuppressed,
+  recipientAddresses,
   type SuppressedRecipient,
   withoutSuppressed,
 } from '../../domain/suppression.ts';
@@ -26,11 +27,7 @@ async function applySuppressions(
   claimed: ClaimedMessage[],
   now: number,
 ): Promise<ClaimedMessage[]> {
-  const emails = new Set<string>();
-  for (const m of claimed) {
-    for (const a of [...m.content.to, ...m.content.cc, ...m.content.bcc])
-      emails.add(a.email.toLowerCase());
-  }
+  const emails = new Set(claimed.flatMap((m) => recipientAddresses(m.content)));
   const suppressions = await findSuppressed(trx, [...emails]);
   if (suppressions.size === 0) return claimed;
   const toSend: ClaimedMessage[] = [];

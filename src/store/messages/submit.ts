@@ -1,6 +1,7 @@
 import type { Insertable, Kysely } from 'kysely';
 import { DEFAULT_UNIT_NAME } from '../../domain/operations/units.ts';
 import type { Submission, SubmissionOutcome } from '../../domain/ports/message-store.ts';
+import { recipientAddresses } from '../../domain/suppression.ts';
 import type { DatabaseHandle, Dialect } from '../engine/handle.ts';
 import type { Database, MessageTable, RecipientTable } from '../schema.ts';
 import { findSuppressed } from '../suppressions/find-suppressed.ts';
@@ -132,23 +133,14 @@ async function leasedWithSuppressedRecipients(
   group: Submission[],
 ): Promise<Set<string>> {
   const ids = new Set<string>();
-  const emails = new Set<string>();
-  for (const submission of group) {
-    for (const { lease, content } of submission.messages) {
-      if (!lease) continue;
-      for (const a of content.to) emails.add(a.email.toLowerCase());
-      for (const a of content.cc) emails.add(a.email.toLowerCase());
-      for (const a of content.bcc) emails.add(a.email.toLowerCase());
-    }
-  }
-  if (emails.size === 0) return ids;
-  const suppressions = await findSuppressed(db, [...emails]);
+  const leased = group.flatMap((s) => s.messages.filter((m) => m.lease));
+  if (leased.length === 0) return ids;
+  const suppressions = await findSuppressed(db, [
+    ...new Set(leased.flatMap((m) => recipientAddresses(m.content))),
+  ]);
   if (suppressions.size === 0) return ids;
-  for (const submission of group) {
-    for (const { id, lease, content } of submission.messages) {
-      const everyone = [...content.to, ...content.cc, ...content.bcc];
-      if (lease && everyone.some((a) => suppressions.has(a.email.toLowerCase()))) ids.add(id);
-    }
+  for (const m of leased) {
+    if (recipientAddresses(m.content).some((email) => suppressions.has(email))) ids.add(m.id);
   }
   return ids;
 }
