@@ -17,6 +17,7 @@ import {
 } from './background-checkpoints.ts';
 import type { DatabaseHandle, Dialect } from './handle.ts';
 import { registerSqliteFunctions } from './sqlite-functions.ts';
+import { WalSync } from './wal-sync.ts';
 import { SharedWriteLock } from './write-lock.ts';
 
 /**
@@ -88,8 +89,10 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
   if (path !== ':memory:') ensureDirectory(dirname(resolve(path)));
   const sqlite = new SqliteDatabase(path);
   // WAL lets readers run beside the single writer; synchronous=FULL fsyncs the WAL on every
-  // commit, so an acknowledged message survives power loss. Commits are grouped by the caller
-  // (see write/commit-group.ts) to keep that affordable.
+  // commit, so an acknowledged change survives power loss. Write transactions commit with
+  // NORMAL instead and have the WAL fsync'd off the thread before they resolve (wal-sync.ts);
+  // FULL stays for every other write. Commits are grouped by the caller (see
+  // write/commit-group.ts) to keep that affordable.
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('busy_timeout = 5000');
@@ -148,6 +151,9 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
   });
 
   const dataVersion = sqlite.prepare('pragma data_version').pluck();
+  const walSync = path === ':memory:' ? null : WalSync.forDatabase(resolve(path));
+  const commitWithoutFsync = sqlite.prepare('pragma synchronous = NORMAL');
+  const commitWithFsync = sqlite.prepare('pragma synchronous = FULL');
   return {
     db,
     engine: 'sqlite',
@@ -158,12 +164,16 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
     // process wrote in between, that upgrade fails at once with SQLITE_BUSY instead of waiting.
     // BEGIN IMMEDIATE waits (busy_timeout) for the lock up front.
     async writeTransaction(work, options) {
-      return db.connection().execute((conn) =>
+      const result = await db.connection().execute((conn) =>
         writeLock.hold(async () => {
           // A bulk transaction leaves the WAL to the thread (see BULK_DEFER_FRAMES).
           const bulk = options?.bulk === true && threadCopies;
           if (bulk) writeLock.markBulkWriting(Date.now() + BULK_QUIET_MS);
           setAutocheckpoint(bulk);
+          // The commit writes the WAL without an fsync; it is done off the thread below. (SQLite
+          // takes the setting only outside a transaction; the connection is this one's until
+          // the lock is let go.)
+          if (walSync) commitWithoutFsync.run();
           await sql`begin immediate`.execute(conn);
           try {
             const result = await work(conn);
@@ -173,16 +183,22 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
             if (sqlite.inTransaction) await sql`rollback`.execute(conn);
             throw error;
           } finally {
+            if (walSync) commitWithFsync.run();
             if (bulk) writeLock.markBulkWriting(Date.now() + BULK_QUIET_MS);
           }
         }),
       );
+      // Committed, and the write lock is free for the next transaction; the caller hears back
+      // once the commit is on disk.
+      await walSync?.sync();
+      return result;
     },
     notify() {},
     announce: async () => {},
     listen: () => () => {},
     async close() {
       await checkpoints?.stop();
+      await walSync?.close();
       await db.destroy();
     },
   };

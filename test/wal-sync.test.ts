@@ -1,0 +1,192 @@
+// tegami-test: no-database
+
+import assert from 'node:assert/strict';
+import fs, { mkdtempSync, rmSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { sql } from 'kysely';
+import { openSqlite } from '../src/store/engine/sqlite.ts';
+import { WalSync } from '../src/store/engine/wal-sync.ts';
+import { waitFor } from './helpers.ts';
+
+/**
+ * SQLite write transactions commit without an fsync and are answered once the WAL has been
+ * fsync'd off the thread (store/engine/wal-sync.ts): nobody hears "done" before it is on disk.
+ */
+
+/** An fsync that finishes when the test says so. */
+function controlledFsync() {
+  const started: { finish: () => void; fail: (error: Error) => void }[] = [];
+  const fsync = () =>
+    new Promise<void>((resolve, reject) => {
+      started.push({ finish: resolve, fail: reject });
+    });
+  return { fsync, started };
+}
+
+/** Lets pending promise callbacks run. */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+function tracked<T>(promise: Promise<T>) {
+  const state = { done: false, failed: null as unknown };
+  promise.then(
+    () => {
+      state.done = true;
+    },
+    (error) => {
+      state.failed = error;
+    },
+  );
+  return state;
+}
+
+describe('WalSync', () => {
+  test('a sync with none under way starts an fsync at once and resolves with it', async () => {
+    const { fsync, started } = controlledFsync();
+    const sync = new WalSync(fsync);
+    const first = tracked(sync.sync());
+    assert.equal(started.length, 1);
+    await settle();
+    assert.equal(first.done, false);
+    started[0]?.finish();
+    await settle();
+    assert.equal(first.done, true);
+  });
+
+  test('syncs asked for during an fsync share one fsync that starts after it', async () => {
+    const { fsync, started } = controlledFsync();
+    const sync = new WalSync(fsync);
+    const first = tracked(sync.sync());
+    // Written after the first fsync began: it may not cover them.
+    const later = [tracked(sync.sync()), tracked(sync.sync()), tracked(sync.sync())];
+    assert.equal(started.length, 1, 'no second fsync while one runs');
+    started[0]?.finish();
+    await settle();
+    assert.equal(first.done, true);
+    assert.deepEqual(
+      later.map((s) => s.done),
+      [false, false, false],
+      'not answered by the fsync that began before them',
+    );
+    assert.equal(started.length, 2, 'one fsync for the three of them');
+    started[1]?.finish();
+    await settle();
+    assert.deepEqual(
+      later.map((s) => s.done),
+      [true, true, true],
+    );
+    assert.equal(started.length, 2);
+  });
+
+  test('a failed fsync fails the syncs that waited for it; the next sync tries again', async () => {
+    const { fsync, started } = controlledFsync();
+    const sync = new WalSync(fsync);
+    const first = tracked(sync.sync());
+    const second = tracked(sync.sync());
+    started[0]?.fail(new Error('EIO'));
+    await settle();
+    assert.equal((first.failed as Error).message, 'EIO');
+    // The second never depended on the first fsync: it gets one of its own.
+    assert.equal(started.length, 2);
+    started[1]?.finish();
+    await settle();
+    assert.equal(second.done, true);
+    const third = tracked(sync.sync());
+    assert.equal(started.length, 3);
+    started[2]?.finish();
+    await settle();
+    assert.equal(third.done, true);
+  });
+
+  test('close waits for the syncs asked for, then closes the file', async () => {
+    const { fsync, started } = controlledFsync();
+    let closed = false;
+    const sync = new WalSync(fsync, () => {
+      closed = true;
+    });
+    void sync.sync();
+    void sync.sync();
+    const closing = tracked(sync.close());
+    started[0]?.finish();
+    await settle();
+    assert.equal(closed, false, 'the second fsync is still to come');
+    started[1]?.finish();
+    await settle();
+    assert.equal(closing.done, true);
+    assert.equal(closed, true);
+  });
+});
+
+describe('SQLite write transactions and the WAL fsync', () => {
+  test('a write transaction resolves only after the WAL is fsync’d, and the lock is free meanwhile', async (t) => {
+    const folder = mkdtempSync(join(tmpdir(), 'tegami-wal-sync-'));
+    // Every fdatasync of the process waits here until released (the WAL's, done by WalSync).
+    const held: (() => void)[] = [];
+    const original = fs.fdatasync;
+    fs.fdatasync = ((fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => {
+      held.push(() => original(fd, callback));
+    }) as typeof fs.fdatasync;
+    syncBuiltinESMExports();
+    const handle = openSqlite(`sqlite:${join(folder, 'a.db')}`);
+    t.after(async () => {
+      for (const release of held.splice(0)) release();
+      fs.fdatasync = original;
+      syncBuiltinESMExports();
+      await handle.close();
+      rmSync(folder, { recursive: true, force: true });
+    });
+    await sql`create table t (id integer primary key, body text)`.execute(handle.db);
+
+    const first = tracked(
+      handle.writeTransaction((trx) => sql`insert into t (body) values ('a')`.execute(trx)),
+    );
+    await waitFor(async () => held.length === 1, 'the WAL’s fsync to begin', 2_000, 1);
+    assert.equal(first.done, false, 'not answered before the fsync is done');
+
+    // The commit itself is over and the lock free: another transaction commits meanwhile.
+    const second = tracked(
+      handle.writeTransaction((trx) => sql`insert into t (body) values ('b')`.execute(trx)),
+    );
+    await waitFor(
+      async () =>
+        (await sql<{ n: number }>`select count(*) as n from t`.execute(handle.db)).rows[0]?.n === 2,
+      'the second commit',
+      2_000,
+      1,
+    );
+    assert.equal(first.done, false);
+    assert.equal(second.done, false);
+
+    held.shift()?.();
+    await waitFor(async () => first.done, 'the first transaction to resolve', 2_000, 1);
+    assert.equal(second.done, false, 'the second commit waits for an fsync that began after it');
+    await waitFor(async () => held.length === 1, 'the second fsync to begin', 2_000, 1);
+    held.shift()?.();
+    await waitFor(async () => second.done, 'the second transaction to resolve', 2_000, 1);
+  });
+
+  test('statements outside write transactions keep SQLite’s own fsync (synchronous = FULL)', async (t) => {
+    const folder = mkdtempSync(join(tmpdir(), 'tegami-wal-sync-'));
+    const handle = openSqlite(`sqlite:${join(folder, 'a.db')}`);
+    t.after(async () => {
+      await handle.close();
+      rmSync(folder, { recursive: true, force: true });
+    });
+    const level = async () =>
+      (await sql<{ synchronous: number }>`pragma synchronous`.execute(handle.db)).rows[0]
+        ?.synchronous;
+    await sql`create table t (id integer primary key, body text unique)`.execute(handle.db);
+    assert.equal(await level(), 2);
+    await handle.writeTransaction((trx) => sql`insert into t (body) values ('a')`.execute(trx));
+    assert.equal(await level(), 2, 'FULL again after a commit');
+    await assert.rejects(
+      handle.writeTransaction((trx) => sql`insert into t (body) values ('a')`.execute(trx)),
+      /UNIQUE/,
+    );
+    assert.equal(await level(), 2, 'FULL again after a rollback');
+    const rows = await sql<{ n: number }>`select count(*) as n from t`.execute(handle.db);
+    assert.equal(rows.rows[0]?.n, 1);
+  });
+});
