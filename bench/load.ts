@@ -11,6 +11,8 @@
  * pg-boss (peers, bench/peers/), `peers` (all three) or `all`. `profile` runs `tegami serve` once
  * under `node --cpu-prof` and prints where its CPU time goes during the counted messages.
  * BENCH_LOAD_MESSAGES, BENCH_LOAD_WARMUP and BENCH_LOAD_RUNS change the counts (20,000, 2,000, 2).
+ * The runs go round by round (every contestant once, then again), and where a goal's peer ran too
+ * the ratios within each round are printed at the end (Tegami ÷ BullMQ, ÷ pg-boss, ingest ÷ no-op).
  * With runs of 10 s or more, each Tegami process's resident memory is also printed per tenth of the
  * run (e.g. BENCH_LOAD_MESSAGES=1000000: growth between the first and the last 100,000).
  */
@@ -521,10 +523,16 @@ export async function loadBench(args: string[]): Promise<void> {
     nodeOptions: [],
   };
   const rows: string[] = [];
+  const rounds: Map<string, Measured>[] = [];
   try {
-    for (const contestant of CONTESTANTS.filter((c) => wanted.has(c.key))) {
-      for (let i = 0; i < RUNS; i++) {
+    // Round by round, every contestant once per round: the machine's speed drifts, and a
+    // contestant's runs all in a row would meet a different machine than its peer's.
+    for (let i = 0; i < RUNS; i++) {
+      const round = new Map<string, Measured>();
+      rounds.push(round);
+      for (const contestant of CONTESTANTS.filter((c) => wanted.has(c.key))) {
         const m = await runOnce(contestant, ctx, standIn, loadgen);
+        round.set(contestant.key, m);
         console.log(row(m));
         rows.push(row(m));
         for (const p of m.rssByTenth.filter((r) => r.mib.length > 0)) {
@@ -563,4 +571,51 @@ export async function loadBench(args: string[]): Promise<void> {
   );
   console.log('|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
+  const ratios = goalRatios(rounds);
+  if (ratios.length > 0) {
+    console.log('\nRatios within each round (the goals of the load issue), median and range:\n');
+    for (const r of ratios) console.log(r);
+  }
+}
+
+/**
+ * Tegami against the peer each goal names, within each round (both ran minutes apart on the same
+ * machine): SQLite contestants end to end ÷ BullMQ, PostgreSQL ones ÷ pg-boss, every Tegami
+ * contestant's ingest ÷ the no-op handler's.
+ */
+export function goalRatios(rounds: Map<string, Measured>[]): string[] {
+  const lines: string[] = [];
+  const compare = (key: string, peer: string, what: 'endToEnd' | 'ingest', goal: number) => {
+    const values: number[] = [];
+    for (const round of rounds) {
+      const ours = round.get(key)?.[what];
+      const theirs = round.get(peer)?.[what];
+      if (ours && theirs) values.push(ours / theirs);
+    }
+    if (values.length === 0) return;
+    const label = CONTESTANTS.find((c) => c.key === key)?.label ?? key;
+    const peerLabel = CONTESTANTS.find((c) => c.key === peer)?.label ?? peer;
+    const range =
+      values.length > 1
+        ? ` (${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)})`
+        : '';
+    lines.push(
+      `- ${label} ÷ ${peerLabel}, ${what === 'endToEnd' ? 'end to end' : 'ingest'}: ${median(values).toFixed(2)}×${range} over ${values.length} round${values.length > 1 ? 's' : ''}; goal ${goal}×`,
+    );
+  };
+  for (const key of ['serve', 'serve-2', 'sqlite-split']) compare(key, 'bullmq', 'endToEnd', 1.5);
+  for (const key of ['pg-1', 'pg-2', 'pg-serve', 'pg-serve-1'])
+    compare(key, 'pg-boss', 'endToEnd', 3);
+  for (const c of CONTESTANTS) {
+    if (!['noop', 'bullmq', 'pg-boss'].includes(c.key)) compare(c.key, 'noop', 'ingest', 0.5);
+  }
+  return lines;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
