@@ -93,7 +93,7 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
   // NORMAL instead and have the WAL fsync'd off the thread before they resolve (wal-sync.ts);
   // FULL stays for every other write. Commits are grouped by the caller (see
   // write/commit-group.ts) to keep that affordable.
-  sqlite.pragma('journal_mode = WAL');
+  const inWal = sqlite.pragma('journal_mode = WAL', { simple: true }) === 'wal';
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
@@ -151,7 +151,9 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
   });
 
   const dataVersion = sqlite.prepare('pragma data_version').pluck();
-  const walSync = path === ':memory:' ? null : WalSync.forDatabase(resolve(path));
+  // Only a file in WAL mode has a log to fsync; anything else (an in-memory database, a file
+  // system where SQLite cannot use WAL) commits with SQLite's own fsync throughout.
+  const walSync = inWal ? WalSync.forDatabase(resolve(path)) : null;
   const commitWithoutFsync = sqlite.prepare('pragma synchronous = NORMAL');
   const commitWithFsync = sqlite.prepare('pragma synchronous = FULL');
   return {
@@ -174,14 +176,16 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
           // takes the setting only outside a transaction; the connection is this one's until
           // the lock is let go.)
           if (walSync) commitWithoutFsync.run();
-          await sql`begin immediate`.execute(conn);
           try {
-            const result = await work(conn);
-            await sql`commit`.execute(conn);
-            return result;
-          } catch (error) {
-            if (sqlite.inTransaction) await sql`rollback`.execute(conn);
-            throw error;
+            await sql`begin immediate`.execute(conn);
+            try {
+              const result = await work(conn);
+              await sql`commit`.execute(conn);
+              return result;
+            } catch (error) {
+              if (sqlite.inTransaction) await sql`rollback`.execute(conn);
+              throw error;
+            }
           } finally {
             if (walSync) commitWithFsync.run();
             if (bulk) writeLock.markBulkWriting(Date.now() + BULK_QUIET_MS);
