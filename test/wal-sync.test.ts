@@ -80,24 +80,20 @@ describe('WalSync', () => {
     assert.equal(started.length, 2);
   });
 
-  test('a failed fsync fails the syncs that waited for it; the next sync tries again', async () => {
+  test('after a failed fsync every sync fails: nothing later can be promised durable', async () => {
     const { fsync, started } = controlledFsync();
     const sync = new WalSync(fsync);
     const first = tracked(sync.sync());
     const second = tracked(sync.sync());
     started[0]?.fail(new Error('EIO'));
     await settle();
+    await settle();
     assert.equal((first.failed as Error).message, 'EIO');
-    // The second never depended on the first fsync: it gets one of its own.
-    assert.equal(started.length, 2);
-    started[1]?.finish();
-    await settle();
-    assert.equal(second.done, true);
+    assert.equal((second.failed as Error).message, 'EIO', 'the one that waited fails too');
     const third = tracked(sync.sync());
-    assert.equal(started.length, 3);
-    started[2]?.finish();
     await settle();
-    assert.equal(third.done, true);
+    assert.equal((third.failed as Error).message, 'EIO');
+    assert.equal(started.length, 1, 'no fsync after the failure could make up for it');
   });
 
   test('close waits for the syncs asked for, then closes the file', async () => {
@@ -167,7 +163,7 @@ describe('SQLite write transactions and the WAL fsync', () => {
     await waitFor(async () => second.done, 'the second transaction to resolve', 2_000, 1);
   });
 
-  test('statements outside write transactions keep SQLite’s own fsync (synchronous = FULL)', async (t) => {
+  test('write transactions commit with NORMAL; statements outside them keep SQLite’s own fsync (FULL)', async (t) => {
     const folder = mkdtempSync(join(tmpdir(), 'tegami-wal-sync-'));
     const handle = openSqlite(`sqlite:${join(folder, 'a.db')}`);
     t.after(async () => {
@@ -179,7 +175,11 @@ describe('SQLite write transactions and the WAL fsync', () => {
         ?.synchronous;
     await sql`create table t (id integer primary key, body text unique)`.execute(handle.db);
     assert.equal(await level(), 2);
-    await handle.writeTransaction((trx) => sql`insert into t (body) values ('a')`.execute(trx));
+    await handle.writeTransaction(async (trx) => {
+      const inside = await sql<{ synchronous: number }>`pragma synchronous`.execute(trx);
+      assert.equal(inside.rows[0]?.synchronous, 1, 'the commit itself is made with NORMAL');
+      await sql`insert into t (body) values ('a')`.execute(trx);
+    });
     assert.equal(await level(), 2, 'FULL again after a commit');
     await assert.rejects(
       handle.writeTransaction((trx) => sql`insert into t (body) values ('a')`.execute(trx)),

@@ -47,6 +47,12 @@ export interface DatabaseHandle {
     options?: { bulk?: boolean },
   ): Promise<T>;
   /**
+   * Resolves once every commit made so far is on disk. On SQLite a commit is visible to reads a
+   * moment before its fsync (engine/wal-sync.ts): a read whose answer acknowledges something
+   * (an idempotent replay) waits for this first. Absent where a visible commit is durable.
+   */
+  durable?(): Promise<void>;
+  /**
    * A number that changes whenever another connection (another process) commits, or undefined
    * when the engine cannot tell. Lets read caches stay correct across processes.
    */

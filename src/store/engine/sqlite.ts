@@ -152,10 +152,16 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
 
   const dataVersion = sqlite.prepare('pragma data_version').pluck();
   // Only a file in WAL mode has a log to fsync; anything else (an in-memory database, a file
-  // system where SQLite cannot use WAL) commits with SQLite's own fsync throughout.
-  const walSync = inWal ? WalSync.forDatabase(resolve(path)) : null;
-  const commitWithoutFsync = sqlite.prepare('pragma synchronous = NORMAL');
-  const commitWithFsync = sqlite.prepare('pragma synchronous = FULL');
+  // system where SQLite cannot use WAL) commits with SQLite's own fsync throughout. The log is
+  // named after the file as SQLite resolved it (symbolic links followed), not as configured.
+  const walSync = inWal ? WalSync.forDatabase(mainDatabaseFile(sqlite)) : null;
+  // Run, not prepared once: SQLite applies `synchronous` when the statement is prepared.
+  const commitWithoutFsync = () => sqlite.pragma('synchronous = NORMAL');
+  const commitWithFsync = () => {
+    // Only outside a transaction (a ROLLBACK that failed leaves one open; the next write
+    // transaction sets the level again anyway).
+    if (!sqlite.inTransaction) sqlite.pragma('synchronous = FULL');
+  };
   return {
     db,
     engine: 'sqlite',
@@ -175,7 +181,7 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
           // The commit writes the WAL without an fsync; it is done off the thread below. (SQLite
           // takes the setting only outside a transaction; the connection is this one's until
           // the lock is let go.)
-          if (walSync) commitWithoutFsync.run();
+          if (walSync) commitWithoutFsync();
           try {
             await sql`begin immediate`.execute(conn);
             try {
@@ -187,7 +193,7 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
               throw error;
             }
           } finally {
-            if (walSync) commitWithFsync.run();
+            if (walSync) commitWithFsync();
             if (bulk) writeLock.markBulkWriting(Date.now() + BULK_QUIET_MS);
           }
         }),
@@ -196,6 +202,9 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
       // once the commit is on disk.
       await walSync?.sync();
       return result;
+    },
+    durable: async () => {
+      await walSync?.sync();
     },
     notify() {},
     announce: async () => {},
@@ -206,6 +215,14 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
       await db.destroy();
     },
   };
+}
+
+/** The main database's file as SQLite opened it: its WAL is this name plus `-wal`. */
+function mainDatabaseFile(sqlite: SqliteDatabase.Database): string {
+  const list = sqlite.pragma('database_list') as { name: string; file: string }[];
+  const main = list.find((d) => d.name === 'main');
+  if (!main?.file) throw new Error('SQLite did not say which file the database is');
+  return main.file;
 }
 
 /**

@@ -6,12 +6,11 @@ import { closeSync, fdatasync, openSync } from 'node:fs';
  *
  * With `synchronous = FULL` SQLite fsyncs the WAL inside COMMIT, and better-sqlite3 runs COMMIT on
  * the calling thread: in `tegami serve` the thread that also answers HTTP stood still for the
- * fsync of every group commit (about a tenth of its time under load, profiled). A write
- * transaction now commits with `synchronous = NORMAL` (the frames are written to the WAL, not
- * yet fsync'd), lets go of the write lock, and its caller is answered once `sync()` has resolved:
- * an fsync of the WAL file on libuv's thread pool that began after the commit. So nothing is
- * acknowledged before it is on disk, exactly as before; the next transaction is written while
- * the fsync runs, and commits that come in meanwhile share the next fsync.
+ * fsync of every group commit. A write transaction now commits with `synchronous = NORMAL` (the
+ * frames are written to the WAL, not yet fsync'd), lets go of the write lock, and its caller is
+ * answered once `sync()` has resolved: an fsync of the WAL file on libuv's thread pool that began
+ * after the commit. So nothing is acknowledged before it is on disk; the next transaction is
+ * written while the fsync runs, and commits that come in meanwhile share the next fsync.
  *
  * Why an fsync of the file is enough: SQLite appends each commit's frames to the WAL and, in
  * NORMAL mode, still syncs the WAL before every checkpoint, the database after it, and the WAL's
@@ -20,13 +19,23 @@ import { closeSync, fdatasync, openSync } from 'node:fs';
  * recovers every commit whose frames are on disk. An fsync covers the whole file, so a writer
  * that waits for its own also covers every commit before it, another thread's or process's
  * included: a claim that leases a message cannot go ahead before the message's acceptance is
- * durable. Only plain reads may see a commit up to one fsync early.
+ * durable.
+ *
+ * What differs from FULL: a commit is visible to plain reads up to about two fsyncs before it is
+ * durable. A read that acknowledges something (an idempotent replay of a stored answer) waits
+ * for `sync()` first (`DatabaseHandle.durable`). And a failed fsync cannot undo a commit that
+ * others may already have read: the first failure is kept and every later `sync()` fails with it
+ * (after a failed fsync Linux may drop the unwritten pages and report the next fsync as a
+ * success), so writes fail until the process is restarted and SQLite recovers from what is on
+ * disk.
  */
 export class WalSync {
   /** The fsync under way, if any. */
   private running: Promise<void> | null = null;
   /** The fsync that follows it, shared by everyone who asked while it ran. */
   private next: Promise<void> | null = null;
+  /** The first fsync that failed: nothing after it can be promised durable. */
+  private failure: unknown = null;
 
   constructor(
     private readonly fsync: () => Promise<void>,
@@ -34,9 +43,9 @@ export class WalSync {
   ) {}
 
   /**
-   * For the WAL of the database at `path`, an absolute path. The file is opened at the first
-   * sync (it exists once a transaction has committed) and stays the same file while a
-   * connection is open: SQLite truncates the log, it deletes it only when the last one closes.
+   * For the WAL of the database at `path`, the file as SQLite opened it. The log is opened at
+   * the first sync and stays the same file while a connection is open: SQLite truncates it, it
+   * deletes it only when the last connection closes.
    */
   static forDatabase(path: string): WalSync {
     let fd: number | null = null;
@@ -55,6 +64,7 @@ export class WalSync {
 
   /** Resolves once everything written to the WAL before this call is on disk. */
   sync(): Promise<void> {
+    if (this.failure !== null) return Promise.reject(this.failure);
     if (!this.running) return this.start();
     // The fsync under way may have begun before the caller's commit was written.
     this.next ??= this.running
@@ -67,9 +77,15 @@ export class WalSync {
   }
 
   private start(): Promise<void> {
-    const running = this.fsync().finally(() => {
-      if (this.running === running) this.running = null;
-    });
+    if (this.failure !== null) return Promise.reject(this.failure);
+    const running = this.fsync()
+      .catch((error: unknown) => {
+        this.failure ??= error;
+        throw error;
+      })
+      .finally(() => {
+        if (this.running === running) this.running = null;
+      });
     this.running = running;
     return running;
   }

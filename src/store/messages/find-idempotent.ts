@@ -9,5 +9,7 @@ export async function findIdempotent(handle: DatabaseHandle, apiKeyId: string, k
     .where('key', '=', key)
     .executeTakeFirst();
   if (!row) return null;
+  // The stored answer is replayed as an acknowledgement: only once its commit is on disk.
+  await handle.durable?.();
   return { requestHash: row.request_hash, status: row.response_status, body: row.response_body };
 }
