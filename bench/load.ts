@@ -233,6 +233,9 @@ async function startPostgresTegami(
 const PEERS = here('./peers/');
 const peer = (name: string) => ['--import', 'tsx', join(PEERS, name)];
 
+/** The contestants that are not Tegami. */
+const PEER_KEYS = ['noop', 'bullmq', 'pg-boss'];
+
 interface Contestant {
   key: string;
   label: string;
@@ -490,7 +493,7 @@ export async function loadBench(args: string[]): Promise<void> {
   const profile = args.includes('profile');
   const wanted = new Set(args.filter((a) => a !== 'profile'));
   const tegami = ['serve', 'sqlite-split', 'pg-1', 'pg-2'];
-  const peers = ['noop', 'bullmq', 'pg-boss'];
+  const peers = PEER_KEYS;
   if (wanted.has('all')) for (const k of [...tegami, ...peers]) wanted.add(k);
   if (wanted.has('peers')) for (const k of peers) wanted.add(k);
   if (wanted.size === 0 && !profile) for (const k of tegami) wanted.add(k);
@@ -583,7 +586,7 @@ export async function loadBench(args: string[]): Promise<void> {
  * machine): SQLite contestants end to end ÷ BullMQ, PostgreSQL ones ÷ pg-boss, every Tegami
  * contestant's ingest ÷ the no-op handler's.
  */
-export function goalRatios(rounds: Map<string, Measured>[]): string[] {
+function goalRatios(rounds: Map<string, Measured>[]): string[] {
   const lines: string[] = [];
   const compare = (key: string, peer: string, what: 'endToEnd' | 'ingest', goal: number) => {
     const values: number[] = [];
@@ -607,7 +610,7 @@ export function goalRatios(rounds: Map<string, Measured>[]): string[] {
   for (const key of ['pg-1', 'pg-2', 'pg-serve', 'pg-serve-1'])
     compare(key, 'pg-boss', 'endToEnd', 3);
   for (const c of CONTESTANTS) {
-    if (!['noop', 'bullmq', 'pg-boss'].includes(c.key)) compare(c.key, 'noop', 'ingest', 0.5);
+    if (!PEER_KEYS.includes(c.key)) compare(c.key, 'noop', 'ingest', 0.5);
   }
   return lines;
 }

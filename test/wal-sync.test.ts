@@ -5,10 +5,12 @@ import fs, { mkdtempSync, rmSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { describe, type TestContext, test } from 'node:test';
 import { sql } from 'kysely';
 import { openSqlite } from '../src/store/engine/sqlite.ts';
 import { WalSync } from '../src/store/engine/wal-sync.ts';
+import { migrateToLatest } from '../src/store/index.ts';
+import { findIdempotent } from '../src/store/messages/find-idempotent.ts';
 import { waitFor } from './helpers.ts';
 
 /**
@@ -116,9 +118,12 @@ describe('WalSync', () => {
 });
 
 describe('SQLite write transactions and the WAL fsync', () => {
-  test('a write transaction resolves only after the WAL is fsync’d, and the lock is free meanwhile', async (t) => {
+  /**
+   * A database whose WAL fsyncs wait until the test releases them: every fdatasync of the process
+   * (SQLite's own fsyncs do not go through `fs`, WalSync's do) is held in `held`.
+   */
+  function withHeldFsyncs(t: TestContext) {
     const folder = mkdtempSync(join(tmpdir(), 'tegami-wal-sync-'));
-    // Every fdatasync of the process waits here until released (the WAL's, done by WalSync).
     const held: (() => void)[] = [];
     const original = fs.fdatasync;
     fs.fdatasync = ((fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => {
@@ -133,6 +138,11 @@ describe('SQLite write transactions and the WAL fsync', () => {
       await handle.close();
       rmSync(folder, { recursive: true, force: true });
     });
+    return { handle, held };
+  }
+
+  test('a write transaction resolves only after the WAL is fsync’d, and the lock is free meanwhile', async (t) => {
+    const { handle, held } = withHeldFsyncs(t);
     await sql`create table t (id integer primary key, body text)`.execute(handle.db);
 
     const first = tracked(
@@ -161,6 +171,43 @@ describe('SQLite write transactions and the WAL fsync', () => {
     await waitFor(async () => held.length === 1, 'the second fsync to begin', 2_000, 1);
     held.shift()?.();
     await waitFor(async () => second.done, 'the second transaction to resolve', 2_000, 1);
+  });
+
+  test('a stored idempotent answer is replayed only once its commit is on disk', async (t) => {
+    const { handle, held } = withHeldFsyncs(t);
+    await migrateToLatest(handle.db);
+    for (const release of held.splice(0)) release();
+    const stored = tracked(
+      handle.writeTransaction((trx) =>
+        trx
+          .insertInto('idempotency_keys')
+          .values({
+            api_key_id: 'key_1',
+            key: 'booking-42',
+            request_hash: 'h',
+            response_status: 202,
+            response_body: '{}',
+            created_at: Date.now(),
+          })
+          .execute(),
+      ),
+    );
+    await waitFor(async () => held.length === 1, 'the WAL’s fsync to begin', 2_000, 1);
+    // Committed, so a read finds it; the answer must not go out before the fsync.
+    const replay = tracked(findIdempotent(handle, 'key_1', 'booking-42'));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(stored.done, false);
+    assert.equal(replay.done, false, 'not replayed while its commit is not yet durable');
+    await waitFor(
+      async () => {
+        for (const release of held.splice(0)) release();
+        return replay.done;
+      },
+      'the replay after the fsync',
+      2_000,
+      1,
+    );
+    assert.equal(stored.done, true);
   });
 
   test('write transactions commit with NORMAL; statements outside them keep SQLite’s own fsync (FULL)', async (t) => {
