@@ -98,6 +98,29 @@ describe('WalSync', () => {
     assert.equal(started.length, 1, 'no fsync after the failure could make up for it');
   });
 
+  test('an fsync on the thread that fails fails every later sync, and the other way round', async () => {
+    const { fsync, started } = controlledFsync();
+    let fail = true;
+    const onThread = new WalSync(fsync, undefined, () => {
+      if (fail) throw new Error('EIO');
+    });
+    assert.throws(() => onThread.syncNow(), /EIO/);
+    fail = false;
+    assert.throws(() => onThread.syncNow(), /EIO/, 'no later fsync can make up for it');
+    const later = tracked(onThread.sync());
+    await settle();
+    assert.equal((later.failed as Error).message, 'EIO');
+    assert.equal(started.length, 0);
+
+    const offThread = new WalSync(fsync, undefined, () => {});
+    offThread.syncNow();
+    const failing = tracked(offThread.sync());
+    started[0]?.fail(new Error('EIO'));
+    await settle();
+    assert.equal((failing.failed as Error).message, 'EIO');
+    assert.throws(() => offThread.syncNow(), /EIO/);
+  });
+
   test('close waits for the syncs asked for, then closes the file', async () => {
     const { fsync, started } = controlledFsync();
     let closed = false;
@@ -125,9 +148,12 @@ describe('SQLite write transactions and the WAL fsync', () => {
   function withHeldFsyncs(t: TestContext) {
     const folder = mkdtempSync(join(tmpdir(), 'tegami-wal-sync-'));
     const held: (() => void)[] = [];
+    /** The same fsyncs, ended with an error instead (the file is not synced). */
+    const failures: ((error: NodeJS.ErrnoException) => void)[] = [];
     const original = fs.fdatasync;
     fs.fdatasync = ((fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => {
       held.push(() => original(fd, callback));
+      failures.push((error) => callback(error));
     }) as typeof fs.fdatasync;
     syncBuiltinESMExports();
     const handle = openSqlite(`sqlite:${join(folder, 'a.db')}`);
@@ -138,7 +164,7 @@ describe('SQLite write transactions and the WAL fsync', () => {
       await handle.close();
       rmSync(folder, { recursive: true, force: true });
     });
-    return { handle, held };
+    return { handle, held, failures };
   }
 
   test('a write transaction resolves only after the WAL is fsync’d, and the lock is free meanwhile', async (t) => {
@@ -210,29 +236,83 @@ describe('SQLite write transactions and the WAL fsync', () => {
     assert.equal(stored.done, true);
   });
 
-  test('write transactions commit with NORMAL; statements outside them keep SQLite’s own fsync (FULL)', async (t) => {
+  test('a statement that commits on its own is fsync’d before it returns; SQLite itself commits with NORMAL', async (t) => {
     const folder = mkdtempSync(join(tmpdir(), 'tegami-wal-sync-'));
+    let onThread = 0;
+    const original = fs.fdatasyncSync;
+    fs.fdatasyncSync = ((fd: number) => {
+      onThread++;
+      original(fd);
+    }) as typeof fs.fdatasyncSync;
+    syncBuiltinESMExports();
     const handle = openSqlite(`sqlite:${join(folder, 'a.db')}`);
     t.after(async () => {
+      fs.fdatasyncSync = original;
+      syncBuiltinESMExports();
       await handle.close();
       rmSync(folder, { recursive: true, force: true });
     });
     const level = async () =>
       (await sql<{ synchronous: number }>`pragma synchronous`.execute(handle.db)).rows[0]
         ?.synchronous;
+    const count = async () =>
+      (await sql<{ n: number }>`select count(*) as n from t`.execute(handle.db)).rows[0]?.n;
+
     await sql`create table t (id integer primary key, body text unique)`.execute(handle.db);
-    assert.equal(await level(), 2);
+    assert.equal(onThread, 1, 'a schema change is a commit of its own');
+    await sql`insert into t (body) values ('a')`.execute(handle.db);
+    assert.equal(onThread, 2, 'fsync’d before the insert returned');
+    assert.equal(await count(), 1);
+    assert.equal(await level(), 1, 'NORMAL: SQLite does not fsync in its commits');
+    assert.equal(onThread, 2, 'reads are not fsync’d');
+
+    await assert.rejects(sql`insert into t (body) values ('a')`.execute(handle.db), /UNIQUE/);
+    assert.equal(onThread, 2, 'nothing committed, nothing to fsync');
+
     await handle.writeTransaction(async (trx) => {
-      const inside = await sql<{ synchronous: number }>`pragma synchronous`.execute(trx);
-      assert.equal(inside.rows[0]?.synchronous, 1, 'the commit itself is made with NORMAL');
-      await sql`insert into t (body) values ('a')`.execute(trx);
+      await sql`insert into t (body) values ('b')`.execute(trx);
+      await sql`insert into t (body) values ('c')`.execute(trx);
     });
-    assert.equal(await level(), 2, 'FULL again after a commit');
+    assert.equal(onThread, 2, 'a write transaction’s fsync is done off the thread');
     await assert.rejects(
       handle.writeTransaction((trx) => sql`insert into t (body) values ('a')`.execute(trx)),
       /UNIQUE/,
     );
-    assert.equal(await level(), 2, 'FULL again after a rollback');
+    assert.equal(await count(), 3, 'the failed transaction was rolled back');
+    await sql`delete from t where body = 'c'`.execute(handle.db);
+    assert.equal(onThread, 3);
+    assert.equal(await count(), 2);
+  });
+
+  test('after a failed fsync nothing more is committed, in a write transaction or alone', async (t) => {
+    const { handle, held, failures } = withHeldFsyncs(t);
+    await sql`create table t (id integer primary key, body text)`.execute(handle.db);
+    const count = async () =>
+      (await sql<{ n: number }>`select count(*) as n from t`.execute(handle.db)).rows[0]?.n;
+    const first = handle.writeTransaction((trx) =>
+      sql`insert into t (body) values ('a')`.execute(trx),
+    );
+    await waitFor(async () => held.length === 1, 'the WAL’s fsync to begin', 2_000, 1);
+    held.splice(0);
+    failures.splice(0)[0]?.(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    await assert.rejects(first, /EIO/);
+    assert.equal(await count(), 1, 'committed (others may have read it), but never acknowledged');
+    await assert.rejects(
+      handle.writeTransaction((trx) => sql`insert into t (body) values ('b')`.execute(trx)),
+      /EIO/,
+    );
+    await assert.rejects(sql`insert into t (body) values ('c')`.execute(handle.db), /EIO/);
+    assert.equal(await count(), 1, 'nothing committed after the failure');
+  });
+
+  test('without a WAL (in memory) SQLite’s own FULL does the fsyncs', async (t) => {
+    const handle = openSqlite('sqlite::memory:');
+    t.after(() => handle.close());
+    const level = (await sql<{ synchronous: number }>`pragma synchronous`.execute(handle.db))
+      .rows[0]?.synchronous;
+    assert.equal(level, 2);
+    await sql`create table t (id integer primary key)`.execute(handle.db);
+    await handle.writeTransaction((trx) => sql`insert into t default values`.execute(trx));
     const rows = await sql<{ n: number }>`select count(*) as n from t`.execute(handle.db);
     assert.equal(rows.rows[0]?.n, 1);
   });

@@ -88,13 +88,15 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
   const path = sqlitePathFromUrl(url);
   if (path !== ':memory:') ensureDirectory(dirname(resolve(path)));
   const sqlite = new SqliteDatabase(path);
-  // WAL lets readers run beside the single writer; synchronous=FULL fsyncs the WAL on every
-  // commit, so an acknowledged change survives power loss. Write transactions commit with
-  // NORMAL instead and have the WAL fsync'd off the thread before they resolve (wal-sync.ts);
-  // FULL stays for every other write. Commits are grouped by the caller (see
-  // write/commit-group.ts) to keep that affordable.
+  // WAL lets readers run beside the single writer. An acknowledged change must survive power
+  // loss, so every commit's WAL pages are fsync'd before its caller hears back: write
+  // transactions have it done off the thread (wal-sync.ts), statements that commit on their own
+  // on the thread right after they ran (durableAlone below). SQLite itself commits with NORMAL,
+  // which fsyncs only around checkpoints. Without a WAL (an in-memory database, a file system
+  // where SQLite cannot use one) SQLite's own FULL does it. Commits are grouped by the caller
+  // (see write/commit-group.ts) to keep that affordable.
   const inWal = sqlite.pragma('journal_mode = WAL', { simple: true }) === 'wal';
-  sqlite.pragma('synchronous = FULL');
+  sqlite.pragma(inWal ? 'synchronous = NORMAL' : 'synchronous = FULL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
   // A transaction's changed pages stay in memory until it commits. With spilling on, a write
@@ -146,22 +148,18 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
       options.logger,
     );
   }
+  // The log is named after the file as SQLite resolved it (symbolic links followed), not as
+  // configured.
+  const walSync = inWal ? WalSync.forDatabase(mainDatabaseFile(sqlite)) : null;
   const db = new Kysely<Database>({
-    dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
+    dialect: new SqliteDialect({ database: withStatementCache(sqlite, walSync) }),
   });
 
   const dataVersion = sqlite.prepare('pragma data_version').pluck();
-  // Only a file in WAL mode has a log to fsync; anything else (an in-memory database, a file
-  // system where SQLite cannot use WAL) commits with SQLite's own fsync throughout. The log is
-  // named after the file as SQLite resolved it (symbolic links followed), not as configured.
-  const walSync = inWal ? WalSync.forDatabase(mainDatabaseFile(sqlite)) : null;
-  // Run, not prepared once: SQLite applies `synchronous` when the statement is prepared.
-  const commitWithoutFsync = () => sqlite.pragma('synchronous = NORMAL');
-  const commitWithFsync = () => {
-    // Only outside a transaction (a ROLLBACK that failed leaves one open; the next write
-    // transaction sets the level again anyway).
-    if (!sqlite.inTransaction) sqlite.pragma('synchronous = FULL');
-  };
+  // Prepared here, not through Kysely: they run for every write transaction.
+  const begin = sqlite.prepare('begin immediate');
+  const commit = sqlite.prepare('commit');
+  const rollback = sqlite.prepare('rollback');
   return {
     db,
     engine: 'sqlite',
@@ -178,22 +176,19 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
           const bulk = options?.bulk === true && threadCopies;
           if (bulk) writeLock.markBulkWriting(Date.now() + BULK_QUIET_MS);
           setAutocheckpoint(bulk);
-          // The commit writes the WAL without an fsync; it is done off the thread below. (SQLite
-          // takes the setting only outside a transaction; the connection is this one's until
-          // the lock is let go.)
-          if (walSync) commitWithoutFsync();
           try {
-            await sql`begin immediate`.execute(conn);
+            walSync?.throwIfFailed();
+            begin.run();
             try {
               const result = await work(conn);
-              await sql`commit`.execute(conn);
+              // With a WAL: written, not yet fsync'd; that is done off the thread below.
+              commit.run();
               return result;
             } catch (error) {
-              if (sqlite.inTransaction) await sql`rollback`.execute(conn);
+              if (sqlite.inTransaction) rollback.run();
               throw error;
             }
           } finally {
-            if (walSync) commitWithFsync();
             if (bulk) writeLock.markBulkWriting(Date.now() + BULK_QUIET_MS);
           }
         }),
@@ -256,24 +251,53 @@ function ensureDirectory(dir: string): void {
  * Kysely's SQLite driver prepares every statement anew; compiling SQL took ~8% of the API's CPU
  * under load (profiled). Caching prepared statements by their SQL text removes that. Bounded,
  * because multi-row inserts produce one SQL text per row count.
+ *
+ * Kysely runs what this returns at once. A statement that writes outside a transaction commits
+ * on its own; with a WAL it comes back wrapped by `durableAlone`.
  */
-function withStatementCache(sqlite: SqliteDatabase.Database, size = 256) {
+function withStatementCache(sqlite: SqliteDatabase.Database, walSync: WalSync | null, size = 256) {
   const cache = new Map<string, SqliteDatabase.Statement>();
+  const prepareCached = (text: string) => {
+    let statement = cache.get(text);
+    if (statement) {
+      cache.delete(text); // re-insert below: Map order is our LRU order
+    } else {
+      statement = sqlite.prepare(text);
+      if (cache.size >= size) {
+        const oldest = cache.keys().next().value;
+        if (oldest !== undefined) cache.delete(oldest);
+      }
+    }
+    cache.set(text, statement);
+    return statement;
+  };
   return {
     close: () => sqlite.close(),
     prepare(text: string) {
-      let statement = cache.get(text);
-      if (statement) {
-        cache.delete(text); // re-insert below: Map order is our LRU order
-      } else {
-        statement = sqlite.prepare(text);
-        if (cache.size >= size) {
-          const oldest = cache.keys().next().value;
-          if (oldest !== undefined) cache.delete(oldest);
-        }
-      }
-      cache.set(text, statement);
-      return statement;
+      const statement = prepareCached(text);
+      if (walSync === null || statement.readonly || sqlite.inTransaction) return statement;
+      return durableAlone(statement, walSync);
     },
+  };
+}
+
+/**
+ * A statement that commits on its own (a setting, an API key, a lease outside a write
+ * transaction), fsync'd before its result is returned, as SQLite's FULL would: a write
+ * transaction has the fsync done off the thread, but one statement's caller cannot wait for it.
+ */
+function durableAlone(statement: SqliteDatabase.Statement, walSync: WalSync) {
+  const durably = <T>(run: () => T): T => {
+    walSync.throwIfFailed();
+    const result = run();
+    walSync.syncNow();
+    return result;
+  };
+  return {
+    reader: statement.reader,
+    run: (parameters: readonly unknown[]) => durably(() => statement.run(parameters)),
+    all: (parameters: readonly unknown[]) => durably(() => statement.all(parameters)),
+    iterate: (parameters: readonly unknown[]) =>
+      durably(() => statement.all(parameters))[Symbol.iterator](),
   };
 }

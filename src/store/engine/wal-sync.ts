@@ -1,4 +1,4 @@
-import { closeSync, fdatasync, openSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, openSync } from 'node:fs';
 
 /**
  * Makes SQLite's write-ahead log durable off the event loop, one fsync for every commit that
@@ -6,10 +6,10 @@ import { closeSync, fdatasync, openSync } from 'node:fs';
  *
  * With `synchronous = FULL` SQLite fsyncs the WAL inside COMMIT, and better-sqlite3 runs COMMIT on
  * the calling thread: in `tegami serve` the thread that also answers HTTP stood still for the
- * fsync of every group commit. A write transaction now commits with `synchronous = NORMAL` (the
- * frames are written to the WAL, not yet fsync'd), lets go of the write lock, and its caller is
- * answered once `sync()` has resolved: an fsync of the WAL file on libuv's thread pool that began
- * after the commit. So nothing is acknowledged before it is on disk; the next transaction is
+ * fsync of every group commit. SQLite now commits with `synchronous = NORMAL` (the frames are
+ * written to the WAL, not yet fsync'd). A write transaction lets go of the write lock, and its
+ * caller is answered once `sync()` has resolved: an fsync of the WAL file on libuv's thread pool
+ * that began after the commit. So nothing is acknowledged before it is on disk; the next transaction is
  * written while the fsync runs, and commits that come in meanwhile share the next fsync.
  *
  * Why an fsync of the file is enough: SQLite appends each commit's frames to the WAL and, in
@@ -40,6 +40,9 @@ export class WalSync {
   constructor(
     private readonly fsync: () => Promise<void>,
     private readonly closeFile: () => void = () => {},
+    private readonly fsyncOnThread: () => void = () => {
+      throw new Error('this WalSync cannot fsync on the calling thread');
+    },
   ) {}
 
   /**
@@ -49,16 +52,20 @@ export class WalSync {
    */
   static forDatabase(path: string): WalSync {
     let fd: number | null = null;
+    const log = () => {
+      fd ??= openSync(`${path}-wal`, 'r');
+      return fd;
+    };
     return new WalSync(
       () =>
         new Promise<void>((resolve, reject) => {
-          fd ??= openSync(`${path}-wal`, 'r');
-          fdatasync(fd, (error) => (error ? reject(error) : resolve()));
+          fdatasync(log(), (error) => (error ? reject(error) : resolve()));
         }),
       () => {
         if (fd !== null) closeSync(fd);
         fd = null;
       },
+      () => fdatasyncSync(log()),
     );
   }
 
@@ -88,6 +95,25 @@ export class WalSync {
       });
     this.running = running;
     return running;
+  }
+
+  /**
+   * The same promise, kept before returning: an fsync on the calling thread, for a statement
+   * that committed outside a write transaction (what SQLite's FULL does inside its commit).
+   */
+  syncNow(): void {
+    this.throwIfFailed();
+    try {
+      this.fsyncOnThread();
+    } catch (error) {
+      this.failure ??= error;
+      throw error;
+    }
+  }
+
+  /** Before a write: after a failed fsync nothing more is committed. */
+  throwIfFailed(): void {
+    if (this.failure !== null) throw this.failure;
   }
 
   /** After the last sync that was asked for: closes the file. */
