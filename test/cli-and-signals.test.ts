@@ -21,6 +21,7 @@ describe('configuration', () => {
     ['TEGAMI_RETRY_BASE_DELAY_MS', '-5', /not a whole number/],
     ['TEGAMI_BOOTSTRAP_API_KEY', 'has space', /printable ASCII/],
     ['TEGAMI_LOG_LEVEL', 'loud', /not one of/],
+    ['TEGAMI_PROVIDER_THREAD', 'yes', /not one of: auto, on, off/],
   ];
   for (const [name, value, problem] of bad) {
     test(`${name}=${value} is refused, naming the variable`, () => {
@@ -39,6 +40,7 @@ describe('configuration', () => {
     assert.equal(config.http.host, '127.0.0.1');
     assert.equal(config.provider, 'sandbox');
     assert.equal(config.retry.maxAttempts, 30);
+    assert.equal(config.providerThread, 'auto');
   });
 
   test('a bad value stops `tegami serve` with a message naming the variable', async () => {

@@ -279,6 +279,16 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     api: env.TEGAMI_TEST_NO_API !== '1',
     worker: env.TEGAMI_TEST_NO_WORKER !== '1',
     announce: () => {},
+    // As `tegami serve` runs it by default (cli/main.ts); a lost thread fails the test.
+    ...(env.TEGAMI_TEST_PROVIDER_THREAD === '1'
+      ? {
+          providerThread: {
+            onLost: (reason: string) => {
+              throw new Error(`provider thread lost: ${reason}`);
+            },
+          },
+        }
+      : {}),
   });
   const url = service.url ?? '';
   return {

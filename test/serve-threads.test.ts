@@ -11,6 +11,7 @@ import {
   tempDatabase,
   waitFor,
 } from './helpers.ts';
+import { sendsOneThenStops, submitWhileRunning } from './support/serve-drill.ts';
 
 /**
  * `tegami serve` on two threads (TEGAMI_SERVE_THREADS=2; the default on PostgreSQL): delivery
@@ -60,18 +61,12 @@ describe('tegami serve on two threads', () => {
       );
     }, 'the attempt counted in /metrics');
 
-    const acknowledged: string[] = [one.body.id];
-    let killed = false;
     // slow-5: each send takes ~5 ms, so the kill lands while sends are in flight.
-    const client = async (n: number) => {
-      for (let i = 0; !killed; i++) {
-        const res = await request(url, 'POST', '/v1/messages', {
-          ...message({ to: [{ email: `slow-5+${n}-${i}@example.com` }] }),
-        }).catch(() => null);
-        if (res?.status === 202) acknowledged.push(res.body.id);
-      }
-    };
-    const clients = Array.from({ length: CLIENTS }, (_, n) => client(n));
+    const load = submitWhileRunning(url, CLIENTS, (n, i) =>
+      message({ to: [{ email: `slow-5+${n}-${i}@example.com` }] }),
+    );
+    const acknowledged = load.acknowledged;
+    acknowledged.push(one.body.id);
     await waitFor(
       async () => (await count("select count(*) n from messages where status = 'sent'")) >= 300,
       '300 sent while more arrive',
@@ -84,9 +79,8 @@ describe('tegami serve on two threads', () => {
     if (TEST_ENGINE === 'sqlite') assert.ok(handedOver > 0, `${handedOver} handed over`);
     else assert.equal(handedOver, 0);
     first.child.kill('SIGKILL');
-    killed = true;
     await first.exited;
-    await Promise.all(clients);
+    await load.stop();
     const sendingAtKill = await count("select count(*) n from messages where status = 'sending'");
 
     // Every acknowledged message was committed before its 202.
@@ -128,14 +122,6 @@ describe('tegami serve on two threads', () => {
   test('TEGAMI_SERVE_THREADS=1 runs API and delivery on one thread', async () => {
     const single = spawnTegami(['serve'], { ...env, TEGAMI_SERVE_THREADS: '1' });
     children.push(single);
-    const url = await single.ready;
-    const res = await request(url, 'POST', '/v1/messages', message());
-    assert.equal(res.status, 202);
-    await waitFor(async () => {
-      const got = await request(url, 'GET', `/v1/messages/${res.body.id}`);
-      return got.body.status === 'sent';
-    }, 'the message sent');
-    single.child.kill('SIGTERM');
-    assert.equal(await single.exited, 0, single.output());
+    await sendsOneThenStops(single);
   });
 });

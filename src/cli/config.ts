@@ -85,6 +85,12 @@ export interface Config {
    * memory (docs/benchmarks.md).
    */
   serveOnTwoThreads: boolean;
+  /**
+   * TEGAMI_PROVIDER_THREAD: SendGrid's calls on a thread of their own (providers/provider-thread.ts).
+   * `auto`: in `tegami serve` on one thread, whose event loop also runs the API and SQLite's
+   * writes; `on`: also in `tegami worker`; `off`: never. The sandbox always runs inline.
+   */
+  providerThread: 'auto' | 'on' | 'off';
   metrics: {
     /** TEGAMI_METRICS_TOKEN: `/metrics` asks for it as a bearer token. */
     token: string | null;
@@ -299,6 +305,7 @@ export function loadConfig(env: Env = process.env): Config {
         '1',
         '2',
       ] as const) === '2',
+    providerThread: oneOf(env, 'TEGAMI_PROVIDER_THREAD', 'auto', ['auto', 'on', 'off'] as const),
     metrics: loadMetrics(env),
     alerts: loadAlerts(env),
   };

@@ -233,16 +233,27 @@ async function run(config: Config, role: 'serve' | 'api' | 'worker'): Promise<nu
     // A lost thread means nothing would be stored or sent any more: exit so a supervisor
     // starts the process again. Accepted mail is in the database; leases free what it held.
     const threadLost = (what: string) => (reason: string) => {
-      console.error(`tegami serve: ${reason}; exiting.`);
+      console.error(`tegami ${role}: ${reason}; exiting.`);
       logger.fatal({ reason }, `${what} thread lost`);
       process.exit(1);
     };
     const twoThreads = role === 'serve' && config.serveOnTwoThreads;
+    // SendGrid's calls on a thread of their own where the worker shares its event loop with the
+    // API (`auto`), or wherever a worker runs here (`on`); not on serve's delivery thread.
+    const providerOnThread =
+      !twoThreads &&
+      role !== 'api' &&
+      (config.providerThread === 'on' || (config.providerThread === 'auto' && role === 'serve'));
     service = twoThreads
       ? await startServeOnThreads(options, threadLost('delivery'), {
           submitOnThread: !isPostgresUrl(config.databaseUrl),
         })
-      : await startService({ ...options, api: role !== 'worker', worker: role !== 'api' });
+      : await startService({
+          ...options,
+          api: role !== 'worker',
+          worker: role !== 'api',
+          ...(providerOnThread ? { providerThread: { onLost: threadLost('provider') } } : {}),
+        });
   } catch (error) {
     if (error instanceof StartAborted) {
       console.log('Stopped.');

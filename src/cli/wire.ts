@@ -22,6 +22,7 @@ import { type AlertEvaluator, startAlertEvaluator } from '../ops/alerts/evaluato
 import { type ClusterJobs, startClusterJobs } from '../ops/cluster-jobs.ts';
 import { createMetrics } from '../ops/metrics/registry.ts';
 import { OutageLog } from '../ops/outage-log.ts';
+import { startProviderThread } from '../providers/provider-thread.ts';
 import { renderMime } from '../providers/render-mime.ts';
 import { renderSandboxMime, SandboxProvider } from '../providers/sandbox/sandbox-provider.ts';
 import { loadPublicKey, sendgridEventSource } from '../providers/sendgrid/event-source.ts';
@@ -100,6 +101,11 @@ export interface ServiceOptions {
    * SQLite, which writes them on its connection and hands what may go at once to its worker.
    */
   submitGroupVia?: (group: Submission[]) => Promise<SubmissionOutcome[]>;
+  /**
+   * Set to call a network provider (SendGrid) on a thread of its own (providers/provider-thread.ts);
+   * `onLost` is told if that thread ends unasked. The sandbox always runs here.
+   */
+  providerThread?: { onLost: (reason: string) => void };
 }
 
 export type DeliveryWake = 'worker' | 'relay';
@@ -135,8 +141,16 @@ export class ListenError extends Error {}
 /** A signal asked the process to stop while it was starting. */
 export class StartAborted extends Error {}
 
-function createProvider(config: Config, outbox: SandboxOutbox): Provider {
-  if (config.sendgrid) return new SendGridProvider(config.sendgrid);
+function createProvider(
+  config: Config,
+  outbox: SandboxOutbox,
+  thread: ServiceOptions['providerThread'],
+): Provider {
+  if (config.sendgrid) {
+    return thread
+      ? startProviderThread({ kind: 'sendgrid', options: config.sendgrid }, thread.onLost)
+      : new SendGridProvider(config.sendgrid);
+  }
   const sandbox = new SandboxProvider(outbox);
   return config.provider === 'test' ? new TestProvider(sandbox) : sandbox;
 }
@@ -322,7 +336,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
 
     if (options.worker) {
       const store = stores.delivery;
-      provider = createProvider(config, outbox);
+      provider = createProvider(config, outbox, options.providerThread);
+      if (options.providerThread && config.sendgrid) {
+        logger.info({ provider: provider.name }, 'provider calls run on a thread of their own');
+      }
       worker = new DeliveryWorker({
         store,
         provider,
