@@ -6,8 +6,9 @@
  * 202 at once, bench/load/stand-in.ts). End to end runs from the first counted POST until the
  * stand-in has every counted message. CPU time per process comes from /proc before and after.
  *
- * Contestants: serve, serve-2 (`serve` on two threads), sqlite-split, pg-serve, pg-serve-1
- * (`serve` on one thread), pg-1, pg-2 (the default: serve, sqlite-split, pg-1, pg-2), noop, bullmq,
+ * Contestants: serve, serve-2 (`serve` on two threads), sqlite-split, pg-serve (`serve` on
+ * PostgreSQL, one thread by default), pg-serve-1 (the same, named), pg-serve-2 (two threads), pg-1,
+ * pg-2 (the default: serve, sqlite-split, pg-1, pg-2), noop, bullmq,
  * pg-boss (peers, bench/peers/), `peers` (all three) or `all`. `profile` runs `tegami serve` once
  * under `node --cpu-prof` and prints where its CPU time goes during the counted messages.
  * BENCH_LOAD_MESSAGES, BENCH_LOAD_WARMUP and BENCH_LOAD_RUNS change the counts (20,000, 2,000, 2).
@@ -274,13 +275,18 @@ const CONTESTANTS: Contestant[] = [
   },
   {
     key: 'pg-serve',
-    label: 'Tegami `serve`, PostgreSQL (two threads)',
+    label: 'Tegami `serve`, PostgreSQL (one thread, the default)',
     start: (ctx) => startPostgresTegami(ctx, 0),
   },
   {
     key: 'pg-serve-1',
     label: 'Tegami `serve`, PostgreSQL, one thread (TEGAMI_SERVE_THREADS=1)',
     start: (ctx) => startPostgresTegami(ctx, 0, { TEGAMI_SERVE_THREADS: '1' }),
+  },
+  {
+    key: 'pg-serve-2',
+    label: 'Tegami `serve`, PostgreSQL, two threads (TEGAMI_SERVE_THREADS=2)',
+    start: (ctx) => startPostgresTegami(ctx, 0, { TEGAMI_SERVE_THREADS: '2' }),
   },
   {
     key: 'pg-2',
@@ -607,7 +613,7 @@ function goalRatios(rounds: Map<string, Measured>[]): string[] {
     );
   };
   for (const key of ['serve', 'serve-2', 'sqlite-split']) compare(key, 'bullmq', 'endToEnd', 1.5);
-  for (const key of ['pg-1', 'pg-2', 'pg-serve', 'pg-serve-1'])
+  for (const key of ['pg-1', 'pg-2', 'pg-serve', 'pg-serve-1', 'pg-serve-2'])
     compare(key, 'pg-boss', 'endToEnd', 3);
   for (const c of CONTESTANTS) {
     if (!PEER_KEYS.includes(c.key)) compare(c.key, 'noop', 'ingest', 0.5);

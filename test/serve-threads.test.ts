@@ -14,7 +14,7 @@ import {
 import { sendsOneThenStops, submitWhileRunning } from './support/serve-drill.ts';
 
 /**
- * `tegami serve` on two threads (TEGAMI_SERVE_THREADS=2; the default on PostgreSQL): delivery
+ * `tegami serve` on two threads (TEGAMI_SERVE_THREADS=2): delivery
  * runs on a thread of its own beside the API's (serve-threads.ts), and on SQLite that thread also
  * writes the API's submissions and hands them to its worker (domain/hand-over.ts). Real
  * processes: mail submitted one message per request from several clients at once, the process

@@ -80,9 +80,9 @@ export interface Config {
   /**
    * TEGAMI_SERVE_THREADS: `tegami serve` on two threads (2) or one (1): the second thread
    * delivers (serve-threads.ts), and on SQLite also writes the API's submissions, so every
-   * message's writes share its connection. Default: 2 on PostgreSQL, 1 on SQLite, where one
-   * thread handing mail to its own worker does as much on a 2-core machine with less CPU and
-   * memory (docs/benchmarks.md).
+   * message's writes share its connection. Default 1 on both engines: one thread handing mail to
+   * its own worker, with SendGrid's calls on a thread of their own (TEGAMI_PROVIDER_THREAD), did
+   * more on a 2-core machine with less CPU and memory (docs/benchmarks.md).
    */
   serveOnTwoThreads: boolean;
   /**
@@ -301,7 +301,7 @@ export function loadConfig(env: Env = process.env): Config {
     unitRateLimitPerMin: integer(env, 'TEGAMI_UNIT_RATE_LIMIT_PER_MIN', 0, 1, 10_000_000) || null,
     logLevel: oneOf(env, 'TEGAMI_LOG_LEVEL', 'info', LOG_LEVELS),
     serveOnTwoThreads:
-      oneOf(env, 'TEGAMI_SERVE_THREADS', isPostgresUrl(databaseUrl) ? '2' : '1', [
+      oneOf(env, 'TEGAMI_SERVE_THREADS', '1', [
         '1',
         '2',
       ] as const) === '2',
