@@ -143,6 +143,29 @@ describe('a provider on a thread of its own', () => {
     assert.ok(Date.now() - started < 4_000, 'not left to the 5 s timeout');
   });
 
+  test('a call given up before it crossed to the thread is abandoned too', async (t) => {
+    const server = await startCaptureServer(() => {});
+    const provider = startProviderThread(
+      { kind: 'sendgrid', options: options(server.url) },
+      noLoss,
+    );
+    t.after(async () => {
+      await server.close();
+      await provider.close?.();
+    });
+    const started = Date.now();
+    // Given up already, and given up in the same turn it was asked for.
+    const already = provider.send(outbound('msg_already'), AbortSignal.abort());
+    const sameTurn = new AbortController();
+    const soon = provider.send(outbound('msg_same_turn'), sameTurn.signal);
+    sameTurn.abort();
+    for (const result of await Promise.all([already, soon])) {
+      assert.equal(result.outcome, 'unknown');
+      assert.equal(result.networkError, 'abandoned');
+    }
+    assert.ok(Date.now() - started < 4_000, 'not left to the 5 s timeout');
+  });
+
   test('the credential check runs on the thread too', async (t) => {
     const server = await startCaptureServer((request, response) => {
       response

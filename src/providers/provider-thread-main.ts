@@ -48,8 +48,10 @@ const signalFor = (id: number, wanted: boolean) => {
 port.on('message', (message: ToProviderThread) => {
   switch (message.kind) {
     case 'send':
-      for (const { id, message: mail, abandonable: wanted } of message.calls) {
-        provider.send(mail, signalFor(id, wanted)).then(
+      for (const { id, message: mail, abandonable: wanted, abandoned } of message.calls) {
+        const signal = signalFor(id, wanted);
+        if (abandoned) abandonable.get(id)?.abort();
+        provider.send(mail, signal).then(
           (result) => answer({ id, result }),
           (error: unknown) => answer({ id, error: asCallError(error) }),
         );

@@ -21,10 +21,18 @@ import type { SendGridOptions } from './sendgrid/sendgrid-provider.ts';
 export type ProviderThreadSpec = { kind: 'sendgrid'; options: SendGridOptions };
 
 export type ToProviderThread =
-  | { kind: 'send'; calls: { id: number; message: OutboundMessage; abandonable: boolean }[] }
+  | { kind: 'send'; calls: SendCall[] }
   | { kind: 'verify'; id: number; abandonable: boolean }
   | { kind: 'abandon'; id: number }
   | { kind: 'close' };
+
+/** One send; `abandoned` if its caller gave up before it crossed. */
+export interface SendCall {
+  id: number;
+  message: OutboundMessage;
+  abandonable: boolean;
+  abandoned: boolean;
+}
 
 export type CallError = { name: string; message: string };
 export type FromProviderThread =
@@ -61,7 +69,7 @@ export function startProviderThread(
   const sends = new Map<number, Waiting<SendResult>>();
   const verifies = new Map<number, Waiting<CredentialCheck>>();
   let nextId = 0;
-  let batch: { id: number; message: OutboundMessage; abandonable: boolean }[] = [];
+  let batch: SendCall[] = [];
   let flushScheduled = false;
 
   const post = (message: ToProviderThread) => thread.postMessage(message);
@@ -71,15 +79,18 @@ export function startProviderThread(
     batch = [];
     if (calls.length > 0 && state !== 'gone') post({ kind: 'send', calls });
   };
-  /** Lets the thread know when the caller gives up (`abandon`), until the answer is in. */
-  const watch = (id: number, signal: AbortSignal | undefined) => {
+  /**
+   * Lets the thread know when the caller gives up (`abandon`), until the answer is in. A send
+   * still waiting to cross is marked instead: a message about it would overtake it.
+   */
+  const watch = (id: number, signal: AbortSignal | undefined, waitingToCross?: SendCall) => {
     if (!signal) return () => {};
     const onAbort = () => {
-      if (state !== 'gone') post({ kind: 'abandon', id });
+      if (waitingToCross && batch.includes(waitingToCross)) waitingToCross.abandoned = true;
+      else if (state !== 'gone') post({ kind: 'abandon', id });
     };
     if (signal.aborted) {
-      // After the call itself is posted.
-      setImmediate(onAbort);
+      onAbort();
       return () => {};
     }
     signal.addEventListener('abort', onAbort, { once: true });
@@ -132,12 +143,18 @@ export function startProviderThread(
           return;
         }
         const id = nextId++;
-        sends.set(id, { resolve, reject, forget: watch(id, abandon) });
-        batch.push({ id, message, abandonable: abandon !== undefined });
+        const call: SendCall = {
+          id,
+          message,
+          abandonable: abandon !== undefined,
+          abandoned: false,
+        };
+        batch.push(call);
         if (!flushScheduled) {
           flushScheduled = true;
           setImmediate(flush);
         }
+        sends.set(id, { resolve, reject, forget: watch(id, abandon, call) });
       });
     },
     verify(signal) {
@@ -147,8 +164,8 @@ export function startProviderThread(
           return;
         }
         const id = nextId++;
-        verifies.set(id, { resolve, reject, forget: watch(id, signal) });
         post({ kind: 'verify', id, abandonable: signal !== undefined });
+        verifies.set(id, { resolve, reject, forget: watch(id, signal) });
       });
     },
     async close() {
