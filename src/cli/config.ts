@@ -300,11 +300,7 @@ export function loadConfig(env: Env = process.env): Config {
     // Unset (0 here): units without their own limit are unlimited.
     unitRateLimitPerMin: integer(env, 'TEGAMI_UNIT_RATE_LIMIT_PER_MIN', 0, 1, 10_000_000) || null,
     logLevel: oneOf(env, 'TEGAMI_LOG_LEVEL', 'info', LOG_LEVELS),
-    serveOnTwoThreads:
-      oneOf(env, 'TEGAMI_SERVE_THREADS', '1', [
-        '1',
-        '2',
-      ] as const) === '2',
+    serveOnTwoThreads: oneOf(env, 'TEGAMI_SERVE_THREADS', '1', ['1', '2'] as const) === '2',
     providerThread: oneOf(env, 'TEGAMI_PROVIDER_THREAD', 'auto', ['auto', 'on', 'off'] as const),
     metrics: loadMetrics(env),
     alerts: loadAlerts(env),
