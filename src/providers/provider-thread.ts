@@ -62,7 +62,8 @@ export function startProviderThread(
   const thread = new Worker(THREAD_BOOTSTRAP, {
     workerData: { module: new URL('./provider-thread-main.ts', import.meta.url).href, spec },
   });
-  // Never what keeps the process alive: `close()` ends it, and an exit ends it anyway.
+  // Keeps the process alive only while a call waits for its answer (a stopping worker waits for
+  // its sends with nothing else left running); idle, `close()` or the process's exit ends it.
   thread.unref();
   let state: 'running' | 'closing' | 'gone' = 'running';
   const exited = new Promise<void>((resolve) => thread.once('exit', () => resolve()));
@@ -96,10 +97,16 @@ export function startProviderThread(
     signal.addEventListener('abort', onAbort, { once: true });
     return () => signal.removeEventListener('abort', onAbort);
   };
+  let inFlight = 0;
+  const begin = () => {
+    if (inFlight++ === 0) thread.ref();
+  };
   const settle = <T>(waiting: Map<number, Waiting<T>>, id: number) => {
     const entry = waiting.get(id);
+    if (!entry) return undefined;
     waiting.delete(id);
-    entry?.forget();
+    entry.forget();
+    if (--inFlight === 0) thread.unref();
     return entry;
   };
   const lose = (reason: string) => {
@@ -155,6 +162,7 @@ export function startProviderThread(
           setImmediate(flush);
         }
         sends.set(id, { resolve, reject, forget: watch(id, abandon, call) });
+        begin();
       });
     },
     verify(signal) {
@@ -166,6 +174,7 @@ export function startProviderThread(
         const id = nextId++;
         post({ kind: 'verify', id, abandonable: signal !== undefined });
         verifies.set(id, { resolve, reject, forget: watch(id, signal) });
+        begin();
       });
     },
     async close() {
