@@ -1,12 +1,13 @@
 // tegami-test: no-database
 
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe, type TestContext, test } from 'node:test';
 import type { OutboundMessage } from '../src/domain/types.ts';
 import { startProviderThread } from '../src/providers/provider-thread.ts';
 import { TEGAMI_ID_ARG } from '../src/providers/sendgrid/mail-send-body.ts';
 import type { SendGridOptions } from '../src/providers/sendgrid/sendgrid-provider.ts';
-import { startCaptureServer } from './support/capture-server.ts';
+import { waitFor } from './helpers.ts';
+import { type Answer, startCaptureServer } from './support/capture-server.ts';
 import { officialMailSendValidator } from './support/sendgrid-spec.ts';
 
 /**
@@ -49,23 +50,38 @@ function outbound(id: string, subject = 'Your booking is confirmed'): OutboundMe
 
 const noLoss = (reason: string) => assert.fail(`the thread was lost: ${reason}`);
 
+/** A loopback server answering with `answer`, a provider thread sending to it; both closed after. */
+async function providerFor(
+  t: TestContext,
+  answer?: Answer,
+  overrides: Partial<SendGridOptions> = {},
+) {
+  const server = await startCaptureServer(answer);
+  const provider = startProviderThread(
+    { kind: 'sendgrid', options: options(server.url, overrides) },
+    noLoss,
+  );
+  t.after(async () => {
+    // The server first: it ends requests nobody will answer.
+    await server.close();
+    await provider.close?.();
+  });
+  return { server, provider };
+}
+
 describe('a provider on a thread of its own', () => {
   test('many sends made in one turn each get their own answer', async (t) => {
     // Answers come back in the reverse order of arrival, each naming the message it was for.
     const pending: (() => void)[] = [];
-    const server = await startCaptureServer((request, response) => {
-      const id = JSON.parse(request.body).personalizations[0].custom_args[TEGAMI_ID_ARG];
-      pending.push(() => response.writeHead(202, { 'x-message-id': `sg-${id}` }).end());
-      if (pending.length === 40) for (const answer of pending.reverse()) answer();
-    });
-    const provider = startProviderThread(
-      { kind: 'sendgrid', options: options(server.url, { maxConcurrency: 40 }) },
-      noLoss,
+    const { server, provider } = await providerFor(
+      t,
+      (request, response) => {
+        const id = JSON.parse(request.body).personalizations[0].custom_args[TEGAMI_ID_ARG];
+        pending.push(() => response.writeHead(202, { 'x-message-id': `sg-${id}` }).end());
+        if (pending.length === 40) for (const answer of pending.reverse()) answer();
+      },
+      { maxConcurrency: 40 },
     );
-    t.after(async () => {
-      await provider.close?.();
-      await server.close();
-    });
 
     const ids = Array.from({ length: 40 }, (_, i) => `msg_${String(i).padStart(3, '0')}`);
     const results = await Promise.all(ids.map((id) => provider.send(outbound(id, `予約 ${id}`))));
@@ -86,25 +102,17 @@ describe('a provider on a thread of its own', () => {
   });
 
   test('refusals and network errors come back classified, as from the provider itself', async (t) => {
-    const server = await startCaptureServer((_request, response) => {
+    const { provider } = await providerFor(t, (_request, response) => {
       response
         .writeHead(400, { 'content-type': 'application/json' })
         .end(JSON.stringify({ errors: [{ message: 'Invalid from email', field: 'from.email' }] }));
     });
-    const provider = startProviderThread(
-      { kind: 'sendgrid', options: options(server.url) },
-      noLoss,
-    );
     // Nothing listens there.
     const nowhere = startProviderThread(
       { kind: 'sendgrid', options: options('http://127.0.0.1:9') },
       noLoss,
     );
-    t.after(async () => {
-      await provider.close?.();
-      await nowhere.close?.();
-      await server.close();
-    });
+    t.after(() => nowhere.close?.());
     const refused = await provider.send(outbound('msg_refused'));
     assert.equal(refused.outcome, 'permanent');
     assert.equal(refused.httpStatus, 400);
@@ -120,22 +128,11 @@ describe('a provider on a thread of its own', () => {
 
   test('a call given up by its caller is abandoned on the thread: outcome unknown', async (t) => {
     // Never answers.
-    const server = await startCaptureServer(() => {});
-    const provider = startProviderThread(
-      { kind: 'sendgrid', options: options(server.url) },
-      noLoss,
-    );
-    t.after(async () => {
-      await server.close();
-      await provider.close?.();
-    });
+    const { server, provider } = await providerFor(t, () => {});
     const abandon = new AbortController();
     const sending = provider.send(outbound('msg_probe'), abandon.signal);
     const started = Date.now();
-    while (server.captured.length === 0 && Date.now() - started < 2_000) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    assert.equal(server.captured.length, 1, 'the request went out');
+    await waitFor(async () => server.captured.length === 1, 'the request to go out', 2_000, 10);
     abandon.abort();
     const result = await sending;
     assert.equal(result.outcome, 'unknown');
@@ -144,15 +141,7 @@ describe('a provider on a thread of its own', () => {
   });
 
   test('a call given up before it crossed to the thread is abandoned too', async (t) => {
-    const server = await startCaptureServer(() => {});
-    const provider = startProviderThread(
-      { kind: 'sendgrid', options: options(server.url) },
-      noLoss,
-    );
-    t.after(async () => {
-      await server.close();
-      await provider.close?.();
-    });
+    const { provider } = await providerFor(t, () => {});
     const started = Date.now();
     // Given up already, and given up in the same turn it was asked for.
     const already = provider.send(outbound('msg_already'), AbortSignal.abort());
@@ -167,18 +156,10 @@ describe('a provider on a thread of its own', () => {
   });
 
   test('the credential check runs on the thread too', async (t) => {
-    const server = await startCaptureServer((request, response) => {
+    const { server, provider } = await providerFor(t, (request, response) => {
       response
         .writeHead(200, { 'content-type': 'application/json' })
         .end(JSON.stringify({ scopes: request.url === '/v3/scopes' ? ['mail.send'] : [] }));
-    });
-    const provider = startProviderThread(
-      { kind: 'sendgrid', options: options(server.url) },
-      noLoss,
-    );
-    t.after(async () => {
-      await provider.close?.();
-      await server.close();
     });
     const check = await provider.verify?.();
     assert.equal(check?.result, 'valid');

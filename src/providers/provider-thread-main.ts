@@ -1,5 +1,4 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Provider } from '../domain/ports/provider.ts';
 import type {
   CallError,
   FromProviderThread,
@@ -13,7 +12,7 @@ import { SendGridProvider } from './sendgrid/sendgrid-provider.ts';
 const port = parentPort;
 if (!port) throw new Error('provider-thread-main.ts runs on a worker thread');
 const spec = (workerData as { spec: ProviderThreadSpec }).spec;
-const provider: Provider = new SendGridProvider(spec.options);
+const provider = new SendGridProvider(spec.options);
 
 /** Calls that may still be abandoned, by id. */
 const abandonable = new Map<number, AbortController>();
@@ -59,16 +58,7 @@ port.on('message', (message: ToProviderThread) => {
       break;
     case 'verify': {
       const { id } = message;
-      const verify = provider.verify?.bind(provider);
-      if (!verify) {
-        post({
-          kind: 'verified',
-          id,
-          check: { result: 'unverified', detail: 'cannot be checked' },
-        });
-        break;
-      }
-      verify(signalFor(id, message.abandonable)).then(
+      provider.verify(signalFor(id, message.abandonable)).then(
         (check) => {
           abandonable.delete(id);
           post({ kind: 'verified', id, check });
@@ -84,7 +74,7 @@ port.on('message', (message: ToProviderThread) => {
       abandonable.get(message.id)?.abort();
       break;
     case 'close':
-      void Promise.resolve(provider.close?.()).finally(() => {
+      void provider.close().finally(() => {
         post({ kind: 'closed' });
         port.close();
       });
