@@ -30,6 +30,7 @@ import {
   peakRssMiB,
   postmasterPid,
   residentMiB,
+  storageWriteBytes,
   treeCpuMs,
 } from './load/proc.ts';
 import { summariseProfile } from './load/profile-summary.ts';
@@ -362,6 +363,8 @@ interface Measured {
   duplicates: number;
   cpu: { name: string; msPerMessage: number }[];
   coresBusy: number;
+  /** Bytes written to storage by the contestant, its database server and the helpers, per message. */
+  storageKiBPerMessage: number;
   rss: { name: string; mib: number }[];
   /** Highest resident memory in each tenth of the counted run (by time), per process. */
   rssByTenth: { name: string; mib: number[] }[];
@@ -413,9 +416,11 @@ async function runOnce(
       { name: 'load generator', pid: loadgen.pid, tree: false },
     ];
     const cpuNow = () => measured.map((p) => (p.tree ? treeCpuMs(p.pid) : cpuMs(p.pid)));
+    const storedNow = () => measured.map((p) => storageWriteBytes(p.pid, p.tree));
     const mainPid = running.processes[0]?.child.pid as number;
     const schedBefore = mainThreadSchedNs(mainPid);
     const before = cpuNow();
+    const storedBefore = storedNow();
     const startUs = process.hrtime.bigint() / 1000n;
     const wallStart = performance.now();
     // Resident memory of each contestant process once a second, to tell growth from a peak.
@@ -429,6 +434,7 @@ async function runOnce(
     const wallMs = performance.now() - wallStart;
     const endUs = process.hrtime.bigint() / 1000n;
     const after = cpuNow();
+    const storedAfter = storedNow();
     const schedAfter = mainThreadSchedNs(mainPid);
 
     const startedAt = Number(run.startedAt);
@@ -448,6 +454,8 @@ async function runOnce(
         msPerMessage: ((after[i] ?? 0) - (before[i] ?? 0)) / ok,
       })),
       coresBusy: totalCpu / wallMs,
+      storageKiBPerMessage:
+        storedAfter.reduce((sum, bytes, i) => sum + bytes - (storedBefore[i] ?? 0), 0) / 1024 / ok,
       rss: running.processes.map((p) => ({
         name: p.name,
         mib: peakRssMiB(p.child.pid as number),
@@ -492,7 +500,7 @@ function row(m: Measured): string {
     m.failed > 0 ? `${m.failed} failed POSTs` : '',
     m.duplicates > 0 ? `${m.duplicates} sent twice` : '',
   ].filter(Boolean);
-  return `| ${m.label} | ${m.endToEnd === null ? '–' : thousands(m.endToEnd)} | ${thousands(m.ingest)} | ${ms(m.p50)} / ${ms(m.p99)} | ${total.toFixed(2)} (${parts}) | ${m.coresBusy.toFixed(2)} | ${rss} | ${m.load.toFixed(2)}${problems.length ? `; ${problems.join(', ')}` : ''} |`;
+  return `| ${m.label} | ${m.endToEnd === null ? '–' : thousands(m.endToEnd)} | ${thousands(m.ingest)} | ${ms(m.p50)} / ${ms(m.p99)} | ${total.toFixed(2)} (${parts}) | ${m.coresBusy.toFixed(2)} | ${m.storageKiBPerMessage.toFixed(1)} | ${rss} | ${m.load.toFixed(2)}${problems.length ? `; ${problems.join(', ')}` : ''} |`;
 }
 
 export async function loadBench(args: string[]): Promise<void> {
@@ -576,9 +584,9 @@ export async function loadBench(args: string[]): Promise<void> {
     `\nMachine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}; ${MESSAGES.toLocaleString('en')} messages after ${WARMUP.toLocaleString('en')} for warm-up, ${CONNECTIONS} connections\n`,
   );
   console.log(
-    '| contestant | end to end msg/s | ingest msg/s | e2e latency p50 / p99 | CPU ms per message: all (per process) | cores busy | peak RSS MiB | load (1 min) |',
+    '| contestant | end to end msg/s | ingest msg/s | e2e latency p50 / p99 | CPU ms per message: all (per process) | cores busy | written to storage, KiB per message | peak RSS MiB | load (1 min) |',
   );
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
   const ratios = goalRatios(rounds);
   if (ratios.length > 0) {

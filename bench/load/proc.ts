@@ -44,6 +44,42 @@ export function treeCpuMs(root: number): number {
   return ticks * TICK_MS;
 }
 
+/**
+ * Bytes a process (and, with `tree`, its live descendants) caused to be written to storage:
+ * `write_bytes` of /proc/<pid>/io, counted when pages are dirtied, so SQLite's WAL writes and
+ * checkpoints (or PostgreSQL's WAL and data files) but not socket writes.
+ */
+export function storageWriteBytes(root: number, tree: boolean): number {
+  const pids = [root];
+  if (tree) {
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const fields = statFields(Number(entry));
+      if (fields && isDescendant(Number(entry), root)) pids.push(Number(entry));
+    }
+  }
+  let bytes = 0;
+  for (const pid of pids) {
+    try {
+      const match = /^write_bytes: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+      bytes += match ? Number(match[1]) : 0;
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return bytes;
+}
+
+function isDescendant(pid: number, root: number): boolean {
+  let current = pid;
+  for (let depth = 0; depth < 8 && current > 1; depth++) {
+    const parent = Number(statFields(current)?.[1] ?? 0);
+    if (parent === root) return true;
+    current = parent;
+  }
+  return false;
+}
+
 /** CPU milliseconds (user + system) of one process, all its threads. */
 export function cpuMs(pid: number): number {
   const fields = statFields(pid);

@@ -2,6 +2,7 @@ import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kyse
 import { recipientDomain, subjectWords } from '../../domain/operations/message-query.ts';
 import type { UnsentReason, UnsentWindow } from '../../domain/operations/unsent.ts';
 import type { MessageFilter } from '../../domain/ports/message-store.ts';
+import { PRIORITY_RANK } from '../../domain/priority.ts';
 import type { DatabaseHandle, Dialect, SubjectPlan } from '../engine/handle.ts';
 import type { Database } from '../schema.ts';
 import { subjectIndexedThrough } from '../search/index-subjects.ts';
@@ -211,7 +212,7 @@ export interface UnsentPart {
 export type UnsentIndex =
   | 'messages_unsent'
   | 'messages_unsent_summary'
-  | 'messages_due'
+  | 'messages_claim'
   | 'messages_unconfirmed';
 
 /**
@@ -219,7 +220,8 @@ export type UnsentIndex =
  * unfinished rows (the rules are domain/operations/unsent.ts's):
  *
  * - in trouble: dead letters, and messages tried and not finished (`messages_unsent`);
- * - waiting: never tried, due too long ago (`messages_due`, the worker's own index);
+ * - waiting: never tried, due too long ago (`messages_claim`, the worker's own index, one range
+ *   per priority);
  * - unconfirmed: sent, no delivery event (`messages_unconfirmed`; only when events can come).
  *
  * Each part repeats its index's WHERE clause word for word, which SQLite needs to use it.
@@ -236,10 +238,12 @@ export function unsentParts(unsent: { reason?: UnsentReason; window: UnsentWindo
   const tried = (more: Condition) =>
     inTrouble((eb) => eb.and([eb('messages.status', '<>', 'failed'), more(eb)]));
   const waiting: UnsentPart = {
-    index: 'messages_due',
+    index: 'messages_claim',
     where: (eb) =>
       eb.and([
         dueRows,
+        // Every rank, so the index (priority, next_attempt_at) is read as one range per priority.
+        eb('messages.priority', 'in', Object.values(PRIORITY_RANK)),
         eb('messages.next_attempt_at', '<', window.waitingBefore),
         eb('messages.last_outcome', 'is', null),
       ]),

@@ -14,6 +14,7 @@ import * as sendgridEventRelay from './012-sendgrid-event-relay.ts';
 import * as consoleUsers from './013-console-users.ts';
 import * as priority from './014-priority.ts';
 import * as recipientsFillfactor from './015-recipients-fillfactor.ts';
+import * as oneDueIndex from './016-one-due-index.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
@@ -32,4 +33,5 @@ export const migrations: Record<string, Migration> = {
   '013-console-users': consoleUsers,
   '014-priority': priority,
   '015-recipients-fillfactor': recipientsFillfactor,
+  '016-one-due-index': oneDueIndex,
 };

@@ -34,7 +34,7 @@ export async function countByStatusAndUnit(
   const hint = (index: string) => handle.dialect.indexHint(index);
   const [totalRows, unfinished, failed, cancelled] = await Promise.all([
     unitTotals(handle),
-    sql<Row>`select status, unit_id, count(*) as n from messages ${hint('messages_due')}
+    sql<Row>`select status, unit_id, count(*) as n from messages ${hint('messages_claim')}
       where status in ('queued', 'scheduled', 'sending') group by status, unit_id`.execute(
       handle.db,
     ),

@@ -4,7 +4,7 @@ import type { DatabaseHandle } from '../engine/handle.ts';
 
 /**
  * Messages not yet accepted by a provider: queued (new or retrying), sending, and scheduled ones
- * whose time has come. Read from the `messages_due` partial index, which holds only these rows:
+ * whose time has come. Read from the `messages_claim` partial index, which holds only these rows:
  * the condition repeats the index's own, which SQLite needs to use it.
  */
 export async function pendingMessages(
@@ -20,7 +20,7 @@ export async function pendingMessages(
     oldest: number | string;
   }>`select unit_id, last_error_class, last_outcome, last_provider_fault, count(*) as n,
       min(case when send_at is not null and send_at > created_at then send_at else created_at end) as oldest
-    from messages ${handle.dialect.indexHint('messages_due')}
+    from messages ${handle.dialect.indexHint('messages_claim')}
     where status in ('queued', 'scheduled', 'sending')
       and (status <> 'scheduled' or next_attempt_at <= ${now})
     group by unit_id, last_error_class, last_outcome, last_provider_fault`.execute(handle.db);
