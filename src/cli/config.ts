@@ -211,9 +211,17 @@ export function loadConfig(env: Env = process.env): Config {
 
   const worker = {
     // A message holds its place from its claim (or hand-over) until its result is committed: at
-    // 64, one PostgreSQL worker fell behind one API process, and `tegami serve` on SQLite ran out
-    // of places to hand mail over and queued a third of it (docs/benchmarks.md).
-    concurrency: integer(env, 'TEGAMI_WORKER_CONCURRENCY', 128, 1, 10_000),
+    // 64, `tegami serve` on SQLite ran out of places to hand mail over and queued a third of it;
+    // at 128, a PostgreSQL worker fell behind its API by ~10% under a sustained load (60,000
+    // messages), its mail waiting seconds; at 256 it kept up. SQLite gained nothing from 256, and
+    // a larger number is more mail that may go out twice after a crash (docs/benchmarks.md).
+    concurrency: integer(
+      env,
+      'TEGAMI_WORKER_CONCURRENCY',
+      isPostgresUrl(databaseUrl) ? 256 : 128,
+      1,
+      10_000,
+    ),
     batchSize: integer(env, 'TEGAMI_WORKER_BATCH_SIZE', 200, 1, 5_000),
     leaseMs: integer(env, 'TEGAMI_WORKER_LEASE_MS', 30_000, 1_000, DAY_MS),
     pollIntervalMs: integer(env, 'TEGAMI_WORKER_POLL_INTERVAL_MS', 250, 10, 60_000),
