@@ -43,6 +43,14 @@ describe('configuration', () => {
     assert.equal(config.providerThread, 'auto');
   });
 
+  test('a worker holds 128 places on SQLite and 256 on PostgreSQL, unless told otherwise', () => {
+    const postgres = 'postgres://tegami@db.example:5432/tegami';
+    assert.equal(loadConfig({}).worker.concurrency, 128);
+    assert.equal(loadConfig({ TEGAMI_DATABASE_URL: postgres }).worker.concurrency, 256);
+    const told = { TEGAMI_DATABASE_URL: postgres, TEGAMI_WORKER_CONCURRENCY: '32' };
+    assert.equal(loadConfig(told).worker.concurrency, 32);
+  });
+
   test('a bad value stops `tegami serve` with a message naming the variable', async () => {
     const { code, output } = await runTegami(['serve'], { TEGAMI_HTTP_PORT: 'eighty' });
     assert.notEqual(code, 0);
