@@ -53,9 +53,7 @@ export function storageWriteBytes(root: number, tree: boolean): number {
   const pids = [root];
   if (tree) {
     for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      const fields = statFields(Number(entry));
-      if (fields && isDescendant(Number(entry), root)) pids.push(Number(entry));
+      if (/^\d+$/.test(entry) && isDescendant(Number(entry), root)) pids.push(Number(entry));
     }
   }
   let bytes = 0;
