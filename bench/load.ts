@@ -22,6 +22,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { TEST_KEY, tempDatabase } from '../test/helpers.ts';
 import type { ThrowawayPostgres } from '../test/support/postgres.ts';
 import {
@@ -152,7 +153,7 @@ interface Running {
   url: string;
   processes: Started[];
   /** PostgreSQL or Redis: measured with all its child processes. */
-  server: { name: string; pid: number } | null;
+  server: { name: string; pid: number; postgresUrl?: string } | null;
   /** False for the no-op handler: nothing reaches the stand-in. */
   delivers: boolean;
   stop(): Promise<void>;
@@ -209,6 +210,27 @@ async function startTegami(
   };
 }
 
+/** What the server has written to its WAL so far (pg_stat_wal, PostgreSQL 14 and later). */
+async function walTotals(
+  url: string,
+): Promise<{ bytes: number; records: number; fullPages: number }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query(
+      'select wal_bytes::text as bytes, wal_records::text as records, wal_fpi::text as full_pages from pg_stat_wal',
+    );
+    const row = rows[0] ?? {};
+    return {
+      bytes: Number(row.bytes),
+      records: Number(row.records),
+      fullPages: Number(row.full_pages),
+    };
+  } finally {
+    await client.end();
+  }
+}
+
 let schemas = 0;
 const freshSchema = (prefix: string) =>
   `${prefix}_${Date.now().toString(36)}_${(schemas++).toString(36)}`;
@@ -227,7 +249,7 @@ async function startPostgresTegami(
     url.toString(),
     workers,
     async () => {},
-    pid ? { name: 'PostgreSQL', pid } : null,
+    pid ? { name: 'PostgreSQL', pid, postgresUrl: pg.url } : null,
     extraEnv,
   );
 }
@@ -344,7 +366,7 @@ const CONTESTANTS: Contestant[] = [
       return {
         url,
         processes: [api, worker],
-        server: pid ? { name: 'PostgreSQL', pid } : null,
+        server: pid ? { name: 'PostgreSQL', pid, postgresUrl: pg.url } : null,
         delivers: true,
         stop: () => stopAll([api, worker]),
       };
@@ -365,6 +387,8 @@ interface Measured {
   coresBusy: number;
   /** Bytes written to storage by the contestant, its database server and the helpers, per message. */
   storageKiBPerMessage: number;
+  /** PostgreSQL's WAL over the counted messages (pg_stat_wal: the whole server), per message. */
+  wal: { kibPerMessage: number; recordsPerMessage: number; fullPagesPerMessage: number } | null;
   rss: { name: string; mib: number }[];
   /** Highest resident memory in each tenth of the counted run (by time), per process. */
   rssByTenth: { name: string; mib: number[] }[];
@@ -421,6 +445,9 @@ async function runOnce(
     const schedBefore = mainThreadSchedNs(mainPid);
     const before = cpuNow();
     const storedBefore = storedNow();
+    const walBefore = running.server?.postgresUrl
+      ? await walTotals(running.server.postgresUrl)
+      : null;
     const startUs = process.hrtime.bigint() / 1000n;
     const wallStart = performance.now();
     // Resident memory of each contestant process once a second, to tell growth from a peak.
@@ -435,6 +462,9 @@ async function runOnce(
     const endUs = process.hrtime.bigint() / 1000n;
     const after = cpuNow();
     const storedAfter = storedNow();
+    const walAfter = running.server?.postgresUrl
+      ? await walTotals(running.server.postgresUrl)
+      : null;
     const schedAfter = mainThreadSchedNs(mainPid);
 
     const startedAt = Number(run.startedAt);
@@ -454,6 +484,14 @@ async function runOnce(
         msPerMessage: ((after[i] ?? 0) - (before[i] ?? 0)) / ok,
       })),
       coresBusy: totalCpu / wallMs,
+      wal:
+        walBefore && walAfter
+          ? {
+              kibPerMessage: (walAfter.bytes - walBefore.bytes) / 1024 / ok,
+              recordsPerMessage: (walAfter.records - walBefore.records) / ok,
+              fullPagesPerMessage: (walAfter.fullPages - walBefore.fullPages) / ok,
+            }
+          : null,
       storageKiBPerMessage:
         storedAfter.reduce((sum, bytes, i) => sum + bytes - (storedBefore[i] ?? 0), 0) / 1024 / ok,
       rss: running.processes.map((p) => ({
@@ -552,6 +590,11 @@ export async function loadBench(args: string[]): Promise<void> {
         round.set(contestant.key, m);
         console.log(row(m));
         rows.push(row(m));
+        if (m.wal) {
+          console.log(
+            `  ${m.label}: PostgreSQL WAL per message ${m.wal.kibPerMessage.toFixed(1)} KiB, ${m.wal.recordsPerMessage.toFixed(1)} records, ${m.wal.fullPagesPerMessage.toFixed(2)} full-page images`,
+          );
+        }
         for (const p of m.rssByTenth.filter((r) => r.mib.length > 0)) {
           // Growth shows as a rising line; a steady one is a working set, not a leak.
           console.log(
