@@ -22,8 +22,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
-import { TEST_KEY, tempDatabase } from '../test/helpers.ts';
+import { queryDatabase, TEST_KEY, tempDatabase } from '../test/helpers.ts';
 import type { ThrowawayPostgres } from '../test/support/postgres.ts';
 import {
   cpuMs,
@@ -214,21 +213,15 @@ async function startTegami(
 async function walTotals(
   url: string,
 ): Promise<{ bytes: number; records: number; fullPages: number }> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const { rows } = await client.query(
-      'select wal_bytes::text as bytes, wal_records::text as records, wal_fpi::text as full_pages from pg_stat_wal',
-    );
-    const row = rows[0] ?? {};
-    return {
-      bytes: Number(row.bytes),
-      records: Number(row.records),
-      fullPages: Number(row.full_pages),
-    };
-  } finally {
-    await client.end();
-  }
+  const [row] = await queryDatabase<{ bytes: string; records: string; full_pages: string }>(
+    url,
+    'select wal_bytes::text as bytes, wal_records::text as records, wal_fpi::text as full_pages from pg_stat_wal',
+  );
+  return {
+    bytes: Number(row?.bytes),
+    records: Number(row?.records),
+    fullPages: Number(row?.full_pages),
+  };
 }
 
 let schemas = 0;

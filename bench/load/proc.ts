@@ -16,11 +16,8 @@ function statFields(pid: number): string[] | null {
   }
 }
 
-/**
- * CPU milliseconds (user + system) of a process and of every live descendant, plus what its
- * exited children used (cutime + cstime): PostgreSQL's backends are child processes.
- */
-export function treeCpuMs(root: number): number {
+/** A process and its live descendants (PostgreSQL's backends are child processes). */
+function liveTree(root: number): number[] {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -31,16 +28,28 @@ export function treeCpuMs(root: number): number {
     list.push(Number(entry));
     children.set(parent, list);
   }
+  const tree: number[] = [];
+  const visit = (pid: number) => {
+    tree.push(pid);
+    for (const child of children.get(pid) ?? []) visit(child);
+  };
+  visit(root);
+  return tree;
+}
+
+/**
+ * CPU milliseconds (user + system) of a process and of every live descendant, plus what its
+ * exited children used (cutime + cstime).
+ */
+export function treeCpuMs(root: number): number {
   let ticks = 0;
-  const visit = (pid: number, isRoot: boolean) => {
+  for (const pid of liveTree(root)) {
     const fields = statFields(pid);
-    if (!fields) return;
+    if (!fields) continue;
     // utime, stime, cutime, cstime are fields 14–17; here indexes 11–14.
     ticks += Number(fields[11]) + Number(fields[12]);
-    if (isRoot) ticks += Number(fields[13]) + Number(fields[14]);
-    for (const child of children.get(pid) ?? []) visit(child, false);
-  };
-  visit(root, true);
+    if (pid === root) ticks += Number(fields[13]) + Number(fields[14]);
+  }
   return ticks * TICK_MS;
 }
 
@@ -50,14 +59,8 @@ export function treeCpuMs(root: number): number {
  * checkpoints (or PostgreSQL's WAL and data files) but not socket writes.
  */
 export function storageWriteBytes(root: number, tree: boolean): number {
-  const pids = [root];
-  if (tree) {
-    for (const entry of readdirSync('/proc')) {
-      if (/^\d+$/.test(entry) && isDescendant(Number(entry), root)) pids.push(Number(entry));
-    }
-  }
   let bytes = 0;
-  for (const pid of pids) {
+  for (const pid of tree ? liveTree(root) : [root]) {
     try {
       const match = /^write_bytes: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
       bytes += match ? Number(match[1]) : 0;
@@ -66,16 +69,6 @@ export function storageWriteBytes(root: number, tree: boolean): number {
     }
   }
   return bytes;
-}
-
-function isDescendant(pid: number, root: number): boolean {
-  let current = pid;
-  for (let depth = 0; depth < 8 && current > 1; depth++) {
-    const parent = Number(statFields(current)?.[1] ?? 0);
-    if (parent === root) return true;
-    current = parent;
-  }
-  return false;
 }
 
 /** CPU milliseconds (user + system) of one process, all its threads. */
