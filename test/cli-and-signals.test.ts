@@ -51,6 +51,19 @@ describe('configuration', () => {
     assert.equal(loadConfig(told).worker.concurrency, 32);
   });
 
+  test('delivery results commit without waiting for the disk on SQLite, with it on PostgreSQL', () => {
+    const postgres = 'postgres://tegami@db.example:5432/tegami';
+    assert.equal(loadConfig({}).worker.resultCommit, 'async');
+    assert.equal(loadConfig({ TEGAMI_RESULT_COMMIT: 'sync' }).worker.resultCommit, 'sync');
+    assert.equal(loadConfig({ TEGAMI_DATABASE_URL: postgres }).worker.resultCommit, 'sync');
+    const told = { TEGAMI_DATABASE_URL: postgres, TEGAMI_RESULT_COMMIT: 'async' };
+    assert.equal(loadConfig(told).worker.resultCommit, 'async');
+    assert.throws(
+      () => loadConfig({ TEGAMI_RESULT_COMMIT: 'later' }),
+      /TEGAMI_RESULT_COMMIT: "later" is not one of: async, sync/,
+    );
+  });
+
   test('a bad value stops `tegami serve` with a message naming the variable', async () => {
     const { code, output } = await runTegami(['serve'], { TEGAMI_HTTP_PORT: 'eighty' });
     assert.notEqual(code, 0);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import { sql } from 'kysely';
 import { openSqlite } from '../src/store/engine/sqlite.ts';
-import { WalSync } from '../src/store/engine/wal-sync.ts';
+import { DEFERRED_SYNC_MS, WalSync } from '../src/store/engine/wal-sync.ts';
 import { migrateToLatest } from '../src/store/index.ts';
 import { findIdempotent } from '../src/store/messages/find-idempotent.ts';
 import { waitFor } from './helpers.ts';
@@ -121,6 +121,62 @@ describe('WalSync', () => {
     assert.throws(() => offThread.syncNow(), /EIO/);
   });
 
+  test('a deferred commit rides on the next fsync anyone starts; none is started for it', async () => {
+    const { fsync, started } = controlledFsync();
+    const sync = new WalSync(fsync);
+    sync.syncSoon();
+    assert.equal(started.length, 0, 'no fsync of its own at once');
+    const next = tracked(sync.sync());
+    assert.equal(started.length, 1);
+    started[0]?.finish();
+    await settle();
+    assert.equal(next.done, true);
+    await new Promise((resolve) => setTimeout(resolve, DEFERRED_SYNC_MS * 2));
+    assert.equal(started.length, 1, 'the fsync that began after it covered it');
+  });
+
+  test('a deferred commit nobody else syncs is fsync’d within DEFERRED_SYNC_MS', async () => {
+    const { fsync, started } = controlledFsync();
+    const sync = new WalSync(fsync);
+    const asked = Date.now();
+    sync.syncSoon();
+    sync.syncSoon();
+    await waitFor(async () => started.length === 1, 'the deferred fsync', 5_000, 5);
+    assert.ok(Date.now() - asked >= DEFERRED_SYNC_MS - 5, 'not before its time');
+    started[0]?.finish();
+    await settle();
+    await new Promise((resolve) => setTimeout(resolve, DEFERRED_SYNC_MS * 2));
+    assert.equal(started.length, 1, 'one fsync for both');
+  });
+
+  test('a deferred commit made while an fsync runs is not covered by it', async () => {
+    const { fsync, started } = controlledFsync();
+    const sync = new WalSync(fsync);
+    void sync.sync();
+    sync.syncSoon();
+    started[0]?.finish();
+    await settle();
+    await waitFor(async () => started.length === 2, 'an fsync after the deferred commit', 5_000, 5);
+  });
+
+  test('close fsyncs a deferred commit before it closes the file', async () => {
+    const { fsync, started } = controlledFsync();
+    let closed = false;
+    const sync = new WalSync(fsync, () => {
+      closed = true;
+    });
+    sync.syncSoon();
+    const closing = tracked(sync.close());
+    await settle();
+    assert.equal(started.length, 1, 'close started the fsync at once');
+    assert.equal(closed, false);
+    started[0]?.finish();
+    await settle();
+    await settle();
+    assert.equal(closing.done, true);
+    assert.equal(closed, true);
+  });
+
   test('close waits for the syncs asked for, then closes the file', async () => {
     const { fsync, started } = controlledFsync();
     let closed = false;
@@ -197,6 +253,30 @@ describe('SQLite write transactions and the WAL fsync', () => {
     await waitFor(async () => held.length === 1, 'the second fsync to begin', 2_000, 1);
     held.shift()?.();
     await waitFor(async () => second.done, 'the second transaction to resolve', 2_000, 1);
+  });
+
+  test('an asyncCommit transaction is answered before the fsync, which follows within DEFERRED_SYNC_MS', async (t) => {
+    const { handle, held } = withHeldFsyncs(t);
+    await sql`create table t (id integer primary key, body text)`.execute(handle.db);
+    for (const release of held.splice(0)) release();
+
+    await handle.writeTransaction((trx) => sql`insert into t (body) values ('a')`.execute(trx), {
+      asyncCommit: true,
+    });
+    assert.equal(held.length, 0, 'answered with no fsync begun');
+    const rows = await sql<{ n: number }>`select count(*) as n from t`.execute(handle.db);
+    assert.equal(rows.rows[0]?.n, 1, 'committed');
+    await waitFor(async () => held.length === 1, 'the deferred fsync', 5_000, 5);
+
+    // A plain transaction after it still waits for an fsync of its own.
+    held.shift()?.();
+    const plain = tracked(
+      handle.writeTransaction((trx) => sql`insert into t (body) values ('b')`.execute(trx)),
+    );
+    await waitFor(async () => held.length === 1, 'the plain transaction’s fsync', 2_000, 1);
+    assert.equal(plain.done, false);
+    held.shift()?.();
+    await waitFor(async () => plain.done, 'the plain transaction', 2_000, 1);
   });
 
   test('a stored idempotent answer is replayed only once its commit is on disk', async (t) => {

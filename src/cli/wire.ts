@@ -236,6 +236,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     sandboxOutboxLimit: config.sandboxOutboxLimit,
     suppressBlocks: config.suppressBlocks,
     eventMatchWindowMs: config.eventMatchWindowMs,
+    resultCommit: config.worker.resultCommit,
     submissions: {
       ...(options.submitGroupVia ? { submitGroupVia: options.submitGroupVia } : {}),
       ...(handOff ? { handOff } : {}),

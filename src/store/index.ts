@@ -30,6 +30,8 @@ export interface StoreOptions {
   eventMatchWindowMs?: number;
   /** How accepted mail is written: on another thread, handed to a worker (SubmissionOptions). */
   submissions?: SubmissionOptions;
+  /** Whether delivery results wait for the disk (`sync`, when not said) or not (`async`). */
+  resultCommit?: 'async' | 'sync';
 }
 
 export type Stores = ReturnType<typeof createStores>;
@@ -45,7 +47,10 @@ export function createStores(handle: DatabaseHandle, options: StoreOptions) {
   return {
     apiKeys: new SqlApiKeyStore(handle),
     messages,
-    delivery: new SqlDeliveryStore(handle),
+    delivery: new SqlDeliveryStore(
+      handle,
+      options.resultCommit ? { resultCommit: options.resultCommit } : {},
+    ),
     deliveryEvents,
     suppressions: new SqlSuppressionStore(handle),
     statusWebhooks: new SqlWebhookStore(handle),

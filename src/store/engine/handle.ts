@@ -40,11 +40,15 @@ export interface DatabaseHandle {
   /**
    * Runs `work` in a transaction that holds the write lock from its first statement. `bulk`: one
    * of a run of large transactions (a recovery's chunks); on SQLite, copying the WAL into the
-   * database file waits until the run is over (see background-checkpoints.ts).
+   * database file waits until the run is over (see background-checkpoints.ts). `asyncCommit`:
+   * the caller hears back once the commit is visible, and it reaches the disk a moment later
+   * (SQLite: with the next fsync, within DEFERRED_SYNC_MS; PostgreSQL: `synchronous_commit = off`,
+   * within three times `wal_writer_delay`). Only for writes that a crash of the machine may undo
+   * at the cost of doing something again, never of losing what was acknowledged.
    */
   writeTransaction<T>(
     work: (trx: Kysely<Database>) => Promise<T>,
-    options?: { bulk?: boolean },
+    options?: { bulk?: boolean; asyncCommit?: boolean },
   ): Promise<T>;
   /**
    * Resolves once every commit made so far is on disk. On SQLite a commit is visible to reads a

@@ -112,7 +112,23 @@ export function openPostgres(url: string, poolSize: number): DatabaseHandle {
     dialect: postgresDialect,
     // A few group commits in flight, leaving pool connections for reads and claims.
     writeConcurrency: Math.max(1, Math.min(4, poolSize - 2)),
-    writeTransaction: (work) => db.transaction().execute(work),
+    writeTransaction: (work, options) =>
+      options?.asyncCommit
+        ? db.connection().execute(async (conn) => {
+            // For this transaction only, and in the same round trip as BEGIN (a query without
+            // parameters may hold two statements): COMMIT returns before its WAL is flushed,
+            // which the WAL writer does within three times wal_writer_delay.
+            await sql`begin; set local synchronous_commit = off`.execute(conn);
+            try {
+              const result = await work(conn);
+              await sql`commit`.execute(conn);
+              return result;
+            } catch (error) {
+              await sql`rollback`.execute(conn).catch(() => {});
+              throw error;
+            }
+          })
+        : db.transaction().execute(work),
     externalChangeCounter: () => changes,
     notify(channel) {
       if (pendingNotify.has(channel)) return;

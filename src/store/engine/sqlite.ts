@@ -194,8 +194,9 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
         }),
       );
       // Committed, and the write lock is free for the next transaction; the caller hears back
-      // once the commit is on disk.
-      await walSync?.sync();
+      // once the commit is on disk, or at once if it may get there with the next fsync.
+      if (options?.asyncCommit) walSync?.syncSoon();
+      else await walSync?.sync();
       return result;
     },
     durable: async () => {
