@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { sql } from 'kysely';
-import { migrateToLatest, openDatabase } from '../src/store/index.ts';
+import type { Completion } from '../src/domain/ports/delivery-store.ts';
+import type { DatabaseHandle } from '../src/store/index.ts';
+import { createStores, migrateToLatest, openDatabase } from '../src/store/index.ts';
 import { TEST_ENGINE, tempDatabase } from './helpers.ts';
 
 /**
@@ -41,6 +43,38 @@ describe('write transactions with asyncCommit', () => {
       assert.equal(inside, 'off', 'no WAL flush awaited inside');
       const plain = await handle.writeTransaction((trx) => setting(trx));
       assert.equal(plain, 'on', 'the next transaction on the pool waits for its flush again');
+    }
+  });
+});
+
+describe('the delivery store', () => {
+  /** The options each write transaction was asked with; the work itself is not run. */
+  function recordingHandle() {
+    const asked: ({ asyncCommit?: boolean } | undefined)[] = [];
+    const handle = {
+      writeConcurrency: 1,
+      writeTransaction: async (_work: unknown, options?: { asyncCommit?: boolean }) => {
+        asked.push(options);
+      },
+    } as unknown as DatabaseHandle;
+    return { handle, asked };
+  }
+  const completion = { messageId: 'msg_1', leaseOwner: 'w', now: 0 } as unknown as Completion;
+
+  test('writes results with asyncCommit only when told resultCommit: async', async () => {
+    for (const [resultCommit, expected] of [
+      ['async', true],
+      ['sync', false],
+      [undefined, false],
+    ] as const) {
+      const { handle, asked } = recordingHandle();
+      const stores = createStores(handle, {
+        sandboxOutboxLimit: 10,
+        ...(resultCommit ? { resultCommit } : {}),
+      });
+      await stores.delivery.complete(completion);
+      assert.equal(asked.length, 1);
+      assert.equal(asked[0]?.asyncCommit, expected, `resultCommit ${resultCommit}`);
     }
   });
 });

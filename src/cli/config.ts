@@ -234,7 +234,7 @@ export function loadConfig(env: Env = process.env): Config {
     // flush (PostgreSQL); the next one covers it, within 100 ms (SQLite) or three times
     // wal_writer_delay. A crash of the machine in between can only make those messages go out
     // again, as a crash between the provider's answer and the commit can. On SQLite that halves
-    // the fsyncs and `tegami serve` delivered ~1.08x the mail; on PostgreSQL it gained nothing
+    // the fsyncs and `tegami serve` delivered ~1.05x the mail; on PostgreSQL it gained nothing
     // (docs/benchmarks.md), and there a crash of the server alone would undo such commits too.
     resultCommit: oneOf(
       env,
