@@ -6,6 +6,7 @@ import { PRIORITY_RANK } from '../../domain/priority.ts';
 import type { DatabaseHandle, Dialect, SubjectPlan } from '../engine/handle.ts';
 import type { Database } from '../schema.ts';
 import { subjectIndexedThrough } from '../search/index-subjects.ts';
+import { metadataEntryIs } from './metadata.ts';
 
 /**
  * The WHERE conditions of a message filter, shared by listing, counting, the unsent view, dry
@@ -148,8 +149,7 @@ export function messageConditions(
           .selectFrom('message_metadata')
           .select('message_metadata.message_id')
           .whereRef('message_metadata.message_id', '=', 'messages.id')
-          .where('message_metadata.key', '=', key)
-          .where('message_metadata.value', '=', value),
+          .where((metadata) => metadataEntryIs(metadata, key, value)),
       ),
     );
   }

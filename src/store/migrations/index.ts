@@ -15,6 +15,7 @@ import * as consoleUsers from './013-console-users.ts';
 import * as priority from './014-priority.ts';
 import * as recipientsFillfactor from './015-recipients-fillfactor.ts';
 import * as oneDueIndex from './016-one-due-index.ts';
+import * as metadataLookup from './017-metadata-lookup.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
@@ -34,4 +35,5 @@ export const migrations: Record<string, Migration> = {
   '014-priority': priority,
   '015-recipients-fillfactor': recipientsFillfactor,
   '016-one-due-index': oneDueIndex,
+  '017-metadata-lookup': metadataLookup,
 };
