@@ -626,9 +626,11 @@ export async function loadBench(args: string[]): Promise<void> {
     }
     if (profile) {
       const dir = mkdtempSync(join(tmpdir(), 'bench-profile-'));
-      const serve = CONTESTANTS.find((c) => c.key === 'serve') as Contestant;
+      const key = process.env.BENCH_LOAD_PROFILE ?? 'serve';
+      const profiled = CONTESTANTS.find((c) => c.key === key);
+      if (!profiled) throw new Error(`BENCH_LOAD_PROFILE: unknown contestant ${key}`);
       const m = await runOnce(
-        serve,
+        profiled,
         { ...ctx, nodeOptions: ['--cpu-prof', '--cpu-prof-dir', dir] },
         standIn,
         loadgen,
