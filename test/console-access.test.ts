@@ -190,6 +190,49 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
       { headers: { origin: 'https://evil.example' } },
     );
     assert.equal(site.status, 403);
+    // An Origin that is no URL cannot be this console's own.
+    const malformed = await operator.post(
+      `/console/messages/${hotelMessage}/cancel`,
+      {},
+      { headers: { origin: 'garbage' } },
+    );
+    assert.equal(malformed.status, 403, malformed.text);
+    const signInFromNowhere = await postForm(
+      `${tegami.url}/console/sign-in`,
+      { email: ADMIN.email, password: ADMIN.password },
+      { origin: 'x' },
+    );
+    assert.equal(signInFromNowhere.status, 403);
+  });
+
+  test('text with NUL (U+0000) is refused with 400 and changes nothing, signed in or not', async () => {
+    const signInWithNul = await postForm(`${tegami.url}/console/sign-in`, {
+      email: 'nobody\u0000@example.jp',
+      password: 'x',
+    });
+    assert.equal(signInWithNul.status, 400);
+    const counts = () =>
+      queryDatabase<Record<string, number>>(
+        tegami.databaseUrl,
+        `select (select count(*) from api_keys) as keys, (select count(*) from console_users) as users,
+          (select count(*) from suppressions) as suppressions, (select count(*) from audit_events) as audit`,
+      );
+    const before = await counts();
+    const refused: [string, Record<string, string> | null][] = [
+      ['/console/keys', { name: 'a\u0000b', unit: unitIds.hotel as string }],
+      ['/console/users', { email: 'b\u0000@example.jp', password: PASSWORD, role: 'viewer' }],
+      ['/console/suppressions', { email: 'a\u0000b@example.jp' }],
+      ['/console/unit', { unit: '\u0000' }],
+      ['/console/suppressions?email=%00', null],
+      ['/console/messages/%00', null],
+      ['/console/messages?q=from:%00', null],
+      ['/console/audit?actor=%00', null],
+    ];
+    for (const [path, fields] of refused) {
+      const r = fields === null ? await admin.get(path) : await admin.post(path, fields);
+      assert.equal(r.status, 400, `${path}: ${r.text.slice(0, 200)}`);
+    }
+    assert.deepEqual(await counts(), before);
   });
 
   test('a viewer reads but is refused every change, even a forged request; admin pages too', async () => {

@@ -355,6 +355,9 @@ describe(`recoveries: pace, cancel, one recovery per message, bad requests (${TE
       { action: 'retry', filter: { failed_after: 'yesterday' }, dry_run: false },
       { action: 'retry', filter: { reason: 'lost' } },
       { action: 'retry', filter: { unit: 'nowhere' }, dry_run: false },
+      // A key with a line break is a key like any other: its value's limit holds.
+      { action: 'retry', filter: { metadata: { 'a\nb': 'v'.repeat(1_001) } }, dry_run: false },
+      { action: 'retry', filter: { metadata: { ['k'.repeat(257)]: 'v' } }, dry_run: false },
     ]) {
       const r = await tegami.request('POST', '/v1/recoveries', body);
       assert.equal(r.status, 400, `${JSON.stringify(body)}: ${JSON.stringify(r.body)}`);

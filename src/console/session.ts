@@ -87,6 +87,26 @@ function sameToken(a: string, b: string): boolean {
  * CSRF token (a form's `_csrf` or the `X-CSRF-Token` header) and the Origin. Enforced here, on
  * the server, whatever the page shows.
  */
+/**
+ * True when the browser says the request comes from a page of another site. An `Origin` that is
+ * no URL cannot be this console's own, so it counts as another site's.
+ */
+export function fromOtherSite(request: FastifyRequest): boolean {
+  const { origin, host } = request.headers;
+  if (!origin || origin === 'null' || !host) return false;
+  return !URL.canParse(origin) || new URL(origin).host !== host;
+}
+
+/** U+0000 in any text the console was sent: PostgreSQL cannot store it, and no field needs it. */
+export function refuseNulCharacters(request: FastifyRequest): void {
+  const texts = [request.params, request.query, request.body].flatMap((part) =>
+    typeof part === 'object' && part !== null ? Object.values(part).flat() : [],
+  );
+  if (texts.some((t) => typeof t === 'string' && t.includes('\u0000'))) {
+    throw new ConsoleError(400, 'Text must not contain NUL (\\u0000) characters.');
+  }
+}
+
 export function guard(deps: ConsoleDeps) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     request.consoleState = null;
@@ -112,9 +132,7 @@ export function guard(deps: ConsoleDeps) {
           'The form is out of date or was not sent by this console; reload the page and try again.',
         );
       }
-      const origin = request.headers.origin;
-      const host = request.headers.host;
-      if (origin && origin !== 'null' && host && new URL(origin).host !== host) {
+      if (fromOtherSite(request)) {
         throw new ConsoleError(403, 'Requests from other sites are refused.');
       }
     }

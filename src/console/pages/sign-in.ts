@@ -3,7 +3,7 @@ import { SESSION_MAX_MS } from '../../domain/console-users.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { html } from '../html.ts';
 import { csrf, page } from '../layout.ts';
-import { ConsoleError, cookieSecure, sessionCookie, stateOf } from '../session.ts';
+import { ConsoleError, cookieSecure, fromOtherSite, sessionCookie, stateOf } from '../session.ts';
 
 /** Only a path inside the console: `next` must not send anyone elsewhere after signing in. */
 function safeNext(next: unknown): string {
@@ -38,8 +38,7 @@ export function registerSignIn(app: FastifyInstance, deps: ConsoleDeps): void {
     const password = typeof body.password === 'string' ? body.password.slice(0, 1024) : '';
     const next = safeNext(body.next);
     // A cross-site form cannot sign someone in to the attacker's account (login CSRF).
-    const origin = request.headers.origin;
-    if (origin && origin !== 'null' && new URL(origin).host !== request.headers.host) {
+    if (fromOtherSite(request)) {
       throw new ConsoleError(403, 'Requests from other sites are refused.');
     }
     const result = await deps.accounts.signIn(email, password);

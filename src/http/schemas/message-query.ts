@@ -66,8 +66,11 @@ export const RecoveryFilterSchema = Type.Object(
     ),
     category: Type.Optional(Type.String({ maxLength: 255 })),
     metadata: Type.Optional(
-      Type.Record(Type.String({ maxLength: 256 }), Type.String({ maxLength: 1000 }), {
+      // The key's limit is a pattern, and keys that do not match it are refused: a map's key
+      // schema only contributes its pattern (parts.ts).
+      Type.Record(Type.String({ pattern: '^[\\s\\S]{0,256}$' }), Type.String({ maxLength: 1000 }), {
         maxProperties: 10,
+        additionalProperties: false,
       }),
     ),
     created_after: time('inclusive'),
