@@ -340,6 +340,11 @@ describe(`POST /v3/mail/send answers as SendGrid (the simulator) does (${TEST_EN
     }),
     'wrong types': mail({ subject: 5, personalizations: [{ to: 'a@example.com' }] }),
     'invalid to address': mail({ personalizations: [{ to: [{ email: 'nobody' }] }] }),
+    'substitutions over 10,000 bytes': mail({
+      personalizations: [
+        { to: [{ email: 'a@example.com' }], substitutions: { '{{x}}': 'v'.repeat(10_000) } },
+      ],
+    }),
   };
 
   for (const [name, body] of Object.entries(bad)) {

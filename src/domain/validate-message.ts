@@ -165,8 +165,11 @@ const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2
  */
 const MEASURE_SIZE_ABOVE_CHARS = 512 * 1024;
 
+/** The longest address (RFC 5321's path limit, less its angle brackets). */
+export const MAX_EMAIL_LENGTH = 254;
+
 export function isValidEmail(email: string): boolean {
-  if (email.length > 254) return false;
+  if (email.length > MAX_EMAIL_LENGTH) return false;
   const at = email.lastIndexOf('@');
   if (at < 1) return false;
   const local = email.slice(0, at);

@@ -1,10 +1,21 @@
 import { newId } from '../ids.ts';
 import type { NewMessage } from '../ports/message-store.ts';
-import { type FieldError, validateMessage } from '../validate-message.ts';
+import {
+  type FieldError,
+  MAX_EMAIL_LENGTH,
+  MAX_METADATA_KEY_LENGTH,
+  type MessageInput,
+  validateMessage,
+} from '../validate-message.ts';
 import type { SendGridError } from './errors.ts';
-import { renderPersonalization, unrenderableFeatures } from './render.ts';
+import {
+  MAX_RENDERED_CHARACTERS,
+  RenderedTooLarge,
+  renderPersonalization,
+  unrenderableFeatures,
+} from './render.ts';
 import { forwardedContent, requestSendAt } from './request.ts';
-import type { MailSendRequest } from './request-types.ts';
+import type { MailSendRequest, SendGridAddress } from './request-types.ts';
 
 /**
  * What `tegami_message_id` adds to each personalization's custom_args when the `sendgrid`
@@ -35,6 +46,8 @@ export function messagesForRequest(
     createdAt: accept.now,
   };
   if (accept.provider === 'sendgrid') {
+    const refused = unstorableForwarded(request);
+    if (refused.length > 0) return { errors: refused };
     return {
       messages: [
         {
@@ -50,11 +63,19 @@ export function messagesForRequest(
   if (refused.length > 0) return { errors: refused };
   const messages: NewMessage[] = [];
   const errors: SendGridError[] = [];
-  request.personalizations.forEach((_, index) => {
-    const result = validateMessage(renderPersonalization(request, index), accept.now);
+  const budget = { characters: MAX_RENDERED_CHARACTERS };
+  for (const [index] of request.personalizations.entries()) {
+    let rendered: MessageInput;
+    try {
+      rendered = renderPersonalization(request, index, accept.now, budget);
+    } catch (error) {
+      if (!(error instanceof RenderedTooLarge)) throw error;
+      return { errors: [renderedTooLarge(request, accept.provider)] };
+    }
+    const result = validateMessage(rendered, accept.now);
     if (Array.isArray(result)) {
       errors.push(...result.map((e) => asSendGridError(e, index)));
-      return;
+      continue;
     }
     messages.push({
       ...base,
@@ -65,8 +86,60 @@ export function messagesForRequest(
       },
       sendAt: result.sendAt,
     });
-  });
+  }
   return errors.length > 0 ? { errors } : { messages };
+}
+
+function renderedTooLarge(request: MailSendRequest, provider: string): SendGridError {
+  const mib = MAX_RENDERED_CHARACTERS / 1024 / 1024;
+  return {
+    message: `Rendered for the "${provider}" provider, one message per personalization (${request.personalizations.length} here), each with its own copy of the content and the attachments and its substitutions applied, this request makes more than ${mib} MiB of mail in all, which Tegami does not take in one request. Send fewer personalizations per request, or smaller content.`,
+    field: 'personalizations',
+    help: null,
+  };
+}
+
+/**
+ * Tegami's own limits on what it stores of a forwarded request, which it does not render (and
+ * so does not check with the native rules): an address and a custom_args key are indexed for
+ * searches, and PostgreSQL refuses an index entry over ~2.7 kB. The limits are the native ones.
+ */
+function unstorableForwarded(request: MailSendRequest): SendGridError[] {
+  const errors: SendGridError[] = [];
+  const checkAddress = (address: SendGridAddress | undefined, field: string) => {
+    if (address && address.email.length > MAX_EMAIL_LENGTH) {
+      errors.push({
+        message: `The email address is longer than ${MAX_EMAIL_LENGTH} characters.`,
+        field,
+        help: null,
+      });
+    }
+  };
+  const checkArgs = (args: Record<string, string> | undefined, field: string) => {
+    if (Object.keys(args ?? {}).some((key) => key.length > MAX_METADATA_KEY_LENGTH)) {
+      errors.push({
+        message: `A custom_args key is longer than ${MAX_METADATA_KEY_LENGTH} characters: Tegami stores custom_args as searchable metadata.`,
+        field,
+        help: null,
+      });
+    }
+  };
+  checkAddress(request.from, 'from.email');
+  checkAddress(request.reply_to, 'reply_to.email');
+  for (const [i, a] of (request.reply_to_list ?? []).entries()) {
+    checkAddress(a, `reply_to_list.${i}.email`);
+  }
+  checkArgs(request.custom_args, 'custom_args');
+  request.personalizations.forEach((p, i) => {
+    checkAddress(p.from, `personalizations.${i}.from.email`);
+    for (const kind of ['to', 'cc', 'bcc'] as const) {
+      for (const [j, a] of (p[kind] ?? []).entries()) {
+        checkAddress(a, `personalizations.${i}.${kind}.${j}.email`);
+      }
+    }
+    checkArgs(p.custom_args, `personalizations.${i}.custom_args`);
+  });
+  return errors;
 }
 
 /** Fields of the native form that come from the request, not from its personalization. */

@@ -96,40 +96,92 @@ const PERSONALIZATION_FIELDS = new Set([
 ]);
 
 /**
+ * Thrown when a request would render into more text than MAX_RENDERED_CHARACTERS: one request of
+ * up to 1,000 personalizations becomes that many messages, each with its own copy of the content
+ * and the attachments, and a substitution may make the content larger still.
+ */
+export class RenderedTooLarge extends Error {}
+
+/**
+ * What one request may render into, over all its messages: content after substitution, subjects,
+ * headers and attachments, in characters. As much as a batch of native messages may carry
+ * (`POST /v1/messages/batch` takes 50 MiB); beyond it a request held the API's event loop for
+ * tens of seconds and took gigabytes of memory.
+ */
+export const MAX_RENDERED_CHARACTERS = 50 * 1024 * 1024;
+
+/** What is left of a request's MAX_RENDERED_CHARACTERS while its personalizations render. */
+export interface RenderBudget {
+  characters: number;
+}
+
+function spend(budget: RenderBudget | undefined, characters: number): void {
+  if (budget === undefined) return;
+  budget.characters -= characters;
+  if (budget.characters < 0) throw new RenderedTooLarge();
+}
+
+/**
  * Replaces every substitution key by its value in one pass, longest key first, so a value is
  * never substituted again and `-name-` does not break `-name-full-`. Keys are literal: the
- * official clients wrap them (`{{name}}`) before sending.
+ * official clients wrap them (`{{name}}`) before sending. With a budget, the result is counted
+ * against it as it grows, so a substitution that would make a text too large stops early.
  */
-export function substitute(text: string, substitutions: Record<string, string>): string {
+export function substitute(
+  text: string,
+  substitutions: Record<string, string>,
+  budget?: RenderBudget,
+): string {
   const keys = Object.keys(substitutions)
     .filter((k) => k.length > 0)
     .sort((a, b) => b.length - a.length);
-  if (keys.length === 0) return text;
+  if (keys.length === 0) {
+    spend(budget, text.length);
+    return text;
+  }
+  const limit = budget?.characters ?? Number.POSITIVE_INFINITY;
+  let length = text.length;
+  if (length > limit) throw new RenderedTooLarge();
   const pattern = new RegExp(
     keys.map((k) => k.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'),
     'g',
   );
-  return text.replace(pattern, (key) => substitutions[key] ?? key);
+  const result = text.replace(pattern, (key) => {
+    const value = substitutions[key] ?? key;
+    length += value.length - key.length;
+    if (length > limit) throw new RenderedTooLarge();
+    return value;
+  });
+  spend(budget, result.length);
+  return result;
 }
 
 function address({ email, name }: SendGridAddress): { email: string; name?: string } {
   return name ? { email, name } : { email };
 }
 
-/** Personalization `index` of a request as a native message, substitutions applied. */
-export function renderPersonalization(request: MailSendRequest, index: number): MessageInput {
+/**
+ * Personalization `index` of a request as a native message, substitutions applied; what it
+ * renders into is taken from `budget` (RenderedTooLarge once that is spent).
+ */
+export function renderPersonalization(
+  request: MailSendRequest,
+  index: number,
+  now: number,
+  budget?: RenderBudget,
+): MessageInput {
   const p = request.personalizations[index] as SendGridPersonalization;
   const subs = p.substitutions ?? {};
   const headers = Object.fromEntries(
     Object.entries({ ...(request.headers ?? {}), ...(p.headers ?? {}) }).map(([name, value]) => [
       name,
-      substitute(value, subs),
+      substitute(value, subs, budget),
     ]),
   );
   const input: MessageInput = {
     from: address(p.from ?? request.from),
     to: p.to.map(address),
-    subject: substitute(p.subject ?? request.subject ?? '', subs),
+    subject: substitute(p.subject ?? request.subject ?? '', subs, budget),
     headers,
     metadata: { ...(request.custom_args ?? {}), ...(p.custom_args ?? {}) },
   };
@@ -140,19 +192,28 @@ export function renderPersonalization(request: MailSendRequest, index: number): 
   for (const part of request.content ?? []) {
     const type = part.type.trim().toLowerCase();
     if (type === 'text/plain' && input.text === undefined)
-      input.text = substitute(part.value, subs);
-    if (type === 'text/html' && input.html === undefined) input.html = substitute(part.value, subs);
+      input.text = substitute(part.value, subs, budget);
+    if (type === 'text/html' && input.html === undefined)
+      input.html = substitute(part.value, subs, budget);
   }
   if (request.categories) input.categories = [...request.categories];
   if (request.attachments) {
-    input.attachments = request.attachments.map((a) => ({
-      filename: a.filename,
-      // SendGrid takes base64 with line breaks; the native form is one line.
-      content: a.content.replace(/\r?\n/g, ''),
-      content_type: a.type ?? 'application/octet-stream',
-    }));
+    input.attachments = request.attachments.map((a) => {
+      // Each message stores its own copy.
+      spend(budget, a.content.length);
+      return {
+        filename: a.filename,
+        // SendGrid takes base64 with line breaks; the native form is one line.
+        content: a.content.replace(/\r?\n/g, ''),
+        content_type: a.type ?? 'application/octet-stream',
+      };
+    });
   }
+  // SendGrid sends at once when send_at is in the past, however far (the rules bound only the
+  // future): such a message is due now. A time before the year -271821 is no Date at all.
   const sendAt = p.send_at ?? request.send_at;
-  if (sendAt !== undefined) input.send_at = new Date(sendAt * 1000).toISOString();
+  if (sendAt !== undefined && sendAt * 1000 > now) {
+    input.send_at = new Date(sendAt * 1000).toISOString();
+  }
   return input;
 }

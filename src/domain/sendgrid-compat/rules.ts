@@ -7,6 +7,7 @@ import {
   MAX_PERSONALIZATIONS,
   MAX_RECIPIENTS,
   MAX_SCHEDULE_AHEAD_S,
+  MAX_SUBSTITUTIONS_BYTES,
   RESERVED_HEADERS,
 } from './messages.ts';
 
@@ -129,6 +130,18 @@ export function sendGridRules(body: unknown, nowMs: number, reservedArgBytes = 0
         errors,
       );
       checkSendAt(p.send_at, `${at}.send_at`, nowMs, errors);
+      if (
+        isObject(p.substitutions) &&
+        Buffer.byteLength(JSON.stringify(p.substitutions)) > MAX_SUBSTITUTIONS_BYTES
+      ) {
+        errors.push(
+          error(
+            M.substitutionsTooLarge,
+            `${at}.substitutions`,
+            'message.personalizations.substitutions',
+          ),
+        );
+      }
     });
     if (recipients > MAX_RECIPIENTS) {
       errors.push(

@@ -23,6 +23,8 @@ export const MAX_CATEGORY_LENGTH = 255;
 export const MAX_SCHEDULE_AHEAD_S = 72 * 3600;
 /** Per personalization, its custom_args merged over the message's, measured as JSON. */
 export const MAX_CUSTOM_ARGS_BYTES = 10_000;
+/** Per personalization, its substitutions, measured as JSON (SendGrid's OpenAPI description). */
+export const MAX_SUBSTITUTIONS_BYTES = 10_000;
 
 export const M = {
   personalizationsRequired:
@@ -63,6 +65,8 @@ export const M = {
   customArgsEmpty: 'custom_args cannot be empty.',
   customArgsTooLarge:
     'The combined size of both global and personalization custom arguments may not exceed 10,000 bytes per personalization.',
+  substitutionsTooLarge:
+    'The total collective size of your substitutions may not exceed 10,000 bytes per personalization object.',
   attachmentBase64: 'The attachment content must be base64 encoded.',
   attachmentContentEmpty:
     'The attachment content must be a string at least one character in length.',

@@ -1,4 +1,5 @@
 import { type Expression, type Kysely, type SqlBool, sql } from 'kysely';
+import { searchedPartOfSubject } from '../../domain/operations/message-query.ts';
 import type { SubjectPlan } from '../engine/handle.ts';
 import type { Database } from '../schema.ts';
 import { subjectWordsVector } from './subject-folding.ts';
@@ -100,7 +101,9 @@ export async function addToSqliteSubjectIndex(
   if (rows.length > 0) {
     // The rowid lets retention's delete trigger find the entry; searches read message_id.
     // OR REPLACE: after a VACUUM renumbered rowids, a stale entry may hold the rowid.
-    const values = sql.join(rows.map((r) => sql`(${r.row_id}, ${r.subject}, ${r.id})`));
+    const values = sql.join(
+      rows.map((r) => sql`(${r.row_id}, ${searchedPartOfSubject(r.subject)}, ${r.id})`),
+    );
     await sql`insert or replace into messages_fts (rowid, subject, message_id) values ${values}`.execute(
       trx,
     );
