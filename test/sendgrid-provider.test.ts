@@ -91,6 +91,15 @@ describe('classifying SendGrid answers', () => {
     assert.equal(result.providerMessageId, 'abcdefghijklmnopqrstuv');
   });
 
+  test('202 with an X-Message-Id too long to index: accepted, without the id', () => {
+    const result = classifyAnswer(
+      { status: 202, headers: { 'x-message-id': 'x'.repeat(3_000) }, body: '' },
+      now,
+    );
+    assert.equal(result.outcome, 'accepted');
+    assert.equal(result.providerMessageId, undefined);
+  });
+
   test("400 is permanent and keeps SendGrid's errors, fields and help", () => {
     const body = JSON.stringify({
       errors: [

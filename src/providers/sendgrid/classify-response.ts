@@ -9,6 +9,13 @@ import type { ProviderError, RateLimitInfo, SendResult } from '../../domain/type
 /** Raw answers are kept up to this many characters. */
 export const EXCERPT_LIMIT = 2_000;
 
+/**
+ * The longest X-Message-Id kept. SendGrid's are 22 characters; the id is indexed (events are
+ * matched by it), and PostgreSQL refuses an index entry over ~2.7 kB: an odd answer with a longer
+ * one would fail the attempt's record, and the message, sent, would go out again.
+ */
+export const MAX_PROVIDER_MESSAGE_ID_LENGTH = 256;
+
 export interface HttpAnswer {
   status: number;
   headers: Record<string, string | string[] | undefined>;
@@ -78,7 +85,9 @@ export function classifyAnswer(answer: HttpAnswer, now: number): SendResult {
     ...(providerErrors ? { providerErrors } : {}),
     ...(rateLimit ? { rateLimit } : {}),
   };
-  const messageId = header(answer, 'x-message-id');
+  const sentId = header(answer, 'x-message-id');
+  const messageId =
+    sentId !== undefined && sentId.length <= MAX_PROVIDER_MESSAGE_ID_LENGTH ? sentId : undefined;
   if (status >= 200 && status < 300) {
     return {
       outcome: 'accepted',
