@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { ConfigError, loadConfig } from '../src/cli/config.ts';
+import { ConfigError, loadConfig, sqliteFsyncFor } from '../src/cli/config.ts';
 import {
   message,
   request,
@@ -61,6 +61,20 @@ describe('configuration', () => {
     assert.throws(
       () => loadConfig({ TEGAMI_RESULT_COMMIT: 'later' }),
       /TEGAMI_RESULT_COMMIT: "later" is not one of: async, sync/,
+    );
+  });
+
+  test("SQLite's fsyncs: on the thread that writes submissions and results unless told, else the pool", () => {
+    assert.equal(loadConfig({}).sqliteFsync, 'auto');
+    assert.equal(sqliteFsyncFor(loadConfig({}), true), 'inline');
+    assert.equal(sqliteFsyncFor(loadConfig({}), false), 'thread');
+    const thread = loadConfig({ TEGAMI_SQLITE_FSYNC: 'thread' });
+    assert.equal(sqliteFsyncFor(thread, true), 'thread');
+    const inline = loadConfig({ TEGAMI_SQLITE_FSYNC: 'inline' });
+    assert.equal(sqliteFsyncFor(inline, false), 'inline');
+    assert.throws(
+      () => loadConfig({ TEGAMI_SQLITE_FSYNC: 'sometimes' }),
+      /TEGAMI_SQLITE_FSYNC: "sometimes" is not one of: auto, inline, thread/,
     );
   });
 

@@ -8,7 +8,12 @@ import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import { sql } from 'kysely';
 import { openSqlite } from '../src/store/engine/sqlite.ts';
-import { DEFERRED_SYNC_MS, WalSync } from '../src/store/engine/wal-sync.ts';
+import {
+  DEFERRED_SYNC_MS,
+  INLINE_FSYNC_BACKOFF_MS,
+  INLINE_FSYNC_SLOW_MS,
+  WalSync,
+} from '../src/store/engine/wal-sync.ts';
 import { migrateToLatest } from '../src/store/index.ts';
 import { findIdempotent } from '../src/store/messages/find-idempotent.ts';
 import { waitFor } from './helpers.ts';
@@ -135,6 +140,82 @@ describe('WalSync', () => {
     assert.equal(started.length, 1, 'the fsync that began after it covered it');
   });
 
+  test('syncHere fsyncs on the calling thread before it returns, covering deferred commits', async () => {
+    const { fsync, started } = controlledFsync();
+    let onThread = 0;
+    const sync = new WalSync(
+      fsync,
+      () => {},
+      () => {
+        onThread++;
+      },
+    );
+    sync.syncSoon();
+    const here = tracked(sync.syncHere());
+    assert.equal(onThread, 1, 'done before syncHere returned');
+    await settle();
+    assert.equal(here.done, true);
+    await new Promise((resolve) => setTimeout(resolve, DEFERRED_SYNC_MS * 2));
+    assert.equal(started.length, 0, 'the deferred commit needed no fsync of its own');
+  });
+
+  test('slow fsyncs on the calling thread go to the thread pool for a while, then back', async () => {
+    const { fsync, started } = controlledFsync();
+    let now = 0;
+    let took = 0.5;
+    let onThread = 0;
+    const sync = new WalSync(
+      fsync,
+      () => {},
+      () => {
+        onThread++;
+        now += took;
+      },
+      () => now,
+    );
+    for (let i = 0; i < 50; i++) await sync.syncHere();
+    assert.equal(onThread, 50, 'fast ones stay on the thread');
+    assert.equal(started.length, 0);
+    took = 4 * INLINE_FSYNC_SLOW_MS;
+    let slow = 0;
+    while (started.length === 0 && slow < 100) {
+      const next = sync.syncHere();
+      if (started.length === 0) {
+        await next;
+        slow++;
+      } else {
+        started[0]?.finish();
+        await next;
+      }
+    }
+    assert.ok(slow >= 2 && slow < 20, `${slow} slow fsyncs before the pool took over`);
+    assert.equal(started.length, 1, 'then the pool');
+    took = 0.5;
+    now += INLINE_FSYNC_BACKOFF_MS / 2;
+    const pooled = sync.syncHere();
+    assert.equal(started.length, 2, 'still the pool');
+    started[1]?.finish();
+    await pooled;
+    now += INLINE_FSYNC_BACKOFF_MS;
+    const before = onThread;
+    await sync.syncHere();
+    assert.equal(onThread, before + 1, 'the thread again after INLINE_FSYNC_BACKOFF_MS');
+  });
+
+  test('a failed fsync on the calling thread fails syncHere and every later sync', async () => {
+    const { fsync } = controlledFsync();
+    const sync = new WalSync(
+      fsync,
+      () => {},
+      () => {
+        throw new Error('EIO');
+      },
+    );
+    await assert.rejects(sync.syncHere(), /EIO/);
+    await assert.rejects(sync.sync(), /EIO/);
+    await assert.rejects(sync.syncHere(), /EIO/);
+  });
+
   test('a deferred commit nobody else syncs is fsync’d within DEFERRED_SYNC_MS', async () => {
     const { fsync, started } = controlledFsync();
     const sync = new WalSync(fsync);
@@ -253,6 +334,37 @@ describe('SQLite write transactions and the WAL fsync', () => {
     await waitFor(async () => held.length === 1, 'the second fsync to begin', 2_000, 1);
     held.shift()?.();
     await waitFor(async () => second.done, 'the second transaction to resolve', 2_000, 1);
+  });
+
+  test('with fsync "inline" a write transaction fsyncs the WAL on the calling thread before it resolves', async (t) => {
+    const folder = mkdtempSync(join(tmpdir(), 'tegami-wal-inline-'));
+    const original = { sync: fs.fdatasyncSync, async: fs.fdatasync };
+    let onThread = 0;
+    let onPool = 0;
+    fs.fdatasyncSync = ((fd: number) => {
+      onThread++;
+      original.sync(fd);
+    }) as typeof fs.fdatasyncSync;
+    fs.fdatasync = ((fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => {
+      onPool++;
+      original.async(fd, callback);
+    }) as typeof fs.fdatasync;
+    syncBuiltinESMExports();
+    const handle = openSqlite(`sqlite:${join(folder, 'a.db')}`, { fsync: 'inline' });
+    t.after(async () => {
+      fs.fdatasyncSync = original.sync;
+      fs.fdatasync = original.async;
+      syncBuiltinESMExports();
+      await handle.close();
+      rmSync(folder, { recursive: true, force: true });
+    });
+    await handle.writeTransaction((trx) =>
+      sql`create table t (id integer primary key)`.execute(trx),
+    );
+    const [thread, pool] = [onThread, onPool];
+    await handle.writeTransaction((trx) => sql`insert into t default values`.execute(trx));
+    assert.equal(onThread, thread + 1, 'one fsync on the thread');
+    assert.equal(onPool, pool, 'none on the pool');
   });
 
   test('an asyncCommit transaction is answered before the fsync, which follows within DEFERRED_SYNC_MS', async (t) => {

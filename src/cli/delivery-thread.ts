@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Telemetry } from '../domain/ports/telemetry.ts';
 import { createLogger } from '../ops/logger.ts';
 import { SharedWriteLock } from '../store/index.ts';
-import { loadConfig } from './config.ts';
+import { loadConfig, sqliteFsyncFor } from './config.ts';
 import type { FromDeliveryThread, ToDeliveryThread } from './serve-threads.ts';
 import { type RunningService, startService } from './wire.ts';
 
@@ -64,6 +64,8 @@ async function main(): Promise<void> {
       logger,
       api: false,
       worker: true,
+      // On SQLite this thread writes the API's submissions as well as its results.
+      fsync: sqliteFsyncFor(config, true),
       housekeeping: false,
       writeLock: new SharedWriteLock((workerData as { writeLock: SharedArrayBuffer }).writeLock),
       checkpoints: 'shared',

@@ -14,7 +14,7 @@ import {
   mainUsage,
   parseOptions,
 } from './commands.ts';
-import { type Config, ConfigError, loadConfig } from './config.ts';
+import { type Config, ConfigError, loadConfig, sqliteFsyncFor } from './config.ts';
 import { auditKey, unitForNewKey, unitNamesOfKeys } from './key-audit.ts';
 import { runRecoverCommand } from './recover.ts';
 import { startServeOnThreads } from './serve-threads.ts';
@@ -252,6 +252,7 @@ async function run(config: Config, role: 'serve' | 'api' | 'worker'): Promise<nu
           ...options,
           api: role !== 'worker',
           worker: role !== 'api',
+          fsync: sqliteFsyncFor(config, role === 'serve'),
           ...(providerOnThread ? { providerThread: { onLost: threadLost('provider') } } : {}),
         });
   } catch (error) {

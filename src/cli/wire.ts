@@ -84,6 +84,8 @@ export interface ServiceOptions {
    * it to another thread of this process that does.
    */
   checkpoints?: 'thread' | 'shared';
+  /** Where SQLite's fsyncs run on this thread (cli/config.ts: sqliteFsyncFor); the pool if unsaid. */
+  fsync?: 'inline' | 'thread';
   /**
    * Cluster-wide chores (maintenance, alert rules, a metrics port): off on a thread that only
    * delivers, since the main thread of its process runs them.
@@ -228,6 +230,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const { database } = await openAndMigrate(config, signal, {
     writeLock: options.writeLock,
     checkpoints: options.checkpoints ?? 'thread',
+    ...(options.fsync ? { fsync: options.fsync } : {}),
     logger,
   });
   // Accepted mail goes straight to the worker of this thread when it can (domain/hand-over.ts).

@@ -81,6 +81,11 @@ export interface SqliteOpenOptions {
    * this process (`shared`).
    */
   checkpoints?: 'commits' | 'thread' | 'shared';
+  /**
+   * Where a write transaction's fsync runs: on libuv's thread pool (`thread`, the default) or on
+   * the calling thread (`inline`; see WalSync.syncHere).
+   */
+  fsync?: 'inline' | 'thread';
   logger?: Logger;
 }
 
@@ -151,6 +156,7 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
   // The log is named after the file as SQLite resolved it (symbolic links followed), not as
   // configured.
   const walSync = inWal ? WalSync.forDatabase(mainDatabaseFile(sqlite)) : null;
+  const fsyncInline = options.fsync === 'inline';
   const db = new Kysely<Database>({
     dialect: new SqliteDialect({ database: withStatementCache(sqlite, walSync) }),
   });
@@ -196,6 +202,7 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
       // Committed, and the write lock is free for the next transaction; the caller hears back
       // once the commit is on disk, or at once if it may get there with the next fsync.
       if (options?.asyncCommit) walSync?.syncSoon();
+      else if (fsyncInline) await walSync?.syncHere();
       else await walSync?.sync();
       return result;
     },
