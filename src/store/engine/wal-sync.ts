@@ -2,7 +2,8 @@ import { closeSync, fdatasync, fdatasyncSync, openSync } from 'node:fs';
 
 /**
  * Makes SQLite's write-ahead log durable off the event loop, one fsync for every commit that
- * asked while the previous one ran.
+ * asked while the previous one ran; or, where that pays (`syncHere`, `tegami serve`), on the
+ * thread that committed, right after its commit.
  *
  * With `synchronous = FULL` SQLite fsyncs the WAL inside COMMIT, and better-sqlite3 runs COMMIT on
  * the calling thread: in `tegami serve` the thread that also answers HTTP stood still for the
