@@ -232,6 +232,17 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
       const r = fields === null ? await admin.get(path) : await admin.post(path, fields);
       assert.equal(r.status, 400, `${path}: ${r.text.slice(0, 200)}`);
     }
+    // However deep it sits: a JSON body may nest lists.
+    const nested = await fetch(`${tegami.url}/console/recoveries`, {
+      method: 'POST',
+      headers: {
+        cookie: admin.cookie,
+        'content-type': 'application/json',
+        'x-csrf-token': admin.csrf,
+      },
+      body: JSON.stringify({ q: [['from:\u0000x@example.jp']], action: 'retry' }),
+    });
+    assert.equal(nested.status, 400, await nested.text());
     assert.deepEqual(await counts(), before);
   });
 

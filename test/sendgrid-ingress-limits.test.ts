@@ -136,21 +136,18 @@ describe(`POST /v3/mail/send, forwarded (sendgrid provider): limits (${TEST_ENGI
     await simulator.close();
   });
 
-  test('an address over 254 characters or a custom_args key over 256: 400 naming it, nothing stored', async () => {
+  test('a recipient over 254 characters or a custom_args key over 256: 400 naming it, nothing stored', async () => {
     const before = await messageCount(svc);
     const long = `${randomBytes(1_500).toString('hex')}@example.com`;
     const cases: [Record<string, unknown>, string][] = [
       [mail({ personalizations: [{ to: [{ email: long }] }] }), 'personalizations.0.to.0.email'],
-      [mail({ from: { email: long } }), 'from.email'],
-      [mail({ custom_args: { [randomBytes(1_500).toString('hex')]: 'v' } }), 'custom_args'],
       [
         mail({
-          personalizations: [
-            { to: [{ email: 'guest@example.com' }], custom_args: { ['k'.repeat(257)]: 'v' } },
-          ],
+          personalizations: [{ to: [{ email: 'guest@example.com' }], bcc: [{ email: long }] }],
         }),
-        'personalizations.0.custom_args',
+        'personalizations.0.bcc.0.email',
       ],
+      [mail({ custom_args: { [randomBytes(1_500).toString('hex')]: 'v' } }), 'custom_args'],
     ];
     for (const [body, field] of cases) {
       const res = await send(svc.url, body);
@@ -161,6 +158,21 @@ describe(`POST /v3/mail/send, forwarded (sendgrid provider): limits (${TEST_ENGI
       );
     }
     assert.equal(await messageCount(svc), before);
+  });
+
+  test('what is only forwarded, not indexed, is left to SendGrid: a long from, a long personalization custom_args key', async () => {
+    const long = `${randomBytes(1_500).toString('hex')}@example.com`;
+    const from = await send(svc.url, mail({ from: { email: long } }));
+    assert.equal(from.status, 202, JSON.stringify(from.json));
+    const args = await send(
+      svc.url,
+      mail({
+        personalizations: [
+          { to: [{ email: 'guest@example.com' }], custom_args: { ['k'.repeat(3_000)]: 'v' } },
+        ],
+      }),
+    );
+    assert.equal(args.status, 202, JSON.stringify(args.json));
   });
 
   test('a subject of megabytes is stored, and subject search still answers, before and after indexing', async () => {

@@ -82,12 +82,6 @@ function sameToken(a: string, b: string): boolean {
 }
 
 /**
- * The `preHandler` of every console route: finds the session behind the cookie, checks the
- * route's permission against the user's role, and for every request that changes something the
- * CSRF token (a form's `_csrf` or the `X-CSRF-Token` header) and the Origin. Enforced here, on
- * the server, whatever the page shows.
- */
-/**
  * True when the browser says the request comes from a page of another site. An `Origin` that is
  * no URL cannot be this console's own, so it counts as another site's.
  */
@@ -97,16 +91,30 @@ export function fromOtherSite(request: FastifyRequest): boolean {
   return !URL.canParse(origin) || new URL(origin).host !== host;
 }
 
-/** U+0000 in any text the console was sent: PostgreSQL cannot store it, and no field needs it. */
+/**
+ * U+0000 in any text the console was sent, however deep (a JSON body may nest lists): PostgreSQL
+ * cannot store it, and no field needs it.
+ */
 export function refuseNulCharacters(request: FastifyRequest): void {
-  const texts = [request.params, request.query, request.body].flatMap((part) =>
-    typeof part === 'object' && part !== null ? Object.values(part).flat() : [],
-  );
-  if (texts.some((t) => typeof t === 'string' && t.includes('\u0000'))) {
-    throw new ConsoleError(400, 'Text must not contain NUL (\\u0000) characters.');
+  const pending: unknown[] = [request.params, request.query, request.body];
+  while (pending.length > 0) {
+    const value = pending.pop();
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) {
+        throw new ConsoleError(400, 'Text must not contain NUL (\\u0000) characters.');
+      }
+    } else if (typeof value === 'object' && value !== null) {
+      for (const [key, item] of Object.entries(value)) pending.push(key, item);
+    }
   }
 }
 
+/**
+ * The `preHandler` of every console route: finds the session behind the cookie, checks the
+ * route's permission against the user's role, and for every request that changes something the
+ * CSRF token (a form's `_csrf` or the `X-CSRF-Token` header) and the Origin. Enforced here, on
+ * the server, whatever the page shows.
+ */
 export function guard(deps: ConsoleDeps) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     request.consoleState = null;

@@ -100,9 +100,11 @@ function renderedTooLarge(request: MailSendRequest, provider: string): SendGridE
 }
 
 /**
- * Tegami's own limits on what it stores of a forwarded request, which it does not render (and
- * so does not check with the native rules): an address and a custom_args key are indexed for
- * searches, and PostgreSQL refuses an index entry over ~2.7 kB. The limits are the native ones.
+ * Tegami's own limits on what it indexes of a forwarded request, which it does not render (and
+ * so does not check with the native rules): every recipient's address (to, cc and bcc of each
+ * personalization) and the request's custom_args keys (the message's metadata) are indexed for
+ * searches, and PostgreSQL refuses an index entry over ~2.7 kB. The limits are the native ones;
+ * what is only forwarded (from, reply-to, a personalization's custom_args) is SendGrid's to judge.
  */
 function unstorableForwarded(request: MailSendRequest): SendGridError[] {
   const errors: SendGridError[] = [];
@@ -118,26 +120,19 @@ function unstorableForwarded(request: MailSendRequest): SendGridError[] {
   const checkArgs = (args: Record<string, string> | undefined, field: string) => {
     if (Object.keys(args ?? {}).some((key) => key.length > MAX_METADATA_KEY_LENGTH)) {
       errors.push({
-        message: `A custom_args key is longer than ${MAX_METADATA_KEY_LENGTH} characters: Tegami stores custom_args as searchable metadata.`,
+        message: `A custom_args key is longer than ${MAX_METADATA_KEY_LENGTH} characters: Tegami stores the request's custom_args as searchable metadata.`,
         field,
         help: null,
       });
     }
   };
-  checkAddress(request.from, 'from.email');
-  checkAddress(request.reply_to, 'reply_to.email');
-  for (const [i, a] of (request.reply_to_list ?? []).entries()) {
-    checkAddress(a, `reply_to_list.${i}.email`);
-  }
   checkArgs(request.custom_args, 'custom_args');
   request.personalizations.forEach((p, i) => {
-    checkAddress(p.from, `personalizations.${i}.from.email`);
     for (const kind of ['to', 'cc', 'bcc'] as const) {
       for (const [j, a] of (p[kind] ?? []).entries()) {
         checkAddress(a, `personalizations.${i}.${kind}.${j}.email`);
       }
     }
-    checkArgs(p.custom_args, `personalizations.${i}.custom_args`);
   });
   return errors;
 }

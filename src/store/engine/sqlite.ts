@@ -95,8 +95,8 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
   const sqlite = new SqliteDatabase(path);
   // WAL lets readers run beside the single writer. An acknowledged change must survive power
   // loss, so every commit's WAL pages are fsync'd before its caller hears back: write
-  // transactions have it done off the thread (wal-sync.ts), statements that commit on their own
-  // on the thread right after they ran (durableAlone below). SQLite itself commits with NORMAL,
+  // transactions after their commit, off the thread or on it (wal-sync.ts, `fsync`), statements
+  // that commit on their own on the thread right after they ran (durableAlone below). SQLite itself commits with NORMAL,
   // which fsyncs only around checkpoints. Without a WAL (an in-memory database, a file system
   // where SQLite cannot use one) SQLite's own FULL does it. Commits are grouped by the caller
   // (see write/commit-group.ts) to keep that affordable.
@@ -187,7 +187,7 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
             begin.run();
             try {
               const result = await work(conn);
-              // With a WAL: written, not yet fsync'd; that is done off the thread below.
+              // With a WAL: written, not yet fsync'd; that is done below, once the lock is free.
               commit.run();
               return result;
             } catch (error) {

@@ -10,8 +10,9 @@ import { closeSync, fdatasync, fdatasyncSync, openSync } from 'node:fs';
  * fsync of every group commit. SQLite now commits with `synchronous = NORMAL` (the frames are
  * written to the WAL, not yet fsync'd). A write transaction lets go of the write lock, and its
  * caller is answered once `sync()` has resolved: an fsync of the WAL file on libuv's thread pool
- * that began after the commit. So nothing is acknowledged before it is on disk; the next transaction is
- * written while the fsync runs, and commits that come in meanwhile share the next fsync.
+ * that began after the commit (or once `syncHere()` has made one on the calling thread). So
+ * nothing is acknowledged before it is on disk; with `sync()` the next transaction is written
+ * while the fsync runs, and commits that come in meanwhile share the next fsync.
  *
  * Why an fsync of the file is enough: SQLite appends each commit's frames to the WAL and, in
  * NORMAL mode, still syncs the WAL before every checkpoint, the database after it, and the WAL's

@@ -9,7 +9,9 @@ type AnyDb = Kysely<any>;
  * not exceed ~2.7 kB there, and a metadata value may be ~10 kB (SendGrid's custom_args), so the
  * old index (key, value, message_id) made PostgreSQL refuse such a message: the API answered 503
  * to a request it had validated. Searches compare the prefix (for the index) and the whole value.
- * SQLite keeps its index: its entries may be of any size.
+ * SQLite keeps its index: its entries may be of any size. The index is built in the migration's
+ * transaction (not CONCURRENTLY, which a transaction cannot do): on a large table, submissions
+ * wait while it is built, once, at the upgrade.
  */
 export async function up(db: AnyDb): Promise<void> {
   if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return;
