@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { ConfigError, loadConfig, sqliteFsyncFor } from '../src/cli/config.ts';
 import {
@@ -126,6 +129,27 @@ describe('tegami commands as real processes', () => {
     } finally {
       server.child.kill('SIGTERM');
       await server.exited;
+    }
+  });
+
+  test('keys create refuses a name with control characters, or a bad priority, before it opens the database', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tegami-keys-'));
+    const file = join(dir, 'never.db');
+    try {
+      const freshEnv = { TEGAMI_DATABASE_URL: `sqlite:${file}` };
+      for (const [args, message] of [
+        [['--name', 'a\u001b[31mred'], /--name must not contain control characters/],
+        [['--name', 'two\nlines'], /--name must not contain control characters/],
+        [['--name', ''], /--name must be 1 to 200 characters/],
+        [['--priority', 'urgent'], /--priority must be high, normal or bulk, not "urgent"/],
+      ] as const) {
+        const refused = await runTegami(['keys', 'create', ...args], freshEnv);
+        assert.equal(refused.code, 64, refused.output);
+        assert.match(refused.output, message);
+      }
+      assert.equal(existsSync(file), false, 'no database was made');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

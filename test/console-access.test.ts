@@ -535,6 +535,8 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
           output += c.toString();
         });
         child.on('exit', (code) => resolve({ code, output }));
+        // The command may stop reading (and exit) before all of a long input is written.
+        child.stdin.on('error', () => {});
         child.stdin.end(input);
       });
     const created = await run(
@@ -546,6 +548,12 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     const short = await run(['create', '--email', 'short@example.jp'], 'short\n');
     assert.equal(short.code, 2, short.output);
     assert.match(short.output, /password: must be 12/);
+    // Only the first line is read, and never more than a password's worth of an endless input.
+    const lines = await run(['create', '--email', 'two@example.jp'], `${PASSWORD}\nsecond line\n`);
+    assert.equal(lines.code, 0, lines.output);
+    const endless = await run(['create', '--email', 'long@example.jp'], 'y'.repeat(200_000));
+    assert.equal(endless.code, 2, endless.output);
+    assert.match(endless.output, /password: must be 12 to 1024/);
     const listed = await run(['list'], '');
     assert.match(listed.output, /cli@example\.jp\s+operator\s+hotel/);
     const cli = await signIn(tegami.url, 'cli@example.jp', PASSWORD);

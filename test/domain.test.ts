@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { backoffDelayMs } from '../src/domain/backoff.ts';
+import { parseIsoTime } from '../src/domain/operations/message-query.ts';
 import {
   DEFAULT_RETRY_POLICY,
   decideAfterAttempt,
@@ -135,6 +136,27 @@ describe('message validation', () => {
     assert.ok(!Array.isArray(past) && past.sendAt === null);
     assert.ok(!Array.isArray(future) && future.sendAt === null, '09:00+09:00 is midnight UTC: now');
     assert.ok(!Array.isArray(later) && later.sendAt === Date.parse('2030-01-02T00:00:00Z'));
+  });
+
+  test('a send_at or a filter time on a day or at an hour that does not exist is refused, not moved', () => {
+    const now = Date.parse('2030-01-01T00:00:00Z');
+    for (const sendAt of ['2030-02-30T00:00:00Z', '2030-01-01T24:00:00Z', '2030-13-01T00:00:00Z']) {
+      const result = validateMessage(message({ send_at: sendAt }), now);
+      assert.ok(Array.isArray(result), sendAt);
+      assert.equal(result[0]?.field, 'send_at');
+    }
+    for (const time of [
+      '2026-02-30',
+      '2027-02-29',
+      '2026-02-28T24:00',
+      '2026-12-31T23:60',
+      '2026-00-10',
+    ]) {
+      assert.ok(Number.isNaN(parseIsoTime(time)), time);
+    }
+    assert.equal(parseIsoTime('2028-02-29'), Date.parse('2028-02-29T00:00:00Z'));
+    assert.equal(parseIsoTime('2026-12-31T23:59'), Date.parse('2026-12-31T23:59:00Z'));
+    assert.equal(parseIsoTime('2026-12-31T23:59:59+09:00'), Date.parse('2026-12-31T14:59:59Z'));
   });
 
   test('metadata is bounded by what SendGrid custom_args can carry', () => {

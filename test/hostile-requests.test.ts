@@ -329,6 +329,7 @@ describe('malformed and hostile requests', () => {
       ['GET', '/v1/messages?cursor=!!!'],
       ['GET', '/v1/messages?status=bogus'],
       ['GET', '/v1/messages?created_after=yesterday'],
+      ['GET', '/v1/messages?created_after=2026-02-30'],
       ['GET', '/v1/messages?metadata=novalue'],
       ['GET', '/v1/messages?unknown=1'],
       ['DELETE', '/v1/messages'],

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { createApiKey, shownKeyPrefix } from '../domain/api-keys.ts';
+import { apiKeyNameProblem, createApiKey, shownKeyPrefix } from '../domain/api-keys.ts';
 import { isPriority } from '../domain/priority.ts';
 import { createLogger } from '../ops/logger.ts';
 import { isPostgresUrl, SqlApiKeyStore } from '../store/index.ts';
@@ -290,22 +290,27 @@ async function run(config: Config, role: 'serve' | 'api' | 'worker'): Promise<nu
 
 async function keys(config: Config, action: string, parsed: Parsed): Promise<number> {
   const keyId = parsed.positionals[0];
-  if (action === 'keys revoke' && !keyId) {
-    throw new UsageError('the key id is missing', commandUsage(findCommand(action) as CommandSpec));
+  const usage = () => commandUsage(findCommand(action) as CommandSpec);
+  if (action === 'keys revoke' && !keyId) throw new UsageError('the key id is missing', usage());
+  // Checked before the database is opened: a refused command changes nothing.
+  const name = typeof parsed.values.name === 'string' ? parsed.values.name : 'unnamed';
+  const given = parsed.values.priority;
+  const priority = typeof given === 'string' && isPriority(given) ? given : null;
+  if (action === 'keys create') {
+    const problem = apiKeyNameProblem(name);
+    if (problem) throw new UsageError(`--name ${problem}`, usage());
+    if (given !== undefined && priority === null) {
+      throw new UsageError(
+        `--priority must be high, normal or bulk, not ${JSON.stringify(given)}`,
+        usage(),
+      );
+    }
   }
   const { database } = await openAndMigrate(config);
   const store = new SqlApiKeyStore(database);
   try {
     if (action === 'keys create') {
-      const name = typeof parsed.values.name === 'string' ? parsed.values.name : 'unnamed';
       const unitName = typeof parsed.values.unit === 'string' ? parsed.values.unit : undefined;
-      const priority = parsed.values.priority;
-      if (priority !== undefined && !isPriority(priority)) {
-        throw new UsageError(
-          `--priority must be high, normal or bulk, not ${JSON.stringify(priority)}`,
-          commandUsage(findCommand(action) as CommandSpec),
-        );
-      }
       const unit = await unitForNewKey(database, unitName);
       if ('error' in unit) {
         console.error(unit.error);
@@ -314,7 +319,7 @@ async function keys(config: Config, action: string, parsed: Parsed): Promise<num
       const { key, record } = await createApiKey(store, name, Date.now(), {
         unitId: unit.unitId,
         admin: parsed.values.admin === true,
-        defaultPriority: priority ?? null,
+        defaultPriority: priority,
       });
       await auditKey(database, 'key.create', record);
       console.log(

@@ -14,8 +14,9 @@ import { consoleAccounts } from './wire.ts';
 export const USERS_USAGE = `Usage: tegami users create --email E [--role R] [--unit U ...] [--no-bodies]
        tegami users list
 
-Console users (sign in at /console). The password is read from standard input (one line), so
-it never shows in the process list or the shell history:
+Console users (sign in at /console). The password is read from standard input (its first line),
+so it never shows in the process list or the shell history; on a terminal it is asked for and
+not shown:
 
   printf '%s\\n' "$PASSWORD" | tegami users create --email ops@example.jp --role operator
 
@@ -26,10 +27,50 @@ Options:
   --no-bodies           the user sees message metadata only, never the content
   -h, --help            show this help`;
 
+/**
+ * More than the longest password (1,024 characters of up to 4 bytes): reading stops here, so an
+ * endless input (`yes |`) cannot fill the memory; what was read is then refused as too long.
+ */
+const MAX_PASSWORD_INPUT_BYTES = 4 * 1024 + 2;
+
+/** The password: the first line of standard input, or typed at a prompt that does not echo it. */
 async function readPassword(): Promise<string> {
+  if (process.stdin.isTTY) return typedUnseen('Password (not shown): ');
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
+  let size = 0;
+  for await (const chunk of process.stdin) {
+    const bytes = chunk as Buffer;
+    const end = bytes.indexOf(0x0a);
+    chunks.push(end < 0 ? bytes : bytes.subarray(0, end));
+    size += bytes.length;
+    if (end >= 0 || size > MAX_PASSWORD_INPUT_BYTES) break;
+  }
+  return Buffer.concat(chunks).toString('utf8').replace(/\r$/, '');
+}
+
+/** A line typed on the terminal, not shown; Ctrl-C or Ctrl-D gives up. */
+async function typedUnseen(prompt: string): Promise<string> {
+  const stdin = process.stdin;
+  process.stderr.write(prompt);
+  stdin.setRawMode(true);
+  let typed = '';
+  try {
+    for await (const chunk of stdin) {
+      for (const character of (chunk as Buffer).toString('utf8')) {
+        if (character === '\r' || character === '\n') return typed;
+        if (character === '\u0003' || character === '\u0004') return '';
+        if (character === '\u007f' || character === '\b')
+          typed = Array.from(typed).slice(0, -1).join('');
+        else typed += character;
+        if (typed.length > MAX_PASSWORD_INPUT_BYTES) return typed;
+      }
+    }
+    return typed;
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+    process.stderr.write('\n');
+  }
 }
 
 /** `tegami users …`: returns the exit code. */

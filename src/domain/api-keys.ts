@@ -41,6 +41,23 @@ export function shownKeyPrefix(storedPrefix: string): string {
   return storedPrefix.slice(0, tag.length + KEY_PREFIX_CHARACTERS);
 }
 
+/** The longest name of an API key. */
+export const MAX_API_KEY_NAME_LENGTH = 200;
+
+/**
+ * What is wrong with an API key's name, or null. It is printed in tables, logs and the console,
+ * so no control characters: a tab or line break would break `tegami keys list`'s rows, and an
+ * escape sequence would drive the terminal of whoever lists the keys.
+ */
+export function apiKeyNameProblem(name: string): string | null {
+  if (name.length === 0 || name.length > MAX_API_KEY_NAME_LENGTH) {
+    return `must be 1 to ${MAX_API_KEY_NAME_LENGTH} characters`;
+  }
+  if (/\p{Cc}/u.test(name))
+    return 'must not contain control characters (tabs, line breaks, escapes)';
+  return null;
+}
+
 /**
  * Creates a key of `unitId` (default: the `default` unit); `admin` keys see and act on every
  * unit.

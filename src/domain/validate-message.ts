@@ -1,3 +1,4 @@
+import { isCalendarTime } from './calendar-time.ts';
 import type { Priority } from './priority.ts';
 import type { Address, Attachment, MessageContent } from './types.ts';
 
@@ -390,7 +391,10 @@ export function validateMessage(input: MessageInput, now: number): ValidMessage 
 
   let sendAt: number | null = null;
   if (input.send_at !== undefined) {
-    const parsed = ISO_8601.test(input.send_at) ? Date.parse(input.send_at) : Number.NaN;
+    const parsed =
+      ISO_8601.test(input.send_at) && isCalendarTime(input.send_at)
+        ? Date.parse(input.send_at)
+        : Number.NaN;
     if (Number.isNaN(parsed)) {
       errors.push({
         field: 'send_at',

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { maskUrl } from '../../domain/alerts/service.ts';
-import { createApiKey, shownKeyPrefix } from '../../domain/api-keys.ts';
+import { apiKeyNameProblem, createApiKey, shownKeyPrefix } from '../../domain/api-keys.ts';
 import { CONSOLE_ROLES, type ConsoleRole } from '../../domain/console-users.ts';
 import { AUDIT_ACTIONS, type AuditAction } from '../../domain/operations/audit.ts';
 import { parseIsoTime } from '../../domain/operations/message-query.ts';
@@ -152,7 +152,8 @@ ${
     const state = stateOf(request);
     const body = request.body as Body;
     const name = (body.name ?? '').trim();
-    if (name === '' || name.length > 200) throw new ConsoleError(400, 'name: 1 to 200 characters');
+    const problem = apiKeyNameProblem(name);
+    if (problem) throw new ConsoleError(400, `name: ${problem}`);
     const units = await deps.operations.listUnits(state.scope);
     const unit = units.find((u) => u.id === body.unit);
     if (!unit) throw new ConsoleError(400, 'unit: no such unit');

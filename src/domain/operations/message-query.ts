@@ -1,3 +1,4 @@
+import { isCalendarTime } from '../calendar-time.ts';
 import { DELIVERY_STATUSES } from '../recipient-state.ts';
 import { MESSAGE_STATUSES, type MessageStatus } from '../types.ts';
 import type { FieldError } from '../validate-message.ts';
@@ -72,7 +73,7 @@ const ISO_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{
  * `--since 2026-12-01T14:00` must mean the same on every server.
  */
 export function parseIsoTime(value: string): number {
-  if (!ISO_TIME.test(value)) return Number.NaN;
+  if (!ISO_TIME.test(value) || !isCalendarTime(value)) return Number.NaN;
   const hasZone = /(Z|[+-]\d{2}:\d{2})$/.test(value);
   const withZone = value.includes('T') && !hasZone ? `${value}Z` : value;
   return Date.parse(withZone);
