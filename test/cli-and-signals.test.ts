@@ -132,7 +132,7 @@ describe('tegami commands as real processes', () => {
     }
   });
 
-  test('keys create refuses a name with control characters, or a bad priority, before it opens the database', async () => {
+  test('keys, units and users refuse bad arguments, saying what is wrong, before they open the database', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tegami-keys-'));
     const file = join(dir, 'never.db');
     try {
@@ -144,6 +144,16 @@ describe('tegami commands as real processes', () => {
         [['--priority', 'urgent'], /--priority must be high, normal or bulk, not "urgent"/],
       ] as const) {
         const refused = await runTegami(['keys', 'create', ...args], freshEnv);
+        assert.equal(refused.code, 64, refused.output);
+        assert.match(refused.output, message);
+      }
+      for (const [args, message] of [
+        [['units', 'bogus'], /tegami units: unknown action "bogus": create or list/],
+        [['units', 'create'], /tegami units: create takes one name/],
+        [['users', 'create'], /tegami users: --email is missing/],
+        [['users', 'create', '--email', 'a@b.jp', '--role', 'boss'], /--role must be admin/],
+      ] as const) {
+        const refused = await runTegami([...args], freshEnv);
         assert.equal(refused.code, 64, refused.output);
         assert.match(refused.output, message);
       }

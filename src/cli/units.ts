@@ -36,10 +36,18 @@ export async function runUnitsCommand(config: () => Config, args: string[]): Pro
     console.log(UNITS_USAGE);
     return 0;
   }
-  const valid =
-    (action === 'list' && rest.length === 0) || (action === 'create' && rest.length === 1);
-  if (!valid) {
-    console.error(UNITS_USAGE);
+  const problem =
+    action === undefined
+      ? 'say create or list'
+      : action !== 'list' && action !== 'create'
+        ? `unknown action ${JSON.stringify(action)}: create or list`
+        : action === 'list' && rest.length > 0
+          ? 'list takes no arguments'
+          : action === 'create' && rest.length !== 1
+            ? 'create takes one name'
+            : null;
+  if (problem) {
+    console.error(`tegami units: ${problem}\n\n${UNITS_USAGE}`);
     return 64;
   }
   const { operations, close } = await openOperations(config());

@@ -90,12 +90,20 @@ export async function runUsersCommand(config: () => Config, args: string[]): Pro
   }
   const [action, ...rest] = positionals;
   const role = values.role ?? 'viewer';
-  const valid =
-    rest.length === 0 &&
-    (action === 'list' || (action === 'create' && values.email !== undefined)) &&
-    (CONSOLE_ROLES as readonly string[]).includes(role);
-  if (!valid) {
-    console.error(USERS_USAGE);
+  const problem =
+    action !== 'list' && action !== 'create'
+      ? action === undefined
+        ? 'say create or list'
+        : `unknown action ${JSON.stringify(action)}: create or list`
+      : rest.length > 0
+        ? `unexpected ${JSON.stringify(rest[0])}`
+        : action === 'create' && values.email === undefined
+          ? '--email is missing'
+          : !(CONSOLE_ROLES as readonly string[]).includes(role)
+            ? `--role must be ${CONSOLE_ROLES.join(', ')}, not ${JSON.stringify(role)}`
+            : null;
+  if (problem) {
+    console.error(`tegami users: ${problem}\n\n${USERS_USAGE}`);
     return 64;
   }
   const password = action === 'create' ? await readPassword() : '';
