@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { CompiledQuery, Migrator, sql } from 'kysely';
-import { SCHEMAS } from '../src/store/engine/postgres.ts';
-import { migrateToLatest, openDatabase } from '../src/store/index.ts';
+import { CompiledQuery, sql } from 'kysely';
+import { migrateTo, migrateToLatest, openDatabase } from '../src/store/index.ts';
 import { METADATA_VALUE_PREFIX, metadataEntryIs } from '../src/store/messages/metadata.ts';
-import { migrations } from '../src/store/migrations/index.ts';
 import { message, startTestService, TEST_ENGINE, tempDatabase } from './helpers.ts';
 
 /**
@@ -85,14 +83,7 @@ describe(`metadata look-up (${TEST_ENGINE})`, () => {
     const handle = openDatabase(db.url);
     const now = Date.now();
     try {
-      const schema = SCHEMAS.get(handle.db);
-      if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(handle.db);
-      const migrator = new Migrator({
-        db: handle.db,
-        provider: { getMigrations: async () => migrations },
-        ...(schema ? { migrationTableSchema: schema } : {}),
-      });
-      assert.equal((await migrator.migrateTo('016-one-due-index')).error, undefined);
+      await migrateTo(handle.db, '016-one-due-index');
       const content = JSON.stringify({
         from: { email: 'shop@example.com' },
         to: [{ email: 'guest@example.com' }],

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { Migrator, sql } from 'kysely';
-import { SCHEMAS } from '../src/store/engine/postgres.ts';
-import { migrateToLatest, openDatabase } from '../src/store/index.ts';
-import { migrations } from '../src/store/migrations/index.ts';
+import { sql } from 'kysely';
+import { migrateTo, migrateToLatest, openDatabase } from '../src/store/index.ts';
 import { queryDatabase, TEST_ENGINE, tempDatabase } from './helpers.ts';
 
 /**
@@ -18,15 +16,7 @@ describe(`migration 009-operations on existing data (${TEST_ENGINE})`, () => {
     const handle = openDatabase(db.url);
     const now = Date.now();
     try {
-      const schema = SCHEMAS.get(handle.db);
-      if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(handle.db);
-      const migrator = new Migrator({
-        db: handle.db,
-        provider: { getMigrations: async () => migrations },
-        ...(schema ? { migrationTableSchema: schema } : {}),
-      });
-      const { error } = await migrator.migrateTo('006-app-webhooks');
-      assert.equal(error, undefined);
+      await migrateTo(handle.db, '006-app-webhooks');
       const message = (id: string, status: string, attempts: number) =>
         sql`insert into messages (id, api_key_id, status, from_email, subject, content, created_at,
             updated_at, attempt_count, attempts_before_retry, sent_at)

@@ -84,7 +84,7 @@ export interface ServiceOptions {
    * it to another thread of this process that does.
    */
   checkpoints?: 'thread' | 'shared';
-  /** Where SQLite's fsyncs run on this thread (cli/config.ts: sqliteFsyncFor); the pool if unsaid. */
+  /** Where SQLite's fsyncs run on this thread (config.ts: sqliteFsyncFor); unsaid, the pool. */
   fsync?: 'inline' | 'thread';
   /**
    * Cluster-wide chores (maintenance, alert rules, a metrics port): off on a thread that only

@@ -108,8 +108,8 @@ function renderedTooLarge(request: MailSendRequest, provider: string): SendGridE
  */
 function unstorableForwarded(request: MailSendRequest): SendGridError[] {
   const errors: SendGridError[] = [];
-  const checkAddress = (address: SendGridAddress | undefined, field: string) => {
-    if (address && address.email.length > MAX_EMAIL_LENGTH) {
+  const checkAddress = (address: SendGridAddress, field: string) => {
+    if (address.email.length > MAX_EMAIL_LENGTH) {
       errors.push({
         message: `The email address is longer than ${MAX_EMAIL_LENGTH} characters.`,
         field,

@@ -35,6 +35,16 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
   }
 }
 
+/**
+ * Applies the migrations up to `name` and no further: a database as an older version left it,
+ * for the tests that check a migration on existing data.
+ */
+export async function migrateTo(db: Kysely<Database>, name: string): Promise<void> {
+  await prepareSchema(db);
+  const { error } = await migrator(db).migrateTo(name);
+  if (error) throw error;
+}
+
 /** PostgreSQL with `?schema=NAME`: the schema must exist before the first migration. */
 async function prepareSchema(db: Kysely<Database>): Promise<void> {
   const schema = SCHEMAS.get(db);

@@ -96,10 +96,10 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
   // WAL lets readers run beside the single writer. An acknowledged change must survive power
   // loss, so every commit's WAL pages are fsync'd before its caller hears back: write
   // transactions after their commit, off the thread or on it (wal-sync.ts, `fsync`), statements
-  // that commit on their own on the thread right after they ran (durableAlone below). SQLite itself commits with NORMAL,
-  // which fsyncs only around checkpoints. Without a WAL (an in-memory database, a file system
-  // where SQLite cannot use one) SQLite's own FULL does it. Commits are grouped by the caller
-  // (see write/commit-group.ts) to keep that affordable.
+  // that commit on their own on the thread right after they ran (durableAlone below). SQLite
+  // itself commits with NORMAL, which fsyncs only around checkpoints. Without a WAL (an
+  // in-memory database, a file system where SQLite cannot use one) SQLite's own FULL does it.
+  // Commits are grouped by the caller (see write/commit-group.ts) to keep that affordable.
   const inWal = sqlite.pragma('journal_mode = WAL', { simple: true }) === 'wal';
   sqlite.pragma(inWal ? 'synchronous = NORMAL' : 'synchronous = FULL');
   sqlite.pragma('busy_timeout = 5000');
