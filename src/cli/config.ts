@@ -28,6 +28,12 @@ export interface Config {
    * way nobody hears back before the commit is on disk (see sqliteFsyncFor).
    */
   sqliteFsync: 'auto' | 'inline' | 'thread';
+  /**
+   * TEGAMI_POSTGRES_PREPARE: PostgreSQL parses and plans the writes each connection repeats once
+   * (`on`, the default), or every time (`off`: behind PgBouncer in transaction mode without
+   * `max_prepared_statements`).
+   */
+  postgresPrepare: boolean;
   /** Finished messages (with their attempts) older than this are deleted. */
   retentionDays: number;
   /** A sent message with no delivery event after this long is "unconfirmed". */
@@ -265,6 +271,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl,
     databasePoolSize: integer(env, 'TEGAMI_DATABASE_POOL_SIZE', 10, 1, 1_000),
     sqliteFsync: oneOf(env, 'TEGAMI_SQLITE_FSYNC', 'auto', ['auto', 'inline', 'thread'] as const),
+    postgresPrepare: oneOf(env, 'TEGAMI_POSTGRES_PREPARE', 'on', ['on', 'off'] as const) === 'on',
     retentionDays: integer(env, 'TEGAMI_RETENTION_DAYS', 90, 1, 36_500),
     unconfirmedAfterMs: integer(env, 'TEGAMI_UNCONFIRMED_AFTER_S', 1800, 1, 7 * 24 * 3600) * 1000,
     unknownOutcomeWaitMs: integer(env, 'TEGAMI_UNKNOWN_OUTCOME_WAIT_S', 120, 0, 24 * 3600) * 1000,

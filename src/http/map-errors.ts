@@ -72,6 +72,7 @@ const UNAVAILABLE_CODES = new Set([
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now
   '53300', // too_many_connections
+  '26000', // a prepared statement went missing (a pooler): the connection stops preparing
   '08000',
   '08001',
   '08003',
@@ -85,7 +86,10 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
   return (
     typeof message === 'string' &&
-    /Connection terminated|timeout exceeded when trying to connect/i.test(message)
+    // The last: a migration changed what a prepared statement returns; it is not prepared again.
+    /Connection terminated|timeout exceeded when trying to connect|cached plan must not change result type/i.test(
+      message,
+    )
   );
 }
 

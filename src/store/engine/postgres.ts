@@ -5,6 +5,7 @@ import { countPostgresSubjectMatches } from '../search/count-subject-matches.ts'
 import { addToPostgresSubjectIndex, postgresSubjectMatch } from '../search/subject-search.ts';
 import { insertIntoTablesAsOneStatement, insertRowsFromJson } from '../write/insert-rows.ts';
 import type { Channel, DatabaseHandle, Dialect } from './handle.ts';
+import { prepareRepeatedWrites } from './prepared-statements.ts';
 
 /**
  * The PostgreSQL engine: a connection pool per process, a transaction per write (row locks and
@@ -80,7 +81,15 @@ const NOTIFY_COALESCE_MS = 10;
 /** Caches that cannot hear notifications (PgBouncer) still see changes within this time. */
 const CHANGE_POLL_MS = 1_000;
 
-export function openPostgres(url: string, poolSize: number): DatabaseHandle {
+export interface PostgresOpenOptions {
+  /** Connections in the pool. */
+  poolSize: number;
+  /** Prepare the writes each connection repeats (prepared-statements.ts). */
+  prepare: boolean;
+}
+
+export function openPostgres(url: string, options: PostgresOpenOptions): DatabaseHandle {
+  const { poolSize } = options;
   const { connectionString, schema } = parsePostgresUrl(url);
   const client: pg.ClientConfig = {
     connectionString,
@@ -95,7 +104,10 @@ export function openPostgres(url: string, poolSize: number): DatabaseHandle {
   // The same for a connection that is checked out (inside a transaction) when the server goes
   // away: the query in flight fails and is handled; the client's own 'error' event must not end
   // the process.
-  pool.on('connect', (connection) => connection.on('error', () => {}));
+  pool.on('connect', (connection) => {
+    connection.on('error', () => {});
+    if (options.prepare) prepareRepeatedWrites(connection);
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   if (schema) SCHEMAS.set(db, schema);
 
