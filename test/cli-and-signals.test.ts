@@ -6,6 +6,7 @@ import { after, describe, test } from 'node:test';
 import { ConfigError, loadConfig, sqliteFsyncFor } from '../src/cli/config.ts';
 import {
   message,
+  queryDatabase,
   request,
   runTegami,
   spawnTegami,
@@ -78,6 +79,15 @@ describe('configuration', () => {
     assert.throws(
       () => loadConfig({ TEGAMI_SQLITE_FSYNC: 'sometimes' }),
       /TEGAMI_SQLITE_FSYNC: "sometimes" is not one of: auto, inline, thread/,
+    );
+  });
+
+  test('PostgreSQL prepares repeated writes unless told not to', () => {
+    assert.equal(loadConfig({}).postgresPrepare, true);
+    assert.equal(loadConfig({ TEGAMI_POSTGRES_PREPARE: 'off' }).postgresPrepare, false);
+    assert.throws(
+      () => loadConfig({ TEGAMI_POSTGRES_PREPARE: 'yes' }),
+      /TEGAMI_POSTGRES_PREPARE: "yes" is not one of: on, off/,
     );
   });
 
@@ -158,6 +168,98 @@ describe('tegami commands as real processes', () => {
         assert.match(refused.output, message);
       }
       assert.equal(existsSync(file), false, 'no database was made');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('keys revoke on a key revoked already says so and records no second revocation', async () => {
+    const created = await runTegami(['keys', 'create', '--name', 'twice'], env);
+    assert.equal(created.code, 0, created.output);
+    const id = /(key_[0-9A-Z]{26})/.exec(created.output)?.[1] ?? '';
+    const revocations = async () => {
+      const [row] = await queryDatabase<{ n: number }>(
+        db.url,
+        "select count(*) as n from audit_events where action = 'key.revoke' and target = ?",
+        [id],
+      );
+      return Number(row?.n);
+    };
+    const first = await runTegami(['keys', 'revoke', id], env);
+    assert.equal(first.code, 0, first.output);
+    assert.equal(first.output, `Revoked ${id}.\n`);
+    assert.equal(await revocations(), 1);
+    const [{ revoked_at: revokedAt } = { revoked_at: 0 }] = await queryDatabase<{
+      revoked_at: number;
+    }>(db.url, 'select revoked_at from api_keys where id = ?', [id]);
+
+    const again = await runTegami(['keys', 'revoke', id], env);
+    assert.equal(again.code, 0, again.output);
+    assert.equal(
+      again.output,
+      `${id} was already revoked at ${new Date(Number(revokedAt)).toISOString()}; nothing changed.\n`,
+    );
+    assert.equal(await revocations(), 1, 'no second key.revoke audit event');
+    const [after] = await queryDatabase<{ revoked_at: number }>(
+      db.url,
+      'select revoked_at from api_keys where id = ?',
+      [id],
+    );
+    assert.equal(Number(after?.revoked_at), Number(revokedAt), 'the revocation time is kept');
+  });
+
+  test('commands that read or act on existing data refuse a SQLite file that does not exist, creating nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tegami-missing-'));
+    try {
+      // A typo'd folder and file: neither may be made.
+      const file = join(dir, 'typo', 'tegami.db');
+      const missingEnv = { TEGAMI_DATABASE_URL: `sqlite:${file}` };
+      const line = `Database error: no database exists at sqlite:${file}; check TEGAMI_DATABASE_URL, or start tegami once (or run tegami migrate) to create it\n`;
+      for (const args of [
+        ['unsent'],
+        ['unsent', '--unit', 'hotel'],
+        ['recover', '--status', 'failed', '--dry-run'],
+        ['recover', '--status', 'failed', '--yes'],
+        ['audit'],
+        ['alerts'],
+        ['alerts', 'test'],
+        ['keys', 'list'],
+        ['keys', 'revoke', 'key_01HZZZZZZZZZZZZZZZZZZZZZZZ'],
+        ['units', 'list'],
+        ['users', 'list'],
+      ]) {
+        const refused = await runTegami(args, missingEnv);
+        assert.equal(refused.code, 69, `${args.join(' ')}: ${refused.output}`);
+        assert.equal(refused.output, line, args.join(' '));
+        assert.equal(existsSync(join(dir, 'typo')), false, `${args.join(' ')} made nothing`);
+      }
+
+      // A relative path is shown as given, and where it points.
+      const relative = await runTegami(['audit'], { TEGAMI_DATABASE_URL: 'sqlite:./typo.db' });
+      assert.equal(relative.code, 69, relative.output);
+      assert.ok(
+        relative.output.includes(
+          `no database exists at sqlite:./typo.db (no file ${join(process.cwd(), 'typo.db')});`,
+        ),
+        relative.output,
+      );
+      assert.equal(existsSync('typo.db'), false);
+
+      // An in-memory database has no file to miss: it opens as before.
+      const memory = await runTegami(['audit'], { TEGAMI_DATABASE_URL: 'sqlite::memory:' });
+      assert.equal(memory.code, 0, memory.output);
+
+      // Commands that start a fresh install still make the database.
+      for (const [args, name] of [
+        [['units', 'create', 'hotel'], 'units.db'],
+        [['keys', 'create', '--name', 'first'], 'keys.db'],
+        [['migrate'], 'migrate.db'],
+      ] as const) {
+        const path = join(dir, 'fresh', name);
+        const made = await runTegami([...args], { TEGAMI_DATABASE_URL: `sqlite:${path}` });
+        assert.equal(made.code, 0, `${args.join(' ')}: ${made.output}`);
+        assert.equal(existsSync(path), true, `${args.join(' ')} made ${path}`);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

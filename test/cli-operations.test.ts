@@ -100,6 +100,21 @@ describe(`operations from the command line (${TEST_ENGINE})`, () => {
     assert.match(bad.output, /--status must be one of/);
   });
 
+  test('alerts, audit and unsent refuse a unit that does not exist, alike', async () => {
+    for (const command of ['alerts', 'audit', 'unsent']) {
+      const r = await runTegami([command, '--unit', 'nosuch'], env);
+      assert.equal(r.code, 2, `${command}: ${r.output}`);
+      assert.equal(
+        r.output,
+        `tegami ${command}: the filter is invalid; see details\n  unit: no unit is named "nosuch" (see GET /v1/units)\n`,
+      );
+    }
+    // A unit that exists: its alerts (maybe none), not a refusal.
+    const known = await runTegami(['alerts', '--unit', 'default'], env);
+    assert.equal(known.code, 0, known.output);
+    assert.doesNotMatch(known.output, /no unit is named/);
+  });
+
   test('tegami audit shows who started the recovery, from where', async () => {
     const r = await runTegami(['audit', '--action', 'recovery.start'], env);
     assert.equal(r.code, 0, r.output);

@@ -2,6 +2,9 @@
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import {
@@ -840,5 +843,51 @@ describe('tegami simulator', () => {
     const bad = await runTegami(['simulator', '--error-rate', '503=2'], {});
     assert.equal(bad.code, 64);
     assert.match(bad.output, /errorRates\.503 must be a number between 0 and 1/);
+  });
+
+  test('a signing key file that does not exist: one line naming the flag, exit 64', async () => {
+    const path = join(tmpdir(), `tegami-no-such-key-${process.pid}.pem`);
+    const r = await runTegami(['simulator', '--port', '0', '--event-signing-key-file', path], {});
+    assert.equal(r.code, 64, r.output);
+    assert.equal(
+      r.output.split('\n')[0],
+      `tegami simulator: --event-signing-key-file: no such file: ${path}`,
+    );
+    assert.doesNotMatch(r.output, /ENOENT|\n\s+at /, 'no raw Node error or stack trace');
+    assert.doesNotMatch(r.output, /listening on/);
+  });
+
+  test('an empty --host is refused (it would listen on every interface), exit 64', async () => {
+    const spawned = spawnTegami(['simulator', '--port', '0', '--host', ''], {});
+    // Should it listen after all, stop it rather than wait for it.
+    spawned.ready.then(
+      () => spawned.child.kill('SIGTERM'),
+      () => {},
+    );
+    const code = await spawned.exited;
+    const output = spawned.output();
+    assert.doesNotMatch(output, /listening on/);
+    assert.equal(code, 64, output);
+    assert.equal(
+      output.split('\n')[0],
+      'tegami simulator: --host: "" is not a host name or address',
+    );
+  });
+
+  test('a port in use: one line naming --port, exit 69 (EX_UNAVAILABLE)', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const address = blocker.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const r = await runTegami(['simulator', '--port', String(port)], {});
+      assert.equal(r.code, 69, r.output);
+      assert.equal(
+        r.output,
+        `tegami simulator: --port ${port}: address already in use on 127.0.0.1 (is another simulator running?)\n`,
+      );
+    } finally {
+      blocker.close();
+    }
   });
 });

@@ -3,12 +3,19 @@ import type { Alert } from '../domain/alerts/lifecycle.ts';
 import { alertWebhookPayload, slackMessage } from '../domain/alerts/notifications.ts';
 import { AlertsService } from '../domain/alerts/service.ts';
 import { newId } from '../domain/ids.ts';
+import { OperationsError } from '../domain/operations/errors.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
 import type { OutboundPost } from '../domain/ports/outbound-post.ts';
 import { postNotification } from '../ops/alerts/notifier.ts';
 import { createAlertStore } from '../store/alerts/index.ts';
 import { checkDestination, GuardedPoster } from '../tracking/guarded-post.ts';
-import { cliActor, isParseArgsError, openOperations, printTable } from './common.ts';
+import {
+  cliActor,
+  isParseArgsError,
+  openOperations,
+  printTable,
+  reportOperationsError,
+} from './common.ts';
 import type { Config } from './config.ts';
 
 export const ALERTS_USAGE = `Usage: tegami alerts [--state firing|resolved] [--unit U] [--limit N] [--json]
@@ -74,8 +81,14 @@ export async function runAlertsCommand(config: () => Config, args: string[]): Pr
     return 64;
   }
   const cfg = config();
-  const { database, operations, close } = await openOperations(cfg);
+  const { database, operations, close } = await openOperations(cfg, { mustExist: true });
   try {
+    // As tegami audit and tegami unsent: a unit that does not exist is a mistake, not "no alerts".
+    if (values.unit !== undefined && !(await operations.service.findUnit(values.unit))) {
+      throw new OperationsError('invalid', 'the filter is invalid; see details', [
+        { field: 'unit', message: `no unit is named "${values.unit}" (see GET /v1/units)` },
+      ]);
+    }
     const service = new AlertsService({
       store: createAlertStore(database),
       units: operations.units,
@@ -114,6 +127,8 @@ export async function runAlertsCommand(config: () => Config, args: string[]): Pr
       ]),
     );
     return 0;
+  } catch (error) {
+    return reportOperationsError('alerts', error);
   } finally {
     await close();
   }
@@ -141,7 +156,7 @@ function testAlert(now: number): Alert {
 }
 
 async function testNotifications(config: Config): Promise<number> {
-  const { database, operations, close } = await openOperations(config);
+  const { database, operations, close } = await openOperations(config, { mustExist: true });
   const guarded = new GuardedPoster({
     allowPrivate: config.webhooks.allowPrivate,
     timeoutMs: 10_000,

@@ -52,7 +52,7 @@ export async function runAuditCommand(config: () => Config, args: string[]): Pro
     for (const p of problems) console.error(`tegami audit: ${p}`);
     return 64;
   }
-  const { operations, close } = await openOperations(config());
+  const { operations, close } = await openOperations(config(), { mustExist: true });
   try {
     const events = await operations.service.listAudit(ALL_UNITS, {
       limit,

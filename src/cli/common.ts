@@ -19,10 +19,17 @@ export function cliActor(): Actor {
   return { type: 'cli', id: user, name: null };
 }
 
+/**
+ * Opens the database for an operations command. `mustExist`: the command reads or acts on what
+ * is there (a list, a summary, a recovery), so a SQLite file that does not exist is refused
+ * (DatabaseUnavailableError) instead of being created empty; commands that create something
+ * (`units create`, `users create`) may start a fresh database.
+ */
 export async function openOperations(
   config: Config,
+  { mustExist }: { mustExist: boolean },
 ): Promise<{ database: DatabaseHandle; operations: Operations; close: () => Promise<void> }> {
-  const { database } = await openAndMigrate(config);
+  const { database } = await openAndMigrate(config, undefined, { mustExist });
   // PostgreSQL: workers elsewhere hear about requeued mail at once; SQLite workers poll.
   const operations = createOperations(database, config, {
     onRequeued: () => database.notify('tegami_due'),

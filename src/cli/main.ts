@@ -306,7 +306,10 @@ async function keys(config: Config, action: string, parsed: Parsed): Promise<num
       );
     }
   }
-  const { database } = await openAndMigrate(config);
+  // Only `keys create` may start a fresh database; list and revoke need the keys that are there.
+  const { database } = await openAndMigrate(config, undefined, {
+    mustExist: action !== 'keys create',
+  });
   const store = new SqlApiKeyStore(database);
   try {
     if (action === 'keys create') {
@@ -339,9 +342,16 @@ async function keys(config: Config, action: string, parsed: Parsed): Promise<num
       }
       return 0;
     }
+    // True only for the call that revoked it: a key revoked already is not recorded again.
     if (!(await store.revoke(keyId as string, Date.now()))) {
-      console.error(`No API key with id ${keyId} (see: tegami keys list).`);
-      return 1;
+      const existing = await store.findById(keyId as string);
+      if (!existing) {
+        console.error(`No API key with id ${keyId} (see: tegami keys list).`);
+        return 1;
+      }
+      const when = existing.revokedAt ? ` at ${new Date(existing.revokedAt).toISOString()}` : '';
+      console.log(`${keyId} was already revoked${when}; nothing changed.`);
+      return 0;
     }
     const revoked = await store.findById(keyId as string);
     if (revoked) await auditKey(database, 'key.revoke', revoked);

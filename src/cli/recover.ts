@@ -73,7 +73,7 @@ export async function runRecoverCommand(config: () => Config, args: string[]): P
   }
 
   const cfg = config();
-  const { database, operations, close } = await openOperations(cfg);
+  const { database, operations, close } = await openOperations(cfg, { mustExist: true });
   try {
     const request = { action, query, ratePerS };
     const dry = await operations.service.dryRun(ALL_UNITS, request);

@@ -50,7 +50,9 @@ export async function runUnitsCommand(config: () => Config, args: string[]): Pro
     console.error(`tegami units: ${problem}\n\n${UNITS_USAGE}`);
     return 64;
   }
-  const { operations, close } = await openOperations(config());
+  const { operations, close } = await openOperations(config(), {
+    mustExist: action === 'list',
+  });
   try {
     if (action === 'create') {
       const unit = await operations.service.createUnit(ALL_UNITS, cliActor(), rest[0] as string);

@@ -44,7 +44,7 @@ export async function runUnsentCommand(config: () => Config, args: string[]): Pr
     for (const e of errors) console.error(`tegami unsent: ${e.field} ${e.message}`);
     return 64;
   }
-  const { operations, close } = await openOperations(config());
+  const { operations, close } = await openOperations(config(), { mustExist: true });
   try {
     const summary = await operations.service.unsentSummary(ALL_UNITS, query);
     if (values.json) {

@@ -107,7 +107,9 @@ export async function runUsersCommand(config: () => Config, args: string[]): Pro
     return 64;
   }
   const password = action === 'create' ? await readPassword() : '';
-  const { database, operations, close } = await openOperations(config());
+  const { database, operations, close } = await openOperations(config(), {
+    mustExist: action === 'list',
+  });
   try {
     const accounts = consoleAccounts(database, operations.service);
     if (action === 'list') {

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { registerConsole } from '../console/plugin.ts';
@@ -35,6 +37,7 @@ import { traffic } from '../store/console/traffic.ts';
 import {
   createStores,
   type DatabaseHandle,
+  isPostgresUrl,
   migrateToLatest,
   type OpenOptions,
   openDatabase,
@@ -43,6 +46,7 @@ import {
   releaseWaitingUnknown,
   type SharedWriteLock,
   SqlLeaderLease,
+  sqlitePathFromUrl,
 } from '../store/index.ts';
 import { createMonitoringQueries } from '../store/monitoring/index.ts';
 import { sqlSendGridEventRelayStore } from '../store/sendgrid-compat/event-relay-store.ts';
@@ -190,19 +194,54 @@ async function atMost(work: Promise<unknown>, ms: number, logger?: Logger): Prom
   clearTimeout(timer);
 }
 
+export interface OpenAndMigrateOptions extends Omit<OpenOptions, 'poolSize'> {
+  /**
+   * Refuse a SQLite file that does not exist instead of creating it (commands that read or act
+   * on existing data: a typo in the path must not show an empty database). PostgreSQL is not
+   * concerned: a wrong database name fails to connect anyway.
+   */
+  mustExist?: boolean;
+}
+
+/**
+ * Why a SQLite database the command needs is not there, or null: the path does not exist (an
+ * in-memory database always "exists"). Checked before opening, which would create the file.
+ */
+function missingSqliteFile(databaseUrl: string): string | null {
+  if (isPostgresUrl(databaseUrl)) return null;
+  let path: string;
+  try {
+    path = sqlitePathFromUrl(databaseUrl);
+  } catch {
+    return null; // a malformed URL: opening it reports why
+  }
+  if (path === ':memory:' || existsSync(path)) return null;
+  const absolute = resolve(path);
+  // As written (a SQLite URL holds no password; redactUrl would percent-encode a space).
+  return `no database exists at ${databaseUrl}${absolute === path ? '' : ` (no file ${absolute})`}; check TEGAMI_DATABASE_URL, or start tegami once (or run tegami migrate) to create it`;
+}
+
 export async function openAndMigrate(
   config: Config,
   signal?: AbortSignal,
-  options: Omit<OpenOptions, 'poolSize'> = {},
+  { mustExist = false, ...options }: OpenAndMigrateOptions = {},
 ): Promise<{ database: DatabaseHandle; applied: string[] }> {
   const where = redactUrl(config.databaseUrl);
   const describe = (error: unknown) => {
     const cause = error as { message?: string; code?: string };
     return `cannot use the database at ${where}: ${cause.message || cause.code || String(error)}`;
   };
+  if (mustExist) {
+    const missing = missingSqliteFile(config.databaseUrl);
+    if (missing) throw new DatabaseUnavailableError(missing);
+  }
   let database: DatabaseHandle;
   try {
-    database = openDatabase(config.databaseUrl, { ...options, poolSize: config.databasePoolSize });
+    database = openDatabase(config.databaseUrl, {
+      ...options,
+      poolSize: config.databasePoolSize,
+      postgresPrepare: config.postgresPrepare,
+    });
   } catch (error) {
     // A folder that cannot be made, a file that is not a database: nothing was opened.
     throw new DatabaseUnavailableError(describe(error));

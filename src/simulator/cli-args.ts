@@ -100,6 +100,10 @@ export function parseSimulatorArgs(args: string[]): { help: boolean; options: Si
   const faults: Faults = validateFaults(raw);
 
   let port = DEFAULT_PORT;
+  // An empty host would listen on every interface, and the control API has no authentication.
+  if (values.host !== undefined && (values.host === '' || /\s/.test(values.host))) {
+    throw new UsageError(`--host: "${values.host}" is not a host name or address`);
+  }
   if (values.port !== undefined) {
     port = parseNumberFlag(values.port, '--port');
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -133,7 +137,7 @@ export function parseSimulatorArgs(args: string[]): { help: boolean; options: Si
     eventWebhook.signingKey = values['event-signing-key'];
   }
   if (values['event-signing-key-file'] !== undefined) {
-    eventWebhook.signingKey = readFileSync(values['event-signing-key-file'], 'utf8').trim();
+    eventWebhook.signingKey = readKeyFile(values['event-signing-key-file']);
   }
   if (values['event-delay-ms'] !== undefined) {
     eventWebhook.eventDelayMs = wholeNumber(values['event-delay-ms'], '--event-delay-ms', 0);
@@ -159,6 +163,23 @@ export function parseSimulatorArgs(args: string[]): { help: boolean; options: Si
   };
   if (maxStoredMessages !== undefined) options.maxStoredMessages = maxStoredMessages;
   return { help: values.help === true, options };
+}
+
+/** The signing key file's text; a file that cannot be read is a UsageError naming the flag. */
+function readKeyFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (error) {
+    const { code, message } = error as { code?: string; message?: string };
+    const why: Record<string, string> = {
+      ENOENT: 'no such file',
+      EACCES: 'permission denied',
+      EISDIR: 'a folder, not a file',
+      ENOTDIR: 'no such file (a part of the path is not a folder)',
+    };
+    const reason = (code && why[code]) || `cannot read it (${message ?? code ?? String(error)})`;
+    throw new UsageError(`--event-signing-key-file: ${reason}: ${path}`);
+  }
 }
 
 function wholeNumber(value: string, flag: string, min: number): number {

@@ -4,7 +4,12 @@
  */
 import { isParseArgsError, parseSimulatorArgs, SIMULATOR_USAGE, UsageError } from './cli-args.ts';
 import { FaultsError } from './faults/settings.ts';
-import { type RunningSimulator, type SimulatorOptions, startSimulator } from './server.ts';
+import {
+  DEFAULT_PORT,
+  type RunningSimulator,
+  type SimulatorOptions,
+  startSimulator,
+} from './server.ts';
 
 export { parseSimulatorArgs, SIMULATOR_OPTIONS, SIMULATOR_USAGE } from './cli-args.ts';
 export type { EventWebhookOptions } from './event-webhook/emitter.ts';
@@ -45,7 +50,15 @@ export async function runSimulatorCommand(args: string[]): Promise<number> {
   };
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => onSignal(signal));
 
-  const simulator: RunningSimulator = await startSimulator(parsed.options);
+  let simulator: RunningSimulator;
+  try {
+    simulator = await startSimulator(parsed.options);
+  } catch (error) {
+    const problem = listenProblem(error, parsed.options);
+    if (problem === null) throw error;
+    console.error(`tegami simulator: ${problem}`);
+    return 69; // EX_UNAVAILABLE, as tegami serve and api when they cannot listen
+  }
   // One write, so that whoever waits for the "listening on" line has the key line too.
   console.log(
     `SendGrid simulator listening on ${simulator.url}\n` +
@@ -67,4 +80,27 @@ export async function runSimulatorCommand(args: string[]): Promise<number> {
   // Anything still open (a webhook delivery in flight) must not keep the process alive.
   setTimeout(() => process.exit(0), 2000).unref();
   return 0;
+}
+
+/** Why the simulator could not listen, as one line naming the flag to change; null if not that. */
+function listenProblem(error: unknown, options: SimulatorOptions): string | null {
+  const { code, syscall } = error as { code?: string; syscall?: string };
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? DEFAULT_PORT;
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  switch (code) {
+    case 'EADDRINUSE':
+      return `--port ${port}: address already in use on ${host} (is another simulator running?)`;
+    case 'EACCES':
+      return `--port ${port}: permission denied on ${host} (ports below 1024 need privileges)`;
+    case 'EADDRNOTAVAIL':
+      return `--host ${host}: this machine has no such address`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `--host ${host}: the host name could not be resolved`;
+    default:
+      return syscall === 'listen' || syscall === 'bind'
+        ? `cannot listen on ${where}: ${(error as Error).message}`
+        : null;
+  }
 }

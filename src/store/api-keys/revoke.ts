@@ -1,6 +1,10 @@
 import type { DatabaseHandle } from '../engine/handle.ts';
 
-/** Revokes a key; returns false when no such key exists (true if it was revoked already). */
+/**
+ * Revokes an active key; returns true only when this call revoked it, false when no such key
+ * exists or it was revoked already (so a caller records one revocation, however often it is
+ * asked, even by two at once).
+ */
 export async function revokeApiKey(
   handle: DatabaseHandle,
   id: string,
@@ -12,15 +16,8 @@ export async function revokeApiKey(
     .where('id', '=', id)
     .where('revoked_at', 'is', null)
     .executeTakeFirst();
-  if (Number(result.numUpdatedRows) > 0) {
-    // API processes on PostgreSQL drop their key caches when they hear this (see postgres.ts).
-    await handle.announce('tegami_changes');
-    return true;
-  }
-  const exists = await handle.db
-    .selectFrom('api_keys')
-    .select('id')
-    .where('id', '=', id)
-    .executeTakeFirst();
-  return exists !== undefined;
+  if (Number(result.numUpdatedRows) === 0) return false;
+  // API processes on PostgreSQL drop their key caches when they hear this (see postgres.ts).
+  await handle.announce('tegami_changes');
+  return true;
 }

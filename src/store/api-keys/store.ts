@@ -73,7 +73,7 @@ export class SqlApiKeyStore implements ApiKeyStore {
     return countApiKeys(this.handle);
   }
 
-  /** Returns false when no such key exists. */
+  /** Returns false when no such key exists or it was revoked already (nothing changed). */
   revoke(id: string, now: number): Promise<boolean> {
     this.active.clear();
     return revokeApiKey(this.handle, id, now);
