@@ -90,6 +90,11 @@ describe(`alerts API (${TEST_ENGINE})`, () => {
       ).map((a) => a.id);
     assert.deepEqual((await seen(keys.hotel ?? '')).sort(), [hotel.id, global.id].sort());
     assert.deepEqual(await seen(keys.hotel ?? '', '?unit=shop'), []);
+    assert.deepEqual(await seen(keys.hotel ?? '', '?unit=nosuch'), [], 'no hint that it exists');
+    const unknown = await tegami.request('GET', '/v1/alerts?unit=nosuch');
+    assert.equal(unknown.status, 400, 'an admin naming a unit that does not exist is told so');
+    assert.equal(unknown.body.error.details[0].field, 'unit');
+    assert.match(unknown.body.error.details[0].message, /no unit is named "nosuch"/);
     const admin = await tegami.request('GET', '/v1/alerts?state=firing');
     assert.equal(admin.body.data.length, 3);
     assert.equal(

@@ -234,6 +234,15 @@ describe('tegami commands as real processes', () => {
         assert.equal(existsSync(join(dir, 'typo')), false, `${args.join(' ')} made nothing`);
       }
 
+      // A user refused for its password (standard input is empty here) makes no database either.
+      const refusedUser = await runTegami(
+        ['users', 'create', '--email', 'a@example.jp'],
+        missingEnv,
+      );
+      assert.equal(refusedUser.code, 2, refusedUser.output);
+      assert.match(refusedUser.output, /password: must be 12 to 1024 characters/);
+      assert.equal(existsSync(join(dir, 'typo')), false, 'users create made nothing');
+
       // A relative path is shown as given, and where it points.
       const relative = await runTegami(['audit'], { TEGAMI_DATABASE_URL: 'sqlite:./typo.db' });
       assert.equal(relative.code, 69, relative.output);

@@ -571,6 +571,31 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     assert.equal((await two.get('/console')).status, 303);
     assert.equal((await one.get('/console')).status, 303);
   });
+  test('an admin key is audited with no unit, and a second revoke changes and records nothing', async () => {
+    const r = await admin.post('/console/keys', {
+      name: 'ops admin',
+      unit: unitIds.hotel ?? '',
+      admin: '1',
+    });
+    assert.equal(r.status, 200, r.text);
+    const created = await tegami.request('GET', '/v1/audit-events?action=key.create&limit=1');
+    const event = created.body.data[0];
+    assert.equal(event.actor.type, 'console');
+    assert.equal(event.unit, null, 'an admin key acts on every unit, as the CLI records it');
+    assert.equal(event.filter.admin, true);
+    assert.equal(event.filter.name, 'ops admin');
+    const id = event.target as string;
+    assert.equal((await admin.post(`/console/keys/${id}/revoke`, {})).status, 303);
+    const again = await admin.post(`/console/keys/${id}/revoke`, {});
+    assert.equal(again.status, 404);
+    assert.match(again.text, /No such active key/);
+    const revoked = await tegami.request('GET', '/v1/audit-events?action=key.revoke');
+    const mine = (revoked.body.data as { target: string; unit: string | null }[]).filter(
+      (e) => e.target === id,
+    );
+    assert.equal(mine.length, 1, 'one key.revoke event');
+    assert.equal(mine[0]?.unit, null);
+  });
   test('an admin creates a key whose mail is bulk unless it says otherwise', async () => {
     const r = await admin.post('/console/keys', {
       name: 'hotel newsletter',

@@ -1,3 +1,4 @@
+import { auditedUnitOfKey } from '../domain/api-keys.ts';
 import type { ApiKeyRecord } from '../domain/ports/api-key-store.ts';
 import { type DatabaseHandle, SqlUnitStore } from '../store/index.ts';
 import { cliActor } from './common.ts';
@@ -37,7 +38,7 @@ export async function auditKey(
     sendgridWebhook: { publicKey: null, insecure: false, maxAgeMs: 0 },
   });
   await service.record(cliActor(), action, {
-    unitId: key.admin ? null : key.unitId,
+    unitId: auditedUnitOfKey(key),
     target: key.id,
     ...(action === 'key.create'
       ? { filter: { name: key.name, admin: key.admin, default_priority: key.defaultPriority } }

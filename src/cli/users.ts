@@ -1,5 +1,11 @@
 import { parseArgs } from 'node:util';
-import { CONSOLE_ROLES, type ConsoleRole } from '../domain/console-users.ts';
+import {
+  CONSOLE_ROLES,
+  type ConsoleRole,
+  normalizeEmail,
+  userProblems,
+} from '../domain/console-users.ts';
+import { OperationsError } from '../domain/operations/errors.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
 import {
   cliActor,
@@ -107,6 +113,16 @@ export async function runUsersCommand(config: () => Config, args: string[]): Pro
     return 64;
   }
   const password = action === 'create' ? await readPassword() : '';
+  // Refused before the database is opened, so a bad address or password creates nothing (not
+  // even a new SQLite file).
+  const invalid =
+    action === 'create' ? userProblems(normalizeEmail(values.email as string), password) : [];
+  if (invalid.length > 0) {
+    return reportOperationsError(
+      'users',
+      new OperationsError('invalid', 'the user is invalid; see details', invalid),
+    );
+  }
   const { database, operations, close } = await openOperations(config(), {
     mustExist: action === 'list',
   });

@@ -84,6 +84,14 @@ export async function createApiKey(
 }
 
 /**
+ * The unit an audit event about `key` names: its own for a unit key, none for an admin key,
+ * which acts on every unit (its unit is only where its own mail goes).
+ */
+export function auditedUnitOfKey(key: Pick<ApiKeyRecord, 'admin' | 'unitId'>): string | null {
+  return key.admin ? null : key.unitId;
+}
+
+/**
  * Makes sure `key` exists, is active and is an admin key (TEGAMI_BOOTSTRAP_API_KEY: the
  * operator's own key, set in the environment).
  */

@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { maskUrl } from '../../domain/alerts/service.ts';
-import { apiKeyNameProblem, createApiKey, shownKeyPrefix } from '../../domain/api-keys.ts';
+import {
+  apiKeyNameProblem,
+  auditedUnitOfKey,
+  createApiKey,
+  shownKeyPrefix,
+} from '../../domain/api-keys.ts';
 import { CONSOLE_ROLES, type ConsoleRole } from '../../domain/console-users.ts';
 import { AUDIT_ACTIONS, type AuditAction } from '../../domain/operations/audit.ts';
 import { parseIsoTime } from '../../domain/operations/message-query.ts';
@@ -167,9 +172,10 @@ ${
       defaultPriority: priority ?? null,
     });
     await deps.operations.record(state.actor, 'key.create', {
-      unitId: unit.id,
+      unitId: auditedUnitOfKey(record),
       target: record.id,
-      ...(priority ? { filter: { default_priority: priority } } : {}),
+      // As `tegami keys create` records it: that a key can act on every unit is worth finding.
+      filter: { name: record.name, admin: record.admin, default_priority: record.defaultPriority },
     });
     return reply.type('text/html').send((await keysPage(state, { key, name })).text);
   });
@@ -183,7 +189,10 @@ ${
       const key = await deps.keys.findById(id);
       if (!key || !(await deps.keys.revoke(id, clock())))
         throw new ConsoleError(404, 'No such active key.');
-      await deps.operations.record(state.actor, 'key.revoke', { unitId: key.unitId, target: id });
+      await deps.operations.record(state.actor, 'key.revoke', {
+        unitId: auditedUnitOfKey(key),
+        target: id,
+      });
       return reply.redirect('/console/keys', 303);
     },
   );

@@ -61,7 +61,14 @@ export class AlertsService {
     let unitId: string | undefined;
     if (query.unit !== undefined) {
       const unit = await this.deps.units.findByName(query.unit);
-      if (!unit || (scope.kind === 'unit' && scope.unitId !== unit.id)) return [];
+      // As for messages: a unit key naming another unit sees nothing (so nothing leaks), an admin
+      // naming a unit that does not exist is told so.
+      if (scope.kind === 'unit' && scope.unitId !== unit?.id) return [];
+      if (!unit) {
+        throw new OperationsError('invalid', 'the filter is invalid; see details', [
+          { field: 'unit', message: `no unit is named "${query.unit}" (see GET /v1/units)` },
+        ]);
+      }
       unitId = unit.id;
     } else if (scope.kind === 'unit') {
       unitId = scope.unitId;
