@@ -1,11 +1,6 @@
 import { parseArgs } from 'node:util';
-import {
-  CONSOLE_ROLES,
-  type ConsoleRole,
-  normalizeEmail,
-  userProblems,
-} from '../domain/console-users.ts';
-import { OperationsError } from '../domain/operations/errors.ts';
+import { checkNewUser } from '../domain/console-accounts.ts';
+import { CONSOLE_ROLES, type ConsoleRole } from '../domain/console-users.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
 import {
   cliActor,
@@ -115,13 +110,10 @@ export async function runUsersCommand(config: () => Config, args: string[]): Pro
   const password = action === 'create' ? await readPassword() : '';
   // Refused before the database is opened, so a bad address or password creates nothing (not
   // even a new SQLite file).
-  const invalid =
-    action === 'create' ? userProblems(normalizeEmail(values.email as string), password) : [];
-  if (invalid.length > 0) {
-    return reportOperationsError(
-      'users',
-      new OperationsError('invalid', 'the user is invalid; see details', invalid),
-    );
+  try {
+    if (action === 'create') checkNewUser(values.email as string, password);
+  } catch (error) {
+    return reportOperationsError('users', error);
   }
   const { database, operations, close } = await openOperations(config(), {
     mustExist: action === 'list',

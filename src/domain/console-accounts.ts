@@ -22,6 +22,19 @@ import { OperationsError } from './operations/errors.ts';
 import type { Actor } from './operations/scope.ts';
 import type { ConsoleUserStore } from './ports/console-user-store.ts';
 
+/**
+ * The normalized address of a new user, or an `invalid` error naming what is wrong with the
+ * address or password (`tegami users create` asks before it opens the database).
+ */
+export function checkNewUser(email: string, password: string): string {
+  const normalized = normalizeEmail(email);
+  const problems = userProblems(normalized, password);
+  if (problems.length > 0) {
+    throw new OperationsError('invalid', 'the user is invalid; see details', problems);
+  }
+  return normalized;
+}
+
 export interface NewUserInput {
   email: string;
   password: string;
@@ -59,11 +72,7 @@ export class ConsoleAccounts {
   }
 
   async createUser(actor: Actor, input: NewUserInput): Promise<ConsoleUser> {
-    const email = normalizeEmail(input.email);
-    const problems = userProblems(email, input.password);
-    if (problems.length > 0) {
-      throw new OperationsError('invalid', 'the user is invalid; see details', problems);
-    }
+    const email = checkNewUser(input.email, input.password);
     const user = {
       id: newId('usr'),
       email,

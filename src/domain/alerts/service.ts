@@ -2,7 +2,7 @@ import type { AuditAction, AuditEvent } from '../operations/audit.ts';
 import { OperationsError } from '../operations/errors.ts';
 import type { UnitDirectory } from '../operations/ports.ts';
 import type { Actor, Scope } from '../operations/scope.ts';
-import type { Unit } from '../operations/units.ts';
+import { noSuchUnitFilter, type Unit } from '../operations/units.ts';
 import type { AlertFilter, AlertStore, UnitAlertSettings } from '../ports/alert-store.ts';
 import type { Priority } from '../priority.ts';
 import type { Alert } from './lifecycle.ts';
@@ -64,11 +64,7 @@ export class AlertsService {
       // As for messages: a unit key naming another unit sees nothing (so nothing leaks), an admin
       // naming a unit that does not exist is told so.
       if (scope.kind === 'unit' && scope.unitId !== unit?.id) return [];
-      if (!unit) {
-        throw new OperationsError('invalid', 'the filter is invalid; see details', [
-          { field: 'unit', message: `no unit is named "${query.unit}" (see GET /v1/units)` },
-        ]);
-      }
+      if (!unit) throw noSuchUnitFilter(query.unit);
       unitId = unit.id;
     } else if (scope.kind === 'unit') {
       unitId = scope.unitId;

@@ -20,7 +20,7 @@ import {
   type RecoveryRecord,
 } from './recovery.ts';
 import type { Actor, Scope } from './scope.ts';
-import { type Unit, unitNameProblem } from './units.ts';
+import { noSuchUnitFilter, type Unit, unitNameProblem } from './units.ts';
 import { type UnsentReason, unsentReason, unsentWindow } from './unsent.ts';
 
 /**
@@ -121,11 +121,7 @@ export class OperationsService {
     if (unitName === undefined) return scope.kind === 'unit' ? scope.unitId : undefined;
     const unit = await this.deps.units.findByName(unitName);
     if (scope.kind === 'unit') return unit?.id === scope.unitId ? unit.id : NOTHING;
-    if (!unit) {
-      throw new OperationsError('invalid', 'the filter is invalid; see details', [
-        { field: 'unit', message: `no unit is named "${unitName}" (see GET /v1/units)` },
-      ]);
-    }
+    if (!unit) throw noSuchUnitFilter(unitName);
     return unit.id;
   }
 

@@ -1,3 +1,5 @@
+import { OperationsError } from './errors.ts';
+
 /**
  * A business unit (`hotel`, `restaurant`, ...) groups senders and the people who answer for them:
  * every API key and every message belongs to one. Units are never renamed or deleted, so a name
@@ -19,4 +21,11 @@ export function unitNameProblem(name: string): string | null {
   return UNIT_NAME.test(name)
     ? null
     : 'must be 1 to 63 lower-case letters, digits, - or _, starting with a letter or digit';
+}
+
+/** What an admin hears when a filter names a unit that does not exist. */
+export function noSuchUnitFilter(name: string): OperationsError {
+  return new OperationsError('invalid', 'the filter is invalid; see details', [
+    { field: 'unit', message: `no unit is named "${name}" (see GET /v1/units)` },
+  ]);
 }
