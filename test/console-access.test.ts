@@ -246,6 +246,89 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     assert.deepEqual(await counts(), before);
   });
 
+  test('a repeated field, a field that is no text or a missing form is refused with 400 and changes nothing', async () => {
+    const counts = () =>
+      queryDatabase<Record<string, number>>(
+        tegami.databaseUrl,
+        `select (select count(*) from api_keys) as keys, (select count(*) from console_users) as users,
+          (select count(*) from suppressions) as suppressions, (select count(*) from audit_events) as audit,
+          (select count(*) from units) as units`,
+      );
+    const before = await counts();
+    const repeated: [string, Record<string, string | string[]>][] = [
+      ['/console/keys', { name: ['a', 'b'], unit: unitIds.hotel as string }],
+      ['/console/units', { name: ['a', 'b'] }],
+      ['/console/suppressions', { email: ['a@example.jp', 'b@example.jp'] }],
+      ['/console/suppressions/remove', { email: 'a@example.jp', why: ['a', 'b'] }],
+      ['/console/users', { email: 'new@example.jp', password: [PASSWORD, PASSWORD] }],
+    ];
+    for (const [path, fields] of repeated) {
+      const r = await admin.post(path, fields);
+      assert.equal(r.status, 400, `${path}: ${r.text.slice(0, 200)}`);
+      assert.match(r.text, /give it once/);
+    }
+    // The console's own forms never send JSON, but a script may: numbers are no text.
+    for (const body of [
+      { email: 1, password: PASSWORD, role: 'viewer' },
+      { email: 'n@example.jp', password: 123456789012, role: 'viewer' },
+      [{ email: 'n@example.jp' }],
+    ]) {
+      const r = await fetch(`${tegami.url}/console/users`, {
+        method: 'POST',
+        headers: {
+          cookie: admin.cookie,
+          'content-type': 'application/json',
+          'x-csrf-token': admin.csrf,
+        },
+        body: JSON.stringify(body),
+      });
+      assert.equal(r.status, 400, await r.text());
+    }
+    for (const path of ['/console/keys', '/console/units', '/console/suppressions']) {
+      const r = await fetch(`${tegami.url}${path}`, {
+        method: 'POST',
+        headers: { cookie: admin.cookie, 'x-csrf-token': admin.csrf },
+      });
+      assert.equal(r.status, 400, `${path} with no form: ${await r.text()}`);
+    }
+    for (const path of [
+      '/console/messages?before=a&before=b',
+      '/console/unsent?before=a&before=b',
+      '/console/alerts?before=a&before=b',
+      '/console/audit?actor=a&actor=b',
+      '/console/suppressions?email=a@example.jp&email=b@example.jp',
+      `/console/messages/${hotelMessage}?q=a&q=b`,
+    ]) {
+      const r = await admin.get(path);
+      assert.equal(r.status, 400, `${path}: ${r.text.slice(0, 200)}`);
+    }
+    // An address the API would refuse is refused here too.
+    for (const email of ['a@b', 'a\u0001b@example.jp', '"q"@example.jp']) {
+      const r = await admin.post('/console/suppressions', { email });
+      assert.equal(r.status, 400, `${JSON.stringify(email)}: ${r.text.slice(0, 200)}`);
+    }
+    const user = await admin.post('/console/users', {
+      email: '<b>@example.jp',
+      password: PASSWORD,
+      role: 'viewer',
+    });
+    assert.equal(user.status, 400, user.text);
+    assert.deepEqual(await counts(), before);
+  });
+
+  test('after signing in, a next that is not a plain console path leads to the overview', async () => {
+    for (const next of ['/console/日本', '/console?\r\nSet-Cookie: x=1', '/console/ x', '//evil']) {
+      const r = await postForm(`${tegami.url}/console/sign-in`, { ...ADMIN, next });
+      assert.equal(r.status, 303, JSON.stringify(next));
+      assert.equal(r.headers.get('location'), '/console', JSON.stringify(next));
+    }
+    const kept = await postForm(`${tegami.url}/console/sign-in`, {
+      ...ADMIN,
+      next: '/console/messages?q=from%3Aguest%40example.jp',
+    });
+    assert.equal(kept.headers.get('location'), '/console/messages?q=from%3Aguest%40example.jp');
+  });
+
   test('a viewer reads but is refused every change, even a forged request; admin pages too', async () => {
     const viewer = await signIn(tegami.url, 'viewer@example.jp', PASSWORD);
     const page = await viewer.get(`/console/messages/${hotelMessage}`);

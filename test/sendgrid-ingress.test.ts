@@ -5,6 +5,8 @@ import { createApiKey } from '../src/domain/api-keys.ts';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
 import { SqlApiKeyStore, SqlUnitStore } from '../src/store/index.ts';
 import {
+  message,
+  queryDatabase,
   request,
   startTestService,
   TEST_ENGINE,
@@ -363,7 +365,10 @@ describe(`/v3/mail/send and the event relay by unit (${TEST_ENGINE})`, () => {
   let hotelKey: string;
   let restaurantKey: string;
   before(async () => {
-    svc = await startTestService({ TEGAMI_WEBHOOKS_ALLOW_PRIVATE: 'true' });
+    svc = await startTestService({
+      TEGAMI_WEBHOOKS_ALLOW_PRIVATE: 'true',
+      TEGAMI_SENDGRID_WEBHOOK_INSECURE: 'true',
+    });
     for (const name of ['hotel', 'restaurant']) {
       assert.equal((await svc.request('POST', '/v1/units', { name })).status, 201);
     }
@@ -430,5 +435,68 @@ describe(`/v3/mail/send and the event relay by unit (${TEST_ENGINE})`, () => {
     const actions = audit.body.data.map((e: { action: string }) => e.action);
     assert.ok(actions.includes('sendgrid_event_relay.put'));
     assert.ok(actions.includes('sendgrid_event_relay.delete'));
+  });
+
+  test("a message whose text holds NUL does not break the event webhook; a relayed message's events are queued", async () => {
+    const relay = await request(
+      svc.url,
+      'PUT',
+      '/v1/sendgrid/event-relay',
+      { url: 'http://127.0.0.1:9/restaurant-events' },
+      {},
+      restaurantKey,
+    );
+    assert.equal(relay.status, 200, JSON.stringify(relay.body));
+    // Accepted: a body may hold any character. Stored as JSON, the NUL is the escape \u0000.
+    const plain = await request(
+      svc.url,
+      'POST',
+      '/v1/messages',
+      message({ to: [{ email: 'nul@example.com' }], text: 'a\u0000b' }),
+      {},
+      restaurantKey,
+    );
+    assert.equal(plain.status, 202, JSON.stringify(plain.body));
+    const relayed = await send(
+      svc.url,
+      mail({ content: [{ type: 'text/plain', value: 'c\u0000d' }] }),
+      restaurantKey,
+    );
+    assert.equal(relayed.status, 202, relayed.text);
+    const list = await request(
+      svc.url,
+      'GET',
+      '/v1/messages?limit=5',
+      undefined,
+      {},
+      restaurantKey,
+    );
+    const viaSendGrid = list.body.data.find((m: { id: string }) => m.id !== plain.body.id);
+    const now = Math.floor(Date.now() / 1000);
+    const events = [
+      { id: plain.body.id as string, email: 'nul@example.com', key: 'nul-plain' },
+      { id: viaSendGrid.id as string, email: 'guest@example.com', key: 'nul-relayed' },
+    ].map((e) => ({
+      email: e.email,
+      event: 'processed',
+      timestamp: now,
+      sg_event_id: e.key,
+      tegami_message_id: e.id,
+    }));
+    const posted = await fetch(`${svc.url}/webhooks/sendgrid`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(events),
+    });
+    assert.equal(posted.status, 200, await posted.text());
+    const queued = await queryDatabase<{ event_key: string; x_message_id: string }>(
+      svc.databaseUrl,
+      'select event_key, x_message_id from sendgrid_relay_events',
+    );
+    assert.deepEqual(
+      queued.map((q) => [q.event_key, q.x_message_id]),
+      [['sendgrid:nul-relayed', viaSendGrid.sendgrid.x_message_id]],
+      'only the message that came through /v3/mail/send is relayed, under its X-Message-Id',
+    );
   });
 });

@@ -13,7 +13,7 @@ import { registerMessagePages } from './pages/messages.ts';
 import { registerOverview } from './pages/overview.ts';
 import { registerSignIn } from './pages/sign-in.ts';
 import { registerUnsentPages } from './pages/unsent.ts';
-import { ConsoleError, guard, refuseNulCharacters } from './session.ts';
+import { ConsoleError, checkConsoleInput, guard } from './session.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -72,7 +72,7 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
       reply.header('x-frame-options', 'DENY');
       reply.header('cache-control', 'no-store');
     });
-    scope.addHook('preHandler', async (request) => refuseNulCharacters(request));
+    scope.addHook('preHandler', async (request) => checkConsoleInput(request));
     scope.addHook('preHandler', guard(deps));
     scope.setErrorHandler((error: FastifyError, request, reply) => {
       let status = 500;

@@ -29,6 +29,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** What a console route needs; `public`: no session (sign-in, static files). */
     permission?: Permission | 'public';
+    /** Form fields this route takes more than once (a multiple select); any other comes once. */
+    lists?: readonly string[];
   }
 }
 
@@ -92,21 +94,41 @@ export function fromOtherSite(request: FastifyRequest): boolean {
 }
 
 /**
- * U+0000 in any text the console was sent, however deep (a JSON body may nest lists): PostgreSQL
- * cannot store it, and no field needs it.
+ * The shape every console handler may rely on: the query and the form hold text, one value per
+ * field (a field the route lists in `config.lists` may come several times), and a request
+ * without a body has an empty form. A repeated field, a JSON body of numbers or lists, or a
+ * missing body would otherwise reach a handler's `.trim()` or the SQL as something else and
+ * fail as a 500. No text may hold U+0000: PostgreSQL cannot store it, and no field needs it.
  */
-export function refuseNulCharacters(request: FastifyRequest): void {
-  const pending: unknown[] = [request.params, request.query, request.body];
-  while (pending.length > 0) {
-    const value = pending.pop();
-    if (typeof value === 'string') {
-      if (value.includes('\u0000')) {
-        throw new ConsoleError(400, 'Text must not contain NUL (\\u0000) characters.');
+export function checkConsoleInput(request: FastifyRequest): void {
+  const lists = request.routeOptions.config.lists ?? [];
+  const check = (where: 'query' | 'form', fields: unknown) => {
+    if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) {
+      throw new ConsoleError(400, `The ${where} must be a set of named fields.`);
+    }
+    for (const [name, value] of Object.entries(fields)) {
+      const values: unknown[] = Array.isArray(value) && lists.includes(name) ? value : [value];
+      for (const item of values) {
+        if (typeof item !== 'string') {
+          throw new ConsoleError(
+            400,
+            Array.isArray(item) ? `${name}: give it once.` : `${name}: text expected.`,
+          );
+        }
+        if (item.includes('\u0000') || name.includes('\u0000')) {
+          throw new ConsoleError(400, 'Text must not contain NUL (\\u0000) characters.');
+        }
       }
-    } else if (typeof value === 'object' && value !== null) {
-      for (const [key, item] of Object.entries(value)) pending.push(key, item);
+    }
+  };
+  for (const value of Object.values((request.params ?? {}) as Record<string, string>)) {
+    if (value.includes('\u0000')) {
+      throw new ConsoleError(400, 'Text must not contain NUL (\\u0000) characters.');
     }
   }
+  check('query', request.query ?? {});
+  if (request.body === undefined || request.body === null) request.body = {};
+  check('form', request.body);
 }
 
 /**

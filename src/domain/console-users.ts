@@ -1,4 +1,5 @@
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { isValidEmail } from './validate-message.ts';
 
 /**
  * People who sign in to the console (src/console/). Every rule about them lives here, so the
@@ -49,15 +50,14 @@ export const SESSION_MAX_MS = 7 * 24 * 3600_000;
 
 export const MIN_PASSWORD_LENGTH = 12;
 
-const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
-
 /** Why an e-mail address or password cannot be used for a user; null when they can. */
 export function userProblems(
   email: string,
   password: string,
 ): { field: string; message: string }[] {
   const problems: { field: string; message: string }[] = [];
-  if (!EMAIL.test(email)) problems.push({ field: 'email', message: 'must be an e-mail address' });
+  // The same rule as a message's recipients and the suppression list.
+  if (!isValidEmail(email)) problems.push({ field: 'email', message: 'must be an e-mail address' });
   if (password.length < MIN_PASSWORD_LENGTH || password.length > 1024) {
     problems.push({
       field: 'password',

@@ -12,6 +12,7 @@ import { AUDIT_ACTIONS, type AuditAction } from '../../domain/operations/audit.t
 import { parseIsoTime } from '../../domain/operations/message-query.ts';
 import { isPriority, PRIORITIES } from '../../domain/priority.ts';
 import { WEBHOOK_EVENT_TYPES } from '../../domain/status-webhooks.ts';
+import { isValidEmail } from '../../domain/validate-message.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { html, qs, time } from '../html.ts';
 import { csrf, page } from '../layout.ts';
@@ -71,8 +72,7 @@ ${
       const body = request.body as Body;
       const email = (body.email ?? '').trim();
       const reason = body.reason ?? 'manual';
-      if (!/^[^\s@]+@[^\s@]+$/.test(email) || email.length > 320)
-        throw new ConsoleError(400, 'email: an address');
+      if (!isValidEmail(email)) throw new ConsoleError(400, 'email: not a valid email address');
       if (!['manual', 'unsubscribe', 'bounce', 'spamreport'].includes(reason))
         throw new ConsoleError(400, 'reason: not a reason');
       const unitId =
@@ -294,28 +294,33 @@ ${
     return reply.type('text/html').send(page('Users', state, body, '/console/users').text);
   });
 
-  app.post('/console/users', { config: { permission: 'administer' } }, async (request, reply) => {
-    const state = stateOf(request);
-    const raw = request.body as Record<string, string | string[] | undefined>;
-    // A multiple select sends the field once per choice; the form parser keeps the last one.
-    const one = (v: string | string[] | undefined) => (Array.isArray(v) ? (v[0] ?? '') : (v ?? ''));
-    const role = one(raw.role);
-    if (!(CONSOLE_ROLES as readonly string[]).includes(role))
-      throw new ConsoleError(400, 'role: admin, operator or viewer');
-    const chosen = ([] as string[]).concat(raw.units ?? '*');
-    const units = await deps.operations.listUnits(state.scope);
-    const unitIds = chosen.includes('*')
-      ? null
-      : chosen.filter((id) => units.some((u) => u.id === id));
-    await deps.accounts.createUser(state.actor, {
-      email: one(raw.email),
-      password: one(raw.password),
-      role: role as ConsoleRole,
-      unitIds,
-      canReadBodies: one(raw.bodies) === '1',
-    });
-    return reply.redirect('/console/users', 303);
-  });
+  app.post(
+    '/console/users',
+    { config: { permission: 'administer', lists: ['units'] } },
+    async (request, reply) => {
+      const state = stateOf(request);
+      const raw = request.body as Record<string, string | undefined> & {
+        units?: string | string[];
+      };
+      const role = raw.role ?? '';
+      if (!(CONSOLE_ROLES as readonly string[]).includes(role))
+        throw new ConsoleError(400, 'role: admin, operator or viewer');
+      // A multiple select sends the field once per choice.
+      const chosen = ([] as string[]).concat(raw.units ?? '*');
+      const units = await deps.operations.listUnits(state.scope);
+      const unitIds = chosen.includes('*')
+        ? null
+        : chosen.filter((id) => units.some((u) => u.id === id));
+      await deps.accounts.createUser(state.actor, {
+        email: raw.email ?? '',
+        password: raw.password ?? '',
+        role: role as ConsoleRole,
+        unitIds,
+        canReadBodies: raw.bodies === '1',
+      });
+      return reply.redirect('/console/users', 303);
+    },
+  );
 
   // --- status webhook endpoints (admins) ----------------------------------------------------
   app.get('/console/webhooks', { config: { permission: 'administer' } }, async (request, reply) => {
@@ -344,7 +349,7 @@ ${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}`;
 
   app.post(
     '/console/webhooks',
-    { config: { permission: 'administer' } },
+    { config: { permission: 'administer', lists: ['events'] } },
     async (request, reply) => {
       const state = stateOf(request);
       const raw = request.body as Record<string, string | string[] | undefined>;

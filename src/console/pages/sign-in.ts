@@ -5,9 +5,13 @@ import { html } from '../html.ts';
 import { csrf, page } from '../layout.ts';
 import { ConsoleError, cookieSecure, fromOtherSite, sessionCookie, stateOf } from '../session.ts';
 
-/** Only a path inside the console: `next` must not send anyone elsewhere after signing in. */
+/**
+ * Only a path inside the console: `next` must not send anyone elsewhere after signing in. It
+ * becomes the `Location` header, so it holds visible ASCII only (a browser percent-encodes the
+ * rest); anything else (a line break, a space, a non-ASCII character) leads to the overview.
+ */
 function safeNext(next: unknown): string {
-  return typeof next === 'string' && /^\/console(?:[/?]|$)/.test(next) && !next.startsWith('//')
+  return typeof next === 'string' && /^\/console(?:[/?][\x21-\x7e]*)?$/.test(next)
     ? next
     : '/console';
 }

@@ -155,9 +155,4 @@ export interface Dialect {
    * Either way the SQL text does not depend on how many ids there are.
    */
   inList(ids: string[], first: number): { text: string; params: unknown[] };
-  /**
-   * The text at `path` inside a JSON text column (`content`): PostgreSQL's `#>>` on a cast,
-   * SQLite's `json_extract`.
-   */
-  jsonText(column: RawBuilder<unknown>, path: string[]): RawBuilder<string>;
 }

@@ -32,7 +32,6 @@ export const postgresDialect: Dialect = {
   subjectMatch: postgresSubjectMatch,
   countSubjectMatches: countPostgresSubjectMatches,
   placeholder: (n) => `$${n}`,
-  jsonText: (column, path) => sql<string>`(${column}::json #>> ${`{${path.join(',')}}`})`,
   // One array parameter: the statement's text stays the same whatever the number of ids.
   inList: (ids, first) => ({ text: `= any($${first}::text[])`, params: [ids] }),
 };

@@ -46,7 +46,6 @@ export const sqliteDialect: Dialect = {
   subjectMatch: sqliteSubjectMatch,
   countSubjectMatches: countSqliteSubjectMatches,
   placeholder: () => '?',
-  jsonText: (column, path) => sql<string>`json_extract(${column}, ${`$.${path.join('.')}`})`,
   // One JSON parameter, not one per id: the SQL text is the same for any number of ids, so one
   // cached statement serves every chunk size (a statement for 10,000 ids holds ~1.8 MB, one per
   // length would fill the statement cache), and no chunk meets the 32,766-parameter limit.

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import type { MessageContent } from '../../domain/types.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { chunks } from '../write/insert-rows.ts';
 
@@ -14,44 +14,53 @@ export async function queueRelayedEvents(
   now: number,
 ): Promise<number> {
   if (eventKeys.length === 0) return 0;
-  // The X-Message-Id is read from the message's content JSON, the one place it is kept; the
-  // engines spell JSON paths differently.
-  const xMessageId = handle.dialect.jsonText(sql.ref('m.content'), ['sendgrid', 'xMessageId']);
   let queued = 0;
   for (const part of chunks(eventKeys)) {
-    const result = await handle.writeTransaction((trx) =>
-      trx
+    queued += await handle.writeTransaction(async (trx) => {
+      const rows = await trx
+        .selectFrom('delivery_events as de')
+        .innerJoin('messages as m', 'm.id', 'de.message_id')
+        .innerJoin('sendgrid_event_relays as r', 'r.unit_id', 'm.unit_id')
+        .select(['de.event_key', 'm.unit_id', 'm.content'])
+        .where('de.event_key', 'in', part)
+        .execute();
+      // The X-Message-Id is kept in the message's content JSON. It is read here, not by the
+      // database: PostgreSQL's JSON functions refuse a document holding an escaped NUL
+      // (`\u0000`), which any accepted message's text may contain.
+      const relayed = rows.flatMap((row) => {
+        const xMessageId = xMessageIdOf(row.content);
+        return xMessageId
+          ? [
+              {
+                event_key: row.event_key,
+                unit_id: row.unit_id,
+                x_message_id: xMessageId,
+                status: 'pending',
+                attempts: 0,
+                queued_at: now,
+                next_attempt_at: now,
+              },
+            ]
+          : [];
+      });
+      if (relayed.length === 0) return 0;
+      const result = await trx
         .insertInto('sendgrid_relay_events')
-        .columns([
-          'event_key',
-          'unit_id',
-          'x_message_id',
-          'status',
-          'attempts',
-          'queued_at',
-          'next_attempt_at',
-        ])
-        .expression((eb) =>
-          eb
-            .selectFrom('delivery_events as de')
-            .innerJoin('messages as m', 'm.id', 'de.message_id')
-            .innerJoin('sendgrid_event_relays as r', 'r.unit_id', 'm.unit_id')
-            .select([
-              'de.event_key',
-              'm.unit_id',
-              xMessageId.as('x_message_id'),
-              sql<string>`'pending'`.as('status'),
-              sql<number>`0`.as('attempts'),
-              sql<number>`${now}`.as('queued_at'),
-              sql<number>`${now}`.as('next_attempt_at'),
-            ])
-            .where('de.event_key', 'in', part)
-            .where(xMessageId, 'is not', null),
-        )
+        .values(relayed)
         .onConflict((c) => c.column('event_key').doNothing())
-        .executeTakeFirst(),
-    );
-    queued += Number(result.numInsertedOrUpdatedRows ?? 0);
+        .executeTakeFirst();
+      return Number(result.numInsertedOrUpdatedRows ?? 0);
+    });
   }
   return queued;
+}
+
+/** The X-Message-Id a message was answered with; undefined if it has none (or unreadable content). */
+function xMessageIdOf(content: string): string | undefined {
+  try {
+    const id = (JSON.parse(content) as MessageContent | null)?.sendgrid?.xMessageId;
+    return typeof id === 'string' && id !== '' ? id : undefined;
+  } catch {
+    return undefined;
+  }
 }
