@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import {
+  BIN,
   message,
   runTegami,
   startTestService,
@@ -55,6 +58,30 @@ describe(`operations from the command line (${TEST_ENGINE})`, () => {
     assert.match(r.output, /^failed\s+6$/m);
     assert.match(r.output, /^http_503\s+6$/m);
     assert.match(r.output, /^default\s+6$/m);
+  });
+
+  test('tegami unsent --json prints what GET /v1/unsent/summary answers', async () => {
+    const r = await runTegami(['unsent', '--json'], env);
+    assert.equal(r.code, 0, r.output);
+    const api = await tegami.request('GET', '/v1/unsent/summary');
+    assert.deepEqual(JSON.parse(r.output), api.body);
+    assert.equal(api.body.by_reason.failed, 6);
+  });
+
+  test('a listing whose reader has gone (tegami audit | true) ends quietly with 0', async () => {
+    const child = spawn(process.execPath, [BIN, 'unsent'], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // The reader closes before the command has written anything: every write gets EPIPE.
+    child.stdout.destroy();
+    let errors = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      errors += chunk.toString();
+    });
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 0, errors);
+    assert.doesNotMatch(errors, /EPIPE/);
   });
 
   test('tegami recover: dry run, refusal without --yes, then the recovery with progress', async () => {
@@ -120,5 +147,16 @@ describe(`operations from the command line (${TEST_ENGINE})`, () => {
     assert.equal(r.code, 0, r.output);
     assert.match(r.output, /cli:\S+\s+recovery\.start\s+-\s+rec_/);
     assert.match(r.output, /"category":"booking"/);
+    const json = await runTegami(['audit', '--json', '--limit', '5'], env);
+    assert.equal(json.code, 0, json.output);
+    const api = await tegami.request('GET', '/v1/audit-events?limit=5');
+    assert.deepEqual(
+      json.output
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line)),
+      api.body.data,
+      'one event per line, as the API shows each',
+    );
   });
 });

@@ -127,6 +127,17 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     });
     assert.equal(right.status, 429, 'locked even with the right password');
     assert.equal(right.headers.get('set-cookie'), null);
+    // An address with no user answers the same, lock-out included: nothing tells them apart.
+    const answers: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await postForm(`${tegami.url}/console/sign-in`, {
+        email: 'no-such-user@example.jp',
+        password: 'wrong-password-xx',
+      });
+      answers.push(r.status);
+      if (r.status === 429) assert.match(await r.text(), /locked until/);
+    }
+    assert.deepEqual(answers, [401, 401, 401, 401, 429, 429]);
   });
 
   test('the session cookie is HttpOnly, SameSite=Strict and Secure (but on loopback HTTP); pages carry a strict CSP', async () => {

@@ -365,7 +365,7 @@ export interface Spawned {
   exited: Promise<number | null>;
 }
 
-const BIN = new URL('../bin/tegami.js', import.meta.url).pathname;
+export const BIN = new URL('../bin/tegami.js', import.meta.url).pathname;
 
 /** Runs the real `tegami` command in a child process. */
 export function spawnTegami(args: string[], env: Record<string, string>): Spawned {

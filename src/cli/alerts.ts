@@ -5,6 +5,7 @@ import { AlertsService } from '../domain/alerts/service.ts';
 import { newId } from '../domain/ids.ts';
 import { OperationsError } from '../domain/operations/errors.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
+import { presentAlert } from '../http/present/alert.ts';
 import type { OutboundPost } from '../domain/ports/outbound-post.ts';
 import { postNotification } from '../ops/alerts/notifier.ts';
 import { createAlertStore } from '../store/alerts/index.ts';
@@ -105,7 +106,8 @@ export async function runAlertsCommand(config: () => Config, args: string[]): Pr
     );
     const unitOf = (a: Alert) => (a.unitId ? (units.get(a.unitId) ?? a.unitId) : null);
     if (values.json) {
-      for (const a of alerts) console.log(JSON.stringify({ ...a, unit: unitOf(a) }));
+      // One alert per line, as GET /v1/alerts shows each.
+      for (const a of alerts) console.log(JSON.stringify(presentAlert(a, units)));
       return 0;
     }
     if (alerts.length === 0) {

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { AUDIT_ACTIONS, type AuditAction } from '../domain/operations/audit.ts';
 import { parseIsoTime } from '../domain/operations/message-query.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
+import { presentAuditEvent } from '../http/present/audit-event.ts';
 import { isParseArgsError, openOperations, printTable, reportOperationsError } from './common.ts';
 import type { Config } from './config.ts';
 
@@ -66,11 +67,8 @@ export async function runAuditCommand(config: () => Config, args: string[]): Pro
       events.flatMap((e) => (e.unitId ? [e.unitId] : [])),
     );
     if (values.json) {
-      for (const e of events) {
-        console.log(
-          JSON.stringify({ ...e, unit: e.unitId ? (units.get(e.unitId) ?? e.unitId) : null }),
-        );
-      }
+      // One event per line, as GET /v1/audit-events shows each.
+      for (const e of events) console.log(JSON.stringify(presentAuditEvent(e, units)));
       return 0;
     }
     printTable(

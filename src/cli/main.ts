@@ -384,6 +384,16 @@ function report(error: unknown): number {
   return 1;
 }
 
+// A reader that stops early (`tegami audit | head`) closes the pipe: a command that prints a
+// listing then stops quietly, as other Unix tools do, instead of failing with EPIPE. The
+// long-running commands keep the default (their output is a log).
+if (!['serve', 'api', 'worker', 'simulator', undefined].includes(process.argv[2])) {
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(process.exitCode ?? 0);
+  });
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

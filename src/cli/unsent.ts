@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
+import { presentUnsentSummary } from '../http/present/unsent.ts';
 import { isParseArgsError, openOperations, printTable, reportOperationsError } from './common.ts';
 import type { Config } from './config.ts';
 import { FILTER_HELP, FILTER_OPTIONS, queryFromFlags } from './filter-flags.ts';
@@ -48,7 +49,8 @@ export async function runUnsentCommand(config: () => Config, args: string[]): Pr
   try {
     const summary = await operations.service.unsentSummary(ALL_UNITS, query);
     if (values.json) {
-      console.log(JSON.stringify(summary, null, 2));
+      // The shape of GET /v1/unsent/summary, so a script reads either the same way.
+      console.log(JSON.stringify(presentUnsentSummary(summary), null, 2));
       return 0;
     }
     const oldest = summary.oldestWaiting

@@ -52,12 +52,21 @@ export type SignInResult =
 /** Sessions are refreshed in the store at most this often (not on every request). */
 const TOUCH_EVERY_MS = 60_000;
 
+/** How many unknown addresses' failed sign-ins one process remembers. */
+const UNKNOWN_ADDRESSES_KEPT = 10_000;
+
 /**
  * Console users and sessions: creating users (console, CLI, first start), signing in with
  * lock-out, finding the user behind a cookie, signing out here or everywhere.
  */
 export class ConsoleAccounts {
   private readonly clock: () => number;
+  /**
+   * Failed sign-ins of addresses that have no user, counted as a user's are, so that the
+   * lock-out does not tell which addresses exist (a user locks after LOCK_AFTER_FAILURES, an
+   * unknown address must too). Kept in this process only, at most UNKNOWN_ADDRESSES_KEPT.
+   */
+  private readonly unknownFailures = new Map<string, { failures: number; lockedUntil: number }>();
 
   constructor(
     private readonly store: ConsoleUserStore,
@@ -118,7 +127,7 @@ export class ConsoleAccounts {
     if (!user) {
       // As slow as a real check, so the time does not tell which addresses exist.
       await verifyPassword(password, await decoyHash());
-      return { kind: 'refused' };
+      return this.refuseUnknown(normalizeEmail(email));
     }
     const now = this.clock();
     if (user.lockedUntil !== null && user.lockedUntil > now) {
@@ -144,6 +153,23 @@ export class ConsoleAccounts {
     await this.store.insertSession(session);
     const { passwordHash: _, ...plain } = user;
     return { kind: 'signed_in', token, session, user: { ...plain, failedSignIns: 0 } };
+  }
+
+  /** What a user's failed sign-in would answer: refused, then locked from the fifth on. */
+  private refuseUnknown(email: string): SignInResult {
+    const now = this.clock();
+    const seen = this.unknownFailures.get(email) ?? { failures: 0, lockedUntil: 0 };
+    if (seen.lockedUntil > now) return { kind: 'locked', until: seen.lockedUntil };
+    // Re-inserted, so the Map's first entry is the one failed longest ago.
+    this.unknownFailures.delete(email);
+    if (this.unknownFailures.size >= UNKNOWN_ADDRESSES_KEPT) {
+      const oldest = this.unknownFailures.keys().next().value;
+      if (oldest !== undefined) this.unknownFailures.delete(oldest);
+    }
+    const failures = seen.failures + 1;
+    const lockedUntil = failures >= LOCK_AFTER_FAILURES ? now + LOCK_MS : 0;
+    this.unknownFailures.set(email, { failures, lockedUntil });
+    return lockedUntil > 0 ? { kind: 'locked', until: lockedUntil } : { kind: 'refused' };
   }
 
   /** The live session and user behind a cookie's token, or null. */

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { OperationsService } from '../../../domain/operations/service.ts';
 import { parseListFilters } from '../../list-query.ts';
+import { presentUnsentSummary } from '../../present/unsent.ts';
 import { ErrorSchema } from '../../schemas/error.ts';
 import { CountList } from '../../schemas/parts.ts';
 import { UnsentFilterFields } from '../../schemas/unsent-filter.ts';
@@ -39,23 +40,7 @@ export function registerUnsentSummary(app: TypedApp, operations: OperationsServi
         scopeOf(request),
         parseListFilters(request.query, { allowReason: true }),
       );
-      return {
-        total: summary.total,
-        by_reason: summary.byReason,
-        by_unit: summary.byUnit,
-        by_provider: summary.byProvider,
-        by_error_class: summary.byErrorClass.map((e) => ({
-          error_class: e.errorClass,
-          count: e.count,
-        })),
-        oldest_waiting: summary.oldestWaiting
-          ? {
-              id: summary.oldestWaiting.id,
-              due_since: new Date(summary.oldestWaiting.dueSince).toISOString(),
-              age_s: Math.floor(summary.oldestWaiting.ageMs / 1000),
-            }
-          : null,
-      };
+      return presentUnsentSummary(summary);
     },
   );
 }
