@@ -178,6 +178,11 @@ describe(`alerts API (${TEST_ENGINE})`, () => {
       const r = await tegami.request('PUT', '/v1/units/hotel', body);
       assert.equal(r.status, 400, JSON.stringify(body));
     }
+    // The problem inside the object is named, not the alternatives it was not (null).
+    const wrongType = await tegami.request('PUT', '/v1/units/hotel', { alerts: { delay_s: 'x' } });
+    assert.deepEqual(wrongType.body.error.details, [
+      { field: 'alerts.delay_s', message: 'must be integer' },
+    ]);
     assert.deepEqual(
       (await tegami.request('GET', '/v1/units/hotel')).body.alerts,
       {

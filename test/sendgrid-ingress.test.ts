@@ -288,7 +288,10 @@ describe(`POST /v3/mail/send with the sandbox provider (${TEST_ENGINE})`, () => 
     assert.equal(res.status, 400);
     const fields = res.json.errors.map((e: { field: string }) => e.field);
     assert.deepEqual(fields, ['template_id', 'tracking_settings.click_tracking']);
-    assert.match(res.json.errors[0].message, /^Templates \(template_id\) need SendGrid/);
+    assert.match(
+      res.json.errors[0].message,
+      /^Templates \(template_id\): only SendGrid can render or apply this/,
+    );
     assert.match(res.json.errors[0].message, /"sandbox" provider/);
   });
 });

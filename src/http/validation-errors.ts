@@ -100,7 +100,9 @@ export function schemaErrorDetails(
   const details: ErrorDetail[] = [];
   const seen = new Set<string>();
   const choices = choicesByPath(errors);
+  const explainedDeeper = anyOfExplainedDeeper(errors);
   for (const error of errors) {
+    if (explainedDeeper.has(error.instancePath) && ALTERNATIVES.has(error.keyword)) continue;
     let field = fieldPath(error.instancePath, prefix);
     let message = error.message ?? 'is invalid';
     const params = error.params as Record<string, unknown>;
@@ -121,6 +123,25 @@ export function schemaErrorDetails(
     details.push({ field: field || '(body)', message });
   }
   return details;
+}
+
+/**
+ * Paths where a value matched one alternative of an `anyOf` by its type but is wrong inside
+ * (`"alerts": {"delay_s": "x"}` against an object or null): the problem inside is reported, not
+ * Ajv's "must be null" and "must match a schema in anyOf" about the alternatives it was not.
+ */
+const ALTERNATIVES = new Set(['anyOf', 'type', 'const', 'enum']);
+
+function anyOfExplainedDeeper(
+  errors: Pick<ErrorObject, 'instancePath' | 'keyword'>[],
+): Set<string> {
+  const paths = new Set<string>();
+  for (const e of errors) {
+    if (e.keyword !== 'anyOf') continue;
+    const inside = `${e.instancePath}/`;
+    if (errors.some((other) => other.instancePath.startsWith(inside))) paths.add(e.instancePath);
+  }
+  return paths;
 }
 
 /**

@@ -34,7 +34,7 @@ const FEATURE_NAMES: Record<string, string> = {
 
 function refusal(field: string, feature: string, provider: string): SendGridError {
   return {
-    message: `${feature} need SendGrid to render or apply them; this Tegami sends through the "${provider}" provider, which cannot. Leave the field out, or send through the sendgrid provider.`,
+    message: `${feature}: only SendGrid can render or apply this; this Tegami sends through the "${provider}" provider, which cannot. Leave the field out, or send through the sendgrid provider.`,
     field,
     help: null,
   };
