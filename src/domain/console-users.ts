@@ -61,7 +61,8 @@ export function userProblems(
   password: string,
 ): { field: string; message: string }[] {
   const problems: { field: string; message: string }[] = [];
-  if (!SIGN_IN_ADDRESS.test(email)) problems.push({ field: 'email', message: 'must be an e-mail address' });
+  if (!SIGN_IN_ADDRESS.test(email))
+    problems.push({ field: 'email', message: 'must be an e-mail address' });
   if (password.length < MIN_PASSWORD_LENGTH || password.length > 1024) {
     problems.push({
       field: 'password',
