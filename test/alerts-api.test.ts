@@ -178,6 +178,15 @@ describe(`alerts API (${TEST_ENGINE})`, () => {
       const r = await tegami.request('PUT', '/v1/units/hotel', body);
       assert.equal(r.status, 400, JSON.stringify(body));
     }
+    // An empty change changes nothing and records nothing.
+    const auditBefore = (await tegami.request('GET', '/v1/audit-events?action=unit.update')).body
+      .data.length;
+    const empty = await tegami.request('PUT', '/v1/units/hotel', {});
+    assert.equal(empty.status, 200, JSON.stringify(empty.body));
+    assert.equal(
+      (await tegami.request('GET', '/v1/audit-events?action=unit.update')).body.data.length,
+      auditBefore,
+    );
     // The problem inside the object is named, not the alternatives it was not (null).
     const wrongType = await tegami.request('PUT', '/v1/units/hotel', { alerts: { delay_s: 'x' } });
     assert.deepEqual(wrongType.body.error.details, [

@@ -124,6 +124,9 @@ export class AlertsService {
       );
     }
     const { unit, settings } = await this.settings(scope, ref);
+    const { replaceOverrides: _, ...fields } = patch;
+    // Nothing asked to change: nothing written, nothing in the audit log.
+    if (Object.values(fields).every((v) => v === undefined)) return { unit, settings };
     const url = patch.slackWebhookUrl;
     if (url) {
       const problem = slackUrlProblem(url) ?? (await this.deps.checkDestination(url));
