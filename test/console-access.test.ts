@@ -357,6 +357,21 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
       });
       assert.equal(r.status, 403, `${path}: ${r.text.slice(0, 200)}`);
     }
+    // Forbidden whatever the body holds: a JSON body of numbers, or a field given twice.
+    const json = await fetch(`${tegami.url}/console/recoveries`, {
+      method: 'POST',
+      headers: {
+        cookie: viewer.cookie,
+        'content-type': 'application/json',
+        'x-csrf-token': viewer.csrf,
+      },
+      body: JSON.stringify({ q: 'reason:failed', action: 'retry', confirm: 1 }),
+    });
+    assert.equal(json.status, 403, await json.text());
+    const repeated = await viewer.post(`/console/messages/${hotelMessage}/retry`, {
+      x: ['1', '2'],
+    });
+    assert.equal(repeated.status, 403, repeated.text);
     for (const path of ['/console/keys', '/console/users', '/console/units']) {
       assert.equal((await viewer.get(path)).status, 403, path);
     }

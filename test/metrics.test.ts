@@ -81,6 +81,11 @@ describe(`metrics of a cluster agree with the database (${TEST_ENGINE})`, () => 
         });
       }
 
+      // A scrape before any mail: the counts it read must not linger into the next scrapes.
+      const early = await fetch(`http://127.0.0.1:${ports[0]}/metrics`);
+      assert.equal(early.status, 200);
+      await early.text();
+
       const TOTAL = 60;
       for (let i = 0; i < TOTAL; i += 20) {
         const batch = Array.from({ length: 20 }, (_, j) => message({ subject: `m ${i + j}` }));

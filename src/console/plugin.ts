@@ -72,8 +72,10 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
       reply.header('x-frame-options', 'DENY');
       reply.header('cache-control', 'no-store');
     });
-    scope.addHook('preHandler', async (request) => checkConsoleInput(request));
+    // Who may do it first (401, 403), then whether what was sent is well formed (400): a viewer's
+    // forged request is refused as forbidden whatever its body holds.
     scope.addHook('preHandler', guard(deps));
+    scope.addHook('preHandler', async (request) => checkConsoleInput(request));
     scope.setErrorHandler((error: FastifyError, request, reply) => {
       let status = 500;
       let message = 'Something went wrong; the details are in the server log.';
