@@ -93,6 +93,8 @@ export function fromOtherSite(request: FastifyRequest): boolean {
   return !URL.canParse(origin) || new URL(origin).host !== host;
 }
 
+const NUL_REFUSED = 'Text must not contain NUL (\\u0000) characters.';
+
 /**
  * The shape every console handler may rely on: the query and the form hold text, one value per
  * field (a field the route lists in `config.lists` may come several times), and a request
@@ -116,14 +118,14 @@ export function checkConsoleInput(request: FastifyRequest): void {
           );
         }
         if (item.includes('\u0000') || name.includes('\u0000')) {
-          throw new ConsoleError(400, 'Text must not contain NUL (\\u0000) characters.');
+          throw new ConsoleError(400, NUL_REFUSED);
         }
       }
     }
   };
   for (const value of Object.values((request.params ?? {}) as Record<string, string>)) {
     if (value.includes('\u0000')) {
-      throw new ConsoleError(400, 'Text must not contain NUL (\\u0000) characters.');
+      throw new ConsoleError(400, NUL_REFUSED);
     }
   }
   check('query', request.query ?? {});

@@ -125,13 +125,14 @@ export function schemaErrorDetails(
   return details;
 }
 
+/** Ajv's keywords for "not this alternative", left out where a problem inside explains it. */
+const ALTERNATIVES = new Set(['anyOf', 'type', 'const', 'enum']);
+
 /**
  * Paths where a value matched one alternative of an `anyOf` by its type but is wrong inside
  * (`"alerts": {"delay_s": "x"}` against an object or null): the problem inside is reported, not
  * Ajv's "must be null" and "must match a schema in anyOf" about the alternatives it was not.
  */
-const ALTERNATIVES = new Set(['anyOf', 'type', 'const', 'enum']);
-
 function anyOfExplainedDeeper(
   errors: Pick<ErrorObject, 'instancePath' | 'keyword'>[],
 ): Set<string> {

@@ -1,5 +1,6 @@
 import type { MessageContent } from '../../domain/types.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
+import { readJson } from '../engine/read-json.ts';
 import { chunks } from '../write/insert-rows.ts';
 
 /**
@@ -57,10 +58,6 @@ export async function queueRelayedEvents(
 
 /** The X-Message-Id a message was answered with; undefined if it has none (or unreadable content). */
 function xMessageIdOf(content: string): string | undefined {
-  try {
-    const id = (JSON.parse(content) as MessageContent | null)?.sendgrid?.xMessageId;
-    return typeof id === 'string' && id !== '' ? id : undefined;
-  } catch {
-    return undefined;
-  }
+  const id = (readJson(content) as MessageContent | null | undefined)?.sendgrid?.xMessageId;
+  return typeof id === 'string' && id !== '' ? id : undefined;
 }
