@@ -133,6 +133,21 @@ describe(`alerts API (${TEST_ENGINE})`, () => {
     assert.match(cli.output, /RULE/);
     assert.match(cli.output, /provider_failing/);
     assert.match(cli.output, /shop/);
+    // --json prints, one per line, each alert as the API shows it.
+    const json = await runTegami(['alerts', '--state', 'firing', '--json'], {
+      TEGAMI_DATABASE_URL: tegami.databaseUrl,
+      TEGAMI_LOG_LEVEL: 'error',
+    });
+    assert.equal(json.code, 0, json.output);
+    const firing = await tegami.request('GET', '/v1/alerts?state=firing');
+    assert.equal(firing.body.data.length, 3);
+    assert.deepEqual(
+      json.output
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line)),
+      firing.body.data,
+    );
   });
 
   test('GET /v1/alerts refuses bad queries with 400 and names the field', async () => {
@@ -181,16 +196,25 @@ describe(`alerts API (${TEST_ENGINE})`, () => {
     // An empty change changes nothing and records nothing.
     const auditBefore = (await tegami.request('GET', '/v1/audit-events?action=unit.update')).body
       .data.length;
-    const empty = await tegami.request('PUT', '/v1/units/hotel', {});
-    assert.equal(empty.status, 200, JSON.stringify(empty.body));
-    assert.equal(
-      (await tegami.request('GET', '/v1/audit-events?action=unit.update')).body.data.length,
-      auditBefore,
-    );
+    for (const body of [{}, { alerts: {} }]) {
+      const empty = await tegami.request('PUT', '/v1/units/hotel', body);
+      assert.equal(empty.status, 200, JSON.stringify(empty.body));
+      assert.equal(
+        (await tegami.request('GET', '/v1/audit-events?action=unit.update')).body.data.length,
+        auditBefore,
+        JSON.stringify(body),
+      );
+    }
     // The problem inside the object is named, not the alternatives it was not (null).
     const wrongType = await tegami.request('PUT', '/v1/units/hotel', { alerts: { delay_s: 'x' } });
     assert.deepEqual(wrongType.body.error.details, [
       { field: 'alerts.delay_s', message: 'must be integer' },
+    ]);
+    const unknownInside = await tegami.request('PUT', '/v1/units/hotel', {
+      alerts: { loud: true },
+    });
+    assert.deepEqual(unknownInside.body.error.details, [
+      { field: 'alerts.loud', message: 'is not a known field' },
     ]);
     assert.deepEqual(
       (await tegami.request('GET', '/v1/units/hotel')).body.alerts,

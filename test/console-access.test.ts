@@ -325,6 +325,14 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     });
     assert.equal(user.status, 400, user.text);
     assert.deepEqual(await counts(), before);
+    // A sign-in name need not be a mailable address: a local one is accepted.
+    const local = await admin.post('/console/users', {
+      email: 'ops@localhost',
+      password: PASSWORD,
+      role: 'viewer',
+    });
+    assert.equal(local.status, 303, local.text);
+    assert.ok((await signIn(tegami.url, 'ops@localhost', PASSWORD)).cookie);
   });
 
   test('after signing in, a next that is not a plain console path leads to the overview', async () => {

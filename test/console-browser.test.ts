@@ -169,6 +169,8 @@ describe(`the console in a browser (${TEST_ENGINE})`, {
     ]);
     // The progress updates in place until the recovery is done.
     await page.waitForSelector('#progress .s-done', { timeout: 30_000 });
+    // A finished recovery has nothing left to stop.
+    assert.equal(await page.isVisible('text=Stop this recovery'), false);
     assert.equal((await page.textContent('[data-count="done"]'))?.trim(), String(BOOKINGS));
     await waitFor(
       async () => (await statuses(bookings)).every((s) => s === 'sent'),

@@ -128,6 +128,9 @@ export function schemaErrorDetails(
 /** Ajv's keywords for "not this alternative", left out where a problem inside explains it. */
 const ALTERNATIVES = new Set(['anyOf', 'type', 'const', 'enum']);
 
+/** Ajv's keywords for a problem inside an object, reported at the object's path. */
+const INSIDE_OBJECT = new Set(['additionalProperties', 'required']);
+
 /**
  * Paths where a value matched one alternative of an `anyOf` by its type but is wrong inside
  * (`"alerts": {"delay_s": "x"}` against an object or null): the problem inside is reported, not
@@ -140,7 +143,13 @@ function anyOfExplainedDeeper(
   for (const e of errors) {
     if (e.keyword !== 'anyOf') continue;
     const inside = `${e.instancePath}/`;
-    if (errors.some((other) => other.instancePath.startsWith(inside))) paths.add(e.instancePath);
+    const explained = errors.some(
+      (other) =>
+        other.instancePath.startsWith(inside) ||
+        // An unknown or missing field is reported at the object's own path.
+        (other.instancePath === e.instancePath && INSIDE_OBJECT.has(other.keyword)),
+    );
+    if (explained) paths.add(e.instancePath);
   }
   return paths;
 }

@@ -23,7 +23,11 @@ function parseFilter(q: string) {
   return parsed.query;
 }
 
-function recoveryProgress(r: RecoveryRecord): Html {
+/**
+ * A recovery's progress card. The stop button is inside it, so the card's live refresh takes the
+ * button away when the recovery ends.
+ */
+function recoveryProgress(r: RecoveryRecord, stop: Html | ''): Html {
   const pending = Math.max(0, r.matched - r.done - r.skipped);
   return html`<div class="card" ${r.state === 'running' ? html`data-poll="2000"` : ''} id="progress">
 <p><span class="badge s-${r.state}">${r.state}</span> ${r.action} of ${r.matched.toLocaleString('en')} messages</p>
@@ -31,7 +35,7 @@ function recoveryProgress(r: RecoveryRecord): Html {
 <dl class="fields"><dt>Done</dt><dd data-count="done">${r.done}</dd><dt>Skipped</dt><dd data-count="skipped">${r.skipped}</dd><dt>Pending</dt><dd>${pending}</dd>
 <dt>Why skipped</dt><dd>${Object.entries(r.skippedReasons).map(([k, v]) => html`${k}: ${v}; `)}${r.skipped === 0 ? '–' : ''}</dd>
 <dt>Started by</dt><dd>${r.actor.name ?? r.actor.id} (${r.actor.type}) ${time(r.createdAt)}</dd>
-<dt>Filter</dt><dd><code>${JSON.stringify(r.filter)}</code></dd></dl></div>`;
+<dt>Filter</dt><dd><code>${JSON.stringify(r.filter)}</code></dd></dl>${stop}</div>`;
 }
 
 export function registerUnsentPages(app: FastifyInstance, deps: ConsoleDeps): void {
@@ -207,8 +211,11 @@ ${
     const { id } = request.params as { id: string };
     const r = await deps.operations.getRecovery(state.scope, id);
     if ((request.headers.accept ?? '').includes('application/json')) return reply.send(r);
-    const body = html`${recoveryProgress(r)}
-${r.state === 'running' && state.user.role !== 'viewer' ? html`<form method="post" action="/console/recoveries/${r.id}/cancel">${csrf(state)}<button type="submit">Stop this recovery</button></form>` : ''}
+    const stop =
+      r.state === 'running' && state.user.role !== 'viewer'
+        ? html`<form method="post" action="/console/recoveries/${r.id}/cancel">${csrf(state)}<button type="submit">Stop this recovery</button></form>`
+        : '';
+    const body = html`${recoveryProgress(r, stop)}
 <p class="muted">Safe to run twice: a message already sent is skipped, never sent again.</p>`;
     return reply
       .type('text/html')

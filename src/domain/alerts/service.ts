@@ -124,6 +124,14 @@ export class AlertsService {
       );
     }
     const { unit, settings } = await this.settings(scope, ref);
+    // Merging no thresholds (`"alerts": {}`) changes nothing either.
+    if (
+      patch.overrides &&
+      !patch.replaceOverrides &&
+      Object.keys(stripUndefined(patch.overrides)).length === 0
+    ) {
+      patch = { ...patch, overrides: undefined };
+    }
     const { replaceOverrides: _, ...fields } = patch;
     // Nothing asked to change: nothing written, nothing in the audit log.
     if (Object.values(fields).every((v) => v === undefined)) return { unit, settings };
