@@ -103,12 +103,26 @@ function renderedTooLarge(request: MailSendRequest, provider: string): SendGridE
  * Tegami's own limits on what it indexes of a forwarded request, which it does not render (and
  * so does not check with the native rules): every recipient's address (to, cc and bcc of each
  * personalization) and the request's custom_args keys (the message's metadata) are indexed for
- * searches, and PostgreSQL refuses an index entry over ~2.7 kB. The limits are the native ones;
- * what is only forwarded (from, reply-to, a personalization's custom_args) is SendGrid's to judge.
+ * searches, and PostgreSQL refuses an index entry over ~2.7 kB. The limits are the native ones.
+ * The sender, the subject, categories, addresses and custom_args are stored as text, which may
+ * not hold NUL on PostgreSQL: refused on every engine alike. What is only forwarded (reply-to, a
+ * personalization's custom_args, the content) is SendGrid's to judge.
  */
 function unstorableForwarded(request: MailSendRequest): SendGridError[] {
   const errors: SendGridError[] = [];
+  const checkText = (text: string | undefined, field: string) => {
+    if (text?.includes('\u0000')) {
+      errors.push({
+        message:
+          'The value must not contain NUL (\\u0000): Tegami stores it as searchable text, which cannot hold NUL.',
+        field,
+        help: null,
+      });
+    }
+  };
   const checkAddress = (address: SendGridAddress, field: string) => {
+    checkText(address.email, field);
+    checkText(address.name, field.replace(/email$/, 'name'));
     if (address.email.length > MAX_EMAIL_LENGTH) {
       errors.push({
         message: `The email address is longer than ${MAX_EMAIL_LENGTH} characters.`,
@@ -118,6 +132,7 @@ function unstorableForwarded(request: MailSendRequest): SendGridError[] {
     }
   };
   const checkArgs = (args: Record<string, string> | undefined, field: string) => {
+    for (const [key, value] of Object.entries(args ?? {})) checkText(`${key}${value}`, field);
     if (Object.keys(args ?? {}).some((key) => key.length > MAX_METADATA_KEY_LENGTH)) {
       errors.push({
         message: `A custom_args key is longer than ${MAX_METADATA_KEY_LENGTH} characters: Tegami stores the request's custom_args as searchable metadata.`,
@@ -127,6 +142,15 @@ function unstorableForwarded(request: MailSendRequest): SendGridError[] {
     }
   };
   checkArgs(request.custom_args, 'custom_args');
+  checkText(request.from.email, 'from.email');
+  // The message's subject is the request's, else the first personalization's.
+  checkText(
+    request.subject ?? request.personalizations[0]?.subject,
+    request.subject === undefined ? 'personalizations.0.subject' : 'subject',
+  );
+  for (const [i, category] of (request.categories ?? []).entries()) {
+    checkText(category, `categories.${i}`);
+  }
   request.personalizations.forEach((p, i) => {
     for (const kind of ['to', 'cc', 'bcc'] as const) {
       for (const [j, a] of (p[kind] ?? []).entries()) {
