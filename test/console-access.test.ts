@@ -335,6 +335,57 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     assert.ok((await signIn(tegami.url, 'ops@localhost', PASSWORD)).cookie);
   });
 
+  test('an admin of some units may not manage keys, units or users, which concern every unit', async () => {
+    await createUser('hotel-admin@example.jp', {
+      role: 'admin',
+      units: unitIds.hotel as string,
+      bodies: '1',
+    });
+    const hotelAdmin = await signIn(tegami.url, 'hotel-admin@example.jp', PASSWORD);
+    const keysPage = await admin.get('/console/keys');
+    const keyIds = [...keysPage.text.matchAll(/\/console\/keys\/(key_[0-9A-Z]+)\/revoke/g)].map(
+      (m) => m[1] as string,
+    );
+    assert.ok(keyIds.length >= 3, 'the bootstrap key and two unit keys');
+    for (const path of ['/console/keys', '/console/units', '/console/users']) {
+      const r = await hotelAdmin.get(path);
+      assert.equal(r.status, 403, `${path}: ${r.text.slice(0, 200)}`);
+    }
+    for (const id of keyIds) {
+      const r = await hotelAdmin.post(`/console/keys/${id}/revoke`, {});
+      assert.equal(r.status, 403, `${id}: ${r.text.slice(0, 200)}`);
+    }
+    for (const [path, form] of [
+      ['/console/keys', { name: 'sneaky', unit: unitIds.hotel as string, admin: '1' }],
+      ['/console/units', { name: 'sneaky' }],
+      ['/console/users', { email: 'x@example.jp', password: PASSWORD, role: 'admin', units: '*' }],
+      [`/console/units/${unitIds.restaurant}/alerts`, { muted: '1' }],
+    ] as const) {
+      const r = await hotelAdmin.post(path, form);
+      assert.equal(r.status, 403, `${path}: ${r.text.slice(0, 200)}`);
+    }
+    // Every key still works; the pages it may not open are not offered to it.
+    const after = await admin.get('/console/keys');
+    assert.equal((after.text.match(/\/revoke"/g) ?? []).length, keyIds.length);
+    assert.equal((await tegami.request('GET', '/v1/units')).status, 200);
+    const overview = await hotelAdmin.get('/console');
+    assert.doesNotMatch(overview.text, /href="\/console\/(keys|units|users)"/);
+    assert.match(overview.text, /href="\/console\/webhooks"/);
+    // Status webhooks of its own unit are its to manage; those of every unit or another are not.
+    assert.equal((await hotelAdmin.get('/console/webhooks')).status, 200);
+    const hook = { url: 'http://127.0.0.1:9/hotel-admin-hooks', events: 'message.sent' };
+    for (const unit of ['', unitIds.restaurant as string]) {
+      const r = await hotelAdmin.post('/console/webhooks', { ...hook, unit });
+      assert.equal(r.status, 400, `unit ${JSON.stringify(unit)}: ${r.text.slice(0, 200)}`);
+    }
+    const own = await hotelAdmin.post('/console/webhooks', {
+      ...hook,
+      unit: unitIds.hotel as string,
+    });
+    assert.equal(own.status, 200, own.text.slice(0, 200));
+    assert.match((await hotelAdmin.get('/console/webhooks')).text, /hotel-admin-hooks/);
+  });
+
   test('after signing in, a next that is not a plain console path leads to the overview', async () => {
     for (const next of ['/console/日本', '/console?\r\nSet-Cookie: x=1', '/console/ x', '//evil']) {
       const r = await postForm(`${tegami.url}/console/sign-in`, { ...ADMIN, next });

@@ -1,7 +1,8 @@
 import { type Html, html } from './html.ts';
 import type { ConsoleRequestState } from './session.ts';
 
-const NAV: { href: string; label: string; admin?: boolean }[] = [
+/** `everyUnit`: pages only an admin of every unit may open (session.ts). */
+const NAV: { href: string; label: string; admin?: boolean; everyUnit?: boolean }[] = [
   { href: '/console', label: 'Overview' },
   { href: '/console/messages', label: 'Search' },
   { href: '/console/unsent', label: 'Unsent' },
@@ -9,10 +10,10 @@ const NAV: { href: string; label: string; admin?: boolean }[] = [
   { href: '/console/alerts', label: 'Alerts' },
   { href: '/console/suppressions', label: 'Suppressions' },
   { href: '/console/audit', label: 'Audit log' },
-  { href: '/console/keys', label: 'API keys', admin: true },
-  { href: '/console/units', label: 'Units', admin: true },
+  { href: '/console/keys', label: 'API keys', admin: true, everyUnit: true },
+  { href: '/console/units', label: 'Units', admin: true, everyUnit: true },
   { href: '/console/webhooks', label: 'Status webhooks', admin: true },
-  { href: '/console/users', label: 'Users', admin: true },
+  { href: '/console/users', label: 'Users', admin: true, everyUnit: true },
 ];
 
 /** The page around every console page: navigation, who is signed in, the unit shown. */
@@ -38,7 +39,9 @@ ${
   user && state
     ? html`<header class="top">
   <a class="brand" href="/console">Tegami</a>
-  <nav>${NAV.filter((n) => !n.admin || user.role === 'admin').map(
+  <nav>${NAV.filter(
+    (n) => (!n.admin || user.role === 'admin') && (!n.everyUnit || user.unitIds === null),
+  ).map(
     (n) =>
       html`<a href="${n.href}" ${n.href === current ? html`aria-current="page"` : ''}>${n.label}</a>`,
   )}</nav>

@@ -31,6 +31,11 @@ declare module 'fastify' {
     permission?: Permission | 'public';
     /** Form fields this route takes more than once (a multiple select); any other comes once. */
     lists?: readonly string[];
+    /**
+     * What the route manages spans every unit (API keys, units, users): only a user of every
+     * unit may use it, whatever its role.
+     */
+    everyUnit?: boolean;
   }
 }
 
@@ -172,6 +177,12 @@ export function guard(deps: ConsoleDeps) {
       throw new ConsoleError(
         403,
         `Your role (${user.role}) may not do this; ${permission === 'operate' ? 'an operator or admin' : 'an admin'} may.`,
+      );
+    }
+    if (request.routeOptions.config.everyUnit && user.unitIds !== null) {
+      throw new ConsoleError(
+        403,
+        'API keys, units and users concern every unit: only an admin of every unit may manage them.',
       );
     }
     let scope: Scope = ALL_UNITS;

@@ -149,40 +149,52 @@ ${
     );
   }
 
-  app.get('/console/keys', { config: { permission: 'administer' } }, async (request, reply) => {
-    return reply.type('text/html').send((await keysPage(stateOf(request), null)).text);
-  });
+  app.get(
+    '/console/keys',
+    { config: { permission: 'administer', everyUnit: true } },
+    async (request, reply) => {
+      return reply.type('text/html').send((await keysPage(stateOf(request), null)).text);
+    },
+  );
 
-  app.post('/console/keys', { config: { permission: 'administer' } }, async (request, reply) => {
-    const state = stateOf(request);
-    const body = request.body as Body;
-    const name = (body.name ?? '').trim();
-    const problem = apiKeyNameProblem(name);
-    if (problem) throw new ConsoleError(400, `name: ${problem}`);
-    const units = await deps.operations.listUnits(state.scope);
-    const unit = units.find((u) => u.id === body.unit);
-    if (!unit) throw new ConsoleError(400, 'unit: no such unit');
-    const admin = body.admin === '1';
-    const priority = body.priority || undefined;
-    if (priority !== undefined && !isPriority(priority))
-      throw new ConsoleError(400, "priority: high, normal, bulk or the unit's default");
-    const { key, record } = await createApiKey(deps.keys, name, clock(), {
-      unitId: unit.id,
-      admin,
-      defaultPriority: priority ?? null,
-    });
-    await deps.operations.record(state.actor, 'key.create', {
-      unitId: auditedUnitOfKey(record),
-      target: record.id,
-      // As `tegami keys create` records it: that a key can act on every unit is worth finding.
-      filter: { name: record.name, admin: record.admin, default_priority: record.defaultPriority },
-    });
-    return reply.type('text/html').send((await keysPage(state, { key, name })).text);
-  });
+  app.post(
+    '/console/keys',
+    { config: { permission: 'administer', everyUnit: true } },
+    async (request, reply) => {
+      const state = stateOf(request);
+      const body = request.body as Body;
+      const name = (body.name ?? '').trim();
+      const problem = apiKeyNameProblem(name);
+      if (problem) throw new ConsoleError(400, `name: ${problem}`);
+      const units = await deps.operations.listUnits(state.scope);
+      const unit = units.find((u) => u.id === body.unit);
+      if (!unit) throw new ConsoleError(400, 'unit: no such unit');
+      const admin = body.admin === '1';
+      const priority = body.priority || undefined;
+      if (priority !== undefined && !isPriority(priority))
+        throw new ConsoleError(400, "priority: high, normal, bulk or the unit's default");
+      const { key, record } = await createApiKey(deps.keys, name, clock(), {
+        unitId: unit.id,
+        admin,
+        defaultPriority: priority ?? null,
+      });
+      await deps.operations.record(state.actor, 'key.create', {
+        unitId: auditedUnitOfKey(record),
+        target: record.id,
+        // As `tegami keys create` records it: that a key can act on every unit is worth finding.
+        filter: {
+          name: record.name,
+          admin: record.admin,
+          default_priority: record.defaultPriority,
+        },
+      });
+      return reply.type('text/html').send((await keysPage(state, { key, name })).text);
+    },
+  );
 
   app.post(
     '/console/keys/:id/revoke',
-    { config: { permission: 'administer' } },
+    { config: { permission: 'administer', everyUnit: true } },
     async (request, reply) => {
       const state = stateOf(request);
       const { id } = request.params as { id: string };
@@ -198,18 +210,21 @@ ${
   );
 
   // --- units (admins) -----------------------------------------------------------------------
-  app.get('/console/units', { config: { permission: 'administer' } }, async (request, reply) => {
-    const state = stateOf(request);
-    const units = await deps.operations.listUnits(state.scope);
-    const settings = await Promise.all(
-      units.map(async (u) => (await deps.alerts.settings(state.scope, u.id)).settings),
-    );
-    const rows = units.map((u, i) => {
-      const s = settings[i];
-      const o = s?.overrides ?? {};
-      // Each unit's own Slack channel (the URL is a credential: shown masked, replaced, never
-      // echoed) and its alert thresholds, through the same service as PUT /v1/units/{id}.
-      return html`<tr><td><a href="/console/messages${qs({ q: `unit:${u.name}` })}">${u.name}</a></td><td><code>${u.id}</code></td><td>${time(u.createdAt)}</td>
+  app.get(
+    '/console/units',
+    { config: { permission: 'administer', everyUnit: true } },
+    async (request, reply) => {
+      const state = stateOf(request);
+      const units = await deps.operations.listUnits(state.scope);
+      const settings = await Promise.all(
+        units.map(async (u) => (await deps.alerts.settings(state.scope, u.id)).settings),
+      );
+      const rows = units.map((u, i) => {
+        const s = settings[i];
+        const o = s?.overrides ?? {};
+        // Each unit's own Slack channel (the URL is a credential: shown masked, replaced, never
+        // echoed) and its alert thresholds, through the same service as PUT /v1/units/{id}.
+        return html`<tr><td><a href="/console/messages${qs({ q: `unit:${u.name}` })}">${u.name}</a></td><td><code>${u.id}</code></td><td>${time(u.createdAt)}</td>
 <td><form method="post" action="/console/units/${u.id}/alerts" class="inline-form">${csrf(state)}
 <label>Slack channel <input name="slack_webhook_url" type="url" placeholder="${maskUrl(s?.slackWebhookUrl ?? null) ?? 'the global channel'}"></label>
 <label><input type="checkbox" name="remove_slack" value="1"> use the global channel</label>
@@ -217,27 +232,32 @@ ${
 <label>Dead letters over <input name="dead_letters" type="number" min="0" value="${o.deadLetters === undefined ? '' : String(o.deadLetters)}" placeholder="global"></label>
 <label><input type="checkbox" name="muted" value="1"${o.muted ? ' checked' : ''}> muted</label>
 <button type="submit">Save</button></form></td></tr>`;
-    });
-    const body = html`<form method="post" action="/console/units" class="card inline-form">${csrf(state)}
+      });
+      const body = html`<form method="post" action="/console/units" class="card inline-form">${csrf(state)}
 <label>Name <input name="name" required pattern="[a-z0-9_-]{1,63}"></label><button type="submit">Create unit</button></form>
 <table class="list"><thead><tr><th>Name</th><th>Id</th><th>Created</th><th>Alerts (Slack channel, thresholds)</th></tr></thead>
 <tbody>${rows}</tbody></table>`;
-    return reply.type('text/html').send(page('Units', state, body, '/console/units').text);
-  });
+      return reply.type('text/html').send(page('Units', state, body, '/console/units').text);
+    },
+  );
 
-  app.post('/console/units', { config: { permission: 'administer' } }, async (request, reply) => {
-    const state = stateOf(request);
-    await deps.operations.createUnit(
-      state.scope,
-      state.actor,
-      ((request.body as Body).name ?? '').trim(),
-    );
-    return reply.redirect('/console/units', 303);
-  });
+  app.post(
+    '/console/units',
+    { config: { permission: 'administer', everyUnit: true } },
+    async (request, reply) => {
+      const state = stateOf(request);
+      await deps.operations.createUnit(
+        state.scope,
+        state.actor,
+        ((request.body as Body).name ?? '').trim(),
+      );
+      return reply.redirect('/console/units', 303);
+    },
+  );
 
   app.post<{ Params: { id: string } }>(
     '/console/units/:id/alerts',
-    { config: { permission: 'administer' } },
+    { config: { permission: 'administer', everyUnit: true } },
     async (request, reply) => {
       const state = stateOf(request);
       const raw = request.body as Body;
@@ -270,14 +290,17 @@ ${
   );
 
   // --- users (admins) -----------------------------------------------------------------------
-  app.get('/console/users', { config: { permission: 'administer' } }, async (request, reply) => {
-    const state = stateOf(request);
-    const [users, units] = await Promise.all([
-      deps.accounts.listUsers(),
-      deps.operations.listUnits(state.scope),
-    ]);
-    const names = new Map(units.map((u) => [u.id, u.name]));
-    const body = html`<form method="post" action="/console/users" class="card inline-form">${csrf(state)}
+  app.get(
+    '/console/users',
+    { config: { permission: 'administer', everyUnit: true } },
+    async (request, reply) => {
+      const state = stateOf(request);
+      const [users, units] = await Promise.all([
+        deps.accounts.listUsers(),
+        deps.operations.listUnits(state.scope),
+      ]);
+      const names = new Map(units.map((u) => [u.id, u.name]));
+      const body = html`<form method="post" action="/console/users" class="card inline-form">${csrf(state)}
 <label>E-mail <input type="email" name="email" required></label>
 <label>Password <input type="password" name="password" required minlength="12" autocomplete="new-password"></label>
 <label>Role <select name="role">${CONSOLE_ROLES.map((r) => html`<option value="${r}">${r}</option>`)}</select></label>
@@ -286,17 +309,18 @@ ${
 <button type="submit">Create user</button></form>
 <table class="list"><thead><tr><th>E-mail</th><th>Role</th><th>Units</th><th>Content</th><th>Created</th><th>Locked</th></tr></thead>
 <tbody>${users.map(
-      (
-        u,
-      ) => html`<tr><td>${u.email}</td><td>${u.role}</td><td>${u.unitIds === null ? 'every unit' : u.unitIds.map((id) => names.get(id) ?? id).join(', ')}</td>
+        (
+          u,
+        ) => html`<tr><td>${u.email}</td><td>${u.role}</td><td>${u.unitIds === null ? 'every unit' : u.unitIds.map((id) => names.get(id) ?? id).join(', ')}</td>
 <td>${u.canReadBodies ? 'yes' : 'metadata only'}</td><td>${time(u.createdAt)}</td><td>${u.lockedUntil && u.lockedUntil > clock() ? time(u.lockedUntil) : ''}</td></tr>`,
-    )}</tbody></table>`;
-    return reply.type('text/html').send(page('Users', state, body, '/console/users').text);
-  });
+      )}</tbody></table>`;
+      return reply.type('text/html').send(page('Users', state, body, '/console/users').text);
+    },
+  );
 
   app.post(
     '/console/users',
-    { config: { permission: 'administer', lists: ['units'] } },
+    { config: { permission: 'administer', lists: ['units'], everyUnit: true } },
     async (request, reply) => {
       const state = stateOf(request);
       const raw = request.body as Record<string, string | undefined> & {
@@ -323,15 +347,21 @@ ${
   );
 
   // --- status webhook endpoints (admins) ----------------------------------------------------
+  /** The units whose endpoints this admin manages: every unit, or the one it is looking at. */
+  async function webhookUnits(state: ConsoleRequestState): Promise<{ id: string; name: string }[]> {
+    if (state.scope.kind === 'all') return deps.operations.listUnits(state.scope);
+    return state.units.filter((u) => u.id === state.unitId);
+  }
+
   app.get('/console/webhooks', { config: { permission: 'administer' } }, async (request, reply) => {
     const state = stateOf(request);
     const endpoints = await deps.webhooks.list(unitIdOf(state));
     const logs = await Promise.all(endpoints.map((e) => deps.webhooks.deliveries(e.id, 20)));
-    const units = await deps.operations.listUnits(state.scope);
+    const units = await webhookUnits(state);
     const body = html`<form method="post" action="/console/webhooks" class="card inline-form">${csrf(state)}
 <label>URL <input type="url" name="url" required placeholder="https://app.example.jp/tegami-hooks"></label>
 <label>Events <select name="events" multiple size="4" required>${WEBHOOK_EVENT_TYPES.map((t) => html`<option selected>${t}</option>`)}</select></label>
-<label>Unit <select name="unit"><option value="">every unit</option>${units.map((u) => html`<option value="${u.id}">${u.name}</option>`)}</select></label>
+<label>Unit <select name="unit">${state.scope.kind === 'all' ? html`<option value="">every unit</option>` : ''}${units.map((u) => html`<option value="${u.id}">${u.name}</option>`)}</select></label>
 <button type="submit">Add endpoint</button></form>
 ${endpoints.map(
   (e, i) => html`<section class="card"><h2>${e.url}</h2>
@@ -372,9 +402,12 @@ ${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}`;
       ) {
         throw new ConsoleError(400, `events: one or more of ${WEBHOOK_EVENT_TYPES.join(', ')}`);
       }
-      const units = await deps.operations.listUnits(state.scope);
+      const units = await webhookUnits(state);
       const unit = raw.unit ? units.find((u) => u.id === raw.unit) : undefined;
       if (raw.unit && !unit) throw new ConsoleError(400, 'unit: no such unit');
+      if (!unit && state.scope.kind !== 'all') {
+        throw new ConsoleError(400, 'unit: an endpoint of every unit needs an admin of every unit');
+      }
       const refused = await deps.checkDestination(parsed.toString());
       if (refused) throw new ConsoleError(400, `url: ${refused}`);
       // An endpoint of every unit still names one (as an admin key's does: its own, `default`).
