@@ -122,25 +122,35 @@ export class ConsoleAccounts {
     return this.store.listUsers();
   }
 
+  /**
+   * Every attempt is counted before its password is checked, and a good password forgives the
+   * count. So guesses sent all at once get LOCK_AFTER_FAILURES checks, as guesses one by one do:
+   * the rest find the user locked and are refused without a check.
+   */
   async signIn(email: string, password: string): Promise<SignInResult> {
     const user = await this.store.findUserByEmail(normalizeEmail(email));
-    if (!user) {
-      // As slow as a real check, so the time does not tell which addresses exist.
-      await verifyPassword(password, await decoyHash());
-      return this.refuseUnknown(normalizeEmail(email));
-    }
+    if (!user) return this.refuseUnknown(normalizeEmail(email), password);
     const now = this.clock();
     if (user.lockedUntil !== null && user.lockedUntil > now) {
       return { kind: 'locked', until: user.lockedUntil };
     }
+    const attempt = await this.store.countSignInAttempt(
+      user.id,
+      now,
+      LOCK_AFTER_FAILURES,
+      now + LOCK_MS,
+    );
+    if (!attempt) {
+      // Locked by attempts sent at the same time as this one.
+      const locked = await this.store.findUserByEmail(user.email);
+      return { kind: 'locked', until: locked?.lockedUntil ?? now + LOCK_MS };
+    }
     if (!(await verifyPassword(password, user.passwordHash))) {
-      const lock = user.failedSignIns + 1 >= LOCK_AFTER_FAILURES ? now + LOCK_MS : null;
-      await this.store.recordFailedSignIn(user.id, lock);
-      return lock !== null ? { kind: 'locked', until: lock } : { kind: 'refused' };
+      return attempt.lockedUntil !== null
+        ? { kind: 'locked', until: attempt.lockedUntil }
+        : { kind: 'refused' };
     }
-    if (user.failedSignIns > 0 || user.lockedUntil !== null) {
-      await this.store.clearFailedSignIns(user.id);
-    }
+    await this.store.clearFailedSignIns(user.id);
     const { token, hash } = newSessionToken();
     const session: ConsoleSession = {
       hash,
@@ -155,8 +165,11 @@ export class ConsoleAccounts {
     return { kind: 'signed_in', token, session, user: { ...plain, failedSignIns: 0 } };
   }
 
-  /** What a user's failed sign-in would answer: refused, then locked from the fifth on. */
-  private refuseUnknown(email: string): SignInResult {
+  /**
+   * What a user's wrong password would answer, as slowly: refused, then locked from the fifth
+   * attempt on (counted before the decoy check, as a user's attempts are).
+   */
+  private async refuseUnknown(email: string, password: string): Promise<SignInResult> {
     const now = this.clock();
     const seen = this.unknownFailures.get(email) ?? { failures: 0, lockedUntil: 0 };
     if (seen.lockedUntil > now) return { kind: 'locked', until: seen.lockedUntil };
@@ -168,7 +181,10 @@ export class ConsoleAccounts {
     }
     const failures = seen.failures + 1;
     const lockedUntil = failures >= LOCK_AFTER_FAILURES ? now + LOCK_MS : 0;
-    this.unknownFailures.set(email, { failures, lockedUntil });
+    // A lock starts the count again, as a user's does.
+    this.unknownFailures.set(email, { failures: lockedUntil > 0 ? 0 : failures, lockedUntil });
+    // As slow as a real check, so the time does not tell which addresses exist.
+    await verifyPassword(password, await decoyHash());
     return lockedUntil > 0 ? { kind: 'locked', until: lockedUntil } : { kind: 'refused' };
   }
 

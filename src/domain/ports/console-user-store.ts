@@ -11,6 +11,11 @@ export interface NewConsoleUser {
   createdAt: number;
 }
 
+/** A counted sign-in attempt: `lockedUntil` is set when this attempt locked the user. */
+export interface SignInAttempt {
+  lockedUntil: number | null;
+}
+
 /** Console users and their server-side sessions (src/store/console/). */
 export interface ConsoleUserStore {
   /** False when the address is taken. Records `audit` in the same transaction. */
@@ -19,9 +24,17 @@ export interface ConsoleUserStore {
   findUser(id: string): Promise<ConsoleUser | null>;
   listUsers(): Promise<ConsoleUser[]>;
   countUsers(): Promise<number>;
-  /** Counts a failed sign-in; locks the user until `lockUntil` when it is given. */
-  recordFailedSignIn(id: string, lockUntil: number | null): Promise<void>;
-  /** A good sign-in: the failure count and lock are cleared. */
+  /**
+   * Counts a sign-in attempt before its password is checked: the one that reaches `lockAfter`
+   * locks the user until `lockUntil`. `null`: the user is locked at `now`, nothing counted.
+   */
+  countSignInAttempt(
+    id: string,
+    now: number,
+    lockAfter: number,
+    lockUntil: number,
+  ): Promise<SignInAttempt | null>;
+  /** A good sign-in: the count and the lock are cleared. */
   clearFailedSignIns(id: string): Promise<void>;
   insertSession(session: ConsoleSession): Promise<void>;
   findSession(hash: string): Promise<ConsoleSession | null>;

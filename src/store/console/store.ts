@@ -7,7 +7,7 @@ import { findUser } from './find-user.ts';
 import { findUserByEmail } from './find-user-by-email.ts';
 import { insertSession } from './insert-session.ts';
 import { countUsers, listUsers } from './list-users.ts';
-import { clearFailedSignIns, recordFailedSignIn } from './record-sign-in.ts';
+import { clearFailedSignIns, countSignInAttempt } from './record-sign-in.ts';
 import { touchSession } from './touch-session.ts';
 
 /** The console's users and sessions port over the database: one SQL operation per file. */
@@ -18,7 +18,8 @@ export function consoleUserStore(handle: DatabaseHandle): ConsoleUserStore {
     findUser: (id) => findUser(handle, id),
     listUsers: () => listUsers(handle),
     countUsers: () => countUsers(handle),
-    recordFailedSignIn: (id, lockUntil) => recordFailedSignIn(handle, id, lockUntil),
+    countSignInAttempt: (id, now, lockAfter, lockUntil) =>
+      countSignInAttempt(handle, id, now, lockAfter, lockUntil),
     clearFailedSignIns: (id) => clearFailedSignIns(handle, id),
     insertSession: (session) => insertSession(handle, session),
     findSession: (hash) => findSession(handle, hash),
