@@ -515,6 +515,25 @@ describe('rendering and the SendGrid body skip reserved headers, whatever was st
     assert.deepEqual(headerLines(mime, 'x-kept'), ['X-Kept: yes']);
   });
 
+  test('renderMime: a file said to be multipart/* is attached as bytes, not opened as parts', async () => {
+    const mime = (
+      await renderMime({
+        ...outbound,
+        content: {
+          ...content,
+          attachments: [
+            { filename: 'a.txt', content: 'aGk=', content_type: 'Multipart/Alternative' },
+          ],
+        },
+      })
+    ).toString();
+    assert.doesNotMatch(mime, /multipart\/alternative/i);
+    assert.match(mime, /Content-Type: application\/octet-stream; name=a\.txt/);
+    // Every boundary that is opened is closed, once.
+    const boundaries = [...mime.matchAll(/boundary="([^"]+)"/g)].map((m) => m[1] as string);
+    for (const b of boundaries) assert.equal(mime.split(`--${b}--`).length - 1, 1, b);
+  });
+
   test('toMailSendBody', () => {
     assert.deepEqual(toMailSendBody(outbound).headers, { 'X-Kept': 'yes' });
   });

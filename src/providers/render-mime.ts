@@ -41,10 +41,18 @@ export async function renderMime(message: OutboundMessage, date = new Date()): P
       filename: a.filename,
       content: a.content,
       encoding: 'base64',
-      contentType: a.content_type,
+      contentType: attachedType(a.content_type),
     })),
   });
   return composer.compile().build();
+}
+
+/**
+ * A `multipart/*` type would make nodemailer treat the file as a container of parts and write a
+ * part it never opens: the mail is broken. Such a file is attached as the bytes it is.
+ */
+function attachedType(type: string): string {
+  return /^multipart\//i.test(type) ? 'application/octet-stream' : type;
 }
 
 export function envelopeRecipients(message: OutboundMessage): string[] {
