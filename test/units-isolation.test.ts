@@ -209,6 +209,19 @@ describe(`business units and their isolation (${TEST_ENGINE})`, () => {
     await empty('/v1/recoveries');
     await empty(`/v1/sandbox/messages?message_id=${sent.body.id}`);
     assert.deepEqual((await empty('/v1/suppressions?email=b-only@example.com')).data, []);
+    // Adding an address another unit suppressed: 200 and why, but not the provider's words about
+    // that unit's mail (a bounce's text, written here as an event would have).
+    await tegami.service.database.db
+      .updateTable('suppressions')
+      .set({ detail: '550 5.1.1 b-only: no such user' })
+      .where('email_normalized', '=', 'b-only@example.com')
+      .execute();
+    const again = await hotel('POST', '/v1/suppressions', { email: 'b-only@example.com' });
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.equal(again.body.reason, 'manual');
+    assert.equal(again.body.detail, null);
+    const own = await restaurant('POST', '/v1/suppressions', { email: 'b-only@example.com' });
+    assert.equal(own.body.detail, '550 5.1.1 b-only: no such user');
     assert.deepEqual((await empty('/v1/webhook-endpoints')).data, []);
     const audit = await empty('/v1/audit-events?limit=500');
     assert.ok(

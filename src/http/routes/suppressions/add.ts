@@ -5,7 +5,7 @@ import { isValidEmail } from '../../../domain/validate-message.ts';
 import { ApiError } from '../../errors.ts';
 import { presentSuppression } from '../../present/suppression.ts';
 import { SuppressionSchema } from '../../schemas/suppression.ts';
-import { actorOf } from '../../scope.ts';
+import { actorOf, scopeOf } from '../../scope.ts';
 import type { TypedApp } from '../../typed-app.ts';
 
 const AddBodySchema = Type.Object(
@@ -54,6 +54,12 @@ export function registerAddSuppression(
         });
       }
       void reply.code(created ? 201 : 200);
+      const scope = scopeOf(request);
+      if (scope.kind === 'unit' && suppression.unitId !== scope.unitId) {
+        // Another unit's entry: that the address is suppressed and why, not the provider's
+        // words about another unit's mail.
+        return presentSuppression({ ...suppression, detail: null });
+      }
       return presentSuppression(suppression);
     },
   );
