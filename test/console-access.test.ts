@@ -181,6 +181,11 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     assert.match(local, /HttpOnly/);
     assert.match(local, /SameSite=Strict/);
     assert.doesNotMatch(local, /Secure/, 'plain HTTP on a loopback address: no network to cross');
+    // A TLS proxy that forwards Host 127.0.0.1 but says the browser used https: Secure.
+    const proxied = await postForm(`${tegami.url}/console/sign-in`, ADMIN, {
+      'x-forwarded-proto': 'https',
+    });
+    assert.match(proxied.headers.get('set-cookie') ?? '', /; Secure/);
     // Any other host name (behind a TLS proxy that keeps the Host header): Secure.
     const port = new URL(tegami.url).port;
     const cookie = await new Promise<string>((resolve, reject) => {

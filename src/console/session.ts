@@ -73,10 +73,13 @@ export function sessionCookie(token: string, secure: boolean, maxAgeS: number): 
 /**
  * Whether the cookie gets `Secure`: always, unless turned off, except for a console opened over
  * plain HTTP at a loopback address (`npm start`, then http://127.0.0.1:4025/console), where
- * nothing crosses a network and some browsers would drop a `Secure` cookie.
+ * nothing crosses a network and some browsers would drop a `Secure` cookie. A TLS proxy that
+ * says so (`X-Forwarded-Proto: https`) gets `Secure` whatever Host it forwards: trusting that
+ * header can only make the cookie stricter.
  */
 export function cookieSecure(request: FastifyRequest, configured: boolean): boolean {
   if (!configured) return false;
+  if (/^\s*https\s*(,|$)/i.test(String(request.headers['x-forwarded-proto'] ?? ''))) return true;
   const host = (request.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
   const loopback = host === 'localhost' || host === '127.0.0.1' || host === '[::1]';
   return !(request.protocol === 'http' && loopback);
