@@ -360,6 +360,25 @@ function loadMetrics(env: Env): Config['metrics'] {
   };
 }
 
+/** The configured credentials, kept out of every log line (ops/logger.ts). */
+export function configuredSecrets(config: Config): (string | null)[] {
+  let databasePassword: string | null = null;
+  try {
+    databasePassword = decodeURIComponent(new URL(config.databaseUrl).password) || null;
+  } catch {
+    // A SQLite path is no URL with a password.
+  }
+  return [
+    config.sendgrid?.apiKey ?? null,
+    config.bootstrapApiKey,
+    config.alerts.slackWebhookUrl,
+    config.alerts.webhookUrl,
+    config.alerts.webhookSecret,
+    config.alerts.heartbeatUrl,
+    databasePassword,
+  ];
+}
+
 /** An http(s) URL from the environment, or null when unset. */
 function url(env: Env, name: string): string | null {
   const value = text(env, name, '');

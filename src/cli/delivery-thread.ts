@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Telemetry } from '../domain/ports/telemetry.ts';
 import { createLogger } from '../ops/logger.ts';
 import { SharedWriteLock } from '../store/index.ts';
-import { loadConfig, sqliteFsyncFor } from './config.ts';
+import { configuredSecrets, loadConfig, sqliteFsyncFor } from './config.ts';
 import type { FromDeliveryThread, ToDeliveryThread } from './serve-threads.ts';
 import { type RunningService, startService } from './wire.ts';
 
@@ -49,7 +49,9 @@ async function main(): Promise<void> {
     }),
   );
   const config = loadConfig();
-  const logger = createLogger(config.logLevel).child({ thread: 'delivery' });
+  const logger = createLogger(config.logLevel, configuredSecrets(config)).child({
+    thread: 'delivery',
+  });
   let service: RunningService;
   try {
     service = await startService({

@@ -14,7 +14,13 @@ import {
   mainUsage,
   parseOptions,
 } from './commands.ts';
-import { type Config, ConfigError, loadConfig, sqliteFsyncFor } from './config.ts';
+import {
+  type Config,
+  ConfigError,
+  configuredSecrets,
+  loadConfig,
+  sqliteFsyncFor,
+} from './config.ts';
 import { auditKey, unitForNewKey, unitNamesOfKeys } from './key-audit.ts';
 import { runRecoverCommand } from './recover.ts';
 import { startServeOnThreads } from './serve-threads.ts';
@@ -198,7 +204,7 @@ async function simulator(args: string[]): Promise<number> {
 }
 
 async function run(config: Config, role: 'serve' | 'api' | 'worker'): Promise<number> {
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, configuredSecrets(config));
   // Listen for signals before anything starts: a signal while starting gives up the start and
   // releases what was opened; once running, it stops the service cleanly. A second signal is
   // ignored (the stop is already under way).
