@@ -142,7 +142,7 @@ export class ConsoleAccounts {
     );
     if (!attempt) {
       // Locked by attempts sent at the same time as this one.
-      const locked = await this.store.findUserByEmail(user.email);
+      const locked = await this.store.findUserByEmail(normalizeEmail(email));
       return { kind: 'locked', until: locked?.lockedUntil ?? now + LOCK_MS };
     }
     if (!(await verifyPassword(password, user.passwordHash))) {
