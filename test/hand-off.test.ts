@@ -153,6 +153,9 @@ describe('the worker hands over only while nothing queues', () => {
         return due.splice(0, request.limit);
       },
       async complete() {},
+      async extendLeases(_owner, ids) {
+        return [...ids];
+      },
       async activeLeaseOwners() {
         return [];
       },

@@ -100,6 +100,11 @@ export class DeliveryWorker implements DeliveryHandOff {
   private handOffInUse = false;
   /** Places the claim under way may fill. */
   private claimingPlaces = 0;
+  /** When the lease of each message held here runs out (renewed by `keepLeases`). */
+  private readonly leaseEnds = new Map<string, number>();
+  private leaseTimer: NodeJS.Timeout | null = null;
+  private leaseRenewal: Promise<void> = Promise.resolve();
+  private renewingLeases = false;
   /** Each claim's share for bulk mail (domain/priority.ts). */
   private readonly bulkAllowance = new BulkAllowance();
   private readonly clock: () => number;
@@ -125,6 +130,11 @@ export class DeliveryWorker implements DeliveryHandOff {
     // In the background: an unreachable provider must not hold up the start, and mail sent
     // meanwhile finds out the same things.
     this.credentialCheck = this.checkCredentials();
+    // A message can wait longer than its lease for a place with the provider (more claimed than
+    // it takes at once, a rate limit, a slow provider): its lease is moved on before it runs out.
+    const every = Math.max(100, Math.floor(this.deps.options.leaseMs / 6));
+    this.leaseTimer = setInterval(() => this.keepLeases(), every);
+    this.leaseTimer.unref();
     if (this.deps.health) {
       this.reportHealth();
       this.healthTimer = setInterval(() => this.reportHealth(), HEALTH_REPORT_INTERVAL_MS);
@@ -141,6 +151,8 @@ export class DeliveryWorker implements DeliveryHandOff {
     await this.credentialCheck;
     await this.loop;
     await Promise.all(this.inFlight);
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    await this.leaseRenewal;
     await this.deps.store.flushed();
     if (this.healthTimer) clearInterval(this.healthTimer);
     await this.healthWrite;
@@ -204,6 +216,45 @@ export class DeliveryWorker implements DeliveryHandOff {
     const transition = this.circuit.recordCredentials(check, this.clock());
     if (transition) this.onTransition(transition);
     else this.reportHealth();
+  }
+
+  /**
+   * Moves on the leases that have less than half their length left, in one statement. Nothing
+   * is written while every message is sent well within its lease (the usual case). A lease this
+   * worker no longer holds (the database was unreachable for longer than a lease, and another
+   * worker took the message) is logged: that message may be sent twice.
+   */
+  private keepLeases(): void {
+    if (this.renewingLeases) return;
+    const { leaseMs } = this.deps.options;
+    const now = this.clock();
+    const due = [...this.leaseEnds].filter(([, end]) => end - now < leaseMs / 2).map(([id]) => id);
+    if (due.length === 0) return;
+    this.renewingLeases = true;
+    const until = now + leaseMs;
+    this.leaseRenewal = this.deps.store
+      .extendLeases(this.leaseOwner, due, until)
+      .then(
+        (kept) => {
+          this.outage.succeeded('renewing leases');
+          const held = new Set(kept);
+          for (const id of due) {
+            if (!this.leaseEnds.has(id)) continue;
+            if (held.has(id)) this.leaseEnds.set(id, until);
+            else {
+              this.leaseEnds.delete(id);
+              this.deps.logger.warn(
+                { messageId: id, leaseOwner: this.leaseOwner },
+                'lost the lease of a message still being sent: another worker may send it too',
+              );
+            }
+          }
+        },
+        (err: unknown) => this.outage.failed('renewing leases', err),
+      )
+      .finally(() => {
+        this.renewingLeases = false;
+      });
   }
 
   /** New work may be due (a message was just accepted): look now instead of at the next poll. */
@@ -286,7 +337,8 @@ export class DeliveryWorker implements DeliveryHandOff {
       }
       this.claimingPlaces = 0;
       if (probe && claimed.length === 0) this.circuit.abandonProbe(this.clock());
-      for (const message of claimed) this.track(this.send(message, probe));
+      const leaseEnd = this.clock() + options.leaseMs;
+      for (const message of claimed) this.track(this.send(message, probe, leaseEnd));
       if (claimed.length === 0) await this.idle(options.pollIntervalMs);
     }
   }
@@ -307,7 +359,9 @@ export class DeliveryWorker implements DeliveryHandOff {
     // Stopping: leave them leased. They are due again when the lease expires, or at once when
     // the next worker finds this one's process gone (lease-reaper.ts).
     if (this.running) {
-      for (const message of messages) this.track(this.send(message, false));
+      for (const message of messages) {
+        this.track(this.send(message, false, reservation.lease.expiresAt));
+      }
       if (messages.length > 0) this.deps.telemetry?.messagesHandedOver(messages.length);
     }
     if (messages.length < reservation.places) this.onSlotFreed?.();
@@ -374,7 +428,16 @@ export class DeliveryWorker implements DeliveryHandOff {
    * probes in flight (abandoned once the provider is back), messages waiting for proof, and
    * what a change of the circuit's state sets off.
    */
-  private async send(message: ClaimedMessage, probe: boolean): Promise<void> {
+  private async send(message: ClaimedMessage, probe: boolean, leaseEnd: number): Promise<void> {
+    this.leaseEnds.set(message.id, leaseEnd);
+    try {
+      await this.sendHeld(message, probe);
+    } finally {
+      this.leaseEnds.delete(message.id);
+    }
+  }
+
+  private async sendHeld(message: ClaimedMessage, probe: boolean): Promise<void> {
     const { provider, store, retry, logger } = this.deps;
     const startedAt = this.clock();
     const pending = probe ? { startedAt, abandon: new AbortController() } : null;

@@ -27,6 +27,11 @@ export interface DeliveryStore {
   claimDue(request: ClaimRequest): Promise<ClaimedMessage[]>;
   /** Records the attempt and applies the decision, if `leaseOwner` still holds the lease. */
   complete(completion: Completion): Promise<void>;
+  /**
+   * Moves `owner`'s leases on these messages (still `sending`) to `until`; returns the ids it
+   * still held. For messages held longer than a lease: waiting for the provider, or slow sends.
+   */
+  extendLeases(owner: string, ids: readonly string[], until: number): Promise<string[]>;
   /** Lease owners currently holding unexpired leases. */
   activeLeaseOwners(now: number): Promise<string[]>;
   /** Makes every message leased by `owner` claimable at once (its worker is known dead). */

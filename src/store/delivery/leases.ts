@@ -26,3 +26,29 @@ export async function releaseLeases(
     .executeTakeFirst();
   return Number(result.numUpdatedRows);
 }
+
+/**
+ * Moves the leases `owner` holds on these messages (still being sent) to `until`; returns the
+ * ids whose lease it still held. A message waiting its turn for the provider must not be claimed
+ * again by another worker, or by this one, and sent twice.
+ */
+export async function extendLeases(
+  handle: DatabaseHandle,
+  owner: string,
+  ids: readonly string[],
+  until: number,
+): Promise<string[]> {
+  const kept: string[] = [];
+  for (let i = 0; i < ids.length; i += 500) {
+    const rows = await handle.db
+      .updateTable('messages')
+      .set({ next_attempt_at: until, lease_expires_at: until })
+      .where('status', '=', 'sending')
+      .where('lease_owner', '=', owner)
+      .where('id', 'in', ids.slice(i, i + 500))
+      .returning('id')
+      .execute();
+    for (const r of rows) kept.push(r.id);
+  }
+  return kept;
+}

@@ -4,7 +4,7 @@ import type { DatabaseHandle } from '../engine/handle.ts';
 import { CommitGroup } from '../write/commit-group.ts';
 import { claimDue } from './claim-due.ts';
 import { writeCompletions } from './complete.ts';
-import { activeLeaseOwners, releaseLeases } from './leases.ts';
+import { activeLeaseOwners, extendLeases, releaseLeases } from './leases.ts';
 
 /**
  * Claiming due messages and recording what happened to them, for the delivery worker.
@@ -45,6 +45,10 @@ export class SqlDeliveryStore implements DeliveryStore {
 
   flushed(): Promise<void> {
     return this.completions.flushed();
+  }
+
+  extendLeases(owner: string, ids: readonly string[], until: number): Promise<string[]> {
+    return extendLeases(this.handle, owner, ids, until);
   }
 
   activeLeaseOwners(now: number): Promise<string[]> {
