@@ -144,24 +144,30 @@ export class AlertsService {
         ]);
       }
     }
-    const next: UnitAlertSettings = {
-      unitId: unit.id,
-      slackWebhookUrl: url === undefined ? settings.slackWebhookUrl : url,
-      overrides:
-        patch.overrides === undefined
-          ? settings.overrides
-          : patch.overrides === null
-            ? {}
-            : patch.replaceOverrides
-              ? stripUndefined(patch.overrides)
-              : { ...settings.overrides, ...stripUndefined(patch.overrides) },
-      rateLimitPerMin:
-        patch.rateLimitPerMin === undefined ? settings.rateLimitPerMin : patch.rateLimitPerMin,
-      defaultPriority:
-        patch.defaultPriority === undefined ? settings.defaultPriority : patch.defaultPriority,
-      updatedAt: this.clock(),
-    };
-    await this.deps.store.setUnitSettings(next);
+    const now = this.clock();
+    // Applied to the settings as they are when written, not as read above: a change made at the
+    // same time by another request is kept.
+    const next = await this.deps.store.changeUnitSettings(
+      unit.id,
+      (current): UnitAlertSettings => ({
+        unitId: unit.id,
+        slackWebhookUrl: url === undefined ? current.slackWebhookUrl : url,
+        overrides:
+          patch.overrides === undefined
+            ? current.overrides
+            : patch.overrides === null
+              ? {}
+              : patch.replaceOverrides
+                ? stripUndefined(patch.overrides)
+                : { ...current.overrides, ...stripUndefined(patch.overrides) },
+        rateLimitPerMin:
+          patch.rateLimitPerMin === undefined ? current.rateLimitPerMin : patch.rateLimitPerMin,
+        defaultPriority:
+          patch.defaultPriority === undefined ? current.defaultPriority : patch.defaultPriority,
+        updatedAt: now,
+      }),
+      now,
+    );
     await this.deps.record(actor, 'unit.update', {
       unitId: unit.id,
       target: unit.id,

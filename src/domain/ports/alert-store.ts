@@ -58,7 +58,15 @@ export interface AlertStore {
   notificationFailed(id: string, error: string, retryAt: number | null): Promise<void>;
   unitSettings(): Promise<UnitAlertSettings[]>;
   unitSettingsOf(unitId: string): Promise<UnitAlertSettings | null>;
-  setUnitSettings(settings: UnitAlertSettings): Promise<void>;
+  /**
+   * Applies `change` to a unit's settings as they are at that moment (a row is made if there is
+   * none), so that changes made at the same time are all kept; returns what was written.
+   */
+  changeUnitSettings(
+    unitId: string,
+    change: (current: UnitAlertSettings) => UnitAlertSettings,
+    now: number,
+  ): Promise<UnitAlertSettings>;
   /** Deletes resolved alerts and finished notifications older than `before`. */
   prune(before: number): Promise<number>;
 }

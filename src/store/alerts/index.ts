@@ -5,7 +5,7 @@ import { dueNotifications, notificationFailed, notificationSent } from './notifi
 import { openAlert } from './open-alert.ts';
 import { pruneAlerts } from './prune.ts';
 import { saveAlert } from './save-alert.ts';
-import { allUnitSettings, setUnitSettings, unitSettingsOf } from './unit-settings.ts';
+import { allUnitSettings, changeUnitSettings, unitSettingsOf } from './unit-settings.ts';
 
 /** Alerts, their notifications and the units' alert settings (domain/ports/alert-store.ts). */
 export function createAlertStore(handle: DatabaseHandle): AlertStore {
@@ -20,7 +20,7 @@ export function createAlertStore(handle: DatabaseHandle): AlertStore {
     notificationFailed: (id, error, retryAt) => notificationFailed(handle, id, error, retryAt),
     unitSettings: () => allUnitSettings(handle),
     unitSettingsOf: (unitId) => unitSettingsOf(handle, unitId),
-    setUnitSettings: (settings) => setUnitSettings(handle, settings),
+    changeUnitSettings: (unitId, change, now) => changeUnitSettings(handle, unitId, change, now),
     prune: (before) => pruneAlerts(handle, before),
   };
 }

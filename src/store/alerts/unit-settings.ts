@@ -65,30 +65,48 @@ export async function unitSettingsOf(
   return row ? toSettings(row) : null;
 }
 
-export async function setUnitSettings(handle: DatabaseHandle, s: UnitAlertSettings): Promise<void> {
-  const o = s.overrides;
-  const row = {
-    unit_id: s.unitId,
-    slack_webhook_url: s.slackWebhookUrl,
-    overrides: JSON.stringify({
-      delay_s: o.delayMs === undefined ? undefined : o.delayMs / 1000,
-      dead_letters: o.deadLetters,
-      unconfirmed: o.unconfirmed,
-      muted: o.muted,
-      rate_limit_per_min: s.rateLimitPerMin ?? undefined,
-      default_priority: s.defaultPriority ?? undefined,
-    }),
-    updated_at: s.updatedAt,
-  };
-  await handle.db
-    .insertInto('unit_alert_settings')
-    .values(row)
-    .onConflict((oc) =>
-      oc.column('unit_id').doUpdateSet({
-        slack_webhook_url: row.slack_webhook_url,
-        overrides: row.overrides,
-        updated_at: row.updated_at,
-      }),
-    )
-    .execute();
+/**
+ * Changes a unit's settings in one write transaction: the row is made if missing, then read
+ * locked (PostgreSQL `FOR UPDATE`; SQLite takes its write lock at BEGIN), so changes made at the
+ * same time by several processes each apply to what the one before wrote, and none is lost.
+ */
+export function changeUnitSettings(
+  handle: DatabaseHandle,
+  unitId: string,
+  change: (current: UnitAlertSettings) => UnitAlertSettings,
+  now: number,
+): Promise<UnitAlertSettings> {
+  return handle.writeTransaction(async (trx) => {
+    // A row to lock. Two first changes at once: the second insert waits for the first and
+    // then does nothing, and its read below sees the first one's row.
+    await trx
+      .insertInto('unit_alert_settings')
+      .values({ unit_id: unitId, slack_webhook_url: null, overrides: '{}', updated_at: now })
+      .onConflict((oc) => oc.column('unit_id').doNothing())
+      .execute();
+    const row = await handle.dialect
+      .lockRowsForUpdate(
+        trx.selectFrom('unit_alert_settings').selectAll().where('unit_id', '=', unitId),
+      )
+      .executeTakeFirstOrThrow();
+    const next = change(toSettings(row));
+    const o = next.overrides;
+    await trx
+      .updateTable('unit_alert_settings')
+      .set({
+        slack_webhook_url: next.slackWebhookUrl,
+        overrides: JSON.stringify({
+          delay_s: o.delayMs === undefined ? undefined : o.delayMs / 1000,
+          dead_letters: o.deadLetters,
+          unconfirmed: o.unconfirmed,
+          muted: o.muted,
+          rate_limit_per_min: next.rateLimitPerMin ?? undefined,
+          default_priority: next.defaultPriority ?? undefined,
+        }),
+        updated_at: next.updatedAt,
+      })
+      .where('unit_id', '=', unitId)
+      .execute();
+    return next;
+  });
 }

@@ -10,13 +10,9 @@ export function createUser(
   audit: AuditEvent | null,
 ): Promise<boolean> {
   return handle.writeTransaction(async (trx) => {
-    const taken = await trx
-      .selectFrom('console_users')
-      .select('id')
-      .where('email', '=', user.email)
-      .executeTakeFirst();
-    if (taken) return false;
-    await trx
+    // `on conflict`, not a look-up first: two processes creating the same address at once would
+    // both find it free, and the second insert would fail on the unique address.
+    const inserted = await trx
       .insertInto('console_users')
       .values({
         id: user.id,
@@ -29,7 +25,10 @@ export function createUser(
         locked_until: null,
         created_at: user.createdAt,
       })
-      .execute();
+      .onConflict((conflict) => conflict.column('email').doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    if (!inserted) return false;
     if (audit) await insertAuditEvent(trx, audit);
     return true;
   });
