@@ -52,15 +52,22 @@ async function writeSubmissions(
 
   const suppressed = await leasedWithSuppressedRecipients(trx, group);
 
+  // Checked inside the write transaction, so two concurrent requests with the same key cannot
+  // both be stored, even from two API processes: the second waits for the first's lock until it
+  // commits, then finds its row. (On SQLite the write lock already serialises them.) Every key of
+  // the group is locked first, in one order: groups of two processes that share keys would
+  // otherwise take them in their own orders and deadlock.
+  const scopedKeys = group.flatMap((s) =>
+    s.idempotency ? [`${s.idempotency.apiKeyId}\n${s.idempotency.key}`] : [],
+  );
+  for (const scoped of [...new Set(scopedKeys)].sort()) {
+    await dialect.advisoryXactLock(trx, scoped);
+  }
+
   for (const submission of group) {
     const claim = submission.idempotency;
     if (claim) {
-      // Checked inside the write transaction, so two concurrent requests with the same key
-      // cannot both be stored, even from two API processes.
       const scoped = `${claim.apiKeyId}\n${claim.key}`;
-      // Two API processes with the same key: the second waits here until the first commits,
-      // then finds its row. (On SQLite the write lock already serialises them.)
-      await dialect.advisoryXactLock(trx, scoped);
       const earlier = claimedKeys.get(scoped);
       const existing =
         earlier ??
