@@ -177,6 +177,21 @@ describe(`unit sending limits (${TEST_ENGINE})`, () => {
     assert.equal(replay.body.id, first.body.id);
     const other = await submit('shop', message());
     assert.equal(other.status, 429, 'a new message is over the limit of 1');
+    // A limit of 2 this minute: the first message took one place, the burst takes the other.
+    await tegami.request('PUT', '/v1/units/shop', { rate_limit_per_min: 2 });
+    // Retries sent while the first try is still being stored: its answer, not a 429.
+    const burstKey = { 'idempotency-key': `limit-burst-${Date.now()}` };
+    const burst = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        request(tegami.url, 'POST', '/v1/messages', message(), burstKey, keys.shop),
+      ),
+    );
+    assert.deepEqual(
+      burst.map((r) => r.status),
+      burst.map(() => 202),
+    );
+    assert.equal(new Set(burst.map((r) => r.body.id)).size, 1, 'one message');
+    assert.equal((await submit('shop', message())).status, 429, 'the burst took one place');
     await tegami.request('PUT', '/v1/units/shop', { rate_limit_per_min: null });
   });
 

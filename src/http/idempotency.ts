@@ -66,6 +66,7 @@ export async function replayIfKnown(
 ): Promise<boolean> {
   const key = idempotencyKey(request);
   if (key === null || !request.apiKey) return false;
+  await oneAtATime(messages, `${request.apiKey.id}\n${key}`, reply);
   const known = await messages.findIdempotent(request.apiKey.id, key);
   if (!known) return false;
   if (
@@ -75,6 +76,38 @@ export async function replayIfKnown(
     throw reusedKey();
   sendStored<never>(reply, known.status, known.body);
   return true;
+}
+
+/** Requests of this process holding an API key's Idempotency-Key, until they are answered. */
+const requestsInFlight = new WeakMap<MessageStore, Map<string, Promise<void>>>();
+
+/**
+ * Waits until no other request of this process with the same key is being handled, then holds
+ * the key until this request is answered. A client's retries sent while the first try is still
+ * being stored then get its stored answer: they would otherwise find nothing yet, and each take
+ * a place under the unit's sending limit (a 429) before being found to be replays. (Across API
+ * processes the database's lock on the key still keeps them from being stored twice.)
+ */
+async function oneAtATime(messages: MessageStore, scoped: string, reply: FastifyReply) {
+  let flights = requestsInFlight.get(messages);
+  if (!flights) {
+    flights = new Map();
+    requestsInFlight.set(messages, flights);
+  }
+  for (let running = flights.get(scoped); running; running = flights.get(scoped)) {
+    await running;
+  }
+  let release = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  flights.set(scoped, held);
+  const done = () => {
+    if (flights.get(scoped) === held) flights.delete(scoped);
+    release();
+  };
+  // `close` comes after the answer is sent, or when the client goes away first.
+  reply.raw.once('close', done);
 }
 
 export function reusedKey(): ApiError {
