@@ -17,11 +17,11 @@ import { simulatorAcceptedIds } from './support/cluster.ts';
  * other worker claims them again and sends them twice.
  */
 describe(`leases of messages waiting for the provider (${TEST_ENGINE})`, () => {
-  test('two workers, 40 messages, 2 sends at a time of 300 ms, 1 s leases: each sent once', async () => {
+  test('two workers, 40 messages, 2 sends at a time of 400 ms, 3 s leases: each sent once', async () => {
     const simulator = await startSimulator({
       port: 0,
       apiKey: 'SG.lease',
-      faults: { latencyMs: 300 },
+      faults: { latencyMs: 400 },
     });
     const env = {
       TEGAMI_PROVIDER: 'sendgrid',
@@ -29,9 +29,9 @@ describe(`leases of messages waiting for the provider (${TEST_ENGINE})`, () => {
       TEGAMI_SENDGRID_BASE_URL: simulator.url,
       TEGAMI_SENDGRID_MAX_CONCURRENCY: '2',
       TEGAMI_SENDGRID_CONNECT_TIMEOUT_MS: '300',
-      TEGAMI_SENDGRID_TIMEOUT_MS: '600',
+      TEGAMI_SENDGRID_TIMEOUT_MS: '1000',
       TEGAMI_WORKER_CONCURRENCY: '40',
-      TEGAMI_WORKER_LEASE_MS: '1000',
+      TEGAMI_WORKER_LEASE_MS: '3000',
       TEGAMI_WORKER_POLL_INTERVAL_MS: '50',
     };
     const api = await startTestService({ ...env, TEGAMI_TEST_NO_WORKER: '1' });
@@ -50,7 +50,7 @@ describe(`leases of messages waiting for the provider (${TEST_ENGINE})`, () => {
         workers.push(worker);
         await worker.ready;
       }
-      // 20 rounds of 300 ms: the last messages wait 6 s, six leases.
+      // 20 rounds of 400 ms: the last messages wait 8 s, more than two leases.
       await waitFor(
         async () => {
           const sent = await api.request('GET', '/v1/messages?status=sent&count=true');

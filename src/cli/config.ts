@@ -362,20 +362,24 @@ function loadMetrics(env: Env): Config['metrics'] {
 
 /** The configured credentials, kept out of every log line (ops/logger.ts). */
 export function configuredSecrets(config: Config): (string | null)[] {
-  let databasePassword: string | null = null;
+  const databasePassword: string[] = [];
   try {
-    databasePassword = decodeURIComponent(new URL(config.databaseUrl).password) || null;
+    const written = new URL(config.databaseUrl).password;
+    // As written in the URL, and as PostgreSQL gets it.
+    if (written) databasePassword.push(written, decodeURIComponent(written));
   } catch {
     // A SQLite path is no URL with a password.
   }
   return [
     config.sendgrid?.apiKey ?? null,
     config.bootstrapApiKey,
+    config.consoleAdmin?.password ?? null,
+    config.metrics.token,
     config.alerts.slackWebhookUrl,
     config.alerts.webhookUrl,
     config.alerts.webhookSecret,
     config.alerts.heartbeatUrl,
-    databasePassword,
+    ...databasePassword,
   ];
 }
 

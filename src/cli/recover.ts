@@ -16,7 +16,7 @@ import {
   printTable,
   reportOperationsError,
 } from './common.ts';
-import type { Config } from './config.ts';
+import { type Config, configuredSecrets } from './config.ts';
 import { FILTER_HELP, FILTER_OPTIONS, queryFromFlags } from './filter-flags.ts';
 
 export const RECOVER_USAGE = `Usage: tegami recover [filters] [--action retry|cancel] [--rate N] [--dry-run] [--yes]
@@ -137,7 +137,7 @@ export async function runRecoverCommand(config: () => Config, args: string[]): P
     const started = await operations.service.startRecovery(ALL_UNITS, cliActor(), request);
     console.log(`\nStarted recovery ${started.id}: ${started.matched} message(s).`);
     // This process works on it too (whichever process holds the lease does the work).
-    const logger = createLogger('error');
+    const logger = createLogger('error', configuredSecrets(cfg));
     const runner = new RecoveryRunner({
       store: operations.recoveries,
       logger,

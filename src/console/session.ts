@@ -185,7 +185,7 @@ export function guard(deps: ConsoleDeps) {
     if (request.routeOptions.config.everyUnit && user.unitIds !== null) {
       throw new ConsoleError(
         403,
-        'API keys, units and users concern every unit: only an admin of every unit may manage them.',
+        'This concerns every unit (API keys, units, users): only an admin of every unit may do it.',
       );
     }
     let scope: Scope = ALL_UNITS;

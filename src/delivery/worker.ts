@@ -219,7 +219,8 @@ export class DeliveryWorker implements DeliveryHandOff {
   }
 
   /**
-   * Moves on the leases that have less than half their length left, in one statement. Nothing
+   * Moves on the leases that have less than half their length left (one statement per 500).
+   * Nothing
    * is written while every message is sent well within its lease (the usual case). A lease this
    * worker no longer holds (the database was unreachable for longer than a lease, and another
    * worker took the message) is logged: that message may be sent twice.
@@ -306,6 +307,7 @@ export class DeliveryWorker implements DeliveryHandOff {
       if (probe) this.circuit.beginProbe(this.clock());
       this.wakeRequested = false;
       let claimed: ClaimedMessage[] = [];
+      let claimedAt = 0;
       const wanted = Math.min(capacity, options.batchSize);
       // While mail is handed over, a claim only looks for mail that became due by itself (retries,
       // scheduled): a quarter of the places, the rest stay open to hand-overs meanwhile. A full
@@ -316,12 +318,13 @@ export class DeliveryWorker implements DeliveryHandOff {
       this.claimingPlaces = limit;
       try {
         const bulkSlots = this.bulkAllowance.reserve(limit);
+        claimedAt = this.clock();
         claimed = await store.claimDue({
           owner: this.leaseOwner,
           limit,
           bulkSlots,
           leaseMs: options.leaseMs,
-          now: this.clock(),
+          now: claimedAt,
         });
         this.bulkAllowance.spend(claimed.filter((m) => m.priority === 'bulk').length, bulkSlots);
         this.outage.succeeded('claiming due messages');
@@ -337,7 +340,8 @@ export class DeliveryWorker implements DeliveryHandOff {
       }
       this.claimingPlaces = 0;
       if (probe && claimed.length === 0) this.circuit.abandonProbe(this.clock());
-      const leaseEnd = this.clock() + options.leaseMs;
+      // As the claim wrote it: from the time given to it, not from when it answered.
+      const leaseEnd = claimedAt + options.leaseMs;
       for (const message of claimed) this.track(this.send(message, probe, leaseEnd));
       if (claimed.length === 0) await this.idle(options.pollIntervalMs);
     }
@@ -429,15 +433,17 @@ export class DeliveryWorker implements DeliveryHandOff {
    * what a change of the circuit's state sets off.
    */
   private async send(message: ClaimedMessage, probe: boolean, leaseEnd: number): Promise<void> {
+    // Renewed (keepLeases) until the provider has answered; then its result is being written,
+    // which changes the row itself.
     this.leaseEnds.set(message.id, leaseEnd);
     try {
-      await this.sendHeld(message, probe);
+      await this.deliverClaimed(message, probe);
     } finally {
       this.leaseEnds.delete(message.id);
     }
   }
 
-  private async sendHeld(message: ClaimedMessage, probe: boolean): Promise<void> {
+  private async deliverClaimed(message: ClaimedMessage, probe: boolean): Promise<void> {
     const { provider, store, retry, logger } = this.deps;
     const startedAt = this.clock();
     const pending = probe ? { startedAt, abandon: new AbortController() } : null;
@@ -447,6 +453,7 @@ export class DeliveryWorker implements DeliveryHandOff {
       'result' in kept
         ? kept.result
         : await sendThroughProvider(provider, message, kept.content, pending?.abandon.signal);
+    this.leaseEnds.delete(message.id);
     if (pending) this.probesInFlight.delete(pending);
     const now = this.clock();
     const transition = recordInCircuit(this.circuit, result, now, probe);

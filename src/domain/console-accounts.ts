@@ -141,9 +141,10 @@ export class ConsoleAccounts {
       now + LOCK_MS,
     );
     if (!attempt) {
-      // Locked by attempts sent at the same time as this one.
-      const locked = await this.store.findUserByEmail(normalizeEmail(email));
-      return { kind: 'locked', until: locked?.lockedUntil ?? now + LOCK_MS };
+      // Locked by attempts sent at the same time as this one (unless a right one has cleared
+      // the lock since: then this attempt, which was not checked, is refused as a wrong one).
+      const until = (await this.store.findUserByEmail(normalizeEmail(email)))?.lockedUntil;
+      return until != null && until > now ? { kind: 'locked', until } : { kind: 'refused' };
     }
     if (!(await verifyPassword(password, user.passwordHash))) {
       return attempt.lockedUntil !== null

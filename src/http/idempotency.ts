@@ -66,7 +66,6 @@ export async function replayIfKnown(
 ): Promise<boolean> {
   const key = idempotencyKey(request);
   if (key === null || !request.apiKey) return false;
-  await oneAtATime(messages, `${request.apiKey.id}\n${key}`, reply);
   const known = await messages.findIdempotent(request.apiKey.id, key);
   if (!known) return false;
   if (
@@ -78,36 +77,40 @@ export async function replayIfKnown(
   return true;
 }
 
-/** Requests of this process holding an API key's Idempotency-Key, until they are answered. */
-const requestsInFlight = new WeakMap<MessageStore, Map<string, Promise<void>>>();
+/** Keys being handled by a request of this process, until its handler has finished. */
+const keysInUse = new WeakMap<MessageStore, Map<string, Promise<unknown>>>();
 
 /**
- * Waits until no other request of this process with the same key is being handled, then holds
- * the key until this request is answered. A client's retries sent while the first try is still
- * being stored then get its stored answer: they would otherwise find nothing yet, and each take
- * a place under the unit's sending limit (a 429) before being found to be replays. (Across API
- * processes the database's lock on the key still keeps them from being stored twice.)
+ * Runs a submission's handler once no other request of this process with the same API key and
+ * Idempotency-Key is being handled. A client's retries that arrive while its first try is still
+ * being stored then find its stored answer: they would otherwise find nothing yet, and each take
+ * a place under the unit's sending limit (a 429) before being found to be replays. The key is
+ * held until the handler ends, whether or not the client is still there to be answered. (Across
+ * API processes the database's lock on the key still keeps them from being stored twice.)
  */
-async function oneAtATime(messages: MessageStore, scoped: string, reply: FastifyReply) {
-  let flights = requestsInFlight.get(messages);
-  if (!flights) {
-    flights = new Map();
-    requestsInFlight.set(messages, flights);
+export async function oneRequestPerKey<T>(
+  request: FastifyRequest,
+  messages: MessageStore,
+  handle: () => Promise<T>,
+): Promise<T> {
+  const key = idempotencyKey(request);
+  if (key === null || !request.apiKey) return handle();
+  const scoped = `${request.apiKey.id}\n${key}`;
+  let inUse = keysInUse.get(messages);
+  if (!inUse) {
+    inUse = new Map();
+    keysInUse.set(messages, inUse);
   }
-  for (let running = flights.get(scoped); running; running = flights.get(scoped)) {
-    await running;
+  for (let earlier = inUse.get(scoped); earlier; earlier = inUse.get(scoped)) {
+    await earlier.catch(() => {});
   }
-  let release = () => {};
-  const held = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  flights.set(scoped, held);
-  const done = () => {
-    if (flights.get(scoped) === held) flights.delete(scoped);
-    release();
-  };
-  // `close` comes after the answer is sent, or when the client goes away first.
-  reply.raw.once('close', done);
+  const running = handle();
+  inUse.set(scoped, running);
+  try {
+    return await running;
+  } finally {
+    if (inUse.get(scoped) === running) inUse.delete(scoped);
+  }
 }
 
 export function reusedKey(): ApiError {

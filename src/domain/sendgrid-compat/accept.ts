@@ -104,9 +104,9 @@ function renderedTooLarge(request: MailSendRequest, provider: string): SendGridE
  * so does not check with the native rules): every recipient's address (to, cc and bcc of each
  * personalization) and the request's custom_args keys (the message's metadata) are indexed for
  * searches, and PostgreSQL refuses an index entry over ~2.7 kB. The limits are the native ones.
- * The sender, the subject, categories, addresses and custom_args are stored as text, which may
- * not hold NUL on PostgreSQL: refused on every engine alike. What is only forwarded (reply-to, a
- * personalization's custom_args, the content) is SendGrid's to judge.
+ * The sender's address, the subject, categories, recipients and custom_args are stored as text,
+ * which may not hold NUL on PostgreSQL: refused on every engine alike. What is only forwarded (the
+ * sender's name, reply-to, a personalization's custom_args, the content) is SendGrid's to judge.
  */
 function unstorableForwarded(request: MailSendRequest): SendGridError[] {
   const errors: SendGridError[] = [];

@@ -1,4 +1,5 @@
 import type { DatabaseHandle } from '../engine/handle.ts';
+import { chunks } from '../write/insert-rows.ts';
 
 /** Who holds unexpired leases on messages being sent. */
 export async function activeLeaseOwners(handle: DatabaseHandle, now: number): Promise<string[]> {
@@ -39,13 +40,14 @@ export async function extendLeases(
   until: number,
 ): Promise<string[]> {
   const kept: string[] = [];
-  for (let i = 0; i < ids.length; i += 500) {
+  // At most 500 bound ids per statement (`chunks`' default), well under SQLite's limit.
+  for (const some of chunks([...ids])) {
     const rows = await handle.db
       .updateTable('messages')
       .set({ next_attempt_at: until, lease_expires_at: until })
       .where('status', '=', 'sending')
       .where('lease_owner', '=', owner)
-      .where('id', 'in', ids.slice(i, i + 500))
+      .where('id', 'in', some)
       .returning('id')
       .execute();
     for (const r of rows) kept.push(r.id);

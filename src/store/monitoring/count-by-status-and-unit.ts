@@ -7,7 +7,7 @@ type Row = { status: string; unit_id: string; n: number | string };
 /**
  * Each unit's total, kept up to date without reading the whole `messages_unit` index at every
  * scrape: at 1,000,000 messages on SQLite that scan takes 80 ms with the index in memory and
- * 1.4 s from disk (measured), and it blocks the process. Counting the newest since: 0.2–0.4 ms. A full scan counts the messages below a cursor id (ids sort by creation time); each
+ * 1.4 s from disk (measured), and it blocks the process; counting only the newest, 0.2–0.4 ms. A full scan counts the messages below a cursor id (ids sort by creation time); each
  * scrape then counts only the messages at or above it, which are few, and moves the cursor up.
  *
  * The cursor stays `LATE_WRITE_MARGIN_MS` behind the clock, so a message committed late or by a
@@ -21,6 +21,7 @@ const FULL_SCAN_MAX_AGE_MS = 300_000;
 const FULL_SCAN_COST_FACTOR = 200;
 
 interface UnitTotals {
+  /** `performance.now()` of the last full count: the schedule does not follow clock changes. */
   fullScanAt: number;
   fullScanTookMs: number;
   /** Every message below this id is in `below`. */
@@ -56,19 +57,19 @@ async function readUnitTotals(
   // Above the cursor, one short range of `messages_unit` per unit (units are never deleted).
   const byUnit = handle.dialect.indexHint('messages_unit');
   let totals = totalsByHandle.get(handle);
+  const startedAt = performance.now();
   const fullScanDue =
     fullScan ??
     (!totals ||
-      now - totals.fullScanAt >=
+      startedAt - totals.fullScanAt >=
         Math.min(FULL_SCAN_MAX_AGE_MS, totals.fullScanTookMs * FULL_SCAN_COST_FACTOR));
   if (!totals || fullScanDue) {
-    const startedAt = Date.now();
     const { rows } = await sql<Row>`select 'all' as status, unit_id, count(*) as n
       from messages ${byUnit} where id < ${cursor} group by unit_id`.execute(handle.db);
     totals = {
-      fullScanAt: now,
+      fullScanAt: startedAt,
       // A first scan pays for a cold connection and cache: it sets no pace, the next one does.
-      fullScanTookMs: totals ? Date.now() - startedAt : 0,
+      fullScanTookMs: totals ? performance.now() - startedAt : 0,
       cursor,
       below: addCounts(new Map(), rows),
     };

@@ -5,7 +5,7 @@ import { type MessageInput, validateMessage } from '../../../domain/validate-mes
 import { acceptMessages, newMessageFrom } from '../../accept-messages.ts';
 import { type ApiDeps, BATCH_BODY_LIMIT } from '../../deps.ts';
 import { ApiError, type ErrorDetail, MAX_ERROR_DETAILS } from '../../errors.ts';
-import { replayIfKnown } from '../../idempotency.ts';
+import { oneRequestPerKey, replayIfKnown } from '../../idempotency.ts';
 import { ErrorBodySchema, ErrorSchema, MessageErrorResponses } from '../../schemas/error.ts';
 import { MessageInputSchema } from '../../schemas/message-input.ts';
 import { strict } from '../../schemas/parts.ts';
@@ -57,68 +57,69 @@ export function registerSubmitMessageBatch(app: TypedApp, deps: ApiDeps): void {
         response: { 202: BatchResultSchema, ...MessageErrorResponses, 429: ErrorSchema },
       },
     },
-    async (request, reply) => {
-      if (await replayIfKnown(request, reply, deps.messages)) return reply;
-      const items = request.body.messages;
-      checkBatchRecipients(items, deps.batchMaxRecipients ?? DEFAULT_BATCH_MAX_RECIPIENTS);
-      const now = clock();
-      const messages: NewMessage[] = [];
-      const results: Static<typeof BatchResultSchema>['results'] = [];
-      // One budget of listed problems for the whole answer: once it is used up, later messages
-      // are only checked for validity (first problem) and their problems counted, not listed.
-      const allDetails: ErrorDetail[] = [];
-      let detailsOmitted = 0;
-      items.forEach((item, index) => {
-        const budget = MAX_ERROR_DETAILS - allDetails.length;
-        const shape = checkItemShape(item, budget > 0);
-        let found: ErrorDetail[];
-        if (!shape.valid) {
-          found = schemaErrorDetails(shape.errors);
-        } else {
-          const result = validateMessage(item as MessageInput, now);
-          if (!Array.isArray(result)) {
-            const message = newMessageFrom(request, result, now);
-            messages.push(message);
-            results.push({
-              index,
-              id: message.id,
-              status: result.sendAt === null ? 'queued' : 'scheduled',
-            });
-            return;
+    async (request, reply) =>
+      oneRequestPerKey(request, deps.messages, async () => {
+        if (await replayIfKnown(request, reply, deps.messages)) return reply;
+        const items = request.body.messages;
+        checkBatchRecipients(items, deps.batchMaxRecipients ?? DEFAULT_BATCH_MAX_RECIPIENTS);
+        const now = clock();
+        const messages: NewMessage[] = [];
+        const results: Static<typeof BatchResultSchema>['results'] = [];
+        // One budget of listed problems for the whole answer: once it is used up, later messages
+        // are only checked for validity (first problem) and their problems counted, not listed.
+        const allDetails: ErrorDetail[] = [];
+        let detailsOmitted = 0;
+        items.forEach((item, index) => {
+          const budget = MAX_ERROR_DETAILS - allDetails.length;
+          const shape = checkItemShape(item, budget > 0);
+          let found: ErrorDetail[];
+          if (!shape.valid) {
+            found = schemaErrorDetails(shape.errors);
+          } else {
+            const result = validateMessage(item as MessageInput, now);
+            if (!Array.isArray(result)) {
+              const message = newMessageFrom(request, result, now);
+              messages.push(message);
+              results.push({
+                index,
+                id: message.id,
+                status: result.sendAt === null ? 'queued' : 'scheduled',
+              });
+              return;
+            }
+            found = result;
           }
-          found = result;
+          const listed = found.slice(0, Math.max(budget, 0));
+          const omitted = found.length - listed.length;
+          detailsOmitted += omitted;
+          const error = new ApiError(
+            'invalid_request',
+            listed.length > 0
+              ? 'the message is invalid; see details'
+              : `the message is invalid; its problems are not listed (one answer lists at most ${MAX_ERROR_DETAILS})`,
+            listed,
+            omitted,
+          );
+          results.push({ index, error: error.toBody().error });
+          const prefix = `messages[${index}]`;
+          for (const d of listed)
+            allDetails.push({ field: `${prefix}.${d.field}`, message: d.message });
+        });
+        if (messages.length === 0) {
+          throw new ApiError(
+            'invalid_request',
+            'no message in the batch is valid; see details',
+            allDetails,
+            detailsOmitted,
+          );
         }
-        const listed = found.slice(0, Math.max(budget, 0));
-        const omitted = found.length - listed.length;
-        detailsOmitted += omitted;
-        const error = new ApiError(
-          'invalid_request',
-          listed.length > 0
-            ? 'the message is invalid; see details'
-            : `the message is invalid; its problems are not listed (one answer lists at most ${MAX_ERROR_DETAILS})`,
-          listed,
-          omitted,
-        );
-        results.push({ index, error: error.toBody().error });
-        const prefix = `messages[${index}]`;
-        for (const d of listed)
-          allDetails.push({ field: `${prefix}.${d.field}`, message: d.message });
-      });
-      if (messages.length === 0) {
-        throw new ApiError(
-          'invalid_request',
-          'no message in the batch is valid; see details',
-          allDetails,
-          detailsOmitted,
-        );
-      }
-      const body = {
-        accepted: messages.length,
-        rejected: results.length - messages.length,
-        results,
-      };
-      return acceptMessages(request, reply, deps, messages, 202, body);
-    },
+        const body = {
+          accepted: messages.length,
+          rejected: results.length - messages.length,
+          results,
+        };
+        return acceptMessages(request, reply, deps, messages, 202, body);
+      }),
   );
 }
 

@@ -3,7 +3,7 @@ import { type MessageInput, validateMessage } from '../../../domain/validate-mes
 import { acceptMessages, newMessageFrom } from '../../accept-messages.ts';
 import type { ApiDeps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
-import { replayIfKnown } from '../../idempotency.ts';
+import { oneRequestPerKey, replayIfKnown } from '../../idempotency.ts';
 import { ErrorSchema, MessageErrorResponses } from '../../schemas/error.ts';
 import { MessageInputSchema } from '../../schemas/message-input.ts';
 import type { TypedApp } from '../../typed-app.ts';
@@ -28,19 +28,20 @@ export function registerSubmitMessage(app: TypedApp, deps: ApiDeps): void {
         response: { 202: AcceptedSchema, ...MessageErrorResponses, 429: ErrorSchema },
       },
     },
-    async (request, reply) => {
-      if (await replayIfKnown(request, reply, deps.messages)) return reply;
-      const now = clock();
-      const result = validateMessage(request.body as MessageInput, now);
-      if (Array.isArray(result)) {
-        throw new ApiError('invalid_request', 'the message is invalid; see details', result);
-      }
-      const message = newMessageFrom(request, result, now);
-      const body = {
-        id: message.id,
-        status: result.sendAt === null ? 'queued' : 'scheduled',
-      } as const;
-      return acceptMessages(request, reply, deps, [message], 202, body);
-    },
+    async (request, reply) =>
+      oneRequestPerKey(request, deps.messages, async () => {
+        if (await replayIfKnown(request, reply, deps.messages)) return reply;
+        const now = clock();
+        const result = validateMessage(request.body as MessageInput, now);
+        if (Array.isArray(result)) {
+          throw new ApiError('invalid_request', 'the message is invalid; see details', result);
+        }
+        const message = newMessageFrom(request, result, now);
+        const body = {
+          id: message.id,
+          status: result.sendAt === null ? 'queued' : 'scheduled',
+        } as const;
+        return acceptMessages(request, reply, deps, [message], 202, body);
+      }),
   );
 }
