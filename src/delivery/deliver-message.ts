@@ -20,8 +20,12 @@ import type { ClaimedMessage, MessageContent, SendResult } from '../domain/types
  *   6. recordAttempt          write the attempt and the decision (DeliveryStore.complete)
  */
 
-/** Tries to write an attempt's result: 250 ms, 0.5 s, 1 s, 2 s, 4 s apart (~8 s in all). */
+/**
+ * Tries to write an attempt's result: 250 ms, 0.5 s, 1 s, 2 s, 4 s apart (~8 s in all), then every
+ * 4 s for as long as the message's lease lasts.
+ */
 const COMPLETE_RETRIES = 5;
+const COMPLETE_RETRY_MAX_MS = 4000;
 
 /**
  * Step 1. Suppressed recipients are left out: a bounce or complaint must stop all later mail to
@@ -189,9 +193,10 @@ export function attemptCompletion(
 }
 
 /**
- * Step 6. Writes the attempt and the decision. The database may be briefly away (a restart, a
- * failover): keep trying for a while, well within the lease, so the result is not lost and the
- * message not sent a second time.
+ * Step 6. Writes the attempt and the decision. The database may be away for a while (a restart,
+ * a failover, its connections taken): keep trying until the lease runs out (`leaseLeft` says how
+ * long is left), so the result is not lost and the message not sent a second time. After that
+ * another worker may claim it, and writing the result would no longer apply.
  */
 export async function recordAttempt(
   store: DeliveryStore,
@@ -199,6 +204,7 @@ export async function recordAttempt(
   outage: OutageReporter,
   logger: Logger,
   log: AttemptLogFields,
+  leaseLeft: () => number = () => 0,
 ): Promise<void> {
   for (let retry = 0; ; retry++) {
     try {
@@ -206,7 +212,8 @@ export async function recordAttempt(
       outage.succeeded('recording attempt results');
       return;
     } catch (error) {
-      if (retry >= COMPLETE_RETRIES) {
+      const wait = Math.min(250 * 2 ** retry, COMPLETE_RETRY_MAX_MS);
+      if (retry >= COMPLETE_RETRIES && leaseLeft() <= wait) {
         // The lease will expire and the message will be claimed again: a possible duplicate,
         // never a loss. In an outage every message in flight ends here: the outage is logged
         // once, each message only at debug level.
@@ -214,7 +221,7 @@ export async function recordAttempt(
         logger.debug({ ...log }, 'recording the attempt failed; sent again when its lease ends');
         return;
       }
-      await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** retry));
+      await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
 }

@@ -453,6 +453,7 @@ export class DeliveryWorker implements DeliveryHandOff {
       'result' in kept
         ? kept.result
         : await sendThroughProvider(provider, message, kept.content, pending?.abandon.signal);
+    const leaseEnd = this.leaseEnds.get(message.id) ?? 0;
     this.leaseEnds.delete(message.id);
     if (pending) this.probesInFlight.delete(pending);
     const now = this.clock();
@@ -476,7 +477,9 @@ export class DeliveryWorker implements DeliveryHandOff {
     });
     logDecision(logger, log, result, decision);
     const completion = attemptCompletion(message, provider.name, startedAt, now, result, decision);
-    await recordAttempt(store, completion, this.outage, logger, log);
+    // While stopping, a result that cannot be written is left to the lease (as after a crash).
+    const leaseLeft = () => (this.running ? leaseEnd - this.clock() : 0);
+    await recordAttempt(store, completion, this.outage, logger, log, leaseLeft);
   }
 
   private onTransition({ from, to, reason }: Transition): void {

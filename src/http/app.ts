@@ -96,7 +96,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       deps.outage.failed('answering requests', error);
     } else if (
       apiError.status >= 500 &&
-      !(apiError.code === 'storage_unavailable' && deps.outage)
+      !(apiError.code === 'storage_unavailable' && deps.outage) &&
+      // A readiness probe saying "not ready" is its answer, not a failure (asked every second).
+      apiError.code !== 'not_ready'
     ) {
       request.log.error({ err: error }, 'request failed');
     }

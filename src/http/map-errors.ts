@@ -87,7 +87,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return (
     typeof message === 'string' &&
     // The last: a migration changed what a prepared statement returns; it is not prepared again.
-    /Connection terminated|timeout exceeded when trying to connect|cached plan must not change result type/i.test(
+    /Connection terminated|timeout exceeded when trying to connect|is not queryable|cached plan must not change result type/i.test(
       message,
     )
   );
