@@ -220,10 +220,9 @@ export class DeliveryWorker implements DeliveryHandOff {
 
   /**
    * Moves on the leases that have less than half their length left (one statement per 500).
-   * Nothing
-   * is written while every message is sent well within its lease (the usual case). A lease this
-   * worker no longer holds (the database was unreachable for longer than a lease, and another
-   * worker took the message) is logged: that message may be sent twice.
+   * Nothing is written while every message is sent well within its lease (the usual case). A
+   * lease this worker no longer holds (the database was unreachable for about half a lease or
+   * more, and another worker took the message) is logged: that message may be sent twice.
    */
   private keepLeases(): void {
     if (this.renewingLeases) return;
