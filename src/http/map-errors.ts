@@ -78,12 +78,14 @@ const UNAVAILABLE_CODES = new Set([
   '08003',
   '08004',
   '08006',
-  'SQLITE_BUSY',
 ]);
 
 export function isDatabaseUnavailable(error: unknown): boolean {
   const { code, message } = error as { code?: unknown; message?: unknown };
   if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
+  // Another process held SQLite's lock for longer than a write waits (SQLITE_BUSY), or changed
+  // the file under a transaction's snapshot (SQLITE_BUSY_SNAPSHOT): trying again later succeeds.
+  if (typeof code === 'string' && code.startsWith('SQLITE_BUSY')) return true;
   return (
     typeof message === 'string' &&
     // The last: a migration changed what a prepared statement returns; it is not prepared again.

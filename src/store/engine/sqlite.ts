@@ -16,6 +16,7 @@ import {
   WAL_SIZE_LIMIT_BYTES,
 } from './background-checkpoints.ts';
 import type { DatabaseHandle, Dialect } from './handle.ts';
+import { busyDelayMs, isLockWait, OTHER_WRITER_WAIT_MS, waitingOnThread } from './sqlite-busy.ts';
 import { registerSqliteFunctions } from './sqlite-functions.ts';
 import { WalSync } from './wal-sync.ts';
 import { SharedWriteLock } from './write-lock.ts';
@@ -101,7 +102,6 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
   // Commits are grouped by the caller (see write/commit-group.ts) to keep that affordable.
   const inWal = sqlite.pragma('journal_mode = WAL', { simple: true }) === 'wal';
   sqlite.pragma(inWal ? 'synchronous = NORMAL' : 'synchronous = FULL');
-  sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
   // A transaction's changed pages stay in memory until it commits. With spilling on, a write
   // that changes more pages than the cache holds (2 MiB; a recovery chunk of thousands of
@@ -156,15 +156,19 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
   // configured.
   const walSync = inWal ? WalSync.forDatabase(mainDatabaseFile(sqlite)) : null;
   const fsyncInline = options.fsync === 'inline';
-  const db = new Kysely<Database>({
-    dialect: new SqliteDialect({ database: withStatementCache(sqlite, walSync) }),
-  });
+  // Until here SQLite's busy handler waited (better-sqlite3's default, 5 s) while another process
+  // held the lock; from here sqlite-busy.ts waits, without blocking the event loop for writes.
+  sqlite.pragma('busy_timeout = 0');
+  const cache = withStatementCache(sqlite, walSync);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cache }) });
 
   const dataVersion = sqlite.prepare('pragma data_version').pluck();
   // Prepared here, not through Kysely: they run for every write transaction.
   const begin = sqlite.prepare('begin immediate');
   const commit = sqlite.prepare('commit');
   const rollback = sqlite.prepare('rollback');
+  /** Returned by a turn that found another process holding SQLite's write lock. */
+  const LOCKED_ELSEWHERE = Symbol('locked elsewhere');
   return {
     db,
     engine: 'sqlite',
@@ -173,17 +177,25 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
     externalChangeCounter: () => dataVersion.get() as number,
     // SQLite's default deferred BEGIN takes the write lock only at the first write; if another
     // process wrote in between, that upgrade fails at once with SQLITE_BUSY instead of waiting.
-    // BEGIN IMMEDIATE waits (busy_timeout) for the lock up front.
+    // BEGIN IMMEDIATE takes it up front. If another process holds it, this turn lets go of the
+    // connection (reads go on meanwhile) and the next one tries again after a timer.
     async writeTransaction(work, options) {
-      const result = await db.connection().execute((conn) =>
-        writeLock.hold(async () => {
-          // A bulk transaction leaves the WAL to the thread (see BULK_DEFER_FRAMES).
-          const bulk = options?.bulk === true && threadCopies;
-          if (bulk) writeLock.markBulkWriting(Date.now() + BULK_QUIET_MS);
-          setAutocheckpoint(bulk);
-          try {
+      const giveUpAt = performance.now() + OTHER_WRITER_WAIT_MS;
+      for (let attempt = 0; ; attempt++) {
+        const result = await db.connection().execute((conn) =>
+          writeLock.hold(async () => {
             walSync?.throwIfFailed();
-            begin.run();
+            try {
+              begin.run();
+            } catch (error) {
+              if (isLockWait(error) && performance.now() < giveUpAt) return LOCKED_ELSEWHERE;
+              throw error;
+            }
+            // A bulk transaction leaves the WAL to the thread (see BULK_DEFER_FRAMES).
+            const bulk = options?.bulk === true && threadCopies;
+            if (bulk) writeLock.markBulkWriting(Date.now() + BULK_QUIET_MS);
+            setAutocheckpoint(bulk);
+            cache.holdingWriteLock = true;
             try {
               const result = await work(conn);
               // With a WAL: written, not yet fsync'd; that is done below, once the lock is free.
@@ -192,18 +204,23 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
             } catch (error) {
               if (sqlite.inTransaction) rollback.run();
               throw error;
+            } finally {
+              cache.holdingWriteLock = false;
+              if (bulk) writeLock.markBulkWriting(Date.now() + BULK_QUIET_MS);
             }
-          } finally {
-            if (bulk) writeLock.markBulkWriting(Date.now() + BULK_QUIET_MS);
-          }
-        }),
-      );
-      // Committed, and the write lock is free for the next transaction; the caller hears back
-      // once the commit is on disk, or at once if it may get there with the next fsync.
-      if (options?.asyncCommit) walSync?.syncSoon();
-      else if (fsyncInline) await walSync?.syncHere();
-      else await walSync?.sync();
-      return result;
+          }),
+        );
+        if (result === LOCKED_ELSEWHERE) {
+          await new Promise((r) => setTimeout(r, busyDelayMs(attempt)));
+          continue;
+        }
+        // Committed, and the write lock is free for the next transaction; the caller hears back
+        // once the commit is on disk, or at once if it may get there with the next fsync.
+        if (options?.asyncCommit) walSync?.syncSoon();
+        else if (fsyncInline) await walSync?.syncHere();
+        else await walSync?.sync();
+        return result;
+      }
     },
     durable: async () => {
       await walSync?.sync();
@@ -259,8 +276,10 @@ function ensureDirectory(dir: string): void {
  * under load (profiled). Caching prepared statements by their SQL text removes that. Bounded,
  * because multi-row inserts produce one SQL text per row count.
  *
- * Kysely runs what this returns at once. A statement that writes outside a transaction commits
- * on its own; with a WAL it comes back wrapped by `durableAlone`.
+ * Kysely runs what this returns at once. Inside this process's own write transaction
+ * (`holdingWriteLock`) that is the statement itself. Elsewhere it may meet another process's
+ * lock, and is wrapped to wait for it (`patiently`); a statement that writes outside a
+ * transaction commits on its own, and with a WAL is also made durable before it returns.
  */
 function withStatementCache(sqlite: SqliteDatabase.Database, walSync: WalSync | null, size = 256) {
   const cache = new Map<string, SqliteDatabase.Statement>();
@@ -279,32 +298,39 @@ function withStatementCache(sqlite: SqliteDatabase.Database, walSync: WalSync | 
     return statement;
   };
   return {
+    holdingWriteLock: false,
     close: () => sqlite.close(),
     prepare(text: string) {
       const statement = prepareCached(text);
-      if (walSync === null || statement.readonly || sqlite.inTransaction) return statement;
-      return durableAlone(statement, walSync);
+      if (this.holdingWriteLock) return statement;
+      const alone = walSync !== null && !statement.readonly && !sqlite.inTransaction;
+      return patiently(statement, alone ? walSync : null);
     },
   };
 }
 
 /**
- * A statement that commits on its own (a setting, an API key, a lease outside a write
- * transaction), fsync'd before its result is returned, as SQLite's FULL would: a write
- * transaction has the fsync done off the thread, but one statement's caller cannot wait for it.
+ * A statement that waits for another process's lock (sqlite-busy.ts). With `walSync`, one that
+ * commits on its own (a setting, an API key, a lease outside a write transaction), fsync'd before
+ * its result is returned, as SQLite's FULL would: a write transaction has the fsync done off the
+ * thread, but one statement's caller cannot wait for it.
  */
-function durableAlone(statement: SqliteDatabase.Statement, walSync: WalSync) {
-  const durably = <T>(run: () => T): T => {
-    walSync.throwIfFailed();
-    const result = run();
-    walSync.syncNow();
+function patiently(statement: SqliteDatabase.Statement, walSync: WalSync | null) {
+  const call = <T>(run: () => T): T => {
+    walSync?.throwIfFailed();
+    const result = waitingOnThread(run);
+    walSync?.syncNow();
     return result;
   };
   return {
     reader: statement.reader,
-    run: (parameters: readonly unknown[]) => durably(() => statement.run(parameters)),
-    all: (parameters: readonly unknown[]) => durably(() => statement.all(parameters)),
+    run: (parameters: readonly unknown[]) => call(() => statement.run(parameters)),
+    all: (parameters: readonly unknown[]) => call(() => statement.all(parameters)),
+    // A durable statement runs to the end before anything is returned; a read streams (and, as
+    // it reads one snapshot of a WAL, meets no lock once it has begun).
     iterate: (parameters: readonly unknown[]) =>
-      durably(() => statement.all(parameters))[Symbol.iterator](),
+      walSync
+        ? call(() => statement.all(parameters))[Symbol.iterator]()
+        : statement.iterate(parameters),
   };
 }
