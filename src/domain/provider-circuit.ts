@@ -1,4 +1,9 @@
-import type { CredentialCheck, ProviderFault, SendResult } from './types.ts';
+import {
+  type CredentialCheck,
+  MAX_REQUESTED_WAIT_MS,
+  type ProviderFault,
+  type SendResult,
+} from './types.ts';
 
 /**
  * A provider's health as one worker sees it: a circuit breaker over provider-level failures.
@@ -219,7 +224,9 @@ export class ProviderCircuit {
 
   private waitFor(state: ProviderState, retryAfterMs: number | undefined): number {
     if (state === 'paused') return this.options.pauseCheckMs;
-    if (state === 'throttled') return retryAfterMs ?? this.options.defaultThrottleMs;
+    // Bounded here too: a provider adapter other than SendGrid's may not bound it.
+    if (state === 'throttled')
+      return Math.min(retryAfterMs ?? this.options.defaultThrottleMs, MAX_REQUESTED_WAIT_MS);
     return this.options.probeIntervalMs;
   }
 

@@ -1,5 +1,5 @@
 import { type Backoff, backoffDelayMs } from './backoff.ts';
-import type { SendResult } from './types.ts';
+import { MAX_REQUESTED_WAIT_MS, type SendResult } from './types.ts';
 
 /**
  * When to try a message again (the delays themselves follow the one backoff rule, backoff.ts).
@@ -36,7 +36,7 @@ export function retryDelayMs(
     capMs: policy.maxDelayMs,
     jitter: 'full',
   };
-  return Math.max(backoffDelayMs(backoff, attempt, random), retryAfterMs ?? 0);
+  return Math.max(backoffDelayMs(backoff, attempt, random), requestedWait(retryAfterMs));
 }
 
 export type Decision =
@@ -87,7 +87,7 @@ export function decideAfterAttempt(
     const delay = backoffDelayMs(PROVIDER_FAULT_BACKOFF, 1, random);
     return {
       kind: 'retry',
-      at: now + Math.max(delay, result.retryAfterMs ?? 0),
+      at: now + Math.max(delay, requestedWait(result.retryAfterMs)),
       reason,
       chargesBudget: false,
     };
@@ -102,4 +102,9 @@ export function decideAfterAttempt(
     reason,
     chargesBudget: true,
   };
+}
+
+/** A provider's requested wait, bounded (MAX_REQUESTED_WAIT_MS; any adapter may have missed it). */
+function requestedWait(retryAfterMs: number | undefined): number {
+  return Math.min(Math.max(0, retryAfterMs ?? 0), MAX_REQUESTED_WAIT_MS);
 }

@@ -148,12 +148,23 @@ export interface RateLimitInfo {
   reset?: number;
 }
 
+/**
+ * The longest wait a provider's answer can impose (Retry-After, a rate limit's reset time). Past
+ * it the circuit probes again with one message: a wrong or absurd header (`Retry-After:
+ * 100000000000000000000`, a reset time in the next century) cannot park mail for years, nor
+ * produce a time no date can hold.
+ */
+export const MAX_REQUESTED_WAIT_MS = 60 * 60_000;
+
 /** What a provider reports about one send; recorded as an attempt. */
 export interface SendResult {
   outcome: SendOutcome;
   providerMessageId?: string;
   httpStatus?: number;
-  /** Provider asked us to wait at least this long before trying again. */
+  /**
+   * Provider asked us to wait at least this long before trying again; adapters keep it within
+   * [0, MAX_REQUESTED_WAIT_MS].
+   */
   retryAfterMs?: number;
   /** A short, stable name for the kind of failure: `http_503`, `timeout`, `ECONNRESET`, ... */
   errorClass?: string;

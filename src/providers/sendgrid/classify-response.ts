@@ -1,4 +1,9 @@
-import type { ProviderError, RateLimitInfo, SendResult } from '../../domain/types.ts';
+import {
+  MAX_REQUESTED_WAIT_MS,
+  type ProviderError,
+  type RateLimitInfo,
+  type SendResult,
+} from '../../domain/types.ts';
 
 /**
  * Turns SendGrid's answer to `POST /v3/mail/send` into a `SendResult`: whose fault a failure is
@@ -58,14 +63,15 @@ function rateLimitOf(answer: HttpAnswer): RateLimitInfo | undefined {
 
 /** Retry-After (seconds or an HTTP date), else X-RateLimit-Reset (epoch seconds). */
 export function waitRequested(answer: HttpAnswer, now: number): number | undefined {
+  const within = (ms: number) => Math.min(Math.max(0, ms), MAX_REQUESTED_WAIT_MS);
   const retryAfter = header(answer, 'retry-after');
   if (retryAfter !== undefined) {
-    if (/^\d+$/.test(retryAfter.trim())) return Number(retryAfter.trim()) * 1000;
+    if (/^\d+$/.test(retryAfter.trim())) return within(Number(retryAfter.trim()) * 1000);
     const date = Date.parse(retryAfter);
-    if (!Number.isNaN(date)) return Math.max(0, date - now);
+    if (!Number.isNaN(date)) return within(date - now);
   }
   const reset = Number(header(answer, 'x-ratelimit-reset'));
-  if (Number.isFinite(reset) && reset > 0) return Math.max(0, reset * 1000 - now);
+  if (Number.isFinite(reset) && reset > 0) return within(reset * 1000 - now);
   return undefined;
 }
 

@@ -171,9 +171,15 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** Node's timers hold at most 2^31 - 1 ms (~24.8 days); a longer one would fire at once. */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
+
 function nonNegative(value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
     throw new FaultsError(`${name} must be a number of ms >= 0`);
+  }
+  if (value > LONGEST_TIMER_MS) {
+    throw new FaultsError(`${name} must be at most ${LONGEST_TIMER_MS} ms (about 24.8 days)`);
   }
   return value;
 }
