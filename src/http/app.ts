@@ -9,7 +9,7 @@ import Fastify, {
 } from 'fastify';
 import { type ApiDeps, MESSAGE_BODY_LIMIT } from './deps.ts';
 import { ApiError } from './errors.ts';
-import { parseJsonBody } from './json-body.ts';
+import { parseJsonBytes } from './json-body.ts';
 import { LingeringSockets } from './linger.ts';
 import { toApiError } from './map-errors.ts';
 import { registerRoutes } from './routes/index.ts';
@@ -42,16 +42,12 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.setValidatorCompiler(boundedValidatorCompiler);
   app.decorateRequest('apiKey', null);
   // An empty body is no body: clients often send `Content-Type: application/json` on POST /cancel
-  // and /retry without one. parseJsonBody names a `__proto__` key instead of calling it malformed.
+  // and /retry without one. parseJsonBytes names a `__proto__` key instead of calling it malformed.
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    if (body === '') {
-      done(null, undefined);
-      return;
-    }
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
     let parsed: unknown;
     try {
-      parsed = parseJsonBody(body as string);
+      parsed = parseJsonBytes(body as Buffer);
     } catch (error) {
       done(error as Error, undefined);
       return;

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../../deps.ts';
-import { parseJsonBody } from '../../json-body.ts';
+import { parseJsonBytes } from '../../json-body.ts';
 import {
   SENDGRID_MESSAGES,
   SendGridRefusal,
@@ -24,10 +24,10 @@ export async function registerSendGridRoutes(app: FastifyInstance, deps: ApiDeps
       scope.removeAllContentTypeParsers();
       scope.addContentTypeParser(
         '*',
-        { parseAs: 'string', bodyLimit: SENDGRID_BODY_LIMIT },
+        { parseAs: 'buffer', bodyLimit: SENDGRID_BODY_LIMIT },
         (_request, body, done) => {
           try {
-            done(null, body === '' ? undefined : parseJsonBody(body as string));
+            done(null, parseJsonBytes(body as Buffer));
           } catch {
             done(SendGridRefusal.of(400, SENDGRID_MESSAGES.badRequest), undefined);
           }

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
+import { queryDatabase, startTestService, TEST_KEY, type TestService } from './helpers.ts';
+
+/**
+ * JSON bodies as bytes, as no JSON library writes them: bytes that are not UTF-8, and numbers too
+ * large for a double (JSON.parse makes them ±Infinity, which JSON cannot hold: stored and
+ * forwarded they became null). Each is refused with nothing stored, on /v1 and on /v3.
+ */
+
+const V1_MESSAGE =
+  '{"from":{"email":"a@example.com"},"to":[{"email":"b@example.com"}],"subject":"SUBJECT","text":"t"}';
+const V3_MAIL = (asm: string) =>
+  `{"personalizations":[{"to":[{"email":"b@example.com"}]}],"from":{"email":"a@example.com"},"subject":"s","content":[{"type":"text/plain","value":"t"}],"asm":{"group_id":${asm}}}`;
+
+describe('raw JSON bodies', () => {
+  let svc: TestService;
+  let simulator: RunningSimulator;
+  before(async () => {
+    // Through the sendgrid provider, /v3 forwards fields (asm) that the sandbox would refuse.
+    simulator = await startSimulator({ port: 0, apiKey: 'SG.raw' });
+    svc = await startTestService({
+      TEGAMI_TEST_NO_WORKER: '1',
+      TEGAMI_PROVIDER: 'sendgrid',
+      TEGAMI_SENDGRID_API_KEY: 'SG.raw',
+      TEGAMI_SENDGRID_BASE_URL: simulator.url,
+    });
+  });
+  after(async () => {
+    await svc?.stop();
+    await simulator?.close();
+  });
+
+  const post = async (path: string, body: Buffer | string) => {
+    const response = await fetch(`${svc.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_KEY}` },
+      body,
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : undefined };
+  };
+  const stored = async () => {
+    const [row] = await queryDatabase<{ n: number }>(
+      svc.databaseUrl,
+      'select count(*) as n from messages',
+    );
+    return Number(row?.n);
+  };
+
+  test('bytes that are not UTF-8 in a subject: 400 malformed_json on /v1, 400 on /v3', async () => {
+    const before = await stored();
+    const [head, tail] = V1_MESSAGE.split('SUBJECT') as [string, string];
+    for (const bad of [
+      Buffer.from([0xed, 0xa0, 0x80]), // a surrogate, encoded
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from([0xc0, 0x80]), // an overlong NUL
+    ]) {
+      const body = Buffer.concat([Buffer.from(head), bad, Buffer.from(tail)]);
+      const v1 = await post('/v1/messages', body);
+      assert.equal(v1.status, 400, JSON.stringify(v1.body));
+      assert.equal(v1.body.error.code, 'malformed_json');
+      assert.match(v1.body.error.message, /not valid UTF-8/);
+      const mail = Buffer.from(V3_MAIL('1').replace('"subject":"s"', '"subject":"SUBJECT"'));
+      const at = mail.indexOf('SUBJECT');
+      const v3 = await post(
+        '/v3/mail/send',
+        Buffer.concat([mail.subarray(0, at), bad, mail.subarray(at + 'SUBJECT'.length)]),
+      );
+      assert.equal(v3.status, 400, JSON.stringify(v3.body));
+    }
+    assert.equal(await stored(), before);
+  });
+
+  test('a number beyond a double: 400 naming the field, nothing stored', async () => {
+    const before = await stored();
+    for (const huge of ['1e309', '-1e400', '9'.repeat(400), '1E+999']) {
+      const v3 = await post('/v3/mail/send', V3_MAIL(huge));
+      assert.equal(v3.status, 400, `${huge}: ${JSON.stringify(v3.body)}`);
+      const v1 = await post(
+        '/v1/messages',
+        V1_MESSAGE.replace('"text":"t"', `"text":"t","metadata":{"n":"1"},"x":${huge}`),
+      );
+      assert.equal(v1.status, 400, `${huge}: ${JSON.stringify(v1.body)}`);
+      assert.ok(
+        v1.body.error.details.some(
+          (d: { field: string; message: string }) => d.field === 'x' && /too large/.test(d.message),
+        ),
+        JSON.stringify(v1.body),
+      );
+    }
+    assert.equal(await stored(), before);
+  });
+
+  test('large finite numbers and text that looks like an exponent are taken as they are', async () => {
+    const v3 = await post('/v3/mail/send', V3_MAIL('1e2'));
+    assert.equal(v3.status, 202, JSON.stringify(v3.body));
+    const v1 = await post('/v1/messages', V1_MESSAGE.replace('SUBJECT', 'Room e123, 9e999 nights'));
+    assert.equal(v1.status, 202, JSON.stringify(v1.body));
+  });
+});
