@@ -414,6 +414,15 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     });
     assert.equal(own.status, 200, own.text.slice(0, 200));
     assert.match((await hotelAdmin.get('/console/webhooks')).text, /hotel-admin-hooks/);
+    // The API's limit on a URL's length holds for the form too.
+    const long = await hotelAdmin.post('/console/webhooks', {
+      ...hook,
+      url: `http://127.0.0.1:9/${'l'.repeat(2100)}`,
+      unit: unitIds.hotel as string,
+    });
+    assert.equal(long.status, 400);
+    assert.match(long.text, /url: at most 2048 characters/);
+    assert.doesNotMatch((await hotelAdmin.get('/console/webhooks')).text, /l{2000}/);
   });
 
   test('after signing in, a next that is not a plain console path leads to the overview', async () => {
@@ -499,6 +508,21 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     assert.deepEqual(cleared.body.alerts, { slack_webhook_url: null, thresholds: {} });
     const bad = await admin.post(`/console/units/${hotel.id}/alerts`, { delay_s: 'soon' });
     assert.equal(bad.status, 400);
+    // The API's limits hold for the form too, and a refused form changes nothing.
+    for (const [fields, problem] of [
+      [{ delay_s: '9999999999' }, /alerts\.delay_s: must be a whole number from 1 to 2592000/],
+      [{ dead_letters: '9999999999' }, /alerts\.dead_letters: must be a whole number from 0/],
+      [
+        { slack_webhook_url: `http://127.0.0.1:9/${'a'.repeat(3000)}` },
+        /slack_webhook_url: must be at most 2048 characters/,
+      ],
+    ] as const) {
+      const refusedForm = await admin.post(`/console/units/${hotel.id}/alerts`, fields);
+      assert.equal(refusedForm.status, 400, JSON.stringify(fields));
+      assert.match(refusedForm.text, problem);
+    }
+    const unchanged = await tegami.request('GET', `/v1/units/${hotel.id}`);
+    assert.deepEqual(unchanged.body.alerts, { slack_webhook_url: null, thresholds: {} });
     const viewer = await signIn(tegami.url, 'viewer@example.jp', PASSWORD);
     const refused = await viewer.post(`/console/units/${hotel.id}/alerts`, { delay_s: '1' });
     assert.equal(refused.status, 403);

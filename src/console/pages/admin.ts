@@ -266,6 +266,7 @@ ${
         if (value === '') return undefined;
         if (!/^[0-9]{1,10}$/.test(value))
           throw new ConsoleError(400, `${name.replace('_', ' ')} must be a whole number`);
+        // Its range is the domain's (alerts.delay_s up to 30 days, counts up to 1e9).
         return Number(value);
       };
       const delay = whole('delay_s');
@@ -383,6 +384,10 @@ ${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}`;
     async (request, reply) => {
       const state = stateOf(request);
       const raw = request.body as Record<string, string | string[] | undefined>;
+      // As POST /v1/webhook-endpoints.
+      if (String(raw.url ?? '').length > 2048) {
+        throw new ConsoleError(400, 'url: at most 2048 characters');
+      }
       let parsed: URL;
       try {
         parsed = new URL(String(raw.url ?? ''));

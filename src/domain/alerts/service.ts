@@ -136,13 +136,13 @@ export class AlertsService {
     // Nothing asked to change: nothing written, nothing in the audit log.
     if (Object.values(fields).every((v) => v === undefined)) return { unit, settings };
     const url = patch.slackWebhookUrl;
-    if (url) {
-      const problem = slackUrlProblem(url) ?? (await this.deps.checkDestination(url));
-      if (problem) {
-        throw new OperationsError('invalid', 'the unit settings are invalid; see details', [
-          { field: 'slack_webhook_url', message: problem },
-        ]);
-      }
+    const problems = settingsProblems(patch);
+    if (url && problems.length === 0) {
+      const problem = await this.deps.checkDestination(url);
+      if (problem) problems.push({ field: 'slack_webhook_url', message: problem });
+    }
+    if (problems.length > 0) {
+      throw new OperationsError('invalid', 'the unit settings are invalid; see details', problems);
     }
     const now = this.clock();
     // Applied to the settings as they are when written, not as read above: a change made at the
@@ -201,6 +201,7 @@ export function presentOverrides(o: UnitAlertOverrides): Record<string, number |
 
 /** A Slack incoming-webhook URL: https (http only to a private stand-in), no credentials in it. */
 export function slackUrlProblem(url: string): string | null {
+  if (url.length > MAX_URL_LENGTH) return `must be at most ${MAX_URL_LENGTH} characters`;
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -211,6 +212,37 @@ export function slackUrlProblem(url: string): string | null {
   if (parsed.username || parsed.password) return 'must not contain a user name or password';
   if (/[\s\p{Cc}]/u.test(url)) return 'must not contain spaces or control characters';
   return null;
+}
+
+const MAX_URL_LENGTH = 2048;
+const MAX_DELAY_MS = 30 * 86_400_000;
+const MAX_COUNT = 1_000_000_000;
+const MAX_RATE_PER_MIN = 10_000_000;
+
+/**
+ * What is wrong with a change to a unit's settings, named as the API names the fields. The API's
+ * schema says the same first; this holds for every caller (the console's forms too).
+ */
+function settingsProblems(patch: UnitAlertPatch): { field: string; message: string }[] {
+  const problems: { field: string; message: string }[] = [];
+  const check = (field: string, value: number | undefined, min: number, max: number) => {
+    if (value === undefined) return;
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push({ field, message: `must be a whole number from ${min} to ${max}` });
+    }
+  };
+  const overrides = patch.overrides ?? {};
+  if (overrides.delayMs !== undefined) {
+    check('alerts.delay_s', overrides.delayMs / 1000, 1, MAX_DELAY_MS / 1000);
+  }
+  check('alerts.dead_letters', overrides.deadLetters, 0, MAX_COUNT);
+  check('alerts.unconfirmed', overrides.unconfirmed, 0, MAX_COUNT);
+  check('rate_limit_per_min', patch.rateLimitPerMin ?? undefined, 1, MAX_RATE_PER_MIN);
+  if (patch.slackWebhookUrl) {
+    const problem = slackUrlProblem(patch.slackWebhookUrl);
+    if (problem) problems.push({ field: 'slack_webhook_url', message: problem });
+  }
+  return problems;
 }
 
 /** Shows where a secret URL points without the secret: scheme, host and the path's first part. */
