@@ -55,6 +55,22 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     done(null, parsed);
   });
 
+  // PostgreSQL cannot hold U+0000 in text: a filter holding one was refused there and matched
+  // nothing on SQLite. Refused alike on both, naming the parameter.
+  app.addHook('preValidation', async (request) => {
+    if (!request.url.startsWith('/v1/')) return;
+    const query = request.query as Record<string, unknown> | undefined;
+    const details = Object.entries(query ?? {})
+      .filter(([, value]) => ([] as unknown[]).concat(value).some((v) => hasNul(v)))
+      .map(([name]) => ({
+        field: `querystring.${name}`,
+        message: 'must not contain NUL (\\u0000) characters',
+      }));
+    if (details.length > 0) {
+      throw new ApiError('invalid_request', 'the querystring is invalid; see details', details);
+    }
+  });
+
   // An answer sent before the body was read (413 from Content-Length, 401, 404) is followed by
   // reading and discarding the rest, within bounds, so the client can read the answer.
   const lingering = new LingeringSockets();
@@ -111,3 +127,5 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await registerRoutes(app, deps);
   return app;
 }
+
+const hasNul = (value: unknown) => typeof value === 'string' && value.includes('\u0000');

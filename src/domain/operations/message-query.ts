@@ -183,6 +183,11 @@ export function parseMessageQuery(
   };
 
   for (const field of Object.keys(input)) {
+    // As anywhere else: PostgreSQL cannot hold it, so it is refused on every engine.
+    if (typeof input[field] === 'string' && (input[field] as string).includes('\u0000')) {
+      fail(field, 'must not contain NUL (\\u0000) characters');
+      continue;
+    }
     if (
       !(QUERY_FIELDS as readonly string[]).includes(field) ||
       (field === 'reason' && !options.allowReason)
