@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
 import { queryDatabase, startTestService, TEST_KEY, type TestService } from './helpers.ts';
 
@@ -32,10 +33,18 @@ describe('raw JSON bodies', () => {
     await simulator?.close();
   });
 
-  const post = async (path: string, body: Buffer | string) => {
+  const post = async (
+    path: string,
+    body: Buffer | string,
+    headers: Record<string, string> = {},
+  ) => {
     const response = await fetch(`${svc.url}${path}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_KEY}` },
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${TEST_KEY}`,
+        ...headers,
+      },
       body,
     });
     const text = await response.text();
@@ -98,5 +107,45 @@ describe('raw JSON bodies', () => {
     assert.equal(v3.status, 202, JSON.stringify(v3.body));
     const v1 = await post('/v1/messages', V1_MESSAGE.replace('SUBJECT', 'Room e123, 9e999 nights'));
     assert.equal(v1.status, 202, JSON.stringify(v1.body));
+  });
+
+  test('a gzip-compressed body is unpacked, on /v1 as on /v3 (SendGrid takes them)', async () => {
+    const gzip = { 'content-encoding': 'gzip' };
+    const v1 = await post('/v1/messages', gzipSync(V1_MESSAGE.replace('SUBJECT', 'zipped')), gzip);
+    assert.equal(v1.status, 202, JSON.stringify(v1.body));
+    const [row] = await queryDatabase<{ subject: string }>(
+      svc.databaseUrl,
+      'select subject from messages where id = ?',
+      [v1.body.id],
+    );
+    assert.equal(row?.subject, 'zipped');
+    const v3 = await post('/v3/mail/send', gzipSync(V3_MAIL('1e2')), gzip);
+    assert.equal(v3.status, 202, JSON.stringify(v3.body));
+  });
+
+  test('other encodings, a broken gzip stream and a gzip bomb are refused, nothing stored', async () => {
+    const before = await stored();
+    const br = await post('/v1/messages', V1_MESSAGE, { 'content-encoding': 'br' });
+    assert.equal(br.status, 415, JSON.stringify(br.body));
+    assert.equal(br.body.error.code, 'unsupported_media_type');
+    assert.equal(
+      (await post('/v3/mail/send', V3_MAIL('1'), { 'content-encoding': 'br' })).status,
+      400,
+    );
+    const broken = await post('/v1/messages', Buffer.from('not gzip at all'), {
+      'content-encoding': 'gzip',
+    });
+    assert.equal(broken.status, 400, JSON.stringify(broken.body));
+    assert.match(broken.body.error.message, /could not be unpacked/);
+    // 64 MiB of spaces before the message: a few dozen KiB on the wire, past any body limit.
+    const bomb = gzipSync(
+      Buffer.concat([Buffer.alloc(64 * 1024 * 1024, 0x20), Buffer.from(V1_MESSAGE)]),
+    );
+    assert.ok(bomb.length < 1024 * 1024);
+    const v1 = await post('/v1/messages', bomb, { 'content-encoding': 'gzip' });
+    assert.equal(v1.status, 413, JSON.stringify(v1.body));
+    const v3 = await post('/v3/mail/send', bomb, { 'content-encoding': 'gzip' });
+    assert.equal(v3.status, 413, JSON.stringify(v3.body));
+    assert.equal(await stored(), before);
   });
 });

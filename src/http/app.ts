@@ -7,6 +7,7 @@ import Fastify, {
   type FastifyReply,
   LogController,
 } from 'fastify';
+import { decodeBody } from './content-encoding.ts';
 import { type ApiDeps, MESSAGE_BODY_LIMIT } from './deps.ts';
 import { ApiError } from './errors.ts';
 import { parseJsonBytes } from './json-body.ts';
@@ -54,6 +55,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     }
     done(null, parsed);
   });
+
+  app.addHook('preParsing', async (request, _reply, payload) => decodeBody(request, payload));
 
   // PostgreSQL cannot hold U+0000 in text: a filter holding one was refused there and matched
   // nothing on SQLite. Refused alike on both, naming the parameter.
