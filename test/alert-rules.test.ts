@@ -309,9 +309,51 @@ describe('alert lifecycle: for, flaps, repeats, resolution', () => {
     const c = condition();
     const alert = firingAlert(c, NOW);
     const early = life.step([c], [alert], NOW + 10 * MIN)[0];
-    assert.equal(early?.kind === 'update' && early.notify, false);
+    assert.equal(early?.kind === 'update' && early.notify, null);
     const later = life.step([c], [alert], NOW + 61 * MIN)[0];
-    assert.equal(later?.kind === 'update' && later.notify, true);
+    assert.equal(later?.kind === 'update' && later.notify, 'repeat');
+  });
+
+  test('an alert that gets worse is notified at once as escalated, not at the next repeat', () => {
+    const providerCondition = (p: Partial<ProviderFacts>) =>
+      evaluateRules(
+        facts({ units: [], providers: [provider(p)] }),
+        DEFAULT_ALERT_THRESHOLDS,
+      )[0] as AlertCondition;
+    const flaky = providerCondition({ attempts: 100, failures: 35, since: NOW });
+    assert.equal(flaky.severity, 'warning');
+    const down = providerCondition({ state: 'unavailable', since: NOW, failures: 50 });
+    const paused = providerCondition({ state: 'paused', since: NOW, reason: 'http_401' });
+    const step = (alert: Alert, c: AlertCondition) => {
+      const [only] = new AlertLifecycle(options).step([c], [alert], NOW + MIN);
+      return only?.kind === 'update' ? only.notify : only?.kind;
+    };
+    // Failing some attempts, then all of them: warning to critical.
+    assert.equal(step(firingAlert(flaky, NOW), down), 'escalated');
+    // An outage (which passes by itself), then an account problem (which does not).
+    assert.equal(step(firingAlert(down, NOW), paused), 'escalated');
+    assert.match(paused.hint, /fix it at the provider/);
+    // No better or no different: updated quietly until the repeat period.
+    assert.equal(step(firingAlert(paused, NOW), paused), null);
+    assert.equal(step(firingAlert(down, NOW), down), null);
+    assert.equal(step(firingAlert(paused, NOW), down), null);
+    assert.equal(step(firingAlert(down, NOW), flaky), null);
+  });
+
+  test("a unit's late mail behind a paused provider says to fix the account, not to wait", () => {
+    const [late] = evaluateRules(
+      facts({
+        units: [unit({ pending: 1, oldestPendingSince: NOW - 20 * MIN })],
+        providers: [provider({ state: 'paused', reason: 'http_401: key revoked', since: NOW })],
+      }),
+      DEFAULT_ALERT_THRESHOLDS,
+    ).filter((c) => c.rule === 'delivery_delay');
+    assert.ok(late);
+    assert.match(
+      late.hint,
+      /does not pass by itself: fix it at the provider, then POST \/v1\/providers\/sendgrid\/probe/,
+    );
+    assert.doesNotMatch(late.hint, /drains by itself/);
   });
 });
 

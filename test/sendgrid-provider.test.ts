@@ -264,6 +264,32 @@ describe('provider circuit', () => {
     assert.equal(circuit.record(outage, 12, false), null, 'a straggler does not hide the pause');
     assert.equal(circuit.current, 'paused');
 
+    const forbidden = new ProviderCircuit(options, 0);
+    forbidden.record({ ...account, httpStatus: 403, errorClass: 'http_403' }, 10, false);
+    assert.equal(
+      forbidden.snapshot(13).credentials,
+      null,
+      'a 403 (sender not verified, a key without the scope) says nothing of the key itself',
+    );
+
+    const checked = new ProviderCircuit(options, 0);
+    checked.recordCredentials({ result: 'valid', detail: 'scopes include mail.send' }, 1);
+    const revoked: SendResult = {
+      outcome: 'retryable',
+      providerFault: 'account',
+      httpStatus: 401,
+      errorClass: 'http_401',
+      detail: 'The provided authorization grant is invalid, expired, or revoked',
+    };
+    assert.equal(checked.record(revoked, 20, false)?.to, 'paused');
+    const credentials = checked.snapshot(21).credentials;
+    assert.equal(credentials?.result, 'refused', 'a key revoked since the check is shown so');
+    assert.match(credentials?.detail ?? '', /revoked/);
+    assert.equal(credentials?.checkedAt, 20);
+    checked.beginProbe(5_100);
+    checked.record({ outcome: 'accepted', httpStatus: 202 }, 5_200, true);
+    assert.equal(checked.snapshot(5_201).credentials?.result, 'valid');
+
     const throttled = new ProviderCircuit(options, 0);
     const limited: SendResult = {
       outcome: 'retryable',

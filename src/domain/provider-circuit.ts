@@ -198,6 +198,14 @@ export class ProviderCircuit {
       // Accepted mail proves the credentials work, whatever the check said earlier.
       this.credentials = { result: 'valid', detail: 'the provider accepted mail', checkedAt: now };
     }
+    if (fault === 'account' && result.httpStatus === 401) {
+      // A 401 to a send says as much as the check would (a key revoked since it ran): shown so.
+      this.credentials = {
+        result: 'refused',
+        detail: `the provider refused the key when sending: ${describe(result)}`,
+        checkedAt: now,
+      };
+    }
     if (!fault) {
       // The provider answered properly (a 202, or a 400 about the message itself): it is up.
       if (result.outcome === 'accepted') this.accepted++;

@@ -26,12 +26,18 @@ export interface Alert {
 }
 
 /** Why a notification is sent. */
-export type NotificationKind = 'firing' | 'repeat' | 'resolved' | 'test';
+export type NotificationKind = 'firing' | 'escalated' | 'repeat' | 'resolved' | 'test';
 
 /** What one evaluation round does to one alert. */
 export type AlertStep =
   | { kind: 'fire'; condition: AlertCondition }
-  | { kind: 'update'; alert: Alert; condition: AlertCondition; notify: boolean }
+  | {
+      kind: 'update';
+      alert: Alert;
+      condition: AlertCondition;
+      /** Whether this round notifies, and as what; null: the alert is only updated. */
+      notify: 'escalated' | 'repeat' | null;
+    }
   | { kind: 'resolve'; alert: Alert };
 
 export interface LifecycleOptions {
@@ -69,7 +75,11 @@ export class AlertLifecycle {
           kind: 'update',
           alert,
           condition,
-          notify: now - alert.lastNotifiedAt >= this.options.repeatMs,
+          notify: escalates(alert, condition)
+            ? 'escalated'
+            : now - alert.lastNotifiedAt >= this.options.repeatMs
+              ? 'repeat'
+              : null,
         });
         continue;
       }
@@ -98,4 +108,15 @@ export class AlertLifecycle {
     }
     return steps;
   }
+}
+
+/**
+ * Whether a firing alert got worse in a way someone must hear about now, not at the next repeat:
+ * its severity rose (a provider failing some attempts, then none), or its provider became paused
+ * (an account problem, which does not pass by itself, after an outage that would have).
+ */
+function escalates(alert: Alert, condition: AlertCondition): boolean {
+  if (condition.severity === 'critical' && alert.severity !== 'critical') return true;
+  const was = alert.evidence.provider?.state;
+  return condition.evidence.provider?.state === 'paused' && was !== undefined && was !== 'paused';
 }

@@ -40,6 +40,8 @@ function headline(notice: AlertNotice): string {
   switch (notice.kind) {
     case 'firing':
       return `FIRING [${alert.severity}] ${label}`;
+    case 'escalated':
+      return `ESCALATED [${alert.severity}] ${label}`;
     case 'repeat':
       return `STILL FIRING [${alert.severity}] ${label}`;
     case 'resolved':

@@ -191,9 +191,13 @@ export function delayFault(
   provider: ProviderFacts | undefined,
 ): { fault: AlertFault; hint: string } {
   if (provider && provider.state !== 'healthy' && provider.state !== 'unknown') {
+    const state = `provider ${provider.name} is ${provider.state}: ${provider.reason ?? 'no reason given'}.`;
     return {
       fault: 'provider',
-      hint: `provider ${provider.name} is ${provider.state}: ${provider.reason ?? 'no reason given'}. Mail is held and drains by itself when it recovers.`,
+      hint:
+        provider.state === 'paused'
+          ? `${state} An account problem (key revoked, sender not verified, quota) does not pass by itself: fix it at the provider, then POST /v1/providers/${provider.name}/probe. Mail is held until then.`
+          : `${state} Mail is held and drains by itself when it recovers.`,
     };
   }
   if ((unit.pendingByReason.held ?? 0) > 0) {

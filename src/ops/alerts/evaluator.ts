@@ -193,7 +193,10 @@ export function startAlertEvaluator(deps: AlertEvaluatorDeps): AlertEvaluator {
           lastNotifiedAt: step.notify ? now : step.alert.lastNotifiedAt,
           updatedAt: now,
         };
-        await store.save(alert, step.notify ? notificationsFor(alert, 'repeat', c.unitName) : []);
+        await store.save(
+          alert,
+          step.notify ? notificationsFor(alert, step.notify, c.unitName) : [],
+        );
       } else {
         const alert: Alert = { ...step.alert, state: 'resolved', endedAt: now, updatedAt: now };
         await store.save(
