@@ -160,7 +160,7 @@ describe('the worker hands over only while nothing queues', () => {
         return [];
       },
       async releaseLeases() {
-        return 0;
+        return { released: 0, confirmed: 0 };
       },
       async flushed() {},
     };

@@ -191,27 +191,29 @@ describe('leases', () => {
     assert.equal(record?.attempts.length, 2);
   });
 
-  test('leases of a dead worker in this process table are released at once', async () => {
+  const quiet = pino({ level: 'silent' });
+  const claimAsDeadWorker = async (now: number) => {
     const id = await submitOne();
-    const now = Date.now();
-    const deadOwner = formatLeaseOwner(999_999_999);
     const [claimed] = await delivery.claimDue({
-      owner: deadOwner,
+      owner: formatLeaseOwner(999_999_999),
       limit: 10,
       leaseMs: 3600_000,
-      now: now,
+      now,
     });
     assert.equal(claimed?.id, id);
+    return id;
+  };
+
+  test('leases of a dead worker in this process table are released at once', async () => {
+    // Ahead of the submissions' own due time.
+    const now = Date.now() + 1000;
+    const id = await claimAsDeadWorker(now);
     assert.deepEqual(
       await delivery.claimDue({ owner: 'me', limit: 10, leaseMs: 1000, now: now + 1 }),
       [],
     );
-    const released = await releaseDeadLocalLeases(
-      delivery,
-      'me',
-      pino({ level: 'silent' }),
-      now + 2,
-    );
+    const lost = { provider: 'sandbox', proofWaitMs: 0 };
+    const released = await releaseDeadLocalLeases(delivery, 'me', lost, quiet, now + 2);
     assert.equal(released, 1);
     const [again] = await delivery.claimDue({
       owner: 'me',
@@ -220,6 +222,58 @@ describe('leases', () => {
       now: now + 3,
     });
     assert.equal(again?.id, id);
+    assert.equal(again?.attemptCount, 2);
+    // The send the dead worker made, or may have made, is in the timeline: no gap in the numbers.
+    const record = await messages.get(id);
+    assert.deepEqual(
+      record?.attempts.map((a) => [a.number, a.outcome, a.errorClass]),
+      [[1, 'unknown', 'worker_lost']],
+    );
+  });
+
+  test("a dead worker's send waits for proof like a timeout; one with a delivery event is sent", async () => {
+    // Ahead of the submissions' own due time.
+    const now = Date.now() + 1000;
+    const waiting = await claimAsDeadWorker(now);
+    const delivered = await claimAsDeadWorker(now);
+    // The provider's event for one of them came before the new process looked.
+    await handle.db
+      .insertInto('delivery_events')
+      .values({
+        event_key: `test:${delivered}`,
+        provider: 'sendgrid',
+        message_id: delivered,
+        email_normalized: 'guest@example.com',
+        event: 'delivered',
+        occurred_at: now,
+        received_at: now,
+        provider_message_id: null,
+        payload: '{}',
+      })
+      .execute();
+    const lost = { provider: 'sendgrid', proofWaitMs: 120_000 };
+    assert.equal(await releaseDeadLocalLeases(delivery, 'me', lost, quiet, now + 2), 2);
+    assert.equal((await messages.get(delivered))?.status, 'sent', 'not sent a second time');
+    const held = await messages.get(waiting);
+    assert.equal(held?.status, 'queued');
+    assert.equal(held?.nextAttemptAt, now + 2 + 120_000);
+    const early = await delivery.claimDue({
+      owner: 'me',
+      limit: 10,
+      leaseMs: 1000,
+      now: now + 60_000,
+    });
+    assert.ok(!early.some((m) => m.id === waiting), 'not before the wait is over');
+    const later = await delivery.claimDue({
+      owner: 'me',
+      limit: 10,
+      leaseMs: 1000,
+      now: now + 2 + 120_000,
+    });
+    assert.ok(
+      later.some((m) => m.id === waiting),
+      'then sent again',
+    );
   });
 
   test('a live worker in this process table keeps its leases', async () => {
@@ -233,7 +287,13 @@ describe('leases', () => {
     });
     assert.equal(claimed?.id, id);
     assert.equal(
-      await releaseDeadLocalLeases(delivery, 'me', pino({ level: 'silent' }), now + 1),
+      await releaseDeadLocalLeases(
+        delivery,
+        'me',
+        { provider: 'sandbox', proofWaitMs: 0 },
+        quiet,
+        now + 1,
+      ),
       0,
     );
   });

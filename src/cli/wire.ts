@@ -345,6 +345,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   let provider: Provider | null = null;
   let stopListening = () => {};
   let worker: DeliveryWorker | null = null;
+  /** What a dead worker's sends count as (see delivery/lease-reaper.ts). */
+  let lostSends = { provider: '', proofWaitMs: 0 };
   let statusWebhooks: StatusWebhookSender | null = null;
   let eventRelay: EventRelaySender | null = null;
   let app: FastifyInstance | null = null;
@@ -383,6 +385,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       if (options.providerThread && config.sendgrid) {
         logger.info({ provider: provider.name }, 'provider calls run on a thread of their own');
       }
+      // Waiting for proof only makes sense when delivery events can arrive.
+      const proofWaitMs =
+        config.sendgridWebhook.publicKey || config.sendgridWebhook.insecure
+          ? config.unknownOutcomeWaitMs
+          : 0;
+      lostSends = { provider: provider.name, proofWaitMs };
       worker = new DeliveryWorker({
         store,
         provider,
@@ -391,10 +399,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         circuit: config.circuit,
         health,
         // Waiting for proof only makes sense when delivery events can arrive.
-        confirmationWaitMs:
-          config.sendgridWebhook.publicKey || config.sendgridWebhook.insecure
-            ? config.unknownOutcomeWaitMs
-            : 0,
+        confirmationWaitMs: proofWaitMs,
         releaseWaiting: (ids, now) => releaseWaitingUnknown(database, ids, now),
         probeRequestedAt: (name) => operations.probes.requestedAt(name),
         telemetry,
@@ -540,7 +545,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       const running = worker;
       const store = stores.delivery;
       const reap = () =>
-        releaseDeadLocalLeases(store, running.leaseOwner, logger).then(
+        releaseDeadLocalLeases(store, running.leaseOwner, lostSends, logger).then(
           () => outage.succeeded('freeing leases of dead workers'),
           (err: unknown) => outage.failed('freeing leases of dead workers', err),
         );

@@ -4,7 +4,10 @@ import { parseLeaseOwner, processTableId, UNKNOWN_PROCESS_TABLE } from './lease-
 
 /**
  * Frees the leases of workers whose process is provably gone (killed, crashed), so their
- * messages go out again at once instead of after the lease expires.
+ * messages go out again instead of after the lease expires. Each may have reached the provider
+ * before the process died: like a send that timed out, it waits `proofWaitMs` for a delivery
+ * event before it is sent again, and is `sent` at once if one came already (the store's
+ * `releaseLeases`).
  *
  * A pid means something only inside the PID namespace it was handed out in, and only until the
  * machine reboots. Two workers with the same hostname need not share one: containers with host
@@ -16,6 +19,7 @@ import { parseLeaseOwner, processTableId, UNKNOWN_PROCESS_TABLE } from './lease-
 export async function releaseDeadLocalLeases(
   store: DeliveryStore,
   ownLeaseOwner: string,
+  lost: { provider: string; proofWaitMs: number },
   logger: Logger,
   now = Date.now(),
 ): Promise<number> {
@@ -23,9 +27,12 @@ export async function releaseDeadLocalLeases(
   let released = 0;
   for (const owner of await store.activeLeaseOwners(now)) {
     if (owner === ownLeaseOwner || !isProvablyDead(owner, ownTable, isAlive)) continue;
-    const count = await store.releaseLeases(owner, now);
+    const { released: count, confirmed } = await store.releaseLeases(owner, now, lost);
     released += count;
-    logger.warn({ leaseOwner: owner, messages: count }, 'released leases of a dead worker');
+    logger.warn(
+      { leaseOwner: owner, messages: count, alreadyDelivered: confirmed },
+      'released leases of a dead worker',
+    );
   }
   return released;
 }

@@ -34,8 +34,16 @@ export interface DeliveryStore {
   extendLeases(owner: string, ids: readonly string[], until: number): Promise<string[]>;
   /** Lease owners currently holding unexpired leases. */
   activeLeaseOwners(now: number): Promise<string[]>;
-  /** Makes every message leased by `owner` claimable at once (its worker is known dead). */
-  releaseLeases(owner: string, now: number): Promise<number>;
+  /**
+   * Frees every message leased by `owner` (its worker is known dead): each gets an attempt of
+   * outcome `unknown` on `provider`; one with a delivery event already is `sent`, the others are
+   * due after `proofWaitMs`, as after a send that timed out.
+   */
+  releaseLeases(
+    owner: string,
+    now: number,
+    lost: { provider: string; proofWaitMs: number },
+  ): Promise<{ released: number; confirmed: number }>;
   /** Resolves when every completion handed over so far is durable. */
   flushed(): Promise<void>;
 }

@@ -1,5 +1,7 @@
 import type { DatabaseHandle } from '../engine/handle.ts';
+import { lastAttemptColumns } from '../messages/columns.ts';
 import { chunks } from '../write/insert-rows.ts';
+import { confirmFromRecordedEvents } from './confirm-waiting.ts';
 
 /** Who holds unexpired leases on messages being sent. */
 export async function activeLeaseOwners(handle: DatabaseHandle, now: number): Promise<string[]> {
@@ -13,19 +15,74 @@ export async function activeLeaseOwners(handle: DatabaseHandle, now: number): Pr
   return rows.flatMap((r) => (r.lease_owner ? [r.lease_owner] : []));
 }
 
-/** Makes the messages `owner` is sending due again at once (its process is gone); returns how many. */
+/**
+ * The messages `owner` was sending when its process died (see delivery/lease-reaper.ts); returns
+ * how many. Whether the provider took each is unknown: the request may have been out. So each
+ * gets an attempt of outcome `unknown` in its timeline (instead of a gap in the numbers), and
+ * is handled as a send that timed out: one whose delivery event is already here is `sent` with
+ * no second send, the rest wait `proofWaitMs` for one (0: due at once).
+ */
 export async function releaseLeases(
   handle: DatabaseHandle,
   owner: string,
   now: number,
-): Promise<number> {
-  const result = await handle.db
-    .updateTable('messages')
-    .set({ next_attempt_at: now, lease_expires_at: now, updated_at: now })
-    .where('status', '=', 'sending')
-    .where('lease_owner', '=', owner)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows);
+  lost: { provider: string; proofWaitMs: number },
+): Promise<{ released: number; confirmed: number }> {
+  return handle.writeTransaction(async (trx) => {
+    const rows = await trx
+      .selectFrom('messages')
+      .select(['id', 'attempt_count'])
+      .where('status', '=', 'sending')
+      .where('lease_owner', '=', owner)
+      .execute();
+    if (rows.length === 0) return { released: 0, confirmed: 0 };
+    await handle.dialect.insertRows(
+      trx,
+      'attempts',
+      rows.map((r) => ({
+        message_id: r.id,
+        number: r.attempt_count,
+        provider: lost.provider,
+        started_at: now,
+        duration_ms: 0,
+        outcome: 'unknown',
+        http_status: null,
+        provider_message_id: null,
+        error_class: 'worker_lost',
+        detail: `the worker sending it (${owner}) stopped before it recorded the result; the provider may have taken it`,
+        response_excerpt: null,
+        provider_fault: null,
+        provider_errors: null,
+        rate_limit: null,
+        network_error: null,
+      })),
+    );
+    const ids = rows.map((r) => r.id);
+    for (const part of chunks(ids)) {
+      await trx
+        .updateTable('messages')
+        .set({
+          status: 'queued',
+          next_attempt_at: now + lost.proofWaitMs,
+          lease_owner: null,
+          lease_expires_at: null,
+          last_error: 'the worker sending it stopped before it recorded the result',
+          updated_at: now,
+          ...lastAttemptColumns({
+            provider: lost.provider,
+            errorClass: 'worker_lost',
+            outcome: 'unknown',
+            providerFault: null,
+          }),
+        })
+        .where('id', 'in', part)
+        .where('status', '=', 'sending')
+        .where('lease_owner', '=', owner)
+        .execute();
+    }
+    const confirmed = await confirmFromRecordedEvents(trx, handle, ids, now);
+    return { released: rows.length, confirmed: confirmed.length };
+  });
 }
 
 /**

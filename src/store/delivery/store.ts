@@ -55,7 +55,11 @@ export class SqlDeliveryStore implements DeliveryStore {
     return activeLeaseOwners(this.handle, now);
   }
 
-  releaseLeases(owner: string, now: number): Promise<number> {
-    return releaseLeases(this.handle, owner, now);
+  releaseLeases(
+    owner: string,
+    now: number,
+    lost: { provider: string; proofWaitMs: number },
+  ): Promise<{ released: number; confirmed: number }> {
+    return releaseLeases(this.handle, owner, now, lost);
   }
 }
