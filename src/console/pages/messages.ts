@@ -5,6 +5,7 @@ import { type Html, html, qs, time } from '../html.ts';
 import { csrf, page } from '../layout.ts';
 import { addTerm, parseSearch } from '../search-language.ts';
 import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
+import { providerHold } from './provider-hold.ts';
 
 const PAGE_SIZE = 50;
 const CSV_MAX_ROWS = 10_000;
@@ -148,9 +149,13 @@ ${last ? html`<p><a href="/console/messages${qs({ q, before: last.id })}" rel="n
     const events = await deps.timeline(r.id);
     // Status webhooks are queued when the message or a recipient changes: during its life so far.
     const lastChange = Math.max(r.updatedAt, ...events.map((e) => e.receivedAt));
-    const [webhooks, endpoints] = await Promise.all([
+    const now = (deps.clock ?? Date.now)();
+    // Mail due to go: held by the provider's state, if it is not healthy.
+    const due = r.status === 'queued' || (r.status === 'scheduled' && (r.sendAt ?? 0) <= now);
+    const [webhooks, endpoints, hold] = await Promise.all([
       deps.messageWebhooks.ofMessage(r.id, r.createdAt, lastChange + 5_000, 100),
       deps.webhooks.list(state.scope.kind === 'unit' ? state.scope.unitId : undefined),
+      due ? providerHold(deps, now) : '',
     ]);
     const endpointUrl = new Map(endpoints.map((e) => [e.id, e.url]));
     const timeline: { at: number; occurredAt: number; what: Html }[] = [
@@ -190,7 +195,7 @@ ${a.responseExcerpt ? html`<details><summary>The provider's answer</summary><pre
       );
     }
     const c = r.content;
-    const body = html`<p><a href="/console/messages${qs({ q })}">← Back to the search</a></p>
+    const body = html`<p><a href="/console/messages${qs({ q })}">← Back to the search</a></p>${hold}
 <section class="card">
 <dl class="fields">
 <dt>Id</dt><dd><code>${r.id}</code></dd>

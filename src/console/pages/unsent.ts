@@ -6,6 +6,7 @@ import { type Html, html, qs, time } from '../html.ts';
 import { csrf, page } from '../layout.ts';
 import { parseSearch } from '../search-language.ts';
 import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
+import { providerHold } from './provider-hold.ts';
 
 const PAGE_SIZE = 50;
 
@@ -43,12 +44,13 @@ export function registerUnsentPages(app: FastifyInstance, deps: ConsoleDeps): vo
     const state = stateOf(request);
     const { q = '', before } = request.query as { q?: string; before?: string };
     const query = parseFilter(q);
-    const [summary, items] = await Promise.all([
+    const [summary, items, hold] = await Promise.all([
       deps.operations.unsentSummary(state.scope, query),
       deps.operations.unsent(state.scope, query, {
         limit: PAGE_SIZE,
         ...(before ? { beforeId: before } : {}),
       }),
+      providerHold(deps, (deps.clock ?? Date.now)()),
     ]);
     // The provider's own words for each error class, from a message of the page.
     const sampleError = new Map<string, string>();
@@ -61,7 +63,7 @@ export function registerUnsentPages(app: FastifyInstance, deps: ConsoleDeps): vo
     }
     const operator = state.user.role !== 'viewer';
     const last = items.length === PAGE_SIZE ? items[items.length - 1] : undefined;
-    const body = html`<form method="get" action="/console/unsent" class="search">
+    const body = html`${hold}<form method="get" action="/console/unsent" class="search">
   <input type="search" name="q" value="${q}" placeholder="reason:failed error:http_400 category:booking" aria-label="Filter">
   <button type="submit">Filter</button>
 </form>

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
+import { message, request, startTestService, type TestService, waitFor } from './helpers.ts';
+import { signIn } from './support/console.ts';
+
+const ADMIN = { email: 'admin@example.jp', password: 'admin-password-123' };
+const SG_KEY = 'SG.hold-key';
+
+/**
+ * The console says why mail is held: on the unsent page and on a waiting message's page, the
+ * provider's state as the workers see it, and what to do (wait for an outage, fix a paused
+ * account).
+ */
+describe('console: mail held by the provider says so', () => {
+  let simulator: RunningSimulator;
+  let tegami: TestService;
+  const control = (method: string, path: string, body?: unknown) =>
+    request(simulator.url, method, `/_simulator${path}`, body);
+  const providerState = () =>
+    tegami.request('GET', '/v1/providers').then((r) => r.body.providers[0]?.state as string);
+
+  before(async () => {
+    simulator = await startSimulator({ port: 0, apiKey: SG_KEY });
+    tegami = await startTestService({
+      TEGAMI_PROVIDER: 'sendgrid',
+      TEGAMI_SENDGRID_API_KEY: SG_KEY,
+      TEGAMI_SENDGRID_BASE_URL: simulator.url,
+      TEGAMI_PROVIDER_FAILURE_THRESHOLD: '1',
+      TEGAMI_PROVIDER_PROBE_INTERVAL_MS: '60000',
+      TEGAMI_PROVIDER_PAUSE_CHECK_MS: '60000',
+      TEGAMI_ADMIN_EMAIL: ADMIN.email,
+      TEGAMI_ADMIN_PASSWORD: ADMIN.password,
+    });
+  });
+  after(async () => {
+    await tegami?.stop();
+    await simulator?.close();
+  });
+
+  test('healthy: no banner; unavailable: it waits; paused: fix the account', async () => {
+    const admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
+    const sent = await tegami.request('POST', '/v1/messages', message());
+    await waitFor(async () => (await providerState()) === 'healthy', 'a healthy provider');
+    assert.doesNotMatch((await admin.get('/console/unsent')).text, /Provider sendgrid is/);
+
+    assert.equal(
+      (await control('POST', '/outage', { mode: '503', durationMs: 600_000 })).status,
+      200,
+    );
+    const held = await tegami.request('POST', '/v1/messages', message({ subject: 'held' }));
+    await waitFor(async () => (await providerState()) === 'unavailable', 'an unavailable provider');
+    const unsent = await admin.get('/console/unsent');
+    assert.match(unsent.text, /Provider sendgrid is <strong>unavailable<\/strong>/);
+    assert.match(unsent.text, /goes out by itself when the provider recovers/);
+    const page = await admin.get(`/console/messages/${held.body.id}`);
+    assert.match(page.text, /Provider sendgrid is <strong>unavailable<\/strong>/);
+    // A message already sent is not held by anything.
+    const done = await admin.get(`/console/messages/${sent.body.id}`);
+    assert.doesNotMatch(done.text, /Provider sendgrid is/);
+
+    // The key revoked: SendGrid answers 401 and the provider pauses.
+    await control('DELETE', '/outage');
+    assert.equal((await control('PUT', '/api-key', { apiKey: 'SG.another' })).status, 200);
+    assert.equal((await tegami.request('POST', '/v1/providers/sendgrid/probe')).status, 202);
+    await waitFor(async () => (await providerState()) === 'paused', 'a paused provider');
+    const paused = await admin.get('/console/unsent');
+    assert.match(paused.text, /Provider sendgrid is <strong>paused<\/strong>/);
+    assert.match(paused.text, /does not pass by itself: fix it at the provider/);
+  });
+});
