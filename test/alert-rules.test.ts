@@ -398,6 +398,7 @@ describe('alert notifications', () => {
       alert: { ...alert, state: 'resolved', endedAt: NOW + MIN },
     });
     assert.match((resolved as { text: string }).text, /^RESOLVED delivery_delay/);
+    assert.match(JSON.stringify(resolved), /\*Ended\*\\n[^"]+, after 60 s/);
     assert.equal(consoleLink({ ...notice, publicUrl: null }), null);
   });
 

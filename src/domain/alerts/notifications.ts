@@ -51,6 +51,14 @@ function headline(notice: AlertNotice): string {
   }
 }
 
+/** How long an alert fired, in words: `45 s`, `12 min`, `3 h 5 min`. */
+function lasted(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 120) return `${s} s`;
+  const min = Math.round(s / 60);
+  return min < 120 ? `${min} min` : `${Math.floor(min / 60)} h ${min % 60} min`;
+}
+
 /** Escapes what Slack's mrkdwn treats as markup, so an error text cannot forge links or mentions. */
 function slackText(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -79,7 +87,7 @@ export function slackMessage(notice: AlertNotice): Record<string, unknown> {
     );
   }
   if (notice.kind === 'resolved' && alert.endedAt !== null) {
-    fields.push(`*Ended*\n${iso(alert.endedAt)}`);
+    fields.push(`*Ended*\n${iso(alert.endedAt)}, after ${lasted(alert.endedAt - alert.startedAt)}`);
   }
   const blocks: Record<string, unknown>[] = [
     { type: 'header', text: { type: 'plain_text', text: title.slice(0, 150) } },

@@ -392,7 +392,7 @@ function unconfirmed(
     unitName: unit.unitName,
     provider: facts.configuredProvider,
     fault: 'provider',
-    summary: `${unit.unconfirmed} message(s) of unit ${unit.unitName} accepted by the provider with no delivery event since`,
+    summary: `${unit.unconfirmed} message(s) of unit ${unit.unitName} accepted by the provider and not confirmed by any delivery event since`,
     hint: 'GET /v1/unsent?reason=unconfirmed lists them; if many, the Event Webhook may be losing events',
     evidence: {
       count: unit.unconfirmed,
