@@ -180,7 +180,9 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
     // BEGIN IMMEDIATE takes it up front. If another process holds it, this turn lets go of the
     // connection (reads go on meanwhile) and the next one tries again after a timer.
     async writeTransaction(work, options) {
-      const giveUpAt = performance.now() + OTHER_WRITER_WAIT_MS;
+      // Counted from the first refusal: time spent waiting for this process's own writers (a
+      // recovery's chunk) does not use up the wait for another process.
+      let giveUpAt: number | null = null;
       for (let attempt = 0; ; attempt++) {
         const result = await db.connection().execute((conn) =>
           writeLock.hold(async () => {
@@ -188,6 +190,7 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
             try {
               begin.run();
             } catch (error) {
+              giveUpAt ??= performance.now() + OTHER_WRITER_WAIT_MS;
               if (isLockWait(error) && performance.now() < giveUpAt) return LOCKED_ELSEWHERE;
               throw error;
             }
