@@ -605,7 +605,14 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
       fault: 'message',
       summary,
       hint: 'look at the unsent view',
-      evidence: { count: 3, threshold: 1, since: now, topErrors: [], provider: null, details: {} },
+      evidence: {
+        count: 3,
+        threshold: 1,
+        since: now,
+        topErrors: [{ errorClass: 'http_400', count: 3, sample: 'invalid from address' }],
+        provider: null,
+        details: { oldest_age_s: 75 },
+      },
       startedAt: now,
       endedAt: null,
       lastNotifiedAt: now,
@@ -622,6 +629,11 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     assert.equal(page.status, 200);
     assert.match(page.text, /レストランの未送信/);
     assert.match(page.text, /provider down/);
+    // The evidence in words, not the stored JSON with its epoch milliseconds.
+    assert.match(page.text, /<dt>Count<\/dt><dd>3 \(threshold 1\)<\/dd>/);
+    assert.match(page.text, /http_400 × 3/);
+    assert.match(page.text, /<dt>oldest age s<\/dt><dd>75<\/dd>/);
+    assert.doesNotMatch(page.text, new RegExp(`"since": ${now}`));
     const overview = await admin.get('/console');
     assert.match(overview.text, /data-tile="alerts">2</);
     const hotel = await signIn(tegami.url, 'hotel@example.jp', PASSWORD);

@@ -1,9 +1,20 @@
 import type { FastifyInstance } from 'fastify';
 import type { Alert } from '../../domain/alerts/lifecycle.ts';
 import type { ConsoleDeps } from '../deps.ts';
-import { html, qs, time } from '../html.ts';
+import { type Html, html, qs, time } from '../html.ts';
 import { page } from '../layout.ts';
 import { stateOf } from '../session.ts';
+
+/** What the rule looked at, in words and local times (the API's `evidence`, for people). */
+function evidence(e: Alert['evidence']): Html {
+  return html`<dl class="fields">
+<dt>Count</dt><dd>${e.count.toLocaleString('en')} (threshold ${e.threshold.toLocaleString('en')})</dd>
+${e.since !== null ? html`<dt>Since</dt><dd>${time(e.since)}</dd>` : ''}
+${e.provider ? html`<dt>Provider</dt><dd>${e.provider.name}: ${e.provider.state}${e.provider.since !== null ? html` since ${time(e.provider.since)}` : ''}${e.provider.reason ? html` (${e.provider.reason})` : ''}</dd>` : ''}
+${e.topErrors.length ? html`<dt>Top errors</dt><dd>${e.topErrors.map((t) => html`<div>${t.errorClass} × ${t.count}${t.sample ? html`: <span class="sample">${t.sample}</span>` : ''}</div>`)}</dd>` : ''}
+${Object.entries(e.details).map(([k, v]) => html`<dt>${k.replace(/_/g, ' ')}</dt><dd>${v === null ? '–' : String(v)}</dd>`)}
+</dl>`;
+}
 
 function alertRows(alerts: Alert[], names: Map<string, string>) {
   return html`<table class="list"><thead><tr><th>Started</th><th>Severity</th><th>Alert</th><th>Unit</th><th>Ended</th></tr></thead>
@@ -12,7 +23,7 @@ function alertRows(alerts: Alert[], names: Map<string, string>) {
       a,
     ) => html`<tr><td>${time(a.startedAt)}</td><td><span class="badge s-${a.state === 'firing' ? 'failed' : 'done'}">${a.severity}</span></td>
 <td><strong>${a.summary}</strong><div class="sample">${a.hint}</div>
-<details><summary>Evidence</summary><pre>${JSON.stringify(a.evidence, null, 2)}</pre></details></td>
+<details><summary>Evidence</summary>${evidence(a.evidence)}</details></td>
 <td>${a.unitId ? (names.get(a.unitId) ?? a.unitId) : 'every unit'}${a.provider ? html` · ${a.provider}` : ''}</td>
 <td>${a.endedAt ? time(a.endedAt) : html`<span class="muted">firing</span>`}</td></tr>`,
   )}</tbody></table>`;
