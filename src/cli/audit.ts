@@ -77,7 +77,8 @@ export async function runAuditCommand(config: () => Config, args: string[]): Pro
         new Date(e.at).toISOString(),
         e.actor.type === 'key'
           ? `${e.actor.id}${e.actor.name ? ` (${e.actor.name})` : ''}`
-          : `${e.actor.type}:${e.actor.id}`,
+          : // A console user by e-mail, as the console shows them.
+            `${e.actor.type}:${e.actor.name ?? e.actor.id}`,
         e.action,
         e.unitId ? (units.get(e.unitId) ?? e.unitId) : null,
         e.target,
