@@ -338,6 +338,42 @@ describe('alert lifecycle: for, flaps, repeats, resolution', () => {
     assert.equal(step(firingAlert(down, NOW), down), null);
     assert.equal(step(firingAlert(paused, NOW), down), null);
     assert.equal(step(firingAlert(down, NOW), flaky), null);
+
+    // Flapping (the stored alert takes each round's severity): escalated once, not at every flip.
+    const life = new AlertLifecycle(options);
+    const round = (stored: AlertCondition, c: AlertCondition, at: number) => {
+      const [only] = life.step([c], [firingAlert(stored, NOW)], at);
+      return only?.kind === 'update' ? only.notify : only?.kind;
+    };
+    assert.deepEqual(
+      [
+        round(flaky, down, NOW + MIN),
+        round(down, flaky, NOW + 2 * MIN),
+        round(flaky, down, NOW + 3 * MIN),
+        round(down, paused, NOW + 4 * MIN),
+        round(paused, down, NOW + 5 * MIN),
+        round(down, paused, NOW + 6 * MIN),
+      ],
+      ['escalated', null, null, 'escalated', null, null],
+    );
+  });
+
+  test("late mail a dead worker was sending is Tegami's fault, not the message's", () => {
+    const [late] = evaluateRules(
+      facts({
+        units: [
+          unit({
+            pending: 3,
+            oldestPendingSince: NOW - 20 * MIN,
+            pendingByReason: { unknown_outcome: 3 },
+            pendingErrors: [{ errorClass: 'worker_lost', count: 3, sample: null }],
+          }),
+        ],
+      }),
+      DEFAULT_ALERT_THRESHOLDS,
+    );
+    assert.equal(late?.fault, 'tegami');
+    assert.match(late?.hint ?? '', /a worker stopped/);
   });
 
   test("a unit's late mail behind a paused provider says to fix the account, not to wait", () => {

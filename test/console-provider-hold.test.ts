@@ -67,5 +67,6 @@ describe('console: mail held by the provider says so', () => {
     const paused = await admin.get('/console/unsent');
     assert.match(paused.text, /Provider sendgrid is <strong>paused<\/strong>/);
     assert.match(paused.text, /does not pass by itself: fix it at the provider/);
+    assert.match(paused.text, /POST \/v1\/providers\/sendgrid\/probe/);
   });
 });

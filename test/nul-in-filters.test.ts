@@ -40,16 +40,22 @@ describe('NUL in filters', () => {
         )[0]?.n,
       );
     const before = [await count('recoveries'), await count('audit_events')];
-    const answer = await svc.request('POST', '/v1/recoveries', {
-      action: 'retry',
-      filter: { category: 'a\u0000b' },
-      dry_run: false,
-    });
-    assert.equal(answer.status, 400, JSON.stringify(answer.body));
-    assert.ok(
-      answer.body.error.details.some((d: { field: string }) => d.field === 'filter.category'),
-      JSON.stringify(answer.body),
-    );
+    for (const [filter, field] of [
+      [{ category: 'a\u0000b' }, 'filter.category'],
+      [{ metadata: { booking: 'a\u0000' } }, 'filter.metadata'],
+      [{ metadata: { 'bo\u0000oking': 'a' } }, 'filter.metadata'],
+    ] as const) {
+      const answer = await svc.request('POST', '/v1/recoveries', {
+        action: 'retry',
+        filter,
+        dry_run: false,
+      });
+      assert.equal(answer.status, 400, JSON.stringify(answer.body));
+      assert.ok(
+        answer.body.error.details.some((d: { field: string }) => d.field === field),
+        JSON.stringify(answer.body),
+      );
+    }
     assert.deepEqual([await count('recoveries'), await count('audit_events')], before);
   });
 });

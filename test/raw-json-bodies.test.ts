@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { gzipSync } from 'node:zlib';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
 import { queryDatabase, startTestService, TEST_KEY, type TestService } from './helpers.ts';
 
@@ -137,15 +138,39 @@ describe('raw JSON bodies', () => {
     });
     assert.equal(broken.status, 400, JSON.stringify(broken.body));
     assert.match(broken.body.error.message, /could not be unpacked/);
-    // 64 MiB of spaces before the message: a few dozen KiB on the wire, past any body limit.
+    // 256 MiB of spaces before the message: a few hundred KiB on the wire, past any body limit.
     const bomb = gzipSync(
-      Buffer.concat([Buffer.alloc(64 * 1024 * 1024, 0x20), Buffer.from(V1_MESSAGE)]),
+      Buffer.concat([Buffer.alloc(256 * 1024 * 1024, 0x20), Buffer.from(V1_MESSAGE)]),
     );
     assert.ok(bomb.length < 1024 * 1024);
+    // What unpacking all of it costs this machine, to compare with what the server spends.
+    const unpackStart = process.cpuUsage();
+    gunzipSync(bomb);
+    const unpackAll = process.cpuUsage(unpackStart);
     const v1 = await post('/v1/messages', bomb, { 'content-encoding': 'gzip' });
     assert.equal(v1.status, 413, JSON.stringify(v1.body));
+    // The service runs in this process: after its 413 it stops unpacking (it went on to the end).
+    const afterStart = process.cpuUsage();
+    await sleep(1000);
+    const after = process.cpuUsage(afterStart);
+    assert.ok(
+      after.user + after.system < (unpackAll.user + unpackAll.system) / 2,
+      `after the 413: ${JSON.stringify(after)} µs of CPU; unpacking all: ${JSON.stringify(unpackAll)}`,
+    );
     const v3 = await post('/v3/mail/send', bomb, { 'content-encoding': 'gzip' });
     assert.equal(v3.status, 413, JSON.stringify(v3.body));
     assert.equal(await stored(), before);
+  });
+
+  test('Content-Encoding on a request without a body changes nothing', async () => {
+    const health = await fetch(`${svc.url}/healthz`, { headers: { 'content-encoding': 'br' } });
+    assert.equal(health.status, 200);
+    const list = await fetch(`${svc.url}/v1/messages`, {
+      headers: { authorization: `Bearer ${TEST_KEY}`, 'content-encoding': 'br' },
+    });
+    assert.equal(list.status, 200);
+    const plain = await post('/v1/messages', V1_MESSAGE, { 'content-encoding': 'gzip, identity' });
+    assert.equal(plain.status, 400, 'a plain body said to be gzip is refused as such');
+    assert.match(plain.body.error.message, /could not be unpacked/);
   });
 });

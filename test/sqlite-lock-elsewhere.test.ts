@@ -20,13 +20,38 @@ describe('SQLite locked by another connection', {
   let svc: TestService;
   let holder: SqliteDatabase.Database;
   before(async () => {
-    svc = await startTestService({ TEGAMI_TEST_NO_WORKER: '1' });
+    // With its worker, as `tegami serve` runs: the worker writes on timers of its own (its view
+    // of the provider every second, leases), and none of that may stop the process either.
+    svc = await startTestService();
     holder = new SqliteDatabase(svc.databaseUrl.slice('sqlite:'.length));
   });
   after(async () => {
     if (holder.inTransaction) holder.exec('rollback');
     holder.close();
     await svc.stop();
+  });
+
+  test("a lock held for 3 s: the event loop never stops, the worker's timers included", async () => {
+    // The worker has published its view of the provider at least once (it does every second).
+    await sleep(1_500);
+    holder.exec('begin immediate');
+    let last = performance.now();
+    let longestGap = 0;
+    const ticks = setInterval(() => {
+      const now = performance.now();
+      longestGap = Math.max(longestGap, now - last);
+      last = now;
+    }, 20);
+    try {
+      await sleep(3_000);
+      assert.equal((await svc.request('GET', '/healthz')).status, 200);
+    } finally {
+      clearInterval(ticks);
+      holder.exec('rollback');
+    }
+    // A write asleep in SQLite's busy handler stopped the loop for the whole hold (10 s measured
+    // with the worker's once-a-second writes outside a transaction).
+    assert.ok(longestGap < 1_000, `the event loop stood still for ${Math.round(longestGap)} ms`);
   });
 
   test('reads are answered while a submission waits for the lock, which then succeeds', async () => {

@@ -56,7 +56,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     done(null, parsed);
   });
 
-  app.addHook('preParsing', async (request, _reply, payload) => decodeBody(request, payload));
+  app.addHook('preParsing', async (request, reply, payload) =>
+    decodeBody(request, reply.raw, payload),
+  );
 
   // PostgreSQL cannot hold U+0000 in text: a filter holding one was refused there and matched
   // nothing on SQLite. Refused alike on both, naming the parameter.

@@ -25,8 +25,9 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 // A number beyond ±1.8e308 parses as ±Infinity, which JSON cannot hold: stored and sent on it
 // would become null (a SendGrid `asm.group_id` of 1e309 was accepted, then refused by SendGrid).
 // Only such a number has 309 digits in a row or a three-digit exponent; bodies with neither
-// (nearly all) are not walked.
-const HUGE_NUMBER = /\d{309}|[eE]\+?\d{3}/;
+// (nearly all) are not walked. A run is tried only from its first digit (the look-behind): tried
+// from every digit, 10 MiB of 308-digit runs took 4.9 s.
+const HUGE_NUMBER = /(?<!\d)\d{309}|[eE]\+?\d{3}/;
 
 /**
  * A JSON body as it came, in bytes: text that is not UTF-8 is `malformed_json` (decoding it

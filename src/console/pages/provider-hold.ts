@@ -27,7 +27,7 @@ export async function providerHold(deps: ConsoleDeps, now: number): Promise<Html
   const since = worst?.since ? html` since ${time(worst.since)}` : '';
   const todo =
     state === 'paused'
-      ? 'An account problem (key revoked, sender not verified, quota) does not pass by itself: fix it at the provider, then run a probe (POST /v1/providers/{name}/probe). Queued mail waits until then.'
+      ? `An account problem (key revoked, sender not verified, quota) does not pass by itself: fix it at the provider, then run a probe (POST /v1/providers/${name}/probe). Queued mail waits until then.`
       : 'Queued mail waits and goes out by itself when the provider recovers.';
   return html`<p class="error" role="alert">Provider ${name} is <strong>${state}</strong>${since}: ${worst?.reason ?? 'no reason given'}. ${todo}</p>`;
 }

@@ -55,6 +55,12 @@ export interface LifecycleOptions {
 export class AlertLifecycle {
   private readonly holdingSince = new Map<string, number>();
   private readonly clearSince = new Map<string, number>();
+  /**
+   * How bad each firing alert was when it was last notified, so that an alert flapping between
+   * two severities (or a provider between paused and unavailable) escalates once, not at every
+   * flip back. A new leader without this memory compares with the stored alert instead.
+   */
+  private readonly notifiedAs = new Map<string, Badness>();
 
   constructor(private readonly options: LifecycleOptions) {}
 
@@ -75,12 +81,16 @@ export class AlertLifecycle {
           kind: 'update',
           alert,
           condition,
-          notify: escalates(alert, condition)
+          notify: worse(badness(condition), this.notifiedAs.get(alert.key) ?? badness(alert))
             ? 'escalated'
             : now - alert.lastNotifiedAt >= this.options.repeatMs
               ? 'repeat'
               : null,
         });
+        const step = steps[steps.length - 1];
+        if (step?.kind === 'update' && step.notify) {
+          this.notifiedAs.set(alert.key, badness(condition));
+        }
         continue;
       }
       const since = this.clearSince.get(alert.key) ?? now;
@@ -96,6 +106,7 @@ export class AlertLifecycle {
       this.holdingSince.set(condition.key, since);
       if (now - since >= this.options.forMs) {
         this.holdingSince.delete(condition.key);
+        this.notifiedAs.set(condition.key, badness(condition));
         steps.push({ kind: 'fire', condition });
       }
     }
@@ -106,17 +117,29 @@ export class AlertLifecycle {
     for (const key of [...this.clearSince.keys()]) {
       if (!firingKeys.has(key)) this.clearSince.delete(key);
     }
+    for (const key of [...this.notifiedAs.keys()]) {
+      if (!firingKeys.has(key) && !byKey.has(key)) this.notifiedAs.delete(key);
+    }
     return steps;
   }
 }
 
+/** What makes an alert worse: its severity, and whether its provider is paused. */
+interface Badness {
+  critical: boolean;
+  paused: boolean;
+}
+
+function badness(a: Pick<Alert, 'severity' | 'evidence'>): Badness {
+  return { critical: a.severity === 'critical', paused: a.evidence.provider?.state === 'paused' };
+}
+
 /**
- * Whether a firing alert got worse in a way someone must hear about now, not at the next repeat:
- * its severity rose (a provider failing some attempts, then none), or its provider became paused
- * (an account problem, which does not pass by itself, after an outage that would have).
+ * Whether a firing alert got worse than when it was last notified, in a way someone must hear
+ * about now, not at the next repeat: its severity rose (a provider failing some attempts, then
+ * none), or its provider became paused (an account problem, which does not pass by itself, after
+ * an outage that would have).
  */
-function escalates(alert: Alert, condition: AlertCondition): boolean {
-  if (condition.severity === 'critical' && alert.severity !== 'critical') return true;
-  const was = alert.evidence.provider?.state;
-  return condition.evidence.provider?.state === 'paused' && was !== undefined && was !== 'paused';
+function worse(now: Badness, notified: Badness): boolean {
+  return (now.critical && !notified.critical) || (now.paused && !notified.paused);
 }

@@ -211,6 +211,13 @@ export function delayFault(
     top &&
     (unit.pendingByReason.retrying ?? 0) + (unit.pendingByReason.unknown_outcome ?? 0) > 0
   ) {
+    if (top.errorClass === 'worker_lost') {
+      // Set by the lease reaper (store/delivery/leases.ts): Tegami's own failure, not the mail's.
+      return {
+        fault: 'tegami',
+        hint: 'a worker stopped (crashed or was killed) while sending; its mail waits for proof of delivery, then goes again. Find out why the worker stopped',
+      };
+    }
     return isProviderError(top.errorClass)
       ? { fault: 'provider', hint: `sends fail with ${top.errorClass} and are retried` }
       : {

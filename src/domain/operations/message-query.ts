@@ -241,7 +241,9 @@ export function parseMessageQuery(
     } else {
       fail('metadata', 'must be key=value pairs');
     }
-    if (pairs.length > 10) fail('metadata', 'at most 10 pairs');
+    if (pairs.some(([key, value]) => `${key}${value}`.includes('\u0000'))) {
+      fail('metadata', 'must not contain NUL (\\u0000) characters');
+    } else if (pairs.length > 10) fail('metadata', 'at most 10 pairs');
     else if (pairs.length > 0) query.metadata = pairs;
   }
 

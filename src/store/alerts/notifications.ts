@@ -29,16 +29,18 @@ export async function dueNotifications(
 }
 
 export async function notificationSent(handle: DatabaseHandle, id: string, now: number) {
-  await handle.db
-    .updateTable('alert_notifications')
-    .set((eb) => ({
-      state: 'sent',
-      sent_at: now,
-      attempts: eb('attempts', '+', 1),
-      last_error: null,
-    }))
-    .where('id', '=', id)
-    .execute();
+  await handle.writeTransaction((trx) =>
+    trx
+      .updateTable('alert_notifications')
+      .set((eb) => ({
+        state: 'sent',
+        sent_at: now,
+        attempts: eb('attempts', '+', 1),
+        last_error: null,
+      }))
+      .where('id', '=', id)
+      .execute(),
+  );
 }
 
 export async function notificationFailed(
@@ -47,14 +49,16 @@ export async function notificationFailed(
   error: string,
   retryAt: number | null,
 ) {
-  await handle.db
-    .updateTable('alert_notifications')
-    .set((eb) => ({
-      state: retryAt === null ? 'failed' : 'pending',
-      next_attempt_at: retryAt ?? eb.ref('next_attempt_at'),
-      attempts: eb('attempts', '+', 1),
-      last_error: error.slice(0, 500),
-    }))
-    .where('id', '=', id)
-    .execute();
+  await handle.writeTransaction((trx) =>
+    trx
+      .updateTable('alert_notifications')
+      .set((eb) => ({
+        state: retryAt === null ? 'failed' : 'pending',
+        next_attempt_at: retryAt ?? eb.ref('next_attempt_at'),
+        attempts: eb('attempts', '+', 1),
+        last_error: error.slice(0, 500),
+      }))
+      .where('id', '=', id)
+      .execute(),
+  );
 }

@@ -14,22 +14,28 @@ export async function acquireLeaderLease(
   now: number,
 ): Promise<boolean> {
   const expiresAt = now + ttlMs;
-  // One statement on both engines: insert, or take over a lease that is ours or has expired.
-  await handle.db
-    .insertInto('leader_leases')
-    .values({ name, holder, expires_at: expiresAt })
-    .onConflict((oc) =>
-      oc
-        .column('name')
-        .doUpdateSet({ holder, expires_at: expiresAt })
-        .where((eb) =>
-          eb.or([
-            eb('leader_leases.holder', '=', holder),
-            eb('leader_leases.expires_at', '<', now),
-          ]),
-        ),
-    )
-    .execute();
+  // One statement on both engines: insert, or take over a lease that is ours or has expired. In a
+  // write transaction: on SQLite it waits for another process's lock on a timer, not with the
+  // thread stopped (engine/sqlite-busy.ts); a renewal lost to a machine crash only expires.
+  await handle.writeTransaction(
+    (trx) =>
+      trx
+        .insertInto('leader_leases')
+        .values({ name, holder, expires_at: expiresAt })
+        .onConflict((oc) =>
+          oc
+            .column('name')
+            .doUpdateSet({ holder, expires_at: expiresAt })
+            .where((eb) =>
+              eb.or([
+                eb('leader_leases.holder', '=', holder),
+                eb('leader_leases.expires_at', '<', now),
+              ]),
+            ),
+        )
+        .execute(),
+    { asyncCommit: true },
+  );
   const row = await handle.db
     .selectFrom('leader_leases')
     .select(['holder', 'expires_at'])
@@ -44,9 +50,7 @@ export async function releaseLeaderLease(
   name: string,
   holder: string,
 ): Promise<void> {
-  await handle.db
-    .deleteFrom('leader_leases')
-    .where('name', '=', name)
-    .where('holder', '=', holder)
-    .execute();
+  await handle.writeTransaction((trx) =>
+    trx.deleteFrom('leader_leases').where('name', '=', name).where('holder', '=', holder).execute(),
+  );
 }

@@ -29,11 +29,28 @@ export async function releaseLeases(
   lost: { provider: string; proofWaitMs: number },
 ): Promise<{ released: number; confirmed: number }> {
   return handle.writeTransaction(async (trx) => {
+    // The update first, and the attempts only for the rows it changed: two reapers freeing the
+    // same owner at once (PostgreSQL) change each row once, and a message another worker claimed
+    // meanwhile (its lease had expired) is not touched.
     const rows = await trx
-      .selectFrom('messages')
-      .select(['id', 'attempt_count'])
+      .updateTable('messages')
+      .set({
+        status: 'queued',
+        next_attempt_at: now + lost.proofWaitMs,
+        lease_owner: null,
+        lease_expires_at: null,
+        last_error: 'the worker sending it stopped before it recorded the result',
+        updated_at: now,
+        ...lastAttemptColumns({
+          provider: lost.provider,
+          errorClass: 'worker_lost',
+          outcome: 'unknown',
+          providerFault: null,
+        }),
+      })
       .where('status', '=', 'sending')
       .where('lease_owner', '=', owner)
+      .returning(['id', 'attempt_count'])
       .execute();
     if (rows.length === 0) return { released: 0, confirmed: 0 };
     await handle.dialect.insertRows(
@@ -58,28 +75,6 @@ export async function releaseLeases(
       })),
     );
     const ids = rows.map((r) => r.id);
-    for (const part of chunks(ids)) {
-      await trx
-        .updateTable('messages')
-        .set({
-          status: 'queued',
-          next_attempt_at: now + lost.proofWaitMs,
-          lease_owner: null,
-          lease_expires_at: null,
-          last_error: 'the worker sending it stopped before it recorded the result',
-          updated_at: now,
-          ...lastAttemptColumns({
-            provider: lost.provider,
-            errorClass: 'worker_lost',
-            outcome: 'unknown',
-            providerFault: null,
-          }),
-        })
-        .where('id', 'in', part)
-        .where('status', '=', 'sending')
-        .where('lease_owner', '=', owner)
-        .execute();
-    }
     const confirmed = await confirmFromRecordedEvents(trx, handle, ids, now);
     return { released: rows.length, confirmed: confirmed.length };
   });
@@ -96,18 +91,25 @@ export async function extendLeases(
   ids: readonly string[],
   until: number,
 ): Promise<string[]> {
-  const kept: string[] = [];
-  // At most 500 bound ids per statement (`chunks`' default), well under SQLite's limit.
-  for (const some of chunks([...ids])) {
-    const rows = await handle.db
-      .updateTable('messages')
-      .set({ next_attempt_at: until, lease_expires_at: until })
-      .where('status', '=', 'sending')
-      .where('lease_owner', '=', owner)
-      .where('id', 'in', some)
-      .returning('id')
-      .execute();
-    for (const r of rows) kept.push(r.id);
-  }
-  return kept;
+  // In a write transaction: on SQLite it waits for another process's lock on a timer, not with
+  // the thread stopped. A renewal lost to a machine crash matters not: the worker died with it.
+  return handle.writeTransaction(
+    async (trx) => {
+      const kept: string[] = [];
+      // At most 500 bound ids per statement (`chunks`' default), well under SQLite's limit.
+      for (const some of chunks([...ids])) {
+        const rows = await trx
+          .updateTable('messages')
+          .set({ next_attempt_at: until, lease_expires_at: until })
+          .where('status', '=', 'sending')
+          .where('lease_owner', '=', owner)
+          .where('id', 'in', some)
+          .returning('id')
+          .execute();
+        for (const r of rows) kept.push(r.id);
+      }
+      return kept;
+    },
+    { asyncCommit: true },
+  );
 }

@@ -11,16 +11,19 @@ export async function releaseWaitingUnknown(
   messageIds: string[],
   now: number,
 ): Promise<number> {
-  let released = 0;
-  for (const part of chunks(messageIds)) {
-    const result = await handle.db
-      .updateTable('messages')
-      .set({ next_attempt_at: now, updated_at: now })
-      .where('id', 'in', part)
-      .where('status', '=', 'queued')
-      .where('next_attempt_at', '>', now)
-      .executeTakeFirst();
-    released += Number(result.numUpdatedRows);
-  }
-  return released;
+  // In a write transaction: on SQLite it waits for another process's lock on a timer.
+  return handle.writeTransaction(async (trx) => {
+    let released = 0;
+    for (const part of chunks(messageIds)) {
+      const result = await trx
+        .updateTable('messages')
+        .set({ next_attempt_at: now, updated_at: now })
+        .where('id', 'in', part)
+        .where('status', '=', 'queued')
+        .where('next_attempt_at', '>', now)
+        .executeTakeFirst();
+      released += Number(result.numUpdatedRows);
+    }
+    return released;
+  });
 }

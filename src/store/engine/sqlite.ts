@@ -202,7 +202,10 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
             try {
               const result = await work(conn);
               // With a WAL: written, not yet fsync'd; that is done below, once the lock is free.
-              commit.run();
+              // Without one (a file system where SQLite cannot use a WAL), COMMIT waits for other
+              // processes' readers to finish, on the thread as SQLite's handler did.
+              if (inWal) commit.run();
+              else waitingOnThread(() => commit.run());
               return result;
             } catch (error) {
               if (sqlite.inTransaction) rollback.run();

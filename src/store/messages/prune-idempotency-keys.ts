@@ -5,9 +5,10 @@ export async function pruneIdempotencyKeys(
   handle: DatabaseHandle,
   olderThan: number,
 ): Promise<number> {
-  const result = await handle.db
-    .deleteFrom('idempotency_keys')
-    .where('created_at', '<', olderThan)
-    .executeTakeFirst();
+  const result = await handle.writeTransaction(
+    (trx) =>
+      trx.deleteFrom('idempotency_keys').where('created_at', '<', olderThan).executeTakeFirst(),
+    { asyncCommit: true },
+  );
   return Number(result.numDeletedRows);
 }

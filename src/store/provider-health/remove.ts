@@ -6,9 +6,11 @@ export async function removeHealth(
   provider: string,
   reporter: string,
 ): Promise<void> {
-  await handle.db
-    .deleteFrom('provider_health')
-    .where('provider', '=', provider)
-    .where('reporter', '=', reporter)
-    .execute();
+  await handle.writeTransaction((trx) =>
+    trx
+      .deleteFrom('provider_health')
+      .where('provider', '=', provider)
+      .where('reporter', '=', reporter)
+      .execute(),
+  );
 }

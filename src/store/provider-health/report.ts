@@ -9,9 +9,15 @@ export async function reportHealth(
 ): Promise<void> {
   const { provider, reporter } = report;
   const row = toHealthColumns(report);
-  await handle.db
-    .insertInto('provider_health')
-    .values({ provider, reporter, ...row })
-    .onConflict((oc) => oc.columns(['provider', 'reporter']).doUpdateSet(row))
-    .execute();
+  // In a write transaction: on SQLite it waits for another process's lock on a timer, not with
+  // the thread stopped (engine/sqlite-busy.ts). What it writes may be lost to a machine crash.
+  await handle.writeTransaction(
+    (trx) =>
+      trx
+        .insertInto('provider_health')
+        .values({ provider, reporter, ...row })
+        .onConflict((oc) => oc.columns(['provider', 'reporter']).doUpdateSet(row))
+        .execute(),
+    { asyncCommit: true },
+  );
 }

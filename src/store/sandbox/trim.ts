@@ -10,6 +10,9 @@ export async function trimSandbox(handle: DatabaseHandle, keep: number): Promise
     .limit(1)
     .executeTakeFirst();
   if (cutoff) {
-    await handle.db.deleteFrom('sandbox_messages').where('id', '<=', cutoff.id).execute();
+    await handle.writeTransaction(
+      (trx) => trx.deleteFrom('sandbox_messages').where('id', '<=', cutoff.id).execute(),
+      { asyncCommit: true },
+    );
   }
 }

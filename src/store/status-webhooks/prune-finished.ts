@@ -5,10 +5,14 @@ export async function pruneFinishedDeliveries(
   handle: DatabaseHandle,
   before: number,
 ): Promise<number> {
-  const result = await handle.db
-    .deleteFrom('webhook_deliveries')
-    .where('status', 'in', ['delivered', 'failed'])
-    .where('created_at', '<', before)
-    .executeTakeFirst();
+  const result = await handle.writeTransaction(
+    (trx) =>
+      trx
+        .deleteFrom('webhook_deliveries')
+        .where('status', 'in', ['delivered', 'failed'])
+        .where('created_at', '<', before)
+        .executeTakeFirst(),
+    { asyncCommit: true },
+  );
   return Number(result.numDeletedRows);
 }
