@@ -1,8 +1,5 @@
-import {
-  type ProviderState,
-  WORKER_GONE_AFTER_MS,
-  worseState,
-} from '../../domain/provider-circuit.ts';
+import { WORKER_GONE_AFTER_MS } from '../../domain/provider-circuit.ts';
+import { freshReports, pausedProviderAdvice, worstReport } from '../../domain/provider-health.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { type Html, html, time } from '../html.ts';
 
@@ -14,20 +11,15 @@ import { type Html, html, time } from '../html.ts';
  */
 export async function providerHold(deps: ConsoleDeps, now: number): Promise<Html | ''> {
   const name = deps.providers.configured;
-  const reports = (await deps.providers.health.list()).filter(
-    (r) => r.provider === name && now - r.updatedAt <= WORKER_GONE_AFTER_MS,
-  );
-  if (reports.length === 0) {
+  const worst = worstReport(freshReports(await deps.providers.health.list(), now), name);
+  if (!worst) {
     return html`<p class="error" role="alert">No worker has reported for provider ${name} in the last ${WORKER_GONE_AFTER_MS / 1000} s: queued mail is not being sent. Is a worker running?</p>`;
   }
-  let state: ProviderState = 'healthy';
-  for (const r of reports) state = worseState(state, r.snapshot.state);
+  const { state, since, reason } = worst.snapshot;
   if (state === 'healthy') return '';
-  const worst = reports.find((r) => r.snapshot.state === state)?.snapshot;
-  const since = worst?.since ? html` since ${time(worst.since)}` : '';
   const todo =
     state === 'paused'
-      ? `An account problem (key revoked, sender not verified, quota) does not pass by itself: fix it at the provider, then run a probe (POST /v1/providers/${name}/probe). Queued mail waits until then.`
+      ? `${pausedProviderAdvice(name)} Queued mail waits until then.`
       : 'Queued mail waits and goes out by itself when the provider recovers.';
-  return html`<p class="error" role="alert">Provider ${name} is <strong>${state}</strong>${since}: ${worst?.reason ?? 'no reason given'}. ${todo}</p>`;
+  return html`<p class="error" role="alert">Provider ${name} is <strong>${state}</strong>${since ? html` since ${time(since)}` : ''}: ${reason ?? 'no reason given'}. ${todo}</p>`;
 }

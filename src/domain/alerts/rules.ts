@@ -1,4 +1,5 @@
 import type { ProviderState } from '../provider-circuit.ts';
+import { pausedProviderAdvice } from '../provider-health.ts';
 
 /**
  * The built-in alert rules, as pure functions over facts read from the database. One process
@@ -196,7 +197,7 @@ export function delayFault(
       fault: 'provider',
       hint:
         provider.state === 'paused'
-          ? `${state} An account problem (key revoked, sender not verified, quota) does not pass by itself: fix it at the provider, then POST /v1/providers/${provider.name}/probe. Mail is held until then.`
+          ? `${state} ${pausedProviderAdvice(provider.name)} Mail is held until then.`
           : `${state} Mail is held and drains by itself when it recovers.`,
     };
   }

@@ -201,7 +201,8 @@ export function presentOverrides(o: UnitAlertOverrides): Record<string, number |
 
 /** A Slack incoming-webhook URL: https (http only to a private stand-in), no credentials in it. */
 export function slackUrlProblem(url: string): string | null {
-  if (url.length > MAX_URL_LENGTH) return `must be at most ${MAX_URL_LENGTH} characters`;
+  const max = UNIT_SETTING_LIMITS.urlLength;
+  if (url.length > max) return `must be at most ${max} characters`;
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -214,10 +215,13 @@ export function slackUrlProblem(url: string): string | null {
   return null;
 }
 
-const MAX_URL_LENGTH = 2048;
-const MAX_DELAY_MS = 30 * 86_400_000;
-const MAX_COUNT = 1_000_000_000;
-const MAX_RATE_PER_MIN = 10_000_000;
+/** A unit's settings' limits: checked here for every caller, and named in the API's schema. */
+export const UNIT_SETTING_LIMITS = {
+  urlLength: 2048,
+  delaySeconds: 30 * 86_400,
+  count: 1_000_000_000,
+  ratePerMinute: 10_000_000,
+} as const;
 
 /**
  * What is wrong with a change to a unit's settings, named as the API names the fields. The API's
@@ -233,11 +237,16 @@ function settingsProblems(patch: UnitAlertPatch): { field: string; message: stri
   };
   const overrides = patch.overrides ?? {};
   if (overrides.delayMs !== undefined) {
-    check('alerts.delay_s', overrides.delayMs / 1000, 1, MAX_DELAY_MS / 1000);
+    check('alerts.delay_s', overrides.delayMs / 1000, 1, UNIT_SETTING_LIMITS.delaySeconds);
   }
-  check('alerts.dead_letters', overrides.deadLetters, 0, MAX_COUNT);
-  check('alerts.unconfirmed', overrides.unconfirmed, 0, MAX_COUNT);
-  check('rate_limit_per_min', patch.rateLimitPerMin ?? undefined, 1, MAX_RATE_PER_MIN);
+  check('alerts.dead_letters', overrides.deadLetters, 0, UNIT_SETTING_LIMITS.count);
+  check('alerts.unconfirmed', overrides.unconfirmed, 0, UNIT_SETTING_LIMITS.count);
+  check(
+    'rate_limit_per_min',
+    patch.rateLimitPerMin ?? undefined,
+    1,
+    UNIT_SETTING_LIMITS.ratePerMinute,
+  );
   if (patch.slackWebhookUrl) {
     const problem = slackUrlProblem(patch.slackWebhookUrl);
     if (problem) problems.push({ field: 'slack_webhook_url', message: problem });

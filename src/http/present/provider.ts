@@ -4,18 +4,15 @@ import {
   type ProviderState,
   WORKER_GONE_AFTER_MS,
   WORKER_STALE_AFTER_MS,
-  worseState,
 } from '../../domain/provider-circuit.ts';
+import { freshReports, worstReport } from '../../domain/provider-health.ts';
 import type { ProviderView } from '../deps.ts';
 import type { Hold } from './message.ts';
 import { integer, isoTime, isoTimeOrNull, text, textOrNull } from './values.ts';
 
 /** The configured provider as the workers see it: for `/readyz` and held messages. */
 export async function configuredProvider(view: ProviderView, now: number) {
-  const reports = (await view.health.list()).filter(
-    (r) => now - r.updatedAt <= WORKER_GONE_AFTER_MS,
-  );
-  return summarise(view.configured, reports, now);
+  return summarise(view.configured, freshReports(await view.health.list(), now), now);
 }
 
 /**
@@ -53,12 +50,7 @@ function credentialsOf(reports: ProviderHealthReport[]) {
 
 export function summarise(name: string, all: ProviderHealthReport[], now: number) {
   const reports = all.filter((r) => r.provider === name);
-  // The worst view wins: one worker that sees a paused account is worth an operator's look.
-  let worst: ProviderHealthReport | null = null;
-  for (const report of reports) {
-    if (!worst || worseState(worst.snapshot.state, report.snapshot.state) !== worst.snapshot.state)
-      worst = report;
-  }
+  const worst = worstReport(reports, name);
   const errors = new Map<string, { count: number; lastAt: number; lastDetail: string | null }>();
   for (const report of reports) {
     for (const e of report.snapshot.recentErrors) {

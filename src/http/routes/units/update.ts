@@ -1,5 +1,8 @@
 import { Type } from '@sinclair/typebox';
-import type { AlertsService } from '../../../domain/alerts/service.ts';
+import {
+  type AlertsService,
+  UNIT_SETTING_LIMITS as LIMITS,
+} from '../../../domain/alerts/service.ts';
 import { ErrorSchema } from '../../schemas/error.ts';
 import { PrioritySchema } from '../../schemas/priority.ts';
 import { actorOf, scopeOf } from '../../scope.ts';
@@ -9,13 +12,13 @@ import { presentUnitWithAlerts, UnitWithAlertsSchema } from './settings-schema.t
 const UpdateBodySchema = Type.Object(
   {
     slack_webhook_url: Type.Optional(
-      Type.Union([Type.String({ minLength: 1, maxLength: 2048 }), Type.Null()], {
+      Type.Union([Type.String({ minLength: 1, maxLength: LIMITS.urlLength }), Type.Null()], {
         description:
           "this unit's Slack incoming-webhook URL: its alerts go there instead of TEGAMI_SLACK_WEBHOOK_URL; null removes it",
       }),
     ),
     rate_limit_per_min: Type.Optional(
-      Type.Union([Type.Integer({ minimum: 1, maximum: 10_000_000 }), Type.Null()], {
+      Type.Union([Type.Integer({ minimum: 1, maximum: LIMITS.ratePerMinute }), Type.Null()], {
         description:
           'messages this unit may have accepted per minute (clock-minute windows, counted per API process); over it: 429. null removes it (TEGAMI_UNIT_RATE_LIMIT_PER_MIN applies)',
       }),
@@ -30,9 +33,9 @@ const UpdateBodySchema = Type.Object(
       Type.Union([
         Type.Object(
           {
-            delay_s: Type.Optional(Type.Integer({ minimum: 1, maximum: 30 * 86_400 })),
-            dead_letters: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000 })),
-            unconfirmed: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000 })),
+            delay_s: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.delaySeconds })),
+            dead_letters: Type.Optional(Type.Integer({ minimum: 0, maximum: LIMITS.count })),
+            unconfirmed: Type.Optional(Type.Integer({ minimum: 0, maximum: LIMITS.count })),
             muted: Type.Optional(Type.Boolean()),
           },
           { additionalProperties: false },
