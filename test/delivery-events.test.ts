@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { DELIVERY_STATUSES, type DeliveryMark, foldMarks } from '../src/domain/recipient-state.ts';
 import { checkSignature, loadPublicKey } from '../src/providers/sendgrid/event-source.ts';
@@ -10,7 +9,14 @@ import {
 } from '../src/simulator/event-webhook/signing.ts';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
 import { SqlDeliveryEventStore } from '../src/store/index.ts';
-import { message, startTestService, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
+import {
+  freePort,
+  message,
+  startTestService,
+  TEST_ENGINE,
+  type TestService,
+  waitFor,
+} from './helpers.ts';
 
 /** SendGrid's own published test vector (the same in every official helper library). */
 const VECTOR = {
@@ -78,16 +84,6 @@ function permutations<T>(items: T[]): T[][] {
   return items.flatMap((item, i) =>
     permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]),
   );
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 describe(`POST /webhooks/sendgrid (${TEST_ENGINE})`, () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { describe, test } from 'node:test';
 import {
+  freePort,
   message,
   queryDatabase,
   request,
@@ -20,14 +20,6 @@ import { ProcessGroup } from './support/cluster.ts';
  */
 const SG_KEY = 'SG.metrics-test';
 const METRICS_TOKEN = 'metrics-secret-token';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** The samples of `name` in a Prometheus text exposition, with their labels. */
 function samples(text: string, name: string): { labels: Record<string, string>; value: number }[] {

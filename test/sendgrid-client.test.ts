@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '@sendgrid/client';
 import { EventWebhook, EventWebhookHeader } from '@sendgrid/eventwebhook';
@@ -8,7 +7,14 @@ import { MailService } from '@sendgrid/mail';
 import { generateSigningKey } from '../src/simulator/event-webhook/signing.ts';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
 import { sqlSendGridEventRelayStore } from '../src/store/sendgrid-compat/event-relay-store.ts';
-import { startTestService, TEST_ENGINE, TEST_KEY, type TestService, waitFor } from './helpers.ts';
+import {
+  freePort,
+  startTestService,
+  TEST_ENGINE,
+  TEST_KEY,
+  type TestService,
+  waitFor,
+} from './helpers.ts';
 import { startCaptureServer } from './support/capture-server.ts';
 import { officialMailSendValidator } from './support/sendgrid-spec.ts';
 
@@ -17,16 +23,6 @@ const require = createRequire(import.meta.url);
 const { Mail } = require('@sendgrid/helpers').classes as {
   Mail: { create(data: unknown): { toJSON(): Record<string, unknown> } };
 };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The official client, pointed at Tegami by its base URL and key, and nothing else. */
 function officialClient(baseUrl: string, key: string): { mail: MailService; warnings: string[] } {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { generateSigningKey } from '../src/simulator/event-webhook/signing.ts';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
 import {
+  freePort,
   message,
   request,
   startTestService,
@@ -16,15 +16,6 @@ import {
  * "SendGrid said nothing, but took it": a send that timed out after the request went out is not
  * sent again blindly. If a delivery event for it arrives while it waits, it is sent exactly once.
  */
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe(`timeout after sending, then a processed event (${TEST_ENGINE})`, () => {
   const keys = generateSigningKey();

@@ -391,9 +391,12 @@ function report(error: unknown): number {
 }
 
 // A reader that stops early (`tegami audit | head`) closes the pipe: a command that prints a
-// listing then stops quietly, as other Unix tools do, instead of failing with EPIPE. The
-// long-running commands keep the default (their output is a log).
-if (!['serve', 'api', 'worker', 'simulator', undefined].includes(process.argv[2])) {
+// listing then stops quietly, as other Unix tools do, instead of failing with EPIPE. For the
+// long-running commands stdout is a log: a line that cannot be written (a closed pipe, a full
+// disk) is lost, and the service goes on (their logger counts such lines for /metrics).
+if (['serve', 'api', 'worker', 'simulator'].includes(process.argv[2] ?? '')) {
+  process.stdout.on('error', () => {});
+} else if (process.argv[2] !== undefined) {
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code !== 'EPIPE') throw error;
     process.exit(process.exitCode ?? 0);

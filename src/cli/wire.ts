@@ -481,6 +481,13 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           database.notify('tegami_due');
         },
         readiness: async () => {
+          const lost = database.durabilityLost?.();
+          if (lost) {
+            return {
+              ready: false,
+              reason: `writes fail since a write to disk failed (${lost.message}): fix the disk, then restart this process`,
+            };
+          }
           try {
             const pending = await pendingMigrations(database.db);
             return pending.length === 0

@@ -6,6 +6,7 @@ import type { ProviderHealthStore } from '../../domain/ports/provider-health-sto
 import type { Telemetry } from '../../domain/ports/telemetry.ts';
 import { PROVIDER_STATES, WORKER_GONE_AFTER_MS } from '../../domain/provider-circuit.ts';
 import { providerFacts } from '../alerts/gather-facts.ts';
+import { logOutputFailures } from '../logger.ts';
 
 /** What the cluster-wide gauges read from the database, whichever process is scraped. */
 export interface ClusterSources {
@@ -78,6 +79,19 @@ export function createMetrics(cluster: ClusterSources | null): Metrics {
     help: 'Posts of status webhooks to applications, by result (delivered, retrying, failed)',
     labelNames: ['result'],
     registers: [registry],
+  });
+
+  new Counter({
+    name: 'tegami_log_output_failures_total',
+    help: 'Log output this process could not write to stdout (a full disk, say): failed writes (written again with the next line) and dropped lines (beyond 4 MiB waiting)',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      const trouble = logOutputFailures();
+      this.reset();
+      this.inc({ kind: 'failed_write' }, trouble.failedWrites);
+      this.inc({ kind: 'dropped_line' }, trouble.droppedLines);
+    },
   });
 
   const telemetry: Telemetry = {

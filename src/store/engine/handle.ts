@@ -57,6 +57,12 @@ export interface DatabaseHandle {
    */
   durable?(): Promise<void>;
   /**
+   * Why nothing this process writes can be made durable any more, or null while writes work.
+   * SQLite: a failed fsync of the WAL (wal-sync.ts); every later write fails with it until the
+   * process restarts. Absent where a failure does not outlive the statement that met it.
+   */
+  durabilityLost?(): Error | null;
+  /**
    * A number that changes whenever another connection (another process) commits, or undefined
    * when the engine cannot tell. Lets read caches stay correct across processes.
    */

@@ -231,6 +231,7 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
     durable: async () => {
       await walSync?.sync();
     },
+    durabilityLost: () => walSync?.failedWith() ?? null,
     notify() {},
     announce: async () => {},
     listen: () => () => {},

@@ -188,6 +188,12 @@ export class WalSync {
     }
   }
 
+  /** The fsync that failed, after which nothing more is committed; null while none has. */
+  failedWith(): Error | null {
+    if (this.failure === null) return null;
+    return this.failure instanceof Error ? this.failure : new Error(String(this.failure));
+  }
+
   /** Before a write: after a failed fsync nothing more is committed. */
   throwIfFailed(): void {
     if (this.failure !== null) throw this.failure;
