@@ -26,6 +26,8 @@ Options:
                                 status (503), html-502, reset, hang or 429
   --reject-category NAME        answer 400 (an empty content block, as a payload bug would
                                 make) to mail in this category (repeatable)
+  --unverified-sender ADDRESS   answer 403 (not a verified Sender Identity) to mail from this
+                                address, or from any address of @domain (repeatable)
   --max-messages N              sends kept for GET /_simulator/messages (default 100000)
   --event-webhook-url URL       POST Event Webhook events there (default: record only)
   --event-signing-key KEY       EC P-256 private key, base64 PKCS#8 DER or PEM (default: new)
@@ -54,6 +56,7 @@ export const SIMULATOR_OPTIONS = {
   'retry-after': { type: 'string' },
   outage: { type: 'string' },
   'reject-category': { type: 'string', multiple: true },
+  'unverified-sender': { type: 'string', multiple: true },
   'max-messages': { type: 'string' },
   'event-webhook-url': { type: 'string' },
   'event-signing-key': { type: 'string' },
@@ -97,6 +100,7 @@ export function parseSimulatorArgs(args: string[]): { help: boolean; options: Si
   }
   if (values.outage !== undefined) raw.outage = parseOutageFlag(values.outage);
   if (values['reject-category']) raw.rejectCategories = values['reject-category'];
+  if (values['unverified-sender']) raw.unverifiedSenders = values['unverified-sender'];
   const faults: Faults = validateFaults(raw);
 
   let port = DEFAULT_PORT;

@@ -51,5 +51,6 @@ export function nginxErrorPage(status: number): string {
 }
 
 export function errorBody(status: number): string {
-  return sgErrors(STATUS_MESSAGES[status] ?? `http error ${status}`);
+  // SendGrid's 403 to a mail send names the field at fault.
+  return sgErrors(STATUS_MESSAGES[status] ?? `http error ${status}`, status === 403 ? 'from' : null);
 }

@@ -124,13 +124,24 @@ export function classifyAnswer(answer: HttpAnswer, now: number): SendResult {
     };
   }
   if (status >= 500 || status === 408) return { ...failure, providerFault: 'outage' };
-  // 401/403: bad or revoked key, unverified sender, exceeded messaging limits. 404/405: a wrong
-  // base URL. Each fails every message alike, so the provider is paused instead.
+  // A 403 about the sender (`"field": "from"`, "does not match a verified Sender Identity") is
+  // this message's: other mail, from verified senders, goes on. Pausing the provider for it held
+  // every unit's mail, and each probe that sent it again paused it again. Once the sender is
+  // verified, the dead-lettered mail is recovered in bulk.
+  if (status === 403 && providerErrors?.some(isUnverifiedSender)) {
+    return { ...failure, outcome: 'permanent', errorClass: 'sender_not_verified' };
+  }
+  // 401/403: bad or revoked key, a key without the mail.send scope, exceeded messaging limits.
+  // 404/405: a wrong base URL. Each fails every message alike, so the provider is paused instead.
   if (status === 401 || status === 403 || status === 404 || status === 405) {
     return { ...failure, providerFault: 'account' };
   }
   // 400, 413 and any other 4xx: the message itself is wrong; sending it again cannot work.
   return { ...failure, outcome: 'permanent' };
+}
+
+function isUnverifiedSender(error: { field?: string | null; message: string }): boolean {
+  return error.field === 'from' || /verified sender identity/i.test(error.message);
 }
 
 /** Error codes that mean the request may have reached SendGrid before the connection was lost. */

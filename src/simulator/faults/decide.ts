@@ -26,6 +26,29 @@ export function categoryRejection(
     : null;
 }
 
+/** SendGrid's answer to mail whose `from` is not a verified Sender Identity. */
+const UNVERIFIED_SENDER_ERROR = {
+  message:
+    'The from address does not match a verified Sender Identity. Mail cannot be sent until this error is resolved. Visit https://sendgrid.com/docs/for-developers/sending-email/sender-identity/ to see the Sender Identity requirements',
+  field: 'from',
+  help: null,
+};
+
+/** The 403 errors for a valid mail/send body whose sender `unverifiedSenders` names, or null. */
+export function senderRejection(
+  faults: Faults,
+  body: { from?: { email?: unknown } },
+): (typeof UNVERIFIED_SENDER_ERROR)[] | null {
+  const unverified = faults.unverifiedSenders;
+  const from = body.from?.email;
+  if (!unverified?.length || typeof from !== 'string') return null;
+  const address = from.toLowerCase();
+  const domain = address.slice(address.lastIndexOf('@'));
+  return unverified.includes(address) || unverified.includes(domain)
+    ? [UNVERIFIED_SENDER_ERROR]
+    : null;
+}
+
 export type Decision =
   | { kind: 'pass'; delayMs: number }
   | { kind: 'error'; status: number; html: boolean; delayMs: number }

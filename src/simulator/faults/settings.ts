@@ -29,6 +29,12 @@ export interface Faults {
    * in production, for one kind of mail, and dead-letters it.
    */
   rejectCategories?: string[];
+  /**
+   * Mail from these senders (an address, or `@domain` for all of a domain) is refused with
+   * SendGrid's 403 for a sender that is not a verified Sender Identity, while other mail goes
+   * through: one application's misconfigured `from`.
+   */
+  unverifiedSenders?: string[];
 }
 
 const STATUS = /^[1-5]\d\d$/;
@@ -50,6 +56,7 @@ export function validateFaults(input: unknown): Faults {
     'retryAfterSeconds',
     'outage',
     'rejectCategories',
+    'unverifiedSenders',
   ];
   for (const key of Object.keys(input)) {
     if (!known.includes(key)) {
@@ -135,6 +142,19 @@ export function validateFaults(input: unknown): Faults {
       );
     }
     faults.rejectCategories = [...categories];
+  }
+  if (input.unverifiedSenders !== undefined) {
+    const senders = input.unverifiedSenders;
+    if (
+      !Array.isArray(senders) ||
+      senders.length > 100 ||
+      !senders.every((s) => typeof s === 'string' && /^[^@\s]*@[^@\s]+$/.test(s) && s.length <= 320)
+    ) {
+      throw new FaultsError(
+        'unverifiedSenders must be a list of up to 100 addresses or @domains, e.g. ["@other.example"]',
+      );
+    }
+    faults.unverifiedSenders = senders.map((s) => s.toLowerCase());
   }
   return faults;
 }

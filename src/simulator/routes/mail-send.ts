@@ -2,7 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import type { SimulatorContext } from '../context.ts';
-import { categoryRejection } from '../faults/decide.ts';
+import { categoryRejection, senderRejection } from '../faults/decide.ts';
 import type { SendGridError } from '../mail-send/errors.ts';
 import { BODIES } from '../sendgrid-answers.ts';
 import { hijack, rateLimitHeaders, readJson, sendFault, sendJson } from './reply.ts';
@@ -48,6 +48,8 @@ export function registerMailSend(app: FastifyInstance, ctx: SimulatorContext): v
     if (errors.length > 0) return sendJson(ctx, reply, 400, JSON.stringify({ errors }));
     const rejected = categoryRejection(faults, body);
     if (rejected) return sendJson(ctx, reply, 400, JSON.stringify({ errors: rejected }));
+    const unverified = senderRejection(faults, body);
+    if (unverified) return sendJson(ctx, reply, 403, JSON.stringify({ errors: unverified }));
 
     if (body.mail_settings?.sandbox_mode?.enable === true) {
       ctx.log.stats.sandbox++;
