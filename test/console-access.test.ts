@@ -244,6 +244,57 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
       { origin: 'x' },
     );
     assert.equal(signInFromNowhere.status, 403);
+    // Login CSRF: another site's page posts a form to its own address, which answers 307 to the
+    // console's sign-in. The browser keeps the POST and says `Origin: null`, `Sec-Fetch-Site:
+    // cross-site`; either alone is refused, so the visitor is not signed in to the attacker's
+    // account.
+    const crossSite: Record<string, string>[] = [
+      { origin: 'null' },
+      { 'sec-fetch-site': 'cross-site' },
+    ];
+    for (const headers of crossSite) {
+      const redirected = await postForm(
+        `${tegami.url}/console/sign-in`,
+        { email: ADMIN.email, password: ADMIN.password },
+        headers,
+      );
+      assert.equal(redirected.status, 403, JSON.stringify(headers));
+      assert.equal(redirected.headers.get('set-cookie'), null, 'no session cookie');
+    }
+    const fromItself = await postForm(
+      `${tegami.url}/console/sign-in`,
+      { email: ADMIN.email, password: ADMIN.password },
+      { origin: new URL(tegami.url).origin, 'sec-fetch-site': 'same-origin' },
+    );
+    assert.equal(fromItself.status, 303, 'the console’s own form signs in');
+  });
+
+  test('password checks take turns: a flood of sign-ins for made-up addresses is answered 429 beyond 16 waiting', async () => {
+    const attempts = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        postForm(`${tegami.url}/console/sign-in`, {
+          email: `flood-${i}@nowhere.example`,
+          password: 'not the password',
+        }),
+      ),
+    );
+    const statuses = attempts.map((a) => a.status);
+    const turnedAway = attempts.filter((a) => a.status === 429);
+    assert.ok(turnedAway.length >= 40 - 17, `at most 1 running and 16 waiting: ${statuses}`);
+    for (const a of turnedAway) {
+      assert.equal(a.headers.get('retry-after'), '5');
+      assert.match(await a.text(), /Too many sign-ins at once/);
+    }
+    assert.ok(
+      statuses.every((s) => s === 401 || s === 429),
+      `each either checked (401) or turned away: ${statuses}`,
+    );
+    // The turns are given back: a right password afterwards signs in.
+    const after = await postForm(`${tegami.url}/console/sign-in`, {
+      email: ADMIN.email,
+      password: ADMIN.password,
+    });
+    assert.equal(after.status, 303);
   });
 
   test('text with NUL (U+0000) is refused with 400 and changes nothing, signed in or not', async () => {

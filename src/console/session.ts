@@ -92,12 +92,19 @@ function sameToken(a: string, b: string): boolean {
 }
 
 /**
- * True when the browser says the request comes from a page of another site. An `Origin` that is
- * no URL cannot be this console's own, so it counts as another site's.
+ * True when the browser says the request comes from a page of another site: its Fetch Metadata
+ * says `cross-site`, or its `Origin` is not this host. An `Origin` of `null` counts as another
+ * site's: browsers send it for a form that another site's page redirected here (a 307 keeps the
+ * POST and its body), from a sandboxed frame or a file, never for this console's own forms. It
+ * let another site sign a visitor in to the attacker's account. An `Origin` that is no URL
+ * cannot be this console's own either. Without either header (curl, an old browser) the CSRF
+ * token, and for signing in the password, decide.
  */
 export function fromOtherSite(request: FastifyRequest): boolean {
   const { origin, host } = request.headers;
-  if (!origin || origin === 'null' || !host) return false;
+  if (request.headers['sec-fetch-site'] === 'cross-site') return true;
+  if (!origin) return false;
+  if (origin === 'null' || !host) return true;
   return !URL.canParse(origin) || new URL(origin).host !== host;
 }
 

@@ -16,6 +16,39 @@ function safeNext(next: unknown): string {
     : '/console';
 }
 
+/**
+ * Password checks (scrypt: ~80 ms of CPU and 32 MiB each, on libuv's pool of four threads, which
+ * also runs the WAL's fsyncs) run one at a time, and at most SIGN_INS_WAITING wait for their
+ * turn; beyond that an attempt is answered 429 at once. Unauthenticated attempts for made-up
+ * addresses (each checked against a decoy, so that the time tells nothing) otherwise took every
+ * pool thread: a flood of them made submissions wait up to 1.6 s.
+ */
+const SIGN_INS_AT_ONCE = 1;
+const SIGN_INS_WAITING = 16;
+
+class SignInTurns {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  /** Runs `check` in its turn, or returns null at once when too many are waiting. */
+  async take<T>(check: () => Promise<T>): Promise<T | null> {
+    if (this.running >= SIGN_INS_AT_ONCE) {
+      if (this.waiting.length >= SIGN_INS_WAITING) return null;
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    } else {
+      this.running += 1;
+    }
+    try {
+      return await check();
+    } finally {
+      // The turn passes straight to the next in line, or is given back.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running -= 1;
+    }
+  }
+}
+
 function signInPage(next: string, message: string | null, email = '') {
   return page(
     'Sign in',
@@ -31,6 +64,7 @@ function signInPage(next: string, message: string | null, email = '') {
 }
 
 export function registerSignIn(app: FastifyInstance, deps: ConsoleDeps): void {
+  const turns = new SignInTurns();
   app.get('/console/sign-in', { config: { permission: 'public' } }, async (request, reply) => {
     const { next } = request.query as { next?: string };
     return reply.type('text/html').send(signInPage(safeNext(next), null).text);
@@ -45,7 +79,16 @@ export function registerSignIn(app: FastifyInstance, deps: ConsoleDeps): void {
     if (fromOtherSite(request)) {
       throw new ConsoleError(403, 'Requests from other sites are refused.');
     }
-    const result = await deps.accounts.signIn(email, password);
+    const result = await turns.take(() => deps.accounts.signIn(email, password));
+    if (result === null) {
+      return reply
+        .code(429)
+        .header('retry-after', '5')
+        .type('text/html')
+        .send(
+          signInPage(next, 'Too many sign-ins at once: try again in a few seconds.', email).text,
+        );
+    }
     if (result.kind === 'signed_in') {
       reply.header(
         'set-cookie',
