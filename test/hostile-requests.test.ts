@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { ERROR_CODES } from '../src/http/errors.ts';
 import {
@@ -30,6 +31,14 @@ const corpus: {
     name: 'wrong content type',
     body: 'from=a',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    status: 415,
+    code: 'unsupported_media_type',
+  },
+  {
+    // A JSON text labelled text/plain: the wrong media type, as any other, not "must be object".
+    name: 'JSON sent as text/plain',
+    body: message(),
+    headers: { 'content-type': 'text/plain' },
     status: 415,
     code: 'unsupported_media_type',
   },
@@ -362,5 +371,33 @@ describe('malformed and hostile requests', () => {
         assert.deepEqual(((await response.json()) as { data: unknown[] }).data, []);
       }
     }
+  });
+
+  test('what the HTTP parser refuses (unencoded non-ASCII in the URL, huge headers) has the same error shape', async () => {
+    const { port } = new URL(svc.url);
+    const raw = (head: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () => socket.end(head));
+        let answer = '';
+        socket.on('data', (chunk) => {
+          answer += chunk.toString('utf8');
+        });
+        socket.on('close', () => resolve(answer));
+        socket.on('error', reject);
+      });
+    const unencoded = await raw(
+      `GET /v1/messages?recipient=髙﨑@example.jp HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TEST_KEY}\r\n\r\n`,
+    );
+    assert.match(unencoded, /^HTTP\/1\.1 400 Bad Request\r\n/);
+    const body = JSON.parse(unencoded.slice(unencoded.indexOf('\r\n\r\n') + 4));
+    assert.equal(body.error.code, 'invalid_request');
+    assert.match(body.error.message, /percent-encode/);
+
+    const huge = await raw(
+      `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+    );
+    assert.match(huge, /^HTTP\/1\.1 431 /);
+    const hugeBody = JSON.parse(huge.slice(huge.indexOf('\r\n\r\n') + 4));
+    assert.equal(hugeBody.error.code, 'headers_too_large');
   });
 });

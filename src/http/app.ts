@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
@@ -15,6 +17,27 @@ import { LingeringSockets } from './linger.ts';
 import { toApiError } from './map-errors.ts';
 import { registerRoutes } from './routes/index.ts';
 import { boundedValidatorCompiler } from './validation-errors.ts';
+
+function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+  // A reset connection has nobody left to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const apiError =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new ApiError('request_timeout', 'the request did not arrive whole in time')
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? new ApiError('headers_too_large', 'the request headers are larger than 16 KiB')
+        : new ApiError(
+            'invalid_request',
+            'the request is not valid HTTP (a URL must percent-encode spaces, non-ASCII and control characters)',
+          );
+  if (socket.writable) {
+    const body = JSON.stringify(apiError.toBody());
+    socket.write(
+      `HTTP/1.1 ${apiError.status} ${STATUS_CODES[apiError.status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
 
 /** Builds the HTTP API without listening, so tests can use it with `inject()` or a real port. */
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
@@ -34,6 +57,10 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       const apiError = new ApiError('invalid_request', error.message);
       void (reply as unknown as FastifyReply).code(apiError.status).send(apiError.toBody());
     },
+    // What Node's HTTP parser refuses before Fastify sees a request (characters a URL may not
+    // hold unencoded, a broken request line, headers over the limit, a request too slow) gets
+    // the same error shape too, instead of Fastify's own.
+    clientErrorHandler: answerClientError,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -44,7 +71,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.decorateRequest('apiKey', null);
   // An empty body is no body: clients often send `Content-Type: application/json` on POST /cancel
   // and /retry without one. parseJsonBytes names a `__proto__` key instead of calling it malformed.
-  app.removeContentTypeParser('application/json');
+  // Fastify's text/plain parser passed a JSON text as a string, refused as "must be object"
+  // (400) instead of as the wrong media type (415) that every other type gets.
+  app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
     let parsed: unknown;
     try {

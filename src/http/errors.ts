@@ -30,12 +30,21 @@ export const ERROR_CODES = {
     status: 409,
     description: 'This Idempotency-Key was already used with a different request body.',
   },
+  request_timeout: {
+    status: 408,
+    description:
+      'The request did not arrive whole in time (`headersTimeout` / `requestTimeout` of the HTTP server). Retry it.',
+  },
   payload_too_large: {
     status: 413,
     description:
       'The body is larger than the limit (10 MiB for one message, 50 MiB for a batch, 5 MiB for an Event Webhook batch).',
   },
   unsupported_media_type: { status: 415, description: 'The body is not `application/json`.' },
+  headers_too_large: {
+    status: 431,
+    description: "The request's headers are larger than Node's limit (16 KiB in all).",
+  },
   rate_limited: {
     status: 429,
     description:
