@@ -52,5 +52,8 @@ export function nginxErrorPage(status: number): string {
 
 export function errorBody(status: number): string {
   // SendGrid's 403 to a mail send names the field at fault.
-  return sgErrors(STATUS_MESSAGES[status] ?? `http error ${status}`, status === 403 ? 'from' : null);
+  return sgErrors(
+    STATUS_MESSAGES[status] ?? `http error ${status}`,
+    status === 403 ? 'from' : null,
+  );
 }
