@@ -293,6 +293,22 @@ describe(`POST /v3/mail/send with the sandbox provider (${TEST_ENGINE})`, () => 
       /^Templates \(template_id\): only SendGrid can render or apply this/,
     );
     assert.match(res.json.errors[0].message, /"sandbox" provider/);
+    // In sandbox mode the same request is refused the same way: an application whose tests pass
+    // in sandbox mode must not then fail for real.
+    const sandboxed = await send(
+      svc.url,
+      mail({
+        content: undefined,
+        template_id: 'd-0123456789abcdef0123456789abcdef',
+        personalizations: [{ to: [{ email: 'guest@example.com' }] }],
+        mail_settings: { sandbox_mode: { enable: true } },
+      }),
+    );
+    assert.equal(sandboxed.status, 400, sandboxed.text);
+    assert.deepEqual(
+      sandboxed.json.errors.map((e: { field: string }) => e.field),
+      ['template_id'],
+    );
   });
 });
 
