@@ -37,6 +37,27 @@ describe('configuration', () => {
     });
   }
 
+  test('a refused secret URL is shown by its scheme and host only', () => {
+    const secret = '0f1e2d3c-4b5a-6978-8a9b-abcdefSECRET';
+    for (const name of [
+      'TEGAMI_HEARTBEAT_URL',
+      'TEGAMI_SLACK_WEBHOOK_URL',
+      'TEGAMI_ALERT_WEBHOOK_URL',
+    ]) {
+      for (const value of [`https://hooks.example/${secret} x`, `not a url ${secret}`]) {
+        assert.throws(
+          () => loadConfig({ [name]: value }),
+          (error: unknown) =>
+            error instanceof ConfigError &&
+            error.variable === name &&
+            !error.message.includes('0f1e') &&
+            !error.message.includes('SECRET'),
+          `${name}=${value}`,
+        );
+      }
+    }
+  });
+
   test('defaults are sensible', () => {
     const config = loadConfig({});
     assert.equal(config.databaseUrl, 'sqlite:./data/tegami.db');

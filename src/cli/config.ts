@@ -383,12 +383,18 @@ export function configuredSecrets(config: Config): (string | null)[] {
   ];
 }
 
-/** An http(s) URL from the environment, or null when unset. */
+/**
+ * An http(s) URL from the environment, or null when unset. These URLs hold secrets (a Slack
+ * webhook's path, a heartbeat's id), so an error shows the scheme and host only.
+ */
 function url(env: Env, name: string): string | null {
   const value = text(env, name, '');
   if (!value) return null;
   const problem = slackUrlProblem(value);
-  if (problem) throw new ConfigError(name, `"${value.slice(0, 40)}…" ${problem}`);
+  if (problem) {
+    const shown = URL.canParse(value) ? `${new URL(value).origin}/…` : 'the value';
+    throw new ConfigError(name, `${shown} ${problem}`);
+  }
   return value;
 }
 
