@@ -68,6 +68,27 @@ describe("the console's search language", () => {
     assert.deepEqual(parseSearch(addTerm('x', 'meta.k', 'v w')).query.metadata, [['k', 'v w']]);
   });
 
+  test('a clicked value replaces the same key already in the search (a key may be given once)', () => {
+    assert.equal(
+      addTerm('provider:sendgrid status:failed', 'provider', 'sendgrid'),
+      'status:failed provider:sendgrid',
+    );
+    assert.equal(
+      addTerm('unit:"Hotel Sakura" -provider:x', 'unit', 'Shop'),
+      '-provider:x unit:Shop',
+    );
+    assert.equal(addTerm('metaxk:1 meta.k:2', 'meta.k', '3'), 'metaxk:1 meta.k:3');
+    for (const text of ['provider:sendgrid', 'reason:failed unit:"a b"']) {
+      for (const [key, value] of [
+        ['provider', 'sendgrid'],
+        ['reason', 'failed'],
+        ['unit', 'a b'],
+      ] as const) {
+        assert.deepEqual(parseSearch(addTerm(text, key, value)).errors, [], `${text} + ${key}`);
+      }
+    }
+  });
+
   test('templates escape every value; CSV cells cannot start a formula', () => {
     const evil = '<script>alert("x")</script>';
     assert.equal(

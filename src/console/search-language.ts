@@ -167,8 +167,16 @@ export function searchValue(value: string): string {
   return /[\s"]/.test(value) || value === '' ? `"${value.replace(/"/g, '')}"` : value;
 }
 
-/** The search text with `key:value` added (the message page's "filter by this"). */
+/**
+ * The search text with `key:value` in place of any `key:` term it has (a key may be given once:
+ * the same key twice was refused), or added (the "filter by this" links).
+ */
 export function addTerm(text: string, key: string, value: string): string {
   const term = `${key}:${searchValue(value)}`;
-  return text.trim() === '' ? term : `${text.trim()} ${term}`;
+  const same = new RegExp(
+    `(^|\\s)${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:(?:"[^"]*"|\\S*)`,
+    'g',
+  );
+  const rest = text.replace(same, ' ').replace(/\s+/g, ' ').trim();
+  return rest === '' ? term : `${rest} ${term}`;
 }

@@ -4,16 +4,24 @@ import type { RecoveryAction, RecoveryRecord } from '../../domain/operations/rec
 import type { ConsoleDeps } from '../deps.ts';
 import { type Html, html, qs, time } from '../html.ts';
 import { csrf, page } from '../layout.ts';
-import { parseSearch } from '../search-language.ts';
+import { addTerm, parseSearch } from '../search-language.ts';
 import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
 import { providerHold } from './provider-hold.ts';
 
 const PAGE_SIZE = 50;
 
-function counts(rows: { label: string | null; count: number; q?: string }[], base: string): Html {
+/** The unsent page narrowed to `key:value` (in place of any `key:` the search already has). */
+function narrowed(q: string, key: string, value: string): string {
+  return `/console/unsent${qs({ q: addTerm(q, key, value) })}`;
+}
+
+function counts(
+  rows: { label: string | null; count: number; term?: [key: string, value: string] }[],
+  base: string,
+): Html {
   return html`<table class="list compact"><tbody>${rows.map(
     (r) =>
-      html`<tr><td>${r.q ? html`<a href="/console/unsent${qs({ q: `${base} ${r.q}`.trim() })}">${r.label ?? '(none)'}</a>` : (r.label ?? '(none)')}</td><td class="num">${r.count.toLocaleString('en')}</td></tr>`,
+      html`<tr><td>${r.term ? html`<a href="${narrowed(base, ...r.term)}">${r.label ?? '(none)'}</a>` : (r.label ?? '(none)')}</td><td class="num">${r.count.toLocaleString('en')}</td></tr>`,
   )}</tbody></table>`;
 }
 
@@ -72,31 +80,35 @@ export function registerUnsentPages(app: FastifyInstance, deps: ConsoleDeps): vo
 <section><h2>By reason</h2>${counts(
       Object.entries(summary.byReason)
         .filter(([, n]) => n > 0)
-        .map(([k, n]) => ({ label: k, count: n, q: `reason:${k}` })),
+        .map(([k, n]) => ({ label: k, count: n, term: ['reason', k] as [string, string] })),
       q,
     )}</section>
 <section><h2>By unit</h2>${counts(
-      summary.byUnit.map((u) => ({ label: u.unit, count: u.count, q: `unit:${u.unit}` })),
+      summary.byUnit.map((u) => ({
+        label: u.unit,
+        count: u.count,
+        term: ['unit', u.unit] as [string, string],
+      })),
       q,
     )}</section>
 <section><h2>By provider</h2>${counts(
       summary.byProvider.map((p) => ({
         label: p.provider,
         count: p.count,
-        ...(p.provider ? { q: `provider:${p.provider}` } : {}),
+        ...(p.provider ? { term: ['provider', p.provider] as [string, string] } : {}),
       })),
       q,
     )}</section>
 <section><h2>By error class</h2><table class="list compact"><tbody>${summary.byErrorClass.map(
       (
         e,
-      ) => html`<tr><td>${e.errorClass ? html`<a href="/console/unsent${qs({ q: `${q} error:${e.errorClass}`.trim() })}">${e.errorClass}</a>` : '(none)'}
+      ) => html`<tr><td>${e.errorClass ? html`<a href="${narrowed(q, 'error', e.errorClass)}">${e.errorClass}</a>` : '(none)'}
 ${e.errorClass && sampleError.has(e.errorClass) ? html`<div class="sample">“${sampleError.get(e.errorClass)}”</div>` : ''}</td><td class="num">${e.count.toLocaleString('en')}</td></tr>`,
     )}</tbody></table></section>
 </div>
 ${
   operator && summary.total > 0 && !query.reason
-    ? html`<p class="card">To recover mail in bulk, pick a reason first (for failed mail: <a href="/console/unsent${qs({ q: `${q} reason:failed`.trim() })}">reason:failed</a>): a recovery acts on every message its filter matches, and without a reason that is not only unsent mail.</p>`
+    ? html`<p class="card">To recover mail in bulk, pick a reason first (for failed mail: <a href="${narrowed(q, 'reason', 'failed')}">reason:failed</a>): a recovery acts on every message its filter matches, and without a reason that is not only unsent mail.</p>`
     : ''
 }
 ${
