@@ -170,6 +170,49 @@ describe(`the audit log (${TEST_ENGINE})`, () => {
     assert.ok(next.body.data[0].id < page.body.data[1].id);
   });
 
+  test('an actor is found as the log shows it: cli:<OS user>, console:<e-mail>, or the e-mail alone', async () => {
+    const database = tegami.service.database;
+    const operations = createOperations(database, {
+      unsentAfterMs: 60_000,
+      unconfirmedAfterMs: 1800_000,
+      sendgridWebhook: { publicKey: null, insecure: false, maxAgeMs: 0 },
+    });
+    const actors = [
+      { type: 'cli' as const, id: 'deploy', name: null },
+      { type: 'console' as const, id: 'usr_01TESTCONSOLEUSER', name: 'ops@example.jp' },
+    ];
+    for (const actor of actors) {
+      await operations.audit.record({
+        id: newId('aud'),
+        at: Date.now(),
+        actor,
+        unitId: null,
+        action: 'alerts.test',
+        target: null,
+        filter: null,
+        counts: null,
+      });
+    }
+    const who = async (actor: string) =>
+      (await events(`actor=${encodeURIComponent(actor)}`)).map(
+        (e) => `${e.actor.type}:${e.actor.id}`,
+      );
+    for (const form of ['cli:deploy', 'deploy']) {
+      assert.deepEqual(await who(form), ['cli:deploy'], form);
+    }
+    for (const form of [
+      'console:ops@example.jp',
+      'ops@example.jp',
+      'OPS@example.jp',
+      'usr_01TESTCONSOLEUSER',
+      'console:usr_01TESTCONSOLEUSER',
+    ]) {
+      assert.deepEqual(await who(form), ['console:usr_01TESTCONSOLEUSER'], form);
+    }
+    assert.deepEqual(await who('console:deploy'), [], 'the type must match');
+    assert.deepEqual(await who('cli:ops@example.jp'), []);
+  });
+
   test('kept TEGAMI_AUDIT_RETENTION_DAYS, apart from message retention', async () => {
     const database = tegami.service.database;
     const operations = createOperations(database, {

@@ -8,11 +8,13 @@ import type { Config } from './config.ts';
 
 export const AUDIT_USAGE = `Usage: tegami audit [--actor A] [--action A] [--unit U] [--since T] [--until T] [--limit N] [--json]
 
-Operator actions, newest first: who (an API key id, or cli:<OS user>), when, what, on what,
+Operator actions, newest first: who (an API key id, cli:<OS user> or console:<e-mail>), when,
+what, on what,
 with the filter and the counts (as GET /v1/audit-events).
 
 Options:
-  --actor A             a key id (key_...) or the OS user of a command
+  --actor A             a key id (key_...), cli:<OS user> or an OS user,
+                        console:<e-mail> or a console user's e-mail
   --action A            one of: ${AUDIT_ACTIONS.join(', ')}
   --unit U              a unit's name
   --since T, --until T  ISO 8601 times (UTC without a zone)

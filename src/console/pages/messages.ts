@@ -159,14 +159,18 @@ ${last ? html`<p><a href="/console/messages${qs({ q, before: last.id })}" rel="n
     ]);
     const endpointUrl = new Map(endpoints.map((e) => [e.id, e.url]));
     const timeline: { at: number; occurredAt: number; what: Html }[] = [
-      ...r.attempts.map((a) => ({
-        at: a.startedAt,
-        occurredAt: a.startedAt,
-        what: html`<strong>Attempt ${a.number}</strong> to ${filterLink(q, 'provider', a.provider)}: ${a.outcome}${a.httpStatus ? html` (HTTP ${a.httpStatus})` : ''}${a.errorClass ? html` · ${filterLink(q, 'error', a.errorClass)}` : ''}, ${a.durationMs} ms
-${a.detail ? html`<div>${a.detail}</div>` : ''}
-${a.providerErrors?.length ? html`<ul>${a.providerErrors.map((e) => html`<li>${e.message}${e.field ? html` <span class="muted">(${e.field})</span>` : ''}</li>`)}</ul>` : ''}
+      ...r.attempts.map((a) => {
+        // The detail joins the provider's errors: one is shown once, several as a list.
+        const errors = a.providerErrors && a.providerErrors.length > 1 ? a.providerErrors : [];
+        return {
+          at: a.startedAt,
+          occurredAt: a.startedAt,
+          what: html`<strong>Attempt ${a.number}</strong> to ${filterLink(q, 'provider', a.provider)}: ${a.outcome}${a.httpStatus ? html` (HTTP ${a.httpStatus})` : ''}${a.errorClass ? html` · ${filterLink(q, 'error', a.errorClass)}` : ''}, ${a.durationMs} ms
+${errors.length === 0 && a.detail ? html`<div>${a.detail}</div>` : ''}
+${errors.length > 0 ? html`<ul>${errors.map((e) => html`<li>${e.message}${e.field ? html` <span class="muted">(${e.field})</span>` : ''}</li>`)}</ul>` : ''}
 ${a.responseExcerpt ? html`<details><summary>The provider's answer</summary><pre>${a.responseExcerpt}</pre></details>` : ''}`,
-      })),
+        };
+      }),
       ...events.map((e) => ({
         // Ordered by arrival: a provider's event times are whole seconds, and would otherwise
         // sort before the attempt they report on.
@@ -199,9 +203,9 @@ ${a.responseExcerpt ? html`<details><summary>The provider's answer</summary><pre
 <section class="card">
 <dl class="fields">
 <dt>Id</dt><dd><code>${r.id}</code></dd>
-<dt>Status</dt><dd>${statusBadge(r.status)} ${filterLink(q, 'status', r.status)}</dd>
+<dt>Status</dt><dd><a class="filter" href="/console/messages${qs({ q: addTerm(q, 'status', r.status) })}" title="search status:${r.status}">${statusBadge(r.status)}</a></dd>
 <dt>Subject</dt><dd>${c.subject}</dd>
-<dt>From</dt><dd>${filterLink(q, 'from', c.from.email)}</dd>
+<dt>From</dt><dd>${c.from.name ? html`${c.from.name} ` : ''}${filterLink(q, 'from', c.from.email)}</dd>
 <dt>Unit</dt><dd>${filterLink(q, 'unit', r.unit)}</dd>
 <dt>Priority</dt><dd>${r.priority}</dd>
 <dt>Categories</dt><dd>${c.categories.length ? c.categories.map((x) => html`${filterLink(q, 'category', x)} `) : html`<span class="muted">–</span>`}</dd>
@@ -213,8 +217,8 @@ ${a.responseExcerpt ? html`<details><summary>The provider's answer</summary><pre
 ${actions.length ? html`<div class="actions">${actions}</div>` : ''}
 </section>
 <h2>Recipients</h2>
-<table class="list"><thead><tr><th>Address</th><th>Kind</th><th>Status</th><th>Delivery</th></tr></thead>
-<tbody>${r.recipients.map((x) => html`<tr><td>${filterLink(q, 'to', x.email)}</td><td>${x.kind}</td><td>${x.status}${x.suppressedReason ? html` (${x.suppressedReason})` : ''}</td><td>${x.deliveryStatus ?? html`<span class="muted">no event yet</span>`} ${x.deliveryStatusAt ? time(x.deliveryStatusAt) : ''}</td></tr>`)}</tbody></table>
+<table class="list"><thead><tr><th>Name</th><th>Address</th><th>Kind</th><th>Status</th><th>Delivery</th></tr></thead>
+<tbody>${r.recipients.map((x) => html`<tr><td>${x.name ?? html`<span class="muted">–</span>`}</td><td>${filterLink(q, 'to', x.email)}</td><td>${x.kind}</td><td>${x.status}${x.suppressedReason ? html` (${x.suppressedReason})` : ''}</td><td>${x.deliveryStatus ?? html`<span class="muted">no event yet</span>`} ${x.deliveryStatusAt ? time(x.deliveryStatusAt) : ''}</td></tr>`)}</tbody></table>
 <h2>Timeline</h2>
 <ol class="timeline">${timeline.map((t) => html`<li>${time(t.occurredAt)} ${t.what}</li>`)}</ol>
 ${timeline.length === 0 ? html`<p class="muted">Not tried yet.</p>` : ''}

@@ -44,6 +44,10 @@ export interface AuditEvent {
 export interface AuditFilter {
   /** Only this unit's events (a unit key sees its own unit's only). */
   unitId?: string;
+  /**
+   * Who: an id (a key's, an OS user's, a console user's), or an actor as the log shows it:
+   * `cli:<OS user>`, `console:<e-mail>`; a console user's e-mail alone also matches.
+   */
   actorId?: string;
   action?: AuditAction;
   after?: number;

@@ -10,7 +10,11 @@ import type { TypedApp } from '../../typed-app.ts';
 const QuerySchema = Type.Object(
   {
     actor: Type.Optional(
-      Type.String({ maxLength: 256, description: 'a key id (key_…) or an OS user of the CLI' }),
+      Type.String({
+        maxLength: 256,
+        description:
+          "who: a key id (key_…), cli:<OS user> or an OS user, console:<e-mail> or a console user's e-mail",
+      }),
     ),
     action: Type.Optional(Type.Union(AUDIT_ACTIONS.map((a) => Type.Literal(a)))),
     unit: Type.Optional(Type.String({ maxLength: 63 })),
