@@ -115,7 +115,7 @@ export async function runAlertsCommand(config: () => Config, args: string[]): Pr
       return 0;
     }
     printTable(
-      ['STARTED', 'STATE', 'SEVERITY', 'RULE', 'UNIT', 'FAULT', 'SUMMARY'],
+      ['STARTED', 'STATE', 'SEVERITY', 'RULE', 'CONCERNS', 'FAULT', 'SUMMARY'],
       alerts.map((a) => [
         new Date(a.startedAt).toISOString(),
         a.state === 'resolved' && a.endedAt !== null
@@ -123,7 +123,8 @@ export async function runAlertsCommand(config: () => Config, args: string[]): Pr
           : a.state,
         a.severity,
         a.rule,
-        unitOf(a) ?? a.provider,
+        // A unit's alert, or a provider's (which concerns every unit).
+        unitOf(a) ? `unit ${unitOf(a)}` : a.provider ? `provider ${a.provider}` : null,
         a.fault,
         a.summary,
       ]),

@@ -76,7 +76,8 @@ export function slackMessage(notice: AlertNotice): Record<string, unknown> {
   }
   const e = alert.evidence;
   const fields: string[] = [
-    `*What*\n${slackText(alert.summary)}`,
+    // A resolved alert's summary is what it said while it fired.
+    `*${notice.kind === 'resolved' ? 'What it was' : 'What'}*\n${slackText(alert.summary)}`,
     `*How many*\n${e.count}`,
     `*Since*\n${iso(e.since ?? alert.startedAt)}`,
     `*Whose fault*\n${FAULT_WORDS[alert.fault]}`,
