@@ -12,6 +12,7 @@ import { createAlertStore } from '../store/alerts/index.ts';
 import { checkDestination, GuardedPoster } from '../tracking/guarded-post.ts';
 import {
   cliActor,
+  describeParseError,
   isParseArgsError,
   openOperations,
   printTable,
@@ -58,7 +59,7 @@ export async function runAlertsCommand(config: () => Config, args: string[]): Pr
     parsed = parse(args);
   } catch (error) {
     if (!isParseArgsError(error)) throw error;
-    console.error(`tegami alerts: ${(error as Error).message}\n\n${ALERTS_USAGE}`);
+    console.error(`tegami alerts: ${describeParseError(error)}\n\n${ALERTS_USAGE}`);
     return 64;
   }
   const { values, positionals } = parsed;

@@ -3,7 +3,13 @@ import { AUDIT_ACTIONS, type AuditAction } from '../domain/operations/audit.ts';
 import { parseIsoTime } from '../domain/operations/message-query.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
 import { presentAuditEvent } from '../http/present/audit-event.ts';
-import { isParseArgsError, openOperations, printTable, reportOperationsError } from './common.ts';
+import {
+  describeParseError,
+  isParseArgsError,
+  openOperations,
+  printTable,
+  reportOperationsError,
+} from './common.ts';
 import type { Config } from './config.ts';
 
 export const AUDIT_USAGE = `Usage: tegami audit [--actor A] [--action A] [--unit U] [--since T] [--until T] [--limit N] [--json]
@@ -29,7 +35,7 @@ export async function runAuditCommand(config: () => Config, args: string[]): Pro
     ({ values } = parse(args));
   } catch (error) {
     if (!isParseArgsError(error)) throw error;
-    console.error(`tegami audit: ${(error as Error).message}\n\n${AUDIT_USAGE}`);
+    console.error(`tegami audit: ${describeParseError(error)}\n\n${AUDIT_USAGE}`);
     return 64;
   }
   if (values.help) {

@@ -59,6 +59,14 @@ export function reportOperationsError(command: string, error: unknown): number {
   return error.kind === 'invalid' ? 2 : 1;
 }
 
+/** parseArgs's own words, without its advice about `--` (no command takes such arguments). */
+export function describeParseError(error: unknown): string {
+  const { code, message } = error as { code?: string; message: string };
+  const option = /'(-[^' ]+)/.exec(message)?.[1];
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) return `unknown option "${option}"`;
+  return message;
+}
+
 export function isParseArgsError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');

@@ -14,6 +14,7 @@ import {
   mainUsage,
   parseOptions,
 } from './commands.ts';
+import { describeParseError } from './common.ts';
 import {
   type Config,
   ConfigError,
@@ -82,14 +83,6 @@ function parse(spec: CommandSpec, args: string[]): Parsed {
     throw new UsageError(`unexpected argument "${extra}"`, commandUsage(spec));
   }
   return parsed;
-}
-
-/** parseArgs's own words, without its advice about `--` (no command takes such arguments). */
-function describeParseError(error: unknown): string {
-  const { code, message } = error as { code?: string; message: string };
-  const option = /'(-[^' ]+)/.exec(message)?.[1];
-  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) return `unknown option "${option}"`;
-  return message;
 }
 
 /** Commands with filter options of their own (src/cli/): each parses its arguments itself. */

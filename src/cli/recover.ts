@@ -11,6 +11,7 @@ import { OutageLog } from '../ops/outage-log.ts';
 import { RecoveryRunner } from '../ops/recovery-runner.ts';
 import {
   cliActor,
+  describeParseError,
   isParseArgsError,
   openOperations,
   printTable,
@@ -50,7 +51,7 @@ export async function runRecoverCommand(config: () => Config, args: string[]): P
     ({ values } = parse(args));
   } catch (error) {
     if (!isParseArgsError(error)) throw error;
-    console.error(`tegami recover: ${(error as Error).message}\n\n${RECOVER_USAGE}`);
+    console.error(`tegami recover: ${describeParseError(error)}\n\n${RECOVER_USAGE}`);
     return 64;
   }
   if (values.help) {

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
 import {
   cliActor,
+  describeParseError,
   isParseArgsError,
   openOperations,
   printTable,
@@ -27,7 +28,7 @@ export async function runUnitsCommand(config: () => Config, args: string[]): Pro
     parsed = parse(args);
   } catch (error) {
     if (!isParseArgsError(error)) throw error;
-    console.error(`tegami units: ${(error as Error).message}\n\n${UNITS_USAGE}`);
+    console.error(`tegami units: ${describeParseError(error)}\n\n${UNITS_USAGE}`);
     return 64;
   }
   const { values, positionals } = parsed;

@@ -1,7 +1,13 @@
 import { parseArgs } from 'node:util';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
 import { presentUnsentSummary } from '../http/present/unsent.ts';
-import { isParseArgsError, openOperations, printTable, reportOperationsError } from './common.ts';
+import {
+  describeParseError,
+  isParseArgsError,
+  openOperations,
+  printTable,
+  reportOperationsError,
+} from './common.ts';
 import type { Config } from './config.ts';
 import { FILTER_HELP, FILTER_OPTIONS, queryFromFlags } from './filter-flags.ts';
 
@@ -33,7 +39,7 @@ export async function runUnsentCommand(config: () => Config, args: string[]): Pr
     ({ values } = parse(args));
   } catch (error) {
     if (!isParseArgsError(error)) throw error;
-    console.error(`tegami unsent: ${(error as Error).message}\n\n${UNSENT_USAGE}`);
+    console.error(`tegami unsent: ${describeParseError(error)}\n\n${UNSENT_USAGE}`);
     return 64;
   }
   if (values.help) {
