@@ -8,7 +8,7 @@ import {
   signRelayPost,
 } from '../src/domain/sendgrid-compat/event-relay.ts';
 import { MAX_NESTING, nestingProblem } from '../src/domain/sendgrid-compat/nesting.ts';
-import { substitute } from '../src/domain/sendgrid-compat/render.ts';
+import { renderPersonalization, substitute } from '../src/domain/sendgrid-compat/render.ts';
 import { requestSendAt, requestWithout } from '../src/domain/sendgrid-compat/request.ts';
 import type { MailSendRequest } from '../src/domain/sendgrid-compat/request-types.ts';
 import { withoutSuppressed } from '../src/domain/suppression.ts';
@@ -33,6 +33,22 @@ describe('SendGrid requests in the domain', () => {
     );
     assert.equal(substitute('{{a}}.{{a}}', { '{{a}}': '$&' }), '$&.$&');
     assert.equal(substitute('unchanged', {}), 'unchanged');
+  });
+
+  test('substitutions apply to the subject, the reply-to and the content, as SendGrid applies them', () => {
+    const rendered = renderPersonalization(
+      {
+        ...request([{ to: to('bob@example.com'), substitutions: { '-name-': 'Bob' } }]),
+        subject: 'Hi -name-',
+        reply_to: { email: 'desk@example.com', name: '-name- Support' },
+        content: [{ type: 'text/plain', value: 'Dear -name-' }],
+      },
+      0,
+      Date.UTC(2026, 11, 4),
+    );
+    assert.equal(rendered.subject, 'Hi Bob');
+    assert.deepEqual(rendered.reply_to, { email: 'desk@example.com', name: 'Bob Support' });
+    assert.equal(rendered.text, 'Dear Bob');
   });
 
   test('suppressed addresses leave each personalization by the native rule', () => {

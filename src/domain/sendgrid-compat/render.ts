@@ -187,8 +187,14 @@ export function renderPersonalization(
   };
   if (p.cc) input.cc = p.cc.map(address);
   if (p.bcc) input.bcc = p.bcc.map(address);
+  // SendGrid substitutes in the subject, the reply-to and the content (the spec's words).
   const replyTo = request.reply_to ?? request.reply_to_list?.[0];
-  if (replyTo) input.reply_to = address(replyTo);
+  if (replyTo) {
+    input.reply_to = address({
+      email: substitute(replyTo.email, subs, budget),
+      ...(replyTo.name ? { name: substitute(replyTo.name, subs, budget) } : {}),
+    });
+  }
   for (const part of request.content ?? []) {
     const type = part.type.trim().toLowerCase();
     if (type === 'text/plain' && input.text === undefined)
