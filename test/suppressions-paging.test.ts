@@ -95,6 +95,10 @@ describe(`GET /v1/suppressions paging (${TEST_ENGINE})`, () => {
       made([1]),
       made({ createdAt: 1, email: 'a' }),
       made([1, 2]),
+      made([1, 'a', 2]),
+      made([1, 'a', 'b', 'c']),
+      made([1, 'a\u0000']),
+      made([1, 'a', 'unit\u0000']),
       'x'.repeat(2_001),
     ]) {
       const r = await tegami.request(

@@ -75,6 +75,7 @@ describe(`suppression list (${TEST_ENGINE})`, () => {
         source: 'event',
         detail: '550 5.1.1 The email account does not exist',
         created_at: 'string',
+        unit: 'default',
       },
     );
 

@@ -150,6 +150,12 @@ describe(`business units and their isolation (${TEST_ENGINE})`, () => {
       email: 'b-only@example.com',
     });
     assert.equal(suppressed.status, 201);
+    // The provider's words about unit B's mail, written here as an event would have.
+    await tegami.service.database.db
+      .updateTable('suppressions')
+      .set({ detail: '550 5.1.1 b-only: no such user' })
+      .where('email_normalized', '=', 'b-only@example.com')
+      .execute();
     const endpoint = await restaurant('POST', '/v1/webhook-endpoints', {
       url: 'http://127.0.0.1:9/hooks',
       events: ['message.failed'],
@@ -167,8 +173,9 @@ describe(`business units and their isolation (${TEST_ENGINE})`, () => {
     const state = async () => ({
       failed: (await tegami.request('GET', `/v1/messages/${failed.body.id}`)).body.status,
       scheduled: (await tegami.request('GET', `/v1/messages/${scheduled.body.id}`)).body.status,
-      suppression: (await tegami.request('GET', '/v1/suppressions?email=b-only@example.com')).body
-        .data.length,
+      suppression: (
+        await tegami.request('GET', '/v1/suppressions?email=b-only@example.com&unit=restaurant')
+      ).body.data,
       endpoints: (await tegami.request('GET', '/v1/webhook-endpoints')).body.data.filter(
         (e: { id: string }) => e.id === endpoint.body.id,
       ).length,
@@ -209,19 +216,20 @@ describe(`business units and their isolation (${TEST_ENGINE})`, () => {
     await empty('/v1/recoveries');
     await empty(`/v1/sandbox/messages?message_id=${sent.body.id}`);
     assert.deepEqual((await empty('/v1/suppressions?email=b-only@example.com')).data, []);
-    // Adding an address another unit suppressed: 200 and why, but not the provider's words about
-    // that unit's mail (a bounce's text, written here as an event would have).
-    await tegami.service.database.db
-      .updateTable('suppressions')
-      .set({ detail: '550 5.1.1 b-only: no such user' })
-      .where('email_normalized', '=', 'b-only@example.com')
-      .execute();
+    // Adding an address another unit suppressed: a new entry of its own (201), nothing of the
+    // other unit's (the provider's words about its mail).
     const again = await hotel('POST', '/v1/suppressions', { email: 'b-only@example.com' });
-    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.equal(again.status, 201, JSON.stringify(again.body));
     assert.equal(again.body.reason, 'manual');
     assert.equal(again.body.detail, null);
+    assert.equal(again.body.unit, 'hotel');
     const own = await restaurant('POST', '/v1/suppressions', { email: 'b-only@example.com' });
+    assert.equal(own.status, 200);
     assert.equal(own.body.detail, '550 5.1.1 b-only: no such user');
+    assert.equal(own.body.unit, 'restaurant');
+    // Removing its own entry leaves the other unit's (compared with `before` at the end).
+    assert.equal((await hotel('DELETE', '/v1/suppressions/b-only@example.com')).status, 204);
+    await notFound('DELETE', '/v1/suppressions/b-only@example.com');
     assert.deepEqual((await empty('/v1/webhook-endpoints')).data, []);
     const audit = await empty('/v1/audit-events?limit=500');
     assert.ok(

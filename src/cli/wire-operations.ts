@@ -86,7 +86,7 @@ export function operationsMaintenance(
       }
     },
     // Suppressions from events matched to their message only later get that message's unit.
-    () => database.writeTransaction((trx) => assignSuppressionUnits(trx, 'unassigned')),
+    () => database.writeTransaction((trx) => assignSuppressionUnits(trx)),
   ];
 }
 

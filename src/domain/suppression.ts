@@ -12,7 +12,9 @@ export { SUPPRESSION_REASONS, type SuppressedRecipient, type SuppressionReason }
 /**
  * The suppression list: addresses Tegami no longer sends to. An address gets on it from a
  * provider's event (hard bounce, spam report, unsubscribe, and optionally a block) or by hand
- * through the API. The first reason recorded for an address wins.
+ * through the API. Each unit has its own entry for an address (an event not matched to a message
+ * gives an entry of no unit); within one entry the first reason recorded wins. An address is
+ * suppressed for everyone's mail while any entry for it is on the list.
  */
 export type SuppressionSource = 'event' | 'api';
 
@@ -26,11 +28,31 @@ export interface Suppression {
   detail: string | null;
   createdAt: number;
   /**
-   * The unit that sees the entry: whose mail the event was about, or whose key added it; null
-   * (admin keys only) while the event is not matched to a message. The suppression itself holds
-   * for every unit's mail: a bouncing address bounces for everyone.
+   * Whose entry it is: whose mail the event was about, or whose key added it; null (admin keys
+   * only) while the event is not matched to a message. Only that unit (and admins) sees and
+   * removes it; another unit adding the address gets an entry of its own. The suppression itself
+   * holds for every unit's mail: a bouncing address bounces for everyone.
    */
   unitId: string | null;
+}
+
+/** An entry as the claim looks it up: whose it is, why, and since when. */
+export type SuppressionHit = Pick<Suppression, 'unitId' | 'reason' | 'createdAt'>;
+
+/**
+ * Why an address on the list is suppressed for a unit's mail: the reason of the unit's own entry
+ * if it has one, else of the first entry recorded (every entry holds for every unit's mail).
+ * Null when there is no entry.
+ */
+export function suppressionReasonFor(
+  hits: readonly SuppressionHit[],
+  unitId: string,
+): SuppressionReason | null {
+  const own = hits.find((h) => h.unitId === unitId);
+  if (own) return own.reason;
+  let first: SuppressionHit | null = null;
+  for (const h of hits) if (!first || h.createdAt < first.createdAt) first = h;
+  return first?.reason ?? null;
 }
 
 /** Every recipient of a message (to, cc, bcc), lower-cased as the suppression list keeps them. */

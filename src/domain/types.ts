@@ -19,8 +19,9 @@
  *                   throttled or paused, when it sends only probes.
  * - delivery event: a provider's report about one recipient of a message it accepted (SendGrid's
  *                   Event Webhook); folded into the recipient's delivery status.
- * - suppression:    an address we must not send to any more (domain/suppression.ts). A recipient
- *                   whose address is suppressed is not sent to; its status is `suppressed`.
+ * - suppression:    an address we must not send to any more (domain/suppression.ts), one entry
+ *                   per unit that suppressed it. A recipient whose address is suppressed (by any
+ *                   unit's entry) is not sent to; its status is `suppressed`.
  * - status webhook: Tegami's notification to an application about a change, queued for one
  *                   endpoint; each HTTP request that carries it to the endpoint is a post.
  * - recovery:       a bulk retry or cancel of a fixed set of messages.

@@ -207,7 +207,10 @@ export interface DeliveryEventTable {
 
 /** An address Tegami does not send to any more, and why (see domain/suppression.ts). */
 export interface SuppressionTable {
-  /** Lower-cased address: the key. */
+  /**
+   * Lower-cased address. The key is the address with the unit (migration 018): one entry per
+   * unit, and one of no unit, per address.
+   */
   email_normalized: string;
   /** The address as first reported or added. */
   email: string;
@@ -220,7 +223,10 @@ export interface SuppressionTable {
   /** The provider's reason text, when there was one. */
   detail: string | null;
   created_at: number;
-  /** The unit that sees it: whose mail bounced, or whose key added it; null: admin keys only. */
+  /**
+   * Whose entry it is (to see and remove): whose mail the event was about, or whose key added it;
+   * null: an event not matched to a message, admin keys only.
+   */
   unit_id: string | null;
 }
 

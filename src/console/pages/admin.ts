@@ -40,6 +40,16 @@ export function registerAdminPages(app: FastifyInstance, deps: ConsoleDeps): voi
       ...(unitId ? { unitId } : {}),
     });
     const operator = state.user.role !== 'viewer';
+    // Every unit's entries (an admin of every unit): each row says whose it is, and its Remove
+    // removes that entry only.
+    const everyUnit = unitId === undefined;
+    const names = everyUnit
+      ? await deps.operations.unitNames(
+          new Set(entries.flatMap((s) => (s.unitId ? [s.unitId] : []))),
+        )
+      : new Map<string, string>();
+    const unitCell = (id: string | null) =>
+      id === null ? html`<span class="muted">no unit</span>` : (names.get(id) ?? id);
     const body = html`<form method="get" class="search"><input type="search" name="email" value="${email ?? ''}" placeholder="guest@example.jp" aria-label="Address"><button type="submit">Find</button></form>
 ${
   operator
@@ -49,12 +59,14 @@ ${
 <button type="submit">Add</button></form>`
     : ''
 }
-<table class="list"><thead><tr><th>Address</th><th>Reason</th><th>Source</th><th>Since</th><th></th></tr></thead>
+<table class="list"><thead><tr><th>Address</th>${everyUnit ? html`<th>Unit</th>` : ''}<th>Reason</th><th>Source</th><th>Since</th><th></th></tr></thead>
 <tbody>${entries.map(
       (s) =>
-        html`<tr><td>${s.email}</td><td>${s.reason}</td><td>${s.source}</td><td>${time(s.createdAt)}</td><td>${
+        html`<tr><td>${s.email}</td>${everyUnit ? html`<td>${unitCell(s.unitId)}</td>` : ''}<td>${s.reason}</td><td>${s.source}</td><td>${time(s.createdAt)}</td><td>${
           operator
-            ? html`<form method="post" action="/console/suppressions/remove" class="inline">${csrf(state)}<input type="hidden" name="email" value="${s.email}">
+            ? html`<form method="post" action="/console/suppressions/remove" class="inline">${csrf(state)}<input type="hidden" name="email" value="${s.email}">${
+                everyUnit ? html`<input type="hidden" name="unit" value="${s.unitId ?? ''}">` : ''
+              }
 <input name="why" placeholder="why" required aria-label="Why remove"><button type="submit">Remove</button></form>`
             : ''
         }</td></tr>`,
@@ -106,13 +118,20 @@ ${
       const email = (body.email ?? '').trim();
       if (!(body.why ?? '').trim())
         throw new ConsoleError(400, 'why: say why the address may be sent to again');
-      if (!(await deps.suppressions.remove(email, unitIdOf(state))))
-        throw new ConsoleError(404, `${email} is not on the list.`);
-      await deps.operations.record(state.actor, 'suppression.remove', {
-        unitId: unitIdOf(state) ?? null,
-        target: email.toLowerCase(),
-        filter: { why: (body.why ?? '').slice(0, 500) },
-      });
+      // A user of one unit removes that unit's entry only. An admin of every unit removes the
+      // row's entry (`unit`: its unit id, '' for an entry of no unit), or without `unit` every
+      // entry of the address.
+      const scoped = unitIdOf(state);
+      const unitId = scoped ?? (body.unit === undefined ? undefined : body.unit || null);
+      const removed = await deps.suppressions.remove(email, unitId);
+      if (removed.length === 0) throw new ConsoleError(404, `${email} is not on the list.`);
+      for (const entry of removed) {
+        await deps.operations.record(state.actor, 'suppression.remove', {
+          unitId: entry.unitId,
+          target: email.toLowerCase(),
+          filter: { why: (body.why ?? '').slice(0, 500) },
+        });
+      }
       return reply.redirect('/console/suppressions', 303);
     },
   );

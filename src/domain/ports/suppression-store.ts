@@ -1,12 +1,16 @@
 import type { Suppression } from '../suppression.ts';
 
-/** The suppression list (see suppression.ts), for the API. */
-/** Where a page of the suppression list ends: its last entry's time and lower-cased address. */
+/**
+ * Where a page of the suppression list ends: its last entry's time, lower-cased address and unit
+ * ('' for none: entries of several units may share an address and a time).
+ */
 export interface SuppressionPosition {
   createdAt: number;
   emailNormalized: string;
+  unitKey: string;
 }
 
+/** The suppression list (see suppression.ts), for the API and the console. */
 export interface SuppressionStore {
   /**
    * Newest first; `email` is an exact (case-insensitive) look-up; `unitId`: that unit's only.
@@ -21,10 +25,16 @@ export interface SuppressionStore {
     entries: Suppression[];
     next: SuppressionPosition | null;
   }>;
-  /** Adds an address; an address already on the list keeps its entry (`created: false`). */
+  /**
+   * Adds the unit's entry for an address; if the unit has one already, it is kept and returned
+   * (`created: false`). Another unit's entry for the address changes nothing here.
+   */
   add(
     entry: Omit<Suppression, 'eventKey' | 'detail' | 'unitId'> & { unitId: string },
   ): Promise<{ created: boolean; suppression: Suppression }>;
-  /** False when the address was not on the list (as that unit's, with `unitId`). */
-  remove(email: string, unitId?: string): Promise<boolean>;
+  /**
+   * Removes the address's entries: with `unitId`, that unit's only (null: the entry of no unit);
+   * without, every entry of the address. Answers the entries removed (none: it was not there).
+   */
+  remove(email: string, unitId?: string | null): Promise<Suppression[]>;
 }

@@ -9,4 +9,16 @@ export const SuppressionSchema = Type.Object({
     description: "the provider's reason text, when the event had one",
   }),
   created_at: Type.String(),
+  unit: Type.Union([Type.String(), Type.Null()], {
+    description:
+      'whose entry it is: the unit whose mail the event was about, or whose key added it; null: an event not matched to a message',
+  }),
 });
+
+/** `unit` in the query of the list and of a removal. */
+export const SuppressionUnitQuery = Type.Optional(
+  Type.String({
+    maxLength: 63,
+    description: "a unit's name: its entries only (a unit key: its own unit only)",
+  }),
+);

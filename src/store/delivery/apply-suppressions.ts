@@ -4,6 +4,7 @@ import {
   describeSuppressed,
   recipientAddresses,
   type SuppressedRecipient,
+  suppressionReasonFor,
   withoutSuppressed,
 } from '../../domain/suppression.ts';
 import type { ClaimedMessage } from '../../domain/types.ts';
@@ -15,9 +16,10 @@ import { findSuppressed } from '../suppressions/find-suppressed.ts';
 import { markSuppressed } from '../suppressions/mark-suppressed.ts';
 
 export /**
- * Takes suppressed recipients out of claimed messages. Messages with someone left to send to go
- * to the worker with their `suppressed` list; the others are dead-lettered at once: status
- * `failed`, `last_error` naming each address and its reason, suppressed recipients `suppressed`.
+ * Takes suppressed recipients out of claimed messages: addresses with an entry of any unit, or of
+ * none (domain/suppression.ts). Messages with someone left to send to go to the worker with their
+ * `suppressed` list; the others are dead-lettered at once: status `failed`, `last_error` naming
+ * each address and its reason, suppressed recipients `suppressed`.
  * No attempt is recorded for them (the provider was not called), and the claim's increment of
  * `attempt_count` is undone, so `attempt_count` still counts provider calls.
  */
@@ -37,7 +39,7 @@ async function applySuppressions(
     const suppressed: SuppressedRecipient[] = [];
     for (const a of [...to, ...cc, ...bcc]) {
       const email = a.email.toLowerCase();
-      const reason = suppressions.get(email);
+      const reason = suppressionReasonFor(suppressions.get(email) ?? [], message.unitId);
       if (reason) suppressed.push({ email, reason });
     }
     if (suppressed.length === 0) {

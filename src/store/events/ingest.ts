@@ -3,7 +3,6 @@ import { PROOF_OF_ACCEPTANCE } from '../../domain/recipient-state.ts';
 import type { DeliveryEvent } from '../../domain/types.ts';
 import { confirmWaitingSends } from '../delivery/confirm-waiting.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
-import { assignSuppressionUnits } from '../suppressions/assign-units.ts';
 import { chunks } from '../write/insert-rows.ts';
 import { findOwners } from './find-owners.ts';
 import { foldIntoRecipients } from './fold-into-recipients.ts';
@@ -58,15 +57,11 @@ export function ingestEvents(
     await suppressAddresses(
       trx,
       fresh.flatMap((r) => {
-        const e = unique.get(r.event_key);
-        return e ? [e] : [];
+        const event = unique.get(r.event_key);
+        return event ? [{ event, messageId: r.message_id }] : [];
       }),
       options.suppressBlocks,
       now,
-    );
-    await assignSuppressionUnits(
-      trx,
-      fresh.map((r) => r.event_key),
     );
     // Proof that the provider has a message: a send whose outcome was unknown (timed out) and
     // waits for it becomes `sent` without a second send. Duplicates count: the proof may have

@@ -16,6 +16,7 @@ import * as priority from './014-priority.ts';
 import * as recipientsFillfactor from './015-recipients-fillfactor.ts';
 import * as oneDueIndex from './016-one-due-index.ts';
 import * as metadataLookup from './017-metadata-lookup.ts';
+import * as unitSuppressions from './018-unit-suppressions.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
@@ -36,4 +37,5 @@ export const migrations: Record<string, Migration> = {
   '015-recipients-fillfactor': recipientsFillfactor,
   '016-one-due-index': oneDueIndex,
   '017-metadata-lookup': metadataLookup,
+  '018-unit-suppressions': unitSuppressions,
 };

@@ -1,8 +1,11 @@
 import type { Suppression } from '../../domain/suppression.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
-import { toSuppression } from './rows.ts';
+import { ENTRY_KEY, toSuppression } from './rows.ts';
 
-/** Adds an address; if it is already on the list, the existing entry is kept and returned. */
+/**
+ * Adds the unit's entry for an address; if the unit has one already, that one is kept and
+ * returned. Other units' entries for the address are neither changed nor returned.
+ */
 export function addSuppression(
   handle: DatabaseHandle,
   entry: Omit<Suppression, 'eventKey' | 'detail' | 'unitId'> & { unitId: string },
@@ -20,13 +23,14 @@ export function addSuppression(
         created_at: entry.createdAt,
         unit_id: entry.unitId,
       })
-      .onConflict((oc) => oc.column('email_normalized').doNothing())
+      .onConflict((oc) => oc.expression(ENTRY_KEY).doNothing())
       .returning('email_normalized')
       .execute();
     const row = await trx
       .selectFrom('suppressions')
       .selectAll()
       .where('email_normalized', '=', entry.email.toLowerCase())
+      .where('unit_id', '=', entry.unitId)
       .executeTakeFirstOrThrow();
     return { created: inserted.length > 0, suppression: toSuppression(row) };
   });

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { SuppressionReason } from '../../domain/suppression.ts';
+import type { SuppressionHit, SuppressionReason } from '../../domain/suppression.ts';
 import type { Database } from '../schema.ts';
 import { chunks } from '../write/insert-rows.ts';
 
@@ -9,19 +9,31 @@ import { chunks } from '../write/insert-rows.ts';
  */
 const LOOKUP_CHUNK = 10_000;
 
-/** Which of these lower-cased addresses are suppressed, and why: one query for a whole batch. */
+/**
+ * Which of these lower-cased addresses are on the list, with every entry for each (one per unit
+ * that has one, and one of no unit): one query for a whole batch. Any entry suppresses the
+ * address for every unit's mail; `suppressionReasonFor` says which reason a unit's mail gets.
+ */
 export async function findSuppressed(
   trx: Kysely<Database>,
   emails: string[],
-): Promise<Map<string, SuppressionReason>> {
-  const found = new Map<string, SuppressionReason>();
+): Promise<Map<string, SuppressionHit[]>> {
+  const found = new Map<string, SuppressionHit[]>();
   for (const part of chunks(emails, LOOKUP_CHUNK)) {
     const rows = await trx
       .selectFrom('suppressions')
-      .select(['email_normalized', 'reason'])
+      .select(['email_normalized', 'reason', 'unit_id', 'created_at'])
       .where('email_normalized', 'in', part)
       .execute();
-    for (const r of rows) found.set(r.email_normalized, r.reason as SuppressionReason);
+    for (const r of rows) {
+      const hits = found.get(r.email_normalized) ?? [];
+      hits.push({
+        unitId: r.unit_id ?? null,
+        reason: r.reason as SuppressionReason,
+        createdAt: Number(r.created_at),
+      });
+      found.set(r.email_normalized, hits);
+    }
   }
   return found;
 }

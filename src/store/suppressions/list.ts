@@ -1,8 +1,12 @@
 import type { SuppressionPosition } from '../../domain/ports/suppression-store.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
-import { toSuppression } from './rows.ts';
+import { toSuppression, UNIT_KEY } from './rows.ts';
 
-/** Keyset pages on the `suppressions_created` index: (created_at, email_normalized), newest first. */
+/**
+ * Keyset pages, newest first. All units: on the `suppressions_created` index, (created_at,
+ * email_normalized, unit or ''), since entries of several units may share an address and a time.
+ * One unit: on `suppressions_unit`, (unit_id, created_at, email_normalized), unique within a unit.
+ */
 export async function listSuppressions(
   handle: DatabaseHandle,
   filter: {
@@ -15,22 +19,35 @@ export async function listSuppressions(
   let query = handle.db.selectFrom('suppressions').selectAll();
   if (filter.email !== undefined)
     query = query.where('email_normalized', '=', filter.email.toLowerCase());
-  if (filter.unitId !== undefined) query = query.where('unit_id', '=', filter.unitId);
-  const { before } = filter;
-  if (before) {
-    query = query.where((eb) =>
-      eb(
-        eb.refTuple('created_at', 'email_normalized'),
-        '<',
-        eb.tuple(before.createdAt, before.emailNormalized),
-      ),
-    );
+  const { before, unitId } = filter;
+  if (unitId !== undefined) {
+    query = query.where('unit_id', '=', unitId);
+    if (before) {
+      query = query.where((eb) =>
+        eb(
+          eb.refTuple('created_at', 'email_normalized'),
+          '<',
+          eb.tuple(before.createdAt, before.emailNormalized),
+        ),
+      );
+    }
+    query = query.orderBy('created_at', 'desc').orderBy('email_normalized', 'desc');
+  } else {
+    if (before) {
+      query = query.where((eb) =>
+        eb(
+          eb.refTuple('created_at', 'email_normalized', UNIT_KEY),
+          '<',
+          eb.tuple(before.createdAt, before.emailNormalized, before.unitKey),
+        ),
+      );
+    }
+    query = query
+      .orderBy('created_at', 'desc')
+      .orderBy('email_normalized', 'desc')
+      .orderBy(UNIT_KEY, 'desc');
   }
-  const rows = await query
-    .orderBy('created_at', 'desc')
-    .orderBy('email_normalized', 'desc')
-    .limit(filter.limit + 1)
-    .execute();
+  const rows = await query.limit(filter.limit + 1).execute();
   const page = rows.slice(0, filter.limit);
   const last = page[page.length - 1];
   const next: SuppressionPosition | null =
@@ -42,6 +59,7 @@ export async function listSuppressions(
             ? Number(last.created_at)
             : Number.MAX_SAFE_INTEGER,
           emailNormalized: String(last.email_normalized),
+          unitKey: last.unit_id ?? '',
         }
       : null;
   return { entries: page.map(toSuppression), next };

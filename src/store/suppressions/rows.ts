@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import { type Selectable, sql } from 'kysely';
 import type {
   Suppression,
   SuppressionReason,
@@ -17,3 +17,12 @@ export function toSuppression(row: Selectable<SuppressionTable>): Suppression {
     unitId: row.unit_id ?? null,
   };
 }
+
+/**
+ * An entry's unit with '' for none, as the indexes hold it (migration 018): a null unit counts as
+ * one value, so an address has at most one entry of no unit, and the list pages in a fixed order.
+ */
+export const UNIT_KEY = sql<string>`coalesce(unit_id, '')`;
+
+/** The key of an entry, as an ON CONFLICT target: the unique index `suppressions_entry`. */
+export const ENTRY_KEY = sql`email_normalized, (coalesce(unit_id, ''))`;

@@ -8,7 +8,7 @@ import { addSuppression } from './add.ts';
 import { listSuppressions } from './list.ts';
 import { removeSuppression } from './remove.ts';
 
-/** The suppression list, as the API manages it. */
+/** The suppression list, as the API and the console manage it. */
 export class SqlSuppressionStore implements SuppressionStore {
   constructor(private readonly handle: DatabaseHandle) {}
 
@@ -20,7 +20,7 @@ export class SqlSuppressionStore implements SuppressionStore {
     return addSuppression(this.handle, entry);
   }
 
-  remove(email: string, unitId?: string): Promise<boolean> {
+  remove(email: string, unitId?: string | null): Promise<Suppression[]> {
     return removeSuppression(this.handle, email, unitId);
   }
 }

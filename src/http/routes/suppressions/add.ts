@@ -5,8 +5,9 @@ import { isValidEmail } from '../../../domain/validate-message.ts';
 import { ApiError } from '../../errors.ts';
 import { presentSuppression } from '../../present/suppression.ts';
 import { SuppressionSchema } from '../../schemas/suppression.ts';
-import { actorOf, scopeOf } from '../../scope.ts';
+import { actorOf } from '../../scope.ts';
 import type { TypedApp } from '../../typed-app.ts';
+import { unitNamesOf } from './entries-unit.ts';
 
 const AddBodySchema = Type.Object(
   {
@@ -16,7 +17,11 @@ const AddBodySchema = Type.Object(
   { additionalProperties: false },
 );
 
-/** `POST /v1/suppressions`: an address added by hand. */
+/**
+ * `POST /v1/suppressions`: an address added by hand, as an entry of the key's unit. Another
+ * unit's entry for the address is not this unit's: the unit gets its own (201), and learns
+ * nothing of the other.
+ */
 export function registerAddSuppression(
   app: TypedApp,
   store: SuppressionStore,
@@ -29,7 +34,7 @@ export function registerAddSuppression(
       schema: {
         body: AddBodySchema,
         tags: ['suppressions'],
-        summary: 'Add an address (201), or show the entry it already has (200)',
+        summary: "Add an address as the key's unit's (201), or show the unit's entry for it (200)",
         response: { 200: SuppressionSchema, 201: SuppressionSchema },
       },
     },
@@ -54,13 +59,7 @@ export function registerAddSuppression(
         });
       }
       void reply.code(created ? 201 : 200);
-      const scope = scopeOf(request);
-      if (scope.kind === 'unit' && suppression.unitId !== scope.unitId) {
-        // Another unit's entry: that the address is suppressed and why, not the provider's
-        // words about another unit's mail.
-        return presentSuppression({ ...suppression, detail: null });
-      }
-      return presentSuppression(suppression);
+      return presentSuppression(suppression, await unitNamesOf(operations, [suppression]));
     },
   );
 }

@@ -15,7 +15,7 @@ export function registerSuppressionRoutes(
   clock: () => number,
   operations?: OperationsService,
 ): void {
-  registerListSuppressions(app, store);
+  registerListSuppressions(app, store, operations);
   registerAddSuppression(app, store, clock, operations);
   registerRemoveSuppression(app, store, operations);
 }

@@ -1,17 +1,19 @@
 import { Type } from '@sinclair/typebox';
+import type { OperationsService } from '../../../domain/operations/service.ts';
 import type {
   SuppressionPosition,
   SuppressionStore,
 } from '../../../domain/ports/suppression-store.ts';
 import { ApiError } from '../../errors.ts';
 import { presentSuppression } from '../../present/suppression.ts';
-import { SuppressionSchema } from '../../schemas/suppression.ts';
-import { scopeUnitId } from '../../scope.ts';
+import { SuppressionSchema, SuppressionUnitQuery } from '../../schemas/suppression.ts';
 import type { TypedApp } from '../../typed-app.ts';
+import { entriesUnit, unitNamesOf } from './entries-unit.ts';
 
 const ListQuerySchema = Type.Object(
   {
     email: Type.Optional(Type.String({ maxLength: 320, description: 'exact look-up' })),
+    unit: SuppressionUnitQuery,
     limit: Type.Optional(
       Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 1000, default 100' }),
     ),
@@ -24,12 +26,13 @@ const ListQuerySchema = Type.Object(
 
 /**
  * Cursors are opaque to clients, like those of `GET /v1/messages`: base64url of the last entry's
- * position, `[created_at, lower-cased email]`.
+ * position, `[created_at, lower-cased email, unit id or ""]`. Cursors from before entries had
+ * units (`[created_at, lower-cased email]`) are still taken.
  */
 function encodeCursor(position: SuppressionPosition): string {
-  return Buffer.from(JSON.stringify([position.createdAt, position.emailNormalized])).toString(
-    'base64url',
-  );
+  return Buffer.from(
+    JSON.stringify([position.createdAt, position.emailNormalized, position.unitKey]),
+  ).toString('base64url');
 }
 
 /** Largest magnitude of PostgreSQL's bigint, below which a number binds as plain digits. */
@@ -42,22 +45,33 @@ function decodeCursor(cursor: string): SuppressionPosition {
   } catch {
     position = null;
   }
+  // PostgreSQL text cannot hold NUL: such a cursor is refused like any other it did not return.
+  const text = (value: unknown) => typeof value === 'string' && !value.includes('\u0000');
   if (
     Array.isArray(position) &&
-    position.length === 2 &&
+    (position.length === 2 || (position.length === 3 && text(position[2]))) &&
     Number.isInteger(position[0]) &&
     Math.abs(position[0]) < BIGINT_LIMIT &&
-    typeof position[1] === 'string'
+    text(position[1])
   ) {
-    return { createdAt: position[0], emailNormalized: position[1] };
+    // '' sorts first: an old cursor continues after every entry of its address and time.
+    return { createdAt: position[0], emailNormalized: position[1], unitKey: position[2] ?? '' };
   }
   throw new ApiError('invalid_request', 'the query is invalid; see details', [
     { field: 'querystring.cursor', message: 'is not a cursor this API returned' },
   ]);
 }
 
-/** `GET /v1/suppressions`: suppressed addresses, newest first. */
-export function registerListSuppressions(app: TypedApp, store: SuppressionStore): void {
+/**
+ * `GET /v1/suppressions`: suppressed addresses, newest first. A unit key sees its own unit's
+ * entries only (another unit's guests are not its business); an admin key every unit's, or one
+ * unit's with `unit`.
+ */
+export function registerListSuppressions(
+  app: TypedApp,
+  store: SuppressionStore,
+  operations?: OperationsService,
+): void {
   app.get(
     '/suppressions',
     {
@@ -81,18 +95,18 @@ export function registerListSuppressions(app: TypedApp, store: SuppressionStore)
           { field: 'querystring.limit', message: 'must be 1 to 1000' },
         ]);
       }
-      const unitId = scopeUnitId(request);
       const before =
         request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor);
+      const unitId = await entriesUnit(request, operations, request.query.unit);
       const { entries, next } = await store.list({
         limit,
         ...(request.query.email !== undefined ? { email: request.query.email } : {}),
         ...(before ? { before } : {}),
-        // A unit key sees its own unit's entries only (another unit's guests are not its business).
         ...(unitId !== undefined ? { unitId } : {}),
       });
+      const units = await unitNamesOf(operations, entries);
       return {
-        data: entries.map(presentSuppression),
+        data: entries.map((e) => presentSuppression(e, units)),
         next_cursor: next ? encodeCursor(next) : null,
       };
     },

@@ -2,12 +2,22 @@ import { Type } from '@sinclair/typebox';
 import type { OperationsService } from '../../../domain/operations/service.ts';
 import type { SuppressionStore } from '../../../domain/ports/suppression-store.ts';
 import { ApiError } from '../../errors.ts';
-import { actorOf, scopeUnitId } from '../../scope.ts';
+import { SuppressionUnitQuery } from '../../schemas/suppression.ts';
+import { actorOf } from '../../scope.ts';
 import type { TypedApp } from '../../typed-app.ts';
+import { entriesUnit } from './entries-unit.ts';
 
 const EmailParamsSchema = Type.Object({ email: Type.String({ maxLength: 320 }) });
+const RemoveQuerySchema = Type.Object(
+  { unit: SuppressionUnitQuery },
+  { additionalProperties: false },
+);
 
-/** `DELETE /v1/suppressions/{email}`: mail to the address is sent again. */
+/**
+ * `DELETE /v1/suppressions/{email}`: a unit key removes its own unit's entry, never another
+ * unit's (that one is not there for it: 404). An admin key removes every unit's entry for the
+ * address, or one unit's with `unit`. Each entry removed is in the audit log under its unit.
+ */
 export function registerRemoveSuppression(
   app: TypedApp,
   store: SuppressionStore,
@@ -18,19 +28,26 @@ export function registerRemoveSuppression(
     {
       schema: {
         params: EmailParamsSchema,
+        querystring: RemoveQuerySchema,
         tags: ['suppressions'],
-        summary: 'Remove an address: mail to it is sent again',
+        summary:
+          "Remove the key's unit's entry for an address (an admin key: every unit's, or the `unit`'s)",
+        description:
+          "Mail is sent to the address again once no entry of any unit is left. A unit key cannot remove another unit's entry: 404.",
       },
     },
     async (request, reply) => {
-      const unitId = scopeUnitId(request);
-      if (!(await store.remove(request.params.email, unitId))) {
+      const unitId = await entriesUnit(request, operations, request.query.unit);
+      const removed = await store.remove(request.params.email, unitId);
+      if (removed.length === 0) {
         throw new ApiError('not_found', `${request.params.email} is not on the suppression list`);
       }
-      await operations?.record(actorOf(request), 'suppression.remove', {
-        unitId: unitId ?? null,
-        target: request.params.email.toLowerCase(),
-      });
+      for (const entry of removed) {
+        await operations?.record(actorOf(request), 'suppression.remove', {
+          unitId: entry.unitId,
+          target: request.params.email.toLowerCase(),
+        });
+      }
       void reply.code(204);
     },
   );
