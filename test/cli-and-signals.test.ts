@@ -248,6 +248,8 @@ describe('tegami commands as real processes', () => {
         ['keys', 'revoke', 'key_01HZZZZZZZZZZZZZZZZZZZZZZZ'],
         ['units', 'list'],
         ['users', 'list'],
+        ['users', 'unlock', 'ops@example.jp'],
+        ['users', 'disable', 'ops@example.jp'],
       ]) {
         const refused = await runTegami(args, missingEnv);
         assert.equal(refused.code, 69, `${args.join(' ')}: ${refused.output}`);

@@ -141,7 +141,7 @@ ${CONFIGURATION}`,
   {
     name: 'users',
     synopsis: 'tegami users create --email E [--role R] [--unit U ...] [--no-bodies]',
-    summary: 'create or list console users (password from standard input)',
+    summary: 'console users: create, list, unlock, set-password, disable, enable, sign-out',
     description: 'Console users; see tegami users --help.',
     options: {
       email: { type: 'string', help: "the user's e-mail address" },

@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
-import { checkNewUser } from '../domain/console-accounts.ts';
-import { CONSOLE_ROLES, type ConsoleRole } from '../domain/console-users.ts';
+import type { ConsoleAccounts } from '../domain/console-accounts.ts';
+import { checkNewPassword, checkNewUser } from '../domain/console-accounts.ts';
+import { CONSOLE_ROLES, type ConsoleRole, type ConsoleUser } from '../domain/console-users.ts';
+import { OperationsError } from '../domain/operations/errors.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
 import {
   cliActor,
@@ -10,16 +12,33 @@ import {
   reportOperationsError,
 } from './common.ts';
 import type { Config } from './config.ts';
+import { readNewPassword, readPassword } from './password-input.ts';
 import { consoleAccounts } from './wire.ts';
 
 export const USERS_USAGE = `Usage: tegami users create --email E [--role R] [--unit U ...] [--no-bodies]
        tegami users list
+       tegami users unlock <email>
+       tegami users set-password <email>
+       tegami users disable <email>
+       tegami users enable <email>
+       tegami users sign-out <email>
 
-Console users (sign in at /console). The password is read from standard input (its first line),
-so it never shows in the process list or the shell history; on a terminal it is asked for and
-not shown:
+Console users (sign in at /console). The password of a new user is read from standard input
+(its first line), so it never shows in the process list or the shell history; on a terminal it
+is asked for and not shown:
 
   printf '%s\\n' "$PASSWORD" | tegami users create --email ops@example.jp --role operator
+
+When a password leaks or someone leaves:
+
+  unlock        clears the failed sign-ins and the lock (5 wrong passwords lock for 15 minutes)
+  set-password  a new password, from TEGAMI_NEW_PASSWORD if set, else typed twice on a terminal;
+                also ends every session of the user and unlocks it
+  disable       the user can no longer sign in, and its sessions end at once (never the last
+                admin); enable lets it sign in again
+  sign-out      ends every session of the user
+
+list shows each user's state: active, disabled, or locked until a time (UTC).
 
 Options:
   --email E             the user's e-mail address (signs in with it)
@@ -28,51 +47,10 @@ Options:
   --no-bodies           the user sees message metadata only, never the content
   -h, --help            show this help`;
 
-/**
- * More than the longest password (1,024 characters of up to 4 bytes): reading stops here, so an
- * endless input (`yes |`) cannot fill the memory; what was read is then refused as too long.
- */
-const MAX_PASSWORD_INPUT_BYTES = 4 * 1024 + 2;
-
-/** The password: the first line of standard input, or typed at a prompt that does not echo it. */
-async function readPassword(): Promise<string> {
-  if (process.stdin.isTTY) return typedUnseen('Password (not shown): ');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of process.stdin) {
-    const bytes = chunk as Buffer;
-    const end = bytes.indexOf(0x0a);
-    chunks.push(end < 0 ? bytes : bytes.subarray(0, end));
-    size += bytes.length;
-    if (end >= 0 || size > MAX_PASSWORD_INPUT_BYTES) break;
-  }
-  return Buffer.concat(chunks).toString('utf8').replace(/\r$/, '');
-}
-
-/** A line typed on the terminal, not shown; Ctrl-C or Ctrl-D gives up. */
-async function typedUnseen(prompt: string): Promise<string> {
-  const stdin = process.stdin;
-  process.stderr.write(prompt);
-  stdin.setRawMode(true);
-  let typed = '';
-  try {
-    for await (const chunk of stdin) {
-      for (const character of (chunk as Buffer).toString('utf8')) {
-        if (character === '\r' || character === '\n') return typed;
-        if (character === '\u0003' || character === '\u0004') return '';
-        if (character === '\u007f' || character === '\b')
-          typed = Array.from(typed).slice(0, -1).join('');
-        else typed += character;
-        if (typed.length > MAX_PASSWORD_INPUT_BYTES) return typed;
-      }
-    }
-    return typed;
-  } finally {
-    stdin.setRawMode(false);
-    stdin.pause();
-    process.stderr.write('\n');
-  }
-}
+/** The actions on one existing user, named by its address. */
+const ON_A_USER = ['unlock', 'set-password', 'disable', 'enable', 'sign-out'] as const;
+type OnAUser = (typeof ON_A_USER)[number];
+const ACTIONS = ['create', 'list', ...ON_A_USER] as const;
 
 /** `tegami users …`: returns the exit code. */
 export async function runUsersCommand(config: () => Config, args: string[]): Promise<number> {
@@ -90,23 +68,15 @@ export async function runUsersCommand(config: () => Config, args: string[]): Pro
     return 0;
   }
   const [action, ...rest] = positionals;
-  const role = values.role ?? 'viewer';
-  const problem =
-    action !== 'list' && action !== 'create'
-      ? action === undefined
-        ? 'say create or list'
-        : `unknown action ${JSON.stringify(action)}: create or list`
-      : rest.length > 0
-        ? `unexpected ${JSON.stringify(rest[0])}`
-        : action === 'create' && values.email === undefined
-          ? '--email is missing'
-          : !(CONSOLE_ROLES as readonly string[]).includes(role)
-            ? `--role must be ${CONSOLE_ROLES.join(', ')}, not ${JSON.stringify(role)}`
-            : null;
+  const problem = usageProblem(action, rest, values);
   if (problem) {
     console.error(`tegami users: ${problem}\n\n${USERS_USAGE}`);
     return 64;
   }
+  if ((ON_A_USER as readonly string[]).includes(action as string)) {
+    return onAUser(config, action as OnAUser, rest[0] as string);
+  }
+  const role = values.role ?? 'viewer';
   const password = action === 'create' ? await readPassword() : '';
   // Refused before the database is opened, so a bad address or password creates nothing (not
   // even a new SQLite file).
@@ -123,13 +93,15 @@ export async function runUsersCommand(config: () => Config, args: string[]): Pro
     if (action === 'list') {
       const units = await operations.service.listUnits(ALL_UNITS);
       const names = new Map(units.map((u) => [u.id, u.name]));
+      const now = Date.now();
       printTable(
-        ['EMAIL', 'ROLE', 'UNITS', 'CONTENT', 'ID'],
+        ['EMAIL', 'ROLE', 'UNITS', 'CONTENT', 'STATE', 'ID'],
         (await accounts.listUsers()).map((u) => [
           u.email,
           u.role,
           u.unitIds === null ? 'all' : u.unitIds.map((id) => names.get(id) ?? id).join(','),
           u.canReadBodies ? 'yes' : 'metadata only',
+          userState(u, now),
           u.id,
         ]),
       );
@@ -157,6 +129,123 @@ export async function runUsersCommand(config: () => Config, args: string[]): Pro
     return reportOperationsError('users', error);
   } finally {
     await close();
+  }
+}
+
+/** What is wrong with the command line, or null. */
+function usageProblem(
+  action: string | undefined,
+  rest: string[],
+  values: ReturnType<typeof parse>['values'],
+): string | null {
+  const role = values.role ?? 'viewer';
+  if (action === undefined) return `say ${ACTIONS.join(', ')}`;
+  if (!(ACTIONS as readonly string[]).includes(action)) {
+    return `unknown action ${JSON.stringify(action)}: ${ACTIONS.join(', ')}`;
+  }
+  if ((ON_A_USER as readonly string[]).includes(action)) {
+    if (rest.length !== 1) return `${action} takes one e-mail address`;
+    const option = ['email', 'role', 'unit', 'no-bodies'].find((o) => o in values);
+    return option ? `--${option} is for create only` : null;
+  }
+  if (rest.length > 0) return `unexpected ${JSON.stringify(rest[0])}`;
+  if (action === 'create' && values.email === undefined) return '--email is missing';
+  if (!(CONSOLE_ROLES as readonly string[]).includes(role)) {
+    return `--role must be ${CONSOLE_ROLES.join(', ')}, not ${JSON.stringify(role)}`;
+  }
+  return null;
+}
+
+/** `active`, `disabled` or `locked until …` (a lock that has run out is no lock). */
+function userState(user: ConsoleUser, now: number): string {
+  if (user.disabledAt !== null) return 'disabled';
+  if (user.lockedUntil !== null && user.lockedUntil > now) {
+    return `locked until ${new Date(user.lockedUntil).toISOString()}`;
+  }
+  return 'active';
+}
+
+/** unlock, set-password, disable, enable, sign-out: each said in a line, and audited. */
+async function onAUser(config: () => Config, action: OnAUser, email: string): Promise<number> {
+  let password = '';
+  if (action === 'set-password') {
+    const read = await readNewPassword();
+    if (read === null) {
+      console.error(
+        'tegami users: set-password needs the new password: set TEGAMI_NEW_PASSWORD, or run it on a terminal to type it',
+      );
+      return 64;
+    }
+    if (typeof read !== 'string') {
+      console.error('tegami users: the two passwords typed differ; nothing changed');
+      return 2;
+    }
+    password = read;
+    // Refused before the database is opened, as a new user's is.
+    try {
+      checkNewPassword(password);
+    } catch (error) {
+      return reportOperationsError('users', error);
+    }
+  }
+  const { database, operations, close } = await openOperations(config(), { mustExist: true });
+  try {
+    const accounts = consoleAccounts(database, operations.service);
+    const user = await accounts.findUser(email);
+    if (!user) {
+      console.error(`tegami users: no user has the address ${email} (see tegami users list)`);
+      return 2;
+    }
+    console.log(await act(accounts, action, user, password));
+    return 0;
+  } catch (error) {
+    const code = reportOperationsError('users', error);
+    // The last admin: refused as the state of the data, like a user that does not exist.
+    return error instanceof OperationsError && error.kind === 'conflict' ? 2 : code;
+  } finally {
+    await close();
+  }
+}
+
+async function act(
+  accounts: ConsoleAccounts,
+  action: OnAUser,
+  user: ConsoleUser,
+  password: string,
+): Promise<string> {
+  const sessions = (n: number) => `${n} session${n === 1 ? '' : 's'}`;
+  const who = user.email;
+  switch (action) {
+    case 'unlock': {
+      if (!(await accounts.unlock(cliActor(), user)))
+        return `${who} was not locked; nothing changed.`;
+      const locked = user.lockedUntil !== null && user.lockedUntil > Date.now();
+      return [
+        `Unlocked ${who}`,
+        locked
+          ? ` (it was locked until ${new Date(user.lockedUntil as number).toISOString()})`
+          : '',
+        '; its failed sign-ins are cleared',
+        user.disabledAt !== null ? ', but it is still disabled' : '',
+        '.',
+      ].join('');
+    }
+    case 'set-password': {
+      const ended = await accounts.setPassword(cliActor(), user, password);
+      return `Set a new password for ${who}; ended ${sessions(ended)}, and unlocked it.`;
+    }
+    case 'disable': {
+      const ended = await accounts.disable(cliActor(), user);
+      return ended === null
+        ? `${who} was already disabled; nothing changed.`
+        : `Disabled ${who}; ended ${sessions(ended)}. It can no longer sign in (tegami users enable ${who} undoes this).`;
+    }
+    case 'enable':
+      return (await accounts.enable(cliActor(), user))
+        ? `Enabled ${who}; it can sign in again.`
+        : `${who} was not disabled; nothing changed.`;
+    case 'sign-out':
+      return `Ended ${sessions(await accounts.signOutEverywhere(cliActor(), user))} of ${who}.`;
   }
 }
 

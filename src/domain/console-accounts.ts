@@ -7,9 +7,11 @@ import {
   hashSessionToken,
   LOCK_AFTER_FAILURES,
   LOCK_MS,
+  mayDisable,
   newCsrfToken,
   newSessionToken,
   normalizeEmail,
+  passwordProblems,
   SESSION_IDLE_MS,
   SESSION_MAX_MS,
   sessionAlive,
@@ -35,6 +37,14 @@ export function checkNewUser(email: string, password: string): string {
   return normalized;
 }
 
+/** An `invalid` error naming what is wrong with a new password (checked before any change). */
+export function checkNewPassword(password: string): void {
+  const problems = passwordProblems(password);
+  if (problems.length > 0) {
+    throw new OperationsError('invalid', 'the password is invalid; see details', problems);
+  }
+}
+
 export interface NewUserInput {
   email: string;
   password: string;
@@ -57,7 +67,9 @@ const UNKNOWN_ADDRESSES_KEPT = 10_000;
 
 /**
  * Console users and sessions: creating users (console, CLI, first start), signing in with
- * lock-out, finding the user behind a cookie, signing out here or everywhere.
+ * lock-out, finding the user behind a cookie, signing out here or everywhere; and what an admin
+ * does when a password leaks or someone leaves (`tegami users`): unlock, set a new password,
+ * disable and enable, end every session.
  */
 export class ConsoleAccounts {
   private readonly clock: () => number;
@@ -73,7 +85,7 @@ export class ConsoleAccounts {
     private readonly record: (
       actor: Actor,
       action: AuditAction,
-      fields: Partial<Pick<AuditEvent, 'unitId' | 'target'>>,
+      fields: Partial<Pick<AuditEvent, 'unitId' | 'target' | 'counts'>>,
     ) => Promise<void>,
     clock?: () => number,
   ) {
@@ -96,7 +108,7 @@ export class ConsoleAccounts {
     }
     await this.record(actor, 'user.create', { target: user.id });
     const { passwordHash: _, ...rest } = user;
-    return { ...rest, failedSignIns: 0, lockedUntil: null };
+    return { ...rest, failedSignIns: 0, lockedUntil: null, disabledAt: null };
   }
 
   /** The first admin from TEGAMI_ADMIN_EMAIL/PASSWORD: created once, left alone afterwards. */
@@ -120,6 +132,74 @@ export class ConsoleAccounts {
 
   listUsers(): Promise<ConsoleUser[]> {
     return this.store.listUsers();
+  }
+
+  /** The user with this address (in any case), or null. */
+  async findUser(email: string): Promise<ConsoleUser | null> {
+    const found = await this.store.findUserByEmail(normalizeEmail(email));
+    if (!found) return null;
+    const { passwordHash: _, ...user } = found;
+    return user;
+  }
+
+  /**
+   * Clears the user's failed sign-ins and lock. False, and nothing recorded, when there was
+   * nothing to clear.
+   */
+  async unlock(actor: Actor, user: ConsoleUser): Promise<boolean> {
+    if (user.failedSignIns === 0 && user.lockedUntil === null) return false;
+    await this.store.clearFailedSignIns(user.id);
+    await this.record(actor, 'user.unlock', { target: user.id });
+    return true;
+  }
+
+  /**
+   * A new password (the rules of a new user's), which also unlocks the user and ends every one
+   * of its sessions: whoever knew the old one may be signed in. Returns how many sessions ended.
+   */
+  async setPassword(actor: Actor, user: ConsoleUser, password: string): Promise<number> {
+    checkNewPassword(password);
+    const ended = await this.store.setPassword(user.id, await hashPassword(password));
+    if (ended === null)
+      throw new OperationsError('not_found', `no user has the address ${user.email}`);
+    await this.record(actor, 'user.set_password', {
+      target: user.id,
+      counts: { sessions_ended: ended },
+    });
+    return ended;
+  }
+
+  /**
+   * Disables the user and ends its sessions: its sign-ins are refused as wrong passwords are, its
+   * cookies stop working at once. Refused (`conflict`) for the last admin (mayDisable). Returns
+   * how many sessions ended; null, and nothing recorded, when it was disabled already.
+   */
+  async disable(actor: Actor, user: ConsoleUser): Promise<number | null> {
+    const outcome = await this.store.disableUser(user.id, this.clock(), mayDisable);
+    switch (outcome.kind) {
+      case 'not_found':
+        throw new OperationsError('not_found', `no user has the address ${user.email}`);
+      case 'last_admin':
+        throw new OperationsError(
+          'conflict',
+          `${user.email} is the last enabled admin${user.unitIds === null ? ' of every unit' : ''}: enable or create another admin first`,
+        );
+      case 'already_disabled':
+        return null;
+      case 'disabled':
+        await this.record(actor, 'user.disable', {
+          target: user.id,
+          counts: { sessions_ended: outcome.sessionsEnded },
+        });
+        return outcome.sessionsEnded;
+    }
+  }
+
+  /** Lets a disabled user sign in again; false, and nothing recorded, when it was enabled. */
+  async enable(actor: Actor, user: ConsoleUser): Promise<boolean> {
+    if (!(await this.store.enableUser(user.id))) return false;
+    await this.record(actor, 'user.enable', { target: user.id });
+    return true;
   }
 
   /**
@@ -146,7 +226,11 @@ export class ConsoleAccounts {
       const until = (await this.store.findUserByEmail(normalizeEmail(email)))?.lockedUntil;
       return until != null && until > now ? { kind: 'locked', until } : { kind: 'refused' };
     }
-    if (!(await verifyPassword(password, user.passwordHash))) {
+    const right = await verifyPassword(password, user.passwordHash);
+    // A disabled user's password is checked all the same, and a right one refused as a wrong one
+    // is (counted, then locked): neither the answer nor its time tells a disabled account apart
+    // from a wrong password or an address with no user.
+    if (!right || user.disabledAt !== null) {
       return attempt.lockedUntil !== null
         ? { kind: 'locked', until: attempt.lockedUntil }
         : { kind: 'refused' };
@@ -161,7 +245,8 @@ export class ConsoleAccounts {
       lastSeenAt: now,
       unitId: user.unitIds?.[0] ?? null,
     };
-    await this.store.insertSession(session);
+    // Not inserted if the password was changed or the user disabled during the check.
+    if (!(await this.store.insertSession(session, user.passwordHash))) return { kind: 'refused' };
     const { passwordHash: _, ...plain } = user;
     return { kind: 'signed_in', token, session, user: { ...plain, failedSignIns: 0 } };
   }
@@ -203,7 +288,8 @@ export class ConsoleAccounts {
       return null;
     }
     const user = await this.store.findUser(session.userId);
-    if (!user) return null;
+    // Disabling ends the sessions too; this holds even for one that slipped past that.
+    if (!user || user.disabledAt !== null) return null;
     if (now - session.lastSeenAt > TOUCH_EVERY_MS) {
       await this.store.touchSession(hash, now);
       session.lastSeenAt = now;
@@ -223,7 +309,10 @@ export class ConsoleAccounts {
 
   async signOutEverywhere(actor: Actor, user: ConsoleUser): Promise<number> {
     const ended = await this.store.deleteUserSessions(user.id);
-    await this.record(actor, 'user.sign_out_everywhere', { target: user.id });
+    await this.record(actor, 'user.sign_out_everywhere', {
+      target: user.id,
+      counts: { sessions_ended: ended },
+    });
     return ended;
   }
 

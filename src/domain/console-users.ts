@@ -37,6 +37,22 @@ export interface ConsoleUser {
   failedSignIns: number;
   /** Refused until then after too many failures; null when not locked. */
   lockedUntil: number | null;
+  /**
+   * When an admin disabled the user (`tegami users disable`); null: enabled. A disabled user's
+   * sign-ins are refused as wrong passwords are, and none of its sessions is accepted.
+   */
+  disabledAt: number | null;
+}
+
+/**
+ * Whether `user` may be disabled while `otherEnabledAdmins` stay enabled, so that there is always
+ * an admin left to undo it in the console: anyone but an enabled admin may be; an admin of some
+ * units while another admin is enabled; an admin of every unit only while another admin of every
+ * unit is (only such an admin manages users, API keys and units in the console).
+ */
+export function mayDisable(user: ConsoleUser, otherEnabledAdmins: ConsoleUser[]): boolean {
+  if (user.role !== 'admin' || user.disabledAt !== null) return true;
+  return otherEnabledAdmins.some((admin) => admin.unitIds === null || user.unitIds !== null);
 }
 
 /** Failures in a row that lock an account, and for how long. */
@@ -55,7 +71,7 @@ export const MIN_PASSWORD_LENGTH = 12;
  */
 const SIGN_IN_ADDRESS = /^[^\s@<>\p{Cc}]{1,64}@[^\s@<>\p{Cc}]{1,255}$/u;
 
-/** Why an e-mail address or password cannot be used for a user; null when they can. */
+/** Why an e-mail address or password cannot be used for a user; empty when they can. */
 export function userProblems(
   email: string,
   password: string,
@@ -63,13 +79,13 @@ export function userProblems(
   const problems: { field: string; message: string }[] = [];
   if (!SIGN_IN_ADDRESS.test(email))
     problems.push({ field: 'email', message: 'must be an e-mail address' });
-  if (password.length < MIN_PASSWORD_LENGTH || password.length > 1024) {
-    problems.push({
-      field: 'password',
-      message: `must be ${MIN_PASSWORD_LENGTH} to 1024 characters`,
-    });
-  }
-  return problems;
+  return [...problems, ...passwordProblems(password)];
+}
+
+/** Why a password cannot be used (a new user's, or a new one set later); empty when it can. */
+export function passwordProblems(password: string): { field: string; message: string }[] {
+  if (password.length >= MIN_PASSWORD_LENGTH && password.length <= 1024) return [];
+  return [{ field: 'password', message: `must be ${MIN_PASSWORD_LENGTH} to 1024 characters` }];
 }
 
 /** Addresses compare without case: `Ops@Example.jp` signs in as `ops@example.jp`. */

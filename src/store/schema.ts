@@ -427,6 +427,8 @@ export interface ConsoleUserTable {
   failed_sign_ins: number;
   locked_until: number | null;
   created_at: number;
+  /** When it was disabled; null: enabled (migration 018). */
+  disabled_at: number | null;
 }
 
 /** A console session (migration 013). */

@@ -327,12 +327,12 @@ ${
 <label>Units <select name="units" multiple size="3"><option value="*" selected>every unit</option>${units.map((u) => html`<option value="${u.id}">${u.name}</option>`)}</select></label>
 <label><input type="checkbox" name="bodies" value="1" checked> may read message content</label>
 <button type="submit">Create user</button></form>
-<table class="list"><thead><tr><th>E-mail</th><th>Role</th><th>Units</th><th>Content</th><th>Created</th><th>Locked</th></tr></thead>
+<table class="list"><thead><tr><th>E-mail</th><th>Role</th><th>Units</th><th>Content</th><th>Created</th><th>State</th></tr></thead>
 <tbody>${users.map(
         (
           u,
         ) => html`<tr><td>${u.email}</td><td>${u.role}</td><td>${u.unitIds === null ? 'every unit' : u.unitIds.map((id) => names.get(id) ?? id).join(', ')}</td>
-<td>${u.canReadBodies ? 'yes' : 'metadata only'}</td><td>${time(u.createdAt)}</td><td>${u.lockedUntil && u.lockedUntil > clock() ? time(u.lockedUntil) : ''}</td></tr>`,
+<td>${u.canReadBodies ? 'yes' : 'metadata only'}</td><td>${time(u.createdAt)}</td><td>${u.disabledAt !== null ? 'disabled' : u.lockedUntil && u.lockedUntil > clock() ? html`locked until ${time(u.lockedUntil)}` : 'active'}</td></tr>`,
       )}</tbody></table>`;
       return reply.type('text/html').send(page('Users', state, body, '/console/users').text);
     },

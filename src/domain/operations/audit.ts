@@ -25,6 +25,10 @@ export const AUDIT_ACTIONS = [
   'sendgrid_event_relay.delete',
   'user.create',
   'user.sign_out_everywhere',
+  'user.unlock',
+  'user.set_password',
+  'user.disable',
+  'user.enable',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -16,6 +16,14 @@ export interface SignInAttempt {
   lockedUntil: number | null;
 }
 
+/** What disabling a user did (ConsoleUserStore.disableUser). */
+export type DisableOutcome =
+  | { kind: 'disabled'; sessionsEnded: number }
+  | { kind: 'already_disabled' }
+  /** Refused: the enabled admins left would not be enough (see `allowed`). */
+  | { kind: 'last_admin' }
+  | { kind: 'not_found' };
+
 /** Console users and their server-side sessions (src/store/console/). */
 export interface ConsoleUserStore {
   /** False when the address is taken. Records `audit` in the same transaction. */
@@ -34,9 +42,29 @@ export interface ConsoleUserStore {
     lockAfter: number,
     lockUntil: number,
   ): Promise<SignInAttempt | null>;
-  /** A good sign-in: the count and the lock are cleared. */
+  /** A good sign-in, or an unlock: the count and the lock are cleared. */
   clearFailedSignIns(id: string): Promise<void>;
-  insertSession(session: ConsoleSession): Promise<void>;
+  /**
+   * A new password hash, with the count and the lock cleared and every session of the user
+   * ended, in one transaction. Returns how many sessions ended; null: no such user.
+   */
+  setPassword(id: string, passwordHash: string): Promise<number | null>;
+  /**
+   * Disables the user at `at` and ends its sessions, in one transaction, if `allowed` (given the
+   * user and the other enabled admins, read under lock) says so.
+   */
+  disableUser(
+    id: string,
+    at: number,
+    allowed: (user: ConsoleUser, otherEnabledAdmins: ConsoleUser[]) => boolean,
+  ): Promise<DisableOutcome>;
+  /** False when the user was not disabled. */
+  enableUser(id: string): Promise<boolean>;
+  /**
+   * Inserts the session only while its user is enabled and still has `passwordHash` (the one
+   * the sign-in checked); false when not, so a change made during the check is not outlived.
+   */
+  insertSession(session: ConsoleSession, passwordHash: string): Promise<boolean>;
   findSession(hash: string): Promise<ConsoleSession | null>;
   /** Marks the session used at `now` and, when given, switches its unit. */
   touchSession(hash: string, now: number, unitId?: string | null): Promise<void>;

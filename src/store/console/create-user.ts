@@ -24,6 +24,7 @@ export function createUser(
         failed_sign_ins: 0,
         locked_until: null,
         created_at: user.createdAt,
+        disabled_at: null,
       })
       .onConflict((conflict) => conflict.column('email').doNothing())
       .returning('id')

@@ -1,9 +1,32 @@
 import type { ConsoleSession } from '../../domain/console-users.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 
-export async function insertSession(handle: DatabaseHandle, s: ConsoleSession): Promise<void> {
-  await handle.writeTransaction((trx) =>
-    trx
+/**
+ * Inserts a session, but only while its user is enabled and still has the password hash the
+ * sign-in checked; false when not. The user's row is read with a row lock (PostgreSQL
+ * `FOR UPDATE`; SQLite's write lock holds from BEGIN): a password set or a disable that commits
+ * while a sign-in checks the old password (scrypt takes ~100 ms) either finds this session and
+ * ends it, or makes this insert find the user changed. Without it such a sign-in would outlive
+ * the change that was meant to end it.
+ */
+export function insertSession(
+  handle: DatabaseHandle,
+  s: ConsoleSession,
+  passwordHash: string,
+): Promise<boolean> {
+  return handle.writeTransaction(async (trx) => {
+    const user = await handle.dialect
+      .lockRowsForUpdate(
+        trx
+          .selectFrom('console_users')
+          .select('id')
+          .where('id', '=', s.userId)
+          .where('password_hash', '=', passwordHash)
+          .where('disabled_at', 'is', null),
+      )
+      .executeTakeFirst();
+    if (!user) return false;
+    await trx
       .insertInto('console_sessions')
       .values({
         token_hash: s.hash,
@@ -13,6 +36,7 @@ export async function insertSession(handle: DatabaseHandle, s: ConsoleSession): 
         created_at: s.createdAt,
         last_seen_at: s.lastSeenAt,
       })
-      .execute(),
-  );
+      .execute();
+    return true;
+  });
 }

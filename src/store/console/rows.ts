@@ -13,6 +13,7 @@ export function toUser(row: Selectable<ConsoleUserTable>): ConsoleUser {
     createdAt: Number(row.created_at),
     failedSignIns: Number(row.failed_sign_ins),
     lockedUntil: row.locked_until === null ? null : Number(row.locked_until),
+    disabledAt: row.disabled_at === null ? null : Number(row.disabled_at),
   };
 }
 

@@ -2,12 +2,14 @@ import type { ConsoleUserStore } from '../../domain/ports/console-user-store.ts'
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { createUser } from './create-user.ts';
 import { deleteSession, deleteUserSessions, pruneSessions } from './delete-sessions.ts';
+import { disableUser, enableUser } from './disable-user.ts';
 import { findSession } from './find-session.ts';
 import { findUser } from './find-user.ts';
 import { findUserByEmail } from './find-user-by-email.ts';
 import { insertSession } from './insert-session.ts';
 import { countUsers, listUsers } from './list-users.ts';
 import { clearFailedSignIns, countSignInAttempt } from './record-sign-in.ts';
+import { setPassword } from './set-password.ts';
 import { touchSession } from './touch-session.ts';
 
 /** The console's users and sessions port over the database: one SQL operation per file. */
@@ -21,7 +23,10 @@ export function consoleUserStore(handle: DatabaseHandle): ConsoleUserStore {
     countSignInAttempt: (id, now, lockAfter, lockUntil) =>
       countSignInAttempt(handle, id, now, lockAfter, lockUntil),
     clearFailedSignIns: (id) => clearFailedSignIns(handle, id),
-    insertSession: (session) => insertSession(handle, session),
+    setPassword: (id, passwordHash) => setPassword(handle, id, passwordHash),
+    disableUser: (id, at, allowed) => disableUser(handle, id, at, allowed),
+    enableUser: (id) => enableUser(handle, id),
+    insertSession: (session, passwordHash) => insertSession(handle, session, passwordHash),
     findSession: (hash) => findSession(handle, hash),
     touchSession: (hash, now, unitId) => touchSession(handle, hash, now, unitId),
     deleteSession: (hash) => deleteSession(handle, hash),

@@ -17,6 +17,7 @@ import * as recipientsFillfactor from './015-recipients-fillfactor.ts';
 import * as oneDueIndex from './016-one-due-index.ts';
 import * as metadataLookup from './017-metadata-lookup.ts';
 import * as unitSuppressions from './018-unit-suppressions.ts';
+import * as consoleUserDisabled from './019-console-user-disabled.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
@@ -38,4 +39,5 @@ export const migrations: Record<string, Migration> = {
   '016-one-due-index': oneDueIndex,
   '017-metadata-lookup': metadataLookup,
   '018-unit-suppressions': unitSuppressions,
+  '019-console-user-disabled': consoleUserDisabled,
 };

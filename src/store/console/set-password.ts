@@ -1,0 +1,26 @@
+import type { DatabaseHandle } from '../engine/handle.ts';
+
+/**
+ * A new password hash, in one transaction with what must go with it: the failed sign-ins and the
+ * lock cleared, and every session of the user ended (whoever knew the old password may be signed
+ * in). Returns how many sessions ended; null when there is no such user.
+ */
+export function setPassword(
+  handle: DatabaseHandle,
+  id: string,
+  passwordHash: string,
+): Promise<number | null> {
+  return handle.writeTransaction(async (trx) => {
+    const updated = await trx
+      .updateTable('console_users')
+      .set({ password_hash: passwordHash, failed_sign_ins: 0, locked_until: null })
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (Number(updated.numUpdatedRows) === 0) return null;
+    const ended = await trx
+      .deleteFrom('console_sessions')
+      .where('user_id', '=', id)
+      .executeTakeFirst();
+    return Number(ended.numDeletedRows);
+  });
+}
