@@ -6,6 +6,7 @@ import { OperationsError } from '../domain/operations/errors.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
 import {
   cliActor,
+  describeParseError,
   isParseArgsError,
   openOperations,
   printTable,
@@ -59,7 +60,7 @@ export async function runUsersCommand(config: () => Config, args: string[]): Pro
     parsed = parse(args);
   } catch (error) {
     if (!isParseArgsError(error)) throw error;
-    console.error(`tegami users: ${(error as Error).message}\n\n${USERS_USAGE}`);
+    console.error(`tegami users: ${describeParseError(error)}\n\n${USERS_USAGE}`);
     return 64;
   }
   const { values, positionals } = parsed;
