@@ -489,6 +489,25 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     assert.equal(kept.headers.get('location'), '/console/messages?q=from%3Aguest%40example.jp');
   });
 
+  test('a webhook URL (often holding a token) is shown whole to admins only', async () => {
+    const viewer = await signIn(tegami.url, 'viewer@example.jp', PASSWORD);
+    // The hotel message's message.sent status webhook is queued once it is sent.
+    const adminPage = await waitFor(async () => {
+      const r = await admin.get(`/console/messages/${hotelMessage}`);
+      return r.text.includes('<strong>Status webhook</strong>') ? r : null;
+    }, 'the status webhook in the timeline');
+    assert.match(adminPage.text, /to http:\/\/127\.0\.0\.1:9\/hotel-hooks/);
+    const viewerPage = await viewer.get(`/console/messages/${hotelMessage}`);
+    assert.equal(viewerPage.status, 200);
+    assert.match(viewerPage.text, /to http:\/\/127\.0\.0\.1:9\/…/);
+    assert.ok(!viewerPage.text.includes('hotel-hooks'), 'no path for a viewer');
+    const audit = await viewer.get('/console/audit?action=webhook_endpoint.create');
+    assert.equal(audit.status, 200);
+    assert.ok(!audit.text.includes('hotel-hooks'), 'nor in the audit log');
+    const adminAudit = await admin.get('/console/audit?action=webhook_endpoint.create');
+    assert.ok(adminAudit.text.includes('hotel-hooks'), 'an admin sees it');
+  });
+
   test('a viewer reads but is refused every change, even a forged request; admin pages too', async () => {
     const viewer = await signIn(tegami.url, 'viewer@example.jp', PASSWORD);
     const page = await viewer.get(`/console/messages/${hotelMessage}`);

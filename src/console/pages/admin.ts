@@ -17,6 +17,7 @@ import type { ConsoleDeps } from '../deps.ts';
 import { html, qs, time } from '../html.ts';
 import { csrf, page } from '../layout.ts';
 import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
+import { shownFilter } from '../shown-url.ts';
 import { csvCell } from './messages.ts';
 
 type Body = Record<string, string | undefined>;
@@ -520,7 +521,7 @@ ${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}`;
           e.actor.name,
           e.action,
           e.target,
-          e.filter ? JSON.stringify(e.filter) : '',
+          e.filter ? JSON.stringify(shownFilter(e.filter, state.user)) : '',
           e.counts ? JSON.stringify(e.counts) : '',
         ]),
       ];
@@ -540,7 +541,7 @@ ${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}`;
       (
         e,
       ) => html`<tr><td>${time(e.at)}</td><td>${e.actor.name ?? e.actor.id} <span class="muted">(${e.actor.type})</span></td><td>${e.action}</td><td><code>${e.target ?? ''}</code></td>
-<td><code>${e.filter ? JSON.stringify(e.filter) : ''}</code></td><td>${e.counts ? JSON.stringify(e.counts) : ''}</td></tr>`,
+<td><code>${e.filter ? JSON.stringify(shownFilter(e.filter, state.user)) : ''}</code></td><td>${e.counts ? JSON.stringify(e.counts) : ''}</td></tr>`,
     )}</tbody></table>`;
     return reply.type('text/html').send(page('Audit log', state, body, '/console/audit').text);
   });

@@ -5,6 +5,7 @@ import { type Html, html, qs, time } from '../html.ts';
 import { csrf, page } from '../layout.ts';
 import { addTerm, parseSearch } from '../search-language.ts';
 import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
+import { shownUrl } from '../shown-url.ts';
 import { providerHold } from './provider-hold.ts';
 
 const PAGE_SIZE = 50;
@@ -157,7 +158,7 @@ ${last ? html`<p><a href="/console/messages${qs({ q, before: last.id })}" rel="n
       deps.webhooks.list(state.scope.kind === 'unit' ? state.scope.unitId : undefined),
       due ? providerHold(deps, now) : '',
     ]);
-    const endpointUrl = new Map(endpoints.map((e) => [e.id, e.url]));
+    const endpointUrl = new Map(endpoints.map((e) => [e.id, shownUrl(e.url, state.user)]));
     const timeline: { at: number; occurredAt: number; what: Html }[] = [
       ...r.attempts.map((a) => {
         // The detail joins the provider's errors: one is shown once, several as a list.
