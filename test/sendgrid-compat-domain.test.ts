@@ -11,6 +11,7 @@ import { MAX_NESTING, nestingProblem } from '../src/domain/sendgrid-compat/nesti
 import { renderPersonalization, substitute } from '../src/domain/sendgrid-compat/render.ts';
 import { requestSendAt, requestWithout } from '../src/domain/sendgrid-compat/request.ts';
 import type { MailSendRequest } from '../src/domain/sendgrid-compat/request-types.ts';
+import { sendGridRules } from '../src/domain/sendgrid-compat/rules.ts';
 import { withoutSuppressed } from '../src/domain/suppression.ts';
 
 const request = (personalizations: MailSendRequest['personalizations']): MailSendRequest => ({
@@ -49,6 +50,16 @@ describe('SendGrid requests in the domain', () => {
     assert.equal(rendered.subject, 'Hi Bob');
     assert.deepEqual(rendered.reply_to, { email: 'desk@example.com', name: 'Bob Support' });
     assert.equal(rendered.text, 'Dear Bob');
+  });
+
+  test('custom_args within 10,000 bytes but not with the id Tegami adds: refused in Tegami’s own words', () => {
+    const value = 'x'.repeat(10_000 - '{"a":""}'.length - 10);
+    const body = { ...request([{ to: to('a@x.example') }]), custom_args: { a: value } };
+    assert.deepEqual(sendGridRules(body, Date.now(), 0), [], 'SendGrid takes it');
+    const errors = sendGridRules(body, Date.now(), 53);
+    assert.equal(errors.length, 1, JSON.stringify(errors));
+    assert.match(errors[0]?.message ?? '', /may not exceed 9,947 bytes per personalization here/);
+    assert.match(errors[0]?.message ?? '', /tegami_message_id/);
   });
 
   test('suppressed addresses leave each personalization by the native rule', () => {

@@ -69,6 +69,8 @@ export const M = {
   customArgsEmpty: 'custom_args cannot be empty.',
   customArgsTooLarge:
     'The combined size of both global and personalization custom arguments may not exceed 10,000 bytes per personalization.',
+  customArgsTooLargeWithId: (left: number) =>
+    `The combined size of both global and personalization custom arguments may not exceed ${left.toLocaleString('en')} bytes per personalization here: SendGrid takes 10,000, and Tegami adds tegami_message_id to find SendGrid's events for the message.`,
   substitutionsTooLarge:
     'The total collective size of your substitutions may not exceed 10,000 bytes per personalization object.',
   attachmentBase64: 'The attachment content must be base64 encoded.',

@@ -299,8 +299,18 @@ function checkCustomArgsSize(
     ...(isObject(messageArgs) ? messageArgs : {}),
     ...(isObject(personalizationArgs) ? personalizationArgs : {}),
   };
-  if (Buffer.byteLength(JSON.stringify(merged)) + reservedBytes > MAX_CUSTOM_ARGS_BYTES) {
+  const bytes = Buffer.byteLength(JSON.stringify(merged));
+  if (bytes > MAX_CUSTOM_ARGS_BYTES) {
     errors.push(error(M.customArgsTooLarge, at, customArgsAnchor(at)));
+  } else if (bytes + reservedBytes > MAX_CUSTOM_ARGS_BYTES) {
+    // Within SendGrid's limit, but not with the id Tegami adds: say so, not SendGrid's words.
+    errors.push(
+      error(
+        M.customArgsTooLargeWithId(MAX_CUSTOM_ARGS_BYTES - reservedBytes),
+        at,
+        customArgsAnchor(at),
+      ),
+    );
   }
 }
 
