@@ -5,6 +5,7 @@ import { ERROR_CODES } from '../src/http/errors.ts';
 import {
   message,
   queryDatabase,
+  request,
   startTestService,
   TEST_KEY,
   type TestService,
@@ -371,6 +372,23 @@ describe('malformed and hostile requests', () => {
         assert.deepEqual(((await response.json()) as { data: unknown[] }).data, []);
       }
     }
+  });
+
+  test('an empty text/plain body (fetch with body "") is no body; a JSON text as text/plain is 415', async () => {
+    const accepted = await request(
+      svc.url,
+      'POST',
+      '/v1/messages',
+      message({ send_at: new Date(Date.now() + 3_600_000).toISOString() }),
+    );
+    assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+    // fetch labels a string body text/plain;charset=UTF-8.
+    const cancel = await fetch(`${svc.url}/v1/messages/${accepted.body.id}/cancel`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_KEY}` },
+      body: '',
+    });
+    assert.equal(cancel.status, 200, await cancel.text());
   });
 
   test('what the HTTP parser refuses (unencoded non-ASCII in the URL, huge headers) has the same error shape', async () => {

@@ -79,4 +79,56 @@ describe(`log output on a full disk (${TEST_ENGINE})`, () => {
     if (code === 'hung') child.kill('SIGKILL');
     assert.equal(code, 0, `exits cleanly on SIGTERM (stderr: ${stderr})`);
   });
+
+  test('a reader that stops reading stdout holds up no request (the logs wait for it)', async () => {
+    const db = tempDatabase();
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const child = spawn(process.execPath, [BIN, 'serve'], {
+      env: {
+        ...process.env,
+        TEGAMI_DATABASE_URL: db.url,
+        TEGAMI_HTTP_PORT: String(port),
+        TEGAMI_BOOTSTRAP_API_KEY: TEST_KEY,
+        // Every request is logged: far more than a pipe holds (64 KiB) in the requests below.
+        TEGAMI_LOG_LEVEL: 'debug',
+      },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    let logged = 0;
+    child.stdout?.on('data', (chunk: Buffer) => {
+      logged += chunk.length;
+    });
+    const exited = new Promise<number | null>((resolve) =>
+      child.once('exit', (code) => resolve(code)),
+    );
+    try {
+      await waitFor(
+        async () =>
+          (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) }).catch(() => null))
+            ?.status === 200,
+        'the service to answer',
+        20_000,
+      );
+      // The reader stops: the pipe fills and every later write of the logs waits.
+      child.stdout?.pause();
+      const before = logged;
+      for (let i = 0; i < 400; i++) {
+        const r = await fetch(`${url}/v1/messages?limit=1&subject=${'x'.repeat(200)}`, {
+          headers: { authorization: `Bearer ${TEST_KEY}` },
+          signal: AbortSignal.timeout(5_000),
+        });
+        assert.equal(r.status, 200);
+        await r.arrayBuffer();
+      }
+      assert.ok(logged - before < 200 * 1024, 'the reader really stopped');
+      // The reader goes on: what waited is written.
+      child.stdout?.resume();
+      await waitFor(async () => logged - before > 400 * 200, 'the waiting log lines');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0);
+    await db.cleanup();
+  });
 });

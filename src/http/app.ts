@@ -30,7 +30,9 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
             'invalid_request',
             'the request is not valid HTTP (a URL must percent-encode spaces, non-ASCII and control characters)',
           );
-  if (socket.writable) {
+  // A response already under way on this connection (pipelining) is not written into.
+  const responding = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (socket.writable && !responding?.headersSent) {
     const body = JSON.stringify(apiError.toBody());
     socket.write(
       `HTTP/1.1 ${apiError.status} ${STATUS_CODES[apiError.status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
@@ -83,6 +85,16 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       return;
     }
     done(null, parsed);
+  });
+
+  // fetch(url, { method: 'POST', body: '' }) labels its empty body text/plain: no body, as an
+  // empty application/json one is.
+  app.addContentTypeParser('text/plain', { parseAs: 'buffer' }, (_request, body, done) => {
+    if ((body as Buffer).length === 0) return done(null, undefined);
+    done(
+      Object.assign(new Error('send the body as application/json'), { statusCode: 415 }),
+      undefined,
+    );
   });
 
   app.addHook('preParsing', async (request, reply, payload) =>

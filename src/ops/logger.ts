@@ -14,21 +14,46 @@ export function logOutputFailures(): Readonly<typeof logOutputTrouble> {
   return logOutputTrouble;
 }
 
+let stdout: pino.DestinationStream | null = null;
+
 /**
- * stdout, written synchronously, where a failed write costs log lines and nothing else. pino's
- * default stream turned a write error (a full disk under a redirected stdout: ENOSPC, EFBIG) into
- * an uncaught exception, and its flush at exit then retried the write forever: the process hung,
- * neither serving nor exiting for a supervisor to restart it. Written synchronously, nothing is
- * left to flush at exit. A line that failed is written again before the next one.
+ * stdout for every logger of this thread, where a failed write costs log lines and nothing else.
+ * Written asynchronously, as pino does by default: a reader that stops reading (a stalled log
+ * agent, a paused pipe) holds one thread-pool write, not the event loop (written synchronously,
+ * the event loop stood still 19.6 s behind such a pipe). pino's default stream turned a failed
+ * write (a full disk under a redirected stdout: ENOSPC, EFBIG) into an uncaught exception, and
+ * its flush at exit then retried the write forever: the process hung, neither serving nor
+ * exiting. Here a failure is counted, the line is written again before the next one, and while
+ * writes fail nothing is flushed at exit (what waits is lost, the process ends).
  */
 function stdoutDestination(): pino.DestinationStream {
-  const stream = pino.destination({ dest: 1, sync: true, maxLength: MOST_LOG_BYTES_WAITING });
-  stream.on('error', () => {
+  if (stdout) return stdout;
+  const stream = pino.destination({ dest: 1, sync: false, maxLength: MOST_LOG_BYTES_WAITING });
+  let failing = false;
+  let lastError: unknown = null;
+  stream.on('error', (error: unknown) => {
+    failing = true;
+    // pino's own listener hands the first error on again: counted once.
+    if (error === lastError) return;
+    lastError = error;
     logOutputTrouble.failedWrites += 1;
+  });
+  stream.on('write', () => {
+    failing = false;
   });
   stream.on('drop', () => {
     logOutputTrouble.droppedLines += 1;
   });
+  // pino flushes at exit with these; sonic-boom retries a failed write in them without end.
+  const { flush, flushSync } = stream;
+  stream.flush = function (this: typeof stream, ...args: Parameters<typeof flush>) {
+    if (failing) return args[0]?.(undefined);
+    return flush.apply(this, args);
+  };
+  stream.flushSync = function (this: typeof stream) {
+    if (!failing) flushSync.call(this);
+  };
+  stdout = stream;
   return stream;
 }
 
