@@ -28,10 +28,10 @@ const SENDER_403 = JSON.stringify({
  * provider, holding every unit's mail, and each probe that sent the same mail paused it again.
  */
 describe(`a sender SendGrid has not verified (${TEST_ENGINE})`, () => {
-  test('a 403 naming the sender is the message’s fault; other 403s pause the provider', () => {
+  test('a 403 naming the sender is the message’s, retried with its back-off; other 403s pause the provider', () => {
     const now = Date.UTC(2026, 11, 4);
     const sender = classifyAnswer({ status: 403, headers: {}, body: SENDER_403 }, now);
-    assert.equal(sender.outcome, 'permanent');
+    assert.equal(sender.outcome, 'retryable');
     assert.equal(sender.errorClass, 'sender_not_verified');
     assert.equal(sender.providerFault, undefined);
     assert.match(sender.detail ?? '', /^from: The from address does not match/);
@@ -60,6 +60,10 @@ describe(`a sender SendGrid has not verified (${TEST_ENGINE})`, () => {
         TEGAMI_PROVIDER: 'sendgrid',
         TEGAMI_SENDGRID_API_KEY: 'SG.senders',
         TEGAMI_SENDGRID_BASE_URL: simulator.url,
+        // Two tries, close together: the retries of the message's own back-off, then dead-lettered.
+        TEGAMI_RETRY_MAX_ATTEMPTS: '2',
+        TEGAMI_RETRY_BASE_DELAY_MS: '100',
+        TEGAMI_RETRY_MAX_DELAY_MS: '200',
       });
     });
     after(async () => {
@@ -67,7 +71,7 @@ describe(`a sender SendGrid has not verified (${TEST_ENGINE})`, () => {
       await simulator?.close();
     });
 
-    test('mail from the unverified sender is dead-lettered; the rest is sent, the provider stays healthy', async () => {
+    test('mail from the unverified sender is retried, then dead-lettered; the rest is sent, the provider stays healthy', async () => {
       const bad = await tegami.request(
         'POST',
         '/v1/messages',
@@ -78,9 +82,11 @@ describe(`a sender SendGrid has not verified (${TEST_ENGINE})`, () => {
         const r = await tegami.request('GET', `/v1/messages/${bad.body.id}`);
         return r.body.status === 'failed' ? r.body : null;
       }, 'the unverified sender’s message to be dead-lettered');
-      assert.equal(failed.attempts.length, 1, 'refused once, not retried');
-      assert.equal(failed.attempts[0].http_status, 403);
-      assert.equal(failed.attempts[0].error_class, 'sender_not_verified');
+      assert.equal(failed.attempts.length, 2, 'retried as the message’s back-off says');
+      for (const attempt of failed.attempts) {
+        assert.equal(attempt.http_status, 403);
+        assert.equal(attempt.error_class, 'sender_not_verified');
+      }
 
       const providers = await tegami.request('GET', '/v1/providers');
       assert.equal(providers.body.providers[0].state, 'healthy', JSON.stringify(providers.body));

@@ -126,10 +126,12 @@ export function classifyAnswer(answer: HttpAnswer, now: number): SendResult {
   if (status >= 500 || status === 408) return { ...failure, providerFault: 'outage' };
   // A 403 about the sender (`"field": "from"`, "does not match a verified Sender Identity") is
   // this message's: other mail, from verified senders, goes on. Pausing the provider for it held
-  // every unit's mail, and each probe that sent it again paused it again. Once the sender is
-  // verified, the dead-lettered mail is recovered in bulk.
+  // every unit's mail, and each probe that sent it again paused it again. It is retried with the
+  // message's back-off, not dead-lettered at once: when no sender of the account is verified
+  // (its domain authentication lapsed), every message gets this answer, and mail waits for the
+  // fix instead of being dead-lettered whole.
   if (status === 403 && providerErrors?.some(isUnverifiedSender)) {
-    return { ...failure, outcome: 'permanent', errorClass: 'sender_not_verified' };
+    return { ...failure, errorClass: 'sender_not_verified' };
   }
   // 401/403: bad or revoked key, a key without the mail.send scope, exceeded messaging limits.
   // 404/405: a wrong base URL. Each fails every message alike, so the provider is paused instead.
