@@ -93,18 +93,24 @@ function sameToken(a: string, b: string): boolean {
 
 /**
  * True when the browser says the request comes from a page of another site: its Fetch Metadata
- * says `cross-site`, or its `Origin` is not this host. An `Origin` of `null` counts as another
- * site's: browsers send it for a form that another site's page redirected here (a 307 keeps the
- * POST and its body), from a sandboxed frame or a file, never for this console's own forms. It
- * let another site sign a visitor in to the attacker's account. An `Origin` that is no URL
- * cannot be this console's own either. Without either header (curl, an old browser) the CSRF
- * token, and for signing in the password, decide.
+ * says `cross-site`, or its `Origin` is not this host. An `Origin` that is no URL cannot be this
+ * console's own. `nullIsOther`: an `Origin` of `null` counts as another site's too, for the
+ * sign-in form, which has no CSRF token: browsers send it for a form that another site's page
+ * redirected here (a 307 keeps the POST and its body), and that let another site sign a visitor
+ * in to the attacker's account. Elsewhere `null` is let through to the CSRF token: a browser
+ * also sends it for the console's own forms under `Referrer-Policy: no-referrer`, which a proxy
+ * may add. Without either header (curl, an old browser) the CSRF token, and for signing in the
+ * password, decide.
  */
-export function fromOtherSite(request: FastifyRequest): boolean {
+export function fromOtherSite(
+  request: FastifyRequest,
+  options: { nullIsOther?: boolean } = {},
+): boolean {
   const { origin, host } = request.headers;
   if (request.headers['sec-fetch-site'] === 'cross-site') return true;
   if (!origin) return false;
-  if (origin === 'null' || !host) return true;
+  if (origin === 'null') return options.nullIsOther === true;
+  if (!host) return true;
   return !URL.canParse(origin) || new URL(origin).host !== host;
 }
 

@@ -18,23 +18,31 @@ function safeNext(next: unknown): string {
 
 /**
  * Password checks (scrypt: ~80 ms of CPU and 32 MiB each, on libuv's pool of four threads, which
- * also runs the WAL's fsyncs) run one at a time, and at most SIGN_INS_WAITING wait for their
- * turn; beyond that an attempt is answered 429 at once. Unauthenticated attempts for made-up
- * addresses (each checked against a decoy, so that the time tells nothing) otherwise took every
- * pool thread: a flood of them made submissions wait up to 1.6 s.
+ * also runs the WAL's fsyncs) run one at a time. At most SIGN_INS_WAITING_PER_CLIENT attempts of
+ * one client address wait for their turn, and SIGN_INS_WAITING in all; beyond that an attempt is
+ * answered 429 at once. Unauthenticated attempts for made-up addresses (each checked against a
+ * decoy, so that the time tells nothing) otherwise took every pool thread: a flood of them made
+ * submissions wait up to 1.6 s. The limit per client keeps one client's flood from turning
+ * everyone else away.
  */
 const SIGN_INS_AT_ONCE = 1;
-const SIGN_INS_WAITING = 16;
+const SIGN_INS_WAITING = 64;
+const SIGN_INS_WAITING_PER_CLIENT = 4;
 
 class SignInTurns {
   private running = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly waiting: { client: string; go: () => void }[] = [];
+  private readonly waitingBy = new Map<string, number>();
 
   /** Runs `check` in its turn, or returns null at once when too many are waiting. */
-  async take<T>(check: () => Promise<T>): Promise<T | null> {
+  async take<T>(client: string, check: () => Promise<T>): Promise<T | null> {
     if (this.running >= SIGN_INS_AT_ONCE) {
-      if (this.waiting.length >= SIGN_INS_WAITING) return null;
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
+      const mine = this.waitingBy.get(client) ?? 0;
+      if (this.waiting.length >= SIGN_INS_WAITING || mine >= SIGN_INS_WAITING_PER_CLIENT) {
+        return null;
+      }
+      this.waitingBy.set(client, mine + 1);
+      await new Promise<void>((go) => this.waiting.push({ client, go }));
     } else {
       this.running += 1;
     }
@@ -43,8 +51,14 @@ class SignInTurns {
     } finally {
       // The turn passes straight to the next in line, or is given back.
       const next = this.waiting.shift();
-      if (next) next();
-      else this.running -= 1;
+      if (next) {
+        const left = (this.waitingBy.get(next.client) ?? 1) - 1;
+        if (left > 0) this.waitingBy.set(next.client, left);
+        else this.waitingBy.delete(next.client);
+        next.go();
+      } else {
+        this.running -= 1;
+      }
     }
   }
 }
@@ -76,10 +90,10 @@ export function registerSignIn(app: FastifyInstance, deps: ConsoleDeps): void {
     const password = typeof body.password === 'string' ? body.password.slice(0, 1024) : '';
     const next = safeNext(body.next);
     // A cross-site form cannot sign someone in to the attacker's account (login CSRF).
-    if (fromOtherSite(request)) {
+    if (fromOtherSite(request, { nullIsOther: true })) {
       throw new ConsoleError(403, 'Requests from other sites are refused.');
     }
-    const result = await turns.take(() => deps.accounts.signIn(email, password));
+    const result = await turns.take(request.ip, () => deps.accounts.signIn(email, password));
     if (result === null) {
       return reply
         .code(429)
