@@ -78,6 +78,13 @@ describe("the console's search language", () => {
       '-provider:x unit:Shop',
     );
     assert.equal(addTerm('metaxk:1 meta.k:2', 'meta.k', '3'), 'metaxk:1 meta.k:3');
+    // A bare address is a to: term, and keys are read in any case.
+    assert.equal(addTerm('guest@example.jp', 'to', 'other@example.jp'), 'to:other@example.jp');
+    assert.equal(addTerm('Provider:sendgrid', 'provider', 'sandbox'), 'provider:sandbox');
+    assert.equal(
+      addTerm('booking guest@example.jp', 'status', 'failed'),
+      'booking guest@example.jp status:failed',
+    );
     for (const text of ['provider:sendgrid', 'reason:failed unit:"a b"']) {
       for (const [key, value] of [
         ['provider', 'sendgrid'],

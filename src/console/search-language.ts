@@ -168,15 +168,15 @@ export function searchValue(value: string): string {
 }
 
 /**
- * The search text with `key:value` in place of any `key:` term it has (a key may be given once:
- * the same key twice was refused), or added (the "filter by this" links).
+ * The search text with `key:value` in place of any term of that key it has (a key may be given
+ * once: the same key twice was refused), or added (the "filter by this" links). A bare address
+ * counts as `to:`, another bare word as `subject:`, and keys are read in any case, as the parser
+ * reads them.
  */
 export function addTerm(text: string, key: string, value: string): string {
-  const term = `${key}:${searchValue(value)}`;
-  const same = new RegExp(
-    `(^|\\s)${key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:(?:"[^"]*"|\\S*)`,
-    'g',
-  );
-  const rest = text.replace(same, ' ').replace(/\s+/g, ' ').trim();
-  return rest === '' ? term : `${rest} ${term}`;
+  const keyOf = (t: SearchTerm) => t.key || (t.value.includes('@') ? 'to' : 'subject');
+  const kept = tokenize(text)
+    .filter((t) => t.negated || keyOf(t) !== key.toLowerCase())
+    .map((t) => `${t.negated ? '-' : ''}${t.key ? `${t.key}:` : ''}${searchValue(t.value)}`);
+  return [...kept, `${key}:${searchValue(value)}`].join(' ');
 }
