@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ConsoleDeps } from '../deps.ts';
 import { html, qs, time } from '../html.ts';
 import { page } from '../layout.ts';
+import { searchValue } from '../search-language.ts';
 import { stateOf } from '../session.ts';
 
 const HOUR_MS = 3600_000;
@@ -109,11 +110,15 @@ export function registerOverview(app: FastifyInstance, deps: ConsoleDeps): void 
         p && p.attempts > 0
           ? `${((100 * p.failed) / p.attempts).toFixed(1)} % of ${p.attempts}`
           : '–';
-      return html`<tr><td>${name}</td><td>${states.length ? [...new Set(states)].join(', ') : html`<span class="muted">no report</span>`}</td><td>${rate}</td></tr>`;
+      // A provider used in the last hour but no longer configured: no worker reports it now.
+      const state = states.length
+        ? [...new Set(states)].join(', ')
+        : html`<span class="muted">${name === deps.providers.configured ? 'no report' : 'not configured now'}</span>`;
+      return html`<tr><td>${name}</td><td>${state}</td><td>${rate}</td></tr>`;
     })}</tbody></table></section>
 <section><h2>Unsent by unit</h2><table class="list compact"><tbody>${summary.byUnit.map(
       (u) =>
-        html`<tr><td><a href="/console/unsent${qs({ q: `unit:${u.unit}` })}">${u.unit}</a></td><td class="num">${u.count.toLocaleString('en')}</td></tr>`,
+        html`<tr><td><a href="/console/unsent${qs({ q: `unit:${searchValue(u.unit)}` })}">${u.unit}</a></td><td class="num">${u.count.toLocaleString('en')}</td></tr>`,
     )}</tbody></table></section>
 </div>`;
     return reply.type('text/html').send(page('Overview', state, body, '/console').text);
