@@ -24,6 +24,15 @@ interface AuditEvent {
   counts: Record<string, number> | null;
 }
 
+/** The operations of the service's database, to write audit events the API cannot make. */
+function operationsOf(database: TestService['service']['database']) {
+  return createOperations(database, {
+    unsentAfterMs: 60_000,
+    unconfirmedAfterMs: 1800_000,
+    sendgridWebhook: { publicKey: null, insecure: false, maxAgeMs: 0 },
+  });
+}
+
 /** Every operator action is on record: who, when, what, on what, the filter and the counts. */
 describe(`the audit log (${TEST_ENGINE})`, () => {
   let tegami: TestService;
@@ -172,11 +181,7 @@ describe(`the audit log (${TEST_ENGINE})`, () => {
 
   test('an actor is found as the log shows it: cli:<OS user>, console:<e-mail>, or the e-mail alone', async () => {
     const database = tegami.service.database;
-    const operations = createOperations(database, {
-      unsentAfterMs: 60_000,
-      unconfirmedAfterMs: 1800_000,
-      sendgridWebhook: { publicKey: null, insecure: false, maxAgeMs: 0 },
-    });
+    const operations = operationsOf(database);
     const actors = [
       { type: 'cli' as const, id: 'deploy', name: null },
       { type: 'console' as const, id: 'usr_01TESTCONSOLEUSER', name: 'ops@example.jp' },
@@ -215,11 +220,7 @@ describe(`the audit log (${TEST_ENGINE})`, () => {
 
   test('kept TEGAMI_AUDIT_RETENTION_DAYS, apart from message retention', async () => {
     const database = tegami.service.database;
-    const operations = createOperations(database, {
-      unsentAfterMs: 60_000,
-      unconfirmedAfterMs: 1800_000,
-      sendgridWebhook: { publicKey: null, insecure: false, maxAgeMs: 0 },
-    });
+    const operations = operationsOf(database);
     const old = { type: 'cli' as const, id: 'someone', name: null };
     const units = new SqlUnitStore(database);
     const hotelUnit = await units.findByName('hotel');

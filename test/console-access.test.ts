@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import type { Alert } from '../src/domain/alerts/lifecycle.ts';
@@ -8,6 +7,7 @@ import {
   message,
   queryDatabase,
   request,
+  runTegami,
   startTestService,
   TEST_ENGINE,
   type TestService,
@@ -853,26 +853,7 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
 
   test('tegami users create reads the password from standard input; the user signs in', async () => {
     const run = (args: string[], input: string) =>
-      new Promise<{ code: number | null; output: string }>((resolve) => {
-        const child = spawn(process.execPath, ['bin/tegami.js', 'users', ...args], {
-          env: {
-            ...process.env,
-            TEGAMI_DATABASE_URL: tegami.databaseUrl,
-            TEGAMI_LOG_LEVEL: 'warn',
-          },
-        });
-        let output = '';
-        child.stdout.on('data', (c: Buffer) => {
-          output += c.toString();
-        });
-        child.stderr.on('data', (c: Buffer) => {
-          output += c.toString();
-        });
-        child.on('exit', (code) => resolve({ code, output }));
-        // The command may stop reading (and exit) before all of a long input is written.
-        child.stdin.on('error', () => {});
-        child.stdin.end(input);
-      });
+      runTegami(['users', ...args], { TEGAMI_DATABASE_URL: tegami.databaseUrl }, { input });
     const created = await run(
       ['create', '--email', 'CLI@example.jp', '--role', 'operator', '--unit', 'hotel'],
       `${PASSWORD}\n`,

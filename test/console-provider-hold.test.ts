@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
-import { message, request, startTestService, type TestService, waitFor } from './helpers.ts';
+import {
+  message,
+  request,
+  startTestService,
+  type TestService,
+  tempDatabase,
+  waitFor,
+} from './helpers.ts';
 import { signIn } from './support/console.ts';
 
 const ADMIN = { email: 'admin@example.jp', password: 'admin-password-123' };
@@ -68,5 +75,46 @@ describe('console: mail held by the provider says so', () => {
     assert.match(paused.text, /Provider sendgrid is <strong>paused<\/strong>/);
     assert.match(paused.text, /does not pass by itself: fix it at the provider/);
     assert.match(paused.text, /POST \/v1\/providers\/sendgrid\/probe/);
+  });
+});
+
+describe('console overview: a provider used earlier but configured no more', () => {
+  test('is shown as not configured now, not as silent', async () => {
+    const db = tempDatabase();
+    const before = await startTestService({ TEGAMI_DATABASE_URL: db.url });
+    try {
+      const sent = await before.request('POST', '/v1/messages', message());
+      assert.equal(sent.status, 202);
+      await waitFor(
+        async () =>
+          (await before.request('GET', `/v1/messages/${sent.body.id}`)).body.status === 'sent',
+        'the sandbox to send it',
+      );
+    } finally {
+      await before.stop();
+    }
+    // The same database, now with another provider.
+    const after = await startTestService({
+      TEGAMI_DATABASE_URL: db.url,
+      TEGAMI_PROVIDER: 'test',
+      TEGAMI_ADMIN_EMAIL: ADMIN.email,
+      TEGAMI_ADMIN_PASSWORD: ADMIN.password,
+    });
+    try {
+      const admin = await signIn(after.url, ADMIN.email, ADMIN.password);
+      const overview = await admin.get('/console');
+      assert.equal(overview.status, 200);
+      assert.match(
+        overview.text,
+        /<tr><td>sandbox<\/td><td><span class="muted">not configured now<\/span>/,
+      );
+      assert.doesNotMatch(
+        overview.text,
+        /<tr><td>test<\/td><td><span class="muted">not configured now/,
+      );
+    } finally {
+      await after.stop();
+      await db.cleanup();
+    }
   });
 });

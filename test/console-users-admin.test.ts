@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { userInfo } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import {
-  BIN,
+  runTegami,
   type Spawned,
   spawnTegami,
   TEST_ENGINE,
@@ -34,21 +33,7 @@ describe(`tegami users: unlock, set-password, disable, enable, sign-out (${TEST_
     args: string[],
     { input = '', extraEnv = {} }: { input?: string; extraEnv?: Record<string, string> } = {},
   ): Promise<{ code: number | null; output: string }> {
-    return new Promise((resolve) => {
-      const child = spawn(process.execPath, [BIN, ...args], {
-        env: { ...process.env, ...env, ...extraEnv },
-      });
-      let output = '';
-      child.stdout.on('data', (c: Buffer) => {
-        output += c.toString();
-      });
-      child.stderr.on('data', (c: Buffer) => {
-        output += c.toString();
-      });
-      child.on('exit', (code) => resolve({ code, output }));
-      child.stdin.on('error', () => {});
-      child.stdin.end(input);
-    });
+    return runTegami(args, { ...env, ...extraEnv }, { input });
   }
 
   async function createUser(email: string, ...options: string[]): Promise<void> {

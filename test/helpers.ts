@@ -1,5 +1,6 @@
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -369,6 +370,25 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Posts SendGrid events to `baseUrl` (unsigned: insecure mode) and checks they were taken. */
+export async function postUnsignedEvents(
+  baseUrl: string,
+  events: Record<string, unknown>[],
+): Promise<void> {
+  const response = await fetch(`${baseUrl}/webhooks/sendgrid`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(
+      events.map((e) => ({
+        timestamp: Math.floor(Date.now() / 1000),
+        sg_event_id: randomUUID(),
+        ...e,
+      })),
+    ),
+  });
+  assert.ok(response.status < 300, `webhook answered ${response.status}`);
+}
+
 export interface Spawned {
   child: ChildProcess;
   output: () => string;
@@ -379,12 +399,21 @@ export interface Spawned {
 
 export const BIN = new URL('../bin/tegami.js', import.meta.url).pathname;
 
-/** Runs the real `tegami` command in a child process. */
-export function spawnTegami(args: string[], env: Record<string, string>): Spawned {
+/** Runs the real `tegami` command in a child process; `input`, if given, is its standard input. */
+export function spawnTegami(
+  args: string[],
+  env: Record<string, string>,
+  { input }: { input?: string } = {},
+): Spawned {
   const child = spawn(process.execPath, [BIN, ...args], {
     env: { ...process.env, TEGAMI_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+  if (input !== undefined) {
+    // The command may stop reading (and exit) before all of a long input is written.
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(input);
+  }
   let out = '';
   const ready = new Promise<string>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
@@ -409,8 +438,12 @@ export function spawnTegami(args: string[], env: Record<string, string>): Spawne
 }
 
 /** Runs `tegami …` to completion. */
-export async function runTegami(args: string[], env: Record<string, string>) {
-  const spawned = spawnTegami(args, env);
+export async function runTegami(
+  args: string[],
+  env: Record<string, string>,
+  options: { input?: string } = {},
+) {
+  const spawned = spawnTegami(args, env, options);
   const code = await spawned.exited;
   return { code, output: spawned.output() };
 }

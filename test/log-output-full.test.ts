@@ -14,45 +14,72 @@ import {
 } from './helpers.ts';
 
 /**
- * stdout redirected to a disk that is full: the log lines are lost, nothing else. pino's default
- * stream made the first failed write an uncaught exception, and its flush at exit retried the
- * write forever: `tegami serve` neither answered nor exited.
+ * `tegami serve` with its stdout on `stdout` (a file descriptor, or 'pipe'), every request
+ * logged (TEGAMI_LOG_LEVEL=debug), once it answers.
  */
-describe(`log output on a full disk (${TEST_ENGINE})`, () => {
+async function serveWithStdout(stdout: number | 'pipe') {
+  const db = tempDatabase();
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, [BIN, 'serve'], {
+    env: {
+      ...process.env,
+      TEGAMI_DATABASE_URL: db.url,
+      TEGAMI_HTTP_PORT: String(port),
+      TEGAMI_BOOTSTRAP_API_KEY: TEST_KEY,
+      TEGAMI_LOG_LEVEL: 'debug',
+    },
+    stdio: ['ignore', stdout, 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
+  /** SIGTERM; the exit code, or 'hung' (then killed) after 15 s. */
+  const stop = async (): Promise<number | null | 'hung'> => {
+    child.kill('SIGTERM');
+    const code = await Promise.race([
+      exited,
+      new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 15_000).unref()),
+    ]);
+    if (code === 'hung') child.kill('SIGKILL');
+    await db.cleanup();
+    return code;
+  };
+  try {
+    await waitFor(
+      async () =>
+        (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) }).catch(() => null))
+          ?.status === 200,
+      `the service to answer (stderr: ${stderr})`,
+      20_000,
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { child, url, stop, stderr: () => stderr };
+}
+
+/**
+ * Log output that cannot be written costs log lines, nothing else. On a full disk, pino's default
+ * stream made the first failed write an uncaught exception, and its flush at exit retried the
+ * write forever: `tegami serve` neither answered nor exited. Behind a reader that stops reading,
+ * logs written synchronously stopped the event loop.
+ */
+describe(`log output that cannot be written (${TEST_ENGINE})`, () => {
   test('tegami serve with stdout on /dev/full accepts and sends mail, counts the lost lines and stops on SIGTERM', {
     skip: existsSync('/dev/full') ? false : 'this system has no /dev/full',
   }, async () => {
-    const db = tempDatabase();
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
     // Every write to /dev/full fails with ENOSPC, as on a full disk.
     const full = openSync('/dev/full', 'w');
-    const child = spawn(process.execPath, [BIN, 'serve'], {
-      env: {
-        ...process.env,
-        TEGAMI_DATABASE_URL: db.url,
-        TEGAMI_HTTP_PORT: String(port),
-        TEGAMI_BOOTSTRAP_API_KEY: TEST_KEY,
-        TEGAMI_LOG_LEVEL: 'debug',
-      },
-      stdio: ['ignore', full, 'pipe'],
-    });
-    closeSync(full);
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) =>
-      child.once('exit', (code) => resolve(code)),
-    );
+    const serve = await serveWithStdout(full).finally(() => closeSync(full));
+    const { url } = serve;
+    let code: number | null | 'hung';
     try {
-      await waitFor(
-        async () =>
-          (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) }).catch(() => null))
-            ?.status === 200,
-        `the service to answer (stderr: ${stderr})`,
-        20_000,
-      );
       const ids: string[] = [];
       for (let i = 0; i < 5; i++) {
         const accepted = await request(url, 'POST', '/v1/messages', message());
@@ -70,47 +97,21 @@ describe(`log output on a full disk (${TEST_ENGINE})`, () => {
       assert.ok(failed, 'the failed writes are counted on /metrics');
       assert.ok(Number(failed[1]) > 0, `some log writes failed: ${failed[0]}`);
     } finally {
-      child.kill('SIGTERM');
+      code = await serve.stop();
     }
-    const code = await Promise.race([
-      exited,
-      new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 15_000).unref()),
-    ]);
-    if (code === 'hung') child.kill('SIGKILL');
-    assert.equal(code, 0, `exits cleanly on SIGTERM (stderr: ${stderr})`);
+    assert.equal(code, 0, `exits cleanly on SIGTERM (stderr: ${serve.stderr()})`);
   });
 
   test('a reader that stops reading stdout holds up no request (the logs wait for it)', async () => {
-    const db = tempDatabase();
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const child = spawn(process.execPath, [BIN, 'serve'], {
-      env: {
-        ...process.env,
-        TEGAMI_DATABASE_URL: db.url,
-        TEGAMI_HTTP_PORT: String(port),
-        TEGAMI_BOOTSTRAP_API_KEY: TEST_KEY,
-        // Every request is logged: far more than a pipe holds (64 KiB) in the requests below.
-        TEGAMI_LOG_LEVEL: 'debug',
-      },
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
+    const serve = await serveWithStdout('pipe');
+    const { child, url } = serve;
     let logged = 0;
     child.stdout?.on('data', (chunk: Buffer) => {
       logged += chunk.length;
     });
-    const exited = new Promise<number | null>((resolve) =>
-      child.once('exit', (code) => resolve(code)),
-    );
+    let code: number | null | 'hung';
     try {
-      await waitFor(
-        async () =>
-          (await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) }).catch(() => null))
-            ?.status === 200,
-        'the service to answer',
-        20_000,
-      );
-      // The reader stops: the pipe fills and every later write of the logs waits.
+      // The reader stops: the pipe fills (64 KiB) and every later write of the logs waits.
       child.stdout?.pause();
       const before = logged;
       for (let i = 0; i < 400; i++) {
@@ -126,9 +127,8 @@ describe(`log output on a full disk (${TEST_ENGINE})`, () => {
       child.stdout?.resume();
       await waitFor(async () => logged - before > 400 * 200, 'the waiting log lines');
     } finally {
-      child.kill('SIGTERM');
+      code = await serve.stop();
     }
-    assert.equal(await exited, 0);
-    await db.cleanup();
+    assert.equal(code, 0);
   });
 });

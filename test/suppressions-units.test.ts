@@ -13,6 +13,7 @@ import {
 } from '../src/store/index.ts';
 import {
   message,
+  postUnsignedEvents,
   queryDatabase,
   request,
   startTestService,
@@ -105,20 +106,7 @@ describe(`suppression entries per unit (${TEST_ENGINE})`, () => {
       .map((e) => e.unit);
   }
 
-  async function postEvents(events: Record<string, unknown>[]): Promise<void> {
-    const response = await fetch(`${tegami.url}/webhooks/sendgrid`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(
-        events.map((e) => ({
-          timestamp: Math.floor(Date.now() / 1000),
-          sg_event_id: randomUUID(),
-          ...e,
-        })),
-      ),
-    });
-    assert.ok(response.status < 300, `webhook answered ${response.status}`);
-  }
+  const postEvents = (events: Record<string, unknown>[]) => postUnsignedEvents(tegami.url, events);
 
   test("the review's reproduction: shop removing its entry leaves hotel's, and hotel's mail is not sent", async () => {
     const address = 'optout2@example.com';

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { message, startTestService, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
+import {
+  message,
+  postUnsignedEvents,
+  startTestService,
+  TEST_ENGINE,
+  type TestService,
+  waitFor,
+} from './helpers.ts';
 
 describe(`suppression list (${TEST_ENGINE})`, () => {
   let tegami: TestService;
@@ -13,21 +20,7 @@ describe(`suppression list (${TEST_ENGINE})`, () => {
     await tegami.stop();
   });
 
-  /** Posts SendGrid events (unsigned: insecure mode) and checks they were taken. */
-  async function postEvents(events: Record<string, unknown>[]): Promise<void> {
-    const response = await fetch(`${tegami.url}/webhooks/sendgrid`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(
-        events.map((e) => ({
-          timestamp: Math.floor(Date.now() / 1000),
-          sg_event_id: randomUUID(),
-          ...e,
-        })),
-      ),
-    });
-    assert.ok(response.status < 300, `webhook answered ${response.status}`);
-  }
+  const postEvents = (events: Record<string, unknown>[]) => postUnsignedEvents(tegami.url, events);
 
   async function submit(overrides: Record<string, unknown>): Promise<string> {
     const accepted = await tegami.request('POST', '/v1/messages', message(overrides));

@@ -4,7 +4,7 @@ import {
   DEFAULT_ALERT_REPEAT_MS,
   DEFAULT_ALERT_THRESHOLDS,
 } from '../domain/alerts/rules.ts';
-import { slackUrlProblem } from '../domain/alerts/service.ts';
+import { slackUrlProblem, urlWithoutPath } from '../domain/alerts/service.ts';
 import { DEFAULT_BATCH_MAX_RECIPIENTS, DEFAULT_EVENT_MATCH_WINDOW_S } from '../domain/defaults.ts';
 import { type CircuitOptions, DEFAULT_CIRCUIT_OPTIONS } from '../domain/provider-circuit.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../domain/retry-policy.ts';
@@ -392,8 +392,7 @@ function url(env: Env, name: string): string | null {
   if (!value) return null;
   const problem = slackUrlProblem(value);
   if (problem) {
-    const shown = URL.canParse(value) ? `${new URL(value).origin}/…` : 'the value';
-    throw new ConfigError(name, `${shown} ${problem}`);
+    throw new ConfigError(name, `${urlWithoutPath(value) ?? 'the value'} ${problem}`);
   }
   return value;
 }

@@ -1,3 +1,4 @@
+import { urlWithoutPath } from '../domain/alerts/service.ts';
 import type { ConsoleUser } from '../domain/console-users.ts';
 
 /**
@@ -6,9 +7,7 @@ import type { ConsoleUser } from '../domain/console-users.ts';
  * and the endpoint pages themselves are for admins.
  */
 export function shownUrl(url: string, user: Pick<ConsoleUser, 'role'>): string {
-  if (user.role === 'admin' || !URL.canParse(url)) return url;
-  const { origin, pathname, search } = new URL(url);
-  return pathname === '/' && search === '' ? origin : `${origin}/…`;
+  return user.role === 'admin' ? url : (urlWithoutPath(url) ?? url);
 }
 
 /** An audit event's filter as this user may see it (a webhook endpoint's `url`, say). */

@@ -2,7 +2,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ConsoleDeps } from '../deps.ts';
 import { html, qs, time } from '../html.ts';
 import { page } from '../layout.ts';
-import { searchValue } from '../search-language.ts';
 import { stateOf } from '../session.ts';
 
 const HOUR_MS = 3600_000;
@@ -118,7 +117,7 @@ export function registerOverview(app: FastifyInstance, deps: ConsoleDeps): void 
     })}</tbody></table></section>
 <section><h2>Unsent by unit</h2><table class="list compact"><tbody>${summary.byUnit.map(
       (u) =>
-        html`<tr><td><a href="/console/unsent${qs({ q: `unit:${searchValue(u.unit)}` })}">${u.unit}</a></td><td class="num">${u.count.toLocaleString('en')}</td></tr>`,
+        html`<tr><td><a href="/console/unsent${qs({ q: `unit:${u.unit}` })}">${u.unit}</a></td><td class="num">${u.count.toLocaleString('en')}</td></tr>`,
     )}</tbody></table></section>
 </div>`;
     return reply.type('text/html').send(page('Overview', state, body, '/console').text);

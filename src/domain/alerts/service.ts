@@ -254,6 +254,16 @@ function settingsProblems(patch: UnitAlertPatch): { field: string; message: stri
   return problems;
 }
 
+/**
+ * A URL whose path or query may hold a secret (a webhook's token, a heartbeat's id), shown by its
+ * scheme and host only; null when it is no URL.
+ */
+export function urlWithoutPath(url: string): string | null {
+  if (!URL.canParse(url)) return null;
+  const { origin, pathname, search } = new URL(url);
+  return pathname === '/' && search === '' ? origin : `${origin}/…`;
+}
+
 /** Shows where a secret URL points without the secret: scheme, host and the path's first part. */
 export function maskUrl(url: string | null): string | null {
   if (!url) return null;

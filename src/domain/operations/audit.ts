@@ -45,6 +45,21 @@ export interface AuditEvent {
   counts: Record<string, number> | null;
 }
 
+/**
+ * Who an actor filter names: `cli:<OS user>`, `console:<e-mail or id>` and `key:<id>` as the log
+ * shows actors, or an id alone (of any type), or a console user's e-mail alone.
+ */
+export function readActorFilter(text: string): {
+  type: Actor['type'] | null;
+  /** Matched against the actor's id, and for console users also their e-mail (lower-cased). */
+  idOrEmail: string;
+} {
+  const typed = /^(cli|console|key):(.+)$/.exec(text);
+  return typed?.[1] && typed[2]
+    ? { type: typed[1] as Actor['type'], idOrEmail: typed[2] }
+    : { type: null, idOrEmail: text };
+}
+
 export interface AuditFilter {
   /** Only this unit's events (a unit key sees its own unit's only). */
   unitId?: string;

@@ -1,4 +1,8 @@
-import type { AuditEvent, AuditFilter } from '../../domain/operations/audit.ts';
+import {
+  type AuditEvent,
+  type AuditFilter,
+  readActorFilter,
+} from '../../domain/operations/audit.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { toAuditEvent } from './rows.ts';
 
@@ -10,21 +14,19 @@ export async function listAuditEvents(
   let query = handle.db.selectFrom('audit_events').selectAll();
   if (filter.unitId !== undefined) query = query.where('unit_id', '=', filter.unitId);
   if (filter.actorId !== undefined) {
-    // As the audit log shows actors (`cli:<OS user>`, `console:<e-mail>`), or by their id alone.
-    const text = filter.actorId;
-    const typed = /^(cli|console|key):(.+)$/.exec(text);
+    const { type, idOrEmail } = readActorFilter(filter.actorId);
     query = query.where((eb) => {
-      const byId = (id: string) => eb('actor_id', '=', id);
-      const byEmail = (email: string) =>
-        eb.and([eb('actor_type', '=', 'console'), eb('actor_name', '=', email.toLowerCase())]);
-      if (typed?.[1] && typed[2]) {
-        const [, type, rest] = typed;
-        return eb.and([
-          eb('actor_type', '=', type),
-          type === 'console' ? eb.or([byId(rest), byEmail(rest)]) : byId(rest),
-        ]);
-      }
-      return eb.or([byId(text), byEmail(text)]);
+      const byId = eb('actor_id', '=', idOrEmail);
+      // A console user's e-mail is kept as the actor's name.
+      const byEmail = eb.and([
+        eb('actor_type', '=', 'console'),
+        eb('actor_name', '=', idOrEmail.toLowerCase()),
+      ]);
+      if (type === null) return eb.or([byId, byEmail]);
+      return eb.and([
+        eb('actor_type', '=', type),
+        type === 'console' ? eb.or([byId, byEmail]) : byId,
+      ]);
     });
   }
   if (filter.action !== undefined) query = query.where('action', '=', filter.action);
