@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { ConsoleAccounts } from '../src/domain/console-accounts.ts';
+import type { ConsoleUserStore } from '../src/domain/ports/console-user-store.ts';
 import { consoleUserStore } from '../src/store/console/store.ts';
-import { startTestService, TEST_ENGINE } from './helpers.ts';
+import { queryDatabase, startTestService, TEST_ENGINE } from './helpers.ts';
 
 /**
  * Changes that arrive at the same time, as they do from several API processes on one database:
@@ -63,6 +65,52 @@ describe(`changes made at the same time (${TEST_ENGINE})`, () => {
         );
         assert.deepEqual(created.filter(Boolean).length, 1, `round ${round}: ${created}`);
       }
+    } finally {
+      await tegami.stop();
+    }
+  });
+
+  test('a sign-in whose password check is under way when every session of the user ends gets none', async () => {
+    const tegami = await startTestService({ TEGAMI_TEST_NO_WORKER: '1' });
+    try {
+      const store = consoleUserStore(tegami.service.database);
+      const noAudit = async () => {};
+      const admin = new ConsoleAccounts(store, noAudit);
+      const actor = { type: 'cli' as const, id: 'test', name: null };
+      const password = 'user-password-1234';
+      const user = await admin.createUser(actor, {
+        email: 'lost-laptop@example.jp',
+        password,
+        role: 'viewer',
+        unitIds: null,
+        canReadBodies: false,
+      });
+      // The sign-in has read the user and counted its attempt; its password check comes next.
+      // `tegami users sign-out` (another process, another ConsoleAccounts) commits right then.
+      let signedOut: number | null = null;
+      const racing: ConsoleUserStore = {
+        ...store,
+        countSignInAttempt: async (...args) => {
+          const counted = await store.countSignInAttempt(...args);
+          signedOut = await admin.signOutEverywhere(actor, user);
+          return counted;
+        },
+      };
+      const signingIn = new ConsoleAccounts(racing, noAudit);
+      const during = await signingIn.signIn(user.email, password);
+      assert.equal(signedOut, 0, 'the sign-out ran during the sign-in');
+      assert.equal(during.kind, 'refused', 'no session outlives the sign-out');
+      const [sessions] = await queryDatabase<{ n: number }>(
+        tegami.databaseUrl,
+        'select count(*) as n from console_sessions where user_id = ?',
+        [user.id],
+      );
+      assert.equal(sessions?.n, 0);
+
+      // A sign-in that starts after the sign-out is not affected by it.
+      const later = await admin.signIn(user.email, password);
+      assert.equal(later.kind, 'signed_in');
+      assert.ok(await admin.authenticate(later.kind === 'signed_in' ? later.token : ''));
     } finally {
       await tegami.stop();
     }

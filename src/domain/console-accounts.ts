@@ -138,7 +138,7 @@ export class ConsoleAccounts {
   async findUser(email: string): Promise<ConsoleUser | null> {
     const found = await this.store.findUserByEmail(normalizeEmail(email));
     if (!found) return null;
-    const { passwordHash: _, ...user } = found;
+    const { passwordHash: _, signOuts: __, ...user } = found;
     return user;
   }
 
@@ -245,9 +245,10 @@ export class ConsoleAccounts {
       lastSeenAt: now,
       unitId: user.unitIds?.[0] ?? null,
     };
-    // Not inserted if the password was changed or the user disabled during the check.
-    if (!(await this.store.insertSession(session, user.passwordHash))) return { kind: 'refused' };
-    const { passwordHash: _, ...plain } = user;
+    // Not inserted if, during the check, the password was changed, the user disabled or every
+    // session of the user ended: each of those is meant to end this sign-in too.
+    if (!(await this.store.insertSession(session, user))) return { kind: 'refused' };
+    const { passwordHash: _, signOuts: __, ...plain } = user;
     return { kind: 'signed_in', token, session, user: { ...plain, failedSignIns: 0 } };
   }
 

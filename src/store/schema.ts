@@ -427,8 +427,13 @@ export interface ConsoleUserTable {
   failed_sign_ins: number;
   locked_until: number | null;
   created_at: number;
-  /** When it was disabled; null: enabled (migration 018). */
+  /** When it was disabled; null: enabled (migration 019). */
   disabled_at: number | null;
+  /**
+   * How many times every session of the user was ended at once (migration 020); a sign-in
+   * inserts its session only while this is what it read before checking the password.
+   */
+  sign_outs: number;
 }
 
 /** A console session (migration 013). */

@@ -16,6 +16,13 @@ export interface SignInAttempt {
   lockedUntil: number | null;
 }
 
+/**
+ * A user as a sign-in reads it before checking the password: with the hash it checks, and how
+ * many times every session of the user was ended at once (`signOuts`). The session is inserted
+ * only while both are still what was read (`insertSession`).
+ */
+export type ConsoleUserToCheck = ConsoleUser & { passwordHash: string; signOuts: number };
+
 /** What disabling a user did (ConsoleUserStore.disableUser). */
 export type DisableOutcome =
   | { kind: 'disabled'; sessionsEnded: number }
@@ -28,7 +35,7 @@ export type DisableOutcome =
 export interface ConsoleUserStore {
   /** False when the address is taken. Records `audit` in the same transaction. */
   createUser(user: NewConsoleUser, audit: AuditEvent | null): Promise<boolean>;
-  findUserByEmail(email: string): Promise<(ConsoleUser & { passwordHash: string }) | null>;
+  findUserByEmail(email: string): Promise<ConsoleUserToCheck | null>;
   findUser(id: string): Promise<ConsoleUser | null>;
   listUsers(): Promise<ConsoleUser[]>;
   countUsers(): Promise<number>;
@@ -61,15 +68,22 @@ export interface ConsoleUserStore {
   /** False when the user was not disabled. */
   enableUser(id: string): Promise<boolean>;
   /**
-   * Inserts the session only while its user is enabled and still has `passwordHash` (the one
-   * the sign-in checked); false when not, so a change made during the check is not outlived.
+   * Inserts the session only while its user is enabled, still has `checked.passwordHash` (the
+   * one the sign-in checked) and has not had its sessions ended since (`checked.signOuts`);
+   * false when not, so a change made during the check is not outlived.
    */
-  insertSession(session: ConsoleSession, passwordHash: string): Promise<boolean>;
+  insertSession(
+    session: ConsoleSession,
+    checked: Pick<ConsoleUserToCheck, 'passwordHash' | 'signOuts'>,
+  ): Promise<boolean>;
   findSession(hash: string): Promise<ConsoleSession | null>;
   /** Marks the session used at `now` and, when given, switches its unit. */
   touchSession(hash: string, now: number, unitId?: string | null): Promise<void>;
   deleteSession(hash: string): Promise<void>;
-  /** Sign-out everywhere; returns how many sessions ended. */
+  /**
+   * Sign-out everywhere: ends every session of the user and counts one more sign-out (in one
+   * transaction), so a sign-in under way gets no session either. Returns how many ended.
+   */
   deleteUserSessions(userId: string): Promise<number>;
   /** Removes sessions unused since `idleBefore` or started before `startedBefore`. */
   pruneSessions(idleBefore: number, startedBefore: number): Promise<number>;

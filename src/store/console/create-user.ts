@@ -25,6 +25,7 @@ export function createUser(
         locked_until: null,
         created_at: user.createdAt,
         disabled_at: null,
+        sign_outs: 0,
       })
       .onConflict((conflict) => conflict.column('email').doNothing())
       .returning('id')

@@ -6,11 +6,21 @@ export async function deleteSession(handle: DatabaseHandle, hash: string): Promi
   );
 }
 
-/** Every session of a user (sign-out everywhere); returns how many. */
+/**
+ * Every session of a user (sign-out everywhere); returns how many. The user's count of sign-outs
+ * goes up first, in the same transaction: a sign-in that read the count before (its password
+ * check under way) then inserts no session (insert-session.ts). On PostgreSQL the update takes
+ * the user's row lock, so an insert that holds it commits first and its session is deleted here.
+ */
 export async function deleteUserSessions(handle: DatabaseHandle, userId: string): Promise<number> {
-  const result = await handle.writeTransaction((trx) =>
-    trx.deleteFrom('console_sessions').where('user_id', '=', userId).executeTakeFirst(),
-  );
+  const result = await handle.writeTransaction(async (trx) => {
+    await trx
+      .updateTable('console_users')
+      .set((eb) => ({ sign_outs: eb('sign_outs', '+', 1) }))
+      .where('id', '=', userId)
+      .execute();
+    return trx.deleteFrom('console_sessions').where('user_id', '=', userId).executeTakeFirst();
+  });
   return Number(result.numDeletedRows);
 }
 

@@ -1,4 +1,4 @@
-import type { ConsoleUser } from '../../domain/console-users.ts';
+import type { ConsoleUserToCheck } from '../../domain/ports/console-user-store.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { toUser } from './rows.ts';
 
@@ -6,11 +6,13 @@ import { toUser } from './rows.ts';
 export async function findUserByEmail(
   handle: DatabaseHandle,
   email: string,
-): Promise<(ConsoleUser & { passwordHash: string }) | null> {
+): Promise<ConsoleUserToCheck | null> {
   const row = await handle.db
     .selectFrom('console_users')
     .selectAll()
     .where('email', '=', email)
     .executeTakeFirst();
-  return row ? { ...toUser(row), passwordHash: row.password_hash } : null;
+  return row
+    ? { ...toUser(row), passwordHash: row.password_hash, signOuts: Number(row.sign_outs) }
+    : null;
 }

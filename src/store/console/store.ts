@@ -26,7 +26,7 @@ export function consoleUserStore(handle: DatabaseHandle): ConsoleUserStore {
     setPassword: (id, passwordHash) => setPassword(handle, id, passwordHash),
     disableUser: (id, at, allowed) => disableUser(handle, id, at, allowed),
     enableUser: (id) => enableUser(handle, id),
-    insertSession: (session, passwordHash) => insertSession(handle, session, passwordHash),
+    insertSession: (session, checked) => insertSession(handle, session, checked),
     findSession: (hash) => findSession(handle, hash),
     touchSession: (hash, now, unitId) => touchSession(handle, hash, now, unitId),
     deleteSession: (hash) => deleteSession(handle, hash),

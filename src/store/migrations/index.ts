@@ -18,6 +18,7 @@ import * as oneDueIndex from './016-one-due-index.ts';
 import * as metadataLookup from './017-metadata-lookup.ts';
 import * as unitSuppressions from './018-unit-suppressions.ts';
 import * as consoleUserDisabled from './019-console-user-disabled.ts';
+import * as consoleSignOuts from './020-console-sign-outs.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
@@ -40,4 +41,5 @@ export const migrations: Record<string, Migration> = {
   '017-metadata-lookup': metadataLookup,
   '018-unit-suppressions': unitSuppressions,
   '019-console-user-disabled': consoleUserDisabled,
+  '020-console-sign-outs': consoleSignOuts,
 };
