@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   message,
   postUnsignedEvents,
+  queryDatabase,
   startTestService,
   TEST_ENGINE,
   type TestService,
@@ -158,6 +159,41 @@ describe(`suppression list (${TEST_ENGINE})`, () => {
     const record = await finished(spam);
     assert.equal(record.status, 'failed');
     assert.match(record.last_error, /spam@example\.com \(spamreport\)/);
+  });
+
+  test('an event whose email is not an address suppresses nothing, and is on its message all the same', async () => {
+    const id = await submit({ to: [{ email: 'guest@example.com' }] });
+    assert.equal((await finished(id)).status, 'sent');
+    const notAddresses = [
+      'not an address',
+      'guest',
+      'guest@',
+      '@example.com',
+      '<guest@example.com>',
+      'guest@example.com, other@example.com',
+    ];
+    const kinds = ['bounce', 'spamreport', 'unsubscribe', 'group_unsubscribe'];
+    await postEvents([
+      ...notAddresses.map((email, i) => ({
+        event: kinds[i % kinds.length],
+        email,
+        tegami_message_id: id,
+      })),
+      // In the same batch, an address is suppressed as ever.
+      { event: 'bounce', email: 'guest@example.com', tegami_message_id: id },
+    ]);
+    for (const email of notAddresses) assert.deepEqual(await lookUp(email), [], email);
+    assert.equal((await lookUp('guest@example.com'))[0]?.reason, 'bounce');
+    const stored = await queryDatabase<{ email_normalized: string }>(
+      tegami.databaseUrl,
+      'select email_normalized from delivery_events where message_id = ?',
+      [id],
+    );
+    assert.deepEqual(
+      stored.map((e) => e.email_normalized).sort(),
+      [...notAddresses, 'guest@example.com'].map((e) => e.toLowerCase()).sort(),
+      "every event is on the message's timeline",
+    );
   });
 
   test('API: add, list, remove; removing lets mail through again', async () => {

@@ -6,6 +6,7 @@ import type {
   SuppressedRecipient,
   SuppressionReason,
 } from './types.ts';
+import { isValidEmail } from './validate-message.ts';
 
 export { SUPPRESSION_REASONS, type SuppressedRecipient, type SuppressionReason } from './types.ts';
 
@@ -64,11 +65,16 @@ export function recipientAddresses(content: MessageContent): string[] {
  * The suppression reason a delivery event gives its address, or null if it gives none. Blocks
  * (`bounce` with type `blocked`) are often a passing reputation problem: only with
  * `suppressBlocks`. A bounce without a type is a hard bounce, as for the delivery status.
+ * An event whose `email` is not an address (by the rule a message's recipients and an address
+ * added by hand are checked with) suppresses nothing: no mail is ever sent to it, so such an
+ * entry would only fill the list. The event itself is kept all the same, on its message's
+ * timeline.
  */
 export function suppressionReasonOf(
-  event: Pick<DeliveryEvent, 'event' | 'bounceType'>,
+  event: Pick<DeliveryEvent, 'event' | 'bounceType' | 'email'>,
   suppressBlocks: boolean,
 ): SuppressionReason | null {
+  if (!isValidEmail(event.email)) return null;
   switch (event.event) {
     case 'bounce':
       if (event.bounceType === 'blocked') return suppressBlocks ? 'blocked' : null;
