@@ -134,6 +134,8 @@ describe(`unit sending limits (${TEST_ENGINE})`, () => {
     );
     assert.equal(batch.status, 429, JSON.stringify(batch.body));
     assert.equal(batch.body.error.code, 'rate_limited');
+    // What is left, not what the refused batch asked for: the one message left still fits.
+    assert.equal(batch.headers.get('x-ratelimit-remaining'), '1');
     assert.equal(await stored('hotel'), before);
     assert.equal((await submit('hotel', message({ subject: 'fifth' }))).status, 202);
     assert.equal(await stored('hotel'), 5);

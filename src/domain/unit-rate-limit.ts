@@ -16,7 +16,10 @@ export interface RateLimitDecision {
   allowed: boolean;
   /** Messages per window. */
   limit: number;
-  /** Messages the window still takes after this request (0 when refused). */
+  /**
+   * Messages the window still takes after this request. A refused request took nothing, so this
+   * is what was left before it: a 429 for 3 messages may say 1, and a request of 1 then fits.
+   */
   remaining: number;
   /** When the window ends (epoch milliseconds, on a whole minute). */
   resetAt: number;
