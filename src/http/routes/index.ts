@@ -2,6 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { authenticateRequests } from '../auth.ts';
 import type { ApiDeps } from '../deps.ts';
+import { NoQuerySchema } from '../schemas/parts.ts';
 import { registerAlertRoutes } from './alerts/index.ts';
 import { registerAuditRoutes } from './audit-events/index.ts';
 import { registerEventWebhook } from './event-webhook.ts';
@@ -32,6 +33,14 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
   await app.register(
     async (scope) => {
       scope.addHook('onRequest', authenticateRequests(deps));
+      // A /v1 route that declares no query parameters takes none: an unknown one is refused
+      // (400 `invalid_request`, naming it) as the routes with parameters refuse theirs, instead of
+      // being ignored, where a typo such as `?stauts=failed` would act on everything. Set here,
+      // before the routes, so a new route cannot forget it.
+      scope.addHook('onRoute', (route) => {
+        route.schema ??= {};
+        route.schema.querystring ??= NoQuerySchema;
+      });
       const v1 = scope.withTypeProvider<TypeBoxTypeProvider>();
       registerMessageRoutes(v1, deps);
       registerUnitRoutes(v1, deps.operations, deps.alerts, (unitId) => {

@@ -8,6 +8,9 @@ import { Type } from '@sinclair/typebox';
  */
 export const strict = { additionalProperties: false } as const;
 
+/** The query of a route that takes no parameters: any parameter is refused as unknown. */
+export const NoQuerySchema = Type.Object({}, strict);
+
 /**
  * Keys of a map may be any string. `Type.Record(Type.String(), …)` would make the key pattern
  * `^(.*)$`, which no key with \n, \r, U+2028 or U+2029 matches (`.` stops at line terminators):
