@@ -97,7 +97,7 @@ describe(`changes made at the same time (${TEST_ENGINE})`, () => {
         },
       };
       const signingIn = new ConsoleAccounts(racing, noAudit);
-      const during = await signingIn.signIn(user.email, password);
+      const during = await signingIn.signIn(user.email, password, '127.0.0.1');
       assert.equal(signedOut, 0, 'the sign-out ran during the sign-in');
       assert.equal(during.kind, 'refused', 'no session outlives the sign-out');
       const [sessions] = await queryDatabase<{ n: number }>(
@@ -108,7 +108,7 @@ describe(`changes made at the same time (${TEST_ENGINE})`, () => {
       assert.equal(sessions?.n, 0);
 
       // A sign-in that starts after the sign-out is not affected by it.
-      const later = await admin.signIn(user.email, password);
+      const later = await admin.signIn(user.email, password, '127.0.0.1');
       assert.equal(later.kind, 'signed_in');
       assert.ok(await admin.authenticate(later.kind === 'signed_in' ? later.token : ''));
     } finally {

@@ -13,7 +13,7 @@ import {
   type TestService,
   waitFor,
 } from './helpers.ts';
-import { type ConsoleClient, postForm, signIn } from './support/console.ts';
+import { type ConsoleClient, postForm, postFormFrom, signIn } from './support/console.ts';
 
 /**
  * The console's access rules, checked on the server with plain HTTP requests (what a forged
@@ -271,32 +271,13 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
 
   test('password checks take turns: a flood of sign-ins from one client is answered 429 beyond 4 waiting, and turns no other client away', async () => {
     // Another client: a second loopback address.
-    const fromElsewhere = () =>
-      new Promise<number>((resolve, reject) => {
-        const body = new URLSearchParams({
+    const fromElsewhere = async () =>
+      (
+        await postFormFrom('127.0.0.2', `${tegami.url}/console/sign-in`, {
           email: ADMIN.email,
           password: ADMIN.password,
-        }).toString();
-        const req = httpRequest(
-          {
-            host: '127.0.0.1',
-            localAddress: '127.0.0.2',
-            port: new URL(tegami.url).port,
-            method: 'POST',
-            path: '/console/sign-in',
-            headers: {
-              'content-type': 'application/x-www-form-urlencoded',
-              'content-length': Buffer.byteLength(body),
-            },
-          },
-          (res) => {
-            res.resume();
-            resolve(res.statusCode ?? 0);
-          },
-        );
-        req.on('error', reject);
-        req.end(body);
-      });
+        })
+      ).status;
     const flood = Promise.all(
       Array.from({ length: 40 }, (_, i) =>
         postForm(`${tegami.url}/console/sign-in`, {

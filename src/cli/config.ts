@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import {
   DEFAULT_ALERT_FOR_MS,
   DEFAULT_ALERT_INTERVAL_MS,
@@ -75,6 +76,8 @@ export interface Config {
   consoleAdmin: { email: string; password: string } | null;
   /** Console cookies carry `Secure` (TEGAMI_CONSOLE_SECURE_COOKIES, default true). */
   consoleSecureCookies: boolean;
+  /** Proxies whose X-Forwarded-For is believed (TEGAMI_TRUSTED_PROXIES); empty: none. */
+  trustedProxies: string[];
   retry: RetryPolicy;
   worker: {
     concurrency: number;
@@ -324,6 +327,7 @@ export function loadConfig(env: Env = process.env): Config {
     consoleAdmin: adminEmail === '' ? null : { email: adminEmail, password: adminPassword },
     consoleSecureCookies:
       oneOf(env, 'TEGAMI_CONSOLE_SECURE_COOKIES', 'true', ['true', 'false'] as const) === 'true',
+    trustedProxies: trustedProxies(env),
     retry,
     worker,
     sandboxOutboxLimit: integer(env, 'TEGAMI_SANDBOX_OUTBOX_LIMIT', 10_000, 1, 10_000_000),
@@ -342,6 +346,31 @@ export function loadConfig(env: Env = process.env): Config {
     metrics: loadMetrics(env),
     alerts: loadAlerts(env),
   };
+}
+
+/**
+ * TEGAMI_TRUSTED_PROXIES: IP addresses and CIDR ranges, comma-separated (`10.0.0.0/8,::1`).
+ * Checked here because Fastify would take a malformed entry as a host name and trust nothing.
+ */
+function trustedProxies(env: Env): string[] {
+  const entries = (env.TEGAMI_TRUSTED_PROXIES ?? '')
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
+  for (const entry of entries) {
+    const [address = '', prefix, extra] = entry.split('/');
+    const family = isIP(address);
+    const maxPrefix = family === 4 ? 32 : 128;
+    const prefixOk =
+      prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= maxPrefix);
+    if (family === 0 || !prefixOk || extra !== undefined) {
+      throw new ConfigError(
+        'TEGAMI_TRUSTED_PROXIES',
+        `${JSON.stringify(entry)} is not an IP address or a CIDR range (like 10.0.0.0/8 or ::1); separate several with commas`,
+      );
+    }
+  }
+  return entries;
 }
 
 function loadMetrics(env: Env): Config['metrics'] {

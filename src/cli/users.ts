@@ -1,7 +1,12 @@
 import { parseArgs } from 'node:util';
 import type { ConsoleAccounts } from '../domain/console-accounts.ts';
 import { checkNewPassword, checkNewUser } from '../domain/console-accounts.ts';
-import { CONSOLE_ROLES, type ConsoleRole, type ConsoleUser } from '../domain/console-users.ts';
+import {
+  CONSOLE_ROLES,
+  type ConsoleRole,
+  type ConsoleUser,
+  lockOf,
+} from '../domain/console-users.ts';
 import { OperationsError } from '../domain/operations/errors.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
 import {
@@ -32,14 +37,16 @@ is asked for and not shown:
 
 When a password leaks or someone leaves:
 
-  unlock        clears the failed sign-ins and the lock (5 wrong passwords lock for 15 minutes)
+  unlock        clears the failed sign-ins and every lock (5 wrong passwords from one address
+                lock that address out for 15 minutes; 50 from all addresses lock everyone out)
   set-password  a new password, from TEGAMI_NEW_PASSWORD if set, else typed twice on a terminal;
                 also ends every session of the user and unlocks it
   disable       the user can no longer sign in, and its sessions end at once (never the last
                 admin); enable lets it sign in again
   sign-out      ends every session of the user
 
-list shows each user's state: active, disabled, or locked until a time (UTC).
+list shows each user's state: active, disabled, or locked until a time (UTC), for some
+addresses or for all.
 
 Options:
   --email E             the user's e-mail address (signs in with it)
@@ -157,13 +164,20 @@ function usageProblem(
   return null;
 }
 
-/** `active`, `disabled` or `locked until …` (a lock that has run out is no lock). */
+/**
+ * `active`, `disabled`, `locked until …` (from everywhere) or `locked until … for some
+ * addresses` (those that failed; a lock that has run out is no lock).
+ */
 function userState(user: ConsoleUser, now: number): string {
   if (user.disabledAt !== null) return 'disabled';
-  if (user.lockedUntil !== null && user.lockedUntil > now) {
-    return `locked until ${new Date(user.lockedUntil).toISOString()}`;
-  }
-  return 'active';
+  return lockText(user, now) ?? 'active';
+}
+
+function lockText(user: ConsoleUser, now: number): string | null {
+  const lock = lockOf(user, now);
+  if (!lock) return null;
+  const until = `locked until ${new Date(lock.until).toISOString()}`;
+  return lock.scope === 'account' ? until : `${until} for some addresses`;
 }
 
 /** unlock, set-password, disable, enable, sign-out: each said in a line, and audited. */
@@ -220,13 +234,12 @@ async function act(
     case 'unlock': {
       if (!(await accounts.unlock(cliActor(), user)))
         return `${who} was not locked; nothing changed.`;
-      const locked = user.lockedUntil !== null && user.lockedUntil > Date.now();
+      const lock = lockOf(user, Date.now());
       return [
         `Unlocked ${who}`,
-        locked
-          ? ` (it was locked until ${new Date(user.lockedUntil as number).toISOString()})`
-          : '',
+        lock ? ` (it was locked until ${new Date(lock.until).toISOString()})` : '',
         '; its failed sign-ins are cleared',
+        lock?.scope === 'client' ? ', from every address' : '',
         user.disabledAt !== null ? ', but it is still disabled' : '',
         '.',
       ].join('');

@@ -420,6 +420,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         checkDestination: (url) => checkDestination(url, config.webhooks.allowPrivate),
       });
       app = await buildApp({
+        trustedProxies: config.trustedProxies,
         messages,
         findApiKey: (hash) => keys.findActiveByHash(hash),
         // The outbox exists only for providers that keep mail here instead of sending it.

@@ -1,4 +1,5 @@
 import {
+  ACCOUNT_LOCK_AFTER_FAILURES,
   type ConsoleRole,
   type ConsoleSession,
   type ConsoleUser,
@@ -22,7 +23,7 @@ import { newId } from './ids.ts';
 import type { AuditAction, AuditEvent } from './operations/audit.ts';
 import { OperationsError } from './operations/errors.ts';
 import type { Actor } from './operations/scope.ts';
-import type { ConsoleUserStore } from './ports/console-user-store.ts';
+import type { ConsoleUserStore, LockRules, LockScope } from './ports/console-user-store.ts';
 
 /**
  * The normalized address of a new user, or an `invalid` error naming what is wrong with the
@@ -57,13 +58,58 @@ export type SignInResult =
   | { kind: 'signed_in'; token: string; session: ConsoleSession; user: ConsoleUser }
   /** Wrong address or password: the answer does not say which. */
   | { kind: 'refused' }
-  | { kind: 'locked'; until: number };
+  /** Too many failures: from this client address (`client`), or from many (`account`). */
+  | { kind: 'locked'; until: number; scope: LockScope };
 
 /** Sessions are refreshed in the store at most this often (not on every request). */
 const TOUCH_EVERY_MS = 60_000;
 
-/** How many unknown addresses' failed sign-ins one process remembers. */
+/** How many unknown addresses' failed sign-ins one process remembers (and as many per client). */
 const UNKNOWN_ADDRESSES_KEPT = 10_000;
+
+/** A count of failures in a row, and the lock it set (0: none). */
+interface FailureCount {
+  failures: number;
+  lockedUntil: number;
+  lastFailedAt: number;
+}
+
+/**
+ * Counts of failed sign-ins in this process's memory, the oldest forgotten first beyond
+ * `kept`: for addresses that have no user, which must lock as users do.
+ */
+class FailureCounts {
+  private readonly counts = new Map<string, FailureCount>();
+
+  constructor(private readonly kept: number) {}
+
+  /** The lock on `key` at `now`, if any. */
+  lockedUntil(key: string, now: number): number | null {
+    const seen = this.counts.get(key);
+    return seen && seen.lockedUntil > now ? seen.lockedUntil : null;
+  }
+
+  /** Counts one failure; returns the lock it sets (0: none). */
+  count(key: string, now: number, lockAfter: number, forgetAfterMs: number): number {
+    const seen = this.counts.get(key);
+    const fresh = seen !== undefined && seen.lastFailedAt > now - forgetAfterMs;
+    // Re-inserted, so the Map's first entry is the one failed longest ago.
+    this.counts.delete(key);
+    if (this.counts.size >= this.kept) {
+      const oldest = this.counts.keys().next().value;
+      if (oldest !== undefined) this.counts.delete(oldest);
+    }
+    const failures = (fresh ? seen.failures : 0) + 1;
+    const lockedUntil = failures >= lockAfter ? now + LOCK_MS : 0;
+    // A lock starts the count again, as a user's does.
+    this.counts.set(key, {
+      failures: lockedUntil > 0 ? 0 : failures,
+      lockedUntil,
+      lastFailedAt: now,
+    });
+    return lockedUntil;
+  }
+}
 
 /**
  * Console users and sessions: creating users (console, CLI, first start), signing in with
@@ -74,11 +120,12 @@ const UNKNOWN_ADDRESSES_KEPT = 10_000;
 export class ConsoleAccounts {
   private readonly clock: () => number;
   /**
-   * Failed sign-ins of addresses that have no user, counted as a user's are, so that the
-   * lock-out does not tell which addresses exist (a user locks after LOCK_AFTER_FAILURES, an
-   * unknown address must too). Kept in this process only, at most UNKNOWN_ADDRESSES_KEPT.
+   * Failed sign-ins of addresses that have no user, counted as a user's are (per client address,
+   * and over all of them), so that the lock-out does not tell which addresses exist. Kept in
+   * this process only, at most UNKNOWN_ADDRESSES_KEPT of each.
    */
-  private readonly unknownFailures = new Map<string, { failures: number; lockedUntil: number }>();
+  private readonly unknownByClient = new FailureCounts(UNKNOWN_ADDRESSES_KEPT);
+  private readonly unknownOverall = new FailureCounts(UNKNOWN_ADDRESSES_KEPT);
 
   constructor(
     private readonly store: ConsoleUserStore,
@@ -108,7 +155,13 @@ export class ConsoleAccounts {
     }
     await this.record(actor, 'user.create', { target: user.id });
     const { passwordHash: _, ...rest } = user;
-    return { ...rest, failedSignIns: 0, lockedUntil: null, disabledAt: null };
+    return {
+      ...rest,
+      failedSignIns: 0,
+      lockedUntil: null,
+      addressLockedUntil: null,
+      disabledAt: null,
+    };
   }
 
   /** The first admin from TEGAMI_ADMIN_EMAIL/PASSWORD: created once, left alone afterwards. */
@@ -147,8 +200,7 @@ export class ConsoleAccounts {
    * nothing to clear.
    */
   async unlock(actor: Actor, user: ConsoleUser): Promise<boolean> {
-    if (user.failedSignIns === 0 && user.lockedUntil === null) return false;
-    await this.store.clearFailedSignIns(user.id);
+    if (!(await this.store.unlockUser(user.id))) return false;
     await this.record(actor, 'user.unlock', { target: user.id });
     return true;
   }
@@ -205,37 +257,30 @@ export class ConsoleAccounts {
   /**
    * Every attempt is counted before its password is checked, and a good password forgives the
    * count. So guesses sent all at once get LOCK_AFTER_FAILURES checks, as guesses one by one do:
-   * the rest find the user locked and are refused without a check.
+   * the rest find the lock and are refused without a check. `client` is the address the attempt
+   * comes from: a lock keeps that address out, so a stranger's guesses do not lock the owner out
+   * (only guesses from ACCOUNT_LOCK_AFTER_FAILURES in all do, from many addresses).
    */
-  async signIn(email: string, password: string): Promise<SignInResult> {
+  async signIn(email: string, password: string, client: string): Promise<SignInResult> {
     const user = await this.store.findUserByEmail(normalizeEmail(email));
-    if (!user) return this.refuseUnknown(normalizeEmail(email), password);
+    if (!user) return this.refuseUnknown(normalizeEmail(email), password, client);
     const now = this.clock();
-    if (user.lockedUntil !== null && user.lockedUntil > now) {
-      return { kind: 'locked', until: user.lockedUntil };
-    }
-    const attempt = await this.store.countSignInAttempt(
-      user.id,
-      now,
-      LOCK_AFTER_FAILURES,
-      now + LOCK_MS,
-    );
-    if (!attempt) {
-      // Locked by attempts sent at the same time as this one (unless a right one has cleared
-      // the lock since: then this attempt, which was not checked, is refused as a wrong one).
-      const until = (await this.store.findUserByEmail(normalizeEmail(email)))?.lockedUntil;
-      return until != null && until > now ? { kind: 'locked', until } : { kind: 'refused' };
+    const attempt = await this.store.countSignInAttempt(user.id, client, now, this.rules(now));
+    // Gone since it was found (deleted users are not a thing yet; counted as a wrong password).
+    if (!attempt) return { kind: 'refused' };
+    if (!attempt.counted && attempt.lock) {
+      return { kind: 'locked', until: attempt.lock.until, scope: attempt.lock.scope };
     }
     const right = await verifyPassword(password, user.passwordHash);
     // A disabled user's password is checked all the same, and a right one refused as a wrong one
     // is (counted, then locked): neither the answer nor its time tells a disabled account apart
     // from a wrong password or an address with no user.
     if (!right || user.disabledAt !== null) {
-      return attempt.lockedUntil !== null
-        ? { kind: 'locked', until: attempt.lockedUntil }
+      return attempt.lock
+        ? { kind: 'locked', until: attempt.lock.until, scope: attempt.lock.scope }
         : { kind: 'refused' };
     }
-    await this.store.clearFailedSignIns(user.id);
+    await this.store.clearSignInFailures(user.id, client);
     const { token, hash } = newSessionToken();
     const session: ConsoleSession = {
       hash,
@@ -249,30 +294,53 @@ export class ConsoleAccounts {
     // session of the user ended: each of those is meant to end this sign-in too.
     if (!(await this.store.insertSession(session, user))) return { kind: 'refused' };
     const { passwordHash: _, signOuts: __, ...plain } = user;
-    return { kind: 'signed_in', token, session, user: { ...plain, failedSignIns: 0 } };
+    return {
+      kind: 'signed_in',
+      token,
+      session,
+      user: { ...plain, failedSignIns: 0, lockedUntil: null },
+    };
+  }
+
+  private rules(now: number): LockRules {
+    return {
+      perClient: LOCK_AFTER_FAILURES,
+      allClients: ACCOUNT_LOCK_AFTER_FAILURES,
+      lockUntil: now + LOCK_MS,
+      forgetAfterMs: LOCK_MS,
+    };
   }
 
   /**
    * What a user's wrong password would answer, as slowly: refused, then locked from the fifth
-   * attempt on (counted before the decoy check, as a user's attempts are).
+   * attempt from one client address on, or the fiftieth from all (counted before the decoy
+   * check, as a user's attempts are).
    */
-  private async refuseUnknown(email: string, password: string): Promise<SignInResult> {
+  private async refuseUnknown(
+    email: string,
+    password: string,
+    client: string,
+  ): Promise<SignInResult> {
     const now = this.clock();
-    const seen = this.unknownFailures.get(email) ?? { failures: 0, lockedUntil: 0 };
-    if (seen.lockedUntil > now) return { kind: 'locked', until: seen.lockedUntil };
-    // Re-inserted, so the Map's first entry is the one failed longest ago.
-    this.unknownFailures.delete(email);
-    if (this.unknownFailures.size >= UNKNOWN_ADDRESSES_KEPT) {
-      const oldest = this.unknownFailures.keys().next().value;
-      if (oldest !== undefined) this.unknownFailures.delete(oldest);
-    }
-    const failures = seen.failures + 1;
-    const lockedUntil = failures >= LOCK_AFTER_FAILURES ? now + LOCK_MS : 0;
-    // A lock starts the count again, as a user's does.
-    this.unknownFailures.set(email, { failures: lockedUntil > 0 ? 0 : failures, lockedUntil });
+    const byClient = `${client} ${email}`;
+    const accountLock = this.unknownOverall.lockedUntil(email, now);
+    if (accountLock !== null) return { kind: 'locked', until: accountLock, scope: 'account' };
+    const clientLock = this.unknownByClient.lockedUntil(byClient, now);
+    if (clientLock !== null) return { kind: 'locked', until: clientLock, scope: 'client' };
+    const locksClient = this.unknownByClient.count(byClient, now, LOCK_AFTER_FAILURES, LOCK_MS);
+    // The count over all addresses is "in a row" as a user's is: only a good sign-in resets
+    // that, and there is none here, so it never forgets by itself.
+    const locksAccount = this.unknownOverall.count(
+      email,
+      now,
+      ACCOUNT_LOCK_AFTER_FAILURES,
+      Number.POSITIVE_INFINITY,
+    );
     // As slow as a real check, so the time does not tell which addresses exist.
     await verifyPassword(password, await decoyHash());
-    return lockedUntil > 0 ? { kind: 'locked', until: lockedUntil } : { kind: 'refused' };
+    if (locksAccount > 0) return { kind: 'locked', until: locksAccount, scope: 'account' };
+    if (locksClient > 0) return { kind: 'locked', until: locksClient, scope: 'client' };
+    return { kind: 'refused' };
   }
 
   /** The live session and user behind a cookie's token, or null. */
@@ -317,8 +385,10 @@ export class ConsoleAccounts {
     return ended;
   }
 
-  prune(): Promise<number> {
+  /** Removes ended sessions and stale sign-in counts; returns how many sessions ended. */
+  async prune(): Promise<number> {
     const now = this.clock();
+    await this.store.pruneSignInFailures(now - LOCK_MS, now);
     return this.store.pruneSessions(now - SESSION_IDLE_MS, now - SESSION_MAX_MS);
   }
 }

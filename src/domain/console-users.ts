@@ -35,13 +35,32 @@ export interface ConsoleUser {
   createdAt: number;
   /** Failed sign-ins since the last good one. */
   failedSignIns: number;
-  /** Refused until then after too many failures; null when not locked. */
+  /** Refused until then from every address after too many failures; null when not locked. */
   lockedUntil: number | null;
+  /**
+   * The latest lock of one client address out of this user (too many failures from there);
+   * null when none was set since the last clean-up. Other addresses may still sign in.
+   */
+  addressLockedUntil: number | null;
   /**
    * When an admin disabled the user (`tegami users disable`); null: enabled. A disabled user's
    * sign-ins are refused as wrong passwords are, and none of its sessions is accepted.
    */
   disabledAt: number | null;
+}
+
+/** The user's lock at `now`, if any: for everyone, else for the addresses that failed. */
+export function lockOf(
+  user: Pick<ConsoleUser, 'lockedUntil' | 'addressLockedUntil'>,
+  now: number,
+): { scope: 'account' | 'client'; until: number } | null {
+  if (user.lockedUntil !== null && user.lockedUntil > now) {
+    return { scope: 'account', until: user.lockedUntil };
+  }
+  if (user.addressLockedUntil !== null && user.addressLockedUntil > now) {
+    return { scope: 'client', until: user.addressLockedUntil };
+  }
+  return null;
 }
 
 /**
@@ -55,9 +74,19 @@ export function mayDisable(user: ConsoleUser, otherEnabledAdmins: ConsoleUser[])
   return otherEnabledAdmins.some((admin) => admin.unitIds === null || user.unitIds !== null);
 }
 
-/** Failures in a row that lock an account, and for how long. */
+/**
+ * Failures in a row from one client address that lock that address out of an account, and for
+ * how long. A lock keeps out the address the guesses came from, not the account's owner
+ * elsewhere: anyone who knows an address could otherwise lock its owner out at will.
+ */
 export const LOCK_AFTER_FAILURES = 5;
 export const LOCK_MS = 15 * 60_000;
+
+/**
+ * Failures in a row from all addresses together that lock an account for everyone (guessing
+ * spread over many addresses), until LOCK_MS later or a good sign-in before it is reached.
+ */
+export const ACCOUNT_LOCK_AFTER_FAILURES = 50;
 
 /** A session ends this long after its last use, and at the latest this long after sign-in. */
 export const SESSION_IDLE_MS = 12 * 3600_000;

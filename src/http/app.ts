@@ -65,6 +65,11 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     clientErrorHandler: answerClientError,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
+    // The client's address (console sign-ins take turns and lock per address) is the forwarded
+    // one only behind proxies named as trusted: anyone can send `X-Forwarded-For`.
+    ...(deps.trustedProxies && deps.trustedProxies.length > 0
+      ? { trustProxy: deps.trustedProxies }
+      : {}),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Every request part is checked with unknown fields refused, no coercion, and a bounded

@@ -63,6 +63,11 @@ export interface ApiDeps {
   /** Called after messages were queued, so an in-process worker can start at once. */
   onAccepted?: () => void;
   logger: Logger;
+  /**
+   * Proxies in front of the API whose `X-Forwarded-For` names the client (addresses or CIDR
+   * ranges, TEGAMI_TRUSTED_PROXIES); none: the client is the connection's peer.
+   */
+  trustedProxies?: string[];
   /** Logs database failures as state changes instead of one line per failed request. */
   outage?: OutageLog;
   clock?: () => number;

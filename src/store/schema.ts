@@ -36,6 +36,7 @@ export interface Database {
   sendgrid_relay_events: SendGridRelayEventTable;
   console_users: ConsoleUserTable;
   console_sessions: ConsoleSessionTable;
+  console_sign_in_failures: ConsoleSignInFailureTable;
 }
 
 export interface ApiKeyTable {
@@ -434,6 +435,17 @@ export interface ConsoleUserTable {
    * inserts its session only while this is what it read before checking the password.
    */
   sign_outs: number;
+}
+
+/** Failed sign-ins of one user from one client address (migration 021). */
+export interface ConsoleSignInFailureTable {
+  user_id: string;
+  /** The client's address as the API sees it (behind trusted proxies: the forwarded one). */
+  client: string;
+  /** Failures in a row from this address since the last lock (or the last stale count). */
+  failures: number;
+  locked_until: number | null;
+  last_failed_at: number;
 }
 
 /** A console session (migration 013). */

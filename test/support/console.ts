@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 
 /** A console session driven with fetch: its cookie and the CSRF token of its pages. */
 export interface ConsoleClient {
@@ -26,6 +27,46 @@ export async function postForm(
     body,
     redirect: 'manual',
     headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+  });
+}
+
+/**
+ * A form posted from another client address on this machine (`localAddress`, e.g. 127.0.0.2:
+ * the whole 127.0.0.0/8 is loopback), as a second browser elsewhere would; fetch cannot choose it.
+ */
+export function postFormFrom(
+  localAddress: string,
+  url: string,
+  fields: Record<string, string>,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; text: string }> {
+  const body = new URLSearchParams(fields).toString();
+  const target = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: target.hostname,
+        localAddress,
+        port: target.port,
+        method: 'POST',
+        path: target.pathname,
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'content-length': Buffer.byteLength(body),
+          ...headers,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
   });
 }
 

@@ -7,7 +7,12 @@ import {
   createApiKey,
   shownKeyPrefix,
 } from '../../domain/api-keys.ts';
-import { CONSOLE_ROLES, type ConsoleRole } from '../../domain/console-users.ts';
+import {
+  CONSOLE_ROLES,
+  type ConsoleRole,
+  type ConsoleUser,
+  lockOf,
+} from '../../domain/console-users.ts';
 import { AUDIT_ACTIONS, type AuditAction } from '../../domain/operations/audit.ts';
 import { parseIsoTime } from '../../domain/operations/message-query.ts';
 import { isPriority, PRIORITIES } from '../../domain/priority.ts';
@@ -27,6 +32,16 @@ function unitIdOf(state: ConsoleRequestState): string | undefined {
 }
 
 /** Suppressions, API keys, units, users, status webhook endpoints and the audit log. */
+/** Active, disabled, or locked (for everyone, or for the addresses that failed) until a time. */
+function userState(user: ConsoleUser, now: number) {
+  if (user.disabledAt !== null) return 'disabled';
+  const lock = lockOf(user, now);
+  if (!lock) return 'active';
+  return lock.scope === 'account'
+    ? html`locked until ${time(lock.until)}`
+    : html`locked until ${time(lock.until)} for some addresses`;
+}
+
 export function registerAdminPages(app: FastifyInstance, deps: ConsoleDeps): void {
   const clock = deps.clock ?? Date.now;
 
@@ -333,7 +348,7 @@ ${
         (
           u,
         ) => html`<tr><td>${u.email}</td><td>${u.role}</td><td>${u.unitIds === null ? 'every unit' : u.unitIds.map((id) => names.get(id) ?? id).join(', ')}</td>
-<td>${u.canReadBodies ? 'yes' : 'metadata only'}</td><td>${time(u.createdAt)}</td><td>${u.disabledAt !== null ? 'disabled' : u.lockedUntil && u.lockedUntil > clock() ? html`locked until ${time(u.lockedUntil)}` : 'active'}</td></tr>`,
+<td>${u.canReadBodies ? 'yes' : 'metadata only'}</td><td>${time(u.createdAt)}</td><td>${userState(u, clock())}</td></tr>`,
       )}</tbody></table>`;
       return reply.type('text/html').send(page('Users', state, body, '/console/users').text);
     },

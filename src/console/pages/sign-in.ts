@@ -93,7 +93,9 @@ export function registerSignIn(app: FastifyInstance, deps: ConsoleDeps): void {
     if (fromOtherSite(request, { nullIsOther: true })) {
       throw new ConsoleError(403, 'Requests from other sites are refused.');
     }
-    const result = await turns.take(request.ip, () => deps.accounts.signIn(email, password));
+    const result = await turns.take(request.ip, () =>
+      deps.accounts.signIn(email, password, request.ip),
+    );
     if (result === null) {
       return reply
         .code(429)
@@ -116,7 +118,7 @@ export function registerSignIn(app: FastifyInstance, deps: ConsoleDeps): void {
     }
     const message =
       result.kind === 'locked'
-        ? `Too many failed sign-ins: this account is locked until ${new Date(result.until).toISOString()}.`
+        ? `Too many failed sign-ins${result.scope === 'client' ? ' from your address' : ''}: this account is locked until ${new Date(result.until).toISOString()}${result.scope === 'client' ? ' for sign-ins from here' : ''}.`
         : 'Wrong e-mail address or password.';
     return reply
       .code(result.kind === 'locked' ? 429 : 401)

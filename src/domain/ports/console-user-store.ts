@@ -11,9 +11,31 @@ export interface NewConsoleUser {
   createdAt: number;
 }
 
-/** A counted sign-in attempt: `lockedUntil` is set when this attempt locked the user. */
+/**
+ * Whom a sign-in lock keeps out: the client address the failures came from (`client`), or
+ * everyone (`account`: failures from many addresses).
+ */
+export type LockScope = 'client' | 'account';
+
+/** The limits a sign-in attempt is counted against (domain/console-users.ts). */
+export interface LockRules {
+  /** Failures in a row from one client address that lock that address out of the user. */
+  perClient: number;
+  /** Failures in a row from all addresses together that lock the user for everyone. */
+  allClients: number;
+  /** When a lock this attempt sets ends. */
+  lockUntil: number;
+  /** A client address's count starts again after this long without a failure. */
+  forgetAfterMs: number;
+}
+
+/**
+ * A sign-in attempt: `counted` false when a lock was already there (nothing counted, the
+ * password must not be checked); `lock` is that lock, or the one this attempt set.
+ */
 export interface SignInAttempt {
-  lockedUntil: number | null;
+  counted: boolean;
+  lock: { scope: LockScope; until: number } | null;
 }
 
 /**
@@ -40,19 +62,23 @@ export interface ConsoleUserStore {
   listUsers(): Promise<ConsoleUser[]>;
   countUsers(): Promise<number>;
   /**
-   * Counts a sign-in attempt before its password is checked: the one that reaches `lockAfter`
-   * locks the user until `lockUntil`. `null`: the user is locked at `now`, nothing counted.
+   * Counts a sign-in attempt from `client` before its password is checked, against `rules`
+   * (see SignInAttempt). `null`: no such user.
    */
   countSignInAttempt(
     id: string,
+    client: string,
     now: number,
-    lockAfter: number,
-    lockUntil: number,
+    rules: LockRules,
   ): Promise<SignInAttempt | null>;
-  /** A good sign-in, or an unlock: the count and the lock are cleared. */
-  clearFailedSignIns(id: string): Promise<void>;
+  /** A good sign-in from `client`: the user's count and that address's are cleared. */
+  clearSignInFailures(id: string, client: string): Promise<void>;
+  /** Every count and lock of the user, from every address; false when there was none. */
+  unlockUser(id: string): Promise<boolean>;
+  /** Removes counts with no failure since `before` and no lock left at `now`. */
+  pruneSignInFailures(before: number, now: number): Promise<number>;
   /**
-   * A new password hash, with the count and the lock cleared and every session of the user
+   * A new password hash, with the counts and locks cleared (every address's) and every session of the user
    * ended, in one transaction. Returns how many sessions ended; null: no such user.
    */
   setPassword(id: string, passwordHash: string): Promise<number | null>;

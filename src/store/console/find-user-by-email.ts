@@ -1,6 +1,6 @@
 import type { ConsoleUserToCheck } from '../../domain/ports/console-user-store.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
-import { toUser } from './rows.ts';
+import { addressLockedUntil, toUser } from './rows.ts';
 
 /** `email` already lower-cased. */
 export async function findUserByEmail(
@@ -10,6 +10,7 @@ export async function findUserByEmail(
   const row = await handle.db
     .selectFrom('console_users')
     .selectAll()
+    .select(addressLockedUntil)
     .where('email', '=', email)
     .executeTakeFirst();
   return row

@@ -1,9 +1,14 @@
 import type { ConsoleUser } from '../../domain/console-users.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
-import { toUser } from './rows.ts';
+import { addressLockedUntil, toUser } from './rows.ts';
 
 export async function listUsers(handle: DatabaseHandle): Promise<ConsoleUser[]> {
-  const rows = await handle.db.selectFrom('console_users').selectAll().orderBy('email').execute();
+  const rows = await handle.db
+    .selectFrom('console_users')
+    .selectAll()
+    .select(addressLockedUntil)
+    .orderBy('email')
+    .execute();
   return rows.map(toUser);
 }
 

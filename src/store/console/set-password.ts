@@ -2,8 +2,8 @@ import type { DatabaseHandle } from '../engine/handle.ts';
 
 /**
  * A new password hash, in one transaction with what must go with it: the failed sign-ins and the
- * lock cleared, and every session of the user ended (whoever knew the old password may be signed
- * in). Returns how many sessions ended; null when there is no such user.
+ * locks cleared (from every address), and every session of the user ended (whoever knew the old
+ * password may be signed in). Returns how many sessions ended; null when there is no such user.
  */
 export function setPassword(
   handle: DatabaseHandle,
@@ -17,6 +17,7 @@ export function setPassword(
       .where('id', '=', id)
       .executeTakeFirst();
     if (Number(updated.numUpdatedRows) === 0) return null;
+    await trx.deleteFrom('console_sign_in_failures').where('user_id', '=', id).execute();
     const ended = await trx
       .deleteFrom('console_sessions')
       .where('user_id', '=', id)

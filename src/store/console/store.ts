@@ -8,7 +8,12 @@ import { findUser } from './find-user.ts';
 import { findUserByEmail } from './find-user-by-email.ts';
 import { insertSession } from './insert-session.ts';
 import { countUsers, listUsers } from './list-users.ts';
-import { clearFailedSignIns, countSignInAttempt } from './record-sign-in.ts';
+import {
+  clearSignInFailures,
+  countSignInAttempt,
+  pruneSignInFailures,
+  unlockUser,
+} from './record-sign-in.ts';
 import { setPassword } from './set-password.ts';
 import { touchSession } from './touch-session.ts';
 
@@ -20,9 +25,11 @@ export function consoleUserStore(handle: DatabaseHandle): ConsoleUserStore {
     findUser: (id) => findUser(handle, id),
     listUsers: () => listUsers(handle),
     countUsers: () => countUsers(handle),
-    countSignInAttempt: (id, now, lockAfter, lockUntil) =>
-      countSignInAttempt(handle, id, now, lockAfter, lockUntil),
-    clearFailedSignIns: (id) => clearFailedSignIns(handle, id),
+    countSignInAttempt: (id, client, now, rules) =>
+      countSignInAttempt(handle, id, client, now, rules),
+    clearSignInFailures: (id, client) => clearSignInFailures(handle, id, client),
+    unlockUser: (id) => unlockUser(handle, id),
+    pruneSignInFailures: (before, now) => pruneSignInFailures(handle, before, now),
     setPassword: (id, passwordHash) => setPassword(handle, id, passwordHash),
     disableUser: (id, at, allowed) => disableUser(handle, id, at, allowed),
     enableUser: (id) => enableUser(handle, id),

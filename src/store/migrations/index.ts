@@ -19,6 +19,7 @@ import * as metadataLookup from './017-metadata-lookup.ts';
 import * as unitSuppressions from './018-unit-suppressions.ts';
 import * as consoleUserDisabled from './019-console-user-disabled.ts';
 import * as consoleSignOuts from './020-console-sign-outs.ts';
+import * as signInFailuresByClient from './021-sign-in-failures-by-client.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
@@ -42,4 +43,5 @@ export const migrations: Record<string, Migration> = {
   '018-unit-suppressions': unitSuppressions,
   '019-console-user-disabled': consoleUserDisabled,
   '020-console-sign-outs': consoleSignOuts,
+  '021-sign-in-failures-by-client': signInFailuresByClient,
 };
