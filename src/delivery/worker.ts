@@ -337,12 +337,57 @@ export class DeliveryWorker implements DeliveryHandOff {
         this.outage.failed('claiming due messages', error);
         this.queueDrained = false;
       }
+      // As the claim wrote it: from the time given to it, not from when it answered.
+      let leaseEnd = claimedAt + options.leaseMs;
+      if (claimed.length > 0 && this.clock() - claimedAt > options.leaseMs / 2) {
+        ({ claimed, leaseEnd } = await this.keepLateClaim(claimed, claimedAt));
+      }
       this.claimingPlaces = 0;
       if (probe && claimed.length === 0) this.circuit.abandonProbe(this.clock());
-      // As the claim wrote it: from the time given to it, not from when it answered.
-      const leaseEnd = claimedAt + options.leaseMs;
       for (const message of claimed) this.track(this.send(message, probe, leaseEnd));
       if (claimed.length === 0) await this.idle(options.pollIntervalMs);
+    }
+  }
+
+  /**
+   * A claim that waited on the database for more than half a lease (a table lock, a stalled
+   * server) wrote leases that are short or already over when it answers: another worker may
+   * claim the same mail at any moment, and sending it here would send it twice. Its leases are
+   * renewed first, on the condition that this worker still holds them, and only the messages
+   * still held are sent. When the renewal fails, none is sent: each is claimed again (by any
+   * worker) once its lease has run out.
+   */
+  private async keepLateClaim(
+    claimed: ClaimedMessage[],
+    claimedAt: number,
+  ): Promise<{ claimed: ClaimedMessage[]; leaseEnd: number }> {
+    const { store, logger, options } = this.deps;
+    const now = this.clock();
+    const leaseEnd = now + options.leaseMs;
+    const facts = { claimed: claimed.length, claimMs: now - claimedAt, leaseMs: options.leaseMs };
+    try {
+      const held = new Set(
+        await store.extendLeases(
+          this.leaseOwner,
+          claimed.map((m) => m.id),
+          leaseEnd,
+        ),
+      );
+      const kept = claimed.filter((m) => held.has(m.id));
+      logger.warn(
+        { ...facts, kept: kept.length },
+        kept.length === claimed.length
+          ? 'a claim took more than half a lease; its leases were renewed before sending'
+          : 'a claim took more than half a lease; mail another worker claimed meanwhile is left to it',
+      );
+      return { claimed: kept, leaseEnd };
+    } catch (error) {
+      this.outage.failed('renewing leases', error);
+      logger.warn(
+        facts,
+        'a claim took more than half a lease and its leases could not be renewed: none of it is sent now; it is claimed again when the leases run out',
+      );
+      return { claimed: [], leaseEnd };
     }
   }
 
