@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { OperationsError } from '../domain/operations/errors.ts';
+import { isDatabaseUnavailable } from '../ops/database-unavailable.ts';
 import type { ConsoleDeps } from './deps.ts';
 import { html } from './html.ts';
 import { page } from './layout.ts';
@@ -92,11 +93,21 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
       } else if (typeof error.statusCode === 'number' && error.statusCode < 500) {
         status = error.statusCode;
         message = error.message;
+      } else if (isDatabaseUnavailable(error)) {
+        // Not a bug, and not one stack trace per page (the overview polls): the API's outage
+        // log says when the database went away and came back.
+        status = 503;
+        message =
+          'The database is not answering right now; this page works again when it does. Mail already accepted is kept.';
+        request.log.debug({ err: error }, 'console request failed: database unavailable');
       } else {
         request.log.error({ err: error }, 'console request failed');
       }
       const state = request.consoleState;
-      if ((request.headers.accept ?? '').includes('application/json')) {
+      if (
+        (request.headers.accept ?? '').includes('application/json') ||
+        request.url.split('?')[0]?.endsWith('.json')
+      ) {
         return reply.code(status).send({ error: message });
       }
       return reply

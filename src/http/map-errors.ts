@@ -1,5 +1,6 @@
 import type { FastifyError } from 'fastify';
 import { OperationsError } from '../domain/operations/errors.ts';
+import { isDatabaseUnavailable } from '../ops/database-unavailable.ts';
 import { ApiError } from './errors.ts';
 import { schemaErrorDetails } from './validation-errors.ts';
 
@@ -55,44 +56,6 @@ export function toApiErrorFromOperations(error: OperationsError): ApiError {
     case 'forbidden':
       return new ApiError('forbidden', error.message);
   }
-}
-
-/**
- * Connection-level failures (PostgreSQL down or restarting, SQLite busy past its timeout): the
- * request may succeed later, so they are a 503, not a 500.
- */
-const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  '57P01', // admin_shutdown
-  '57P02', // crash_shutdown
-  '57P03', // cannot_connect_now
-  '53300', // too_many_connections
-  '26000', // a prepared statement went missing (a pooler): the connection stops preparing
-  '08000',
-  '08001',
-  '08003',
-  '08004',
-  '08006',
-]);
-
-export function isDatabaseUnavailable(error: unknown): boolean {
-  const { code, message } = error as { code?: unknown; message?: unknown };
-  if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
-  // Another process held SQLite's lock for longer than a write waits (SQLITE_BUSY), or changed
-  // the file under a transaction's snapshot (SQLITE_BUSY_SNAPSHOT): trying again later succeeds.
-  if (typeof code === 'string' && code.startsWith('SQLITE_BUSY')) return true;
-  return (
-    typeof message === 'string' &&
-    // The last: a migration changed what a prepared statement returns; it is not prepared again.
-    /Connection terminated|timeout exceeded when trying to connect|is not queryable|cached plan must not change result type/i.test(
-      message,
-    )
-  );
 }
 
 /** PostgreSQL cannot store U+0000 in text: a client error, whichever field it came in. */

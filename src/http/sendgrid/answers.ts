@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import type { SendGridError } from '../../domain/sendgrid-compat/errors.ts';
+import { isDatabaseUnavailable } from '../../ops/database-unavailable.ts';
 
 /**
  * Answers of `POST /v3/mail/send` in SendGrid's shape, `{"errors":[{message, field, help}]}`, with
@@ -48,6 +49,9 @@ export function sendRefusal(reply: FastifyReply, refusal: SendGridRefusal): Fast
 /** Any error on the way to an answer, as SendGrid would put it. */
 export function toSendGridRefusal(error: unknown): SendGridRefusal {
   if (error instanceof SendGridRefusal) return error;
+  // The database away (the API key's look-up fails first once its cache is cold): SendGrid's
+  // own answer to an outage, not its "internal server error".
+  if (isDatabaseUnavailable(error)) return SendGridRefusal.of(503, SENDGRID_MESSAGES.unavailable);
   const status = (error as { statusCode?: number }).statusCode ?? 500;
   if (status === 413) return SendGridRefusal.of(413, SENDGRID_MESSAGES.tooLarge);
   if (status === 401) return SendGridRefusal.of(401, SENDGRID_MESSAGES.unauthorized);

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { isDatabaseUnavailable } from '../../../ops/database-unavailable.ts';
 import type { ApiDeps } from '../../deps.ts';
 import { parseJsonBytes } from '../../json-body.ts';
 import {
@@ -37,7 +38,10 @@ export async function registerSendGridRoutes(app: FastifyInstance, deps: ApiDeps
         const refusal = toSendGridRefusal(error);
         // As in app.ts: keep the connection open and drain an unread body, so the client reads this.
         if (!request.raw.complete) reply.removeHeader('connection');
-        if (refusal.status >= 500 && !(refusal.status === 503 && deps.outage)) {
+        // While the database is away every request fails: one line for the outage, as in /v1.
+        if (isDatabaseUnavailable(error) && deps.outage) {
+          deps.outage.failed('answering requests', error);
+        } else if (refusal.status >= 500 && !(refusal.status === 503 && deps.outage)) {
           request.log.error({ err: error }, 'request failed');
         }
         return sendRefusal(reply, refusal);

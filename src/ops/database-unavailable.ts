@@ -1,0 +1,48 @@
+/**
+ * Failures of the database rather than of the request (PostgreSQL down, restarting, out of
+ * connections or space, read-only after a failover, a lock or statement timeout; SQLite busy
+ * past its timeout): the request may succeed later, so they are a 503, not a 500 ("a bug").
+ */
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '53300', // too_many_connections
+  '53000', // insufficient_resources
+  '53100', // disk_full
+  '53200', // out_of_memory
+  '55P03', // lock_not_available: lock_timeout (a table locked by a migration or VACUUM FULL)
+  '57014', // query_canceled: statement_timeout, or a canceled backend
+  '25006', // read_only_sql_transaction: pointed at a standby, or read-only during a failover
+  '28P01', // invalid_password: the password was rotated before the configuration
+  '28000', // invalid_authorization_specification
+  '40001', // serialization_failure
+  '40P01', // deadlock_detected
+  '26000', // a prepared statement went missing (a pooler): the connection stops preparing
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+]);
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
+  // Another process held SQLite's lock for longer than a write waits (SQLITE_BUSY), or changed
+  // the file under a transaction's snapshot (SQLITE_BUSY_SNAPSHOT): trying again later succeeds.
+  if (typeof code === 'string' && code.startsWith('SQLITE_BUSY')) return true;
+  return (
+    typeof message === 'string' &&
+    // The last: a migration changed what a prepared statement returns; it is not prepared again.
+    /Connection terminated|timeout exceeded when trying to connect|is not queryable|cached plan must not change result type/i.test(
+      message,
+    )
+  );
+}
