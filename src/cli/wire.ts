@@ -491,9 +491,19 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           }
           try {
             const pending = await pendingMigrations(database.db);
-            return pending.length === 0
-              ? { ready: true }
-              : { ready: false, reason: `migrations not applied: ${pending.join(', ')}` };
+            if (pending.length > 0) {
+              return { ready: false, reason: `migrations not applied: ${pending.join(', ')}` };
+            }
+            // After a failover the address may still lead to the old primary, now a standby:
+            // reads work, every write fails; a load balancer should send requests elsewhere.
+            if (await database.readOnly?.()) {
+              return {
+                ready: false,
+                reason:
+                  'the database is read-only (a standby, or read-only during a failover): point TEGAMI_DATABASE_URL at the primary',
+              };
+            }
+            return { ready: true };
           } catch (error) {
             return { ready: false, reason: `database unreachable: ${(error as Error).message}` };
           }

@@ -63,6 +63,11 @@ export interface DatabaseHandle {
    */
   durabilityLost?(): Error | null;
   /**
+   * Whether this connection's database refuses writes (PostgreSQL: a standby, or a primary set
+   * read-only during a failover), asked by /readyz. Absent where it cannot be.
+   */
+  readOnly?(): Promise<boolean>;
+  /**
    * A number that changes whenever another connection (another process) commits, or undefined
    * when the engine cannot tell. Lets read caches stay correct across processes.
    */

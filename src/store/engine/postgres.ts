@@ -89,12 +89,20 @@ export interface PostgresOpenOptions {
 
 export function openPostgres(url: string, options: PostgresOpenOptions): DatabaseHandle {
   const { poolSize } = options;
-  const { connectionString, schema } = parsePostgresUrl(url);
+  const parsed = parsePostgresUrl(url);
+  const { schema } = parsed;
+  // The URL's own `options` (server settings such as `-c statement_timeout=5000`) are kept
+  // beside the schema's search path, in one `options`: pg lets the URL's replace the config's.
+  const withoutOptions = new URL(parsed.connectionString);
+  const urlOptions = withoutOptions.searchParams.get('options');
+  withoutOptions.searchParams.delete('options');
+  const connectionString = withoutOptions.toString();
+  const serverOptions = [urlOptions, schema ? `-c search_path=${schema}` : null].filter(Boolean);
   const client: pg.ClientConfig = {
     connectionString,
     types,
     connectionTimeoutMillis: 10_000,
-    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    ...(serverOptions.length > 0 ? { options: serverOptions.join(' ') } : {}),
   };
   const pool = new pg.Pool({ ...client, max: poolSize });
   // An idle connection that breaks (the server restarted) is dropped from the pool; the next
@@ -141,6 +149,13 @@ export function openPostgres(url: string, options: PostgresOpenOptions): Databas
           })
         : db.transaction().execute(work),
     externalChangeCounter: () => changes,
+    async readOnly() {
+      // What a new transaction on a pool connection would be: on a standby always `on`.
+      const result = await pool.query<{ transaction_read_only: string }>(
+        'show transaction_read_only',
+      );
+      return result.rows[0]?.transaction_read_only === 'on';
+    },
     notify(channel) {
       if (pendingNotify.has(channel)) return;
       pendingNotify.add(channel);
