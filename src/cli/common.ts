@@ -29,7 +29,7 @@ export async function openOperations(
   config: Config,
   { mustExist }: { mustExist: boolean },
 ): Promise<{ database: DatabaseHandle; operations: Operations; close: () => Promise<void> }> {
-  const { database } = await openAndMigrate(config, undefined, { mustExist });
+  const { database } = await openAndMigrate(config, undefined, { mustExist, upgrade: 'refuse' });
   // PostgreSQL: workers elsewhere hear about requeued mail at once; SQLite workers poll.
   const operations = createOperations(database, config, {
     onRequeued: () => database.notify('tegami_due'),

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { apiKeyNameProblem, createApiKey, shownKeyPrefix } from '../domain/api-keys.ts';
 import { isPriority } from '../domain/priority.ts';
 import { createLogger } from '../ops/logger.ts';
-import { isPostgresUrl, SqlApiKeyStore } from '../store/index.ts';
+import { isPostgresUrl, redactUrl, SqlApiKeyStore } from '../store/index.ts';
 import { runAlertsCommand } from './alerts.ts';
 import { runAuditCommand } from './audit.ts';
 import { formatCheck, runChecks } from './check.ts';
@@ -175,6 +175,11 @@ async function main(argv: string[]): Promise<number> {
       console.log(
         applied.length > 0 ? `Applied: ${applied.join(', ')}` : 'Database is up to date.',
       );
+      // Which database: a URL left unset migrates (or creates) the default file here.
+      const where = isPostgresUrl(config.databaseUrl)
+        ? redactUrl(config.databaseUrl)
+        : config.databaseUrl;
+      console.log(`(database: ${where})`);
       return 0;
     }
     case 'keys create':
@@ -308,6 +313,7 @@ async function keys(config: Config, action: string, parsed: Parsed): Promise<num
   // Only `keys create` may start a fresh database; list and revoke need the keys that are there.
   const { database } = await openAndMigrate(config, undefined, {
     mustExist: action !== 'keys create',
+    upgrade: 'refuse',
   });
   const store = new SqlApiKeyStore(database);
   try {

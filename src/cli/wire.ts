@@ -35,10 +35,12 @@ import { statusWebhooksOfMessage } from '../store/console/status-webhooks-of-mes
 import { consoleUserStore } from '../store/console/store.ts';
 import { traffic } from '../store/console/traffic.ts';
 import {
+  appliedMigrations,
   createStores,
   type DatabaseHandle,
   isPostgresUrl,
   migrateToLatest,
+  missingMigrations,
   type OpenOptions,
   openDatabase,
   pendingMigrations,
@@ -47,6 +49,7 @@ import {
   type SharedWriteLock,
   SqlLeaderLease,
   sqlitePathFromUrl,
+  unknownMigrations,
 } from '../store/index.ts';
 import { createMonitoringQueries } from '../store/monitoring/index.ts';
 import { sqlSendGridEventRelayStore } from '../store/sendgrid-compat/event-relay-store.ts';
@@ -201,6 +204,14 @@ export interface OpenAndMigrateOptions extends Omit<OpenOptions, 'poolSize'> {
    * concerned: a wrong database name fails to connect anyway.
    */
   mustExist?: boolean;
+  /**
+   * What to do with a database an earlier release made (some migrations applied, some of this
+   * release's not): `apply` them (`tegami migrate`, and the long-running processes), or
+   * `refuse` (commands that read or act on data: looking at the unsent view from a new release
+   * must not change the schema under the earlier release's processes). A new database is
+   * migrated either way.
+   */
+  upgrade?: 'apply' | 'refuse';
 }
 
 /**
@@ -224,7 +235,7 @@ function missingSqliteFile(databaseUrl: string): string | null {
 export async function openAndMigrate(
   config: Config,
   signal?: AbortSignal,
-  { mustExist = false, ...options }: OpenAndMigrateOptions = {},
+  { mustExist = false, upgrade = 'apply', ...options }: OpenAndMigrateOptions = {},
 ): Promise<{ database: DatabaseHandle; applied: string[] }> {
   const where = redactUrl(config.databaseUrl);
   const describe = (error: unknown) => {
@@ -246,14 +257,26 @@ export async function openAndMigrate(
     // A folder that cannot be made, a file that is not a database: nothing was opened.
     throw new DatabaseUnavailableError(describe(error));
   }
+  let refusal: string | null = null;
   try {
-    const applied = await unlessAborted(migrateToLatest(database.db), signal);
-    return { database, applied };
+    const before = await unlessAborted(appliedMigrations(database.db), signal);
+    const newer = unknownMigrations(before);
+    const missing = missingMigrations(before);
+    if (newer.length > 0) {
+      refusal = `the database at ${where} was migrated by a newer Tegami release (${newer.join(', ')}): run that release, or restore the backup taken before the upgrade`;
+    } else if (upgrade === 'refuse' && before.length > 0 && missing.length > 0) {
+      refusal = `the database at ${where} is an earlier release's: ${missing.length} migration${missing.length === 1 ? '' : 's'} of this release ${missing.length === 1 ? 'is' : 'are'} not applied (${missing.join(', ')}); run \`tegami migrate\` first, after stopping the earlier release's processes (docs/deploy.md)`;
+    } else {
+      const applied = await unlessAborted(migrateToLatest(database.db), signal);
+      return { database, applied };
+    }
   } catch (error) {
     await atMost(database.close(), FAILED_START_RELEASE_MS);
     if (error instanceof StartAborted) throw error;
     throw new DatabaseUnavailableError(describe(error));
   }
+  await atMost(database.close(), FAILED_START_RELEASE_MS);
+  throw new DatabaseUnavailableError(refusal);
 }
 
 /**
@@ -266,12 +289,16 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const { config, logger, signal } = options;
   const announce = options.announce ?? ((line: string) => logger.info(line));
   const housekeeping = options.housekeeping ?? true;
-  const { database } = await openAndMigrate(config, signal, {
+  const { database, applied } = await openAndMigrate(config, signal, {
     writeLock: options.writeLock,
     checkpoints: options.checkpoints ?? 'thread',
     ...(options.fsync ? { fsync: options.fsync } : {}),
     logger,
   });
+  // An upgrade (or a new database) changed the schema: say so, it is not undone by going back.
+  if (applied.length > 0) {
+    logger.info({ migrations: applied }, `applied ${applied.length} migration(s) to the database`);
+  }
   // Accepted mail goes straight to the worker of this thread when it can (domain/hand-over.ts).
   const handOff = options.worker && config.worker.handOff ? new HandOffSlot() : null;
   const stores = createStores(database, {

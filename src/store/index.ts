@@ -71,7 +71,14 @@ export { createMaintenanceStore, SqlLeaderLease } from './cluster/store.ts';
 export { releaseWaitingUnknown } from './delivery/release-waiting-unknown.ts';
 export { SqlDeliveryStore } from './delivery/store.ts';
 export type { Channel, DatabaseHandle, Dialect, Engine } from './engine/handle.ts';
-export { migrateTo, migrateToLatest, pendingMigrations } from './engine/migrate.ts';
+export {
+  appliedMigrations,
+  migrateTo,
+  migrateToLatest,
+  missingMigrations,
+  pendingMigrations,
+  unknownMigrations,
+} from './engine/migrate.ts';
 export { type OpenOptions, openDatabase } from './engine/open.ts';
 export { isPostgresUrl, parsePostgresUrl, redactUrl } from './engine/postgres.ts';
 export { DatabaseUrlError, sqlitePathFromUrl } from './engine/sqlite.ts';

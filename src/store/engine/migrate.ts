@@ -55,3 +55,31 @@ export async function pendingMigrations(db: Kysely<Database>): Promise<string[]>
   const all = await migrator(db).getMigrations();
   return all.filter((m) => !m.executedAt).map((m) => m.name);
 }
+
+/**
+ * The migrations this database records as applied, known to this release or not ([] for a new
+ * database). One this release does not know was applied by a newer release.
+ */
+export async function appliedMigrations(db: Kysely<Database>): Promise<string[]> {
+  const schema = SCHEMAS.get(db);
+  const table = sql.table(schema ? `${schema}.kysely_migration` : 'kysely_migration');
+  try {
+    const result = await sql<{ name: string }>`select name from ${table}`.execute(db);
+    return result.rows.map((r) => r.name);
+  } catch (error) {
+    // No bookkeeping table yet: nothing was ever applied. Anything else is the database's.
+    if (/does not exist|no such table/i.test((error as Error).message ?? '')) return [];
+    throw error;
+  }
+}
+
+/** Migrations applied to this database that this release does not have (a newer one's). */
+export function unknownMigrations(applied: string[]): string[] {
+  return applied.filter((name) => !(name in migrations));
+}
+
+/** Migrations of this release that `applied` lacks, in order. */
+export function missingMigrations(applied: string[]): string[] {
+  const done = new Set(applied);
+  return Object.keys(migrations).filter((name) => !done.has(name));
+}
