@@ -4,8 +4,12 @@ import { describe, test } from 'node:test';
 import type { FastifyError } from 'fastify';
 import pino from 'pino';
 import { recordAttempt } from '../src/delivery/deliver-message.ts';
+import { DeliveryWorker } from '../src/delivery/worker.ts';
 import type { Completion, DeliveryStore } from '../src/domain/ports/delivery-store.ts';
+import type { Provider } from '../src/domain/ports/provider.ts';
+import { DEFAULT_RETRY_POLICY } from '../src/domain/retry-policy.ts';
 import { toApiError } from '../src/http/map-errors.ts';
+import { minimalContent } from './support/fakes.ts';
 
 /** A store whose results cannot be written until `downUntil` (the database away). */
 function storeDownUntil(downUntil: number) {
@@ -59,5 +63,76 @@ describe('errors of a database that went away', () => {
       assert.equal(error.code, 'database_unavailable', message);
       assert.equal(error.status, 503, message);
     }
+  });
+});
+
+/**
+ * A worker stopped (SIGTERM) while the database is away: its stop waits for the results of the
+ * mail in flight, tried while their leases last, as at any other time. A PostgreSQL drill found
+ * a worker stopped during a 10 s outage giving its results up after ~8 s (19 of 20 messages went
+ * out again after the restart) and saying so only at debug level.
+ */
+describe('a worker stopped while the database is away', () => {
+  test('keeps trying to record what it sent while the lease lasts, then stops', async () => {
+    const downUntil = Date.now() + 9_500;
+    const completes: number[] = [];
+    let claims = 0;
+    const store = {
+      async claimDue() {
+        claims++;
+        return claims === 1
+          ? [
+              {
+                id: 'msg_1',
+                unitId: 'unit_test',
+                priority: 'normal',
+                attemptCount: 1,
+                attemptsThisRound: 1,
+                leaseOwner: 'x',
+                content: minimalContent('guest@example.com'),
+                suppressed: [],
+              },
+            ]
+          : [];
+      },
+      async complete() {
+        completes.push(Date.now());
+        if (Date.now() < downUntil) throw new Error('connection refused');
+      },
+      async extendLeases(_owner: string, ids: readonly string[]) {
+        return [...ids];
+      },
+      async activeLeaseOwners() {
+        return [];
+      },
+      async releaseLeases() {
+        return { released: 0, confirmed: 0 };
+      },
+      async flushed() {},
+    } as unknown as DeliveryStore;
+    let sent = 0;
+    const provider: Provider = {
+      name: 'test',
+      async send() {
+        sent++;
+        return { outcome: 'accepted' };
+      },
+    };
+    const worker = new DeliveryWorker({
+      store,
+      provider,
+      retry: DEFAULT_RETRY_POLICY,
+      options: { concurrency: 4, batchSize: 4, leaseMs: 30_000, pollIntervalMs: 50 },
+      logger: quiet,
+      outage,
+    });
+    worker.start();
+    while (sent === 0) await new Promise((r) => setTimeout(r, 10));
+    await worker.stop();
+    const last = completes.at(-1) ?? 0;
+    assert.ok(
+      last >= downUntil,
+      `the result was written once the database was back (${completes.length} tries)`,
+    );
   });
 });

@@ -196,7 +196,7 @@ export function attemptCompletion(
  * Step 6. Writes the attempt and the decision. The database may be away for a while (a restart,
  * a failover, its connections taken): keep trying until the lease runs out (`leaseLeft` says how
  * long is left), so the result is not lost and the message not sent a second time. After that
- * another worker may claim it, and writing the result would no longer apply.
+ * another worker may claim it, and writing the result would no longer apply. False: given up.
  */
 export async function recordAttempt(
   store: DeliveryStore,
@@ -205,12 +205,12 @@ export async function recordAttempt(
   logger: Logger,
   log: AttemptLogFields,
   leaseLeft: () => number = () => 0,
-): Promise<void> {
+): Promise<boolean> {
   for (let retry = 0; ; retry++) {
     try {
       await store.complete(completion);
       outage.succeeded('recording attempt results');
-      return;
+      return true;
     } catch (error) {
       const wait = Math.min(250 * 2 ** retry, COMPLETE_RETRY_MAX_MS);
       if (retry >= COMPLETE_RETRIES && leaseLeft() <= wait) {
@@ -219,7 +219,7 @@ export async function recordAttempt(
         // once, each message only at debug level.
         outage.failed('recording attempt results', error, log);
         logger.debug({ ...log }, 'recording the attempt failed; sent again when its lease ends');
-        return;
+        return false;
       }
       await new Promise((resolve) => setTimeout(resolve, wait));
     }

@@ -102,6 +102,8 @@ export class DeliveryWorker implements DeliveryHandOff {
   private claimingPlaces = 0;
   /** When the lease of each message held here runs out (renewed by `keepLeases`). */
   private readonly leaseEnds = new Map<string, number>();
+  /** Results given up (the database away past their lease): those messages go out again. */
+  private unrecordedResults = 0;
   private leaseTimer: NodeJS.Timeout | null = null;
   private leaseRenewal: Promise<void> = Promise.resolve();
   private renewingLeases = false;
@@ -146,11 +148,19 @@ export class DeliveryWorker implements DeliveryHandOff {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    const unrecordedBefore = this.unrecordedResults;
     this.wake();
     this.stopChecking.abort();
     await this.credentialCheck;
     await this.loop;
     await Promise.all(this.inFlight);
+    const unrecorded = this.unrecordedResults - unrecordedBefore;
+    if (unrecorded > 0) {
+      this.deps.logger.warn(
+        { messages: unrecorded },
+        'stopped without recording the results of messages sent meanwhile (the database did not answer while their leases lasted): they go out again when their leases end',
+      );
+    }
     if (this.leaseTimer) clearInterval(this.leaseTimer);
     await this.leaseRenewal;
     await this.deps.store.flushed();
@@ -521,9 +531,13 @@ export class DeliveryWorker implements DeliveryHandOff {
     });
     logDecision(logger, log, result, decision);
     const completion = attemptCompletion(message, provider.name, startedAt, now, result, decision);
-    // While stopping, a result that cannot be written is left to the lease (as after a crash).
-    const leaseLeft = () => (this.running ? leaseEnd - this.clock() : 0);
-    await recordAttempt(store, completion, this.outage, logger, log, leaseLeft);
+    // Stopping included: a stop waits for the results of the mail in flight (docs/runbook.md),
+    // and a result given up means the message goes out again, so it is tried while the lease
+    // lasts, as at any other time.
+    const leaseLeft = () => leaseEnd - this.clock();
+    if (!(await recordAttempt(store, completion, this.outage, logger, log, leaseLeft))) {
+      this.unrecordedResults++;
+    }
   }
 
   private onTransition({ from, to, reason }: Transition): void {
