@@ -6,6 +6,7 @@ import { RecoveryRunner } from '../ops/recovery-runner.ts';
 import {
   assignSuppressionUnits,
   type DatabaseHandle,
+  ensureSubjectIndexStatistics,
   indexSubjects,
   SqlAuditStore,
   SqlMessageStore,
@@ -92,6 +93,8 @@ export function operationsMaintenance(
 
 /** How often the subject index catches up with new messages. */
 const SEARCH_INDEX_INTERVAL_MS = 1_000;
+/** Messages one catch-up indexes before the index's statistics are checked (PostgreSQL). */
+const SUBJECT_INDEX_ANALYZE_AFTER = 1_000;
 
 /** The recovery runner and the subject index, until `stop`. */
 export function startOperationsJobs(
@@ -114,8 +117,19 @@ export function startOperationsJobs(
   {
     const catchUp = async () => {
       // Batch by batch, yielding between them, so requests are served while it catches up.
-      while (!stopped && (await indexSubjects(database, Date.now())) > 0) {
+      let indexed = 0;
+      while (!stopped) {
+        const batch = await indexSubjects(database, Date.now());
+        if (batch === 0) break;
+        indexed += batch;
         await new Promise((resolve) => setImmediate(resolve));
+      }
+      // A catch-up of many (after an upgrade): the planner needs the table's statistics.
+      if (
+        indexed >= SUBJECT_INDEX_ANALYZE_AFTER &&
+        (await ensureSubjectIndexStatistics(database))
+      ) {
+        logger.info({ indexed }, 'gathered the subject index statistics after a catch-up');
       }
     };
     timer = setInterval(() => {

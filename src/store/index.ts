@@ -90,7 +90,7 @@ export { SqlProbeRequests } from './probes/store.ts';
 export { SqlProviderHealthStore } from './provider-health/store.ts';
 export { SqlRecoveryStore } from './recoveries/store.ts';
 export { SqlSandboxOutbox } from './sandbox/store.ts';
-export { indexSubjects } from './search/index-subjects.ts';
+export { ensureSubjectIndexStatistics, indexSubjects } from './search/index-subjects.ts';
 export { enqueueWebhookEvents } from './status-webhooks/enqueue.ts';
 export { shareSlots } from './status-webhooks/share-slots.ts';
 export { SqlWebhookStore } from './status-webhooks/store.ts';
