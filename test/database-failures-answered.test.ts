@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { FastifyError } from 'fastify';
+import { isDatabaseUnavailable } from '../src/domain/ports/database-unavailable.ts';
 import { toApiError } from '../src/http/map-errors.ts';
 import { toSendGridRefusal } from '../src/http/sendgrid/answers.ts';
-import { isDatabaseUnavailable } from '../src/ops/database-unavailable.ts';
 
 /**
  * What PostgreSQL says when the database, not the request, is the trouble: each is a 503 the

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { OperationsError } from '../domain/operations/errors.ts';
-import { isDatabaseUnavailable } from '../ops/database-unavailable.ts';
+import { isDatabaseUnavailable } from '../domain/ports/database-unavailable.ts';
 import type { ConsoleDeps } from './deps.ts';
 import { html } from './html.ts';
 import { page } from './layout.ts';

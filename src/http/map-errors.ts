@@ -1,6 +1,6 @@
 import type { FastifyError } from 'fastify';
 import { OperationsError } from '../domain/operations/errors.ts';
-import { isDatabaseUnavailable } from '../ops/database-unavailable.ts';
+import { isDatabaseUnavailable } from '../domain/ports/database-unavailable.ts';
 import { ApiError } from './errors.ts';
 import { schemaErrorDetails } from './validation-errors.ts';
 

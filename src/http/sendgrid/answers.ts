@@ -1,6 +1,6 @@
 import type { FastifyReply } from 'fastify';
+import { isDatabaseUnavailable } from '../../domain/ports/database-unavailable.ts';
 import type { SendGridError } from '../../domain/sendgrid-compat/errors.ts';
-import { isDatabaseUnavailable } from '../../ops/database-unavailable.ts';
 
 /**
  * Answers of `POST /v3/mail/send` in SendGrid's shape, `{"errors":[{message, field, help}]}`, with

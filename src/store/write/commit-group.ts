@@ -1,3 +1,5 @@
+import { isDatabaseUnavailable } from '../../domain/ports/database-unavailable.ts';
+
 /**
  * Group commit: callers add items one by one; items that arrive while the previous group is being
  * written are written together in one transaction, so one fsync covers many acknowledgements.
@@ -59,8 +61,10 @@ export class CommitGroup<Item, Result> {
           p.resolve(results[i] as Result);
         });
       } catch (error) {
-        if (group.length === 1) {
-          group[0]?.reject(error);
+        // The database away, or a lock or statement timeout: each item alone would fail the
+        // same way, one timeout after another (a group of 20 waited 20 timeouts).
+        if (group.length === 1 || isDatabaseUnavailable(error)) {
+          for (const p of group) p.reject(error);
           continue;
         }
         // One bad item must not fail the others: write each alone to find it.

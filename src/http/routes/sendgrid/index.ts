@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { isDatabaseUnavailable } from '../../../ops/database-unavailable.ts';
+import { isDatabaseUnavailable } from '../../../domain/ports/database-unavailable.ts';
 import type { ApiDeps } from '../../deps.ts';
 import { parseJsonBytes } from '../../json-body.ts';
 import {

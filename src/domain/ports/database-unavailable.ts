@@ -1,4 +1,11 @@
 /**
+ * How a storage adapter's failure is told from a request's: the database (PostgreSQL or SQLite)
+ * away or refusing everything, so the same request may succeed later. The adapters raise their
+ * drivers' errors as they are; the HTTP API answers these with 503, the console with its outage
+ * page, and group commit fails a whole group at once on them (store/write/commit-group.ts).
+ */
+
+/**
  * Failures of the database rather than of the request (PostgreSQL down, restarting, out of
  * connections or space, read-only after a failover, a lock or statement timeout; SQLite busy
  * past its timeout): the request may succeed later, so they are a 503, not a 500 ("a bug").
