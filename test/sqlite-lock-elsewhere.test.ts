@@ -97,6 +97,7 @@ describe('SQLite locked by another connection', {
     }
     assert.equal(refused.status, 503, JSON.stringify(refused.body));
     assert.equal(refused.body.error.code, 'storage_unavailable');
+    assert.equal(refused.headers.get('retry-after'), '1', 'worth trying again in a moment');
     const rows = await queryDatabase(
       svc.databaseUrl,
       "select id from messages where subject = 'gave up'",

@@ -63,6 +63,12 @@ describe(`upgrades happen in tegami migrate only (${TEST_ENGINE})`, () => {
       handle.db,
     );
     await handle.close();
+    const checked = await runTegami(['check'], env);
+    assert.equal(checked.code, 1, checked.output);
+    assert.match(
+      checked.output,
+      /was migrated by a newer Tegami release \(999-from-a-newer-release\)/,
+    );
     for (const args of [['migrate'], ['unsent']]) {
       const r = await runTegami(args, env);
       assert.equal(r.code, 69, r.output);

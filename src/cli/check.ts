@@ -1,11 +1,13 @@
 import { existsSync } from 'node:fs';
 import { SendGridProvider } from '../providers/sendgrid/sendgrid-provider.ts';
 import {
+  appliedMigrations,
   isPostgresUrl,
   openDatabase,
   pendingMigrations,
   redactUrl,
   sqlitePathFromUrl,
+  unknownMigrations,
 } from '../store/index.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 
@@ -42,6 +44,14 @@ async function checkDatabase(config: Config): Promise<CheckResult> {
   let database: ReturnType<typeof openDatabase> | null = null;
   try {
     database = openDatabase(config.databaseUrl, { poolSize: 1 });
+    const newer = unknownMigrations(await appliedMigrations(database.db));
+    if (newer.length > 0) {
+      return {
+        ok: false,
+        name,
+        detail: `${where} was migrated by a newer Tegami release (${newer.join(', ')}): run that release, or restore the backup taken before the upgrade`,
+      };
+    }
     const pending = await pendingMigrations(database.db);
     if (pending.length > 0) {
       return {

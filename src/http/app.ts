@@ -165,6 +165,10 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     ) {
       request.log.error({ err: error }, 'request failed');
     }
+    // The database away: worth trying again soon, and clients that honour it wait a moment.
+    if (apiError.code === 'database_unavailable' || apiError.code === 'storage_unavailable') {
+      void reply.header('retry-after', '1');
+    }
     void reply.status(apiError.status).send(apiError.toBody());
   });
   app.setNotFoundHandler((request, reply) => {
