@@ -41,4 +41,19 @@ describe('group commit when a group fails', () => {
     );
     assert.deepEqual(writes, [['a', 'b', 'c', 'd']], 'one write, not one more per item');
   });
+
+  test('a statement timeout or a deadlock may be one item’s doing: each is written alone', async () => {
+    for (const code of ['57014', '40P01']) {
+      const group = new CommitGroup<string, string>(async (items) => {
+        if (items.includes('huge')) throw Object.assign(new Error('canceling statement'), { code });
+        return items.map((i) => `ok ${i}`);
+      });
+      const results = await Promise.allSettled(['a', 'huge', 'c'].map((i) => group.add(i)));
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ['fulfilled', 'rejected', 'fulfilled'],
+        code,
+      );
+    }
+  });
 });

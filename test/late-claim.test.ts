@@ -82,7 +82,16 @@ function setUp(
     outage: { failed() {}, succeeded() {} },
     clock: () => now,
   });
-  return { worker, sent, renewals, warnings, claimedAt: () => now };
+  return {
+    worker,
+    sent,
+    renewals,
+    warnings,
+    claimedAt: () => now,
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
 }
 
 describe('a claim that took more than half a lease', () => {
@@ -119,5 +128,25 @@ describe('a claim that took more than half a lease', () => {
     await waitFor(async () => sent.length === 3 || null, 'all sent');
     await worker.stop();
     assert.deepEqual(renewals, [], 'no statement more on the usual path');
+  });
+
+  test('mail handed over by an accepting commit that waited as long is renewed the same way', async () => {
+    const { worker, sent, renewals, advance, claimedAt } = setUp(
+      0,
+      async (ids) => ids.filter((id) => id !== 'h2'),
+      [],
+    );
+    worker.start();
+    const reservation = await waitFor(
+      async () => worker.reserve(2, claimedAt()),
+      'a place for hand-overs',
+    );
+    // The accepting commit waited on a lock for longer than the lease it wrote.
+    advance(LEASE_MS + 1);
+    worker.deliver(reservation, [claimed('h1'), claimed('h2')]);
+    await waitFor(async () => sent.length === 1 || null, 'the held message sent');
+    await worker.stop();
+    assert.deepEqual(sent, ['h1']);
+    assert.deepEqual(renewals[0]?.ids, ['h1', 'h2']);
   });
 });

@@ -153,7 +153,8 @@ export class DeliveryWorker implements DeliveryHandOff {
     this.stopChecking.abort();
     await this.credentialCheck;
     await this.loop;
-    await Promise.all(this.inFlight);
+    // A late hand-over's renewal adds its sends when it ends: wait for those too.
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
     const unrecorded = this.unrecordedResults - unrecordedBefore;
     if (unrecorded > 0) {
       this.deps.logger.warn(
@@ -416,11 +417,21 @@ export class DeliveryWorker implements DeliveryHandOff {
     this.reservedForHandOff -= reservation.places;
     // Stopping: leave them leased. They are due again when the lease expires, or at once when
     // the next worker finds this one's process gone (lease-reaper.ts).
-    if (this.running) {
-      for (const message of messages) {
-        this.track(this.send(message, false, reservation.lease.expiresAt));
+    if (this.running && messages.length > 0) {
+      const { leaseMs } = this.deps.options;
+      const { expiresAt } = reservation.lease;
+      if (this.clock() > expiresAt - leaseMs / 2) {
+        // The accepting commit waited on the database (a lock) for more than half the lease it
+        // wrote: renewed first, as a late claim is (keepLateClaim).
+        this.track(
+          this.keepLateClaim(messages, expiresAt - leaseMs).then(({ claimed, leaseEnd }) => {
+            for (const message of claimed) this.track(this.send(message, false, leaseEnd));
+          }),
+        );
+      } else {
+        for (const message of messages) this.track(this.send(message, false, expiresAt));
       }
-      if (messages.length > 0) this.deps.telemetry?.messagesHandedOver(messages.length);
+      this.deps.telemetry?.messagesHandedOver(messages.length);
     }
     if (messages.length < reservation.places) this.onSlotFreed?.();
   }

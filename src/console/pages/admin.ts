@@ -31,7 +31,6 @@ function unitIdOf(state: ConsoleRequestState): string | undefined {
   return state.scope.kind === 'unit' ? state.scope.unitId : undefined;
 }
 
-/** Suppressions, API keys, units, users, status webhook endpoints and the audit log. */
 /** Active, disabled, or locked (for everyone, or for the addresses that failed) until a time. */
 function userState(user: ConsoleUser, now: number) {
   if (user.disabledAt !== null) return 'disabled';
@@ -42,6 +41,7 @@ function userState(user: ConsoleUser, now: number) {
     : html`locked until ${time(lock.until)} for some addresses`;
 }
 
+/** Suppressions, API keys, units, users, status webhook endpoints and the audit log. */
 export function registerAdminPages(app: FastifyInstance, deps: ConsoleDeps): void {
   const clock = deps.clock ?? Date.now;
 

@@ -53,3 +53,22 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     )
   );
 }
+
+/**
+ * Failures one transaction's own content can cause, or that end one transaction only (a
+ * statement timeout a large item ran into, a deadlock, a serialization failure): the request may
+ * succeed later, but another transaction now may well succeed.
+ */
+const ONE_TRANSACTION_CODES = new Set(['57014', '40P01', '40001']);
+
+/**
+ * Whether every write would fail the same way now (the database away, out of connections or
+ * space, read-only, a lock held past lock_timeout, SQLite locked elsewhere), so there is no
+ * point in trying a group's items one by one (store/write/commit-group.ts).
+ */
+export function failsEveryWrite(error: unknown): boolean {
+  const { code } = error as { code?: unknown };
+  return (
+    isDatabaseUnavailable(error) && !(typeof code === 'string' && ONE_TRANSACTION_CODES.has(code))
+  );
+}

@@ -1,4 +1,4 @@
-import { type Kysely, Migrator, sql } from 'kysely';
+import { type Kysely, Migrator, PostgresAdapter, sql } from 'kysely';
 import { migrations } from '../migrations/index.ts';
 import type { Database } from '../schema.ts';
 import { SCHEMAS } from './postgres.ts';
@@ -62,15 +62,16 @@ export async function pendingMigrations(db: Kysely<Database>): Promise<string[]>
  */
 export async function appliedMigrations(db: Kysely<Database>): Promise<string[]> {
   const schema = SCHEMAS.get(db);
-  const table = sql.table(schema ? `${schema}.kysely_migration` : 'kysely_migration');
-  try {
-    const result = await sql<{ name: string }>`select name from ${table}`.execute(db);
-    return result.rows.map((r) => r.name);
-  } catch (error) {
-    // No bookkeeping table yet: nothing was ever applied. Anything else is the database's.
-    if (/does not exist|no such table/i.test((error as Error).message ?? '')) return [];
-    throw error;
-  }
+  const name = schema ? `${schema}.kysely_migration` : 'kysely_migration';
+  // Asked of the catalog, not told by an error: servers word their errors in their own language.
+  const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+  const found = postgres
+    ? await sql<{ found: string | null }>`select to_regclass(${name})::text as found`.execute(db)
+    : await sql<{ found: string | null }>`select name as found from sqlite_master
+        where type = 'table' and name = 'kysely_migration'`.execute(db);
+  if (!found.rows[0]?.found) return [];
+  const result = await sql<{ name: string }>`select name from ${sql.table(name)}`.execute(db);
+  return result.rows.map((r) => r.name);
 }
 
 /** Migrations applied to this database that this release does not have (a newer one's). */

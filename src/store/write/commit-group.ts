@@ -1,4 +1,4 @@
-import { isDatabaseUnavailable } from '../../domain/ports/database-unavailable.ts';
+import { failsEveryWrite } from '../../domain/ports/database-unavailable.ts';
 
 /**
  * Group commit: callers add items one by one; items that arrive while the previous group is being
@@ -61,9 +61,10 @@ export class CommitGroup<Item, Result> {
           p.resolve(results[i] as Result);
         });
       } catch (error) {
-        // The database away, or a lock or statement timeout: each item alone would fail the
-        // same way, one timeout after another (a group of 20 waited 20 timeouts).
-        if (group.length === 1 || isDatabaseUnavailable(error)) {
+        // The database away, or a lock held past lock_timeout: each item alone would fail the
+        // same way, one timeout after another (a group of 20 waited 20 timeouts). A statement
+        // timeout or a deadlock may be one item's doing: those are tried one by one.
+        if (group.length === 1 || failsEveryWrite(error)) {
           for (const p of group) p.reject(error);
           continue;
         }
