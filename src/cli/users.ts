@@ -38,7 +38,8 @@ is asked for and not shown:
 When a password leaks or someone leaves:
 
   unlock        clears the failed sign-ins and every lock (5 wrong passwords from one address
-                lock that address out for 15 minutes; 50 from all addresses lock everyone out)
+                lock that address out for 15 minutes; failures from 10 addresses within 15
+                minutes lock everyone out)
   set-password  a new password, from TEGAMI_NEW_PASSWORD if set, else typed twice on a terminal;
                 also ends every session of the user and unlocks it
   disable       the user can no longer sign in, and its sessions end at once (never the last

@@ -1,8 +1,9 @@
 import {
-  ACCOUNT_LOCK_AFTER_FAILURES,
+  ACCOUNT_LOCK_ADDRESSES,
   type ConsoleRole,
   type ConsoleSession,
   type ConsoleUser,
+  clientAddressKey,
   decoyHash,
   hashPassword,
   hashSessionToken,
@@ -109,6 +110,15 @@ class FailureCounts {
     });
     return lockedUntil;
   }
+
+  /** How many keys ending in `suffix` failed after `since` (distinct addresses of one email). */
+  countFailedSince(suffix: string, since: number): number {
+    let n = 0;
+    for (const [key, seen] of this.counts) {
+      if (seen.lastFailedAt > since && key.endsWith(suffix)) n++;
+    }
+    return n;
+  }
 }
 
 /**
@@ -121,11 +131,11 @@ export class ConsoleAccounts {
   private readonly clock: () => number;
   /**
    * Failed sign-ins of addresses that have no user, counted as a user's are (per client address,
-   * and over all of them), so that the lock-out does not tell which addresses exist. Kept in
-   * this process only, at most UNKNOWN_ADDRESSES_KEPT of each.
+   * and the addresses that failed recently), so that the lock-out does not tell which addresses
+   * exist. Kept in this process only, at most UNKNOWN_ADDRESSES_KEPT of each.
    */
   private readonly unknownByClient = new FailureCounts(UNKNOWN_ADDRESSES_KEPT);
-  private readonly unknownOverall = new FailureCounts(UNKNOWN_ADDRESSES_KEPT);
+  private readonly unknownAccountLocks = new FailureCounts(UNKNOWN_ADDRESSES_KEPT);
 
   constructor(
     private readonly store: ConsoleUserStore,
@@ -259,9 +269,10 @@ export class ConsoleAccounts {
    * count. So guesses sent all at once get LOCK_AFTER_FAILURES checks, as guesses one by one do:
    * the rest find the lock and are refused without a check. `client` is the address the attempt
    * comes from: a lock keeps that address out, so a stranger's guesses do not lock the owner out
-   * (only guesses from ACCOUNT_LOCK_AFTER_FAILURES in all do, from many addresses).
+   * (only failures from ACCOUNT_LOCK_ADDRESSES addresses within LOCK_MS do).
    */
-  async signIn(email: string, password: string, client: string): Promise<SignInResult> {
+  async signIn(email: string, password: string, ip: string): Promise<SignInResult> {
+    const client = clientAddressKey(ip);
     const user = await this.store.findUserByEmail(normalizeEmail(email));
     if (!user) return this.refuseUnknown(normalizeEmail(email), password, client);
     const now = this.clock();
@@ -305,7 +316,7 @@ export class ConsoleAccounts {
   private rules(now: number): LockRules {
     return {
       perClient: LOCK_AFTER_FAILURES,
-      allClients: ACCOUNT_LOCK_AFTER_FAILURES,
+      addressesToLockAccount: ACCOUNT_LOCK_ADDRESSES,
       lockUntil: now + LOCK_MS,
       forgetAfterMs: LOCK_MS,
     };
@@ -313,8 +324,8 @@ export class ConsoleAccounts {
 
   /**
    * What a user's wrong password would answer, as slowly: refused, then locked from the fifth
-   * attempt from one client address on, or the fiftieth from all (counted before the decoy
-   * check, as a user's attempts are).
+   * attempt from one client address on, or for everyone once ACCOUNT_LOCK_ADDRESSES addresses
+   * failed within LOCK_MS (counted before the decoy check, as a user's attempts are).
    */
   private async refuseUnknown(
     email: string,
@@ -322,20 +333,17 @@ export class ConsoleAccounts {
     client: string,
   ): Promise<SignInResult> {
     const now = this.clock();
-    const byClient = `${client} ${email}`;
-    const accountLock = this.unknownOverall.lockedUntil(email, now);
+    const suffix = ` ${email}`;
+    const byClient = `${client}${suffix}`;
+    const accountLock = this.unknownAccountLocks.lockedUntil(email, now);
     if (accountLock !== null) return { kind: 'locked', until: accountLock, scope: 'account' };
     const clientLock = this.unknownByClient.lockedUntil(byClient, now);
     if (clientLock !== null) return { kind: 'locked', until: clientLock, scope: 'client' };
     const locksClient = this.unknownByClient.count(byClient, now, LOCK_AFTER_FAILURES, LOCK_MS);
-    // The count over all addresses is "in a row" as a user's is: only a good sign-in resets
-    // that, and there is none here, so it never forgets by itself.
-    const locksAccount = this.unknownOverall.count(
-      email,
-      now,
-      ACCOUNT_LOCK_AFTER_FAILURES,
-      Number.POSITIVE_INFINITY,
-    );
+    const recent = this.unknownByClient.countFailedSince(suffix, now - LOCK_MS);
+    // One "failure" reaching the threshold at once sets the account's lock, as a user's is set.
+    const locksAccount =
+      recent >= ACCOUNT_LOCK_ADDRESSES ? this.unknownAccountLocks.count(email, now, 1, LOCK_MS) : 0;
     // As slow as a real check, so the time does not tell which addresses exist.
     await verifyPassword(password, await decoyHash());
     if (locksAccount > 0) return { kind: 'locked', until: locksAccount, scope: 'account' };

@@ -83,10 +83,33 @@ export const LOCK_AFTER_FAILURES = 5;
 export const LOCK_MS = 15 * 60_000;
 
 /**
- * Failures in a row from all addresses together that lock an account for everyone (guessing
- * spread over many addresses), until LOCK_MS later or a good sign-in before it is reached.
+ * Client addresses with a failed sign-in within LOCK_MS that lock an account for everyone
+ * (guessing spread over many addresses), for LOCK_MS. One address can never reach it however
+ * long it keeps guessing; IPv6 addresses count by their /64 (clientAddressKey), since one
+ * client commonly holds a whole /64.
  */
-export const ACCOUNT_LOCK_AFTER_FAILURES = 50;
+export const ACCOUNT_LOCK_ADDRESSES = 10;
+
+/** The address a sign-in is counted under: IPv4 as it is, IPv6 by its /64 prefix. */
+export function clientAddressKey(ip: string): string {
+  const address = ip.split('%')[0] ?? ip;
+  if (!address.includes(':')) return address;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped?.[1]) return mapped[1];
+  const [head = '', tail] = address.split('::');
+  const first = head === '' ? [] : head.split(':');
+  const last = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups =
+    tail === undefined
+      ? first
+      : [
+          ...first,
+          ...Array<string>(Math.max(0, 8 - first.length - last.length)).fill('0'),
+          ...last,
+        ];
+  const prefix = groups.slice(0, 4).map((g) => (Number.parseInt(g, 16) || 0).toString(16));
+  return `${prefix.join(':')}::/64`;
+}
 
 /** A session ends this long after its last use, and at the latest this long after sign-in. */
 export const SESSION_IDLE_MS = 12 * 3600_000;

@@ -21,11 +21,14 @@ export type LockScope = 'client' | 'account';
 export interface LockRules {
   /** Failures in a row from one client address that lock that address out of the user. */
   perClient: number;
-  /** Failures in a row from all addresses together that lock the user for everyone. */
-  allClients: number;
+  /** Client addresses failing within `forgetAfterMs` that lock the user for everyone. */
+  addressesToLockAccount: number;
   /** When a lock this attempt sets ends. */
   lockUntil: number;
-  /** A client address's count starts again after this long without a failure. */
+  /**
+   * A client address's count starts again after this long without a failure, and an address
+   * counts towards `addressesToLockAccount` for this long after its last failure.
+   */
   forgetAfterMs: number;
 }
 

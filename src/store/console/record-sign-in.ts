@@ -5,7 +5,7 @@ import type { DatabaseHandle } from '../engine/handle.ts';
  * Counts a sign-in attempt before its password is checked, in one transaction that holds the
  * user's row (PostgreSQL `FOR UPDATE`; SQLite's write lock): the attempt that brings the count
  * from its client address to `rules.perClient` locks that address out of the user, the one that
- * brings the user's count over every address to `rules.allClients` locks the user. An attempt
+ * makes `rules.addressesToLockAccount` addresses with a recent failure locks the user. An attempt
  * that finds either lock is not counted. Deciding under the lock, not from a count read earlier,
  * is what holds the limits against many guesses sent at once. Null: no such user.
  */
@@ -45,7 +45,6 @@ export async function countSignInAttempt(
     const fromClient = (fresh ? Number(mine.failures) : 0) + 1;
     const overall = Number(user.failed_sign_ins) + 1;
     const clientLocks = fromClient >= rules.perClient;
-    const userLocks = overall >= rules.allClients;
     await trx
       .insertInto('console_sign_in_failures')
       .values({
@@ -63,6 +62,14 @@ export async function countSignInAttempt(
         }),
       )
       .execute();
+    // Addresses that failed recently, this one included (its row was just written).
+    const recent = await trx
+      .selectFrom('console_sign_in_failures')
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .where('user_id', '=', id)
+      .where('last_failed_at', '>', now - rules.forgetAfterMs)
+      .executeTakeFirstOrThrow();
+    const userLocks = Number(recent.n) >= rules.addressesToLockAccount;
     await trx
       .updateTable('console_users')
       .set({
