@@ -9,6 +9,7 @@ import Fastify, {
   type FastifyReply,
   LogController,
 } from 'fastify';
+import { failsEveryWrite } from '../domain/ports/database-unavailable.ts';
 import { decodeBody } from './content-encoding.ts';
 import { type ApiDeps, MESSAGE_BODY_LIMIT } from './deps.ts';
 import { ApiError } from './errors.ts';
@@ -155,8 +156,11 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     // data resets the connection and loses this answer. Keep it open and drain the rest instead.
     if (!request.raw.complete) reply.removeHeader('connection');
     // While the database is away every request fails: one line for the outage, not one each.
-    if (apiError.code === 'database_unavailable' && deps.outage) {
+    // A statement timeout or a deadlock is this request's alone: logged with it, as a warning.
+    if (apiError.code === 'database_unavailable' && deps.outage && failsEveryWrite(error)) {
       deps.outage.failed('answering requests', error);
+    } else if (apiError.code === 'database_unavailable') {
+      request.log.warn({ err: error }, 'request failed: the database gave up on it');
     } else if (
       apiError.status >= 500 &&
       !(apiError.code === 'storage_unavailable' && deps.outage) &&
