@@ -162,6 +162,9 @@ describe('the worker hands over only while nothing queues', () => {
       async releaseLeases() {
         return { released: 0, confirmed: 0 };
       },
+      async releaseExpiredLeases() {
+        return { released: 0, confirmed: 0 };
+      },
       async flushed() {},
     };
     const sent: string[] = [];

@@ -61,6 +61,9 @@ function setUp(
     async releaseLeases() {
       return { released: 0, confirmed: 0 };
     },
+    async releaseExpiredLeases() {
+      return { released: 0, confirmed: 0 };
+    },
     async flushed() {},
   };
   const sent: string[] = [];

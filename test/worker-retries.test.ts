@@ -128,7 +128,7 @@ describe('leases', () => {
     return id;
   }
 
-  test('an expired lease makes the message claimable again; the stale worker cannot overwrite', async () => {
+  test('an expired lease is released with an unknown attempt, not claimed at once; the stale worker cannot overwrite', async () => {
     const id = await submitOne();
     const now = Date.now();
     const [first] = await delivery.claimDue({
@@ -144,11 +144,34 @@ describe('leases', () => {
       [],
       'lease still held',
     );
+    // Its worker (on another host) stopped: the lease ran out. A claim leaves it to the sweep,
+    // which records the lost attempt and lets it wait for proof as a known dead worker's does.
+    assert.deepEqual(
+      await delivery.claimDue({ owner: 'host-b/1/b', limit: 10, leaseMs: 1000, now: now + 1001 }),
+      [],
+      'not sent again at once',
+    );
+    assert.deepEqual(
+      await delivery.releaseExpiredLeases(now + 1001, { provider: 'sandbox', proofWaitMs: 0 }),
+      { released: 1, confirmed: 0 },
+    );
+    let record = await messages.get(id);
+    assert.equal(record?.status, 'queued');
+    assert.deepEqual(
+      record?.attempts.map((a) => [a.number, a.outcome, a.errorClass]),
+      [[1, 'unknown', 'worker_lost']],
+      'no gap in the attempt numbers',
+    );
+    assert.deepEqual(
+      await delivery.releaseExpiredLeases(now + 1002, { provider: 'sandbox', proofWaitMs: 0 }),
+      { released: 0, confirmed: 0 },
+      'once',
+    );
     const [second] = await delivery.claimDue({
       owner: 'host-b/1/b',
       limit: 10,
       leaseMs: 1000,
-      now: now + 1001,
+      now: now + 1002,
     });
     assert.equal(second?.id, id);
     assert.equal(second?.attemptCount, 2);
@@ -169,7 +192,8 @@ describe('leases', () => {
       rateLimit: null,
       networkError: null,
     });
-    // The first worker comes back late with a failure: its attempt is recorded, status untouched.
+    // The first worker comes back late with a failure: its attempt takes the place of the
+    // unknown one, the status is untouched.
     await delivery.complete({
       messageId: id,
       leaseOwner: 'host-a/1/a',
@@ -177,8 +201,9 @@ describe('leases', () => {
       attempt: attempt(1),
       decision: { kind: 'failed', reason: 'stale' },
     });
-    let record = await messages.get(id);
+    record = await messages.get(id);
     assert.equal(record?.status, 'sending');
+    assert.equal(record?.attempts[0]?.errorClass, 'http_503', 'the real result, not unknown');
     await delivery.complete({
       messageId: id,
       leaseOwner: 'host-b/1/b',

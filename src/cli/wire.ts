@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { registerConsole } from '../console/plugin.ts';
-import { releaseDeadLocalLeases } from '../delivery/lease-reaper.ts';
+import { releaseDeadLocalLeases, releaseExpiredLeases } from '../delivery/lease-reaper.ts';
 import { DeliveryWorker } from '../delivery/worker.ts';
 import { AlertsService } from '../domain/alerts/service.ts';
 import { createApiKey, ensureBootstrapKey } from '../domain/api-keys.ts';
@@ -590,10 +590,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       const running = worker;
       const store = stores.delivery;
       const reap = () =>
-        releaseDeadLocalLeases(store, running.leaseOwner, lostSends, logger).then(
-          () => outage.succeeded('freeing leases of dead workers'),
-          (err: unknown) => outage.failed('freeing leases of dead workers', err),
-        );
+        releaseDeadLocalLeases(store, running.leaseOwner, lostSends, logger)
+          .then(() => releaseExpiredLeases(store, lostSends, logger))
+          .then(
+            () => outage.succeeded('freeing leases of dead workers'),
+            (err: unknown) => outage.failed('freeing leases of dead workers', err),
+          );
       await unlessAborted(reap(), signal);
       timers.push(setInterval(reap, LEASE_REAPER_INTERVAL_MS));
       signal?.throwIfAborted();

@@ -38,6 +38,28 @@ export async function releaseDeadLocalLeases(
 }
 
 /**
+ * Frees the messages whose lease ran out while they were being sent: their worker stopped
+ * without a result, on this host or another, or stopped for longer than a lease. Claims leave
+ * them to this, so they get the same `unknown` attempt and wait for proof as a known dead
+ * worker's (releaseDeadLocalLeases), instead of being sent again at once.
+ */
+export async function releaseExpiredLeases(
+  store: DeliveryStore,
+  lost: { provider: string; proofWaitMs: number },
+  logger: Logger,
+  now = Date.now(),
+): Promise<number> {
+  const { released, confirmed } = await store.releaseExpiredLeases(now, lost);
+  if (released > 0) {
+    logger.warn(
+      { messages: released, alreadyDelivered: confirmed },
+      'released messages whose lease ran out before their worker recorded a result',
+    );
+  }
+  return released;
+}
+
+/**
  * Whether `owner`'s process has certainly exited: it shares our process table (known, not
  * `unknown`) and its pid is not there. Everything else (another table, an old-format owner, an
  * unreadable pid, a pid that exists, even if reused by another process) counts as alive.

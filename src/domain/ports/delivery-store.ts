@@ -44,6 +44,14 @@ export interface DeliveryStore {
     now: number,
     lost: { provider: string; proofWaitMs: number },
   ): Promise<{ released: number; confirmed: number }>;
+  /**
+   * Frees every message whose lease ran out while `sending` (its worker stopped without a
+   * result, wherever it ran), as releaseLeases does: claims leave such messages to this.
+   */
+  releaseExpiredLeases(
+    now: number,
+    lost: { provider: string; proofWaitMs: number },
+  ): Promise<{ released: number; confirmed: number }>;
   /** Resolves when every completion handed over so far is durable. */
   flushed(): Promise<void>;
 }

@@ -57,6 +57,10 @@ async function claimDueMessages(
         .selectFrom(dialect.throughIndex('messages', 'messages_claim'))
         .select(['id', 'next_attempt_at', sql.lit(PRIORITY_RANK[priority]).as('rank')])
         .where(sql<boolean>`status in ('queued', 'scheduled', 'sending')`)
+        // A `sending` row here has a lease that ran out: its worker stopped without a result.
+        // The lease sweep (leases.ts) records that and lets it wait for proof, as for a worker
+        // known dead, instead of sending it again at once.
+        .where('status', '<>', sql.lit('sending'))
         .where('priority', '=', sql.lit(PRIORITY_RANK[priority]))
         .where('next_attempt_at', '<=', now)
         .orderBy('next_attempt_at')

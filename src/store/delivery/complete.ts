@@ -12,6 +12,31 @@ import { confirmFromRecordedEvents } from './confirm-waiting.ts';
 import { attemptRow } from './rows.ts';
 
 /**
+ * A worker whose lease ran out may still finish its send: its result then takes the place of
+ * the `unknown` attempt the lease sweep recorded in its name (leases.ts), so the timeline says
+ * what happened. Any other attempt of the same number is left as it is (a completion written
+ * twice, after a commit whose answer was lost).
+ */
+const ATTEMPT_COLUMNS = [
+  'provider',
+  'started_at',
+  'duration_ms',
+  'outcome',
+  'http_status',
+  'provider_message_id',
+  'error_class',
+  'detail',
+  'response_excerpt',
+  'provider_fault',
+  'provider_errors',
+  'rate_limit',
+  'network_error',
+];
+const REPLACES_A_LOST_WORKERS_ATTEMPT = `on conflict (message_id, number) do update set ${ATTEMPT_COLUMNS.map(
+  (c) => `${c} = excluded.${c}`,
+).join(', ')} where attempts.error_class = 'worker_lost'`;
+
+/**
  * One transaction for a group of finished attempts: every attempt row, then each message's new
  * status. A status change applies only while the worker still holds the lease, so a worker that
  * was presumed dead cannot overwrite what its successor recorded.
@@ -22,7 +47,12 @@ export async function writeCompletions(
   group: Completion[],
 ): Promise<void> {
   const webhooks: WebhookEvent[] = [];
-  await handle.dialect.insertRows(trx, 'attempts', group.map(attemptRow));
+  await handle.dialect.insertRows(
+    trx,
+    'attempts',
+    group.map(attemptRow),
+    REPLACES_A_LOST_WORKERS_ATTEMPT,
+  );
 
   const sentByOwner = new Map<string, Completion[]>();
   for (const completion of group) {

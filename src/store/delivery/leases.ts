@@ -22,17 +22,40 @@ export async function activeLeaseOwners(handle: DatabaseHandle, now: number): Pr
  * is handled as a send that timed out: one whose delivery event is already here is `sent` with
  * no second send, the rest wait `proofWaitMs` for one (0: due at once).
  */
-export async function releaseLeases(
+export function releaseLeases(
   handle: DatabaseHandle,
   owner: string,
   now: number,
   lost: { provider: string; proofWaitMs: number },
 ): Promise<{ released: number; confirmed: number }> {
+  return releaseWhere(handle, { owner }, now, lost);
+}
+
+/**
+ * The messages whose lease ran out while `sending` (a worker elsewhere died, or stopped longer
+ * than a lease), released as a dead worker's are (releaseLeases): an `unknown` attempt, `sent`
+ * if a delivery event is here already, else due after `proofWaitMs`. Claims leave such rows to
+ * this, so that they are not sent again at once with a gap in their attempt numbers.
+ */
+export function releaseExpiredLeases(
+  handle: DatabaseHandle,
+  now: number,
+  lost: { provider: string; proofWaitMs: number },
+): Promise<{ released: number; confirmed: number }> {
+  return releaseWhere(handle, { expiredBy: now }, now, lost);
+}
+
+async function releaseWhere(
+  handle: DatabaseHandle,
+  which: { owner: string } | { expiredBy: number },
+  now: number,
+  lost: { provider: string; proofWaitMs: number },
+): Promise<{ released: number; confirmed: number }> {
   return handle.writeTransaction(async (trx) => {
     // The update first, and the attempts only for the rows it changed: two reapers freeing the
-    // same owner at once (PostgreSQL) change each row once, and a message another worker claimed
-    // meanwhile (its lease had expired) is not touched.
-    const rows = await trx
+    // same rows at once (PostgreSQL) change each row once, and a message another worker claimed
+    // meanwhile is not touched.
+    let update = trx
       .updateTable('messages')
       .set({
         status: 'queued',
@@ -48,8 +71,30 @@ export async function releaseLeases(
           providerFault: null,
         }),
       })
+      .where('status', '=', 'sending');
+    update =
+      'owner' in which
+        ? update.where('lease_owner', '=', which.owner)
+        : update.where('lease_expires_at', '<=', which.expiredBy);
+    // The owner as it was: the update's RETURNING gives the new (null) one.
+    const before = await trx
+      .selectFrom('messages')
+      .select(['id', 'lease_owner'])
       .where('status', '=', 'sending')
-      .where('lease_owner', '=', owner)
+      .where((eb) =>
+        'owner' in which
+          ? eb('lease_owner', '=', which.owner)
+          : eb('lease_expires_at', '<=', which.expiredBy),
+      )
+      .execute();
+    if (before.length === 0) return { released: 0, confirmed: 0 };
+    const owners = new Map(before.map((r) => [r.id, r.lease_owner]));
+    const rows = await update
+      .where(
+        'id',
+        'in',
+        before.map((r) => r.id),
+      )
       .returning(['id', 'attempt_count'])
       .execute();
     if (rows.length === 0) return { released: 0, confirmed: 0 };
@@ -66,7 +111,10 @@ export async function releaseLeases(
         http_status: null,
         provider_message_id: null,
         error_class: 'worker_lost',
-        detail: `the worker sending it (${owner}) stopped before it recorded the result; the provider may have taken it`,
+        detail:
+          'owner' in which
+            ? `the worker sending it (${which.owner}) stopped before it recorded the result; the provider may have taken it`
+            : `the lease of the worker sending it (${owners.get(r.id) ?? 'unknown'}) ran out before it recorded the result; the provider may have taken it`,
         response_excerpt: null,
         provider_fault: null,
         provider_errors: null,

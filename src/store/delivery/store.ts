@@ -4,7 +4,7 @@ import type { DatabaseHandle } from '../engine/handle.ts';
 import { CommitGroup } from '../write/commit-group.ts';
 import { claimDue } from './claim-due.ts';
 import { writeCompletions } from './complete.ts';
-import { activeLeaseOwners, extendLeases, releaseLeases } from './leases.ts';
+import { activeLeaseOwners, extendLeases, releaseExpiredLeases, releaseLeases } from './leases.ts';
 
 /**
  * Claiming due messages and recording what happened to them, for the delivery worker.
@@ -61,5 +61,12 @@ export class SqlDeliveryStore implements DeliveryStore {
     lost: { provider: string; proofWaitMs: number },
   ): Promise<{ released: number; confirmed: number }> {
     return releaseLeases(this.handle, owner, now, lost);
+  }
+
+  releaseExpiredLeases(
+    now: number,
+    lost: { provider: string; proofWaitMs: number },
+  ): Promise<{ released: number; confirmed: number }> {
+    return releaseExpiredLeases(this.handle, now, lost);
   }
 }

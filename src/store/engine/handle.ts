@@ -111,11 +111,15 @@ export interface Dialect {
    * lock).
    */
   advisoryXactLock(trx: Kysely<Database>, key: string): Promise<void>;
-  /** Inserts many rows into one table (see write/insert-rows.ts for the two strategies). */
+  /**
+   * Inserts many rows into one table (see write/insert-rows.ts for the two strategies);
+   * `onConflict`, an `on conflict …` clause written for both engines, is appended as it is.
+   */
   insertRows<T extends keyof Database & string>(
     db: Kysely<Database>,
     table: T,
     rows: Insertable<Database[T]>[],
+    onConflict?: string,
   ): Promise<void>;
   /** Inserts into several tables; one statement where the engine allows it. */
   insertIntoTables(db: Kysely<Database>, insertions: Insertion[]): Promise<void>;

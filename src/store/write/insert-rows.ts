@@ -28,6 +28,7 @@ export async function insertRowsAsValues<T extends keyof Database & string>(
   db: Kysely<Database>,
   table: T,
   rows: Insertable<Database[T]>[],
+  onConflict = '',
 ): Promise<void> {
   if (rows.length === 0) return;
   const columns = Object.keys(rows[0] as object);
@@ -39,7 +40,10 @@ export async function insertRowsAsValues<T extends keyof Database & string>(
     const parameters: unknown[] = [];
     for (const row of part) for (const column of columns) parameters.push(row[column] ?? null);
     await db.executeQuery(
-      CompiledQuery.raw(head + Array.from(part, () => tuple).join(', '), parameters),
+      CompiledQuery.raw(
+        head + Array.from(part, () => tuple).join(', ') + (onConflict ? ` ${onConflict}` : ''),
+        parameters,
+      ),
     );
   }
 }
@@ -49,9 +53,10 @@ export async function insertRowsFromJson<T extends keyof Database & string>(
   db: Kysely<Database>,
   table: T,
   rows: Insertable<Database[T]>[],
+  onConflict = '',
 ): Promise<void> {
   if (rows.length === 0) return;
-  await sql`${insertFromJsonSql(table, rows)}`.execute(db);
+  await sql`${insertFromJsonSql(table, rows)} ${sql.raw(onConflict)}`.execute(db);
 }
 
 function insertFromJsonSql(table: string, rows: object[]) {
