@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { DeliveryWorker } from '../src/delivery/worker.ts';
 import { writeHandingOver } from '../src/domain/hand-over.ts';
-import type { ClaimRequest, DeliveryStore } from '../src/domain/ports/delivery-store.ts';
+import type { ClaimRequest } from '../src/domain/ports/delivery-store.ts';
 import type { DeliveryHandOff } from '../src/domain/ports/hand-off.ts';
 import type {
   NewMessage,
@@ -21,7 +21,7 @@ import {
   type TestService,
   waitFor,
 } from './helpers.ts';
-import { minimalContent } from './support/fakes.ts';
+import { claimedMessage, fakeDeliveryStore, minimalContent } from './support/fakes.ts';
 
 /**
  * `tegami serve` hands accepted mail to its own worker (domain/ports/hand-off.ts): written
@@ -129,44 +129,19 @@ describe(`TEGAMI_WORKER_HAND_OFF=false (${TEST_ENGINE})`, () => {
 });
 
 describe('the worker hands over only while nothing queues', () => {
-  function claimed(id: string): ClaimedMessage {
-    return {
-      id,
-      unitId: 'unit_test',
-      priority: 'bulk',
-      attemptCount: 1,
-      attemptsThisRound: 1,
-      leaseOwner: 'x',
-      content: minimalContent(`${id}@example.com`),
-      suppressed: [],
-    };
-  }
+  const claimed = (id: string) => claimedMessage(id, 'bulk');
 
   test('a full claim stops hand-overs; a short one lets them through, within the free places', async () => {
     const due = ['a', 'b', 'c', 'd'].map(claimed);
     const claims: ClaimRequest[] = [];
     let answerSecondClaim: (rows: ClaimedMessage[]) => void = () => {};
-    const store: DeliveryStore = {
+    const store = fakeDeliveryStore({
       async claimDue(request) {
         claims.push(request);
         if (claims.length === 2) return new Promise((resolve) => (answerSecondClaim = resolve));
         return due.splice(0, request.limit);
       },
-      async complete() {},
-      async extendLeases(_owner, ids) {
-        return [...ids];
-      },
-      async activeLeaseOwners() {
-        return [];
-      },
-      async releaseLeases() {
-        return { released: 0, confirmed: 0 };
-      },
-      async releaseExpiredLeases() {
-        return { released: 0, confirmed: 0 };
-      },
-      async flushed() {},
-    };
+    });
     const sent: string[] = [];
     let releaseSends: () => void = () => {};
     const holdSends = new Promise<void>((resolve) => (releaseSends = resolve));

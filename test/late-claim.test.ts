@@ -3,12 +3,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pino from 'pino';
 import { DeliveryWorker } from '../src/delivery/worker.ts';
-import type { DeliveryStore } from '../src/domain/ports/delivery-store.ts';
 import type { Provider } from '../src/domain/ports/provider.ts';
 import { DEFAULT_RETRY_POLICY } from '../src/domain/retry-policy.ts';
-import type { ClaimedMessage } from '../src/domain/types.ts';
 import { waitFor } from './helpers.ts';
-import { minimalContent } from './support/fakes.ts';
+import { claimedMessage, fakeDeliveryStore } from './support/fakes.ts';
 
 /**
  * A claim that waits on the database longer than half a lease (a table lock, a stalled server)
@@ -19,18 +17,7 @@ import { minimalContent } from './support/fakes.ts';
  */
 const LEASE_MS = 30_000;
 
-function claimed(id: string): ClaimedMessage {
-  return {
-    id,
-    unitId: 'unit_test',
-    priority: 'normal',
-    attemptCount: 1,
-    attemptsThisRound: 1,
-    leaseOwner: 'x',
-    content: minimalContent(`${id}@example.com`),
-    suppressed: [],
-  };
-}
+const claimed = (id: string) => claimedMessage(id);
 
 /**
  * A worker over a store whose first claim returns `ids` after `claimMs` of the worker's clock;
@@ -44,28 +31,17 @@ function setUp(
   let now = 1_000_000;
   const due = ids.map(claimed);
   const renewals: { ids: string[]; until: number }[] = [];
-  const store: DeliveryStore = {
+  const store = fakeDeliveryStore({
     async claimDue(request) {
       const rows = due.splice(0, request.limit);
       if (rows.length > 0) now += claimMs;
       return rows;
     },
-    async complete() {},
     async extendLeases(_owner, some, until) {
       renewals.push({ ids: [...some], until });
       return renew(some);
     },
-    async activeLeaseOwners() {
-      return [];
-    },
-    async releaseLeases() {
-      return { released: 0, confirmed: 0 };
-    },
-    async releaseExpiredLeases() {
-      return { released: 0, confirmed: 0 };
-    },
-    async flushed() {},
-  };
+  });
   const sent: string[] = [];
   const provider: Provider = {
     name: 'test',

@@ -9,7 +9,7 @@ import type { Completion, DeliveryStore } from '../src/domain/ports/delivery-sto
 import type { Provider } from '../src/domain/ports/provider.ts';
 import { DEFAULT_RETRY_POLICY } from '../src/domain/retry-policy.ts';
 import { toApiError } from '../src/http/map-errors.ts';
-import { minimalContent } from './support/fakes.ts';
+import { claimedMessage, fakeDeliveryStore } from './support/fakes.ts';
 
 /** A store whose results cannot be written until `downUntil` (the database away). */
 function storeDownUntil(downUntil: number) {
@@ -77,39 +77,16 @@ describe('a worker stopped while the database is away', () => {
     const downUntil = Date.now() + 9_500;
     const completes: number[] = [];
     let claims = 0;
-    const store = {
+    const store = fakeDeliveryStore({
       async claimDue() {
         claims++;
-        return claims === 1
-          ? [
-              {
-                id: 'msg_1',
-                unitId: 'unit_test',
-                priority: 'normal',
-                attemptCount: 1,
-                attemptsThisRound: 1,
-                leaseOwner: 'x',
-                content: minimalContent('guest@example.com'),
-                suppressed: [],
-              },
-            ]
-          : [];
+        return claims === 1 ? [claimedMessage('msg_1')] : [];
       },
       async complete() {
         completes.push(Date.now());
         if (Date.now() < downUntil) throw new Error('connection refused');
       },
-      async extendLeases(_owner: string, ids: readonly string[]) {
-        return [...ids];
-      },
-      async activeLeaseOwners() {
-        return [];
-      },
-      async releaseLeases() {
-        return { released: 0, confirmed: 0 };
-      },
-      async flushed() {},
-    } as unknown as DeliveryStore;
+    });
     let sent = 0;
     const provider: Provider = {
       name: 'test',

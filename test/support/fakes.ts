@@ -9,6 +9,7 @@ import type {
 } from '../../src/domain/operations/ports.ts';
 import { OperationsService } from '../../src/domain/operations/service.ts';
 import type { Unit } from '../../src/domain/operations/units.ts';
+import type { DeliveryStore } from '../../src/domain/ports/delivery-store.ts';
 import type {
   MessageFilter,
   MessageStore,
@@ -20,7 +21,12 @@ import type {
   ProviderHealthReport,
   ProviderHealthStore,
 } from '../../src/domain/ports/provider-health-store.ts';
-import type { MessageContent, MessageRecord, Recipient } from '../../src/domain/types.ts';
+import type {
+  ClaimedMessage,
+  MessageContent,
+  MessageRecord,
+  Recipient,
+} from '../../src/domain/types.ts';
 import type { ApiDeps } from '../../src/http/deps.ts';
 import { createLogger } from '../../src/ops/logger.ts';
 
@@ -290,5 +296,49 @@ export function minimalContent(to = 'guest@example.com'): MessageContent {
     categories: [],
     metadata: {},
     attachments: [],
+  };
+}
+
+/** A message as a claim hands it to the worker: the first attempt, to `<id>@example.com`. */
+export function claimedMessage(
+  id: string,
+  priority: ClaimedMessage['priority'] = 'normal',
+): ClaimedMessage {
+  return {
+    id,
+    unitId: 'unit_test',
+    priority,
+    attemptCount: 1,
+    attemptsThisRound: 1,
+    leaseOwner: 'x',
+    content: minimalContent(`${id}@example.com`),
+    suppressed: [],
+  };
+}
+
+/**
+ * A delivery store for worker tests: claims nothing, writes nothing, keeps every lease it is
+ * asked to renew; `overrides` give the parts a test looks at.
+ */
+export function fakeDeliveryStore(overrides: Partial<DeliveryStore> = {}): DeliveryStore {
+  return {
+    async claimDue() {
+      return [];
+    },
+    async complete() {},
+    async extendLeases(_owner, ids) {
+      return [...ids];
+    },
+    async activeLeaseOwners() {
+      return [];
+    },
+    async releaseLeases() {
+      return { released: 0, confirmed: 0 };
+    },
+    async releaseExpiredLeases() {
+      return { released: 0, confirmed: 0 };
+    },
+    async flushed() {},
+    ...overrides,
   };
 }
