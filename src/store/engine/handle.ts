@@ -51,6 +51,13 @@ export interface DatabaseHandle {
     options?: { bulk?: boolean; asyncCommit?: boolean },
   ): Promise<T>;
   /**
+   * Runs `work`'s reads against one view of the database, so an answer built from several
+   * queries (a message, then its attempts) cannot mix states from before and after a commit
+   * made between them. PostgreSQL: a read-only REPEATABLE READ transaction. SQLite: a deferred
+   * transaction on this process's one connection (its snapshot starts at the first read).
+   */
+  readSnapshot<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
+  /**
    * Resolves once every commit made so far is on disk. On SQLite a commit is visible to reads a
    * moment before its fsync (engine/wal-sync.ts): a read whose answer acknowledges something
    * (an idempotent replay) waits for this first. Absent where a visible commit is durable.

@@ -228,6 +228,9 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
         return result;
       }
     },
+    // Kysely's SQLite driver holds the connection for the whole transaction, so none of this
+    // process's writes can come in between; other processes' commits are after its snapshot.
+    readSnapshot: (work) => db.transaction().execute(work),
     durable: async () => {
       await walSync?.sync();
     },

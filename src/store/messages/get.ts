@@ -9,20 +9,29 @@ export async function getMessage(
   id: string,
   unitId?: string,
 ): Promise<MessageRecord | null> {
-  const db = handle.db;
-  let query = db.selectFrom('messages').selectAll().where('id', '=', id);
-  if (unitId !== undefined) query = query.where('unit_id', '=', unitId);
-  const row = await query.executeTakeFirst();
-  if (!row) return null;
-  const [recipients, attempts, unit] = await Promise.all([
-    db
+  // One snapshot: a result committed between the reads would otherwise show a message still
+  // `sending` beside the attempt that ended it.
+  const read = await handle.readSnapshot(async (db) => {
+    let query = db.selectFrom('messages').selectAll().where('id', '=', id);
+    if (unitId !== undefined) query = query.where('unit_id', '=', unitId);
+    const row = await query.executeTakeFirst();
+    if (!row) return null;
+    const recipients = await db
       .selectFrom('recipients')
       .selectAll()
       .where('message_id', '=', id)
       .orderBy('position')
-      .execute(),
-    db.selectFrom('attempts').selectAll().where('message_id', '=', id).orderBy('number').execute(),
-    findUnitById(handle, row.unit_id),
-  ]);
-  return toMessageRecord(row, unit?.name ?? row.unit_id, recipients, attempts);
+      .execute();
+    const attempts = await db
+      .selectFrom('attempts')
+      .selectAll()
+      .where('message_id', '=', id)
+      .orderBy('number')
+      .execute();
+    return { row, recipients, attempts };
+  });
+  if (!read) return null;
+  // Outside the snapshot: on SQLite it holds the one connection, which this lookup would wait for.
+  const unit = await findUnitById(handle, read.row.unit_id);
+  return toMessageRecord(read.row, unit?.name ?? read.row.unit_id, read.recipients, read.attempts);
 }
