@@ -149,7 +149,11 @@ export function openPostgres(url: string, options: PostgresOpenOptions): Databas
           })
         : db.transaction().execute(work),
     readSnapshot: (work) =>
-      db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(work),
+      db
+        .transaction()
+        .setIsolationLevel('repeatable read')
+        .setAccessMode('read only')
+        .execute(work),
     externalChangeCounter: () => changes,
     async readOnly() {
       // What a new transaction on a pool connection would be: on a standby always `on`.
