@@ -170,7 +170,9 @@ async function main(argv: string[]): Promise<number> {
     case 'worker':
       return run(config, spec.name);
     case 'migrate': {
-      const { database, applied } = await openAndMigrate(config);
+      const { database, applied } = await openAndMigrate(config, undefined, {
+        applicationName: 'tegami migrate',
+      });
       await database.close();
       console.log(
         applied.length > 0 ? `Applied: ${applied.join(', ')}` : 'Database is up to date.',

@@ -292,6 +292,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const { database, applied } = await openAndMigrate(config, signal, {
     writeLock: options.writeLock,
     checkpoints: options.checkpoints ?? 'thread',
+    applicationName: `tegami ${options.api && options.worker ? 'serve' : options.api ? 'api' : 'worker'}`,
     ...(options.fsync ? { fsync: options.fsync } : {}),
     logger,
   });

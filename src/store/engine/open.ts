@@ -10,6 +10,12 @@ export interface OpenOptions extends SqliteOpenOptions {
    * behind a pooler in transaction mode that does not keep them, see docs/deploy.md).
    */
   postgresPrepare?: boolean;
+  /**
+   * PostgreSQL: how this process's connections are named in `pg_stat_activity` and the server's
+   * logs (`tegami api`, `tegami worker`…), so a DBA can tell which process holds a lock. A URL's
+   * own `application_name`, or PGAPPNAME, wins.
+   */
+  applicationName?: string;
 }
 
 /** Opens the database a URL names: `postgres://…` (or `postgresql://…`), else `sqlite:<path>`. */
@@ -18,6 +24,7 @@ export function openDatabase(url: string, options: OpenOptions = {}): DatabaseHa
     return openPostgres(url, {
       poolSize: options.poolSize ?? 10,
       prepare: options.postgresPrepare ?? true,
+      applicationName: options.applicationName ?? 'tegami',
     });
   return openSqlite(url, options);
 }

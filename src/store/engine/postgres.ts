@@ -85,6 +85,8 @@ export interface PostgresOpenOptions {
   poolSize: number;
   /** Prepare the writes each connection repeats (prepared-statements.ts). */
   prepare: boolean;
+  /** `application_name` of every connection, unless the URL or PGAPPNAME sets one. */
+  applicationName: string;
 }
 
 export function openPostgres(url: string, options: PostgresOpenOptions): DatabaseHandle {
@@ -102,6 +104,8 @@ export function openPostgres(url: string, options: PostgresOpenOptions): Databas
     connectionString,
     types,
     connectionTimeoutMillis: 10_000,
+    // A fallback: an `application_name` in the URL, or PGAPPNAME, names the connections instead.
+    fallback_application_name: options.applicationName,
     ...(serverOptions.length > 0 ? { options: serverOptions.join(' ') } : {}),
   };
   const pool = new pg.Pool({ ...client, max: poolSize });
