@@ -43,7 +43,6 @@ import {
   missingMigrations,
   type OpenOptions,
   openDatabase,
-  pendingMigrations,
   redactUrl,
   releaseWaitingUnknown,
   type SharedWriteLock,
@@ -58,6 +57,7 @@ import { EventRelaySender } from '../tracking/sendgrid-relay/relay-sender.ts';
 import { withEventRelay } from '../tracking/sendgrid-relay/with-event-relay.ts';
 import { StatusWebhookSender } from '../tracking/status-webhooks/sender.ts';
 import type { Config } from './config.ts';
+import { databaseReadiness } from './readiness.ts';
 import {
   createOperations,
   type Operations,
@@ -509,33 +509,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           options.wakeDelivery?.('worker');
           database.notify('tegami_due');
         },
-        readiness: async () => {
-          const lost = database.durabilityLost?.();
-          if (lost) {
-            return {
-              ready: false,
-              reason: `writes fail since a write to disk failed (${lost.message}): fix the disk, then restart this process`,
-            };
-          }
-          try {
-            const pending = await pendingMigrations(database.db);
-            if (pending.length > 0) {
-              return { ready: false, reason: `migrations not applied: ${pending.join(', ')}` };
-            }
-            // After a failover the address may still lead to the old primary, now a standby:
-            // reads work, every write fails; a load balancer should send requests elsewhere.
-            if (await database.readOnly?.()) {
-              return {
-                ready: false,
-                reason:
-                  'the database is read-only (a standby, or read-only during a failover): point TEGAMI_DATABASE_URL at the primary',
-              };
-            }
-            return { ready: true };
-          } catch (error) {
-            return { ready: false, reason: `database unreachable: ${(error as Error).message}` };
-          }
-        },
+        readiness: databaseReadiness(database),
       });
       if (config.consoleAdmin) {
         const { email, password } = config.consoleAdmin;
