@@ -9,6 +9,7 @@ import {
   request,
   startTestService,
   TEST_ENGINE,
+  TEST_KEY,
   type TestService,
 } from './helpers.ts';
 
@@ -260,5 +261,41 @@ describe(`the default sending limit, TEGAMI_UNIT_RATE_LIMIT_PER_MIN (${TEST_ENGI
     const raised = await tegami.request('PUT', '/v1/units/default', { rate_limit_per_min: 3 });
     assert.equal(raised.status, 200, JSON.stringify(raised.body));
     assert.equal((await tegami.request('POST', '/v1/messages', message())).status, 202);
+  });
+});
+
+describe(`/v3/mail/send with the sendgrid provider (${TEST_ENGINE})`, () => {
+  let tegami: TestService;
+  before(async () => {
+    tegami = await startTestService({
+      TEGAMI_TEST_NO_WORKER: '1',
+      TEGAMI_UNIT_RATE_LIMIT_PER_MIN: '5',
+      TEGAMI_PROVIDER: 'sendgrid',
+      TEGAMI_SENDGRID_API_KEY: 'SG.unit-limits',
+      // Nothing is sent (no worker); the request is stored as it would be forwarded.
+      TEGAMI_SENDGRID_BASE_URL: 'http://127.0.0.1:9',
+    });
+  });
+  after(async () => {
+    await tegami.stop();
+  });
+
+  // The request is stored as one message that SendGrid sends once per personalization: it used
+  // to count as one message, so a unit limited to 5 a minute could send 1,000 in one request.
+  test('counts each personalization, though the request is stored as one message', async () => {
+    await freshMinute();
+    const send = (n: number) => request(tegami.url, 'POST', '/v3/mail/send', mail(n), {}, TEST_KEY);
+    const three = await send(3);
+    assert.equal(three.status, 202, JSON.stringify(three.body));
+    assert.equal(three.headers.get('x-ratelimit-remaining'), '2');
+    const over = await send(3);
+    assert.equal(over.status, 429);
+    assert.equal(over.headers.get('x-ratelimit-remaining'), '2');
+    assert.equal((await send(2)).status, 202, 'what was left still fits');
+    const count = await queryDatabase<{ n: number | string }>(
+      tegami.databaseUrl,
+      'SELECT COUNT(*) AS n FROM messages',
+    );
+    assert.equal(Number(count[0]?.n), 2, 'one message per request');
   });
 });

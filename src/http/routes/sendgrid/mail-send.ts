@@ -67,8 +67,10 @@ export function registerMailSend(
       // is checked as a real send would be (a template the provider cannot render, Tegami's own
       // limits), so that a test that passes in sandbox mode passes for real.
       if (isSandboxMode(mail)) return reply.code(200).send();
-      // Each rendered message counts (3 personalizations: 3), the request whole or not at all.
-      const count = result.messages.length;
+      // Each personalization counts as a message (3 personalizations: 3), the request whole or
+      // not at all; also for the `sendgrid` provider, which stores the request as one message
+      // and SendGrid sends one mail per personalization.
+      const count = mail.personalizations.length;
       const taken = await takeUnitLimit(request, deps, count);
       const limitHeaders = taken ? rateLimitHeaders(taken.decision) : {};
       if (taken && !taken.decision.allowed) {
