@@ -121,6 +121,34 @@ describe('OutageLog: failures as state changes', () => {
     );
   });
 
+  test('the summary keeps counting an operation that failed in a burst and went quiet', async () => {
+    const { logger, lines } = capture();
+    let now = 0;
+    const outage = new OutageLog(logger, () => now);
+    const full = Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    outage.failed('claiming due messages', full);
+    // A disk-full drill: the results of 128 sends given up at once, when their leases ran out.
+    now = 20_000;
+    for (let i = 0; i < 128; i++) outage.failed('recording attempt results', full);
+    // Claims go on failing every 250 ms while something that needs no write succeeds.
+    for (let t = 20_000; t <= 31_000; t += 250) {
+      now = t;
+      outage.failed('claiming due messages', full);
+      outage.succeeded('renewing leases');
+    }
+    await flushed();
+    const still = lines.filter((l) => STILL.test(l.msg));
+    assert.equal(still.length, 1);
+    const operations = still[0]?.operations as Record<string, number>;
+    assert.equal(operations['recording attempt results'], 128, 'the results given up are counted');
+    assert.equal(
+      operations['claiming due messages'],
+      1 + 41,
+      'every claim up to the summary at 30 s',
+    );
+    assert.equal(lines.filter((l) => BACK.test(l.msg)).length, 0);
+  });
+
   test('an operation that ran once in the outage does not delay the end for long', async () => {
     const { logger, lines } = capture();
     let now = 0;

@@ -34,6 +34,13 @@ export class OutageLog implements OutageReporter {
   /** First failure of the current episode; null while everything works. */
   private since: number | null = null;
   private readonly failing = new Map<string, Failures>();
+  /**
+   * Failures per operation over the whole episode, for the summaries. Kept apart from `failing`,
+   * which forgets an operation quiet for SETTLE_MS so that it does not hold the "back" line: the
+   * summaries forgot it too, and a burst of 128 results given up (each a message that will be
+   * sent twice) vanished from them while claims went on failing (seen in a disk-full drill).
+   */
+  private readonly counts = new Map<string, number>();
   private failures = 0;
   private unsummarised = 0;
   private lastLineAt = 0;
@@ -61,6 +68,7 @@ export class OutageLog implements OutageReporter {
     } else {
       this.failing.set(operation, { count: 1, lastAt: now });
     }
+    this.counts.set(operation, (this.counts.get(operation) ?? 0) + 1);
     this.failures++;
     this.workingSince = null;
     this.lastError = `${operation}: ${describe(error)}`;
@@ -81,7 +89,7 @@ export class OutageLog implements OutageReporter {
       {
         since: iso(this.since),
         failures: this.failures,
-        operations: Object.fromEntries([...this.failing].map(([op, f]) => [op, f.count])),
+        operations: Object.fromEntries(this.counts),
         lastError: this.lastError,
       },
       `database operations still failing since ${iso(this.since)}: ${this.unsummarised} ` +
@@ -109,6 +117,7 @@ export class OutageLog implements OutageReporter {
         `(${this.failures} failures since ${iso(since)})`,
     );
     this.since = null;
+    this.counts.clear();
     this.failures = 0;
     this.unsummarised = 0;
     this.workingSince = null;

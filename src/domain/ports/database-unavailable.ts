@@ -39,12 +39,24 @@ const UNAVAILABLE_CODES = new Set([
   '08006',
 ]);
 
+/** Errors of the disk under SQLite (better-sqlite3's codes, and Node's from the WAL's fsync). */
+const DISK_CODES = new Set(['SQLITE_FULL', 'SQLITE_CANTOPEN', 'ENOSPC', 'EDQUOT', 'EIO', 'EROFS']);
+const SQLITE_DISK_PREFIXES = ['SQLITE_IOERR', 'SQLITE_READONLY'];
+
 export function isDatabaseUnavailable(error: unknown): boolean {
   const { code, message } = error as { code?: unknown; message?: unknown };
   if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
   // Another process held SQLite's lock for longer than a write waits (SQLITE_BUSY), or changed
   // the file under a transaction's snapshot (SQLITE_BUSY_SNAPSHOT): trying again later succeeds.
   if (typeof code === 'string' && code.startsWith('SQLITE_BUSY')) return true;
+  // The disk under SQLite: full (SQLITE_FULL, ENOSPC), failing (SQLITE_IOERR_*, EIO), read-only
+  // (SQLITE_READONLY_*, EROFS: a file system remounted read-only after an error), or the file
+  // gone. A disk-full drill answered every write but a submission `500 internal_error` ("a bug").
+  if (
+    typeof code === 'string' &&
+    (DISK_CODES.has(code) || SQLITE_DISK_PREFIXES.some((p) => code.startsWith(p)))
+  )
+    return true;
   return (
     typeof message === 'string' &&
     // The last: a migration changed what a prepared statement returns; it is not prepared again.
@@ -59,7 +71,14 @@ export function isDatabaseUnavailable(error: unknown): boolean {
  * statement timeout a large item ran into, a deadlock, a serialization failure): the request may
  * succeed later, but another transaction now may well succeed.
  */
-const ONE_TRANSACTION_CODES = new Set(['57014', '40P01', '40001']);
+const ONE_TRANSACTION_CODES = new Set([
+  '57014',
+  '40P01',
+  '40001',
+  // A nearly full disk refuses a large transaction (a batch, a recovery's chunk) while small
+  // ones still fit in the WAL's space: a group's items are still tried one by one.
+  'SQLITE_FULL',
+]);
 
 /**
  * Whether every write would fail the same way now (the database away, out of connections or
