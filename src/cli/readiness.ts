@@ -21,8 +21,15 @@ export const READINESS_TIMEOUT_MS = 2_000;
 export function databaseReadiness(
   database: DatabaseHandle,
   timeoutMs = READINESS_TIMEOUT_MS,
+  /**
+   * A check still waiting after this long is left to settle on its own and a new one starts:
+   * its connection may be dead (packets dropped, no socket timeout) while new ones work. At most
+   * one check is left so at a time, so a hung database holds two connections, not one per probe.
+   */
+  abandonAfterMs = 15 * timeoutMs,
 ): () => Promise<Readiness> {
-  let running: Promise<Readiness> | null = null;
+  let running: { answer: Promise<Readiness>; startedAt: number } | null = null;
+  let abandoned: Promise<Readiness> | null = null;
   const check = async (): Promise<Readiness> => {
     try {
       const pending = await pendingMigrations(database.db);
@@ -44,6 +51,8 @@ export function databaseReadiness(
     }
   };
   return async () => {
+    const gone = database.fileGone?.();
+    if (gone) return { ready: false, reason: gone };
     const lost = database.durabilityLost?.();
     if (lost) {
       return {
@@ -51,11 +60,23 @@ export function databaseReadiness(
         reason: `writes fail since a write to disk failed (${lost.message}): fix the disk, then restart this process`,
       };
     }
-    if (!running) {
-      running = check().finally(() => {
-        running = null;
+    if (running && !abandoned && performance.now() - running.startedAt > abandonAfterMs) {
+      const old = running.answer;
+      abandoned = old;
+      running = null;
+      // check() never rejects: it answers not ready instead.
+      void old.then(() => {
+        if (abandoned === old) abandoned = null;
       });
     }
+    if (!running) {
+      const mine = { answer: check(), startedAt: performance.now() };
+      running = mine;
+      void mine.answer.then(() => {
+        if (running === mine) running = null;
+      });
+    }
+    const { answer } = running;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<Readiness>((resolve) => {
       timer = setTimeout(
@@ -69,7 +90,7 @@ export function databaseReadiness(
       timer.unref();
     });
     try {
-      return await Promise.race([running, late]);
+      return await Promise.race([answer, late]);
     } finally {
       clearTimeout(timer);
     }

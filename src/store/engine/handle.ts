@@ -70,6 +70,12 @@ export interface DatabaseHandle {
    */
   durabilityLost?(): Error | null;
   /**
+   * SQLite: why the file this connection has open is no longer the one at its path (deleted,
+   * moved or replaced while open), or null. Writes are refused meanwhile: anything committed to
+   * an unlinked file is gone at the next start. Absent where it cannot be.
+   */
+  fileGone?(): string | null;
+  /**
    * Whether this connection's database refuses writes (PostgreSQL: a standby, or a primary set
    * read-only during a failover), asked by /readyz. Absent where it cannot be.
    */

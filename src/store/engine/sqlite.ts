@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
@@ -91,7 +91,10 @@ export interface SqliteOpenOptions {
 
 export function openSqlite(url: string, options: SqliteOpenOptions = {}): DatabaseHandle {
   const path = sqlitePathFromUrl(url);
-  if (path !== ':memory:') ensureDirectory(dirname(resolve(path)));
+  if (path !== ':memory:') {
+    ensureDirectory(dirname(resolve(path)));
+    refuseOrphanedWal(path);
+  }
   const sqlite = new SqliteDatabase(path);
   // WAL lets readers run beside the single writer. An acknowledged change must survive power
   // loss, so every commit's WAL pages are fsync'd before its caller hears back: write
@@ -154,7 +157,9 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
   }
   // The log is named after the file as SQLite resolved it (symbolic links followed), not as
   // configured.
-  const walSync = inWal ? WalSync.forDatabase(mainDatabaseFile(sqlite)) : null;
+  const mainFile = path === ':memory:' ? null : mainDatabaseFile(sqlite);
+  const walSync = inWal && mainFile ? WalSync.forDatabase(mainFile) : null;
+  const fileWatch = mainFile ? watchFileIdentity(mainFile) : null;
   const fsyncInline = options.fsync === 'inline';
   // Until here SQLite's busy handler waited (better-sqlite3's default, 5 s) while another process
   // held the lock; from here sqlite-busy.ts waits, without blocking the event loop for writes.
@@ -187,6 +192,7 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
         const result = await db.connection().execute((conn) =>
           writeLock.hold(async () => {
             walSync?.throwIfFailed();
+            fileWatch?.throwIfGone();
             try {
               begin.run();
             } catch (error) {
@@ -235,6 +241,7 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
       await walSync?.sync();
     },
     durabilityLost: () => walSync?.failedWith() ?? null,
+    fileGone: () => fileWatch?.gone() ?? null,
     notify() {},
     announce: async () => {},
     listen: () => () => {},
@@ -244,6 +251,73 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
       await db.destroy();
     },
   };
+}
+
+/**
+ * A `-wal` file with something in it and no database beside it: the database was deleted or
+ * moved while a process had it open, and that process was killed. Opening the path would start
+ * an empty database and answer `202` to mail while every message queued before is gone (a
+ * drill deleted `tegami.db` under a running `tegami serve`: after a restart, 1,796 accepted
+ * messages were silently dropped). Refused instead, with what to do.
+ */
+function refuseOrphanedWal(path: string): void {
+  if (existsSync(path)) return;
+  let walBytes = 0;
+  try {
+    walBytes = statSync(`${path}-wal`).size;
+  } catch {
+    return;
+  }
+  if (walBytes === 0) return;
+  throw new Error(
+    `${path} is missing but ${path}-wal (${walBytes} bytes) is there: the database was deleted or moved while in use. Restore it (docs/runbook.md, "The database file was deleted"), or remove ${path}-wal and ${path}-shm to start an empty database`,
+  );
+}
+
+/**
+ * Watches that the path still leads to the file this process opened. SQLite goes on writing to
+ * a deleted (unlinked) file without an error, and every commit to it is lost when the process
+ * ends; a stat per write transaction (microseconds; group commit shares it) notices instead.
+ */
+function watchFileIdentity(file: string) {
+  const opened = statSync(file);
+  let reason: string | null = null;
+  const check = (): string | null => {
+    if (reason !== null) return reason;
+    let now: ReturnType<typeof statSync> | null = null;
+    try {
+      now = statSync(file);
+    } catch {
+      now = null;
+    }
+    if (now !== null && now.ino === opened.ino && now.dev === opened.dev) return null;
+    const where = openDescriptorOf(file);
+    reason =
+      `the database file ${file} was ${now === null ? 'deleted or moved' : 'replaced'} while this process had it open` +
+      (where ? ` (its data is still readable at ${where} while this process runs)` : '') +
+      `: writes are refused; before stopping this process, follow docs/runbook.md, "The database file was deleted"`;
+    return reason;
+  };
+  return {
+    gone: check,
+    throwIfGone(): void {
+      const why = check();
+      if (why !== null) throw Object.assign(new Error(why), { code: 'SQLITE_READONLY_DBMOVED' });
+    },
+  };
+}
+
+/** Linux: the /proc path of this process's descriptor of a deleted file, to copy it back. */
+function openDescriptorOf(file: string): string | null {
+  try {
+    for (const fd of readdirSync('/proc/self/fd')) {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target === `${file} (deleted)`) return `/proc/${process.pid}/fd/${fd}`;
+    }
+  } catch {
+    // Not Linux, or /proc is not mounted.
+  }
+  return null;
 }
 
 /** The main database's file as SQLite opened it: its WAL is this name plus `-wal`. */
