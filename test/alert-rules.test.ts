@@ -1,6 +1,7 @@
 // tegami-test: no-database
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import pino from 'pino';
 import { type Alert, AlertLifecycle } from '../src/domain/alerts/lifecycle.ts';
 import {
   alertWebhookPayload,
@@ -526,5 +527,40 @@ describe('metrics while the database is away', () => {
     );
     assert.match(body, /^process_cpu_seconds_total /m);
     assert.doesNotMatch(body, /^tegami_messages\{/m);
+  });
+
+  // A disk-full drill (SQLite): writes failed for minutes while reads, and so tegami_database_up,
+  // /readyz and the built-in alerts (stored in the database), all said nothing was wrong.
+  test("tegami_database_operations_failing follows the process's outage log, reads or not", async () => {
+    const { createMetrics } = await import('../src/ops/metrics/registry.ts');
+    const { OutageLog } = await import('../src/ops/outage-log.ts');
+    const outage = new OutageLog(pino({ level: 'silent' }));
+    const none = async () => [];
+    const metrics = createMetrics({
+      queries: {
+        pending: async () => ({ byUnit: [] }),
+        deadLettersSince: none,
+        unconfirmedByUnit: none,
+        errorSample: none,
+        lastEventAt: async () => null,
+        acceptedUnconfirmedAfter: async () => 0,
+        countByStatusAndUnit: none,
+      } as never,
+      health: { report: none, remove: none, list: none } as never,
+      listUnits: none,
+      firingAlerts: none,
+      unsentByReason: async () => ({}),
+      configuredProvider: 'sandbox',
+      cacheMs: 0,
+      databaseFailing: () => outage.failingNow,
+    });
+    const value = async () =>
+      /^tegami_database_operations_failing (\d)$/m.exec((await metrics.render()).body)?.[1];
+    assert.equal(await value(), '0');
+    const full = Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    outage.failed('storing messages', full);
+    assert.equal(await value(), '1');
+    outage.succeeded('storing messages');
+    assert.equal(await value(), '0');
   });
 });

@@ -20,6 +20,11 @@ export interface ClusterSources {
   /** Database answers are reused this long, so frequent scrapes cost one read. */
   cacheMs: number;
   clock?: () => number;
+  /**
+   * Whether this process's database operations are failing now (its outage log): writes can
+   * fail while reads, and so tegami_database_up, still work (a full disk under SQLite).
+   */
+  databaseFailing?: () => boolean;
 }
 
 export interface Metrics {
@@ -156,6 +161,17 @@ function registerClusterGauges(registry: Registry, s: ClusterSources): void {
       this.set(lastReadOk ? 1 : 0);
     },
   });
+  if (s.databaseFailing) {
+    const failing = s.databaseFailing;
+    new Gauge({
+      name: 'tegami_database_operations_failing',
+      help: "Whether this process's database operations (storing submissions, claiming, recording results) are failing now: 1 from the first failure until they work again",
+      registers: [registry],
+      collect() {
+        this.set(failing() ? 1 : 0);
+      },
+    });
+  }
   new Gauge({
     name: 'tegami_messages',
     help: 'Messages stored, by status and unit (cluster-wide, from the database)',
