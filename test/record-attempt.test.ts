@@ -113,3 +113,56 @@ describe('a worker stopped while the database is away', () => {
     );
   });
 });
+
+/**
+ * A running worker keeps trying to record a result past the message's lease, until the database
+ * takes it, and tells its process's lease sweep it still holds the message. A disk-full drill
+ * (SQLite, full for 75 s) saw every message in flight (128) given up at the end of its lease,
+ * released by the sweep and sent a second time.
+ */
+describe('a running worker while the database is away longer than a lease', () => {
+  test('holds the message and writes its result once the database is back', async () => {
+    const downUntil = Date.now() + 9_000;
+    const completes: number[] = [];
+    let claims = 0;
+    const store = fakeDeliveryStore({
+      async claimDue() {
+        claims++;
+        return claims === 1 ? [claimedMessage('msg_1')] : [];
+      },
+      async complete() {
+        completes.push(Date.now());
+        if (Date.now() < downUntil) throw new Error('SQLITE_FULL: database or disk is full');
+      },
+    });
+    let sent = 0;
+    const provider: Provider = {
+      name: 'test',
+      async send() {
+        sent++;
+        return { outcome: 'accepted' };
+      },
+    };
+    const worker = new DeliveryWorker({
+      store,
+      provider,
+      retry: DEFAULT_RETRY_POLICY,
+      options: { concurrency: 4, batchSize: 4, leaseMs: 2_000, pollIntervalMs: 50 },
+      logger: quiet,
+      outage,
+    });
+    worker.start();
+    try {
+      while (sent === 0) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 3_000));
+      assert.deepEqual(worker.heldMessageIds(), ['msg_1'], 'held past its 2 s lease');
+      while (completes.at(-1) === undefined || (completes.at(-1) ?? 0) < downUntil) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      while (worker.heldMessageIds().length > 0) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(sent, 1);
+    } finally {
+      await worker.stop();
+    }
+  });
+});

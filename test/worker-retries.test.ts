@@ -216,6 +216,104 @@ describe('leases', () => {
     assert.equal(record?.attempts.length, 2);
   });
 
+  const accepted = (number: number, startedAt: number) => ({
+    number,
+    provider: 'sandbox',
+    startedAt,
+    durationMs: 1,
+    outcome: 'accepted' as const,
+    httpStatus: 202,
+    providerMessageId: 'provider-id',
+    errorClass: null,
+    detail: null,
+    responseExcerpt: null,
+    providerFault: null,
+    providerErrors: null,
+    rateLimit: null,
+    networkError: null,
+  });
+
+  test('the sweep leaves alone what its own worker still holds', async () => {
+    const id = await submitOne();
+    const now = Date.now() + 1000;
+    await delivery.claimDue({ owner: 'host-a/1/a', limit: 10, leaseMs: 1000, now });
+    const lost = { provider: 'sandbox', proofWaitMs: 0 };
+    assert.deepEqual(await delivery.releaseExpiredLeases(now + 1001, lost, [id]), {
+      released: 0,
+      confirmed: 0,
+    });
+    assert.equal((await messages.get(id))?.status, 'sending');
+    // Its worker writes the result once the database takes it, however late.
+    await delivery.complete({
+      messageId: id,
+      leaseOwner: 'host-a/1/a',
+      now: now + 60_000,
+      attempt: accepted(1, now),
+      decision: { kind: 'sent' },
+    });
+    const record = await messages.get(id);
+    assert.equal(record?.status, 'sent');
+    assert.deepEqual(
+      record?.attempts.map((a) => [a.number, a.outcome]),
+      [[1, 'accepted']],
+    );
+  });
+
+  test('a late `sent` settles a released message that was not claimed again, and only that', async () => {
+    const lost = { provider: 'sandbox', proofWaitMs: 0 };
+    const now = Date.now() + 1000;
+    // Released by another process's sweep, then the worker's result arrives: sent, not again.
+    const waiting = await submitOne();
+    await delivery.claimDue({ owner: 'host-a/1/a', limit: 10, leaseMs: 1000, now });
+    await delivery.releaseExpiredLeases(now + 1001, lost);
+    await delivery.complete({
+      messageId: waiting,
+      leaseOwner: 'host-a/1/a',
+      now: now + 1500,
+      attempt: accepted(1, now),
+      decision: { kind: 'sent' },
+    });
+    let record = await messages.get(waiting);
+    assert.equal(record?.status, 'sent');
+    assert.equal(record?.recipients[0]?.status, 'sent');
+    assert.deepEqual(
+      record?.attempts.map((a) => [a.number, a.outcome]),
+      [[1, 'accepted']],
+      'the unknown attempt replaced',
+    );
+    assert.deepEqual(
+      await delivery.claimDue({ owner: 'host-b/1/b', limit: 10, leaseMs: 1000, now: now + 2000 }),
+      [],
+      'nothing left to send',
+    );
+
+    // Claimed again meanwhile: the second send is under way; the late result changes no status.
+    const reclaimed = await submitOne();
+    const later = now + 10_000;
+    await delivery.claimDue({ owner: 'host-a/1/a', limit: 10, leaseMs: 1000, now: later });
+    await delivery.releaseExpiredLeases(later + 1001, lost);
+    const [again] = await delivery.claimDue({
+      owner: 'host-b/1/b',
+      limit: 10,
+      leaseMs: 1000,
+      now: later + 1002,
+    });
+    assert.equal(again?.id, reclaimed);
+    await delivery.complete({
+      messageId: reclaimed,
+      leaseOwner: 'host-a/1/a',
+      now: later + 1500,
+      attempt: accepted(1, later),
+      decision: { kind: 'sent' },
+    });
+    record = await messages.get(reclaimed);
+    assert.equal(record?.status, 'sending', 'host-b holds it');
+    assert.deepEqual(
+      record?.attempts.map((a) => [a.number, a.outcome]),
+      [[1, 'accepted']],
+    );
+  });
+
   const quiet = pino({ level: 'silent' });
   const claimAsDeadWorker = async (now: number) => {
     const id = await submitOne();

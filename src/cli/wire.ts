@@ -344,6 +344,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const alertStore = createAlertStore(database);
   const monitoringQueries = createMonitoringQueries(database);
   const listUnits = () => operations.units.list();
+  // One per process: an outage is one "down" and one "back" line, whichever loops notice it.
+  const outage = new OutageLog(logger);
   const metrics = createMetrics({
     queries: monitoringQueries,
     health,
@@ -352,6 +354,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     unsentByReason: async () => (await operations.service.unsentSummary(ALL_UNITS, {})).byReason,
     configuredProvider: config.provider,
     cacheMs: config.metrics.cacheMs,
+    databaseFailing: () => outage.failingNow,
   });
   const telemetry = options.telemetry ?? metrics.telemetry;
   const monitoringView = {
@@ -368,8 +371,6 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   });
   const trustedPoster = new GuardedPoster({ allowPrivate: true, timeoutMs: alertTimeoutMs });
   const timers: NodeJS.Timeout[] = [];
-  // One per process: an outage is one "down" and one "back" line, whichever loops notice it.
-  const outage = new OutageLog(logger);
   let provider: Provider | null = null;
   let stopListening = () => {};
   let worker: DeliveryWorker | null = null;
@@ -564,13 +565,28 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     if (worker) {
       const running = worker;
       const store = stores.delivery;
-      const reap = () =>
-        releaseDeadLocalLeases(store, running.leaseOwner, lostSends, logger)
-          .then(() => releaseExpiredLeases(store, lostSends, logger))
-          .then(
-            () => outage.succeeded('freeing leases of dead workers'),
-            (err: unknown) => outage.failed('freeing leases of dead workers', err),
-          );
+      // One sweep at a time: on a slow database they would pile up, each holding a connection.
+      // The two steps fail apart, so a failing first one does not stop the second.
+      let sweeping: Promise<void> | null = null;
+      const step = (operation: string, work: () => Promise<unknown>) =>
+        work().then(
+          () => outage.succeeded(operation),
+          (err: unknown) => outage.failed(operation, err),
+        );
+      const reap = () => {
+        sweeping ??= step('freeing leases of dead workers', () =>
+          releaseDeadLocalLeases(store, running.leaseOwner, lostSends, logger),
+        )
+          .then(() =>
+            step('releasing expired leases', () =>
+              releaseExpiredLeases(store, lostSends, logger, running.heldMessageIds()),
+            ),
+          )
+          .finally(() => {
+            sweeping = null;
+          });
+        return sweeping;
+      };
       await unlessAborted(reap(), signal);
       timers.push(setInterval(reap, LEASE_REAPER_INTERVAL_MS));
       signal?.throwIfAborted();

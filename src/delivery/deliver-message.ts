@@ -22,7 +22,7 @@ import type { ClaimedMessage, MessageContent, SendResult } from '../domain/types
 
 /**
  * Tries to write an attempt's result: 250 ms, 0.5 s, 1 s, 2 s, 4 s apart (~8 s in all), then every
- * 4 s for as long as the message's lease lasts.
+ * 4 s for as long as `leaseLeft` says (the worker: until it is stopped, then while the lease lasts).
  */
 const COMPLETE_RETRIES = 5;
 const COMPLETE_RETRY_MAX_MS = 4000;
@@ -194,9 +194,8 @@ export function attemptCompletion(
 
 /**
  * Step 6. Writes the attempt and the decision. The database may be away for a while (a restart,
- * a failover, its connections taken): keep trying until the lease runs out (`leaseLeft` says how
- * long is left), so the result is not lost and the message not sent a second time. After that
- * another worker may claim it, and writing the result would no longer apply. False: given up.
+ * a failover, its connections taken, a full disk): keep trying while `leaseLeft` says, so the
+ * result is not lost and the message not sent a second time. False: given up.
  */
 export async function recordAttempt(
   store: DeliveryStore,
@@ -213,13 +212,14 @@ export async function recordAttempt(
       return true;
     } catch (error) {
       const wait = Math.min(250 * 2 ** retry, COMPLETE_RETRY_MAX_MS);
-      if (retry >= COMPLETE_RETRIES && leaseLeft() <= wait) {
-        // The lease will expire and the message will be claimed again: a possible duplicate,
-        // never a loss. In an outage every message in flight ends here: the outage is logged
-        // once, each message only at debug level.
+      if (retry >= COMPLETE_RETRIES) {
+        // Past a blip: the outage log counts it (once as a line, then in its summaries).
         outage.failed('recording attempt results', error, log);
-        logger.debug({ ...log }, 'recording the attempt failed; sent again when its lease ends');
-        return false;
+        if (leaseLeft() <= wait) {
+          // The message will be released and sent again: a possible duplicate, never a loss.
+          logger.debug({ ...log }, 'recording the attempt failed; sent again when its lease ends');
+          return false;
+        }
       }
       await new Promise((resolve) => setTimeout(resolve, wait));
     }

@@ -42,14 +42,20 @@ export async function releaseDeadLocalLeases(
  * without a result, on this host or another, or stopped for longer than a lease. Claims leave
  * them to this, so they get the same `unknown` attempt and wait for proof as a known dead
  * worker's (releaseDeadLocalLeases), instead of being sent again at once.
+ *
+ * Except `held`, the messages this process's own worker still has: their leases run out while
+ * the database takes no writes (a full disk, an outage longer than a lease), and the worker,
+ * alive, writes their results once it does. Released, they were sent again (a drill: a disk full
+ * for 75 s sent all 128 messages in flight twice).
  */
 export async function releaseExpiredLeases(
   store: DeliveryStore,
   lost: { provider: string; proofWaitMs: number },
   logger: Logger,
+  held: readonly string[] = [],
   now = Date.now(),
 ): Promise<number> {
-  const { released, confirmed } = await store.releaseExpiredLeases(now, lost);
+  const { released, confirmed } = await store.releaseExpiredLeases(now, lost, held);
   if (released > 0) {
     logger.warn(
       { messages: released, alreadyDelivered: confirmed },

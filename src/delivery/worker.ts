@@ -102,7 +102,9 @@ export class DeliveryWorker implements DeliveryHandOff {
   private claimingPlaces = 0;
   /** When the lease of each message held here runs out (renewed by `keepLeases`). */
   private readonly leaseEnds = new Map<string, number>();
-  /** Results given up (the database away past their lease): those messages go out again. */
+  /** Messages whose result is being written (retried while the database does not take it). */
+  private readonly recording = new Set<string>();
+  /** Results given up (stopped with the database away): those messages go out again. */
   private unrecordedResults = 0;
   private leaseTimer: NodeJS.Timeout | null = null;
   private leaseRenewal: Promise<void> = Promise.resolve();
@@ -142,6 +144,14 @@ export class DeliveryWorker implements DeliveryHandOff {
       this.healthTimer = setInterval(() => this.reportHealth(), HEALTH_REPORT_INTERVAL_MS);
       this.healthTimer.unref();
     }
+  }
+
+  /**
+   * The messages this worker holds: being sent, or their result being written. The lease sweep
+   * of this process leaves them alone even once their lease ran out (lease-reaper.ts).
+   */
+  heldMessageIds(): string[] {
+    return [...this.leaseEnds.keys(), ...this.recording];
   }
 
   /** Stops claiming, lets in-flight sends finish and their results be written. */
@@ -415,8 +425,9 @@ export class DeliveryWorker implements DeliveryHandOff {
 
   deliver(reservation: HandOffReservation, messages: ClaimedMessage[]): void {
     this.reservedForHandOff -= reservation.places;
-    // Stopping: leave them leased. They are due again when the lease expires, or at once when
-    // the next worker finds this one's process gone (lease-reaper.ts).
+    // Stopping: leave them leased. A lease sweep releases them once the lease expires, or at
+    // once when the next worker finds this one's process gone (lease-reaper.ts); as they were
+    // never sent, they then wait only as a lost send does (TEGAMI_UNKNOWN_OUTCOME_WAIT_S).
     if (this.running && messages.length > 0) {
       const { leaseMs } = this.deps.options;
       const { expiresAt } = reservation.lease;
@@ -542,12 +553,19 @@ export class DeliveryWorker implements DeliveryHandOff {
     });
     logDecision(logger, log, result, decision);
     const completion = attemptCompletion(message, provider.name, startedAt, now, result, decision);
-    // Stopping included: a stop waits for the results of the mail in flight (docs/runbook.md),
-    // and a result given up means the message goes out again, so it is tried while the lease
-    // lasts, as at any other time.
-    const leaseLeft = () => leaseEnd - this.clock();
-    if (!(await recordAttempt(store, completion, this.outage, logger, log, leaseLeft))) {
-      this.unrecordedResults++;
+    // A result given up means the message goes out again. While the worker runs it is tried until
+    // the database takes it, past the lease too: this process's lease sweep leaves the message
+    // alone meanwhile, and if another process's sweep released it, a `sent` result still settles
+    // it unless it was claimed again (complete.ts). A stop waits for it while the lease lasts
+    // (docs/runbook.md), then gives up.
+    const leaseLeft = () => (this.running ? Number.POSITIVE_INFINITY : leaseEnd - this.clock());
+    this.recording.add(message.id);
+    try {
+      if (!(await recordAttempt(store, completion, this.outage, logger, log, leaseLeft))) {
+        this.unrecordedResults++;
+      }
+    } finally {
+      this.recording.delete(message.id);
     }
   }
 

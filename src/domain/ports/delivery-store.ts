@@ -46,11 +46,13 @@ export interface DeliveryStore {
   ): Promise<{ released: number; confirmed: number }>;
   /**
    * Frees every message whose lease ran out while `sending` (its worker stopped without a
-   * result, wherever it ran), as releaseLeases does: claims leave such messages to this.
+   * result, wherever it ran), as releaseLeases does: claims leave such messages to this. `keep`:
+   * those the caller's own worker still holds, and will finish.
    */
   releaseExpiredLeases(
     now: number,
     lost: { provider: string; proofWaitMs: number },
+    keep?: readonly string[],
   ): Promise<{ released: number; confirmed: number }>;
   /** Resolves when every completion handed over so far is durable. */
   flushed(): Promise<void>;

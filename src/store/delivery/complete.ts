@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type ExpressionBuilder, type Kysely, sql } from 'kysely';
 import type { Completion } from '../../domain/ports/delivery-store.ts';
 import { statusWebhooksForMessage, type WebhookEvent } from '../../domain/status-webhooks.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
@@ -37,9 +37,38 @@ const REPLACES_A_LOST_WORKERS_ATTEMPT = `on conflict (message_id, number) do upd
 ).join(', ')} where attempts.error_class = 'worker_lost'`;
 
 /**
- * One transaction for a group of finished attempts: every attempt row, then each message's new
- * status. A status change applies only while the worker still holds the lease, so a worker that
- * was presumed dead cannot overwrite what its successor recorded.
+ * Whether attempt `number` of `owner` still decides its message: the lease is still this
+ * attempt's, or a lease sweep released the message in this attempt's name (leases.ts:
+ * `worker_lost`: the database took no writes for longer than a lease, or the worker stalled) and
+ * nobody claimed it since. Then the late result takes the place of the sweep's guess: a send the
+ * provider accepted is `sent`, not sent again after the wait for proof. The number matters too:
+ * the same worker may have claimed the message again since, and its stale result must not end
+ * the newer attempt.
+ */
+function stillDecides(owner: string, number: number) {
+  return (eb: ExpressionBuilder<Database, 'messages'>) =>
+    eb.and([
+      eb('attempt_count', '=', number),
+      eb.or([
+        eb('lease_owner', '=', owner),
+        eb.and([
+          eb('lease_owner', 'is', null),
+          eb('status', '=', 'queued'),
+          eb('last_error_class', '=', 'worker_lost'),
+        ]),
+      ]),
+    ]);
+}
+
+/**
+ * One transaction for a group of finished attempts: each message's new status, then every
+ * attempt row. A status change applies only while the attempt still decides its message
+ * (`stillDecides`), so a worker that was presumed dead cannot overwrite what its successor
+ * recorded.
+ *
+ * The messages first, as the lease sweep does (leases.ts): on PostgreSQL a late result and the
+ * sweep releasing the same message would otherwise lock its two rows in opposite orders, and one
+ * of them would be aborted as a deadlock (a whole group of results retried item by item).
  */
 export async function writeCompletions(
   trx: Kysely<Database>,
@@ -47,18 +76,13 @@ export async function writeCompletions(
   group: Completion[],
 ): Promise<void> {
   const webhooks: WebhookEvent[] = [];
-  await handle.dialect.insertRows(
-    trx,
-    'attempts',
-    group.map(attemptRow),
-    REPLACES_A_LOST_WORKERS_ATTEMPT,
-  );
-
-  const sentByOwner = new Map<string, Completion[]>();
+  const sentByAttempt = new Map<string, Completion[]>();
   for (const completion of group) {
     const { decision, messageId, leaseOwner, now } = completion;
+    const applies = stillDecides(leaseOwner, completion.attempt.number);
     if (decision.kind === 'sent') {
-      sentByOwner.set(leaseOwner, [...(sentByOwner.get(leaseOwner) ?? []), completion]);
+      const key = `${leaseOwner}\u0000${completion.attempt.number}`;
+      sentByAttempt.set(key, [...(sentByAttempt.get(key) ?? []), completion]);
     } else if (decision.kind === 'retry') {
       await trx
         .updateTable('messages')
@@ -76,7 +100,7 @@ export async function writeCompletions(
           ...lastAttemptColumns(completion.attempt),
         })
         .where('id', '=', messageId)
-        .where('lease_owner', '=', leaseOwner)
+        .where(applies)
         .execute();
     } else {
       const updated = await trx
@@ -92,7 +116,7 @@ export async function writeCompletions(
           ...lastAttemptColumns(completion.attempt),
         })
         .where('id', '=', messageId)
-        .where('lease_owner', '=', leaseOwner)
+        .where(applies)
         .executeTakeFirst();
       if (Number(updated.numUpdatedRows) > 0) {
         await setRecipientStatus(trx, [messageId], 'failed', now);
@@ -103,8 +127,9 @@ export async function writeCompletions(
     }
   }
 
-  for (const [owner, completions] of sentByOwner) {
-    const now = completions[0]?.now ?? Date.now();
+  for (const completions of sentByAttempt.values()) {
+    const first = completions[0] as Completion;
+    const now = first.now;
     for (const part of chunks(completions.map((c) => c.messageId))) {
       const updated = await trx
         .updateTable('messages')
@@ -114,7 +139,7 @@ export async function writeCompletions(
           ...acceptedAttemptColumns(completions[0]?.attempt.provider ?? null),
         })
         .where('id', 'in', part)
-        .where('lease_owner', '=', owner)
+        .where(stillDecides(first.leaseOwner, first.attempt.number))
         .returning('id')
         .execute();
       await setRecipientStatus(
@@ -131,6 +156,12 @@ export async function writeCompletions(
       }
     }
   }
+  await handle.dialect.insertRows(
+    trx,
+    'attempts',
+    group.map(attemptRow),
+    REPLACES_A_LOST_WORKERS_ATTEMPT,
+  );
   await enqueueWebhookEvents(trx, handle, webhooks, group[0]?.now ?? Date.now());
 
   // Timed-out sends now waiting for proof: the proof may already be here.

@@ -35,19 +35,22 @@ export function releaseLeases(
  * The messages whose lease ran out while `sending` (a worker elsewhere died, or stopped longer
  * than a lease), released as a dead worker's are (releaseLeases): an `unknown` attempt, `sent`
  * if a delivery event is here already, else due after `proofWaitMs`. Claims leave such rows to
- * this, so that they are not sent again at once with a gap in their attempt numbers.
+ * this, so that they are not sent again at once with a gap in their attempt numbers. `keep`: the
+ * messages the sweeping process's own worker still holds (sending, or writing its result while
+ * the database does not take it), which it is alive to finish.
  */
 export function releaseExpiredLeases(
   handle: DatabaseHandle,
   now: number,
   lost: { provider: string; proofWaitMs: number },
+  keep: readonly string[] = [],
 ): Promise<{ released: number; confirmed: number }> {
-  return releaseWhere(handle, { expiredBy: now }, now, lost);
+  return releaseWhere(handle, { expiredBy: now, keep: new Set(keep) }, now, lost);
 }
 
 async function releaseWhere(
   handle: DatabaseHandle,
-  which: { owner: string } | { expiredBy: number },
+  which: { owner: string } | { expiredBy: number; keep: ReadonlySet<string> },
   now: number,
   lost: { provider: string; proofWaitMs: number },
 ): Promise<{ released: number; confirmed: number }> {
@@ -77,16 +80,22 @@ async function releaseWhere(
         ? update.where('lease_owner', '=', which.owner)
         : update.where('lease_expires_at', '<=', which.expiredBy);
     // The owner as it was: the update's RETURNING gives the new (null) one.
-    const before = await trx
-      .selectFrom('messages')
-      .select(['id', 'lease_owner'])
-      .where('status', '=', 'sending')
-      .where((eb) =>
-        'owner' in which
-          ? eb('lease_owner', '=', which.owner)
-          : eb('lease_expires_at', '<=', which.expiredBy),
+    // PostgreSQL: locked here, skipping rows a result is being written for (complete.ts locks
+    // them with its updates): that result decides them, and neither waits for the other.
+    const found = await handle.dialect
+      .skipLocked(
+        trx
+          .selectFrom('messages')
+          .select(['id', 'lease_owner'])
+          .where('status', '=', 'sending')
+          .where((eb) =>
+            'owner' in which
+              ? eb('lease_owner', '=', which.owner)
+              : eb('lease_expires_at', '<=', which.expiredBy),
+          ),
       )
       .execute();
+    const before = 'keep' in which ? found.filter((r) => !which.keep.has(r.id)) : found;
     if (before.length === 0) return { released: 0, confirmed: 0 };
     const owners = new Map(before.map((r) => [r.id, r.lease_owner]));
     const rows = await update

@@ -66,7 +66,8 @@ export class SqlDeliveryStore implements DeliveryStore {
   releaseExpiredLeases(
     now: number,
     lost: { provider: string; proofWaitMs: number },
+    keep?: readonly string[],
   ): Promise<{ released: number; confirmed: number }> {
-    return releaseExpiredLeases(this.handle, now, lost);
+    return releaseExpiredLeases(this.handle, now, lost, keep);
   }
 }

@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { sql } from 'kysely';
+import { newId } from '../src/domain/ids.ts';
+import {
+  type DatabaseHandle,
+  migrateToLatest,
+  openDatabase,
+  SqlDeliveryStore,
+  SqlMessageStore,
+} from '../src/store/index.ts';
+import { message, TEST_ENGINE, tempDatabase } from './helpers.ts';
+
+/**
+ * On PostgreSQL a completion wrote `attempts` first, then `messages`; the lease sweep writes
+ * `messages` first, then `attempts`. A late result written while the sweep released the same
+ * message took the two locks in opposite orders, and one was aborted as a deadlock. Completions
+ * now write `messages` first, and the sweep skips rows a completion has locked. A trigger on
+ * `attempts` widens the window (the completion pauses at its attempt insert).
+ */
+describe('a lease sweep and a late result for the same message (PostgreSQL lock order)', {
+  skip: TEST_ENGINE !== 'postgres' && 'row locks: PostgreSQL only',
+}, () => {
+  let db: ReturnType<typeof tempDatabase>;
+  let handle: DatabaseHandle;
+  before(async () => {
+    db = tempDatabase();
+    handle = openDatabase(db.url);
+    await migrateToLatest(handle.db);
+  });
+  after(async () => {
+    await handle.close();
+    await db.cleanup();
+  });
+
+  test('both commit; neither is chosen as a deadlock victim', async () => {
+    const messages = new SqlMessageStore(handle);
+    const delivery = new SqlDeliveryStore(handle);
+    const id = newId('msg');
+    const now = Date.now();
+    await messages.submit({
+      messages: [
+        {
+          id,
+          apiKeyId: null,
+          content: {
+            ...message(),
+            cc: [],
+            bcc: [],
+            headers: {},
+            categories: [],
+            metadata: {},
+            attachments: [],
+          },
+          sendAt: null,
+          createdAt: now,
+        },
+      ],
+    });
+    await delivery.claimDue({ owner: 'host-a/1/a', limit: 10, leaseMs: 1000, now });
+    await sql`create function review_pause() returns trigger language plpgsql as $$
+      begin perform pg_sleep(1.5); return null; end $$`.execute(handle.db);
+    await sql`create trigger review_pause after insert on attempts for each row
+      when (new.error_class is distinct from 'worker_lost') execute function review_pause()`.execute(
+      handle.db,
+    );
+
+    const late = delivery
+      .complete({
+        messageId: id,
+        leaseOwner: 'host-a/1/a',
+        now: now + 1100,
+        attempt: {
+          number: 1,
+          provider: 'sendgrid',
+          startedAt: now,
+          durationMs: 1,
+          outcome: 'accepted',
+          httpStatus: 202,
+          providerMessageId: 'pm-1',
+          errorClass: null,
+          detail: null,
+          responseExcerpt: null,
+          providerFault: null,
+          providerErrors: null,
+          rateLimit: null,
+          networkError: null,
+        },
+        decision: { kind: 'sent' },
+      })
+      .then(
+        () => 'ok',
+        (e: Error) => e.message,
+      );
+    await new Promise((r) => setTimeout(r, 300));
+    const sweep = delivery
+      .releaseExpiredLeases(now + 1001, { provider: 'sendgrid', proofWaitMs: 0 })
+      .then(
+        () => 'ok',
+        (e: Error) => e.message,
+      );
+    assert.deepEqual({ late: await late, sweep: await sweep }, { late: 'ok', sweep: 'ok' });
+  });
+});
