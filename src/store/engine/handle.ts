@@ -55,6 +55,8 @@ export interface DatabaseHandle {
    * queries (a message, then its attempts) cannot mix states from before and after a commit
    * made between them. PostgreSQL: a read-only REPEATABLE READ transaction. SQLite: a deferred
    * transaction on this process's one connection (its snapshot starts at the first read).
+   * `work` must query through `trx` only: on SQLite anything that waits for `handle.db` inside it
+   * (a store call, a cache's look-up) waits for the connection the snapshot holds, forever.
    */
   readSnapshot<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
   /**
