@@ -18,6 +18,7 @@ import {
 } from '../src/domain/alerts/rules.ts';
 import { maskUrl, slackUrlProblem } from '../src/domain/alerts/service.ts';
 import type { ProviderHealthReport } from '../src/domain/ports/provider-health-store.ts';
+import { providerFacts } from '../src/ops/alerts/gather-facts.ts';
 import { ProviderRates } from '../src/ops/alerts/provider-rates.ts';
 
 const NOW = 1_800_000_000_000;
@@ -132,6 +133,21 @@ describe('alert rules', () => {
       DEFAULT_ALERT_THRESHOLDS,
     )[0];
     assert.equal(flaky?.fault, 'provider');
+    // The only worker died during an outage: its held mail is not why nothing is sent now.
+    const orphaned = evaluateRules(
+      facts({
+        units: [
+          late({
+            pendingByReason: { held: 10, waiting: 600 },
+            pendingErrors: [{ errorClass: 'http_503', count: 10, sample: null }],
+          }),
+        ],
+        providers: [provider({ state: 'unknown', since: null })],
+      }),
+      DEFAULT_ALERT_THRESHOLDS,
+    ).find((c) => c.rule === 'delivery_delay');
+    assert.equal(orphaned?.fault, 'tegami');
+    assert.match(orphaned?.hint ?? '', /no delivery worker reports/);
   });
 
   test('per-unit overrides: a shorter delay, a muted unit', () => {
@@ -161,10 +177,76 @@ describe('alert rules', () => {
       DEFAULT_ALERT_THRESHOLDS,
     );
     assert.equal(long[0]?.severity, 'warning');
+    // No worker reports while mail waits: nothing is sent. Critical, Tegami's own fault.
+    const noWorker = (oldestPendingSince: number) =>
+      evaluateRules(
+        facts({
+          providers: [provider({ state: 'unknown', since: null })],
+          units: [unit({ pending: 4, oldestPendingSince })],
+        }),
+        DEFAULT_ALERT_THRESHOLDS,
+      );
+    const waiting = noWorker(NOW - 2 * MIN);
+    assert.deepEqual(
+      waiting.map((c) => [c.key, c.severity, c.fault]),
+      [['provider_failing:sendgrid', 'critical', 'tegami']],
+    );
+    assert.match(
+      waiting[0]?.summary ?? '',
+      /no delivery worker reports on provider sendgrid: nothing is being sent \(4 messages waiting\)/,
+    );
+    // Mail due less than a minute ago, or none at all (an API started before its workers): quiet.
+    assert.deepEqual(noWorker(NOW - 30_000), []);
     assert.deepEqual(
       rules(facts({ providers: [provider({ state: 'unknown', since: null })] })),
       [],
     );
+  });
+
+  test('the last worker dying during an outage keeps the alert firing, not a false RESOLVED', () => {
+    const lifecycle = new AlertLifecycle({ forMs: 15_000, repeatMs: 3600_000 });
+    const down = facts({ providers: [provider({ state: 'unavailable', since: NOW - MIN })] });
+    const fired = lifecycle.step(evaluateRules(down, DEFAULT_ALERT_THRESHOLDS), [], NOW);
+    assert.deepEqual(fired, []);
+    const [fire] = lifecycle.step(
+      evaluateRules({ ...down, now: NOW + 15_000 }, DEFAULT_ALERT_THRESHOLDS),
+      [],
+      NOW + 15_000,
+    );
+    assert.equal(fire?.kind, 'fire');
+    const condition = (fire as { condition: AlertCondition }).condition;
+    const alert: Alert = {
+      id: 'alt_1',
+      key: condition.key,
+      rule: condition.rule,
+      severity: condition.severity,
+      state: 'firing',
+      unitId: null,
+      provider: 'sendgrid',
+      fault: condition.fault,
+      summary: condition.summary,
+      hint: condition.hint,
+      evidence: condition.evidence,
+      startedAt: NOW + 15_000,
+      endedAt: null,
+      lastNotifiedAt: NOW + 15_000,
+      updatedAt: NOW + 15_000,
+    };
+    // The only worker is killed: no report, the provider is `unknown`, for minutes.
+    for (let t = NOW + 30_000; t <= NOW + 5 * MIN; t += 15_000) {
+      const gone = facts({
+        now: t,
+        providers: [provider({ state: 'unknown', since: null })],
+        units: [unit({ pending: 20, oldestPendingSince: NOW - 2 * MIN })],
+      });
+      const steps = lifecycle.step(evaluateRules(gone, DEFAULT_ALERT_THRESHOLDS), [alert], t);
+      assert.deepEqual(
+        steps
+          .filter((s) => s.kind !== 'fire' || s.condition.rule !== 'delivery_delay')
+          .map((s) => s.kind),
+        ['update'],
+      );
+    }
   });
 
   test('provider failing: an error rate above 20% needs at least 20 attempts', () => {
@@ -192,6 +274,91 @@ describe('alert rules', () => {
       DEFAULT_ALERT_THRESHOLDS,
     );
     assert.equal(refused[0]?.fault, 'message');
+  });
+
+  test('provider failing: no error-rate page while throttled; the throttling pages after its time', () => {
+    // 429s for 4 minutes: every probe failed. Not yet TEGAMI_ALERT_THROTTLED_S (10 minutes).
+    assert.deepEqual(
+      rules(
+        facts({
+          providers: [
+            provider({
+              state: 'throttled',
+              since: NOW - 4 * MIN,
+              attempts: 179,
+              failures: 47,
+              topErrors: [{ errorClass: 'http_429', count: 47, sample: 'too many requests' }],
+            }),
+          ],
+        }),
+      ),
+      [],
+    );
+  });
+
+  test('provider failing: the top errors are those of this incident, not of an outage before it', () => {
+    const report = (
+      state: 'healthy' | 'paused',
+      since: number,
+      recentErrors: { errorClass: string; count: number; lastAt: number }[],
+    ): ProviderHealthReport => ({
+      provider: 'sendgrid',
+      reporter: 'w1',
+      updatedAt: NOW,
+      snapshot: {
+        state,
+        reason: state === 'paused' ? 'http_401: The provided authorization grant is invalid' : null,
+        since,
+        nextCheckAt: null,
+        consecutiveFailures: 0,
+        accepted: 0,
+        failed: 0,
+        recentErrors: recentErrors.map((e) => ({ ...e, lastDetail: e.errorClass })),
+        credentials: null,
+      },
+    });
+    const window = { now: NOW, ms: 5 * MIN };
+    // An outage (503s) ended 2 minutes ago; since then a wave of 400s (one application's bad
+    // mail, which the circuit does not list) fails 117 of 416 attempts.
+    const [healthy] = providerFacts(
+      [
+        report('healthy', NOW - 2 * MIN, [
+          { errorClass: 'http_503', count: 62, lastAt: NOW - 3 * MIN },
+        ]),
+      ],
+      'sendgrid',
+      null,
+      window,
+    );
+    assert.deepEqual(healthy?.topErrors, []);
+    const [wave] = evaluateRules(
+      facts({ providers: [{ ...(healthy as ProviderFacts), attempts: 416, failures: 117 }] }),
+      DEFAULT_ALERT_THRESHOLDS,
+    );
+    assert.equal(wave?.fault, 'message');
+    assert.doesNotMatch(wave?.hint ?? '', /http_503/);
+    // A revoked key after a throttling and timeouts: the 401 is named, the rest is history.
+    const [paused] = providerFacts(
+      [
+        report('paused', NOW - 30_000, [
+          { errorClass: 'http_429', count: 160, lastAt: NOW - 6 * MIN },
+          { errorClass: 'UND_ERR_HEADERS_TIMEOUT', count: 76, lastAt: NOW - 2 * MIN },
+          { errorClass: 'http_401', count: 1, lastAt: NOW - 30_000 },
+        ]),
+      ],
+      'sendgrid',
+      null,
+      window,
+    );
+    assert.deepEqual(
+      paused?.topErrors.map((e) => e.errorClass),
+      ['http_401'],
+    );
+    const [alert] = evaluateRules(
+      facts({ providers: [paused as ProviderFacts] }),
+      DEFAULT_ALERT_THRESHOLDS,
+    );
+    assert.match(alert?.hint ?? '', /POST \/v1\/providers\/sendgrid\/probe/);
   });
 
   test('dead letters above the threshold, with whose fault', () => {
@@ -232,6 +399,27 @@ describe('alert rules', () => {
     const u = unit({ unconfirmed: 3 });
     assert.deepEqual(rules(facts({ units: [u] })), []);
     assert.deepEqual(rules(facts({ units: [u], eventsExpected: true })), ['unconfirmed:unit_A']);
+  });
+
+  test("delivery delay: sends that timed out or lost their connection are the provider's", () => {
+    // Too few in a row to open the circuit, so the provider is still `healthy`; the late mail
+    // waits in unknown_outcome (timed out) or was refused a connection. Not the message's fault.
+    for (const errorClass of ['UND_ERR_HEADERS_TIMEOUT', 'ECONNRESET', 'abandoned']) {
+      const [c] = evaluateRules(
+        facts({
+          units: [
+            unit({
+              pending: 1,
+              oldestPendingSince: NOW - 20 * MIN,
+              pendingByReason: { unknown_outcome: 1 },
+              pendingErrors: [{ errorClass, count: 1, sample: null }],
+            }),
+          ],
+        }),
+        DEFAULT_ALERT_THRESHOLDS,
+      );
+      assert.equal(c?.fault, 'provider', errorClass);
+    }
   });
 });
 

@@ -94,6 +94,9 @@ export interface ErrorClassCount {
 }
 
 /** One provider as the workers see it, with its attempts in the window. */
+/** With no worker reporting, how long mail must have waited before provider_failing fires. */
+const NO_WORKER_WAIT_MS = 60_000;
+
 export interface ProviderFacts {
   name: string;
   /** `unknown` when no worker reports on it. */
@@ -179,9 +182,15 @@ function providerEvidence(p: ProviderFacts | undefined): AlertEvidence['provider
   return p ? { name: p.name, state: p.state, reason: p.reason, since: p.since } : null;
 }
 
-/** Error classes that are the provider's side (outage, throttling, account) rather than ours. */
+/**
+ * Error classes that are the provider's side (outage, throttling, account) rather than ours. A
+ * request that got no HTTP answer is classed by its network error code as it is
+ * (providers/sendgrid/classify-response.ts: `ECONNRESET`, `ECONNREFUSED`, `ENOTFOUND`,
+ * `UND_ERR_HEADERS_TIMEOUT`, `UND_ERR_CONNECT_TIMEOUT`, `abandoned`, ...): those are the
+ * provider's (or the network's) too, never the message's.
+ */
 function isProviderError(errorClass: string): boolean {
-  return /^(http_5\d\d|http_429|http_401|http_403|timeout|network|connection|reset|unknown)/.test(
+  return /^(http_5\d\d|http_408|http_429|http_401|http_403|timeout|network|connection|reset|unknown|abandoned|E[A-Z]{3,}$|UND_ERR_)/.test(
     errorClass,
   );
 }
@@ -199,6 +208,14 @@ export function delayFault(
         provider.state === 'paused'
           ? `${state} ${pausedProviderAdvice(provider.name)} Mail is held until then.`
           : `${state} Mail is held and drains by itself when it recovers.`,
+    };
+  }
+  if (!provider || provider.state === 'unknown') {
+    // Before the held mail: mail held by an outage earlier stays `held`, and while no worker
+    // runs the provider's state is unknown, not the reason nothing is sent.
+    return {
+      fault: 'tegami',
+      hint: 'no delivery worker reports: start a worker (tegami worker or tegami serve)',
     };
   }
   if ((unit.pendingByReason.held ?? 0) > 0) {
@@ -225,12 +242,6 @@ export function delayFault(
           fault: 'message',
           hint: `the provider refuses these messages (${top.errorClass}): check what the application sends`,
         };
-  }
-  if (!provider || provider.state === 'unknown') {
-    return {
-      fault: 'tegami',
-      hint: 'no delivery worker reports: start a worker (tegami worker or tegami serve)',
-    };
   }
   return {
     fault: 'tegami',
@@ -296,6 +307,30 @@ function providerFailing(
     },
   });
   const stateFor = p.since === null ? 0 : facts.now - p.since;
+  if (p.state === 'unknown') {
+    // No live worker reports on the configured provider: nothing is being sent. Without this a
+    // provider_failing alert that fired during an outage resolved (and /status turned 200) when
+    // its last worker died, although the outage went on and nothing sent: a false all-clear.
+    // Only while mail waits for it (due a minute or more ago): an API process started before
+    // its workers, or one whose workers are stopped while nothing is queued, is not an incident.
+    if (p.name !== facts.configuredProvider) return null;
+    const waiting = facts.units.filter(
+      (u) =>
+        u.pending > 0 &&
+        u.oldestPendingSince !== null &&
+        facts.now - u.oldestPendingSince >= NO_WORKER_WAIT_MS,
+    );
+    if (waiting.length === 0) return null;
+    const pending = waiting.reduce((n, u) => n + u.pending, 0);
+    return {
+      ...base,
+      fault: 'tegami',
+      severity: 'critical',
+      summary: `no delivery worker reports on provider ${p.name}: nothing is being sent (${pending} message${pending === 1 ? '' : 's'} waiting)`,
+      hint: 'start a worker (tegami worker or tegami serve) and check it keeps running; GET /v1/providers lists the live workers',
+      evidence: evidence(pending, 0),
+    };
+  }
   if (p.state === 'unavailable' || p.state === 'paused') {
     return {
       ...base,
@@ -303,7 +338,7 @@ function providerFailing(
       summary: `provider ${p.name} is ${p.state}${p.since ? ` for ${minutes(stateFor)}` : ''}: ${p.reason ?? 'no reason given'}`,
       hint:
         p.state === 'paused'
-          ? 'an account problem (key revoked, sender not verified, quota): fix it at the provider, then POST /v1/providers/{name}/probe'
+          ? `an account problem (key revoked, sender not verified, quota): fix it at the provider, then POST /v1/providers/${p.name}/probe`
           : 'the provider fails or does not answer; mail is held and drains by itself when it recovers',
       evidence: evidence(p.failures, 0),
     };
@@ -318,19 +353,25 @@ function providerFailing(
       evidence: evidence(p.failures, Math.round(t.throttledMs / 1000)),
     };
   }
-  if (p.attempts >= t.errorRateMinAttempts && rate > t.errorRate) {
+  // The error rate is about a provider that looks healthy: while it is throttled (for less than
+  // TEGAMI_ALERT_THROTTLED_S) the 429s are the throttling's, which pages only after that long.
+  if (p.state === 'healthy' && p.attempts >= t.errorRateMinAttempts && rate > t.errorRate) {
     // Failures the provider answered about the message (a 400) are the messages' fault: one
     // application's broken mail must not page as a provider problem. The workers list only the
     // provider's own failures (outage, throttling, account) as recent errors.
     const providerFailures = p.topErrors.reduce((n, e) => n + e.count, 0);
+    const fault = providerFailures * 2 >= p.failures ? ('provider' as const) : ('message' as const);
     return {
       ...base,
-      fault: providerFailures * 2 >= p.failures ? ('provider' as const) : ('message' as const),
+      fault,
       severity: 'warning',
       summary: `provider ${p.name} failed ${p.failures} of ${p.attempts} attempts (${Math.round(rate * 100)}%) in the last ${minutes(t.windowMs)}`,
-      hint: p.topErrors[0]
-        ? `most failures are ${p.topErrors[0].errorClass}`
-        : 'look at the attempts of failed messages',
+      hint:
+        fault === 'message'
+          ? "the provider answers but refuses messages (most failures are not the provider's): see the dead_letters alert, GET /v1/unsent?reason=failed and one message's attempts"
+          : p.topErrors[0]
+            ? `most failures are ${p.topErrors[0].errorClass}`
+            : 'look at the attempts of failed messages',
       evidence: evidence(p.failures, t.errorRate),
     };
   }

@@ -42,6 +42,12 @@ export function providerFacts(
   reports: ProviderHealthReport[],
   configured: string,
   rates: ProviderRates | null,
+  /**
+   * With it, only error classes seen during what the alert is about are listed: since the state
+   * began (unavailable, throttled, paused), or within the error rate's window since the provider
+   * became healthy. Without it (the metrics), every recent error class.
+   */
+  incident: { now: number; ms: number } | null = null,
 ): ProviderFacts[] {
   const names = new Set([configured, ...reports.map((r) => r.provider)]);
   const out: ProviderFacts[] = [];
@@ -52,9 +58,18 @@ export function providerFacts(
       if (!worst || worseState(worst.snapshot.state, r.snapshot.state) !== worst.snapshot.state)
         worst = r;
     }
+    const state = worst?.snapshot.state ?? 'unknown';
+    // The circuit keeps error classes for 15 minutes: an outage that ended must not be named as
+    // the cause of what follows it (a wave of 400s, a throttling, a revoked key).
+    const relevantFrom = !incident
+      ? 0
+      : state === 'healthy'
+        ? Math.max(worst?.snapshot.since ?? 0, incident.now - incident.ms)
+        : (worst?.snapshot.since ?? 0);
     const errors = new Map<string, ErrorClassCount & { lastAt: number }>();
     for (const r of mine) {
       for (const e of r.snapshot.recentErrors) {
+        if (e.lastAt < relevantFrom) continue;
         const known = errors.get(e.errorClass);
         if (!known) {
           errors.set(e.errorClass, {
@@ -77,7 +92,7 @@ export function providerFacts(
     const window = rates?.window(name, healthySince) ?? { attempts: 0, failures: 0 };
     out.push({
       name,
-      state: worst?.snapshot.state ?? 'unknown',
+      state,
       reason: worst?.snapshot.reason ?? null,
       since: worst?.snapshot.since ?? null,
       attempts: window.attempts,
@@ -161,7 +176,7 @@ export async function gatherFacts(
   return {
     now,
     configuredProvider: sources.configuredProvider,
-    providers: providerFacts(reports, sources.configuredProvider, rates),
+    providers: providerFacts(reports, sources.configuredProvider, rates, { now, ms: windowMs }),
     units: unitFacts,
     eventsExpected: sources.eventsExpected,
     lastEventAt,
