@@ -15,6 +15,11 @@ export interface QueuedNotification {
   payload: string;
   attempts: number;
   createdAt: number;
+  /**
+   * A newer notification of the same alert to the same channel exists (set by dueNotifications):
+   * this one is out of date and is not sent, so a retried FIRING never lands after its RESOLVED.
+   */
+  superseded?: boolean;
 }
 
 export interface AlertFilter {
@@ -56,6 +61,8 @@ export interface AlertStore {
   notificationSent(id: string, now: number): Promise<void>;
   /** A failed try: retried at `retryAt`, or given up (`retryAt` null). */
   notificationFailed(id: string, error: string, retryAt: number | null): Promise<void>;
+  /** Not sent: a newer notification of the same alert and channel says what is true now. */
+  notificationSuperseded(id: string): Promise<void>;
   unitSettings(): Promise<UnitAlertSettings[]>;
   unitSettingsOf(unitId: string): Promise<UnitAlertSettings | null>;
   /**

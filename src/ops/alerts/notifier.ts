@@ -114,6 +114,16 @@ export class AlertNotifier {
 
   private async send(n: QueuedNotification): Promise<void> {
     const { store, clock, logger } = this.deps;
+    if (n.superseded) {
+      // A FIRING still being retried when its RESOLVED was queued (a slow or failing Slack):
+      // sent now, it would be the channel's last word on an alert that is over.
+      await store.notificationSuperseded(n.id);
+      logger.info(
+        { notification: n.id, alert: n.alertId, channel: n.channel, kind: n.kind },
+        'alert notification not sent: a newer one of the same alert replaces it',
+      );
+      return;
+    }
     const target = await this.destination(n);
     if (!target) {
       await store.notificationFailed(n.id, 'no destination is configured any more', null);

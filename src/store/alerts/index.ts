@@ -1,7 +1,12 @@
 import type { AlertStore } from '../../domain/ports/alert-store.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { firingAlerts, getAlert, listAlerts } from './list-alerts.ts';
-import { dueNotifications, notificationFailed, notificationSent } from './notifications.ts';
+import {
+  dueNotifications,
+  notificationFailed,
+  notificationSent,
+  notificationSuperseded,
+} from './notifications.ts';
 import { openAlert } from './open-alert.ts';
 import { pruneAlerts } from './prune.ts';
 import { saveAlert } from './save-alert.ts';
@@ -18,6 +23,7 @@ export function createAlertStore(handle: DatabaseHandle): AlertStore {
     dueNotifications: (now, limit) => dueNotifications(handle, now, limit),
     notificationSent: (id, now) => notificationSent(handle, id, now),
     notificationFailed: (id, error, retryAt) => notificationFailed(handle, id, error, retryAt),
+    notificationSuperseded: (id) => notificationSuperseded(handle, id),
     unitSettings: () => allUnitSettings(handle),
     unitSettingsOf: (unitId) => unitSettingsOf(handle, unitId),
     changeUnitSettings: (unitId, change, now) => changeUnitSettings(handle, unitId, change, now),

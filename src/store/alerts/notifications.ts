@@ -2,18 +2,33 @@ import type { NotificationKind } from '../../domain/alerts/lifecycle.ts';
 import type { NotificationChannel, QueuedNotification } from '../../domain/ports/alert-store.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 
-/** Notifications due by `now`, oldest first (the `alert_notifications_due` index). */
+/**
+ * Notifications due by `now`, oldest first (the `alert_notifications_due` index), each with
+ * whether a newer one of the same alert and channel exists (`alert_notifications_alert`).
+ */
 export async function dueNotifications(
   handle: DatabaseHandle,
   now: number,
   limit: number,
 ): Promise<QueuedNotification[]> {
   const rows = await handle.db
-    .selectFrom('alert_notifications')
-    .selectAll()
-    .where('state', '=', 'pending')
-    .where('next_attempt_at', '<=', now)
-    .orderBy('next_attempt_at')
+    .selectFrom('alert_notifications as n')
+    .selectAll('n')
+    .select((eb) =>
+      eb
+        .exists(
+          eb
+            .selectFrom('alert_notifications as newer')
+            .select('newer.id')
+            .whereRef('newer.alert_id', '=', 'n.alert_id')
+            .whereRef('newer.channel', '=', 'n.channel')
+            .whereRef('newer.created_at', '>', 'n.created_at'),
+        )
+        .as('superseded'),
+    )
+    .where('n.state', '=', 'pending')
+    .where('n.next_attempt_at', '<=', now)
+    .orderBy('n.next_attempt_at')
     .limit(limit)
     .execute();
   return rows.map((r) => ({
@@ -25,7 +40,19 @@ export async function dueNotifications(
     payload: r.payload,
     attempts: Number(r.attempts),
     createdAt: Number(r.created_at),
+    // SQLite answers 1 or 0, PostgreSQL true or false.
+    superseded: Boolean(r.superseded) && r.alert_id !== null,
   }));
+}
+
+export async function notificationSuperseded(handle: DatabaseHandle, id: string) {
+  await handle.writeTransaction((trx) =>
+    trx
+      .updateTable('alert_notifications')
+      .set({ state: 'superseded', last_error: 'a newer notification of the same alert was queued' })
+      .where('id', '=', id)
+      .execute(),
+  );
 }
 
 export async function notificationSent(handle: DatabaseHandle, id: string, now: number) {
