@@ -10,6 +10,8 @@ import SqliteDatabase from 'better-sqlite3';
 import pg from 'pg';
 import { loadConfig } from '../src/cli/config.ts';
 import { type RunningService, startService } from '../src/cli/wire.ts';
+import { newId } from '../src/domain/ids.ts';
+import type { MessageStore } from '../src/domain/ports/message-store.ts';
 import { createLogger } from '../src/ops/logger.ts';
 
 export const TEST_KEY = 'tgm_test_bootstrap_key_0123456789abcdef';
@@ -341,6 +343,28 @@ export function message(overrides: Record<string, unknown> = {}) {
     text: 'See you soon.',
     ...overrides,
   };
+}
+
+/**
+ * Stores one `message()` straight through a message store (no HTTP), created (and due) at
+ * `createdAt`; returns its id. For tests of claims, leases and results.
+ */
+export async function storeOneMessage(
+  messages: Pick<MessageStore, 'submit'>,
+  createdAt = Date.now(),
+): Promise<string> {
+  const id = newId('msg');
+  const content = {
+    ...message(),
+    cc: [],
+    bcc: [],
+    headers: {},
+    categories: [],
+    metadata: {},
+    attachments: [],
+  };
+  await messages.submit({ messages: [{ id, apiKeyId: null, content, sendAt: null, createdAt }] });
+  return id;
 }
 
 export async function waitFor<T>(

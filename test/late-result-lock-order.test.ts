@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
-import { newId } from '../src/domain/ids.ts';
 import {
   type DatabaseHandle,
   migrateToLatest,
@@ -9,7 +8,7 @@ import {
   SqlDeliveryStore,
   SqlMessageStore,
 } from '../src/store/index.ts';
-import { message, TEST_ENGINE, tempDatabase } from './helpers.ts';
+import { storeOneMessage, TEST_ENGINE, tempDatabase } from './helpers.ts';
 
 /**
  * On PostgreSQL a completion wrote `attempts` first, then `messages`; the lease sweep writes
@@ -36,32 +35,13 @@ describe('a lease sweep and a late result for the same message (PostgreSQL lock 
   test('both commit; neither is chosen as a deadlock victim', async () => {
     const messages = new SqlMessageStore(handle);
     const delivery = new SqlDeliveryStore(handle);
-    const id = newId('msg');
     const now = Date.now();
-    await messages.submit({
-      messages: [
-        {
-          id,
-          apiKeyId: null,
-          content: {
-            ...message(),
-            cc: [],
-            bcc: [],
-            headers: {},
-            categories: [],
-            metadata: {},
-            attachments: [],
-          },
-          sendAt: null,
-          createdAt: now,
-        },
-      ],
-    });
+    const id = await storeOneMessage(messages, now);
     await delivery.claimDue({ owner: 'host-a/1/a', limit: 10, leaseMs: 1000, now });
-    await sql`create function review_pause() returns trigger language plpgsql as $$
+    await sql`create function pause_attempt_insert() returns trigger language plpgsql as $$
       begin perform pg_sleep(1.5); return null; end $$`.execute(handle.db);
-    await sql`create trigger review_pause after insert on attempts for each row
-      when (new.error_class is distinct from 'worker_lost') execute function review_pause()`.execute(
+    await sql`create trigger pause_attempt_insert after insert on attempts for each row
+      when (new.error_class is distinct from 'worker_lost') execute function pause_attempt_insert()`.execute(
       handle.db,
     );
 

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { newId } from '../src/domain/ids.ts';
 import type { Attempt } from '../src/domain/types.ts';
 import { ingestEvents } from '../src/store/events/ingest.ts';
 import {
@@ -10,7 +9,7 @@ import {
   SqlDeliveryStore,
   SqlMessageStore,
 } from '../src/store/index.ts';
-import { message, tempDatabase } from './helpers.ts';
+import { storeOneMessage, tempDatabase } from './helpers.ts';
 
 /**
  * A worker whose lease ran out (stopped longer than a lease, a database that took no writes)
@@ -35,23 +34,6 @@ describe('a late result after the lease sweep', () => {
     await handle.close();
     await db.cleanup();
   });
-
-  async function submitOne(at: number): Promise<string> {
-    const id = newId('msg');
-    const content = {
-      ...message(),
-      cc: [],
-      bcc: [],
-      headers: {},
-      categories: [],
-      metadata: {},
-      attachments: [],
-    };
-    await messages.submit({
-      messages: [{ id, apiKeyId: null, content, sendAt: null, createdAt: at }],
-    });
-    return id;
-  }
 
   const attempt = (number: number, startedAt: number, accepted: boolean): Attempt => ({
     number,
@@ -79,7 +61,7 @@ describe('a late result after the lease sweep', () => {
 
   test('a late success makes the message sent; it is not sent again', async () => {
     const now = fresh();
-    const id = await submitOne(now);
+    const id = await storeOneMessage(messages, now);
     const first = await delivery.claimDue({ owner: 'host-a/1/a', limit: 10, leaseMs: 1000, now });
     assert.ok(first.some((m) => m.id === id));
     // A delivery-event webhook is configured: lost sends wait 120 s for proof.
@@ -117,7 +99,7 @@ describe('a late result after the lease sweep', () => {
 
   test('a late success, then its delivery event: sent, not sent again', async () => {
     const now = fresh();
-    const id = await submitOne(now);
+    const id = await storeOneMessage(messages, now);
     await delivery.claimDue({ owner: 'host-a/1/a', limit: 10, leaseMs: 1000, now });
     const lost = { provider: 'sendgrid', proofWaitMs: 120_000 };
     await delivery.releaseExpiredLeases(now + 1001, lost);
@@ -163,7 +145,7 @@ describe('a late result after the lease sweep', () => {
 
   test('the same worker claims it again; its stale attempt-1 result leaves attempt 2 alone', async () => {
     const now = fresh();
-    const id = await submitOne(now);
+    const id = await storeOneMessage(messages, now);
     await delivery.claimDue({ owner: 'host-a/1/a', limit: 10, leaseMs: 1000, now });
     // No webhook configured: released mail is due at once, and the same worker claims it again
     // while its first send is still out (its event loop stalled longer than a lease).

@@ -67,6 +67,43 @@ describe('errors of a database that went away', () => {
 });
 
 /**
+ * A worker that claims one message (`msg_1`), whose provider accepts every send, and whose store
+ * cannot write results until `downUntil` (failing with `error`). `completes`: when each write
+ * was tried; `sent()`: sends so far.
+ */
+function workerWithResultsDownUntil(downUntil: number, leaseMs: number, error: string) {
+  const completes: number[] = [];
+  let claims = 0;
+  const store = fakeDeliveryStore({
+    async claimDue() {
+      claims++;
+      return claims === 1 ? [claimedMessage('msg_1')] : [];
+    },
+    async complete() {
+      completes.push(Date.now());
+      if (Date.now() < downUntil) throw new Error(error);
+    },
+  });
+  let sent = 0;
+  const provider: Provider = {
+    name: 'test',
+    async send() {
+      sent++;
+      return { outcome: 'accepted' };
+    },
+  };
+  const worker = new DeliveryWorker({
+    store,
+    provider,
+    retry: DEFAULT_RETRY_POLICY,
+    options: { concurrency: 4, batchSize: 4, leaseMs, pollIntervalMs: 50 },
+    logger: quiet,
+    outage,
+  });
+  return { worker, completes, sent: () => sent };
+}
+
+/**
  * A worker stopped (SIGTERM) while the database is away: its stop waits for the results of the
  * mail in flight, tried while their leases last, as at any other time. A PostgreSQL drill found
  * a worker stopped during a 10 s outage giving its results up after ~8 s (19 of 20 messages went
@@ -75,36 +112,13 @@ describe('errors of a database that went away', () => {
 describe('a worker stopped while the database is away', () => {
   test('keeps trying to record what it sent while the lease lasts, then stops', async () => {
     const downUntil = Date.now() + 9_500;
-    const completes: number[] = [];
-    let claims = 0;
-    const store = fakeDeliveryStore({
-      async claimDue() {
-        claims++;
-        return claims === 1 ? [claimedMessage('msg_1')] : [];
-      },
-      async complete() {
-        completes.push(Date.now());
-        if (Date.now() < downUntil) throw new Error('connection refused');
-      },
-    });
-    let sent = 0;
-    const provider: Provider = {
-      name: 'test',
-      async send() {
-        sent++;
-        return { outcome: 'accepted' };
-      },
-    };
-    const worker = new DeliveryWorker({
-      store,
-      provider,
-      retry: DEFAULT_RETRY_POLICY,
-      options: { concurrency: 4, batchSize: 4, leaseMs: 30_000, pollIntervalMs: 50 },
-      logger: quiet,
-      outage,
-    });
+    const { worker, completes, sent } = workerWithResultsDownUntil(
+      downUntil,
+      30_000,
+      'connection refused',
+    );
     worker.start();
-    while (sent === 0) await new Promise((r) => setTimeout(r, 10));
+    while (sent() === 0) await new Promise((r) => setTimeout(r, 10));
     await worker.stop();
     const last = completes.at(-1) ?? 0;
     assert.ok(
@@ -123,44 +137,21 @@ describe('a worker stopped while the database is away', () => {
 describe('a running worker while the database is away longer than a lease', () => {
   test('holds the message and writes its result once the database is back', async () => {
     const downUntil = Date.now() + 9_000;
-    const completes: number[] = [];
-    let claims = 0;
-    const store = fakeDeliveryStore({
-      async claimDue() {
-        claims++;
-        return claims === 1 ? [claimedMessage('msg_1')] : [];
-      },
-      async complete() {
-        completes.push(Date.now());
-        if (Date.now() < downUntil) throw new Error('SQLITE_FULL: database or disk is full');
-      },
-    });
-    let sent = 0;
-    const provider: Provider = {
-      name: 'test',
-      async send() {
-        sent++;
-        return { outcome: 'accepted' };
-      },
-    };
-    const worker = new DeliveryWorker({
-      store,
-      provider,
-      retry: DEFAULT_RETRY_POLICY,
-      options: { concurrency: 4, batchSize: 4, leaseMs: 2_000, pollIntervalMs: 50 },
-      logger: quiet,
-      outage,
-    });
+    const { worker, completes, sent } = workerWithResultsDownUntil(
+      downUntil,
+      2_000,
+      'SQLITE_FULL: database or disk is full',
+    );
     worker.start();
     try {
-      while (sent === 0) await new Promise((r) => setTimeout(r, 10));
+      while (sent() === 0) await new Promise((r) => setTimeout(r, 10));
       await new Promise((r) => setTimeout(r, 3_000));
       assert.deepEqual(worker.heldMessageIds(), ['msg_1'], 'held past its 2 s lease');
       while (completes.at(-1) === undefined || (completes.at(-1) ?? 0) < downUntil) {
         await new Promise((r) => setTimeout(r, 100));
       }
       while (worker.heldMessageIds().length > 0) await new Promise((r) => setTimeout(r, 10));
-      assert.equal(sent, 1);
+      assert.equal(sent(), 1);
     } finally {
       await worker.stop();
     }

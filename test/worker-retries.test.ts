@@ -3,7 +3,6 @@ import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { formatLeaseOwner } from '../src/delivery/lease-owner.ts';
 import { releaseDeadLocalLeases } from '../src/delivery/lease-reaper.ts';
-import { newId } from '../src/domain/ids.ts';
 import {
   type DatabaseHandle,
   migrateToLatest,
@@ -11,7 +10,14 @@ import {
   SqlDeliveryStore,
   SqlMessageStore,
 } from '../src/store/index.ts';
-import { message, startTestService, type TestService, tempDatabase, waitFor } from './helpers.ts';
+import {
+  message,
+  startTestService,
+  storeOneMessage,
+  type TestService,
+  tempDatabase,
+  waitFor,
+} from './helpers.ts';
 
 describe('delivery worker: retries, backoff and dead-lettering (test provider)', () => {
   let svc: TestService;
@@ -111,25 +117,25 @@ describe('leases', () => {
     await db.cleanup();
   });
 
-  async function submitOne(): Promise<string> {
-    const id = newId('msg');
-    const content = {
-      ...message(),
-      cc: [],
-      bcc: [],
-      headers: {},
-      categories: [],
-      metadata: {},
-      attachments: [],
-    };
-    await messages.submit({
-      messages: [{ id, apiKeyId: null, content, sendAt: null, createdAt: Date.now() }],
-    });
-    return id;
-  }
+  const accepted = (number: number, startedAt: number) => ({
+    number,
+    provider: 'sandbox',
+    startedAt,
+    durationMs: 1,
+    outcome: 'accepted' as const,
+    httpStatus: 202,
+    providerMessageId: 'provider-id',
+    errorClass: null,
+    detail: null,
+    responseExcerpt: null,
+    providerFault: null,
+    providerErrors: null,
+    rateLimit: null,
+    networkError: null,
+  });
 
   test('an expired lease is released with an unknown attempt, not claimed at once; the stale worker cannot overwrite', async () => {
-    const id = await submitOne();
+    const id = await storeOneMessage(messages);
     const now = Date.now();
     const [first] = await delivery.claimDue({
       owner: 'host-a/1/a',
@@ -177,20 +183,11 @@ describe('leases', () => {
     assert.equal(second?.attemptCount, 2);
 
     const attempt = (number: number) => ({
-      number,
-      provider: 'sandbox',
-      startedAt: now,
-      durationMs: 1,
+      ...accepted(number, now),
       outcome: 'retryable' as const,
       httpStatus: 503,
       providerMessageId: null,
       errorClass: 'http_503',
-      detail: null,
-      responseExcerpt: null,
-      providerFault: null,
-      providerErrors: null,
-      rateLimit: null,
-      networkError: null,
     });
     // The first worker comes back late with a failure: its attempt takes the place of the
     // unknown one, the status is untouched.
@@ -216,25 +213,8 @@ describe('leases', () => {
     assert.equal(record?.attempts.length, 2);
   });
 
-  const accepted = (number: number, startedAt: number) => ({
-    number,
-    provider: 'sandbox',
-    startedAt,
-    durationMs: 1,
-    outcome: 'accepted' as const,
-    httpStatus: 202,
-    providerMessageId: 'provider-id',
-    errorClass: null,
-    detail: null,
-    responseExcerpt: null,
-    providerFault: null,
-    providerErrors: null,
-    rateLimit: null,
-    networkError: null,
-  });
-
   test('the sweep leaves alone what its own worker still holds', async () => {
-    const id = await submitOne();
+    const id = await storeOneMessage(messages);
     const now = Date.now() + 1000;
     await delivery.claimDue({ owner: 'host-a/1/a', limit: 10, leaseMs: 1000, now });
     const lost = { provider: 'sandbox', proofWaitMs: 0 };
@@ -263,7 +243,7 @@ describe('leases', () => {
     const lost = { provider: 'sandbox', proofWaitMs: 0 };
     const now = Date.now() + 1000;
     // Released by another process's sweep, then the worker's result arrives: sent, not again.
-    const waiting = await submitOne();
+    const waiting = await storeOneMessage(messages);
     await delivery.claimDue({ owner: 'host-a/1/a', limit: 10, leaseMs: 1000, now });
     await delivery.releaseExpiredLeases(now + 1001, lost);
     await delivery.complete({
@@ -288,7 +268,7 @@ describe('leases', () => {
     );
 
     // Claimed again meanwhile: the second send is under way; the late result changes no status.
-    const reclaimed = await submitOne();
+    const reclaimed = await storeOneMessage(messages);
     const later = now + 10_000;
     await delivery.claimDue({ owner: 'host-a/1/a', limit: 10, leaseMs: 1000, now: later });
     await delivery.releaseExpiredLeases(later + 1001, lost);
@@ -316,7 +296,7 @@ describe('leases', () => {
 
   const quiet = pino({ level: 'silent' });
   const claimAsDeadWorker = async (now: number) => {
-    const id = await submitOne();
+    const id = await storeOneMessage(messages);
     const [claimed] = await delivery.claimDue({
       owner: formatLeaseOwner(999_999_999),
       limit: 10,
@@ -400,7 +380,7 @@ describe('leases', () => {
   });
 
   test('a live worker in this process table keeps its leases', async () => {
-    const id = await submitOne();
+    const id = await storeOneMessage(messages);
     const now = Date.now();
     const [claimed] = await delivery.claimDue({
       owner: formatLeaseOwner(process.pid),

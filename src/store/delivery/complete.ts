@@ -136,7 +136,7 @@ export async function writeCompletions(
         .set({
           ...sentColumns(now),
           // One worker, one provider: every completion of this owner names the same one.
-          ...acceptedAttemptColumns(completions[0]?.attempt.provider ?? null),
+          ...acceptedAttemptColumns(first.attempt.provider),
         })
         .where('id', 'in', part)
         .where(stillDecides(first.leaseOwner, first.attempt.number))
