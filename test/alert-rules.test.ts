@@ -193,14 +193,75 @@ describe('alert rules', () => {
     );
     assert.match(
       waiting[0]?.summary ?? '',
-      /no delivery worker reports on provider sendgrid: nothing is being sent \(4 messages waiting\)/,
+      /no delivery worker reports on provider sendgrid: nothing is being sent; 4 messages waiting \(hotel 4\)/,
     );
+    assert.equal(waiting[0]?.evidence.count, 4);
     // Mail due less than a minute ago, or none at all (an API started before its workers): quiet.
     assert.deepEqual(noWorker(NOW - 30_000), []);
     assert.deepEqual(
       rules(facts({ providers: [provider({ state: 'unknown', since: null })] })),
       [],
     );
+  });
+
+  test('a provider alert says whose mail waits, most first', () => {
+    const names = ['hotel', 'shop', 'signup', 'news', 'points', 'survey', 'coupons'];
+    const units = names.map((name, i) =>
+      unit({
+        unitId: `unit_${name}`,
+        unitName: name,
+        pending: i === 0 ? 2 : (i + 1) * 10,
+        oldestPendingSince: NOW - MIN,
+      }),
+    );
+    const [down] = evaluateRules(
+      facts({
+        providers: [
+          provider({
+            state: 'unavailable',
+            reason: 'HTTP 503',
+            since: NOW - 3 * MIN,
+            attempts: 40,
+            failures: 12,
+          }),
+        ],
+        units: [...units, unit({ unitId: 'unit_idle', unitName: 'idle', pending: 0 })],
+      }),
+      DEFAULT_ALERT_THRESHOLDS,
+    );
+    assert.equal(down?.rule, 'provider_failing');
+    assert.equal(
+      down?.summary,
+      'provider sendgrid is unavailable for 3 min: HTTP 503; 272 messages waiting (coupons 70, survey 60, points 50, news 40, signup 30 and 2 more units)',
+    );
+    assert.equal(down?.evidence.count, 12, 'the count stays the failed attempts');
+    assert.equal(down?.evidence.details.waiting_messages, 272);
+    const text = JSON.stringify(
+      slackMessage({
+        kind: 'firing',
+        alert: {
+          ...(down as AlertCondition),
+          id: 'alt_1',
+          state: 'firing',
+          startedAt: NOW,
+          endedAt: null,
+          lastNotifiedAt: NOW,
+          updatedAt: NOW,
+        },
+        unitName: null,
+        publicUrl: null,
+        now: NOW,
+      }),
+    );
+    assert.ok(text.includes('*How many*\\n12 failed attempts; 272 messages waiting'), text);
+    assert.ok(text.includes('*Whose mail waits*\\ncoupons 70, survey 60'), text);
+    // Nothing waits: the alert says so by saying nothing of units.
+    const [quiet] = evaluateRules(
+      facts({ providers: [provider({ state: 'paused', reason: 'HTTP 401', since: NOW - MIN })] }),
+      DEFAULT_ALERT_THRESHOLDS,
+    );
+    assert.equal(quiet?.summary, 'provider sendgrid is paused for 60 s: HTTP 401');
+    assert.equal(quiet?.evidence.details.waiting_units, null);
   });
 
   test('the last worker dying during an outage keeps the alert firing, not a false RESOLVED', () => {

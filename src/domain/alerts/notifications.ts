@@ -59,6 +59,31 @@ function lasted(ms: number): string {
   return min < 120 ? `${min} min` : `${Math.floor(min / 60)} h ${min % 60} min`;
 }
 
+const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+
+/**
+ * The alert's count in words: a bare number on a provider alert read as messages when it counts
+ * failed attempts. A provider alert also says how much mail waits meanwhile.
+ */
+function howMany(alert: Alert): string {
+  const e = alert.evidence;
+  switch (alert.rule) {
+    case 'delivery_delay':
+      return `${count(e.count, 'message')} not sent`;
+    case 'provider_failing': {
+      const waiting = Number(e.details.waiting_messages ?? 0);
+      if (e.provider?.state === 'unknown') return `${count(e.count, 'message')} waiting`;
+      return `${count(e.count, 'failed attempt')}${waiting > 0 ? `; ${count(waiting, 'message')} waiting` : ''}`;
+    }
+    case 'dead_letters':
+      return `${count(e.count, 'message')} failed`;
+    case 'silent_event_webhook':
+      return `${count(e.count, 'message')} without a delivery event`;
+    case 'unconfirmed':
+      return `${count(e.count, 'message')} unconfirmed`;
+  }
+}
+
 /** Escapes what Slack's mrkdwn treats as markup, so an error text cannot forge links or mentions. */
 function slackText(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -78,10 +103,13 @@ export function slackMessage(notice: AlertNotice): Record<string, unknown> {
   const fields: string[] = [
     // A resolved alert's summary is what it said while it fired.
     `*${notice.kind === 'resolved' ? 'What it was' : 'What'}*\n${slackText(alert.summary)}`,
-    `*How many*\n${e.count}`,
+    `*How many*\n${howMany(alert)}`,
     `*Since*\n${iso(e.since ?? alert.startedAt)}`,
     `*Whose fault*\n${FAULT_WORDS[alert.fault]}`,
   ];
+  if (typeof e.details.waiting_units === 'string') {
+    fields.push(`*Whose mail waits*\n${slackText(e.details.waiting_units)}`);
+  }
   if (e.provider) {
     fields.push(
       `*Provider*\n${slackText(`${e.provider.name}: ${e.provider.state}${e.provider.reason ? ` (${e.provider.reason})` : ''}`)}`,

@@ -280,11 +280,40 @@ function deliveryDelay(
   };
 }
 
+/** How many units' names a provider alert lists before "and N more". */
+const WAITING_UNITS_SHOWN = 5;
+
+/**
+ * Whose mail a provider problem holds up, most first ("booking 120, shop 14 and 2 more units"):
+ * a provider alert is about every unit, and the person paged wants to know which applications'
+ * customers are waiting without opening the console.
+ */
+function waitingMail(units: readonly UnitFacts[]): { messages: number; units: string } | null {
+  const waiting = units.filter((u) => u.pending > 0).sort((a, b) => b.pending - a.pending);
+  if (waiting.length === 0) return null;
+  const shown = waiting.slice(0, WAITING_UNITS_SHOWN).map((u) => `${u.unitName} ${u.pending}`);
+  const more = waiting.length - shown.length;
+  return {
+    messages: waiting.reduce((n, u) => n + u.pending, 0),
+    units:
+      more > 0
+        ? `${shown.join(', ')} and ${more} more unit${more === 1 ? '' : 's'}`
+        : shown.join(', '),
+  };
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 function providerFailing(
   facts: MonitoringFacts,
   p: ProviderFacts,
   t: AlertThresholds,
 ): AlertCondition | null {
+  const waiting = waitingMail(facts.units);
+  /** Appended to the summary: whose mail waits, by unit. */
+  const whoWaits = waiting
+    ? `; ${plural(waiting.messages, 'message')} waiting (${waiting.units})`
+    : '';
   const base = {
     key: `provider_failing:${p.name}`,
     rule: 'provider_failing' as const,
@@ -304,6 +333,8 @@ function providerFailing(
       attempts: p.attempts,
       failures: p.failures,
       error_rate: Math.round(rate * 1000) / 1000,
+      waiting_messages: waiting?.messages ?? 0,
+      waiting_units: waiting?.units ?? null,
     },
   });
   const stateFor = p.since === null ? 0 : facts.now - p.since;
@@ -314,28 +345,27 @@ function providerFailing(
     // Only while mail waits for it (due a minute or more ago): an API process started before
     // its workers, or one whose workers are stopped while nothing is queued, is not an incident.
     if (p.name !== facts.configuredProvider) return null;
-    const waiting = facts.units.filter(
+    const overdue = facts.units.some(
       (u) =>
         u.pending > 0 &&
         u.oldestPendingSince !== null &&
         facts.now - u.oldestPendingSince >= NO_WORKER_WAIT_MS,
     );
-    if (waiting.length === 0) return null;
-    const pending = waiting.reduce((n, u) => n + u.pending, 0);
+    if (!overdue || !waiting) return null;
     return {
       ...base,
       fault: 'tegami',
       severity: 'critical',
-      summary: `no delivery worker reports on provider ${p.name}: nothing is being sent (${pending} message${pending === 1 ? '' : 's'} waiting)`,
+      summary: `no delivery worker reports on provider ${p.name}: nothing is being sent${whoWaits}`,
       hint: 'start a worker (tegami worker or tegami serve) and check it keeps running; GET /v1/providers lists the live workers',
-      evidence: evidence(pending, 0),
+      evidence: evidence(waiting.messages, 0),
     };
   }
   if (p.state === 'unavailable' || p.state === 'paused') {
     return {
       ...base,
       severity: 'critical',
-      summary: `provider ${p.name} is ${p.state}${p.since ? ` for ${minutes(stateFor)}` : ''}: ${p.reason ?? 'no reason given'}`,
+      summary: `provider ${p.name} is ${p.state}${p.since ? ` for ${minutes(stateFor)}` : ''}: ${p.reason ?? 'no reason given'}${whoWaits}`,
       hint:
         p.state === 'paused'
           ? `an account problem (key revoked, sender not verified, quota): fix it at the provider, then POST /v1/providers/${p.name}/probe`
@@ -347,8 +377,7 @@ function providerFailing(
     return {
       ...base,
       severity: 'warning',
-      summary:
-        `provider ${p.name} has throttled sending for ${minutes(stateFor)}: ${p.reason ?? ''}`.trim(),
+      summary: `provider ${p.name} has throttled sending for ${minutes(stateFor)}${p.reason ? `: ${p.reason}` : ''}${whoWaits}`,
       hint: 'the account sends more than its plan allows; mail waits for the rate limit to reset',
       evidence: evidence(p.failures, Math.round(t.throttledMs / 1000)),
     };
@@ -365,7 +394,7 @@ function providerFailing(
       ...base,
       fault,
       severity: 'warning',
-      summary: `provider ${p.name} failed ${p.failures} of ${p.attempts} attempts (${Math.round(rate * 100)}%) in the last ${minutes(t.windowMs)}`,
+      summary: `provider ${p.name} failed ${p.failures} of ${p.attempts} attempts (${Math.round(rate * 100)}%) in the last ${minutes(t.windowMs)}${whoWaits}`,
       hint:
         fault === 'message'
           ? "the provider answers but refuses messages (most failures are not the provider's): see the dead_letters alert, GET /v1/unsent?reason=failed and one message's attempts"
