@@ -351,6 +351,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     health,
     listUnits,
     firingAlerts: () => alertStore.firing(),
+    undeliveredNotifications: (since) => alertStore.undeliveredNotifications(since),
     unsentByReason: async () => (await operations.service.unsentSummary(ALL_UNITS, {})).byReason,
     configuredProvider: config.provider,
     cacheMs: config.metrics.cacheMs,

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Alert } from '../../domain/alerts/lifecycle.ts';
+import type { UndeliveredNotifications } from '../../domain/ports/alert-store.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { type Html, html, qs, time } from '../html.ts';
 import { page } from '../layout.ts';
@@ -14,6 +15,25 @@ ${e.provider ? html`<dt>Provider</dt><dd>${e.provider.name}: ${e.provider.state}
 ${e.topErrors.length ? html`<dt>Top errors</dt><dd>${e.topErrors.map((t) => html`<div>${t.errorClass} × ${t.count}${t.sample ? html`: <span class="sample">${t.sample}</span>` : ''}</div>`)}</dd>` : ''}
 ${Object.entries(e.details).map(([k, v]) => html`<dt>${k.replace(/_/g, ' ')}</dt><dd>${v === null ? '–' : String(v)}</dd>`)}
 </dl>`;
+}
+
+/**
+ * Alert notifications that do not get through: the channel the alerts above were meant to reach
+ * may have heard nothing of them (a revoked Slack URL, a webhook receiver that is down).
+ */
+function undeliveredNotice(undelivered: UndeliveredNotifications[], names: Map<string, string>) {
+  if (undelivered.length === 0) return '';
+  const where = (n: UndeliveredNotifications) =>
+    n.channel === 'webhook'
+      ? 'The alert webhook (TEGAMI_ALERT_WEBHOOK_URL)'
+      : n.unitId
+        ? `Unit ${names.get(n.unitId) ?? n.unitId}'s Slack channel`
+        : 'The Slack channel (TEGAMI_SLACK_WEBHOOK_URL)';
+  return html`<div class="error" role="alert" id="alerts-undelivered"><p><strong>Alert notifications are not getting through.</strong> Check the URL, then send a test with <code>tegami alerts test</code>.</p>
+<ul>${undelivered.map(
+    (n) =>
+      html`<li>${where(n)}: ${n.retrying ? `${n.retrying} failing, retried` : ''}${n.retrying && n.givenUp ? '; ' : ''}${n.givenUp ? `${n.givenUp} given up in the last 24 h` : ''}${n.lastError ? html`. Last error: <span class="sample">${n.lastError}</span>` : ''}</li>`,
+  )}</ul></div>`;
 }
 
 function alertRows(alerts: Alert[], names: Map<string, string>) {
@@ -34,19 +54,21 @@ export function registerAlertsPage(app: FastifyInstance, deps: ConsoleDeps): voi
   app.get('/console/alerts', { config: { permission: 'read' } }, async (request, reply) => {
     const state = stateOf(request);
     const { before } = request.query as { before?: string };
-    const [firing, history] = await Promise.all([
+    const [firing, history, undelivered] = await Promise.all([
       deps.alerts.list(state.scope, { state: 'firing', limit: 100 }),
       deps.alerts.list(state.scope, {
         state: 'resolved',
         limit: 50,
         ...(before ? { beforeId: before } : {}),
       }),
+      deps.alerts.undeliveredNotifications(state.scope),
     ]);
-    const names = await deps.operations.unitNames(
-      [...firing, ...history].flatMap((a) => (a.unitId ? [a.unitId] : [])),
-    );
+    const names = await deps.operations.unitNames([
+      ...[...firing, ...history].flatMap((a) => (a.unitId ? [a.unitId] : [])),
+      ...undelivered.flatMap((n) => (n.unitId ? [n.unitId] : [])),
+    ]);
     const last = history.length === 50 ? history[history.length - 1] : undefined;
-    const body = html`<div id="alerts-firing" data-poll="10000">
+    const body = html`${undeliveredNotice(undelivered, names)}<div id="alerts-firing" data-poll="10000">
 <h2>Firing (${firing.length})</h2>
 ${firing.length ? alertRows(firing, names) : html`<p class="muted">No alert is firing.</p>`}
 </div>

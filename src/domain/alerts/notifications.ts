@@ -10,6 +10,9 @@ export interface AlertNotice {
   now: number;
 }
 
+/** Given-up notifications are reported (metrics, the console) for this long. */
+export const UNDELIVERED_SHOWN_MS = 24 * 3600_000;
+
 const FAULT_WORDS = {
   provider: "the provider's (outage, throttling, account or configuration)",
   message: "the messages' (the provider refuses what was sent)",

@@ -3,9 +3,15 @@ import { OperationsError } from '../operations/errors.ts';
 import type { UnitDirectory } from '../operations/ports.ts';
 import type { Actor, Scope } from '../operations/scope.ts';
 import { noSuchUnitFilter, type Unit } from '../operations/units.ts';
-import type { AlertFilter, AlertStore, UnitAlertSettings } from '../ports/alert-store.ts';
+import type {
+  AlertFilter,
+  AlertStore,
+  UndeliveredNotifications,
+  UnitAlertSettings,
+} from '../ports/alert-store.ts';
 import type { Priority } from '../priority.ts';
 import type { Alert } from './lifecycle.ts';
+import { UNDELIVERED_SHOWN_MS } from './notifications.ts';
 import type { AlertRule, UnitAlertOverrides } from './rules.ts';
 
 export interface AlertsServiceDeps {
@@ -79,6 +85,17 @@ export class AlertsService {
       ...(query.beforeId ? { beforeId: query.beforeId } : {}),
     };
     return this.deps.store.list(filter);
+  }
+
+  /**
+   * Where alert notifications fail now, or were given up in the last day: an alert nobody
+   * receives is no alert. A unit key sees its own Slack channel's and the shared destinations'.
+   */
+  async undeliveredNotifications(scope: Scope): Promise<UndeliveredNotifications[]> {
+    const all = await this.deps.store.undeliveredNotifications(this.clock() - UNDELIVERED_SHOWN_MS);
+    return scope.kind === 'unit'
+      ? all.filter((n) => n.unitId === null || n.unitId === scope.unitId)
+      : all;
   }
 
   async get(scope: Scope, id: string): Promise<Alert> {

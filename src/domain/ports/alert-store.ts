@@ -22,6 +22,19 @@ export interface QueuedNotification {
   superseded?: boolean;
 }
 
+/** Alert notifications that did not reach one destination: a channel, and a unit's own Slack. */
+export interface UndeliveredNotifications {
+  channel: NotificationChannel;
+  /** A unit's own Slack channel; null for the global Slack channel and the alert webhook. */
+  unitId: string | null;
+  /** Failed at least once and still being retried. */
+  retrying: number;
+  /** Given up (a day of failures, or no destination any more) since the time asked about. */
+  givenUp: number;
+  /** The newest failure's error, as the notifier recorded it (never the URL, a credential). */
+  lastError: string | null;
+}
+
 export interface AlertFilter {
   state?: 'firing' | 'resolved';
   rule?: AlertRule;
@@ -63,6 +76,8 @@ export interface AlertStore {
   notificationFailed(id: string, error: string, retryAt: number | null): Promise<void>;
   /** Not sent: a newer notification of the same alert and channel says what is true now. */
   notificationSuperseded(id: string): Promise<void>;
+  /** Destinations with notifications failing now, or given up since `since`. */
+  undeliveredNotifications(since: number): Promise<UndeliveredNotifications[]>;
   unitSettings(): Promise<UnitAlertSettings[]>;
   unitSettingsOf(unitId: string): Promise<UnitAlertSettings | null>;
   /**

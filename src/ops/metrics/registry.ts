@@ -1,6 +1,8 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Alert } from '../../domain/alerts/lifecycle.ts';
+import { UNDELIVERED_SHOWN_MS } from '../../domain/alerts/notifications.ts';
 import type { Unit } from '../../domain/operations/units.ts';
+import type { UndeliveredNotifications } from '../../domain/ports/alert-store.ts';
 import type { MonitoringQueries } from '../../domain/ports/monitoring-queries.ts';
 import type { ProviderHealthStore } from '../../domain/ports/provider-health-store.ts';
 import type { Telemetry } from '../../domain/ports/telemetry.ts';
@@ -14,6 +16,8 @@ export interface ClusterSources {
   health: ProviderHealthStore;
   listUnits: () => Promise<Unit[]>;
   firingAlerts: () => Promise<Alert[]>;
+  /** Alert notifications failing now, or given up since the time given (a day ago). */
+  undeliveredNotifications?: (since: number) => Promise<UndeliveredNotifications[]>;
   /** Counts by unsent reason (the unsent view's summary, every unit). */
   unsentByReason: () => Promise<Record<string, number>>;
   configuredProvider: string;
@@ -260,6 +264,24 @@ function registerClusterGauges(registry: Registry, s: ClusterSources): void {
       }
     },
   });
+  new Gauge({
+    name: 'tegami_alert_notifications_undelivered',
+    help: 'Alert notifications that did not reach their destination: failing and retried now (state retrying), or given up in the last 24 hours (state given_up), by channel (slack, webhook) and unit ("" for the global Slack channel and the alert webhook)',
+    labelNames: ['channel', 'unit', 'state'],
+    registers: [registry],
+    async collect() {
+      const r = await readOrNull();
+      this.reset();
+      if (!r) return;
+      // Both channels always present, so "nothing fails" reads 0 rather than no series.
+      for (const channel of ['slack', 'webhook'])
+        for (const state of ['retrying', 'given_up']) this.set({ channel, unit: '', state }, 0);
+      for (const n of r.notifications) {
+        this.inc({ channel: n.channel, unit: n.unit, state: 'retrying' }, n.retrying);
+        this.inc({ channel: n.channel, unit: n.unit, state: 'given_up' }, n.givenUp);
+      }
+    },
+  });
 }
 
 interface ClusterReading {
@@ -269,16 +291,18 @@ interface ClusterReading {
   deadLetters: Map<string, number>;
   providers: { name: string; state: string }[];
   alerts: { rule: string; severity: string; unit: string }[];
+  notifications: { channel: string; unit: string; retrying: number; givenUp: number }[];
 }
 
 async function readCluster(s: ClusterSources, now: number): Promise<ClusterReading> {
-  const [units, byStatus, pending, unsent, reports, alerts] = await Promise.all([
+  const [units, byStatus, pending, unsent, reports, alerts, notifications] = await Promise.all([
     s.listUnits(),
     s.queries.countByStatusAndUnit(),
     s.queries.pending(now),
     s.unsentByReason(),
     s.health.list(),
     s.firingAlerts(),
+    s.undeliveredNotifications?.(now - UNDELIVERED_SHOWN_MS) ?? [],
   ]);
   const name = new Map(units.map((u) => [u.id, u.name]));
   const unitName = (id: string | null) => (id === null ? '' : (name.get(id) ?? id));
@@ -303,5 +327,11 @@ async function readCluster(s: ClusterSources, now: number): Promise<ClusterReadi
       state: p.state,
     })),
     alerts: alerts.map((a) => ({ rule: a.rule, severity: a.severity, unit: unitName(a.unitId) })),
+    notifications: notifications.map((n) => ({
+      channel: n.channel,
+      unit: unitName(n.unitId),
+      retrying: n.retrying,
+      givenUp: n.givenUp,
+    })),
   };
 }

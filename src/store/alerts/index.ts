@@ -6,6 +6,7 @@ import {
   notificationFailed,
   notificationSent,
   notificationSuperseded,
+  undeliveredNotifications,
 } from './notifications.ts';
 import { openAlert } from './open-alert.ts';
 import { pruneAlerts } from './prune.ts';
@@ -24,6 +25,7 @@ export function createAlertStore(handle: DatabaseHandle): AlertStore {
     notificationSent: (id, now) => notificationSent(handle, id, now),
     notificationFailed: (id, error, retryAt) => notificationFailed(handle, id, error, retryAt),
     notificationSuperseded: (id) => notificationSuperseded(handle, id),
+    undeliveredNotifications: (since) => undeliveredNotifications(handle, since),
     unitSettings: () => allUnitSettings(handle),
     unitSettingsOf: (unitId) => unitSettingsOf(handle, unitId),
     changeUnitSettings: (unitId, change, now) => changeUnitSettings(handle, unitId, change, now),

@@ -1,5 +1,9 @@
 import type { NotificationKind } from '../../domain/alerts/lifecycle.ts';
-import type { NotificationChannel, QueuedNotification } from '../../domain/ports/alert-store.ts';
+import type {
+  NotificationChannel,
+  QueuedNotification,
+  UndeliveredNotifications,
+} from '../../domain/ports/alert-store.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 
 /**
@@ -88,4 +92,45 @@ export async function notificationFailed(
       .where('id', '=', id)
       .execute(),
   );
+}
+
+/**
+ * Destinations whose notifications fail: pending ones that failed at least once (the partial
+ * `alert_notifications_due` index holds only pending rows), and those given up since `since`.
+ * The table holds days of notifications at most (pruned), so the given-up ones are scanned.
+ */
+export async function undeliveredNotifications(
+  handle: DatabaseHandle,
+  since: number,
+): Promise<UndeliveredNotifications[]> {
+  const rows = await handle.db
+    .selectFrom('alert_notifications')
+    .select(['channel', 'unit_id', 'state', 'last_error', 'created_at'])
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('state', '=', 'pending'), eb('attempts', '>', 0)]),
+        eb.and([eb('state', '=', 'failed'), eb('created_at', '>=', since)]),
+      ]),
+    )
+    .orderBy('created_at', 'desc')
+    .execute();
+  const byDestination = new Map<string, UndeliveredNotifications>();
+  for (const r of rows) {
+    const key = `${r.channel}\u0000${r.unit_id ?? ''}`;
+    let d = byDestination.get(key);
+    if (!d) {
+      // The rows come newest first: the first of a destination has its newest error.
+      d = {
+        channel: r.channel as NotificationChannel,
+        unitId: r.unit_id,
+        retrying: 0,
+        givenUp: 0,
+        lastError: r.last_error,
+      };
+      byDestination.set(key, d);
+    }
+    if (r.state === 'pending') d.retrying++;
+    else d.givenUp++;
+  }
+  return [...byDestination.values()];
 }
