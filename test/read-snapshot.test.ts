@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { sql } from 'kysely';
-import { migrateToLatest, openDatabase } from '../src/store/index.ts';
-import { tempDatabase } from './helpers.ts';
+import { migrateToLatest, openDatabase, SqlMessageStore } from '../src/store/index.ts';
+import { storeOneMessage, tempDatabase } from './helpers.ts';
 
 /**
  * An answer read with several queries (GET /v1/messages/{id}: the message, then its recipients
@@ -48,5 +48,66 @@ describe('readSnapshot', () => {
       }),
       /read-only transaction/,
     );
+  });
+});
+
+/**
+ * `GET /v1/messages` (and the console's lists, the unsent view) read a page of messages, then
+ * their recipients. Another connection changes a message and its recipient together, over and
+ * over, while pages are read: every page shows each message in one state, never half of each.
+ * (On SQLite one process's reads run without a pause between them, so only PostgreSQL could show
+ * the mix here; another process writing the file could show it on SQLite as well.)
+ */
+describe('a page of messages is one state of each message', () => {
+  const temp = tempDatabase();
+  const reader = openDatabase(temp.url);
+  const writer = openDatabase(temp.url);
+  after(async () => {
+    await reader.close();
+    await writer.close();
+    await temp.cleanup();
+  });
+
+  test('no message is listed `queued` beside a recipient already `sent`, or the reverse', async () => {
+    await migrateToLatest(reader.db);
+    const messages = new SqlMessageStore(reader);
+    const ids = [await storeOneMessage(messages), await storeOneMessage(messages)];
+    let flips = 0;
+    let writing = true;
+    const flipping = (async () => {
+      while (writing) {
+        const sent = flips % 2 === 0;
+        await writer.writeTransaction(async (trx) => {
+          await trx
+            .updateTable('messages')
+            .set({ status: sent ? 'sent' : 'queued' })
+            .where('id', 'in', ids)
+            .execute();
+          await trx
+            .updateTable('recipients')
+            .set({ status: sent ? 'sent' : 'pending' })
+            .where('message_id', 'in', ids)
+            .execute();
+        });
+        flips++;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    const mixed: string[] = [];
+    try {
+      for (let i = 0; i < 300; i++) {
+        await new Promise((resolve) => setImmediate(resolve));
+        for (const m of await messages.list({ limit: 10 })) {
+          const recipient = m.recipients[0]?.status;
+          if ((m.status === 'sent') !== (recipient === 'sent'))
+            mixed.push(`${m.status} beside ${recipient}`);
+        }
+      }
+    } finally {
+      writing = false;
+      await flipping;
+    }
+    assert.ok(flips > 10, `the writer changed the messages while they were read (${flips})`);
+    assert.deepEqual(mixed, []);
   });
 });

@@ -54,7 +54,6 @@ export async function listMessages(
     checkedPerMessage: CHECKED_PER_MESSAGE,
   },
 ): Promise<MessageRecord[]> {
-  const db = handle.db;
   const plans = await subjectPlansForPage(handle, filter, limits.idsReadAsSet);
   // The unsent view is two disjoint sets, each read from its own partial index: the newest
   // `limit` of each, merged.
@@ -67,32 +66,46 @@ export async function listMessages(
     .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
     .slice(0, filter.limit);
   if (rows.length === 0) return [];
-  const [recipients, names] = await Promise.all([
-    db
+  const ids = rows.map((r) => r.id);
+  // The page's rows read again with their recipients in one snapshot: read apart, a result
+  // committed in between showed a message `sending` beside a recipient already `sent`.
+  const read = await handle.readSnapshot(async (trx) => ({
+    messages: await trx.selectFrom('messages').selectAll().where('id', 'in', ids).execute(),
+    recipients: await trx
       .selectFrom('recipients')
       .selectAll()
-      .where(
-        'message_id',
-        'in',
-        rows.map((r) => r.id),
-      )
+      .where('message_id', 'in', ids)
       .orderBy('message_id')
       .orderBy('position')
       .execute(),
-    unitNamesOf(
-      handle,
-      rows.map((r) => r.unit_id),
-    ),
-  ]);
+  }));
+  // Outside the snapshot: on SQLite it holds the one connection, which this lookup would wait for.
+  const names = await unitNamesOf(
+    handle,
+    rows.map((r) => r.unit_id),
+  );
+  const fresh = new Map(read.messages.map((m) => [m.id, m]));
+  const recipients = read.recipients;
   const byMessage = new Map<string, Selectable<RecipientTable>[]>();
   for (const r of recipients) {
     const list = byMessage.get(r.message_id) ?? [];
     list.push(r);
     byMessage.set(r.message_id, list);
   }
-  return rows.map((row) =>
-    toMessageRecord(row, names.get(row.unit_id) ?? row.unit_id, byMessage.get(row.id) ?? [], []),
-  );
+  // In the page's order; a message deleted meanwhile (retention) is left out.
+  return rows.flatMap((page) => {
+    const row = fresh.get(page.id);
+    return row
+      ? [
+          toMessageRecord(
+            row,
+            names.get(row.unit_id) ?? row.unit_id,
+            byMessage.get(row.id) ?? [],
+            [],
+          ),
+        ]
+      : [];
+  });
 }
 
 /**
