@@ -60,10 +60,16 @@ export const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 
 const THREAD_BOOTSTRAP = new URL('../../../bin/ts-thread.js', import.meta.url);
 
+/**
+ * Started with `copying` true; told false when the thread stops for good or its passes fail (the
+ * writers must checkpoint themselves meanwhile), true again when they work again.
+ */
+export type CheckpointsCopying = (copying: boolean) => void;
+
 export function startBackgroundCheckpoints(
   path: string,
   lock: SharedWriteLock,
-  onStopped: (reason: string) => void,
+  onCopying: CheckpointsCopying,
   logger?: Logger,
 ): BackgroundCheckpoints {
   const data: CheckpointThreadData = {
@@ -81,17 +87,28 @@ export function startBackgroundCheckpoints(
   thread.unref();
   let stopping = false;
   const exited = new Promise<void>((resolve) => thread.once('exit', () => resolve()));
-  // The thread posts only when it gives up.
-  thread.on('message', (message: { error: string }) => {
-    logger?.warn({ reason: message.error }, 'background WAL checkpoints stopped');
-    onStopped(message.error);
+  // The thread posts only when its passes start failing, and when they work again.
+  thread.on('message', (message: { failing?: string; working?: true }) => {
+    if (message.working) {
+      logger?.info('background WAL checkpoints work again');
+      onCopying(true);
+    } else {
+      logger?.warn(
+        { reason: message.failing },
+        'background WAL checkpoints failing: the writers checkpoint in their commits meanwhile; retrying',
+      );
+      onCopying(false);
+    }
   });
   thread.on('error', (error) => {
     logger?.warn({ err: error }, 'background WAL checkpoints failed');
-    onStopped(error.message);
+    onCopying(false);
   });
   thread.on('exit', () => {
-    if (!stopping) onStopped('the checkpoint thread exited');
+    if (!stopping) {
+      logger?.warn('background WAL checkpoints stopped: the checkpoint thread exited');
+      onCopying(false);
+    }
   });
   return {
     async stop() {

@@ -72,18 +72,31 @@ function pass(): void {
   }
 }
 
-function schedule(): void {
+/** After a failed pass the next waits this long, doubling up to RETRY_MAX_MS. */
+const RETRY_FIRST_MS = 1_000;
+const RETRY_MAX_MS = 30_000;
+let failures = 0;
+
+function schedule(delayMs: number): void {
   timer = setTimeout(() => {
     try {
       pass();
     } catch (error) {
-      // The file went away or cannot be read: the writers' own checkpoints take over.
-      parentPort?.postMessage({ error: (error as Error).message });
-      sqlite.close();
+      // A full disk, a failing one, a lock another process holds too long: the writers' own
+      // checkpoints take over (told once), and this thread tries again, less and less often.
+      // Stopping for good here left the writers checkpointing in their commits until a restart,
+      // after a disk that was full for a minute.
+      if (failures === 0) parentPort?.postMessage({ failing: (error as Error).message });
+      failures++;
+      schedule(Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (failures - 1)));
       return;
     }
-    schedule();
-  }, data.intervalMs);
+    if (failures > 0) {
+      failures = 0;
+      parentPort?.postMessage({ working: true });
+    }
+    schedule(data.intervalMs);
+  }, delayMs);
 }
 
 parentPort?.on('message', (message) => {
@@ -92,4 +105,4 @@ parentPort?.on('message', (message) => {
   sqlite.close();
   parentPort?.close();
 });
-schedule();
+schedule(data.intervalMs);

@@ -147,9 +147,9 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
     checkpoints = startBackgroundCheckpoints(
       path,
       writeLock,
-      () => {
-        // Back to SQLite's default: this connection checkpoints in its commits again.
-        threadCopies = false;
+      (copying) => {
+        // Not copying: back to SQLite's default, this connection checkpoints in its commits.
+        threadCopies = copying;
         setAutocheckpoint(false);
       },
       options.logger,
