@@ -300,6 +300,22 @@ describe(`@sendgrid/mail against Tegami, through the sendgrid provider (${TEST_E
   });
 });
 
+// docs/sendgrid-compatibility.md tells applications to drop their own sgMail.setApiKey(…) for
+// this reason; if the client stops doing it, the warning there can go.
+test("the client's setApiKey, called after setClient, points the mail client back at SendGrid", () => {
+  const { mail } = officialClient('http://127.0.0.1:4025', `SG.${TEST_KEY}`);
+  const client = (mail as unknown as { client: { defaultRequest: { baseUrl: string } } }).client;
+  assert.equal(client.defaultRequest.baseUrl, 'http://127.0.0.1:4025');
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    mail.setApiKey(`SG.${TEST_KEY}`);
+  } finally {
+    console.warn = warn;
+  }
+  assert.match(client.defaultRequest.baseUrl, /^https:\/\/api\.sendgrid\.com/);
+});
+
 describe(`a forwarded request with a suppressed recipient (${TEST_ENGINE})`, () => {
   let simulator: RunningSimulator;
   let tegami: TestService;

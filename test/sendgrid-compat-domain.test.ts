@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { createPublicKey, verify } from 'node:crypto';
 import { describe, test } from 'node:test';
+import { messagesForRequest } from '../src/domain/sendgrid-compat/accept.ts';
 import {
   generateRelayKeyPair,
   relayedEvent,
@@ -60,6 +61,30 @@ describe('SendGrid requests in the domain', () => {
     assert.equal(errors.length, 1, JSON.stringify(errors));
     assert.match(errors[0]?.message ?? '', /may not exceed 9,947 bytes per personalization here/);
     assert.match(errors[0]?.message ?? '', /tegami_message_id/);
+  });
+
+  test("a rendered request's own-rule refusals name and read as the field the application sent", () => {
+    const refused = (body: MailSendRequest) => {
+      const result = messagesForRequest(body, {
+        provider: 'sandbox',
+        xMessageId: 'x',
+        apiKeyId: null,
+        now: Date.now(),
+      });
+      assert.ok('errors' in result, 'refused');
+      return result.errors;
+    };
+    const big = refused({
+      ...request([{ to: to('a@x.example') }]),
+      attachments: [{ content: 'QUFB'.repeat(3 * 1024 * 1024), filename: 'big.bin' }],
+    });
+    assert.equal(big[0]?.field, 'attachments');
+    assert.match(big[0]?.message ?? '', /^attachments makes the message \d+ bytes as JSON; /);
+    const args = refused(
+      request([{ to: to('a@x.example'), custom_args: { a: 'x'.repeat(9_990) } }]),
+    );
+    assert.equal(args[0]?.field, 'personalizations.0.custom_args');
+    assert.match(args[0]?.message ?? '', /^personalizations\.0\.custom_args is \d+ bytes as JSON/);
   });
 
   test('suppressed addresses leave each personalization by the native rule', () => {

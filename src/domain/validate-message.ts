@@ -242,7 +242,7 @@ function checkSize(input: MessageInput, errors: FieldError[]): void {
     attachments >= Math.max(text, html) ? 'attachments' : text >= html ? 'text' : 'html';
   errors.push({
     field: largest,
-    message: `the message is ${bytes} bytes as JSON; one message may have at most ${MAX_MESSAGE_BYTES} (10 MiB)`,
+    message: `makes the message ${bytes} bytes as JSON; one message may have at most ${MAX_MESSAGE_BYTES} (10 MiB)`,
   });
 }
 

@@ -178,5 +178,7 @@ function asSendGridError(error: FieldError, personalization: number): SendGridEr
   if (REQUEST_LEVEL[head]) field = path.replace(head, REQUEST_LEVEL[head]);
   else if (head === 'metadata') field = `personalizations.${personalization}.custom_args`;
   else field = `personalizations.${personalization}.${path}`;
-  return { message: `${error.field} ${error.message}`, field, help: null };
+  // Named as the application sent it (`personalizations.0.custom_args`, not the native `metadata`
+  // it was rendered into); native messages read as a predicate of their field.
+  return { message: `${field} ${error.message}`, field, help: null };
 }
