@@ -201,6 +201,14 @@ describe(`status webhooks (${TEST_ENGINE})`, () => {
       assert.equal(r.status, 400, JSON.stringify(body));
       assert.equal(r.body.error.code, 'invalid_request');
     }
+    const repeated = await tegami.request('POST', '/v1/webhook-endpoints', {
+      url: 'https://example.com/x',
+      events: ['message.sent', 'message.failed', 'message.sent'],
+    });
+    assert.equal(repeated.status, 400);
+    assert.deepEqual(repeated.body.error.details, [
+      { field: 'events', message: 'must not repeat a value (items 0 and 2 are the same)' },
+    ]);
     assert.equal((await tegami.request('DELETE', '/v1/webhook-endpoints/whk_nope')).status, 404);
     assert.equal(
       (await tegami.request('GET', '/v1/webhook-endpoints/whk_nope/deliveries')).status,

@@ -116,6 +116,10 @@ export function schemaErrorDetails(
     } else if (error.keyword === 'additionalProperties') {
       field = fieldPath(`${error.instancePath}/${String(params.additionalProperty)}`, prefix);
       message = 'is not a known field';
+    } else if (error.keyword === 'uniqueItems') {
+      // Ajv says "must NOT have duplicate items (items ## 1 and 0 are identical)".
+      const [a, b] = [Number(params.j), Number(params.i)].sort((x, y) => x - y);
+      message = `must not repeat a value (items ${a} and ${b} are the same)`;
     }
     const key = `${field}\n${message}`;
     if (seen.has(key)) continue;
