@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readlinkSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
 import type { Logger } from 'pino';
@@ -159,7 +160,9 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
   // configured.
   const mainFile = path === ':memory:' ? null : mainDatabaseFile(sqlite);
   const walSync = inWal && mainFile ? WalSync.forDatabase(mainFile) : null;
-  const fileWatch = mainFile ? watchFileIdentity(mainFile) : null;
+  const fileWatch = mainFile
+    ? watchFileIdentity(mainFile, (to) => sqlite.backup(to), options.logger)
+    : null;
   const fsyncInline = options.fsync === 'inline';
   // Until here SQLite's busy handler waited (better-sqlite3's default, 5 s) while another process
   // held the lock; from here sqlite-busy.ts waits, without blocking the event loop for writes.
@@ -246,6 +249,7 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
     announce: async () => {},
     listen: () => () => {},
     async close() {
+      await fileWatch?.saved();
       await checkpoints?.stop();
       await walSync?.close();
       await db.destroy();
@@ -278,12 +282,46 @@ function refuseOrphanedWal(path: string): void {
  * Watches that the path still leads to the file this process opened. SQLite goes on writing to
  * a deleted (unlinked) file without an error, and every commit to it is lost when the process
  * ends; a stat per write transaction (microseconds; group commit shares it) notices instead.
+ * Once it does, the data still open is copied to a file of its own (`rescue`, SQLite's backup of
+ * this connection, WAL included), so that a stop or a crash afterwards loses nothing either.
  */
-function watchFileIdentity(file: string) {
+function watchFileIdentity(
+  file: string,
+  rescue: (to: string) => Promise<unknown>,
+  logger: Logger | undefined,
+) {
   const opened = statSync(file);
-  let reason: string | null = null;
+  let copy: { to: string; state: 'copying' | 'saved' } | null = null;
+  /** What happened to the file ('deleted or moved', 'replaced'); empty while it is in place. */
+  let happened = '';
+  let where: string | null = null;
+  let saving: Promise<void> | null = null;
+  const describe = () =>
+    `the database file ${file} was ${happened} while this process had it open: writes are refused; ` +
+    (copy?.state === 'saved'
+      ? `its data was saved to ${copy.to}: stop this process and put that file in place (docs/runbook.md, "The database file was deleted")`
+      : `${copy ? `its data is being saved to ${copy.to}` : 'saving its data failed (see the log)'}${where ? `; it is still readable at ${where} while this process runs` : ''}: before stopping this process, follow docs/runbook.md, "The database file was deleted"`);
+  const saveCopy = async () => {
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    // Beside the file, or, if its folder went with it, in the temporary folder.
+    for (const to of [
+      `${file}.rescued-${stamp}`,
+      join(tmpdir(), `${basename(file)}.rescued-${stamp}`),
+    ]) {
+      copy = { to, state: 'copying' };
+      try {
+        await rescue(to);
+        copy = { to, state: 'saved' };
+        logger?.error({ rescued: to }, `the deleted database's data was saved to ${to}`);
+        return;
+      } catch (error) {
+        logger?.error({ err: error, to }, 'could not save the deleted database here');
+      }
+    }
+    copy = null;
+  };
   const check = (): string | null => {
-    if (reason !== null) return reason;
+    if (happened) return describe();
     let now: ReturnType<typeof statSync> | null = null;
     try {
       now = statSync(file);
@@ -291,15 +329,16 @@ function watchFileIdentity(file: string) {
       now = null;
     }
     if (now !== null && now.ino === opened.ino && now.dev === opened.dev) return null;
-    const where = openDescriptorOf(file);
-    reason =
-      `the database file ${file} was ${now === null ? 'deleted or moved' : 'replaced'} while this process had it open` +
-      (where ? ` (its data is still readable at ${where} while this process runs)` : '') +
-      `: writes are refused; before stopping this process, follow docs/runbook.md, "The database file was deleted"`;
-    return reason;
+    happened = now === null ? 'deleted or moved' : 'replaced';
+    where = openDescriptorOf(file);
+    logger?.error(`the database file ${file} was ${happened} while in use: writes are refused`);
+    saving = saveCopy();
+    return describe();
   };
   return {
     gone: check,
+    /** A copy under way finishes before the connection closes (a stop right after). */
+    saved: () => saving ?? Promise.resolve(),
     throwIfGone(): void {
       const why = check();
       if (why !== null) throw Object.assign(new Error(why), { code: 'SQLITE_READONLY_DBMOVED' });
