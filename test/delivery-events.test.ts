@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { DELIVERY_STATUSES, type DeliveryMark, foldMarks } from '../src/domain/recipient-state.ts';
-import { checkSignature, loadPublicKey } from '../src/providers/sendgrid/event-source.ts';
+import {
+  checkSignature,
+  eventTimeMs,
+  loadPublicKey,
+} from '../src/providers/sendgrid/event-source.ts';
 import {
   generateSigningKey,
   loadSigningKey,
@@ -44,6 +48,23 @@ describe('Event Webhook signatures', () => {
       (check(VECTOR.payload, VECTOR.timestamp, at + 3600_000) as { reason: string }).reason,
       /stale or replayed/,
     );
+  });
+});
+
+describe('event times', () => {
+  test('seconds as a number or as decimal text; anything else is no time (the time of receipt is used)', () => {
+    assert.equal(eventTimeMs(1_800_000_000), 1_800_000_000_000);
+    assert.equal(eventTimeMs(1_800_000_000.5), 1_800_000_000_500);
+    // SendGrid's reference shows `"timestamp": "123456789"` once.
+    assert.equal(eventTimeMs('1800000000'), 1_800_000_000_000);
+    assert.equal(eventTimeMs(' 1800000000 '), 1_800_000_000_000);
+    assert.equal(eventTimeMs('1.8e9'), 1_800_000_000_000);
+    for (const odd of ['0x10', '0b11', '0o17', 'Infinity', '', ' ', 'abc', '1800000000s']) {
+      assert.equal(eventTimeMs(odd), null, JSON.stringify(odd));
+    }
+    for (const odd of [0, -5, Number.NaN, 1e300, null, true, [1_800_000_000], { t: 1 }]) {
+      assert.equal(eventTimeMs(odd), null, JSON.stringify(odd));
+    }
   });
 });
 

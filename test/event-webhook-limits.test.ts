@@ -8,6 +8,7 @@ import {
   signPayload,
 } from '../src/simulator/event-webhook/signing.ts';
 import { SqlDeliveryEventStore } from '../src/store/index.ts';
+import { queueRelayedEvents } from '../src/store/sendgrid-compat/queue-relayed-events.ts';
 import { INGEST_SLICE } from '../src/tracking/ingest-events.ts';
 import { message, startTestService, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
 
@@ -210,6 +211,31 @@ describe(`Event Webhook limits (${TEST_ENGINE})`, () => {
     } as RequestInit);
     assert.equal(chunked.status, 413);
     assert.equal(await count(), before);
+  });
+
+  test('events of mail nobody relays take no write transaction for the event relay', async () => {
+    // The drill's reproduction: another process held SQLite's write lock just after the last
+    // slice was stored; the relay's empty write transaction waited 5 s for it and the batch,
+    // stored whole, was answered 503 (and posted again by SendGrid).
+    const events = Array.from({ length: 3 }, (_, i) => ({
+      email: 'guest@example.com',
+      event: 'delivered',
+      timestamp: 1_800_000_000 + i,
+      sg_event_id: `unrelayed-${i}`,
+      tegami_message_id: messageId,
+    }));
+    const r = await post(JSON.stringify(events));
+    assert.equal(((await r.json()) as { matched: number }).matched, events.length);
+    const handle = tegami.service.database;
+    let writes = 0;
+    const counting = Object.create(handle) as typeof handle;
+    counting.writeTransaction = (work, options) => {
+      writes++;
+      return handle.writeTransaction(work, options);
+    };
+    const keys = events.map((e) => `sendgrid:${e.sg_event_id}`);
+    assert.equal(await queueRelayedEvents(counting, keys, Date.now()), 0);
+    assert.equal(writes, 0, 'no write transaction when nothing is relayed');
   });
 
   test('a large batch is stored in slices, letting other work run between them', async () => {

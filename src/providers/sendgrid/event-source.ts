@@ -73,12 +73,19 @@ function storable(value: string | null, maxLength: number): boolean {
   );
 }
 
+/**
+ * A decimal number as text: SendGrid's own examples show `timestamp` as a string at times. Not
+ * whatever `Number()` takes: `"0x10"`, `"0b1"` and `"0o7"` are no seconds SendGrid would send,
+ * and were taken as 16, 1 and 7 (a time in January 1970) instead of the time of receipt.
+ */
+const DECIMAL = /^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$/;
+
 /** Epoch milliseconds of SendGrid's `timestamp` (Unix seconds), or null when it is not usable. */
 export function eventTimeMs(timestamp: unknown): number | null {
   const seconds =
     typeof timestamp === 'number'
       ? timestamp
-      : typeof timestamp === 'string' && timestamp.trim() !== ''
+      : typeof timestamp === 'string' && DECIMAL.test(timestamp)
         ? Number(timestamp)
         : Number.NaN;
   if (!Number.isFinite(seconds) || seconds <= 0) return null;

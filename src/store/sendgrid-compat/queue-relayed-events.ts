@@ -1,6 +1,8 @@
+import type { Kysely } from 'kysely';
 import type { MessageContent } from '../../domain/types.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { readJson } from '../engine/read-json.ts';
+import type { Database } from '../schema.ts';
 import { chunks } from '../write/insert-rows.ts';
 
 /**
@@ -17,33 +19,19 @@ export async function queueRelayedEvents(
   if (eventKeys.length === 0) return 0;
   let queued = 0;
   for (const part of chunks(eventKeys)) {
+    // Looked up first outside a write transaction: most events belong to no relayed mail (no
+    // unit has a relay, or the mail came through /v1), and taking the write lock for nothing
+    // doubled the write transactions of every slice of an Event Webhook batch; on SQLite such a
+    // turn could also wait out another process's lock and answer 503 after the batch was stored.
+    const candidates = await relayedRows(handle.db, part, now);
+    if (candidates.length === 0) continue;
     queued += await handle.writeTransaction(async (trx) => {
-      const rows = await trx
-        .selectFrom('delivery_events as de')
-        .innerJoin('messages as m', 'm.id', 'de.message_id')
-        .innerJoin('sendgrid_event_relays as r', 'r.unit_id', 'm.unit_id')
-        .select(['de.event_key', 'm.unit_id', 'm.content'])
-        .where('de.event_key', 'in', part)
-        .execute();
-      // The X-Message-Id is kept in the message's content JSON. It is read here, not by the
-      // database: PostgreSQL's JSON functions refuse a document holding an escaped NUL
-      // (`\u0000`), which any accepted message's text may contain.
-      const relayed = rows.flatMap((row) => {
-        const xMessageId = xMessageIdOf(row.content);
-        return xMessageId
-          ? [
-              {
-                event_key: row.event_key,
-                unit_id: row.unit_id,
-                x_message_id: xMessageId,
-                status: 'pending',
-                attempts: 0,
-                queued_at: now,
-                next_attempt_at: now,
-              },
-            ]
-          : [];
-      });
+      // Again under the write lock: the relay may have been removed meanwhile.
+      const relayed = await relayedRows(
+        trx,
+        candidates.map((c) => c.event_key),
+        now,
+      );
       if (relayed.length === 0) return 0;
       const result = await trx
         .insertInto('sendgrid_relay_events')
@@ -54,6 +42,36 @@ export async function queueRelayedEvents(
     });
   }
   return queued;
+}
+
+/** The queue rows of the stored events among `eventKeys` whose mail is relayed. */
+async function relayedRows(db: Kysely<Database>, eventKeys: string[], now: number) {
+  const rows = await db
+    .selectFrom('delivery_events as de')
+    .innerJoin('messages as m', 'm.id', 'de.message_id')
+    .innerJoin('sendgrid_event_relays as r', 'r.unit_id', 'm.unit_id')
+    .select(['de.event_key', 'm.unit_id', 'm.content'])
+    .where('de.event_key', 'in', eventKeys)
+    .execute();
+  // The X-Message-Id is kept in the message's content JSON. It is read here, not by the
+  // database: PostgreSQL's JSON functions refuse a document holding an escaped NUL
+  // (`\u0000`), which any accepted message's text may contain.
+  return rows.flatMap((row) => {
+    const xMessageId = xMessageIdOf(row.content);
+    return xMessageId
+      ? [
+          {
+            event_key: row.event_key,
+            unit_id: row.unit_id,
+            x_message_id: xMessageId,
+            status: 'pending',
+            attempts: 0,
+            queued_at: now,
+            next_attempt_at: now,
+          },
+        ]
+      : [];
+  });
 }
 
 /** The X-Message-Id a message was answered with; undefined if it has none (or unreadable content). */
