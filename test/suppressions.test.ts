@@ -84,6 +84,28 @@ describe(`suppression list (${TEST_ENGINE})`, () => {
     assert.deepEqual(await outbox(second), []);
   });
 
+  test("a suppression keeps the first 1,000 characters of a bounce's reason; the event keeps it all", async () => {
+    const id = await submit({ to: [{ email: 'long-reason@example.com' }] });
+    await finished(id);
+    // 998 ASCII characters, then emoji: the cut falls between the halves of one.
+    const reason = `550 ${'x'.repeat(994)}${'🙂'.repeat(200_000)}`;
+    await postEvents([
+      {
+        event: 'bounce',
+        type: 'bounce',
+        email: 'long-reason@example.com',
+        reason,
+        tegami_message_id: id,
+      },
+    ]);
+    const [entry] = await lookUp('long-reason@example.com');
+    const detail = String(entry?.detail);
+    assert.equal(detail, `550 ${'x'.repeat(994)}…`, 'no lone half of a surrogate pair');
+    const record = (await tegami.request('GET', `/v1/messages/${id}`)).body;
+    const bounce = record.recipients[0].events.find((e: { event: string }) => e.event === 'bounce');
+    assert.equal(bounce?.payload?.reason?.length, reason.length);
+  });
+
   test('a message to a suppressed address and another is sent to the other only', async () => {
     await postEvents([{ event: 'bounce', type: 'bounce', email: 'gone@example.com' }]);
     const id = await submit({

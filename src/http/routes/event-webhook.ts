@@ -10,7 +10,10 @@ export interface EventWebhookOptions {
   source: EventSource;
   events: DeliveryEventStore;
   clock: () => number;
-  /** Counts the events stored, by type (Prometheus metrics). */
+  /**
+   * Counts the valid events of each accepted request, by type (Prometheus metrics): duplicates
+   * and re-posted batches too, as received.
+   */
   telemetry?: Telemetry;
 }
 

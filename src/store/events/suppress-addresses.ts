@@ -39,8 +39,7 @@ export async function suppressAddresses(
       reason,
       source: 'event',
       event_key: e.key,
-      // PostgreSQL text cannot hold NUL; the reason is for people, so it is shown without.
-      detail: typeof detail === 'string' && detail !== '' ? detail.replaceAll('\u0000', '') : null,
+      detail: suppressionDetail(detail),
       created_at: now,
       unit_id: unitId,
     });
@@ -52,6 +51,25 @@ export async function suppressAddresses(
       .onConflict((oc) => oc.expression(ENTRY_KEY).doNothing())
       .execute();
   }
+}
+
+/**
+ * What a suppression shows of the event's `reason`: a mail server's answer is a line or two, but
+ * an event may carry megabytes (a drill's 2 MB reason was copied whole into the entry and into
+ * every page of the list). The event keeps it all; the entry keeps the first
+ * SUPPRESSION_DETAIL_CHARS.
+ */
+const SUPPRESSION_DETAIL_CHARS = 1_000;
+
+function suppressionDetail(reason: unknown): string | null {
+  if (typeof reason !== 'string' || reason === '') return null;
+  // PostgreSQL text cannot hold NUL; the reason is for people, so it is shown without.
+  const text = reason.replaceAll('\u0000', '');
+  if (text.length <= SUPPRESSION_DETAIL_CHARS) return text;
+  let end = SUPPRESSION_DETAIL_CHARS - 1;
+  // Not between the halves of a surrogate pair: PostgreSQL refuses a lone half.
+  if (/[\uD800-\uDBFF]/.test(text[end - 1] ?? '')) end--;
+  return `${text.slice(0, end)}…`;
 }
 
 /** The unit of each matched message, for the events that may suppress an address. */
