@@ -92,6 +92,21 @@ ${CONFIGURATION}`,
     positionals: [],
   },
   {
+    name: 'backup',
+    synopsis: 'tegami backup <file>',
+    summary: 'copy the SQLite database to a new file, consistently, while Tegami runs',
+    description: `Copies the SQLite database (TEGAMI_DATABASE_URL) to <file>, which must not exist: the
+database as it was at one commit, the WAL's commits included, while the service goes on
+writing. The copy is one file (no -wal beside it) and passed SQLite's integrity check; an
+interrupted backup leaves only <file>.partial. Prints the file, its size and how many messages
+it holds. Changes nothing in the database. On PostgreSQL, use pg_dump (docs/runbook.md,
+"Backups").
+
+${CONFIGURATION}`,
+    options: {},
+    positionals: ['file'],
+  },
+  {
     name: 'keys create',
     synopsis: 'tegami keys create [--name N] [--unit U] [--admin] [--priority P]',
     summary: 'create an API key of a unit and print it (shown once)',

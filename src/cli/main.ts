@@ -5,6 +5,7 @@ import { createLogger } from '../ops/logger.ts';
 import { isPostgresUrl, redactUrl, SqlApiKeyStore } from '../store/index.ts';
 import { runAlertsCommand } from './alerts.ts';
 import { runAuditCommand } from './audit.ts';
+import { backup } from './backup.ts';
 import { formatCheck, runChecks } from './check.ts';
 import {
   COMMANDS,
@@ -188,6 +189,11 @@ async function main(argv: string[]): Promise<number> {
     case 'keys list':
     case 'keys revoke':
       return keys(config, spec.name, parsed);
+    case 'backup': {
+      const [file] = parsed.positionals;
+      if (!file) throw new UsageError('the backup file is missing', commandUsage(spec));
+      return backup(config, file);
+    }
   }
   throw new UsageError(`unknown command "${spec.name}"`, mainUsage());
 }

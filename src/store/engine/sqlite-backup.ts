@@ -1,0 +1,85 @@
+import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import SqliteDatabase from 'better-sqlite3';
+
+export interface SqliteBackup {
+  /** Where it was written. */
+  file: string;
+  bytes: number;
+  /** Messages in the copy, to compare with what the running service shows. */
+  messages: number;
+  elapsedMs: number;
+}
+
+/**
+ * Copies the SQLite database at `source` to `target` while other processes go on writing to it:
+ * SQLite's online backup, WAL included, as one read transaction (one step for every page), so
+ * the copy is the database as it was at one commit. In smaller steps, any commit of another
+ * process in between starts the copy over, and under steady traffic it would never finish.
+ *
+ * Written to `<target>.partial` and renamed once the copy passed `pragma integrity_check`: an
+ * interrupted backup leaves no file that looks like a good one.
+ */
+export async function backupSqliteDatabase(source: string, target: string): Promise<SqliteBackup> {
+  if (!existsSync(source)) throw new BackupError(`there is no database at ${source}`, 'no_source');
+  if (existsSync(target)) {
+    throw new BackupError(`${target} exists already: give the backup a new name`, 'target_exists');
+  }
+  const started = performance.now();
+  const partial = `${target}.partial`;
+  rmSync(partial, { force: true });
+  // Read-only: the backup never changes the database (and makes no empty one).
+  const db = new SqliteDatabase(source, { readonly: true, fileMustExist: true });
+  try {
+    await db.backup(partial, { progress: ({ totalPages }) => Math.max(totalPages, 100) });
+  } catch (error) {
+    rmSync(partial, { force: true });
+    throw error;
+  } finally {
+    db.close();
+  }
+  const copy = new SqliteDatabase(partial);
+  let messages: number;
+  try {
+    // One file, with no -wal beside it to forget when it is copied elsewhere; Tegami puts a
+    // restored database back in WAL mode when it opens it.
+    copy.pragma('journal_mode = DELETE');
+    const integrity = copy.pragma('integrity_check', { simple: true });
+    if (integrity !== 'ok') {
+      throw new BackupError(
+        `the copy failed SQLite's integrity check: ${String(integrity)}`,
+        'corrupt',
+      );
+    }
+    messages = hasTable(copy, 'messages')
+      ? Number(copy.prepare('select count(*) from messages').pluck().get())
+      : 0;
+  } catch (error) {
+    copy.close();
+    rmSync(partial, { force: true });
+    throw error;
+  }
+  copy.close();
+  renameSync(partial, target);
+  return {
+    file: target,
+    bytes: statSync(target).size,
+    messages,
+    elapsedMs: performance.now() - started,
+  };
+}
+
+function hasTable(db: SqliteDatabase.Database, name: string): boolean {
+  return (
+    db.prepare("select 1 from sqlite_master where type = 'table' and name = ?").get(name) !==
+    undefined
+  );
+}
+
+export class BackupError extends Error {
+  constructor(
+    message: string,
+    readonly reason: 'no_source' | 'target_exists' | 'corrupt',
+  ) {
+    super(message);
+  }
+}
