@@ -220,6 +220,18 @@ describe(`unit sending limits (${TEST_ENGINE})`, () => {
     assert.equal(Number(over.headers.get('x-ratelimit-reset')), resetAt);
     assert.equal(await stored('news'), 3, 'nothing of the refused request is stored');
 
+    // A refused body and a sandbox-mode request carry the headers too, and count nothing.
+    const invalid = await sendV3('news', { ...mail(1), from: { email: 'not an address' } });
+    assert.equal(invalid.status, 400, invalid.text);
+    assert.equal(invalid.headers.get('x-ratelimit-limit'), '5');
+    assert.equal(invalid.headers.get('x-ratelimit-remaining'), '2');
+    const sandbox = await sendV3('news', {
+      ...mail(2),
+      mail_settings: { sandbox_mode: { enable: true } },
+    });
+    assert.equal(sandbox.status, 200, sandbox.text);
+    assert.equal(sandbox.headers.get('x-ratelimit-remaining'), '2');
+
     assert.equal((await sendV3('news', mail(2))).status, 202, 'what was left still fits');
     const full = await sendV3('news', mail(1));
     assert.equal(full.status, 429);

@@ -12,7 +12,12 @@ import type { ApiDeps } from '../../deps.ts';
 import { hasNulCharacter } from '../../map-errors.ts';
 import { SENDGRID_MESSAGES, SendGridRefusal } from '../../sendgrid/answers.ts';
 import type { MailSendValidator } from '../../sendgrid/validate-mail-send.ts';
-import { giveBackUnitLimit, rateLimitHeaders, takeUnitLimit } from '../../unit-rate-limit.ts';
+import {
+  giveBackUnitLimit,
+  rateLimitHeaders,
+  setRateLimitHeaders,
+  takeUnitLimit,
+} from '../../unit-rate-limit.ts';
 
 /**
  * SendGrid's limit on one request: "The total size of your email, including attachments, must
@@ -46,6 +51,10 @@ export function registerMailSend(
     },
     async (request, reply) => {
       const now = clock();
+      // SendGrid sends its rate-limit headers on every answer, a 400's and a sandbox-mode 200's
+      // too: the unit's window as it stands (counting nothing), replaced below once counted.
+      const standing = await takeUnitLimit(request, deps, 0);
+      if (standing) setRateLimitHeaders(reply, standing.decision);
       const body = request.body;
       if (body === undefined) throw SendGridRefusal.of(400, SENDGRID_MESSAGES.badRequest);
       const tooDeep = nestingProblem(body);
