@@ -150,6 +150,58 @@ describe(`alerts API (${TEST_ENGINE})`, () => {
     );
   });
 
+  test("a provider's alert read with a unit key names no other unit and no other unit's mail", async () => {
+    const store = createAlertStore(tegami.service.database);
+    const now = Date.now();
+    const outage = alert({
+      key: 'provider_failing:sendgrid-outage',
+      rule: 'provider_failing',
+      provider: 'sendgrid',
+      state: 'resolved',
+      endedAt: now,
+      summary:
+        'provider sendgrid is unavailable for 2 min: http_503: service unavailable; 1889 messages waiting (shop 1260, hotel 629)',
+      evidence: {
+        count: 12,
+        threshold: 10,
+        since: now,
+        topErrors: [],
+        provider: null,
+        details: {
+          attempts: 12,
+          failures: 12,
+          waiting_messages: 1889,
+          waiting_units: 'shop 1260, hotel 629',
+        },
+      },
+    });
+    assert.equal(await store.open(outage, []), true);
+    const read = async (key?: string) => {
+      const list = await request(
+        tegami.url,
+        'GET',
+        '/v1/alerts?state=resolved',
+        undefined,
+        {},
+        key,
+      );
+      const one = await request(tegami.url, 'GET', `/v1/alerts/${outage.id}`, undefined, {}, key);
+      assert.equal(one.status, 200);
+      const listed = (list.body.data as { id: string }[]).find((a) => a.id === outage.id);
+      assert.deepEqual(listed, one.body, 'the list and the alert say the same');
+      return JSON.stringify(one.body);
+    };
+    const hotel = await read(keys.hotel);
+    assert.doesNotMatch(hotel, /shop|1260|1889/, 'nothing of the other unit');
+    assert.match(
+      hotel,
+      /provider sendgrid is unavailable for 2 min: http_503: service unavailable"/,
+    );
+    assert.match(hotel, /"failures":12/, 'the provider-wide evidence stays');
+    // An admin key (every unit) reads whose mail waits, as the person paged does.
+    assert.match(await read(undefined), /1889 messages waiting \(shop 1260, hotel 629\)/);
+  });
+
   test('GET /v1/alerts refuses bad queries with 400 and names the field', async () => {
     for (const [query, field] of [
       ['?limit=0', 'querystring.limit'],

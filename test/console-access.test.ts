@@ -654,6 +654,26 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     );
     const refused = await both.post('/console/unit', { unit: defaultUnit.id });
     assert.equal(refused.status, 404, 'not one of its units');
+
+    // The switcher works without JavaScript (a button submits it), and keeps the section: a user
+    // switching units on the unsent view stays on the unsent view.
+    const unsent = (await both.get('/console/unsent')).text;
+    const switcher = /<form method="post" action="\/console\/unit"[\s\S]*?<\/form>/.exec(
+      unsent,
+    )?.[0];
+    assert.ok(switcher, 'the unit switcher');
+    assert.match(switcher, /<button type="submit"[^>]*>Show<\/button>/);
+    assert.match(switcher, /<input type="hidden" name="next" value="\/console\/unsent">/);
+    const stay = await both.post('/console/unit', {
+      unit: unitIds.hotel as string,
+      next: '/console/unsent',
+    });
+    assert.equal(stay.location, '/console/unsent');
+    const away = await both.post('/console/unit', {
+      unit: unitIds.hotel as string,
+      next: 'https://evil.example/console',
+    });
+    assert.equal(away.location, '/console', 'only a console path');
   });
 
   test("a message's timeline shows its attempts and the status webhooks about it", async () => {

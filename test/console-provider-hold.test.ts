@@ -50,6 +50,7 @@ describe('console: mail held by the provider says so', () => {
     const sent = await tegami.request('POST', '/v1/messages', message());
     await waitFor(async () => (await providerState()) === 'healthy', 'a healthy provider');
     assert.doesNotMatch((await admin.get('/console/unsent')).text, /Provider sendgrid is/);
+    assert.doesNotMatch((await admin.get('/console')).text, /Provider sendgrid is/);
 
     assert.equal(
       (await control('POST', '/outage', { mode: '503', durationMs: 600_000 })).status,
@@ -60,6 +61,12 @@ describe('console: mail held by the provider says so', () => {
     const unsent = await admin.get('/console/unsent');
     assert.match(unsent.text, /Provider sendgrid is <strong>unavailable<\/strong>/);
     assert.match(unsent.text, /goes out by itself when the provider recovers/);
+    // The overview, the page on-call opens first, says it too, above the numbers.
+    const overview = await admin.get('/console');
+    assert.match(
+      overview.text,
+      /<div id="overview-hold" data-poll="10000"><p class="error" role="alert">Provider sendgrid is <strong>unavailable<\/strong>/,
+    );
     const page = await admin.get(`/console/messages/${held.body.id}`);
     assert.match(page.text, /Provider sendgrid is <strong>unavailable<\/strong>/);
     // A message already sent is not held by anything.

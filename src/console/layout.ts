@@ -50,10 +50,11 @@ ${
       state.units.length > 1
         ? html`<form method="post" action="/console/unit" class="inline">
       <input type="hidden" name="_csrf" value="${state.session.csrfToken}">
+      <input type="hidden" name="next" value="${current || '/console'}">
       <select name="unit" aria-label="Unit" data-autosubmit>${state.units.map(
         (u) =>
           html`<option value="${u.id}" ${u.id === state.unitId ? 'selected' : ''}>${u.name}</option>`,
-      )}</select></form>`
+      )}</select> <button type="submit" class="link">Show</button></form>`
         : ''
     }
     <span title="${user.role}">${user.email} (${user.role})</span>

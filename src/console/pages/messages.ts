@@ -17,6 +17,24 @@ function filterLink(q: string, key: string, value: string | null | undefined): H
   return html`<a class="filter" href="/console/messages${qs({ q: addTerm(q, key, value) })}" title="search ${key}:${value}">${value}</a>`;
 }
 
+/**
+ * The delivery status an event stands for, as the recipient's row and `event:` name it: SendGrid
+ * sends a block as a `bounce` event of `type: "blocked"`, which is no bounce (the address exists).
+ */
+function eventStatus(e: { event: string; payload: Record<string, unknown> }): string {
+  if (e.event !== 'bounce') return e.event;
+  return e.payload.type === 'blocked' ? 'blocked' : 'bounced';
+}
+
+/** The provider's own words about an event (a bounce's reason, a deferral's answer), as the API's `detail`. */
+function eventDetail(payload: Record<string, unknown>): string | null {
+  for (const key of ['reason', 'response', 'url']) {
+    const value = payload[key];
+    if (typeof value === 'string' && value !== '') return value;
+  }
+  return null;
+}
+
 function statusBadge(status: string): Html {
   return html`<span class="badge s-${status}">${status}</span>`;
 }
@@ -172,14 +190,18 @@ ${errors.length > 0 ? html`<ul>${errors.map((e) => html`<li>${e.message}${e.fiel
 ${a.responseExcerpt ? html`<details><summary>The provider's answer</summary><pre>${a.responseExcerpt}</pre></details>` : ''}`,
         };
       }),
-      ...events.map((e) => ({
-        // Ordered by arrival: a provider's event times are whole seconds, and would otherwise
-        // sort before the attempt they report on.
-        at: Math.max(e.occurredAt, e.receivedAt),
-        occurredAt: e.occurredAt,
-        what: html`<strong>Event ${filterLink(q, 'event', e.event === 'bounce' ? 'bounced' : e.event)}</strong> for ${e.email}
+      ...events.map((e) => {
+        const detail = eventDetail(e.payload);
+        return {
+          // Ordered by arrival: a provider's event times are whole seconds, and would otherwise
+          // sort before the attempt they report on.
+          at: Math.max(e.occurredAt, e.receivedAt),
+          occurredAt: e.occurredAt,
+          what: html`<strong>Event ${filterLink(q, 'event', eventStatus(e))}</strong> for ${e.email}
+${detail ? html`<div>${detail}</div>` : ''}
 <details><summary>Payload</summary><pre>${JSON.stringify(e.payload, null, 2)}</pre></details>`,
-      })),
+        };
+      }),
       ...webhooks.map((w) => ({
         at: w.createdAt,
         occurredAt: w.createdAt,
@@ -191,12 +213,12 @@ ${a.responseExcerpt ? html`<details><summary>The provider's answer</summary><pre
     const operator = state.user.role !== 'viewer';
     if (operator && r.status === 'failed') {
       actions.push(
-        html`<form method="post" action="/console/messages/${r.id}/retry" class="inline">${csrf(state)}<button type="submit">Retry</button></form>`,
+        html`<form method="post" action="/console/messages/${r.id}/retry" class="inline">${csrf(state)}${q ? html`<input type="hidden" name="q" value="${q}">` : ''}<button type="submit">Retry</button></form>`,
       );
     }
     if (operator && (r.status === 'queued' || r.status === 'scheduled')) {
       actions.push(
-        html`<form method="post" action="/console/messages/${r.id}/cancel" class="inline">${csrf(state)}<button type="submit" class="danger">Cancel</button></form>`,
+        html`<form method="post" action="/console/messages/${r.id}/cancel" class="inline">${csrf(state)}${q ? html`<input type="hidden" name="q" value="${q}">` : ''}<button type="submit" class="danger">Cancel</button></form>`,
       );
     }
     const c = r.content;
@@ -219,7 +241,7 @@ ${actions.length ? html`<div class="actions">${actions}</div>` : ''}
 </section>
 <h2>Recipients</h2>
 <table class="list"><thead><tr><th>Name</th><th>Address</th><th>Kind</th><th>Status</th><th>Delivery</th></tr></thead>
-<tbody>${r.recipients.map((x) => html`<tr><td>${x.name ?? html`<span class="muted">–</span>`}</td><td>${filterLink(q, 'to', x.email)}</td><td>${x.kind}</td><td>${x.status}${x.suppressedReason ? html` (${x.suppressedReason})` : ''}</td><td>${x.deliveryStatus ?? html`<span class="muted">no event yet</span>`} ${x.deliveryStatusAt ? time(x.deliveryStatusAt) : ''}</td></tr>`)}</tbody></table>
+<tbody>${r.recipients.map((x) => html`<tr><td>${x.name ?? html`<span class="muted">–</span>`}</td><td>${filterLink(q, 'to', x.email)}</td><td>${x.kind}</td><td>${x.status}${x.suppressedReason ? html` (${x.suppressedReason})` : ''}</td><td>${x.deliveryStatus ?? html`<span class="muted">${x.status === 'sent' || x.status === 'pending' ? 'no event yet' : 'not sent'}</span>`} ${x.deliveryStatusAt ? time(x.deliveryStatusAt) : ''}</td></tr>`)}</tbody></table>
 <h2>Timeline</h2>
 <ol class="timeline">${timeline.map((t) => html`<li>${time(t.occurredAt)} ${t.what}</li>`)}</ol>
 ${timeline.length === 0 ? html`<p class="muted">Not tried yet.</p>` : ''}
@@ -323,7 +345,12 @@ ${c.attachments.length ? html`<h3>Attachments</h3><ul>${c.attachments.map((a, i)
           `The message is ${result.status}: it cannot be ${action === 'retry' ? 'retried' : 'cancelled'}.`,
         );
       }
-      return reply.redirect(`/console/messages/${encodeURIComponent(id)}`, 303);
+      // Back to the message, keeping the search it was opened from (its "Back to the search").
+      const q = (request.body as Record<string, unknown> | undefined)?.q;
+      return reply.redirect(
+        `/console/messages/${encodeURIComponent(id)}${qs({ q: typeof q === 'string' ? q : '' })}`,
+        303,
+      );
     };
   app.post('/console/messages/:id/retry', { config: { permission: 'operate' } }, change('retry'));
   app.post('/console/messages/:id/cancel', { config: { permission: 'operate' } }, change('cancel'));

@@ -3,6 +3,7 @@ import type { ConsoleDeps } from '../deps.ts';
 import { html, qs, time } from '../html.ts';
 import { page } from '../layout.ts';
 import { stateOf } from '../session.ts';
+import { providerHold } from './provider-hold.ts';
 
 const HOUR_MS = 3600_000;
 const DELIVERY_OUTCOMES = ['delivered', 'bounce', 'deferred', 'dropped'];
@@ -64,10 +65,15 @@ export function registerOverview(app: FastifyInstance, deps: ConsoleDeps): void 
 
   app.get('/console', { config: { permission: 'read' } }, async (request, reply) => {
     const state = stateOf(request);
-    const data = await overviewData(deps, request);
+    const [data, hold] = await Promise.all([
+      overviewData(deps, request),
+      providerHold(deps, (deps.clock ?? Date.now)()),
+    ]);
     const { summary } = data;
     const total = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-    const body = html`<div class="tiles" id="overview-tiles" data-poll="10000">
+    // Why mail is held, first: the page on-call opens first in an outage (refreshed in place).
+    const body = html`<div id="overview-hold" data-poll="10000">${hold}</div>
+<div class="tiles" id="overview-tiles" data-poll="10000">
 <div class="tile"><span class="n" data-tile="accepted">${total(data.chart.accepted).toLocaleString('en')}</span> accepted (1 h)</div>
 <div class="tile"><span class="n" data-tile="sent">${total(data.chart.sent).toLocaleString('en')}</span> sent (1 h)</div>
 <div class="tile"><span class="n" data-tile="failed">${total(data.chart.failed).toLocaleString('en')}</span> failed attempts (1 h)</div>

@@ -149,7 +149,8 @@ export function registerSignIn(app: FastifyInstance, deps: ConsoleDeps): void {
     if (!(await deps.accounts.switchUnit(state.session, state.user, unit))) {
       throw new ConsoleError(404, 'No such unit.');
     }
-    return reply.redirect('/console', 303);
+    // Back to the section it was switched on (the unsent view stays the unsent view).
+    return reply.redirect(safeNext((request.body as Record<string, unknown>)?.next), 303);
   });
 
   app.get('/console/account', { config: { permission: 'read' } }, async (request, reply) => {

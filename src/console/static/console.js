@@ -58,5 +58,22 @@ function tabs(root) {
 localTimes(document);
 for (const el of document.querySelectorAll('[data-poll]')) poll(el);
 for (const el of document.querySelectorAll('[data-tabs]')) tabs(el);
-for (const el of document.querySelectorAll('[data-autosubmit]'))
-  el.addEventListener('change', () => el.form.submit());
+// A select that submits its form when a choice is made with the mouse. From the keyboard, the
+// arrow keys change a closed select's value one step at a time: each step would load the page, so
+// only Enter (or the form's own button) submits, and every choice can be reached.
+for (const el of document.querySelectorAll('[data-autosubmit]')) {
+  let keyed = false;
+  el.addEventListener('pointerdown', () => {
+    keyed = false;
+  });
+  el.addEventListener('keydown', (e) => {
+    keyed = true;
+    if (e.key === 'Enter') {
+      e.preventDefault();
+      el.form.requestSubmit();
+    }
+  });
+  el.addEventListener('change', () => {
+    if (!keyed) el.form.requestSubmit();
+  });
+}

@@ -84,7 +84,8 @@ export class AlertsService {
       ...(query.startedBefore !== undefined ? { startedBefore: query.startedBefore } : {}),
       ...(query.beforeId ? { beforeId: query.beforeId } : {}),
     };
-    return this.deps.store.list(filter);
+    const alerts = await this.deps.store.list(filter);
+    return scope.kind === 'unit' ? alerts.map((a) => withoutOtherUnits(a)) : alerts;
   }
 
   /**
@@ -102,7 +103,7 @@ export class AlertsService {
     const alert = await this.deps.store.get(id);
     if (!alert || (scope.kind === 'unit' && alert.unitId !== null && alert.unitId !== scope.unitId))
       throw new OperationsError('not_found', `no alert ${id}`);
-    return alert;
+    return scope.kind === 'unit' ? withoutOtherUnits(alert) : alert;
   }
 
   /** A unit by id or name, for an admin key (a unit key's other units do not exist for it). */
@@ -291,4 +292,24 @@ export function maskUrl(url: string | null): string | null {
   } catch {
     return '…';
   }
+}
+
+/**
+ * A provider's alert as a unit key (or a console user of some units) reads it: it is about every
+ * unit, and names whose mail waits ("1,889 messages waiting (restaurant 630, spa 630, hotel
+ * 629)") for the person paged. Another unit does not exist for a unit's reader: its name and
+ * its mail's count are left out (summary and evidence), as searches and pages leave its mail out.
+ */
+export function withoutOtherUnits(alert: Alert): Alert {
+  if (alert.unitId !== null) return alert;
+  const details = { ...alert.evidence.details };
+  const named = 'waiting_units' in details || 'waiting_messages' in details;
+  if (!named) return alert;
+  delete details.waiting_units;
+  delete details.waiting_messages;
+  return {
+    ...alert,
+    summary: alert.summary.replace(/; [\d,]+ messages? waiting \(.*\)$/, ''),
+    evidence: { ...alert.evidence, details },
+  };
 }
