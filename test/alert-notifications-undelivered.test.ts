@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Alert } from '../src/domain/alerts/lifecycle.ts';
 import { createAlertStore } from '../src/store/alerts/index.ts';
-import { startTestService, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
+import { migrateToLatest, openDatabase } from '../src/store/index.ts';
+import {
+  startTestService,
+  TEST_ENGINE,
+  type TestService,
+  tempDatabase,
+  waitFor,
+} from './helpers.ts';
 import { type Captured, startCaptureServer } from './support/capture-server.ts';
 import { signIn } from './support/console.ts';
 
@@ -104,5 +111,64 @@ describe(`alert notifications that do not get through (${TEST_ENGINE})`, () => {
     assert.ok(lines.includes(givenUp), lines.join('\n'));
     assert.ok(lines.includes(retrying.replace(/ 1$/, ' 0')), lines.join('\n'));
     assert.match((await console.get('/console/alerts')).text, /1 given up in the last 24 h/);
+  });
+});
+
+describe(`a notification given up after a day of failures (${TEST_ENGINE})`, () => {
+  test('counts as given up for the 24 hours after it was given up, not after it was made', async (t) => {
+    const temp = tempDatabase();
+    const handle = openDatabase(temp.url);
+    t.after(async () => {
+      await handle.close();
+      await temp.cleanup();
+    });
+    await migrateToLatest(handle.db);
+    const store = createAlertStore(handle);
+    const now = Date.now();
+    const made = now - 24 * 3600_000 - 5 * 60_000;
+    await store.open(
+      {
+        id: 'alt_0000000000000000000000dayold',
+        key: 'dead_letters:global',
+        rule: 'dead_letters',
+        severity: 'warning',
+        state: 'firing',
+        unitId: null,
+        provider: null,
+        fault: 'message',
+        summary: 'dead letters',
+        hint: 'look',
+        evidence: {
+          count: 1,
+          threshold: 0,
+          since: made,
+          topErrors: [],
+          provider: null,
+          details: {},
+        },
+        startedAt: made,
+        endedAt: null,
+        lastNotifiedAt: made,
+        updatedAt: made,
+      },
+      [
+        {
+          id: 'ntf_0000000000000000000000dayold',
+          alertId: 'alt_0000000000000000000000dayold',
+          kind: 'firing',
+          channel: 'webhook',
+          unitId: null,
+          payload: '{}',
+          attempts: 0,
+          createdAt: made,
+        },
+      ],
+    );
+    // Retried all day; its last try, now, fails too and the notifier gives up.
+    await store.notificationFailed('ntf_0000000000000000000000dayold', 'HTTP 502', now);
+    await store.notificationFailed('ntf_0000000000000000000000dayold', 'HTTP 503', null);
+    assert.deepEqual(await store.undeliveredNotifications(now - 24 * 3600_000), [
+      { channel: 'webhook', unitId: null, retrying: 0, givenUp: 1, lastError: 'HTTP 503' },
+    ]);
   });
 });

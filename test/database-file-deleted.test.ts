@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import SqliteDatabase from 'better-sqlite3';
-import { sqlitePathFromUrl } from '../src/store/engine/sqlite.ts';
+import { sql } from 'kysely';
+import { openSqlite, sqlitePathFromUrl } from '../src/store/engine/sqlite.ts';
 import { openDatabase } from '../src/store/index.ts';
 import { message, startTestService, TEST_ENGINE, waitFor } from './helpers.ts';
 
@@ -57,6 +58,50 @@ describe('the database file deleted while in use', {
       const ids = copy.prepare('select id from messages').pluck().all();
       assert.deepEqual(ids, [kept.body.id], 'the accepted message, not the refused one');
       assert.equal(copy.pragma('integrity_check', { simple: true }), 'ok');
+    } finally {
+      copy.close();
+    }
+  });
+
+  test('a write transaction open when the deletion is noticed is in the saved copy', async (t) => {
+    // /readyz (or another thread) may notice the deletion while a write transaction that began
+    // before it is still open. SQLite's backup then meets this connection's own write lock.
+    const dir = mkdtempSync(join(tmpdir(), 'tegami-rescue-busy-'));
+    const path = join(dir, 'tegami.db');
+    const handle = openSqlite(`sqlite:${path}`);
+    t.after(async () => {
+      await handle.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await sql`create table t (id integer primary key, body text)`.execute(handle.db);
+    await handle.writeTransaction(async (trx) => {
+      await sql`insert into t (body) values ('before')`.execute(trx);
+    });
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const open = handle.writeTransaction(async (trx) => {
+      await sql`insert into t (body) values ('during')`.execute(trx);
+      await gate;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    unlinkSync(path);
+    assert.match(handle.fileGone?.() ?? '', /was deleted or moved/);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    release();
+    await open; // committed: acknowledged, so it must be in the copy
+    const saved = await waitFor(
+      async () => /its data was saved to (\S+):/.exec(handle.fileGone?.() ?? '')?.[1],
+      'the copy of the deleted database',
+    );
+    assert.ok(existsSync(saved), `${saved} named as saved, but not there`);
+    const copy = new SqliteDatabase(saved, { readonly: true });
+    try {
+      assert.deepEqual(copy.prepare('select body from t order by id').pluck().all(), [
+        'before',
+        'during',
+      ]);
     } finally {
       copy.close();
     }

@@ -98,9 +98,10 @@ ${CONFIGURATION}`,
     description: `Copies the SQLite database (TEGAMI_DATABASE_URL) to <file>, which must not exist: the
 database as it was at one commit, the WAL's commits included, while the service goes on
 writing. The copy is one file (no -wal beside it) and passed SQLite's integrity check; an
-interrupted backup leaves only <file>.partial. Prints the file, its size and how many messages
-it holds. Changes nothing in the database. On PostgreSQL, use pg_dump (docs/runbook.md,
-"Backups").
+interrupted backup leaves only <file>.partial-<pid>. Prints the file, its size and how many
+messages it holds. Changes nothing in the database; run it as the user the service runs as (a
+reader may create the database's -wal and -shm files when the service is stopped). On
+PostgreSQL, use pg_dump (docs/runbook.md, "Backups").
 
 ${CONFIGURATION}`,
     options: {},

@@ -97,7 +97,8 @@ export async function notificationFailed(
 /**
  * Destinations whose notifications fail: pending ones that failed at least once (the partial
  * `alert_notifications_due` index holds only pending rows), and those given up since `since`.
- * The table holds days of notifications at most (pruned), so the given-up ones are scanned.
+ * A given-up row keeps the `next_attempt_at` of its last try, which is when it was given up:
+ * its `created_at` is a day older than that when it was given up after a day of failures.
  */
 export async function undeliveredNotifications(
   handle: DatabaseHandle,
@@ -105,21 +106,21 @@ export async function undeliveredNotifications(
 ): Promise<UndeliveredNotifications[]> {
   const rows = await handle.db
     .selectFrom('alert_notifications')
-    .select(['channel', 'unit_id', 'state', 'last_error', 'created_at'])
+    .select(['channel', 'unit_id', 'state', 'last_error'])
     .where((eb) =>
       eb.or([
         eb.and([eb('state', '=', 'pending'), eb('attempts', '>', 0)]),
-        eb.and([eb('state', '=', 'failed'), eb('created_at', '>=', since)]),
+        eb.and([eb('state', '=', 'failed'), eb('next_attempt_at', '>=', since)]),
       ]),
     )
-    .orderBy('created_at', 'desc')
+    // The last try first: its error is the destination's newest.
+    .orderBy('next_attempt_at', 'desc')
     .execute();
   const byDestination = new Map<string, UndeliveredNotifications>();
   for (const r of rows) {
     const key = `${r.channel}\u0000${r.unit_id ?? ''}`;
     let d = byDestination.get(key);
     if (!d) {
-      // The rows come newest first: the first of a destination has its newest error.
       d = {
         channel: r.channel as NotificationChannel,
         unitId: r.unit_id,

@@ -43,11 +43,12 @@ function walFrames(): number {
   }
 }
 
-function pass(): void {
+/** Copies what it should now; false when it left the WAL alone (a bulk writer at work). */
+function pass(): boolean {
   // A bulk writer is at work: copying now would compete with its commits for the disk. The
   // passes after it copy everything; then the writers' own checkpoint is back to normal.
   const bulkUntil = lock.bulkWritingUntil();
-  if (bulkUntil > Date.now() && walFrames() < data.bulkDeferFrames) return;
+  if (bulkUntil > Date.now() && walFrames() < data.bulkDeferFrames) return false;
   let result = run();
   if (bulkUntil !== 0 && bulkUntil <= Date.now() && result.checkpointed >= result.log) {
     lock.bulkRunCopied(bulkUntil);
@@ -70,6 +71,7 @@ function pass(): void {
     }
     previousLog = result.log;
   }
+  return true;
 }
 
 /** After a failed pass the next waits this long, doubling up to RETRY_MAX_MS. */
@@ -79,8 +81,9 @@ let failures = 0;
 
 function schedule(delayMs: number): void {
   timer = setTimeout(() => {
+    let copied: boolean;
     try {
-      pass();
+      copied = pass();
     } catch (error) {
       // A full disk, a failing one, a lock another process holds too long: the writers' own
       // checkpoints take over (told once), and this thread tries again, less and less often.
@@ -91,7 +94,9 @@ function schedule(delayMs: number): void {
       schedule(Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (failures - 1)));
       return;
     }
-    if (failures > 0) {
+    // Only a pass that copied shows the copies work again (one that left the WAL to a bulk
+    // writer tried nothing).
+    if (failures > 0 && copied) {
       failures = 0;
       parentPort?.postMessage({ working: true });
     }

@@ -1,5 +1,8 @@
-import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, linkSync, rmSync, statSync } from 'node:fs';
 import SqliteDatabase from 'better-sqlite3';
+
+/** sqlite3_backup_step's page count for "the rest", as high as better-sqlite3 takes. */
+const ALL_PAGES = 0x7fffffff;
 
 export interface SqliteBackup {
   /** Where it was written. */
@@ -16,7 +19,7 @@ export interface SqliteBackup {
  * the copy is the database as it was at one commit. In smaller steps, any commit of another
  * process in between starts the copy over, and under steady traffic it would never finish.
  *
- * Written to `<target>.partial` and renamed once the copy passed `pragma integrity_check`: an
+ * Written to `<target>.partial-<pid>` and linked to its name once the copy passed `pragma integrity_check`: an
  * interrupted backup leaves no file that looks like a good one.
  */
 export async function backupSqliteDatabase(source: string, target: string): Promise<SqliteBackup> {
@@ -25,12 +28,17 @@ export async function backupSqliteDatabase(source: string, target: string): Prom
     throw new BackupError(`${target} exists already: give the backup a new name`, 'target_exists');
   }
   const started = performance.now();
-  const partial = `${target}.partial`;
+  // This run's own: two backups to one name at once do not remove each other's copy.
+  const partial = `${target}.partial-${process.pid}`;
   rmSync(partial, { force: true });
   // Read-only: the backup never changes the database (and makes no empty one).
   const db = new SqliteDatabase(source, { readonly: true, fileMustExist: true });
   try {
-    await db.backup(partial, { progress: ({ totalPages }) => Math.max(totalPages, 100) });
+    // Every page in the next step, whatever the count: better-sqlite3 clamps -1 ("all") to 0.
+    // Asking for the count the last step saw is not "all": a database that grew meanwhile
+    // leaves pages over, the next step starts over after the commits in between, and under
+    // steady traffic the copy never finishes (a full copy per step).
+    await db.backup(partial, { progress: () => ALL_PAGES });
   } catch (error) {
     rmSync(partial, { force: true });
     throw error;
@@ -59,7 +67,20 @@ export async function backupSqliteDatabase(source: string, target: string): Prom
     throw error;
   }
   copy.close();
-  renameSync(partial, target);
+  // A link, not a rename: it fails if a file of that name appeared meanwhile, never replaces it.
+  try {
+    linkSync(partial, target);
+  } catch (error) {
+    rmSync(partial, { force: true });
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new BackupError(
+        `${target} exists already: give the backup a new name`,
+        'target_exists',
+      );
+    }
+    throw error;
+  }
+  rmSync(partial);
   return {
     file: target,
     bytes: statSync(target).size,

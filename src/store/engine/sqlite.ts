@@ -160,8 +160,14 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
   // configured.
   const mainFile = path === ':memory:' ? null : mainDatabaseFile(sqlite);
   const walSync = inWal && mainFile ? WalSync.forDatabase(mainFile) : null;
+  // One copy per process: `tegami serve`'s delivery thread ('shared') leaves it to the main
+  // thread's connection, whose /readyz names it (two copies could fill a nearly full disk).
   const fileWatch = mainFile
-    ? watchFileIdentity(mainFile, (to) => sqlite.backup(to), options.logger)
+    ? watchFileIdentity(
+        mainFile,
+        checkpointMode === 'shared' ? null : (to) => rescueCopy(sqlite, to),
+        options.logger,
+      )
     : null;
   const fsyncInline = options.fsync === 'inline';
   // Until here SQLite's busy handler waited (better-sqlite3's default, 5 s) while another process
@@ -287,7 +293,7 @@ function refuseOrphanedWal(path: string): void {
  */
 function watchFileIdentity(
   file: string,
-  rescue: (to: string) => Promise<unknown>,
+  rescue: ((to: string) => Promise<unknown>) | null,
   logger: Logger | undefined,
 ) {
   const opened = statSync(file);
@@ -298,10 +304,12 @@ function watchFileIdentity(
   let saving: Promise<void> | null = null;
   const describe = () =>
     `the database file ${file} was ${happened} while this process had it open: writes are refused; ` +
-    (copy?.state === 'saved'
-      ? `its data was saved to ${copy.to}: stop this process and put that file in place (docs/runbook.md, "The database file was deleted")`
-      : `${copy ? `its data is being saved to ${copy.to}` : 'saving its data failed (see the log)'}${where ? `; it is still readable at ${where} while this process runs` : ''}: before stopping this process, follow docs/runbook.md, "The database file was deleted"`);
-  const saveCopy = async () => {
+    (rescue === null
+      ? "this process's /readyz says where its data is saved"
+      : copy?.state === 'saved'
+        ? `its data was saved to ${copy.to}: stop this process and put that file in place (docs/runbook.md, "The database file was deleted")`
+        : `${copy ? `its data is being saved to ${copy.to}` : 'saving its data failed (see the log)'}${where ? `; it is still readable at ${where} while this process runs` : ''}: before stopping this process, follow docs/runbook.md, "The database file was deleted"`);
+  const saveCopy = async (copyTo: (to: string) => Promise<unknown>) => {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     // Beside the file, or, if its folder went with it, in the temporary folder.
     for (const to of [
@@ -310,7 +318,7 @@ function watchFileIdentity(
     ]) {
       copy = { to, state: 'copying' };
       try {
-        await rescue(to);
+        await copyTo(to);
         copy = { to, state: 'saved' };
         logger?.error({ rescued: to }, `the deleted database's data was saved to ${to}`);
         return;
@@ -332,7 +340,7 @@ function watchFileIdentity(
     happened = now === null ? 'deleted or moved' : 'replaced';
     where = openDescriptorOf(file);
     logger?.error(`the database file ${file} was ${happened} while in use: writes are refused`);
-    saving = saveCopy();
+    if (rescue) saving = saveCopy(rescue);
     return describe();
   };
   return {
@@ -344,6 +352,31 @@ function watchFileIdentity(
       if (why !== null) throw Object.assign(new Error(why), { code: 'SQLITE_READONLY_DBMOVED' });
     },
   };
+}
+
+/** How long a rescue copy waits for this connection's transactions to end before it gives up. */
+const RESCUE_WAIT_MS = 60_000;
+
+/**
+ * SQLite's online backup of this connection to `to`, the WAL's commits included. A step that
+ * meets this connection's own write transaction gets SQLITE_BUSY, and better-sqlite3 takes such
+ * a first step for a finished backup: it resolves with nothing copied and removes the file. So
+ * the copy starts once no transaction of this connection is open (one begun before the file went
+ * may still commit, and its caller hears `200`), and a copy of no pages is tried again.
+ */
+async function rescueCopy(sqlite: SqliteDatabase.Database, to: string): Promise<void> {
+  const giveUpAt = performance.now() + RESCUE_WAIT_MS;
+  for (;;) {
+    while (sqlite.inTransaction && performance.now() < giveUpAt) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const done = await sqlite.backup(to);
+    if (done.totalPages > 0 && done.remainingPages === 0) return;
+    if (performance.now() >= giveUpAt) {
+      throw new Error(`the copy to ${to} could not start: the connection stayed in a transaction`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /** Linux: the /proc path of this process's descriptor of a deleted file, to copy it back. */

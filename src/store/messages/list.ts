@@ -40,8 +40,6 @@ export interface PagePlanLimits {
   checkedPerMessage: number;
 }
 
-type Row = Selectable<Database['messages']>;
-
 /** The unsent view's indexes that hold their rows in id order (the others are sorted). */
 const ID_ORDERED_INDEXES: ReadonlySet<UnsentIndex> = new Set(['messages_unsent']);
 
@@ -67,8 +65,8 @@ export async function listMessages(
     .slice(0, filter.limit);
   if (rows.length === 0) return [];
   const ids = rows.map((r) => r.id);
-  // The page's rows read again with their recipients in one snapshot: read apart, a result
-  // committed in between showed a message `sending` beside a recipient already `sent`.
+  // The page's rows and their recipients in one snapshot: read apart, a result committed in
+  // between showed a message `sending` beside a recipient already `sent`.
   const read = await handle.readSnapshot(async (trx) => ({
     messages: await trx.selectFrom('messages').selectAll().where('id', 'in', ids).execute(),
     recipients: await trx
@@ -82,7 +80,7 @@ export async function listMessages(
   // Outside the snapshot: on SQLite it holds the one connection, which this lookup would wait for.
   const names = await unitNamesOf(
     handle,
-    rows.map((r) => r.unit_id),
+    read.messages.map((r) => r.unit_id),
   );
   const fresh = new Map(read.messages.map((m) => [m.id, m]));
   const recipients = read.recipients;
@@ -120,7 +118,7 @@ async function newestOfPart(
   part: UnsentPart | null,
   plans: SubjectPlans,
   checkedPerMessage: number,
-): Promise<Row[]> {
+): Promise<{ id: string }[]> {
   const table = messagesTable(handle.dialect, part?.index ?? null);
   // A part whose index is not in id order is sorted by an expression no index serves:
   // PostgreSQL otherwise walked the primary key backwards hoping to meet a few unconfirmed (or
@@ -137,7 +135,9 @@ async function newestOfPart(
   ) =>
     handle.db
       .selectFrom(table)
-      .selectAll()
+      // The page's ids only: its rows are read whole afterwards, with their recipients, in one
+      // snapshot (listMessages).
+      .select('messages.id')
       .where((eb) =>
         eb.and([
           ...messageConditions(eb, of, context),

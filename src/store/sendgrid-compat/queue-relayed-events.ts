@@ -26,12 +26,19 @@ export async function queueRelayedEvents(
     const candidates = await relayedRows(handle.db, part, now);
     if (candidates.length === 0) continue;
     queued += await handle.writeTransaction(async (trx) => {
-      // Again under the write lock: the relay may have been removed meanwhile.
-      const relayed = await relayedRows(
-        trx,
-        candidates.map((c) => c.event_key),
-        now,
+      // Again under the write lock: a relay may have been removed meanwhile. Only the relays
+      // are read again, not the messages' content.
+      const units = [...new Set(candidates.map((c) => c.unit_id))];
+      const still = new Set(
+        (
+          await trx
+            .selectFrom('sendgrid_event_relays')
+            .select('unit_id')
+            .where('unit_id', 'in', units)
+            .execute()
+        ).map((r) => r.unit_id),
       );
+      const relayed = candidates.filter((c) => still.has(c.unit_id));
       if (relayed.length === 0) return 0;
       const result = await trx
         .insertInto('sendgrid_relay_events')

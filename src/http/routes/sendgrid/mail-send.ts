@@ -101,7 +101,7 @@ export function registerMailSend(
         deps.telemetry.messagesAccepted(unit, result.messages.length);
       }
       // SendGrid sends its rate-limit headers on every answer; here when the unit has a limit.
-      for (const [name, value] of Object.entries(limitHeaders)) void reply.header(name, value);
+      if (taken) setRateLimitHeaders(reply, taken.decision);
       return reply
         .code(202)
         .header('x-message-id', xMessageId)
