@@ -67,6 +67,16 @@ describe('console: mail held by the provider says so', () => {
       overview.text,
       /<div id="overview-hold" data-poll="10000"><p class="error" role="alert">Provider sendgrid is <strong>unavailable<\/strong>/,
     );
+    // The bulk form on mail that is not failed says a retry skips it and it drains by itself.
+    const reasons = await waitFor(async () => {
+      const byReason = (await tegami.request('GET', '/v1/unsent/summary')).body.by_reason ?? {};
+      const found = Object.keys(byReason).filter((r) => byReason[r] > 0);
+      return found.length > 0 ? found : null;
+    }, 'the held message counted as unsent');
+    const notFailed = await admin.get(
+      `/console/unsent?q=${encodeURIComponent(`reason:${reasons[0]}`)}`,
+    );
+    assert.match(notFailed.text, /Retry takes failed mail only: these messages are not failed/);
     const page = await admin.get(`/console/messages/${held.body.id}`);
     assert.match(page.text, /Provider sendgrid is <strong>unavailable<\/strong>/);
     // A message already sent is not held by anything.
