@@ -1,6 +1,7 @@
 // Progressive enhancement only: every page works without this file.
 
-// Times are written in UTC by the server; show them in the viewer's time zone, UTC on hover.
+// Times are written in UTC by the server; show them in the viewer's time zone, named (a support
+// person in Tokyo and an engineer in UTC read the same page), UTC on hover.
 function localTimes(root) {
   for (const el of root.querySelectorAll('time[datetime]')) {
     const d = new Date(el.getAttribute('datetime'));
@@ -12,6 +13,7 @@ function localTimes(root) {
       hour: '2-digit',
       minute: '2-digit',
       second: '2-digit',
+      timeZoneName: 'short',
     });
     el.title = `${el.getAttribute('datetime')} (UTC)`;
   }
