@@ -384,10 +384,20 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   let operationsJobs: ReturnType<typeof startOperationsJobs> | null = null;
   let alertEvaluator: AlertEvaluator | null = null;
   let metricsApp: FastifyInstance | null = null;
+  /** The lease sweep under way (lease-reaper.ts): a stop waits for it before closing the database. */
+  let sweeping: Promise<void> | null = null;
 
   async function stop(): Promise<void> {
     for (const timer of timers) clearInterval(timer);
     stopListening();
+    // The cluster's chores (maintenance, alert rules) start no round from now on: however long
+    // the rest of the stop waits (requests under way, sends), a stopping process must not take
+    // their leases and begin pruning or alerting (a drill: a stop waiting on a client's
+    // keep-alive connection took both leases of a killed predecessor once they expired). A round
+    // under way ends meanwhile; its lease is released before the database closes.
+    const choresStopped = Promise.all([clusterJobs?.stop(), alertEvaluator?.stop()]).catch(
+      (err: unknown) => logger.warn({ err }, 'stopping the cluster jobs failed'),
+    );
     // Stop taking requests first, then let the worker finish what it holds.
     if (app) await app.close();
     if (metricsApp) await metricsApp.close();
@@ -396,8 +406,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     if (worker) await worker.stop();
     await statusWebhooks?.stop();
     await eventRelay?.stop();
-    await clusterJobs?.stop();
-    await alertEvaluator?.stop();
+    await choresStopped;
+    await sweeping;
     await guardedPoster.close();
     await trustedPoster.close();
     await provider?.close?.();
@@ -568,7 +578,6 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       const store = stores.delivery;
       // One sweep at a time: on a slow database they would pile up, each holding a connection.
       // The two steps fail apart, so a failing first one does not stop the second.
-      let sweeping: Promise<void> | null = null;
       const step = (operation: string, work: () => Promise<unknown>) =>
         work().then(
           () => outage.succeeded(operation),

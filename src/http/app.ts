@@ -10,6 +10,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import { failsEveryWrite } from '../domain/ports/database-unavailable.ts';
+import { closeConnectionsAfterLastAnswer } from './close-connections.ts';
 import { decodeBody } from './content-encoding.ts';
 import { type ApiDeps, MESSAGE_BODY_LIMIT } from './deps.ts';
 import { ApiError } from './errors.ts';
@@ -134,6 +135,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     lingering.closeAll();
     done();
   });
+  // A stop waits for the requests under way, not for their clients' keep-alive connections.
+  closeConnectionsAfterLastAnswer(app);
 
   await app.register(swagger, {
     openapi: {

@@ -1,4 +1,5 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { closeConnectionsAfterLastAnswer } from './close-connections.ts';
 import type { MonitoringView } from './deps.ts';
 import { ApiError } from './errors.ts';
 import { toApiError } from './map-errors.ts';
@@ -10,6 +11,8 @@ import { registerMetrics } from './routes/monitoring/metrics.ts';
  */
 export async function buildMetricsApp(view: MonitoringView): Promise<FastifyInstance> {
   const app = Fastify({ logger: false });
+  // A scrape under way when the process stops does not hold the stop for its keep-alive.
+  closeConnectionsAfterLastAnswer(app);
   app.setErrorHandler((error: FastifyError, _request, reply) => {
     const apiError = toApiError(error);
     void reply.status(apiError.status).send(apiError.toBody());

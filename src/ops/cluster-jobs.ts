@@ -57,8 +57,11 @@ export function startClusterJobs(deps: ClusterJobsDeps): ClusterJobs {
   const outage = deps.outage ?? new OutageLog(logger);
   let leader = false;
   let running: Promise<boolean> = Promise.resolve(false);
+  let stopped = false;
 
   async function round(): Promise<boolean> {
+    // A round queued behind a long one when the stop came is not begun: it would take the lease.
+    if (stopped) return false;
     const held = await lease.acquire(LEADER_LEASE_TTL_MS, clock());
     if (held !== leader) {
       leader = held;
@@ -110,6 +113,7 @@ export function startClusterJobs(deps: ClusterJobsDeps): ClusterJobs {
   return {
     tick,
     async stop() {
+      stopped = true;
       clearInterval(timer);
       await running;
       if (leader) await lease.release().catch(() => {});

@@ -228,6 +228,8 @@ export function startAlertEvaluator(deps: AlertEvaluatorDeps): AlertEvaluator {
   }
 
   async function round(): Promise<boolean> {
+    // A round queued behind a long one when the stop came is not begun: it would take the lease.
+    if (stopped) return false;
     const held = await lease.acquire(leaseTtlMs, clock());
     if (held !== leader) {
       leader = held;
