@@ -1,25 +1,19 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import type { Completion } from '../src/domain/ports/delivery-store.ts';
 import { writeCompletions } from '../src/store/delivery/complete.ts';
-import { type DatabaseHandle, migrateToLatest, openDatabase } from '../src/store/index.ts';
-import { tempDatabase } from './helpers.ts';
+import type { DatabaseHandle } from '../src/store/index.ts';
+import { migratedDatabase } from './helpers.ts';
 
 /**
  * The attempts upsert on several rows at once, on each engine: a late result replaces the lease
  * sweep's `worker_lost` attempt of the same number, and only that.
  */
 describe('the attempts upsert (several rows per statement)', () => {
-  let db: ReturnType<typeof tempDatabase>;
+  const database = migratedDatabase();
   let handle: DatabaseHandle;
-  before(async () => {
-    db = tempDatabase();
-    handle = openDatabase(db.url);
-    await migrateToLatest(handle.db);
-  });
-  after(async () => {
-    await handle.close();
-    await db.cleanup();
+  before(() => {
+    handle = database.handle;
   });
 
   const row = (id: string, errorClass: string | null) => ({

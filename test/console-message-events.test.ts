@@ -1,16 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { generateSigningKey } from '../src/simulator/event-webhook/signing.ts';
-import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
-import {
-  freePort,
-  message,
-  startTestService,
-  TEST_ENGINE,
-  type TestService,
-  waitFor,
-} from './helpers.ts';
+import type { RunningSimulator } from '../src/simulator/index.ts';
+import { message, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
 import { signIn } from './support/console.ts';
+import { type SignedEventsSetup, startWithSignedEvents } from './support/signed-events.ts';
 
 const ADMIN = { email: 'admin@example.jp', password: 'admin-password-123' };
 const SG_KEY = 'SG.message-events';
@@ -21,36 +14,19 @@ const SG_KEY = 'SG.message-events';
  * as the API's `events[].detail` and `delivery_status` do. A retry keeps the search it came from.
  */
 describe(`console: a message's delivery events in words (${TEST_ENGINE})`, () => {
-  const keys = generateSigningKey();
+  let setup: SignedEventsSetup;
   let simulator: RunningSimulator;
   let tegami: TestService;
 
   before(async () => {
-    const port = await freePort();
-    simulator = await startSimulator({
-      port: 0,
+    setup = await startWithSignedEvents({
       apiKey: SG_KEY,
-      eventWebhook: {
-        url: `http://127.0.0.1:${port}/webhooks/sendgrid`,
-        signingKey: keys.privateKeyBase64,
-        eventDelayMs: 20,
-        flushIntervalMs: 20,
-        retryBaseMs: 100,
-      },
+      env: { TEGAMI_ADMIN_EMAIL: ADMIN.email, TEGAMI_ADMIN_PASSWORD: ADMIN.password },
     });
-    tegami = await startTestService({
-      TEGAMI_HTTP_PORT: String(port),
-      TEGAMI_PROVIDER: 'sendgrid',
-      TEGAMI_SENDGRID_API_KEY: SG_KEY,
-      TEGAMI_SENDGRID_BASE_URL: simulator.url,
-      TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY: keys.publicKeyBase64,
-      TEGAMI_ADMIN_EMAIL: ADMIN.email,
-      TEGAMI_ADMIN_PASSWORD: ADMIN.password,
-    });
+    ({ simulator, tegami } = setup);
   });
   after(async () => {
-    await simulator?.close();
-    await tegami?.stop();
+    await setup?.stop();
   });
 
   async function submitUntil(to: string, status: string): Promise<string> {

@@ -6,21 +6,10 @@ import {
   eventTimeMs,
   loadPublicKey,
 } from '../src/providers/sendgrid/event-source.ts';
-import {
-  generateSigningKey,
-  loadSigningKey,
-  signPayload,
-} from '../src/simulator/event-webhook/signing.ts';
-import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
+import { loadSigningKey, signPayload } from '../src/simulator/event-webhook/signing.ts';
 import { SqlDeliveryEventStore } from '../src/store/index.ts';
-import {
-  freePort,
-  message,
-  startTestService,
-  TEST_ENGINE,
-  type TestService,
-  waitFor,
-} from './helpers.ts';
+import { message, startTestService, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
+import { type SignedEventsSetup, startWithSignedEvents } from './support/signed-events.ts';
 
 /** SendGrid's own published test vector (the same in every official helper library). */
 const VECTOR = {
@@ -108,33 +97,16 @@ function permutations<T>(items: T[]): T[][] {
 }
 
 describe(`POST /webhooks/sendgrid (${TEST_ENGINE})`, () => {
-  const keys = generateSigningKey();
-  let simulator: RunningSimulator;
+  let setup: SignedEventsSetup;
+  let keys: SignedEventsSetup['keys'];
   let tegami: TestService;
 
   before(async () => {
-    const port = await freePort();
-    simulator = await startSimulator({
-      port: 0,
-      eventWebhook: {
-        url: `http://127.0.0.1:${port}/webhooks/sendgrid`,
-        signingKey: keys.privateKeyBase64,
-        eventDelayMs: 20,
-        flushIntervalMs: 20,
-        retryBaseMs: 100,
-      },
-    });
-    tegami = await startTestService({
-      TEGAMI_HTTP_PORT: String(port),
-      TEGAMI_PROVIDER: 'sendgrid',
-      TEGAMI_SENDGRID_API_KEY: 'SG.events',
-      TEGAMI_SENDGRID_BASE_URL: simulator.url,
-      TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY: keys.publicKeyBase64,
-    });
+    setup = await startWithSignedEvents();
+    ({ keys, tegami } = setup);
   });
   after(async () => {
-    await simulator.close();
-    await tegami.stop();
+    await setup.stop();
   });
 
   function post(body: string, headers: Record<string, string>) {

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { after } from 'node:test';
+import { after, before } from 'node:test';
 import SqliteDatabase from 'better-sqlite3';
 import pg from 'pg';
 import { loadConfig } from '../src/cli/config.ts';
@@ -13,6 +13,7 @@ import { type RunningService, startService } from '../src/cli/wire.ts';
 import { newId } from '../src/domain/ids.ts';
 import type { MessageStore } from '../src/domain/ports/message-store.ts';
 import { createLogger } from '../src/ops/logger.ts';
+import { type DatabaseHandle, migrateToLatest, openDatabase } from '../src/store/index.ts';
 
 export const TEST_KEY = 'tgm_test_bootstrap_key_0123456789abcdef';
 
@@ -209,6 +210,30 @@ const pgTypes = {
     return pg.types.getTypeParser(oid, format as any);
   },
 } as pg.CustomTypesConfig;
+
+/**
+ * A migrated temporary database for the tests of the `describe` it is called in: opened in that
+ * suite's `before`, closed and removed in its `after`. Its `handle` is there once `before` ran.
+ */
+export function migratedDatabase(): { readonly handle: DatabaseHandle } {
+  let db: TempDatabase | null = null;
+  let handle: DatabaseHandle | null = null;
+  before(async () => {
+    db = tempDatabase();
+    handle = openDatabase(db.url);
+    await migrateToLatest(handle.db);
+  });
+  after(async () => {
+    await handle?.close();
+    await db?.cleanup();
+  });
+  return {
+    get handle() {
+      if (!handle) throw new Error('migratedDatabase: its handle is there from the suite’s before');
+      return handle;
+    },
+  };
+}
 
 /**
  * Runs one statement against a test database, whatever its engine, and returns the rows: for

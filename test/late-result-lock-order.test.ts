@@ -1,14 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { sql } from 'kysely';
-import {
-  type DatabaseHandle,
-  migrateToLatest,
-  openDatabase,
-  SqlDeliveryStore,
-  SqlMessageStore,
-} from '../src/store/index.ts';
-import { storeOneMessage, TEST_ENGINE, tempDatabase } from './helpers.ts';
+import { type DatabaseHandle, SqlDeliveryStore, SqlMessageStore } from '../src/store/index.ts';
+import { migratedDatabase, storeOneMessage, TEST_ENGINE } from './helpers.ts';
 
 /**
  * On PostgreSQL a completion wrote `attempts` first, then `messages`; the lease sweep writes
@@ -20,16 +14,10 @@ import { storeOneMessage, TEST_ENGINE, tempDatabase } from './helpers.ts';
 describe('a lease sweep and a late result for the same message (PostgreSQL lock order)', {
   skip: TEST_ENGINE !== 'postgres' && 'row locks: PostgreSQL only',
 }, () => {
-  let db: ReturnType<typeof tempDatabase>;
+  const database = migratedDatabase();
   let handle: DatabaseHandle;
-  before(async () => {
-    db = tempDatabase();
-    handle = openDatabase(db.url);
-    await migrateToLatest(handle.db);
-  });
-  after(async () => {
-    await handle.close();
-    await db.cleanup();
+  before(() => {
+    handle = database.handle;
   });
 
   test('both commit; neither is chosen as a deadlock victim', async () => {

@@ -1,15 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import type { Attempt } from '../src/domain/types.ts';
 import { ingestEvents } from '../src/store/events/ingest.ts';
-import {
-  type DatabaseHandle,
-  migrateToLatest,
-  openDatabase,
-  SqlDeliveryStore,
-  SqlMessageStore,
-} from '../src/store/index.ts';
-import { storeOneMessage, tempDatabase } from './helpers.ts';
+import { type DatabaseHandle, SqlDeliveryStore, SqlMessageStore } from '../src/store/index.ts';
+import { migratedDatabase, storeOneMessage } from './helpers.ts';
 
 /**
  * A worker whose lease ran out (stopped longer than a lease, a database that took no writes)
@@ -19,20 +13,14 @@ import { storeOneMessage, tempDatabase } from './helpers.ts';
  * and a stale result of the same worker ended its own newer attempt.
  */
 describe('a late result after the lease sweep', () => {
-  let db: ReturnType<typeof tempDatabase>;
+  const database = migratedDatabase();
   let handle: DatabaseHandle;
   let messages: SqlMessageStore;
   let delivery: SqlDeliveryStore;
-  before(async () => {
-    db = tempDatabase();
-    handle = openDatabase(db.url);
-    await migrateToLatest(handle.db);
+  before(() => {
+    handle = database.handle;
     messages = new SqlMessageStore(handle);
     delivery = new SqlDeliveryStore(handle);
-  });
-  after(async () => {
-    await handle.close();
-    await db.cleanup();
   });
 
   const attempt = (number: number, startedAt: number, accepted: boolean): Attempt => ({

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { databaseReadiness } from '../src/cli/readiness.ts';
-import { type DatabaseHandle, migrateToLatest, openDatabase } from '../src/store/index.ts';
-import { tempDatabase } from './helpers.ts';
+import type { DatabaseHandle } from '../src/store/index.ts';
+import { migratedDatabase } from './helpers.ts';
 
 /**
  * A check that never settles (a query on a connection whose packets are dropped: no statement or
@@ -10,16 +10,10 @@ import { tempDatabase } from './helpers.ts';
  * database answered again. A check older than 15 deadlines is left to settle on its own.
  */
 describe('readiness after a check that never settles', () => {
-  let db: ReturnType<typeof tempDatabase>;
+  const database = migratedDatabase();
   let handle: DatabaseHandle;
-  before(async () => {
-    db = tempDatabase();
-    handle = openDatabase(db.url);
-    await migrateToLatest(handle.db);
-  });
-  after(async () => {
-    await handle.close();
-    await db.cleanup();
+  before(() => {
+    handle = database.handle;
   });
 
   test('a later probe, once the database answers, is ready', async () => {

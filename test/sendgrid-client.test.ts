@@ -4,19 +4,12 @@ import { after, before, describe, test } from 'node:test';
 import { Client } from '@sendgrid/client';
 import { EventWebhook, EventWebhookHeader } from '@sendgrid/eventwebhook';
 import { MailService } from '@sendgrid/mail';
-import { generateSigningKey } from '../src/simulator/event-webhook/signing.ts';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
 import { sqlSendGridEventRelayStore } from '../src/store/sendgrid-compat/event-relay-store.ts';
-import {
-  freePort,
-  startTestService,
-  TEST_ENGINE,
-  TEST_KEY,
-  type TestService,
-  waitFor,
-} from './helpers.ts';
+import { startTestService, TEST_ENGINE, TEST_KEY, type TestService, waitFor } from './helpers.ts';
 import { startCaptureServer } from './support/capture-server.ts';
 import { officialMailSendValidator } from './support/sendgrid-spec.ts';
+import { type SignedEventsSetup, startWithSignedEvents } from './support/signed-events.ts';
 
 // The body the official client builds from its input, to compare with what SendGrid received.
 const require = createRequire(import.meta.url);
@@ -60,44 +53,30 @@ function withoutTegamiId(body: SimulatorMessage['body']) {
 }
 
 describe(`@sendgrid/mail against Tegami, through the sendgrid provider (${TEST_ENGINE})`, () => {
-  const keys = generateSigningKey();
+  let setup: SignedEventsSetup;
   let simulator: RunningSimulator;
   let tegami: TestService;
   let receiver: Awaited<ReturnType<typeof startCaptureServer>>;
   const validateOfficial = officialMailSendValidator();
 
   before(async () => {
-    const port = await freePort();
     // The application's own Event Webhook receiver, which SendGrid used to post to.
     receiver = await startCaptureServer((_request, response, i) => {
       // The first post is refused: the relay retries it, as status webhooks are retried.
       response.writeHead(i === 0 ? 503 : 200).end();
     });
-    simulator = await startSimulator({
-      port: 0,
+    setup = await startWithSignedEvents({
       apiKey: 'SG.upstream',
-      eventWebhook: {
-        url: `http://127.0.0.1:${port}/webhooks/sendgrid`,
-        signingKey: keys.privateKeyBase64,
-        eventDelayMs: 20,
-        flushIntervalMs: 20,
-        retryBaseMs: 100,
+      env: {
+        TEGAMI_WEBHOOKS_ALLOW_PRIVATE: 'true',
+        TEGAMI_WEBHOOKS_RETRY_BASE_MS: '50',
+        TEGAMI_WEBHOOKS_POLL_INTERVAL_MS: '50',
       },
     });
-    tegami = await startTestService({
-      TEGAMI_HTTP_PORT: String(port),
-      TEGAMI_PROVIDER: 'sendgrid',
-      TEGAMI_SENDGRID_API_KEY: 'SG.upstream',
-      TEGAMI_SENDGRID_BASE_URL: simulator.url,
-      TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY: keys.publicKeyBase64,
-      TEGAMI_WEBHOOKS_ALLOW_PRIVATE: 'true',
-      TEGAMI_WEBHOOKS_RETRY_BASE_MS: '50',
-      TEGAMI_WEBHOOKS_POLL_INTERVAL_MS: '50',
-    });
+    ({ simulator, tegami } = setup);
   });
   after(async () => {
-    await tegami.stop();
-    await simulator.close();
+    await setup.stop();
     await receiver.close();
   });
 
@@ -385,40 +364,26 @@ describe(`a forwarded request with a suppressed recipient (${TEST_ENGINE})`, () 
 });
 
 describe(`the event relay gives up after the retry window (${TEST_ENGINE})`, () => {
-  const keys = generateSigningKey();
-  let simulator: RunningSimulator;
+  let setup: SignedEventsSetup;
   let tegami: TestService;
   let receiver: Awaited<ReturnType<typeof startCaptureServer>>;
   before(async () => {
-    const port = await freePort();
     receiver = await startCaptureServer((_request, response) => {
       response.writeHead(500).end('down');
     });
-    simulator = await startSimulator({
-      port: 0,
-      eventWebhook: {
-        url: `http://127.0.0.1:${port}/webhooks/sendgrid`,
-        signingKey: keys.privateKeyBase64,
-        eventDelayMs: 20,
-        flushIntervalMs: 20,
-        retryBaseMs: 100,
+    setup = await startWithSignedEvents({
+      env: {
+        TEGAMI_SENDGRID_API_KEY: 'SG.upstream',
+        TEGAMI_WEBHOOKS_ALLOW_PRIVATE: 'true',
+        TEGAMI_WEBHOOKS_RETRY_BASE_MS: '50',
+        TEGAMI_WEBHOOKS_RETRY_WINDOW_S: '1',
+        TEGAMI_WEBHOOKS_POLL_INTERVAL_MS: '50',
       },
     });
-    tegami = await startTestService({
-      TEGAMI_HTTP_PORT: String(port),
-      TEGAMI_PROVIDER: 'sendgrid',
-      TEGAMI_SENDGRID_API_KEY: 'SG.upstream',
-      TEGAMI_SENDGRID_BASE_URL: simulator.url,
-      TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY: keys.publicKeyBase64,
-      TEGAMI_WEBHOOKS_ALLOW_PRIVATE: 'true',
-      TEGAMI_WEBHOOKS_RETRY_BASE_MS: '50',
-      TEGAMI_WEBHOOKS_RETRY_WINDOW_S: '1',
-      TEGAMI_WEBHOOKS_POLL_INTERVAL_MS: '50',
-    });
+    ({ tegami } = setup);
   });
   after(async () => {
-    await tegami.stop();
-    await simulator.close();
+    await setup.stop();
     await receiver.close();
   });
 

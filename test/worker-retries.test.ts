@@ -3,19 +3,13 @@ import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { formatLeaseOwner } from '../src/delivery/lease-owner.ts';
 import { releaseDeadLocalLeases } from '../src/delivery/lease-reaper.ts';
-import {
-  type DatabaseHandle,
-  migrateToLatest,
-  openDatabase,
-  SqlDeliveryStore,
-  SqlMessageStore,
-} from '../src/store/index.ts';
+import { type DatabaseHandle, SqlDeliveryStore, SqlMessageStore } from '../src/store/index.ts';
 import {
   message,
+  migratedDatabase,
   startTestService,
   storeOneMessage,
   type TestService,
-  tempDatabase,
   waitFor,
 } from './helpers.ts';
 
@@ -101,20 +95,14 @@ describe('delivery worker: retries, backoff and dead-lettering (test provider)',
 });
 
 describe('leases', () => {
-  let db: ReturnType<typeof tempDatabase>;
+  const database = migratedDatabase();
   let handle: DatabaseHandle;
   let messages: SqlMessageStore;
   let delivery: SqlDeliveryStore;
-  before(async () => {
-    db = tempDatabase();
-    handle = openDatabase(db.url);
-    await migrateToLatest(handle.db);
+  before(() => {
+    handle = database.handle;
     messages = new SqlMessageStore(handle);
     delivery = new SqlDeliveryStore(handle);
-  });
-  after(async () => {
-    await handle.close();
-    await db.cleanup();
   });
 
   const accepted = (number: number, startedAt: number) => ({
