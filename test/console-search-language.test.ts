@@ -41,6 +41,14 @@ describe("the console's search language", () => {
       { key: 'id', value: 'msg_1', negated: false },
     ]);
     assert.equal(parseSearch('id:msg_123').id, 'msg_123');
+    // Another id is a provider's (SendGrid's X-Message-Id or sg_message_id): a filter, not a look-up.
+    const sendgrid = parseSearch('id:14c5d75ce93.filter0001.16648 status:sent');
+    assert.equal(sendgrid.id, undefined);
+    assert.deepEqual(sendgrid.query, {
+      providerMessageId: '14c5d75ce93.filter0001.16648',
+      status: 'sent',
+    });
+    assert.deepEqual(parseSearch('-id:14c5d75ce93').errors, ['-id: cannot be excluded']);
   });
 
   test('- excludes a term', () => {

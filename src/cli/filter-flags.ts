@@ -16,6 +16,7 @@ export const FILTER_OPTIONS = {
   'error-class': { type: 'string' },
   'delivery-status': { type: 'string' },
   subject: { type: 'string' },
+  'provider-message-id': { type: 'string' },
   since: { type: 'string' },
   until: { type: 'string' },
 } as const;
@@ -32,6 +33,10 @@ export const FILTER_HELP = `Filters (all optional, combined with AND):
   --error-class E       the error class of the last attempt, e.g. http_400
   --delivery-status D   delivered, bounced, deferred, dropped, blocked, accepted or none
   --subject WORDS       words that must all be in the subject
+  --provider-message-id ID
+                        a provider's id for the message (SendGrid's X-Message-Id, or an
+                        event's sg_message_id), or the X-Message-Id answered to
+                        /v3/mail/send
   --since T, --until T  ISO 8601 times (UTC without a zone, e.g. 2026-12-01T14:00): when it
                         was dead-lettered with --status failed or --reason failed, else when
                         it was created`;
@@ -57,6 +62,7 @@ export function queryFromFlags(values: FilterValues): {
     error_class: values['error-class'],
     delivery_status: values['delivery-status'],
     subject: values.subject,
+    provider_message_id: values['provider-message-id'],
     [failedTime ? 'failed_after' : 'created_after']: values.since,
     [failedTime ? 'failed_before' : 'created_before']: values.until,
   };
@@ -65,6 +71,7 @@ export function queryFromFlags(values: FilterValues): {
   const flag: Record<string, string> = {
     error_class: '--error-class',
     delivery_status: '--delivery-status',
+    provider_message_id: '--provider-message-id',
     failed_after: '--since',
     created_after: '--since',
     failed_before: '--until',

@@ -40,7 +40,7 @@ export interface SearchTerm {
 
 export interface ParsedSearch {
   query: MessageQuery;
-  /** `id:` looks one message up. */
+  /** `id:msg_…` looks one message up (another `id:` is a provider's id, in `query`). */
   id?: string;
   terms: SearchTerm[];
   errors: string[];
@@ -150,7 +150,12 @@ export function parseSearch(text: string): ParsedSearch {
         break;
       }
       case 'id':
-        if (positiveOnly()) id = value;
+        // Tegami's own id looks the message up; any other (SendGrid's X-Message-Id, an event's
+        // sg_message_id, the X-Message-Id a /v3 application logged) is a provider's id.
+        if (positiveOnly()) {
+          if (/^msg_/.test(value)) id = value;
+          else if (value.trim() !== '') query.providerMessageId = value.trim();
+        }
         break;
       default:
         errors.push(`${term.key}: is not a search key (${SEARCH_KEYS.join(', ')}, meta.KEY)`);

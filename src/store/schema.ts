@@ -94,6 +94,8 @@ export interface MessageTable {
   confirmed_at: number | null;
   /** PRIORITY_RANK (domain/priority.ts): 0 high, 1 normal, 2 bulk. */
   priority: number;
+  /** The `X-Message-Id` answered to `POST /v3/mail/send` (024-x-message-id); null for /v1 mail. */
+  x_message_id: string | null;
 }
 
 export interface RecipientTable {

@@ -87,7 +87,7 @@ export function registerMessagePages(app: FastifyInstance, deps: ConsoleDeps): v
   <a class="button secondary" href="/console/messages.csv${qs({ q })}">Export CSV</a>
 </form>
 <details class="help"><summary>Search keys</summary>
-<p><code>to:</code> a recipient (or <code>to:@domain</code>), <code>from:</code>, <code>subject:</code> words, <code>status:</code>, <code>reason:</code> (unsent), <code>unit:</code>, <code>category:</code>, <code>meta.KEY:VALUE</code>, <code>provider:</code>, <code>error:</code> (error class, e.g. http_400), <code>event:</code> (delivered, bounced, deferred, dropped, none…), <code>before:</code>/<code>after:</code> (created, UTC), <code>id:</code>. Put <code>-</code> before a term to exclude it; quote values with spaces.</p></details>
+<p><code>to:</code> a recipient (or <code>to:@domain</code>), <code>from:</code>, <code>subject:</code> words, <code>status:</code>, <code>reason:</code> (unsent), <code>unit:</code>, <code>category:</code>, <code>meta.KEY:VALUE</code>, <code>provider:</code>, <code>error:</code> (error class, e.g. http_400), <code>event:</code> (delivered, bounced, deferred, dropped, none…), <code>before:</code>/<code>after:</code> (created, UTC), <code>id:</code> (Tegami's id, or a provider's: SendGrid's X-Message-Id or sg_message_id, or the X-Message-Id an application got from <code>/v3/mail/send</code>). Put <code>-</code> before a term to exclude it; quote values with spaces.</p></details>
 ${parsed.errors.length > 0 ? html`<ul class="error" role="alert">${parsed.errors.map((e) => html`<li>${e}</li>`)}</ul>` : ''}
 <table class="list">
 <thead><tr><th>Created</th><th>Status</th><th>To</th><th>Subject</th><th>Unit</th><th>Last error</th></tr></thead>

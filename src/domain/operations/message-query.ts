@@ -36,12 +36,18 @@ export interface MessageQuery {
   reason?: UnsentReason;
   /** The sender's address (case-insensitive); the console's `from:`. */
   from?: string;
+  /**
+   * An id a provider gave the message (an attempt's `provider_message_id`: SendGrid's
+   * `X-Message-Id`), or the `X-Message-Id` Tegami answered `POST /v3/mail/send` with: the ids
+   * support is handed by the application's log or by SendGrid's Activity.
+   */
+  providerMessageId?: string;
   /** Messages matching none of these conditions, each on its own (the console's `-key:value`). */
   not?: NegatedQuery;
 }
 
-/** The conditions a query may exclude: all but the unit and the unsent reason. */
-export type NegatedQuery = Omit<MessageQuery, 'unit' | 'reason' | 'not'>;
+/** The conditions a query may exclude: all but the unit, the unsent reason and an id. */
+export type NegatedQuery = Omit<MessageQuery, 'unit' | 'reason' | 'providerMessageId' | 'not'>;
 
 export const DELIVERY_STATUS_FILTERS = [...DELIVERY_STATUSES, 'none'] as const;
 export type DeliveryStatusFilter = (typeof DELIVERY_STATUS_FILTERS)[number];
@@ -64,6 +70,7 @@ export const QUERY_FIELDS = [
   'failed_after',
   'failed_before',
   'reason',
+  'provider_message_id',
 ] as const;
 
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?$/;
@@ -127,6 +134,16 @@ export function searchedPartOfSubject(subject: string): string {
 export function hasAllWords(subject: string, words: string[]): boolean {
   const present = new Set(subjectWords(searchedPartOfSubject(subject), Number.POSITIVE_INFINITY));
   return words.every((w) => present.has(w));
+}
+
+/**
+ * The ids a pasted provider id may stand for: itself, and its part before the first dot, for an
+ * event's `sg_message_id` (`<X-Message-Id>.filter0001.16648.5515E0B88.0`), which names the message
+ * by the `X-Message-Id` it starts with. Both are tried, as another provider's ids may hold dots.
+ */
+export function providerMessageIdCandidates(id: string): string[] {
+  const dot = id.indexOf('.');
+  return dot > 0 ? [id, id.slice(0, dot)] : [id];
 }
 
 /** A `recipient` filter for a whole domain (`@example.jp`), lower-cased; null for an address. */
@@ -222,6 +239,9 @@ export function parseMessageQuery(
   }
   const reason = options.allowReason ? oneOf('reason', UNSENT_REASONS) : undefined;
   if (reason) query.reason = reason;
+  const providerMessageId = text('provider_message_id', 255)?.trim();
+  if (providerMessageId === '') fail('provider_message_id', 'must not be blank');
+  else if (providerMessageId) query.providerMessageId = providerMessageId;
 
   const metadata = input.metadata;
   if (metadata !== undefined) {
@@ -284,6 +304,7 @@ export function queryToJson(query: MessageQuery): Record<string, unknown> {
     failed_before: iso(query.failedBefore),
     reason: query.reason,
     from: query.from,
+    provider_message_id: query.providerMessageId,
     not: query.not ? queryToJson(query.not) : undefined,
   };
   for (const key of Object.keys(out)) if (out[key] === undefined) delete out[key];

@@ -33,6 +33,13 @@ export const MessageQueryFields = {
   subject: Type.Optional(
     Type.String({ maxLength: 998, description: 'words that must all appear in the subject' }),
   ),
+  provider_message_id: Type.Optional(
+    Type.String({
+      maxLength: 255,
+      description:
+        "a provider's id for the message (an attempt's provider_message_id: SendGrid's X-Message-Id, or an event's sg_message_id, read up to its first dot too), or the X-Message-Id answered to POST /v3/mail/send",
+    }),
+  ),
   updated_after: time('inclusive'),
   updated_before: time('exclusive'),
   failed_after: time('when it was dead-lettered, inclusive'),

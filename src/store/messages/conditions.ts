@@ -1,5 +1,9 @@
 import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kysely';
-import { recipientDomain, subjectWords } from '../../domain/operations/message-query.ts';
+import {
+  providerMessageIdCandidates,
+  recipientDomain,
+  subjectWords,
+} from '../../domain/operations/message-query.ts';
 import type { UnsentReason, UnsentWindow } from '../../domain/operations/unsent.ts';
 import type { MessageFilter } from '../../domain/ports/message-store.ts';
 import { PRIORITY_RANK } from '../../domain/priority.ts';
@@ -167,6 +171,24 @@ export function messageConditions(
     );
   }
   if (filter.subject) terms.push(subjectCondition(filter.subject, context));
+  if (filter.providerMessageId !== undefined) {
+    // The ids from each index (an attempt's: SendGrid's X-Message-Id; the one answered to
+    // `/v3/mail/send`, null for other mail and so outside its partial index), then messages by
+    // id. As one `in` set, SQLite reads it with `messages_unit` (unit_id, id) for a unit's
+    // reader; an `or` of the two made it walk the unit's every message.
+    const ids = providerMessageIdCandidates(filter.providerMessageId);
+    const matching = eb
+      .selectFrom('attempts')
+      .select('attempts.message_id')
+      .where('attempts.provider_message_id', 'in', ids)
+      .unionAll(
+        eb
+          .selectFrom('messages as answered')
+          .select('answered.id as message_id')
+          .where('answered.x_message_id', 'in', ids),
+      );
+    terms.push(eb('messages.id', 'in', matching));
+  }
   if (filter.from) {
     terms.push(eb(eb.fn('lower', ['messages.from_email']), '=', filter.from.toLowerCase()));
   }

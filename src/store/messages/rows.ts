@@ -76,6 +76,7 @@ export function toMessageRows(
       failed_at: null,
       confirmed_at: null,
       priority: PRIORITY_RANK[message.priority ?? DEFAULT_PRIORITY],
+      x_message_id: content.sendgrid?.xMessageId ?? null,
     },
     recipients,
     categories: content.categories.map((category) => ({ message_id: message.id, category })),

@@ -20,6 +20,7 @@ import * as unitSuppressions from './018-unit-suppressions.ts';
 import * as consoleUserDisabled from './019-console-user-disabled.ts';
 import * as consoleSignOuts from './020-console-sign-outs.ts';
 import * as signInFailuresByClient from './021-sign-in-failures-by-client.ts';
+import * as xMessageId from './024-x-message-id.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
@@ -44,4 +45,5 @@ export const migrations: Record<string, Migration> = {
   '019-console-user-disabled': consoleUserDisabled,
   '020-console-sign-outs': consoleSignOuts,
   '021-sign-in-failures-by-client': signInFailuresByClient,
+  '024-x-message-id': xMessageId,
 };

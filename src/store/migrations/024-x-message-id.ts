@@ -1,0 +1,30 @@
+import { type Kysely, PostgresAdapter, sql } from 'kysely';
+
+// biome-ignore lint/suspicious/noExplicitAny: migrations describe history, not today's types
+type AnyDb = Kysely<any>;
+
+/**
+ * The `X-Message-Id` Tegami answered a `POST /v3/mail/send` with, in a column of its own so that
+ * support can look a message up by it (`provider_message_id` filter): it is the id the
+ * application logged, and until now it was only inside the content's JSON, which no index
+ * reaches. Null for mail that came in through `/v1`, which the partial index leaves out, so
+ * that mail pays nothing for it. Mail accepted before the upgrade gets its id from the content.
+ */
+export async function up(db: AnyDb): Promise<void> {
+  await db.schema.alterTable('messages').addColumn('x_message_id', 'text').execute();
+  // The `like` skips, without parsing it, the content of every message that has no such id.
+  if (db.getExecutor().adapter instanceof PostgresAdapter) {
+    await sql`update messages set x_message_id = content::jsonb #>> '{sendgrid,xMessageId}'
+      where content like '%"xMessageId"%'`.execute(db);
+  } else {
+    await sql`update messages set x_message_id = json_extract(content, '$.sendgrid.xMessageId')
+      where content like '%"xMessageId"%'`.execute(db);
+  }
+  await sql`create index messages_x_message_id on messages (x_message_id)
+    where x_message_id is not null`.execute(db);
+}
+
+export async function down(db: AnyDb): Promise<void> {
+  await sql`drop index messages_x_message_id`.execute(db);
+  await db.schema.alterTable('messages').dropColumn('x_message_id').execute();
+}
