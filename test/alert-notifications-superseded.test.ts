@@ -100,5 +100,30 @@ describe('alert notifications superseded by a newer one', () => {
         ['ntf_resolved', 'sent'],
       ],
     );
+
+    // A provider's alert also goes to the own channel of a unit whose mail waits: the global
+    // channel's newer word does not stand in for the unit's channel.
+    const second = { ...alert, id: 'alt_two_channels', key: 'provider_failing:other' };
+    const at = (id: string, kind: 'firing' | 'resolved', when: number, unitId: string | null) => ({
+      ...notification(id, kind, when),
+      alertId: second.id,
+      unitId,
+      payload: JSON.stringify({ text: `${kind} ${unitId ?? 'global'}` }),
+    });
+    slackWorks = false;
+    assert.equal(
+      await store.open(second, [
+        at('ntf_b_global_firing', 'firing', now, null),
+        at('ntf_b_unit_firing', 'firing', now, 'unit_hotel'),
+      ]),
+      true,
+    );
+    await notifier.wake();
+    now += 30_000;
+    await store.save(second, [at('ntf_b_global_resolved', 'resolved', now, null)]);
+    slackWorks = true;
+    posted.length = 0;
+    await notifier.wake();
+    assert.deepEqual(posted.sort(), ['firing unit_hotel', 'resolved global']);
   });
 });

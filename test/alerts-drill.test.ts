@@ -137,6 +137,17 @@ describe(`alerts drill: an outage reaches Slack and resolves by itself (${TEST_E
       0,
       "the hotel's alerts do not go to the global channel",
     );
+    // The hotel's own channel hears of the provider at once too, with its own mail only.
+    const hotelProvider = await waitFor(
+      async () =>
+        messagesIn(hotelSlack, /^FIRING \[critical\] provider_failing \(sendgrid; unit hotel\)/)[0],
+      "the provider alert in the hotel's Slack channel",
+      30_000,
+    );
+    assert.match(allText(hotelProvider), /4 messages of unit hotel waiting/);
+    assert.match(allText(hotelProvider), /Whose mail waits\*\nhotel 4/);
+    assert.doesNotMatch(allText(hotelProvider), /default/, "nothing of the other unit's mail");
+    assert.match(allText(providerFiring), /6 messages waiting \((hotel 4, default 2)\)/);
 
     // The evidence: SendGrid's own words (as recorded on the attempt), whose fault, a link.
     const held = await request(
@@ -215,6 +226,11 @@ describe(`alerts drill: an outage reaches Slack and resolves by itself (${TEST_E
       30_000,
     );
     await waitFor(
+      async () => messagesIn(hotelSlack, /^RESOLVED provider_failing \(sendgrid; unit hotel\)/)[0],
+      "the provider alert resolved in the hotel's channel",
+      30_000,
+    );
+    await waitFor(
       async () => messagesIn(globalSlack, /^RESOLVED delivery_delay \(unit default\)/)[0],
       "the default unit's delay alert resolved",
       30_000,
@@ -229,6 +245,8 @@ describe(`alerts drill: an outage reaches Slack and resolves by itself (${TEST_E
       [hotelSlack, /^FIRING \[critical\] delivery_delay \(unit hotel\)/],
       [hotelSlack, /^RESOLVED delivery_delay \(unit hotel\)/],
       [globalSlack, /^RESOLVED provider_failing/],
+      [hotelSlack, /^FIRING \[critical\] provider_failing \(sendgrid; unit hotel\)/],
+      [hotelSlack, /^RESOLVED provider_failing \(sendgrid; unit hotel\)/],
     ] as const) {
       assert.equal(messagesIn(slack, pattern).length, 1, `exactly one ${pattern}`);
     }

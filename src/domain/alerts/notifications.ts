@@ -39,7 +39,14 @@ export function consoleLink(notice: AlertNotice): string | null {
 
 function headline(notice: AlertNotice): string {
   const { alert } = notice;
-  const label = `${alert.rule}${notice.unitName ? ` (unit ${notice.unitName})` : alert.provider ? ` (${alert.provider})` : ''}`;
+  const about =
+    alert.unitId === null && alert.provider
+      ? // A provider's alert in a unit's own channel names the provider first: it is not the unit's fault.
+        `${alert.provider}${notice.unitName ? `; unit ${notice.unitName}` : ''}`
+      : notice.unitName
+        ? `unit ${notice.unitName}`
+        : null;
+  const label = `${alert.rule}${about ? ` (${about})` : ''}`;
   switch (notice.kind) {
     case 'firing':
       return `FIRING [${alert.severity}] ${label}`;

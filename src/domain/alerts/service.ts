@@ -313,3 +313,29 @@ export function withoutOtherUnits(alert: Alert): Alert {
     evidence: { ...alert.evidence, details },
   };
 }
+
+/**
+ * A provider's alert as a unit's own Slack channel gets it: the unit's people learn at once that
+ * their mail waits on the provider (the unit's `delivery_delay` fires only after minutes), and
+ * see only their own count. `waiting` null (a resolution): the count is not repeated.
+ */
+export function providerAlertForUnit(
+  alert: Alert,
+  unitName: string,
+  waiting: number | null,
+): Alert {
+  const bare = withoutOtherUnits(alert);
+  if (waiting === null) return bare;
+  return {
+    ...bare,
+    summary: `${bare.summary}; ${waiting} message${waiting === 1 ? '' : 's'} of unit ${unitName} waiting`,
+    evidence: {
+      ...bare.evidence,
+      details: {
+        ...bare.evidence.details,
+        waiting_messages: waiting,
+        waiting_units: `${unitName} ${waiting}`,
+      },
+    },
+  };
+}

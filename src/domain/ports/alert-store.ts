@@ -76,6 +76,8 @@ export interface AlertStore {
   notificationFailed(id: string, error: string, retryAt: number | null): Promise<void>;
   /** Not sent: a newer notification of the same alert and channel says what is true now. */
   notificationSuperseded(id: string): Promise<void>;
+  /** The units whose own Slack channel was queued a notification of this alert. */
+  unitChannelsNotified(alertId: string): Promise<string[]>;
   /** Destinations with notifications failing now, or given up since `since`. */
   undeliveredNotifications(since: number): Promise<UndeliveredNotifications[]>;
   unitSettings(): Promise<UnitAlertSettings[]>;

@@ -12,6 +12,7 @@ import {
   evaluateRules,
   type UnitAlertOverrides,
 } from '../../domain/alerts/rules.ts';
+import { providerAlertForUnit } from '../../domain/alerts/service.ts';
 import { newId } from '../../domain/ids.ts';
 import type { AlertStore, QueuedNotification } from '../../domain/ports/alert-store.ts';
 import type { LeaderLease } from '../../domain/ports/maintenance-store.ts';
@@ -86,7 +87,11 @@ export function startAlertEvaluator(deps: AlertEvaluatorDeps): AlertEvaluator {
   let running: Promise<boolean> = Promise.resolve(false);
   let stopped = false;
 
-  function notificationsFor(alert: Alert, kind: NotificationKind, unitName: string | null) {
+  async function notificationsFor(
+    alert: Alert,
+    kind: NotificationKind,
+    unitName: string | null,
+  ): Promise<QueuedNotification[]> {
     const now = clock();
     const notice = { kind, alert, unitName, publicUrl: options.publicUrl, now };
     const out: QueuedNotification[] = [];
@@ -103,6 +108,19 @@ export function startAlertEvaluator(deps: AlertEvaluatorDeps): AlertEvaluator {
         payload: JSON.stringify(slackMessage(notice)),
       });
     }
+    if (alert.unitId === null && alert.provider !== null) {
+      for (const copy of await unitCopies(alert, kind)) {
+        out.push({
+          ...base,
+          id: newId('ntf'),
+          channel: 'slack',
+          unitId: copy.unitId,
+          payload: JSON.stringify(
+            slackMessage({ ...notice, alert: copy.alert, unitName: copy.unitName }),
+          ),
+        });
+      }
+    }
     if (options.webhookUrl) {
       out.push({
         ...base,
@@ -115,7 +133,36 @@ export function startAlertEvaluator(deps: AlertEvaluatorDeps): AlertEvaluator {
     return out;
   }
 
+  /**
+   * A provider's alert in the own Slack channel of each unit whose mail waits on it, with that
+   * unit's count only; its resolution goes to every unit channel that was told it fired.
+   */
+  async function unitCopies(
+    alert: Alert,
+    kind: NotificationKind,
+  ): Promise<{ unitId: string; unitName: string; alert: Alert }[]> {
+    if (kind === 'resolved') {
+      const told = await store.unitChannelsNotified(alert.id);
+      return told
+        .filter((unitId) => unitsWithSlack.has(unitId))
+        .map((unitId) => {
+          const unitName = unitNames.get(unitId) ?? unitId;
+          return { unitId, unitName, alert: providerAlertForUnit(alert, unitName, null) };
+        });
+    }
+    return waitingByUnit
+      .filter((u) => u.pending > 0 && unitsWithSlack.has(u.unitId))
+      .map((u) => ({
+        unitId: u.unitId,
+        unitName: u.unitName,
+        alert: providerAlertForUnit(alert, u.unitName, u.pending),
+      }));
+  }
+
   let unitsWithSlack = new Set<string>();
+  /** Each unit's mail not yet handed to a provider, as the round's facts found it. */
+  let waitingByUnit: { unitId: string; unitName: string; pending: number }[] = [];
+  let unitNames = new Map<string, string>();
 
   /** The provider's own words for the top error classes, read only for alerts that fire. */
   async function withSamples(condition: AlertCondition): Promise<AlertCondition> {
@@ -144,6 +191,8 @@ export function startAlertEvaluator(deps: AlertEvaluatorDeps): AlertEvaluator {
     );
     const facts = await gatherFacts(deps.sources, rates, options.thresholds.windowMs, now);
     const names = new Map(facts.units.map((u) => [u.unitId, u.unitName]));
+    unitNames = names;
+    waitingByUnit = facts.units;
     const conditions = evaluateRules(facts, options.thresholds, overrides);
     const firing = await store.firing();
     for (const step of lifecycle.step(conditions, firing, now)) {
@@ -166,7 +215,7 @@ export function startAlertEvaluator(deps: AlertEvaluatorDeps): AlertEvaluator {
           lastNotifiedAt: now,
           updatedAt: now,
         };
-        const opened = await store.open(alert, notificationsFor(alert, 'firing', c.unitName));
+        const opened = await store.open(alert, await notificationsFor(alert, 'firing', c.unitName));
         if (opened) {
           logger.warn(
             {
@@ -195,13 +244,13 @@ export function startAlertEvaluator(deps: AlertEvaluatorDeps): AlertEvaluator {
         };
         await store.save(
           alert,
-          step.notify ? notificationsFor(alert, step.notify, c.unitName) : [],
+          step.notify ? await notificationsFor(alert, step.notify, c.unitName) : [],
         );
       } else {
         const alert: Alert = { ...step.alert, state: 'resolved', endedAt: now, updatedAt: now };
         await store.save(
           alert,
-          notificationsFor(
+          await notificationsFor(
             alert,
             'resolved',
             alert.unitId ? (names.get(alert.unitId) ?? null) : null,

@@ -7,6 +7,7 @@ import {
   notificationSent,
   notificationSuperseded,
   undeliveredNotifications,
+  unitChannelsNotified,
 } from './notifications.ts';
 import { openAlert } from './open-alert.ts';
 import { pruneAlerts } from './prune.ts';
@@ -25,6 +26,7 @@ export function createAlertStore(handle: DatabaseHandle): AlertStore {
     notificationSent: (id, now) => notificationSent(handle, id, now),
     notificationFailed: (id, error, retryAt) => notificationFailed(handle, id, error, retryAt),
     notificationSuperseded: (id) => notificationSuperseded(handle, id),
+    unitChannelsNotified: (alertId) => unitChannelsNotified(handle, alertId),
     undeliveredNotifications: (since) => undeliveredNotifications(handle, since),
     unitSettings: () => allUnitSettings(handle),
     unitSettingsOf: (unitId) => unitSettingsOf(handle, unitId),

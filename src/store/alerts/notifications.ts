@@ -8,7 +8,8 @@ import type { DatabaseHandle } from '../engine/handle.ts';
 
 /**
  * Notifications due by `now`, oldest first (the `alert_notifications_due` index), each with
- * whether a newer one of the same alert and channel exists (`alert_notifications_alert`).
+ * whether a newer one of the same alert, channel and destination exists
+ * (`alert_notifications_alert`).
  */
 export async function dueNotifications(
   handle: DatabaseHandle,
@@ -26,6 +27,14 @@ export async function dueNotifications(
             .select('newer.id')
             .whereRef('newer.alert_id', '=', 'n.alert_id')
             .whereRef('newer.channel', '=', 'n.channel')
+            // The same destination: a provider's alert goes to the global Slack channel (null)
+            // and to units' own, and one channel's newer word says nothing to another.
+            .where((w) =>
+              w.or([
+                w('newer.unit_id', '=', w.ref('n.unit_id')),
+                w.and([w('newer.unit_id', 'is', null), w('n.unit_id', 'is', null)]),
+              ]),
+            )
             .whereRef('newer.created_at', '>', 'n.created_at'),
         )
         .as('superseded'),
@@ -134,4 +143,20 @@ export async function undeliveredNotifications(
     else d.givenUp++;
   }
   return [...byDestination.values()];
+}
+
+/** The units whose own Slack channel was queued a notification of `alertId`. */
+export async function unitChannelsNotified(
+  handle: DatabaseHandle,
+  alertId: string,
+): Promise<string[]> {
+  const rows = await handle.db
+    .selectFrom('alert_notifications')
+    .select('unit_id')
+    .distinct()
+    .where('alert_id', '=', alertId)
+    .where('channel', '=', 'slack')
+    .where('unit_id', 'is not', null)
+    .execute();
+  return rows.map((r) => r.unit_id as string);
 }
