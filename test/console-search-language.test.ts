@@ -58,11 +58,20 @@ describe("the console's search language", () => {
     });
   });
 
+  test("to: without an @ is text of a recipient's name", () => {
+    assert.deepEqual(parseSearch('to:tanaka').query, { recipientName: 'tanaka' });
+    assert.deepEqual(parseSearch('to:"Taro Tanaka" -to:jiro').query, {
+      recipientName: 'Taro Tanaka',
+      not: { recipientName: 'jiro' },
+    });
+  });
+
   test('mistakes are named, never guessed', () => {
     assert.match(parseSearch('colour:red').errors[0] ?? '', /is not a search key/);
     assert.match(parseSearch('status:lost').errors[0] ?? '', /status: one of/);
     assert.match(parseSearch('after:yesterday').errors[0] ?? '', /after: a date/);
-    assert.match(parseSearch('to:nobody').errors[0] ?? '', /to: an address/);
+    assert.match(parseSearch('to:@a@b').errors[0] ?? '', /to: an address/);
+    assert.match(parseSearch('to:@').errors[0] ?? '', /to: an address/);
     assert.match(parseSearch('-unit:hotel').errors[0] ?? '', /cannot be excluded/);
     assert.match(parseSearch('status:sent status:failed').errors[0] ?? '', /once/);
   });

@@ -33,7 +33,7 @@ describe(`message list filters (${TEST_ENGINE})`, () => {
       ids[name] = r.body.id;
     };
     await submit('confirmedJp', {
-      to: [{ email: 'Hanako@Example.JP' }],
+      to: [{ email: 'Hanako@Example.JP', name: 'Hanako Yamada' }],
       subject: 'Your booking is confirmed',
       categories: ['booking'],
     });
@@ -49,7 +49,7 @@ describe(`message list filters (${TEST_ENGINE})`, () => {
     });
     await submit('cancelNote', {
       to: [{ email: 'guest@example.com' }],
-      cc: [{ email: 'front-desk@example.jp' }],
+      cc: [{ email: 'front-desk@example.jp', name: 'Front desk 100%_open' }],
       subject: 'Your booking was cancelled',
       categories: ['cancellation'],
     });
@@ -97,6 +97,15 @@ describe(`message list filters (${TEST_ENGINE})`, () => {
     );
   });
 
+  test("recipient_name: text in any recipient's display name, any case; % and _ are text", async () => {
+    assert.deepEqual(await list('recipient_name=yamada'), named('confirmedJp'));
+    assert.deepEqual(await list('recipient_name=HANAKO%20Y'), named('confirmedJp'));
+    assert.deepEqual(await list('recipient_name=desk'), named('cancelNote'), 'a cc recipient');
+    assert.deepEqual(await list(`recipient_name=${encodeURIComponent('%_')}`), named('cancelNote'));
+    assert.deepEqual(await list(`recipient_name=${encodeURIComponent('o%y')}`), []);
+    assert.deepEqual(await list('recipient_name=yamada&status=cancelled'), []);
+  });
+
   test('provider, error class and dead-letter time of the last attempt', async () => {
     assert.deepEqual(await list('error_class=http_400'), named('failedJp', 'failedCom'));
     assert.deepEqual(await list('provider=test&status=sent').then((l) => l.length), 2);
@@ -142,6 +151,7 @@ describe(`message list filters (${TEST_ENGINE})`, () => {
       ['subject=%21%21%21', 'querystring.subject'],
       ['count=yes', 'querystring.count'],
       ['reason=failed', 'querystring.reason'],
+      ['recipient_name=%20', 'querystring.recipient_name'],
     ] as const) {
       const r = await tegami.request('GET', `/v1/messages?${query}`);
       assert.equal(r.status, 400, `${query}: ${JSON.stringify(r.body)}`);

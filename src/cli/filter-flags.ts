@@ -10,6 +10,7 @@ export const FILTER_OPTIONS = {
   reason: { type: 'string' },
   unit: { type: 'string' },
   recipient: { type: 'string' },
+  'recipient-name': { type: 'string' },
   category: { type: 'string' },
   metadata: { type: 'string', multiple: true },
   provider: { type: 'string' },
@@ -27,6 +28,7 @@ export const FILTER_HELP = `Filters (all optional, combined with AND):
                         unconfirmed
   --unit U              a unit's name
   --recipient R         an address, or @domain for every address at a domain
+  --recipient-name N    text in a recipient's display name, any case
   --category C          a category
   --metadata K=V        a metadata pair (repeatable)
   --provider P          the provider of the last attempt
@@ -56,6 +58,7 @@ export function queryFromFlags(values: FilterValues): {
     reason: values.reason,
     unit: values.unit,
     recipient: values.recipient,
+    recipient_name: values['recipient-name'],
     category: values.category,
     metadata: values.metadata,
     provider: values.provider,
@@ -71,6 +74,7 @@ export function queryFromFlags(values: FilterValues): {
   const flag: Record<string, string> = {
     error_class: '--error-class',
     delivery_status: '--delivery-status',
+    recipient_name: '--recipient-name',
     provider_message_id: '--provider-message-id',
     failed_after: '--since',
     created_after: '--since',

@@ -100,11 +100,14 @@ export function parseSearch(text: string): ParsedSearch {
     }
     switch (key) {
       case 'to': {
+        // An address, a domain (`to:@example.jp`), or else text of a recipient's name
+        // (`to:tanaka`, `to:"Taro Tanaka"`).
         const domain = recipientDomain(value);
         if (domain !== null && (domain === '' || domain.includes('@'))) {
-          errors.push('to: an address, or @ and a domain (to:@example.jp)');
+          errors.push('to: an address, @ and a domain (to:@example.jp), or a name');
         } else if (domain === null && !value.includes('@')) {
-          errors.push('to: an address, or @ and a domain (to:@example.jp)');
+          if (value.trim() === '') errors.push('to: needs a value');
+          else once('recipientName', value.trim());
         } else once('recipient', value);
         break;
       }

@@ -15,6 +15,11 @@ export interface MessageQuery {
   unit?: string;
   /** An exact address (case-insensitive), or `@domain` for every address at that domain. */
   recipient?: string;
+  /**
+   * Text in a recipient's display name (`"Taro Tanaka" <…>`), any case: support is often given
+   * the guest's name rather than the address.
+   */
+  recipientName?: string;
   category?: string;
   metadata?: [string, string][];
   /** The provider of the last attempt. */
@@ -57,6 +62,7 @@ export const QUERY_FIELDS = [
   'status',
   'unit',
   'recipient',
+  'recipient_name',
   'category',
   'metadata',
   'provider',
@@ -224,6 +230,9 @@ export function parseMessageQuery(
       fail('recipient', 'must be an address, or @ followed by a domain (e.g. @example.jp)');
     } else query.recipient = recipient;
   }
+  const recipientName = text('recipient_name', 200)?.trim();
+  if (recipientName === '') fail('recipient_name', 'must not be blank');
+  else if (recipientName) query.recipientName = recipientName;
   const category = text('category', 255);
   if (category) query.category = category;
   const provider = text('provider', 64);
@@ -290,6 +299,7 @@ export function queryToJson(query: MessageQuery): Record<string, unknown> {
     status: query.status,
     unit: query.unit,
     recipient: query.recipient,
+    recipient_name: query.recipientName,
     category: query.category,
     metadata: query.metadata ? Object.fromEntries(query.metadata) : undefined,
     provider: query.provider,

@@ -33,6 +33,12 @@ export const MessageQueryFields = {
   subject: Type.Optional(
     Type.String({ maxLength: 998, description: 'words that must all appear in the subject' }),
   ),
+  recipient_name: Type.Optional(
+    Type.String({
+      maxLength: 200,
+      description: "text in a recipient's display name, any case (e.g. tanaka)",
+    }),
+  ),
   provider_message_id: Type.Optional(
     Type.String({
       maxLength: 255,

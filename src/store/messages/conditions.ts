@@ -134,6 +134,21 @@ export function messageConditions(
         : recipients.where('recipients.email_domain', '=', domain);
     terms.push(eb('messages.id', 'in', matching));
   }
+  if (filter.recipientName) {
+    // No index: a scan of the recipients' names, read once as a set. Names are few per message
+    // and short; a support search, not an application's path.
+    const pattern = `%${filter.recipientName.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    terms.push(
+      eb(
+        'messages.id',
+        'in',
+        eb
+          .selectFrom('recipients')
+          .select('recipients.message_id')
+          .where(sql<SqlBool>`lower(recipients.name) like ${pattern} escape '\\'`),
+      ),
+    );
+  }
   if (filter.category) {
     const category = filter.category;
     terms.push(
