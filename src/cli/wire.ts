@@ -484,7 +484,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           priorityOf: async (unitId) =>
             (await alertStore.unitSettingsOf(unitId))?.defaultPriority ?? null,
         }),
-        timeline: (id) => deliveryEvents.timeline(id),
+        messageEvents: deliveryEvents,
         suppressions,
         operations: operations.service,
         webhookEndpoints: {
@@ -534,7 +534,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         operations: operations.service,
         alerts: alertsService,
         messages,
-        timeline: (id) => deliveryEvents.timeline(id),
+        messageEvents: deliveryEvents,
         suppressions,
         keys,
         webhooks,

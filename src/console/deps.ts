@@ -4,7 +4,7 @@ import type { ConsoleAccounts } from '../domain/console-accounts.ts';
 import type { OperationsService } from '../domain/operations/service.ts';
 import type { ApiKeyStore } from '../domain/ports/api-key-store.ts';
 import type { ConsoleTraffic } from '../domain/ports/console-traffic.ts';
-import type { TimelineEntry } from '../domain/ports/delivery-event-store.ts';
+import type { MessageEventReader } from '../domain/ports/delivery-event-store.ts';
 import type { MessageStatusWebhooks } from '../domain/ports/message-status-webhooks.ts';
 import type { MessageStore } from '../domain/ports/message-store.ts';
 import type { ProviderHealthStore } from '../domain/ports/provider-health-store.ts';
@@ -19,7 +19,8 @@ export interface ConsoleDeps {
   /** The built-in alerts, firing and past (src/domain/alerts/). */
   alerts: AlertsService;
   messages: MessageStore;
-  timeline: (messageId: string) => Promise<TimelineEntry[]>;
+  /** Messages' delivery events: the newest of each recipient, or page by page. */
+  messageEvents: MessageEventReader;
   suppressions: SuppressionStore;
   keys: ApiKeyStore;
   webhooks: StatusWebhookStore;

@@ -20,3 +20,12 @@ export function nestedDeeperThan(value: unknown, maxDepth: number): boolean {
   }
   return false;
 }
+
+/**
+ * Events a message's read (`GET /v1/messages/{id}`, the console's message page) shows of each
+ * recipient, the newest ones, and of the events matching none of its recipients together. Opens
+ * and clicks repeat, and a buggy or hostile sender of events can post tens of thousands for one
+ * message: the answer stays bounded, and says how many there are. All of them are read page by
+ * page (`GET /v1/messages/{id}/events`).
+ */
+export const EVENTS_SHOWN_PER_RECIPIENT = 100;

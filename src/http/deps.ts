@@ -3,7 +3,7 @@ import type { Alert } from '../domain/alerts/lifecycle.ts';
 import type { AlertsService } from '../domain/alerts/service.ts';
 import type { OperationsService } from '../domain/operations/service.ts';
 import type { ApiKeyRecord } from '../domain/ports/api-key-store.ts';
-import type { TimelineEntry } from '../domain/ports/delivery-event-store.ts';
+import type { MessageEventReader } from '../domain/ports/delivery-event-store.ts';
 import type { MessageStore } from '../domain/ports/message-store.ts';
 import type { ProviderHealthStore } from '../domain/ports/provider-health-store.ts';
 import type { SandboxView } from '../domain/ports/sandbox-outbox.ts';
@@ -38,8 +38,8 @@ export interface ApiDeps {
   unconfirmedAfterMs?: number;
   /** Recipients (to + cc + bcc) of all messages of one batch together; TEGAMI_BATCH_MAX_RECIPIENTS. */
   batchMaxRecipients?: number;
-  /** Delivery events per message, for `GET /v1/messages/{id}`. */
-  timeline?: (messageId: string) => Promise<TimelineEntry[]>;
+  /** Messages' delivery events, for `GET /v1/messages/{id}` and `/v1/messages/{id}/events`. */
+  messageEvents?: MessageEventReader;
   /** The suppression list for `/v1/suppressions`; optional for tests of other routes. */
   suppressions?: SuppressionStore;
   /** Status webhooks (`/v1/webhook-endpoints`); optional for tests of other routes. */

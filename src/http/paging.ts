@@ -1,4 +1,6 @@
+import { decodeEventCursor } from '../domain/event-cursor.ts';
 import { parseIsoTime } from '../domain/operations/message-query.ts';
+import type { EventCursor } from '../domain/ports/delivery-event-store.ts';
 import { ApiError, type ErrorDetail } from './errors.ts';
 
 /**
@@ -76,4 +78,34 @@ export function parseIdPage(
     ...(before !== undefined ? { before } : {}),
     ...(beforeId !== undefined ? { beforeId } : {}),
   };
+}
+
+/** Most events one page of `GET /v1/messages/{id}/events` holds, and how many it holds unasked. */
+export const EVENT_PAGE_MAX = 500;
+export const EVENT_PAGE_DEFAULT = 100;
+
+/** The cursor (see domain/event-cursor.ts) and page size of a message's events. */
+export function parseEventPage(query: {
+  cursor?: string | undefined;
+  limit?: string | undefined;
+}): {
+  before?: EventCursor;
+  limit: number;
+} {
+  const details: ErrorDetail[] = [];
+  let limit = EVENT_PAGE_DEFAULT;
+  if (query.limit !== undefined) {
+    limit = Number(query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > EVENT_PAGE_MAX)
+      details.push({ field: 'querystring.limit', message: `must be 1 to ${EVENT_PAGE_MAX}` });
+  }
+  let before: EventCursor | undefined;
+  if (query.cursor !== undefined) {
+    before = decodeEventCursor(query.cursor) ?? undefined;
+    if (!before)
+      details.push({ field: 'querystring.cursor', message: 'is not a cursor this API returned' });
+  }
+  if (details.length > 0)
+    throw new ApiError('invalid_request', 'the query is invalid; see details', details);
+  return { ...(before ? { before } : {}), limit };
 }

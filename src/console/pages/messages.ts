@@ -1,4 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { EVENTS_SHOWN_PER_RECIPIENT } from '../../domain/delivery-event-limits.ts';
+import { decodeEventCursor, encodeEventCursor } from '../../domain/event-cursor.ts';
+import type { TimelineEntry } from '../../domain/ports/delivery-event-store.ts';
 import type { MessageRecord } from '../../domain/types.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { type Html, html, qs, time } from '../html.ts';
@@ -9,6 +12,8 @@ import { shownUrl } from '../shown-url.ts';
 import { providerHold } from './provider-hold.ts';
 
 const PAGE_SIZE = 50;
+/** Delivery events per page of a message's events page. */
+const EVENTS_PAGE_SIZE = 100;
 const CSV_MAX_ROWS = 10_000;
 
 /** A value that filters the search when clicked (the message page's "filter by this"). */
@@ -33,6 +38,17 @@ function eventDetail(payload: Record<string, unknown>): string | null {
     if (typeof value === 'string' && value !== '') return value;
   }
   return null;
+}
+
+/**
+ * One delivery event in a timeline. An event whose address is none of the message's recipients'
+ * (a forwarder rewrote it, say) is labelled so: it changes no recipient's delivery status.
+ */
+function eventHtml(q: string, e: TimelineEntry & { matchesRecipient: boolean }): Html {
+  const detail = eventDetail(e.payload);
+  return html`<strong>Event ${filterLink(q, 'event', eventStatus(e))}</strong> for ${e.email}${e.matchesRecipient ? '' : html` <span class="badge unmatched-recipient">not matched to a recipient</span>`}
+${detail ? html`<div>${detail}</div>` : ''}
+<details><summary>Payload</summary><pre>${JSON.stringify(e.payload, null, 2)}</pre></details>`;
 }
 
 function statusBadge(status: string): Html {
@@ -165,9 +181,17 @@ ${last ? html`<p><a href="/console/messages${qs({ q, before: last.id })}" rel="n
     const { id } = request.params as { id: string };
     const { q = '' } = request.query as { q?: string };
     const { state, record: r } = await load(request, id);
-    const events = await deps.timeline(r.id);
+    const recent = await deps.messageEvents.recentEvents(r.id, EVENTS_SHOWN_PER_RECIPIENT);
+    const groups = [
+      ...[...recent.recipients.values()].map((g) => ({ ...g, matchesRecipient: true })),
+      { ...recent.others, matchesRecipient: false },
+    ];
+    const events = groups.flatMap((g) =>
+      g.events.map((e) => ({ ...e, matchesRecipient: g.matchesRecipient })),
+    );
+    const olderEvents = groups.reduce((n, g) => n + g.total - g.events.length, 0);
     // Status webhooks are queued when the message or a recipient changes: during its life so far.
-    const lastChange = Math.max(r.updatedAt, ...events.map((e) => e.receivedAt));
+    const lastChange = Math.max(r.updatedAt, recent.lastReceivedAt ?? 0);
     const now = (deps.clock ?? Date.now)();
     // Mail due to go: held by the provider's state, if it is not healthy.
     const due = r.status === 'queued' || (r.status === 'scheduled' && (r.sendAt ?? 0) <= now);
@@ -190,18 +214,13 @@ ${errors.length > 0 ? html`<ul>${errors.map((e) => html`<li>${e.message}${e.fiel
 ${a.responseExcerpt ? html`<details><summary>The provider's answer</summary><pre>${a.responseExcerpt}</pre></details>` : ''}`,
         };
       }),
-      ...events.map((e) => {
-        const detail = eventDetail(e.payload);
-        return {
-          // Ordered by arrival: a provider's event times are whole seconds, and would otherwise
-          // sort before the attempt they report on.
-          at: Math.max(e.occurredAt, e.receivedAt),
-          occurredAt: e.occurredAt,
-          what: html`<strong>Event ${filterLink(q, 'event', eventStatus(e))}</strong> for ${e.email}
-${detail ? html`<div>${detail}</div>` : ''}
-<details><summary>Payload</summary><pre>${JSON.stringify(e.payload, null, 2)}</pre></details>`,
-        };
-      }),
+      ...events.map((e) => ({
+        // Ordered by arrival: a provider's event times are whole seconds, and would otherwise
+        // sort before the attempt they report on.
+        at: Math.max(e.occurredAt, e.receivedAt),
+        occurredAt: e.occurredAt,
+        what: eventHtml(q, e),
+      })),
       ...webhooks.map((w) => ({
         at: w.createdAt,
         occurredAt: w.createdAt,
@@ -245,6 +264,7 @@ ${actions.length ? html`<div class="actions">${actions}</div>` : ''}
 <h2>Timeline</h2>
 <ol class="timeline">${timeline.map((t) => html`<li>${time(t.occurredAt)} ${t.what}</li>`)}</ol>
 ${timeline.length === 0 ? html`<p class="muted">Not tried yet.</p>` : ''}
+${olderEvents > 0 ? html`<p class="muted" role="note">${olderEvents} older delivery ${olderEvents === 1 ? 'event is' : 'events are'} not shown: the timeline has the newest ${EVENTS_SHOWN_PER_RECIPIENT} of each recipient, and of the events matching no recipient. <a href="/console/messages/${r.id}/events${qs({ q })}">All delivery events →</a></p>` : ''}
 <h2>Content</h2>
 ${
   state.user.canReadBodies
@@ -266,6 +286,37 @@ ${c.attachments.length ? html`<h3>Attachments</h3><ul>${c.attachments.map((a, i)
       .type('text/html')
       .send(page(c.subject || r.id, state, body, '/console/messages').text);
   });
+
+  // Every delivery event of a message, newest first, a page at a time: the message's page shows
+  // only the newest of each recipient.
+  app.get(
+    '/console/messages/:id/events',
+    { config: { permission: 'read' } },
+    async (request, reply) => {
+      const { id } = request.params as { id: string };
+      const { q = '', before } = request.query as { q?: string; before?: string };
+      const state = stateOf(request);
+      const cursor = before === undefined ? undefined : decodeEventCursor(before);
+      if (cursor === null) throw new ConsoleError(400, 'That page of events does not exist.');
+      const events = await deps.messageEvents.eventPage(id, {
+        ...(state.scope.kind === 'unit' ? { unitId: state.scope.unitId } : {}),
+        ...(cursor ? { before: cursor } : {}),
+        limit: EVENTS_PAGE_SIZE + 1,
+      });
+      // Another unit's message is not found: the page must not tell that it exists.
+      if (!events) throw new ConsoleError(404, `No message with id ${id}.`);
+      const shown = events.slice(0, EVENTS_PAGE_SIZE);
+      const last = events.length > EVENTS_PAGE_SIZE ? shown[shown.length - 1] : undefined;
+      const body = html`<p><a href="/console/messages/${id}${qs({ q })}">← Back to the message</a></p>
+<h2>Delivery events, newest first</h2>
+<ol class="timeline">${shown.map((e) => html`<li>${time(e.occurredAt)} ${eventHtml(q, e)}</li>`)}</ol>
+${shown.length === 0 ? html`<p class="muted">No delivery event${before ? ' older than these' : ''}.</p>` : ''}
+${last ? html`<p><a href="/console/messages/${id}/events${qs({ q, before: encodeEventCursor(last.cursor) })}" rel="next">Older events →</a></p>` : ''}`;
+      return reply
+        .type('text/html')
+        .send(page(`Delivery events of ${id}`, state, body, '/console/messages').text);
+    },
+  );
 
   // The HTML part, alone, for the sandboxed iframe: no script can run (CSP and sandbox), nothing
   // is fetched unless the viewer asked for images once, and nothing is fetched by the server.

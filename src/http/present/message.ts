@@ -1,5 +1,5 @@
 import { MAX_EVENT_DEPTH, nestedDeeperThan } from '../../domain/delivery-event-limits.ts';
-import type { TimelineEntry } from '../../domain/ports/delivery-event-store.ts';
+import type { RecentEvents, TimelineEntry } from '../../domain/ports/delivery-event-store.ts';
 import type { MessageRecord } from '../../domain/types.ts';
 import {
   integer,
@@ -44,6 +44,28 @@ function eventPayload(value: unknown): Record<string, unknown> {
   return isPlainObject(value) && !nestedDeeperThan(value, MAX_EVENT_DEPTH) ? value : {};
 }
 
+/** A delivery event as the API shows it. */
+export function presentEvent(e: TimelineEntry) {
+  const payload = eventPayload(e.payload);
+  return {
+    event: text(e.event),
+    occurred_at: isoTime(e.occurredAt),
+    received_at: isoTime(e.receivedAt),
+    detail: textOrNull(payload.reason) ?? textOrNull(payload.response) ?? textOrNull(payload.url),
+    payload,
+  };
+}
+
+/** A recipient's newest events, and whether older ones were left out. */
+function recipientEvents(group: { events: TimelineEntry[]; total: number } | undefined) {
+  const { events, total } = group ?? { events: [], total: 0 };
+  return {
+    events: events.map(presentEvent),
+    events_total: total,
+    events_truncated: total > events.length,
+  };
+}
+
 /** Why the provider holds due mail right now (see `holdReason`), and when that was looked up. */
 export interface Hold {
   reason: string | null;
@@ -60,8 +82,9 @@ function isDue(record: MessageRecord, now: number): boolean {
 
 /**
  * A message as the API shows it: snake_case fields, ISO 8601 times, attachments without content.
- * With `timeline`, each recipient carries its delivery events, oldest first. With `hold`, a due
- * message says why it is held (`held_reason`).
+ * With `events`, each recipient carries its newest delivery events, oldest first, and how many it
+ * has; the events whose address is no recipient's are shown beside them, labelled so. With
+ * `hold`, a due message says why it is held (`held_reason`).
  *
  * Every stored value is read defensively (see values.ts): a row edited by hand or an
  * event time out of range shows as null or an empty value, never as a 500 for the message or for
@@ -70,7 +93,7 @@ function isDue(record: MessageRecord, now: number): boolean {
 export function presentMessage(
   record: MessageRecord,
   withAttempts: boolean,
-  timeline?: TimelineEntry[],
+  events?: RecentEvents,
   hold?: Hold,
 ) {
   const content: Record<string, unknown> = isPlainObject(record.content) ? record.content : {};
@@ -115,25 +138,7 @@ export function presentMessage(
         suppressed_reason: textOrNull(r.suppressedReason),
         delivery_status: textOrNull(r.deliveryStatus),
         delivery_status_at: isoTimeOrNull(r.deliveryStatusAt),
-        ...(timeline
-          ? {
-              events: timeline
-                .filter((e) => e.email === email.toLowerCase())
-                .map((e) => {
-                  const payload = eventPayload(e.payload);
-                  return {
-                    event: text(e.event),
-                    occurred_at: isoTime(e.occurredAt),
-                    received_at: isoTime(e.receivedAt),
-                    detail:
-                      textOrNull(payload.reason) ??
-                      textOrNull(payload.response) ??
-                      textOrNull(payload.url),
-                    payload,
-                  };
-                }),
-            }
-          : {}),
+        ...(events ? recipientEvents(events.recipients.get(email.toLowerCase())) : {}),
       };
     }),
     send_at: isoTimeOrNull(record.sendAt),
@@ -144,6 +149,16 @@ export function presentMessage(
     sent_at: isoTimeOrNull(record.sentAt),
     last_error: textOrNull(record.lastError),
     held_reason: hold && isDue(record, hold.now) ? hold.reason : null,
+    ...(events
+      ? {
+          unmatched_recipient_events: events.others.events.map((e) => ({
+            email: text(e.email),
+            ...presentEvent(e),
+          })),
+          unmatched_recipient_events_total: events.others.total,
+          unmatched_recipient_events_truncated: events.others.total > events.others.events.length,
+        }
+      : {}),
     ...(withAttempts
       ? {
           attempts: record.attempts.map((a) => ({

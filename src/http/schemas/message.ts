@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { EVENTS_SHOWN_PER_RECIPIENT } from '../../domain/delivery-event-limits.ts';
 import { AddressSchema } from './address.ts';
 import { AnyKey, Nullable } from './parts.ts';
 import { PrioritySchema } from './priority.ts';
@@ -43,6 +44,34 @@ export const AttemptSchema = Type.Object({
   network_error: Nullable(Type.String()),
 });
 
+/** A provider's delivery event as a message's read shows it. */
+export const DeliveryEventSchema = Type.Object({
+  event: Type.String(),
+  occurred_at: Type.String(),
+  received_at: Type.String(),
+  detail: Type.Union([Type.String(), Type.Null()], {
+    description: "the provider's reason, response or URL, when the event has one",
+  }),
+  payload: Type.Record(AnyKey, Type.Unknown(), {
+    description: 'the event exactly as the provider sent it',
+  }),
+});
+
+/** An event with the address it is about (lower case). */
+export const DeliveryEventOfAddressSchema = Type.Object({
+  email: Type.String(),
+  ...DeliveryEventSchema.properties,
+});
+
+/** One event of `GET /v1/messages/{id}/events`. */
+export const PagedDeliveryEventSchema = Type.Object({
+  ...DeliveryEventOfAddressSchema.properties,
+  matches_recipient: Type.Boolean({
+    description:
+      "false: the address is none of the message's recipients' (see unmatched_recipient_events)",
+  }),
+});
+
 /** A message as every read shows it: `GET /v1/messages/{id}`, lists, and the answers of actions. */
 export const MessageSchema = Type.Object({
   id: Type.String(),
@@ -80,19 +109,15 @@ export const MessageSchema = Type.Object({
       ),
       delivery_status_at: Type.Optional(Type.Union([Type.String(), Type.Null()])),
       events: Type.Optional(
-        Type.Array(
-          Type.Object({
-            event: Type.String(),
-            occurred_at: Type.String(),
-            received_at: Type.String(),
-            detail: Type.Union([Type.String(), Type.Null()], {
-              description: "the provider's reason, response or URL, when the event has one",
-            }),
-            payload: Type.Record(AnyKey, Type.Unknown(), {
-              description: 'the event exactly as the provider sent it',
-            }),
-          }),
-        ),
+        Type.Array(DeliveryEventSchema, {
+          description: `its newest events (at most ${EVENTS_SHOWN_PER_RECIPIENT}), oldest first; GET /v1/messages/{id}/events reads them all`,
+        }),
+      ),
+      events_total: Type.Optional(
+        Type.Integer({ description: 'how many events the recipient has in all' }),
+      ),
+      events_truncated: Type.Optional(
+        Type.Boolean({ description: 'true: older events are not in `events`' }),
       ),
     }),
   ),
@@ -108,6 +133,17 @@ export const MessageSchema = Type.Object({
       description:
         'For a due queued or scheduled message: why the provider holds it (paused, unavailable, throttled, or no worker running); null otherwise',
     }),
+  ),
+  unmatched_recipient_events: Type.Optional(
+    Type.Array(DeliveryEventOfAddressSchema, {
+      description: `Events about this message whose address matches none of its recipients (a forwarder's rewritten address, say): the newest ${EVENTS_SHOWN_PER_RECIPIENT} of them together, oldest first. They change no recipient's delivery status.`,
+    }),
+  ),
+  unmatched_recipient_events_total: Type.Optional(
+    Type.Integer({ description: 'how many such events the message has in all' }),
+  ),
+  unmatched_recipient_events_truncated: Type.Optional(
+    Type.Boolean({ description: 'true: older ones are not in `unmatched_recipient_events`' }),
   ),
   attempts: Type.Optional(Type.Array(AttemptSchema)),
   sendgrid: Type.Optional(

@@ -1,15 +1,17 @@
 import { DEFAULT_EVENT_MATCH_WINDOW_S } from '../../domain/defaults.ts';
 import type {
   DeliveryEventStore,
+  EventPageRequest,
   IngestResult,
-  TimelineEntry,
+  PagedEvent,
+  RecentEvents,
 } from '../../domain/ports/delivery-event-store.ts';
 import type { DeliveryEvent } from '../../domain/types.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { ingestEvents } from './ingest.ts';
 import { type MatchWalk, matchLater } from './match-later.ts';
+import { eventPage, recentEvents } from './message-events.ts';
 import { pruneUnmatched } from './prune-unmatched.ts';
-import { timeline } from './timeline.ts';
 
 /**
  * Delivery events: stored once each, matched to messages, folded into recipients' status. This
@@ -47,7 +49,11 @@ export class SqlDeliveryEventStore implements DeliveryEventStore {
     return pruneUnmatched(this.handle, receivedBefore, limit);
   }
 
-  timeline(messageId: string): Promise<TimelineEntry[]> {
-    return timeline(this.handle, messageId);
+  recentEvents(messageId: string, perGroup: number): Promise<RecentEvents> {
+    return recentEvents(this.handle, messageId, perGroup);
+  }
+
+  eventPage(messageId: string, page: EventPageRequest): Promise<PagedEvent[] | null> {
+    return eventPage(this.handle, messageId, page);
   }
 }

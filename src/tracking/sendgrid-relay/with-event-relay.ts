@@ -23,6 +23,7 @@ export function withEventRelay(
       if (queued > 0) onQueued();
       return result;
     },
-    timeline: (messageId) => store.timeline(messageId),
+    recentEvents: (messageId, perGroup) => store.recentEvents(messageId, perGroup),
+    eventPage: (messageId, page) => store.eventPage(messageId, page),
   };
 }

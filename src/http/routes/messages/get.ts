@@ -1,3 +1,4 @@
+import { EVENTS_SHOWN_PER_RECIPIENT } from '../../../domain/delivery-event-limits.ts';
 import type { ApiDeps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import { presentMessage } from '../../present/message.ts';
@@ -8,7 +9,11 @@ import { MessageSchema } from '../../schemas/message.ts';
 import { scopeUnitId } from '../../scope.ts';
 import type { TypedApp } from '../../typed-app.ts';
 
-/** `GET /v1/messages/{id}`: a message with its recipients' events and every attempt. */
+/**
+ * `GET /v1/messages/{id}`: a message with every attempt, each recipient's newest delivery events
+ * and those matching none of its recipients (EVENTS_SHOWN_PER_RECIPIENT of each; events.ts pages
+ * through all of them).
+ */
 export function registerGetMessage(app: TypedApp, deps: ApiDeps): void {
   const clock = deps.clock ?? Date.now;
   app.get(
@@ -28,7 +33,7 @@ export function registerGetMessage(app: TypedApp, deps: ApiDeps): void {
       return presentMessage(
         record,
         true,
-        await deps.timeline?.(record.id),
+        await deps.messageEvents?.recentEvents(record.id, EVENTS_SHOWN_PER_RECIPIENT),
         await currentHold(deps.providers, clock()),
       );
     },
