@@ -9,7 +9,11 @@ import {
   decideAfterAttempt,
   retryDelayMs,
 } from '../src/domain/retry-policy.ts';
-import { statusWebhookBackoff } from '../src/domain/status-webhooks.ts';
+import {
+  signWebhook,
+  statusWebhookBackoff,
+  webhookSignatures,
+} from '../src/domain/status-webhooks.ts';
 import {
   MESSAGE_STATUSES,
   RECIPIENT_STATUSES,
@@ -180,5 +184,24 @@ describe("a recipient's reported status", () => {
         }
       }
     }
+  });
+});
+
+describe('status webhook signatures', () => {
+  test('one secret: both headers carry its one entry', () => {
+    const signed = webhookSignatures({ current: 'new', previous: null }, 1700000000, '{}');
+    assert.equal(signed.single, signWebhook('new', 1700000000, '{}'));
+    assert.equal(signed.all, signed.single);
+  });
+
+  test('while a rotated-out secret is in force: the single header is its, the list has both', () => {
+    const signed = webhookSignatures({ current: 'new', previous: 'old' }, 1700000000, '{}');
+    const [current, previous] = [
+      signWebhook('new', 1700000000, '{}'),
+      signWebhook('old', 1700000000, '{}'),
+    ];
+    assert.equal(signed.single, previous);
+    assert.equal(signed.all, `${current},${previous}`);
+    assert.match(signed.single, /^v1=[0-9a-f]{64}$/);
   });
 });

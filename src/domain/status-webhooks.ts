@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import type { Backoff } from './backoff.ts';
 
 /** Events an application can subscribe to. */
@@ -25,6 +25,38 @@ export interface WebhookEvent {
 /** `v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`. */
 export function signWebhook(secret: string, timestamp: number, body: string): string {
   return `v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
+}
+
+/** A new endpoint secret: 32 random bytes, base64url (43 characters). */
+export function generateWebhookSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** How long a rotated-out secret may stay in force: 7 days at most, 24 hours by default. */
+export const MAX_PREVIOUS_SECRET_SECONDS = 604_800;
+export const DEFAULT_PREVIOUS_SECRET_SECONDS = 86_400;
+
+/**
+ * The two signature headers of one post.
+ *
+ * `single` is exactly one `v1=` entry, the format receivers have verified since before secrets
+ * could be rotated (they compare the whole header): while a rotated-out secret is still in force
+ * it is made with that one, because those receivers may not have the new secret yet; otherwise
+ * with the current secret.
+ *
+ * `all` is one `v1=` entry per secret in force, comma-separated, the current secret's first: a
+ * receiver that accepts any matching entry verifies with whichever of the secrets it holds, so it
+ * can swap the old secret for the new one at any moment of the window.
+ */
+export function webhookSignatures(
+  secrets: { current: string; previous: string | null },
+  timestamp: number,
+  body: string,
+): { single: string; all: string } {
+  const current = signWebhook(secrets.current, timestamp, body);
+  if (secrets.previous === null) return { single: current, all: current };
+  const previous = signWebhook(secrets.previous, timestamp, body);
+  return { single: previous, all: `${current},${previous}` };
 }
 
 /** The longest wait between two tries of a status webhook. */

@@ -244,6 +244,9 @@ export interface WebhookEndpointTable {
   /** The unit it belongs to; it receives that unit's events only, unless `all_units`. */
   unit_id: string;
   all_units: number;
+  /** The secret a rotation replaced, still signing posts until `previous_secret_expires_at`. */
+  previous_secret: string | null;
+  previous_secret_expires_at: number | null;
 }
 
 export interface WebhookDeliveryTable {

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { maskUrl } from '../../domain/alerts/service.ts';
 import {
@@ -16,7 +15,12 @@ import {
 import { AUDIT_ACTIONS, type AuditAction } from '../../domain/operations/audit.ts';
 import { parseIsoTime } from '../../domain/operations/message-query.ts';
 import { isPriority, PRIORITIES } from '../../domain/priority.ts';
-import { WEBHOOK_EVENT_TYPES } from '../../domain/status-webhooks.ts';
+import {
+  DEFAULT_PREVIOUS_SECRET_SECONDS,
+  generateWebhookSecret,
+  MAX_PREVIOUS_SECRET_SECONDS,
+  WEBHOOK_EVENT_TYPES,
+} from '../../domain/status-webhooks.ts';
 import { isValidEmail } from '../../domain/validate-message.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { html, qs, time } from '../html.ts';
@@ -40,6 +44,14 @@ function userState(user: ConsoleUser, now: number) {
     ? html`locked until ${time(lock.until)}`
     : html`locked until ${time(lock.until)} for some addresses`;
 }
+
+/** The windows the console offers for a rotated-out webhook secret, in seconds. */
+const KEEP_PREVIOUS_CHOICES: [number, string][] = [
+  [3600, '1 hour'],
+  [DEFAULT_PREVIOUS_SECRET_SECONDS, '24 hours'],
+  [MAX_PREVIOUS_SECRET_SECONDS, '7 days'],
+  [0, 'no longer (leaked)'],
+];
 
 /** Suppressions, API keys, units, users, status webhook endpoints and the audit log. */
 export function registerAdminPages(app: FastifyInstance, deps: ConsoleDeps): void {
@@ -392,6 +404,7 @@ ${
   app.get('/console/webhooks', { config: { permission: 'administer' } }, async (request, reply) => {
     const state = stateOf(request);
     const endpoints = await deps.webhooks.list(unitIdOf(state));
+    const now = clock();
     const logs = await Promise.all(endpoints.map((e) => deps.webhooks.deliveries(e.id, 20)));
     const units = await webhookUnits(state);
     const body = html`<form method="post" action="/console/webhooks" class="card inline-form">${csrf(state)}
@@ -401,8 +414,9 @@ ${
 <button type="submit">Add endpoint</button></form>
 ${endpoints.map(
   (e, i) => html`<section class="card"><h2>${e.url}</h2>
-<p>Events: ${e.events.join(', ')} · ${e.allUnits ? 'every unit' : 'one unit'} · created ${time(e.createdAt)}</p>
+<p>Events: ${e.events.join(', ')} · ${e.allUnits ? 'every unit' : 'one unit'} · created ${time(e.createdAt)}${e.previousSecretExpiresAt !== null && e.previousSecretExpiresAt > now ? html` · the previous secret signs too until ${time(e.previousSecretExpiresAt)}` : ''}</p>
 <form method="post" action="/console/webhooks/${e.id}/redeliver" class="inline">${csrf(state)}<button type="submit">Redeliver the failed ones</button></form>
+<form method="post" action="/console/webhooks/${e.id}/rotate-secret" class="inline">${csrf(state)}<label>Old secret keeps signing <select name="keep_previous_for_seconds">${KEEP_PREVIOUS_CHOICES.map(([seconds, label]) => html`<option value="${seconds}" ${seconds === DEFAULT_PREVIOUS_SECRET_SECONDS ? 'selected' : ''}>${label}</option>`)}</select></label><button type="submit">Rotate secret</button></form>
 <form method="post" action="/console/webhooks/${e.id}/delete" class="inline">${csrf(state)}<button type="submit" class="danger">Delete</button></form>
 <table class="list compact"><thead><tr><th>Created</th><th>Event</th><th>Status</th><th>Tries</th><th>Last answer</th></tr></thead>
 <tbody>${(logs[i] ?? []).map((d) => html`<tr><td>${time(d.createdAt)}</td><td>${d.eventType}</td><td>${d.status}</td><td>${d.attempts}</td><td>${d.lastStatus ?? ''} ${d.lastError ?? ''}</td></tr>`)}</tbody></table></section>`,
@@ -455,7 +469,7 @@ ${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}`;
       const endpoint = await deps.webhooks.create({
         url: parsed.toString(),
         events: [...new Set(events)],
-        secret: randomBytes(32).toString('base64url'),
+        secret: generateWebhookSecret(),
         now: clock(),
         unitId: home?.id ?? '',
         allUnits: !unit,
@@ -506,6 +520,48 @@ ${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}`;
         counts: { requeued: n },
       });
       return reply.redirect('/console/webhooks', 303);
+    },
+  );
+
+  app.post(
+    '/console/webhooks/:id/rotate-secret',
+    { config: { permission: 'administer' } },
+    async (request, reply) => {
+      const state = stateOf(request);
+      const { id } = request.params as { id: string };
+      const raw = String((request.body as Body | undefined)?.keep_previous_for_seconds ?? '');
+      // As POST /v1/webhook-endpoints/{id}/rotate-secret; the form offers a few windows only.
+      const keepSeconds = /^[0-9]{1,6}$/.test(raw) ? Number(raw) : Number.NaN;
+      if (!(keepSeconds >= 0 && keepSeconds <= MAX_PREVIOUS_SECRET_SECONDS)) {
+        throw new ConsoleError(
+          400,
+          `keep_previous_for_seconds: 0 to ${MAX_PREVIOUS_SECRET_SECONDS} seconds`,
+        );
+      }
+      const now = clock();
+      const endpoint = await deps.webhooks.rotateSecret(
+        id,
+        {
+          secret: generateWebhookSecret(),
+          previousExpiresAt: keepSeconds > 0 ? now + keepSeconds * 1000 : null,
+        },
+        unitIdOf(state),
+      );
+      if (!endpoint) throw new ConsoleError(404, 'No such endpoint.');
+      await deps.operations.record(state.actor, 'webhook_endpoint.rotate_secret', {
+        unitId: endpoint.allUnits ? null : endpoint.unitId,
+        target: id,
+        filter: { keep_previous_for_seconds: keepSeconds },
+      });
+      const until =
+        endpoint.previousSecretExpiresAt === null
+          ? html`The previous secret no longer signs anything.`
+          : html`The previous secret also signs every status webhook until ${time(endpoint.previousSecretExpiresAt)}: give the receiver the new one before then.`;
+      const body = html`<div class="card notice" role="status"><p>Status webhooks to <strong>${endpoint.url}</strong> are signed with this new secret, shown only this once; keep it now:</p><pre data-new-secret>${endpoint.secret}</pre><p>${until}</p></div>
+<p><a href="/console/webhooks">Back to the endpoints</a></p>`;
+      return reply
+        .type('text/html')
+        .send(page('Secret rotated', state, body, '/console/webhooks').text);
     },
   );
 

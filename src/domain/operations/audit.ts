@@ -20,6 +20,7 @@ export const AUDIT_ACTIONS = [
   'webhook_endpoint.create',
   'webhook_endpoint.delete',
   'webhook_endpoint.redeliver',
+  'webhook_endpoint.rotate_secret',
   'provider.probe',
   'sendgrid_event_relay.put',
   'sendgrid_event_relay.delete',

@@ -7,6 +7,11 @@ export interface WebhookEndpoint {
   /** The unit whose events it receives (all units' when `allUnits`). */
   unitId: string;
   allUnits: boolean;
+  /**
+   * After a rotation with a window: until when the previous secret still signs every post
+   * (alongside `secret`). Null when there is none; a past time means it no longer does.
+   */
+  previousSecretExpiresAt: number | null;
 }
 
 export interface WebhookDelivery {
@@ -33,6 +38,8 @@ export interface DueWebhookDelivery {
   /** Null when the endpoint was deleted meanwhile. */
   url: string | null;
   secret: string | null;
+  /** A rotated-out secret still in force when the status webhook was claimed; else null. */
+  previousSecret: string | null;
 }
 
 /** Status webhook endpoints (for the API) and the outbox of status webhooks (for the sender). */
@@ -49,6 +56,16 @@ export interface StatusWebhookStore {
   list(unitId?: string): Promise<WebhookEndpoint[]>;
   find(id: string, unitId?: string): Promise<WebhookEndpoint | null>;
   disable(id: string, now: number, unitId?: string): Promise<boolean>;
+  /**
+   * Gives an active endpoint (with `unitId`, only that unit's own) a new secret. The one it
+   * replaces stays in force until `previousExpiresAt`, or stops at once when that is null; a
+   * secret rotated out earlier stops at once either way. Null when there is no such endpoint.
+   */
+  rotateSecret(
+    id: string,
+    change: { secret: string; previousExpiresAt: number | null },
+    unitId?: string,
+  ): Promise<WebhookEndpoint | null>;
   deliveries(endpointId: string, limit: number): Promise<WebhookDelivery[]>;
   /**
    * Leases due status webhooks, sharing `slots` among endpoints, at most `perEndpoint` each

@@ -2,12 +2,16 @@ import type { OperationsService } from '../../domain/operations/service.ts';
 import type { WebhookEndpoint } from '../../domain/ports/status-webhook-store.ts';
 import { isoTime, stringArray, text } from './values.ts';
 
-export const presentEndpoint = (e: WebhookEndpoint, units: Map<string, string>) => ({
+export const presentEndpoint = (e: WebhookEndpoint, units: Map<string, string>, now: number) => ({
   id: text(e.id),
   unit: e.allUnits ? null : (units.get(e.unitId) ?? e.unitId),
   url: text(e.url),
   events: stringArray(e.events),
   created_at: isoTime(e.createdAt),
+  previous_secret_expires_at:
+    e.previousSecretExpiresAt !== null && e.previousSecretExpiresAt > now
+      ? isoTime(e.previousSecretExpiresAt)
+      : null,
 });
 
 /** The names of the endpoints' units, for `presentEndpoint`; none without units. */

@@ -9,6 +9,10 @@ export const EndpointSchema = Type.Object({
   url: Type.String(),
   events: Type.Array(Type.String()),
   created_at: Type.String(),
+  previous_secret_expires_at: Type.Union([Type.String(), Type.Null()], {
+    description:
+      'After a rotation: until when the secret it replaced still signs every post, next to the current one; null when it no longer does',
+  }),
 });
 
 /** `{id}` of an endpoint. */

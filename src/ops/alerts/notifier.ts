@@ -6,7 +6,7 @@ import type {
 } from '../../domain/ports/alert-store.ts';
 import type { OutageReporter } from '../../domain/ports/outage-reporter.ts';
 import type { OutboundPost, PostResult } from '../../domain/ports/outbound-post.ts';
-import { signWebhook } from '../../domain/status-webhooks.ts';
+import { webhookSignatures } from '../../domain/status-webhooks.ts';
 
 /** Where notifications go: the global Slack channel, the units' own, the alert webhook. */
 export interface NotificationTargets {
@@ -47,7 +47,12 @@ export async function postNotification(
     'Tegami-Webhook-Id': id,
     'Tegami-Webhook-Timestamp': String(timestamp),
   };
-  if (secret) headers['Tegami-Webhook-Signature'] = signWebhook(secret, timestamp, payload);
+  if (secret) {
+    // Both headers, as status webhooks carry them, so one verification serves both kinds of post.
+    const signatures = webhookSignatures({ current: secret, previous: null }, timestamp, payload);
+    headers['Tegami-Webhook-Signature'] = signatures.single;
+    headers['Tegami-Webhook-Signatures'] = signatures.all;
+  }
   return post(url, headers, payload);
 }
 

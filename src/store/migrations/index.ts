@@ -20,6 +20,7 @@ import * as unitSuppressions from './018-unit-suppressions.ts';
 import * as consoleUserDisabled from './019-console-user-disabled.ts';
 import * as consoleSignOuts from './020-console-sign-outs.ts';
 import * as signInFailuresByClient from './021-sign-in-failures-by-client.ts';
+import * as webhookSecretRotation from './023-webhook-secret-rotation.ts';
 import * as xMessageId from './024-x-message-id.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
@@ -45,5 +46,6 @@ export const migrations: Record<string, Migration> = {
   '019-console-user-disabled': consoleUserDisabled,
   '020-console-sign-outs': consoleSignOuts,
   '021-sign-in-failures-by-client': signInFailuresByClient,
+  '023-webhook-secret-rotation': webhookSecretRotation,
   '024-x-message-id': xMessageId,
 };

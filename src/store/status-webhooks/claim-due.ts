@@ -89,19 +89,25 @@ export function claimDueDeliveries(
     if (claimed.length === 0) return [];
     const active = await trx
       .selectFrom('webhook_endpoints')
-      .select(['id', 'url', 'secret'])
+      .select(['id', 'url', 'secret', 'previous_secret', 'previous_secret_expires_at'])
       .where('id', 'in', [...new Set(claimed.map((c) => c.endpoint_id))])
       .where('disabled_at', 'is', null)
       .execute();
     const byId = new Map(active.map((e) => [e.id, e]));
-    return claimed.map((c) => ({
-      id: c.id,
-      endpointId: c.endpoint_id,
-      payload: c.payload,
-      attempts: c.attempts,
-      retryFrom: c.retry_from,
-      url: byId.get(c.endpoint_id)?.url ?? null,
-      secret: byId.get(c.endpoint_id)?.secret ?? null,
-    }));
+    return claimed.map((c) => {
+      const endpoint = byId.get(c.endpoint_id);
+      const previousInForce =
+        endpoint?.previous_secret_expires_at != null && endpoint.previous_secret_expires_at > now;
+      return {
+        id: c.id,
+        endpointId: c.endpoint_id,
+        payload: c.payload,
+        attempts: c.attempts,
+        retryFrom: c.retry_from,
+        url: endpoint?.url ?? null,
+        secret: endpoint?.secret ?? null,
+        previousSecret: previousInForce ? (endpoint?.previous_secret ?? null) : null,
+      };
+    });
   });
 }

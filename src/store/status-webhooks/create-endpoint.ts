@@ -25,6 +25,8 @@ export async function createEndpoint(
     disabled_at: null,
     unit_id: input.unitId,
     all_units: input.allUnits ? 1 : 0,
+    previous_secret: null,
+    previous_secret_expires_at: null,
   };
   await handle.writeTransaction((trx) => trx.insertInto('webhook_endpoints').values(row).execute());
   forgetEndpoints(handle);

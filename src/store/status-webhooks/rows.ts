@@ -14,5 +14,6 @@ export function toEndpoint(r: Database['webhook_endpoints']): WebhookEndpoint {
     createdAt: r.created_at,
     unitId: r.unit_id,
     allUnits: r.all_units === 1,
+    previousSecretExpiresAt: r.previous_secret === null ? null : r.previous_secret_expires_at,
   };
 }

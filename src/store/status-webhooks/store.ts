@@ -13,6 +13,7 @@ import { listDeliveries } from './list-deliveries.ts';
 import { listEndpoints } from './list-endpoints.ts';
 import { type AttemptResult, recordAttempt } from './record-attempt.ts';
 import { redeliver } from './redeliver.ts';
+import { rotateSecret } from './rotate-secret.ts';
 
 /**
  * Endpoints (for the API) and the delivery outbox (for the dispatcher). Deliveries are queued
@@ -42,6 +43,14 @@ export class SqlWebhookStore implements StatusWebhookStore {
 
   disable(id: string, now: number, unitId?: string): Promise<boolean> {
     return disableEndpoint(this.handle, id, now, unitId);
+  }
+
+  rotateSecret(
+    id: string,
+    change: { secret: string; previousExpiresAt: number | null },
+    unitId?: string,
+  ): Promise<WebhookEndpoint | null> {
+    return rotateSecret(this.handle, id, change, unitId);
   }
 
   deliveries(endpointId: string, limit: number): Promise<WebhookDelivery[]> {

@@ -6,7 +6,7 @@ import type {
   StatusWebhookStore,
 } from '../../domain/ports/status-webhook-store.ts';
 import type { Telemetry } from '../../domain/ports/telemetry.ts';
-import { signWebhook, statusWebhookBackoff } from '../../domain/status-webhooks.ts';
+import { statusWebhookBackoff, webhookSignatures } from '../../domain/status-webhooks.ts';
 import { GuardedPoster } from '../guarded-post.ts';
 
 /**
@@ -20,7 +20,10 @@ const ERROR_LIMIT = 500;
 export const WEBHOOK_HEADERS = {
   id: 'Tegami-Webhook-Id',
   timestamp: 'Tegami-Webhook-Timestamp',
+  /** One `v1=` entry (domain/status-webhooks.ts `webhookSignatures`). */
   signature: 'Tegami-Webhook-Signature',
+  /** One `v1=` entry per secret in force, comma-separated. */
+  signatures: 'Tegami-Webhook-Signatures',
 } as const;
 
 interface StatusWebhookSenderOptions {
@@ -177,13 +180,19 @@ export class StatusWebhookSender {
       return;
     }
     const timestamp = Math.floor(this.clock() / 1000);
+    const signatures = webhookSignatures(
+      { current: webhook.secret, previous: webhook.previousSecret },
+      timestamp,
+      webhook.payload,
+    );
     const { httpStatus, error } = await this.poster.post(
       webhook.url,
       {
         'user-agent': 'Tegami-Webhooks/1',
         [WEBHOOK_HEADERS.id]: webhook.id,
         [WEBHOOK_HEADERS.timestamp]: String(timestamp),
-        [WEBHOOK_HEADERS.signature]: signWebhook(webhook.secret, timestamp, webhook.payload),
+        [WEBHOOK_HEADERS.signature]: signatures.single,
+        [WEBHOOK_HEADERS.signatures]: signatures.all,
       },
       webhook.payload,
     );

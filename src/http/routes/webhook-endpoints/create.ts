@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
-import { WEBHOOK_EVENT_TYPES } from '../../../domain/status-webhooks.ts';
+import { generateWebhookSecret, WEBHOOK_EVENT_TYPES } from '../../../domain/status-webhooks.ts';
 import type { WebhookEndpointsOptions } from '../../deps.ts';
 import { invalidField } from '../../errors.ts';
 import { endpointUnitNames, presentEndpoint } from '../../present/webhook-endpoint.ts';
@@ -73,7 +72,7 @@ export function registerCreateWebhookEndpoint(app: TypedApp, options: WebhookEnd
       }
       const refused = await options.checkDestination(parsed.toString());
       if (refused) throw invalidField('url', refused);
-      const secret = request.body.secret ?? randomBytes(32).toString('base64url');
+      const secret = request.body.secret ?? generateWebhookSecret();
       const endpoint = await store.create({
         url: parsed.toString(),
         events,
@@ -89,7 +88,11 @@ export function registerCreateWebhookEndpoint(app: TypedApp, options: WebhookEnd
       });
       void reply.code(201);
       return {
-        ...presentEndpoint(endpoint, await endpointUnitNames(options.operations, [endpoint])),
+        ...presentEndpoint(
+          endpoint,
+          await endpointUnitNames(options.operations, [endpoint]),
+          endpoint.createdAt,
+        ),
         secret: endpoint.secret,
       };
     },

@@ -5,12 +5,17 @@ import { registerDeleteWebhookEndpoint } from './delete.ts';
 import { registerWebhookEndpointDeliveries } from './deliveries.ts';
 import { registerListWebhookEndpoints } from './list.ts';
 import { registerRedeliverWebhookEndpoint } from './redeliver.ts';
+import { registerRotateWebhookEndpointSecret } from './rotate-secret.ts';
 
-/** Status webhooks: applications register endpoints and read each one's delivery log. */
+/**
+ * Status webhooks: applications register endpoints, rotate their secrets and read each one's
+ * delivery log.
+ */
 export function registerWebhookEndpointRoutes(app: TypedApp, options: WebhookEndpointsOptions) {
   registerCreateWebhookEndpoint(app, options);
   registerListWebhookEndpoints(app, options);
   registerDeleteWebhookEndpoint(app, options);
   registerWebhookEndpointDeliveries(app, options);
   registerRedeliverWebhookEndpoint(app, options);
+  registerRotateWebhookEndpointSecret(app, options);
 }

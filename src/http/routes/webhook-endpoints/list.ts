@@ -7,7 +7,7 @@ import type { TypedApp } from '../../typed-app.ts';
 
 /** `GET /v1/webhook-endpoints`: secrets are not shown. */
 export function registerListWebhookEndpoints(app: TypedApp, options: WebhookEndpointsOptions) {
-  const { store } = options;
+  const { store, clock } = options;
   app.get(
     '/webhook-endpoints',
     {
@@ -20,7 +20,8 @@ export function registerListWebhookEndpoints(app: TypedApp, options: WebhookEndp
     async (request) => {
       const endpoints = await store.list(scopeUnitId(request));
       const units = await endpointUnitNames(options.operations, endpoints);
-      return { data: endpoints.map((e) => presentEndpoint(e, units)) };
+      const now = clock();
+      return { data: endpoints.map((e) => presentEndpoint(e, units, now)) };
     },
   );
 }
