@@ -96,6 +96,8 @@ export interface MessageTable {
   priority: number;
   /** The `X-Message-Id` answered to `POST /v3/mail/send` (024-x-message-id); null for /v1 mail. */
   x_message_id: string | null;
+  /** The last retry recovery that requeued it; null: none did (see 022-recovery-outcome). */
+  last_recovery_id: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface RecipientTable {
@@ -300,6 +302,8 @@ export interface RecoveryTable {
   error: string | null;
   lease_owner: string | null;
   lease_expires_at: number | null;
+  /** 1: it marks the messages it requeues (messages.last_recovery_id), so it has an outcome. */
+  outcome_tracked: ColumnType<number, number | undefined, number>;
 }
 
 export interface RecoveryItemTable {

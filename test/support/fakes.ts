@@ -256,6 +256,7 @@ export function fakeApiDeps(overrides: Partial<ApiDeps> = {}): FakeApi {
   const recoveries: RecoveryStore = {
     start: notFaked('RecoveryStore.start'),
     get: async () => null,
+    getWithOutcome: async () => null,
     list: async () => [],
     cancel: notFaked('RecoveryStore.cancel'),
   };

@@ -1,6 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { isEmptyQuery } from '../../domain/operations/message-query.ts';
-import type { RecoveryAction, RecoveryRecord } from '../../domain/operations/recovery.ts';
+import type {
+  RecoveryAction,
+  RecoveryOutcome,
+  RecoveryRecord,
+} from '../../domain/operations/recovery.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { type Html, html, qs, time } from '../html.ts';
 import { csrf, page } from '../layout.ts';
@@ -34,17 +38,32 @@ function parseFilter(q: string) {
 
 /**
  * A recovery's progress card. The stop button is inside it, so the card's live refresh takes the
- * button away when the recovery ends.
+ * button away when the recovery ends. The refresh goes on while mail it requeued still waits, so
+ * the outcome line shows that mail going out.
  */
-function recoveryProgress(r: RecoveryRecord, stop: Html | ''): Html {
+function recoveryProgress(
+  r: RecoveryRecord,
+  outcome: RecoveryOutcome | null,
+  stop: Html | '',
+): Html {
   const pending = Math.max(0, r.matched - r.done - r.skipped);
-  return html`<div class="card" ${r.state === 'running' ? html`data-poll="2000"` : ''} id="progress">
+  // Requeued mail waiting for a retry may wait minutes: no need to ask as often as for progress.
+  const every = r.state === 'running' ? 2000 : outcome !== null && outcome.waiting > 0 ? 10_000 : 0;
+  return html`<div class="card" ${every ? html`data-poll="${every}"` : ''} id="progress">
 <p><span class="badge s-${r.state}">${r.state}</span> ${r.action} of ${r.matched.toLocaleString('en')} messages</p>
 <progress max="${Math.max(1, r.matched)}" value="${r.done + r.skipped}"></progress>
 <dl class="fields"><dt>Done</dt><dd data-count="done">${r.done}</dd><dt>Skipped</dt><dd data-count="skipped">${r.skipped}</dd><dt>Pending</dt><dd>${pending}</dd>
 <dt>Why skipped</dt><dd>${Object.entries(r.skippedReasons).map(([k, v]) => html`${k}: ${v}; `)}${r.skipped === 0 ? '–' : ''}</dd>
 <dt>Started by</dt><dd>${r.actor.name ?? r.actor.id} (${r.actor.type}) ${time(r.createdAt)}</dd>
-<dt>Filter</dt><dd><code>${JSON.stringify(r.filter)}</code></dd></dl>${stop}</div>`;
+<dt>Filter</dt><dd><code>${JSON.stringify(r.filter)}</code></dd></dl>${outcomeLine(r, outcome)}${stop}</div>`;
+}
+
+/** "Of 1,796 messages requeued: 1,790 sent since, 4 failed again, 2 still waiting." */
+function outcomeLine(r: RecoveryRecord, o: RecoveryOutcome | null): Html | '' {
+  if (o === null || r.done === 0) return '';
+  const n = (key: string, count: number) =>
+    html`<strong data-outcome="${key}">${count.toLocaleString('en')}</strong>`;
+  return html`<p id="outcome">Of ${r.done.toLocaleString('en')} messages requeued: ${n('sent', o.sent)} sent since, ${n('failed', o.failed)} failed again, ${n('waiting', o.waiting)} still waiting${o.cancelled > 0 ? html`, ${n('cancelled', o.cancelled)} cancelled` : ''}${o.movedOn > 0 ? html`, ${n('moved_on', o.movedOn)} requeued again by a later recovery or no longer stored` : ''}.</p>`;
 }
 
 export function registerUnsentPages(app: FastifyInstance, deps: ConsoleDeps): void {
@@ -224,13 +243,14 @@ ${
   app.get('/console/recoveries/:id', { config: { permission: 'read' } }, async (request, reply) => {
     const state = stateOf(request);
     const { id } = request.params as { id: string };
-    const r = await deps.operations.getRecovery(state.scope, id);
-    if ((request.headers.accept ?? '').includes('application/json')) return reply.send(r);
+    const { record: r, outcome } = await deps.operations.getRecoveryWithOutcome(state.scope, id);
+    if ((request.headers.accept ?? '').includes('application/json'))
+      return reply.send({ ...r, outcome });
     const stop =
       r.state === 'running' && state.user.role !== 'viewer'
         ? html`<form method="post" action="/console/recoveries/${r.id}/cancel">${csrf(state)}<button type="submit">Stop this recovery</button></form>`
         : '';
-    const body = html`${recoveryProgress(r, stop)}
+    const body = html`${recoveryProgress(r, outcome, stop)}
 <p class="muted">Safe to run twice: a message already sent is skipped, never sent again.</p>`;
     return reply
       .type('text/html')

@@ -1,4 +1,5 @@
 import type { MessageFilter } from '../ports/message-store.ts';
+import type { MessageStatus } from '../types.ts';
 import type { AuditEvent, AuditFilter } from './audit.ts';
 import type { RecoveryAction, RecoveryRecord } from './recovery.ts';
 import type { Unit } from './units.ts';
@@ -71,6 +72,15 @@ export interface RecoveryStore {
   start(recovery: NewRecovery, filter: MessageFilter, audit: AuditEvent): Promise<RecoveryRecord>;
   /** With `unitId`, a recovery of another unit (or of every unit) is not found. */
   get(id: string, unitId?: string): Promise<RecoveryRecord | null>;
+  /**
+   * `get`, with how many of the messages the recovery was the last to requeue are in each status
+   * now, read together (one snapshot, so they add up with its `done`). `statuses` is null for a
+   * recovery that marks no messages: a cancel, or one started before outcomes were kept.
+   */
+  getWithOutcome(
+    id: string,
+    unitId?: string,
+  ): Promise<{ record: RecoveryRecord; statuses: Map<MessageStatus, number> | null } | null>;
   /** Newest first. */
   list(options: { unitId?: string; beforeId?: string; limit: number }): Promise<RecoveryRecord[]>;
   /**

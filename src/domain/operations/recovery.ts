@@ -111,3 +111,34 @@ export interface RecoveryRecord {
   finishedAt: number | null;
   error: string | null;
 }
+
+/**
+ * What became of the messages a retry recovery requeued (`done`), by their status now: `sent`,
+ * `failed` again, still `waiting` (queued, scheduled or being sent), `cancelled` since, and
+ * `movedOn`: requeued again by a later recovery, which counts them from then on (a message counts
+ * toward the last recovery that requeued it), or no longer stored (retention). The five add up to
+ * `done`.
+ */
+export interface RecoveryOutcome {
+  sent: number;
+  failed: number;
+  waiting: number;
+  cancelled: number;
+  movedOn: number;
+}
+
+/** The outcome of a recovery that requeued `done` messages, `statuses` of which it still counts. */
+export function recoveryOutcome(
+  done: number,
+  statuses: ReadonlyMap<MessageStatus, number>,
+): RecoveryOutcome {
+  const n = (...of: MessageStatus[]) => of.reduce((sum, s) => sum + (statuses.get(s) ?? 0), 0);
+  const outcome = {
+    sent: n('sent'),
+    failed: n('failed'),
+    waiting: n('queued', 'scheduled', 'sending'),
+    cancelled: n('cancelled'),
+  };
+  const counted = outcome.sent + outcome.failed + outcome.waiting + outcome.cancelled;
+  return { ...outcome, movedOn: Math.max(0, done - counted) };
+}

@@ -17,7 +17,9 @@ import {
   DRY_RUN_SAMPLE,
   MAX_RATE_PER_S,
   type RecoveryAction,
+  type RecoveryOutcome,
   type RecoveryRecord,
+  recoveryOutcome,
 } from './recovery.ts';
 import type { Actor, Scope } from './scope.ts';
 import { noSuchUnitFilter, type Unit, unitNameProblem } from './units.ts';
@@ -301,6 +303,20 @@ export class OperationsService {
     const record = await this.deps.recoveries.get(id, this.scopeUnitId(scope));
     if (!record) throw new OperationsError('not_found', `no recovery with id ${id}`);
     return record;
+  }
+
+  /**
+   * A recovery and what became of the mail it requeued; `outcome` is null for a recovery that
+   * keeps none (see RecoveryStore.getWithOutcome). Scoped like `getRecovery`.
+   */
+  async getRecoveryWithOutcome(
+    scope: Scope,
+    id: string,
+  ): Promise<{ record: RecoveryRecord; outcome: RecoveryOutcome | null }> {
+    const found = await this.deps.recoveries.getWithOutcome(id, this.scopeUnitId(scope));
+    if (!found) throw new OperationsError('not_found', `no recovery with id ${id}`);
+    const { record, statuses } = found;
+    return { record, outcome: statuses ? recoveryOutcome(record.done, statuses) : null };
   }
 
   listRecoveries(

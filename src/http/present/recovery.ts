@@ -1,4 +1,4 @@
-import type { RecoveryRecord } from '../../domain/operations/recovery.ts';
+import type { RecoveryOutcome, RecoveryRecord } from '../../domain/operations/recovery.ts';
 import type { OperationsService } from '../../domain/operations/service.ts';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -28,4 +28,15 @@ export function presentRecovery(r: RecoveryRecord, units: Map<string, string>) {
 export async function presentRecoveries(operations: OperationsService, records: RecoveryRecord[]) {
   const units = await operations.unitNames(records.flatMap((r) => (r.unitId ? [r.unitId] : [])));
   return records.map((r) => presentRecovery(r, units));
+}
+
+export function presentOutcome(outcome: RecoveryOutcome | null) {
+  if (!outcome) return null;
+  return {
+    sent: outcome.sent,
+    failed: outcome.failed,
+    waiting: outcome.waiting,
+    cancelled: outcome.cancelled,
+    moved_on: outcome.movedOn,
+  };
 }

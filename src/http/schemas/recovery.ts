@@ -28,3 +28,27 @@ export const RecoverySchema = Type.Object({
   finished_at: Type.Union([Type.String(), Type.Null()]),
   error: Type.Union([Type.String(), Type.Null()]),
 });
+
+/** A recovery with what became of the mail it requeued (`GET /v1/recoveries/{id}`). */
+export const RecoveryWithOutcomeSchema = Type.Object({
+  ...RecoverySchema.properties,
+  outcome: Type.Union(
+    [
+      Type.Object({
+        sent: Type.Integer({ description: 'sent since it was requeued' }),
+        failed: Type.Integer({ description: 'failed again (dead-lettered)' }),
+        waiting: Type.Integer({ description: 'queued, scheduled or being sent' }),
+        cancelled: Type.Integer({ description: 'cancelled since' }),
+        moved_on: Type.Integer({
+          description:
+            'requeued again by a later recovery (they count toward that one), or no longer stored',
+        }),
+      }),
+      Type.Null(),
+    ],
+    {
+      description:
+        'What became of the messages it requeued (`done`), by their status now; the five add up to `done`. A message counts toward the last recovery that requeued it. Null for a cancel, and for a recovery started before this was kept.',
+    },
+  ),
+});

@@ -20,7 +20,7 @@ import type { AttemptTable, Database, MessageTable, RecipientTable } from '../sc
 
 /** A submitted message as the rows that store it. */
 export interface MessageRows {
-  message: MessageTable;
+  message: Insertable<MessageTable>;
   recipients: Insertable<RecipientTable>[];
   categories: Database['message_categories'][];
   metadata: Database['message_metadata'][];

@@ -29,7 +29,7 @@ async function writeSubmissions(
   group: Submission[],
 ): Promise<SubmissionOutcome[]> {
   const outcomes: SubmissionOutcome[] = [];
-  const messages: MessageTable[] = [];
+  const messages: Insertable<MessageTable>[] = [];
   const recipients: Insertable<RecipientTable>[] = [];
   const categories: Database['message_categories'][] = [];
   const metadata: Database['message_metadata'][] = [];

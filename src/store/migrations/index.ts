@@ -20,6 +20,7 @@ import * as unitSuppressions from './018-unit-suppressions.ts';
 import * as consoleUserDisabled from './019-console-user-disabled.ts';
 import * as consoleSignOuts from './020-console-sign-outs.ts';
 import * as signInFailuresByClient from './021-sign-in-failures-by-client.ts';
+import * as recoveryOutcome from './022-recovery-outcome.ts';
 import * as webhookSecretRotation from './023-webhook-secret-rotation.ts';
 import * as xMessageId from './024-x-message-id.ts';
 
@@ -46,6 +47,7 @@ export const migrations: Record<string, Migration> = {
   '019-console-user-disabled': consoleUserDisabled,
   '020-console-sign-outs': consoleSignOuts,
   '021-sign-in-failures-by-client': signInFailuresByClient,
+  '022-recovery-outcome': recoveryOutcome,
   '023-webhook-secret-rotation': webhookSecretRotation,
   '024-x-message-id': xMessageId,
 };

@@ -55,7 +55,7 @@ export function runChunk(
 
       // The chunk is the range (from, last] of the set's pending messages.
       const ids = items.map((i) => i.message_id);
-      const acted = new Set(await actOn(trx, handle.dialect, record.action, ids, now));
+      const acted = new Set(await actOn(trx, handle.dialect, id, record.action, ids, now));
       const rest = ids.filter((m) => !acted.has(m));
       const reasons = new Map<SkipReason, number>();
       if (rest.length > 0) {

@@ -49,6 +49,7 @@ export async function startRecovery(
         error: null,
         lease_owner: null,
         lease_expires_at: null,
+        outcome_tracked: recovery.action === 'retry' ? 1 : 0,
       })
       .execute();
     // The set, in one statement per part: every matched id. One that already waits in another

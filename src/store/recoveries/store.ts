@@ -8,6 +8,7 @@ import { failRecovery } from './fail.ts';
 import { getRecovery } from './get.ts';
 import { acquireRecovery, releaseRecovery } from './leases.ts';
 import { listRecoveries } from './list.ts';
+import { getRecoveryWithOutcome } from './outcome.ts';
 import { pruneFinishedSets } from './prune-finished-sets.ts';
 import { runChunk } from './run-chunk.ts';
 import { runningRecoveries } from './running.ts';
@@ -23,6 +24,10 @@ export class SqlRecoveryStore implements RecoveryStore, RecoveryWork {
 
   get(id: string, unitId?: string): Promise<RecoveryRecord | null> {
     return getRecovery(this.handle, id, unitId);
+  }
+
+  getWithOutcome(id: string, unitId?: string) {
+    return getRecoveryWithOutcome(this.handle, id, unitId);
   }
 
   list(options: { unitId?: string; beforeId?: string; limit: number }): Promise<RecoveryRecord[]> {

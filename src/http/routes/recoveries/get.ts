@@ -1,8 +1,8 @@
 import type { OperationsService } from '../../../domain/operations/service.ts';
-import { presentRecoveries } from '../../present/recovery.ts';
+import { presentOutcome, presentRecovery } from '../../present/recovery.ts';
 import { ErrorSchema } from '../../schemas/error.ts';
 import { IdParamsSchema } from '../../schemas/id-params.ts';
-import { RecoverySchema } from '../../schemas/recovery.ts';
+import { RecoveryWithOutcomeSchema } from '../../schemas/recovery.ts';
 import { scopeOf } from '../../scope.ts';
 import type { TypedApp } from '../../typed-app.ts';
 
@@ -13,16 +13,18 @@ export function registerGetRecovery(app: TypedApp, operations: OperationsService
     {
       schema: {
         tags: ['operations'],
-        summary: 'A recovery: its state and progress',
+        summary: 'A recovery: its state, progress and what became of the mail it requeued',
         params: IdParamsSchema,
-        response: { 200: RecoverySchema, 404: ErrorSchema },
+        response: { 200: RecoveryWithOutcomeSchema, 404: ErrorSchema },
       },
     },
-    async (request) =>
-      (
-        await presentRecoveries(operations, [
-          await operations.getRecovery(scopeOf(request), request.params.id),
-        ])
-      )[0],
+    async (request) => {
+      const { record, outcome } = await operations.getRecoveryWithOutcome(
+        scopeOf(request),
+        request.params.id,
+      );
+      const units = await operations.unitNames(record.unitId ? [record.unitId] : []);
+      return { ...presentRecovery(record, units), outcome: presentOutcome(outcome) };
+    },
   );
 }
