@@ -1,7 +1,7 @@
 // Checks the direction of every import in src/ against the layers in docs/architecture.md, so
 // the shape stays true after the next feature. Run by `npm test` (as `npm run lint:layers`).
 //
-//   cli → http → ops, tracking → delivery, store, providers → domain
+//   cli → http, smtp → ops, tracking → delivery, store, providers → domain
 //
 // A folder may import itself and the folders listed for it, nothing else. On top of that:
 // no import cycles at all (not even two files importing each other), and the domain imports no
@@ -25,9 +25,12 @@ export const ALLOWED = {
   http: ['ops', 'tracking', 'delivery', 'domain'],
   // The console, like HTTP: domain services and ports, never a store class or provider module.
   console: ['ops', 'tracking', 'delivery', 'domain'],
+  // SMTP submission: a front for the API's `POST /v1/messages`, handed to it by the wiring.
+  smtp: ['domain'],
   cli: [
     'console',
     'http',
+    'smtp',
     'ops',
     'tracking',
     'delivery',
@@ -53,6 +56,8 @@ const NOT_IN_DOMAIN = [
   'node:https',
   'node:net',
   'node:fs',
+  'smtp-server',
+  'mailparser',
 ];
 
 function listFiles(dir) {

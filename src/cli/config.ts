@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import {
   DEFAULT_ALERT_FOR_MS,
@@ -12,6 +13,7 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../domain/retry-policy.t
 import type { AlertingOptions } from '../ops/alerts/evaluator.ts';
 import { loadPublicKey } from '../providers/sendgrid/event-source.ts';
 import type { SendGridOptions } from '../providers/sendgrid/sendgrid-provider.ts';
+import type { SmtpIngressOptions } from '../smtp/server.ts';
 import { isPostgresUrl, parsePostgresUrl } from '../store/engine/postgres.ts';
 
 /**
@@ -48,6 +50,8 @@ export interface Config {
   /** Audit events older than this are deleted (apart from message retention). */
   auditRetentionDays: number;
   http: { host: string; port: number };
+  /** SMTP submission (TEGAMI_SMTP_PORT), in processes that run the API; null: off. */
+  smtp: SmtpIngressOptions | null;
   provider: 'sandbox' | 'test' | 'sendgrid';
   /** Set when `provider` is `sendgrid`. */
   sendgrid: SendGridOptions | null;
@@ -284,6 +288,7 @@ export function loadConfig(env: Env = process.env): Config {
     unsentAfterMs: integer(env, 'TEGAMI_UNSENT_AFTER_S', 60, 1, 7 * 24 * 3600) * 1000,
     auditRetentionDays: integer(env, 'TEGAMI_AUDIT_RETENTION_DAYS', 400, 1, 36_500),
     http: { host, port: integer(env, 'TEGAMI_HTTP_PORT', DEFAULT_HTTP_PORT, 0, 65535) },
+    smtp: loadSmtp(env, host),
     provider,
     sendgrid,
     sendgridWebhook: loadSendGridWebhook(env),
@@ -507,6 +512,54 @@ function loadSendGrid(env: Env, leaseMs: number): SendGridOptions {
     );
   }
   return options;
+}
+
+/** A PEM file named by `name`, read now so that a wrong path stops the start, naming it. */
+function pemFile(env: Env, name: string): Buffer | null {
+  const path = text(env, name, '');
+  if (!path) return null;
+  let pem: Buffer;
+  try {
+    pem = readFileSync(path);
+  } catch (error) {
+    throw new ConfigError(name, `cannot read ${path}: ${(error as Error).message}`);
+  }
+  if (!pem.toString('latin1').includes('-----BEGIN ')) {
+    throw new ConfigError(name, `${path} is not a PEM file`);
+  }
+  return pem;
+}
+
+function loadSmtp(env: Env, httpHost: string): SmtpIngressOptions | null {
+  const port = integer(env, 'TEGAMI_SMTP_PORT', -1, 0, 65535);
+  const host = text(env, 'TEGAMI_SMTP_HOST', httpHost);
+  if (/\s/.test(host))
+    throw new ConfigError('TEGAMI_SMTP_HOST', `"${host}" is not a host name or address`);
+  const cert = pemFile(env, 'TEGAMI_SMTP_TLS_CERT_FILE');
+  const key = pemFile(env, 'TEGAMI_SMTP_TLS_KEY_FILE');
+  if ((cert === null) !== (key === null)) {
+    throw new ConfigError(
+      cert ? 'TEGAMI_SMTP_TLS_KEY_FILE' : 'TEGAMI_SMTP_TLS_CERT_FILE',
+      'TLS needs both TEGAMI_SMTP_TLS_CERT_FILE and TEGAMI_SMTP_TLS_KEY_FILE',
+    );
+  }
+  const implicitTls = oneOf(env, 'TEGAMI_SMTP_TLS_IMPLICIT', 'false', ['true', 'false'] as const);
+  if (implicitTls === 'true' && !cert) {
+    throw new ConfigError(
+      'TEGAMI_SMTP_TLS_IMPLICIT',
+      'needs TEGAMI_SMTP_TLS_CERT_FILE and TEGAMI_SMTP_TLS_KEY_FILE',
+    );
+  }
+  const options: SmtpIngressOptions = {
+    host,
+    port,
+    tls: cert && key ? { cert, key } : null,
+    implicitTls: implicitTls === 'true',
+    allowInsecureAuth:
+      oneOf(env, 'TEGAMI_SMTP_ALLOW_INSECURE_AUTH', 'false', ['true', 'false'] as const) === 'true',
+    maxClients: integer(env, 'TEGAMI_SMTP_MAX_CLIENTS', 100, 1, 10_000),
+  };
+  return port === -1 ? null : options;
 }
 
 function loadSendGridWebhook(env: Env): Config['sendgridWebhook'] {

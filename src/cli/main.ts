@@ -280,6 +280,11 @@ async function run(config: Config, role: 'serve' | 'api' | 'worker'): Promise<nu
   const running = service;
   if (running.url) {
     console.log(`Tegami ${role} listening on ${running.url} (provider: ${config.provider})`);
+    if (running.smtp) {
+      console.log(
+        `SMTP submission on ${running.smtp.address} (${config.smtp?.tls ? (config.smtp.implicitTls ? 'TLS' : 'STARTTLS') : 'no TLS'}; an API key as the password)`,
+      );
+    }
   } else {
     console.log(`Tegami worker running (provider: ${config.provider})`);
   }

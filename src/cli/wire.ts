@@ -6,7 +6,7 @@ import { registerConsole } from '../console/plugin.ts';
 import { releaseDeadLocalLeases, releaseExpiredLeases } from '../delivery/lease-reaper.ts';
 import { DeliveryWorker } from '../delivery/worker.ts';
 import { AlertsService } from '../domain/alerts/service.ts';
-import { createApiKey, ensureBootstrapKey } from '../domain/api-keys.ts';
+import { createApiKey, ensureBootstrapKey, hashApiKey } from '../domain/api-keys.ts';
 import { ConsoleAccounts } from '../domain/console-accounts.ts';
 import { HandOffSlot } from '../domain/hand-over.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
@@ -30,6 +30,7 @@ import { renderSandboxMime, SandboxProvider } from '../providers/sandbox/sandbox
 import { loadPublicKey, sendgridEventSource } from '../providers/sendgrid/event-source.ts';
 import { SendGridProvider } from '../providers/sendgrid/sendgrid-provider.ts';
 import { TestProvider } from '../providers/test-provider.ts';
+import { type SmtpIngress, type SmtpIngressOptions, startSmtpIngress } from '../smtp/server.ts';
 import { createAlertStore } from '../store/alerts/index.ts';
 import { statusWebhooksOfMessage } from '../store/console/status-webhooks-of-message.ts';
 import { consoleUserStore } from '../store/console/store.ts';
@@ -122,6 +123,8 @@ export type DeliveryWake = 'worker' | 'relay';
 export interface RunningService {
   /** `http://host:port`, when the API runs. */
   url: string | null;
+  /** SMTP submission, when the API runs and TEGAMI_SMTP_PORT is set. */
+  smtp: SmtpIngress | null;
   app: FastifyInstance | null;
   worker: DeliveryWorker | null;
   database: DatabaseHandle;
@@ -380,6 +383,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   let statusWebhooks: StatusWebhookSender | null = null;
   let eventRelay: EventRelaySender | null = null;
   let app: FastifyInstance | null = null;
+  let smtp: SmtpIngress | null = null;
   let clusterJobs: ClusterJobs | null = null;
   let operationsJobs: ReturnType<typeof startOperationsJobs> | null = null;
   let alertEvaluator: AlertEvaluator | null = null;
@@ -398,7 +402,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const choresStopped = Promise.all([clusterJobs?.stop(), alertEvaluator?.stop()]).catch(
       (err: unknown) => logger.warn({ err }, 'stopping the cluster jobs failed'),
     );
-    // Stop taking requests first, then let the worker finish what it holds.
+    // Stop taking requests first (SMTP sessions hand their mail to the API: before it), then
+    // let the worker finish what it holds.
+    if (smtp) await smtp.close();
     if (app) await app.close();
     if (metricsApp) await metricsApp.close();
     await messages.flushed();
@@ -558,6 +564,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       });
       signal?.throwIfAborted();
       url = await listen(app, config.http.host, config.http.port);
+      if (config.smtp) smtp = await startSmtp(config.smtp, app, keys, logger);
       // Only now that the port is ours: a start that cannot listen must not create a key.
       if (!config.bootstrapApiKey && (await keys.count()) === 0) {
         // The operator's first key: an admin key, in the `default` unit.
@@ -683,7 +690,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const wake = (what: DeliveryWake) =>
       what === 'worker' ? inProcess?.wake() : eventRelay?.wake();
     const writeGroup = (group: Submission[]) => messages.writeGroup(group);
-    return { url, app, worker, database, telemetry, wake, writeGroup, stop };
+    return { url, smtp, app, worker, database, telemetry, wake, writeGroup, stop };
   } catch (error) {
     await atMost(stop(), FAILED_START_RELEASE_MS, logger);
     if (signal?.aborted) throw new StartAborted('stopped while starting');
@@ -704,6 +711,52 @@ export function consoleAccounts(
 /** Who acts when the service itself creates something at start (the first console admin). */
 function startActor() {
   return { type: 'cli' as const, id: 'TEGAMI_ADMIN_EMAIL', name: 'first start' };
+}
+
+/**
+ * SMTP submission in front of this process's API: each mail becomes a `POST /v1/messages`
+ * injected into the app (no socket), so SMTP mail meets every rule API mail does.
+ */
+async function startSmtp(
+  options: SmtpIngressOptions,
+  app: FastifyInstance,
+  keys: { findActiveByHash(hash: string): Promise<unknown> },
+  logger: Logger,
+): Promise<SmtpIngress> {
+  let ingress: SmtpIngress;
+  try {
+    ingress = await startSmtpIngress(options, {
+      isActiveKey: async (key) =>
+        key !== '' && (await keys.findActiveByHash(hashApiKey(key))) !== null,
+      submit: async (key, input, idempotencyKey) => {
+        const answer = await app.inject({
+          method: 'POST',
+          url: '/v1/messages',
+          headers: {
+            authorization: `Bearer ${key}`,
+            'content-type': 'application/json',
+            ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}),
+          },
+          payload: JSON.stringify(input),
+        });
+        let body: unknown = null;
+        try {
+          body = answer.json();
+        } catch {
+          // An answer without JSON: its status says enough.
+        }
+        return { status: answer.statusCode, body };
+      },
+      logger,
+    });
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? '';
+    throw new ListenError(
+      `cannot listen for SMTP on ${options.host}:${options.port}: ${(error as Error).message}${code ? ` (${code})` : ''}; check TEGAMI_SMTP_HOST and TEGAMI_SMTP_PORT`,
+    );
+  }
+  logger.info({ smtp: ingress.address }, 'SMTP submission listening');
+  return ingress;
 }
 
 /** `app.listen`, with the reasons a port cannot be had said plainly. */

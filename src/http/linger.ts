@@ -42,6 +42,8 @@ export class LingeringSockets {
   drainUnreadBody(request: IncomingMessage): void {
     const socket = request.socket;
     if (request.complete || request.destroyed || !socket || socket.destroyed) return;
+    // An injected request (app.inject: SMTP submission's) has a stand-in socket, nothing to drain.
+    if (typeof socket.destroy !== 'function') return;
     if (this.sockets.has(socket)) return;
     this.sockets.add(socket);
     const started = Date.now();

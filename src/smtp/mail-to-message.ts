@@ -1,0 +1,184 @@
+import libmime from 'libmime';
+import type { Address } from '../domain/types.ts';
+import { isReservedHeader, type MessageInput } from '../domain/validate-message.ts';
+
+/**
+ * Mail handed to Tegami over SMTP, read into the same input as `POST /v1/messages`, which then
+ * checks it by the same rules (domain/validate-message.ts). Pure, so that the mapping is tested
+ * without a server: smtp/server.ts parses the MIME (mailparser) and hands over this subset.
+ */
+
+export interface MailAddress {
+  address?: string;
+  name?: string;
+  /** A group (`Friends: a@x, b@y;`): its members. */
+  group?: MailAddress[];
+}
+
+/** What mailparser's `simpleParser` reads from a message, as far as Tegami uses it. */
+export interface ParsedMailLike {
+  from?: { value: MailAddress[] };
+  to?: { value: MailAddress[] } | { value: MailAddress[] }[];
+  cc?: { value: MailAddress[] } | { value: MailAddress[] }[];
+  replyTo?: { value: MailAddress[] };
+  subject?: string;
+  text?: string;
+  html?: string | false;
+  attachments: { filename?: string; contentType: string; content: Buffer }[];
+  /** Every header line as written (folded lines joined by mailparser). */
+  headerLines: { key: string; line: string }[];
+}
+
+/** The SMTP envelope: who the client said it sends for, and to whom. */
+export interface Envelope {
+  mailFrom: string | null;
+  rcptTo: string[];
+}
+
+/**
+ * Headers that steer Tegami rather than travel with the mail (`X-Tegami-*` is reserved for that,
+ * so none of them is passed on): SMTP has no fields for categories, metadata or a priority.
+ */
+export const CONTROL_HEADERS = {
+  categories: 'x-tegami-categories',
+  metadata: 'x-tegami-metadata',
+  priority: 'x-tegami-priority',
+  sendAt: 'x-tegami-send-at',
+} as const;
+
+/**
+ * Header fields passed on as the application wrote them: threading and unsubscribe links, and
+ * every `X-` field not reserved. Others (Received, DKIM-Signature, MIME's own) describe this hop
+ * or are written again when the mail is built.
+ */
+const PASSED_ON = new Set([
+  'in-reply-to',
+  'references',
+  'list-unsubscribe',
+  'list-unsubscribe-post',
+]);
+
+export type MailMapping = { input: MessageInput } | { refusal: string };
+
+function addressesOf(field: ParsedMailLike['to']): Address[] {
+  const out: Address[] = [];
+  const visit = (a: MailAddress) => {
+    if (a.group) for (const member of a.group) visit(member);
+    else if (a.address)
+      out.push(a.name ? { email: a.address, name: a.name } : { email: a.address });
+  };
+  for (const part of field === undefined ? [] : ([] as { value: MailAddress[] }[]).concat(field)) {
+    for (const a of part.value) visit(a);
+  }
+  return out;
+}
+
+/** A header line's value: after `Name:`, unfolded, trimmed. */
+function headerValue(line: string): string {
+  return line
+    .slice(line.indexOf(':') + 1)
+    .replace(/\r?\n[ \t]/g, ' ')
+    .trim();
+}
+
+export function mailToMessage(mail: ParsedMailLike, envelope: Envelope): MailMapping {
+  // The envelope says who gets the mail; the headers only how they are shown. A header address
+  // the envelope leaves out gets nothing (as with any mail server), and an envelope recipient
+  // absent from To and Cc is a Bcc.
+  const remaining = new Map(envelope.rcptTo.map((r) => [r.toLowerCase(), r]));
+  const take = (header: Address[]) => {
+    const taken: Address[] = [];
+    for (const a of header) {
+      const key = a.email.toLowerCase();
+      if (remaining.has(key)) {
+        remaining.delete(key);
+        taken.push(a);
+      }
+    }
+    return taken;
+  };
+  const to = take(addressesOf(mail.to));
+  const cc = take(addressesOf(mail.cc));
+  const bcc = [...remaining.values()].map((email) => ({ email }));
+  if (to.length === 0) {
+    return {
+      refusal:
+        'none of the recipients is in the To: header; put at least one of them there (Tegami does not send mail with Bcc recipients only)',
+    };
+  }
+  const from =
+    addressesOf(mail.from)[0] ?? (envelope.mailFrom ? { email: envelope.mailFrom } : null);
+  if (!from) return { refusal: 'the mail has no From: header and no envelope sender' };
+
+  const headers: Record<string, string> = {};
+  const controls = new Map<string, string>();
+  for (const { key, line } of mail.headerLines) {
+    const name = line.slice(0, line.indexOf(':')).trim();
+    // A client encodes what is not plain ASCII, and nodemailer JSON too (`=?UTF-8?Q?…?=`,
+    // RFC 2047); mailparser leaves the fields it does not know as written.
+    const value = libmime.decodeWords(headerValue(line)).trim();
+    if ((Object.values(CONTROL_HEADERS) as string[]).includes(key)) {
+      controls.set(key, value);
+    } else if (PASSED_ON.has(key)) {
+      headers[name] = headerValue(line);
+    } else if (key.startsWith('x-') && !isReservedHeader(key)) {
+      headers[name] = value;
+    }
+  }
+
+  const input: MessageInput = {
+    from,
+    to,
+    ...(cc.length > 0 ? { cc } : {}),
+    ...(bcc.length > 0 ? { bcc } : {}),
+    subject: mail.subject ?? '',
+    ...(mail.text ? { text: mail.text } : {}),
+    ...(mail.html ? { html: mail.html } : {}),
+    ...(Object.keys(headers).length > 0 ? { headers } : {}),
+  };
+  const replyTo = addressesOf(mail.replyTo)[0];
+  if (replyTo) input.reply_to = replyTo;
+  if (mail.attachments.length > 0) {
+    input.attachments = mail.attachments.map((a, i) => ({
+      filename: a.filename ?? `attachment-${i + 1}`,
+      content: a.content.toString('base64'),
+      content_type: a.contentType,
+    }));
+  }
+
+  const categories = controls.get(CONTROL_HEADERS.categories);
+  if (categories !== undefined) {
+    input.categories = categories
+      .split(',')
+      .map((c) => c.trim())
+      .filter((c) => c !== '');
+  }
+  const metadata = controls.get(CONTROL_HEADERS.metadata);
+  if (metadata !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(metadata);
+    } catch {
+      return { refusal: 'X-Tegami-Metadata must be a JSON object of text values' };
+    }
+    if (
+      typeof parsed !== 'object' ||
+      parsed === null ||
+      Array.isArray(parsed) ||
+      !Object.values(parsed).every((v) => typeof v === 'string')
+    ) {
+      return { refusal: 'X-Tegami-Metadata must be a JSON object of text values' };
+    }
+    input.metadata = parsed as Record<string, string>;
+  }
+  const priority = controls.get(CONTROL_HEADERS.priority);
+  if (priority !== undefined) {
+    if (priority !== 'high' && priority !== 'normal' && priority !== 'bulk') {
+      return { refusal: 'X-Tegami-Priority must be high, normal or bulk' };
+    }
+    input.priority = priority;
+  }
+  const sendAt = controls.get(CONTROL_HEADERS.sendAt);
+  if (sendAt !== undefined) input.send_at = sendAt;
+  return { input };
+}

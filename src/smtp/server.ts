@@ -1,0 +1,227 @@
+import { isIP } from 'node:net';
+import { simpleParser } from 'mailparser';
+import type { Logger } from 'pino';
+import { SMTPServer, type SMTPServerSession } from 'smtp-server';
+import {
+  MAX_MESSAGE_BYTES,
+  MAX_RECIPIENTS,
+  type MessageInput,
+} from '../domain/validate-message.ts';
+import { mailToMessage, type ParsedMailLike } from './mail-to-message.ts';
+
+/**
+ * SMTP submission into Tegami, for applications (and frameworks) that can only send mail over
+ * SMTP. It is a front for `POST /v1/messages`: each mail is read into that request's body and
+ * handed to the API in this process, so the same key, checks, sending limit, idempotency and
+ * durability apply, and `250` is answered only once the message is committed. Errors keep their
+ * meaning: what the client must fix is a `5xx`, what may pass by itself (the sending limit, the
+ * database away) a `4xx` it retries.
+ */
+
+export interface SmtpIngressOptions {
+  host: string;
+  port: number;
+  /** PEM key and certificate: STARTTLS is offered (or the whole connection is TLS, `implicitTls`). */
+  tls: { key: Buffer; cert: Buffer } | null;
+  implicitTls: boolean;
+  /** AUTH without TLS from other hosts (TEGAMI_SMTP_ALLOW_INSECURE_AUTH); loopback always may. */
+  allowInsecureAuth: boolean;
+  maxClients: number;
+}
+
+/** What the API answered the submission (`POST /v1/messages`). */
+export interface SubmissionAnswer {
+  status: number;
+  body: unknown;
+}
+
+export interface SmtpIngressDeps {
+  /** Whether `key` is an active API key (the API checks it again with each submission). */
+  isActiveKey(key: string): Promise<boolean>;
+  /** `POST /v1/messages` with the key as a bearer token and an optional Idempotency-Key. */
+  submit(
+    key: string,
+    input: MessageInput,
+    idempotencyKey: string | null,
+  ): Promise<SubmissionAnswer>;
+  logger: Logger;
+}
+
+export interface SmtpIngress {
+  /** `host:port` it listens on. */
+  address: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** How long a stop waits for sessions under way before it closes their connections. */
+const CLOSE_TIMEOUT_MS = 10_000;
+
+function smtpError(code: number, text: string): Error {
+  return Object.assign(new Error(text), { responseCode: code });
+}
+
+function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const bare = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return bare === '::1' || (isIP(bare) === 4 && bare.startsWith('127.'));
+}
+
+/** The API key the session authenticated with (kept in memory only, for its submissions). */
+interface SessionUser {
+  key: string;
+}
+
+/**
+ * The Message-ID as an Idempotency-Key: a client that resends a mail whose `250` it did not
+ * read (a dropped connection) gets the first answer again, not a second message.
+ */
+function idempotencyKeyOf(messageId: string | undefined): string | null {
+  if (!messageId) return null;
+  const key = `smtp:${messageId}`;
+  return key.length <= 255 && /^[\x21-\x7e]+$/.test(key) ? key : null;
+}
+
+/** The API's error as one SMTP reply line: the code and text, with the fields it names. */
+function describeRefusal(body: unknown): string {
+  const error = (body as { error?: { message?: string; details?: unknown } } | null)?.error;
+  const details = Array.isArray(error?.details)
+    ? (error.details as { field?: string; message?: string }[])
+        .slice(0, 5)
+        .map((d) => `${d.field ?? ''} ${d.message ?? ''}`.trim())
+        .join('; ')
+    : '';
+  const text = `${error?.message ?? 'refused'}${details ? `: ${details}` : ''}`;
+  // One reply line: no line breaks, and short enough for any client.
+  return text.replace(/[\r\n]+/g, ' ').slice(0, 400);
+}
+
+function replyFor(answer: SubmissionAnswer): { ok: string } | { error: Error } {
+  const { status, body } = answer;
+  if (status === 202) {
+    const id = (body as { id?: string }).id ?? '';
+    return { ok: `2.0.0 OK: queued as ${id}` };
+  }
+  const text = describeRefusal(body);
+  if (status === 400) return { error: smtpError(550, `5.6.0 ${text}`) };
+  if (status === 401 || status === 403) return { error: smtpError(535, `5.7.8 ${text}`) };
+  if (status === 413) return { error: smtpError(552, `5.3.4 ${text}`) };
+  if (status === 409) {
+    // The same Message-ID, with a different mail or still being stored by another session.
+    return { error: smtpError(451, `4.5.0 ${text}`) };
+  }
+  if (status === 422) return { error: smtpError(550, `5.7.0 ${text}`) };
+  if (status === 429) return { error: smtpError(451, `4.7.1 ${text}`) };
+  return { error: smtpError(451, `4.3.0 ${text}`) };
+}
+
+export async function startSmtpIngress(
+  options: SmtpIngressOptions,
+  deps: SmtpIngressDeps,
+): Promise<SmtpIngress> {
+  const logger = deps.logger.child({ component: 'smtp' });
+  const server = new SMTPServer({
+    secure: options.tls !== null && options.implicitTls,
+    ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
+    disabledCommands: options.tls ? [] : ['STARTTLS'],
+    authMethods: ['PLAIN', 'LOGIN'],
+    authOptional: false,
+    // Checked in onAuth, so that loopback clients may authenticate without TLS.
+    allowInsecureAuth: true,
+    size: MAX_MESSAGE_BYTES,
+    maxClients: options.maxClients,
+    banner: 'Tegami mail submission',
+    disableReverseLookup: true,
+    closeTimeout: CLOSE_TIMEOUT_MS,
+    logger: false,
+
+    onAuth(auth, session, callback) {
+      if (!session.secure && !options.allowInsecureAuth && !isLoopback(session.remoteAddress)) {
+        callback(
+          smtpError(
+            538,
+            '5.7.11 Encryption required: use STARTTLS (or TLS) before AUTH; see TEGAMI_SMTP_TLS_CERT_FILE',
+          ),
+        );
+        return;
+      }
+      const key = auth.password ?? '';
+      deps.isActiveKey(key).then(
+        (active) => {
+          if (active) {
+            callback(null, { user: { key } satisfies SessionUser });
+            return;
+          }
+          // Never the password: the user name only, and where from.
+          logger.warn(
+            { remote: session.remoteAddress, username: auth.username },
+            'SMTP AUTH refused: unknown or revoked API key',
+          );
+          callback(smtpError(535, '5.7.8 unknown or revoked API key (send it as the password)'));
+        },
+        (err: unknown) => {
+          logger.warn({ err }, 'SMTP AUTH could not check the key');
+          callback(smtpError(454, '4.7.0 the key cannot be checked now; try again later'));
+        },
+      );
+    },
+
+    onRcptTo(_address, session, callback) {
+      if (session.envelope.rcptTo.length >= MAX_RECIPIENTS) {
+        callback(smtpError(452, `4.5.3 at most ${MAX_RECIPIENTS} recipients per message`));
+        return;
+      }
+      callback();
+    },
+
+    onData(stream, session, callback) {
+      receive(stream, session).then(
+        (reply) => ('ok' in reply ? callback(null, reply.ok) : callback(reply.error)),
+        (err: unknown) => {
+          logger.warn({ err }, 'SMTP mail could not be read');
+          callback(smtpError(451, '4.3.0 the mail could not be read; try again later'));
+        },
+      );
+    },
+  });
+
+  async function receive(
+    stream: NodeJS.ReadableStream & { sizeExceeded?: boolean },
+    session: SMTPServerSession,
+  ): Promise<{ ok: string } | { error: Error }> {
+    const parsed = await simpleParser(stream as never, { skipImageLinks: true });
+    if (stream.sizeExceeded) {
+      return { error: smtpError(552, `5.3.4 the mail is over ${MAX_MESSAGE_BYTES} bytes`) };
+    }
+    const user = session.user as SessionUser | undefined;
+    if (!user) return { error: smtpError(530, '5.7.0 authentication required') };
+    const mapped = mailToMessage(parsed as unknown as ParsedMailLike, {
+      mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : null,
+      rcptTo: session.envelope.rcptTo.map((r) => r.address),
+    });
+    if ('refusal' in mapped) return { error: smtpError(550, `5.6.0 ${mapped.refusal}`) };
+    const answer = await deps.submit(user.key, mapped.input, idempotencyKeyOf(parsed.messageId));
+    const reply = replyFor(answer);
+    if ('error' in reply && answer.status >= 500) {
+      logger.warn({ status: answer.status }, 'SMTP mail not accepted: the API could not store it');
+    }
+    return reply;
+  }
+
+  server.on('error', (err) => logger.warn({ err }, 'SMTP connection error'));
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.server.once('error', onError);
+    server.listen(options.port, options.host, () => {
+      server.server.off('error', onError);
+      resolve();
+    });
+  });
+  const { port } = server.server.address() as { port: number };
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  return {
+    address: `${host}:${port}`,
+    port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

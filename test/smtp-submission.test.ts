@@ -1,0 +1,290 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import nodemailer from 'nodemailer';
+import { loadConfig } from '../src/cli/config.ts';
+import { startTestService, TEST_ENGINE, TEST_KEY, type TestService } from './helpers.ts';
+
+/**
+ * SMTP submission (TEGAMI_SMTP_PORT): an application that can only speak SMTP hands mail to
+ * Tegami with an API key as the password. `250` comes once the message is stored, as `202` does
+ * on the API; what the client must fix is a 5xx, what passes by itself a 4xx.
+ */
+describe(`SMTP submission (${TEST_ENGINE})`, () => {
+  let tegami: TestService;
+  let port = 0;
+
+  const transport = (pass = TEST_KEY) =>
+    nodemailer.createTransport({
+      host: '127.0.0.1',
+      port,
+      secure: false,
+      auth: { user: 'apikey', pass },
+    });
+  const smtpError = async (promise: Promise<unknown>) => {
+    try {
+      await promise;
+    } catch (error) {
+      return error as { responseCode?: number; response?: string };
+    }
+    assert.fail('the mail was accepted');
+  };
+  const plainMail = {
+    from: 'bookings@hotel.example',
+    to: 'guest@example.jp',
+    subject: 'Your booking',
+    text: 'See you',
+  };
+  const byMessageIdOf = (response: string) => /queued as (msg_\w+)/.exec(response)?.[1] ?? '';
+
+  before(async () => {
+    tegami = await startTestService({
+      TEGAMI_SMTP_PORT: '0',
+      TEGAMI_TEST_NO_WORKER: '1',
+    });
+    port = tegami.service.smtp?.port ?? 0;
+    assert.ok(port > 0, 'SMTP listens');
+  });
+  after(async () => {
+    await tegami.stop();
+  });
+
+  test('a mail is answered 250 with its id once stored, and reads as the API shows it', async () => {
+    const info = await transport().sendMail({
+      from: '"Hotel" <bookings@hotel.example>',
+      to: '"Taro Tanaka" <taro@example.jp>',
+      bcc: 'audit@hotel.example',
+      subject: 'ご予約の確認',
+      text: 'See you soon',
+      html: '<p>See you soon</p>',
+      headers: {
+        'X-Tegami-Categories': 'booking',
+        'X-Tegami-Metadata': '{"booking_id":"B-7"}',
+        'X-Tegami-Priority': 'high',
+      },
+      attachments: [{ filename: 'stay.txt', content: 'room 301' }],
+    });
+    assert.match(info.response, /^250 2\.0\.0 OK: queued as msg_/);
+    const id = byMessageIdOf(info.response);
+    const stored = await tegami.request('GET', `/v1/messages/${id}`);
+    assert.equal(stored.status, 200);
+    const m = stored.body;
+    assert.equal(m.status, 'queued');
+    assert.equal(m.priority, 'high');
+    assert.deepEqual(m.from, { email: 'bookings@hotel.example', name: 'Hotel' });
+    assert.equal(m.subject, 'ご予約の確認');
+    assert.deepEqual(m.categories, ['booking']);
+    assert.deepEqual(m.metadata, { booking_id: 'B-7' });
+    assert.deepEqual(
+      m.recipients.map((r: { email: string; type: string }) => `${r.type}:${r.email}`),
+      ['to:taro@example.jp', 'bcc:audit@hotel.example'],
+    );
+    assert.deepEqual(m.attachments, [
+      { filename: 'stay.txt', content_type: 'text/plain', size: 8 },
+    ]);
+    // It is found as any mail is.
+    const found = await tegami.request('GET', '/v1/messages?recipient_name=tanaka');
+    assert.deepEqual(
+      found.body.data.map((r: { id: string }) => r.id),
+      [id],
+    );
+  });
+
+  test('a mail sent again with the same Message-ID is stored once', async () => {
+    const mail = {
+      from: 'bookings@hotel.example',
+      to: 'hanako@example.jp',
+      subject: 'Once',
+      text: 'x',
+      messageId: '<booking-42@hotel.example>',
+    };
+    const first = await transport().sendMail(mail);
+    const again = await transport().sendMail(mail);
+    assert.equal(byMessageIdOf(again.response), byMessageIdOf(first.response));
+    const listed = await tegami.request('GET', '/v1/messages?recipient=hanako@example.jp');
+    assert.equal(listed.body.data.length, 1);
+  });
+
+  test('a wrong key is refused at AUTH (535), and nothing is stored', async () => {
+    const before = await tegami.request('GET', '/v1/messages?limit=500');
+    const refused = await smtpError(transport('tgm_not_a_key_0123456789').sendMail(plainMail));
+    assert.equal(refused.responseCode, 535);
+    const afterwards = await tegami.request('GET', '/v1/messages?limit=500');
+    assert.equal(afterwards.body.data.length, before.body.data.length);
+  });
+
+  test('mail the API would refuse is refused with its reasons (550); nothing is stored', async () => {
+    const before = await tegami.request('GET', '/v1/messages?limit=500');
+    const badFrom = await smtpError(
+      transport().sendMail({
+        from: 'bookings@localhost',
+        to: 'guest@example.jp',
+        subject: 's',
+        text: 't',
+      }),
+    );
+    assert.equal(badFrom.responseCode, 550);
+    assert.match(badFrom.response ?? '', /from\.email is not a valid email address/);
+    const bccOnly = await smtpError(
+      transport().sendMail({
+        envelope: { from: 'bookings@hotel.example', to: ['hidden@example.jp'] },
+        from: 'bookings@hotel.example',
+        to: 'shown@example.jp',
+        subject: 's',
+        text: 't',
+      }),
+    );
+    assert.equal(bccOnly.responseCode, 550);
+    assert.match(bccOnly.response ?? '', /To: header/);
+    const afterwards = await tegami.request('GET', '/v1/messages?limit=500');
+    assert.equal(afterwards.body.data.length, before.body.data.length);
+  });
+
+  test('without AUTH nothing is taken', async () => {
+    const anonymous = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false });
+    const refused = await smtpError(anonymous.sendMail(plainMail));
+    assert.equal(refused.responseCode, 530);
+  });
+
+  test('STARTTLS is not offered without a certificate', async () => {
+    const greeting = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1');
+      let text = '';
+      socket.on('data', (chunk) => {
+        text += chunk.toString();
+        if (text.startsWith('220') && !text.includes('EHLO')) {
+          if (!text.includes('\r\n250 ')) socket.write('EHLO test.example\r\n');
+        }
+        if (/\r\n250 /.test(text)) {
+          socket.end('QUIT\r\n');
+          resolve(text);
+        }
+      });
+      socket.on('error', reject);
+    });
+    assert.match(greeting, /AUTH PLAIN LOGIN/);
+    assert.doesNotMatch(greeting, /STARTTLS/);
+  });
+});
+
+describe(`SMTP submission over the unit's sending limit (${TEST_ENGINE})`, () => {
+  test('is answered 451 (try again later), as the API answers 429', async () => {
+    const tegami = await startTestService({
+      TEGAMI_SMTP_PORT: '0',
+      TEGAMI_TEST_NO_WORKER: '1',
+      TEGAMI_UNIT_RATE_LIMIT_PER_MIN: '1',
+    });
+    try {
+      const transport = nodemailer.createTransport({
+        host: '127.0.0.1',
+        port: tegami.service.smtp?.port ?? 0,
+        secure: false,
+        auth: { user: 'apikey', pass: TEST_KEY },
+      });
+      const mail = { from: 'shop@example.com', to: 'guest@example.jp', subject: 's', text: 't' };
+      assert.match((await transport.sendMail(mail)).response, /^250 /);
+      const error = await transport.sendMail(mail).then(
+        () => assert.fail('the second mail of the minute was accepted'),
+        (e: { responseCode?: number; response?: string }) => e,
+      );
+      assert.equal(error.responseCode, 451);
+      assert.match(error.response ?? '', /4\.7\.1 .*per minute/);
+    } finally {
+      await tegami.stop();
+    }
+  });
+});
+
+describe(`SMTP submission over STARTTLS, and its settings (${TEST_ENGINE})`, () => {
+  const folder = mkdtempSync(join(tmpdir(), 'tegami-smtp-tls-'));
+  const certFile = join(folder, 'cert.pem');
+  const keyFile = join(folder, 'key.pem');
+  let haveOpenssl = true;
+  try {
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        keyFile,
+        '-out',
+        certFile,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+      ],
+      { stdio: 'ignore' },
+    );
+  } catch {
+    haveOpenssl = false;
+  }
+  after(() => rmSync(folder, { recursive: true, force: true }));
+
+  test('a certificate makes STARTTLS available, and mail goes through it', {
+    skip: haveOpenssl ? false : 'needs openssl to make a certificate',
+  }, async () => {
+    const tegami = await startTestService({
+      TEGAMI_SMTP_PORT: '0',
+      TEGAMI_SMTP_TLS_CERT_FILE: certFile,
+      TEGAMI_SMTP_TLS_KEY_FILE: keyFile,
+      TEGAMI_TEST_NO_WORKER: '1',
+    });
+    try {
+      const transport = nodemailer.createTransport({
+        host: '127.0.0.1',
+        port: tegami.service.smtp?.port ?? 0,
+        secure: false,
+        requireTLS: true,
+        tls: { rejectUnauthorized: false },
+        auth: { user: 'apikey', pass: TEST_KEY },
+      });
+      const info = await transport.sendMail({
+        from: 'bookings@hotel.example',
+        to: 'guest@example.jp',
+        subject: 'over TLS',
+        text: 't',
+      });
+      assert.match(info.response, /^250 /);
+    } finally {
+      await tegami.stop();
+    }
+  });
+
+  test('settings that cannot work stop the start, naming the variable', () => {
+    const bad: [Record<string, string>, RegExp][] = [
+      [{ TEGAMI_SMTP_PORT: '70000' }, /TEGAMI_SMTP_PORT/],
+      [
+        { TEGAMI_SMTP_PORT: '2525', TEGAMI_SMTP_TLS_CERT_FILE: certFile },
+        /TEGAMI_SMTP_TLS_KEY_FILE/,
+      ],
+      [{ TEGAMI_SMTP_PORT: '2525', TEGAMI_SMTP_TLS_IMPLICIT: 'true' }, /TEGAMI_SMTP_TLS_IMPLICIT/],
+      [
+        { TEGAMI_SMTP_PORT: '2525', TEGAMI_SMTP_TLS_CERT_FILE: join(folder, 'missing.pem') },
+        /TEGAMI_SMTP_TLS_CERT_FILE: cannot read/,
+      ],
+    ];
+    for (const [env, expected] of bad) assert.throws(() => loadConfig(env), expected);
+    if (haveOpenssl) {
+      assert.match(readFileSync(certFile, 'utf8'), /BEGIN CERTIFICATE/);
+      const config = loadConfig({
+        TEGAMI_SMTP_PORT: '2525',
+        TEGAMI_SMTP_TLS_CERT_FILE: certFile,
+        TEGAMI_SMTP_TLS_KEY_FILE: keyFile,
+      });
+      assert.equal(config.smtp?.port, 2525);
+      assert.ok(config.smtp?.tls);
+    }
+    assert.equal(loadConfig({}).smtp, null, 'off unless TEGAMI_SMTP_PORT is set');
+  });
+});
