@@ -235,6 +235,17 @@ function missingSqliteFile(databaseUrl: string): string | null {
   return `no database exists at ${databaseUrl}${absolute === path ? '' : ` (no file ${absolute})`}; check TEGAMI_DATABASE_URL, or start tegami once (or run tegami migrate) to create it`;
 }
 
+/** PostgreSQL's SQLSTATE for "permission denied" (insufficient_privilege). */
+const INSUFFICIENT_PRIVILEGE = '42501';
+
+/**
+ * Said after PostgreSQL's "permission denied for schema public" (or "for database …"): since
+ * PostgreSQL 15 a user that does not own the database may not create tables in `public`, and
+ * Tegami creates and alters its own tables at every migration.
+ */
+const PRIVILEGE_HINT =
+  '; the user in TEGAMI_DATABASE_URL must be allowed to create and alter tables there: make it the owner of the database (createdb --owner), or of the ?schema= (CREATE SCHEMA … AUTHORIZATION …), as docs/deploy.md shows';
+
 export async function openAndMigrate(
   config: Config,
   signal?: AbortSignal,
@@ -243,7 +254,8 @@ export async function openAndMigrate(
   const where = redactUrl(config.databaseUrl);
   const describe = (error: unknown) => {
     const cause = error as { message?: string; code?: string };
-    return `cannot use the database at ${where}: ${cause.message || cause.code || String(error)}`;
+    const reason = cause.message || cause.code || String(error);
+    return `cannot use the database at ${where}: ${reason}${cause.code === INSUFFICIENT_PRIVILEGE ? PRIVILEGE_HINT : ''}`;
   };
   if (mustExist) {
     const missing = missingSqliteFile(config.databaseUrl);

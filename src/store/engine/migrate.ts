@@ -45,10 +45,18 @@ export async function migrateTo(db: Kysely<Database>, name: string): Promise<voi
   if (error) throw error;
 }
 
-/** PostgreSQL with `?schema=NAME`: the schema must exist before the first migration. */
+/**
+ * PostgreSQL with `?schema=NAME`: the schema must exist before the first migration. One that
+ * exists is left alone: `create schema if not exists` needs CREATE on the database even then,
+ * which a user given only its own schema of a shared database does not have.
+ */
 async function prepareSchema(db: Kysely<Database>): Promise<void> {
   const schema = SCHEMAS.get(db);
-  if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
+  if (!schema) return;
+  const found = await sql<{ found: boolean }>`select exists (
+      select 1 from pg_catalog.pg_namespace where nspname = ${schema}) as found`.execute(db);
+  if (found.rows[0]?.found) return;
+  await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
 }
 
 export async function pendingMigrations(db: Kysely<Database>): Promise<string[]> {
