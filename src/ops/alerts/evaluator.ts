@@ -108,7 +108,9 @@ export function startAlertEvaluator(deps: AlertEvaluatorDeps): AlertEvaluator {
         payload: JSON.stringify(slackMessage(notice)),
       });
     }
-    if (alert.unitId === null && alert.provider !== null) {
+    // Only provider_failing holds the units' mail up. Other alerts about every unit
+    // (silent_event_webhook) are the operator's to fix, and their counts are every unit's.
+    if (alert.rule === 'provider_failing' && alert.unitId === null) {
       for (const copy of await unitCopies(alert, kind)) {
         out.push({
           ...base,
@@ -134,7 +136,7 @@ export function startAlertEvaluator(deps: AlertEvaluatorDeps): AlertEvaluator {
   }
 
   /**
-   * A provider's alert in the own Slack channel of each unit whose mail waits on it, with that
+   * provider_failing in the own Slack channel of each unit whose mail waits on it, with that
    * unit's count only; its resolution goes to every unit channel that was told it fired.
    */
   async function unitCopies(
