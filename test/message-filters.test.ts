@@ -43,7 +43,7 @@ describe(`message list filters (${TEST_ENGINE})`, () => {
       categories: ['booking'],
     });
     await submit('failedCom', {
-      to: [{ email: 'permanent-guest@example.com' }],
+      to: [{ email: 'permanent-guest@example.com', name: 'Émile Zola' }],
       subject: 'Réservation confirmée',
       categories: ['booking'],
     });
@@ -104,6 +104,15 @@ describe(`message list filters (${TEST_ENGINE})`, () => {
     assert.deepEqual(await list(`recipient_name=${encodeURIComponent('%_')}`), named('cancelNote'));
     assert.deepEqual(await list(`recipient_name=${encodeURIComponent('o%y')}`), []);
     assert.deepEqual(await list('recipient_name=yamada&status=cancelled'), []);
+    // A capital beyond ASCII, as typed and with the rest in capitals: SQLite's lower() leaves É.
+    assert.deepEqual(
+      await list(`recipient_name=${encodeURIComponent('Émile')}`),
+      named('failedCom'),
+    );
+    assert.deepEqual(
+      await list(`recipient_name=${encodeURIComponent('ÉMILE ZOLA')}`),
+      named('failedCom'),
+    );
   });
 
   test('provider, error class and dead-letter time of the last attempt', async () => {

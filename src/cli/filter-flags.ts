@@ -28,7 +28,8 @@ export const FILTER_HELP = `Filters (all optional, combined with AND):
                         unconfirmed
   --unit U              a unit's name
   --recipient R         an address, or @domain for every address at a domain
-  --recipient-name N    text in a recipient's display name, any case
+  --recipient-name N    text in a recipient's display name, any case (on SQLite, of
+                        ASCII letters only)
   --category C          a category
   --metadata K=V        a metadata pair (repeatable)
   --provider P          the provider of the last attempt

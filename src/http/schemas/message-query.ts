@@ -36,7 +36,8 @@ export const MessageQueryFields = {
   recipient_name: Type.Optional(
     Type.String({
       maxLength: 200,
-      description: "text in a recipient's display name, any case (e.g. tanaka)",
+      description:
+        "text in a recipient's display name, any case (on SQLite, of ASCII letters only), e.g. tanaka",
     }),
   ),
   provider_message_id: Type.Optional(

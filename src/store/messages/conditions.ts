@@ -136,8 +136,10 @@ export function messageConditions(
   }
   if (filter.recipientName) {
     // No index: a scan of the recipients' names, read once as a set. Names are few per message
-    // and short; a support search, not an application's path.
-    const pattern = `%${filter.recipientName.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    // and short; a support search, not an application's path. Both sides are lowered by the
+    // database: SQLite's lower() folds ASCII letters only, and a pattern lowered in JS (É to é)
+    // could then never meet the name it was typed from.
+    const pattern = `%${filter.recipientName.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     terms.push(
       eb(
         'messages.id',
@@ -145,7 +147,7 @@ export function messageConditions(
         eb
           .selectFrom('recipients')
           .select('recipients.message_id')
-          .where(sql<SqlBool>`lower(recipients.name) like ${pattern} escape '\\'`),
+          .where(sql<SqlBool>`lower(recipients.name) like lower(${pattern}) escape '\\'`),
       ),
     );
   }
