@@ -11,17 +11,30 @@ type AnyDb = Kysely<any>;
  * that mail pays nothing for it. Mail accepted before the upgrade gets its id from the content.
  */
 export async function up(db: AnyDb): Promise<void> {
-  await db.schema.alterTable('messages').addColumn('x_message_id', 'text').execute();
+  const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+  // On SQLite each statement commits by itself, and the fill below reads every message: a
+  // process stopped during it leaves the column without the migration recorded. The next start
+  // goes on from there instead of failing on the column it finds.
+  if (postgres || !(await sqliteHasColumn(db, 'messages', 'x_message_id'))) {
+    await db.schema.alterTable('messages').addColumn('x_message_id', 'text').execute();
+  }
   // The `like` skips, without parsing it, the content of every message that has no such id.
-  if (db.getExecutor().adapter instanceof PostgresAdapter) {
+  if (postgres) {
     await sql`update messages set x_message_id = content::jsonb #>> '{sendgrid,xMessageId}'
       where content like '%"xMessageId"%'`.execute(db);
   } else {
     await sql`update messages set x_message_id = json_extract(content, '$.sendgrid.xMessageId')
       where content like '%"xMessageId"%'`.execute(db);
   }
-  await sql`create index messages_x_message_id on messages (x_message_id)
+  await sql`create index if not exists messages_x_message_id on messages (x_message_id)
     where x_message_id is not null`.execute(db);
+}
+
+async function sqliteHasColumn(db: AnyDb, table: string, column: string): Promise<boolean> {
+  const found = await sql`select 1 from pragma_table_info(${table}) where name = ${column}`.execute(
+    db,
+  );
+  return found.rows.length > 0;
 }
 
 export async function down(db: AnyDb): Promise<void> {
