@@ -229,6 +229,9 @@ describe(`a message's delivery events, bounded and complete (${TEST_ENGINE})`, (
     );
     assert.equal(new Set(seen).size, seen.length, 'no event twice');
     assert.ok(!seen.includes('order-late-0'), 'a newer event is before the first page');
+    // As old as the first page's last event, but before it in the order (an open after a
+    // deferral of the same second): on no later page either.
+    assert.ok(!seen.includes('order-late-1'), 'an event before the cursor is not on a later page');
 
     const again = await readAll(id, 500);
     assert.deepEqual(idsOf(again.events).slice(0, 1), ['order-late-0']);
