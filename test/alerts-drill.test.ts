@@ -39,7 +39,10 @@ describe(`alerts drill: an outage reaches Slack and resolves by itself (${TEST_E
   let tegami: TestService;
   let globalSlack: Awaited<ReturnType<typeof startCaptureServer>>;
   let hotelSlack: Awaited<ReturnType<typeof startCaptureServer>>;
+  /** A muted unit's channel (maintenance): paged by nothing, its mail waiting or not. */
+  let spaSlack: Awaited<ReturnType<typeof startCaptureServer>>;
   let hotelKey = '';
+  let spaKey = '';
   const ok = (_req: Captured, res: import('node:http').ServerResponse) => {
     res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
   };
@@ -48,6 +51,7 @@ describe(`alerts drill: an outage reaches Slack and resolves by itself (${TEST_E
     simulator = await startSimulator({ port: 0, apiKey: SG_KEY });
     globalSlack = await startCaptureServer(ok);
     hotelSlack = await startCaptureServer(ok);
+    spaSlack = await startCaptureServer(ok);
     tegami = await startTestService({
       TEGAMI_PROVIDER: 'sendgrid',
       TEGAMI_SENDGRID_API_KEY: SG_KEY,
@@ -79,12 +83,24 @@ describe(`alerts drill: an outage reaches Slack and resolves by itself (${TEST_E
     });
     assert.equal(put.status, 200, JSON.stringify(put.body));
     assert.equal(put.body.alerts.slack_webhook_url.includes('hotel'), false, 'the URL is masked');
+    assert.equal((await tegami.request('POST', '/v1/units', { name: 'spa' })).status, 201);
+    spaKey = (
+      await createApiKey(new SqlApiKeyStore(tegami.service.database), 'spa app', Date.now(), {
+        unitId: (await units.findByName('spa'))?.id ?? '',
+      })
+    ).key;
+    const muted = await tegami.request('PUT', '/v1/units/spa', {
+      slack_webhook_url: `${spaSlack.url}/services/T0/B2/spa`,
+      alerts: { muted: true },
+    });
+    assert.equal(muted.status, 200, JSON.stringify(muted.body));
   });
   after(async () => {
     await tegami.stop();
     await simulator.close();
     await globalSlack.close();
     await hotelSlack.close();
+    await spaSlack.close();
   });
 
   const messagesIn = (slack: typeof globalSlack, pattern: RegExp) =>
@@ -109,6 +125,9 @@ describe(`alerts drill: an outage reaches Slack and resolves by itself (${TEST_E
       assert.equal(r.status, 202);
       ids.push(r.body.id);
     }
+    const spa = await request(tegami.url, 'POST', '/v1/messages', message(), {}, spaKey);
+    assert.equal(spa.status, 202);
+    ids.push(spa.body.id);
     for (let i = 0; i < 2; i++) {
       const r = await tegami.request('POST', '/v1/messages', message({ subject: `default ${i}` }));
       assert.equal(r.status, 202);
@@ -147,7 +166,7 @@ describe(`alerts drill: an outage reaches Slack and resolves by itself (${TEST_E
     assert.match(allText(hotelProvider), /4 messages of unit hotel waiting/);
     assert.match(allText(hotelProvider), /Whose mail waits\*\nhotel 4/);
     assert.doesNotMatch(allText(hotelProvider), /default/, "nothing of the other unit's mail");
-    assert.match(allText(providerFiring), /6 messages waiting \((hotel 4, default 2)\)/);
+    assert.match(allText(providerFiring), /7 messages waiting \(hotel 4, default 2, spa 1\)/);
 
     // The evidence: SendGrid's own words (as recorded on the attempt), whose fault, a link.
     const held = await request(
@@ -234,6 +253,11 @@ describe(`alerts drill: an outage reaches Slack and resolves by itself (${TEST_E
       async () => messagesIn(globalSlack, /^RESOLVED delivery_delay \(unit default\)/)[0],
       "the default unit's delay alert resolved",
       30_000,
+    );
+    assert.deepEqual(
+      spaSlack.captured.map((c) => slackOf(c).text),
+      [],
+      "a muted unit's channel is paged by nothing, not even the provider's alert",
     );
     const failed = await tegami.request('GET', '/v1/messages?status=failed');
     assert.equal(failed.body.data.length, 0, 'nothing was dead-lettered');

@@ -152,16 +152,20 @@ export function startAlertEvaluator(deps: AlertEvaluatorDeps): AlertEvaluator {
           return { unitId, unitName, alert: providerAlertForUnit(alert, unitName, null) };
         });
     }
-    return waitingByUnit
-      .filter((u) => u.pending > 0 && unitsWithSlack.has(u.unitId))
-      .map((u) => ({
-        unitId: u.unitId,
-        unitName: u.unitName,
-        alert: providerAlertForUnit(alert, u.unitName, u.pending),
-      }));
+    return (
+      waitingByUnit
+        // A muted unit (maintenance) is not paged in its channel; the global channel still is.
+        .filter((u) => u.pending > 0 && unitsWithSlack.has(u.unitId) && !mutedUnits.has(u.unitId))
+        .map((u) => ({
+          unitId: u.unitId,
+          unitName: u.unitName,
+          alert: providerAlertForUnit(alert, u.unitName, u.pending),
+        }))
+    );
   }
 
   let unitsWithSlack = new Set<string>();
+  let mutedUnits = new Set<string>();
   /** Each unit's mail not yet handed to a provider, as the round's facts found it. */
   let waitingByUnit: { unitId: string; unitName: string; pending: number }[] = [];
   let unitNames = new Map<string, string>();
@@ -188,6 +192,7 @@ export function startAlertEvaluator(deps: AlertEvaluatorDeps): AlertEvaluator {
   async function evaluate(now: number): Promise<void> {
     const settings = await store.unitSettings();
     unitsWithSlack = new Set(settings.filter((s) => s.slackWebhookUrl).map((s) => s.unitId));
+    mutedUnits = new Set(settings.filter((s) => s.overrides.muted).map((s) => s.unitId));
     const overrides = new Map<string, UnitAlertOverrides>(
       settings.map((s) => [s.unitId, s.overrides]),
     );
