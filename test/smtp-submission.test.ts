@@ -41,6 +41,46 @@ describe(`SMTP submission (${TEST_ENGINE})`, () => {
   };
   const byMessageIdOf = (response: string) => /queued as (msg_\w+)/.exec(response)?.[1] ?? '';
 
+  /** An SMTP session over a plain socket: each reply (all its lines) as one string. */
+  const rawSession = () => {
+    const socket = connect(port, '127.0.0.1');
+    let buffered = '';
+    let closed = false;
+    const waiting: ((reply: string) => void)[] = [];
+    const deliver = () => {
+      for (;;) {
+        const match = /^(?:\d{3}-[^\r\n]*\r\n)*\d{3} [^\r\n]*\r\n/.exec(buffered);
+        if (!match && closed && waiting.length > 0) {
+          waiting.shift()?.('(closed)');
+          continue;
+        }
+        const next = match && waiting.shift();
+        if (!match || !next) return;
+        buffered = buffered.slice(match[0].length);
+        next(match[0].trim());
+      }
+    };
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      buffered += chunk;
+      deliver();
+    });
+    socket.on('close', () => {
+      closed = true;
+      deliver();
+    });
+    const reply = () =>
+      new Promise<string>((resolve) => {
+        waiting.push(resolve);
+        deliver();
+      });
+    const command = (line: string) => {
+      socket.write(`${line}\r\n`);
+      return reply();
+    };
+    return { socket, reply, command };
+  };
+
   before(async () => {
     tegami = await startTestService({
       TEGAMI_SMTP_PORT: '0',
@@ -142,6 +182,79 @@ describe(`SMTP submission (${TEST_ENGINE})`, () => {
     assert.match(bccOnly.response ?? '', /To: header/);
     const afterwards = await tegami.request('GET', '/v1/messages?limit=500');
     assert.equal(afterwards.body.data.length, before.body.data.length);
+  });
+
+  test('one Message-ID: resent to the same recipients it is stored once; to others (a relay splitting the recipients) it is a message of its own; with other content, 550', async () => {
+    const mail = {
+      from: 'bookings@hotel.example',
+      subject: 'Split',
+      text: 'x',
+      // Longer than an Idempotency-Key may be: it still keeps the mail from being stored twice.
+      messageId: `<${'m'.repeat(300)}@hotel.example>`,
+    };
+    const first = await transport().sendMail({ ...mail, to: 'split-1@example.jp' });
+    const again = await transport().sendMail({ ...mail, to: 'split-1@example.jp' });
+    assert.equal(byMessageIdOf(again.response), byMessageIdOf(first.response));
+    const other = await transport().sendMail({ ...mail, to: 'split-2@example.jp' });
+    assert.match(other.response, /^250 /);
+    assert.notEqual(byMessageIdOf(other.response), byMessageIdOf(first.response));
+    const changed = await smtpError(
+      transport().sendMail({ ...mail, to: 'split-1@example.jp', text: 'changed' }),
+    );
+    // Sent again it would be refused again: not a 4xx the client retries for days.
+    assert.equal(changed.responseCode, 550);
+    assert.match(changed.response ?? '', /Message-ID/);
+  });
+
+  test('a mail over 10 MiB is read to its end and refused (552), and so is MIME that cannot be parsed (554), on a session that goes on', async () => {
+    const { socket, reply, command } = rawSession();
+    try {
+      assert.match(await reply(), /^220 /);
+      await command('EHLO test.example');
+      const plain = Buffer.from(`\0apikey\0${TEST_KEY}`).toString('base64');
+      assert.match(await command(`AUTH PLAIN ${plain}`), /^235 /);
+      const send = async (mail: string) => {
+        assert.match(await command('MAIL FROM:<bookings@hotel.example>'), /^250 /);
+        assert.match(await command('RCPT TO:<guest@example.jp>'), /^250 /);
+        assert.match(await command('DATA'), /^354 /);
+        socket.write(`${mail}\r\n.\r\n`);
+        return reply();
+      };
+      const head = 'From: bookings@hotel.example\r\nTo: guest@example.jp\r\nSubject: s\r\n';
+      const line = `${'A'.repeat(76)}\r\n`;
+      const tooBig = `${head}\r\n${line.repeat(Math.ceil((12 * 1024 * 1024) / line.length))}`;
+      assert.match(await send(tooBig), /^552 5\.3\.4 /);
+      // A header longer than the parser takes: it used to stop reading the mail mid-way, and
+      // the client waited for the socket's timeout.
+      const longTo = Array.from({ length: 100_000 }, (_, i) => `g${i}@example.jp`).join(',\r\n ');
+      const unparsable = `${head.replace('To: guest@example.jp', `To: guest@example.jp,\r\n ${longTo}`)}\r\nx`;
+      assert.match(await send(unparsable), /^554 5\.6\.0 the mail cannot be parsed/);
+      const parts = Array.from(
+        { length: 2000 },
+        (_, i) => `--b\r\nContent-Type: text/plain\r\n\r\npart ${i}\r\n`,
+      ).join('');
+      const manyParts = `${head}Content-Type: multipart/mixed; boundary=b\r\n\r\n${parts}--b--`;
+      assert.match(await send(manyParts), /^554 5\.6\.0 /);
+      assert.match(await send(`${head}\r\nstill here`), /^250 2\.0\.0 OK: queued as msg_/);
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  test('a connection gets three tries at AUTH, then 421 and is closed', async () => {
+    const { socket, reply, command } = rawSession();
+    try {
+      assert.match(await reply(), /^220 /);
+      await command('EHLO test.example');
+      const auth = (key: string) =>
+        command(`AUTH PLAIN ${Buffer.from(`\0apikey\0${key}`).toString('base64')}`);
+      assert.match(await auth('tgm_wrong_1'), /^535 5\.7\.8 /);
+      assert.match(await auth('tgm_wrong_2'), /^535 5\.7\.8 /);
+      assert.match(await auth('tgm_wrong_3'), /^421 4\.7\.0 too many failed authentications/);
+      assert.equal(await reply(), '(closed)');
+    } finally {
+      socket.destroy();
+    }
   });
 
   test('without AUTH nothing is taken', async () => {

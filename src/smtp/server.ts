@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { simpleParser } from 'mailparser';
 import type { Logger } from 'pino';
@@ -56,6 +57,12 @@ export interface SmtpIngress {
 
 /** How long a stop waits for sessions under way before it closes their connections. */
 const CLOSE_TIMEOUT_MS = 10_000;
+/**
+ * Failed AUTHs a connection may make; the last is answered `421` and the connection closed.
+ * smtp-server does not count AUTH among the commands it allows before authentication, so a
+ * connection could otherwise try keys (and write a warning each time) for as long as it likes.
+ */
+const MAX_AUTH_FAILURES = 3;
 
 function smtpError(code: number, text: string): Error {
   return Object.assign(new Error(text), { responseCode: code });
@@ -74,12 +81,41 @@ interface SessionUser {
 
 /**
  * The Message-ID as an Idempotency-Key: a client that resends a mail whose `250` it did not
- * read (a dropped connection) gets the first answer again, not a second message.
+ * read (a dropped connection) gets the first answer again, not a second message. The envelope's
+ * recipients are part of it: a relay that splits one mail's recipients over several
+ * transactions (Postfix sends at most 50 per transaction; past 1,000 this server answers `452`
+ * and the client sends the rest in another) sends the same Message-ID each time, and each part
+ * is a message of its own. Hashed, so that any Message-ID (longer than an Idempotency-Key may
+ * be, or not ASCII) still makes one.
  */
-function idempotencyKeyOf(messageId: string | undefined): string | null {
+function idempotencyKeyOf(messageId: string | undefined, rcptTo: string[]): string | null {
   if (!messageId) return null;
-  const key = `smtp:${messageId}`;
-  return key.length <= 255 && /^[\x21-\x7e]+$/.test(key) ? key : null;
+  const recipients = [...new Set(rcptTo.map((r) => r.toLowerCase()))].sort();
+  const hash = createHash('sha256')
+    .update(JSON.stringify([messageId, recipients]))
+    .digest('base64url');
+  return `smtp:${hash}`;
+}
+
+/** The DATA of one mail, or null once it is over `limit` bytes (the rest is read and dropped). */
+async function readMail(stream: NodeJS.ReadableStream, limit: number): Promise<Buffer | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let over = false;
+  // Read to the end whatever comes: the client is answered only once its whole DATA is in, and
+  // a mail over the limit must not be held in memory (nor parsed) while it streams in.
+  for await (const chunk of stream) {
+    if (over) continue;
+    const bytes = chunk as Buffer;
+    size += bytes.length;
+    if (size > limit) {
+      over = true;
+      chunks.length = 0;
+    } else {
+      chunks.push(bytes);
+    }
+  }
+  return over ? null : Buffer.concat(chunks, size);
 }
 
 /** The API's error as one SMTP reply line: the code and text, with the fields it names. */
@@ -107,8 +143,14 @@ function replyFor(answer: SubmissionAnswer): { ok: string } | { error: Error } {
   if (status === 401 || status === 403) return { error: smtpError(535, `5.7.8 ${text}`) };
   if (status === 413) return { error: smtpError(552, `5.3.4 ${text}`) };
   if (status === 409) {
-    // The same Message-ID, with a different mail or still being stored by another session.
-    return { error: smtpError(451, `4.5.0 ${text}`) };
+    // The same Message-ID and recipients as an earlier mail, with other content: sending it again
+    // can never succeed (a 4xx would have the client retry it for days).
+    return {
+      error: smtpError(
+        550,
+        '5.6.0 a mail with this Message-ID was already accepted for these recipients with other content; give a new mail a new Message-ID',
+      ),
+    };
   }
   if (status === 422) return { error: smtpError(550, `5.7.0 ${text}`) };
   if (status === 429) return { error: smtpError(451, `4.7.1 ${text}`) };
@@ -120,6 +162,8 @@ export async function startSmtpIngress(
   deps: SmtpIngressDeps,
 ): Promise<SmtpIngress> {
   const logger = deps.logger.child({ component: 'smtp' });
+  /** Failed AUTHs per connection (its session object lives as long as it does). */
+  const authFailures = new WeakMap<SMTPServerSession, number>();
   const server = new SMTPServer({
     secure: options.tls !== null && options.implicitTls,
     ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
@@ -152,11 +196,19 @@ export async function startSmtpIngress(
             callback(null, { user: { key } satisfies SessionUser });
             return;
           }
-          // Never the password: the user name only, and where from.
+          // Never the password: the user name only, and where from; and not the user name either
+          // when it is an API key (given as the user name by mistake).
+          const username = /^tgm_/i.test(auth.username ?? '') ? '(an API key)' : auth.username;
           logger.warn(
-            { remote: session.remoteAddress, username: auth.username },
+            { remote: session.remoteAddress, username },
             'SMTP AUTH refused: unknown or revoked API key',
           );
+          const failures = (authFailures.get(session) ?? 0) + 1;
+          authFailures.set(session, failures);
+          if (failures >= MAX_AUTH_FAILURES) {
+            callback(smtpError(421, '4.7.0 too many failed authentications; closing'));
+            return;
+          }
           callback(smtpError(535, '5.7.8 unknown or revoked API key (send it as the password)'));
         },
         (err: unknown) => {
@@ -186,21 +238,40 @@ export async function startSmtpIngress(
   });
 
   async function receive(
-    stream: NodeJS.ReadableStream & { sizeExceeded?: boolean },
+    stream: NodeJS.ReadableStream,
     session: SMTPServerSession,
   ): Promise<{ ok: string } | { error: Error }> {
-    const parsed = await simpleParser(stream as never, { skipImageLinks: true });
-    if (stream.sizeExceeded) {
+    const raw = await readMail(stream, MAX_MESSAGE_BYTES);
+    if (raw === null) {
       return { error: smtpError(552, `5.3.4 the mail is over ${MAX_MESSAGE_BYTES} bytes`) };
     }
     const user = session.user as SessionUser | undefined;
     if (!user) return { error: smtpError(530, '5.7.0 authentication required') };
+    let parsed: Awaited<ReturnType<typeof simpleParser>>;
+    try {
+      parsed = await simpleParser(raw, { skipImageLinks: true });
+    } catch (err) {
+      // The whole mail is here: what cannot be parsed now never will be (e.g. more MIME parts or
+      // a longer header than the parser takes), so not a 4xx the client retries.
+      logger.info({ err }, 'SMTP mail refused: its MIME cannot be parsed');
+      return {
+        error: smtpError(
+          554,
+          `5.6.0 the mail cannot be parsed: ${(err as Error).message}`.replace(/[\r\n]+/g, ' '),
+        ),
+      };
+    }
+    const rcptTo = session.envelope.rcptTo.map((r) => r.address);
     const mapped = mailToMessage(parsed as unknown as ParsedMailLike, {
       mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : null,
-      rcptTo: session.envelope.rcptTo.map((r) => r.address),
+      rcptTo,
     });
     if ('refusal' in mapped) return { error: smtpError(550, `5.6.0 ${mapped.refusal}`) };
-    const answer = await deps.submit(user.key, mapped.input, idempotencyKeyOf(parsed.messageId));
+    const answer = await deps.submit(
+      user.key,
+      mapped.input,
+      idempotencyKeyOf(parsed.messageId, rcptTo),
+    );
     const reply = replyFor(answer);
     if ('error' in reply && answer.status >= 500) {
       logger.warn({ status: answer.status }, 'SMTP mail not accepted: the API could not store it');
