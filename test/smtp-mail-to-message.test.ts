@@ -4,7 +4,11 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { simpleParser } from 'mailparser';
 import nodemailer, { type SendMailOptions } from 'nodemailer';
-import { mailToMessage, type ParsedMailLike } from '../src/smtp/mail-to-message.ts';
+import {
+  mailToMessage,
+  type ParsedMailLike,
+  shortenedReferences,
+} from '../src/smtp/mail-to-message.ts';
 
 /** A mail as nodemailer writes it, read back as the SMTP server reads it. */
 async function parsed(mail: SendMailOptions): Promise<ParsedMailLike> {
@@ -100,5 +104,72 @@ describe('SMTP mail read into a message', () => {
       assert.ok('refusal' in mapped, JSON.stringify(headers));
       assert.match(mapped.refusal, reason);
     }
+  });
+
+  test('headers written in 8-bit UTF-8 (SMTPUTF8) read as the text they are', async () => {
+    const raw = Buffer.from(
+      [
+        'From: "山田" <a@hotel.example>',
+        'To: guest@example.jp',
+        'Subject: 件名',
+        'X-Campaign: 生の値',
+        'X-Latin: caf\u00e9',
+        '',
+        'body',
+        '',
+      ].join('\r\n'),
+      'utf8',
+    );
+    // A legacy client's Latin-1 byte (no UTF-8) is read as Latin-1.
+    const latin1 = Buffer.from('X-Latin: caf\u00e9\r\n', 'latin1');
+    const at = raw.indexOf('X-Latin:');
+    const end = raw.indexOf('\r\n', at) + 2;
+    const mail = (await simpleParser(
+      Buffer.concat([raw.subarray(0, at), latin1, raw.subarray(end)]),
+    )) as unknown as ParsedMailLike;
+    const mapped = mailToMessage(mail, { mailFrom: null, rcptTo: ['guest@example.jp'] });
+    assert.ok('input' in mapped, JSON.stringify(mapped));
+    assert.deepEqual(mapped.input.headers, { 'X-Campaign': '生の値', 'X-Latin': 'café' });
+    assert.equal(mapped.input.subject, '件名');
+  });
+
+  test('an IDN domain is sent in its ASCII form, which mailparser and smtp-server undo', async () => {
+    const mail = await parsed({
+      from: 'bookings@xn--bcher-kva.example',
+      to: '"Guest" <guest@xn--r8jz45g.jp>',
+      cc: 'desk@例え.jp',
+      subject: 's',
+      text: 't',
+    });
+    // smtp-server gives the envelope's domains in Unicode too.
+    const mapped = mailToMessage(mail, {
+      mailFrom: null,
+      rcptTo: ['guest@例え.jp', 'desk@例え.jp', 'audit@bücher.example'],
+    });
+    assert.ok('input' in mapped, JSON.stringify(mapped));
+    assert.deepEqual(mapped.input.from, { email: 'bookings@xn--bcher-kva.example' });
+    assert.deepEqual(mapped.input.to, [{ email: 'guest@xn--r8jz45g.jp', name: 'Guest' }]);
+    assert.deepEqual(mapped.input.cc, [{ email: 'desk@xn--r8jz45g.jp' }]);
+    assert.deepEqual(mapped.input.bcc, [{ email: 'audit@xn--bcher-kva.example' }]);
+  });
+
+  test('a long thread’s References is shortened to the first and the last Message-IDs', async () => {
+    const ids = Array.from({ length: 40 }, (_, i) => `<reply-${i}-abcdefghij@mail.hotel.example>`);
+    const mail = await parsed({
+      from: 'a@hotel.example',
+      to: 'guest@example.jp',
+      subject: 'Re: s',
+      text: 't',
+      references: ids,
+    });
+    const mapped = mailToMessage(mail, { mailFrom: null, rcptTo: ['guest@example.jp'] });
+    assert.ok('input' in mapped, JSON.stringify(mapped));
+    const references = mapped.input.headers?.References ?? '';
+    assert.ok(references.length <= 998, `${references.length} characters`);
+    const kept = references.split(' ');
+    assert.equal(kept[0], ids[0]);
+    assert.deepEqual(kept.slice(1), ids.slice(ids.length - kept.length + 1));
+    assert.ok(kept.length > 20);
+    assert.equal(shortenedReferences('<a@x> <b@x>'), '<a@x> <b@x>');
   });
 });

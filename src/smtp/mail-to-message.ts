@@ -1,6 +1,11 @@
+import { domainToASCII } from 'node:url';
 import libmime from 'libmime';
 import type { Address } from '../domain/types.ts';
-import { isReservedHeader, type MessageInput } from '../domain/validate-message.ts';
+import {
+  isReservedHeader,
+  MAX_HEADER_VALUE_LENGTH,
+  type MessageInput,
+} from '../domain/validate-message.ts';
 
 /**
  * Mail handed to Tegami over SMTP, read into the same input as `POST /v1/messages`, which then
@@ -58,14 +63,51 @@ const PASSED_ON = new Set([
   'list-unsubscribe-post',
 ]);
 
+/**
+ * References grows by one Message-ID with each reply, and a long thread's passes 998 characters,
+ * which the API refuses. Shortened as RFC 5322 (3.6.4) and mail clients do: the first Message-ID
+ * (the thread's start) and as many of the last as fit.
+ */
+export function shortenedReferences(value: string): string {
+  if (value.length <= MAX_HEADER_VALUE_LENGTH) return value;
+  const ids = value.split(/\s+/).filter((id) => id !== '');
+  const first = ids[0] ?? '';
+  const last: string[] = [];
+  let length = first.length;
+  for (let i = ids.length - 1; i > 0; i--) {
+    const id = ids[i] ?? '';
+    if (length + 1 + id.length > MAX_HEADER_VALUE_LENGTH) break;
+    last.unshift(id);
+    length += 1 + id.length;
+  }
+  return [first, ...last].join(' ');
+}
+
 export type MailMapping = { input: MessageInput } | { refusal: string };
+
+/**
+ * An address with its domain in ASCII (`xn--…`). smtp-server and mailparser both turn an IDN's
+ * punycode into Unicode (`guest@xn--r8jz45g.jp` becomes `guest@例え.jp`), which the API does not
+ * take; the ASCII form is the same mailbox. Left as it is when the domain is no host name.
+ */
+export function asciiDomain(email: string): string {
+  const at = email.lastIndexOf('@');
+  if (at < 0) return email;
+  const domain = email.slice(at + 1);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: ASCII is the range being tested
+  if (/^[\x00-\x7f]*$/.test(domain)) return email;
+  const ascii = domainToASCII(domain);
+  return ascii ? `${email.slice(0, at)}@${ascii}` : email;
+}
 
 function addressesOf(field: ParsedMailLike['to']): Address[] {
   const out: Address[] = [];
   const visit = (a: MailAddress) => {
     if (a.group) for (const member of a.group) visit(member);
-    else if (a.address)
-      out.push(a.name ? { email: a.address, name: a.name } : { email: a.address });
+    else if (a.address) {
+      const email = asciiDomain(a.address);
+      out.push(a.name ? { email, name: a.name } : { email });
+    }
   };
   for (const part of field === undefined ? [] : ([] as { value: MailAddress[] }[]).concat(field)) {
     for (const a of part.value) visit(a);
@@ -73,10 +115,29 @@ function addressesOf(field: ParsedMailLike['to']): Address[] {
   return out;
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A header line as text. mailparser gives each line's bytes as a binary string (one character
+ * per byte), so a header written in UTF-8 (SMTPUTF8, or any client writing 8-bit headers) would
+ * read as mojibake, its bytes 0x80-0x9F as control characters. Bytes that are no UTF-8 are read
+ * as Latin-1, as they came.
+ */
+function headerText(line: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: ASCII is the range being tested
+  if (/^[\x00-\x7f]*$/.test(line) || !/^[\x00-\xff]*$/.test(line)) return line;
+  try {
+    return utf8.decode(Buffer.from(line, 'latin1'));
+  } catch {
+    return line;
+  }
+}
+
 /** A header line's value: after `Name:`, unfolded, trimmed. */
 function headerValue(line: string): string {
-  return line
-    .slice(line.indexOf(':') + 1)
+  const text = headerText(line);
+  return text
+    .slice(text.indexOf(':') + 1)
     .replace(/\r?\n[ \t]/g, ' ')
     .trim();
 }
@@ -85,7 +146,9 @@ export function mailToMessage(mail: ParsedMailLike, envelope: Envelope): MailMap
   // The envelope says who gets the mail; the headers only how they are shown. A header address
   // the envelope leaves out gets nothing (as with any mail server), and an envelope recipient
   // absent from To and Cc is a Bcc.
-  const remaining = new Map(envelope.rcptTo.map((r) => [r.toLowerCase(), r]));
+  const remaining = new Map(
+    envelope.rcptTo.map((r) => asciiDomain(r)).map((r) => [r.toLowerCase(), r]),
+  );
   const take = (header: Address[]) => {
     const taken: Address[] = [];
     for (const a of header) {
@@ -107,7 +170,8 @@ export function mailToMessage(mail: ParsedMailLike, envelope: Envelope): MailMap
     };
   }
   const from =
-    addressesOf(mail.from)[0] ?? (envelope.mailFrom ? { email: envelope.mailFrom } : null);
+    addressesOf(mail.from)[0] ??
+    (envelope.mailFrom ? { email: asciiDomain(envelope.mailFrom) } : null);
   if (!from) return { refusal: 'the mail has no From: header and no envelope sender' };
 
   const headers: Record<string, string> = {};
@@ -120,7 +184,8 @@ export function mailToMessage(mail: ParsedMailLike, envelope: Envelope): MailMap
     if ((Object.values(CONTROL_HEADERS) as string[]).includes(key)) {
       controls.set(key, value);
     } else if (PASSED_ON.has(key)) {
-      headers[name] = headerValue(line);
+      headers[name] =
+        key === 'references' ? shortenedReferences(headerValue(line)) : headerValue(line);
     } else if (key.startsWith('x-') && !isReservedHeader(key)) {
       headers[name] = value;
     }
