@@ -152,7 +152,6 @@ function replyFor(answer: SubmissionAnswer): { ok: string } | { error: Error } {
       ),
     };
   }
-  if (status === 422) return { error: smtpError(550, `5.7.0 ${text}`) };
   if (status === 429) return { error: smtpError(451, `4.7.1 ${text}`) };
   return { error: smtpError(451, `4.3.0 ${text}`) };
 }
@@ -184,7 +183,9 @@ export async function startSmtpIngress(
         callback(
           smtpError(
             538,
-            '5.7.11 Encryption required: use STARTTLS (or TLS) before AUTH; see TEGAMI_SMTP_TLS_CERT_FILE',
+            options.tls
+              ? '5.7.11 Encryption required: use STARTTLS before AUTH'
+              : '5.7.11 Encryption required: this server takes AUTH over TLS only, and offers no TLS',
           ),
         );
         return;
@@ -230,7 +231,8 @@ export async function startSmtpIngress(
       receive(stream, session).then(
         (reply) => ('ok' in reply ? callback(null, reply.ok) : callback(reply.error)),
         (err: unknown) => {
-          logger.warn({ err }, 'SMTP mail could not be read');
+          // Mostly a client gone in the middle of DATA: its mail was not taken, and it knows.
+          logger.info({ err: (err as Error).message }, 'SMTP mail could not be read');
           callback(smtpError(451, '4.3.0 the mail could not be read; try again later'));
         },
       );
