@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import nodemailer from 'nodemailer';
 import { loadConfig } from '../src/cli/config.ts';
-import { startTestService, TEST_ENGINE, TEST_KEY, type TestService } from './helpers.ts';
+import { startTestService, TEST_ENGINE, TEST_KEY, type TestService, waitFor } from './helpers.ts';
 
 /**
  * SMTP submission (TEGAMI_SMTP_PORT): an application that can only speak SMTP hands mail to
@@ -281,6 +281,54 @@ describe(`SMTP submission (${TEST_ENGINE})`, () => {
     });
     assert.match(greeting, /AUTH PLAIN LOGIN/);
     assert.doesNotMatch(greeting, /STARTTLS/);
+  });
+});
+
+describe(`SMTP connections from one address (${TEST_ENGINE})`, () => {
+  /** Opens a connection from `localAddress` and resolves with the server's first reply line. */
+  const greeting = (port: number, localAddress: string) =>
+    new Promise<{ line: string; close: () => void }>((resolve, reject) => {
+      const socket = connect({ port, host: '127.0.0.1', localAddress });
+      let text = '';
+      socket.on('data', (chunk) => {
+        text += chunk.toString();
+        if (text.includes('\r\n')) {
+          resolve({ line: text.split('\r\n')[0] ?? '', close: () => socket.destroy() });
+        }
+      });
+      socket.on('error', reject);
+    });
+
+  test('past TEGAMI_SMTP_MAX_CLIENTS_PER_ADDRESS, one address is refused (421) and others are not', async () => {
+    const tegami = await startTestService({
+      TEGAMI_SMTP_PORT: '0',
+      TEGAMI_SMTP_MAX_CLIENTS_PER_ADDRESS: '2',
+      TEGAMI_TEST_NO_WORKER: '1',
+    });
+    const port = tegami.service.smtp?.port ?? 0;
+    try {
+      const first = await greeting(port, '127.0.0.1');
+      const second = await greeting(port, '127.0.0.1');
+      assert.match(first.line, /^220 /);
+      assert.match(second.line, /^220 /);
+      const third = await greeting(port, '127.0.0.1');
+      assert.match(third.line, /^421 4\.7\.0 too many connections from your address/);
+      third.close();
+      // Another client is not shut out by the first one's idle connections.
+      const other = await greeting(port, '127.0.0.2');
+      assert.match(other.line, /^220 /);
+      other.close();
+      // A place freed is a place again.
+      first.close();
+      await waitFor(async () => {
+        const again = await greeting(port, '127.0.0.1');
+        again.close();
+        return /^220 /.test(again.line);
+      }, 'a connection from the first address once one of its own closed');
+      second.close();
+    } finally {
+      await tegami.stop();
+    }
   });
 });
 

@@ -558,6 +558,7 @@ function loadSmtp(env: Env, httpHost: string): SmtpIngressOptions | null {
     allowInsecureAuth:
       oneOf(env, 'TEGAMI_SMTP_ALLOW_INSECURE_AUTH', 'false', ['true', 'false'] as const) === 'true',
     maxClients: integer(env, 'TEGAMI_SMTP_MAX_CLIENTS', 100, 1, 10_000),
+    maxClientsPerAddress: integer(env, 'TEGAMI_SMTP_MAX_CLIENTS_PER_ADDRESS', 20, 1, 10_000),
   };
   return port === -1 ? null : options;
 }

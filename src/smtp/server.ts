@@ -28,6 +28,8 @@ export interface SmtpIngressOptions {
   /** AUTH without TLS from other hosts (TEGAMI_SMTP_ALLOW_INSECURE_AUTH); loopback always may. */
   allowInsecureAuth: boolean;
   maxClients: number;
+  /** Connections at once from one address: one client cannot take every place. */
+  maxClientsPerAddress: number;
 }
 
 /** What the API answered the submission (`POST /v1/messages`). */
@@ -163,6 +165,12 @@ export async function startSmtpIngress(
   const logger = deps.logger.child({ component: 'smtp' });
   /** Failed AUTHs per connection (its session object lives as long as it does). */
   const authFailures = new WeakMap<SMTPServerSession, number>();
+  /**
+   * Open connections per client address. TEGAMI_SMTP_MAX_CLIENTS counts connections before AUTH
+   * too, so without this one client's idle connections (a drill: 200) shut every other out.
+   */
+  const openByAddress = new Map<string, number>();
+  const addressOf = new WeakMap<SMTPServerSession, string>();
   const server = new SMTPServer({
     secure: options.tls !== null && options.implicitTls,
     ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
@@ -177,6 +185,32 @@ export async function startSmtpIngress(
     disableReverseLookup: true,
     closeTimeout: CLOSE_TIMEOUT_MS,
     logger: false,
+
+    onConnect(session, callback) {
+      const address = session.remoteAddress;
+      const open = openByAddress.get(address) ?? 0;
+      if (open >= options.maxClientsPerAddress) {
+        logger.warn(
+          { remote: address, open },
+          'SMTP connection refused: too many from one address (TEGAMI_SMTP_MAX_CLIENTS_PER_ADDRESS)',
+        );
+        callback(smtpError(421, '4.7.0 too many connections from your address; try again later'));
+        return;
+      }
+      openByAddress.set(address, open + 1);
+      addressOf.set(session, address);
+      callback();
+    },
+
+    onClose(session) {
+      // Only connections counted at onConnect (a refused one closes too).
+      const address = addressOf.get(session);
+      if (address === undefined) return;
+      addressOf.delete(session);
+      const open = (openByAddress.get(address) ?? 1) - 1;
+      if (open > 0) openByAddress.set(address, open);
+      else openByAddress.delete(address);
+    },
 
     onAuth(auth, session, callback) {
       if (!session.secure && !options.allowInsecureAuth && !isLoopback(session.remoteAddress)) {
