@@ -58,6 +58,7 @@ const NOT_IN_DOMAIN = [
   'node:fs',
   'smtp-server',
   'mailparser',
+  'libmime',
 ];
 
 function listFiles(dir) {

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createApiKey } from '../src/domain/api-keys.ts';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
-import { SqlApiKeyStore, SqlUnitStore } from '../src/store/index.ts';
 import {
+  createUnitWithKey,
   message,
   request,
   startTestService,
@@ -69,26 +68,13 @@ describe(`alerts drill: an outage reaches Slack and resolves by itself (${TEST_E
       TEGAMI_ALERT_DELAY_S: '2',
       TEGAMI_ALERT_REPEAT_S: '3',
     });
-    const created = await tegami.request('POST', '/v1/units', { name: 'hotel' });
-    assert.equal(created.status, 201);
-    const units = new SqlUnitStore(tegami.service.database);
-    const hotel = await units.findByName('hotel');
-    hotelKey = (
-      await createApiKey(new SqlApiKeyStore(tegami.service.database), 'hotel app', Date.now(), {
-        unitId: hotel?.id ?? '',
-      })
-    ).key;
+    hotelKey = (await createUnitWithKey(tegami, 'hotel')).key;
     const put = await tegami.request('PUT', '/v1/units/hotel', {
       slack_webhook_url: `${hotelSlack.url}/services/T0/B1/hotel`,
     });
     assert.equal(put.status, 200, JSON.stringify(put.body));
     assert.equal(put.body.alerts.slack_webhook_url.includes('hotel'), false, 'the URL is masked');
-    assert.equal((await tegami.request('POST', '/v1/units', { name: 'spa' })).status, 201);
-    spaKey = (
-      await createApiKey(new SqlApiKeyStore(tegami.service.database), 'spa app', Date.now(), {
-        unitId: (await units.findByName('spa'))?.id ?? '',
-      })
-    ).key;
+    spaKey = (await createUnitWithKey(tegami, 'spa')).key;
     const muted = await tegami.request('PUT', '/v1/units/spa', {
       slack_webhook_url: `${spaSlack.url}/services/T0/B2/spa`,
       alerts: { muted: true },

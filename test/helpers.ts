@@ -10,10 +10,16 @@ import SqliteDatabase from 'better-sqlite3';
 import pg from 'pg';
 import { loadConfig } from '../src/cli/config.ts';
 import { type RunningService, startService } from '../src/cli/wire.ts';
+import { createApiKey } from '../src/domain/api-keys.ts';
 import { newId } from '../src/domain/ids.ts';
 import type { MessageStore } from '../src/domain/ports/message-store.ts';
 import { createLogger } from '../src/ops/logger.ts';
-import { type DatabaseHandle, migrateToLatest, openDatabase } from '../src/store/index.ts';
+import {
+  type DatabaseHandle,
+  migrateToLatest,
+  openDatabase,
+  SqlApiKeyStore,
+} from '../src/store/index.ts';
 
 export const TEST_KEY = 'tgm_test_bootstrap_key_0123456789abcdef';
 
@@ -330,6 +336,22 @@ export async function startTestService(env: Record<string, string> = {}): Promis
       await db?.cleanup();
     },
   };
+}
+
+/**
+ * A business unit made through `POST /v1/units` (an admin key), and an API key of it made in its
+ * database as `tegami keys create --unit` makes one: what a unit's application holds.
+ */
+export async function createUnitWithKey(
+  tegami: TestService,
+  name: string,
+): Promise<{ id: string; key: string }> {
+  const created = await tegami.request('POST', '/v1/units', { name });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const id = created.body.id as string;
+  const keys = new SqlApiKeyStore(tegami.service.database);
+  const { key } = await createApiKey(keys, `${name} app`, Date.now(), { unitId: id });
+  return { id, key };
 }
 
 export async function request(

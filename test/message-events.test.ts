@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createApiKey } from '../src/domain/api-keys.ts';
 import { EVENTS_SHOWN_PER_RECIPIENT } from '../src/domain/delivery-event-limits.ts';
-import { SqlApiKeyStore, SqlUnitStore } from '../src/store/index.ts';
 import {
+  createUnitWithKey,
   message,
   postUnsignedEvents,
   request,
@@ -46,15 +45,11 @@ describe(`a message's delivery events, bounded and complete (${TEST_ENGINE})`, (
       TEGAMI_ADMIN_EMAIL: ADMIN.email,
       TEGAMI_ADMIN_PASSWORD: ADMIN.password,
     });
-    const units = new SqlUnitStore(tegami.service.database);
-    const apiKeys = new SqlApiKeyStore(tegami.service.database);
     const unitIds: Record<string, string> = {};
     for (const name of ['hotel', 'shop']) {
-      assert.equal((await tegami.request('POST', '/v1/units', { name })).status, 201);
-      unitIds[name] = (await units.findByName(name))?.id ?? '';
-      keys[name] = (
-        await createApiKey(apiKeys, `${name} app`, Date.now(), { unitId: unitIds[name] })
-      ).key;
+      const unit = await createUnitWithKey(tegami, name);
+      unitIds[name] = unit.id;
+      keys[name] = unit.key;
     }
     admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
     const user = await admin.post('/console/users', {

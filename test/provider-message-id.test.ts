@@ -1,15 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
-import { createApiKey } from '../src/domain/api-keys.ts';
+import { migrateTo, migrateToLatest, openDatabase } from '../src/store/index.ts';
 import {
-  migrateTo,
-  migrateToLatest,
-  openDatabase,
-  SqlApiKeyStore,
-  SqlUnitStore,
-} from '../src/store/index.ts';
-import { message, request, TEST_ENGINE, TEST_KEY, tempDatabase, waitFor } from './helpers.ts';
+  createUnitWithKey,
+  message,
+  request,
+  TEST_ENGINE,
+  TEST_KEY,
+  tempDatabase,
+  waitFor,
+} from './helpers.ts';
 import { signIn } from './support/console.ts';
 import { type SignedEventsSetup, startWithSignedEvents } from './support/signed-events.ts';
 
@@ -72,14 +73,7 @@ describe(`looking a message up by a provider's id (${TEST_ENGINE})`, () => {
     const v3Messages = await tegami.request('GET', '/v1/messages?recipient=guest2@example.com');
     forwardedId = v3Messages.body.data[0].id;
 
-    const unit = await tegami.request('POST', '/v1/units', { name: 'restaurant' });
-    assert.equal(unit.status, 201, JSON.stringify(unit.body));
-    const unitId = (await new SqlUnitStore(tegami.service.database).findByName('restaurant'))?.id;
-    unitKey = (
-      await createApiKey(new SqlApiKeyStore(tegami.service.database), 'restaurant', Date.now(), {
-        unitId: unitId ?? '',
-      })
-    ).key;
+    unitKey = (await createUnitWithKey(tegami, 'restaurant')).key;
   });
   after(async () => {
     await setup.stop();

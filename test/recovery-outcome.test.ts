@@ -1,17 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
-import { createApiKey } from '../src/domain/api-keys.ts';
 import { newId } from '../src/domain/ids.ts';
 import { recoveryOutcome } from '../src/domain/operations/recovery.ts';
+import { type DatabaseHandle, SqlMessageStore, SqlRecoveryStore } from '../src/store/index.ts';
 import {
-  type DatabaseHandle,
-  SqlApiKeyStore,
-  SqlMessageStore,
-  SqlRecoveryStore,
-  SqlUnitStore,
-} from '../src/store/index.ts';
-import {
+  createUnitWithKey,
   message,
   migratedDatabase,
   request,
@@ -45,17 +39,8 @@ describe(`a recovery's outcome (${TEST_ENGINE})`, () => {
       TEGAMI_ADMIN_EMAIL: ADMIN.email,
       TEGAMI_ADMIN_PASSWORD: ADMIN.password,
     });
-    const keys = new SqlApiKeyStore(tegami.service.database);
-    const units = new SqlUnitStore(tegami.service.database);
-    for (const name of ['hotel', 'restaurant']) {
-      assert.equal((await tegami.request('POST', '/v1/units', { name })).status, 201);
-    }
-    const unitId = async (name: string) => (await units.findByName(name))?.id ?? '';
-    hotelKey = (await createApiKey(keys, 'hotel', Date.now(), { unitId: await unitId('hotel') }))
-      .key;
-    restaurantKey = (
-      await createApiKey(keys, 'restaurant', Date.now(), { unitId: await unitId('restaurant') })
-    ).key;
+    hotelKey = (await createUnitWithKey(tegami, 'hotel')).key;
+    restaurantKey = (await createUnitWithKey(tegami, 'restaurant')).key;
   });
   after(async () => {
     await tegami.stop();

@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { createApiKey } from '../src/domain/api-keys.ts';
-import { SqlApiKeyStore, SqlUnitStore } from '../src/store/index.ts';
 import {
+  createUnitWithKey,
   message,
   queryDatabase,
   request,
@@ -81,22 +80,12 @@ describe(`rotating a status webhook endpoint's secret (${TEST_ENGINE})`, () => {
       TEGAMI_WEBHOOKS_RETRY_BASE_MS: '50',
       TEGAMI_WEBHOOKS_POLL_INTERVAL_MS: '50',
     });
-    const keys = new SqlApiKeyStore(tegami.service.database);
-    const units = new SqlUnitStore(tegami.service.database);
-    for (const name of ['hotel', 'restaurant']) {
-      const created = await tegami.request('POST', '/v1/units', { name });
-      assert.equal(created.status, 201, JSON.stringify(created.body));
-      unitIds[name] = created.body.id;
-    }
-    const unitId = async (name: string) => (await units.findByName(name))?.id ?? '';
-    hotelKey = (
-      await createApiKey(keys, 'hotel app', Date.now(), { unitId: await unitId('hotel') })
-    ).key;
-    restaurantKey = (
-      await createApiKey(keys, 'restaurant app', Date.now(), {
-        unitId: await unitId('restaurant'),
-      })
-    ).key;
+    const hotel = await createUnitWithKey(tegami, 'hotel');
+    const restaurant = await createUnitWithKey(tegami, 'restaurant');
+    unitIds.hotel = hotel.id;
+    unitIds.restaurant = restaurant.id;
+    hotelKey = hotel.key;
+    restaurantKey = restaurant.key;
     admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
   });
   after(async () => {

@@ -1,5 +1,6 @@
 import { domainToASCII } from 'node:url';
 import libmime from 'libmime';
+import { isPriority, PRIORITIES } from '../domain/priority.ts';
 import type { Address } from '../domain/types.ts';
 import {
   isReservedHeader,
@@ -238,8 +239,8 @@ export function mailToMessage(mail: ParsedMailLike, envelope: Envelope): MailMap
   }
   const priority = controls.get(CONTROL_HEADERS.priority);
   if (priority !== undefined) {
-    if (priority !== 'high' && priority !== 'normal' && priority !== 'bulk') {
-      return { refusal: 'X-Tegami-Priority must be high, normal or bulk' };
+    if (!isPriority(priority)) {
+      return { refusal: `X-Tegami-Priority must be one of: ${PRIORITIES.join(', ')}` };
     }
     input.priority = priority;
   }
