@@ -50,6 +50,12 @@ export interface Config {
   /** Audit events older than this are deleted (apart from message retention). */
   auditRetentionDays: number;
   http: { host: string; port: number };
+  /**
+   * TEGAMI_SHUTDOWN_DRAIN_SECONDS: after SIGTERM, how long an API process keeps serving with
+   * `/readyz` answering 503 before it closes its port, so a load balancer stops sending to it
+   * first. 0 (the default): the port closes at once.
+   */
+  shutdownDrainMs: number;
   /** SMTP submission (TEGAMI_SMTP_PORT), in processes that run the API; null: off. */
   smtp: SmtpIngressOptions | null;
   provider: 'sandbox' | 'test' | 'sendgrid';
@@ -288,6 +294,7 @@ export function loadConfig(env: Env = process.env): Config {
     unsentAfterMs: integer(env, 'TEGAMI_UNSENT_AFTER_S', 60, 1, 7 * 24 * 3600) * 1000,
     auditRetentionDays: integer(env, 'TEGAMI_AUDIT_RETENTION_DAYS', 400, 1, 36_500),
     http: { host, port: integer(env, 'TEGAMI_HTTP_PORT', DEFAULT_HTTP_PORT, 0, 65535) },
+    shutdownDrainMs: integer(env, 'TEGAMI_SHUTDOWN_DRAIN_SECONDS', 0, 0, 600) * 1000,
     smtp: loadSmtp(env, host),
     provider,
     sendgrid,

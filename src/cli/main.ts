@@ -212,14 +212,19 @@ async function simulator(args: string[]): Promise<number> {
 async function run(config: Config, role: 'serve' | 'api' | 'worker'): Promise<number> {
   const logger = createLogger(config.logLevel, configuredSecrets(config));
   // Listen for signals before anything starts: a signal while starting gives up the start and
-  // releases what was opened; once running, it stops the service cleanly. A second signal is
-  // ignored (the stop is already under way).
+  // releases what was opened; once running, it stops the service cleanly, after a drain if one
+  // is configured. A second signal cuts a drain short; otherwise it is ignored (the stop is
+  // already under way).
   const starting = new AbortController();
   let service: RunningService | null = null;
   let stopRequested: string | null = null;
   let stopRunning: (() => void) | null = null;
+  let endDrain: (() => void) | null = null;
   const onSignal = (signal: string) => {
-    if (stopRequested) return;
+    if (stopRequested) {
+      endDrain?.();
+      return;
+    }
     stopRequested = signal;
     if (service) {
       stopRunning?.();
@@ -290,13 +295,29 @@ async function run(config: Config, role: 'serve' | 'api' | 'worker'): Promise<nu
   }
 
   await new Promise<void>((resolve) => {
-    stopRunning = () => {
+    const stop = () => {
       console.log(`${stopRequested}: stopping; no new work is claimed, in-flight sends finish.`);
       logger.info({ signal: stopRequested }, 'stopping');
       running.stop().then(resolve, (err: unknown) => {
         logger.error({ err }, 'stopping failed');
         resolve();
       });
+    };
+    stopRunning = () => {
+      // Only a process that answers HTTP has a load balancer to leave first.
+      if (config.shutdownDrainMs === 0 || !running.url) return stop();
+      const seconds = config.shutdownDrainMs / 1000;
+      console.log(
+        `${stopRequested}: draining for ${seconds} s (TEGAMI_SHUTDOWN_DRAIN_SECONDS): /readyz answers 503, requests are still served; a second signal stops at once.`,
+      );
+      logger.info({ signal: stopRequested, drainSeconds: seconds }, 'draining before the stop');
+      running.drain();
+      const timer = setTimeout(() => endDrain?.(), config.shutdownDrainMs);
+      endDrain = () => {
+        endDrain = null;
+        clearTimeout(timer);
+        stop();
+      };
     };
     // A signal that came in the last moments of the start.
     if (stopRequested) stopRunning();

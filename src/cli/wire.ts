@@ -134,6 +134,11 @@ export interface RunningService {
   wake(what: DeliveryWake): void;
   /** Writes a group of submissions formed by another thread's API, now (one commit). */
   writeGroup(group: Submission[]): Promise<SubmissionOutcome[]>;
+  /**
+   * Begins a stop's drain (TEGAMI_SHUTDOWN_DRAIN_SECONDS): the API keeps serving, but `/readyz`
+   * answers 503 and each answer closes its connection. `stop` follows when the drain is over.
+   */
+  drain(): void;
   stop(): Promise<void>;
 }
 
@@ -402,6 +407,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   let metricsApp: FastifyInstance | null = null;
   /** The lease sweep under way (lease-reaper.ts): a stop waits for it before closing the database. */
   let sweeping: Promise<void> | null = null;
+  let draining = false;
 
   async function stop(): Promise<void> {
     for (const timer of timers) clearInterval(timer);
@@ -540,6 +546,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           database.notify('tegami_due');
         },
         readiness: databaseReadiness(database),
+        draining: () => draining,
       });
       if (config.consoleAdmin) {
         const { email, password } = config.consoleAdmin;
@@ -702,7 +709,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const wake = (what: DeliveryWake) =>
       what === 'worker' ? inProcess?.wake() : eventRelay?.wake();
     const writeGroup = (group: Submission[]) => messages.writeGroup(group);
-    return { url, smtp, app, worker, database, telemetry, wake, writeGroup, stop };
+    const drain = () => {
+      draining = true;
+    };
+    return { url, smtp, app, worker, database, telemetry, wake, writeGroup, drain, stop };
   } catch (error) {
     await atMost(stop(), FAILED_START_RELEASE_MS, logger);
     if (signal?.aborted) throw new StartAborted('stopped while starting');

@@ -135,8 +135,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     lingering.closeAll();
     done();
   });
-  // A stop waits for the requests under way, not for their clients' keep-alive connections.
-  closeConnectionsAfterLastAnswer(app);
+  // A stop waits for the requests under way, not for their clients' keep-alive connections;
+  // while draining, connections are closed after each answer already.
+  closeConnectionsAfterLastAnswer(app, deps.draining);
 
   await app.register(swagger, {
     openapi: {

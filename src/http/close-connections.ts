@@ -19,7 +19,15 @@ export const CLOSE_IDLE_EVERY_MS = 100;
  *   body read to its end by the lingering close) are closed every CLOSE_IDLE_EVERY_MS until the
  *   server has closed.
  */
-export function closeConnectionsAfterLastAnswer(app: FastifyInstance): void {
+export function closeConnectionsAfterLastAnswer(
+  app: FastifyInstance,
+  /**
+   * A stop draining before the close (TEGAMI_SHUTDOWN_DRAIN_SECONDS): answers say
+   * `Connection: close` from then on, so a keep-alive client opens its next connection anew,
+   * through a load balancer that by then sends it elsewhere, instead of meeting the closed port.
+   */
+  draining: () => boolean = () => false,
+): void {
   let closing = false;
   app.addHook('preClose', (done) => {
     closing = true;
@@ -33,7 +41,7 @@ export function closeConnectionsAfterLastAnswer(app: FastifyInstance): void {
   });
   // With a callback, not async: it runs on every answer, and costs a call, not a promise.
   app.addHook('onSend', (request, reply, payload, done) => {
-    if (closing && request.raw.complete && request.raw.httpVersionMajor === 1) {
+    if ((closing || draining()) && request.raw.complete && request.raw.httpVersionMajor === 1) {
       void reply.header('connection', 'close');
     }
     done(null, payload);

@@ -32,6 +32,12 @@ export interface ApiDeps {
   /** The sandbox outbox; null hides `/v1/sandbox/messages` (for providers that keep none). */
   sandbox: SandboxView | null;
   readiness: () => Promise<{ ready: boolean; reason?: string }>;
+  /**
+   * True once a stop began draining (TEGAMI_SHUTDOWN_DRAIN_SECONDS): requests are still served,
+   * but `/readyz` answers 503 and each answer closes its connection, so that a load balancer and
+   * keep-alive clients move to other processes before this one closes its port.
+   */
+  draining?: () => boolean;
   /** Providers' delivery events (SendGrid's Event Webhook); none when no source is configured. */
   eventWebhooks?: EventWebhookOptions[];
   /** Sent this long ago with no delivery event: "unconfirmed" (default 30 minutes). */

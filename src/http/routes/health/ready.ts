@@ -11,6 +11,10 @@ import { configuredProvider } from '../../present/provider.ts';
  */
 export function registerReady(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/readyz', { schema: { hide: true } }, async () => {
+    // Stopping: out of rotation first, while requests are still served (TEGAMI_SHUTDOWN_DRAIN_SECONDS).
+    if (deps.draining?.()) {
+      throw new ApiError('not_ready', 'stopping: this process closes its port soon');
+    }
     const { ready, reason } = await deps.readiness();
     if (!ready) throw new ApiError('not_ready', reason ?? 'not ready');
     if (!deps.providers) return { status: 'ready' };
