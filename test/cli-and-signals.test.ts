@@ -26,8 +26,8 @@ describe('configuration', () => {
     ['TEGAMI_BOOTSTRAP_API_KEY', 'has space', /printable ASCII/],
     ['TEGAMI_LOG_LEVEL', 'loud', /not one of/],
     ['TEGAMI_PROVIDER_THREAD', 'yes', /not one of: auto, on, off/],
-    ['TEGAMI_SHUTDOWN_DRAIN_SECONDS', '1.5', /not a whole number/],
-    ['TEGAMI_SHUTDOWN_DRAIN_SECONDS', '601', /out of range \(0 to 600\)/],
+    ['TEGAMI_SHUTDOWN_DRAIN_S', '1.5', /not a whole number/],
+    ['TEGAMI_SHUTDOWN_DRAIN_S', '601', /out of range \(0 to 600\)/],
   ];
   for (const [name, value, problem] of bad) {
     test(`${name}=${value} is refused, naming the variable`, () => {

@@ -12,12 +12,12 @@ import {
 } from './helpers.ts';
 
 /**
- * TEGAMI_SHUTDOWN_DRAIN_SECONDS: after SIGTERM an API process first leaves its load balancer's
+ * TEGAMI_SHUTDOWN_DRAIN_S: after SIGTERM an API process first leaves its load balancer's
  * rotation (`/readyz` 503) while still serving, then stops. From a drill: stopping one of two API
  * processes under load reset 1 to 3 of 3,000 requests, sent on kept-alive connections as the port
  * closed.
  */
-describe(`a stop drains first when TEGAMI_SHUTDOWN_DRAIN_SECONDS is set (${TEST_ENGINE})`, () => {
+describe(`a stop drains first when TEGAMI_SHUTDOWN_DRAIN_S is set (${TEST_ENGINE})`, () => {
   /** One request; the answer's status, `Connection` header and body. */
   function send(url: string, method: string, path: string, body?: unknown) {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
@@ -59,7 +59,7 @@ describe(`a stop drains first when TEGAMI_SHUTDOWN_DRAIN_SECONDS is set (${TEST_
       TEGAMI_DATABASE_URL: db.url,
       TEGAMI_HTTP_PORT: '0',
       TEGAMI_BOOTSTRAP_API_KEY: TEST_KEY,
-      TEGAMI_SHUTDOWN_DRAIN_SECONDS: '3',
+      TEGAMI_SHUTDOWN_DRAIN_S: '3',
     });
     try {
       const url = await server.ready;
@@ -110,7 +110,7 @@ describe(`a stop drains first when TEGAMI_SHUTDOWN_DRAIN_SECONDS is set (${TEST_
     const server = spawnTegami(['api'], {
       TEGAMI_DATABASE_URL: db.url,
       TEGAMI_HTTP_PORT: '0',
-      TEGAMI_SHUTDOWN_DRAIN_SECONDS: '600',
+      TEGAMI_SHUTDOWN_DRAIN_S: '600',
     });
     try {
       await server.ready;
@@ -137,7 +137,7 @@ describe(`a stop drains first when TEGAMI_SHUTDOWN_DRAIN_SECONDS is set (${TEST_
     assert.equal(await api.exited, 0);
     const worker = spawnTegami(['worker'], {
       TEGAMI_DATABASE_URL: db.url,
-      TEGAMI_SHUTDOWN_DRAIN_SECONDS: '600',
+      TEGAMI_SHUTDOWN_DRAIN_S: '600',
     });
     try {
       await worker.ready;

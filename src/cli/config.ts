@@ -51,7 +51,7 @@ export interface Config {
   auditRetentionDays: number;
   http: { host: string; port: number };
   /**
-   * TEGAMI_SHUTDOWN_DRAIN_SECONDS: after SIGTERM, how long an API process keeps serving with
+   * TEGAMI_SHUTDOWN_DRAIN_S: after SIGTERM, how long an API process keeps serving with
    * `/readyz` answering 503 before it closes its port, so a load balancer stops sending to it
    * first. 0 (the default): the port closes at once.
    */
@@ -294,7 +294,7 @@ export function loadConfig(env: Env = process.env): Config {
     unsentAfterMs: integer(env, 'TEGAMI_UNSENT_AFTER_S', 60, 1, 7 * 24 * 3600) * 1000,
     auditRetentionDays: integer(env, 'TEGAMI_AUDIT_RETENTION_DAYS', 400, 1, 36_500),
     http: { host, port: integer(env, 'TEGAMI_HTTP_PORT', DEFAULT_HTTP_PORT, 0, 65535) },
-    shutdownDrainMs: integer(env, 'TEGAMI_SHUTDOWN_DRAIN_SECONDS', 0, 0, 600) * 1000,
+    shutdownDrainMs: integer(env, 'TEGAMI_SHUTDOWN_DRAIN_S', 0, 0, 600) * 1000,
     smtp: loadSmtp(env, host),
     provider,
     sendgrid,

@@ -308,7 +308,7 @@ async function run(config: Config, role: 'serve' | 'api' | 'worker'): Promise<nu
       if (config.shutdownDrainMs === 0 || !running.url) return stop();
       const seconds = config.shutdownDrainMs / 1000;
       console.log(
-        `${stopRequested}: draining for ${seconds} s (TEGAMI_SHUTDOWN_DRAIN_SECONDS): /readyz answers 503, requests are still served; a second signal stops at once.`,
+        `${stopRequested}: draining for ${seconds} s (TEGAMI_SHUTDOWN_DRAIN_S): /readyz answers 503, requests are still served; a second signal stops at once.`,
       );
       logger.info({ signal: stopRequested, drainSeconds: seconds }, 'draining before the stop');
       running.drain();

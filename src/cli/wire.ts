@@ -135,7 +135,7 @@ export interface RunningService {
   /** Writes a group of submissions formed by another thread's API, now (one commit). */
   writeGroup(group: Submission[]): Promise<SubmissionOutcome[]>;
   /**
-   * Begins a stop's drain (TEGAMI_SHUTDOWN_DRAIN_SECONDS): the API keeps serving, but `/readyz`
+   * Begins a stop's drain (TEGAMI_SHUTDOWN_DRAIN_S): the API keeps serving, but `/readyz`
    * answers 503 and each answer closes its connection. `stop` follows when the drain is over.
    */
   drain(): void;

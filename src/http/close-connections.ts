@@ -22,7 +22,7 @@ export const CLOSE_IDLE_EVERY_MS = 100;
 export function closeConnectionsAfterLastAnswer(
   app: FastifyInstance,
   /**
-   * A stop draining before the close (TEGAMI_SHUTDOWN_DRAIN_SECONDS): answers say
+   * A stop draining before the close (TEGAMI_SHUTDOWN_DRAIN_S): answers say
    * `Connection: close` from then on, so a keep-alive client opens its next connection anew,
    * through a load balancer that by then sends it elsewhere, instead of meeting the closed port.
    */

@@ -33,7 +33,7 @@ export interface ApiDeps {
   sandbox: SandboxView | null;
   readiness: () => Promise<{ ready: boolean; reason?: string }>;
   /**
-   * True once a stop began draining (TEGAMI_SHUTDOWN_DRAIN_SECONDS): requests are still served,
+   * True once a stop began draining (TEGAMI_SHUTDOWN_DRAIN_S): requests are still served,
    * but `/readyz` answers 503 and each answer closes its connection, so that a load balancer and
    * keep-alive clients move to other processes before this one closes its port.
    */

@@ -11,7 +11,7 @@ import { configuredProvider } from '../../present/provider.ts';
  */
 export function registerReady(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/readyz', { schema: { hide: true } }, async () => {
-    // Stopping: out of rotation first, while requests are still served (TEGAMI_SHUTDOWN_DRAIN_SECONDS).
+    // Stopping: out of rotation first, while requests are still served (TEGAMI_SHUTDOWN_DRAIN_S).
     if (deps.draining?.()) {
       throw new ApiError('not_ready', 'stopping: this process closes its port soon');
     }
