@@ -10,6 +10,51 @@ import { loadConfig } from '../src/cli/config.ts';
 import { startTestService, TEST_ENGINE, TEST_KEY, type TestService, waitFor } from './helpers.ts';
 
 /**
+ * An SMTP session over a plain socket: each reply (all its lines) as one string, `(closed)` once
+ * the server has closed the connection.
+ */
+function rawSession(port: number) {
+  const socket = connect(port, '127.0.0.1');
+  let buffered = '';
+  let closed = false;
+  const waiting: ((reply: string) => void)[] = [];
+  const deliver = () => {
+    for (;;) {
+      const match = /^(?:\d{3}-[^\r\n]*\r\n)*\d{3} [^\r\n]*\r\n/.exec(buffered);
+      if (!match && closed && waiting.length > 0) {
+        waiting.shift()?.('(closed)');
+        continue;
+      }
+      const next = match && waiting.shift();
+      if (!match || !next) return;
+      buffered = buffered.slice(match[0].length);
+      next(match[0].trim());
+    }
+  };
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => {
+    buffered += chunk;
+    deliver();
+  });
+  // A write after the server closed (a test's client sends on regardless): the reply says it.
+  socket.on('error', () => {});
+  socket.on('close', () => {
+    closed = true;
+    deliver();
+  });
+  const reply = () =>
+    new Promise<string>((resolve) => {
+      waiting.push(resolve);
+      deliver();
+    });
+  const command = (line: string) => {
+    socket.write(`${line}\r\n`);
+    return reply();
+  };
+  return { socket, reply, command };
+}
+
+/**
  * SMTP submission (TEGAMI_SMTP_PORT): an application that can only speak SMTP hands mail to
  * Tegami with an API key as the password. `250` comes once the message is stored, as `202` does
  * on the API; what the client must fix is a 5xx, what passes by itself a 4xx.
@@ -40,46 +85,6 @@ describe(`SMTP submission (${TEST_ENGINE})`, () => {
     text: 'See you',
   };
   const byMessageIdOf = (response: string) => /queued as (msg_\w+)/.exec(response)?.[1] ?? '';
-
-  /** An SMTP session over a plain socket: each reply (all its lines) as one string. */
-  const rawSession = () => {
-    const socket = connect(port, '127.0.0.1');
-    let buffered = '';
-    let closed = false;
-    const waiting: ((reply: string) => void)[] = [];
-    const deliver = () => {
-      for (;;) {
-        const match = /^(?:\d{3}-[^\r\n]*\r\n)*\d{3} [^\r\n]*\r\n/.exec(buffered);
-        if (!match && closed && waiting.length > 0) {
-          waiting.shift()?.('(closed)');
-          continue;
-        }
-        const next = match && waiting.shift();
-        if (!match || !next) return;
-        buffered = buffered.slice(match[0].length);
-        next(match[0].trim());
-      }
-    };
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      buffered += chunk;
-      deliver();
-    });
-    socket.on('close', () => {
-      closed = true;
-      deliver();
-    });
-    const reply = () =>
-      new Promise<string>((resolve) => {
-        waiting.push(resolve);
-        deliver();
-      });
-    const command = (line: string) => {
-      socket.write(`${line}\r\n`);
-      return reply();
-    };
-    return { socket, reply, command };
-  };
 
   before(async () => {
     tegami = await startTestService({
@@ -207,7 +212,7 @@ describe(`SMTP submission (${TEST_ENGINE})`, () => {
   });
 
   test('a mail over 10 MiB is read to its end and refused (552), and so is MIME that cannot be parsed (554), on a session that goes on', async () => {
-    const { socket, reply, command } = rawSession();
+    const { socket, reply, command } = rawSession(port);
     try {
       assert.match(await reply(), /^220 /);
       await command('EHLO test.example');
@@ -242,7 +247,7 @@ describe(`SMTP submission (${TEST_ENGINE})`, () => {
   });
 
   test('a connection gets three tries at AUTH, then 421 and is closed', async () => {
-    const { socket, reply, command } = rawSession();
+    const { socket, reply, command } = rawSession(port);
     try {
       assert.match(await reply(), /^220 /);
       await command('EHLO test.example');
@@ -329,6 +334,128 @@ describe(`SMTP connections from one address (${TEST_ENGINE})`, () => {
     } finally {
       await tegami.stop();
     }
+  });
+});
+
+describe(`SMTP deadlines for slow and idle clients (${TEST_ENGINE})`, () => {
+  let tegami: TestService;
+  let port = 0;
+  const authPlain = `AUTH PLAIN ${Buffer.from(`\0apikey\0${TEST_KEY}`).toString('base64')}`;
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  before(async () => {
+    tegami = await startTestService({
+      TEGAMI_SMTP_PORT: '0',
+      TEGAMI_SMTP_AUTH_TIMEOUT_S: '1',
+      TEGAMI_SMTP_DATA_TIMEOUT_S: '1',
+      TEGAMI_TEST_NO_WORKER: '1',
+    });
+    port = tegami.service.smtp?.port ?? 0;
+  });
+  after(async () => {
+    await tegami.stop();
+  });
+
+  test('a connection that does not authenticate in time is answered 421 4.4.2 and closed', async () => {
+    const { socket, reply, command } = rawSession(port);
+    try {
+      const opened = Date.now();
+      assert.match(await reply(), /^220 /);
+      assert.match(await command('EHLO test.example'), /^250/);
+      assert.match(await reply(), /^421 4\.4\.2 authentication took too long/);
+      assert.equal(await reply(), '(closed)');
+      const held = Date.now() - opened;
+      // The deadline (1 s), not the idle timeout (60 s).
+      assert.ok(held >= 900 && held < 10_000, `closed after ${held} ms`);
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  test('NOOP now and then does not keep a connection that does not authenticate', async () => {
+    const { socket, reply, command } = rawSession(port);
+    try {
+      assert.match(await reply(), /^220 /);
+      assert.match(await command('EHLO test.example'), /^250/);
+      let answered = 0;
+      let last = '';
+      // Fewer commands than smtp-server's own limit before AUTH (10): the deadline closes it.
+      for (;;) {
+        last = await command('NOOP');
+        if (!last.startsWith('250')) break;
+        answered++;
+        await sleep(200);
+      }
+      assert.ok(answered >= 2, `${answered} NOOPs answered before the deadline`);
+      assert.match(last, /^421 4\.4\.2 /);
+      assert.equal(await reply(), '(closed)');
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  test('a DATA dribbled in slower than the deadline is dropped (421 4.4.2): nothing is stored', async () => {
+    const { socket, reply, command } = rawSession(port);
+    let dribble: NodeJS.Timeout | undefined;
+    try {
+      assert.match(await reply(), /^220 /);
+      await command('EHLO test.example');
+      assert.match(await command(authPlain), /^235 /);
+      assert.match(await command('MAIL FROM:<bookings@hotel.example>'), /^250 /);
+      assert.match(await command('RCPT TO:<dribble@example.jp>'), /^250 /);
+      assert.match(await command('DATA'), /^354 /);
+      const started = Date.now();
+      socket.write('From: bookings@hotel.example\r\nTo: dribble@example.jp\r\nSubject: s\r\n\r\n');
+      // A byte every 200 ms: each restarts the idle timeout, none brings the end nearer.
+      dribble = setInterval(() => socket.write('x'), 200);
+      assert.match(await reply(), /^421 4\.4\.2 the mail took too long to arrive/);
+      const took = Date.now() - started;
+      assert.ok(took >= 900 && took < 10_000, `dropped after ${took} ms`);
+      clearInterval(dribble);
+      // The rest of the mail, late: it is not read any more.
+      socket.write('\r\n.\r\n');
+      assert.equal(await reply(), '(closed)');
+      await sleep(300);
+      const stored = await tegami.request('GET', '/v1/messages?recipient=dribble@example.jp');
+      assert.equal(stored.status, 200);
+      assert.deepEqual(stored.body.data, []);
+    } finally {
+      clearInterval(dribble);
+      socket.destroy();
+    }
+  });
+
+  test('a client that authenticates is not held to the AUTH deadline, and nodemailer sends as ever', async () => {
+    const { socket, reply, command } = rawSession(port);
+    try {
+      assert.match(await reply(), /^220 /);
+      await command('EHLO test.example');
+      assert.match(await command(authPlain), /^235 /);
+      await sleep(1500);
+      assert.match(await command('MAIL FROM:<bookings@hotel.example>'), /^250 /);
+      assert.match(await command('RCPT TO:<patient@example.jp>'), /^250 /);
+      assert.match(await command('DATA'), /^354 /);
+      socket.write(
+        'From: bookings@hotel.example\r\nTo: patient@example.jp\r\nSubject: s\r\n\r\nx\r\n.\r\n',
+      );
+      assert.match(await reply(), /^250 2\.0\.0 OK: queued as msg_/);
+    } finally {
+      socket.destroy();
+    }
+    const transport = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port,
+      secure: false,
+      auth: { user: 'apikey', pass: TEST_KEY },
+    });
+    const info = await transport.sendMail({
+      from: 'bookings@hotel.example',
+      to: 'guest@example.jp',
+      subject: 'as ever',
+      text: 't',
+      attachments: [{ filename: 'big.bin', content: Buffer.alloc(2 * 1024 * 1024, 7) }],
+    });
+    assert.match(info.response, /^250 2\.0\.0 OK: queued as msg_/);
   });
 });
 
@@ -434,6 +561,19 @@ describe(`SMTP submission over STARTTLS, and its settings (${TEST_ENGINE})`, () 
         { TEGAMI_SMTP_PORT: '2525', TEGAMI_SMTP_TLS_CERT_FILE: join(folder, 'missing.pem') },
         /TEGAMI_SMTP_TLS_CERT_FILE: cannot read/,
       ],
+      [{ TEGAMI_SMTP_PORT: '2525', TEGAMI_SMTP_AUTH_TIMEOUT_S: '0' }, /TEGAMI_SMTP_AUTH_TIMEOUT_S/],
+      [
+        { TEGAMI_SMTP_PORT: '2525', TEGAMI_SMTP_AUTH_TIMEOUT_S: '1.5' },
+        /TEGAMI_SMTP_AUTH_TIMEOUT_S: "1.5" is not a whole number/,
+      ],
+      [
+        { TEGAMI_SMTP_PORT: '2525', TEGAMI_SMTP_DATA_TIMEOUT_S: '3601' },
+        /TEGAMI_SMTP_DATA_TIMEOUT_S: 3601 is out of range \(1 to 3600\)/,
+      ],
+      [
+        { TEGAMI_SMTP_PORT: '2525', TEGAMI_SMTP_DATA_TIMEOUT_S: 'soon' },
+        /TEGAMI_SMTP_DATA_TIMEOUT_S/,
+      ],
     ];
     for (const [env, expected] of bad) assert.throws(() => loadConfig(env), expected);
     if (haveOpenssl) {
@@ -446,6 +586,9 @@ describe(`SMTP submission over STARTTLS, and its settings (${TEST_ENGINE})`, () 
       assert.equal(config.smtp?.port, 2525);
       assert.ok(config.smtp?.tls);
     }
+    const defaults = loadConfig({ TEGAMI_SMTP_PORT: '2525' }).smtp;
+    assert.equal(defaults?.authTimeoutMs, 20_000);
+    assert.equal(defaults?.dataTimeoutMs, 300_000);
     assert.equal(loadConfig({}).smtp, null, 'off unless TEGAMI_SMTP_PORT is set');
   });
 });

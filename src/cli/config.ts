@@ -566,6 +566,11 @@ function loadSmtp(env: Env, httpHost: string): SmtpIngressOptions | null {
       oneOf(env, 'TEGAMI_SMTP_ALLOW_INSECURE_AUTH', 'false', ['true', 'false'] as const) === 'true',
     maxClients: integer(env, 'TEGAMI_SMTP_MAX_CLIENTS', 100, 1, 10_000),
     maxClientsPerAddress: integer(env, 'TEGAMI_SMTP_MAX_CLIENTS_PER_ADDRESS', 20, 1, 10_000),
+    // A client authenticates right after EHLO (STARTTLS first, over TLS): 20 s is plenty, and
+    // short enough that connections that never do cannot pile up.
+    authTimeoutMs: integer(env, 'TEGAMI_SMTP_AUTH_TIMEOUT_S', 20, 1, 300) * 1000,
+    // 5 minutes, the server timeout RFC 5321 suggests: a 10 MiB mail fits in it at 280 kbit/s.
+    dataTimeoutMs: integer(env, 'TEGAMI_SMTP_DATA_TIMEOUT_S', 300, 1, 3600) * 1000,
   };
   return port === -1 ? null : options;
 }

@@ -30,6 +30,17 @@ export interface SmtpIngressOptions {
   maxClients: number;
   /** Connections at once from one address: one client cannot take every place. */
   maxClientsPerAddress: number;
+  /**
+   * How long after its greeting a connection may go without authenticating before it is closed
+   * (`421 4.4.2`): one that never does would otherwise keep a place for as long as it talks.
+   */
+  authTimeoutMs: number;
+  /**
+   * How long a mail's DATA may take to arrive, from `354` to its final dot; past it the mail is
+   * dropped (nothing stored) and the connection closed (`421 4.4.2`). The idle timeout alone
+   * does not bound it: every byte restarts that one.
+   */
+  dataTimeoutMs: number;
 }
 
 /** What the API answered the submission (`POST /v1/messages`). */
@@ -59,6 +70,14 @@ export interface SmtpIngress {
 
 /** How long a stop waits for sessions under way before it closes their connections. */
 const CLOSE_TIMEOUT_MS = 10_000;
+/**
+ * A connection that sends nothing this long while the server waits for it is closed (`421`).
+ * smtp-server's own default, set here so that it is a choice: it holds before AUTH (where the
+ * auth deadline mostly comes first), between mails, and between the bytes of a DATA (which has a
+ * deadline of its own too). It does not run while the server itself is busy (checking a key,
+ * storing a mail): the client is waiting then, not idle.
+ */
+const IDLE_TIMEOUT_MS = 60_000;
 /**
  * Failed AUTHs a connection may make; the last is answered `421` and the connection closed.
  * smtp-server does not count AUTH among the commands it allows before authentication, so a
@@ -171,6 +190,28 @@ export async function startSmtpIngress(
    */
   const openByAddress = new Map<string, number>();
   const addressOf = new WeakMap<SMTPServerSession, string>();
+  /** Each connection's deadline for AUTH, from onConnect until it authenticates or closes. */
+  const authDeadlines = new WeakMap<SMTPServerSession, NodeJS.Timeout>();
+
+  /**
+   * Replies `code` and closes the connection of `session`, whatever it is doing: for a deadline,
+   * when the client sends nothing that a handler could answer. smtp-server has no such call on a
+   * session; its connections do (`send` with `421` ends the socket, stops reading commands, and
+   * destroys the socket 5 s later if the client does not close its side).
+   */
+  function closeConnection(session: SMTPServerSession, code: number, text: string): void {
+    for (const connection of server.connections) {
+      if (connection.session === session) {
+        connection.send(code, text);
+        return;
+      }
+    }
+  }
+
+  function clearAuthDeadline(session: SMTPServerSession): void {
+    clearTimeout(authDeadlines.get(session));
+    authDeadlines.delete(session);
+  }
   const server = new SMTPServer({
     secure: options.tls !== null && options.implicitTls,
     ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
@@ -184,6 +225,7 @@ export async function startSmtpIngress(
     banner: 'Tegami mail submission',
     disableReverseLookup: true,
     closeTimeout: CLOSE_TIMEOUT_MS,
+    socketTimeout: IDLE_TIMEOUT_MS,
     logger: false,
 
     onConnect(session, callback) {
@@ -199,10 +241,24 @@ export async function startSmtpIngress(
       }
       openByAddress.set(address, open + 1);
       addressOf.set(session, address);
+      // smtp-server bounds commands before AUTH (10 by default) and the time between them (the
+      // idle timeout), not the time: NOOP now and then kept a place for minutes.
+      const deadline = setTimeout(() => {
+        authDeadlines.delete(session);
+        if (session.user) return;
+        logger.info(
+          { remote: address },
+          'SMTP connection closed: not authenticated in time (TEGAMI_SMTP_AUTH_TIMEOUT_S)',
+        );
+        closeConnection(session, 421, '4.4.2 authentication took too long; closing');
+      }, options.authTimeoutMs);
+      deadline.unref();
+      authDeadlines.set(session, deadline);
       callback();
     },
 
     onClose(session) {
+      clearAuthDeadline(session);
       // Only connections counted at onConnect (a refused one closes too).
       const address = addressOf.get(session);
       if (address === undefined) return;
@@ -228,6 +284,7 @@ export async function startSmtpIngress(
       deps.isActiveKey(key).then(
         (active) => {
           if (active) {
+            clearAuthDeadline(session);
             callback(null, { user: { key } satisfies SessionUser });
             return;
           }
@@ -273,11 +330,38 @@ export async function startSmtpIngress(
     },
   });
 
+  /** The mail (or null, over the size limit), or 'late' once the DATA deadline has passed. */
+  async function readMailInTime(stream: NodeJS.ReadableStream): Promise<Buffer | null | 'late'> {
+    const reading = readMail(stream, MAX_MESSAGE_BYTES);
+    let deadline: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      deadline = setTimeout(() => resolve('late'), options.dataTimeoutMs);
+    });
+    try {
+      // Left behind when late, the reading ends with the connection (its stream is destroyed
+      // then), its error handled by the race.
+      return await Promise.race([reading, late]);
+    } finally {
+      clearTimeout(deadline);
+    }
+  }
+
   async function receive(
     stream: NodeJS.ReadableStream,
     session: SMTPServerSession,
   ): Promise<{ ok: string } | { error: Error }> {
-    const raw = await readMail(stream, MAX_MESSAGE_BYTES);
+    const raw = await readMailInTime(stream);
+    if (raw === 'late') {
+      // Answered now, before the stream ends (which it may never do): the client is told, the
+      // connection closes, and the mail, whatever of it came, is dropped, never submitted.
+      logger.info(
+        { remote: session.remoteAddress },
+        'SMTP mail dropped: its DATA took too long (TEGAMI_SMTP_DATA_TIMEOUT_S)',
+      );
+      const text = '4.4.2 the mail took too long to arrive; it was not taken, send it again';
+      closeConnection(session, 421, text);
+      return { error: smtpError(421, text) };
+    }
     if (raw === null) {
       return { error: smtpError(552, `5.3.4 the mail is over ${MAX_MESSAGE_BYTES} bytes`) };
     }
