@@ -1,7 +1,11 @@
 // tegami-test: no-database
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { FixedWindowLimiter, UnitRateLimits } from '../src/domain/unit-rate-limit.ts';
+import {
+  FixedWindowLimiter,
+  type SharedWindowCounts,
+  UnitRateLimits,
+} from '../src/domain/unit-rate-limit.ts';
 
 /** The per-unit sending limit's counting, with a clock the test moves. */
 describe('unit sending limit (domain)', () => {
@@ -91,5 +95,53 @@ describe('unit sending limit (domain)', () => {
     limit = 50;
     limits.forget('hotel');
     assert.equal((await limits.take('hotel', 1))?.limit, 50, 'read again after forget');
+  });
+
+  test('with shared counts (PostgreSQL), the window is counted there, and ended windows forgotten once a minute', async () => {
+    // The shared store's stand-in: what the domain asks of it, counted in a map.
+    const counts = new Map<string, number>();
+    const calls: string[] = [];
+    const shared: SharedWindowCounts = {
+      async take(unitId, windowStart, count, limit) {
+        const key = `${unitId}@${windowStart}`;
+        const used = counts.get(key) ?? 0;
+        if (used + count > limit) return { allowed: false, used };
+        counts.set(key, used + count);
+        return { allowed: true, used: used + count };
+      },
+      async giveBack(unitId, windowStart, count) {
+        calls.push(`giveBack ${unitId} ${windowStart - minute} ${count}`);
+      },
+      async forgetBefore(windowStart) {
+        calls.push(`forgetBefore ${windowStart - minute}`);
+      },
+    };
+    let now = minute + 30_000;
+    const limits = new UnitRateLimits({
+      limitOf: async () => 5,
+      defaultPerMin: null,
+      clock: () => now,
+      shared,
+    });
+    const first = await limits.take('hotel', 3);
+    assert.deepEqual(
+      { ...first },
+      { allowed: true, limit: 5, remaining: 2, resetAt: minute + 60_000, windowStart: minute },
+    );
+    const over = await limits.take('hotel', 3);
+    assert.equal(over?.allowed, false);
+    assert.equal(over?.remaining, 2, 'what the window still takes');
+    limits.giveBack('hotel', 3, first);
+    limits.giveBack('hotel', 3, over);
+    now = minute + 61_000;
+    assert.equal((await limits.take('hotel', 5))?.allowed, true, 'a new window');
+    await limits.take('hotel', 1);
+    assert.deepEqual(calls, [
+      'forgetBefore -60000',
+      'giveBack hotel 0 3',
+      // The refused request gives nothing back; the window before the last is
+      // forgotten once per new window, not per request.
+      'forgetBefore 0',
+    ]);
   });
 });

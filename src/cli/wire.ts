@@ -48,6 +48,7 @@ import {
   releaseWaitingUnknown,
   type SharedWriteLock,
   SqlLeaderLease,
+  SqlUnitRateWindows,
   sqlitePathFromUrl,
   unknownMigrations,
 } from '../store/index.ts';
@@ -498,11 +499,19 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         unconfirmedAfterMs: config.unconfirmedAfterMs,
         batchMaxRecipients: config.batchMaxRecipients,
         // Read at most every 5 s per unit (UNIT_LIMIT_CACHE_MS): a changed limit holds in every
-        // process within that, and accepting mail costs no extra read.
+        // process within that, and accepting mail costs no extra read. On PostgreSQL, where
+        // several API processes take a unit's mail, they count in one shared window.
         unitRateLimits: new UnitRateLimits({
           limitOf: async (unitId) =>
             (await alertStore.unitSettingsOf(unitId))?.rateLimitPerMin ?? null,
           defaultPerMin: config.unitRateLimitPerMin,
+          ...(database.engine === 'postgres'
+            ? {
+                shared: new SqlUnitRateWindows(database),
+                onSharedError: (err: unknown) =>
+                  logger.warn({ err }, 'a unit sending-limit count could not be updated'),
+              }
+            : {}),
         }),
         unitPriorities: new UnitDefaultPriorities({
           priorityOf: async (unitId) =>

@@ -4,9 +4,10 @@ import { TimedCache } from './timed-cache.ts';
  * A unit's sending limit: messages accepted per minute, counted in fixed windows aligned to the
  * clock minute, as SendGrid counts (its `X-RateLimit-Reset` is when the current window ends).
  *
- * The count lives in the API process's memory: with several API processes each counts its own
- * share, so the limit holds per process (docs/sendgrid-compatibility.md). Only the limit itself
- * is stored (`PUT /v1/units/{id}`).
+ * On SQLite the count lives in the API process's memory (one process takes a file's mail). On
+ * PostgreSQL, where several API processes take a unit's mail, they count in one shared window
+ * per unit (`SharedWindowCounts`), so the limit holds for the whole cluster, not per process.
+ * The limit itself is a unit setting (`PUT /v1/units/{id}`).
  */
 
 export const RATE_LIMIT_WINDOW_MS = 60_000;
@@ -69,6 +70,28 @@ export class FixedWindowLimiter {
   }
 }
 
+/**
+ * A unit's window counted where every API process counts (PostgreSQL). Losing the counts (a
+ * crash, a failover) only lets a unit send up to one more window's worth: they are not kept
+ * durably, and need not be.
+ */
+export interface SharedWindowCounts {
+  /**
+   * Adds `count` to the unit's window starting at `windowStart` if the sum stays within `limit`;
+   * otherwise adds nothing. `used`: the window's count after it, or as found when refused.
+   */
+  take(
+    unitId: string,
+    windowStart: number,
+    count: number,
+    limit: number,
+  ): Promise<{ allowed: boolean; used: number }>;
+  /** Takes back `count` messages that were counted but not stored. */
+  giveBack(unitId: string, windowStart: number, count: number): Promise<void>;
+  /** Forgets every window that started before `windowStart`. */
+  forgetBefore(windowStart: number): Promise<void>;
+}
+
 /** Where a unit's own limit comes from (its settings), and the default for all units. */
 export interface UnitRateLimitsDeps {
   /** The unit's own limit per minute, or null (the default applies). */
@@ -78,6 +101,10 @@ export interface UnitRateLimitsDeps {
   /** How long a unit's limit, once read, is used without reading it again (default 5 s). */
   cacheMs?: number;
   clock?: () => number;
+  /** Counts shared with the other API processes; absent: this process counts alone. */
+  shared?: SharedWindowCounts;
+  /** Told when a shared count could not be taken back or forgotten (the request goes on). */
+  onSharedError?: (error: unknown) => void;
 }
 
 /** A changed limit holds in every API process within this long. */
@@ -89,17 +116,36 @@ export class UnitRateLimits {
   /** Each unit's own limit, read at most every `cacheMs`: accepting mail reads no settings row. */
   private readonly ownLimits: TimedCache<number | null>;
 
+  private readonly clock: () => number;
+  private lastWindowSeen = 0;
+
   constructor(private readonly deps: UnitRateLimitsDeps) {
     const clock = deps.clock ?? Date.now;
+    this.clock = clock;
     this.limiter = new FixedWindowLimiter(clock);
     this.ownLimits = new TimedCache(deps.limitOf, deps.cacheMs ?? UNIT_LIMIT_CACHE_MS, clock);
   }
 
-  /** Null when the unit has no limit (nothing counted). */
+  /**
+   * Null when the unit has no limit (nothing counted). With shared counts, a failure to reach
+   * them is thrown: the caller goes on to store the mail, which meets the same outage.
+   */
   async take(unitId: string, count: number): Promise<RateLimitDecision | null> {
     const limit = (await this.ownLimits.get(unitId)) ?? this.deps.defaultPerMin;
     if (limit === null) return null;
-    return this.limiter.take(unitId, count, limit);
+    const shared = this.deps.shared;
+    if (!shared) return this.limiter.take(unitId, count, limit);
+    const now = this.clock();
+    const windowStart = Math.floor(now / RATE_LIMIT_WINDOW_MS) * RATE_LIMIT_WINDOW_MS;
+    this.forgetEndedWindows(shared, windowStart);
+    const { allowed, used } = await shared.take(unitId, windowStart, count, limit);
+    return {
+      allowed,
+      limit,
+      remaining: Math.max(0, limit - used),
+      resetAt: windowStart + RATE_LIMIT_WINDOW_MS,
+      windowStart,
+    };
   }
 
   /** Forgets the unit's cached limit: the next request reads it again (after a change here). */
@@ -108,6 +154,25 @@ export class UnitRateLimits {
   }
 
   giveBack(unitId: string, count: number, decision: RateLimitDecision | null): void {
-    if (decision?.allowed) this.limiter.giveBack(unitId, count, decision.windowStart);
+    if (!decision?.allowed) return;
+    const shared = this.deps.shared;
+    if (!shared) {
+      this.limiter.giveBack(unitId, count, decision.windowStart);
+      return;
+    }
+    shared.giveBack(unitId, decision.windowStart, count).catch(this.sharedError);
   }
+
+  /**
+   * Once per new window this process sees, the windows before the last are forgotten (the last
+   * may still take back what a request under way counted in it). Every process does it; any one
+   * would do.
+   */
+  private forgetEndedWindows(shared: SharedWindowCounts, windowStart: number): void {
+    if (windowStart === this.lastWindowSeen) return;
+    this.lastWindowSeen = windowStart;
+    shared.forgetBefore(windowStart - RATE_LIMIT_WINDOW_MS).catch(this.sharedError);
+  }
+
+  private readonly sharedError = (error: unknown) => this.deps.onSharedError?.(error);
 }

@@ -96,4 +96,5 @@ export { shareSlots } from './status-webhooks/share-slots.ts';
 export { SqlWebhookStore } from './status-webhooks/store.ts';
 export { assignSuppressionUnits } from './suppressions/assign-units.ts';
 export { SqlSuppressionStore } from './suppressions/store.ts';
+export { SqlUnitRateWindows } from './units/rate-windows.ts';
 export { SqlUnitStore } from './units/store.ts';

@@ -37,6 +37,8 @@ export interface Database {
   console_users: ConsoleUserTable;
   console_sessions: ConsoleSessionTable;
   console_sign_in_failures: ConsoleSignInFailureTable;
+  /** PostgreSQL: units' sending limits counted for the whole cluster (migration 025). */
+  unit_rate_windows: UnitRateWindowTable;
 }
 
 export interface ApiKeyTable {
@@ -466,4 +468,12 @@ export interface ConsoleSessionTable {
   unit_id: string | null;
   created_at: number;
   last_seen_at: number;
+}
+
+/** Messages a unit had accepted in one clock minute, by every API process (migration 025). */
+export interface UnitRateWindowTable {
+  unit_id: string;
+  /** The minute's start, epoch milliseconds. */
+  window_start: number;
+  used: number;
 }

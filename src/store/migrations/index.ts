@@ -23,6 +23,7 @@ import * as signInFailuresByClient from './021-sign-in-failures-by-client.ts';
 import * as recoveryOutcome from './022-recovery-outcome.ts';
 import * as webhookSecretRotation from './023-webhook-secret-rotation.ts';
 import * as xMessageId from './024-x-message-id.ts';
+import * as unitRateWindows from './025-unit-rate-windows.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
@@ -50,4 +51,5 @@ export const migrations: Record<string, Migration> = {
   '022-recovery-outcome': recoveryOutcome,
   '023-webhook-secret-rotation': webhookSecretRotation,
   '024-x-message-id': xMessageId,
+  '025-unit-rate-windows': unitRateWindows,
 };

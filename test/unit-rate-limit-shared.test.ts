@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { RATE_LIMIT_WINDOW_MS } from '../src/domain/unit-rate-limit.ts';
+import { SqlUnitRateWindows } from '../src/store/index.ts';
+import {
+  createUnitWithKey,
+  message,
+  queryDatabase,
+  request,
+  spawnTegami,
+  startTestService,
+  TEST_ENGINE,
+  waitFor,
+} from './helpers.ts';
+
+/**
+ * A unit's sending limit behind several API processes (PostgreSQL): they count in one window, so
+ * the unit gets its limit, not the limit times the number of processes. SQLite's one API process
+ * counts in memory (test/unit-limits.test.ts).
+ */
+const skip = TEST_ENGINE === 'postgres' ? false : 'PostgreSQL only: SQLite counts in memory';
+
+/** Waits out the last seconds of a clock minute, so a test's counts stay in one window. */
+async function awayFromTheMinutesEnd(): Promise<void> {
+  const left = RATE_LIMIT_WINDOW_MS - (Date.now() % RATE_LIMIT_WINDOW_MS);
+  if (left < 15_000) await new Promise((resolve) => setTimeout(resolve, left + 100));
+}
+
+describe(`a unit's sending limit is shared by API processes (${TEST_ENGINE})`, { skip }, () => {
+  test('two API processes on one database: the unit gets its limit once, not twice', async () => {
+    const tegami = await startTestService({ TEGAMI_TEST_NO_WORKER: '1' });
+    const other = spawnTegami(['api'], {
+      TEGAMI_DATABASE_URL: tegami.databaseUrl,
+      TEGAMI_HTTP_PORT: '0',
+    });
+    try {
+      const otherUrl = await other.ready;
+      const hotel = await createUnitWithKey(tegami, 'hotel');
+      const set = await tegami.request('PUT', '/v1/units/hotel', { rate_limit_per_min: 10 });
+      assert.equal(set.status, 200, JSON.stringify(set.body));
+      await awayFromTheMinutesEnd();
+
+      const answers: { via: string; status: number; remaining: string | null }[] = [];
+      for (let i = 0; i < 6; i++) {
+        for (const [via, url] of [
+          ['first', tegami.url],
+          ['second', otherUrl],
+        ] as const) {
+          const r = await request(url, 'POST', '/v1/messages', message(), {}, hotel.key);
+          answers.push({
+            via,
+            status: r.status,
+            remaining: r.headers.get('x-ratelimit-remaining'),
+          });
+        }
+      }
+      const accepted = answers.filter((a) => a.status === 202);
+      const refused = answers.filter((a) => a.status === 429);
+      assert.equal(accepted.length, 10, JSON.stringify(answers));
+      assert.equal(refused.length, 2, JSON.stringify(answers));
+      // The last two, whichever process they reached; each process counted the other's mail.
+      assert.deepEqual(
+        answers.slice(10).map((a) => a.status),
+        [429, 429],
+      );
+      assert.deepEqual(
+        accepted.map((a) => a.remaining),
+        ['9', '8', '7', '6', '5', '4', '3', '2', '1', '0'],
+      );
+      const stored = await queryDatabase<{ n: number | string }>(
+        tegami.databaseUrl,
+        `SELECT count(*) AS n FROM messages WHERE unit_id = '${hotel.id}'`,
+      );
+      assert.equal(Number(stored[0]?.n), 10);
+    } finally {
+      other.child.kill('SIGTERM');
+      await other.exited;
+      await tegami.stop();
+    }
+  });
+
+  test('counts taken at once never pass the limit; given back, they free their place', async () => {
+    const tegami = await startTestService({ TEGAMI_TEST_NO_WORKER: '1' });
+    try {
+      const windows = new SqlUnitRateWindows(tegami.service.database);
+      const start = Math.floor(Date.now() / RATE_LIMIT_WINDOW_MS) * RATE_LIMIT_WINDOW_MS;
+      const takes = await Promise.all(
+        Array.from({ length: 40 }, () => windows.take('unit_x', start, 1, 25)),
+      );
+      assert.equal(takes.filter((t) => t.allowed).length, 25);
+      assert.deepEqual(
+        takes
+          .filter((t) => t.allowed)
+          .map((t) => t.used)
+          .sort((a, b) => a - b),
+        Array.from({ length: 25 }, (_, i) => i + 1),
+      );
+      for (const refused of takes.filter((t) => !t.allowed)) assert.equal(refused.used, 25);
+      // More than the limit in one request: refused, nothing counted, even in a fresh window.
+      assert.deepEqual(await windows.take('unit_y', start, 26, 25), { allowed: false, used: 0 });
+      assert.deepEqual(await windows.take('unit_y', start, 25, 25), { allowed: true, used: 25 });
+
+      await windows.giveBack('unit_x', start, 3);
+      assert.deepEqual(await windows.take('unit_x', start, 3, 25), { allowed: true, used: 25 });
+      // Given back more than was counted (a window emptied meanwhile): never below zero.
+      await windows.giveBack('unit_y', start, 100);
+      assert.deepEqual(await windows.take('unit_y', start, 1, 25), { allowed: true, used: 1 });
+
+      await windows.take('unit_x', start - RATE_LIMIT_WINDOW_MS, 1, 25);
+      await windows.forgetBefore(start);
+      const left = await queryDatabase<{ unit_id: string; window_start: number | string }>(
+        tegami.databaseUrl,
+        'SELECT unit_id, window_start FROM unit_rate_windows ORDER BY unit_id',
+      );
+      assert.deepEqual(
+        left.map((r) => [r.unit_id, Number(r.window_start)]),
+        [
+          ['unit_x', start],
+          ['unit_y', start],
+        ],
+      );
+    } finally {
+      await tegami.stop();
+    }
+  });
+
+  test('windows of earlier minutes are forgotten as the API counts in a new one', async () => {
+    const tegami = await startTestService({
+      TEGAMI_TEST_NO_WORKER: '1',
+      TEGAMI_UNIT_RATE_LIMIT_PER_MIN: '100',
+    });
+    try {
+      const old = Math.floor(Date.now() / RATE_LIMIT_WINDOW_MS) * RATE_LIMIT_WINDOW_MS;
+      await new SqlUnitRateWindows(tegami.service.database).take('gone', old - 600_000, 1, 5);
+      const hotel = await createUnitWithKey(tegami, 'hotel');
+      const r = await request(tegami.url, 'POST', '/v1/messages', message(), {}, hotel.key);
+      assert.equal(r.status, 202);
+      await waitFor(async () => {
+        const rows = await queryDatabase<{ unit_id: string }>(
+          tegami.databaseUrl,
+          'SELECT unit_id FROM unit_rate_windows',
+        );
+        return rows.length === 1 && rows[0]?.unit_id === hotel.id;
+      }, "the old window forgotten and the unit's counted");
+    } finally {
+      await tegami.stop();
+    }
+  });
+});
