@@ -79,34 +79,33 @@ describe(`a unit's sending limit is shared by API processes (${TEST_ENGINE})`, {
     }
   });
 
-  test('counts taken at once never pass the limit; given back, they free their place', async () => {
+  test('reservations made at once never pass the limit; given back, they free their place', async () => {
     const tegami = await startTestService({ TEGAMI_TEST_NO_WORKER: '1' });
     try {
       const windows = new SqlUnitRateWindows(tegami.service.database);
       const start = Math.floor(Date.now() / RATE_LIMIT_WINDOW_MS) * RATE_LIMIT_WINDOW_MS;
-      const takes = await Promise.all(
-        Array.from({ length: 40 }, () => windows.take('unit_x', start, 1, 25)),
+      // 40 at once, on as many connections as the pool has: each gets its own step.
+      const steps = await Promise.all(
+        Array.from({ length: 40 }, () => windows.reserve('unit_x', start, 1, 25)),
       );
-      assert.equal(takes.filter((t) => t.allowed).length, 25);
+      const added = steps.filter((s) => s.after - s.before === 1);
+      assert.equal(added.length, 25);
       assert.deepEqual(
-        takes
-          .filter((t) => t.allowed)
-          .map((t) => t.used)
-          .sort((a, b) => a - b),
+        added.map((s) => s.after).sort((a, b) => a - b),
         Array.from({ length: 25 }, (_, i) => i + 1),
       );
-      for (const refused of takes.filter((t) => !t.allowed)) assert.equal(refused.used, 25);
-      // More than the limit in one request: refused, nothing counted, even in a fresh window.
-      assert.deepEqual(await windows.take('unit_y', start, 26, 25), { allowed: false, used: 0 });
-      assert.deepEqual(await windows.take('unit_y', start, 25, 25), { allowed: true, used: 25 });
-
-      await windows.giveBack('unit_x', start, 3);
-      assert.deepEqual(await windows.take('unit_x', start, 3, 25), { allowed: true, used: 25 });
+      for (const step of steps.filter((s) => s.after === s.before)) assert.equal(step.after, 25);
+      // More than is left: as much as is left. A fresh window: at most the limit.
+      assert.deepEqual(await windows.reserve('unit_y', start, 26, 25), { before: 0, after: 25 });
+      await windows.giveBack('unit_y', start, 5);
+      assert.deepEqual(await windows.reserve('unit_y', start, 7, 25), { before: 20, after: 25 });
       // Given back more than was counted (a window emptied meanwhile): never below zero.
       await windows.giveBack('unit_y', start, 100);
-      assert.deepEqual(await windows.take('unit_y', start, 1, 25), { allowed: true, used: 1 });
+      assert.deepEqual(await windows.reserve('unit_y', start, 1, 25), { before: 0, after: 1 });
+      // A limit lowered below the count: nothing more, and the count is not lowered.
+      assert.deepEqual(await windows.reserve('unit_x', start, 1, 10), { before: 25, after: 25 });
 
-      await windows.take('unit_x', start - RATE_LIMIT_WINDOW_MS, 1, 25);
+      await windows.reserve('unit_x', start - RATE_LIMIT_WINDOW_MS, 1, 25);
       await windows.forgetBefore(start);
       const left = await queryDatabase<{ unit_id: string; window_start: number | string }>(
         tegami.databaseUrl,
@@ -124,6 +123,43 @@ describe(`a unit's sending limit is shared by API processes (${TEST_ENGINE})`, {
     }
   });
 
+  test('32 clients of one unit at once on two processes: exactly the limit is accepted', async () => {
+    const tegami = await startTestService({ TEGAMI_TEST_NO_WORKER: '1' });
+    const other = spawnTegami(['api'], {
+      TEGAMI_DATABASE_URL: tegami.databaseUrl,
+      TEGAMI_HTTP_PORT: '0',
+    });
+    try {
+      const otherUrl = await other.ready;
+      const hotel = await createUnitWithKey(tegami, 'hotel');
+      await tegami.request('PUT', '/v1/units/hotel', { rate_limit_per_min: 100 });
+      await awayFromTheMinutesEnd();
+      const statuses: number[] = [];
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 32 }, async (_, client) => {
+          const url = client % 2 === 0 ? tegami.url : otherUrl;
+          while (next < 160) {
+            next++;
+            const r = await request(url, 'POST', '/v1/messages', message(), {}, hotel.key);
+            statuses.push(r.status);
+          }
+        }),
+      );
+      assert.equal(statuses.filter((s) => s === 202).length, 100, JSON.stringify(statuses));
+      assert.equal(statuses.filter((s) => s === 429).length, statuses.length - 100);
+      const stored = await queryDatabase<{ n: number | string }>(
+        tegami.databaseUrl,
+        `SELECT count(*) AS n FROM messages WHERE unit_id = '${hotel.id}'`,
+      );
+      assert.equal(Number(stored[0]?.n), 100);
+    } finally {
+      other.child.kill('SIGTERM');
+      await other.exited;
+      await tegami.stop();
+    }
+  });
+
   test('windows of earlier minutes are forgotten as the API counts in a new one', async () => {
     const tegami = await startTestService({
       TEGAMI_TEST_NO_WORKER: '1',
@@ -131,7 +167,7 @@ describe(`a unit's sending limit is shared by API processes (${TEST_ENGINE})`, {
     });
     try {
       const old = Math.floor(Date.now() / RATE_LIMIT_WINDOW_MS) * RATE_LIMIT_WINDOW_MS;
-      await new SqlUnitRateWindows(tegami.service.database).take('gone', old - 600_000, 1, 5);
+      await new SqlUnitRateWindows(tegami.service.database).reserve('gone', old - 600_000, 1, 5);
       const hotel = await createUnitWithKey(tegami, 'hotel');
       const r = await request(tegami.url, 'POST', '/v1/messages', message(), {}, hotel.key);
       assert.equal(r.status, 202);

@@ -97,25 +97,35 @@ describe('unit sending limit (domain)', () => {
     assert.equal((await limits.take('hotel', 1))?.limit, 50, 'read again after forget');
   });
 
-  test('with shared counts (PostgreSQL), the window is counted there, and ended windows forgotten once a minute', async () => {
-    // The shared store's stand-in: what the domain asks of it, counted in a map.
+  /** The shared store's stand-in: what the domain asks of it, on a map, one call at a time. */
+  function sharedCounts() {
     const counts = new Map<string, number>();
     const calls: string[] = [];
+    let reserves = 0;
     const shared: SharedWindowCounts = {
-      async take(unitId, windowStart, count, limit) {
+      async reserve(unitId, windowStart, wanted, limit) {
+        reserves++;
+        await new Promise((resolve) => setTimeout(resolve, 5));
         const key = `${unitId}@${windowStart}`;
-        const used = counts.get(key) ?? 0;
-        if (used + count > limit) return { allowed: false, used };
-        counts.set(key, used + count);
-        return { allowed: true, used: used + count };
+        const before = counts.get(key) ?? 0;
+        const after = Math.max(before, Math.min(limit, before + wanted));
+        counts.set(key, after);
+        return { before, after };
       },
       async giveBack(unitId, windowStart, count) {
+        const key = `${unitId}@${windowStart}`;
+        counts.set(key, Math.max(0, (counts.get(key) ?? 0) - count));
         calls.push(`giveBack ${unitId} ${windowStart - minute} ${count}`);
       },
       async forgetBefore(windowStart) {
         calls.push(`forgetBefore ${windowStart - minute}`);
       },
     };
+    return { shared, counts, calls, reserves: () => reserves };
+  }
+
+  test('with shared counts (PostgreSQL), the window is counted there, and ended windows forgotten once a minute', async () => {
+    const { shared, calls } = sharedCounts();
     let now = minute + 30_000;
     const limits = new UnitRateLimits({
       limitOf: async () => 5,
@@ -138,10 +148,35 @@ describe('unit sending limit (domain)', () => {
     await limits.take('hotel', 1);
     assert.deepEqual(calls, [
       'forgetBefore -60000',
+      // The refused three were reserved as the two left, and those given back.
+      'giveBack hotel 0 2',
       'giveBack hotel 0 3',
-      // The refused request gives nothing back; the window before the last is
-      // forgotten once per new window, not per request.
+      // The window before the last is forgotten once per new window, not per request.
       'forgetBefore 0',
     ]);
+  });
+
+  test('shared counts: requests that come while one is counted are counted together, each whole or not at all, in order', async () => {
+    const { shared, counts, reserves } = sharedCounts();
+    const limits = new UnitRateLimits({
+      limitOf: async () => 10,
+      defaultPerMin: null,
+      clock: () => minute + 1_000,
+      shared,
+    });
+    const wants = [1, 1, 4, 3, 2, 1, 1, 5, 1];
+    const decisions = await Promise.all(wants.map((n) => limits.take('hotel', n)));
+    // 1 + 1 + 4 + 3 fit (9); 2 does not; 1 does (10); the rest do not.
+    assert.deepEqual(
+      decisions.map((d) => d?.allowed),
+      [true, true, true, true, false, true, false, false, false],
+    );
+    assert.deepEqual(
+      decisions.filter((d) => d?.allowed).map((d) => d?.remaining),
+      [9, 8, 4, 1, 0],
+    );
+    assert.ok(reserves() <= 2, `${reserves()} statements for ${wants.length} requests`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(counts.get(`hotel@${minute}`), 10, 'what the refused wanted was given back');
   });
 });

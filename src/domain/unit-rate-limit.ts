@@ -77,19 +77,115 @@ export class FixedWindowLimiter {
  */
 export interface SharedWindowCounts {
   /**
-   * Adds `count` to the unit's window starting at `windowStart` if the sum stays within `limit`;
-   * otherwise adds nothing. `used`: the window's count after it, or as found when refused.
+   * Adds as much of `wanted` to the unit's window starting at `windowStart` as fits under
+   * `limit` (all of it, some, or none) in one step; the window's count before and after.
    */
+  reserve(
+    unitId: string,
+    windowStart: number,
+    wanted: number,
+    limit: number,
+  ): Promise<{ before: number; after: number }>;
+  /** Takes back `count` messages that were counted but not stored. */
+  giveBack(unitId: string, windowStart: number, count: number): Promise<void>;
+  /** Forgets every window that started before `windowStart`. */
+  forgetBefore(windowStart: number): Promise<void>;
+}
+
+interface WaitingTake {
+  count: number;
+  resolve: (decision: RateLimitDecision) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Takes from shared windows the way the submissions' group commit writes: while one statement
+ * for a unit's window is under way, the requests that come meanwhile wait and are counted
+ * together by the next, so a busy unit costs one statement per round trip, not one per request,
+ * and this process's requests never queue on the row's lock behind each other (a drill: one
+ * statement per request, 32 clients of one unit, cost a third of the API's throughput).
+ *
+ * A round reserves what all its requests want, or as much as is left; the requests are then
+ * served in the order they came, each whole or not at all, and what the refused ones would have
+ * taken is given back.
+ */
+class SharedWindowTakes {
+  private readonly rounds = new Map<string, { busy: boolean; waiting: WaitingTake[] }>();
+
+  constructor(
+    private readonly shared: SharedWindowCounts,
+    private readonly onGiveBackError: (error: unknown) => void,
+  ) {}
+
   take(
     unitId: string,
     windowStart: number,
     count: number,
     limit: number,
-  ): Promise<{ allowed: boolean; used: number }>;
-  /** Takes back `count` messages that were counted but not stored. */
-  giveBack(unitId: string, windowStart: number, count: number): Promise<void>;
-  /** Forgets every window that started before `windowStart`. */
-  forgetBefore(windowStart: number): Promise<void>;
+  ): Promise<RateLimitDecision> {
+    // A limit changed meanwhile starts rounds of its own.
+    const key = `${unitId}\u0000${windowStart}\u0000${limit}`;
+    let round = this.rounds.get(key);
+    if (!round) {
+      round = { busy: false, waiting: [] };
+      this.rounds.set(key, round);
+    }
+    const taken = new Promise<RateLimitDecision>((resolve, reject) =>
+      round.waiting.push({ count, resolve, reject }),
+    );
+    if (!round.busy) this.run(key, round, unitId, windowStart, limit);
+    return taken;
+  }
+
+  private run(
+    key: string,
+    round: { busy: boolean; waiting: WaitingTake[] },
+    unitId: string,
+    windowStart: number,
+    limit: number,
+  ): void {
+    const takes = round.waiting.splice(0);
+    round.busy = true;
+    const wanted = takes.reduce((sum, t) => sum + t.count, 0);
+    const decision = (allowed: boolean, used: number): RateLimitDecision => ({
+      allowed,
+      limit,
+      remaining: Math.max(0, limit - used),
+      resetAt: windowStart + RATE_LIMIT_WINDOW_MS,
+      windowStart,
+    });
+    this.shared
+      .reserve(unitId, windowStart, wanted, limit)
+      .then(
+        ({ before, after }) => {
+          let free = Math.max(0, after - before);
+          let used = before;
+          const refused: WaitingTake[] = [];
+          for (const take of takes) {
+            if (take.count <= free) {
+              free -= take.count;
+              used += take.count;
+              take.resolve(decision(true, used));
+            } else {
+              refused.push(take);
+            }
+          }
+          // A refusal tells what the window still takes once the unused part is back.
+          for (const take of refused) take.resolve(decision(false, used));
+          if (free > 0) {
+            this.shared.giveBack(unitId, windowStart, free).catch(this.onGiveBackError);
+          }
+        },
+        (error: unknown) => {
+          for (const take of takes) take.reject(error);
+        },
+      )
+      .finally(() => {
+        round.busy = false;
+        if (round.waiting.length > 0) this.run(key, round, unitId, windowStart, limit);
+        else this.rounds.delete(key);
+      });
+  }
 }
 
 /** Where a unit's own limit comes from (its settings), and the default for all units. */
@@ -118,10 +214,13 @@ export class UnitRateLimits {
 
   private readonly clock: () => number;
   private lastWindowSeen = 0;
+  private readonly sharedError = (error: unknown) => this.deps.onSharedError?.(error);
+  private readonly sharedTakes: SharedWindowTakes | null;
 
   constructor(private readonly deps: UnitRateLimitsDeps) {
     const clock = deps.clock ?? Date.now;
     this.clock = clock;
+    this.sharedTakes = deps.shared ? new SharedWindowTakes(deps.shared, this.sharedError) : null;
     this.limiter = new FixedWindowLimiter(clock);
     this.ownLimits = new TimedCache(deps.limitOf, deps.cacheMs ?? UNIT_LIMIT_CACHE_MS, clock);
   }
@@ -134,18 +233,11 @@ export class UnitRateLimits {
     const limit = (await this.ownLimits.get(unitId)) ?? this.deps.defaultPerMin;
     if (limit === null) return null;
     const shared = this.deps.shared;
-    if (!shared) return this.limiter.take(unitId, count, limit);
+    if (!shared || !this.sharedTakes) return this.limiter.take(unitId, count, limit);
     const now = this.clock();
     const windowStart = Math.floor(now / RATE_LIMIT_WINDOW_MS) * RATE_LIMIT_WINDOW_MS;
     this.forgetEndedWindows(shared, windowStart);
-    const { allowed, used } = await shared.take(unitId, windowStart, count, limit);
-    return {
-      allowed,
-      limit,
-      remaining: Math.max(0, limit - used),
-      resetAt: windowStart + RATE_LIMIT_WINDOW_MS,
-      windowStart,
-    };
+    return this.sharedTakes.take(unitId, windowStart, count, limit);
   }
 
   /** Forgets the unit's cached limit: the next request reads it again (after a change here). */
@@ -173,6 +265,4 @@ export class UnitRateLimits {
     this.lastWindowSeen = windowStart;
     shared.forgetBefore(windowStart - RATE_LIMIT_WINDOW_MS).catch(this.sharedError);
   }
-
-  private readonly sharedError = (error: unknown) => this.deps.onSharedError?.(error);
 }

@@ -476,4 +476,6 @@ export interface UnitRateWindowTable {
   /** The minute's start, epoch milliseconds. */
   window_start: number;
   used: number;
+  /** `used` before its last change: how much a statement added (src/store/units/rate-windows.ts). */
+  used_before: number;
 }

@@ -9,6 +9,9 @@ type AnyDb = Kysely<any>;
  * let a unit behind N API processes send N times its limit). Only PostgreSQL uses it; SQLite's
  * one API process counts in memory, and gets the table only so both engines have one schema.
  *
+ * `used_before` is the count before the last change, so that one statement can say how much it
+ * added (src/store/units/rate-windows.ts).
+ *
  * On PostgreSQL the table is UNLOGGED: no WAL, so counting costs no fsync and the row's lock is
  * held for a moment only. A crash or a failover empties it, which lets a unit send at most one
  * more minute's worth; a count is worth nothing after its minute anyway.
@@ -19,6 +22,7 @@ export async function up(db: AnyDb): Promise<void> {
     unit_id text not null,
     window_start bigint not null,
     used integer not null,
+    used_before integer not null,
     primary key (unit_id, window_start)
   )`.execute(db);
 }

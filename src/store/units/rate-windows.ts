@@ -4,41 +4,34 @@ import type { DatabaseHandle } from '../engine/handle.ts';
 
 /**
  * Units' sending-limit windows in `unit_rate_windows` (migration 025), shared by every API
- * process on one PostgreSQL database. Each statement commits by itself, outside the
- * submissions' group commit: a refused request must be answered before anything is written, and
- * the table is unlogged, so a count costs no fsync.
+ * process on one PostgreSQL database (PostgreSQL's SQL: `greatest`, `least`). Each statement
+ * commits by itself, outside the submissions' group commit: a refused request must be answered
+ * before anything is written, and the table is unlogged, so a count costs no fsync.
  */
 export class SqlUnitRateWindows implements SharedWindowCounts {
   constructor(private readonly handle: DatabaseHandle) {}
 
-  async take(
+  async reserve(
     unitId: string,
     windowStart: number,
-    count: number,
+    wanted: number,
     limit: number,
-  ): Promise<{ allowed: boolean; used: number }> {
-    // One round trip: the insert-or-add happens only within the limit (a first request over it
-    // inserts nothing), and `found` is the count as it was, for a refusal's `remaining`. The
-    // casts: two bare parameters compared would be compared as text ('3' > '25').
-    const { rows } = await sql<{ taken: number | string | null; found: number | string | null }>`
-      with counted as (
-        insert into unit_rate_windows as w (unit_id, window_start, used)
-        select ${unitId}, ${windowStart}::bigint, ${count}::integer
-          where ${count}::integer <= ${limit}::integer
-        on conflict (unit_id, window_start)
-          do update set used = w.used + excluded.used where w.used + excluded.used <= ${limit}::integer
-        returning used
-      )
-      select (select used from counted) as taken,
-        (select used from unit_rate_windows
-          where unit_id = ${unitId} and window_start = ${windowStart}) as found`.execute(
-      this.handle.db,
-    );
+  ): Promise<{ before: number; after: number }> {
+    // One statement, one row lock held for a moment: `used_before` is set from the row as it was
+    // (SET reads the old row), so RETURNING gives both counts. Never lowered: a limit lowered
+    // below what the window counted already takes nothing more. The casts: a bare parameter in
+    // least() would be typed text.
+    const { rows } = await sql<{ used_before: number | string; used: number | string }>`
+      insert into unit_rate_windows as w (unit_id, window_start, used, used_before)
+      values (${unitId}, ${windowStart}::bigint,
+        least(${wanted}::integer, ${limit}::integer), 0)
+      on conflict (unit_id, window_start) do update
+        set used_before = w.used,
+          used = greatest(w.used, least(${limit}::integer, w.used + ${wanted}::integer))
+      returning used_before, used`.execute(this.handle.db);
     const row = rows[0];
-    if (row?.taken !== null && row?.taken !== undefined) {
-      return { allowed: true, used: Number(row.taken) };
-    }
-    return { allowed: false, used: Number(row?.found ?? 0) };
+    if (!row) throw new Error('unit_rate_windows: the upsert returned no row');
+    return { before: Number(row.used_before), after: Number(row.used) };
   }
 
   async giveBack(unitId: string, windowStart: number, count: number): Promise<void> {
