@@ -59,9 +59,12 @@ describe('alert notifications superseded by a newer one', () => {
 
     const posted: string[] = [];
     let slackWorks = false;
-    const post = async (_url: string, _headers: Record<string, string>, payload: string) => {
+    const post = async (url: string, _headers: Record<string, string>, payload: string) => {
       if (!slackWorks) return { status: null, error: 'timed out after 10 s' };
-      posted.push(JSON.parse(payload).text);
+      const text: string = JSON.parse(payload).text;
+      // Each channel gets only its own: the hotel's copy in the hotel's channel.
+      assert.equal(url.endsWith('/hotel'), text.endsWith('unit_hotel'), `${text} posted to ${url}`);
+      posted.push(text);
       return { status: 200, error: null };
     };
     let now = t0;
@@ -103,6 +106,11 @@ describe('alert notifications superseded by a newer one', () => {
 
     // A provider's alert also goes to the own channel of a unit whose mail waits: the global
     // channel's newer word does not stand in for the unit's channel.
+    await store.changeUnitSettings(
+      'unit_hotel',
+      (s) => ({ ...s, slackWebhookUrl: 'https://hooks.slack.example/hotel' }),
+      now,
+    );
     const second = { ...alert, id: 'alt_two_channels', key: 'provider_failing:other' };
     const at = (id: string, kind: 'firing' | 'resolved', when: number, unitId: string | null) => ({
       ...notification(id, kind, when),

@@ -20,6 +20,12 @@ export interface QueuedNotification {
    * this one is out of date and is not sent, so a retried FIRING never lands after its RESOLVED.
    */
   superseded?: boolean;
+  /**
+   * A unit's copy of an alert about no unit (`provider_failing` in the own channel of a unit
+   * whose mail waits; set by dueNotifications): it goes to that unit's channel or nowhere, never
+   * to the global one, which has the alert itself.
+   */
+  unitCopy?: boolean;
 }
 
 /** Alert notifications that did not reach one destination: a channel, and a unit's own Slack. */
@@ -76,7 +82,9 @@ export interface AlertStore {
   notificationFailed(id: string, error: string, retryAt: number | null): Promise<void>;
   /** Not sent: a newer notification of the same alert and channel says what is true now. */
   notificationSuperseded(id: string): Promise<void>;
-  /** The units whose own Slack channel was queued a notification of this alert. */
+  /** Not sent, and not to be: its destination is gone (`reason`, with no secret in it). */
+  notificationDropped(id: string, reason: string): Promise<void>;
+  /** The units whose own Slack channel was queued a notification of this alert, not dropped. */
   unitChannelsNotified(alertId: string): Promise<string[]>;
   /** Destinations with notifications failing now, or given up since `since`. */
   undeliveredNotifications(since: number): Promise<UndeliveredNotifications[]>;

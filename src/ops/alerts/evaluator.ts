@@ -137,7 +137,9 @@ export function startAlertEvaluator(deps: AlertEvaluatorDeps): AlertEvaluator {
 
   /**
    * provider_failing in the own Slack channel of each unit whose mail waits on it, with that
-   * unit's count only; its resolution goes to every unit channel that was told it fired.
+   * unit's count only; its resolution goes to every unit channel that was told it fired (the
+   * newest notification to each destination of a firing alert outlives the retention for this,
+   * see pruneAlerts). A copy goes to its unit's channel or nowhere (see AlertNotifier).
    */
   async function unitCopies(
     alert: Alert,

@@ -98,16 +98,32 @@ export class AlertNotifier {
     return this.running;
   }
 
+  /**
+   * Where a notification goes now: a URL, or why it goes nowhere. A unit's channel is read when
+   * sending, so a URL changed or removed meanwhile is followed.
+   */
   private async destination(
     n: QueuedNotification,
-  ): Promise<{ url: string; post: OutboundPost } | null> {
+  ): Promise<{ url: string; post: OutboundPost } | { dropped: string } | null> {
     const { targets, store } = this.deps;
     const configured = (url: string | null) => (url ? { url, post: this.deps.postTrusted } : null);
     if (n.channel === 'webhook') return configured(targets.webhookUrl);
     if (n.unitId) {
       const settings = await store.unitSettingsOf(n.unitId);
+      // A unit's copy of a provider's alert is that unit's alone: the global channel was told
+      // the alert itself, and a fallback there would say it twice, under the unit's name.
+      if (n.unitCopy && !settings?.slackWebhookUrl) {
+        return { dropped: 'the unit has no Slack channel any more' };
+      }
+      // Muted meanwhile: its channel is paged no more, as the evaluator pages it no more; the
+      // RESOLVED of what it was told still closes that.
+      if (n.unitCopy && settings?.overrides.muted && n.kind !== 'resolved') {
+        return { dropped: "the unit's alerts were muted" };
+      }
       if (settings?.slackWebhookUrl) return { url: settings.slackWebhookUrl, post: this.deps.post };
     }
+    // A unit's own alert whose channel was removed meanwhile: the global channel, where it would
+    // have gone had the unit had no channel when it was queued.
     return configured(targets.slackWebhookUrl);
   }
 
@@ -132,6 +148,16 @@ export class AlertNotifier {
     const target = await this.destination(n);
     if (!target) {
       await store.notificationFailed(n.id, 'no destination is configured any more', null);
+      return;
+    }
+    if ('dropped' in target) {
+      // Dropped rows are not retried, so this is logged once; the unit is named by its id, its
+      // URL (a credential) never.
+      await store.notificationDropped(n.id, target.dropped);
+      logger.info(
+        { notification: n.id, alert: n.alertId, channel: n.channel, unit: n.unitId, kind: n.kind },
+        `alert notification dropped: ${target.dropped}`,
+      );
       return;
     }
     const result = await postNotification(

@@ -3,6 +3,7 @@ import type { DatabaseHandle } from '../engine/handle.ts';
 import { firingAlerts, getAlert, listAlerts } from './list-alerts.ts';
 import {
   dueNotifications,
+  notificationDropped,
   notificationFailed,
   notificationSent,
   notificationSuperseded,
@@ -26,6 +27,7 @@ export function createAlertStore(handle: DatabaseHandle): AlertStore {
     notificationSent: (id, now) => notificationSent(handle, id, now),
     notificationFailed: (id, error, retryAt) => notificationFailed(handle, id, error, retryAt),
     notificationSuperseded: (id) => notificationSuperseded(handle, id),
+    notificationDropped: (id, reason) => notificationDropped(handle, id, reason),
     unitChannelsNotified: (alertId) => unitChannelsNotified(handle, alertId),
     undeliveredNotifications: (since) => undeliveredNotifications(handle, since),
     unitSettings: () => allUnitSettings(handle),

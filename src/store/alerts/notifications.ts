@@ -9,7 +9,8 @@ import type { DatabaseHandle } from '../engine/handle.ts';
 /**
  * Notifications due by `now`, oldest first (the `alert_notifications_due` index), each with
  * whether a newer one of the same alert, channel and destination exists
- * (`alert_notifications_alert`).
+ * (`alert_notifications_alert`), and whether it is a unit's copy of an alert about another unit
+ * or none (a provider's): its alert's `unit_id` is not the notification's.
  */
 export async function dueNotifications(
   handle: DatabaseHandle,
@@ -18,7 +19,9 @@ export async function dueNotifications(
 ): Promise<QueuedNotification[]> {
   const rows = await handle.db
     .selectFrom('alert_notifications as n')
+    .leftJoin('alerts as a', 'a.id', 'n.alert_id')
     .selectAll('n')
+    .select('a.unit_id as alert_unit_id')
     .select((eb) =>
       eb
         .exists(
@@ -55,7 +58,21 @@ export async function dueNotifications(
     createdAt: Number(r.created_at),
     // SQLite answers 1 or 0, PostgreSQL true or false.
     superseded: Boolean(r.superseded) && r.alert_id !== null,
+    // An alert pruned meanwhile (the last tries of a RESOLVED) counts as a copy: the unit's
+    // channel or nothing, never a second word in the global channel.
+    unitCopy: r.unit_id !== null && r.alert_unit_id !== r.unit_id,
   }));
+}
+
+/** Not sent, and never will be: `reason` says why (no secret in it). */
+export async function notificationDropped(handle: DatabaseHandle, id: string, reason: string) {
+  await handle.writeTransaction((trx) =>
+    trx
+      .updateTable('alert_notifications')
+      .set({ state: 'dropped', last_error: reason.slice(0, 500) })
+      .where('id', '=', id)
+      .execute(),
+  );
 }
 
 export async function notificationSuperseded(handle: DatabaseHandle, id: string) {
@@ -145,7 +162,10 @@ export async function undeliveredNotifications(
   return [...byDestination.values()];
 }
 
-/** The units whose own Slack channel was queued a notification of `alertId`. */
+/**
+ * The units whose own Slack channel was queued a notification of `alertId` that was not dropped
+ * (a copy dropped before it was sent told the unit nothing, and has nothing to close).
+ */
 export async function unitChannelsNotified(
   handle: DatabaseHandle,
   alertId: string,
@@ -157,6 +177,7 @@ export async function unitChannelsNotified(
     .where('alert_id', '=', alertId)
     .where('channel', '=', 'slack')
     .where('unit_id', 'is not', null)
+    .where('state', '<>', 'dropped')
     .execute();
   return rows.map((r) => r.unit_id as string);
 }
