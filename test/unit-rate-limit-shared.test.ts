@@ -82,6 +82,15 @@ describe(`a unit's sending limit is shared by API processes (${TEST_ENGINE})`, {
   test('reservations made at once never pass the limit; given back, they free their place', async () => {
     const tegami = await startTestService({ TEGAMI_TEST_NO_WORKER: '1' });
     try {
+      // Unlogged: counting writes no WAL (and waits for no fsync).
+      const persistence = await queryDatabase<{ relpersistence: string }>(
+        tegami.databaseUrl,
+        "SELECT relpersistence FROM pg_class WHERE relname = 'unit_rate_windows' AND relnamespace = to_regnamespace(current_schema())",
+      );
+      assert.deepEqual(
+        persistence.map((r) => r.relpersistence),
+        ['u'],
+      );
       const windows = new SqlUnitRateWindows(tegami.service.database);
       const start = Math.floor(Date.now() / RATE_LIMIT_WINDOW_MS) * RATE_LIMIT_WINDOW_MS;
       // 40 at once, on as many connections as the pool has: each gets its own step.
