@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   BIN,
@@ -17,6 +20,8 @@ describe(`operations from the command line (${TEST_ENGINE})`, () => {
   let tegami: TestService;
   let env: Record<string, string>;
   let bookings: string[] = [];
+  /** The recovery `tegami recover` started. */
+  let recoveryId = '';
 
   before(async () => {
     tegami = await startTestService({
@@ -115,6 +120,11 @@ describe(`operations from the command line (${TEST_ENGINE})`, () => {
       'plain progress lines off a terminal',
     );
     assert.match(run.output, /done: 5 retried, 0 skipped/);
+    recoveryId = /Started recovery (rec_\w+)/.exec(run.output)?.[1] ?? '';
+    assert.ok(
+      run.output.includes(`later: tegami recoveries show ${recoveryId}\n`),
+      `it says how to see the outcome later:\n${run.output}`,
+    );
     await waitFor(async () => {
       const l = await tegami.request('GET', '/v1/messages?status=sent&category=booking&count=true');
       return l.body.total === 5;
@@ -125,6 +135,108 @@ describe(`operations from the command line (${TEST_ENGINE})`, () => {
     const bad = await runTegami(['recover', '--status', 'lost', '--yes'], env);
     assert.equal(bad.code, 64);
     assert.match(bad.output, /--status must be one of/);
+  });
+
+  test('tegami recoveries show: what became of the requeued mail, as GET /v1/recoveries/{id}', async () => {
+    assert.match(recoveryId, /^rec_/, 'the recovery of the test before');
+    const shown = await runTegami(['recoveries', 'show', recoveryId], env);
+    assert.equal(shown.code, 0, shown.output);
+    assert.match(shown.output, new RegExp(`^Recovery ${recoveryId}: retry, done$`, 'm'));
+    assert.match(shown.output, /^Filter: {3}\{.*"category":"booking".*\}$/m);
+    assert.match(shown.output, /^Started: {2}\S+ by cli:\S+$/m);
+    assert.match(shown.output, /^Progress: 5 matched: 5 retried, 0 skipped, 0 pending$/m);
+    assert.match(
+      shown.output,
+      /^Outcome: {2}of 5 requeued: 5 sent since, 0 failed again, 0 still waiting$/m,
+    );
+
+    const json = await runTegami(['recoveries', 'show', recoveryId, '--json'], env);
+    assert.equal(json.code, 0, json.output);
+    const api = await tegami.request('GET', `/v1/recoveries/${recoveryId}`);
+    assert.deepEqual(JSON.parse(json.output), api.body);
+    assert.deepEqual(api.body.outcome, {
+      sent: 5,
+      failed: 0,
+      waiting: 0,
+      cancelled: 0,
+      moved_on: 0,
+    });
+
+    // A cancel keeps no outcome, and says why instead of showing zeros.
+    const cancel = await tegami.request('POST', '/v1/recoveries', {
+      action: 'cancel',
+      filter: { status: 'queued', category: 'nothing-has-this' },
+      dry_run: false,
+    });
+    assert.equal(cancel.status, 202, JSON.stringify(cancel.body));
+    await waitFor(async () => {
+      const r = await tegami.request('GET', `/v1/recoveries/${cancel.body.id}`);
+      return r.body.state !== 'running';
+    }, 'the empty cancel finished');
+    const cancelled = await runTegami(['recoveries', 'show', cancel.body.id], env);
+    assert.equal(cancelled.code, 0, cancelled.output);
+    assert.match(cancelled.output, /^Outcome: {2}none: a cancel recovery/m);
+
+    const listed = await runTegami(['recoveries', 'list'], env);
+    assert.equal(listed.code, 0, listed.output);
+    const rows = listed.output.trim().split('\n');
+    assert.match(
+      rows[0] ?? '',
+      /^ID\s+STATE\s+ACTION\s+UNIT\s+MATCHED\s+DONE\s+SKIPPED\s+STARTED\s+BY$/,
+    );
+    assert.match(
+      rows[1] ?? '',
+      new RegExp(`^${cancel.body.id}\\s+done\\s+cancel\\s`),
+      'newest first',
+    );
+    assert.match(
+      rows[2] ?? '',
+      new RegExp(`^${recoveryId}\\s+done\\s+retry\\s+-\\s+5\\s+5\\s+0\\s`),
+    );
+    const jsonList = await runTegami(['recoveries', 'list', '--json', '--limit', '1'], env);
+    assert.equal(jsonList.code, 0, jsonList.output);
+    const page = await tegami.request('GET', '/v1/recoveries?limit=1');
+    assert.deepEqual(
+      jsonList.output
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line)),
+      page.body.data,
+      'one recovery per line, as the API shows each',
+    );
+  });
+
+  test('tegami recoveries: an unknown id exits 1, a usage mistake 64; neither changes anything', async () => {
+    const unknown = await runTegami(['recoveries', 'show', 'rec_00000000000000000000000000'], env);
+    assert.equal(unknown.code, 1, unknown.output);
+    assert.equal(
+      unknown.output,
+      'tegami recoveries: no recovery with id rec_00000000000000000000000000 (see: tegami recoveries list)\n',
+    );
+    const mistakes = [
+      [[], /say list or show/],
+      [['show'], /show takes one recovery id/],
+      [['list', '--limit', '2.5'], /--limit must be a whole number from 1 to 200/],
+      [['show', recoveryId, '--limit', '3'], /--limit goes with list/],
+      [['start'], /unknown action "start": list or show/],
+    ] as const;
+    const answers = await Promise.all(
+      mistakes.map(([args]) => runTegami(['recoveries', ...args], env)),
+    );
+    mistakes.forEach(([args, why], i) => {
+      const r = answers[i] as { code: number | null; output: string };
+      assert.equal(r.code, 64, `${args.join(' ')}: ${r.output}`);
+      assert.match(r.output, why);
+      assert.match(r.output, /Usage: tegami recoveries list/);
+    });
+    // It only reads: a SQLite database that is not there is refused, not created.
+    const folder = join(tmpdir(), `tegami-no-recoveries-${process.pid}`);
+    const missing = await runTegami(['recoveries', 'list'], {
+      TEGAMI_DATABASE_URL: `sqlite:${join(folder, 'tegami.db')}`,
+    });
+    assert.equal(missing.code, 69, missing.output);
+    assert.match(missing.output, /no database exists at/);
+    assert.equal(existsSync(folder), false, 'nothing was created');
   });
 
   test('alerts, audit and unsent refuse a unit that does not exist, alike', async () => {

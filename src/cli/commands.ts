@@ -19,7 +19,7 @@ export interface CommandSpec {
   description: string;
   /**
    * Options besides `-h, --help`, with their help lines. The operations commands (units, unsent,
-   * recover, audit) parse their own flags in src/cli/; their options are listed here for the help
+   * recover, recoveries, audit) parse their own flags in src/cli/; their options are listed here for the help
    * overview and the docs test.
    */
   options: Record<string, { type: 'string' | 'boolean'; value?: string; help: string }>;
@@ -189,6 +189,17 @@ ${CONFIGURATION}`,
       rate: { type: 'string', help: 'messages per second' },
       'dry-run': { type: 'boolean', help: 'count only' },
       yes: { type: 'boolean', help: 'do not ask' },
+    },
+    positionals: [],
+  },
+  {
+    name: 'recoveries',
+    synopsis: 'tegami recoveries list [--limit N] [--json]',
+    summary: 'bulk recoveries: list them, or show one and what became of the mail it requeued',
+    description: 'Bulk recoveries; see tegami recoveries --help.',
+    options: {
+      limit: { type: 'string', help: 'how many' },
+      json: { type: 'boolean', help: 'print JSON' },
     },
     positionals: [],
   },

@@ -6,7 +6,7 @@ import type { Config } from './config.ts';
 import { openAndMigrate } from './wire.ts';
 import { createOperations, type Operations } from './wire-operations.ts';
 
-/** Shared by the operations commands (`units`, `unsent`, `recover`, `audit`). */
+/** Shared by the operations commands (`units`, `unsent`, `recover`, `recoveries`, `audit`). */
 
 /** The person at the terminal, for the audit log: the OS user. */
 export function cliActor(): Actor {

@@ -25,6 +25,7 @@ import {
 } from './config.ts';
 import { auditKey, unitForNewKey, unitNamesOfKeys } from './key-audit.ts';
 import { runRecoverCommand } from './recover.ts';
+import { runRecoveriesCommand } from './recoveries.ts';
 import { startServeOnThreads } from './serve-threads.ts';
 import { runUnitsCommand } from './units.ts';
 import { runUnsentCommand } from './unsent.ts';
@@ -91,6 +92,7 @@ const OPERATIONS_COMMANDS: Record<string, (args: string[]) => Promise<number>> =
   units: (args) => runUnitsCommand(() => loadConfig(), args),
   unsent: (args) => runUnsentCommand(() => loadConfig(), args),
   recover: (args) => runRecoverCommand(() => loadConfig(), args),
+  recoveries: (args) => runRecoveriesCommand(() => loadConfig(), args),
   audit: (args) => runAuditCommand(() => loadConfig(), args),
   alerts: (args) => runAlertsCommand(() => loadConfig(), args),
   users: (args) => runUsersCommand(() => loadConfig(), args),

@@ -42,7 +42,8 @@ Options:
   -h, --help            show this help
 
 Stopping this command (Ctrl-C) does not stop the recovery: the API processes carry it on.
-Stop it with POST /v1/recoveries/<id>/cancel.`;
+Stop it with POST /v1/recoveries/<id>/cancel. It prints the recovery's id (rec_...): later,
+tegami recoveries show <id> says what became of the mail it requeued.`;
 
 /** `tegami recover`: returns the exit code. */
 export async function runRecoverCommand(config: () => Config, args: string[]): Promise<number> {
@@ -161,7 +162,7 @@ export async function runRecoverCommand(config: () => Config, args: string[]): P
       );
       if (!final) {
         console.log(
-          `\nStopped watching. ${started.id} goes on in the API processes: GET /v1/recoveries/${started.id}`,
+          `\nStopped watching. ${started.id} goes on in the API processes; see how far it got: tegami recoveries show ${started.id}`,
         );
         return 130;
       }
@@ -170,6 +171,12 @@ export async function runRecoverCommand(config: () => Config, args: string[]): P
         .join(', ');
       console.log(
         `Recovery ${final.id} ${final.state}: ${final.done} ${action === 'retry' ? 'retried' : 'cancelled'}, ${final.skipped} skipped${reasons ? ` (${reasons})` : ''}.`,
+      );
+      // The requeued mail goes out after this command ends: where to see what became of it.
+      console.log(
+        action === 'retry' && final.done > 0
+          ? `What became of the requeued mail (sent, failed again, still waiting), later: tegami recoveries show ${final.id}`
+          : `To see it again later: tegami recoveries show ${final.id}`,
       );
       return final.state === 'done' ? 0 : 1;
     } finally {
