@@ -181,12 +181,13 @@ describe('SendGrid credentials (the simulator as a real process)', () => {
       const { code, output } = await runTegami(['check'], env(GOOD_KEY));
       assert.equal(code, 0, output);
       const lines = output.trim().split('\n');
-      assert.equal(lines.length, 3, output);
+      assert.equal(lines.length, 4, output);
       assert.ok(
         lines.every((line) => line.startsWith('ok ')),
         output,
       );
       assert.match(output, /^ok {4}database: .* opens; every migration is applied$/m);
+      assert.match(output, /^ok {4}database permissions: /m);
     });
 
     test('a refused key, an unreachable SendGrid, a bad variable: FAIL lines, exit 1', async () => {

@@ -81,6 +81,7 @@ export {
 } from './engine/migrate.ts';
 export { type OpenOptions, openDatabase } from './engine/open.ts';
 export { isPostgresUrl, parsePostgresUrl, redactUrl } from './engine/postgres.ts';
+export { type TablePrivileges, tablePrivileges } from './engine/privileges.ts';
 export { DatabaseUrlError, sqlitePathFromUrl } from './engine/sqlite.ts';
 export { SharedWriteLock } from './engine/write-lock.ts';
 export { SqlDeliveryEventStore } from './events/store.ts';
