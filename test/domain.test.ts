@@ -5,6 +5,12 @@ import { describe, test } from 'node:test';
 import { backoffDelayMs } from '../src/domain/backoff.ts';
 import { parseIsoTime } from '../src/domain/operations/message-query.ts';
 import {
+  DEFAULT_CIRCUIT_OPTIONS,
+  ProviderCircuit,
+  WORKER_GONE_AFTER_MS,
+} from '../src/domain/provider-circuit.ts';
+import { workersProviderMismatch } from '../src/domain/provider-health.ts';
+import {
   DEFAULT_RETRY_POLICY,
   decideAfterAttempt,
   retryDelayMs,
@@ -203,5 +209,43 @@ describe('status webhook signatures', () => {
     assert.equal(signed.single, previous);
     assert.equal(signed.all, `${current},${previous}`);
     assert.match(signed.single, /^v1=[0-9a-f]{64}$/);
+  });
+});
+
+describe("the workers' provider against a process's own", () => {
+  const now = 1_000_000;
+  const snapshot = new ProviderCircuit(DEFAULT_CIRCUIT_OPTIONS, now).snapshot(now);
+  const report = (provider: string, reporter: string, ageMs = 0) => ({
+    provider,
+    reporter,
+    snapshot,
+    updatedAt: now - ageMs,
+  });
+
+  test('workers that reported lately on other providers, counted by provider; gone ones are not', () => {
+    const reports = [
+      report('sendgrid', 'host-a/pt-1/10/x'),
+      report('sendgrid', 'host-b/pt-2/11/y'),
+      report('test', 'host-c/pt-3/12/z'),
+      report('sandbox', 'host-d/pt-4/13/w'),
+      // Silent too long: taken to be gone.
+      report('other', 'host-e/pt-5/14/v', WORKER_GONE_AFTER_MS + 1),
+    ];
+    assert.deepEqual(workersProviderMismatch(reports, 'sandbox', now), {
+      configured: 'sandbox',
+      workers: [
+        { provider: 'sendgrid', count: 2 },
+        { provider: 'test', count: 1 },
+      ],
+    });
+  });
+
+  test('none when every worker heard from lately is on the same provider, or none is', () => {
+    assert.equal(workersProviderMismatch([report('sendgrid', 'a')], 'sendgrid', now), null);
+    assert.equal(
+      workersProviderMismatch([report('sandbox', 'a', WORKER_GONE_AFTER_MS + 1)], 'sendgrid', now),
+      null,
+    );
+    assert.equal(workersProviderMismatch([], 'sendgrid', now), null);
   });
 });

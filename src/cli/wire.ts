@@ -24,6 +24,7 @@ import { type AlertEvaluator, startAlertEvaluator } from '../ops/alerts/evaluato
 import { type ClusterJobs, startClusterJobs } from '../ops/cluster-jobs.ts';
 import { createMetrics } from '../ops/metrics/registry.ts';
 import { OutageLog } from '../ops/outage-log.ts';
+import { ProviderMismatchLog } from '../ops/provider-mismatch-log.ts';
 import { startProviderThread } from '../providers/provider-thread.ts';
 import { renderMime } from '../providers/render-mime.ts';
 import { renderSandboxMime, SandboxProvider } from '../providers/sandbox/sandbox-provider.ts';
@@ -406,6 +407,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   let operationsJobs: ReturnType<typeof startOperationsJobs> | null = null;
   let alertEvaluator: AlertEvaluator | null = null;
   let metricsApp: FastifyInstance | null = null;
+  let mismatchLog: ProviderMismatchLog | null = null;
   /** The lease sweep under way (lease-reaper.ts): a stop waits for it before closing the database. */
   let sweeping: Promise<void> | null = null;
   let draining = false;
@@ -428,6 +430,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     if (metricsApp) await metricsApp.close();
     await messages.flushed();
     await operationsJobs?.stop();
+    await mismatchLog?.stop();
     if (worker) await worker.stop();
     await statusWebhooks?.stop();
     await eventRelay?.stop();
@@ -592,6 +595,13 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       });
       signal?.throwIfAborted();
       url = await listen(app, config.http.host, config.http.port);
+      // An API process on another provider than its workers describes the wrong one: say so.
+      mismatchLog = new ProviderMismatchLog({
+        health,
+        configured: config.provider,
+        logger: logger.child({ component: 'api' }),
+      });
+      mismatchLog.start();
       if (config.smtp) smtp = await startSmtp(config.smtp, app, keys, logger);
       // Only now that the port is ours: a start that cannot listen must not create a key.
       if (!config.bootstrapApiKey && (await keys.count()) === 0) {

@@ -29,3 +29,45 @@ export function worstReport(
 export function pausedProviderAdvice(provider: string): string {
   return `An account problem (key revoked, sender not verified, quota) does not pass by itself: fix it at the provider, then POST /v1/providers/${provider}/probe.`;
 }
+
+/**
+ * Workers that send through another provider than the one a process is configured with (its
+ * TEGAMI_PROVIDER): e.g. an API process left on `sandbox` beside workers on `sendgrid`. Such a
+ * process describes the wrong provider (`/readyz`, `GET /v1/providers`, `held_reason`); every
+ * process of a deployment must have the same TEGAMI_PROVIDER.
+ */
+export interface ProviderMismatch {
+  configured: string;
+  /** The other providers the workers that reported lately send through, with how many each. */
+  workers: { provider: string; count: number }[];
+}
+
+/** The mismatch seen in the workers' reports of the last WORKER_GONE_AFTER_MS, or null. */
+export function workersProviderMismatch(
+  reports: ProviderHealthReport[],
+  configured: string,
+  now: number,
+): ProviderMismatch | null {
+  const others = new Map<string, Set<string>>();
+  for (const report of freshReports(reports, now)) {
+    if (report.provider === configured) continue;
+    const reporters = others.get(report.provider) ?? new Set<string>();
+    reporters.add(report.reporter);
+    others.set(report.provider, reporters);
+  }
+  if (others.size === 0) return null;
+  return {
+    configured,
+    workers: [...others]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([provider, reporters]) => ({ provider, count: reporters.size })),
+  };
+}
+
+/** The mismatch in one sentence, for the log and the API. */
+export function describeProviderMismatch(m: ProviderMismatch): string {
+  const theirs = m.workers
+    .map((w) => `${w.provider} (${w.count} worker${w.count === 1 ? '' : 's'})`)
+    .join(', ');
+  return `this process is configured with TEGAMI_PROVIDER=${m.configured}, but the workers that reported in the last ${WORKER_GONE_AFTER_MS / 1000} s send through ${theirs}: /readyz, GET /v1/providers and held_reason here describe ${m.configured}; give every process the same TEGAMI_PROVIDER`;
+}

@@ -5,7 +5,13 @@ import {
   WORKER_GONE_AFTER_MS,
   WORKER_STALE_AFTER_MS,
 } from '../../domain/provider-circuit.ts';
-import { freshReports, worstReport } from '../../domain/provider-health.ts';
+import {
+  describeProviderMismatch,
+  freshReports,
+  type ProviderMismatch,
+  workersProviderMismatch,
+  worstReport,
+} from '../../domain/provider-health.ts';
 import type { ProviderView } from '../deps.ts';
 import type { Hold } from './message.ts';
 import { integer, isoTime, isoTimeOrNull, text, textOrNull } from './values.ts';
@@ -13,6 +19,28 @@ import { integer, isoTime, isoTimeOrNull, text, textOrNull } from './values.ts';
 /** The configured provider as the workers see it: for `/readyz` and held messages. */
 export async function configuredProvider(view: ProviderView, now: number) {
   return summarise(view.configured, freshReports(await view.health.list(), now), now);
+}
+
+/**
+ * The configured provider as the workers see it, and whether the workers send through another
+ * one, from one read of their reports: for `/readyz`.
+ */
+export async function configuredProviderAndMismatch(view: ProviderView, now: number) {
+  const reports = await view.health.list();
+  return {
+    provider: summarise(view.configured, freshReports(reports, now), now),
+    mismatch: presentMismatch(workersProviderMismatch(reports, view.configured, now)),
+  };
+}
+
+/** `workers_provider_mismatch` of `/readyz` and `GET /v1/providers`. */
+export function presentMismatch(m: ProviderMismatch | null) {
+  if (!m) return null;
+  return {
+    configured: text(m.configured),
+    workers: m.workers.map((w) => ({ provider: text(w.provider), count: integer(w.count) })),
+    detail: describeProviderMismatch(m),
+  };
 }
 
 /**

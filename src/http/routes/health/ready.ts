@@ -1,13 +1,16 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
-import { configuredProvider } from '../../present/provider.ts';
+import { configuredProviderAndMismatch } from '../../present/provider.ts';
 
 /**
  * `GET /readyz`, ready: the database answers and every migration is applied. It also names the
  * provider's state and what its credential check said: a paused provider does not make the API
  * unready (accepted mail is kept), but it should not go unnoticed. The reasons, which may quote
- * the provider, are at the authenticated `GET /v1/providers`.
+ * the provider, are at the authenticated `GET /v1/providers`. `workers_provider_mismatch` is
+ * non-null when the running workers send through another provider than this process's
+ * TEGAMI_PROVIDER, whose state it then shows: a mistake in the deployment, not a reason to take
+ * the process out of rotation. A process draining before it stops is not ready.
  */
 export function registerReady(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/readyz', { schema: { hide: true } }, async () => {
@@ -18,10 +21,12 @@ export function registerReady(app: FastifyInstance, deps: ApiDeps): void {
     const { ready, reason } = await deps.readiness();
     if (!ready) throw new ApiError('not_ready', reason ?? 'not ready');
     if (!deps.providers) return { status: 'ready' };
-    const provider = await configuredProvider(deps.providers, (deps.clock ?? Date.now)()).catch(
-      () => null,
-    );
-    if (!provider) return { status: 'ready' };
+    const view = await configuredProviderAndMismatch(
+      deps.providers,
+      (deps.clock ?? Date.now)(),
+    ).catch(() => null);
+    if (!view) return { status: 'ready' };
+    const { provider, mismatch } = view;
     return {
       status: 'ready',
       provider: {
@@ -29,6 +34,7 @@ export function registerReady(app: FastifyInstance, deps: ApiDeps): void {
         state: provider.state,
         credentials: provider.credentials?.result ?? null,
       },
+      workers_provider_mismatch: mismatch,
     };
   });
 }

@@ -1,7 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import { WORKER_GONE_AFTER_MS } from '../../../domain/provider-circuit.ts';
+import { workersProviderMismatch } from '../../../domain/provider-health.ts';
 import type { ProviderView } from '../../deps.ts';
-import { summarise } from '../../present/provider.ts';
+import { presentMismatch, summarise } from '../../present/provider.ts';
 import type { TypedApp } from '../../typed-app.ts';
 
 const ProviderViewFields = {
@@ -11,7 +12,28 @@ const ProviderViewFields = {
   next_check_at: Type.Union([Type.String(), Type.Null()]),
 };
 
+const ProviderMismatchSchema = Type.Union(
+  [
+    Type.Object({
+      configured: Type.String({ description: "this API process's TEGAMI_PROVIDER" }),
+      workers: Type.Array(
+        Type.Object({
+          provider: Type.String(),
+          count: Type.Integer({ description: 'workers sending through it' }),
+        }),
+      ),
+      detail: Type.String(),
+    }),
+    Type.Null(),
+  ],
+  {
+    description:
+      "Non-null when workers that reported in the last 10 s send through another provider than this API process's TEGAMI_PROVIDER: this process then describes the wrong provider (state, held_reason). Give every process the same TEGAMI_PROVIDER.",
+  },
+);
+
 const ProviderListSchema = Type.Object({
+  workers_provider_mismatch: ProviderMismatchSchema,
   unconfirmed_messages: Type.Optional(
     Type.Integer({
       description:
@@ -85,6 +107,9 @@ export function registerListProviders(app: TypedApp, view: ProviderView, clock: 
       const names = [...new Set([view.configured, ...reports.map((r) => r.provider)])];
       return {
         providers: names.map((name) => summarise(name, reports, now)),
+        workers_provider_mismatch: presentMismatch(
+          workersProviderMismatch(reports, view.configured, now),
+        ),
         ...(view.countUnconfirmed
           ? { unconfirmed_messages: await view.countUnconfirmed(now) }
           : {}),
