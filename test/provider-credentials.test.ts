@@ -89,6 +89,7 @@ describe('SendGrid credentials (the simulator as a real process)', () => {
       assert.deepEqual(ready.body, {
         status: 'ready',
         provider: { name: 'sendgrid', state: 'paused', credentials: 'refused' },
+        workers_provider_mismatch: null,
       });
       assert.equal((await control('GET', '/stats')).body.requests, 0, 'no mail was tried');
     });
