@@ -1,5 +1,5 @@
 /**
- * `npm run bench [single|batch|e2e|sendgrid|events|postgres|ops|priority]` (and `load`, see bench/load.ts): measures the submission API and end-to-end delivery on this machine with real
+ * `npm run bench [single|batch|e2e|sendgrid|events|postgres|ops|priority]` (and `load`, see bench/load.ts, and `smtp`, see bench/smtp.ts): measures the submission API and end-to-end delivery on this machine with real
  * processes, real HTTP and a durable (fsync'd) SQLite file. Prints a Markdown table to paste into
  * docs/benchmarks.md. The load generator (autocannon) runs in this process; Tegami in a child
  * process, so each gets its own core on a 2-core machine.
@@ -18,6 +18,7 @@ import { opsBench } from './ops.ts';
 import { startBenchPostgres } from './postgres-server.ts';
 import { priorityBench } from './priority.ts';
 import { openReader } from './reader.ts';
+import { smtpBench } from './smtp.ts';
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
 
@@ -233,6 +234,11 @@ const which = process.argv.slice(2);
 // `load [contestant …]` is a bench of its own (bench/load.ts) with its own table.
 if (which[0] === 'load') {
   await loadBench(which.slice(1));
+  process.exit(0);
+}
+// `smtp`: SMTP submission beside the HTTP API (bench/smtp.ts), with its own table.
+if (which[0] === 'smtp') {
+  await smtpBench();
   process.exit(0);
 }
 const all = which.length === 0;
