@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
 import {
   freePort,
+  message,
   queryDatabase,
   request,
   runTegami,
@@ -14,6 +16,7 @@ import {
   tempDatabase,
   waitFor,
 } from './helpers.ts';
+import { signIn } from './support/console.ts';
 
 /**
  * An API process whose TEGAMI_PROVIDER is not its workers' (`sandbox` beside workers on
@@ -66,7 +69,7 @@ describe(`an API process on another provider than its workers (${TEST_ENGINE})`,
     configured: 'sandbox',
     workers: [{ provider: 'test', count: 1 }],
     detail:
-      'this process is configured with TEGAMI_PROVIDER=sandbox, but the workers that reported in the last 10 s send through test (1 worker): /readyz, GET /v1/providers and held_reason here describe sandbox; give every process the same TEGAMI_PROVIDER',
+      'this process is configured with TEGAMI_PROVIDER=sandbox, but the workers that reported in the last 10 s send through test (1 worker): /readyz and GET /v1/providers here describe sandbox; give every process the same TEGAMI_PROVIDER',
   };
 
   test('a warning in its log, and workers_provider_mismatch at /readyz and GET /v1/providers', async () => {
@@ -118,5 +121,119 @@ describe(`an API process on another provider than its workers (${TEST_ENGINE})`,
       'the line that says it is over',
       25_000,
     );
+  });
+});
+
+/**
+ * Mail held while the workers are on another provider: `held_reason` and the console say that,
+ * not "no worker has reported for sandbox": an API process (with the console) on `sandbox`, a
+ * worker on `sendgrid` whose key the simulator refuses, so it is paused and the mail waits.
+ * Both in this process, on one database.
+ */
+describe(`held mail and the console while the workers are on another provider (${TEST_ENGINE})`, () => {
+  const ADMIN = { email: 'admin@example.jp', password: 'admin-password-123' };
+  const VIEWER = { email: 'viewer@example.jp', password: 'viewer-password-123' };
+  const db = tempDatabase();
+  let simulator: RunningSimulator;
+  let api: TestService;
+  let worker: TestService | null = null;
+  let held = '';
+
+  before(async () => {
+    simulator = await startSimulator({ port: 0, apiKey: 'SG.accepted' });
+    api = await startTestService({
+      TEGAMI_DATABASE_URL: db.url,
+      TEGAMI_PROVIDER: 'sandbox',
+      TEGAMI_TEST_NO_WORKER: '1',
+      TEGAMI_ADMIN_EMAIL: ADMIN.email,
+      TEGAMI_ADMIN_PASSWORD: ADMIN.password,
+    });
+    worker = await startTestService({
+      TEGAMI_DATABASE_URL: db.url,
+      TEGAMI_PROVIDER: 'sendgrid',
+      TEGAMI_SENDGRID_API_KEY: 'SG.refused',
+      TEGAMI_SENDGRID_BASE_URL: simulator.url,
+      TEGAMI_PROVIDER_PAUSE_CHECK_MS: '60000',
+      TEGAMI_TEST_NO_API: '1',
+    });
+    // Paused before the mail comes, so it is never tried (and not put off until a later check).
+    await waitFor(async () => {
+      const r = await api.request('GET', '/v1/providers');
+      const sendgrid = r.body.providers.find((p: { name: string }) => p.name === 'sendgrid');
+      return r.body.workers_provider_mismatch !== null && sendgrid?.state === 'paused';
+    }, 'the API to see the worker on sendgrid, paused');
+    const submitted = await api.request('POST', '/v1/messages', message());
+    assert.equal(submitted.status, 202);
+    held = submitted.body.id;
+  });
+  after(async () => {
+    await worker?.stop();
+    await api?.stop();
+    await simulator?.close();
+    await db.cleanup();
+  });
+
+  const HELD_REASON =
+    'workers send through sendgrid, but this API process is configured with TEGAMI_PROVIDER=sandbox: give every process the same TEGAMI_PROVIDER';
+  const BANNER =
+    /<div class="error" role="alert" id="provider-mismatch"><p><strong>Workers send through another provider than this process\.<\/strong> The process serving the console is configured with TEGAMI_PROVIDER=sandbox, but the workers that reported in the last 10 s send through sendgrid \(1 worker\)\. Give every process the same TEGAMI_PROVIDER; until then, why mail waits cannot be told here\.<\/p><\/div>/;
+
+  test('held_reason names both providers and the fix', async () => {
+    const one = await api.request('GET', `/v1/messages/${held}`);
+    assert.equal(one.status, 200);
+    assert.equal(one.body.status, 'queued');
+    assert.equal(one.body.held_reason, HELD_REASON);
+    const listed = await api.request('GET', '/v1/messages?status=queued');
+    assert.equal(listed.body.data[0].id, held);
+    assert.equal(listed.body.data[0].held_reason, HELD_REASON);
+  });
+
+  test('the console shows it as a banner to every signed-in role, in place of "is a worker running?"', async () => {
+    const admin = await signIn(api.url, ADMIN.email, ADMIN.password);
+    const created = await admin.post('/console/users', {
+      email: VIEWER.email,
+      password: VIEWER.password,
+      role: 'viewer',
+      units: '*',
+    });
+    assert.equal(created.status, 303, created.text);
+    const viewer = await signIn(api.url, VIEWER.email, VIEWER.password);
+    for (const client of [admin, viewer]) {
+      // The overview refreshes the banner in place with the rest of its hold line.
+      const overview = await client.get('/console');
+      assert.equal(overview.status, 200);
+      assert.match(overview.text, /<div id="overview-hold" data-poll="10000"><div class="error"/);
+      for (const page of [overview, await client.get('/console/unsent')]) {
+        assert.match(page.text, BANNER);
+        assert.doesNotMatch(page.text, /No worker has reported/);
+      }
+      // A waiting message's page too.
+      const waiting = await client.get(`/console/messages/${held}`);
+      assert.equal(waiting.status, 200);
+      assert.match(waiting.text, BANNER);
+    }
+    // Not before signing in: the console asks for that first.
+    const anonymous = await fetch(`${api.url}/console`, { redirect: 'manual' });
+    assert.equal(anonymous.status, 303);
+    assert.doesNotMatch(await anonymous.text(), /provider-mismatch/);
+  });
+
+  test('a worker on the same provider: the mail goes out, no banner, no held_reason', async () => {
+    await worker?.stop();
+    worker = await startTestService({
+      TEGAMI_DATABASE_URL: db.url,
+      TEGAMI_PROVIDER: 'sandbox',
+      TEGAMI_TEST_NO_API: '1',
+    });
+    const sent = await waitFor(async () => {
+      const r = await api.request('GET', `/v1/messages/${held}`);
+      return r.body.status === 'sent' ? r.body : null;
+    }, 'the held message sent by the worker on sandbox');
+    assert.equal(sent.held_reason, null);
+    const admin = await signIn(api.url, ADMIN.email, ADMIN.password);
+    for (const path of ['/console', '/console/unsent']) {
+      const page = await admin.get(path);
+      assert.doesNotMatch(page.text, /provider-mismatch|No worker has reported/);
+    }
   });
 });

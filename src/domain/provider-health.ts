@@ -33,8 +33,9 @@ export function pausedProviderAdvice(provider: string): string {
 /**
  * Workers that send through another provider than the one a process is configured with (its
  * TEGAMI_PROVIDER): e.g. an API process left on `sandbox` beside workers on `sendgrid`. Such a
- * process describes the wrong provider (`/readyz`, `GET /v1/providers`, `held_reason`); every
- * process of a deployment must have the same TEGAMI_PROVIDER.
+ * process describes the wrong provider (`/readyz`, `GET /v1/providers`), and its own provider
+ * cannot explain held mail (`held_reason`, the console say the mismatch instead); every process
+ * of a deployment must have the same TEGAMI_PROVIDER.
  */
 export interface ProviderMismatch {
   configured: string;
@@ -64,10 +65,14 @@ export function workersProviderMismatch(
   };
 }
 
-/** The mismatch in one sentence, for the log and the API. */
-export function describeProviderMismatch(m: ProviderMismatch): string {
-  const theirs = m.workers
+/** The workers' other providers with how many workers each: "sendgrid (2 workers), test (1 worker)". */
+export function workersProviders(m: ProviderMismatch): string {
+  return m.workers
     .map((w) => `${w.provider} (${w.count} worker${w.count === 1 ? '' : 's'})`)
     .join(', ');
-  return `this process is configured with TEGAMI_PROVIDER=${m.configured}, but the workers that reported in the last ${WORKER_GONE_AFTER_MS / 1000} s send through ${theirs}: /readyz, GET /v1/providers and held_reason here describe ${m.configured}; give every process the same TEGAMI_PROVIDER`;
+}
+
+/** The mismatch in one sentence, for the log and the API. */
+export function describeProviderMismatch(m: ProviderMismatch): string {
+  return `this process is configured with TEGAMI_PROVIDER=${m.configured}, but the workers that reported in the last ${WORKER_GONE_AFTER_MS / 1000} s send through ${workersProviders(m)}: /readyz and GET /v1/providers here describe ${m.configured}; give every process the same TEGAMI_PROVIDER`;
 }

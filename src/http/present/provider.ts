@@ -16,21 +16,22 @@ import type { ProviderView } from '../deps.ts';
 import type { Hold } from './message.ts';
 import { integer, isoTime, isoTimeOrNull, text, textOrNull } from './values.ts';
 
-/** The configured provider as the workers see it: for `/readyz` and held messages. */
-export async function configuredProvider(view: ProviderView, now: number) {
-  return summarise(view.configured, freshReports(await view.health.list(), now), now);
-}
-
 /**
  * The configured provider as the workers see it, and whether the workers send through another
- * one, from one read of their reports: for `/readyz`.
+ * one, from one read of their reports: for `/readyz` and held messages.
  */
-export async function configuredProviderAndMismatch(view: ProviderView, now: number) {
+async function configuredView(view: ProviderView, now: number) {
   const reports = await view.health.list();
   return {
     provider: summarise(view.configured, freshReports(reports, now), now),
-    mismatch: presentMismatch(workersProviderMismatch(reports, view.configured, now)),
+    mismatch: workersProviderMismatch(reports, view.configured, now),
   };
+}
+
+/** `configuredView` as `/readyz` shows it. */
+export async function configuredProviderAndMismatch(view: ProviderView, now: number) {
+  const { provider, mismatch } = await configuredView(view, now);
+  return { provider, mismatch: presentMismatch(mismatch) };
 }
 
 /** `workers_provider_mismatch` of `/readyz` and `GET /v1/providers`. */
@@ -47,8 +48,16 @@ export function presentMismatch(m: ProviderMismatch | null) {
  * Why a due message waits although nothing is wrong with it, or null when the provider is
  * healthy: shown as `held_reason` on queued messages, so they do not look merely slow.
  */
-export function holdReason(provider: ReturnType<typeof summarise>): string | null {
+export function holdReason(
+  provider: ReturnType<typeof summarise>,
+  mismatch: ProviderMismatch | null,
+): string | null {
   if (provider.state === 'healthy') return null;
+  // Workers on another provider: this process's own (with no worker, or not all of them) cannot
+  // say why mail waits, and "is a worker running?" would send the reader to the wrong place.
+  if (mismatch) {
+    return `workers send through ${mismatch.workers.map((w) => w.provider).join(', ')}, but this API process is configured with TEGAMI_PROVIDER=${mismatch.configured}: give every process the same TEGAMI_PROVIDER`;
+  }
   if (provider.state === 'unknown') {
     return `no worker has reported for provider ${provider.name} in the last ${WORKER_GONE_AFTER_MS / 1000} s: is a worker running?`;
   }
@@ -130,7 +139,8 @@ export async function currentHold(
 ): Promise<Hold | undefined> {
   if (!view) return undefined;
   try {
-    return { reason: holdReason(await configuredProvider(view, now)), now };
+    const { provider, mismatch } = await configuredView(view, now);
+    return { reason: holdReason(provider, mismatch), now };
   } catch {
     // The message itself was read; a hint that cannot be had must not fail the request.
     return undefined;

@@ -131,7 +131,7 @@ export const MessageSchema = Type.Object({
   held_reason: Type.Optional(
     Type.Union([Type.String(), Type.Null()], {
       description:
-        'For a due queued or scheduled message: why the provider holds it (paused, unavailable, throttled, or no worker running); null otherwise',
+        'For a due queued or scheduled message: why the provider holds it (paused, unavailable, throttled, no worker running, or workers on another provider than this API process); null otherwise',
     }),
   ),
   unmatched_recipient_events: Type.Optional(

@@ -28,7 +28,7 @@ const ProviderMismatchSchema = Type.Union(
   ],
   {
     description:
-      "Non-null when workers that reported in the last 10 s send through another provider than this API process's TEGAMI_PROVIDER: this process then describes the wrong provider (state, held_reason). Give every process the same TEGAMI_PROVIDER.",
+      "Non-null when workers that reported in the last 10 s send through another provider than this API process's TEGAMI_PROVIDER: this process then shows the state of a provider they do not use, and held_reason names the mismatch. Give every process the same TEGAMI_PROVIDER.",
   },
 );
 
