@@ -14,6 +14,7 @@ import {
   unknownMigrations,
 } from '../store/index.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
+import { describeUnknownVariable, unknownVariables } from './variables.ts';
 
 /**
  * `tegami check`: what would keep Tegami from delivering mail, found before it piles up. Each
@@ -22,6 +23,8 @@ import { type Config, ConfigError, loadConfig } from './config.ts';
 
 export interface CheckResult {
   ok: boolean;
+  /** Worth a look, but no failure: shown as `warn` and leaves the exit code 0. */
+  warning?: true;
   name: string;
   detail: string;
 }
@@ -234,14 +237,24 @@ async function checkProvider(config: Config): Promise<CheckResult> {
   }
 }
 
-/** Runs every check, in order; a bad configuration stops there (the others need it). */
+/**
+ * Runs every check, in order; a bad configuration stops there (the others need it). TEGAMI_*
+ * variables Tegami does not know follow the configuration's line as warnings: a misspelt name
+ * leaves its setting at the default without failing anything.
+ */
 export async function runChecks(env: Record<string, string | undefined>): Promise<CheckResult[]> {
+  const unknown: CheckResult[] = unknownVariables(env).map((variable) => ({
+    ok: true,
+    warning: true,
+    name: 'configuration',
+    detail: describeUnknownVariable(variable),
+  }));
   let config: Config;
   try {
     config = loadConfig(env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    return [{ ok: false, name: 'configuration', detail: error.message }];
+    return [{ ok: false, name: 'configuration', detail: error.message }, ...unknown];
   }
   const results: CheckResult[] = [
     {
@@ -249,6 +262,7 @@ export async function runChecks(env: Record<string, string | undefined>): Promis
       name: 'configuration',
       detail: `provider ${config.provider}, database ${redactUrl(config.databaseUrl)}, API on ${config.http.host}:${config.http.port}`,
     },
+    ...unknown,
   ];
   results.push(...(await checkDatabase(config)));
   results.push(await checkProvider(config));
@@ -256,5 +270,6 @@ export async function runChecks(env: Record<string, string | undefined>): Promis
 }
 
 export function formatCheck(result: CheckResult): string {
-  return `${result.ok ? 'ok  ' : 'FAIL'}  ${result.name}: ${result.detail}`;
+  const mark = !result.ok ? 'FAIL' : result.warning ? 'warn' : 'ok  ';
+  return `${mark}  ${result.name}: ${result.detail}`;
 }

@@ -87,7 +87,8 @@ ${CONFIGURATION}`,
 applied; nothing is changed); the database's permissions (SQLite: this user may write to the
 database's folder; PostgreSQL: the user may create tables in Tegami's schema and owns the tables
 there, or what a DBA must grant); the provider (SendGrid: reachable, and the API key has the
-mail.send permission). Exits 0 when every check passes, 1 otherwise.
+mail.send permission). A TEGAMI_* variable Tegami does not know (misspelt, so ignored) adds a
+warn line naming the one it may have meant. Exits 0 when every check passes, 1 otherwise.
 
 ${CONFIGURATION}`,
     options: {},

@@ -30,6 +30,7 @@ import { startServeOnThreads } from './serve-threads.ts';
 import { runUnitsCommand } from './units.ts';
 import { runUnsentCommand } from './unsent.ts';
 import { runUsersCommand } from './users.ts';
+import { describeUnknownVariable, type UnknownVariable, unknownVariables } from './variables.ts';
 import {
   DatabaseUnavailableError,
   ListenError,
@@ -166,12 +167,20 @@ async function main(argv: string[]): Promise<number> {
   // It reports a bad configuration as one of its checks, instead of stopping at it.
   if (spec.name === 'check') return check();
 
+  // A misspelt variable is otherwise ignored without a word. Said before the configuration is
+  // read: a required variable given under a wrong name is what stops the start.
+  const unknown = ['serve', 'api', 'worker'].includes(spec.name)
+    ? unknownVariables(process.env)
+    : [];
+  for (const variable of unknown) {
+    console.error(`tegami ${spec.name}: warning: ${describeUnknownVariable(variable)}`);
+  }
   const config = loadConfig();
   switch (spec.name) {
     case 'serve':
     case 'api':
     case 'worker':
-      return run(config, spec.name);
+      return run(config, spec.name, unknown);
     case 'migrate': {
       const { database, applied } = await openAndMigrate(config, undefined, {
         applicationName: 'tegami migrate',
@@ -211,8 +220,19 @@ async function simulator(args: string[]): Promise<number> {
   return runSimulatorCommand(args);
 }
 
-async function run(config: Config, role: 'serve' | 'api' | 'worker'): Promise<number> {
+async function run(
+  config: Config,
+  role: 'serve' | 'api' | 'worker',
+  unknown: UnknownVariable[],
+): Promise<number> {
   const logger = createLogger(config.logLevel, configuredSecrets(config));
+  // Said on stderr already; in the log too, where a log agent or an alert looks.
+  for (const variable of unknown) {
+    logger.warn(
+      { variable: variable.name, suggestions: variable.suggestions },
+      describeUnknownVariable(variable),
+    );
+  }
   // Listen for signals before anything starts: a signal while starting gives up the start and
   // releases what was opened; once running, it stops the service cleanly, after a drain if one
   // is configured. A second signal cuts a drain short; otherwise it is ignored (the stop is
