@@ -20,7 +20,12 @@ describe('configuration', () => {
     ['TEGAMI_HTTP_PORT', 'eighty', /not a whole number/],
     ['TEGAMI_HTTP_PORT', '70000', /out of range/],
     ['TEGAMI_PROVIDER', 'smtp', /not one of: sandbox, test/],
-    ['TEGAMI_DATABASE_URL', 'mysql://db/tegami', /not supported/],
+    ['TEGAMI_DATABASE_URL', 'mysql://db/tegami', /^TEGAMI_DATABASE_URL: "mysql:" is not supported/],
+    [
+      'TEGAMI_DATABASE_URL',
+      'user:secret@db/tegami',
+      /^TEGAMI_DATABASE_URL: "user:" is not supported/,
+    ],
     ['TEGAMI_RETRY_MAX_ATTEMPTS', '0', /out of range/],
     ['TEGAMI_RETRY_BASE_DELAY_MS', '-5', /not a whole number/],
     ['TEGAMI_BOOTSTRAP_API_KEY', 'has space', /printable ASCII/],
@@ -118,6 +123,21 @@ describe('configuration', () => {
     const { code, output } = await runTegami(['serve'], { TEGAMI_HTTP_PORT: 'eighty' });
     assert.notEqual(code, 0);
     assert.match(output, /TEGAMI_HTTP_PORT: "eighty" is not a whole number/);
+  });
+
+  test('a database path without sqlite: stops `tegami serve`, saying what to write, creating nothing', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'tegami-no-scheme-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'data', 'tegami.db');
+    for (const given of [path, './data/tegami.db']) {
+      const { code, output } = await runTegami(['serve'], { TEGAMI_DATABASE_URL: given });
+      assert.equal(code, 78, output);
+      assert.equal(
+        output.trim(),
+        `Configuration error: TEGAMI_DATABASE_URL: "${given}" has no scheme: for a SQLite file write sqlite:${given}; for PostgreSQL, postgres://user:password@host:5432/db`,
+      );
+    }
+    assert.equal(existsSync(join(dir, 'data')), false, 'no folder was made');
   });
 });
 

@@ -181,9 +181,13 @@ export function loadConfig(env: Env = process.env): Config {
       throw new ConfigError('TEGAMI_DATABASE_URL', (error as Error).message);
     }
   } else if (!databaseUrl.startsWith('sqlite:')) {
+    // Only the scheme is shown of a URL with one: the rest may hold a password.
+    const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(databaseUrl)?.[0];
     throw new ConfigError(
       'TEGAMI_DATABASE_URL',
-      `"${databaseUrl.split(':')[0]}:" is not supported; use sqlite:<path> (e.g. sqlite:./data/tegami.db) or postgres://user:password@host:5432/db`,
+      scheme
+        ? `"${scheme}" is not supported; use sqlite:<path> (e.g. sqlite:./data/tegami.db) or postgres://user:password@host:5432/db`
+        : `"${databaseUrl}" has no scheme: for a SQLite file write sqlite:${databaseUrl}; for PostgreSQL, postgres://user:password@host:5432/db`,
     );
   }
 
