@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,6 +124,55 @@ describe('configuration', () => {
     const { code, output } = await runTegami(['serve'], { TEGAMI_HTTP_PORT: 'eighty' });
     assert.notEqual(code, 0);
     assert.match(output, /TEGAMI_HTTP_PORT: "eighty" is not a whole number/);
+  });
+
+  test('a private key as TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY is refused, in every form; its public key is taken', () => {
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const privateForms = [
+      ec.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+      ec.privateKey.export({ format: 'pem', type: 'sec1' }).toString(),
+      ec.privateKey
+        .export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: 'pass' })
+        .toString(),
+      rsa.privateKey.export({ format: 'pem', type: 'pkcs1' }).toString(),
+      ec.privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64'),
+      ec.privateKey.export({ format: 'der', type: 'sec1' }).toString('base64'),
+    ];
+    for (const key of privateForms) {
+      assert.throws(
+        () => loadConfig({ TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY: key }),
+        (error: unknown) =>
+          error instanceof ConfigError &&
+          error.message ===
+            'TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY: this is a private key; give its public key instead (openssl pkey -in private.pem -pubout prints it), or the base64 key SendGrid shows for the Signed Event Webhook',
+        key.slice(0, 40),
+      );
+    }
+    for (const key of [
+      ec.publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+      ec.publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
+    ]) {
+      assert.equal(
+        loadConfig({ TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY: key }).sendgridWebhook.publicKey,
+        key,
+      );
+    }
+  });
+
+  test('a private key stops `tegami serve` without printing it', async () => {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    const { code, output } = await runTegami(['serve'], {
+      TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY: pem,
+    });
+    assert.equal(code, 78, output);
+    assert.match(
+      output,
+      /^Configuration error: TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY: this is a private key; give its public key instead \(openssl pkey -in private\.pem -pubout prints it\)/m,
+    );
+    const body = pem.split('\n')[1] ?? '';
+    assert.ok(body.length > 20 && !output.includes(body), 'the key is not printed');
   });
 
   test('a database path without sqlite: stops `tegami serve`, saying what to write, creating nothing', async (t) => {

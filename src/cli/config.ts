@@ -11,7 +11,7 @@ import { DEFAULT_BATCH_MAX_RECIPIENTS, DEFAULT_EVENT_MATCH_WINDOW_S } from '../d
 import { type CircuitOptions, DEFAULT_CIRCUIT_OPTIONS } from '../domain/provider-circuit.ts';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../domain/retry-policy.ts';
 import type { AlertingOptions } from '../ops/alerts/evaluator.ts';
-import { loadPublicKey } from '../providers/sendgrid/event-source.ts';
+import { loadPublicKey, PrivateKeyGiven } from '../providers/sendgrid/event-source.ts';
 import type { SendGridOptions } from '../providers/sendgrid/sendgrid-provider.ts';
 import type { SmtpIngressOptions } from '../smtp/server.ts';
 import { isPostgresUrl, parsePostgresUrl } from '../store/engine/postgres.ts';
@@ -584,7 +584,13 @@ function loadSendGridWebhook(env: Env): Config['sendgridWebhook'] {
   if (publicKey) {
     try {
       loadPublicKey(publicKey);
-    } catch {
+    } catch (error) {
+      if (error instanceof PrivateKeyGiven) {
+        throw new ConfigError(
+          'TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY',
+          'this is a private key; give its public key instead (openssl pkey -in private.pem -pubout prints it), or the base64 key SendGrid shows for the Signed Event Webhook',
+        );
+      }
       throw new ConfigError(
         'TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY',
         'is not a public key: paste the base64 key SendGrid shows for the Signed Event Webhook (or a PEM key)',

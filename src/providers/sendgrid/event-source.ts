@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, type KeyObject, verify } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, type KeyObject, verify } from 'node:crypto';
 import { MAX_EVENT_DEPTH, nestedDeeperThan } from '../../domain/delivery-event-limits.ts';
 import type { EventSource } from '../../domain/ports/event-source.ts';
 import type { DeliveryEvent } from '../../domain/types.ts';
@@ -12,10 +12,42 @@ import { TEGAMI_ID_ARG } from './mail-send-body.ts';
 export const SIGNATURE_HEADER = 'x-twilio-email-event-webhook-signature';
 export const TIMESTAMP_HEADER = 'x-twilio-email-event-webhook-timestamp';
 
+/**
+ * A private key where the public key belongs. Node would derive the public key from it and check
+ * signatures fine, leaving a private key in the environment, where only a public one should be.
+ */
+export class PrivateKeyGiven extends Error {
+  constructor() {
+    super('this is a private key');
+  }
+}
+
 export function loadPublicKey(text: string): KeyObject {
   const trimmed = text.trim();
-  if (trimmed.startsWith('-----BEGIN')) return createPublicKey(trimmed);
-  return createPublicKey({ key: Buffer.from(trimmed, 'base64'), format: 'der', type: 'spki' });
+  if (trimmed.startsWith('-----BEGIN')) {
+    // PKCS #8 (also encrypted), SEC1 (`EC PRIVATE KEY`), PKCS #1, OpenSSH.
+    if (/^-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(trimmed)) throw new PrivateKeyGiven();
+    return createPublicKey(trimmed);
+  }
+  const der = Buffer.from(trimmed, 'base64');
+  try {
+    return createPublicKey({ key: der, format: 'der', type: 'spki' });
+  } catch (error) {
+    if (isPrivateKeyDer(der)) throw new PrivateKeyGiven();
+    throw error;
+  }
+}
+
+function isPrivateKeyDer(der: Buffer): boolean {
+  for (const type of ['pkcs8', 'sec1', 'pkcs1'] as const) {
+    try {
+      createPrivateKey({ key: der, format: 'der', type });
+      return true;
+    } catch {
+      // not of this kind
+    }
+  }
+  return false;
 }
 
 export type SignatureCheck = { ok: true } | { ok: false; reason: string };
