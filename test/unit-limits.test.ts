@@ -85,10 +85,28 @@ describe(`unit sending limits (${TEST_ENGINE})`, () => {
 
   test('PUT sets, GET shows and null removes the limit; only an admin key, only whole numbers ≥ 1', async () => {
     assert.equal((await tegami.request('GET', '/v1/units/hotel')).body.rate_limit_per_min, null);
-    for (const bad of [0, -1, 2.5, '5']) {
+    // One line saying what the field takes, not Ajv's three (integer, null, anyOf).
+    for (const bad of [0, -1, 2.5, '5', '600', 10_000_001, true, {}]) {
       const r = await tegami.request('PUT', '/v1/units/hotel', { rate_limit_per_min: bad });
       assert.equal(r.status, 400, JSON.stringify(bad));
+      assert.deepEqual(r.body.error.details, [
+        {
+          field: 'rate_limit_per_min',
+          message: 'must be a whole number from 1 to 10,000,000, or null',
+        },
+      ]);
     }
+    for (const bad of [5, '']) {
+      const r = await tegami.request('PUT', '/v1/units/hotel', { slack_webhook_url: bad });
+      assert.deepEqual(r.body.error.details, [
+        { field: 'slack_webhook_url', message: 'must be text of 1 to 2,048 characters, or null' },
+      ]);
+    }
+    const notObject = await tegami.request('PUT', '/v1/units/hotel', { alerts: 5 });
+    assert.deepEqual(notObject.body.error.details, [
+      { field: 'alerts', message: 'must be an object, or null' },
+    ]);
+    assert.equal((await tegami.request('GET', '/v1/units/hotel')).body.rate_limit_per_min, null);
     const byUnit = await request(
       tegami.url,
       'PUT',

@@ -11,7 +11,14 @@ import type { ErrorDetail } from './errors.ts';
 export const MAX_NODES_TO_LIST_EVERY_PROBLEM = 20_000;
 
 // Unknown fields are an error, not silently dropped; types are not coerced; nothing is added.
-const ajvOptions: Options = { removeAdditional: false, coerceTypes: false, useDefaults: false };
+// `verbose` gives each error its schema, so a value-or-null field can say what the value must be
+// (nullableByPath).
+const ajvOptions: Options = {
+  removeAdditional: false,
+  coerceTypes: false,
+  useDefaults: false,
+  verbose: true,
+};
 const stopAtFirstProblem = new Ajv({ ...ajvOptions, allErrors: false });
 const listEveryProblem = new Ajv({ ...ajvOptions, allErrors: true });
 
@@ -94,21 +101,23 @@ export function fieldPath(pointer: string, prefix = ''): string {
 
 /** JSON-schema errors (from Fastify's or our own Ajv) as error details. */
 export function schemaErrorDetails(
-  errors: Pick<ErrorObject, 'instancePath' | 'keyword' | 'params' | 'message'>[],
+  errors: Pick<ErrorObject, 'instancePath' | 'keyword' | 'params' | 'message' | 'schema'>[],
   prefix = '',
 ): ErrorDetail[] {
   const details: ErrorDetail[] = [];
   const seen = new Set<string>();
   const choices = choicesByPath(errors);
   const explainedDeeper = anyOfExplainedDeeper(errors);
+  const nullables = nullableByPath(errors, explainedDeeper);
   for (const error of errors) {
     if (explainedDeeper.has(error.instancePath) && ALTERNATIVES.has(error.keyword)) continue;
     let field = fieldPath(error.instancePath, prefix);
     let message = error.message ?? 'is invalid';
     const params = error.params as Record<string, unknown>;
-    const choice = choices.get(error.instancePath);
+    const choice = choices.get(error.instancePath) ?? nullables.get(error.instancePath);
     if (choice !== undefined) {
-      // One line for a choice of values instead of Ajv's one per alternative.
+      // One line for a choice of values (or a value or null) instead of Ajv's one per
+      // alternative.
       message = choice;
     } else if (error.keyword === 'required') {
       field = fieldPath(`${error.instancePath}/${String(params.missingProperty)}`, prefix);
@@ -192,4 +201,90 @@ function choicesByPath(
     choices.set(path, `must be one of ${values.join(', ')}${orNull}`);
   }
   return choices;
+}
+
+type SchemaNode = {
+  type?: unknown;
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  maxLength?: number;
+};
+
+/**
+ * A field that takes a value or null (`Type.Union([Type.Integer(…), Type.Null()])`) and got
+ * neither: Ajv reports the value's problem ("must be integer"), "must be null" and "must match a
+ * schema in anyOf". Such a field gets one line saying what it takes, from its schema: "must be a
+ * whole number from 1 to 10,000,000, or null". A value of the right type that is wrong inside (an
+ * object with a bad field) is explained deeper instead.
+ */
+function nullableByPath(
+  errors: Pick<ErrorObject, 'instancePath' | 'keyword' | 'params' | 'message' | 'schema'>[],
+  explainedDeeper: Set<string>,
+): Map<string, string> {
+  const nullables = new Map<string, string>();
+  for (const e of errors) {
+    if (e.keyword !== 'anyOf' || explainedDeeper.has(e.instancePath)) continue;
+    const alternatives = Array.isArray(e.schema) ? (e.schema as SchemaNode[]) : [];
+    const isNull = (a: SchemaNode) => a?.type === 'null';
+    const values = alternatives.filter((a) => !isNull(a));
+    if (alternatives.length !== 2 || values.length !== 1) continue;
+    const own = errors.filter(
+      (o) =>
+        o.instancePath === e.instancePath &&
+        o.keyword !== 'anyOf' &&
+        !(o.keyword === 'type' && (o.params as { type?: unknown }).type === 'null'),
+    );
+    // The description covers the type and the bounds; any other problem is said as Ajv says it.
+    const described =
+      (own.every((o) => DESCRIBED.has(o.keyword)) && describeValue(values[0] as SchemaNode)) ||
+      [...new Set(own.map((o) => o.message ?? 'is invalid'))].join('; ');
+    nullables.set(e.instancePath, `${described}, or null`);
+  }
+  return nullables;
+}
+
+/** The keywords describeValue puts in words. */
+const DESCRIBED = new Set(['type', 'minimum', 'maximum', 'minLength', 'maxLength']);
+
+/** Keywords that constrain nothing. */
+const WORDS_ONLY = new Set(['type', 'description', 'title', 'examples', 'default']);
+
+/** What a schema of one plain type takes, in words; undefined for what it cannot say simply. */
+function describeValue(schema: SchemaNode): string | undefined {
+  const n = (value: number) => value.toLocaleString('en-US');
+  const { minimum: min, maximum: max } = schema;
+  const range =
+    min !== undefined && max !== undefined
+      ? ` from ${n(min)} to ${n(max)}`
+      : min !== undefined
+        ? ` of at least ${n(min)}`
+        : max !== undefined
+          ? ` of at most ${n(max)}`
+          : '';
+  const keys = Object.keys(schema).filter((k) => !WORDS_ONLY.has(k));
+  const plain = (allowed: string[]) => keys.every((k) => allowed.includes(k));
+  switch (schema.type) {
+    case 'integer':
+      return plain(['minimum', 'maximum']) ? `must be a whole number${range}` : undefined;
+    case 'number':
+      return plain(['minimum', 'maximum']) ? `must be a number${range}` : undefined;
+    case 'boolean':
+      return plain([]) ? 'must be true or false' : undefined;
+    case 'string': {
+      if (!plain(['minLength', 'maxLength'])) return undefined;
+      const { minLength = 0, maxLength } = schema;
+      if (maxLength === undefined)
+        return minLength > 0
+          ? `must be text of at least ${n(minLength)} characters`
+          : 'must be text';
+      return `must be text of ${n(minLength)} to ${n(maxLength)} characters`;
+    }
+    case 'object':
+      return 'must be an object';
+    case 'array':
+      return 'must be an array';
+    default:
+      return undefined;
+  }
 }
