@@ -156,6 +156,38 @@ describe('submission API (real HTTP, real database, sandbox provider)', () => {
     );
   });
 
+  test('batch: a bare array, or one message alone, is told the shape; nothing is stored', async () => {
+    const tag = `misshapen-${Date.now()}`;
+    const bare = await svc.request('POST', '/v1/messages/batch', [message({ metadata: { tag } })]);
+    assert.equal(bare.status, 400);
+    assert.equal(bare.body.error.code, 'invalid_request');
+    assert.deepEqual(bare.body.error.details, [
+      {
+        field: '(body)',
+        message: 'must be an object, not an array: the body is {"messages": [ … ]}',
+      },
+    ]);
+    const alone = await svc.request('POST', '/v1/messages/batch', message({ metadata: { tag } }));
+    assert.equal(alone.status, 400);
+    assert.deepEqual(alone.body.error.details, [
+      {
+        field: 'messages',
+        message:
+          'is required: the body is {"messages": [ … ]} (one message alone goes to POST /v1/messages)',
+      },
+    ]);
+    // Anything else without `messages` is told what the schema says.
+    const other = await svc.request('POST', '/v1/messages/batch', { message: [] });
+    assert.deepEqual(
+      other.body.error.details.map((d: { field: string }) => d.field),
+      ['messages', 'message'],
+    );
+    assert.equal(
+      (await svc.request('GET', `/v1/messages?metadata=tag=${tag}`)).body.data.length,
+      0,
+    );
+  });
+
   test('list: filters by recipient, status, category, metadata and time; cursor pages newest first', async () => {
     const tag = `list-${Date.now()}`;
     const ids: string[] = [];

@@ -41,6 +41,31 @@ const BatchResultSchema = Type.Object({
 // Batch items are checked one by one, the same way Fastify checks request bodies.
 const checkItemShape = compileSchemaCheck(MessageInputSchema);
 
+const BATCH_SHAPE = 'the body is {"messages": [ … ]}';
+
+/**
+ * The two easy mistakes, said as such rather than as schema problems: the messages as a bare
+ * array (Ajv: "(body) must be object"), and one message alone (Ajv: "messages is required", then
+ * each of its fields "is not a known field").
+ */
+function refuseMisshapenBatch(body: unknown): void {
+  if (Array.isArray(body)) {
+    throw new ApiError('invalid_request', 'the request is invalid; see details', [
+      { field: '(body)', message: `must be an object, not an array: ${BATCH_SHAPE}` },
+    ]);
+  }
+  if (body !== null && typeof body === 'object' && !Object.hasOwn(body, 'messages')) {
+    const looksLikeAMessage = ['from', 'to', 'subject'].some((field) => Object.hasOwn(body, field));
+    if (!looksLikeAMessage) return;
+    throw new ApiError('invalid_request', 'the request is invalid; see details', [
+      {
+        field: 'messages',
+        message: `is required: ${BATCH_SHAPE} (one message alone goes to POST /v1/messages)`,
+      },
+    ]);
+  }
+}
+
 /** `POST /v1/messages/batch`: up to 1,000 messages, each valid one stored, all together. */
 export function registerSubmitMessageBatch(app: TypedApp, deps: ApiDeps): void {
   const clock = deps.clock ?? Date.now;
@@ -56,6 +81,7 @@ export function registerSubmitMessageBatch(app: TypedApp, deps: ApiDeps): void {
         body: BatchInputSchema,
         response: { 202: BatchResultSchema, ...MessageErrorResponses, 429: ErrorSchema },
       },
+      preValidation: async (request) => refuseMisshapenBatch(request.body),
     },
     async (request, reply) =>
       oneRequestPerKey(request, deps.messages, async () => {
