@@ -94,6 +94,20 @@ describe('SendGrid credentials (the simulator as a real process)', () => {
       assert.equal((await control('GET', '/stats')).body.requests, 0, 'no mail was tried');
     });
 
+    test("GET /v1/sandbox/messages: 404 saying it is the sandbox provider's, and which one runs", async () => {
+      for (const path of ['/v1/sandbox/messages', '/v1/sandbox/messages?limit=5']) {
+        const r = await tegami.request('GET', path);
+        assert.equal(r.status, 404);
+        assert.deepEqual(r.body.error, {
+          code: 'not_found',
+          message:
+            '/v1/sandbox/messages exists only with TEGAMI_PROVIDER=sandbox; this process sends through sendgrid',
+        });
+      }
+      const other = await tegami.request('GET', '/v1/sandbox/other');
+      assert.equal(other.body.error.message, 'no route for GET /v1/sandbox/other');
+    });
+
     test('held mail says why it waits; fixing the key sends it without anyone acting', async () => {
       const submitted = await tegami.request('POST', '/v1/messages', message());
       assert.equal(submitted.status, 202);

@@ -180,9 +180,14 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     void reply.status(apiError.status).send(apiError.toBody());
   });
   app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    // The sandbox's outbox is there only with the sandbox provider: say so, not "no route".
+    const sandboxOff = !deps.sandbox && /^\/v1\/sandbox\/messages\/?$/.test(path);
     const error = new ApiError(
       'not_found',
-      `no route for ${request.method} ${request.url.split('?')[0]}`,
+      sandboxOff
+        ? `${path} exists only with TEGAMI_PROVIDER=sandbox; this process sends through ${deps.providers?.configured ?? 'another provider'}`
+        : `no route for ${request.method} ${path}`,
     );
     void reply.status(404).send(error.toBody());
   });
