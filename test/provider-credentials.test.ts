@@ -226,6 +226,16 @@ describe('SendGrid credentials (the simulator as a real process)', () => {
         /^FAIL {2}provider sendgrid: http:\/\/127\.0\.0\.1:9: SendGrid could not be reached to check the API key \(ECONNREFUSED/m,
       );
 
+      // The base URL with SendGrid's /v3 in it: every call went to /v3/v3/… and 404.
+      for (const withV3 of [`${simUrl}/v3`, `${simUrl}/v3/`, `${simUrl}/v3/mail/send`]) {
+        const v3 = await runTegami(['check'], env(GOOD_KEY, withV3));
+        assert.equal(v3.code, 1, v3.output);
+        assert.equal(
+          v3.output.trim(),
+          `FAIL  configuration: TEGAMI_SENDGRID_BASE_URL: "${withV3}" must not include /v3 (Tegami adds /v3/mail/send and /v3/scopes itself): use ${simUrl}`,
+        );
+      }
+
       const misconfigured = await runTegami(['check'], {
         ...env(GOOD_KEY),
         TEGAMI_HTTP_PORT: 'eighty',

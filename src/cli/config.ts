@@ -507,6 +507,17 @@ function loadSendGrid(env: Env, leaseMs: number): SendGridOptions {
       `"${baseUrl}" is not an http(s) URL such as https://api.sendgrid.com`,
     );
   }
+  // Tegami adds /v3/… itself: with it in the base URL every call went to /v3/v3/… and SendGrid
+  // answered 404, which read as a problem with the key.
+  // The whole endpoint pasted (…/v3/mail/send) is the same mistake.
+  const withoutV3 = /^(.*?)\/v3(?:\/.*)?$/i.exec(parsed.pathname);
+  if (withoutV3) {
+    const suggested = `${parsed.origin}${withoutV3[1]}`;
+    throw new ConfigError(
+      'TEGAMI_SENDGRID_BASE_URL',
+      `"${baseUrl}" must not include /v3 (Tegami adds /v3/mail/send and /v3/scopes itself): use ${suggested}`,
+    );
+  }
   const options: SendGridOptions = {
     apiKey,
     baseUrl,
