@@ -94,7 +94,11 @@ describe(`alerts API (${TEST_ENGINE})`, () => {
     const unknown = await tegami.request('GET', '/v1/alerts?unit=nosuch');
     assert.equal(unknown.status, 400, 'an admin naming a unit that does not exist is told so');
     assert.equal(unknown.body.error.details[0].field, 'unit');
-    assert.match(unknown.body.error.details[0].message, /no unit is named "nosuch"/);
+    assert.equal(
+      unknown.body.error.details[0].message,
+      'no unit is named "nosuch" (see GET /v1/units)',
+      'the API points to its own list of units',
+    );
     const admin = await tegami.request('GET', '/v1/alerts?state=firing');
     assert.equal(admin.body.data.length, 3);
     assert.equal(

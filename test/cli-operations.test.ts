@@ -211,7 +211,7 @@ describe(`operations from the command line (${TEST_ENGINE})`, () => {
     assert.equal(unknown.code, 1, unknown.output);
     assert.equal(
       unknown.output,
-      'tegami recoveries: no recovery with id rec_00000000000000000000000000 (see: tegami recoveries list)\n',
+      'tegami recoveries: no recovery with id rec_00000000000000000000000000 (see tegami recoveries list)\n',
     );
     const mistakes = [
       [[], /say list or show/],
@@ -239,15 +239,25 @@ describe(`operations from the command line (${TEST_ENGINE})`, () => {
     assert.equal(existsSync(folder), false, 'nothing was created');
   });
 
-  test('alerts, audit and unsent refuse a unit that does not exist, alike', async () => {
+  test('alerts, audit, unsent, keys and users refuse a unit that does not exist, alike', async () => {
     for (const command of ['alerts', 'audit', 'unsent']) {
       const r = await runTegami([command, '--unit', 'nosuch'], env);
       assert.equal(r.code, 2, `${command}: ${r.output}`);
       assert.equal(
         r.output,
-        `tegami ${command}: the filter is invalid; see details\n  unit: no unit is named "nosuch" (see GET /v1/units)\n`,
+        `tegami ${command}: the filter is invalid; see details\n  unit: no unit is named "nosuch" (see tegami units list)\n`,
       );
     }
+    // Every command points to the CLI's list of units, not the API's.
+    const key = await runTegami(['keys', 'create', '--name', 'app', '--unit', 'nosuch'], env);
+    assert.match(key.output, /^No unit is named "nosuch" \(see tegami units list\)\.$/m);
+    const user = await runTegami(
+      ['users', 'create', '--email', 'new@example.com', '--unit', 'nosuch'],
+      env,
+      { input: 'a long enough password\n' },
+    );
+    assert.equal(user.code, 2, user.output);
+    assert.equal(user.output, 'tegami users: no unit is named "nosuch" (see tegami units list)\n');
     // A unit that exists: its alerts (maybe none), not a refusal.
     const known = await runTegami(['alerts', '--unit', 'default'], env);
     assert.equal(known.code, 0, known.output);

@@ -11,6 +11,7 @@ import { postNotification } from '../ops/alerts/notifier.ts';
 import { createAlertStore } from '../store/alerts/index.ts';
 import { checkDestination, GuardedPoster } from '../tracking/guarded-post.ts';
 import {
+  CLI_LISTS,
   cliActor,
   describeParseError,
   isParseArgsError,
@@ -88,7 +89,7 @@ export async function runAlertsCommand(config: () => Config, args: string[]): Pr
     // As tegami audit and tegami unsent: a unit that does not exist is a mistake, not "no alerts".
     if (values.unit !== undefined && !(await operations.service.findUnit(values.unit))) {
       throw new OperationsError('invalid', 'the filter is invalid; see details', [
-        { field: 'unit', message: `no unit is named "${values.unit}" (see GET /v1/units)` },
+        { field: 'unit', message: `no unit is named "${values.unit}" (see ${CLI_LISTS.units})` },
       ]);
     }
     const service = new AlertsService({

@@ -248,7 +248,7 @@ ${CONFIGURATION}`,
   {
     name: 'simulator',
     synopsis: 'tegami simulator [options]',
-    summary: 'run a local SendGrid simulator (see: tegami simulator --help)',
+    summary: 'run a local SendGrid simulator (see tegami simulator --help)',
     description: 'A local SendGrid; its options are listed by tegami simulator --help.',
     options: {},
     positionals: [],

@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os';
-import { OperationsError } from '../domain/operations/errors.ts';
+import { OperationsError, withListHint } from '../domain/operations/errors.ts';
 import type { Actor } from '../domain/operations/scope.ts';
 import type { DatabaseHandle } from '../store/index.ts';
 import type { Config } from './config.ts';
@@ -51,10 +51,15 @@ export function printTable(header: string[], rows: (string | number | null)[][])
   }
 }
 
+/** Where a CLI user finds the names a field takes (OperationsError's `seeList`). */
+export const CLI_LISTS = { units: 'tegami units list' } as const;
+
 /** A refused operation as a line for people, and its exit code. */
 export function reportOperationsError(command: string, error: unknown): number {
   if (!(error instanceof OperationsError)) throw error;
-  const details = error.details.map((d) => `\n  ${d.field}: ${d.message}`).join('');
+  const details = withListHint(error, CLI_LISTS)
+    .map((d) => `\n  ${d.field}: ${d.message}`)
+    .join('');
   console.error(`tegami ${command}: ${error.message}${details}`);
   return error.kind === 'invalid' ? 2 : 1;
 }

@@ -1,7 +1,7 @@
 import { auditedUnitOfKey } from '../domain/api-keys.ts';
 import type { ApiKeyRecord } from '../domain/ports/api-key-store.ts';
 import { type DatabaseHandle, SqlUnitStore } from '../store/index.ts';
-import { cliActor } from './common.ts';
+import { CLI_LISTS, cliActor } from './common.ts';
 import { createOperations } from './wire-operations.ts';
 
 /**
@@ -16,7 +16,7 @@ export async function unitForNewKey(
 ): Promise<{ unitId: string; name: string } | { error: string }> {
   const unitName = name ?? 'default';
   const unit = await new SqlUnitStore(database).findByName(unitName);
-  if (!unit) return { error: `No unit is named "${unitName}" (see: tegami units list).` };
+  if (!unit) return { error: `No unit is named "${unitName}" (see ${CLI_LISTS.units}).` };
   return { unitId: unit.id, name: unit.name };
 }
 

@@ -407,7 +407,7 @@ async function keys(config: Config, action: string, parsed: Parsed): Promise<num
     if (!(await store.revoke(keyId as string, Date.now()))) {
       const existing = await store.findById(keyId as string);
       if (!existing) {
-        console.error(`No API key with id ${keyId} (see: tegami keys list).`);
+        console.error(`No API key with id ${keyId} (see tegami keys list).`);
         return 1;
       }
       const when = existing.revokedAt ? ` at ${new Date(existing.revokedAt).toISOString()}` : '';

@@ -54,7 +54,7 @@ export async function runRecoveriesCommand(config: () => Config, args: string[])
         : action === 'list' && rest.length > 0
           ? 'list takes no arguments'
           : action === 'show' && rest.length !== 1
-            ? 'show takes one recovery id (see: tegami recoveries list)'
+            ? 'show takes one recovery id (see tegami recoveries list)'
             : action === 'show' && values.limit !== undefined
               ? '--limit goes with list'
               : !/^\d{1,3}$/.test(values.limit ?? '50') || limit < 1 || limit > 200
@@ -100,7 +100,7 @@ export async function runRecoveriesCommand(config: () => Config, args: string[])
       found = await operations.service.getRecoveryWithOutcome(ALL_UNITS, id);
     } catch (error) {
       if (error instanceof OperationsError && error.kind === 'not_found') {
-        console.error(`tegami recoveries: no recovery with id ${id} (see: tegami recoveries list)`);
+        console.error(`tegami recoveries: no recovery with id ${id} (see tegami recoveries list)`);
         return 1;
       }
       throw error;

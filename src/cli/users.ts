@@ -10,6 +10,7 @@ import {
 import { OperationsError } from '../domain/operations/errors.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
 import {
+  CLI_LISTS,
   cliActor,
   describeParseError,
   isParseArgsError,
@@ -120,7 +121,7 @@ export async function runUsersCommand(config: () => Config, args: string[]): Pro
     for (const name of values.unit ?? []) {
       const unit = await operations.service.findUnit(name);
       if (!unit) {
-        console.error(`tegami users: no unit is named "${name}" (see tegami units list)`);
+        console.error(`tegami users: no unit is named "${name}" (see ${CLI_LISTS.units})`);
         return 2;
       }
       unitIds.push(unit.id);

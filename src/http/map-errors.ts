@@ -1,5 +1,5 @@
 import type { FastifyError } from 'fastify';
-import { OperationsError } from '../domain/operations/errors.ts';
+import { OperationsError, withListHint } from '../domain/operations/errors.ts';
 import { isDatabaseUnavailable } from '../domain/ports/database-unavailable.ts';
 import { ApiError } from './errors.ts';
 import { schemaErrorDetails } from './validation-errors.ts';
@@ -43,12 +43,15 @@ export function toApiError(error: FastifyError): ApiError {
 }
 
 /** The API's answer to a refused operation. */
+/** Where an API client finds the names a field takes (OperationsError's `seeList`). */
+const API_LISTS = { units: 'GET /v1/units' } as const;
+
 export function toApiErrorFromOperations(error: OperationsError): ApiError {
   switch (error.kind) {
     case 'not_found':
       return new ApiError('not_found', error.message);
     case 'invalid':
-      return new ApiError('invalid_request', error.message, error.details);
+      return new ApiError('invalid_request', error.message, withListHint(error, API_LISTS));
     case 'conflict':
       return new ApiError('invalid_state', error.message);
     case 'exists':

@@ -14,7 +14,22 @@ export class OperationsError extends Error {
     readonly kind: 'not_found' | 'invalid' | 'conflict' | 'exists' | 'forbidden',
     message: string,
     readonly details: FieldError[] = [],
+    /**
+     * The field whose value must be one of a list the caller can look at (a unit's name): each
+     * surface points to it in its own terms, the API to `GET /v1/units`, the CLI to
+     * `tegami units list`.
+     */
+    readonly seeList: { field: string; list: 'units' } | null = null,
   ) {
     super(message);
   }
+}
+
+/** The error's details, the field of its `seeList` ending with where to look, as `lists` say. */
+export function withListHint(error: OperationsError, lists: Record<'units', string>): FieldError[] {
+  const see = error.seeList;
+  if (!see) return error.details;
+  return error.details.map((d) =>
+    d.field === see.field ? { ...d, message: `${d.message} (see ${lists[see.list]})` } : d,
+  );
 }

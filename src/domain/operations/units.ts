@@ -25,7 +25,10 @@ export function unitNameProblem(name: string): string | null {
 
 /** What an admin hears when a filter names a unit that does not exist. */
 export function noSuchUnitFilter(name: string): OperationsError {
-  return new OperationsError('invalid', 'the filter is invalid; see details', [
-    { field: 'unit', message: `no unit is named "${name}" (see GET /v1/units)` },
-  ]);
+  return new OperationsError(
+    'invalid',
+    'the filter is invalid; see details',
+    [{ field: 'unit', message: `no unit is named "${name}"` }],
+    { field: 'unit', list: 'units' },
+  );
 }
