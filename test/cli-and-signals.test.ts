@@ -329,13 +329,27 @@ describe('tegami commands as real processes', () => {
         assert.equal(existsSync(join(dir, 'typo')), false, `${args.join(' ')} made nothing`);
       }
 
-      // A user refused for its password (standard input is empty here) makes no database either.
-      const refusedUser = await runTegami(
+      // A user refused for its password makes no database either: none given on standard input
+      // (empty here, or an empty first line), or one too short.
+      for (const input of [undefined, '\n']) {
+        const refusedUser = await runTegami(
+          ['users', 'create', '--email', 'a@example.jp'],
+          missingEnv,
+          input === undefined ? {} : { input },
+        );
+        assert.equal(refusedUser.code, 2, refusedUser.output);
+        assert.equal(
+          refusedUser.output,
+          `tegami users: no password was given on standard input; give it as the first line, e.g. printf '%s\\n' "$PASSWORD" | tegami users create --email a@example.jp (or run it on a terminal to type it)\n`,
+        );
+      }
+      const shortPassword = await runTegami(
         ['users', 'create', '--email', 'a@example.jp'],
         missingEnv,
+        { input: 'short\n' },
       );
-      assert.equal(refusedUser.code, 2, refusedUser.output);
-      assert.match(refusedUser.output, /password: must be 12 to 1024 characters/);
+      assert.equal(shortPassword.code, 2, shortPassword.output);
+      assert.match(shortPassword.output, /password: must be 12 to 1024 characters/);
       assert.equal(existsSync(join(dir, 'typo')), false, 'users create made nothing');
 
       // A relative path is shown as given, and where it points.

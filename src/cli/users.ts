@@ -88,6 +88,15 @@ export async function runUsersCommand(config: () => Config, args: string[]): Pro
   }
   const role = values.role ?? 'viewer';
   const password = action === 'create' ? await readPassword() : '';
+  // Nothing piped in (a script that forgot to) would otherwise read as a password too short.
+  if (action === 'create' && password === '') {
+    console.error(
+      process.stdin.isTTY
+        ? 'tegami users: no password was typed; nothing was created'
+        : `tegami users: no password was given on standard input; give it as the first line, e.g. printf '%s\\n' "$PASSWORD" | tegami users create --email ${values.email} (or run it on a terminal to type it)`,
+    );
+    return 2;
+  }
   // Refused before the database is opened, so a bad address or password creates nothing (not
   // even a new SQLite file).
   try {
