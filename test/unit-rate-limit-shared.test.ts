@@ -104,10 +104,12 @@ describe(`a unit's sending limit is shared by API processes (${TEST_ENGINE})`, {
         Array.from({ length: 25 }, (_, i) => i + 1),
       );
       for (const step of steps.filter((s) => s.after === s.before)) assert.equal(step.after, 25);
-      // More than is left: as much as is left. A fresh window: at most the limit.
-      assert.deepEqual(await windows.reserve('unit_y', start, 26, 25), { before: 0, after: 25 });
+      // More than is left: nothing (all or nothing). A fresh window: nothing over the limit.
+      assert.deepEqual(await windows.reserve('unit_y', start, 26, 25), { before: 0, after: 0 });
+      assert.deepEqual(await windows.reserve('unit_y', start, 25, 25), { before: 0, after: 25 });
       await windows.giveBack('unit_y', start, 5);
-      assert.deepEqual(await windows.reserve('unit_y', start, 7, 25), { before: 20, after: 25 });
+      assert.deepEqual(await windows.reserve('unit_y', start, 7, 25), { before: 20, after: 20 });
+      assert.deepEqual(await windows.reserve('unit_y', start, 5, 25), { before: 20, after: 25 });
       // Given back more than was counted (a window emptied meanwhile): never below zero.
       await windows.giveBack('unit_y', start, 100);
       assert.deepEqual(await windows.reserve('unit_y', start, 1, 25), { before: 0, after: 1 });
@@ -162,6 +164,60 @@ describe(`a unit's sending limit is shared by API processes (${TEST_ENGINE})`, {
         `SELECT count(*) AS n FROM messages WHERE unit_id = '${hotel.id}'`,
       );
       assert.equal(Number(stored[0]?.n), 100);
+    } finally {
+      other.child.kill('SIGTERM');
+      await other.exited;
+      await tegami.stop();
+    }
+  });
+
+  test('a batch too large for what is left takes no place from the small requests of the cluster', async () => {
+    const tegami = await startTestService({ TEGAMI_TEST_NO_WORKER: '1' });
+    const other = spawnTegami(['api'], {
+      TEGAMI_DATABASE_URL: tegami.databaseUrl,
+      TEGAMI_HTTP_PORT: '0',
+    });
+    try {
+      const otherUrl = await other.ready;
+      const hotel = await createUnitWithKey(tegami, 'hotel');
+      await tegami.request('PUT', '/v1/units/hotel', { rate_limit_per_min: 50 });
+      await awayFromTheMinutesEnd();
+      const batch = (n: number) => ({ messages: Array.from({ length: n }, () => message()) });
+      const fill = await request(
+        tegami.url,
+        'POST',
+        '/v1/messages/batch',
+        batch(40),
+        {},
+        hotel.key,
+      );
+      assert.equal(fill.status, 202, JSON.stringify(fill.body));
+      // 10 left: batches of 20 never fit, and keep coming at one process...
+      let stop = false;
+      const refusedBatches: number[] = [];
+      const hammering = Array.from({ length: 8 }, async () => {
+        while (!stop) {
+          const r = await request(otherUrl, 'POST', '/v1/messages/batch', batch(20), {}, hotel.key);
+          refusedBatches.push(r.status);
+        }
+      });
+      // ...while single messages, 5 of the 10 left, go to the other one after another.
+      const singles: { status: number; remaining: string | null }[] = [];
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        for (let i = 0; i < 5; i++) {
+          const r = await request(tegami.url, 'POST', '/v1/messages', message(), {}, hotel.key);
+          singles.push({ status: r.status, remaining: r.headers.get('x-ratelimit-remaining') });
+        }
+      } finally {
+        stop = true;
+        await Promise.all(hammering);
+      }
+      assert.ok(refusedBatches.length > 0 && refusedBatches.every((s) => s === 429));
+      assert.deepEqual(
+        singles,
+        ['9', '8', '7', '6', '5'].map((remaining) => ({ status: 202, remaining })),
+      );
     } finally {
       other.child.kill('SIGTERM');
       await other.exited;

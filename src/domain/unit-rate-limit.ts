@@ -77,8 +77,10 @@ export class FixedWindowLimiter {
  */
 export interface SharedWindowCounts {
   /**
-   * Adds as much of `wanted` to the unit's window starting at `windowStart` as fits under
-   * `limit` (all of it, some, or none) in one step; the window's count before and after.
+   * Adds `wanted` to the unit's window starting at `windowStart` if all of it fits under `limit`,
+   * else nothing, in one step; the window's count before and after (`after - before` is
+   * `wanted` or 0). Never more than fits: a request refused for its size takes no place that
+   * another, smaller one of the cluster could have had meanwhile.
    */
   reserve(
     unitId: string,
@@ -105,17 +107,16 @@ interface WaitingTake {
  * and this process's requests never queue on the row's lock behind each other (a drill: one
  * statement per request, 32 clients of one unit, cost a third of the API's throughput).
  *
- * A round reserves what all its requests want, or as much as is left; the requests are then
- * served in the order they came, each whole or not at all, and what the refused ones would have
- * taken is given back.
+ * A round reserves what all its requests want, if it all fits. If not, the requests are chosen
+ * in the order they came, each whole or not at all, as many as the window had room for, and
+ * those are reserved; this repeats while another process took the room meanwhile. Nothing is
+ * reserved for a request that is refused, so nothing is given back: a request too large for
+ * what is left never holds places that others of the cluster are refused for meanwhile.
  */
 class SharedWindowTakes {
   private readonly rounds = new Map<string, { busy: boolean; waiting: WaitingTake[] }>();
 
-  constructor(
-    private readonly shared: SharedWindowCounts,
-    private readonly onGiveBackError: (error: unknown) => void,
-  ) {}
+  constructor(private readonly shared: SharedWindowCounts) {}
 
   take(
     unitId: string,
@@ -146,7 +147,24 @@ class SharedWindowTakes {
   ): void {
     const takes = round.waiting.splice(0);
     round.busy = true;
-    const wanted = takes.reduce((sum, t) => sum + t.count, 0);
+    this.settle(takes, unitId, windowStart, limit)
+      .catch((error: unknown) => {
+        for (const take of takes) take.reject(error);
+      })
+      .finally(() => {
+        round.busy = false;
+        if (round.waiting.length > 0) this.run(key, round, unitId, windowStart, limit);
+        else this.rounds.delete(key);
+      });
+  }
+
+  /** Reserves, in as few statements as it can, the takes that fit, and answers every one. */
+  private async settle(
+    takes: WaitingTake[],
+    unitId: string,
+    windowStart: number,
+    limit: number,
+  ): Promise<void> {
     const decision = (allowed: boolean, used: number): RateLimitDecision => ({
       allowed,
       limit,
@@ -154,39 +172,43 @@ class SharedWindowTakes {
       resetAt: windowStart + RATE_LIMIT_WINDOW_MS,
       windowStart,
     });
-    this.shared
-      .reserve(unitId, windowStart, wanted, limit)
-      .then(
-        ({ before, after }) => {
-          let free = Math.max(0, after - before);
-          let used = before;
-          const refused: WaitingTake[] = [];
-          for (const take of takes) {
-            if (take.count <= free) {
-              free -= take.count;
-              used += take.count;
-              take.resolve(decision(true, used));
-            } else {
-              refused.push(take);
-            }
-          }
-          // A refusal tells what the window still takes once the unused part is back.
-          for (const take of refused) take.resolve(decision(false, used));
-          if (free > 0) {
-            this.shared.giveBack(unitId, windowStart, free).catch(this.onGiveBackError);
-          }
-        },
-        (error: unknown) => {
-          for (const take of takes) take.reject(error);
-        },
-      )
-      .finally(() => {
-        round.busy = false;
-        if (round.waiting.length > 0) this.run(key, round, unitId, windowStart, limit);
-        else this.rounds.delete(key);
-      });
+    let chosen = takes;
+    let used = 0;
+    // Each try that adds nothing saw another process's count grow: bounded by the limit, so this
+    // ends; the bound only guards against a store that misbehaves.
+    for (let tries = 0; chosen.length > 0 && tries < MAX_RESERVE_TRIES; tries++) {
+      const wanted = chosen.reduce((sum, t) => sum + t.count, 0);
+      const { before, after } = await this.shared.reserve(unitId, windowStart, wanted, limit);
+      if (after - before === wanted) {
+        used = before;
+        const accepted = new Set(chosen);
+        for (const take of chosen) {
+          used += take.count;
+          take.resolve(decision(true, used));
+        }
+        chosen = [];
+        for (const take of takes) if (!accepted.has(take)) take.resolve(decision(false, used));
+        return;
+      }
+      // Not all of it fits: in order, each whole or not at all, what the room left takes.
+      used = after;
+      let room = limit - after;
+      const fitting: WaitingTake[] = [];
+      for (const take of takes) {
+        if (take.count <= room) {
+          room -= take.count;
+          fitting.push(take);
+        }
+      }
+      chosen = fitting;
+    }
+    // A refusal tells what the window still takes.
+    for (const take of takes) take.resolve(decision(false, used));
   }
 }
+
+/** Statements one round of a unit's window may take (see SharedWindowTakes.settle). */
+const MAX_RESERVE_TRIES = 8;
 
 /** Where a unit's own limit comes from (its settings), and the default for all units. */
 export interface UnitRateLimitsDeps {
@@ -220,7 +242,7 @@ export class UnitRateLimits {
   constructor(private readonly deps: UnitRateLimitsDeps) {
     const clock = deps.clock ?? Date.now;
     this.clock = clock;
-    this.sharedTakes = deps.shared ? new SharedWindowTakes(deps.shared, this.sharedError) : null;
+    this.sharedTakes = deps.shared ? new SharedWindowTakes(deps.shared) : null;
     this.limiter = new FixedWindowLimiter(clock);
     this.ownLimits = new TimedCache(deps.limitOf, deps.cacheMs ?? UNIT_LIMIT_CACHE_MS, clock);
   }

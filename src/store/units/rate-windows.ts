@@ -18,16 +18,18 @@ export class SqlUnitRateWindows implements SharedWindowCounts {
     limit: number,
   ): Promise<{ before: number; after: number }> {
     // One statement, one row lock held for a moment: `used_before` is set from the row as it was
-    // (SET reads the old row), so RETURNING gives both counts. Never lowered: a limit lowered
-    // below what the window counted already takes nothing more. The casts: a bare parameter in
-    // least() would be typed text.
+    // (SET reads the old row), so RETURNING gives both counts. All of `wanted` or nothing: a
+    // request too large for what is left takes no place from others meanwhile. Never lowered:
+    // a limit lowered below what the window counted already takes nothing more. The casts: a
+    // bare parameter in an expression would be typed text.
     const { rows } = await sql<{ used_before: number | string; used: number | string }>`
       insert into unit_rate_windows as w (unit_id, window_start, used, used_before)
       values (${unitId}, ${windowStart}::bigint,
-        least(${wanted}::integer, ${limit}::integer), 0)
+        case when ${wanted}::integer <= ${limit}::integer then ${wanted}::integer else 0 end, 0)
       on conflict (unit_id, window_start) do update
         set used_before = w.used,
-          used = greatest(w.used, least(${limit}::integer, w.used + ${wanted}::integer))
+          used = case when w.used + ${wanted}::integer <= ${limit}::integer
+            then w.used + ${wanted}::integer else w.used end
       returning used_before, used`.execute(this.handle.db);
     const row = rows[0];
     if (!row) throw new Error('unit_rate_windows: the upsert returned no row');
