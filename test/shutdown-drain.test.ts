@@ -128,6 +128,35 @@ describe(`a stop drains first when TEGAMI_SHUTDOWN_DRAIN_S is set (${TEST_ENGINE
     }
   });
 
+  test('SIGTERM while serve starts its second thread: the start ends, and so does the drain, with exit 0', async () => {
+    const db = tempDatabase();
+    // The drain outlasts the 10 s a start may take to wind down after a signal.
+    const server = spawnTegami(['serve'], {
+      TEGAMI_DATABASE_URL: db.url,
+      TEGAMI_HTTP_PORT: '0',
+      TEGAMI_SERVE_THREADS: '2',
+      TEGAMI_SHUTDOWN_DRAIN_S: '11',
+      TEGAMI_LOG_LEVEL: 'info',
+    });
+    try {
+      // The port is open; the delivery thread, which looks at no signal, is still starting.
+      await waitFor(
+        async () => server.output().includes('Server listening at'),
+        'the API to listen',
+        60_000,
+        10,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      server.child.kill('SIGTERM');
+      assert.equal(await server.exited, 0, server.output());
+      assert.doesNotMatch(server.output(), /did not wind down/);
+      assert.match(server.output(), /Stopped\./);
+    } finally {
+      if (server.child.exitCode === null) server.child.kill('SIGKILL');
+      await db.cleanup();
+    }
+  });
+
   test('a worker, which answers no HTTP, stops at once', async () => {
     const db = tempDatabase();
     // The worker needs a migrated database; `tegami api` makes one and is stopped at once.

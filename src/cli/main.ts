@@ -242,6 +242,8 @@ async function run(
   let stopRequested: string | null = null;
   let stopRunning: (() => void) | null = null;
   let endDrain: (() => void) | null = null;
+  /** The exit of a start that does not wind down after a signal; cleared once the start is over. */
+  let startWindDown: NodeJS.Timeout | null = null;
   const onSignal = (signal: string) => {
     if (stopRequested) {
       endDrain?.();
@@ -255,7 +257,7 @@ async function run(
     console.log(`${signal} while starting: stopping.`);
     logger.info({ signal }, 'stopping while starting');
     starting.abort();
-    setTimeout(() => {
+    startWindDown = setTimeout(() => {
       console.error(`tegami ${role}: the start did not wind down within 10 s; exiting.`);
       process.exit(1);
     }, ABORTED_START_EXIT_MS).unref();
@@ -304,6 +306,10 @@ async function run(
     }
     throw error;
   }
+  // A start that ran to its end although a signal came (its last steps do not look at it, e.g.
+  // serve's second thread): the stop below follows, with its drain, which may take longer than
+  // the limit for winding down a start, and must not be cut by it.
+  if (startWindDown) clearTimeout(startWindDown);
   const running = service;
   if (running.url) {
     console.log(`Tegami ${role} listening on ${running.url} (provider: ${config.provider})`);
