@@ -70,14 +70,15 @@ describe('unknown TEGAMI_* variables', () => {
     const { code, output } = await runTegami(['check'], env);
     assert.equal(code, 0, output);
     const lines = output.trim().split('\n');
-    assert.equal(lines.length, 5, output);
+    assert.equal(lines.length, 6, output);
     assert.match(lines[0] ?? '', /^ok {4}configuration: provider sandbox, /);
     assert.deepEqual(lines.slice(1, 3), [
       'warn  configuration: TEGAMI_PORT is not a Tegami variable and is ignored; did you mean TEGAMI_HTTP_PORT?',
       'warn  configuration: TEGAMI_SENDGRID_KEY is not a Tegami variable and is ignored; did you mean TEGAMI_SENDGRID_API_KEY?',
     ]);
     assert.match(lines[3] ?? '', /^ok {4}database: /);
-    assert.match(lines[4] ?? '', /^ok {4}provider sandbox: /);
+    assert.match(lines[4] ?? '', /^ok {4}database permissions: /);
+    assert.match(lines[5] ?? '', /^ok {4}provider sandbox: /);
   });
 
   test('tegami check with a bad variable: the FAIL line, then the unknown names', async () => {
