@@ -372,6 +372,24 @@ describe(`SMTP deadlines for slow and idle clients (${TEST_ENGINE})`, () => {
     }
   });
 
+  test('a refused AUTH does not restart the time to authenticate', async () => {
+    const { socket, reply, command } = rawSession(port);
+    try {
+      const opened = Date.now();
+      assert.match(await reply(), /^220 /);
+      assert.match(await command('EHLO test.example'), /^250/);
+      await sleep(300);
+      const wrong = `AUTH PLAIN ${Buffer.from('\0apikey\0tgm_not_a_key').toString('base64')}`;
+      assert.match(await command(wrong), /^535 /);
+      // The deadline is paused while a key is checked and armed again for what is left of it.
+      assert.match(await reply(), /^421 4\.4\.2 authentication took too long/);
+      const held = Date.now() - opened;
+      assert.ok(held >= 900 && held < 10_000, `closed after ${held} ms`);
+    } finally {
+      socket.destroy();
+    }
+  });
+
   test('NOOP now and then does not keep a connection that does not authenticate', async () => {
     const { socket, reply, command } = rawSession(port);
     try {

@@ -192,6 +192,28 @@ export async function startSmtpIngress(
   const addressOf = new WeakMap<SMTPServerSession, string>();
   /** Each connection's deadline for AUTH, from onConnect until it authenticates or closes. */
   const authDeadlines = new WeakMap<SMTPServerSession, NodeJS.Timeout>();
+  /** When each connection's time to authenticate ends (epoch ms), from its greeting. */
+  const authDeadlineAt = new WeakMap<SMTPServerSession, number>();
+
+  /**
+   * Closes the connection at its deadline unless it authenticated by then. Paused while a key is
+   * being checked (an AUTH sent in time is not cut off by a slow database) and armed again for
+   * what is left, possibly nothing, when the check refuses the key.
+   */
+  function armAuthDeadline(session: SMTPServerSession, address: string): void {
+    const left = Math.max(0, (authDeadlineAt.get(session) ?? 0) - Date.now());
+    const deadline = setTimeout(() => {
+      authDeadlines.delete(session);
+      if (session.user) return;
+      logger.info(
+        { remote: address },
+        'SMTP connection closed: not authenticated in time (TEGAMI_SMTP_AUTH_TIMEOUT_S)',
+      );
+      closeConnection(session, 421, '4.4.2 authentication took too long; closing');
+    }, left);
+    deadline.unref();
+    authDeadlines.set(session, deadline);
+  }
 
   /**
    * Replies `code` and closes the connection of `session`, whatever it is doing: for a deadline,
@@ -243,17 +265,8 @@ export async function startSmtpIngress(
       addressOf.set(session, address);
       // smtp-server bounds commands before AUTH (10 by default) and the time between them (the
       // idle timeout), not the time: NOOP now and then kept a place for minutes.
-      const deadline = setTimeout(() => {
-        authDeadlines.delete(session);
-        if (session.user) return;
-        logger.info(
-          { remote: address },
-          'SMTP connection closed: not authenticated in time (TEGAMI_SMTP_AUTH_TIMEOUT_S)',
-        );
-        closeConnection(session, 421, '4.4.2 authentication took too long; closing');
-      }, options.authTimeoutMs);
-      deadline.unref();
-      authDeadlines.set(session, deadline);
+      authDeadlineAt.set(session, Date.now() + options.authTimeoutMs);
+      armAuthDeadline(session, address);
       callback();
     },
 
@@ -281,10 +294,14 @@ export async function startSmtpIngress(
         return;
       }
       const key = auth.password ?? '';
+      clearAuthDeadline(session);
+      const refused = (error: Error) => {
+        armAuthDeadline(session, addressOf.get(session) ?? session.remoteAddress);
+        callback(error);
+      };
       deps.isActiveKey(key).then(
         (active) => {
           if (active) {
-            clearAuthDeadline(session);
             callback(null, { user: { key } satisfies SessionUser });
             return;
           }
@@ -301,11 +318,11 @@ export async function startSmtpIngress(
             callback(smtpError(421, '4.7.0 too many failed authentications; closing'));
             return;
           }
-          callback(smtpError(535, '5.7.8 unknown or revoked API key (send it as the password)'));
+          refused(smtpError(535, '5.7.8 unknown or revoked API key (send it as the password)'));
         },
         (err: unknown) => {
           logger.warn({ err }, 'SMTP AUTH could not check the key');
-          callback(smtpError(454, '4.7.0 the key cannot be checked now; try again later'));
+          refused(smtpError(454, '4.7.0 the key cannot be checked now; try again later'));
         },
       );
     },
