@@ -65,6 +65,23 @@ describe('unknown TEGAMI_* variables', () => {
     });
   }
 
+  test('every other command that reads the configuration names them too, and goes on', async () => {
+    const migrated = await runTegami(['migrate'], env);
+    assert.equal(migrated.code, 0, migrated.output);
+    assert.ok(
+      migrated.output
+        .split('\n')
+        .includes(
+          'tegami migrate: warning: TEGAMI_PORT is not a Tegami variable and is ignored; did you mean TEGAMI_HTTP_PORT?',
+        ),
+      migrated.output,
+    );
+    const listed = await runTegami(['keys', 'list'], env);
+    assert.equal(listed.code, 0, listed.output);
+    assert.match(listed.output, /^tegami keys list: warning: TEGAMI_SENDGRID_KEY is not/m);
+    assert.ok(!`${migrated.output}${listed.output}`.includes(SECRET), 'values are never shown');
+  });
+
   test('tegami check shows them as warn lines and still exits 0', async () => {
     assert.equal((await runTegami(['migrate'], env)).code, 0);
     const { code, output } = await runTegami(['check'], env);

@@ -167,11 +167,10 @@ async function main(argv: string[]): Promise<number> {
   // It reports a bad configuration as one of its checks, instead of stopping at it.
   if (spec.name === 'check') return check();
 
-  // A misspelt variable is otherwise ignored without a word. Said before the configuration is
-  // read: a required variable given under a wrong name is what stops the start.
-  const unknown = ['serve', 'api', 'worker'].includes(spec.name)
-    ? unknownVariables(process.env)
-    : [];
+  // A misspelt variable is otherwise ignored without a word, by every command that reads the
+  // configuration (`TEGAMI_DATABASE=…` would have `tegami migrate` make ./data/tegami.db). Said
+  // before the configuration is read: a required variable under a wrong name is what stops it.
+  const unknown = unknownVariables(process.env);
   for (const variable of unknown) {
     console.error(`tegami ${spec.name}: warning: ${describeUnknownVariable(variable)}`);
   }
