@@ -168,8 +168,9 @@ async function main(argv: string[]): Promise<number> {
   if (spec.name === 'check') return check();
 
   // A misspelt variable is otherwise ignored without a word, by every command that reads the
-  // configuration (`TEGAMI_DATABASE=…` would have `tegami migrate` make ./data/tegami.db). Said
-  // before the configuration is read: a required variable under a wrong name is what stops it.
+  // configuration (the database's URL under a wrong name: `tegami migrate` made the default
+  // file). Said before the configuration is read: a required variable under a wrong name is what
+  // stops it.
   const unknown = unknownVariables(process.env);
   for (const variable of unknown) {
     console.error(`tegami ${spec.name}: warning: ${describeUnknownVariable(variable)}`);
