@@ -10,6 +10,7 @@ import {
   spawnTegami,
   startTestService,
   TEST_ENGINE,
+  type TestService,
   waitFor,
 } from './helpers.ts';
 
@@ -26,20 +27,41 @@ async function awayFromTheMinutesEnd(): Promise<void> {
   if (left < 15_000) await new Promise((resolve) => setTimeout(resolve, left + 100));
 }
 
+/**
+ * Two API processes on one database (this test's service and a real `tegami api` beside it), a
+ * unit `hotel` with the given limit and its key, in the same clock minute: what each test
+ * below does across processes. Both are stopped afterwards.
+ */
+async function withTwoApiProcesses(
+  limitPerMin: number,
+  work: (
+    tegami: TestService,
+    otherUrl: string,
+    hotel: { id: string; key: string },
+  ) => Promise<void>,
+): Promise<void> {
+  const tegami = await startTestService({ TEGAMI_TEST_NO_WORKER: '1' });
+  const other = spawnTegami(['api'], {
+    TEGAMI_DATABASE_URL: tegami.databaseUrl,
+    TEGAMI_HTTP_PORT: '0',
+  });
+  try {
+    const otherUrl = await other.ready;
+    const hotel = await createUnitWithKey(tegami, 'hotel');
+    const set = await tegami.request('PUT', '/v1/units/hotel', { rate_limit_per_min: limitPerMin });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    await awayFromTheMinutesEnd();
+    await work(tegami, otherUrl, hotel);
+  } finally {
+    other.child.kill('SIGTERM');
+    await other.exited;
+    await tegami.stop();
+  }
+}
+
 describe(`a unit's sending limit is shared by API processes (${TEST_ENGINE})`, { skip }, () => {
   test('two API processes on one database: the unit gets its limit once, not twice', async () => {
-    const tegami = await startTestService({ TEGAMI_TEST_NO_WORKER: '1' });
-    const other = spawnTegami(['api'], {
-      TEGAMI_DATABASE_URL: tegami.databaseUrl,
-      TEGAMI_HTTP_PORT: '0',
-    });
-    try {
-      const otherUrl = await other.ready;
-      const hotel = await createUnitWithKey(tegami, 'hotel');
-      const set = await tegami.request('PUT', '/v1/units/hotel', { rate_limit_per_min: 10 });
-      assert.equal(set.status, 200, JSON.stringify(set.body));
-      await awayFromTheMinutesEnd();
-
+    await withTwoApiProcesses(10, async (tegami, otherUrl, hotel) => {
       const answers: { via: string; status: number; remaining: string | null }[] = [];
       for (let i = 0; i < 6; i++) {
         for (const [via, url] of [
@@ -72,11 +94,7 @@ describe(`a unit's sending limit is shared by API processes (${TEST_ENGINE})`, {
         `SELECT count(*) AS n FROM messages WHERE unit_id = '${hotel.id}'`,
       );
       assert.equal(Number(stored[0]?.n), 10);
-    } finally {
-      other.child.kill('SIGTERM');
-      await other.exited;
-      await tegami.stop();
-    }
+    });
   });
 
   test('reservations made at once never pass the limit; given back, they free their place', async () => {
@@ -135,16 +153,7 @@ describe(`a unit's sending limit is shared by API processes (${TEST_ENGINE})`, {
   });
 
   test('32 clients of one unit at once on two processes: exactly the limit is accepted', async () => {
-    const tegami = await startTestService({ TEGAMI_TEST_NO_WORKER: '1' });
-    const other = spawnTegami(['api'], {
-      TEGAMI_DATABASE_URL: tegami.databaseUrl,
-      TEGAMI_HTTP_PORT: '0',
-    });
-    try {
-      const otherUrl = await other.ready;
-      const hotel = await createUnitWithKey(tegami, 'hotel');
-      await tegami.request('PUT', '/v1/units/hotel', { rate_limit_per_min: 100 });
-      await awayFromTheMinutesEnd();
+    await withTwoApiProcesses(100, async (tegami, otherUrl, hotel) => {
       const statuses: number[] = [];
       let next = 0;
       await Promise.all(
@@ -164,24 +173,11 @@ describe(`a unit's sending limit is shared by API processes (${TEST_ENGINE})`, {
         `SELECT count(*) AS n FROM messages WHERE unit_id = '${hotel.id}'`,
       );
       assert.equal(Number(stored[0]?.n), 100);
-    } finally {
-      other.child.kill('SIGTERM');
-      await other.exited;
-      await tegami.stop();
-    }
+    });
   });
 
   test('a batch too large for what is left takes no place from the small requests of the cluster', async () => {
-    const tegami = await startTestService({ TEGAMI_TEST_NO_WORKER: '1' });
-    const other = spawnTegami(['api'], {
-      TEGAMI_DATABASE_URL: tegami.databaseUrl,
-      TEGAMI_HTTP_PORT: '0',
-    });
-    try {
-      const otherUrl = await other.ready;
-      const hotel = await createUnitWithKey(tegami, 'hotel');
-      await tegami.request('PUT', '/v1/units/hotel', { rate_limit_per_min: 50 });
-      await awayFromTheMinutesEnd();
+    await withTwoApiProcesses(50, async (tegami, otherUrl, hotel) => {
       const batch = (n: number) => ({ messages: Array.from({ length: n }, () => message()) });
       const fill = await request(
         tegami.url,
@@ -218,11 +214,7 @@ describe(`a unit's sending limit is shared by API processes (${TEST_ENGINE})`, {
         singles,
         ['9', '8', '7', '6', '5'].map((remaining) => ({ status: 202, remaining })),
       );
-    } finally {
-      other.child.kill('SIGTERM');
-      await other.exited;
-      await tegami.stop();
-    }
+    });
   });
 
   test('windows of earlier minutes are forgotten as the API counts in a new one', async () => {
