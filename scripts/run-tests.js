@@ -22,7 +22,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 
 const ENGINES = ['sqlite', 'postgres'];
 
@@ -148,12 +148,52 @@ function runFiles(engine, env) {
         engine,
         code: code ?? (signal ? 1 : 0),
         counts,
+        failures: failuresIn(tap),
         files: chosen.length,
         free,
         seconds: (Date.now() - started) / 1000,
       });
     });
   });
+}
+
+/**
+ * The failed tests of a TAP report, each with where it failed and the start of its error. The
+ * spec output has them too, somewhere in thousands of lines; the summary repeats them at the end,
+ * where someone reading only the tail of a CI log looks.
+ */
+function failuresIn(tap) {
+  let lines;
+  try {
+    lines = readFileSync(tap, 'utf8').split('\n');
+  } catch {
+    return [];
+  }
+  const failures = [];
+  for (let i = 0; i < lines.length; i++) {
+    const head = /^(\s*)not ok \d+ - (.*)$/.exec(lines[i]);
+    if (!head) continue;
+    const block = [];
+    for (i++; i < lines.length && lines[i].trim() !== '...'; i++) block.push(lines[i]);
+    const yaml = block.join('\n');
+    if (/failureType: 'subtestsFailed'/.test(yaml)) continue; // its failed tests are listed
+    const location = /location: '([^']*)'/.exec(yaml)?.[1] ?? '';
+    const error = [];
+    const start = block.findIndex((l) => /^\s*error: /.test(l));
+    if (start !== -1) {
+      const inline = block[start].replace(/^\s*error: /, '');
+      if (inline !== '|-' && inline !== '>-') error.push(inline);
+      else {
+        const indent = block[start].search(/\S/) + 2;
+        for (const line of block.slice(start + 1)) {
+          if (line.trim() !== '' && line.search(/\S/) < indent) break;
+          error.push(line.slice(indent));
+        }
+      }
+    }
+    failures.push({ name: head[2], location: relative(process.cwd(), location), error });
+  }
+  return failures;
 }
 
 const results = [];
@@ -194,6 +234,20 @@ for (const engine of engines) {
       '\nThe throwaway PostgreSQL server is gone, and with it any schema a failed file kept; to ' +
         'look into one, run that file again with TEGAMI_TEST_POSTGRES_URL set to a server you keep.',
     );
+  }
+}
+
+const MAX_ERROR_LINES = 25;
+for (const r of results) {
+  if (!r.failures?.length) continue;
+  console.log(`\n━━ Failed on ${r.engine} ━━`);
+  for (const f of r.failures) {
+    console.log(`\n✖ ${f.name}${f.location ? ` (${f.location})` : ''}`);
+    const shown = f.error.filter((line, i, all) => line.trim() !== '' || all[i - 1]?.trim());
+    while (shown.length > 0 && shown.at(-1).trim() === '') shown.pop();
+    for (const line of shown.slice(0, MAX_ERROR_LINES)) console.log(`    ${line.slice(0, 300)}`);
+    if (shown.length > MAX_ERROR_LINES)
+      console.log(`    … ${shown.length - MAX_ERROR_LINES} more lines`);
   }
 }
 
