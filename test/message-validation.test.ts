@@ -3,7 +3,11 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { newId } from '../src/domain/ids.ts';
 import type { MessageContent } from '../src/domain/types.ts';
-import { isStandardBase64 } from '../src/domain/validate-message.ts';
+import {
+  isStandardBase64,
+  type MessageInput,
+  validateMessage,
+} from '../src/domain/validate-message.ts';
 import { renderMime } from '../src/providers/render-mime.ts';
 import { toMailSendBody } from '../src/providers/sendgrid/mail-send-body.ts';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
@@ -536,6 +540,23 @@ describe('rendering and the SendGrid body skip reserved headers, whatever was st
 
   test('toMailSendBody', () => {
     assert.deepEqual(toMailSendBody(outbound).headers, { 'X-Kept': 'yes' });
+  });
+});
+
+describe('headers named key and value', () => {
+  test('are two headers in the MIME, not one header they spell out', async () => {
+    // nodemailer reads an object with `key` and `value` as one header: these made a Sender line
+    // (a reserved header) and dropped the others, X-Tegami-Message-ID included.
+    const headers = { key: 'Sender', value: 'ceo@bank.example', 'X-Other': 'kept' };
+    const valid = validateMessage(message({ headers }) as MessageInput, Date.now());
+    assert.ok(!Array.isArray(valid), JSON.stringify(valid));
+    const id = 'msg_01J0000000000000000000TEST';
+    const mime = (await renderMime({ id, attempt: 1, content: valid.content })).toString();
+    assert.deepEqual(headerLines(mime, 'sender'), []);
+    assert.deepEqual(headerLines(mime, 'key'), ['Key: Sender']);
+    assert.deepEqual(headerLines(mime, 'value'), ['Value: ceo@bank.example']);
+    assert.deepEqual(headerLines(mime, 'x-other'), ['X-Other: kept']);
+    assert.deepEqual(headerLines(mime, 'x-tegami-message-id'), [`X-Tegami-Message-ID: ${id}`]);
   });
 });
 

@@ -21,9 +21,12 @@ export async function renderMime(message: OutboundMessage, date = new Date()): P
   const { content } = message;
   // Validation refuses reserved names; a message stored before a name was reserved must still
   // not carry it (a lower-case `x-tegami-message-id` would sit next to ours as a second one).
-  const headers = Object.fromEntries(
-    Object.entries(content.headers).filter(([name]) => !isReservedHeader(name)),
-  );
+  // Given as a list of pairs: nodemailer reads an object with `key` and `value` properties as
+  // one header, so the headers `key: Sender` and `value: ceo@…` became a Sender line, and every
+  // other header, our id included, was dropped.
+  const headers = Object.entries(content.headers)
+    .filter(([name]) => !isReservedHeader(name))
+    .map(([key, value]) => ({ key, value }));
   const composer = new MailComposer({
     from: formatAddress(content.from),
     to: content.to.map(formatAddress),
@@ -33,7 +36,7 @@ export async function renderMime(message: OutboundMessage, date = new Date()): P
     subject: content.subject,
     ...(content.text !== undefined ? { text: content.text } : {}),
     ...(content.html !== undefined ? { html: content.html } : {}),
-    headers: { ...headers, [TEGAMI_ID_HEADER]: message.id },
+    headers: [...headers, { key: TEGAMI_ID_HEADER, value: message.id }],
     // Our own id makes the Message-ID stable across attempts (and cheaper than a random one).
     date,
     messageId: `<${message.id}@${content.from.email.split('@')[1] ?? 'tegami'}>`,
