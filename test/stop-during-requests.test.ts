@@ -82,6 +82,8 @@ describe(`stopping while requests are under way (${TEST_ENGINE})`, () => {
       TEGAMI_DATABASE_URL: db.url,
       TEGAMI_HTTP_PORT: '0',
       TEGAMI_SENDGRID_WEBHOOK_INSECURE: 'true',
+      // Requests are logged as they come in (at debug only): the signal waits for this one's.
+      TEGAMI_LOG_LEVEL: 'debug',
     });
     const batch = { close: () => {} };
     try {
@@ -89,7 +91,16 @@ describe(`stopping while requests are under way (${TEST_ENGINE})`, () => {
       const posting = postInTwoParts(url, '/webhooks/sendgrid', events(1_000));
       batch.close = posting.close;
       // The request is under way (its headers and half its body are in) when the signal comes.
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // A fixed pause does not make sure of it on a busy machine: a signal that comes before the
+      // server has read the headers finds an idle connection, closes it, and the request fails.
+      await waitFor(
+        async () =>
+          server
+            .output()
+            .split('\n')
+            .some((l) => l.includes('"incoming request"') && l.includes('/webhooks/sendgrid')),
+        'the server to take the request',
+      );
       const signalledAt = Date.now();
       server.child.kill('SIGTERM');
       await waitFor(async () => server.output().includes('SIGTERM: stopping'), 'the stop to begin');
@@ -118,10 +129,23 @@ describe(`stopping while requests are under way (${TEST_ENGINE})`, () => {
       // A round every 100 ms: a loop left running during the stop would take the lease at once.
       TEGAMI_ALERT_INTERVAL_MS: '100',
     });
+    // The alert rules hold their lease (their first round takes it), so that the row below is
+    // there to be made over. A fixed pause made sure of neither this nor the request on a busy
+    // machine: the request is under way once its headers are in.
+    await waitFor(
+      async () =>
+        (
+          await queryDatabase(
+            tegami.databaseUrl,
+            "SELECT holder FROM leader_leases WHERE name = 'alerts'",
+          )
+        ).length === 1,
+      'the alert rules to take their lease',
+    );
+    const headersIn = new Promise((resolve) => tegami.service.app?.server.once('request', resolve));
     const posting = postInTwoParts(tegami.url, '/webhooks/sendgrid', events(10));
     try {
-      // Under way once its headers are in.
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await headersIn;
       // The lease of a process that was killed (as if held by it for a while yet)...
       const lease = (expiresAt: number) =>
         tegami.service.database.db
