@@ -371,7 +371,7 @@ async function receiver(answer: (n: number) => number | 'hang' = () => 200) {
   };
 }
 
-async function until(check: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
+async function until(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -515,7 +515,9 @@ describe('delivery to an Event Webhook endpoint', () => {
       flushIntervalMs: 10,
       eventDelayMs: 0,
       retryBaseMs: 10,
-      retryWindowMs: 100,
+      // Room for three attempts on a busy machine: in 100 ms, two round trips of 30 ms or more
+      // (and the 10 and 20 ms waits between) left time for two attempts only.
+      retryWindowMs: 1_000,
     });
     cleanups.push(
       () => emitter.close(),

@@ -311,7 +311,7 @@ describe('SQLite write transactions and the WAL fsync', () => {
     const first = tracked(
       handle.writeTransaction((trx) => sql`insert into t (body) values ('a')`.execute(trx)),
     );
-    await waitFor(async () => held.length === 1, 'the WAL’s fsync to begin', 2_000, 1);
+    await waitFor(async () => held.length === 1, 'the WAL’s fsync to begin', 15_000, 1);
     assert.equal(first.done, false, 'not answered before the fsync is done');
 
     // The commit itself is over and the lock free: another transaction commits meanwhile.
@@ -322,18 +322,18 @@ describe('SQLite write transactions and the WAL fsync', () => {
       async () =>
         (await sql<{ n: number }>`select count(*) as n from t`.execute(handle.db)).rows[0]?.n === 2,
       'the second commit',
-      2_000,
+      15_000,
       1,
     );
     assert.equal(first.done, false);
     assert.equal(second.done, false);
 
     held.shift()?.();
-    await waitFor(async () => first.done, 'the first transaction to resolve', 2_000, 1);
+    await waitFor(async () => first.done, 'the first transaction to resolve', 15_000, 1);
     assert.equal(second.done, false, 'the second commit waits for an fsync that began after it');
-    await waitFor(async () => held.length === 1, 'the second fsync to begin', 2_000, 1);
+    await waitFor(async () => held.length === 1, 'the second fsync to begin', 15_000, 1);
     held.shift()?.();
-    await waitFor(async () => second.done, 'the second transaction to resolve', 2_000, 1);
+    await waitFor(async () => second.done, 'the second transaction to resolve', 15_000, 1);
   });
 
   test('with fsync "inline" a write transaction fsyncs the WAL on the calling thread before it resolves', async (t) => {
@@ -385,10 +385,10 @@ describe('SQLite write transactions and the WAL fsync', () => {
     const plain = tracked(
       handle.writeTransaction((trx) => sql`insert into t (body) values ('b')`.execute(trx)),
     );
-    await waitFor(async () => held.length === 1, 'the plain transaction’s fsync', 2_000, 1);
+    await waitFor(async () => held.length === 1, 'the plain transaction’s fsync', 15_000, 1);
     assert.equal(plain.done, false);
     held.shift()?.();
-    await waitFor(async () => plain.done, 'the plain transaction', 2_000, 1);
+    await waitFor(async () => plain.done, 'the plain transaction', 15_000, 1);
   });
 
   test('a stored idempotent answer is replayed only once its commit is on disk', async (t) => {
@@ -410,7 +410,7 @@ describe('SQLite write transactions and the WAL fsync', () => {
           .execute(),
       ),
     );
-    await waitFor(async () => held.length === 1, 'the WAL’s fsync to begin', 2_000, 1);
+    await waitFor(async () => held.length === 1, 'the WAL’s fsync to begin', 15_000, 1);
     // Committed, so a read finds it; the answer must not go out before the fsync.
     const replay = tracked(findIdempotent(handle, 'key_1', 'booking-42'));
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -422,7 +422,7 @@ describe('SQLite write transactions and the WAL fsync', () => {
         return replay.done;
       },
       'the replay after the fsync',
-      2_000,
+      15_000,
       1,
     );
     assert.equal(stored.done, true);
@@ -484,7 +484,7 @@ describe('SQLite write transactions and the WAL fsync', () => {
     const first = handle.writeTransaction((trx) =>
       sql`insert into t (body) values ('a')`.execute(trx),
     );
-    await waitFor(async () => held.length === 1, 'the WAL’s fsync to begin', 2_000, 1);
+    await waitFor(async () => held.length === 1, 'the WAL’s fsync to begin', 15_000, 1);
     held.splice(0);
     failures.splice(0)[0]?.(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
     await assert.rejects(first, /EIO/);
