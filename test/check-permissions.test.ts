@@ -75,6 +75,26 @@ describe('tegami check: the folder of a SQLite database', {
     );
     chmodSync(db.dir, 0o700);
   });
+
+  test('neither the folder nor the file writable: both named in one run', async () => {
+    const file = join(db.dir, 'tegami.db');
+    chmodSync(file, 0o444);
+    chmodSync(db.dir, 0o555);
+    const uid = process.getuid?.() ?? 0;
+    const { code, output } =
+      uid === 0 ? await checkAs(65534, env) : await runTegami(['check'], env);
+    assert.equal(code, 1, output);
+    const user = `this user \\(uid ${uid === 0 ? 65534 : uid}\\)`;
+    assert.match(
+      output,
+      new RegExp(
+        `^FAIL {2}database permissions: ${user} may not write to the folder ${db.dir}, where SQLite creates the database's -wal and -shm files; ${user} may not write to ${file}: give the folder and its files to the user Tegami runs as \\(chown -R\\), or run Tegami as their owner$`,
+        'm',
+      ),
+    );
+    chmodSync(db.dir, 0o700);
+    chmodSync(file, 0o644);
+  });
 });
 
 describe('tegami check: what a PostgreSQL user may do', {
@@ -137,25 +157,48 @@ describe('tegami check: what a PostgreSQL user may do', {
     );
   });
 
-  test('a schema it may use but not create in, then tables another user owns', async () => {
+  test('a schema it may use but not create in, and tables another user owns: both at once', async () => {
     // The DBA's migration, as the DBA: the tables are the DBA's.
     assert.equal((await runTegami(['migrate'], { TEGAMI_DATABASE_URL: db.url })).code, 0);
     await admin.query(`grant usage on schema "${schema}" to "${role}"`);
+    const owner = (await admin.query<{ u: string }>('select current_user as u')).rows[0]?.u;
+    // Every table of the schema is Tegami's or Kysely's: all of them are looked at.
+    const tables = (
+      await admin.query<{ t: string }>(
+        'select tablename as t from pg_tables where schemaname = $1 order by tablename collate "C"',
+        [schema],
+      )
+    ).rows.map((r) => r.t);
+    assert.ok(tables.length > 20, tables.join(', '));
     const env = { TEGAMI_DATABASE_URL: asUser(schema) };
-    const noCreate = await runTegami(['check'], env);
-    assert.equal(noCreate.code, 1, noCreate.output);
+    const both = await runTegami(['check'], env);
+    assert.equal(both.code, 1, both.output);
     assert.equal(
-      permissions(noCreate.output),
-      `FAIL  database permissions: user ${role} may not create tables in schema ${schema} of database ${database}, which the migrations do (it lacks CREATE on the schema); a DBA makes the user the schema's owner (ALTER SCHEMA ${schema} OWNER TO ${role};), or grants it: GRANT CREATE ON SCHEMA ${schema} TO ${role}; (see docs/deploy.md)`,
+      permissions(both.output),
+      `FAIL  database permissions: 2 problems: 1) user ${role} may not create tables in schema ${schema} of database ${database}, which the migrations do (it lacks CREATE on the schema); a DBA makes the user the schema's owner (ALTER SCHEMA ${schema} OWNER TO ${role};), or grants it: GRANT CREATE ON SCHEMA ${schema} TO ${role}; 2) user ${role} owns none of Tegami's ${tables.length} tables in schema ${schema} (${tables.slice(0, 3).join(', ')} and ${tables.length - 3} more belong to ${owner}), and only a table's owner may alter it, as the next upgrade's migrations do: run Tegami as ${owner}, or a DBA gives them to the user: ALTER TABLE ${schema}.${tables[0]} OWNER TO ${role}; and the same for each of the other ${tables.length - 1} (see docs/deploy.md)`,
     );
 
+    // The grant, and every table but two given to the user: those two are named, with their fix.
     await admin.query(`grant create on schema "${schema}" to "${role}"`);
+    const left = ['messages', 'unit_rate_windows'];
+    for (const table of tables.filter((t) => !left.includes(t))) {
+      await admin.query(`alter table "${schema}"."${table}" owner to "${role}"`);
+    }
     const notOwner = await runTegami(['check'], env);
     assert.equal(notOwner.code, 1, notOwner.output);
-    const owner = (await admin.query<{ u: string }>('select current_user as u')).rows[0]?.u;
     assert.equal(
       permissions(notOwner.output),
-      `FAIL  database permissions: user ${role} does not own Tegami's tables in schema ${schema} (kysely_migration belongs to ${owner}, messages belongs to ${owner}), and only their owner may alter them, as the next upgrade's migrations do: run Tegami as ${owner}, or a DBA gives every Tegami table to the user (ALTER TABLE … OWNER TO ${role};) (see docs/deploy.md)`,
+      `FAIL  database permissions: user ${role} does not own 2 of Tegami's ${tables.length} tables in schema ${schema} (messages and unit_rate_windows belong to ${owner}), and only a table's owner may alter it, as the next upgrade's migrations do: run Tegami as ${owner}, or a DBA gives them to the user: ALTER TABLE ${schema}.messages OWNER TO ${role}; ALTER TABLE ${schema}.unit_rate_windows OWNER TO ${role}; (see docs/deploy.md)`,
+    );
+
+    for (const table of left) {
+      await admin.query(`alter table "${schema}"."${table}" owner to "${role}"`);
+    }
+    const ok = await runTegami(['check'], env);
+    assert.equal(ok.code, 0, ok.output);
+    assert.equal(
+      permissions(ok.output),
+      `ok    database permissions: user ${role} may create tables in schema ${schema} of database ${database}, and owns Tegami's tables there`,
     );
   });
 

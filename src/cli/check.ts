@@ -166,27 +166,38 @@ function ident(name: string): string {
   return /^[a-z_][a-z0-9_]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`;
 }
 
+/** Up to three names, then how many more: a line stays readable when most tables are named. */
+function someOf(names: string[]): string {
+  if (names.length > 3) return `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
+  return names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : names.join('');
+}
+
 /**
- * Whether the migrations may run, and if not what is missing and what a DBA grants: the
- * remedies of docs/deploy.md (the user owns the database, or the schema of `?schema=`), or the
- * one privilege that is missing.
+ * Whether the migrations may run, and if not everything that is missing, each with what a DBA
+ * runs: the remedies of docs/deploy.md (the user owns the database, or the schema of `?schema=`),
+ * or the privilege that is missing. All of them at once: a DBA told one fix at a time would find
+ * the next only after applying it.
  */
 function describePrivileges(p: TablePrivileges): CheckResult {
   const user = ident(p.user);
   const db = ident(p.database);
-  const fail = (detail: string): CheckResult => ({
+  const fail = (problems: string[]): CheckResult => ({
     ok: false,
     name: PERMISSIONS,
-    detail: `${detail} (see docs/deploy.md)`,
+    detail: `${
+      problems.length === 1
+        ? problems[0]
+        : `${problems.length} problems: ${problems.map((text, i) => `${i + 1}) ${text}`).join(' ')}`
+    } (see docs/deploy.md)`,
   });
   if (p.schema === null) {
-    return fail(
+    return fail([
       `user ${p.user} has no schema to create tables in: no schema of its search_path (${p.search_path}) exists that it may use; a DBA creates one for it: CREATE SCHEMA tegami AUTHORIZATION ${user}; and adds ?schema=tegami to TEGAMI_DATABASE_URL`,
-    );
+    ]);
   }
   const schema = ident(p.schema);
   if (!p.schemaExists) {
-    // Only a `?schema=` can be missing: current_schema() names one that exists.
+    // Only a `?schema=` can be missing: current_schema() names one that exists. It has no tables.
     if (p.createOnDatabase) {
       return {
         ok: true,
@@ -194,27 +205,40 @@ function describePrivileges(p: TablePrivileges): CheckResult {
         detail: `schema ${p.schema} does not exist yet; user ${p.user} may create it (CREATE on database ${p.database}), and the first start does`,
       };
     }
-    return fail(
+    return fail([
       `schema ${p.schema} (?schema=) does not exist, and user ${p.user} may not create it (no CREATE on database ${p.database}); a DBA creates it for the user: CREATE SCHEMA ${schema} AUTHORIZATION ${user};`,
-    );
+    ]);
   }
+  const problems: string[] = [];
   const missing = [...(p.usage ? [] : ['USAGE']), ...(p.create ? [] : ['CREATE'])];
   if (missing.length > 0) {
     const owner =
       p.configured || p.schema !== 'public'
         ? `makes the user the schema's owner (ALTER SCHEMA ${schema} OWNER TO ${user};)`
         : `makes the user the database's owner (ALTER DATABASE ${db} OWNER TO ${user};)`;
-    return fail(
+    problems.push(
       `user ${p.user} may not create tables in schema ${p.schema} of database ${p.database}, which the migrations do (it lacks ${missing.join(' and ')} on the schema); a DBA ${owner}, or grants it: GRANT ${missing.join(', ')} ON SCHEMA ${schema} TO ${user};`,
     );
   }
   const notOwned = p.tables.filter((t) => !t.owned);
   if (notOwned.length > 0) {
-    const owners = [...new Set(notOwned.map((t) => t.owner))].join(' or ');
-    return fail(
-      `user ${p.user} does not own Tegami's tables in schema ${p.schema} (${notOwned.map((t) => `${t.table} belongs to ${t.owner}`).join(', ')}), and only their owner may alter them, as the next upgrade's migrations do: run Tegami as ${owners}, or a DBA gives every Tegami table to the user (ALTER TABLE … OWNER TO ${user};)`,
+    const owners = [...new Set(notOwned.map((t) => t.owner))];
+    const whose = owners
+      .map((owner) => {
+        const theirs = notOwned.filter((t) => t.owner === owner);
+        return `${someOf(theirs.map((t) => t.table))} ${theirs.length === 1 ? 'belongs' : 'belong'} to ${owner}`;
+      })
+      .join('; ');
+    const alter = (table: string) => `ALTER TABLE ${schema}.${ident(table)} OWNER TO ${user};`;
+    const statements =
+      notOwned.length <= 3
+        ? notOwned.map((t) => alter(t.table)).join(' ')
+        : `${alter(notOwned[0]?.table ?? '')} and the same for each of the other ${notOwned.length - 1}`;
+    problems.push(
+      `user ${p.user} ${notOwned.length === p.tables.length ? 'owns none' : `does not own ${notOwned.length}`} of Tegami's ${p.tables.length} tables in schema ${p.schema} (${whose}), and only a table's owner may alter it, as the next upgrade's migrations do: ${owners.length === 1 ? `run Tegami as ${owners[0]}, or ` : ''}a DBA gives ${notOwned.length === 1 ? 'it' : 'them'} to the user: ${statements}`,
     );
   }
+  if (problems.length > 0) return fail(problems);
   return {
     ok: true,
     name: PERMISSIONS,

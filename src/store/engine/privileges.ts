@@ -31,8 +31,50 @@ export interface TablePrivileges {
   tables: { table: string; owner: string; owned: boolean }[];
 }
 
-/** Tables every migration since the first has kept: whose owner the next migration must be. */
-const OWNED_TABLES = ['kysely_migration', 'messages'];
+/**
+ * Every table of schema.ts: a migration may alter any of them, so the user must own them all.
+ * Typed so that a table added to schema.ts must be added here (test/store-schema.test.ts checks
+ * schema.ts against what the migrations create).
+ */
+const SCHEMA_TABLES: Record<keyof Database, true> = {
+  api_keys: true,
+  messages: true,
+  recipients: true,
+  message_categories: true,
+  message_metadata: true,
+  attempts: true,
+  idempotency_keys: true,
+  sandbox_messages: true,
+  provider_health: true,
+  leader_leases: true,
+  delivery_events: true,
+  suppressions: true,
+  webhook_endpoints: true,
+  webhook_deliveries: true,
+  units: true,
+  recoveries: true,
+  recovery_items: true,
+  audit_events: true,
+  provider_probe_requests: true,
+  search_index_state: true,
+  messages_subject_index: true,
+  alerts: true,
+  alert_notifications: true,
+  unit_alert_settings: true,
+  sendgrid_event_relays: true,
+  sendgrid_relay_events: true,
+  console_users: true,
+  console_sessions: true,
+  console_sign_in_failures: true,
+  unit_rate_windows: true,
+};
+
+/** The tables whose owner the migrations must run as: Tegami's, and Kysely's record and lock. */
+const OWNED_TABLES: readonly string[] = [
+  'kysely_migration',
+  'kysely_migration_lock',
+  ...Object.keys(SCHEMA_TABLES),
+];
 
 export async function tablePrivileges(db: Kysely<Database>): Promise<TablePrivileges> {
   const configured = SCHEMAS.get(db) ?? null;
