@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { generateSigningKey } from '../src/simulator/event-webhook/signing.ts';
 import {
   BIN,
   message,
@@ -63,14 +64,25 @@ describe(`operations from the command line (${TEST_ENGINE})`, () => {
     assert.match(r.output, /^failed\s+6$/m);
     assert.match(r.output, /^http_503\s+6$/m);
     assert.match(r.output, /^default\s+6$/m);
+    // No Event Webhook key in this environment: unconfirmed mail is not counted, and not 0.
+    assert.match(r.output, /^unconfirmed\s+-$/m);
+    assert.match(
+      r.output,
+      /^unconfirmed: not counted without TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY \(set it as the server has it\)$/m,
+    );
   });
 
-  test('tegami unsent --json prints what GET /v1/unsent/summary answers', async () => {
+  test('tegami unsent --json prints what GET /v1/unsent/summary answers, null where it cannot tell', async () => {
     const r = await runTegami(['unsent', '--json'], env);
     assert.equal(r.code, 0, r.output);
     const api = await tegami.request('GET', '/v1/unsent/summary');
-    assert.deepEqual(JSON.parse(r.output), api.body);
+    assert.deepEqual(JSON.parse(r.output), {
+      ...api.body,
+      by_reason: { ...api.body.by_reason, unconfirmed: null },
+    });
     assert.equal(api.body.by_reason.failed, 6);
+    // The server has no Event Webhook either: nothing it could confirm, 0 as before.
+    assert.equal(api.body.by_reason.unconfirmed, 0);
   });
 
   test('a listing whose reader has gone (tegami audit | true) ends quietly with 0', async () => {
@@ -280,5 +292,63 @@ describe(`operations from the command line (${TEST_ENGINE})`, () => {
       api.body.data,
       'one event per line, as the API shows each',
     );
+  });
+});
+
+describe(`tegami unsent and unconfirmed mail (${TEST_ENGINE})`, () => {
+  const keys = generateSigningKey();
+  let tegami: TestService;
+
+  before(async () => {
+    // The server has the Event Webhook: mail it sent and no event confirmed is unconfirmed.
+    tegami = await startTestService({
+      TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY: keys.publicKeyBase64,
+      TEGAMI_UNCONFIRMED_AFTER_S: '1',
+    });
+    const sent = await tegami.request('POST', '/v1/messages', message());
+    await waitFor(
+      async () =>
+        (await tegami.request('GET', `/v1/messages/${sent.body.id}`)).body.status === 'sent',
+      'the message sent',
+    );
+    await waitFor(
+      async () =>
+        (await tegami.request('GET', '/v1/unsent/summary')).body.by_reason.unconfirmed === 1,
+      'the message unconfirmed',
+    );
+  });
+  after(async () => {
+    await tegami.stop();
+  });
+
+  test('with the server\'s key it counts them as the API does; without, "-" and null', async () => {
+    const env = {
+      TEGAMI_DATABASE_URL: tegami.databaseUrl,
+      TEGAMI_LOG_LEVEL: 'error',
+      TEGAMI_UNCONFIRMED_AFTER_S: '1',
+    };
+    const withKey = { ...env, TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY: keys.publicKeyBase64 };
+    const api = await tegami.request('GET', '/v1/unsent/summary');
+    assert.equal(api.body.by_reason.unconfirmed, 1);
+
+    const counted = await runTegami(['unsent'], withKey);
+    assert.equal(counted.code, 0, counted.output);
+    assert.match(counted.output, /^Unsent: 1$/m);
+    assert.match(counted.output, /^unconfirmed\s+1$/m);
+    assert.doesNotMatch(counted.output, /not counted/);
+    const countedJson = await runTegami(['unsent', '--json'], withKey);
+    assert.equal(countedJson.code, 0, countedJson.output);
+    assert.deepEqual(JSON.parse(countedJson.output), api.body);
+
+    const unknown = await runTegami(['unsent'], env);
+    assert.equal(unknown.code, 0, unknown.output);
+    assert.match(unknown.output, /^unconfirmed\s+-$/m);
+    assert.match(
+      unknown.output,
+      /^unconfirmed: not counted without TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY/m,
+    );
+    const unknownJson = await runTegami(['unsent', '--json'], env);
+    assert.equal(unknownJson.code, 0, unknownJson.output);
+    assert.equal(JSON.parse(unknownJson.output).by_reason.unconfirmed, null);
   });
 });

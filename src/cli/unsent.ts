@@ -10,6 +10,7 @@ import {
 } from './common.ts';
 import type { Config } from './config.ts';
 import { FILTER_HELP, FILTER_OPTIONS, queryFromFlags } from './filter-flags.ts';
+import { eventsConfirm } from './wire-operations.ts';
 
 export const UNSENT_USAGE = `Usage: tegami unsent [filters] [--json]
 
@@ -51,22 +52,31 @@ export async function runUnsentCommand(config: () => Config, args: string[]): Pr
     for (const e of errors) console.error(`tegami unsent: ${e.field} ${e.message}`);
     return 64;
   }
-  const { operations, close } = await openOperations(config(), { mustExist: true });
+  const settings = config();
+  const { operations, close } = await openOperations(settings, { mustExist: true });
   try {
     const summary = await operations.service.unsentSummary(ALL_UNITS, query);
+    // This command reads its own environment, not the server's: without the Event Webhook's key
+    // it counts no message "unconfirmed", and cannot tell whether the server's events confirm
+    // mail. A 0 would read as "all confirmed": "-" (null in --json) says it was not counted.
+    const unconfirmed = eventsConfirm(settings) ? summary.byReason.unconfirmed : null;
     if (values.json) {
       // The shape of GET /v1/unsent/summary, so a script reads either the same way.
-      console.log(JSON.stringify(presentUnsentSummary(summary), null, 2));
+      const presented = presentUnsentSummary(summary);
+      const byReason = { ...presented.by_reason, unconfirmed };
+      console.log(JSON.stringify({ ...presented, by_reason: byReason }, null, 2));
       return 0;
     }
     const oldest = summary.oldestWaiting
       ? `; oldest waiting ${summary.oldestWaiting.id}, due ${age(summary.oldestWaiting.ageMs)} ago`
       : '';
     console.log(`Unsent: ${summary.total}${oldest}\n`);
-    printTable(
-      ['REASON', 'COUNT'],
-      Object.entries(summary.byReason).map(([reason, count]) => [reason, count]),
-    );
+    printTable(['REASON', 'COUNT'], Object.entries({ ...summary.byReason, unconfirmed }));
+    if (unconfirmed === null) {
+      console.log(
+        '\nunconfirmed: not counted without TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY (set it as the server has it)',
+      );
+    }
     for (const [title, rows] of [
       ['UNIT', summary.byUnit.map((u) => [u.unit, u.count])],
       ['PROVIDER', summary.byProvider.map((p) => [p.provider, p.count])],

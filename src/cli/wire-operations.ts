@@ -30,6 +30,14 @@ export interface Operations {
   units: SqlUnitStore;
 }
 
+/**
+ * Whether delivery events confirm mail for a process of this configuration: only with the Event
+ * Webhook. A process without it counts no message "unconfirmed" (see createOperations).
+ */
+export function eventsConfirm(config: Pick<Config, 'sendgridWebhook'>): boolean {
+  return Boolean(config.sendgridWebhook.publicKey || config.sendgridWebhook.insecure);
+}
+
 export function createOperations(
   database: DatabaseHandle,
   config: Pick<Config, 'unsentAfterMs' | 'unconfirmedAfterMs' | 'sendgridWebhook'>,
@@ -52,10 +60,7 @@ export function createOperations(
     probes,
     unsentAfterMs: config.unsentAfterMs,
     // Without the Event Webhook nothing can be confirmed: no message is "unconfirmed".
-    unconfirmedAfterMs:
-      config.sendgridWebhook.publicKey || config.sendgridWebhook.insecure
-        ? config.unconfirmedAfterMs
-        : null,
+    unconfirmedAfterMs: eventsConfirm(config) ? config.unconfirmedAfterMs : null,
     ...(hooks.onRecoveryStarted ? { onRecoveryStarted: hooks.onRecoveryStarted } : {}),
     ...(hooks.onRequeued ? { onRequeued: hooks.onRequeued } : {}),
   });
