@@ -58,12 +58,20 @@ describe("the console's search language", () => {
     });
   });
 
-  test("to: without an @ is text of a recipient's name", () => {
-    assert.deepEqual(parseSearch('to:tanaka').query, { recipientName: 'tanaka' });
+  test("to: that is no whole address or @domain is text of a recipient's address or name", () => {
+    assert.deepEqual(parseSearch('to:tanaka').query, { recipientText: 'tanaka' });
     assert.deepEqual(parseSearch('to:"Taro Tanaka" -to:jiro').query, {
-      recipientName: 'Taro Tanaka',
-      not: { recipientName: 'jiro' },
+      recipientText: 'Taro Tanaka',
+      not: { recipientText: 'jiro' },
     });
+    // An @ with no whole address around it is text too: looked up whole, it would find nothing.
+    assert.deepEqual(parseSearch('to:tanaka@').query, { recipientText: 'tanaka@' });
+    assert.deepEqual(parseSearch('to:tanaka@gmail').query, { recipientText: 'tanaka@gmail' });
+    assert.deepEqual(parseSearch('tanaka@').query, { recipientText: 'tanaka@' }, 'a bare word');
+    assert.deepEqual(parseSearch('to:" Tanaka@Gmail.com "').query, {
+      recipient: 'Tanaka@Gmail.com',
+    });
+    assert.deepEqual(parseSearch('to:@gmail.com').query, { recipient: '@gmail.com' });
   });
 
   test('mistakes are named, never guessed', () => {

@@ -11,6 +11,7 @@ export const FILTER_OPTIONS = {
   unit: { type: 'string' },
   recipient: { type: 'string' },
   'recipient-name': { type: 'string' },
+  'recipient-text': { type: 'string' },
   category: { type: 'string' },
   metadata: { type: 'string', multiple: true },
   provider: { type: 'string' },
@@ -30,6 +31,8 @@ export const FILTER_HELP = `Filters (all optional, combined with AND):
   --recipient R         an address, or @domain for every address at a domain
   --recipient-name N    text in a recipient's display name, any case (on SQLite, of
                         ASCII letters only)
+  --recipient-text T    text anywhere in a recipient's address or display name, any
+                        case (on SQLite, of ASCII letters only)
   --category C          a category
   --metadata K=V        a metadata pair (repeatable)
   --provider P          the provider of the last attempt
@@ -60,6 +63,7 @@ export function queryFromFlags(values: FilterValues): {
     unit: values.unit,
     recipient: values.recipient,
     recipient_name: values['recipient-name'],
+    recipient_text: values['recipient-text'],
     category: values.category,
     metadata: values.metadata,
     provider: values.provider,
@@ -76,6 +80,7 @@ export function queryFromFlags(values: FilterValues): {
     error_class: '--error-class',
     delivery_status: '--delivery-status',
     recipient_name: '--recipient-name',
+    recipient_text: '--recipient-text',
     provider_message_id: '--provider-message-id',
     failed_after: '--since',
     created_after: '--since',

@@ -9,10 +9,11 @@ import {
 } from '../domain/operations/message-query.ts';
 import { UNSENT_REASONS, type UnsentReason } from '../domain/operations/unsent.ts';
 import { MESSAGE_STATUSES, type MessageStatus } from '../domain/types.ts';
+import { isValidEmail } from '../domain/validate-message.ts';
 
 /**
  * The console's search box: `key:value` terms, `-key:value` to exclude, "quoted values", bare
- * words (an address searches recipients, anything else the subject). Pure functions, so the
+ * words (a word with an @ searches recipients, anything else the subject). Pure functions, so the
  * language is tested without a server; the result is the same `MessageQuery` the API and the CLI
  * use, so a search finds what `GET /v1/messages` would.
  */
@@ -100,15 +101,19 @@ export function parseSearch(text: string): ParsedSearch {
     }
     switch (key) {
       case 'to': {
-        // An address, a domain (`to:@example.jp`), or else text of a recipient's name
-        // (`to:tanaka`, `to:"Taro Tanaka"`).
-        const domain = recipientDomain(value);
-        if (domain !== null && (domain === '' || domain.includes('@'))) {
-          errors.push('to: an address, @ and a domain (to:@example.jp), or a name');
-        } else if (domain === null && !value.includes('@')) {
-          if (value.trim() === '') errors.push('to: needs a value');
-          else once('recipientName', value.trim());
-        } else once('recipient', value);
+        // An address, a domain (`to:@example.jp`), or else text of a recipient's address or
+        // name (`to:tanaka`, `to:"Taro Tanaka"`, `to:tanaka@`): support is told a name, or how
+        // the guest's address starts, more often than the whole address. Only what could be a
+        // recipient's address is looked up whole: `to:tanaka@gmail` would find nothing so.
+        const text = value.trim();
+        const domain = recipientDomain(text);
+        if (text === '') errors.push('to: needs a value');
+        else if (domain !== null && (domain === '' || domain.includes('@'))) {
+          errors.push(
+            'to: an address, @ and a domain (to:@example.jp), or text of an address or name',
+          );
+        } else if (domain !== null || isValidEmail(text)) once('recipient', text);
+        else once('recipientText', text);
         break;
       }
       case 'from':

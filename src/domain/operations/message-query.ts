@@ -20,6 +20,11 @@ export interface MessageQuery {
    * the guest's name rather than the address.
    */
   recipientName?: string;
+  /**
+   * Text anywhere in a recipient's address or display name, any case: what support is told
+   * ("my address starts with tanaka…"), when the guest gave no name or another one.
+   */
+  recipientText?: string;
   category?: string;
   metadata?: [string, string][];
   /** The provider of the last attempt. */
@@ -63,6 +68,7 @@ export const QUERY_FIELDS = [
   'unit',
   'recipient',
   'recipient_name',
+  'recipient_text',
   'category',
   'metadata',
   'provider',
@@ -233,6 +239,9 @@ export function parseMessageQuery(
   const recipientName = text('recipient_name', 200)?.trim();
   if (recipientName === '') fail('recipient_name', 'must not be blank');
   else if (recipientName) query.recipientName = recipientName;
+  const recipientText = text('recipient_text', 200)?.trim();
+  if (recipientText === '') fail('recipient_text', 'must not be blank');
+  else if (recipientText) query.recipientText = recipientText;
   const category = text('category', 255);
   if (category) query.category = category;
   const provider = text('provider', 64);
@@ -300,6 +309,7 @@ export function queryToJson(query: MessageQuery): Record<string, unknown> {
     unit: query.unit,
     recipient: query.recipient,
     recipient_name: query.recipientName,
+    recipient_text: query.recipientText,
     category: query.category,
     metadata: query.metadata ? Object.fromEntries(query.metadata) : undefined,
     provider: query.provider,

@@ -40,6 +40,13 @@ export const MessageQueryFields = {
         "text in a recipient's display name, any case (on SQLite, of ASCII letters only), e.g. tanaka",
     }),
   ),
+  recipient_text: Type.Optional(
+    Type.String({
+      maxLength: 200,
+      description:
+        "text anywhere in a recipient's address or display name, any case (on SQLite, of ASCII letters only), e.g. tanaka",
+    }),
+  ),
   provider_message_id: Type.Optional(
     Type.String({
       maxLength: 255,

@@ -136,10 +136,21 @@ export function messageConditions(
   }
   if (filter.recipientName) {
     // No index: a scan of the recipients' names, read once as a set. Names are few per message
-    // and short; a support search, not an application's path. Both sides are lowered by the
-    // database: SQLite's lower() folds ASCII letters only, and a pattern lowered in JS (É to é)
-    // could then never meet the name it was typed from.
-    const pattern = `%${filter.recipientName.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    // and short; a support search, not an application's path.
+    const pattern = containsPattern(filter.recipientName);
+    terms.push(
+      eb(
+        'messages.id',
+        'in',
+        eb.selectFrom('recipients').select('recipients.message_id').where(nameContains(pattern)),
+      ),
+    );
+  }
+  if (filter.recipientText) {
+    // The same scan, over each recipient's address as well as its name, in one pass. Addresses
+    // are ASCII (validate-message.ts) and stored lower-cased in email_normalized: lowering the
+    // pattern alone ignores their case, without a lower() per row.
+    const pattern = containsPattern(filter.recipientText);
     terms.push(
       eb(
         'messages.id',
@@ -147,7 +158,12 @@ export function messageConditions(
         eb
           .selectFrom('recipients')
           .select('recipients.message_id')
-          .where(sql<SqlBool>`lower(recipients.name) like lower(${pattern}) escape '\\'`),
+          .where((r) =>
+            r.or([
+              sql<SqlBool>`recipients.email_normalized like lower(${pattern}) escape '\\'`,
+              nameContains(pattern),
+            ]),
+          ),
       ),
     );
   }
@@ -229,6 +245,20 @@ export function messageConditions(
     );
   }
   return terms;
+}
+
+/** A LIKE pattern for `text` anywhere in a value: `%`, `_` and a backslash in it are text. */
+function containsPattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/**
+ * Whether a recipient's name holds the text of `pattern` (containsPattern), in any case. Both
+ * sides are lowered by the database: SQLite's lower() folds ASCII letters only, and a pattern
+ * lowered in JS (É to é) could then never meet the name it was typed from.
+ */
+function nameContains(pattern: string): Expression<SqlBool> {
+  return sql<SqlBool>`lower(recipients.name) like lower(${pattern}) escape '\\'`;
 }
 
 /**

@@ -63,7 +63,7 @@ export function registerListMessages(app: TypedApp, deps: ApiDeps): void {
         tags: ['messages'],
         summary: 'Messages, newest first',
         description:
-          'Filter by status, unit, recipient (an address or @domain), category, metadata (key=value, repeatable), provider and error class of the last attempt, delivery status, subject words, and creation, update and dead-letter times. `count=true` adds the exact total. Pass `next_cursor` back as `cursor` for the next page.',
+          'Filter by status, unit, recipient (an address or @domain; recipient_text: part of an address or display name), category, metadata (key=value, repeatable), provider and error class of the last attempt, delivery status, subject words, and creation, update and dead-letter times. `count=true` adds the exact total. Pass `next_cursor` back as `cursor` for the next page.',
         querystring: ListQuerySchema,
         response: { 200: MessageListSchema, ...MessageErrorResponses },
       },
