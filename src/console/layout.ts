@@ -30,6 +30,7 @@ export function page(
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · Tegami</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/console/static/console.css">
 <script type="module" src="/console/static/console.js"></script>
 ${current === '/console' ? html`<link rel="stylesheet" href="/console/static/uplot.css"><script type="module" src="/console/static/overview.js"></script>` : ''}

@@ -98,7 +98,18 @@ ${
 <input name="why" placeholder="why" required aria-label="Why remove"><button type="submit">Remove</button></form>`
             : ''
         }</td></tr>`,
-    )}</tbody></table>`;
+    )}</tbody></table>
+${
+  entries.length === 0
+    ? html`<p class="muted" role="status" id="not-suppressed">${
+        email
+          ? unitId
+            ? html`<strong>${email}</strong> is not on this unit's suppression list. Another unit's entry would hold mail to it back too; an admin of every unit sees those.`
+            : html`<strong>${email}</strong> is not on the suppression list: no suppression holds mail to it back.`
+          : 'The suppression list is empty.'
+      }</p>`
+    : ''
+}`;
     return reply
       .type('text/html')
       .send(page('Suppressions', state, body, '/console/suppressions').text);

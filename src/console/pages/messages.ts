@@ -6,7 +6,7 @@ import type { MessageRecord } from '../../domain/types.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { type Html, html, qs, time } from '../html.ts';
 import { csrf, page } from '../layout.ts';
-import { addTerm, parseSearch } from '../search-language.ts';
+import { addTerm, type ParsedSearch, parseSearch } from '../search-language.ts';
 import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
 import { shownUrl } from '../shown-url.ts';
 import { providerHold } from './provider-hold.ts';
@@ -79,6 +79,42 @@ async function search(
   return { parsed, records };
 }
 
+/**
+ * An empty result says why a guest's mail may not have been found: a word without a key searches
+ * subjects, and `to:` without an `@` display names; neither looks into addresses.
+ */
+function noMatch(parsed: ParsedSearch, before: string | undefined): Html {
+  if (before) return html`<p class="muted" role="status">No older message matches.</p>`;
+  const bareWords = parsed.terms.filter((t) => t.key === '' && !t.value.includes('@'));
+  const hints: Html[] = [];
+  if (bareWords.length > 0) {
+    hints.push(
+      html`A word without a key (${bareWords.map((t, i) => html`${i > 0 ? ', ' : ''}<code>${t.value}</code>`)}) searches subjects, by whole words.`,
+    );
+  }
+  if (parsed.query.recipientName !== undefined) {
+    hints.push(
+      html`<code>to:${parsed.query.recipientName}</code> searches recipients' names, not their addresses.`,
+    );
+  }
+  if (hints.length === 0) return html`<p class="muted" role="status">No message matches.</p>`;
+  return html`<div class="card" role="status" id="no-match"><p>No message matches. ${hints}</p>
+<p>To find a guest's mail, search the whole address (<code>to:guest@example.jp</code>, any case) or its domain (<code>to:@example.jp</code>); the guest's booking number may be in the metadata (<code>meta.booking_id:B-1</code>).</p></div>`;
+}
+
+/**
+ * What the recipients' mail servers said, as the message's page shows it per recipient: `sent`
+ * only means the provider took the mail, and a bounced guest's confirmation is `sent` too.
+ */
+function deliveryText(r: MessageRecord): Html {
+  const seen = [
+    ...new Set(r.recipients.flatMap((x) => (x.deliveryStatus ? [x.deliveryStatus] : []))),
+  ];
+  if (seen.length > 0)
+    return html`${seen.map((d, i) => html`${i > 0 ? ' ' : ''}<span class="badge d-${d}">${d}</span>`)}`;
+  return html`<span class="muted">${r.status === 'sent' ? 'no event yet' : '–'}</span>`;
+}
+
 function recipientsText(r: MessageRecord): string {
   const first = r.recipients[0]?.email ?? '';
   return r.recipients.length > 1 ? `${first} +${r.recipients.length - 1}` : first;
@@ -106,15 +142,15 @@ export function registerMessagePages(app: FastifyInstance, deps: ConsoleDeps): v
 <p><code>to:</code> a recipient (or <code>to:@domain</code>, or part of an address or name: <code>to:tanaka</code>), <code>from:</code>, <code>subject:</code> words, <code>status:</code>, <code>reason:</code> (unsent), <code>unit:</code>, <code>category:</code>, <code>meta.KEY:VALUE</code>, <code>provider:</code>, <code>error:</code> (error class, e.g. http_400), <code>event:</code> (delivered, bounced, deferred, dropped, none…), <code>before:</code>/<code>after:</code> (created, UTC), <code>id:</code> (Tegami's id, or a provider's: SendGrid's X-Message-Id or sg_message_id, or the X-Message-Id an application got from <code>/v3/mail/send</code>). Put <code>-</code> before a term to exclude it; quote values with spaces.</p></details>
 ${parsed.errors.length > 0 ? html`<ul class="error" role="alert">${parsed.errors.map((e) => html`<li>${e}</li>`)}</ul>` : ''}
 <table class="list">
-<thead><tr><th>Created</th><th>Status</th><th>To</th><th>Subject</th><th>Unit</th><th>Last error</th></tr></thead>
+<thead><tr><th>Created</th><th>Status</th><th>Delivery</th><th>To</th><th>Subject</th><th>Unit</th><th>Last error</th></tr></thead>
 <tbody>${records.map(
       (r) => html`<tr>
-  <td>${time(r.createdAt)}</td><td>${statusBadge(r.status)}</td>
+  <td>${time(r.createdAt)}</td><td>${statusBadge(r.status)}</td><td>${deliveryText(r)}</td>
   <td>${recipientsText(r)}</td>
   <td><a href="/console/messages/${r.id}${qs({ q })}">${r.content.subject || '(no subject)'}</a></td>
   <td>${r.unit}</td><td>${r.lastErrorClass ?? ''}</td></tr>`,
     )}</tbody></table>
-${records.length === 0 && parsed.errors.length === 0 ? html`<p class="muted">No message matches.</p>` : ''}
+${records.length === 0 && parsed.errors.length === 0 ? noMatch(parsed, before) : ''}
 ${last ? html`<p><a href="/console/messages${qs({ q, before: last.id })}" rel="next">Older messages →</a></p>` : ''}`;
     return reply.type('text/html').send(page('Search', state, body, '/console/messages').text);
   });
@@ -255,15 +291,16 @@ ${a.responseExcerpt ? html`<details><summary>The provider's answer</summary><pre
 <dt>Created</dt><dd>${time(r.createdAt)}</dd>
 <dt>Sent</dt><dd>${time(r.sentAt)}</dd>
 <dt>Attempts</dt><dd>${r.attemptCount}</dd>
+${r.status === 'failed' && r.lastError ? html`<dt>Why not sent</dt><dd class="error" data-why>${r.lastError}</dd>` : ''}
 </dl>
 ${actions.length ? html`<div class="actions">${actions}</div>` : ''}
 </section>
 <h2>Recipients</h2>
 <table class="list"><thead><tr><th>Name</th><th>Address</th><th>Kind</th><th>Status</th><th>Delivery</th></tr></thead>
-<tbody>${r.recipients.map((x) => html`<tr><td>${x.name ?? html`<span class="muted">–</span>`}</td><td>${filterLink(q, 'to', x.email)}</td><td>${x.kind}</td><td>${x.status}${x.suppressedReason ? html` (${x.suppressedReason})` : ''}</td><td>${x.deliveryStatus ?? html`<span class="muted">${x.status === 'sent' || x.status === 'pending' ? 'no event yet' : 'not sent'}</span>`} ${x.deliveryStatusAt ? time(x.deliveryStatusAt) : ''}</td></tr>`)}</tbody></table>
+<tbody>${r.recipients.map((x) => html`<tr><td>${x.name ?? html`<span class="muted">–</span>`}</td><td>${filterLink(q, 'to', x.email)}</td><td>${x.kind}</td><td>${x.status}${x.suppressedReason ? html` (${x.suppressedReason}; <a href="/console/suppressions${qs({ email: x.email })}">on the suppression list</a>)` : ''}</td><td>${x.deliveryStatus ?? html`<span class="muted">${x.status === 'sent' || x.status === 'pending' ? 'no event yet' : 'not sent'}</span>`} ${x.deliveryStatusAt ? time(x.deliveryStatusAt) : ''}</td></tr>`)}</tbody></table>
 <h2>Timeline</h2>
 <ol class="timeline">${timeline.map((t) => html`<li>${time(t.occurredAt)} ${t.what}</li>`)}</ol>
-${timeline.length === 0 ? html`<p class="muted">Not tried yet.</p>` : ''}
+${timeline.length === 0 ? html`<p class="muted">${r.status === 'failed' || r.status === 'cancelled' ? 'Never handed to the provider.' : 'Not tried yet.'}</p>` : ''}
 ${olderEvents > 0 ? html`<p class="muted" role="note">${olderEvents} older delivery ${olderEvents === 1 ? 'event is' : 'events are'} not shown: the timeline has the newest ${EVENTS_SHOWN_PER_RECIPIENT} of each recipient, and of the events matching no recipient. <a href="/console/messages/${r.id}/events${qs({ q })}">All delivery events →</a></p>` : ''}
 <h2>Content</h2>
 ${

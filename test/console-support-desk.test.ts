@@ -1,0 +1,144 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { message, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
+import { HAVE_CHROMIUM, launchBrowser, signInAs } from './support/browser.ts';
+import { type SignedEventsSetup, startWithSignedEvents } from './support/signed-events.ts';
+
+const ADMIN = { email: 'admin@example.jp', password: 'admin-password-123' };
+const SG_KEY = 'SG.support-desk';
+
+/**
+ * A guest calls: "I booked but got no confirmation". Support finds out why in the console, on a
+ * laptop and on a phone: an empty search says how to find a guest (a bare word searches subjects,
+ * `to:tanaka` names, never addresses); the results say that a `sent` confirmation bounced; a
+ * message failed without an attempt says why (every recipient suppressed) and leads to the
+ * suppression list, where an address not on it says so.
+ */
+describe(`the console at a support desk (${TEST_ENGINE})`, {
+  skip: !HAVE_CHROMIUM && 'no Chromium (apt-get install chromium)',
+}, () => {
+  let setup: SignedEventsSetup;
+  let tegami: TestService;
+  let browser: Awaited<ReturnType<typeof launchBrowser>>;
+  let page: Page;
+  const errors: string[] = [];
+
+  async function submit(overrides: Record<string, unknown>): Promise<string> {
+    const r = await tegami.request('POST', '/v1/messages', message(overrides));
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    return r.body.id as string;
+  }
+  /** Waits for the API's view of a message (status, recipients' delivery status) to be so. */
+  async function until(
+    id: string,
+    ok: (m: { status: string; recipients: { delivery_status?: string }[] }) => boolean,
+    what: string,
+  ) {
+    await waitFor(
+      async () => ok((await tegami.request('GET', `/v1/messages/${id}`)).body),
+      `${id}: ${what}`,
+    );
+  }
+
+  before(async () => {
+    setup = await startWithSignedEvents({
+      apiKey: SG_KEY,
+      env: { TEGAMI_ADMIN_EMAIL: ADMIN.email, TEGAMI_ADMIN_PASSWORD: ADMIN.password },
+    });
+    ({ tegami } = setup);
+    browser = await launchBrowser();
+    page = await browser.context.newPage();
+    page.on('console', (m) => {
+      if (m.type() === 'error' && m.text().startsWith('Failed to load')) errors.push(m.text());
+    });
+    await signInAs(page, tegami.url, ADMIN.email, ADMIN.password);
+  });
+  after(async () => {
+    await browser?.close();
+    await setup?.stop();
+  });
+
+  test('a bounced confirmation, and the next one never sent: the search and the message say why', async () => {
+    const bounced = await submit({
+      to: [{ email: 'bounce@example.jp', name: '田中 一郎' }],
+      subject: 'ご予約の確認',
+    });
+    await until(bounced, (m) => m.recipients[0]?.delivery_status === 'bounced', 'bounced');
+    // The bounce put the address on the suppression list: the next mail is not sent at all.
+    const suppressed = await submit({
+      to: [{ email: 'bounce@example.jp', name: '田中 一郎' }],
+      subject: 'ご予約の確認',
+    });
+    await until(suppressed, (m) => m.status === 'failed', 'failed');
+
+    for (const width of [1280, 390]) {
+      await page.setViewportSize({ width, height: 800 });
+      // The guest's first name, and then the start of the address: neither finds the mail, and
+      // the page says how to.
+      await page.goto(`${tegami.url}/console/messages?q=tanaka`);
+      const bare = (await page.textContent('#no-match')) ?? '';
+      assert.match(bare, /A word without a key \(tanaka\) searches subjects/);
+      assert.match(bare, /search the whole address/);
+      await page.goto(`${tegami.url}/console/messages?q=${encodeURIComponent('to:tanaka')}`);
+      assert.match(
+        (await page.textContent('#no-match')) ?? '',
+        /to:tanaka searches recipients' names, not their addresses/,
+      );
+      await page.goto(
+        `${tegami.url}/console/messages?q=${encodeURIComponent('to:nobody@example.jp')}`,
+      );
+      assert.equal(await page.locator('#no-match').count(), 0, 'an address needs no hint');
+      assert.ok(await page.isVisible('text=No message matches.'));
+
+      // The whole address: the first mail was sent, and bounced; the second failed.
+      await page.goto(
+        `${tegami.url}/console/messages?q=${encodeURIComponent('to:Bounce@example.jp')}`,
+      );
+      const rows = page.locator('table.list tbody tr');
+      assert.equal(await rows.count(), 2);
+      assert.equal((await rows.nth(1).locator('.badge.s-sent').textContent())?.trim(), 'sent');
+      assert.equal(
+        (await rows.nth(1).locator('.badge.d-bounced').textContent())?.trim(),
+        'bounced',
+      );
+      assert.equal(await rows.nth(0).locator('.badge.s-failed').count(), 1);
+      await assertFits(page, width, 'the search');
+
+      await Promise.all([
+        page.waitForURL(new RegExp(`/console/messages/${suppressed}`)),
+        rows.nth(0).locator('a').click(),
+      ]);
+      assert.match(
+        (await page.textContent('[data-why]')) ?? '',
+        /all recipients are suppressed: bounce@example\.jp \(bounce\)/,
+      );
+      assert.ok(await page.isVisible('text=Never handed to the provider.'));
+      assert.equal(await page.isVisible('text=Not tried yet.'), false);
+      await assertFits(page, width, 'the message');
+      await Promise.all([
+        page.waitForURL(/\/console\/suppressions\?email=bounce%40example\.jp$/),
+        page.click('text=on the suppression list'),
+      ]);
+      assert.equal(
+        (await page.textContent('table.list tbody tr td:first-child'))?.trim(),
+        'bounce@example.jp',
+      );
+      assert.equal(await page.locator('#not-suppressed').count(), 0);
+      // An address that is not on the list: the page says so, not an empty table alone.
+      await page.fill('input[name=email]', 'tanaka@example.jp');
+      await Promise.all([page.waitForURL(/email=tanaka/), page.click('text=Find')]);
+      assert.match(
+        (await page.textContent('#not-suppressed')) ?? '',
+        /tanaka@example\.jp is not on the suppression list/,
+      );
+      await assertFits(page, width, 'the suppression list');
+    }
+    assert.deepEqual(errors, [], 'no page asked for something that is not there');
+  });
+});
+
+async function assertFits(page: Page, width: number, what: string): Promise<void> {
+  const scroll = Number(await page.evaluate('document.documentElement.scrollWidth'));
+  assert.ok(scroll <= width, `${what} is ${scroll} px wide at ${width} px`);
+}
