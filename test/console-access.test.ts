@@ -526,7 +526,7 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     for (const path of [
       `/console/messages/${hotelMessage}/cancel`,
       `/console/messages/${hotelMessage}/retry`,
-      '/console/recoveries/dry-run',
+      '/console/recoveries',
       '/console/suppressions',
     ]) {
       const r = await viewer.post(path, {
@@ -551,6 +551,9 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
       x: ['1', '2'],
     });
     assert.equal(repeated.status, 403, repeated.text);
+    // The dry run changes nothing (a GET), but is an operator's step too.
+    const dryRun = await viewer.get('/console/recoveries/dry-run?q=reason%3Afailed&action=retry');
+    assert.equal(dryRun.status, 403, dryRun.text.slice(0, 200));
     for (const path of ['/console/keys', '/console/users', '/console/units']) {
       assert.equal((await viewer.get(path)).status, 403, path);
     }

@@ -161,7 +161,7 @@ describe(`the console in a browser (${TEST_ENGINE})`, {
     // A wrong count starts nothing.
     await page.fill('input[name=confirm]', '5');
     await page.click('text=Start the retry');
-    assert.ok(await page.isVisible('text=The number typed does not match'));
+    assert.ok(await page.isVisible('text=The number typed (5) does not match'));
     await page.fill('input[name=confirm]', String(BOOKINGS));
     await Promise.all([
       page.waitForURL(/\/console\/recoveries\/rec_/),

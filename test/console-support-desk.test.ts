@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
+import type { RunningSimulator } from '../src/simulator/index.ts';
 import { message, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
 import { HAVE_CHROMIUM, launchBrowser, signInAs } from './support/browser.ts';
 import { type SignedEventsSetup, startWithSignedEvents } from './support/signed-events.ts';
@@ -13,12 +14,14 @@ const SG_KEY = 'SG.support-desk';
  * laptop and on a phone: an empty search says how to find a guest (a bare word searches subjects,
  * `to:tanaka` names, never addresses); the results say that a `sent` confirmation bounced; a
  * message failed without an attempt says why (every recipient suppressed) and leads to the
- * suppression list, where an address not on it says so.
+ * suppression list, where an address not on it says so. Then on-call recovers failed mail: Back
+ * from a wrong count or from the recovery goes to the dry run again, not to an error page.
  */
 describe(`the console at a support desk (${TEST_ENGINE})`, {
   skip: !HAVE_CHROMIUM && 'no Chromium (apt-get install chromium)',
 }, () => {
   let setup: SignedEventsSetup;
+  let simulator: RunningSimulator;
   let tegami: TestService;
   let browser: Awaited<ReturnType<typeof launchBrowser>>;
   let page: Page;
@@ -46,7 +49,7 @@ describe(`the console at a support desk (${TEST_ENGINE})`, {
       apiKey: SG_KEY,
       env: { TEGAMI_ADMIN_EMAIL: ADMIN.email, TEGAMI_ADMIN_PASSWORD: ADMIN.password },
     });
-    ({ tegami } = setup);
+    ({ simulator, tegami } = setup);
     browser = await launchBrowser();
     page = await browser.context.newPage();
     page.on('console', (m) => {
@@ -135,6 +138,50 @@ describe(`the console at a support desk (${TEST_ENGINE})`, {
       await assertFits(page, width, 'the suppression list');
     }
     assert.deepEqual(errors, [], 'no page asked for something that is not there');
+  });
+
+  test('Back from a wrong count, or from the recovery started, shows the dry run again', async () => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    simulator.faults.rejectCategories = ['broken'];
+    const ids = [
+      await submit({ categories: ['broken'] }),
+      await submit({ categories: ['broken'] }),
+    ];
+    for (const id of ids) await until(id, (m) => m.status === 'failed', 'failed');
+    simulator.faults.rejectCategories = [];
+
+    await page.goto(
+      `${tegami.url}/console/unsent?q=${encodeURIComponent('reason:failed category:broken')}`,
+    );
+    await Promise.all([
+      page.waitForURL(/\/console\/recoveries\/dry-run\?/),
+      page.click('text=Dry run…'),
+    ]);
+    const dryRun = page.url();
+    assert.equal((await page.textContent('[data-matched]'))?.trim(), '2');
+    await page.fill('input[name=confirm]', '5');
+    await Promise.all([page.waitForURL(/typed=5/), page.click('text=Start the retry')]);
+    assert.ok(await page.isVisible('text=The number typed (5) does not match'));
+    assert.equal(await page.inputValue('input[name=confirm]'), '');
+
+    const back = await page.goBack();
+    assert.equal(back?.status(), 200);
+    assert.equal(page.url(), dryRun);
+    assert.equal((await page.textContent('[data-matched]'))?.trim(), '2');
+    assert.equal(await page.isVisible('text=does not match'), false);
+
+    await page.fill('input[name=confirm]', '2');
+    await Promise.all([
+      page.waitForURL(/\/console\/recoveries\/rec_/),
+      page.click('text=Start the retry'),
+    ]);
+    await page.waitForSelector('#progress .s-done', { timeout: 30_000 });
+    // Back from the recovery: the dry run, counted again (the mail is requeued or sent now).
+    const again = await page.goBack();
+    assert.equal(again?.status(), 200);
+    assert.equal(page.url(), dryRun);
+    assert.ok(await page.isVisible('[data-matched]'));
+    for (const id of ids) await until(id, (m) => m.status === 'sent', 'sent');
   });
 });
 

@@ -132,7 +132,7 @@ ${
 }
 ${
   operator && summary.total > 0 && query.reason
-    ? html`<form method="post" action="/console/recoveries/dry-run" class="card">${csrf(state)}
+    ? html`<form method="get" action="/console/recoveries/dry-run" class="card">
 <input type="hidden" name="q" value="${q}">
 <p>Bulk recovery acts on <strong>all ${summary.total.toLocaleString('en')} messages that match this filter</strong>, not only the ${items.length} shown below. A dry run comes first and changes nothing.</p>
 ${query.reason === 'failed' ? '' : html`<p class="muted">Retry takes failed mail only: these messages are not failed, and ${query.reason === 'held' || query.reason === 'waiting' || query.reason === 'retrying' ? 'go out by themselves once the provider takes mail again' : 'a retry skips them'}. Cancel stops them for good.</p>`}
@@ -164,7 +164,8 @@ ${last ? html`<p><a href="/console/unsent${qs({ q, before: last.record.id })}">O
     state: ConsoleRequestState,
     q: string,
     action: RecoveryAction,
-    note: string | null,
+    /** What was typed to confirm a recovery that did not start: it matched no longer, or never. */
+    typed: string | null,
   ) {
     const query = parseFilter(q);
     if (isEmptyQuery(query)) {
@@ -175,6 +176,10 @@ ${last ? html`<p><a href="/console/unsent${qs({ q, before: last.record.id })}">O
     }
     const dry = await deps.operations.dryRun(state.scope, { action, query });
     const b = dry.breakdown;
+    const note =
+      typed === null
+        ? null
+        : `The number typed (${typed}) does not match: the filter matches ${b.matched} messages now. Check and type it again.`;
     const names = await deps.operations.unitNames(b.byUnitId.keys());
     const list = (m: Map<string | null, number>, name = (k: string | null) => k ?? '(none)') =>
       html`<ul>${[...m].map(([k, v]) => html`<li>${name(k)}: ${v}</li>`)}</ul>`;
@@ -197,14 +202,18 @@ ${
     );
   }
 
-  app.post(
+  // A GET, since it changes nothing: Back from the recovery it started, or from a wrong count,
+  // shows it again (a page answering a POST is not kept, and Chromium showed ERR_CACHE_MISS).
+  app.get(
     '/console/recoveries/dry-run',
     { config: { permission: 'operate' } },
     async (request, reply) => {
       const state = stateOf(request);
-      const body = (request.body ?? {}) as Record<string, unknown>;
-      const q = String(body.q ?? '');
-      return reply.type('text/html').send((await dryRunPage(state, q, actionOf(body), null)).text);
+      const query = request.query as Record<string, unknown>;
+      const q = String(query.q ?? '');
+      const action = actionOf(query);
+      const typed = typeof query.typed === 'string' ? query.typed.slice(0, 20) : null;
+      return reply.type('text/html').send((await dryRunPage(state, q, action, typed)).text);
     },
   );
 
@@ -215,12 +224,13 @@ ${
     const action = actionOf(body);
     const query = parseFilter(q);
     const dry = await deps.operations.dryRun(state.scope, { action, query });
-    if (String(body.confirm ?? '').trim() !== String(dry.breakdown.matched)) {
-      const note = `The number typed does not match: the filter matches ${dry.breakdown.matched} messages now. Check and type it again.`;
-      return reply
-        .code(409)
-        .type('text/html')
-        .send((await dryRunPage(state, q, action, note)).text);
+    const typed = String(body.confirm ?? '').trim();
+    if (typed !== String(dry.breakdown.matched)) {
+      // Back to the dry run (a GET, counted again), saying what was typed: nothing starts.
+      return reply.redirect(
+        `/console/recoveries/dry-run${qs({ q, action, typed: typed || '–' })}`,
+        303,
+      );
     }
     const record = await deps.operations.startRecovery(state.scope, state.actor, {
       action,
