@@ -15,7 +15,8 @@ const SG_KEY = 'SG.support-desk';
  * `to:tanaka` names, never addresses); the results say that a `sent` confirmation bounced; a
  * message failed without an attempt says why (every recipient suppressed) and leads to the
  * suppression list, where an address not on it says so. Then on-call recovers failed mail: Back
- * from a wrong count or from the recovery goes to the dry run again, not to an error page.
+ * from a wrong count or from the recovery goes to the dry run again, not to an error page. The
+ * audit log keeps a date it did not understand, and says so.
  */
 describe(`the console at a support desk (${TEST_ENGINE})`, {
   skip: !HAVE_CHROMIUM && 'no Chromium (apt-get install chromium)',
@@ -182,6 +183,24 @@ describe(`the console at a support desk (${TEST_ENGINE})`, {
     assert.equal(page.url(), dryRun);
     assert.ok(await page.isVisible('[data-matched]'));
     for (const id of ids) await until(id, (m) => m.status === 'sent', 'sent');
+  });
+
+  test('the audit log keeps a date it did not understand, and says which form it takes', async () => {
+    await page.goto(`${tegami.url}/console/audit`);
+    await page.fill('input[name=actor]', 'usr_x');
+    await page.fill('input[name=after]', 'yesterday');
+    await Promise.all([
+      page.waitForURL(/after=yesterday/),
+      page.click('button:has-text("Filter")'),
+    ]);
+    assert.match(
+      (await page.textContent('#audit-time-error')) ?? '',
+      /a date or time in UTC, like 2026-12-01/,
+    );
+    assert.equal(await page.inputValue('input[name=after]'), 'yesterday');
+    assert.equal(await page.inputValue('input[name=actor]'), 'usr_x');
+    assert.equal(await page.getAttribute('input[name=after]', 'aria-invalid'), 'true');
+    assert.ok(await page.isVisible('label:has-text("After (UTC)")'));
   });
 });
 

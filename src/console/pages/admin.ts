@@ -584,15 +584,19 @@ ${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}`;
       throw new ConsoleError(400, 'action: not an action');
     const afterMs = after ? parseIsoTime(after) : undefined;
     const beforeMs = before ? parseIsoTime(before) : undefined;
-    if (Number.isNaN(afterMs) || Number.isNaN(beforeMs))
-      throw new ConsoleError(400, 'after, before: a date like 2026-12-01');
-    const events = await deps.operations.listAudit(state.scope, {
-      limit: format === 'csv' ? 10_000 : 100,
-      ...(action ? { action: action as AuditAction } : {}),
-      ...(actor ? { actorId: actor } : {}),
-      ...(afterMs !== undefined ? { after: afterMs } : {}),
-      ...(beforeMs !== undefined ? { before: beforeMs } : {}),
-    });
+    // A date not understood is said above the form, which keeps what was typed.
+    const badTime = Number.isNaN(afterMs) || Number.isNaN(beforeMs);
+    if (badTime && format === 'csv')
+      throw new ConsoleError(400, 'after, before: a date like 2026-12-01 (UTC)');
+    const events = badTime
+      ? []
+      : await deps.operations.listAudit(state.scope, {
+          limit: format === 'csv' ? 10_000 : 100,
+          ...(action ? { action: action as AuditAction } : {}),
+          ...(actor ? { actorId: actor } : {}),
+          ...(afterMs !== undefined ? { after: afterMs } : {}),
+          ...(beforeMs !== undefined ? { before: beforeMs } : {}),
+        });
     if (format === 'csv') {
       const rows = [
         ['at', 'actor_type', 'actor_id', 'actor_name', 'action', 'target', 'filter', 'counts'],
@@ -612,11 +616,11 @@ ${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}`;
         .header('content-disposition', 'attachment; filename="tegami-audit.csv"')
         .send(`\ufeff${rows.map((r) => r.map(csvCell).join(',')).join('\r\n')}\r\n`);
     }
-    const body = html`<form method="get" class="search inline-form">
+    const body = html`${badTime ? html`<p class="error" role="alert" id="audit-time-error">After, before: a date or time in UTC, like 2026-12-01 or 2026-12-01T15:00.</p>` : ''}<form method="get" class="search inline-form">
 <label>Action <select name="action"><option value="">any</option>${AUDIT_ACTIONS.map((a) => html`<option ${a === action ? 'selected' : ''}>${a}</option>`)}</select></label>
 <label>Actor id <input name="actor" value="${actor ?? ''}"></label>
-<label>After <input name="after" value="${after ?? ''}" placeholder="2026-12-01"></label>
-<label>Before <input name="before" value="${before ?? ''}"></label>
+<label>After (UTC) <input name="after" value="${after ?? ''}" placeholder="2026-12-01"${Number.isNaN(afterMs) ? html` aria-invalid="true" aria-describedby="audit-time-error"` : ''}></label>
+<label>Before (UTC) <input name="before" value="${before ?? ''}" placeholder="2026-12-01T15:00"${Number.isNaN(beforeMs) ? html` aria-invalid="true" aria-describedby="audit-time-error"` : ''}></label>
 <button type="submit">Filter</button> <a class="button secondary" href="/console/audit${qs({ action, actor, after, before, format: 'csv' })}">Export CSV</a></form>
 <table class="list"><thead><tr><th>At</th><th>Who</th><th>Action</th><th>Target</th><th>Filter</th><th>Counts</th></tr></thead>
 <tbody>${events.map(
