@@ -81,7 +81,8 @@ async function search(
 
 /**
  * An empty result says why a guest's mail may not have been found: a word without a key searches
- * subjects, and `to:` without an `@` display names; neither looks into addresses.
+ * subjects, and `to:` text is matched as written, while a guest's name may be stored in another
+ * script (田中 for Tanaka).
  */
 function noMatch(parsed: ParsedSearch, before: string | undefined): Html {
   if (before) return html`<p class="muted" role="status">No older message matches.</p>`;
@@ -92,14 +93,14 @@ function noMatch(parsed: ParsedSearch, before: string | undefined): Html {
       html`A word without a key (${bareWords.map((t, i) => html`${i > 0 ? ', ' : ''}<code>${t.value}</code>`)}) searches subjects, by whole words.`,
     );
   }
-  if (parsed.query.recipientName !== undefined) {
+  if (parsed.query.recipientText !== undefined) {
     hints.push(
-      html`<code>to:${parsed.query.recipientName}</code> searches recipients' names, not their addresses.`,
+      html`No recipient's address or name holds <code>${parsed.query.recipientText}</code>; a name may be written in another script.`,
     );
   }
   if (hints.length === 0) return html`<p class="muted" role="status">No message matches.</p>`;
   return html`<div class="card" role="status" id="no-match"><p>No message matches. ${hints}</p>
-<p>To find a guest's mail, search the whole address (<code>to:guest@example.jp</code>, any case) or its domain (<code>to:@example.jp</code>); the guest's booking number may be in the metadata (<code>meta.booking_id:B-1</code>).</p></div>`;
+<p>To find a guest's mail, search part of their address or name (<code>to:tanaka</code>), the whole address (<code>to:guest@example.jp</code>, any case) or its domain (<code>to:@example.jp</code>); the guest's booking number may be in the metadata (<code>meta.booking_id:B-1</code>).</p></div>`;
 }
 
 /**
