@@ -554,6 +554,21 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     // The dry run changes nothing (a GET), but is an operator's step too.
     const dryRun = await viewer.get('/console/recoveries/dry-run?q=reason%3Afailed&action=retry');
     assert.equal(dryRun.status, 403, dryRun.text.slice(0, 200));
+    const postedDryRun = await viewer.post('/console/recoveries/dry-run', {
+      q: 'reason:failed',
+      action: 'retry',
+    });
+    assert.equal(postedDryRun.status, 403, postedDryRun.text.slice(0, 200));
+    // An operator's page from before the dry run was a GET still posts it: it is sent there.
+    const operatorDryRun = await admin.post('/console/recoveries/dry-run', {
+      q: 'reason:failed',
+      action: 'retry',
+    });
+    assert.equal(operatorDryRun.status, 303, operatorDryRun.text.slice(0, 200));
+    assert.equal(
+      operatorDryRun.location,
+      '/console/recoveries/dry-run?q=reason%3Afailed&action=retry',
+    );
     for (const path of ['/console/keys', '/console/users', '/console/units']) {
       assert.equal((await viewer.get(path)).status, 403, path);
     }

@@ -216,6 +216,16 @@ ${
       return reply.type('text/html').send((await dryRunPage(state, q, action, typed)).text);
     },
   );
+  // The form posted here before the dry run was a GET: a page or bookmark from then still works.
+  app.post(
+    '/console/recoveries/dry-run',
+    { config: { permission: 'operate' } },
+    async (request, reply) => {
+      const body = (request.body ?? {}) as Record<string, unknown>;
+      const q = String(body.q ?? '');
+      return reply.redirect(`/console/recoveries/dry-run${qs({ q, action: actionOf(body) })}`, 303);
+    },
+  );
 
   app.post('/console/recoveries', { config: { permission: 'operate' } }, async (request, reply) => {
     const state = stateOf(request);
