@@ -581,6 +581,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         },
         checkDestination: (url) => checkDestination(url, config.webhooks.allowPrivate),
         providers: { configured: config.provider, health },
+        eventsExpected,
         traffic: { traffic: (since, unitId) => traffic(database, since, unitId) },
         renderMime: async (record) =>
           (

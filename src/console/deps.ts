@@ -29,6 +29,11 @@ export interface ConsoleDeps {
   /** Why a status webhook URL's destination is refused (private or loopback), or null. */
   checkDestination: (url: string) => Promise<string | null>;
   providers: { configured: string; health: ProviderHealthStore };
+  /**
+   * Delivery events can arrive (the Event Webhook is set up): without it a sent message never
+   * gets one, and "no event yet" would promise what will not come.
+   */
+  eventsExpected: boolean;
   /** Per-minute counts of the last hour, for the overview's charts. */
   traffic: ConsoleTraffic;
   /** The message as MIME, as the provider would get it. */

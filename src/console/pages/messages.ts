@@ -104,16 +104,27 @@ function noMatch(parsed: ParsedSearch, before: string | undefined): Html {
 }
 
 /**
+ * A sent recipient without a delivery event: one may still come, or, without the Event Webhook,
+ * none ever will (then whether the mail arrived is only known to the provider).
+ */
+function noEvent(eventsExpected: boolean): Html {
+  return eventsExpected
+    ? html`<span class="muted">no event yet</span>`
+    : html`<span class="muted" title="No Event Webhook is set up (TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY), so no delivery event can arrive">not tracked</span>`;
+}
+
+/**
  * What the recipients' mail servers said, as the message's page shows it per recipient: `sent`
  * only means the provider took the mail, and a bounced guest's confirmation is `sent` too.
  */
-function deliveryText(r: MessageRecord): Html {
+function deliveryText(r: MessageRecord, eventsExpected: boolean): Html {
   const seen = [
     ...new Set(r.recipients.flatMap((x) => (x.deliveryStatus ? [x.deliveryStatus] : []))),
   ];
   if (seen.length > 0)
     return html`${seen.map((d, i) => html`${i > 0 ? ' ' : ''}<span class="badge d-${d}">${d}</span>`)}`;
-  return html`<span class="muted">${r.status === 'sent' ? 'no event yet' : '–'}</span>`;
+  if (r.status !== 'sent') return html`<span class="muted">–</span>`;
+  return noEvent(eventsExpected);
 }
 
 function recipientsText(r: MessageRecord): string {
@@ -146,7 +157,7 @@ ${parsed.errors.length > 0 ? html`<ul class="error" role="alert">${parsed.errors
 <thead><tr><th>Created</th><th>Status</th><th>Delivery</th><th>To</th><th>Subject</th><th>Unit</th><th>Last error</th></tr></thead>
 <tbody>${records.map(
       (r) => html`<tr>
-  <td>${time(r.createdAt)}</td><td>${statusBadge(r.status)}</td><td>${deliveryText(r)}</td>
+  <td>${time(r.createdAt)}</td><td>${statusBadge(r.status)}</td><td>${deliveryText(r, deps.eventsExpected)}</td>
   <td>${recipientsText(r)}</td>
   <td><a href="/console/messages/${r.id}${qs({ q })}">${r.content.subject || '(no subject)'}</a></td>
   <td>${r.unit}</td><td>${r.lastErrorClass ?? ''}</td></tr>`,
@@ -298,7 +309,7 @@ ${actions.length ? html`<div class="actions">${actions}</div>` : ''}
 </section>
 <h2>Recipients</h2>
 <table class="list"><thead><tr><th>Name</th><th>Address</th><th>Kind</th><th>Status</th><th>Delivery</th></tr></thead>
-<tbody>${r.recipients.map((x) => html`<tr><td>${x.name ?? html`<span class="muted">–</span>`}</td><td>${filterLink(q, 'to', x.email)}</td><td>${x.kind}</td><td>${x.status}${x.suppressedReason ? html` (${x.suppressedReason}; <a href="/console/suppressions${qs({ email: x.email })}">on the suppression list</a>)` : ''}</td><td>${x.deliveryStatus ?? html`<span class="muted">${x.status === 'sent' || x.status === 'pending' ? 'no event yet' : 'not sent'}</span>`} ${x.deliveryStatusAt ? time(x.deliveryStatusAt) : ''}</td></tr>`)}</tbody></table>
+<tbody>${r.recipients.map((x) => html`<tr><td>${x.name ?? html`<span class="muted">–</span>`}</td><td>${filterLink(q, 'to', x.email)}</td><td>${x.kind}</td><td>${x.status}${x.suppressedReason ? html` (${x.suppressedReason}; <a href="/console/suppressions${qs({ email: x.email })}">on the suppression list</a>)` : ''}</td><td>${x.deliveryStatus ?? (x.status === 'sent' || x.status === 'pending' ? noEvent(deps.eventsExpected) : html`<span class="muted">not sent</span>`)} ${x.deliveryStatusAt ? time(x.deliveryStatusAt) : ''}</td></tr>`)}</tbody></table>
 <h2>Timeline</h2>
 <ol class="timeline">${timeline.map((t) => html`<li>${time(t.occurredAt)} ${t.what}</li>`)}</ol>
 ${timeline.length === 0 ? html`<p class="muted">${r.status === 'failed' || r.status === 'cancelled' ? 'Never handed to the provider.' : 'Not tried yet.'}</p>` : ''}
