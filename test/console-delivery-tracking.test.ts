@@ -41,7 +41,7 @@ describe(`the console without the Event Webhook (${TEST_ENGINE})`, () => {
     for (const [what, text] of [
       ['search', search.text],
       ['message page', page.text],
-    ]) {
+    ] as const) {
       assert.match(text, /title="No Event Webhook is set up[^"]*">not tracked</, what);
       assert.doesNotMatch(text, /no event yet/, what);
     }
