@@ -63,6 +63,7 @@ import type { Config } from './config.ts';
 import { databaseReadiness } from './readiness.ts';
 import {
   createOperations,
+  eventsConfirm,
   type Operations,
   operationsMaintenance,
   startOperationsJobs,
@@ -360,9 +361,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     onRequeued: () => wakeWorkers.fn(),
   });
   const accounts = consoleAccounts(database, operations.service);
-  const eventsExpected = Boolean(
-    config.sendgridWebhook.publicKey || config.sendgridWebhook.insecure,
-  );
+  const eventsExpected = eventsConfirm(config);
   const alertStore = createAlertStore(database);
   const monitoringQueries = createMonitoringQueries(database);
   const listUnits = () => operations.units.list();
