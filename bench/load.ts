@@ -403,6 +403,8 @@ interface Measured {
   p50: number | null;
   p99: number | null;
   failed: number;
+  /** The first failed POST's status or error, when any failed. */
+  firstFailure: string | null;
   duplicates: number;
   cpu: { name: string; msPerMessage: number }[];
   coresBusy: number;
@@ -499,6 +501,7 @@ async function runOnce(
       p50: delivered?.p50 ?? null,
       p99: delivered?.p99 ?? null,
       failed: Number(run.failed),
+      firstFailure: typeof run.firstFailure === 'string' ? run.firstFailure : null,
       duplicates: delivered?.duplicates ?? 0,
       cpu: measured.map((p, i) => ({
         name: p.name,
@@ -556,7 +559,7 @@ function row(m: Measured): string {
   const parts = m.cpu.map((p) => `${p.name} ${p.msPerMessage.toFixed(3)}`).join(', ');
   const rss = m.rss.map((p) => `${p.name} ${Math.round(p.mib)}`).join(', ');
   const problems = [
-    m.failed > 0 ? `${m.failed} failed POSTs` : '',
+    m.failed > 0 ? `${m.failed} failed POSTs (first: ${m.firstFailure ?? 'unknown'})` : '',
     m.duplicates > 0 ? `${m.duplicates} sent twice` : '',
   ].filter(Boolean);
   return `| ${m.label} | ${m.endToEnd === null ? '–' : thousands(m.endToEnd)} | ${thousands(m.ingest)} | ${ms(m.p50)} / ${ms(m.p99)} | ${total.toFixed(2)} (${parts}) | ${m.coresBusy.toFixed(2)} | ${m.storageKiBPerMessage.toFixed(1)} | ${rss} | ${m.load.toFixed(2)}${problems.length ? `; ${problems.join(', ')}` : ''} |`;

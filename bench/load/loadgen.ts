@@ -45,6 +45,8 @@ function run(request: RunRequest): Promise<void> {
   let seq = 0;
   let startedAt = 0;
   let lastResponseAt = 0;
+  // What went wrong first, so that a run of failed POSTs says why instead of only how many.
+  let firstFailure: string | null = null;
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
@@ -79,12 +81,19 @@ function run(request: RunRequest): Promise<void> {
           p50: result.latency.p50,
           p99: result.latency.p99,
           bodyBytes: Buffer.byteLength(bodyFor(request.phase, 0, Date.now())),
+          firstFailure,
         });
         resolve();
       },
     );
-    instance.on('response', () => {
+    instance.on('response', (_client: unknown, statusCode: number) => {
       lastResponseAt = Date.now();
+      if (firstFailure === null && (statusCode < 200 || statusCode > 299)) {
+        firstFailure = `HTTP ${statusCode}`;
+      }
+    });
+    instance.on('reqError', (error: Error) => {
+      firstFailure ??= error.message;
     });
   });
 }
