@@ -28,6 +28,13 @@ export async function registerEventWebhook(app: FastifyInstance, options: EventW
   const path = `/webhooks/${source.name}`;
   const logRefusal = refusalLog(path, options.clock);
   await app.register(async (scope) => {
+    // The body is taken as the bytes it is, whatever its Content-Type says: the signature covers
+    // the bytes, not the header, and SendGrid retries any answer but 2xx for a day and then drops
+    // the batch. Fastify refuses an empty `Content-Type:` (415) before any parser runs, so an
+    // empty one is read as none, as a missing one already is.
+    scope.addHook('onRequest', async (request) => {
+      if (request.headers['content-type']?.trim() === '') delete request.headers['content-type'];
+    });
     scope.removeContentTypeParser(['application/json', 'text/plain']);
     scope.addContentTypeParser(
       '*',
