@@ -8,7 +8,14 @@ import {
 } from '../src/providers/sendgrid/event-source.ts';
 import { loadSigningKey, signPayload } from '../src/simulator/event-webhook/signing.ts';
 import { SqlDeliveryEventStore } from '../src/store/index.ts';
-import { message, startTestService, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
+import {
+  message,
+  startTestService,
+  TEST_ENGINE,
+  TEST_KEY,
+  type TestService,
+  waitFor,
+} from './helpers.ts';
 import { type SignedEventsSetup, startWithSignedEvents } from './support/signed-events.ts';
 
 /** SendGrid's own published test vector (the same in every official helper library). */
@@ -354,5 +361,74 @@ describe(`unconfirmed messages: accepted, then silence (${TEST_ENGINE})`, () => 
     assert.equal(posted.status, 200, 'insecure mode takes unsigned events');
     assert.deepEqual(await unconfirmed(), []);
     assert.equal((await tegami.request('GET', '/v1/providers')).body.unconfirmed_messages, 0);
+  });
+});
+
+describe(`one address in two personalizations of one forwarded request (${TEST_ENGINE})`, () => {
+  let setup: SignedEventsSetup;
+  before(async () => {
+    setup = await startWithSignedEvents({ env: { TEGAMI_WEBHOOKS_ALLOW_PRIVATE: 'true' } });
+  });
+  after(() => setup.stop());
+
+  test('its delivery is one status change: one recipient.delivered status webhook', async () => {
+    const { tegami } = setup;
+    // Nothing listens there: the deliveries stay queued, which is all this test counts.
+    const endpoint = await tegami.request('POST', '/v1/webhook-endpoints', {
+      url: 'http://127.0.0.1:9/hooks',
+      events: ['recipient.delivered'],
+    });
+    assert.equal(endpoint.status, 201, JSON.stringify(endpoint.body));
+    const sent = await fetch(`${tegami.url}/v3/mail/send`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_KEY}` },
+      body: JSON.stringify({
+        personalizations: [
+          { to: [{ email: 'twice@example.com' }], subject: 'First' },
+          { to: [{ email: 'Twice@example.com' }, { email: 'once@example.com' }] },
+        ],
+        from: { email: 'bookings@hotel.example' },
+        subject: 'Booking',
+        content: [{ type: 'text/plain', value: 'See you soon.' }],
+      }),
+    });
+    assert.equal(sent.status, 202, await sent.text());
+    const id = await waitFor(async () => {
+      const rows = await tegami.service.database.db
+        .selectFrom('recipients')
+        .select(['message_id', 'delivery_status'])
+        .where('email_normalized', '=', 'once@example.com')
+        .execute();
+      return rows[0]?.delivery_status === 'delivered' ? rows[0].message_id : null;
+    }, 'the simulator’s delivery events');
+    const twice = await waitFor(async () => {
+      const m = await tegami.request('GET', `/v1/messages/${id}`);
+      const rows = (m.body.recipients as { email: string; delivery_status: string }[]).filter(
+        (r) => r.email.toLowerCase() === 'twice@example.com',
+      );
+      return rows.length === 2 && rows.every((r) => r.delivery_status === 'delivered')
+        ? rows
+        : null;
+    }, 'both rows of the address delivered');
+    assert.equal(twice.length, 2, 'the address is listed once per personalization');
+    // The simulator's events of both copies are in (two delivered events for the address).
+    await waitFor(async () => {
+      const rows = await tegami.service.database.db
+        .selectFrom('delivery_events')
+        .select('event_key')
+        .where('message_id', '=', id)
+        .where('email_normalized', '=', 'twice@example.com')
+        .where('event', '=', 'delivered')
+        .execute();
+      return rows.length >= 2;
+    }, 'both copies’ delivered events');
+    const hooks = await tegami.service.database.db
+      .selectFrom('webhook_deliveries')
+      .select(['event_type', 'payload'])
+      .where('endpoint_id', '=', endpoint.body.id)
+      .execute();
+    const forAddress = hooks.filter((h) => h.payload.includes('twice@example.com'));
+    assert.equal(forAddress.length, 1, JSON.stringify(hooks, null, 1));
+    assert.equal(hooks.filter((h) => h.payload.includes('once@example.com')).length, 1);
   });
 });

@@ -51,8 +51,15 @@ export async function foldIntoRecipients(
       .where('message_id', 'in', part);
     // PostgreSQL: two batches about one recipient must not both read the old status.
     const recipients = await handle.dialect.lockRowsForUpdate(query).execute();
+    // An address may be listed more than once in a message (in two personalizations of a request
+    // forwarded to SendGrid): its rows share one status, set together by the update below, so
+    // its change is one change and one status webhook.
+    const folded = new Set<string>();
     for (const r of recipients) {
-      const best = foldMarks(candidates.get(`${r.message_id}\n${r.email_normalized}`) ?? []);
+      const id = `${r.message_id}\n${r.email_normalized}`;
+      if (folded.has(id)) continue;
+      folded.add(id);
+      const best = foldMarks(candidates.get(id) ?? []);
       if (!best) continue;
       const current: DeliveryMark | null =
         r.delivery_status && r.delivery_status_at !== null && r.delivery_event_key
