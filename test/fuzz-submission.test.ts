@@ -209,16 +209,21 @@ function checkErrorShape(response: Sent, what: string): void {
   assert.equal(typeof body.error.message, 'string');
 }
 
-/** The header block of a rendered message: names in order, and whether every break is CRLF. */
-function headerBlock(mime: string): { names: string[]; bareBreak: boolean } {
+/**
+ * The header block of a rendered message: names in order, whether every break is CRLF, and the
+ * lines that break RFC 5322: a continuation line of whitespace only (obsolete syntax, section
+ * 4.2) or a line over 998 characters.
+ */
+function headerBlock(mime: string): { names: string[]; bareBreak: boolean; badLines: string[] } {
   const end = mime.indexOf('\r\n\r\n');
   const block = end === -1 ? mime : mime.slice(0, end);
   const lines = block.split('\r\n');
   const bareBreak = lines.some((line) => /[\r\n]/.test(line));
+  const badLines = lines.filter((line) => !/[^ \t]/.test(line) || line.length > 998);
   const names = lines
     .filter((line) => !/^[ \t]/.test(line)) // continuation lines of a folded header
     .map((line) => line.slice(0, Math.max(line.indexOf(':'), 0)));
-  return { names, bareBreak };
+  return { names, bareBreak, badLines };
 }
 
 const GENERATED_HEADERS = new Set(
@@ -309,10 +314,20 @@ describe('property: no field adds a header line to the mail or the stored messag
   after(() => svc.stop());
 
   /** Mostly valid messages, with hostile text in the fields that end up in headers. */
+  /** Text with a run of spaces or tabs, up to past the 76-character fold, or at its end. */
+  const whitespaceRun = fc
+    .tuple(
+      fc.string({ unit: 'grapheme', maxLength: 70 }),
+      fc.constantFrom(' ', '\t', ' \t'),
+      fc.integer({ min: 1, max: 120 }),
+      fc.string({ unit: 'grapheme', maxLength: 10 }),
+    )
+    .map(([before, space, n, after]) => `x${before}${space.repeat(n)}${after}`);
   /** Usually printable text (any script, emoji, quotes, colons), sometimes hostile. */
   const mostlyPrintable = (minLength = 0) =>
     fc.oneof(
       { weight: 3, arbitrary: fc.string({ unit: 'grapheme', minLength, maxLength: 20 }) },
+      { weight: 1, arbitrary: whitespaceRun },
       { weight: 1, arbitrary: hostileString },
     );
   const headerBound = fc
@@ -405,8 +420,13 @@ describe('property: no field adds a header line to the mail or the stored messag
               const r = await svc.request('GET', `/v1/sandbox/messages?message_id=${id}`);
               return (r.body.data?.[0]?.mime as string | undefined) ?? null;
             }, `the sandbox copy of ${id}`);
-            const { names, bareBreak } = headerBlock(mime);
+            const { names, bareBreak, badLines } = headerBlock(mime);
             assert.ok(!bareBreak, `a bare CR or LF in the header block:\n${mime.slice(0, 2000)}`);
+            assert.deepEqual(
+              badLines,
+              [],
+              `a header line of whitespace only or over 998 characters:\n${mime.slice(0, 2000)}`,
+            );
             const custom = new Set(Object.keys(input.headers ?? {}).map((h) => h.toLowerCase()));
             for (const name of names) {
               assert.ok(

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
+import libmime from 'libmime';
+import { simpleParser } from 'mailparser';
 import { newId } from '../src/domain/ids.ts';
 import type { MessageContent } from '../src/domain/types.ts';
 import {
@@ -361,6 +363,51 @@ describe('submission validation (real HTTP, real database)', () => {
     });
   });
 
+  describe('headers written without encoding: In-Reply-To, References, OTP-Token', () => {
+    for (const [name, value] of [
+      ['In-Reply-To', '<réservation@hotel.example>'],
+      ['references', '<a@hotel.example> <ü@hotel.example>'],
+      ['OTP-Token', 'code=123456, name="Hôtel"'],
+      ['OTP-TOKEN', '\u00a0'],
+    ] as const) {
+      test(`${name} with non-ASCII text → 400, nothing stored`, () =>
+        expectRefused({
+          name,
+          body: message({ headers: { [name]: value } }),
+          field: `headers.${name}`,
+        }));
+    }
+
+    test('ASCII ones are written as given; one stored earlier with non-ASCII is left out', async () => {
+      const headers = {
+        'In-Reply-To': '<a@hotel.example>',
+        References: '<a@hotel.example>   <b@hotel.example>',
+        'OTP-Token': 'code=123456',
+      };
+      const answer = await svc.request('POST', '/v1/messages', message({ headers }));
+      assert.equal(answer.status, 202, JSON.stringify(answer.body));
+      const mime = await sandboxMime(answer.body.id);
+      assert.deepEqual(headerLines(mime, 'in-reply-to'), ['In-Reply-To: <a@hotel.example>']);
+      assert.deepEqual(headerLines(mime, 'references'), [
+        'References: <a@hotel.example> <b@hotel.example>',
+      ]);
+      assert.deepEqual(headerLines(mime, 'otp-token'), ['OTP-Token: code=123456']);
+
+      const id = await storeUnvalidated({
+        headers: { 'In-Reply-To': '<é@hotel.example>', 'OTP-Token': 'ü', 'X-Kept': 'é' },
+      });
+      const stored = await sandboxMime(id);
+      assert.deepEqual(headerLines(stored, 'in-reply-to'), []);
+      assert.deepEqual(headerLines(stored, 'otp-token'), []);
+      assert.deepEqual(headerLines(stored, 'x-kept'), ['X-Kept: =?UTF-8?B?w6k=?=']);
+      // Every byte of the header block is ASCII.
+      assert.ok(
+        /^[\t\r\n\x20-\x7e]*$/.test(stored.split('\r\n\r\n')[0] ?? ''),
+        stored.slice(0, 800),
+      );
+    });
+  });
+
   describe('bidirectional control characters', () => {
     const bidi = [
       '\u202a',
@@ -540,6 +587,53 @@ describe('rendering and the SendGrid body skip reserved headers, whatever was st
 
   test('toMailSendBody', () => {
     assert.deepEqual(toMailSendBody(outbound).headers, { 'X-Kept': 'yes' });
+  });
+});
+
+describe('renderMime folds no header into a line of whitespace only, nor past 998 characters', () => {
+  const content: MessageContent = {
+    from: { email: 'a@example.com', name: `Hotel${' '.repeat(90)}Desk` },
+    to: [{ email: 'b@example.com', name: 'Guest,\tÉ' }],
+    cc: [],
+    bcc: [],
+    subject: `Booking${' '.repeat(100)}#12`,
+    text: 't',
+    headers: {
+      'X-Trailing': `${'a'.repeat(60)}${' '.repeat(40)}`,
+      'X-Run': `a${' '.repeat(100)}b`,
+      'X-Tabs': `a${'\t'.repeat(100)}b\t`,
+      'X-Words': 'word '.repeat(20),
+      [`X-${'k'.repeat(250)}`]: 'v'.repeat(900),
+      'X-Plain': 'as is',
+    },
+    categories: [],
+    metadata: {},
+    attachments: [],
+  };
+
+  test('long runs of whitespace and long words', async () => {
+    const mime = (
+      await renderMime({ id: 'msg_01J0000000000000000000TEST', attempt: 1, content })
+    ).toString();
+    const head = (mime.split('\r\n\r\n')[0] ?? '').split('\r\n');
+    for (const line of head) {
+      assert.match(line, /[^ \t]/, `a line of whitespace only:\n${head.join('\n')}`);
+      assert.ok(line.length <= 998, `a line of ${line.length} characters`);
+    }
+    // Values keep their text (trailing whitespace aside) once unfolded and decoded.
+    const parsed = await simpleParser(mime);
+    // mailparser leaves the fields it does not know as written (encoded words included).
+    const value = (name: string) => libmime.decodeWords(String(parsed.headers.get(name)));
+    assert.equal(value('x-trailing'), 'a'.repeat(60));
+    assert.equal(value('x-run'), `a${' '.repeat(100)}b`);
+    assert.equal(value('x-tabs'), `a${'\t'.repeat(100)}b`);
+    assert.equal(value('x-words'), 'word '.repeat(20).trim());
+    assert.equal(value(`x-${'k'.repeat(250)}`), 'v'.repeat(900));
+    assert.deepEqual(headerLines(mime, 'x-plain'), ['X-Plain: as is']);
+    assert.equal(parsed.subject, `Booking${' '.repeat(100)}#12`);
+    // A display name's runs of whitespace are one space.
+    assert.deepEqual(headerLines(mime, 'from'), ['From: Hotel Desk <a@example.com>']);
+    assert.equal((parsed.to as { value: { name: string }[] }).value[0]?.name, 'Guest, É');
   });
 });
 

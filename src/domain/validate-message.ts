@@ -77,6 +77,22 @@ export const RESERVED_HEADERS = new Set([
  */
 export const RESERVED_HEADER_PREFIXES = ['content-', 'resent-', 'arc-', 'x-tegami-'];
 
+/**
+ * Header fields that are written as they are, never as RFC 2047 encoded words: In-Reply-To and
+ * References hold Message-IDs (RFC 5322 section 3.6.4), OTP-Token is a structured field (RFC
+ * 9651). An encoded word there is read as literal characters, not as text, so nodemailer, which
+ * builds the mail, writes non-ASCII in them as raw 8-bit bytes (its mime-node encodeHeaderValue;
+ * the other fields it treats so, From, Date, Message-ID, Content-* and the like, are reserved).
+ * Their values must be ASCII.
+ */
+export const ASCII_ONLY_HEADERS: ReadonlyMap<string, string> = new Map([
+  ['in-reply-to', 'holds Message-IDs (<id@host>), which are ASCII'],
+  ['references', 'holds Message-IDs (<id@host>), which are ASCII'],
+  ['otp-token', 'is a structured field (RFC 9651), which is ASCII'],
+]);
+/** Printable ASCII and TAB: what a header of ASCII_ONLY_HEADERS may hold. */
+const HEADER_ASCII = /^[\t\x20-\x7e]*$/;
+
 /** True for a header name a caller may not set, in any letter case. */
 export function isReservedHeader(name: string): boolean {
   const lower = name.toLowerCase();
@@ -317,6 +333,13 @@ export function validateMessage(input: MessageInput, now: number): ValidMessage 
     }
     headerNames.add(name.toLowerCase());
     checkHeaderText(value, field, errors);
+    const asciiOnly = ASCII_ONLY_HEADERS.get(name.toLowerCase());
+    if (asciiOnly && !HEADER_ASCII.test(value)) {
+      errors.push({
+        field,
+        message: `must be printable ASCII: this header ${asciiOnly}; non-ASCII text cannot be encoded in it`,
+      });
+    }
   }
 
   const categories = input.categories ?? [];

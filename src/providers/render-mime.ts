@@ -1,6 +1,8 @@
 import MailComposer from 'nodemailer/lib/mail-composer';
+import { encodeWord, foldLines } from 'nodemailer/lib/mime-funcs';
+import MimeNode from 'nodemailer/lib/mime-node';
 import type { Address, OutboundMessage } from '../domain/types.ts';
-import { isReservedHeader } from '../domain/validate-message.ts';
+import { ASCII_ONLY_HEADERS, isReservedHeader } from '../domain/validate-message.ts';
 
 /**
  * Carries the message id in every rendered mail. Spelled as it appears in the mail: nodemailer
@@ -9,7 +11,10 @@ import { isReservedHeader } from '../domain/validate-message.ts';
 export const TEGAMI_ID_HEADER = 'X-Tegami-Message-ID';
 
 function formatAddress(address: Address): { name: string; address: string } | string {
-  return address.name ? { name: address.name, address: address.email } : address.email;
+  // A display name is a phrase, whose runs of whitespace mean one space (RFC 5322 section
+  // 3.2.2); a long run was folded into a line of whitespace only.
+  const name = address.name?.replace(/[ \t]+/g, ' ').trim();
+  return name ? { name, address: address.email } : address.email;
 }
 
 /**
@@ -26,14 +31,20 @@ export async function renderMime(message: OutboundMessage, date = new Date()): P
   // other header, our id included, was dropped.
   const headers = Object.entries(content.headers)
     .filter(([name]) => !isReservedHeader(name))
-    .map(([key, value]) => ({ key, value }));
+    .flatMap(([key, value]) => {
+      const written = headerValue(key, value);
+      return written === null ? [] : [{ key, value: written }];
+    });
+  const subject = headerValue('Subject', content.subject);
+  // A prepared value is taken as a header, not as the subject option.
+  if (typeof subject !== 'string') headers.unshift({ key: 'Subject', value: subject ?? '' });
   const composer = new MailComposer({
     from: formatAddress(content.from),
     to: content.to.map(formatAddress),
     cc: content.cc.map(formatAddress),
     bcc: content.bcc.map(formatAddress),
     ...(content.reply_to ? { replyTo: formatAddress(content.reply_to) } : {}),
-    subject: content.subject,
+    ...(typeof subject === 'string' ? { subject } : {}),
     ...(content.text !== undefined ? { text: content.text } : {}),
     ...(content.html !== undefined ? { html: content.html } : {}),
     headers: [...headers, { key: TEGAMI_ID_HEADER, value: message.id }],
@@ -48,6 +59,35 @@ export async function renderMime(message: OutboundMessage, date = new Date()): P
     })),
   });
   return composer.compile().build();
+}
+
+/** RFC 5322's limit on a line, CRLF excluded. */
+const MAX_LINE = 998;
+
+type PreparedValue = { value: string; prepared: true; foldLines: true };
+
+/**
+ * A header's value for the composer, or null to leave the header out. nodemailer encodes
+ * unstructured text (RFC 2047 for non-ASCII) and folds the line at 76 characters, but only at
+ * whitespace, so a run of spaces or tabs across the fold made a continuation line of whitespace
+ * only (obsolete syntax, RFC 5322 section 4.2), and a long value without spaces a line over 998
+ * characters. Trailing whitespace is dropped (it means nothing, and ran across the fold most
+ * often); a value that would still fold so is written as encoded words instead, which keep
+ * every space and fold between any two of them.
+ */
+function headerValue(key: string, value: string): string | PreparedValue | null {
+  if (ASCII_ONLY_HEADERS.has(key.toLowerCase())) {
+    // Validation refuses non-ASCII here; one stored before that rule is not written as raw
+    // 8-bit bytes. Message-IDs are separated by whitespace, of any length: one space does.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: ASCII is the range being tested
+    if (!/^[\x00-\x7f]*$/.test(value)) return null;
+    return value.replace(/[ \t]+/g, ' ').trim();
+  }
+  const text = value.replace(/[ \t]+$/, '');
+  const lines = foldLines(`${key}: ${MimeNode.encodeHeaderValue(key, text)}`, 76).split('\r\n');
+  const blank = lines.slice(1).some((line) => !/[^ \t]/.test(line));
+  if (!blank && lines.every((line) => line.length <= MAX_LINE)) return text;
+  return { value: encodeWord(text, 'Q', 52), prepared: true, foldLines: true };
 }
 
 /**

@@ -32,7 +32,10 @@ export const MessageInputSchema = Type.Object(
     text: Type.Optional(Type.String()),
     html: Type.Optional(Type.String()),
     headers: Type.Optional(
-      StringMap('Extra headers; reserved ones (From, To, Subject, …) are refused.', 100),
+      StringMap(
+        'Extra headers; reserved ones (From, To, Subject, …) are refused. In-Reply-To, References and OTP-Token take printable ASCII only; other values may hold any text (non-ASCII is written as RFC 2047 encoded words).',
+        100,
+      ),
     ),
     categories: Type.Optional(Type.Array(Type.String(), { maxItems: MAX_CATEGORIES })),
     metadata: Type.Optional(
