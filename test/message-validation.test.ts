@@ -637,6 +637,69 @@ describe('renderMime folds no header into a line of whitespace only, nor past 99
   });
 });
 
+describe('renderMime: message/* attachments are not encoded, or go out as files', () => {
+  /** The part of the rendered mail that holds the attachment named m.eml: headers and body. */
+  async function part(type: string, bytes: Buffer): Promise<{ head: string; body: string }> {
+    const content: MessageContent = {
+      from: { email: 'a@example.com' },
+      to: [{ email: 'b@example.com' }],
+      cc: [],
+      bcc: [],
+      subject: 's',
+      text: 't',
+      headers: {},
+      categories: [],
+      metadata: {},
+      attachments: [{ filename: 'm.eml', content: bytes.toString('base64'), content_type: type }],
+    };
+    const mime = (
+      await renderMime({ id: 'msg_01J0000000000000000000TEST', attempt: 1, content })
+    ).toString('latin1');
+    const boundary = /boundary="([^"]+)"/.exec(mime)?.[1] as string;
+    const found = mime.split(`\r\n--${boundary}`).find((p) => p.includes('name=m.eml')) as string;
+    const at = found.indexOf('\r\n\r\n');
+    return { head: found.slice(0, at), body: found.slice(at + 4) };
+  }
+
+  test('RFC 2046 5.2: 7bit or 8bit as the bytes are; LF alone becomes CRLF', async () => {
+    const plain = Buffer.from('Subject: hi\r\n\r\nbody\r\n');
+    let p = await part('message/rfc822', plain);
+    assert.match(p.head, /Content-Type: message\/rfc822/);
+    assert.match(p.head, /Content-Transfer-Encoding: 7bit/);
+    assert.equal(p.body, plain.toString('latin1'));
+    p = await part('message/rfc822', Buffer.from('Subject: hi\n\nnuit à l’hôtel\n'));
+    assert.match(p.head, /Content-Transfer-Encoding: 8bit/);
+    assert.equal(p.body, Buffer.from('Subject: hi\r\n\r\nnuit à l’hôtel\r\n').toString('latin1'));
+    p = await part('message/partial', plain);
+    assert.match(p.head, /Content-Type: message\/partial/);
+    assert.match(p.head, /Content-Transfer-Encoding: 7bit/);
+  });
+
+  test('bytes no 7bit or 8bit part may hold go out as a file, in base64', async () => {
+    for (const [type, bytes] of [
+      ['message/rfc822', Buffer.from([0x53, 0x00, 0x0d, 0x0a])], // NUL
+      ['message/rfc822', Buffer.from('a\rb\r\n')], // a CR alone
+      ['message/rfc822', Buffer.from(`${'a'.repeat(999)}\r\n`)], // a line over 998 bytes
+      ['message/delivery-status', Buffer.from('x'.repeat(1200))],
+      ['message/partial', Buffer.from('Subject: é\r\n')], // 8-bit where only 7bit is allowed
+      ['message/external-body', Buffer.from('é')],
+    ] as const) {
+      const p = await part(type, bytes);
+      assert.match(p.head, /Content-Type: application\/octet-stream; name=m\.eml/, type);
+      assert.match(p.head, /Content-Transfer-Encoding: base64/, type);
+      assert.deepEqual(Buffer.from(p.body.replace(/\s+/g, ''), 'base64'), bytes, type);
+    }
+  });
+
+  test('message/global may be encoded (RFC 6532), and is, in base64', async () => {
+    const bytes = Buffer.from('Subject: é\n\0');
+    const p = await part('message/global', bytes);
+    assert.match(p.head, /Content-Type: message\/global/);
+    assert.match(p.head, /Content-Transfer-Encoding: base64/);
+    assert.deepEqual(Buffer.from(p.body.replace(/\s+/g, ''), 'base64'), bytes);
+  });
+});
+
 describe('headers named key and value', () => {
   test('are two headers in the MIME, not one header they spell out', async () => {
     // nodemailer reads an object with `key` and `value` as one header: these made a Sender line

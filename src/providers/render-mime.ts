@@ -1,7 +1,7 @@
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { encodeWord, foldLines } from 'nodemailer/lib/mime-funcs';
 import MimeNode from 'nodemailer/lib/mime-node';
-import type { Address, OutboundMessage } from '../domain/types.ts';
+import type { Address, Attachment, OutboundMessage } from '../domain/types.ts';
 import { ASCII_ONLY_HEADERS, isReservedHeader } from '../domain/validate-message.ts';
 
 /**
@@ -51,12 +51,7 @@ export async function renderMime(message: OutboundMessage, date = new Date()): P
     // Our own id makes the Message-ID stable across attempts (and cheaper than a random one).
     date,
     messageId: `<${message.id}@${content.from.email.split('@')[1] ?? 'tegami'}>`,
-    attachments: content.attachments.map((a) => ({
-      filename: a.filename,
-      content: a.content,
-      encoding: 'base64',
-      contentType: attachedType(a.content_type),
-    })),
+    attachments: content.attachments.map(attachment),
   });
   return composer.compile().build();
 }
@@ -88,6 +83,75 @@ function headerValue(key: string, value: string): string | PreparedValue | null 
   const blank = lines.slice(1).some((line) => !/[^ \t]/.test(line));
   if (!blank && lines.every((line) => line.length <= MAX_LINE)) return text;
   return { value: encodeWord(text, 'Q', 52), prepared: true, foldLines: true };
+}
+
+/**
+ * One attachment for the composer. A file is written in base64, but a `message/*` part may not
+ * be encoded (RFC 2046 section 5.2: `message/rfc822` is 7bit, 8bit or binary, `message/partial`
+ * and `message/external-body` 7bit only), so it goes out as its bytes, in lines that end in CRLF
+ * (an LF alone, as in a file saved on Unix, becomes CRLF), labelled with the encoding that
+ * describes them. Binary cannot be sent through every relay, so bytes that fit neither 7bit nor
+ * 8bit (NUL, a CR alone, a line over 998 bytes), or not 7bit where only 7bit is allowed, go out as
+ * the file they are: `application/octet-stream`, in base64, under the same filename.
+ * `message/global` (RFC 6532) may be encoded, and is, in base64.
+ */
+function attachment(a: Attachment) {
+  const type = attachedType(a.content_type);
+  const file = { filename: a.filename, content: a.content, encoding: 'base64', contentType: type };
+  if (!/^message\//i.test(type)) return file;
+  if (/^message\/global$/i.test(type)) return { ...file, contentTransferEncoding: 'base64' };
+  const bytes = withCrlf(Buffer.from(a.content, 'base64'));
+  const fits = transferEncodingOf(bytes);
+  const sevenBitOnly = /^message\/(partial|external-body)$/i.test(type);
+  if (fits === '7bit' || (fits === '8bit' && !sevenBitOnly)) {
+    return {
+      filename: a.filename,
+      content: bytes,
+      contentType: type,
+      contentTransferEncoding: fits,
+    };
+  }
+  return { ...file, contentType: 'application/octet-stream' };
+}
+
+/** The bytes with every LF that has no CR before it preceded by one. */
+function withCrlf(bytes: Buffer): Buffer {
+  let bare = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i] === 0x0a && bytes[i - 1] !== 0x0d) bare++;
+  }
+  if (bare === 0) return bytes;
+  const out = Buffer.allocUnsafe(bytes.length + bare);
+  let j = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i] === 0x0a && bytes[i - 1] !== 0x0d) out[j++] = 0x0d;
+    out[j++] = bytes[i] as number;
+  }
+  return out;
+}
+
+/**
+ * `7bit` or `8bit` when the bytes are lines of at most 998 bytes ending in CRLF, without NUL or
+ * a CR or LF alone (RFC 2045 section 2.7 and 2.8), and ASCII only for `7bit`; otherwise null.
+ */
+function transferEncodingOf(bytes: Buffer): '7bit' | '8bit' | null {
+  let eightBit = false;
+  let lineStart = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i] as number;
+    if (b === 0x0d) {
+      if (bytes[i + 1] !== 0x0a) return null;
+      if (i - lineStart > MAX_LINE) return null;
+      i++;
+      lineStart = i + 1;
+    } else if (b === 0x0a || b === 0) {
+      return null;
+    } else if (b > 0x7f) {
+      eightBit = true;
+    }
+  }
+  if (bytes.length - lineStart > MAX_LINE) return null;
+  return eightBit ? '8bit' : '7bit';
 }
 
 /**
