@@ -15,7 +15,8 @@ import { eventsConfirm } from './wire-operations.ts';
 export const UNSENT_USAGE = `Usage: tegami unsent [filters] [--json]
 
 Mail a provider has not taken yet, or took and never confirmed: counts by reason, unit,
-provider and error class, and the oldest waiting message (as GET /v1/unsent/summary).
+provider and error class, and the oldest message not sent yet, whatever holds it (waiting,
+held, retrying or unknown_outcome), as GET /v1/unsent/summary's oldest_pending.
 
 Reasons: waiting (queued longer than TEGAMI_UNSENT_AFTER_S), retrying, held (the provider is
 unavailable, throttled or paused), unknown_outcome (a send timed out), failed (dead letter),
@@ -67,8 +68,10 @@ export async function runUnsentCommand(config: () => Config, args: string[]): Pr
       console.log(JSON.stringify({ ...presented, by_reason: byReason }, null, 2));
       return 0;
     }
-    const oldest = summary.oldestWaiting
-      ? `; oldest waiting ${summary.oldestWaiting.id}, due ${age(summary.oldestWaiting.ageMs)} ago`
+    // Held and retried mail counts too: in an outage nothing is merely "waiting".
+    const pending = summary.oldestPending;
+    const oldest = pending
+      ? `; oldest not sent ${pending.id} (${pending.reason}), due ${age(pending.ageMs)} ago`
       : '';
     console.log(`Unsent: ${summary.total}${oldest}\n`);
     printTable(['REASON', 'COUNT'], Object.entries({ ...summary.byReason, unconfirmed }));

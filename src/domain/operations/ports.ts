@@ -47,6 +47,13 @@ export interface UnsentSummaryData {
   groups: UnsentGroup[];
   /** The longest-waiting message with reason `waiting`: since when it has been due. */
   oldestWaiting: { id: string; dueSince: number } | null;
+  /**
+   * The longest-waiting message not yet taken by a provider, whatever holds it (`waiting`,
+   * `held`, `retrying`, `unknown_outcome`): since when it has been due (its `send_at`, or its
+   * creation), as the `delivery_delay` alert counts. In an outage this is held mail, which
+   * `oldestWaiting` (never tried) leaves out.
+   */
+  oldestPending: { id: string; reason: UnsentReason; dueSince: number } | null;
 }
 
 export interface OperationsQueries {

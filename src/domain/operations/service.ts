@@ -79,6 +79,7 @@ export interface UnsentSummary {
   byProvider: { provider: string | null; count: number }[];
   byErrorClass: { errorClass: string | null; count: number }[];
   oldestWaiting: { id: string; dueSince: number; ageMs: number } | null;
+  oldestPending: { id: string; reason: UnsentReason; dueSince: number; ageMs: number } | null;
 }
 
 const NOTHING = Symbol('matches nothing');
@@ -188,7 +189,7 @@ export class OperationsService {
     const filter = await this.filterFor(scope, query, { unsent: true });
     const data: UnsentSummaryData = filter
       ? await this.deps.queries.unsentSummary(filter)
-      : { groups: [], oldestWaiting: null };
+      : { groups: [], oldestWaiting: null, oldestPending: null };
     const byReason = {
       waiting: 0,
       retrying: 0,
@@ -221,6 +222,9 @@ export class OperationsService {
       byErrorClass: sorted(byErrorClass).map(([errorClass, count]) => ({ errorClass, count })),
       oldestWaiting: data.oldestWaiting
         ? { ...data.oldestWaiting, ageMs: Math.max(0, now - data.oldestWaiting.dueSince) }
+        : null,
+      oldestPending: data.oldestPending
+        ? { ...data.oldestPending, ageMs: Math.max(0, now - data.oldestPending.dueSince) }
         : null,
     };
   }

@@ -18,5 +18,13 @@ export function presentUnsentSummary(summary: UnsentSummary) {
           age_s: Math.floor(summary.oldestWaiting.ageMs / 1000),
         }
       : null,
+    oldest_pending: summary.oldestPending
+      ? {
+          id: summary.oldestPending.id,
+          reason: summary.oldestPending.reason,
+          due_since: new Date(summary.oldestPending.dueSince).toISOString(),
+          age_s: Math.floor(summary.oldestPending.ageMs / 1000),
+        }
+      : null,
   };
 }

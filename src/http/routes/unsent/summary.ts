@@ -20,6 +20,15 @@ const SummarySchema = Type.Object({
     Type.Object({ id: Type.String(), due_since: Type.String(), age_s: Type.Integer() }),
     Type.Null(),
   ]),
+  oldest_pending: Type.Union([
+    Type.Object({
+      id: Type.String(),
+      reason: Type.String(),
+      due_since: Type.String(),
+      age_s: Type.Integer(),
+    }),
+    Type.Null(),
+  ]),
 });
 
 /** `GET /v1/unsent/summary`: the unsent view counted. */
@@ -30,7 +39,7 @@ export function registerUnsentSummary(app: TypedApp, operations: OperationsServi
       schema: {
         tags: ['operations'],
         summary:
-          'Counts of unsent messages by reason, unit, provider and error class, and the oldest waiting one',
+          'Counts of unsent messages by reason, unit, provider and error class, the oldest waiting one, and the oldest not yet taken by the provider',
         querystring: SummaryQuerySchema,
         response: { 200: SummarySchema, 400: ErrorSchema },
       },
