@@ -678,6 +678,15 @@ describe('alert notifications', () => {
     assert.ok(text.includes('&lt;!channel&gt;'));
     assert.equal(consoleLink(notice), 'https://tegami.example/console/unsent?q=unit%3Ahotel');
     assert.ok(text.includes('https://tegami.example/console/unsent?q=unit%3Ahotel'));
+    // The hint speaks the API; the console's view of the same mail is under it, in words too.
+    assert.ok(
+      text.includes(
+        'In the console: <https://tegami.example/console/unsent?q=unit%3Ahotel|https://tegami.example/console/unsent?q=unit%3Ahotel>',
+      ),
+    );
+    assert.ok(
+      !JSON.stringify(slackMessage({ ...notice, publicUrl: null })).includes('In the console'),
+    );
     const resolved = slackMessage({
       ...notice,
       kind: 'resolved',

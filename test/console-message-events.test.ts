@@ -86,7 +86,7 @@ describe(`console: a message's delivery events in words (${TEST_ENGINE})`, () =>
     const after = (await admin.get(retried.location as string)).text;
     assert.match(
       after,
-      /<a href="\/console\/messages\?q=to%3Atanaka%40example\.jp">← Back to the search/,
+      /<a href="\/console\/messages\?q=to%3Atanaka%40example\.jp" id="back">← Back to the search/,
     );
   });
 });

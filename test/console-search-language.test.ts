@@ -2,9 +2,11 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { backPath } from '../src/console/back.ts';
 import { escapeHtml, html } from '../src/console/html.ts';
 import { csvCell } from '../src/console/pages/messages.ts';
-import { addTerm, parseSearch, tokenize } from '../src/console/search-language.ts';
+import { addTerm, parseSearch, searchWordsOf, tokenize } from '../src/console/search-language.ts';
+import { queryToJson } from '../src/domain/operations/message-query.ts';
 
 describe("the console's search language", () => {
   test('key:value terms become the query the API uses', () => {
@@ -133,5 +135,50 @@ describe("the console's search language", () => {
     assert.equal(csvCell('-2'), `"'-2"`);
     assert.equal(csvCell('say "hi"'), '"say ""hi"""');
     assert.equal(csvCell('ご予約'), '"ご予約"');
+  });
+
+  test('a filter as the API keeps it reads back as search words, and means the same', () => {
+    const typed =
+      'reason:failed unit:hotel to:@example.jp category:booking meta.booking_id:B-1 error:http_400 subject:"spring sale" after:2026-12-01 -error:suppressed -category:news recovery:rec_1';
+    const { query, errors } = parseSearch(typed);
+    assert.deepEqual(errors, []);
+    assert.equal(query.recoveryId, 'rec_1');
+    const { text, rest } = searchWordsOf(queryToJson(query));
+    assert.deepEqual(rest, {});
+    assert.deepEqual(parseSearch(text).query, query);
+    assert.match(text, /^reason:failed unit:hotel to:@example\.jp /);
+    assert.match(text, / -category:news -error:suppressed$/);
+    // What the language cannot say is left as it is.
+    assert.deepEqual(
+      searchWordsOf({ status: 'failed', failed_after: '2026-12-01T00:00:00.000Z' }),
+      {
+        text: 'status:failed',
+        rest: { failed_after: '2026-12-01T00:00:00.000Z' },
+      },
+    );
+    assert.deepEqual(parseSearch('-recovery:rec_1').errors, ['-recovery: cannot be excluded']);
+  });
+
+  test("a page's way back is a path of the console, nothing else", () => {
+    assert.equal(
+      backPath('/console/unsent?q=reason%3Afailed'),
+      '/console/unsent?q=reason%3Afailed',
+    );
+    assert.equal(backPath('/console'), '/console');
+    for (const bad of [
+      'https://evil.example/console',
+      '//evil.example',
+      '/\\evil.example',
+      '/console/../v1/messages',
+      '/consolex',
+      'console/unsent',
+      '/console/\tx',
+      '/console/ x',
+      '',
+      undefined,
+      ['/console'],
+    ]) {
+      assert.equal(backPath(bad), null, String(bad));
+    }
   });
 });

@@ -5,11 +5,13 @@ import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts
 import {
   message,
   request,
+  runTegami,
   startTestService,
   TEST_ENGINE,
   type TestService,
   waitFor,
 } from './helpers.ts';
+import { signIn } from './support/console.ts';
 
 interface UnsentItem {
   id: string;
@@ -185,6 +187,8 @@ describe(`the unsent view through SendGrid: waiting, held, unknown outcome; prob
       // Without a probe request nothing is tried again during the test.
       TEGAMI_PROVIDER_PROBE_INTERVAL_MS: '600000',
       TEGAMI_PROVIDER_PAUSE_CHECK_MS: '600000',
+      TEGAMI_ADMIN_EMAIL: 'admin@example.jp',
+      TEGAMI_ADMIN_PASSWORD: 'admin-password-123',
     });
   });
   after(async () => {
@@ -233,6 +237,41 @@ describe(`the unsent view through SendGrid: waiting, held, unknown outcome; prob
     assert.equal(summary.oldest_waiting.id, waiting);
     assert.ok(summary.oldest_waiting.age_s >= 1);
     assert.equal(summary.by_reason.held, 1);
+
+    // The oldest mail not yet sent is not "waiting" in an outage: it is held, or waits for the
+    // outcome of a send. `oldest_waiting` (never tried) leaves it out; `oldest_pending` does not.
+    assert.equal(summary.oldest_pending.id, timedOut);
+    assert.equal(summary.oldest_pending.reason, 'unknown_outcome');
+    assert.ok(summary.oldest_pending.age_s >= summary.oldest_waiting.age_s);
+    const heldOnly = (await tegami.request('GET', '/v1/unsent/summary?reason=held')).body;
+    assert.equal(heldOnly.oldest_waiting, null);
+    assert.equal(heldOnly.oldest_pending.id, held);
+    assert.equal(heldOnly.oldest_pending.reason, 'held');
+    const failedOnly = (await tegami.request('GET', '/v1/unsent/summary?reason=failed')).body;
+    assert.equal(failedOnly.oldest_pending, null, 'dead letters do not go out by themselves');
+    // The CLI's summary line says the same.
+    const cli = await runTegami(['unsent', '--reason', 'held'], {
+      TEGAMI_DATABASE_URL: tegami.databaseUrl,
+      TEGAMI_LOG_LEVEL: 'error',
+    });
+    assert.equal(cli.code, 0, cli.output);
+    assert.match(
+      cli.output,
+      new RegExp(`^Unsent: 1; oldest not sent ${held} \\(held\\), due \\d+s ago$`, 'm'),
+    );
+    // The console's overview tile and the unsent page show it, and link to the message.
+    const admin = await signIn(tegami.url, 'admin@example.jp', 'admin-password-123');
+    const overview = (await admin.get('/console')).text;
+    const tile = /<a class="tile" id="oldest-pending"[\s\S]*?<\/a>/.exec(overview)?.[0] ?? '';
+    assert.match(tile, new RegExp(`href="/console/messages/${timedOut}\\?back=%2Fconsole"`));
+    assert.match(tile, /oldest not yet sent <span class="muted">\(unknown outcome\)<\/span>/);
+    const heldPage = (await admin.get('/console/unsent?q=reason%3Aheld')).text;
+    assert.match(
+      heldPage,
+      new RegExp(
+        `the oldest not yet sent \\(<a href="/console/messages/${held}\\?back=[^"]+">held</a>\\) has been due for <strong id="oldest-pending">\\d+ s</strong>`,
+      ),
+    );
 
     // The cause is fixed; probe now instead of in ten minutes.
     await control('DELETE', '/outage');

@@ -59,3 +59,12 @@ export function qs(params: Record<string, string | number | undefined | null>): 
   const text = search.toString();
   return text === '' ? '' : `?${text}`;
 }
+
+/** An age in words a person reads at a glance: "45 s", "12 min", "3 h 5 min", "2 d 4 h". */
+export function age(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  if (s < 86_400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  return `${Math.floor(s / 86_400)} d ${Math.floor((s % 86_400) / 3600)} h`;
+}

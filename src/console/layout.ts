@@ -1,4 +1,4 @@
-import { type Html, html } from './html.ts';
+import { type Html, html, qs } from './html.ts';
 import type { ConsoleRequestState } from './session.ts';
 
 /** `everyUnit`: pages only an admin of every unit may open (session.ts). */
@@ -51,7 +51,7 @@ ${
       state.units.length > 1
         ? html`<form method="post" action="/console/unit" class="inline">
       <input type="hidden" name="_csrf" value="${state.session.csrfToken}">
-      <input type="hidden" name="next" value="${current || '/console'}">
+      <input type="hidden" name="next" value="${current || '/console'}${qs({ q: state.search })}">
       <select name="unit" aria-label="Unit" data-autosubmit>${state.units.map(
         (u) =>
           html`<option value="${u.id}" ${u.id === state.unitId ? 'selected' : ''}>${u.name}</option>`,

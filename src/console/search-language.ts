@@ -31,6 +31,7 @@ export const SEARCH_KEYS = [
   'before',
   'after',
   'id',
+  'recovery',
 ] as const;
 
 export interface SearchTerm {
@@ -165,6 +166,13 @@ export function parseSearch(text: string): ParsedSearch {
           else if (value.trim() !== '') query.providerMessageId = value.trim();
         }
         break;
+      case 'recovery':
+        // The messages a recovery was the last to requeue (its page links here).
+        if (positiveOnly()) {
+          if (query.recoveryId !== undefined) errors.push('recovery: give it once');
+          else query.recoveryId = value;
+        }
+        break;
       default:
         errors.push(`${term.key}: is not a search key (${SEARCH_KEYS.join(', ')}, meta.KEY)`);
     }
@@ -192,4 +200,60 @@ export function addTerm(text: string, key: string, value: string): string {
     .filter((t) => t.negated || keyOf(t) !== key.toLowerCase())
     .map((t) => `${t.negated ? '-' : ''}${t.key ? `${t.key}:` : ''}${searchValue(t.value)}`);
   return [...kept, `${key}:${searchValue(value)}`].join(' ');
+}
+
+/**
+ * A filter as the API and the audit log keep it (`queryToJson`), in the search box's words, so a
+ * recovery's filter reads as it was typed and can be searched again. `rest`: what the language
+ * cannot say (`failed_after`, `updated_before`, a recipient's name alone), shown as it is.
+ */
+export function searchWordsOf(filter: Record<string, unknown>): {
+  text: string;
+  rest: Record<string, unknown>;
+} {
+  const words: string[] = [];
+  const rest: Record<string, unknown> = {};
+  const KEYS: Record<string, string> = {
+    status: 'status',
+    reason: 'reason',
+    unit: 'unit',
+    recipient: 'to',
+    recipient_text: 'to',
+    from: 'from',
+    category: 'category',
+    provider: 'provider',
+    error_class: 'error',
+    delivery_status: 'event',
+    created_after: 'after',
+    created_before: 'before',
+    provider_message_id: 'id',
+    recovery_id: 'recovery',
+  };
+  const add = (source: Record<string, unknown>, negated: boolean) => {
+    const sign = negated ? '-' : '';
+    // What narrows most first, as an operator types it (`reason:failed unit:hotel …`).
+    const first = ['status', 'reason', 'unit'].filter((f) => f in source);
+    const fields = [...first, ...Object.keys(source).filter((f) => !first.includes(f))];
+    for (const field of fields) {
+      const value = source[field];
+      const key = KEYS[field];
+      if (key && typeof value === 'string') {
+        words.push(`${sign}${key}:${searchValue(value)}`);
+      } else if (field === 'subject' && typeof value === 'string') {
+        words.push(`${sign}subject:${searchValue(value)}`);
+      } else if (field === 'metadata' && value && typeof value === 'object') {
+        for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+          words.push(`${sign}meta.${k}:${searchValue(String(v))}`);
+        }
+      } else if (field === 'not' && !negated && value && typeof value === 'object') {
+        add(value as Record<string, unknown>, true);
+      } else if (negated) {
+        rest.not = { ...((rest.not as Record<string, unknown>) ?? {}), [field]: value };
+      } else {
+        rest[field] = value;
+      }
+    }
+  };
+  add(filter, false);
+  return { text: words.join(' '), rest };
 }

@@ -20,6 +20,8 @@ export interface ConsoleRequestState {
   /** The units the user may switch between (empty for every unit). */
   units: Unit[];
   actor: Actor;
+  /** The search (`q`) of the page asked for, kept when the user switches units; '' without. */
+  search: string;
 }
 
 declare module 'fastify' {
@@ -213,6 +215,7 @@ export function guard(deps: ConsoleDeps) {
       const names = await deps.operations.unitNames(user.unitIds);
       units = user.unitIds.map((id) => ({ id, name: names.get(id) ?? id, createdAt: 0 }));
     }
+    const query = request.query as Record<string, unknown> | undefined;
     request.consoleState = {
       user,
       session,
@@ -220,6 +223,7 @@ export function guard(deps: ConsoleDeps) {
       unitId,
       units,
       actor: { type: 'console', id: user.id, name: user.email },
+      search: typeof query?.q === 'string' && request.method === 'GET' ? query.q : '',
     };
   };
 }

@@ -31,6 +31,9 @@ import { csvCell } from './messages.ts';
 
 type Body = Record<string, string | undefined>;
 
+/** Audit events per page of the audit log. */
+const AUDIT_PAGE_SIZE = 100;
+
 function unitIdOf(state: ConsoleRequestState): string | undefined {
   return state.scope.kind === 'unit' ? state.scope.unitId : undefined;
 }
@@ -58,9 +61,22 @@ export function registerAdminPages(app: FastifyInstance, deps: ConsoleDeps): voi
   const clock = deps.clock ?? Date.now;
 
   // --- suppressions (operators change them) -------------------------------------------------
-  app.get('/console/suppressions', { config: { permission: 'read' } }, async (request, reply) => {
-    const state = stateOf(request);
-    const { email } = request.query as { email?: string };
+  const SUPPRESSION_REASONS: [string, string][] = [
+    ['manual', 'manual'],
+    ['unsubscribe', 'unsubscribe'],
+    ['bounce', 'bounce'],
+    ['spamreport', 'spam report'],
+  ];
+
+  /**
+   * The suppressions page. `refused`: an address the server would not add (the browser's own
+   * check of an e-mail field is looser), said above the form, which keeps what was typed.
+   */
+  async function suppressionsPage(
+    state: ConsoleRequestState,
+    email: string | undefined,
+    refused: { email: string; reason: string; error: string } | null,
+  ) {
     const unitId = unitIdOf(state);
     const { entries } = await deps.suppressions.list({
       limit: 100,
@@ -82,8 +98,9 @@ export function registerAdminPages(app: FastifyInstance, deps: ConsoleDeps): voi
 ${
   operator
     ? html`<form method="post" action="/console/suppressions" class="card inline-form">${csrf(state)}
-<label>Address <input type="email" name="email" required></label>
-<label>Reason <select name="reason"><option value="manual">manual</option><option value="unsubscribe">unsubscribe</option><option value="bounce">bounce</option><option value="spamreport">spam report</option></select></label>
+${refused ? html`<p class="error" role="alert" id="suppression-error">${refused.error}</p>` : ''}
+<label>Address <input type="email" name="email" required value="${refused?.email ?? ''}"${refused ? html` aria-invalid="true" aria-describedby="suppression-error"` : ''}></label>
+<label>Reason <select name="reason">${SUPPRESSION_REASONS.map(([value, label]) => html`<option value="${value}"${refused?.reason === value ? ' selected' : ''}>${label}</option>`)}</select></label>
 <button type="submit">Add</button></form>`
     : ''
 }
@@ -110,9 +127,13 @@ ${
       }</p>`
     : ''
 }`;
-    return reply
-      .type('text/html')
-      .send(page('Suppressions', state, body, '/console/suppressions').text);
+    return page('Suppressions', state, body, '/console/suppressions');
+  }
+
+  app.get('/console/suppressions', { config: { permission: 'read' } }, async (request, reply) => {
+    const { email } = request.query as { email?: string };
+    const shown = await suppressionsPage(stateOf(request), email, null);
+    return reply.type('text/html').send(shown.text);
   });
 
   app.post(
@@ -123,9 +144,17 @@ ${
       const body = request.body as Body;
       const email = (body.email ?? '').trim();
       const reason = body.reason ?? 'manual';
-      if (!isValidEmail(email)) throw new ConsoleError(400, 'email: not a valid email address');
-      if (!['manual', 'unsubscribe', 'bounce', 'spamreport'].includes(reason))
+      if (!SUPPRESSION_REASONS.some(([value]) => value === reason))
         throw new ConsoleError(400, 'reason: not a reason');
+      if (!isValidEmail(email)) {
+        // The page again, with what was typed: the browser let it through, the server does not.
+        const shown = await suppressionsPage(state, undefined, {
+          email: email.slice(0, 320),
+          reason,
+          error: `${email === '' ? 'An address is needed' : `“${email.slice(0, 320)}” is not an address mail can be sent to`}: an address in ASCII with a domain that has a dot, like guest@example.jp, as POST /v1/suppressions takes it. Nothing was added.`,
+        });
+        return reply.code(400).type('text/html').send(shown.text);
+      }
       const unitId =
         unitIdOf(state) ??
         state.user.unitIds?.[0] ??
@@ -579,7 +608,14 @@ ${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}`;
   // --- audit log ----------------------------------------------------------------------------
   app.get('/console/audit', { config: { permission: 'read' } }, async (request, reply) => {
     const state = stateOf(request);
-    const { action, actor, after, before, format } = request.query as Body & { format?: string };
+    const {
+      action,
+      actor,
+      after,
+      before,
+      format,
+      older: olderThan,
+    } = request.query as Body & { format?: string; older?: string };
     if (action && !(AUDIT_ACTIONS as readonly string[]).includes(action))
       throw new ConsoleError(400, 'action: not an action');
     const afterMs = after ? parseIsoTime(after) : undefined;
@@ -591,7 +627,9 @@ ${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}`;
     const events = badTime
       ? []
       : await deps.operations.listAudit(state.scope, {
-          limit: format === 'csv' ? 10_000 : 100,
+          // One more than a page: whether an older page exists.
+          limit: format === 'csv' ? 10_000 : AUDIT_PAGE_SIZE + 1,
+          ...(olderThan && format !== 'csv' ? { beforeId: olderThan } : {}),
           ...(action ? { action: action as AuditAction } : {}),
           ...(actor ? { actorId: actor } : {}),
           ...(afterMs !== undefined ? { after: afterMs } : {}),
@@ -616,6 +654,9 @@ ${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}`;
         .header('content-disposition', 'attachment; filename="tegami-audit.csv"')
         .send(`\ufeff${rows.map((r) => r.map(csvCell).join(',')).join('\r\n')}\r\n`);
     }
+    // Paged by id, newest first (keyset: "Older events →" asks for the events before the last).
+    const shown = events.slice(0, AUDIT_PAGE_SIZE);
+    const last = events.length > AUDIT_PAGE_SIZE ? shown[shown.length - 1] : undefined;
     const body = html`${badTime ? html`<p class="error" role="alert" id="audit-time-error">After, before: a date or time in UTC, like 2026-12-01 or 2026-12-01T15:00.</p>` : ''}<form method="get" class="search inline-form">
 <label>Action <select name="action"><option value="">any</option>${AUDIT_ACTIONS.map((a) => html`<option ${a === action ? 'selected' : ''}>${a}</option>`)}</select></label>
 <label>Actor id <input name="actor" value="${actor ?? ''}"></label>
@@ -623,12 +664,18 @@ ${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}`;
 <label>Before (UTC) <input name="before" value="${before ?? ''}" placeholder="2026-12-01T15:00"${Number.isNaN(beforeMs) ? html` aria-invalid="true" aria-describedby="audit-time-error"` : ''}></label>
 <button type="submit">Filter</button> <a class="button secondary" href="/console/audit${qs({ action, actor, after, before, format: 'csv' })}">Export CSV</a></form>
 <table class="list"><thead><tr><th>At</th><th>Who</th><th>Action</th><th>Target</th><th>Filter</th><th>Counts</th></tr></thead>
-<tbody>${events.map(
+<tbody>${shown.map(
       (
         e,
       ) => html`<tr><td>${time(e.at)}</td><td>${e.actor.name ?? e.actor.id} <span class="muted">(${e.actor.type})</span></td><td>${e.action}</td><td><code>${e.target ?? ''}</code></td>
 <td><code>${e.filter ? JSON.stringify(shownFilter(e.filter, state.user)) : ''}</code></td><td>${e.counts ? JSON.stringify(e.counts) : ''}</td></tr>`,
-    )}</tbody></table>`;
-    return reply.type('text/html').send(page('Audit log', state, body, '/console/audit').text);
+    )}</tbody></table>
+${shown.length === 0 && olderThan && !badTime ? html`<p class="muted" role="status">No older event matches.</p>` : ''}
+${last ? html`<p><a href="/console/audit${qs({ action, actor, after, before, older: last.id })}" rel="next">Older events →</a></p>` : ''}`;
+    // A date not understood is the request's fault: 400, with the page that says so.
+    return reply
+      .code(badTime ? 400 : 200)
+      .type('text/html')
+      .send(page('Audit log', state, body, '/console/audit').text);
   });
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Alert } from '../../domain/alerts/lifecycle.ts';
+import { consolePath } from '../../domain/alerts/notifications.ts';
 import type { UndeliveredNotifications } from '../../domain/ports/alert-store.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { type Html, html, qs, time } from '../html.ts';
@@ -43,6 +44,7 @@ function alertRows(alerts: Alert[], names: Map<string, string>) {
       a,
     ) => html`<tr><td>${time(a.startedAt)}</td><td><span class="badge s-${a.state === 'firing' ? 'failed' : 'done'}">${a.severity}</span></td>
 <td><strong>${a.summary}</strong><div class="sample">${a.hint}</div>
+${a.state === 'firing' ? html`<p><a href="${consolePath(a, a.unitId ? (names.get(a.unitId) ?? null) : null)}" data-alert-link>Open the unsent mail</a></p>` : ''}
 <details><summary>Evidence</summary>${evidence(a.evidence)}</details></td>
 <td>${a.unitId ? (names.get(a.unitId) ?? a.unitId) : 'every unit'}${a.provider ? html` · ${a.provider}` : ''}</td>
 <td>${a.endedAt ? time(a.endedAt) : html`<span class="muted">firing</span>`}</td></tr>`,

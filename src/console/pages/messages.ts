@@ -3,6 +3,7 @@ import { EVENTS_SHOWN_PER_RECIPIENT } from '../../domain/delivery-event-limits.t
 import { decodeEventCursor, encodeEventCursor } from '../../domain/event-cursor.ts';
 import type { TimelineEntry } from '../../domain/ports/delivery-event-store.ts';
 import type { MessageRecord } from '../../domain/types.ts';
+import { backLabel, backPath } from '../back.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { type Html, html, qs, time } from '../html.ts';
 import { csrf, page } from '../layout.ts';
@@ -139,6 +140,11 @@ export function csvCell(value: string | number | null | undefined): string {
   return `"${text.replace(/"/g, '""')}"`;
 }
 
+/** The hidden fields that keep, through a retry or a cancel, where the message was opened from. */
+function keep(q: string, back: string | null): Html {
+  return html`${q ? html`<input type="hidden" name="q" value="${q}">` : ''}${back ? html`<input type="hidden" name="back" value="${back}">` : ''}`;
+}
+
 export function registerMessagePages(app: FastifyInstance, deps: ConsoleDeps): void {
   app.get('/console/messages', { config: { permission: 'read' } }, async (request, reply) => {
     const state = stateOf(request);
@@ -153,14 +159,14 @@ export function registerMessagePages(app: FastifyInstance, deps: ConsoleDeps): v
 <details class="help"><summary>Search keys</summary>
 <p><code>to:</code> a recipient (or <code>to:@domain</code>, or part of an address or name: <code>to:tanaka</code>), <code>from:</code>, <code>subject:</code> words, <code>status:</code>, <code>reason:</code> (unsent), <code>unit:</code>, <code>category:</code>, <code>meta.KEY:VALUE</code>, <code>provider:</code>, <code>error:</code> (error class, e.g. http_400), <code>event:</code> (delivered, bounced, deferred, dropped, none…), <code>before:</code>/<code>after:</code> (created, UTC), <code>id:</code> (Tegami's id, or a provider's: SendGrid's X-Message-Id or sg_message_id, or the X-Message-Id an application got from <code>/v3/mail/send</code>). Put <code>-</code> before a term to exclude it; quote values with spaces.</p></details>
 ${parsed.errors.length > 0 ? html`<ul class="error" role="alert">${parsed.errors.map((e) => html`<li>${e}</li>`)}</ul>` : ''}
-<table class="list">
+<table class="list messages">
 <thead><tr><th>Created</th><th>Status</th><th>Delivery</th><th>To</th><th>Subject</th><th>Unit</th><th>Last error</th></tr></thead>
 <tbody>${records.map(
       (r) => html`<tr>
-  <td>${time(r.createdAt)}</td><td>${statusBadge(r.status)}</td><td>${deliveryText(r, deps.eventsExpected)}</td>
-  <td>${recipientsText(r)}</td>
-  <td><a href="/console/messages/${r.id}${qs({ q })}">${r.content.subject || '(no subject)'}</a></td>
-  <td>${r.unit}</td><td>${r.lastErrorClass ?? ''}</td></tr>`,
+  <td data-label="Created">${time(r.createdAt)}</td><td>${statusBadge(r.status)}</td><td data-label="Delivery">${deliveryText(r, deps.eventsExpected)}</td>
+  <td data-label="To">${recipientsText(r)}</td>
+  <td class="subject"><a href="/console/messages/${r.id}${qs({ q })}">${r.content.subject || '(no subject)'}</a></td>
+  <td data-label="Unit">${r.unit}</td><td data-label="Last error">${r.lastErrorClass ?? ''}</td></tr>`,
     )}</tbody></table>
 ${records.length === 0 && parsed.errors.length === 0 ? noMatch(parsed, before) : ''}
 ${last ? html`<p><a href="/console/messages${qs({ q, before: last.id })}" rel="next">Older messages →</a></p>` : ''}`;
@@ -227,7 +233,10 @@ ${last ? html`<p><a href="/console/messages${qs({ q, before: last.id })}" rel="n
 
   app.get('/console/messages/:id', { config: { permission: 'read' } }, async (request, reply) => {
     const { id } = request.params as { id: string };
-    const { q = '' } = request.query as { q?: string };
+    const { q = '', back: backParam } = request.query as { q?: string; back?: string };
+    // Back where the message was opened from (the unsent view, a dry run), if that is a page of
+    // this console; otherwise (or without one) back to the search.
+    const back = backPath(backParam);
     const { state, record: r } = await load(request, id);
     const recent = await deps.messageEvents.recentEvents(r.id, EVENTS_SHOWN_PER_RECIPIENT);
     const groups = [
@@ -280,16 +289,16 @@ ${a.responseExcerpt ? html`<details><summary>The provider's answer</summary><pre
     const operator = state.user.role !== 'viewer';
     if (operator && r.status === 'failed') {
       actions.push(
-        html`<form method="post" action="/console/messages/${r.id}/retry" class="inline">${csrf(state)}${q ? html`<input type="hidden" name="q" value="${q}">` : ''}<button type="submit">Retry</button></form>`,
+        html`<form method="post" action="/console/messages/${r.id}/retry" class="inline">${csrf(state)}${keep(q, back)}<button type="submit">Retry</button></form>`,
       );
     }
     if (operator && (r.status === 'queued' || r.status === 'scheduled')) {
       actions.push(
-        html`<form method="post" action="/console/messages/${r.id}/cancel" class="inline">${csrf(state)}${q ? html`<input type="hidden" name="q" value="${q}">` : ''}<button type="submit" class="danger">Cancel</button></form>`,
+        html`<form method="post" action="/console/messages/${r.id}/cancel" class="inline">${csrf(state)}${keep(q, back)}<button type="submit" class="danger">Cancel</button></form>`,
       );
     }
     const c = r.content;
-    const body = html`<p><a href="/console/messages${qs({ q })}">← Back to the search</a></p>${hold}
+    const body = html`<p>${back ? html`<a href="${back}" id="back">${backLabel(back)}</a>` : html`<a href="/console/messages${qs({ q })}" id="back">← Back to the search</a>`}</p>${hold}
 <section class="card">
 <dl class="fields">
 <dt>Id</dt><dd><code>${r.id}</code></dd>
@@ -313,7 +322,7 @@ ${actions.length ? html`<div class="actions">${actions}</div>` : ''}
 <h2>Timeline</h2>
 <ol class="timeline">${timeline.map((t) => html`<li>${time(t.occurredAt)} ${t.what}</li>`)}</ol>
 ${timeline.length === 0 ? html`<p class="muted">${r.status === 'failed' || r.status === 'cancelled' ? 'Never handed to the provider.' : 'Not tried yet.'}</p>` : ''}
-${olderEvents > 0 ? html`<p class="muted" role="note">${olderEvents} older delivery ${olderEvents === 1 ? 'event is' : 'events are'} not shown: the timeline has the newest ${EVENTS_SHOWN_PER_RECIPIENT} of each recipient, and of the events matching no recipient. <a href="/console/messages/${r.id}/events${qs({ q })}">All delivery events →</a></p>` : ''}
+${olderEvents > 0 ? html`<p class="muted" role="note">${olderEvents} older delivery ${olderEvents === 1 ? 'event is' : 'events are'} not shown: the timeline has the newest ${EVENTS_SHOWN_PER_RECIPIENT} of each recipient, and of the events matching no recipient. <a href="/console/messages/${r.id}/events${qs({ q, back })}">All delivery events →</a></p>` : ''}
 <h2>Content</h2>
 ${
   state.user.canReadBodies
@@ -344,6 +353,7 @@ ${c.attachments.length ? html`<h3>Attachments</h3><ul>${c.attachments.map((a, i)
     async (request, reply) => {
       const { id } = request.params as { id: string };
       const { q = '', before } = request.query as { q?: string; before?: string };
+      const back = backPath((request.query as { back?: string }).back);
       const state = stateOf(request);
       const cursor = before === undefined ? undefined : decodeEventCursor(before);
       if (cursor === null) throw new ConsoleError(400, 'That page of events does not exist.');
@@ -356,11 +366,11 @@ ${c.attachments.length ? html`<h3>Attachments</h3><ul>${c.attachments.map((a, i)
       if (!events) throw new ConsoleError(404, `No message with id ${id}.`);
       const shown = events.slice(0, EVENTS_PAGE_SIZE);
       const last = events.length > EVENTS_PAGE_SIZE ? shown[shown.length - 1] : undefined;
-      const body = html`<p><a href="/console/messages/${id}${qs({ q })}">← Back to the message</a></p>
+      const body = html`<p><a href="/console/messages/${id}${qs({ q, back })}">← Back to the message</a></p>
 <h2>Delivery events, newest first</h2>
 <ol class="timeline">${shown.map((e) => html`<li>${time(e.occurredAt)} ${eventHtml(q, e)}</li>`)}</ol>
 ${shown.length === 0 ? html`<p class="muted">No delivery event${before ? ' older than these' : ''}.</p>` : ''}
-${last ? html`<p><a href="/console/messages/${id}/events${qs({ q, before: encodeEventCursor(last.cursor) })}" rel="next">Older events →</a></p>` : ''}`;
+${last ? html`<p><a href="/console/messages/${id}/events${qs({ q, back, before: encodeEventCursor(last.cursor) })}" rel="next">Older events →</a></p>` : ''}`;
       return reply
         .type('text/html')
         .send(page(`Delivery events of ${id}`, state, body, '/console/messages').text);
@@ -445,10 +455,11 @@ ${last ? html`<p><a href="/console/messages/${id}/events${qs({ q, before: encode
           `The message is ${result.status}: it cannot be ${action === 'retry' ? 'retried' : 'cancelled'}.`,
         );
       }
-      // Back to the message, keeping the search it was opened from (its "Back to the search").
-      const q = (request.body as Record<string, unknown> | undefined)?.q;
+      // Back to the message, keeping the page it was opened from (its "Back" link).
+      const form = request.body as Record<string, unknown> | undefined;
+      const q = form?.q;
       return reply.redirect(
-        `/console/messages/${encodeURIComponent(id)}${qs({ q: typeof q === 'string' ? q : '' })}`,
+        `/console/messages/${encodeURIComponent(id)}${qs({ q: typeof q === 'string' ? q : '', back: backPath(form?.back) })}`,
         303,
       );
     };

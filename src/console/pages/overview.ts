@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ConsoleDeps } from '../deps.ts';
-import { html, qs, time } from '../html.ts';
+import { age, html, qs, time } from '../html.ts';
 import { page } from '../layout.ts';
 import { stateOf } from '../session.ts';
 import { providerHold } from './provider-hold.ts';
@@ -57,6 +57,19 @@ async function overviewData(deps: ConsoleDeps, request: FastifyRequest) {
   };
 }
 
+/**
+ * How long the oldest mail not yet taken by the provider has been due, whatever holds it: in an
+ * outage that is held and retried mail, not only mail never tried (as the delivery_delay alert
+ * counts it). Links to that message.
+ */
+function oldestTile(
+  oldest: { id: string; reason: string; ageMs: number } | null,
+): ReturnType<typeof html> {
+  if (!oldest)
+    return html`<div class="tile" id="oldest-pending"><span class="n">–</span> oldest not yet sent</div>`;
+  return html`<a class="tile" id="oldest-pending" href="/console/messages/${oldest.id}${qs({ back: '/console' })}" title="The oldest message not yet taken by the provider (waiting, held or retrying), due ${age(oldest.ageMs)} ago"><span class="n" data-tile="oldest">${age(oldest.ageMs)}</span> oldest not yet sent <span class="muted">(${oldest.reason.replace('_', ' ')})</span></a>`;
+}
+
 /** The overview: traffic of the last hour, what is unsent and why, and the provider's state. */
 export function registerOverview(app: FastifyInstance, deps: ConsoleDeps): void {
   app.get('/console/overview.json', { config: { permission: 'read' } }, async (request) =>
@@ -79,7 +92,7 @@ export function registerOverview(app: FastifyInstance, deps: ConsoleDeps): void 
 <div class="tile"><span class="n" data-tile="failed">${total(data.chart.failed).toLocaleString('en')}</span> failed attempts (1 h)</div>
 <a class="tile" href="/console/alerts"><span class="n" data-tile="alerts">${data.firing.length}</span> alerts firing</a>
 <a class="tile" href="/console/unsent"><span class="n" data-total>${summary.total.toLocaleString('en')}</span> unsent</a>
-<div class="tile"><span class="n">${summary.oldestWaiting ? `${Math.round(summary.oldestWaiting.ageMs / 1000)} s` : '–'}</span> oldest waiting</div>
+${oldestTile(summary.oldestPending)}
 </div>
 <h2>Per minute, last hour</h2>
 <noscript><p class="muted">The chart needs JavaScript; the numbers above do not.</p></noscript>

@@ -6,13 +6,17 @@ import type {
   RecoveryRecord,
 } from '../../domain/operations/recovery.ts';
 import type { ConsoleDeps } from '../deps.ts';
-import { type Html, html, qs, time } from '../html.ts';
+import { age, type Html, html, qs, time } from '../html.ts';
 import { csrf, page } from '../layout.ts';
-import { addTerm, parseSearch } from '../search-language.ts';
+import { addTerm, parseSearch, searchWordsOf } from '../search-language.ts';
 import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
 import { providerHold } from './provider-hold.ts';
 
 const PAGE_SIZE = 50;
+/** The error class of mail failed because every recipient is suppressed (never sent). */
+const SUPPRESSED_CLASS = 'suppressed';
+/** Recoveries per page of the recoveries list. */
+const RECOVERIES_PAGE_SIZE = 50;
 
 /** The unsent page narrowed to `key:value` (in place of any `key:` the search already has). */
 function narrowed(q: string, key: string, value: string): string {
@@ -55,7 +59,17 @@ function recoveryProgress(
 <dl class="fields"><dt>Done</dt><dd data-count="done">${r.done}</dd><dt>Skipped</dt><dd data-count="skipped">${r.skipped}</dd><dt>Pending</dt><dd>${pending}</dd>
 <dt>Why skipped</dt><dd>${Object.entries(r.skippedReasons).map(([k, v]) => html`${k}: ${v}; `)}${r.skipped === 0 ? '–' : ''}</dd>
 <dt>Started by</dt><dd>${r.actor.name ?? r.actor.id} (${r.actor.type}) ${time(r.createdAt)}</dd>
-<dt>Filter</dt><dd><code>${JSON.stringify(r.filter)}</code></dd></dl>${outcomeLine(r, outcome)}${stop}</div>`;
+<dt>Filter</dt><dd>${filterWords(r.filter)}</dd></dl>${outcomeLine(r, outcome)}${stop}</div>`;
+}
+
+/**
+ * A recovery's filter in the search box's words (`reason:failed unit:hotel error:http_400`), with
+ * a search of the messages it matches now; what the words cannot say is shown as the API has it.
+ */
+function filterWords(filter: Record<string, unknown>): Html {
+  const { text, rest } = searchWordsOf(filter);
+  const more = Object.keys(rest).length > 0;
+  return html`${text ? html`<code id="recovery-filter">${text}</code>` : ''}${more ? html` <code class="muted">${JSON.stringify(rest)}</code>` : ''}${text && !more ? html` <a href="/console/messages${qs({ q: text })}">search these messages</a>` : ''}`;
 }
 
 /** "Of 1,796 messages requeued: 1,790 sent since, 4 failed again, 2 still waiting." */
@@ -63,7 +77,12 @@ function outcomeLine(r: RecoveryRecord, o: RecoveryOutcome | null): Html | '' {
   if (o === null || r.done === 0) return '';
   const n = (key: string, count: number) =>
     html`<strong data-outcome="${key}">${count.toLocaleString('en')}</strong>`;
-  return html`<p id="outcome">Of ${r.done.toLocaleString('en')} messages requeued: ${n('sent', o.sent)} sent since, ${n('failed', o.failed)} failed again, ${n('waiting', o.waiting)} still waiting${o.cancelled > 0 ? html`, ${n('cancelled', o.cancelled)} cancelled` : ''}${o.movedOn > 0 ? html`, ${n('moved_on', o.movedOn)} requeued again by a later recovery or no longer stored` : ''}.</p>`;
+  // The ones that failed again, as a search: their errors say whether the cause is fixed.
+  const failed =
+    o.failed > 0
+      ? html`<a href="/console/messages${qs({ q: `recovery:${r.id} status:failed` })}" id="failed-again">${n('failed', o.failed)} failed again</a>`
+      : html`${n('failed', o.failed)} failed again`;
+  return html`<p id="outcome">Of ${r.done.toLocaleString('en')} messages requeued: ${n('sent', o.sent)} sent since, ${failed}, ${n('waiting', o.waiting)} still waiting${o.cancelled > 0 ? html`, ${n('cancelled', o.cancelled)} cancelled` : ''}${o.movedOn > 0 ? html`, ${n('moved_on', o.movedOn)} requeued again by a later recovery or no longer stored` : ''}.</p>`;
 }
 
 export function registerUnsentPages(app: FastifyInstance, deps: ConsoleDeps): void {
@@ -89,12 +108,14 @@ export function registerUnsentPages(app: FastifyInstance, deps: ConsoleDeps): vo
       }
     }
     const operator = state.user.role !== 'viewer';
+    // This page, for the "Back" link of a message opened from it.
+    const here = `/console/unsent${qs({ q, before })}`;
     const last = items.length === PAGE_SIZE ? items[items.length - 1] : undefined;
     const body = html`${hold}<form method="get" action="/console/unsent" class="search">
   <input type="search" name="q" value="${q}" placeholder="reason:failed error:http_400 category:booking" aria-label="Filter">
   <button type="submit">Filter</button>
 </form>
-<p class="big"><strong data-total>${summary.total.toLocaleString('en')}</strong> unsent messages match${summary.oldestWaiting ? html`; the oldest waiting is ${Math.round(summary.oldestWaiting.ageMs / 1000)} s old` : ''}.</p>
+<p class="big"><strong data-total>${summary.total.toLocaleString('en')}</strong> unsent messages match${summary.oldestPending ? html`; the oldest not yet sent (<a href="/console/messages/${summary.oldestPending.id}${qs({ back: here })}">${summary.oldestPending.reason.replace('_', ' ')}</a>) has been due for <strong id="oldest-pending">${age(summary.oldestPending.ageMs)}</strong>` : ''}.</p>
 <div class="grid">
 <section><h2>By reason</h2>${counts(
       Object.entries(summary.byReason)
@@ -141,13 +162,13 @@ ${query.reason === 'failed' ? '' : html`<p class="muted">Retry takes failed mail
     : ''
 }
 <h2>Messages (${items.length} on this page)</h2>
-<table class="list"><thead><tr><th>Created</th><th>Reason</th><th>To</th><th>Subject</th><th>Unit</th><th>Provider</th><th>Error</th></tr></thead>
+<table class="list messages"><thead><tr><th>Created</th><th>Reason</th><th>To</th><th>Subject</th><th>Unit</th><th>Provider</th><th>Error</th></tr></thead>
 <tbody>${items.map(
       ({
         record: r,
         reason,
-      }) => html`<tr><td>${time(r.createdAt)}</td><td>${reason}</td><td>${r.recipients[0]?.email ?? ''}</td>
-<td><a href="/console/messages/${r.id}">${r.content.subject || '(no subject)'}</a></td><td>${r.unit}</td><td>${r.lastProvider ?? ''}</td><td>${r.lastErrorClass ?? ''}</td></tr>`,
+      }) => html`<tr><td data-label="Created">${time(r.createdAt)}</td><td data-label="Reason">${reason}</td><td data-label="To">${r.recipients[0]?.email ?? ''}</td>
+<td class="subject"><a href="/console/messages/${r.id}${qs({ back: here })}">${r.content.subject || '(no subject)'}</a></td><td data-label="Unit">${r.unit}</td><td data-label="Provider">${r.lastProvider ?? ''}</td><td data-label="Error">${r.lastErrorClass ?? ''}</td></tr>`,
     )}</tbody></table>
 ${last ? html`<p><a href="/console/unsent${qs({ q, before: last.record.id })}">Older →</a></p>` : ''}`;
     return reply.type('text/html').send(page('Unsent mail', state, body, '/console/unsent').text);
@@ -181,6 +202,14 @@ ${last ? html`<p><a href="/console/unsent${qs({ q, before: last.record.id })}">O
         ? null
         : `The number typed (${typed}) does not match: the filter matches ${b.matched} messages now. Check and type it again.`;
     const names = await deps.operations.unitNames(b.byUnitId.keys());
+    // Mail failed because its recipients are suppressed is failed again at once by a retry: the
+    // suppression still holds (it is never handed to the provider).
+    const suppressed = action === 'retry' ? (b.byErrorClass.get(SUPPRESSED_CLASS) ?? 0) : 0;
+    const canExclude =
+      query.errorClass === undefined &&
+      query.not?.errorClass === undefined &&
+      suppressed < b.matched;
+    const withoutSuppressed = `${q.trim()} -error:${SUPPRESSED_CLASS}`;
     const list = (m: Map<string | null, number>, name = (k: string | null) => k ?? '(none)') =>
       html`<ul>${[...m].map(([k, v]) => html`<li>${name(k)}: ${v}</li>`)}</ul>`;
     return page(
@@ -188,8 +217,17 @@ ${last ? html`<p><a href="/console/unsent${qs({ q, before: last.record.id })}">O
       state,
       html`${note ? html`<p class="error" role="alert">${note}</p>` : ''}
 <section class="card"><p>The filter <code>${q}</code> matches <strong data-matched>${b.matched}</strong> messages now; the ${action} applies to those in the right status, the others are skipped and counted.${b.inOtherRecovery ? html` ${b.inOtherRecovery} are in another running recovery and will be skipped.` : ''}</p>
+${
+  suppressed > 0
+    ? html`<div class="error" role="alert" id="suppressed-warning"><p><strong>${suppressed.toLocaleString('en')} of the ${b.matched.toLocaleString('en')} matched messages failed because their recipients are suppressed</strong> (error class <code>${SUPPRESSED_CLASS}</code>): a retry fails them again at once, as long as the addresses are on the suppression list. Remove a suppression first if the guest should get the mail.</p>${
+        canExclude
+          ? html`<p><a href="/console/recoveries/dry-run${qs({ q: withoutSuppressed, action })}">Dry run without them</a> (adds <code>-error:${SUPPRESSED_CLASS}</code> to the filter).</p>`
+          : ''
+      }</div>`
+    : ''
+}
 <div class="grid"><section><h3>By status</h3>${list(b.byStatus)}</section><section><h3>By error class</h3>${list(b.byErrorClass)}</section><section><h3>By unit</h3>${list(b.byUnitId, (k) => names.get(k ?? '') ?? k ?? '')}</section></div>
-<h3>Sample (${dry.sample.length})</h3><ul>${dry.sample.map((r) => html`<li><a href="/console/messages/${r.id}">${r.id}</a> ${r.status} ${r.recipients[0]?.email ?? ''} — ${r.content.subject}</li>`)}</ul></section>
+<h3>Sample (${dry.sample.length})</h3><ul>${dry.sample.map((r) => html`<li><a href="/console/messages/${r.id}${qs({ back: `/console/recoveries/dry-run${qs({ q, action })}` })}">${r.id}</a> ${r.status} ${r.recipients[0]?.email ?? ''} — ${r.content.subject}</li>`)}</ul></section>
 ${
   b.matched > 0
     ? html`<form method="post" action="/console/recoveries" class="card">${csrf(state)}
@@ -252,9 +290,18 @@ ${
 
   app.get('/console/recoveries', { config: { permission: 'read' } }, async (request, reply) => {
     const state = stateOf(request);
-    const list = await deps.operations.listRecoveries(state.scope, { limit: 50 });
+    const { older } = request.query as { older?: string };
+    // One more than a page: whether an older page exists. Paged by id, newest first (keyset).
+    const found = await deps.operations.listRecoveries(state.scope, {
+      limit: RECOVERIES_PAGE_SIZE + 1,
+      ...(older ? { beforeId: older } : {}),
+    });
+    const list = found.slice(0, RECOVERIES_PAGE_SIZE);
+    const last = found.length > RECOVERIES_PAGE_SIZE ? list[list.length - 1] : undefined;
     const body = html`<table class="list"><thead><tr><th>Started</th><th>State</th><th>Action</th><th>Matched</th><th>Done</th><th>Skipped</th><th>By</th></tr></thead>
-<tbody>${list.map((r) => html`<tr><td><a href="/console/recoveries/${r.id}">${time(r.createdAt)}</a></td><td>${r.state}</td><td>${r.action}</td><td>${r.matched}</td><td>${r.done}</td><td>${r.skipped}</td><td>${r.actor.name ?? r.actor.id}</td></tr>`)}</tbody></table>`;
+<tbody>${list.map((r) => html`<tr><td><a href="/console/recoveries/${r.id}">${time(r.createdAt)}</a></td><td>${r.state}</td><td>${r.action}</td><td>${r.matched}</td><td>${r.done}</td><td>${r.skipped}</td><td>${r.actor.name ?? r.actor.id}</td></tr>`)}</tbody></table>
+${list.length === 0 ? html`<p class="muted" role="status">${older ? 'No older recovery.' : 'No recovery yet.'}</p>` : ''}
+${last ? html`<p><a href="/console/recoveries${qs({ older: last.id })}" rel="next">Older recoveries →</a></p>` : ''}`;
     return reply
       .type('text/html')
       .send(page('Recoveries', state, body, '/console/recoveries').text);

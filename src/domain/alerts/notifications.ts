@@ -27,14 +27,21 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
  */
 export function consoleLink(notice: AlertNotice): string | null {
   if (!notice.publicUrl) return null;
-  // The console's search language (`unit:hotel reason:failed`), kept in the page's URL.
-  const { alert } = notice;
+  return `${notice.publicUrl.replace(/\/+$/, '')}${consolePath(notice.alert, notice.unitName)}`;
+}
+
+/**
+ * The path of the console's unsent view filtered to the mail an alert is about, in the console's
+ * search language (`unit:hotel reason:failed`), kept in the page's URL: the alert's link in Slack
+ * (under TEGAMI_PUBLIC_URL) and on the console's alerts page.
+ */
+export function consolePath(alert: Pick<Alert, 'rule'>, unitName: string | null): string {
   const terms: string[] = [];
-  if (notice.unitName) terms.push(`unit:${notice.unitName}`);
+  if (unitName) terms.push(`unit:${unitName}`);
   if (alert.rule === 'dead_letters') terms.push('reason:failed');
   if (alert.rule === 'unconfirmed') terms.push('reason:unconfirmed');
   const query = terms.length > 0 ? `?${new URLSearchParams({ q: terms.join(' ') })}` : '';
-  return `${notice.publicUrl.replace(/\/+$/, '')}/console/unsent${query}`;
+  return `/console/unsent${query}`;
 }
 
 function headline(notice: AlertNotice): string {
@@ -147,13 +154,19 @@ export function slackMessage(notice: AlertNotice): Record<string, unknown> {
       text: { type: 'mrkdwn', text: `*Top errors*\n${errors}`.slice(0, 3000) },
     });
   }
+  const link = consoleLink(notice);
   if (notice.kind !== 'resolved') {
+    // The hint speaks the API (GET /v1/unsent?reason=failed); with TEGAMI_PUBLIC_URL the same
+    // mail is one click away in the console, in the text too (a client without buttons).
+    const inConsole = link ? `\nIn the console: <${slackText(link)}|${slackText(link)}>` : '';
     blocks.push({
       type: 'section',
-      text: { type: 'mrkdwn', text: `*What to do*\n${slackText(alert.hint)}`.slice(0, 3000) },
+      text: {
+        type: 'mrkdwn',
+        text: `*What to do*\n${slackText(alert.hint.slice(0, 2000))}${inConsole}`.slice(0, 3000),
+      },
     });
   }
-  const link = consoleLink(notice);
   if (link) {
     blocks.push({
       type: 'actions',

@@ -52,12 +52,20 @@ export interface MessageQuery {
    * support is handed by the application's log or by SendGrid's Activity.
    */
   providerMessageId?: string;
+  /**
+   * Messages this recovery was the last to requeue (the console's `recovery:`): what became of
+   * them, the ones that failed again say.
+   */
+  recoveryId?: string;
   /** Messages matching none of these conditions, each on its own (the console's `-key:value`). */
   not?: NegatedQuery;
 }
 
 /** The conditions a query may exclude: all but the unit, the unsent reason and an id. */
-export type NegatedQuery = Omit<MessageQuery, 'unit' | 'reason' | 'providerMessageId' | 'not'>;
+export type NegatedQuery = Omit<
+  MessageQuery,
+  'unit' | 'reason' | 'providerMessageId' | 'recoveryId' | 'not'
+>;
 
 export const DELIVERY_STATUS_FILTERS = [...DELIVERY_STATUSES, 'none'] as const;
 export type DeliveryStatusFilter = (typeof DELIVERY_STATUS_FILTERS)[number];
@@ -325,6 +333,7 @@ export function queryToJson(query: MessageQuery): Record<string, unknown> {
     reason: query.reason,
     from: query.from,
     provider_message_id: query.providerMessageId,
+    recovery_id: 'recoveryId' in query ? query.recoveryId : undefined,
     not: query.not ? queryToJson(query.not) : undefined,
   };
   for (const key of Object.keys(out)) if (out[key] === undefined) delete out[key];

@@ -225,6 +225,10 @@ export function messageConditions(
   if (filter.from) {
     terms.push(eb(eb.fn('lower', ['messages.from_email']), '=', filter.from.toLowerCase()));
   }
+  if (filter.recoveryId !== undefined) {
+    // The partial index of requeued messages (messages_recovery_outcome) holds them.
+    terms.push(eb('messages.last_recovery_id', '=', filter.recoveryId));
+  }
   // Each excluded condition on its own; a condition on an empty column (no provider yet) counts
   // as not matching, so `-provider:x` keeps the messages never tried.
   for (const term of filter.not ? messageConditions(eb, filter.not, context) : []) {

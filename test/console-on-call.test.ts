@@ -1,0 +1,452 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import {
+  createUnitWithKey,
+  message,
+  request,
+  startTestService,
+  TEST_ENGINE,
+  type TestService,
+  waitFor,
+} from './helpers.ts';
+import { HAVE_CHROMIUM, launchBrowser, signInAs } from './support/browser.ts';
+import { type ConsoleClient, signIn } from './support/console.ts';
+
+const ADMIN = { email: 'admin@example.jp', password: 'admin-password-123' };
+const PASSWORD = 'viewer-password-123';
+
+/**
+ * What a support person and an on-call operator ran into: mail failed only because its
+ * recipients are suppressed, retried in bulk; a message opened from the unsent view whose "Back"
+ * led to an empty search; a unit switch that dropped the search; a suppression the server refused
+ * that lost what was typed; the audit log and the recoveries without older pages; a recovery's
+ * filter as JSON; the search unusable on a phone; an alert with no way into the console.
+ */
+describe(`the console on call (${TEST_ENGINE})`, () => {
+  let tegami: TestService;
+  let admin: ConsoleClient;
+  let suppressedId: string;
+  let permanentId: string;
+  let hotel: { id: string; key: string };
+
+  before(async () => {
+    tegami = await startTestService({
+      TEGAMI_PROVIDER: 'test',
+      TEGAMI_ADMIN_EMAIL: ADMIN.email,
+      TEGAMI_ADMIN_PASSWORD: ADMIN.password,
+    });
+    admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
+    hotel = await createUnitWithKey(tegami, 'hotel');
+    const added = await tegami.request('POST', '/v1/suppressions', {
+      email: 'bounced-guest@example.jp',
+    });
+    assert.ok(added.status === 201 || added.status === 200, JSON.stringify(added.body));
+    const submit = async (to: string, subject: string) => {
+      const r = await tegami.request(
+        'POST',
+        '/v1/messages',
+        message({ to: [{ email: to }], subject }),
+      );
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      return r.body.id as string;
+    };
+    suppressedId = await submit('bounced-guest@example.jp', 'Booking confirmation 1');
+    permanentId = await submit('permanent@example.jp', 'Booking confirmation 2');
+    await waitFor(async () => {
+      const r = await tegami.request('GET', '/v1/messages?status=failed&count=true');
+      return r.body.total === 2;
+    }, 'both messages failed');
+  });
+  after(async () => {
+    await tegami?.stop();
+  });
+
+  test('a dry run of a retry says how many failed because their recipients are suppressed, and leaves them out on request', async () => {
+    const dry = await admin.get('/console/recoveries/dry-run?q=reason%3Afailed&action=retry');
+    assert.equal(dry.status, 200);
+    assert.match(dry.text, /<strong data-matched>2<\/strong>/);
+    const warning = /<div class="error" role="alert" id="suppressed-warning">[\s\S]*?<\/div>/.exec(
+      dry.text,
+    )?.[0];
+    assert.ok(warning, 'the warning');
+    assert.match(
+      warning,
+      /1 of the 2 matched messages failed because their recipients are suppressed/,
+    );
+    const without = /<a href="([^"]+)">Dry run without them<\/a>/.exec(warning)?.[1];
+    assert.equal(
+      without?.replace(/&amp;/g, '&'),
+      '/console/recoveries/dry-run?q=reason%3Afailed+-error%3Asuppressed&action=retry',
+    );
+    const narrowed = await admin.get((without as string).replace(/&amp;/g, '&'));
+    assert.match(narrowed.text, /<strong data-matched>1<\/strong>/);
+    assert.doesNotMatch(narrowed.text, /suppressed-warning/);
+    assert.match(narrowed.text, new RegExp(permanentId));
+    assert.doesNotMatch(narrowed.text, new RegExp(suppressedId));
+    // A cancel is not failed again by a suppression: no warning.
+    const cancel = await admin.get('/console/recoveries/dry-run?q=reason%3Afailed&action=cancel');
+    assert.doesNotMatch(cancel.text, /suppressed-warning/);
+  });
+
+  test("a recovery's page shows its filter as search words, and links the mail that failed again", async () => {
+    const started = await admin.post('/console/recoveries', {
+      q: 'reason:failed -error:suppressed',
+      action: 'retry',
+      confirm: '1',
+    });
+    assert.equal(started.status, 303, started.text);
+    const path = started.location as string;
+    const id = path.split('/').pop() as string;
+    // The permanent failure fails again.
+    const done = await waitFor(async () => {
+      const page = await admin.get(path);
+      return /data-outcome="failed">1</.test(page.text) ? page.text : null;
+    }, 'the retried message to fail again');
+    assert.match(
+      done,
+      /<code id="recovery-filter">reason:failed -error:suppressed<\/code> <a href="\/console\/messages\?q=reason%3Afailed\+-error%3Asuppressed">search these messages<\/a>/,
+    );
+    assert.doesNotMatch(done, /\{&quot;/, 'no JSON');
+    const link = /<a href="([^"]+)" id="failed-again">/.exec(done)?.[1]?.replace(/&amp;/g, '&');
+    assert.equal(link, `/console/messages?q=recovery%3A${id}+status%3Afailed`);
+    const search = await admin.get(link as string);
+    assert.equal(search.status, 200);
+    assert.match(search.text, new RegExp(`/console/messages/${permanentId}`));
+    assert.doesNotMatch(search.text, new RegExp(`/console/messages/${suppressedId}`));
+    // A unit's user searching another unit's recovery finds none of its mail.
+    await admin.post('/console/users', {
+      email: 'hotel-viewer@example.jp',
+      password: PASSWORD,
+      role: 'viewer',
+      units: hotel.id,
+      bodies: '1',
+    });
+    const hotelViewer = await signIn(tegami.url, 'hotel-viewer@example.jp', PASSWORD);
+    const theirs = await hotelViewer.get(link as string);
+    assert.equal(theirs.status, 200);
+    assert.doesNotMatch(theirs.text, new RegExp(permanentId));
+  });
+
+  test('a message opened from the unsent view goes back there; a back link to elsewhere is refused', async () => {
+    const unsent = await admin.get('/console/unsent?q=reason%3Afailed');
+    const open = new RegExp(`href="(/console/messages/${suppressedId}\\?back=[^"]+)"`).exec(
+      unsent.text,
+    )?.[1];
+    assert.ok(open, 'the message links with its way back');
+    const page = await admin.get(open.replace(/&amp;/g, '&'));
+    assert.match(
+      page.text,
+      /<a href="\/console\/unsent\?q=reason%3Afailed" id="back">← Back to unsent mail<\/a>/,
+    );
+    for (const bad of [
+      'https://evil.example/console',
+      '//evil.example/console',
+      '/\\evil.example',
+      '/console/../v1/messages',
+      'javascript:alert(1)',
+      '/console\tx',
+    ]) {
+      const refused = await admin.get(
+        `/console/messages/${suppressedId}?back=${encodeURIComponent(bad)}&q=to%3Abounced-guest%40example.jp`,
+      );
+      assert.equal(refused.status, 200, bad);
+      assert.match(
+        refused.text,
+        /<a href="\/console\/messages\?q=to%3Abounced-guest%40example\.jp" id="back">← Back to the search<\/a>/,
+        bad,
+      );
+      assert.doesNotMatch(refused.text, /evil\.example|javascript:|\/v1\/messages/, bad);
+    }
+    // A retry keeps the way back.
+    const retried = await admin.post(`/console/messages/${suppressedId}/retry`, {
+      back: '/console/unsent?q=reason%3Afailed',
+    });
+    assert.equal(retried.status, 303);
+    assert.equal(
+      retried.location,
+      `/console/messages/${suppressedId}?back=%2Fconsole%2Funsent%3Fq%3Dreason%253Afailed`,
+    );
+    const away = await admin.post(`/console/messages/${permanentId}/cancel`, {
+      back: 'https://evil.example/',
+    });
+    // Failed mail cannot be cancelled; the way back is not followed anywhere either.
+    assert.equal(away.status, 409);
+  });
+
+  test('the unit switcher keeps the search', async () => {
+    await admin.post('/console/users', {
+      email: 'two-units@example.jp',
+      password: PASSWORD,
+      role: 'viewer',
+      units: [hotel.id, (await defaultUnitId(tegami)) as string],
+      bodies: '1',
+    });
+    const both = await signIn(tegami.url, 'two-units@example.jp', PASSWORD);
+    const search = await both.get('/console/messages?q=to%3Aguest%40example.jp+status%3Afailed');
+    assert.match(
+      search.text,
+      /<input type="hidden" name="next" value="\/console\/messages\?q=to%3Aguest%40example\.jp\+status%3Afailed">/,
+    );
+    const switched = await both.post('/console/unit', {
+      unit: hotel.id,
+      next: '/console/messages?q=to%3Aguest%40example.jp+status%3Afailed',
+    });
+    assert.equal(switched.status, 303);
+    assert.equal(switched.location, '/console/messages?q=to%3Aguest%40example.jp+status%3Afailed');
+    // Without a search, the section as before.
+    const unsent = await both.get('/console/unsent');
+    assert.match(unsent.text, /<input type="hidden" name="next" value="\/console\/unsent">/);
+  });
+
+  test('a suppression the server refuses keeps what was typed, and answers 400', async () => {
+    // A browser's type=email takes `guest@localhost`; an address mail can go to needs a dot.
+    const refused = await admin.post('/console/suppressions', {
+      email: 'guest@localhost',
+      reason: 'unsubscribe',
+    });
+    assert.equal(refused.status, 400);
+    assert.match(refused.text, /<p class="error" role="alert" id="suppression-error">/);
+    assert.match(refused.text, /“guest@localhost” is not an address mail can be sent to/);
+    assert.match(
+      refused.text,
+      /<input type="email" name="email" required value="guest@localhost" aria-invalid="true"/,
+    );
+    assert.match(refused.text, /<option value="unsubscribe" selected>unsubscribe<\/option>/);
+    const list = await tegami.request('GET', '/v1/suppressions?email=guest%40localhost');
+    assert.equal(list.status, 200);
+    assert.equal(list.body.data.length, 0, 'nothing added');
+    // A viewer is still refused before its form is read.
+    const viewer = await signIn(tegami.url, 'hotel-viewer@example.jp', PASSWORD);
+    const forged = await viewer.post('/console/suppressions', { email: 'guest@localhost' });
+    assert.equal(forged.status, 403);
+  });
+
+  test('the audit log and the recoveries page back through older pages; a date not understood is a 400', async () => {
+    // 105 recoveries of nothing: 105 recoveries, and as many audit events.
+    for (let i = 0; i < 105; i++) {
+      const r = await tegami.request('POST', '/v1/recoveries', {
+        action: 'retry',
+        dry_run: false,
+        filter: { status: 'failed', category: `nothing-${i}` },
+      });
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+    }
+    const seen = new Set<string>();
+    let path: string | null = '/console/recoveries';
+    let pages = 0;
+    while (path) {
+      const page = await admin.get(path);
+      assert.equal(page.status, 200);
+      for (const m of page.text.matchAll(/href="\/console\/recoveries\/(rec_[^"]+)"/g))
+        seen.add(m[1] as string);
+      pages++;
+      path =
+        /<a href="([^"]+)" rel="next">Older recoveries →<\/a>/
+          .exec(page.text)?.[1]
+          ?.replace(/&amp;/g, '&') ?? null;
+    }
+    assert.equal(pages, 3);
+    assert.equal(seen.size, 106, 'every recovery once (105 and the console one)');
+
+    const audited = new Set<string>();
+    path = '/console/audit?action=recovery.start';
+    pages = 0;
+    while (path) {
+      const page = await admin.get(path);
+      assert.equal(page.status, 200);
+      for (const m of page.text.matchAll(/<td><code>(rec_[^<]+)<\/code><\/td>/g))
+        audited.add(m[1] as string);
+      pages++;
+      path =
+        /<a href="([^"]+)" rel="next">Older events →<\/a>/
+          .exec(page.text)?.[1]
+          ?.replace(/&amp;/g, '&') ?? null;
+      if (path) assert.match(path, /action=recovery\.start/, 'the filter is kept');
+    }
+    assert.equal(pages, 2);
+    assert.equal(audited.size, 106);
+
+    const bad = await admin.get('/console/audit?after=yesterday&actor=cli%3Aops');
+    assert.equal(bad.status, 400);
+    assert.match(bad.text, /id="audit-time-error"/);
+    assert.match(bad.text, /<input name="after" value="yesterday"/);
+    assert.match(bad.text, /<input name="actor" value="cli:ops">/);
+  });
+
+  test('a firing alert links to the unsent mail it is about', async () => {
+    const { createAlertStore } = await import('../src/store/alerts/index.ts');
+    const store = createAlertStore(tegami.service.database);
+    const now = Date.now();
+    assert.ok(
+      await store.open(
+        {
+          id: `alt_${String(now).padStart(13, '0')}0000000000001`,
+          key: `dead_letters:${hotel.id}`,
+          rule: 'dead_letters',
+          severity: 'warning',
+          state: 'firing',
+          unitId: hotel.id,
+          provider: null,
+          fault: 'message',
+          summary: 'dead letters of hotel',
+          hint: 'find them with GET /v1/unsent?reason=failed',
+          evidence: {
+            count: 3,
+            threshold: 0,
+            since: now,
+            topErrors: [],
+            provider: null,
+            details: {},
+          },
+          startedAt: now,
+          endedAt: null,
+          lastNotifiedAt: now,
+          updatedAt: now,
+        },
+        [],
+      ),
+    );
+    const page = await admin.get('/console/alerts');
+    assert.match(
+      page.text,
+      /<a href="\/console\/unsent\?q=unit%3Ahotel\+reason%3Afailed" data-alert-link>Open the unsent mail<\/a>/,
+    );
+  });
+});
+
+async function defaultUnitId(tegami: TestService): Promise<string | undefined> {
+  const units = await request(tegami.url, 'GET', '/v1/units');
+  return units.body.data.find((u: { name: string }) => u.name === 'default')?.id;
+}
+
+describe(`the console on call, in Chromium (${TEST_ENGINE})`, {
+  skip: !HAVE_CHROMIUM && 'no Chromium (apt-get install chromium)',
+}, () => {
+  let tegami: TestService;
+  let browser: Awaited<ReturnType<typeof launchBrowser>>;
+  let page: Page;
+  let failedId: string;
+  let hotelId: string;
+
+  before(async () => {
+    tegami = await startTestService({
+      TEGAMI_PROVIDER: 'test',
+      TEGAMI_ADMIN_EMAIL: ADMIN.email,
+      TEGAMI_ADMIN_PASSWORD: ADMIN.password,
+    });
+    hotelId = (await createUnitWithKey(tegami, 'hotel')).id;
+    const r = await tegami.request(
+      'POST',
+      '/v1/messages',
+      message({
+        to: [{ email: 'permanent-reservations-department@very-long-domain.example.jp' }],
+        subject: '【ホテル東京ステーション】ご予約の確認（予約番号 B-2026-12-05-000123）',
+        categories: ['booking'],
+      }),
+    );
+    assert.equal(r.status, 202);
+    failedId = r.body.id;
+    await waitFor(
+      async () =>
+        (await tegami.request('GET', `/v1/messages/${failedId}`)).body.status === 'failed',
+      'the message failed',
+    );
+    browser = await launchBrowser();
+    page = await browser.context.newPage();
+    await signInAs(page, tegami.url, ADMIN.email, ADMIN.password);
+  });
+  after(async () => {
+    await browser?.close();
+    await tegami?.stop();
+  });
+
+  test('Back from a message opened on the unsent view returns to it, filter and all', async () => {
+    await page.goto(`${tegami.url}/console/unsent?q=reason%3Afailed+category%3Abooking`);
+    await Promise.all([
+      page.waitForURL(new RegExp(`/console/messages/${failedId}`)),
+      page.click(`a[href^="/console/messages/${failedId}"]`),
+    ]);
+    await Promise.all([page.waitForURL(/\/console\/unsent\?/), page.click('#back')]);
+    const url = new URL(page.url());
+    assert.equal(url.pathname, '/console/unsent');
+    assert.equal(url.searchParams.get('q'), 'reason:failed category:booking');
+    assert.equal(await page.inputValue('input[name=q]'), 'reason:failed category:booking');
+  });
+
+  test('switching units keeps the search', async () => {
+    await page.goto(`${tegami.url}/console/users`);
+    const defaultId = await defaultUnitId(tegami);
+    await page.fill('input[name=email]', 'two-units@example.jp');
+    await page.fill('input[name=password]', PASSWORD);
+    await page.selectOption('select[name=role]', 'viewer');
+    await page.selectOption('select[name=units]', [hotelId, defaultId as string]);
+    await Promise.all([
+      page.waitForURL(/\/console\/users$/),
+      page.click('form.card button[type=submit]'),
+    ]);
+    await signInAs(page, tegami.url, 'two-units@example.jp', PASSWORD);
+    await page.goto(`${tegami.url}/console/messages?q=category%3Abooking`);
+    assert.equal(await page.locator(`a[href^="/console/messages/${failedId}"]`).count(), 1);
+    // The page at the same URL, loaded again: wait for the new document, not the URL.
+    await Promise.all([page.waitForEvent('load'), page.selectOption('select[name=unit]', hotelId)]);
+    assert.equal(new URL(page.url()).searchParams.get('q'), 'category:booking');
+    assert.equal(await page.inputValue('input[name=q]'), 'category:booking');
+    // The hotel has no such mail: the search ran in the unit switched to.
+    assert.equal(await page.locator(`a[href^="/console/messages/${failedId}"]`).count(), 0);
+  });
+
+  test('an address the browser takes but the server refuses stays in the form, with the error', async () => {
+    await signInAs(page, tegami.url, ADMIN.email, ADMIN.password);
+    await page.goto(`${tegami.url}/console/suppressions`);
+    await page.fill('form.card input[name=email]', 'guest@localhost');
+    await page.selectOption('form.card select[name=reason]', 'unsubscribe');
+    const [response] = await Promise.all([
+      page.waitForResponse(
+        (r) => r.url().endsWith('/console/suppressions') && r.request().method() === 'POST',
+      ),
+      page.click('form.card button[type=submit]'),
+    ]);
+    assert.equal(response.status(), 400);
+    await page.waitForSelector('#suppression-error');
+    assert.match(
+      (await page.textContent('#suppression-error')) ?? '',
+      /guest@localhost.*is not an address mail can be sent to/,
+    );
+    assert.equal(await page.inputValue('form.card input[name=email]'), 'guest@localhost');
+    assert.equal(await page.inputValue('form.card select[name=reason]'), 'unsubscribe');
+  });
+
+  test('at 390 px the subject of a result is reachable without scrolling sideways', async () => {
+    await page.setViewportSize({ width: 390, height: 800 });
+    try {
+      for (const path of [
+        '/console/messages?q=category%3Abooking',
+        '/console/unsent?q=reason%3Afailed',
+      ]) {
+        await page.goto(`${tegami.url}${path}`);
+        const link = page.locator(`table.messages a[href^="/console/messages/${failedId}"]`);
+        assert.equal(await link.count(), 1, path);
+        const box = await link.boundingBox();
+        assert.ok(box, path);
+        assert.ok(box.x >= 0 && box.x + box.width <= 390, `${path}: the link at x ${box.x}`);
+        // First in its row, and nothing scrolls sideways: neither the page nor the table.
+        const { table, first } = (await page.evaluate(`(() => {
+          const t = document.querySelector('table.messages');
+          const row = t.querySelector('tbody tr');
+          const cells = [...row.children].filter((c) => getComputedStyle(c).display !== 'none');
+          cells.sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top || a.getBoundingClientRect().left - b.getBoundingClientRect().left);
+          return { table: t.scrollWidth - t.clientWidth, first: cells[0].className };
+        })()`)) as { table: number; first: string };
+        assert.equal(first, 'subject', path);
+        assert.ok(table <= 0, `${path}: the table scrolls ${table} px sideways`);
+        const width = Number(await page.evaluate('document.documentElement.scrollWidth'));
+        assert.ok(width <= 390, `${path} is ${width} px wide`);
+        await link.click();
+        await page.waitForURL(new RegExp(`/console/messages/${failedId}`));
+      }
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
+  });
+});
