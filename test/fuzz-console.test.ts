@@ -180,6 +180,7 @@ const hostileText = fc.oneof(
     'status:failed to:@example.jp',
     'to:diner@example.jp',
     'reason:failed unit:restaurant',
+    'recovery:rec_0 status:failed -error:suppressed',
     'ご予約 田中',
     '\u202e\u200b\ufeff',
     'x'.repeat(1000),
