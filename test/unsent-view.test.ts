@@ -315,3 +315,51 @@ describe(`the unsent view without the Event Webhook (${TEST_ENGINE})`, () => {
     }
   });
 });
+
+describe(`the oldest mail not yet sent, among scheduled and held mail (${TEST_ENGINE})`, () => {
+  test('oldest_pending is due longest, not created first: a scheduled message is due at its send_at', async () => {
+    const tegami = await startTestService({ TEGAMI_TEST_NO_WORKER: '1' });
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 45; i++) {
+        const r = await tegami.request('POST', '/v1/messages', message());
+        assert.equal(r.status, 202, JSON.stringify(r.body));
+        ids.push(r.body.id as string);
+      }
+      // Every message held by an outage after one attempt, created a minute apart in id order.
+      // The first 30 (more than one page of the summary's scan) were scheduled for later than
+      // the 31st was created, so the 31st is due longest although 30 were created before it.
+      const base = Date.now() - 3_600_000;
+      const db = tegami.service.database.db;
+      for (const [i, id] of ids.entries()) {
+        await db
+          .updateTable('messages')
+          .set({
+            status: 'queued',
+            attempt_count: 1,
+            last_outcome: 'retryable',
+            last_provider_fault: 'unavailable',
+            last_error_class: 'http_503',
+            created_at: base + i * 60_000,
+            send_at: i < 30 ? base + 40 * 60_000 : null,
+            next_attempt_at: Date.now() + 600_000,
+          })
+          .where('id', '=', id)
+          .execute();
+      }
+      const summary = (await tegami.request('GET', '/v1/unsent/summary')).body;
+      assert.equal(summary.by_reason.held, 45);
+      assert.equal(summary.oldest_pending.id, ids[30]);
+      assert.equal(summary.oldest_pending.reason, 'held');
+      assert.equal(summary.oldest_pending.due_since, new Date(base + 30 * 60_000).toISOString());
+
+      // Without scheduled mail the first one created is due longest.
+      await db.updateTable('messages').set({ send_at: null }).execute();
+      const plain = (await tegami.request('GET', '/v1/unsent/summary')).body;
+      assert.equal(plain.oldest_pending.id, ids[0]);
+      assert.equal(plain.oldest_pending.due_since, new Date(base).toISOString());
+    } finally {
+      await tegami.stop();
+    }
+  });
+});

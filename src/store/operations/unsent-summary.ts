@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type { UnsentGroup, UnsentSummaryData } from '../../domain/operations/ports.ts';
 import { type UnsentReason, unsentReason } from '../../domain/operations/unsent.ts';
 import type { MessageFilter } from '../../domain/ports/message-store.ts';
@@ -75,29 +74,68 @@ export async function unsentSummary(
   }
   // Due since its send_at or its creation, as the delivery_delay alert counts (store/monitoring/
   // pending.ts): a retried message's next_attempt_at is its next try, not when it became due.
-  // Read per reason, from the part's own index; held mail is read whole (one row per message).
   const wanted = new Set(groups.filter((g) => g.count > 0).map((g) => g.reason));
-  let oldestPending: UnsentSummaryData['oldestPending'] = null;
+  let oldestPending = null as UnsentSummaryData['oldestPending'];
   for (const reason of PENDING_REASONS) {
     if (!wanted.has(reason)) continue;
-    if (reason === 'waiting') {
-      if (oldestWaiting && (!oldestPending || oldestWaiting.dueSince < oldestPending.dueSince))
-        oldestPending = { ...oldestWaiting, reason };
-      continue;
-    }
-    const [part] = unsentParts({ ...filter.unsent, reason });
-    if (!part) continue;
-    const due = sql<number>`case when messages.send_at is not null and messages.send_at > messages.created_at then messages.send_at else messages.created_at end`;
-    const row = await handle.db
-      .selectFrom(messagesTable(handle.dialect, part.index))
-      .select(['messages.id', due.as('due')])
-      .where((eb) => eb.and([...messageConditions(eb, filter, context), part.where(eb)]))
-      .orderBy(due)
-      .orderBy('messages.id')
-      .limit(1)
-      .executeTakeFirst();
-    if (row && (!oldestPending || Number(row.due) < oldestPending.dueSince))
-      oldestPending = { id: row.id, reason, dueSince: Number(row.due) };
+    const found: { id: string; dueSince: number } | null =
+      reason === 'waiting'
+        ? oldestWaiting
+        : await oldestTriedSince(handle, filter, context, reason, oldestPending?.dueSince);
+    if (found && (!oldestPending || found.dueSince < oldestPending.dueSince))
+      oldestPending = { ...found, reason };
   }
   return { groups, oldestWaiting, oldestPending };
+}
+
+/** Rows read at a time while looking for the oldest tried message of a reason. */
+const OLDEST_PAGE = 20;
+
+/**
+ * The tried message of `reason` (held, retrying, unknown outcome) due longest, if any is due
+ * before `before`. Read oldest first from `messages_unsent`, which is in id order and ids grow
+ * with creation: a message is due at its creation or later (its send_at), so once a row was
+ * created after the best due time found, no later row can beat it. Without scheduled mail that
+ * is the first row: in an outage with 200,000 held messages the summary reads a few index
+ * entries, not every held row.
+ */
+async function oldestTriedSince(
+  handle: DatabaseHandle,
+  filter: MessageFilter,
+  context: Awaited<ReturnType<typeof conditionContext>>,
+  reason: UnsentReason,
+  before: number | undefined,
+): Promise<{ id: string; dueSince: number } | null> {
+  const [part] = unsentParts({
+    ...(filter.unsent as NonNullable<MessageFilter['unsent']>),
+    reason,
+  });
+  if (!part) return null;
+  let best: { id: string; dueSince: number } | null = null;
+  let after: string | null = null;
+  for (;;) {
+    const rows = await handle.db
+      .selectFrom(messagesTable(handle.dialect, part.index))
+      .select(['messages.id', 'messages.created_at', 'messages.send_at'])
+      .where((eb) =>
+        eb.and([
+          ...messageConditions(eb, filter, context),
+          part.where(eb),
+          ...(after === null ? [] : [eb('messages.id', '>', after)]),
+        ]),
+      )
+      .orderBy('messages.id')
+      .limit(OLDEST_PAGE)
+      .execute();
+    for (const r of rows) {
+      const createdAt = Number(r.created_at);
+      const bound = Math.min(best?.dueSince ?? Infinity, before ?? Infinity);
+      if (createdAt >= bound) return best;
+      const dueSince =
+        r.send_at !== null && Number(r.send_at) > createdAt ? Number(r.send_at) : createdAt;
+      if (dueSince < bound) best = { id: r.id, dueSince };
+    }
+    if (rows.length < OLDEST_PAGE) return best;
+    after = (rows[rows.length - 1] as { id: string }).id;
+  }
 }
