@@ -293,6 +293,35 @@ describe(`operations from the command line (${TEST_ENGINE})`, () => {
       'one event per line, as the API shows each',
     );
   });
+
+  test('tegami recover warns when a retry takes mail failed for suppressed recipients', async () => {
+    const added = await tegami.request('POST', '/v1/suppressions', {
+      email: 'left@example.jp',
+    });
+    assert.ok(added.status < 300, JSON.stringify(added.body));
+    const r = await tegami.request(
+      'POST',
+      '/v1/messages',
+      message({ to: [{ email: 'left@example.jp' }] }),
+    );
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    await waitFor(async () => {
+      const m = await tegami.request('GET', `/v1/messages/${r.body.id}`);
+      return m.body.status === 'failed';
+    }, 'the suppressed message failed');
+    const dry = await runTegami(['recover', '--status', 'failed', '--dry-run'], env);
+    assert.equal(dry.code, 0, dry.output);
+    assert.match(
+      dry.output,
+      /^Warning: 1 of them failed because every recipient is suppressed \(error class suppressed\); a retry fails them again at once/m,
+    );
+    const cancel = await runTegami(
+      ['recover', '--action', 'cancel', '--status', 'failed', '--dry-run'],
+      env,
+    );
+    assert.equal(cancel.code, 0, cancel.output);
+    assert.doesNotMatch(cancel.output, /Warning/, 'a cancel does not send anything');
+  });
 });
 
 describe(`tegami unsent and unconfirmed mail (${TEST_ENGINE})`, () => {

@@ -6,6 +6,7 @@ import {
   type RecoveryRecord,
 } from '../domain/operations/recovery.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
+import { SUPPRESSED_ERROR_CLASS } from '../domain/types.ts';
 import { createLogger } from '../ops/logger.ts';
 import { OutageLog } from '../ops/outage-log.ts';
 import { RecoveryRunner } from '../ops/recovery-runner.ts';
@@ -89,6 +90,14 @@ export async function runRecoverCommand(config: () => Config, args: string[]): P
           ? `; ${breakdown.inOtherRecovery} wait in another running recovery (skipped)`
           : ''),
     );
+    const suppressed =
+      action === 'retry' ? (breakdown.byErrorClass.get(SUPPRESSED_ERROR_CLASS) ?? 0) : 0;
+    if (suppressed > 0) {
+      // As the console's dry run warns: these were never handed to a provider.
+      console.log(
+        `Warning: ${suppressed} of them failed because every recipient is suppressed (error class ${SUPPRESSED_ERROR_CLASS}); a retry fails them again at once while the addresses stay on the suppression list. Remove the suppressions first (DELETE /v1/suppressions/{email}, or the console's Suppressions page), or narrow the filter with --error-class.`,
+      );
+    }
     if (breakdown.matched > 0) {
       const units = await operations.service.unitNames(breakdown.byUnitId.keys());
       console.log('');

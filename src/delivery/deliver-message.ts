@@ -5,7 +5,12 @@ import type { Provider } from '../domain/ports/provider.ts';
 import type { ProviderCircuit, Transition } from '../domain/provider-circuit.ts';
 import { type Decision, decideAfterAttempt, type RetryPolicy } from '../domain/retry-policy.ts';
 import { describeSuppressed, withoutSuppressed } from '../domain/suppression.ts';
-import type { ClaimedMessage, MessageContent, SendResult } from '../domain/types.ts';
+import {
+  type ClaimedMessage,
+  type MessageContent,
+  type SendResult,
+  SUPPRESSED_ERROR_CLASS,
+} from '../domain/types.ts';
 
 /**
  * The steps of one message, in the order the worker (worker.ts) takes them once it holds the
@@ -40,7 +45,7 @@ export function leaveOutSuppressed(
   return {
     result: {
       outcome: 'permanent',
-      errorClass: 'suppressed',
+      errorClass: SUPPRESSED_ERROR_CLASS,
       detail: `all recipients are suppressed: ${describeSuppressed(message.suppressed)}`,
     },
   };

@@ -46,6 +46,12 @@ export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 export const CLAIMABLE_STATUSES: readonly MessageStatus[] = ['queued', 'scheduled', 'sending'];
 
 export const RECIPIENT_STATUSES = ['pending', 'sent', 'failed', 'cancelled', 'suppressed'] as const;
+
+/**
+ * The error class of a message failed without an attempt because every recipient is suppressed.
+ * A retry fails it again at once while the addresses stay on the suppression list.
+ */
+export const SUPPRESSED_ERROR_CLASS = 'suppressed';
 export type RecipientStatus = (typeof RECIPIENT_STATUSES)[number];
 
 /**

@@ -5,6 +5,7 @@ import type {
   RecoveryOutcome,
   RecoveryRecord,
 } from '../../domain/operations/recovery.ts';
+import { SUPPRESSED_ERROR_CLASS } from '../../domain/types.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { age, type Html, html, qs, time } from '../html.ts';
 import { csrf, page } from '../layout.ts';
@@ -13,8 +14,6 @@ import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
 import { providerHold } from './provider-hold.ts';
 
 const PAGE_SIZE = 50;
-/** The error class of mail failed because every recipient is suppressed (never sent). */
-const SUPPRESSED_CLASS = 'suppressed';
 /** Recoveries per page of the recoveries list. */
 const RECOVERIES_PAGE_SIZE = 50;
 
@@ -204,12 +203,12 @@ ${last ? html`<p><a href="/console/unsent${qs({ q, before: last.record.id })}">O
     const names = await deps.operations.unitNames(b.byUnitId.keys());
     // Mail failed because its recipients are suppressed is failed again at once by a retry: the
     // suppression still holds (it is never handed to the provider).
-    const suppressed = action === 'retry' ? (b.byErrorClass.get(SUPPRESSED_CLASS) ?? 0) : 0;
+    const suppressed = action === 'retry' ? (b.byErrorClass.get(SUPPRESSED_ERROR_CLASS) ?? 0) : 0;
     const canExclude =
       query.errorClass === undefined &&
       query.not?.errorClass === undefined &&
       suppressed < b.matched;
-    const withoutSuppressed = `${q.trim()} -error:${SUPPRESSED_CLASS}`;
+    const withoutSuppressed = `${q.trim()} -error:${SUPPRESSED_ERROR_CLASS}`;
     const list = (m: Map<string | null, number>, name = (k: string | null) => k ?? '(none)') =>
       html`<ul>${[...m].map(([k, v]) => html`<li>${name(k)}: ${v}</li>`)}</ul>`;
     return page(
@@ -219,9 +218,9 @@ ${last ? html`<p><a href="/console/unsent${qs({ q, before: last.record.id })}">O
 <section class="card"><p>The filter <code>${q}</code> matches <strong data-matched>${b.matched}</strong> messages now; the ${action} applies to those in the right status, the others are skipped and counted.${b.inOtherRecovery ? html` ${b.inOtherRecovery} are in another running recovery and will be skipped.` : ''}</p>
 ${
   suppressed > 0
-    ? html`<div class="error" role="alert" id="suppressed-warning"><p><strong>${suppressed.toLocaleString('en')} of the ${b.matched.toLocaleString('en')} matched messages failed because their recipients are suppressed</strong> (error class <code>${SUPPRESSED_CLASS}</code>): a retry fails them again at once, as long as the addresses are on the suppression list. Remove a suppression first if the guest should get the mail.</p>${
+    ? html`<div class="error" role="alert" id="suppressed-warning"><p><strong>${suppressed.toLocaleString('en')} of the ${b.matched.toLocaleString('en')} matched messages failed because their recipients are suppressed</strong> (error class <code>${SUPPRESSED_ERROR_CLASS}</code>): a retry fails them again at once, as long as the addresses are on the suppression list. Remove a suppression first if the guest should get the mail.</p>${
         canExclude
-          ? html`<p><a href="/console/recoveries/dry-run${qs({ q: withoutSuppressed, action })}">Dry run without them</a> (adds <code>-error:${SUPPRESSED_CLASS}</code> to the filter).</p>`
+          ? html`<p><a href="/console/recoveries/dry-run${qs({ q: withoutSuppressed, action })}">Dry run without them</a> (adds <code>-error:${SUPPRESSED_ERROR_CLASS}</code> to the filter).</p>`
           : ''
       }</div>`
     : ''

@@ -7,7 +7,7 @@ import {
   suppressionReasonFor,
   withoutSuppressed,
 } from '../../domain/suppression.ts';
-import type { ClaimedMessage } from '../../domain/types.ts';
+import { type ClaimedMessage, SUPPRESSED_ERROR_CLASS } from '../../domain/types.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { setRecipientStatus } from '../messages/set-recipient-status.ts';
 import type { Database } from '../schema.ts';
@@ -67,7 +67,7 @@ async function applySuppressions(
         updated_at: now,
         failed_at: now,
         // No attempt was made; the class says why, for the unsent view and filters.
-        last_error_class: 'suppressed',
+        last_error_class: SUPPRESSED_ERROR_CLASS,
       })
       .where('id', '=', message.id)
       .where('lease_owner', '=', message.leaseOwner)
