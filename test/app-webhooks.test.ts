@@ -275,6 +275,55 @@ describe(`status webhooks: redelivery after the retry window (${TEST_ENGINE})`, 
     }
   });
 
+  test('redeliver: a since without a zone is UTC, as in the list filters', async () => {
+    const hook = await receiver(Array.from({ length: 1000 }, () => 503));
+    // East of UTC, a time without a zone read as local time would be 9 hours earlier.
+    const zone = process.env.TZ;
+    process.env.TZ = 'Asia/Tokyo';
+    try {
+      const created = await tegami.request('POST', '/v1/webhook-endpoints', {
+        url: hook.url,
+        events: ['message.sent'],
+      });
+      const id = created.body.id as string;
+      await tegami.request('POST', '/v1/messages', message());
+      await waitFor(async () => {
+        const r = await tegami.request('GET', `/v1/webhook-endpoints/${id}/deliveries`);
+        return r.body.data[0]?.status === 'failed';
+      }, 'failed after the 1 s window');
+      /** A time as GET /v1/messages?created_after= takes it without a zone (UTC). */
+      const utcWithoutZone = (ms: number) => new Date(ms).toISOString().slice(0, 16);
+      const redeliver = (since: string) =>
+        tegami.request('POST', `/v1/webhook-endpoints/${id}/redeliver`, { since });
+
+      const later = utcWithoutZone(Date.now() + 30 * 60_000);
+      const none = await redeliver(later);
+      assert.equal(none.status, 200, JSON.stringify(none.body));
+      assert.deepEqual(none.body, { requeued: 0 }, `${later} is half an hour from now in UTC`);
+      const audit = await tegami.request(
+        'GET',
+        '/v1/audit-events?action=webhook_endpoint.redeliver&limit=1',
+      );
+      assert.deepEqual(audit.body.data[0].filter, { since: `${later}:00.000Z` });
+      // The list filters read it the same way: the message is not created after it either.
+      const listed = await tegami.request('GET', `/v1/messages?created_after=${later}`);
+      assert.deepEqual(listed.body.data, []);
+
+      const earlier = utcWithoutZone(Date.now() - 30 * 60_000);
+      const again = await redeliver(earlier);
+      assert.deepEqual(again.body, { requeued: 1 }, `${earlier} is half an hour ago in UTC`);
+
+      // A day that does not exist is refused, as in the list filters (not read as 2 March).
+      const missing = await redeliver('2026-02-30T10:00');
+      assert.equal(missing.status, 400);
+      assert.equal(missing.body.error.details[0].field, 'since');
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+      await hook.close();
+    }
+  });
+
   test('redeliver: bad input is a 400, an unknown endpoint a 404', async () => {
     for (const body of [{ since: 'yesterday' }, { since: 5 }, { other: true }]) {
       const r = await tegami.request('POST', '/v1/webhook-endpoints/whk_x/redeliver', body);

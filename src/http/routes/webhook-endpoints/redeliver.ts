@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { parseIsoTime } from '../../../domain/operations/message-query.ts';
 import type { WebhookEndpointsOptions } from '../../deps.ts';
 import { ApiError, invalidField } from '../../errors.ts';
 import { EndpointIdParamsSchema } from '../../schemas/webhook-endpoint.ts';
@@ -10,14 +11,13 @@ const RedeliverBodySchema = Type.Object(
     since: Type.Optional(
       Type.String({
         maxLength: 40,
-        description: 'Only deliveries created at or after this time (ISO 8601); default: all',
+        description:
+          'Only deliveries created at or after this time (ISO 8601, UTC if no zone, as the list filters); default: all',
       }),
     ),
   },
   { additionalProperties: false },
 );
-
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/;
 
 /**
  * `POST /v1/webhook-endpoints/{id}/redeliver`: the endpoint's failed deliveries again, after the
@@ -45,8 +45,12 @@ export function registerRedeliverWebhookEndpoint(app: TypedApp, options: Webhook
       const raw = request.body?.since;
       let since: number | null = null;
       if (raw !== undefined) {
-        since = ISO_TIME.test(raw) ? Date.parse(raw) : Number.NaN;
-        if (Number.isNaN(since)) throw invalidField('since', 'must be an ISO 8601 time');
+        // Read as the list filters read a time (GET /v1/messages' created_after, ...): a time
+        // without a zone is UTC, and a date that does not exist (2026-02-30) is refused.
+        since = parseIsoTime(raw);
+        if (Number.isNaN(since)) {
+          throw invalidField('since', 'must be an ISO 8601 time, e.g. 2026-12-01T14:00:00Z');
+        }
       }
       const endpoint = await store.find(request.params.id, scopeUnitId(request));
       if (!endpoint) throw new ApiError('not_found', `no webhook endpoint ${request.params.id}`);
