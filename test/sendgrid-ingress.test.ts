@@ -480,6 +480,24 @@ describe(`/v3/mail/send and the event relay by unit (${TEST_ENGINE})`, () => {
     assert.ok(actions.includes('sendgrid_event_relay.delete'));
   });
 
+  test('a relay set and removed at the same moment: each answer a 200, 204 or 404, never a 5xx', async () => {
+    // The relay a PUT answers with used to be read again after its write: a DELETE in between
+    // made it missing, a 500 (PostgreSQL).
+    const as = (method: string, body?: unknown) =>
+      request(svc.url, method, '/v1/sendgrid/event-relay', body, {}, hotelKey);
+    const url = 'http://127.0.0.1:9/hotel-race';
+    for (let i = 0; i < 100; i++) {
+      const answers = await Promise.all([as('PUT', { url }), as('DELETE'), as('PUT', { url })]);
+      for (const answer of answers) {
+        assert.ok(
+          [200, 204, 404].includes(answer.status),
+          `${answer.status} ${JSON.stringify(answer.body)}`,
+        );
+        if (answer.status === 200) assert.equal(answer.body.url, url);
+      }
+    }
+  });
+
   test("a message whose text holds NUL does not break the event webhook; a relayed message's events are queued", async () => {
     const relay = await request(
       svc.url,

@@ -1,5 +1,18 @@
+import type { Selectable } from 'kysely';
 import type { EventRelay } from '../../domain/ports/sendgrid-event-relay-store.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
+import type { SendGridEventRelayTable } from '../schema.ts';
+
+export function toEventRelay(row: Selectable<SendGridEventRelayTable>): EventRelay {
+  return {
+    unitId: row.unit_id,
+    url: row.url,
+    publicKey: row.public_key,
+    privateKey: row.private_key,
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+  };
+}
 
 export async function getEventRelay(
   handle: DatabaseHandle,
@@ -10,13 +23,5 @@ export async function getEventRelay(
     .selectAll()
     .where('unit_id', '=', unitId)
     .executeTakeFirst();
-  if (!row) return null;
-  return {
-    unitId: row.unit_id,
-    url: row.url,
-    publicKey: row.public_key,
-    privateKey: row.private_key,
-    createdAt: Number(row.created_at),
-    updatedAt: Number(row.updated_at),
-  };
+  return row ? toEventRelay(row) : null;
 }

@@ -1,10 +1,12 @@
 import type { EventRelay } from '../../domain/ports/sendgrid-event-relay-store.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
-import { getEventRelay } from './get-event-relay.ts';
+import { toEventRelay } from './get-event-relay.ts';
 
 /**
  * Creates a unit's relay with `keys`, or changes the URL of the one it has and keeps its key
- * pair, so the receiver's verification key stays valid when the URL moves.
+ * pair, so the receiver's verification key stays valid when the URL moves. The relay returned is
+ * the row the statement wrote: read again afterwards, a removal at the same moment made it
+ * missing (a 500 on PostgreSQL).
  */
 export async function putEventRelay(
   handle: DatabaseHandle,
@@ -13,8 +15,8 @@ export async function putEventRelay(
   keys: { publicKey: string; privateKey: string },
   now: number,
 ): Promise<EventRelay> {
-  await handle.writeTransaction(async (trx) => {
-    await trx
+  const row = await handle.writeTransaction((trx) =>
+    trx
       .insertInto('sendgrid_event_relays')
       .values({
         unit_id: unitId,
@@ -25,9 +27,8 @@ export async function putEventRelay(
         updated_at: now,
       })
       .onConflict((c) => c.column('unit_id').doUpdateSet({ url, updated_at: now }))
-      .execute();
-  });
-  const relay = await getEventRelay(handle, unitId);
-  if (!relay) throw new Error(`the event relay of ${unitId} was written but cannot be read`);
-  return relay;
+      .returningAll()
+      .executeTakeFirstOrThrow(),
+  );
+  return toEventRelay(row);
 }
