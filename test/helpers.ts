@@ -8,6 +8,7 @@ import { join, relative } from 'node:path';
 import { after, before } from 'node:test';
 import SqliteDatabase from 'better-sqlite3';
 import pg from 'pg';
+import type { Logger } from 'pino';
 import { loadConfig } from '../src/cli/config.ts';
 import { type RunningService, startService } from '../src/cli/wire.ts';
 import { createApiKey } from '../src/domain/api-keys.ts';
@@ -297,8 +298,18 @@ export interface TestService {
   stop: () => Promise<void>;
 }
 
+export interface TestServiceOptions {
+  /** Where the service logs (default: a logger at TEGAMI_LOG_LEVEL, `silent` unless set). */
+  logger?: Logger;
+  /** Cluster-wide chores: maintenance rounds and the alert evaluator (default on, as served). */
+  housekeeping?: boolean;
+}
+
 /** The whole service in this process, on a real loopback port and a database of its own. */
-export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
+export async function startTestService(
+  env: Record<string, string> = {},
+  options: TestServiceOptions = {},
+): Promise<TestService> {
   const db = env.TEGAMI_DATABASE_URL ? null : tempDatabase();
   const config = loadConfig({
     TEGAMI_DATABASE_URL: db?.url ?? '',
@@ -310,7 +321,8 @@ export async function startTestService(env: Record<string, string> = {}): Promis
   });
   const service = await startService({
     config,
-    logger: createLogger(config.logLevel),
+    logger: options.logger ?? createLogger(config.logLevel),
+    ...(options.housekeeping !== undefined ? { housekeeping: options.housekeeping } : {}),
     api: env.TEGAMI_TEST_NO_API !== '1',
     worker: env.TEGAMI_TEST_NO_WORKER !== '1',
     announce: () => {},
