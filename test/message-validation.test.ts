@@ -637,6 +637,47 @@ describe('renderMime folds no header into a line of whitespace only, nor past 99
   });
 });
 
+describe('renderMime: structured fields are never encoded words', () => {
+  test('List-Unsubscribe keeps its URIs (one space for a run), OTP-Token its quoted spaces', async () => {
+    const long = `<https://hotel.example/u?t=${'x'.repeat(1100)}>`;
+    const content: MessageContent = {
+      from: { email: 'a@example.com' },
+      to: [{ email: 'b@example.com' }],
+      cc: [],
+      bcc: [],
+      subject: 's',
+      text: 't',
+      headers: {
+        'List-Unsubscribe': `<mailto:u@hotel.example>,${' '.repeat(90)}<https://hotel.example/u>`,
+        'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+        'List-Archive': long.slice(0, 990),
+        'OTP-Token': '"ab   cd"',
+        References: `<a@x>${' '.repeat(90)}<b@x>`,
+      },
+      categories: [],
+      metadata: {},
+      attachments: [],
+    };
+    const mime = (
+      await renderMime({ id: 'msg_01J0000000000000000000TEST', attempt: 1, content })
+    ).toString();
+    const head = (mime.split('\r\n\r\n')[0] ?? '').split('\r\n');
+    for (const line of head)
+      assert.match(line, /[^ \t]/, `a line of whitespace only:\n${head.join('\n')}`);
+    assert.doesNotMatch(
+      mime.split('\r\n\r\n')[0] ?? '',
+      /=\?UTF-8\?/i,
+      'no encoded word in a structured field',
+    );
+    assert.deepEqual(headerLines(mime, 'list-unsubscribe'), [
+      'List-Unsubscribe: <mailto:u@hotel.example>, <https://hotel.example/u>',
+    ]);
+    assert.deepEqual(headerLines(mime, 'list-archive'), [`List-Archive: ${long.slice(0, 990)}`]);
+    assert.deepEqual(headerLines(mime, 'otp-token'), ['OTP-Token: "ab   cd"']);
+    assert.deepEqual(headerLines(mime, 'references'), ['References: <a@x> <b@x>']);
+  });
+});
+
 describe('renderMime: message/* attachments are not encoded, or go out as files', () => {
   /** The part of the rendered mail that holds the attachment named m.eml: headers and body. */
   async function part(type: string, bytes: Buffer): Promise<{ head: string; body: string }> {
@@ -689,6 +730,18 @@ describe('renderMime: message/* attachments are not encoded, or go out as files'
       assert.match(p.head, /Content-Transfer-Encoding: base64/, type);
       assert.deepEqual(Buffer.from(p.body.replace(/\s+/g, ''), 'base64'), bytes, type);
     }
+  });
+
+  test('the media type is read without its parameters', async () => {
+    let p = await part(
+      'message/partial; id="x@y"; number=1; total=2',
+      Buffer.from('Subject: é\r\n'),
+    );
+    assert.match(p.head, /Content-Type: application\/octet-stream; name=m\.eml/);
+    p = await part('message/partial; id="x@y"; number=1; total=2', Buffer.from('Subject: hi\r\n'));
+    assert.match(p.head, /Content-Transfer-Encoding: 7bit/);
+    p = await part('Message/Global; charset=utf-8', Buffer.from('Subject: é\n'));
+    assert.match(p.head, /Content-Transfer-Encoding: base64/);
   });
 
   test('message/global may be encoded (RFC 6532), and is, in base64', async () => {

@@ -61,23 +61,41 @@ const MAX_LINE = 998;
 
 type PreparedValue = { value: string; prepared: true; foldLines: true };
 
+/** Message-ID lists (RFC 5322 section 3.6.4): whitespace between the ids means one space. */
+const MESSAGE_ID_LISTS = new Set(['in-reply-to', 'references']);
+
+/**
+ * Structured fields an application may set whose syntax an encoded word would break (RFC 2047
+ * section 5 allows them only in text and phrases): the list headers of RFC 2369 and 2919 (List-
+ * Unsubscribe above all, which a receiver's one-click unsubscribe reads), Autocrypt, Feedback-ID.
+ * Any other field is unstructured (RFC 5322 section 3.6.8: optional fields are).
+ */
+function isStructured(name: string): boolean {
+  const lower = name.toLowerCase();
+  return lower.startsWith('list-') || lower === 'autocrypt' || lower === 'feedback-id';
+}
+
 /**
  * A header's value for the composer, or null to leave the header out. nodemailer encodes
  * unstructured text (RFC 2047 for non-ASCII) and folds the line at 76 characters, but only at
  * whitespace, so a run of spaces or tabs across the fold made a continuation line of whitespace
  * only (obsolete syntax, RFC 5322 section 4.2), and a long value without spaces a line over 998
  * characters. Trailing whitespace is dropped (it means nothing, and ran across the fold most
- * often); a value that would still fold so is written as encoded words instead, which keep
- * every space and fold between any two of them.
+ * often); an unstructured value that would still fold so is written as encoded words instead,
+ * which keep every space and fold between any two of them. In a structured field a run of
+ * whitespace is folding white space, one space as good as many, and a long token stays whole.
+ * This rendering is what the sandbox keeps and the console shows; SendGrid is handed the value.
  */
 function headerValue(key: string, value: string): string | PreparedValue | null {
-  if (ASCII_ONLY_HEADERS.has(key.toLowerCase())) {
+  const lower = key.toLowerCase();
+  if (ASCII_ONLY_HEADERS.has(lower)) {
     // Validation refuses non-ASCII here; one stored before that rule is not written as raw
-    // 8-bit bytes. Message-IDs are separated by whitespace, of any length: one space does.
+    // 8-bit bytes. OTP-Token's quoted strings keep their spaces.
     // biome-ignore lint/suspicious/noControlCharactersInRegex: ASCII is the range being tested
     if (!/^[\x00-\x7f]*$/.test(value)) return null;
-    return value.replace(/[ \t]+/g, ' ').trim();
+    return MESSAGE_ID_LISTS.has(lower) ? value.replace(/[ \t]+/g, ' ').trim() : value.trim();
   }
+  if (isStructured(key)) return value.replace(/[ \t]+/g, ' ').trim();
   const text = value.replace(/[ \t]+$/, '');
   const lines = foldLines(`${key}: ${MimeNode.encodeHeaderValue(key, text)}`, 76).split('\r\n');
   const blank = lines.slice(1).some((line) => !/[^ \t]/.test(line));
@@ -98,11 +116,13 @@ function headerValue(key: string, value: string): string | PreparedValue | null 
 function attachment(a: Attachment) {
   const type = attachedType(a.content_type);
   const file = { filename: a.filename, content: a.content, encoding: 'base64', contentType: type };
-  if (!/^message\//i.test(type)) return file;
-  if (/^message\/global$/i.test(type)) return { ...file, contentTransferEncoding: 'base64' };
+  // The media type without its parameters (message/partial has id, number and total).
+  const media = (type.split(';')[0] ?? '').trim().toLowerCase();
+  if (!media.startsWith('message/')) return file;
+  if (media === 'message/global') return { ...file, contentTransferEncoding: 'base64' };
   const bytes = withCrlf(Buffer.from(a.content, 'base64'));
   const fits = transferEncodingOf(bytes);
-  const sevenBitOnly = /^message\/(partial|external-body)$/i.test(type);
+  const sevenBitOnly = media === 'message/partial' || media === 'message/external-body';
   if (fits === '7bit' || (fits === '8bit' && !sevenBitOnly)) {
     return {
       filename: a.filename,
