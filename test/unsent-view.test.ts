@@ -326,11 +326,16 @@ describe(`the oldest mail not yet sent, among scheduled and held mail (${TEST_EN
         assert.equal(r.status, 202, JSON.stringify(r.body));
         ids.push(r.body.id as string);
       }
-      // Every message held by an outage after one attempt, created a minute apart in id order.
-      // The first 30 (more than one page of the summary's scan) were scheduled for later than
-      // the 31st was created, so the 31st is due longest although 30 were created before it.
-      const base = Date.now() - 3_600_000;
+      // Every message held by an outage after one attempt. The first 30 (more than one page of
+      // the summary's scan in id order) were scheduled an hour after they were made, so the 31st
+      // is due longest although 30 were created before it.
       const db = tegami.service.database.db;
+      const created = new Map(
+        (await db.selectFrom('messages').select(['id', 'created_at']).execute()).map((r) => [
+          r.id,
+          Number(r.created_at),
+        ]),
+      );
       for (const [i, id] of ids.entries()) {
         await db
           .updateTable('messages')
@@ -340,8 +345,7 @@ describe(`the oldest mail not yet sent, among scheduled and held mail (${TEST_EN
             last_outcome: 'retryable',
             last_provider_fault: 'unavailable',
             last_error_class: 'http_503',
-            created_at: base + i * 60_000,
-            send_at: i < 30 ? base + 40 * 60_000 : null,
+            send_at: i < 30 ? (created.get(id) as number) + 3_600_000 : null,
             next_attempt_at: Date.now() + 600_000,
           })
           .where('id', '=', id)
@@ -351,13 +355,19 @@ describe(`the oldest mail not yet sent, among scheduled and held mail (${TEST_EN
       assert.equal(summary.by_reason.held, 45);
       assert.equal(summary.oldest_pending.id, ids[30]);
       assert.equal(summary.oldest_pending.reason, 'held');
-      assert.equal(summary.oldest_pending.due_since, new Date(base + 30 * 60_000).toISOString());
+      assert.equal(
+        summary.oldest_pending.due_since,
+        new Date(created.get(ids[30] as string) as number).toISOString(),
+      );
 
       // Without scheduled mail the first one created is due longest.
       await db.updateTable('messages').set({ send_at: null }).execute();
       const plain = (await tegami.request('GET', '/v1/unsent/summary')).body;
       assert.equal(plain.oldest_pending.id, ids[0]);
-      assert.equal(plain.oldest_pending.due_since, new Date(base).toISOString());
+      assert.equal(
+        plain.oldest_pending.due_since,
+        new Date(created.get(ids[0] as string) as number).toISOString(),
+      );
     } finally {
       await tegami.stop();
     }

@@ -1,3 +1,5 @@
+import { sql } from 'kysely';
+import { firstIdAt } from '../../domain/ids.ts';
 import type { UnsentGroup, UnsentSummaryData } from '../../domain/operations/ports.ts';
 import { type UnsentReason, unsentReason } from '../../domain/operations/unsent.ts';
 import type { MessageFilter } from '../../domain/ports/message-store.ts';
@@ -88,16 +90,25 @@ export async function unsentSummary(
   return { groups, oldestWaiting, oldestPending };
 }
 
-/** Rows read at a time while looking for the oldest tried message of a reason. */
+/** Rows read in id order while looking for the oldest tried message of a reason. */
 const OLDEST_PAGE = 20;
+/**
+ * How much earlier than its id's time a message's created_at may be: both come from this
+ * process's clock, created_at when the request began, the id as each message of it is made
+ * (never earlier: the id factory is monotonic).
+ */
+const ID_CLOCK_SLACK_MS = 5_000;
 
 /**
  * The tried message of `reason` (held, retrying, unknown outcome) due longest, if any is due
- * before `before`. Read oldest first from `messages_unsent`, which is in id order and ids grow
+ * before `before`. Read oldest first from `messages_unsent`, which is in id order, and ids grow
  * with creation: a message is due at its creation or later (its send_at), so once a row was
- * created after the best due time found, no later row can beat it. Without scheduled mail that
- * is the first row: in an outage with 200,000 held messages the summary reads a few index
- * entries, not every held row.
+ * created (give or take ID_CLOCK_SLACK_MS) after the best due time found, no later row can beat
+ * it. Without scheduled mail that is within the first page: in an outage with 200,000 held
+ * messages the summary reads a few index entries, not every held row. Held mail that was
+ * scheduled (reminders created weeks ago for this morning) can keep every row of the page in
+ * the running; the rest is then read once, by due time, among the rows created before the best
+ * due time found (the ids made up to ID_CLOCK_SLACK_MS later: a range of the index).
  */
 async function oldestTriedSince(
   handle: DatabaseHandle,
@@ -111,31 +122,46 @@ async function oldestTriedSince(
     reason,
   });
   if (!part) return null;
+  const due = sql<number>`case when messages.send_at is not null and messages.send_at > messages.created_at then messages.send_at else messages.created_at end`;
   let best: { id: string; dueSince: number } | null = null;
-  let after: string | null = null;
-  for (;;) {
-    const rows = await handle.db
-      .selectFrom(messagesTable(handle.dialect, part.index))
-      .select(['messages.id', 'messages.created_at', 'messages.send_at'])
-      .where((eb) =>
-        eb.and([
-          ...messageConditions(eb, filter, context),
-          part.where(eb),
-          ...(after === null ? [] : [eb('messages.id', '>', after)]),
-        ]),
-      )
-      .orderBy('messages.id')
-      .limit(OLDEST_PAGE)
-      .execute();
-    for (const r of rows) {
-      const createdAt = Number(r.created_at);
-      const bound = Math.min(best?.dueSince ?? Infinity, before ?? Infinity);
-      if (createdAt >= bound) return best;
-      const dueSince =
-        r.send_at !== null && Number(r.send_at) > createdAt ? Number(r.send_at) : createdAt;
-      if (dueSince < bound) best = { id: r.id, dueSince };
-    }
-    if (rows.length < OLDEST_PAGE) return best;
-    after = (rows[rows.length - 1] as { id: string }).id;
+  const bound = () => Math.min(best?.dueSince ?? Infinity, before ?? Infinity);
+  const rows = await handle.db
+    .selectFrom(messagesTable(handle.dialect, part.index))
+    .select(['messages.id', 'messages.created_at', 'messages.send_at'])
+    .where((eb) => eb.and([...messageConditions(eb, filter, context), part.where(eb)]))
+    .orderBy('messages.id')
+    .limit(OLDEST_PAGE)
+    .execute();
+  for (const r of rows) {
+    const createdAt = Number(r.created_at);
+    if (createdAt >= bound() + ID_CLOCK_SLACK_MS) return best;
+    const dueSince =
+      r.send_at !== null && Number(r.send_at) > createdAt ? Number(r.send_at) : createdAt;
+    if (dueSince < bound()) best = { id: r.id, dueSince };
   }
+  const last = rows[rows.length - 1];
+  if (rows.length < OLDEST_PAGE || !last) return best;
+  const limit = bound();
+  const rest = await handle.db
+    .selectFrom(messagesTable(handle.dialect, part.index))
+    .select(['messages.id', due.as('due')])
+    .where((eb) =>
+      eb.and([
+        ...messageConditions(eb, filter, context),
+        part.where(eb),
+        eb('messages.id', '>', last.id),
+        ...(Number.isFinite(limit)
+          ? [
+              eb('messages.id', '<', firstIdAt('msg', limit + ID_CLOCK_SLACK_MS)),
+              eb('messages.created_at', '<', limit),
+            ]
+          : []),
+      ]),
+    )
+    .orderBy(due)
+    .orderBy('messages.id')
+    .limit(1)
+    .executeTakeFirst();
+  if (rest && Number(rest.due) < limit) return { id: rest.id, dueSince: Number(rest.due) };
+  return best;
 }
