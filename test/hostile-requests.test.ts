@@ -391,6 +391,23 @@ describe('malformed and hostile requests', () => {
     assert.equal(cancel.status, 200, await cancel.text());
   });
 
+  test('what the router refuses (over-long path parameter, broken percent-encoding) is a 400 that does not echo the path', async () => {
+    const markup = encodeURIComponent('"><x-fuzz a=1>');
+    for (const path of [
+      `/v1/messages/${markup}${'x'.repeat(200)}`,
+      `/console/messages/${markup}/attachments/${'x'.repeat(101)}`,
+      `/v1/messages/${markup}%E0%A4%A`,
+    ]) {
+      const r = await fetch(`${svc.url}${path}`, {
+        headers: { authorization: `Bearer ${TEST_KEY}` },
+      });
+      const text = await r.text();
+      assert.equal(r.status, 400, `${path}: ${text}`);
+      assert.equal(JSON.parse(text).error.code, 'invalid_request');
+      assert.ok(!text.includes('x-fuzz') && !text.includes('xxxx'), `${path} echoed: ${text}`);
+    }
+  });
+
   test('what the HTTP parser refuses (unencoded non-ASCII in the URL, huge headers) has the same error shape', async () => {
     const { port } = new URL(svc.url);
     const raw = (head: string) =>

@@ -43,6 +43,9 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
   socket.destroy();
 }
 
+/** The longest path parameter routed (Fastify's default); ids are far shorter. */
+const MAX_PATH_PARAMETER = 100;
+
 /** Builds the HTTP API without listening, so tests can use it with `inject()` or a real port. */
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -53,12 +56,14 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       disableRequestLogging: !deps.logger.isLevelEnabled('debug'),
     }),
     bodyLimit: MESSAGE_BODY_LIMIT,
+    maxParamLength: MAX_PATH_PARAMETER,
     // Validation errors become details in toApiError; Fastify's own message would join them all.
     schemaErrorFormatter: (_errors, part) => new Error(`the ${part} is invalid`),
     // Errors the router raises before any route runs (bad URL encoding, over-long path
-    // parameters) get the same error shape as everything else.
+    // parameters) get the same error shape as everything else. Fastify's own messages quote the
+    // path half-decoded, markup included; ours say what is wrong without echoing it.
     frameworkErrors: (error, _request, reply) => {
-      const apiError = new ApiError('invalid_request', error.message);
+      const apiError = new ApiError('invalid_request', routerRefusal(error.code));
       void (reply as unknown as FastifyReply).code(apiError.status).send(apiError.toBody());
     },
     // What Node's HTTP parser refuses before Fastify sees a request (characters a URL may not
@@ -194,6 +199,15 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
 
   await registerRoutes(app, deps);
   return app;
+}
+
+/** What the router refused, in words that do not repeat the request's path. */
+function routerRefusal(code: string | undefined): string {
+  if (code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return `a part of the path is longer than ${MAX_PATH_PARAMETER} characters; no id is that long`;
+  }
+  if (code === 'FST_ERR_BAD_URL') return 'the path is not valid percent-encoding';
+  return 'the request could not be routed';
 }
 
 const hasNul = (value: unknown) => typeof value === 'string' && value.includes('\u0000');
