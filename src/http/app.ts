@@ -56,7 +56,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       disableRequestLogging: !deps.logger.isLevelEnabled('debug'),
     }),
     bodyLimit: MESSAGE_BODY_LIMIT,
-    maxParamLength: MAX_PATH_PARAMETER,
+    routerOptions: { maxParamLength: MAX_PATH_PARAMETER },
     // Validation errors become details in toApiError; Fastify's own message would join them all.
     schemaErrorFormatter: (_errors, part) => new Error(`the ${part} is invalid`),
     // Errors the router raises before any route runs (bad URL encoding, over-long path
