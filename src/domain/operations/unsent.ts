@@ -28,6 +28,16 @@ export const UNSENT_REASONS = [
 ] as const;
 export type UnsentReason = (typeof UNSENT_REASONS)[number];
 
+/**
+ * When a message became due: at its `send_at` if that is later than its creation, else at its
+ * creation. A retried message's next_attempt_at is its next try, not when it became due, so the
+ * delivery_delay alert and the unsent summary's oldest mail both count from this.
+ * `messageDueSince` in store/messages/columns.ts is the same rule in SQL.
+ */
+export function dueSince(createdAt: number, sendAt: number | null): number {
+  return sendAt !== null && sendAt > createdAt ? sendAt : createdAt;
+}
+
 /** How long after "accepted" a confirmation (a delivery event) is looked for. */
 export const UNCONFIRMED_LOOKBACK_MS = 48 * 3600_000;
 

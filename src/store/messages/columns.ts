@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Attempt } from '../../domain/types.ts';
 
 /** Columns of `messages` that several writes set the same way. */
@@ -40,3 +41,6 @@ export function acceptedAttemptColumns(provider: string | null) {
     last_provider_fault: null,
   };
 }
+
+/** When a message became due, in SQL: the domain's `dueSince` (domain/operations/unsent.ts). */
+export const messageDueSince = sql<number>`case when messages.send_at is not null and messages.send_at > messages.created_at then messages.send_at else messages.created_at end`;

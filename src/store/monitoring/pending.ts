@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { PendingGroup } from '../../domain/ports/monitoring-queries.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
+import { messageDueSince } from '../messages/columns.ts';
 
 /**
  * Messages not yet accepted by a provider: queued (new or retrying), sending, and scheduled ones
@@ -19,7 +20,7 @@ export async function pendingMessages(
     n: number | string;
     oldest: number | string;
   }>`select unit_id, last_error_class, last_outcome, last_provider_fault, count(*) as n,
-      min(case when send_at is not null and send_at > created_at then send_at else created_at end) as oldest
+      min(${messageDueSince}) as oldest
     from messages ${handle.dialect.indexHint('messages_claim')}
     where status in ('queued', 'scheduled', 'sending')
       and (status <> 'scheduled' or next_attempt_at <= ${now})

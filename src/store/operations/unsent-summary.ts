@@ -1,10 +1,10 @@
-import { sql } from 'kysely';
 import { firstIdAt } from '../../domain/ids.ts';
 import type { UnsentGroup, UnsentSummaryData } from '../../domain/operations/ports.ts';
-import { type UnsentReason, unsentReason } from '../../domain/operations/unsent.ts';
+import { dueSince, type UnsentReason, unsentReason } from '../../domain/operations/unsent.ts';
 import type { MessageFilter } from '../../domain/ports/message-store.ts';
 import type { MessageStatus } from '../../domain/types.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
+import { messageDueSince } from '../messages/columns.ts';
 import {
   conditionContext,
   messageConditions,
@@ -74,8 +74,7 @@ export async function unsentSummary(
       : undefined;
     if (row?.next_attempt_at != null) oldestWaiting = { id: row.id, dueSince: row.next_attempt_at };
   }
-  // Due since its send_at or its creation, as the delivery_delay alert counts (store/monitoring/
-  // pending.ts): a retried message's next_attempt_at is its next try, not when it became due.
+  // Due since its send_at or its creation (dueSince), as the delivery_delay alert counts.
   const wanted = new Set(groups.filter((g) => g.count > 0).map((g) => g.reason));
   let oldestPending = null as UnsentSummaryData['oldestPending'];
   for (const reason of PENDING_REASONS) {
@@ -122,7 +121,6 @@ async function oldestTriedSince(
     reason,
   });
   if (!part) return null;
-  const due = sql<number>`case when messages.send_at is not null and messages.send_at > messages.created_at then messages.send_at else messages.created_at end`;
   let best: { id: string; dueSince: number } | null = null;
   const bound = () => Math.min(best?.dueSince ?? Infinity, before ?? Infinity);
   const rows = await handle.db
@@ -135,16 +133,15 @@ async function oldestTriedSince(
   for (const r of rows) {
     const createdAt = Number(r.created_at);
     if (createdAt >= bound() + ID_CLOCK_SLACK_MS) return best;
-    const dueSince =
-      r.send_at !== null && Number(r.send_at) > createdAt ? Number(r.send_at) : createdAt;
-    if (dueSince < bound()) best = { id: r.id, dueSince };
+    const due = dueSince(createdAt, r.send_at === null ? null : Number(r.send_at));
+    if (due < bound()) best = { id: r.id, dueSince: due };
   }
   const last = rows[rows.length - 1];
   if (rows.length < OLDEST_PAGE || !last) return best;
   const limit = bound();
   const rest = await handle.db
     .selectFrom(messagesTable(handle.dialect, part.index))
-    .select(['messages.id', due.as('due')])
+    .select(['messages.id', messageDueSince.as('due')])
     .where((eb) =>
       eb.and([
         ...messageConditions(eb, filter, context),
@@ -158,7 +155,7 @@ async function oldestTriedSince(
           : []),
       ]),
     )
-    .orderBy(due)
+    .orderBy(messageDueSince)
     .orderBy('messages.id')
     .limit(1)
     .executeTakeFirst();
