@@ -101,7 +101,7 @@ describe('submission validation (real HTTP, real database)', () => {
   }
 
   /** A message as it could have been stored before today's rules, straight into the store. */
-  async function storeUnvalidated(content: Partial<MessageContent>): Promise<string> {
+  async function storeUnvalidated(changes: Partial<MessageContent>): Promise<string> {
     const id = newId('msg');
     const outcome = await store.submit({
       messages: [
@@ -110,19 +110,13 @@ describe('submission validation (real HTTP, real database)', () => {
           apiKeyId: null,
           sendAt: null,
           createdAt: Date.now(),
-          content: {
+          content: content({
             from: { email: 'bookings@hotel.example' },
             to: [{ email: 'guest@example.com' }],
-            cc: [],
-            bcc: [],
             subject: 'Stored earlier',
             text: 'Hello',
-            headers: {},
-            categories: [],
-            metadata: {},
-            attachments: [],
-            ...content,
-          },
+            ...changes,
+          }),
         },
       ],
     });
@@ -527,6 +521,23 @@ describe('submission validation (real HTTP, real database)', () => {
   });
 });
 
+/** A stored message's content, as the store hands it to a provider, with these fields changed. */
+function content(overrides: Partial<MessageContent> = {}): MessageContent {
+  return {
+    from: { email: 'a@example.com' },
+    to: [{ email: 'b@example.com' }],
+    cc: [],
+    bcc: [],
+    subject: 's',
+    text: 't',
+    headers: {},
+    categories: [],
+    metadata: {},
+    attachments: [],
+    ...overrides,
+  };
+}
+
 /** Unfolded header lines of the message's top-level header block with this (lower-case) name. */
 function headerLines(mime: string, name: string): string[] {
   const head = mime.split('\r\n\r\n')[0] ?? '';
@@ -537,13 +548,7 @@ function headerLines(mime: string, name: string): string[] {
 }
 
 describe('rendering and the SendGrid body skip reserved headers, whatever was stored', () => {
-  const content: MessageContent = {
-    from: { email: 'a@example.com' },
-    to: [{ email: 'b@example.com' }],
-    cc: [],
-    bcc: [],
-    subject: 's',
-    text: 't',
+  const stored = content({
     headers: {
       'x-tegami-message-id': 'forged',
       'X-Tegami-Message-Id': 'forged too',
@@ -551,11 +556,8 @@ describe('rendering and the SendGrid body skip reserved headers, whatever was st
       'Content-Transfer-Encoding': '8bit',
       'X-Kept': 'yes',
     },
-    categories: [],
-    metadata: {},
-    attachments: [],
-  };
-  const outbound = { id: 'msg_01J0000000000000000000TEST', attempt: 1, content };
+  });
+  const outbound = { id: 'msg_01J0000000000000000000TEST', attempt: 1, content: stored };
 
   test('renderMime', async () => {
     const mime = (await renderMime(outbound)).toString();
@@ -571,7 +573,7 @@ describe('rendering and the SendGrid body skip reserved headers, whatever was st
       await renderMime({
         ...outbound,
         content: {
-          ...content,
+          ...stored,
           attachments: [
             { filename: 'a.txt', content: 'aGk=', content_type: 'Multipart/Alternative' },
           ],
@@ -591,13 +593,10 @@ describe('rendering and the SendGrid body skip reserved headers, whatever was st
 });
 
 describe('renderMime folds no header into a line of whitespace only, nor past 998 characters', () => {
-  const content: MessageContent = {
+  const spaced = content({
     from: { email: 'a@example.com', name: `Hotel${' '.repeat(90)}Desk` },
     to: [{ email: 'b@example.com', name: 'Guest,\tÉ' }],
-    cc: [],
-    bcc: [],
     subject: `Booking${' '.repeat(100)}#12`,
-    text: 't',
     headers: {
       'X-Trailing': `${'a'.repeat(60)}${' '.repeat(40)}`,
       'X-Run': `a${' '.repeat(100)}b`,
@@ -606,14 +605,11 @@ describe('renderMime folds no header into a line of whitespace only, nor past 99
       [`X-${'k'.repeat(250)}`]: 'v'.repeat(900),
       'X-Plain': 'as is',
     },
-    categories: [],
-    metadata: {},
-    attachments: [],
-  };
+  });
 
   test('long runs of whitespace and long words', async () => {
     const mime = (
-      await renderMime({ id: 'msg_01J0000000000000000000TEST', attempt: 1, content })
+      await renderMime({ id: 'msg_01J0000000000000000000TEST', attempt: 1, content: spaced })
     ).toString();
     const head = (mime.split('\r\n\r\n')[0] ?? '').split('\r\n');
     for (const line of head) {
@@ -640,13 +636,7 @@ describe('renderMime folds no header into a line of whitespace only, nor past 99
 describe('renderMime: structured fields are never encoded words', () => {
   test('List-Unsubscribe keeps its URIs (one space for a run), OTP-Token its quoted spaces', async () => {
     const long = `<https://hotel.example/u?t=${'x'.repeat(1100)}>`;
-    const content: MessageContent = {
-      from: { email: 'a@example.com' },
-      to: [{ email: 'b@example.com' }],
-      cc: [],
-      bcc: [],
-      subject: 's',
-      text: 't',
+    const structured = content({
       headers: {
         'List-Unsubscribe': `<mailto:u@hotel.example>,${' '.repeat(90)}<https://hotel.example/u>`,
         'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
@@ -654,12 +644,9 @@ describe('renderMime: structured fields are never encoded words', () => {
         'OTP-Token': '"ab   cd"',
         References: `<a@x>${' '.repeat(90)}<b@x>`,
       },
-      categories: [],
-      metadata: {},
-      attachments: [],
-    };
+    });
     const mime = (
-      await renderMime({ id: 'msg_01J0000000000000000000TEST', attempt: 1, content })
+      await renderMime({ id: 'msg_01J0000000000000000000TEST', attempt: 1, content: structured })
     ).toString();
     const head = (mime.split('\r\n\r\n')[0] ?? '').split('\r\n');
     for (const line of head)
@@ -681,20 +668,11 @@ describe('renderMime: structured fields are never encoded words', () => {
 describe('renderMime: message/* attachments are not encoded, or go out as files', () => {
   /** The part of the rendered mail that holds the attachment named m.eml: headers and body. */
   async function part(type: string, bytes: Buffer): Promise<{ head: string; body: string }> {
-    const content: MessageContent = {
-      from: { email: 'a@example.com' },
-      to: [{ email: 'b@example.com' }],
-      cc: [],
-      bcc: [],
-      subject: 's',
-      text: 't',
-      headers: {},
-      categories: [],
-      metadata: {},
+    const attached = content({
       attachments: [{ filename: 'm.eml', content: bytes.toString('base64'), content_type: type }],
-    };
+    });
     const mime = (
-      await renderMime({ id: 'msg_01J0000000000000000000TEST', attempt: 1, content })
+      await renderMime({ id: 'msg_01J0000000000000000000TEST', attempt: 1, content: attached })
     ).toString('latin1');
     const boundary = /boundary="([^"]+)"/.exec(mime)?.[1] as string;
     const found = mime.split(`\r\n--${boundary}`).find((p) => p.includes('name=m.eml')) as string;
