@@ -58,6 +58,8 @@ describe('SMTP mail read into a message', () => {
         'X-Tegami-Send-At': '2026-12-24T09:00:00Z',
         'X-Campaign': 'winter 雪',
         'List-Unsubscribe': '<https://hotel.example/u/1>',
+        // A mail Tegami rendered, sent again as it was: its id is dropped, not refused.
+        'X-Tegami-Message-ID': 'msg_01J0000000000000000000TEST',
         'X-SMTPAPI': '{"to":["someone@else.example"]}',
       },
     });
@@ -93,6 +95,9 @@ describe('SMTP mail read into a message', () => {
       [{ 'X-Tegami-Metadata': 'not json' }, /X-Tegami-Metadata/],
       [{ 'X-Tegami-Metadata': '{"n":1}' }, /X-Tegami-Metadata/],
       [{ 'X-Tegami-Priority': 'urgent' }, /X-Tegami-Priority/],
+      // Misspelt, it would vanish and the mail go out without its categories.
+      [{ 'X-Tegami-Category': 'booking' }, /X-Tegami-Category is not a header Tegami reads/],
+      [{ 'x-tegami-sendat': '2026-12-24T09:00:00Z' }, /X-Tegami-Send-At/],
     ] as const) {
       const mail = await parsed({
         from: 'a@hotel.example',

@@ -186,6 +186,14 @@ describe(`SMTP submission (${TEST_ENGINE})`, () => {
     );
     assert.equal(bccOnly.responseCode, 550);
     assert.match(bccOnly.response ?? '', /To: header/);
+    const misspelt = await smtpError(
+      transport().sendMail({
+        ...plainMail,
+        headers: { 'X-Tegami-Category': 'booking' },
+      }),
+    );
+    assert.equal(misspelt.responseCode, 550);
+    assert.match(misspelt.response ?? '', /X-Tegami-Category is not a header Tegami reads/);
     const afterwards = await tegami.request('GET', '/v1/messages?limit=500');
     assert.equal(afterwards.body.data.length, before.body.data.length);
   });

@@ -52,6 +52,16 @@ export const CONTROL_HEADERS = {
   sendAt: 'x-tegami-send-at',
 } as const;
 
+/** The control headers as they are written, for a refusal that names them. */
+const CONTROL_HEADER_NAMES =
+  'X-Tegami-Categories, X-Tegami-Metadata, X-Tegami-Priority and X-Tegami-Send-At';
+
+/**
+ * The id Tegami writes into every mail it renders: a mail sent again as it was received (a
+ * forward of the file, a bounce re-submitted) carries it, and it is dropped without a word.
+ */
+const OUR_ID_HEADER = 'x-tegami-message-id';
+
 /**
  * Header fields passed on as the application wrote them: threading and unsubscribe links, and
  * every `X-` field not reserved. Others (Received, DKIM-Signature, MIME's own) describe this hop
@@ -184,6 +194,12 @@ export function mailToMessage(mail: ParsedMailLike, envelope: Envelope): MailMap
     const value = libmime.decodeWords(headerValue(line)).trim();
     if ((Object.values(CONTROL_HEADERS) as string[]).includes(key)) {
       controls.set(key, value);
+    } else if (key.startsWith('x-tegami-') && key !== OUR_ID_HEADER) {
+      // A misspelt control header (X-Tegami-Category) would vanish, and its mail go out without
+      // the categories or the schedule it was meant to have: refused, naming the ones we read.
+      return {
+        refusal: `${name} is not a header Tegami reads; X-Tegami-* headers are ${CONTROL_HEADER_NAMES}`,
+      };
     } else if (PASSED_ON.has(key)) {
       headers[name] =
         key === 'references' ? shortenedReferences(headerValue(line)) : headerValue(line);
