@@ -109,20 +109,30 @@ describe(`Event Webhook limits (${TEST_ENGINE})`, () => {
     assert.equal((await tegami.request('GET', '/v1/messages')).status, 200);
   });
 
-  test('an event nested 10,000 levels deep is rejected on its own; the others are stored', async () => {
+  test('a batch with an event nested 10,000 levels deep is answered 400; its other events are stored', async () => {
     const deep = `${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`;
     const body = `[${JSON.stringify({ email: 'guest@example.com', event: 'open', sg_event_id: 'deep-ok', tegami_message_id: messageId })},{"email":"guest@example.com","event":"open","sg_event_id":"deep-bad","nested":${deep}}]`;
     const r = await post(body);
-    assert.equal(r.status, 200);
-    assert.deepEqual(await r.json(), {
-      received: 1,
-      stored: 1,
-      duplicates: 0,
-      matched: 1,
-      rejected: 1,
-    });
+    assert.equal(r.status, 400);
+    const refusal = (await r.json()) as { error: { code: string; message: string } };
+    assert.equal(refusal.error.code, 'invalid_request');
+    assert.match(
+      refusal.error.message,
+      /^event 1 nests objects or arrays deeper than 32 levels .*\(stored 1, duplicates 0, rejected 1\)$/,
+    );
     const keys = (await stored('deep-')).map((row) => row.event_key);
     assert.deepEqual(keys, ['sendgrid:deep-ok']);
+    // Posted again (as SendGrid retries a batch it got no 2xx for), nothing is stored twice.
+    const again = await post(body);
+    assert.equal(again.status, 400);
+    assert.match(
+      ((await again.json()) as { error: { message: string } }).error.message,
+      /\(stored 0, duplicates 1, rejected 1\)$/,
+    );
+    assert.deepEqual(
+      (await stored('deep-')).map((row) => row.event_key),
+      ['sendgrid:deep-ok'],
+    );
 
     // Just within the limit is fine.
     let nested: unknown = 1;
@@ -136,8 +146,11 @@ describe(`Event Webhook limits (${TEST_ENGINE})`, () => {
 
     // A body that is nothing but nesting: 100,000 levels of arrays, or of objects.
     const arrays = await post(`${'['.repeat(100_000)}${']'.repeat(100_000)}`);
-    assert.equal(arrays.status, 200);
-    assert.equal(((await arrays.json()) as { rejected: number }).rejected, 1);
+    assert.equal(arrays.status, 400);
+    assert.equal(
+      ((await arrays.json()) as { error: { code: string } }).error.code,
+      'invalid_request',
+    );
     const objects = await post(deep);
     assert.equal(objects.status, 400);
     assert.equal(

@@ -10,6 +10,8 @@ export const MAX_EVENT_DEPTH = 32;
  * being level 1). Iterative, so a 100,000-level document cannot exhaust the stack here.
  */
 export function nestedDeeperThan(value: unknown, maxDepth: number): boolean {
+  // Text, numbers and null nest nothing (Object.values(null) would throw).
+  if (typeof value !== 'object' || value === null) return false;
   const stack: [unknown, number][] = [[value, 1]];
   while (stack.length > 0) {
     const [item, depth] = stack.pop() as [unknown, number];

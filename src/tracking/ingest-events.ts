@@ -1,3 +1,4 @@
+import { MAX_EVENT_DEPTH, nestedDeeperThan } from '../domain/delivery-event-limits.ts';
 import type { DeliveryEventStore, IngestResult } from '../domain/ports/delivery-event-store.ts';
 import type { EventSource, SignedRequest } from '../domain/ports/event-source.ts';
 import type { Telemetry } from '../domain/ports/telemetry.ts';
@@ -17,7 +18,15 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 export type IngestOutcome =
   | { kind: 'refused'; reason: string }
   | { kind: 'malformed'; reason: string }
-  | { kind: 'ingested'; result: IngestResult & { rejected: number } };
+  | {
+      kind: 'ingested';
+      result: IngestResult & { rejected: number };
+      /**
+       * The index of the first event nested deeper than MAX_EVENT_DEPTH, if any: no provider's
+       * event does that, so the batch is answered 400 (after its good events were stored).
+       */
+      tooDeepAt: number | null;
+    };
 
 /**
  * One batch of a provider's delivery events, whatever the provider:
@@ -25,7 +34,9 @@ export type IngestOutcome =
  * 1. **verify** the request is the provider's (its signature), before reading anything;
  * 2. **parse** the body as a JSON array and **normalise** each event (those that cannot be
  *    stored are left out and counted as `rejected`: refusing the whole batch would make the
- *    provider retry it for a day and lose its good events in the end);
+ *    provider retry it for a day and lose its good events in the end; an event nested deeper
+ *    than any provider's is a broken or hostile sender's, and the caller answers it with an
+ *    error, but only after the good events are stored);
  * 3. **store** them: in one transaction per slice the store de-duplicates, matches each event to
  *    its message, folds it into the recipient's status, adds suppressions, confirms sends whose
  *    outcome was unknown, and queues the status webhooks these changes emit.
@@ -49,11 +60,14 @@ export async function ingestEvents(
     return { kind: 'malformed', reason: 'the body must be a JSON array of events' };
   }
   const valid: DeliveryEvent[] = [];
+  let tooDeepAt: number | null = null;
   for (let start = 0; start < parsed.length; start += INGEST_SLICE) {
     if (start > 0) await nextTurn();
-    for (const raw of parsed.slice(start, start + INGEST_SLICE)) {
+    for (let i = start; i < Math.min(start + INGEST_SLICE, parsed.length); i++) {
+      const raw: unknown = parsed[i];
       const event = source.normalise(raw, now);
       if (event) valid.push(event);
+      else if (tooDeepAt === null && nestedDeeperThan(raw, MAX_EVENT_DEPTH)) tooDeepAt = i;
     }
   }
   const result = { received: 0, stored: 0, duplicates: 0, matched: 0 };
@@ -70,5 +84,9 @@ export async function ingestEvents(
     for (const e of valid) byType.set(e.event, (byType.get(e.event) ?? 0) + 1);
     for (const [type, n] of byType) telemetry.eventsIngested(type, n);
   }
-  return { kind: 'ingested', result: { ...result, rejected: parsed.length - valid.length } };
+  return {
+    kind: 'ingested',
+    result: { ...result, rejected: parsed.length - valid.length },
+    tooDeepAt,
+  };
 }

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { MAX_EVENT_DEPTH } from '../../domain/delivery-event-limits.ts';
 import type { DeliveryEventStore } from '../../domain/ports/delivery-event-store.ts';
 import type { EventSource } from '../../domain/ports/event-source.ts';
 import type { Telemetry } from '../../domain/ports/telemetry.ts';
@@ -65,6 +66,15 @@ export async function registerEventWebhook(app: FastifyInstance, options: EventW
           throw new ApiError(
             outcome.reason === 'the body is not JSON' ? 'malformed_json' : 'invalid_request',
             outcome.reason,
+          );
+        }
+        if (outcome.tooDeepAt !== null) {
+          // Nesting like this is no SendGrid event's: the sender is told, with 400, and nothing
+          // good is lost: the other events are stored (and are duplicates if it posts again).
+          const { stored, duplicates, rejected } = outcome.result;
+          throw new ApiError(
+            'invalid_request',
+            `event ${outcome.tooDeepAt} nests objects or arrays deeper than ${MAX_EVENT_DEPTH} levels and was not stored; the batch's storable events were (stored ${stored}, duplicates ${duplicates}, rejected ${rejected})`,
           );
         }
         void reply.status(200);
