@@ -309,8 +309,21 @@ describe(`business units and their isolation (${TEST_ENGINE})`, () => {
     const env = { TEGAMI_DATABASE_URL: tegami.databaseUrl };
     const created = await runTegami(['units', 'create', 'spa'], env);
     assert.equal(created.code, 0, created.output);
+    // Several at once; one bad name and none is created.
+    const refused = await runTegami(['units', 'create', 'pool', 'Bad Name', 'spa'], env);
+    assert.equal(refused.code, 2, refused.output);
+    assert.match(refused.output, /nothing was created/);
+    assert.match(refused.output, /Bad Name: /);
+    assert.match(refused.output, /spa: a unit has this name/);
+    const several = await runTegami(['units', 'create', 'pool', 'bar'], env);
+    assert.equal(several.code, 0, several.output);
     const listed = await runTegami(['units', 'list'], env);
     assert.match(listed.output, /^spa\s+unit_/m);
+    assert.match(listed.output, /^pool\s+unit_/m);
+    assert.match(listed.output, /^bar\s+unit_/m);
+    const twice = await runTegami(['units', 'create', 'gym', 'gym'], env);
+    assert.equal(twice.code, 64, twice.output);
+    assert.doesNotMatch((await runTegami(['units', 'list'], env)).output, /^gym/m);
     const help = await runTegami(['units', '--help'], env);
     assert.equal(help.code, 0);
     assert.match(help.output, /Usage: tegami units/);

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
+import { unitNameProblem } from '../domain/operations/units.ts';
 import {
   cliActor,
   describeParseError,
@@ -10,11 +11,12 @@ import {
 } from './common.ts';
 import type { Config } from './config.ts';
 
-export const UNITS_USAGE = `Usage: tegami units create <name>
+export const UNITS_USAGE = `Usage: tegami units create <name> [<name> ...]
        tegami units list
 
 Business units (hotel, restaurant, ...): every API key and every message belongs to one.
-A name is 1 to 63 lower-case letters, digits, - or _.
+A name is 1 to 63 lower-case letters, digits, - or _. With several names, each is checked
+first (its form, and that no unit has it yet): one refused, none is created.
 
 Then create a key for the unit: tegami keys create --unit <name> [--name N]
 
@@ -44,9 +46,11 @@ export async function runUnitsCommand(config: () => Config, args: string[]): Pro
         ? `unknown action ${JSON.stringify(action)}: create or list`
         : action === 'list' && rest.length > 0
           ? 'list takes no arguments'
-          : action === 'create' && rest.length !== 1
-            ? 'create takes one name'
-            : null;
+          : action === 'create' && rest.length === 0
+            ? 'create takes a name'
+            : action === 'create' && new Set(rest).size !== rest.length
+              ? 'a name is given twice'
+              : null;
   if (problem) {
     console.error(`tegami units: ${problem}\n\n${UNITS_USAGE}`);
     return 64;
@@ -56,8 +60,21 @@ export async function runUnitsCommand(config: () => Config, args: string[]): Pro
   });
   try {
     if (action === 'create') {
-      const unit = await operations.service.createUnit(ALL_UNITS, cliActor(), rest[0] as string);
-      console.log(`Created unit ${unit.name} (${unit.id}).`);
+      // Every name is checked before the first is created: a typo in the third must not leave
+      // the first two made and the command to be run again by hand for the rest.
+      const taken = new Set((await operations.service.listUnits(ALL_UNITS)).map((u) => u.name));
+      const problems = rest.flatMap((name) => {
+        const problem = unitNameProblem(name) ?? (taken.has(name) ? 'a unit has this name' : null);
+        return problem ? [`\n  ${name}: ${problem}`] : [];
+      });
+      if (problems.length > 0) {
+        console.error(`tegami units: nothing was created${problems.join('')}`);
+        return 2;
+      }
+      for (const name of rest) {
+        const unit = await operations.service.createUnit(ALL_UNITS, cliActor(), name);
+        console.log(`Created unit ${unit.name} (${unit.id}).`);
+      }
       return 0;
     }
     const units = await operations.service.listUnits(ALL_UNITS);
