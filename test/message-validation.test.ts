@@ -633,6 +633,39 @@ describe('renderMime folds no header into a line of whitespace only, nor past 99
   });
 });
 
+describe('renderMime: an attachment’s headers hold no line of whitespace only', () => {
+  test('a filename with long runs of spaces or tabs', async () => {
+    const mime = (
+      await renderMime({
+        id: 'msg_01J0000000000000000000TEST',
+        attempt: 1,
+        content: content({
+          attachments: [
+            {
+              filename: `a${' '.repeat(100)}b.pdf`,
+              content: 'aGk=',
+              content_type: 'application/pdf',
+            },
+            {
+              filename: `${'\t'.repeat(90)}c.pdf`,
+              content: 'aGk=',
+              content_type: 'application/pdf',
+            },
+          ],
+        }),
+      })
+    ).toString();
+    for (const line of mime.split('\r\n')) {
+      assert.ok(line === '' || /[^ \t]/.test(line), `a line of whitespace only:\n${mime}`);
+    }
+    const parsed = await simpleParser(mime);
+    assert.deepEqual(
+      parsed.attachments.map((a) => a.filename),
+      ['a b.pdf', ' c.pdf'],
+    );
+  });
+});
+
 describe('renderMime: structured fields are never encoded words', () => {
   test('List-Unsubscribe keeps its URIs (one space for a run), OTP-Token its quoted spaces', async () => {
     const long = `<https://hotel.example/u?t=${'x'.repeat(1100)}>`;

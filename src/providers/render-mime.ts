@@ -115,7 +115,10 @@ function headerValue(key: string, value: string): string | PreparedValue | null 
  */
 function attachment(a: Attachment) {
   const type = attachedType(a.content_type);
-  const file = { filename: a.filename, content: a.content, encoding: 'base64', contentType: type };
+  // nodemailer folds a quoted filename at its whitespace, so a long run of spaces became a line
+  // of whitespace only (which RFC 5322 forbids); a run is written as one space, as for names.
+  const filename = a.filename.replace(/[ \t]{2,}/g, ' ');
+  const file = { filename, content: a.content, encoding: 'base64', contentType: type };
   // The media type without its parameters (message/partial has id, number and total).
   const media = (type.split(';')[0] ?? '').trim().toLowerCase();
   if (!media.startsWith('message/')) return file;
@@ -125,7 +128,7 @@ function attachment(a: Attachment) {
   const sevenBitOnly = media === 'message/partial' || media === 'message/external-body';
   if (fits === '7bit' || (fits === '8bit' && !sevenBitOnly)) {
     return {
-      filename: a.filename,
+      filename,
       content: bytes,
       contentType: type,
       contentTransferEncoding: fits,
