@@ -321,6 +321,18 @@ describe(`operations from the command line (${TEST_ENGINE})`, () => {
     );
     assert.equal(cancel.code, 0, cancel.output);
     assert.doesNotMatch(cancel.output, /Warning/, 'a cancel does not send anything');
+    // The API's dry run counts them in `suppressed`.
+    for (const [action, expected] of [
+      ['retry', 1],
+      ['cancel', 0],
+    ] as const) {
+      const api = await tegami.request('POST', '/v1/recoveries', {
+        action,
+        filter: { status: 'failed' },
+      });
+      assert.equal(api.status, 200, JSON.stringify(api.body));
+      assert.equal(api.body.suppressed, expected, action);
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import {
+  failingAgainAtOnce,
   RECOVERY_ACTIONS,
   type RecoveryAction,
   type RecoveryRecord,
@@ -90,8 +91,7 @@ export async function runRecoverCommand(config: () => Config, args: string[]): P
           ? `; ${breakdown.inOtherRecovery} wait in another running recovery (skipped)`
           : ''),
     );
-    const suppressed =
-      action === 'retry' ? (breakdown.byErrorClass.get(SUPPRESSED_ERROR_CLASS) ?? 0) : 0;
+    const suppressed = failingAgainAtOnce(action, breakdown.byErrorClass);
     if (suppressed > 0) {
       // As the console's dry run warns: these were never handed to a provider.
       console.log(

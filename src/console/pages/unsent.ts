@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { isEmptyQuery } from '../../domain/operations/message-query.ts';
-import type {
-  RecoveryAction,
-  RecoveryOutcome,
-  RecoveryRecord,
+import {
+  failingAgainAtOnce,
+  type RecoveryAction,
+  type RecoveryOutcome,
+  type RecoveryRecord,
 } from '../../domain/operations/recovery.ts';
 import { SUPPRESSED_ERROR_CLASS } from '../../domain/types.ts';
 import type { ConsoleDeps } from '../deps.ts';
@@ -203,7 +204,7 @@ ${last ? html`<p><a href="/console/unsent${qs({ q, before: last.record.id })}">O
     const names = await deps.operations.unitNames(b.byUnitId.keys());
     // Mail failed because its recipients are suppressed is failed again at once by a retry: the
     // suppression still holds (it is never handed to the provider).
-    const suppressed = action === 'retry' ? (b.byErrorClass.get(SUPPRESSED_ERROR_CLASS) ?? 0) : 0;
+    const suppressed = failingAgainAtOnce(action, b.byErrorClass);
     const canExclude =
       query.errorClass === undefined &&
       query.not?.errorClass === undefined &&

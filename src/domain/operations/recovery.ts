@@ -1,4 +1,4 @@
-import type { MessageStatus } from '../types.ts';
+import { type MessageStatus, SUPPRESSED_ERROR_CLASS } from '../types.ts';
 import type { Actor } from './scope.ts';
 
 /**
@@ -26,6 +26,18 @@ export const ACTION_APPLIES_TO: Record<RecoveryAction, readonly MessageStatus[]>
   retry: ['failed'],
   cancel: ['queued', 'scheduled'],
 };
+
+/**
+ * Of a dry run's matched messages, how many a retry fails again at once: they failed because
+ * every recipient is suppressed, and while the suppressions hold such mail never reaches a
+ * provider. The console, the CLI and the API warn of them.
+ */
+export function failingAgainAtOnce(
+  action: RecoveryAction,
+  byErrorClass: ReadonlyMap<string | null, number>,
+): number {
+  return action === 'retry' ? (byErrorClass.get(SUPPRESSED_ERROR_CLASS) ?? 0) : 0;
+}
 
 export const SKIP_REASONS = [
   'already_sent',

@@ -1,6 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import { parseMessageQuery } from '../../../domain/operations/message-query.ts';
-import { MAX_RATE_PER_S, RECOVERY_ACTIONS } from '../../../domain/operations/recovery.ts';
+import {
+  ACTION_APPLIES_TO,
+  failingAgainAtOnce,
+  MAX_RATE_PER_S,
+  RECOVERY_ACTIONS,
+} from '../../../domain/operations/recovery.ts';
 import type { OperationsService } from '../../../domain/operations/service.ts';
 import { ApiError } from '../../errors.ts';
 import { presentMessage } from '../../present/message.ts';
@@ -46,6 +51,10 @@ const DryRunSchema = Type.Object({
     description: 'of the matched, how many the action applies to now (the rest would be skipped)',
   }),
   in_other_recovery: Type.Integer(),
+  suppressed: Type.Integer({
+    description:
+      'for a retry, how many of the matched failed because every recipient is suppressed: a retry fails them again at once while the addresses stay suppressed (remove the suppressions first, or narrow the filter by error_class); 0 for a cancel',
+  }),
   by_status: Type.Record(Type.String(), Type.Integer()),
   by_error_class: CountList('error_class'),
   by_unit: CountList('unit'),
@@ -83,7 +92,7 @@ export function registerStartRecovery(app: TypedApp, operations: OperationsServi
         const result = await operations.dryRun(scope, recovery);
         const { breakdown } = result;
         const units = await operations.unitNames(breakdown.byUnitId.keys());
-        const applies = request.body.action === 'retry' ? ['failed'] : ['queued', 'scheduled'];
+        const applies = ACTION_APPLIES_TO[request.body.action];
         const sorted = <K>(map: Map<K, number>) => [...map].sort((a, b) => b[1] - a[1]);
         void reply.code(200);
         return {
@@ -93,6 +102,7 @@ export function registerStartRecovery(app: TypedApp, operations: OperationsServi
           matched: breakdown.matched,
           actionable: applies.reduce((n, s) => n + (breakdown.byStatus.get(s) ?? 0), 0),
           in_other_recovery: breakdown.inOtherRecovery,
+          suppressed: failingAgainAtOnce(request.body.action, breakdown.byErrorClass),
           by_status: Object.fromEntries(breakdown.byStatus),
           by_error_class: sorted(breakdown.byErrorClass).map(([error_class, count]) => ({
             error_class,
