@@ -138,6 +138,33 @@ describe('SMTP mail read into a message', () => {
     assert.equal(mapped.input.subject, '件名');
   });
 
+  test('a header name written in UTF-8 is named as written, not as mojibake', async () => {
+    const raw = Buffer.from(
+      [
+        'From: a@hotel.example',
+        'To: guest@example.jp',
+        'Subject: s',
+        'X-Tegami-Kategorie-Ü: booking',
+        'X-Größe: 3',
+        '',
+        'body',
+        '',
+      ].join('\r\n'),
+      'utf8',
+    );
+    const mail = (await simpleParser(raw)) as unknown as ParsedMailLike;
+    const mapped = mailToMessage(mail, { mailFrom: null, rcptTo: ['guest@example.jp'] });
+    assert.ok('refusal' in mapped, JSON.stringify(mapped));
+    assert.match(mapped.refusal, /^X-Tegami-Kategorie-Ü is not a header Tegami reads/);
+    // Not a control header: passed on under its name, for the API to refuse (names are ASCII).
+    const other = (await simpleParser(
+      Buffer.from(raw.toString('utf8').replace('X-Tegami-Kategorie-Ü: booking\r\n', ''), 'utf8'),
+    )) as unknown as ParsedMailLike;
+    const passed = mailToMessage(other, { mailFrom: null, rcptTo: ['guest@example.jp'] });
+    assert.ok('input' in passed, JSON.stringify(passed));
+    assert.deepEqual(passed.input.headers, { 'X-Größe': '3' });
+  });
+
   test('an IDN domain is sent in its ASCII form, which mailparser and smtp-server undo', async () => {
     const mail = await parsed({
       from: 'bookings@xn--bcher-kva.example',

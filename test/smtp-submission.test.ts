@@ -198,6 +198,44 @@ describe(`SMTP submission (${TEST_ENGINE})`, () => {
     assert.equal(afterwards.body.data.length, before.body.data.length);
   });
 
+  test('a refusal naming what the mail held is one line of printable ASCII, the rest escaped', async () => {
+    const { socket, reply, command } = rawSession(port);
+    socket.setEncoding('latin1');
+    try {
+      assert.match(await reply(), /^220 /);
+      await command('EHLO test.example');
+      const plain = Buffer.from(`\0apikey\0${TEST_KEY}`).toString('base64');
+      assert.match(await command(`AUTH PLAIN ${plain}`), /^235 /);
+      const send = async (header: string) => {
+        assert.match(await command('MAIL FROM:<bookings@hotel.example>'), /^250 /);
+        assert.match(await command('RCPT TO:<guest@example.jp>'), /^250 /);
+        assert.match(await command('DATA'), /^354 /);
+        const head = 'From: bookings@hotel.example\r\nTo: guest@example.jp\r\nSubject: s\r\n';
+        // Written in UTF-8, as a client sending SMTPUTF8 writes its headers.
+        socket.write(Buffer.from(`${head}${header}\r\n\r\nhello\r\n.\r\n`, 'utf8'));
+        return reply();
+      };
+      const misspelt = await send('X-Tegami-Kategorie-Ü: booking');
+      assert.match(misspelt, /^[\x20-\x7e]*$/, `printable ASCII: ${JSON.stringify(misspelt)}`);
+      assert.match(
+        misspelt,
+        /^550 5\.6\.0 X-Tegami-Kategorie-\\u00dc is not a header Tegami reads/,
+      );
+      const refusedByApi = await send('X-Größe: 3');
+      assert.match(
+        refusedByApi,
+        /^[\x20-\x7e]*$/,
+        `printable ASCII: ${JSON.stringify(refusedByApi)}`,
+      );
+      assert.match(
+        refusedByApi,
+        /^550 5\.6\.0 .*headers\.X-Gr\\u00f6\\u00dfe is not a valid header name/,
+      );
+    } finally {
+      socket.destroy();
+    }
+  });
+
   test('one Message-ID: resent to the same recipients it is stored once; to others (a relay splitting the recipients) it is a message of its own; with other content, 550', async () => {
     const mail = {
       from: 'bookings@hotel.example',

@@ -188,7 +188,10 @@ export function mailToMessage(mail: ParsedMailLike, envelope: Envelope): MailMap
   const headers: Record<string, string> = {};
   const controls = new Map<string, string>();
   for (const { key, line } of mail.headerLines) {
-    const name = line.slice(0, line.indexOf(':')).trim();
+    // Read as the value is: a name written in UTF-8 (not a valid one, but named in a refusal)
+    // would otherwise read as mojibake.
+    const text = headerText(line);
+    const name = text.slice(0, text.indexOf(':')).trim();
     // A client encodes what is not plain ASCII, and nodemailer JSON too (`=?UTF-8?Q?…?=`,
     // RFC 2047); mailparser leaves the fields it does not know as written.
     const value = libmime.decodeWords(headerValue(line)).trim();

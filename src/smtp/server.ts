@@ -85,8 +85,25 @@ const IDLE_TIMEOUT_MS = 60_000;
  */
 const MAX_AUTH_FAILURES = 3;
 
+/** Longest reply text: with its code and CRLF within RFC 5321's 512 octets per reply line. */
+const MAX_REPLY_TEXT = 400;
+
+/**
+ * Reply text as RFC 5321 (4.2) has it: one line of printable ASCII. A refusal may name what the
+ * mail held (a header's name, which may be UTF-8); what is not printable ASCII is written as a
+ * `\uXXXX` escape, so that a client reads the same characters whatever it decodes replies as.
+ */
+function replyText(text: string): string {
+  const line = text
+    .replace(/[\r\n]+/g, ' ')
+    .replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  if (line.length <= MAX_REPLY_TEXT) return line;
+  // Not an escape cut in two.
+  return line.slice(0, MAX_REPLY_TEXT).replace(/\\u[0-9a-f]{0,3}$/, '');
+}
+
 function smtpError(code: number, text: string): Error {
-  return Object.assign(new Error(text), { responseCode: code });
+  return Object.assign(new Error(replyText(text)), { responseCode: code });
 }
 
 function isLoopback(address: string | undefined): boolean {
@@ -148,9 +165,8 @@ function describeRefusal(body: unknown): string {
         .map((d) => `${d.field ?? ''} ${d.message ?? ''}`.trim())
         .join('; ')
     : '';
-  const text = `${error?.message ?? 'refused'}${details ? `: ${details}` : ''}`;
-  // One reply line: no line breaks, and short enough for any client.
-  return text.replace(/[\r\n]+/g, ' ').slice(0, 400);
+  // Made one reply line of printable ASCII by smtpError.
+  return `${error?.message ?? 'refused'}${details ? `: ${details}` : ''}`;
 }
 
 function replyFor(answer: SubmissionAnswer): { ok: string } | { error: Error } {
@@ -398,10 +414,7 @@ export async function startSmtpIngress(
       // a longer header than the parser takes), so not a 4xx the client retries.
       logger.info({ err }, 'SMTP mail refused: its MIME cannot be parsed');
       return {
-        error: smtpError(
-          554,
-          `5.6.0 the mail cannot be parsed: ${(err as Error).message}`.replace(/[\r\n]+/g, ' '),
-        ),
+        error: smtpError(554, `5.6.0 the mail cannot be parsed: ${(err as Error).message}`),
       };
     }
     const rcptTo = session.envelope.rcptTo.map((r) => r.address);
