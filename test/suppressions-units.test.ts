@@ -125,6 +125,8 @@ describe(`suppression entries per unit (${TEST_ENGINE})`, () => {
         reason: 'manual',
         source: 'api',
         detail: null,
+        event_key: null,
+        message_id: null,
         created_at: undefined,
         unit: 'hotel',
       },

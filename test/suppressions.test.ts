@@ -10,12 +10,19 @@ import {
   type TestService,
   waitFor,
 } from './helpers.ts';
+import { signIn } from './support/console.ts';
+
+const ADMIN = { email: 'ops@example.jp', password: 'a-long-admin-password' };
 
 describe(`suppression list (${TEST_ENGINE})`, () => {
   let tegami: TestService;
 
   before(async () => {
-    tegami = await startTestService({ TEGAMI_SENDGRID_WEBHOOK_INSECURE: 'true' });
+    tegami = await startTestService({
+      TEGAMI_SENDGRID_WEBHOOK_INSECURE: 'true',
+      TEGAMI_ADMIN_EMAIL: ADMIN.email,
+      TEGAMI_ADMIN_PASSWORD: ADMIN.password,
+    });
   });
   after(async () => {
     await tegami.stop();
@@ -68,9 +75,40 @@ describe(`suppression list (${TEST_ENGINE})`, () => {
         reason: 'bounce',
         source: 'event',
         detail: '550 5.1.1 The email account does not exist',
+        event_key: entry?.event_key,
+        message_id: first,
         created_at: 'string',
         unit: 'default',
       },
+    );
+    // The source event is the bounce on the message's timeline.
+    assert.match(String(entry?.event_key), /^sendgrid:/);
+    const events = await tegami.request('GET', `/v1/messages/${first}/events`);
+    assert.ok(
+      events.body.data.some(
+        (e: { event: string; email: string }) =>
+          e.event === 'bounce' && e.email === 'bounced@example.com',
+      ),
+      JSON.stringify(events.body),
+    );
+    // Adding the address by hand shows the unit's entry it already has, with its source.
+    const again = await tegami.request('POST', '/v1/suppressions', {
+      email: 'bounced@example.com',
+    });
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.equal(again.body.message_id, first);
+    const manual = await tegami.request('POST', '/v1/suppressions', {
+      email: 'by-hand@example.com',
+    });
+    assert.equal(manual.status, 201, JSON.stringify(manual.body));
+    assert.deepEqual([manual.body.event_key, manual.body.message_id], [null, null]);
+    // The console's suppressions page links the message the bounce was about.
+    const admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
+    const page = await admin.get('/console/suppressions?email=bounced%40example.com');
+    assert.equal(page.status, 200);
+    assert.ok(
+      page.text.includes(`<a href="/console/messages/${first}">its message</a>`),
+      page.text,
     );
 
     const second = await submit({ to: [{ email: 'bounced@example.com' }] });

@@ -25,6 +25,11 @@ export interface Suppression {
   source: SuppressionSource;
   /** The delivery event that caused it (`sendgrid:<sg_event_id>`); null when added by hand. */
   eventKey: string | null;
+  /**
+   * The message that event was about, read with a page of the list (not by the claim's
+   * look-up): null when added by hand or while the event is not matched to a message.
+   */
+  messageId?: string | null;
   /** The provider's reason text, when the event had one. */
   detail: string | null;
   createdAt: number;

@@ -107,7 +107,7 @@ ${refused ? html`<p class="error" role="alert" id="suppression-error">${refused.
 <table class="list"><thead><tr><th>Address</th>${everyUnit ? html`<th>Unit</th>` : ''}<th>Reason</th><th>Source</th><th>Since</th><th></th></tr></thead>
 <tbody>${entries.map(
       (s) =>
-        html`<tr><td>${s.email}</td>${everyUnit ? html`<td>${unitCell(s.unitId)}</td>` : ''}<td>${s.reason}</td><td>${s.source}</td><td>${time(s.createdAt)}</td><td>${
+        html`<tr><td>${s.email}</td>${everyUnit ? html`<td>${unitCell(s.unitId)}</td>` : ''}<td>${s.reason}</td><td>${s.source}${s.messageId ? html` · <a href="/console/messages/${encodeURIComponent(s.messageId)}">its message</a>` : ''}</td><td>${time(s.createdAt)}</td><td>${
           operator
             ? html`<form method="post" action="/console/suppressions/remove" class="inline">${csrf(state)}<input type="hidden" name="email" value="${s.email}">${
                 everyUnit ? html`<input type="hidden" name="unit" value="${s.unitId ?? ''}">` : ''

@@ -7,6 +7,8 @@ export const presentSuppression = (s: Suppression, units: Map<string, string>) =
   reason: text(s.reason),
   source: text(s.source),
   detail: textOrNull(s.detail),
+  event_key: textOrNull(s.eventKey),
+  message_id: textOrNull(s.messageId ?? null),
   created_at: isoTime(s.createdAt),
   unit: s.unitId === null ? null : (units.get(s.unitId) ?? s.unitId),
 });

@@ -8,6 +8,14 @@ export const SuppressionSchema = Type.Object({
   detail: Type.Union([Type.String(), Type.Null()], {
     description: "the provider's reason text, when the event had one",
   }),
+  event_key: Type.Union([Type.String(), Type.Null()], {
+    description:
+      'the delivery event that put the address on the list (sendgrid:<sg_event_id>); null when added by hand',
+  }),
+  message_id: Type.Union([Type.String(), Type.Null()], {
+    description:
+      'the message that event was about (GET /v1/messages/{id}); null when added by hand or while the event is not matched to a message',
+  }),
   created_at: Type.String(),
   unit: Type.Union([Type.String(), Type.Null()], {
     description:

@@ -1,16 +1,17 @@
 import type { Suppression } from '../../domain/suppression.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
+import { withMessageIds } from './list.ts';
 import { ENTRY_KEY, toSuppression } from './rows.ts';
 
 /**
  * Adds the unit's entry for an address; if the unit has one already, that one is kept and
  * returned. Other units' entries for the address are neither changed nor returned.
  */
-export function addSuppression(
+export async function addSuppression(
   handle: DatabaseHandle,
   entry: Omit<Suppression, 'eventKey' | 'detail' | 'unitId'> & { unitId: string },
 ): Promise<{ created: boolean; suppression: Suppression }> {
-  return handle.writeTransaction(async (trx) => {
+  const added = await handle.writeTransaction(async (trx) => {
     const inserted = await trx
       .insertInto('suppressions')
       .values({
@@ -34,4 +35,7 @@ export function addSuppression(
       .executeTakeFirstOrThrow();
     return { created: inserted.length > 0, suppression: toSuppression(row) };
   });
+  // The unit's entry may be an event's from before: shown with its message, as in the list.
+  const [suppression] = await withMessageIds(handle, [added.suppression]);
+  return { created: added.created, suppression: suppression ?? added.suppression };
 }

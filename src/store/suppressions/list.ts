@@ -1,4 +1,5 @@
 import type { SuppressionPosition } from '../../domain/ports/suppression-store.ts';
+import type { Suppression } from '../../domain/suppression.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { toSuppression, UNIT_KEY } from './rows.ts';
 
@@ -62,5 +63,26 @@ export async function listSuppressions(
           unitKey: last.unit_id ?? '',
         }
       : null;
-  return { entries: page.map(toSuppression), next };
+  return { entries: await withMessageIds(handle, page.map(toSuppression)), next };
+}
+
+/** Each entry's source message: one look-up of the entries' events by their keys. */
+export async function withMessageIds(
+  handle: DatabaseHandle,
+  entries: Suppression[],
+): Promise<Suppression[]> {
+  const keys = entries.flatMap((e) => (e.eventKey ? [e.eventKey] : []));
+  const messageOf = new Map<string, string | null>();
+  if (keys.length > 0) {
+    const rows = await handle.db
+      .selectFrom('delivery_events')
+      .select(['event_key', 'message_id'])
+      .where('event_key', 'in', keys)
+      .execute();
+    for (const r of rows) messageOf.set(r.event_key, r.message_id);
+  }
+  return entries.map((e) => ({
+    ...e,
+    messageId: e.eventKey ? (messageOf.get(e.eventKey) ?? null) : null,
+  }));
 }
