@@ -252,7 +252,8 @@ describe('tegami commands as real processes', () => {
       }
       for (const [args, message] of [
         [['units', 'bogus'], /tegami units: unknown action "bogus": create or list/],
-        [['units', 'create'], /tegami units: create takes one name/],
+        [['units', 'create'], /tegami units: create takes a name/],
+        [['units', 'create', 'spa', 'spa'], /tegami units: a name is given twice/],
         [['users', 'create'], /tegami users: --email is missing/],
         [['users', 'create', '--email', 'a@b.jp', '--role', 'boss'], /--role must be admin/],
       ] as const) {
