@@ -2,6 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { ProviderTurns } from '../src/delivery/provider-turns.ts';
 import { backoffDelayMs } from '../src/domain/backoff.ts';
 import { parseIsoTime } from '../src/domain/operations/message-query.ts';
 import {
@@ -247,5 +248,52 @@ describe("the workers' provider against a process's own", () => {
       null,
     );
     assert.equal(workersProviderMismatch([], 'sendgrid', now), null);
+  });
+});
+
+describe('mail that waited for a turn at the provider', () => {
+  const now = 1_000_000;
+  const timeout = {
+    outcome: 'unknown',
+    providerFault: 'outage',
+    errorClass: 'UND_ERR_HEADERS_TIMEOUT',
+  } as const;
+
+  test('goes out while the provider answers, and not while failures come in or it is down', () => {
+    const circuit = new ProviderCircuit({ ...DEFAULT_CIRCUIT_OPTIONS, failureThreshold: 3 }, now);
+    assert.equal(circuit.stillSendsAfterWaiting(5), true);
+    circuit.record(timeout, now, false);
+    // Failures coming in: the requests still out will tell more.
+    assert.equal(circuit.stillSendsAfterWaiting(5), false);
+    // Nothing else out: something must be sent to learn whether the provider is back.
+    assert.equal(circuit.stillSendsAfterWaiting(0), true);
+    circuit.record(timeout, now, false);
+    circuit.record(timeout, now, false);
+    assert.equal(circuit.current, 'unavailable');
+    assert.equal(circuit.stillSendsAfterWaiting(0), false);
+    circuit.record({ outcome: 'accepted', httpStatus: 202 }, now, true);
+    assert.equal(circuit.stillSendsAfterWaiting(5), true);
+  });
+
+  test('turns: at most `size` at once, the rest in order', async () => {
+    const turns = new ProviderTurns(2);
+    assert.equal(turns.tryTake(), true);
+    assert.equal(turns.tryTake(), true);
+    assert.equal(turns.tryTake(), false);
+    const order: number[] = [];
+    const first = turns.take().then(() => order.push(1));
+    const second = turns.take().then(() => order.push(2));
+    turns.give();
+    await first;
+    assert.deepEqual(order, [1]);
+    assert.equal(turns.othersInFlight(), 1);
+    turns.give();
+    await second;
+    assert.deepEqual(order, [1, 2]);
+    turns.give();
+    turns.give();
+    assert.equal(turns.tryTake(), true);
+    assert.equal(turns.tryTake(), true);
+    assert.equal(turns.tryTake(), false);
   });
 });

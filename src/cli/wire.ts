@@ -470,6 +470,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         releaseWaiting: (ids, now) => releaseWaitingUnknown(database, ids, now),
         probeRequestedAt: (name) => operations.probes.requestedAt(name),
         telemetry,
+        ...(config.sendgrid ? { providerConcurrency: config.sendgrid.maxConcurrency } : {}),
         logger: logger.child({ component: 'worker' }),
         outage,
       });

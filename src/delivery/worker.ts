@@ -14,7 +14,7 @@ import {
   type Transition,
 } from '../domain/provider-circuit.ts';
 import type { RetryPolicy } from '../domain/retry-policy.ts';
-import type { ClaimedMessage, CredentialCheck } from '../domain/types.ts';
+import type { ClaimedMessage, CredentialCheck, SendResult } from '../domain/types.ts';
 import {
   attemptCompletion,
   attemptLogFields,
@@ -26,6 +26,7 @@ import {
   sendThroughProvider,
 } from './deliver-message.ts';
 import { formatLeaseOwner } from './lease-owner.ts';
+import { ProviderTurns } from './provider-turns.ts';
 
 interface WorkerOptions {
   /** Most messages in flight (leased and being sent) at once. */
@@ -55,7 +56,10 @@ interface WorkerDeps {
    * 0: no wait.
    */
   confirmationWaitMs?: number;
-  /** Makes messages waiting for such proof due at once (the provider turned out to be down). */
+  /**
+   * Makes these queued messages due at once, if they are due later: those waiting for such proof
+   * (the provider turned out to be down), and those its state held back (it is back).
+   */
   releaseWaiting?: (messageIds: string[], now: number) => Promise<number>;
   /** Where database failures are logged as state changes; the process shares one. */
   outage: OutageReporter;
@@ -63,8 +67,21 @@ interface WorkerDeps {
   probeRequestedAt?: (provider: string) => Promise<number | null>;
   /** Per-process counters (Prometheus metrics). */
   telemetry?: Telemetry;
+  /**
+   * Most requests the provider takes at once (TEGAMI_SENDGRID_MAX_CONCURRENCY): messages beyond
+   * it wait here for a turn (ProviderTurns), and go back to the queue unsent if the provider
+   * started failing meanwhile. Unset: no limit here (the sandbox).
+   */
+  providerConcurrency?: number;
   clock?: () => number;
 }
+
+/** At most this many messages are remembered to be released when the provider is back. */
+const HELD_FOR_PROVIDER_LIMIT = 10_000;
+/** A message handed back unsent is due again this much later (the circuit may open meanwhile). */
+const GIVE_BACK_DELAY_MS = 250;
+/** At most one log line this often about messages handed back unsent. */
+const GIVE_BACK_LOG_INTERVAL_MS = 10_000;
 
 /**
  * The delivery worker: the loop that claims due messages into free slots, holds their leases and
@@ -86,6 +103,11 @@ export class DeliveryWorker implements DeliveryHandOff {
   private readonly probesInFlight = new Set<{ startedAt: number; abandon: AbortController }>();
   /** Messages this worker holds back after a timeout, until when (see `confirmationWaitMs`). */
   private readonly waitingForProof = new Map<string, number>();
+  /**
+   * Messages this worker set to retry because of the provider's state (an outage, a 429): due at
+   * once when it is back, instead of after their back-off (up to 2 s, or a Retry-After).
+   */
+  private readonly heldForProvider = new Set<string>();
   private wakeRequested = false;
   /** The last operator probe request acted on. */
   private probeRequestSeen = 0;
@@ -120,11 +142,17 @@ export class DeliveryWorker implements DeliveryHandOff {
   private healthChangedMeanwhile = false;
   private credentialCheck: Promise<void> = Promise.resolve();
   private readonly stopChecking = new AbortController();
+  /** Turns at the provider for mail (probes go past them); null: no limit here. */
+  private readonly turns: ProviderTurns | null;
+  /** Messages handed back unsent since the last line that said so. */
+  private givenBackUnlogged = 0;
+  private givenBackLoggedAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly deps: WorkerDeps) {
     this.clock = deps.clock ?? Date.now;
     this.outage = deps.outage;
     this.circuit = new ProviderCircuit(deps.circuit ?? DEFAULT_CIRCUIT_OPTIONS, this.clock());
+    this.turns = deps.providerConcurrency ? new ProviderTurns(deps.providerConcurrency) : null;
   }
 
   start(): void {
@@ -525,17 +553,37 @@ export class DeliveryWorker implements DeliveryHandOff {
     const pending = probe ? { startedAt, abandon: new AbortController() } : null;
     if (pending) this.probesInFlight.add(pending);
     const kept = leaveOutSuppressed(message);
-    const result =
-      'result' in kept
-        ? kept.result
-        : await sendThroughProvider(provider, message, kept.content, pending?.abandon.signal);
+    let result: SendResult;
+    if ('result' in kept) result = kept.result;
+    else {
+      // A probe goes past the turns: it must not wait behind requests hanging in an outage.
+      const turns = probe ? null : this.turns;
+      if (turns && !turns.tryTake()) {
+        await turns.take();
+        if (!this.circuit.stillSendsAfterWaiting(turns.othersInFlight())) {
+          turns.give();
+          await this.giveBackUnsent(message);
+          return;
+        }
+      }
+      try {
+        result = await sendThroughProvider(
+          provider,
+          message,
+          kept.content,
+          pending?.abandon.signal,
+        );
+      } finally {
+        turns?.give();
+      }
+    }
     const leaseEnd = this.leaseEnds.get(message.id) ?? 0;
     this.leaseEnds.delete(message.id);
     if (pending) this.probesInFlight.delete(pending);
     const now = this.clock();
     const transition = recordInCircuit(this.circuit, result, now, probe);
-    if (transition) this.onTransition(transition);
-    const { decision, waitsForProofUntil } = decideNext(
+    if (transition) this.onTransition(transition, startedAt);
+    const next = decideNext(
       retry,
       this.circuit,
       message,
@@ -543,7 +591,23 @@ export class DeliveryWorker implements DeliveryHandOff {
       now,
       this.deps.confirmationWaitMs,
     );
+    const { waitsForProofUntil } = next;
+    // A probe given up on because a later one found the provider back (abandonHungProbes): its
+    // message goes out with the backlog now, not after a back-off (unless it waits for proof).
+    const decision =
+      pending?.abandon.signal.aborted &&
+      next.decision.kind === 'retry' &&
+      waitsForProofUntil === null
+        ? { ...next.decision, at: now }
+        : next.decision;
     if (waitsForProofUntil !== null) this.waitingForProof.set(message.id, waitsForProofUntil);
+    else if (
+      result.providerFault &&
+      decision.kind === 'retry' &&
+      this.heldForProvider.size < HELD_FOR_PROVIDER_LIMIT
+    ) {
+      this.heldForProvider.add(message.id);
+    }
     const log = attemptLogFields(message, provider.name, result);
     this.deps.telemetry?.attemptFinished({
       provider: provider.name,
@@ -569,19 +633,64 @@ export class DeliveryWorker implements DeliveryHandOff {
     }
   }
 
-  private onTransition({ from, to, reason }: Transition): void {
+  /**
+   * A message that waited for a turn while the provider started failing goes back to the queue
+   * unsent, with no attempt (ProviderCircuit.stillSendsAfterWaiting): sent, it would have hung
+   * or failed like the others, and kept the probes from learning that the provider is back.
+   * Should the write fail, its lease runs out and the lease sweep releases it.
+   */
+  private async giveBackUnsent(message: ClaimedMessage): Promise<void> {
+    const now = this.clock();
+    this.leaseEnds.delete(message.id);
+    try {
+      await this.deps.store.giveBack({
+        owner: this.leaseOwner,
+        messageId: message.id,
+        at: now + GIVE_BACK_DELAY_MS,
+        now,
+      });
+      this.outage.succeeded('handing back unsent mail');
+    } catch (error) {
+      this.outage.failed('handing back unsent mail', error);
+      return;
+    }
+    this.givenBackUnlogged++;
+    if (now - this.givenBackLoggedAt >= GIVE_BACK_LOG_INTERVAL_MS) {
+      this.deps.logger.info(
+        { provider: this.deps.provider.name, messages: this.givenBackUnlogged },
+        `${this.givenBackUnlogged} message(s) that waited for a connection went back to the queue unsent: provider ${this.deps.provider.name} was failing`,
+      );
+      this.givenBackUnlogged = 0;
+      this.givenBackLoggedAt = now;
+    }
+  }
+
+  /** `sentAt`: when the request whose answer caused the transition was sent, if one did. */
+  private onTransition({ from, to, reason }: Transition, sentAt?: number): void {
     const { logger, provider } = this.deps;
     const snapshot = this.circuit.snapshot(this.clock());
     const fields = { provider: provider.name, from, to, reason, nextCheckAt: snapshot.nextCheckAt };
     if (to === 'healthy') {
       logger.warn(fields, `provider ${provider.name} recovered; sending resumes at full speed`);
-      this.abandonHungProbes();
+      this.abandonHungProbes(sentAt ?? this.clock());
+      this.releaseHeldForProvider();
       this.wake();
     } else {
       logger.warn(fields, `provider ${provider.name} is ${to}: ${reason}; queued mail waits`);
       this.releaseWaitingForProof();
     }
     this.reportHealth();
+  }
+
+  /** The provider is back: the mail its state held back here is due now (see heldForProvider). */
+  private releaseHeldForProvider(): void {
+    const ids = [...this.heldForProvider];
+    this.heldForProvider.clear();
+    if (ids.length === 0 || !this.deps.releaseWaiting) return;
+    this.deps.releaseWaiting(ids, this.clock()).then(
+      () => this.outage.succeeded('releasing mail held by the provider'),
+      (err: unknown) => this.outage.failed('releasing mail held by the provider', err),
+    );
   }
 
   /**
@@ -601,12 +710,16 @@ export class DeliveryWorker implements DeliveryHandOff {
   }
 
   /**
-   * A probe sent at least one probe interval before the one that just succeeded is hung in the
-   * outage (the provider answers again, but not that request): stop waiting for it, so its message
-   * goes out with the backlog instead of after its full timeout. Its outcome is `unknown`.
+   * Probes sent well before the request that just found the provider back (half a probe
+   * interval or more: the previous probes, not one sent alongside it) are hung in the outage: the
+   * provider answers again, but not those requests. Stop waiting for them, so that their
+   * messages go out with the backlog instead of after their full timeout. Their outcome is
+   * `unknown`. Measured from when each was sent, not from when the answer came: a claim that
+   * took a little longer before one probe must not keep it waiting out its timeout.
    */
-  private abandonHungProbes(): void {
-    const cutoff = this.clock() - (this.deps.circuit ?? DEFAULT_CIRCUIT_OPTIONS).probeIntervalMs;
+  private abandonHungProbes(recoveredBySentAt: number): void {
+    const interval = (this.deps.circuit ?? DEFAULT_CIRCUIT_OPTIONS).probeIntervalMs;
+    const cutoff = recoveredBySentAt - interval / 2;
     for (const probe of this.probesInFlight) {
       if (probe.startedAt <= cutoff) probe.abandon.abort();
     }

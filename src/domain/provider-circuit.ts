@@ -152,6 +152,17 @@ export class ProviderCircuit {
     return this.state;
   }
 
+  /**
+   * Whether mail that waited for a connection should still go out now: not while the circuit is
+   * open, nor while provider-level failures are coming in (the circuit may be about to open)
+   * and `othersInFlight` requests will tell more. With none in flight it goes: something must be
+   * sent to learn whether the provider is back.
+   */
+  stillSendsAfterWaiting(othersInFlight: number): boolean {
+    if (this.state !== 'healthy') return false;
+    return this.consecutiveFailures === 0 || othersInFlight === 0;
+  }
+
   /** What the worker may do now. */
   gate(now: number): Gate {
     if (this.state === 'healthy') return { kind: 'send' };

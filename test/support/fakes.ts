@@ -339,6 +339,7 @@ export function fakeDeliveryStore(overrides: Partial<DeliveryStore> = {}): Deliv
     async releaseExpiredLeases() {
       return { released: 0, confirmed: 0 };
     },
+    async giveBack() {},
     async flushed() {},
     ...overrides,
   };

@@ -22,6 +22,14 @@ export interface ClaimRequest {
   now: number;
 }
 
+/** A claimed message handed back unsent (DeliveryStore.giveBack). */
+export interface GiveBack {
+  owner: string;
+  messageId: string;
+  at: number;
+  now: number;
+}
+
 export interface DeliveryStore {
   /** Leases up to `limit` due messages to `owner` until `now + leaseMs`, by priority. */
   claimDue(request: ClaimRequest): Promise<ClaimedMessage[]>;
@@ -54,6 +62,11 @@ export interface DeliveryStore {
     lost: { provider: string; proofWaitMs: number },
     keep?: readonly string[],
   ): Promise<{ released: number; confirmed: number }>;
+  /**
+   * Queues again, due at `at`, a message the worker claimed and did not send (no attempt is
+   * recorded; its attempt count is as before the claim), if `owner` still holds it.
+   */
+  giveBack(giveBack: GiveBack): Promise<void>;
   /** Resolves when every completion handed over so far is durable. */
   flushed(): Promise<void>;
 }

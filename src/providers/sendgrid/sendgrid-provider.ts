@@ -21,6 +21,12 @@ export interface SendGridOptions {
 }
 
 /**
+ * Connections beyond maxConcurrency, for probes (one every TEGAMI_PROVIDER_PROBE_INTERVAL_MS, 2 s,
+ * while SendGrid is unavailable; one that hangs holds its connection up to the timeout, 10 s).
+ */
+export const PROBE_CONNECTIONS = 8;
+
+/**
  * The SendGrid adapter: `POST /v3/mail/send` over a keep-alive connection pool. It never throws
  * for a SendGrid or network problem; every outcome comes back as a classified `SendResult`.
  */
@@ -38,7 +44,9 @@ export class SendGridProvider implements Provider {
     this.path = `${prefix}/v3/mail/send`;
     this.scopesPath = `${prefix}${SCOPES_PATH}`;
     this.pool = new Pool(url.origin, {
-      connections: options.maxConcurrency,
+      // The worker sends mail on at most maxConcurrency of them (its turns); the rest are for
+      // probes, which must get through while mail requests hang in an outage.
+      connections: options.maxConcurrency + PROBE_CONNECTIONS,
       pipelining: 1,
       keepAliveTimeout: 30_000,
       connect: { timeout: options.connectTimeoutMs },

@@ -1,9 +1,15 @@
-import type { ClaimRequest, Completion, DeliveryStore } from '../../domain/ports/delivery-store.ts';
+import type {
+  ClaimRequest,
+  Completion,
+  DeliveryStore,
+  GiveBack,
+} from '../../domain/ports/delivery-store.ts';
 import type { ClaimedMessage } from '../../domain/types.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { CommitGroup } from '../write/commit-group.ts';
 import { claimDue } from './claim-due.ts';
 import { writeCompletions } from './complete.ts';
+import { writeGiveBacks } from './give-back.ts';
 import { activeLeaseOwners, extendLeases, releaseExpiredLeases, releaseLeases } from './leases.ts';
 
 /**
@@ -17,6 +23,8 @@ import { activeLeaseOwners, extendLeases, releaseExpiredLeases, releaseLeases } 
  */
 export class SqlDeliveryStore implements DeliveryStore {
   private readonly completions: CommitGroup<Completion, undefined>;
+  /** Messages handed back unsent come in bursts (a provider failing): one write per burst. */
+  private readonly giveBacks: CommitGroup<GiveBack, undefined>;
 
   constructor(
     private readonly handle: DatabaseHandle,
@@ -33,6 +41,10 @@ export class SqlDeliveryStore implements DeliveryStore {
       1000,
       handle.writeConcurrency,
     );
+    this.giveBacks = new CommitGroup(async (group) => {
+      await handle.writeTransaction((trx) => writeGiveBacks(trx, group));
+      return group.map(() => undefined);
+    });
   }
 
   claimDue(request: ClaimRequest): Promise<ClaimedMessage[]> {
@@ -43,8 +55,12 @@ export class SqlDeliveryStore implements DeliveryStore {
     return this.completions.add(completion);
   }
 
-  flushed(): Promise<void> {
-    return this.completions.flushed();
+  giveBack(giveBack: GiveBack): Promise<void> {
+    return this.giveBacks.add(giveBack);
+  }
+
+  async flushed(): Promise<void> {
+    await Promise.all([this.completions.flushed(), this.giveBacks.flushed()]);
   }
 
   extendLeases(owner: string, ids: readonly string[], until: number): Promise<string[]> {

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
+import { message, request, startTestService, type TestService, waitFor } from './helpers.ts';
+
+/**
+ * An outage in which SendGrid takes requests and never answers, longer than a request's timeout,
+ * while the worker holds more mail than SendGrid's connections take. Mail that waited for a
+ * connection must not go out as a second wave of hanging requests once the first timed out, and
+ * the probes must get through: once SendGrid answers again, everything goes out within about a
+ * probe interval and a retry's back-off, not a timeout or two later.
+ */
+const SG_KEY = 'SG.hang-key';
+const TIMEOUT_MS = 4_000;
+const OUTAGE_MS = 5_000;
+const MESSAGES = 24;
+
+for (const onThread of [false, true])
+  describe(`a hanging outage longer than the timeout${onThread ? ', provider on its own thread' : ''}`, () => {
+    let simulator: RunningSimulator;
+    let tegami: TestService;
+    const control = (method: string, path: string, body?: unknown) =>
+      request(simulator.url, method, `/_simulator${path}`, body);
+
+    before(async () => {
+      simulator = await startSimulator({ port: 0, apiKey: SG_KEY });
+      tegami = await startTestService({
+        TEGAMI_PROVIDER: 'sendgrid',
+        TEGAMI_SENDGRID_API_KEY: SG_KEY,
+        TEGAMI_SENDGRID_BASE_URL: simulator.url,
+        TEGAMI_SENDGRID_TIMEOUT_MS: String(TIMEOUT_MS),
+        TEGAMI_SENDGRID_MAX_CONCURRENCY: '4',
+        TEGAMI_WORKER_CONCURRENCY: String(MESSAGES),
+        TEGAMI_PROVIDER_FAILURE_THRESHOLD: '3',
+        TEGAMI_PROVIDER_PROBE_INTERVAL_MS: '300',
+        ...(onThread ? { TEGAMI_TEST_PROVIDER_THREAD: '1' } : {}),
+      });
+    });
+    after(async () => {
+      await tegami.stop();
+      await simulator.close();
+    });
+
+    test('mail that waited for a connection is not sent into the outage; all of it goes out soon after', async () => {
+      const r = await control('POST', '/outage', { mode: 'hang', durationMs: OUTAGE_MS });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const outageEnds = Date.now() + OUTAGE_MS;
+      const ids: string[] = [];
+      for (let i = 0; i < MESSAGES; i++) {
+        const accepted = await tegami.request('POST', '/v1/messages', message({ subject: `${i}` }));
+        assert.equal(accepted.status, 202);
+        ids.push(accepted.body.id);
+      }
+      await waitFor(
+        async () => {
+          const sent = await tegami.request('GET', '/v1/messages?status=sent&limit=100');
+          return sent.body.data.length === MESSAGES;
+        },
+        'every message sent',
+        OUTAGE_MS + 4 * TIMEOUT_MS,
+        50,
+      );
+      // Before, the mail queued behind the first four went out when they timed out (at 4 s, into
+      // the outage) and hung until 8 s, with the probes queued behind them: 3 s after the end.
+      const afterEnd = Date.now() - outageEnds;
+      if (afterEnd >= 2_500) {
+        // What the late mail went through, for the failure's message.
+        const late = [];
+        for (const id of ids) {
+          const m = (await tegami.request('GET', `/v1/messages/${id}`)).body;
+          late.push({
+            id,
+            sent: m.sent_at,
+            attempts: m.attempts.map(
+              (a: {
+                started_at: string;
+                duration_ms: number;
+                outcome: string;
+                error_class: string;
+              }) =>
+                `${a.started_at.slice(14)}+${a.duration_ms}ms ${a.outcome} ${a.error_class ?? ''}`,
+            ),
+          });
+        }
+        late.sort((a, b) => String(b.sent).localeCompare(String(a.sent)));
+        assert.fail(
+          `all sent ${afterEnd} ms after the outage ended (${new Date(outageEnds).toISOString().slice(14)}): ${JSON.stringify(late.slice(0, 4))}`,
+        );
+      }
+
+      const stats = (await control('GET', '/stats')).body;
+      assert.equal(stats.accepted, MESSAGES, 'each message accepted once');
+      assert.equal(stats.duplicates, 0);
+      // Mail handed back unsent has no attempt for it: every attempt is a request SendGrid got.
+      for (const id of ids) {
+        const m = (await tegami.request('GET', `/v1/messages/${id}`)).body;
+        assert.equal(m.attempt_count, m.attempts.length, JSON.stringify(m.attempts));
+        for (const a of m.attempts.slice(0, -1)) {
+          assert.equal(a.outcome, 'unknown', `${id}: ${JSON.stringify(a)}`);
+        }
+      }
+    });
+  });
