@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import pino from 'pino';
@@ -7,6 +6,7 @@ import { isReservedHeader } from '../src/domain/validate-message.ts';
 import { startTestService, TEST_ENGINE, TEST_KEY, type TestService } from './helpers.ts';
 import { fuzzRuns } from './support/fuzz.ts';
 import { rowCounts } from './support/row-counts.ts';
+import { openSmtpSession, type SmtpSession as Session } from './support/smtp-session.ts';
 
 /**
  * A property test of SMTP submission: mail written byte by byte (valid mail, hostile header
@@ -724,58 +724,6 @@ const mailArb: fc.Arbitrary<Mail> = fc
 // ---------------------------------------------------------------------------------------------
 // SMTP over a socket
 
-interface Session {
-  socket: Socket;
-  closed(): boolean;
-  reply(): Promise<string>;
-  command(line: string | Buffer): Promise<string>;
-}
-
-/** An SMTP session over a plain socket: each reply (all its lines) as one string; `(closed)`. */
-function openSession(port: number): Session {
-  const socket = connect(port, '127.0.0.1');
-  let buffered = '';
-  let closed = false;
-  const waiting: ((reply: string) => void)[] = [];
-  const deliver = () => {
-    for (;;) {
-      const match = /^(?:\d{3}-[^\r\n]*\r\n)*\d{3} [^\r\n]*\r\n/.exec(buffered);
-      if (!match && closed && waiting.length > 0) {
-        waiting.shift()?.('(closed)');
-        continue;
-      }
-      const next = match && waiting.shift();
-      if (!match || !next) return;
-      buffered = buffered.slice(match[0].length);
-      next(match[0].trim());
-    }
-  };
-  socket.setEncoding('latin1');
-  socket.on('data', (chunk: string) => {
-    buffered += chunk;
-    deliver();
-  });
-  socket.on('error', () => {});
-  socket.on('close', () => {
-    closed = true;
-    deliver();
-  });
-  const reply = () =>
-    new Promise<string>((resolve) => {
-      waiting.push(resolve);
-      deliver();
-    });
-  return {
-    socket,
-    closed: () => closed,
-    reply,
-    command(line) {
-      socket.write(typeof line === 'string' ? `${line}\r\n` : line);
-      return reply();
-    },
-  };
-}
-
 /** DATA's bytes as they go on the wire: dots at line starts doubled, ended by CRLF.CRLF. */
 function dotStuffed(data: Buffer): Buffer {
   const out: number[] = [];
@@ -867,7 +815,7 @@ describe(`property: raw mail over SMTP submission (${TEST_ENGINE})`, () => {
   let refused = 0;
 
   async function freshSession(): Promise<Session> {
-    const s = openSession(port);
+    const s = openSmtpSession(port, 'latin1');
     assert.match(await s.reply(), /^220 /);
     assert.match(await s.command('EHLO fuzz.example'), /^250[ -]/);
     const plain = Buffer.from(`\0apikey\0${TEST_KEY}`).toString('base64');

@@ -9,51 +9,7 @@ import nodemailer from 'nodemailer';
 import { loadConfig } from '../src/cli/config.ts';
 import { RATE_LIMIT_WINDOW_MS } from '../src/domain/unit-rate-limit.ts';
 import { startTestService, TEST_ENGINE, TEST_KEY, type TestService, waitFor } from './helpers.ts';
-
-/**
- * An SMTP session over a plain socket: each reply (all its lines) as one string, `(closed)` once
- * the server has closed the connection.
- */
-function rawSession(port: number) {
-  const socket = connect(port, '127.0.0.1');
-  let buffered = '';
-  let closed = false;
-  const waiting: ((reply: string) => void)[] = [];
-  const deliver = () => {
-    for (;;) {
-      const match = /^(?:\d{3}-[^\r\n]*\r\n)*\d{3} [^\r\n]*\r\n/.exec(buffered);
-      if (!match && closed && waiting.length > 0) {
-        waiting.shift()?.('(closed)');
-        continue;
-      }
-      const next = match && waiting.shift();
-      if (!match || !next) return;
-      buffered = buffered.slice(match[0].length);
-      next(match[0].trim());
-    }
-  };
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
-    buffered += chunk;
-    deliver();
-  });
-  // A write after the server closed (a test's client sends on regardless): the reply says it.
-  socket.on('error', () => {});
-  socket.on('close', () => {
-    closed = true;
-    deliver();
-  });
-  const reply = () =>
-    new Promise<string>((resolve) => {
-      waiting.push(resolve);
-      deliver();
-    });
-  const command = (line: string) => {
-    socket.write(`${line}\r\n`);
-    return reply();
-  };
-  return { socket, reply, command };
-}
+import { openSmtpSession } from './support/smtp-session.ts';
 
 /**
  * SMTP submission (TEGAMI_SMTP_PORT): an application that can only speak SMTP hands mail to
@@ -199,7 +155,7 @@ describe(`SMTP submission (${TEST_ENGINE})`, () => {
   });
 
   test('a refusal naming what the mail held is one line of printable ASCII, the rest escaped', async () => {
-    const { socket, reply, command } = rawSession(port);
+    const { socket, reply, command } = openSmtpSession(port);
     socket.setEncoding('latin1');
     try {
       assert.match(await reply(), /^220 /);
@@ -259,7 +215,7 @@ describe(`SMTP submission (${TEST_ENGINE})`, () => {
   });
 
   test('a mail over 10 MiB is read to its end and refused (552), and so is MIME that cannot be parsed (554), on a session that goes on', async () => {
-    const { socket, reply, command } = rawSession(port);
+    const { socket, reply, command } = openSmtpSession(port);
     try {
       assert.match(await reply(), /^220 /);
       await command('EHLO test.example');
@@ -294,7 +250,7 @@ describe(`SMTP submission (${TEST_ENGINE})`, () => {
   });
 
   test('a connection gets three tries at AUTH, then 421 and is closed', async () => {
-    const { socket, reply, command } = rawSession(port);
+    const { socket, reply, command } = openSmtpSession(port);
     try {
       assert.match(await reply(), /^220 /);
       await command('EHLO test.example');
@@ -404,7 +360,7 @@ describe(`SMTP deadlines for slow and idle clients (${TEST_ENGINE})`, () => {
   });
 
   test('a connection that does not authenticate in time is answered 421 4.4.2 and closed', async () => {
-    const { socket, reply, command } = rawSession(port);
+    const { socket, reply, command } = openSmtpSession(port);
     try {
       const opened = Date.now();
       assert.match(await reply(), /^220 /);
@@ -420,7 +376,7 @@ describe(`SMTP deadlines for slow and idle clients (${TEST_ENGINE})`, () => {
   });
 
   test('a refused AUTH does not restart the time to authenticate', async () => {
-    const { socket, reply, command } = rawSession(port);
+    const { socket, reply, command } = openSmtpSession(port);
     try {
       const opened = Date.now();
       assert.match(await reply(), /^220 /);
@@ -438,7 +394,7 @@ describe(`SMTP deadlines for slow and idle clients (${TEST_ENGINE})`, () => {
   });
 
   test('NOOP now and then does not keep a connection that does not authenticate', async () => {
-    const { socket, reply, command } = rawSession(port);
+    const { socket, reply, command } = openSmtpSession(port);
     try {
       assert.match(await reply(), /^220 /);
       assert.match(await command('EHLO test.example'), /^250/);
@@ -460,7 +416,7 @@ describe(`SMTP deadlines for slow and idle clients (${TEST_ENGINE})`, () => {
   });
 
   test('a DATA dribbled in slower than the deadline is dropped (421 4.4.2): nothing is stored', async () => {
-    const { socket, reply, command } = rawSession(port);
+    const { socket, reply, command } = openSmtpSession(port);
     let dribble: NodeJS.Timeout | undefined;
     try {
       assert.match(await reply(), /^220 /);
@@ -491,7 +447,7 @@ describe(`SMTP deadlines for slow and idle clients (${TEST_ENGINE})`, () => {
   });
 
   test('a client that authenticates is not held to the AUTH deadline, and nodemailer sends as ever', async () => {
-    const { socket, reply, command } = rawSession(port);
+    const { socket, reply, command } = openSmtpSession(port);
     try {
       assert.match(await reply(), /^220 /);
       await command('EHLO test.example');
