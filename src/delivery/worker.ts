@@ -105,7 +105,8 @@ export class DeliveryWorker implements DeliveryHandOff {
   private readonly waitingForProof = new Map<string, number>();
   /**
    * Messages this worker set to retry because of the provider's state (an outage, a 429): due at
-   * once when it is back, instead of after their back-off (up to 2 s, or a Retry-After).
+   * once when it is back, instead of after their back-off (up to 2 s, or a Retry-After). Emptied
+   * by a proper answer while healthy, so that failures that opened nothing do not fill it.
    */
   private readonly heldForProvider = new Set<string>();
   private wakeRequested = false;
@@ -583,6 +584,14 @@ export class DeliveryWorker implements DeliveryHandOff {
     const now = this.clock();
     const transition = recordInCircuit(this.circuit, result, now, probe);
     if (transition) this.onTransition(transition, startedAt);
+    // A proper answer while healthy ends a streak of provider failures that opened nothing: the
+    // mail it held goes out after its back-off, and is not remembered for a later recovery.
+    if (
+      !result.providerFault &&
+      this.heldForProvider.size > 0 &&
+      this.circuit.current === 'healthy'
+    )
+      this.heldForProvider.clear();
     const next = decideNext(
       retry,
       this.circuit,
