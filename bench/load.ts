@@ -24,7 +24,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { queryDatabase, TEST_KEY, tempDatabase } from '../test/helpers.ts';
-import type { ThrowawayPostgres } from '../test/support/postgres.ts';
+import { findPostgresBin, onPath, type ThrowawayPostgres } from '../test/support/postgres.ts';
 import {
   cpuMs,
   mainThreadSchedNs,
@@ -581,6 +581,24 @@ export async function loadBench(args: string[]): Promise<void> {
       `unknown contestant ${unknown.join(', ')}; known: ${CONTESTANTS.map((c) => c.key).join(', ')}, peers, all, profile`,
     );
   }
+
+  // Checked before the first run: a missing program found at its contestant's turn would end the
+  // bench after minutes of runs, with none of their rows printed.
+  const needs = [
+    ...(['bullmq', 'bullmq-aof'].some((k) => wanted.has(k)) && !onPath('redis-server')
+      ? [
+          '`bullmq` and `bullmq-aof` need `redis-server` on PATH (Debian: apt-get install redis-server)',
+        ]
+      : []),
+    ...(CONTESTANTS.some((c) => wanted.has(c.key) && /^pg-/.test(c.key)) &&
+    !process.env.BENCH_POSTGRES_URL &&
+    !findPostgresBin()
+      ? [
+          "the PostgreSQL contestants need PostgreSQL's server programs (Debian: apt-get install postgresql), or BENCH_POSTGRES_URL",
+        ]
+      : []),
+  ];
+  if (needs.length > 0) throw new Error(`cannot run these contestants here: ${needs.join('; ')}`);
 
   const standIn = forkHelper('./load/stand-in.ts');
   const sendGridUrl = String((await standIn.next()).url);

@@ -63,7 +63,8 @@ function isExecutable(path: string): boolean {
   }
 }
 
-function onPath(name: string): string | null {
+/** Where the program `name` is on PATH, or null. */
+export function onPath(name: string): string | null {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
     if (dir && isExecutable(join(dir, name))) return join(dir, name);
   }
