@@ -764,6 +764,48 @@ describe('renderMime: message/* attachments are not encoded, or go out as files'
   });
 });
 
+describe('renderMime: a filename too long for one line is written in RFC 2231 continuations', () => {
+  test('a file, a message/* part and one that goes out as a file keep the whole name', async () => {
+    // nodemailer wrote the first as one token in Content-Type's name (the second as encoded words).
+    for (const filename of [`${'n'.repeat(1_500)}.eml`, `${'n'.repeat(1_500)}"\\.eml`]) {
+      for (const [type, bytes, disposition] of [
+        ['application/pdf', Buffer.from('%PDF'), 'attachment'],
+        ['message/rfc822', Buffer.from('Subject: hi\r\n\r\nbody\r\n'), 'inline'],
+        ['message/rfc822', Buffer.from([0x53, 0x00]), 'attachment'], // NUL: goes out as a file
+      ] as const) {
+        const mime = (
+          await renderMime({
+            id: 'msg_01J0000000000000000000TEST',
+            attempt: 1,
+            content: content({
+              attachments: [{ filename, content: bytes.toString('base64'), content_type: type }],
+            }),
+          })
+        ).toString();
+        assert.deepEqual(
+          mime.split('\r\n').filter((line) => line.length > 998),
+          [],
+          type,
+        );
+        assert.match(mime, new RegExp(`^Content-Disposition: ${disposition};$`, 'm'), type);
+        // Both parameters, read as mailparser reads them, are the filename (mailparser opens a
+        // message/rfc822 part as a message, so the part's headers are read here).
+        const param = (start: string, name: string) => {
+          const line = new RegExp(`^${start}.*(?:\\r\\n[ \\t].*)*`, 'm').exec(mime)?.[0] ?? '';
+          const value = line.slice(line.indexOf(':') + 1).replace(/\r\n[ \t]/g, ' ');
+          return libmime.decodeWords(libmime.parseHeaderValue(value).params[name] ?? '');
+        };
+        const sentAs =
+          disposition === 'inline'
+            ? type
+            : type.replace(/^message\/.*/, 'application/octet-stream');
+        assert.equal(param('Content-Disposition: ', 'filename'), filename, type);
+        assert.equal(param(`Content-Type: ${sentAs};`, 'name'), filename, type);
+      }
+    }
+  });
+});
+
 describe('headers named key and value', () => {
   test('are two headers in the MIME, not one header they spell out', async () => {
     // nodemailer reads an object with `key` and `value` as one header: these made a Sender line

@@ -118,7 +118,8 @@ function attachment(a: Attachment) {
   // nodemailer folds a quoted filename at its whitespace, so a long run of spaces became a line
   // of whitespace only (which RFC 5322 forbids); a run is written as one space, as for names.
   const filename = a.filename.replace(/[ \t]{2,}/g, ' ');
-  const file = { filename, content: a.content, encoding: 'base64', contentType: type };
+  const names = named(type, filename);
+  const file = { content: a.content, encoding: 'base64', ...names };
   // The media type without its parameters (message/partial has id, number and total).
   const media = (type.split(';')[0] ?? '').trim().toLowerCase();
   if (!media.startsWith('message/')) return file;
@@ -127,14 +128,33 @@ function attachment(a: Attachment) {
   const fits = transferEncodingOf(bytes);
   const sevenBitOnly = media === 'message/partial' || media === 'message/external-body';
   if (fits === '7bit' || (fits === '8bit' && !sevenBitOnly)) {
-    return {
-      filename,
-      content: bytes,
-      contentType: type,
-      contentTransferEncoding: fits,
-    };
+    return { content: bytes, contentTransferEncoding: fits, ...names };
   }
-  return { ...file, contentType: 'application/octet-stream' };
+  return { content: a.content, encoding: 'base64', ...named('application/octet-stream', filename) };
+}
+
+/**
+ * The type and filename of an attachment for the composer. nodemailer writes the filename twice:
+ * as Content-Disposition's `filename`, in RFC 2231 continuations when it is long, and as
+ * Content-Type's `name` (for clients that read only that one) as one quoted string (encoded
+ * words when it holds non-ASCII or quotes), folded only at its whitespace: a long filename of
+ * ASCII letters without spaces made a line over 998 characters. When nodemailer's own header lines do not fit,
+ * the filename is given as a parameter of both headers instead, and nodemailer writes both in
+ * RFC 2231 continuations, which keep the whole name however long it is.
+ */
+function named(contentType: string, filename: string) {
+  const lines = new MimeNode(contentType, { filename }).buildHeaders().split('\r\n');
+  if (lines.every((line) => line.length <= MAX_LINE)) return { contentType, filename };
+  // A quoted string: nodemailer reads it back as the filename, whatever it holds (validation
+  // keeps control characters out of filenames).
+  const quoted = `"${filename.replace(/["\\]/g, '\\$&')}"`;
+  // nodemailer's own disposition: a message/* part is shown inline.
+  const disposition = /^message\//i.test(contentType) ? 'inline' : 'attachment';
+  return {
+    contentType: `${contentType}; name=${quoted}`,
+    contentDisposition: `${disposition}; filename=${quoted}`,
+    filename: false as const,
+  };
 }
 
 /** The bytes with every LF that has no CR before it preceded by one. */
