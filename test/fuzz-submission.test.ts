@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
+import { simpleParser } from 'mailparser';
 import { ERROR_CODES } from '../src/http/errors.ts';
 import { message, startTestService, type TestService, tempDatabase, waitFor } from './helpers.ts';
 import { fuzzRuns } from './support/fuzz.ts';
@@ -446,6 +447,88 @@ describe('property: no field adds a header line to the mail or the stored messag
       { numRuns: fuzzRuns(30) },
     );
     // The generator must reach the accepting path, or the MIME checks above check nothing.
+    assert.ok(accepted > 0, 'no message was accepted');
+  });
+
+  /**
+   * Filenames of up to thousands of characters (SendGrid's spec sets no limit), long runs without
+   * spaces among quotes, semicolons and non-ASCII text, and media types around the 255 allowed.
+   */
+  const filenamePiece = fc.oneof(
+    { weight: 2, arbitrary: fc.integer({ min: 1, max: 1_500 }).map((n) => 'a'.repeat(n)) },
+    {
+      weight: 3,
+      arbitrary: fc.constantFrom(
+        ' ',
+        '  ',
+        '"',
+        '\\',
+        ';',
+        "'",
+        '*',
+        '%20',
+        '=',
+        '(',
+        '<',
+        '@',
+        ':',
+        '/',
+      ),
+    },
+    { weight: 2, arbitrary: fc.constantFrom('髙', 'é', '😀', 'ﷺ') },
+    // Printable ASCII, without the `?` of an encoded word (which a reader would decode).
+    { weight: 1, arbitrary: fc.string({ maxLength: 20 }).map((t) => t.replace(/\?/g, '_')) },
+  );
+  const longAttachment = fc.record({
+    filename: fc.array(filenamePiece, { maxLength: 6 }).map((pieces) => `f${pieces.join('')}.bin`),
+    type: fc.oneof(
+      fc.constantFrom('application/pdf', 'text/plain', 'image/png', 'message/global'),
+      fc.integer({ min: 250, max: 260 }).map((n) => `application/${'x'.repeat(n - 12)}`),
+    ),
+  });
+
+  test('POST /v3/mail/send: filenames of any length render in lines within 998 octets and read back whole', async () => {
+    let accepted = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(longAttachment, { minLength: 1, maxLength: 3 }), async (files) => {
+        const body = {
+          personalizations: [{ to: [{ email: 'guest@example.com' }] }],
+          from: { email: 'bookings@hotel.example' },
+          subject: 'Your booking',
+          content: [{ type: 'text/plain', value: 'See you soon.' }],
+          attachments: files.map((f) => ({ content: 'aGk=', filename: f.filename, type: f.type })),
+        };
+        const response = await svc.request('POST', '/v3/mail/send', body);
+        const what = JSON.stringify(files).slice(0, 300);
+        assert.ok(response.status === 202 || response.status === 400, `${response.status} ${what}`);
+        if (response.status === 400) {
+          assert.ok(Array.isArray(response.body.errors), what);
+          // Only a type over 255 characters is refused; every filename drawn is valid.
+          assert.ok(
+            files.some((f) => f.type.length > 255),
+            `refused ${what}: ${JSON.stringify(response.body).slice(0, 300)}`,
+          );
+          return;
+        }
+        accepted++;
+        const xMessageId = response.headers.get('x-message-id') ?? '';
+        const listed = await svc.request('GET', `/v1/messages?provider_message_id=${xMessageId}`);
+        const id = listed.body.data[0]?.id as string;
+        const mime = await waitFor(async () => {
+          const r = await svc.request('GET', `/v1/sandbox/messages?message_id=${id}`);
+          return (r.body.data?.[0]?.mime as string | undefined) ?? null;
+        }, `the sandbox copy of ${id}`);
+        const long = mime.split('\r\n').filter((line) => Buffer.byteLength(line) > 998);
+        assert.deepEqual(long, [], `lines over 998 octets for ${what}`);
+        const parsed = await simpleParser(mime);
+        assert.deepEqual(
+          parsed.attachments.map((a) => a.filename),
+          // Runs of whitespace are written as one space.
+          files.map((f) => f.filename.replace(/[ \t]{2,}/g, ' ')),
+        );
+      }),
+      { numRuns: fuzzRuns(20) },
+    );
     assert.ok(accepted > 0, 'no message was accepted');
   });
 });

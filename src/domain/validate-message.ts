@@ -29,6 +29,13 @@ export const MAX_HEADER_NAME_LENGTH = 256;
 /** RFC 5322 caps a line at 998 characters; a longer subject or header cannot be sent as is. */
 export const MAX_HEADER_VALUE_LENGTH = 998;
 /**
+ * An attachment's media type is one token, which a header line cannot fold: RFC 6838 (4.2) gives
+ * type and subtype 127 characters each, so 255 with the slash. A longer one made a Content-Type
+ * line over RFC 5322's 998 characters. (Filenames have no such limit in the mail: they are
+ * written in RFC 2231 continuations.)
+ */
+export const MAX_CONTENT_TYPE_LENGTH = 255;
+/**
  * One message is at most 10 MiB as JSON, however it arrives. That is the body limit of
  * `POST /v1/messages` (src/api/app.ts); without the same limit per message, a batch (50 MiB)
  * could carry a message over SendGrid's 30 MB per request, refused with 413 after our 202.
@@ -403,7 +410,12 @@ export function validateMessage(input: MessageInput, now: number): ValidMessage 
     } else if (!isWellFormed(filename)) {
       errors.push({ field: `${field}.filename`, message: UNPAIRED_SURROGATE_MESSAGE });
     }
-    if (!MIME_TYPE.test(attachment.content_type)) {
+    if (attachment.content_type.length > MAX_CONTENT_TYPE_LENGTH) {
+      errors.push({
+        field: `${field}.content_type`,
+        message: `must be at most ${MAX_CONTENT_TYPE_LENGTH} characters: a media type is one token, which a header line cannot fold`,
+      });
+    } else if (!MIME_TYPE.test(attachment.content_type)) {
       errors.push({ field: `${field}.content_type`, message: 'must be a MIME type like text/csv' });
     }
     if (attachment.content.length === 0 || !isStandardBase64(attachment.content)) {

@@ -2,7 +2,11 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 import { encodeWord, foldLines } from 'nodemailer/lib/mime-funcs';
 import MimeNode from 'nodemailer/lib/mime-node';
 import type { Address, Attachment, OutboundMessage } from '../domain/types.ts';
-import { ASCII_ONLY_HEADERS, isReservedHeader } from '../domain/validate-message.ts';
+import {
+  ASCII_ONLY_HEADERS,
+  isReservedHeader,
+  MAX_CONTENT_TYPE_LENGTH,
+} from '../domain/validate-message.ts';
 
 /**
  * Carries the message id in every rendered mail. Spelled as it appears in the mail: nodemailer
@@ -199,10 +203,14 @@ function transferEncodingOf(bytes: Buffer): '7bit' | '8bit' | null {
 
 /**
  * A `multipart/*` type would make nodemailer treat the file as a container of parts and write a
- * part it never opens: the mail is broken. Such a file is attached as the bytes it is.
+ * part it never opens: the mail is broken. Such a file is attached as the bytes it is. So is one
+ * whose type is longer than validation allows (stored before the limit): a type is one token, and
+ * its line would be longer than 998 characters.
  */
 function attachedType(type: string): string {
-  return /^multipart\//i.test(type) ? 'application/octet-stream' : type;
+  return /^multipart\//i.test(type) || type.length > MAX_CONTENT_TYPE_LENGTH
+    ? 'application/octet-stream'
+    : type;
 }
 
 export function envelopeRecipients(message: OutboundMessage): string[] {

@@ -2,6 +2,7 @@ import { newId } from '../ids.ts';
 import type { NewMessage } from '../ports/message-store.ts';
 import {
   type FieldError,
+  MAX_CONTENT_TYPE_LENGTH,
   MAX_EMAIL_LENGTH,
   MAX_METADATA_KEY_LENGTH,
   type MessageInput,
@@ -45,8 +46,9 @@ export function messagesForRequest(
     ...(accept.unitId ? { unitId: accept.unitId } : {}),
     createdAt: accept.now,
   };
+  const unfoldable = unfoldableTokens(request);
   if (accept.provider === 'sendgrid') {
-    const refused = unstorableForwarded(request);
+    const refused = [...unfoldable, ...unstorableForwarded(request)];
     if (refused.length > 0) return { errors: refused };
     return {
       messages: [
@@ -59,7 +61,7 @@ export function messagesForRequest(
       ],
     };
   }
-  const refused = unrenderableFeatures(request, accept.provider);
+  const refused = [...unfoldable, ...unrenderableFeatures(request, accept.provider)];
   if (refused.length > 0) return { errors: refused };
   const messages: NewMessage[] = [];
   const errors: SendGridError[] = [];
@@ -161,6 +163,31 @@ function unstorableForwarded(request: MailSendRequest): SendGridError[] {
   return errors;
 }
 
+/**
+ * An attachment's `type` and `content_id` are each one token of a header line (Content-Type,
+ * Content-ID), which cannot be folded: over MAX_CONTENT_TYPE_LENGTH (255) characters they are
+ * refused whichever provider sends the mail, as the native API and SMTP refuse such a type. A
+ * filename has no such limit: it is written in RFC 2231 continuations.
+ */
+function unfoldableTokens(request: MailSendRequest): SendGridError[] {
+  const errors: SendGridError[] = [];
+  (request.attachments ?? []).forEach((attachment, i) => {
+    for (const [key, what] of [
+      ['type', 'type'],
+      ['content_id', 'content ID'],
+    ] as const) {
+      if ((attachment[key]?.length ?? 0) > MAX_CONTENT_TYPE_LENGTH) {
+        errors.push({
+          message: `The attachment's ${what} is longer than ${MAX_CONTENT_TYPE_LENGTH} characters: it is one token of a header line, which cannot be folded to keep the line within RFC 5322's 998 characters.`,
+          field: `attachments.${i}.${key}`,
+          help: null,
+        });
+      }
+    }
+  });
+  return errors;
+}
+
 /** Fields of the native form that come from the request, not from its personalization. */
 const REQUEST_LEVEL: Record<string, string> = {
   text: 'content',
@@ -172,7 +199,10 @@ const REQUEST_LEVEL: Record<string, string> = {
 
 /** A native rule's error, named by the field of the SendGrid request it came from. */
 function asSendGridError(error: FieldError, personalization: number): SendGridError {
-  const path = error.field.replace(/\[(\d+)\]/g, '.$1');
+  // An attachment's type is `content_type` in the native form.
+  const path = error.field
+    .replace(/\[(\d+)\]/g, '.$1')
+    .replace(/^(attachments\.\d+)\.content_type$/, '$1.type');
   const head = path.split('.')[0] ?? path;
   let field: string;
   if (REQUEST_LEVEL[head]) field = path.replace(head, REQUEST_LEVEL[head]);

@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import {
   MAX_CATEGORIES,
+  MAX_CONTENT_TYPE_LENGTH,
   MAX_HEADER_VALUE_LENGTH,
   MAX_RECIPIENTS,
 } from '../../domain/validate-message.ts';
@@ -12,7 +13,10 @@ export const AttachmentSchema = Type.Object(
   {
     filename: Type.String({ maxLength: 255 }),
     content: Type.String({ description: 'The file, base64-encoded.' }),
-    content_type: Type.String({ maxLength: 255, description: 'MIME type, e.g. application/pdf' }),
+    content_type: Type.String({
+      maxLength: MAX_CONTENT_TYPE_LENGTH,
+      description: 'MIME type, e.g. application/pdf',
+    }),
   },
   strict,
 );
