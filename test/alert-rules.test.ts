@@ -376,6 +376,7 @@ describe('alert rules', () => {
         failed: 0,
         recentErrors: recentErrors.map((e) => ({ ...e, lastDetail: e.errorClass })),
         credentials: null,
+        answeredAt: null,
       },
     });
     const window = { now: NOW, ms: 5 * MIN };
@@ -731,6 +732,7 @@ describe('provider error rates from the workers’ counters', () => {
       failed,
       recentErrors: [],
       credentials: null,
+      answeredAt: null,
     },
   });
 

@@ -385,6 +385,7 @@ describe(`a provider alert firing longer than the retention (${TEST_ENGINE})`, (
             failed: 3,
             recentErrors: [],
             credentials: null,
+            answeredAt: null,
           },
         },
       ],

@@ -10,7 +10,7 @@ import {
   ProviderCircuit,
   WORKER_GONE_AFTER_MS,
 } from '../src/domain/provider-circuit.ts';
-import { workersProviderMismatch } from '../src/domain/provider-health.ts';
+import { workersProviderMismatch, worstReport } from '../src/domain/provider-health.ts';
 import {
   DEFAULT_RETRY_POLICY,
   decideAfterAttempt,
@@ -248,6 +248,106 @@ describe("the workers' provider against a process's own", () => {
       null,
     );
     assert.equal(workersProviderMismatch([], 'sendgrid', now), null);
+  });
+});
+
+describe("the cluster's view of a provider from its workers' circuits", () => {
+  const t0 = 1_000_000;
+  const outage = {
+    outcome: 'retryable' as const,
+    errorClass: 'http_503',
+    detail: 'service unavailable',
+    httpStatus: 503,
+    providerFault: 'outage' as const,
+  };
+  const accepted = { outcome: 'accepted' as const, httpStatus: 202 };
+  const circuit = (at = t0) =>
+    new ProviderCircuit({ ...DEFAULT_CIRCUIT_OPTIONS, failureThreshold: 1 }, at);
+  const view = (reports: [string, ProviderCircuit][], now: number) =>
+    worstReport(
+      reports.map(([reporter, c]) => ({
+        provider: 'sendgrid',
+        reporter,
+        snapshot: c.snapshot(now),
+        updatedAt: now,
+      })),
+      'sendgrid',
+    )?.snapshot.state;
+
+  test('an outage one worker saw end is over, though another had nothing to probe with', () => {
+    const a = circuit();
+    const b = circuit();
+    a.record(outage, t0 + 100, false);
+    b.record(outage, t0 + 200, false);
+    assert.equal(
+      view(
+        [
+          ['a', a],
+          ['b', b],
+        ],
+        t0 + 300,
+      ),
+      'unavailable',
+    );
+    // b's probe is answered; a has no mail left and keeps its view.
+    b.record(accepted, t0 + 5_000, true);
+    assert.equal(a.current, 'unavailable');
+    assert.equal(
+      view(
+        [
+          ['a', a],
+          ['b', b],
+        ],
+        t0 + 6_000,
+      ),
+      'healthy',
+    );
+  });
+
+  test('a worker that started during the outage, and has no answer yet, proves nothing', () => {
+    const a = circuit();
+    a.record(outage, t0 + 100, false);
+    const restarted = circuit(t0 + 1_000);
+    assert.equal(
+      view(
+        [
+          ['a', a],
+          ['new', restarted],
+        ],
+        t0 + 2_000,
+      ),
+      'unavailable',
+    );
+    restarted.record(accepted, t0 + 3_000, false);
+    assert.equal(
+      view(
+        [
+          ['a', a],
+          ['new', restarted],
+        ],
+        t0 + 4_000,
+      ),
+      'healthy',
+    );
+  });
+
+  test("one worker's trouble shows while the others have been healthy since before it", () => {
+    const a = circuit();
+    const b = circuit();
+    b.record(accepted, t0 + 100, false);
+    a.record(outage, t0 + 200, false);
+    b.record(accepted, t0 + 300, false);
+    // b never saw the provider fail: a's view (its egress, say) is not outdated by b's sends.
+    assert.equal(
+      view(
+        [
+          ['a', a],
+          ['b', b],
+        ],
+        t0 + 400,
+      ),
+      'unavailable',
+    );
   });
 });
 

@@ -156,6 +156,7 @@ describe('routes on fake ports', () => {
         failed: 0,
         recentErrors: [],
         credentials: null,
+        answeredAt: null,
         ...snapshot,
       },
     });

@@ -81,6 +81,12 @@ export interface CircuitSnapshot {
   recentErrors: RecentError[];
   /** What the credential check at start said; null until it answered (or with no check). */
   credentials: CredentialStatus | null;
+  /**
+   * When the provider last answered properly (a 202, or a refusal of the message itself):
+   * evidence that it works, which other workers' older views of an outage give way to
+   * (provider-health.ts). Null before the first such answer.
+   */
+  answeredAt: number | null;
 }
 
 export interface Transition {
@@ -140,6 +146,7 @@ export class ProviderCircuit {
   private failed = 0;
   private readonly recent = new Map<string, RecentError>();
   private credentials: CredentialStatus | null = null;
+  private answeredAt: number | null = null;
 
   constructor(
     private readonly options: CircuitOptions,
@@ -222,6 +229,7 @@ export class ProviderCircuit {
       if (result.outcome === 'accepted') this.accepted++;
       else this.failed++;
       this.consecutiveFailures = 0;
+      this.answeredAt = now;
       return this.moveTo('healthy', null, null, now);
     }
 
@@ -263,6 +271,7 @@ export class ProviderCircuit {
       failed: this.failed,
       recentErrors: [...this.recent.values()].sort((a, b) => b.lastAt - a.lastAt),
       credentials: this.credentials,
+      answeredAt: this.answeredAt,
     };
   }
 

@@ -11,14 +11,37 @@ export function freshReports(reports: ProviderHealthReport[], now: number): Prov
   return reports.filter((r) => now - r.updatedAt <= WORKER_GONE_AFTER_MS);
 }
 
-/** The worst view of `provider`: one worker that sees a paused account is worth an operator's look. */
+/**
+ * Whether another worker's view is newer evidence than `report`'s trouble: it became healthy
+ * after that trouble began and the provider has answered it properly since. A worker sees the
+ * provider recover only by sending something; one that has had nothing to send since another
+ * worker's probe drained the held mail keeps its view of the outage (or pause) until its next
+ * message, while the provider works.
+ */
+function outdatedBy(report: ProviderHealthReport, others: ProviderHealthReport[]): boolean {
+  if (report.snapshot.state === 'healthy') return false;
+  return others.some(
+    (other) =>
+      other.snapshot.state === 'healthy' &&
+      other.snapshot.since > report.snapshot.since &&
+      other.snapshot.answeredAt !== null &&
+      other.snapshot.answeredAt >= other.snapshot.since,
+  );
+}
+
+/**
+ * The worst view of `provider`: one worker that sees a paused account is worth an operator's
+ * look. A view another worker has seen the provider recover from since (`outdatedBy`) does not
+ * count.
+ */
 export function worstReport(
   reports: ProviderHealthReport[],
   provider: string,
 ): ProviderHealthReport | null {
+  const mine = reports.filter((r) => r.provider === provider);
   let worst: ProviderHealthReport | null = null;
-  for (const report of reports) {
-    if (report.provider !== provider) continue;
+  for (const report of mine) {
+    if (outdatedBy(report, mine)) continue;
     if (!worst || worseState(worst.snapshot.state, report.snapshot.state) !== worst.snapshot.state)
       worst = report;
   }

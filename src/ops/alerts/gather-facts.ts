@@ -10,7 +10,8 @@ import type {
   ProviderHealthReport,
   ProviderHealthStore,
 } from '../../domain/ports/provider-health-store.ts';
-import { WORKER_GONE_AFTER_MS, worseState } from '../../domain/provider-circuit.ts';
+import { WORKER_GONE_AFTER_MS } from '../../domain/provider-circuit.ts';
+import { worstReport } from '../../domain/provider-health.ts';
 import type { ProviderRates } from './provider-rates.ts';
 
 /** How far back accepted mail is looked at for confirmations (as the unsent view does). */
@@ -37,7 +38,10 @@ function countsByClass(entries: { errorClass: string | null; count: number }[]):
     .sort((a, b) => b.count - a.count);
 }
 
-/** Each provider as the live workers see it: the worst state wins, errors are added up. */
+/**
+ * Each provider as the live workers see it: the worst state wins (of the views no other worker
+ * has seen the provider recover from since; `worstReport`), errors are added up.
+ */
 export function providerFacts(
   reports: ProviderHealthReport[],
   configured: string,
@@ -53,11 +57,7 @@ export function providerFacts(
   const out: ProviderFacts[] = [];
   for (const name of names) {
     const mine = reports.filter((r) => r.provider === name);
-    let worst: ProviderHealthReport | null = null;
-    for (const r of mine) {
-      if (!worst || worseState(worst.snapshot.state, r.snapshot.state) !== worst.snapshot.state)
-        worst = r;
-    }
+    const worst = worstReport(mine, name);
     const state = worst?.snapshot.state ?? 'unknown';
     // The circuit keeps error classes for 15 minutes: an outage that ended must not be named as
     // the cause of what follows it (a wave of 400s, a throttling, a revoked key).

@@ -57,6 +57,11 @@ function readDetails(text: string): Details {
       lastDetail: typeof e.lastDetail === 'string' ? e.lastDetail : null,
     })),
     credentials: readCredentials(details.credentials),
+    // Absent in the reports of workers of earlier releases: no evidence.
+    answeredAt:
+      typeof details.answeredAt === 'number' && Number.isFinite(details.answeredAt)
+        ? details.answeredAt
+        : null,
   };
 }
 
