@@ -4,11 +4,22 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import nodemailer from 'nodemailer';
+import pino from 'pino';
 import { loadConfig } from '../src/cli/config.ts';
+import { ensureBootstrapKey } from '../src/domain/api-keys.ts';
 import { RATE_LIMIT_WINDOW_MS } from '../src/domain/unit-rate-limit.ts';
-import { startTestService, TEST_ENGINE, TEST_KEY, type TestService, waitFor } from './helpers.ts';
+import { SqlApiKeyStore } from '../src/store/index.ts';
+import {
+  createUnitWithKey,
+  startTestService,
+  TEST_ENGINE,
+  TEST_KEY,
+  type TestService,
+  waitFor,
+} from './helpers.ts';
 import { openSmtpSession } from './support/smtp-session.ts';
 
 /**
@@ -289,6 +300,77 @@ describe(`SMTP submission (${TEST_ENGINE})`, () => {
     });
     assert.match(greeting, /AUTH PLAIN LOGIN/);
     assert.doesNotMatch(greeting, /STARTTLS/);
+  });
+});
+
+/**
+ * A refused AUTH is logged with its user name (which client is misconfigured), never with a key:
+ * an application moving from SendGrid's SMTP may swap the user name (`apikey` there) and the
+ * password, or paste the key in a form the API takes (`SG.<key>`, `Bearer <key>`).
+ */
+describe(`SMTP AUTH refusals in the log (${TEST_ENGINE})`, () => {
+  test('a key given as the user name, in any form, is not logged; a plain user name is', async () => {
+    let logged = '';
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        logged += chunk.toString();
+        done();
+      },
+    });
+    const tegami = await startTestService(
+      { TEGAMI_SMTP_PORT: '0', TEGAMI_TEST_NO_WORKER: '1' },
+      { logger: pino({ level: 'info' }, sink), housekeeping: false },
+    );
+    try {
+      const unit = await createUnitWithKey(tegami, 'smtp-log');
+      // An active key of another shape than tgm_…: a bootstrap key set in an earlier configuration.
+      const earlierBootstrap = 'earlier-bootstrap-key-0123456789';
+      await ensureBootstrapKey(new SqlApiKeyStore(tegami.service.database), earlierBootstrap);
+      const sendGridKey = 'SG.aPpLiCaTiOn-KeY.0123456789abcdefghijklmnopqrstuvwxyzABCDEFG';
+      const givenAsUserName = [
+        unit.key,
+        `SG.${unit.key}`,
+        `Bearer ${unit.key}`,
+        ` ${unit.key} `,
+        `${unit.key.slice(0, 4).toUpperCase()}${unit.key.slice(4)}`,
+        earlierBootstrap,
+        `SG.${earlierBootstrap}`,
+        sendGridKey,
+      ];
+      const port = tegami.service.smtp?.port ?? 0;
+      const refusals = async (userNames: string[]) => {
+        for (const userName of userNames) {
+          const { socket, reply, command } = openSmtpSession(port);
+          try {
+            assert.match(await reply(), /^220 /);
+            await command('EHLO test.example');
+            const plain = Buffer.from(`\0${userName}\0not-a-key`).toString('base64');
+            assert.match(await command(`AUTH PLAIN ${plain}`), /^535 5\.7\.8 /);
+          } finally {
+            socket.destroy();
+          }
+        }
+      };
+      await refusals([...givenAsUserName, 'apikey']);
+      const lines = () =>
+        logged
+          .split('\n')
+          .filter((l) => l.includes('SMTP AUTH refused'))
+          .map((l) => JSON.parse(l) as { username?: string });
+      await waitFor(
+        async () => lines().length === givenAsUserName.length + 1,
+        'every refusal logged',
+      );
+      assert.deepEqual(
+        lines().map((l) => l.username),
+        [...givenAsUserName.map(() => '(an API key)'), 'apikey'],
+      );
+      for (const secret of [unit.key, unit.key.slice(4), earlierBootstrap, sendGridKey]) {
+        assert.ok(!logged.includes(secret), `the log holds no key (${secret.slice(0, 8)}…)`);
+      }
+    } finally {
+      await tegami.stop();
+    }
   });
 });
 

@@ -113,6 +113,31 @@ function isLoopback(address: string | undefined): boolean {
 }
 
 /** The API key the session authenticated with (kept in memory only, for its submissions). */
+/** What a refused AUTH's user name is logged as when it holds a key. */
+const KEY_IN_USER_NAME = '(an API key)';
+
+/**
+ * A refused AUTH's user name as it is logged: as given (`apikey`, a user's address), which tells
+ * an operator which client is misconfigured, unless it holds a key: a Tegami key (`tgm_…`)
+ * anywhere in it, a key in a form the API takes (`SG.<key>`, `Bearer <key>`, spaces around it),
+ * an active key of any other shape (a bootstrap key no longer configured) or a SendGrid key
+ * (`SG.…`, pasted by an application moving from SendGrid's SMTP, which wants `apikey` there).
+ */
+async function loggedUserName(
+  username: string | undefined,
+  isActiveKey: (key: string) => Promise<boolean>,
+): Promise<string | undefined> {
+  if (!username) return username;
+  const bare = username.trim().replace(/^bearer\s+/i, '');
+  if (/tgm_/i.test(username) || /^SG\./i.test(bare)) return KEY_IN_USER_NAME;
+  for (const candidate of new Set([username, bare])) {
+    if (candidate !== '' && (await isActiveKey(candidate).catch(() => true))) {
+      return KEY_IN_USER_NAME;
+    }
+  }
+  return username;
+}
+
 interface SessionUser {
   key: string;
 }
@@ -322,19 +347,20 @@ export async function startSmtpIngress(
             return;
           }
           // Never the password: the user name only, and where from; and not the user name either
-          // when it is an API key (given as the user name by mistake).
-          const username = /^tgm_/i.test(auth.username ?? '') ? '(an API key)' : auth.username;
-          logger.warn(
-            { remote: session.remoteAddress, username },
-            'SMTP AUTH refused: unknown or revoked API key',
-          );
-          const failures = (authFailures.get(session) ?? 0) + 1;
-          authFailures.set(session, failures);
-          if (failures >= MAX_AUTH_FAILURES) {
-            callback(smtpError(421, '4.7.0 too many failed authentications; closing'));
-            return;
-          }
-          refused(smtpError(535, '5.7.8 unknown or revoked API key (send it as the password)'));
+          // when it is a key (given as the user name by mistake). loggedUserName never rejects.
+          void loggedUserName(auth.username, deps.isActiveKey).then((username) => {
+            logger.warn(
+              { remote: session.remoteAddress, username },
+              'SMTP AUTH refused: unknown or revoked API key',
+            );
+            const failures = (authFailures.get(session) ?? 0) + 1;
+            authFailures.set(session, failures);
+            if (failures >= MAX_AUTH_FAILURES) {
+              callback(smtpError(421, '4.7.0 too many failed authentications; closing'));
+              return;
+            }
+            refused(smtpError(535, '5.7.8 unknown or revoked API key (send it as the password)'));
+          });
         },
         (err: unknown) => {
           logger.warn({ err }, 'SMTP AUTH could not check the key');
