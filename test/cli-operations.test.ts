@@ -6,9 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generateSigningKey } from '../src/simulator/event-webhook/signing.ts';
+import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
 import {
   BIN,
+  createUnitWithKey,
   message,
+  request,
   runTegami,
   startTestService,
   TEST_ENGINE,
@@ -391,5 +394,86 @@ describe(`tegami unsent and unconfirmed mail (${TEST_ENGINE})`, () => {
     const unknownJson = await runTegami(['unsent', '--json'], env);
     assert.equal(unknownJson.code, 0, unknownJson.output);
     assert.equal(JSON.parse(unknownJson.output).by_reason.unconfirmed, null);
+  });
+});
+
+/**
+ * What the tables print comes from requests, and not all of it is checked for control
+ * characters: mail taken by `POST /v3/mail/send` for the `sendgrid` provider is forwarded as
+ * sent, its subject included. An application's key must not drive the terminal of the operator
+ * who runs `tegami recover` (an escape sequence, or a line break that forges a row).
+ */
+describe(`tables print text from requests escaped (${TEST_ENGINE})`, () => {
+  let simulator: RunningSimulator;
+  let tegami: TestService;
+
+  before(async () => {
+    simulator = await startSimulator({ port: 0, apiKey: 'SG.terminal' });
+    tegami = await startTestService({
+      TEGAMI_PROVIDER: 'sendgrid',
+      TEGAMI_SENDGRID_API_KEY: 'SG.terminal',
+      TEGAMI_SENDGRID_BASE_URL: simulator.url,
+    });
+  });
+  after(async () => {
+    await tegami.stop();
+    await simulator.close();
+  });
+
+  test('a subject with escape sequences and line breaks, and a recovery filter with a C1 control', async () => {
+    const unit = await createUnitWithKey(tegami, 'forwarded');
+    // Shorter than the 60 characters of a subject the sample shows.
+    const subject = 'B \u001b]0;x\u0007\u001b[2J\r\nmsg_FORGED  forwarded  failed  y@e.jp  F\u202e';
+    const sent = await fetch(`${tegami.url}/v3/mail/send`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${unit.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        personalizations: [{ to: [{ email: 'guest@example.com' }] }],
+        from: { email: 'bookings@hotel.example' },
+        subject,
+        content: [{ type: 'text/plain', value: 'See you soon.' }],
+      }),
+    });
+    assert.equal(sent.status, 202, await sent.text());
+    await waitFor(
+      async () =>
+        (await request(tegami.url, 'GET', '/v1/messages?status=sent', undefined, {}, unit.key)).body
+          .data.length === 1,
+      'the forwarded mail sent',
+    );
+    const env = { TEGAMI_DATABASE_URL: tegami.databaseUrl, TEGAMI_LOG_LEVEL: 'error' };
+    const dry = await runTegami(
+      ['recover', '--status', 'sent', '--unit', 'forwarded', '--dry-run'],
+      env,
+    );
+    assert.equal(dry.code, 0, dry.output);
+    const sample = dry.output.split('\n').filter((line) => line.includes('forwarded'));
+    assert.ok(
+      sample.some((line) =>
+        line.includes(
+          'B \\u001b]0;x\\u0007\\u001b[2J\\u000d\\u000amsg_FORGED  forwarded  failed  y@e.jp  F\\u202e',
+        ),
+      ),
+      dry.output,
+    );
+    assert.ok(!/^msg_FORGED/m.test(dry.output), `no forged row:\n${dry.output}`);
+
+    const recovery = await request(
+      tegami.url,
+      'POST',
+      '/v1/recoveries',
+      { action: 'cancel', filter: { subject: 'a\u009b2Jb' }, dry_run: false },
+      {},
+      unit.key,
+    );
+    assert.equal(recovery.status, 202, JSON.stringify(recovery.body));
+    const shown = await runTegami(['recoveries', 'show', recovery.body.id], env);
+    assert.equal(shown.code, 0, shown.output);
+    assert.match(shown.output, /"subject":"a\\u009b2Jb"/);
+
+    for (const output of [dry.output, shown.output]) {
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+      assert.ok(!/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/.test(output), output);
+    }
   });
 });

@@ -37,9 +37,28 @@ export async function openOperations(
   return { database, operations, close: () => database.close() };
 }
 
-/** Prints rows as an aligned table with a header line. */
+/**
+ * What a terminal must not be handed as text: control characters (an escape sequence drives the
+ * terminal of whoever reads the table, rewriting what it shows or its title; a line break or a
+ * carriage return forges a row), Unicode's line and paragraph separators, and the bidi controls,
+ * which reorder what is shown.
+ */
+const UNPRINTABLE = /[\p{Cc}\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu;
+
+/**
+ * A cell as the terminal gets it: each unprintable character as its `\u` escape (as JSON writes
+ * one). Cells hold text stored from requests, and not all of it is checked for these: mail taken
+ * by `POST /v3/mail/send` for the `sendgrid` provider is SendGrid's to judge, its subject included.
+ */
+export function terminalText(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** Prints rows as an aligned table with a header line, every cell as terminalText shows it. */
 export function printTable(header: string[], rows: (string | number | null)[][]): void {
-  const cells = [header, ...rows.map((r) => r.map((c) => (c === null ? '-' : String(c))))];
+  const cells = [header, ...rows.map((r) => r.map((c) => (c === null ? '-' : String(c))))].map(
+    (row) => row.map(terminalText),
+  );
   const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   for (const row of cells) {
     console.log(

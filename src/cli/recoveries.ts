@@ -9,6 +9,7 @@ import {
   openOperations,
   printTable,
   reportOperationsError,
+  terminalText,
 } from './common.ts';
 import type { Config } from './config.ts';
 
@@ -118,7 +119,10 @@ export async function runRecoveriesCommand(config: () => Config, args: string[])
       );
       return 0;
     }
-    for (const line of describeRecovery(record, outcome, unitOf(record, units))) console.log(line);
+    // The filter holds text an API key sent (JSON leaves DEL and C1 controls as they are).
+    for (const line of describeRecovery(record, outcome, unitOf(record, units))) {
+      console.log(terminalText(line));
+    }
     return 0;
   } catch (error) {
     return reportOperationsError('recoveries', error);
