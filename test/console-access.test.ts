@@ -416,6 +416,17 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
       role: 'viewer',
     });
     assert.equal(user.status, 400, user.text);
+    // A unit that does not exist: refused, not dropped (the user would have had no unit at all).
+    for (const units of ['unit_NOT_A_UNIT', [unitIds.hotel as string, 'unit_NOT_A_UNIT'], '']) {
+      const r = await admin.post('/console/users', {
+        email: 'nowhere@example.jp',
+        password: PASSWORD,
+        role: 'admin',
+        units,
+      });
+      assert.equal(r.status, 400, `${JSON.stringify(units)}: ${r.text.slice(0, 200)}`);
+      assert.match(r.text, /units: no such unit/);
+    }
     assert.deepEqual(await counts(), before);
     // A sign-in name need not be a mailable address: a local one is accepted.
     const local = await admin.post('/console/users', {

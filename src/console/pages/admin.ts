@@ -420,9 +420,11 @@ ${
       // A multiple select sends the field once per choice.
       const chosen = ([] as string[]).concat(raw.units ?? '*');
       const units = await deps.operations.listUnits(state.scope);
-      const unitIds = chosen.includes('*')
-        ? null
-        : chosen.filter((id) => units.some((u) => u.id === id));
+      // A unit that does not exist is refused, not dropped: a user of no unit at all sees nothing.
+      if (chosen.some((id) => id !== '*' && !units.some((u) => u.id === id))) {
+        throw new ConsoleError(400, 'units: no such unit');
+      }
+      const unitIds = chosen.includes('*') ? null : chosen;
       await deps.accounts.createUser(state.actor, {
         email: raw.email ?? '',
         password: raw.password ?? '',
