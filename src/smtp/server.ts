@@ -112,7 +112,6 @@ function isLoopback(address: string | undefined): boolean {
   return bare === '::1' || (isIP(bare) === 4 && bare.startsWith('127.'));
 }
 
-/** The API key the session authenticated with (kept in memory only, for its submissions). */
 /** What a refused AUTH's user name is logged as when it holds a key. */
 const KEY_IN_USER_NAME = '(an API key)';
 
@@ -138,6 +137,7 @@ async function loggedUserName(
   return username;
 }
 
+/** The API key the session authenticated with (kept in memory only, for its submissions). */
 interface SessionUser {
   key: string;
 }
