@@ -683,6 +683,20 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     );
     const refused = await both.post('/console/unit', { unit: defaultUnit.id });
     assert.equal(refused.status, 404, 'not one of its units');
+    // A user of every unit has no unit to switch to: nothing it sends lands on its session.
+    const sessionUnits = async () =>
+      (
+        await queryDatabase<{ unit_id: string | null }>(
+          tegami.databaseUrl,
+          'select unit_id from console_sessions order by unit_id',
+        )
+      ).map((r) => r.unit_id);
+    const unitsBefore = await sessionUnits();
+    for (const unit of [defaultUnit.id, 'x'.repeat(5_000)]) {
+      const r = await admin.post('/console/unit', { unit });
+      assert.equal(r.status, 404, `a user of every unit switching to ${unit.slice(0, 20)}`);
+    }
+    assert.deepEqual(await sessionUnits(), unitsBefore);
 
     // The switcher works without JavaScript (a button submits it), and keeps the section: a user
     // switching units on the unsent view stays on the unsent view.

@@ -374,8 +374,12 @@ export class ConsoleAccounts {
     return { session, user };
   }
 
+  /**
+   * Shows the session one of its user's units. A user of every unit sees them all at once and has
+   * none to switch to: what it sends is refused rather than stored on its session.
+   */
   async switchUnit(session: ConsoleSession, user: ConsoleUser, unitId: string): Promise<boolean> {
-    if (user.unitIds !== null && !user.unitIds.includes(unitId)) return false;
+    if (user.unitIds === null || !user.unitIds.includes(unitId)) return false;
     await this.store.touchSession(session.hash, this.clock(), unitId);
     return true;
   }
