@@ -31,6 +31,13 @@ export interface Attempt {
   behaviour: Behaviour;
   /** When the request had fully arrived. */
   arrivedAt: number;
+  /**
+   * When the receiver began what ends the attempt on its side: the first byte of its answer,
+   * or closing the connection. Null while it has done neither (it waits, or never answers).
+   * The sender can see the answer only after this, so an attempt the answer ended failed, for the
+   * sender, no earlier than this; the sender may notice that much later on a busy machine.
+   */
+  answeredAt: number | null;
   /** When the answer was complete or the connection closed, whichever came first. */
   endedAt: number | null;
 }
@@ -119,24 +126,31 @@ export async function startHostileReceiver(
     res.once('finish', end);
     res.once('close', end);
     const gone = () => ended || closed || socket.destroyed;
+    const answering = () => {
+      attempt.answeredAt = Date.now();
+    };
     const behaviour = attempt.behaviour;
     switch (behaviour.kind) {
       case 'hang':
         return;
       case 'drop':
+        answering();
         if (behaviour.reset) socket.resetAndDestroy();
         else socket.destroy();
         return;
       case 'garbage':
+        answering();
         socket.write(behaviour.text);
         if (!behaviour.keepOpen) socket.end();
         return;
       case 'redirect':
+        answering();
         res.writeHead(behaviour.status, { location: behaviour.location }).end('moved');
         return;
       case 'answer': {
         if (behaviour.delayMs > 0) await wait(behaviour.delayMs);
         if (gone()) return;
+        answering();
         const body = behaviour.body;
         const headers: Record<string, string | number> = { 'content-type': 'text/plain' };
         if (body.type === 'huge' && !body.chunked) headers['content-length'] = body.bytes;
@@ -160,6 +174,7 @@ export async function startHostileReceiver(
         body: Buffer.concat(parts).toString('utf8'),
         behaviour: behave(attempts.length, deliveryId),
         arrivedAt: Date.now(),
+        answeredAt: null,
         endedAt: null,
       };
       attempts.push(attempt);
