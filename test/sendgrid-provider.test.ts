@@ -364,7 +364,8 @@ describe('SendGrid provider over real HTTP', () => {
     const started = Date.now();
     const result = await sendgrid.send(outbound(), abandon.signal);
     await sendgrid.close();
-    assert.ok(Date.now() - started < 2000, 'it stops waiting at once');
+    const took = Date.now() - started;
+    assert.ok(took < 4_000, `it stops waiting at once, not at the 5 s timeout (took ${took} ms)`);
     assert.equal(result.outcome, 'unknown');
     assert.equal(result.networkError, 'abandoned');
     assert.equal(result.providerFault, 'outage');

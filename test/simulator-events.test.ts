@@ -568,20 +568,24 @@ describe('delivery to an Event Webhook endpoint', () => {
     await until(() => endpoint.received.length === 1, 'the post');
     const started = Date.now();
     await emitter.close();
-    assert.ok(Date.now() - started < 1000);
+    // At once, not when the post's own 10 s timeout gives up on it.
+    const took = Date.now() - started;
+    assert.ok(took < 5_000, `close() took ${took} ms`);
     emitter.accepted(live('msgI', to('after@example.com')));
     assert.equal(emitter.snapshot().events.length, 2);
   });
 
   test('many sends are cheap to schedule', () => {
     const emitter = new EventWebhookEmitter({ url: null, eventDelayMs: 200 });
-    const started = performance.now();
+    // CPU time, not time on the clock: a busy machine stretches the one, not the other.
+    const started = process.cpuUsage();
     for (let i = 0; i < 3000; i++) {
       emitter.accepted(live(`bulk${i}`, to(`user${i}@example.com`, `cc${i}@example.com`)));
     }
-    const elapsed = performance.now() - started;
+    const used = process.cpuUsage(started);
+    const cpuMs = (used.user + used.system) / 1000;
     assert.equal(emitter.snapshot().pending, 12_000);
-    assert.ok(elapsed < 1000, `${elapsed} ms for 3000 sends`);
+    assert.ok(cpuMs < 1000, `${cpuMs} ms of CPU for 3000 sends`);
     emitter.reset();
     return emitter.close();
   });
