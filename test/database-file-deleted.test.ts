@@ -81,11 +81,14 @@ describe('the database file deleted while in use', {
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
+    let written = false;
     const open = handle.writeTransaction(async (trx) => {
       await sql`insert into t (body) values ('during')`.execute(trx);
+      written = true;
       await gate;
     });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The transaction holds its write (and the lock) before the file goes.
+    await waitFor(async () => written, 'the open transaction to write');
     unlinkSync(path);
     assert.match(handle.fileGone?.() ?? '', /was deleted or moved/);
     await new Promise((resolve) => setTimeout(resolve, 200));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import { type DatabaseHandle, SqlDeliveryStore, SqlMessageStore } from '../src/store/index.ts';
-import { migratedDatabase, storeOneMessage, TEST_ENGINE } from './helpers.ts';
+import { migratedDatabase, storeOneMessage, TEST_ENGINE, waitFor } from './helpers.ts';
 
 /**
  * On PostgreSQL a completion wrote `attempts` first, then `messages`; the lease sweep writes
@@ -60,7 +60,18 @@ describe('a lease sweep and a late result for the same message (PostgreSQL lock 
         () => 'ok',
         (e: Error) => e.message,
       );
-    await new Promise((r) => setTimeout(r, 300));
+    // The sweep begins while the completion is paused at its attempt insert, its locks held.
+    await waitFor(
+      async () => {
+        const paused = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+          where datname = current_database() and wait_event = 'PgSleep'
+            and query ilike '%insert into "attempts"%'`.execute(handle.db);
+        return (paused.rows[0]?.n ?? 0) > 0;
+      },
+      'the late result to pause at its attempt insert',
+      15_000,
+      10,
+    );
     const sweep = delivery
       .releaseExpiredLeases(now + 1001, { provider: 'sendgrid', proofWaitMs: 0 })
       .then(
