@@ -278,27 +278,37 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
           password: ADMIN.password,
         })
       ).status;
-    const flood = Promise.all(
-      Array.from({ length: 40 }, (_, i) =>
-        postForm(`${tegami.url}/console/sign-in`, {
-          email: `flood-${i}@nowhere.example`,
-          password: 'not the password',
-        }),
-      ),
-    );
-    const elsewhere = fromElsewhere();
-    const attempts = await flood;
-    assert.equal(await elsewhere, 303, 'another client signs in during the flood');
-    const statuses = attempts.map((a) => a.status);
-    const turnedAway = attempts.filter((a) => a.status === 429);
-    assert.ok(turnedAway.length >= 40 - 5, `at most 1 running and 4 waiting: ${statuses}`);
-    for (const a of turnedAway) {
-      assert.equal(a.headers.get('retry-after'), '5');
-      assert.match(await a.text(), /Too many sign-ins at once/);
+    // On a busy machine the 40 requests may reach the server spread over time, so that more than
+    // 5 are checked one after another; the limit shows on a flood that arrives at once, which
+    // one of three will. A server without the limit turns none of them away.
+    let turnedAwayMost = 0;
+    for (let flood = 0; flood < 3 && turnedAwayMost < 40 - 5; flood++) {
+      const attempts = Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          postForm(`${tegami.url}/console/sign-in`, {
+            email: `flood-${flood}-${i}@nowhere.example`,
+            password: 'not the password',
+          }),
+        ),
+      );
+      const elsewhere = fromElsewhere();
+      const answers = await attempts;
+      assert.equal(await elsewhere, 303, 'another client signs in during the flood');
+      const statuses = answers.map((a) => a.status);
+      const turnedAway = answers.filter((a) => a.status === 429);
+      for (const a of turnedAway) {
+        assert.equal(a.headers.get('retry-after'), '5');
+        assert.match(await a.text(), /Too many sign-ins at once/);
+      }
+      assert.ok(
+        statuses.every((s) => s === 401 || s === 429),
+        `each either checked (401) or turned away: ${statuses}`,
+      );
+      turnedAwayMost = Math.max(turnedAwayMost, turnedAway.length);
     }
     assert.ok(
-      statuses.every((s) => s === 401 || s === 429),
-      `each either checked (401) or turned away: ${statuses}`,
+      turnedAwayMost >= 40 - 5,
+      `at most 1 running and 4 waiting: at most ${turnedAwayMost} of 40 turned away`,
     );
     // The turns are given back: a right password afterwards signs in.
     const after = await postForm(`${tegami.url}/console/sign-in`, {
