@@ -178,7 +178,23 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     const proxied = await postForm(`${tegami.url}/console/sign-in`, ADMIN, {
       'x-forwarded-proto': 'https',
     });
-    assert.match(proxied.headers.get('set-cookie') ?? '', /; Secure/);
+    const secureCookie = proxied.headers.get('set-cookie') ?? '';
+    assert.match(secureCookie, /; Secure/);
+    // Over HTTPS the cookie is a `__Host-` one, which no sibling host or plain-HTTP page can set;
+    // on loopback HTTP it keeps the plain name.
+    assert.match(secureCookie, /^__Host-tegami_console=[^;]+; Path=\/;/);
+    assert.match(local, /^tegami_console=[^;]+; Path=\/console;/);
+    const overHttps = (cookie: string) =>
+      fetch(`${tegami.url}/console/messages`, {
+        headers: { cookie, 'x-forwarded-proto': 'https' },
+        redirect: 'manual',
+      });
+    assert.equal((await overHttps(secureCookie.split(';')[0] as string)).status, 200);
+    // A session under the plain name, as a sibling host could plant it, is not read over HTTPS.
+    const planted = `tegami_console=${(local.split(';')[0] as string).split('=')[1]}`;
+    const refused = await overHttps(planted);
+    assert.equal(refused.status, 303);
+    assert.match(refused.headers.get('location') ?? '', /^\/console\/sign-in/);
     // Any other host name (behind a TLS proxy that keeps the Host header): Secure.
     const port = new URL(tegami.url).port;
     const cookie = await new Promise<string>((resolve, reject) => {

@@ -41,7 +41,22 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * The session cookie's name over plain HTTP on a loopback address (see cookieSecure). Everywhere
+ * else it is SECURE_COOKIE: a `__Host-` cookie is taken by browsers only from this host itself,
+ * over HTTPS, for the whole site (`Path=/`, no `Domain`). A page of a sibling host
+ * (other.example.jp setting a cookie for .example.jp) or anyone between a browser and a plain
+ * HTTP page of the domain could otherwise plant a `tegami_console` cookie of their own session,
+ * with a more specific path that browsers send first, and have a visitor work in their account.
+ */
 export const COOKIE = 'tegami_console';
+export const SECURE_COOKIE = '__Host-tegami_console';
+
+/** The session token a request carries, under the name its kind of connection uses. */
+export function sessionToken(request: FastifyRequest, secureCookies: boolean): string {
+  const secure = cookieSecure(request, secureCookies);
+  return readCookie(request.headers.cookie, secure ? SECURE_COOKIE : COOKIE);
+}
 
 /** A refusal the console shows as a page (or JSON for scripts). */
 export class ConsoleError extends Error {
@@ -63,8 +78,8 @@ export function readCookie(header: string | undefined, name: string): string {
 
 export function sessionCookie(token: string, secure: boolean, maxAgeS: number): string {
   return [
-    `${COOKIE}=${token}`,
-    'Path=/console',
+    secure ? `${SECURE_COOKIE}=${token}` : `${COOKIE}=${token}`,
+    secure ? 'Path=/' : 'Path=/console',
     'HttpOnly',
     'SameSite=Strict',
     `Max-Age=${maxAgeS}`,
@@ -167,7 +182,7 @@ export function guard(deps: ConsoleDeps) {
     request.consoleState = null;
     const permission = request.routeOptions.config.permission ?? 'administer';
     if (permission === 'public') return;
-    const found = await deps.accounts.authenticate(readCookie(request.headers.cookie, COOKIE));
+    const found = await deps.accounts.authenticate(sessionToken(request, deps.secureCookies));
     if (!found) {
       if (request.method === 'GET') {
         const next = request.url.startsWith('/console') ? request.url : '/console';
