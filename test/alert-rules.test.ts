@@ -377,6 +377,7 @@ describe('alert rules', () => {
         recentErrors: recentErrors.map((e) => ({ ...e, lastDetail: e.errorClass })),
         credentials: null,
         answeredAt: null,
+        failedProbeSentAt: null,
       },
     });
     const window = { now: NOW, ms: 5 * MIN };
@@ -733,6 +734,7 @@ describe('provider error rates from the workers’ counters', () => {
       recentErrors: [],
       credentials: null,
       answeredAt: null,
+      failedProbeSentAt: null,
     },
   });
 

@@ -386,6 +386,7 @@ describe(`a provider alert firing longer than the retention (${TEST_ENGINE})`, (
             recentErrors: [],
             credentials: null,
             answeredAt: null,
+            failedProbeSentAt: null,
           },
         },
       ],

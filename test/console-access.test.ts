@@ -184,6 +184,8 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     // on loopback HTTP it keeps the plain name.
     assert.match(secureCookie, /^__Host-tegami_console=[^;]+; Path=\/;/);
     assert.match(local, /^tegami_console=[^;]+; Path=\/console;/);
+    // A plain-named cookie from before the upgrade is ended over HTTPS.
+    assert.match(secureCookie, /(^|, )tegami_console=; Path=\/console;[^,]*Max-Age=0/);
     const overHttps = (cookie: string) =>
       fetch(`${tegami.url}/console/messages`, {
         headers: { cookie, 'x-forwarded-proto': 'https' },

@@ -349,6 +349,54 @@ describe("the cluster's view of a provider from its workers' circuits", () => {
       'unavailable',
     );
   });
+
+  test('a worker whose probes go on failing after another recovered stays in the view', () => {
+    const revoked = {
+      outcome: 'retryable' as const,
+      errorClass: 'http_401',
+      detail: 'unauthorized',
+      httpStatus: 401,
+      providerFault: 'account' as const,
+    };
+    const a = circuit();
+    a.record(revoked, t0 + 100, false);
+    assert.equal(a.current, 'paused');
+    // b restarts later (its own short trouble, then a 202): healthy since after a's pause began.
+    const b = circuit(t0 + 5_000);
+    b.record(accepted, t0 + 6_000, false);
+    const views = (now: number) =>
+      view(
+        [
+          ['a', a],
+          ['b', b],
+        ],
+        now,
+      );
+    assert.equal(views(t0 + 7_000), 'healthy', 'a has not tried since b recovered');
+    // a's pause check, sent after b's recovery, still fails: a's key is the trouble, and it shows.
+    a.record(revoked, t0 + 65_000, true, t0 + 64_000);
+    assert.equal(views(t0 + 66_000), 'paused');
+  });
+
+  test("a probe sent before another worker's recovery and answered after it does not bring the outage back", () => {
+    const a = circuit();
+    const b = circuit();
+    a.record(outage, t0 + 100, false);
+    b.record(outage, t0 + 200, false);
+    b.record(accepted, t0 + 5_000, true);
+    // a's probe hung from before b's recovery and timed out after it.
+    a.record(outage, t0 + 14_000, true, t0 + 4_000);
+    assert.equal(
+      view(
+        [
+          ['a', a],
+          ['b', b],
+        ],
+        t0 + 15_000,
+      ),
+      'healthy',
+    );
+  });
 });
 
 describe('mail that waited for a turn at the provider', () => {

@@ -157,6 +157,7 @@ describe('routes on fake ports', () => {
         recentErrors: [],
         credentials: null,
         answeredAt: null,
+        failedProbeSentAt: null,
         ...snapshot,
       },
     });

@@ -83,8 +83,9 @@ export function recordInCircuit(
   result: SendResult,
   now: number,
   wasProbe: boolean,
+  sentAt: number,
 ): Transition | null {
-  return circuit.record(result, now, wasProbe);
+  return circuit.record(result, now, wasProbe, sentAt);
 }
 
 /**

@@ -582,7 +582,7 @@ export class DeliveryWorker implements DeliveryHandOff {
     this.leaseEnds.delete(message.id);
     if (pending) this.probesInFlight.delete(pending);
     const now = this.clock();
-    const transition = recordInCircuit(this.circuit, result, now, probe);
+    const transition = recordInCircuit(this.circuit, result, now, probe, startedAt);
     if (transition) this.onTransition(transition, startedAt);
     // A proper answer while healthy ends a streak of provider failures that opened nothing: the
     // mail it held goes out after its back-off, and is not remembered for a later recovery.

@@ -87,6 +87,12 @@ export interface CircuitSnapshot {
    * (provider-health.ts). Null before the first such answer.
    */
   answeredAt: number | null;
+  /**
+   * When the last probe that found the provider still failing was sent (the send, not the
+   * answer: a hung probe answers a timeout later). Trouble this worker saw again after another
+   * worker's recovery keeps counting (provider-health.ts). Null before the first such probe.
+   */
+  failedProbeSentAt: number | null;
 }
 
 export interface Transition {
@@ -147,6 +153,7 @@ export class ProviderCircuit {
   private readonly recent = new Map<string, RecentError>();
   private credentials: CredentialStatus | null = null;
   private answeredAt: number | null = null;
+  private failedProbeSentAt: number | null = null;
 
   constructor(
     private readonly options: CircuitOptions,
@@ -209,8 +216,11 @@ export class ProviderCircuit {
     return this.moveTo('paused', check.detail, now + this.options.pauseCheckMs, now);
   }
 
-  /** Feeds one attempt's result; returns the state change it caused, if any. */
-  record(result: SendResult, now: number, wasProbe: boolean): Transition | null {
+  /**
+   * Feeds one attempt's result; returns the state change it caused, if any. `sentAt`: when its
+   * request was sent (`now` if not told).
+   */
+  record(result: SendResult, now: number, wasProbe: boolean, sentAt = now): Transition | null {
     const fault = result.providerFault;
     if (result.outcome === 'accepted' && this.credentials && this.credentials.result !== 'valid') {
       // Accepted mail proves the credentials work, whatever the check said earlier.
@@ -236,6 +246,7 @@ export class ProviderCircuit {
     this.failed++;
     this.consecutiveFailures++;
     this.noteError(result, now);
+    if (wasProbe) this.failedProbeSentAt = Math.max(this.failedProbeSentAt ?? sentAt, sentAt);
     const reason = describe(result);
     const target = FAULT_STATE[fault];
     if (fault === 'outage' && this.state === 'healthy') {
@@ -272,6 +283,7 @@ export class ProviderCircuit {
       recentErrors: [...this.recent.values()].sort((a, b) => b.lastAt - a.lastAt),
       credentials: this.credentials,
       answeredAt: this.answeredAt,
+      failedProbeSentAt: this.failedProbeSentAt,
     };
   }
 

@@ -13,17 +13,20 @@ export function freshReports(reports: ProviderHealthReport[], now: number): Prov
 
 /**
  * Whether another worker's view is newer evidence than `report`'s trouble: it became healthy
- * after that trouble began and the provider has answered it properly since. A worker sees the
- * provider recover only by sending something; one that has had nothing to send since another
- * worker's probe drained the held mail keeps its view of the outage (or pause) until its next
- * message, while the provider works.
+ * after this worker last saw the trouble (when it began, or the send of its last probe that
+ * still failed) and the provider has answered it properly since. A worker sees the provider
+ * recover only by sending something; one that has had nothing to send since another worker's
+ * probe drained the held mail keeps its view of the outage (or pause) until its next message,
+ * while the provider works. A worker whose probes go on failing (its own key revoked, its host
+ * cut off) keeps counting whatever the others see.
  */
 function outdatedBy(report: ProviderHealthReport, others: ProviderHealthReport[]): boolean {
   if (report.snapshot.state === 'healthy') return false;
+  const lastSeen = Math.max(report.snapshot.since, report.snapshot.failedProbeSentAt ?? 0);
   return others.some(
     (other) =>
       other.snapshot.state === 'healthy' &&
-      other.snapshot.since > report.snapshot.since &&
+      other.snapshot.since > lastSeen &&
       other.snapshot.answeredAt !== null &&
       other.snapshot.answeredAt >= other.snapshot.since,
   );

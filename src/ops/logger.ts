@@ -75,7 +75,16 @@ export function createLogger(
       level,
       base: { service: 'tegami' },
       redact: {
-        paths: ['req.headers.authorization', 'headers.authorization', 'apiKey', 'key'],
+        // A console session's token rides in the cookie header (on every path of the host over
+        // HTTPS, where the cookie is a `__Host-` one).
+        paths: [
+          'req.headers.authorization',
+          'headers.authorization',
+          'req.headers.cookie',
+          'headers.cookie',
+          'apiKey',
+          'key',
+        ],
         censor: '[redacted]',
       },
       ...(hidden.length > 0

@@ -106,14 +106,11 @@ export function registerSignIn(app: FastifyInstance, deps: ConsoleDeps): void {
         );
     }
     if (result.kind === 'signed_in') {
-      reply.header(
-        'set-cookie',
-        sessionCookie(
-          result.token,
-          cookieSecure(request, deps.secureCookies),
-          Math.floor(SESSION_MAX_MS / 1000),
-        ),
-      );
+      const secure = cookieSecure(request, deps.secureCookies);
+      const cookie = sessionCookie(result.token, secure, Math.floor(SESSION_MAX_MS / 1000));
+      // Over HTTPS, a plain-named cookie from before the `__Host-` one is ended: it is not read
+      // there, and its session should not outlive the browser's next sign-in.
+      reply.header('set-cookie', secure ? [cookie, sessionCookie('', false, 0)] : cookie);
       return reply.redirect(next, 303);
     }
     const message =

@@ -35,6 +35,8 @@ export function toHealthReport(row: ProviderHealthTable): ProviderHealthReport {
 }
 
 const count = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
+const timeOrNull = (value: unknown) =>
+  typeof value === 'number' && Number.isFinite(value) ? value : null;
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
@@ -58,10 +60,8 @@ function readDetails(text: string): Details {
     })),
     credentials: readCredentials(details.credentials),
     // Absent in the reports of workers of earlier releases: no evidence.
-    answeredAt:
-      typeof details.answeredAt === 'number' && Number.isFinite(details.answeredAt)
-        ? details.answeredAt
-        : null,
+    answeredAt: timeOrNull(details.answeredAt),
+    failedProbeSentAt: timeOrNull(details.failedProbeSentAt),
   };
 }
 
