@@ -122,7 +122,7 @@ function attachment(a: Attachment) {
   // nodemailer folds a quoted filename at its whitespace, so a long run of spaces became a line
   // of whitespace only (which RFC 5322 forbids); a run is written as one space, as for names.
   const filename = a.filename.replace(/[ \t]{2,}/g, ' ');
-  const names = named(type, filename);
+  const names = typeAndFilename(type, filename);
   const file = { content: a.content, encoding: 'base64', ...names };
   // The media type without its parameters (message/partial has id, number and total).
   const media = (type.split(';')[0] ?? '').trim().toLowerCase();
@@ -134,7 +134,11 @@ function attachment(a: Attachment) {
   if (fits === '7bit' || (fits === '8bit' && !sevenBitOnly)) {
     return { content: bytes, contentTransferEncoding: fits, ...names };
   }
-  return { content: a.content, encoding: 'base64', ...named('application/octet-stream', filename) };
+  return {
+    content: a.content,
+    encoding: 'base64',
+    ...typeAndFilename('application/octet-stream', filename),
+  };
 }
 
 /**
@@ -142,11 +146,11 @@ function attachment(a: Attachment) {
  * as Content-Disposition's `filename`, in RFC 2231 continuations when it is long, and as
  * Content-Type's `name` (for clients that read only that one) as one quoted string (encoded
  * words when it holds non-ASCII or quotes), folded only at its whitespace: a long filename of
- * ASCII letters without spaces made a line over 998 characters. When nodemailer's own header lines do not fit,
- * the filename is given as a parameter of both headers instead, and nodemailer writes both in
- * RFC 2231 continuations, which keep the whole name however long it is.
+ * ASCII letters without spaces made a line over 998 characters. When nodemailer's own header
+ * lines do not fit, the filename is given as a parameter of both headers instead, and nodemailer
+ * writes both in RFC 2231 continuations, which keep the whole name however long it is.
  */
-function named(contentType: string, filename: string) {
+function typeAndFilename(contentType: string, filename: string) {
   const lines = new MimeNode(contentType, { filename }).buildHeaders().split('\r\n');
   if (lines.every((line) => line.length <= MAX_LINE)) return { contentType, filename };
   // A quoted string: nodemailer reads it back as the filename, whatever it holds (validation
