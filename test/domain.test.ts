@@ -263,9 +263,10 @@ describe("the cluster's view of a provider from its workers' circuits", () => {
   const accepted = { outcome: 'accepted' as const, httpStatus: 202 };
   const circuit = (at = t0) =>
     new ProviderCircuit({ ...DEFAULT_CIRCUIT_OPTIONS, failureThreshold: 1 }, at);
-  const view = (reports: [string, ProviderCircuit][], now: number) =>
+  /** The cluster's state from circuits named by their workers. */
+  const view = (workers: Record<string, ProviderCircuit>, now: number) =>
     worstReport(
-      reports.map(([reporter, c]) => ({
+      Object.entries(workers).map(([reporter, c]) => ({
         provider: 'sendgrid',
         reporter,
         snapshot: c.snapshot(now),
@@ -279,56 +280,20 @@ describe("the cluster's view of a provider from its workers' circuits", () => {
     const b = circuit();
     a.record(outage, t0 + 100, false);
     b.record(outage, t0 + 200, false);
-    assert.equal(
-      view(
-        [
-          ['a', a],
-          ['b', b],
-        ],
-        t0 + 300,
-      ),
-      'unavailable',
-    );
+    assert.equal(view({ a, b }, t0 + 300), 'unavailable');
     // b's probe is answered; a has no mail left and keeps its view.
     b.record(accepted, t0 + 5_000, true);
     assert.equal(a.current, 'unavailable');
-    assert.equal(
-      view(
-        [
-          ['a', a],
-          ['b', b],
-        ],
-        t0 + 6_000,
-      ),
-      'healthy',
-    );
+    assert.equal(view({ a, b }, t0 + 6_000), 'healthy');
   });
 
   test('a worker that started during the outage, and has no answer yet, proves nothing', () => {
     const a = circuit();
     a.record(outage, t0 + 100, false);
     const restarted = circuit(t0 + 1_000);
-    assert.equal(
-      view(
-        [
-          ['a', a],
-          ['new', restarted],
-        ],
-        t0 + 2_000,
-      ),
-      'unavailable',
-    );
+    assert.equal(view({ a, new: restarted }, t0 + 2_000), 'unavailable');
     restarted.record(accepted, t0 + 3_000, false);
-    assert.equal(
-      view(
-        [
-          ['a', a],
-          ['new', restarted],
-        ],
-        t0 + 4_000,
-      ),
-      'healthy',
-    );
+    assert.equal(view({ a, new: restarted }, t0 + 4_000), 'healthy');
   });
 
   test("one worker's trouble shows while the others have been healthy since before it", () => {
@@ -338,16 +303,7 @@ describe("the cluster's view of a provider from its workers' circuits", () => {
     a.record(outage, t0 + 200, false);
     b.record(accepted, t0 + 300, false);
     // b never saw the provider fail: a's view (its egress, say) is not outdated by b's sends.
-    assert.equal(
-      view(
-        [
-          ['a', a],
-          ['b', b],
-        ],
-        t0 + 400,
-      ),
-      'unavailable',
-    );
+    assert.equal(view({ a, b }, t0 + 400), 'unavailable');
   });
 
   test('a worker whose probes go on failing after another recovered stays in the view', () => {
@@ -364,18 +320,10 @@ describe("the cluster's view of a provider from its workers' circuits", () => {
     // b restarts later (its own short trouble, then a 202): healthy since after a's pause began.
     const b = circuit(t0 + 5_000);
     b.record(accepted, t0 + 6_000, false);
-    const views = (now: number) =>
-      view(
-        [
-          ['a', a],
-          ['b', b],
-        ],
-        now,
-      );
-    assert.equal(views(t0 + 7_000), 'healthy', 'a has not tried since b recovered');
+    assert.equal(view({ a, b }, t0 + 7_000), 'healthy', 'a has not tried since b recovered');
     // a's pause check, sent after b's recovery, still fails: a's key is the trouble, and it shows.
     a.record(revoked, t0 + 65_000, true, t0 + 64_000);
-    assert.equal(views(t0 + 66_000), 'paused');
+    assert.equal(view({ a, b }, t0 + 66_000), 'paused');
   });
 
   test("a probe sent before another worker's recovery and answered after it does not bring the outage back", () => {
@@ -386,16 +334,7 @@ describe("the cluster's view of a provider from its workers' circuits", () => {
     b.record(accepted, t0 + 5_000, true);
     // a's probe hung from before b's recovery and timed out after it.
     a.record(outage, t0 + 14_000, true, t0 + 4_000);
-    assert.equal(
-      view(
-        [
-          ['a', a],
-          ['b', b],
-        ],
-        t0 + 15_000,
-      ),
-      'healthy',
-    );
+    assert.equal(view({ a, b }, t0 + 15_000), 'healthy');
   });
 });
 

@@ -14,6 +14,7 @@ import { type RunningService, startService } from '../src/cli/wire.ts';
 import { createApiKey } from '../src/domain/api-keys.ts';
 import { newId } from '../src/domain/ids.ts';
 import type { MessageStore } from '../src/domain/ports/message-store.ts';
+import type { MessageContent } from '../src/domain/types.ts';
 import { createLogger } from '../src/ops/logger.ts';
 import {
   type DatabaseHandle,
@@ -406,11 +407,13 @@ export function message(overrides: Record<string, unknown> = {}) {
 
 /**
  * Stores one `message()` straight through a message store (no HTTP), created (and due) at
- * `createdAt`; returns its id. For tests of claims, leases and results.
+ * `createdAt`; returns its id. For tests of claims, leases and results, and of rows the API
+ * would not take today (`attachments`).
  */
 export async function storeOneMessage(
   messages: Pick<MessageStore, 'submit'>,
   createdAt = Date.now(),
+  attachments: MessageContent['attachments'] = [],
 ): Promise<string> {
   const id = newId('msg');
   const content = {
@@ -420,7 +423,7 @@ export async function storeOneMessage(
     headers: {},
     categories: [],
     metadata: {},
-    attachments: [],
+    attachments,
   };
   await messages.submit({ messages: [{ id, apiKeyId: null, content, sendAt: null, createdAt }] });
   return id;

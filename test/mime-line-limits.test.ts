@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { simpleParser } from 'mailparser';
 import nodemailer from 'nodemailer';
-import { newId } from '../src/domain/ids.ts';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
 import { SqlMessageStore } from '../src/store/index.ts';
 import {
   message,
   startTestService,
+  storeOneMessage,
   TEST_ENGINE,
   TEST_KEY,
   type TestService,
@@ -232,19 +232,9 @@ describe(`rendered MIME lines stay within 998 octets (${TEST_ENGINE})`, () => {
   });
 
   test('a message stored with a longer type than is taken now goes out as application/octet-stream', async () => {
-    const id = newId('msg');
-    const content = {
-      ...message(),
-      cc: [],
-      bcc: [],
-      headers: {},
-      categories: [],
-      metadata: {},
-      attachments: [{ filename: ASCII_LONG, content: FILE, content_type: LONG_TYPE }],
-    };
-    await new SqlMessageStore(svc.service.database).submit({
-      messages: [{ id, apiKeyId: null, content, sendAt: null, createdAt: Date.now() }],
-    });
+    const id = await storeOneMessage(new SqlMessageStore(svc.service.database), Date.now(), [
+      { filename: ASCII_LONG, content: FILE, content_type: LONG_TYPE },
+    ]);
     await checkRendered(id, [ASCII_LONG]);
     assert.match(await rendered(id), /^Content-Type: application\/octet-stream;$/m);
   });
