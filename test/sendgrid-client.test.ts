@@ -195,7 +195,12 @@ describe(`@sendgrid/mail against Tegami, through the sendgrid provider (${TEST_E
     );
     const attached = await tegami.request('GET', `/v1/messages/${ids.attachments}`);
     assert.deepEqual(attached.body.attachments, [
-      { filename: 'invoice.pdf', content_type: 'application/pdf', size: 16 },
+      {
+        filename: 'invoice.pdf',
+        content_type: 'application/pdf',
+        size: 16,
+        disposition: 'attachment',
+      },
     ]);
     const personalized = await tegami.request('GET', `/v1/messages/${ids.personalizations}`);
     assert.deepEqual(

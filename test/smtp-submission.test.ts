@@ -97,7 +97,7 @@ describe(`SMTP submission (${TEST_ENGINE})`, () => {
       ['to:taro@example.jp', 'bcc:audit@hotel.example'],
     );
     assert.deepEqual(m.attachments, [
-      { filename: 'stay.txt', content_type: 'text/plain', size: 8 },
+      { filename: 'stay.txt', content_type: 'text/plain', size: 8, disposition: 'attachment' },
     ]);
     // It is found as any mail is.
     const found = await tegami.request('GET', '/v1/messages?recipient_name=tanaka');

@@ -78,11 +78,22 @@ export interface Address {
   name?: string;
 }
 
+/**
+ * `attachment`: a file the reader opens. `inline`: shown in the body, where the HTML names its
+ * `content_id` (`<img src="cid:logo">`).
+ */
+export const ATTACHMENT_DISPOSITIONS = ['attachment', 'inline'] as const;
+export type AttachmentDisposition = (typeof ATTACHMENT_DISPOSITIONS)[number];
+
 export interface Attachment {
   filename: string;
   /** base64 */
   content: string;
   content_type: string;
+  /** The id of its Content-ID header (without `<>`), which `cid:` links in the HTML name. */
+  content_id?: string;
+  /** Absent: `attachment` (as for every attachment stored before inline ones existed). */
+  disposition?: AttachmentDisposition;
 }
 
 /** What an application asks us to send, after validation. */

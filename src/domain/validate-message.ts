@@ -1,6 +1,11 @@
 import { isCalendarTime } from './calendar-time.ts';
 import type { Priority } from './priority.ts';
-import type { Address, Attachment, MessageContent } from './types.ts';
+import {
+  type Address,
+  ATTACHMENT_DISPOSITIONS,
+  type Attachment,
+  type MessageContent,
+} from './types.ts';
 
 /**
  * Rules a message must meet beyond its JSON shape (which the API schema checks). Kept here, not in
@@ -35,6 +40,8 @@ export const MAX_HEADER_VALUE_LENGTH = 998;
  * written in RFC 2231 continuations.)
  */
 export const MAX_CONTENT_TYPE_LENGTH = 255;
+/** An attachment's content ID is one token of a header line too (`Content-ID: <id>`). */
+export const MAX_CONTENT_ID_LENGTH = MAX_CONTENT_TYPE_LENGTH;
 /**
  * One message is at most 10 MiB as JSON, however it arrives. That is the body limit of
  * `POST /v1/messages` (src/api/app.ts); without the same limit per message, a batch (50 MiB)
@@ -180,6 +187,12 @@ const BASE64_CHARACTERS = /^[A-Za-z0-9+/]*={0,2}$/;
 /** SendGrid: "Categories can not contain non-ASCII characters" (controls included). */
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 const MIME_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$/;
+/**
+ * A content ID: printable ASCII without space, `<` or `>`. It is written as `Content-ID: <id>`,
+ * so a bracket would end it early and a space or line break split it; an HTML `cid:` link names
+ * it as it is.
+ */
+const CONTENT_ID = /^[!-;=?-~]+$/;
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 
 /**
@@ -202,6 +215,11 @@ export function isValidEmail(email: string): boolean {
   const labels = domain.split('.');
   if (labels.length < 2) return false;
   return labels.every((label) => DOMAIN_LABEL.test(label));
+}
+
+/** A content ID the rules take: 1 to 255 characters of CONTENT_ID. */
+export function isContentId(value: string): boolean {
+  return value.length > 0 && value.length <= MAX_CONTENT_ID_LENGTH && CONTENT_ID.test(value);
 }
 
 /** Standard base64 (RFC 4648 section 4, padded, no line breaks), checked in linear time. */
@@ -420,6 +438,34 @@ export function validateMessage(input: MessageInput, now: number): ValidMessage 
     }
     if (attachment.content.length === 0 || !isStandardBase64(attachment.content)) {
       errors.push({ field: `${field}.content`, message: 'must be non-empty standard base64' });
+    }
+    const { disposition } = attachment;
+    if (
+      disposition !== undefined &&
+      !(ATTACHMENT_DISPOSITIONS as readonly string[]).includes(disposition)
+    ) {
+      errors.push({ field: `${field}.disposition`, message: 'must be attachment or inline' });
+    }
+    const contentId = attachment.content_id;
+    if (contentId !== undefined) {
+      if (contentId.length === 0 || contentId.length > MAX_CONTENT_ID_LENGTH) {
+        errors.push({
+          field: `${field}.content_id`,
+          message: `must be 1 to ${MAX_CONTENT_ID_LENGTH} characters: a content ID is one token of a header line, which cannot be folded`,
+        });
+      } else if (!CONTENT_ID.test(contentId)) {
+        errors.push({
+          field: `${field}.content_id`,
+          message:
+            'must be printable ASCII without spaces, line breaks or angle brackets: it is written as Content-ID: <content_id>',
+        });
+      }
+    } else if (attachment.disposition === 'inline') {
+      errors.push({
+        field: `${field}.content_id`,
+        message:
+          'is required when disposition is inline: the HTML shows the file where it names cid:<content_id>',
+      });
     }
   });
   checkSize(input, errors);

@@ -4,6 +4,7 @@ import MimeNode from 'nodemailer/lib/mime-node';
 import type { Address, Attachment, OutboundMessage } from '../domain/types.ts';
 import {
   ASCII_ONLY_HEADERS,
+  isContentId,
   isReservedHeader,
   MAX_CONTENT_TYPE_LENGTH,
 } from '../domain/validate-message.ts';
@@ -122,7 +123,7 @@ function attachment(a: Attachment) {
   // nodemailer folds a quoted filename at its whitespace, so a long run of spaces became a line
   // of whitespace only (which RFC 5322 forbids); a run is written as one space, as for names.
   const filename = a.filename.replace(/[ \t]{2,}/g, ' ');
-  const names = typeAndFilename(type, filename);
+  const names = partNames(type, filename, a);
   const file = { content: a.content, encoding: 'base64', ...names };
   // The media type without its parameters (message/partial has id, number and total).
   const media = (type.split(';')[0] ?? '').trim().toLowerCase();
@@ -137,8 +138,25 @@ function attachment(a: Attachment) {
   return {
     content: a.content,
     encoding: 'base64',
-    ...typeAndFilename('application/octet-stream', filename),
+    ...partNames('application/octet-stream', filename, a),
   };
+}
+
+/**
+ * The type, filename, disposition and content ID of an attachment for the composer. nodemailer's
+ * `cid` writes `Content-ID: <content_id>` and, when the mail has HTML, puts the part beside it in
+ * multipart/related, where mail readers resolve `cid:` links. The disposition is then the
+ * attachment's own (nodemailer would make every image with a cid inline); without a content ID it
+ * is nodemailer's: `inline` for a `message/*` part, else `attachment`. A content ID the rules
+ * would refuse (a row edited by hand) is left out, and its attachment is a plain one.
+ */
+function partNames(type: string, filename: string, a: Attachment) {
+  const cid = a.content_id !== undefined && isContentId(a.content_id) ? a.content_id : undefined;
+  let disposition: 'attachment' | 'inline' = /^message\//i.test(type) ? 'inline' : 'attachment';
+  if (cid !== undefined) disposition = a.disposition === 'inline' ? 'inline' : 'attachment';
+  const names = typeAndFilename(type, filename, disposition);
+  if (cid === undefined) return names;
+  return { contentDisposition: disposition, ...names, cid };
 }
 
 /**
@@ -150,14 +168,16 @@ function attachment(a: Attachment) {
  * lines do not fit, the filename is given as a parameter of both headers instead, and nodemailer
  * writes both in RFC 2231 continuations, which keep the whole name however long it is.
  */
-function typeAndFilename(contentType: string, filename: string) {
+function typeAndFilename(
+  contentType: string,
+  filename: string,
+  disposition: 'attachment' | 'inline',
+) {
   const lines = new MimeNode(contentType, { filename }).buildHeaders().split('\r\n');
   if (lines.every((line) => line.length <= MAX_LINE)) return { contentType, filename };
   // A quoted string: nodemailer reads it back as the filename, whatever it holds (validation
   // keeps control characters out of filenames).
   const quoted = `"${filename.replace(/["\\]/g, '\\$&')}"`;
-  // nodemailer's own disposition: a message/* part is shown inline.
-  const disposition = /^message\//i.test(contentType) ? 'inline' : 'attachment';
   return {
     contentType: `${contentType}; name=${quoted}`,
     contentDisposition: `${disposition}; filename=${quoted}`,

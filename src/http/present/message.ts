@@ -1,6 +1,6 @@
 import { MAX_EVENT_DEPTH, nestedDeeperThan } from '../../domain/delivery-event-limits.ts';
 import type { RecentEvents, TimelineEntry } from '../../domain/ports/delivery-event-store.ts';
-import type { MessageRecord } from '../../domain/types.ts';
+import type { AttachmentDisposition, MessageRecord } from '../../domain/types.ts';
 import {
   integer,
   integerOrNull,
@@ -119,12 +119,14 @@ export function presentMessage(
         filename: text(a.filename),
         content_type: text(a.content_type),
         size: decodedSize(text(a.content)),
+        ...inlineFields(a),
       })),
       // A forwarded SendGrid request keeps its attachments in the request alone.
       ...forwardedAttachments(content.sendgrid).map((a) => ({
         filename: text(a.filename),
         content_type: textOrNull(a.type) ?? 'application/octet-stream',
         size: decodedSize(text(a.content).replace(/\r?\n/g, '')),
+        ...inlineFields(a),
       })),
     ],
     recipients: record.recipients.map((r) => {
@@ -186,6 +188,20 @@ export function presentMessage(
         }
       : {}),
     ...(sendgrid ? { sendgrid } : {}),
+  };
+}
+
+/**
+ * An attachment's disposition, `attachment` unless it says `inline` (one stored before inline
+ * attachments existed has none), and its content ID when it has one. The native form and
+ * SendGrid's name both fields alike.
+ */
+function inlineFields(a: Record<string, unknown>) {
+  const contentId = textOrNull(a.content_id);
+  const disposition: AttachmentDisposition = a.disposition === 'inline' ? 'inline' : 'attachment';
+  return {
+    disposition,
+    ...(contentId !== null ? { content_id: contentId } : {}),
   };
 }
 

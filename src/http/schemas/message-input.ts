@@ -1,6 +1,8 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { ATTACHMENT_DISPOSITIONS, type AttachmentDisposition } from '../../domain/types.ts';
 import {
   MAX_CATEGORIES,
+  MAX_CONTENT_ID_LENGTH,
   MAX_CONTENT_TYPE_LENGTH,
   MAX_HEADER_VALUE_LENGTH,
   MAX_RECIPIENTS,
@@ -8,6 +10,14 @@ import {
 import { AddressSchema } from './address.ts';
 import { AnyKey, strict } from './parts.ts';
 import { prioritySchema } from './priority.ts';
+
+/** domain/types.ts ATTACHMENT_DISPOSITIONS: an enum, so a wrong value gets one error naming both. */
+export const dispositionSchema = (description: string) =>
+  Type.Unsafe<AttachmentDisposition>({
+    type: 'string',
+    enum: [...ATTACHMENT_DISPOSITIONS],
+    description,
+  });
 
 export const AttachmentSchema = Type.Object(
   {
@@ -17,6 +27,18 @@ export const AttachmentSchema = Type.Object(
       maxLength: MAX_CONTENT_TYPE_LENGTH,
       description: 'MIME type, e.g. application/pdf',
     }),
+    content_id: Type.Optional(
+      Type.String({
+        maxLength: MAX_CONTENT_ID_LENGTH,
+        description:
+          'The id the HTML names in cid: links (<img src="cid:logo">), written as Content-ID: <content_id>; printable ASCII without spaces or angle brackets',
+      }),
+    ),
+    disposition: Type.Optional(
+      dispositionSchema(
+        'attachment (the default): a file to open; inline: shown in the HTML where it names the content_id, which inline requires',
+      ),
+    ),
   },
   strict,
 );

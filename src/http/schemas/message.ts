@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { EVENTS_SHOWN_PER_RECIPIENT } from '../../domain/delivery-event-limits.ts';
 import { AddressSchema } from './address.ts';
+import { dispositionSchema } from './message-input.ts';
 import { AnyKey, Nullable } from './parts.ts';
 import { PrioritySchema } from './priority.ts';
 
@@ -87,7 +88,15 @@ export const MessageSchema = Type.Object({
   categories: Type.Array(Type.String()),
   metadata: Type.Record(AnyKey, Type.String()),
   attachments: Type.Array(
-    Type.Object({ filename: Type.String(), content_type: Type.String(), size: Type.Integer() }),
+    Type.Object({
+      filename: Type.String(),
+      content_type: Type.String(),
+      size: Type.Integer(),
+      disposition: dispositionSchema(
+        'inline: shown in the HTML where it names content_id; attachment: a file to open',
+      ),
+      content_id: Type.Optional(Type.String({ description: 'what cid: links in the HTML name' })),
+    }),
   ),
   recipients: Type.Array(
     Type.Object({

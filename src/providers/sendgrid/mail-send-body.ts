@@ -1,4 +1,4 @@
-import type { Address, OutboundMessage } from '../../domain/types.ts';
+import type { Address, AttachmentDisposition, OutboundMessage } from '../../domain/types.ts';
 import { isReservedHeader } from '../../domain/validate-message.ts';
 
 /**
@@ -29,7 +29,8 @@ export interface MailSendBody {
     content: string;
     type: string;
     filename: string;
-    disposition: 'attachment';
+    disposition: AttachmentDisposition;
+    content_id?: string;
   }>;
   categories?: string[];
   headers?: Record<string, string>;
@@ -69,11 +70,13 @@ export function toMailSendBody({ id, content }: OutboundMessage): MailSendBody {
   const headers = Object.entries(content.headers).filter(([name]) => !isReservedHeader(name));
   if (headers.length > 0) body.headers = Object.fromEntries(headers);
   if (content.attachments.length > 0) {
+    // SendGrid's own names: an inline file shows where the HTML names its content_id (cid:…).
     body.attachments = content.attachments.map((a) => ({
       content: a.content,
       type: a.content_type,
       filename: a.filename,
-      disposition: 'attachment',
+      disposition: a.disposition === 'inline' ? 'inline' : 'attachment',
+      ...(a.content_id !== undefined ? { content_id: a.content_id } : {}),
     }));
   }
   return body;
