@@ -166,8 +166,9 @@ function unstorableForwarded(request: MailSendRequest): SendGridError[] {
 /**
  * An attachment's `type` and `content_id` are each one token of a header line (Content-Type,
  * Content-ID), which cannot be folded: over MAX_CONTENT_TYPE_LENGTH (255) characters they are
- * refused whichever provider sends the mail, as the native API and SMTP refuse such a type. A
- * filename has no such limit: it is written in RFC 2231 continuations.
+ * refused whichever provider sends the mail, as the native API and SMTP refuse them; this is
+ * the one error such a content_id gets, before any rendering. A filename has no such limit: it is
+ * written in RFC 2231 continuations.
  */
 function unfoldableTokens(request: MailSendRequest): SendGridError[] {
   const errors: SendGridError[] = [];

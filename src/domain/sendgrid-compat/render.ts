@@ -1,3 +1,4 @@
+import type { Attachment, AttachmentDisposition } from '../types.ts';
 import type { MessageInput } from '../validate-message.ts';
 import type { SendGridError } from './errors.ts';
 import type { MailSendRequest, SendGridAddress, SendGridPersonalization } from './request-types.ts';
@@ -59,13 +60,6 @@ export function unrenderableFeatures(request: MailSendRequest, provider: string)
     const type = part.type.trim().toLowerCase();
     if (type !== 'text/plain' && type !== 'text/html') {
       errors.push(refusal(`content.${i}.type`, `Content of type ${part.type}`, provider));
-    }
-  });
-  (request.attachments ?? []).forEach((attachment, i) => {
-    if (attachment.disposition === 'inline' || attachment.content_id !== undefined) {
-      errors.push(
-        refusal(`attachments.${i}.disposition`, 'Inline attachments (content_id)', provider),
-      );
     }
   });
   if ((request.reply_to_list?.length ?? 0) > 1) {
@@ -207,12 +201,18 @@ export function renderPersonalization(
     input.attachments = request.attachments.map((a) => {
       // Each message stores its own copy.
       spend(budget, a.content.length);
-      return {
+      const attachment: Attachment = {
         filename: a.filename,
         // SendGrid takes base64 with line breaks; the native form is one line.
         content: a.content.replace(/\r?\n/g, ''),
         content_type: a.type ?? 'application/octet-stream',
       };
+      // The same names in both forms; the spec's schema allows only attachment and inline.
+      if (a.content_id !== undefined) attachment.content_id = a.content_id;
+      if (a.disposition !== undefined) {
+        attachment.disposition = a.disposition as AttachmentDisposition;
+      }
+      return attachment;
     });
   }
   // SendGrid sends at once when send_at is in the past, however far (the rules bound only the
