@@ -29,6 +29,7 @@ const MIXED_LONG = `${'b'.repeat(1_100)} é "quoted" back\\slash;semi=colon.pdf`
 const LONG_TYPE = `application/${'x'.repeat(1_200)}`;
 const TYPE_AT_LIMIT = `application/${'x'.repeat(255 - 'application/'.length)}`;
 const LONG_CID = `${'c'.repeat(1_200)}@hotel.example`;
+const CID_AT_LIMIT = `${'c'.repeat(255 - '@hotel.example'.length)}@hotel.example`;
 const FILE = Buffer.from('%PDF-1.4 booking').toString('base64');
 
 /** The lines of a rendered mail over 998 octets (CRLF excluded). */
@@ -188,7 +189,7 @@ describe(`rendered MIME lines stay within 998 octets (${TEST_ENGINE})`, () => {
     assert.deepEqual(await rowCounts(svc.databaseUrl), before);
   });
 
-  test('SMTP: a long filename and a long Content-ID render within 998 octets; a long type is a 550', async () => {
+  test('SMTP: a long filename and a Content-ID at the limit render within 998 octets; a longer type or Content-ID is a 550', async () => {
     const transport = nodemailer.createTransport({
       host: '127.0.0.1',
       port,
@@ -206,7 +207,7 @@ describe(`rendered MIME lines stay within 998 octets (${TEST_ENGINE})`, () => {
           content: 'booking',
           contentType: 'application/pdf',
         })),
-        { filename: 'logo.png', content: 'png', contentType: 'image/png', cid: LONG_CID },
+        { filename: 'logo.png', content: 'png', contentType: 'image/png', cid: CID_AT_LIMIT },
       ],
     });
     const id = /queued as (msg_\w+)/.exec(info.response)?.[1] ?? '';
@@ -219,6 +220,10 @@ describe(`rendered MIME lines stay within 998 octets (${TEST_ENGINE})`, () => {
       [
         { filename: ASCII_LONG, content: 'x', contentType: 'application/pdf' },
         'attachments[0].filename',
+      ],
+      [
+        { filename: 'logo.png', content: 'png', contentType: 'image/png', cid: LONG_CID },
+        'attachments[0].content_id',
       ],
     ] as const) {
       const refused = await transport

@@ -204,4 +204,81 @@ describe('SMTP mail read into a message', () => {
     assert.ok(kept.length > 20);
     assert.equal(shortenedReferences('<a@x> <b@x>'), '<a@x> <b@x>');
   });
+
+  test('an embedded image keeps its Content-ID and is inline; a file is a plain attachment', async () => {
+    const png = Buffer.from('89504e470d0a1a0a', 'hex');
+    const mail = await parsed({
+      from: 'a@hotel.example',
+      to: 'guest@example.jp',
+      subject: 'Your booking',
+      html: '<img src="cid:logo@hotel.example">',
+      attachments: [
+        // nodemailer: multipart/related, Content-Disposition: inline, Content-ID.
+        { filename: 'logo.png', content: png, contentType: 'image/png', cid: 'logo@hotel.example' },
+        { filename: 'stay.pdf', content: '%PDF', contentType: 'application/pdf' },
+        // A Content-ID on a file the mail calls an attachment: kept, and still an attachment.
+        {
+          filename: 'map.png',
+          content: png,
+          contentType: 'image/png',
+          cid: 'map@hotel.example',
+          contentDisposition: 'attachment',
+        },
+      ],
+    });
+    const mapped = mailToMessage(mail, { mailFrom: null, rcptTo: ['guest@example.jp'] });
+    assert.ok('input' in mapped, JSON.stringify(mapped));
+    assert.deepEqual(
+      mapped.input.attachments?.map(({ content: _, ...a }) => a),
+      [
+        {
+          filename: 'logo.png',
+          content_type: 'image/png',
+          content_id: 'logo@hotel.example',
+          disposition: 'inline',
+        },
+        { filename: 'map.png', content_type: 'image/png', content_id: 'map@hotel.example' },
+        { filename: 'stay.pdf', content_type: 'application/pdf' },
+      ],
+    );
+
+    // An image in multipart/related with a Content-ID and no Content-Disposition, as some
+    // clients write one: inline.
+    const raw = [
+      'From: a@hotel.example',
+      'To: guest@example.jp',
+      'Subject: Your booking',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/related; boundary="b"',
+      '',
+      '--b',
+      'Content-Type: text/html; charset=utf-8',
+      '',
+      '<img src="cid:logo@hotel.example">',
+      '--b',
+      'Content-Type: image/png',
+      'Content-ID: <logo@hotel.example>',
+      'Content-Transfer-Encoding: base64',
+      '',
+      png.toString('base64'),
+      '--b--',
+      '',
+    ].join('\r\n');
+    const related = mailToMessage((await simpleParser(raw)) as unknown as ParsedMailLike, {
+      mailFrom: null,
+      rcptTo: ['guest@example.jp'],
+    });
+    assert.ok('input' in related, JSON.stringify(related));
+    assert.deepEqual(
+      related.input.attachments?.map(({ content: _, ...a }) => a),
+      [
+        {
+          filename: 'attachment-1',
+          content_type: 'image/png',
+          content_id: 'logo@hotel.example',
+          disposition: 'inline',
+        },
+      ],
+    );
+  });
 });

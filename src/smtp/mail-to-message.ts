@@ -1,7 +1,7 @@
 import { domainToASCII } from 'node:url';
 import libmime from 'libmime';
 import { isPriority, PRIORITIES } from '../domain/priority.ts';
-import type { Address } from '../domain/types.ts';
+import type { Address, Attachment } from '../domain/types.ts';
 import {
   isReservedHeader,
   MAX_HEADER_VALUE_LENGTH,
@@ -30,7 +30,19 @@ export interface ParsedMailLike {
   subject?: string;
   text?: string;
   html?: string | false;
-  attachments: { filename?: string; contentType: string; content: Buffer }[];
+  attachments: {
+    filename?: string;
+    contentType: string;
+    content: Buffer;
+    /** The Content-ID without its `<>`. */
+    cid?: string;
+    /** `inline` or `attachment` (mailparser's default for a file without the header). */
+    contentDisposition?: string;
+    /** True for a part with a Content-ID inside multipart/related: the HTML shows it. */
+    related?: boolean;
+    /** The part's own header fields, by lower-case name. */
+    headers?: { has(name: string): boolean };
+  }[];
   /** Every header line as written (folded lines joined by mailparser). */
   headerLines: { key: string; line: string }[];
 }
@@ -224,11 +236,23 @@ export function mailToMessage(mail: ParsedMailLike, envelope: Envelope): MailMap
   const replyTo = addressesOf(mail.replyTo)[0];
   if (replyTo) input.reply_to = replyTo;
   if (mail.attachments.length > 0) {
-    input.attachments = mail.attachments.map((a, i) => ({
-      filename: a.filename ?? `attachment-${i + 1}`,
-      content: a.content.toString('base64'),
-      content_type: a.contentType,
-    }));
+    input.attachments = mail.attachments.map((a, i) => {
+      const attachment: Attachment = {
+        filename: a.filename ?? `attachment-${i + 1}`,
+        content: a.content.toString('base64'),
+        content_type: a.contentType,
+      };
+      // The Content-ID keeps the HTML's cid: links working. A part with one is inline when it
+      // says so, or when it says nothing and sits in multipart/related beside the HTML that shows
+      // it (mailparser reads a file without a disposition as `attachment`). An inline part
+      // without a Content-ID is a plain attachment: nothing links to it.
+      if (a.cid) {
+        attachment.content_id = a.cid;
+        const unsaid = a.related === true && a.headers?.has('content-disposition') === false;
+        if (a.contentDisposition === 'inline' || unsaid) attachment.disposition = 'inline';
+      }
+      return attachment;
+    });
   }
 
   const categories = controls.get(CONTROL_HEADERS.categories);
