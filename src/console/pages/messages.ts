@@ -2,7 +2,8 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { EVENTS_SHOWN_PER_RECIPIENT } from '../../domain/delivery-event-limits.ts';
 import { decodeEventCursor, encodeEventCursor } from '../../domain/event-cursor.ts';
 import type { TimelineEntry } from '../../domain/ports/delivery-event-store.ts';
-import type { MessageRecord } from '../../domain/types.ts';
+import type { Attachment, MessageRecord } from '../../domain/types.ts';
+import { isStandardBase64 } from '../../domain/validate-message.ts';
 import { backLabel, backPath } from '../back.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { type Html, html, qs, time } from '../html.ts';
@@ -11,6 +12,35 @@ import { addTerm, type ParsedSearch, parseSearch } from '../search-language.ts';
 import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
 import { shownUrl } from '../shown-url.ts';
 import { providerHold } from './provider-hold.ts';
+
+/** A media type of an image (validated attachments' types are tokens: no quote, no `>`). */
+const IMAGE_TYPE = /^image\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$/;
+
+/**
+ * The HTML with each `cid:` link to an image attachment (`<img src="cid:logo">`) turned into
+ * the image itself as a `data:` URL, which the frame's Content-Security-Policy already allows:
+ * the preview shows an embedded logo as mail readers do, and still fetches nothing. A link is
+ * matched by its content ID as written or %-decoded (RFC 2392); the first attachment of an ID
+ * wins, as in mail readers. Other links are left as they are (the frame shows no image for them).
+ */
+function withInlineImages(body: string, attachments: Attachment[]): string {
+  const images = new Map<string, string>();
+  for (const a of attachments) {
+    if (a.content_id === undefined || images.has(a.content_id)) continue;
+    if (!IMAGE_TYPE.test(a.content_type) || !isStandardBase64(a.content)) continue;
+    images.set(a.content_id, `data:${a.content_type};base64,${a.content}`);
+  }
+  if (images.size === 0) return body;
+  return body.replace(/\bcid:([^\s"'<>()]+)/gi, (link, id: string) => {
+    let decoded = id;
+    try {
+      decoded = decodeURIComponent(id);
+    } catch {
+      // Not %-encoded text: the ID as written.
+    }
+    return images.get(id) ?? images.get(decoded) ?? link;
+  });
+}
 
 const PAGE_SIZE = 50;
 /** Delivery events per page of a message's events page. */
@@ -337,7 +367,7 @@ ${
 <section id="tab-text"><pre class="body">${c.text ?? '(no text part)'}</pre></section>
 <section id="tab-raw"><p><a href="/console/messages/${r.id}/raw">Show the raw MIME</a></p></section>
 </div>
-${c.attachments.length ? html`<h3>Attachments</h3><ul>${c.attachments.map((a, i) => html`<li><a href="/console/messages/${r.id}/attachments/${i}" download="${a.filename}">${a.filename}</a> <span class="muted">${a.content_type}, ${Math.ceil((a.content.length * 3) / 4 / 1024)} KiB</span></li>`)}</ul>` : ''}`
+${c.attachments.length ? html`<h3>Attachments</h3><ul>${c.attachments.map((a, i) => html`<li><a href="/console/messages/${r.id}/attachments/${i}" download="${a.filename}">${a.filename}</a> <span class="muted">${a.content_type}, ${Math.ceil((a.content.length * 3) / 4 / 1024)} KiB${a.disposition === 'inline' ? ', inline' : ''}${a.content_id !== undefined ? html`, <code>cid:${a.content_id}</code>` : ''}</span></li>`)}</ul>` : ''}`
     : html`<p class="muted">Your account sees message metadata only.</p>`
 }`;
     return reply
@@ -399,7 +429,7 @@ ${last ? html`<p><a href="/console/messages/${id}/events${qs({ q, back, before: 
           .header('x-dns-prefetch-control', 'off')
           .header('referrer-policy', 'no-referrer')
           .type('text/html; charset=utf-8')
-          .send(record.content.html ?? '')
+          .send(withInlineImages(record.content.html ?? '', record.content.attachments))
       );
     },
   );
