@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
-import { startTestService, TEST_ENGINE, type TestService } from './helpers.ts';
+import { message, startTestService, TEST_ENGINE, type TestService } from './helpers.ts';
 
 /**
  * The API's OpenAPI document, as served at `/openapi.json` by a default configuration, is
@@ -123,5 +123,128 @@ describe(`docs/openapi.json is the served OpenAPI document (${TEST_ENGINE})`, ()
         `the document holds ${what}: …${text.slice((found?.index ?? 0) - 60, (found?.index ?? 0) + 60)}…`,
       );
     }
+  });
+});
+
+/**
+ * What a client generated from the document expects: every status a route answers is listed for
+ * it, and the Idempotency-Key header of a submission is a parameter. Each request here is real
+ * HTTP against the served API, and its status is looked up in the document the same API serves.
+ */
+describe(`the OpenAPI document lists the statuses the API answers (${TEST_ENGINE})`, () => {
+  let svc: TestService;
+  let document: {
+    paths: Record<
+      string,
+      Record<
+        string,
+        { responses?: Record<string, unknown>; parameters?: { in: string; name: string }[] }
+      >
+    >;
+  };
+  before(async () => {
+    svc = await startTestService({
+      TEGAMI_TEST_NO_WORKER: '1',
+      TEGAMI_WEBHOOKS_ALLOW_PRIVATE: 'true',
+    });
+    document = (await svc.request('GET', '/openapi.json')).body;
+  });
+  after(() => svc?.stop());
+
+  /** The document's operation for a request: its path template matched segment by segment. */
+  function operation(method: string, path: string) {
+    const parts = path.split('?')[0]?.split('/') ?? [];
+    const template = Object.keys(document.paths).find((candidate) => {
+      const pattern = candidate.split('/');
+      return (
+        pattern.length === parts.length &&
+        pattern.every((p, i) => p === parts[i] || /^\{.+\}$/.test(p))
+      );
+    });
+    assert.ok(template, `no path of the document matches ${path}`);
+    const op = document.paths[template]?.[method.toLowerCase()];
+    assert.ok(op, `the document has no ${method} ${template}`);
+    return { template, op };
+  }
+
+  async function answers(
+    method: string,
+    path: string,
+    status: number,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ) {
+    const answer = await svc.request(method, path, body, headers);
+    assert.equal(answer.status, status, `${method} ${path}: ${JSON.stringify(answer.body)}`);
+    const { template, op } = operation(method, path);
+    assert.ok(
+      Object.hasOwn(op.responses ?? {}, String(status)),
+      `${method} ${template} answered ${status}, which the document does not list (it lists ${Object.keys(op.responses ?? {}).join(', ')})`,
+    );
+    return answer;
+  }
+
+  test('DELETE routes answer 204, as listed', async () => {
+    await answers('POST', '/v1/suppressions', 201, { email: 'guest@example.com' });
+    await answers('DELETE', '/v1/suppressions/guest@example.com', 204);
+    await answers('DELETE', '/v1/suppressions/guest@example.com', 404);
+    const endpoint = await answers('POST', '/v1/webhook-endpoints', 201, {
+      url: 'http://127.0.0.1:9/hooks',
+      events: ['message.sent'],
+    });
+    await answers('DELETE', `/v1/webhook-endpoints/${endpoint.body.id}`, 204);
+    await answers('DELETE', `/v1/webhook-endpoints/${endpoint.body.id}`, 404);
+    await answers('PUT', '/v1/sendgrid/event-relay', 200, { url: 'http://127.0.0.1:9/events' });
+    await answers('DELETE', '/v1/sendgrid/event-relay', 204);
+    await answers('DELETE', '/v1/sendgrid/event-relay', 404);
+  });
+
+  test('the errors every /v1 route may give are listed on routes that declared none', async () => {
+    await answers('GET', '/v1/providers?stauts=x', 400);
+    await answers('GET', '/v1/suppressions?limit=0', 400);
+    await answers('POST', '/v1/webhook-endpoints', 400, {
+      url: 'ftp://x',
+      events: ['message.sent'],
+    });
+    await answers('GET', '/v1/webhook-endpoints/whk_unknown/deliveries', 404);
+    await answers('POST', '/v1/webhook-endpoints/whk_unknown/rotate-secret', 404);
+    await answers('GET', '/v1/webhook-endpoints', 401, undefined, { authorization: 'Bearer nope' });
+    await answers('POST', '/v1/messages', 415, JSON.stringify(message()), {
+      'content-type': 'text/plain',
+    });
+    await answers('POST', '/v1/suppressions', 415, 'guest@example.com', {
+      'content-type': 'text/plain',
+    });
+  });
+
+  test('POST /v3/mail/send answers 202 (200 in sandbox mode), as listed', async () => {
+    const mail = {
+      personalizations: [{ to: [{ email: 'guest@example.com' }] }],
+      from: { email: 'bookings@hotel.example' },
+      subject: 'Your booking',
+      content: [{ type: 'text/plain', value: 'See you soon.' }],
+    };
+    await answers('POST', '/v3/mail/send', 202, mail);
+    await answers('POST', '/v3/mail/send', 200, {
+      ...mail,
+      mail_settings: { sandbox_mode: { enable: true } },
+    });
+    await answers('POST', '/v3/mail/send', 400, { ...mail, from: {} });
+    await answers('POST', '/v3/mail/send', 401, mail, { authorization: 'Bearer nope' });
+  });
+
+  test('a submission lists its Idempotency-Key header', async () => {
+    for (const path of ['/v1/messages', '/v1/messages/batch']) {
+      const { op } = operation('POST', path);
+      assert.ok(
+        (op.parameters ?? []).some((p) => p.in === 'header' && p.name === 'idempotency-key'),
+        `POST ${path} lists no idempotency-key header: ${JSON.stringify(op.parameters)}`,
+      );
+    }
+    const key = { 'idempotency-key': 'booking-42' };
+    const first = await answers('POST', '/v1/messages', 202, message(), key);
+    const again = await answers('POST', '/v1/messages', 202, message(), key);
+    assert.equal(again.body.id, first.body.id);
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
   });
 });

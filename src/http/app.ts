@@ -18,6 +18,7 @@ import { parseJsonBytes } from './json-body.ts';
 import { LingeringSockets } from './linger.ts';
 import { toApiError } from './map-errors.ts';
 import { registerRoutes } from './routes/index.ts';
+import { ErrorComponent } from './schemas/error.ts';
 import { boundedValidatorCompiler } from './validation-errors.ts';
 
 function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
@@ -157,7 +158,12 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       },
       security: [{ bearer: [] }],
     },
+    // Shared schemas (ErrorComponent) under their own names: `#/components/schemas/Error`.
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`),
+    },
   });
+  app.addSchema(ErrorComponent);
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const apiError = toApiError(error);

@@ -2,6 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { authenticateRequests } from '../auth.ts';
 import type { ApiDeps } from '../deps.ts';
+import { commonErrorResponses } from '../schemas/error.ts';
 import { NoQuerySchema } from '../schemas/parts.ts';
 import { registerAlertRoutes } from './alerts/index.ts';
 import { registerAuditRoutes } from './audit-events/index.ts';
@@ -36,10 +37,16 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
       // A /v1 route that declares no query parameters takes none: an unknown one is refused
       // (400 `invalid_request`, naming it) as the routes with parameters refuse theirs, instead of
       // being ignored, where a typo such as `?stauts=failed` would act on everything. Set here,
-      // before the routes, so a new route cannot forget it.
+      // before the routes, so a new route cannot forget it. Each route also lists the errors any
+      // /v1 route may answer (400, 401, 503, ...), so that the OpenAPI document names every status
+      // a client can get; what a route declares itself wins.
       scope.addHook('onRoute', (route) => {
         route.schema ??= {};
         route.schema.querystring ??= NoQuerySchema;
+        route.schema.response = {
+          ...commonErrorResponses(route.method, route.url),
+          ...(route.schema.response as object | undefined),
+        };
       });
       const v1 = scope.withTypeProvider<TypeBoxTypeProvider>();
       registerMessageRoutes(v1, deps);

@@ -80,3 +80,16 @@ export const MessageInputSchema = Type.Object(
   strict,
 );
 export type MessageInputBody = Static<typeof MessageInputSchema>;
+
+/**
+ * The headers of a submission, as the OpenAPI document lists them. Only described here: the
+ * key itself is checked by http/idempotency.ts, whose 400 names `header.idempotency-key`.
+ */
+export const SubmissionHeadersSchema = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      description:
+        '1 to 255 printable ASCII characters, remembered 24 hours per API key: a retry with the same key and body gets the stored answer (header `idempotent-replayed: true`), not a second message; with another body, 409 `idempotency_key_reused`.',
+    }),
+  ),
+});

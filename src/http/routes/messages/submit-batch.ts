@@ -7,7 +7,7 @@ import { type ApiDeps, BATCH_BODY_LIMIT } from '../../deps.ts';
 import { ApiError, type ErrorDetail, MAX_ERROR_DETAILS } from '../../errors.ts';
 import { oneRequestPerKey, replayIfKnown } from '../../idempotency.ts';
 import { ErrorBodySchema, ErrorSchema, MessageErrorResponses } from '../../schemas/error.ts';
-import { MessageInputSchema } from '../../schemas/message-input.ts';
+import { MessageInputSchema, SubmissionHeadersSchema } from '../../schemas/message-input.ts';
 import { strict } from '../../schemas/parts.ts';
 import type { TypedApp } from '../../typed-app.ts';
 import { compileSchemaCheck, schemaErrorDetails } from '../../validation-errors.ts';
@@ -78,6 +78,7 @@ export function registerSubmitMessageBatch(app: TypedApp, deps: ApiDeps): void {
         summary: 'Submit up to 1,000 messages',
         description:
           'Each message is validated on its own: valid ones are stored together (atomically), invalid ones are reported per index. 400 if none is valid. 429 `rate_limited` if the valid ones would go over the sending limit of the unit: none is stored.',
+        headers: SubmissionHeadersSchema,
         body: BatchInputSchema,
         response: { 202: BatchResultSchema, ...MessageErrorResponses, 429: ErrorSchema },
       },

@@ -5,7 +5,7 @@ import type { ApiDeps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import { oneRequestPerKey, replayIfKnown } from '../../idempotency.ts';
 import { ErrorSchema, MessageErrorResponses } from '../../schemas/error.ts';
-import { MessageInputSchema } from '../../schemas/message-input.ts';
+import { MessageInputSchema, SubmissionHeadersSchema } from '../../schemas/message-input.ts';
 import type { TypedApp } from '../../typed-app.ts';
 
 const AcceptedSchema = Type.Object({
@@ -24,6 +24,7 @@ export function registerSubmitMessage(app: TypedApp, deps: ApiDeps): void {
         summary: 'Submit one message',
         description:
           'Answers 202 only once the message is durably stored. Send `Idempotency-Key` to make retries safe. Over the sending limit of the unit (messages per minute): 429 `rate_limited` with `Retry-After`, nothing stored.',
+        headers: SubmissionHeadersSchema,
         body: MessageInputSchema,
         response: { 202: AcceptedSchema, ...MessageErrorResponses, 429: ErrorSchema },
       },

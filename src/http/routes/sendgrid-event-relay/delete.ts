@@ -1,5 +1,6 @@
 import type { SendGridEventRelayOptions } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
+import { ErrorSchema, NoContentSchema } from '../../schemas/error.ts';
 import { RelayUnitQuerySchema } from '../../schemas/sendgrid-event-relay.ts';
 import { actorOf } from '../../scope.ts';
 import { relayUnit } from '../../sendgrid/relay-unit.ts';
@@ -14,6 +15,7 @@ export function registerDeleteEventRelay(app: TypedApp, options: SendGridEventRe
         querystring: RelayUnitQuerySchema,
         tags: ['sendgrid'],
         summary: "Stop relaying the unit's SendGrid events (its key pair is forgotten)",
+        response: { 204: NoContentSchema, 404: ErrorSchema },
       },
     },
     async (request, reply) => {
@@ -25,7 +27,7 @@ export function registerDeleteEventRelay(app: TypedApp, options: SendGridEventRe
         unitId: unit.id,
         target: unit.id,
       });
-      return reply.code(204).send();
+      void reply.code(204);
     },
   );
 }

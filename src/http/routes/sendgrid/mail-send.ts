@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { NewMessage } from '../../../domain/ports/message-store.ts';
 import {
@@ -25,6 +26,20 @@ import {
  */
 export const SENDGRID_BODY_LIMIT = 30 * 1024 * 1024;
 
+/** SendGrid's error answer (http/sendgrid/answers.ts), as the OpenAPI document shows it. */
+const SendGridErrorsSchema = Type.Object(
+  {
+    errors: Type.Array(
+      Type.Object({
+        message: Type.String(),
+        field: Type.Union([Type.String(), Type.Null()]),
+        help: Type.Union([Type.String(), Type.Null()]),
+      }),
+    ),
+  },
+  { description: "SendGrid's error shape" },
+);
+
 /**
  * `POST /v3/mail/send`: SendGrid's v3 mail/send, so an application on SendGrid's official clients
  * moves to Tegami by changing its base URL and key (docs/sendgrid-compatibility.md). The key was
@@ -47,6 +62,18 @@ export function registerMailSend(
         summary: 'Send mail with SendGrid v3 mail/send',
         description:
           'SendGrid\'s v3 `POST /v3/mail/send`, its body, status codes and error shape: 202 with an empty body and an `X-Message-Id` once stored; 400, 401 (checked first), 413 over 30 MB, 429 over the unit sending limit (with `X-RateLimit-*`) as `{"errors":[{message, field, help}]}`. The key may be sent as `SG.<Tegami key>`. See docs/sendgrid-compatibility.md.',
+        response: {
+          202: Type.Null({ description: 'Stored: an empty body and an `X-Message-Id` header' }),
+          200: Type.Null({
+            description:
+              '`mail_settings.sandbox_mode.enable: true` and valid: nothing stored or sent',
+          }),
+          400: SendGridErrorsSchema,
+          401: SendGridErrorsSchema,
+          413: SendGridErrorsSchema,
+          429: SendGridErrorsSchema,
+          503: SendGridErrorsSchema,
+        },
       },
     },
     async (request, reply) => {

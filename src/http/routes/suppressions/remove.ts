@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { OperationsService } from '../../../domain/operations/service.ts';
 import type { SuppressionStore } from '../../../domain/ports/suppression-store.ts';
 import { ApiError } from '../../errors.ts';
+import { NoContentSchema } from '../../schemas/error.ts';
 import { SuppressionUnitQuery } from '../../schemas/suppression.ts';
 import { actorOf } from '../../scope.ts';
 import type { TypedApp } from '../../typed-app.ts';
@@ -34,6 +35,7 @@ export function registerRemoveSuppression(
           "Remove the key's unit's entry for an address (an admin key: every unit's, or the `unit`'s)",
         description:
           "Mail is sent to the address again once no entry of any unit is left. A unit key cannot remove another unit's entry: 404.",
+        response: { 204: NoContentSchema },
       },
     },
     async (request, reply) => {

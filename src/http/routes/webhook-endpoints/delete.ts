@@ -1,5 +1,6 @@
 import type { WebhookEndpointsOptions } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
+import { NoContentSchema } from '../../schemas/error.ts';
 import { EndpointIdParamsSchema } from '../../schemas/webhook-endpoint.ts';
 import { actorOf, scopeUnitId } from '../../scope.ts';
 import type { TypedApp } from '../../typed-app.ts';
@@ -14,6 +15,7 @@ export function registerDeleteWebhookEndpoint(app: TypedApp, options: WebhookEnd
         params: EndpointIdParamsSchema,
         tags: ['webhooks'],
         summary: 'Delete an endpoint: nothing more is posted to it',
+        response: { 204: NoContentSchema },
       },
     },
     async (request, reply) => {
