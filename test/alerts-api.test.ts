@@ -93,7 +93,7 @@ describe(`alerts API (${TEST_ENGINE})`, () => {
     assert.deepEqual(await seen(keys.hotel ?? '', '?unit=nosuch'), [], 'no hint that it exists');
     const unknown = await tegami.request('GET', '/v1/alerts?unit=nosuch');
     assert.equal(unknown.status, 400, 'an admin naming a unit that does not exist is told so');
-    assert.equal(unknown.body.error.details[0].field, 'unit');
+    assert.equal(unknown.body.error.details[0].field, 'querystring.unit');
     assert.equal(
       unknown.body.error.details[0].message,
       'no unit is named "nosuch" (see GET /v1/units)',

@@ -305,6 +305,46 @@ describe(`business units and their isolation (${TEST_ENGINE})`, () => {
     }
   });
 
+  test('an admin naming a unit that does not exist: 400 naming the field where it was given', async () => {
+    // A query parameter is `querystring.unit`, a recovery's filter `filter.unit`, a body's own
+    // field `unit`, as docs/api-errors.md names fields outside the body.
+    for (const path of [
+      '/v1/messages',
+      '/v1/unsent',
+      '/v1/unsent/summary',
+      '/v1/alerts',
+      '/v1/audit-events',
+      '/v1/suppressions',
+      '/v1/sendgrid/event-relay',
+    ]) {
+      const answer = await tegami.request('GET', `${path}?unit=nosuch`);
+      assert.equal(answer.status, 400, `${path}: ${JSON.stringify(answer.body)}`);
+      assert.equal(answer.body.error.code, 'invalid_request');
+      assert.deepEqual(
+        answer.body.error.details.map((d: { field: string }) => d.field),
+        ['querystring.unit'],
+        `${path}: ${JSON.stringify(answer.body)}`,
+      );
+      assert.match(answer.body.error.details[0].message, /no unit is named "nosuch"/);
+    }
+    const removed = await tegami.request('DELETE', '/v1/sendgrid/event-relay?unit=nosuch');
+    assert.equal(removed.body.error.details[0].field, 'querystring.unit');
+    for (const dryRun of [true, false]) {
+      const recovery = await tegami.request('POST', '/v1/recoveries', {
+        action: 'retry',
+        filter: { status: 'failed', unit: 'nosuch' },
+        dry_run: dryRun,
+      });
+      assert.equal(recovery.status, 400, JSON.stringify(recovery.body));
+      assert.equal(recovery.body.error.details[0].field, 'filter.unit');
+    }
+    const relay = await tegami.request('PUT', '/v1/sendgrid/event-relay', {
+      url: 'http://127.0.0.1:9/events',
+      unit: 'nosuch',
+    });
+    assert.equal(relay.body.error.details[0].field, 'unit');
+  });
+
   test('tegami units and keys --unit from the command line', async () => {
     const env = { TEGAMI_DATABASE_URL: tegami.databaseUrl };
     const created = await runTegami(['units', 'create', 'spa'], env);

@@ -61,6 +61,27 @@ export function toApiErrorFromOperations(error: OperationsError): ApiError {
   }
 }
 
+/**
+ * Runs an operation given a unit's name from one part of the request, the query (`?unit=`) or a
+ * body's `filter`: an unknown unit it refuses is then named as the other fields of that part are
+ * (`querystring.unit`, `filter.unit`; docs/api-errors.md), not as a bare `unit`.
+ */
+export async function unitNamedIn<T>(part: 'querystring' | 'filter', run: Promise<T>): Promise<T> {
+  try {
+    return await run;
+  } catch (error) {
+    const see = error instanceof OperationsError ? error.seeList : null;
+    if (!(error instanceof OperationsError) || !see) throw error;
+    const field = `${part}.${see.field}`;
+    throw new OperationsError(
+      error.kind,
+      error.message,
+      error.details.map((d) => (d.field === see.field ? { ...d, field } : d)),
+      { ...see, field },
+    );
+  }
+}
+
 /** PostgreSQL cannot store U+0000 in text: a client error, whichever field it came in. */
 export function hasNulCharacter(error: unknown): boolean {
   const { code } = error as { code?: unknown };

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { ALERT_RULES } from '../../../domain/alerts/rules.ts';
 import type { AlertsService } from '../../../domain/alerts/service.ts';
 import type { OperationsService } from '../../../domain/operations/service.ts';
+import { unitNamedIn } from '../../map-errors.ts';
 import { idCursor, parseIdPage } from '../../paging.ts';
 import { presentAlert } from '../../present/alert.ts';
 import { AlertSchema } from '../../schemas/alert.ts';
@@ -52,15 +53,18 @@ export function registerListAlerts(
     async (request) => {
       const q = request.query;
       const { limit, after, before, beforeId } = parseIdPage(q, 'alt');
-      const found = await alerts.list(scopeOf(request), {
-        limit: limit + 1,
-        ...(q.state ? { state: q.state } : {}),
-        ...(q.rule ? { rule: q.rule } : {}),
-        ...(q.unit !== undefined ? { unit: q.unit } : {}),
-        ...(after !== undefined ? { startedAfter: after } : {}),
-        ...(before !== undefined ? { startedBefore: before } : {}),
-        ...(beforeId ? { beforeId } : {}),
-      });
+      const found = await unitNamedIn(
+        'querystring',
+        alerts.list(scopeOf(request), {
+          limit: limit + 1,
+          ...(q.state ? { state: q.state } : {}),
+          ...(q.rule ? { rule: q.rule } : {}),
+          ...(q.unit !== undefined ? { unit: q.unit } : {}),
+          ...(after !== undefined ? { startedAfter: after } : {}),
+          ...(before !== undefined ? { startedBefore: before } : {}),
+          ...(beforeId ? { beforeId } : {}),
+        }),
+      );
       const shown = found.slice(0, limit);
       const units = await operations.unitNames(shown.flatMap((a) => (a.unitId ? [a.unitId] : [])));
       const last = shown[shown.length - 1];

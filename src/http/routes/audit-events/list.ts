@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { AUDIT_ACTIONS } from '../../../domain/operations/audit.ts';
 import type { OperationsService } from '../../../domain/operations/service.ts';
+import { unitNamedIn } from '../../map-errors.ts';
 import { idCursor, parseIdPage } from '../../paging.ts';
 import { presentAuditEvent } from '../../present/audit-event.ts';
 import { ErrorSchema } from '../../schemas/error.ts';
@@ -64,15 +65,18 @@ export function registerListAuditEvents(app: TypedApp, operations: OperationsSer
     async (request) => {
       const q = request.query;
       const { limit, after, before, beforeId } = parseIdPage(q, 'aud');
-      const events = await operations.listAudit(scopeOf(request), {
-        limit: limit + 1,
-        ...(q.actor !== undefined ? { actorId: q.actor } : {}),
-        ...(q.action !== undefined ? { action: q.action } : {}),
-        ...(q.unit !== undefined ? { unit: q.unit } : {}),
-        ...(after !== undefined ? { after } : {}),
-        ...(before !== undefined ? { before } : {}),
-        ...(beforeId ? { beforeId } : {}),
-      });
+      const events = await unitNamedIn(
+        'querystring',
+        operations.listAudit(scopeOf(request), {
+          limit: limit + 1,
+          ...(q.actor !== undefined ? { actorId: q.actor } : {}),
+          ...(q.action !== undefined ? { action: q.action } : {}),
+          ...(q.unit !== undefined ? { unit: q.unit } : {}),
+          ...(after !== undefined ? { after } : {}),
+          ...(before !== undefined ? { before } : {}),
+          ...(beforeId ? { beforeId } : {}),
+        }),
+      );
       const shown = events.slice(0, limit);
       const units = await operations.unitNames(shown.flatMap((e) => (e.unitId ? [e.unitId] : [])));
       const last = shown[shown.length - 1];

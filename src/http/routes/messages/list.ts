@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { type ApiDeps, DEFAULT_UNCONFIRMED_MS } from '../../deps.ts';
 import { parseListFilters } from '../../list-query.ts';
+import { unitNamedIn } from '../../map-errors.ts';
 import { idCursor, parsePage } from '../../paging.ts';
 import { presentMessage } from '../../present/message.ts';
 import { currentHold } from '../../present/provider.ts';
@@ -72,7 +73,10 @@ export function registerListMessages(app: TypedApp, deps: ApiDeps): void {
       const { cursor, limit, unconfirmed, count, ...filters } = request.query;
       const page = parsePage({ cursor, limit });
       const query = parseListFilters(filters, { allowReason: false });
-      const filter = await deps.operations.filterFor(scopeOf(request), query);
+      const filter = await unitNamedIn(
+        'querystring',
+        deps.operations.filterFor(scopeOf(request), query),
+      );
       if (!filter)
         return { data: [], next_cursor: null, ...(count === 'true' ? { total: 0 } : {}) };
       if (unconfirmed === 'true') {

@@ -8,6 +8,7 @@ import {
 } from '../../../domain/operations/recovery.ts';
 import type { OperationsService } from '../../../domain/operations/service.ts';
 import { ApiError } from '../../errors.ts';
+import { unitNamedIn } from '../../map-errors.ts';
 import { presentMessage } from '../../present/message.ts';
 import { presentRecoveries } from '../../present/recovery.ts';
 import { ErrorSchema } from '../../schemas/error.ts';
@@ -89,7 +90,7 @@ export function registerStartRecovery(app: TypedApp, operations: OperationsServi
         ...(request.body.rate_per_s !== undefined ? { ratePerS: request.body.rate_per_s } : {}),
       };
       if (request.body.dry_run !== false) {
-        const result = await operations.dryRun(scope, recovery);
+        const result = await unitNamedIn('filter', operations.dryRun(scope, recovery));
         const { breakdown } = result;
         const units = await operations.unitNames(breakdown.byUnitId.keys());
         const applies = ACTION_APPLIES_TO[request.body.action];
@@ -115,7 +116,10 @@ export function registerStartRecovery(app: TypedApp, operations: OperationsServi
           sample: result.sample.map((m) => presentMessage(m, false)),
         };
       }
-      const record = await operations.startRecovery(scope, actorOf(request), recovery);
+      const record = await unitNamedIn(
+        'filter',
+        operations.startRecovery(scope, actorOf(request), recovery),
+      );
       void reply.code(202);
       return (await presentRecoveries(operations, [record]))[0];
     },

@@ -19,7 +19,12 @@ export function registerDeleteEventRelay(app: TypedApp, options: SendGridEventRe
       },
     },
     async (request, reply) => {
-      const unit = await relayUnit(request, options.operations, request.query.unit);
+      const unit = await relayUnit(
+        request,
+        options.operations,
+        request.query.unit,
+        'querystring.unit',
+      );
       if (!(await options.store.remove(unit.id))) {
         throw new ApiError('not_found', `unit "${unit.name}" has no SendGrid event relay`);
       }

@@ -19,7 +19,12 @@ export function registerGetEventRelay(app: TypedApp, options: SendGridEventRelay
       },
     },
     async (request) => {
-      const unit = await relayUnit(request, options.operations, request.query.unit);
+      const unit = await relayUnit(
+        request,
+        options.operations,
+        request.query.unit,
+        'querystring.unit',
+      );
       const relay = await options.store.get(unit.id);
       if (!relay)
         throw new ApiError('not_found', `unit "${unit.name}" has no SendGrid event relay`);

@@ -55,7 +55,7 @@ export function registerPutEventRelay(app: TypedApp, options: SendGridEventRelay
       if (parsed.username || parsed.password) {
         throw invalidField('url', 'must not contain a user name or password');
       }
-      const unit = await relayUnit(request, options.operations, request.body.unit);
+      const unit = await relayUnit(request, options.operations, request.body.unit, 'unit');
       const refused = await options.checkDestination(parsed.toString());
       if (refused) throw invalidField('url', refused);
       const relay = await options.store.put(

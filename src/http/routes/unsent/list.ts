@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { OperationsService } from '../../../domain/operations/service.ts';
 import { parseListFilters } from '../../list-query.ts';
+import { unitNamedIn } from '../../map-errors.ts';
 import { idCursor, parsePage } from '../../paging.ts';
 import { presentMessage } from '../../present/message.ts';
 import { ErrorSchema } from '../../schemas/error.ts';
@@ -57,10 +58,10 @@ export function registerListUnsent(app: TypedApp, operations: OperationsService)
       const { cursor, limit, ...filters } = request.query;
       const page = parsePage({ cursor, limit });
       const query = parseListFilters(filters, { allowReason: true });
-      const items = await operations.unsent(scopeOf(request), query, {
-        ...page.cursor,
-        limit: page.limit + 1,
-      });
+      const items = await unitNamedIn(
+        'querystring',
+        operations.unsent(scopeOf(request), query, { ...page.cursor, limit: page.limit + 1 }),
+      );
       const shown = items.slice(0, page.limit);
       const last = shown[shown.length - 1];
       return {

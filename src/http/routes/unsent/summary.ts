@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { OperationsService } from '../../../domain/operations/service.ts';
 import { parseListFilters } from '../../list-query.ts';
+import { unitNamedIn } from '../../map-errors.ts';
 import { presentUnsentSummary } from '../../present/unsent.ts';
 import { ErrorSchema } from '../../schemas/error.ts';
 import { CountList } from '../../schemas/parts.ts';
@@ -45,9 +46,12 @@ export function registerUnsentSummary(app: TypedApp, operations: OperationsServi
       },
     },
     async (request) => {
-      const summary = await operations.unsentSummary(
-        scopeOf(request),
-        parseListFilters(request.query, { allowReason: true }),
+      const summary = await unitNamedIn(
+        'querystring',
+        operations.unsentSummary(
+          scopeOf(request),
+          parseListFilters(request.query, { allowReason: true }),
+        ),
       );
       return presentUnsentSummary(summary);
     },
