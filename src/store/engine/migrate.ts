@@ -1,4 +1,4 @@
-import { type Kysely, Migrator, PostgresAdapter, sql } from 'kysely';
+import { type Kysely, type MigrationResultSet, Migrator, PostgresAdapter, sql } from 'kysely';
 import { migrations } from '../migrations/index.ts';
 import type { Database } from '../schema.ts';
 import { SCHEMAS } from './postgres.ts';
@@ -18,6 +18,7 @@ function migrator(db: Kysely<Database>): Migrator {
 
 export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
   const runner = migrator(db);
+  const applied: string[] = [];
   // Two processes starting at once on a new database may race for the migration lock; the
   // loser retries once the winner is done.
   for (let attempt = 1; ; attempt++) {
@@ -26,12 +27,40 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
       () => null,
       (error: unknown) => error,
     );
-    const { error, results } = prepared
-      ? { error: prepared, results: undefined }
-      : await runner.migrateToLatest();
-    if (!error) return (results ?? []).map((r) => r.migrationName);
+    const { error, committed } = prepared
+      ? { error: prepared, committed: [] }
+      : await applyPending(db, runner);
+    applied.push(...committed);
+    if (!error) return applied;
     if (attempt >= 5) throw error;
     await new Promise((r) => setTimeout(r, 200 * attempt));
+  }
+}
+
+/**
+ * Every pending migration, each whole or not at all. PostgreSQL: all of them in one transaction.
+ * SQLite: one transaction per migration, with its record (see TransactionalDdlSqliteAdapter), so
+ * an upgrade cut off part-way (a full disk, a stop, a crash) goes on from the last migration it
+ * committed, and a transaction holds one migration's changed pages at a time (they stay in
+ * memory until it commits: `cache_spill = false`).
+ */
+async function applyPending(
+  db: Kysely<Database>,
+  runner: Migrator,
+): Promise<{ error: unknown; committed: string[] }> {
+  const succeeded = (set: MigrationResultSet) =>
+    (set.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  if (db.getExecutor().adapter instanceof PostgresAdapter) {
+    const all = await runner.migrateToLatest();
+    return { error: all.error, committed: all.error ? [] : succeeded(all) };
+  }
+  const committed: string[] = [];
+  for (;;) {
+    const step = await runner.migrateUp();
+    if (step.error) return { error: step.error, committed };
+    const done = succeeded(step);
+    if (done.length === 0) return { error: undefined, committed };
+    committed.push(...done);
   }
 }
 

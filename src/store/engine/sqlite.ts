@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readlinkSync, statSync } from 'node
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, SqliteDialect, sql } from 'kysely';
+import { type DialectAdapter, Kysely, SqliteAdapter, SqliteDialect, sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../schema.ts';
 import { countSqliteSubjectMatches } from '../search/count-subject-matches.ts';
@@ -53,6 +53,26 @@ export const sqliteDialect: Dialect = {
   // length would fill the statement cache), and no chunk meets the 32,766-parameter limit.
   inList: (ids) => ({ text: 'in (select value from json_each(?))', params: [JSON.stringify(ids)] }),
 };
+
+/**
+ * SQLite's DDL is transactional (a CREATE, ALTER or DROP rolls back with the rest), but Kysely's
+ * SqliteAdapter says it is not, so its Migrator ran each statement of a migration on its own. A
+ * migration cut off between two of its statements (a full disk, a stop or a crash during an
+ * upgrade) left part of its changes and no record of them, and every later start failed on them
+ * ("duplicate column name"). Saying so makes the Migrator run a migration and its record in one
+ * transaction (engine/migrate.ts); nothing else reads it.
+ */
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
+class TegamiSqliteDialect extends SqliteDialect {
+  override createAdapter(): DialectAdapter {
+    return new TransactionalDdlSqliteAdapter();
+  }
+}
 
 export class DatabaseUrlError extends Error {}
 
@@ -174,7 +194,7 @@ export function openSqlite(url: string, options: SqliteOpenOptions = {}): Databa
   // held the lock; from here sqlite-busy.ts waits, without blocking the event loop for writes.
   sqlite.pragma('busy_timeout = 0');
   const cache = withStatementCache(sqlite, walSync);
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: cache }) });
+  const db = new Kysely<Database>({ dialect: new TegamiSqliteDialect({ database: cache }) });
 
   const dataVersion = sqlite.prepare('pragma data_version').pluck();
   // Prepared here, not through Kysely: they run for every write transaction.

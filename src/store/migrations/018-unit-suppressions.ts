@@ -25,8 +25,9 @@ export async function up(db: AnyDb): Promise<void> {
     await sql`alter table suppressions alter column email_normalized set not null`.execute(db);
     await sql`drop index suppressions_created`.execute(db);
   } else {
-    // SQLite cannot drop a primary key: the table is rebuilt, in one transaction.
-    await db.transaction().execute(async (trx) => {
+    // SQLite cannot drop a primary key: the table is rebuilt, in one transaction (the
+    // migration's own, engine/migrate.ts; a transaction of its own when run outside one).
+    const rebuild = async (trx: AnyDb) => {
       await sql`create table suppressions_018 (
           email_normalized text not null,
           email text not null,
@@ -45,7 +46,9 @@ export async function up(db: AnyDb): Promise<void> {
       await sql`alter table suppressions_018 rename to suppressions`.execute(trx);
       await sql`create index suppressions_unit
         on suppressions (unit_id, created_at, email_normalized)`.execute(trx);
-    });
+    };
+    if (db.isTransaction) await rebuild(db);
+    else await db.transaction().execute(rebuild);
   }
   await sql`create unique index suppressions_entry
     on suppressions (email_normalized, (coalesce(unit_id, '')))`.execute(db);

@@ -12,9 +12,10 @@ type AnyDb = Kysely<any>;
  */
 export async function up(db: AnyDb): Promise<void> {
   const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
-  // On SQLite each statement commits by itself, and the fill below reads every message: a
-  // process stopped during it leaves the column without the migration recorded. The next start
-  // goes on from there instead of failing on the column it finds.
+  // A migration and its record now commit together on SQLite too (engine/migrate.ts). Before,
+  // each statement committed by itself, and a process stopped during the fill below (it reads
+  // every message) left the column without the migration recorded: the next start goes on from
+  // there instead of failing on the column it finds.
   if (postgres || !(await sqliteHasColumn(db, 'messages', 'x_message_id'))) {
     await db.schema.alterTable('messages').addColumn('x_message_id', 'text').execute();
   }
