@@ -38,7 +38,8 @@ ${current === '/console' ? html`<link rel="stylesheet" href="/console/static/upl
 <body>
 ${
   user && state
-    ? html`<header class="top">
+    ? html`<a class="skip" href="#main">Skip to the content</a>
+<header class="top">
   <a class="brand" href="/console">Tegami</a>
   <nav>${NAV.filter(
     (n) => (!n.admin || user.role === 'admin') && (!n.everyUnit || user.unitIds === null),
@@ -67,7 +68,7 @@ ${
 </header>`
     : ''
 }
-<main>
+<main id="main">
 <h1>${title}</h1>
 ${body}
 </main>

@@ -104,10 +104,10 @@ ${refused ? html`<p class="error" role="alert" id="suppression-error">${refused.
 <button type="submit">Add</button></form>`
     : ''
 }
-<table class="list"><thead><tr><th>Address</th>${everyUnit ? html`<th>Unit</th>` : ''}<th>Reason</th><th>Source</th><th>Since</th><th></th></tr></thead>
+<table class="list"><thead><tr><th>Address</th>${everyUnit ? html`<th>Unit</th>` : ''}<th>Reason</th><th>Source</th><th>Since</th><th><span class="visually-hidden">Remove</span></th></tr></thead>
 <tbody>${entries.map(
       (s) =>
-        html`<tr><td>${s.email}</td>${everyUnit ? html`<td>${unitCell(s.unitId)}</td>` : ''}<td>${s.reason}</td><td>${s.source}${s.messageId ? html` · <a href="/console/messages/${encodeURIComponent(s.messageId)}">its message</a>` : ''}</td><td>${time(s.createdAt)}</td><td>${
+        html`<tr><td class="wrap">${s.email}</td>${everyUnit ? html`<td>${unitCell(s.unitId)}</td>` : ''}<td>${s.reason}</td><td>${s.source}${s.messageId ? html` · <a href="/console/messages/${encodeURIComponent(s.messageId)}">its message</a>` : ''}</td><td>${time(s.createdAt)}</td><td>${
           operator
             ? html`<form method="post" action="/console/suppressions/remove" class="inline">${csrf(state)}<input type="hidden" name="email" value="${s.email}">${
                 everyUnit ? html`<input type="hidden" name="unit" value="${s.unitId ?? ''}">` : ''
@@ -224,11 +224,11 @@ ${
 <label><input type="checkbox" name="admin" value="1"> admin (every unit)</label>
 <label>Priority of its mail <select name="priority"><option value="">the unit's default</option>${PRIORITIES.map((p) => html`<option value="${p}">${p}</option>`)}</select></label>
 <button type="submit">Create key</button></form>
-<table class="list"><thead><tr><th>Name</th><th>Prefix</th><th>Unit</th><th>Created</th><th>State</th><th></th></tr></thead>
+<table class="list"><thead><tr><th>Name</th><th>Prefix</th><th>Unit</th><th>Created</th><th>State</th><th><span class="visually-hidden">Revoke</span></th></tr></thead>
 <tbody>${keys.map(
         (
           k,
-        ) => html`<tr><td>${k.name}</td><td><code>${shownKeyPrefix(k.prefix)}…</code></td><td>${names.get(k.unitId) ?? k.unitId}${k.admin ? ' (admin)' : ''}${k.defaultPriority ? `, ${k.defaultPriority} priority` : ''}</td><td>${time(k.createdAt)}</td>
+        ) => html`<tr><td class="wrap">${k.name}</td><td><code>${shownKeyPrefix(k.prefix)}…</code></td><td>${names.get(k.unitId) ?? k.unitId}${k.admin ? ' (admin)' : ''}${k.defaultPriority ? `, ${k.defaultPriority} priority` : ''}</td><td>${time(k.createdAt)}</td>
 <td>${k.revokedAt ? html`revoked ${time(k.revokedAt)}` : 'active'}</td>
 <td>${k.revokedAt ? '' : html`<form method="post" action="/console/keys/${k.id}/revoke" class="inline">${csrf(state)}<button type="submit" class="danger">Revoke</button></form>`}</td></tr>`,
       )}</tbody></table>`,
@@ -399,7 +399,7 @@ ${
 <tbody>${users.map(
         (
           u,
-        ) => html`<tr><td>${u.email}</td><td>${u.role}</td><td>${u.unitIds === null ? 'every unit' : u.unitIds.map((id) => names.get(id) ?? id).join(', ')}</td>
+        ) => html`<tr><td class="wrap">${u.email}</td><td>${u.role}</td><td>${u.unitIds === null ? 'every unit' : u.unitIds.map((id) => names.get(id) ?? id).join(', ')}</td>
 <td>${u.canReadBodies ? 'yes' : 'metadata only'}</td><td>${time(u.createdAt)}</td><td>${userState(u, clock())}</td></tr>`,
       )}</tbody></table>`;
       return reply.type('text/html').send(page('Users', state, body, '/console/users').text);
@@ -461,7 +461,7 @@ ${endpoints.map(
 <form method="post" action="/console/webhooks/${e.id}/rotate-secret" class="inline">${csrf(state)}<label>Old secret keeps signing <select name="keep_previous_for_seconds">${KEEP_PREVIOUS_CHOICES.map(([seconds, label]) => html`<option value="${seconds}" ${seconds === DEFAULT_PREVIOUS_SECRET_SECONDS ? 'selected' : ''}>${label}</option>`)}</select></label><button type="submit">Rotate secret</button></form>
 <form method="post" action="/console/webhooks/${e.id}/delete" class="inline">${csrf(state)}<button type="submit" class="danger">Delete</button></form>
 <table class="list compact"><thead><tr><th>Created</th><th>Event</th><th>Status</th><th>Tries</th><th>Last answer</th></tr></thead>
-<tbody>${(logs[i] ?? []).map((d) => html`<tr><td>${time(d.createdAt)}</td><td>${d.eventType}</td><td>${d.status}</td><td>${d.attempts}</td><td>${d.lastStatus ?? ''} ${d.lastError ?? ''}</td></tr>`)}</tbody></table></section>`,
+<tbody>${(logs[i] ?? []).map((d) => html`<tr><td>${time(d.createdAt)}</td><td>${d.eventType}</td><td>${d.status}</td><td>${d.attempts}</td><td class="wrap">${d.lastStatus ?? ''} ${d.lastError ?? ''}</td></tr>`)}</tbody></table></section>`,
 )}
 ${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}`;
     return reply
@@ -670,7 +670,7 @@ ${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}`;
       (
         e,
       ) => html`<tr><td>${time(e.at)}</td><td>${e.actor.name ?? e.actor.id} <span class="muted">(${e.actor.type})</span></td><td>${e.action}</td><td><code>${e.target ?? ''}</code></td>
-<td><code>${e.filter ? JSON.stringify(shownFilter(e.filter, state.user)) : ''}</code></td><td>${e.counts ? JSON.stringify(e.counts) : ''}</td></tr>`,
+<td class="wrap"><code>${e.filter ? JSON.stringify(shownFilter(e.filter, state.user)) : ''}</code></td><td class="wrap">${e.counts ? JSON.stringify(e.counts) : ''}</td></tr>`,
     )}</tbody></table>
 ${shown.length === 0 && olderThan && !badTime ? html`<p class="muted" role="status">No older event matches.</p>` : ''}
 ${last ? html`<p><a href="/console/audit${qs({ action, actor, after, before, older: last.id })}" rel="next">Older events →</a></p>` : ''}`;

@@ -194,7 +194,7 @@ ${parsed.errors.length > 0 ? html`<ul class="error" role="alert">${parsed.errors
 <tbody>${records.map(
       (r) => html`<tr>
   <td data-label="Created">${time(r.createdAt)}</td><td>${statusBadge(r.status)}</td><td data-label="Delivery">${deliveryText(r, deps.eventsExpected)}</td>
-  <td data-label="To">${recipientsText(r)}</td>
+  <td data-label="To" class="wrap">${recipientsText(r)}</td>
   <td class="subject"><a href="/console/messages/${r.id}${qs({ q })}">${r.content.subject || '(no subject)'}</a></td>
   <td data-label="Unit">${r.unit}</td><td data-label="Last error">${r.lastErrorClass ?? ''}</td></tr>`,
     )}</tbody></table>
@@ -348,7 +348,7 @@ ${actions.length ? html`<div class="actions">${actions}</div>` : ''}
 </section>
 <h2>Recipients</h2>
 <table class="list"><thead><tr><th>Name</th><th>Address</th><th>Kind</th><th>Status</th><th>Delivery</th></tr></thead>
-<tbody>${r.recipients.map((x) => html`<tr><td>${x.name ?? html`<span class="muted">–</span>`}</td><td>${filterLink(q, 'to', x.email)}</td><td>${x.kind}</td><td>${x.status}${x.suppressedReason ? html` (${x.suppressedReason}; <a href="/console/suppressions${qs({ email: x.email })}">on the suppression list</a>)` : ''}</td><td>${x.deliveryStatus ?? (x.status === 'sent' || x.status === 'pending' ? noEvent(deps.eventsExpected) : html`<span class="muted">not sent</span>`)} ${x.deliveryStatusAt ? time(x.deliveryStatusAt) : ''}</td></tr>`)}</tbody></table>
+<tbody>${r.recipients.map((x) => html`<tr><td class="wrap">${x.name ?? html`<span class="muted">–</span>`}</td><td class="wrap">${filterLink(q, 'to', x.email)}</td><td>${x.kind}</td><td>${x.status}${x.suppressedReason ? html` (${x.suppressedReason}; <a href="/console/suppressions${qs({ email: x.email })}">on the suppression list</a>)` : ''}</td><td>${x.deliveryStatus ?? (x.status === 'sent' || x.status === 'pending' ? noEvent(deps.eventsExpected) : html`<span class="muted">not sent</span>`)} ${x.deliveryStatusAt ? time(x.deliveryStatusAt) : ''}</td></tr>`)}</tbody></table>
 <h2>Timeline</h2>
 <ol class="timeline">${timeline.map((t) => html`<li>${time(t.occurredAt)} ${t.what}</li>`)}</ol>
 ${timeline.length === 0 ? html`<p class="muted">${r.status === 'failed' || r.status === 'cancelled' ? 'Never handed to the provider.' : 'Not tried yet.'}</p>` : ''}

@@ -142,7 +142,7 @@ export function registerUnsentPages(app: FastifyInstance, deps: ConsoleDeps): vo
 <section><h2>By error class</h2><table class="list compact"><tbody>${summary.byErrorClass.map(
       (
         e,
-      ) => html`<tr><td>${e.errorClass ? html`<a href="${narrowed(q, 'error', e.errorClass)}">${e.errorClass}</a>` : '(none)'}
+      ) => html`<tr><td class="wrap">${e.errorClass ? html`<a href="${narrowed(q, 'error', e.errorClass)}">${e.errorClass}</a>` : '(none)'}
 ${e.errorClass && sampleError.has(e.errorClass) ? html`<div class="sample">“${sampleError.get(e.errorClass)}”</div>` : ''}</td><td class="num">${e.count.toLocaleString('en')}</td></tr>`,
     )}</tbody></table></section>
 </div>
@@ -167,7 +167,7 @@ ${query.reason === 'failed' ? '' : html`<p class="muted">Retry takes failed mail
       ({
         record: r,
         reason,
-      }) => html`<tr><td data-label="Created">${time(r.createdAt)}</td><td data-label="Reason">${reason}</td><td data-label="To">${r.recipients[0]?.email ?? ''}</td>
+      }) => html`<tr><td data-label="Created">${time(r.createdAt)}</td><td data-label="Reason">${reason}</td><td data-label="To" class="wrap">${r.recipients[0]?.email ?? ''}</td>
 <td class="subject"><a href="/console/messages/${r.id}${qs({ back: here })}">${r.content.subject || '(no subject)'}</a></td><td data-label="Unit">${r.unit}</td><td data-label="Provider">${r.lastProvider ?? ''}</td><td data-label="Error">${r.lastErrorClass ?? ''}</td></tr>`,
     )}</tbody></table>
 ${last ? html`<p><a href="/console/unsent${qs({ q, before: last.record.id })}">Older →</a></p>` : ''}`;
@@ -226,8 +226,8 @@ ${
       }</div>`
     : ''
 }
-<div class="grid"><section><h3>By status</h3>${list(b.byStatus)}</section><section><h3>By error class</h3>${list(b.byErrorClass)}</section><section><h3>By unit</h3>${list(b.byUnitId, (k) => names.get(k ?? '') ?? k ?? '')}</section></div>
-<h3>Sample (${dry.sample.length})</h3><ul>${dry.sample.map((r) => html`<li><a href="/console/messages/${r.id}${qs({ back: `/console/recoveries/dry-run${qs({ q, action })}` })}">${r.id}</a> ${r.status} ${r.recipients[0]?.email ?? ''} — ${r.content.subject}</li>`)}</ul></section>
+<div class="grid"><section><h2>By status</h2>${list(b.byStatus)}</section><section><h2>By error class</h2>${list(b.byErrorClass)}</section><section><h2>By unit</h2>${list(b.byUnitId, (k) => names.get(k ?? '') ?? k ?? '')}</section></div>
+<h2>Sample (${dry.sample.length})</h2><ul>${dry.sample.map((r) => html`<li><a href="/console/messages/${r.id}${qs({ back: `/console/recoveries/dry-run${qs({ q, action })}` })}">${r.id}</a> ${r.status} ${r.recipients[0]?.email ?? ''} — ${r.content.subject}</li>`)}</ul></section>
 ${
   b.matched > 0
     ? html`<form method="post" action="/console/recoveries" class="card">${csrf(state)}

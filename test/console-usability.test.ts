@@ -1,0 +1,194 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { message, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
+import { HAVE_CHROMIUM, launchBrowser, signInAs } from './support/browser.ts';
+import { type ConsoleClient, signIn } from './support/console.ts';
+import { type SignedEventsSetup, startWithSignedEvents } from './support/signed-events.ts';
+
+const ADMIN = { email: 'admin@example.jp', password: 'admin-password-123' };
+const SUPPORT = { email: 'support@example.jp', password: 'support-password-123' };
+const SG_KEY = 'SG.usability';
+
+/**
+ * The console as the people who use it meet it, in Chromium. A long unbroken subject does not
+ * widen a desktop page; the keyboard gets past the menu with a skip link; every page's controls
+ * are labelled, its tables headed and its headings in order.
+ */
+describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
+  skip: !HAVE_CHROMIUM && 'no Chromium (apt-get install chromium)',
+}, () => {
+  let setup: SignedEventsSetup;
+  let tegami: TestService;
+  let browser: Awaited<ReturnType<typeof launchBrowser>>;
+  let page: Page;
+  let admin: ConsoleClient;
+
+  async function submit(overrides: Record<string, unknown>): Promise<string> {
+    const r = await tegami.request('POST', '/v1/messages', message(overrides));
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    return r.body.id as string;
+  }
+  async function until(
+    id: string,
+    ok: (m: { status: string; recipients: { delivery_status?: string }[] }) => boolean,
+    what: string,
+  ) {
+    await waitFor(
+      async () => ok((await tegami.request('GET', `/v1/messages/${id}`)).body),
+      `${id}: ${what}`,
+      30_000,
+    );
+  }
+  before(async () => {
+    setup = await startWithSignedEvents({
+      apiKey: SG_KEY,
+      env: { TEGAMI_ADMIN_EMAIL: ADMIN.email, TEGAMI_ADMIN_PASSWORD: ADMIN.password },
+    });
+    ({ tegami } = setup);
+    admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
+    const created = await admin.post('/console/users', {
+      email: SUPPORT.email,
+      password: SUPPORT.password,
+      role: 'viewer',
+      units: '*',
+      bodies: '1',
+    });
+    assert.equal(created.status, 303, created.text);
+    browser = await launchBrowser();
+    page = await browser.context.newPage();
+  });
+  after(async () => {
+    await browser?.close();
+    await setup?.stop();
+  });
+
+  test('a long unbroken subject and address do not widen a desktop page', async () => {
+    const id = await submit({
+      to: [
+        {
+          email: `${'a'.repeat(60)}@${'very-long-subdomain.'.repeat(4)}example.jp`,
+          name: 'Wolfeschlegelsteinhausenbergerdorff',
+        },
+      ],
+      subject: `予約確認${'x'.repeat(300)}`,
+      categories: ['long'],
+    });
+    await until(id, (m) => m.status === 'sent', 'sent');
+    await signInAs(page, tegami.url, ADMIN.email, ADMIN.password);
+    await page.setViewportSize({ width: 1280, height: 800 });
+    for (const path of [
+      '/console/messages?q=category%3Along',
+      `/console/messages/${id}`,
+      '/console/audit',
+    ]) {
+      await page.goto(`${tegami.url}${path}`);
+      const width = Number(await page.evaluate('document.documentElement.scrollWidth'));
+      assert.ok(width <= 1280, `${path} is ${width} px wide`);
+    }
+    // The last column of the results is on the screen, and a short word is whole.
+    await page.goto(`${tegami.url}/console/messages?q=category%3Along`);
+    const lastHeader = await page.locator('table.list thead th').last().boundingBox();
+    assert.ok(lastHeader && lastHeader.x + lastHeader.width <= 1280, 'Last error is on screen');
+    const badge = await page.locator('table.list tbody .badge.s-sent').boundingBox();
+    assert.ok(badge && badge.height < 24, 'the status is not cut in two');
+  });
+
+  test('the keyboard: a visible skip link first, past the menu to the content', async () => {
+    await signInAs(page, tegami.url, ADMIN.email, ADMIN.password);
+    await page.goto(`${tegami.url}/console/unsent`);
+    await page.keyboard.press('Tab');
+    const skip = (await page.evaluate(`(() => {
+      const el = document.activeElement;
+      const box = el.getBoundingClientRect();
+      return { text: el.textContent, x: box.x, y: box.y, width: box.width };
+    })()`)) as { text: string; x: number; y: number; width: number };
+    assert.equal(skip.text, 'Skip to the content');
+    assert.ok(skip.x >= 0 && skip.y >= 0 && skip.width > 0, 'shown while focused');
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Tab');
+    assert.equal(
+      await page.evaluate("document.activeElement?.closest('main')?.id ?? null"),
+      'main',
+      'the next stop is in the page, not the menu',
+    );
+  });
+
+  test('every page: labelled controls, named buttons, headed tables, headings in order', async () => {
+    await signInAs(page, tegami.url, ADMIN.email, ADMIN.password);
+    await page.setViewportSize({ width: 1280, height: 800 });
+    const pages = [
+      '/console',
+      '/console/messages?q=bounce',
+      `/console/messages/${(await tegami.request('GET', '/v1/messages?limit=1')).body.data[0].id}`,
+      '/console/unsent',
+      '/console/recoveries',
+      '/console/recoveries/dry-run?q=reason%3Afailed&action=retry',
+      '/console/alerts',
+      '/console/suppressions',
+      '/console/audit',
+      '/console/keys',
+      '/console/units',
+      '/console/webhooks',
+      '/console/users',
+      '/console/account',
+    ];
+    for (const path of pages) {
+      const r = await page.goto(`${tegami.url}${path}`);
+      assert.equal(r?.status(), 200, path);
+      const problems = await page.evaluate(PAGE_PROBLEMS);
+      assert.deepEqual(problems, [], path);
+    }
+    // A form field's border is seen: 3:1 against the page (WCAG 1.4.11).
+    await page.goto(`${tegami.url}/console/messages`);
+    const [border, background] = (await page.evaluate(`[
+      getComputedStyle(document.querySelector('input[name=q]')).borderTopColor,
+      getComputedStyle(document.body).backgroundColor,
+    ]`)) as [string, string];
+    assert.ok(contrast(border, background) >= 3, `${border} on ${background}`);
+  });
+});
+
+/**
+ * What a page's markup gets wrong for a screen reader or a keyboard (as axe would say it): a
+ * control without a label, a button or link without a name, an empty column header, an image
+ * without alt, an id used twice, not one h1, a heading that skips a level.
+ */
+const PAGE_PROBLEMS = `(() => {
+  const out = [];
+  for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+    const named = el.getAttribute('aria-label') || [...(el.labels || [])].some((l) => l.textContent.trim());
+    if (!named) out.push('a control without a label: ' + el.outerHTML.slice(0, 80));
+  }
+  for (const el of document.querySelectorAll('button, a[href]')) {
+    if (!el.textContent.trim() && !el.getAttribute('aria-label')) out.push('no name: ' + el.outerHTML.slice(0, 80));
+  }
+  for (const th of document.querySelectorAll('th')) if (!th.textContent.trim()) out.push('an empty column header');
+  for (const el of document.querySelectorAll('img:not([alt])')) out.push('an image without alt');
+  const ids = new Set();
+  for (const el of document.querySelectorAll('[id]')) {
+    if (ids.has(el.id)) out.push('id ' + el.id + ' twice');
+    ids.add(el.id);
+  }
+  if (document.querySelectorAll('h1').length !== 1) out.push('not one h1');
+  let level = 0;
+  for (const h of document.querySelectorAll('h1, h2, h3, h4, h5, h6')) {
+    const next = Number(h.tagName[1]);
+    if (next > level + 1) out.push('h' + level + ' then h' + next + ': ' + h.textContent);
+    level = next;
+  }
+  return out;
+})()`;
+
+/** The contrast ratio of two `rgb(…)` colours (WCAG 2). */
+function contrast(a: string, b: string): number {
+  const luminance = (css: string) => {
+    const [r, g, b] = (css.match(/\d+(\.\d+)?/g) ?? []).slice(0, 3).map((v) => {
+      const c = Number(v) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    }) as [number, number, number];
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x) as [number, number];
+  return (hi + 0.05) / (lo + 0.05);
+}
