@@ -125,7 +125,7 @@ describe(`the console at a support desk (${TEST_ENGINE})`, {
       await assertFits(page, width, 'the message');
       await Promise.all([
         page.waitForURL(/\/console\/suppressions\?email=bounce%40example\.jp$/),
-        page.click('text=on the suppression list'),
+        page.click('a:text-is("on the suppression list")'),
       ]);
       assert.equal(
         (await page.textContent('table.list tbody tr td:first-child'))?.trim(),

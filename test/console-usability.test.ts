@@ -11,9 +11,11 @@ const SUPPORT = { email: 'support@example.jp', password: 'support-password-123' 
 const SG_KEY = 'SG.usability';
 
 /**
- * The console as the people who use it meet it, in Chromium. A long unbroken subject does not
- * widen a desktop page; the keyboard gets past the menu with a skip link; every page's controls
- * are labelled, its tables headed and its headings in order.
+ * The console as the people who use it meet it, in Chromium. A support agent with a guest on the
+ * phone reads what happened to the guest's mail in plain words (delivered, bounced, dropped, never
+ * sent), and a guest's name typed as is leads to the search of recipients in one click. A long
+ * unbroken subject does not widen a desktop page; the keyboard gets past the menu with a skip
+ * link; every page's controls are labelled, its tables headed and its headings in order.
  */
 describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
   skip: !HAVE_CHROMIUM && 'no Chromium (apt-get install chromium)',
@@ -40,6 +42,11 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
       30_000,
     );
   }
+  async function whatHappened(id: string): Promise<string> {
+    await page.goto(`${tegami.url}/console/messages/${id}`);
+    return ((await page.textContent('#what-happened')) ?? '').replace(/\s+/g, ' ');
+  }
+
   before(async () => {
     setup = await startWithSignedEvents({
       apiKey: SG_KEY,
@@ -61,6 +68,67 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
   after(async () => {
     await browser?.close();
     await setup?.stop();
+  });
+
+  test("a guest's confirmation: its page says in plain words what happened and what to do", async () => {
+    const delivered = await submit({
+      to: [{ email: 'hanako@example.jp', name: 'Hanako Yamada' }],
+      subject: 'Your booking B-1001',
+    });
+    const bounced = await submit({ to: [{ email: 'bounce@example.jp' }], subject: 'B-1002' });
+    const dropped = await submit({ to: [{ email: 'drop@example.jp' }], subject: 'B-1003' });
+    await until(delivered, (m) => m.recipients[0]?.delivery_status === 'delivered', 'delivered');
+    await until(bounced, (m) => m.recipients[0]?.delivery_status === 'bounced', 'bounced');
+    await until(dropped, (m) => m.recipients[0]?.delivery_status === 'dropped', 'dropped');
+    // The bounce put the address on the suppression list: the next mail is never sent.
+    const never = await submit({ to: [{ email: 'bounce@example.jp' }], subject: 'B-1004' });
+    await until(never, (m) => m.status === 'failed', 'failed');
+
+    await signInAs(page, tegami.url, SUPPORT.email, SUPPORT.password);
+    assert.match(
+      await whatHappened(delivered),
+      /^Delivered to hanako@example\.jp at .+: the guest's mail server accepted it\. If the guest cannot find it, ask them to look in their spam or junk folder\./,
+    );
+    const bounce = await whatHappened(bounced);
+    assert.match(
+      bounce,
+      /^Not delivered to bounce@example\.jp: the guest's mail server refused it \(“550 5\.1\.1 The email account that you tried to reach does not exist\.”\)\. The address may be mistyped or no longer exist: check it with the guest\./,
+    );
+    // The status above still says `sent` (the provider took it): the summary is what to read.
+    assert.equal((await page.textContent('.badge.s-sent'))?.trim(), 'sent');
+    await Promise.all([
+      page.waitForURL(/\/console\/suppressions\?email=bounce%40example\.jp$/),
+      page.click('#what-happened a:text-is("the suppression list")'),
+    ]);
+    assert.equal(
+      (await page.textContent('table.list tbody td:first-child'))?.trim(),
+      'bounce@example.jp',
+    );
+    assert.match(
+      await whatHappened(dropped),
+      /^Not delivered to drop@example\.jp: SendGrid did not send it \(“Bounced Address”\), as it does for an address that bounced before/,
+    );
+    assert.match(
+      await whatHappened(never),
+      /^Not sent: the guest got nothing\. Every recipient's address is on the suppression list .+ Check the address with the guest\./,
+    );
+    // A viewer sees no button to act with.
+    assert.equal(await page.locator('main button').count(), 0);
+  });
+
+  test("a guest's name typed as is leads to the search of recipients in one click", async () => {
+    await signInAs(page, tegami.url, SUPPORT.email, SUPPORT.password);
+    await page.goto(`${tegami.url}/console/messages`);
+    await page.fill('input[name=q]', 'Hanako Yamada');
+    await Promise.all([page.waitForURL(/q=Hanako/), page.press('input[name=q]', 'Enter')]);
+    assert.equal(await page.locator('table.list tbody tr').count(), 0);
+    await Promise.all([
+      page.waitForURL(/q=to%3A%22Hanako\+Yamada%22$/),
+      page.click('#search-recipients'),
+    ]);
+    const rows = page.locator('table.list tbody tr');
+    assert.equal(await rows.count(), 1);
+    assert.match((await rows.textContent()) ?? '', /hanako@example\.jp/);
   });
 
   test('a long unbroken subject and address do not widen a desktop page', async () => {

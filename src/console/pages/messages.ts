@@ -8,10 +8,11 @@ import { backLabel, backPath } from '../back.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { type Html, html, qs, time } from '../html.ts';
 import { csrf, page } from '../layout.ts';
-import { addTerm, type ParsedSearch, parseSearch } from '../search-language.ts';
+import { addTerm, type ParsedSearch, parseSearch, searchValue } from '../search-language.ts';
 import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
 import { shownUrl } from '../shown-url.ts';
 import { providerHold } from './provider-hold.ts';
+import { eventDetail, eventStatus, whatHappened } from './what-happened.ts';
 
 /** A media type of an image (validated attachments' types are tokens: no quote, no `>`). */
 const IMAGE_TYPE = /^image\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$/;
@@ -51,24 +52,6 @@ const CSV_MAX_ROWS = 10_000;
 function filterLink(q: string, key: string, value: string | null | undefined): Html {
   if (!value) return html`<span class="muted">–</span>`;
   return html`<a class="filter" href="/console/messages${qs({ q: addTerm(q, key, value) })}" title="search ${key}:${value}">${value}</a>`;
-}
-
-/**
- * The delivery status an event stands for, as the recipient's row and `event:` name it: SendGrid
- * sends a block as a `bounce` event of `type: "blocked"`, which is no bounce (the address exists).
- */
-function eventStatus(e: { event: string; payload: Record<string, unknown> }): string {
-  if (e.event !== 'bounce') return e.event;
-  return e.payload.type === 'blocked' ? 'blocked' : 'bounced';
-}
-
-/** The provider's own words about an event (a bounce's reason, a deferral's answer), as the API's `detail`. */
-function eventDetail(payload: Record<string, unknown>): string | null {
-  for (const key of ['reason', 'response', 'url']) {
-    const value = payload[key];
-    if (typeof value === 'string' && value !== '') return value;
-  }
-  return null;
 }
 
 /**
@@ -120,8 +103,16 @@ function noMatch(parsed: ParsedSearch, before: string | undefined): Html {
   const bareWords = parsed.terms.filter((t) => t.key === '' && !t.value.includes('@'));
   const hints: Html[] = [];
   if (bareWords.length > 0) {
+    // The same words as a recipient's address or name, one click away: a guest's name typed
+    // as is (`John Smith`) is the commonest search at a support desk.
+    const words = bareWords.filter((t) => !t.negated).map((t) => t.value);
+    const rest = parsed.terms
+      .filter((t) => !bareWords.includes(t))
+      .map((t) => `${t.negated ? '-' : ''}${t.key ? `${t.key}:` : ''}${searchValue(t.value)}`)
+      .join(' ');
+    const asRecipient = words.length > 0 ? addTerm(rest, 'to', words.join(' ')) : null;
     hints.push(
-      html`A word without a key (${bareWords.map((t, i) => html`${i > 0 ? ', ' : ''}<code>${t.value}</code>`)}) searches subjects, by whole words.`,
+      html`A word without a key (${bareWords.map((t, i) => html`${i > 0 ? ', ' : ''}<code>${t.value}</code>`)}) searches subjects, by whole words.${asRecipient ? html` <a href="/console/messages${qs({ q: asRecipient })}" id="search-recipients">Search recipients for “${words.join(' ')}” instead</a> (<code>${asRecipient}</code>).` : ''}`,
     );
   }
   if (parsed.query.recipientText !== undefined) {
@@ -330,6 +321,7 @@ ${a.responseExcerpt ? html`<details><summary>The provider's answer</summary><pre
     const c = r.content;
     const body = html`<p>${back ? html`<a href="${back}" id="back">${backLabel(back)}</a>` : html`<a href="/console/messages${qs({ q })}" id="back">← Back to the search</a>`}</p>${hold}
 <section class="card">
+${whatHappened(r, (email) => recent.recipients.get(email)?.events ?? [], deps.eventsExpected, now)}
 <dl class="fields">
 <dt>Id</dt><dd><code>${r.id}</code></dd>
 <dt>Status</dt><dd><a class="filter" href="/console/messages${qs({ q: addTerm(q, 'status', r.status) })}" title="search status:${r.status}">${statusBadge(r.status)}</a></dd>
@@ -338,7 +330,7 @@ ${a.responseExcerpt ? html`<details><summary>The provider's answer</summary><pre
 <dt>Unit</dt><dd>${filterLink(q, 'unit', r.unit)}</dd>
 <dt>Priority</dt><dd>${r.priority}</dd>
 <dt>Categories</dt><dd>${c.categories.length ? c.categories.map((x) => html`${filterLink(q, 'category', x)} `) : html`<span class="muted">–</span>`}</dd>
-<dt>Metadata</dt><dd>${Object.entries(c.metadata).map(([k, v]) => html`${filterLink(q, `meta.${k}`, v)} <span class="muted">(${k})</span> `)}</dd>
+<dt>Metadata</dt><dd>${Object.keys(c.metadata).length ? Object.entries(c.metadata).map(([k, v]) => html`${filterLink(q, `meta.${k}`, v)} <span class="muted">(${k})</span> `) : html`<span class="muted">–</span>`}</dd>
 <dt>Created</dt><dd>${time(r.createdAt)}</dd>
 <dt>Sent</dt><dd>${time(r.sentAt)}</dd>
 <dt>Attempts</dt><dd>${r.attemptCount}</dd>
