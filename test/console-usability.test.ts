@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { message, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
+import type { RunningSimulator } from '../src/simulator/index.ts';
+import { message, queryDatabase, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
 import { HAVE_CHROMIUM, launchBrowser, signInAs } from './support/browser.ts';
+import { simulatorAcceptedIds } from './support/cluster.ts';
 import { type ConsoleClient, signIn } from './support/console.ts';
 import { type SignedEventsSetup, startWithSignedEvents } from './support/signed-events.ts';
 
@@ -13,14 +15,17 @@ const SG_KEY = 'SG.usability';
 /**
  * The console as the people who use it meet it, in Chromium. A support agent with a guest on the
  * phone reads what happened to the guest's mail in plain words (delivered, bounced, dropped, never
- * sent), and a guest's name typed as is leads to the search of recipients in one click. A long
- * unbroken subject does not widen a desktop page; the keyboard gets past the menu with a skip
- * link; every page's controls are labelled, its tables headed and its headings in order.
+ * sent), and a guest's name typed as is leads to the search of recipients in one click. On call,
+ * a button clicked twice on a slow link shows the retry or the recovery that the first click
+ * started, not an error. A long unbroken subject does not widen a desktop page; the keyboard
+ * gets past the menu with a skip link; every page's controls are labelled, its tables headed and
+ * its headings in order; and the end of a list says so.
  */
 describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
   skip: !HAVE_CHROMIUM && 'no Chromium (apt-get install chromium)',
 }, () => {
   let setup: SignedEventsSetup;
+  let simulator: RunningSimulator;
   let tegami: TestService;
   let browser: Awaited<ReturnType<typeof launchBrowser>>;
   let page: Page;
@@ -52,7 +57,7 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
       apiKey: SG_KEY,
       env: { TEGAMI_ADMIN_EMAIL: ADMIN.email, TEGAMI_ADMIN_PASSWORD: ADMIN.password },
     });
-    ({ tegami } = setup);
+    ({ simulator, tegami } = setup);
     admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
     const created = await admin.post('/console/users', {
       email: SUPPORT.email,
@@ -129,6 +134,47 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
     const rows = page.locator('table.list tbody tr');
     assert.equal(await rows.count(), 1);
     assert.match((await rows.textContent()) ?? '', /hanako@example\.jp/);
+  });
+
+  test('a button clicked twice shows the retry or the recovery the first click started', async () => {
+    simulator.faults.rejectCategories = ['twice'];
+    const ids = [
+      await submit({ categories: ['twice'], subject: 'twice 1' }),
+      await submit({ categories: ['twice'], subject: 'twice 2' }),
+      await submit({ categories: ['twice'], subject: 'twice 3' }),
+    ];
+    for (const id of ids) await until(id, (m) => m.status === 'failed', 'failed');
+    simulator.faults.rejectCategories = [];
+    const [one, ...rest] = ids as [string, ...string[]];
+
+    // Retry, twice: the second finds the message requeued (or sent) and shows it.
+    for (let i = 0; i < 2; i++) {
+      const r = await admin.post(`/console/messages/${one}/retry`, { q: 'category:twice' });
+      assert.equal(r.status, 303, `retry ${i + 1}: ${r.text}`);
+      assert.equal(r.location, `/console/messages/${one}?q=category%3Atwice`);
+    }
+    await until(one, (m) => m.status === 'sent', 'sent');
+
+    // The recovery's confirmation, twice: one recovery, and the second is shown it.
+    const form = { q: 'reason:failed category:twice', action: 'retry', confirm: '2' };
+    const first = await admin.post('/console/recoveries', form);
+    assert.equal(first.status, 303, first.text);
+    assert.match(first.location ?? '', /^\/console\/recoveries\/rec_\w+$/);
+    const second = await admin.post('/console/recoveries', form);
+    assert.equal(second.status, 303, second.text);
+    assert.equal(second.location, first.location, 'the recovery that the first click started');
+    const started = await queryDatabase<{ n: number | string }>(
+      tegami.databaseUrl,
+      "SELECT COUNT(*) AS n FROM audit_events WHERE action = 'recovery.start'",
+    );
+    assert.equal(Number(started[0]?.n), 1);
+    for (const id of rest) await until(id, (m) => m.status === 'sent', 'sent');
+    const accepted = await simulatorAcceptedIds(simulator.url);
+    for (const id of ids) assert.equal(accepted.get(id), 1, `${id} was accepted once`);
+    // Later, the same count typed again is a wrong count, as before (nothing matches now).
+    const stale = await admin.post('/console/recoveries', { ...form, confirm: '5' });
+    assert.equal(stale.status, 303);
+    assert.match(stale.location ?? '', /\/console\/recoveries\/dry-run\?.*typed=5/);
   });
 
   test('a long unbroken subject and address do not widen a desktop page', async () => {
@@ -214,6 +260,34 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
       getComputedStyle(document.body).backgroundColor,
     ]`)) as [string, string];
     assert.ok(contrast(border, background) >= 3, `${border} on ${background}`);
+  });
+
+  test('the end of a list says so: unsent mail and past alerts', async () => {
+    simulator.faults.rejectCategories = ['end'];
+    const ids: string[] = [];
+    for (let i = 0; i < 50; i++)
+      ids.push(await submit({ categories: ['end'], subject: `end ${i}` }));
+    for (const id of ids) await until(id, (m) => m.status === 'failed', 'failed');
+    simulator.faults.rejectCategories = [];
+    await signInAs(page, tegami.url, ADMIN.email, ADMIN.password);
+    // Exactly a page: no "Older" link to an empty page.
+    await page.goto(`${tegami.url}/console/unsent?q=${encodeURIComponent('category:end')}`);
+    assert.equal(await page.locator('table.messages tbody tr').count(), 50);
+    assert.equal(await page.locator('a:text-is("Older →")').count(), 0);
+    // Past the end, and a filter that matches nothing: said, not an empty table alone.
+    await page.goto(`${tegami.url}/console/unsent?q=category%3Aend&before=${ids[0]}`);
+    assert.equal(
+      (await page.textContent('#no-unsent'))?.trim(),
+      'No older unsent message matches.',
+    );
+    await page.goto(`${tegami.url}/console/unsent?q=category%3Anothing`);
+    assert.equal(
+      (await page.textContent('#no-unsent'))?.trim(),
+      'No unsent message matches this filter.',
+    );
+    await page.goto(`${tegami.url}/console/alerts?before=alr_0`);
+    assert.ok(await page.isVisible('text=No older alert.'));
+    assert.equal(await page.isVisible('text=No alert has fired yet.'), false);
   });
 });
 

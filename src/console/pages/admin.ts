@@ -672,7 +672,7 @@ ${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}`;
       ) => html`<tr><td>${time(e.at)}</td><td>${e.actor.name ?? e.actor.id} <span class="muted">(${e.actor.type})</span></td><td>${e.action}</td><td><code>${e.target ?? ''}</code></td>
 <td class="wrap"><code>${e.filter ? JSON.stringify(shownFilter(e.filter, state.user)) : ''}</code></td><td class="wrap">${e.counts ? JSON.stringify(e.counts) : ''}</td></tr>`,
     )}</tbody></table>
-${shown.length === 0 && olderThan && !badTime ? html`<p class="muted" role="status">No older event matches.</p>` : ''}
+${shown.length === 0 && !badTime ? html`<p class="muted" role="status">${olderThan ? 'No older event matches.' : 'No event matches.'}</p>` : ''}
 ${last ? html`<p><a href="/console/audit${qs({ action, actor, after, before, older: last.id })}" rel="next">Older events →</a></p>` : ''}`;
     // A date not understood is the request's fault: 400, with the page that says so.
     return reply

@@ -7,6 +7,9 @@ import { type Html, html, qs, time } from '../html.ts';
 import { page } from '../layout.ts';
 import { stateOf } from '../session.ts';
 
+/** Past alerts per page of the history. */
+const HISTORY_PAGE_SIZE = 50;
+
 /** What the rule looked at, in words and local times (the API's `evidence`, for people). */
 function evidence(e: Alert['evidence']): Html {
   return html`<dl class="fields">
@@ -56,27 +59,29 @@ export function registerAlertsPage(app: FastifyInstance, deps: ConsoleDeps): voi
   app.get('/console/alerts', { config: { permission: 'read' } }, async (request, reply) => {
     const state = stateOf(request);
     const { before } = request.query as { before?: string };
-    const [firing, history, undelivered] = await Promise.all([
+    const [firing, found, undelivered] = await Promise.all([
       deps.alerts.list(state.scope, { state: 'firing', limit: 100 }),
+      // One more than a page: whether an older page exists.
       deps.alerts.list(state.scope, {
         state: 'resolved',
-        limit: 50,
+        limit: HISTORY_PAGE_SIZE + 1,
         ...(before ? { beforeId: before } : {}),
       }),
       deps.alerts.undeliveredNotifications(state.scope),
     ]);
+    const history = found.slice(0, HISTORY_PAGE_SIZE);
     const names = await deps.operations.unitNames([
       ...[...firing, ...history].flatMap((a) => (a.unitId ? [a.unitId] : [])),
       ...undelivered.flatMap((n) => (n.unitId ? [n.unitId] : [])),
     ]);
-    const last = history.length === 50 ? history[history.length - 1] : undefined;
+    const last = found.length > HISTORY_PAGE_SIZE ? history[history.length - 1] : undefined;
     const body = html`${undeliveredNotice(undelivered, names)}<div id="alerts-firing" data-poll="10000">
 <h2>Firing (${firing.length})</h2>
 ${firing.length ? alertRows(firing, names) : html`<p class="muted">No alert is firing.</p>`}
 </div>
 <h2>History</h2>
-${history.length ? alertRows(history, names) : html`<p class="muted">No alert has fired yet.</p>`}
-${last ? html`<p><a href="/console/alerts${qs({ before: last.id })}">Older →</a></p>` : ''}`;
+${history.length ? alertRows(history, names) : html`<p class="muted" role="status">${before ? 'No older alert.' : 'No alert has fired yet.'}</p>`}
+${last ? html`<p><a href="/console/alerts${qs({ before: last.id })}" rel="next">Older →</a></p>` : ''}`;
     return reply.type('text/html').send(page('Alerts', state, body, '/console/alerts').text);
   });
 }

@@ -471,7 +471,14 @@ ${last ? html`<p><a href="/console/messages/${id}/events${qs({ q, back, before: 
           ? await deps.operations.retryMessage(state.scope, state.actor, id)
           : await deps.operations.cancelMessage(state.scope, state.actor, id);
       if (result.kind === 'not_found') throw new ConsoleError(404, `No message with id ${id}.`);
-      if (result.kind === 'wrong_status') {
+      // Already so (the button clicked twice on a slow link, or someone else was first): the
+      // message's page shows where it is now, rather than an error about the second click.
+      const already =
+        result.kind === 'wrong_status' &&
+        (action === 'retry'
+          ? ['queued', 'scheduled', 'sending', 'sent'].includes(result.status)
+          : result.status === 'cancelled');
+      if (result.kind === 'wrong_status' && !already) {
         throw new ConsoleError(
           409,
           `The message is ${result.status}: it cannot be ${action === 'retry' ? 'retried' : 'cancelled'}.`,

@@ -17,6 +17,19 @@ import { providerHold } from './provider-hold.ts';
 const PAGE_SIZE = 50;
 /** Recoveries per page of the recoveries list. */
 const RECOVERIES_PAGE_SIZE = 50;
+/** How soon after a recovery the same confirmation sent again is taken for a second click. */
+const DOUBLE_SUBMIT_MS = 10_000;
+
+/** JSON with its keys in one order: a filter read back from PostgreSQL's jsonb has them sorted. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)),
+        )
+      : v,
+  );
+}
 
 /** The unsent page narrowed to `key:value` (in place of any `key:` the search already has). */
 function narrowed(q: string, key: string, value: string): string {
@@ -90,14 +103,16 @@ export function registerUnsentPages(app: FastifyInstance, deps: ConsoleDeps): vo
     const state = stateOf(request);
     const { q = '', before } = request.query as { q?: string; before?: string };
     const query = parseFilter(q);
-    const [summary, items, hold] = await Promise.all([
+    const [summary, found, hold] = await Promise.all([
       deps.operations.unsentSummary(state.scope, query),
+      // One more than a page: whether an older page exists (keyset, by id).
       deps.operations.unsent(state.scope, query, {
-        limit: PAGE_SIZE,
+        limit: PAGE_SIZE + 1,
         ...(before ? { beforeId: before } : {}),
       }),
       providerHold(deps, (deps.clock ?? Date.now)()),
     ]);
+    const items = found.slice(0, PAGE_SIZE);
     // The provider's own words for each error class, from a message of the page.
     const sampleError = new Map<string, string>();
     for (const { record } of items) {
@@ -110,7 +125,7 @@ export function registerUnsentPages(app: FastifyInstance, deps: ConsoleDeps): vo
     const operator = state.user.role !== 'viewer';
     // This page, for the "Back" link of a message opened from it.
     const here = `/console/unsent${qs({ q, before })}`;
-    const last = items.length === PAGE_SIZE ? items[items.length - 1] : undefined;
+    const last = found.length > PAGE_SIZE ? items[items.length - 1] : undefined;
     const body = html`${hold}<form method="get" action="/console/unsent" class="search">
   <input type="search" name="q" value="${q}" placeholder="reason:failed error:http_400 category:booking" aria-label="Filter">
   <button type="submit">Filter</button>
@@ -170,7 +185,8 @@ ${query.reason === 'failed' ? '' : html`<p class="muted">Retry takes failed mail
       }) => html`<tr><td data-label="Created">${time(r.createdAt)}</td><td data-label="Reason">${reason}</td><td data-label="To" class="wrap">${r.recipients[0]?.email ?? ''}</td>
 <td class="subject"><a href="/console/messages/${r.id}${qs({ back: here })}">${r.content.subject || '(no subject)'}</a></td><td data-label="Unit">${r.unit}</td><td data-label="Provider">${r.lastProvider ?? ''}</td><td data-label="Error">${r.lastErrorClass ?? ''}</td></tr>`,
     )}</tbody></table>
-${last ? html`<p><a href="/console/unsent${qs({ q, before: last.record.id })}">Older →</a></p>` : ''}`;
+${items.length === 0 ? html`<p class="muted" role="status" id="no-unsent">${before ? 'No older unsent message matches.' : q ? 'No unsent message matches this filter.' : 'Nothing is unsent: every message has been handed to the provider.'}</p>` : ''}
+${last ? html`<p><a href="/console/unsent${qs({ q, before: last.record.id })}" rel="next">Older →</a></p>` : ''}`;
     return reply.type('text/html').send(page('Unsent mail', state, body, '/console/unsent').text);
   });
 
@@ -273,6 +289,21 @@ ${
     const query = parseFilter(q);
     const dry = await deps.operations.dryRun(state.scope, { action, query });
     const typed = String(body.confirm ?? '').trim();
+    // The same confirmation sent again within seconds (a double click on a slow link): the first
+    // started the recovery. Show that one, rather than start a second that finds its mail taken
+    // ("in another recovery"), or say "the number typed does not match" once the first has
+    // requeued it.
+    const now = (deps.clock ?? Date.now)();
+    const twin = (await deps.operations.listRecoveries(state.scope, { limit: 10 })).find(
+      (r) =>
+        r.actor.type === state.actor.type &&
+        r.actor.id === state.actor.id &&
+        r.action === action &&
+        String(r.matched) === typed &&
+        now - r.createdAt <= DOUBLE_SUBMIT_MS &&
+        canonicalJson(r.filter) === canonicalJson(dry.filter),
+    );
+    if (twin) return reply.redirect(`/console/recoveries/${twin.id}`, 303);
     if (typed !== String(dry.breakdown.matched)) {
       // Back to the dry run (a GET, counted again), saying what was typed: nothing starts.
       return reply.redirect(
