@@ -8,6 +8,7 @@ import {
   SqlWebhookStore,
   shareSlots,
 } from '../src/store/index.ts';
+import { GuardedPoster } from '../src/tracking/guarded-post.ts';
 import {
   message,
   request,
@@ -212,6 +213,62 @@ describe(`status webhooks against hostile receivers (${TEST_ENGINE})`, () => {
     await waitFor(async () => slow.attempts.length === 41, 'the backlog drains', 60_000);
     assert.ok(slow.maxOpen <= 2, `at most 2 at once to one endpoint (saw ${slow.maxOpen})`);
     assert.ok(slow.maxOpen === 2, 'and it does use both');
+  });
+});
+
+describe('one post ends by its own deadline, never before it', () => {
+  // undici's headers timeout runs on timers that tick every ~499 ms. Given this deadline as its
+  // timeout, it fires 998 ms plus the time to its next tick after the request went out: between
+  // ~1 s and the deadline, depending on the tick's phase. Posts started 32 ms apart take every
+  // phase (the ticks go on while any post is open), so some of them would see that timeout
+  // before an answer that comes at 1150 ms, whatever the phase of the first.
+  const DEADLINE_MS = 1_488;
+  const ANSWER_AFTER_MS = 1_150;
+  const POSTS = 16;
+  const APART_MS = 32;
+
+  test('an answer within the deadline is taken; a silent receiver times out at the deadline', async (t) => {
+    const answering = await startHostileReceiver(() => ({
+      kind: 'answer',
+      status: 200,
+      delayMs: ANSWER_AFTER_MS,
+      body: { type: 'text', text: 'ok' },
+    }));
+    const silent = await startHostileReceiver(() => ({ kind: 'hang' }));
+    const poster = new GuardedPoster({ allowPrivate: true, timeoutMs: DEADLINE_MS });
+    t.after(async () => {
+      await poster.close();
+      await answering.close();
+      await silent.close();
+    });
+
+    const timed = async (url: string) => {
+      const started = Date.now();
+      const result = await poster.post(url, {}, '{}');
+      return { ...result, took: Date.now() - started };
+    };
+    const posts: ReturnType<typeof timed>[] = [];
+    const silentPosts: ReturnType<typeof timed>[] = [];
+    for (let i = 0; i < POSTS; i++) {
+      if (i > 0) await new Promise((resolve) => setTimeout(resolve, APART_MS));
+      posts.push(timed(answering.url));
+      silentPosts.push(timed(silent.url));
+    }
+    const answered = await Promise.all(posts);
+    const timedOut = await Promise.all(silentPosts);
+    t.diagnostic(`answered after ${answered.map((r) => r.took).join(', ')} ms`);
+    t.diagnostic(`silent ones ended after ${timedOut.map((r) => r.took).join(', ')} ms`);
+
+    assert.deepEqual(
+      answered.filter((r) => r.error !== null).map((r) => `${r.error} after ${r.took} ms`),
+      [],
+      'every answer came within the deadline',
+    );
+    assert.ok(answered.every((r) => r.httpStatus === 200));
+    for (const r of timedOut) {
+      assert.equal(r.error, `timed out: no complete answer within ${DEADLINE_MS} ms`);
+      assert.ok(r.took >= DEADLINE_MS - 10, `ended after ${r.took} ms`);
+    }
   });
 });
 

@@ -86,6 +86,15 @@ function guardedLookup(
 class AttemptTimedOut extends Error {}
 
 /**
+ * How much later than the attempt's deadline undici's own connect, headers and body timeouts
+ * are set. undici runs them on its coarse timers, which tick every ~0.5 s and can fire up to
+ * ~0.5 s before the time they were given (a 700 ms headers timeout has ended an attempt after
+ * 516 ms): set to the deadline itself, they would end some attempts early, with undici's error
+ * instead of "timed out". One second later, they never fire before the deadline does.
+ */
+const UNDICI_TIMER_MARGIN_MS = 1_000;
+
+/**
  * POSTs to URLs that applications and operators gave us (status webhooks, Slack, the alert
  * webhook, the heartbeat) without letting them reach private addresses (no SSRF), and with one
  * deadline per post whatever the receiver does.
@@ -94,15 +103,15 @@ export class GuardedPoster {
   private readonly agent: Agent;
 
   constructor(private readonly options: { allowPrivate: boolean; timeoutMs: number }) {
-    const { timeoutMs } = options;
+    // The attempt's own deadline (an abort signal on a precise timer) decides when it is over;
+    // undici's timeouts are only a backstop behind it (UNDICI_TIMER_MARGIN_MS).
+    const backstopMs = options.timeoutMs + UNDICI_TIMER_MARGIN_MS;
     this.agent = new Agent({
-      // The attempt's own deadline (an abort signal) bounds everything; these only make undici
-      // give up no later than that on its own.
       connect: options.allowPrivate
-        ? { timeout: timeoutMs }
-        : { timeout: timeoutMs, lookup: guardedLookup },
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
+        ? { timeout: backstopMs }
+        : { timeout: backstopMs, lookup: guardedLookup },
+      headersTimeout: backstopMs,
+      bodyTimeout: backstopMs,
     });
   }
 
