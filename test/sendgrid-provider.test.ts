@@ -356,6 +356,51 @@ describe('SendGrid provider over real HTTP', () => {
     assert.equal(result.networkError, 'UND_ERR_HEADERS_TIMEOUT');
   });
 
+  test("an answer within the timeout is taken, whatever the phase of undici's coarse timers", async (t) => {
+    // undici's headers timeout ticks every ~499 ms. Given 1488 ms, it fires 998 ms plus the time
+    // to its next tick after the request went out; requests 32 ms apart take every phase, so some
+    // would end before an answer that comes at 1150 ms. The timeout must not end them early.
+    const TIMEOUT_MS = 1_488;
+    const ANSWER_AFTER_MS = 1_150;
+    server.setAnswer((request, res) => {
+      const silent = request.body.includes('silent@example.com');
+      if (silent) return; // never answers
+      setTimeout(() => {
+        res.writeHead(202, { 'x-message-id': 'a'.repeat(22) }).end();
+      }, ANSWER_AFTER_MS);
+    });
+    const sendgrid = provider({ timeoutMs: TIMEOUT_MS, maxConcurrency: 32 });
+    t.after(() => sendgrid.close());
+    const timed = async (to: string) => {
+      const started = Date.now();
+      const result = await sendgrid.send(outbound({ to: [{ email: to }] }));
+      return { result, took: Date.now() - started };
+    };
+    const answered: ReturnType<typeof timed>[] = [];
+    const silent: ReturnType<typeof timed>[] = [];
+    for (let i = 0; i < 16; i++) {
+      if (i > 0) await new Promise((resolve) => setTimeout(resolve, 32));
+      answered.push(timed('guest@example.com'));
+      silent.push(timed('silent@example.com'));
+    }
+    const results = await Promise.all(answered);
+    const timedOut = await Promise.all(silent);
+    t.diagnostic(`answered after ${results.map((r) => r.took).join(', ')} ms`);
+    t.diagnostic(`silent ones ended after ${timedOut.map((r) => r.took).join(', ')} ms`);
+    assert.deepEqual(
+      results
+        .filter((r) => r.result.outcome !== 'accepted')
+        .map((r) => `${r.result.networkError} after ${r.took} ms`),
+      [],
+      'every answer came within the timeout',
+    );
+    for (const { result, took } of timedOut) {
+      assert.equal(result.outcome, 'unknown');
+      assert.equal(result.networkError, 'UND_ERR_HEADERS_TIMEOUT');
+      assert.ok(took >= TIMEOUT_MS - 10, `ended after ${took} ms`);
+    }
+  });
+
   test('a request given up (a later probe succeeded) is outcome unknown, not lost', async () => {
     server.setAnswer(() => {}); // never answers
     const sendgrid = provider({ timeoutMs: 5000 });
