@@ -326,7 +326,13 @@ describe(`SMTP AUTH refusals in the log (${TEST_ENGINE})`, () => {
       // An active key of another shape than tgm_…: a bootstrap key set in an earlier configuration.
       const earlierBootstrap = 'earlier-bootstrap-key-0123456789';
       await ensureBootstrapKey(new SqlApiKeyStore(tegami.service.database), earlierBootstrap);
+      // A short one: only a look-up among the active keys tells it from a user name.
+      const shortBootstrap = 'k3y-0f-9';
+      await ensureBootstrapKey(new SqlApiKeyStore(tegami.service.database), shortBootstrap);
       const sendGridKey = 'SG.aPpLiCaTiOn-KeY.0123456789abcdefghijklmnopqrstuvwxyzABCDEFG';
+      // Keys of some other service, or a key revoked since: key-shaped, but not active here.
+      const otherToken = 'q7GxVb2LmN9pR4sT8wYz1cKd';
+      const hexToken = '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b';
       const givenAsUserName = [
         unit.key,
         `SG.${unit.key}`,
@@ -336,7 +342,21 @@ describe(`SMTP AUTH refusals in the log (${TEST_ENGINE})`, () => {
         earlierBootstrap,
         `SG.${earlierBootstrap}`,
         sendGridKey,
+        // Wrapped, or inside other text.
+        `apikey:${sendGridKey}`,
+        `"${sendGridKey}"`,
+        `<${sendGridKey}>`,
+        `the key is ${sendGridKey}, as SendGrid gave it`,
+        `apikey:${earlierBootstrap}`,
+        `<${unit.key}>`,
+        shortBootstrap,
+        `apikey:${shortBootstrap}`,
+        `"${shortBootstrap}"`,
+        otherToken,
+        `apikey:${otherToken}`,
+        `<${hexToken}>`,
       ];
+      const plainUserNames = ['apikey', 'shop-mailer', 'jane.doe+bookings@hotel.example'];
       const port = tegami.service.smtp?.port ?? 0;
       const refusals = async (userNames: string[]) => {
         for (const userName of userNames) {
@@ -351,21 +371,22 @@ describe(`SMTP AUTH refusals in the log (${TEST_ENGINE})`, () => {
           }
         }
       };
-      await refusals([...givenAsUserName, 'apikey']);
+      await refusals([...givenAsUserName, ...plainUserNames]);
       const lines = () =>
         logged
           .split('\n')
           .filter((l) => l.includes('SMTP AUTH refused'))
           .map((l) => JSON.parse(l) as { username?: string });
       await waitFor(
-        async () => lines().length === givenAsUserName.length + 1,
+        async () => lines().length === givenAsUserName.length + plainUserNames.length,
         'every refusal logged',
       );
       assert.deepEqual(
         lines().map((l) => l.username),
-        [...givenAsUserName.map(() => '(an API key)'), 'apikey'],
+        [...givenAsUserName.map(() => '(an API key)'), ...plainUserNames],
       );
-      for (const secret of [unit.key, unit.key.slice(4), earlierBootstrap, sendGridKey]) {
+      const keys = [unit.key, unit.key.slice(4), earlierBootstrap, sendGridKey.slice(3)];
+      for (const secret of [...keys, otherToken, hexToken]) {
         assert.ok(!logged.includes(secret), `the log holds no key (${secret.slice(0, 8)}…)`);
       }
     } finally {

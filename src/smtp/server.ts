@@ -116,23 +116,53 @@ function isLoopback(address: string | undefined): boolean {
 const KEY_IN_USER_NAME = '(an API key)';
 
 /**
+ * Runs of the characters keys are written in (base64 and base64url, with padding): a user name
+ * is cut into them at anything else (`:`, quotes, `<>`, `@`, `.`, spaces).
+ */
+const KEY_CHARACTER_RUNS = /[A-Za-z0-9+/_-]+=*/g;
+/** The fewest characters of such a run that is taken for a key when it mixes kinds of characters. */
+const KEY_SHAPED_LENGTH = 20;
+/** The most look-ups of a user name's parts among the active keys. */
+const MOST_KEY_LOOKUPS = 8;
+
+/**
+ * Whether a user name holds something shaped like a key anywhere in it, whatever wraps it
+ * (`apikey:<key>`, `"<key>"`, `<<key>>`, a sentence): a Tegami key (`tgm_…`), a SendGrid key
+ * (`SG.…`), or a long token that looks random. A token of 20 or more base64(url) characters that
+ * mixes at least two of capitals, small letters and digits is taken for one: a random base64 one
+ * of 20 characters fails that about once in seven million (a hex one once in 12,000), a longer
+ * one less often. A user name such as
+ * `apikey`, `shop-mailer` or an email address does not look like that; the odd one that does
+ * (`reservations+bookings2024@…`) is logged as a key too, which costs only its name in the log.
+ */
+function holdsKeyShapedText(username: string): boolean {
+  if (/tgm_/i.test(username) || /(?<![A-Za-z0-9])SG\./.test(username)) return true;
+  return (username.match(KEY_CHARACTER_RUNS) ?? []).some(
+    (run) =>
+      run.length >= KEY_SHAPED_LENGTH &&
+      [/[A-Z]/, /[a-z]/, /[0-9]/].filter((kind) => kind.test(run)).length >= 2,
+  );
+}
+
+/**
  * A refused AUTH's user name as it is logged: as given (`apikey`, a user's address), which tells
- * an operator which client is misconfigured, unless it holds a key: a Tegami key (`tgm_…`)
- * anywhere in it, a key in a form the API takes (`SG.<key>`, `Bearer <key>`, spaces around it),
- * an active key of any other shape (a bootstrap key no longer configured) or a SendGrid key
- * (`SG.…`, pasted by an application moving from SendGrid's SMTP, which wants `apikey` there).
+ * an operator which client is misconfigured, unless it holds a key: anything key-shaped anywhere
+ * in it (`holdsKeyShapedText`: a Tegami key, a SendGrid key pasted by an application moving from
+ * SendGrid's SMTP, which wants `apikey` there, a long random token), or an active key of any
+ * other shape (a short bootstrap key), as the whole user name, in a form the API takes
+ * (`Bearer <key>`, spaces around it) or as one of its parts (`apikey:<key>`, `"<key>"`).
  */
 async function loggedUserName(
   username: string | undefined,
   isActiveKey: (key: string) => Promise<boolean>,
 ): Promise<string | undefined> {
   if (!username) return username;
+  if (holdsKeyShapedText(username)) return KEY_IN_USER_NAME;
   const bare = username.trim().replace(/^bearer\s+/i, '');
-  if (/tgm_/i.test(username) || /^SG\./i.test(bare)) return KEY_IN_USER_NAME;
-  for (const candidate of new Set([username, bare])) {
-    if (candidate !== '' && (await isActiveKey(candidate).catch(() => true))) {
-      return KEY_IN_USER_NAME;
-    }
+  const parts = username.split(/[\s:"'<>]+/);
+  const candidates = [...new Set([username, bare, ...parts])].filter((c) => c !== '');
+  for (const candidate of candidates.slice(0, MOST_KEY_LOOKUPS)) {
+    if (await isActiveKey(candidate).catch(() => true)) return KEY_IN_USER_NAME;
   }
   return username;
 }
