@@ -12,6 +12,7 @@ import {
   type AlertCondition,
   DEFAULT_ALERT_THRESHOLDS,
   evaluateRules,
+  evidenceWhileFiring,
   type MonitoringFacts,
   type ProviderFacts,
   type UnitFacts,
@@ -35,6 +36,7 @@ function unit(over: Partial<UnitFacts> = {}): UnitFacts {
     deadLetters: 0,
     deadLetterErrors: [],
     deadLettersProviderFault: false,
+    firstDeadLetterAt: null,
     unconfirmed: 0,
     ...over,
   };
@@ -428,10 +430,12 @@ describe('alert rules', () => {
     const refused = unit({
       deadLetters: 2,
       deadLetterErrors: [{ errorClass: 'http_400', count: 2, sample: null }],
+      firstDeadLetterAt: NOW - 2 * MIN,
     });
     const [c] = evaluateRules(facts({ units: [refused] }), DEFAULT_ALERT_THRESHOLDS);
     assert.equal(c?.rule, 'dead_letters');
     assert.equal(c?.fault, 'message');
+    assert.equal(c?.evidence.since, NOW - 2 * MIN, 'since when the first of them failed');
     const byProvider = unit({ deadLetters: 2, deadLettersProviderFault: true });
     assert.equal(
       evaluateRules(facts({ units: [byProvider] }), DEFAULT_ALERT_THRESHOLDS)[0]?.fault,
@@ -441,6 +445,25 @@ describe('alert rules', () => {
       rules(facts({ units: [refused] }), new Map([['unit_A', { deadLetters: 5 }]])),
       [],
     );
+  });
+
+  test('dead letters: while it fires, Since stays its first dead letter as the window slides', () => {
+    const condition = (firstDeadLetterAt: number) => {
+      const [c] = evaluateRules(
+        facts({ units: [unit({ deadLetters: 2, firstDeadLetterAt })] }),
+        DEFAULT_ALERT_THRESHOLDS,
+      );
+      assert.ok(c);
+      return c;
+    };
+    const fired = condition(NOW - 4 * MIN).evidence;
+    // Five minutes later the first ones have left the window; newer ones keep it firing.
+    const later = condition(NOW + MIN);
+    assert.equal(evidenceWhileFiring('dead_letters', fired, later.evidence).since, NOW - 4 * MIN);
+    assert.equal(evidenceWhileFiring('dead_letters', fired, later.evidence).count, 2);
+    // Other rules' Since is what holds now (the oldest late message today, the provider's state).
+    const delay = { ...fired, since: NOW - 30 * MIN };
+    assert.equal(evidenceWhileFiring('delivery_delay', delay, { ...delay, since: NOW }).since, NOW);
   });
 
   test('silent event webhook and unconfirmed mail only where events can arrive', () => {

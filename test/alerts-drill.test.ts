@@ -4,6 +4,7 @@ import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts
 import {
   createUnitWithKey,
   message,
+  queryDatabase,
   request,
   startTestService,
   TEST_ENGINE,
@@ -263,5 +264,62 @@ describe(`alerts drill: an outage reaches Slack and resolves by itself (${TEST_E
     const history = await tegami.request('GET', '/v1/alerts?state=resolved');
     assert.ok(history.body.data.length >= 3);
     for (const a of history.body.data) assert.ok(a.ended_at, 'a resolved alert has its end');
+  });
+});
+
+describe(`dead_letters in Slack: since when the first of them failed (${TEST_ENGINE})`, () => {
+  test('its Since is when its first dead letter failed, not when the alert fired', async (t) => {
+    const slack = await startCaptureServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+    });
+    const tegami = await startTestService({
+      TEGAMI_PROVIDER: 'test',
+      TEGAMI_SLACK_WEBHOOK_URL: `${slack.url}/services/T0/B0/global`,
+      TEGAMI_ALERT_INTERVAL_MS: '200',
+      // The rule must hold this long before the alert fires: Since is that much earlier.
+      TEGAMI_ALERT_FOR_S: '3',
+    });
+    t.after(async () => {
+      await tegami.stop();
+      await slack.close();
+    });
+    const failedAt = async (id: string) => {
+      const [row] = await queryDatabase<{ failed_at: number | string | null }>(
+        tegami.databaseUrl,
+        'select failed_at from messages where id = ?',
+        [id],
+      );
+      return row?.failed_at == null ? null : Number(row.failed_at);
+    };
+    const deadLetter = async () => {
+      const r = await tegami.request(
+        'POST',
+        '/v1/messages',
+        message({ to: [{ email: 'permanent@example.com' }] }),
+      );
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      return waitFor(async () => failedAt(r.body.id), 'the message dead-lettered');
+    };
+    const first = await deadLetter();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const second = await deadLetter();
+    assert.ok(second > first);
+
+    const firing = await waitFor(
+      async () =>
+        slack.captured.map(slackOf).find((m) => /^FIRING .*dead_letters/.test(m.text)) ?? null,
+      'the dead_letters alert in Slack',
+      20_000,
+    );
+    const since = allText(firing).match(/\*Since\*\n(\S+)/)?.[1];
+    assert.equal(since, new Date(first).toISOString(), allText(firing));
+    const alerts = await tegami.request('GET', '/v1/alerts?rule=dead_letters');
+    assert.equal(alerts.status, 200, JSON.stringify(alerts.body));
+    const [alert] = alerts.body.data;
+    assert.equal(alert.evidence.since, new Date(first).toISOString());
+    assert.ok(
+      Date.parse(alert.started_at) - first >= 3_000,
+      `it fired ${Date.parse(alert.started_at) - first} ms after the first failure`,
+    );
   });
 });

@@ -123,6 +123,8 @@ export interface UnitFacts {
   /** Newly failed in the window, and why. */
   deadLetters: number;
   deadLetterErrors: ErrorClassCount[];
+  /** When the first of them failed; null when none did. */
+  firstDeadLetterAt: number | null;
   /** Whether the newest dead letters failed on a provider fault rather than the message. */
   deadLettersProviderFault: boolean;
   unconfirmed: number;
@@ -423,7 +425,7 @@ function deadLetters(unit: UnitFacts, t: AlertThresholds): AlertCondition | null
     evidence: {
       count: unit.deadLetters,
       threshold: t.deadLetters,
-      since: null,
+      since: unit.firstDeadLetterAt,
       topErrors: unit.deadLetterErrors.slice(0, 3),
       provider: null,
       details: {},
@@ -513,4 +515,18 @@ export function evaluateRules(
       if (c) out.push(c);
   }
   return out;
+}
+
+/**
+ * The evidence a firing alert takes from this round's condition. `dead_letters` counts a sliding
+ * window, so the oldest of its dead letters leave it while it fires: its `since` (when the first
+ * of them failed) stays the earliest it has shown, not the oldest still in the window.
+ */
+export function evidenceWhileFiring(
+  rule: AlertRule,
+  previous: AlertEvidence,
+  next: AlertEvidence,
+): AlertEvidence {
+  if (rule !== 'dead_letters' || previous.since === null || next.since === null) return next;
+  return previous.since < next.since ? { ...next, since: previous.since } : next;
 }

@@ -16,6 +16,8 @@ export interface DeadLetterGroup {
   errorClass: string | null;
   providerFault: string | null;
   count: number;
+  /** When the first of them failed. */
+  firstFailedAt: number;
 }
 
 export interface MonitoringQueries {

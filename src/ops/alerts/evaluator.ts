@@ -10,6 +10,7 @@ import {
   type AlertCondition,
   type AlertThresholds,
   evaluateRules,
+  evidenceWhileFiring,
   type UnitAlertOverrides,
 } from '../../domain/alerts/rules.ts';
 import { providerAlertForUnit } from '../../domain/alerts/service.ts';
@@ -239,6 +240,7 @@ export function startAlertEvaluator(deps: AlertEvaluatorDeps): AlertEvaluator {
         }
       } else if (step.kind === 'update') {
         const c = step.notify ? await withSamples(step.condition) : step.condition;
+        const evidence = evidenceWhileFiring(c.rule, step.alert.evidence, c.evidence);
         const alert: Alert = {
           ...step.alert,
           severity: c.severity,
@@ -246,8 +248,8 @@ export function startAlertEvaluator(deps: AlertEvaluatorDeps): AlertEvaluator {
           summary: c.summary,
           hint: c.hint,
           evidence: step.notify
-            ? c.evidence
-            : { ...c.evidence, topErrors: mergeSamples(c, step.alert) },
+            ? evidence
+            : { ...evidence, topErrors: mergeSamples(c, step.alert) },
           lastNotifiedAt: step.notify ? now : step.alert.lastNotifiedAt,
           updatedAt: now,
         };

@@ -161,6 +161,10 @@ export async function gatherFacts(
         deadMine.map((d) => ({ errorClass: d.errorClass, count: d.count })),
       ),
       deadLettersProviderFault: deadCount > 0 && newestFault * 2 > deadCount,
+      firstDeadLetterAt: deadMine.reduce<number | null>(
+        (first, d) => (first === null || d.firstFailedAt < first ? d.firstFailedAt : first),
+        null,
+      ),
       unconfirmed: unconfirmed.get(unit.id) ?? 0,
     };
   });
