@@ -124,6 +124,31 @@ describe(`inline attachments with the sandbox provider (${TEST_ENGINE})`, () => 
     assert.ok(String(read.html).includes(`src="cid:${CID}"`), String(read.html));
   });
 
+  test('POST /v1/messages: a file to open with a content_id keeps its Content-ID and stays among the attachments', async () => {
+    // Not in multipart/related inside multipart/alternative, where a reader showing the text
+    // part, or one hiding related parts the HTML does not name, would show no booking at all.
+    const sent = await svc.request(
+      'POST',
+      '/v1/messages',
+      message({
+        html: HTML,
+        attachments: [LOGO, { ...BOOKING, content_id: 'booking@hotel.example' }],
+      }),
+    );
+    assert.equal(sent.status, 202, JSON.stringify(sent.body));
+    const mime = await rendered(sent.body.id);
+    assert.match(mime, /^Content-ID: <booking@hotel\.example>$/m);
+    assert.deepEqual((await parts(mime)).files, [
+      RENDERED[0],
+      {
+        filename: 'booking.pdf',
+        cid: 'booking@hotel.example',
+        disposition: 'attachment',
+        related: false,
+      },
+    ]);
+  });
+
   test('POST /v1/messages: a content_id or disposition the rules refuse is a 400 naming it; nothing is stored', async () => {
     const before = await rowCounts(svc.databaseUrl);
     const cases: [Record<string, unknown>, string][] = [

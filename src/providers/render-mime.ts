@@ -143,12 +143,16 @@ function attachment(a: Attachment) {
 }
 
 /**
- * The type, filename, disposition and content ID of an attachment for the composer. nodemailer's
- * `cid` writes `Content-ID: <content_id>` and, when the mail has HTML, puts the part beside it in
- * multipart/related, where mail readers resolve `cid:` links. The disposition is then the
- * attachment's own (nodemailer would make every image with a cid inline); without a content ID it
- * is nodemailer's: `inline` for a `message/*` part, else `attachment`. A content ID the rules
- * would refuse (a row edited by hand) is left out, and its attachment is a plain one.
+ * The type, filename, disposition and content ID of an attachment for the composer. For an inline
+ * attachment, nodemailer's `cid` writes `Content-ID: <content_id>` and, when the mail has HTML,
+ * puts the part beside it in multipart/related, where mail readers resolve `cid:` links. A file to
+ * open that has a content ID gets the same header but stays among the attachments
+ * (multipart/mixed): nodemailer would put every part with a `cid` in multipart/related, inside
+ * multipart/alternative, where a reader showing the text part, or one that hides related parts the
+ * HTML does not name, shows no file at all. The disposition is the attachment's own (nodemailer
+ * would make every image with a cid inline); without a content ID it is nodemailer's: `inline`
+ * for a `message/*` part, else `attachment`. A content ID the rules would refuse (a row edited by
+ * hand) is left out, and its attachment is a plain one.
  */
 function partNames(type: string, filename: string, a: Attachment) {
   const cid = a.content_id !== undefined && isContentId(a.content_id) ? a.content_id : undefined;
@@ -156,7 +160,8 @@ function partNames(type: string, filename: string, a: Attachment) {
   if (cid !== undefined) disposition = a.disposition === 'inline' ? 'inline' : 'attachment';
   const names = typeAndFilename(type, filename, disposition);
   if (cid === undefined) return names;
-  return { contentDisposition: disposition, ...names, cid };
+  if (disposition === 'inline') return { contentDisposition: disposition, ...names, cid };
+  return { contentDisposition: disposition, ...names, headers: { 'Content-ID': `<${cid}>` } };
 }
 
 /**
