@@ -177,6 +177,36 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
     assert.match(stale.location ?? '', /\/console\/recoveries\/dry-run\?.*typed=5/);
   });
 
+  test('a recovery confirmed twice at once (the second sent before the first is answered) starts one', async () => {
+    simulator.faults.rejectCategories = ['at-once'];
+    const ids = [
+      await submit({ categories: ['at-once'], subject: 'at once 1' }),
+      await submit({ categories: ['at-once'], subject: 'at once 2' }),
+    ];
+    for (const id of ids) await until(id, (m) => m.status === 'failed', 'failed');
+    simulator.faults.rejectCategories = [];
+    const startedBefore = await recoveriesStarted();
+    const form = { q: 'reason:failed category:at-once', action: 'retry', confirm: '2' };
+    const [first, second] = await Promise.all([
+      admin.post('/console/recoveries', form),
+      admin.post('/console/recoveries', form),
+    ]);
+    assert.equal(first.status, 303, first.text);
+    assert.equal(second.status, 303, second.text);
+    assert.match(first.location ?? '', /^\/console\/recoveries\/rec_\w+$/);
+    assert.equal(second.location, first.location, 'both show the one recovery');
+    assert.equal((await recoveriesStarted()) - startedBefore, 1);
+    for (const id of ids) await until(id, (m) => m.status === 'sent', 'sent');
+  });
+
+  async function recoveriesStarted(): Promise<number> {
+    const rows = await queryDatabase<{ n: number | string }>(
+      tegami.databaseUrl,
+      "SELECT COUNT(*) AS n FROM audit_events WHERE action = 'recovery.start'",
+    );
+    return Number(rows[0]?.n);
+  }
+
   test('a long unbroken subject and address do not widen a desktop page', async () => {
     const id = await submit({
       to: [

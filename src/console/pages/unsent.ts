@@ -99,6 +99,26 @@ function outcomeLine(r: RecoveryRecord, o: RecoveryOutcome | null): Html | '' {
 }
 
 export function registerUnsentPages(app: FastifyInstance, deps: ConsoleDeps): void {
+  /**
+   * Each user's recovery confirmations, one at a time in this process: the second of a double
+   * click, sent before the first is answered, then finds the recovery the first started (the
+   * check in the handler) instead of starting a second one beside it, whose mail is all "in
+   * another recovery".
+   */
+  const confirming = new Map<string, Promise<unknown>>();
+  async function oneConfirmationAtATime<T>(actor: string, work: () => Promise<T>): Promise<T> {
+    for (let earlier = confirming.get(actor); earlier; earlier = confirming.get(actor)) {
+      await earlier.catch(() => {});
+    }
+    const running = work();
+    confirming.set(actor, running);
+    try {
+      return await running;
+    } finally {
+      if (confirming.get(actor) === running) confirming.delete(actor);
+    }
+  }
+
   app.get('/console/unsent', { config: { permission: 'read' } }, async (request, reply) => {
     const state = stateOf(request);
     const { q = '', before } = request.query as { q?: string; before?: string };
@@ -287,8 +307,24 @@ ${
     const q = String(body.q ?? '');
     const action = actionOf(body);
     const query = parseFilter(q);
-    const dry = await deps.operations.dryRun(state.scope, { action, query });
     const typed = String(body.confirm ?? '').trim();
+    const actor = `${state.actor.type}:${state.actor.id}`;
+    const target = await oneConfirmationAtATime(actor, () =>
+      confirmRecovery(state, q, action, query, typed),
+    );
+    return reply.redirect(target, 303);
+  });
+
+  /** Where a recovery's confirmation leads: the recovery it (or its twin) started, or the dry run. */
+  async function confirmRecovery(
+    state: ConsoleRequestState,
+    q: string,
+    action: RecoveryAction,
+    query: ReturnType<typeof parseFilter>,
+    /** The count typed to confirm it. */
+    typed: string,
+  ): Promise<string> {
+    const dry = await deps.operations.dryRun(state.scope, { action, query });
     // The same confirmation sent again within seconds (a double click on a slow link): the first
     // started the recovery. Show that one, rather than start a second that finds its mail taken
     // ("in another recovery"), or say "the number typed does not match" once the first has
@@ -303,21 +339,18 @@ ${
         now - r.createdAt <= DOUBLE_SUBMIT_MS &&
         canonicalJson(r.filter) === canonicalJson(dry.filter),
     );
-    if (twin) return reply.redirect(`/console/recoveries/${twin.id}`, 303);
+    if (twin) return `/console/recoveries/${twin.id}`;
     if (typed !== String(dry.breakdown.matched)) {
       // Back to the dry run (a GET, counted again), saying what was typed: nothing starts.
-      return reply.redirect(
-        `/console/recoveries/dry-run${qs({ q, action, typed: typed || '–' })}`,
-        303,
-      );
+      return `/console/recoveries/dry-run${qs({ q, action, typed: typed || '–' })}`;
     }
     const record = await deps.operations.startRecovery(state.scope, state.actor, {
       action,
       query,
       dryRun: false,
     });
-    return reply.redirect(`/console/recoveries/${record.id}`, 303);
-  });
+    return `/console/recoveries/${record.id}`;
+  }
 
   app.get('/console/recoveries', { config: { permission: 'read' } }, async (request, reply) => {
     const state = stateOf(request);
