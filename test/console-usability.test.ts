@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import type { RunningSimulator } from '../src/simulator/index.ts';
-import { message, queryDatabase, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
+import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
+import {
+  message,
+  queryDatabase,
+  startTestService,
+  TEST_ENGINE,
+  type TestService,
+  waitFor,
+} from './helpers.ts';
 import { HAVE_CHROMIUM, launchBrowser, signInAs } from './support/browser.ts';
 import { simulatorAcceptedIds } from './support/cluster.ts';
 import { type ConsoleClient, signIn } from './support/console.ts';
@@ -318,6 +325,71 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
     await page.goto(`${tegami.url}/console/alerts?before=alr_0`);
     assert.ok(await page.isVisible('text=No older alert.'));
     assert.equal(await page.isVisible('text=No alert has fired yet.'), false);
+  });
+});
+
+/**
+ * A send that got no answer (SendGrid hangs, as in an outage): the provider may have taken the
+ * mail, so a message's page must not tell support that the guest got nothing, while it waits
+ * (held) or once it is cancelled. Plain HTTP, no browser.
+ */
+describe(`what happened to mail whose send got no answer (${TEST_ENGINE})`, () => {
+  let simulator: RunningSimulator;
+  let tegami: TestService;
+  before(async () => {
+    simulator = await startSimulator({ port: 0, apiKey: SG_KEY });
+    tegami = await startTestService({
+      TEGAMI_PROVIDER: 'sendgrid',
+      TEGAMI_SENDGRID_API_KEY: SG_KEY,
+      TEGAMI_SENDGRID_BASE_URL: simulator.url,
+      TEGAMI_SENDGRID_TIMEOUT_MS: '300',
+      TEGAMI_ADMIN_EMAIL: ADMIN.email,
+      TEGAMI_ADMIN_PASSWORD: ADMIN.password,
+    });
+  });
+  after(async () => {
+    await tegami?.stop();
+    await simulator?.close();
+  });
+
+  test('held after a timeout: "perhaps sent", not "not sent yet"; cancelled: not "the guest got nothing"', async () => {
+    simulator.faults.hangRate = 1;
+    const sent = await tegami.request('POST', '/v1/messages', message({ subject: 'B-2001' }));
+    assert.equal(sent.status, 202, JSON.stringify(sent.body));
+    const id = sent.body.id as string;
+    await waitFor(
+      async () => {
+        const m = (await tegami.request('GET', `/v1/messages/${id}`)).body;
+        return (
+          m.status === 'queued' &&
+          m.attempts.some((a: { outcome: string }) => a.outcome === 'unknown')
+        );
+      },
+      'a timed-out attempt, and the message waiting',
+      30_000,
+    );
+    const admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
+    const summary = async () => {
+      const page = await admin.get(`/console/messages/${id}`);
+      assert.equal(page.status, 200);
+      const found = /<p id="what-happened"[^>]*>([\s\S]*?)<\/p>/.exec(page.text)?.[1] ?? '';
+      return found.replace(/<[^>]+>/g, '').replace(/\s+/g, ' ');
+    };
+    assert.match(
+      await summary(),
+      /^Perhaps sent: a try got no answer from SendGrid, which may have taken the mail: the guest may have it already\. It is tried again by itself/,
+    );
+    // Cancelled while it waits (a cancel recovery during the outage): the copy may be out there.
+    await waitFor(
+      async () => (await tegami.request('POST', `/v1/messages/${id}/cancel`)).status === 200,
+      'the cancel, between two tries',
+      30_000,
+    );
+    simulator.faults.hangRate = 0;
+    assert.equal(
+      await summary(),
+      'Cancelled, but before that a try got no answer from SendGrid, which may have taken the mail: the guest may have it.',
+    );
   });
 });
 

@@ -100,22 +100,43 @@ export function whatHappened(
   now: number,
 ): Html {
   const one = (words: Html) => html`<p id="what-happened" class="summary">${words}</p>`;
+  // A try that got no answer (a timeout after the request went out, as in an outage that hangs):
+  // the provider may have taken the mail, so neither "the guest got nothing" nor "not sent yet"
+  // can be said. The guest is asked first, before anyone sends it again by hand.
+  const unanswered = r.attempts.some((a) => a.outcome === 'unknown');
+  const mayHaveIt = html`a try got no answer from ${providerName(r)}, which may have taken the mail: the guest may have it`;
+  const tried =
+    r.attemptCount > 0
+      ? html` (tried ${r.attemptCount} ${r.attemptCount === 1 ? 'time' : 'times'} so far)`
+      : '';
   switch (r.status) {
     case 'failed':
+      if (unanswered) {
+        return one(
+          html`<strong>Perhaps sent</strong>: Tegami gave up on it, but ${mayHaveIt}. Ask the guest whether it came before anyone retries it (<em>Why not sent</em>, below).`,
+        );
+      }
       return one(
         r.lastErrorClass === SUPPRESSED_ERROR_CLASS
           ? html`<strong>Not sent</strong>: the guest got nothing. Every recipient's address is on the suppression list (an earlier mail bounced, or the guest reported spam or unsubscribed), so it was never handed to the provider. Check the address with the guest.`
           : html`<strong>Not sent</strong>: the guest got nothing. ${providerName(r)} refused it, or it could not be handed over before Tegami gave up (<em>Why not sent</em>, below). An operator can retry it once the cause is fixed.`,
       );
     case 'cancelled':
-      return one(html`<strong>Cancelled</strong> before it was sent: the guest got nothing.`);
+      return one(
+        unanswered
+          ? html`<strong>Cancelled</strong>, but before that ${mayHaveIt}.`
+          : html`<strong>Cancelled</strong> before it was sent: the guest got nothing.`,
+      );
     case 'queued':
     case 'scheduled':
     case 'sending':
+      if (r.status === 'scheduled' && r.sendAt !== null && r.sendAt > now) {
+        return one(html`<strong>Not sent yet</strong>: it is scheduled for ${time(r.sendAt)}.`);
+      }
       return one(
-        r.status === 'scheduled' && r.sendAt !== null && r.sendAt > now
-          ? html`<strong>Not sent yet</strong>: it is scheduled for ${time(r.sendAt)}.`
-          : html`<strong>Not sent yet</strong>: it waits to be handed to the provider and goes out by itself${r.attemptCount > 0 ? html` (tried ${r.attemptCount} ${r.attemptCount === 1 ? 'time' : 'times'} so far)` : ''}.`,
+        unanswered
+          ? html`<strong>Perhaps sent</strong>: ${mayHaveIt} already. It is tried again by itself${eventsExpected ? ", unless the provider's delivery events show that it took it" : ''}${tried}.`
+          : html`<strong>Not sent yet</strong>: it waits to be handed to the provider and goes out by itself${tried}.`,
       );
   }
   if (r.lastProvider === 'sandbox') {
