@@ -19,6 +19,24 @@ const QuerySchema = Type.Object(
   { additionalProperties: false },
 );
 
+const SandboxPageSchema = Type.Object({
+  data: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      message_id: Type.String(),
+      attempt: Type.Integer({ description: 'which attempt of the message this is' }),
+      envelope_from: Type.String(),
+      envelope_to: Type.Array(Type.String()),
+      subject: Type.String(),
+      created_at: Type.String(),
+      mime: Type.Union([Type.String(), Type.Null()], {
+        description: 'the MIME source as the provider would get it; null if it cannot be rendered',
+      }),
+    }),
+  ),
+  next_cursor: Type.Union([Type.String(), Type.Null()]),
+});
+
 /**
  * Stored messages per page, in bytes: a page ends early once its entries add up to this, so one
  * request holds a bounded amount of MIME in memory (the rendered MIME is about as large as the
@@ -43,6 +61,7 @@ export function registerListSandboxMessages(app: TypedApp, sandbox: SandboxView)
         tags: ['sandbox'],
         summary: 'Mail the sandbox provider kept',
         description: `Newest first, with each message's MIME source. A page holds up to \`limit\` messages and ends early at about ${SANDBOX_PAGE_BYTES / 1024 / 1024} MiB of stored mail; pass \`next_cursor\` back as \`cursor\` for the next page.`,
+        response: { 200: SandboxPageSchema },
       },
     },
     async (request) => {
