@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { oneAtATime } from '../domain/one-at-a-time.ts';
 import type { MessageStore } from '../domain/ports/message-store.ts';
 import { ApiError } from './errors.ts';
 import { canonicalJsonHash } from './json-body.ts';
@@ -101,16 +102,7 @@ export async function oneRequestPerKey<T>(
     inUse = new Map();
     keysInUse.set(messages, inUse);
   }
-  for (let earlier = inUse.get(scoped); earlier; earlier = inUse.get(scoped)) {
-    await earlier.catch(() => {});
-  }
-  const running = handle();
-  inUse.set(scoped, running);
-  try {
-    return await running;
-  } finally {
-    if (inUse.get(scoped) === running) inUse.delete(scoped);
-  }
+  return oneAtATime(inUse, scoped, handle);
 }
 
 export function reusedKey(): ApiError {

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { oneAtATime } from '../../domain/one-at-a-time.ts';
 import { isEmptyQuery } from '../../domain/operations/message-query.ts';
 import {
   failingAgainAtOnce,
@@ -102,22 +103,10 @@ export function registerUnsentPages(app: FastifyInstance, deps: ConsoleDeps): vo
   /**
    * Each user's recovery confirmations, one at a time in this process: the second of a double
    * click, sent before the first is answered, then finds the recovery the first started (the
-   * check in the handler) instead of starting a second one beside it, whose mail is all "in
+   * check in confirmRecovery) instead of starting a second one beside it, whose mail is all "in
    * another recovery".
    */
   const confirming = new Map<string, Promise<unknown>>();
-  async function oneConfirmationAtATime<T>(actor: string, work: () => Promise<T>): Promise<T> {
-    for (let earlier = confirming.get(actor); earlier; earlier = confirming.get(actor)) {
-      await earlier.catch(() => {});
-    }
-    const running = work();
-    confirming.set(actor, running);
-    try {
-      return await running;
-    } finally {
-      if (confirming.get(actor) === running) confirming.delete(actor);
-    }
-  }
 
   app.get('/console/unsent', { config: { permission: 'read' } }, async (request, reply) => {
     const state = stateOf(request);
@@ -309,7 +298,7 @@ ${
     const query = parseFilter(q);
     const typed = String(body.confirm ?? '').trim();
     const actor = `${state.actor.type}:${state.actor.id}`;
-    const target = await oneConfirmationAtATime(actor, () =>
+    const target = await oneAtATime(confirming, actor, () =>
       confirmRecovery(state, q, action, query, typed),
     );
     return reply.redirect(target, 303);
