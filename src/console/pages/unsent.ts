@@ -194,7 +194,7 @@ ${query.reason === 'failed' ? '' : html`<p class="muted">Retry takes failed mail
       }) => html`<tr><td data-label="Created">${time(r.createdAt)}</td><td data-label="Reason">${reason}</td><td data-label="To" class="wrap">${r.recipients[0]?.email ?? ''}</td>
 <td class="subject"><a href="/console/messages/${r.id}${qs({ back: here })}">${r.content.subject || '(no subject)'}</a></td><td data-label="Unit">${r.unit}</td><td data-label="Provider">${r.lastProvider ?? ''}</td><td data-label="Error">${r.lastErrorClass ?? ''}</td></tr>`,
     )}</tbody></table>
-${items.length === 0 ? html`<p class="muted" role="status" id="no-unsent">${before ? 'No older unsent message matches.' : q ? 'No unsent message matches this filter.' : 'Nothing is unsent: every message has been handed to the provider.'}</p>` : ''}
+${items.length === 0 ? html`<p class="muted" role="status" id="no-unsent">${before ? 'No older unsent message matches.' : q ? 'No unsent message matches this filter.' : 'Nothing is unsent.'}</p>` : ''}
 ${last ? html`<p><a href="/console/unsent${qs({ q, before: last.record.id })}" rel="next">Older →</a></p>` : ''}`;
     return reply.type('text/html').send(page('Unsent mail', state, body, '/console/unsent').text);
   });

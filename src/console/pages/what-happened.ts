@@ -136,7 +136,7 @@ export function whatHappened(
       return one(
         unanswered
           ? html`<strong>Perhaps sent</strong>: ${mayHaveIt} already. It is tried again by itself${eventsExpected ? ", unless the provider's delivery events show that it took it" : ''}${tried}.`
-          : html`<strong>Not sent yet</strong>: it waits to be handed to the provider and goes out by itself${tried}.`,
+          : html`<strong>Not sent yet</strong>: it waits to be handed to the provider${tried}. Nobody needs to send it again: Tegami hands it over as soon as the provider takes mail.`,
       );
   }
   if (r.lastProvider === 'sandbox') {
