@@ -1,4 +1,5 @@
 import { decodeEventCursor } from '../domain/event-cursor.ts';
+import type { IdPrefix } from '../domain/ids.ts';
 import { parseIsoTime } from '../domain/operations/message-query.ts';
 import type { EventCursor } from '../domain/ports/delivery-event-store.ts';
 import { ApiError, type ErrorDetail } from './errors.ts';
@@ -42,18 +43,19 @@ export function parsePage(query: { cursor?: string | undefined; limit?: string |
 }
 
 /**
- * The page and time window of a list keyed by prefixed ids (`aud_…`, `alt_…`): `limit` (1 to
- * 500, default 50), `after`/`before` as ISO 8601 times, and a cursor naming an id with `prefix`.
- * Every problem is named in one 400.
+ * The page and time window of a list keyed by prefixed ids (`aud_…`, `alt_…`, `whd_…`): `limit`
+ * (1 to 500, default 50, unless the list says otherwise), `after`/`before` as ISO 8601 times, and
+ * a cursor naming an id with `prefix`. Every problem is named in one 400.
  */
 export function parseIdPage(
   query: { limit?: string; after?: string; before?: string; cursor?: string },
-  prefix: string,
+  prefix: IdPrefix,
+  limits: { default: number; max: number } = { default: 50, max: 500 },
 ): { limit: number; after?: number; before?: number; beforeId?: string } {
   const details: ErrorDetail[] = [];
-  const limit = Number(query.limit ?? 50);
-  if (limit < 1 || limit > 500)
-    details.push({ field: 'querystring.limit', message: 'must be 1 to 500' });
+  const limit = Number(query.limit ?? limits.default);
+  if (limit < 1 || limit > limits.max)
+    details.push({ field: 'querystring.limit', message: `must be 1 to ${limits.max}` });
   const time = (field: 'after' | 'before') => {
     const value = query[field];
     if (value === undefined) return undefined;

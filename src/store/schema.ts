@@ -259,6 +259,11 @@ export interface WebhookDeliveryTable {
   event_type: string;
   /** The JSON body, exactly as posted. */
   payload: string;
+  /**
+   * The message it is about (the body's `data.message_id`), for the log's `message_id` filter
+   * (026-webhook-delivery-message). Null only when a process of an earlier release queued it.
+   */
+  message_id: string | null;
   /** pending, delivered or failed */
   status: string;
   attempts: number;

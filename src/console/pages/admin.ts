@@ -447,7 +447,9 @@ ${
     const state = stateOf(request);
     const endpoints = await deps.webhooks.list(unitIdOf(state));
     const now = clock();
-    const logs = await Promise.all(endpoints.map((e) => deps.webhooks.deliveries(e.id, 20)));
+    const logs = await Promise.all(
+      endpoints.map((e) => deps.webhooks.deliveries(e.id, { limit: 20 })),
+    );
     const units = await webhookUnits(state);
     const body = html`<form method="post" action="/console/webhooks" class="card inline-form">${csrf(state)}
 <label>URL <input type="url" name="url" required placeholder="https://app.example.jp/tegami-hooks"></label>

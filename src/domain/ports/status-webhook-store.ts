@@ -18,6 +18,8 @@ export interface WebhookDelivery {
   id: string;
   endpointId: string;
   eventType: string;
+  /** The message it is about; null only when its body names none (written by hand). */
+  messageId: string | null;
   status: string;
   attempts: number;
   nextAttemptAt: number | null;
@@ -25,6 +27,17 @@ export interface WebhookDelivery {
   lastError: string | null;
   createdAt: number;
   deliveredAt: number | null;
+}
+
+export const WEBHOOK_DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const;
+export type WebhookDeliveryStatus = (typeof WEBHOOK_DELIVERY_STATUSES)[number];
+
+/** A page of an endpoint's log: newest first, older than `beforeId` when given. */
+export interface WebhookDeliveryQuery {
+  limit: number;
+  beforeId?: string;
+  status?: WebhookDeliveryStatus;
+  messageId?: string;
 }
 
 /** A claimed status webhook with what the sender needs to post it. */
@@ -66,7 +79,8 @@ export interface StatusWebhookStore {
     change: { secret: string; previousExpiresAt: number | null },
     unitId?: string,
   ): Promise<WebhookEndpoint | null>;
-  deliveries(endpointId: string, limit: number): Promise<WebhookDelivery[]>;
+  /** The endpoint's log, newest first (keyset by id: entries queued meanwhile sort first). */
+  deliveries(endpointId: string, query: WebhookDeliveryQuery): Promise<WebhookDelivery[]>;
   /**
    * Leases due status webhooks, sharing `slots` among endpoints, at most `perEndpoint` each
    * counting what is already being posted (`busy`).

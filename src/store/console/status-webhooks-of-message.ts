@@ -41,6 +41,7 @@ export async function statusWebhooksOfMessage(
     id: r.id,
     endpointId: r.endpoint_id,
     eventType: r.event_type,
+    messageId,
     status: r.status,
     attempts: Number(r.attempts),
     nextAttemptAt: r.next_attempt_at === null ? null : Number(r.next_attempt_at),

@@ -24,6 +24,7 @@ import * as recoveryOutcome from './022-recovery-outcome.ts';
 import * as webhookSecretRotation from './023-webhook-secret-rotation.ts';
 import * as xMessageId from './024-x-message-id.ts';
 import * as unitRateWindows from './025-unit-rate-windows.ts';
+import * as webhookDeliveryMessage from './026-webhook-delivery-message.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
@@ -52,4 +53,5 @@ export const migrations: Record<string, Migration> = {
   '023-webhook-secret-rotation': webhookSecretRotation,
   '024-x-message-id': xMessageId,
   '025-unit-rate-windows': unitRateWindows,
+  '026-webhook-delivery-message': webhookDeliveryMessage,
 };

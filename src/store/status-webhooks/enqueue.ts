@@ -69,6 +69,7 @@ export async function enqueueWebhookEvents(
       endpoint_id: endpoint.id,
       event_type: event.type,
       payload: JSON.stringify(payload),
+      message_id: event.messageId,
       status: 'pending',
       attempts: 0,
       next_attempt_at: now,

@@ -1,34 +1,28 @@
-import type { WebhookDelivery } from '../../domain/ports/status-webhook-store.ts';
+import type {
+  WebhookDelivery,
+  WebhookDeliveryQuery,
+} from '../../domain/ports/status-webhook-store.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
+import { readJson } from '../engine/read-json.ts';
 
-/** The endpoint's delivery log, newest first. */
+/**
+ * A page of the endpoint's delivery log, newest first (by id, a ULID: keyset paging, so status
+ * webhooks queued meanwhile sort before the page and never shift later ones). Each filter reads
+ * its own index, one range of the endpoint's entries: `(endpoint_id, id)` unfiltered,
+ * `(endpoint_id, status, id)` by status, `(message_id, endpoint_id, id)` by message (SQLite is
+ * told which, as it has no statistics to choose by).
+ */
 export async function listDeliveries(
   handle: DatabaseHandle,
   endpointId: string,
-  limit: number,
+  query: WebhookDeliveryQuery,
 ): Promise<WebhookDelivery[]> {
-  const rows = await handle.db
-    .selectFrom('webhook_deliveries')
-    .select([
-      'id',
-      'endpoint_id',
-      'event_type',
-      'status',
-      'attempts',
-      'next_attempt_at',
-      'last_status',
-      'last_error',
-      'created_at',
-      'delivered_at',
-    ])
-    .where('endpoint_id', '=', endpointId)
-    .orderBy('id', 'desc')
-    .limit(limit)
-    .execute();
+  const rows = await deliveryPageQuery(handle, endpointId, query).execute();
   return rows.map((r) => ({
     id: r.id,
     endpointId: r.endpoint_id,
     eventType: r.event_type,
+    messageId: r.message_id ?? messageIdOf(r.payload_without_message_id),
     status: r.status,
     attempts: r.attempts,
     nextAttemptAt: r.next_attempt_at,
@@ -37,4 +31,72 @@ export async function listDeliveries(
     createdAt: r.created_at,
     deliveredAt: r.delivered_at,
   }));
+}
+
+/**
+ * The query of one page (its plan is checked by the tests). The index's last column before `id`
+ * (`endpoint_id`, or `status` with a status, or `endpoint_id` after `message_id`) is written as a
+ * range, `c >= v and (c, id) < (v, cursor)` (`c <= v` on the first page), not as `c = v`, and the
+ * order as `c desc, id desc`: the same rows in the same order, but PostgreSQL can then take that
+ * order only from this index. Given `c = v` it may walk the primary key backwards instead,
+ * skipping other rows until it has a page, which reads the rest of the table when the matches
+ * are far apart (an endpoint added after others, an outage's failures, a cursor past the last
+ * match). SQLite reads the index it is told to.
+ */
+export function deliveryPageQuery(
+  handle: DatabaseHandle,
+  endpointId: string,
+  query: WebhookDeliveryQuery,
+) {
+  const { status, messageId, beforeId } = query;
+  const [index, column, value] =
+    messageId !== undefined
+      ? (['webhook_deliveries_message', 'endpoint_id', endpointId] as const)
+      : status !== undefined
+        ? (['webhook_deliveries_endpoint_status', 'status', status] as const)
+        : (['webhook_deliveries_endpoint', 'endpoint_id', endpointId] as const);
+  let select = handle.db
+    .selectFrom(handle.dialect.throughIndex('webhook_deliveries', index))
+    .select((eb) => [
+      'id',
+      'endpoint_id',
+      'event_type',
+      'message_id',
+      // A status webhook queued by an earlier release's process has no message_id: its body says.
+      eb
+        .case()
+        .when('message_id', 'is', null)
+        .then(eb.ref('payload'))
+        .end()
+        .as('payload_without_message_id'),
+      'status',
+      'attempts',
+      'next_attempt_at',
+      'last_status',
+      'last_error',
+      'created_at',
+      'delivered_at',
+    ]);
+  if (messageId !== undefined) {
+    select = select.where('message_id', '=', messageId);
+    if (status !== undefined) select = select.where('status', '=', status);
+  } else if (status !== undefined) {
+    select = select.where('endpoint_id', '=', endpointId);
+  }
+  select = select.where(column, '>=', value);
+  select =
+    beforeId === undefined
+      ? select.where(column, '<=', value)
+      : select.where(({ eb, refTuple, tuple }) =>
+          eb(refTuple(column, 'id'), '<', tuple(value, beforeId)),
+        );
+  return select.orderBy(column, 'desc').orderBy('id', 'desc').limit(query.limit);
+}
+
+/** The body's `data.message_id`, or null when it has none. */
+function messageIdOf(payload: string | null): string | null {
+  if (payload === null) return null;
+  const body = readJson(payload) as { data?: { message_id?: unknown } } | null;
+  const id = body && typeof body === 'object' ? body.data?.message_id : undefined;
+  return typeof id === 'string' ? id : null;
 }

@@ -2,6 +2,7 @@ import type {
   DueWebhookDelivery,
   StatusWebhookStore,
   WebhookDelivery,
+  WebhookDeliveryQuery,
   WebhookEndpoint,
 } from '../../domain/ports/status-webhook-store.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
@@ -53,8 +54,8 @@ export class SqlWebhookStore implements StatusWebhookStore {
     return rotateSecret(this.handle, id, change, unitId);
   }
 
-  deliveries(endpointId: string, limit: number): Promise<WebhookDelivery[]> {
-    return listDeliveries(this.handle, endpointId, limit);
+  deliveries(endpointId: string, query: WebhookDeliveryQuery): Promise<WebhookDelivery[]> {
+    return listDeliveries(this.handle, endpointId, query);
   }
 
   claimDue(request: {

@@ -1,6 +1,8 @@
 import { Type } from '@sinclair/typebox';
+import { WEBHOOK_DELIVERY_STATUSES } from '../../../domain/ports/status-webhook-store.ts';
 import type { WebhookEndpointsOptions } from '../../deps.ts';
-import { ApiError, invalidField } from '../../errors.ts';
+import { ApiError } from '../../errors.ts';
+import { idCursor, parseIdPage } from '../../paging.ts';
 import {
   integer,
   integerOrNull,
@@ -9,12 +11,26 @@ import {
   text,
   textOrNull,
 } from '../../present/values.ts';
+import { Nullable } from '../../schemas/parts.ts';
 import { EndpointIdParamsSchema } from '../../schemas/webhook-endpoint.ts';
 import { scopeUnitId } from '../../scope.ts';
 import type { TypedApp } from '../../typed-app.ts';
 
+/** Most status webhooks one page of the log holds, and how many it holds unasked. */
+const PAGE = { default: 100, max: 1000 };
+
 const DeliveriesQuerySchema = Type.Object(
   {
+    status: Type.Optional(Type.Union(WEBHOOK_DELIVERY_STATUSES.map((s) => Type.Literal(s)))),
+    message_id: Type.Optional(
+      Type.String({
+        pattern: '^msg_[0-9A-Z]{26}$',
+        description: 'only the status webhooks about this message',
+      }),
+    ),
+    cursor: Type.Optional(
+      Type.String({ maxLength: 200, description: 'next_cursor of the previous page' }),
+    ),
     limit: Type.Optional(
       Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 1000, default 100' }),
     ),
@@ -24,7 +40,10 @@ const DeliveriesQuerySchema = Type.Object(
 
 const DeliverySchema = Type.Object({
   id: Type.String(),
-  type: Type.String(),
+  type: Type.String({ description: 'the status webhook type, e.g. message.sent' }),
+  message_id: Nullable(
+    Type.String({ description: "the message it is about (the body's data.message_id)" }),
+  ),
   status: Type.String({ description: 'pending, delivered or failed' }),
   attempts: Type.Number(),
   last_status: Type.Union([Type.Number(), Type.Null()]),
@@ -34,7 +53,11 @@ const DeliverySchema = Type.Object({
   delivered_at: Type.Union([Type.String(), Type.Null()]),
 });
 
-/** `GET /v1/webhook-endpoints/{id}/deliveries`: the endpoint's delivery log, newest first. */
+/**
+ * `GET /v1/webhook-endpoints/{id}/deliveries`: the endpoint's delivery log, newest first, paged
+ * like the other lists (`next_cursor` back as `cursor`: the `whd_…` id of the page's last
+ * entry), by status and message. A unit key reads its own unit's endpoints only.
+ */
 export function registerWebhookEndpointDeliveries(app: TypedApp, options: WebhookEndpointsOptions) {
   const { store } = options;
   app.get(
@@ -45,19 +68,34 @@ export function registerWebhookEndpointDeliveries(app: TypedApp, options: Webhoo
         querystring: DeliveriesQuerySchema,
         tags: ['webhooks'],
         summary: "The endpoint's delivery log, newest first",
-        response: { 200: Type.Object({ data: Type.Array(DeliverySchema) }) },
+        description:
+          'Filter by `status` and `message_id`. Pass `next_cursor` back as `cursor` for the next page; status webhooks queued meanwhile come before the first page, never between pages.',
+        response: {
+          200: Type.Object({
+            data: Type.Array(DeliverySchema),
+            next_cursor: Nullable(Type.String()),
+          }),
+        },
       },
     },
     async (request) => {
-      const limit = Number(request.query.limit ?? 100);
-      if (limit < 1 || limit > 1000) throw invalidField('querystring.limit', 'must be 1 to 1000');
+      const { status, message_id: messageId } = request.query;
+      const { limit, beforeId } = parseIdPage(request.query, 'whd', PAGE);
       if (!(await store.find(request.params.id, scopeUnitId(request))))
         throw new ApiError('not_found', `no webhook endpoint ${request.params.id}`);
-      const rows = await store.deliveries(request.params.id, limit);
+      const rows = await store.deliveries(request.params.id, {
+        limit: limit + 1,
+        ...(beforeId !== undefined ? { beforeId } : {}),
+        ...(status !== undefined ? { status } : {}),
+        ...(messageId !== undefined ? { messageId } : {}),
+      });
+      const shown = rows.slice(0, limit);
+      const last = shown[shown.length - 1];
       return {
-        data: rows.map((d) => ({
+        data: shown.map((d) => ({
           id: text(d.id),
           type: text(d.eventType),
+          message_id: textOrNull(d.messageId),
           status: text(d.status),
           attempts: integer(d.attempts),
           last_status: integerOrNull(d.lastStatus),
@@ -66,6 +104,7 @@ export function registerWebhookEndpointDeliveries(app: TypedApp, options: Webhoo
           created_at: isoTime(d.createdAt),
           delivered_at: isoTimeOrNull(d.deliveredAt),
         })),
+        next_cursor: rows.length > limit && last ? idCursor(last.id) : null,
       };
     },
   );

@@ -1,0 +1,486 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { CompiledQuery, sql } from 'kysely';
+import { newId } from '../src/domain/ids.ts';
+import type { WebhookDeliveryQuery } from '../src/domain/ports/status-webhook-store.ts';
+import { type DatabaseHandle, migrateTo, openDatabase } from '../src/store/index.ts';
+import type { WebhookDeliveryTable } from '../src/store/schema.ts';
+import { deliveryPageQuery } from '../src/store/status-webhooks/list-deliveries.ts';
+import {
+  createUnitWithKey,
+  message,
+  queryDatabase,
+  request,
+  startTestService,
+  TEST_ENGINE,
+  type TestService,
+  tempDatabase,
+  waitFor,
+} from './helpers.ts';
+
+interface Entry {
+  id: string;
+  type: string;
+  message_id: string | null;
+  status: string;
+}
+
+/** A receiver that refuses (503) the status webhooks of mail whose metadata says `answer=fail`. */
+async function receiver() {
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => {
+      body += c.toString();
+    });
+    req.on('end', () => {
+      res.statusCode = body.includes('"answer":"fail"') ? 503 : 200;
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/hooks`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+/** A status webhook row as enqueue.ts writes it, already posted. */
+function storedDelivery(
+  endpointId: string,
+  messageId: string,
+  type: string,
+  status: 'delivered' | 'failed',
+  at: number,
+): WebhookDeliveryTable {
+  const id = newId('whd');
+  const payload = {
+    id,
+    type,
+    created_at: new Date(at).toISOString(),
+    data: { message_id: messageId, unit: 'spa', status: 'sent', metadata: {} },
+  };
+  return {
+    id,
+    endpoint_id: endpointId,
+    event_type: type,
+    payload: JSON.stringify(payload),
+    message_id: messageId,
+    status,
+    attempts: 1,
+    next_attempt_at: null,
+    last_status: status === 'delivered' ? 200 : 503,
+    last_error: status === 'delivered' ? null : 'HTTP 503',
+    created_at: at,
+    retry_from: at,
+    delivered_at: status === 'delivered' ? at : null,
+  };
+}
+
+/**
+ * `GET /v1/webhook-endpoints/{id}/deliveries`: the log a developer reads to find out why their
+ * application missed a status update. It pages like the other lists (`next_cursor` back as
+ * `cursor`), filters by status and message, and names the message of each entry.
+ */
+describe(`an endpoint's status webhook log (${TEST_ENGINE})`, () => {
+  let tegami: TestService;
+  let hook: Awaited<ReturnType<typeof receiver>>;
+  const units: Record<string, { id: string; key: string; endpoint: string }> = {};
+  /** The hotel's mail: posted fine, or refused by the application. */
+  const hotelOk: string[] = [];
+  const hotelRefused: string[] = [];
+  /** The spa's log, written as it would be after a busy month: 2,345 entries. */
+  const spaStored: WebhookDeliveryTable[] = [];
+
+  const log = async (unit: string, query = '', key = units[unit]?.key) =>
+    request(
+      tegami.url,
+      'GET',
+      `/v1/webhook-endpoints/${units[unit]?.endpoint}/deliveries${query}`,
+      undefined,
+      {},
+      key,
+    );
+
+  /** Every page of a log, following next_cursor; `between` runs before each next page. */
+  async function pages(unit: string, query: string, between?: () => Promise<void>) {
+    const all: Entry[][] = [];
+    let cursor: string | null = null;
+    do {
+      const r = await log(unit, `?${query}${cursor ? `&cursor=${cursor}` : ''}`);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      all.push(r.body.data);
+      cursor = r.body.next_cursor;
+      assert.ok(all.length < 100, 'paging ends');
+      if (cursor && between) await between();
+    } while (cursor);
+    return all;
+  }
+
+  before(async () => {
+    hook = await receiver();
+    tegami = await startTestService({
+      TEGAMI_WEBHOOKS_ALLOW_PRIVATE: 'true',
+      TEGAMI_WEBHOOKS_RETRY_BASE_MS: '50',
+      TEGAMI_WEBHOOKS_RETRY_WINDOW_S: '1',
+      TEGAMI_WEBHOOKS_POLL_INTERVAL_MS: '50',
+    });
+    for (const name of ['hotel', 'restaurant', 'spa']) {
+      const unit = await createUnitWithKey(tegami, name);
+      const created = await request(
+        tegami.url,
+        'POST',
+        '/v1/webhook-endpoints',
+        { url: hook.url, events: ['message.sent'] },
+        {},
+        unit.key,
+      );
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      units[name] = { ...unit, endpoint: created.body.id };
+    }
+    const send = async (unit: string, metadata: Record<string, string> = {}) => {
+      const r = await request(
+        tegami.url,
+        'POST',
+        '/v1/messages',
+        message({ metadata }),
+        {},
+        units[unit]?.key,
+      );
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      return r.body.id as string;
+    };
+    for (let i = 0; i < 4; i++) hotelOk.push(await send('hotel'));
+    for (let i = 0; i < 2; i++) hotelRefused.push(await send('hotel', { answer: 'fail' }));
+    await send('restaurant');
+    await waitFor(async () => {
+      const r = await log('hotel');
+      const done = r.body.data.filter((d: Entry) => d.status !== 'pending');
+      return done.length === 6;
+    }, "the hotel's six status webhooks delivered or failed");
+
+    const spa = units.spa?.endpoint as string;
+    const start = Date.now() - 30 * 86_400_000;
+    let messageId = '';
+    for (let i = 0; i < 2_345; i++) {
+      if (i % 2 === 0) messageId = newId('msg');
+      const type = i % 2 === 0 ? 'message.sent' : 'recipient.delivered';
+      spaStored.push(
+        storedDelivery(spa, messageId, type, i % 10 === 3 ? 'failed' : 'delivered', start + i),
+      );
+    }
+    for (let i = 0; i < spaStored.length; i += 500) {
+      await tegami.service.database.db
+        .insertInto('webhook_deliveries')
+        .values(spaStored.slice(i, i + 500))
+        .execute();
+    }
+  });
+  after(async () => {
+    await tegami?.stop();
+    await hook?.close();
+  });
+
+  test('each entry names its message and event; filters by status and message', async () => {
+    const all = await log('hotel');
+    assert.equal(all.status, 200, JSON.stringify(all.body));
+    assert.equal(all.body.next_cursor, null, 'one page holds them all');
+    const entries = all.body.data as Entry[];
+    const ids = entries.map((d) => d.id);
+    assert.deepEqual(ids, [...ids].sort().reverse(), 'newest first');
+    assert.deepEqual(
+      entries.map((d) => d.message_id).sort(),
+      [...hotelOk, ...hotelRefused].sort(),
+      'each naming its message',
+    );
+    assert.ok(entries.every((d) => d.type === 'message.sent'));
+
+    const failed = await log('hotel', '?status=failed');
+    assert.deepEqual(
+      failed.body.data.map((d: Entry) => d.message_id).sort(),
+      [...hotelRefused].sort(),
+    );
+    const delivered = await log('hotel', '?status=delivered');
+    assert.deepEqual(
+      delivered.body.data.map((d: Entry) => d.message_id).sort(),
+      [...hotelOk].sort(),
+    );
+    assert.deepEqual((await log('hotel', '?status=pending')).body.data, []);
+
+    const one = await log('hotel', `?message_id=${hotelRefused[0]}`);
+    assert.equal(one.body.data.length, 1);
+    assert.equal(one.body.data[0].status, 'failed');
+    assert.equal(one.body.data[0].last_status, 503);
+    const both = await log('hotel', `?message_id=${hotelRefused[0]}&status=delivered`);
+    assert.deepEqual(both.body.data, []);
+
+    // Small pages of one status: each once, in order, and the last says so.
+    const small = await pages('hotel', 'status=delivered&limit=3');
+    assert.deepEqual(
+      small.map((p) => p.length),
+      [3, 1],
+    );
+    assert.deepEqual(
+      small.flat().map((d) => d.id),
+      delivered.body.data.map((d: Entry) => d.id),
+    );
+  });
+
+  test('more than 1,000 entries, paged while new ones arrive: every one once, none repeated', async () => {
+    const stored = spaStored.map((d) => d.id).reverse();
+    const arrived: string[] = [];
+    const listed = await pages('spa', 'limit=1000', async () => {
+      // A status change on the spa's mail queues a status webhook meanwhile.
+      const sent = await request(tegami.url, 'POST', '/v1/messages', message(), {}, units.spa?.key);
+      assert.equal(sent.status, 202);
+      arrived.push(sent.body.id);
+      await waitFor(async () => {
+        const r = await log('spa', `?message_id=${sent.body.id}`);
+        return r.body.data.length === 1;
+      }, 'the new status webhook in the log');
+    });
+    assert.deepEqual(
+      listed.map((p) => p.length),
+      [1000, 1000, 345],
+    );
+    const ids = listed.flat().map((d) => d.id);
+    assert.deepEqual(ids, stored, 'each stored entry once, newest first');
+    assert.equal(arrived.length, 2);
+    // The new ones sort before the first page, where the next reading starts.
+    const newest = await log('spa', '?limit=2');
+    assert.deepEqual(
+      newest.body.data.map((d: Entry) => d.message_id),
+      [...arrived].reverse(),
+    );
+
+    // One status, in pages that do not divide it.
+    const failed = await pages('spa', 'status=failed&limit=37');
+    const expected = spaStored
+      .filter((d) => d.status === 'failed')
+      .map((d) => d.id)
+      .reverse();
+    assert.equal(failed.length, Math.ceil(expected.length / 37));
+    assert.deepEqual(
+      failed.flat().map((d) => d.id),
+      expected,
+    );
+
+    // One message: both its events, newest first.
+    const [sentEvent, deliveredEvent] = spaStored.slice(100, 102);
+    const byMessage = await log('spa', `?message_id=${sentEvent?.message_id}`);
+    assert.deepEqual(
+      byMessage.body.data.map((d: Entry) => [d.id, d.type]),
+      [
+        [deliveredEvent?.id, 'recipient.delivered'],
+        [sentEvent?.id, 'message.sent'],
+      ],
+    );
+    assert.equal(byMessage.body.next_cursor, null);
+  });
+
+  test('a bad cursor, status, message id or limit is a 400 naming the field; nothing changes', async () => {
+    const unchanged = JSON.stringify((await log('hotel')).body);
+    const cursor = (id: string) => Buffer.from(id).toString('base64url');
+    const cases: [string, string][] = [
+      ['cursor=not-a-cursor', 'querystring.cursor'],
+      ['cursor=', 'querystring.cursor'],
+      [`cursor=${cursor(hotelOk[0] as string)}`, 'querystring.cursor'],
+      [`cursor=${cursor('whd_SHORT')}`, 'querystring.cursor'],
+      [`cursor=${'x'.repeat(201)}`, 'querystring.cursor'],
+      ['status=sent', 'querystring.status'],
+      ['status=FAILED', 'querystring.status'],
+      ['status=', 'querystring.status'],
+      ['message_id=whd_01JB8ZQ4W5X3C2V1N0M9K8J7H6', 'querystring.message_id'],
+      [`message_id=${(hotelOk[0] as string).toLowerCase()}`, 'querystring.message_id'],
+      ['limit=0', 'querystring.limit'],
+      ['limit=1001', 'querystring.limit'],
+      ['before=2026-01-01', 'querystring.before'],
+    ];
+    for (const [query, field] of cases) {
+      const r = await log('hotel', `?${query}`);
+      assert.equal(r.status, 400, `${query}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.error.code, 'invalid_request', query);
+      assert.equal(r.body.error.details[0].field, field, query);
+    }
+    assert.equal(JSON.stringify((await log('hotel')).body), unchanged);
+  });
+
+  test("a unit key reads its own unit's endpoints only, with or without a filter", async () => {
+    const restaurant = units.restaurant?.key;
+    for (const query of [
+      '',
+      '?status=failed',
+      `?message_id=${hotelRefused[0]}`,
+      `?cursor=${(await log('hotel', '?limit=1')).body.next_cursor}`,
+    ]) {
+      const r = await log('hotel', query, restaurant);
+      assert.equal(r.status, 404, `${query}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.error.code, 'not_found');
+    }
+    const own = await log('restaurant', '', restaurant);
+    assert.equal(own.status, 200);
+    assert.equal(own.body.data.length, 1);
+    // The hotel's endpoint never hears of the restaurant's mail.
+    const mixed = await log('hotel', `?message_id=${own.body.data[0].message_id}`);
+    assert.deepEqual(mixed.body.data, []);
+    // An endpoint of every unit, made with an admin key, is not a unit key's to read.
+    const everyUnit = await tegami.request('POST', '/v1/webhook-endpoints', {
+      url: hook.url,
+      events: ['message.failed'],
+    });
+    const r = await request(
+      tegami.url,
+      'GET',
+      `/v1/webhook-endpoints/${everyUnit.body.id}/deliveries`,
+      undefined,
+      {},
+      units.hotel?.key,
+    );
+    assert.equal(r.status, 404);
+    assert.equal(
+      (await tegami.request('GET', `/v1/webhook-endpoints/${everyUnit.body.id}/deliveries`)).status,
+      200,
+    );
+    // An admin key reads any unit's.
+    const admin = await tegami.request(
+      'GET',
+      `/v1/webhook-endpoints/${units.hotel?.endpoint}/deliveries?status=failed`,
+    );
+    assert.equal(admin.body.data.length, 2);
+  });
+});
+
+/** A page of each kind reads its own index, one range of it, whatever the log's size. */
+describe(`the log's queries and migration 026 (${TEST_ENGINE})`, () => {
+  test('status webhooks queued before 026 get their message; the log reads them by it', async () => {
+    const db = tempDatabase();
+    const handle = openDatabase(db.url);
+    const now = Date.now();
+    const endpoint = newId('whk');
+    const [a, b] = [newId('msg'), newId('msg')];
+    let tegami: TestService | undefined;
+    try {
+      await migrateTo(handle.db, '025-unit-rate-windows');
+      await sql`insert into webhook_endpoints (id, url, event_types, secret, created_at,
+          disabled_at, unit_id, all_units, previous_secret, previous_secret_expires_at)
+        values (${endpoint}, 'https://app.example/hooks', '["message.sent"]',
+          'a-secret-of-sixteen-or-more', ${now}, null, 'unit_old', 0, null, null)`.execute(
+        handle.db,
+      );
+      const rows = [
+        storedDelivery(endpoint, a, 'message.sent', 'delivered', now),
+        storedDelivery(endpoint, b, 'message.sent', 'failed', now),
+        storedDelivery(endpoint, a, 'recipient.delivered', 'delivered', now),
+      ];
+      for (const { message_id: _, ...row } of rows) {
+        await handle.db.insertInto('webhook_deliveries').values(row).execute();
+      }
+      await handle.close();
+
+      tegami = await startTestService({ TEGAMI_DATABASE_URL: db.url, TEGAMI_TEST_NO_WORKER: '1' });
+      const stored = await queryDatabase<{ id: string; message_id: string }>(
+        db.url,
+        'select id, message_id from webhook_deliveries order by id',
+      );
+      assert.deepEqual(
+        stored,
+        rows.map((r) => ({ id: r.id, message_id: r.message_id })),
+      );
+      const read = async (query: string) => {
+        const r = await tegami?.request(
+          'GET',
+          `/v1/webhook-endpoints/${endpoint}/deliveries${query}`,
+        );
+        assert.equal(r?.status, 200, JSON.stringify(r?.body));
+        return r?.body.data.map((d: Entry) => [d.message_id, d.type, d.status]);
+      };
+      assert.deepEqual(await read(`?message_id=${a}`), [
+        [a, 'recipient.delivered', 'delivered'],
+        [a, 'message.sent', 'delivered'],
+      ]);
+      assert.deepEqual(await read('?status=failed'), [[b, 'message.sent', 'failed']]);
+
+      // A process of an earlier release, still running, queues one without the column: the log
+      // still names its message (from the body).
+      const late = storedDelivery(endpoint, b, 'recipient.delivered', 'delivered', now);
+      await tegami.service.database.db
+        .insertInto('webhook_deliveries')
+        .values({ ...late, message_id: null })
+        .execute();
+      assert.deepEqual((await read('?limit=1'))[0], [b, 'recipient.delivered', 'delivered']);
+    } finally {
+      await tegami?.stop();
+      await db.cleanup();
+    }
+  });
+
+  test('every page, filtered or not and however deep, is one range of an index', async () => {
+    const db = tempDatabase();
+    let tegami: TestService | undefined;
+    try {
+      tegami = await startTestService({ TEGAMI_DATABASE_URL: db.url, TEGAMI_TEST_NO_WORKER: '1' });
+      const handle: DatabaseHandle = tegami.service.database;
+      // Two endpoints; the second added late, its log the newest tenth; an outage's failures.
+      const rows: WebhookDeliveryTable[] = [];
+      const start = Date.now() - 86_400_000;
+      for (let i = 0; i < 20_000; i++) {
+        const endpoint = i >= 18_000 && i % 2 === 0 ? 'whk_LATE' : 'whk_BUSY';
+        const status = i >= 9_000 && i < 10_000 ? 'failed' : 'delivered';
+        rows.push(storedDelivery(endpoint, newId('msg'), 'message.sent', status, start + i));
+      }
+      for (let i = 0; i < rows.length; i += 500) {
+        await handle.db
+          .insertInto('webhook_deliveries')
+          .values(rows.slice(i, i + 500))
+          .execute();
+      }
+      if (TEST_ENGINE !== 'sqlite') await sql`analyze webhook_deliveries`.execute(handle.db);
+      const oldestLate = rows.find((r) => r.endpoint_id === 'whk_LATE')?.id as string;
+      const oldestFailed = rows.find((r) => r.status === 'failed')?.id as string;
+      const cases: [string, WebhookDeliveryQuery, string][] = [
+        ['whk_BUSY', { limit: 101 }, 'webhook_deliveries_endpoint'],
+        ['whk_LATE', { limit: 101, beforeId: oldestLate }, 'webhook_deliveries_endpoint'],
+        ['whk_BUSY', { limit: 101, status: 'failed' }, 'webhook_deliveries_endpoint_status'],
+        [
+          'whk_BUSY',
+          { limit: 101, status: 'failed', beforeId: oldestFailed },
+          'webhook_deliveries_endpoint_status',
+        ],
+        [
+          'whk_LATE',
+          { limit: 101, status: 'delivered', beforeId: oldestLate },
+          'webhook_deliveries_endpoint_status',
+        ],
+        [
+          'whk_BUSY',
+          { limit: 101, messageId: rows[5]?.message_id as string },
+          'webhook_deliveries_message',
+        ],
+      ];
+      const explain = TEST_ENGINE === 'sqlite' ? 'explain query plan' : 'explain';
+      for (const [endpoint, query, index] of cases) {
+        const compiled = deliveryPageQuery(handle, endpoint, query).compile();
+        const plan = await handle.db.executeQuery(
+          CompiledQuery.raw(`${explain} ${compiled.sql}`, [...compiled.parameters]),
+        );
+        const text = JSON.stringify(plan.rows);
+        const label = `${endpoint} ${JSON.stringify(query)}: ${text}`;
+        if (TEST_ENGINE === 'sqlite') {
+          assert.match(
+            text,
+            new RegExp(`SEARCH webhook_deliveries USING INDEX ${index} \\(`),
+            label,
+          );
+        } else {
+          assert.match(text, new RegExp(`Index Scan Backward using ${index} `), label);
+          assert.doesNotMatch(text, /Sort|Seq Scan|pkey/, label);
+        }
+      }
+    } finally {
+      await tegami?.stop();
+      await db.cleanup();
+    }
+  });
+});
