@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
+import { newId } from '../src/domain/ids.ts';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
 import {
   message,
@@ -268,6 +269,23 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
   test('every page: labelled controls, named buttons, headed tables, headings in order', async () => {
     await signInAs(page, tegami.url, ADMIN.email, ADMIN.password);
     await page.setViewportSize({ width: 1280, height: 800 });
+    // An endpoint that wants no status webhook: its log's page, with nothing posted anywhere.
+    const endpoint = newId('whk');
+    await tegami.service.database.db
+      .insertInto('webhook_endpoints')
+      .values({
+        id: endpoint,
+        url: 'https://app.example.jp/tegami-hooks',
+        event_types: '[]',
+        secret: 'a-secret-of-sixteen-or-more',
+        created_at: Date.now(),
+        disabled_at: null,
+        unit_id: (await tegami.request('GET', '/v1/units')).body.data[0].id,
+        all_units: 1,
+        previous_secret: null,
+        previous_secret_expires_at: null,
+      })
+      .execute();
     const pages = [
       '/console',
       '/console/messages?q=bounce',
@@ -281,6 +299,7 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
       '/console/keys',
       '/console/units',
       '/console/webhooks',
+      `/console/webhooks/${endpoint}/deliveries`,
       '/console/users',
       '/console/account',
     ];

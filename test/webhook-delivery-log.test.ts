@@ -19,6 +19,7 @@ import {
   tempDatabase,
   waitFor,
 } from './helpers.ts';
+import { signIn } from './support/console.ts';
 
 interface Entry {
   id: string;
@@ -85,6 +86,7 @@ function storedDelivery(
  * `cursor`), filters by status and message, and names the message of each entry.
  */
 describe(`an endpoint's status webhook log (${TEST_ENGINE})`, () => {
+  const ADMIN = { email: 'admin@example.jp', password: 'admin-password-123' };
   let tegami: TestService;
   let hook: Awaited<ReturnType<typeof receiver>>;
   const units: Record<string, { id: string; key: string; endpoint: string }> = {};
@@ -126,6 +128,8 @@ describe(`an endpoint's status webhook log (${TEST_ENGINE})`, () => {
       TEGAMI_WEBHOOKS_RETRY_BASE_MS: '50',
       TEGAMI_WEBHOOKS_RETRY_WINDOW_S: '1',
       TEGAMI_WEBHOOKS_POLL_INTERVAL_MS: '50',
+      TEGAMI_ADMIN_EMAIL: ADMIN.email,
+      TEGAMI_ADMIN_PASSWORD: ADMIN.password,
     });
     for (const name of ['hotel', 'restaurant', 'spa']) {
       const unit = await createUnitWithKey(tegami, name);
@@ -349,6 +353,72 @@ describe(`an endpoint's status webhook log (${TEST_ENGINE})`, () => {
       `/v1/webhook-endpoints/${units.hotel?.endpoint}/deliveries?status=failed`,
     );
     assert.equal(admin.body.data.length, 2);
+  });
+
+  test("the console pages an endpoint's log the same way, by status and message", async () => {
+    const admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
+    const spa = units.spa?.endpoint as string;
+    const endpoints = await admin.get('/console/webhooks');
+    assert.equal(endpoints.status, 200);
+    assert.ok(endpoints.text.includes(`/console/messages/${hotelOk[0]}`), 'message ids link');
+    assert.ok(endpoints.text.includes(`/console/webhooks/${spa}/deliveries`));
+
+    const rows = (text: string) =>
+      [
+        ...text.matchAll(
+          /<tr><td><time[^>]*>[^<]*<\/time><\/td><td>([^<]*)<\/td><td><a href="\/console\/messages\/(msg_\w+)"/g,
+        ),
+      ].map((m) => `${m[2]} ${m[1]}`);
+    const older = (text: string) =>
+      /href="([^"]*)" rel="next"/.exec(text)?.[1]?.replace(/&amp;/g, '&');
+    const first = await admin.get(`/console/webhooks/${spa}/deliveries`);
+    assert.equal(first.status, 200);
+    const firstRows = rows(first.text);
+    assert.equal(firstRows.length, 100);
+    const next = older(first.text);
+    assert.ok(next, 'an older page is offered');
+    const second = await admin.get(next);
+    const secondRows = rows(second.text);
+    assert.equal(secondRows.length, 100);
+    assert.ok(!secondRows.some((r) => firstRows.includes(r)), 'no entry on both pages');
+    // The newest stored entries come right after the two that arrived while the API was paged.
+    assert.equal(firstRows[2], `${spaStored.at(-1)?.message_id} ${spaStored.at(-1)?.event_type}`);
+
+    const failed = await admin.get(`/console/webhooks/${spa}/deliveries?status=failed`);
+    const failedNext = older(failed.text);
+    assert.match(failedNext ?? '', /status=failed/, 'the filter is kept on the next page');
+    assert.equal(rows(failed.text).length, 100);
+    assert.ok(!failed.text.includes('<td>delivered</td>'));
+
+    const messageId = spaStored[100]?.message_id as string;
+    const byMessage = await admin.get(`/console/webhooks/${spa}/deliveries?message=${messageId}`);
+    assert.deepEqual(rows(byMessage.text), [
+      `${messageId} recipient.delivered`,
+      `${messageId} message.sent`,
+    ]);
+    assert.equal(older(byMessage.text), undefined, 'no older page when there is none');
+
+    const bad = await admin.get(`/console/webhooks/${spa}/deliveries?message=booking-42`);
+    assert.equal(bad.status, 400);
+    assert.match(bad.text, /role="alert"[^>]*>Message: a message id/);
+    assert.match(bad.text, /value="booking-42"/, 'what was typed is kept');
+    assert.equal((await admin.get(`/console/webhooks/${spa}/deliveries?status=sent`)).status, 400);
+    assert.equal((await admin.get(`/console/webhooks/${spa}/deliveries?older=x`)).status, 400);
+
+    // A hotel admin sees the hotel's endpoint, not the spa's.
+    const created = await admin.post('/console/users', {
+      email: 'hotel-admin@example.jp',
+      password: 'a-long-password-123',
+      role: 'admin',
+      units: units.hotel?.id as string,
+    });
+    assert.equal(created.status, 303, created.text);
+    const hotelAdmin = await signIn(tegami.url, 'hotel-admin@example.jp', 'a-long-password-123');
+    const own = await hotelAdmin.get(`/console/webhooks/${units.hotel?.endpoint}/deliveries`);
+    assert.equal(own.status, 200);
+    assert.equal(rows(own.text).length, 6);
+    assert.equal((await hotelAdmin.get(`/console/webhooks/${spa}/deliveries`)).status, 404);
+    assert.doesNotMatch((await hotelAdmin.get('/console/webhooks')).text, new RegExp(spa));
   });
 });
 

@@ -14,6 +14,11 @@ import {
 } from '../../domain/console-users.ts';
 import { AUDIT_ACTIONS, type AuditAction } from '../../domain/operations/audit.ts';
 import { parseIsoTime } from '../../domain/operations/message-query.ts';
+import {
+  WEBHOOK_DELIVERY_STATUSES,
+  type WebhookDelivery,
+  type WebhookDeliveryStatus,
+} from '../../domain/ports/status-webhook-store.ts';
 import { isPriority, PRIORITIES } from '../../domain/priority.ts';
 import {
   DEFAULT_PREVIOUS_SECRET_SECONDS,
@@ -33,6 +38,20 @@ type Body = Record<string, string | undefined>;
 
 /** Audit events per page of the audit log. */
 const AUDIT_PAGE_SIZE = 100;
+
+/** An endpoint's newest status webhooks on the endpoints' page, and those per page of its log. */
+const WEBHOOK_LOG_SHOWN = 20;
+const WEBHOOK_LOG_PAGE_SIZE = 100;
+
+function isDeliveryStatus(value: string): value is WebhookDeliveryStatus {
+  return (WEBHOOK_DELIVERY_STATUSES as readonly string[]).includes(value);
+}
+
+/** Status webhooks: when, which event about which message, and what came of posting it. */
+function deliveryTable(entries: WebhookDelivery[]) {
+  return html`<table class="list compact"><thead><tr><th>Created</th><th>Event</th><th>Message</th><th>Status</th><th>Tries</th><th>Last answer</th></tr></thead>
+<tbody>${entries.map((d) => html`<tr><td>${time(d.createdAt)}</td><td>${d.eventType}</td><td>${d.messageId ? html`<a href="/console/messages/${d.messageId}"><code>${d.messageId}</code></a>` : ''}</td><td>${d.status}</td><td>${d.attempts}</td><td class="wrap">${d.lastStatus ?? ''} ${d.lastError ?? ''}</td></tr>`)}</tbody></table>`;
+}
 
 function unitIdOf(state: ConsoleRequestState): string | undefined {
   return state.scope.kind === 'unit' ? state.scope.unitId : undefined;
@@ -447,8 +466,9 @@ ${
     const state = stateOf(request);
     const endpoints = await deps.webhooks.list(unitIdOf(state));
     const now = clock();
+    // One more than shown: whether the endpoint's log goes on.
     const logs = await Promise.all(
-      endpoints.map((e) => deps.webhooks.deliveries(e.id, { limit: 20 })),
+      endpoints.map((e) => deps.webhooks.deliveries(e.id, { limit: WEBHOOK_LOG_SHOWN + 1 })),
     );
     const units = await webhookUnits(state);
     const body = html`<form method="post" action="/console/webhooks" class="card inline-form">${csrf(state)}
@@ -456,20 +476,70 @@ ${
 <label>Events <select name="events" multiple size="4" required>${WEBHOOK_EVENT_TYPES.map((t) => html`<option selected>${t}</option>`)}</select></label>
 <label>Unit <select name="unit">${state.scope.kind === 'all' ? html`<option value="">every unit</option>` : ''}${units.map((u) => html`<option value="${u.id}">${u.name}</option>`)}</select></label>
 <button type="submit">Add endpoint</button></form>
-${endpoints.map(
-  (e, i) => html`<section class="card"><h2>${e.url}</h2>
+${endpoints.map((e, i) => {
+  const log = logs[i] ?? [];
+  return html`<section class="card"><h2>${e.url}</h2>
 <p>Events: ${e.events.join(', ')} · ${e.allUnits ? 'every unit' : 'one unit'} · created ${time(e.createdAt)}${e.previousSecretExpiresAt !== null && e.previousSecretExpiresAt > now ? html` · the previous secret signs too until ${time(e.previousSecretExpiresAt)}` : ''}</p>
 <form method="post" action="/console/webhooks/${e.id}/redeliver" class="inline">${csrf(state)}<button type="submit">Redeliver the failed ones</button></form>
 <form method="post" action="/console/webhooks/${e.id}/rotate-secret" class="inline">${csrf(state)}<label>Old secret keeps signing <select name="keep_previous_for_seconds">${KEEP_PREVIOUS_CHOICES.map(([seconds, label]) => html`<option value="${seconds}" ${seconds === DEFAULT_PREVIOUS_SECRET_SECONDS ? 'selected' : ''}>${label}</option>`)}</select></label><button type="submit">Rotate secret</button></form>
 <form method="post" action="/console/webhooks/${e.id}/delete" class="inline">${csrf(state)}<button type="submit" class="danger">Delete</button></form>
-<table class="list compact"><thead><tr><th>Created</th><th>Event</th><th>Status</th><th>Tries</th><th>Last answer</th></tr></thead>
-<tbody>${(logs[i] ?? []).map((d) => html`<tr><td>${time(d.createdAt)}</td><td>${d.eventType}</td><td>${d.status}</td><td>${d.attempts}</td><td class="wrap">${d.lastStatus ?? ''} ${d.lastError ?? ''}</td></tr>`)}</tbody></table></section>`,
-)}
+${deliveryTable(log.slice(0, WEBHOOK_LOG_SHOWN))}
+<p><a href="/console/webhooks/${e.id}/deliveries">${log.length > WEBHOOK_LOG_SHOWN ? 'Older status webhooks, or those of one status or message →' : 'Status webhooks of one status or message →'}</a></p></section>`;
+})}
 ${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}`;
     return reply
       .type('text/html')
       .send(page('Status webhooks', state, body, '/console/webhooks').text);
   });
+
+  // An endpoint's whole log, newest first, a page at a time, by status or message: what the
+  // application was sent about a booking, and what it answered.
+  app.get(
+    '/console/webhooks/:id/deliveries',
+    { config: { permission: 'administer' } },
+    async (request, reply) => {
+      const state = stateOf(request);
+      const { id } = request.params as { id: string };
+      // A field given twice is one value that matches nothing, as a value mistyped.
+      const query = request.query as Record<string, unknown>;
+      const field = (name: string) => (query[name] === undefined ? '' : String(query[name]));
+      const status = field('status') || undefined;
+      const message = field('message').trim();
+      const older = field('older') || undefined;
+      if (status !== undefined && !isDeliveryStatus(status))
+        throw new ConsoleError(400, 'status: pending, delivered or failed');
+      if (older !== undefined && !/^whd_[0-9A-Z]{26}$/.test(older))
+        throw new ConsoleError(400, 'That page of status webhooks does not exist.');
+      const endpoint = await deps.webhooks.find(id, unitIdOf(state));
+      if (!endpoint) throw new ConsoleError(404, 'No such endpoint.');
+      // A message id not understood is said above the form, which keeps what was typed.
+      const badMessage = message !== '' && !/^msg_[0-9A-Z]{26}$/.test(message);
+      const entries = badMessage
+        ? []
+        : await deps.webhooks.deliveries(id, {
+            limit: WEBHOOK_LOG_PAGE_SIZE + 1,
+            ...(older ? { beforeId: older } : {}),
+            ...(status ? { status } : {}),
+            ...(message ? { messageId: message } : {}),
+          });
+      const shown = entries.slice(0, WEBHOOK_LOG_PAGE_SIZE);
+      const last = entries.length > WEBHOOK_LOG_PAGE_SIZE ? shown[shown.length - 1] : undefined;
+      const filtered = status !== undefined || message !== '';
+      const body = html`<p><a href="/console/webhooks">← Back to the endpoints</a></p>
+<h2>Status webhooks to ${endpoint.url}, newest first</h2>
+${badMessage ? html`<p class="error" role="alert" id="webhook-message-error">Message: a message id, like msg_01JB8ZQ4W5X3C2V1N0M9K8J7H6.</p>` : ''}<form method="get" class="search inline-form">
+<label>Status <select name="status"><option value="">any</option>${WEBHOOK_DELIVERY_STATUSES.map((s) => html`<option ${s === status ? 'selected' : ''}>${s}</option>`)}</select></label>
+<label>Message id <input name="message" value="${message}" placeholder="msg_…"${badMessage ? html` aria-invalid="true" aria-describedby="webhook-message-error"` : ''}></label>
+<button type="submit">Filter</button></form>
+${deliveryTable(shown)}
+${shown.length === 0 && !badMessage ? html`<p class="muted" role="status">${older ? 'No older status webhook matches.' : filtered ? 'No status webhook matches.' : 'No status webhook yet.'}</p>` : ''}
+${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, message, older: last.id })}" rel="next">Older status webhooks →</a></p>` : ''}`;
+      return reply
+        .code(badMessage ? 400 : 200)
+        .type('text/html')
+        .send(page('Status webhooks', state, body, '/console/webhooks').text);
+    },
+  );
 
   app.post(
     '/console/webhooks',
