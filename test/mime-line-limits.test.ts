@@ -189,6 +189,46 @@ describe(`rendered MIME lines stay within 998 octets (${TEST_ENGINE})`, () => {
     assert.deepEqual(await rowCounts(svc.databaseUrl), before);
   });
 
+  test('headers written as they are: a run of 997 characters renders within 998 octets; 998 is a 400 on /v1 and /v3', async () => {
+    const run = 'r'.repeat(997);
+    const sent = await svc.request(
+      'POST',
+      '/v1/messages',
+      message({
+        subject: 's'.repeat(998),
+        headers: {
+          'List-Id': `<${run.slice(2)}>`,
+          References: `<${run.slice(2)}>`,
+          'Feedback-ID': run,
+          'X-Booking': 'x'.repeat(998),
+        },
+      }),
+    );
+    assert.equal(sent.status, 202, JSON.stringify(sent.body));
+    const mime = await rendered(sent.body.id);
+    assert.deepEqual(longLines(mime), [], `lines over 998 octets in ${sent.body.id}`);
+    const parsed = await simpleParser(mime);
+    assert.equal(parsed.headers.get('feedback-id'), run);
+    assert.equal(parsed.subject, 's'.repeat(998));
+
+    const before = await rowCounts(svc.databaseUrl);
+    const long = 'r'.repeat(998);
+    const refused = await svc.request(
+      'POST',
+      '/v1/messages',
+      message({ headers: { 'List-Unsubscribe': long, 'In-Reply-To': long, 'X-Free': long } }),
+    );
+    assert.equal(refused.status, 400);
+    assert.deepEqual(refused.body.error.details.map((d: { field: string }) => d.field).sort(), [
+      'headers.In-Reply-To',
+      'headers.List-Unsubscribe',
+    ]);
+    assert.match(refused.body.error.details[0].message, /without a space/);
+    const v3Refused = await v3({ ...mailSend([]), headers: { 'Feedback-ID': long } });
+    assert.equal(v3Refused.status, 400, JSON.stringify(v3Refused.json));
+    assert.deepEqual(await rowCounts(svc.databaseUrl), before);
+  });
+
   test('SMTP: a long filename and a Content-ID at the limit render within 998 octets; a longer type or Content-ID is a 550', async () => {
     const transport = nodemailer.createTransport({
       host: '127.0.0.1',

@@ -104,6 +104,26 @@ export const ASCII_ONLY_HEADERS: ReadonlyMap<string, string> = new Map([
   ['references', 'holds Message-IDs (<id@host>), which are ASCII'],
   ['otp-token', 'is a structured field (RFC 9651), which is ASCII'],
 ]);
+/**
+ * Structured fields an application may set whose syntax an encoded word would break (RFC 2047
+ * section 5 allows them only in text and phrases): the list headers of RFC 2369 and 2919 (List-
+ * Unsubscribe above all, which a receiver's one-click unsubscribe reads), Autocrypt, Feedback-ID.
+ * Any other field is unstructured (RFC 5322 section 3.6.8: optional fields are).
+ */
+export function isStructuredHeader(name: string): boolean {
+  const lower = name.toLowerCase();
+  return lower.startsWith('list-') || lower === 'autocrypt' || lower === 'feedback-id';
+}
+
+/**
+ * The longest run without a space or tab in a header written as it is (structured, or one of
+ * ASCII_ONLY_HEADERS). Such a header can fold only at its whitespace, and a run that does not fit
+ * after the field's name goes on a line of its own behind the folding space: 997 characters and
+ * that space make RFC 5322's 998. (Unstructured text folds anywhere, as encoded words.)
+ */
+export const MAX_HEADER_TOKEN_LENGTH = 997;
+const LONGEST_TOKEN = new RegExp(`[^ \\t]{${MAX_HEADER_TOKEN_LENGTH + 1}}`);
+
 /** Printable ASCII and TAB: what a header of ASCII_ONLY_HEADERS may hold. */
 const HEADER_ASCII = /^[\t\x20-\x7e]*$/;
 
@@ -363,6 +383,14 @@ export function validateMessage(input: MessageInput, now: number): ValidMessage 
       errors.push({
         field,
         message: `must be printable ASCII: this header ${asciiOnly}; non-ASCII text cannot be encoded in it`,
+      });
+    }
+    // (A value over MAX_HEADER_VALUE_LENGTH is refused already, and is not scanned.)
+    const writtenAsIs = asciiOnly !== undefined || isStructuredHeader(name);
+    if (writtenAsIs && value.length <= MAX_HEADER_VALUE_LENGTH && LONGEST_TOKEN.test(value)) {
+      errors.push({
+        field,
+        message: `has a run of more than ${MAX_HEADER_TOKEN_LENGTH} characters without a space: this header is written as it is and can be folded only at spaces, so the run would make a line longer than RFC 5322's 998 characters`,
       });
     }
   }

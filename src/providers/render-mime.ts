@@ -6,6 +6,7 @@ import {
   ASCII_ONLY_HEADERS,
   isContentId,
   isReservedHeader,
+  isStructuredHeader,
   MAX_CONTENT_TYPE_LENGTH,
 } from '../domain/validate-message.ts';
 
@@ -70,17 +71,6 @@ type PreparedValue = { value: string; prepared: true; foldLines: true };
 const MESSAGE_ID_LISTS = new Set(['in-reply-to', 'references']);
 
 /**
- * Structured fields an application may set whose syntax an encoded word would break (RFC 2047
- * section 5 allows them only in text and phrases): the list headers of RFC 2369 and 2919 (List-
- * Unsubscribe above all, which a receiver's one-click unsubscribe reads), Autocrypt, Feedback-ID.
- * Any other field is unstructured (RFC 5322 section 3.6.8: optional fields are).
- */
-function isStructured(name: string): boolean {
-  const lower = name.toLowerCase();
-  return lower.startsWith('list-') || lower === 'autocrypt' || lower === 'feedback-id';
-}
-
-/**
  * A header's value for the composer, or null to leave the header out. nodemailer encodes
  * unstructured text (RFC 2047 for non-ASCII) and folds the line at 76 characters, but only at
  * whitespace, so a run of spaces or tabs across the fold made a continuation line of whitespace
@@ -100,7 +90,7 @@ function headerValue(key: string, value: string): string | PreparedValue | null 
     if (!/^[\x00-\x7f]*$/.test(value)) return null;
     return MESSAGE_ID_LISTS.has(lower) ? value.replace(/[ \t]+/g, ' ').trim() : value.trim();
   }
-  if (isStructured(key)) return value.replace(/[ \t]+/g, ' ').trim();
+  if (isStructuredHeader(key)) return value.replace(/[ \t]+/g, ' ').trim();
   const text = value.replace(/[ \t]+$/, '');
   const lines = foldLines(`${key}: ${MimeNode.encodeHeaderValue(key, text)}`, 76).split('\r\n');
   const blank = lines.slice(1).some((line) => !/[^ \t]/.test(line));
