@@ -1,6 +1,7 @@
 // tegami-test: no-database
 
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { ProviderTurns } from '../src/delivery/provider-turns.ts';
 import { backoffDelayMs } from '../src/domain/backoff.ts';
@@ -27,6 +28,7 @@ import {
   reportedRecipientStatus,
 } from '../src/domain/types.ts';
 import { isValidEmail, validateMessage } from '../src/domain/validate-message.ts';
+import { canonicalJsonHash } from '../src/http/json-body.ts';
 import { message } from './helpers.ts';
 
 describe('retry policy', () => {
@@ -382,5 +384,38 @@ describe('mail that waited for a turn at the provider', () => {
     assert.equal(turns.tryTake(), true);
     assert.equal(turns.tryTake(), true);
     assert.equal(turns.tryTake(), false);
+  });
+});
+
+describe('canonical JSON', () => {
+  // Stored Idempotency-Keys keep these hashes: a change to any of them breaks every retry that
+  // spans an upgrade. The values were computed by the first canonical implementation.
+  test('request hashes stay what earlier versions stored', () => {
+    const body = message({ metadata: { b: '2', a: '1' } });
+    assert.equal(
+      canonicalJsonHash('/v1/messages\n', body),
+      '165b95cf89c8ab9a52fccc6ee3a1deeab7fba3cd6aec6ed288f08d3fa70fb8f3',
+    );
+    const odd = JSON.parse(
+      '{"z":[1,-0,2.5e-7,1e21,true,false,null,"","\\u00e9\\ud83d\\ude00\\"\\n\\u2028"],' +
+        '"10":{},"2":[],"a":{"Z":1,"_":2,"a":[{"y":null,"x":"x"}]},"\\u00e9":0}',
+    );
+    const text =
+      '{"10":{},"2":[],"a":{"Z":1,"_":2,"a":[{"x":"x","y":null}]},' +
+      '"z":[1,0,2.5e-7,1e+21,true,false,null,"","\u00e9\u{1f600}\\"\\n\u2028"],"\u00e9":0}';
+    const hash = '9aee02412be632798ae98b8a23624c303e75bd590d4818827df9e117749d80c0';
+    assert.equal(canonicalJsonHash('/v3/mail/send\n', odd), hash);
+    assert.equal(createHash('sha256').update(`/v3/mail/send\n${text}`).digest('hex'), hash);
+    // Longer than one chunk of the hash's input.
+    const long = { messages: ['x'.repeat(70_000), { b: 'y'.repeat(70_000), a: 1 }] };
+    assert.equal(
+      canonicalJsonHash('/v1/messages/batch\n', long),
+      'c02ff2c36b803de27c6e51d5238d26fd4a79fe272eaf9ccbbd45c75cf394a91c',
+    );
+    // No body at all: the route alone.
+    assert.equal(
+      canonicalJsonHash('/v1/messages\n', undefined),
+      'e54ec8ac5832eeb0a4e24be5dc5f19217e5aa37a574fd36dc862c8019f0dd635',
+    );
   });
 });

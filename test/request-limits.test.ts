@@ -186,34 +186,42 @@ describe('bounded answers to invalid and oversized requests', () => {
     }
   });
 
-  test('a key stored before hashes were canonical still replays its exact retry', async () => {
-    // What an older version stored: the hash of the route and the body as parsed, in key order.
-    const body = message({ metadata: { b: '2', a: '1' } });
-    const legacyHash = createHash('sha256')
+  // What earlier versions stored for the same body: the hash of the route and the body as parsed,
+  // in key order (before hashes were canonical), and the canonical hash (pinned: a change to it
+  // breaks every retry that spans an upgrade).
+  const body = message({ metadata: { b: '2', a: '1' } });
+  const storedHashes = {
+    'before hashes were canonical': createHash('sha256')
       .update(`/v1/messages\n${JSON.stringify(body)}`)
-      .digest('hex');
-    const [apiKey] = await new SqlApiKeyStore(svc.service.database).list();
-    assert.ok(apiKey);
-    const answer = JSON.stringify({ id: 'msg_01J00000000000000000000000', status: 'queued' });
-    const stored = await new SqlMessageStore(svc.service.database).submit({
-      messages: [],
-      idempotency: {
-        apiKeyId: apiKey.id,
-        key: 'stored-by-an-older-version',
-        requestHash: legacyHash,
-        responseStatus: 202,
-        responseBody: answer,
-      },
+      .digest('hex'),
+    'with the canonical hash': '165b95cf89c8ab9a52fccc6ee3a1deeab7fba3cd6aec6ed288f08d3fa70fb8f3',
+  };
+  for (const [i, [kind, requestHash]] of Object.entries(storedHashes).entries()) {
+    test(`a key stored ${kind} still replays its exact retry`, async () => {
+      const [apiKey] = await new SqlApiKeyStore(svc.service.database).list();
+      assert.ok(apiKey);
+      const answer = JSON.stringify({ id: 'msg_01J00000000000000000000000', status: 'queued' });
+      const key = `stored-by-an-older-version-${i}`;
+      const stored = await new SqlMessageStore(svc.service.database).submit({
+        messages: [],
+        idempotency: {
+          apiKeyId: apiKey.id,
+          key,
+          requestHash,
+          responseStatus: 202,
+          responseBody: answer,
+        },
+      });
+      assert.equal(stored.kind, 'stored');
+      const headers = { 'idempotency-key': key };
+      const retry = await svc.request('POST', '/v1/messages', body, headers);
+      assert.equal(retry.status, 202, JSON.stringify(retry.body));
+      assert.equal(retry.headers.get('idempotent-replayed'), 'true');
+      assert.deepEqual(retry.body, JSON.parse(answer));
+      const other = await svc.request('POST', '/v1/messages', message(), headers);
+      assert.equal(other.status, 409);
     });
-    assert.equal(stored.kind, 'stored');
-    const headers = { 'idempotency-key': 'stored-by-an-older-version' };
-    const retry = await svc.request('POST', '/v1/messages', body, headers);
-    assert.equal(retry.status, 202, JSON.stringify(retry.body));
-    assert.equal(retry.headers.get('idempotent-replayed'), 'true');
-    assert.deepEqual(retry.body, JSON.parse(answer));
-    const other = await svc.request('POST', '/v1/messages', message(), headers);
-    assert.equal(other.status, 409);
-  });
+  }
 
   test('__proto__ is named as the problem, wherever it is and however it is escaped', async () => {
     const valid = JSON.stringify(message());
