@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { ProviderTurns } from '../src/delivery/provider-turns.ts';
 import { backoffDelayMs } from '../src/domain/backoff.ts';
+import { canonicalJson, canonicalJsonHash } from '../src/domain/canonical-json.ts';
 import { parseIsoTime } from '../src/domain/operations/message-query.ts';
 import {
   DEFAULT_CIRCUIT_OPTIONS,
@@ -28,7 +29,6 @@ import {
   reportedRecipientStatus,
 } from '../src/domain/types.ts';
 import { isValidEmail, validateMessage } from '../src/domain/validate-message.ts';
-import { canonicalJsonHash } from '../src/http/json-body.ts';
 import { message } from './helpers.ts';
 
 describe('retry policy', () => {
@@ -417,5 +417,30 @@ describe('canonical JSON', () => {
       canonicalJsonHash('/v1/messages\n', undefined),
       'e54ec8ac5832eeb0a4e24be5dc5f19217e5aa37a574fd36dc862c8019f0dd635',
     );
+  });
+
+  test('the text: keys sorted at every level, otherwise as JSON.stringify writes it', () => {
+    const filter = {
+      unit: 'hotel',
+      not: { status: 'failed', category: 'x' },
+      metadata: { b: '2' },
+    };
+    const sorted = {
+      metadata: { b: '2' },
+      not: { category: 'x', status: 'failed' },
+      unit: 'hotel',
+    };
+    assert.equal(canonicalJson(filter), JSON.stringify(sorted));
+    assert.equal(canonicalJson(filter), canonicalJson(JSON.parse(JSON.stringify(sorted))));
+    // What JSON cannot hold is left out, or null in an array; toJSON is used.
+    const at = new Date(Date.UTC(2025, 0, 2));
+    assert.equal(
+      canonicalJson({ b: undefined, a: [undefined, () => 1, at], c: 1 }),
+      '{"a":[null,null,"2025-01-02T00:00:00.000Z"],"c":1}',
+    );
+    assert.equal(canonicalJson(undefined), '');
+    // Deep nesting: no stack overflow.
+    const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+    assert.equal(canonicalJson(JSON.parse(deep)), deep);
   });
 });

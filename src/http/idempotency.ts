@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { canonicalJsonHash } from '../domain/canonical-json.ts';
 import { oneAtATime } from '../domain/one-at-a-time.ts';
 import type { MessageStore } from '../domain/ports/message-store.ts';
 import { ApiError } from './errors.ts';
-import { canonicalJsonHash } from './json-body.ts';
 
 /**
  * `Idempotency-Key` on submissions: a repeated key with the same request gets the stored answer

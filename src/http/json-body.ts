@@ -1,12 +1,12 @@
 import { isUtf8 } from 'node:buffer';
-import { createHash } from 'node:crypto';
 import { ApiError } from './errors.ts';
 import { fieldPath } from './validation-errors.ts';
 
 /**
- * JSON request bodies: parsing (with a clear answer for keys that could pollute prototypes) and a
- * canonical hash for Idempotency-Key comparisons. Everything here walks values iteratively, so a
- * body nested 10,000 levels deep (valid JSON) cannot overflow the stack.
+ * JSON request bodies: parsing, with a clear answer for keys that could pollute prototypes (the
+ * canonical hash for Idempotency-Key comparisons is in src/domain/canonical-json.ts). Everything
+ * here walks values iteratively, so a body nested 10,000 levels deep (valid JSON) cannot overflow
+ * the stack.
  */
 
 // A quick test on the raw text, as in secure-json-parse: bodies that cannot contain the keys
@@ -111,54 +111,4 @@ function refuseFirst(root: unknown, problem: (key: string, value: unknown) => st
       pending.push({ value: child, pointer: childPointer });
     }
   }
-}
-
-/** Marks text to write as is, on the same stack as values still to serialise. */
-class Literal {
-  constructor(readonly text: string) {}
-}
-
-/**
- * SHA-256 (hex) of `prefix` followed by `value` as canonical JSON: object keys sorted (by UTF-16
- * code units) at every level, no spaces. Two bodies that differ only in key order hash the same,
- * so a client that re-serialises its retry is not told the Idempotency-Key was reused.
- */
-export function canonicalJsonHash(prefix: string, value: unknown): string {
-  const hash = createHash('sha256').update(prefix);
-  let chunk = '';
-  const write = (text: string) => {
-    chunk += text;
-    if (chunk.length >= 64 * 1024) {
-      hash.update(chunk);
-      chunk = '';
-    }
-  };
-  const stack: unknown[] = [value];
-  while (stack.length > 0) {
-    const item = stack.pop();
-    if (item instanceof Literal) {
-      write(item.text);
-    } else if (Array.isArray(item)) {
-      write('[');
-      stack.push(new Literal(']'));
-      for (let i = item.length - 1; i >= 0; i--) {
-        stack.push(item[i]);
-        if (i > 0) stack.push(new Literal(','));
-      }
-    } else if (item !== null && typeof item === 'object') {
-      write('{');
-      stack.push(new Literal('}'));
-      const keys = Object.keys(item).sort();
-      for (let i = keys.length - 1; i >= 0; i--) {
-        const key = keys[i] as string;
-        stack.push((item as Record<string, unknown>)[key]);
-        stack.push(new Literal(`${i > 0 ? ',' : ''}${JSON.stringify(key)}:`));
-      }
-    } else {
-      // Strings, numbers, booleans, null; `undefined` (no body) is written as nothing.
-      write(JSON.stringify(item) ?? '');
-    }
-  }
-  hash.update(chunk);
-  return hash.digest('hex');
 }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { canonicalJson } from '../../domain/canonical-json.ts';
 import { oneAtATime } from '../../domain/one-at-a-time.ts';
 import { isEmptyQuery } from '../../domain/operations/message-query.ts';
 import {
@@ -20,17 +21,6 @@ const PAGE_SIZE = 50;
 const RECOVERIES_PAGE_SIZE = 50;
 /** How soon after a recovery the same confirmation sent again is taken for a second click. */
 const DOUBLE_SUBMIT_MS = 10_000;
-
-/** JSON with its keys in one order: a filter read back from PostgreSQL's jsonb has them sorted. */
-function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(
-          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)),
-        )
-      : v,
-  );
-}
 
 /** The unsent page narrowed to `key:value` (in place of any `key:` the search already has). */
 function narrowed(q: string, key: string, value: string): string {
@@ -326,6 +316,7 @@ ${
         r.action === action &&
         String(r.matched) === typed &&
         now - r.createdAt <= DOUBLE_SUBMIT_MS &&
+        // A filter read back from PostgreSQL's jsonb has its keys sorted.
         canonicalJson(r.filter) === canonicalJson(dry.filter),
     );
     if (twin) return `/console/recoveries/${twin.id}`;
