@@ -3,6 +3,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { Agent, request } from 'undici';
 import type { PostResult } from '../domain/ports/outbound-post.ts';
+import { UNDICI_TIMER_EARLY_MS } from '../domain/undici-timers.ts';
 import { isPrivateAddress } from './status-webhooks/destination-guard.ts';
 
 /**
@@ -86,13 +87,12 @@ function guardedLookup(
 class AttemptTimedOut extends Error {}
 
 /**
- * How much later than the attempt's deadline undici's own connect, headers and body timeouts
- * are set. undici runs them on its coarse timers, which tick every ~0.5 s and can fire up to
- * ~0.5 s before the time they were given (a 700 ms headers timeout has ended an attempt after
- * 516 ms): set to the deadline itself, they would end some attempts early, with undici's error
- * instead of "timed out". One second later, they never fire before the deadline does.
+ * How much later than the attempt's deadline undici's own connect, headers and body timeouts are
+ * set: twice as far as they may fire early (UNDICI_TIMER_EARLY_MS). Set to the deadline itself,
+ * they would end some attempts early, with undici's error instead of "timed out"; one second
+ * later, they never fire before the deadline does.
  */
-const UNDICI_TIMER_MARGIN_MS = 1_000;
+const UNDICI_BACKSTOP_MS = 2 * UNDICI_TIMER_EARLY_MS;
 
 /**
  * POSTs to URLs that applications and operators gave us (status webhooks, Slack, the alert
@@ -104,8 +104,8 @@ export class GuardedPoster {
 
   constructor(private readonly options: { allowPrivate: boolean; timeoutMs: number }) {
     // The attempt's own deadline (an abort signal on a precise timer) decides when it is over;
-    // undici's timeouts are only a backstop behind it (UNDICI_TIMER_MARGIN_MS).
-    const backstopMs = options.timeoutMs + UNDICI_TIMER_MARGIN_MS;
+    // undici's timeouts are only a backstop behind it (UNDICI_BACKSTOP_MS).
+    const backstopMs = options.timeoutMs + UNDICI_BACKSTOP_MS;
     this.agent = new Agent({
       connect: options.allowPrivate
         ? { timeout: backstopMs }

@@ -1,6 +1,7 @@
 import { Pool } from 'undici';
 import type { Provider } from '../../domain/ports/provider.ts';
 import type { CredentialCheck, OutboundMessage, SendResult } from '../../domain/types.ts';
+import { UNDICI_TIMER_EARLY_MS } from '../../domain/undici-timers.ts';
 import { Pace } from '../pace.ts';
 import { classifyScopesAnswer, SCOPES_PATH, unreachable } from './check-credentials.ts';
 import { classifyAnswer, classifyNetworkError, EXCERPT_LIMIT } from './classify-response.ts';
@@ -27,15 +28,6 @@ export interface SendGridOptions {
 export const PROBE_CONNECTIONS = 8;
 
 /**
- * How much later than `timeoutMs` undici's headers and body timeouts are set. undici runs them on
- * coarse timers that tick every ~0.5 s and fire up to ~0.5 s before the time they were given, so
- * an answer that came in time could be taken for a timeout (outcome `unknown`). Set this much
- * later, they fire no earlier than `timeoutMs` and at most ~1 s after it, which costs nothing per
- * request: a precise timer of our own on every request cost ~4 us of CPU per send (measured).
- */
-export const UNDICI_TIMER_SLACK_MS = 500;
-
-/**
  * The SendGrid adapter: `POST /v3/mail/send` over a keep-alive connection pool. It never throws
  * for a SendGrid or network problem; every outcome comes back as a classified `SendResult`.
  */
@@ -59,8 +51,12 @@ export class SendGridProvider implements Provider {
       pipelining: 1,
       keepAliveTimeout: 30_000,
       connect: { timeout: options.connectTimeoutMs },
-      headersTimeout: options.timeoutMs + UNDICI_TIMER_SLACK_MS,
-      bodyTimeout: options.timeoutMs + UNDICI_TIMER_SLACK_MS,
+      // Set UNDICI_TIMER_EARLY_MS later than `timeoutMs`, undici's timers fire no earlier than
+      // it (an answer that came in time is never taken for a timeout, outcome `unknown`) and at
+      // most ~1 s after it. That costs nothing per request: a precise timer of our own on every
+      // request cost ~4 us of CPU per send (measured).
+      headersTimeout: options.timeoutMs + UNDICI_TIMER_EARLY_MS,
+      bodyTimeout: options.timeoutMs + UNDICI_TIMER_EARLY_MS,
     });
     this.pace = new Pace(options.maxRequestsPerSecond);
     this.authorization = `Bearer ${options.apiKey}`;
