@@ -7,7 +7,10 @@ import { newId } from '../src/domain/ids.ts';
 import type { WebhookDeliveryQuery } from '../src/domain/ports/status-webhook-store.ts';
 import { type DatabaseHandle, migrateTo, openDatabase } from '../src/store/index.ts';
 import type { WebhookDeliveryTable } from '../src/store/schema.ts';
-import { deliveryPageQuery } from '../src/store/status-webhooks/list-deliveries.ts';
+import {
+  deliveryPageQuery,
+  messageDeliveriesQuery,
+} from '../src/store/status-webhooks/list-deliveries.ts';
 import {
   createUnitWithKey,
   message,
@@ -548,6 +551,27 @@ describe(`the log's queries and migration 026 (${TEST_ENGINE})`, () => {
           assert.doesNotMatch(text, /Sort|Seq Scan|pkey/, label);
         }
       }
+      // A message's status webhooks to every endpoint (its page in the console): its entries in
+      // the same index, sorted.
+      const messageId = rows[18_002]?.message_id as string;
+      const compiled = messageDeliveriesQuery(handle, messageId, 100).compile();
+      const plan = await handle.db.executeQuery(
+        CompiledQuery.raw(`${explain} ${compiled.sql}`, [...compiled.parameters]),
+      );
+      const text = JSON.stringify(plan.rows);
+      assert.match(
+        text,
+        TEST_ENGINE === 'sqlite'
+          ? /SEARCH webhook_deliveries USING INDEX webhook_deliveries_message \(message_id=\?\)/
+          : /Index Scan using webhook_deliveries_message /,
+        text,
+      );
+      assert.doesNotMatch(text, /SCAN webhook_deliveries|Seq Scan|pkey/, text);
+      const found = await messageDeliveriesQuery(handle, messageId, 100).execute();
+      assert.deepEqual(
+        found.map((r) => r.id),
+        [rows[18_002]?.id],
+      );
     } finally {
       await tegami?.stop();
       await db.cleanup();

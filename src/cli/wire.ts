@@ -33,7 +33,6 @@ import { SendGridProvider } from '../providers/sendgrid/sendgrid-provider.ts';
 import { TestProvider } from '../providers/test-provider.ts';
 import { type SmtpIngress, type SmtpIngressOptions, startSmtpIngress } from '../smtp/server.ts';
 import { createAlertStore } from '../store/alerts/index.ts';
-import { statusWebhooksOfMessage } from '../store/console/status-webhooks-of-message.ts';
 import { consoleUserStore } from '../store/console/store.ts';
 import { traffic } from '../store/console/traffic.ts';
 import {
@@ -575,10 +574,6 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         suppressions,
         keys,
         webhooks,
-        messageWebhooks: {
-          ofMessage: (id, from, to, limit) =>
-            statusWebhooksOfMessage(database, id, from, to, limit),
-        },
         checkDestination: (url) => checkDestination(url, config.webhooks.allowPrivate),
         providers: { configured: config.provider, health },
         eventsExpected,

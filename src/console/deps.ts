@@ -5,7 +5,6 @@ import type { OperationsService } from '../domain/operations/service.ts';
 import type { ApiKeyStore } from '../domain/ports/api-key-store.ts';
 import type { ConsoleTraffic } from '../domain/ports/console-traffic.ts';
 import type { MessageEventReader } from '../domain/ports/delivery-event-store.ts';
-import type { MessageStatusWebhooks } from '../domain/ports/message-status-webhooks.ts';
 import type { MessageStore } from '../domain/ports/message-store.ts';
 import type { ProviderHealthStore } from '../domain/ports/provider-health-store.ts';
 import type { StatusWebhookStore } from '../domain/ports/status-webhook-store.ts';
@@ -24,8 +23,6 @@ export interface ConsoleDeps {
   suppressions: SuppressionStore;
   keys: ApiKeyStore;
   webhooks: StatusWebhookStore;
-  /** The status webhooks about one message, for its timeline. */
-  messageWebhooks: MessageStatusWebhooks;
   /** Why a status webhook URL's destination is refused (private or loopback), or null. */
   checkDestination: (url: string) => Promise<string | null>;
   providers: { configured: string; health: ProviderHealthStore };

@@ -268,13 +268,11 @@ ${last ? html`<p><a href="/console/messages${qs({ q, before: last.id })}" rel="n
       g.events.map((e) => ({ ...e, matchesRecipient: g.matchesRecipient })),
     );
     const olderEvents = groups.reduce((n, g) => n + g.total - g.events.length, 0);
-    // Status webhooks are queued when the message or a recipient changes: during its life so far.
-    const lastChange = Math.max(r.updatedAt, recent.lastReceivedAt ?? 0);
     const now = (deps.clock ?? Date.now)();
     // Mail due to go: held by the provider's state, if it is not healthy.
     const due = r.status === 'queued' || (r.status === 'scheduled' && (r.sendAt ?? 0) <= now);
     const [webhooks, endpoints, hold] = await Promise.all([
-      deps.messageWebhooks.ofMessage(r.id, r.createdAt, lastChange + 5_000, 100),
+      deps.webhooks.messageDeliveries(r.id, 100),
       deps.webhooks.list(state.scope.kind === 'unit' ? state.scope.unitId : undefined),
       due ? providerHold(deps, now) : '',
     ]);

@@ -51,8 +51,6 @@ export interface RecentEvents {
   recipients: Map<string, { events: TimelineEntry[]; total: number }>;
   /** Events matched to the message whose address is none of its recipients', together. */
   others: { events: TimelineEntry[]; total: number };
-  /** When the last of all the message's events arrived; null: none has. */
-  lastReceivedAt: number | null;
 }
 
 /** A message's delivery events as reads show them: bounded, or page by page. */

@@ -81,6 +81,8 @@ export interface StatusWebhookStore {
   ): Promise<WebhookEndpoint | null>;
   /** The endpoint's log, newest first (keyset by id: entries queued meanwhile sort first). */
   deliveries(endpointId: string, query: WebhookDeliveryQuery): Promise<WebhookDelivery[]>;
+  /** The status webhooks about one message, to every endpoint: oldest first, at most `limit`. */
+  messageDeliveries(messageId: string, limit: number): Promise<WebhookDelivery[]>;
   /**
    * Leases due status webhooks, sharing `slots` among endpoints, at most `perEndpoint` each
    * counting what is already being posted (`busy`).

@@ -54,7 +54,7 @@ export async function recentEvents(
   perGroup: number,
 ): Promise<RecentEvents> {
   const { rows } = await sql<
-    EventRow & { recipient: string | null; group_total: number; last_received: number }
+    EventRow & { recipient: string | null; group_total: number }
   >`with tagged as (
       select e.event_key, e.email_normalized, e.event, e.occurred_at, e.received_at,
         ${naturalRank} as natural_rank,
@@ -65,20 +65,17 @@ export async function recentEvents(
       select tagged.*,
         row_number() over (partition by recipient
           order by occurred_at desc, natural_rank desc, received_at desc, event_key desc) as newest,
-        count(*) over (partition by recipient) as group_total,
-        max(received_at) over () as last_received
+        count(*) over (partition by recipient) as group_total
       from tagged
     )
     select n.event_key, n.email_normalized, n.event, n.occurred_at, n.received_at,
-      n.natural_rank, n.recipient, n.group_total, n.last_received, d.payload
+      n.natural_rank, n.recipient, n.group_total, d.payload
     from numbered n join delivery_events d on d.event_key = n.event_key
     where n.newest <= ${perGroup}
     order by n.occurred_at, n.natural_rank, n.received_at, n.event_key`.execute(handle.db);
   const recipients = new Map<string, { events: TimelineEntry[]; total: number }>();
   const others: { events: TimelineEntry[]; total: number } = { events: [], total: 0 };
-  let lastReceivedAt: number | null = null;
   for (const r of rows) {
-    lastReceivedAt = Number(r.last_received);
     let group = others;
     if (r.recipient !== null) {
       group = recipients.get(r.recipient) ?? { events: [], total: 0 };
@@ -87,7 +84,7 @@ export async function recentEvents(
     group.total = Number(r.group_total);
     group.events.push(toEntry(r));
   }
-  return { recipients, others, lastReceivedAt };
+  return { recipients, others };
 }
 
 /**

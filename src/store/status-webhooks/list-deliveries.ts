@@ -1,9 +1,11 @@
+import type { ExpressionBuilder } from 'kysely';
 import type {
   WebhookDelivery,
   WebhookDeliveryQuery,
 } from '../../domain/ports/status-webhook-store.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { readJson } from '../engine/read-json.ts';
+import type { Database } from '../schema.ts';
 
 /**
  * A page of the endpoint's delivery log, newest first (by id, a ULID: keyset paging, so status
@@ -18,19 +20,30 @@ export async function listDeliveries(
   query: WebhookDeliveryQuery,
 ): Promise<WebhookDelivery[]> {
   const rows = await deliveryPageQuery(handle, endpointId, query).execute();
-  return rows.map((r) => ({
-    id: r.id,
-    endpointId: r.endpoint_id,
-    eventType: r.event_type,
-    messageId: r.message_id ?? messageIdOf(r.payload_without_message_id),
-    status: r.status,
-    attempts: r.attempts,
-    nextAttemptAt: r.next_attempt_at,
-    lastStatus: r.last_status,
-    lastError: r.last_error,
-    createdAt: r.created_at,
-    deliveredAt: r.delivered_at,
-  }));
+  return rows.map(toDelivery);
+}
+
+/** The status webhooks about one message, to every endpoint, oldest first. */
+export async function listMessageDeliveries(
+  handle: DatabaseHandle,
+  messageId: string,
+  limit: number,
+): Promise<WebhookDelivery[]> {
+  const rows = await messageDeliveriesQuery(handle, messageId, limit).execute();
+  return rows.map(toDelivery);
+}
+
+/**
+ * The query of listMessageDeliveries (its plan is checked by the tests): the message's entries
+ * through the `(message_id, endpoint_id, id)` index, sorted by id (a message has a few).
+ */
+export function messageDeliveriesQuery(handle: DatabaseHandle, messageId: string, limit: number) {
+  return handle.db
+    .selectFrom(handle.dialect.throughIndex('webhook_deliveries', 'webhook_deliveries_message'))
+    .select(deliveryColumns)
+    .where('message_id', '=', messageId)
+    .orderBy('id')
+    .limit(limit);
 }
 
 /**
@@ -57,26 +70,7 @@ export function deliveryPageQuery(
         : (['webhook_deliveries_endpoint', 'endpoint_id', endpointId] as const);
   let select = handle.db
     .selectFrom(handle.dialect.throughIndex('webhook_deliveries', index))
-    .select((eb) => [
-      'id',
-      'endpoint_id',
-      'event_type',
-      'message_id',
-      // A status webhook queued by an earlier release's process has no message_id: its body says.
-      eb
-        .case()
-        .when('message_id', 'is', null)
-        .then(eb.ref('payload'))
-        .end()
-        .as('payload_without_message_id'),
-      'status',
-      'attempts',
-      'next_attempt_at',
-      'last_status',
-      'last_error',
-      'created_at',
-      'delivered_at',
-    ]);
+    .select(deliveryColumns);
   if (messageId !== undefined) {
     select = select.where('message_id', '=', messageId);
     if (status !== undefined) select = select.where('status', '=', status);
@@ -91,6 +85,49 @@ export function deliveryPageQuery(
           eb(refTuple(column, 'id'), '<', tuple(value, beforeId)),
         );
   return select.orderBy(column, 'desc').orderBy('id', 'desc').limit(query.limit);
+}
+
+/** What a log entry is read with: toDelivery's row. */
+function deliveryColumns(eb: ExpressionBuilder<Database, 'webhook_deliveries'>) {
+  return [
+    'id',
+    'endpoint_id',
+    'event_type',
+    'message_id',
+    // A status webhook queued by an earlier release's process has no message_id: its body says.
+    eb
+      .case()
+      .when('message_id', 'is', null)
+      .then(eb.ref('payload'))
+      .end()
+      .as('payload_without_message_id'),
+    'status',
+    'attempts',
+    'next_attempt_at',
+    'last_status',
+    'last_error',
+    'created_at',
+    'delivered_at',
+  ] as const;
+}
+
+/** A row of deliveryColumns. */
+type DeliveryRow = Awaited<ReturnType<ReturnType<typeof deliveryPageQuery>['execute']>>[number];
+
+function toDelivery(r: DeliveryRow): WebhookDelivery {
+  return {
+    id: r.id,
+    endpointId: r.endpoint_id,
+    eventType: r.event_type,
+    messageId: r.message_id ?? messageIdOf(r.payload_without_message_id),
+    status: r.status,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    lastStatus: r.last_status,
+    lastError: r.last_error,
+    createdAt: r.created_at,
+    deliveredAt: r.delivered_at,
+  };
 }
 
 /** The body's `data.message_id`, or null when it has none. */

@@ -10,7 +10,7 @@ import { claimDueDeliveries } from './claim-due.ts';
 import { createEndpoint } from './create-endpoint.ts';
 import { disableEndpoint } from './disable-endpoint.ts';
 import { findEndpoint } from './find-endpoint.ts';
-import { listDeliveries } from './list-deliveries.ts';
+import { listDeliveries, listMessageDeliveries } from './list-deliveries.ts';
 import { listEndpoints } from './list-endpoints.ts';
 import { type AttemptResult, recordAttempt } from './record-attempt.ts';
 import { redeliver } from './redeliver.ts';
@@ -56,6 +56,10 @@ export class SqlWebhookStore implements StatusWebhookStore {
 
   deliveries(endpointId: string, query: WebhookDeliveryQuery): Promise<WebhookDelivery[]> {
     return listDeliveries(this.handle, endpointId, query);
+  }
+
+  messageDeliveries(messageId: string, limit: number): Promise<WebhookDelivery[]> {
+    return listMessageDeliveries(this.handle, messageId, limit);
   }
 
   claimDue(request: {
