@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import type { RunningSimulator } from '../src/simulator/index.ts';
-import { message, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
+import { TEST_ENGINE, type TestService } from './helpers.ts';
 import { HAVE_CHROMIUM, launchBrowser, signInAs } from './support/browser.ts';
+import { submitMessage, untilMessage } from './support/console.ts';
 import { type SignedEventsSetup, startWithSignedEvents } from './support/signed-events.ts';
 
 const ADMIN = { email: 'admin@example.jp', password: 'admin-password-123' };
@@ -28,23 +29,6 @@ describe(`the console at a support desk (${TEST_ENGINE})`, {
   let page: Page;
   const errors: string[] = [];
 
-  async function submit(overrides: Record<string, unknown>): Promise<string> {
-    const r = await tegami.request('POST', '/v1/messages', message(overrides));
-    assert.equal(r.status, 202, JSON.stringify(r.body));
-    return r.body.id as string;
-  }
-  /** Waits for the API's view of a message (status, recipients' delivery status) to be so. */
-  async function until(
-    id: string,
-    ok: (m: { status: string; recipients: { delivery_status?: string }[] }) => boolean,
-    what: string,
-  ) {
-    await waitFor(
-      async () => ok((await tegami.request('GET', `/v1/messages/${id}`)).body),
-      `${id}: ${what}`,
-    );
-  }
-
   before(async () => {
     setup = await startWithSignedEvents({
       apiKey: SG_KEY,
@@ -64,17 +48,22 @@ describe(`the console at a support desk (${TEST_ENGINE})`, {
   });
 
   test('a bounced confirmation, and the next one never sent: the search and the message say why', async () => {
-    const bounced = await submit({
+    const bounced = await submitMessage(tegami, {
       to: [{ email: 'bounce@example.jp', name: '田中 一郎' }],
       subject: 'ご予約の確認',
     });
-    await until(bounced, (m) => m.recipients[0]?.delivery_status === 'bounced', 'bounced');
+    await untilMessage(
+      tegami,
+      bounced,
+      (m) => m.recipients[0]?.delivery_status === 'bounced',
+      'bounced',
+    );
     // The bounce put the address on the suppression list: the next mail is not sent at all.
-    const suppressed = await submit({
+    const suppressed = await submitMessage(tegami, {
       to: [{ email: 'bounce@example.jp', name: '田中 一郎' }],
       subject: 'ご予約の確認',
     });
-    await until(suppressed, (m) => m.status === 'failed', 'failed');
+    await untilMessage(tegami, suppressed, (m) => m.status === 'failed', 'failed');
 
     for (const width of [1280, 390]) {
       await page.setViewportSize({ width, height: 800 });
@@ -148,10 +137,10 @@ describe(`the console at a support desk (${TEST_ENGINE})`, {
     await page.setViewportSize({ width: 1280, height: 800 });
     simulator.faults.rejectCategories = ['broken'];
     const ids = [
-      await submit({ categories: ['broken'] }),
-      await submit({ categories: ['broken'] }),
+      await submitMessage(tegami, { categories: ['broken'] }),
+      await submitMessage(tegami, { categories: ['broken'] }),
     ];
-    for (const id of ids) await until(id, (m) => m.status === 'failed', 'failed');
+    for (const id of ids) await untilMessage(tegami, id, (m) => m.status === 'failed', 'failed');
     simulator.faults.rejectCategories = [];
 
     await page.goto(
@@ -185,7 +174,7 @@ describe(`the console at a support desk (${TEST_ENGINE})`, {
     assert.equal(again?.status(), 200);
     assert.equal(page.url(), dryRun);
     assert.ok(await page.isVisible('[data-matched]'));
-    for (const id of ids) await until(id, (m) => m.status === 'sent', 'sent');
+    for (const id of ids) await untilMessage(tegami, id, (m) => m.status === 'sent', 'sent');
   });
 
   test('the audit log keeps a date it did not understand, and says which form it takes', async () => {

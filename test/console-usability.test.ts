@@ -13,7 +13,7 @@ import {
 } from './helpers.ts';
 import { HAVE_CHROMIUM, launchBrowser, signInAs } from './support/browser.ts';
 import { simulatorAcceptedIds } from './support/cluster.ts';
-import { type ConsoleClient, signIn } from './support/console.ts';
+import { type ConsoleClient, signIn, submitMessage, untilMessage } from './support/console.ts';
 import { type SignedEventsSetup, startWithSignedEvents } from './support/signed-events.ts';
 
 const ADMIN = { email: 'admin@example.jp', password: 'admin-password-123' };
@@ -39,22 +39,6 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
   let page: Page;
   let admin: ConsoleClient;
 
-  async function submit(overrides: Record<string, unknown>): Promise<string> {
-    const r = await tegami.request('POST', '/v1/messages', message(overrides));
-    assert.equal(r.status, 202, JSON.stringify(r.body));
-    return r.body.id as string;
-  }
-  async function until(
-    id: string,
-    ok: (m: { status: string; recipients: { delivery_status?: string }[] }) => boolean,
-    what: string,
-  ) {
-    await waitFor(
-      async () => ok((await tegami.request('GET', `/v1/messages/${id}`)).body),
-      `${id}: ${what}`,
-      30_000,
-    );
-  }
   async function whatHappened(id: string): Promise<string> {
     await page.goto(`${tegami.url}/console/messages/${id}`);
     return ((await page.textContent('#what-happened')) ?? '').replace(/\s+/g, ' ');
@@ -84,18 +68,42 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
   });
 
   test("a guest's confirmation: its page says in plain words what happened and what to do", async () => {
-    const delivered = await submit({
+    const delivered = await submitMessage(tegami, {
       to: [{ email: 'hanako@example.jp', name: 'Hanako Yamada' }],
       subject: 'Your booking B-1001',
     });
-    const bounced = await submit({ to: [{ email: 'bounce@example.jp' }], subject: 'B-1002' });
-    const dropped = await submit({ to: [{ email: 'drop@example.jp' }], subject: 'B-1003' });
-    await until(delivered, (m) => m.recipients[0]?.delivery_status === 'delivered', 'delivered');
-    await until(bounced, (m) => m.recipients[0]?.delivery_status === 'bounced', 'bounced');
-    await until(dropped, (m) => m.recipients[0]?.delivery_status === 'dropped', 'dropped');
+    const bounced = await submitMessage(tegami, {
+      to: [{ email: 'bounce@example.jp' }],
+      subject: 'B-1002',
+    });
+    const dropped = await submitMessage(tegami, {
+      to: [{ email: 'drop@example.jp' }],
+      subject: 'B-1003',
+    });
+    await untilMessage(
+      tegami,
+      delivered,
+      (m) => m.recipients[0]?.delivery_status === 'delivered',
+      'delivered',
+    );
+    await untilMessage(
+      tegami,
+      bounced,
+      (m) => m.recipients[0]?.delivery_status === 'bounced',
+      'bounced',
+    );
+    await untilMessage(
+      tegami,
+      dropped,
+      (m) => m.recipients[0]?.delivery_status === 'dropped',
+      'dropped',
+    );
     // The bounce put the address on the suppression list: the next mail is never sent.
-    const never = await submit({ to: [{ email: 'bounce@example.jp' }], subject: 'B-1004' });
-    await until(never, (m) => m.status === 'failed', 'failed');
+    const never = await submitMessage(tegami, {
+      to: [{ email: 'bounce@example.jp' }],
+      subject: 'B-1004',
+    });
+    await untilMessage(tegami, never, (m) => m.status === 'failed', 'failed');
 
     await signInAs(page, tegami.url, SUPPORT.email, SUPPORT.password);
     assert.match(
@@ -147,11 +155,11 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
   test('a button clicked twice shows the retry or the recovery the first click started', async () => {
     simulator.faults.rejectCategories = ['twice'];
     const ids = [
-      await submit({ categories: ['twice'], subject: 'twice 1' }),
-      await submit({ categories: ['twice'], subject: 'twice 2' }),
-      await submit({ categories: ['twice'], subject: 'twice 3' }),
+      await submitMessage(tegami, { categories: ['twice'], subject: 'twice 1' }),
+      await submitMessage(tegami, { categories: ['twice'], subject: 'twice 2' }),
+      await submitMessage(tegami, { categories: ['twice'], subject: 'twice 3' }),
     ];
-    for (const id of ids) await until(id, (m) => m.status === 'failed', 'failed');
+    for (const id of ids) await untilMessage(tegami, id, (m) => m.status === 'failed', 'failed');
     simulator.faults.rejectCategories = [];
     const [one, ...rest] = ids as [string, ...string[]];
 
@@ -161,7 +169,7 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
       assert.equal(r.status, 303, `retry ${i + 1}: ${r.text}`);
       assert.equal(r.location, `/console/messages/${one}?q=category%3Atwice`);
     }
-    await until(one, (m) => m.status === 'sent', 'sent');
+    await untilMessage(tegami, one, (m) => m.status === 'sent', 'sent');
 
     // The recovery's confirmation, twice: one recovery, and the second is shown it.
     const form = { q: 'reason:failed category:twice', action: 'retry', confirm: '2' };
@@ -176,7 +184,7 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
       "SELECT COUNT(*) AS n FROM audit_events WHERE action = 'recovery.start'",
     );
     assert.equal(Number(started[0]?.n), 1);
-    for (const id of rest) await until(id, (m) => m.status === 'sent', 'sent');
+    for (const id of rest) await untilMessage(tegami, id, (m) => m.status === 'sent', 'sent');
     const accepted = await simulatorAcceptedIds(simulator.url);
     for (const id of ids) assert.equal(accepted.get(id), 1, `${id} was accepted once`);
     // Later, the same count typed again is a wrong count, as before (nothing matches now).
@@ -188,10 +196,10 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
   test('a recovery confirmed twice at once (the second sent before the first is answered) starts one', async () => {
     simulator.faults.rejectCategories = ['at-once'];
     const ids = [
-      await submit({ categories: ['at-once'], subject: 'at once 1' }),
-      await submit({ categories: ['at-once'], subject: 'at once 2' }),
+      await submitMessage(tegami, { categories: ['at-once'], subject: 'at once 1' }),
+      await submitMessage(tegami, { categories: ['at-once'], subject: 'at once 2' }),
     ];
-    for (const id of ids) await until(id, (m) => m.status === 'failed', 'failed');
+    for (const id of ids) await untilMessage(tegami, id, (m) => m.status === 'failed', 'failed');
     simulator.faults.rejectCategories = [];
     const startedBefore = await recoveriesStarted();
     const form = { q: 'reason:failed category:at-once', action: 'retry', confirm: '2' };
@@ -204,7 +212,7 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
     assert.match(first.location ?? '', /^\/console\/recoveries\/rec_\w+$/);
     assert.equal(second.location, first.location, 'both show the one recovery');
     assert.equal((await recoveriesStarted()) - startedBefore, 1);
-    for (const id of ids) await until(id, (m) => m.status === 'sent', 'sent');
+    for (const id of ids) await untilMessage(tegami, id, (m) => m.status === 'sent', 'sent');
   });
 
   async function recoveriesStarted(): Promise<number> {
@@ -216,7 +224,7 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
   }
 
   test('a long unbroken subject and address do not widen a desktop page', async () => {
-    const id = await submit({
+    const id = await submitMessage(tegami, {
       to: [
         {
           email: `${'a'.repeat(60)}@${'very-long-subdomain.'.repeat(4)}example.jp`,
@@ -226,7 +234,7 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
       subject: `予約確認${'x'.repeat(300)}`,
       categories: ['long'],
     });
-    await until(id, (m) => m.status === 'sent', 'sent');
+    await untilMessage(tegami, id, (m) => m.status === 'sent', 'sent');
     await signInAs(page, tegami.url, ADMIN.email, ADMIN.password);
     await page.setViewportSize({ width: 1280, height: 800 });
     for (const path of [
@@ -322,8 +330,8 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
     simulator.faults.rejectCategories = ['end'];
     const ids: string[] = [];
     for (let i = 0; i < 50; i++)
-      ids.push(await submit({ categories: ['end'], subject: `end ${i}` }));
-    for (const id of ids) await until(id, (m) => m.status === 'failed', 'failed');
+      ids.push(await submitMessage(tegami, { categories: ['end'], subject: `end ${i}` }));
+    for (const id of ids) await untilMessage(tegami, id, (m) => m.status === 'failed', 'failed');
     simulator.faults.rejectCategories = [];
     await signInAs(page, tegami.url, ADMIN.email, ADMIN.password);
     // Exactly a page: no "Older" link to an empty page.

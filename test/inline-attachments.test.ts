@@ -16,6 +16,7 @@ import {
 } from './helpers.ts';
 import { HAVE_CHROMIUM, launchBrowser, signInAs } from './support/browser.ts';
 import { signIn } from './support/console.ts';
+import { postMailSend, sandboxMime, simulatorReceived } from './support/mail.ts';
 import { rowCounts } from './support/row-counts.ts';
 
 /**
@@ -87,26 +88,9 @@ describe(`inline attachments with the sandbox provider (${TEST_ENGINE})`, () => 
     await svc.stop();
   });
 
-  /** The sandbox's rendering of message `id`, once the worker has sent it. */
-  const rendered = (id: string) =>
-    waitFor(async () => {
-      const r = await svc.request('GET', `/v1/sandbox/messages?message_id=${id}`);
-      return (r.body.data?.[0]?.mime as string | undefined) ?? null;
-    }, `the sandbox copy of ${id}`);
+  const rendered = (id: string) => sandboxMime(svc, id);
 
-  const v3 = async (body: unknown) => {
-    const r = await fetch(`${svc.url}/v3/mail/send`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    const text = await r.text();
-    return {
-      status: r.status,
-      json: text ? JSON.parse(text) : undefined,
-      xMessageId: r.headers.get('x-message-id') ?? '',
-    };
-  };
+  const v3 = (body: unknown) => postMailSend(svc, body);
 
   test('POST /v1/messages: the logo is inline with its Content-ID, in multipart/related beside the HTML', async () => {
     const sent = await svc.request(
@@ -370,11 +354,7 @@ describe(`inline attachments with the sendgrid provider (${TEST_ENGINE})`, () =>
       BOOKING,
     ]);
     type Sent = { body: { attachments?: Record<string, unknown>[]; personalizations: unknown[] } };
-    const received = await waitFor(async () => {
-      const r = await fetch(`${simulator.url}/_simulator/messages`);
-      const page = (await r.json()) as { messages: Sent[] };
-      return page.messages.length === 2 ? page.messages : null;
-    }, 'both sends to reach SendGrid');
+    const received = await simulatorReceived<Sent>(simulator, 2);
     const byMessage = new Map(
       received.map((m) => [JSON.stringify(m.body.personalizations), m.body.attachments]),
     );

@@ -11,8 +11,8 @@ import {
   TEST_ENGINE,
   TEST_KEY,
   type TestService,
-  waitFor,
 } from './helpers.ts';
+import { postMailSend, sandboxMime, simulatorReceived } from './support/mail.ts';
 import { rowCounts } from './support/row-counts.ts';
 
 /**
@@ -64,12 +64,7 @@ describe(`rendered MIME lines stay within 998 octets (${TEST_ENGINE})`, () => {
     await svc.stop();
   });
 
-  /** The sandbox's rendering of message `id`, once the worker has sent it. */
-  const rendered = (id: string) =>
-    waitFor(async () => {
-      const r = await svc.request('GET', `/v1/sandbox/messages?message_id=${id}`);
-      return (r.body.data?.[0]?.mime as string | undefined) ?? null;
-    }, `the sandbox copy of ${id}`);
+  const rendered = (id: string) => sandboxMime(svc, id);
 
   /** Every line within 998 octets, and the filenames as a mail reader reads them. */
   async function checkRendered(id: string, filenames: string[]): Promise<void> {
@@ -80,19 +75,7 @@ describe(`rendered MIME lines stay within 998 octets (${TEST_ENGINE})`, () => {
     assert.deepEqual(parsed.attachments.map((a) => a.filename).sort(), [...filenames].sort());
   }
 
-  const v3 = async (body: unknown) => {
-    const r = await fetch(`${svc.url}/v3/mail/send`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    const text = await r.text();
-    return {
-      status: r.status,
-      json: text ? JSON.parse(text) : undefined,
-      xMessageId: r.headers.get('x-message-id') ?? '',
-    };
-  };
+  const v3 = (body: unknown) => postMailSend(svc, body);
 
   /** The ids of the messages one `POST /v3/mail/send` made. */
   const messagesOf = async (xMessageId: string): Promise<string[]> => {
@@ -326,11 +309,7 @@ describe(`the sendgrid provider sends long filenames as accepted (${TEST_ENGINE}
     );
     assert.equal(native.status, 202, JSON.stringify(native.body));
     type Sent = { body: { attachments?: Record<string, unknown>[] } };
-    const received = await waitFor(async () => {
-      const r = await fetch(`${simulator.url}/_simulator/messages`);
-      const page = (await r.json()) as { messages: Sent[] };
-      return page.messages.length === 2 ? page.messages : null;
-    }, 'both sends to reach SendGrid');
+    const received = await simulatorReceived<Sent>(simulator, 2);
     const sentAttachments = received.map((m) => m.body.attachments);
     assert.ok(
       sentAttachments.some((a) => JSON.stringify(a) === JSON.stringify(attachments)),

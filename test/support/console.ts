@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
+import { message, type TestService, waitFor } from '../helpers.ts';
 
 /** A console session driven with fetch: its cookie and the CSRF token of its pages. */
 export interface ConsoleClient {
@@ -101,4 +102,31 @@ export async function signIn(
   client.csrf = /name="_csrf" value="([^"]+)"/.exec(home.text)?.[1] ?? '';
   assert.ok(client.csrf, 'the page carries a CSRF token');
   return client;
+}
+
+/** Submits `message(overrides)` through the API; fails the test unless accepted. Returns its id. */
+export async function submitMessage(
+  tegami: TestService,
+  overrides: Record<string, unknown> = {},
+): Promise<string> {
+  const r = await tegami.request('POST', '/v1/messages', message(overrides));
+  assert.equal(r.status, 202, JSON.stringify(r.body));
+  return r.body.id as string;
+}
+
+/**
+ * Waits (up to 30 s) for the API's view of a message (its status, its recipients' delivery
+ * status) to be as `ok` says; `what` names it in the failure.
+ */
+export async function untilMessage(
+  tegami: TestService,
+  id: string,
+  ok: (m: { status: string; recipients: { delivery_status?: string }[] }) => boolean,
+  what: string,
+): Promise<void> {
+  await waitFor(
+    async () => ok((await tegami.request('GET', `/v1/messages/${id}`)).body),
+    `${id}: ${what}`,
+    30_000,
+  );
 }
