@@ -1,15 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
-import {
-  message,
-  request,
-  startTestService,
-  type TestService,
-  tempDatabase,
-  waitFor,
-} from './helpers.ts';
+import { message, startTestService, type TestService, tempDatabase, waitFor } from './helpers.ts';
 import { signIn } from './support/console.ts';
+import { type SimulatorSetup, startWithSimulator } from './support/simulator.ts';
 
 const ADMIN = { email: 'admin@example.jp', password: 'admin-password-123' };
 const SG_KEY = 'SG.hold-key';
@@ -20,30 +13,24 @@ const SG_KEY = 'SG.hold-key';
  * account).
  */
 describe('console: mail held by the provider says so', () => {
-  let simulator: RunningSimulator;
+  let setup: SimulatorSetup;
   let tegami: TestService;
   const control = (method: string, path: string, body?: unknown) =>
-    request(simulator.url, method, `/_simulator${path}`, body);
+    setup.control(method, path, body);
   const providerState = () =>
     tegami.request('GET', '/v1/providers').then((r) => r.body.providers[0]?.state as string);
 
   before(async () => {
-    simulator = await startSimulator({ port: 0, apiKey: SG_KEY });
-    tegami = await startTestService({
-      TEGAMI_PROVIDER: 'sendgrid',
-      TEGAMI_SENDGRID_API_KEY: SG_KEY,
-      TEGAMI_SENDGRID_BASE_URL: simulator.url,
+    setup = await startWithSimulator(SG_KEY, {
       TEGAMI_PROVIDER_FAILURE_THRESHOLD: '1',
       TEGAMI_PROVIDER_PROBE_INTERVAL_MS: '60000',
       TEGAMI_PROVIDER_PAUSE_CHECK_MS: '60000',
       TEGAMI_ADMIN_EMAIL: ADMIN.email,
       TEGAMI_ADMIN_PASSWORD: ADMIN.password,
     });
+    ({ tegami } = setup);
   });
-  after(async () => {
-    await tegami?.stop();
-    await simulator?.close();
-  });
+  after(() => setup?.stop());
 
   test('healthy: no banner; unavailable: it waits; paused: fix the account', async () => {
     const admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);

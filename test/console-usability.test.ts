@@ -2,19 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { newId } from '../src/domain/ids.ts';
-import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
-import {
-  message,
-  queryDatabase,
-  startTestService,
-  TEST_ENGINE,
-  type TestService,
-  waitFor,
-} from './helpers.ts';
+import type { RunningSimulator } from '../src/simulator/index.ts';
+import { message, queryDatabase, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
 import { HAVE_CHROMIUM, launchBrowser, signInAs } from './support/browser.ts';
 import { simulatorAcceptedIds } from './support/cluster.ts';
 import { type ConsoleClient, signIn, submitMessage, untilMessage } from './support/console.ts';
 import { type SignedEventsSetup, startWithSignedEvents } from './support/signed-events.ts';
+import { type SimulatorSetup, startWithSimulator } from './support/simulator.ts';
 
 const ADMIN = { email: 'admin@example.jp', password: 'admin-password-123' };
 const SUPPORT = { email: 'support@example.jp', password: 'support-password-123' };
@@ -361,23 +355,18 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
  * (held) or once it is cancelled. Plain HTTP, no browser.
  */
 describe(`what happened to mail whose send got no answer (${TEST_ENGINE})`, () => {
+  let setup: SimulatorSetup;
   let simulator: RunningSimulator;
   let tegami: TestService;
   before(async () => {
-    simulator = await startSimulator({ port: 0, apiKey: SG_KEY });
-    tegami = await startTestService({
-      TEGAMI_PROVIDER: 'sendgrid',
-      TEGAMI_SENDGRID_API_KEY: SG_KEY,
-      TEGAMI_SENDGRID_BASE_URL: simulator.url,
+    setup = await startWithSimulator(SG_KEY, {
       TEGAMI_SENDGRID_TIMEOUT_MS: '300',
       TEGAMI_ADMIN_EMAIL: ADMIN.email,
       TEGAMI_ADMIN_PASSWORD: ADMIN.password,
     });
+    ({ simulator, tegami } = setup);
   });
-  after(async () => {
-    await tegami?.stop();
-    await simulator?.close();
-  });
+  after(() => setup?.stop());
 
   test('held after a timeout: "perhaps sent", not "not sent yet"; cancelled: not "the guest got nothing"', async () => {
     simulator.faults.hangRate = 1;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { simpleParser } from 'mailparser';
 import nodemailer from 'nodemailer';
-import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
+import type { RunningSimulator } from '../src/simulator/index.ts';
 import { migrateTo, openDatabase, SqlMessageStore } from '../src/store/index.ts';
 import {
   message,
@@ -18,6 +18,7 @@ import { HAVE_CHROMIUM, launchBrowser, signInAs } from './support/browser.ts';
 import { signIn } from './support/console.ts';
 import { postMailSend, sandboxMime, simulatorReceived } from './support/mail.ts';
 import { rowCounts } from './support/row-counts.ts';
+import { type SimulatorSetup, startWithSimulator } from './support/simulator.ts';
 
 /**
  * Inline attachments: an image the HTML shows where it names its content ID
@@ -328,20 +329,14 @@ describe(`inline attachments with the sandbox provider (${TEST_ENGINE})`, () => 
 });
 
 describe(`inline attachments with the sendgrid provider (${TEST_ENGINE})`, () => {
+  let setup: SimulatorSetup;
   let svc: TestService;
   let simulator: RunningSimulator;
   before(async () => {
-    simulator = await startSimulator({ port: 0, apiKey: 'SG.inline' });
-    svc = await startTestService({
-      TEGAMI_PROVIDER: 'sendgrid',
-      TEGAMI_SENDGRID_API_KEY: 'SG.inline',
-      TEGAMI_SENDGRID_BASE_URL: simulator.url,
-    });
+    setup = await startWithSimulator('SG.inline');
+    ({ simulator, tegami: svc } = setup);
   });
-  after(async () => {
-    await svc.stop();
-    await simulator.close();
-  });
+  after(() => setup?.stop());
 
   test('SendGrid gets disposition inline with the content_id; an attachment stored before them, a plain one', async () => {
     const sent = await svc.request(

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { simpleParser } from 'mailparser';
 import nodemailer from 'nodemailer';
-import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
+import type { RunningSimulator } from '../src/simulator/index.ts';
 import { SqlMessageStore } from '../src/store/index.ts';
 import {
   message,
@@ -14,6 +14,7 @@ import {
 } from './helpers.ts';
 import { postMailSend, sandboxMime, simulatorReceived } from './support/mail.ts';
 import { rowCounts } from './support/row-counts.ts';
+import { type SimulatorSetup, startWithSimulator } from './support/simulator.ts';
 
 /**
  * Rendered mail keeps every line within RFC 5322's 998 octets, whatever an accepted message
@@ -272,20 +273,14 @@ describe(`rendered MIME lines stay within 998 octets (${TEST_ENGINE})`, () => {
 });
 
 describe(`the sendgrid provider sends long filenames as accepted (${TEST_ENGINE})`, () => {
+  let setup: SimulatorSetup;
   let svc: TestService;
   let simulator: RunningSimulator;
   before(async () => {
-    simulator = await startSimulator({ port: 0, apiKey: 'SG.limits' });
-    svc = await startTestService({
-      TEGAMI_PROVIDER: 'sendgrid',
-      TEGAMI_SENDGRID_API_KEY: 'SG.limits',
-      TEGAMI_SENDGRID_BASE_URL: simulator.url,
-    });
+    setup = await startWithSimulator('SG.limits');
+    ({ simulator, tegami: svc } = setup);
   });
-  after(async () => {
-    await svc.stop();
-    await simulator.close();
-  });
+  after(() => setup?.stop());
 
   test('/v3 forwarded and /v1 mapped: filename, type and content_id reach SendGrid unchanged; over 255, a type or content_id is a 400', async () => {
     const attachments = [
