@@ -10,11 +10,11 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import { failsEveryWrite } from '../domain/ports/database-unavailable.ts';
+import { registerBodyParsers } from './body-parsers.ts';
 import { closeConnectionsAfterLastAnswer } from './close-connections.ts';
 import { decodeBody } from './content-encoding.ts';
 import { type ApiDeps, MESSAGE_BODY_LIMIT } from './deps.ts';
 import { ApiError } from './errors.ts';
-import { parseJsonBytes } from './json-body.ts';
 import { LingeringSockets } from './linger.ts';
 import { toApiError } from './map-errors.ts';
 import { registerRoutes } from './routes/index.ts';
@@ -84,31 +84,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   // number of reported problems (validation-errors.ts).
   app.setValidatorCompiler(boundedValidatorCompiler);
   app.decorateRequest('apiKey', null);
-  // An empty body is no body: clients often send `Content-Type: application/json` on POST /cancel
-  // and /retry without one. parseJsonBytes names a `__proto__` key instead of calling it malformed.
-  // Fastify's text/plain parser passed a JSON text as a string, refused as "must be object"
-  // (400) instead of as the wrong media type (415) that every other type gets.
-  app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
-    let parsed: unknown;
-    try {
-      parsed = parseJsonBytes(body as Buffer);
-    } catch (error) {
-      done(error as Error, undefined);
-      return;
-    }
-    done(null, parsed);
-  });
-
-  // fetch(url, { method: 'POST', body: '' }) labels its empty body text/plain: no body, as an
-  // empty application/json one is.
-  app.addContentTypeParser('text/plain', { parseAs: 'buffer' }, (_request, body, done) => {
-    if ((body as Buffer).length === 0) return done(null, undefined);
-    done(
-      Object.assign(new Error('send the body as application/json'), { statusCode: 415 }),
-      undefined,
-    );
-  });
+  registerBodyParsers(app);
 
   app.addHook('preParsing', async (request, reply, payload) =>
     decodeBody(request, reply.raw, payload),

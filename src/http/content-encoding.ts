@@ -28,12 +28,9 @@ export function decodeBody(
     .filter((c) => c !== '' && c !== 'identity');
   if (codings.length === 0) return payload;
   if (codings.length > 1 || (codings[0] !== 'gzip' && codings[0] !== 'x-gzip')) {
-    throw Object.assign(
-      new ApiError(
-        'unsupported_media_type',
-        `Content-Encoding ${JSON.stringify(header.slice(0, 40))} is not supported: send the body as it is, or gzip-compressed`,
-      ),
-      { statusCode: 415 },
+    throw new ApiError(
+      'unsupported_media_type',
+      `Content-Encoding ${JSON.stringify(header.slice(0, 40))} is not supported: send the body as it is, or gzip-compressed`,
     );
   }
   const limit = request.routeOptions.bodyLimit ?? Number.POSITIVE_INFINITY;
@@ -79,7 +76,7 @@ export function decodeBody(
 }
 
 /** Whether a body follows the headers (RFC 9112: a Content-Length above 0, or chunked). */
-function hasBody(request: FastifyRequest): boolean {
+export function hasBody(request: FastifyRequest): boolean {
   const length = request.headers['content-length'];
   if (length !== undefined) return Number(length) > 0;
   return request.headers['transfer-encoding'] !== undefined;

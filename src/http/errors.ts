@@ -40,7 +40,10 @@ export const ERROR_CODES = {
     description:
       'The body is larger than the limit (10 MiB for one message, 50 MiB for a batch, 5 MiB for an Event Webhook batch).',
   },
-  unsupported_media_type: { status: 415, description: 'The body is not `application/json`.' },
+  unsupported_media_type: {
+    status: 415,
+    description: 'The body is not `application/json`, or not in UTF-8 (another `charset`).',
+  },
   headers_too_large: {
     status: 431,
     description: "The request's headers are larger than Node's limit (16 KiB in all).",
@@ -98,6 +101,14 @@ export class ApiError extends Error {
     this.details =
       details.length > MAX_ERROR_DETAILS ? details.slice(0, MAX_ERROR_DETAILS) : details;
     this.detailsOmitted = detailsOmitted + details.length - this.details.length;
+  }
+
+  /**
+   * The status under the name Fastify's own errors use, so that an error handler written for
+   * those (the console's) answers it as the client error it is, not as a 500.
+   */
+  get statusCode(): number {
+    return this.status;
   }
 
   toBody() {

@@ -2,6 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { authenticateRequests } from '../auth.ts';
 import type { ApiDeps } from '../deps.ts';
+import { refuseBody } from '../request-parts.ts';
 import { commonErrorResponses } from '../schemas/error.ts';
 import { NoQuerySchema } from '../schemas/parts.ts';
 import { registerAlertRoutes } from './alerts/index.ts';
@@ -40,6 +41,8 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
       // before the routes, so a new route cannot forget it. Each route also lists the errors any
       // /v1 route may answer (400, 401, 503, ...), so that the OpenAPI document names every status
       // a client can get; what a route declares itself wins.
+      // Likewise a route that declares no body takes none (an empty one, or `{}`): a body with
+      // fields is refused, naming them, instead of ignored (request-parts.ts).
       scope.addHook('onRoute', (route) => {
         route.schema ??= {};
         route.schema.querystring ??= NoQuerySchema;
@@ -47,6 +50,9 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
           ...commonErrorResponses(route.method, route.url),
           ...(route.schema.response as object | undefined),
         };
+        const own = route.preValidation === undefined ? [] : [route.preValidation].flat();
+        const body = route.schema.body === undefined && takesBody(route.method) ? [refuseBody] : [];
+        route.preValidation = [...body, ...own];
       });
       const v1 = scope.withTypeProvider<TypeBoxTypeProvider>();
       registerMessageRoutes(v1, deps);
@@ -70,4 +76,9 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
     },
     { prefix: '/v1' },
   );
+}
+
+/** Methods a request may send a body with (Fastify reads a body for these). */
+function takesBody(method: string | string[]): boolean {
+  return [method].flat().some((m) => m !== 'GET' && m !== 'HEAD' && m !== 'OPTIONS');
 }

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { parseIsoTime } from '../../../domain/operations/message-query.ts';
 import type { WebhookEndpointsOptions } from '../../deps.ts';
 import { ApiError, invalidField } from '../../errors.ts';
+import { emptyBodyIsEmptyObject } from '../../request-parts.ts';
 import { EndpointIdParamsSchema } from '../../schemas/webhook-endpoint.ts';
 import { actorOf, scopeUnitId } from '../../scope.ts';
 import type { TypedApp } from '../../typed-app.ts';
@@ -37,9 +38,7 @@ export function registerRedeliverWebhookEndpoint(app: TypedApp, options: Webhook
         response: { 200: Type.Object({ requeued: Type.Number() }) },
       },
       // The body is optional: a bare POST redelivers everything failed.
-      preValidation: async (request) => {
-        request.body ??= {};
-      },
+      preValidation: emptyBodyIsEmptyObject,
     },
     async (request) => {
       const raw = request.body?.since;

@@ -7,6 +7,7 @@ import {
 import type { WebhookEndpointsOptions } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import { endpointUnitNames, presentEndpoint } from '../../present/webhook-endpoint.ts';
+import { emptyBodyIsEmptyObject } from '../../request-parts.ts';
 import { EndpointIdParamsSchema, EndpointSchema } from '../../schemas/webhook-endpoint.ts';
 import { actorOf, scopeUnitId } from '../../scope.ts';
 import type { TypedApp } from '../../typed-app.ts';
@@ -52,9 +53,7 @@ export function registerRotateWebhookEndpointSecret(
         response: { 200: RotatedSchema },
       },
       // The body is optional: a bare POST keeps the replaced secret for the default window.
-      preValidation: async (request) => {
-        request.body ??= {};
-      },
+      preValidation: emptyBodyIsEmptyObject,
     },
     async (request) => {
       const keepSeconds =

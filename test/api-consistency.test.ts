@@ -1,0 +1,383 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import {
+  message,
+  queryDatabase,
+  startTestService,
+  TEST_ENGINE,
+  TEST_KEY,
+  type TestService,
+} from './helpers.ts';
+
+/**
+ * The API as a client author meets it: the same request mistake gets the same answer on every
+ * `/v1` route (docs/api-errors.md). The routes are taken from the served OpenAPI document, so a
+ * new bodiless POST is probed without being named here:
+ *
+ * - every route that takes no body, sent one (fields, `null`, text, another charset) and sent
+ *   "nothing" in the ways clients send it;
+ * - JSON in another charset than UTF-8 on the routes with a body (and `/v3`, which reads it as
+ *   SendGrid does).
+ *
+ * Every refusal has the error shape of `components.schemas.Error` and changes nothing stored.
+ */
+
+type Operation = {
+  method: string;
+  path: string;
+  query: { name: string; schema: Record<string, unknown> }[];
+  body: boolean;
+};
+
+const FAKE = '01M95FPYS6Y4PAGG49NF66J56P';
+
+interface ErrorBody {
+  code: string;
+  message: string;
+  details?: { field: string; message: string }[];
+}
+
+/** What the routes answer here: an error, a list, a message, or SendGrid's errors. */
+interface Body {
+  error?: ErrorBody;
+  errors?: unknown[];
+  data?: { id: string }[];
+  id?: string;
+  status?: string;
+}
+
+describe(`the API answers a mistake the same way on every route (${TEST_ENGINE})`, () => {
+  let svc: TestService;
+  let operations: Operation[];
+  let scheduled: string;
+  let endpoint: string;
+
+  const send = async (
+    method: string,
+    path: string,
+    init: { body?: string; type?: string; key?: string | null } = {},
+  ) => {
+    const headers: Record<string, string> = {};
+    if (init.key !== null) headers.authorization = `Bearer ${init.key ?? TEST_KEY}`;
+    if (init.type !== undefined) headers['content-type'] = init.type;
+    const response = await fetch(`${svc.url}${path}`, {
+      method,
+      headers,
+      ...(init.body !== undefined ? { body: init.body } : {}),
+    });
+    const text = await response.text();
+    let body: Body = {};
+    try {
+      body = JSON.parse(text) as Body;
+    } catch {
+      // not JSON (204, HEAD): no body to look at
+    }
+    return { status: response.status, body, headers: response.headers };
+  };
+
+  /** An error answer in the one error shape, with this status and code. */
+  const refused = (
+    answer: { status: number; body: Body },
+    status: number,
+    code: string,
+    what: string,
+  ) => {
+    const seen = `${what}: ${answer.status} ${JSON.stringify(answer.body)}`;
+    assert.equal(answer.status, status, seen);
+    assert.deepEqual(Object.keys(answer.body), ['error'], seen);
+    const error = answer.body.error as ErrorBody;
+    assert.equal(error.code, code, seen);
+    assert.equal(typeof error.message, 'string', seen);
+    for (const key of Object.keys(error)) {
+      assert.ok(['code', 'message', 'details', 'details_omitted'].includes(key), seen);
+    }
+    for (const detail of error.details ?? []) {
+      assert.deepEqual(Object.keys(detail).sort(), ['field', 'message'], seen);
+    }
+    return error as {
+      code: string;
+      message: string;
+      details?: { field: string; message: string }[];
+    };
+  };
+
+  /**
+   * Every table's row count but the subject index's progress, which a read of the messages keeps
+   * (the index is caught up on the way).
+   */
+  const rowCounts = async () => {
+    const tables = (
+      await queryDatabase<{ name: string }>(
+        svc.databaseUrl,
+        TEST_ENGINE === 'sqlite'
+          ? "select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like '%fts%'"
+          : 'select table_name as name from information_schema.tables where table_schema = current_schema()',
+      )
+    )
+      .map((t) => t.name)
+      .filter((name) => name !== 'search_index_state');
+    const [counts] = await queryDatabase<Record<string, number>>(
+      svc.databaseUrl,
+      `select ${tables.map((t) => `(select count(*) from "${t}") as "${t}"`).join(', ')}`,
+    );
+    return Object.fromEntries(Object.entries(counts ?? {}).map(([k, v]) => [k, Number(v)]));
+  };
+
+  const statusOf = async (id: string) =>
+    (
+      await queryDatabase<{ status: string }>(
+        svc.databaseUrl,
+        'select status from messages where id = ?',
+        [id],
+      )
+    )[0]?.status;
+
+  const scheduleOne = async () => {
+    const answer = await svc.request(
+      'POST',
+      '/v1/messages',
+      message({ send_at: new Date(Date.now() + 86_400_000).toISOString() }),
+    );
+    assert.equal(answer.status, 202, JSON.stringify(answer.body));
+    return answer.body.id as string;
+  };
+
+  /** A path of the document with its parameters filled: real objects where there are some. */
+  const fill = (path: string) =>
+    path
+      .replace('/v1/messages/{id}', `/v1/messages/${scheduled}`)
+      .replace('/v1/webhook-endpoints/{id}', `/v1/webhook-endpoints/${endpoint}`)
+      .replace('/v1/recoveries/{id}', `/v1/recoveries/rec_${FAKE}`)
+      .replace('/v1/alerts/{id}', `/v1/alerts/alt_${FAKE}`)
+      .replace('/v1/units/{id}', '/v1/units/default')
+      .replace('/v1/providers/{name}', '/v1/providers/sandbox')
+      .replace('/v1/suppressions/{email}', '/v1/suppressions/kept%40example.com');
+
+  before(async () => {
+    svc = await startTestService(
+      { TEGAMI_TEST_NO_WORKER: '1', TEGAMI_WEBHOOKS_ALLOW_PRIVATE: 'true' },
+      { housekeeping: false },
+    );
+    scheduled = await scheduleOne();
+    const made = await svc.request('POST', '/v1/webhook-endpoints', {
+      url: 'http://127.0.0.1:9/hooks',
+      events: ['message.sent'],
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    endpoint = made.body.id;
+    const kept = await svc.request('POST', '/v1/suppressions', { email: 'kept@example.com' });
+    assert.ok([200, 201].includes(kept.status), JSON.stringify(kept.body));
+    const document = (await send('GET', '/openapi.json')).body as {
+      paths: Record<
+        string,
+        Record<
+          string,
+          {
+            parameters?: { in: string; name: string; schema: Record<string, unknown> }[];
+            requestBody?: unknown;
+          }
+        >
+      >;
+    };
+    operations = Object.entries(document.paths)
+      .filter(([path]) => path.startsWith('/v1/'))
+      .flatMap(([path, methods]) =>
+        Object.entries(methods).map(([method, op]) => ({
+          method: method.toUpperCase(),
+          path,
+          query: (op.parameters ?? [])
+            .filter((p) => p.in === 'query')
+            .map((p) => ({ name: p.name, schema: p.schema })),
+          body: op.requestBody !== undefined,
+        })),
+      );
+    assert.ok(operations.length > 30, `${operations.length} operations in the document`);
+  });
+  after(async () => {
+    await svc?.stop();
+  });
+
+  test('a route that takes no body refuses one (fields, other JSON, text, another charset) and does nothing', async () => {
+    const bodiless = operations.filter((op) => op.method !== 'GET' && !op.body);
+    assert.deepEqual(bodiless.map((op) => `${op.method} ${op.path}`).sort(), [
+      'DELETE /v1/sendgrid/event-relay',
+      'DELETE /v1/suppressions/{email}',
+      'DELETE /v1/webhook-endpoints/{id}',
+      'POST /v1/messages/{id}/cancel',
+      'POST /v1/messages/{id}/retry',
+      'POST /v1/providers/{name}/probe',
+      'POST /v1/recoveries/{id}/cancel',
+    ]);
+    const before = await rowCounts();
+    for (const op of bodiless) {
+      const path = fill(op.path);
+      const what = (body: string, type: string) => `${op.method} ${path} ${type} ${body}`;
+      const json = 'application/json';
+      const fields = refused(
+        await send(op.method, path, { body: '{"reason":"x","force":true}', type: json }),
+        400,
+        'invalid_request',
+        what('{reason, force}', json),
+      );
+      assert.equal(fields.message, 'this request takes no body; send none, or {}');
+      assert.deepEqual(fields.details, [
+        { field: 'reason', message: 'is not a known field' },
+        { field: 'force', message: 'is not a known field' },
+      ]);
+      for (const other of ['null', '[]', '5', '"x"', 'true', '[{}]']) {
+        const error = refused(
+          await send(op.method, path, { body: other, type: json }),
+          400,
+          'invalid_request',
+          what(other, json),
+        );
+        assert.deepEqual(error.details, [
+          { field: '(body)', message: 'must be empty or {}: this request takes no body' },
+        ]);
+      }
+      refused(
+        await send(op.method, path, { body: '{', type: json }),
+        400,
+        'malformed_json',
+        what('{', json),
+      );
+      for (const type of [
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'application/xml',
+        'application/merge-patch+json',
+      ]) {
+        refused(
+          await send(op.method, path, { body: '{}', type }),
+          415,
+          'unsupported_media_type',
+          what('{}', type),
+        );
+      }
+      for (const type of ['application/json; charset=latin1', 'application/json; charset=utf-16']) {
+        const error = refused(
+          await send(op.method, path, { body: '{}', type }),
+          415,
+          'unsupported_media_type',
+          what('{}', type),
+        );
+        assert.match(error.message, /UTF-8/);
+      }
+    }
+    assert.deepEqual(await rowCounts(), before);
+    assert.equal(await statusOf(scheduled), 'scheduled');
+    const kept = await svc.request('GET', '/v1/suppressions?email=kept%40example.com');
+    assert.equal(kept.body.data.length, 1, 'the suppression is still there');
+    const still = await svc.request('GET', '/v1/webhook-endpoints');
+    assert.ok(still.body.data.some((e: { id: string }) => e.id === endpoint));
+  });
+
+  test('"no body" is no body however a client sends it: nothing, empty with any type, or {}', async () => {
+    for (const [what, init] of [
+      ['no body, no type', {}],
+      ['empty application/json', { body: '', type: 'application/json' }],
+      [
+        'empty application/json; charset=latin1',
+        { body: '', type: 'application/json; charset=latin1' },
+      ],
+      ['empty text/plain (fetch with body "")', { body: '' }],
+      ['empty form (curl -d "")', { body: '', type: 'application/x-www-form-urlencoded' }],
+      ['empty application/xml', { body: '', type: 'application/xml' }],
+      ['{}', { body: '{}', type: 'application/json' }],
+      ['{} in UTF-8, said', { body: '{}', type: 'application/json; charset="UTF-8"' }],
+    ] as const) {
+      const id = await scheduleOne();
+      const cancelled = await send('POST', `/v1/messages/${id}/cancel`, init);
+      assert.equal(cancelled.status, 200, `cancel, ${what}: ${JSON.stringify(cancelled.body)}`);
+      assert.equal(cancelled.body.status, 'cancelled');
+      // Past the body check: the message's state decides (409), as without a body.
+      const retried = await send('POST', `/v1/messages/${id}/retry`, init);
+      refused(retried, 409, 'invalid_state', `retry, ${what}`);
+      const recovery = await send('POST', `/v1/recoveries/rec_${FAKE}/cancel`, init);
+      refused(recovery, 404, 'not_found', `recovery cancel, ${what}`);
+      const deleted = await send('DELETE', `/v1/webhook-endpoints/whk_${FAKE}`, init);
+      refused(deleted, 404, 'not_found', `endpoint delete, ${what}`);
+    }
+  });
+
+  test('a route whose body is optional takes none as {}, and refuses null as every route does', async () => {
+    const path = `/v1/webhook-endpoints/${endpoint}/redeliver`;
+    const bare = await send('POST', path);
+    assert.equal(bare.status, 200, JSON.stringify(bare.body));
+    const empty = await send('POST', path, { body: '', type: 'application/json' });
+    assert.equal(empty.status, 200, JSON.stringify(empty.body));
+    const error = refused(
+      await send('POST', path, { body: 'null', type: 'application/json' }),
+      400,
+      'invalid_request',
+      `POST ${path} null`,
+    );
+    assert.equal(error.details?.[0]?.field, '(body)');
+    const before = await rowCounts();
+    refused(
+      await send('POST', `/v1/webhook-endpoints/${endpoint}/rotate-secret`, {
+        body: 'null',
+        type: 'application/json',
+      }),
+      400,
+      'invalid_request',
+      'rotate-secret null',
+    );
+    assert.deepEqual(await rowCounts(), before);
+  });
+
+  test('JSON in another charset than UTF-8 is 415 on every /v1 route with a body; /v3 reads it as SendGrid does', async () => {
+    const bodied = operations.filter((op) => op.body);
+    assert.ok(bodied.length >= 10);
+    const before = await rowCounts();
+    for (const op of bodied) {
+      const path = fill(op.path);
+      for (const charset of ['latin1', 'ISO-8859-1', '"windows-1252"', 'utf-16', 'us-ascii']) {
+        const error = refused(
+          await send(op.method, path, {
+            body: '{"name":"caf\u00e9"}',
+            type: `application/json; charset=${charset}`,
+          }),
+          415,
+          'unsupported_media_type',
+          `${op.method} ${path} charset=${charset}`,
+        );
+        assert.match(error.message, /UTF-8/);
+      }
+    }
+    assert.deepEqual(await rowCounts(), before);
+    // UTF-8, however it is spelt, is read.
+    for (const [i, type] of [
+      'application/json; charset=utf-8',
+      'application/json;charset=UTF-8',
+      'application/json; charset="utf-8"',
+      'application/json; charset=utf8',
+      'Application/JSON',
+    ].entries()) {
+      const made = await send('POST', '/v1/units', { body: `{"name":"charset-${i}"}`, type });
+      assert.equal(made.status, 201, `${type}: ${JSON.stringify(made.body)}`);
+    }
+    // /v3/mail/send answers as SendGrid does: any type is read as JSON.
+    const sendgrid = await send('POST', '/v3/mail/send', {
+      type: 'application/json; charset=latin1',
+      body: JSON.stringify({
+        personalizations: [{ to: [{ email: 'guest@example.com' }] }],
+        from: { email: 'bookings@hotel.example' },
+        subject: 'Booked',
+        content: [{ type: 'text/plain', value: 'See you.' }],
+      }),
+    });
+    assert.equal(sendgrid.status, 202, JSON.stringify(sendgrid.body));
+  });
+
+  test('the console, on the same server, answers a body it cannot read with a 4xx, not a 500', async () => {
+    for (const [body, type, status] of [
+      ['{', 'application/json', 400],
+      ['{"email":"a@example.com"}', 'application/json; charset=latin1', 415],
+      ['<x/>', 'application/xml', 415],
+    ] as const) {
+      const answer = await send('POST', '/console/sign-in', { body, type, key: null });
+      assert.equal(answer.status, status, `${type} ${body}: ${answer.status}`);
+    }
+  });
+});
