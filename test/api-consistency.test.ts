@@ -12,8 +12,10 @@ import {
 /**
  * The API as a client author meets it: the same request mistake gets the same answer on every
  * `/v1` route (docs/api-errors.md). The routes are taken from the served OpenAPI document, so a
- * new bodiless POST is probed without being named here:
+ * new list or a new bodiless POST is probed without being named here:
  *
+ * - every list's `limit`, spelt as clients spell numbers (`0500`, `+5`, `5.0`, `1e2`, …);
+ * - every query parameter of every route, empty and given twice, and one no route takes;
  * - every route that takes no body, sent one (fields, `null`, text, another charset) and sent
  *   "nothing" in the ways clients send it;
  * - JSON in another charset than UTF-8 on the routes with a body (and `/v3`, which reads it as
@@ -195,6 +197,131 @@ describe(`the API answers a mistake the same way on every route (${TEST_ENGINE})
   });
   after(async () => {
     await svc?.stop();
+  });
+
+  test('every list refuses a limit not in plain digits or out of range with one sentence, and takes 1', async () => {
+    const lists = operations.filter(
+      (op) => op.method === 'GET' && op.query.some((q) => q.name === 'limit'),
+    );
+    assert.ok(lists.length >= 9, lists.map((l) => l.path).join(', '));
+    const before = await rowCounts();
+    for (const list of lists) {
+      const path = fill(list.path);
+      for (const spelling of [
+        '0500',
+        '+5',
+        '5.0',
+        '%205',
+        '5%20',
+        '1e2',
+        '0',
+        '-1',
+        'abc',
+        '0x10',
+      ]) {
+        const error = refused(
+          await send('GET', `${path}?limit=${spelling}`),
+          400,
+          'invalid_request',
+          `GET ${path}?limit=${spelling}`,
+        );
+        assert.equal(error.message, 'the query is invalid; see details');
+        assert.equal(error.details?.[0]?.field, 'querystring.limit');
+        assert.match(
+          error.details?.[0]?.message ?? '',
+          /^must be a whole number from 1 to \d+, in plain digits without a leading zero/,
+        );
+      }
+      const range = /from 1 to (\d+)/.exec(
+        refused(await send('GET', `${path}?limit=0`), 400, 'invalid_request', path).details?.[0]
+          ?.message ?? '',
+      );
+      const most = Number(range?.[1]);
+      refused(await send('GET', `${path}?limit=${most + 1}`), 400, 'invalid_request', path);
+      // Both named in one answer, on every list.
+      const both = refused(
+        await send('GET', `${path}?limit=0&cursor=bm90LWEtY3Vyc29y`),
+        400,
+        'invalid_request',
+        `GET ${path}?limit=0&cursor=…`,
+      );
+      assert.deepEqual(
+        both.details?.map((d) => d.field),
+        ['querystring.limit', 'querystring.cursor'],
+        path,
+      );
+      for (const ok of ['1', String(most)]) {
+        const answer = await send('GET', `${path}?limit=${ok}`);
+        assert.equal(answer.status, 200, `GET ${path}?limit=${ok}: ${JSON.stringify(answer.body)}`);
+      }
+    }
+    assert.deepEqual(await rowCounts(), before);
+  });
+
+  test('every query parameter of every route: empty or given twice is refused, naming it; unknown ones too', async () => {
+    const before = await rowCounts();
+    let probed = 0;
+    for (const op of operations) {
+      const path = fill(op.path);
+      const what = (q: string) => `${op.method} ${path}?${q}`;
+      for (const { name, schema } of op.query) {
+        const empty = refused(
+          await send(op.method, `${path}?${name}=`),
+          400,
+          'invalid_request',
+          what(`${name}=`),
+        );
+        assert.deepEqual(empty.details, [
+          {
+            field: `querystring.${name}`,
+            message: 'must not be empty: leave the parameter out instead',
+          },
+        ]);
+        const several = JSON.stringify(schema).includes('"array"');
+        const twice = await send(op.method, `${path}?${name}=a%3Db&${name}=c%3Dd`);
+        if (several) {
+          assert.ok(twice.status < 500, what(`${name} twice`));
+          assert.ok(
+            !JSON.stringify(twice.body).includes('must be given once'),
+            `${what(`${name} twice`)}: ${JSON.stringify(twice.body)}`,
+          );
+        } else {
+          const error = refused(twice, 400, 'invalid_request', what(`${name} twice`));
+          assert.deepEqual(error.details, [
+            { field: `querystring.${name}`, message: 'must be given once, not 2 times' },
+          ]);
+        }
+        probed++;
+      }
+      // A parameter no route takes, alone and next to an empty one: both named in one answer.
+      const unknown = refused(
+        await send(op.method, `${path}?stauts=failed`),
+        400,
+        'invalid_request',
+        what('stauts=failed'),
+      );
+      assert.deepEqual(unknown.details, [
+        { field: 'querystring.stauts', message: 'is not a known field' },
+      ]);
+      const first = op.query[0]?.name;
+      if (first) {
+        const both = refused(
+          await send(op.method, `${path}?stauts=x&${first}=`),
+          400,
+          'invalid_request',
+          what(`stauts=x&${first}=`),
+        );
+        assert.deepEqual(
+          both.details?.map((d) => d.field),
+          ['querystring.stauts', `querystring.${first}`],
+        );
+      }
+    }
+    assert.ok(probed > 60, `${probed} query parameters probed`);
+    assert.deepEqual(await rowCounts(), before);
+    assert.equal(await statusOf(scheduled), 'scheduled');
+    const still = await svc.request('GET', '/v1/webhook-endpoints');
+    assert.ok(still.body.data.some((e: { id: string }) => e.id === endpoint));
   });
 
   test('a route that takes no body refuses one (fields, other JSON, text, another charset) and does nothing', async () => {

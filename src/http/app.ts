@@ -102,7 +102,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
         message: 'must not contain NUL (\\u0000) characters',
       }));
     if (details.length > 0) {
-      throw new ApiError('invalid_request', 'the querystring is invalid; see details', details);
+      throw new ApiError('invalid_request', 'the query is invalid; see details', details);
     }
   });
 

@@ -16,7 +16,8 @@ export function toApiError(error: FastifyError): ApiError {
       ...d,
       field: d.field === '(body)' && where ? where.slice(0, -1) : `${where}${d.field}`,
     }));
-    return new ApiError('invalid_request', 'the request is invalid; see details', details);
+    const part = error.validationContext === 'querystring' ? 'query' : 'request';
+    return new ApiError('invalid_request', `the ${part} is invalid; see details`, details);
   }
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':

@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import { decodeEventCursor } from '../domain/event-cursor.ts';
 import type { IdPrefix } from '../domain/ids.ts';
 import { parseIsoTime } from '../domain/operations/message-query.ts';
@@ -17,18 +18,53 @@ export function cursorId(cursor: string): string {
   return Buffer.from(cursor, 'base64url').toString('utf8');
 }
 
+/** A list's page size: what `limit` is without one, and the most it may be. */
+export interface PageSize {
+  default: number;
+  max: number;
+}
+
+/** Most lists: `limit` 1 to 500, default 50. */
+export const DEFAULT_PAGE: PageSize = { default: 50, max: 500 };
+
+/**
+ * The `limit` query parameter of a list, one way on every list: a whole number in plain digits,
+ * no sign, point, exponent, space or leading zero (`0500`, `+5`, `5.0`, `1e2` are refused, not
+ * read as a number), from 1 to the list's most. The schema takes any text, so that every refusal
+ * gets the same sentence from parseLimit instead of a regular expression from the schema.
+ */
+export function limitParameter(page: PageSize) {
+  return Type.Optional(
+    Type.String({
+      description: `a whole number from 1 to ${page.max} in plain digits; default ${page.default}`,
+    }),
+  );
+}
+
+/** A list's `limit`, or its default; a problem is added to `details`. */
+export function parseLimit(
+  value: string | undefined,
+  page: PageSize,
+  details: ErrorDetail[],
+): number {
+  if (value === undefined) return page.default;
+  const limit = /^[1-9][0-9]{0,9}$/.test(value) ? Number(value) : 0;
+  if (limit < 1 || limit > page.max) {
+    details.push({
+      field: 'querystring.limit',
+      message: `must be a whole number from 1 to ${page.max}, in plain digits without a leading zero (e.g. limit=${page.default})`,
+    });
+  }
+  return limit;
+}
+
 /** The cursor and page size of a list of messages. */
 export function parsePage(query: { cursor?: string | undefined; limit?: string | undefined }): {
   cursor: { beforeId?: string };
   limit: number;
 } {
   const details: ErrorDetail[] = [];
-  let limit = 50;
-  if (query.limit !== undefined) {
-    limit = Number(query.limit);
-    if (limit < 1 || limit > 500)
-      details.push({ field: 'querystring.limit', message: 'must be 1 to 500' });
-  }
+  const limit = parseLimit(query.limit, DEFAULT_PAGE, details);
   const cursor: { beforeId?: string } = {};
   if (query.cursor !== undefined) {
     const id = cursorId(query.cursor);
@@ -44,18 +80,16 @@ export function parsePage(query: { cursor?: string | undefined; limit?: string |
 
 /**
  * The page and time window of a list keyed by prefixed ids (`aud_…`, `alt_…`, `whd_…`): `limit`
- * (1 to 500, default 50, unless the list says otherwise), `after`/`before` as ISO 8601 times, and
+ * (parseLimit; 1 to 500, default 50, unless the list says otherwise), `after`/`before` as ISO 8601 times, and
  * a cursor naming an id with `prefix`. Every problem is named in one 400.
  */
 export function parseIdPage(
   query: { limit?: string; after?: string; before?: string; cursor?: string },
   prefix: IdPrefix,
-  limits: { default: number; max: number } = { default: 50, max: 500 },
+  page: PageSize = DEFAULT_PAGE,
 ): { limit: number; after?: number; before?: number; beforeId?: string } {
   const details: ErrorDetail[] = [];
-  const limit = Number(query.limit ?? limits.default);
-  if (limit < 1 || limit > limits.max)
-    details.push({ field: 'querystring.limit', message: `must be 1 to ${limits.max}` });
+  const limit = parseLimit(query.limit, page, details);
   const time = (field: 'after' | 'before') => {
     const value = query[field];
     if (value === undefined) return undefined;
@@ -82,9 +116,8 @@ export function parseIdPage(
   };
 }
 
-/** Most events one page of `GET /v1/messages/{id}/events` holds, and how many it holds unasked. */
-export const EVENT_PAGE_MAX = 500;
-export const EVENT_PAGE_DEFAULT = 100;
+/** How many events one page of `GET /v1/messages/{id}/events` holds unasked, and at most. */
+export const EVENT_PAGE: PageSize = { default: 100, max: 500 };
 
 /** The cursor (see domain/event-cursor.ts) and page size of a message's events. */
 export function parseEventPage(query: {
@@ -95,12 +128,7 @@ export function parseEventPage(query: {
   limit: number;
 } {
   const details: ErrorDetail[] = [];
-  let limit = EVENT_PAGE_DEFAULT;
-  if (query.limit !== undefined) {
-    limit = Number(query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > EVENT_PAGE_MAX)
-      details.push({ field: 'querystring.limit', message: `must be 1 to ${EVENT_PAGE_MAX}` });
-  }
+  const limit = parseLimit(query.limit, EVENT_PAGE, details);
   let before: EventCursor | undefined;
   if (query.cursor !== undefined) {
     before = decodeEventCursor(query.cursor) ?? undefined;

@@ -2,7 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { authenticateRequests } from '../auth.ts';
 import type { ApiDeps } from '../deps.ts';
-import { refuseBody } from '../request-parts.ts';
+import { checkQueryValues, refuseBody } from '../request-parts.ts';
 import { commonErrorResponses } from '../schemas/error.ts';
 import { NoQuerySchema } from '../schemas/parts.ts';
 import { registerAlertRoutes } from './alerts/index.ts';
@@ -42,7 +42,8 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
       // /v1 route may answer (400, 401, 503, ...), so that the OpenAPI document names every status
       // a client can get; what a route declares itself wins.
       // Likewise a route that declares no body takes none (an empty one, or `{}`): a body with
-      // fields is refused, naming them, instead of ignored (request-parts.ts).
+      // fields is refused, naming them, instead of ignored. Query values are checked alike on
+      // every route (request-parts.ts).
       scope.addHook('onRoute', (route) => {
         route.schema ??= {};
         route.schema.querystring ??= NoQuerySchema;
@@ -52,7 +53,7 @@ export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promi
         };
         const own = route.preValidation === undefined ? [] : [route.preValidation].flat();
         const body = route.schema.body === undefined && takesBody(route.method) ? [refuseBody] : [];
-        route.preValidation = [...body, ...own];
+        route.preValidation = [checkQueryValues, ...body, ...own];
       });
       const v1 = scope.withTypeProvider<TypeBoxTypeProvider>();
       registerMessageRoutes(v1, deps);

@@ -3,7 +3,7 @@ import { ALERT_RULES } from '../../../domain/alerts/rules.ts';
 import type { AlertsService } from '../../../domain/alerts/service.ts';
 import type { OperationsService } from '../../../domain/operations/service.ts';
 import { unitNamedIn } from '../../map-errors.ts';
-import { idCursor, parseIdPage } from '../../paging.ts';
+import { DEFAULT_PAGE, idCursor, limitParameter, parseIdPage } from '../../paging.ts';
 import { presentAlert } from '../../present/alert.ts';
 import { AlertSchema } from '../../schemas/alert.ts';
 import { ErrorSchema } from '../../schemas/error.ts';
@@ -20,9 +20,7 @@ const QuerySchema = Type.Object(
     ),
     before: Type.Optional(Type.String({ maxLength: 40, description: 'started before (ISO 8601)' })),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
-    limit: Type.Optional(
-      Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 500, default 50' }),
-    ),
+    limit: limitParameter(DEFAULT_PAGE),
   },
   { additionalProperties: false },
 );

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { AUDIT_ACTIONS } from '../../../domain/operations/audit.ts';
 import type { OperationsService } from '../../../domain/operations/service.ts';
 import { unitNamedIn } from '../../map-errors.ts';
-import { idCursor, parseIdPage } from '../../paging.ts';
+import { DEFAULT_PAGE, idCursor, limitParameter, parseIdPage } from '../../paging.ts';
 import { presentAuditEvent } from '../../present/audit-event.ts';
 import { ErrorSchema } from '../../schemas/error.ts';
 import { scopeOf } from '../../scope.ts';
@@ -22,9 +22,7 @@ const QuerySchema = Type.Object(
     after: Type.Optional(Type.String({ maxLength: 40, description: 'ISO 8601, inclusive' })),
     before: Type.Optional(Type.String({ maxLength: 40, description: 'ISO 8601, exclusive' })),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
-    limit: Type.Optional(
-      Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 500, default 50' }),
-    ),
+    limit: limitParameter(DEFAULT_PAGE),
   },
   { additionalProperties: false },
 );

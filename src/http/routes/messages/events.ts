@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { encodeEventCursor } from '../../../domain/event-cursor.ts';
 import type { ApiDeps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
-import { EVENT_PAGE_DEFAULT, EVENT_PAGE_MAX, parseEventPage } from '../../paging.ts';
+import { EVENT_PAGE, limitParameter, parseEventPage } from '../../paging.ts';
 import { presentEvent } from '../../present/message.ts';
 import { text } from '../../present/values.ts';
 import { MessageErrorResponses } from '../../schemas/error.ts';
@@ -20,12 +20,7 @@ const EventPageSchema = Type.Object({
 const EventQuerySchema = Type.Object(
   {
     cursor: Type.Optional(Type.String({ maxLength: 2000 })),
-    limit: Type.Optional(
-      Type.String({
-        pattern: '^[0-9]{1,4}$',
-        description: `1 to ${EVENT_PAGE_MAX}, default ${EVENT_PAGE_DEFAULT}`,
-      }),
-    ),
+    limit: limitParameter(EVENT_PAGE),
   },
   strict,
 );

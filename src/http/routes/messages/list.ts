@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { type ApiDeps, DEFAULT_UNCONFIRMED_MS } from '../../deps.ts';
 import { parseListFilters } from '../../list-query.ts';
 import { unitNamedIn } from '../../map-errors.ts';
-import { idCursor, parsePage } from '../../paging.ts';
+import { DEFAULT_PAGE, idCursor, limitParameter, parsePage } from '../../paging.ts';
 import { presentMessage } from '../../present/message.ts';
 import { currentHold } from '../../present/provider.ts';
 import { MessageErrorResponses } from '../../schemas/error.ts';
@@ -47,9 +47,7 @@ const ListQuerySchema = Type.Object(
     created_after: Type.Optional(Type.String({ description: 'ISO 8601, inclusive' })),
     created_before: Type.Optional(Type.String({ description: 'ISO 8601, exclusive' })),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
-    limit: Type.Optional(
-      Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 500, default 50' }),
-    ),
+    limit: limitParameter(DEFAULT_PAGE),
   },
   strict,
 );

@@ -1,19 +1,20 @@
 import { Type } from '@sinclair/typebox';
 import type { OperationsService } from '../../../domain/operations/service.ts';
-import { ApiError } from '../../errors.ts';
-import { cursorId, idCursor } from '../../paging.ts';
+import { ApiError, type ErrorDetail } from '../../errors.ts';
+import { cursorId, idCursor, limitParameter, type PageSize, parseLimit } from '../../paging.ts';
 import { presentRecoveries } from '../../present/recovery.ts';
 import { ErrorSchema } from '../../schemas/error.ts';
 import { RecoverySchema } from '../../schemas/recovery.ts';
 import { scopeOf } from '../../scope.ts';
 import type { TypedApp } from '../../typed-app.ts';
 
+/** Recoveries are large to show (each with its counts): 200 a page at most. */
+const PAGE: PageSize = { default: 50, max: 200 };
+
 const ListQuerySchema = Type.Object(
   {
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
-    limit: Type.Optional(
-      Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 200, default 50' }),
-    ),
+    limit: limitParameter(PAGE),
   },
   { additionalProperties: false },
 );
@@ -37,10 +38,8 @@ export function registerListRecoveries(app: TypedApp, operations: OperationsServ
       },
     },
     async (request) => {
-      const limit = Number(request.query.limit ?? 50);
-      const details = [];
-      if (limit < 1 || limit > 200)
-        details.push({ field: 'querystring.limit', message: 'must be 1 to 200' });
+      const details: ErrorDetail[] = [];
+      const limit = parseLimit(request.query.limit, PAGE, details);
       let beforeId: string | undefined;
       if (request.query.cursor !== undefined) {
         beforeId = cursorId(request.query.cursor);

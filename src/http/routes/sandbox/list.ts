@@ -1,17 +1,18 @@
 import { Type } from '@sinclair/typebox';
 import type { SandboxView } from '../../../domain/ports/sandbox-outbox.ts';
-import { ApiError } from '../../errors.ts';
-import { cursorId, idCursor } from '../../paging.ts';
+import { ApiError, type ErrorDetail } from '../../errors.ts';
+import { cursorId, idCursor, limitParameter, type PageSize, parseLimit } from '../../paging.ts';
 import { integer, isoTime, stringArray, text } from '../../present/values.ts';
 import { scopeUnitId } from '../../scope.ts';
 import type { TypedApp } from '../../typed-app.ts';
 
+/** Up to 1,000 kept messages a page (and at most SANDBOX_PAGE_BYTES), 50 unasked. */
+const PAGE: PageSize = { default: 50, max: 1000 };
+
 const QuerySchema = Type.Object(
   {
     message_id: Type.Optional(Type.String({ maxLength: 64 })),
-    limit: Type.Optional(
-      Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 1000, default 50' }),
-    ),
+    limit: limitParameter(PAGE),
     cursor: Type.Optional(
       Type.String({ maxLength: 200, description: 'next_cursor of the previous page' }),
     ),
@@ -65,16 +66,21 @@ export function registerListSandboxMessages(app: TypedApp, sandbox: SandboxView)
       },
     },
     async (request) => {
-      const limit = Math.min(Math.max(Number(request.query.limit ?? 50), 1), 1000);
+      const details: ErrorDetail[] = [];
+      const limit = parseLimit(request.query.limit, PAGE, details);
       const unitId = scopeUnitId(request);
       let beforeId: string | undefined;
       if (request.query.cursor !== undefined) {
         beforeId = cursorId(request.query.cursor);
         if (!SANDBOX_ID.test(beforeId)) {
-          throw new ApiError('invalid_request', 'the query is invalid; see details', [
-            { field: 'querystring.cursor', message: 'is not a cursor this API returned' },
-          ]);
+          details.push({
+            field: 'querystring.cursor',
+            message: 'is not a cursor this API returned',
+          });
         }
+      }
+      if (details.length > 0) {
+        throw new ApiError('invalid_request', 'the query is invalid; see details', details);
       }
       const { entries, more } = await outbox.list({
         limit,

@@ -4,19 +4,21 @@ import type {
   SuppressionPosition,
   SuppressionStore,
 } from '../../../domain/ports/suppression-store.ts';
-import { ApiError } from '../../errors.ts';
+import { ApiError, type ErrorDetail } from '../../errors.ts';
+import { limitParameter, type PageSize, parseLimit } from '../../paging.ts';
 import { presentSuppression } from '../../present/suppression.ts';
 import { SuppressionSchema, SuppressionUnitQuery } from '../../schemas/suppression.ts';
 import type { TypedApp } from '../../typed-app.ts';
 import { entriesUnit, unitNamesOf } from './entries-unit.ts';
 
+/** Entries are small: up to 1,000 a page, 100 unasked. */
+const PAGE: PageSize = { default: 100, max: 1000 };
+
 const ListQuerySchema = Type.Object(
   {
     email: Type.Optional(Type.String({ maxLength: 320, description: 'exact look-up' })),
     unit: SuppressionUnitQuery,
-    limit: Type.Optional(
-      Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 1000, default 100' }),
-    ),
+    limit: limitParameter(PAGE),
     cursor: Type.Optional(
       Type.String({ maxLength: 2000, description: 'next_cursor of the previous page' }),
     ),
@@ -38,7 +40,8 @@ function encodeCursor(position: SuppressionPosition): string {
 /** Largest magnitude of PostgreSQL's bigint, below which a number binds as plain digits. */
 const BIGINT_LIMIT = 9.2e18;
 
-function decodeCursor(cursor: string): SuppressionPosition {
+/** The position a cursor names, or null for one this API did not return. */
+function decodeCursor(cursor: string): SuppressionPosition | null {
   let position: unknown;
   try {
     position = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
@@ -57,9 +60,7 @@ function decodeCursor(cursor: string): SuppressionPosition {
     // '' sorts first: an old cursor continues after every entry of its address and time.
     return { createdAt: position[0], emailNormalized: position[1], unitKey: position[2] ?? '' };
   }
-  throw new ApiError('invalid_request', 'the query is invalid; see details', [
-    { field: 'querystring.cursor', message: 'is not a cursor this API returned' },
-  ]);
+  return null;
 }
 
 /**
@@ -89,14 +90,16 @@ export function registerListSuppressions(
       },
     },
     async (request) => {
-      const limit = Number(request.query.limit ?? 100);
-      if (limit < 1 || limit > 1000) {
-        throw new ApiError('invalid_request', 'the request is invalid; see details', [
-          { field: 'querystring.limit', message: 'must be 1 to 1000' },
-        ]);
-      }
+      const details: ErrorDetail[] = [];
+      const limit = parseLimit(request.query.limit, PAGE, details);
       const before =
         request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor);
+      if (before === null) {
+        details.push({ field: 'querystring.cursor', message: 'is not a cursor this API returned' });
+      }
+      if (details.length > 0) {
+        throw new ApiError('invalid_request', 'the query is invalid; see details', details);
+      }
       const unitId = await entriesUnit(request, operations, request.query.unit);
       const { entries, next } = await store.list({
         limit,

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { OperationsService } from '../../../domain/operations/service.ts';
 import { parseListFilters } from '../../list-query.ts';
 import { unitNamedIn } from '../../map-errors.ts';
-import { idCursor, parsePage } from '../../paging.ts';
+import { DEFAULT_PAGE, idCursor, limitParameter, parsePage } from '../../paging.ts';
 import { presentMessage } from '../../present/message.ts';
 import { ErrorSchema } from '../../schemas/error.ts';
 import { MessageSchema } from '../../schemas/message.ts';
@@ -14,9 +14,7 @@ const ListQuerySchema = Type.Object(
   {
     ...UnsentFilterFields,
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
-    limit: Type.Optional(
-      Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 500, default 50' }),
-    ),
+    limit: limitParameter(DEFAULT_PAGE),
   },
   { additionalProperties: false },
 );

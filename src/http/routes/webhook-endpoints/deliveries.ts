@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { WEBHOOK_DELIVERY_STATUSES } from '../../../domain/ports/status-webhook-store.ts';
 import type { WebhookEndpointsOptions } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
-import { idCursor, parseIdPage } from '../../paging.ts';
+import { idCursor, limitParameter, type PageSize, parseIdPage } from '../../paging.ts';
 import {
   integer,
   integerOrNull,
@@ -17,7 +17,7 @@ import { scopeUnitId } from '../../scope.ts';
 import type { TypedApp } from '../../typed-app.ts';
 
 /** Most status webhooks one page of the log holds, and how many it holds unasked. */
-const PAGE = { default: 100, max: 1000 };
+const PAGE: PageSize = { default: 100, max: 1000 };
 
 const DeliveriesQuerySchema = Type.Object(
   {
@@ -31,9 +31,7 @@ const DeliveriesQuerySchema = Type.Object(
     cursor: Type.Optional(
       Type.String({ maxLength: 200, description: 'next_cursor of the previous page' }),
     ),
-    limit: Type.Optional(
-      Type.String({ pattern: '^[0-9]{1,4}$', description: '1 to 1000, default 100' }),
-    ),
+    limit: limitParameter(PAGE),
   },
   { additionalProperties: false },
 );
