@@ -19,7 +19,8 @@ import {
  * - every route that takes no body, sent one (fields, `null`, text, another charset) and sent
  *   "nothing" in the ways clients send it;
  * - JSON in another charset than UTF-8 on the routes with a body (and `/v3`, which reads it as
- *   SendGrid does).
+ *   SendGrid does);
+ * - a method a path does not take (405 with `Allow`, OPTIONS included).
  *
  * Every refusal has the error shape of `components.schemas.Error` and changes nothing stored.
  */
@@ -506,5 +507,61 @@ describe(`the API answers a mistake the same way on every route (${TEST_ENGINE})
       const answer = await send('POST', '/console/sign-in', { body, type, key: null });
       assert.equal(answer.status, status, `${type} ${body}: ${answer.status}`);
     }
+  });
+
+  test('a method a path does not take (OPTIONS too): 405 with Allow; an unknown path stays 404', async () => {
+    const byPath = new Map<string, Set<string>>();
+    for (const op of operations) {
+      const methods = byPath.get(op.path) ?? new Set<string>();
+      methods.add(op.method);
+      if (op.method === 'GET') methods.add('HEAD');
+      byPath.set(op.path, methods);
+    }
+    const before = await rowCounts();
+    for (const [template, methods] of byPath) {
+      const path = fill(template);
+      // Paths another route's parameter also matches are left out (GET /v1/messages/batch is the
+      // message "batch").
+      if (template === '/v1/messages/batch') continue;
+      const routed = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
+      const allow = routed.filter((m) => methods.has(m)).join(', ');
+      for (const method of routed) {
+        if (methods.has(method)) continue;
+        const withBody = method !== 'GET' && method !== 'HEAD';
+        const answer = await send(
+          method,
+          path,
+          withBody ? { body: '{"x":1}', type: 'application/json' } : {},
+        );
+        assert.equal(answer.headers.get('allow'), allow, `${method} ${path}`);
+        if (method === 'HEAD') {
+          assert.equal(answer.status, 405, `HEAD ${path}`);
+          continue;
+        }
+        const error = refused(answer, 405, 'method_not_allowed', `${method} ${path}`);
+        assert.match(error.message, new RegExp(`not ${method}$`));
+      }
+      // OPTIONS learns the methods from Allow, without a key, and gets no 2xx without one.
+      const options = await send('OPTIONS', path, { key: null });
+      refused(options, 405, 'method_not_allowed', `OPTIONS ${path}`);
+      assert.equal(options.headers.get('allow'), allow, `OPTIONS ${path}`);
+    }
+    assert.deepEqual(await rowCounts(), before);
+    for (const path of ['/healthz', '/readyz', '/status', '/metrics', '/openapi.json']) {
+      const answer = await send('POST', path, { key: null });
+      refused(answer, 405, 'method_not_allowed', `POST ${path}`);
+      assert.equal(answer.headers.get('allow'), 'GET, HEAD');
+    }
+    refused(await send('GET', '/v1/nothing-here'), 404, 'not_found', 'GET /v1/nothing-here');
+    refused(
+      await send('OPTIONS', '/v1/nothing-here'),
+      404,
+      'not_found',
+      'OPTIONS /v1/nothing-here',
+    );
+    // /v3 keeps SendGrid's answer, in SendGrid's shape.
+    const v3 = await send('GET', '/v3/mail/send');
+    assert.equal(v3.status, 405);
+    assert.ok(Array.isArray(v3.body.errors), JSON.stringify(v3.body));
   });
 });

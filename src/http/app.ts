@@ -127,7 +127,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       info: {
         title: 'Tegami API',
         version: '1',
-        description: 'Submit transactional mail and follow what happened to it.',
+        description:
+          'Submit transactional mail and follow what happened to it. Every `/v1` route refuses (400, naming each `querystring.<name>` or field) a query parameter it does not take, an empty or repeated query value, and body fields it does not take; a route without a request body takes none, or `{}`. Bodies are JSON in UTF-8 (415 otherwise). A method a path does not take is 405 with `Allow`. Every error is `#/components/schemas/Error` but on `/v3/mail/send`, which answers as SendGrid does. See docs/api-errors.md.',
       },
       components: {
         securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
@@ -168,6 +169,18 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '';
+    // A path that exists with other methods: 405 naming them (`Allow`), instead of a 404 that
+    // reads as if the path were wrong; OPTIONS too, which learns the methods from `Allow` without
+    // a key, and gets no 2xx without one. (/v3 answers as SendGrid does.)
+    const allowed = ROUTED_METHODS.filter((method) => app.findRoute({ method, url: path }));
+    if (allowed.length > 0) {
+      void reply.header('allow', allowed.join(', '));
+      const error = new ApiError(
+        'method_not_allowed',
+        `${path} takes ${allowed.join(', ')}, not ${request.method}`,
+      );
+      return void reply.status(405).send(error.toBody());
+    }
     // The sandbox's outbox is there only with the sandbox provider: say so, not "no route".
     const sandboxOff = !deps.sandbox && /^\/v1\/sandbox\/messages\/?$/.test(path);
     const error = new ApiError(
@@ -182,6 +195,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   await registerRoutes(app, deps);
   return app;
 }
+
+/** The methods routes are registered with (HEAD with every GET). */
+const ROUTED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
 
 /** What the router refused, in words that do not repeat the request's path. */
 function routerRefusal(code: string | undefined): string {

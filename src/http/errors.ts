@@ -20,6 +20,11 @@ export const ERROR_CODES = {
     description: 'Only an admin key may do this (units, provider probes).',
   },
   not_found: { status: 404, description: 'No such message, suppression or route.' },
+  method_not_allowed: {
+    status: 405,
+    description:
+      'The path exists, but not with this method; the `Allow` header lists the methods it takes.',
+  },
   invalid_state: {
     status: 409,
     description:
