@@ -18,6 +18,7 @@ import {
   type UnitFacts,
 } from '../src/domain/alerts/rules.ts';
 import { maskUrl, slackUrlProblem } from '../src/domain/alerts/service.ts';
+import { count, oneOrMany } from '../src/domain/count-words.ts';
 import type { ProviderHealthReport } from '../src/domain/ports/provider-health-store.ts';
 import { providerFacts } from '../src/ops/alerts/gather-facts.ts';
 import { ProviderRates } from '../src/ops/alerts/provider-rates.ts';
@@ -485,6 +486,92 @@ describe('alert rules', () => {
     const u = unit({ unconfirmed: 3 });
     assert.deepEqual(rules(facts({ units: [u] })), []);
     assert.deepEqual(rules(facts({ units: [u], eventsExpected: true })), ['unconfirmed:unit_A']);
+  });
+
+  test('counts in words: "1 message", "2 messages", never "message(s)"', () => {
+    assert.equal(count(1, 'message'), '1 message');
+    assert.equal(count(0, 'message'), '0 messages');
+    assert.equal(count(1889, 'message'), '1,889 messages');
+    assert.equal(count(1, 'entry', 'entries'), '1 entry');
+    assert.equal(
+      count(2, 'unsent message matches', 'unsent messages match'),
+      '2 unsent messages match',
+    );
+    assert.equal(oneOrMany(1, 'is', 'are'), 'is');
+    const summaries = (n: number) => {
+      const conditions = evaluateRules(
+        facts({
+          eventsExpected: true,
+          acceptedSinceLastEvent: n,
+          firstAcceptedSinceLastEvent: NOW - 20 * MIN,
+          units: [
+            unit({
+              pending: n,
+              oldestPendingSince: NOW - 20 * MIN,
+              deadLetters: n,
+              unconfirmed: n,
+            }),
+          ],
+        }),
+        { ...DEFAULT_ALERT_THRESHOLDS, deadLetters: 0, unconfirmed: 0 },
+      );
+      assert.deepEqual(conditions.map((c) => c.rule).sort(), [
+        'dead_letters',
+        'delivery_delay',
+        'silent_event_webhook',
+        'unconfirmed',
+      ]);
+      return conditions.map((c) => c.summary);
+    };
+    for (const summary of summaries(1)) {
+      assert.match(summary, /^1 message (of unit hotel |accepted )/, summary);
+    }
+    for (const summary of summaries(2)) {
+      assert.match(summary, /^2 messages (of unit hotel |accepted )/, summary);
+    }
+    const many = [...summaries(1), ...summaries(2), ...summaries(1234)];
+    assert.ok(!many.some((s) => s.includes('(s)')), many.join('\n'));
+    assert.ok(summaries(1234).every((s) => s.startsWith('1,234 messages ')));
+    // The provider's alert: its failed attempts, and one unit more.
+    const [down] = evaluateRules(
+      facts({
+        providers: [provider({ attempts: 25, failures: 21 })],
+        units: ['a', 'b', 'c', 'd', 'e', 'f'].map((name) =>
+          unit({ unitId: `unit_${name}`, unitName: name, pending: 1, oldestPendingSince: NOW }),
+        ),
+      }),
+      DEFAULT_ALERT_THRESHOLDS,
+    );
+    assert.match(
+      down?.summary ?? '',
+      /failed 21 of 25 attempts .*; 6 messages waiting \(a 1, b 1, c 1, d 1, e 1 and 1 more unit\)$/,
+    );
+    const slack = (evidence: Partial<AlertCondition['evidence']>, rule: AlertCondition['rule']) =>
+      JSON.stringify(
+        slackMessage({
+          kind: 'firing',
+          alert: {
+            ...(down as AlertCondition),
+            rule,
+            evidence: { ...(down as AlertCondition).evidence, ...evidence },
+            id: 'alt_1',
+            state: 'firing',
+            startedAt: NOW,
+            endedAt: null,
+            lastNotifiedAt: NOW,
+            updatedAt: NOW,
+          },
+          unitName: null,
+          publicUrl: null,
+          now: NOW,
+        }),
+      );
+    assert.ok(slack({ count: 1 }, 'dead_letters').includes('*How many*\\n1 message failed'));
+    assert.ok(
+      slack({ count: 1, details: { waiting_messages: 1 } }, 'provider_failing').includes(
+        '*How many*\\n1 failed attempt; 1 message waiting',
+      ),
+    );
   });
 
   test("delivery delay: sends that timed out or lost their connection are the provider's", () => {

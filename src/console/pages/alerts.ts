@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Alert } from '../../domain/alerts/lifecycle.ts';
 import { consolePath } from '../../domain/alerts/notifications.ts';
+import { count } from '../../domain/count-words.ts';
 import type { UndeliveredNotifications } from '../../domain/ports/alert-store.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { type Html, html, qs, time } from '../html.ts';
@@ -36,7 +37,7 @@ function undeliveredNotice(undelivered: UndeliveredNotifications[], names: Map<s
   return html`<div class="error" role="alert" id="alerts-undelivered"><p><strong>Alert notifications are not getting through.</strong> Check the URL, then send a test with <code>tegami alerts test</code>.</p>
 <ul>${undelivered.map(
     (n) =>
-      html`<li>${where(n)}: ${n.retrying ? `${n.retrying} failing, retried` : ''}${n.retrying && n.givenUp ? '; ' : ''}${n.givenUp ? `${n.givenUp} given up in the last 24 h` : ''}${n.lastError ? html`. Last error: <span class="sample">${n.lastError}</span>` : ''}</li>`,
+      html`<li>${where(n)}: ${n.retrying ? `${count(n.retrying, 'notification')} failing, still retried` : ''}${n.retrying && n.givenUp ? '; ' : ''}${n.givenUp ? `${count(n.givenUp, 'notification')} given up in the last 24 h` : ''}${n.lastError ? html`. Last error: <span class="sample">${n.lastError}</span>` : ''}</li>`,
   )}</ul></div>`;
 }
 

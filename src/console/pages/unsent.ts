@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { canonicalJson } from '../../domain/canonical-json.ts';
+import { count, oneOrMany } from '../../domain/count-words.ts';
 import { oneAtATime } from '../../domain/one-at-a-time.ts';
 import { isEmptyQuery } from '../../domain/operations/message-query.ts';
 import {
@@ -58,7 +59,7 @@ function recoveryProgress(
   // Requeued mail waiting for a retry may wait minutes: no need to ask as often as for progress.
   const every = r.state === 'running' ? 2000 : outcome !== null && outcome.waiting > 0 ? 10_000 : 0;
   return html`<div class="card" ${every ? html`data-poll="${every}"` : ''} id="progress">
-<p><span class="badge s-${r.state}">${r.state}</span> ${r.action} of ${r.matched.toLocaleString('en')} messages</p>
+<p><span class="badge s-${r.state}">${r.state}</span> ${r.action} of ${count(r.matched, 'message')}</p>
 <progress max="${Math.max(1, r.matched)}" value="${r.done + r.skipped}"></progress>
 <dl class="fields"><dt>Done</dt><dd data-count="done">${r.done}</dd><dt>Skipped</dt><dd data-count="skipped">${r.skipped}</dd><dt>Pending</dt><dd>${pending}</dd>
 <dt>Why skipped</dt><dd>${Object.entries(r.skippedReasons).map(([k, v]) => html`${k}: ${v}; `)}${r.skipped === 0 ? '–' : ''}</dd>
@@ -86,7 +87,7 @@ function outcomeLine(r: RecoveryRecord, o: RecoveryOutcome | null): Html | '' {
     o.failed > 0
       ? html`<a href="/console/messages${qs({ q: `recovery:${r.id} status:failed` })}" id="failed-again">${n('failed', o.failed)} failed again</a>`
       : html`${n('failed', o.failed)} failed again`;
-  return html`<p id="outcome">Of ${r.done.toLocaleString('en')} messages requeued: ${n('sent', o.sent)} sent since, ${failed}, ${n('waiting', o.waiting)} still waiting${o.cancelled > 0 ? html`, ${n('cancelled', o.cancelled)} cancelled` : ''}${o.movedOn > 0 ? html`, ${n('moved_on', o.movedOn)} requeued again by a later recovery or no longer stored` : ''}.</p>`;
+  return html`<p id="outcome">Of ${count(r.done, 'message')} requeued: ${n('sent', o.sent)} sent since, ${failed}, ${n('waiting', o.waiting)} still waiting${o.cancelled > 0 ? html`, ${n('cancelled', o.cancelled)} cancelled` : ''}${o.movedOn > 0 ? html`, ${n('moved_on', o.movedOn)} requeued again by a later recovery or no longer stored` : ''}.</p>`;
 }
 
 export function registerUnsentPages(app: FastifyInstance, deps: ConsoleDeps): void {
@@ -129,7 +130,7 @@ export function registerUnsentPages(app: FastifyInstance, deps: ConsoleDeps): vo
   <input type="search" name="q" value="${q}" placeholder="reason:failed error:http_400 category:booking" aria-label="Filter">
   <button type="submit">Filter</button>
 </form>
-<p class="big"><strong data-total>${summary.total.toLocaleString('en')}</strong> unsent messages match${summary.oldestPending ? html`; the oldest not yet sent (<a href="/console/messages/${summary.oldestPending.id}${qs({ back: here })}">${summary.oldestPending.reason.replace('_', ' ')}</a>) has been due for <strong id="oldest-pending">${age(summary.oldestPending.ageMs)}</strong>` : ''}.</p>
+<p class="big"><strong data-total>${summary.total.toLocaleString('en')}</strong> ${oneOrMany(summary.total, 'unsent message matches', 'unsent messages match')}${summary.oldestPending ? html`; the oldest not yet sent (<a href="/console/messages/${summary.oldestPending.id}${qs({ back: here })}">${summary.oldestPending.reason.replace('_', ' ')}</a>) has been due for <strong id="oldest-pending">${age(summary.oldestPending.ageMs)}</strong>` : ''}.</p>
 <div class="grid">
 <section><h2>By reason</h2>${counts(
       Object.entries(summary.byReason)
@@ -169,7 +170,7 @@ ${
   operator && summary.total > 0 && query.reason
     ? html`<form method="get" action="/console/recoveries/dry-run" class="card">
 <input type="hidden" name="q" value="${q}">
-<p>Bulk recovery acts on <strong>all ${summary.total.toLocaleString('en')} messages that match this filter</strong>, not only the ${items.length} shown below. A dry run comes first and changes nothing.</p>
+<p>Bulk recovery acts on <strong>${summary.total === 1 ? 'the 1 message that matches' : `all ${count(summary.total, 'message')} that match`} this filter</strong>${summary.total > items.length ? `, not only the ${items.length.toLocaleString('en')} shown below` : ''}. A dry run comes first and changes nothing.</p>
 ${query.reason === 'failed' ? '' : html`<p class="muted">Retry takes failed mail only: these messages are not failed, and ${query.reason === 'held' || query.reason === 'waiting' || query.reason === 'retrying' ? 'go out by themselves once the provider takes mail again' : 'a retry skips them'}. Cancel stops them for good.</p>`}
 <label>Action <select name="action"><option value="retry">retry failed mail</option><option value="cancel">cancel queued mail</option></select></label>
 <button type="submit">Dry run…</button></form>`
@@ -215,7 +216,7 @@ ${last ? html`<p><a href="/console/unsent${qs({ q, before: last.record.id })}" r
     const note =
       typed === null
         ? null
-        : `The number typed (${typed}) does not match: the filter matches ${b.matched} messages now. Check and type it again.`;
+        : `The number typed (${typed}) does not match: the filter matches ${count(b.matched, 'message')} now. Check and type it again.`;
     const names = await deps.operations.unitNames(b.byUnitId.keys());
     // Mail failed because its recipients are suppressed is failed again at once by a retry: the
     // suppression still holds (it is never handed to the provider).
@@ -231,10 +232,10 @@ ${last ? html`<p><a href="/console/unsent${qs({ q, before: last.record.id })}" r
       'Bulk recovery: dry run',
       state,
       html`${note ? html`<p class="error" role="alert">${note}</p>` : ''}
-<section class="card"><p>The filter <code>${q}</code> matches <strong data-matched>${b.matched}</strong> messages now; the ${action} applies to those in the right status, the others are skipped and counted.${b.inOtherRecovery ? html` ${b.inOtherRecovery} are in another running recovery and will be skipped.` : ''}</p>
+<section class="card"><p>The filter <code>${q}</code> matches <strong data-matched>${b.matched}</strong> ${oneOrMany(b.matched, 'message', 'messages')} now; the ${action} applies to those in the right status, the others are skipped and counted.${b.inOtherRecovery ? html` ${count(b.inOtherRecovery, 'is', 'are')} in another running recovery and will be skipped.` : ''}</p>
 ${
   suppressed > 0
-    ? html`<div class="error" role="alert" id="suppressed-warning"><p><strong>${suppressed.toLocaleString('en')} of the ${b.matched.toLocaleString('en')} matched messages failed because their recipients are suppressed</strong> (error class <code>${SUPPRESSED_ERROR_CLASS}</code>): a retry fails them again at once, as long as the addresses are on the suppression list. Remove a suppression first if the guest should get the mail.</p>${
+    ? html`<div class="error" role="alert" id="suppressed-warning"><p><strong>${suppressed === b.matched ? oneOrMany(suppressed, 'The matched message', `All ${count(suppressed, 'matched message')}`) : `${suppressed.toLocaleString('en')} of the ${count(b.matched, 'matched message')}`} failed because ${suppressed === 1 && b.matched === 1 ? 'its' : 'their'} recipients are suppressed</strong> (error class <code>${SUPPRESSED_ERROR_CLASS}</code>): a retry fails ${oneOrMany(suppressed, 'it', 'them')} again at once, as long as the addresses are on the suppression list. Remove a suppression first if the guest should get the mail.</p>${
         canExclude
           ? html`<p><a href="/console/recoveries/dry-run${qs({ q: withoutSuppressed, action })}">Dry run without them</a> (adds <code>-error:${SUPPRESSED_ERROR_CLASS}</code> to the filter).</p>`
           : ''
@@ -247,7 +248,7 @@ ${
   b.matched > 0
     ? html`<form method="post" action="/console/recoveries" class="card">${csrf(state)}
 <input type="hidden" name="q" value="${q}"><input type="hidden" name="action" value="${action}">
-<label>Type the number of messages (${b.matched}) to ${action} them all <input name="confirm" inputmode="numeric" autocomplete="off" required></label>
+<label>Type the number of messages (${b.matched}) to ${action} ${oneOrMany(b.matched, 'it', 'them all')} <input name="confirm" inputmode="numeric" autocomplete="off" required></label>
 <button type="submit" class="danger">Start the ${action}</button></form>`
     : html`<p>Nothing to do.</p>`
 }`,

@@ -1,3 +1,4 @@
+import { count } from '../count-words.ts';
 import type { Alert, NotificationKind } from './lifecycle.ts';
 
 /** An alert notification about to be sent, with what the message needs beyond the alert. */
@@ -75,8 +76,6 @@ function lasted(ms: number): string {
   const min = Math.round(s / 60);
   return min < 120 ? `${min} min` : `${Math.floor(min / 60)} h ${min % 60} min`;
 }
-
-const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 /**
  * The alert's count in words: a bare number on a provider alert read as messages when it counts

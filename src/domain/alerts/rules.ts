@@ -1,3 +1,4 @@
+import { count } from '../count-words.ts';
 import type { ProviderState } from '../provider-circuit.ts';
 import { pausedProviderAdvice } from '../provider-health.ts';
 
@@ -269,7 +270,7 @@ function deliveryDelay(
     unitName: unit.unitName,
     provider: provider?.name ?? facts.configuredProvider,
     fault,
-    summary: `${unit.pending} message(s) of unit ${unit.unitName} not sent; the oldest waits for ${minutes(age)} (threshold ${minutes(t.delayMs)})`,
+    summary: `${count(unit.pending, 'message')} of unit ${unit.unitName} not sent; the oldest waits for ${minutes(age)} (threshold ${minutes(t.delayMs)})`,
     hint,
     evidence: {
       count: unit.pending,
@@ -297,14 +298,9 @@ function waitingMail(units: readonly UnitFacts[]): { messages: number; units: st
   const more = waiting.length - shown.length;
   return {
     messages: waiting.reduce((n, u) => n + u.pending, 0),
-    units:
-      more > 0
-        ? `${shown.join(', ')} and ${more} more unit${more === 1 ? '' : 's'}`
-        : shown.join(', '),
+    units: more > 0 ? `${shown.join(', ')} and ${count(more, 'more unit')}` : shown.join(', '),
   };
 }
-
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 function providerFailing(
   facts: MonitoringFacts,
@@ -314,7 +310,7 @@ function providerFailing(
   const waiting = waitingMail(facts.units);
   /** Appended to the summary: whose mail waits, by unit. */
   const whoWaits = waiting
-    ? `; ${plural(waiting.messages, 'message')} waiting (${waiting.units})`
+    ? `; ${count(waiting.messages, 'message')} waiting (${waiting.units})`
     : '';
   const base = {
     key: `provider_failing:${p.name}`,
@@ -396,7 +392,7 @@ function providerFailing(
       ...base,
       fault,
       severity: 'warning',
-      summary: `provider ${p.name} failed ${p.failures} of ${p.attempts} attempts (${Math.round(rate * 100)}%) in the last ${minutes(t.windowMs)}${whoWaits}`,
+      summary: `provider ${p.name} failed ${p.failures.toLocaleString('en')} of ${count(p.attempts, 'attempt')} (${Math.round(rate * 100)}%) in the last ${minutes(t.windowMs)}${whoWaits}`,
       hint:
         fault === 'message'
           ? "the provider answers but refuses messages (most failures are not the provider's): see the dead_letters alert, GET /v1/unsent?reason=failed and one message's attempts"
@@ -420,7 +416,7 @@ function deadLetters(unit: UnitFacts, t: AlertThresholds): AlertCondition | null
     unitName: unit.unitName,
     provider: null,
     fault: unit.deadLettersProviderFault ? 'provider' : 'message',
-    summary: `${unit.deadLetters} message(s) of unit ${unit.unitName} failed (dead-lettered) in the last ${minutes(t.windowMs)}${top ? `, most with ${top.errorClass}` : ''}`,
+    summary: `${count(unit.deadLetters, 'message')} of unit ${unit.unitName} failed (dead-lettered) in the last ${minutes(t.windowMs)}${top ? `, most with ${top.errorClass}` : ''}`,
     hint: 'find them with GET /v1/unsent?reason=failed; once the cause is fixed, recover them with POST /v1/recoveries (dry run first)',
     evidence: {
       count: unit.deadLetters,
@@ -445,7 +441,7 @@ function silentEventWebhook(facts: MonitoringFacts, t: AlertThresholds): AlertCo
     unitName: null,
     provider: facts.configuredProvider,
     fault: 'provider',
-    summary: `${facts.acceptedSinceLastEvent} message(s) accepted by ${facts.configuredProvider} and no delivery event for ${minutes(silentFor)}`,
+    summary: `${count(facts.acceptedSinceLastEvent, 'message')} accepted by ${facts.configuredProvider} and no delivery event for ${minutes(silentFor)}`,
     hint: "the Event Webhook is broken or misconfigured: check it is enabled at the provider, points at this Tegami's POST /webhooks/sendgrid, and that its signing key matches",
     evidence: {
       count: facts.acceptedSinceLastEvent,
@@ -472,7 +468,7 @@ function unconfirmed(
     unitName: unit.unitName,
     provider: facts.configuredProvider,
     fault: 'provider',
-    summary: `${unit.unconfirmed} message(s) of unit ${unit.unitName} accepted by the provider and not confirmed by any delivery event since`,
+    summary: `${count(unit.unconfirmed, 'message')} of unit ${unit.unitName} accepted by the provider and not confirmed by any delivery event since`,
     hint: 'GET /v1/unsent?reason=unconfirmed lists them; if many, the Event Webhook may be losing events',
     evidence: {
       count: unit.unconfirmed,

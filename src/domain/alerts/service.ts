@@ -1,3 +1,4 @@
+import { count } from '../count-words.ts';
 import type { AuditAction, AuditEvent } from '../operations/audit.ts';
 import { OperationsError } from '../operations/errors.ts';
 import type { UnitDirectory } from '../operations/ports.ts';
@@ -328,7 +329,7 @@ export function providerAlertForUnit(
   if (waiting === null) return bare;
   return {
     ...bare,
-    summary: `${bare.summary}; ${waiting} message${waiting === 1 ? '' : 's'} of unit ${unitName} waiting`,
+    summary: `${bare.summary}; ${count(waiting, 'message')} of unit ${unitName} waiting`,
     evidence: {
       ...bare.evidence,
       details: {
