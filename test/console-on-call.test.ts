@@ -212,7 +212,7 @@ describe(`the console on call (${TEST_ENGINE})`, () => {
       refused.text,
       /<input type="email" name="email" required value="guest@localhost" aria-invalid="true"/,
     );
-    assert.match(refused.text, /<option value="unsubscribe" selected>unsubscribe<\/option>/);
+    assert.match(refused.text, /<option value="unsubscribe" selected>unsubscribed<\/option>/);
     const list = await tegami.request('GET', '/v1/suppressions?email=guest%40localhost');
     assert.equal(list.status, 200);
     assert.equal(list.body.data.length, 0, 'nothing added');

@@ -423,6 +423,71 @@ describe(`an endpoint's status webhook log (${TEST_ENGINE})`, () => {
     assert.equal((await hotelAdmin.get(`/console/webhooks/${spa}/deliveries`)).status, 404);
     assert.doesNotMatch((await hotelAdmin.get('/console/webhooks')).text, new RegExp(spa));
   });
+
+  test("a deleted endpoint's log stays readable, in the API and the console, until retention", async () => {
+    const restaurant = units.restaurant?.endpoint as string;
+    const before = await log('restaurant');
+    assert.equal(before.body.data.length, 1);
+    const deleted = await tegami.request('DELETE', `/v1/webhook-endpoints/${restaurant}`);
+    assert.equal(deleted.status, 204);
+
+    // The same log, for the same readers: an admin key and the unit's own key, no other.
+    for (const key of [undefined, units.restaurant?.key]) {
+      const r = await log('restaurant', '', key);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.deepEqual(r.body, before.body);
+    }
+    assert.equal((await log('restaurant', '', units.hotel?.key)).status, 404);
+    const messageId = before.body.data[0].message_id;
+    assert.equal((await log('restaurant', `?message_id=${messageId}`)).body.data.length, 1);
+    // Nothing is done with it any more: not listed, not deleted twice, nothing redelivered.
+    const listed = await tegami.request('GET', '/v1/webhook-endpoints');
+    assert.ok(!listed.body.data.some((e: { id: string }) => e.id === restaurant));
+    assert.equal(
+      (await tegami.request('DELETE', `/v1/webhook-endpoints/${restaurant}`)).status,
+      404,
+    );
+    assert.equal(
+      (await tegami.request('POST', `/v1/webhook-endpoints/${restaurant}/redeliver`, {})).status,
+      404,
+    );
+
+    // The console: the log says the endpoint was deleted and offers nothing to do with it; the
+    // endpoints' page lists it under the deleted ones, with its log; the message names it.
+    const admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
+    const page = await admin.get(`/console/webhooks/${restaurant}/deliveries`);
+    assert.equal(page.status, 200);
+    assert.match(page.text, /id="endpoint-deleted"[^>]*><p>This endpoint was deleted <time/);
+    assert.match(page.text, new RegExp(`<a href="/console/messages/${messageId}">`));
+    assert.doesNotMatch(page.text, /redeliver|rotate-secret|\/delete"/);
+    const endpoints = (await admin.get('/console/webhooks')).text;
+    assert.doesNotMatch(endpoints, new RegExp(`/console/webhooks/${restaurant}/delete`));
+    assert.match(
+      endpoints,
+      new RegExp(
+        `<ul id="deleted-endpoints"><li><code>${hook.url}</code> · unit restaurant · deleted <time[^>]*>[^<]*</time> · <a href="/console/webhooks/${restaurant}/deliveries">`,
+      ),
+    );
+    const message = await admin.get(`/console/messages/${messageId}`);
+    assert.match(
+      message.text,
+      new RegExp(
+        `message\\.sent to ${hook.url.replace(/\./g, '\\.')} <span class="muted">\\(endpoint deleted\\)</span>: delivered, 1 post <span class="muted">· HTTP 200</span> · <a href="/console/webhooks/${restaurant}/deliveries\\?message=${messageId}">`,
+      ),
+    );
+    // Deleted twice from the console (a double click): the page, not an error.
+    const again = await admin.post(`/console/webhooks/${restaurant}/delete`, {});
+    assert.equal(again.status, 303);
+    assert.equal(again.location, '/console/webhooks');
+    assert.equal((await admin.post(`/console/webhooks/${restaurant}/redeliver`, {})).status, 404);
+    // Once retention has removed the whole log, there is nothing left to list.
+    await tegami.service.database.db
+      .deleteFrom('webhook_deliveries')
+      .where('endpoint_id', '=', restaurant)
+      .execute();
+    assert.doesNotMatch((await admin.get('/console/webhooks')).text, /deleted-endpoints/);
+    assert.deepEqual((await log('restaurant')).body.data, []);
+  });
 });
 
 /** A page of each kind reads its own index, one range of it, whatever the log's size. */

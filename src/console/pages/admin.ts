@@ -12,12 +12,14 @@ import {
   type ConsoleUser,
   lockOf,
 } from '../../domain/console-users.ts';
+import { count } from '../../domain/count-words.ts';
 import { AUDIT_ACTIONS, type AuditAction } from '../../domain/operations/audit.ts';
 import { parseIsoTime } from '../../domain/operations/message-query.ts';
 import {
   WEBHOOK_DELIVERY_STATUSES,
   type WebhookDelivery,
   type WebhookDeliveryStatus,
+  type WebhookEndpoint,
 } from '../../domain/ports/status-webhook-store.ts';
 import { isPriority, PRIORITIES } from '../../domain/priority.ts';
 import {
@@ -33,11 +35,27 @@ import { csrf, page } from '../layout.ts';
 import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
 import { shownFilter } from '../shown-url.ts';
 import { csvCell } from './messages.ts';
+import {
+  lastAnswer,
+  suppressionReasonText,
+  suppressionReasonWords,
+  suppressionSourceText,
+} from './words.ts';
 
 type Body = Record<string, string | undefined>;
 
 /** Audit events per page of the audit log. */
 const AUDIT_PAGE_SIZE = 100;
+
+/** Deleted endpoints listed (with a link to their logs) under the active ones. */
+const DELETED_ENDPOINTS_SHOWN = 20;
+
+/** A status webhook endpoint that is not there, or not one of this user's units'. */
+const NO_ENDPOINT = 'No such status webhook endpoint among those you manage.';
+
+/** An endpoint to act on that is not there, or deleted: only an active one is changed. */
+const NO_ACTIVE_ENDPOINT =
+  'No such status webhook endpoint, or it was deleted: a deleted endpoint is not changed any more. Its log is under Deleted endpoints on the Status webhooks page.';
 
 /** An endpoint's newest status webhooks on the endpoints' page, and those per page of its log. */
 const WEBHOOK_LOG_SHOWN = 20;
@@ -47,10 +65,13 @@ function isDeliveryStatus(value: string): value is WebhookDeliveryStatus {
   return (WEBHOOK_DELIVERY_STATUSES as readonly string[]).includes(value);
 }
 
-/** Status webhooks: when, which event about which message, and what came of posting it. */
+/**
+ * Status webhooks: when, which event about which message, and what came of posting it (posts so
+ * far, as the message's timeline counts them, and the receiver's last answer).
+ */
 function deliveryTable(entries: WebhookDelivery[]) {
-  return html`<table class="list compact"><thead><tr><th>Created</th><th>Event</th><th>Message</th><th>Status</th><th>Tries</th><th>Last answer</th></tr></thead>
-<tbody>${entries.map((d) => html`<tr><td>${time(d.createdAt)}</td><td>${d.eventType}</td><td>${d.messageId ? html`<a href="/console/messages/${d.messageId}"><code>${d.messageId}</code></a>` : ''}</td><td>${d.status}</td><td>${d.attempts}</td><td class="wrap">${d.lastStatus ?? ''} ${d.lastError ?? ''}</td></tr>`)}</tbody></table>`;
+  return html`<table class="list compact"><thead><tr><th>Created</th><th>Event</th><th>Message</th><th>Status</th><th>Posts</th><th>Last answer</th></tr></thead>
+<tbody>${entries.map((d) => html`<tr><td>${time(d.createdAt)}</td><td>${d.eventType}</td><td>${d.messageId ? html`<a href="/console/messages/${d.messageId}"><code>${d.messageId}</code></a>` : ''}</td><td>${d.status}</td><td>${d.attempts}</td><td class="wrap">${lastAnswer(d)}</td></tr>`)}</tbody></table>`;
 }
 
 function unitIdOf(state: ConsoleRequestState): string | undefined {
@@ -80,12 +101,13 @@ export function registerAdminPages(app: FastifyInstance, deps: ConsoleDeps): voi
   const clock = deps.clock ?? Date.now;
 
   // --- suppressions (operators change them) -------------------------------------------------
+  // The reasons one adds by hand, in the words the list shows them in.
   const SUPPRESSION_REASONS: [string, string][] = [
-    ['manual', 'manual'],
-    ['unsubscribe', 'unsubscribe'],
-    ['bounce', 'bounce'],
-    ['spamreport', 'spam report'],
-  ];
+    'manual',
+    'unsubscribe',
+    'bounce',
+    'spamreport',
+  ].map((reason) => [reason, suppressionReasonText(reason)]);
 
   /**
    * The suppressions page. `refused`: an address the server would not add (the browser's own
@@ -126,7 +148,7 @@ ${refused ? html`<p class="error" role="alert" id="suppression-error">${refused.
 <table class="list"><thead><tr><th>Address</th>${everyUnit ? html`<th>Unit</th>` : ''}<th>Reason</th><th>Source</th><th>Since</th><th><span class="visually-hidden">Remove</span></th></tr></thead>
 <tbody>${entries.map(
       (s) =>
-        html`<tr><td class="wrap">${s.email}</td>${everyUnit ? html`<td>${unitCell(s.unitId)}</td>` : ''}<td>${s.reason}</td><td>${s.source}${s.messageId ? html` · <a href="/console/messages/${encodeURIComponent(s.messageId)}">its message</a>` : ''}</td><td>${time(s.createdAt)}</td><td>${
+        html`<tr><td class="wrap">${s.email}</td>${everyUnit ? html`<td>${unitCell(s.unitId)}</td>` : ''}<td>${suppressionReasonWords(s.reason)}</td><td>${suppressionSourceText(s.source)}${s.messageId ? html` · <a href="/console/messages/${encodeURIComponent(s.messageId)}">its message</a>` : ''}</td><td>${time(s.createdAt)}</td><td>${
           operator
             ? html`<form method="post" action="/console/suppressions/remove" class="inline">${csrf(state)}<input type="hidden" name="email" value="${s.email}">${
                 everyUnit ? html`<input type="hidden" name="unit" value="${s.unitId ?? ''}">` : ''
@@ -211,7 +233,11 @@ ${
       const scoped = unitIdOf(state);
       const unitId = scoped ?? (body.unit === undefined ? undefined : body.unit || null);
       const removed = await deps.suppressions.remove(email, unitId);
-      if (removed.length === 0) throw new ConsoleError(404, `${email} is not on the list.`);
+      if (removed.length === 0)
+        throw new ConsoleError(
+          404,
+          `${email} is not on the suppression list (any more): nothing was removed.`,
+        );
       for (const entry of removed) {
         await deps.operations.record(state.actor, 'suppression.remove', {
           unitId: entry.unitId,
@@ -464,13 +490,28 @@ ${
 
   app.get('/console/webhooks', { config: { permission: 'administer' } }, async (request, reply) => {
     const state = stateOf(request);
-    const endpoints = await deps.webhooks.list(unitIdOf(state));
+    const [endpoints, deleted] = await Promise.all([
+      deps.webhooks.list(unitIdOf(state)),
+      deps.webhooks.listDeleted(DELETED_ENDPOINTS_SHOWN, unitIdOf(state)),
+    ]);
     const now = clock();
     // One more than shown: whether the endpoint's log goes on.
     const logs = await Promise.all(
       endpoints.map((e) => deps.webhooks.deliveries(e.id, { limit: WEBHOOK_LOG_SHOWN + 1 })),
     );
     const units = await webhookUnits(state);
+    const unitName = (e: WebhookEndpoint) =>
+      e.allUnits ? 'every unit' : `unit ${units.find((u) => u.id === e.unitId)?.name ?? e.unitId}`;
+    // After "Redeliver": how many went back to the queue, said in that endpoint's card.
+    const { redelivered, count: requeued } = request.query as Body;
+    const redeliveredNote = (e: WebhookEndpoint) =>
+      redelivered === e.id && /^[0-9]{1,9}$/.test(requeued ?? '')
+        ? html`<p role="status" id="redelivered"><strong>${
+            Number(requeued) === 0
+              ? 'No failed status webhook to post again.'
+              : `${count(Number(requeued), 'failed status webhook')} queued to be posted again.`
+          }</strong></p>`
+        : '';
     const body = html`<form method="post" action="/console/webhooks" class="card inline-form">${csrf(state)}
 <label>URL <input type="url" name="url" required placeholder="https://app.example.jp/tegami-hooks"></label>
 <label>Events <select name="events" multiple size="4" required>${WEBHOOK_EVENT_TYPES.map((t) => html`<option selected>${t}</option>`)}</select></label>
@@ -478,15 +519,22 @@ ${
 <button type="submit">Add endpoint</button></form>
 ${endpoints.map((e, i) => {
   const log = logs[i] ?? [];
-  return html`<section class="card"><h2>${e.url}</h2>
-<p>Events: ${e.events.join(', ')} · ${e.allUnits ? 'every unit' : 'one unit'} · created ${time(e.createdAt)}${e.previousSecretExpiresAt !== null && e.previousSecretExpiresAt > now ? html` · the previous secret signs too until ${time(e.previousSecretExpiresAt)}` : ''}</p>
-<form method="post" action="/console/webhooks/${e.id}/redeliver" class="inline">${csrf(state)}<button type="submit">Redeliver the failed ones</button></form>
+  return html`<section class="card" id="endpoint-${e.id}"><h2>${e.url}</h2>
+<p>Events: ${e.events.join(', ')} · ${unitName(e)} · created ${time(e.createdAt)}${e.previousSecretExpiresAt !== null && e.previousSecretExpiresAt > now ? html` · the previous secret signs too until ${time(e.previousSecretExpiresAt)}` : ''}</p>
+${redeliveredNote(e)}<form method="post" action="/console/webhooks/${e.id}/redeliver" class="inline">${csrf(state)}<button type="submit">Post failed status webhooks again</button></form>
 <form method="post" action="/console/webhooks/${e.id}/rotate-secret" class="inline">${csrf(state)}<label>Old secret keeps signing <select name="keep_previous_for_seconds">${KEEP_PREVIOUS_CHOICES.map(([seconds, label]) => html`<option value="${seconds}" ${seconds === DEFAULT_PREVIOUS_SECRET_SECONDS ? 'selected' : ''}>${label}</option>`)}</select></label><button type="submit">Rotate secret</button></form>
-<form method="post" action="/console/webhooks/${e.id}/delete" class="inline">${csrf(state)}<button type="submit" class="danger">Delete</button></form>
+<form method="post" action="/console/webhooks/${e.id}/delete" class="inline">${csrf(state)}<button type="submit" class="danger">Delete endpoint</button></form>
 ${deliveryTable(log.slice(0, WEBHOOK_LOG_SHOWN))}
 <p><a href="/console/webhooks/${e.id}/deliveries">${log.length > WEBHOOK_LOG_SHOWN ? 'Older status webhooks, or those of one status or message →' : 'Status webhooks of one status or message →'}</a></p></section>`;
 })}
-${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}`;
+${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}
+${
+  deleted.length > 0
+    ? html`<h2>Deleted endpoints</h2>
+<p class="muted">Nothing is posted to them any more; their logs are kept until retention removes them.</p>
+<ul id="deleted-endpoints">${deleted.map((e) => html`<li><code>${e.url}</code> · ${unitName(e)} · deleted ${time(e.deletedAt)} · <a href="/console/webhooks/${e.id}/deliveries">its log →</a></li>`)}</ul>`
+    : ''
+}`;
     return reply
       .type('text/html')
       .send(page('Status webhooks', state, body, '/console/webhooks').text);
@@ -510,8 +558,9 @@ ${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}`;
         throw new ConsoleError(400, 'status: pending, delivered or failed');
       if (older !== undefined && !/^whd_[0-9A-Z]{26}$/.test(older))
         throw new ConsoleError(400, 'That page of status webhooks does not exist.');
-      const endpoint = await deps.webhooks.find(id, unitIdOf(state));
-      if (!endpoint) throw new ConsoleError(404, 'No such endpoint.');
+      // A deleted endpoint's log too, until retention removes it: what was posted to it before.
+      const endpoint = await deps.webhooks.find(id, unitIdOf(state), { deleted: true });
+      if (!endpoint) throw new ConsoleError(404, NO_ENDPOINT);
       // A message id not understood is said above the form, which keeps what was typed.
       const badMessage = message !== '' && !/^msg_[0-9A-Z]{26}$/.test(message);
       const entries = badMessage
@@ -527,6 +576,7 @@ ${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}`;
       const filtered = status !== undefined || message !== '';
       const body = html`<p><a href="/console/webhooks">← Back to the endpoints</a></p>
 <h2>Status webhooks to ${endpoint.url}, newest first</h2>
+${endpoint.deletedAt !== null ? html`<div class="card notice" role="status" id="endpoint-deleted"><p>This endpoint was deleted ${time(endpoint.deletedAt)}: nothing has been posted to it since, and the status webhooks still pending then were marked failed (“endpoint deleted”). Its log is kept until retention removes it.</p></div>` : ''}
 ${badMessage ? html`<p class="error" role="alert" id="webhook-message-error">Message: a message id, like msg_01JB8ZQ4W5X3C2V1N0M9K8J7H6.</p>` : ''}<form method="get" class="search inline-form">
 <label>Status <select name="status"><option value="">any</option>${WEBHOOK_DELIVERY_STATUSES.map((s) => html`<option ${s === status ? 'selected' : ''}>${s}</option>`)}</select></label>
 <label>Message id <input name="message" value="${message}" placeholder="msg_…"${badMessage ? html` aria-invalid="true" aria-describedby="webhook-message-error"` : ''}></label>
@@ -607,9 +657,12 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
     async (request, reply) => {
       const state = stateOf(request);
       const { id } = request.params as { id: string };
-      const endpoint = await deps.webhooks.find(id, unitIdOf(state));
-      if (!endpoint || !(await deps.webhooks.disable(id, clock(), unitIdOf(state)))) {
-        throw new ConsoleError(404, 'No such endpoint.');
+      const endpoint = await deps.webhooks.find(id, unitIdOf(state), { deleted: true });
+      if (!endpoint) throw new ConsoleError(404, NO_ENDPOINT);
+      // Deleted already (the button clicked twice, or someone else was first): the page shows it
+      // so, rather than an error about the second click.
+      if (!(await deps.webhooks.disable(id, clock(), unitIdOf(state)))) {
+        return reply.redirect('/console/webhooks', 303);
       }
       await deps.operations.record(state.actor, 'webhook_endpoint.delete', {
         unitId: endpoint.allUnits ? null : endpoint.unitId,
@@ -626,14 +679,17 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
       const state = stateOf(request);
       const { id } = request.params as { id: string };
       const endpoint = await deps.webhooks.find(id, unitIdOf(state));
-      if (!endpoint) throw new ConsoleError(404, 'No such endpoint.');
+      if (!endpoint) throw new ConsoleError(404, NO_ACTIVE_ENDPOINT);
       const n = await deps.webhooks.redeliver(id, null, clock());
       await deps.operations.record(state.actor, 'webhook_endpoint.redeliver', {
         unitId: endpoint.unitId,
         target: id,
         counts: { requeued: n },
       });
-      return reply.redirect('/console/webhooks', 303);
+      return reply.redirect(
+        `/console/webhooks${qs({ redelivered: id, count: n })}#endpoint-${id}`,
+        303,
+      );
     },
   );
 
@@ -661,7 +717,7 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
         },
         unitIdOf(state),
       );
-      if (!endpoint) throw new ConsoleError(404, 'No such endpoint.');
+      if (!endpoint) throw new ConsoleError(404, NO_ACTIVE_ENDPOINT);
       await deps.operations.record(state.actor, 'webhook_endpoint.rotate_secret', {
         unitId: endpoint.allUnits ? null : endpoint.unitId,
         target: id,

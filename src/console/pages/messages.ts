@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { count } from '../../domain/count-words.ts';
 import { EVENTS_SHOWN_PER_RECIPIENT } from '../../domain/delivery-event-limits.ts';
 import { decodeEventCursor, encodeEventCursor } from '../../domain/event-cursor.ts';
 import type { TimelineEntry } from '../../domain/ports/delivery-event-store.ts';
@@ -12,7 +13,8 @@ import { addTerm, type ParsedSearch, parseSearch, searchValue } from '../search-
 import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
 import { shownUrl } from '../shown-url.ts';
 import { providerHold } from './provider-hold.ts';
-import { eventDetail, eventStatus, whatHappened } from './what-happened.ts';
+import { eventDetail, whatHappened } from './what-happened.ts';
+import { eventWords, lastAnswer, suppressionReasonText } from './words.ts';
 
 /** A media type of an image (validated attachments' types are tokens: no quote, no `>`). */
 const IMAGE_TYPE = /^image\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$/;
@@ -48,6 +50,14 @@ const PAGE_SIZE = 50;
 const EVENTS_PAGE_SIZE = 100;
 const CSV_MAX_ROWS = 10_000;
 
+/**
+ * A message that is not found, and why that may be: another unit's mail is not found either (the
+ * page must not tell that it exists), and finished mail is deleted after the retention period.
+ */
+function noMessage(id: string): string {
+  return `No message with id ${id} in the units you can see. Finished mail older than the retention period (TEGAMI_RETENTION_DAYS) is deleted; search by the recipient's address to find what is kept.`;
+}
+
 /** A value that filters the search when clicked (the message page's "filter by this"). */
 function filterLink(q: string, key: string, value: string | null | undefined): Html {
   if (!value) return html`<span class="muted">–</span>`;
@@ -55,12 +65,16 @@ function filterLink(q: string, key: string, value: string | null | undefined): H
 }
 
 /**
- * One delivery event in a timeline. An event whose address is none of the message's recipients'
- * (a forwarder rewrote it, say) is labelled so: it changes no recipient's delivery status.
+ * One delivery event in a timeline, in the console's words (`bounced`), with the provider's own
+ * name beside them where it differs (`bounce`). An event that sets a delivery status links to
+ * the search for it (`event:bounced`); an engagement event (an open) is no `event:` term. An
+ * event whose address is none of the message's recipients' (a forwarder rewrote it, say) is
+ * labelled so: it changes no recipient's delivery status.
  */
 function eventHtml(q: string, e: TimelineEntry & { matchesRecipient: boolean }): Html {
   const detail = eventDetail(e.payload);
-  return html`<strong>Event ${filterLink(q, 'event', eventStatus(e))}</strong> for ${e.email}${e.matchesRecipient ? '' : html` <span class="badge unmatched-recipient">not matched to a recipient</span>`}
+  const { words, status, raw } = eventWords(e);
+  return html`<strong>Event ${status ? filterLink(q, 'event', status) : words}</strong>${raw ? html` <span class="muted raw-event">(the provider calls it <code>${raw}</code>)</span>` : ''} for ${e.email}${e.matchesRecipient ? '' : html` <span class="badge unmatched-recipient">not matched to a recipient</span>`}
 ${detail ? html`<div>${detail}</div>` : ''}
 <details><summary>Payload</summary><pre>${JSON.stringify(e.payload, null, 2)}</pre></details>`;
 }
@@ -178,7 +192,7 @@ export function registerMessagePages(app: FastifyInstance, deps: ConsoleDeps): v
   <a class="button secondary" href="/console/messages.csv${qs({ q })}">Export CSV</a>
 </form>
 <details class="help"><summary>Search keys</summary>
-<p><code>to:</code> a recipient (or <code>to:@domain</code>, or part of an address or name: <code>to:tanaka</code>), <code>from:</code>, <code>subject:</code> words, <code>status:</code>, <code>reason:</code> (unsent), <code>unit:</code>, <code>category:</code>, <code>meta.KEY:VALUE</code>, <code>provider:</code>, <code>error:</code> (error class, e.g. http_400), <code>event:</code> (delivered, bounced, deferred, dropped, none…), <code>before:</code>/<code>after:</code> (created, UTC), <code>id:</code> (Tegami's id, or a provider's: SendGrid's X-Message-Id or sg_message_id, or the X-Message-Id an application got from <code>/v3/mail/send</code>). Put <code>-</code> before a term to exclude it; quote values with spaces.</p></details>
+<p><code>to:</code> a recipient (or <code>to:@domain</code>, or part of an address or name: <code>to:tanaka</code>), <code>from:</code>, <code>subject:</code> words, <code>status:</code>, <code>reason:</code> (unsent), <code>unit:</code>, <code>category:</code>, <code>meta.KEY:VALUE</code>, <code>provider:</code>, <code>error:</code> (error class, e.g. http_400), <code>event:</code> (a recipient's delivery status: accepted, delivered, deferred, bounced, blocked, dropped, or none yet), <code>before:</code>/<code>after:</code> (created, UTC), <code>id:</code> (Tegami's id, or a provider's: SendGrid's X-Message-Id or sg_message_id, or the X-Message-Id an application got from <code>/v3/mail/send</code>). Put <code>-</code> before a term to exclude it; quote values with spaces.</p></details>
 ${parsed.errors.length > 0 ? html`<ul class="error" role="alert">${parsed.errors.map((e) => html`<li>${e}</li>`)}</ul>` : ''}
 <table class="list messages">
 <thead><tr><th>Created</th><th>Status</th><th>Delivery</th><th>To</th><th>Subject</th><th>Unit</th><th>Last error</th></tr></thead>
@@ -242,7 +256,7 @@ ${last ? html`<p><a href="/console/messages${qs({ q, before: last.id })}" rel="n
     const unitId = state.scope.kind === 'unit' ? state.scope.unitId : undefined;
     const record = await deps.messages.get(id, unitId);
     // Another unit's message is not found: the page must not tell that it exists.
-    if (!record) throw new ConsoleError(404, `No message with id ${id}.`);
+    if (!record) throw new ConsoleError(404, noMessage(id));
     return { state, record };
   }
 
@@ -259,6 +273,7 @@ ${last ? html`<p><a href="/console/messages${qs({ q, before: last.id })}" rel="n
     // this console; otherwise (or without one) back to the search.
     const back = backPath(backParam);
     const { state, record: r } = await load(request, id);
+    const unitId = state.scope.kind === 'unit' ? state.scope.unitId : undefined;
     const recent = await deps.messageEvents.recentEvents(r.id, EVENTS_SHOWN_PER_RECIPIENT);
     const groups = [
       ...[...recent.recipients.values()].map((g) => ({ ...g, matchesRecipient: true })),
@@ -273,10 +288,23 @@ ${last ? html`<p><a href="/console/messages${qs({ q, before: last.id })}" rel="n
     const due = r.status === 'queued' || (r.status === 'scheduled' && (r.sendAt ?? 0) <= now);
     const [webhooks, endpoints, hold] = await Promise.all([
       deps.webhooks.messageDeliveries(r.id, 100),
-      deps.webhooks.list(state.scope.kind === 'unit' ? state.scope.unitId : undefined),
+      deps.webhooks.list(unitId),
       due ? providerHold(deps, now) : '',
     ]);
-    const endpointUrl = new Map(endpoints.map((e) => [e.id, shownUrl(e.url, state.user)]));
+    // An endpoint deleted since is named too: its log is still there, until retention.
+    const listed = new Set(endpoints.map((e) => e.id));
+    const gone = await Promise.all(
+      [...new Set(webhooks.map((w) => w.endpointId))]
+        .filter((id) => !listed.has(id))
+        .map((id) => deps.webhooks.find(id, unitId, { deleted: true })),
+    );
+    const endpointOf = new Map(
+      [...endpoints, ...gone.flatMap((e) => (e ? [e] : []))].map((e) => [
+        e.id,
+        { url: shownUrl(e.url, state.user), deleted: e.deletedAt !== null },
+      ]),
+    );
+    const admin = state.user.role === 'admin';
     const timeline: { at: number; occurredAt: number; what: Html }[] = [
       ...r.attempts.map((a) => {
         // The detail joins the provider's errors: one is shown once, several as a list.
@@ -297,11 +325,15 @@ ${a.responseExcerpt ? html`<details><summary>The provider's answer</summary><pre
         occurredAt: e.occurredAt,
         what: eventHtml(q, e),
       })),
-      ...webhooks.map((w) => ({
-        at: w.createdAt,
-        occurredAt: w.createdAt,
-        what: html`<strong>Status webhook</strong> ${w.eventType} to ${endpointUrl.get(w.endpointId) ?? w.endpointId}: ${w.status}${w.lastStatus ? html` (HTTP ${w.lastStatus})` : ''}, ${w.attempts} ${w.attempts === 1 ? 'post' : 'posts'}${w.lastError ? html` <span class="muted">${w.lastError}</span>` : ''}`,
-      })),
+      ...webhooks.map((w) => {
+        const endpoint = endpointOf.get(w.endpointId);
+        const answer = lastAnswer(w);
+        return {
+          at: w.createdAt,
+          occurredAt: w.createdAt,
+          what: html`<strong>Status webhook</strong> ${w.eventType} to ${endpoint?.url ?? w.endpointId}${endpoint?.deleted ? html` <span class="muted">(endpoint deleted)</span>` : ''}: ${w.status}, ${count(w.attempts, 'post')}${answer ? html` <span class="muted">· ${answer}</span>` : ''}${admin && endpoint ? html` · <a href="/console/webhooks/${w.endpointId}/deliveries${qs({ message: r.id })}">in the endpoint's log</a>` : ''}`,
+        };
+      }),
     ].sort((a, b) => a.at - b.at);
     const actions: Html[] = [];
     // Shown to those who may use them; the server checks the role again on every request.
@@ -330,6 +362,7 @@ ${whatHappened(r, (email) => recent.recipients.get(email)?.events ?? [], deps.ev
 <dt>Categories</dt><dd>${c.categories.length ? c.categories.map((x) => html`${filterLink(q, 'category', x)} `) : html`<span class="muted">–</span>`}</dd>
 <dt>Metadata</dt><dd>${Object.keys(c.metadata).length ? Object.entries(c.metadata).map(([k, v]) => html`${filterLink(q, `meta.${k}`, v)} <span class="muted">(${k})</span> `) : html`<span class="muted">–</span>`}</dd>
 <dt>Created</dt><dd>${time(r.createdAt)}</dd>
+${r.sendAt !== null ? html`<dt>Send at</dt><dd>${time(r.sendAt)}</dd>` : ''}
 <dt>Sent</dt><dd>${time(r.sentAt)}</dd>
 <dt>Attempts</dt><dd>${r.attemptCount}</dd>
 ${r.status === 'failed' && r.lastError ? html`<dt>Why not sent</dt><dd class="error" data-why>${r.lastError}</dd>` : ''}
@@ -338,11 +371,11 @@ ${actions.length ? html`<div class="actions">${actions}</div>` : ''}
 </section>
 <h2>Recipients</h2>
 <table class="list"><thead><tr><th>Name</th><th>Address</th><th>Kind</th><th>Status</th><th>Delivery</th></tr></thead>
-<tbody>${r.recipients.map((x) => html`<tr><td class="wrap">${x.name ?? html`<span class="muted">–</span>`}</td><td class="wrap">${filterLink(q, 'to', x.email)}</td><td>${x.kind}</td><td>${x.status}${x.suppressedReason ? html` (${x.suppressedReason}; <a href="/console/suppressions${qs({ email: x.email })}">on the suppression list</a>)` : ''}</td><td>${x.deliveryStatus ?? (x.status === 'sent' || x.status === 'pending' ? noEvent(deps.eventsExpected) : html`<span class="muted">not sent</span>`)} ${x.deliveryStatusAt ? time(x.deliveryStatusAt) : ''}</td></tr>`)}</tbody></table>
+<tbody>${r.recipients.map((x) => html`<tr><td class="wrap">${x.name ?? html`<span class="muted">–</span>`}</td><td class="wrap">${filterLink(q, 'to', x.email)}</td><td>${x.kind}</td><td>${x.status}${x.suppressedReason ? html` (${suppressionReasonText(x.suppressedReason)}; <a href="/console/suppressions${qs({ email: x.email })}">on the suppression list</a>)` : ''}</td><td>${x.deliveryStatus ?? (x.status === 'sent' || x.status === 'pending' ? noEvent(deps.eventsExpected) : html`<span class="muted">not sent</span>`)} ${x.deliveryStatusAt ? time(x.deliveryStatusAt) : ''}</td></tr>`)}</tbody></table>
 <h2>Timeline</h2>
 <ol class="timeline">${timeline.map((t) => html`<li>${time(t.occurredAt)} ${t.what}</li>`)}</ol>
 ${timeline.length === 0 ? html`<p class="muted">${r.status === 'failed' || r.status === 'cancelled' ? 'Never handed to the provider.' : 'Not tried yet.'}</p>` : ''}
-${olderEvents > 0 ? html`<p class="muted" role="note">${olderEvents} older delivery ${olderEvents === 1 ? 'event is' : 'events are'} not shown: the timeline has the newest ${EVENTS_SHOWN_PER_RECIPIENT} of each recipient, and of the events matching no recipient. <a href="/console/messages/${r.id}/events${qs({ q, back })}">All delivery events →</a></p>` : ''}
+${olderEvents > 0 ? html`<p class="muted" role="note">${count(olderEvents, 'older delivery event is', 'older delivery events are')} not shown: the timeline has the newest ${EVENTS_SHOWN_PER_RECIPIENT} of each recipient, and of the events matching no recipient. <a href="/console/messages/${r.id}/events${qs({ q, back })}">All delivery events →</a></p>` : ''}
 <h2>Content</h2>
 ${
   state.user.canReadBodies
@@ -383,7 +416,7 @@ ${c.attachments.length ? html`<h3>Attachments</h3><ul>${c.attachments.map((a, i)
         limit: EVENTS_PAGE_SIZE + 1,
       });
       // Another unit's message is not found: the page must not tell that it exists.
-      if (!events) throw new ConsoleError(404, `No message with id ${id}.`);
+      if (!events) throw new ConsoleError(404, noMessage(id));
       const shown = events.slice(0, EVENTS_PAGE_SIZE);
       const last = events.length > EVENTS_PAGE_SIZE ? shown[shown.length - 1] : undefined;
       const body = html`<p><a href="/console/messages/${id}${qs({ q, back })}">← Back to the message</a></p>
@@ -468,7 +501,7 @@ ${last ? html`<p><a href="/console/messages/${id}/events${qs({ q, back, before: 
         action === 'retry'
           ? await deps.operations.retryMessage(state.scope, state.actor, id)
           : await deps.operations.cancelMessage(state.scope, state.actor, id);
-      if (result.kind === 'not_found') throw new ConsoleError(404, `No message with id ${id}.`);
+      if (result.kind === 'not_found') throw new ConsoleError(404, noMessage(id));
       // Already so (the button clicked twice on a slow link, or someone else was first): the
       // message's page shows where it is now, rather than an error about the second click.
       const already =

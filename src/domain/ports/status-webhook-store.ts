@@ -12,6 +12,11 @@ export interface WebhookEndpoint {
    * (alongside `secret`). Null when there is none; a past time means it no longer does.
    */
   previousSecretExpiresAt: number | null;
+  /**
+   * When it was deleted, or null while it is active. Nothing is posted to a deleted endpoint; its
+   * log stays readable until retention removes it (`find` and `listDeleted` with `deleted`).
+   */
+  deletedAt: number | null;
 }
 
 export interface WebhookDelivery {
@@ -67,7 +72,21 @@ export interface StatusWebhookStore {
   }): Promise<WebhookEndpoint>;
   /** With `unitId`, only that unit's endpoints (another unit's do not exist for its keys). */
   list(unitId?: string): Promise<WebhookEndpoint[]>;
-  find(id: string, unitId?: string): Promise<WebhookEndpoint | null>;
+  /**
+   * Deleted endpoints whose log still holds a status webhook (retention has not removed it all),
+   * the most recently deleted first; with `unitId`, only that unit's own.
+   */
+  listDeleted(limit: number, unitId?: string): Promise<WebhookEndpoint[]>;
+  /**
+   * An active endpoint; with `unitId`, only if it is that unit's own. With `deleted: true` a
+   * deleted one too (`deletedAt` says so): its log is read, nothing is done with it.
+   */
+  find(
+    id: string,
+    unitId?: string,
+    options?: { deleted?: boolean },
+  ): Promise<WebhookEndpoint | null>;
+  /** Deletes an endpoint: nothing more is posted to it, and its pending status webhooks fail. */
   disable(id: string, now: number, unitId?: string): Promise<boolean>;
   /**
    * Gives an active endpoint (with `unitId`, only that unit's own) a new secret. The one it

@@ -1,7 +1,12 @@
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { forgetEndpoints } from './endpoint-cache.ts';
 
-/** Stops deliveries to the endpoint; its log stays readable until retention removes it. */
+/**
+ * Deletes the endpoint: nothing more is posted to it, and its pending status webhooks fail
+ * ("endpoint deleted"). The row stays, marked deleted, so that its log stays readable
+ * (`GET /v1/webhook-endpoints/{id}/deliveries`, the console's log page) until retention removes
+ * it with the messages it is about.
+ */
 export async function disableEndpoint(
   handle: DatabaseHandle,
   id: string,

@@ -15,3 +15,31 @@ export async function listEndpoints(
   const rows = await query.orderBy('id', 'desc').execute();
   return rows.map(toEndpoint);
 }
+
+/**
+ * Deleted endpoints whose log still holds a status webhook, the most recently deleted first:
+ * once retention has removed the whole log there is nothing left to read.
+ */
+export async function listDeletedEndpoints(
+  handle: DatabaseHandle,
+  limit: number,
+  unitId?: string,
+): Promise<WebhookEndpoint[]> {
+  let query = handle.db
+    .selectFrom('webhook_endpoints as e')
+    .selectAll('e')
+    .where('e.disabled_at', 'is not', null)
+    .where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('webhook_deliveries as d').select('d.id').whereRef('d.endpoint_id', '=', 'e.id'),
+      ),
+    );
+  if (unitId !== undefined)
+    query = query.where('e.unit_id', '=', unitId).where('e.all_units', '=', 0);
+  const rows = await query
+    .orderBy('e.disabled_at', 'desc')
+    .orderBy('e.id', 'desc')
+    .limit(limit)
+    .execute();
+  return rows.map(toEndpoint);
+}

@@ -15,5 +15,6 @@ export function toEndpoint(r: Database['webhook_endpoints']): WebhookEndpoint {
     unitId: r.unit_id,
     allUnits: r.all_units === 1,
     previousSecretExpiresAt: r.previous_secret === null ? null : r.previous_secret_expires_at,
+    deletedAt: r.disabled_at === null ? null : Number(r.disabled_at),
   };
 }

@@ -11,7 +11,7 @@ import { createEndpoint } from './create-endpoint.ts';
 import { disableEndpoint } from './disable-endpoint.ts';
 import { findEndpoint } from './find-endpoint.ts';
 import { listDeliveries, listMessageDeliveries } from './list-deliveries.ts';
-import { listEndpoints } from './list-endpoints.ts';
+import { listDeletedEndpoints, listEndpoints } from './list-endpoints.ts';
 import { type AttemptResult, recordAttempt } from './record-attempt.ts';
 import { redeliver } from './redeliver.ts';
 import { rotateSecret } from './rotate-secret.ts';
@@ -38,8 +38,16 @@ export class SqlWebhookStore implements StatusWebhookStore {
     return listEndpoints(this.handle, unitId);
   }
 
-  find(id: string, unitId?: string): Promise<WebhookEndpoint | null> {
-    return findEndpoint(this.handle, id, unitId);
+  listDeleted(limit: number, unitId?: string): Promise<WebhookEndpoint[]> {
+    return listDeletedEndpoints(this.handle, limit, unitId);
+  }
+
+  find(
+    id: string,
+    unitId?: string,
+    options?: { deleted?: boolean },
+  ): Promise<WebhookEndpoint | null> {
+    return findEndpoint(this.handle, id, unitId, options);
   }
 
   disable(id: string, now: number, unitId?: string): Promise<boolean> {

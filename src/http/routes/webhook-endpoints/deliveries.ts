@@ -54,7 +54,8 @@ const DeliverySchema = Type.Object({
 /**
  * `GET /v1/webhook-endpoints/{id}/deliveries`: the endpoint's delivery log, newest first, paged
  * like the other lists (`next_cursor` back as `cursor`: the `whd_…` id of the page's last
- * entry), by status and message. A unit key reads its own unit's endpoints only.
+ * entry), by status and message. A unit key reads its own unit's endpoints only. A deleted
+ * endpoint's log is read as an active one's, until retention removes it.
  */
 export function registerWebhookEndpointDeliveries(app: TypedApp, options: WebhookEndpointsOptions) {
   const { store } = options;
@@ -67,7 +68,7 @@ export function registerWebhookEndpointDeliveries(app: TypedApp, options: Webhoo
         tags: ['webhooks'],
         summary: "The endpoint's delivery log, newest first",
         description:
-          'Filter by `status` and `message_id`. Pass `next_cursor` back as `cursor` for the next page; status webhooks queued meanwhile come before the first page, never between pages.',
+          "Filter by `status` and `message_id`. Pass `next_cursor` back as `cursor` for the next page; status webhooks queued meanwhile come before the first page, never between pages. A deleted endpoint's log stays readable until retention removes it; the status webhooks still pending when it was deleted are `failed`, with `last_error` `endpoint deleted`.",
         response: {
           200: Type.Object({
             data: Type.Array(DeliverySchema),
@@ -79,7 +80,8 @@ export function registerWebhookEndpointDeliveries(app: TypedApp, options: Webhoo
     async (request) => {
       const { status, message_id: messageId } = request.query;
       const { limit, beforeId } = parseIdPage(request.query, 'whd', PAGE);
-      if (!(await store.find(request.params.id, scopeUnitId(request))))
+      // A deleted endpoint's log too: what was posted to it before, until retention removes it.
+      if (!(await store.find(request.params.id, scopeUnitId(request), { deleted: true })))
         throw new ApiError('not_found', `no webhook endpoint ${request.params.id}`);
       const rows = await store.deliveries(request.params.id, {
         limit: limit + 1,
