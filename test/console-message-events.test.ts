@@ -60,6 +60,127 @@ describe(`console: a message's delivery events in words (${TEST_ENGINE})`, () =>
     assert.match(blockPage, /<div>554 5\.7\.1 [^<]+<\/div>/);
   });
 
+  test("one word per delivery event on every page, with the provider's own name beside it", async () => {
+    const admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
+    const bounced = await submitUntil('bounce+words@example.jp', 'bounced');
+    const blocked = await submitUntil('block+words@example.jp', 'blocked');
+    const opened = await submitUntil('open+words@example.jp', 'delivered');
+    await waitFor(
+      async () =>
+        (await tegami.request('GET', `/v1/messages/${opened}`)).body.recipients[0]?.events.some(
+          (e: { event: string }) => e.event === 'open',
+        ),
+      'the open event',
+    );
+
+    // The timeline names each event as the recipients' table and `event:` do, SendGrid's name
+    // beside it where it differs; each `event:` link is a search that works.
+    const bouncePage = (await admin.get(`/console/messages/${bounced}`)).text;
+    assert.match(
+      bouncePage,
+      /<strong>Event <a[^>]*title="search event:bounced"[^>]*>bounced<\/a><\/strong> <span class="muted raw-event">\(the provider calls it <code>bounce<\/code>\)<\/span>/,
+    );
+    assert.match(
+      bouncePage,
+      /<strong>Event <a[^>]*title="search event:accepted"[^>]*>accepted<\/a><\/strong> <span class="muted raw-event">\(the provider calls it <code>processed<\/code>\)/,
+    );
+    assert.match(bouncePage, /<td>sent<\/td><td>bounced <time/, "the recipient's delivery status");
+    const blockPage = (await admin.get(`/console/messages/${blocked}`)).text;
+    assert.match(blockPage, /\(the provider calls it <code>bounce of type blocked<\/code>\)/);
+    const openPage = (await admin.get(`/console/messages/${opened}`)).text;
+    assert.match(
+      openPage,
+      /<strong>Event opened<\/strong> <span class="muted raw-event">\(the provider calls it <code>open<\/code>\)/,
+    );
+    assert.match(
+      openPage,
+      /<strong>Event <a[^>]*>delivered<\/a><\/strong> for/,
+      'no aside where the words are the same',
+    );
+    const links = [bouncePage, blockPage, openPage].flatMap((page) =>
+      [...page.matchAll(/<a class="filter" href="([^"]+)" title="search event:/g)].map((m) =>
+        (m[1] as string).replace(/&amp;/g, '&'),
+      ),
+    );
+    assert.ok(links.length >= 6, `${links.length} event links`);
+    for (const link of links) {
+      const found = await admin.get(link);
+      assert.equal(found.status, 200, link);
+      assert.doesNotMatch(found.text, /class="error"/, `${link} is a search that works`);
+    }
+    const search = await admin.get(
+      `/console/messages?q=${encodeURIComponent('event:bounced to:bounce+words@example.jp')}`,
+    );
+    assert.match(search.text, /<span class="badge d-bounced">bounced<\/span>/);
+
+    // The overview counts delivery outcomes in the same words: a block is not a bounce.
+    const overview = (await admin.get('/console')).text;
+    assert.match(overview, /<tr><td>bounced<\/td><td class="num">[1-9]/);
+    assert.match(overview, /<tr><td>blocked<\/td><td class="num">[1-9]/);
+    assert.doesNotMatch(overview, /<td>bounce<\/td>/);
+    const data = JSON.parse((await admin.get('/console/overview.json')).text) as {
+      events: Record<string, number>;
+    };
+    assert.deepEqual(Object.keys(data.events), [
+      'delivered',
+      'bounced',
+      'blocked',
+      'deferred',
+      'dropped',
+    ]);
+    assert.ok((data.events.bounced ?? 0) >= 1 && (data.events.blocked ?? 0) >= 1);
+
+    // The suppression list says why as the message's page does, the API's reason on hover.
+    const suppressions = (
+      await admin.get('/console/suppressions?email=bounce%2Bwords%40example.jp')
+    ).text;
+    assert.match(suppressions, /<td><span title="bounce">bounced<\/span><\/td>/);
+  });
+
+  test('counts in words: "1 unsent message matches", "2 unsent messages match"', async () => {
+    const admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
+    simulator.faults.rejectCategories = ['counted'];
+    const fail = async () => {
+      const r = await tegami.request(
+        'POST',
+        '/v1/messages',
+        message({ to: [{ email: 'count@example.jp' }], categories: ['counted'] }),
+      );
+      await waitFor(
+        async () =>
+          (await tegami.request('GET', `/v1/messages/${r.body.id}`)).body.status === 'failed',
+        'the 400 to dead-letter it',
+      );
+    };
+    const q = 'reason:failed category:counted';
+    const unsent = async () => (await admin.get(`/console/unsent?q=${encodeURIComponent(q)}`)).text;
+    const dryRun = async () =>
+      (await admin.get(`/console/recoveries/dry-run?q=${encodeURIComponent(q)}&action=retry`)).text;
+    try {
+      await fail();
+      assert.match(await unsent(), /<strong data-total>1<\/strong> unsent message matches\./);
+      assert.match(
+        await unsent(),
+        /acts on <strong>the 1 message that matches this filter<\/strong>\. A dry run/,
+      );
+      const one = await dryRun();
+      assert.match(one, /matches <strong data-matched>1<\/strong> message now/);
+      assert.match(one, /Type the number of messages \(1\) to retry it </);
+      await fail();
+      assert.match(await unsent(), /<strong data-total>2<\/strong> unsent messages match\./);
+      const two = await dryRun();
+      assert.match(two, /matches <strong data-matched>2<\/strong> messages now/);
+      assert.match(two, /to retry them all </);
+      const wrong = await admin.post('/console/recoveries', { q, action: 'retry', confirm: '3' });
+      assert.match(
+        (await admin.get(wrong.location as string)).text,
+        /the filter matches 2 messages now/,
+      );
+    } finally {
+      simulator.faults.rejectCategories = [];
+    }
+  });
+
   test('a failed recipient was not sent (no event is coming); a retry keeps the search', async () => {
     const admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
     simulator.faults.rejectCategories = ['booking'];

@@ -107,7 +107,7 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
     const bounce = await whatHappened(bounced);
     assert.match(
       bounce,
-      /^Not delivered to bounce@example\.jp: the guest's mail server refused it \(“550 5\.1\.1 The email account that you tried to reach does not exist\.”\)\. The address may be mistyped or no longer exist: check it with the guest\./,
+      /^Not delivered \(bounced\) to bounce@example\.jp: the guest's mail server refused it \(“550 5\.1\.1 The email account that you tried to reach does not exist\.”\)\. The address may be mistyped or no longer exist: check it with the guest\./,
     );
     // The status above still says `sent` (the provider took it): the summary is what to read.
     assert.equal((await page.textContent('.badge.s-sent'))?.trim(), 'sent');
@@ -121,7 +121,7 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
     );
     assert.match(
       await whatHappened(dropped),
-      /^Not delivered to drop@example\.jp: SendGrid did not send it \(“Bounced Address”\), as it does for an address that bounced before/,
+      /^Not delivered \(dropped\) to drop@example\.jp: SendGrid did not send it \(“Bounced Address”\), as it does for an address that bounced before/,
     );
     assert.match(
       await whatHappened(never),

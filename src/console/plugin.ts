@@ -115,7 +115,7 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
         .type('text/html')
         .send(
           page(
-            status === 403 ? 'Not allowed' : 'Error',
+            status === 403 ? 'Not allowed' : status === 404 ? 'Not found' : 'Error',
             state,
             html`<p class="error" role="alert">${message}</p><p><a href="/console">Back to the console</a></p>`,
           ).text,

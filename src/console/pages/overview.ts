@@ -1,4 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { count, oneOrMany } from '../../domain/count-words.ts';
+import { type DeliveryStatus, statusOfEvent } from '../../domain/recipient-state.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { age, html, qs, time } from '../html.ts';
 import { page } from '../layout.ts';
@@ -6,7 +8,17 @@ import { stateOf } from '../session.ts';
 import { providerHold } from './provider-hold.ts';
 
 const HOUR_MS = 3600_000;
-const DELIVERY_OUTCOMES = ['delivered', 'bounce', 'deferred', 'dropped'];
+/**
+ * The delivery outcomes counted, named as the recipients' delivery statuses are on every page
+ * (`bounced`, not SendGrid's event `bounce`; a block apart).
+ */
+const DELIVERY_OUTCOMES: readonly DeliveryStatus[] = [
+  'delivered',
+  'bounced',
+  'blocked',
+  'deferred',
+  'dropped',
+];
 
 /** What the overview shows, as numbers: the page renders it, overview.js redraws from it. */
 async function overviewData(deps: ConsoleDeps, request: FastifyRequest) {
@@ -46,7 +58,12 @@ async function overviewData(deps: ConsoleDeps, request: FastifyRequest) {
     })),
     providers: traffic.providers,
     events: Object.fromEntries(
-      DELIVERY_OUTCOMES.map((e) => [e, traffic.events.find((x) => x.event === e)?.count ?? 0]),
+      DELIVERY_OUTCOMES.map((status) => [
+        status,
+        traffic.events
+          .filter((x) => statusOfEvent(x.event, x.blocked ? 'blocked' : null) === status)
+          .reduce((n, x) => n + x.count, 0),
+      ]),
     ),
     chart: {
       minutes: minutes.map((m) => m * 60),
@@ -90,7 +107,7 @@ export function registerOverview(app: FastifyInstance, deps: ConsoleDeps): void 
 <div class="tile"><span class="n" data-tile="accepted">${total(data.chart.accepted).toLocaleString('en')}</span> accepted (1 h)</div>
 <div class="tile"><span class="n" data-tile="sent">${total(data.chart.sent).toLocaleString('en')}</span> sent (1 h)</div>
 <div class="tile"><span class="n" data-tile="failed">${total(data.chart.failed).toLocaleString('en')}</span> failed attempts (1 h)</div>
-<a class="tile" href="/console/alerts"><span class="n" data-tile="alerts">${data.firing.length}</span> alerts firing</a>
+<a class="tile" href="/console/alerts"><span class="n" data-tile="alerts">${data.firing.length}</span> ${oneOrMany(data.firing.length, 'alert', 'alerts')} firing</a>
 <a class="tile" href="/console/unsent"><span class="n" data-total>${summary.total.toLocaleString('en')}</span> unsent</a>
 ${oldestTile(summary.oldestPending)}
 </div>
@@ -126,7 +143,7 @@ ${oldestTile(summary.oldestPending)}
       const p = data.providers.find((x) => x.provider === name);
       const rate =
         p && p.attempts > 0
-          ? `${((100 * p.failed) / p.attempts).toFixed(1)} % of ${p.attempts}`
+          ? `${((100 * p.failed) / p.attempts).toFixed(1)} % of ${count(p.attempts, 'attempt')}`
           : '–';
       // A provider used in the last hour but no longer configured: no worker reports it now.
       const state = states.length

@@ -1,6 +1,8 @@
+import { count } from '../../domain/count-words.ts';
 import type { TimelineEntry } from '../../domain/ports/delivery-event-store.ts';
 import { type MessageRecord, type Recipient, SUPPRESSED_ERROR_CLASS } from '../../domain/types.ts';
 import { type Html, html, qs, time } from '../html.ts';
+import { suppressionReasonText } from './words.ts';
 
 /** Recipients told of one by one; the recipients' table below the summary has them all. */
 const RECIPIENTS_TOLD = 10;
@@ -9,7 +11,7 @@ const RECIPIENTS_TOLD = 10;
  * The delivery status an event stands for, as the recipient's row and `event:` name it: SendGrid
  * sends a block as a `bounce` event of `type: "blocked"`, which is no bounce (the address exists).
  */
-export function eventStatus(e: { event: string; payload: Record<string, unknown> }): string {
+function eventStatus(e: { event: string; payload: Record<string, unknown> }): string {
   if (e.event !== 'bounce') return e.event;
   return e.payload.type === 'blocked' ? 'blocked' : 'bounced';
 }
@@ -54,7 +56,7 @@ function recipientLine(
     return e ? eventDetail(e.payload) : null;
   };
   if (x.status === 'suppressed') {
-    return html`<strong>Not sent</strong> to ${x.email}: the address is ${suppressionLink(x.email, 'on the suppression list')}${x.suppressedReason ? html` (${x.suppressedReason})` : ''}, after an earlier mail to it bounced or the guest reported spam or unsubscribed. Check the address with the guest.`;
+    return html`<strong>Not sent</strong> to ${x.email}: the address is ${suppressionLink(x.email, 'on the suppression list')}${x.suppressedReason ? html` (${suppressionReasonText(x.suppressedReason)})` : ''}, after an earlier mail to it bounced or the guest reported spam or unsubscribed. Check the address with the guest.`;
   }
   if (x.status !== 'sent') return html`<strong>Not sent</strong> to ${x.email}.`;
   // A copy (cc, bcc) may go to the hotel itself: "the guest" is the one it is addressed to.
@@ -71,15 +73,15 @@ function recipientLine(
       }${spam ? html`It was reported as spam: a report puts the address on ${suppressionLink(x.email, 'the suppression list')}, which holds later mail to it back.` : ''}`;
     }
     case 'bounced':
-      return html`<strong>Not delivered</strong> to ${x.email}: ${whose} mail server refused it${quoted(detail('bounced'))}. The address may be mistyped or no longer exist: check it with the guest. A bounce puts the address on ${suppressionLink(x.email, 'the suppression list')}, which holds later mail to it back.`;
+      return html`<strong>Not delivered</strong> (bounced) to ${x.email}: ${whose} mail server refused it${quoted(detail('bounced'))}. The address may be mistyped or no longer exist: check it with the guest. A bounce puts the address on ${suppressionLink(x.email, 'the suppression list')}, which holds later mail to it back.`;
     case 'blocked':
-      return html`<strong>Not delivered</strong> to ${x.email}: ${whose} mail server blocked it${quoted(detail('blocked'))}. A block is usually about the sender, not the address: the mail provider of the address may say why, or the guest can give another address.`;
+      return html`<strong>Not delivered</strong> (blocked) to ${x.email}: ${whose} mail server blocked it${quoted(detail('blocked'))}. A block is usually about the sender, not the address: the mail provider of the address may say why, or the guest can give another address.`;
     case 'dropped':
-      return html`<strong>Not delivered</strong> to ${x.email}: ${provider} did not send it${quoted(detail('dropped'))}, as it does for an address that bounced before, reported spam or unsubscribed. Check the address with the guest.`;
+      return html`<strong>Not delivered</strong> (dropped) to ${x.email}: ${provider} did not send it${quoted(detail('dropped'))}, as it does for an address that bounced before, reported spam or unsubscribed. Check the address with the guest.`;
     case 'deferred':
-      return html`<strong>Delayed</strong> for ${x.email}: ${whose} mail server asked to try again later${quoted(detail('deferred'))}. ${r.lastProvider === 'sendgrid' ? 'SendGrid keeps trying for up to 72 hours' : 'The provider keeps trying'}: it may still arrive.`;
+      return html`<strong>Delayed</strong> (deferred) for ${x.email}: ${whose} mail server asked to try again later${quoted(detail('deferred'))}. ${r.lastProvider === 'sendgrid' ? 'SendGrid keeps trying for up to 72 hours' : 'The provider keeps trying'}: it may still arrive.`;
     case 'accepted':
-      return html`<strong>On its way</strong> to ${x.email}: ${provider} took it${r.sentAt ? html` at ${time(r.sentAt)}` : ''} and ${whose} mail server has not answered yet.`;
+      return html`<strong>On its way</strong> (accepted) to ${x.email}: ${provider} took it${r.sentAt ? html` at ${time(r.sentAt)}` : ''} and ${whose} mail server has not answered yet.`;
     default:
       return eventsExpected
         ? html`<strong>Handed to ${provider}</strong>${r.sentAt ? html` at ${time(r.sentAt)}` : ''} for ${x.email}; no word from ${whose} mail server yet.`
@@ -105,10 +107,7 @@ export function whatHappened(
   // can be said. The guest is asked first, before anyone sends it again by hand.
   const unanswered = r.attempts.some((a) => a.outcome === 'unknown');
   const mayHaveIt = html`a try got no answer from ${providerName(r)}, which may have taken the mail: the guest may have it`;
-  const tried =
-    r.attemptCount > 0
-      ? html` (tried ${r.attemptCount} ${r.attemptCount === 1 ? 'time' : 'times'} so far)`
-      : '';
+  const tried = r.attemptCount > 0 ? html` (tried ${count(r.attemptCount, 'time')} so far)` : '';
   switch (r.status) {
     case 'failed':
       if (unanswered) {
@@ -150,5 +149,5 @@ export function whatHappened(
   );
   const more = r.recipients.length - told.length;
   if (lines.length === 1 && more === 0) return one(lines[0] as Html);
-  return html`<ul id="what-happened" class="summary">${lines.map((l) => html`<li>${l}</li>`)}${more > 0 ? html`<li class="muted">and ${more} more recipients: see Recipients, below.</li>` : ''}</ul>`;
+  return html`<ul id="what-happened" class="summary">${lines.map((l) => html`<li>${l}</li>`)}${more > 0 ? html`<li class="muted">and ${count(more, 'more recipient')}: see Recipients, below.</li>` : ''}</ul>`;
 }

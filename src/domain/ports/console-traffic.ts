@@ -5,8 +5,12 @@ export interface TrafficData {
   attempts: { minute: number; outcome: string; count: number }[];
   /** Attempts since `since` by provider: all and failed (any outcome but accepted). */
   providers: { provider: string; attempts: number; failed: number }[];
-  /** Delivery events received since `since`, by event (delivered, bounce, deferred, dropped...). */
-  events: { event: string; count: number }[];
+  /**
+   * Delivery events received since `since`, by the provider's event (delivered, bounce,
+   * deferred, dropped, ...); a `bounce` that is a block (`type: "blocked"`) is counted apart,
+   * with `blocked` true, as it sets the delivery status `blocked`, not `bounced`.
+   */
+  events: { event: string; blocked: boolean; count: number }[];
 }
 
 /** What happened lately: read by the overview; cheap for an hour of traffic. */

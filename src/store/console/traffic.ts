@@ -39,9 +39,16 @@ export async function traffic(
       .where('messages.unit_id', '=', unitId);
   }
 
+  // A block is a `bounce` of `type: "blocked"`: the payload is stored as JSON.stringify wrote it,
+  // so the field reads so whatever the engine, without a JSON function of either.
+  const blocked = sql<number>`(case when ${sql.ref('delivery_events.event')} = 'bounce' and ${sql.ref('delivery_events.payload')} like ${'%"type":"blocked"%'} then 1 else 0 end)`;
   let events = db
     .selectFrom('delivery_events')
-    .select(['delivery_events.event as event', (eb) => eb.fn.countAll<number>().as('count')])
+    .select([
+      'delivery_events.event as event',
+      blocked.as('blocked'),
+      (eb) => eb.fn.countAll<number>().as('count'),
+    ])
     .where('delivery_events.received_at', '>=', since);
   if (unitId) {
     events = events
@@ -52,7 +59,7 @@ export async function traffic(
   const [acceptedRows, attemptRows, eventRows] = await Promise.all([
     accepted.groupBy(sql`1`).execute(),
     attempts.groupBy([sql`1`, 'attempts.outcome', 'attempts.provider']).execute(),
-    events.groupBy('delivery_events.event').execute(),
+    events.groupBy(['delivery_events.event', sql`2`]).execute(),
   ]);
   const byMinuteOutcome = new Map<string, { minute: number; outcome: string; count: number }>();
   const providers = new Map<string, { provider: string; attempts: number; failed: number }>();
@@ -74,6 +81,10 @@ export async function traffic(
     accepted: acceptedRows.map((r) => ({ minute: Number(r.minute), count: Number(r.count) })),
     attempts: [...byMinuteOutcome.values()],
     providers: [...providers.values()],
-    events: eventRows.map((r) => ({ event: r.event, count: Number(r.count) })),
+    events: eventRows.map((r) => ({
+      event: r.event,
+      blocked: Number(r.blocked) === 1,
+      count: Number(r.count),
+    })),
   };
 }
