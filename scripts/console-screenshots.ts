@@ -4,6 +4,9 @@
 // CJK font (Debian: fonts-noto-cjk).
 //
 //   npm run screenshots:console        (TEGAMI_CHROMIUM=/path/to/chromium to use another)
+//
+// It listens on free loopback ports; TEGAMI_SCREENSHOTS_PORT=P takes P for Tegami, P+1 for the
+// simulator and P+2 for the status webhook receiver instead (on a host whose ports are shared out).
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
@@ -35,10 +38,14 @@ function freePort(): Promise<number> {
   });
 }
 
-const port = await freePort();
+const firstPort = Number(process.env.TEGAMI_SCREENSHOTS_PORT ?? 0);
+if (!Number.isInteger(firstPort) || firstPort < 0 || firstPort > 65_533) {
+  throw new Error('TEGAMI_SCREENSHOTS_PORT: a port, 1 to 65533');
+}
+const port = firstPort || (await freePort());
 const base = `http://127.0.0.1:${port}`;
 const simulator = await startSimulator({
-  port: 0,
+  port: firstPort ? firstPort + 1 : 0,
   apiKey: SG_KEY,
   eventWebhook: { url: `${base}/webhooks/sendgrid`, eventDelayMs: 20, flushIntervalMs: 100 },
 });
@@ -47,7 +54,9 @@ const receiver = createHttpServer((req, res) => {
   req.resume();
   req.on('end', () => res.writeHead(200).end('ok'));
 });
-await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+await new Promise<void>((resolve) =>
+  receiver.listen(firstPort ? firstPort + 2 : 0, '127.0.0.1', resolve),
+);
 const receiverUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/tegami-hooks`;
 const dir = mkdtempSync(join(tmpdir(), 'tegami-screenshots-'));
 const service = await startService({

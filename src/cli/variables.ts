@@ -107,6 +107,7 @@ export const OTHER_VARIABLES = [
   'TEGAMI_CHROMIUM',
   'TEGAMI_UPDATE_OPENAPI',
   'TEGAMI_FIXTURE_FAIL',
+  'TEGAMI_SCREENSHOTS_PORT',
 ] as const;
 
 /** The test runner's own variables (scripts/run-tests.js, test/helpers.ts), known by prefix. */
