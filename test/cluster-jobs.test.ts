@@ -1,17 +1,175 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { sql } from 'kysely';
 import pino from 'pino';
-import { firstIdAt } from '../src/domain/ids.ts';
+import { firstIdAt, newId } from '../src/domain/ids.ts';
+import type { MaintenanceStore } from '../src/domain/ports/maintenance-store.ts';
+import { RETENTION_FIRST_BATCH, RETENTION_MAX_BATCH } from '../src/domain/retention.ts';
 import { startClusterJobs } from '../src/ops/cluster-jobs.ts';
 import {
   createMaintenanceStore,
   type DatabaseHandle,
+  indexSubjects,
   migrateToLatest,
   openDatabase,
   SqlLeaderLease,
   SqlMessageStore,
+  SqlRecoveryStore,
 } from '../src/store/index.ts';
 import { TEST_ENGINE, type TempDatabase, tempDatabase } from './helpers.ts';
+
+const DAY = 24 * 3600_000;
+
+/** An id made at `ms`, told apart from others of that millisecond by `n`. */
+const idAt = (prefix: 'msg' | 'whd', ms: number, n: number) =>
+  `${firstIdAt(prefix, ms).slice(0, -6)}${String(n).padStart(6, '0')}`;
+
+const content = (n: number) => ({
+  from: { email: 'a@example.com' },
+  to: [{ email: `guest-${n}@example.com` }],
+  cc: [{ email: 'desk@example.com' }],
+  bcc: [],
+  subject: `Booking ${n}`,
+  text: 't',
+  headers: {},
+  categories: ['booking', 'transactional'],
+  metadata: { booking_id: String(n), site: 'hotel' },
+  attachments: [],
+});
+
+/** Stores messages with these ids, then sets their status, as the API and the worker would. */
+async function storeMessages(
+  database: DatabaseHandle,
+  messages: SqlMessageStore,
+  ids: string[],
+  status: string,
+) {
+  const now = Date.now();
+  for (let i = 0; i < ids.length; i += 500) {
+    await messages.submit({
+      messages: ids.slice(i, i + 500).map((id, j) => ({
+        id,
+        apiKeyId: null,
+        content: content(i + j),
+        sendAt: null,
+        createdAt: now,
+      })),
+    });
+  }
+  if (status === 'queued') return;
+  for (let i = 0; i < ids.length; i += 500) {
+    await database.db
+      .updateTable('messages')
+      .set({
+        status,
+        ...(status === 'sending'
+          ? { lease_owner: 'elsewhere.example/1/x', lease_expires_at: now + DAY }
+          : {}),
+        ...(status === 'scheduled' ? { send_at: now + DAY, next_attempt_at: now + DAY } : {}),
+      })
+      .where('id', 'in', ids.slice(i, i + 500))
+      .execute();
+  }
+}
+
+/** An attempt and two delivery events of each message, as a send and SendGrid's events leave. */
+async function addAttemptsAndEvents(database: DatabaseHandle, ids: string[]) {
+  const now = Date.now();
+  for (let i = 0; i < ids.length; i += 200) {
+    const part = ids.slice(i, i + 200);
+    await database.db
+      .insertInto('attempts')
+      .values(
+        part.map((id) => ({
+          message_id: id,
+          number: 1,
+          provider: 'sendgrid',
+          started_at: now,
+          duration_ms: 40,
+          outcome: 'accepted',
+          http_status: 202,
+          provider_message_id: `sg-${id}`,
+          error_class: null,
+          detail: null,
+          response_excerpt: null,
+          provider_fault: null,
+          provider_errors: null,
+          rate_limit: null,
+          network_error: null,
+        })),
+      )
+      .execute();
+    await database.db
+      .insertInto('delivery_events')
+      .values(
+        part.flatMap((id) =>
+          ['processed', 'delivered'].map((event) => ({
+            event_key: `sendgrid:${event}-${id}`,
+            provider: 'sendgrid',
+            message_id: id,
+            email_normalized: 'guest@example.com',
+            event,
+            occurred_at: now,
+            received_at: now,
+            provider_message_id: `sg-${id}`,
+            payload: '{}',
+          })),
+        ),
+      )
+      .execute();
+  }
+}
+
+/** Status webhooks made at `ms` (their ids carry it), one per message. */
+async function addStatusWebhooks(
+  database: DatabaseHandle,
+  messageIds: string[],
+  ms: number,
+  status: 'pending' | 'delivered',
+  from = 0,
+) {
+  for (let i = 0; i < messageIds.length; i += 200) {
+    await database.db
+      .insertInto('webhook_deliveries')
+      .values(
+        messageIds.slice(i, i + 200).map((messageId, j) => ({
+          id: idAt('whd', ms, from + i + j),
+          endpoint_id: 'whk_test',
+          event_type: 'message.sent',
+          payload: JSON.stringify({ data: { message_id: messageId } }),
+          message_id: messageId,
+          status,
+          attempts: status === 'delivered' ? 1 : 0,
+          next_attempt_at: status === 'delivered' ? null : Date.now() + 3600_000,
+          last_status: status === 'delivered' ? 200 : null,
+          last_error: null,
+          created_at: ms,
+          retry_from: ms,
+          delivered_at: status === 'delivered' ? ms : null,
+        })),
+      )
+      .execute();
+  }
+}
+
+/** Rows of `table` whose message is gone. */
+async function orphans(database: DatabaseHandle, table: string): Promise<number> {
+  const { rows } = await sql<{ n: number | string }>`select count(*) as n from ${sql.table(table)}
+      where message_id is not null and message_id not in (select id from messages)`.execute(
+    database.db,
+  );
+  return Number(rows[0]?.n);
+}
+
+/** The tables that hold rows of a message, the subject index among them. */
+const childTables = (database: DatabaseHandle) => [
+  'recipients',
+  'message_categories',
+  'message_metadata',
+  'attempts',
+  'delivery_events',
+  database.dialect.subjectIndexName,
+];
 
 describe(`leader lease and retention (${TEST_ENGINE})`, () => {
   let temp: TempDatabase;
@@ -123,5 +281,212 @@ describe(`leader lease and retention (${TEST_ENGINE})`, () => {
         .execute();
       assert.equal(rows.length, 0, `${table} rows of the pruned message are gone`);
     }
+  });
+  test('retention keeps unfinished mail however old, younger mail and mail a running recovery waits for; leaves nothing of what it deletes', async (t) => {
+    const messages = new SqlMessageStore(database);
+    const recoveries = new SqlRecoveryStore(database);
+    const now = Date.now();
+    const cutoff = now - 90 * DAY;
+    const old = now - 120 * DAY;
+    const ids = (n: number, ms: number, from: number) =>
+      Array.from({ length: n }, (_, i) => idAt('msg', ms, from + i));
+    const inRecovery = ids(4, old, 9_000);
+    const oldSent = ids(30, old, 1_000);
+    const oldFailed = ids(10, old, 2_000);
+    const oldCancelled = ids(5, old, 3_000);
+    const justOlder = ids(2, cutoff - 60_000, 4_000);
+    const justYounger = ids(2, cutoff + 60_000, 5_000);
+    const oldQueued = ids(3, old, 6_000);
+    const oldScheduled = ids(3, old, 7_000);
+    const oldSending = ids(3, old, 8_000);
+    // Old dead letters an operator is retrying in a recovery that has not reached them yet.
+    await storeMessages(database, messages, inRecovery, 'failed');
+    const unitId = (
+      await database.db
+        .selectFrom('messages')
+        .select('unit_id')
+        .where('id', '=', inRecovery[0] as string)
+        .executeTakeFirstOrThrow()
+    ).unit_id;
+    const actor = { type: 'cli' as const, id: 'test', name: null };
+    const recoveryId = newId('rec');
+    const audit = {
+      id: newId('aud'),
+      at: now,
+      actor,
+      unitId,
+      action: 'recovery.start' as const,
+      target: recoveryId,
+      filter: null,
+      counts: null,
+    };
+    const started = await recoveries.start(
+      {
+        id: recoveryId,
+        unitId,
+        action: 'retry',
+        filter: {},
+        ratePerS: null,
+        actor,
+        createdAt: now,
+      },
+      { unitId, status: 'failed', limit: 0 },
+      audit,
+    );
+    assert.equal(started.matched, inRecovery.length);
+    await storeMessages(database, messages, [...oldSent, ...justOlder, ...justYounger], 'sent');
+    await storeMessages(database, messages, oldFailed, 'failed');
+    await storeMessages(database, messages, oldCancelled, 'cancelled');
+    await storeMessages(database, messages, oldQueued, 'queued');
+    await storeMessages(database, messages, oldScheduled, 'scheduled');
+    await storeMessages(database, messages, oldSending, 'sending');
+    const finished = [...oldSent, ...oldFailed, ...oldCancelled, ...justOlder, ...justYounger];
+    await addAttemptsAndEvents(database, [...finished, ...inRecovery]);
+    // Status webhooks: some of pruned mail still being posted, some delivered long ago, some
+    // delivered recently.
+    await addStatusWebhooks(database, oldSent.slice(0, 10), old, 'pending', 0);
+    await addStatusWebhooks(database, oldSent, old + 1_000, 'delivered', 100);
+    await addStatusWebhooks(database, justYounger, cutoff + 60_000, 'delivered', 200);
+    while ((await indexSubjects(database, now + DAY)) > 0);
+
+    const jobs = startClusterJobs({
+      store: createMaintenanceStore(database, messages),
+      retentionDays: 90,
+      logger: pino({ level: 'silent' }),
+      intervalMs: 60_000,
+    });
+    t.after(() => jobs.stop());
+    assert.equal(await jobs.tick(), true);
+    const left = async (list: string[]) =>
+      (await database.db.selectFrom('messages').select('id').where('id', 'in', list).execute())
+        .map((r) => r.id)
+        .sort();
+    const kept = [...justYounger, ...oldQueued, ...oldScheduled, ...oldSending, ...inRecovery];
+    assert.deepEqual(
+      await left([...finished, ...kept, ...oldQueued]),
+      [...kept].sort(),
+      'finished mail older than 90 days is gone; the rest stays',
+    );
+    for (const table of childTables(database)) {
+      assert.equal(await orphans(database, table), 0, `no ${table} rows of deleted messages`);
+    }
+    const hooks = await database.db
+      .selectFrom('webhook_deliveries')
+      .select(['message_id', 'status'])
+      .where('message_id', 'in', [...oldSent, ...justYounger])
+      .execute();
+    assert.deepEqual(
+      hooks.map((h) => h.status).sort(),
+      [...Array(2).fill('delivered'), ...Array(10).fill('pending')],
+      'old delivered status webhooks are gone; pending ones are still posted; recent ones stay',
+    );
+
+    // Once the recovery no longer waits for them, they go too.
+    await recoveries.cancel(recoveryId, undefined, Date.now(), () => ({
+      ...audit,
+      id: newId('aud'),
+      action: 'recovery.cancel' as const,
+    }));
+    await jobs.tick();
+    assert.deepEqual(await left(inRecovery), []);
+    for (const table of childTables(database)) assert.equal(await orphans(database, table), 0);
+  });
+
+  test('retention deletes in short transactions, leaving the database to others in between', async (t) => {
+    const messages = new SqlMessageStore(database);
+    const old = Date.now() - 200 * DAY;
+    const ids = Array.from({ length: 1_500 }, (_, i) => idAt('msg', old, 100_000 + i));
+    await storeMessages(database, messages, ids, 'sent');
+    await addStatusWebhooks(database, ids, old, 'delivered', 100_000);
+    const real = createMaintenanceStore(database, messages);
+    const calls: { kind: string; limit: number; deleted: number; began: number; ended: number }[] =
+      [];
+    // The real store, with each call timed.
+    const timed =
+      (kind: string, prune: (before: number, limit: number) => Promise<number>) =>
+      async (before: number, limit: number) => {
+        const began = performance.now();
+        const deleted = await prune(before, limit);
+        calls.push({ kind, limit, deleted, began, ended: performance.now() });
+        return deleted;
+      };
+    const store: MaintenanceStore = {
+      ...real,
+      pruneFinishedMessages: timed('messages', real.pruneFinishedMessages),
+      pruneStatusWebhooks: timed('status webhooks', real.pruneStatusWebhooks),
+    };
+    const jobs = startClusterJobs({
+      store,
+      retentionDays: 90,
+      logger: pino({ level: 'silent' }),
+      intervalMs: 60_000,
+    });
+    t.after(() => jobs.stop());
+    const remaining = async () =>
+      (await database.db.selectFrom('messages').select('id').where('id', 'in', ids).execute())
+        .length +
+      (
+        await database.db
+          .selectFrom('webhook_deliveries')
+          .select('id')
+          .where('message_id', 'in', ids)
+          .execute()
+      ).length;
+    // Rounds until all is gone (one, unless the machine is very slow).
+    for (let i = 0; i < 20 && (await remaining()) > 0; i++) await jobs.tick();
+    assert.equal(await remaining(), 0);
+    for (const kind of ['messages', 'status webhooks']) {
+      const work = calls.filter((c) => c.kind === kind && c.deleted > 0);
+      assert.ok(work.length >= 3, `${kind}: 1,500 rows in several transactions (${work.length})`);
+      for (const c of work) assert.ok(c.deleted <= RETENTION_MAX_BATCH, `${kind}: ${c.deleted}`);
+      for (let i = 1; i < work.length; i++) {
+        const last = work[i - 1] as (typeof work)[number];
+        const gap = (work[i] as (typeof work)[number]).began - last.ended;
+        assert.ok(
+          gap >= last.ended - last.began,
+          `${kind}: a pause of ${gap.toFixed(1)} ms after a transaction of ${(last.ended - last.began).toFixed(1)} ms`,
+        );
+      }
+      assert.equal(work[0]?.limit, RETENTION_FIRST_BATCH, `${kind}: the first transaction`);
+    }
+  });
+
+  test('a finished message another transaction is changing is not deleted under it', async () => {
+    const messages = new SqlMessageStore(database);
+    const store = createMaintenanceStore(database, messages);
+    const old = Date.now() - 300 * DAY;
+    const retried = idAt('msg', old, 1);
+    const other = idAt('msg', old, 2);
+    await storeMessages(database, messages, [retried, other], 'failed');
+    let pruning: Promise<number> | undefined;
+    await database.db.transaction().execute(async (trx) => {
+      // An old dead letter retried by hand, not yet committed when retention picks messages.
+      await trx
+        .updateTable('messages')
+        .set({ status: 'queued' })
+        .where('id', '=', retried)
+        .execute();
+      pruning = store.pruneFinishedMessages(Date.now() - 90 * DAY, 100);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    });
+    await pruning;
+    const row = await database.db
+      .selectFrom('messages')
+      .select('status')
+      .where('id', '=', retried)
+      .executeTakeFirst();
+    assert.equal(row?.status, 'queued', 'the retried message is there, queued');
+    const recipients = await database.db
+      .selectFrom('recipients')
+      .select('email')
+      .where('message_id', '=', retried)
+      .execute();
+    assert.equal(recipients.length, 2, 'with its recipients');
+    assert.equal(
+      (await database.db.selectFrom('messages').select('id').where('id', '=', other).execute())
+        .length,
+      0,
+      'the other old dead letter is gone',
+    );
   });
 });

@@ -14,6 +14,14 @@ import {
 } from '../src/domain/provider-circuit.ts';
 import { workersProviderMismatch, worstReport } from '../src/domain/provider-health.ts';
 import {
+  RETENTION_FIRST_BATCH,
+  RETENTION_MAX_BATCH,
+  RETENTION_MIN_BATCH,
+  RETENTION_TRANSACTION_MS,
+  retentionBatchSize,
+  retentionPauseMs,
+} from '../src/domain/retention.ts';
+import {
   DEFAULT_RETRY_POLICY,
   decideAfterAttempt,
   retryDelayMs,
@@ -442,5 +450,22 @@ describe('canonical JSON', () => {
     // Deep nesting: no stack overflow.
     const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
     assert.equal(canonicalJson(JSON.parse(deep)), deep);
+
+describe('retention transactions', () => {
+  test('are sized by the time the last one took, and followed by a pause twice as long', () => {
+    assert.equal(retentionBatchSize(), RETENTION_FIRST_BATCH);
+    // Quick ones grow to the largest size, doubling at most; slow ones shrink to the smallest.
+    assert.equal(retentionBatchSize({ size: 100, elapsedMs: 1 }), 200);
+    let size = RETENTION_FIRST_BATCH;
+    for (let i = 0; i < 10; i++) size = retentionBatchSize({ size, elapsedMs: 1 });
+    assert.equal(size, RETENTION_MAX_BATCH);
+    assert.equal(retentionBatchSize({ size: 500, elapsedMs: 170 }), 250, 'halving at most');
+    for (let i = 0; i < 10; i++) size = retentionBatchSize({ size, elapsedMs: 1_000 });
+    assert.equal(size, RETENTION_MIN_BATCH);
+    // One that took the target time keeps its size; one that took half as long doubles.
+    assert.equal(retentionBatchSize({ size: 80, elapsedMs: RETENTION_TRANSACTION_MS }), 80);
+    assert.equal(retentionBatchSize({ size: 80, elapsedMs: RETENTION_TRANSACTION_MS / 2 }), 160);
+    assert.equal(retentionPauseMs(25), 50);
+    assert.equal(retentionPauseMs(0), 1);
   });
 });

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { MaintenanceStore } from '../domain/ports/maintenance-store.ts';
 import type { OutageReporter } from '../domain/ports/outage-reporter.ts';
+import { retentionBatchSize, retentionPauseMs } from '../domain/retention.ts';
 import { OutageLog } from './outage-log.ts';
 
 /**
@@ -15,9 +16,12 @@ export const LEADER_CHECK_INTERVAL_MS = 10_000;
 export const LEADER_LEASE_TTL_MS = 30_000;
 /** How long idempotency keys are remembered. */
 export const IDEMPOTENCY_KEY_TTL_MS = 24 * 3600_000;
-/** Messages deleted per retention transaction, and the most batches per round. */
-const RETENTION_BATCH = 500;
-const RETENTION_BATCHES_PER_ROUND = 40;
+/**
+ * How long a round may spend deleting each kind of row, its pauses included (the transactions
+ * are sized and spaced by domain/retention.ts). A backlog (a first round after retention was
+ * shortened) is worked off over many rounds; a round stays well within LEADER_LEASE_TTL_MS.
+ */
+const RETENTION_ROUND_MS = { messages: 5_000, events: 1_000, statusWebhooks: 2_000 };
 /**
  * Late matching: unmatched events read per transaction, and the most pages per round. A round
  * looks at up to 20,000 events; the walk resumes where it stopped, so all are seen in time.
@@ -58,6 +62,45 @@ export function startClusterJobs(deps: ClusterJobsDeps): ClusterJobs {
   let leader = false;
   let running: Promise<boolean> = Promise.resolve(false);
   let stopped = false;
+  /** A pause between retention transactions, cut short by stop(). */
+  let wakePause: (() => void) | null = null;
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        wakePause = null;
+        resolve();
+      }
+      wakePause = done;
+    });
+  /** The last full transaction of each kind: its size and time, to size the next one by. */
+  const previous: Record<
+    keyof typeof RETENTION_ROUND_MS,
+    { size: number; elapsedMs: number } | undefined
+  > = { messages: undefined, events: undefined, statusWebhooks: undefined };
+
+  /** Deletes with `step` until it finds no more, or the kind's time in this round is up. */
+  async function pruneInBatches(
+    kind: keyof typeof RETENTION_ROUND_MS,
+    step: (limit: number) => Promise<number>,
+  ): Promise<number> {
+    const until = performance.now() + RETENTION_ROUND_MS[kind];
+    let deleted = 0;
+    for (;;) {
+      const size = retentionBatchSize(previous[kind]);
+      const began = performance.now();
+      const n = await step(size);
+      const elapsedMs = performance.now() - began;
+      deleted += n;
+      if (n < size) return deleted;
+      previous[kind] = { size, elapsedMs };
+      const wait = retentionPauseMs(elapsedMs);
+      if (stopped || performance.now() + wait >= until) return deleted;
+      await pause(wait);
+      if (stopped) return deleted;
+    }
+  }
 
   async function round(): Promise<boolean> {
     // A round queued behind a long one when the stop came is not begun: it would take the lease.
@@ -70,24 +113,30 @@ export function startClusterJobs(deps: ClusterJobsDeps): ClusterJobs {
     if (!held) return false;
     const now = clock();
     await deps.store.pruneIdempotencyKeys(now - IDEMPOTENCY_KEY_TTL_MS);
-    let pruned = 0;
     const cutoff = now - deps.retentionDays * DAY_MS;
-    for (let i = 0; i < RETENTION_BATCHES_PER_ROUND; i++) {
-      const deleted = await deps.store.pruneFinishedMessages(cutoff, RETENTION_BATCH);
-      pruned += deleted;
-      if (deleted < RETENTION_BATCH) break;
-    }
+    const pruned = await pruneInBatches('messages', (limit) =>
+      deps.store.pruneFinishedMessages(cutoff, limit),
+    );
     await deps.store.matchLateEvents(MATCH_PAGE, MATCH_PAGES_PER_ROUND, now);
     // Events that never matched a message age out like messages do.
-    for (let i = 0; i < RETENTION_BATCHES_PER_ROUND; i++) {
-      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-      const deleted = await deps.store.pruneUnmatchedEvents(cutoff, RETENTION_BATCH);
-      if (deleted < RETENTION_BATCH) break;
-    }
+    await pruneInBatches('events', (limit) => deps.store.pruneUnmatchedEvents(cutoff, limit));
     // Status-webhook delivery logs age out with the messages they are about.
-    await deps.store.pruneStatusWebhooks(cutoff);
+    const webhooks = await pruneInBatches('statusWebhooks', (limit) =>
+      deps.store.pruneStatusWebhooks(cutoff, limit),
+    );
     await deps.store.pruneProviderHealth(now - GONE_WORKER_ROWS_KEPT_MS);
-    if (pruned > 0) logger.info({ pruned, retentionDays: deps.retentionDays }, 'retention pruned');
+    if (pruned > 0 || webhooks > 0) {
+      const last = previous.messages;
+      logger.info(
+        {
+          pruned,
+          statusWebhooks: webhooks,
+          retentionDays: deps.retentionDays,
+          ...(last ? { batch: last.size, batchMs: Math.round(last.elapsedMs) } : {}),
+        },
+        'retention pruned',
+      );
+    }
     for (const job of deps.extraJobs ?? []) await job(now);
     return true;
   }
@@ -115,6 +164,7 @@ export function startClusterJobs(deps: ClusterJobsDeps): ClusterJobs {
     async stop() {
       stopped = true;
       clearInterval(timer);
+      wakePause?.();
       await running;
       if (leader) await lease.release().catch(() => {});
     },

@@ -15,8 +15,8 @@ export interface MaintenanceStore {
   matchLateEvents(pageSize: number, maxPages: number, now: number): Promise<number>;
   /** Deletes up to `limit` delivery events that never matched, received before `before`. */
   pruneUnmatchedEvents(before: number, limit: number): Promise<number>;
-  /** Deletes finished status webhooks created before `before`. */
-  pruneStatusWebhooks(before: number): Promise<number>;
+  /** Deletes up to `limit` finished status webhooks made before `before`; returns how many. */
+  pruneStatusWebhooks(before: number, limit: number): Promise<number>;
   /** Deletes health rows of workers silent since `before`. */
   pruneProviderHealth(before: number): Promise<number>;
 }

@@ -43,7 +43,7 @@ export function createMaintenanceStore(
       deliveryEvents ? deliveryEvents.matchLater(pageSize, maxPages, now) : 0,
     pruneUnmatchedEvents: async (before, limit) =>
       deliveryEvents ? deliveryEvents.pruneUnmatched(before, limit) : 0,
-    pruneStatusWebhooks: (before) => pruneFinishedDeliveries(database, before),
+    pruneStatusWebhooks: (before, limit) => pruneFinishedDeliveries(database, before, limit),
     pruneProviderHealth: (before) => pruneHealth(database, before),
   };
 }

@@ -1,0 +1,40 @@
+/**
+ * How retention deletes (ops/cluster-jobs.ts): in transactions sized by the time they take, with
+ * a pause after each, so that submissions never wait long behind it. On SQLite a transaction
+ * holds the only write lock (and, the driver being synchronous, the API's event loop) from
+ * BEGIN to COMMIT: 500 messages with their rows took 170 ms (median; the commit alone ~100 ms,
+ * writing the pages of every index the rows were in), and a first round over a large backlog
+ * stalled submissions for seconds (measured, docs/benchmarks.md).
+ */
+
+/** How long one retention transaction should take, the commit included. */
+export const RETENTION_TRANSACTION_MS = 25;
+/** The first transaction's size, in messages (or other rows), before any was timed. */
+export const RETENTION_FIRST_BATCH = 100;
+export const RETENTION_MIN_BATCH = 10;
+export const RETENTION_MAX_BATCH = 500;
+/**
+ * After a transaction that took t ms, retention waits this many times t: it takes at most a
+ * third of the time (and of a thread), however slow the database is today.
+ */
+export const RETENTION_PAUSE_FACTOR = 2;
+
+/**
+ * The next transaction's size, from the last one's size and how long it took: the size that
+ * would have taken RETENTION_TRANSACTION_MS, at most double and at least half the last one, and
+ * within RETENTION_MIN_BATCH and RETENTION_MAX_BATCH.
+ */
+export function retentionBatchSize(previous?: { size: number; elapsedMs: number }): number {
+  if (!previous) return RETENTION_FIRST_BATCH;
+  const fitting =
+    previous.elapsedMs > 0
+      ? (previous.size * RETENTION_TRANSACTION_MS) / previous.elapsedMs
+      : Number.POSITIVE_INFINITY;
+  const next = Math.min(previous.size * 2, Math.max(previous.size / 2, fitting));
+  return Math.round(Math.max(RETENTION_MIN_BATCH, Math.min(RETENTION_MAX_BATCH, next)));
+}
+
+/** How long to wait after a retention transaction that took `elapsedMs`. */
+export function retentionPauseMs(elapsedMs: number): number {
+  return Math.max(1, Math.ceil(elapsedMs * RETENTION_PAUSE_FACTOR));
+}
