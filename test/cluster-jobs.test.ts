@@ -489,4 +489,38 @@ describe(`leader lease and retention (${TEST_ENGINE})`, () => {
       'the other old dead letter is gone',
     );
   });
+  test('the longest retention (36,500 days) deletes nothing, and the round goes on to the other jobs', async (t) => {
+    const messages = new SqlMessageStore(database);
+    const old = Date.now() - 300 * DAY;
+    const id = idAt('msg', old, 77);
+    await storeMessages(database, messages, [id], 'sent');
+    await addStatusWebhooks(database, [id], old, 'delivered', 77);
+    let extraJobRan = false;
+    const jobs = startClusterJobs({
+      store: createMaintenanceStore(database, messages),
+      retentionDays: 36_500,
+      extraJobs: [
+        async () => {
+          extraJobRan = true;
+        },
+      ],
+      logger: pino({ level: 'silent' }),
+      intervalMs: 60_000,
+    });
+    t.after(() => jobs.stop());
+    assert.equal(await jobs.tick(), true, 'the round ran to its end');
+    assert.equal(extraJobRan, true, 'the jobs after retention ran');
+    const left = await database.db
+      .selectFrom('messages')
+      .select('id')
+      .where('id', '=', id)
+      .execute();
+    assert.equal(left.length, 1, 'mail from 300 days ago is kept');
+    const hooks = await database.db
+      .selectFrom('webhook_deliveries')
+      .select('id')
+      .where('message_id', '=', id)
+      .execute();
+    assert.equal(hooks.length, 1, 'and its status webhook');
+  });
 });

@@ -113,7 +113,9 @@ export function startClusterJobs(deps: ClusterJobsDeps): ClusterJobs {
     if (!held) return false;
     const now = clock();
     await deps.store.pruneIdempotencyKeys(now - IDEMPOTENCY_KEY_TTL_MS);
-    const cutoff = now - deps.retentionDays * DAY_MS;
+    // Nothing is older than 1970: a retention reaching back further (36,500 days is allowed)
+    // has nothing to delete, and an id cannot be made for a time before it.
+    const cutoff = Math.max(0, now - deps.retentionDays * DAY_MS);
     const pruned = await pruneInBatches('messages', (limit) =>
       deps.store.pruneFinishedMessages(cutoff, limit),
     );
