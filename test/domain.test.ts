@@ -450,6 +450,8 @@ describe('canonical JSON', () => {
     // Deep nesting: no stack overflow.
     const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
     assert.equal(canonicalJson(JSON.parse(deep)), deep);
+  });
+});
 
 describe('retention transactions', () => {
   test('are sized by the time the last one took, and followed by a pause twice as long', () => {
