@@ -7,6 +7,8 @@
  * stalled submissions for seconds (measured, docs/benchmarks.md).
  */
 
+import { nextBatchSize } from './timed-batch.ts';
+
 /** How long one retention transaction should take, the commit included. */
 export const RETENTION_TRANSACTION_MS = 25;
 /** The first transaction's size, in messages (or other rows), before any was timed. */
@@ -26,12 +28,12 @@ export const RETENTION_PAUSE_FACTOR = 2;
  */
 export function retentionBatchSize(previous?: { size: number; elapsedMs: number }): number {
   if (!previous) return RETENTION_FIRST_BATCH;
-  const fitting =
-    previous.elapsedMs > 0
-      ? (previous.size * RETENTION_TRANSACTION_MS) / previous.elapsedMs
-      : Number.POSITIVE_INFINITY;
-  const next = Math.min(previous.size * 2, Math.max(previous.size / 2, fitting));
-  return Math.round(Math.max(RETENTION_MIN_BATCH, Math.min(RETENTION_MAX_BATCH, next)));
+  return nextBatchSize(
+    previous,
+    RETENTION_TRANSACTION_MS,
+    RETENTION_MIN_BATCH,
+    RETENTION_MAX_BATCH,
+  );
 }
 
 /** How long to wait after a retention transaction that took `elapsedMs`. */

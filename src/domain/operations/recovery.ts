@@ -1,3 +1,4 @@
+import { nextBatchSize } from '../timed-batch.ts';
 import { type MessageStatus, SUPPRESSED_ERROR_CLASS } from '../types.ts';
 import type { Actor } from './scope.ts';
 
@@ -91,12 +92,7 @@ export function chunkSize(
 ): number {
   if (ratePerS !== null) return Math.max(1, Math.min(RECOVERY_CHUNK, ratePerS));
   if (!previous) return RECOVERY_CHUNK;
-  const fitting =
-    previous.elapsedMs > 0
-      ? (previous.size * RECOVERY_CHUNK_TARGET_MS) / previous.elapsedMs
-      : Number.POSITIVE_INFINITY;
-  const next = Math.min(previous.size * 2, Math.max(previous.size / 2, fitting));
-  return Math.round(Math.max(RECOVERY_CHUNK, Math.min(RECOVERY_CHUNK_MAX, next)));
+  return nextBatchSize(previous, RECOVERY_CHUNK_TARGET_MS, RECOVERY_CHUNK, RECOVERY_CHUNK_MAX);
 }
 
 /** How long to wait after a chunk of `size` that took `elapsedMs`, to keep to `ratePerS`. */
