@@ -16,7 +16,7 @@ import {
   SqlMessageStore,
   SqlRecoveryStore,
 } from '../src/store/index.ts';
-import { TEST_ENGINE, type TempDatabase, tempDatabase } from './helpers.ts';
+import { acceptedAttempt, TEST_ENGINE, type TempDatabase, tempDatabase } from './helpers.ts';
 
 const DAY = 24 * 3600_000;
 
@@ -80,23 +80,7 @@ async function addAttemptsAndEvents(database: DatabaseHandle, ids: string[]) {
     await database.db
       .insertInto('attempts')
       .values(
-        part.map((id) => ({
-          message_id: id,
-          number: 1,
-          provider: 'sendgrid',
-          started_at: now,
-          duration_ms: 40,
-          outcome: 'accepted',
-          http_status: 202,
-          provider_message_id: `sg-${id}`,
-          error_class: null,
-          detail: null,
-          response_excerpt: null,
-          provider_fault: null,
-          provider_errors: null,
-          rate_limit: null,
-          network_error: null,
-        })),
+        part.map((id) => acceptedAttempt(id, `sg-${id}`, { started_at: now, duration_ms: 40 })),
       )
       .execute();
     await database.db
@@ -234,23 +218,14 @@ describe(`leader lease and retention (${TEST_ENGINE})`, () => {
       .execute();
     await database.db
       .insertInto('attempts')
-      .values({
-        message_id: oldSent,
-        number: 1,
-        provider: 'sandbox',
-        started_at: now,
-        duration_ms: 1,
-        outcome: 'accepted',
-        http_status: null,
-        provider_message_id: null,
-        error_class: null,
-        detail: null,
-        response_excerpt: null,
-        provider_fault: null,
-        provider_errors: null,
-        rate_limit: null,
-        network_error: null,
-      })
+      .values(
+        acceptedAttempt(oldSent, null, {
+          provider: 'sandbox',
+          started_at: now,
+          duration_ms: 1,
+          http_status: null,
+        }),
+      )
       .execute();
 
     const jobs = startClusterJobs({

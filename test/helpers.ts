@@ -22,6 +22,7 @@ import {
   openDatabase,
   SqlApiKeyStore,
 } from '../src/store/index.ts';
+import type { AttemptTable } from '../src/store/schema.ts';
 
 export const TEST_KEY = 'tgm_test_bootstrap_key_0123456789abcdef';
 
@@ -402,6 +403,36 @@ export function message(overrides: Record<string, unknown> = {}) {
     subject: 'Your booking is confirmed',
     text: 'See you soon.',
     ...overrides,
+  };
+}
+
+/**
+ * The `attempts` row of a first send that the provider accepted, as a worker records it: for
+ * tests that need a message sent (and named by the provider's message id) without sending it.
+ * `fields` replaces any column.
+ */
+export function acceptedAttempt(
+  messageId: string,
+  providerMessageId: string | null,
+  fields: Partial<AttemptTable> = {},
+): AttemptTable {
+  return {
+    message_id: messageId,
+    number: 1,
+    provider: 'sendgrid',
+    started_at: Date.now(),
+    duration_ms: 10,
+    outcome: 'accepted',
+    http_status: 202,
+    provider_message_id: providerMessageId,
+    error_class: null,
+    detail: null,
+    response_excerpt: null,
+    provider_fault: null,
+    provider_errors: null,
+    rate_limit: null,
+    network_error: null,
+    ...fields,
   };
 }
 

@@ -7,7 +7,14 @@ import {
   SqlDeliveryEventStore,
   SqlMessageStore,
 } from '../src/store/index.ts';
-import { message, startTestService, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
+import {
+  acceptedAttempt,
+  message,
+  startTestService,
+  TEST_ENGINE,
+  type TestService,
+  waitFor,
+} from './helpers.ts';
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -55,23 +62,7 @@ describe(`late matching of delivery events (${TEST_ENGINE})`, () => {
     assert.equal(r.status, 202);
     await tegami.service.database.db
       .insertInto('attempts')
-      .values({
-        message_id: r.body.id,
-        number: 1,
-        provider: 'sendgrid',
-        started_at: Date.now(),
-        duration_ms: 10,
-        outcome: 'accepted',
-        http_status: 202,
-        provider_message_id: providerMessageId,
-        error_class: null,
-        detail: null,
-        response_excerpt: null,
-        provider_fault: null,
-        provider_errors: null,
-        rate_limit: null,
-        network_error: null,
-      })
+      .values(acceptedAttempt(r.body.id, providerMessageId))
       .execute();
     return r.body.id as string;
   }
