@@ -210,6 +210,12 @@ export interface DeliveryEventTable {
   provider_message_id: string | null;
   /** The event as received, every field kept (JSON). */
   payload: string;
+  /**
+   * The delivery status the event sets for its recipient (`statusOfEvent`, migration 027): null
+   * for engagement events, for events before 027 other than bounces (their status is their
+   * event's), and for events an earlier release's process stored beside this one.
+   */
+  delivery_status: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** An address Tegami does not send to any more, and why (see domain/suppression.ts). */

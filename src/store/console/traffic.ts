@@ -39,9 +39,10 @@ export async function traffic(
       .where('messages.unit_id', '=', unitId);
   }
 
-  // A block is a `bounce` of `type: "blocked"`: the payload is stored as JSON.stringify wrote it,
-  // so the field reads so whatever the engine, without a JSON function of either.
-  const blocked = sql<number>`(case when ${sql.ref('delivery_events.event')} = 'bounce' and ${sql.ref('delivery_events.payload')} like ${'%"type":"blocked"%'} then 1 else 0 end)`;
+  // A block is the event whose stored status (statusOfEvent, applied when it was stored) is
+  // `blocked`. A bounce that an earlier release's process stored during an upgrade has no status
+  // and counts as bounced (docs/deploy.md).
+  const blocked = sql<number>`(case when ${sql.ref('delivery_events.delivery_status')} = 'blocked' then 1 else 0 end)`;
   let events = db
     .selectFrom('delivery_events')
     .select([

@@ -1,10 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import {
-  type DeliveryMark,
-  foldMarks,
-  outranks,
-  statusOfEvent,
-} from '../../domain/recipient-state.ts';
+import { type DeliveryMark, foldMarks, outranks } from '../../domain/recipient-state.ts';
 import { statusWebhooksForRecipient, type WebhookEvent } from '../../domain/status-webhooks.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { markConfirmed } from '../messages/mark-confirmed.ts';
@@ -27,11 +22,10 @@ export async function foldIntoRecipients(
   );
   const candidates = new Map<string, DeliveryMark[]>();
   for (const e of events) {
-    const status = statusOfEvent(e.event, e.bounceType);
-    if (!status) continue;
+    if (!e.status) continue;
     const id = `${e.messageId}\n${e.email}`;
     const list = candidates.get(id) ?? [];
-    list.push({ status, at: e.occurredAt, eventId: e.key });
+    list.push({ status: e.status, at: e.occurredAt, eventId: e.key });
     candidates.set(id, list);
   }
   if (candidates.size === 0) return;

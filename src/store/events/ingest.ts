@@ -46,8 +46,7 @@ export function ingestEvents(
               messageId: r.message_id,
               email: r.email_normalized,
               key: r.event_key,
-              event: r.event,
-              bounceType: unique.get(r.event_key)?.bounceType ?? null,
+              status: r.delivery_status,
               occurredAt: r.occurred_at,
             },
           ]

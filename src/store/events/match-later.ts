@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { type DeliveryStatus, statusOfEvent } from '../../domain/recipient-state.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { readJson } from '../engine/read-json.ts';
 import { chunks } from '../write/insert-rows.ts';
@@ -21,7 +22,9 @@ interface WaitingEvent {
   event: string;
   occurred_at: number;
   received_at: number;
-  payload: string;
+  delivery_status: string | null;
+  /** Read only where `delivery_status` is null. */
+  payload: string | null;
 }
 
 /**
@@ -64,7 +67,8 @@ async function matchLaterPage(
       ? sql`and (received_at, event_key) > (${cursor.receivedAt}, ${cursor.key})`
       : sql``;
     const { rows: waiting } = await sql<WaitingEvent>`select event_key, provider_message_id,
-        email_normalized, event, occurred_at, received_at, payload
+        email_normalized, event, occurred_at, received_at, delivery_status,
+        case when delivery_status is null then payload end as payload
       from delivery_events${unmatchedIndex(handle.dialect)}
       where message_id is null and received_at >= ${now - walk.windowMs}
         and provider_message_id is not null ${after}
@@ -86,18 +90,17 @@ async function matchLaterPage(
     for (const w of waiting) {
       const messageId = byProviderId.get(w.provider_message_id);
       if (!messageId) continue;
+      const status = storedStatus(w);
       await trx
         .updateTable('delivery_events')
-        .set({ message_id: messageId })
+        .set({ message_id: messageId, delivery_status: status })
         .where('event_key', '=', w.event_key)
         .execute();
-      const raw = (readJson(w.payload) ?? {}) as { type?: unknown };
       matched.push({
         messageId,
         email: w.email_normalized,
         key: w.event_key,
-        event: w.event,
-        bounceType: typeof raw.type === 'string' ? raw.type : null,
+        status,
         occurredAt: w.occurred_at,
       });
     }
@@ -108,4 +111,16 @@ async function matchLaterPage(
   walk.cursor =
     page.full && page.last ? { receivedAt: page.last.received_at, key: page.last.event_key } : null;
   return { matched: page.matched, finished: !page.full };
+}
+
+/**
+ * The status a waiting event sets: as stored, or, where the row has none (an engagement event,
+ * an event stored before migration 027, or by an earlier release's process beside this one), by
+ * the same rule from the event and its payload's bounce type; the update that matches it stores
+ * it then.
+ */
+function storedStatus(w: WaitingEvent): DeliveryStatus | null {
+  if (w.delivery_status !== null) return w.delivery_status as DeliveryStatus;
+  const raw = (readJson(w.payload) ?? {}) as { type?: unknown };
+  return statusOfEvent(w.event, typeof raw.type === 'string' ? raw.type : null);
 }

@@ -25,6 +25,7 @@ import * as webhookSecretRotation from './023-webhook-secret-rotation.ts';
 import * as xMessageId from './024-x-message-id.ts';
 import * as unitRateWindows from './025-unit-rate-windows.ts';
 import * as webhookDeliveryMessage from './026-webhook-delivery-message.ts';
+import * as deliveryEventStatus from './027-delivery-event-status.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
@@ -54,4 +55,5 @@ export const migrations: Record<string, Migration> = {
   '024-x-message-id': xMessageId,
   '025-unit-rate-windows': unitRateWindows,
   '026-webhook-delivery-message': webhookDeliveryMessage,
+  '027-delivery-event-status': deliveryEventStatus,
 };
