@@ -1,5 +1,6 @@
 import { count } from '../../domain/count-words.ts';
 import type { TimelineEntry } from '../../domain/ports/delivery-event-store.ts';
+import { statusOfEvent } from '../../domain/recipient-state.ts';
 import { type MessageRecord, type Recipient, SUPPRESSED_ERROR_CLASS } from '../../domain/types.ts';
 import { type Html, html, qs, time } from '../html.ts';
 import { suppressionReasonText } from './words.ts';
@@ -8,12 +9,13 @@ import { suppressionReasonText } from './words.ts';
 const RECIPIENTS_TOLD = 10;
 
 /**
- * The delivery status an event stands for, as the recipient's row and `event:` name it: SendGrid
- * sends a block as a `bounce` event of `type: "blocked"`, which is no bounce (the address exists).
+ * The delivery status an event stands for, by the rule ingest stores it with (a SendGrid block is
+ * a `bounce` of `type: "blocked"`, which is no bounce: the address exists); an event that sets no
+ * status (an open, a click) stands for itself.
  */
 function eventStatus(e: { event: string; payload: Record<string, unknown> }): string {
-  if (e.event !== 'bounce') return e.event;
-  return e.payload.type === 'blocked' ? 'blocked' : 'bounced';
+  const bounceType = typeof e.payload.type === 'string' ? e.payload.type : null;
+  return statusOfEvent(e.event, bounceType) ?? e.event;
 }
 
 /** The provider's own words about an event (a bounce's reason, a deferral's answer), as the API's `detail`. */
