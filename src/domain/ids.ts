@@ -38,6 +38,12 @@ export type IdPrefix =
   | 'ntf'
   | 'usr';
 
+/** A message's id: `msg_` and a 26-character ULID. */
+export const MESSAGE_ID = /^msg_[0-9A-Z]{26}$/;
+
+/** What a message id looks like, in the words every refusal of a malformed one uses. */
+export const MESSAGE_ID_IN_WORDS = 'a message id, like msg_01JB8ZQ4W5X3C2V1N0M9K8J7H6';
+
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${ulid()}`;
 }

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { decodeEventCursor } from '../domain/event-cursor.ts';
-import type { IdPrefix } from '../domain/ids.ts';
+import { type IdPrefix, MESSAGE_ID } from '../domain/ids.ts';
 import { parseIsoTime } from '../domain/operations/message-query.ts';
 import type { EventCursor } from '../domain/ports/delivery-event-store.ts';
 import { ApiError, type ErrorDetail } from './errors.ts';
@@ -68,7 +68,7 @@ export function parsePage(query: { cursor?: string | undefined; limit?: string |
   const cursor: { beforeId?: string } = {};
   if (query.cursor !== undefined) {
     const id = cursorId(query.cursor);
-    if (!/^msg_[0-9A-Z]{26}$/.test(id)) {
+    if (!MESSAGE_ID.test(id)) {
       details.push({ field: 'querystring.cursor', message: 'is not a cursor this API returned' });
     }
     cursor.beforeId = id;

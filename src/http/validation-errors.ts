@@ -1,4 +1,5 @@
 import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
+import { MESSAGE_ID, MESSAGE_ID_IN_WORDS } from '../domain/ids.ts';
 import type { ErrorDetail } from './errors.ts';
 
 /**
@@ -125,6 +126,8 @@ export function schemaErrorDetails(
     } else if (error.keyword === 'additionalProperties') {
       field = fieldPath(`${error.instancePath}/${String(params.additionalProperty)}`, prefix);
       message = 'is not a known field';
+    } else if (error.keyword === 'pattern' && PATTERNS_IN_WORDS.has(String(params.pattern))) {
+      message = PATTERNS_IN_WORDS.get(String(params.pattern)) as string;
     } else if (error.keyword === 'uniqueItems') {
       // Ajv says "must NOT have duplicate items (items ## 1 and 0 are identical)".
       const [a, b] = [Number(params.j), Number(params.i)].sort((x, y) => x - y);
@@ -137,6 +140,13 @@ export function schemaErrorDetails(
   }
   return details;
 }
+
+/**
+ * Patterns of the schemas said in words: Ajv's own message quotes the regular expression
+ * (`must match pattern "^msg_[0-9A-Z]{26}$"`). The words are those of every other refusal of
+ * such a value.
+ */
+const PATTERNS_IN_WORDS = new Map([[MESSAGE_ID.source, `must be ${MESSAGE_ID_IN_WORDS}`]]);
 
 /** Ajv's keywords for "not this alternative", left out where a problem inside explains it. */
 const ALTERNATIVES = new Set(['anyOf', 'type', 'const', 'enum']);

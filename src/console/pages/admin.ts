@@ -13,6 +13,7 @@ import {
   lockOf,
 } from '../../domain/console-users.ts';
 import { count } from '../../domain/count-words.ts';
+import { MESSAGE_ID, MESSAGE_ID_IN_WORDS } from '../../domain/ids.ts';
 import { AUDIT_ACTIONS, type AuditAction } from '../../domain/operations/audit.ts';
 import { parseIsoTime } from '../../domain/operations/message-query.ts';
 import {
@@ -562,7 +563,7 @@ ${
       const endpoint = await deps.webhooks.find(id, unitIdOf(state), { deleted: true });
       if (!endpoint) throw new ConsoleError(404, NO_ENDPOINT);
       // A message id not understood is said above the form, which keeps what was typed.
-      const badMessage = message !== '' && !/^msg_[0-9A-Z]{26}$/.test(message);
+      const badMessage = message !== '' && !MESSAGE_ID.test(message);
       const entries = badMessage
         ? []
         : await deps.webhooks.deliveries(id, {
@@ -577,7 +578,7 @@ ${
       const body = html`<p><a href="/console/webhooks">← Back to the endpoints</a></p>
 <h2>Status webhooks to ${endpoint.url}, newest first</h2>
 ${endpoint.deletedAt !== null ? html`<div class="card notice" role="status" id="endpoint-deleted"><p>This endpoint was deleted ${time(endpoint.deletedAt)}: nothing has been posted to it since, and the status webhooks still pending then were marked failed (“endpoint deleted”). Its log is kept until retention removes it.</p></div>` : ''}
-${badMessage ? html`<p class="error" role="alert" id="webhook-message-error">Message: a message id, like msg_01JB8ZQ4W5X3C2V1N0M9K8J7H6.</p>` : ''}<form method="get" class="search inline-form">
+${badMessage ? html`<p class="error" role="alert" id="webhook-message-error">Message: ${MESSAGE_ID_IN_WORDS}.</p>` : ''}<form method="get" class="search inline-form">
 <label>Status <select name="status"><option value="">any</option>${WEBHOOK_DELIVERY_STATUSES.map((s) => html`<option ${s === status ? 'selected' : ''}>${s}</option>`)}</select></label>
 <label>Message id <input name="message" value="${message}" placeholder="msg_…"${badMessage ? html` aria-invalid="true" aria-describedby="webhook-message-error"` : ''}></label>
 <button type="submit">Filter</button></form>

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { MESSAGE_ID, MESSAGE_ID_IN_WORDS } from '../../../domain/ids.ts';
 import { WEBHOOK_DELIVERY_STATUSES } from '../../../domain/ports/status-webhook-store.ts';
 import type { WebhookEndpointsOptions } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
@@ -24,8 +25,8 @@ const DeliveriesQuerySchema = Type.Object(
     status: Type.Optional(Type.Union(WEBHOOK_DELIVERY_STATUSES.map((s) => Type.Literal(s)))),
     message_id: Type.Optional(
       Type.String({
-        pattern: '^msg_[0-9A-Z]{26}$',
-        description: 'only the status webhooks about this message',
+        pattern: MESSAGE_ID.source,
+        description: `only the status webhooks about this message: ${MESSAGE_ID_IN_WORDS}`,
       }),
     ),
     cursor: Type.Optional(
