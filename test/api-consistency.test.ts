@@ -509,6 +509,51 @@ describe(`the API answers a mistake the same way on every route (${TEST_ENGINE})
     }
   });
 
+  test('a path with an empty part (a trailing slash, //) is 404 on every route, with or without a key: never an empty id, nor a 405', async () => {
+    const before = await rowCounts();
+    let probed = 0;
+    for (const op of operations) {
+      const path = fill(op.path);
+      // A trailing slash, and each path parameter left empty (`/v1/messages/`, `…//cancel`).
+      const variants = [`${path}/`];
+      if (op.path.includes('{')) variants.push(fill(op.path.replace(/\{[^}]+\}/, '')));
+      for (const variant of variants) {
+        for (const key of [undefined, null]) {
+          const what = `${op.method} ${variant} ${key === null ? 'without a key' : ''}`;
+          const error = refused(
+            await send(op.method, variant, key === null ? { key } : {}),
+            404,
+            'not_found',
+            what,
+          );
+          assert.ok(error.message.startsWith(`no route for ${op.method} ${variant}:`), what);
+          probed++;
+        }
+      }
+      // Named without the slash where that is a route.
+      const slashed = refused(await send(op.method, `${path}/`), 404, 'not_found', path);
+      assert.ok(
+        slashed.message.endsWith(`(the route is ${op.method} ${path})`),
+        `${op.method} ${path}/: ${slashed.message}`,
+      );
+    }
+    assert.ok(probed > 100, `${probed} paths probed`);
+    // Other methods on such a path: 404 as well, not a 405 naming the methods of an empty id.
+    for (const [method, path] of [
+      ['PUT', '/v1/messages/'],
+      ['POST', '/v1/units/'],
+      ['DELETE', '/v1/recoveries/'],
+      ['GET', '/v1/unsent/'],
+      ['GET', '/v1//messages'],
+    ] as const) {
+      const answer = await send(method, path);
+      refused(answer, 404, 'not_found', `${method} ${path}`);
+      assert.equal(answer.headers.get('allow'), null, `${method} ${path}`);
+    }
+    assert.deepEqual(await rowCounts(), before);
+    assert.equal(await statusOf(scheduled), 'scheduled');
+  });
+
   test('a method a path does not take (OPTIONS too): 405 with Allow; an unknown path stays 404', async () => {
     const byPath = new Map<string, Set<string>>();
     for (const op of operations) {

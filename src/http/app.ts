@@ -7,6 +7,7 @@ import Fastify, {
   type FastifyError,
   type FastifyInstance,
   type FastifyReply,
+  type HTTPMethods,
   LogController,
 } from 'fastify';
 import { failsEveryWrite } from '../domain/ports/database-unavailable.ts';
@@ -90,6 +91,27 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     decodeBody(request, reply.raw, payload),
   );
 
+  // Under /v1 a path with an empty part (a trailing slash, `//`) names no route: a path
+  // parameter matches an empty part, so `GET /v1/messages/` was the message whose id is "", and
+  // `PUT /v1/messages/` a 405. It is a 404 as any path that does not exist (before the API key is
+  // checked), naming the route without the trailing slash where there is one.
+  app.addHook('onRequest', async (request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    if (!path.startsWith('/v1/') || !/\/\/|\/$/.test(path)) return;
+    const trimmed = path.slice(0, -1);
+    const near =
+      path.endsWith('/') &&
+      !trimmed.endsWith('/') &&
+      app.findRoute({ method: request.method as HTTPMethods, url: trimmed })
+        ? ` (the route is ${request.method} ${trimmed})`
+        : '';
+    const error = new ApiError(
+      'not_found',
+      `no route for ${request.method} ${path}: a /v1 path has no empty part and no trailing slash${near}`,
+    );
+    return reply.status(404).send(error.toBody());
+  });
+
   // PostgreSQL cannot hold U+0000 in text: a filter holding one was refused there and matched
   // nothing on SQLite. Refused alike on both, naming the parameter.
   app.addHook('preValidation', async (request) => {
@@ -128,7 +150,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
         title: 'Tegami API',
         version: '1',
         description:
-          'Submit transactional mail and follow what happened to it. Every `/v1` route refuses (400, naming each `querystring.<name>` or field) a query parameter it does not take, an empty or repeated query value, and body fields it does not take; a route without a request body takes none, or `{}`. Bodies are JSON in UTF-8 (415 otherwise). A method a path does not take is 405 with `Allow`. Every error is `#/components/schemas/Error` but on `/v3/mail/send`, which answers as SendGrid does. See docs/api-errors.md.',
+          'Submit transactional mail and follow what happened to it. Every `/v1` route refuses (400, naming each `querystring.<name>` or field) a query parameter it does not take, an empty or repeated query value, and body fields it does not take; a route without a request body takes none, or `{}`. Bodies are JSON in UTF-8 (415 otherwise). A method a path does not take is 405 with `Allow`; a path with an empty part (a trailing slash, `//`) is 404. An answer that makes something addressable (201, or 202 for a message or a recovery) has `Location`, the path to GET it. Every error is `#/components/schemas/Error` but on `/v3/mail/send`, which answers as SendGrid does. See docs/api-errors.md.',
       },
       components: {
         securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
@@ -182,7 +204,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       return void reply.status(405).send(error.toBody());
     }
     // The sandbox's outbox is there only with the sandbox provider: say so, not "no route".
-    const sandboxOff = !deps.sandbox && /^\/v1\/sandbox\/messages\/?$/.test(path);
+    const sandboxOff = !deps.sandbox && path === '/v1/sandbox/messages';
     const error = new ApiError(
       'not_found',
       sandboxOff
