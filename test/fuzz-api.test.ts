@@ -1373,6 +1373,12 @@ describe(`property: every operation of the OpenAPI document, made hostile (${TES
         };
       },
     },
+    'GET /v1/webhook-endpoints/{id}': {
+      make: async (i) => ({
+        req: plain('GET', '/v1/webhook-endpoints/{id}', { params: { id: of(i).seed.endpointOk } }),
+        strict: true,
+      }),
+    },
     'GET /v1/webhook-endpoints/{id}/deliveries': {
       make: async (i) => ({
         req: plain('GET', '/v1/webhook-endpoints/{id}/deliveries', {

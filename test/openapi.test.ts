@@ -207,7 +207,8 @@ describe(`the OpenAPI document lists the statuses the API answers (${TEST_ENGINE
     });
     await answers('DELETE', `/v1/webhook-endpoints/${endpoint.body.id}`, 204);
     await answers('DELETE', `/v1/webhook-endpoints/${endpoint.body.id}`, 404);
-    await answers('PUT', '/v1/sendgrid/event-relay', 200, { url: 'http://127.0.0.1:9/events' });
+    await answers('PUT', '/v1/sendgrid/event-relay', 201, { url: 'http://127.0.0.1:9/events' });
+    await answers('PUT', '/v1/sendgrid/event-relay', 200, { url: 'http://127.0.0.1:9/moved' });
     await answers('DELETE', '/v1/sendgrid/event-relay', 204);
     await answers('DELETE', '/v1/sendgrid/event-relay', 404);
   });

@@ -89,12 +89,13 @@ describe(`@sendgrid/mail against Tegami, through the sendgrid provider (${TEST_E
     const relay = await tegami.request('PUT', '/v1/sendgrid/event-relay', {
       url: `${receiver.url}/sendgrid/events`,
     });
-    assert.equal(relay.status, 200);
+    assert.equal(relay.status, 201);
     assert.equal(relay.body.unit, 'default');
     // The URL can move; the key pair (and so the receiver's verification key) stays.
     const moved = await tegami.request('PUT', '/v1/sendgrid/event-relay', {
       url: `${receiver.url}/events`,
     });
+    assert.equal(moved.status, 200);
     assert.equal(moved.body.public_key, relay.body.public_key);
     assert.equal(moved.body.url, `${receiver.url}/events`);
 

@@ -449,7 +449,7 @@ describe(`/v3/mail/send and the event relay by unit (${TEST_ENGINE})`, () => {
     const put = (key: string, body: unknown) =>
       request(svc.url, 'PUT', '/v1/sendgrid/event-relay', body, {}, key);
     const hotel = await put(hotelKey, { url: 'http://127.0.0.1:9/hotel' });
-    assert.equal(hotel.status, 200);
+    assert.equal(hotel.status, 201);
     assert.equal(hotel.body.unit, 'hotel');
     assert.deepEqual([hotel.body.pending, hotel.body.failed], [0, 0]);
     const other = await put(restaurantKey, { url: 'http://127.0.0.1:9/restaurant' });
@@ -480,7 +480,7 @@ describe(`/v3/mail/send and the event relay by unit (${TEST_ENGINE})`, () => {
     assert.ok(actions.includes('sendgrid_event_relay.delete'));
   });
 
-  test('a relay set and removed at the same moment: each answer a 200, 204 or 404, never a 5xx', async () => {
+  test('a relay set and removed at the same moment: each answer a 200, 201, 204 or 404, never a 5xx', async () => {
     // The relay a PUT answers with used to be read again after its write: a DELETE in between
     // made it missing, a 500 (PostgreSQL).
     const as = (method: string, body?: unknown) =>
@@ -490,10 +490,14 @@ describe(`/v3/mail/send and the event relay by unit (${TEST_ENGINE})`, () => {
       const answers = await Promise.all([as('PUT', { url }), as('DELETE'), as('PUT', { url })]);
       for (const answer of answers) {
         assert.ok(
-          [200, 204, 404].includes(answer.status),
+          [200, 201, 204, 404].includes(answer.status),
           `${answer.status} ${JSON.stringify(answer.body)}`,
         );
-        if (answer.status === 200) assert.equal(answer.body.url, url);
+        if (answer.status === 200 || answer.status === 201) assert.equal(answer.body.url, url);
+        // Made by this PUT (after a removal): where it is read back.
+        if (answer.status === 201) {
+          assert.equal(answer.headers.get('location'), '/v1/sendgrid/event-relay?unit=hotel');
+        }
       }
     }
   });

@@ -9,7 +9,8 @@ import { type Priority, resolvePriority } from '../domain/priority.ts';
 import type { ValidMessage } from '../domain/validate-message.ts';
 import type { ApiDeps } from './deps.ts';
 import { ApiError } from './errors.ts';
-import { idempotencyKey, requestHash, reusedKey, sendStored } from './idempotency.ts';
+import { idempotencyKey, type Locate, requestHash, reusedKey, sendStored } from './idempotency.ts';
+import { setLocation } from './location.ts';
 import { hasNulCharacter } from './map-errors.ts';
 import {
   giveBackUnitLimit,
@@ -62,7 +63,7 @@ export async function withDefaultPriorities(
 /**
  * Stores accepted messages durably, together with the answer under the request's
  * Idempotency-Key, and answers with `status` and `body` (or the stored answer of a retry that
- * raced this one).
+ * raced this one), with the `Location` that `locate` finds in the answer's body.
  */
 export async function acceptMessages<T extends object>(
   request: FastifyRequest,
@@ -71,6 +72,7 @@ export async function acceptMessages<T extends object>(
   messages: NewMessage[],
   status: number,
   body: T,
+  locate?: Locate,
 ): Promise<T> {
   const key = idempotencyKey(request);
   const bodyText = JSON.stringify(body);
@@ -118,7 +120,9 @@ export async function acceptMessages<T extends object>(
   deps.outage?.succeeded('storing messages');
   if (outcome.kind !== 'stored') giveBackUnitLimit(deps, taken, messages.length);
   if (outcome.kind === 'idempotency_conflict') throw reusedKey();
-  if (outcome.kind === 'replay') return sendStored<T>(reply, outcome.status, outcome.body);
+  if (outcome.kind === 'replay') {
+    return sendStored<T>(reply, outcome.status, outcome.body, locate);
+  }
   // Mail that queued instead of going to this thread's worker at once (domain/hand-over.ts):
   // wake the workers (this process's, and others' on PostgreSQL).
   if ((outcome.leased?.length ?? 0) < messages.length) deps.onAccepted?.();
@@ -130,6 +134,8 @@ export async function acceptMessages<T extends object>(
     }
     for (const [unit, n] of byUnit) deps.telemetry.messagesAccepted(unit, n);
   }
+  const where = locate?.(body) ?? null;
+  if (where !== null) setLocation(reply, where);
   void reply.status(status);
   return body;
 }

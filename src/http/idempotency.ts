@@ -4,6 +4,7 @@ import { canonicalJsonHash } from '../domain/canonical-json.ts';
 import { oneAtATime } from '../domain/one-at-a-time.ts';
 import type { MessageStore } from '../domain/ports/message-store.ts';
 import { ApiError } from './errors.ts';
+import { setLocation } from './location.ts';
 
 /**
  * `Idempotency-Key` on submissions: a repeated key with the same request gets the stored answer
@@ -64,6 +65,7 @@ export async function replayIfKnown(
   request: FastifyRequest,
   reply: FastifyReply,
   messages: MessageStore,
+  locate?: Locate,
 ): Promise<boolean> {
   const key = idempotencyKey(request);
   if (key === null || !request.apiKey) return false;
@@ -74,7 +76,7 @@ export async function replayIfKnown(
     known.requestHash !== legacyRequestHash(request)
   )
     throw reusedKey();
-  sendStored<never>(reply, known.status, known.body);
+  sendStored<never>(reply, known.status, known.body, locate);
   return true;
 }
 
@@ -113,10 +115,32 @@ export function reusedKey(): ApiError {
 }
 
 /**
- * Sends a stored answer verbatim. Returns the reply, which tells Fastify the answer is already
- * sent; typed as the route's payload so handlers can return it on any path.
+ * Where an answer's body says the thing it made is (its `Location`), or null: for a route whose
+ * answer names one thing it made.
  */
-export function sendStored<T>(reply: FastifyReply, status: number, body: string): T {
+export type Locate = (body: unknown) => string | null;
+
+/**
+ * Sends a stored answer verbatim, with the `Location` its body names (`locate`) as the first
+ * answer had it. Returns the reply, which tells Fastify the answer is already sent; typed as the
+ * route's payload so handlers can return it on any path.
+ */
+export function sendStored<T>(
+  reply: FastifyReply,
+  status: number,
+  body: string,
+  locate?: Locate,
+): T {
   void reply.status(status).header('idempotent-replayed', 'true').type('application/json');
+  const where = locate && status >= 200 && status < 300 ? locate(parseStored(body)) : null;
+  if (where !== null) setLocation(reply, where);
   return reply.serializer((payload: unknown) => payload as string).send(body) as T;
+}
+
+function parseStored(body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch {
+    return null; // stored by this API as JSON; a body that is not names nothing
+  }
 }

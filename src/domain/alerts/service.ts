@@ -119,15 +119,18 @@ export class AlertsService {
 
   async settings(scope: Scope, ref: string): Promise<{ unit: Unit; settings: UnitAlertSettings }> {
     const unit = await this.unit(scope, ref);
-    const settings = (await this.deps.store.unitSettingsOf(unit.id)) ?? {
-      unitId: unit.id,
-      slackWebhookUrl: null,
-      overrides: {},
-      rateLimitPerMin: null,
-      defaultPriority: null,
-      updatedAt: unit.createdAt,
-    };
+    const settings = (await this.deps.store.unitSettingsOf(unit.id)) ?? unsetSettings(unit);
     return { unit, settings };
+  }
+
+  /**
+   * Units with their settings, as `settings` gives one: every unit's settings read in one query,
+   * not one per unit (a list of units shows what a single unit's read shows).
+   */
+  async withSettings(units: Unit[]): Promise<{ unit: Unit; settings: UnitAlertSettings }[]> {
+    if (units.length === 0) return [];
+    const byUnit = new Map((await this.deps.store.unitSettings()).map((s) => [s.unitId, s]));
+    return units.map((unit) => ({ unit, settings: byUnit.get(unit.id) ?? unsetSettings(unit) }));
   }
 
   async updateSettings(
@@ -202,6 +205,21 @@ export class AlertsService {
     });
     return { unit, settings: next };
   }
+}
+
+/**
+ * The settings of a unit that has set none (a unit just created has none): alerts go to the
+ * global channel with the global thresholds, the global sending limit, priority `normal`.
+ */
+export function unsetSettings(unit: Unit): UnitAlertSettings {
+  return {
+    unitId: unit.id,
+    slackWebhookUrl: null,
+    overrides: {},
+    rateLimitPerMin: null,
+    defaultPriority: null,
+    updatedAt: unit.createdAt,
+  };
 }
 
 function stripUndefined(o: UnitAlertOverrides): UnitAlertOverrides {

@@ -354,6 +354,19 @@ export class OperationsService {
     return result.record;
   }
 
+  /**
+   * Cancels a running recovery, and reads it back as `getRecoveryWithOutcome` does: what became
+   * of the mail it requeued before it stopped.
+   */
+  async cancelRecoveryWithOutcome(
+    scope: Scope,
+    actor: Actor,
+    id: string,
+  ): Promise<{ record: RecoveryRecord; outcome: RecoveryOutcome | null }> {
+    await this.cancelRecovery(scope, actor, id);
+    return this.getRecoveryWithOutcome(scope, id);
+  }
+
   // --- single messages ---------------------------------------------------------------------
 
   async retryMessage(scope: Scope, actor: Actor, id: string): Promise<StateChange> {

@@ -36,6 +36,14 @@ export function generateRelayKeyPair(): RelayKeyPair {
   };
 }
 
+/**
+ * Whether a put of `keys` made the relay: a relay that was there keeps its own key pair, so only a
+ * new one has the pair just generated.
+ */
+export function relayMadeWith(relay: { publicKey: string }, keys: RelayKeyPair): boolean {
+  return relay.publicKey === keys.publicKey;
+}
+
 /** SendGrid's signature of a post: base64 DER ECDSA (SHA-256) over timestamp + body. */
 export function signRelayPost(privateKey: string, timestamp: string, body: string): string {
   const key = createPrivateKey({

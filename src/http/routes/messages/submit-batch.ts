@@ -77,7 +77,7 @@ export function registerSubmitMessageBatch(app: TypedApp, deps: ApiDeps): void {
         tags: ['messages'],
         summary: 'Submit up to 1,000 messages',
         description:
-          'Each message is validated on its own: valid ones are stored together (atomically), invalid ones are reported per index. 400 if none is valid. 429 `rate_limited` if the valid ones would go over the sending limit of the unit: none is stored.',
+          'Each message is validated on its own: valid ones are stored together (atomically), invalid ones are reported per index. 400 if none is valid. 429 `rate_limited` if the valid ones would go over the sending limit of the unit: none is stored. The answer has no `Location` (it made several messages): each accepted one is read back at `/v1/messages/{id}` with its `results[].id`.',
         headers: SubmissionHeadersSchema,
         body: BatchInputSchema,
         response: { 202: BatchResultSchema, ...MessageErrorResponses, 429: ErrorSchema },

@@ -1,12 +1,15 @@
 import type { OperationsService } from '../../../domain/operations/service.ts';
-import { presentRecoveries } from '../../present/recovery.ts';
+import { presentOutcome, presentRecovery } from '../../present/recovery.ts';
 import { ErrorSchema } from '../../schemas/error.ts';
 import { IdParamsSchema } from '../../schemas/id-params.ts';
-import { RecoverySchema } from '../../schemas/recovery.ts';
+import { RecoveryWithOutcomeSchema } from '../../schemas/recovery.ts';
 import { actorOf, scopeOf } from '../../scope.ts';
 import type { TypedApp } from '../../typed-app.ts';
 
-/** `POST /v1/recoveries/{id}/cancel`. */
+/**
+ * `POST /v1/recoveries/{id}/cancel`: the recovery as `GET /v1/recoveries/{id}` shows it once
+ * cancelled, `outcome` included (as a message's cancel and retry answer with the message's read).
+ */
 export function registerCancelRecovery(app: TypedApp, operations: OperationsService): void {
   app.post(
     '/recoveries/:id/cancel',
@@ -14,15 +17,20 @@ export function registerCancelRecovery(app: TypedApp, operations: OperationsServ
       schema: {
         tags: ['operations'],
         summary: 'Stop a running recovery after its current chunk',
+        description:
+          'Answers with the recovery as `GET /v1/recoveries/{id}` shows it, with its `outcome`. 409 `invalid_state` if it has finished.',
         params: IdParamsSchema,
-        response: { 200: RecoverySchema, 404: ErrorSchema, 409: ErrorSchema },
+        response: { 200: RecoveryWithOutcomeSchema, 404: ErrorSchema, 409: ErrorSchema },
       },
     },
-    async (request) =>
-      (
-        await presentRecoveries(operations, [
-          await operations.cancelRecovery(scopeOf(request), actorOf(request), request.params.id),
-        ])
-      )[0],
+    async (request) => {
+      const { record, outcome } = await operations.cancelRecoveryWithOutcome(
+        scopeOf(request),
+        actorOf(request),
+        request.params.id,
+      );
+      const units = await operations.unitNames(record.unitId ? [record.unitId] : []);
+      return { ...presentRecovery(record, units), outcome: presentOutcome(outcome) };
+    },
   );
 }

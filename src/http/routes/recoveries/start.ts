@@ -8,6 +8,7 @@ import {
 } from '../../../domain/operations/recovery.ts';
 import type { OperationsService } from '../../../domain/operations/service.ts';
 import { ApiError } from '../../errors.ts';
+import { setLocation, withLocation } from '../../location.ts';
 import { unitNamedIn } from '../../map-errors.ts';
 import { presentMessage } from '../../present/message.ts';
 import { presentRecoveries } from '../../present/recovery.ts';
@@ -71,9 +72,13 @@ export function registerStartRecovery(app: TypedApp, operations: OperationsServi
         tags: ['operations'],
         summary: 'Retry or cancel every message of a filter: a dry run (default) or a recovery',
         description:
-          'With dry_run (the default) nothing changes: the answer counts what the filter matches. With "dry_run": false the set is fixed now and worked through in chunks: 202 and the recovery.',
+          'With dry_run (the default) nothing changes: the answer counts what the filter matches. With "dry_run": false the set is fixed now and worked through in chunks: 202 and the recovery, with `Location: /v1/recoveries/{id}` to follow it.',
         body: BodySchema,
-        response: { 200: DryRunSchema, 202: RecoverySchema, 400: ErrorSchema },
+        response: {
+          200: DryRunSchema,
+          202: withLocation(RecoverySchema, '/v1/recoveries/{id}'),
+          400: ErrorSchema,
+        },
       },
     },
     async (request, reply) => {
@@ -121,6 +126,7 @@ export function registerStartRecovery(app: TypedApp, operations: OperationsServi
         operations.startRecovery(scope, actorOf(request), recovery),
       );
       void reply.code(202);
+      setLocation(reply, `/v1/recoveries/${record.id}`);
       return (await presentRecoveries(operations, [record]))[0];
     },
   );

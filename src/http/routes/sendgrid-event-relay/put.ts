@@ -1,7 +1,11 @@
 import { Type } from '@sinclair/typebox';
-import { generateRelayKeyPair } from '../../../domain/sendgrid-compat/event-relay.ts';
+import {
+  generateRelayKeyPair,
+  relayMadeWith,
+} from '../../../domain/sendgrid-compat/event-relay.ts';
 import type { SendGridEventRelayOptions } from '../../deps.ts';
 import { invalidField } from '../../errors.ts';
+import { setLocation, withLocation } from '../../location.ts';
 import { presentEventRelay } from '../../present/sendgrid-event-relay.ts';
 import { EventRelaySchema } from '../../schemas/sendgrid-event-relay.ts';
 import { actorOf } from '../../scope.ts';
@@ -27,7 +31,8 @@ const PutBodySchema = Type.Object(
 
 /**
  * `PUT /v1/sendgrid/event-relay`: sets the unit's old Event Webhook URL. The first call makes the
- * unit's key pair; later calls change the URL and keep it, so the receiver's key stays valid.
+ * unit's relay and key pair (201, with `Location`); later calls change the URL and keep the key
+ * pair (200), so the receiver's key stays valid.
  */
 export function registerPutEventRelay(app: TypedApp, options: SendGridEventRelayOptions) {
   app.put(
@@ -38,11 +43,14 @@ export function registerPutEventRelay(app: TypedApp, options: SendGridEventRelay
         tags: ['sendgrid'],
         summary: "Relay the unit's SendGrid delivery events to its old Event Webhook URL",
         description:
-          "Events of mail sent through POST /v3/mail/send are posted in SendGrid's format and batches, signed with SendGrid's scheme (ECDSA P-256) with the unit's key pair: `public_key` is the verification key. Retried as status webhooks are.",
-        response: { 200: EventRelaySchema },
+          "Events of mail sent through POST /v3/mail/send are posted in SendGrid's format and batches, signed with SendGrid's scheme (ECDSA P-256) with the unit's key pair: `public_key` is the verification key. Retried as status webhooks are. 201 when this made the unit's relay (with `Location: /v1/sendgrid/event-relay?unit={name}`), 200 when it changed the URL of the one it had (the key pair stays).",
+        response: {
+          200: EventRelaySchema,
+          201: withLocation(EventRelaySchema, '/v1/sendgrid/event-relay?unit={name}'),
+        },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       let parsed: URL;
       try {
         parsed = new URL(request.body.url);
@@ -58,17 +66,17 @@ export function registerPutEventRelay(app: TypedApp, options: SendGridEventRelay
       const unit = await relayUnit(request, options.operations, request.body.unit, 'unit');
       const refused = await options.checkDestination(parsed.toString());
       if (refused) throw invalidField('url', refused);
-      const relay = await options.store.put(
-        unit.id,
-        parsed.toString(),
-        generateRelayKeyPair(),
-        options.clock(),
-      );
+      const keys = generateRelayKeyPair();
+      const relay = await options.store.put(unit.id, parsed.toString(), keys, options.clock());
       await options.operations.record(actorOf(request), 'sendgrid_event_relay.put', {
         unitId: unit.id,
         target: unit.id,
         filter: { url: relay.url },
       });
+      if (relayMadeWith(relay, keys)) {
+        void reply.code(201);
+        setLocation(reply, `/v1/sendgrid/event-relay?unit=${encodeURIComponent(unit.name)}`);
+      }
       return presentEventRelay(relay, unit.name, await options.store.counts(unit.id));
     },
   );

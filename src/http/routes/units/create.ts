@@ -1,10 +1,13 @@
 import { Type } from '@sinclair/typebox';
+import { type AlertsService, unsetSettings } from '../../../domain/alerts/service.ts';
 import type { OperationsService } from '../../../domain/operations/service.ts';
+import { setLocation, withLocation } from '../../location.ts';
 import { presentUnit } from '../../present/unit.ts';
 import { ErrorSchema } from '../../schemas/error.ts';
 import { UnitSchema } from '../../schemas/unit.ts';
 import { actorOf, scopeOf } from '../../scope.ts';
 import type { TypedApp } from '../../typed-app.ts';
+import { presentUnitWithAlerts, UnitWithAlertsSchema } from './settings-schema.ts';
 
 const CreateBodySchema = Type.Object(
   {
@@ -16,16 +19,30 @@ const CreateBodySchema = Type.Object(
   { additionalProperties: false },
 );
 
-/** `POST /v1/units`. */
-export function registerCreateUnit(app: TypedApp, operations: OperationsService): void {
+/**
+ * `POST /v1/units`: the unit as `GET /v1/units/{id}` shows it (with the settings it has not set
+ * yet) when units' settings are served, and `Location` there.
+ */
+export function registerCreateUnit(
+  app: TypedApp,
+  operations: OperationsService,
+  alerts?: AlertsService,
+): void {
   app.post(
     '/units',
     {
       schema: {
         tags: ['units'],
         summary: 'Create a unit (admin keys only); 409 already_exists if the name is taken',
+        description:
+          'Answers 201 with the unit as `GET /v1/units/{id}` shows it, and `Location: /v1/units/{id}`.',
         body: CreateBodySchema,
-        response: { 201: UnitSchema, 400: ErrorSchema, 403: ErrorSchema, 409: ErrorSchema },
+        response: {
+          201: alerts ? withLocation(UnitWithAlertsSchema, '/v1/units/{id}') : UnitSchema,
+          400: ErrorSchema,
+          403: ErrorSchema,
+          409: ErrorSchema,
+        },
       },
     },
     async (request, reply) => {
@@ -35,7 +52,9 @@ export function registerCreateUnit(app: TypedApp, operations: OperationsService)
         request.body.name,
       );
       void reply.code(201);
-      return presentUnit(unit);
+      if (!alerts) return presentUnit(unit);
+      setLocation(reply, `/v1/units/${unit.id}`);
+      return presentUnitWithAlerts(unit, unsetSettings(unit));
     },
   );
 }

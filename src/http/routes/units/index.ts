@@ -13,8 +13,8 @@ export function registerUnitRoutes(
   alerts?: AlertsService,
   onChanged?: (unitId: string) => void,
 ): void {
-  registerListUnits(app, operations);
-  registerCreateUnit(app, operations);
+  registerListUnits(app, operations, alerts);
+  registerCreateUnit(app, operations, alerts);
   if (alerts) {
     registerGetUnit(app, alerts);
     registerUpdateUnit(app, alerts, onChanged);

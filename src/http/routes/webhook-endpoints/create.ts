@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { generateWebhookSecret, WEBHOOK_EVENT_TYPES } from '../../../domain/status-webhooks.ts';
 import type { WebhookEndpointsOptions } from '../../deps.ts';
 import { invalidField } from '../../errors.ts';
+import { setLocation, withLocation } from '../../location.ts';
 import { endpointUnitNames, presentEndpoint } from '../../present/webhook-endpoint.ts';
 import { EndpointSchema } from '../../schemas/webhook-endpoint.ts';
 import { actorOf, scopeOf } from '../../scope.ts';
@@ -44,7 +45,9 @@ export function registerCreateWebhookEndpoint(app: TypedApp, options: WebhookEnd
         body: CreateBodySchema,
         tags: ['webhooks'],
         summary: 'Register an endpoint for status webhooks; the answer shows its secret once',
-        response: { 201: CreatedSchema },
+        description:
+          'Answers 201 with the endpoint and its secret, and `Location: /v1/webhook-endpoints/{id}` (read back there without the secret).',
+        response: { 201: withLocation(CreatedSchema, '/v1/webhook-endpoints/{id}') },
       },
     },
     async (request, reply) => {
@@ -87,6 +90,7 @@ export function registerCreateWebhookEndpoint(app: TypedApp, options: WebhookEnd
         filter: { url: endpoint.url, events: endpoint.events },
       });
       void reply.code(201);
+      setLocation(reply, `/v1/webhook-endpoints/${endpoint.id}`);
       return {
         ...presentEndpoint(
           endpoint,
