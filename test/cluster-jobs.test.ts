@@ -136,6 +136,41 @@ async function addStatusWebhooks(
   }
 }
 
+/** `n` idempotency keys of an API key, used at `ms`, named `prefix-<from + i>`. */
+async function addIdempotencyKeys(
+  database: DatabaseHandle,
+  apiKeyId: string,
+  prefix: string,
+  n: number,
+  ms: number,
+) {
+  for (let i = 0; i < n; i += 500) {
+    await database.db
+      .insertInto('idempotency_keys')
+      .values(
+        Array.from({ length: Math.min(500, n - i) }, (_, j) => ({
+          api_key_id: apiKeyId,
+          key: `${prefix}-${i + j}`,
+          request_hash: 'h',
+          response_status: 202,
+          response_body: '{"id":"msg_x"}',
+          created_at: ms,
+        })),
+      )
+      .execute();
+  }
+}
+
+/** The idempotency keys stored, as `<api key>/<key>`, sorted. */
+async function idempotencyKeys(database: DatabaseHandle, prefix: string): Promise<string[]> {
+  const rows = await database.db
+    .selectFrom('idempotency_keys')
+    .select(['api_key_id', 'key'])
+    .where('key', 'like', `${prefix}-%`)
+    .execute();
+  return rows.map((r) => `${r.api_key_id}/${r.key}`).sort();
+}
+
 /** Rows of `table` whose message is gone. */
 async function orphans(database: DatabaseHandle, table: string): Promise<number> {
   const { rows } = await sql<{ n: number | string }>`select count(*) as n from ${sql.table(table)}
@@ -323,6 +358,14 @@ describe(`leader lease and retention (${TEST_ENGINE})`, () => {
     await addStatusWebhooks(database, oldSent, old + 1_000, 'delivered', 100);
     await addStatusWebhooks(database, justYounger, cutoff + 60_000, 'delivered', 200);
     while ((await indexSubjects(database, now + DAY)) > 0);
+    // Idempotency keys of two API keys, remembered for a day: used long ago and just over a day
+    // ago (they go), and just under a day ago and now (they stay).
+    for (const apiKeyId of ['key_a', 'key_b']) {
+      await addIdempotencyKeys(database, apiKeyId, 'gone-long', 3, now - 30 * DAY);
+      await addIdempotencyKeys(database, apiKeyId, 'gone-just', 3, now - DAY - 60_000);
+      await addIdempotencyKeys(database, apiKeyId, 'kept-just', 3, now - DAY + 60_000);
+      await addIdempotencyKeys(database, apiKeyId, 'kept-now', 3, now);
+    }
 
     const jobs = startClusterJobs({
       store: createMaintenanceStore(database, messages),
@@ -355,6 +398,14 @@ describe(`leader lease and retention (${TEST_ENGINE})`, () => {
       [...Array(2).fill('delivered'), ...Array(10).fill('pending')],
       'old delivered status webhooks are gone; pending ones are still posted; recent ones stay',
     );
+    assert.deepEqual(await idempotencyKeys(database, 'gone'), [], 'keys over a day old are gone');
+    assert.deepEqual(
+      await idempotencyKeys(database, 'kept'),
+      ['key_a', 'key_b']
+        .flatMap((k) => [0, 1, 2].flatMap((i) => [`${k}/kept-just-${i}`, `${k}/kept-now-${i}`]))
+        .sort(),
+      'keys of the last day stay',
+    );
 
     // Once the recovery no longer waits for them, they go too.
     await recoveries.cancel(recoveryId, undefined, Date.now(), () => ({
@@ -373,6 +424,8 @@ describe(`leader lease and retention (${TEST_ENGINE})`, () => {
     const ids = Array.from({ length: 1_500 }, (_, i) => idAt('msg', old, 100_000 + i));
     await storeMessages(database, messages, ids, 'sent');
     await addStatusWebhooks(database, ids, old, 'delivered', 100_000);
+    // A day's idempotency keys and more, as after a stop of two days.
+    await addIdempotencyKeys(database, 'key_p', 'paced', 1_500, Date.now() - 2 * DAY);
     const real = createMaintenanceStore(database, messages);
     const calls: { kind: string; limit: number; deleted: number; began: number; ended: number }[] =
       [];
@@ -389,6 +442,7 @@ describe(`leader lease and retention (${TEST_ENGINE})`, () => {
       ...real,
       pruneFinishedMessages: timed('messages', real.pruneFinishedMessages),
       pruneStatusWebhooks: timed('status webhooks', real.pruneStatusWebhooks),
+      pruneIdempotencyKeys: timed('idempotency keys', real.pruneIdempotencyKeys),
     };
     const jobs = startClusterJobs({
       store,
@@ -406,11 +460,12 @@ describe(`leader lease and retention (${TEST_ENGINE})`, () => {
           .select('id')
           .where('message_id', 'in', ids)
           .execute()
-      ).length;
+      ).length +
+      (await idempotencyKeys(database, 'paced')).length;
     // Rounds until all is gone (one, unless the machine is very slow).
     for (let i = 0; i < 20 && (await remaining()) > 0; i++) await jobs.tick();
     assert.equal(await remaining(), 0);
-    for (const kind of ['messages', 'status webhooks']) {
+    for (const kind of ['messages', 'status webhooks', 'idempotency keys']) {
       const work = calls.filter((c) => c.kind === kind && c.deleted > 0);
       assert.ok(work.length >= 3, `${kind}: 1,500 rows in several transactions (${work.length})`);
       for (const c of work) assert.ok(c.deleted <= RETENTION_MAX_BATCH, `${kind}: ${c.deleted}`);

@@ -1,6 +1,7 @@
 /**
- * How retention deletes (ops/cluster-jobs.ts): in transactions sized by the time they take, with
- * a pause after each, so that submissions never wait long behind it. On SQLite a transaction
+ * How retention (and the expiry of idempotency keys) deletes (ops/cluster-jobs.ts): in
+ * transactions sized by the time they take, with a pause after each, so that submissions never
+ * wait long behind it. On SQLite a transaction
  * holds the only write lock (and, the driver being synchronous, the API's event loop) from
  * BEGIN to COMMIT: 500 messages with their rows took 170 ms (median; the commit alone ~100 ms,
  * writing the pages of every index the rows were in), and a first round over a large backlog

@@ -19,9 +19,15 @@ export const IDEMPOTENCY_KEY_TTL_MS = 24 * 3600_000;
 /**
  * How long a round may spend deleting each kind of row, its pauses included (the transactions
  * are sized and spaced by domain/retention.ts). A backlog (a first round after retention was
- * shortened) is worked off over many rounds; a round stays well within LEADER_LEASE_TTL_MS.
+ * shortened, or after the cluster was stopped for a day: a day's idempotency keys) is worked off
+ * over many rounds; a round stays well within LEADER_LEASE_TTL_MS.
  */
-const RETENTION_ROUND_MS = { messages: 5_000, events: 1_000, statusWebhooks: 2_000 };
+const RETENTION_ROUND_MS = {
+  idempotencyKeys: 2_000,
+  messages: 5_000,
+  events: 1_000,
+  statusWebhooks: 2_000,
+};
 /**
  * Late matching: unmatched events read per transaction, and the most pages per round. A round
  * looks at up to 20,000 events; the walk resumes where it stopped, so all are seen in time.
@@ -78,7 +84,12 @@ export function startClusterJobs(deps: ClusterJobsDeps): ClusterJobs {
   const previous: Record<
     keyof typeof RETENTION_ROUND_MS,
     { size: number; elapsedMs: number } | undefined
-  > = { messages: undefined, events: undefined, statusWebhooks: undefined };
+  > = {
+    idempotencyKeys: undefined,
+    messages: undefined,
+    events: undefined,
+    statusWebhooks: undefined,
+  };
 
   /** Deletes with `step` until it finds no more, or the kind's time in this round is up. */
   async function pruneInBatches(
@@ -112,7 +123,9 @@ export function startClusterJobs(deps: ClusterJobsDeps): ClusterJobs {
     }
     if (!held) return false;
     const now = clock();
-    await deps.store.pruneIdempotencyKeys(now - IDEMPOTENCY_KEY_TTL_MS);
+    const keys = await pruneInBatches('idempotencyKeys', (limit) =>
+      deps.store.pruneIdempotencyKeys(now - IDEMPOTENCY_KEY_TTL_MS, limit),
+    );
     // Nothing is older than 1970: a retention reaching back further (36,500 days is allowed)
     // has nothing to delete, and an id cannot be made for a time before it.
     const cutoff = Math.max(0, now - deps.retentionDays * DAY_MS);
@@ -133,6 +146,7 @@ export function startClusterJobs(deps: ClusterJobsDeps): ClusterJobs {
         {
           pruned,
           statusWebhooks: webhooks,
+          idempotencyKeys: keys,
           retentionDays: deps.retentionDays,
           ...(last ? { batch: last.size, batchMs: Math.round(last.elapsedMs) } : {}),
         },

@@ -8,7 +8,8 @@ export interface LeaderLease {
 /** What the once-per-cluster jobs (ops/cluster-jobs.ts) do to storage. */
 export interface MaintenanceStore {
   leaderLease(name: string, holder: string): LeaderLease;
-  pruneIdempotencyKeys(olderThan: number): Promise<number>;
+  /** Deletes up to `limit` idempotency keys used before `olderThan`, oldest first; returns how many. */
+  pruneIdempotencyKeys(olderThan: number, limit: number): Promise<number>;
   /** Deletes up to `limit` finished messages older than `before`; returns how many. */
   pruneFinishedMessages(before: number, limit: number): Promise<number>;
   /** Matches delivery events that arrived before their attempt was recorded. */

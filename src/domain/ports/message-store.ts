@@ -78,5 +78,6 @@ export interface MessageStore {
   count(filter: MessageFilter): Promise<number>;
   cancel(id: string, now: number, unitId?: string): Promise<StateChange>;
   retry(id: string, now: number, unitId?: string): Promise<StateChange>;
-  pruneIdempotencyKeys(olderThan: number): Promise<number>;
+  /** Deletes up to `limit` idempotency keys used before `olderThan`; returns how many. */
+  pruneIdempotencyKeys(olderThan: number, limit: number): Promise<number>;
 }

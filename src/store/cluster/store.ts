@@ -37,7 +37,7 @@ export function createMaintenanceStore(
 ): MaintenanceStore {
   return {
     leaderLease: (name, holder) => new SqlLeaderLease(database, name, holder),
-    pruneIdempotencyKeys: (olderThan) => messages.pruneIdempotencyKeys(olderThan),
+    pruneIdempotencyKeys: (olderThan, limit) => messages.pruneIdempotencyKeys(olderThan, limit),
     pruneFinishedMessages: (before, limit) => messages.pruneFinished(before, limit),
     matchLateEvents: async (pageSize, maxPages, now) =>
       deliveryEvents ? deliveryEvents.matchLater(pageSize, maxPages, now) : 0,

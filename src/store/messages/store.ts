@@ -89,8 +89,8 @@ export class SqlMessageStore implements MessageStore {
     return retryMessage(this.handle, id, now, unitId);
   }
 
-  pruneIdempotencyKeys(olderThan: number): Promise<number> {
-    return pruneIdempotencyKeys(this.handle, olderThan);
+  pruneIdempotencyKeys(olderThan: number, limit: number): Promise<number> {
+    return pruneIdempotencyKeys(this.handle, olderThan, limit);
   }
 
   countUnconfirmed(sentBefore: number, now: number): Promise<number> {
