@@ -16,7 +16,13 @@ import {
   SqlMessageStore,
   SqlRecoveryStore,
 } from '../src/store/index.ts';
-import { acceptedAttempt, TEST_ENGINE, type TempDatabase, tempDatabase } from './helpers.ts';
+import {
+  acceptedAttempt,
+  TEST_ENGINE,
+  type TempDatabase,
+  tempDatabase,
+  waitFor,
+} from './helpers.ts';
 
 const DAY = 24 * 3600_000;
 
@@ -552,5 +558,61 @@ describe(`leader lease and retention (${TEST_ENGINE})`, () => {
       .where('message_id', '=', id)
       .execute();
     assert.equal(hooks.length, 1, 'and its status webhook');
+  });
+  test('a round longer than the interval is followed by one round, not by the ticks it took', async (t) => {
+    const real = createMaintenanceStore(database, new SqlMessageStore(database));
+    // When each round began: it first takes or renews the lease.
+    const began: number[] = [];
+    const store: MaintenanceStore = {
+      ...real,
+      leaderLease: (name, holder) => {
+        const lease = real.leaderLease(name, holder);
+        return {
+          acquire: (ttlMs, now) => {
+            began.push(performance.now());
+            return lease.acquire(ttlMs, now);
+          },
+          release: () => lease.release(),
+        };
+      },
+    };
+    const INTERVAL_MS = 200;
+    let slow: { began: number; ended: number } | undefined;
+    const jobs = startClusterJobs({
+      store,
+      retentionDays: 90,
+      // The first round's last job takes as long as 7 intervals.
+      extraJobs: [
+        async () => {
+          if (slow) return;
+          const start = performance.now();
+          await new Promise((resolve) => setTimeout(resolve, 7 * INTERVAL_MS));
+          slow = { began: start, ended: performance.now() };
+        },
+      ],
+      logger: pino({ level: 'silent' }),
+      intervalMs: INTERVAL_MS,
+    });
+    t.after(() => jobs.stop());
+    await waitFor(async () => slow !== undefined, 'the slow round', 10_000, 20);
+    await new Promise((resolve) => setTimeout(resolve, 5 * INTERVAL_MS));
+    await jobs.stop();
+    const { began: slowBegan, ended: slowEnded } = slow as { began: number; ended: number };
+    assert.deepEqual(
+      began.filter((at) => at > slowBegan && at < slowEnded),
+      [],
+      'no round began while the slow one ran',
+    );
+    const later = began.filter((at) => at >= slowEnded);
+    assert.ok(later.length >= 2, `rounds went on after it (${later.length})`);
+    // The first at once; then one an interval after the one before (a little early at most:
+    // timers count whole milliseconds), not the ticks of 7 intervals back to back.
+    for (let i = 1; i < later.length; i++) {
+      const gap = (later[i] as number) - (later[i - 1] as number);
+      assert.ok(
+        gap >= INTERVAL_MS - 5,
+        `${gap.toFixed(1)} ms between rounds ${i} and ${i + 1} after the slow one`,
+      );
+    }
   });
 });

@@ -171,15 +171,38 @@ export function startClusterJobs(deps: ClusterJobsDeps): ClusterJobs {
     );
     return running;
   };
-  const timer = setInterval(tick, deps.intervalMs ?? LEADER_CHECK_INTERVAL_MS);
-  timer.unref();
-  void tick();
+  const intervalMs = deps.intervalMs ?? LEADER_CHECK_INTERVAL_MS;
+  /**
+   * A round begins every `intervalMs`, or as soon as the last one ended if it took longer: rounds
+   * never overlap, and a long one (a backlog of retention) is followed by one round, not by one
+   * for each interval it took, back to back (as ticks of a setInterval queued behind it were).
+   * The lease is renewed as often as before: never later than the end of a long round.
+   */
+  let timer: NodeJS.Timeout | undefined;
+  let roundRunning = false;
+  let due = false;
+  function onTimer() {
+    if (roundRunning) due = true;
+    else void scheduledRound();
+  }
+  async function scheduledRound(): Promise<void> {
+    roundRunning = true;
+    timer = setTimeout(onTimer, intervalMs);
+    timer.unref();
+    await tick();
+    roundRunning = false;
+    if (due && !stopped) {
+      due = false;
+      void scheduledRound();
+    }
+  }
+  void scheduledRound();
 
   return {
     tick,
     async stop() {
       stopped = true;
-      clearInterval(timer);
+      clearTimeout(timer);
       wakePause?.();
       await running;
       if (leader) await lease.release().catch(() => {});
