@@ -1,6 +1,7 @@
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { firstIdAt } from '../../domain/ids.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
+import type { Database } from '../schema.ts';
 
 /**
  * Deletes up to `limit` finished (sent, failed, cancelled) messages created before `before`,
@@ -20,30 +21,7 @@ export function pruneFinishedMessages(
   limit: number,
 ): Promise<number> {
   return handle.writeTransaction(async (trx) => {
-    const rows = await handle.dialect
-      .skipLocked(
-        trx
-          // In id order from the oldest, stopping at `limit`: SQLite chose the status index
-          // otherwise, and read and sorted every old finished message for each transaction.
-          .selectFrom(handle.dialect.throughIndex('messages', 'sqlite_autoindex_messages_1'))
-          .select('id')
-          .where('id', '<', firstIdAt('msg', before))
-          .where('status', 'in', ['sent', 'failed', 'cancelled'])
-          .where(({ not, exists, selectFrom }) =>
-            not(
-              exists(
-                selectFrom('recovery_items')
-                  .select('recovery_items.message_id')
-                  .whereRef('recovery_items.message_id', '=', 'messages.id')
-                  // A literal, so that the partial index of pending entries serves it.
-                  .where('recovery_items.state', '=', sql.lit('pending')),
-              ),
-            ),
-          )
-          .orderBy('id')
-          .limit(limit),
-      )
-      .execute();
+    const rows = await finishedMessagesToPrune(handle, trx, before, limit).execute();
     const ids = rows.map((r) => r.id);
     if (ids.length === 0) return 0;
     for (const table of [
@@ -58,4 +36,35 @@ export function pruneFinishedMessages(
     await trx.deleteFrom('messages').where('id', 'in', ids).execute();
     return ids.length;
   });
+}
+
+/** The ids of the next `limit` messages to prune (exported for the test of its plan). */
+export function finishedMessagesToPrune(
+  handle: DatabaseHandle,
+  db: Kysely<Database>,
+  before: number,
+  limit: number,
+) {
+  return handle.dialect.skipLocked(
+    db
+      // In id order from the oldest, stopping at `limit`: SQLite chose the status index
+      // otherwise, and read and sorted every old finished message for each transaction.
+      .selectFrom(handle.dialect.throughIndex('messages', 'sqlite_autoindex_messages_1'))
+      .select('id')
+      .where('id', '<', firstIdAt('msg', before))
+      .where('status', 'in', ['sent', 'failed', 'cancelled'])
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('recovery_items')
+              .select('recovery_items.message_id')
+              .whereRef('recovery_items.message_id', '=', 'messages.id')
+              // A literal, so that the partial index of pending entries serves it.
+              .where('recovery_items.state', '=', sql.lit('pending')),
+          ),
+        ),
+      )
+      .orderBy('id')
+      .limit(limit),
+  );
 }
