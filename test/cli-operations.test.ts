@@ -116,8 +116,14 @@ describe(`operations from the command line (${TEST_ENGINE})`, () => {
     ];
     const dry = await runTegami([...args, '--dry-run'], env);
     assert.equal(dry.code, 0, dry.output);
-    assert.match(dry.output, /Matched: 5 message\(s\); retry applies to 5 now/);
+    assert.match(dry.output, /Matched: 5 messages; retry applies to 5 now/);
     for (const id of bookings) assert.ok(dry.output.includes(id), `sample shows ${id}`);
+    const one = await runTegami(
+      ['recover', '--status', 'failed', '--category', 'other', '--dry-run'],
+      env,
+    );
+    assert.equal(one.code, 0, one.output);
+    assert.match(one.output, /Matched: 1 message; retry applies to 1 now/);
 
     // Not a terminal, no --yes: nothing starts.
     const refused = await runTegami(args, env);
@@ -128,7 +134,7 @@ describe(`operations from the command line (${TEST_ENGINE})`, () => {
 
     const run = await runTegami([...args, '--yes'], env);
     assert.equal(run.code, 0, run.output);
-    assert.match(run.output, /Started recovery rec_\w+: 5 message\(s\)/);
+    assert.match(run.output, /Started recovery rec_\w+: 5 messages\./);
     assert.match(
       run.output,
       /^5\/5 \(5 done, 0 skipped\)$/m,

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import pino from 'pino';
 import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
 import { message, request, startTestService, type TestService, waitFor } from './helpers.ts';
 
@@ -19,22 +20,27 @@ for (const onThread of [false, true])
   describe(`a hanging outage longer than the timeout${onThread ? ', provider on its own thread' : ''}`, () => {
     let simulator: RunningSimulator;
     let tegami: TestService;
+    /** What the service logged, one JSON object a line. */
+    const logged: string[] = [];
     const control = (method: string, path: string, body?: unknown) =>
       request(simulator.url, method, `/_simulator${path}`, body);
 
     before(async () => {
       simulator = await startSimulator({ port: 0, apiKey: SG_KEY });
-      tegami = await startTestService({
-        TEGAMI_PROVIDER: 'sendgrid',
-        TEGAMI_SENDGRID_API_KEY: SG_KEY,
-        TEGAMI_SENDGRID_BASE_URL: simulator.url,
-        TEGAMI_SENDGRID_TIMEOUT_MS: String(TIMEOUT_MS),
-        TEGAMI_SENDGRID_MAX_CONCURRENCY: '4',
-        TEGAMI_WORKER_CONCURRENCY: String(MESSAGES),
-        TEGAMI_PROVIDER_FAILURE_THRESHOLD: '3',
-        TEGAMI_PROVIDER_PROBE_INTERVAL_MS: '300',
-        ...(onThread ? { TEGAMI_TEST_PROVIDER_THREAD: '1' } : {}),
-      });
+      tegami = await startTestService(
+        {
+          TEGAMI_PROVIDER: 'sendgrid',
+          TEGAMI_SENDGRID_API_KEY: SG_KEY,
+          TEGAMI_SENDGRID_BASE_URL: simulator.url,
+          TEGAMI_SENDGRID_TIMEOUT_MS: String(TIMEOUT_MS),
+          TEGAMI_SENDGRID_MAX_CONCURRENCY: '4',
+          TEGAMI_WORKER_CONCURRENCY: String(MESSAGES),
+          TEGAMI_PROVIDER_FAILURE_THRESHOLD: '3',
+          TEGAMI_PROVIDER_PROBE_INTERVAL_MS: '300',
+          ...(onThread ? { TEGAMI_TEST_PROVIDER_THREAD: '1' } : {}),
+        },
+        { logger: pino({ level: 'info' }, { write: (line: string) => void logged.push(line) }) },
+      );
     });
     after(async () => {
       await tegami.stop();
@@ -98,6 +104,18 @@ for (const onThread of [false, true])
         for (const a of m.attempts.slice(0, -1)) {
           assert.equal(a.outcome, 'unknown', `${id}: ${JSON.stringify(a)}`);
         }
+      }
+      // The worker says so, once per 10 s, with the count in words ("1 message", "3 messages").
+      const givenBack = logged
+        .map((line) => JSON.parse(line) as { msg: string; messages?: number })
+        .filter((line) => line.msg.includes('waited for a connection'));
+      assert.ok(givenBack.length > 0, 'the mail given back was logged');
+      for (const line of givenBack) {
+        const n = line.messages ?? 0;
+        assert.equal(
+          line.msg,
+          `${n} ${n === 1 ? 'message' : 'messages'} that waited for a connection went back to the queue unsent: provider sendgrid was failing`,
+        );
       }
     });
   });

@@ -178,7 +178,7 @@ describe(`finding mail by part of a recipient's address or name (${TEST_ENGINE})
     );
     assert.equal(dry.code, 0, dry.output);
     assert.match(dry.output, /Filter: \{"recipient_text":"Tanaka"\}/);
-    assert.match(dry.output, /Matched: 3 message\(s\)/);
+    assert.match(dry.output, /Matched: 3 messages;/);
     for (const name of ['addressOnly', 'nameOnly', 'hotelGuest']) {
       assert.ok(dry.output.includes(ids[name] as string), `the sample shows ${name}`);
     }

@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
+import { count, oneOrMany } from '../domain/count-words.ts';
 import {
   failingAgainAtOnce,
   RECOVERY_ACTIONS,
@@ -86,9 +87,9 @@ export async function runRecoverCommand(config: () => Config, args: string[]): P
     const actionable = applies.reduce((n, s) => n + (breakdown.byStatus.get(s) ?? 0), 0);
     console.log(`Filter: ${JSON.stringify(dry.filter)}`);
     console.log(
-      `Matched: ${breakdown.matched} message(s); ${action} applies to ${actionable} now` +
+      `Matched: ${count(breakdown.matched, 'message')}; ${action} applies to ${actionable.toLocaleString('en')} now` +
         (breakdown.inOtherRecovery > 0
-          ? `; ${breakdown.inOtherRecovery} wait in another running recovery (skipped)`
+          ? `; ${breakdown.inOtherRecovery.toLocaleString('en')} ${oneOrMany(breakdown.inOtherRecovery, 'waits', 'wait')} in another running recovery (skipped)`
           : ''),
     );
     const suppressed = failingAgainAtOnce(action, breakdown.byErrorClass);
@@ -137,7 +138,9 @@ export async function runRecoverCommand(config: () => Config, args: string[]): P
         return 1;
       }
       const rl = createInterface({ input: process.stdin, output: process.stdout });
-      const answer = await rl.question(`\n${action} ${breakdown.matched} message(s)? [y/N] `);
+      const answer = await rl.question(
+        `\n${action} ${count(breakdown.matched, 'message')}? [y/N] `,
+      );
       rl.close();
       if (!/^y(es)?$/i.test(answer.trim())) {
         console.log('Nothing was changed.');
@@ -146,7 +149,7 @@ export async function runRecoverCommand(config: () => Config, args: string[]): P
     }
 
     const started = await operations.service.startRecovery(ALL_UNITS, cliActor(), request);
-    console.log(`\nStarted recovery ${started.id}: ${started.matched} message(s).`);
+    console.log(`\nStarted recovery ${started.id}: ${count(started.matched, 'message')}.`);
     // This process works on it too (whichever process holds the lease does the work).
     const logger = createLogger('error', configuredSecrets(cfg));
     const runner = new RecoveryRunner({

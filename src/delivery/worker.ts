@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { count } from '../domain/count-words.ts';
 import type { DeliveryStore } from '../domain/ports/delivery-store.ts';
 import type { DeliveryHandOff, HandOffReservation } from '../domain/ports/hand-off.ts';
 import type { OutageReporter } from '../domain/ports/outage-reporter.ts';
@@ -667,7 +668,7 @@ export class DeliveryWorker implements DeliveryHandOff {
     if (now - this.givenBackLoggedAt >= GIVE_BACK_LOG_INTERVAL_MS) {
       this.deps.logger.info(
         { provider: this.deps.provider.name, messages: this.givenBackUnlogged },
-        `${this.givenBackUnlogged} message(s) that waited for a connection went back to the queue unsent: provider ${this.deps.provider.name} was failing`,
+        `${count(this.givenBackUnlogged, 'message')} that waited for a connection went back to the queue unsent: provider ${this.deps.provider.name} was failing`,
       );
       this.givenBackUnlogged = 0;
       this.givenBackLoggedAt = now;
