@@ -1,5 +1,6 @@
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { count } from '../domain/count-words.ts';
 import { SendGridProvider } from '../providers/sendgrid/sendgrid-provider.ts';
 import {
   appliedMigrations,
@@ -96,7 +97,7 @@ async function checkMigrations(database: DatabaseHandle, where: string): Promise
     return {
       ok: false,
       name,
-      detail: `${where}: ${pending.length} migration(s) not applied (${pending.join(', ')}); run tegami migrate`,
+      detail: `${where}: ${count(pending.length, 'migration')} not applied (${pending.join(', ')}); run tegami migrate`,
     };
   }
   return { ok: true, name, detail: `${where} opens; every migration is applied` };

@@ -8,6 +8,7 @@ import { DeliveryWorker } from '../delivery/worker.ts';
 import { AlertsService } from '../domain/alerts/service.ts';
 import { createApiKey, ensureBootstrapKey, hashApiKey } from '../domain/api-keys.ts';
 import { ConsoleAccounts } from '../domain/console-accounts.ts';
+import { count } from '../domain/count-words.ts';
 import { HandOffSlot } from '../domain/hand-over.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
 import type { DeliveryEventStore } from '../domain/ports/delivery-event-store.ts';
@@ -320,7 +321,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   });
   // An upgrade (or a new database) changed the schema: say so, it is not undone by going back.
   if (applied.length > 0) {
-    logger.info({ migrations: applied }, `applied ${applied.length} migration(s) to the database`);
+    logger.info(
+      { migrations: applied },
+      `applied ${count(applied.length, 'migration')} to the database`,
+    );
   }
   // Accepted mail goes straight to the worker of this thread when it can (domain/hand-over.ts).
   const handOff = options.worker && config.worker.handOff ? new HandOffSlot() : null;
