@@ -50,6 +50,15 @@ export function time(ms: number | null | undefined): Html {
   return html`<time datetime="${iso}" title="${iso}">${iso.replace('T', ' ').slice(0, 19)} UTC</time>`;
 }
 
+/**
+ * A time of day to the minute, in UTC ("14:32 UTC"): when a sign-in lock ends, say. Shown in the
+ * viewer's time zone as `time` is (hours and minutes only), UTC on hover.
+ */
+export function clockTime(ms: number): Html {
+  const iso = new Date(ms).toISOString();
+  return html`<time datetime="${iso}" title="${iso}" data-clock>${iso.slice(11, 16)} UTC</time>`;
+}
+
 /** A query string from pairs, leaving out empty values. */
 export function qs(params: Record<string, string | number | undefined | null>): string {
   const search = new URLSearchParams();

@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { SESSION_MAX_MS } from '../../domain/console-users.ts';
+import { count } from '../../domain/count-words.ts';
+import type { LockScope } from '../../domain/ports/console-user-store.ts';
 import type { ConsoleDeps } from '../deps.ts';
-import { html } from '../html.ts';
+import { clockTime, type Html, html } from '../html.ts';
 import { csrf, page } from '../layout.ts';
 import { ConsoleError, cookieSecure, fromOtherSite, sessionCookie, stateOf } from '../session.ts';
 
@@ -63,7 +65,19 @@ class SignInTurns {
   }
 }
 
-function signInPage(next: string, message: string | null, email = '') {
+/**
+ * A lock, in words a person reads: how long it still holds and when it ends, to the minute
+ * (rounded up: trying at the minute said is never too early), in the viewer's time zone.
+ */
+function lockedMessage(scope: LockScope, until: number, now: number): Html {
+  const minutes = Math.max(1, Math.ceil((until - now) / 60_000));
+  const ends = clockTime(Math.ceil(until / 60_000) * 60_000);
+  return scope === 'client'
+    ? html`Too many failed sign-ins from your address: this account is locked for sign-ins from here. Try again in ${count(minutes, 'minute')} (at ${ends}).`
+    : html`Too many failed sign-ins: this account is locked. Try again in ${count(minutes, 'minute')} (at ${ends}).`;
+}
+
+function signInPage(next: string, message: Html | string | null, email = '') {
   return page(
     'Sign in',
     null,
@@ -115,7 +129,7 @@ export function registerSignIn(app: FastifyInstance, deps: ConsoleDeps): void {
     }
     const message =
       result.kind === 'locked'
-        ? `Too many failed sign-ins${result.scope === 'client' ? ' from your address' : ''}: this account is locked until ${new Date(result.until).toISOString()}${result.scope === 'client' ? ' for sign-ins from here' : ''}.`
+        ? lockedMessage(result.scope, result.until, (deps.clock ?? Date.now)())
         : 'Wrong e-mail address or password.';
     return reply
       .code(result.kind === 'locked' ? 429 : 401)

@@ -6,13 +6,14 @@ function localTimes(root) {
   for (const el of root.querySelectorAll('time[datetime]')) {
     const d = new Date(el.getAttribute('datetime'));
     if (Number.isNaN(d.getTime())) continue;
+    // A time of day (data-clock: when a lock ends) in hours and minutes; others in full.
+    const day = el.hasAttribute('data-clock')
+      ? {}
+      : { year: 'numeric', month: '2-digit', day: '2-digit', second: '2-digit' };
     el.textContent = d.toLocaleString(undefined, {
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
+      ...day,
       hour: '2-digit',
       minute: '2-digit',
-      second: '2-digit',
       timeZoneName: 'short',
     });
     el.title = `${el.getAttribute('datetime')} (UTC)`;
