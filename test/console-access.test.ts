@@ -950,7 +950,7 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     const cli = await signIn(tegami.url, 'cli@example.jp', PASSWORD);
     assert.equal((await cli.get(`/console/messages/${restaurantMessage}`)).status, 404);
     const audit = await admin.get('/console/audit?action=user.create');
-    assert.match(audit.text, /\(cli\)/);
+    assert.match(audit.text, /<span class="muted actor-kind">· command line<\/span>/);
   });
 
   test('sign-out everywhere ends every session of the user', async () => {

@@ -302,6 +302,7 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
       '/console/units',
       '/console/webhooks',
       `/console/webhooks/${endpoint}/deliveries`,
+      `/console/webhooks/${endpoint}/delete`,
       '/console/users',
       '/console/account',
     ];

@@ -91,6 +91,9 @@ export function auditedUnitOfKey(key: Pick<ApiKeyRecord, 'admin' | 'unitId'>): s
   return key.admin ? null : key.unitId;
 }
 
+/** The name of the key made from TEGAMI_BOOTSTRAP_API_KEY, as the audit log names its actor. */
+export const BOOTSTRAP_KEY_NAME = 'bootstrap (TEGAMI_BOOTSTRAP_API_KEY)';
+
 /**
  * Makes sure `key` exists, is active and is an admin key (TEGAMI_BOOTSTRAP_API_KEY: the
  * operator's own key, set in the environment).
@@ -109,7 +112,7 @@ export async function ensureBootstrapKey(store: ApiKeyStore, key: string): Promi
     await store.insert(
       {
         id: newId('key'),
-        name: 'bootstrap (TEGAMI_BOOTSTRAP_API_KEY)',
+        name: BOOTSTRAP_KEY_NAME,
         prefix: keyPrefix(key),
         createdAt: Date.now(),
         revokedAt: null,

@@ -12,7 +12,7 @@ import {
   type ConsoleUser,
   lockOf,
 } from '../../domain/console-users.ts';
-import { count } from '../../domain/count-words.ts';
+import { count, oneOrMany } from '../../domain/count-words.ts';
 import { MESSAGE_ID, MESSAGE_ID_IN_WORDS } from '../../domain/ids.ts';
 import { AUDIT_ACTIONS, type AuditAction } from '../../domain/operations/audit.ts';
 import { parseIsoTime } from '../../domain/operations/message-query.ts';
@@ -37,10 +37,11 @@ import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
 import { shownFilter } from '../shown-url.ts';
 import { csvCell } from './messages.ts';
 import {
-  lastAnswer,
+  actorWords,
   suppressionReasonText,
   suppressionReasonWords,
   suppressionSourceText,
+  webhookProgress,
 } from './words.ts';
 
 type Body = Record<string, string | undefined>;
@@ -62,17 +63,24 @@ const NO_ACTIVE_ENDPOINT =
 const WEBHOOK_LOG_SHOWN = 20;
 const WEBHOOK_LOG_PAGE_SIZE = 100;
 
+/** Pending status webhooks counted on the page that asks before deleting their endpoint. */
+const PENDING_COUNTED = 1000;
+
 function isDeliveryStatus(value: string): value is WebhookDeliveryStatus {
   return (WEBHOOK_DELIVERY_STATUSES as readonly string[]).includes(value);
 }
 
 /**
  * Status webhooks: when, which event about which message, and what came of posting it (posts so
- * far, as the message's timeline counts them, and the receiver's last answer).
+ * far, as the message's timeline counts them, and the receiver's last answer). One posted again
+ * by hand says when it was queued again, and its answer from before, until the next post.
  */
 function deliveryTable(entries: WebhookDelivery[]) {
   return html`<table class="list compact"><thead><tr><th>Created</th><th>Event</th><th>Message</th><th>Status</th><th>Posts</th><th>Last answer</th></tr></thead>
-<tbody>${entries.map((d) => html`<tr><td>${time(d.createdAt)}</td><td>${d.eventType}</td><td>${d.messageId ? html`<a href="/console/messages/${d.messageId}"><code>${d.messageId}</code></a>` : ''}</td><td>${d.status}</td><td>${d.attempts}</td><td class="wrap">${lastAnswer(d)}</td></tr>`)}</tbody></table>`;
+<tbody>${entries.map((d) => {
+    const { state, answer } = webhookProgress(d);
+    return html`<tr><td>${time(d.createdAt)}</td><td>${d.eventType}</td><td>${d.messageId ? html`<a href="/console/messages/${d.messageId}"><code>${d.messageId}</code></a>` : ''}</td><td>${state}</td><td>${d.attempts}${d.requeuedAt === null ? '' : ' since then'}</td><td class="wrap">${answer}</td></tr>`;
+  })}</tbody></table>`;
 }
 
 function unitIdOf(state: ConsoleRequestState): string | undefined {
@@ -524,7 +532,7 @@ ${endpoints.map((e, i) => {
 <p>Events: ${e.events.join(', ')} · ${unitName(e)} · created ${time(e.createdAt)}${e.previousSecretExpiresAt !== null && e.previousSecretExpiresAt > now ? html` · the previous secret signs too until ${time(e.previousSecretExpiresAt)}` : ''}</p>
 ${redeliveredNote(e)}<form method="post" action="/console/webhooks/${e.id}/redeliver" class="inline">${csrf(state)}<button type="submit">Post failed status webhooks again</button></form>
 <form method="post" action="/console/webhooks/${e.id}/rotate-secret" class="inline">${csrf(state)}<label>Old secret keeps signing <select name="keep_previous_for_seconds">${KEEP_PREVIOUS_CHOICES.map(([seconds, label]) => html`<option value="${seconds}" ${seconds === DEFAULT_PREVIOUS_SECRET_SECONDS ? 'selected' : ''}>${label}</option>`)}</select></label><button type="submit">Rotate secret</button></form>
-<form method="post" action="/console/webhooks/${e.id}/delete" class="inline">${csrf(state)}<button type="submit" class="danger">Delete endpoint</button></form>
+<a class="button danger" href="/console/webhooks/${e.id}/delete">Delete endpoint…</a>
 ${deliveryTable(log.slice(0, WEBHOOK_LOG_SHOWN))}
 <p><a href="/console/webhooks/${e.id}/deliveries">${log.length > WEBHOOK_LOG_SHOWN ? 'Older status webhooks, or those of one status or message →' : 'Status webhooks of one status or message →'}</a></p></section>`;
 })}
@@ -649,6 +657,45 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
       return reply
         .type('text/html')
         .send(page('Endpoint added', state, body, '/console/webhooks').text);
+    },
+  );
+
+  // Deleting asks first, on a page of its own (as a recovery's dry run does): one click on the
+  // endpoints' page deletes nothing, with or without JavaScript.
+  app.get(
+    '/console/webhooks/:id/delete',
+    { config: { permission: 'administer' } },
+    async (request, reply) => {
+      const state = stateOf(request);
+      const { id } = request.params as { id: string };
+      const endpoint = await deps.webhooks.find(id, unitIdOf(state), { deleted: true });
+      if (!endpoint) throw new ConsoleError(404, NO_ENDPOINT);
+      // Deleted already (someone else was first, or Back after deleting): its log says so.
+      if (endpoint.deletedAt !== null) {
+        return reply.redirect(`/console/webhooks/${id}/deliveries`, 303);
+      }
+      const units = await webhookUnits(state);
+      const unit = endpoint.allUnits
+        ? 'every unit'
+        : `unit ${units.find((u) => u.id === endpoint.unitId)?.name ?? endpoint.unitId}`;
+      // One more than said: "more than 1,000" rather than a count of a long backlog.
+      const pending = await deps.webhooks.deliveries(id, {
+        status: 'pending',
+        limit: PENDING_COUNTED + 1,
+      });
+      const many = pending.length > PENDING_COUNTED;
+      const waiting =
+        pending.length === 0
+          ? html`No status webhook to it is waiting to be posted.`
+          : html`<strong>${many ? `More than ${count(PENDING_COUNTED, 'status webhook')}` : count(pending.length, 'status webhook')} still waiting to be posted to it ${oneOrMany(pending.length, 'is', 'are')} never posted</strong>: ${oneOrMany(pending.length, 'it is', 'they are')} marked failed (“endpoint deleted”).`;
+      const body = html`<p><a href="/console/webhooks#endpoint-${id}">← Back to the endpoints</a></p>
+<section class="card" id="confirm-delete"><p>Delete the endpoint <strong>${endpoint.url}</strong> (${unit}, events ${endpoint.events.join(', ')})?</p>
+<p>Nothing more is posted to it. ${waiting} Its log stays readable, under Deleted endpoints, until retention removes it. A deleted endpoint cannot be brought back: one added again gets a new secret, which the application must be given.</p>
+<form method="post" action="/console/webhooks/${id}/delete" class="inline">${csrf(state)}<button type="submit" class="danger">Delete endpoint</button></form>
+<a class="button secondary" href="/console/webhooks#endpoint-${id}">Keep it</a></section>`;
+      return reply
+        .type('text/html')
+        .send(page('Delete a status webhook endpoint', state, body, '/console/webhooks').text);
     },
   );
 
@@ -798,7 +845,7 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
 <tbody>${shown.map(
       (
         e,
-      ) => html`<tr><td>${time(e.at)}</td><td>${e.actor.name ?? e.actor.id} <span class="muted">(${e.actor.type})</span></td><td>${e.action}</td><td><code>${e.target ?? ''}</code></td>
+      ) => html`<tr><td>${time(e.at)}</td><td>${actorWords(e.actor)}</td><td>${e.action}</td><td><code>${e.target ?? ''}</code></td>
 <td class="wrap"><code>${e.filter ? JSON.stringify(shownFilter(e.filter, state.user)) : ''}</code></td><td class="wrap">${e.counts ? JSON.stringify(e.counts) : ''}</td></tr>`,
     )}</tbody></table>
 ${shown.length === 0 && !badTime ? html`<p class="muted" role="status">${olderThan ? 'No older event matches.' : 'No event matches.'}</p>` : ''}

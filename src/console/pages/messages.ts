@@ -14,7 +14,13 @@ import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
 import { shownUrl } from '../shown-url.ts';
 import { providerHold } from './provider-hold.ts';
 import { eventDetail, whatHappened } from './what-happened.ts';
-import { eventWords, lastAnswer, suppressionReasonText } from './words.ts';
+import {
+  type AfterAttempt,
+  attemptOutcomeWords,
+  eventWords,
+  suppressionReasonText,
+  webhookProgress,
+} from './words.ts';
 
 /** A media type of an image (validated attachments' types are tokens: no quote, no `>`). */
 const IMAGE_TYPE = /^image\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$/;
@@ -305,6 +311,11 @@ ${last ? html`<p><a href="/console/messages${qs({ q, before: last.id })}" rel="n
       ]),
     );
     const admin = state.user.role === 'admin';
+    // What came after an attempt, for its outcome's words ("failed, will retry").
+    const lastAttempt = Math.max(0, ...r.attempts.map((a) => a.number));
+    const stillDue = r.status === 'queued' || r.status === 'scheduled' || r.status === 'sending';
+    const afterAttempt = (n: number): AfterAttempt =>
+      n < lastAttempt ? 'tried again' : stillDue ? 'due' : 'done';
     const timeline: { at: number; occurredAt: number; what: Html }[] = [
       ...r.attempts.map((a) => {
         // The detail joins the provider's errors: one is shown once, several as a list.
@@ -312,7 +323,7 @@ ${last ? html`<p><a href="/console/messages${qs({ q, before: last.id })}" rel="n
         return {
           at: a.startedAt,
           occurredAt: a.startedAt,
-          what: html`<strong>Attempt ${a.number}</strong> to ${filterLink(q, 'provider', a.provider)}: ${a.outcome}${a.httpStatus ? html` (HTTP ${a.httpStatus})` : ''}${a.errorClass ? html` · ${filterLink(q, 'error', a.errorClass)}` : ''}, ${a.durationMs} ms
+          what: html`<strong>Attempt ${a.number}</strong> to ${filterLink(q, 'provider', a.provider)}: ${attemptOutcomeWords(a.outcome, afterAttempt(a.number), a.httpStatus)}${a.errorClass ? html` · ${filterLink(q, 'error', a.errorClass)}` : ''}, ${a.durationMs} ms
 ${errors.length === 0 && a.detail ? html`<div>${a.detail}</div>` : ''}
 ${errors.length > 0 ? html`<ul>${errors.map((e) => html`<li>${e.message}${e.field ? html` <span class="muted">(${e.field})</span>` : ''}</li>`)}</ul>` : ''}
 ${a.responseExcerpt ? html`<details><summary>The provider's answer</summary><pre>${a.responseExcerpt}</pre></details>` : ''}`,
@@ -327,11 +338,11 @@ ${a.responseExcerpt ? html`<details><summary>The provider's answer</summary><pre
       })),
       ...webhooks.map((w) => {
         const endpoint = endpointOf.get(w.endpointId);
-        const answer = lastAnswer(w);
+        const { state: shown, posts, answer } = webhookProgress(w);
         return {
           at: w.createdAt,
           occurredAt: w.createdAt,
-          what: html`<strong>Status webhook</strong> ${w.eventType} to ${endpoint?.url ?? w.endpointId}${endpoint?.deleted ? html` <span class="muted">(endpoint deleted)</span>` : ''}: ${w.status}, ${count(w.attempts, 'post')}${answer ? html` <span class="muted">· ${answer}</span>` : ''}${admin && endpoint ? html` · <a href="/console/webhooks/${w.endpointId}/deliveries${qs({ message: r.id })}">in the endpoint's log</a>` : ''}`,
+          what: html`<strong>Status webhook</strong> ${w.eventType} to ${endpoint?.url ?? w.endpointId}${endpoint?.deleted ? html` <span class="muted">(endpoint deleted)</span>` : ''}: ${shown}, ${posts}${answer ? html` <span class="muted">· ${answer}</span>` : ''}${admin && endpoint ? html` · <a href="/console/webhooks/${w.endpointId}/deliveries${qs({ message: r.id })}">in the endpoint's log</a>` : ''}`,
         };
       }),
     ].sort((a, b) => a.at - b.at);

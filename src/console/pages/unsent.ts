@@ -16,6 +16,7 @@ import { csrf, page } from '../layout.ts';
 import { addTerm, parseSearch, searchWordsOf } from '../search-language.ts';
 import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
 import { providerHold } from './provider-hold.ts';
+import { actorWords } from './words.ts';
 
 const PAGE_SIZE = 50;
 /** Recoveries per page of the recoveries list. */
@@ -63,7 +64,7 @@ function recoveryProgress(
 <progress max="${Math.max(1, r.matched)}" value="${r.done + r.skipped}"></progress>
 <dl class="fields"><dt>Done</dt><dd data-count="done">${r.done}</dd><dt>Skipped</dt><dd data-count="skipped">${r.skipped}</dd><dt>Pending</dt><dd>${pending}</dd>
 <dt>Why skipped</dt><dd>${Object.entries(r.skippedReasons).map(([k, v]) => html`${k}: ${v}; `)}${r.skipped === 0 ? '–' : ''}</dd>
-<dt>Started by</dt><dd>${r.actor.name ?? r.actor.id} (${r.actor.type}) ${time(r.createdAt)}</dd>
+<dt>Started by</dt><dd>${actorWords(r.actor)}, ${time(r.createdAt)}</dd>
 <dt>Filter</dt><dd>${filterWords(r.filter)}</dd></dl>${outcomeLine(r, outcome)}${stop}</div>`;
 }
 
@@ -344,7 +345,7 @@ ${
     const list = found.slice(0, RECOVERIES_PAGE_SIZE);
     const last = found.length > RECOVERIES_PAGE_SIZE ? list[list.length - 1] : undefined;
     const body = html`<table class="list"><thead><tr><th>Started</th><th>State</th><th>Action</th><th>Matched</th><th>Done</th><th>Skipped</th><th>By</th></tr></thead>
-<tbody>${list.map((r) => html`<tr><td><a href="/console/recoveries/${r.id}">${time(r.createdAt)}</a></td><td>${r.state}</td><td>${r.action}</td><td>${r.matched}</td><td>${r.done}</td><td>${r.skipped}</td><td>${r.actor.name ?? r.actor.id}</td></tr>`)}</tbody></table>
+<tbody>${list.map((r) => html`<tr><td><a href="/console/recoveries/${r.id}">${time(r.createdAt)}</a></td><td>${r.state}</td><td>${r.action}</td><td>${r.matched}</td><td>${r.done}</td><td>${r.skipped}</td><td>${actorWords(r.actor)}</td></tr>`)}</tbody></table>
 ${list.length === 0 ? html`<p class="muted" role="status">${older ? 'No older recovery.' : 'No recovery yet.'}</p>` : ''}
 ${last ? html`<p><a href="/console/recoveries${qs({ older: last.id })}" rel="next">Older recoveries →</a></p>` : ''}`;
     return reply

@@ -1,9 +1,14 @@
+import { BOOTSTRAP_KEY_NAME } from '../../domain/api-keys.ts';
+import { count } from '../../domain/count-words.ts';
+import type { Actor } from '../../domain/operations/scope.ts';
 import type { WebhookDelivery } from '../../domain/ports/status-webhook-store.ts';
 import { type DeliveryStatus, statusOfEvent } from '../../domain/recipient-state.ts';
-import { type Html, html } from '../html.ts';
+import type { SendOutcome } from '../../domain/types.ts';
+import { type Html, html, time } from '../html.ts';
 
-// The console's words for delivery events, suppressions and status webhooks: one wording for
-// each on every page, with the provider's or the API's own name beside it where that differs.
+// The console's words for delivery events, attempts, suppressions, status webhooks and who did
+// what: one wording for each on every page, with the provider's or the API's own name beside it
+// where that differs.
 
 /** What the recipient did, for the events that change no delivery status (engagement). */
 const ENGAGEMENT_WORDS: Record<string, string> = {
@@ -72,4 +77,102 @@ export function lastAnswer(d: Pick<WebhookDelivery, 'lastStatus' | 'lastError'>)
   if (d.lastError === null) return status ?? '';
   if (status === null || d.lastError.startsWith(status)) return d.lastError;
   return `${status}; ${d.lastError}`;
+}
+
+/**
+ * What came after an attempt: another attempt (`tried again`), none yet while the message still
+ * goes out by itself (`due`: queued, scheduled, sending), or none (`done`: sent, given up on,
+ * cancelled).
+ */
+export type AfterAttempt = 'tried again' | 'due' | 'done';
+
+/**
+ * An attempt's outcome in words a support agent can repeat: `accepted` is the provider taking
+ * the mail, `retryable` a failure Tegami tries again by itself, `permanent` one it does not (only
+ * an operator's retry sends it again), `unknown` a request that went out and got no answer (the
+ * provider may have taken the mail). What came after says whether a retryable failure was tried
+ * again, will be, or was not any more (retries used up, or cancelled).
+ */
+export function attemptOutcomeText(outcome: SendOutcome, after: AfterAttempt): string {
+  switch (outcome) {
+    case 'accepted':
+      return 'taken by the provider';
+    case 'retryable':
+      return after === 'tried again'
+        ? 'failed, tried again'
+        : after === 'due'
+          ? 'failed, will retry'
+          : 'failed, no more retries';
+    case 'permanent':
+      return after === 'tried again' ? 'failed for good, then retried by hand' : 'failed for good';
+    case 'unknown':
+      return 'no answer: may have been sent';
+  }
+  return outcome;
+}
+
+/**
+ * The outcome in words, and beside them, muted, the API's word for it (`retryable`, as the
+ * attempts of `GET /v1/messages/{id}` and the architecture name it) with the provider's HTTP
+ * status when it answered one.
+ */
+export function attemptOutcomeWords(
+  outcome: SendOutcome,
+  after: AfterAttempt,
+  httpStatus: number | null | undefined,
+): Html {
+  return html`<span class="outcome">${attemptOutcomeText(outcome, after)}</span> <span class="muted raw-word">(<code>${outcome}</code>${httpStatus ? `, HTTP ${httpStatus}` : ''})</span>`;
+}
+
+/**
+ * A status webhook's state, posts and last answer, as the endpoints' logs and a message's timeline
+ * say them. One posted again by hand (`redeliver`) is not merely `pending` with 0 posts: it says
+ * when it was queued again, counts its posts from then, and keeps the receiver's answer from before
+ * as what it was, until the next post replaces it.
+ */
+export function webhookProgress(
+  d: Pick<WebhookDelivery, 'status' | 'attempts' | 'requeuedAt' | 'lastStatus' | 'lastError'>,
+): { state: Html | string; posts: string; answer: Html | string } {
+  const answer = lastAnswer(d);
+  if (d.requeuedAt === null) return { state: d.status, posts: count(d.attempts, 'post'), answer };
+  return {
+    state:
+      d.status === 'pending'
+        ? html`pending: <span class="requeued">queued again ${time(d.requeuedAt)}</span>`
+        : html`${d.status} <span class="requeued">after being queued again ${time(d.requeuedAt)}</span>`,
+    posts: `${count(d.attempts, 'post')} since then`,
+    answer:
+      d.attempts === 0 && answer !== ''
+        ? html`<span class="earlier-answer">last error, before it was queued again: ${answer}</span>`
+        : answer,
+  };
+}
+
+/**
+ * Who did something, as the audit log and the recoveries name them: by name (a console user's
+ * address, an API key's name, the OS user who ran `tegami`), then what it is (`console user`, `API
+ * key`, `command line`). The key made from TEGAMI_BOOTSTRAP_API_KEY is `bootstrap`, an API key
+ * from that variable; the first admin, made at the first start from TEGAMI_ADMIN_EMAIL, was made
+ * by `first start`.
+ */
+export function actorText(actor: Actor): { name: string; kind: string } {
+  switch (actor.type) {
+    case 'key':
+      return actor.name === BOOTSTRAP_KEY_NAME
+        ? { name: 'bootstrap', kind: 'API key from TEGAMI_BOOTSTRAP_API_KEY' }
+        : { name: actor.name ?? actor.id, kind: 'API key' };
+    case 'console':
+      return { name: actor.name ?? actor.id, kind: 'console user' };
+    case 'cli':
+      return actor.name === null
+        ? { name: actor.id, kind: 'command line' }
+        : { name: actor.name, kind: `from ${actor.id}` };
+  }
+  return { name: (actor as Actor).name ?? (actor as Actor).id, kind: (actor as Actor).type };
+}
+
+/** The actor as `actorText` says it: the name, then what it is (muted); its id on hover. */
+export function actorWords(actor: Actor): Html {
+  const { name, kind } = actorText(actor);
+  return html`<span class="actor" title="${actor.type} ${actor.id}">${name}</span> <span class="muted actor-kind">· ${kind}</span>`;
 }

@@ -32,6 +32,12 @@ export interface WebhookDelivery {
   lastError: string | null;
   createdAt: number;
   deliveredAt: number | null;
+  /**
+   * When it was last queued again by hand (`redeliver`), or null if never: `attempts` counts the
+   * posts since then, and `lastStatus` and `lastError` stay those of the post before until the
+   * next one.
+   */
+  requeuedAt: number | null;
 }
 
 export const WEBHOOK_DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const;

@@ -108,6 +108,7 @@ function deliveryColumns(eb: ExpressionBuilder<Database, 'webhook_deliveries'>) 
     'last_error',
     'created_at',
     'delivered_at',
+    'retry_from',
   ] as const;
 }
 
@@ -127,6 +128,8 @@ function toDelivery(r: DeliveryRow): WebhookDelivery {
     lastError: r.last_error,
     createdAt: r.created_at,
     deliveredAt: r.delivered_at,
+    // Its retry window starts at its creation, or when it was redelivered.
+    requeuedAt: r.retry_from > r.created_at ? r.retry_from : null,
   };
 }
 
