@@ -207,6 +207,10 @@ try {
   await shot('users');
   await page.goto(`${base}/console/webhooks`);
   await shot('webhooks');
+  // Deleting an endpoint asks first (nothing is deleted here).
+  await page.click('text=Delete endpoint…');
+  await page.waitForSelector('#confirm-delete');
+  await shot('webhook-delete');
   await page.goto(`${base}/console/alerts`);
   await shot('alerts');
 } finally {
