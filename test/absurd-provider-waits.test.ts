@@ -4,8 +4,8 @@ import { ProviderCircuit } from '../src/domain/provider-circuit.ts';
 import { DEFAULT_RETRY_POLICY, decideAfterAttempt } from '../src/domain/retry-policy.ts';
 import { MAX_REQUESTED_WAIT_MS, type SendResult } from '../src/domain/types.ts';
 import { classifyAnswer } from '../src/providers/sendgrid/classify-response.ts';
-import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
-import { message, request, startTestService, type TestService, waitFor } from './helpers.ts';
+import { message, type TestService, waitFor } from './helpers.ts';
+import { type SimulatorSetup, startWithSimulator } from './support/simulator.ts';
 
 const HOUR = 3_600_000;
 const now = Date.UTC(2026, 11, 4, 12);
@@ -59,25 +59,17 @@ describe('a provider asking to wait absurdly long', () => {
   });
 
   describe('through the SendGrid simulator (Retry-After: 1e20 s)', () => {
-    let simulator: RunningSimulator;
+    let setup: SimulatorSetup;
     let tegami: TestService;
     before(async () => {
-      simulator = await startSimulator({ port: 0, apiKey: 'SG.absurd' });
-      const faults = await request(simulator.url, 'PUT', '/_simulator/faults', {
-        errorRates: { '429': 1 },
-        retryAfterSeconds: 1e20,
-      });
-      assert.equal(faults.status, 200, JSON.stringify(faults.body));
-      tegami = await startTestService({
-        TEGAMI_PROVIDER: 'sendgrid',
-        TEGAMI_SENDGRID_API_KEY: 'SG.absurd',
-        TEGAMI_SENDGRID_BASE_URL: simulator.url,
-      });
+      setup = await startWithSimulator(
+        'SG.absurd',
+        {},
+        { simulator: { faults: { errorRates: { '429': 1 }, retryAfterSeconds: 1e20 } } },
+      );
+      ({ tegami } = setup);
     });
-    after(async () => {
-      await tegami?.stop();
-      await simulator?.close();
-    });
+    after(() => setup?.stop());
 
     test('the service keeps running; the message and the provider wait an hour at most', async () => {
       const accepted = await tegami.request('POST', '/v1/messages', message());
@@ -100,7 +92,7 @@ describe('a provider asking to wait absurdly long', () => {
 
     test('the simulator refuses a latency no timer can hold (it would answer at once)', async () => {
       for (const latencyMs of [1e12, { min: 0, max: 1e308 }]) {
-        const refused = await request(simulator.url, 'PUT', '/_simulator/faults', { latencyMs });
+        const refused = await setup.control('PUT', '/faults', { latencyMs });
         assert.equal(refused.status, 400);
         assert.match(JSON.stringify(refused.body), /at most 2147483647 ms/);
       }

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
 import {
   createUnitWithKey,
   message,
@@ -12,6 +11,7 @@ import {
   waitFor,
 } from './helpers.ts';
 import { type Captured, startCaptureServer } from './support/capture-server.ts';
+import { type SimulatorSetup, startWithSimulator } from './support/simulator.ts';
 
 /**
  * The talk's outage, told by the alerts: SendGrid starts failing while mail keeps coming; the
@@ -35,7 +35,7 @@ const allText = (m: SlackMessage) =>
   ].join('\n');
 
 describe(`alerts drill: an outage reaches Slack and resolves by itself (${TEST_ENGINE})`, () => {
-  let simulator: RunningSimulator;
+  let setup: SimulatorSetup;
   let tegami: TestService;
   let globalSlack: Awaited<ReturnType<typeof startCaptureServer>>;
   let hotelSlack: Awaited<ReturnType<typeof startCaptureServer>>;
@@ -48,14 +48,10 @@ describe(`alerts drill: an outage reaches Slack and resolves by itself (${TEST_E
   };
 
   before(async () => {
-    simulator = await startSimulator({ port: 0, apiKey: SG_KEY });
     globalSlack = await startCaptureServer(ok);
     hotelSlack = await startCaptureServer(ok);
     spaSlack = await startCaptureServer(ok);
-    tegami = await startTestService({
-      TEGAMI_PROVIDER: 'sendgrid',
-      TEGAMI_SENDGRID_API_KEY: SG_KEY,
-      TEGAMI_SENDGRID_BASE_URL: simulator.url,
+    setup = await startWithSimulator(SG_KEY, {
       TEGAMI_SENDGRID_TIMEOUT_MS: '400',
       TEGAMI_RETRY_MAX_ATTEMPTS: '2',
       TEGAMI_PROVIDER_FAILURE_THRESHOLD: '3',
@@ -69,6 +65,7 @@ describe(`alerts drill: an outage reaches Slack and resolves by itself (${TEST_E
       TEGAMI_ALERT_DELAY_S: '2',
       TEGAMI_ALERT_REPEAT_S: '3',
     });
+    ({ tegami } = setup);
     hotelKey = (await createUnitWithKey(tegami, 'hotel')).key;
     const put = await tegami.request('PUT', '/v1/units/hotel', {
       slack_webhook_url: `${hotelSlack.url}/services/T0/B1/hotel`,
@@ -83,8 +80,7 @@ describe(`alerts drill: an outage reaches Slack and resolves by itself (${TEST_E
     assert.equal(muted.status, 200, JSON.stringify(muted.body));
   });
   after(async () => {
-    await tegami.stop();
-    await simulator.close();
+    await setup.stop();
     await globalSlack.close();
     await hotelSlack.close();
     await spaSlack.close();
@@ -94,10 +90,7 @@ describe(`alerts drill: an outage reaches Slack and resolves by itself (${TEST_E
     slack.captured.map(slackOf).filter((m) => pattern.test(m.text));
 
   test('delay and provider alerts fire with the evidence, repeat, and resolve', async () => {
-    const outage = await request(simulator.url, 'POST', '/_simulator/outage', {
-      mode: '503',
-      durationMs: 120_000,
-    });
+    const outage = await setup.control('POST', '/outage', { mode: '503', durationMs: 120_000 });
     assert.equal(outage.status, 200);
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) {
@@ -210,7 +203,7 @@ describe(`alerts drill: an outage reaches Slack and resolves by itself (${TEST_E
     );
 
     // SendGrid recovers: everything is sent with no action, and the alerts resolve.
-    await request(simulator.url, 'DELETE', '/_simulator/outage');
+    await setup.control('DELETE', '/outage');
     await waitFor(
       async () => {
         const r = await tegami.request('GET', '/v1/messages?status=sent&limit=100');

@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generateSigningKey } from '../src/simulator/event-webhook/signing.ts';
-import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
 import {
   BIN,
   createUnitWithKey,
@@ -18,6 +17,7 @@ import {
   type TestService,
   waitFor,
 } from './helpers.ts';
+import { type SimulatorSetup, startWithSimulator } from './support/simulator.ts';
 
 /** `tegami unsent`, `tegami recover` and `tegami audit`: the same operations from a terminal. */
 describe(`operations from the command line (${TEST_ENGINE})`, () => {
@@ -410,21 +410,14 @@ describe(`tegami unsent and unconfirmed mail (${TEST_ENGINE})`, () => {
  * who runs `tegami recover` (an escape sequence, or a line break that forges a row).
  */
 describe(`tables print text from requests escaped (${TEST_ENGINE})`, () => {
-  let simulator: RunningSimulator;
+  let setup: SimulatorSetup;
   let tegami: TestService;
 
   before(async () => {
-    simulator = await startSimulator({ port: 0, apiKey: 'SG.terminal' });
-    tegami = await startTestService({
-      TEGAMI_PROVIDER: 'sendgrid',
-      TEGAMI_SENDGRID_API_KEY: 'SG.terminal',
-      TEGAMI_SENDGRID_BASE_URL: simulator.url,
-    });
+    setup = await startWithSimulator('SG.terminal');
+    ({ tegami } = setup);
   });
-  after(async () => {
-    await tegami.stop();
-    await simulator.close();
-  });
+  after(() => setup?.stop());
 
   test('a subject with escape sequences and line breaks, and a recovery filter with a C1 control', async () => {
     const unit = await createUnitWithKey(tegami, 'forwarded');

@@ -1,18 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
-import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
-import {
-  message,
-  request,
-  startTestService,
-  TEST_ENGINE,
-  type TestService,
-  waitFor,
-} from './helpers.ts';
+import { message, request, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
 import { HAVE_CHROMIUM, launchBrowser, signInAs } from './support/browser.ts';
 import { startCaptureServer } from './support/capture-server.ts';
 import { simulatorAcceptedIds } from './support/cluster.ts';
+import { type SimulatorSetup, startWithSimulator } from './support/simulator.ts';
 
 /**
  * The console in a real browser (playwright-core driving Debian's Chromium): an operator signs in,
@@ -29,7 +22,7 @@ const BOOKINGS = 12;
 describe(`the console in a browser (${TEST_ENGINE})`, {
   skip: !HAVE_CHROMIUM && 'no Chromium (apt-get install chromium)',
 }, () => {
-  let simulator: RunningSimulator;
+  let setup: SimulatorSetup;
   let tegami: TestService;
   let images: Awaited<ReturnType<typeof startCaptureServer>>;
   let browser: { context: BrowserContext; close: () => Promise<void> };
@@ -39,8 +32,6 @@ describe(`the console in a browser (${TEST_ENGINE})`, {
   let guestMessage: string;
   let restaurantMessage: string;
   let bookings: string[] = [];
-  const control = (method: string, path: string, body?: unknown) =>
-    request(simulator.url, method, `/_simulator${path}`, body);
   const statuses = async (ids: string[]) =>
     Promise.all(
       ids.map(
@@ -49,29 +40,25 @@ describe(`the console in a browser (${TEST_ENGINE})`, {
     );
 
   before(async () => {
-    simulator = await startSimulator({ port: 0, apiKey: SG_KEY });
     images = await startCaptureServer((_req, res) => {
       res
         .writeHead(200, { 'content-type': 'image/gif' })
         .end(Buffer.from('R0lGODlhAQABAAAAACw=', 'base64'));
     });
-    tegami = await startTestService({
-      TEGAMI_PROVIDER: 'sendgrid',
-      TEGAMI_SENDGRID_API_KEY: SG_KEY,
-      TEGAMI_SENDGRID_BASE_URL: simulator.url,
+    setup = await startWithSimulator(SG_KEY, {
       TEGAMI_SENDGRID_TIMEOUT_MS: '400',
       TEGAMI_PROVIDER_FAILURE_THRESHOLD: '3',
       TEGAMI_PROVIDER_PROBE_INTERVAL_MS: '200',
       TEGAMI_ADMIN_EMAIL: ADMIN.email,
       TEGAMI_ADMIN_PASSWORD: ADMIN.password,
     });
+    ({ tegami } = setup);
     browser = await launchBrowser();
     page = await browser.context.newPage();
   });
   after(async () => {
     await browser?.close();
-    await tegami?.stop();
-    await simulator?.close();
+    await setup?.stop();
     await images?.close();
   });
 
@@ -118,12 +105,12 @@ describe(`the console in a browser (${TEST_ENGINE})`, {
 
   test('after an outage and a 400 bug, failed mail is recovered in bulk and sent', async () => {
     // An outage (502 pages) while mail comes in: held, then sent once it is over.
-    await control('POST', '/outage', { mode: 'html-502', durationMs: 1500 });
+    await setup.control('POST', '/outage', { mode: 'html-502', durationMs: 1500 });
     const during: string[] = [];
     for (let i = 0; i < 3; i++)
       during.push(await submit(hotelKey, { subject: `during outage ${i}` }));
     // Then a payload bug: SendGrid refuses one kind of mail with a 400; it dead-letters.
-    await control('PUT', '/faults', { rejectCategories: ['booking'] });
+    await setup.control('PUT', '/faults', { rejectCategories: ['booking'] });
     bookings = [];
     for (let i = 0; i < BOOKINGS; i++) {
       bookings.push(
@@ -145,7 +132,7 @@ describe(`the console in a browser (${TEST_ENGINE})`, {
       30_000,
     );
     // The fix is deployed.
-    await control('PUT', '/faults', {});
+    await setup.control('PUT', '/faults', {});
 
     await signInAs(page, tegami.url, 'operator@example.jp', PASSWORD);
     await page.goto(
@@ -177,7 +164,7 @@ describe(`the console in a browser (${TEST_ENGINE})`, {
       'bookings sent',
       30_000,
     );
-    const accepted = await simulatorAcceptedIds(simulator.url);
+    const accepted = await simulatorAcceptedIds(setup.simulator.url);
     for (const id of bookings) assert.equal(accepted.get(id), 1, `${id} sent once`);
     await page.goto(`${tegami.url}/console/audit`);
     assert.ok(await page.isVisible('td:has-text("recovery.start")'));
@@ -236,14 +223,14 @@ describe(`the console in a browser (${TEST_ENGINE})`, {
   });
 
   test('a viewer is refused an operator action, also when the request is forged', async () => {
-    await control('PUT', '/faults', { rejectCategories: ['late'] });
+    await setup.control('PUT', '/faults', { rejectCategories: ['late'] });
     const again = await submit(hotelKey, { subject: 'will fail too', categories: ['late'] });
     await waitFor(
       async () => (await statuses([again])).every((s) => s === 'failed'),
       'failed',
       30_000,
     );
-    await control('PUT', '/faults', {});
+    await setup.control('PUT', '/faults', {});
     await signInAs(page, tegami.url, 'viewer@example.jp', PASSWORD);
     await page.goto(`${tegami.url}/console/messages/${again}`);
     assert.equal(await page.isVisible('button:text-is("Retry")'), false, 'no button for a viewer');

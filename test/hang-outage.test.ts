@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
-import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
-import { message, request, startTestService, type TestService, waitFor } from './helpers.ts';
+import { message, type TestService, waitFor } from './helpers.ts';
+import { type SimulatorSetup, startWithSimulator } from './support/simulator.ts';
 
 /**
  * An outage in which SendGrid takes requests and never answers, longer than a request's timeout,
@@ -18,20 +18,15 @@ const MESSAGES = 24;
 
 for (const onThread of [false, true])
   describe(`a hanging outage longer than the timeout${onThread ? ', provider on its own thread' : ''}`, () => {
-    let simulator: RunningSimulator;
+    let setup: SimulatorSetup;
     let tegami: TestService;
     /** What the service logged, one JSON object a line. */
     const logged: string[] = [];
-    const control = (method: string, path: string, body?: unknown) =>
-      request(simulator.url, method, `/_simulator${path}`, body);
 
     before(async () => {
-      simulator = await startSimulator({ port: 0, apiKey: SG_KEY });
-      tegami = await startTestService(
+      setup = await startWithSimulator(
+        SG_KEY,
         {
-          TEGAMI_PROVIDER: 'sendgrid',
-          TEGAMI_SENDGRID_API_KEY: SG_KEY,
-          TEGAMI_SENDGRID_BASE_URL: simulator.url,
           TEGAMI_SENDGRID_TIMEOUT_MS: String(TIMEOUT_MS),
           TEGAMI_SENDGRID_MAX_CONCURRENCY: '4',
           TEGAMI_WORKER_CONCURRENCY: String(MESSAGES),
@@ -39,16 +34,18 @@ for (const onThread of [false, true])
           TEGAMI_PROVIDER_PROBE_INTERVAL_MS: '300',
           ...(onThread ? { TEGAMI_TEST_PROVIDER_THREAD: '1' } : {}),
         },
-        { logger: pino({ level: 'info' }, { write: (line: string) => void logged.push(line) }) },
+        {
+          service: {
+            logger: pino({ level: 'info' }, { write: (line: string) => void logged.push(line) }),
+          },
+        },
       );
+      ({ tegami } = setup);
     });
-    after(async () => {
-      await tegami.stop();
-      await simulator.close();
-    });
+    after(() => setup?.stop());
 
     test('mail that waited for a connection is not sent into the outage; all of it goes out soon after', async () => {
-      const r = await control('POST', '/outage', { mode: 'hang', durationMs: OUTAGE_MS });
+      const r = await setup.control('POST', '/outage', { mode: 'hang', durationMs: OUTAGE_MS });
       assert.equal(r.status, 200, JSON.stringify(r.body));
       const outageEnds = Date.now() + OUTAGE_MS;
       const ids: string[] = [];
@@ -94,7 +91,7 @@ for (const onThread of [false, true])
         );
       }
 
-      const stats = (await control('GET', '/stats')).body;
+      const stats = (await setup.control('GET', '/stats')).body;
       assert.equal(stats.accepted, MESSAGES, 'each message accepted once');
       assert.equal(stats.duplicates, 0);
       // Mail handed back unsent has no attempt for it: every attempt is a request SendGrid got.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
-import { message, request, startTestService, type TestService, waitFor } from './helpers.ts';
+import { message, type TestService, waitFor } from './helpers.ts';
+import { type SimulatorSetup, startWithSimulator } from './support/simulator.ts';
 
 /**
  * The drill the talk's outage taught: SendGrid fails in every way it can, one way after another,
@@ -22,17 +22,11 @@ interface Attempt {
 // Inline, and with SendGrid's calls on a thread of their own (`tegami serve`'s default).
 for (const onThread of [false, true])
   describe(`outage drill through the SendGrid simulator${onThread ? ', provider on its own thread' : ''}`, () => {
-    let simulator: RunningSimulator;
+    let setup: SimulatorSetup;
     let tegami: TestService;
-    const control = (method: string, path: string, body?: unknown) =>
-      request(simulator.url, method, `/_simulator${path}`, body);
 
     before(async () => {
-      simulator = await startSimulator({ port: 0, apiKey: SG_KEY });
-      tegami = await startTestService({
-        TEGAMI_PROVIDER: 'sendgrid',
-        TEGAMI_SENDGRID_API_KEY: SG_KEY,
-        TEGAMI_SENDGRID_BASE_URL: simulator.url,
+      setup = await startWithSimulator(SG_KEY, {
         TEGAMI_SENDGRID_TIMEOUT_MS: '400',
         // A budget this small would dead-letter everything if outage attempts counted.
         TEGAMI_RETRY_MAX_ATTEMPTS: '2',
@@ -42,11 +36,9 @@ for (const onThread of [false, true])
         TEGAMI_PROVIDER_PAUSE_CHECK_MS: '300',
         ...(onThread ? { TEGAMI_TEST_PROVIDER_THREAD: '1' } : {}),
       });
+      ({ tegami } = setup);
     });
-    after(async () => {
-      await tegami.stop();
-      await simulator.close();
-    });
+    after(() => setup?.stop());
 
     async function submit(count: number, tag: string): Promise<string[]> {
       const ids: string[] = [];
@@ -64,7 +56,7 @@ for (const onThread of [false, true])
 
     /** The Tegami ids of every send the simulator accepted, from the bodies it received. */
     async function acceptedIds(): Promise<string[]> {
-      const r = await control('GET', '/messages?limit=1000');
+      const r = await setup.control('GET', '/messages?limit=1000');
       return (
         r.body.messages as {
           body: { personalizations: { custom_args: Record<string, string> }[] };
@@ -92,7 +84,7 @@ for (const onThread of [false, true])
       const ids: string[] = [];
       const states = new Set<string>();
       for (const mode of phases) {
-        const r = await control('POST', '/outage', { mode, durationMs: 1200 });
+        const r = await setup.control('POST', '/outage', { mode, durationMs: 1200 });
         assert.equal(r.status, 200, JSON.stringify(r.body));
         const phaseEnds = Date.now() + 1200;
         ids.push(...(await submit(8, mode)));
@@ -103,14 +95,14 @@ for (const onThread of [false, true])
         }
       }
       const outageOver = Date.now();
-      await control('DELETE', '/outage');
+      await setup.control('DELETE', '/outage');
 
       await allSent(ids, 10_000);
       const recoveredAfterMs = Date.now() - outageOver;
       assert.ok(recoveredAfterMs < 5_000, `all delivered ${recoveredAfterMs} ms after the outage`);
       assert.ok(states.has('unavailable'), `states seen: ${[...states].join(', ')}`);
 
-      const stats = (await control('GET', '/stats')).body;
+      const stats = (await setup.control('GET', '/stats')).body;
       assert.equal(stats.accepted, ids.length, 'the simulator accepted each message once');
       assert.equal(stats.duplicates, 0);
       assert.deepEqual(await acceptedIds(), [...ids].sort(), 'each message accepted exactly once');
@@ -148,8 +140,8 @@ for (const onThread of [false, true])
     });
 
     test('a revoked key pauses the queue instead of dead-lettering it', async () => {
-      await control('POST', '/reset');
-      await control('PUT', '/api-key', { apiKey: 'SG.another-key' });
+      await setup.control('POST', '/reset');
+      await setup.control('PUT', '/api-key', { apiKey: 'SG.another-key' });
       const ids = await submit(10, 'revoked');
       const paused = await waitFor(async () => {
         const r = await tegami.request('GET', '/v1/providers');
@@ -163,9 +155,9 @@ for (const onThread of [false, true])
         [],
         'nothing dead-lettered while paused',
       );
-      await control('PUT', '/api-key', { apiKey: SG_KEY });
+      await setup.control('PUT', '/api-key', { apiKey: SG_KEY });
       await allSent(ids, 5_000);
-      assert.equal((await control('GET', '/stats')).body.duplicates, 0);
+      assert.equal((await setup.control('GET', '/stats')).body.duplicates, 0);
       assert.deepEqual(await acceptedIds(), [...ids].sort(), 'each message accepted exactly once');
     });
   });

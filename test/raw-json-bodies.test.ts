@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
-import { queryDatabase, startTestService, TEST_KEY, type TestService } from './helpers.ts';
+import { queryDatabase, TEST_KEY, type TestService } from './helpers.ts';
+import { type SimulatorSetup, startWithSimulator } from './support/simulator.ts';
 
 /**
  * JSON bodies as bytes, as no JSON library writes them: bytes that are not UTF-8, and numbers too
@@ -17,22 +17,14 @@ const V3_MAIL = (asm: string) =>
   `{"personalizations":[{"to":[{"email":"b@example.com"}]}],"from":{"email":"a@example.com"},"subject":"s","content":[{"type":"text/plain","value":"t"}],"asm":{"group_id":${asm}}}`;
 
 describe('raw JSON bodies', () => {
+  let setup: SimulatorSetup;
   let svc: TestService;
-  let simulator: RunningSimulator;
   before(async () => {
     // Through the sendgrid provider, /v3 forwards fields (asm) that the sandbox would refuse.
-    simulator = await startSimulator({ port: 0, apiKey: 'SG.raw' });
-    svc = await startTestService({
-      TEGAMI_TEST_NO_WORKER: '1',
-      TEGAMI_PROVIDER: 'sendgrid',
-      TEGAMI_SENDGRID_API_KEY: 'SG.raw',
-      TEGAMI_SENDGRID_BASE_URL: simulator.url,
-    });
+    setup = await startWithSimulator('SG.raw', { TEGAMI_TEST_NO_WORKER: '1' });
+    ({ tegami: svc } = setup);
   });
-  after(async () => {
-    await svc?.stop();
-    await simulator?.close();
-  });
+  after(() => setup?.stop());
 
   const post = async (
     path: string,

@@ -1,15 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
-import {
-  message,
-  request,
-  startTestService,
-  TEST_ENGINE,
-  type TestService,
-  waitFor,
-} from './helpers.ts';
+import { message, startTestService, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
 import { simulatorAcceptedIds } from './support/cluster.ts';
+import { type SimulatorSetup, startWithSimulator } from './support/simulator.ts';
 
 /**
  * The drill of the talk's worst hour: SendGrid rejects one kind of mail with a 400 (a payload bug
@@ -21,23 +14,14 @@ const SG_KEY = 'SG.recovery-drill';
 const BOOKINGS = 30;
 
 describe(`bulk recovery drill through the SendGrid simulator (${TEST_ENGINE})`, () => {
-  let simulator: RunningSimulator;
+  let setup: SimulatorSetup;
   let tegami: TestService;
-  const control = (method: string, path: string, body?: unknown) =>
-    request(simulator.url, method, `/_simulator${path}`, body);
 
   before(async () => {
-    simulator = await startSimulator({ port: 0, apiKey: SG_KEY });
-    tegami = await startTestService({
-      TEGAMI_PROVIDER: 'sendgrid',
-      TEGAMI_SENDGRID_API_KEY: SG_KEY,
-      TEGAMI_SENDGRID_BASE_URL: simulator.url,
-    });
+    setup = await startWithSimulator(SG_KEY);
+    ({ tegami } = setup);
   });
-  after(async () => {
-    await tegami.stop();
-    await simulator.close();
-  });
+  after(() => setup?.stop());
 
   async function submit(count: number, category: string): Promise<string[]> {
     const messages = Array.from({ length: count }, (_, i) =>
@@ -67,7 +51,7 @@ describe(`bulk recovery drill through the SendGrid simulator (${TEST_ENGINE})`, 
 
   test('a payload bug dead-letters one category; the recovery sends each exactly once, a second one nothing', async () => {
     // The simulator's answer to the bug is SendGrid's own 400.
-    await control('PUT', '/faults', { rejectCategories: ['booking'] });
+    await setup.control('PUT', '/faults', { rejectCategories: ['booking'] });
     const bookings = await submit(BOOKINGS, 'booking');
     const news = await submit(10, 'newsletter');
     await waitFor(
@@ -92,7 +76,7 @@ describe(`bulk recovery drill through the SendGrid simulator (${TEST_ENGINE})`, 
 
     // The fix is deployed: the simulator accepts bookings again (and now rejects another kind,
     // whose failures must not be swept into the recovery).
-    await control('PUT', '/faults', { rejectCategories: ['late'] });
+    await setup.control('PUT', '/faults', { rejectCategories: ['late'] });
     const filter = { status: 'failed', category: 'booking', error_class: 'http_400' };
     const dry = await tegami.request('POST', '/v1/recoveries', { action: 'retry', filter });
     assert.equal(dry.status, 200, JSON.stringify(dry.body));
@@ -168,9 +152,9 @@ describe(`bulk recovery drill through the SendGrid simulator (${TEST_ENGINE})`, 
     assert.equal(wideDone.done, 0);
     assert.deepEqual(wideDone.skipped_reasons, { already_sent: BOOKINGS });
 
-    const accepted = await simulatorAcceptedIds(simulator.url);
+    const accepted = await simulatorAcceptedIds(setup.simulator.url);
     for (const id of bookings) assert.equal(accepted.get(id), 1, `${id} accepted once`);
-    assert.equal((await control('GET', '/stats')).body.duplicates, 0);
+    assert.equal((await setup.control('GET', '/stats')).body.duplicates, 0);
     assert.deepEqual(
       await statuses(late),
       late.map(() => 'failed'),

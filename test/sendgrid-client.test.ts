@@ -4,12 +4,13 @@ import { after, before, describe, test } from 'node:test';
 import { Client } from '@sendgrid/client';
 import { EventWebhook, EventWebhookHeader } from '@sendgrid/eventwebhook';
 import { MailService } from '@sendgrid/mail';
-import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
+import type { RunningSimulator } from '../src/simulator/index.ts';
 import { sqlSendGridEventRelayStore } from '../src/store/sendgrid-compat/event-relay-store.ts';
-import { startTestService, TEST_ENGINE, TEST_KEY, type TestService, waitFor } from './helpers.ts';
+import { TEST_ENGINE, TEST_KEY, type TestService, waitFor } from './helpers.ts';
 import { startCaptureServer } from './support/capture-server.ts';
 import { officialMailSendValidator } from './support/sendgrid-spec.ts';
 import { type SignedEventsSetup, startWithSignedEvents } from './support/signed-events.ts';
+import { type SimulatorSetup, startWithSimulator } from './support/simulator.ts';
 
 // The body the official client builds from its input, to compare with what SendGrid received.
 const require = createRequire(import.meta.url);
@@ -302,20 +303,14 @@ test("the client's setApiKey, called after setClient, points the mail client bac
 });
 
 describe(`a forwarded request with a suppressed recipient (${TEST_ENGINE})`, () => {
+  let setup: SimulatorSetup;
   let simulator: RunningSimulator;
   let tegami: TestService;
   before(async () => {
-    simulator = await startSimulator({ port: 0, apiKey: 'SG.upstream' });
-    tegami = await startTestService({
-      TEGAMI_PROVIDER: 'sendgrid',
-      TEGAMI_SENDGRID_API_KEY: 'SG.upstream',
-      TEGAMI_SENDGRID_BASE_URL: simulator.url,
-    });
+    setup = await startWithSimulator('SG.upstream');
+    ({ simulator, tegami } = setup);
   });
-  after(async () => {
-    await tegami.stop();
-    await simulator.close();
-  });
+  after(() => setup?.stop());
 
   test('the address is left out of every personalization; a personalization left empty is dropped', async () => {
     for (const email of ['gone@example.com', 'also-gone@example.com']) {

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { MAX_RENDERED_CHARACTERS } from '../src/domain/sendgrid-compat/render.ts';
-import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
 import { indexSubjects } from '../src/store/index.ts';
 import {
   queryDatabase,
@@ -11,6 +10,7 @@ import {
   TEST_KEY,
   type TestService,
 } from './helpers.ts';
+import { type SimulatorSetup, startWithSimulator } from './support/simulator.ts';
 
 /**
  * `POST /v3/mail/send` at the edges of what Tegami stores: a request that would render into more
@@ -120,21 +120,13 @@ describe(`POST /v3/mail/send, rendered (sandbox provider): limits (${TEST_ENGINE
 });
 
 describe(`POST /v3/mail/send, forwarded (sendgrid provider): limits (${TEST_ENGINE})`, () => {
+  let setup: SimulatorSetup;
   let svc: TestService;
-  let simulator: RunningSimulator;
   before(async () => {
-    simulator = await startSimulator({ port: 0, apiKey: 'SG.limits' });
-    svc = await startTestService({
-      TEGAMI_PROVIDER: 'sendgrid',
-      TEGAMI_SENDGRID_API_KEY: 'SG.limits',
-      TEGAMI_SENDGRID_BASE_URL: simulator.url,
-      TEGAMI_TEST_NO_WORKER: '1',
-    });
+    setup = await startWithSimulator('SG.limits', { TEGAMI_TEST_NO_WORKER: '1' });
+    ({ tegami: svc } = setup);
   });
-  after(async () => {
-    await svc.stop();
-    await simulator.close();
-  });
+  after(() => setup?.stop());
 
   test('a recipient over 254 characters or a custom_args key over 256: 400 naming it, nothing stored', async () => {
     const before = await messageCount(svc);

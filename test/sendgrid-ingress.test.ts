@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { createApiKey } from '../src/domain/api-keys.ts';
-import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
+import type { RunningSimulator } from '../src/simulator/index.ts';
 import { SqlApiKeyStore, SqlUnitStore } from '../src/store/index.ts';
 import {
   message,
@@ -14,6 +14,7 @@ import {
   type TestService,
   waitFor,
 } from './helpers.ts';
+import { type SimulatorSetup, startWithSimulator } from './support/simulator.ts';
 
 /** A valid SendGrid v3 body, as an application would send it. */
 function mail(overrides: Record<string, unknown> = {}) {
@@ -313,21 +314,14 @@ describe(`POST /v3/mail/send with the sandbox provider (${TEST_ENGINE})`, () => 
 });
 
 describe(`POST /v3/mail/send answers as SendGrid (the simulator) does (${TEST_ENGINE})`, () => {
+  let setup: SimulatorSetup;
   let svc: TestService;
   let simulator: RunningSimulator;
   before(async () => {
-    simulator = await startSimulator({ port: 0, apiKey: 'SG.parity' });
-    svc = await startTestService({
-      TEGAMI_PROVIDER: 'sendgrid',
-      TEGAMI_SENDGRID_API_KEY: 'SG.parity',
-      TEGAMI_SENDGRID_BASE_URL: simulator.url,
-      TEGAMI_TEST_NO_WORKER: '1',
-    });
+    setup = await startWithSimulator('SG.parity', { TEGAMI_TEST_NO_WORKER: '1' });
+    ({ simulator, tegami: svc } = setup);
   });
-  after(async () => {
-    await svc.stop();
-    await simulator.close();
-  });
+  after(() => setup?.stop());
 
   const at = Math.floor(Date.now() / 1000);
   const bad: Record<string, unknown> = {

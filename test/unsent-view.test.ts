@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
 import {
   message,
-  request,
   runTegami,
   startTestService,
   TEST_ENGINE,
@@ -12,6 +10,7 @@ import {
   waitFor,
 } from './helpers.ts';
 import { signIn } from './support/console.ts';
+import { type SimulatorSetup, startWithSimulator } from './support/simulator.ts';
 
 interface UnsentItem {
   id: string;
@@ -168,17 +167,11 @@ describe(`the unsent view (${TEST_ENGINE})`, () => {
 
 describe(`the unsent view through SendGrid: waiting, held, unknown outcome; probe now (${TEST_ENGINE})`, () => {
   const SG_KEY = 'SG.unsent-key';
-  let simulator: RunningSimulator;
+  let setup: SimulatorSetup;
   let tegami: TestService;
-  const control = (method: string, path: string, body?: unknown) =>
-    request(simulator.url, method, `/_simulator${path}`, body);
 
   before(async () => {
-    simulator = await startSimulator({ port: 0, apiKey: SG_KEY });
-    tegami = await startTestService({
-      TEGAMI_PROVIDER: 'sendgrid',
-      TEGAMI_SENDGRID_API_KEY: SG_KEY,
-      TEGAMI_SENDGRID_BASE_URL: simulator.url,
+    setup = await startWithSimulator(SG_KEY, {
       TEGAMI_SENDGRID_TIMEOUT_MS: '300',
       TEGAMI_SENDGRID_WEBHOOK_INSECURE: 'true',
       TEGAMI_UNKNOWN_OUTCOME_WAIT_S: '600',
@@ -190,11 +183,9 @@ describe(`the unsent view through SendGrid: waiting, held, unknown outcome; prob
       TEGAMI_ADMIN_EMAIL: 'admin@example.jp',
       TEGAMI_ADMIN_PASSWORD: 'admin-password-123',
     });
+    ({ tegami } = setup);
   });
-  after(async () => {
-    await tegami.stop();
-    await simulator.close();
-  });
+  after(() => setup?.stop());
 
   test('a timed-out send waits (unknown_outcome), an outage holds mail (held, waiting), a probe request ends it', async () => {
     const submit = async () => {
@@ -207,7 +198,7 @@ describe(`the unsent view through SendGrid: waiting, held, unknown outcome; prob
 
     // Far later than the 300 ms timeout: on a busy machine the timeout's timer can fire late,
     // and an answer that beats it makes the send a success instead of an unknown outcome.
-    await control('PUT', '/faults', { lateAnswerMs: 5000 });
+    await setup.control('PUT', '/faults', { lateAnswerMs: 5000 });
     const timedOut = await submit();
     await waitFor(
       async () =>
@@ -216,8 +207,8 @@ describe(`the unsent view through SendGrid: waiting, held, unknown outcome; prob
       'the timed-out attempt',
     );
 
-    await control('PUT', '/faults', {});
-    await control('POST', '/outage', { mode: '503', durationMs: 600_000 });
+    await setup.control('PUT', '/faults', {});
+    await setup.control('POST', '/outage', { mode: '503', durationMs: 600_000 });
     const held = await submit();
     await waitFor(async () => {
       const p = await tegami.request('GET', '/v1/providers');
@@ -274,7 +265,7 @@ describe(`the unsent view through SendGrid: waiting, held, unknown outcome; prob
     );
 
     // The cause is fixed; probe now instead of in ten minutes.
-    await control('DELETE', '/outage');
+    await setup.control('DELETE', '/outage');
     const unknown = await tegami.request('POST', '/v1/providers/nowhere/probe');
     assert.equal(unknown.status, 404);
     const probe = await tegami.request('POST', '/v1/providers/sendgrid/probe');

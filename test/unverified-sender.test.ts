@@ -1,15 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { classifyAnswer } from '../src/providers/sendgrid/classify-response.ts';
-import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
-import {
-  message,
-  request,
-  startTestService,
-  TEST_ENGINE,
-  type TestService,
-  waitFor,
-} from './helpers.ts';
+import { message, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
+import { type SimulatorSetup, startWithSimulator } from './support/simulator.ts';
 
 const SENDER_403 = JSON.stringify({
   errors: [
@@ -48,28 +41,23 @@ describe(`a sender SendGrid has not verified (${TEST_ENGINE})`, () => {
   });
 
   describe('through the simulator', () => {
-    let simulator: RunningSimulator;
+    let setup: SimulatorSetup;
     let tegami: TestService;
     before(async () => {
-      simulator = await startSimulator({ port: 0, apiKey: 'SG.senders' });
-      const faults = await request(simulator.url, 'PUT', '/_simulator/faults', {
-        unverifiedSenders: ['@other.example'],
-      });
-      assert.equal(faults.status, 200, JSON.stringify(faults.body));
-      tegami = await startTestService({
-        TEGAMI_PROVIDER: 'sendgrid',
-        TEGAMI_SENDGRID_API_KEY: 'SG.senders',
-        TEGAMI_SENDGRID_BASE_URL: simulator.url,
-        // Two tries, close together: the retries of the message's own back-off, then dead-lettered.
-        TEGAMI_RETRY_MAX_ATTEMPTS: '2',
-        TEGAMI_RETRY_BASE_DELAY_MS: '100',
-        TEGAMI_RETRY_MAX_DELAY_MS: '200',
-      });
+      setup = await startWithSimulator(
+        'SG.senders',
+        {
+          // Two tries, close together: the retries of the message's own back-off, then
+          // dead-lettered.
+          TEGAMI_RETRY_MAX_ATTEMPTS: '2',
+          TEGAMI_RETRY_BASE_DELAY_MS: '100',
+          TEGAMI_RETRY_MAX_DELAY_MS: '200',
+        },
+        { simulator: { faults: { unverifiedSenders: ['@other.example'] } } },
+      );
+      ({ tegami } = setup);
     });
-    after(async () => {
-      await tegami?.stop();
-      await simulator?.close();
-    });
+    after(() => setup?.stop());
 
     test('mail from the unverified sender is retried, then dead-lettered; the rest is sent, the provider stays healthy', async () => {
       const bad = await tegami.request(
