@@ -1,16 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { generateSigningKey } from '../src/simulator/event-webhook/signing.ts';
-import { type RunningSimulator, startSimulator } from '../src/simulator/index.ts';
-import {
-  freePort,
-  message,
-  request,
-  startTestService,
-  TEST_ENGINE,
-  type TestService,
-  waitFor,
-} from './helpers.ts';
+import { message, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
+import { type SignedEventsSetup, startWithSignedEvents } from './support/signed-events.ts';
 
 /**
  * "SendGrid said nothing, but took it": a send that timed out after the request went out is not
@@ -18,41 +9,21 @@ import {
  */
 
 describe(`timeout after sending, then a processed event (${TEST_ENGINE})`, () => {
-  const keys = generateSigningKey();
-  let simulator: RunningSimulator;
+  let setup: SignedEventsSetup;
   let tegami: TestService;
-  const control = (method: string, path: string, body?: unknown) =>
-    request(simulator.url, method, `/_simulator${path}`, body);
 
   before(async () => {
-    const port = await freePort();
-    simulator = await startSimulator({
-      port: 0,
-      eventWebhook: {
-        url: `http://127.0.0.1:${port}/webhooks/sendgrid`,
-        signingKey: keys.privateKeyBase64,
-        eventDelayMs: 20,
-        flushIntervalMs: 20,
-      },
+    setup = await startWithSignedEvents({
+      apiKey: 'SG.unknown',
+      env: { TEGAMI_SENDGRID_TIMEOUT_MS: '300', TEGAMI_UNKNOWN_OUTCOME_WAIT_S: '3' },
     });
-    tegami = await startTestService({
-      TEGAMI_HTTP_PORT: String(port),
-      TEGAMI_PROVIDER: 'sendgrid',
-      TEGAMI_SENDGRID_API_KEY: 'SG.unknown',
-      TEGAMI_SENDGRID_BASE_URL: simulator.url,
-      TEGAMI_SENDGRID_TIMEOUT_MS: '300',
-      TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY: keys.publicKeyBase64,
-      TEGAMI_UNKNOWN_OUTCOME_WAIT_S: '3',
-    });
+    ({ tegami } = setup);
   });
-  after(async () => {
-    await tegami.stop();
-    await simulator.close();
-  });
+  after(() => setup?.stop());
 
   test('the simulator answers too late but accepts: one send, confirmed by its event', async () => {
     // SendGrid takes the mail but answers after our timeout.
-    await control('PUT', '/faults', { latencyMs: 2500 });
+    await setup.control('PUT', '/faults', { latencyMs: 2500 });
     const r = await tegami.request('POST', '/v1/messages', message({ subject: 'late answer' }));
     const id = r.body.id as string;
     const sent = await waitFor(
@@ -63,7 +34,7 @@ describe(`timeout after sending, then a processed event (${TEST_ENGINE})`, () =>
       'confirmed by the processed event',
       10_000,
     );
-    await control('PUT', '/faults', {});
+    await setup.control('PUT', '/faults', {});
     assert.deepEqual(
       sent.attempts.map((a: { outcome: string }) => a.outcome),
       ['unknown'],
@@ -71,15 +42,15 @@ describe(`timeout after sending, then a processed event (${TEST_ENGINE})`, () =>
     );
     // Past the confirmation window: still one send.
     await new Promise((resolve) => setTimeout(resolve, 3500));
-    const stats = (await control('GET', '/stats')).body;
+    const stats = (await setup.control('GET', '/stats')).body;
     assert.equal(stats.accepted, 1);
     assert.equal((await tegami.request('GET', `/v1/messages/${id}`)).body.attempts.length, 1);
   });
 
   test('the event arrives before the timed-out attempt is recorded: still one send', async () => {
-    await control('POST', '/reset');
+    await setup.control('POST', '/reset');
     // SendGrid takes the mail at once (its events follow within ms); the 202 is what is late.
-    await control('PUT', '/faults', { lateAnswerMs: 2500 });
+    await setup.control('PUT', '/faults', { lateAnswerMs: 2500 });
     const r = await tegami.request('POST', '/v1/messages', message({ subject: 'answer lost' }));
     const id = r.body.id as string;
     const sent = await waitFor(
@@ -90,7 +61,7 @@ describe(`timeout after sending, then a processed event (${TEST_ENGINE})`, () =>
       'confirmed by the event that came first',
       10_000,
     );
-    await control('PUT', '/faults', {});
+    await setup.control('PUT', '/faults', {});
     assert.deepEqual(
       sent.attempts.map((a: { outcome: string }) => a.outcome),
       ['unknown'],
@@ -106,21 +77,21 @@ describe(`timeout after sending, then a processed event (${TEST_ENGINE})`, () =>
     );
     // Past the confirmation window: still one send.
     await new Promise((resolve) => setTimeout(resolve, 3500));
-    assert.equal((await control('GET', '/stats')).body.accepted, 1);
+    assert.equal((await setup.control('GET', '/stats')).body.accepted, 1);
     assert.equal((await tegami.request('GET', `/v1/messages/${id}`)).body.attempts.length, 1);
   });
 
   test('no event within the window: sent again once the wait is over', async () => {
-    await control('POST', '/reset');
+    await setup.control('POST', '/reset');
     // One request hangs (never accepted), the next is answered at once.
-    await control('PUT', '/faults', { hangRate: 1 });
+    await setup.control('PUT', '/faults', { hangRate: 1 });
     const r = await tegami.request('POST', '/v1/messages', message({ subject: 'never taken' }));
     const id = r.body.id as string;
     await waitFor(async () => {
       const m = await tegami.request('GET', `/v1/messages/${id}`);
       return m.body.attempts?.length === 1 ? m.body : null;
     }, 'the first attempt timed out');
-    await control('PUT', '/faults', {});
+    await setup.control('PUT', '/faults', {});
     const first = (await tegami.request('GET', `/v1/messages/${id}`)).body;
     assert.equal(first.status, 'queued');
     assert.match(first.last_error, /waiting for a delivery event/);
@@ -136,6 +107,6 @@ describe(`timeout after sending, then a processed event (${TEST_ENGINE})`, () =>
       sent.attempts.map((a: { outcome: string }) => a.outcome),
       ['unknown', 'accepted'],
     );
-    assert.equal((await control('GET', '/stats')).body.accepted, 1);
+    assert.equal((await setup.control('GET', '/stats')).body.accepted, 1);
   });
 });

@@ -1,12 +1,14 @@
 import { generateSigningKey } from '../../src/simulator/event-webhook/signing.ts';
 import { type RunningSimulator, startSimulator } from '../../src/simulator/index.ts';
-import { freePort, startTestService, type TestService } from '../helpers.ts';
+import { freePort, request, startTestService, type TestService } from '../helpers.ts';
 
 export interface SignedEventsSetup {
   simulator: RunningSimulator;
   tegami: TestService;
   /** The Event Webhook's signing key pair: the simulator signs with it, Tegami verifies. */
   keys: ReturnType<typeof generateSigningKey>;
+  /** A request to the simulator's control API (`/_simulator…`: faults, outages, its stats). */
+  control(method: string, path: string, body?: unknown): ReturnType<typeof request>;
   stop(): Promise<void>;
 }
 
@@ -44,6 +46,7 @@ export async function startWithSignedEvents(
     simulator,
     tegami,
     keys,
+    control: (method, path, body) => request(simulator.url, method, `/_simulator${path}`, body),
     async stop() {
       await tegami.stop();
       await simulator.close();
