@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import {
-  message,
   postUnsignedEvents,
   queryDatabase,
   startTestService,
@@ -10,7 +9,7 @@ import {
   type TestService,
   waitFor,
 } from './helpers.ts';
-import { signIn } from './support/console.ts';
+import { signIn, submitMessage } from './support/console.ts';
 
 const ADMIN = { email: 'ops@example.jp', password: 'a-long-admin-password' };
 
@@ -29,12 +28,6 @@ describe(`suppression list (${TEST_ENGINE})`, () => {
   });
 
   const postEvents = (events: Record<string, unknown>[]) => postUnsignedEvents(tegami.url, events);
-
-  async function submit(overrides: Record<string, unknown>): Promise<string> {
-    const accepted = await tegami.request('POST', '/v1/messages', message(overrides));
-    assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
-    return accepted.body.id as string;
-  }
 
   async function finished(id: string) {
     return waitFor(async () => {
@@ -56,7 +49,7 @@ describe(`suppression list (${TEST_ENGINE})`, () => {
   }
 
   test('a hard bounce suppresses the address; the next message to it is not sent', async () => {
-    const first = await submit({ to: [{ email: 'Bounced@Example.com' }] });
+    const first = await submitMessage(tegami, { to: [{ email: 'Bounced@Example.com' }] });
     assert.equal((await finished(first)).status, 'sent');
     await postEvents([
       {
@@ -111,7 +104,7 @@ describe(`suppression list (${TEST_ENGINE})`, () => {
       page.text,
     );
 
-    const second = await submit({ to: [{ email: 'bounced@example.com' }] });
+    const second = await submitMessage(tegami, { to: [{ email: 'bounced@example.com' }] });
     const record = await finished(second);
     assert.equal(record.status, 'failed');
     assert.equal(record.last_error, 'all recipients are suppressed: bounced@example.com (bounce)');
@@ -123,7 +116,7 @@ describe(`suppression list (${TEST_ENGINE})`, () => {
   });
 
   test("a suppression keeps the first 1,000 characters of a bounce's reason; the event keeps it all", async () => {
-    const id = await submit({ to: [{ email: 'long-reason@example.com' }] });
+    const id = await submitMessage(tegami, { to: [{ email: 'long-reason@example.com' }] });
     await finished(id);
     // 998 ASCII characters, then emoji: the cut falls between the halves of one.
     const reason = `550 ${'x'.repeat(994)}${'🙂'.repeat(200_000)}`;
@@ -146,7 +139,7 @@ describe(`suppression list (${TEST_ENGINE})`, () => {
 
   test('a message to a suppressed address and another is sent to the other only', async () => {
     await postEvents([{ event: 'bounce', type: 'bounce', email: 'gone@example.com' }]);
-    const id = await submit({
+    const id = await submitMessage(tegami, {
       to: [{ email: 'gone@example.com' }],
       cc: [{ email: 'friend@example.com' }],
       bcc: [{ email: 'audit@example.com' }],
@@ -172,14 +165,14 @@ describe(`suppression list (${TEST_ENGINE})`, () => {
 
   test('cc recipients stand in for suppressed to; bcc alone is not sent', async () => {
     await postEvents([{ event: 'unsubscribe', email: 'left@example.com' }]);
-    const ccOnly = await submit({
+    const ccOnly = await submitMessage(tegami, {
       to: [{ email: 'left@example.com' }],
       cc: [{ email: 'cc@example.com' }],
     });
     assert.equal((await finished(ccOnly)).status, 'sent');
     assert.deepEqual((await outbox(ccOnly))[0]?.envelope_to, ['cc@example.com']);
 
-    const bccOnly = await submit({
+    const bccOnly = await submitMessage(tegami, {
       to: [{ email: 'left@example.com' }],
       bcc: [{ email: 'hidden@example.com' }],
     });
@@ -213,16 +206,16 @@ describe(`suppression list (${TEST_ENGINE})`, () => {
     await postEvents([{ event: 'bounce', email: 'spam@example.com' }]);
     assert.equal((await lookUp('spam@example.com'))[0]?.reason, 'spamreport');
 
-    const blocked = await submit({ to: [{ email: 'blocked@example.com' }] });
+    const blocked = await submitMessage(tegami, { to: [{ email: 'blocked@example.com' }] });
     assert.equal((await finished(blocked)).status, 'sent');
-    const spam = await submit({ to: [{ email: 'spam@example.com' }] });
+    const spam = await submitMessage(tegami, { to: [{ email: 'spam@example.com' }] });
     const record = await finished(spam);
     assert.equal(record.status, 'failed');
     assert.match(record.last_error, /spam@example\.com \(spamreport\)/);
   });
 
   test('an event whose email is not an address suppresses nothing, and is on its message all the same', async () => {
-    const id = await submit({ to: [{ email: 'guest@example.com' }] });
+    const id = await submitMessage(tegami, { to: [{ email: 'guest@example.com' }] });
     assert.equal((await finished(id)).status, 'sent');
     const notAddresses = [
       'not an address',
@@ -281,7 +274,7 @@ describe(`suppression list (${TEST_ENGINE})`, () => {
     const one = await tegami.request('GET', '/v1/suppressions?limit=1');
     assert.equal(one.body.data.length, 1);
 
-    const blockedId = await submit({ to: [{ email: 'manual@example.com' }] });
+    const blockedId = await submitMessage(tegami, { to: [{ email: 'manual@example.com' }] });
     assert.equal((await finished(blockedId)).status, 'failed');
 
     const removed = await tegami.request('DELETE', '/v1/suppressions/MANUAL%40example.com');
@@ -291,7 +284,7 @@ describe(`suppression list (${TEST_ENGINE})`, () => {
     assert.equal(gone.status, 404);
     assert.equal(gone.body.error.code, 'not_found');
 
-    const sentId = await submit({ to: [{ email: 'manual@example.com' }] });
+    const sentId = await submitMessage(tegami, { to: [{ email: 'manual@example.com' }] });
     assert.equal((await finished(sentId)).status, 'sent');
     assert.deepEqual((await outbox(sentId))[0]?.envelope_to, ['manual@example.com']);
     // The message that failed can be retried by hand now.
