@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import type { RunningSimulator } from '../src/simulator/index.ts';
 import { TEST_ENGINE, type TestService } from './helpers.ts';
 import { HAVE_CHROMIUM, launchBrowser, signInAs } from './support/browser.ts';
-import { submitMessage, untilMessage } from './support/console.ts';
+import { deadLetters, submitMessage, untilDeliveryStatus, untilStatus } from './support/console.ts';
 import { type SignedEventsSetup, startWithSignedEvents } from './support/signed-events.ts';
 
 const ADMIN = { email: 'admin@example.jp', password: 'admin-password-123' };
@@ -23,7 +22,6 @@ describe(`the console at a support desk (${TEST_ENGINE})`, {
   skip: !HAVE_CHROMIUM && 'no Chromium (apt-get install chromium)',
 }, () => {
   let setup: SignedEventsSetup;
-  let simulator: RunningSimulator;
   let tegami: TestService;
   let browser: Awaited<ReturnType<typeof launchBrowser>>;
   let page: Page;
@@ -34,7 +32,7 @@ describe(`the console at a support desk (${TEST_ENGINE})`, {
       apiKey: SG_KEY,
       env: { TEGAMI_ADMIN_EMAIL: ADMIN.email, TEGAMI_ADMIN_PASSWORD: ADMIN.password },
     });
-    ({ simulator, tegami } = setup);
+    ({ tegami } = setup);
     browser = await launchBrowser();
     page = await browser.context.newPage();
     page.on('console', (m) => {
@@ -52,18 +50,13 @@ describe(`the console at a support desk (${TEST_ENGINE})`, {
       to: [{ email: 'bounce@example.jp', name: '田中 一郎' }],
       subject: 'ご予約の確認',
     });
-    await untilMessage(
-      tegami,
-      bounced,
-      (m) => m.recipients[0]?.delivery_status === 'bounced',
-      'bounced',
-    );
+    await untilDeliveryStatus(tegami, bounced, 'bounced');
     // The bounce put the address on the suppression list: the next mail is not sent at all.
     const suppressed = await submitMessage(tegami, {
       to: [{ email: 'bounce@example.jp', name: '田中 一郎' }],
       subject: 'ご予約の確認',
     });
-    await untilMessage(tegami, suppressed, (m) => m.status === 'failed', 'failed');
+    await untilStatus(tegami, suppressed, 'failed');
 
     for (const width of [1280, 390]) {
       await page.setViewportSize({ width, height: 800 });
@@ -135,13 +128,7 @@ describe(`the console at a support desk (${TEST_ENGINE})`, {
 
   test('Back from a wrong count, or from the recovery started, shows the dry run again', async () => {
     await page.setViewportSize({ width: 1280, height: 800 });
-    simulator.faults.rejectCategories = ['broken'];
-    const ids = [
-      await submitMessage(tegami, { categories: ['broken'] }),
-      await submitMessage(tegami, { categories: ['broken'] }),
-    ];
-    for (const id of ids) await untilMessage(tegami, id, (m) => m.status === 'failed', 'failed');
-    simulator.faults.rejectCategories = [];
+    const ids = await deadLetters(setup, 'broken', [{}, {}]);
 
     await page.goto(
       `${tegami.url}/console/unsent?q=${encodeURIComponent('reason:failed category:broken')}`,
@@ -174,7 +161,7 @@ describe(`the console at a support desk (${TEST_ENGINE})`, {
     assert.equal(again?.status(), 200);
     assert.equal(page.url(), dryRun);
     assert.ok(await page.isVisible('[data-matched]'));
-    for (const id of ids) await untilMessage(tegami, id, (m) => m.status === 'sent', 'sent');
+    for (const id of ids) await untilStatus(tegami, id, 'sent');
   });
 
   test('the audit log keeps a date it did not understand, and says which form it takes', async () => {

@@ -6,7 +6,14 @@ import type { RunningSimulator } from '../src/simulator/index.ts';
 import { message, queryDatabase, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
 import { HAVE_CHROMIUM, launchBrowser, signInAs } from './support/browser.ts';
 import { simulatorAcceptedIds } from './support/cluster.ts';
-import { type ConsoleClient, signIn, submitMessage, untilMessage } from './support/console.ts';
+import {
+  type ConsoleClient,
+  deadLetters,
+  signIn,
+  submitMessage,
+  untilDeliveryStatus,
+  untilStatus,
+} from './support/console.ts';
 import { type SignedEventsSetup, startWithSignedEvents } from './support/signed-events.ts';
 import { type SimulatorSetup, startWithSimulator } from './support/simulator.ts';
 
@@ -74,30 +81,15 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
       to: [{ email: 'drop@example.jp' }],
       subject: 'B-1003',
     });
-    await untilMessage(
-      tegami,
-      delivered,
-      (m) => m.recipients[0]?.delivery_status === 'delivered',
-      'delivered',
-    );
-    await untilMessage(
-      tegami,
-      bounced,
-      (m) => m.recipients[0]?.delivery_status === 'bounced',
-      'bounced',
-    );
-    await untilMessage(
-      tegami,
-      dropped,
-      (m) => m.recipients[0]?.delivery_status === 'dropped',
-      'dropped',
-    );
+    await untilDeliveryStatus(tegami, delivered, 'delivered');
+    await untilDeliveryStatus(tegami, bounced, 'bounced');
+    await untilDeliveryStatus(tegami, dropped, 'dropped');
     // The bounce put the address on the suppression list: the next mail is never sent.
     const never = await submitMessage(tegami, {
       to: [{ email: 'bounce@example.jp' }],
       subject: 'B-1004',
     });
-    await untilMessage(tegami, never, (m) => m.status === 'failed', 'failed');
+    await untilStatus(tegami, never, 'failed');
 
     await signInAs(page, tegami.url, SUPPORT.email, SUPPORT.password);
     assert.match(
@@ -147,14 +139,11 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
   });
 
   test('a button clicked twice shows the retry or the recovery the first click started', async () => {
-    simulator.faults.rejectCategories = ['twice'];
-    const ids = [
-      await submitMessage(tegami, { categories: ['twice'], subject: 'twice 1' }),
-      await submitMessage(tegami, { categories: ['twice'], subject: 'twice 2' }),
-      await submitMessage(tegami, { categories: ['twice'], subject: 'twice 3' }),
-    ];
-    for (const id of ids) await untilMessage(tegami, id, (m) => m.status === 'failed', 'failed');
-    simulator.faults.rejectCategories = [];
+    const ids = await deadLetters(setup, 'twice', [
+      { subject: 'twice 1' },
+      { subject: 'twice 2' },
+      { subject: 'twice 3' },
+    ]);
     const [one, ...rest] = ids as [string, ...string[]];
 
     // Retry, twice: the second finds the message requeued (or sent) and shows it.
@@ -163,7 +152,7 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
       assert.equal(r.status, 303, `retry ${i + 1}: ${r.text}`);
       assert.equal(r.location, `/console/messages/${one}?q=category%3Atwice`);
     }
-    await untilMessage(tegami, one, (m) => m.status === 'sent', 'sent');
+    await untilStatus(tegami, one, 'sent');
 
     // The recovery's confirmation, twice: one recovery, and the second is shown it.
     const form = { q: 'reason:failed category:twice', action: 'retry', confirm: '2' };
@@ -178,7 +167,7 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
       "SELECT COUNT(*) AS n FROM audit_events WHERE action = 'recovery.start'",
     );
     assert.equal(Number(started[0]?.n), 1);
-    for (const id of rest) await untilMessage(tegami, id, (m) => m.status === 'sent', 'sent');
+    for (const id of rest) await untilStatus(tegami, id, 'sent');
     const accepted = await simulatorAcceptedIds(simulator.url);
     for (const id of ids) assert.equal(accepted.get(id), 1, `${id} was accepted once`);
     // Later, the same count typed again is a wrong count, as before (nothing matches now).
@@ -188,13 +177,10 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
   });
 
   test('a recovery confirmed twice at once (the second sent before the first is answered) starts one', async () => {
-    simulator.faults.rejectCategories = ['at-once'];
-    const ids = [
-      await submitMessage(tegami, { categories: ['at-once'], subject: 'at once 1' }),
-      await submitMessage(tegami, { categories: ['at-once'], subject: 'at once 2' }),
-    ];
-    for (const id of ids) await untilMessage(tegami, id, (m) => m.status === 'failed', 'failed');
-    simulator.faults.rejectCategories = [];
+    const ids = await deadLetters(setup, 'at-once', [
+      { subject: 'at once 1' },
+      { subject: 'at once 2' },
+    ]);
     const startedBefore = await recoveriesStarted();
     const form = { q: 'reason:failed category:at-once', action: 'retry', confirm: '2' };
     const [first, second] = await Promise.all([
@@ -206,7 +192,7 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
     assert.match(first.location ?? '', /^\/console\/recoveries\/rec_\w+$/);
     assert.equal(second.location, first.location, 'both show the one recovery');
     assert.equal((await recoveriesStarted()) - startedBefore, 1);
-    for (const id of ids) await untilMessage(tegami, id, (m) => m.status === 'sent', 'sent');
+    for (const id of ids) await untilStatus(tegami, id, 'sent');
   });
 
   async function recoveriesStarted(): Promise<number> {
@@ -228,7 +214,7 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
       subject: `予約確認${'x'.repeat(300)}`,
       categories: ['long'],
     });
-    await untilMessage(tegami, id, (m) => m.status === 'sent', 'sent');
+    await untilStatus(tegami, id, 'sent');
     await signInAs(page, tegami.url, ADMIN.email, ADMIN.password);
     await page.setViewportSize({ width: 1280, height: 800 });
     for (const path of [
@@ -322,12 +308,11 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
   });
 
   test('the end of a list says so: unsent mail and past alerts', async () => {
-    simulator.faults.rejectCategories = ['end'];
-    const ids: string[] = [];
-    for (let i = 0; i < 50; i++)
-      ids.push(await submitMessage(tegami, { categories: ['end'], subject: `end ${i}` }));
-    for (const id of ids) await untilMessage(tegami, id, (m) => m.status === 'failed', 'failed');
-    simulator.faults.rejectCategories = [];
+    const ids = await deadLetters(
+      setup,
+      'end',
+      Array.from({ length: 50 }, (_, i) => ({ subject: `end ${i}` })),
+    );
     await signInAs(page, tegami.url, ADMIN.email, ADMIN.password);
     // Exactly a page: no "Older" link to an empty page.
     await page.goto(`${tegami.url}/console/unsent?q=${encodeURIComponent('category:end')}`);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
+import type { RunningSimulator } from '../../src/simulator/index.ts';
 import { message, type TestService, waitFor } from '../helpers.ts';
 
 /** A console session driven with fetch: its cookie and the CSRF token of its pages. */
@@ -129,4 +130,38 @@ export async function untilMessage(
     `${id}: ${what}`,
     30_000,
   );
+}
+
+/** Waits (up to 30 s) for message `id` to have this status (`sent`, `failed`, ...). */
+export function untilStatus(tegami: TestService, id: string, status: string): Promise<void> {
+  return untilMessage(tegami, id, (m) => m.status === status, status);
+}
+
+/** Waits (up to 30 s) for the first recipient of message `id` to have this delivery status. */
+export function untilDeliveryStatus(
+  tegami: TestService,
+  id: string,
+  status: string,
+): Promise<void> {
+  return untilMessage(tegami, id, (m) => m.recipients[0]?.delivery_status === status, status);
+}
+
+/**
+ * Dead letters for a recovery to retry: one message per entry of `overrides`, each in
+ * `category`, which the simulator refuses with SendGrid's 400 until they have failed (and then
+ * takes again). Returns their ids.
+ */
+export async function deadLetters(
+  { simulator, tegami }: { simulator: RunningSimulator; tegami: TestService },
+  category: string,
+  overrides: Record<string, unknown>[],
+): Promise<string[]> {
+  simulator.faults.rejectCategories = [category];
+  const ids: string[] = [];
+  for (const one of overrides) {
+    ids.push(await submitMessage(tegami, { categories: [category], ...one }));
+  }
+  for (const id of ids) await untilStatus(tegami, id, 'failed');
+  simulator.faults.rejectCategories = [];
+  return ids;
 }
