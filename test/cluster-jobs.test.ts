@@ -5,7 +5,7 @@ import pino from 'pino';
 import { firstIdAt, newId } from '../src/domain/ids.ts';
 import type { MaintenanceStore } from '../src/domain/ports/maintenance-store.ts';
 import { RETENTION_FIRST_BATCH, RETENTION_MAX_BATCH } from '../src/domain/retention.ts';
-import { startClusterJobs } from '../src/ops/cluster-jobs.ts';
+import { type ClusterJobsDeps, startClusterJobs } from '../src/ops/cluster-jobs.ts';
 import {
   createMaintenanceStore,
   type DatabaseHandle,
@@ -179,6 +179,16 @@ async function idempotencyKeys(database: DatabaseHandle, prefix: string): Promis
   return rows.map((r) => `${r.api_key_id}/${r.key}`).sort();
 }
 
+/** The cluster jobs with 90 days' retention, run a round at a time by `tick()`. */
+const clusterJobs = (store: MaintenanceStore, deps: Partial<ClusterJobsDeps> = {}) =>
+  startClusterJobs({
+    store,
+    retentionDays: 90,
+    logger: pino({ level: 'silent' }),
+    intervalMs: 60_000,
+    ...deps,
+  });
+
 /** Rows of `table` whose message is gone. */
 async function orphans(database: DatabaseHandle, table: string): Promise<number> {
   const { rows } = await sql<{ n: number | string }>`select count(*) as n from ${sql.table(table)}
@@ -229,36 +239,12 @@ describe(`leader lease and retention (${TEST_ENGINE})`, () => {
     const messages = new SqlMessageStore(database);
     const day = 24 * 3600_000;
     const now = Date.now();
-    const content = {
-      from: { email: 'a@example.com' },
-      to: [{ email: 'b@example.com' }],
-      cc: [],
-      bcc: [],
-      subject: 's',
-      text: 't',
-      headers: {},
-      categories: ['c'],
-      metadata: { k: 'v' },
-      attachments: [],
-    };
     // Ids carry their creation time; make two old ones and one recent one.
     const oldSent = `${firstIdAt('msg', now - 100 * day).slice(0, -1)}1`;
     const oldQueued = `${firstIdAt('msg', now - 100 * day).slice(0, -1)}2`;
     const recent = `${firstIdAt('msg', now - day).slice(0, -1)}3`;
-    await messages.submit({
-      messages: [oldSent, oldQueued, recent].map((id) => ({
-        id,
-        apiKeyId: null,
-        content,
-        sendAt: null,
-        createdAt: now,
-      })),
-    });
-    await database.db
-      .updateTable('messages')
-      .set({ status: 'sent' })
-      .where('id', 'in', [oldSent, recent])
-      .execute();
+    await storeMessages(database, messages, [oldSent, recent], 'sent');
+    await storeMessages(database, messages, [oldQueued], 'queued');
     await database.db
       .insertInto('attempts')
       .values(
@@ -271,12 +257,7 @@ describe(`leader lease and retention (${TEST_ENGINE})`, () => {
       )
       .execute();
 
-    const jobs = startClusterJobs({
-      store: createMaintenanceStore(database, messages),
-      retentionDays: 90,
-      logger: pino({ level: 'silent' }),
-      intervalMs: 60_000,
-    });
+    const jobs = clusterJobs(createMaintenanceStore(database, messages));
     assert.equal(await jobs.tick(), true, 'the only process takes the lease');
     await jobs.stop();
 
@@ -375,12 +356,7 @@ describe(`leader lease and retention (${TEST_ENGINE})`, () => {
       await addIdempotencyKeys(database, apiKeyId, 'kept-now', 3, now);
     }
 
-    const jobs = startClusterJobs({
-      store: createMaintenanceStore(database, messages),
-      retentionDays: 90,
-      logger: pino({ level: 'silent' }),
-      intervalMs: 60_000,
-    });
+    const jobs = clusterJobs(createMaintenanceStore(database, messages));
     t.after(() => jobs.stop());
     assert.equal(await jobs.tick(), true);
     const left = async (list: string[]) =>
@@ -452,12 +428,7 @@ describe(`leader lease and retention (${TEST_ENGINE})`, () => {
       pruneStatusWebhooks: timed('status webhooks', real.pruneStatusWebhooks),
       pruneIdempotencyKeys: timed('idempotency keys', real.pruneIdempotencyKeys),
     };
-    const jobs = startClusterJobs({
-      store,
-      retentionDays: 90,
-      logger: pino({ level: 'silent' }),
-      intervalMs: 60_000,
-    });
+    const jobs = clusterJobs(store);
     t.after(() => jobs.stop());
     const remaining = async () =>
       (await database.db.selectFrom('messages').select('id').where('id', 'in', ids).execute())
@@ -534,16 +505,13 @@ describe(`leader lease and retention (${TEST_ENGINE})`, () => {
     await storeMessages(database, messages, [id], 'sent');
     await addStatusWebhooks(database, [id], old, 'delivered', 77);
     let extraJobRan = false;
-    const jobs = startClusterJobs({
-      store: createMaintenanceStore(database, messages),
+    const jobs = clusterJobs(createMaintenanceStore(database, messages), {
       retentionDays: 36_500,
       extraJobs: [
         async () => {
           extraJobRan = true;
         },
       ],
-      logger: pino({ level: 'silent' }),
-      intervalMs: 60_000,
     });
     t.after(() => jobs.stop());
     assert.equal(await jobs.tick(), true, 'the round ran to its end');
@@ -580,9 +548,7 @@ describe(`leader lease and retention (${TEST_ENGINE})`, () => {
     };
     const INTERVAL_MS = 200;
     let slow: { began: number; ended: number } | undefined;
-    const jobs = startClusterJobs({
-      store,
-      retentionDays: 90,
+    const jobs = clusterJobs(store, {
       // The first round's last job takes as long as 7 intervals.
       extraJobs: [
         async () => {
@@ -592,7 +558,6 @@ describe(`leader lease and retention (${TEST_ENGINE})`, () => {
           slow = { began: start, ended: performance.now() };
         },
       ],
-      logger: pino({ level: 'silent' }),
       intervalMs: INTERVAL_MS,
     });
     t.after(() => jobs.stop());
