@@ -4,6 +4,7 @@ import type { MaintenanceStore } from '../domain/ports/maintenance-store.ts';
 import type { OutageReporter } from '../domain/ports/outage-reporter.ts';
 import { retentionBatchSize, retentionPauseMs } from '../domain/retention.ts';
 import { OutageLog } from './outage-log.ts';
+import { startRounds } from './rounds.ts';
 
 /**
  * Jobs that must run once across all processes and hosts sharing a database: retention and
@@ -171,38 +172,15 @@ export function startClusterJobs(deps: ClusterJobsDeps): ClusterJobs {
     );
     return running;
   };
-  const intervalMs = deps.intervalMs ?? LEADER_CHECK_INTERVAL_MS;
-  /**
-   * A round begins every `intervalMs`, or as soon as the last one ended if it took longer: rounds
-   * never overlap, and a long one (a backlog of retention) is followed by one round, not by one
-   * for each interval it took, back to back (as ticks of a setInterval queued behind it were).
-   * The lease is renewed as often as before: never later than the end of a long round.
-   */
-  let timer: NodeJS.Timeout | undefined;
-  let roundRunning = false;
-  let due = false;
-  function onTimer() {
-    if (roundRunning) due = true;
-    else void scheduledRound();
-  }
-  async function scheduledRound(): Promise<void> {
-    roundRunning = true;
-    timer = setTimeout(onTimer, intervalMs);
-    timer.unref();
-    await tick();
-    roundRunning = false;
-    if (due && !stopped) {
-      due = false;
-      void scheduledRound();
-    }
-  }
-  void scheduledRound();
+  // Never two rounds at once, and one (not a burst) after a long one: see ops/rounds.ts. The
+  // lease is renewed at every round, so never later than the end of a long one.
+  const rounds = startRounds(deps.intervalMs ?? LEADER_CHECK_INTERVAL_MS, tick);
 
   return {
     tick,
     async stop() {
       stopped = true;
-      clearTimeout(timer);
+      rounds.cancel();
       wakePause?.();
       await running;
       if (leader) await lease.release().catch(() => {});

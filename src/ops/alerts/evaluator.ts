@@ -19,6 +19,7 @@ import type { AlertStore, QueuedNotification } from '../../domain/ports/alert-st
 import type { LeaderLease } from '../../domain/ports/maintenance-store.ts';
 import type { OutageReporter } from '../../domain/ports/outage-reporter.ts';
 import type { OutboundPost } from '../../domain/ports/outbound-post.ts';
+import { startRounds } from '../rounds.ts';
 import { type FactSources, gatherFacts } from './gather-facts.ts';
 import { AlertNotifier, type NotificationTargets } from './notifier.ts';
 import { ProviderRates } from './provider-rates.ts';
@@ -319,13 +320,12 @@ export function startAlertEvaluator(deps: AlertEvaluatorDeps): AlertEvaluator {
     );
     return running;
   };
-  const timer = setInterval(tick, options.intervalMs);
-  timer.unref();
+  // Never two rounds at once, and one (not a burst) after a long one: see ops/rounds.ts.
+  const rounds = startRounds(options.intervalMs, tick);
   const notifyTimer = setInterval(() => {
     if (leader && !stopped) void notifier.wake();
   }, NOTIFY_POLL_MS);
   notifyTimer.unref();
-  void tick();
 
   return {
     tick,
@@ -334,7 +334,7 @@ export function startAlertEvaluator(deps: AlertEvaluatorDeps): AlertEvaluator {
     },
     async stop() {
       stopped = true;
-      clearInterval(timer);
+      rounds.cancel();
       clearInterval(notifyTimer);
       await running;
       await notifier.wake().catch(() => {});
