@@ -193,6 +193,7 @@ describe(`business units and their isolation (${TEST_ENGINE})`, () => {
     await notFound('POST', `/v1/messages/${scheduled.body.id}/cancel`);
     await notFound('GET', `/v1/recoveries/${recovery.body.id}`);
     await notFound('POST', `/v1/recoveries/${recovery.body.id}/cancel`);
+    await notFound('GET', `/v1/webhook-endpoints/${endpoint.body.id}`);
     await notFound('DELETE', `/v1/webhook-endpoints/${endpoint.body.id}`);
     await notFound('GET', `/v1/webhook-endpoints/${endpoint.body.id}/deliveries`);
     await notFound('POST', `/v1/webhook-endpoints/${endpoint.body.id}/redeliver`);
