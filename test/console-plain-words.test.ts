@@ -205,7 +205,33 @@ describe(`the console in plain words (${TEST_ENGINE})`, {
 
     hook.set('hang');
     await signInAs(page, tegami.url, ADMIN.email, ADMIN.password);
-    await page.goto(`${tegami.url}/console/webhooks`);
+    /** The newest row of the endpoint's card; a time not shown in a cell is NaN. */
+    const cells = async () => {
+      await page.goto(`${tegami.url}/console/webhooks`);
+      const row = page.locator(`#endpoint-${endpoint} tbody tr`).first();
+      const timeIn = async (cell: number) =>
+        (await row.locator('td').nth(cell).locator('time').count()) === 0
+          ? Number.NaN
+          : Date.parse(
+              (await row.locator('td').nth(cell).locator('time').getAttribute('datetime')) ?? '',
+            );
+      return {
+        state: ((await row.locator('td').nth(3).textContent()) ?? '').replace(/\s+/g, ' '),
+        posts: (await row.locator('td').nth(4).textContent()) ?? '',
+        answer: (await row.locator('td').nth(5).textContent()) ?? '',
+        requeued: await timeIn(3),
+        erred: await timeIn(5),
+      };
+    };
+    // Given up: its last error says when it was.
+    const failed = await cells();
+    assert.match(
+      failed.answer,
+      /^last error at \d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d JST: HTTP 500: receiver down$/,
+    );
+    const sentAt = Date.parse((await tegami.request('GET', `/v1/messages/${id}`)).body.created_at);
+    assert.ok(failed.erred >= sentAt && failed.erred <= Date.now(), 'the time of the refusal');
+
     const card = page.locator(`#endpoint-${endpoint}`);
     const before = Date.now();
     await Promise.all([
@@ -217,23 +243,17 @@ describe(`the console in plain words (${TEST_ENGINE})`, {
       '1 failed status webhook queued to be posted again.',
     );
     await waitFor(async () => hook.held.length === 1, 'the post after it, in flight');
-    const cells = async () => {
-      await page.goto(`${tegami.url}/console/webhooks`);
-      const row = page.locator(`#endpoint-${endpoint} tbody tr`).first();
-      return {
-        state: ((await row.locator('td').nth(3).textContent()) ?? '').replace(/\s+/g, ' '),
-        posts: (await row.locator('td').nth(4).textContent()) ?? '',
-        answer: (await row.locator('td').nth(5).textContent()) ?? '',
-        requeued: Date.parse(
-          (await row.locator('td').nth(3).locator('time').getAttribute('datetime')) ?? '',
-        ),
-      };
-    };
     const queued = await cells();
     assert.match(queued.state, /^pending: queued again \d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d JST$/);
     assert.ok(queued.requeued >= before - 1000 && queued.requeued <= Date.now(), 'its time');
     assert.equal(queued.posts, '0 since then');
-    assert.equal(queued.answer, 'last error, before it was queued again: HTTP 500: receiver down');
+    // The error from before, at its own time, before the re-queue's.
+    assert.match(
+      queued.answer,
+      /^last error at \d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d JST, before it was queued again: HTTP 500: receiver down$/,
+    );
+    assert.equal(queued.erred, failed.erred);
+    assert.ok(queued.erred <= queued.requeued, 'the error came before the re-queue');
     // Asked whether to delete the endpoint now, the page says what would not be posted.
     const asked = (await admin.get(`/console/webhooks/${endpoint}/delete`)).text;
     assert.match(
@@ -245,7 +265,7 @@ describe(`the console in plain words (${TEST_ENGINE})`, {
     const line = await textOf(page, 'ol.timeline li:has-text("Status webhook")');
     assert.match(
       line,
-      /message\.sent to \S+: pending: queued again [^,]+ JST, 0 posts since then · last error, before it was queued again: HTTP 500: receiver down · in the endpoint's log$/,
+      /message\.sent to \S+: pending: queued again [^,]+ JST, 0 posts since then · last error at [^,]+ JST, before it was queued again: HTTP 500: receiver down · in the endpoint's log$/,
     );
 
     // The receiver answers: the new answer replaces the old error.

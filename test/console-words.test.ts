@@ -58,6 +58,8 @@ describe('the console’s words', () => {
       requeuedAt: null,
       lastStatus: 500,
       lastError: 'HTTP 500: receiver down',
+      // Recorded before its time was kept (migration 028): said without one.
+      lastErrorAt: null,
     };
     const plain = webhookProgress(failed);
     assert.deepEqual(
@@ -96,6 +98,7 @@ describe('the console’s words', () => {
       requeuedAt: at,
       lastStatus: 200,
       lastError: null,
+      lastErrorAt: null,
     });
     assert.deepEqual(
       [read(delivered.state), delivered.posts, read(delivered.answer)],
@@ -105,6 +108,54 @@ describe('the console’s words', () => {
         'HTTP 200',
       ],
     );
+  });
+
+  test('a status webhook’s last error says when it was, before or after it was queued again', () => {
+    const erredAt = Date.UTC(2026, 11, 6, 13, 58, 30);
+    const requeuedAt = Date.UTC(2026, 11, 6, 14, 2);
+    const failed = {
+      status: 'failed',
+      attempts: 7,
+      requeuedAt: null,
+      lastStatus: 500,
+      lastError: 'HTTP 500: receiver down',
+      lastErrorAt: erredAt,
+    };
+    assert.equal(
+      read(webhookProgress(failed).answer),
+      'last error at 2026-12-06 13:58:30 UTC: HTTP 500: receiver down',
+    );
+    // Queued again by hand, not posted since: the error is the one from before, at its time.
+    const queued = webhookProgress({ ...failed, status: 'pending', attempts: 0, requeuedAt });
+    assert.deepEqual(
+      [read(queued.state), read(queued.answer)],
+      [
+        'pending: queued again 2026-12-06 14:02:00 UTC',
+        'last error at 2026-12-06 13:58:30 UTC, before it was queued again: HTTP 500: receiver down',
+      ],
+    );
+    // Posted since and refused again: the new error, at its own time.
+    const again = webhookProgress({
+      ...failed,
+      status: 'pending',
+      attempts: 1,
+      requeuedAt,
+      lastStatus: null,
+      lastError: 'connect ECONNREFUSED 127.0.0.1:9',
+      lastErrorAt: requeuedAt + 5_000,
+    });
+    assert.equal(
+      read(again.answer),
+      'last error at 2026-12-06 14:02:05 UTC: connect ECONNREFUSED 127.0.0.1:9',
+    );
+    // An answer without an error has no error time to say, whatever the row holds.
+    const delivered = webhookProgress({
+      ...failed,
+      status: 'delivered',
+      lastStatus: 200,
+      lastError: null,
+    });
+    assert.equal(read(delivered.answer), 'HTTP 200');
   });
 
   test('who did something: a name, then what it is', () => {

@@ -29,6 +29,10 @@ interface Entry {
   type: string;
   message_id: string | null;
   status: string;
+  created_at: string;
+  last_status: number | null;
+  last_error: string | null;
+  last_error_at: string | null;
 }
 
 /** A receiver that refuses (503) the status webhooks of mail whose metadata says `answer=fail`. */
@@ -77,6 +81,7 @@ function storedDelivery(
     next_attempt_at: null,
     last_status: status === 'delivered' ? 200 : 503,
     last_error: status === 'delivered' ? null : 'HTTP 503',
+    last_error_at: status === 'delivered' ? null : at,
     created_at: at,
     retry_from: at,
     delivered_at: status === 'delivered' ? at : null,
@@ -96,6 +101,9 @@ describe(`an endpoint's status webhook log (${TEST_ENGINE})`, () => {
   /** The hotel's mail: posted fine, or refused by the application. */
   const hotelOk: string[] = [];
   const hotelRefused: string[] = [];
+  /** When the hotel's mail was sent, and when all its status webhooks were done. */
+  let hotelSentAt = 0;
+  let hotelDoneAt = 0;
   /** The spa's log, written as it would be after a busy month: 2,345 entries. */
   const spaStored: WebhookDeliveryTable[] = [];
 
@@ -159,6 +167,7 @@ describe(`an endpoint's status webhook log (${TEST_ENGINE})`, () => {
       assert.equal(r.status, 202, JSON.stringify(r.body));
       return r.body.id as string;
     };
+    hotelSentAt = Date.now();
     for (let i = 0; i < 4; i++) hotelOk.push(await send('hotel'));
     for (let i = 0; i < 2; i++) hotelRefused.push(await send('hotel', { answer: 'fail' }));
     await send('restaurant');
@@ -167,6 +176,7 @@ describe(`an endpoint's status webhook log (${TEST_ENGINE})`, () => {
       const done = r.body.data.filter((d: Entry) => d.status !== 'pending');
       return done.length === 6;
     }, "the hotel's six status webhooks delivered or failed");
+    hotelDoneAt = Date.now();
 
     const spa = units.spa?.endpoint as string;
     const start = Date.now() - 30 * 86_400_000;
@@ -220,6 +230,19 @@ describe(`an endpoint's status webhook log (${TEST_ENGINE})`, () => {
     assert.equal(one.body.data.length, 1);
     assert.equal(one.body.data[0].status, 'failed');
     assert.equal(one.body.data[0].last_status, 503);
+    // Each refused one says when its last error was: a post after it was queued, before the log
+    // was read. A delivered one has no error, and no time of one.
+    for (const d of failed.body.data as Entry[]) {
+      assert.equal(d.last_error, 'HTTP 503: ok');
+      const at = Date.parse(d.last_error_at ?? '');
+      assert.ok(
+        at >= Date.parse(d.created_at) && at >= hotelSentAt && at <= hotelDoneAt,
+        `${d.last_error_at} after ${d.created_at}, by ${new Date(hotelDoneAt).toISOString()}`,
+      );
+    }
+    for (const d of delivered.body.data as Entry[]) {
+      assert.deepEqual([d.last_error, d.last_error_at], [null, null]);
+    }
     const both = await log('hotel', `?message_id=${hotelRefused[0]}&status=delivered`);
     assert.deepEqual(both.body.data, []);
 
@@ -491,7 +514,7 @@ describe(`an endpoint's status webhook log (${TEST_ENGINE})`, () => {
 });
 
 /** A page of each kind reads its own index, one range of it, whatever the log's size. */
-describe(`the log's queries and migration 026 (${TEST_ENGINE})`, () => {
+describe(`the log's queries and migrations 026 and 028 (${TEST_ENGINE})`, () => {
   test('status webhooks queued before 026 get their message; the log reads them by it', async () => {
     const db = tempDatabase();
     const handle = openDatabase(db.url);
@@ -512,7 +535,7 @@ describe(`the log's queries and migration 026 (${TEST_ENGINE})`, () => {
         storedDelivery(endpoint, b, 'message.sent', 'failed', now),
         storedDelivery(endpoint, a, 'recipient.delivered', 'delivered', now),
       ];
-      for (const { message_id: _, ...row } of rows) {
+      for (const { message_id: _, last_error_at: __, ...row } of rows) {
         await handle.db.insertInto('webhook_deliveries').values(row).execute();
       }
       await handle.close();
@@ -548,6 +571,89 @@ describe(`the log's queries and migration 026 (${TEST_ENGINE})`, () => {
         .values({ ...late, message_id: null })
         .execute();
       assert.deepEqual((await read('?limit=1'))[0], [b, 'recipient.delivered', 'delivered']);
+    } finally {
+      await tegami?.stop();
+      await db.cleanup();
+    }
+  });
+
+  test('an error recorded before 028 has no time and is shown as before; a deletion records its time', async () => {
+    const ADMIN = { email: 'admin@example.jp', password: 'admin-password-123' };
+    const db = tempDatabase();
+    const handle = openDatabase(db.url);
+    const now = Date.now();
+    const endpoint = newId('whk');
+    const [a, b] = [newId('msg'), newId('msg')];
+    let tegami: TestService | undefined;
+    try {
+      await migrateTo(handle.db, '027-delivery-event-status');
+      await sql`insert into webhook_endpoints (id, url, event_types, secret, created_at,
+          disabled_at, unit_id, all_units, previous_secret, previous_secret_expires_at)
+        values (${endpoint}, 'https://app.example/hooks', '["message.sent"]',
+          'a-secret-of-sixteen-or-more', ${now}, null, 'unit_old', 1, null, null)`.execute(
+        handle.db,
+      );
+      // Refused for good before 028, and one still waiting to be posted again.
+      const refused = storedDelivery(endpoint, a, 'message.sent', 'failed', now - 60_000);
+      const waiting = {
+        ...storedDelivery(endpoint, b, 'message.sent', 'failed', now - 30_000),
+        status: 'pending',
+        next_attempt_at: now + 3_600_000,
+      };
+      for (const { last_error_at: _, ...row } of [refused, waiting]) {
+        await handle.db.insertInto('webhook_deliveries').values(row).execute();
+      }
+      await handle.close();
+
+      const started = await startTestService({
+        TEGAMI_DATABASE_URL: db.url,
+        TEGAMI_TEST_NO_WORKER: '1',
+        TEGAMI_ADMIN_EMAIL: ADMIN.email,
+        TEGAMI_ADMIN_PASSWORD: ADMIN.password,
+      });
+      tegami = started;
+      const read = async () => {
+        const r = await started.request('GET', `/v1/webhook-endpoints/${endpoint}/deliveries`);
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        return (r.body.data as Entry[]).map((d) => [
+          d.message_id,
+          d.status,
+          d.last_status,
+          d.last_error,
+          d.last_error_at,
+        ]);
+      };
+      assert.deepEqual(await read(), [
+        [b, 'pending', 503, 'HTTP 503', null],
+        [a, 'failed', 503, 'HTTP 503', null],
+      ]);
+      const admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
+      // Each row's last answer, newest first, as text.
+      const logPage = async () =>
+        [
+          ...(await admin.get(`/console/webhooks/${endpoint}/deliveries`)).text.matchAll(
+            /<td class="wrap">(.*?)<\/td><\/tr>/g,
+          ),
+        ].map((m) => (m[1] ?? '').replace(/<[^>]+>/g, ''));
+      // The last answer as before 028, without a time.
+      assert.deepEqual(await logPage(), ['HTTP 503', 'HTTP 503']);
+
+      // Deleting the endpoint fails the waiting one, and says when (not with the status of the
+      // post before, which was not the deletion's).
+      const deleting = Date.now();
+      const deleted = await tegami.request('DELETE', `/v1/webhook-endpoints/${endpoint}`);
+      assert.equal(deleted.status, 204);
+      const after = await read();
+      assert.deepEqual(after[1], [a, 'failed', 503, 'HTTP 503', null]);
+      const [, status, httpStatus, error, at] = after[0] ?? [];
+      assert.deepEqual([status, httpStatus, error], ['failed', null, 'endpoint deleted']);
+      const ms = Date.parse(String(at));
+      assert.ok(ms >= deleting && ms <= Date.now(), String(at));
+      const [first] = await logPage();
+      assert.equal(
+        first,
+        `last error at ${new Date(ms).toISOString().replace('T', ' ').slice(0, 19)} UTC: endpoint deleted`,
+      );
     } finally {
       await tegami?.stop();
       await db.cleanup();

@@ -276,6 +276,11 @@ export interface WebhookDeliveryTable {
   next_attempt_at: number | null;
   last_status: number | null;
   last_error: string | null;
+  /**
+   * When `last_error` was recorded (028-webhook-delivery-error-time); null with no error, or for
+   * an error recorded before that migration.
+   */
+  last_error_at: number | null;
   created_at: number;
   /** Start of the retry window: `created_at`, or when it was last redelivered by hand. */
   retry_from: number;

@@ -126,15 +126,24 @@ export function attemptOutcomeWords(
 
 /**
  * A status webhook's state, posts and last answer, as the endpoints' logs and a message's timeline
- * say them. One posted again by hand (`redeliver`) is not merely `pending` with 0 posts: it says
- * when it was queued again, counts its posts from then, and keeps the receiver's answer from before
- * as what it was, until the next post replaces it.
+ * say them. An error says when it was (`last error at <time>: HTTP 500: …`), unless it was
+ * recorded before that time was kept. One posted again by hand (`redeliver`) is not merely
+ * `pending` with 0 posts: it says when it was queued again, counts its posts from then, and keeps
+ * the receiver's answer from before as what it was, with its own time, until the next post
+ * replaces it.
  */
 export function webhookProgress(
-  d: Pick<WebhookDelivery, 'status' | 'attempts' | 'requeuedAt' | 'lastStatus' | 'lastError'>,
+  d: Pick<
+    WebhookDelivery,
+    'status' | 'attempts' | 'requeuedAt' | 'lastStatus' | 'lastError' | 'lastErrorAt'
+  >,
 ): { state: Html | string; posts: string; answer: Html | string } {
   const answer = lastAnswer(d);
-  if (d.requeuedAt === null) return { state: d.status, posts: count(d.attempts, 'post'), answer };
+  const errorAt = d.lastError !== null && d.lastErrorAt !== null ? d.lastErrorAt : null;
+  const timed = errorAt === null ? answer : html`last error at ${time(errorAt)}: ${answer}`;
+  if (d.requeuedAt === null) {
+    return { state: d.status, posts: count(d.attempts, 'post'), answer: timed };
+  }
   return {
     state:
       d.status === 'pending'
@@ -143,8 +152,8 @@ export function webhookProgress(
     posts: `${count(d.attempts, 'post')} since then`,
     answer:
       d.attempts === 0 && answer !== ''
-        ? html`<span class="earlier-answer">last error, before it was queued again: ${answer}</span>`
-        : answer,
+        ? html`<span class="earlier-answer">last error${errorAt === null ? '' : html` at ${time(errorAt)}`}, before it was queued again: ${answer}</span>`
+        : timed,
   };
 }
 

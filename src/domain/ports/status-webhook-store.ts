@@ -30,12 +30,17 @@ export interface WebhookDelivery {
   nextAttemptAt: number | null;
   lastStatus: number | null;
   lastError: string | null;
+  /**
+   * When `lastError` was recorded: the failed post, or the endpoint's deletion. Null with no
+   * error (a post answered `2xx` clears both), or for one recorded before the time was kept.
+   */
+  lastErrorAt: number | null;
   createdAt: number;
   deliveredAt: number | null;
   /**
    * When it was last queued again by hand (`redeliver`), or null if never: `attempts` counts the
-   * posts since then, and `lastStatus` and `lastError` stay those of the post before until the
-   * next one.
+   * posts since then, and `lastStatus`, `lastError` and `lastErrorAt` stay those of the post
+   * before until the next one.
    */
   requeuedAt: number | null;
 }

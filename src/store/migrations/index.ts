@@ -26,6 +26,7 @@ import * as xMessageId from './024-x-message-id.ts';
 import * as unitRateWindows from './025-unit-rate-windows.ts';
 import * as webhookDeliveryMessage from './026-webhook-delivery-message.ts';
 import * as deliveryEventStatus from './027-delivery-event-status.ts';
+import * as webhookDeliveryErrorTime from './028-webhook-delivery-error-time.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
@@ -56,4 +57,5 @@ export const migrations: Record<string, Migration> = {
   '025-unit-rate-windows': unitRateWindows,
   '026-webhook-delivery-message': webhookDeliveryMessage,
   '027-delivery-event-status': deliveryEventStatus,
+  '028-webhook-delivery-error-time': webhookDeliveryErrorTime,
 };

@@ -25,7 +25,15 @@ export async function disableEndpoint(
     if (Number(updated.numUpdatedRows) > 0) {
       await trx
         .updateTable('webhook_deliveries')
-        .set({ status: 'failed', next_attempt_at: null, last_error: 'endpoint deleted' })
+        // Its error is now, and no HTTP status goes with it (an earlier post's would read as
+        // the deletion's), as when the sender finds the endpoint deleted.
+        .set({
+          status: 'failed',
+          next_attempt_at: null,
+          last_status: null,
+          last_error: 'endpoint deleted',
+          last_error_at: now,
+        })
         .where('endpoint_id', '=', id)
         .where('status', '=', 'pending')
         .execute();

@@ -75,6 +75,7 @@ export async function enqueueWebhookEvents(
       next_attempt_at: now,
       last_status: null,
       last_error: null,
+      last_error_at: null,
       created_at: now,
       retry_from: now,
       delivered_at: null,

@@ -106,6 +106,7 @@ function deliveryColumns(eb: ExpressionBuilder<Database, 'webhook_deliveries'>) 
     'next_attempt_at',
     'last_status',
     'last_error',
+    'last_error_at',
     'created_at',
     'delivered_at',
     'retry_from',
@@ -126,6 +127,8 @@ function toDelivery(r: DeliveryRow): WebhookDelivery {
     nextAttemptAt: r.next_attempt_at,
     lastStatus: r.last_status,
     lastError: r.last_error,
+    // A process of an earlier release clears the error of a delivered one, not its time.
+    lastErrorAt: r.last_error === null ? null : r.last_error_at,
     createdAt: r.created_at,
     deliveredAt: r.delivered_at,
     // Its retry window starts at its creation, or when it was redelivered.

@@ -4,7 +4,10 @@ import type { DatabaseHandle } from '../engine/handle.ts';
 /** What came of one attempt, as the port describes it. */
 export type AttemptResult = Parameters<StatusWebhookStore['recordAttempt']>[1];
 
-/** Records one attempt: `delivered`, `failed` for good, or `pending` again at `nextAttemptAt`. */
+/**
+ * Records one attempt: `delivered`, `failed` for good, or `pending` again at `nextAttemptAt`. Its
+ * error replaces the last one, with its time (`last_error_at`); a post answered `2xx` clears both.
+ */
 export async function recordAttempt(
   handle: DatabaseHandle,
   id: string,
@@ -19,6 +22,7 @@ export async function recordAttempt(
         next_attempt_at: result.nextAttemptAt,
         last_status: result.httpStatus,
         last_error: result.error,
+        last_error_at: result.error === null ? null : result.now,
         delivered_at: result.status === 'delivered' ? result.now : null,
       }))
       .where('id', '=', id)

@@ -3,7 +3,7 @@ import type { DatabaseHandle } from '../engine/handle.ts';
 /**
  * Sends failed deliveries of an endpoint again (those created at or after `since`, if given):
  * for when the application was down longer than the retry window. Each gets a fresh window
- * and backoff; the log keeps its last error until the next attempt. Returns how many.
+ * and backoff; the log keeps its last error, and when it was, until the next attempt. Returns how many.
  */
 export async function redeliver(
   handle: DatabaseHandle,

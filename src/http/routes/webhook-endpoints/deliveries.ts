@@ -47,6 +47,12 @@ const DeliverySchema = Type.Object({
   attempts: Type.Number(),
   last_status: Type.Union([Type.Number(), Type.Null()]),
   last_error: Type.Union([Type.String(), Type.Null()]),
+  last_error_at: Nullable(
+    Type.String({
+      description:
+        'when last_error was recorded (the post that failed, or the deletion of the endpoint); null with no last_error, or for one recorded before this field existed',
+    }),
+  ),
   next_attempt_at: Type.Union([Type.String(), Type.Null()]),
   created_at: Type.String(),
   delivered_at: Type.Union([Type.String(), Type.Null()]),
@@ -101,6 +107,7 @@ export function registerWebhookEndpointDeliveries(app: TypedApp, options: Webhoo
           attempts: integer(d.attempts),
           last_status: integerOrNull(d.lastStatus),
           last_error: textOrNull(d.lastError),
+          last_error_at: isoTimeOrNull(d.lastErrorAt),
           next_attempt_at: d.status === 'pending' ? isoTimeOrNull(d.nextAttemptAt) : null,
           created_at: isoTime(d.createdAt),
           delivered_at: isoTimeOrNull(d.deliveredAt),
