@@ -5,8 +5,14 @@ import { after, before, describe, test } from 'node:test';
 import { CompiledQuery, sql } from 'kysely';
 import { newId } from '../src/domain/ids.ts';
 import type { WebhookDeliveryQuery } from '../src/domain/ports/status-webhook-store.ts';
-import { type DatabaseHandle, migrateTo, openDatabase } from '../src/store/index.ts';
+import {
+  type DatabaseHandle,
+  migrateTo,
+  openDatabase,
+  SqlWebhookStore,
+} from '../src/store/index.ts';
 import type { WebhookDeliveryTable } from '../src/store/schema.ts';
+import { pendingCountQuery } from '../src/store/status-webhooks/count-pending.ts';
 import {
   deliveryPageQuery,
   messageDeliveriesQuery,
@@ -743,6 +749,113 @@ describe(`the log's queries and migrations 026 and 028 (${TEST_ENGINE})`, () => 
         found.map((r) => r.id),
         [rows[18_002]?.id],
       );
+    } finally {
+      await tegami?.stop();
+      await db.cleanup();
+    }
+  });
+
+  test('asked before deleting an endpoint: its waiting status webhooks counted up to 1,000, from an index', async () => {
+    const ADMIN = { email: 'admin@example.jp', password: 'admin-password-123' };
+    const db = tempDatabase();
+    let tegami: TestService | undefined;
+    try {
+      const started = await startTestService({
+        TEGAMI_DATABASE_URL: db.url,
+        TEGAMI_TEST_NO_WORKER: '1',
+        TEGAMI_ADMIN_EMAIL: ADMIN.email,
+        TEGAMI_ADMIN_PASSWORD: ADMIN.password,
+      });
+      tegami = started;
+      const handle: DatabaseHandle = started.service.database;
+      const now = Date.now();
+      // Waiting: a backlog past the count, the count exactly (behind a long delivered history),
+      // one, none.
+      const waiting: Record<string, number> = {
+        whk_BACKLOG: 1_500,
+        whk_THOUSAND: 1_000,
+        whk_ONE: 1,
+        whk_NONE: 0,
+      };
+      for (const endpoint of Object.keys(waiting)) {
+        await sql`insert into webhook_endpoints (id, url, event_types, secret, created_at,
+            disabled_at, unit_id, all_units, previous_secret, previous_secret_expires_at)
+          values (${endpoint}, ${`https://app.example/${endpoint}`}, '["message.sent"]',
+            'a-secret-of-sixteen-or-more', ${now}, null, 'unit_x', 1, null, null)`.execute(
+          handle.db,
+        );
+      }
+      const rows: WebhookDeliveryTable[] = [];
+      for (let i = 0; i < 20_000; i++) {
+        rows.push(storedDelivery('whk_THOUSAND', newId('msg'), 'message.sent', 'delivered', now));
+      }
+      for (const [endpoint, n] of Object.entries(waiting)) {
+        for (let i = 0; i < n; i++) {
+          rows.push({
+            ...storedDelivery(endpoint, newId('msg'), 'message.sent', 'failed', now),
+            status: 'pending',
+            next_attempt_at: now + 3_600_000,
+          });
+        }
+      }
+      for (let i = 0; i < rows.length; i += 500) {
+        await handle.db
+          .insertInto('webhook_deliveries')
+          .values(rows.slice(i, i + 500))
+          .execute();
+      }
+      if (TEST_ENGINE !== 'sqlite') await sql`analyze webhook_deliveries`.execute(handle.db);
+
+      const store = new SqlWebhookStore(handle);
+      const counted: Record<string, number> = {};
+      for (const endpoint of Object.keys(waiting)) {
+        counted[endpoint] = await store.countPending(endpoint, 1_001);
+      }
+      assert.deepEqual(counted, {
+        whk_BACKLOG: 1_001,
+        whk_THOUSAND: 1_000,
+        whk_ONE: 1,
+        whk_NONE: 0,
+      });
+
+      // One range of an (endpoint_id, status, …) index, at most 1,001 entries of it.
+      const explain = TEST_ENGINE === 'sqlite' ? 'explain query plan' : 'explain';
+      const compiled = pendingCountQuery(handle, 'whk_BACKLOG', 1_001).compile();
+      const plan = await handle.db.executeQuery(
+        CompiledQuery.raw(`${explain} ${compiled.sql}`, [...compiled.parameters]),
+      );
+      const text = JSON.stringify(plan.rows);
+      assert.match(
+        text,
+        TEST_ENGINE === 'sqlite'
+          ? /SEARCH webhook_deliveries USING COVERING INDEX webhook_deliveries_endpoint_(status|due) \(endpoint_id=\? AND status=\?\)/
+          : /(Index (Only )?Scan using|Bitmap Index Scan on) webhook_deliveries_endpoint_(status|due) /,
+        text,
+      );
+      assert.match(text, /Limit|LIMIT|CO-ROUTINE|MATERIALIZE/, text);
+      assert.doesNotMatch(text, /SCAN webhook_deliveries|Seq Scan/, text);
+
+      // The page that asks says the count, or that there are more than 1,000.
+      const admin = await signIn(started.url, ADMIN.email, ADMIN.password);
+      const asked = async (endpoint: string) => {
+        const r = await admin.get(`/console/webhooks/${endpoint}/delete`);
+        assert.equal(r.status, 200);
+        const words = r.text.replace(/<[^>]+>/g, '').replace(/\s+/g, ' ');
+        return /Nothing more is posted to it\. (.*?)\. Its log stays readable/.exec(words)?.[1];
+      };
+      assert.equal(
+        await asked('whk_BACKLOG'),
+        'More than 1,000 status webhooks still waiting to be posted to it are never posted: they are marked failed (“endpoint deleted”)',
+      );
+      assert.equal(
+        await asked('whk_THOUSAND'),
+        '1,000 status webhooks still waiting to be posted to it are never posted: they are marked failed (“endpoint deleted”)',
+      );
+      assert.equal(
+        await asked('whk_ONE'),
+        '1 status webhook still waiting to be posted to it is never posted: it is marked failed (“endpoint deleted”)',
+      );
+      assert.equal(await asked('whk_NONE'), 'No status webhook to it is waiting to be posted');
     } finally {
       await tegami?.stop();
       await db.cleanup();

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { maskUrl } from '../../domain/alerts/service.ts';
 import {
   apiKeyNameProblem,
@@ -497,6 +497,18 @@ ${
     return state.units.filter((u) => u.id === state.unitId);
   }
 
+  /**
+   * The signed-in user and the endpoint the path's `:id` names, deleted ones too (their logs stay
+   * readable), among those the user manages: or 404.
+   */
+  async function endpointOfPath(request: FastifyRequest) {
+    const state = stateOf(request);
+    const { id } = request.params as { id: string };
+    const endpoint = await deps.webhooks.find(id, unitIdOf(state), { deleted: true });
+    if (!endpoint) throw new ConsoleError(404, NO_ENDPOINT);
+    return { state, id, endpoint };
+  }
+
   app.get('/console/webhooks', { config: { permission: 'administer' } }, async (request, reply) => {
     const state = stateOf(request);
     const [endpoints, deleted] = await Promise.all([
@@ -555,8 +567,6 @@ ${
     '/console/webhooks/:id/deliveries',
     { config: { permission: 'administer' } },
     async (request, reply) => {
-      const state = stateOf(request);
-      const { id } = request.params as { id: string };
       // A field given twice is one value that matches nothing, as a value mistyped.
       const query = request.query as Record<string, unknown>;
       const field = (name: string) => (query[name] === undefined ? '' : String(query[name]));
@@ -568,8 +578,7 @@ ${
       if (older !== undefined && !/^whd_[0-9A-Z]{26}$/.test(older))
         throw new ConsoleError(400, 'That page of status webhooks does not exist.');
       // A deleted endpoint's log too, until retention removes it: what was posted to it before.
-      const endpoint = await deps.webhooks.find(id, unitIdOf(state), { deleted: true });
-      if (!endpoint) throw new ConsoleError(404, NO_ENDPOINT);
+      const { state, id, endpoint } = await endpointOfPath(request);
       // A message id not understood is said above the form, which keeps what was typed.
       const badMessage = message !== '' && !MESSAGE_ID.test(message);
       const entries = badMessage
@@ -666,10 +675,7 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
     '/console/webhooks/:id/delete',
     { config: { permission: 'administer' } },
     async (request, reply) => {
-      const state = stateOf(request);
-      const { id } = request.params as { id: string };
-      const endpoint = await deps.webhooks.find(id, unitIdOf(state), { deleted: true });
-      if (!endpoint) throw new ConsoleError(404, NO_ENDPOINT);
+      const { state, id, endpoint } = await endpointOfPath(request);
       // Deleted already (someone else was first, or Back after deleting): its log says so.
       if (endpoint.deletedAt !== null) {
         return reply.redirect(`/console/webhooks/${id}/deliveries`, 303);
@@ -678,16 +684,13 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
       const unit = endpoint.allUnits
         ? 'every unit'
         : `unit ${units.find((u) => u.id === endpoint.unitId)?.name ?? endpoint.unitId}`;
-      // One more than said: "more than 1,000" rather than a count of a long backlog.
-      const pending = await deps.webhooks.deliveries(id, {
-        status: 'pending',
-        limit: PENDING_COUNTED + 1,
-      });
-      const many = pending.length > PENDING_COUNTED;
+      // Counted up to one more than said: "more than 1,000" rather than a long backlog's count.
+      const pending = await deps.webhooks.countPending(id, PENDING_COUNTED + 1);
+      const many = pending > PENDING_COUNTED;
       const waiting =
-        pending.length === 0
+        pending === 0
           ? html`No status webhook to it is waiting to be posted.`
-          : html`<strong>${many ? `More than ${count(PENDING_COUNTED, 'status webhook')}` : count(pending.length, 'status webhook')} still waiting to be posted to it ${oneOrMany(pending.length, 'is', 'are')} never posted</strong>: ${oneOrMany(pending.length, 'it is', 'they are')} marked failed (“endpoint deleted”).`;
+          : html`<strong>${many ? `More than ${count(PENDING_COUNTED, 'status webhook')}` : count(pending, 'status webhook')} still waiting to be posted to it ${oneOrMany(pending, 'is', 'are')} never posted</strong>: ${oneOrMany(pending, 'it is', 'they are')} marked failed (“endpoint deleted”).`;
       const body = html`<p><a href="/console/webhooks#endpoint-${id}">← Back to the endpoints</a></p>
 <section class="card" id="confirm-delete"><p>Delete the endpoint <strong>${endpoint.url}</strong> (${unit}, events ${endpoint.events.join(', ')})?</p>
 <p>Nothing more is posted to it. ${waiting} Its log stays readable, under Deleted endpoints, until retention removes it. A deleted endpoint cannot be brought back: one added again gets a new secret, which the application must be given.</p>
@@ -703,10 +706,7 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
     '/console/webhooks/:id/delete',
     { config: { permission: 'administer' } },
     async (request, reply) => {
-      const state = stateOf(request);
-      const { id } = request.params as { id: string };
-      const endpoint = await deps.webhooks.find(id, unitIdOf(state), { deleted: true });
-      if (!endpoint) throw new ConsoleError(404, NO_ENDPOINT);
+      const { state, id, endpoint } = await endpointOfPath(request);
       // Deleted already (the button clicked twice, or someone else was first): the page shows it
       // so, rather than an error about the second click.
       if (!(await deps.webhooks.disable(id, clock(), unitIdOf(state)))) {

@@ -114,6 +114,11 @@ export interface StatusWebhookStore {
   /** The status webhooks about one message, to every endpoint: oldest first, at most `limit`. */
   messageDeliveries(messageId: string, limit: number): Promise<WebhookDelivery[]>;
   /**
+   * How many of the endpoint's status webhooks are waiting to be posted, counted up to `upTo`
+   * (a longer backlog is `upTo`), without reading them.
+   */
+  countPending(endpointId: string, upTo: number): Promise<number>;
+  /**
    * Leases due status webhooks, sharing `slots` among endpoints, at most `perEndpoint` each
    * counting what is already being posted (`busy`).
    */

@@ -7,6 +7,7 @@ import type {
 } from '../../domain/ports/status-webhook-store.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { claimDueDeliveries } from './claim-due.ts';
+import { countPendingDeliveries } from './count-pending.ts';
 import { createEndpoint } from './create-endpoint.ts';
 import { disableEndpoint } from './disable-endpoint.ts';
 import { findEndpoint } from './find-endpoint.ts';
@@ -68,6 +69,10 @@ export class SqlWebhookStore implements StatusWebhookStore {
 
   messageDeliveries(messageId: string, limit: number): Promise<WebhookDelivery[]> {
     return listMessageDeliveries(this.handle, messageId, limit);
+  }
+
+  countPending(endpointId: string, upTo: number): Promise<number> {
+    return countPendingDeliveries(this.handle, endpointId, upTo);
   }
 
   claimDue(request: {
