@@ -20,7 +20,9 @@ import { finishedMessagesToPrune } from '../src/store/messages/prune-finished.ts
 import { expiredIdempotencyKeysDelete } from '../src/store/messages/prune-idempotency-keys.ts';
 import {
   acceptedAttempt,
+  spawnTegami,
   TEST_ENGINE,
+  TEST_KEY,
   type TempDatabase,
   tempDatabase,
   waitFor,
@@ -644,6 +646,52 @@ describe(`leader lease and retention (${TEST_ENGINE})`, () => {
     } finally {
       await handle.close();
       await fresh.cleanup();
+    }
+  });
+});
+
+describe(`retention's log line (${TEST_ENGINE})`, () => {
+  test('a round that deleted only expired idempotency keys says so in the log, in words', async () => {
+    const temp = tempDatabase();
+    const database = openDatabase(temp.url);
+    try {
+      await migrateToLatest(database.db);
+      // Nothing old to delete but three keys of two days ago; two of today stay.
+      await addIdempotencyKeys(database, 'key_a', 'expired', 3, Date.now() - 2 * DAY);
+      await addIdempotencyKeys(database, 'key_a', 'fresh', 2, Date.now());
+    } finally {
+      await database.close();
+    }
+    const serve = spawnTegami(['serve'], {
+      TEGAMI_DATABASE_URL: temp.url,
+      TEGAMI_HTTP_PORT: '0',
+      TEGAMI_BOOTSTRAP_API_KEY: TEST_KEY,
+      TEGAMI_LOG_LEVEL: 'info',
+    });
+    try {
+      await serve.ready;
+      // The first maintenance round runs as the process starts.
+      const line = await waitFor(
+        async () =>
+          serve
+            .output()
+            .split('\n')
+            .filter((l) => l.startsWith('{'))
+            .map((l) => JSON.parse(l) as Record<string, unknown>)
+            .find((l) => String(l.msg).startsWith('retention pruned')),
+        'the retention log line',
+        30_000,
+      );
+      assert.equal(line.msg, 'retention pruned 3 idempotency keys');
+      assert.equal(line.component, 'cluster-jobs');
+      assert.deepEqual(
+        [line.idempotencyKeys, line.pruned, line.statusWebhooks, line.retentionDays],
+        [3, 0, 0, 90],
+      );
+    } finally {
+      serve.child.kill('SIGTERM');
+      await serve.exited;
+      await temp.cleanup();
     }
   });
 });

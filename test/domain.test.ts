@@ -20,6 +20,7 @@ import {
   RETENTION_TRANSACTION_MS,
   retentionBatchSize,
   retentionPauseMs,
+  retentionPrunedText,
 } from '../src/domain/retention.ts';
 import {
   DEFAULT_RETRY_POLICY,
@@ -469,5 +470,20 @@ describe('retention transactions', () => {
     assert.equal(retentionBatchSize({ size: 80, elapsedMs: RETENTION_TRANSACTION_MS / 2 }), 160);
     assert.equal(retentionPauseMs(25), 50);
     assert.equal(retentionPauseMs(0), 1);
+  });
+
+  test("a round's log line says what it deleted, in words, whatever it was", () => {
+    const text = (messages: number, statusWebhooks: number, idempotencyKeys: number) =>
+      retentionPrunedText({ messages, statusWebhooks, idempotencyKeys });
+    assert.equal(text(0, 0, 0), null, 'nothing deleted, nothing logged');
+    assert.equal(text(0, 0, 1), 'retention pruned 1 idempotency key');
+    assert.equal(text(0, 0, 2_400), 'retention pruned 2,400 idempotency keys');
+    assert.equal(text(1, 0, 0), 'retention pruned 1 message');
+    assert.equal(text(0, 3, 0), 'retention pruned 3 status webhooks');
+    assert.equal(text(1_200, 0, 5), 'retention pruned 1,200 messages and 5 idempotency keys');
+    assert.equal(
+      text(1_200, 1, 5),
+      'retention pruned 1,200 messages, 1 status webhook and 5 idempotency keys',
+    );
   });
 });

@@ -8,6 +8,7 @@
  * stalled submissions for seconds (measured, docs/benchmarks.md).
  */
 
+import { count } from './count-words.ts';
 import { nextBatchSize } from './timed-batch.ts';
 
 /** How long one retention transaction should take, the commit included. */
@@ -40,4 +41,24 @@ export function retentionBatchSize(previous?: { size: number; elapsedMs: number 
 /** How long to wait after a retention transaction that took `elapsedMs`. */
 export function retentionPauseMs(elapsedMs: number): number {
   return Math.max(1, Math.ceil(elapsedMs * RETENTION_PAUSE_FACTOR));
+}
+
+/**
+ * What a round of retention deleted, in words, for its log line ("retention pruned 1,200
+ * messages and 5 idempotency keys"): each kind it deleted any of, or null when it deleted
+ * nothing (nothing is logged then).
+ */
+export function retentionPrunedText(pruned: {
+  messages: number;
+  statusWebhooks: number;
+  idempotencyKeys: number;
+}): string | null {
+  const kinds = [
+    pruned.messages > 0 ? count(pruned.messages, 'message') : null,
+    pruned.statusWebhooks > 0 ? count(pruned.statusWebhooks, 'status webhook') : null,
+    pruned.idempotencyKeys > 0 ? count(pruned.idempotencyKeys, 'idempotency key') : null,
+  ].filter((k) => k !== null);
+  const last = kinds.pop();
+  if (last === undefined) return null;
+  return `retention pruned ${kinds.length > 0 ? `${kinds.join(', ')} and ${last}` : last}`;
 }

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { MaintenanceStore } from '../domain/ports/maintenance-store.ts';
 import type { OutageReporter } from '../domain/ports/outage-reporter.ts';
-import { retentionBatchSize, retentionPauseMs } from '../domain/retention.ts';
+import { retentionBatchSize, retentionPauseMs, retentionPrunedText } from '../domain/retention.ts';
 import { OutageLog } from './outage-log.ts';
 import { startRounds } from './rounds.ts';
 
@@ -141,7 +141,13 @@ export function startClusterJobs(deps: ClusterJobsDeps): ClusterJobs {
       deps.store.pruneStatusWebhooks(cutoff, limit),
     );
     await deps.store.pruneProviderHealth(now - GONE_WORKER_ROWS_KEPT_MS);
-    if (pruned > 0 || webhooks > 0) {
+    // Any round that deleted something, expired idempotency keys alone included.
+    const prunedText = retentionPrunedText({
+      messages: pruned,
+      statusWebhooks: webhooks,
+      idempotencyKeys: keys,
+    });
+    if (prunedText !== null) {
       const last = previous.messages;
       logger.info(
         {
@@ -151,7 +157,7 @@ export function startClusterJobs(deps: ClusterJobsDeps): ClusterJobs {
           retentionDays: deps.retentionDays,
           ...(last ? { batch: last.size, batchMs: Math.round(last.elapsedMs) } : {}),
         },
-        'retention pruned',
+        prunedText,
       );
     }
     for (const job of deps.extraJobs ?? []) await job(now);
