@@ -164,7 +164,7 @@ describe(`operations from the command line (${TEST_ENGINE})`, () => {
     assert.equal(shown.code, 0, shown.output);
     assert.match(shown.output, new RegExp(`^Recovery ${recoveryId}: retry, done$`, 'm'));
     assert.match(shown.output, /^Filter: {3}\{.*"category":"booking".*\}$/m);
-    assert.match(shown.output, /^Started: {2}\S+ by cli:\S+$/m);
+    assert.match(shown.output, /^Started: {2}\S+ by \S+ · command line$/m);
     assert.match(shown.output, /^Progress: 5 matched: 5 retried, 0 skipped, 0 pending$/m);
     assert.match(
       shown.output,
@@ -288,7 +288,8 @@ describe(`operations from the command line (${TEST_ENGINE})`, () => {
   test('tegami audit shows who started the recovery, from where', async () => {
     const r = await runTegami(['audit', '--action', 'recovery.start'], env);
     assert.equal(r.code, 0, r.output);
-    assert.match(r.output, /cli:\S+\s+recovery\.start\s+-\s+rec_/);
+    // Who, as the console says it: the OS user, then what it is.
+    assert.match(r.output, /\S+ · command line\s+recovery\.start\s+-\s+rec_/);
     assert.match(r.output, /"category":"booking"/);
     const json = await runTegami(['audit', '--json', '--limit', '5'], env);
     assert.equal(json.code, 0, json.output);
@@ -301,6 +302,36 @@ describe(`operations from the command line (${TEST_ENGINE})`, () => {
       api.body.data,
       'one event per line, as the API shows each',
     );
+  });
+
+  test('tegami audit names API keys as the console does, the bootstrap key by its variable', async () => {
+    const unit = await createUnitWithKey(tegami, 'audit-words');
+    const named = await tegami.request('POST', '/v1/suppressions', {
+      email: 'by-bootstrap@example.jp',
+    });
+    assert.ok(named.status < 300, JSON.stringify(named.body));
+    const keyed = await request(
+      tegami.url,
+      'POST',
+      '/v1/suppressions',
+      { email: 'by-unit-key@example.jp' },
+      {},
+      unit.key,
+    );
+    assert.ok(keyed.status < 300, JSON.stringify(keyed.body));
+    const r = await runTegami(['audit', '--action', 'suppression.add'], env);
+    assert.equal(r.code, 0, r.output);
+    const line = (address: string) =>
+      r.output.split('\n').find((l) => l.includes(address)) ?? r.output;
+    assert.match(
+      line('by-bootstrap@example.jp'),
+      / bootstrap · API key from TEGAMI_BOOTSTRAP_API_KEY\s+suppression\.add /,
+    );
+    assert.match(
+      line('by-unit-key@example.jp'),
+      / audit-words app · API key\s+suppression\.add\s+audit-words\s+by-unit-key@/,
+    );
+    assert.doesNotMatch(r.output, /key_|TEGAMI_BOOTSTRAP_API_KEY\)/, 'no key ids, no old labels');
   });
 
   test('tegami recover warns when a retry takes mail failed for suppressed recipients', async () => {

@@ -296,6 +296,9 @@ describe(`tegami users: unlock, set-password, disable, enable, sign-out (${TEST_
     assert.equal(cli.filter((e) => e.action === 'user.disable').length, 3, 'gone, admin, hotel');
 
     const table = await tegami(['audit', '--action', 'user.disable']);
-    assert.match(table.output, new RegExp(`cli:${userInfo().username}\\s+user\\.disable`));
+    assert.match(
+      table.output,
+      new RegExp(`${userInfo().username} · command line\\s+user\\.disable`),
+    );
   });
 });

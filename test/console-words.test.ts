@@ -3,11 +3,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
-  actorText,
+  actorWords,
   attemptOutcomeText,
   attemptOutcomeWords,
   webhookProgress,
 } from '../src/console/pages/words.ts';
+import { actorLine } from '../src/domain/actor-words.ts';
 import { BOOTSTRAP_KEY_NAME } from '../src/domain/api-keys.ts';
 
 /** Html or text, as text a person reads (tags dropped). */
@@ -159,9 +160,11 @@ describe('the console’s words', () => {
   });
 
   test('who did something: a name, then what it is', () => {
+    // One wording in the console and in tegami audit and tegami recoveries (actorLine).
     const said = (type: 'key' | 'cli' | 'console', id: string, name: string | null) => {
-      const { name: shown, kind } = actorText({ type, id, name });
-      return `${shown} · ${kind}`;
+      const line = actorLine({ type, id, name });
+      assert.equal(read(actorWords({ type, id, name })), line);
+      return line;
     };
     assert.equal(
       said('key', 'key_01', BOOTSTRAP_KEY_NAME),

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { actorLine } from '../domain/actor-words.ts';
 import { OperationsError } from '../domain/operations/errors.ts';
 import type { RecoveryOutcome, RecoveryRecord } from '../domain/operations/recovery.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
@@ -90,7 +91,7 @@ export async function runRecoveriesCommand(config: () => Config, args: string[])
           r.done,
           r.skipped,
           new Date(r.createdAt).toISOString(),
-          startedBy(r),
+          actorLine(r.actor),
         ]),
       );
       return 0;
@@ -147,7 +148,7 @@ function describeRecovery(
     `Recovery ${r.id}: ${r.action}, ${r.state}`,
     `Unit:     ${unit ?? 'every unit'}`,
     `Filter:   ${JSON.stringify(r.filter)}`,
-    `Started:  ${iso(r.createdAt)} by ${startedBy(r)}${r.ratePerS === null ? '' : `, at most ${r.ratePerS} a second`}`,
+    `Started:  ${iso(r.createdAt)} by ${actorLine(r.actor)}${r.ratePerS === null ? '' : `, at most ${r.ratePerS} a second`}`,
     `Finished: ${r.finishedAt === null ? '-' : iso(r.finishedAt)}`,
     `Progress: ${r.matched} matched: ${r.done} ${acted}, ${r.skipped} skipped${reasons ? ` (${reasons})` : ''}, ${pending} pending`,
   ];
@@ -174,12 +175,6 @@ function outcomeLine(r: RecoveryRecord, o: RecoveryOutcome | null): string {
       : []),
   ];
   return `of ${r.done} requeued: ${parts.join(', ')}`;
-}
-
-/** As tegami audit names actors: a key by its id (and name), people as cli:… or console:…. */
-function startedBy(r: RecoveryRecord): string {
-  const { type, id, name } = r.actor;
-  return type === 'key' ? `${id}${name ? ` (${name})` : ''}` : `${type}:${name ?? id}`;
 }
 
 function unitOf(r: RecoveryRecord, units: Map<string, string>): string | null {

@@ -1,4 +1,4 @@
-import { BOOTSTRAP_KEY_NAME } from '../../domain/api-keys.ts';
+import { actorText } from '../../domain/actor-words.ts';
 import { count } from '../../domain/count-words.ts';
 import type { Actor } from '../../domain/operations/scope.ts';
 import type { WebhookDelivery } from '../../domain/ports/status-webhook-store.ts';
@@ -158,29 +158,9 @@ export function webhookProgress(
 }
 
 /**
- * Who did something, as the audit log and the recoveries name them: by name (a console user's
- * address, an API key's name, the OS user who ran `tegami`), then what it is (`console user`, `API
- * key`, `command line`). The key made from TEGAMI_BOOTSTRAP_API_KEY is `bootstrap`, an API key
- * from that variable; the first admin, made at the first start from TEGAMI_ADMIN_EMAIL, was made
- * by `first start`.
+ * The actor as `actorText` (src/domain/actor-words.ts) says it: the name, then what it is (muted);
+ * its id on hover.
  */
-export function actorText(actor: Actor): { name: string; kind: string } {
-  switch (actor.type) {
-    case 'key':
-      return actor.name === BOOTSTRAP_KEY_NAME
-        ? { name: 'bootstrap', kind: 'API key from TEGAMI_BOOTSTRAP_API_KEY' }
-        : { name: actor.name ?? actor.id, kind: 'API key' };
-    case 'console':
-      return { name: actor.name ?? actor.id, kind: 'console user' };
-    case 'cli':
-      return actor.name === null
-        ? { name: actor.id, kind: 'command line' }
-        : { name: actor.name, kind: `from ${actor.id}` };
-  }
-  return { name: (actor as Actor).name ?? (actor as Actor).id, kind: (actor as Actor).type };
-}
-
-/** The actor as `actorText` says it: the name, then what it is (muted); its id on hover. */
 export function actorWords(actor: Actor): Html {
   const { name, kind } = actorText(actor);
   return html`<span class="actor" title="${actor.type} ${actor.id}">${name}</span> <span class="muted actor-kind">· ${kind}</span>`;

@@ -1,0 +1,31 @@
+import { BOOTSTRAP_KEY_NAME } from './api-keys.ts';
+import type { Actor } from './operations/scope.ts';
+
+/**
+ * Who did something, as the audit log and the recoveries name them in the console and in
+ * `tegami audit` and `tegami recoveries`: by name (a console user's address, an API key's name,
+ * the OS user who ran `tegami`), then what it is (`console user`, `API key`, `command line`). The
+ * key made from TEGAMI_BOOTSTRAP_API_KEY is `bootstrap`, an API key from that variable; the first
+ * admin, made at the first start from TEGAMI_ADMIN_EMAIL, was made by `first start`.
+ */
+export function actorText(actor: Actor): { name: string; kind: string } {
+  switch (actor.type) {
+    case 'key':
+      return actor.name === BOOTSTRAP_KEY_NAME
+        ? { name: 'bootstrap', kind: 'API key from TEGAMI_BOOTSTRAP_API_KEY' }
+        : { name: actor.name ?? actor.id, kind: 'API key' };
+    case 'console':
+      return { name: actor.name ?? actor.id, kind: 'console user' };
+    case 'cli':
+      return actor.name === null
+        ? { name: actor.id, kind: 'command line' }
+        : { name: actor.name, kind: `from ${actor.id}` };
+  }
+  return { name: (actor as Actor).name ?? (actor as Actor).id, kind: (actor as Actor).type };
+}
+
+/** The actor in one line of plain text: "hotel app · API key", "deploy · command line". */
+export function actorLine(actor: Actor): string {
+  const { name, kind } = actorText(actor);
+  return `${name} · ${kind}`;
+}
