@@ -216,6 +216,9 @@ export class FakeUnits implements UnitDirectory {
     return names;
   }
   create = notFaked('UnitDirectory.create');
+  async settingsOf() {
+    return [];
+  }
 }
 
 /** Audit events in an array, newest last. */

@@ -123,16 +123,6 @@ export class AlertsService {
     return { unit, settings };
   }
 
-  /**
-   * Units with their settings, as `settings` gives one: every unit's settings read in one query,
-   * not one per unit (a list of units shows what a single unit's read shows).
-   */
-  async withSettings(units: Unit[]): Promise<{ unit: Unit; settings: UnitAlertSettings }[]> {
-    if (units.length === 0) return [];
-    const byUnit = new Map((await this.deps.store.unitSettings()).map((s) => [s.unitId, s]));
-    return units.map((unit) => ({ unit, settings: byUnit.get(unit.id) ?? unsetSettings(unit) }));
-  }
-
   async updateSettings(
     scope: Scope,
     actor: Actor,

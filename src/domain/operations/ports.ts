@@ -1,3 +1,4 @@
+import type { UnitAlertSettings } from '../ports/alert-store.ts';
 import type { MessageFilter } from '../ports/message-store.ts';
 import type { MessageStatus } from '../types.ts';
 import type { AuditEvent, AuditFilter } from './audit.ts';
@@ -14,6 +15,11 @@ export interface UnitDirectory {
   namesOf(ids: Iterable<string>): Promise<Map<string, string>>;
   /** Creates the unit and records `audit` with it; false when the name is taken. */
   create(unit: Unit, audit: AuditEvent): Promise<boolean>;
+  /**
+   * The settings (`PUT /v1/units/{id}`) of those of these units that set any, in one query; a
+   * unit that never set any has none here.
+   */
+  settingsOf(unitIds: readonly string[]): Promise<UnitAlertSettings[]>;
 }
 
 export interface AuditLog {

@@ -1,4 +1,6 @@
+import { unsetSettings } from '../alerts/service.ts';
 import { newId } from '../ids.ts';
+import type { UnitAlertSettings } from '../ports/alert-store.ts';
 import type { MessageFilter, MessageStore, StateChange } from '../ports/message-store.ts';
 import type { MessageRecord } from '../types.ts';
 import type { AuditAction, AuditEvent, AuditFilter } from './audit.ts';
@@ -82,6 +84,12 @@ export interface UnsentSummary {
   oldestPending: { id: string; reason: UnsentReason; dueSince: number; ageMs: number } | null;
 }
 
+/** A unit and its settings (its Slack channel, alert thresholds, sending limit, priority). */
+export interface UnitWithSettings {
+  unit: Unit;
+  settings: UnitAlertSettings;
+}
+
 const NOTHING = Symbol('matches nothing');
 
 export class OperationsService {
@@ -150,6 +158,36 @@ export class OperationsService {
   async listUnits(scope: Scope): Promise<Unit[]> {
     this.requireAdmin(scope, 'list units');
     return this.deps.units.list();
+  }
+
+  /**
+   * A unit by id or name with its settings, as `GET /v1/units/{id}` shows it. A unit key reads
+   * its own unit only: another unit does not exist for it.
+   */
+  async unitWithSettings(scope: Scope, ref: string): Promise<UnitWithSettings> {
+    const unit = ref.startsWith('unit_')
+      ? await this.deps.units.findById(ref)
+      : await this.deps.units.findByName(ref);
+    if (!unit || (scope.kind === 'unit' && scope.unitId !== unit.id))
+      throw new OperationsError('not_found', `no unit ${ref}`);
+    const [settings] = await this.deps.units.settingsOf([unit.id]);
+    return { unit, settings: settings ?? unsetSettings(unit) };
+  }
+
+  /** Every unit with its settings (admin keys only): the settings of them all in one query. */
+  async listUnitsWithSettings(scope: Scope): Promise<UnitWithSettings[]> {
+    return this.withSettings(await this.listUnits(scope));
+  }
+
+  /**
+   * Units with their settings, each as `unitWithSettings` gives it: the settings read in one
+   * query, not one per unit; a unit that set none has `unsetSettings`.
+   */
+  async withSettings(units: Unit[]): Promise<UnitWithSettings[]> {
+    if (units.length === 0) return [];
+    const set = await this.deps.units.settingsOf(units.map((u) => u.id));
+    const byUnit = new Map(set.map((s) => [s.unitId, s]));
+    return units.map((unit) => ({ unit, settings: byUnit.get(unit.id) ?? unsetSettings(unit) }));
   }
 
   async createUnit(scope: Scope, actor: Actor, name: string): Promise<Unit> {

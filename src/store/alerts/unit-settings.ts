@@ -53,6 +53,20 @@ export async function allUnitSettings(handle: DatabaseHandle): Promise<UnitAlert
   return rows.map(toSettings);
 }
 
+/** The settings of those of `unitIds` that have any, in one query. */
+export async function settingsOfUnits(
+  handle: DatabaseHandle,
+  unitIds: readonly string[],
+): Promise<UnitAlertSettings[]> {
+  if (unitIds.length === 0) return [];
+  const rows = await handle.db
+    .selectFrom('unit_alert_settings')
+    .selectAll()
+    .where('unit_id', 'in', [...unitIds])
+    .execute();
+  return rows.map(toSettings);
+}
+
 export async function unitSettingsOf(
   handle: DatabaseHandle,
   unitId: string,

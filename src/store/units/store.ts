@@ -1,6 +1,8 @@
 import type { AuditEvent } from '../../domain/operations/audit.ts';
 import type { UnitDirectory } from '../../domain/operations/ports.ts';
 import type { Unit } from '../../domain/operations/units.ts';
+import type { UnitAlertSettings } from '../../domain/ports/alert-store.ts';
+import { settingsOfUnits } from '../alerts/unit-settings.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { createUnit } from './create.ts';
 import { findUnitById, findUnitByName } from './find.ts';
@@ -29,5 +31,9 @@ export class SqlUnitStore implements UnitDirectory {
 
   create(unit: Unit, audit?: AuditEvent): Promise<boolean> {
     return createUnit(this.handle, unit, audit);
+  }
+
+  settingsOf(unitIds: readonly string[]): Promise<UnitAlertSettings[]> {
+    return settingsOfUnits(this.handle, unitIds);
   }
 }

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { type AlertsService, unsetSettings } from '../../../domain/alerts/service.ts';
+import { unsetSettings } from '../../../domain/alerts/service.ts';
 import type { OperationsService } from '../../../domain/operations/service.ts';
 import { setLocation, withLocation } from '../../location.ts';
 import { presentUnit } from '../../present/unit.ts';
@@ -7,7 +7,6 @@ import { ErrorSchema } from '../../schemas/error.ts';
 import { UnitSchema } from '../../schemas/unit.ts';
 import { actorOf, scopeOf } from '../../scope.ts';
 import type { TypedApp } from '../../typed-app.ts';
-import { presentUnitWithAlerts, UnitWithAlertsSchema } from './settings-schema.ts';
 
 const CreateBodySchema = Type.Object(
   {
@@ -21,13 +20,9 @@ const CreateBodySchema = Type.Object(
 
 /**
  * `POST /v1/units`: the unit as `GET /v1/units/{id}` shows it (with the settings it has not set
- * yet) when units' settings are served, and `Location` there.
+ * yet), and `Location` there.
  */
-export function registerCreateUnit(
-  app: TypedApp,
-  operations: OperationsService,
-  alerts?: AlertsService,
-): void {
+export function registerCreateUnit(app: TypedApp, operations: OperationsService): void {
   app.post(
     '/units',
     {
@@ -38,7 +33,7 @@ export function registerCreateUnit(
           'Answers 201 with the unit as `GET /v1/units/{id}` shows it, and `Location: /v1/units/{id}`.',
         body: CreateBodySchema,
         response: {
-          201: alerts ? withLocation(UnitWithAlertsSchema, '/v1/units/{id}') : UnitSchema,
+          201: withLocation(UnitSchema, '/v1/units/{id}'),
           400: ErrorSchema,
           403: ErrorSchema,
           409: ErrorSchema,
@@ -52,9 +47,8 @@ export function registerCreateUnit(
         request.body.name,
       );
       void reply.code(201);
-      if (!alerts) return presentUnit(unit);
       setLocation(reply, `/v1/units/${unit.id}`);
-      return presentUnitWithAlerts(unit, unsetSettings(unit));
+      return presentUnit(unit, unsetSettings(unit));
     },
   );
 }

@@ -3,11 +3,12 @@ import {
   type AlertsService,
   UNIT_SETTING_LIMITS as LIMITS,
 } from '../../../domain/alerts/service.ts';
+import { presentUnit } from '../../present/unit.ts';
 import { ErrorSchema } from '../../schemas/error.ts';
 import { PrioritySchema } from '../../schemas/priority.ts';
+import { UnitSchema } from '../../schemas/unit.ts';
 import { actorOf, scopeOf } from '../../scope.ts';
 import type { TypedApp } from '../../typed-app.ts';
-import { presentUnitWithAlerts, UnitWithAlertsSchema } from './settings-schema.ts';
 
 const UpdateBodySchema = Type.Object(
   {
@@ -64,7 +65,7 @@ export function registerUpdateUnit(
         params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
         body: UpdateBodySchema,
         response: {
-          200: UnitWithAlertsSchema,
+          200: UnitSchema,
           400: ErrorSchema,
           403: ErrorSchema,
           404: ErrorSchema,
@@ -104,7 +105,7 @@ export function registerUpdateUnit(
         },
       );
       onChanged(unit.id);
-      return presentUnitWithAlerts(unit, settings);
+      return presentUnit(unit, settings);
     },
   );
 }
