@@ -79,7 +79,8 @@ export function parsePage(query: { cursor?: string | undefined; limit?: string |
 }
 
 /**
- * The page and time window of a list keyed by prefixed ids (`aud_…`, `alt_…`, `whd_…`): `limit`
+ * The page and time window of a list keyed by prefixed ids (`aud_…`, `alt_…`, `whd_…`, `whk_…`,
+ * `unit_…`): `limit`
  * (parseLimit; 1 to 500, default 50, unless the list says otherwise), `after`/`before` as ISO 8601 times, and
  * a cursor naming an id with `prefix`. Every problem is named in one 400.
  */

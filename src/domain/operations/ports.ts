@@ -8,8 +8,15 @@ import type { UnsentReason } from './unsent.ts';
 
 /** What the operations service needs from storage; the adapters are in src/store/. */
 
+/** A page of units by name: `limit` of them, those after the unit `afterId` (the last shown). */
+export interface UnitPage {
+  limit: number;
+  afterId?: string;
+}
+
 export interface UnitDirectory {
-  list(): Promise<Unit[]>;
+  /** Units by name: every one, or a page (`limit` of them, after the unit `afterId`). */
+  list(page?: UnitPage): Promise<Unit[]>;
   findByName(name: string): Promise<Unit | null>;
   findById(id: string): Promise<Unit | null>;
   namesOf(ids: Iterable<string>): Promise<Map<string, string>>;

@@ -13,6 +13,7 @@ import type {
   ProbeRequests,
   RecoveryStore,
   UnitDirectory,
+  UnitPage,
   UnsentSummaryData,
 } from './ports.ts';
 import {
@@ -155,9 +156,10 @@ export class OperationsService {
 
   // --- units -------------------------------------------------------------------------------
 
-  async listUnits(scope: Scope): Promise<Unit[]> {
+  /** Every unit by name, or a page of them (admin keys only). */
+  async listUnits(scope: Scope, page?: UnitPage): Promise<Unit[]> {
     this.requireAdmin(scope, 'list units');
-    return this.deps.units.list();
+    return this.deps.units.list(page);
   }
 
   /**
@@ -174,9 +176,12 @@ export class OperationsService {
     return { unit, settings: settings ?? unsetSettings(unit) };
   }
 
-  /** Every unit with its settings (admin keys only): the settings of them all in one query. */
-  async listUnitsWithSettings(scope: Scope): Promise<UnitWithSettings[]> {
-    return this.withSettings(await this.listUnits(scope));
+  /**
+   * Units with their settings (admin keys only), every one or a page: the settings of them all in
+   * one query.
+   */
+  async listUnitsWithSettings(scope: Scope, page?: UnitPage): Promise<UnitWithSettings[]> {
+    return this.withSettings(await this.listUnits(scope, page));
   }
 
   /**

@@ -81,8 +81,11 @@ export interface StatusWebhookStore {
     unitId: string;
     allUnits: boolean;
   }): Promise<WebhookEndpoint>;
-  /** With `unitId`, only that unit's endpoints (another unit's do not exist for its keys). */
-  list(unitId?: string): Promise<WebhookEndpoint[]>;
+  /**
+   * Active endpoints, newest first; with `unitId`, only that unit's (another unit's do not exist
+   * for its keys). Every one, or a page: `limit` of them, older than `beforeId`.
+   */
+  list(unitId?: string, page?: { limit: number; beforeId?: string }): Promise<WebhookEndpoint[]>;
   /**
    * Deleted endpoints whose log still holds a status webhook (retention has not removed it all),
    * the most recently deleted first; with `unitId`, only that unit's own.

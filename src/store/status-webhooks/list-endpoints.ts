@@ -2,16 +2,22 @@ import type { WebhookEndpoint } from '../../domain/ports/status-webhook-store.ts
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { toEndpoint } from './rows.ts';
 
-/** With `unitId`, only that unit's endpoints (another unit's do not exist for its keys). */
+/**
+ * Active endpoints, newest first; with `unitId`, only that unit's (another unit's do not exist
+ * for its keys). With `page`, `limit` of them older than `beforeId`.
+ */
 export async function listEndpoints(
   handle: DatabaseHandle,
   unitId?: string,
+  page?: { limit: number; beforeId?: string },
 ): Promise<WebhookEndpoint[]> {
   let query = handle.db
     .selectFrom('webhook_endpoints')
     .selectAll()
     .where('disabled_at', 'is', null);
   if (unitId !== undefined) query = query.where('unit_id', '=', unitId).where('all_units', '=', 0);
+  if (page?.beforeId !== undefined) query = query.where('id', '<', page.beforeId);
+  if (page) query = query.limit(page.limit);
   const rows = await query.orderBy('id', 'desc').execute();
   return rows.map(toEndpoint);
 }

@@ -35,8 +35,8 @@ export class SqlWebhookStore implements StatusWebhookStore {
     return createEndpoint(this.handle, input);
   }
 
-  list(unitId?: string): Promise<WebhookEndpoint[]> {
-    return listEndpoints(this.handle, unitId);
+  list(unitId?: string, page?: { limit: number; beforeId?: string }): Promise<WebhookEndpoint[]> {
+    return listEndpoints(this.handle, unitId, page);
   }
 
   listDeleted(limit: number, unitId?: string): Promise<WebhookEndpoint[]> {

@@ -1,5 +1,5 @@
 import type { AuditEvent } from '../../domain/operations/audit.ts';
-import type { UnitDirectory } from '../../domain/operations/ports.ts';
+import type { UnitDirectory, UnitPage } from '../../domain/operations/ports.ts';
 import type { Unit } from '../../domain/operations/units.ts';
 import type { UnitAlertSettings } from '../../domain/ports/alert-store.ts';
 import { settingsOfUnits } from '../alerts/unit-settings.ts';
@@ -13,8 +13,8 @@ import { unitNamesOf } from './names-of.ts';
 export class SqlUnitStore implements UnitDirectory {
   constructor(private readonly handle: DatabaseHandle) {}
 
-  list(): Promise<Unit[]> {
-    return listUnits(this.handle);
+  list(page?: UnitPage): Promise<Unit[]> {
+    return listUnits(this.handle, page);
   }
 
   findByName(name: string): Promise<Unit | null> {
