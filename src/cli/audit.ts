@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { actorLine } from '../domain/actor-words.ts';
+import { actorLineWithKeyId } from '../domain/actor-words.ts';
 import { AUDIT_ACTIONS, type AuditAction } from '../domain/operations/audit.ts';
 import { parseIsoTime } from '../domain/operations/message-query.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
@@ -16,7 +16,7 @@ import type { Config } from './config.ts';
 export const AUDIT_USAGE = `Usage: tegami audit [--actor A] [--action A] [--unit U] [--since T] [--until T] [--limit N] [--json]
 
 Operator actions, newest first: who (as the console names them: "hotel app · API key",
-"deploy · command line", "ops@example.jp · console user"), when, what, on what, with the filter
+"deploy · command line", "ops@example.jp · console user"; a named key with its id), when, what, on what, with the filter
 and the counts (as GET /v1/audit-events; --json shows each actor's type and id).
 
 Options:
@@ -84,7 +84,7 @@ export async function runAuditCommand(config: () => Config, args: string[]): Pro
       ['AT', 'ACTOR', 'ACTION', 'UNIT', 'TARGET', 'DETAILS'],
       events.map((e) => [
         new Date(e.at).toISOString(),
-        actorLine(e.actor),
+        actorLineWithKeyId(e.actor),
         e.action,
         e.unitId ? (units.get(e.unitId) ?? e.unitId) : null,
         e.target,

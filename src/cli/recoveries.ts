@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { actorLine } from '../domain/actor-words.ts';
+import { actorLineWithKeyId } from '../domain/actor-words.ts';
 import { OperationsError } from '../domain/operations/errors.ts';
 import type { RecoveryOutcome, RecoveryRecord } from '../domain/operations/recovery.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
@@ -91,7 +91,7 @@ export async function runRecoveriesCommand(config: () => Config, args: string[])
           r.done,
           r.skipped,
           new Date(r.createdAt).toISOString(),
-          actorLine(r.actor),
+          actorLineWithKeyId(r.actor),
         ]),
       );
       return 0;
@@ -148,7 +148,7 @@ function describeRecovery(
     `Recovery ${r.id}: ${r.action}, ${r.state}`,
     `Unit:     ${unit ?? 'every unit'}`,
     `Filter:   ${JSON.stringify(r.filter)}`,
-    `Started:  ${iso(r.createdAt)} by ${actorLine(r.actor)}${r.ratePerS === null ? '' : `, at most ${r.ratePerS} a second`}`,
+    `Started:  ${iso(r.createdAt)} by ${actorLineWithKeyId(r.actor)}${r.ratePerS === null ? '' : `, at most ${r.ratePerS} a second`}`,
     `Finished: ${r.finishedAt === null ? '-' : iso(r.finishedAt)}`,
     `Progress: ${r.matched} matched: ${r.done} ${acted}, ${r.skipped} skipped${reasons ? ` (${reasons})` : ''}, ${pending} pending`,
   ];

@@ -29,3 +29,12 @@ export function actorLine(actor: Actor): string {
   const { name, kind } = actorText(actor);
   return `${name} · ${kind}`;
 }
+
+/**
+ * `actorLine` for a terminal, where the next command needs the id: a named API key ends with its
+ * id ("hotel app · API key (key_01…)"), which `tegami keys revoke` and `--actor` take.
+ */
+export function actorLineWithKeyId(actor: Actor): string {
+  const line = actorLine(actor);
+  return actor.type === 'key' && actor.name !== null ? `${line} (${actor.id})` : line;
+}
