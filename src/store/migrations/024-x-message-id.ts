@@ -21,7 +21,10 @@ export async function up(db: AnyDb): Promise<void> {
   }
   // The `like` skips, without parsing it, the content of every message that has no such id.
   if (postgres) {
-    await sql`update messages set x_message_id = content::jsonb #>> '{sendgrid,xMessageId}'
+    // PostgreSQL's JSON refuses an escaped NUL anywhere in a document, and one such message
+    // stopped the upgrade; read as an escaped space, it leaves the id (which holds none) as is.
+    await sql`update messages
+      set x_message_id = replace(content, ${'\\u0000'}, ${'\\u0020'})::json #>> '{sendgrid,xMessageId}'
       where content like '%"xMessageId"%'`.execute(db);
   } else {
     await sql`update messages set x_message_id = json_extract(content, '$.sendgrid.xMessageId')

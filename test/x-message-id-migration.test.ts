@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { sql } from 'kysely';
+import { migrateTo, migrateToLatest, openDatabase } from '../src/store/index.ts';
+import { TEST_ENGINE, tempDatabase } from './helpers.ts';
+
+/**
+ * Migration 024 copies the `X-Message-Id` of mail that came in through `/v3/mail/send` out of
+ * the stored content. On PostgreSQL it reads the content as JSON, which refuses an escaped NUL
+ * (`\u0000`) anywhere in it, so one such message stopped the upgrade.
+ */
+describe(`migration 024 (${TEST_ENGINE})`, () => {
+  test('a message whose content holds an escaped NUL does not stop it', async () => {
+    const db = tempDatabase();
+    const handle = openDatabase(db.url);
+    try {
+      await migrateTo(handle.db, '023-webhook-secret-rotation');
+      const now = Date.now();
+      const content = (xMessageId: string, text: string) =>
+        JSON.stringify({
+          to: [{ email: 'guest@example.jp' }],
+          text,
+          sendgrid: { xMessageId },
+        });
+      const row = (id: string, body: string) => ({
+        id,
+        status: 'sent',
+        from_email: 'hotel@example.jp',
+        subject: 'Your booking',
+        content: body,
+        created_at: now,
+        updated_at: now,
+      });
+      await handle.db
+        .insertInto('messages')
+        .values([
+          row('msg_01JB8ZQ4W5X3C2V1N0M9K8J7H1', content('x-plain', 'Welcome')),
+          row('msg_01JB8ZQ4W5X3C2V1N0M9K8J7H2', content('x-nul', 'a\u0000b')),
+          row('msg_01JB8ZQ4W5X3C2V1N0M9K8J7H3', JSON.stringify({ text: 'through /v1' })),
+        ])
+        .execute();
+      await migrateToLatest(handle.db);
+      const found = await sql<{ id: string; x_message_id: string | null }>`
+        select id, x_message_id from messages order by id`.execute(handle.db);
+      assert.deepEqual(
+        found.rows.map((r) => [r.id.slice(-2), r.x_message_id]),
+        [
+          ['H1', 'x-plain'],
+          ['H2', 'x-nul'],
+          ['H3', null],
+        ],
+      );
+      // The content itself is kept as it was, NUL and all.
+      const kept = await sql<{ content: string }>`
+        select content from messages where id = 'msg_01JB8ZQ4W5X3C2V1N0M9K8J7H2'`.execute(handle.db);
+      assert.equal(JSON.parse(kept.rows[0]?.content ?? '{}').text, 'a\u0000b');
+    } finally {
+      await handle.close();
+      await db.cleanup();
+    }
+  });
+});
