@@ -16,6 +16,11 @@ describe(`migration 024 (${TEST_ENGINE})`, () => {
     try {
       await migrateTo(handle.db, '023-webhook-secret-rotation');
       const now = Date.now();
+      const unit = await handle.db
+        .selectFrom('units')
+        .select('id')
+        .where('name', '=', 'default')
+        .executeTakeFirstOrThrow();
       const content = (xMessageId: string, text: string) =>
         JSON.stringify({
           to: [{ email: 'guest@example.jp' }],
@@ -30,6 +35,10 @@ describe(`migration 024 (${TEST_ENGINE})`, () => {
         content: body,
         created_at: now,
         updated_at: now,
+        unit_id: unit.id,
+        priority: 1,
+        attempt_count: 1,
+        attempts_before_retry: 0,
       });
       await handle.db
         .insertInto('messages')
@@ -52,7 +61,9 @@ describe(`migration 024 (${TEST_ENGINE})`, () => {
       );
       // The content itself is kept as it was, NUL and all.
       const kept = await sql<{ content: string }>`
-        select content from messages where id = 'msg_01JB8ZQ4W5X3C2V1N0M9K8J7H2'`.execute(handle.db);
+        select content from messages where id = 'msg_01JB8ZQ4W5X3C2V1N0M9K8J7H2'`.execute(
+        handle.db,
+      );
       assert.equal(JSON.parse(kept.rows[0]?.content ?? '{}').text, 'a\u0000b');
     } finally {
       await handle.close();
