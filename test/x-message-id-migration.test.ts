@@ -70,4 +70,72 @@ describe(`migration 024 (${TEST_ENGINE})`, () => {
       await db.cleanup();
     }
   });
+
+  test('content earlier releases stored with text its JSON functions refuse does not stop it', async () => {
+    const db = tempDatabase();
+    const handle = openDatabase(db.url);
+    try {
+      await migrateTo(handle.db, '023-webhook-secret-rotation');
+      const now = Date.now();
+      const unit = await handle.db
+        .selectFrom('units')
+        .select('id')
+        .where('name', '=', 'default')
+        .executeTakeFirstOrThrow();
+      const row = (id: string, content: Record<string, unknown>) => ({
+        id,
+        status: 'sent',
+        from_email: 'hotel@example.jp',
+        subject: 'Your booking',
+        content: JSON.stringify(content),
+        created_at: now,
+        updated_at: now,
+        unit_id: unit.id,
+        priority: 1,
+        attempt_count: 1,
+        attempts_before_retry: 0,
+      });
+      // JSON nested 1,500 levels, as `/v3` took in dynamic_template_data before its 32-level
+      // limit: SQLite's JSON functions refuse it ("malformed JSON").
+      let deep: unknown = 'leaf';
+      for (let i = 0; i < 1_500; i++) deep = [deep];
+      await handle.db
+        .insertInto('messages')
+        .values([
+          // `/v1` mail of a release before lone surrogates were refused: a text cut in the middle
+          // of an emoji, and a metadata key named like the id (`\ud83d` stored as an escape,
+          // which PostgreSQL's JSON refuses).
+          row('msg_01JB8ZQ4W5X3C2V1N0M9K8J7J1', {
+            from: { email: 'hotel@example.jp' },
+            to: [{ email: 'guest@example.jp' }],
+            text: 'See you soon \ud83d',
+            metadata: { xMessageId: 'from-the-application' },
+          }),
+          row('msg_01JB8ZQ4W5X3C2V1N0M9K8J7J2', {
+            from: { email: 'hotel@example.jp' },
+            to: [{ email: 'guest@example.jp' }],
+            metadata: { ref: 'sg' },
+            attachments: [],
+            sendgrid: {
+              xMessageId: 'x-deep',
+              request: { personalizations: [{ dynamic_template_data: { deep } }] },
+            },
+          }),
+        ])
+        .execute();
+      await migrateToLatest(handle.db);
+      const found = await sql<{ id: string; x_message_id: string | null }>`
+        select id, x_message_id from messages order by id`.execute(handle.db);
+      assert.deepEqual(
+        found.rows.map((r) => [r.id.slice(-2), r.x_message_id]),
+        [
+          ['J1', null],
+          ['J2', 'x-deep'],
+        ],
+      );
+    } finally {
+      await handle.close();
+      await db.cleanup();
+    }
+  });
 });

@@ -19,20 +19,35 @@ export async function up(db: AnyDb): Promise<void> {
   if (postgres || !(await sqliteHasColumn(db, 'messages', 'x_message_id'))) {
     await db.schema.alterTable('messages').addColumn('x_message_id', 'text').execute();
   }
-  // The `like` skips, without parsing it, the content of every message that has no such id.
+  // Only mail accepted on `/v3/mail/send` has a `sendgrid` object in its content, which
+  // JSON.stringify wrote with the id first (every release did): the `like` skips, without
+  // parsing it, the content of every other message. So text an early release let through on
+  // `/v1` (half of a surrogate pair, escaped `\ud83d`, which PostgreSQL's JSON refuses) cannot
+  // stop the fill: that mail is not read, and `/v3` always refused such text.
+  const fromV3 = `%${SENDGRID_ORIGIN}%`;
   if (postgres) {
     // PostgreSQL's JSON refuses an escaped NUL anywhere in a document, and one such message
     // stopped the upgrade; read as an escaped space, it leaves the id (which holds none) as is.
     await sql`update messages
       set x_message_id = replace(content, ${'\\u0000'}, ${'\\u0020'})::json #>> '{sendgrid,xMessageId}'
-      where content like '%"xMessageId"%'`.execute(db);
+      where content like ${fromV3}`.execute(db);
   } else {
-    await sql`update messages set x_message_id = json_extract(content, '$.sendgrid.xMessageId')
-      where content like '%"xMessageId"%'`.execute(db);
+    // SQLite's JSON functions refuse a document nested 1,000 levels deep or more ("malformed
+    // JSON"), as `/v3` content could be before its 32-level limit. The id of such content is
+    // read as written: the text up to the next quote after the first `"sendgrid":{"xMessageId":"`
+    // (the fields before the `sendgrid` object hold only text, so that is the object's own).
+    const after = sql`substr(content, instr(content, ${SENDGRID_ORIGIN}) + ${SENDGRID_ORIGIN.length})`;
+    await sql`update messages set x_message_id = case
+        when json_valid(content) then json_extract(content, '$.sendgrid.xMessageId')
+        else substr(${after}, 1, instr(${after}, '"') - 1) end
+      where content like ${fromV3}`.execute(db);
   }
   await sql`create index if not exists messages_x_message_id on messages (x_message_id)
     where x_message_id is not null`.execute(db);
 }
+
+/** How the content of `/v3` mail starts its `sendgrid` object. */
+const SENDGRID_ORIGIN = '"sendgrid":{"xMessageId":"';
 
 async function sqliteHasColumn(db: AnyDb, table: string, column: string): Promise<boolean> {
   const found = await sql`select 1 from pragma_table_info(${table}) where name = ${column}`.execute(
