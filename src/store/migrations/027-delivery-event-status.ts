@@ -21,21 +21,31 @@ export async function up(db: AnyDb): Promise<void> {
   const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
   await db.schema.alterTable('delivery_events').addColumn('delivery_status', 'text').execute();
   if (postgres) {
-    // PostgreSQL's JSON functions refuse a document holding an escaped NUL (`\u0000`), which any
-    // field of an event may hold: each becomes an escaped space, the same length and still
-    // JSON, and a type that held one was no `blocked` before and is none after.
+    // PostgreSQL's JSON functions refuse a document holding an escaped NUL (`\u0000`) or half of
+    // a surrogate pair (`\ud83d` alone), which any field of an event but its ids may hold: each
+    // becomes an escaped space, the same length and still JSON (only hex digits change), and a
+    // type that held one was no `blocked` before and is none after.
     await sql`update delivery_events
       set delivery_status = case
-        when replace(payload, ${'\\u0000'}, ${'\\u0020'})::json ->> 'type' = 'blocked' then 'blocked'
+        when regexp_replace(payload, ${UNREADABLE_ESCAPE}, ${'\\\\u0020'}, 'g')::json ->> 'type' = 'blocked'
+          then 'blocked'
         else 'bounced' end
       where event = 'bounce'`.execute(db);
   } else {
+    // SQLite's JSON functions refuse a document nested 1,000 levels deep or more ("malformed
+    // JSON"), as an event could be before events were limited to 32 levels. Such a bounce keeps
+    // no status, like one an earlier release's process stores: late matching reads its status
+    // from the payload, and the overview counts it as bounced.
     await sql`update delivery_events
       set delivery_status = case
+        when not json_valid(payload) then null
         when json_extract(payload, '$.type') = 'blocked' then 'blocked' else 'bounced' end
       where event = 'bounce'`.execute(db);
   }
 }
+
+/** An escaped NUL or surrogate half, as a PostgreSQL regular expression. */
+const UNREADABLE_ESCAPE = '\\\\u(0000|[dD][89a-fA-F][0-9a-fA-F]{2})';
 
 export async function down(db: AnyDb): Promise<void> {
   await db.schema.alterTable('delivery_events').dropColumn('delivery_status').execute();
