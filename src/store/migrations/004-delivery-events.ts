@@ -25,6 +25,12 @@ export async function up(db: AnyDb): Promise<void> {
     .execute();
   await sql`create index delivery_events_unmatched on delivery_events (provider_message_id)
     where message_id is null`.execute(db);
+  // PostgreSQL refuses an index entry over ~2.7 kB, and the first releases with the SendGrid
+  // provider kept an X-Message-Id of any length (an odd answer's): one such attempt stopped the
+  // upgrade here. Ids over 256 characters are not kept, as the provider has done since
+  // (SendGrid's are 22), on both engines alike.
+  await sql`update attempts set provider_message_id = null
+    where length(provider_message_id) > 256`.execute(db);
   await db.schema
     .createIndex('attempts_provider_message_id')
     .on('attempts')
