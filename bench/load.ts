@@ -13,6 +13,12 @@
  * pg-boss (peers, bench/peers/), `peers` (all four) or `all`. `profile` runs `tegami serve` once
  * under `node --cpu-prof` and prints where its CPU time goes during the counted messages.
  * BENCH_LOAD_MESSAGES, BENCH_LOAD_WARMUP and BENCH_LOAD_RUNS change the counts (20,000, 2,000, 2).
+ * BENCH_LOAD_MAIL picks the mail: `same` (the default) sends every message to guest@example.com and
+ * the stand-in answers without an X-Message-Id; `varied` sends each message to an address of its
+ * own at one of 50 domains, and the stand-in answers each send with an X-Message-Id as SendGrid
+ * does, so that the indexes whose keys are scattered in real traffic (recipients by address and by
+ * domain, attempts by the provider's id) cost what they cost there. Every contestant gets the same
+ * bodies.
  * The runs go round by round (every contestant once, then again), and where a goal's peer ran too
  * the ratios within each round are printed at the end (Tegami ÷ BullMQ, ÷ pg-boss, ingest ÷ no-op).
  * With runs of 10 s or more, each Tegami process's resident memory is also printed per tenth of the
@@ -40,6 +46,7 @@ import { startBenchPostgres } from './postgres-server.ts';
 const MESSAGES = Number(process.env.BENCH_LOAD_MESSAGES ?? 20_000);
 const WARMUP = Number(process.env.BENCH_LOAD_WARMUP ?? 2_000);
 const RUNS = Number(process.env.BENCH_LOAD_RUNS ?? 2);
+const MAIL = process.env.BENCH_LOAD_MAIL ?? 'same';
 const CONNECTIONS = 32;
 const DELIVERY_TIMEOUT_MS = 600_000;
 
@@ -87,8 +94,8 @@ async function stopAll(list: Started[]): Promise<void> {
 }
 
 /** A Node process of ours talking over IPC (the stand-in and the load generator). */
-function forkHelper(script: string) {
-  const child = fork(here(script), [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+function forkHelper(script: string, args: string[] = []) {
+  const child = fork(here(script), args, { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
   const pending: ((m: Record<string, unknown>) => void)[] = [];
   child.on('message', (m: Record<string, unknown>) => pending.shift()?.(m));
   const next = () =>
@@ -599,10 +606,14 @@ export async function loadBench(args: string[]): Promise<void> {
       : []),
   ];
   if (needs.length > 0) throw new Error(`cannot run these contestants here: ${needs.join('; ')}`);
+  if (MAIL !== 'same' && MAIL !== 'varied') {
+    throw new Error(`BENCH_LOAD_MAIL: ${MAIL} is neither same nor varied`);
+  }
+  const varied = MAIL === 'varied' ? ['--varied'] : [];
 
-  const standIn = forkHelper('./load/stand-in.ts');
+  const standIn = forkHelper('./load/stand-in.ts', varied);
   const sendGridUrl = String((await standIn.next()).url);
-  const loadgen = forkHelper('./load/loadgen.ts');
+  const loadgen = forkHelper('./load/loadgen.ts', varied);
   await loadgen.next();
   let postgres: Promise<ThrowawayPostgres> | null = null;
   const ctx: Context = {
@@ -668,7 +679,7 @@ export async function loadBench(args: string[]): Promise<void> {
     if (postgres) await (await postgres).stop();
   }
   console.log(
-    `\nMachine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}; ${MESSAGES.toLocaleString('en')} messages after ${WARMUP.toLocaleString('en')} for warm-up, ${CONNECTIONS} connections\n`,
+    `\nMachine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}; ${MESSAGES.toLocaleString('en')} messages after ${WARMUP.toLocaleString('en')} for warm-up, ${CONNECTIONS} connections, BENCH_LOAD_MAIL=${MAIL}\n`,
   );
   console.log(
     '| contestant | end to end msg/s | ingest msg/s | e2e latency p50 / p99 | CPU ms per message: all (per process) | cores busy | written to storage, KiB per message | peak RSS MiB | load (1 min) |',

@@ -3,7 +3,9 @@
  * its event loop: autocannon with keep-alive connections sends `amount` single-message
  * `POST /v1/messages` of about 1 KB. Each body carries its number in the phase and the time it
  * was built (custom metadata, which Tegami passes to SendGrid as custom_args), so the stand-in can
- * count messages and measure their latency. One run per IPC request:
+ * count messages and measure their latency. With `--varied` (BENCH_LOAD_MAIL=varied) each message
+ * goes to an address of its own at one of 50 domains, as real mail does, instead of all of them to
+ * guest@example.com. One run per IPC request:
  *   { type: 'run', url, phase, amount, connections } → { type: 'done', startedAt, finishedAt, … }
  */
 // @ts-expect-error autocannon ships no types
@@ -23,10 +25,28 @@ const PADDING = 'Dear guest, your room is booked for 2 nights. We look forward t
   .repeat(10)
   .slice(0, 770);
 
-function bodyFor(phase: string, seq: number, sentMs: number): string {
+const VARIED = process.argv.includes('--varied');
+
+const DOMAINS = Array.from({ length: 50 }, (_, i) => `guests-${i + 1}.example`);
+
+/** Messages addressed so far, over every phase and run: no address comes twice. */
+let addressed = 0;
+
+/**
+ * The recipient of the `n`th message. Varied addresses are unique but not in order: the number is
+ * scrambled (multiplied by an odd constant modulo 2^32, a bijection), so that consecutive messages'
+ * addresses land at scattered places of an index on them, as real recipients do.
+ */
+function recipient(n: number): string {
+  if (!VARIED) return 'guest@example.com';
+  const local = (Math.imul(n, 0x9e3779b1) >>> 0).toString(36);
+  return `guest-${local}@${DOMAINS[n % DOMAINS.length]}`;
+}
+
+function bodyFor(phase: string, seq: number, sentMs: number, to = recipient(addressed++)): string {
   return JSON.stringify({
     from: { email: 'bookings@hotel.example', name: 'Hotel' },
-    to: [{ email: 'guest@example.com', name: 'Guest' }],
+    to: [{ email: to, name: 'Guest' }],
     subject: `Your booking #${seq} is confirmed`,
     text: PADDING,
     metadata: { bench_phase: phase, bench_seq: String(seq), bench_sent_ms: String(sentMs) },
@@ -80,7 +100,7 @@ function run(request: RunRequest): Promise<void> {
           failed: result.non2xx + result.errors + result.timeouts,
           p50: result.latency.p50,
           p99: result.latency.p99,
-          bodyBytes: Buffer.byteLength(bodyFor(request.phase, 0, Date.now())),
+          bodyBytes: Buffer.byteLength(bodyFor(request.phase, 0, Date.now(), recipient(addressed))),
           firstFailure,
         });
         resolve();

@@ -3,12 +3,30 @@
  * every `POST /v3/mail/send` and counts the messages of the counted phase. Each message carries
  * `bench_seq` (its number in the phase), `bench_phase` and `bench_sent_ms` (when the load
  * generator built its `POST /v1/messages`) in its custom_args; the end-to-end latency is the
- * receive time minus that. Controlled over IPC by bench/load.ts:
+ * receive time minus that. With `--varied` (BENCH_LOAD_MAIL=varied) each 202 carries an X-Message-Id
+ * as SendGrid's does (16 random bytes as 22 characters of URL-safe base64, like the simulator's);
+ * otherwise none. Controlled over IPC by bench/load.ts:
  *   { type: 'reset' }                → forget everything, start counting afresh
  *   { type: 'expect', phase, count } → answers { type: 'complete', … } once that many distinct
  *                                      messages of the phase arrived (at once if they already did)
  */
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
+
+const X_MESSAGE_IDS = process.argv.includes('--varied');
+
+/** Random bytes drawn 16 KiB at a time: one call per 1,024 ids. */
+let idPool = Buffer.alloc(0);
+let idOffset = 0;
+function nextMessageId(): string {
+  if (idOffset + 16 > idPool.length) {
+    idPool = randomBytes(16 * 1024);
+    idOffset = 0;
+  }
+  const id = idPool.toString('base64url', idOffset, idOffset + 16);
+  idOffset += 16;
+  return id;
+}
 
 interface PhaseCounts {
   seen: Set<number>;
@@ -88,7 +106,14 @@ const server = createServer((req, res) => {
   req.on('end', () => {
     const at = Date.now();
     // Answer first, as SendGrid does: the 202 only says the message was taken.
-    res.writeHead(202, { 'content-length': '0' }).end();
+    res
+      .writeHead(
+        202,
+        X_MESSAGE_IDS
+          ? { 'content-length': '0', 'x-message-id': nextMessageId() }
+          : { 'content-length': '0' },
+      )
+      .end();
     record(Buffer.concat(chunks).toString('utf8'), at);
     checkWaiting();
   });

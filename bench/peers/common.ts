@@ -40,8 +40,11 @@ export const SEND_CONCURRENCY = 64;
 export function sendGridClient(baseUrl: string) {
   const pool = new Pool(baseUrl, { connections: SEND_CONCURRENCY, keepAliveTimeout: 30_000 });
   return {
-    /** POST /v3/mail/send; throws unless SendGrid answered 2xx, so the job is retried. */
-    async send(message: Message, id: string): Promise<void> {
+    /**
+     * POST /v3/mail/send; throws unless SendGrid answered 2xx, so the job is retried. Returns the
+     * X-Message-Id SendGrid answered with (null when none), which events name the message by.
+     */
+    async send(message: Message, id: string): Promise<string | null> {
       const content: { type: string; value: string }[] = [];
       if (message.text) content.push({ type: 'text/plain', value: message.text });
       if (message.html) content.push({ type: 'text/html', value: message.html });
@@ -62,6 +65,8 @@ export function sendGridClient(baseUrl: string) {
       if (response.statusCode < 200 || response.statusCode > 299) {
         throw new Error(`SendGrid answered ${response.statusCode}`);
       }
+      const sentId = response.headers['x-message-id'];
+      return typeof sentId === 'string' ? sentId : null;
     },
     close: () => pool.close(),
   };

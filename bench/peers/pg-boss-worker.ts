@@ -1,7 +1,8 @@
 /**
  * pg-boss peer of `npm run bench load`, the worker: one fetch loop taking up to 50 jobs at a time
  * and sending them to SendGrid (the stand-in) all at once. A full batch wakes the loop again at
- * once (notifyWorker); otherwise it polls every 0.5 s, pg-boss's shortest interval.
+ * once (notifyWorker); otherwise it polls every 0.5 s, pg-boss's shortest interval. SendGrid's
+ * X-Message-Ids are not kept: pg-boss keeps a batch handler's result only for a batch of one.
  * BENCH_POSTGRES_URL, BENCH_PG_BOSS_SCHEMA as for the API; BENCH_SENDGRID_URL: the stand-in.
  */
 import PgBoss from 'pg-boss';
