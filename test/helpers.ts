@@ -14,7 +14,7 @@ import { type RunningService, startService } from '../src/cli/wire.ts';
 import { createApiKey } from '../src/domain/api-keys.ts';
 import { newId } from '../src/domain/ids.ts';
 import type { MessageStore } from '../src/domain/ports/message-store.ts';
-import type { MessageContent } from '../src/domain/types.ts';
+import type { Attempt, MessageContent } from '../src/domain/types.ts';
 import { createLogger } from '../src/ops/logger.ts';
 import {
   type DatabaseHandle,
@@ -403,6 +403,34 @@ export function message(overrides: Record<string, unknown> = {}) {
     subject: 'Your booking is confirmed',
     text: 'See you soon.',
     ...overrides,
+  };
+}
+
+/**
+ * A send the provider accepted, as the worker hands it to the store (`Attempt`, the domain's
+ * shape; `acceptedAttempt` below is its database row). `fields` replaces any field.
+ */
+export function acceptedSend(
+  number: number,
+  startedAt: number,
+  fields: Partial<Attempt> = {},
+): Attempt {
+  return {
+    number,
+    provider: 'sendgrid',
+    startedAt,
+    durationMs: 1,
+    outcome: 'accepted',
+    httpStatus: 202,
+    providerMessageId: null,
+    errorClass: null,
+    detail: null,
+    responseExcerpt: null,
+    providerFault: null,
+    providerErrors: null,
+    rateLimit: null,
+    networkError: null,
+    ...fields,
   };
 }
 

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import { type DatabaseHandle, SqlDeliveryStore, SqlMessageStore } from '../src/store/index.ts';
-import { migratedDatabase, storeOneMessage, TEST_ENGINE, waitFor } from './helpers.ts';
+import {
+  acceptedSend,
+  migratedDatabase,
+  storeOneMessage,
+  TEST_ENGINE,
+  waitFor,
+} from './helpers.ts';
 
 /**
  * On PostgreSQL a completion wrote `attempts` first, then `messages`; the lease sweep writes
@@ -38,22 +44,7 @@ describe('a lease sweep and a late result for the same message (PostgreSQL lock 
         messageId: id,
         leaseOwner: 'host-a/1/a',
         now: now + 1100,
-        attempt: {
-          number: 1,
-          provider: 'sendgrid',
-          startedAt: now,
-          durationMs: 1,
-          outcome: 'accepted',
-          httpStatus: 202,
-          providerMessageId: 'pm-1',
-          errorClass: null,
-          detail: null,
-          responseExcerpt: null,
-          providerFault: null,
-          providerErrors: null,
-          rateLimit: null,
-          networkError: null,
-        },
+        attempt: acceptedSend(1, now, { providerMessageId: 'pm-1' }),
         decision: { kind: 'sent' },
       })
       .then(

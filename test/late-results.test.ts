@@ -3,7 +3,7 @@ import { before, describe, test } from 'node:test';
 import type { Attempt } from '../src/domain/types.ts';
 import { ingestEvents } from '../src/store/events/ingest.ts';
 import { type DatabaseHandle, SqlDeliveryStore, SqlMessageStore } from '../src/store/index.ts';
-import { migratedDatabase, storeOneMessage } from './helpers.ts';
+import { acceptedSend, migratedDatabase, storeOneMessage } from './helpers.ts';
 
 /**
  * A worker whose lease ran out (stopped longer than a lease, a database that took no writes)
@@ -23,22 +23,14 @@ describe('a late result after the lease sweep', () => {
     delivery = new SqlDeliveryStore(handle);
   });
 
-  const attempt = (number: number, startedAt: number, accepted: boolean): Attempt => ({
-    number,
-    provider: 'sendgrid',
-    startedAt,
-    durationMs: 1,
-    outcome: accepted ? 'accepted' : 'retryable',
-    httpStatus: accepted ? 202 : 503,
-    providerMessageId: accepted ? `pm-${number}` : null,
-    errorClass: accepted ? null : 'http_503',
-    detail: null,
-    responseExcerpt: null,
-    providerFault: null,
-    providerErrors: null,
-    rateLimit: null,
-    networkError: null,
-  });
+  const attempt = (number: number, startedAt: number, accepted: boolean): Attempt =>
+    acceptedSend(
+      number,
+      startedAt,
+      accepted
+        ? { providerMessageId: `pm-${number}` }
+        : { outcome: 'retryable', httpStatus: 503, errorClass: 'http_503' },
+    );
 
   // Each test runs far in the future of the previous one, so claims only see its own message.
   let base = Date.now() + 10_000_000;

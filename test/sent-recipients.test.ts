@@ -3,11 +3,11 @@ import { before, describe, test } from 'node:test';
 import { type Kysely, sql } from 'kysely';
 import { newId } from '../src/domain/ids.ts';
 import type { Completion } from '../src/domain/ports/delivery-store.ts';
-import type { Attempt, MessageContent } from '../src/domain/types.ts';
+import type { MessageContent } from '../src/domain/types.ts';
 import { writeCompletions } from '../src/store/delivery/complete.ts';
 import { type DatabaseHandle, SqlDeliveryStore, SqlMessageStore } from '../src/store/index.ts';
 import type { Database } from '../src/store/schema.ts';
-import { message, migratedDatabase, TEST_ENGINE } from './helpers.ts';
+import { acceptedSend, message, migratedDatabase, TEST_ENGINE } from './helpers.ts';
 
 /**
  * A group of sends the provider accepted makes its messages and all their recipients `sent`, and
@@ -20,23 +20,6 @@ describe('a group of results marked sent', () => {
   let handle: DatabaseHandle;
   before(() => {
     handle = database.handle;
-  });
-
-  const accepted = (number: number, startedAt: number): Attempt => ({
-    number,
-    provider: 'sendgrid',
-    startedAt,
-    durationMs: 1,
-    outcome: 'accepted',
-    httpStatus: 202,
-    providerMessageId: null,
-    errorClass: null,
-    detail: null,
-    responseExcerpt: null,
-    providerFault: null,
-    providerErrors: null,
-    rateLimit: null,
-    networkError: null,
   });
 
   const content = (recipients: number): MessageContent => ({
@@ -89,7 +72,7 @@ describe('a group of results marked sent', () => {
       now: now + 100,
       // One result is for an attempt the message is past (attempt 2 of a message on attempt 1):
       // it decides nothing.
-      attempt: accepted(m.id === stale ? m.attemptCount + 1 : m.attemptCount, now),
+      attempt: acceptedSend(m.id === stale ? m.attemptCount + 1 : m.attemptCount, now),
       decision: { kind: 'sent' },
     }));
 

@@ -5,6 +5,7 @@ import { formatLeaseOwner } from '../src/delivery/lease-owner.ts';
 import { releaseDeadLocalLeases } from '../src/delivery/lease-reaper.ts';
 import { type DatabaseHandle, SqlDeliveryStore, SqlMessageStore } from '../src/store/index.ts';
 import {
+  acceptedSend,
   message,
   migratedDatabase,
   startTestService,
@@ -105,22 +106,8 @@ describe('leases', () => {
     delivery = new SqlDeliveryStore(handle);
   });
 
-  const accepted = (number: number, startedAt: number) => ({
-    number,
-    provider: 'sandbox',
-    startedAt,
-    durationMs: 1,
-    outcome: 'accepted' as const,
-    httpStatus: 202,
-    providerMessageId: 'provider-id',
-    errorClass: null,
-    detail: null,
-    responseExcerpt: null,
-    providerFault: null,
-    providerErrors: null,
-    rateLimit: null,
-    networkError: null,
-  });
+  const accepted = (number: number, startedAt: number) =>
+    acceptedSend(number, startedAt, { provider: 'sandbox', providerMessageId: 'provider-id' });
 
   test('an expired lease is released with an unknown attempt, not claimed at once; the stale worker cannot overwrite', async () => {
     const id = await storeOneMessage(messages);
