@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { CompiledQuery, sql } from 'kysely';
+import { CompiledQuery, type Kysely, sql } from 'kysely';
 import { newId } from '../src/domain/ids.ts';
 import type { WebhookDeliveryQuery } from '../src/domain/ports/status-webhook-store.ts';
 import {
@@ -11,7 +11,7 @@ import {
   openDatabase,
   SqlWebhookStore,
 } from '../src/store/index.ts';
-import type { WebhookDeliveryTable } from '../src/store/schema.ts';
+import type { Database, WebhookDeliveryTable } from '../src/store/schema.ts';
 import { pendingCountQuery } from '../src/store/status-webhooks/count-pending.ts';
 import {
   deliveryPageQuery,
@@ -59,6 +59,22 @@ async function receiver() {
     url: `http://127.0.0.1:${port}/hooks`,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
+}
+
+/**
+ * A webhook endpoint stored directly, in the columns every schema since 023 has (by SQL: an
+ * earlier schema is not what today's types describe).
+ */
+async function storeEndpoint(
+  db: Kysely<Database>,
+  endpoint: { id: string; url: string; unitId: string; allUnits: boolean; at: number },
+): Promise<void> {
+  await sql`insert into webhook_endpoints (id, url, event_types, secret, created_at,
+      disabled_at, unit_id, all_units, previous_secret, previous_secret_expires_at)
+    values (${endpoint.id}, ${endpoint.url}, '["message.sent"]', 'a-secret-of-sixteen-or-more',
+      ${endpoint.at}, null, ${endpoint.unitId}, ${endpoint.allUnits ? 1 : 0}, null, null)`.execute(
+    db,
+  );
 }
 
 /** A status webhook row as enqueue.ts writes it, already posted. */
@@ -530,12 +546,13 @@ describe(`the log's queries and migrations 026 and 028 (${TEST_ENGINE})`, () => 
     let tegami: TestService | undefined;
     try {
       await migrateTo(handle.db, '025-unit-rate-windows');
-      await sql`insert into webhook_endpoints (id, url, event_types, secret, created_at,
-          disabled_at, unit_id, all_units, previous_secret, previous_secret_expires_at)
-        values (${endpoint}, 'https://app.example/hooks', '["message.sent"]',
-          'a-secret-of-sixteen-or-more', ${now}, null, 'unit_old', 0, null, null)`.execute(
-        handle.db,
-      );
+      await storeEndpoint(handle.db, {
+        id: endpoint,
+        url: 'https://app.example/hooks',
+        unitId: 'unit_old',
+        allUnits: false,
+        at: now,
+      });
       const rows = [
         storedDelivery(endpoint, a, 'message.sent', 'delivered', now),
         storedDelivery(endpoint, b, 'message.sent', 'failed', now),
@@ -593,12 +610,13 @@ describe(`the log's queries and migrations 026 and 028 (${TEST_ENGINE})`, () => 
     let tegami: TestService | undefined;
     try {
       await migrateTo(handle.db, '027-delivery-event-status');
-      await sql`insert into webhook_endpoints (id, url, event_types, secret, created_at,
-          disabled_at, unit_id, all_units, previous_secret, previous_secret_expires_at)
-        values (${endpoint}, 'https://app.example/hooks', '["message.sent"]',
-          'a-secret-of-sixteen-or-more', ${now}, null, 'unit_old', 1, null, null)`.execute(
-        handle.db,
-      );
+      await storeEndpoint(handle.db, {
+        id: endpoint,
+        url: 'https://app.example/hooks',
+        unitId: 'unit_old',
+        allUnits: true,
+        at: now,
+      });
       // Refused for good before 028, and one still waiting to be posted again.
       const refused = storedDelivery(endpoint, a, 'message.sent', 'failed', now - 60_000);
       const waiting = {
@@ -778,12 +796,13 @@ describe(`the log's queries and migrations 026 and 028 (${TEST_ENGINE})`, () => 
         whk_NONE: 0,
       };
       for (const endpoint of Object.keys(waiting)) {
-        await sql`insert into webhook_endpoints (id, url, event_types, secret, created_at,
-            disabled_at, unit_id, all_units, previous_secret, previous_secret_expires_at)
-          values (${endpoint}, ${`https://app.example/${endpoint}`}, '["message.sent"]',
-            'a-secret-of-sixteen-or-more', ${now}, null, 'unit_x', 1, null, null)`.execute(
-          handle.db,
-        );
+        await storeEndpoint(handle.db, {
+          id: endpoint,
+          url: `https://app.example/${endpoint}`,
+          unitId: 'unit_x',
+          allUnits: true,
+          at: now,
+        });
       }
       const rows: WebhookDeliveryTable[] = [];
       for (let i = 0; i < 20_000; i++) {
