@@ -191,6 +191,15 @@ describe(`GET /v1/units and /v1/webhook-endpoints paging (${TEST_ENGINE})`, () =
         );
       }
     }
+    // Well formed, but naming no unit: units are listed by name, so it has no place in the list
+    // (an empty page would read as the list's end).
+    const noUnit = Buffer.from('unit_01ARZ3NDEKTSV4RRFFQ69G5FAV').toString('base64url');
+    const unknown = await tegami.request('GET', `/v1/units?cursor=${noUnit}`);
+    assert.equal(unknown.status, 400, JSON.stringify(unknown.body));
+    assert.deepEqual(
+      unknown.body.error.details.map((d: { field: string }) => d.field),
+      ['querystring.cursor'],
+    );
     const messages = await tegami.request('GET', '/v1/messages?limit=0');
     const units = await tegami.request('GET', '/v1/units?limit=0');
     assert.deepEqual(units.body.error.details, messages.body.error.details, 'the same sentence');

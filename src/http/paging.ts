@@ -18,6 +18,21 @@ export function cursorId(cursor: string): string {
   return Buffer.from(cursor, 'base64url').toString('utf8');
 }
 
+/**
+ * One page of a list that was read with one row more than `limit`, the way every list learns
+ * whether it goes on: the rows to show, and the cursor that names the page's last row (null on
+ * the last page, so a client stops there instead of asking for an empty page).
+ */
+export function pageOf<T>(
+  rows: T[],
+  limit: number,
+  cursorOf: (last: T) => string,
+): { shown: T[]; nextCursor: string | null } {
+  const shown = rows.slice(0, limit);
+  const last = shown[shown.length - 1];
+  return { shown, nextCursor: rows.length > limit && last !== undefined ? cursorOf(last) : null };
+}
+
 /** A list's page size: what `limit` is without one, and the most it may be. */
 export interface PageSize {
   default: number;

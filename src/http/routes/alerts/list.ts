@@ -3,7 +3,7 @@ import { ALERT_RULES } from '../../../domain/alerts/rules.ts';
 import type { AlertsService } from '../../../domain/alerts/service.ts';
 import type { OperationsService } from '../../../domain/operations/service.ts';
 import { unitNamedIn } from '../../map-errors.ts';
-import { DEFAULT_PAGE, idCursor, limitParameter, parseIdPage } from '../../paging.ts';
+import { DEFAULT_PAGE, idCursor, limitParameter, pageOf, parseIdPage } from '../../paging.ts';
 import { presentAlert } from '../../present/alert.ts';
 import { AlertSchema } from '../../schemas/alert.ts';
 import { ErrorSchema } from '../../schemas/error.ts';
@@ -63,12 +63,11 @@ export function registerListAlerts(
           ...(beforeId ? { beforeId } : {}),
         }),
       );
-      const shown = found.slice(0, limit);
+      const { shown, nextCursor } = pageOf(found, limit, (last) => idCursor(last.id));
       const units = await operations.unitNames(shown.flatMap((a) => (a.unitId ? [a.unitId] : [])));
-      const last = shown[shown.length - 1];
       return {
         data: shown.map((a) => presentAlert(a, units)),
-        next_cursor: found.length > limit && last ? idCursor(last.id) : null,
+        next_cursor: nextCursor,
       };
     },
   );

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { AUDIT_ACTIONS } from '../../../domain/operations/audit.ts';
 import type { OperationsService } from '../../../domain/operations/service.ts';
 import { unitNamedIn } from '../../map-errors.ts';
-import { DEFAULT_PAGE, idCursor, limitParameter, parseIdPage } from '../../paging.ts';
+import { DEFAULT_PAGE, idCursor, limitParameter, pageOf, parseIdPage } from '../../paging.ts';
 import { presentAuditEvent } from '../../present/audit-event.ts';
 import { ErrorSchema } from '../../schemas/error.ts';
 import { scopeOf } from '../../scope.ts';
@@ -75,12 +75,11 @@ export function registerListAuditEvents(app: TypedApp, operations: OperationsSer
           ...(beforeId ? { beforeId } : {}),
         }),
       );
-      const shown = events.slice(0, limit);
+      const { shown, nextCursor } = pageOf(events, limit, (last) => idCursor(last.id));
       const units = await operations.unitNames(shown.flatMap((e) => (e.unitId ? [e.unitId] : [])));
-      const last = shown[shown.length - 1];
       return {
         data: shown.map((e) => presentAuditEvent(e, units)),
-        next_cursor: events.length > limit && last ? idCursor(last.id) : null,
+        next_cursor: nextCursor,
       };
     },
   );

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { encodeEventCursor } from '../../../domain/event-cursor.ts';
 import type { ApiDeps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
-import { EVENT_PAGE, limitParameter, parseEventPage } from '../../paging.ts';
+import { EVENT_PAGE, limitParameter, pageOf, parseEventPage } from '../../paging.ts';
 import { presentEvent } from '../../present/message.ts';
 import { text } from '../../present/values.ts';
 import { MessageErrorResponses } from '../../schemas/error.ts';
@@ -57,15 +57,16 @@ export function registerMessageEvents(app: TypedApp, deps: ApiDeps): void {
           ? []
           : null;
       if (!events) throw new ApiError('not_found', `no message with id ${request.params.id}`);
-      const shown = events.slice(0, page.limit);
-      const last = shown[shown.length - 1];
+      const { shown, nextCursor } = pageOf(events, page.limit, (last) =>
+        encodeEventCursor(last.cursor),
+      );
       return {
         data: shown.map((e) => ({
           email: text(e.email),
           ...presentEvent(e),
           matches_recipient: e.matchesRecipient,
         })),
-        next_cursor: events.length > page.limit && last ? encodeEventCursor(last.cursor) : null,
+        next_cursor: nextCursor,
       };
     },
   );

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { type ApiDeps, DEFAULT_UNCONFIRMED_MS } from '../../deps.ts';
 import { parseListFilters } from '../../list-query.ts';
 import { unitNamedIn } from '../../map-errors.ts';
-import { DEFAULT_PAGE, idCursor, limitParameter, parsePage } from '../../paging.ts';
+import { DEFAULT_PAGE, idCursor, limitParameter, pageOf, parsePage } from '../../paging.ts';
 import { presentMessage } from '../../present/message.ts';
 import { currentHold } from '../../present/provider.ts';
 import { MessageErrorResponses } from '../../schemas/error.ts';
@@ -85,12 +85,11 @@ export function registerListMessages(app: TypedApp, deps: ApiDeps): void {
         deps.messages.list({ ...filter, ...page.cursor, limit: page.limit + 1 }),
         count === 'true' ? deps.messages.count(filter) : undefined,
       ]);
-      const shown = records.slice(0, page.limit);
-      const last = shown[shown.length - 1];
+      const { shown, nextCursor } = pageOf(records, page.limit, (last) => idCursor(last.id));
       const hold = await currentHold(deps.providers, clock());
       return {
         data: shown.map((r) => presentMessage(r, false, undefined, hold)),
-        next_cursor: records.length > page.limit && last ? idCursor(last.id) : null,
+        next_cursor: nextCursor,
         ...(total !== undefined ? { total } : {}),
       };
     },

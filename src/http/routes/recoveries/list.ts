@@ -1,7 +1,14 @@
 import { Type } from '@sinclair/typebox';
 import type { OperationsService } from '../../../domain/operations/service.ts';
 import { ApiError, type ErrorDetail } from '../../errors.ts';
-import { cursorId, idCursor, limitParameter, type PageSize, parseLimit } from '../../paging.ts';
+import {
+  cursorId,
+  idCursor,
+  limitParameter,
+  type PageSize,
+  pageOf,
+  parseLimit,
+} from '../../paging.ts';
 import { presentRecoveries } from '../../present/recovery.ts';
 import { ErrorSchema } from '../../schemas/error.ts';
 import { RecoverySchema } from '../../schemas/recovery.ts';
@@ -55,11 +62,10 @@ export function registerListRecoveries(app: TypedApp, operations: OperationsServ
         limit: limit + 1,
         ...(beforeId ? { beforeId } : {}),
       });
-      const shown = records.slice(0, limit);
-      const last = shown[shown.length - 1];
+      const { shown, nextCursor } = pageOf(records, limit, (last) => idCursor(last.id));
       return {
         data: await presentRecoveries(operations, shown),
-        next_cursor: records.length > limit && last ? idCursor(last.id) : null,
+        next_cursor: nextCursor,
       };
     },
   );

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { OperationsService } from '../../../domain/operations/service.ts';
-import { DEFAULT_PAGE, idCursor, limitParameter, parseIdPage } from '../../paging.ts';
+import { ApiError } from '../../errors.ts';
+import { DEFAULT_PAGE, idCursor, limitParameter, pageOf, parseIdPage } from '../../paging.ts';
 import { presentUnit } from '../../present/unit.ts';
 import { ErrorSchema } from '../../schemas/error.ts';
 import { Nullable } from '../../schemas/parts.ts';
@@ -45,11 +46,19 @@ export function registerListUnits(app: TypedApp, operations: OperationsService):
         limit: limit + 1,
         ...(afterId !== undefined ? { afterId } : {}),
       });
-      const shown = units.slice(0, limit);
-      const last = shown[shown.length - 1];
+      // Units are listed by name, so a cursor must name a unit that exists (units are never
+      // deleted): one that names none would otherwise read as the end of the list.
+      if (units.length === 0 && afterId !== undefined) {
+        const known = await operations.unitNames([afterId]);
+        if (!known.has(afterId))
+          throw new ApiError('invalid_request', 'the query is invalid; see details', [
+            { field: 'querystring.cursor', message: 'is not a cursor this API returned' },
+          ]);
+      }
+      const { shown, nextCursor } = pageOf(units, limit, (last) => idCursor(last.unit.id));
       return {
         data: shown.map(({ unit, settings }) => presentUnit(unit, settings)),
-        next_cursor: units.length > limit && last ? idCursor(last.unit.id) : null,
+        next_cursor: nextCursor,
       };
     },
   );

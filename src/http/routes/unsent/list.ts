@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { OperationsService } from '../../../domain/operations/service.ts';
 import { parseListFilters } from '../../list-query.ts';
 import { unitNamedIn } from '../../map-errors.ts';
-import { DEFAULT_PAGE, idCursor, limitParameter, parsePage } from '../../paging.ts';
+import { DEFAULT_PAGE, idCursor, limitParameter, pageOf, parsePage } from '../../paging.ts';
 import { presentMessage } from '../../present/message.ts';
 import { ErrorSchema } from '../../schemas/error.ts';
 import { MessageSchema } from '../../schemas/message.ts';
@@ -60,8 +60,7 @@ export function registerListUnsent(app: TypedApp, operations: OperationsService)
         'querystring',
         operations.unsent(scopeOf(request), query, { ...page.cursor, limit: page.limit + 1 }),
       );
-      const shown = items.slice(0, page.limit);
-      const last = shown[shown.length - 1];
+      const { shown, nextCursor } = pageOf(items, page.limit, (last) => idCursor(last.record.id));
       return {
         data: shown.map(({ record, reason }) => ({
           ...presentMessage(record, false),
@@ -69,7 +68,7 @@ export function registerListUnsent(app: TypedApp, operations: OperationsService)
           provider: record.lastProvider,
           error_class: record.lastErrorClass,
         })),
-        next_cursor: items.length > page.limit && last ? idCursor(last.record.id) : null,
+        next_cursor: nextCursor,
       };
     },
   );

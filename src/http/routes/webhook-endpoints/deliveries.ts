@@ -3,7 +3,7 @@ import { MESSAGE_ID, MESSAGE_ID_IN_WORDS } from '../../../domain/ids.ts';
 import { WEBHOOK_DELIVERY_STATUSES } from '../../../domain/ports/status-webhook-store.ts';
 import type { WebhookEndpointsOptions } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
-import { idCursor, limitParameter, type PageSize, parseIdPage } from '../../paging.ts';
+import { idCursor, limitParameter, type PageSize, pageOf, parseIdPage } from '../../paging.ts';
 import {
   integer,
   integerOrNull,
@@ -96,8 +96,7 @@ export function registerWebhookEndpointDeliveries(app: TypedApp, options: Webhoo
         ...(status !== undefined ? { status } : {}),
         ...(messageId !== undefined ? { messageId } : {}),
       });
-      const shown = rows.slice(0, limit);
-      const last = shown[shown.length - 1];
+      const { shown, nextCursor } = pageOf(rows, limit, (last) => idCursor(last.id));
       return {
         data: shown.map((d) => ({
           id: text(d.id),
@@ -112,7 +111,7 @@ export function registerWebhookEndpointDeliveries(app: TypedApp, options: Webhoo
           created_at: isoTime(d.createdAt),
           delivered_at: isoTimeOrNull(d.deliveredAt),
         })),
-        next_cursor: rows.length > limit && last ? idCursor(last.id) : null,
+        next_cursor: nextCursor,
       };
     },
   );

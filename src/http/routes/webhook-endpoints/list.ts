@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { WebhookEndpointsOptions } from '../../deps.ts';
-import { DEFAULT_PAGE, idCursor, limitParameter, parseIdPage } from '../../paging.ts';
+import { DEFAULT_PAGE, idCursor, limitParameter, pageOf, parseIdPage } from '../../paging.ts';
 import { endpointUnitNames, presentEndpoint } from '../../present/webhook-endpoint.ts';
 import { Nullable } from '../../schemas/parts.ts';
 import { EndpointSchema } from '../../schemas/webhook-endpoint.ts';
@@ -47,13 +47,12 @@ export function registerListWebhookEndpoints(app: TypedApp, options: WebhookEndp
         limit: limit + 1,
         ...(beforeId !== undefined ? { beforeId } : {}),
       });
-      const shown = endpoints.slice(0, limit);
-      const last = shown[shown.length - 1];
+      const { shown, nextCursor } = pageOf(endpoints, limit, (last) => idCursor(last.id));
       const units = await endpointUnitNames(options.operations, shown);
       const now = clock();
       return {
         data: shown.map((e) => presentEndpoint(e, units, now)),
-        next_cursor: endpoints.length > limit && last ? idCursor(last.id) : null,
+        next_cursor: nextCursor,
       };
     },
   );
