@@ -125,11 +125,26 @@ type Helper = ReturnType<typeof forkHelper>;
  * Redis with its built-in defaults (no configuration file): only where it listens and keeps its
  * files, plus `settings` (e.g. an append-only file).
  */
-async function startRedis(
-  settings: string[] = [],
-): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
+async function startRedis(settings: string[] = []): Promise<RunningRedis> {
+  // A random port may be taken by the time Redis binds it: another one is tried, a few times.
+  for (let tries = 1; ; tries++) {
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    try {
+      return await startRedisOn(port, settings);
+    } catch (error) {
+      if (tries >= 5 || !String(error).includes('Address already in use')) throw error;
+    }
+  }
+}
+
+interface RunningRedis {
+  port: number;
+  pid: number;
+  stop: () => Promise<void>;
+}
+
+async function startRedisOn(port: number, settings: string[]): Promise<RunningRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-redis-'));
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
   const child = spawn(
     'redis-server',
     ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--daemonize', 'no', ...settings],
@@ -145,7 +160,12 @@ async function startRedis(
       if (out.includes('Ready to accept connections')) resolve();
     });
     child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`redis-server exited (${code}):\n${out}`)));
+    // 'close', not 'exit': by then its output is all read, the reason included.
+    child.once('close', (code) => reject(new Error(`redis-server exited (${code}):\n${out}`)));
+  }).catch((error: unknown) => {
+    process.off('exit', killOnExit);
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
