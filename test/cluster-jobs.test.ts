@@ -650,6 +650,34 @@ describe(`leader lease and retention (${TEST_ENGINE})`, () => {
   });
 });
 
+/** The first "retention pruned" line of a `tegami serve` on this database, as logged. */
+async function retentionLogLine(temp: TempDatabase): Promise<Record<string, unknown>> {
+  const serve = spawnTegami(['serve'], {
+    TEGAMI_DATABASE_URL: temp.url,
+    TEGAMI_HTTP_PORT: '0',
+    TEGAMI_BOOTSTRAP_API_KEY: TEST_KEY,
+    TEGAMI_LOG_LEVEL: 'info',
+  });
+  try {
+    await serve.ready;
+    // The first maintenance round runs as the process starts.
+    return await waitFor(
+      async () =>
+        serve
+          .output()
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+          .find((l) => String(l.msg).startsWith('retention pruned')),
+      'the retention log line',
+      30_000,
+    );
+  } finally {
+    serve.child.kill('SIGTERM');
+    await serve.exited;
+  }
+}
+
 describe(`retention's log line (${TEST_ENGINE})`, () => {
   test('a round that deleted only expired idempotency keys says so in the log, in words', async () => {
     const temp = tempDatabase();
@@ -662,26 +690,8 @@ describe(`retention's log line (${TEST_ENGINE})`, () => {
     } finally {
       await database.close();
     }
-    const serve = spawnTegami(['serve'], {
-      TEGAMI_DATABASE_URL: temp.url,
-      TEGAMI_HTTP_PORT: '0',
-      TEGAMI_BOOTSTRAP_API_KEY: TEST_KEY,
-      TEGAMI_LOG_LEVEL: 'info',
-    });
     try {
-      await serve.ready;
-      // The first maintenance round runs as the process starts.
-      const line = await waitFor(
-        async () =>
-          serve
-            .output()
-            .split('\n')
-            .filter((l) => l.startsWith('{'))
-            .map((l) => JSON.parse(l) as Record<string, unknown>)
-            .find((l) => String(l.msg).startsWith('retention pruned')),
-        'the retention log line',
-        30_000,
-      );
+      const line = await retentionLogLine(temp);
       assert.equal(line.msg, 'retention pruned 3 idempotency keys');
       assert.equal(line.component, 'cluster-jobs');
       assert.deepEqual(
@@ -689,8 +699,166 @@ describe(`retention's log line (${TEST_ENGINE})`, () => {
         [3, 0, 0, 90],
       );
     } finally {
-      serve.child.kill('SIGTERM');
-      await serve.exited;
+      await temp.cleanup();
+    }
+  });
+
+  test('a round counts every kind of row it deleted, in the words and in the fields', async () => {
+    const temp = tempDatabase();
+    const database = openDatabase(temp.url);
+    const now = Date.now();
+    const old = now - 100 * DAY;
+    try {
+      await migrateToLatest(database.db);
+      const oldSent = [idAt('msg', old, 1), idAt('msg', old, 2)];
+      await storeMessages(database, new SqlMessageStore(database), oldSent, 'sent');
+      await addStatusWebhooks(database, oldSent.slice(0, 1), old, 'delivered');
+      // SendGrid's events for mail Tegami never matched, kept meanwhile for late matching.
+      await database.db
+        .insertInto('delivery_events')
+        .values(
+          ['unknown-1', 'unknown-2'].map((id) => ({
+            event_key: `sendgrid:delivered-${id}`,
+            provider: 'sendgrid',
+            message_id: null,
+            email_normalized: 'guest@example.com',
+            event: 'delivered',
+            occurred_at: old,
+            received_at: old,
+            provider_message_id: `sg-${id}`,
+            payload: '{}',
+          })),
+        )
+        .execute();
+      // A recovery cancelled long ago, with what it skipped still in its set.
+      const recoveryId = newId('rec');
+      await database.db
+        .insertInto('recoveries')
+        .values({
+          id: recoveryId,
+          unit_id: null,
+          action: 'retry',
+          filter: '{}',
+          rate_per_s: null,
+          state: 'cancelled',
+          matched: 3,
+          done: 0,
+          skipped: 3,
+          skipped_reasons: '{"cancelled":3}',
+          cursor: null,
+          actor: '{"type":"cli","id":"test","name":null}',
+          created_at: old,
+          updated_at: old,
+          finished_at: old,
+          error: null,
+          lease_owner: null,
+          lease_expires_at: null,
+        })
+        .execute();
+      await database.db
+        .insertInto('recovery_items')
+        .values(
+          [11, 12, 13].map((n) => ({
+            recovery_id: recoveryId,
+            message_id: idAt('msg', old, n),
+            state: 'skipped',
+            reason: 'cancelled',
+          })),
+        )
+        .execute();
+      // Events the SendGrid event relay gave up on long ago.
+      await database.db
+        .insertInto('sendgrid_relay_events')
+        .values(
+          [1, 2, 3, 4].map((n) => ({
+            event_key: `sendgrid:relayed-${n}`,
+            unit_id: 'unit_test',
+            x_message_id: `sg-relayed-${n}`,
+            status: 'failed',
+            attempts: 5,
+            queued_at: old,
+            next_attempt_at: null,
+            last_http_status: 500,
+            last_error: null,
+          })),
+        )
+        .execute();
+      // Operator actions older than the audit log's 400 days.
+      await database.db
+        .insertInto('audit_events')
+        .values(
+          [1, 2].map(() => ({
+            id: newId('aud'),
+            at: now - 500 * DAY,
+            actor_type: 'cli',
+            actor_id: 'test',
+            actor_name: null,
+            unit_id: null,
+            action: 'message.retry',
+            target: 'msg_gone',
+            filter: null,
+            counts: null,
+          })),
+        )
+        .execute();
+      await addIdempotencyKeys(database, 'key_a', 'expired', 3, now - 2 * DAY);
+    } finally {
+      await database.close();
+    }
+    try {
+      const line = await retentionLogLine(temp);
+      assert.equal(
+        line.msg,
+        'retention pruned 2 messages, 2 unmatched delivery events, 1 status webhook, ' +
+          '3 recovery set entries, 4 failed relay events, 2 audit events and 3 idempotency keys',
+      );
+      assert.deepEqual(
+        {
+          pruned: line.pruned,
+          unmatchedEvents: line.unmatchedEvents,
+          statusWebhooks: line.statusWebhooks,
+          recoverySetEntries: line.recoverySetEntries,
+          failedRelayEvents: line.failedRelayEvents,
+          auditEvents: line.auditEvents,
+          idempotencyKeys: line.idempotencyKeys,
+        },
+        {
+          pruned: 2,
+          unmatchedEvents: 2,
+          statusWebhooks: 1,
+          recoverySetEntries: 3,
+          failedRelayEvents: 4,
+          auditEvents: 2,
+          idempotencyKeys: 3,
+        },
+      );
+      // What it said it deleted is gone.
+      const after = openDatabase(temp.url);
+      try {
+        for (const table of [
+          'messages',
+          'delivery_events',
+          'webhook_deliveries',
+          'recovery_items',
+          'sendgrid_relay_events',
+          'idempotency_keys',
+        ] as const) {
+          const { n } = await after.db
+            .selectFrom(table)
+            .select((eb) => eb.fn.countAll<number | string>().as('n'))
+            .executeTakeFirstOrThrow();
+          assert.equal(Number(n), 0, table);
+        }
+        const audit = await after.db
+          .selectFrom('audit_events')
+          .select('id')
+          .where('at', '<', now - 400 * DAY)
+          .execute();
+        assert.deepEqual(audit, [], 'no audit event older than 400 days');
+      } finally {
+        await after.close();
+      }
+    } finally {
       await temp.cleanup();
     }
   });

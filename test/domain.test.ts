@@ -14,10 +14,12 @@ import {
 } from '../src/domain/provider-circuit.ts';
 import { workersProviderMismatch, worstReport } from '../src/domain/provider-health.ts';
 import {
+  nothingPruned,
   RETENTION_FIRST_BATCH,
   RETENTION_MAX_BATCH,
   RETENTION_MIN_BATCH,
   RETENTION_TRANSACTION_MS,
+  type RetentionPruned,
   retentionBatchSize,
   retentionPauseMs,
   retentionPrunedText,
@@ -473,17 +475,37 @@ describe('retention transactions', () => {
   });
 
   test("a round's log line says what it deleted, in words, whatever it was", () => {
-    const text = (messages: number, statusWebhooks: number, idempotencyKeys: number) =>
-      retentionPrunedText({ messages, statusWebhooks, idempotencyKeys });
-    assert.equal(text(0, 0, 0), null, 'nothing deleted, nothing logged');
-    assert.equal(text(0, 0, 1), 'retention pruned 1 idempotency key');
-    assert.equal(text(0, 0, 2_400), 'retention pruned 2,400 idempotency keys');
-    assert.equal(text(1, 0, 0), 'retention pruned 1 message');
-    assert.equal(text(0, 3, 0), 'retention pruned 3 status webhooks');
-    assert.equal(text(1_200, 0, 5), 'retention pruned 1,200 messages and 5 idempotency keys');
+    const text = (pruned: Partial<RetentionPruned>) =>
+      retentionPrunedText({ ...nothingPruned(), ...pruned });
+    assert.equal(text({}), null, 'nothing deleted, nothing logged');
+    assert.equal(text({ idempotencyKeys: 1 }), 'retention pruned 1 idempotency key');
+    assert.equal(text({ idempotencyKeys: 2_400 }), 'retention pruned 2,400 idempotency keys');
+    assert.equal(text({ messages: 1 }), 'retention pruned 1 message');
+    assert.equal(text({ statusWebhooks: 3 }), 'retention pruned 3 status webhooks');
     assert.equal(
-      text(1_200, 1, 5),
+      text({ messages: 1_200, idempotencyKeys: 5 }),
+      'retention pruned 1,200 messages and 5 idempotency keys',
+    );
+    assert.equal(
+      text({ messages: 1_200, statusWebhooks: 1, idempotencyKeys: 5 }),
       'retention pruned 1,200 messages, 1 status webhook and 5 idempotency keys',
+    );
+    // Events that never matched a message are deleted alone too, when no mail is old enough.
+    assert.equal(text({ unmatchedEvents: 1 }), 'retention pruned 1 unmatched delivery event');
+    assert.equal(text({ recoverySetEntries: 1 }), 'retention pruned 1 recovery set entry');
+    // Every kind, in one order whatever deleted it.
+    assert.equal(
+      text({
+        idempotencyKeys: 5,
+        auditEvents: 2,
+        failedRelayEvents: 4,
+        recoverySetEntries: 30,
+        statusWebhooks: 1,
+        unmatchedEvents: 40,
+        messages: 1_200,
+      }),
+      'retention pruned 1,200 messages, 40 unmatched delivery events, 1 status webhook, ' +
+        '30 recovery set entries, 4 failed relay events, 2 audit events and 5 idempotency keys',
     );
   });
 });

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { OperationsService } from '../domain/operations/service.ts';
 import type { MessageStore } from '../domain/ports/message-store.ts';
 import type { OutageReporter } from '../domain/ports/outage-reporter.ts';
+import type { RetentionPruned } from '../domain/retention.ts';
 import { RecoveryRunner } from '../ops/recovery-runner.ts';
 import {
   assignSuppressionUnits,
@@ -72,25 +73,38 @@ const AUDIT_PRUNE_BATCH = 1_000;
 const AUDIT_PRUNE_BATCHES = 20;
 const DAY_MS = 24 * 3600_000;
 
-/** Once-per-cluster jobs of the operations layer, for cluster-jobs.ts. */
-export function operationsMaintenance(
-  database: DatabaseHandle,
+/** What the operations layer deletes by a retention, once per cluster, for cluster-jobs.ts. */
+export function operationsRetention(
   operations: Operations,
   config: Pick<Config, 'auditRetentionDays' | 'retentionDays'>,
-): ((now: number) => Promise<unknown>)[] {
+): ((now: number) => Promise<Partial<RetentionPruned>>)[] {
   return [
     // The sets of recoveries that ended longer ago than message retention: their messages are
     // gone too. The recoveries themselves (counts, filter, who) stay.
-    (now) => operations.recoveries.pruneFinishedSets(now - config.retentionDays * DAY_MS, 10_000),
+    async (now) => ({
+      recoverySetEntries: await operations.recoveries.pruneFinishedSets(
+        now - config.retentionDays * DAY_MS,
+        10_000,
+      ),
+    }),
     async (now) => {
+      let auditEvents = 0;
       for (let i = 0; i < AUDIT_PRUNE_BATCHES; i++) {
         const pruned = await operations.audit.prune(
           now - config.auditRetentionDays * DAY_MS,
           AUDIT_PRUNE_BATCH,
         );
+        auditEvents += pruned;
         if (pruned < AUDIT_PRUNE_BATCH) break;
       }
+      return { auditEvents };
     },
+  ];
+}
+
+/** Once-per-cluster jobs of the operations layer that delete nothing, for cluster-jobs.ts. */
+export function operationsMaintenance(database: DatabaseHandle): (() => Promise<unknown>)[] {
+  return [
     // Suppressions from events matched to their message only later get that message's unit.
     () => database.writeTransaction((trx) => assignSuppressionUnits(trx)),
   ];

@@ -66,6 +66,7 @@ import {
   eventsConfirm,
   type Operations,
   operationsMaintenance,
+  operationsRetention,
   startOperationsJobs,
 } from './wire-operations.ts';
 
@@ -689,10 +690,18 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       : startClusterJobs({
           store: stores.maintenance,
           retentionDays: config.retentionDays,
-          extraJobs: [
-            ...operationsMaintenance(database, operations, config),
+          retentionJobs: [
+            ...operationsRetention(operations, config),
             // Relayed events given up on go with the messages they were about.
-            (now) => relayStore.pruneFailed(now - config.retentionDays * 86_400_000, 10_000),
+            async (now) => ({
+              failedRelayEvents: await relayStore.pruneFailed(
+                now - config.retentionDays * 86_400_000,
+                10_000,
+              ),
+            }),
+          ],
+          extraJobs: [
+            ...operationsMaintenance(database),
             // Ended console sessions are removed once per cluster, like other maintenance.
             () => accounts.prune(),
           ],

@@ -44,20 +44,57 @@ export function retentionPauseMs(elapsedMs: number): number {
 }
 
 /**
- * What a round of retention deleted, in words, for its log line ("retention pruned 1,200
- * messages and 5 idempotency keys"): each kind it deleted any of, or null when it deleted
- * nothing (nothing is logged then).
+ * What a round of retention deleted, by kind: each of what a retention ages out (message
+ * retention, the audit log's, the idempotency keys' day), so that its log line leaves nothing it
+ * deleted unsaid. A message counts once, with its recipients, categories, metadata, attempts and
+ * the delivery events matched to it.
  */
-export function retentionPrunedText(pruned: {
+export interface RetentionPruned {
   messages: number;
+  /** Delivery events that never matched a message (kept meanwhile for late matching). */
+  unmatchedEvents: number;
   statusWebhooks: number;
+  /** Entries of the sets of recoveries that ended (the recoveries themselves stay). */
+  recoverySetEntries: number;
+  /** Events for the SendGrid event relay given up on. */
+  failedRelayEvents: number;
+  auditEvents: number;
   idempotencyKeys: number;
-}): string | null {
-  const kinds = [
-    pruned.messages > 0 ? count(pruned.messages, 'message') : null,
-    pruned.statusWebhooks > 0 ? count(pruned.statusWebhooks, 'status webhook') : null,
-    pruned.idempotencyKeys > 0 ? count(pruned.idempotencyKeys, 'idempotency key') : null,
-  ].filter((k) => k !== null);
+}
+
+/** A round's counts before it deleted anything. */
+export function nothingPruned(): RetentionPruned {
+  return {
+    messages: 0,
+    unmatchedEvents: 0,
+    statusWebhooks: 0,
+    recoverySetEntries: 0,
+    failedRelayEvents: 0,
+    auditEvents: 0,
+    idempotencyKeys: 0,
+  };
+}
+
+/** The words for each kind, in the order the log line names them. */
+const PRUNED_NOUNS: readonly [keyof RetentionPruned, string, string?][] = [
+  ['messages', 'message'],
+  ['unmatchedEvents', 'unmatched delivery event'],
+  ['statusWebhooks', 'status webhook'],
+  ['recoverySetEntries', 'recovery set entry', 'recovery set entries'],
+  ['failedRelayEvents', 'failed relay event'],
+  ['auditEvents', 'audit event'],
+  ['idempotencyKeys', 'idempotency key'],
+];
+
+/**
+ * What a round of retention deleted, in words, for its log line ("retention pruned 1,200
+ * messages, 40 unmatched delivery events and 5 idempotency keys"): each kind it deleted any of,
+ * or null when it deleted nothing (nothing is logged then).
+ */
+export function retentionPrunedText(pruned: RetentionPruned): string | null {
+  const kinds = PRUNED_NOUNS.filter(([kind]) => pruned[kind] > 0).map(([kind, one, many]) =>
+    count(pruned[kind], one, many),
+  );
   const last = kinds.pop();
   if (last === undefined) return null;
   return `retention pruned ${kinds.length > 0 ? `${kinds.join(', ')} and ${last}` : last}`;

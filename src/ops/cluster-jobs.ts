@@ -2,7 +2,13 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { MaintenanceStore } from '../domain/ports/maintenance-store.ts';
 import type { OutageReporter } from '../domain/ports/outage-reporter.ts';
-import { retentionBatchSize, retentionPauseMs, retentionPrunedText } from '../domain/retention.ts';
+import {
+  nothingPruned,
+  type RetentionPruned,
+  retentionBatchSize,
+  retentionPauseMs,
+  retentionPrunedText,
+} from '../domain/retention.ts';
 import { OutageLog } from './outage-log.ts';
 import { startRounds } from './rounds.ts';
 
@@ -45,7 +51,13 @@ const GONE_WORKER_ROWS_KEPT_MS = 60_000;
 export interface ClusterJobsDeps {
   store: MaintenanceStore;
   retentionDays: number;
-  /** More once-per-cluster jobs, run after the others each round (audit retention, ...). */
+  /**
+   * What other layers delete by a retention (the sets of old recoveries, relay events given up,
+   * old audit events), run after the round's own deletions: each says how many it deleted of
+   * what, and the round's log line counts it with the rest.
+   */
+  retentionJobs?: ((now: number) => Promise<Partial<RetentionPruned>>)[];
+  /** More once-per-cluster jobs, run last each round (ended console sessions, ...). */
   extraJobs?: ((now: number) => Promise<unknown>)[];
   logger: Logger;
   /** Where database failures are logged as state changes; the process shares one. */
@@ -124,36 +136,43 @@ export function startClusterJobs(deps: ClusterJobsDeps): ClusterJobs {
     }
     if (!held) return false;
     const now = clock();
-    const keys = await pruneInBatches('idempotencyKeys', (limit) =>
+    const pruned = nothingPruned();
+    pruned.idempotencyKeys = await pruneInBatches('idempotencyKeys', (limit) =>
       deps.store.pruneIdempotencyKeys(now - IDEMPOTENCY_KEY_TTL_MS, limit),
     );
     // Nothing is older than 1970: a retention reaching back further (36,500 days is allowed)
     // has nothing to delete, and an id cannot be made for a time before it.
     const cutoff = Math.max(0, now - deps.retentionDays * DAY_MS);
-    const pruned = await pruneInBatches('messages', (limit) =>
+    pruned.messages = await pruneInBatches('messages', (limit) =>
       deps.store.pruneFinishedMessages(cutoff, limit),
     );
     await deps.store.matchLateEvents(MATCH_PAGE, MATCH_PAGES_PER_ROUND, now);
     // Events that never matched a message age out like messages do.
-    await pruneInBatches('events', (limit) => deps.store.pruneUnmatchedEvents(cutoff, limit));
+    pruned.unmatchedEvents = await pruneInBatches('events', (limit) =>
+      deps.store.pruneUnmatchedEvents(cutoff, limit),
+    );
     // Status-webhook delivery logs age out with the messages they are about.
-    const webhooks = await pruneInBatches('statusWebhooks', (limit) =>
+    pruned.statusWebhooks = await pruneInBatches('statusWebhooks', (limit) =>
       deps.store.pruneStatusWebhooks(cutoff, limit),
     );
+    // Housekeeping rather than retention (rows of workers gone a minute ago): not in the log line.
     await deps.store.pruneProviderHealth(now - GONE_WORKER_ROWS_KEPT_MS);
+    for (const job of deps.retentionJobs ?? []) {
+      const counts = await job(now);
+      for (const [kind, n] of Object.entries(counts) as [keyof RetentionPruned, number][]) {
+        pruned[kind] += n;
+      }
+    }
     // Any round that deleted something, expired idempotency keys alone included.
-    const prunedText = retentionPrunedText({
-      messages: pruned,
-      statusWebhooks: webhooks,
-      idempotencyKeys: keys,
-    });
+    const prunedText = retentionPrunedText(pruned);
     if (prunedText !== null) {
       const last = previous.messages;
+      const { messages, ...others } = pruned;
       logger.info(
         {
-          pruned,
-          statusWebhooks: webhooks,
-          idempotencyKeys: keys,
+          // `pruned` is the messages: the field's name from before the other kinds were logged.
+          pruned: messages,
+          ...others,
           retentionDays: deps.retentionDays,
           ...(last ? { batch: last.size, batchMs: Math.round(last.elapsedMs) } : {}),
         },
