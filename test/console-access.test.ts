@@ -636,10 +636,33 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
     const api = await tegami.request('GET', `/v1/units/${hotel.id}`);
     assert.deepEqual(api.body.alerts.thresholds, { delay_s: 120 });
     assert.equal(api.body.alerts.slack_webhook_url, 'http://127.0.0.1:9/services/…');
+    // Another unit's own thresholds, to see each row shows its own unit's settings.
+    const restaurant = unitIds.restaurant as string;
+    await admin.post(`/console/units/${restaurant}/alerts`, { dead_letters: '7', muted: '1' });
     const page = await admin.get('/console/units');
     assert.equal(page.status, 200);
     assert.ok(!page.text.includes('console-secret-token'), 'the URL is a credential');
-    assert.match(page.text, /value="120"/);
+    const rowOf = (unitId: string) => {
+      const row = page.text
+        .split('<tr>')
+        .find((r) => r.includes(`action="/console/units/${unitId}/alerts"`));
+      assert.ok(row, unitId);
+      return row;
+    };
+    const hotelRow = rowOf(hotel.id);
+    assert.match(hotelRow, /placeholder="http:\/\/127\.0\.0\.1:9\/services\/…"/, 'masked');
+    assert.match(hotelRow, /name="delay_s" [^>]*value="120"/);
+    assert.match(hotelRow, /name="dead_letters" [^>]*value=""/);
+    assert.doesNotMatch(hotelRow, /checked/);
+    const restaurantRow = rowOf(restaurant);
+    assert.match(restaurantRow, /placeholder="the global channel"/);
+    assert.match(restaurantRow, /name="delay_s" [^>]*value=""/);
+    assert.match(restaurantRow, /name="dead_letters" [^>]*value="7"/);
+    assert.match(restaurantRow, /name="muted" value="1" checked/);
+    // A form with every field empty puts the unit back on the global values.
+    await admin.post(`/console/units/${restaurant}/alerts`, {});
+    const reset = await tegami.request('GET', `/v1/units/${restaurant}`);
+    assert.deepEqual(reset.body.alerts, { slack_webhook_url: null, thresholds: {} });
     // An emptied field goes back to the global value; the channel can go back to the global one.
     await admin.post(`/console/units/${hotel.id}/alerts`, { delay_s: '', remove_slack: '1' });
     const cleared = await tegami.request('GET', `/v1/units/${hotel.id}`);

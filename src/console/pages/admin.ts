@@ -356,18 +356,15 @@ ${
     { config: { permission: 'administer', everyUnit: true } },
     async (request, reply) => {
       const state = stateOf(request);
-      const units = await deps.operations.listUnits(state.scope);
-      const settings = await Promise.all(
-        units.map(async (u) => (await deps.alerts.settings(state.scope, u.id)).settings),
-      );
-      const rows = units.map((u, i) => {
-        const s = settings[i];
-        const o = s?.overrides ?? {};
+      // Every unit with its settings, the settings of them all in one query.
+      const units = await deps.operations.listUnitsWithSettings(state.scope);
+      const rows = units.map(({ unit: u, settings: s }) => {
+        const o = s.overrides;
         // Each unit's own Slack channel (the URL is a credential: shown masked, replaced, never
         // echoed) and its alert thresholds, through the same service as PUT /v1/units/{id}.
         return html`<tr><td><a href="/console/messages${qs({ q: `unit:${u.name}` })}">${u.name}</a></td><td><code>${u.id}</code></td><td>${time(u.createdAt)}</td>
 <td><form method="post" action="/console/units/${u.id}/alerts" class="inline-form">${csrf(state)}
-<label>Slack channel <input name="slack_webhook_url" type="url" placeholder="${maskUrl(s?.slackWebhookUrl ?? null) ?? 'the global channel'}"></label>
+<label>Slack channel <input name="slack_webhook_url" type="url" placeholder="${maskUrl(s.slackWebhookUrl) ?? 'the global channel'}"></label>
 <label><input type="checkbox" name="remove_slack" value="1"> use the global channel</label>
 <label>Delay alert after (s) <input name="delay_s" type="number" min="1" value="${o.delayMs === undefined ? '' : String(o.delayMs / 1000)}" placeholder="global"></label>
 <label>Dead letters over <input name="dead_letters" type="number" min="0" value="${o.deadLetters === undefined ? '' : String(o.deadLetters)}" placeholder="global"></label>
