@@ -218,6 +218,76 @@ describe(`the audit log (${TEST_ENGINE})`, () => {
     assert.deepEqual(await who('cli:ops@example.jp'), []);
   });
 
+  test('an API key is found by its name: every key of that name, a revoked one too', async () => {
+    const keys = new SqlApiKeyStore(tegami.service.database);
+    // Two keys named alike (the first revoked once the second replaced it), one named in
+    // capitals, and a key of the hotel unit: each adds a suppression, the log names each by name.
+    const first = await createApiKey(keys, 'hotel app', Date.now());
+    const second = await createApiKey(keys, 'hotel app', Date.now());
+    const capitals = await createApiKey(keys, 'Hotel App', Date.now());
+    const suppress = async (key: string, email: string) => {
+      const r = await request(tegami.url, 'POST', '/v1/suppressions', { email }, {}, key);
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+    };
+    await suppress(first.key, 'by-first@example.jp');
+    await suppress(second.key, 'by-second@example.jp');
+    await suppress(capitals.key, 'by-capitals@example.jp');
+    assert.equal(await keys.revoke(first.record.id, Date.now()), true);
+    const operations = operationsOf(tegami.service.database);
+    await operations.audit.record({
+      id: newId('aud'),
+      at: Date.now(),
+      actor: { type: 'cli', id: 'TEGAMI_ADMIN_EMAIL', name: 'first start' },
+      unitId: null,
+      action: 'user.create',
+      target: 'usr_01TESTFIRSTADMIN',
+      filter: null,
+      counts: null,
+    });
+
+    const found = async (actor: string, as = tegami.request) =>
+      (await events(`actor=${encodeURIComponent(actor)}`, as)).map(
+        (e) => `${e.actor.type}:${e.actor.id} ${e.target}`,
+      );
+    const hotelApp = [
+      `key:${second.record.id} by-second@example.jp`,
+      `key:${first.record.id} by-first@example.jp`,
+    ];
+    for (const form of ['hotel app', 'key:hotel app']) {
+      assert.deepEqual(await found(form), hotelApp, form);
+    }
+    assert.deepEqual(await found('Hotel App'), [
+      `key:${capitals.record.id} by-capitals@example.jp`,
+    ]);
+    // An id is one key, as before; a part of a name, or another type, is no one.
+    assert.deepEqual(await found(first.record.id), [`key:${first.record.id} by-first@example.jp`]);
+    assert.deepEqual(await found(`key:${first.record.id}`), [
+      `key:${first.record.id} by-first@example.jp`,
+    ]);
+    for (const nobody of ['hotel', 'hotel app ', 'cli:hotel app', 'console:hotel app', 'nobody']) {
+      assert.deepEqual(await found(nobody), [], nobody);
+    }
+    // The key from TEGAMI_BOOTSTRAP_API_KEY by the word the log shows for it, or its stored name.
+    const bootstrapWords = ['bootstrap', 'key:bootstrap', 'bootstrap (TEGAMI_BOOTSTRAP_API_KEY)'];
+    for (const form of bootstrapWords) {
+      const byBootstrap = await events(`actor=${encodeURIComponent(form)}`);
+      assert.ok(byBootstrap.length > 0, form);
+      assert.ok(
+        byBootstrap.every((e) => e.actor.name === 'bootstrap (TEGAMI_BOOTSTRAP_API_KEY)'),
+        form,
+      );
+      assert.ok(
+        byBootstrap.some((e) => e.action === 'unit.create'),
+        `${form}: the unit it made`,
+      );
+    }
+    // A `tegami` actor with a name: the first admin's making.
+    assert.deepEqual(await found('first start'), ['cli:TEGAMI_ADMIN_EMAIL usr_01TESTFIRSTADMIN']);
+    // A unit key finds only its unit's events by a name, as by an id: these keys are not its.
+    assert.deepEqual(await found('hotel app', hotel), []);
+    assert.ok((await found('hotel front desk', hotel)).length >= 9);
+  });
+
   test('kept TEGAMI_AUDIT_RETENTION_DAYS, apart from message retention', async () => {
     const database = tegami.service.database;
     const operations = operationsOf(database);

@@ -333,6 +333,41 @@ describe(`operations from the command line (${TEST_ENGINE})`, () => {
     );
     // With the id that `tegami keys revoke` and `--actor` take; not the old labels.
     assert.doesNotMatch(r.output, /key_\w+ \(|\(TEGAMI_BOOTSTRAP_API_KEY\)/, 'no old labels');
+
+    // What the table names is what --actor takes back: the key's name, or `bootstrap`.
+    const byName = await runTegami(
+      ['audit', '--actor', 'audit-words app', '--action', 'suppression.add'],
+      env,
+    );
+    assert.equal(byName.code, 0, byName.output);
+    assert.match(byName.output, /by-unit-key@example\.jp/);
+    assert.doesNotMatch(byName.output, /by-bootstrap@/);
+    const keyId = /audit-words app · API key \((key_\w+)\)/.exec(byName.output)?.[1] ?? '';
+    const byId = await runTegami(
+      ['audit', '--actor', keyId, '--action', 'suppression.add', '--json'],
+      env,
+    );
+    assert.equal(byId.code, 0, byId.output);
+    assert.deepEqual(
+      byId.output
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line).target),
+      ['by-unit-key@example.jp'],
+      'by the id, as before',
+    );
+    const bootstrap = await runTegami(['audit', '--actor', 'bootstrap', '--json'], env);
+    assert.equal(bootstrap.code, 0, bootstrap.output);
+    const bootstrapEvents = bootstrap.output
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    assert.ok(bootstrapEvents.some((e) => e.target === 'by-bootstrap@example.jp'));
+    assert.ok(bootstrapEvents.every((e) => e.actor.type === 'key' && e.actor.id !== keyId));
+    // A name no one has: no event, as an id no one has.
+    const nobody = await runTegami(['audit', '--actor', 'no such app', '--json'], env);
+    assert.equal(nobody.code, 0, nobody.output);
+    assert.equal(nobody.output, '');
   });
 
   test('tegami recover warns when a retry takes mail failed for suppressed recipients', async () => {

@@ -271,7 +271,47 @@ describe(`the console on call (${TEST_ENGINE})`, () => {
     assert.equal(bad.status, 400);
     assert.match(bad.text, /id="audit-time-error"/);
     assert.match(bad.text, /<input name="after" value="yesterday"/);
-    assert.match(bad.text, /<input name="actor" value="cli:ops">/);
+    assert.match(bad.text, /<input name="actor" value="cli:ops"/);
+  });
+
+  test("the audit log's Who filter takes who as the log names them: a key's name, a user's e-mail", async () => {
+    const byKey = await request(
+      tegami.url,
+      'POST',
+      '/v1/suppressions',
+      { email: 'by-hotel-app@example.jp' },
+      {},
+      hotel.key,
+    );
+    assert.equal(byKey.status, 201, JSON.stringify(byKey.body));
+    const byUser = await admin.post('/console/suppressions', { email: 'by-admin@example.jp' });
+    assert.ok(byUser.status < 400, `${byUser.status}`);
+
+    const targets = async (actor: string) => {
+      const page = await admin.get(
+        `/console/audit?action=suppression.add&actor=${encodeURIComponent(actor)}`,
+      );
+      assert.equal(page.status, 200, actor);
+      assert.match(page.text, /<label>Who <input name="actor"/);
+      return [...page.text.matchAll(/<td><code>([^<]*@example\.jp)<\/code><\/td>/g)].map(
+        (m) => m[1],
+      );
+    };
+    // The names the table shows: "hotel app · API key", "admin@example.jp · console user".
+    const all = await admin.get('/console/audit?action=suppression.add');
+    assert.match(all.text, />hotel app<\/span> <span class="muted actor-kind">· API key</);
+    assert.match(
+      all.text,
+      />admin@example\.jp<\/span> <span class="muted actor-kind">· console user</,
+    );
+    assert.deepEqual(await targets('hotel app'), ['by-hotel-app@example.jp']);
+    assert.deepEqual(await targets('Admin@Example.jp'), ['by-admin@example.jp']);
+    assert.deepEqual(await targets('no such app'), []);
+    // The export takes the same filter.
+    const csv = await admin.get('/console/audit?actor=hotel%20app&format=csv');
+    assert.equal(csv.status, 200);
+    const rows = csv.text.trim().split('\r\n').slice(1);
+    assert.ok(rows.length > 0 && rows.every((r) => r.includes('"key","key_')), csv.text);
   });
 
   test('a firing alert links to the unsent mail it is about', async () => {

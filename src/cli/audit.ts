@@ -20,8 +20,11 @@ Operator actions, newest first: who (as the console names them: "hotel app · AP
 and the counts (as GET /v1/audit-events; --json shows each actor's type and id).
 
 Options:
-  --actor A             a key id (key_...), cli:<OS user> or an OS user,
-                        console:<e-mail> or a console user's e-mail
+  --actor A             who, as the log names them: an API key's name ("hotel
+                        app"; every key of that name, revoked ones too) or id
+                        (key_...), a console user's e-mail (any case) or id, an
+                        OS user; key:, console: or cli: before it keeps to
+                        that kind ("key:deploy": the key, not the OS user)
   --action A            one of: ${AUDIT_ACTIONS.join(', ')}
   --unit U              a unit's name
   --since T, --until T  ISO 8601 times (UTC without a zone)
@@ -66,7 +69,7 @@ export async function runAuditCommand(config: () => Config, args: string[]): Pro
   try {
     const events = await operations.service.listAudit(ALL_UNITS, {
       limit,
-      ...(values.actor !== undefined ? { actorId: values.actor } : {}),
+      ...(values.actor !== undefined ? { actor: values.actor } : {}),
       ...(values.action !== undefined ? { action: values.action as AuditAction } : {}),
       ...(values.unit !== undefined ? { unit: values.unit } : {}),
       ...(after !== undefined ? { after } : {}),

@@ -1,4 +1,4 @@
-import { BOOTSTRAP_KEY_NAME } from './api-keys.ts';
+import { BOOTSTRAP_KEY_NAME, BOOTSTRAP_SHOWN_NAME } from './api-keys.ts';
 import type { Actor } from './operations/scope.ts';
 
 /**
@@ -12,7 +12,7 @@ export function actorText(actor: Actor): { name: string; kind: string } {
   switch (actor.type) {
     case 'key':
       return actor.name === BOOTSTRAP_KEY_NAME
-        ? { name: 'bootstrap', kind: 'API key from TEGAMI_BOOTSTRAP_API_KEY' }
+        ? { name: BOOTSTRAP_SHOWN_NAME, kind: 'API key from TEGAMI_BOOTSTRAP_API_KEY' }
         : { name: actor.name ?? actor.id, kind: 'API key' };
     case 'console':
       return { name: actor.name ?? actor.id, kind: 'console user' };

@@ -94,6 +94,9 @@ export function auditedUnitOfKey(key: Pick<ApiKeyRecord, 'admin' | 'unitId'>): s
 /** The name of the key made from TEGAMI_BOOTSTRAP_API_KEY, as the audit log names its actor. */
 export const BOOTSTRAP_KEY_NAME = 'bootstrap (TEGAMI_BOOTSTRAP_API_KEY)';
 
+/** That key's name as the console and `tegami audit` show it (actor-words.ts), and find it by. */
+export const BOOTSTRAP_SHOWN_NAME = 'bootstrap';
+
 /**
  * Makes sure `key` exists, is active and is an admin key (TEGAMI_BOOTSTRAP_API_KEY: the
  * operator's own key, set in the environment).

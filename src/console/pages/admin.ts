@@ -806,7 +806,7 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
           limit: format === 'csv' ? 10_000 : AUDIT_PAGE_SIZE + 1,
           ...(olderThan && format !== 'csv' ? { beforeId: olderThan } : {}),
           ...(action ? { action: action as AuditAction } : {}),
-          ...(actor ? { actorId: actor } : {}),
+          ...(actor ? { actor } : {}),
           ...(afterMs !== undefined ? { after: afterMs } : {}),
           ...(beforeMs !== undefined ? { before: beforeMs } : {}),
         });
@@ -834,7 +834,7 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
     const last = events.length > AUDIT_PAGE_SIZE ? shown[shown.length - 1] : undefined;
     const body = html`${badTime ? html`<p class="error" role="alert" id="audit-time-error">After, before: a date or time in UTC, like 2026-12-01 or 2026-12-01T15:00.</p>` : ''}<form method="get" class="search inline-form">
 <label>Action <select name="action"><option value="">any</option>${AUDIT_ACTIONS.map((a) => html`<option ${a === action ? 'selected' : ''}>${a}</option>`)}</select></label>
-<label>Actor id <input name="actor" value="${actor ?? ''}"></label>
+<label>Who <input name="actor" value="${actor ?? ''}" placeholder="name, e-mail or id"></label>
 <label>After (UTC) <input name="after" value="${after ?? ''}" placeholder="2026-12-01"${Number.isNaN(afterMs) ? html` aria-invalid="true" aria-describedby="audit-time-error"` : ''}></label>
 <label>Before (UTC) <input name="before" value="${before ?? ''}" placeholder="2026-12-01T15:00"${Number.isNaN(beforeMs) ? html` aria-invalid="true" aria-describedby="audit-time-error"` : ''}></label>
 <button type="submit">Filter</button> <a class="button secondary" href="/console/audit${qs({ action, actor, after, before, format: 'csv' })}">Export CSV</a></form>

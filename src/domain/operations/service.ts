@@ -3,7 +3,7 @@ import { newId } from '../ids.ts';
 import type { UnitAlertSettings } from '../ports/alert-store.ts';
 import type { MessageFilter, MessageStore, StateChange } from '../ports/message-store.ts';
 import type { MessageRecord } from '../types.ts';
-import type { AuditAction, AuditEvent, AuditFilter } from './audit.ts';
+import { type AuditAction, type AuditEvent, type AuditQuery, readActorFilter } from './audit.ts';
 import { OperationsError } from './errors.ts';
 import { isEmptyQuery, type MessageQuery, queryToJson } from './message-query.ts';
 import type {
@@ -476,19 +476,21 @@ export class OperationsService {
     return this.deps.audit.record(this.event(actor, action, fields));
   }
 
-  listAudit(
-    scope: Scope,
-    filter: Omit<AuditFilter, 'unitId'> & { unit?: string },
-  ): Promise<AuditEvent[]> {
-    return this.auditIn(scope, filter);
+  /** The audit log, newest first; `actor` in words as the log names actors (readActorFilter). */
+  listAudit(scope: Scope, query: AuditQuery): Promise<AuditEvent[]> {
+    return this.auditIn(scope, query);
   }
 
   private async auditIn(
     scope: Scope,
-    { unit, ...filter }: Omit<AuditFilter, 'unitId'> & { unit?: string },
+    { unit, actor, ...filter }: AuditQuery,
   ): Promise<AuditEvent[]> {
     const unitId = await this.unitIdFor(scope, unit);
     if (unitId === NOTHING) return [];
-    return this.deps.audit.list({ ...filter, ...(unitId !== undefined ? { unitId } : {}) });
+    return this.deps.audit.list({
+      ...filter,
+      ...(unitId !== undefined ? { unitId } : {}),
+      ...(actor !== undefined ? { actor: readActorFilter(actor) } : {}),
+    });
   }
 }

@@ -1,8 +1,4 @@
-import {
-  type AuditEvent,
-  type AuditFilter,
-  readActorFilter,
-} from '../../domain/operations/audit.ts';
+import type { AuditEvent, AuditFilter } from '../../domain/operations/audit.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { toAuditEvent } from './rows.ts';
 
@@ -13,20 +9,16 @@ export async function listAuditEvents(
 ): Promise<AuditEvent[]> {
   let query = handle.db.selectFrom('audit_events').selectAll();
   if (filter.unitId !== undefined) query = query.where('unit_id', '=', filter.unitId);
-  if (filter.actorId !== undefined) {
-    const { type, idOrEmail } = readActorFilter(filter.actorId);
+  if (filter.actor !== undefined) {
+    const { type, id, names } = filter.actor;
     query = query.where((eb) => {
-      const byId = eb('actor_id', '=', idOrEmail);
-      // A console user's e-mail is kept as the actor's name.
-      const byEmail = eb.and([
-        eb('actor_type', '=', 'console'),
-        eb('actor_name', '=', idOrEmail.toLowerCase()),
-      ]);
-      if (type === null) return eb.or([byId, byEmail]);
-      return eb.and([
-        eb('actor_type', '=', type),
-        type === 'console' ? eb.or([byId, byEmail]) : byId,
-      ]);
+      const byId = eb('actor_id', '=', id);
+      // An event keeps its actor's name (a key's name, a console user's e-mail) as it was then.
+      const byName = names.map((n) =>
+        eb.and([eb('actor_type', '=', n.type), eb('actor_name', '=', n.name)]),
+      );
+      const either = eb.or([byId, ...byName]);
+      return type === null ? either : eb.and([eb('actor_type', '=', type), either]);
     });
   }
   if (filter.action !== undefined) query = query.where('action', '=', filter.action);

@@ -14,7 +14,7 @@ const QuerySchema = Type.Object(
       Type.String({
         maxLength: 256,
         description:
-          "who: a key id (key_…), cli:<OS user> or an OS user, console:<e-mail> or a console user's e-mail",
+          "who, as the log names them: an API key's name (every key of that name, revoked ones too; letter case counts) or id (key_…), a console user's e-mail (any letter case) or id (usr_…), an OS user, `bootstrap` for the key from TEGAMI_BOOTSTRAP_API_KEY; `key:`, `console:` or `cli:` before it keeps to actors of that type. Matching nothing: an empty list.",
       }),
     ),
     action: Type.Optional(Type.Union(AUDIT_ACTIONS.map((a) => Type.Literal(a)))),
@@ -67,7 +67,7 @@ export function registerListAuditEvents(app: TypedApp, operations: OperationsSer
         'querystring',
         operations.listAudit(scopeOf(request), {
           limit: limit + 1,
-          ...(q.actor !== undefined ? { actorId: q.actor } : {}),
+          ...(q.actor !== undefined ? { actor: q.actor } : {}),
           ...(q.action !== undefined ? { action: q.action } : {}),
           ...(q.unit !== undefined ? { unit: q.unit } : {}),
           ...(after !== undefined ? { after } : {}),
