@@ -527,7 +527,16 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
   });
 
   test('after signing in, a next that is not a plain console path leads to the overview', async () => {
-    for (const next of ['/console/日本', '/console?\r\nSet-Cookie: x=1', '/console/ x', '//evil']) {
+    for (const next of [
+      '/console/日本',
+      '/console?\r\nSet-Cookie: x=1',
+      '/console/ x',
+      '//evil',
+      // Console paths on their face that a browser resolves to another part of the site.
+      '/console/../v1/messages',
+      '/console/%2e%2e/v1/messages',
+      '/console/..\\v1',
+    ]) {
       const r = await postForm(`${tegami.url}/console/sign-in`, { ...ADMIN, next });
       assert.equal(r.status, 303, JSON.stringify(next));
       assert.equal(r.headers.get('location'), '/console', JSON.stringify(next));

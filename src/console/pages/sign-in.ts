@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { SESSION_MAX_MS } from '../../domain/console-users.ts';
 import { count } from '../../domain/count-words.ts';
 import type { LockScope } from '../../domain/ports/console-user-store.ts';
+import { backPath } from '../back.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { clockTime, type Html, html } from '../html.ts';
 import { csrf, page } from '../layout.ts';
@@ -9,13 +10,12 @@ import { ConsoleError, cookieSecure, fromOtherSite, sessionCookie, stateOf } fro
 
 /**
  * Only a path inside the console: `next` must not send anyone elsewhere after signing in. It
- * becomes the `Location` header, so it holds visible ASCII only (a browser percent-encodes the
- * rest); anything else (a line break, a space, a non-ASCII character) leads to the overview.
+ * becomes the `Location` header, so it is taken as the "Back" links' paths are (backPath: visible
+ * ASCII, normalised, so `/console/../v1/messages` is not a console path); anything else leads to
+ * the overview.
  */
 function safeNext(next: unknown): string {
-  return typeof next === 'string' && /^\/console(?:[/?][\x21-\x7e]*)?$/.test(next)
-    ? next
-    : '/console';
+  return backPath(next) ?? '/console';
 }
 
 /**
