@@ -195,6 +195,22 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
     for (const id of ids) await untilStatus(tegami, id, 'sent');
   });
 
+  test('the count may be typed as people type numbers: full-width digits, spaces around it', async () => {
+    const ids = await deadLetters(setup, 'typed-wide', [
+      { subject: 'typed wide 1' },
+      { subject: 'typed wide 2' },
+    ]);
+    const form = { q: 'reason:failed category:typed-wide', action: 'retry' };
+    // A wrong count typed the same way is still wrong, and said as typed.
+    const wrong = await admin.post('/console/recoveries', { ...form, confirm: '３' });
+    assert.match(wrong.location ?? '', /\/console\/recoveries\/dry-run\?.*typed=3/);
+    // What a Japanese input method gives for 2, with a full-width space after it.
+    const started = await admin.post('/console/recoveries', { ...form, confirm: ' ２\u3000' });
+    assert.equal(started.status, 303, started.text);
+    assert.match(started.location ?? '', /^\/console\/recoveries\/rec_\w+$/);
+    for (const id of ids) await untilStatus(tegami, id, 'sent');
+  });
+
   async function recoveriesStarted(): Promise<number> {
     const rows = await queryDatabase<{ n: number | string }>(
       tegami.databaseUrl,

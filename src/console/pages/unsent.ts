@@ -288,7 +288,11 @@ ${
     const q = String(body.q ?? '');
     const action = actionOf(body);
     const query = parseFilter(q);
-    const typed = String(body.confirm ?? '').trim();
+    // As people type numbers: full-width digits from a Japanese input method (NFKC makes them
+    // ASCII), a thousands separator, spaces around it.
+    const typed = String(body.confirm ?? '')
+      .normalize('NFKC')
+      .replace(/[,\s]/g, '');
     const actor = `${state.actor.type}:${state.actor.id}`;
     const target = await oneAtATime(confirming, actor, () =>
       confirmRecovery(state, q, action, query, typed),
