@@ -146,6 +146,7 @@ describe('tegami backup', { skip: TEST_ENGINE !== 'sqlite' && 'SQLite only' }, (
           TEGAMI_DATABASE_URL: temp.url,
         });
         assert.equal(nowhere.code, 73, nowhere.output);
+        assert.match(nowhere.output, /there is no folder .*no[/\\]such to write copy\.db in/);
       } finally {
         await temp.cleanup();
       }

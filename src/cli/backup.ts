@@ -32,7 +32,7 @@ export async function backup(config: Config, file: string): Promise<number> {
     if (error instanceof BackupError) {
       return error.reason === 'no_source'
         ? EX_NOINPUT
-        : error.reason === 'target_exists'
+        : error.reason === 'target_exists' || error.reason === 'no_target_folder'
           ? EX_CANTCREAT
           : EX_SOFTWARE;
     }

@@ -1,4 +1,5 @@
 import { existsSync, linkSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 
 /** sqlite3_backup_step's page count for "the rest", as high as better-sqlite3 takes. */
@@ -26,6 +27,14 @@ export async function backupSqliteDatabase(source: string, target: string): Prom
   if (!existsSync(source)) throw new BackupError(`there is no database at ${source}`, 'no_source');
   if (existsSync(target)) {
     throw new BackupError(`${target} exists already: give the backup a new name`, 'target_exists');
+  }
+  // Said in words before SQLite says "Cannot save backup because the directory does not exist".
+  const folder = dirname(resolve(target));
+  if (!existsSync(folder)) {
+    throw new BackupError(
+      `there is no folder ${folder} to write ${basename(target)} in: make it first, or name another`,
+      'no_target_folder',
+    );
   }
   const started = performance.now();
   // This run's own: two backups to one name at once do not remove each other's copy.
@@ -99,7 +108,7 @@ function hasTable(db: SqliteDatabase.Database, name: string): boolean {
 export class BackupError extends Error {
   constructor(
     message: string,
-    readonly reason: 'no_source' | 'target_exists' | 'corrupt',
+    readonly reason: 'no_source' | 'target_exists' | 'no_target_folder' | 'corrupt',
   ) {
     super(message);
   }
