@@ -91,4 +91,18 @@ describe('tegami --help', { skip: TEST_ENGINE === 'postgres' && 'uses no databas
     });
     assert.deepEqual(readdirSync(dir), [], 'no database was created or opened');
   });
+
+  test('a value that begins with "-" after its option: exit 64, said in words', async () => {
+    const { code, output } = await runTegami(
+      ['recover', '--reason', 'failed', '--rate', '-5'],
+      env,
+    );
+    assert.equal(code, 64, output);
+    assert.match(
+      output,
+      /"--rate" needs a value after it \(one that begins with "-" is written --rate=VALUE\)/,
+    );
+    assert.doesNotMatch(output, /ambiguous/);
+    assert.deepEqual(readdirSync(dir), [], 'no database was created or opened');
+  });
 });

@@ -88,6 +88,9 @@ export function describeParseError(error: unknown): string {
   const { code, message } = error as { code?: string; message: string };
   const option = /'(-[^' ]+)/.exec(message)?.[1];
   if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) return `unknown option "${option}"`;
+  // parseArgs takes `--rate -5` for an option without its value followed by another option.
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option && message.includes('ambiguous'))
+    return `"${option}" needs a value after it (one that begins with "-" is written ${option}=VALUE)`;
   return message;
 }
 
