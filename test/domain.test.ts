@@ -145,6 +145,23 @@ describe('message validation', () => {
     }
   });
 
+  test('an internationalised domain is refused with its ASCII form named; other refusals say no more', () => {
+    const problems = (email: string) => {
+      const result = validateMessage(message({ to: [{ email }] }), 0);
+      assert.ok(Array.isArray(result), email);
+      return result.filter((e) => e.field === 'to[0].email').map((e) => e.message);
+    };
+    assert.deepEqual(problems('guest@例え.jp'), [
+      'is not a valid email address: its domain must be written in ASCII, as guest@xn--r8jz45g.jp',
+    ]);
+    // Its advice is an address the API takes.
+    assert.ok(isValidEmail('guest@xn--r8jz45g.jp'));
+    // A local part in another script has no ASCII form to suggest; nor has a domain that is wrong anyway.
+    for (const email of ['山田@例え.jp', 'guest@例え..jp', 'guest@例え', 'a b@例え.jp']) {
+      assert.deepEqual(problems(email), ['is not a valid email address'], email);
+    }
+  });
+
   test('a good message passes, with defaults filled in', () => {
     const result = validateMessage(message(), Date.now());
     assert.ok(!Array.isArray(result));

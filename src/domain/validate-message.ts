@@ -1,3 +1,4 @@
+import { domainToASCII } from 'node:url';
 import { isCalendarTime } from './calendar-time.ts';
 import type { Priority } from './priority.ts';
 import {
@@ -247,9 +248,29 @@ export function isStandardBase64(value: string): boolean {
   return value.length % 4 === 0 && BASE64_CHARACTERS.test(value);
 }
 
+/**
+ * Why an address is refused, in words. An internationalised domain (`guest@例え.jp`) is the one
+ * a person is likely to type: mail is sent with ASCII addresses, so its ASCII form (punycode) is
+ * named, to be used instead.
+ */
+function emailProblem(email: string): string {
+  const at = email.lastIndexOf('@');
+  const local = email.slice(0, Math.max(at, 0));
+  const domain = email.slice(at + 1);
+  if (at >= 1 && NON_ASCII.test(domain) && !NON_ASCII.test(local)) {
+    const ascii = domainToASCII(domain);
+    if (ascii !== '' && isValidEmail(`${local}@${ascii}`)) {
+      return `is not a valid email address: its domain must be written in ASCII, as ${local}@${ascii}`;
+    }
+  }
+  return 'is not a valid email address';
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
 function checkAddress(address: Address, field: string, errors: FieldError[]): void {
   if (!isValidEmail(address.email)) {
-    errors.push({ field: `${field}.email`, message: 'is not a valid email address' });
+    errors.push({ field: `${field}.email`, message: emailProblem(address.email) });
   }
   if (address.name !== undefined) {
     checkText(address.name, `${field}.name`, errors);
