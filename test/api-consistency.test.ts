@@ -282,6 +282,20 @@ describe(`the API answers a mistake the same way on every route (${TEST_ENGINE})
         const twice = await send(op.method, `${path}?${name}=a%3Db&${name}=c%3Dd`);
         if (several) {
           assert.ok(twice.status < 500, what(`${name} twice`));
+          // Given more times than it takes: one line naming it, not one per alternative.
+          const most = Number(/"maxItems":(\d+)/.exec(JSON.stringify(schema))?.[1] ?? Number.NaN);
+          if (Number.isInteger(most)) {
+            const many = Array.from({ length: most + 1 }, (_, i) => `${name}=k${i}%3Dv`);
+            const error = refused(
+              await send(op.method, `${path}?${many.join('&')}`),
+              400,
+              'invalid_request',
+              what(`${name} ${most + 1} times`),
+            );
+            assert.deepEqual(error.details, [
+              { field: `querystring.${name}`, message: `may be given at most ${most} times` },
+            ]);
+          }
           assert.ok(
             !JSON.stringify(twice.body).includes('must be given once'),
             `${what(`${name} twice`)}: ${JSON.stringify(twice.body)}`,

@@ -12,6 +12,8 @@ export function toApiError(error: FastifyError): ApiError {
     const where = error.validationContext === 'body' ? '' : `${error.validationContext ?? ''}.`;
     const details = schemaErrorDetails(
       error.validation.map((v) => ({ ...v, message: v.message ?? 'is invalid' })),
+      '',
+      error.validationContext === 'querystring',
     ).map((d) => ({
       ...d,
       field: d.field === '(body)' && where ? where.slice(0, -1) : `${where}${d.field}`,

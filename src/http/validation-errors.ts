@@ -104,6 +104,8 @@ export function fieldPath(pointer: string, prefix = ''): string {
 export function schemaErrorDetails(
   errors: Pick<ErrorObject, 'instancePath' | 'keyword' | 'params' | 'message' | 'schema'>[],
   prefix = '',
+  /** The errors are a query string's: a list there is a parameter given several times. */
+  inQuery = false,
 ): ErrorDetail[] {
   const details: ErrorDetail[] = [];
   const seen = new Set<string>();
@@ -128,6 +130,9 @@ export function schemaErrorDetails(
       message = 'is not a known field';
     } else if (error.keyword === 'pattern' && PATTERNS_IN_WORDS.has(String(params.pattern))) {
       message = PATTERNS_IN_WORDS.get(String(params.pattern)) as string;
+    } else if (error.keyword === 'maxItems' && inQuery) {
+      // A list in a query is a parameter given several times (`metadata=a=1&metadata=b=2`).
+      message = `may be given at most ${String(params.limit)} times`;
     } else if (error.keyword === 'uniqueItems') {
       // Ajv says "must NOT have duplicate items (items ## 1 and 0 are identical)".
       const [a, b] = [Number(params.j), Number(params.i)].sort((x, y) => x - y);
@@ -154,6 +159,9 @@ const ALTERNATIVES = new Set(['anyOf', 'type', 'const', 'enum']);
 /** Ajv's keywords for a problem inside an object, reported at the object's path. */
 const INSIDE_OBJECT = new Set(['additionalProperties', 'required']);
 
+/** Ajv's keywords for a list or map of the wrong size, reported at its own path. */
+const LIST_SIZE = new Set(['maxItems', 'minItems', 'maxProperties', 'minProperties']);
+
 /**
  * Paths where a value matched one alternative of an `anyOf` by its type but is wrong inside
  * (`"alerts": {"delay_s": "x"}` against an object or null): the problem inside is reported, not
@@ -170,7 +178,10 @@ function anyOfExplainedDeeper(
       (other) =>
         other.instancePath.startsWith(inside) ||
         // An unknown or missing field is reported at the object's own path.
-        (other.instancePath === e.instancePath && INSIDE_OBJECT.has(other.keyword)),
+        (other.instancePath === e.instancePath && INSIDE_OBJECT.has(other.keyword)) ||
+        // So is a list of too many items: it is a list, so "must be string" is no news
+        // (`metadata` given 200 times where a value or a list of 10 is taken).
+        (other.instancePath === e.instancePath && LIST_SIZE.has(other.keyword)),
     );
     if (explained) paths.add(e.instancePath);
   }
