@@ -537,7 +537,15 @@ describe(`tables print text from requests escaped (${TEST_ENGINE})`, () => {
     assert.equal(shown.code, 0, shown.output);
     assert.match(shown.output, /"subject":"a\\u009b2Jb"/);
 
-    for (const output of [dry.output, shown.output]) {
+    // The filter as typed, echoed before the counts: its bidi control escaped too.
+    const typed = await runTegami(
+      ['recover', '--status', 'sent', '--subject', 'F\u202eX', '--dry-run'],
+      env,
+    );
+    assert.equal(typed.code, 0, typed.output);
+    assert.match(typed.output, /^Filter: .*"subject":"F\\u202eX"/m);
+
+    for (const output of [dry.output, shown.output, typed.output]) {
       // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
       assert.ok(!/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/.test(output), output);
     }

@@ -19,6 +19,7 @@ import {
   openOperations,
   printTable,
   reportOperationsError,
+  terminalText,
 } from './common.ts';
 import { type Config, configuredSecrets } from './config.ts';
 import { FILTER_HELP, FILTER_OPTIONS, queryFromFlags } from './filter-flags.ts';
@@ -85,7 +86,9 @@ export async function runRecoverCommand(config: () => Config, args: string[]): P
     const { breakdown } = dry;
     const applies = action === 'retry' ? ['failed'] : ['queued', 'scheduled'];
     const actionable = applies.reduce((n, s) => n + (breakdown.byStatus.get(s) ?? 0), 0);
-    console.log(`Filter: ${JSON.stringify(dry.filter)}`);
+    // The filter holds what was typed (a subject's words, a metadata value): shown as
+    // `tegami recoveries show` shows it, bidi and control characters escaped.
+    console.log(terminalText(`Filter: ${JSON.stringify(dry.filter)}`));
     console.log(
       `Matched: ${count(breakdown.matched, 'message')}; ${action} applies to ${actionable.toLocaleString('en')} now` +
         (breakdown.inOtherRecovery > 0
