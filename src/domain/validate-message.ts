@@ -266,7 +266,7 @@ function emailProblem(email: string): string {
   return 'is not a valid email address';
 }
 
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[^\p{ASCII}]/u;
 
 function checkAddress(address: Address, field: string, errors: FieldError[]): void {
   if (!isValidEmail(address.email)) {
