@@ -4,7 +4,7 @@ import type { Page } from 'playwright-core';
 import { newId } from '../src/domain/ids.ts';
 import type { RunningSimulator } from '../src/simulator/index.ts';
 import { message, queryDatabase, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
-import { HAVE_CHROMIUM, launchBrowser, signInAs } from './support/browser.ts';
+import { HAVE_CHROMIUM, launchBrowser, PAGE_PROBLEMS, signInAs } from './support/browser.ts';
 import { simulatorAcceptedIds } from './support/cluster.ts';
 import {
   type ConsoleClient,
@@ -410,37 +410,6 @@ describe(`what happened to mail whose send got no answer (${TEST_ENGINE})`, () =
     );
   });
 });
-
-/**
- * What a page's markup gets wrong for a screen reader or a keyboard (as axe would say it): a
- * control without a label, a button or link without a name, an empty column header, an image
- * without alt, an id used twice, not one h1, a heading that skips a level.
- */
-const PAGE_PROBLEMS = `(() => {
-  const out = [];
-  for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
-    const named = el.getAttribute('aria-label') || [...(el.labels || [])].some((l) => l.textContent.trim());
-    if (!named) out.push('a control without a label: ' + el.outerHTML.slice(0, 80));
-  }
-  for (const el of document.querySelectorAll('button, a[href]')) {
-    if (!el.textContent.trim() && !el.getAttribute('aria-label')) out.push('no name: ' + el.outerHTML.slice(0, 80));
-  }
-  for (const th of document.querySelectorAll('th')) if (!th.textContent.trim()) out.push('an empty column header');
-  for (const el of document.querySelectorAll('img:not([alt])')) out.push('an image without alt');
-  const ids = new Set();
-  for (const el of document.querySelectorAll('[id]')) {
-    if (ids.has(el.id)) out.push('id ' + el.id + ' twice');
-    ids.add(el.id);
-  }
-  if (document.querySelectorAll('h1').length !== 1) out.push('not one h1');
-  let level = 0;
-  for (const h of document.querySelectorAll('h1, h2, h3, h4, h5, h6')) {
-    const next = Number(h.tagName[1]);
-    if (next > level + 1) out.push('h' + level + ' then h' + next + ': ' + h.textContent);
-    level = next;
-  }
-  return out;
-})()`;
 
 /** The contrast ratio of two `rgb(…)` colours (WCAG 2). */
 function contrast(a: string, b: string): number {

@@ -6,8 +6,12 @@ import {
   actorWords,
   attemptOutcomeText,
   attemptOutcomeWords,
+  eitherOf,
+  fieldProblemText,
   webhookProgress,
+  wholeNumberProblem,
 } from '../src/console/pages/words.ts';
+import { refusal, refusalNotice } from '../src/console/refusal.ts';
 import { actorLine } from '../src/domain/actor-words.ts';
 import { BOOTSTRAP_KEY_NAME } from '../src/domain/api-keys.ts';
 
@@ -18,7 +22,8 @@ const read = (value: { text: string } | string) =>
 /**
  * The console's one vocabulary (src/console/pages/words.ts) for what the code calls otherwise:
  * each attempt's outcome for every thing that can come after it, a status webhook posted again,
- * and who did something. The pages that use them are tested in Chromium
+ * who did something, and what a refused form says (its fields by their labels, a number out of
+ * range as out of range). The pages that use them are tested in Chromium
  * (console-plain-words.test.ts); here, every case, including the timeout that no test provider
  * makes.
  */
@@ -177,6 +182,88 @@ describe('the console’s words', () => {
     assert.equal(
       said('cli', 'TEGAMI_ADMIN_EMAIL', 'first start'),
       'first start · from TEGAMI_ADMIN_EMAIL',
+    );
+  });
+
+  test('a refused form names its fields by their labels, not by the API’s paths', () => {
+    const labels = { 'alerts.delay_s': 'Delay alert after (s)', password: 'Password' };
+    assert.equal(
+      fieldProblemText(labels, 'alerts.delay_s', 'must be a whole number from 1 to 2592000'),
+      '“Delay alert after (s)” must be a whole number from 1 to 2,592,000.',
+    );
+    assert.equal(
+      fieldProblemText(labels, 'password', 'must be 12 to 1024 characters'),
+      '“Password” must be 12 to 1,024 characters.',
+    );
+    // A field the form has no label for: its last part in words, never the path.
+    assert.equal(
+      fieldProblemText(labels, 'alerts.unconfirmed', 'must be a whole number from 0 to 1000000000'),
+      '“unconfirmed” must be a whole number from 0 to 1,000,000,000.',
+    );
+    // A sentence already ended is not ended twice; dates, times and settings keep their digits.
+    assert.equal(
+      fieldProblemText({}, 'after', 'a date like 2026-12-01 or 2026-12-01T15:00.'),
+      '“after” a date like 2026-12-01 or 2026-12-01T15:00.',
+    );
+    assert.equal(
+      fieldProblemText({ url: 'URL' }, 'url', 'is refused (TEGAMI_WEBHOOKS_TIMEOUT_MS=10000)'),
+      '“URL” is refused (TEGAMI_WEBHOOKS_TIMEOUT_MS=10,000).',
+    );
+  });
+
+  test('a whole number typed: none, out of range (too large is not "no whole number"), or taken', () => {
+    const delay = { min: 1, max: 2_592_000, of: 'seconds', note: '30 days' };
+    const said = (value: string) => wholeNumberProblem('Delay alert after (s)', value, delay);
+    const wanted =
+      '“Delay alert after (s)” must be a whole number of seconds from 1 to 2,592,000 (30 days)';
+    assert.equal(said('soon'), `${wanted}: “soon” is not one.`);
+    assert.equal(said('1.5'), `${wanted}: “1.5” is not one.`);
+    assert.equal(said('-1'), `${wanted}: “-1” is not one.`);
+    assert.equal(said('0'), `${wanted}: 0 is less.`);
+    assert.equal(said('99999999'), `${wanted}: 99999999 is more.`);
+    assert.equal(said('99999999999999999999'), `${wanted}: 99999999999999999999 is more.`);
+    assert.equal(said('1'), null);
+    assert.equal(said('2592000'), null);
+    assert.equal(said('0300'), null);
+    assert.equal(
+      wholeNumberProblem('Dead letters over', `${'9'.repeat(50)}`, { min: 0, max: 10 }),
+      `“Dead letters over” must be a whole number from 0 to 10: ${'9'.repeat(40)}… is more.`,
+    );
+    assert.equal(eitherOf(['admin', 'operator', 'viewer']), 'admin, operator or viewer');
+    assert.equal(eitherOf(['high']), 'high');
+  });
+
+  test('a refusal says what is wrong, what was left undone, and which fields to type again', () => {
+    assert.equal(refusalNotice(null), '');
+    const one = refusal(
+      'user-error',
+      'A user with the address a@example.jp already exists.',
+      ['email'],
+      'No user was created.',
+      ['Password'],
+    );
+    assert.equal(
+      read(refusalNotice(one)).replace(/\s+/g, ' '),
+      'A user with the address a@example.jp already exists. No user was created. “Password” is not shown again: type it again.',
+    );
+    assert.match(
+      (refusalNotice(one) as { text: string }).text,
+      /^<div class="error form-error" role="alert" id="user-error"><p>/,
+    );
+    const two = refusal('unit-alerts-error-u1', ['one.', 'two.'], [], 'Nothing was saved.', [
+      'Slack channel',
+      'Password',
+    ]);
+    const text = (refusalNotice(two) as { text: string }).text;
+    assert.match(text, /<ul><li>one\.<\/li><li>two\.<\/li><\/ul>/);
+    assert.match(
+      read(refusalNotice(two)),
+      /“Slack channel” and “Password” are not shown again: type them again\.$/,
+    );
+    // What is said is escaped like any value on a page.
+    assert.match(
+      (refusalNotice(refusal('e', '<b>x</b>', [], 'Nothing.')) as { text: string }).text,
+      /&lt;b&gt;x&lt;\/b&gt;/,
     );
   });
 });

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { maskUrl } from '../../domain/alerts/service.ts';
+import { maskUrl, UNIT_SETTING_LIMITS } from '../../domain/alerts/service.ts';
 import {
   apiKeyNameProblem,
   auditedUnitOfKey,
@@ -11,10 +11,12 @@ import {
   type ConsoleRole,
   type ConsoleUser,
   lockOf,
+  normalizeEmail,
 } from '../../domain/console-users.ts';
 import { count, oneOrMany } from '../../domain/count-words.ts';
 import { MESSAGE_ID, MESSAGE_ID_IN_WORDS } from '../../domain/ids.ts';
 import { AUDIT_ACTIONS, type AuditAction } from '../../domain/operations/audit.ts';
+import { OperationsError } from '../../domain/operations/errors.ts';
 import { parseIsoTime } from '../../domain/operations/message-query.ts';
 import {
   WEBHOOK_DELIVERY_STATUSES,
@@ -33,18 +35,39 @@ import { isValidEmail } from '../../domain/validate-message.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { html, qs, time } from '../html.ts';
 import { csrf, page } from '../layout.ts';
+import { invalidIf, type Refusal, refusal, refusalNotice } from '../refusal.ts';
 import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
 import { shownFilter } from '../shown-url.ts';
 import { csvCell } from './messages.ts';
 import {
   actorWords,
+  eitherOf,
+  fieldProblemText,
   suppressionReasonText,
   suppressionReasonWords,
   suppressionSourceText,
   webhookProgress,
+  wholeNumberProblem,
 } from './words.ts';
 
 type Body = Record<string, string | undefined>;
+
+// The forms' labels, by the names the domain gives their fields (as the API does): a refusal
+// names a field as the form shows it.
+const KEY_LABELS = { name: 'Name', unit: 'Unit', priority: 'Priority of its mail' } as const;
+const UNIT_LABELS = { name: 'Name' } as const;
+const UNIT_ALERT_LABELS = {
+  slack_webhook_url: 'Slack channel',
+  'alerts.delay_s': 'Delay alert after (s)',
+  'alerts.dead_letters': 'Dead letters over',
+} as const;
+const USER_LABELS = {
+  email: 'E-mail',
+  password: 'Password',
+  role: 'Role',
+  units: 'Units',
+} as const;
+const ENDPOINT_LABELS = { url: 'URL', events: 'Events', unit: 'Unit' } as const;
 
 /** Audit events per page of the audit log. */
 const AUDIT_PAGE_SIZE = 100;
@@ -259,24 +282,36 @@ ${
   );
 
   // --- API keys (admins) --------------------------------------------------------------------
+  /** What the key form held when it was refused, shown again as typed. */
+  interface KeyForm {
+    name: string;
+    unit: string;
+    admin: boolean;
+    priority: string;
+  }
+
   async function keysPage(
     state: ConsoleRequestState,
     created: { key: string; name: string } | null,
+    refused: { form: KeyForm; why: Refusal } | null = null,
   ) {
     const [keys, units] = await Promise.all([
       deps.keys.list(),
       deps.operations.listUnits(state.scope),
     ]);
     const names = new Map(units.map((u) => [u.id, u.name]));
+    const typed = refused?.form;
+    const why = refused?.why ?? null;
     return page(
       'API keys',
       state,
       html`${created ? html`<div class="card notice" role="status"><p>The key <strong>${created.name}</strong>, shown only this once; keep it now:</p><pre data-new-key>${created.key}</pre></div>` : ''}
 <form method="post" action="/console/keys" class="card inline-form">${csrf(state)}
-<label>Name <input name="name" required maxlength="200"></label>
-<label>Unit <select name="unit">${units.map((u) => html`<option value="${u.id}">${u.name}</option>`)}</select></label>
-<label><input type="checkbox" name="admin" value="1"> admin (every unit)</label>
-<label>Priority of its mail <select name="priority"><option value="">the unit's default</option>${PRIORITIES.map((p) => html`<option value="${p}">${p}</option>`)}</select></label>
+${refusalNotice(why)}
+<label>Name <input name="name" required maxlength="200" value="${typed?.name ?? ''}"${invalidIf(why, 'name')}></label>
+<label>Unit <select name="unit"${invalidIf(why, 'unit')}>${units.map((u) => html`<option value="${u.id}"${typed?.unit === u.id ? ' selected' : ''}>${u.name}</option>`)}</select></label>
+<label><input type="checkbox" name="admin" value="1"${typed?.admin ? ' checked' : ''}> admin (every unit)</label>
+<label>Priority of its mail <select name="priority"${invalidIf(why, 'priority')}><option value="">the unit's default</option>${PRIORITIES.map((p) => html`<option value="${p}"${typed?.priority === p ? ' selected' : ''}>${p}</option>`)}</select></label>
 <button type="submit">Create key</button></form>
 <table class="list"><thead><tr><th>Name</th><th>Prefix</th><th>Unit</th><th>Created</th><th>State</th><th><span class="visually-hidden">Revoke</span></th></tr></thead>
 <tbody>${keys.map(
@@ -304,19 +339,36 @@ ${
     async (request, reply) => {
       const state = stateOf(request);
       const body = request.body as Body;
-      const name = (body.name ?? '').trim();
+      const form: KeyForm = {
+        name: body.name ?? '',
+        unit: body.unit ?? '',
+        admin: body.admin === '1',
+        priority: body.priority ?? '',
+      };
+      // Refused: the page again, with the form as typed and what is wrong above it.
+      const refuse = async (field: keyof KeyForm, problem: string) => {
+        const why = refusal('key-error', problem, [field], 'No key was created.');
+        const shown = await keysPage(state, null, {
+          form: { ...form, name: form.name.slice(0, 1000) },
+          why,
+        });
+        return reply.code(400).type('text/html').send(shown.text);
+      };
+      const name = form.name.trim();
       const problem = apiKeyNameProblem(name);
-      if (problem) throw new ConsoleError(400, `name: ${problem}`);
+      if (problem) return refuse('name', fieldProblemText(KEY_LABELS, 'name', problem));
       const units = await deps.operations.listUnits(state.scope);
-      const unit = units.find((u) => u.id === body.unit);
-      if (!unit) throw new ConsoleError(400, 'unit: no such unit');
-      const admin = body.admin === '1';
-      const priority = body.priority || undefined;
+      const unit = units.find((u) => u.id === form.unit);
+      if (!unit) return refuse('unit', 'That unit does not exist: choose one from the list.');
+      const priority = form.priority || undefined;
       if (priority !== undefined && !isPriority(priority))
-        throw new ConsoleError(400, "priority: high, normal, bulk or the unit's default");
+        return refuse(
+          'priority',
+          `“${KEY_LABELS.priority}” must be ${PRIORITIES.join(', ')} or the unit's default.`,
+        );
       const { key, record } = await createApiKey(deps.keys, name, clock(), {
         unitId: unit.id,
-        admin,
+        admin: form.admin,
         defaultPriority: priority ?? null,
       });
       await deps.operations.record(state.actor, 'key.create', {
@@ -351,31 +403,69 @@ ${
   );
 
   // --- units (admins) -----------------------------------------------------------------------
+  /** What a unit's alert form held when it was refused; the Slack URL is never shown back. */
+  interface UnitAlertsForm {
+    unitId: string;
+    slackTyped: boolean;
+    removeSlack: boolean;
+    delay: string;
+    deadLetters: string;
+    muted: boolean;
+  }
+
+  /**
+   * Every unit with its settings, the settings of them all in one query. `refused`: the new
+   * unit's name, or one unit's alert form, as typed, with what is wrong said in that form.
+   */
+  async function unitsPage(
+    state: ConsoleRequestState,
+    refused:
+      | { kind: 'create'; name: string; why: Refusal }
+      | { kind: 'alerts'; form: UnitAlertsForm; why: Refusal }
+      | null,
+  ) {
+    const units = await deps.operations.listUnitsWithSettings(state.scope);
+    const created = refused?.kind === 'create' ? refused : null;
+    const rows = units.map(({ unit: u, settings: s }) => {
+      const o = s.overrides;
+      const alerts = refused?.kind === 'alerts' && refused.form.unitId === u.id ? refused : null;
+      const why = alerts?.why ?? null;
+      const typed = alerts?.form;
+      const delay = typed ? typed.delay : o.delayMs === undefined ? '' : String(o.delayMs / 1000);
+      const deadLetters = typed
+        ? typed.deadLetters
+        : o.deadLetters === undefined
+          ? ''
+          : String(o.deadLetters);
+      const muted = typed ? typed.muted : o.muted === true;
+      // Each unit's own Slack channel (the URL is a credential: shown masked, replaced, never
+      // echoed, not even when refused) and its alert thresholds, through the same service as
+      // PUT /v1/units/{id}. The form's action names the row, so the page answering it, a refusal
+      // or the list again, opens at this unit.
+      return html`<tr id="unit-${u.id}"><td><a href="/console/messages${qs({ q: `unit:${u.name}` })}">${u.name}</a></td><td><code>${u.id}</code></td><td>${time(u.createdAt)}</td>
+<td><form method="post" action="/console/units/${u.id}/alerts#unit-${u.id}" class="inline-form">${csrf(state)}
+${refusalNotice(why)}
+<label>${UNIT_ALERT_LABELS.slack_webhook_url} <input name="slack_webhook_url" type="url" placeholder="${maskUrl(s.slackWebhookUrl) ?? 'the global channel'}"${invalidIf(why, 'slack_webhook_url')}></label>
+<label><input type="checkbox" name="remove_slack" value="1"${typed?.removeSlack ? ' checked' : ''}> use the global channel</label>
+<label>${UNIT_ALERT_LABELS['alerts.delay_s']} <input name="delay_s" type="number" min="1" value="${delay}" placeholder="global"${invalidIf(why, 'alerts.delay_s')}></label>
+<label>${UNIT_ALERT_LABELS['alerts.dead_letters']} <input name="dead_letters" type="number" min="0" value="${deadLetters}" placeholder="global"${invalidIf(why, 'alerts.dead_letters')}></label>
+<label><input type="checkbox" name="muted" value="1"${muted ? ' checked' : ''}> muted</label>
+<button type="submit">Save</button></form></td></tr>`;
+    });
+    const why = created?.why ?? null;
+    const body = html`<form method="post" action="/console/units" class="card inline-form">${csrf(state)}
+${refusalNotice(why)}
+<label>Name <input name="name" required pattern="[a-z0-9_-]{1,63}" value="${created?.name ?? ''}"${invalidIf(why, 'name')}></label><button type="submit">Create unit</button></form>
+<table class="list"><thead><tr><th>Name</th><th>Id</th><th>Created</th><th>Alerts (Slack channel, thresholds)</th></tr></thead>
+<tbody>${rows}</tbody></table>`;
+    return page('Units', state, body, '/console/units');
+  }
+
   app.get(
     '/console/units',
     { config: { permission: 'administer', everyUnit: true } },
     async (request, reply) => {
-      const state = stateOf(request);
-      // Every unit with its settings, the settings of them all in one query.
-      const units = await deps.operations.listUnitsWithSettings(state.scope);
-      const rows = units.map(({ unit: u, settings: s }) => {
-        const o = s.overrides;
-        // Each unit's own Slack channel (the URL is a credential: shown masked, replaced, never
-        // echoed) and its alert thresholds, through the same service as PUT /v1/units/{id}.
-        return html`<tr><td><a href="/console/messages${qs({ q: `unit:${u.name}` })}">${u.name}</a></td><td><code>${u.id}</code></td><td>${time(u.createdAt)}</td>
-<td><form method="post" action="/console/units/${u.id}/alerts" class="inline-form">${csrf(state)}
-<label>Slack channel <input name="slack_webhook_url" type="url" placeholder="${maskUrl(s.slackWebhookUrl) ?? 'the global channel'}"></label>
-<label><input type="checkbox" name="remove_slack" value="1"> use the global channel</label>
-<label>Delay alert after (s) <input name="delay_s" type="number" min="1" value="${o.delayMs === undefined ? '' : String(o.delayMs / 1000)}" placeholder="global"></label>
-<label>Dead letters over <input name="dead_letters" type="number" min="0" value="${o.deadLetters === undefined ? '' : String(o.deadLetters)}" placeholder="global"></label>
-<label><input type="checkbox" name="muted" value="1"${o.muted ? ' checked' : ''}> muted</label>
-<button type="submit">Save</button></form></td></tr>`;
-      });
-      const body = html`<form method="post" action="/console/units" class="card inline-form">${csrf(state)}
-<label>Name <input name="name" required pattern="[a-z0-9_-]{1,63}"></label><button type="submit">Create unit</button></form>
-<table class="list"><thead><tr><th>Name</th><th>Id</th><th>Created</th><th>Alerts (Slack channel, thresholds)</th></tr></thead>
-<tbody>${rows}</tbody></table>`;
-      return reply.type('text/html').send(page('Units', state, body, '/console/units').text);
+      return reply.type('text/html').send((await unitsPage(stateOf(request), null)).text);
     },
   );
 
@@ -384,11 +474,25 @@ ${
     { config: { permission: 'administer', everyUnit: true } },
     async (request, reply) => {
       const state = stateOf(request);
-      await deps.operations.createUnit(
-        state.scope,
-        state.actor,
-        ((request.body as Body).name ?? '').trim(),
-      );
+      const typed = (request.body as Body).name ?? '';
+      const name = typed.trim();
+      try {
+        await deps.operations.createUnit(state.scope, state.actor, name);
+      } catch (error) {
+        if (!(error instanceof OperationsError) || !['invalid', 'exists'].includes(error.kind))
+          throw error;
+        // The page again, with the name as typed and what is wrong above it.
+        const problems =
+          error.kind === 'exists'
+            ? [`A unit named “${name}” already exists: choose another name.`]
+            : error.details.map((d) => fieldProblemText(UNIT_LABELS, d.field, d.message));
+        const why = refusal('unit-error', problems, ['name'], 'No unit was created.');
+        const shown = await unitsPage(state, { kind: 'create', name: typed.slice(0, 200), why });
+        return reply
+          .code(error.kind === 'exists' ? 409 : 400)
+          .type('text/html')
+          .send(shown.text);
+      }
       return reply.redirect('/console/units', 303);
     },
   );
@@ -399,61 +503,137 @@ ${
     async (request, reply) => {
       const state = stateOf(request);
       const raw = request.body as Body;
-      const whole = (name: string) => {
-        const value = String(raw[name] ?? '').trim();
-        if (value === '') return undefined;
-        if (!/^[0-9]{1,10}$/.test(value))
-          throw new ConsoleError(400, `${name.replace('_', ' ')} must be a whole number`);
-        // Its range is the domain's (alerts.delay_s up to 30 days, counts up to 1e9).
-        return Number(value);
-      };
-      const delay = whole('delay_s');
-      const deadLetters = whole('dead_letters');
       const url = String(raw.slack_webhook_url ?? '').trim();
-      const { settings } = await deps.alerts.settings(state.scope, request.params.id);
-      // The form holds every threshold it shows: an emptied field goes back to the global value.
-      await deps.alerts.updateSettings(state.scope, state.actor, request.params.id, {
-        ...(raw.remove_slack ? { slackWebhookUrl: null } : url ? { slackWebhookUrl: url } : {}),
-        replaceOverrides: true,
-        overrides: {
-          ...(delay !== undefined ? { delayMs: Math.max(1, delay) * 1000 } : {}),
-          ...(deadLetters !== undefined ? { deadLetters } : {}),
-          ...(settings.overrides.unconfirmed !== undefined
-            ? { unconfirmed: settings.overrides.unconfirmed }
-            : {}),
-          ...(raw.muted ? { muted: true } : {}),
+      // A unit that is not there (or not this user's) is no row to show a refusal in: 404.
+      const { unit, settings } = await deps.alerts.settings(state.scope, request.params.id);
+      const form: UnitAlertsForm = {
+        // Its row is found by id, whether the path names the unit by id or by name.
+        unitId: unit.id,
+        slackTyped: url !== '',
+        removeSlack: Boolean(raw.remove_slack),
+        delay: String(raw.delay_s ?? '').trim(),
+        deadLetters: String(raw.dead_letters ?? '').trim(),
+        muted: Boolean(raw.muted),
+      };
+      const refuse = async (problems: { field: string; text: string }[]) => {
+        const why = refusal(
+          `unit-alerts-error-${form.unitId}`,
+          problems.map((p) => p.text),
+          problems.map((p) => p.field),
+          'Nothing was saved.',
+          form.slackTyped && !form.removeSlack ? [UNIT_ALERT_LABELS.slack_webhook_url] : [],
+        );
+        const shown = await unitsPage(state, {
+          kind: 'alerts',
+          form: {
+            ...form,
+            delay: form.delay.slice(0, 100),
+            deadLetters: form.deadLetters.slice(0, 100),
+          },
+          why,
+        });
+        return reply.code(400).type('text/html').send(shown.text);
+      };
+      // Whole numbers in their ranges, the domain's (alerts.delay_s up to 30 days, counts up to
+      // 1e9), said in the form's words; the domain checks them again for every caller.
+      const numbers = [
+        {
+          field: 'alerts.delay_s',
+          label: UNIT_ALERT_LABELS['alerts.delay_s'],
+          value: form.delay,
+          range: {
+            min: 1,
+            max: UNIT_SETTING_LIMITS.delaySeconds,
+            of: 'seconds',
+            note: '30 days',
+          },
         },
+        {
+          field: 'alerts.dead_letters',
+          label: UNIT_ALERT_LABELS['alerts.dead_letters'],
+          value: form.deadLetters,
+          range: { min: 0, max: UNIT_SETTING_LIMITS.count },
+        },
+      ];
+      const wrong = numbers.flatMap(({ field, label, value, range }) => {
+        const text = value === '' ? null : wholeNumberProblem(label, value, range);
+        return text === null ? [] : [{ field, text }];
       });
+      if (wrong.length > 0) return refuse(wrong);
+      const delay = form.delay === '' ? undefined : Number(form.delay);
+      const deadLetters = form.deadLetters === '' ? undefined : Number(form.deadLetters);
+      try {
+        // The form holds every threshold it shows: an emptied field goes back to the global value.
+        await deps.alerts.updateSettings(state.scope, state.actor, unit.id, {
+          ...(form.removeSlack ? { slackWebhookUrl: null } : url ? { slackWebhookUrl: url } : {}),
+          replaceOverrides: true,
+          overrides: {
+            ...(delay !== undefined ? { delayMs: delay * 1000 } : {}),
+            ...(deadLetters !== undefined ? { deadLetters } : {}),
+            ...(settings.overrides.unconfirmed !== undefined
+              ? { unconfirmed: settings.overrides.unconfirmed }
+              : {}),
+            ...(form.muted ? { muted: true } : {}),
+          },
+        });
+      } catch (error) {
+        if (!(error instanceof OperationsError) || error.kind !== 'invalid') throw error;
+        return refuse(
+          error.details.map((d) => ({
+            field: d.field,
+            text: fieldProblemText(UNIT_ALERT_LABELS, d.field, d.message),
+          })),
+        );
+      }
       return reply.redirect('/console/units', 303);
     },
   );
 
   // --- users (admins) -----------------------------------------------------------------------
+  /** What the new user's form held when it was refused; the password is never shown back. */
+  interface UserForm {
+    email: string;
+    passwordTyped: boolean;
+    role: string;
+    units: string[];
+    bodies: boolean;
+  }
+
+  async function usersPage(
+    state: ConsoleRequestState,
+    refused: { form: UserForm; why: Refusal } | null,
+  ) {
+    const [users, units] = await Promise.all([
+      deps.accounts.listUsers(),
+      deps.operations.listUnits(state.scope),
+    ]);
+    const names = new Map(units.map((u) => [u.id, u.name]));
+    const typed = refused?.form;
+    const why = refused?.why ?? null;
+    const chosen = typed?.units ?? ['*'];
+    const body = html`<form method="post" action="/console/users" class="card inline-form">${csrf(state)}
+${refusalNotice(why)}
+<label>${USER_LABELS.email} <input type="email" name="email" required value="${typed?.email ?? ''}"${invalidIf(why, 'email')}></label>
+<label>${USER_LABELS.password} <input type="password" name="password" required minlength="12" autocomplete="new-password"${invalidIf(why, 'password')}></label>
+<label>${USER_LABELS.role} <select name="role"${invalidIf(why, 'role')}>${CONSOLE_ROLES.map((r) => html`<option value="${r}"${typed?.role === r ? ' selected' : ''}>${r}</option>`)}</select></label>
+<label>${USER_LABELS.units} <select name="units" multiple size="3"${invalidIf(why, 'units')}><option value="*"${chosen.includes('*') ? ' selected' : ''}>every unit</option>${units.map((u) => html`<option value="${u.id}"${chosen.includes(u.id) ? ' selected' : ''}>${u.name}</option>`)}</select></label>
+<label><input type="checkbox" name="bodies" value="1"${typed === undefined || typed.bodies ? ' checked' : ''}> may read message content</label>
+<button type="submit">Create user</button></form>
+<table class="list"><thead><tr><th>E-mail</th><th>Role</th><th>Units</th><th>Content</th><th>Created</th><th>State</th></tr></thead>
+<tbody>${users.map(
+      (
+        u,
+      ) => html`<tr><td class="wrap">${u.email}</td><td>${u.role}</td><td>${u.unitIds === null ? 'every unit' : u.unitIds.map((id) => names.get(id) ?? id).join(', ')}</td>
+<td>${u.canReadBodies ? 'yes' : 'metadata only'}</td><td>${time(u.createdAt)}</td><td>${userState(u, clock())}</td></tr>`,
+    )}</tbody></table>`;
+    return page('Users', state, body, '/console/users');
+  }
+
   app.get(
     '/console/users',
     { config: { permission: 'administer', everyUnit: true } },
     async (request, reply) => {
-      const state = stateOf(request);
-      const [users, units] = await Promise.all([
-        deps.accounts.listUsers(),
-        deps.operations.listUnits(state.scope),
-      ]);
-      const names = new Map(units.map((u) => [u.id, u.name]));
-      const body = html`<form method="post" action="/console/users" class="card inline-form">${csrf(state)}
-<label>E-mail <input type="email" name="email" required></label>
-<label>Password <input type="password" name="password" required minlength="12" autocomplete="new-password"></label>
-<label>Role <select name="role">${CONSOLE_ROLES.map((r) => html`<option value="${r}">${r}</option>`)}</select></label>
-<label>Units <select name="units" multiple size="3"><option value="*" selected>every unit</option>${units.map((u) => html`<option value="${u.id}">${u.name}</option>`)}</select></label>
-<label><input type="checkbox" name="bodies" value="1" checked> may read message content</label>
-<button type="submit">Create user</button></form>
-<table class="list"><thead><tr><th>E-mail</th><th>Role</th><th>Units</th><th>Content</th><th>Created</th><th>State</th></tr></thead>
-<tbody>${users.map(
-        (
-          u,
-        ) => html`<tr><td class="wrap">${u.email}</td><td>${u.role}</td><td>${u.unitIds === null ? 'every unit' : u.unitIds.map((id) => names.get(id) ?? id).join(', ')}</td>
-<td>${u.canReadBodies ? 'yes' : 'metadata only'}</td><td>${time(u.createdAt)}</td><td>${userState(u, clock())}</td></tr>`,
-      )}</tbody></table>`;
-      return reply.type('text/html').send(page('Users', state, body, '/console/users').text);
+      return reply.type('text/html').send((await usersPage(stateOf(request), null)).text);
     },
   );
 
@@ -465,24 +645,68 @@ ${
       const raw = request.body as Record<string, string | undefined> & {
         units?: string | string[];
       };
-      const role = raw.role ?? '';
-      if (!(CONSOLE_ROLES as readonly string[]).includes(role))
-        throw new ConsoleError(400, 'role: admin, operator or viewer');
-      // A multiple select sends the field once per choice.
-      const chosen = ([] as string[]).concat(raw.units ?? '*');
+      const password = raw.password ?? '';
+      const form: UserForm = {
+        email: (raw.email ?? '').slice(0, 1000),
+        passwordTyped: password !== '',
+        role: raw.role ?? '',
+        // A multiple select sends the field once per choice.
+        units: ([] as string[]).concat(raw.units ?? '*'),
+        bodies: raw.bodies === '1',
+      };
+      // Refused: the page again, with the form as typed (but the password) and what is wrong.
+      const refuse = async (status: number, problems: { field: string; text: string }[]) => {
+        const why = refusal(
+          'user-error',
+          problems.map((p) => p.text),
+          problems.map((p) => p.field),
+          'No user was created.',
+          form.passwordTyped ? [USER_LABELS.password] : [],
+        );
+        const shown = await usersPage(state, { form, why });
+        return reply.code(status).type('text/html').send(shown.text);
+      };
+      if (!(CONSOLE_ROLES as readonly string[]).includes(form.role))
+        return refuse(400, [
+          { field: 'role', text: `“${USER_LABELS.role}” must be ${eitherOf(CONSOLE_ROLES)}.` },
+        ]);
       const units = await deps.operations.listUnits(state.scope);
       // A unit that does not exist is refused, not dropped: a user of no unit at all sees nothing.
-      if (chosen.some((id) => id !== '*' && !units.some((u) => u.id === id))) {
-        throw new ConsoleError(400, 'units: no such unit');
+      if (form.units.some((id) => id !== '*' && !units.some((u) => u.id === id))) {
+        return refuse(400, [
+          {
+            field: 'units',
+            text: 'A unit chosen does not exist (any more): choose the units from the list again.',
+          },
+        ]);
       }
-      const unitIds = chosen.includes('*') ? null : chosen;
-      await deps.accounts.createUser(state.actor, {
-        email: raw.email ?? '',
-        password: raw.password ?? '',
-        role: role as ConsoleRole,
-        unitIds,
-        canReadBodies: raw.bodies === '1',
-      });
+      const unitIds = form.units.includes('*') ? null : form.units;
+      try {
+        await deps.accounts.createUser(state.actor, {
+          email: raw.email ?? '',
+          password,
+          role: form.role as ConsoleRole,
+          unitIds,
+          canReadBodies: form.bodies,
+        });
+      } catch (error) {
+        if (!(error instanceof OperationsError) || !['invalid', 'exists'].includes(error.kind))
+          throw error;
+        return refuse(
+          error.kind === 'exists' ? 409 : 400,
+          error.kind === 'exists'
+            ? [
+                {
+                  field: 'email',
+                  text: `A user with the address ${normalizeEmail(form.email)} already exists.`,
+                },
+              ]
+            : error.details.map((d) => ({
+                field: d.field,
+                text: fieldProblemText(USER_LABELS, d.field, d.message),
+              })),
+        );
+      }
       return reply.redirect('/console/users', 303);
     },
   );
@@ -506,8 +730,22 @@ ${
     return { state, id, endpoint };
   }
 
-  app.get('/console/webhooks', { config: { permission: 'administer' } }, async (request, reply) => {
-    const state = stateOf(request);
+  /** What the new endpoint's form held when it was refused, shown again as typed. */
+  interface EndpointForm {
+    url: string;
+    events: string[];
+    unit: string;
+  }
+
+  /**
+   * The endpoints' page. `redelivered`: the endpoint whose failed status webhooks were just
+   * queued again, and how many; `refused`: the new endpoint's form as typed, and what is wrong.
+   */
+  async function webhooksPage(
+    state: ConsoleRequestState,
+    redelivered: { id: string; count: number } | null,
+    refused: { form: EndpointForm; why: Refusal } | null,
+  ) {
     const [endpoints, deleted] = await Promise.all([
       deps.webhooks.list(unitIdOf(state)),
       deps.webhooks.listDeleted(DELETED_ENDPOINTS_SHOWN, unitIdOf(state)),
@@ -520,20 +758,23 @@ ${
     const units = await webhookUnits(state);
     const unitName = (e: WebhookEndpoint) =>
       e.allUnits ? 'every unit' : `unit ${units.find((u) => u.id === e.unitId)?.name ?? e.unitId}`;
-    // After "Redeliver": how many went back to the queue, said in that endpoint's card.
-    const { redelivered, count: requeued } = request.query as Body;
     const redeliveredNote = (e: WebhookEndpoint) =>
-      redelivered === e.id && /^[0-9]{1,9}$/.test(requeued ?? '')
+      redelivered?.id === e.id
         ? html`<p role="status" id="redelivered"><strong>${
-            Number(requeued) === 0
+            redelivered.count === 0
               ? 'No failed status webhook to post again.'
-              : `${count(Number(requeued), 'failed status webhook')} queued to be posted again.`
+              : `${count(redelivered.count, 'failed status webhook')} queued to be posted again.`
           }</strong></p>`
         : '';
+    const typed = refused?.form;
+    const why = refused?.why ?? null;
+    // Every event, until a refused form says which were picked.
+    const events = typed?.events ?? WEBHOOK_EVENT_TYPES;
     const body = html`<form method="post" action="/console/webhooks" class="card inline-form">${csrf(state)}
-<label>URL <input type="url" name="url" required placeholder="https://app.example.jp/tegami-hooks"></label>
-<label>Events <select name="events" multiple size="4" required>${WEBHOOK_EVENT_TYPES.map((t) => html`<option selected>${t}</option>`)}</select></label>
-<label>Unit <select name="unit">${state.scope.kind === 'all' ? html`<option value="">every unit</option>` : ''}${units.map((u) => html`<option value="${u.id}">${u.name}</option>`)}</select></label>
+${refusalNotice(why)}
+<label>${ENDPOINT_LABELS.url} <input type="url" name="url" required placeholder="https://app.example.jp/tegami-hooks" value="${typed?.url ?? ''}"${invalidIf(why, 'url')}></label>
+<label>${ENDPOINT_LABELS.events} <select name="events" multiple size="4" required${invalidIf(why, 'events')}>${WEBHOOK_EVENT_TYPES.map((t) => html`<option${events.includes(t) ? ' selected' : ''}>${t}</option>`)}</select></label>
+<label>${ENDPOINT_LABELS.unit} <select name="unit"${invalidIf(why, 'unit')}>${state.scope.kind === 'all' ? html`<option value="">every unit</option>` : ''}${units.map((u) => html`<option value="${u.id}"${typed?.unit === u.id ? ' selected' : ''}>${u.name}</option>`)}</select></label>
 <button type="submit">Add endpoint</button></form>
 ${endpoints.map((e, i) => {
   const log = logs[i] ?? [];
@@ -553,9 +794,20 @@ ${
 <ul id="deleted-endpoints">${deleted.map((e) => html`<li><code>${e.url}</code> · ${unitName(e)} · deleted ${time(e.deletedAt)} · <a href="/console/webhooks/${e.id}/deliveries">its log →</a></li>`)}</ul>`
     : ''
 }`;
-    return reply
-      .type('text/html')
-      .send(page('Status webhooks', state, body, '/console/webhooks').text);
+    return page('Status webhooks', state, body, '/console/webhooks');
+  }
+
+  app.get('/console/webhooks', { config: { permission: 'administer' } }, async (request, reply) => {
+    // After "Redeliver": how many went back to the queue, said in that endpoint's card.
+    const { redelivered, count: requeued } = request.query as Body;
+    const shown = await webhooksPage(
+      stateOf(request),
+      redelivered && /^[0-9]{1,9}$/.test(requeued ?? '')
+        ? { id: redelivered, count: Number(requeued) }
+        : null,
+      null,
+    );
+    return reply.type('text/html').send(shown.text);
   });
 
   // An endpoint's whole log, newest first, a page at a time, by status or message: what the
@@ -612,42 +864,74 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
     async (request, reply) => {
       const state = stateOf(request);
       const raw = request.body as Record<string, string | string[] | undefined>;
+      const typedUrl = String(raw.url ?? '').trim();
+      const form: EndpointForm = {
+        url: typedUrl.slice(0, 4096),
+        events: ([] as string[]).concat(raw.events ?? []),
+        unit: String(raw.unit ?? ''),
+      };
+      // Refused: the page again, with the form as typed and what is wrong above it.
+      const refuse = async (field: keyof EndpointForm, problem: string) => {
+        const why = refusal('endpoint-error', problem, [field], 'No endpoint was added.');
+        const shown = await webhooksPage(state, null, { form, why });
+        return reply.code(400).type('text/html').send(shown.text);
+      };
+      const url = `“${ENDPOINT_LABELS.url}”`;
       // As POST /v1/webhook-endpoints.
-      if (String(raw.url ?? '').length > 2048) {
-        throw new ConsoleError(400, 'url: at most 2048 characters');
+      if (typedUrl.length > 2048) {
+        return refuse('url', `${url} must be at most 2,048 characters.`);
       }
       let parsed: URL;
       try {
-        parsed = new URL(String(raw.url ?? ''));
+        parsed = new URL(typedUrl);
       } catch {
-        throw new ConsoleError(400, 'url: not a valid URL');
+        return refuse(
+          'url',
+          `${url} must be a whole URL, like https://app.example.jp/tegami-hooks.`,
+        );
       }
       if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-        throw new ConsoleError(400, 'url: an http or https URL');
+        return refuse('url', `${url} must start with https:// (or http://).`);
       }
       if (parsed.username || parsed.password) {
-        throw new ConsoleError(400, 'url: no user name or password in it');
+        // The user name and password are a credential: not shown back, taken out of the URL.
+        parsed.username = '';
+        parsed.password = '';
+        form.url = parsed.toString().slice(0, 4096);
+        return refuse(
+          'url',
+          `${url} must hold no user name or password (they were taken out of it): the receiver knows a status webhook by its signature.`,
+        );
       }
-      const events = ([] as string[]).concat(raw.events ?? []);
       if (
-        events.length === 0 ||
-        events.some((e) => !(WEBHOOK_EVENT_TYPES as readonly string[]).includes(e))
+        form.events.length === 0 ||
+        form.events.some((e) => !(WEBHOOK_EVENT_TYPES as readonly string[]).includes(e))
       ) {
-        throw new ConsoleError(400, `events: one or more of ${WEBHOOK_EVENT_TYPES.join(', ')}`);
+        return refuse(
+          'events',
+          `Pick one event or more for “${ENDPOINT_LABELS.events}”: ${eitherOf(WEBHOOK_EVENT_TYPES)}.`,
+        );
       }
       const units = await webhookUnits(state);
-      const unit = raw.unit ? units.find((u) => u.id === raw.unit) : undefined;
-      if (raw.unit && !unit) throw new ConsoleError(400, 'unit: no such unit');
+      const unit = form.unit ? units.find((u) => u.id === form.unit) : undefined;
+      if (form.unit && !unit)
+        return refuse(
+          'unit',
+          'That unit does not exist, or is not yours to manage: choose one from the list.',
+        );
       if (!unit && state.scope.kind !== 'all') {
-        throw new ConsoleError(400, 'unit: an endpoint of every unit needs an admin of every unit');
+        return refuse(
+          'unit',
+          'Choose a unit: only an admin of every unit adds an endpoint for every unit.',
+        );
       }
       const refused = await deps.checkDestination(parsed.toString());
-      if (refused) throw new ConsoleError(400, `url: ${refused}`);
+      if (refused) return refuse('url', `${url} ${refused}.`);
       // An endpoint of every unit still names one (as an admin key's does: its own, `default`).
       const home = unit ?? (await deps.operations.findUnit('default'));
       const endpoint = await deps.webhooks.create({
         url: parsed.toString(),
-        events: [...new Set(events)],
+        events: [...new Set(form.events)],
         secret: generateWebhookSecret(),
         now: clock(),
         unitId: home?.id ?? '',

@@ -13,7 +13,7 @@ import { SUPPRESSED_ERROR_CLASS } from '../../domain/types.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { age, type Html, html, qs, time } from '../html.ts';
 import { csrf, page } from '../layout.ts';
-import { addTerm, parseSearch, searchWordsOf } from '../search-language.ts';
+import { addTerm, type ParsedSearch, parseSearch, searchWordsOf } from '../search-language.ts';
 import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
 import { providerHold } from './provider-hold.ts';
 import { actorWords } from './words.ts';
@@ -39,11 +39,26 @@ function counts(
   )}</tbody></table>`;
 }
 
+/** Why a filter of unsent mail is not understood, in the search language's words; or none. */
+function filterProblems(parsed: ParsedSearch): string[] {
+  return parsed.id === undefined
+    ? parsed.errors
+    : [...parsed.errors, 'id: not a filter of unsent mail; look one message up in Search'];
+}
+
 function parseFilter(q: string) {
   const parsed = parseSearch(q);
-  if (parsed.errors.length > 0) throw new ConsoleError(400, parsed.errors.join('; '));
-  if (parsed.id !== undefined) throw new ConsoleError(400, 'id: cannot be used here');
+  const problems = filterProblems(parsed);
+  if (problems.length > 0) throw new ConsoleError(400, problems.join('; '));
   return parsed.query;
+}
+
+/** The filter box of the unsent page, holding the filter as typed. */
+function filterForm(q: string, problemsId: string | null): Html {
+  return html`<form method="get" action="/console/unsent" class="search">
+  <input type="search" name="q" value="${q}" placeholder="reason:failed error:http_400 category:booking" aria-label="Filter"${problemsId ? html` aria-invalid="true" aria-describedby="${problemsId}"` : ''}>
+  <button type="submit">Filter</button>
+</form>`;
 }
 
 /**
@@ -103,7 +118,20 @@ export function registerUnsentPages(app: FastifyInstance, deps: ConsoleDeps): vo
   app.get('/console/unsent', { config: { permission: 'read' } }, async (request, reply) => {
     const state = stateOf(request);
     const { q = '', before } = request.query as { q?: string; before?: string };
-    const query = parseFilter(q);
+    const parsed = parseSearch(q);
+    const problems = filterProblems(parsed);
+    if (problems.length > 0) {
+      // A filter not understood is said under the box, which keeps what was typed (as the
+      // search does): 400, and nothing is counted or listed.
+      const body = html`${filterForm(q, 'filter-error')}
+<ul class="error" role="alert" id="filter-error">${problems.map((p) => html`<li>${p}</li>`)}</ul>
+<p class="muted">Nothing is shown until the filter is understood; the search keys are listed under Search keys in <a href="/console/messages">Search</a>.</p>`;
+      return reply
+        .code(400)
+        .type('text/html')
+        .send(page('Unsent mail', state, body, '/console/unsent').text);
+    }
+    const query = parsed.query;
     const [summary, found, hold] = await Promise.all([
       deps.operations.unsentSummary(state.scope, query),
       // One more than a page: whether an older page exists (keyset, by id).
@@ -127,10 +155,7 @@ export function registerUnsentPages(app: FastifyInstance, deps: ConsoleDeps): vo
     // This page, for the "Back" link of a message opened from it.
     const here = `/console/unsent${qs({ q, before })}`;
     const last = found.length > PAGE_SIZE ? items[items.length - 1] : undefined;
-    const body = html`${hold}<form method="get" action="/console/unsent" class="search">
-  <input type="search" name="q" value="${q}" placeholder="reason:failed error:http_400 category:booking" aria-label="Filter">
-  <button type="submit">Filter</button>
-</form>
+    const body = html`${hold}${filterForm(q, null)}
 <p class="big"><strong data-total>${summary.total.toLocaleString('en')}</strong> ${oneOrMany(summary.total, 'unsent message matches', 'unsent messages match')}${summary.oldestPending ? html`; the oldest not yet sent (<a href="/console/messages/${summary.oldestPending.id}${qs({ back: here })}">${summary.oldestPending.reason.replace('_', ' ')}</a>) has been due for <strong id="oldest-pending">${age(summary.oldestPending.ageMs)}</strong>` : ''}.</p>
 <div class="grid">
 <section><h2>By reason</h2>${counts(

@@ -165,3 +165,58 @@ export function actorWords(actor: Actor): Html {
   const { name, kind } = actorText(actor);
   return html`<span class="actor" title="${actor.type} ${actor.id}">${name}</span> <span class="muted actor-kind">· ${kind}</span>`;
 }
+
+// --- what a refused form says -------------------------------------------------------------
+
+/**
+ * Numbers grouped as the console writes counts (2592000 is 2,592,000; 2048 is 2,048), leaving
+ * alone digits that are part of a date, a time or a version (2026-12-01, 15:00, 1.10000).
+ */
+function groupDigits(text: string): string {
+  return text.replace(/(?<![\w.,:-])[0-9]{4,15}(?![\w,:-]|\.\w)/g, (digits) =>
+    Number(digits).toLocaleString('en'),
+  );
+}
+
+/**
+ * A problem the domain found with a field it names as the API does (`alerts.delay_s`,
+ * `password`), in the words of the console's form that sent it: the field's label as the form
+ * shows it, then what is wrong, its large numbers grouped (“Delay alert after (s)” must be a
+ * whole number from 1 to 2,592,000.). A field the form has no label for is named by its last
+ * part, without the API's path.
+ */
+export function fieldProblemText(
+  labels: Readonly<Record<string, string>>,
+  field: string,
+  problem: string,
+): string {
+  const label = labels[field] ?? (field.split('.').pop() ?? field).replaceAll('_', ' ');
+  const said = `“${label}” ${groupDigits(problem.trim())}`;
+  return said.endsWith('.') ? said : `${said}.`;
+}
+
+/**
+ * Why a whole number typed in a form is refused, or null when it is taken: text that is no whole
+ * number ("soon", "1.5", "-1") is said to be none, and one out of the field's range (0 seconds,
+ * or 99999999999999999999, a whole number all the same) to be out of it, with the range.
+ * `of`: what is counted ("seconds"); `note`: the range in other words ("30 days").
+ */
+export function wholeNumberProblem(
+  label: string,
+  value: string,
+  range: { min: number; max: number; of?: string; note?: string },
+): string | null {
+  const wanted = `a whole number${range.of ? ` of ${range.of}` : ''} from ${range.min.toLocaleString('en')} to ${range.max.toLocaleString('en')}${range.note ? ` (${range.note})` : ''}`;
+  const shown = value.length > 40 ? `${value.slice(0, 40)}…` : value;
+  if (!/^[0-9]+$/.test(value)) return `“${label}” must be ${wanted}: “${shown}” is not one.`;
+  const n = Number(value);
+  if (n < range.min) return `“${label}” must be ${wanted}: ${shown} is less.`;
+  if (n > range.max) return `“${label}” must be ${wanted}: ${shown} is more.`;
+  return null;
+}
+
+/** Choices as a person lists them: "admin, operator or viewer". */
+export function eitherOf(choices: readonly string[]): string {
+  if (choices.length <= 1) return choices.join('');
+  return `${choices.slice(0, -1).join(', ')} or ${choices[choices.length - 1]}`;
+}
