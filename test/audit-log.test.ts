@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import pino from 'pino';
 import { createOperations, operationsRetention } from '../src/cli/wire-operations.ts';
 import { createApiKey } from '../src/domain/api-keys.ts';
 import { newId } from '../src/domain/ids.ts';
@@ -7,9 +8,11 @@ import { SqlApiKeyStore, SqlUnitStore } from '../src/store/index.ts';
 import {
   message,
   request,
+  runTegami,
   startTestService,
   TEST_ENGINE,
   type TestService,
+  tempDatabase,
   waitFor,
 } from './helpers.ts';
 
@@ -19,6 +22,7 @@ interface AuditEvent {
   action: string;
   unit: string | null;
   target: string | null;
+  target_name: string | null;
   actor: { type: string; id: string; name: string | null };
   filter: Record<string, unknown> | null;
   counts: Record<string, number> | null;
@@ -288,6 +292,83 @@ describe(`the audit log (${TEST_ENGINE})`, () => {
     assert.ok((await found('hotel front desk', hotel)).length >= 9);
   });
 
+  test('a key, a unit and a console user are named where the log shows them; an admin key shows its unit', async () => {
+    const env = { TEGAMI_DATABASE_URL: tegami.databaseUrl, TEGAMI_LOG_LEVEL: 'error' };
+    const made = async (args: string[]) => {
+      const r = await runTegami(['keys', 'create', ...args], env);
+      assert.equal(r.code, 0, r.output);
+      return /(key_[0-9A-Z]{26})/.exec(r.output)?.[1] ?? '';
+    };
+    const admin = await made(['--admin', '--name', 'ops admin']);
+    const bulk = await made([
+      '--unit',
+      'hotel',
+      '--name',
+      'hotel newsletter',
+      '--priority',
+      'bulk',
+    ]);
+    assert.equal((await runTegami(['keys', 'revoke', admin], env)).code, 0);
+    const user = await runTegami(
+      ['users', 'create', '--email', 'Auditor@example.jp', '--role', 'viewer'],
+      env,
+      { input: 'auditor-password-123\n' },
+    );
+    assert.equal(user.code, 0, user.output);
+
+    // The API and --json keep every field, the ids among them, and name the target beside it.
+    const named = (await events()).map((e) => [e.action, e.target, e.target_name, e.unit]);
+    const userId = named.find(([action]) => action === 'user.create')?.[1];
+    assert.match(String(userId), /^usr_/);
+    const hotelId = named.find(([action]) => action === 'unit.create')?.[1];
+    for (const row of [
+      ['key.create', admin, 'ops admin', null],
+      ['key.revoke', admin, 'ops admin', null],
+      ['key.create', bulk, 'hotel newsletter', 'hotel'],
+      ['user.create', userId, 'auditor@example.jp', null],
+      ['unit.create', hotelId, 'hotel', 'hotel'],
+      ['message.retry', named.find(([a]) => a === 'message.retry')?.[1], null, 'hotel'],
+    ]) {
+      assert.ok(
+        named.some((n) => JSON.stringify(n) === JSON.stringify(row)),
+        `${JSON.stringify(row)} in ${JSON.stringify(named)}`,
+      );
+    }
+
+    // A terminal: names, a key's id beside its name (what `keys revoke` takes), the admin key's
+    // own unit, and a new key's settings in words rather than JSON.
+    const table = await runTegami(['audit', '--limit', '500'], env);
+    assert.equal(table.code, 0, table.output);
+    const line = (action: string, target: string) =>
+      table.output.split('\n').find((l) => l.includes(` ${action} `) && l.includes(target)) ?? '';
+    assert.match(
+      line('key.create', admin),
+      new RegExp(
+        `key\\.create\\s+default \\(admin\\)\\s+ops admin \\(${admin}\\)\\s+admin key: every unit$`,
+      ),
+    );
+    assert.match(
+      line('key.revoke', admin),
+      new RegExp(`key\\.revoke\\s+default \\(admin\\)\\s+ops admin \\(${admin}\\)$`),
+    );
+    assert.match(
+      line('key.create', bulk),
+      new RegExp(
+        `key\\.create\\s+hotel\\s+hotel newsletter \\(${bulk}\\)\\s+unit key, priority bulk$`,
+      ),
+    );
+    assert.match(line('user.create', 'auditor@'), /user\.create\s+-\s+auditor@example\.jp$/);
+    assert.match(line('unit.create', ' hotel'), /unit\.create\s+hotel\s+hotel$/);
+    assert.doesNotMatch(table.output, /"admin":|unit_/, 'no raw JSON of a key, no unit id');
+    assert.doesNotMatch(line('user.create', 'auditor@'), /usr_/);
+    // A user the log names but no row has (written by hand above) keeps its id.
+    assert.match(line('user.create', 'usr_01TESTFIRSTADMIN'), /usr_01TESTFIRSTADMIN$/);
+    // The unit column is only shown: the admin key's events are still of no unit, for a unit's
+    // keys and users not to see them.
+    assert.ok((await events('unit=default')).every((e) => e.target !== admin));
+    assert.ok((await events('', hotel)).every((e) => e.target !== admin));
+  });
+
   test('kept TEGAMI_AUDIT_RETENTION_DAYS, apart from message retention', async () => {
     const database = tegami.service.database;
     const operations = operationsOf(database);
@@ -378,5 +459,119 @@ describe(`the audit log (${TEST_ENGINE})`, () => {
     assert.ok(recoveries.length > 0, 'the recoveries themselves stay');
     assert.equal(await count(), 0);
     assert.ok((await events()).length >= 10, 'recent events stay');
+  });
+});
+
+/**
+ * What a start does to API keys by itself is on record as a change by hand is: the first key,
+ * the key from TEGAMI_BOOTSTRAP_API_KEY, and that key made active again after a revocation
+ * (with a warning in the log), once however many processes start at once.
+ */
+describe(`API keys a start makes or brings back (${TEST_ENGINE})`, () => {
+  const db = tempDatabase();
+  const env = { TEGAMI_DATABASE_URL: db.url, TEGAMI_LOG_LEVEL: 'error' };
+  const BOOTSTRAP = 'bootstrap-key-of-the-operator-0123456789';
+  const logged: string[] = [];
+  after(() => db.cleanup());
+
+  /** A start as `tegami api` makes it, with TEGAMI_BOOTSTRAP_API_KEY set or not. */
+  const start = (bootstrap: string) =>
+    startTestService(
+      {
+        TEGAMI_DATABASE_URL: db.url,
+        TEGAMI_BOOTSTRAP_API_KEY: bootstrap,
+        TEGAMI_TEST_NO_WORKER: '1',
+      },
+      {
+        housekeeping: false,
+        logger: pino({ level: 'info' }, { write: (line: string) => void logged.push(line) }),
+      },
+    );
+  /** Several starts at once on the one database, as a cluster's processes start. */
+  const startTogether = async (bootstrap: string, count: number) => {
+    const started = await Promise.all(Array.from({ length: count }, () => start(bootstrap)));
+    await Promise.all(started.map((s) => s.stop()));
+  };
+  /** The key events, oldest first, as `tegami audit --json` gives them. */
+  const keyEvents = async () => {
+    const r = await runTegami(['audit', '--json', '--limit', '500'], env);
+    assert.equal(r.code, 0, r.output);
+    return (
+      r.output
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)) as AuditEvent[]
+    )
+      .filter((e) => e.action.startsWith('key.'))
+      .reverse();
+  };
+  const startActor = { type: 'cli', id: 'TEGAMI_BOOTSTRAP_API_KEY', name: 'start' };
+
+  test('the first key, the bootstrap key, and its return after a revocation are recorded, once each', async () => {
+    const first = await start('');
+    await first.stop();
+    const [firstKey, ...none] = await keyEvents();
+    assert.deepEqual(none, []);
+    assert.deepEqual(firstKey?.actor, { type: 'cli', id: 'tegami itself', name: 'first start' });
+    assert.equal(firstKey?.action, 'key.create');
+    assert.equal(firstKey?.target_name, 'first key (created at first start)');
+    assert.deepEqual(firstKey?.filter, {
+      name: 'first key (created at first start)',
+      admin: true,
+      default_priority: null,
+    });
+
+    await startTogether(BOOTSTRAP, 3);
+    const created = (await keyEvents()).slice(1);
+    assert.equal(created.length, 1, `made once, recorded once: ${JSON.stringify(created)}`);
+    assert.deepEqual(created[0]?.actor, startActor);
+    assert.equal(created[0]?.action, 'key.create');
+    assert.equal(created[0]?.target_name, 'bootstrap (TEGAMI_BOOTSTRAP_API_KEY)');
+    const bootstrapId = created[0]?.target ?? '';
+    assert.match(bootstrapId, /^key_/);
+
+    const revoked = await runTegami(['keys', 'revoke', bootstrapId], env);
+    assert.equal(revoked.code, 0, revoked.output);
+    assert.match(
+      revoked.output,
+      /the key from TEGAMI_BOOTSTRAP_API_KEY: the next start makes it active again/,
+    );
+    logged.length = 0;
+    await startTogether(BOOTSTRAP, 3);
+    const afterRevoke = (await keyEvents()).slice(2);
+    assert.deepEqual(
+      afterRevoke.map((e) => [e.action, e.target, e.actor.id]),
+      [
+        ['key.revoke', bootstrapId, afterRevoke[0]?.actor.id],
+        ['key.reactivate', bootstrapId, 'TEGAMI_BOOTSTRAP_API_KEY'],
+      ],
+    );
+    assert.equal(afterRevoke[0]?.actor.type, 'cli');
+    assert.deepEqual(afterRevoke[1]?.actor, startActor);
+    const warnings = logged
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.level === 40 && String(l.msg).includes('active again'));
+    assert.equal(warnings.length, 1, logged.join(''));
+    assert.equal(warnings[0].keyId, bootstrapId);
+    assert.match(warnings[0].msg, /remove the variable/);
+    const listed = await runTegami(['keys', 'list'], env);
+    assert.match(listed.output, new RegExp(`${bootstrapId}\\t\\S+\\tactive\\t`));
+
+    // An active key: a start changes nothing, and records nothing.
+    await startTogether(BOOTSTRAP, 1);
+    assert.equal((await keyEvents()).length, 4);
+    const table = await runTegami(['audit', '--action', 'key.reactivate'], env);
+    assert.match(
+      table.output,
+      new RegExp(
+        `start · from TEGAMI_BOOTSTRAP_API_KEY\\s+key\\.reactivate\\s+default \\(admin\\)\\s+bootstrap \\(${bootstrapId}\\)`,
+      ),
+    );
+    const firstLine = await runTegami(['audit', '--actor', 'first start'], env);
+    assert.match(
+      firstLine.output,
+      /first start · Tegami itself\s+key\.create\s+default \(admin\)\s+first key/,
+    );
   });
 });

@@ -314,6 +314,66 @@ describe(`the console on call (${TEST_ENGINE})`, () => {
     assert.ok(rows.length > 0 && rows.every((r) => r.includes('"key","key_')), csv.text);
   });
 
+  test('the audit log names keys, units and users, and shows the unit of each event', async () => {
+    const made = await admin.post('/console/keys', {
+      name: 'night shift',
+      unit: hotel.id,
+      admin: '1',
+    });
+    assert.equal(made.status, 200, made.text);
+    const created = await tegami.request('GET', '/v1/audit-events?action=key.create&limit=1');
+    const keyId = created.body.data[0].target as string;
+    assert.equal(created.body.data[0].target_name, 'night shift');
+    assert.equal((await admin.post(`/console/keys/${keyId}/revoke`, {})).status, 303);
+
+    const row = async (action: string, target: string) => {
+      const page = await admin.get(`/console/audit?action=${action}`);
+      assert.equal(page.status, 200);
+      assert.match(
+        page.text,
+        /<th>Who<\/th><th>Action<\/th><th>Unit<\/th><th>Target<\/th><th>Details<\/th>/,
+      );
+      return (
+        (page.text.split('<tbody>')[1] ?? '').split('<tr>').find((r) => r.includes(target)) ??
+        `${target} not in ${page.text}`
+      );
+    };
+    // An admin key's events are of every unit; the Unit column shows where its mail goes, as the
+    // keys page does. Its name stands for its id, which shows on hover.
+    for (const action of ['key.create', 'key.revoke']) {
+      assert.match(
+        await row(action, keyId),
+        new RegExp(
+          `<td>${action.replace('.', '\\.')}</td><td>hotel \\(admin\\)</td><td><span class="target" title="${keyId}">night shift</span></td>`,
+        ),
+      );
+    }
+    const details = await row('key.create', keyId);
+    assert.match(details, /<td class="wrap">admin key: every unit<\/td>/);
+    assert.doesNotMatch(details, /&quot;admin&quot;/, 'no JSON for a new key');
+    assert.match(
+      await row('unit.create', hotel.id),
+      new RegExp(`<td>hotel</td><td><span class="target" title="${hotel.id}">hotel</span></td>`),
+    );
+    assert.match(
+      // The first admin, made from TEGAMI_ADMIN_EMAIL (as target; it is also who made others).
+      await row('user.create', '>admin@example.jp</span></td>'),
+      /<td><\/td><td><span class="target" title="usr_\w+">admin@example\.jp<\/span><\/td>/,
+    );
+    // Targets with no other name stay as recorded.
+    assert.match(
+      await row('suppression.add', 'bounced-guest@example.jp'),
+      /<td>default<\/td><td><code>bounced-guest@example\.jp<\/code><\/td>/,
+    );
+    const csv = await admin.get('/console/audit?action=key.revoke&format=csv');
+    const [header, line] = csv.text.replace(/^\ufeff/, '').split('\r\n');
+    assert.equal(
+      header,
+      '"at","actor_type","actor_id","actor_name","action","unit","target","target_name","filter","counts"',
+    );
+    assert.ok(line?.endsWith(`"key.revoke","","${keyId}","night shift","",""`), line);
+  });
+
   test('a firing alert links to the unsent mail it is about', async () => {
     const { createAlertStore } = await import('../src/store/alerts/index.ts');
     const store = createAlertStore(tegami.service.database);

@@ -14,6 +14,7 @@ import {
 import { refusal, refusalNotice } from '../src/console/refusal.ts';
 import { actorLine } from '../src/domain/actor-words.ts';
 import { BOOTSTRAP_KEY_NAME } from '../src/domain/api-keys.ts';
+import { START_ACTORS } from '../src/domain/operations/audit.ts';
 
 /** Html or text, as text a person reads (tags dropped). */
 const read = (value: { text: string } | string) =>
@@ -182,6 +183,13 @@ describe('the console’s words', () => {
     assert.equal(
       said('cli', 'TEGAMI_ADMIN_EMAIL', 'first start'),
       'first start · from TEGAMI_ADMIN_EMAIL',
+    );
+    // What a start did by itself: the first API key, the key from TEGAMI_BOOTSTRAP_API_KEY.
+    const { firstKey, bootstrapKey } = START_ACTORS;
+    assert.equal(said('cli', firstKey.id, firstKey.name), 'first start · Tegami itself');
+    assert.equal(
+      said('cli', bootstrapKey.id, bootstrapKey.name),
+      'start · from TEGAMI_BOOTSTRAP_API_KEY',
     );
   });
 

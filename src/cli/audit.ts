@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { actorLineWithKeyId } from '../domain/actor-words.ts';
+import { auditDetailsText, auditTargetLine, auditUnitText } from '../domain/audit-words.ts';
 import { AUDIT_ACTIONS, type AuditAction } from '../domain/operations/audit.ts';
 import { parseIsoTime } from '../domain/operations/message-query.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
@@ -16,8 +17,10 @@ import type { Config } from './config.ts';
 export const AUDIT_USAGE = `Usage: tegami audit [--actor A] [--action A] [--unit U] [--since T] [--until T] [--limit N] [--json]
 
 Operator actions, newest first: who (as the console names them: "hotel app · API key",
-"deploy · command line", "ops@example.jp · console user"; a named key with its id), when, what, on what, with the filter
-and the counts (as GET /v1/audit-events; --json shows each actor's type and id).
+"deploy · command line", "ops@example.jp · console user"; a named key with its id), when, what,
+in which unit, on what (a key, a unit, a console user by name: "hotel app (key_...)", "hotel",
+"ops@example.jp"; mail, recoveries, endpoints by id), with the filter and the counts (as GET
+/v1/audit-events; --json shows each actor's type and id, and each target's id and name).
 
 Options:
   --actor A             who, as the log names them: an API key's name ("hotel
@@ -75,12 +78,10 @@ export async function runAuditCommand(config: () => Config, args: string[]): Pro
       ...(after !== undefined ? { after } : {}),
       ...(before !== undefined ? { before } : {}),
     });
-    const units = await operations.service.unitNames(
-      events.flatMap((e) => (e.unitId ? [e.unitId] : [])),
-    );
+    const names = await operations.service.auditNames(events);
     if (values.json) {
       // One event per line, as GET /v1/audit-events shows each.
-      for (const e of events) console.log(JSON.stringify(presentAuditEvent(e, units)));
+      for (const e of events) console.log(JSON.stringify(presentAuditEvent(e, names)));
       return 0;
     }
     printTable(
@@ -89,9 +90,12 @@ export async function runAuditCommand(config: () => Config, args: string[]): Pro
         new Date(e.at).toISOString(),
         actorLineWithKeyId(e.actor),
         e.action,
-        e.unitId ? (units.get(e.unitId) ?? e.unitId) : null,
-        e.target,
-        [e.filter ? JSON.stringify(e.filter) : '', e.counts ? JSON.stringify(e.counts) : '']
+        auditUnitText(e, names),
+        auditTargetLine(e, names),
+        [
+          auditDetailsText(e) ?? (e.filter ? JSON.stringify(e.filter) : ''),
+          e.counts ? JSON.stringify(e.counts) : '',
+        ]
           .filter(Boolean)
           .join(' '),
       ]),

@@ -1,4 +1,4 @@
-import { auditedUnitOfKey } from '../domain/api-keys.ts';
+import { keyAuditFields } from '../domain/api-keys.ts';
 import type { ApiKeyRecord } from '../domain/ports/api-key-store.ts';
 import { type DatabaseHandle, SqlUnitStore } from '../store/index.ts';
 import { CLI_LISTS, cliActor } from './common.ts';
@@ -37,11 +37,5 @@ export async function auditKey(
     unconfirmedAfterMs: 0,
     sendgridWebhook: { publicKey: null, insecure: false, maxAgeMs: 0 },
   });
-  await service.record(cliActor(), action, {
-    unitId: auditedUnitOfKey(key),
-    target: key.id,
-    ...(action === 'key.create'
-      ? { filter: { name: key.name, admin: key.admin, default_priority: key.defaultPriority } }
-      : {}),
-  });
+  await service.record(cliActor(), action, keyAuditFields(action, key));
 }

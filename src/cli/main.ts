@@ -1,5 +1,10 @@
 import { parseArgs } from 'node:util';
-import { apiKeyNameProblem, createApiKey, shownKeyPrefix } from '../domain/api-keys.ts';
+import {
+  apiKeyNameProblem,
+  BOOTSTRAP_KEY_NAME,
+  createApiKey,
+  shownKeyPrefix,
+} from '../domain/api-keys.ts';
 import { isPriority } from '../domain/priority.ts';
 import { createLogger } from '../ops/logger.ts';
 import { isPostgresUrl, redactUrl, SqlApiKeyStore } from '../store/index.ts';
@@ -423,6 +428,12 @@ async function keys(config: Config, action: string, parsed: Parsed): Promise<num
     const revoked = await store.findById(keyId as string);
     if (revoked) await auditKey(database, 'key.revoke', revoked);
     console.log(`Revoked ${keyId}.`);
+    if (revoked?.name === BOOTSTRAP_KEY_NAME) {
+      // A start makes it active again (and records key.reactivate) while the variable names it.
+      console.log(
+        'It is the key from TEGAMI_BOOTSTRAP_API_KEY: the next start makes it active again while that variable still names it. Remove the variable (or change it) on every process.',
+      );
+    }
     return 0;
   } finally {
     await database.close();

@@ -6,10 +6,17 @@ import { registerConsole } from '../console/plugin.ts';
 import { releaseDeadLocalLeases, releaseExpiredLeases } from '../delivery/lease-reaper.ts';
 import { DeliveryWorker } from '../delivery/worker.ts';
 import { AlertsService } from '../domain/alerts/service.ts';
-import { createApiKey, ensureBootstrapKey, hashApiKey } from '../domain/api-keys.ts';
+import {
+  type BootstrapKeyChange,
+  createApiKey,
+  ensureBootstrapKey,
+  hashApiKey,
+  keyAuditFields,
+} from '../domain/api-keys.ts';
 import { ConsoleAccounts } from '../domain/console-accounts.ts';
 import { count } from '../domain/count-words.ts';
 import { HandOffSlot } from '../domain/hand-over.ts';
+import { START_ACTORS } from '../domain/operations/audit.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
 import type { DeliveryEventStore } from '../domain/ports/delivery-event-store.ts';
 import type { Submission, SubmissionOutcome } from '../domain/ports/message-store.ts';
@@ -447,7 +454,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
 
   try {
     if (config.bootstrapApiKey) {
-      await unlessAborted(ensureBootstrapKey(keys, config.bootstrapApiKey), signal);
+      const bootstrapKey = config.bootstrapApiKey;
+      // The audit event follows the change in one step, with no check for a stop between them.
+      const ensured = ensureBootstrapKey(keys, bootstrapKey).then((change) =>
+        auditBootstrapKey(change, operations.service, logger),
+      );
+      await unlessAborted(ensured, signal);
     }
 
     if (options.worker) {
@@ -566,7 +578,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       });
       if (config.consoleAdmin) {
         const { email, password } = config.consoleAdmin;
-        if (await unlessAborted(accounts.ensureAdmin(startActor(), email, password), signal)) {
+        if (
+          await unlessAborted(
+            accounts.ensureAdmin(START_ACTORS.firstAdmin, email, password),
+            signal,
+          )
+        ) {
           announce(`Created the console admin ${email} (TEGAMI_ADMIN_EMAIL).`);
         }
       }
@@ -612,6 +629,11 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           'first key (created at first start)',
           Date.now(),
           { admin: true },
+        );
+        await operations.service.record(
+          START_ACTORS.firstKey,
+          'key.create',
+          keyAuditFields('key.create', record),
         );
         announce(
           `Created the first API key (${record.id}). It is shown only this once; keep it:\n\n    ${key}\n`,
@@ -758,9 +780,36 @@ export function consoleAccounts(
   );
 }
 
-/** Who acts when the service itself creates something at start (the first console admin). */
-function startActor() {
-  return { type: 'cli' as const, id: 'TEGAMI_ADMIN_EMAIL', name: 'first start' };
+/**
+ * Puts what a start did to the key from TEGAMI_BOOTSTRAP_API_KEY in the audit log, as any key
+ * made or changed by hand is. Taking back a revocation is also a warning: whoever revoked the key
+ * meant it gone, and only the variable still set brought it back.
+ */
+async function auditBootstrapKey(
+  change: BootstrapKeyChange,
+  operations: Operations['service'],
+  logger: Logger,
+): Promise<void> {
+  if (change.kind === 'unchanged') return;
+  const { key } = change;
+  if (change.kind === 'created') {
+    logger.info({ keyId: key.id }, `created the admin key ${key.id} from TEGAMI_BOOTSTRAP_API_KEY`);
+    await operations.record(
+      START_ACTORS.bootstrapKey,
+      'key.create',
+      keyAuditFields('key.create', key),
+    );
+    return;
+  }
+  logger.warn(
+    { keyId: key.id, revokedAt: new Date(change.revokedAt).toISOString() },
+    `made the admin key ${key.id} from TEGAMI_BOOTSTRAP_API_KEY active again: it was revoked, but the variable still names it. To retire it, remove the variable (or change it), then revoke the key`,
+  );
+  await operations.record(
+    START_ACTORS.bootstrapKey,
+    'key.reactivate',
+    keyAuditFields('key.reactivate', key),
+  );
 }
 
 /**

@@ -97,22 +97,43 @@ export const BOOTSTRAP_KEY_NAME = 'bootstrap (TEGAMI_BOOTSTRAP_API_KEY)';
 /** That key's name as the console and `tegami audit` show it (actor-words.ts), and find it by. */
 export const BOOTSTRAP_SHOWN_NAME = 'bootstrap';
 
+/** What a start did to the key from TEGAMI_BOOTSTRAP_API_KEY (ensureBootstrapKey). */
+export type BootstrapKeyChange =
+  /** Made it: the variable names a key not stored yet. */
+  | { kind: 'created'; key: ApiKeyRecord }
+  /** Made it active again: it had been revoked at `revokedAt`. */
+  | { kind: 'reactivated'; key: ApiKeyRecord; revokedAt: number }
+  /** It was there and active (or another process starting at once made it so). */
+  | { kind: 'unchanged'; key: ApiKeyRecord };
+
 /**
  * Makes sure `key` exists, is active and is an admin key (TEGAMI_BOOTSTRAP_API_KEY: the
- * operator's own key, set in the environment).
+ * operator's own key, set in the environment). Says what changed, so the start can audit and log
+ * it: of several processes starting at once, only the one whose write made the key, or made it
+ * active again, is told so.
  */
-export async function ensureBootstrapKey(store: ApiKeyStore, key: string): Promise<void> {
+export async function ensureBootstrapKey(
+  store: ApiKeyStore,
+  key: string,
+): Promise<BootstrapKeyChange> {
   const hash = hashApiKey(key);
   const existing = await store.findByHash(hash);
   if (existing) {
-    if (existing.revokedAt !== null) await store.reactivate(existing.id);
     // Older versions stored up to half of a short bootstrap key; keep only today's prefix.
     if (existing.prefix !== keyPrefix(key)) await store.setPrefix(existing.id, keyPrefix(key));
     if (!existing.admin) await store.makeAdmin(existing.id);
-    return;
+    const current = { ...existing, prefix: keyPrefix(key), admin: true };
+    if (existing.revokedAt !== null && (await store.reactivate(existing.id))) {
+      return {
+        kind: 'reactivated',
+        key: { ...current, revokedAt: null },
+        revokedAt: existing.revokedAt,
+      };
+    }
+    return { kind: 'unchanged', key: { ...current, revokedAt: null } };
   }
   try {
-    await store.insert(
+    const created = await store.insert(
       {
         id: newId('key'),
         name: BOOTSTRAP_KEY_NAME,
@@ -123,8 +144,30 @@ export async function ensureBootstrapKey(store: ApiKeyStore, key: string): Promi
       },
       hash,
     );
+    return { kind: 'created', key: created };
   } catch (error) {
     // Several processes starting at once: another one inserted it first, which is just as good.
-    if (!(await store.findByHash(hash))) throw error;
+    const inserted = await store.findByHash(hash);
+    if (!inserted) throw error;
+    return { kind: 'unchanged', key: inserted };
   }
+}
+
+/**
+ * An audit event about `key` (key.create, key.revoke, key.reactivate), the same from the
+ * console, `tegami keys` and a start: its unit (auditedUnitOfKey) and id, and for a new key its
+ * name, whether it is an admin key and its priority, since a key that can act on every unit is
+ * worth finding.
+ */
+export function keyAuditFields(
+  action: 'key.create' | 'key.revoke' | 'key.reactivate',
+  key: ApiKeyRecord,
+): { unitId: string | null; target: string; filter?: Record<string, unknown> } {
+  return {
+    unitId: auditedUnitOfKey(key),
+    target: key.id,
+    ...(action === 'key.create'
+      ? { filter: { name: key.name, admin: key.admin, default_priority: key.defaultPriority } }
+      : {}),
+  };
 }

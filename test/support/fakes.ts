@@ -233,6 +233,9 @@ export class FakeAuditLog implements AuditLog {
   async prune() {
     return 0;
   }
+  async namesOf() {
+    return { keys: new Map(), users: new Map() };
+  }
 }
 
 export interface FakeApi {

@@ -2,10 +2,11 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { maskUrl, UNIT_SETTING_LIMITS } from '../../domain/alerts/service.ts';
 import {
   apiKeyNameProblem,
-  auditedUnitOfKey,
   createApiKey,
+  keyAuditFields,
   shownKeyPrefix,
 } from '../../domain/api-keys.ts';
+import { auditDetailsText, auditTargetName, auditUnitText } from '../../domain/audit-words.ts';
 import {
   CONSOLE_ROLES,
   type ConsoleRole,
@@ -46,6 +47,7 @@ import {
   suppressionReasonText,
   suppressionReasonWords,
   suppressionSourceText,
+  targetWords,
   webhookProgress,
   wholeNumberProblem,
 } from './words.ts';
@@ -371,16 +373,8 @@ ${refusalNotice(why)}
         admin: form.admin,
         defaultPriority: priority ?? null,
       });
-      await deps.operations.record(state.actor, 'key.create', {
-        unitId: auditedUnitOfKey(record),
-        target: record.id,
-        // As `tegami keys create` records it: that a key can act on every unit is worth finding.
-        filter: {
-          name: record.name,
-          admin: record.admin,
-          default_priority: record.defaultPriority,
-        },
-      });
+      // As `tegami keys create` records it: that a key can act on every unit is worth finding.
+      await deps.operations.record(state.actor, 'key.create', keyAuditFields('key.create', record));
       return reply.type('text/html').send((await keysPage(state, { key, name })).text);
     },
   );
@@ -394,10 +388,7 @@ ${refusalNotice(why)}
       const key = await deps.keys.findById(id);
       if (!key || !(await deps.keys.revoke(id, clock())))
         throw new ConsoleError(404, 'No such active key.');
-      await deps.operations.record(state.actor, 'key.revoke', {
-        unitId: auditedUnitOfKey(key),
-        target: id,
-      });
+      await deps.operations.record(state.actor, 'key.revoke', keyAuditFields('key.revoke', key));
       return reply.redirect('/console/keys', 303);
     },
   );
@@ -1095,15 +1086,29 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
           ...(beforeMs !== undefined ? { before: beforeMs } : {}),
         });
     if (format === 'csv') {
+      const names = await deps.operations.auditNames(events);
       const rows = [
-        ['at', 'actor_type', 'actor_id', 'actor_name', 'action', 'target', 'filter', 'counts'],
+        [
+          'at',
+          'actor_type',
+          'actor_id',
+          'actor_name',
+          'action',
+          'unit',
+          'target',
+          'target_name',
+          'filter',
+          'counts',
+        ],
         ...events.map((e) => [
           new Date(e.at).toISOString(),
           e.actor.type,
           e.actor.id,
           e.actor.name,
           e.action,
+          e.unitId === null ? '' : (names.units.get(e.unitId) ?? e.unitId),
           e.target,
+          auditTargetName(e, names),
           e.filter ? JSON.stringify(shownFilter(e.filter, state.user)) : '',
           e.counts ? JSON.stringify(e.counts) : '',
         ]),
@@ -1116,19 +1121,19 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
     // Paged by id, newest first (keyset: "Older events →" asks for the events before the last).
     const shown = events.slice(0, AUDIT_PAGE_SIZE);
     const last = events.length > AUDIT_PAGE_SIZE ? shown[shown.length - 1] : undefined;
+    const names = await deps.operations.auditNames(shown);
     const body = html`${badTime ? html`<p class="error" role="alert" id="audit-time-error">After, before: a date or time in UTC, like 2026-12-01 or 2026-12-01T15:00.</p>` : ''}<form method="get" class="search inline-form">
 <label>Action <select name="action"><option value="">any</option>${AUDIT_ACTIONS.map((a) => html`<option ${a === action ? 'selected' : ''}>${a}</option>`)}</select></label>
 <label>Who <input name="actor" value="${actor ?? ''}" placeholder="name, e-mail or id"></label>
 <label>After (UTC) <input name="after" value="${after ?? ''}" placeholder="2026-12-01"${Number.isNaN(afterMs) ? html` aria-invalid="true" aria-describedby="audit-time-error"` : ''}></label>
 <label>Before (UTC) <input name="before" value="${before ?? ''}" placeholder="2026-12-01T15:00"${Number.isNaN(beforeMs) ? html` aria-invalid="true" aria-describedby="audit-time-error"` : ''}></label>
 <button type="submit">Filter</button> <a class="button secondary" href="/console/audit${qs({ action, actor, after, before, format: 'csv' })}">Export CSV</a></form>
-<table class="list"><thead><tr><th>At</th><th>Who</th><th>Action</th><th>Target</th><th>Filter</th><th>Counts</th></tr></thead>
-<tbody>${shown.map(
-      (
-        e,
-      ) => html`<tr><td>${time(e.at)}</td><td>${actorWords(e.actor)}</td><td>${e.action}</td><td><code>${e.target ?? ''}</code></td>
-<td class="wrap"><code>${e.filter ? JSON.stringify(shownFilter(e.filter, state.user)) : ''}</code></td><td class="wrap">${e.counts ? JSON.stringify(e.counts) : ''}</td></tr>`,
-    )}</tbody></table>
+<table class="list"><thead><tr><th>At</th><th>Who</th><th>Action</th><th>Unit</th><th>Target</th><th>Details</th><th>Counts</th></tr></thead>
+<tbody>${shown.map((e) => {
+      const details = auditDetailsText(e);
+      return html`<tr><td>${time(e.at)}</td><td>${actorWords(e.actor)}</td><td>${e.action}</td><td>${auditUnitText(e, names) ?? ''}</td><td>${targetWords(e, names)}</td>
+<td class="wrap">${details ?? html`<code>${e.filter ? JSON.stringify(shownFilter(e.filter, state.user)) : ''}</code>`}</td><td class="wrap">${e.counts ? JSON.stringify(e.counts) : ''}</td></tr>`;
+    })}</tbody></table>
 ${shown.length === 0 && !badTime ? html`<p class="muted" role="status">${olderThan ? 'No older event matches.' : 'No event matches.'}</p>` : ''}
 ${last ? html`<p><a href="/console/audit${qs({ action, actor, after, before, older: last.id })}" rel="next">Older events →</a></p>` : ''}`;
     // A date not understood is the request's fault: 400, with the page that says so.

@@ -1,5 +1,7 @@
 import { actorText } from '../../domain/actor-words.ts';
+import { auditTargetText } from '../../domain/audit-words.ts';
 import { count } from '../../domain/count-words.ts';
+import type { AuditEvent, AuditNames } from '../../domain/operations/audit.ts';
 import type { Actor } from '../../domain/operations/scope.ts';
 import type { WebhookDelivery } from '../../domain/ports/status-webhook-store.ts';
 import { type DeliveryStatus, statusOfEvent } from '../../domain/recipient-state.ts';
@@ -219,4 +221,15 @@ export function wholeNumberProblem(
 export function eitherOf(choices: readonly string[]): string {
   if (choices.length <= 1) return choices.join('');
   return `${choices.slice(0, -1).join(', ')} or ${choices[choices.length - 1]}`;
+}
+
+/**
+ * An audit event's target as `auditTargetText` (src/domain/audit-words.ts) says it: a key, a unit
+ * or a console user by name, its id on hover; anything else (a message, an address) as recorded.
+ */
+export function targetWords(event: AuditEvent, names: AuditNames): Html | string {
+  const target = auditTargetText(event, names);
+  if (target === null) return '';
+  if (target.text === event.target) return html`<code>${event.target}</code>`;
+  return html`<span class="target" title="${event.target}">${target.text}</span>`;
 }

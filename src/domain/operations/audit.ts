@@ -16,6 +16,7 @@ export const AUDIT_ACTIONS = [
   'suppression.remove',
   'key.create',
   'key.revoke',
+  'key.reactivate',
   'unit.create',
   'unit.update',
   'alerts.test',
@@ -49,6 +50,51 @@ export interface AuditEvent {
 }
 
 /**
+ * Who acts when a start of Tegami makes or changes something by itself (`tegami serve`, `api` or
+ * `worker`), named by the occasion, then by what made it do so:
+ * - the first console admin, from TEGAMI_ADMIN_EMAIL (`first start · from TEGAMI_ADMIN_EMAIL`);
+ * - the first API key, made because there was none (`first start · Tegami itself`);
+ * - the key from TEGAMI_BOOTSTRAP_API_KEY, made, or made active again after a revocation, at
+ *   any start where the variable names it (`start · from TEGAMI_BOOTSTRAP_API_KEY`).
+ * The first key's id holds a space, so it is no OS user's who ran `tegami` (a `cli` actor too).
+ */
+export const START_ACTORS = {
+  firstAdmin: { type: 'cli', id: 'TEGAMI_ADMIN_EMAIL', name: 'first start' },
+  firstKey: { type: 'cli', id: 'tegami itself', name: 'first start' },
+  bootstrapKey: { type: 'cli', id: 'TEGAMI_BOOTSTRAP_API_KEY', name: 'start' },
+} as const satisfies Record<string, Actor>;
+
+/** What an event's target names, when it is one that has a name for people. */
+export type AuditTargetKind = 'key' | 'unit' | 'user';
+
+/** The kind of thing `action` is done to, when its target has a name (a key, a unit, a user). */
+export function auditTargetKind(action: AuditAction): AuditTargetKind | null {
+  if (action.startsWith('key.')) return 'key';
+  if (action.startsWith('user.')) return 'user';
+  if (action.startsWith('unit.') || action.startsWith('sendgrid_event_relay.')) return 'unit';
+  return null;
+}
+
+/** A key as the audit log names it: by its name, in its unit, admin or not. */
+export interface AuditedKey {
+  name: string;
+  unitId: string;
+  admin: boolean;
+}
+
+/**
+ * The names an audit log page needs (OperationsService.auditNames): the keys and console users
+ * its events are about, by id, and the name of every unit it mentions (the events' own units,
+ * the units they are about, the keys' units).
+ */
+export interface AuditNames {
+  keys: Map<string, AuditedKey>;
+  /** A console user's e-mail by id. */
+  users: Map<string, string>;
+  units: Map<string, string>;
+}
+
+/**
  * Who an actor filter finds: the actor with that id, or every actor the log names that way.
  *
  * - An id of any type: a key's (`key_…`), an OS user's (`deploy`), a console user's (`usr_…`).
@@ -56,7 +102,7 @@ export interface AuditEvent {
  *   `bootstrap` for the key made from TEGAMI_BOOTSTRAP_API_KEY, as the log words it. Several keys
  *   of one name (one revoked, one made after it) are all found: any of them acted.
  * - A console user's e-mail, in any letter case (kept lower-cased, as a user's address is).
- * - The name of a `tegami` actor that has one (`first start`, the first admin's making).
+ * - The name of a start's actor (START_ACTORS): `first start`, `start`.
  *
  * `cli:`, `console:` or `key:` before any of these keeps to actors of that type (`key:deploy`: a
  * key named deploy, not the OS user). Names are matched against the name each event recorded with

@@ -1,7 +1,7 @@
 import type { UnitAlertSettings } from '../ports/alert-store.ts';
 import type { MessageFilter } from '../ports/message-store.ts';
 import type { MessageStatus } from '../types.ts';
-import type { AuditEvent, AuditFilter } from './audit.ts';
+import type { AuditEvent, AuditFilter, AuditNames } from './audit.ts';
 import type { RecoveryAction, RecoveryRecord } from './recovery.ts';
 import type { Unit } from './units.ts';
 import type { UnsentReason } from './unsent.ts';
@@ -35,6 +35,11 @@ export interface AuditLog {
   list(filter: AuditFilter): Promise<AuditEvent[]>;
   /** Deletes up to `limit` events older than `before`; returns how many. */
   prune(before: number, limit: number): Promise<number>;
+  /**
+   * The keys and console users with these ids, as events about them name them (ids of neither
+   * are left out): keys and users are never deleted, so every one of them is found.
+   */
+  namesOf(ids: { keys: string[]; users: string[] }): Promise<Pick<AuditNames, 'keys' | 'users'>>;
 }
 
 /** Counts of the messages a filter matches, for a dry run. */

@@ -3,7 +3,14 @@ import { newId } from '../ids.ts';
 import type { UnitAlertSettings } from '../ports/alert-store.ts';
 import type { MessageFilter, MessageStore, StateChange } from '../ports/message-store.ts';
 import type { MessageRecord } from '../types.ts';
-import { type AuditAction, type AuditEvent, type AuditQuery, readActorFilter } from './audit.ts';
+import {
+  type AuditAction,
+  type AuditEvent,
+  type AuditNames,
+  type AuditQuery,
+  auditTargetKind,
+  readActorFilter,
+} from './audit.ts';
 import { OperationsError } from './errors.ts';
 import { isEmptyQuery, type MessageQuery, queryToJson } from './message-query.ts';
 import type {
@@ -479,6 +486,26 @@ export class OperationsService {
   /** The audit log, newest first; `actor` in words as the log names actors (readActorFilter). */
   listAudit(scope: Scope, query: AuditQuery): Promise<AuditEvent[]> {
     return this.auditIn(scope, query);
+  }
+
+  /**
+   * What these events' targets and units are called (audit-words.ts): the keys' names and units,
+   * the console users' e-mails, the units' names. Only to show: the events keep their ids.
+   */
+  async auditNames(events: readonly AuditEvent[]): Promise<AuditNames> {
+    const ids = { keys: [] as string[], users: [] as string[] };
+    const unitIds = new Set<string>();
+    for (const e of events) {
+      if (e.unitId !== null) unitIds.add(e.unitId);
+      if (e.target === null) continue;
+      const kind = auditTargetKind(e.action);
+      if (kind === 'key') ids.keys.push(e.target);
+      else if (kind === 'user') ids.users.push(e.target);
+      else if (kind === 'unit') unitIds.add(e.target);
+    }
+    const { keys, users } = await this.deps.audit.namesOf(ids);
+    for (const key of keys.values()) unitIds.add(key.unitId);
+    return { keys, users, units: await this.unitNames(unitIds) };
   }
 
   private async auditIn(

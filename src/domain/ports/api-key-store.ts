@@ -29,7 +29,8 @@ export interface ApiKeyStore {
   /** The active key with this hash, for authenticating a request; cached, so cheap. */
   findActiveByHash(keyHash: string): Promise<ApiKeyRecord | null>;
   findByHash(keyHash: string): Promise<ApiKeyRecord | null>;
-  reactivate(id: string): Promise<void>;
+  /** Takes back a revocation; true only when this call did (the key was revoked until now). */
+  reactivate(id: string): Promise<boolean>;
   setPrefix(id: string, prefix: string): Promise<void>;
   list(): Promise<ApiKeyRecord[]>;
   count(): Promise<number>;

@@ -55,7 +55,7 @@ export class SqlApiKeyStore implements ApiKeyStore {
     return findApiKey(this.handle, { keyHash, activeOnly: false });
   }
 
-  reactivate(id: string): Promise<void> {
+  reactivate(id: string): Promise<boolean> {
     this.active.clear();
     return reactivateApiKey(this.handle, id);
   }

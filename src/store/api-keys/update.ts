@@ -7,9 +7,18 @@ export async function makeApiKeyAdmin(handle: DatabaseHandle, id: string): Promi
   await handle.db.updateTable('api_keys').set({ admin: 1 }).where('id', '=', id).execute();
 }
 
-/** Takes back a revocation (the bootstrap key, configured again). */
-export async function reactivateApiKey(handle: DatabaseHandle, id: string): Promise<void> {
-  await handle.db.updateTable('api_keys').set({ revoked_at: null }).where('id', '=', id).execute();
+/**
+ * Takes back a revocation (the bootstrap key, configured again); true only when this call did,
+ * so of several processes starting at once one records it.
+ */
+export async function reactivateApiKey(handle: DatabaseHandle, id: string): Promise<boolean> {
+  const result = await handle.db
+    .updateTable('api_keys')
+    .set({ revoked_at: null })
+    .where('id', '=', id)
+    .where('revoked_at', 'is not', null)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
 }
 
 export async function setApiKeyPrefix(

@@ -1,8 +1,9 @@
-import type { AuditEvent, AuditFilter } from '../../domain/operations/audit.ts';
+import type { AuditEvent, AuditFilter, AuditNames } from '../../domain/operations/audit.ts';
 import type { AuditLog } from '../../domain/operations/ports.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { insertAuditEvent } from './insert.ts';
 import { listAuditEvents } from './list.ts';
+import { auditNamesOf } from './names-of.ts';
 import { pruneAuditEvents } from './prune.ts';
 
 /** The audit log. */
@@ -19,5 +20,9 @@ export class SqlAuditStore implements AuditLog {
 
   prune(before: number, limit: number): Promise<number> {
     return pruneAuditEvents(this.handle, before, limit);
+  }
+
+  namesOf(ids: { keys: string[]; users: string[] }): Promise<Pick<AuditNames, 'keys' | 'users'>> {
+    return auditNamesOf(this.handle, ids);
   }
 }

@@ -38,6 +38,10 @@ const EventSchema = Type.Object({
   unit: Type.Union([Type.String(), Type.Null()]),
   action: Type.String(),
   target: Type.Union([Type.String(), Type.Null()]),
+  target_name: Type.Union([Type.String(), Type.Null()], {
+    description:
+      "what the target is called now: an API key's name (key.*), a unit's name (unit.*, sendgrid_event_relay.*), a console user's e-mail (user.*); null for other targets",
+  }),
   filter: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
   counts: Type.Union([Type.Record(Type.String(), Type.Number()), Type.Null()]),
 });
@@ -76,9 +80,9 @@ export function registerListAuditEvents(app: TypedApp, operations: OperationsSer
         }),
       );
       const { shown, nextCursor } = pageOf(events, limit, (last) => idCursor(last.id));
-      const units = await operations.unitNames(shown.flatMap((e) => (e.unitId ? [e.unitId] : [])));
+      const names = await operations.auditNames(shown);
       return {
-        data: shown.map((e) => presentAuditEvent(e, units)),
+        data: shown.map((e) => presentAuditEvent(e, names)),
         next_cursor: nextCursor,
       };
     },
