@@ -51,6 +51,8 @@ function provider(over: Partial<ProviderFacts> = {}): ProviderFacts {
     since: NOW - 60 * MIN,
     attempts: 0,
     failures: 0,
+    refused: 0,
+    latestFailed: true,
     topErrors: [],
     ...over,
   };
@@ -332,12 +334,75 @@ describe('alert rules', () => {
     assert.equal(high[0]?.evidence.details.error_rate, 0.21);
     assert.equal(high[0]?.evidence.topErrors[0]?.sample, 'Internal');
     assert.equal(high[0]?.fault, 'provider');
-    // Refusals of the messages themselves (no provider fault among the errors): the messages'.
-    const refused = evaluateRules(
-      facts({ providers: [provider({ attempts: 100, failures: 40 })] }),
+    assert.match(high[0]?.hint ?? '', /most failures are http_500/);
+  });
+
+  test('provider failing: messages the provider refused (400s) are not its failures', () => {
+    // 40 of 100 attempts were refused for the message itself: the dead_letters alert's, per unit.
+    assert.deepEqual(
+      rules(facts({ providers: [provider({ attempts: 100, failures: 0, refused: 40 })] })),
+      [],
+    );
+    // The timeouts of a short hang and the 400s of a bad batch, 10 of 22 attempts in all: 5 of
+    // 22 were the provider's (23%), still above 20%. The refusals show in the evidence.
+    const [mixed] = evaluateRules(
+      facts({
+        providers: [
+          provider({
+            attempts: 22,
+            failures: 5,
+            refused: 5,
+            topErrors: [{ errorClass: 'UND_ERR_HEADERS_TIMEOUT', count: 5, sample: null }],
+          }),
+        ],
+      }),
       DEFAULT_ALERT_THRESHOLDS,
     );
-    assert.equal(refused[0]?.fault, 'message');
+    assert.match(mixed?.summary ?? '', /^provider sendgrid failed 5 of 22 attempts \(23%\)/);
+    assert.equal(mixed?.fault, 'provider');
+    assert.equal(mixed?.evidence.details.refused, 5);
+    assert.equal(mixed?.keepsOnly, undefined, 'its newest attempts failed: it may open');
+  });
+
+  test('provider failing: an error rate whose failures are over keeps an open alert, opens none', () => {
+    // The failures of a short outage, then re-sends that all succeeded: the rate over the window
+    // is still above 20%, but the provider answers now.
+    const over = provider({
+      attempts: 22,
+      failures: 5,
+      topErrors: [{ errorClass: 'UND_ERR_HEADERS_TIMEOUT', count: 5, sample: null }],
+      latestFailed: false,
+    });
+    const [condition] = evaluateRules(facts({ providers: [over] }), DEFAULT_ALERT_THRESHOLDS) as [
+      AlertCondition,
+    ];
+    assert.equal(condition.keepsOnly, true);
+    const options = { forMs: 15_000, repeatMs: 3600_000 };
+    // Nothing open: it never fires, however long it holds.
+    const quiet = new AlertLifecycle(options);
+    for (let t = NOW; t <= NOW + 5 * MIN; t += 15_000) {
+      assert.deepEqual(quiet.step([condition], [], t), []);
+    }
+    // Open while the failures came (holding for TEGAMI_ALERT_FOR_S): it fires all the same.
+    const failing = { ...condition, keepsOnly: undefined };
+    const holding = new AlertLifecycle(options);
+    assert.deepEqual(holding.step([failing], [], NOW), []);
+    assert.deepEqual(
+      holding.step([condition], [], NOW + 15_000).map((s) => s.kind),
+      ['fire'],
+    );
+    // Firing: kept while the window holds the failures, resolved once it does not.
+    const firing = firingAlert(failing, NOW);
+    const kept = new AlertLifecycle(options);
+    assert.deepEqual(
+      kept.step([condition], [firing], NOW + MIN).map((s) => s.kind),
+      ['update'],
+    );
+    kept.step([], [firing], NOW + 2 * MIN);
+    assert.deepEqual(
+      kept.step([], [firing], NOW + 2 * MIN + 15_000).map((s) => s.kind),
+      ['resolve'],
+    );
   });
 
   test('provider failing: no error-rate page while throttled; the throttling pages after its time', () => {
@@ -377,6 +442,7 @@ describe('alert rules', () => {
         consecutiveFailures: 0,
         accepted: 0,
         failed: 0,
+        providerFailed: 0,
         recentErrors: recentErrors.map((e) => ({ ...e, lastDetail: e.errorClass })),
         credentials: null,
         answeredAt: null,
@@ -397,12 +463,32 @@ describe('alert rules', () => {
       window,
     );
     assert.deepEqual(healthy?.topErrors, []);
-    const [wave] = evaluateRules(
-      facts({ providers: [{ ...(healthy as ProviderFacts), attempts: 416, failures: 117 }] }),
+    // The wave of 400s is no provider failure: dead_letters tells it, per unit.
+    assert.deepEqual(
+      rules(
+        facts({
+          providers: [{ ...(healthy as ProviderFacts), attempts: 416, failures: 0, refused: 117 }],
+        }),
+      ),
+      [],
+    );
+    // A few timeouts in it: the hint names them, not the outage before.
+    const [flaky] = evaluateRules(
+      facts({
+        providers: [
+          {
+            ...(healthy as ProviderFacts),
+            attempts: 416,
+            failures: 90,
+            refused: 117,
+            latestFailed: true,
+          },
+        ],
+      }),
       DEFAULT_ALERT_THRESHOLDS,
     );
-    assert.equal(wave?.fault, 'message');
-    assert.doesNotMatch(wave?.hint ?? '', /http_503/);
+    assert.equal(flaky?.fault, 'provider');
+    assert.doesNotMatch(flaky?.hint ?? '', /http_503/);
     // A revoked key after a throttling and timeouts: the 401 is named, the rest is history.
     const [paused] = providerFacts(
       [
@@ -829,7 +915,12 @@ describe('alert notifications', () => {
 });
 
 describe('provider error rates from the workers’ counters', () => {
-  const report = (reporter: string, accepted: number, failed: number): ProviderHealthReport => ({
+  const report = (
+    reporter: string,
+    accepted: number,
+    failed: number,
+    providerFailed = failed,
+  ): ProviderHealthReport => ({
     provider: 'sendgrid',
     reporter,
     updatedAt: 0,
@@ -841,6 +932,7 @@ describe('provider error rates from the workers’ counters', () => {
       consecutiveFailures: 0,
       accepted,
       failed,
+      providerFailed,
       recentErrors: [],
       credentials: null,
       answeredAt: null,
@@ -854,13 +946,55 @@ describe('provider error rates from the workers’ counters', () => {
     rates.observe([report('w1', 100, 10), report('w2', 50, 0)], NOW, window);
     rates.observe([report('w1', 150, 30), report('w2', 5, 2)], NOW + MIN, window);
     // w1: 50 accepted + 20 failed; w2 restarted: its counters count from zero.
-    assert.deepEqual(rates.window('sendgrid'), { attempts: 77, failures: 22 });
-    // Counting from a later point leaves the earlier differences out.
+    assert.deepEqual(rates.window('sendgrid'), {
+      attempts: 77,
+      failures: 22,
+      refused: 0,
+      latestFailed: true,
+    });
+    // Counting from a later point leaves the earlier differences out. The newest attempts
+    // succeeded: the failures are over.
     rates.observe([report('w1', 160, 30), report('w2', 6, 2)], NOW + 2 * MIN, window);
-    assert.deepEqual(rates.window('sendgrid', NOW + MIN), { attempts: 11, failures: 0 });
+    assert.deepEqual(rates.window('sendgrid', NOW + MIN), {
+      attempts: 11,
+      failures: 0,
+      refused: 0,
+      latestFailed: false,
+    });
+    assert.equal(rates.window('sendgrid').latestFailed, false);
     // Samples older than the window fall out.
     rates.observe([report('w1', 170, 30)], NOW + 9 * MIN, window);
     assert.deepEqual(rates.window('sendgrid').failures, 0);
+  });
+
+  test('refusals of a message are attempts, not failures; the newest attempts decide whether it fails now', () => {
+    const rates = new ProviderRates();
+    const window = 5 * MIN;
+    rates.observe([report('w1', 7, 0)], NOW, window);
+    // 5 messages refused (400), then 5 sends that timed out in a hang.
+    rates.observe([report('w1', 7, 5, 0)], NOW + 15_000, window);
+    rates.observe([report('w1', 7, 10, 5)], NOW + 30_000, window);
+    assert.deepEqual(rates.window('sendgrid'), {
+      attempts: 10,
+      failures: 5,
+      refused: 5,
+      latestFailed: true,
+    });
+    // Rounds with no attempts do not hide the failures: they are still the newest attempts.
+    rates.observe([report('w1', 7, 10, 5)], NOW + 45_000, window);
+    assert.equal(rates.window('sendgrid').latestFailed, true);
+    // Two minutes later the re-sends go out: the newest attempts succeeded.
+    rates.observe([report('w1', 12, 10, 5)], NOW + 150_000, window);
+    assert.deepEqual(rates.window('sendgrid'), {
+      attempts: 15,
+      failures: 5,
+      refused: 5,
+      latestFailed: false,
+    });
+    // Another worker still failing is enough.
+    rates.observe([report('w1', 12, 10, 5), report('w2', 0, 0)], NOW + 165_000, window);
+    rates.observe([report('w1', 12, 10, 5), report('w2', 3, 2)], NOW + 180_000, window);
+    assert.equal(rates.window('sendgrid').latestFailed, true);
   });
 });
 

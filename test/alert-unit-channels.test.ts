@@ -383,6 +383,7 @@ describe(`a provider alert firing longer than the retention (${TEST_ENGINE})`, (
             consecutiveFailures: providerDown ? 3 : 0,
             accepted: 0,
             failed: 3,
+            providerFailed: 3,
             recentErrors: [],
             credentials: null,
             answeredAt: null,

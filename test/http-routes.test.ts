@@ -154,6 +154,7 @@ describe('routes on fake ports', () => {
         consecutiveFailures: 0,
         accepted: 0,
         failed: 0,
+        providerFailed: 0,
         recentErrors: [],
         credentials: null,
         answeredAt: null,

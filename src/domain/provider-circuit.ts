@@ -78,6 +78,12 @@ export interface CircuitSnapshot {
   consecutiveFailures: number;
   accepted: number;
   failed: number;
+  /**
+   * Of `failed`: the provider's own failures (an outage, throttling, an account problem), not
+   * its refusals of one message (a 400). The error rate of the provider_failing alert counts
+   * these alone.
+   */
+  providerFailed: number;
   recentErrors: RecentError[];
   /** What the credential check at start said; null until it answered (or with no check). */
   credentials: CredentialStatus | null;
@@ -150,6 +156,7 @@ export class ProviderCircuit {
   private consecutiveFailures = 0;
   private accepted = 0;
   private failed = 0;
+  private providerFailed = 0;
   private readonly recent = new Map<string, RecentError>();
   private credentials: CredentialStatus | null = null;
   private answeredAt: number | null = null;
@@ -244,6 +251,7 @@ export class ProviderCircuit {
     }
 
     this.failed++;
+    this.providerFailed++;
     this.consecutiveFailures++;
     this.noteError(result, now);
     if (wasProbe) this.failedProbeSentAt = Math.max(this.failedProbeSentAt ?? sentAt, sentAt);
@@ -280,6 +288,7 @@ export class ProviderCircuit {
       consecutiveFailures: this.consecutiveFailures,
       accepted: this.accepted,
       failed: this.failed,
+      providerFailed: this.providerFailed,
       recentErrors: [...this.recent.values()].sort((a, b) => b.lastAt - a.lastAt),
       credentials: this.credentials,
       answeredAt: this.answeredAt,

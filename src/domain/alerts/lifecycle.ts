@@ -67,7 +67,8 @@ export class AlertLifecycle {
   /**
    * One round: the conditions holding now, the alerts firing now (from the database), and what to
    * do. Short flaps page once: a condition must hold `forMs` before it fires, and a firing alert
-   * resolves only after its condition has been gone for `forMs`.
+   * resolves only after its condition has been gone for `forMs`. A condition marked `keepsOnly`
+   * keeps an alert that is firing or holding, and starts none.
    */
   step(conditions: AlertCondition[], firing: Alert[], now: number): AlertStep[] {
     const steps: AlertStep[] = [];
@@ -102,6 +103,8 @@ export class AlertLifecycle {
     }
     for (const condition of conditions) {
       if (firingKeys.has(condition.key)) continue;
+      // It keeps what is open (firing, or holding for `forMs`) and opens nothing new.
+      if (condition.keepsOnly && !this.holdingSince.has(condition.key)) continue;
       const since = this.holdingSince.get(condition.key) ?? now;
       this.holdingSince.set(condition.key, since);
       if (now - since >= this.options.forMs) {

@@ -12,9 +12,10 @@ import { pausedProviderAdvice } from '../provider-health.ts';
  * | `delivery_delay`       | a unit's oldest message not yet accepted by a provider is older     |
  * |                        | than `delay_s` (TEGAMI_ALERT_DELAY_S, 10 minutes)                   |
  * | `provider_failing`     | a provider is unavailable or paused, throttled longer than          |
- * |                        | TEGAMI_ALERT_THROTTLED_S, or fails more than                        |
- * |                        | TEGAMI_ALERT_ERROR_RATE_PERCENT of at least                         |
- * |                        | TEGAMI_ALERT_ERROR_RATE_MIN_ATTEMPTS attempts in 5 min             |
+ * |                        | TEGAMI_ALERT_THROTTLED_S, or fails (on its side: not a refused      |
+ * |                        | message) more than TEGAMI_ALERT_ERROR_RATE_PERCENT of at least      |
+ * |                        | TEGAMI_ALERT_ERROR_RATE_MIN_ATTEMPTS attempts in 5 min, the newest  |
+ * |                        | of which failed                                                     |
  * | `dead_letters`         | more than `dead_letters` messages of a unit failed in the last 5 min |
  * | `silent_event_webhook` | mail is accepted but no delivery event has come for 15 minutes      |
  * | `unconfirmed`          | more than `unconfirmed` messages of a unit are accepted, unconfirmed |
@@ -104,8 +105,14 @@ export interface ProviderFacts {
   state: ProviderState | 'unknown';
   reason: string | null;
   since: number | null;
+  /** Attempts in the error rate's window (since the provider was last healthy), refusals too. */
   attempts: number;
+  /** Of them, those that failed on the provider's side (outage, throttling, account). */
   failures: number;
+  /** Of them, those the provider refused for the message itself (a 400): not its failures. */
+  refused: number;
+  /** Whether the newest attempts the workers reported include a provider failure. */
+  latestFailed: boolean;
   topErrors: ErrorClassCount[];
 }
 
@@ -161,6 +168,11 @@ export interface AlertCondition {
   /** What to look at first. */
   hint: string;
   evidence: AlertEvidence;
+  /**
+   * The condition keeps an alert that is already open (firing, or holding for its
+   * TEGAMI_ALERT_FOR_S) but opens none: an error rate whose failures are over.
+   */
+  keepsOnly?: boolean;
 }
 
 export interface AlertEvidence {
@@ -330,6 +342,7 @@ function providerFailing(
     details: {
       attempts: p.attempts,
       failures: p.failures,
+      refused: p.refused,
       error_rate: Math.round(rate * 1000) / 1000,
       waiting_messages: waiting?.messages ?? 0,
       waiting_units: waiting?.units ?? null,
@@ -382,24 +395,22 @@ function providerFailing(
   }
   // The error rate is about a provider that looks healthy: while it is throttled (for less than
   // TEGAMI_ALERT_THROTTLED_S) the 429s are the throttling's, which pages only after that long.
+  // It counts the provider's own failures: a message it refused (a 400) is that message's fault,
+  // which the dead_letters alert tells, and one application's broken mail must not page as a
+  // provider problem.
   if (p.state === 'healthy' && p.attempts >= t.errorRateMinAttempts && rate > t.errorRate) {
-    // Failures the provider answered about the message (a 400) are the messages' fault: one
-    // application's broken mail must not page as a provider problem. The workers list only the
-    // provider's own failures (outage, throttling, account) as recent errors.
-    const providerFailures = p.topErrors.reduce((n, e) => n + e.count, 0);
-    const fault = providerFailures * 2 >= p.failures ? ('provider' as const) : ('message' as const);
     return {
       ...base,
-      fault,
       severity: 'warning',
       summary: `provider ${p.name} failed ${p.failures.toLocaleString('en')} of ${count(p.attempts, 'attempt')} (${Math.round(rate * 100)}%) in the last ${minutes(t.windowMs)}${whoWaits}`,
-      hint:
-        fault === 'message'
-          ? "the provider answers but refuses messages (most failures are not the provider's): see the dead_letters alert, GET /v1/unsent?reason=failed and one message's attempts"
-          : p.topErrors[0]
-            ? `most failures are ${p.topErrors[0].errorClass}`
-            : 'look at the attempts of failed messages',
+      hint: p.topErrors[0]
+        ? `most failures are ${p.topErrors[0].errorClass}`
+        : 'look at the attempts of the waiting messages',
       evidence: evidence(p.failures, t.errorRate),
+      // Failures followed by answers are over: a window that still holds them keeps an alert
+      // already open, but later successes that bring the attempts up to the minimum must not
+      // open one after the incident (a recovery's re-sends, minutes after a short outage).
+      ...(p.latestFailed ? {} : { keepsOnly: true }),
     };
   }
   return null;

@@ -89,7 +89,12 @@ export function providerFacts(
     // it was unavailable or throttled are that state's alert, so counting starts when it became
     // healthy again (and the alert ends with the outage instead of a window later).
     const healthySince = worst?.snapshot.state === 'healthy' ? worst.snapshot.since : 0;
-    const window = rates?.window(name, healthySince) ?? { attempts: 0, failures: 0 };
+    const window = rates?.window(name, healthySince) ?? {
+      attempts: 0,
+      failures: 0,
+      refused: 0,
+      latestFailed: false,
+    };
     out.push({
       name,
       state,
@@ -97,6 +102,8 @@ export function providerFacts(
       since: worst?.snapshot.since ?? null,
       attempts: window.attempts,
       failures: window.failures,
+      refused: window.refused,
+      latestFailed: window.latestFailed,
       topErrors: [...errors.values()]
         .sort((a, b) => b.count - a.count)
         .map(({ errorClass, count, sample }) => ({ errorClass, count, sample })),

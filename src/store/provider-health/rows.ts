@@ -52,6 +52,11 @@ function readDetails(text: string): Details {
     consecutiveFailures: count(details.consecutiveFailures),
     accepted: count(details.accepted),
     failed: count(details.failed),
+    // Absent in the reports of workers of earlier releases, which counted every failure alike.
+    providerFailed:
+      typeof details.providerFailed === 'number'
+        ? count(details.providerFailed)
+        : count(details.failed),
     recentErrors: recent.map((e) => ({
       errorClass: String(e.errorClass ?? ''),
       count: count(e.count),
