@@ -138,6 +138,18 @@ describe('alert rules', () => {
       DEFAULT_ALERT_THRESHOLDS,
     )[0];
     assert.equal(flaky?.fault, 'provider');
+    // Dead letters a recovery requeued, due hours ago: not the 400 they failed with before (which
+    // gather-facts leaves out of the pending errors), and said to be requeued mail.
+    const requeued = evaluateRules(
+      facts({ units: [late({ pending: 3, pendingByReason: { requeued: 3 } })] }),
+      DEFAULT_ALERT_THRESHOLDS,
+    )[0];
+    assert.equal(requeued?.fault, 'tegami');
+    assert.match(
+      requeued?.hint ?? '',
+      /^requeued by a recovery or a retry and not sent yet: 3 messages/,
+    );
+    assert.equal(requeued?.evidence.details.requeued, 3);
     // The only worker died during an outage: its held mail is not why nothing is sent now.
     const orphaned = evaluateRules(
       facts({

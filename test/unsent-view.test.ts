@@ -141,6 +141,7 @@ describe(`the unsent view (${TEST_ENGINE})`, () => {
     assert.equal(r.body.total, 3);
     assert.deepEqual(r.body.by_reason, {
       waiting: 0,
+      requeued: 0,
       retrying: 1,
       held: 0,
       unknown_outcome: 0,
@@ -359,6 +360,119 @@ describe(`the oldest mail not yet sent, among scheduled and held mail (${TEST_EN
         plain.oldest_pending.due_since,
         new Date(created.get(ids[0] as string) as number).toISOString(),
       );
+    } finally {
+      await tegami.stop();
+    }
+  });
+});
+
+describe(`requeued mail reads as requeued until its next attempt (${TEST_ENGINE})`, () => {
+  test('a retry and a recovery requeue dead letters: reason requeued, not retrying with the old error', async () => {
+    const tegami = await startTestService({
+      TEGAMI_TEST_NO_WORKER: '1',
+      TEGAMI_ADMIN_EMAIL: 'admin@example.jp',
+      TEGAMI_ADMIN_PASSWORD: 'admin-password-123',
+    });
+    try {
+      const ids: string[] = [];
+      for (const subject of ['retried', 'recovered one', 'recovered two', 'left']) {
+        const r = await tegami.request('POST', '/v1/messages', message({ subject }));
+        assert.equal(r.status, 202, JSON.stringify(r.body));
+        ids.push(r.body.id as string);
+      }
+      const [retried, one, two, left] = ids as [string, string, string, string];
+      // Each refused once (a 400) and dead-lettered, as a worker leaves such a message.
+      const db = tegami.service.database.db;
+      await db
+        .updateTable('messages')
+        .set({
+          status: 'failed',
+          attempt_count: 1,
+          next_attempt_at: null,
+          failed_at: Date.now(),
+          last_provider: 'test',
+          last_outcome: 'permanent',
+          last_error_class: 'http_400',
+          last_error: 'http_400: bad request',
+        })
+        .execute();
+      // And one other message failed an attempt and waits for the next: really retrying.
+      const retrying = (await tegami.request('POST', '/v1/messages', message())).body.id as string;
+      await db
+        .updateTable('messages')
+        .set({
+          attempt_count: 1,
+          next_attempt_at: Date.now() + 600_000,
+          last_provider: 'test',
+          last_outcome: 'retryable',
+          last_error_class: 'sender_not_verified',
+        })
+        .where('id', '=', retrying)
+        .execute();
+
+      const single = await tegami.request('POST', `/v1/messages/${retried}/retry`);
+      assert.equal(single.status, 200, JSON.stringify(single.body));
+      const started = await tegami.request('POST', '/v1/recoveries', {
+        action: 'retry',
+        filter: { status: 'failed', subject: 'recovered' },
+        dry_run: false,
+      });
+      assert.equal(started.status, 202, JSON.stringify(started.body));
+      await waitFor(
+        async () =>
+          (await tegami.request('GET', `/v1/recoveries/${started.body.id}`)).body.state === 'done',
+        'the recovery done',
+      );
+
+      const items = await unsent(tegami);
+      assert.deepEqual(reasons(items), {
+        [retried]: 'requeued',
+        [one]: 'requeued',
+        [two]: 'requeued',
+        [left]: 'failed',
+        [retrying]: 'retrying',
+      });
+      // What it failed with stays in view: "requeued after http_400".
+      assert.equal(items.find((i) => i.id === one)?.error_class, 'http_400');
+      assert.deepEqual(
+        Object.keys(reasons(await unsent(tegami, 'reason=requeued'))).sort(),
+        [retried, one, two].sort(),
+      );
+      assert.deepEqual(Object.keys(reasons(await unsent(tegami, 'reason=retrying'))), [retrying]);
+      assert.deepEqual(await unsent(tegami, 'reason=held'), []);
+
+      const summary = (await tegami.request('GET', '/v1/unsent/summary')).body;
+      assert.deepEqual(summary.by_reason, {
+        waiting: 0,
+        requeued: 3,
+        retrying: 1,
+        held: 0,
+        unknown_outcome: 0,
+        failed: 1,
+        unconfirmed: 0,
+      });
+      // The oldest not yet sent is a requeued one (made first), and says so.
+      assert.equal(summary.oldest_pending.id, retried);
+      assert.equal(summary.oldest_pending.reason, 'requeued');
+      const requeuedOnly = (await tegami.request('GET', '/v1/unsent/summary?reason=requeued')).body;
+      assert.equal(requeuedOnly.total, 3);
+      assert.deepEqual(requeuedOnly.by_error_class, [{ error_class: 'http_400', count: 3 }]);
+
+      // The CLI and the console say the same.
+      const cli = await runTegami(['unsent'], {
+        TEGAMI_DATABASE_URL: tegami.databaseUrl,
+        TEGAMI_LOG_LEVEL: 'error',
+      });
+      assert.equal(cli.code, 0, cli.output);
+      assert.match(cli.output, /^requeued +3$/m);
+      assert.match(cli.output, /^retrying +1$/m);
+      assert.match(cli.output, new RegExp(`oldest not sent ${retried} \\(requeued\\)`));
+      const admin = await signIn(tegami.url, 'admin@example.jp', 'admin-password-123');
+      const page = (await admin.get('/console/unsent?q=reason%3Arequeued')).text;
+      assert.match(page, /<td data-label="Reason">requeued<\/td>/);
+      assert.match(page, /go out by themselves/);
+      const bad = (await admin.get('/console/unsent?q=reason%3Arequeue')).text;
+      assert.match(bad, /reason: one of waiting, requeued, retrying/);
     } finally {
       await tegami.stop();
     }

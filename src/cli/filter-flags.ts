@@ -25,8 +25,8 @@ export const FILTER_OPTIONS = {
 
 export const FILTER_HELP = `Filters (all optional, combined with AND):
   --status S            queued, scheduled, sending, sent, failed or cancelled
-  --reason R            unsent reason: waiting, retrying, held, unknown_outcome, failed,
-                        unconfirmed
+  --reason R            unsent reason: waiting, requeued, retrying, held, unknown_outcome,
+                        failed, unconfirmed
   --unit U              a unit's name
   --recipient R         an address, or @domain for every address at a domain
   --recipient-name N    text in a recipient's display name, any case (on SQLite, of

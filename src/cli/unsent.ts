@@ -16,9 +16,11 @@ export const UNSENT_USAGE = `Usage: tegami unsent [filters] [--json]
 
 Mail a provider has not taken yet, or took and never confirmed: counts by reason, unit,
 provider and error class, and the oldest message not sent yet, whatever holds it (waiting,
-held, retrying or unknown_outcome), as GET /v1/unsent/summary's oldest_pending.
+requeued, held, retrying or unknown_outcome), as GET /v1/unsent/summary's oldest_pending.
 
-Reasons: waiting (queued longer than TEGAMI_UNSENT_AFTER_S), retrying, held (the provider is
+Reasons: waiting (queued longer than TEGAMI_UNSENT_AFTER_S), requeued (by a recovery or a
+retry, and its next attempt has not finished: the error class is still what it failed with
+before), retrying (an attempt failed; the error class says why), held (the provider is
 unavailable, throttled or paused), unknown_outcome (a send timed out), failed (dead letter),
 unconfirmed (accepted, no delivery event).
 

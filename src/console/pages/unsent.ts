@@ -197,7 +197,7 @@ ${
     ? html`<form method="get" action="/console/recoveries/dry-run" class="card">
 <input type="hidden" name="q" value="${q}">
 <p>Bulk recovery acts on <strong>${summary.total === 1 ? 'the 1 message that matches' : `all ${count(summary.total, 'message')} that match`} this filter</strong>${summary.total > items.length ? `, not only the ${items.length.toLocaleString('en')} shown below` : ''}. A dry run comes first and changes nothing.</p>
-${query.reason === 'failed' ? '' : html`<p class="muted">Retry takes failed mail only: these messages are not failed, and ${query.reason === 'held' || query.reason === 'waiting' || query.reason === 'retrying' ? 'go out by themselves once the provider takes mail again' : 'a retry skips them'}. Cancel stops them for good.</p>`}
+${query.reason === 'failed' ? '' : html`<p class="muted">Retry takes failed mail only: these messages are not failed, and ${query.reason === 'held' || query.reason === 'waiting' || query.reason === 'retrying' || query.reason === 'requeued' ? 'go out by themselves once the provider takes mail again' : 'a retry skips them'}. Cancel stops them for good.</p>`}
 <label>Action <select name="action"><option value="retry">retry failed mail</option><option value="cancel">cancel queued mail</option></select></label>
 <button type="submit">Dry run…</button></form>`
     : ''

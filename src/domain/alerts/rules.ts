@@ -124,9 +124,9 @@ export interface UnitFacts {
   pending: number;
   /** When the oldest of them was due (created, or its send_at); null when none. */
   oldestPendingSince: number | null;
-  /** Of the pending: counts by unsent reason (retrying, held, waiting, unknown_outcome). */
+  /** Of the pending: counts by unsent reason (waiting, requeued, retrying, held, unknown_outcome). */
   pendingByReason: Record<string, number>;
-  /** Error classes of the pending messages' last attempts. */
+  /** Error classes of the pending messages' last attempts (not of requeued ones). */
   pendingErrors: ErrorClassCount[];
   /** Newly failed in the window, and why. */
   deadLetters: number;
@@ -257,6 +257,14 @@ export function delayFault(
           fault: 'message',
           hint: `the provider refuses these messages (${top.errorClass}): check what the application sends`,
         };
+  }
+  const requeued = unit.pendingByReason.requeued ?? 0;
+  if (requeued > 0) {
+    // Requeued dead letters count as late from when they were first due, hours ago perhaps.
+    return {
+      fault: 'tegami',
+      hint: `requeued by a recovery or a retry and not sent yet: ${count(requeued, 'message')}, late since first due. A recovery with a rate sends at that rate; else workers are too few or stuck, or the database is slow`,
+    };
   }
   return {
     fault: 'tegami',

@@ -242,6 +242,7 @@ export class OperationsService {
       : { groups: [], oldestWaiting: null, oldestPending: null };
     const byReason = {
       waiting: 0,
+      requeued: 0,
       retrying: 0,
       held: 0,
       unknown_outcome: 0,

@@ -10,6 +10,9 @@ import type { MessageStatus } from '../types.ts';
  * | `unconfirmed`     | was accepted (`sent`), longer than TEGAMI_UNCONFIRMED_AFTER_S ago, and no |
  * |                   | delivery event has come for it (looked for in the last 48 hours; only    |
  * |                   | when the Event Webhook is configured)                                    |
+ * | `requeued`        | was requeued by an operator (a recovery or a retry of a dead letter) and  |
+ * |                   | its next attempt has not finished yet; its error class is still that of   |
+ * |                   | the attempt before                                                        |
  * | `unknown_outcome` | is waiting after a send whose answer never came: the provider may have it |
  * | `held`            | was held back by the provider's state (unavailable, throttled, paused)   |
  * | `retrying`        | failed an attempt and waits for the next one                             |
@@ -20,6 +23,7 @@ import type { MessageStatus } from '../types.ts';
  */
 export const UNSENT_REASONS = [
   'waiting',
+  'requeued',
   'retrying',
   'held',
   'unknown_outcome',
@@ -41,10 +45,21 @@ export function dueSince(createdAt: number, sendAt: number | null): number {
 /** How long after "accepted" a confirmation (a delivery event) is looked for. */
 export const UNCONFIRMED_LOOKBACK_MS = 48 * 3600_000;
 
+/**
+ * What a requeue (a recovery's retry, or a retry of one message) writes as a message's
+ * `last_outcome`, until its next attempt writes that attempt's outcome. The error class, the
+ * provider and the attempts stay as they were: a dead letter requeued after a fix must not read
+ * as `retrying` with the error it failed with, as if the fix had not worked.
+ */
+export const REQUEUED_OUTCOME = 'requeued';
+
 /** The facts of a message that its reason depends on. */
 export interface UnsentFacts {
   status: MessageStatus;
-  /** The last attempt's outcome; null before the first attempt. */
+  /**
+   * The last attempt's outcome (REQUEUED_OUTCOME once an operator requeued it, until its next
+   * attempt); null before the first attempt.
+   */
   lastOutcome: string | null;
   lastProviderFault: string | null;
 }
@@ -56,6 +71,7 @@ export interface UnsentFacts {
 export function unsentReason(facts: UnsentFacts): UnsentReason {
   if (facts.status === 'failed') return 'failed';
   if (facts.status === 'sent') return 'unconfirmed';
+  if (facts.lastOutcome === REQUEUED_OUTCOME) return 'requeued';
   if (facts.lastOutcome === 'unknown') return 'unknown_outcome';
   if (facts.lastProviderFault) return 'held';
   if (facts.lastOutcome) return 'retrying';
@@ -85,8 +101,8 @@ export function isUnsent(
         m.sentAt >= window.unconfirmedSince
       );
     default:
-      // Tried and not finished: retrying, held or waiting for proof (a scheduled message is
-      // never tried). Never tried: unsent once it has been due for a while.
+      // Tried (or requeued) and not finished: requeued, retrying, held or waiting for proof (a
+      // scheduled message is never tried). Never tried: unsent once it has been due for a while.
       if (m.lastOutcome !== null) return m.status === 'queued' || m.status === 'sending';
       return m.nextAttemptAt !== null && m.nextAttemptAt < window.waitingBefore;
   }

@@ -5,6 +5,7 @@ import type {
   UnitFacts,
 } from '../../domain/alerts/rules.ts';
 import type { Unit } from '../../domain/operations/units.ts';
+import { unsentReason } from '../../domain/operations/unsent.ts';
 import type { MonitoringQueries } from '../../domain/ports/monitoring-queries.ts';
 import type {
   ProviderHealthReport,
@@ -136,19 +137,21 @@ export async function gatherFacts(
       )
     : new Map<string, number>();
   const unitFacts: UnitFacts[] = units.map((unit) => {
-    const mine = pending.filter((p) => p.unitId === unit.id);
+    const mine = pending
+      .filter((p) => p.unitId === unit.id)
+      .map((p) => ({
+        ...p,
+        // Never tried reads `waiting` here whatever its age: the alert counts all of it.
+        reason: unsentReason({
+          status: 'queued',
+          lastOutcome: p.lastOutcome,
+          lastProviderFault: p.lastProviderFault,
+        }),
+      }));
     const byReason: Record<string, number> = {};
     let oldest: number | null = null;
     for (const p of mine) {
-      const reason =
-        p.lastOutcome === null
-          ? 'waiting'
-          : p.lastOutcome === 'unknown'
-            ? 'unknown_outcome'
-            : p.lastProviderFault
-              ? 'held'
-              : 'retrying';
-      byReason[reason] = (byReason[reason] ?? 0) + p.count;
+      byReason[p.reason] = (byReason[p.reason] ?? 0) + p.count;
       if (oldest === null || p.oldestSince < oldest) oldest = p.oldestSince;
     }
     const deadMine = dead.filter((d) => d.unitId === unit.id);
@@ -160,8 +163,12 @@ export async function gatherFacts(
       pending: mine.reduce((n, p) => n + p.count, 0),
       oldestPendingSince: oldest,
       pendingByReason: byReason,
+      // A requeued message's error class is what it failed with before the operator's fix, not
+      // why it waits now.
       pendingErrors: countsByClass(
-        mine.map((p) => ({ errorClass: p.lastErrorClass, count: p.count })),
+        mine
+          .filter((p) => p.reason !== 'requeued')
+          .map((p) => ({ errorClass: p.lastErrorClass, count: p.count })),
       ),
       deadLetters: deadCount,
       deadLetterErrors: countsByClass(

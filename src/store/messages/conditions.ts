@@ -4,7 +4,11 @@ import {
   recipientDomain,
   subjectWords,
 } from '../../domain/operations/message-query.ts';
-import type { UnsentReason, UnsentWindow } from '../../domain/operations/unsent.ts';
+import {
+  REQUEUED_OUTCOME,
+  type UnsentReason,
+  type UnsentWindow,
+} from '../../domain/operations/unsent.ts';
 import type { MessageFilter } from '../../domain/ports/message-store.ts';
 import { PRIORITY_RANK } from '../../domain/priority.ts';
 import type { DatabaseHandle, Dialect, SubjectPlan } from '../engine/handle.ts';
@@ -339,13 +343,15 @@ export function unsentParts(unsent: { reason?: UnsentReason; window: UnsentWindo
   switch (unsent.reason) {
     case 'failed':
       return [inTrouble((eb) => eb('messages.status', '=', 'failed'))];
+    case 'requeued':
+      return [tried((eb) => eb('messages.last_outcome', '=', REQUEUED_OUTCOME))];
     case 'unknown_outcome':
       return [tried((eb) => eb('messages.last_outcome', '=', 'unknown'))];
     case 'held':
       return [
         tried((eb) =>
           eb.and([
-            eb('messages.last_outcome', '<>', 'unknown'),
+            eb('messages.last_outcome', 'not in', ['unknown', REQUEUED_OUTCOME]),
             eb('messages.last_provider_fault', 'is not', null),
           ]),
         ),
@@ -354,7 +360,7 @@ export function unsentParts(unsent: { reason?: UnsentReason; window: UnsentWindo
       return [
         tried((eb) =>
           eb.and([
-            eb('messages.last_outcome', '<>', 'unknown'),
+            eb('messages.last_outcome', 'not in', ['unknown', REQUEUED_OUTCOME]),
             eb('messages.last_provider_fault', 'is', null),
           ]),
         ),

@@ -1,3 +1,4 @@
+import { REQUEUED_OUTCOME } from '../../domain/operations/unsent.ts';
 import type { StateChange } from '../../domain/ports/message-store.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { changeStatus } from './change-status.ts';
@@ -18,6 +19,9 @@ export function retryMessage(
         status: 'queued',
         next_attempt_at: now,
         attempts_before_retry: eb.ref('attempt_count'),
+        // The unsent view says `requeued` until the next attempt, not `retrying` with the
+        // error it failed with; the error class stays for what it failed with.
+        last_outcome: REQUEUED_OUTCOME,
         updated_at: now,
       }))
       .where('id', '=', id)

@@ -23,7 +23,13 @@ const GROUPED = [
 ] as const;
 
 /** The reasons of mail not yet taken by a provider: it still goes out by itself. */
-const PENDING_REASONS: readonly UnsentReason[] = ['waiting', 'held', 'retrying', 'unknown_outcome'];
+const PENDING_REASONS: readonly UnsentReason[] = [
+  'waiting',
+  'requeued',
+  'held',
+  'retrying',
+  'unknown_outcome',
+];
 
 /**
  * The unsent view in groups (reason, unit, provider, error class), the oldest waiting (never

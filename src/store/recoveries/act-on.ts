@@ -1,5 +1,6 @@
 import { CompiledQuery, type Kysely } from 'kysely';
 import type { RecoveryAction } from '../../domain/operations/recovery.ts';
+import { REQUEUED_OUTCOME } from '../../domain/operations/unsent.ts';
 import type { Dialect } from '../engine/handle.ts';
 import type { Database } from '../schema.ts';
 
@@ -23,19 +24,21 @@ export async function actOn(
 ): Promise<string[]> {
   const p = dialect.placeholder;
   const retry = action === 'retry';
-  const idList = dialect.inList(ids, retry ? 5 : 4);
-  // A fresh retry budget on retry; attempt numbers go on counting.
+  const idList = dialect.inList(ids, retry ? 6 : 4);
+  // A fresh retry budget on retry; attempt numbers go on counting. The last outcome reads
+  // `requeued` until the next attempt (domain/operations/unsent.ts), the error class stays.
   const update = retry
     ? `update messages set status = 'queued', next_attempt_at = ${p(1)},
-        attempts_before_retry = attempt_count, updated_at = ${p(2)}, last_recovery_id = ${p(3)}
-        where status = ${p(4)} and id ${idList.text} returning id`
+        attempts_before_retry = attempt_count, updated_at = ${p(2)}, last_recovery_id = ${p(3)},
+        last_outcome = ${p(4)}
+        where status = ${p(5)} and id ${idList.text} returning id`
     : `update messages set status = 'cancelled', next_attempt_at = null, updated_at = ${p(1)}
         where status in (${p(2)}, ${p(3)}) and id ${idList.text} returning id`;
   const rows = await trx.executeQuery<{ id: string }>(
     CompiledQuery.raw(
       update,
       retry
-        ? [now, now, recoveryId, 'failed', ...idList.params]
+        ? [now, now, recoveryId, REQUEUED_OUTCOME, 'failed', ...idList.params]
         : [now, 'queued', 'scheduled', ...idList.params],
     ),
   );

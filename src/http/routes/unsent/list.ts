@@ -22,7 +22,8 @@ const ListQuerySchema = Type.Object(
 const UnsentItemSchema = Type.Object({
   ...MessageSchema.properties,
   reason: Type.String({
-    description: 'waiting, retrying, held, unknown_outcome, failed or unconfirmed',
+    description:
+      'waiting, requeued, retrying, held, unknown_outcome, failed or unconfirmed. requeued: a recovery or a retry requeued it and its next attempt has not finished; error_class is still the attempt before',
   }),
   provider: Type.Union([Type.String(), Type.Null()], {
     description: 'the provider of the last attempt',
