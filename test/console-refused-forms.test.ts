@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
+import { UNSENT_REASONS } from '../src/domain/operations/unsent.ts';
 import {
   createUnitWithKey,
   queryDatabase,
@@ -302,7 +303,7 @@ describe(`refused console forms keep what was typed (${TEST_ENGINE})`, {
     assert.equal(await page.getAttribute('input[name=q]', 'aria-describedby'), 'filter-error');
     assert.equal(await page.getAttribute('#filter-error', 'role'), 'alert');
     assert.deepEqual(await page.locator('#filter-error li').allTextContents(), [
-      'reason: one of waiting, retrying, held, unknown_outcome, failed, unconfirmed',
+      `reason: one of ${UNSENT_REASONS.join(', ')}`,
     ]);
     assert.deepEqual(await page.evaluate(PAGE_PROBLEMS), []);
     // Fixed in the same box, the filter is taken.
