@@ -181,7 +181,10 @@ describe(`bulk recovery drill through the SendGrid simulator (${TEST_ENGINE})`, 
     assert.equal(of(again.body.id, 'recovery.start')?.counts?.matched, 0);
     assert.ok(of(again.body.id, 'recovery.finish'));
     assert.equal(of(wide.body.id, 'recovery.finish')?.counts?.already_sent, BOOKINGS);
-    assert.ok(events.every((e) => e.actor.type === 'key'));
+    // The recoveries were started with the API key (the start's own key.create is Tegami's).
+    assert.ok(
+      events.filter((e) => e.action.startsWith('recovery.')).every((e) => e.actor.type === 'key'),
+    );
     const listed = await tegami.request('GET', '/v1/recoveries');
     assert.deepEqual(
       listed.body.data.map((r: { id: string }) => r.id),
