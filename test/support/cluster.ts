@@ -87,11 +87,11 @@ export class ProcessGroup {
     );
   }
 
-  /** The last lines each process printed, for assertion messages. */
-  outputs(lines = 15): string {
+  /** The last lines each process printed (of those `keep` keeps), for assertion messages. */
+  outputs(lines = 15, keep: (line: string) => boolean = () => true): string {
     return this.processes
       .map((p) => {
-        const tail = p.output().trimEnd().split('\n').slice(-lines).join('\n');
+        const tail = p.output().trimEnd().split('\n').filter(keep).slice(-lines).join('\n');
         return `--- ${p.name} (pid ${p.pid}) ---\n${tail}`;
       })
       .join('\n');
