@@ -106,11 +106,15 @@ describe(`alerts and the unsent view after a recovery during an outage (${TEST_E
       sent.attempts.map((a: { outcome: string }) => a.outcome),
       ['permanent', 'unknown', 'accepted'],
     );
-    // Every attempt is in the workers' counters: 22, of which the 400s and the timeouts failed.
-    await waitFor(async () => {
+    // Every attempt is in the workers' counters: 22, of which the 400s and the timeouts failed,
+    // and only the timeouts on the provider's side.
+    const counters = await waitFor(async () => {
       const [sendgrid] = (await tegami.request('GET', '/v1/providers')).body.providers;
-      return sendgrid.accepted === GOOD + BOOKINGS && sendgrid.failed === 2 * BOOKINGS;
+      return sendgrid.accepted === GOOD + BOOKINGS && sendgrid.failed === 2 * BOOKINGS
+        ? sendgrid
+        : null;
     }, 'the workers to report every attempt');
+    assert.equal(counters.provider_failed, BOOKINGS);
     // Several evaluation rounds and TEGAMI_ALERT_FOR_S over: nothing fired, nothing is firing.
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     assert.deepEqual(await providerAlerts(), []);

@@ -111,6 +111,7 @@ export function summarise(name: string, all: ProviderHealthReport[], now: number
     credentials: credentialsOf(reports),
     accepted: integer(reports.reduce((sum, r) => sum + r.snapshot.accepted, 0)),
     failed: integer(reports.reduce((sum, r) => sum + r.snapshot.failed, 0)),
+    provider_failed: integer(reports.reduce((sum, r) => sum + r.snapshot.providerFailed, 0)),
     recent_errors: [...errors.entries()]
       .sort((a, b) => b[1].lastAt - a[1].lastAt)
       .map(([errorClass, e]) => ({

@@ -59,7 +59,14 @@ const ProviderListSchema = Type.Object({
         },
       ),
       accepted: Type.Integer({ description: 'accepted sends since the workers started' }),
-      failed: Type.Integer(),
+      failed: Type.Integer({
+        description:
+          'failed attempts since the workers started: the provider refused the message (a 400), or failed itself (see provider_failed)',
+      }),
+      provider_failed: Type.Integer({
+        description:
+          'of failed, the attempts that failed on the provider side (outage, timeout, throttling, account): what the provider_failing alert counts',
+      }),
       recent_errors: Type.Array(
         Type.Object({
           error_class: Type.String(),
