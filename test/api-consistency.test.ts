@@ -8,6 +8,7 @@ import {
   TEST_KEY,
   type TestService,
 } from './helpers.ts';
+import { rowCounts as countRows } from './support/row-counts.ts';
 
 /**
  * The API as a client author meets it: the same request mistake gets the same answer on every
@@ -104,27 +105,8 @@ describe(`the API answers a mistake the same way on every route (${TEST_ENGINE})
     };
   };
 
-  /**
-   * Every table's row count but the subject index's progress, which a read of the messages keeps
-   * (the index is caught up on the way).
-   */
-  const rowCounts = async () => {
-    const tables = (
-      await queryDatabase<{ name: string }>(
-        svc.databaseUrl,
-        TEST_ENGINE === 'sqlite'
-          ? "select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like '%fts%'"
-          : 'select table_name as name from information_schema.tables where table_schema = current_schema()',
-      )
-    )
-      .map((t) => t.name)
-      .filter((name) => name !== 'search_index_state');
-    const [counts] = await queryDatabase<Record<string, number>>(
-      svc.databaseUrl,
-      `select ${tables.map((t) => `(select count(*) from "${t}") as "${t}"`).join(', ')}`,
-    );
-    return Object.fromEntries(Object.entries(counts ?? {}).map(([k, v]) => [k, Number(v)]));
-  };
+  /** Every table requests write (test/support/row-counts.ts leaves out the background jobs'). */
+  const rowCounts = () => countRows(svc.databaseUrl);
 
   const statusOf = async (id: string) =>
     (
