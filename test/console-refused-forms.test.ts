@@ -304,6 +304,7 @@ describe(`refused console forms keep what was typed (${TEST_ENGINE})`, {
     assert.equal(await page.getAttribute('#filter-error', 'role'), 'alert');
     assert.deepEqual(await page.locator('#filter-error li').allTextContents(), [
       `reason: one of ${UNSENT_REASONS.join(', ')}`,
+      'error: needs a value',
     ]);
     assert.deepEqual(await page.evaluate(PAGE_PROBLEMS), []);
     // Fixed in the same box, the filter is taken.

@@ -5,8 +5,15 @@ import { describe, test } from 'node:test';
 import { backPath } from '../src/console/back.ts';
 import { escapeHtml, html } from '../src/console/html.ts';
 import { csvCell } from '../src/console/pages/messages.ts';
-import { addTerm, parseSearch, searchWordsOf, tokenize } from '../src/console/search-language.ts';
+import {
+  addTerm,
+  parseSearch,
+  SEARCH_KEYS,
+  searchWordsOf,
+  tokenize,
+} from '../src/console/search-language.ts';
 import { queryToJson } from '../src/domain/operations/message-query.ts';
+import { UNSENT_REASONS } from '../src/domain/operations/unsent.ts';
 
 describe("the console's search language", () => {
   test('key:value terms become the query the API uses', () => {
@@ -84,6 +91,43 @@ describe("the console's search language", () => {
     assert.match(parseSearch('to:@').errors[0] ?? '', /to: an address/);
     assert.match(parseSearch('-unit:hotel').errors[0] ?? '', /cannot be excluded/);
     assert.match(parseSearch('status:sent status:failed').errors[0] ?? '', /once/);
+  });
+
+  test('a key with nothing after it needs a value, whichever key, and searches nothing else', () => {
+    // At the end, before another term, quoted empty, or excluded: never a subject word.
+    for (const key of SEARCH_KEYS) {
+      for (const text of [`${key}:`, `${key}: status:sent`, `${key}:""`, `-${key}:`]) {
+        const { errors, query } = parseSearch(text);
+        assert.deepEqual(errors, [`${key}: needs a value`], text);
+        assert.equal(query.subject, undefined, `${text}: no subject search`);
+      }
+    }
+    assert.deepEqual(parseSearch('meta.booking_id:').errors, ['meta.booking_id: needs a value']);
+    assert.deepEqual(parseSearch('meta.:').errors, ['meta.KEY:VALUE needs a key']);
+    assert.deepEqual(tokenize('error: http_400'), [
+      { key: 'error', value: '', negated: false },
+      { key: '', value: 'http_400', negated: false },
+    ]);
+    assert.deepEqual(tokenize('Status:"'), [{ key: 'status', value: '', negated: false }]);
+    assert.deepEqual(parseSearch('reason:nope error:').errors, [
+      `reason: one of ${UNSENT_REASONS.join(', ')}`,
+      'error: needs a value',
+    ]);
+  });
+
+  test('a word ending in a colon is a key, and one that is none is named as such', () => {
+    assert.match(parseSearch('colour:').errors[0] ?? '', /^colour: is not a search key \(/);
+    assert.match(parseSearch('Re: booking').errors[0] ?? '', /^re: is not a search key/);
+    // Quoted, it is text of the subject; a lone "-" or ":" is no key either.
+    assert.deepEqual(parseSearch('"Re: booking"'), {
+      query: { subject: 'Re: booking' },
+      terms: [{ key: '', value: 'Re: booking', negated: false }],
+      errors: [],
+    });
+    assert.deepEqual(tokenize('- :'), [
+      { key: '', value: '-', negated: false },
+      { key: '', value: ':', negated: false },
+    ]);
   });
 
   test('a clicked value is added as a filter, quoted when needed', () => {

@@ -48,10 +48,16 @@ export interface ParsedSearch {
   errors: string[];
 }
 
-/** Splits the text into terms; a value in double quotes may hold spaces. */
+/**
+ * Splits the text into terms; a value in double quotes may hold spaces. A key with nothing after
+ * it (`error:` at the end, or before a space) is a term of that key with an empty value, so that
+ * it is refused as one ("error: needs a value") instead of searching subjects for the word.
+ */
 export function tokenize(text: string): SearchTerm[] {
   const terms: SearchTerm[] = [];
-  const re = /(-)?(?:([A-Za-z][\w.-]*):)?(?:"([^"]*)"?|(\S+))/gy;
+  // The last alternative, an empty value, is reached only right after a key's colon: anywhere
+  // else `\S+` takes the term's first character.
+  const re = /(-)?(?:([A-Za-z][\w.-]*):)?(?:"([^"]*)"?|(\S+)|(?<=:)(?=\s|$))/gy;
   let i = 0;
   while (i < text.length) {
     if (/\s/.test(text[i] as string)) {
@@ -66,6 +72,10 @@ export function tokenize(text: string): SearchTerm[] {
     terms.push({ key: (m[2] ?? '').toLowerCase(), value, negated: m[1] === '-' });
   }
   return terms;
+}
+
+function notASearchKey(key: string): string {
+  return `${key}: is not a search key (${SEARCH_KEYS.join(', ')}, meta.KEY)`;
 }
 
 const TIME_HINT = 'a date or time like 2026-12-01 or 2026-12-01T14:00 (UTC)';
@@ -90,14 +100,17 @@ export function parseSearch(text: string): ParsedSearch {
       if (negated) errors.push(`-${key}: cannot be excluded`);
       return !negated;
     };
-    if (value === '') {
-      errors.push(`${key}: needs a value`);
-      continue;
-    }
     if (key.startsWith('meta.')) {
       const name = key.slice(5);
       if (name === '') errors.push('meta.KEY:VALUE needs a key');
+      else if (value === '') errors.push(`${key}: needs a value`);
       else target.metadata = [...(target.metadata ?? []), [term.key.slice(5), value]];
+      continue;
+    }
+    if (value === '') {
+      // `colour:` is a key mistyped before it is a value missing.
+      const known = (SEARCH_KEYS as readonly string[]).includes(key);
+      errors.push(known ? `${key}: needs a value` : notASearchKey(term.key));
       continue;
     }
     switch (key) {
@@ -174,7 +187,7 @@ export function parseSearch(text: string): ParsedSearch {
         }
         break;
       default:
-        errors.push(`${term.key}: is not a search key (${SEARCH_KEYS.join(', ')}, meta.KEY)`);
+        errors.push(notASearchKey(term.key));
     }
   }
   if (subject.length > 0) query.subject = subject.join(' ');
