@@ -316,4 +316,53 @@ describe(`refused console forms keep what was typed (${TEST_ENGINE})`, {
     assert.equal(await page.locator('#filter-error').count(), 0);
     assert.equal(await textOf(page, '#no-unsent'), 'No unsent message matches this filter.');
   });
+
+  test('search: a search not understood is said under the box, which keeps it, and lists nothing', async () => {
+    await page.goto(`${tegami.url}/console/messages`);
+    await page.fill('input[name=q]', 'status:lost error:');
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => r.url().includes('/console/messages?q=')),
+      page.press('input[name=q]', 'Enter'),
+    ]);
+    await page.waitForLoadState('load');
+    assert.equal(response.status(), 400);
+    assert.equal(await textOf(page, 'h1'), 'Search');
+    assert.equal(await page.inputValue('input[name=q]'), 'status:lost error:');
+    assert.equal(await page.getAttribute('input[name=q]', 'aria-invalid'), 'true');
+    assert.equal(await page.getAttribute('input[name=q]', 'aria-describedby'), 'search-error');
+    assert.equal(await page.getAttribute('#search-error', 'role'), 'alert');
+    assert.deepEqual(await page.locator('#search-error li').allTextContents(), [
+      'status: one of queued, scheduled, sending, sent, failed, cancelled',
+      'error: needs a value',
+    ]);
+    // What to do about it, and the keys it points to are open.
+    assert.match(
+      await textOf(page, '#search-error'),
+      /Nothing is listed until the search is understood/,
+    );
+    assert.equal(await page.locator('details.help[open]').count(), 1);
+    // Nothing listed, nor said not to match, nor offered for export.
+    assert.equal(await page.locator('table.messages').count(), 0);
+    assert.equal(await page.locator('[role=status]').count(), 0);
+    assert.equal(await page.locator('a[href^="/console/messages.csv"]').count(), 0);
+    assert.deepEqual(await page.evaluate(PAGE_PROBLEMS), []);
+    // One problem is one sentence; a quoted empty value is no value either.
+    await page.fill('input[name=q]', 'unit:""');
+    await Promise.all([page.waitForURL(/q=unit%3A%22%22$/), page.press('input[name=q]', 'Enter')]);
+    assert.equal(
+      await page.locator('#search-error p').first().textContent(),
+      'unit: needs a value',
+    );
+    // Fixed in the same box, the search is taken.
+    await page.fill('input[name=q]', 'status:failed');
+    const [fixed] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/console/messages?q=status%3Afailed')),
+      page.press('input[name=q]', 'Enter'),
+    ]);
+    await page.waitForLoadState('load');
+    assert.equal(fixed.status(), 200);
+    assert.equal(await page.locator('#search-error').count(), 0);
+    assert.equal(await page.getAttribute('input[name=q]', 'aria-invalid'), null);
+    assert.equal(await textOf(page, '[role=status]'), 'No message matches.');
+  });
 });

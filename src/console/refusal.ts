@@ -4,7 +4,7 @@ import { type Html, html } from './html.ts';
  * A form the server refused, shown again with what was typed: what is wrong, in the form's own
  * words, and which of its fields it is about. A page built with one says it above the form's
  * fields and marks those fields (`aria-invalid`, described by what is wrong), as the
- * suppressions, audit log and search do; the answer keeps its 4xx status.
+ * suppressions, audit log, search and unsent view do; the answer keeps its 4xx status.
  */
 export interface Refusal {
   /** The id of the element that says what is wrong: one of its own on the page. */
@@ -13,8 +13,11 @@ export interface Refusal {
   problems: string[];
   /** The names of the fields the problems are about. */
   fields: readonly string[];
-  /** What the refusal left undone ("No unit was created."). */
-  outcome: string;
+  /**
+   * What the refusal left undone ("No unit was created."), and how to go on where the problems
+   * do not say it (a search: where its keys are listed).
+   */
+  outcome: string | Html;
   /**
    * Fields that were typed but are not shown back, since what they hold is a credential (a
    * password, a Slack webhook URL): by their labels, to be typed again.
@@ -27,7 +30,7 @@ export function refusal(
   id: string,
   problems: string | string[],
   fields: readonly string[],
-  outcome: string,
+  outcome: string | Html,
   retype: readonly string[] = [],
 ): Refusal {
   return { id, problems: ([] as string[]).concat(problems), fields, outcome, retype };

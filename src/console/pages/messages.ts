@@ -9,6 +9,7 @@ import { backLabel, backPath } from '../back.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { type Html, html, qs, time } from '../html.ts';
 import { csrf, page } from '../layout.ts';
+import { invalidIf, refusal, refusalNotice } from '../refusal.ts';
 import { addTerm, type ParsedSearch, parseSearch, searchValue } from '../search-language.ts';
 import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
 import { shownUrl } from '../shown-url.ts';
@@ -89,29 +90,33 @@ function statusBadge(status: string): Html {
   return html`<span class="badge s-${status}">${status}</span>`;
 }
 
+/** The messages a search understood (`parsed` without errors) finds, newest first. */
 async function search(
   deps: ConsoleDeps,
   state: ConsoleRequestState,
-  q: string,
+  parsed: ParsedSearch,
   before?: string,
   limit = PAGE_SIZE,
-) {
-  const parsed = parseSearch(q);
-  if (parsed.errors.length > 0) return { parsed, records: [] as MessageRecord[] };
+): Promise<MessageRecord[]> {
   if (parsed.id !== undefined) {
     const unitId = state.scope.kind === 'unit' ? state.scope.unitId : undefined;
     const one = await deps.messages.get(parsed.id, unitId);
-    return { parsed, records: one ? [one] : [] };
+    return one ? [one] : [];
   }
   const filter = await deps.operations.filterFor(state.scope, parsed.query);
-  if (!filter) return { parsed, records: [] };
-  const records = await deps.messages.list({
+  if (!filter) return [];
+  return deps.messages.list({
     ...filter,
     ...(before ? { beforeId: before } : {}),
     limit,
   });
-  return { parsed, records };
 }
+
+/**
+ * How to go on from a search not understood. The problems name the term and what it takes; a
+ * word with a colon (`Re:` pasted from a subject) is read as a key, and quotes make it text.
+ */
+const SEARCH_REFUSED = html`Nothing is listed until the search is understood: change the term in the box (the keys are listed under Search keys, below). A word with a colon is read as a key; to search subjects for it, put it in quotes (<code>"Re: booking"</code>).`;
 
 /**
  * An empty result says why a guest's mail may not have been found: a word without a key searches
@@ -190,35 +195,51 @@ export function registerMessagePages(app: FastifyInstance, deps: ConsoleDeps): v
   app.get('/console/messages', { config: { permission: 'read' } }, async (request, reply) => {
     const state = stateOf(request);
     const { q = '', before } = request.query as { q?: string; before?: string };
-    const { parsed, records } = await search(deps, state, q, before);
+    const parsed = parseSearch(q);
+    // A search not understood is said under the box, which keeps what was typed, as the unsent
+    // view does: 400, and nothing is listed (an empty list would read as "no such mail"), nor
+    // offered for export.
+    const refused =
+      parsed.errors.length > 0
+        ? refusal('search-error', parsed.errors, ['q'], SEARCH_REFUSED)
+        : null;
+    const records = refused ? [] : await search(deps, state, parsed, before);
     const last = records.length === PAGE_SIZE ? records[records.length - 1] : undefined;
     const body = html`<form method="get" action="/console/messages" class="search">
-  <input type="search" name="q" value="${q}" placeholder="to:guest@example.jp status:failed -category:news" aria-label="Search" autofocus>
+  <input type="search" name="q" value="${q}" placeholder="to:guest@example.jp status:failed -category:news" aria-label="Search" autofocus${invalidIf(refused, 'q')}>
   <button type="submit">Search</button>
-  <a class="button secondary" href="/console/messages.csv${qs({ q })}">Export CSV</a>
+  ${refused ? '' : html`<a class="button secondary" href="/console/messages.csv${qs({ q })}">Export CSV</a>`}
 </form>
-<details class="help"><summary>Search keys</summary>
+${refusalNotice(refused)}
+<details class="help"${refused ? html` open` : ''}><summary>Search keys</summary>
 <p><code>to:</code> a recipient (or <code>to:@domain</code>, or part of an address or name: <code>to:tanaka</code>), <code>from:</code>, <code>subject:</code> words, <code>status:</code>, <code>reason:</code> (unsent), <code>unit:</code>, <code>category:</code>, <code>meta.KEY:VALUE</code>, <code>provider:</code>, <code>error:</code> (error class, e.g. http_400), <code>event:</code> (a recipient's delivery status: accepted, delivered, deferred, bounced, blocked, dropped, or none yet), <code>before:</code>/<code>after:</code> (created, UTC), <code>id:</code> (Tegami's id, or a provider's: SendGrid's X-Message-Id or sg_message_id, or the X-Message-Id an application got from <code>/v3/mail/send</code>). Put <code>-</code> before a term to exclude it; quote values with spaces.</p></details>
-${parsed.errors.length > 0 ? html`<ul class="error" role="alert">${parsed.errors.map((e) => html`<li>${e}</li>`)}</ul>` : ''}
-<table class="list messages">
+${
+  refused
+    ? ''
+    : html`<table class="list messages">
 <thead><tr><th>Created</th><th>Status</th><th>Delivery</th><th>To</th><th>Subject</th><th>Unit</th><th>Last error</th></tr></thead>
 <tbody>${records.map(
-      (r) => html`<tr>
+        (r) => html`<tr>
   <td data-label="Created">${time(r.createdAt)}</td><td>${statusBadge(r.status)}</td><td data-label="Delivery">${deliveryText(r, deps.eventsExpected)}</td>
   <td data-label="To" class="wrap">${recipientsText(r)}</td>
   <td class="subject"><a href="/console/messages/${r.id}${qs({ q })}">${r.content.subject || '(no subject)'}</a></td>
   <td data-label="Unit">${r.unit}</td><td data-label="Last error">${r.lastErrorClass ?? ''}</td></tr>`,
-    )}</tbody></table>
-${records.length === 0 && parsed.errors.length === 0 ? noMatch(parsed, before) : ''}
+      )}</tbody></table>
+${records.length === 0 ? noMatch(parsed, before) : ''}`
+}
 ${last ? html`<p><a href="/console/messages${qs({ q, before: last.id })}" rel="next">Older messages →</a></p>` : ''}`;
-    return reply.type('text/html').send(page('Search', state, body, '/console/messages').text);
+    return reply
+      .code(refused ? 400 : 200)
+      .type('text/html')
+      .send(page('Search', state, body, '/console/messages').text);
   });
 
   app.get('/console/messages.csv', { config: { permission: 'read' } }, async (request, reply) => {
     const state = stateOf(request);
     const { q = '' } = request.query as { q?: string };
-    const { parsed, records } = await search(deps, state, q, undefined, CSV_MAX_ROWS);
+    const parsed = parseSearch(q);
     if (parsed.errors.length > 0) throw new ConsoleError(400, parsed.errors.join('; '));
+    const records = await search(deps, state, parsed, undefined, CSV_MAX_ROWS);
     const lines = [
       [
         'id',

@@ -13,6 +13,7 @@ import { SUPPRESSED_ERROR_CLASS } from '../../domain/types.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { age, type Html, html, qs, time } from '../html.ts';
 import { csrf, page } from '../layout.ts';
+import { invalidIf, type Refusal, refusal, refusalNotice } from '../refusal.ts';
 import { addTerm, type ParsedSearch, parseSearch, searchWordsOf } from '../search-language.ts';
 import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
 import { providerHold } from './provider-hold.ts';
@@ -54,9 +55,9 @@ function parseFilter(q: string) {
 }
 
 /** The filter box of the unsent page, holding the filter as typed. */
-function filterForm(q: string, problemsId: string | null): Html {
+function filterForm(q: string, refused: Refusal | null): Html {
   return html`<form method="get" action="/console/unsent" class="search">
-  <input type="search" name="q" value="${q}" placeholder="reason:failed error:http_400 category:booking" aria-label="Filter"${problemsId ? html` aria-invalid="true" aria-describedby="${problemsId}"` : ''}>
+  <input type="search" name="q" value="${q}" placeholder="reason:failed error:http_400 category:booking" aria-label="Filter"${invalidIf(refused, 'q')}>
   <button type="submit">Filter</button>
 </form>`;
 }
@@ -123,9 +124,14 @@ export function registerUnsentPages(app: FastifyInstance, deps: ConsoleDeps): vo
     if (problems.length > 0) {
       // A filter not understood is said under the box, which keeps what was typed (as the
       // search does): 400, and nothing is counted or listed.
-      const body = html`${filterForm(q, 'filter-error')}
-<ul class="error" role="alert" id="filter-error">${problems.map((p) => html`<li>${p}</li>`)}</ul>
-<p class="muted">Nothing is shown until the filter is understood; the search keys are listed under Search keys in <a href="/console/messages">Search</a>.</p>`;
+      const refused = refusal(
+        'filter-error',
+        problems,
+        ['q'],
+        html`Nothing is shown until the filter is understood; the search keys are listed under Search keys in <a href="/console/messages">Search</a>.`,
+      );
+      const body = html`${filterForm(q, refused)}
+${refusalNotice(refused)}`;
       return reply
         .code(400)
         .type('text/html')
