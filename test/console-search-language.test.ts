@@ -115,9 +115,20 @@ describe("the console's search language", () => {
     ]);
   });
 
-  test('a word ending in a colon is a key, and one that is none is named as such', () => {
-    assert.match(parseSearch('colour:').errors[0] ?? '', /^colour: is not a search key \(/);
-    assert.match(parseSearch('Re: booking').errors[0] ?? '', /^re: is not a search key/);
+  test('a word ending in a colon that is no key is a word of the subject, as pasted from one', () => {
+    // (Keys are read in any case, and subjects searched so: the word is kept lower-cased.)
+    assert.deepEqual(parseSearch('Re: booking'), {
+      query: { subject: 're: booking' },
+      terms: [
+        { key: 're', value: '', negated: false },
+        { key: '', value: 'booking', negated: false },
+      ],
+      errors: [],
+    });
+    assert.deepEqual(parseSearch('Confirmed: -Cancelled:').errors, []);
+    assert.equal(parseSearch('Confirmed: -Cancelled:').query.subject, 'confirmed:');
+    // With a value it is a key, and one that is none is named as such.
+    assert.match(parseSearch('colour:red').errors[0] ?? '', /^colour: is not a search key \(/);
     // Quoted, it is text of the subject; a lone "-" or ":" is no key either.
     assert.deepEqual(parseSearch('"Re: booking"'), {
       query: { subject: 'Re: booking' },

@@ -108,9 +108,10 @@ export function parseSearch(text: string): ParsedSearch {
       continue;
     }
     if (value === '') {
-      // `colour:` is a key mistyped before it is a value missing.
-      const known = (SEARCH_KEYS as readonly string[]).includes(key);
-      errors.push(known ? `${key}: needs a value` : notASearchKey(term.key));
+      // A word that is no key, followed by a space (`Re: booking`, `Confirmed: 4 nights`, as
+      // pasted from a subject), is a word of the subject, as it was before keys took empty values.
+      if ((SEARCH_KEYS as readonly string[]).includes(key)) errors.push(`${key}: needs a value`);
+      else (negated ? notSubject : subject).push(`${term.key}:`);
       continue;
     }
     switch (key) {

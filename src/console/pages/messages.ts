@@ -114,9 +114,9 @@ async function search(
 
 /**
  * How to go on from a search not understood. The problems name the term and what it takes; a
- * word with a colon (`Re:` pasted from a subject) is read as a key, and quotes make it text.
+ * word with a colon and a value (`Re:booking`) is read as a key, and quotes make it text.
  */
-const SEARCH_REFUSED = html`Nothing is listed until the search is understood: change the term in the box (the keys are listed under Search keys, below). A word with a colon is read as a key; to search subjects for it, put it in quotes (<code>"Re: booking"</code>).`;
+const SEARCH_REFUSED = html`Nothing is listed until the search is understood: change the term in the box (the keys are listed under Search keys, below). A word with a colon and a value after it is read as a key; to search subjects for it, put it in quotes (<code>"Re:booking"</code>).`;
 
 /**
  * An empty result says why a guest's mail may not have been found: a word without a key searches
