@@ -27,6 +27,7 @@ import * as unitRateWindows from './025-unit-rate-windows.ts';
 import * as webhookDeliveryMessage from './026-webhook-delivery-message.ts';
 import * as deliveryEventStatus from './027-delivery-event-status.ts';
 import * as webhookDeliveryErrorTime from './028-webhook-delivery-error-time.ts';
+import * as auditActorNameIndex from './029-audit-actor-name-index.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
@@ -58,4 +59,5 @@ export const migrations: Record<string, Migration> = {
   '026-webhook-delivery-message': webhookDeliveryMessage,
   '027-delivery-event-status': deliveryEventStatus,
   '028-webhook-delivery-error-time': webhookDeliveryErrorTime,
+  '029-audit-actor-name-index': auditActorNameIndex,
 };
