@@ -1,5 +1,5 @@
 /**
- * `npm run bench [single|batch|e2e|sendgrid|events|postgres|ops|priority]` (and `load`, see bench/load.ts, and `smtp`, see bench/smtp.ts): measures the submission API and end-to-end delivery on this machine with real
+ * `npm run bench [single|batch|e2e|sendgrid|events|postgres|ops|priority|audit]` (and `load`, see bench/load.ts, and `smtp`, see bench/smtp.ts): measures the submission API and end-to-end delivery on this machine with real
  * processes, real HTTP and a durable (fsync'd) SQLite file. Prints a Markdown table to paste into
  * docs/benchmarks.md. The load generator (autocannon) runs in this process; Tegami in a child
  * process, so each gets its own core on a 2-core machine.
@@ -13,6 +13,7 @@ import {
   signPayload,
 } from '../src/simulator/event-webhook/signing.ts';
 import { message, request, spawnTegami, TEST_KEY, tempDatabase, waitFor } from '../test/helpers.ts';
+import { auditBench } from './audit.ts';
 import { loadBench } from './load.ts';
 import { opsBench } from './ops.ts';
 import { startBenchPostgres } from './postgres-server.ts';
@@ -346,6 +347,8 @@ if (all || which.includes('postgres') || postgresIngestOnly) {
 if (which.includes('ops')) rows.push(...(await opsBench()));
 // Not part of a plain `npm run bench` either: a 100,000-message backlog per engine (bench/priority.ts).
 if (which.includes('priority')) console.log(`\n${(await priorityBench()).join('\n')}`);
+// Nor this: 200,000 audit events per engine, searched by actor (bench/audit.ts).
+if (which.includes('audit')) rows.push(...(await auditBench()));
 if (all || which.includes('sendgrid')) {
   await throughSimulator(0, 256, Number(process.env.BENCH_E2E_MESSAGES ?? 30_000));
   await throughSimulator(200, 200, 10_000);
