@@ -8,7 +8,7 @@ import { DeliveryWorker } from '../delivery/worker.ts';
 import { AlertsService } from '../domain/alerts/service.ts';
 import {
   type BootstrapKeyChange,
-  createApiKey,
+  createFirstApiKey,
   ensureBootstrapKey,
   hashApiKey,
   keyAuditFields,
@@ -622,22 +622,26 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       mismatchLog.start();
       if (config.smtp) smtp = await startSmtp(config.smtp, app, keys, logger);
       // Only now that the port is ours: a start that cannot listen must not create a key.
+      // The count is a cheap look that spares every later start a write transaction; whether
+      // this start makes the key is decided under a lock (createFirstApiKey).
       if (!config.bootstrapApiKey && (await keys.count()) === 0) {
-        // The operator's first key: an admin key, in the `default` unit.
-        const { key, record } = await createApiKey(
-          keys,
-          'first key (created at first start)',
-          Date.now(),
-          { admin: true },
-        );
-        await operations.service.record(
-          START_ACTORS.firstKey,
-          'key.create',
-          keyAuditFields('key.create', record),
-        );
-        announce(
-          `Created the first API key (${record.id}). It is shown only this once; keep it:\n\n    ${key}\n`,
-        );
+        const first = await createFirstApiKey(keys);
+        if (first) {
+          const { key, record } = first;
+          await operations.service.record(
+            START_ACTORS.firstKey,
+            'key.create',
+            keyAuditFields('key.create', record),
+          );
+          announce(
+            `Created the first API key (${record.id}). It is shown only this once; keep it:\n\n    ${key}\n`,
+          );
+        } else {
+          // Said, so that whoever reads this process's output looks for the key elsewhere.
+          announce(
+            'Created no API key: another process made one meanwhile (a start at the same time prints the first key in its own output only).',
+          );
+        }
       }
     }
 

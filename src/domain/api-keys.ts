@@ -83,6 +83,33 @@ export async function createApiKey(
   return { key, record };
 }
 
+/** The name of the key a start makes when there is none (createFirstApiKey). */
+export const FIRST_KEY_NAME = 'first key (created at first start)';
+
+/**
+ * The operator's first key, made by a start that found no key: an admin key in the `default`
+ * unit. Null when there is a key by now: of several processes starting at once on an empty
+ * database, exactly one makes it (ApiKeyStore.insertIfNone), and only that one may show it.
+ */
+export async function createFirstApiKey(
+  store: ApiKeyStore,
+  now = Date.now(),
+): Promise<{ key: string; record: ApiKeyRecord } | null> {
+  const key = generateApiKey();
+  const record = await store.insertIfNone(
+    {
+      id: newId('key'),
+      name: FIRST_KEY_NAME,
+      prefix: keyPrefix(key),
+      createdAt: now,
+      revokedAt: null,
+      admin: true,
+    },
+    hashApiKey(key),
+  );
+  return record ? { key, record } : null;
+}
+
 /**
  * The unit an audit event about `key` names: its own for a unit key, none for an admin key,
  * which acts on every unit (its unit is only where its own mail goes).

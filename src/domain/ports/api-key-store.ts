@@ -24,6 +24,11 @@ export type NewApiKey = Omit<ApiKeyRecord, 'unitId' | 'admin' | 'defaultPriority
 /** API keys, stored as SHA-256 hashes only (see api-keys.ts). */
 export interface ApiKeyStore {
   insert(record: NewApiKey, keyHash: string): Promise<ApiKeyRecord>;
+  /**
+   * Stores the key only if there is no key at all, revoked ones included; null when there is.
+   * Of several processes asking at once, exactly one stores its key.
+   */
+  insertIfNone(record: NewApiKey, keyHash: string): Promise<ApiKeyRecord | null>;
   makeAdmin(id: string): Promise<void>;
   findById(id: string): Promise<ApiKeyRecord | null>;
   /** The active key with this hash, for authenticating a request; cached, so cheap. */

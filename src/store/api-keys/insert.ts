@@ -1,23 +1,27 @@
+import type { Kysely } from 'kysely';
 import { DEFAULT_UNIT_NAME } from '../../domain/operations/units.ts';
 import type { ApiKeyRecord, NewApiKey } from '../../domain/ports/api-key-store.ts';
-import type { DatabaseHandle } from '../engine/handle.ts';
+import type { Database } from '../schema.ts';
 
-/** Stores a new key (its hash only), in the `default` unit unless the record names one. */
+/**
+ * Stores a new key (its hash only), in the `default` unit unless the record names one; in the
+ * caller's transaction when it has one.
+ */
 export async function insertApiKey(
-  handle: DatabaseHandle,
+  db: Kysely<Database>,
   record: NewApiKey,
   keyHash: string,
 ): Promise<ApiKeyRecord> {
   const unitId =
     record.unitId ??
     (
-      await handle.db
+      await db
         .selectFrom('units')
         .select('id')
         .where('name', '=', DEFAULT_UNIT_NAME)
         .executeTakeFirstOrThrow()
     ).id;
-  await handle.db
+  await db
     .insertInto('api_keys')
     .values({
       id: record.id,

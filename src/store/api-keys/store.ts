@@ -3,6 +3,7 @@ import type { DatabaseHandle } from '../engine/handle.ts';
 import { countApiKeys } from './count.ts';
 import { findApiKey } from './find.ts';
 import { insertApiKey } from './insert.ts';
+import { insertFirstApiKey } from './insert-first.ts';
 import { listApiKeys } from './list.ts';
 import { revokeApiKey } from './revoke.ts';
 import { makeApiKeyAdmin, reactivateApiKey, setApiKeyPrefix } from './update.ts';
@@ -21,7 +22,12 @@ export class SqlApiKeyStore implements ApiKeyStore {
   constructor(private readonly handle: DatabaseHandle) {}
 
   insert(record: NewApiKey, keyHash: string): Promise<ApiKeyRecord> {
-    return insertApiKey(this.handle, record, keyHash);
+    return insertApiKey(this.handle.db, record, keyHash);
+  }
+
+  /** Stores the key only if there is none at all; null when there is (see insert-first.ts). */
+  insertIfNone(record: NewApiKey, keyHash: string): Promise<ApiKeyRecord | null> {
+    return insertFirstApiKey(this.handle, record, keyHash);
   }
 
   /** Makes a key an admin key (the bootstrap key always is one). */
