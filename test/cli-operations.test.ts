@@ -260,9 +260,12 @@ describe(`operations from the command line (${TEST_ENGINE})`, () => {
     assert.equal(existsSync(folder), false, 'nothing was created');
   });
 
-  test('alerts, audit, unsent, keys and users refuse a unit that does not exist, alike', async () => {
-    for (const command of ['alerts', 'audit', 'unsent']) {
-      const r = await runTegami([command, '--unit', 'nosuch'], env);
+  test('alerts, audit, unsent, recover, keys and users refuse a unit that does not exist, alike (exit 2)', async () => {
+    for (const command of ['alerts', 'audit', 'unsent', 'recover']) {
+      const r = await runTegami(
+        [command, '--unit', 'nosuch', ...(command === 'recover' ? ['--dry-run'] : [])],
+        env,
+      );
       assert.equal(r.code, 2, `${command}: ${r.output}`);
       assert.equal(
         r.output,
@@ -270,8 +273,11 @@ describe(`operations from the command line (${TEST_ENGINE})`, () => {
       );
     }
     // Every command points to the CLI's list of units, not the API's.
+    const keysBefore = await runTegami(['keys', 'list'], env);
     const key = await runTegami(['keys', 'create', '--name', 'app', '--unit', 'nosuch'], env);
-    assert.match(key.output, /^No unit is named "nosuch" \(see tegami units list\)\.$/m);
+    assert.equal(key.code, 2, key.output);
+    assert.equal(key.output, 'tegami keys: no unit is named "nosuch" (see tegami units list)\n');
+    assert.equal((await runTegami(['keys', 'list'], env)).output, keysBefore.output, 'no key made');
     const user = await runTegami(
       ['users', 'create', '--email', 'new@example.com', '--unit', 'nosuch'],
       env,

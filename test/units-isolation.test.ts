@@ -383,8 +383,8 @@ describe(`business units and their isolation (${TEST_ENGINE})`, () => {
     );
     assert.equal(shown.body.unit, 'spa');
     const unknown = await runTegami(['keys', 'create', '--unit', 'nowhere'], env);
-    assert.equal(unknown.code, 1);
-    assert.match(unknown.output, /No unit is named "nowhere"/);
+    assert.equal(unknown.code, 2, unknown.output);
+    assert.match(unknown.output, /no unit is named "nowhere"/);
     const audit = await tegami.request('GET', '/v1/audit-events?action=key.create');
     assert.equal(audit.body.data[0].actor.type, 'cli');
     assert.equal(audit.body.data[0].unit, 'spa');

@@ -9,14 +9,16 @@ import { createOperations } from './wire-operations.ts';
  * changes little: the unit a new key goes into, and a record of each key created or revoked.
  */
 
-/** The unit id for `--unit NAME` (default: the `default` unit), or an error line. */
+/** The unit id for `--unit NAME` (default: the `default` unit), or the line refusing it. */
 export async function unitForNewKey(
   database: DatabaseHandle,
   name: string | undefined,
 ): Promise<{ unitId: string; name: string } | { error: string }> {
   const unitName = name ?? 'default';
   const unit = await new SqlUnitStore(database).findByName(unitName);
-  if (!unit) return { error: `No unit is named "${unitName}" (see ${CLI_LISTS.units}).` };
+  if (!unit) {
+    return { error: `tegami keys: no unit is named "${unitName}" (see ${CLI_LISTS.units})` };
+  }
   return { unitId: unit.id, name: unit.name };
 }
 

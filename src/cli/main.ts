@@ -387,9 +387,12 @@ async function keys(config: Config, action: string, parsed: Parsed): Promise<num
     if (action === 'keys create') {
       const unitName = typeof parsed.values.unit === 'string' ? parsed.values.unit : undefined;
       const unit = await unitForNewKey(database, unitName);
+      // Exit 2, as every command that takes --unit answers a unit that does not exist: a
+      // well-formed value, refused for what the database holds. 64 is a command line wrong in
+      // itself; 1, a key or recovery to act on that is not there, or a failure.
       if ('error' in unit) {
         console.error(unit.error);
-        return 1;
+        return 2;
       }
       const { key, record } = await createApiKey(store, name, Date.now(), {
         unitId: unit.unitId,
