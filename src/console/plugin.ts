@@ -8,11 +8,16 @@ import { isDatabaseUnavailable } from '../domain/ports/database-unavailable.ts';
 import type { ConsoleDeps } from './deps.ts';
 import { html } from './html.ts';
 import { page } from './layout.ts';
-import { registerAdminPages } from './pages/admin.ts';
+import { registerKeyPages } from './pages/admin/keys.ts';
+import { registerUnitPages } from './pages/admin/units.ts';
+import { registerUserPages } from './pages/admin/users.ts';
+import { registerWebhookPages } from './pages/admin/webhooks.ts';
 import { registerAlertsPage } from './pages/alerts.ts';
+import { registerAuditPage } from './pages/audit.ts';
 import { registerMessagePages } from './pages/messages.ts';
 import { registerOverview } from './pages/overview.ts';
 import { registerSignIn } from './pages/sign-in.ts';
+import { registerSuppressionPages } from './pages/suppressions.ts';
 import { registerUnsentPages } from './pages/unsent.ts';
 import { ConsoleError, checkConsoleInput, guard } from './session.ts';
 
@@ -138,7 +143,12 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
     registerOverview(scope, deps);
     registerMessagePages(scope, deps);
     registerUnsentPages(scope, deps);
-    registerAdminPages(scope, deps);
+    registerSuppressionPages(scope, deps);
+    registerKeyPages(scope, deps);
+    registerUnitPages(scope, deps);
+    registerUserPages(scope, deps);
+    registerWebhookPages(scope, deps);
+    registerAuditPage(scope, deps);
     registerAlertsPage(scope, deps);
   });
 }

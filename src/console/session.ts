@@ -243,6 +243,14 @@ export function guard(deps: ConsoleDeps) {
   };
 }
 
+/** The unit a user of some units is looking at; undefined for a user of every unit. */
+export function unitIdOf(state: ConsoleRequestState): string | undefined {
+  return state.scope.kind === 'unit' ? state.scope.unitId : undefined;
+}
+
+/** A query or form as checkConsoleInput lets it through: each field text, given at most once. */
+export type Fields = Record<string, string | undefined>;
+
 /** The state of a route that has passed `guard` (every route but the public ones). */
 export function stateOf(request: FastifyRequest): ConsoleRequestState {
   if (!request.consoleState) throw new ConsoleError(401, 'Sign in first.');

@@ -1,0 +1,132 @@
+import type { FastifyInstance } from 'fastify';
+import {
+  apiKeyNameProblem,
+  createApiKey,
+  keyAuditFields,
+  shownKeyPrefix,
+} from '../../../domain/api-keys.ts';
+import { isPriority, PRIORITIES } from '../../../domain/priority.ts';
+import type { ConsoleDeps } from '../../deps.ts';
+import { html, time } from '../../html.ts';
+import { csrf, page } from '../../layout.ts';
+import { invalidIf, type Refusal, refusal, refusalNotice } from '../../refusal.ts';
+import { ConsoleError, type ConsoleRequestState, type Fields, stateOf } from '../../session.ts';
+import { fieldProblemText } from '../words.ts';
+
+// The form's labels, by the names the domain gives its fields (as the API does): a refusal names
+// a field as the form shows it.
+const KEY_LABELS = { name: 'Name', unit: 'Unit', priority: 'Priority of its mail' } as const;
+
+/** API keys (admins of every unit): the list, a new key shown once, revoking one. */
+export function registerKeyPages(app: FastifyInstance, deps: ConsoleDeps): void {
+  const clock = deps.clock ?? Date.now;
+
+  /** What the key form held when it was refused, shown again as typed. */
+  interface KeyForm {
+    name: string;
+    unit: string;
+    admin: boolean;
+    priority: string;
+  }
+
+  async function keysPage(
+    state: ConsoleRequestState,
+    created: { key: string; name: string } | null,
+    refused: { form: KeyForm; why: Refusal } | null = null,
+  ) {
+    const [keys, units] = await Promise.all([
+      deps.keys.list(),
+      deps.operations.listUnits(state.scope),
+    ]);
+    const names = new Map(units.map((u) => [u.id, u.name]));
+    const typed = refused?.form;
+    const why = refused?.why ?? null;
+    return page(
+      'API keys',
+      state,
+      html`${created ? html`<div class="card notice" role="status"><p>The key <strong>${created.name}</strong>, shown only this once; keep it now:</p><pre data-new-key>${created.key}</pre></div>` : ''}
+<form method="post" action="/console/keys" class="card inline-form">${csrf(state)}
+${refusalNotice(why)}
+<label>Name <input name="name" required maxlength="200" value="${typed?.name ?? ''}"${invalidIf(why, 'name')}></label>
+<label>Unit <select name="unit"${invalidIf(why, 'unit')}>${units.map((u) => html`<option value="${u.id}"${typed?.unit === u.id ? ' selected' : ''}>${u.name}</option>`)}</select></label>
+<label><input type="checkbox" name="admin" value="1"${typed?.admin ? ' checked' : ''}> admin (every unit)</label>
+<label>Priority of its mail <select name="priority"${invalidIf(why, 'priority')}><option value="">the unit's default</option>${PRIORITIES.map((p) => html`<option value="${p}"${typed?.priority === p ? ' selected' : ''}>${p}</option>`)}</select></label>
+<button type="submit">Create key</button></form>
+<table class="list"><thead><tr><th>Name</th><th>Prefix</th><th>Unit</th><th>Created</th><th>State</th><th><span class="visually-hidden">Revoke</span></th></tr></thead>
+<tbody>${keys.map(
+        (
+          k,
+        ) => html`<tr><td class="wrap">${k.name}</td><td><code>${shownKeyPrefix(k.prefix)}…</code></td><td>${names.get(k.unitId) ?? k.unitId}${k.admin ? ' (admin)' : ''}${k.defaultPriority ? `, ${k.defaultPriority} priority` : ''}</td><td>${time(k.createdAt)}</td>
+<td>${k.revokedAt ? html`revoked ${time(k.revokedAt)}` : 'active'}</td>
+<td>${k.revokedAt ? '' : html`<form method="post" action="/console/keys/${k.id}/revoke" class="inline">${csrf(state)}<button type="submit" class="danger">Revoke</button></form>`}</td></tr>`,
+      )}</tbody></table>`,
+      '/console/keys',
+    );
+  }
+
+  app.get(
+    '/console/keys',
+    { config: { permission: 'administer', everyUnit: true } },
+    async (request, reply) => {
+      return reply.type('text/html').send((await keysPage(stateOf(request), null)).text);
+    },
+  );
+
+  app.post(
+    '/console/keys',
+    { config: { permission: 'administer', everyUnit: true } },
+    async (request, reply) => {
+      const state = stateOf(request);
+      const body = request.body as Fields;
+      const form: KeyForm = {
+        name: body.name ?? '',
+        unit: body.unit ?? '',
+        admin: body.admin === '1',
+        priority: body.priority ?? '',
+      };
+      // Refused: the page again, with the form as typed and what is wrong above it.
+      const refuse = async (field: keyof KeyForm, problem: string) => {
+        const why = refusal('key-error', problem, [field], 'No key was created.');
+        const shown = await keysPage(state, null, {
+          form: { ...form, name: form.name.slice(0, 1000) },
+          why,
+        });
+        return reply.code(400).type('text/html').send(shown.text);
+      };
+      const name = form.name.trim();
+      const problem = apiKeyNameProblem(name);
+      if (problem) return refuse('name', fieldProblemText(KEY_LABELS, 'name', problem));
+      const units = await deps.operations.listUnits(state.scope);
+      const unit = units.find((u) => u.id === form.unit);
+      if (!unit) return refuse('unit', 'That unit does not exist: choose one from the list.');
+      const priority = form.priority || undefined;
+      if (priority !== undefined && !isPriority(priority))
+        return refuse(
+          'priority',
+          `“${KEY_LABELS.priority}” must be ${PRIORITIES.join(', ')} or the unit's default.`,
+        );
+      const { key, record } = await createApiKey(deps.keys, name, clock(), {
+        unitId: unit.id,
+        admin: form.admin,
+        defaultPriority: priority ?? null,
+      });
+      // As `tegami keys create` records it: that a key can act on every unit is worth finding.
+      await deps.operations.record(state.actor, 'key.create', keyAuditFields('key.create', record));
+      return reply.type('text/html').send((await keysPage(state, { key, name })).text);
+    },
+  );
+
+  app.post(
+    '/console/keys/:id/revoke',
+    { config: { permission: 'administer', everyUnit: true } },
+    async (request, reply) => {
+      const state = stateOf(request);
+      const { id } = request.params as { id: string };
+      const key = await deps.keys.findById(id);
+      if (!key || !(await deps.keys.revoke(id, clock())))
+        throw new ConsoleError(404, 'No such active key.');
+      await deps.operations.record(state.actor, 'key.revoke', keyAuditFields('key.revoke', key));
+      return reply.redirect('/console/keys', 303);
+    },
+  );
+}
