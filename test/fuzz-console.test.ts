@@ -98,9 +98,11 @@ function validFields(route: Route, units: { hotel: string }): Fields {
       ['events', 'message.sent'],
       ['unit', units.hotel],
     ],
+    'GET /console/units': [['after', units.hotel]],
     'POST /console/units/:id/alerts': [
       ['delay_s', '300'],
       ['dead_letters', '0'],
+      ['after', units.hotel],
     ],
     'POST /console/webhooks/:id/redeliver': [['after', '2020-01-01T00:00:00Z']],
     'POST /console/unit': [['unit', units.hotel]],

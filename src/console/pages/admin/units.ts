@@ -5,7 +5,7 @@ import type { ConsoleDeps } from '../../deps.ts';
 import { html, qs, time } from '../../html.ts';
 import { csrf, page } from '../../layout.ts';
 import { invalidIf, type Refusal, refusal, refusalNotice } from '../../refusal.ts';
-import { type ConsoleRequestState, type Fields, stateOf } from '../../session.ts';
+import { ConsoleError, type ConsoleRequestState, type Fields, stateOf } from '../../session.ts';
 import { fieldProblemText, wholeNumberProblem } from '../words.ts';
 
 // The forms' labels, by the names the domain gives their fields (as the API does): a refusal
@@ -17,8 +17,32 @@ const UNIT_ALERT_LABELS = {
   'alerts.dead_letters': 'Dead letters over',
 } as const;
 
+/**
+ * Units per page of the units page, by name, as the API's `GET /v1/units` gives them unasked:
+ * each row holds its own alert form, and the settings of a page are read in one query.
+ */
+const UNITS_PAGE_SIZE = 50;
+
+/** A page link's cursor: the id of the last unit of the page before. */
+const UNIT_ID = /^unit_[0-9A-Z]{26}$/;
+
+const NO_SUCH_PAGE = 'That page of units does not exist.';
+
 /** Units (admins of every unit): the list, a new unit, each unit's alert settings. */
 export function registerUnitPages(app: FastifyInstance, deps: ConsoleDeps): void {
+  /**
+   * The cursor `after` of a page or a form: undefined on the first page (a form there sends
+   * none, or an empty one). A cursor no link of this page made, or naming no unit, is refused
+   * with 400 before anything is done: a page after a unit that is not there would read as the
+   * end of the list. Units are never deleted, so a link made earlier still works.
+   */
+  async function pageCursor(after: string | undefined): Promise<string | undefined> {
+    if (after === undefined || after === '') return undefined;
+    if (!UNIT_ID.test(after) || !(await deps.operations.unitNames([after])).has(after))
+      throw new ConsoleError(400, NO_SUCH_PAGE);
+    return after;
+  }
+
   /** What a unit's alert form held when it was refused; the Slack URL is never shown back. */
   interface UnitAlertsForm {
     unitId: string;
@@ -30,17 +54,37 @@ export function registerUnitPages(app: FastifyInstance, deps: ConsoleDeps): void
   }
 
   /**
-   * Every unit with its settings, the settings of them all in one query. `refused`: the new
-   * unit's name, or one unit's alert form, as typed, with what is wrong said in that form.
+   * A page of units by name, those after the unit `after` (none: the first page), with their
+   * settings, read in one query. `refused`: the new unit's name, or one unit's alert form, as
+   * typed, with what is wrong said in that form.
    */
   async function unitsPage(
     state: ConsoleRequestState,
+    after: string | undefined,
     refused:
       | { kind: 'create'; name: string; why: Refusal }
       | { kind: 'alerts'; form: UnitAlertsForm; why: Refusal }
       | null,
   ) {
-    const units = await deps.operations.listUnitsWithSettings(state.scope);
+    // One more than a page: whether a next page exists (keyset, by name).
+    const pageOfUnits = (afterId: string | undefined) =>
+      deps.operations.listUnitsWithSettings(state.scope, {
+        limit: UNITS_PAGE_SIZE + 1,
+        ...(afterId !== undefined ? { afterId } : {}),
+      });
+    let found = await pageOfUnits(after);
+    const refusedUnitId = refused?.kind === 'alerts' ? refused.form.unitId : undefined;
+    if (refusedUnitId !== undefined && !found.some(({ unit }) => unit.id === refusedUnitId)) {
+      // The refused unit's form is not on the page it came from (a unit created since, named
+      // before it, moved it to the next page; or the form came without its page): the page
+      // begins at that unit instead, so that what is wrong is said in its row.
+      const first = await deps.operations.unitWithSettings(state.scope, refusedUnitId);
+      found = [first, ...(await pageOfUnits(refusedUnitId))];
+    }
+    const units = found.slice(0, UNITS_PAGE_SIZE);
+    const last = found.length > UNITS_PAGE_SIZE ? units[units.length - 1] : undefined;
+    // Each form says which page it was on, for its answer to come back to that page.
+    const onThisPage = after ? html`<input type="hidden" name="after" value="${after}">` : '';
     const created = refused?.kind === 'create' ? refused : null;
     const rows = units.map(({ unit: u, settings: s }) => {
       const o = s.overrides;
@@ -59,7 +103,7 @@ export function registerUnitPages(app: FastifyInstance, deps: ConsoleDeps): void
       // PUT /v1/units/{id}. The form's action names the row, so the page answering it, a refusal
       // or the list again, opens at this unit.
       return html`<tr id="unit-${u.id}"><td><a href="/console/messages${qs({ q: `unit:${u.name}` })}">${u.name}</a></td><td><code>${u.id}</code></td><td>${time(u.createdAt)}</td>
-<td><form method="post" action="/console/units/${u.id}/alerts#unit-${u.id}" class="inline-form">${csrf(state)}
+<td><form method="post" action="/console/units/${u.id}/alerts#unit-${u.id}" class="inline-form">${csrf(state)}${onThisPage}
 ${refusalNotice(why)}
 <label>${UNIT_ALERT_LABELS.slack_webhook_url} <input name="slack_webhook_url" type="url" placeholder="${maskUrl(s.slackWebhookUrl) ?? 'the global channel'}"${invalidIf(why, 'slack_webhook_url')}></label>
 <label><input type="checkbox" name="remove_slack" value="1"${typed?.removeSlack ? ' checked' : ''}> use the global channel</label>
@@ -69,11 +113,13 @@ ${refusalNotice(why)}
 <button type="submit">Save</button></form></td></tr>`;
     });
     const why = created?.why ?? null;
-    const body = html`<form method="post" action="/console/units" class="card inline-form">${csrf(state)}
+    const body = html`<form method="post" action="/console/units" class="card inline-form">${csrf(state)}${onThisPage}
 ${refusalNotice(why)}
 <label>Name <input name="name" required pattern="[a-z0-9_-]{1,63}" value="${created?.name ?? ''}"${invalidIf(why, 'name')}></label><button type="submit">Create unit</button></form>
 <table class="list"><thead><tr><th>Name</th><th>Id</th><th>Created</th><th>Alerts (Slack channel, thresholds)</th></tr></thead>
-<tbody>${rows}</tbody></table>`;
+<tbody>${rows}</tbody></table>
+${units.length === 0 ? html`<p class="muted" role="status">No more units.</p>` : ''}
+${last ? html`<p><a href="/console/units${qs({ after: last.unit.id })}" rel="next">Next units →</a></p>` : ''}`;
     return page('Units', state, body, '/console/units');
   }
 
@@ -81,7 +127,8 @@ ${refusalNotice(why)}
     '/console/units',
     { config: { permission: 'administer', everyUnit: true } },
     async (request, reply) => {
-      return reply.type('text/html').send((await unitsPage(stateOf(request), null)).text);
+      const after = await pageCursor((request.query as Fields).after);
+      return reply.type('text/html').send((await unitsPage(stateOf(request), after, null)).text);
     },
   );
 
@@ -90,7 +137,9 @@ ${refusalNotice(why)}
     { config: { permission: 'administer', everyUnit: true } },
     async (request, reply) => {
       const state = stateOf(request);
-      const typed = (request.body as Fields).name ?? '';
+      const form = request.body as Fields;
+      const after = await pageCursor(form.after);
+      const typed = form.name ?? '';
       const name = typed.trim();
       try {
         await deps.operations.createUnit(state.scope, state.actor, name);
@@ -103,13 +152,17 @@ ${refusalNotice(why)}
             ? [`A unit named “${name}” already exists: choose another name.`]
             : error.details.map((d) => fieldProblemText(UNIT_LABELS, d.field, d.message));
         const why = refusal('unit-error', problems, ['name'], 'No unit was created.');
-        const shown = await unitsPage(state, { kind: 'create', name: typed.slice(0, 200), why });
+        const shown = await unitsPage(state, after, {
+          kind: 'create',
+          name: typed.slice(0, 200),
+          why,
+        });
         return reply
           .code(error.kind === 'exists' ? 409 : 400)
           .type('text/html')
           .send(shown.text);
       }
-      return reply.redirect('/console/units', 303);
+      return reply.redirect(`/console/units${qs({ after })}`, 303);
     },
   );
 
@@ -119,6 +172,7 @@ ${refusalNotice(why)}
     async (request, reply) => {
       const state = stateOf(request);
       const raw = request.body as Fields;
+      const after = await pageCursor(raw.after);
       const url = String(raw.slack_webhook_url ?? '').trim();
       // A unit that is not there (or not this user's) is no row to show a refusal in: 404.
       const { unit, settings } = await deps.alerts.settings(state.scope, request.params.id);
@@ -139,7 +193,7 @@ ${refusalNotice(why)}
           'Nothing was saved.',
           form.slackTyped && !form.removeSlack ? [UNIT_ALERT_LABELS.slack_webhook_url] : [],
         );
-        const shown = await unitsPage(state, {
+        const shown = await unitsPage(state, after, {
           kind: 'alerts',
           form: {
             ...form,
@@ -201,7 +255,8 @@ ${refusalNotice(why)}
           })),
         );
       }
-      return reply.redirect('/console/units', 303);
+      // Back to the page the form was on; the browser keeps the action's #unit-… for the answer.
+      return reply.redirect(`/console/units${qs({ after })}`, 303);
     },
   );
 }

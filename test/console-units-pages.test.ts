@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startTestService, TEST_ENGINE, type TestService } from './helpers.ts';
+import { type ConsoleClient, signIn } from './support/console.ts';
+
+/**
+ * The console's units page, a page of 50 units at a time by name (**Next units →**), walked as
+ * an admin follows its links: every unit once, in the API's order; a cursor no link made refused
+ * with 400; a unit's alert form answered on the page it was on.
+ */
+const ADMIN = { email: 'admin@example.jp', password: 'admin-password-123' };
+
+/** Units created here; with `default`, two whole pages of 50 and a third of 6. */
+const CREATED = 105;
+
+describe(`console units page, a page at a time (${TEST_ENGINE})`, () => {
+  let tegami: TestService;
+  let admin: ConsoleClient;
+  /** Every unit's id and name, in the order the API lists them (by name). */
+  let all: { id: string; name: string }[] = [];
+
+  /** The unit ids of a units page's rows, top to bottom, and its "Next units" link. */
+  function rowsOf(text: string): { ids: string[]; next: string | null } {
+    const ids = [...text.matchAll(/<tr id="unit-(unit_[0-9A-Z]{26})">/g)].map((m) => m[1] ?? '');
+    const next = /<a href="([^"]+)" rel="next">Next units →<\/a>/.exec(text)?.[1] ?? null;
+    return { ids, next: next === null ? null : next.replaceAll('&amp;', '&') };
+  }
+
+  before(async () => {
+    tegami = await startTestService({
+      TEGAMI_ADMIN_EMAIL: ADMIN.email,
+      TEGAMI_ADMIN_PASSWORD: ADMIN.password,
+      TEGAMI_PROVIDER: 'test',
+    });
+    // Created out of name order, so that the pages' order is the names', not the ids'.
+    for (let i = CREATED - 1; i >= 0; i--) {
+      const r = await tegami.request('POST', '/v1/units', {
+        name: `shop-${String(i).padStart(3, '0')}`,
+      });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+    }
+    const listed = await tegami.request('GET', '/v1/units?limit=500');
+    assert.equal(listed.status, 200, JSON.stringify(listed.body));
+    all = (listed.body.data as { id: string; name: string }[]).map(({ id, name }) => ({
+      id,
+      name,
+    }));
+    assert.equal(all.length, CREATED + 1, 'the units made here and default');
+    admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
+  });
+
+  after(async () => {
+    await tegami.stop();
+  });
+
+  test('the pages hold 50, 50 and 6 units: every unit once, in name order, the last without a next link', async () => {
+    const pages: string[][] = [];
+    let path: string | null = '/console/units';
+    while (path !== null) {
+      const r = await admin.get(path);
+      assert.equal(r.status, 200, `${path}: ${r.text.slice(0, 300)}`);
+      const { ids, next } = rowsOf(r.text);
+      pages.push(ids);
+      assert.ok(pages.length <= 3, 'the pages end');
+      path = next;
+    }
+    assert.deepEqual(
+      pages.map((p) => p.length),
+      [50, 50, 6],
+    );
+    assert.deepEqual(
+      pages.flat(),
+      all.map((u) => u.id),
+    );
+    // Each page's link names the last unit shown, as the messages' and the audit log's do.
+    const first = await admin.get('/console/units');
+    assert.equal(rowsOf(first.text).next, `/console/units?after=${all[49]?.id}`);
+    // An empty cursor is the first page (the forms of the first page send none).
+    assert.deepEqual(rowsOf((await admin.get('/console/units?after=')).text).ids, pages[0]);
+  });
+
+  test('a cursor no page link made is refused with 400, and says so', async () => {
+    const unknown = `unit_${'0'.repeat(26)}`;
+    for (const after of ['garbage', unknown, 'msg_01JB8ZQ4W5X3C2V1N0M9K8J7H6', `${all[0]?.id}x`]) {
+      const r = await admin.get(`/console/units?after=${encodeURIComponent(after)}`);
+      assert.equal(r.status, 400, `${after}: ${r.text.slice(0, 300)}`);
+      assert.match(r.text, /That page of units does not exist\./);
+    }
+    const twice = await admin.get(`/console/units?after=${all[0]?.id}&after=${all[1]?.id}`);
+    assert.equal(twice.status, 400);
+    assert.match(twice.text, /after: give it once\./);
+    // A form that names no page of units changes nothing.
+    const unit = all[60] as { id: string };
+    const refused = await admin.post(`/console/units/${unit.id}/alerts`, {
+      dead_letters: '9',
+      after: unknown,
+    });
+    assert.equal(refused.status, 400, refused.text.slice(0, 300));
+    assert.match(refused.text, /That page of units does not exist\./);
+    const unchanged = await tegami.request('GET', `/v1/units/${unit.id}`);
+    assert.deepEqual(unchanged.body.alerts.thresholds, {});
+    const created = await admin.post('/console/units', { name: 'never-made', after: 'garbage' });
+    assert.equal(created.status, 400, created.text.slice(0, 300));
+    const names = await tegami.request('GET', '/v1/units?limit=500');
+    assert.equal(names.body.data.length, CREATED + 1, 'no unit was created');
+  });
+
+  test("a unit's alert form on the second page is answered on the second page", async () => {
+    const after = all[49]?.id as string;
+    const unit = all[60] as { id: string; name: string };
+    const second = await admin.get(`/console/units?after=${after}`);
+    assert.ok(
+      second.text.includes(
+        `action="/console/units/${unit.id}/alerts#unit-${unit.id}" class="inline-form"><input type="hidden" name="_csrf"`,
+      ),
+      'its form is on the second page',
+    );
+    assert.match(second.text, new RegExp(`<input type="hidden" name="after" value="${after}">`));
+    const saved = await admin.post(`/console/units/${unit.id}/alerts`, {
+      dead_letters: '9',
+      after,
+    });
+    assert.equal(saved.status, 303, saved.text.slice(0, 300));
+    assert.equal(saved.location, `/console/units?after=${after}`);
+    const api = await tegami.request('GET', `/v1/units/${unit.id}`);
+    assert.deepEqual(api.body.alerts.thresholds, { dead_letters: 9 });
+    // Refused: the same page again, what is wrong said in the unit's row.
+    const refused = await admin.post(`/console/units/${unit.id}/alerts`, {
+      delay_s: 'soon',
+      after,
+    });
+    assert.equal(refused.status, 400);
+    assert.deepEqual(
+      rowsOf(refused.text).ids,
+      all.slice(50, 100).map((u) => u.id),
+    );
+    const row = refused.text.split(/<tr /).find((r) => r.startsWith(`id="unit-${unit.id}"`));
+    assert.ok(row, 'the row is there');
+    assert.ok(row.includes(`role="alert" id="unit-alerts-error-${unit.id}"`), 'its refusal');
+    assert.match(row, /“Delay alert after \(s\)” must be a whole number of seconds/);
+  });
+
+  test('a refused form sent without its page is answered on the page that begins at its unit', async () => {
+    const unit = all[103] as { id: string };
+    const refused = await admin.post(`/console/units/${unit.id}/alerts`, { dead_letters: '-1' });
+    assert.equal(refused.status, 400);
+    const { ids, next } = rowsOf(refused.text);
+    assert.deepEqual(
+      ids,
+      all.slice(103).map((u) => u.id),
+    );
+    assert.equal(next, null);
+    assert.match(refused.text, /“Dead letters over” must be a whole number from 0/);
+  });
+});
