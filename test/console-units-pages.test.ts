@@ -152,4 +152,17 @@ describe(`console units page, a page at a time (${TEST_ENGINE})`, () => {
     assert.equal(next, null);
     assert.match(refused.text, /“Dead letters over” must be a whole number from 0/);
   });
+
+  test('a refused form of the unit just past a page (the row read only to know of a next page) is answered where it is drawn', async () => {
+    // The first page reads 51 units and draws 50: the 51st's form, sent from page one after a
+    // unit named before it was made, must not come back on a page that does not show it.
+    const unit = all[50] as { id: string };
+    const refused = await admin.post(`/console/units/${unit.id}/alerts`, { delay_s: 'soon' });
+    assert.equal(refused.status, 400);
+    assert.deepEqual(
+      rowsOf(refused.text).ids,
+      all.slice(50, 100).map((u) => u.id),
+    );
+    assert.ok(refused.text.includes(`role="alert" id="unit-alerts-error-${unit.id}"`));
+  });
 });

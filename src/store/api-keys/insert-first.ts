@@ -12,8 +12,8 @@ export const FIRST_KEY_LOCK = 'tegami: the first API key';
  *
  * SQLite: the write transaction holds the database's write lock from BEGIN IMMEDIATE, so the
  * others wait, then find the key. PostgreSQL: a transaction-scoped advisory lock, taken before
- * looking; the others wait for it until the first commits, and their look (READ COMMITTED: a
- * fresh snapshot per statement) then sees its key. A conditional insert alone (`insert … where
+ * looking; the others wait for it until the first commits, and their look (READ COMMITTED,
+ * PostgreSQL's default, which Tegami's transactions rely on: a fresh snapshot per statement) then sees its key. A conditional insert alone (`insert … where
  * not exists`) would not do: both would run it against snapshots without the key, and nothing
  * unique in `api_keys` would make the second one fail.
  */

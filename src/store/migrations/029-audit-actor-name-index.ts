@@ -11,8 +11,9 @@ type AnyDb = Kysely<any>;
  * (`GET /v1/audit-events?actor=` 220–630 ms on SQLite, 80–120 ms on PostgreSQL with 200,000
  * events; docs/benchmarks.md, 2026-12-07). `audit_events_actor_name` holds each type and name's
  * events in id order: one range of it, read newest first, is a page of that name's events
- * (store/audit/list.ts). Built in the migration's transaction: writes of audit events wait while
- * it is built, once, at the upgrade (200,000 events: 0.5 s on SQLite, 1.3 s on PostgreSQL).
+ * (store/audit/list.ts). Built in the migration's transaction, once, at the upgrade: meanwhile
+ * every write waits on SQLite (its write lock), the audit log's on PostgreSQL (200,000 events:
+ * 0.5 s on SQLite, 1.3 s on PostgreSQL).
  */
 export async function up(db: AnyDb): Promise<void> {
   await db.schema

@@ -74,14 +74,19 @@ export function registerUnitPages(app: FastifyInstance, deps: ConsoleDeps): void
       });
     let found = await pageOfUnits(after);
     const refusedUnitId = refused?.kind === 'alerts' ? refused.form.unitId : undefined;
-    if (refusedUnitId !== undefined && !found.some(({ unit }) => unit.id === refusedUnitId)) {
+    // Among the rows drawn: the one read beyond them only tells that a next page exists.
+    const drawn = (rows: typeof found) => rows.slice(0, UNITS_PAGE_SIZE);
+    if (
+      refusedUnitId !== undefined &&
+      !drawn(found).some(({ unit }) => unit.id === refusedUnitId)
+    ) {
       // The refused unit's form is not on the page it came from (a unit created since, named
       // before it, moved it to the next page; or the form came without its page): the page
       // begins at that unit instead, so that what is wrong is said in its row.
       const first = await deps.operations.unitWithSettings(state.scope, refusedUnitId);
       found = [first, ...(await pageOfUnits(refusedUnitId))];
     }
-    const units = found.slice(0, UNITS_PAGE_SIZE);
+    const units = drawn(found);
     const last = found.length > UNITS_PAGE_SIZE ? units[units.length - 1] : undefined;
     // Each form says which page it was on, for its answer to come back to that page.
     const onThisPage = after ? html`<input type="hidden" name="after" value="${after}">` : '';
