@@ -91,4 +91,39 @@ describe(`a unit, one shape however the API is built (${TEST_ENGINE})`, () => {
     assert.ok(answers(served).read, 'GET /v1/units/{id} is documented');
     assert.deepEqual(answers(built), answers(served));
   });
+
+  test('a unit read with GET and sent back to PUT is refused with what PUT takes instead, and changes nothing', async () => {
+    const set = await tegami.request('PUT', '/v1/units/default', { alerts: { delay_s: 300 } });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    const read = await tegami.request('GET', '/v1/units/default');
+    assert.equal(read.status, 200);
+    const changed = structuredClone(read.body);
+    changed.alerts.thresholds.delay_s = 60;
+
+    const refused = await tegami.request('PUT', '/v1/units/default', changed);
+    assert.equal(refused.status, 400, JSON.stringify(refused.body));
+    const said = new Map(
+      (refused.body.error.details as { field: string; message: string }[]).map((d) => [
+        d.field,
+        d.message,
+      ]),
+    );
+    assert.match(
+      said.get('alerts.thresholds') ?? '',
+      /PUT takes them in alerts itself: alerts\.delay_s/,
+    );
+    assert.match(said.get('alerts.slack_webhook_url') ?? '', /masked.*as slack_webhook_url/);
+    assert.match(said.get('id') ?? '', /read only/);
+    assert.match(said.get('name') ?? '', /read only/);
+    assert.match(said.get('created_at') ?? '', /read only/);
+    // A field no answer has is still just unknown.
+    const unknown = await tegami.request('PUT', '/v1/units/default', { alerts: { delay: 60 } });
+    assert.equal(unknown.status, 400);
+    assert.deepEqual(unknown.body.error.details, [
+      { field: 'alerts.delay', message: 'is not a known field' },
+    ]);
+
+    const after = await tegami.request('GET', '/v1/units/default');
+    assert.deepEqual(after.body, read.body, 'nothing changed');
+  });
 });

@@ -11,6 +11,14 @@ import type { ErrorDetail } from './errors.ts';
  */
 export const MAX_NODES_TO_LIST_EVERY_PROBLEM = 20_000;
 
+/**
+ * An object schema's fields that a client may send by mistake because another route answers
+ * them (`PUT /v1/units/{id}` given back what `GET` answered), each with what to do instead:
+ * said in place of "is not a known field". Validates nothing; it is an OpenAPI extension, so the
+ * document shows it too.
+ */
+export const NOT_TAKEN_HERE = 'x-not-taken-here';
+
 // Unknown fields are an error, not silently dropped; types are not coerced; nothing is added.
 // `verbose` gives each error its schema, so a value-or-null field can say what the value must be
 // (nullableByPath).
@@ -19,6 +27,7 @@ const ajvOptions: Options = {
   coerceTypes: false,
   useDefaults: false,
   verbose: true,
+  keywords: [NOT_TAKEN_HERE],
 };
 const stopAtFirstProblem = new Ajv({ ...ajvOptions, allErrors: false });
 const listEveryProblem = new Ajv({ ...ajvOptions, allErrors: true });
@@ -102,7 +111,8 @@ export function fieldPath(pointer: string, prefix = ''): string {
 
 /** JSON-schema errors (from Fastify's or our own Ajv) as error details. */
 export function schemaErrorDetails(
-  errors: Pick<ErrorObject, 'instancePath' | 'keyword' | 'params' | 'message' | 'schema'>[],
+  errors: (Pick<ErrorObject, 'instancePath' | 'keyword' | 'params' | 'message' | 'schema'> &
+    Partial<Pick<ErrorObject, 'parentSchema'>>)[],
   prefix = '',
   /** The errors are a query string's: a list there is a parameter given several times. */
   inQuery = false,
@@ -126,8 +136,9 @@ export function schemaErrorDetails(
       field = fieldPath(`${error.instancePath}/${String(params.missingProperty)}`, prefix);
       message = 'is required';
     } else if (error.keyword === 'additionalProperties') {
-      field = fieldPath(`${error.instancePath}/${String(params.additionalProperty)}`, prefix);
-      message = 'is not a known field';
+      const name = String(params.additionalProperty);
+      field = fieldPath(`${error.instancePath}/${name}`, prefix);
+      message = notTakenHere(error.parentSchema, name) ?? 'is not a known field';
     } else if (error.keyword === 'pattern' && PATTERNS_IN_WORDS.has(String(params.pattern))) {
       message = PATTERNS_IN_WORDS.get(String(params.pattern)) as string;
     } else if (error.keyword === 'maxItems' && inQuery) {
@@ -144,6 +155,15 @@ export function schemaErrorDetails(
     details.push({ field: field || '(body)', message });
   }
   return details;
+}
+
+/** What the object's schema says to do instead of sending `name`, if it names it. */
+function notTakenHere(objectSchema: unknown, name: string): string | undefined {
+  if (objectSchema === null || typeof objectSchema !== 'object') return undefined;
+  const hints = (objectSchema as Record<string, unknown>)[NOT_TAKEN_HERE];
+  if (hints === null || typeof hints !== 'object' || !Object.hasOwn(hints, name)) return undefined;
+  const hint = (hints as Record<string, unknown>)[name];
+  return typeof hint === 'string' ? hint : undefined;
 }
 
 /**

@@ -9,6 +9,7 @@ import { PrioritySchema } from '../../schemas/priority.ts';
 import { UnitSchema } from '../../schemas/unit.ts';
 import { actorOf, scopeOf } from '../../scope.ts';
 import type { TypedApp } from '../../typed-app.ts';
+import { NOT_TAKEN_HERE } from '../../validation-errors.ts';
 
 const UpdateBodySchema = Type.Object(
   {
@@ -39,13 +40,29 @@ const UpdateBodySchema = Type.Object(
             unconfirmed: Type.Optional(Type.Integer({ minimum: 0, maximum: LIMITS.count })),
             muted: Type.Optional(Type.Boolean()),
           },
-          { additionalProperties: false },
+          {
+            additionalProperties: false,
+            [NOT_TAKEN_HERE]: {
+              thresholds:
+                'is how GET answers the thresholds; PUT takes them in alerts itself: alerts.delay_s, alerts.dead_letters, alerts.unconfirmed, alerts.muted',
+              slack_webhook_url:
+                'is how GET answers the Slack channel (masked); PUT takes the whole URL as slack_webhook_url, beside alerts',
+            },
+          },
         ),
         Type.Null(),
       ]),
     ),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    // A unit read with GET and sent back changed: say what PUT takes instead of its fields.
+    [NOT_TAKEN_HERE]: {
+      id: 'is read only: the unit is named in the path',
+      name: 'is read only: a unit keeps the name it was created with',
+      created_at: 'is read only',
+    },
+  },
 );
 
 /** `PUT /v1/units/{id}`: where a unit's alerts go, its own thresholds and its sending limit (admin keys only). */
