@@ -13,6 +13,12 @@ import { actorWords, targetWords } from './words.ts';
 /** Audit events per page of the audit log. */
 const AUDIT_PAGE_SIZE = 100;
 
+/**
+ * A page link's cursor (`older`): the id of the last event of the page before. Only its shape is
+ * checked: an event pruned since still names a place in the log, as the API's cursor does.
+ */
+const AUDIT_EVENT_ID = /^aud_[0-9A-Z]{26}$/;
+
 /** The audit log: filtered, a page at a time, or all of it as CSV. */
 export function registerAuditPage(app: FastifyInstance, deps: ConsoleDeps): void {
   app.get('/console/audit', { config: { permission: 'read' } }, async (request, reply) => {
@@ -27,6 +33,9 @@ export function registerAuditPage(app: FastifyInstance, deps: ConsoleDeps): void
     } = request.query as Fields & { format?: string; older?: string };
     if (action && !(AUDIT_ACTIONS as readonly string[]).includes(action))
       throw new ConsoleError(400, 'action: not an action');
+    // A cursor no link of this page made would otherwise find nothing and read as the log's end.
+    if (olderThan !== undefined && olderThan !== '' && !AUDIT_EVENT_ID.test(olderThan))
+      throw new ConsoleError(400, 'That page of the audit log does not exist.');
     const afterMs = after ? parseIsoTime(after) : undefined;
     const beforeMs = before ? parseIsoTime(before) : undefined;
     // A date not understood is said above the form, which keeps what was typed.
