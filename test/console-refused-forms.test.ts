@@ -160,6 +160,18 @@ describe(`refused console forms keep what was typed (${TEST_ENGINE})`, {
     assert.equal(new URL(page.url()).pathname, '/console/units');
     assert.equal(await page.locator(`${form} [role=alert]`).count(), 0);
     assert.equal(await count('units'), units + 1);
+    // Said where the form was, read out (a status), its name linking to the new unit's row.
+    const notice = page.getByRole('status').filter({ hasText: 'Created unit' });
+    assert.equal(await notice.count(), 1);
+    assert.equal(
+      ((await notice.textContent()) ?? '').replace(/\s+/g, ' ').trim(),
+      'Created unit spa.',
+    );
+    const box = await notice.boundingBox();
+    assert.ok(box && box.y >= 0 && box.y + box.height <= 900, 'seen without scrolling');
+    await notice.getByRole('link', { name: 'spa' }).click();
+    assert.ok(await page.locator(':target td', { hasText: /^spa$/ }).isVisible(), 'its row');
+    assert.deepEqual(await page.evaluate(PAGE_PROBLEMS), [], page.url());
   });
 
   test("a unit's alerts: a delay too long is said in the form's words, in its row, the Slack URL not kept", async () => {

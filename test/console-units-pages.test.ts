@@ -165,4 +165,68 @@ describe(`console units page, a page at a time (${TEST_ENGINE})`, () => {
     );
     assert.ok(refused.text.includes(`role="alert" id="unit-alerts-error-${unit.id}"`));
   });
+
+  /** The notice of a units page that a unit was created, as it reads, or null. */
+  function createdNotice(text: string): string | null {
+    const notice = /<div class="card notice" role="status" id="unit-created">(.*?)<\/div>/s.exec(
+      text,
+    )?.[1];
+    return notice === undefined ? null : notice.replace(/<[^>]+>/g, '').trim();
+  }
+
+  /** Creates a unit from the page `after` (none: the first); where the answer sends the admin. */
+  async function create(name: string, after?: string): Promise<{ id: string; location: string }> {
+    const r = await admin.post('/console/units', { name, ...(after ? { after } : {}) });
+    assert.equal(r.status, 303, r.text.slice(0, 300));
+    const found = await tegami.request('GET', `/v1/units/${name}`);
+    assert.equal(found.status, 200, 'it was created');
+    return { id: found.body.id as string, location: r.location ?? '' };
+  }
+
+  // Last: the units created here move the others' pages.
+  test('a unit created is answered on a page that draws it, which says it was created', async () => {
+    // From the first page, named far past it (after shop-060, which is on the second page): the
+    // page that begins at it.
+    const far = await create('shop-060x');
+    const before = all.find((u) => u.name === 'shop-060') as { id: string };
+    assert.equal(far.location, `/console/units?after=${before.id}&created=${far.id}`);
+    const there = await admin.get(far.location);
+    assert.equal(there.status, 200);
+    assert.equal(rowsOf(there.text).ids[0], far.id, 'the page begins at the new unit');
+    assert.equal(createdNotice(there.text), 'Created unit shop-060x.');
+    assert.ok(there.text.includes(`<a href="#unit-${far.id}"><strong>shop-060x</strong></a>`));
+    // From the second page, named within it: the same page.
+    const second = all[49]?.id as string;
+    const near = await create('shop-070x', second);
+    assert.equal(near.location, `/console/units?after=${second}&created=${near.id}`);
+    const same = await admin.get(near.location);
+    assert.ok(rowsOf(same.text).ids.includes(near.id));
+    assert.equal(createdNotice(same.text), 'Created unit shop-070x.');
+    // From the second page, named before every unit: the first page.
+    const first = await create('aaa', second);
+    assert.equal(first.location, `/console/units?created=${first.id}`);
+    const top = await admin.get(first.location);
+    assert.equal(rowsOf(top.text).ids[0], first.id);
+    assert.equal(createdNotice(top.text), 'Created unit aaa.');
+    // A page without a unit just created says none was.
+    assert.equal(createdNotice((await admin.get('/console/units')).text), null);
+  });
+
+  test('the notice says the name the units hold, whatever the link: one naming no unit is refused with 400', async () => {
+    const shop = all[3] as { id: string; name: string };
+    const named = await admin.get(`/console/units?created=${shop.id}`);
+    assert.equal(named.status, 200);
+    assert.equal(createdNotice(named.text), `Created unit ${shop.name}.`);
+    // Not on this page: said, without a link to a row that is not there.
+    const elsewhere = all[80] as { id: string; name: string };
+    const far = await admin.get(`/console/units?created=${elsewhere.id}`);
+    assert.equal(createdNotice(far.text), `Created unit ${elsewhere.name}.`);
+    assert.ok(!far.text.includes(`href="#unit-${elsewhere.id}"`));
+    for (const created of ['Hacked: send your password', `unit_${'0'.repeat(26)}`, `${shop.id}x`]) {
+      const r = await admin.get(`/console/units?created=${encodeURIComponent(created)}`);
+      assert.equal(r.status, 400, `${created}: ${r.text.slice(0, 300)}`);
+      assert.match(r.text, /<p class="error" role="alert">That unit does not exist\./);
+      assert.ok(!r.text.includes('Hacked'), 'the link is not shown back');
+    }
+  });
 });

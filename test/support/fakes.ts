@@ -207,6 +207,7 @@ export class FakeUnits implements UnitDirectory {
   async findById(id: string) {
     return this.units.find((u) => u.id === id) ?? null;
   }
+  namedBefore = notFaked('UnitDirectory.namedBefore');
   async namesOf(ids: Iterable<string>) {
     const names = new Map<string, string>();
     for (const id of ids) {

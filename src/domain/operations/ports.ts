@@ -19,6 +19,8 @@ export interface UnitDirectory {
   list(page?: UnitPage): Promise<Unit[]>;
   findByName(name: string): Promise<Unit | null>;
   findById(id: string): Promise<Unit | null>;
+  /** The unit named just before `name` in `list`'s order; null for a name before every unit. */
+  namedBefore(name: string): Promise<Unit | null>;
   namesOf(ids: Iterable<string>): Promise<Map<string, string>>;
   /** Creates the unit and records `audit` with it; false when the name is taken. */
   create(unit: Unit, audit: AuditEvent): Promise<boolean>;

@@ -170,6 +170,15 @@ export class OperationsService {
   }
 
   /**
+   * The unit named just before `name`, in the order units are listed (admin keys only): the page
+   * after it begins at `name`; null when `name` comes first.
+   */
+  async unitNamedBefore(scope: Scope, name: string): Promise<Unit | null> {
+    this.requireAdmin(scope, 'list units');
+    return this.deps.units.namedBefore(name);
+  }
+
+  /**
    * A unit by id or name with its settings, as `GET /v1/units/{id}` shows it. A unit key reads
    * its own unit only: another unit does not exist for it.
    */

@@ -15,6 +15,24 @@ export async function findUnitByName(handle: DatabaseHandle, name: string): Prom
   return row ? rememberUnit(handle, toUnit(row)) : null;
 }
 
+/**
+ * The unit named just before `name`, in the order units are listed (the database's order of
+ * names, as list.ts pages them): the page after it begins at `name`.
+ */
+export async function findUnitNamedBefore(
+  handle: DatabaseHandle,
+  name: string,
+): Promise<Unit | null> {
+  const row = await handle.db
+    .selectFrom('units')
+    .selectAll()
+    .where('name', '<', name)
+    .orderBy('name', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row ? rememberUnit(handle, toUnit(row)) : null;
+}
+
 /** The unit with this id, from the cache when it has it. */
 export async function findUnitById(handle: DatabaseHandle, id: string): Promise<Unit | null> {
   const cached = unitCache(handle).byId.get(id);

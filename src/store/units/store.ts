@@ -5,7 +5,7 @@ import type { UnitAlertSettings } from '../../domain/ports/alert-store.ts';
 import { settingsOfUnits } from '../alerts/unit-settings.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { createUnit } from './create.ts';
-import { findUnitById, findUnitByName } from './find.ts';
+import { findUnitById, findUnitByName, findUnitNamedBefore } from './find.ts';
 import { listUnits } from './list.ts';
 import { unitNamesOf } from './names-of.ts';
 
@@ -23,6 +23,10 @@ export class SqlUnitStore implements UnitDirectory {
 
   findById(id: string): Promise<Unit | null> {
     return findUnitById(this.handle, id);
+  }
+
+  namedBefore(name: string): Promise<Unit | null> {
+    return findUnitNamedBefore(this.handle, name);
   }
 
   namesOf(ids: Iterable<string>): Promise<Map<string, string>> {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { maskUrl, UNIT_SETTING_LIMITS } from '../../../domain/alerts/service.ts';
 import { OperationsError } from '../../../domain/operations/errors.ts';
+import type { Unit } from '../../../domain/operations/units.ts';
 import type { ConsoleDeps } from '../../deps.ts';
 import { html, qs, time } from '../../html.ts';
 import { csrf, page } from '../../layout.ts';
@@ -27,6 +28,10 @@ const UNITS_PAGE_SIZE = 50;
 const UNIT_ID = /^unit_[0-9A-Z]{26}$/;
 
 const NO_SUCH_PAGE = 'That page of units does not exist.';
+const NO_SUCH_UNIT = 'That unit does not exist.';
+
+/** The unit a page says was just created. */
+type CreatedUnit = Pick<Unit, 'id' | 'name'>;
 
 /** Units (admins of every unit): the list, a new unit, each unit's alert settings. */
 export function registerUnitPages(app: FastifyInstance, deps: ConsoleDeps): void {
@@ -43,6 +48,35 @@ export function registerUnitPages(app: FastifyInstance, deps: ConsoleDeps): void
     return after;
   }
 
+  /**
+   * The unit a page says was just created (`created`, its id): its name is read from the units,
+   * so a link cannot make the page say anything else. An id naming no unit is refused with 400.
+   */
+  async function createdUnit(id: string | undefined): Promise<CreatedUnit | null> {
+    if (id === undefined || id === '') return null;
+    const name = UNIT_ID.test(id) ? (await deps.operations.unitNames([id])).get(id) : undefined;
+    if (name === undefined) throw new ConsoleError(400, NO_SUCH_UNIT);
+    return { id, name };
+  }
+
+  /**
+   * The cursor of a page that draws `unit`: the page the form was on (`after`) when the unit is
+   * among its rows, or else the page that begins at it (after the unit named just before it).
+   * With more than a page of units a new one may belong anywhere in the list.
+   */
+  async function pageDrawing(
+    state: ConsoleRequestState,
+    unit: Unit,
+    after: string | undefined,
+  ): Promise<string | undefined> {
+    const current = await deps.operations.listUnits(state.scope, {
+      limit: UNITS_PAGE_SIZE,
+      ...(after !== undefined ? { afterId: after } : {}),
+    });
+    if (current.some((u) => u.id === unit.id)) return after;
+    return (await deps.operations.unitNamedBefore(state.scope, unit.name))?.id;
+  }
+
   /** What a unit's alert form held when it was refused; the Slack URL is never shown back. */
   interface UnitAlertsForm {
     unitId: string;
@@ -56,7 +90,8 @@ export function registerUnitPages(app: FastifyInstance, deps: ConsoleDeps): void
   /**
    * A page of units by name, those after the unit `after` (none: the first page), with their
    * settings, read in one query. `refused`: the new unit's name, or one unit's alert form, as
-   * typed, with what is wrong said in that form.
+   * typed, with what is wrong said in that form. `created`: the unit just created, said above
+   * the form.
    */
   async function unitsPage(
     state: ConsoleRequestState,
@@ -65,6 +100,7 @@ export function registerUnitPages(app: FastifyInstance, deps: ConsoleDeps): void
       | { kind: 'create'; name: string; why: Refusal }
       | { kind: 'alerts'; form: UnitAlertsForm; why: Refusal }
       | null,
+    created: CreatedUnit | null = null,
   ) {
     // One more than a page: whether a next page exists (keyset, by name).
     const pageOfUnits = (afterId: string | undefined) =>
@@ -90,7 +126,7 @@ export function registerUnitPages(app: FastifyInstance, deps: ConsoleDeps): void
     const last = found.length > UNITS_PAGE_SIZE ? units[units.length - 1] : undefined;
     // Each form says which page it was on, for its answer to come back to that page.
     const onThisPage = after ? html`<input type="hidden" name="after" value="${after}">` : '';
-    const created = refused?.kind === 'create' ? refused : null;
+    const typedName = refused?.kind === 'create' ? refused : null;
     const rows = units.map(({ unit: u, settings: s }) => {
       const o = s.overrides;
       const alerts = refused?.kind === 'alerts' && refused.form.unitId === u.id ? refused : null;
@@ -117,10 +153,16 @@ ${refusalNotice(why)}
 <label><input type="checkbox" name="muted" value="1"${muted ? ' checked' : ''}> muted</label>
 <button type="submit">Save</button></form></td></tr>`;
     });
-    const why = created?.why ?? null;
-    const body = html`<form method="post" action="/console/units" class="card inline-form">${csrf(state)}${onThisPage}
+    const why = typedName?.why ?? null;
+    // Where the admin's eyes are after "Create unit", read out; its name links to its row (which
+    // may be far down the page).
+    const drawnCreated = created !== null && units.some(({ unit }) => unit.id === created.id);
+    const createdNotice = created
+      ? html`<div class="card notice" role="status" id="unit-created"><p>Created unit ${drawnCreated ? html`<a href="#unit-${created.id}"><strong>${created.name}</strong></a>` : html`<strong>${created.name}</strong>`}.</p></div>`
+      : '';
+    const body = html`${createdNotice}<form method="post" action="/console/units" class="card inline-form">${csrf(state)}${onThisPage}
 ${refusalNotice(why)}
-<label>Name <input name="name" required pattern="[a-z0-9_-]{1,63}" value="${created?.name ?? ''}"${invalidIf(why, 'name')}></label><button type="submit">Create unit</button></form>
+<label>Name <input name="name" required pattern="[a-z0-9_-]{1,63}" value="${typedName?.name ?? ''}"${invalidIf(why, 'name')}></label><button type="submit">Create unit</button></form>
 <table class="list"><thead><tr><th>Name</th><th>Id</th><th>Created</th><th>Alerts (Slack channel, thresholds)</th></tr></thead>
 <tbody>${rows}</tbody></table>
 ${units.length === 0 ? html`<p class="muted" role="status">No more units.</p>` : ''}
@@ -132,8 +174,11 @@ ${last ? html`<p><a href="/console/units${qs({ after: last.unit.id })}" rel="nex
     '/console/units',
     { config: { permission: 'administer', everyUnit: true } },
     async (request, reply) => {
-      const after = await pageCursor((request.query as Fields).after);
-      return reply.type('text/html').send((await unitsPage(stateOf(request), after, null)).text);
+      const query = request.query as Fields;
+      const after = await pageCursor(query.after);
+      const created = await createdUnit(query.created);
+      const shown = await unitsPage(stateOf(request), after, null, created);
+      return reply.type('text/html').send(shown.text);
     },
   );
 
@@ -146,8 +191,9 @@ ${last ? html`<p><a href="/console/units${qs({ after: last.unit.id })}" rel="nex
       const after = await pageCursor(form.after);
       const typed = form.name ?? '';
       const name = typed.trim();
+      let unit: Unit;
       try {
-        await deps.operations.createUnit(state.scope, state.actor, name);
+        unit = await deps.operations.createUnit(state.scope, state.actor, name);
       } catch (error) {
         if (!(error instanceof OperationsError) || !['invalid', 'exists'].includes(error.kind))
           throw error;
@@ -167,7 +213,9 @@ ${last ? html`<p><a href="/console/units${qs({ after: last.unit.id })}" rel="nex
           .type('text/html')
           .send(shown.text);
       }
-      return reply.redirect(`/console/units${qs({ after })}`, 303);
+      // The page that draws the new unit, which says it was created.
+      const drawing = await pageDrawing(state, unit, after);
+      return reply.redirect(`/console/units${qs({ after: drawing, created: unit.id })}`, 303);
     },
   );
 
