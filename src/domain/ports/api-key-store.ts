@@ -21,6 +21,12 @@ export type NewApiKey = Omit<ApiKeyRecord, 'unitId' | 'admin' | 'defaultPriority
   defaultPriority?: Priority | null;
 };
 
+/** A page of keys, newest first: `limit` of them, those made before the key `beforeId`. */
+export interface ApiKeyPage {
+  limit: number;
+  beforeId?: string;
+}
+
 /** API keys, stored as SHA-256 hashes only (see api-keys.ts). */
 export interface ApiKeyStore {
   insert(record: NewApiKey, keyHash: string): Promise<ApiKeyRecord>;
@@ -37,7 +43,10 @@ export interface ApiKeyStore {
   /** Takes back a revocation; true only when this call did (the key was revoked until now). */
   reactivate(id: string): Promise<boolean>;
   setPrefix(id: string, prefix: string): Promise<void>;
+  /** Every key, revoked ones too, oldest first. */
   list(): Promise<ApiKeyRecord[]>;
+  /** A page of keys, revoked ones too, newest first (by id: ids sort by creation time). */
+  listPage(page: ApiKeyPage): Promise<ApiKeyRecord[]>;
   count(): Promise<number>;
   revoke(id: string, now: number): Promise<boolean>;
 }

@@ -1,10 +1,15 @@
-import type { ApiKeyRecord, ApiKeyStore, NewApiKey } from '../../domain/ports/api-key-store.ts';
+import type {
+  ApiKeyPage,
+  ApiKeyRecord,
+  ApiKeyStore,
+  NewApiKey,
+} from '../../domain/ports/api-key-store.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { countApiKeys } from './count.ts';
 import { findApiKey } from './find.ts';
 import { insertApiKey } from './insert.ts';
 import { insertFirstApiKey } from './insert-first.ts';
-import { listApiKeys } from './list.ts';
+import { listApiKeyPage, listApiKeys } from './list.ts';
 import { revokeApiKey } from './revoke.ts';
 import { makeApiKeyAdmin, reactivateApiKey, setApiKeyPrefix } from './update.ts';
 
@@ -73,6 +78,10 @@ export class SqlApiKeyStore implements ApiKeyStore {
 
   list(): Promise<ApiKeyRecord[]> {
     return listApiKeys(this.handle);
+  }
+
+  listPage(page: ApiKeyPage): Promise<ApiKeyRecord[]> {
+    return listApiKeyPage(this.handle, page);
   }
 
   count(): Promise<number> {

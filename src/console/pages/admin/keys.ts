@@ -7,7 +7,7 @@ import {
 } from '../../../domain/api-keys.ts';
 import { isPriority, PRIORITIES } from '../../../domain/priority.ts';
 import type { ConsoleDeps } from '../../deps.ts';
-import { html, time } from '../../html.ts';
+import { html, qs, time } from '../../html.ts';
 import { csrf, page } from '../../layout.ts';
 import { invalidIf, type Refusal, refusal, refusalNotice } from '../../refusal.ts';
 import { ConsoleError, type ConsoleRequestState, type Fields, stateOf } from '../../session.ts';
@@ -17,9 +17,34 @@ import { fieldProblemText } from '../words.ts';
 // a field as the form shows it.
 const KEY_LABELS = { name: 'Name', unit: 'Unit', priority: 'Priority of its mail' } as const;
 
+/**
+ * Keys per page of the API keys page, newest first: a key just made is on the first page, under
+ * the form that made it, as the audit log and every list the API pages by id put the newest
+ * first. Each row holds its own revoke form.
+ */
+const KEYS_PAGE_SIZE = 50;
+
+/** A page link's cursor (`older`): the id of the last key of the page before. */
+const KEY_ID = /^key_[0-9A-Z]{26}$/;
+
+const NO_SUCH_PAGE = 'That page of API keys does not exist.';
+
 /** API keys (admins of every unit): the list, a new key shown once, revoking one. */
 export function registerKeyPages(app: FastifyInstance, deps: ConsoleDeps): void {
   const clock = deps.clock ?? Date.now;
+
+  /**
+   * The cursor `older` of a page or a form: undefined on the first page (a form there sends none,
+   * or an empty one). A cursor no link of this page made, or naming no key, is refused with 400
+   * before anything is done. Keys are never deleted, only revoked, so a link made earlier still
+   * works.
+   */
+  async function pageCursor(older: string | undefined): Promise<string | undefined> {
+    if (older === undefined || older === '') return undefined;
+    if (!KEY_ID.test(older) || !(await deps.keys.findById(older)))
+      throw new ConsoleError(400, NO_SUCH_PAGE);
+    return older;
+  }
 
   /** What the key form held when it was refused, shown again as typed. */
   interface KeyForm {
@@ -29,23 +54,37 @@ export function registerKeyPages(app: FastifyInstance, deps: ConsoleDeps): void 
     priority: string;
   }
 
+  /**
+   * A page of keys, newest first, those made before the key `older` (none: the first page).
+   * `created`: a key just made, its secret shown once above the form (it is on the first page);
+   * `refused`: the new key's form as typed, with what is wrong said in it.
+   */
   async function keysPage(
     state: ConsoleRequestState,
+    older: string | undefined,
     created: { key: string; name: string } | null,
     refused: { form: KeyForm; why: Refusal } | null = null,
   ) {
-    const [keys, units] = await Promise.all([
-      deps.keys.list(),
+    const [found, units] = await Promise.all([
+      // One more than a page: whether an older page exists (keyset, by id).
+      deps.keys.listPage({
+        limit: KEYS_PAGE_SIZE + 1,
+        ...(older !== undefined ? { beforeId: older } : {}),
+      }),
       deps.operations.listUnits(state.scope),
     ]);
+    const keys = found.slice(0, KEYS_PAGE_SIZE);
+    const last = found.length > KEYS_PAGE_SIZE ? keys[keys.length - 1] : undefined;
     const names = new Map(units.map((u) => [u.id, u.name]));
     const typed = refused?.form;
     const why = refused?.why ?? null;
+    // Each form says which page it was on, for its answer to come back to that page.
+    const onThisPage = older ? html`<input type="hidden" name="older" value="${older}">` : '';
     return page(
       'API keys',
       state,
       html`${created ? html`<div class="card notice" role="status"><p>The key <strong>${created.name}</strong>, shown only this once; keep it now:</p><pre data-new-key>${created.key}</pre></div>` : ''}
-<form method="post" action="/console/keys" class="card inline-form">${csrf(state)}
+<form method="post" action="/console/keys" class="card inline-form">${csrf(state)}${onThisPage}
 ${refusalNotice(why)}
 <label>Name <input name="name" required maxlength="200" value="${typed?.name ?? ''}"${invalidIf(why, 'name')}></label>
 <label>Unit <select name="unit"${invalidIf(why, 'unit')}>${units.map((u) => html`<option value="${u.id}"${typed?.unit === u.id ? ' selected' : ''}>${u.name}</option>`)}</select></label>
@@ -56,10 +95,12 @@ ${refusalNotice(why)}
 <tbody>${keys.map(
         (
           k,
-        ) => html`<tr><td class="wrap">${k.name}</td><td><code>${shownKeyPrefix(k.prefix)}…</code></td><td>${names.get(k.unitId) ?? k.unitId}${k.admin ? ' (admin)' : ''}${k.defaultPriority ? `, ${k.defaultPriority} priority` : ''}</td><td>${time(k.createdAt)}</td>
+        ) => html`<tr id="key-${k.id}"><td class="wrap">${k.name}</td><td><code>${shownKeyPrefix(k.prefix)}…</code></td><td>${names.get(k.unitId) ?? k.unitId}${k.admin ? ' (admin)' : ''}${k.defaultPriority ? `, ${k.defaultPriority} priority` : ''}</td><td>${time(k.createdAt)}</td>
 <td>${k.revokedAt ? html`revoked ${time(k.revokedAt)}` : 'active'}</td>
-<td>${k.revokedAt ? '' : html`<form method="post" action="/console/keys/${k.id}/revoke" class="inline">${csrf(state)}<button type="submit" class="danger">Revoke</button></form>`}</td></tr>`,
-      )}</tbody></table>`,
+<td>${k.revokedAt ? '' : html`<form method="post" action="/console/keys/${k.id}/revoke#key-${k.id}" class="inline">${csrf(state)}${onThisPage}<button type="submit" class="danger">Revoke</button></form>`}</td></tr>`,
+      )}</tbody></table>
+${keys.length === 0 ? html`<p class="muted" role="status">No more keys.</p>` : ''}
+${last ? html`<p><a href="/console/keys${qs({ older: last.id })}" rel="next">Older keys →</a></p>` : ''}`,
       '/console/keys',
     );
   }
@@ -68,7 +109,8 @@ ${refusalNotice(why)}
     '/console/keys',
     { config: { permission: 'administer', everyUnit: true } },
     async (request, reply) => {
-      return reply.type('text/html').send((await keysPage(stateOf(request), null)).text);
+      const older = await pageCursor((request.query as Fields).older);
+      return reply.type('text/html').send((await keysPage(stateOf(request), older, null)).text);
     },
   );
 
@@ -78,6 +120,7 @@ ${refusalNotice(why)}
     async (request, reply) => {
       const state = stateOf(request);
       const body = request.body as Fields;
+      const older = await pageCursor(body.older);
       const form: KeyForm = {
         name: body.name ?? '',
         unit: body.unit ?? '',
@@ -87,7 +130,7 @@ ${refusalNotice(why)}
       // Refused: the page again, with the form as typed and what is wrong above it.
       const refuse = async (field: keyof KeyForm, problem: string) => {
         const why = refusal('key-error', problem, [field], 'No key was created.');
-        const shown = await keysPage(state, null, {
+        const shown = await keysPage(state, older, null, {
           form: { ...form, name: form.name.slice(0, 1000) },
           why,
         });
@@ -112,7 +155,9 @@ ${refusalNotice(why)}
       });
       // As `tegami keys create` records it: that a key can act on every unit is worth finding.
       await deps.operations.record(state.actor, 'key.create', keyAuditFields('key.create', record));
-      return reply.type('text/html').send((await keysPage(state, { key, name })).text);
+      // The first page, where the new key is the newest: its secret can be shown only in this
+      // answer (never in a URL to redirect to), so the form is answered with the page itself.
+      return reply.type('text/html').send((await keysPage(state, undefined, { key, name })).text);
     },
   );
 
@@ -122,11 +167,14 @@ ${refusalNotice(why)}
     async (request, reply) => {
       const state = stateOf(request);
       const { id } = request.params as { id: string };
+      const older = await pageCursor((request.body as Fields).older);
       const key = await deps.keys.findById(id);
       if (!key || !(await deps.keys.revoke(id, clock())))
         throw new ConsoleError(404, 'No such active key.');
       await deps.operations.record(state.actor, 'key.revoke', keyAuditFields('key.revoke', key));
-      return reply.redirect('/console/keys', 303);
+      // Back to the page the form was on, where its row now says it is revoked; the browser keeps
+      // the action's #key-… for the answer.
+      return reply.redirect(`/console/keys${qs({ older })}`, 303);
     },
   );
 }
