@@ -6,7 +6,8 @@ import type { UndeliveredNotifications } from '../../domain/ports/alert-store.ts
 import type { ConsoleDeps } from '../deps.ts';
 import { type Html, html, qs, time } from '../html.ts';
 import { page } from '../layout.ts';
-import { stateOf } from '../session.ts';
+import { olderThanCursor } from '../page-link.ts';
+import { type Fields, stateOf } from '../session.ts';
 
 /** Past alerts per page of the history. */
 const HISTORY_PAGE_SIZE = 50;
@@ -59,7 +60,7 @@ ${a.state === 'firing' ? html`<p><a href="${consolePath(a, a.unitId ? (names.get
 export function registerAlertsPage(app: FastifyInstance, deps: ConsoleDeps): void {
   app.get('/console/alerts', { config: { permission: 'read' } }, async (request, reply) => {
     const state = stateOf(request);
-    const { before } = request.query as { before?: string };
+    const before = olderThanCursor((request.query as Fields).before, 'alt', 'alerts');
     const [firing, found, undelivered] = await Promise.all([
       deps.alerts.list(state.scope, { state: 'firing', limit: 100 }),
       // One more than a page: whether an older page exists.

@@ -5,6 +5,7 @@ import { parseIsoTime } from '../../domain/operations/message-query.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { html, qs, time } from '../html.ts';
 import { page } from '../layout.ts';
+import { olderThanCursor } from '../page-link.ts';
 import { ConsoleError, type Fields, stateOf } from '../session.ts';
 import { shownFilter } from '../shown-url.ts';
 import { csvCell } from './messages.ts';
@@ -13,29 +14,17 @@ import { actorWords, targetWords } from './words.ts';
 /** Audit events per page of the audit log. */
 const AUDIT_PAGE_SIZE = 100;
 
-/**
- * A page link's cursor (`older`): the id of the last event of the page before. Only its shape is
- * checked: an event pruned since still names a place in the log, as the API's cursor does.
- */
-const AUDIT_EVENT_ID = /^aud_[0-9A-Z]{26}$/;
-
 /** The audit log: filtered, a page at a time, or all of it as CSV. */
 export function registerAuditPage(app: FastifyInstance, deps: ConsoleDeps): void {
   app.get('/console/audit', { config: { permission: 'read' } }, async (request, reply) => {
     const state = stateOf(request);
-    const {
-      action,
-      actor,
-      after,
-      before,
-      format,
-      older: olderThan,
-    } = request.query as Fields & { format?: string; older?: string };
+    const { action, actor, after, before, format, older } = request.query as Fields & {
+      format?: string;
+      older?: string;
+    };
     if (action && !(AUDIT_ACTIONS as readonly string[]).includes(action))
       throw new ConsoleError(400, 'action: not an action');
-    // A cursor no link of this page made would otherwise find nothing and read as the log's end.
-    if (olderThan !== undefined && olderThan !== '' && !AUDIT_EVENT_ID.test(olderThan))
-      throw new ConsoleError(400, 'That page of the audit log does not exist.');
+    const olderThan = olderThanCursor(older, 'aud', 'the audit log');
     const afterMs = after ? parseIsoTime(after) : undefined;
     const beforeMs = before ? parseIsoTime(before) : undefined;
     // A date not understood is said above the form, which keeps what was typed.

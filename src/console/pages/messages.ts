@@ -9,9 +9,10 @@ import { backLabel, backPath } from '../back.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { type Html, html, qs, time } from '../html.ts';
 import { csrf, page } from '../layout.ts';
+import { olderThanCursor } from '../page-link.ts';
 import { invalidIf, refusal, refusalNotice } from '../refusal.ts';
 import { addTerm, type ParsedSearch, parseSearch, searchValue } from '../search-language.ts';
-import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
+import { ConsoleError, type ConsoleRequestState, type Fields, stateOf } from '../session.ts';
 import { shownUrl } from '../shown-url.ts';
 import { providerHold } from './provider-hold.ts';
 import { eventDetail, whatHappened } from './what-happened.ts';
@@ -194,7 +195,8 @@ function keep(q: string, back: string | null): Html {
 export function registerMessagePages(app: FastifyInstance, deps: ConsoleDeps): void {
   app.get('/console/messages', { config: { permission: 'read' } }, async (request, reply) => {
     const state = stateOf(request);
-    const { q = '', before } = request.query as { q?: string; before?: string };
+    const { q = '' } = request.query as Fields;
+    const before = olderThanCursor((request.query as Fields).before, 'msg', 'messages');
     const parsed = parseSearch(q);
     // A search not understood is said under the box, which keeps what was typed, as the unsent
     // view does: 400, and nothing is listed (an empty list would read as "no such mail"), nor

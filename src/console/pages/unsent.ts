@@ -13,9 +13,10 @@ import { SUPPRESSED_ERROR_CLASS } from '../../domain/types.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { age, type Html, html, qs, time } from '../html.ts';
 import { csrf, page } from '../layout.ts';
+import { olderThanCursor } from '../page-link.ts';
 import { invalidIf, type Refusal, refusal, refusalNotice } from '../refusal.ts';
 import { addTerm, type ParsedSearch, parseSearch, searchWordsOf } from '../search-language.ts';
-import { ConsoleError, type ConsoleRequestState, stateOf } from '../session.ts';
+import { ConsoleError, type ConsoleRequestState, type Fields, stateOf } from '../session.ts';
 import { providerHold } from './provider-hold.ts';
 import { actorWords } from './words.ts';
 
@@ -118,7 +119,8 @@ export function registerUnsentPages(app: FastifyInstance, deps: ConsoleDeps): vo
 
   app.get('/console/unsent', { config: { permission: 'read' } }, async (request, reply) => {
     const state = stateOf(request);
-    const { q = '', before } = request.query as { q?: string; before?: string };
+    const { q = '' } = request.query as Fields;
+    const before = olderThanCursor((request.query as Fields).before, 'msg', 'unsent mail');
     const parsed = parseSearch(q);
     const problems = filterProblems(parsed);
     if (problems.length > 0) {
@@ -371,7 +373,7 @@ ${
 
   app.get('/console/recoveries', { config: { permission: 'read' } }, async (request, reply) => {
     const state = stateOf(request);
-    const { older } = request.query as { older?: string };
+    const older = olderThanCursor((request.query as Fields).older, 'rec', 'recoveries');
     // One more than a page: whether an older page exists. Paged by id, newest first (keyset).
     const found = await deps.operations.listRecoveries(state.scope, {
       limit: RECOVERIES_PAGE_SIZE + 1,

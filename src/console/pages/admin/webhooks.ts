@@ -16,6 +16,7 @@ import {
 import type { ConsoleDeps } from '../../deps.ts';
 import { html, qs, time } from '../../html.ts';
 import { csrf, page } from '../../layout.ts';
+import { olderThanCursor } from '../../page-link.ts';
 import { invalidIf, type Refusal, refusal, refusalNotice } from '../../refusal.ts';
 import {
   ConsoleError,
@@ -189,11 +190,9 @@ ${
       const field = (name: string) => (query[name] === undefined ? '' : String(query[name]));
       const status = field('status') || undefined;
       const message = field('message').trim();
-      const older = field('older') || undefined;
+      const older = olderThanCursor(field('older'), 'whd', 'status webhooks');
       if (status !== undefined && !isDeliveryStatus(status))
         throw new ConsoleError(400, 'status: pending, delivered or failed');
-      if (older !== undefined && !/^whd_[0-9A-Z]{26}$/.test(older))
-        throw new ConsoleError(400, 'That page of status webhooks does not exist.');
       // A deleted endpoint's log too, until retention removes it: what was posted to it before.
       const { state, id, endpoint } = await endpointOfPath(request);
       // A message id not understood is said above the form, which keeps what was typed.
