@@ -197,6 +197,14 @@ export class ConsoleAccounts {
     return this.store.listUsers();
   }
 
+  /**
+   * Whether any console user exists. Until one does, nobody can sign in, and the sign-in page
+   * says how to make the first (it tells a stranger nothing: no address would sign in anyway).
+   */
+  async anyUsers(): Promise<boolean> {
+    return (await this.store.countUsers()) > 0;
+  }
+
   /** The user with this address (in any case), or null. */
   async findUser(email: string): Promise<ConsoleUser | null> {
     const found = await this.store.findUserByEmail(normalizeEmail(email));

@@ -77,11 +77,17 @@ function lockedMessage(scope: LockScope, until: number, now: number): Html {
     : html`Too many failed sign-ins: this account is locked. Try again in ${count(minutes, 'minute')} (at ${ends}).`;
 }
 
-function signInPage(next: string, message: Html | string | null, email = '') {
+/**
+ * What a newcomer who started Tegami without TEGAMI_ADMIN_EMAIL finds instead of a form that
+ * only ever answers "Wrong e-mail address or password".
+ */
+const NO_USER_YET = html`<div class="card notice narrow" role="status" id="no-console-user"><p><strong>No console user exists yet.</strong> Make the first admin on the server: start Tegami with <code>TEGAMI_ADMIN_EMAIL</code> and <code>TEGAMI_ADMIN_PASSWORD</code>, or run <code>tegami users create --email E --role admin</code> (it reads the password from standard input).</p></div>`;
+
+function signInPage(next: string, message: Html | string | null, email = '', noUserYet = false) {
   return page(
     'Sign in',
     null,
-    html`<form method="post" action="/console/sign-in" class="card narrow">
+    html`${noUserYet ? NO_USER_YET : ''}<form method="post" action="/console/sign-in" class="card narrow">
   ${message ? html`<p class="error" role="alert">${message}</p>` : ''}
   <input type="hidden" name="next" value="${next}">
   <label>E-mail <input type="email" name="email" value="${email}" required autocomplete="username" autofocus></label>
@@ -95,7 +101,8 @@ export function registerSignIn(app: FastifyInstance, deps: ConsoleDeps): void {
   const turns = new SignInTurns();
   app.get('/console/sign-in', { config: { permission: 'public' } }, async (request, reply) => {
     const { next } = request.query as { next?: string };
-    return reply.type('text/html').send(signInPage(safeNext(next), null).text);
+    const noUserYet = !(await deps.accounts.anyUsers());
+    return reply.type('text/html').send(signInPage(safeNext(next), null, '', noUserYet).text);
   });
 
   app.post('/console/sign-in', { config: { permission: 'public' } }, async (request, reply) => {
@@ -131,10 +138,11 @@ export function registerSignIn(app: FastifyInstance, deps: ConsoleDeps): void {
       result.kind === 'locked'
         ? lockedMessage(result.scope, result.until, (deps.clock ?? Date.now)())
         : 'Wrong e-mail address or password.';
+    const noUserYet = !(await deps.accounts.anyUsers());
     return reply
       .code(result.kind === 'locked' ? 429 : 401)
       .type('text/html')
-      .send(signInPage(next, message, email).text);
+      .send(signInPage(next, message, email, noUserYet).text);
   });
 
   app.post('/console/sign-out', { config: { permission: 'read' } }, async (request, reply) => {
