@@ -99,10 +99,20 @@ function signInPage(next: string, message: Html | string | null, email = '', noU
 
 export function registerSignIn(app: FastifyInstance, deps: ConsoleDeps): void {
   const turns = new SignInTurns();
+  /**
+   * Whether to say that no console user exists yet. A database that cannot be read says nothing
+   * here: the form is still shown, and signing in then says what is wrong.
+   */
+  const noUserYet = () =>
+    deps.accounts.anyUsers().then(
+      (any) => !any,
+      () => false,
+    );
   app.get('/console/sign-in', { config: { permission: 'public' } }, async (request, reply) => {
     const { next } = request.query as { next?: string };
-    const noUserYet = !(await deps.accounts.anyUsers());
-    return reply.type('text/html').send(signInPage(safeNext(next), null, '', noUserYet).text);
+    return reply
+      .type('text/html')
+      .send(signInPage(safeNext(next), null, '', await noUserYet()).text);
   });
 
   app.post('/console/sign-in', { config: { permission: 'public' } }, async (request, reply) => {
@@ -138,11 +148,10 @@ export function registerSignIn(app: FastifyInstance, deps: ConsoleDeps): void {
       result.kind === 'locked'
         ? lockedMessage(result.scope, result.until, (deps.clock ?? Date.now)())
         : 'Wrong e-mail address or password.';
-    const noUserYet = !(await deps.accounts.anyUsers());
     return reply
       .code(result.kind === 'locked' ? 429 : 401)
       .type('text/html')
-      .send(signInPage(next, message, email, noUserYet).text);
+      .send(signInPage(next, message, email, await noUserYet()).text);
   });
 
   app.post('/console/sign-out', { config: { permission: 'read' } }, async (request, reply) => {
