@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { actorLineWithKeyId } from '../domain/actor-words.ts';
 import { auditDetailsText, auditTargetLine, auditUnitText } from '../domain/audit-words.ts';
-import { AUDIT_ACTIONS, type AuditAction } from '../domain/operations/audit.ts';
+import { AUDIT_ACTIONS, type AuditAction } from '../domain/operations/audit-event.ts';
 import { parseIsoTime } from '../domain/operations/message-query.ts';
 import { ALL_UNITS } from '../domain/operations/scope.ts';
 import { presentAuditEvent } from '../http/present/audit-event.ts';

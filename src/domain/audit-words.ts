@@ -1,5 +1,6 @@
 import { BOOTSTRAP_KEY_NAME, BOOTSTRAP_SHOWN_NAME } from './api-keys.ts';
-import { type AuditEvent, type AuditNames, auditTargetKind } from './operations/audit.ts';
+import { type AuditNames, auditTargetKind } from './operations/audit.ts';
+import type { AuditEvent } from './operations/audit-event.ts';
 
 /**
  * What an audit event was done to and where, as the console and `tegami audit` name them (the

@@ -21,7 +21,7 @@ import {
   verifyPassword,
 } from './console-users.ts';
 import { newId } from './ids.ts';
-import type { AuditAction, AuditEvent } from './operations/audit.ts';
+import type { AuditAction, AuditEvent } from './operations/audit-event.ts';
 import { OperationsError } from './operations/errors.ts';
 import type { Actor } from './operations/scope.ts';
 import type { ConsoleUserStore, LockRules, LockScope } from './ports/console-user-store.ts';

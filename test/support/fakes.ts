@@ -1,5 +1,5 @@
 import { hashApiKey } from '../../src/domain/api-keys.ts';
-import type { AuditEvent } from '../../src/domain/operations/audit.ts';
+import type { AuditEvent } from '../../src/domain/operations/audit-event.ts';
 import type {
   AuditLog,
   OperationsQueries,

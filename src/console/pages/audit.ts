@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { auditDetailsText, auditTargetName, auditUnitText } from '../../domain/audit-words.ts';
-import { AUDIT_ACTIONS, type AuditAction } from '../../domain/operations/audit.ts';
+import { AUDIT_ACTIONS, type AuditAction } from '../../domain/operations/audit-event.ts';
 import { parseIsoTime } from '../../domain/operations/message-query.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { html, qs, time } from '../html.ts';

@@ -1,7 +1,8 @@
 import { actorText } from '../../domain/actor-words.ts';
 import { auditTargetText } from '../../domain/audit-words.ts';
 import { count } from '../../domain/count-words.ts';
-import type { AuditEvent, AuditNames } from '../../domain/operations/audit.ts';
+import type { AuditNames } from '../../domain/operations/audit.ts';
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import type { Actor } from '../../domain/operations/scope.ts';
 import type { WebhookDelivery } from '../../domain/ports/status-webhook-store.ts';
 import { type DeliveryStatus, statusOfEvent } from '../../domain/recipient-state.ts';

@@ -1,5 +1,5 @@
 import { count } from '../count-words.ts';
-import type { AuditAction, AuditEvent } from '../operations/audit.ts';
+import type { AuditAction, AuditEvent } from '../operations/audit-event.ts';
 import { OperationsError } from '../operations/errors.ts';
 import type { UnitDirectory } from '../operations/ports.ts';
 import type { Actor, Scope } from '../operations/scope.ts';

@@ -1,53 +1,7 @@
 import { BOOTSTRAP_KEY_NAME, BOOTSTRAP_SHOWN_NAME } from '../api-keys.ts';
 import { normalizeEmail } from '../console-users.ts';
+import type { AuditAction } from './audit-event.ts';
 import type { Actor } from './scope.ts';
-
-/**
- * The audit log: every operator action, with who, when, what, on what, the filter of a bulk
- * action and its counts. Kept TEGAMI_AUDIT_RETENTION_DAYS, apart from message retention.
- */
-export const AUDIT_ACTIONS = [
-  'recovery.start',
-  'recovery.finish',
-  'recovery.cancel',
-  'message.retry',
-  'message.cancel',
-  'suppression.add',
-  'suppression.remove',
-  'key.create',
-  'key.revoke',
-  'key.reactivate',
-  'unit.create',
-  'unit.update',
-  'alerts.test',
-  'webhook_endpoint.create',
-  'webhook_endpoint.delete',
-  'webhook_endpoint.redeliver',
-  'webhook_endpoint.rotate_secret',
-  'provider.probe',
-  'sendgrid_event_relay.put',
-  'sendgrid_event_relay.delete',
-  'user.create',
-  'user.sign_out_everywhere',
-  'user.unlock',
-  'user.set_password',
-  'user.disable',
-  'user.enable',
-] as const;
-export type AuditAction = (typeof AUDIT_ACTIONS)[number];
-
-export interface AuditEvent {
-  id: string;
-  at: number;
-  actor: Actor;
-  /** The unit the action concerned; null: every unit, or none (a provider). */
-  unitId: string | null;
-  action: AuditAction;
-  /** What it was done to: a message, recovery, key, unit or endpoint id, an address, a provider. */
-  target: string | null;
-  filter: Record<string, unknown> | null;
-  counts: Record<string, number> | null;
-}
 
 /**
  * Who acts when a start of Tegami makes or changes something by itself (`tegami serve`, `api` or

@@ -1,7 +1,8 @@
 import type { UnitAlertSettings } from '../ports/alert-store.ts';
 import type { MessageFilter } from '../ports/message-store.ts';
 import type { MessageStatus } from '../types.ts';
-import type { AuditEvent, AuditFilter, AuditNames } from './audit.ts';
+import type { AuditFilter, AuditNames } from './audit.ts';
+import type { AuditEvent } from './audit-event.ts';
 import type { RecoveryAction, RecoveryRecord } from './recovery.ts';
 import type { Unit } from './units.ts';
 import type { UnsentReason } from './unsent.ts';

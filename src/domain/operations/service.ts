@@ -3,14 +3,13 @@ import { newId } from '../ids.ts';
 import type { UnitAlertSettings } from '../ports/alert-store.ts';
 import type { MessageFilter, MessageStore, StateChange } from '../ports/message-store.ts';
 import type { MessageRecord } from '../types.ts';
+import { type AuditNames, type AuditQuery, auditTargetKind, readActorFilter } from './audit.ts';
 import {
   type AuditAction,
   type AuditEvent,
-  type AuditNames,
-  type AuditQuery,
-  auditTargetKind,
-  readActorFilter,
-} from './audit.ts';
+  type AuditFields,
+  newAuditEvent,
+} from './audit-event.ts';
 import { OperationsError } from './errors.ts';
 import { isEmptyQuery, type MessageQuery, queryToJson } from './message-query.ts';
 import type {
@@ -467,29 +466,12 @@ export class OperationsService {
 
   // --- audit log ---------------------------------------------------------------------------
 
-  private event(
-    actor: Actor,
-    action: AuditAction,
-    fields: Partial<Pick<AuditEvent, 'unitId' | 'target' | 'filter' | 'counts'>>,
-  ): AuditEvent {
-    return {
-      id: newId('aud'),
-      at: this.clock(),
-      actor,
-      unitId: fields.unitId ?? null,
-      action,
-      target: fields.target ?? null,
-      filter: fields.filter ?? null,
-      counts: fields.counts ?? null,
-    };
+  private event(actor: Actor, action: AuditAction, fields: AuditFields): AuditEvent {
+    return newAuditEvent(actor, action, fields, this.clock());
   }
 
   /** Records an operator action done elsewhere (suppressions, keys, webhook endpoints). */
-  record(
-    actor: Actor,
-    action: AuditAction,
-    fields: Partial<Pick<AuditEvent, 'unitId' | 'target' | 'filter' | 'counts'>>,
-  ): Promise<void> {
+  record(actor: Actor, action: AuditAction, fields: AuditFields): Promise<void> {
     return this.deps.audit.record(this.event(actor, action, fields));
   }
 

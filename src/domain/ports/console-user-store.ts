@@ -1,5 +1,5 @@
 import type { ConsoleRole, ConsoleSession, ConsoleUser } from '../console-users.ts';
-import type { AuditEvent } from '../operations/audit.ts';
+import type { AuditEvent } from '../operations/audit-event.ts';
 
 export interface NewConsoleUser {
   id: string;

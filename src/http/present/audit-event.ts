@@ -1,5 +1,6 @@
 import { auditTargetName } from '../../domain/audit-words.ts';
-import type { AuditEvent, AuditNames } from '../../domain/operations/audit.ts';
+import type { AuditNames } from '../../domain/operations/audit.ts';
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 
 /** An audit event as the API and `tegami audit --json` show it; `names`: OperationsService.auditNames. */
 export function presentAuditEvent(e: AuditEvent, names: AuditNames) {

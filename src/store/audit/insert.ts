@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { AuditEvent } from '../../domain/operations/audit.ts';
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import type { Database } from '../schema.ts';
 
 /** Writes one audit event, in the caller's transaction when it has one. */

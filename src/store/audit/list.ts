@@ -1,5 +1,6 @@
 import type { SelectQueryBuilder } from 'kysely';
-import type { AuditEvent, AuditFilter } from '../../domain/operations/audit.ts';
+import type { AuditFilter } from '../../domain/operations/audit.ts';
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import type { Database } from '../schema.ts';
 import { toAuditEvent } from './rows.ts';

@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely';
-import type { AuditAction, AuditEvent } from '../../domain/operations/audit.ts';
+import type { AuditAction, AuditEvent } from '../../domain/operations/audit-event.ts';
 import type { Actor } from '../../domain/operations/scope.ts';
 import type { AuditEventTable } from '../schema.ts';
 

@@ -1,4 +1,5 @@
-import type { AuditEvent, AuditFilter, AuditNames } from '../../domain/operations/audit.ts';
+import type { AuditFilter, AuditNames } from '../../domain/operations/audit.ts';
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import type { AuditLog } from '../../domain/operations/ports.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { insertAuditEvent } from './insert.ts';

@@ -1,4 +1,4 @@
-import type { AuditEvent } from '../../domain/operations/audit.ts';
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import type { NewConsoleUser } from '../../domain/ports/console-user-store.ts';
 import { insertAuditEvent } from '../audit/insert.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';

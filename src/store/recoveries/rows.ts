@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely';
 import { newId } from '../../domain/ids.ts';
-import type { AuditEvent } from '../../domain/operations/audit.ts';
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import type {
   RecoveryAction,
   RecoveryRecord,

@@ -1,5 +1,5 @@
 import { type ExpressionBuilder, sql } from 'kysely';
-import type { AuditEvent } from '../../domain/operations/audit.ts';
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import type { NewRecovery } from '../../domain/operations/ports.ts';
 import type { RecoveryRecord } from '../../domain/operations/recovery.ts';
 import type { MessageFilter } from '../../domain/ports/message-store.ts';

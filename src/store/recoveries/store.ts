@@ -1,4 +1,4 @@
-import type { AuditEvent } from '../../domain/operations/audit.ts';
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import type { NewRecovery, RecoveryStore, RecoveryWork } from '../../domain/operations/ports.ts';
 import type { RecoveryRecord } from '../../domain/operations/recovery.ts';
 import type { MessageFilter } from '../../domain/ports/message-store.ts';

@@ -1,4 +1,4 @@
-import type { AuditEvent } from '../../domain/operations/audit.ts';
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import type { UnitDirectory, UnitPage } from '../../domain/operations/ports.ts';
 import type { Unit } from '../../domain/operations/units.ts';
 import type { UnitAlertSettings } from '../../domain/ports/alert-store.ts';

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { AUDIT_ACTIONS } from '../../../domain/operations/audit.ts';
+import { AUDIT_ACTIONS } from '../../../domain/operations/audit-event.ts';
 import type { OperationsService } from '../../../domain/operations/service.ts';
 import { unitNamedIn } from '../../map-errors.ts';
 import { DEFAULT_PAGE, idCursor, limitParameter, pageOf, parseIdPage } from '../../paging.ts';
