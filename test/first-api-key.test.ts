@@ -8,6 +8,7 @@ import {
   keyPrefix,
 } from '../src/domain/api-keys.ts';
 import { newId } from '../src/domain/ids.ts';
+import { START_ACTORS } from '../src/domain/operations/audit.ts';
 import { insertApiKey } from '../src/store/api-keys/insert.ts';
 import { FIRST_KEY_LOCK } from '../src/store/api-keys/insert-first.ts';
 import { migrateToLatest, openDatabase, SqlApiKeyStore } from '../src/store/index.ts';
@@ -100,12 +101,19 @@ describe(`the first API key, with several starts at once (${TEST_ENGINE})`, () =
       try {
         await migrateToLatest((handles[0] as (typeof handles)[0]).db);
         const made = await Promise.all(
-          handles.map((handle) => createFirstApiKey(new SqlApiKeyStore(handle))),
+          handles.map((handle) =>
+            createFirstApiKey(new SqlApiKeyStore(handle), START_ACTORS.firstKey),
+          ),
         );
         const makers = made.filter((m) => m !== null);
         assert.equal(makers.length, 1, `round ${round}`);
-        const { keys } = await storedKeys(db.url);
+        const { keys, created } = await storedKeys(db.url);
         assert.deepEqual(keys, [{ id: makers[0]?.record.id, revoked_at: null }], `round ${round}`);
+        assert.deepEqual(
+          created,
+          [{ target: makers[0]?.record.id, actor_name: 'first start' }],
+          `round ${round}: its key.create, written with it`,
+        );
       } finally {
         await Promise.all(handles.map((h) => h.close()));
         await db.cleanup();

@@ -12,6 +12,7 @@ import {
   shownKeyPrefix,
 } from '../src/domain/api-keys.ts';
 import { DEFAULT_BATCH_MAX_RECIPIENTS } from '../src/domain/defaults.ts';
+import { START_ACTORS } from '../src/domain/operations/audit.ts';
 import { ERROR_CODES, MAX_ERROR_DETAILS } from '../src/http/errors.ts';
 import { LingeringSockets } from '../src/http/linger.ts';
 import { SqlApiKeyStore, SqlMessageStore } from '../src/store/index.ts';
@@ -472,9 +473,14 @@ describe('API key prefixes', () => {
             revokedAt: null,
           },
           hashApiKey('dev-secret-key'),
+          null,
         );
-        await ensureBootstrapKey(store, 'dev-secret-key');
-        await ensureBootstrapKey(store, 'another-bootstrap-key-of-some-length');
+        await ensureBootstrapKey(store, 'dev-secret-key', START_ACTORS.bootstrapKey);
+        await ensureBootstrapKey(
+          store,
+          'another-bootstrap-key-of-some-length',
+          START_ACTORS.bootstrapKey,
+        );
         assert.deepEqual(
           (await store.list()).map((k) => k.prefix),
           ['', 'anot'],

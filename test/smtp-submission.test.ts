@@ -10,6 +10,7 @@ import nodemailer from 'nodemailer';
 import pino from 'pino';
 import { loadConfig } from '../src/cli/config.ts';
 import { ensureBootstrapKey } from '../src/domain/api-keys.ts';
+import { START_ACTORS } from '../src/domain/operations/audit.ts';
 import { RATE_LIMIT_WINDOW_MS } from '../src/domain/unit-rate-limit.ts';
 import { SqlApiKeyStore } from '../src/store/index.ts';
 import {
@@ -325,10 +326,18 @@ describe(`SMTP AUTH refusals in the log (${TEST_ENGINE})`, () => {
       const unit = await createUnitWithKey(tegami, 'smtp-log');
       // An active key of another shape than tgm_…: a bootstrap key set in an earlier configuration.
       const earlierBootstrap = 'earlier-bootstrap-key-0123456789';
-      await ensureBootstrapKey(new SqlApiKeyStore(tegami.service.database), earlierBootstrap);
+      await ensureBootstrapKey(
+        new SqlApiKeyStore(tegami.service.database),
+        earlierBootstrap,
+        START_ACTORS.bootstrapKey,
+      );
       // A short one: only a look-up among the active keys tells it from a user name.
       const shortBootstrap = 'k3y-0f-9';
-      await ensureBootstrapKey(new SqlApiKeyStore(tegami.service.database), shortBootstrap);
+      await ensureBootstrapKey(
+        new SqlApiKeyStore(tegami.service.database),
+        shortBootstrap,
+        START_ACTORS.bootstrapKey,
+      );
       const sendGridKey = 'SG.aPpLiCaTiOn-KeY.0123456789abcdefghijklmnopqrstuvwxyzABCDEFG';
       // Keys of some other service, or a key revoked since: key-shaped, but not active here.
       const otherToken = 'q7GxVb2LmN9pR4sT8wYz1cKd';

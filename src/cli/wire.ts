@@ -11,7 +11,6 @@ import {
   createFirstApiKey,
   ensureBootstrapKey,
   hashApiKey,
-  keyAuditFields,
 } from '../domain/api-keys.ts';
 import { ConsoleAccounts } from '../domain/console-accounts.ts';
 import { count } from '../domain/count-words.ts';
@@ -455,9 +454,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   try {
     if (config.bootstrapApiKey) {
       const bootstrapKey = config.bootstrapApiKey;
-      // The audit event follows the change in one step, with no check for a stop between them.
-      const ensured = ensureBootstrapKey(keys, bootstrapKey).then((change) =>
-        auditBootstrapKey(change, operations.service, logger),
+      // Its audit event is written in the change's own transaction; this only logs the change.
+      const ensured = ensureBootstrapKey(keys, bootstrapKey, START_ACTORS.bootstrapKey).then(
+        (change) => logBootstrapKey(change, logger),
       );
       await unlessAborted(ensured, signal);
     }
@@ -625,14 +624,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       // The count is a cheap look that spares every later start a write transaction; whether
       // this start makes the key is decided under a lock (createFirstApiKey).
       if (!config.bootstrapApiKey && (await keys.count()) === 0) {
-        const first = await createFirstApiKey(keys);
+        // Its key.create is written with it, in one transaction (createFirstApiKey).
+        const first = await createFirstApiKey(keys, START_ACTORS.firstKey);
         if (first) {
           const { key, record } = first;
-          await operations.service.record(
-            START_ACTORS.firstKey,
-            'key.create',
-            keyAuditFields('key.create', record),
-          );
           announce(
             `Created the first API key (${record.id}). It is shown only this once; keep it:\n\n    ${key}\n`,
           );
@@ -785,34 +780,20 @@ export function consoleAccounts(
 }
 
 /**
- * Puts what a start did to the key from TEGAMI_BOOTSTRAP_API_KEY in the audit log, as any key
- * made or changed by hand is. Taking back a revocation is also a warning: whoever revoked the key
- * meant it gone, and only the variable still set brought it back.
+ * Logs what a start did to the key from TEGAMI_BOOTSTRAP_API_KEY (the audit log has it already,
+ * as it has any key made or changed by hand). Taking back a revocation is a warning: whoever
+ * revoked the key meant it gone, and only the variable still set brought it back.
  */
-async function auditBootstrapKey(
-  change: BootstrapKeyChange,
-  operations: Operations['service'],
-  logger: Logger,
-): Promise<void> {
+function logBootstrapKey(change: BootstrapKeyChange, logger: Logger): void {
   if (change.kind === 'unchanged') return;
   const { key } = change;
   if (change.kind === 'created') {
     logger.info({ keyId: key.id }, `created the admin key ${key.id} from TEGAMI_BOOTSTRAP_API_KEY`);
-    await operations.record(
-      START_ACTORS.bootstrapKey,
-      'key.create',
-      keyAuditFields('key.create', key),
-    );
     return;
   }
   logger.warn(
     { keyId: key.id, revokedAt: new Date(change.revokedAt).toISOString() },
     `made the admin key ${key.id} from TEGAMI_BOOTSTRAP_API_KEY active again: it was revoked, but the variable still names it. To retire it, remove the variable (or change it), then revoke the key`,
-  );
-  await operations.record(
-    START_ACTORS.bootstrapKey,
-    'key.reactivate',
-    keyAuditFields('key.reactivate', key),
   );
 }
 

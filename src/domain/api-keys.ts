@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { newId } from './ids.ts';
+import { type AuditEvent, newAuditEvent } from './operations/audit-event.ts';
+import type { Actor } from './operations/scope.ts';
 import type { ApiKeyRecord, ApiKeyStore } from './ports/api-key-store.ts';
 import type { Priority } from './priority.ts';
 
@@ -79,6 +81,7 @@ export async function createApiKey(
       ...options,
     },
     hashApiKey(key),
+    null,
   );
   return { key, record };
 }
@@ -88,11 +91,13 @@ export const FIRST_KEY_NAME = 'first key (created at first start)';
 
 /**
  * The operator's first key, made by a start that found no key: an admin key in the `default`
- * unit. Null when there is a key by now: of several processes starting at once on an empty
- * database, exactly one makes it (ApiKeyStore.insertIfNone), and only that one may show it.
+ * unit, recorded as made by `actor` in the same transaction. Null when there is a key by now: of
+ * several processes starting at once on an empty database, exactly one makes it
+ * (ApiKeyStore.insertIfNone), and only that one may show it.
  */
 export async function createFirstApiKey(
   store: ApiKeyStore,
+  actor: Actor,
   now = Date.now(),
 ): Promise<{ key: string; record: ApiKeyRecord } | null> {
   const key = generateApiKey();
@@ -106,6 +111,7 @@ export async function createFirstApiKey(
       admin: true,
     },
     hashApiKey(key),
+    (stored) => keyAuditEvent(actor, 'key.create', stored, now),
   );
   return record ? { key, record } : null;
 }
@@ -135,13 +141,16 @@ export type BootstrapKeyChange =
 
 /**
  * Makes sure `key` exists, is active and is an admin key (TEGAMI_BOOTSTRAP_API_KEY: the
- * operator's own key, set in the environment). Says what changed, so the start can audit and log
- * it: of several processes starting at once, only the one whose write made the key, or made it
- * active again, is told so.
+ * operator's own key, set in the environment). Making it, or making it active again, is recorded
+ * as done by `actor` in the same transaction. Says what changed, so the start can log it: of
+ * several processes starting at once, only the one whose write made the key, or made it active
+ * again, is told so (and records it).
  */
 export async function ensureBootstrapKey(
   store: ApiKeyStore,
   key: string,
+  actor: Actor,
+  now = Date.now(),
 ): Promise<BootstrapKeyChange> {
   const hash = hashApiKey(key);
   const existing = await store.findByHash(hash);
@@ -149,15 +158,14 @@ export async function ensureBootstrapKey(
     // Older versions stored up to half of a short bootstrap key; keep only today's prefix.
     if (existing.prefix !== keyPrefix(key)) await store.setPrefix(existing.id, keyPrefix(key));
     if (!existing.admin) await store.makeAdmin(existing.id);
-    const current = { ...existing, prefix: keyPrefix(key), admin: true };
-    if (existing.revokedAt !== null && (await store.reactivate(existing.id))) {
-      return {
-        kind: 'reactivated',
-        key: { ...current, revokedAt: null },
-        revokedAt: existing.revokedAt,
-      };
+    const current = { ...existing, prefix: keyPrefix(key), admin: true, revokedAt: null };
+    if (
+      existing.revokedAt !== null &&
+      (await store.reactivate(existing.id, keyAuditEvent(actor, 'key.reactivate', current, now)))
+    ) {
+      return { kind: 'reactivated', key: current, revokedAt: existing.revokedAt };
     }
-    return { kind: 'unchanged', key: { ...current, revokedAt: null } };
+    return { kind: 'unchanged', key: current };
   }
   try {
     const created = await store.insert(
@@ -165,15 +173,17 @@ export async function ensureBootstrapKey(
         id: newId('key'),
         name: BOOTSTRAP_KEY_NAME,
         prefix: keyPrefix(key),
-        createdAt: Date.now(),
+        createdAt: now,
         revokedAt: null,
         admin: true,
       },
       hash,
+      (stored) => keyAuditEvent(actor, 'key.create', stored, now),
     );
     return { kind: 'created', key: created };
   } catch (error) {
-    // Several processes starting at once: another one inserted it first, which is just as good.
+    // Several processes starting at once: another one inserted it first, which is just as good
+    // (and recorded it: this one's event went with its failed insert).
     const inserted = await store.findByHash(hash);
     if (!inserted) throw error;
     return { kind: 'unchanged', key: inserted };
@@ -197,4 +207,14 @@ export function keyAuditFields(
       ? { filter: { name: key.name, admin: key.admin, default_priority: key.defaultPriority } }
       : {}),
   };
+}
+
+/** The audit event of `action` on `key` by `actor` at `at`, as keyAuditFields words it. */
+export function keyAuditEvent(
+  actor: Actor,
+  action: 'key.create' | 'key.revoke' | 'key.reactivate',
+  key: ApiKeyRecord,
+  at: number,
+): AuditEvent {
+  return newAuditEvent(actor, action, keyAuditFields(action, key), at);
 }

@@ -21,7 +21,7 @@ import {
   verifyPassword,
 } from './console-users.ts';
 import { newId } from './ids.ts';
-import type { AuditAction, AuditEvent } from './operations/audit-event.ts';
+import { type AuditAction, type AuditEvent, newAuditEvent } from './operations/audit-event.ts';
 import { OperationsError } from './operations/errors.ts';
 import type { Actor } from './operations/scope.ts';
 import type { ConsoleUserStore, LockRules, LockScope } from './ports/console-user-store.ts';
@@ -160,10 +160,11 @@ export class ConsoleAccounts {
       canReadBodies: input.canReadBodies,
       createdAt: this.clock(),
     };
-    if (!(await this.store.createUser(user, null))) {
+    // Its event in the same transaction: a user made without one would be nobody's doing.
+    const audit = newAuditEvent(actor, 'user.create', { target: user.id }, user.createdAt);
+    if (!(await this.store.createUser(user, audit))) {
       throw new OperationsError('exists', `a user with the address ${email} already exists`);
     }
-    await this.record(actor, 'user.create', { target: user.id });
     const { passwordHash: _, ...rest } = user;
     return {
       ...rest,

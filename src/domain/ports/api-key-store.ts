@@ -1,3 +1,4 @@
+import type { AuditEvent } from '../operations/audit-event.ts';
 import type { Priority } from '../priority.ts';
 
 export interface ApiKeyRecord {
@@ -27,21 +28,36 @@ export interface ApiKeyPage {
   beforeId?: string;
 }
 
+/**
+ * The audit event of a key just stored, made from the key as stored: only then is the unit of a
+ * key stored without one (the `default` unit) known.
+ */
+export type KeyCreatedEvent = (stored: ApiKeyRecord) => AuditEvent;
+
 /** API keys, stored as SHA-256 hashes only (see api-keys.ts). */
 export interface ApiKeyStore {
-  insert(record: NewApiKey, keyHash: string): Promise<ApiKeyRecord>;
+  /** Records the event `audit` makes of the key, if any, in the same transaction. */
+  insert(record: NewApiKey, keyHash: string, audit: KeyCreatedEvent | null): Promise<ApiKeyRecord>;
   /**
    * Stores the key only if there is no key at all, revoked ones included; null when there is.
-   * Of several processes asking at once, exactly one stores its key.
+   * Of several processes asking at once, exactly one stores its key, and records `audit`'s event
+   * in the same transaction.
    */
-  insertIfNone(record: NewApiKey, keyHash: string): Promise<ApiKeyRecord | null>;
+  insertIfNone(
+    record: NewApiKey,
+    keyHash: string,
+    audit: KeyCreatedEvent,
+  ): Promise<ApiKeyRecord | null>;
   makeAdmin(id: string): Promise<void>;
   findById(id: string): Promise<ApiKeyRecord | null>;
   /** The active key with this hash, for authenticating a request; cached, so cheap. */
   findActiveByHash(keyHash: string): Promise<ApiKeyRecord | null>;
   findByHash(keyHash: string): Promise<ApiKeyRecord | null>;
-  /** Takes back a revocation; true only when this call did (the key was revoked until now). */
-  reactivate(id: string): Promise<boolean>;
+  /**
+   * Takes back a revocation; true only when this call did (the key was revoked until now), and
+   * then records `audit` in the same transaction.
+   */
+  reactivate(id: string, audit: AuditEvent): Promise<boolean>;
   setPrefix(id: string, prefix: string): Promise<void>;
   /** Every key, revoked ones too, oldest first. */
   list(): Promise<ApiKeyRecord[]>;

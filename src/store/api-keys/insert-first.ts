@@ -1,4 +1,5 @@
-import type { ApiKeyRecord, NewApiKey } from '../../domain/ports/api-key-store.ts';
+import type { ApiKeyRecord, KeyCreatedEvent, NewApiKey } from '../../domain/ports/api-key-store.ts';
+import { insertAuditEvent } from '../audit/insert.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { insertApiKey } from './insert.ts';
 
@@ -6,7 +7,8 @@ import { insertApiKey } from './insert.ts';
 export const FIRST_KEY_LOCK = 'tegami: the first API key';
 
 /**
- * Stores the key only if there is no key at all (revoked ones count); null when there is one.
+ * Stores the key only if there is no key at all (revoked ones count), with its audit event;
+ * null when there is one.
  * Several processes starting at once on an empty database each find no key: the look and the
  * insert are one transaction that no other start can come between, so one of them makes it.
  *
@@ -21,11 +23,14 @@ export function insertFirstApiKey(
   handle: DatabaseHandle,
   record: NewApiKey,
   keyHash: string,
+  audit: KeyCreatedEvent,
 ): Promise<ApiKeyRecord | null> {
   return handle.writeTransaction(async (trx) => {
     await handle.dialect.advisoryXactLock(trx, FIRST_KEY_LOCK);
     const existing = await trx.selectFrom('api_keys').select('id').limit(1).executeTakeFirst();
     if (existing) return null;
-    return insertApiKey(trx, record, keyHash);
+    const stored = await insertApiKey(trx, record, keyHash);
+    await insertAuditEvent(trx, audit(stored));
+    return stored;
   });
 }

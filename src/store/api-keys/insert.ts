@@ -1,7 +1,23 @@
 import type { Kysely } from 'kysely';
 import { DEFAULT_UNIT_NAME } from '../../domain/operations/units.ts';
-import type { ApiKeyRecord, NewApiKey } from '../../domain/ports/api-key-store.ts';
+import type { ApiKeyRecord, KeyCreatedEvent, NewApiKey } from '../../domain/ports/api-key-store.ts';
+import { insertAuditEvent } from '../audit/insert.ts';
+import type { DatabaseHandle } from '../engine/handle.ts';
 import type { Database } from '../schema.ts';
+
+/** Stores a new key and the event `audit` makes of it, if any, in one transaction. */
+export function insertApiKeyAudited(
+  handle: DatabaseHandle,
+  record: NewApiKey,
+  keyHash: string,
+  audit: KeyCreatedEvent | null,
+): Promise<ApiKeyRecord> {
+  return handle.writeTransaction(async (trx) => {
+    const stored = await insertApiKey(trx, record, keyHash);
+    if (audit) await insertAuditEvent(trx, audit(stored));
+    return stored;
+  });
+}
 
 /**
  * Stores a new key (its hash only), in the `default` unit unless the record names one; in the

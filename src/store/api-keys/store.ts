@@ -1,13 +1,15 @@
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import type {
   ApiKeyPage,
   ApiKeyRecord,
   ApiKeyStore,
+  KeyCreatedEvent,
   NewApiKey,
 } from '../../domain/ports/api-key-store.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { countApiKeys } from './count.ts';
 import { findApiKey } from './find.ts';
-import { insertApiKey } from './insert.ts';
+import { insertApiKeyAudited } from './insert.ts';
 import { insertFirstApiKey } from './insert-first.ts';
 import { listApiKeyPage, listApiKeys } from './list.ts';
 import { revokeApiKey } from './revoke.ts';
@@ -26,13 +28,17 @@ export class SqlApiKeyStore implements ApiKeyStore {
 
   constructor(private readonly handle: DatabaseHandle) {}
 
-  insert(record: NewApiKey, keyHash: string): Promise<ApiKeyRecord> {
-    return insertApiKey(this.handle.db, record, keyHash);
+  insert(record: NewApiKey, keyHash: string, audit: KeyCreatedEvent | null): Promise<ApiKeyRecord> {
+    return insertApiKeyAudited(this.handle, record, keyHash, audit);
   }
 
   /** Stores the key only if there is none at all; null when there is (see insert-first.ts). */
-  insertIfNone(record: NewApiKey, keyHash: string): Promise<ApiKeyRecord | null> {
-    return insertFirstApiKey(this.handle, record, keyHash);
+  insertIfNone(
+    record: NewApiKey,
+    keyHash: string,
+    audit: KeyCreatedEvent,
+  ): Promise<ApiKeyRecord | null> {
+    return insertFirstApiKey(this.handle, record, keyHash, audit);
   }
 
   /** Makes a key an admin key (the bootstrap key always is one). */
@@ -66,9 +72,9 @@ export class SqlApiKeyStore implements ApiKeyStore {
     return findApiKey(this.handle, { keyHash, activeOnly: false });
   }
 
-  reactivate(id: string): Promise<boolean> {
+  reactivate(id: string, audit: AuditEvent): Promise<boolean> {
     this.active.clear();
-    return reactivateApiKey(this.handle, id);
+    return reactivateApiKey(this.handle, id, audit);
   }
 
   setPrefix(id: string, prefix: string): Promise<void> {

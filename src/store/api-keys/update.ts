@@ -1,3 +1,5 @@
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
+import { insertAuditEvent } from '../audit/insert.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 
 /** Single-column changes of a key. The caller empties its key cache first. */
@@ -9,16 +11,24 @@ export async function makeApiKeyAdmin(handle: DatabaseHandle, id: string): Promi
 
 /**
  * Takes back a revocation (the bootstrap key, configured again); true only when this call did,
- * so of several processes starting at once one records it.
+ * and then records `audit` with it, so of several processes starting at once one records it.
  */
-export async function reactivateApiKey(handle: DatabaseHandle, id: string): Promise<boolean> {
-  const result = await handle.db
-    .updateTable('api_keys')
-    .set({ revoked_at: null })
-    .where('id', '=', id)
-    .where('revoked_at', 'is not', null)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
+export function reactivateApiKey(
+  handle: DatabaseHandle,
+  id: string,
+  audit: AuditEvent,
+): Promise<boolean> {
+  return handle.writeTransaction(async (trx) => {
+    const result = await trx
+      .updateTable('api_keys')
+      .set({ revoked_at: null })
+      .where('id', '=', id)
+      .where('revoked_at', 'is not', null)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 0) return false;
+    await insertAuditEvent(trx, audit);
+    return true;
+  });
 }
 
 export async function setApiKeyPrefix(

@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { sql } from 'kysely';
+import {
+  BOOTSTRAP_KEY_NAME,
+  createFirstApiKey,
+  ensureBootstrapKey,
+  generateApiKey,
+  hashApiKey,
+} from '../src/domain/api-keys.ts';
+import { ConsoleAccounts } from '../src/domain/console-accounts.ts';
+import { START_ACTORS } from '../src/domain/operations/audit.ts';
+import { consoleUserStore } from '../src/store/console/store.ts';
+import {
+  type DatabaseHandle,
+  migrateToLatest,
+  openDatabase,
+  SqlApiKeyStore,
+} from '../src/store/index.ts';
+import { TEST_ENGINE, type TempDatabase, tempDatabase } from './helpers.ts';
+
+/**
+ * What a start makes by itself (the first API key, the key from TEGAMI_BOOTSTRAP_API_KEY, the
+ * first console admin) is written with its audit event in one transaction: the event names what
+ * was made, and an event that cannot be written leaves nothing made. A trigger made here refuses
+ * every audit insert, as a disk full or a lost connection between the two writes would.
+ */
+describe(`a start's key or user and its audit event, together (${TEST_ENGINE})`, () => {
+  let db: TempDatabase;
+  let handle: DatabaseHandle;
+
+  before(async () => {
+    db = tempDatabase();
+    handle = openDatabase(db.url);
+    await migrateToLatest(handle.db);
+  });
+  after(async () => {
+    await handle.close();
+    await db.cleanup();
+  });
+
+  async function refuseAuditEvents(refuse: boolean): Promise<void> {
+    if (!refuse) {
+      const onTable = TEST_ENGINE === 'postgres' ? sql` on audit_events` : sql``;
+      await sql`drop trigger refuse_audit${onTable}`.execute(handle.db);
+      return;
+    }
+    if (TEST_ENGINE === 'postgres') {
+      await sql`create or replace function refuse_audit() returns trigger language plpgsql
+                  as $$ begin raise exception 'audit events refused'; end $$`.execute(handle.db);
+      await sql`create trigger refuse_audit before insert on audit_events
+                  for each row execute function refuse_audit()`.execute(handle.db);
+    } else {
+      await sql`create trigger refuse_audit before insert on audit_events
+                  begin select raise(abort, 'audit events refused'); end`.execute(handle.db);
+    }
+  }
+
+  /** With audit events refused: `work` fails, and what it would have made is not there. */
+  async function refusedLeavesNothing(work: () => Promise<unknown>): Promise<void> {
+    await refuseAuditEvents(true);
+    try {
+      await assert.rejects(work, /audit events refused/);
+    } finally {
+      await refuseAuditEvents(false);
+    }
+  }
+
+  async function stored() {
+    const keys = await handle.db
+      .selectFrom('api_keys')
+      .select(['id', 'name', 'revoked_at'])
+      .orderBy('id')
+      .execute();
+    const users = await handle.db.selectFrom('console_users').select(['id', 'email']).execute();
+    const events = await handle.db
+      .selectFrom('audit_events')
+      .select(['action', 'target', 'actor_id'])
+      .orderBy('id')
+      .execute();
+    return { keys, users, events };
+  }
+
+  test('the first API key: none without its key.create, and its key.create names it', async () => {
+    const keys = new SqlApiKeyStore(handle);
+    await refusedLeavesNothing(() => createFirstApiKey(keys, START_ACTORS.firstKey));
+    assert.deepEqual(await stored(), { keys: [], users: [], events: [] });
+
+    const first = await createFirstApiKey(keys, START_ACTORS.firstKey);
+    assert.ok(first);
+    const { events } = await stored();
+    assert.deepEqual(events, [
+      { action: 'key.create', target: first.record.id, actor_id: START_ACTORS.firstKey.id },
+    ]);
+  });
+
+  test('the bootstrap key: made and made active again, each with its event or not at all', async () => {
+    const keys = new SqlApiKeyStore(handle);
+    const bootstrap = generateApiKey();
+    const earlier = await stored();
+    await refusedLeavesNothing(() =>
+      ensureBootstrapKey(keys, bootstrap, START_ACTORS.bootstrapKey),
+    );
+    assert.deepEqual(await stored(), earlier);
+
+    const made = await ensureBootstrapKey(keys, bootstrap, START_ACTORS.bootstrapKey);
+    assert.equal(made.kind, 'created');
+    const id = made.key.id;
+    assert.deepEqual((await stored()).events.slice(earlier.events.length), [
+      { action: 'key.create', target: id, actor_id: START_ACTORS.bootstrapKey.id },
+    ]);
+    assert.equal((await keys.findByHash(hashApiKey(bootstrap)))?.name, BOOTSTRAP_KEY_NAME);
+
+    // Revoked by an operator; the variable still names it, so the next start takes it back.
+    assert.equal(await keys.revoke(id, Date.now()), true);
+    const revoked = await stored();
+    await refusedLeavesNothing(() =>
+      ensureBootstrapKey(keys, bootstrap, START_ACTORS.bootstrapKey),
+    );
+    assert.deepEqual(await stored(), revoked, 'still revoked, nothing recorded');
+
+    const again = await ensureBootstrapKey(keys, bootstrap, START_ACTORS.bootstrapKey);
+    assert.equal(again.kind, 'reactivated');
+    const later = await stored();
+    assert.equal(later.keys.find((k) => k.id === id)?.revoked_at, null);
+    assert.deepEqual(later.events.slice(revoked.events.length), [
+      { action: 'key.reactivate', target: id, actor_id: START_ACTORS.bootstrapKey.id },
+    ]);
+  });
+
+  test('the first console admin: none without its user.create, and its user.create names it', async () => {
+    const accounts = new ConsoleAccounts(consoleUserStore(handle), async () => {
+      throw new Error('user.create is written with the user, not after it');
+    });
+    const earlier = await stored();
+    await refusedLeavesNothing(() =>
+      accounts.ensureAdmin(START_ACTORS.firstAdmin, 'admin@example.jp', 'admin-password-1234'),
+    );
+    assert.deepEqual(await stored(), earlier);
+
+    assert.equal(
+      await accounts.ensureAdmin(
+        START_ACTORS.firstAdmin,
+        'admin@example.jp',
+        'admin-password-1234',
+      ),
+      true,
+    );
+    const later = await stored();
+    const [user] = later.users;
+    assert.equal(user?.email, 'admin@example.jp');
+    assert.deepEqual(later.events.slice(earlier.events.length), [
+      { action: 'user.create', target: user?.id, actor_id: START_ACTORS.firstAdmin.id },
+    ]);
+  });
+});
