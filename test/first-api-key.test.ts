@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
+import { sql } from 'kysely';
+import pg from 'pg';
 import {
   createFirstApiKey,
   FIRST_KEY_NAME,
@@ -11,7 +14,12 @@ import { newId } from '../src/domain/ids.ts';
 import { START_ACTORS } from '../src/domain/operations/audit.ts';
 import { insertApiKey } from '../src/store/api-keys/insert.ts';
 import { FIRST_KEY_LOCK } from '../src/store/api-keys/insert-first.ts';
-import { migrateToLatest, openDatabase, SqlApiKeyStore } from '../src/store/index.ts';
+import {
+  type DatabaseHandle,
+  migrateToLatest,
+  openDatabase,
+  SqlApiKeyStore,
+} from '../src/store/index.ts';
 import {
   queryDatabase,
   request,
@@ -43,6 +51,31 @@ async function storedKeys(url: string) {
     "select target, actor_name from audit_events where action = 'key.create'",
   );
   return { keys, created };
+}
+
+/**
+ * PROCESSES connections of their own (as many processes would be) asking at the same moment on
+ * the empty database at `url`: exactly one makes the key, and its key.create is written with it.
+ */
+async function raceForTheFirstKey(url: string, round: string): Promise<void> {
+  const handles = Array.from({ length: PROCESSES }, () => openDatabase(url));
+  try {
+    await migrateToLatest((handles[0] as DatabaseHandle).db);
+    const made = await Promise.all(
+      handles.map((handle) => createFirstApiKey(new SqlApiKeyStore(handle), START_ACTORS.firstKey)),
+    );
+    const makers = made.filter((m) => m !== null);
+    assert.equal(makers.length, 1, round);
+    const { keys, created } = await storedKeys(url);
+    assert.deepEqual(keys, [{ id: makers[0]?.record.id, revoked_at: null }], round);
+    assert.deepEqual(
+      created,
+      [{ target: makers[0]?.record.id, actor_name: 'first start' }],
+      `${round}: its key.create, written with it`,
+    );
+  } finally {
+    await Promise.all(handles.map((h) => h.close()));
+  }
 }
 
 describe(`the first API key, with several starts at once (${TEST_ENGINE})`, () => {
@@ -97,27 +130,65 @@ describe(`the first API key, with several starts at once (${TEST_ENGINE})`, () =
   test(`${PROCESSES} connections asking at the same moment, 10 times: exactly one makes the key`, async () => {
     for (let round = 1; round <= 10; round++) {
       const db = tempDatabase();
-      const handles = Array.from({ length: PROCESSES }, () => openDatabase(db.url));
       try {
-        await migrateToLatest((handles[0] as (typeof handles)[0]).db);
-        const made = await Promise.all(
-          handles.map((handle) =>
-            createFirstApiKey(new SqlApiKeyStore(handle), START_ACTORS.firstKey),
-          ),
-        );
-        const makers = made.filter((m) => m !== null);
-        assert.equal(makers.length, 1, `round ${round}`);
-        const { keys, created } = await storedKeys(db.url);
-        assert.deepEqual(keys, [{ id: makers[0]?.record.id, revoked_at: null }], `round ${round}`);
-        assert.deepEqual(
-          created,
-          [{ target: makers[0]?.record.id, actor_name: 'first start' }],
-          `round ${round}: its key.create, written with it`,
-        );
+        await raceForTheFirstKey(db.url, `round ${round}`);
       } finally {
-        await Promise.all(handles.map((h) => h.close()));
         await db.cleanup();
       }
+    }
+  });
+
+  // The race above is won by one connection only under READ COMMITTED: under REPEATABLE READ the
+  // waiting look's snapshot is taken before the lock is granted, and misses the key.
+  test('on a database whose default isolation is repeatable read, Tegami still works in read committed: one key', {
+    skip: TEST_ENGINE !== 'postgres' && 'PostgreSQL only: SQLite has no isolation levels',
+    timeout: 120_000,
+  }, async () => {
+    const admin = new pg.Client({ connectionString: process.env.TEGAMI_TEST_POSTGRES_URL });
+    await admin.connect();
+    // A database of its own: the setting would reach every test's schema in the shared one.
+    const name = `tegami_rr_${randomBytes(6).toString('hex')}`;
+    try {
+      await admin.query(`create database ${name}`);
+      await admin.query(
+        `alter database ${name} set default_transaction_isolation = 'repeatable read'`,
+      );
+      const url = new URL(process.env.TEGAMI_TEST_POSTGRES_URL ?? '');
+      url.pathname = `/${name}`;
+      const other = new pg.Client({ connectionString: url.toString() });
+      await other.connect();
+      try {
+        const shown = await other.query('show transaction_isolation');
+        assert.equal(
+          shown.rows[0]?.transaction_isolation,
+          'repeatable read',
+          'the database default',
+        );
+      } finally {
+        await other.end();
+      }
+      for (let round = 1; round <= 10; round++) {
+        url.searchParams.set('schema', `round_${round}`);
+        await raceForTheFirstKey(url.toString(), `round ${round}`);
+      }
+      const handle = openDatabase(url.toString());
+      try {
+        const isolation = async (db: DatabaseHandle['db']) =>
+          (await sql<{ transaction_isolation: string }>`show transaction_isolation`.execute(db))
+            .rows[0]?.transaction_isolation;
+        assert.equal(await isolation(handle.db), 'read committed', 'a statement of its own');
+        assert.equal(await handle.writeTransaction(isolation), 'read committed', 'a write');
+        assert.equal(
+          await handle.writeTransaction(isolation, { asyncCommit: true }),
+          'read committed',
+          'a write committed without waiting for the flush',
+        );
+      } finally {
+        await handle.close();
+      }
+    } finally {
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.end();
     }
   });
 

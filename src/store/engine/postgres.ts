@@ -36,6 +36,25 @@ export const postgresDialect: Dialect = {
   inList: (ids, first) => ({ text: `= any($${first}::text[])`, params: [ids] }),
 };
 
+/**
+ * Tegami's transactions rely on READ COMMITTED, PostgreSQL's default: a fresh snapshot per
+ * statement, so a look made after waiting for a lock sees what the lock's holder committed (the
+ * first API key, insert-first.ts), and a row updated meanwhile is read again instead of failing
+ * the statement with a serialization error. A server, database or role whose
+ * `default_transaction_isolation` is `repeatable read` or `serializable` would take that away, so
+ * Tegami sets its own level, never relying on the default:
+ *
+ * - each new pool connection starts with this statement, before any query of Tegami's (one
+ *   statement per connection, none per transaction), so statements outside a transaction have
+ *   it too. Not the startup `options` (`-c default_transaction_isolation=…`): PgBouncer refuses
+ *   a connection whose `options` set a parameter it does not track.
+ * - each write transaction names it in its own BEGIN (the same statement, no extra round trip),
+ *   since behind PgBouncer in transaction mode a session's setting does not follow the client
+ *   from one server connection to the next.
+ */
+const READ_COMMITTED_SESSION =
+  'set session characteristics as transaction isolation level read committed';
+
 export function isPostgresUrl(url: string): boolean {
   return /^postgres(ql)?:\/\//.test(url);
 }
@@ -117,6 +136,9 @@ export function openPostgres(url: string, options: PostgresOpenOptions): Databas
   // the process.
   pool.on('connect', (connection) => {
     connection.on('error', () => {});
+    // Queued before the query the connection was opened for (READ_COMMITTED_SESSION). A failure
+    // here is a broken connection, which that query meets too.
+    connection.query(READ_COMMITTED_SESSION).catch(() => {});
     if (options.prepare) prepareRepeatedWrites(connection);
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
@@ -141,7 +163,9 @@ export function openPostgres(url: string, options: PostgresOpenOptions): Databas
             // For this transaction only, and in the same round trip as BEGIN (a query without
             // parameters may hold two statements): COMMIT returns before its WAL is flushed,
             // which the WAL writer does within three times wal_writer_delay.
-            await sql`begin; set local synchronous_commit = off`.execute(conn);
+            await sql`begin isolation level read committed; set local synchronous_commit = off`.execute(
+              conn,
+            );
             try {
               const result = await work(conn);
               await sql`commit`.execute(conn);
@@ -151,7 +175,7 @@ export function openPostgres(url: string, options: PostgresOpenOptions): Databas
               throw error;
             }
           })
-        : db.transaction().execute(work),
+        : db.transaction().setIsolationLevel('read committed').execute(work),
     readSnapshot: (work) =>
       db
         .transaction()
