@@ -3,13 +3,16 @@ import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import {
   BOOTSTRAP_KEY_NAME,
+  createApiKey,
   createFirstApiKey,
   ensureBootstrapKey,
   generateApiKey,
   hashApiKey,
+  revokeApiKey,
 } from '../src/domain/api-keys.ts';
 import { ConsoleAccounts } from '../src/domain/console-accounts.ts';
 import { START_ACTORS } from '../src/domain/operations/audit.ts';
+import type { Actor } from '../src/domain/operations/scope.ts';
 import { consoleUserStore } from '../src/store/console/store.ts';
 import {
   type DatabaseHandle,
@@ -152,5 +155,39 @@ describe(`a start's key or user and its audit event, together (${TEST_ENGINE})`,
     assert.deepEqual(later.events.slice(earlier.events.length), [
       { action: 'user.create', target: user?.id, actor_id: START_ACTORS.firstAdmin.id },
     ]);
+  });
+
+  test('a key an operator creates or revokes (console, tegami keys): with its event or not at all, once', async () => {
+    const keys = new SqlApiKeyStore(handle);
+    const operator: Actor = { type: 'console', id: 'usr_test', name: 'ops@example.jp' };
+    const earlier = await stored();
+    await refusedLeavesNothing(() =>
+      createApiKey(keys, 'hotel app', Date.now(), { actor: operator }),
+    );
+    assert.deepEqual(await stored(), earlier, 'no key without its key.create');
+
+    const made = await createApiKey(keys, 'hotel app', Date.now(), { actor: operator });
+    const created = await stored();
+    assert.deepEqual(created.events.slice(earlier.events.length), [
+      { action: 'key.create', target: made.record.id, actor_id: operator.id },
+    ]);
+
+    await refusedLeavesNothing(() => revokeApiKey(keys, made.record, operator));
+    assert.deepEqual(await stored(), created, 'still active, nothing recorded');
+    assert.equal((await keys.findActiveByHash(hashApiKey(made.key)))?.id, made.record.id);
+
+    // Two at once, then once more: one revocation, recorded once.
+    const answers = await Promise.all([
+      revokeApiKey(keys, made.record, operator),
+      revokeApiKey(keys, made.record, operator),
+    ]);
+    assert.deepEqual(answers.sort(), [false, true]);
+    assert.equal(await revokeApiKey(keys, made.record, operator), false);
+    const revoked = await stored();
+    assert.notEqual(revoked.keys.find((k) => k.id === made.record.id)?.revoked_at, null);
+    assert.deepEqual(revoked.events.slice(created.events.length), [
+      { action: 'key.revoke', target: made.record.id, actor_id: operator.id },
+    ]);
+    assert.equal(await keys.findActiveByHash(hashApiKey(made.key)), null);
   });
 });

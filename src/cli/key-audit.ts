@@ -1,12 +1,11 @@
-import { keyAuditFields } from '../domain/api-keys.ts';
 import type { ApiKeyRecord } from '../domain/ports/api-key-store.ts';
 import { type DatabaseHandle, SqlUnitStore } from '../store/index.ts';
-import { CLI_LISTS, cliActor } from './common.ts';
-import { createOperations } from './wire-operations.ts';
+import { CLI_LISTS } from './common.ts';
 
 /**
- * What `tegami keys` needs of units and the audit log, kept here so the keys command itself
- * changes little: the unit a new key goes into, and a record of each key created or revoked.
+ * What `tegami keys` needs of units, kept here so the keys command itself changes little: the
+ * unit a new key goes into, and the names of the keys' units. (Each key created or revoked is
+ * recorded by the key store, in the same transaction: createApiKey, revokeApiKey.)
  */
 
 /** The unit id for `--unit NAME` (default: the `default` unit), or the line refusing it. */
@@ -27,17 +26,4 @@ export async function unitNamesOfKeys(
   keys: ApiKeyRecord[],
 ): Promise<Map<string, string>> {
   return new SqlUnitStore(database).namesOf(keys.map((k) => k.unitId));
-}
-
-export async function auditKey(
-  database: DatabaseHandle,
-  action: 'key.create' | 'key.revoke',
-  key: ApiKeyRecord,
-): Promise<void> {
-  const { service } = createOperations(database, {
-    unsentAfterMs: 0,
-    unconfirmedAfterMs: 0,
-    sendgridWebhook: { publicKey: null, insecure: false, maxAgeMs: 0 },
-  });
-  await service.record(cliActor(), action, keyAuditFields(action, key));
 }

@@ -3,6 +3,7 @@ import {
   apiKeyNameProblem,
   BOOTSTRAP_KEY_NAME,
   createApiKey,
+  revokeApiKey,
   shownKeyPrefix,
 } from '../domain/api-keys.ts';
 import { isPriority } from '../domain/priority.ts';
@@ -20,7 +21,7 @@ import {
   mainUsage,
   parseOptions,
 } from './commands.ts';
-import { describeParseError } from './common.ts';
+import { cliActor, describeParseError } from './common.ts';
 import {
   type Config,
   ConfigError,
@@ -28,7 +29,7 @@ import {
   loadConfig,
   sqliteFsyncFor,
 } from './config.ts';
-import { auditKey, unitForNewKey, unitNamesOfKeys } from './key-audit.ts';
+import { unitForNewKey, unitNamesOfKeys } from './key-audit.ts';
 import { runRecoverCommand } from './recover.ts';
 import { runRecoveriesCommand } from './recoveries.ts';
 import { startServeOnThreads } from './serve-threads.ts';
@@ -398,8 +399,8 @@ async function keys(config: Config, action: string, parsed: Parsed): Promise<num
         unitId: unit.unitId,
         admin: parsed.values.admin === true,
         defaultPriority: priority,
+        actor: cliActor(),
       });
-      await auditKey(database, 'key.create', record);
       console.log(
         `Created ${record.id} (${record.name}, unit ${unit.name}${record.admin ? ', admin: every unit' : ''}${record.defaultPriority ? `, priority ${record.defaultPriority}` : ''}). The key is shown only this once:\n${key}`,
       );
@@ -417,21 +418,20 @@ async function keys(config: Config, action: string, parsed: Parsed): Promise<num
       }
       return 0;
     }
+    const revoked = await store.findById(keyId as string);
+    if (!revoked) {
+      console.error(`No API key with id ${keyId} (see tegami keys list).`);
+      return 1;
+    }
     // True only for the call that revoked it: a key revoked already is not recorded again.
-    if (!(await store.revoke(keyId as string, Date.now()))) {
-      const existing = await store.findById(keyId as string);
-      if (!existing) {
-        console.error(`No API key with id ${keyId} (see tegami keys list).`);
-        return 1;
-      }
-      const when = existing.revokedAt ? ` at ${new Date(existing.revokedAt).toISOString()}` : '';
+    if (!(await revokeApiKey(store, revoked, cliActor()))) {
+      const existing = await store.findById(revoked.id);
+      const when = existing?.revokedAt ? ` at ${new Date(existing.revokedAt).toISOString()}` : '';
       console.log(`${keyId} was already revoked${when}; nothing changed.`);
       return 0;
     }
-    const revoked = await store.findById(keyId as string);
-    if (revoked) await auditKey(database, 'key.revoke', revoked);
     console.log(`Revoked ${keyId}.`);
-    if (revoked?.name === BOOTSTRAP_KEY_NAME) {
+    if (revoked.name === BOOTSTRAP_KEY_NAME) {
       // A start makes it active again (and records key.reactivate) while the variable names it.
       console.log(
         'It is the key from TEGAMI_BOOTSTRAP_API_KEY: the next start makes it active again while that variable still names it. Remove the variable (or change it) on every process.',

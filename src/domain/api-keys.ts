@@ -62,14 +62,20 @@ export function apiKeyNameProblem(name: string): string | null {
 
 /**
  * Creates a key of `unitId` (default: the `default` unit); `admin` keys see and act on every
- * unit.
+ * unit. With `actor`, its `key.create` event is recorded in the same transaction as the key.
  */
 export async function createApiKey(
   store: ApiKeyStore,
   name: string,
   now = Date.now(),
-  options: { unitId?: string; admin?: boolean; defaultPriority?: Priority | null } = {},
+  options: {
+    unitId?: string;
+    admin?: boolean;
+    defaultPriority?: Priority | null;
+    actor?: Actor;
+  } = {},
 ): Promise<{ key: string; record: ApiKeyRecord }> {
+  const { actor, ...settings } = options;
   const key = generateApiKey();
   const record = await store.insert(
     {
@@ -78,12 +84,26 @@ export async function createApiKey(
       prefix: keyPrefix(key),
       createdAt: now,
       revokedAt: null,
-      ...options,
+      ...settings,
     },
     hashApiKey(key),
-    null,
+    actor ? (stored) => keyAuditEvent(actor, 'key.create', stored, now) : null,
   );
   return { key, record };
+}
+
+/**
+ * Revokes `key`; true only when this call did (it was active until now), and then its
+ * `key.revoke` by `actor` is recorded in the same transaction, so a key revoked twice at once,
+ * or again, is recorded once.
+ */
+export function revokeApiKey(
+  store: ApiKeyStore,
+  key: ApiKeyRecord,
+  actor: Actor,
+  now = Date.now(),
+): Promise<boolean> {
+  return store.revoke(key.id, now, keyAuditEvent(actor, 'key.revoke', key, now));
 }
 
 /** The name of the key a start makes when there is none (createFirstApiKey). */

@@ -64,5 +64,9 @@ export interface ApiKeyStore {
   /** A page of keys, revoked ones too, newest first (by id: ids sort by creation time). */
   listPage(page: ApiKeyPage): Promise<ApiKeyRecord[]>;
   count(): Promise<number>;
-  revoke(id: string, now: number): Promise<boolean>;
+  /**
+   * Revokes an active key; true only when this call did (false: no such key, or revoked
+   * already), and then records `audit`, if given, in the same transaction.
+   */
+  revoke(id: string, now: number, audit?: AuditEvent | null): Promise<boolean>;
 }

@@ -95,8 +95,8 @@ export class SqlApiKeyStore implements ApiKeyStore {
   }
 
   /** Returns false when no such key exists or it was revoked already (nothing changed). */
-  revoke(id: string, now: number): Promise<boolean> {
+  revoke(id: string, now: number, audit: AuditEvent | null = null): Promise<boolean> {
     this.active.clear();
-    return revokeApiKey(this.handle, id, now);
+    return revokeApiKey(this.handle, id, now, audit);
   }
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import {
   apiKeyNameProblem,
   createApiKey,
-  keyAuditFields,
+  revokeApiKey,
   shownKeyPrefix,
 } from '../../../domain/api-keys.ts';
 import { isPriority, PRIORITIES } from '../../../domain/priority.ts';
@@ -148,13 +148,13 @@ ${last ? html`<p><a href="/console/keys${qs({ older: last.id })}" rel="next">Old
           'priority',
           `“${KEY_LABELS.priority}” must be ${PRIORITIES.join(', ')} or the unit's default.`,
         );
-      const { key, record } = await createApiKey(deps.keys, name, clock(), {
+      const { key } = await createApiKey(deps.keys, name, clock(), {
         unitId: unit.id,
         admin: form.admin,
         defaultPriority: priority ?? null,
+        // Recorded with the key, as `tegami keys create` does.
+        actor: state.actor,
       });
-      // As `tegami keys create` records it: that a key can act on every unit is worth finding.
-      await deps.operations.record(state.actor, 'key.create', keyAuditFields('key.create', record));
       // The first page, where the new key is the newest: its secret can be shown only in this
       // answer (never in a URL to redirect to), so the form is answered with the page itself.
       return reply.type('text/html').send((await keysPage(state, undefined, { key, name })).text);
@@ -169,9 +169,8 @@ ${last ? html`<p><a href="/console/keys${qs({ older: last.id })}" rel="next">Old
       const { id } = request.params as { id: string };
       const older = await pageCursor((request.body as Fields).older);
       const key = await deps.keys.findById(id);
-      if (!key || !(await deps.keys.revoke(id, clock())))
+      if (!key || !(await revokeApiKey(deps.keys, key, state.actor, clock())))
         throw new ConsoleError(404, 'No such active key.');
-      await deps.operations.record(state.actor, 'key.revoke', keyAuditFields('key.revoke', key));
       // Back to the page the form was on, where its row now says it is revoked; the browser keeps
       // the action's #key-… for the answer.
       return reply.redirect(`/console/keys${qs({ older })}`, 303);
