@@ -345,7 +345,7 @@ describe(`the console for support, on call and by keyboard (${TEST_ENGINE})`, {
       (await page.textContent('#no-unsent'))?.trim(),
       'No unsent message matches this filter.',
     );
-    await page.goto(`${tegami.url}/console/alerts?before=alr_0`);
+    await page.goto(`${tegami.url}/console/alerts?before=alt_${'0'.repeat(26)}`);
     assert.ok(await page.isVisible('text=No older alert.'));
     assert.equal(await page.isVisible('text=No alert has fired yet.'), false);
   });
