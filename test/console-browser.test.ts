@@ -77,7 +77,7 @@ describe(`the console in a browser (${TEST_ENGINE})`, {
     await page.selectOption('select[name=role]', role);
     if (unit) await page.selectOption('select[name=units]', { label: unit });
     await Promise.all([
-      page.waitForURL(/\/console\/users$/),
+      page.waitForURL(/\/console\/users\?created=usr_/),
       page.click('form[action="/console/users"] button[type=submit]'),
     ]);
     assert.ok(await page.isVisible(`td:text-is("${email}")`), `${email} is listed`);

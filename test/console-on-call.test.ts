@@ -482,7 +482,7 @@ describe(`the console on call, in Chromium (${TEST_ENGINE})`, {
     await page.selectOption('select[name=role]', 'viewer');
     await page.selectOption('select[name=units]', [hotelId, defaultId as string]);
     await Promise.all([
-      page.waitForURL(/\/console\/users$/),
+      page.waitForURL(/\/console\/users\?created=usr_/),
       page.click('form.card button[type=submit]'),
     ]);
     await signInAs(page, tegami.url, 'two-units@example.jp', PASSWORD);

@@ -275,6 +275,29 @@ describe(`refused console forms keep what was typed (${TEST_ENGINE})`, {
     assert.deepEqual(await chosen(page, `${form} select[name=units]`), [hotel, restaurant]);
     assert.equal(await page.isChecked(`${form} input[name=bodies]`), false);
     assert.equal(await count('console_users'), users, 'no user was created');
+    // Fixed, with the password typed again, it is taken: said above the form, read out (a
+    // status), the address linking to the new user's row.
+    await page.fill(`${form} input[name=email]`, 'Night-Desk@Example.jp');
+    await page.fill(`${form} input[name=password]`, PASSWORD);
+    assert.equal(await submit(form), 200);
+    assert.equal(new URL(page.url()).pathname, '/console/users');
+    assert.equal(await page.locator(`${form} [role=alert]`).count(), 0);
+    assert.equal(await count('console_users'), users + 1);
+    const notice = page.getByRole('status').filter({ hasText: 'Created user' });
+    assert.equal(await notice.count(), 1);
+    assert.equal(
+      ((await notice.textContent()) ?? '').replace(/\s+/g, ' ').trim(),
+      'Created user night-desk@example.jp.',
+    );
+    const box = await notice.boundingBox();
+    assert.ok(box && box.y >= 0 && box.y + box.height <= 900, 'seen without scrolling');
+    assert.ok(!(await page.content()).includes(PASSWORD), 'the password is not in the page');
+    await notice.getByRole('link', { name: 'night-desk@example.jp' }).click();
+    assert.ok(
+      await page.locator(':target td', { hasText: /^night-desk@example\.jp$/ }).isVisible(),
+      'its row',
+    );
+    assert.deepEqual(await page.evaluate(PAGE_PROBLEMS), [], page.url());
   });
 
   test('users: what the browser lets through and the server refuses is said problem by problem', async () => {

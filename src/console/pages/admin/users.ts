@@ -8,10 +8,10 @@ import {
 } from '../../../domain/console-users.ts';
 import { OperationsError } from '../../../domain/operations/errors.ts';
 import type { ConsoleDeps } from '../../deps.ts';
-import { html, time } from '../../html.ts';
+import { html, qs, time } from '../../html.ts';
 import { csrf, page } from '../../layout.ts';
 import { invalidIf, type Refusal, refusal, refusalNotice } from '../../refusal.ts';
-import { type ConsoleRequestState, stateOf } from '../../session.ts';
+import { ConsoleError, type ConsoleRequestState, type Fields, stateOf } from '../../session.ts';
 import { eitherOf, fieldProblemText } from '../words.ts';
 
 // The form's labels, by the names the domain gives its fields (as the API does): a refusal names
@@ -22,6 +22,8 @@ const USER_LABELS = {
   role: 'Role',
   units: 'Units',
 } as const;
+
+const NO_SUCH_USER = 'That user does not exist.';
 
 /** Active, disabled, or locked (for everyone, or for the addresses that failed) until a time. */
 function userState(user: ConsoleUser, now: number) {
@@ -46,19 +48,34 @@ export function registerUserPages(app: FastifyInstance, deps: ConsoleDeps): void
     bodies: boolean;
   }
 
+  /**
+   * The page: the new user's form, and every user by address. `refused`: the form as typed, with
+   * what is wrong said in it. `createdId`: the user just created (the page link's `created`), said
+   * above the form by the address the users hold, so a link cannot make the page say anything
+   * else; an id naming no user is refused with 400. Users are never deleted, so a link made
+   * earlier still works.
+   */
   async function usersPage(
     state: ConsoleRequestState,
     refused: { form: UserForm; why: Refusal } | null,
+    createdId?: string,
   ) {
     const [users, units] = await Promise.all([
       deps.accounts.listUsers(),
       deps.operations.listUnits(state.scope),
     ]);
+    const created = createdId ? users.find((u) => u.id === createdId) : undefined;
+    if (createdId && !created) throw new ConsoleError(400, NO_SUCH_USER);
     const names = new Map(units.map((u) => [u.id, u.name]));
     const typed = refused?.form;
     const why = refused?.why ?? null;
     const chosen = typed?.units ?? ['*'];
-    const body = html`<form method="post" action="/console/users" class="card inline-form">${csrf(state)}
+    // Where the admin's eyes are after "Create user", read out; the address links to the user's
+    // row, which may be far down the list. The password is the one the admin typed: never shown.
+    const createdNotice = created
+      ? html`<div class="card notice" role="status" id="user-created"><p>Created user <a href="#user-${created.id}"><strong>${created.email}</strong></a>.</p></div>`
+      : '';
+    const body = html`${createdNotice}<form method="post" action="/console/users" class="card inline-form">${csrf(state)}
 ${refusalNotice(why)}
 <label>${USER_LABELS.email} <input type="email" name="email" required value="${typed?.email ?? ''}"${invalidIf(why, 'email')}></label>
 <label>${USER_LABELS.password} <input type="password" name="password" required minlength="12" autocomplete="new-password"${invalidIf(why, 'password')}></label>
@@ -70,7 +87,7 @@ ${refusalNotice(why)}
 <tbody>${users.map(
       (
         u,
-      ) => html`<tr><td class="wrap">${u.email}</td><td>${u.role}</td><td>${u.unitIds === null ? 'every unit' : u.unitIds.map((id) => names.get(id) ?? id).join(', ')}</td>
+      ) => html`<tr id="user-${u.id}"><td class="wrap">${u.email}</td><td>${u.role}</td><td>${u.unitIds === null ? 'every unit' : u.unitIds.map((id) => names.get(id) ?? id).join(', ')}</td>
 <td>${u.canReadBodies ? 'yes' : 'metadata only'}</td><td>${time(u.createdAt)}</td><td>${userState(u, clock())}</td></tr>`,
     )}</tbody></table>`;
     return page('Users', state, body, '/console/users');
@@ -80,7 +97,9 @@ ${refusalNotice(why)}
     '/console/users',
     { config: { permission: 'administer', everyUnit: true } },
     async (request, reply) => {
-      return reply.type('text/html').send((await usersPage(stateOf(request), null)).text);
+      const { created } = request.query as Fields;
+      const shown = await usersPage(stateOf(request), null, created);
+      return reply.type('text/html').send(shown.text);
     },
   );
 
@@ -128,8 +147,9 @@ ${refusalNotice(why)}
         ]);
       }
       const unitIds = form.units.includes('*') ? null : form.units;
+      let user: ConsoleUser;
       try {
-        await deps.accounts.createUser(state.actor, {
+        user = await deps.accounts.createUser(state.actor, {
           email: raw.email ?? '',
           password,
           role: form.role as ConsoleRole,
@@ -154,7 +174,8 @@ ${refusalNotice(why)}
               })),
         );
       }
-      return reply.redirect('/console/users', 303);
+      // The page again, which says the user was created.
+      return reply.redirect(`/console/users${qs({ created: user.id })}`, 303);
     },
   );
 }
