@@ -3,16 +3,19 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { chmodSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import { redactUrl } from '../src/store/index.ts';
 import { BIN, runTegami, TEST_ENGINE, tempDatabase } from './helpers.ts';
 
 /**
  * `tegami check` says whether the database's user may do what the migrations do, before a start
  * or an upgrade fails on it: on SQLite, write to the database's folder (SQLite creates the -wal
  * and -shm files there); on PostgreSQL, create tables in Tegami's schema and alter the tables
- * there, and what a DBA grants when it may not.
+ * there, and what a DBA grants when it may not. Its configuration line names the address the API
+ * would listen on without claiming it does: the check opens no port.
  */
 
 /** `tegami check` as another user: root may write anywhere, so a folder's mode means nothing to it. */
@@ -211,6 +214,29 @@ describe('tegami check: what a PostgreSQL user may do', {
         `^ok {4}database permissions: user \\S+ may create tables in schema ${schema} of database ${database}, and owns Tegami's tables there$`,
         'm',
       ),
+    );
+  });
+});
+
+describe(`tegami check: the configuration line (${TEST_ENGINE})`, () => {
+  const db = tempDatabase();
+  const port = createServer();
+  after(async () => {
+    port.close();
+    await db.cleanup();
+  });
+
+  test('names the address the API would listen on, and opens no port: one taken still passes', async () => {
+    port.listen(0, '127.0.0.1');
+    await once(port, 'listening');
+    const taken = (port.address() as { port: number }).port;
+    const env = { TEGAMI_DATABASE_URL: db.url, TEGAMI_HTTP_PORT: String(taken) };
+    assert.equal((await runTegami(['migrate'], env)).code, 0);
+    const { code, output } = await runTegami(['check'], env);
+    assert.equal(code, 0, output);
+    assert.equal(
+      output.split('\n')[0],
+      `ok    configuration: provider sandbox, database ${redactUrl(db.url)}, the API would listen on 127.0.0.1:${taken}`,
     );
   });
 });

@@ -285,7 +285,8 @@ export async function runChecks(env: Record<string, string | undefined>): Promis
     {
       ok: true,
       name: 'configuration',
-      detail: `provider ${config.provider}, database ${redactUrl(config.databaseUrl)}, API on ${config.http.host}:${config.http.port}`,
+      // The address as configured: a check opens no port, so it cannot say the API is there.
+      detail: `provider ${config.provider}, database ${redactUrl(config.databaseUrl)}, the API would listen on ${config.http.host}:${config.http.port}`,
     },
     ...unknown,
   ];

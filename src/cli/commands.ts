@@ -83,12 +83,14 @@ ${CONFIGURATION}`,
     name: 'check',
     synopsis: 'tegami check',
     summary: 'check the configuration, the database and the provider; exit 1 on a problem',
-    description: `Checks, one line each: the configuration; the database (it opens, and every migration is
-applied; nothing is changed); the database's permissions (SQLite: this user may write to the
-database's folder; PostgreSQL: the user may create tables in Tegami's schema and owns the tables
-there, or what a DBA must grant); the provider (SendGrid: reachable, and the API key has the
-mail.send permission). A TEGAMI_* variable Tegami does not know (misspelt, so ignored) adds a
-warn line naming the one it may have meant. Exits 0 when every check passes, 1 otherwise.
+    description: `Checks, one line each: the configuration (its line names the provider, the database and
+the address the API would listen on; no port is opened); the database (it opens, and every
+migration is applied; nothing is changed); the database's permissions (SQLite: this user may
+write to the database's folder; PostgreSQL: the user may create tables in Tegami's schema and
+owns the tables there, or what a DBA must grant); the provider (SendGrid: reachable, and the
+API key has the mail.send permission). A TEGAMI_* variable Tegami does not know (misspelt, so
+ignored) adds a warn line naming the one it may have meant. Exits 0 when every check passes, 1
+otherwise.
 
 ${CONFIGURATION}`,
     options: {},
