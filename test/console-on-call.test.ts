@@ -412,6 +412,9 @@ describe(`the console on call (${TEST_ENGINE})`, () => {
       page.text,
       /<a href="\/console\/unsent\?q=unit%3Ahotel\+reason%3Afailed" data-alert-link>Open the unsent mail<\/a>/,
     );
+    // The history holds resolved alerts: with one firing, it cannot say none has fired.
+    assert.match(page.text, /<p class="muted" role="status">No alert has resolved yet\.<\/p>/);
+    assert.doesNotMatch(page.text, /No alert has fired yet/);
   });
 });
 

@@ -82,7 +82,7 @@ export function registerAlertsPage(app: FastifyInstance, deps: ConsoleDeps): voi
 ${firing.length ? alertRows(firing, names) : html`<p class="muted">No alert is firing.</p>`}
 </div>
 <h2>History</h2>
-${history.length ? alertRows(history, names) : html`<p class="muted" role="status">${before ? 'No older alert.' : 'No alert has fired yet.'}</p>`}
+${history.length ? alertRows(history, names) : html`<p class="muted" role="status">${before ? 'No older alert.' : firing.length ? 'No alert has resolved yet.' : 'No alert has fired yet.'}</p>`}
 ${last ? html`<p><a href="/console/alerts${qs({ before: last.id })}" rel="next">Older →</a></p>` : ''}`;
     return reply.type('text/html').send(page('Alerts', state, body, '/console/alerts').text);
   });
