@@ -415,6 +415,12 @@ describe(`the console on call (${TEST_ENGINE})`, () => {
     // The history holds resolved alerts: with one firing, it cannot say none has fired.
     assert.match(page.text, /<p class="muted" role="status">No alert has resolved yet\.<\/p>/);
     assert.doesNotMatch(page.text, /No alert has fired yet/);
+    // The overview, the page on-call opens first, reaches that mail in one click too.
+    const overview = await admin.get('/console');
+    assert.match(
+      overview.text,
+      /dead letters of hotel<\/a>[^<]*<span class="muted">[^<]*<time[^>]*>[^<]*<\/time><\/span> · <a href="\/console\/unsent\?q=unit%3Ahotel\+reason%3Afailed" data-alert-link>Open the unsent mail<\/a>/,
+    );
   });
 });
 

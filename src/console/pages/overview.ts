@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { consolePath } from '../../domain/alerts/notifications.ts';
 import { count, oneOrMany } from '../../domain/count-words.ts';
 import { type DeliveryStatus, statusOfEvent } from '../../domain/recipient-state.ts';
 import type { ConsoleDeps } from '../deps.ts';
@@ -31,6 +32,9 @@ async function overviewData(deps: ConsoleDeps, request: FastifyRequest) {
     deps.traffic.traffic(now - HOUR_MS, unitId),
     deps.alerts.list(state.scope, { state: 'firing', limit: 20 }),
   ]);
+  const names = await deps.operations.unitNames(
+    firing.flatMap((a) => (a.unitId ? [a.unitId] : [])),
+  );
   // One row per minute of the last hour, so the charts have no holes.
   const first = Math.floor((now - HOUR_MS) / 60_000) + 1;
   const minutes = Array.from({ length: 60 }, (_, i) => first + i);
@@ -55,6 +59,7 @@ async function overviewData(deps: ConsoleDeps, request: FastifyRequest) {
       severity: a.severity,
       summary: a.summary,
       startedAt: a.startedAt,
+      unsentPath: consolePath(a, a.unitId ? (names.get(a.unitId) ?? null) : null),
     })),
     providers: traffic.providers,
     events: Object.fromEntries(
@@ -117,7 +122,7 @@ ${oldestTile(summary.oldestPending)}
 <div class="grid" id="overview-tables" data-poll="10000">
 <section><h2>Alerts firing</h2>${
       data.firing.length
-        ? html`<ul>${data.firing.map((a) => html`<li><a href="/console/alerts">${a.summary}</a> <span class="muted">${a.severity}, since ${time(a.startedAt)}</span></li>`)}</ul>`
+        ? html`<ul>${data.firing.map((a) => html`<li><a href="/console/alerts">${a.summary}</a> <span class="muted">${a.severity}, since ${time(a.startedAt)}</span> · <a href="${a.unsentPath}" data-alert-link>Open the unsent mail</a></li>`)}</ul>`
         : html`<p class="muted">None.</p>`
     }</section>
 <section><h2>Unsent by reason</h2><table class="list compact"><tbody>${Object.entries(
