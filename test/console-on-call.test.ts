@@ -443,6 +443,8 @@ describe(`the console on call, in Chromium (${TEST_ENGINE})`, {
       TEGAMI_PROVIDER: 'test',
       TEGAMI_ADMIN_EMAIL: ADMIN.email,
       TEGAMI_ADMIN_PASSWORD: ADMIN.password,
+      // No alert fires for the failed message while the overview is watched for changes.
+      TEGAMI_ALERT_FOR_S: '3600',
     });
     hotelId = (await createUnitWithKey(tegami, 'hotel')).id;
     const r = await tegami.request(
@@ -524,6 +526,28 @@ describe(`the console on call, in Chromium (${TEST_ENGINE})`, {
     );
     assert.equal(await page.inputValue('form.card input[name=email]'), 'guest@localhost');
     assert.equal(await page.inputValue('form.card select[name=reason]'), 'unsubscribe');
+  });
+
+  test("the overview's refresh leaves what did not change in place, so a notice is not read out again", async () => {
+    await page.goto(`${tegami.url}/console`);
+    await page.evaluate(`(() => {
+      window.replaced = [];
+      for (const el of document.querySelectorAll('[data-poll]')) {
+        new MutationObserver(() => window.replaced.push(el.id)).observe(el, { childList: true });
+      }
+    })()`);
+    // Past one refresh (every 10 s) with nothing changed: nothing is put in again.
+    await page.waitForResponse((r) => r.url() === `${tegami.url}/console`, { timeout: 15_000 });
+    await page.waitForTimeout(500);
+    assert.deepEqual(await page.evaluate('window.replaced'), []);
+    // A change is still drawn at the next refresh.
+    const r = await tegami.request('POST', '/v1/messages', message({ subject: 'one more' }));
+    assert.equal(r.status, 202);
+    await page.waitForFunction(
+      () => (globalThis as unknown as { replaced: string[] }).replaced.includes('overview-tiles'),
+      undefined,
+      { timeout: 25_000 },
+    );
   });
 
   test('at 390 px the subject of a result is reachable without scrolling sideways', async () => {

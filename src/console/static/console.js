@@ -33,8 +33,10 @@ function poll(el) {
       const doc = new DOMParser().parseFromString(await r.text(), 'text/html');
       const next = el.id ? doc.getElementById(el.id) : null;
       if (!next) return;
-      el.innerHTML = next.innerHTML;
-      localTimes(el);
+      // Only what changed is put in: a notice put in again is a new one to a screen reader, so a
+      // provider's outage notice (role="alert") would be read out every poll while it lasts.
+      localTimes(next);
+      if (next.innerHTML !== el.innerHTML) el.innerHTML = next.innerHTML;
       if (!next.dataset.poll) clearInterval(timer);
     } catch {}
   }, every);
