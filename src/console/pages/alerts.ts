@@ -12,6 +12,9 @@ import { type Fields, stateOf } from '../session.ts';
 /** Past alerts per page of the history. */
 const HISTORY_PAGE_SIZE = 50;
 
+/** Firing alerts listed; past it the heading says "more than" (a long outage, many units). */
+const FIRING_SHOWN = 100;
+
 /** What the rule looked at, in words and local times (the API's `evidence`, for people). */
 function evidence(e: Alert['evidence']): Html {
   return html`<dl class="fields">
@@ -61,8 +64,9 @@ export function registerAlertsPage(app: FastifyInstance, deps: ConsoleDeps): voi
   app.get('/console/alerts', { config: { permission: 'read' } }, async (request, reply) => {
     const state = stateOf(request);
     const before = olderThanCursor((request.query as Fields).before, 'alt', 'alerts');
-    const [firing, found, undelivered] = await Promise.all([
-      deps.alerts.list(state.scope, { state: 'firing', limit: 100 }),
+    const [firingFound, found, undelivered] = await Promise.all([
+      // One more than listed: whether more are firing than the page lists.
+      deps.alerts.list(state.scope, { state: 'firing', limit: FIRING_SHOWN + 1 }),
       // One more than a page: whether an older page exists.
       deps.alerts.list(state.scope, {
         state: 'resolved',
@@ -71,6 +75,8 @@ export function registerAlertsPage(app: FastifyInstance, deps: ConsoleDeps): voi
       }),
       deps.alerts.undeliveredNotifications(state.scope),
     ]);
+    const firing = firingFound.slice(0, FIRING_SHOWN);
+    const moreFiring = firingFound.length > FIRING_SHOWN;
     const history = found.slice(0, HISTORY_PAGE_SIZE);
     const names = await deps.operations.unitNames([
       ...[...firing, ...history].flatMap((a) => (a.unitId ? [a.unitId] : [])),
@@ -78,7 +84,8 @@ export function registerAlertsPage(app: FastifyInstance, deps: ConsoleDeps): voi
     ]);
     const last = found.length > HISTORY_PAGE_SIZE ? history[history.length - 1] : undefined;
     const body = html`${undeliveredNotice(undelivered, names)}<div id="alerts-firing" data-poll="10000">
-<h2>Firing (${firing.length})</h2>
+<h2>Firing (${moreFiring ? `more than ${FIRING_SHOWN}` : firing.length})</h2>
+${moreFiring ? html`<p class="muted">The ${FIRING_SHOWN} that fired last are listed; <code>GET /v1/alerts?state=firing</code> pages through every one (<code>tegami alerts --state firing --limit 500</code> lists up to 500).</p>` : ''}
 ${firing.length ? alertRows(firing, names) : html`<p class="muted">No alert is firing.</p>`}
 </div>
 <h2>History</h2>

@@ -9,6 +9,9 @@ import { stateOf } from '../session.ts';
 import { providerHold } from './provider-hold.ts';
 
 const HOUR_MS = 3600_000;
+
+/** Firing alerts listed on the overview; past it the tile says "more than", as the list ends. */
+const FIRING_SHOWN = 20;
 /**
  * The delivery outcomes counted, named as the recipients' delivery statuses are on every page
  * (`bounced`, not SendGrid's event `bounce`; a block apart).
@@ -26,12 +29,14 @@ async function overviewData(deps: ConsoleDeps, request: FastifyRequest) {
   const state = stateOf(request);
   const now = (deps.clock ?? Date.now)();
   const unitId = state.scope.kind === 'unit' ? state.scope.unitId : undefined;
-  const [summary, health, traffic, firing] = await Promise.all([
+  const [summary, health, traffic, firingFound] = await Promise.all([
     deps.operations.unsentSummary(state.scope, {}),
     deps.providers.health.list(),
     deps.traffic.traffic(now - HOUR_MS, unitId),
-    deps.alerts.list(state.scope, { state: 'firing', limit: 20 }),
+    // One more than shown: whether more are firing (every unit's delay alert in an outage).
+    deps.alerts.list(state.scope, { state: 'firing', limit: FIRING_SHOWN + 1 }),
   ]);
+  const firing = firingFound.slice(0, FIRING_SHOWN);
   const names = await deps.operations.unitNames(
     firing.flatMap((a) => (a.unitId ? [a.unitId] : [])),
   );
@@ -54,6 +59,7 @@ async function overviewData(deps: ConsoleDeps, request: FastifyRequest) {
   return {
     summary,
     health,
+    moreFiring: firingFound.length > FIRING_SHOWN,
     firing: firing.map((a) => ({
       id: a.id,
       severity: a.severity,
@@ -112,7 +118,7 @@ export function registerOverview(app: FastifyInstance, deps: ConsoleDeps): void 
 <div class="tile"><span class="n" data-tile="accepted">${total(data.chart.accepted).toLocaleString('en')}</span> accepted (1 h)</div>
 <div class="tile"><span class="n" data-tile="sent">${total(data.chart.sent).toLocaleString('en')}</span> sent (1 h)</div>
 <div class="tile"><span class="n" data-tile="failed">${total(data.chart.failed).toLocaleString('en')}</span> failed attempts (1 h)</div>
-<a class="tile" href="/console/alerts"><span class="n" data-tile="alerts">${data.firing.length}</span> ${oneOrMany(data.firing.length, 'alert', 'alerts')} firing</a>
+<a class="tile" href="/console/alerts"><span class="n" data-tile="alerts">${data.moreFiring ? `more than ${FIRING_SHOWN}` : data.firing.length}</span> ${oneOrMany(data.moreFiring ? FIRING_SHOWN + 1 : data.firing.length, 'alert', 'alerts')} firing</a>
 <a class="tile" href="/console/unsent"><span class="n" data-total>${summary.total.toLocaleString('en')}</span> unsent</a>
 ${oldestTile(summary.oldestPending)}
 </div>
@@ -122,7 +128,7 @@ ${oldestTile(summary.oldestPending)}
 <div class="grid" id="overview-tables" data-poll="10000">
 <section><h2>Alerts firing</h2>${
       data.firing.length
-        ? html`<ul>${data.firing.map((a) => html`<li><a href="/console/alerts">${a.summary}</a> <span class="muted">${a.severity}, since ${time(a.startedAt)}</span> · <a href="${a.unsentPath}" data-alert-link>Open the unsent mail</a></li>`)}</ul>`
+        ? html`<ul>${data.firing.map((a) => html`<li><a href="/console/alerts">${a.summary}</a> <span class="muted">${a.severity}, since ${time(a.startedAt)}</span> · <a href="${a.unsentPath}" data-alert-link>Open the unsent mail</a></li>`)}</ul>${data.moreFiring ? html`<p><a href="/console/alerts">More are firing: every one on the Alerts page →</a></p>` : ''}`
         : html`<p class="muted">None.</p>`
     }</section>
 <section><h2>Unsent by reason</h2><table class="list compact"><tbody>${Object.entries(
