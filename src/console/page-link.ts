@@ -1,4 +1,4 @@
-import type { IdPrefix } from '../domain/ids.ts';
+import { type IdPrefix, isIdOf } from '../domain/ids.ts';
 import { ConsoleError } from './session.ts';
 
 /**
@@ -14,7 +14,7 @@ export function olderThanCursor(
   what: string,
 ): string | undefined {
   if (value === undefined || value === '') return undefined;
-  if (!new RegExp(`^${prefix}_[0-9A-Z]{26}$`).test(value)) {
+  if (!isIdOf(prefix, value)) {
     throw new ConsoleError(400, `That page of ${what} does not exist.`);
   }
   return value;

@@ -44,6 +44,21 @@ export const MESSAGE_ID = /^msg_[0-9A-Z]{26}$/;
 /** What a message id looks like, in the words every refusal of a malformed one uses. */
 export const MESSAGE_ID_IN_WORDS = 'a message id, like msg_01JB8ZQ4W5X3C2V1N0M9K8J7H6';
 
+const ULID_TEXT = /^[0-9A-Z]{26}$/;
+
+/**
+ * Whether `value` has the shape of an id of this kind (`prefix_` and a 26-character ULID). Only
+ * the shape: a cursor or link naming a row deleted since (retention) still passes, and finding the
+ * row, where that matters, is the caller's look-up.
+ */
+export function isIdOf(prefix: IdPrefix, value: string): boolean {
+  return (
+    value.length === prefix.length + 27 &&
+    value.startsWith(`${prefix}_`) &&
+    ULID_TEXT.test(value.slice(prefix.length + 1))
+  );
+}
+
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${ulid()}`;
 }

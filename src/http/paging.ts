@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { decodeEventCursor } from '../domain/event-cursor.ts';
-import { type IdPrefix, MESSAGE_ID } from '../domain/ids.ts';
+import { type IdPrefix, isIdOf, MESSAGE_ID } from '../domain/ids.ts';
 import { parseIsoTime } from '../domain/operations/message-query.ts';
 import type { EventCursor } from '../domain/ports/delivery-event-store.ts';
 import { ApiError, type ErrorDetail } from './errors.ts';
@@ -119,7 +119,7 @@ export function parseIdPage(
   let beforeId: string | undefined;
   if (query.cursor !== undefined) {
     beforeId = cursorId(query.cursor);
-    if (!new RegExp(`^${prefix}_[0-9A-Z]{26}$`).test(beforeId))
+    if (!isIdOf(prefix, beforeId))
       details.push({ field: 'querystring.cursor', message: 'is not a cursor this API returned' });
   }
   if (details.length > 0)

@@ -5,6 +5,7 @@ import {
   revokeApiKey,
   shownKeyPrefix,
 } from '../../../domain/api-keys.ts';
+import { isIdOf } from '../../../domain/ids.ts';
 import { isPriority, PRIORITIES } from '../../../domain/priority.ts';
 import type { ConsoleDeps } from '../../deps.ts';
 import { html, qs, time } from '../../html.ts';
@@ -25,7 +26,6 @@ const KEY_LABELS = { name: 'Name', unit: 'Unit', priority: 'Priority of its mail
 const KEYS_PAGE_SIZE = 50;
 
 /** A page link's cursor (`older`): the id of the last key of the page before. */
-const KEY_ID = /^key_[0-9A-Z]{26}$/;
 
 const NO_SUCH_PAGE = 'That page of API keys does not exist.';
 
@@ -41,7 +41,7 @@ export function registerKeyPages(app: FastifyInstance, deps: ConsoleDeps): void 
    */
   async function pageCursor(older: string | undefined): Promise<string | undefined> {
     if (older === undefined || older === '') return undefined;
-    if (!KEY_ID.test(older) || !(await deps.keys.findById(older)))
+    if (!isIdOf('key', older) || !(await deps.keys.findById(older)))
       throw new ConsoleError(400, NO_SUCH_PAGE);
     return older;
   }

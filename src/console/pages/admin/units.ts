@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { maskUrl, UNIT_SETTING_LIMITS } from '../../../domain/alerts/service.ts';
+import { isIdOf } from '../../../domain/ids.ts';
 import { OperationsError } from '../../../domain/operations/errors.ts';
 import type { Unit } from '../../../domain/operations/units.ts';
 import type { ConsoleDeps } from '../../deps.ts';
@@ -25,7 +26,6 @@ const UNIT_ALERT_LABELS = {
 const UNITS_PAGE_SIZE = 50;
 
 /** A page link's cursor: the id of the last unit of the page before. */
-const UNIT_ID = /^unit_[0-9A-Z]{26}$/;
 
 const NO_SUCH_PAGE = 'That page of units does not exist.';
 const NO_SUCH_UNIT = 'That unit does not exist.';
@@ -43,7 +43,7 @@ export function registerUnitPages(app: FastifyInstance, deps: ConsoleDeps): void
    */
   async function pageCursor(after: string | undefined): Promise<string | undefined> {
     if (after === undefined || after === '') return undefined;
-    if (!UNIT_ID.test(after) || !(await deps.operations.unitNames([after])).has(after))
+    if (!isIdOf('unit', after) || !(await deps.operations.unitNames([after])).has(after))
       throw new ConsoleError(400, NO_SUCH_PAGE);
     return after;
   }
@@ -54,7 +54,7 @@ export function registerUnitPages(app: FastifyInstance, deps: ConsoleDeps): void
    */
   async function createdUnit(id: string | undefined): Promise<CreatedUnit | null> {
     if (id === undefined || id === '') return null;
-    const name = UNIT_ID.test(id) ? (await deps.operations.unitNames([id])).get(id) : undefined;
+    const name = isIdOf('unit', id) ? (await deps.operations.unitNames([id])).get(id) : undefined;
     if (name === undefined) throw new ConsoleError(400, NO_SUCH_UNIT);
     return { id, name };
   }

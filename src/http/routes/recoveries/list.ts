@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { isIdOf } from '../../../domain/ids.ts';
 import type { OperationsService } from '../../../domain/operations/service.ts';
 import { ApiError, type ErrorDetail } from '../../errors.ts';
 import {
@@ -50,7 +51,7 @@ export function registerListRecoveries(app: TypedApp, operations: OperationsServ
       let beforeId: string | undefined;
       if (request.query.cursor !== undefined) {
         beforeId = cursorId(request.query.cursor);
-        if (!/^rec_[0-9A-Z]{26}$/.test(beforeId))
+        if (!isIdOf('rec', beforeId))
           details.push({
             field: 'querystring.cursor',
             message: 'is not a cursor this API returned',

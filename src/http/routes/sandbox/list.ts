@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { isIdOf } from '../../../domain/ids.ts';
 import type { SandboxView } from '../../../domain/ports/sandbox-outbox.ts';
 import { ApiError, type ErrorDetail } from '../../errors.ts';
 import { cursorId, idCursor, limitParameter, type PageSize, parseLimit } from '../../paging.ts';
@@ -46,8 +47,6 @@ const SandboxPageSchema = Type.Object({
  */
 export const SANDBOX_PAGE_BYTES = 16 * 1024 * 1024;
 
-const SANDBOX_ID = /^sbx_[0-9A-Z]{26}$/;
-
 /**
  * `GET /v1/sandbox/messages`: what the sandbox provider would have sent, newest first, with the
  * full MIME source.
@@ -72,7 +71,7 @@ export function registerListSandboxMessages(app: TypedApp, sandbox: SandboxView)
       let beforeId: string | undefined;
       if (request.query.cursor !== undefined) {
         beforeId = cursorId(request.query.cursor);
-        if (!SANDBOX_ID.test(beforeId)) {
+        if (!isIdOf('sbx', beforeId)) {
           details.push({
             field: 'querystring.cursor',
             message: 'is not a cursor this API returned',
