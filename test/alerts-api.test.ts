@@ -5,6 +5,7 @@ import { createApiKey } from '../src/domain/api-keys.ts';
 import { createAlertStore } from '../src/store/alerts/index.ts';
 import { SqlApiKeyStore, SqlUnitStore } from '../src/store/index.ts';
 import { request, runTegami, startTestService, TEST_ENGINE, type TestService } from './helpers.ts';
+import { firingAlert } from './support/alerts.ts';
 import { startCaptureServer } from './support/capture-server.ts';
 
 /**
@@ -16,30 +17,6 @@ describe(`alerts API (${TEST_ENGINE})`, () => {
   let tegami: TestService;
   const keys: Record<string, string> = {};
   const unitIds: Record<string, string> = {};
-
-  function alert(over: Partial<Alert>): Alert {
-    const now = Date.now();
-    return {
-      id: `alt_${String(Math.floor(Math.random() * 1e12))
-        .padStart(26, '0')
-        .slice(0, 26)}`,
-      key: 'x',
-      rule: 'delivery_delay',
-      severity: 'critical',
-      state: 'firing',
-      unitId: null,
-      provider: 'sandbox',
-      fault: 'provider',
-      summary: 'something',
-      hint: 'do something',
-      evidence: { count: 1, threshold: 1, since: now, topErrors: [], provider: null, details: {} },
-      startedAt: now,
-      endedAt: null,
-      lastNotifiedAt: now,
-      updatedAt: now,
-      ...over,
-    };
-  }
 
   before(async () => {
     tegami = await startTestService({ TEGAMI_ALERT_INTERVAL_MS: '3600000' });
@@ -68,14 +45,14 @@ describe(`alerts API (${TEST_ENGINE})`, () => {
 
   test('GET /v1/alerts: a unit key sees its unit and provider-wide alerts, never another unit', async () => {
     const store = createAlertStore(tegami.service.database);
-    const hotel = alert({ key: 'delivery_delay:hotel', unitId: unitIds.hotel ?? '' });
-    const shop = alert({
+    const hotel = firingAlert({ key: 'delivery_delay:hotel', unitId: unitIds.hotel ?? '' });
+    const shop = firingAlert({
       key: 'dead_letters:shop',
       rule: 'dead_letters',
       severity: 'warning',
       unitId: unitIds.shop ?? '',
     });
-    const global = alert({ key: 'provider_failing:sandbox', rule: 'provider_failing' });
+    const global = firingAlert({ key: 'provider_failing:sandbox', rule: 'provider_failing' });
     for (const a of [hotel, shop, global]) assert.equal(await store.open(a, []), true);
     assert.equal(
       await store.open({ ...hotel, id: `${hotel.id.slice(0, -1)}9` }, []),
@@ -157,7 +134,7 @@ describe(`alerts API (${TEST_ENGINE})`, () => {
   test("a provider's alert read with a unit key names no other unit and no other unit's mail", async () => {
     const store = createAlertStore(tegami.service.database);
     const now = Date.now();
-    const outage = alert({
+    const outage = firingAlert({
       key: 'provider_failing:sendgrid-outage',
       rule: 'provider_failing',
       provider: 'sendgrid',

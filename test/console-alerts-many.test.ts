@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Alert } from '../src/domain/alerts/lifecycle.ts';
-import { newId } from '../src/domain/ids.ts';
 import { createAlertStore } from '../src/store/alerts/index.ts';
 import { startTestService, TEST_ENGINE, type TestService } from './helpers.ts';
+import { firingAlert } from './support/alerts.ts';
 import { type ConsoleClient, signIn } from './support/console.ts';
 
 /**
@@ -18,31 +17,16 @@ describe(`console, more alerts firing than a page lists (${TEST_ENGINE})`, () =>
   let tegami: TestService;
   let admin: ConsoleClient;
 
-  function firingAlert(i: number): Alert {
-    const now = Date.now();
-    return {
-      id: newId('alt'),
-      key: `delivery_delay:unit-${i}`,
-      rule: 'delivery_delay',
-      severity: 'critical',
-      state: 'firing',
-      unitId: null,
-      provider: 'sandbox',
-      fault: 'provider',
-      summary: `delay ${i}`,
-      hint: 'wait for the provider',
-      evidence: { count: 1, threshold: 1, since: now, topErrors: [], provider: null, details: {} },
-      startedAt: now,
-      endedAt: null,
-      lastNotifiedAt: now,
-      updatedAt: now,
-    };
-  }
-
   async function fire(count: number, from: number): Promise<void> {
     const store = createAlertStore(tegami.service.database);
     for (let i = from; i < from + count; i++)
-      assert.equal(await store.open(firingAlert(i), []), true);
+      assert.equal(
+        await store.open(
+          firingAlert({ key: `delivery_delay:unit-${i}`, summary: `delay ${i}` }),
+          [],
+        ),
+        true,
+      );
   }
 
   const tile = (text: string) =>
