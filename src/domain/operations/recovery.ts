@@ -1,5 +1,6 @@
 import { nextBatchSize } from '../timed-batch.ts';
 import { type MessageStatus, SUPPRESSED_ERROR_CLASS } from '../types.ts';
+import { type AuditEvent, newAuditEvent } from './audit-event.ts';
 import type { Actor } from './scope.ts';
 
 /**
@@ -118,6 +119,28 @@ export interface RecoveryRecord {
   updatedAt: number;
   finishedAt: number | null;
   error: string | null;
+}
+
+/**
+ * The audit event of a recovery's end, under the name of whoever started it, with what it did:
+ * written in the transaction that ends it (its last chunk, a cancel, or a failure).
+ */
+export function recoveryFinishEvent(record: RecoveryRecord, now: number): AuditEvent {
+  return newAuditEvent(
+    record.actor,
+    'recovery.finish',
+    {
+      unitId: record.unitId,
+      target: record.id,
+      counts: {
+        matched: record.matched,
+        done: record.done,
+        skipped: record.skipped,
+        ...record.skippedReasons,
+      },
+    },
+    now,
+  );
 }
 
 /**

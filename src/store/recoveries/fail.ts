@@ -1,7 +1,8 @@
+import { recoveryFinishEvent } from '../../domain/operations/recovery.ts';
 import { insertAuditEvent } from '../audit/insert.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { readRecovery } from './read.ts';
-import { endedColumns, finishEvent } from './rows.ts';
+import { endedColumns } from './rows.ts';
 
 /** Marks a recovery failed (it could not be worked through); its messages leave the set. */
 export async function failRecovery(
@@ -28,6 +29,6 @@ export async function failRecovery(
       })
       .where('id', '=', id)
       .execute();
-    await insertAuditEvent(trx, finishEvent({ ...record, state: 'failed' }, now));
+    await insertAuditEvent(trx, recoveryFinishEvent({ ...record, state: 'failed' }, now));
   });
 }

@@ -1,6 +1,4 @@
 import type { Selectable } from 'kysely';
-import { newId } from '../../domain/ids.ts';
-import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import type {
   RecoveryAction,
   RecoveryRecord,
@@ -38,25 +36,6 @@ export function addReasons(
   const out = { ...reasons };
   for (const [reason, n] of more) out[reason] = (out[reason] ?? 0) + n;
   return out;
-}
-
-/** The audit event of a recovery's end, under the name of whoever started it. */
-export function finishEvent(record: RecoveryRecord, now: number): AuditEvent {
-  return {
-    id: newId('aud'),
-    at: now,
-    actor: record.actor,
-    unitId: record.unitId,
-    action: 'recovery.finish',
-    target: record.id,
-    filter: null,
-    counts: {
-      matched: record.matched,
-      done: record.done,
-      skipped: record.skipped,
-      ...record.skippedReasons,
-    },
-  };
 }
 
 /** A recovery that ends now: finished, and no process holds it any more. */

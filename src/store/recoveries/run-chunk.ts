@@ -1,10 +1,15 @@
 import type { RecoveryWork } from '../../domain/operations/ports.ts';
-import { RECOVERY_CHUNK, type SkipReason, skipReason } from '../../domain/operations/recovery.ts';
+import {
+  RECOVERY_CHUNK,
+  recoveryFinishEvent,
+  type SkipReason,
+  skipReason,
+} from '../../domain/operations/recovery.ts';
 import type { MessageStatus } from '../../domain/types.ts';
 import { insertAuditEvent } from '../audit/insert.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { actOn } from './act-on.ts';
-import { addReasons, endedColumns, finishEvent, toRecovery } from './rows.ts';
+import { addReasons, endedColumns, toRecovery } from './rows.ts';
 
 /**
  * Works through the next `size` messages of the set, in one transaction with the progress, so
@@ -49,7 +54,7 @@ export function runChunk(
           .where('id', '=', id)
           .execute();
         const finished = { ...record, state: 'done' as const, finishedAt: now, updatedAt: now };
-        await insertAuditEvent(trx, finishEvent(finished, now));
+        await insertAuditEvent(trx, recoveryFinishEvent(finished, now));
         return { kind: 'finished', record: finished } as const;
       }
 

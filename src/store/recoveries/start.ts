@@ -1,7 +1,7 @@
 import { type ExpressionBuilder, sql } from 'kysely';
 import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import type { NewRecovery } from '../../domain/operations/ports.ts';
-import type { RecoveryRecord } from '../../domain/operations/recovery.ts';
+import { type RecoveryRecord, recoveryFinishEvent } from '../../domain/operations/recovery.ts';
 import type { MessageFilter } from '../../domain/ports/message-store.ts';
 import { insertAuditEvent } from '../audit/insert.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
@@ -13,7 +13,6 @@ import {
 } from '../messages/conditions.ts';
 import type { Database } from '../schema.ts';
 import { readRecovery } from './read.ts';
-import { finishEvent } from './rows.ts';
 
 /**
  * Starts a recovery: stores it and its fixed set of messages (those `filter` matches now), and
@@ -106,7 +105,7 @@ export async function startRecovery(
     });
     const record = await readRecovery(trx, handle.dialect, recovery.id);
     if (!record) throw new Error(`recovery ${recovery.id} vanished`);
-    if (finished) await insertAuditEvent(trx, finishEvent(record, now));
+    if (finished) await insertAuditEvent(trx, recoveryFinishEvent(record, now));
     return record;
   });
 }
