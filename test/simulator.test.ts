@@ -815,6 +815,161 @@ describe('control API', () => {
   });
 });
 
+describe('PATCH /_simulator/faults', () => {
+  // A clock of the test's own, so an outage's end is an exact instant to step to.
+  let now = Date.now();
+  let sim: RunningSimulator;
+  before(async () => {
+    sim = await startSimulator({ port: 0, clock: () => now });
+  });
+  after(() => sim.close());
+  beforeEach(async () => {
+    now = Date.now();
+    await control(sim, 'POST', '/reset');
+  });
+
+  const faultsNow = async () => (await control(sim, 'GET', '/faults')).body;
+
+  test('a patch during an outage keeps it running to the end it had', async () => {
+    const started = await control(sim, 'POST', '/outage', { mode: '503', durationMs: 60_000 });
+    const endsAt = started.body.ends_at;
+    assert.equal(endsAt, now + 60_000);
+
+    now += 20_000;
+    const patched = await control(sim, 'PATCH', '/faults', { rejectCategories: ['booking'] });
+    assert.equal(patched.status, 200, patched.text);
+    assert.deepEqual(patched.body, {
+      outage: { mode: '503', durationMs: 60_000 },
+      rejectCategories: ['booking'],
+    });
+    now += 20_000;
+    await control(sim, 'PATCH', '/faults', { errorRates: { '500': 0.01 } });
+
+    now = endsAt - 1;
+    assert.equal((await send(sim, mail())).status, 503, 'the outage goes on');
+    now = endsAt;
+    assert.equal((await send(sim, mail())).status, 202, 'and ends when it was to end');
+    assert.equal((await send(sim, mail({ categories: ['booking'] }))).status, 400);
+    assert.deepEqual(await faultsNow(), {
+      errorRates: { '500': 0.01 },
+      rejectCategories: ['booking'],
+    });
+  });
+
+  test('a 429 outage patched: its Retry-After still counts down to the same end', async () => {
+    await control(sim, 'POST', '/outage', { mode: '429', durationMs: 30_000 });
+    now += 10_000;
+    await control(sim, 'PATCH', '/faults', { latencyMs: 0 });
+    const limited = await send(sim, mail());
+    assert.equal(limited.status, 429);
+    assert.equal(limited.headers.get('retry-after'), '20');
+  });
+
+  test('PUT, unlike PATCH, replaces everything: the outage ends', async () => {
+    await control(sim, 'POST', '/outage', { mode: '503', durationMs: 60_000 });
+    await control(sim, 'PUT', '/faults', { rejectCategories: ['booking'] });
+    assert.equal((await send(sim, mail())).status, 202);
+    assert.deepEqual(await faultsNow(), { rejectCategories: ['booking'] });
+  });
+
+  test('an outage named in the patch starts now; null ends it', async () => {
+    await control(sim, 'POST', '/outage', { mode: '503', durationMs: 60_000 });
+    now += 50_000;
+    const patched = await control(sim, 'PATCH', '/faults', {
+      outage: { mode: '429', durationMs: 30_000 },
+    });
+    assert.equal(patched.status, 200, patched.text);
+    const limited = await send(sim, mail());
+    assert.equal(limited.status, 429);
+    assert.equal(limited.headers.get('retry-after'), '30', 'it runs 30 s from the patch');
+
+    const ended = await control(sim, 'PATCH', '/faults', { outage: null });
+    assert.deepEqual(ended.body, {});
+    assert.equal((await send(sim, mail())).status, 202);
+  });
+
+  test('an outage that ended before the patch is not started again', async () => {
+    await control(sim, 'POST', '/outage', { mode: '503', durationMs: 1_000 });
+    now += 2_000; // over, and no request has seen it end
+    const patched = await control(sim, 'PATCH', '/faults', { latencyMs: 0 });
+    assert.deepEqual(patched.body, { latencyMs: 0 });
+    assert.equal((await send(sim, mail())).status, 202);
+  });
+
+  test('null removes a fault, errorRates merge status by status, the rest is kept', async () => {
+    await control(sim, 'PUT', '/faults', {
+      latencyMs: { min: 0, max: 2 },
+      errorRates: { '503': 0.1, '429': 0.05 },
+      rateLimitPerSecond: 100,
+      rejectCategories: ['booking'],
+    });
+    const patched = await control(sim, 'PATCH', '/faults', {
+      latencyMs: null,
+      errorRates: { '429': null, '500': 0.01 },
+      rateLimitPerSecond: null,
+      rejectCategories: ['late'],
+    });
+    assert.equal(patched.status, 200, patched.text);
+    const expected = { errorRates: { '503': 0.1, '500': 0.01 }, rejectCategories: ['late'] };
+    assert.deepEqual(patched.body, expected);
+    assert.deepEqual(await faultsNow(), expected);
+    assert.deepEqual(sim.faults, expected, 'the live object is the same');
+
+    await control(sim, 'PATCH', '/faults', { errorRates: null });
+    assert.deepEqual(await faultsNow(), { rejectCategories: ['late'] });
+    assert.equal((await control(sim, 'PATCH', '/faults', {})).status, 200, 'an empty patch');
+    assert.deepEqual(await faultsNow(), { rejectCategories: ['late'] });
+  });
+
+  test('the token bucket is refilled only by a patch that names the rate', async () => {
+    await control(sim, 'PUT', '/faults', { rateLimitPerSecond: 2 });
+    assert.equal((await send(sim, mail())).status, 202);
+    assert.equal((await send(sim, mail())).status, 202);
+    await control(sim, 'PATCH', '/faults', { rejectCategories: ['booking'] });
+    assert.equal((await send(sim, mail())).status, 429, 'no fresh burst');
+    await control(sim, 'PATCH', '/faults', { rateLimitPerSecond: 2 });
+    assert.equal((await send(sim, mail())).status, 202, 'the rate set again: a full bucket');
+  });
+
+  test('a bad patch is refused with 400 and a clear message, and changes nothing', async () => {
+    await control(sim, 'POST', '/outage', { mode: '503', durationMs: 60_000 });
+    await control(sim, 'PATCH', '/faults', { errorRates: { '503': 0.1 }, latencyMs: 1 });
+    const before = await faultsNow();
+
+    const refusals: [unknown, RegExp][] = [
+      [{ errorRates: { '500': 0.95 } }, /add up to 1\.05; at most 1 is possible/],
+      [{ errorRates: { '503': 2 } }, /errorRates\.503 must be a number between 0 and 1/],
+      [{ errorRates: { '200': null } }, /"200" is not an HTTP error status/],
+      [{ errorRates: 0.1 }, /errorRates must be an object like \{"503": 0\.1\}/],
+      [{ latencyMs: { max: 5 } }, /latencyMs\.min must be a number of ms >= 0/],
+      [{ outage: { durationMs: 120_000 } }, /outage is replaced whole and starts now/],
+      [{ outage: { mode: 'x', durationMs: 1 } }, /outage\.mode must be one of/],
+      [{ rejectCategories: 'booking' }, /rejectCategories must be a list/],
+      [{ latencyMs: 0, bogus: 1 }, /unknown field "bogus"; known fields: latencyMs, /],
+      [{ bogus: null }, /unknown field "bogus"/],
+      [[{ latencyMs: 0 }], /send a JSON object of the faults to change/],
+      [JSON.stringify('latencyMs'), /send a JSON object of the faults to change/],
+      [JSON.stringify(5), /send a JSON object of the faults to change/],
+      [JSON.stringify(null), /send a JSON object of the faults to change/],
+      ['{oops', /the body must be JSON/],
+    ];
+    for (const [body, message] of refusals) {
+      const refused = await control(sim, 'PATCH', '/faults', body);
+      assert.equal(refused.status, 400, `${JSON.stringify(body)}: ${refused.text}`);
+      assert.match(refused.body.error, message, JSON.stringify(body));
+      assert.deepEqual(await faultsNow(), before, `${JSON.stringify(body)} changed nothing`);
+    }
+    const empty = await call(sim.url, 'PATCH', '/_simulator/faults');
+    assert.equal(empty.status, 400, 'no body');
+    assert.match(empty.body.error, /send a JSON object of the faults to change/);
+
+    now += 59_999;
+    assert.equal((await send(sim, mail())).status, 503, 'the outage still runs to its end');
+    now += 1;
+    assert.deepEqual(await faultsNow(), { errorRates: { '503': 0.1 }, latencyMs: 1 });
+  });
+});
+
 describe('tegami simulator', () => {
   test('starts on --port 0, prints its URL and public key, and stops on SIGTERM with 0', async () => {
     const spawned = spawnTegami(

@@ -10,6 +10,7 @@ import {
   type FaultState,
   initialFaultState,
 } from './decide.ts';
+import { mergeFaultsPatch } from './merge-patch.ts';
 import type { Faults } from './settings.ts';
 
 /** What `X-RateLimit-Limit` says when no rate limit is set (requests per second). */
@@ -43,14 +44,39 @@ export class LiveFaults {
     }
   }
 
-  /** Replaces every setting (the same object stays live), refills the bucket, restarts outages. */
+  /**
+   * Replaces every setting (the same object stays live), refills the bucket, restarts outages:
+   * a running outage that `next` does not name ends.
+   */
   replace(next: Faults, now: number): void {
-    const faults = this.settings;
-    for (const key of Object.keys(faults)) delete faults[key as keyof Faults];
-    Object.assign(faults, next);
+    this.assign(next);
     this.state.tokens = Number.NaN;
     this.startedOutage = undefined;
     this.sync(now);
+  }
+
+  /**
+   * Merges a `PATCH /_simulator/faults` body into the settings (see `mergeFaultsPatch`); if it
+   * is refused (FaultsError), nothing has changed. A running outage that the patch does not name
+   * keeps its end; one it names starts now, and null ends it. The bucket is refilled only when
+   * the patch names the rate, so an unrelated change does not hand out a fresh burst.
+   */
+  merge(patch: unknown, now: number): void {
+    const next = mergeFaultsPatch(this.settings, patch);
+    const named = (field: keyof Faults) => Object.hasOwn(patch as object, field);
+    // sync() knows an outage by its object: given validateFaults' copy, it would start the
+    // outage again. Given the same object, it lets it run to its end (or forgets it, if over).
+    if (!named('outage') && this.settings.outage !== undefined) next.outage = this.settings.outage;
+    this.assign(next);
+    if (named('rateLimitPerSecond')) this.state.tokens = Number.NaN;
+    this.sync(now);
+  }
+
+  /** Makes the live settings object hold exactly `next`. */
+  private assign(next: Faults): void {
+    const faults = this.settings;
+    for (const key of Object.keys(faults)) delete faults[key as keyof Faults];
+    Object.assign(faults, next);
   }
 
   /** What happens to one request at `now` (see `decide`). */

@@ -1,6 +1,9 @@
 /** The fault settings of the SendGrid simulator, and their check (from JSON or from flags). */
 
-/** Fault settings: also the JSON body of `PUT /_simulator/faults`. */
+/**
+ * Fault settings: also the JSON body of `PUT /_simulator/faults`, which replaces all of them (a
+ * field left out is cleared), and the fields a `PATCH /_simulator/faults` merges in.
+ */
 export interface Faults {
   /** Delay before answering: a fixed number of ms, or uniformly random in [min, max]. */
   latencyMs?: number | { min: number; max: number };
@@ -40,29 +43,43 @@ export interface Faults {
 const STATUS = /^[1-5]\d\d$/;
 const OUTAGE_MODES = ['reset', 'hang', 'html-502', '429'];
 
+/** The fields of `Faults`, in the order the unknown-field message lists them. */
+const FAULT_FIELDS: readonly (keyof Faults)[] = [
+  'latencyMs',
+  'lateAnswerMs',
+  'errorRates',
+  'htmlErrors',
+  'resetRate',
+  'hangRate',
+  'rateLimitPerSecond',
+  'retryAfterSeconds',
+  'outage',
+  'rejectCategories',
+  'unverifiedSenders',
+];
+
 export class FaultsError extends Error {}
+
+/** Throws FaultsError for a field that `Faults` does not have. */
+export function checkFieldNames(input: Record<string, unknown>): void {
+  for (const key of Object.keys(input)) {
+    if (!(FAULT_FIELDS as readonly string[]).includes(key)) {
+      throw new FaultsError(`unknown field "${key}"; known fields: ${FAULT_FIELDS.join(', ')}`);
+    }
+  }
+}
+
+/** Throws FaultsError unless `status` is an HTTP error status, as the keys of `errorRates` are. */
+export function checkErrorStatus(status: string): void {
+  if (!STATUS.test(status) || Number(status) < 400) {
+    throw new FaultsError(`errorRates: "${status}" is not an HTTP error status (400-599)`);
+  }
+}
 
 /** Checks a Faults object from JSON or flags; throws FaultsError with a clear message. */
 export function validateFaults(input: unknown): Faults {
   if (!isPlainObject(input)) throw new FaultsError('faults must be a JSON object');
-  const known = [
-    'latencyMs',
-    'lateAnswerMs',
-    'errorRates',
-    'htmlErrors',
-    'resetRate',
-    'hangRate',
-    'rateLimitPerSecond',
-    'retryAfterSeconds',
-    'outage',
-    'rejectCategories',
-    'unverifiedSenders',
-  ];
-  for (const key of Object.keys(input)) {
-    if (!known.includes(key)) {
-      throw new FaultsError(`unknown field "${key}"; known fields: ${known.join(', ')}`);
-    }
-  }
+  checkFieldNames(input);
   const faults: Faults = {};
   const { latencyMs, errorRates, htmlErrors, resetRate, hangRate } = input;
   if (latencyMs !== undefined) {
@@ -87,9 +104,7 @@ export function validateFaults(input: unknown): Faults {
     }
     faults.errorRates = {};
     for (const [status, rate] of Object.entries(errorRates)) {
-      if (!STATUS.test(status) || Number(status) < 400) {
-        throw new FaultsError(`errorRates: "${status}" is not an HTTP error status (400-599)`);
-      }
+      checkErrorStatus(status);
       faults.errorRates[status] = fraction(rate, `errorRates.${status}`);
       total += faults.errorRates[status];
     }
@@ -187,7 +202,7 @@ function isOutageMode(mode: string): boolean {
   return STATUS.test(status) && Number(status) >= 400;
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 

@@ -26,8 +26,14 @@ export function registerControl(app: FastifyInstance, ctx: SimulatorContext): vo
     ctx.faults.sync(ctx.clock());
     return faults;
   });
+  // PUT replaces every fault: what the body leaves out is cleared, a running outage included.
   app.put('/_simulator/faults', async (request) => {
     ctx.faults.replace(validateFaults(await controlBody(request)), ctx.clock());
+    return faults;
+  });
+  // PATCH changes only the faults it names, so a drill can add one during an outage.
+  app.patch('/_simulator/faults', async (request) => {
+    ctx.faults.merge(await controlBody(request), ctx.clock());
     return faults;
   });
   app.post('/_simulator/outage', async (request) => {
