@@ -177,6 +177,74 @@ describe(`the console in a browser (${TEST_ENGINE})`, {
     );
   });
 
+  test("a recovery's outcome is a live region, read out when the requeued mail goes out and not at each refresh", async () => {
+    // Mail refused by a payload bug, then retried while the provider is down: requeued, it waits.
+    await setup.control('PUT', '/faults', { rejectCategories: ['late'] });
+    const late: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      late.push(await submit(hotelKey, { subject: `late ${i}`, categories: ['late'] }));
+    }
+    await waitFor(
+      async () => (await statuses(late)).every((s) => s === 'failed'),
+      'late mail failed',
+      30_000,
+    );
+    await setup.control('PUT', '/faults', {});
+    await setup.control('POST', '/outage', { mode: 'html-502', durationMs: 120_000 });
+    try {
+      await page.goto(
+        `${tegami.url}/console/recoveries/dry-run?q=${encodeURIComponent('reason:failed category:late')}&action=retry`,
+      );
+      await page.fill('input[name=confirm]', '2');
+      await Promise.all([
+        page.waitForURL(/\/console\/recoveries\/rec_/),
+        page.click('text=Start the retry'),
+      ]);
+      const recoveryUrl = page.url();
+      const region = page.locator('#recovery-outcome');
+      const outcome = (sent: number, waiting: number) =>
+        `Of 2 messages requeued: ${sent} sent since, 0 failed again, ${waiting} still waiting.`;
+      assert.equal(await region.getAttribute('role'), 'status');
+      assert.equal(await region.getAttribute('aria-atomic'), 'true');
+      await page.waitForSelector('#progress .s-done', { timeout: 30_000 });
+      await waitFor(
+        async () => (await region.textContent())?.includes(outcome(0, 2)),
+        `the outcome: 0 sent, 2 waiting`,
+        30_000,
+      );
+      // One sentence is read out, not the card around it.
+      assert.equal(await page.locator('#recovery-outcome :is(table, dl, progress)').count(), 0);
+      await page.evaluate(`(() => {
+        window.outcomeRegion = document.getElementById('recovery-outcome');
+        window.outcomeChanges = 0;
+        new MutationObserver(() => window.outcomeChanges++).observe(window.outcomeRegion, {
+          childList: true,
+          subtree: true,
+          characterData: true,
+        });
+      })()`);
+      // A refresh (every 10 s while mail waits) that finds nothing new puts nothing in.
+      await page.waitForResponse((r) => r.url() === recoveryUrl, { timeout: 15_000 });
+      await page.waitForTimeout(500);
+      assert.equal(await page.evaluate('window.outcomeChanges'), 0);
+      // The provider is back: the mail goes out, and the same region says so.
+      await setup.control('DELETE', '/outage');
+      await waitFor(
+        async () => (await region.textContent())?.includes(outcome(2, 0)),
+        `the outcome: 2 sent, 0 waiting`,
+        40_000,
+      );
+      assert.ok(Number(await page.evaluate('window.outcomeChanges')) > 0);
+      assert.equal(
+        await page.evaluate("window.outcomeRegion === document.getElementById('recovery-outcome')"),
+        true,
+        'the region stays in place, so its new words are read out',
+      );
+    } finally {
+      await setup.control('DELETE', '/outage');
+    }
+  });
+
   test("an operator finds a guest's mail; its HTML runs no script and loads no remote image", async () => {
     guestMessage = await submit(hotelKey, {
       to: [{ email: 'guest@example.jp', name: '山田 花子' }],

@@ -64,9 +64,16 @@ function filterForm(q: string, refused: Refusal | null): Html {
 }
 
 /**
- * A recovery's progress card. The stop button is inside it, so the card's live refresh takes the
- * button away when the recovery ends. The refresh goes on while mail it requeued still waits, so
- * the outcome line shows that mail going out.
+ * A recovery's progress card. The stop button is inside the part refreshed while the recovery
+ * runs, so the refresh takes the button away when the recovery ends.
+ *
+ * The outcome line is refreshed on its own, also after the recovery while mail it requeued still
+ * waits, so it shows that mail going out. It is a polite live region (role="status"), so a screen
+ * reader says when the mail went out: the one sentence, not the whole card; read whole
+ * (aria-atomic), not only the number that changed; and only when it changed, since a refresh puts
+ * in only what changed and leaves the region itself in place (console.js). The region is on the
+ * page from the start, empty until there is an outcome: words that arrive with their region are
+ * not read out by every screen reader.
  */
 function recoveryProgress(
   r: RecoveryRecord,
@@ -74,15 +81,17 @@ function recoveryProgress(
   stop: Html | '',
 ): Html {
   const pending = Math.max(0, r.matched - r.done - r.skipped);
+  const running = r.state === 'running';
   // Requeued mail waiting for a retry may wait minutes: no need to ask as often as for progress.
-  const every = r.state === 'running' ? 2000 : outcome !== null && outcome.waiting > 0 ? 10_000 : 0;
-  return html`<div class="card" ${every ? html`data-poll="${every}"` : ''} id="progress">
+  const outcomeEvery = running ? 2000 : outcome !== null && outcome.waiting > 0 ? 10_000 : 0;
+  return html`<div class="card"><div ${running ? html`data-poll="2000"` : ''} id="progress">
 <p><span class="badge s-${r.state}">${r.state}</span> ${r.action} of ${count(r.matched, 'message')}</p>
 <progress max="${Math.max(1, r.matched)}" value="${r.done + r.skipped}"></progress>
 <dl class="fields"><dt>Done</dt><dd data-count="done">${r.done}</dd><dt>Skipped</dt><dd data-count="skipped">${r.skipped}</dd><dt>Pending</dt><dd>${pending}</dd>
 <dt>Why skipped</dt><dd>${Object.entries(r.skippedReasons).map(([k, v]) => html`${k}: ${v}; `)}${r.skipped === 0 ? '–' : ''}</dd>
 <dt>Started by</dt><dd>${actorWords(r.actor)}, ${time(r.createdAt)}</dd>
-<dt>Filter</dt><dd>${filterWords(r.filter)}</dd></dl>${outcomeLine(r, outcome)}${stop}</div>`;
+<dt>Filter</dt><dd>${filterWords(r.filter)}</dd></dl>${stop}</div>
+<div role="status" aria-atomic="true" id="recovery-outcome" ${outcomeEvery ? html`data-poll="${outcomeEvery}"` : ''}>${outcomeLine(r, outcome)}</div></div>`;
 }
 
 /**

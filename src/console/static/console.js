@@ -34,7 +34,8 @@ function poll(el) {
       const next = el.id ? doc.getElementById(el.id) : null;
       if (!next) return;
       // Only what changed is put in: a notice put in again is a new one to a screen reader, so a
-      // provider's outage notice (role="alert") would be read out every poll while it lasts.
+      // provider's outage notice (role="alert") would be read out every poll while it lasts. The
+      // element itself stays: a live region polled (role="status") reads out its new words.
       localTimes(next);
       if (next.innerHTML !== el.innerHTML) el.innerHTML = next.innerHTML;
       if (!next.dataset.poll) clearInterval(timer);
