@@ -10,6 +10,7 @@ import {
 } from '../src/domain/alerts/notifications.ts';
 import {
   type AlertCondition,
+  API_STEP_HINTS,
   DEFAULT_ALERT_THRESHOLDS,
   evaluateRules,
   evidenceWhileFiring,
@@ -905,6 +906,24 @@ describe('alert notifications', () => {
     assert.match((resolved as { text: string }).text, /^RESOLVED delivery_delay/);
     assert.match(JSON.stringify(resolved), /\*Ended\*\\n[^"]+, after 60 s/);
     assert.equal(consoleLink({ ...notice, publicUrl: null }), null);
+  });
+
+  test("dead letters: Slack's what to do is the API's step, with the console's way under it", () => {
+    const [c] = evaluateRules(
+      facts({ units: [unit({ deadLetters: 2, firstDeadLetterAt: NOW - MIN })] }),
+      DEFAULT_ALERT_THRESHOLDS,
+    );
+    assert.equal(c?.rule, 'dead_letters');
+    assert.equal(c?.hint, API_STEP_HINTS.deadLetters);
+    const text = JSON.stringify(
+      slackMessage({ ...notice, alert: firingAlert(c as AlertCondition, NOW) }),
+    );
+    assert.ok(
+      text.includes(
+        '*What to do*\\nfind them with GET /v1/unsent?reason=failed; once the cause is fixed, recover them with POST /v1/recoveries (dry run first)\\nIn the console: <https://tegami.example/console/unsent?q=unit%3Ahotel+reason%3Afailed|',
+      ),
+      text,
+    );
   });
 
   test('the alert webhook carries the alert as JSON', () => {

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
+import type { Alert } from '../src/domain/alerts/lifecycle.ts';
+import { API_STEP_HINTS } from '../src/domain/alerts/rules.ts';
 import {
   createUnitWithKey,
   message,
@@ -374,23 +376,23 @@ describe(`the console on call (${TEST_ENGINE})`, () => {
     assert.ok(line?.endsWith(`"key.revoke","","${keyId}","night shift","",""`), line);
   });
 
-  test('a firing alert links to the unsent mail it is about', async () => {
+  /** An alert firing from now, as the evaluator opens one (`n` keeps the ids apart). */
+  async function openAlert(
+    n: number,
+    alert: Pick<Alert, 'key' | 'rule' | 'summary' | 'hint'> & Partial<Alert>,
+  ) {
     const { createAlertStore } = await import('../src/store/alerts/index.ts');
     const store = createAlertStore(tegami.service.database);
     const now = Date.now();
     assert.ok(
       await store.open(
         {
-          id: `alt_${String(now).padStart(13, '0')}0000000000001`,
-          key: `dead_letters:${hotel.id}`,
-          rule: 'dead_letters',
+          id: `alt_${String(now).padStart(13, '0')}${String(n).padStart(13, '0')}`,
           severity: 'warning',
           state: 'firing',
-          unitId: hotel.id,
+          unitId: null,
           provider: null,
           fault: 'message',
-          summary: 'dead letters of hotel',
-          hint: 'find them with GET /v1/unsent?reason=failed',
           evidence: {
             count: 3,
             threshold: 0,
@@ -403,10 +405,21 @@ describe(`the console on call (${TEST_ENGINE})`, () => {
           endedAt: null,
           lastNotifiedAt: now,
           updatedAt: now,
+          ...alert,
         },
         [],
       ),
     );
+  }
+
+  test('a firing alert links to the unsent mail it is about', async () => {
+    await openAlert(1, {
+      key: `dead_letters:${hotel.id}`,
+      rule: 'dead_letters',
+      unitId: hotel.id,
+      summary: 'dead letters of hotel',
+      hint: API_STEP_HINTS.deadLetters,
+    });
     const page = await admin.get('/console/alerts');
     assert.match(
       page.text,
@@ -421,6 +434,72 @@ describe(`the console on call (${TEST_ENGINE})`, () => {
       overview.text,
       /dead letters of hotel<\/a>[^<]*<span class="muted">[^<]*<time[^>]*>[^<]*<\/time><\/span> · <a href="\/console\/unsent\?q=unit%3Ahotel\+reason%3Afailed" data-alert-link>Open the unsent mail<\/a>/,
     );
+  });
+
+  test("an alert's hint says the console's way to what the API's hint asks of the API, which keeps its own", async () => {
+    // The dead_letters alert of the test above, and one alert for each other hint that is a request.
+    await openAlert(2, {
+      key: `unconfirmed:${hotel.id}`,
+      rule: 'unconfirmed',
+      unitId: hotel.id,
+      fault: 'provider',
+      summary: 'unconfirmed mail of hotel',
+      hint: API_STEP_HINTS.unconfirmed,
+    });
+    await openAlert(3, {
+      key: `delivery_delay:${hotel.id}`,
+      rule: 'delivery_delay',
+      severity: 'critical',
+      unitId: hotel.id,
+      fault: 'provider',
+      summary: 'late mail of hotel',
+      hint: API_STEP_HINTS.heldByProvider,
+    });
+    await openAlert(4, {
+      key: 'provider_failing:test',
+      rule: 'provider_failing',
+      severity: 'critical',
+      provider: 'test',
+      fault: 'tegami',
+      summary: 'no delivery worker reports on provider test',
+      hint: API_STEP_HINTS.noWorker,
+    });
+    const page = await admin.get('/console/alerts');
+    assert.equal(page.status, 200);
+    const hints = [
+      ...page.text.matchAll(/<strong>([^<]*)<\/strong><div class="sample">([^<]*)<\/div>/g),
+    ];
+    const hintOf = (summary: string) =>
+      hints.find((h) => h[1] === summary)?.[2]?.replace(/&quot;/g, '"');
+    assert.equal(
+      hintOf('dead letters of hotel'),
+      'find them in Unsent mail (reason:failed); once the cause is fixed, recover them from there, with a dry run first',
+    );
+    assert.equal(
+      hintOf('unconfirmed mail of hotel'),
+      'Unsent mail (reason:unconfirmed) lists them; if many, the Event Webhook may be losing events',
+    );
+    assert.equal(
+      hintOf('late mail of hotel'),
+      'mail is held back by the provider state; check Providers on the Overview',
+    );
+    assert.match(
+      hintOf('no delivery worker reports on provider test') ?? '',
+      /^start a worker \(tegami worker or tegami serve\).*Providers on the Overview says "no report"/,
+    );
+    for (const [, summary, hint] of hints) {
+      assert.doesNotMatch(hint ?? '', /\/v1\/|GET |POST /, `${summary}: ${hint}`);
+    }
+    // The API, the alert webhook and Slack give the hint as the rule wrote it.
+    const api = await tegami.request('GET', '/v1/alerts?state=firing');
+    assert.equal(api.status, 200);
+    const apiHint = (summary: string) =>
+      api.body.data.find((a: { summary: string }) => a.summary === summary)?.hint;
+    assert.equal(apiHint('dead letters of hotel'), API_STEP_HINTS.deadLetters);
+    assert.match(apiHint('dead letters of hotel'), /GET \/v1\/unsent\?reason=failed/);
+    assert.equal(apiHint('unconfirmed mail of hotel'), API_STEP_HINTS.unconfirmed);
+    assert.equal(apiHint('late mail of hotel'), API_STEP_HINTS.heldByProvider);
+    assert.equal(apiHint('no delivery worker reports on provider test'), API_STEP_HINTS.noWorker);
   });
 });
 

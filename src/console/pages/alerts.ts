@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Alert } from '../../domain/alerts/lifecycle.ts';
 import { consolePath } from '../../domain/alerts/notifications.ts';
+import { API_STEP_HINTS } from '../../domain/alerts/rules.ts';
 import { count } from '../../domain/count-words.ts';
 import type { UndeliveredNotifications } from '../../domain/ports/alert-store.ts';
 import type { ConsoleDeps } from '../deps.ts';
@@ -14,6 +15,35 @@ const HISTORY_PAGE_SIZE = 50;
 
 /** Firing alerts listed; past it the heading says "more than" (a long outage, many units). */
 const FIRING_SHOWN = 100;
+
+/**
+ * The console's words for the hints whose step is an API request (`GET /v1/unsent?reason=failed`):
+ * here the same step is a page of the console, a click away. Worded here rather than carried by
+ * each rule as a second hint: the hint stored with an alert is the one the API, Slack and the alert
+ * webhook give, and only the console knows its pages' names; an alert stored before this is shown
+ * in these words too (its hint is the same text). The type asks for words for every such hint.
+ */
+const CONSOLE_HINTS: Record<keyof typeof API_STEP_HINTS, string> = {
+  heldByProvider: 'mail is held back by the provider state; check Providers on the Overview',
+  noWorker:
+    'start a worker (tegami worker or tegami serve) and check it keeps running; Providers on the Overview says "no report" while none does',
+  deadLetters:
+    'find them in Unsent mail (reason:failed); once the cause is fixed, recover them from there, with a dry run first',
+  unconfirmed:
+    'Unsent mail (reason:unconfirmed) lists them; if many, the Event Webhook may be losing events',
+};
+
+const consoleHints = new Map<string, string>(
+  Object.entries(API_STEP_HINTS).map(([name, hint]) => [
+    hint,
+    CONSOLE_HINTS[name as keyof typeof API_STEP_HINTS],
+  ]),
+);
+
+/** An alert's hint as the console says it. */
+export function consoleHint(hint: string): string {
+  return consoleHints.get(hint) ?? hint;
+}
 
 /** What the rule looked at, in words and local times (the API's `evidence`, for people). */
 function evidence(e: Alert['evidence']): Html {
@@ -51,7 +81,7 @@ function alertRows(alerts: Alert[], names: Map<string, string>) {
     (
       a,
     ) => html`<tr><td>${time(a.startedAt)}</td><td><span class="badge s-${a.state === 'firing' ? 'failed' : 'done'}">${a.severity}</span></td>
-<td><strong>${a.summary}</strong><div class="sample">${a.hint}</div>
+<td><strong>${a.summary}</strong><div class="sample">${consoleHint(a.hint)}</div>
 ${a.state === 'firing' ? html`<p><a href="${consolePath(a, a.unitId ? (names.get(a.unitId) ?? null) : null)}" data-alert-link>Open the unsent mail</a></p>` : ''}
 <details><summary>Evidence</summary>${evidence(a.evidence)}</details></td>
 <td>${a.unitId ? (names.get(a.unitId) ?? a.unitId) : 'every unit'}${a.provider ? html` · ${a.provider}` : ''}</td>

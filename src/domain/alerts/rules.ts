@@ -188,6 +188,23 @@ export interface AlertEvidence {
   details: Record<string, number | string | null>;
 }
 
+/**
+ * The hints whose step is a request to the API, by name: read where the API is at hand (the API's
+ * answer, Slack, the alert webhook). Named so that an interface with its own way to the same
+ * step can say it in its own words; the rest of the hints say what to do without naming a way in. Two name the API for every reader: a paused provider's
+ * `POST /v1/providers/{name}/probe` (the API is the one way to ask for a probe), and a silent
+ * Event Webhook's `POST /webhooks/sendgrid` (where SendGrid must post, set at SendGrid).
+ */
+export const API_STEP_HINTS = {
+  heldByProvider: 'mail is held back by the provider state; check GET /v1/providers',
+  noWorker:
+    'start a worker (tegami worker or tegami serve) and check it keeps running; GET /v1/providers lists the live workers',
+  deadLetters:
+    'find them with GET /v1/unsent?reason=failed; once the cause is fixed, recover them with POST /v1/recoveries (dry run first)',
+  unconfirmed:
+    'GET /v1/unsent?reason=unconfirmed lists them; if many, the Event Webhook may be losing events',
+} as const;
+
 const minutes = (ms: number) => {
   const s = Math.round(ms / 1000);
   return s < 120 ? `${s} s` : `${Math.round(s / 60)} min`;
@@ -234,10 +251,7 @@ export function delayFault(
     };
   }
   if ((unit.pendingByReason.held ?? 0) > 0) {
-    return {
-      fault: 'provider',
-      hint: 'mail is held back by the provider state; check GET /v1/providers',
-    };
+    return { fault: 'provider', hint: API_STEP_HINTS.heldByProvider };
   }
   const top = unit.pendingErrors[0];
   if (
@@ -376,7 +390,7 @@ function providerFailing(
       fault: 'tegami',
       severity: 'critical',
       summary: `no delivery worker reports on provider ${p.name}: nothing is being sent${whoWaits}`,
-      hint: 'start a worker (tegami worker or tegami serve) and check it keeps running; GET /v1/providers lists the live workers',
+      hint: API_STEP_HINTS.noWorker,
       evidence: evidence(waiting.messages, 0),
     };
   }
@@ -436,7 +450,7 @@ function deadLetters(unit: UnitFacts, t: AlertThresholds): AlertCondition | null
     provider: null,
     fault: unit.deadLettersProviderFault ? 'provider' : 'message',
     summary: `${count(unit.deadLetters, 'message')} of unit ${unit.unitName} failed (dead-lettered) in the last ${minutes(t.windowMs)}${top ? `, most with ${top.errorClass}` : ''}`,
-    hint: 'find them with GET /v1/unsent?reason=failed; once the cause is fixed, recover them with POST /v1/recoveries (dry run first)',
+    hint: API_STEP_HINTS.deadLetters,
     evidence: {
       count: unit.deadLetters,
       threshold: t.deadLetters,
@@ -488,7 +502,7 @@ function unconfirmed(
     provider: facts.configuredProvider,
     fault: 'provider',
     summary: `${count(unit.unconfirmed, 'message')} of unit ${unit.unitName} accepted by the provider and not confirmed by any delivery event since`,
-    hint: 'GET /v1/unsent?reason=unconfirmed lists them; if many, the Event Webhook may be losing events',
+    hint: API_STEP_HINTS.unconfirmed,
     evidence: {
       count: unit.unconfirmed,
       threshold: t.unconfirmed,
