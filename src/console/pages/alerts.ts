@@ -76,16 +76,17 @@ function undeliveredNotice(undelivered: UndeliveredNotifications[], names: Map<s
 }
 
 function alertRows(alerts: Alert[], names: Map<string, string>) {
-  return html`<table class="list"><thead><tr><th>Started</th><th>Severity</th><th>Alert</th><th>Unit</th><th>Ended</th></tr></thead>
+  // On a phone each row is a card (console.css): the alert first, the other cells named by their column.
+  return html`<table class="list alerts"><thead><tr><th>Started</th><th>Severity</th><th>Alert</th><th>Unit</th><th>Ended</th></tr></thead>
 <tbody>${alerts.map(
     (
       a,
-    ) => html`<tr><td>${time(a.startedAt)}</td><td><span class="badge s-${a.state === 'firing' ? 'failed' : 'done'}">${a.severity}</span></td>
-<td><strong>${a.summary}</strong><div class="sample">${consoleHint(a.hint)}</div>
+    ) => html`<tr><td data-label="Started">${time(a.startedAt)}</td><td data-label="Severity"><span class="badge s-${a.state === 'firing' ? 'failed' : 'done'}">${a.severity}</span></td>
+<td class="alert"><strong>${a.summary}</strong><div class="sample">${consoleHint(a.hint)}</div>
 ${a.state === 'firing' ? html`<p><a href="${consolePath(a, a.unitId ? (names.get(a.unitId) ?? null) : null)}" data-alert-link>Open the unsent mail</a></p>` : ''}
 <details><summary>Evidence</summary>${evidence(a.evidence)}</details></td>
-<td>${a.unitId ? (names.get(a.unitId) ?? a.unitId) : 'every unit'}${a.provider ? html` · ${a.provider}` : ''}</td>
-<td>${a.endedAt ? time(a.endedAt) : html`<span class="muted">firing</span>`}</td></tr>`,
+<td data-label="Unit" class="unit">${a.unitId ? (names.get(a.unitId) ?? a.unitId) : 'every unit'}${a.provider ? html` · ${a.provider}` : ''}</td>
+<td data-label="Ended">${a.endedAt ? time(a.endedAt) : html`<span class="muted">firing</span>`}</td></tr>`,
   )}</tbody></table>`;
 }
 
