@@ -82,8 +82,10 @@ function recoveryProgress(
 ): Html {
   const pending = Math.max(0, r.matched - r.done - r.skipped);
   const running = r.state === 'running';
-  // Requeued mail waiting for a retry may wait minutes: no need to ask as often as for progress.
-  const outcomeEvery = running ? 2000 : outcome !== null && outcome.waiting > 0 ? 10_000 : 0;
+  // The outcome is a live region: a screen reader reads each change of it, so it is asked for
+  // every 10 s, not at the progress bar's 2 s, which during a large recovery would read a new
+  // sentence out every 2 s. Requeued mail waiting for a retry may wait minutes anyway.
+  const outcomeEvery = running || (outcome !== null && outcome.waiting > 0) ? 10_000 : 0;
   return html`<div class="card"><div ${running ? html`data-poll="2000"` : ''} id="progress">
 <p><span class="badge s-${r.state}">${r.state}</span> ${r.action} of ${count(r.matched, 'message')}</p>
 <progress max="${Math.max(1, r.matched)}" value="${r.done + r.skipped}"></progress>
