@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { newId } from '../src/domain/ids.ts';
+import { consoleUserStore } from '../src/store/console/store.ts';
 import { queryDatabase, startTestService, TEST_ENGINE, type TestService } from './helpers.ts';
 import { type ConsoleClient, signIn } from './support/console.ts';
 
@@ -96,5 +98,170 @@ describe(`console users page: a user created is said so (${TEST_ENGINE})`, () =>
     const empty = await admin.get('/console/users?created=');
     assert.equal(empty.status, 200);
     assert.equal(createdNotice(empty.text), null);
+  });
+});
+
+/**
+ * The users page, 50 users a page, newest first (**Older users →**), walked as an admin follows
+ * its links: every user once; a cursor no link made refused with 400; a user created from any
+ * page answered on the first, where it is the newest; a form refused answered on its own page.
+ */
+/** Users made here; with the first admin, two whole pages of 50 and a third. */
+const MADE = 104;
+
+describe(`console users page, a page at a time (${TEST_ENGINE})`, () => {
+  let tegami: TestService;
+  let admin: ConsoleClient;
+  /** Every user's id, newest first, as the page lists them. */
+  let all: string[] = [];
+
+  /** The user ids of a users page's rows, top to bottom, and its "Older users" link. */
+  function rowsOf(text: string): { ids: string[]; older: string | null } {
+    const ids = [...text.matchAll(/<tr id="user-(usr_[0-9A-Z]{26})">/g)].map((m) => m[1] ?? '');
+    const older = /<a href="([^"]+)" rel="next">Older users →<\/a>/.exec(text)?.[1] ?? null;
+    return { ids, older: older === null ? null : older.replaceAll('&amp;', '&') };
+  }
+
+  /** Every user's id, newest first, as the database holds them. */
+  async function usersNewestFirst(): Promise<string[]> {
+    const rows = await queryDatabase<{ id: string }>(
+      tegami.databaseUrl,
+      'select id from console_users order by id desc',
+    );
+    return rows.map((r) => r.id);
+  }
+
+  before(async () => {
+    tegami = await startTestService({
+      TEGAMI_ADMIN_EMAIL: ADMIN.email,
+      TEGAMI_ADMIN_PASSWORD: ADMIN.password,
+      TEGAMI_PROVIDER: 'test',
+    });
+    // Straight into the store: their passwords are never used, and hashing 104 would be slow.
+    // Addresses in the reverse of their order of creation: the page's order is not theirs.
+    const store = consoleUserStore(tegami.service.database);
+    for (let i = 0; i < MADE; i++) {
+      const made = await store.createUser(
+        {
+          id: newId('usr'),
+          email: `desk-${String(MADE - i).padStart(3, '0')}@example.jp`,
+          passwordHash: 'never-used',
+          role: 'viewer',
+          unitIds: null,
+          canReadBodies: false,
+          createdAt: Date.now(),
+        },
+        null,
+      );
+      assert.ok(made);
+    }
+    all = await usersNewestFirst();
+    assert.equal(all.length, MADE + 1, 'the users made here and the first admin');
+    admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
+  });
+
+  after(async () => {
+    await tegami.stop();
+  });
+
+  test('the pages hold 50, 50 and the rest: every user once, newest first, the last without an older link', async () => {
+    const pages: string[][] = [];
+    let path: string | null = '/console/users';
+    while (path !== null) {
+      const r = await admin.get(path);
+      assert.equal(r.status, 200, `${path}: ${r.text.slice(0, 300)}`);
+      const { ids, older } = rowsOf(r.text);
+      pages.push(ids);
+      assert.ok(pages.length <= 3, 'the pages end');
+      path = older;
+    }
+    assert.deepEqual(
+      pages.map((p) => p.length),
+      [50, 50, all.length - 100],
+    );
+    assert.deepEqual(pages.flat(), all);
+    const first = await admin.get('/console/users');
+    assert.equal(rowsOf(first.text).older, `/console/users?older=${all[49]}`);
+    // An empty cursor is the first page (the forms of the first page send none).
+    assert.deepEqual(rowsOf((await admin.get('/console/users?older=')).text).ids, pages[0]);
+  });
+
+  test('a cursor no page link made is refused with 400, and says so; a form naming one creates nothing', async () => {
+    const unknown = `usr_${'0'.repeat(26)}`;
+    for (const older of [
+      'garbage',
+      unknown,
+      'key_01JB8ZQ4W5X3C2V1N0M9K8J7H6',
+      `${all[0]}x`,
+      (all[0] as string).toLowerCase(),
+    ]) {
+      const r = await admin.get(`/console/users?older=${encodeURIComponent(older)}`);
+      assert.equal(r.status, 400, `${older}: ${r.text.slice(0, 300)}`);
+      assert.match(r.text, /<p class="error" role="alert">That page of users does not exist\./);
+    }
+    const twice = await admin.get(`/console/users?older=${all[0]}&older=${all[1]}`);
+    assert.equal(twice.status, 400);
+    const created = await admin.post('/console/users', {
+      email: 'never-made@example.jp',
+      password: PASSWORD,
+      role: 'viewer',
+      units: '*',
+      older: unknown,
+    });
+    assert.equal(created.status, 400, created.text.slice(0, 300));
+    assert.match(created.text, /That page of users does not exist\./);
+    assert.deepEqual(await usersNewestFirst(), all, 'no user was created');
+  });
+
+  test('a user created from the second page is answered on the first, which it heads, saying so', async () => {
+    const older = all[49] as string;
+    const second = await admin.get(`/console/users?older=${older}`);
+    assert.match(second.text, new RegExp(`<input type="hidden" name="older" value="${older}">`));
+    const r = await admin.post('/console/users', {
+      email: 'zz-last-by-address@example.jp',
+      password: PASSWORD,
+      role: 'operator',
+      units: '*',
+      older,
+    });
+    assert.equal(r.status, 303, r.text.slice(0, 300));
+    const [newest] = await usersNewestFirst();
+    assert.equal(r.location, `/console/users?created=${newest}`);
+    const shown = await admin.get(r.location ?? '');
+    assert.equal(shown.status, 200);
+    const { ids } = rowsOf(shown.text);
+    assert.equal(ids[0], newest, 'its row heads the page');
+    assert.deepEqual(ids.slice(1), all.slice(0, 49), 'the first page, one user further on');
+    assert.ok(
+      shown.text.includes(`<a href="#user-${newest}"><strong>zz-last-by-address@example.jp`),
+    );
+    all = [newest as string, ...all];
+  });
+
+  test('a user refused from the second page keeps the form there, and creates nothing', async () => {
+    const older = all[50] as string;
+    const refused = await admin.post('/console/users', {
+      email: 'desk-001@example.jp',
+      password: PASSWORD,
+      role: 'viewer',
+      units: '*',
+      older,
+    });
+    assert.equal(refused.status, 409, refused.text.slice(0, 300));
+    assert.ok(refused.text.includes('role="alert" id="user-error"'));
+    assert.deepEqual(rowsOf(refused.text).ids, all.slice(51, 101));
+    assert.match(refused.text, new RegExp(`<input type="hidden" name="older" value="${older}">`));
+    assert.deepEqual(await usersNewestFirst(), all, 'no user was created');
+  });
+
+  test('a user created that is no longer on the first page is still said, without a link to its row', async () => {
+    const old = all[80] as string;
+    const r = await admin.get(`/console/users?created=${old}`);
+    assert.equal(r.status, 200);
+    const notice = /<div class="card notice" role="status" id="user-created">(.*?)<\/div>/s.exec(
+      r.text,
+    )?.[1];
+    assert.match(notice ?? '', /Created user <strong>desk-\d{3}@example\.jp<\/strong>\./);
+    assert.ok(!rowsOf(r.text).ids.includes(old));
   });
 });

@@ -24,7 +24,12 @@ import { newId } from './ids.ts';
 import { type AuditAction, type AuditEvent, newAuditEvent } from './operations/audit-event.ts';
 import { OperationsError } from './operations/errors.ts';
 import type { Actor } from './operations/scope.ts';
-import type { ConsoleUserStore, LockRules, LockScope } from './ports/console-user-store.ts';
+import type {
+  ConsoleUserPage,
+  ConsoleUserStore,
+  LockRules,
+  LockScope,
+} from './ports/console-user-store.ts';
 
 /**
  * The normalized address of a new user, or an `invalid` error naming what is wrong with the
@@ -196,6 +201,16 @@ export class ConsoleAccounts {
 
   listUsers(): Promise<ConsoleUser[]> {
     return this.store.listUsers();
+  }
+
+  /** A page of users, newest first: those created before the user `beforeId`. */
+  listUserPage(page: ConsoleUserPage): Promise<ConsoleUser[]> {
+    return this.store.listUserPage(page);
+  }
+
+  /** The user with this id, or null. */
+  findUserById(id: string): Promise<ConsoleUser | null> {
+    return this.store.findUser(id);
   }
 
   /**

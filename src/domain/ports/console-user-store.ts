@@ -56,13 +56,22 @@ export type DisableOutcome =
   | { kind: 'last_admin' }
   | { kind: 'not_found' };
 
+/** A page of console users, newest first: `limit` of them, those created before `beforeId`. */
+export interface ConsoleUserPage {
+  limit: number;
+  beforeId?: string;
+}
+
 /** Console users and their server-side sessions (src/store/console/). */
 export interface ConsoleUserStore {
   /** False when the address is taken. Records `audit` in the same transaction. */
   createUser(user: NewConsoleUser, audit: AuditEvent | null): Promise<boolean>;
   findUserByEmail(email: string): Promise<ConsoleUserToCheck | null>;
   findUser(id: string): Promise<ConsoleUser | null>;
+  /** Every user by address. */
   listUsers(): Promise<ConsoleUser[]>;
+  /** A page of users, newest first (by id, as API keys are paged). */
+  listUserPage(page: ConsoleUserPage): Promise<ConsoleUser[]>;
   countUsers(): Promise<number>;
   /**
    * Counts a sign-in attempt from `client` before its password is checked, against `rules`

@@ -7,7 +7,7 @@ import { findSession } from './find-session.ts';
 import { findUser } from './find-user.ts';
 import { findUserByEmail } from './find-user-by-email.ts';
 import { insertSession } from './insert-session.ts';
-import { countUsers, listUsers } from './list-users.ts';
+import { countUsers, listUserPage, listUsers } from './list-users.ts';
 import {
   clearSignInFailures,
   countSignInAttempt,
@@ -24,6 +24,7 @@ export function consoleUserStore(handle: DatabaseHandle): ConsoleUserStore {
     findUserByEmail: (email) => findUserByEmail(handle, email),
     findUser: (id) => findUser(handle, id),
     listUsers: () => listUsers(handle),
+    listUserPage: (page) => listUserPage(handle, page),
     countUsers: () => countUsers(handle),
     countSignInAttempt: (id, client, now, rules) =>
       countSignInAttempt(handle, id, client, now, rules),

@@ -10,6 +10,7 @@ import { OperationsError } from '../../../domain/operations/errors.ts';
 import type { ConsoleDeps } from '../../deps.ts';
 import { html, qs, time } from '../../html.ts';
 import { csrf, page } from '../../layout.ts';
+import { olderThanCursor } from '../../page-link.ts';
 import { invalidIf, type Refusal, refusal, refusalNotice } from '../../refusal.ts';
 import { ConsoleError, type ConsoleRequestState, type Fields, stateOf } from '../../session.ts';
 import { eitherOf, fieldProblemText } from '../words.ts';
@@ -25,6 +26,15 @@ const USER_LABELS = {
 
 const NO_SUCH_USER = 'That user does not exist.';
 
+/**
+ * Users per page of the users page, newest first, as the API keys page lists keys: a user just
+ * created heads the first page, which the form's answer shows with "Created user …", whatever
+ * the address (by address, a new user could be on any page).
+ */
+const USERS_PAGE_SIZE = 50;
+
+const NO_SUCH_PAGE = 'That page of users does not exist.';
+
 /** Active, disabled, or locked (for everyone, or for the addresses that failed) until a time. */
 function userState(user: ConsoleUser, now: number) {
   if (user.disabledAt !== null) return 'disabled';
@@ -39,6 +49,30 @@ function userState(user: ConsoleUser, now: number) {
 export function registerUserPages(app: FastifyInstance, deps: ConsoleDeps): void {
   const clock = deps.clock ?? Date.now;
 
+  /**
+   * The cursor `older` of a page or a form: undefined on the first page (a form there sends none,
+   * or an empty one). A cursor no link of this page made, or naming no user, is refused with 400
+   * before anything is done. Users are never deleted, so a link made earlier still works.
+   */
+  async function pageCursor(older: string | undefined): Promise<string | undefined> {
+    const cursor = olderThanCursor(older, 'usr', 'users');
+    if (cursor !== undefined && !(await deps.accounts.findUserById(cursor)))
+      throw new ConsoleError(400, NO_SUCH_PAGE);
+    return cursor;
+  }
+
+  /**
+   * The user a page says was just created (`created`, its id): its address is read from the
+   * users, so a link cannot make the page say anything else. An id naming no user is refused
+   * with 400.
+   */
+  async function createdUser(id: string | undefined): Promise<ConsoleUser | null> {
+    if (id === undefined || id === '') return null;
+    const user = /^usr_[0-9A-Z]{26}$/.test(id) ? await deps.accounts.findUserById(id) : null;
+    if (!user) throw new ConsoleError(400, NO_SUCH_USER);
+    return user;
+  }
+
   /** What the new user's form held when it was refused; the password is never shown back. */
   interface UserForm {
     email: string;
@@ -49,33 +83,39 @@ export function registerUserPages(app: FastifyInstance, deps: ConsoleDeps): void
   }
 
   /**
-   * The page: the new user's form, and every user by address. `refused`: the form as typed, with
-   * what is wrong said in it. `createdId`: the user just created (the page link's `created`), said
-   * above the form by the address the users hold, so a link cannot make the page say anything
-   * else; an id naming no user is refused with 400. Users are never deleted, so a link made
-   * earlier still works.
+   * A page of users, newest first, those created before the user `older` (none: the first page),
+   * under the new user's form. `refused`: the form as typed, with what is wrong said in it.
+   * `created`: the user just created, said above the form.
    */
   async function usersPage(
     state: ConsoleRequestState,
+    older: string | undefined,
     refused: { form: UserForm; why: Refusal } | null,
-    createdId?: string,
+    created: ConsoleUser | null = null,
   ) {
-    const [users, units] = await Promise.all([
-      deps.accounts.listUsers(),
+    const [found, units] = await Promise.all([
+      // One more than a page: whether an older page exists (keyset, by id).
+      deps.accounts.listUserPage({
+        limit: USERS_PAGE_SIZE + 1,
+        ...(older !== undefined ? { beforeId: older } : {}),
+      }),
       deps.operations.listUnits(state.scope),
     ]);
-    const created = createdId ? users.find((u) => u.id === createdId) : undefined;
-    if (createdId && !created) throw new ConsoleError(400, NO_SUCH_USER);
+    const users = found.slice(0, USERS_PAGE_SIZE);
+    const last = found.length > USERS_PAGE_SIZE ? users[users.length - 1] : undefined;
     const names = new Map(units.map((u) => [u.id, u.name]));
     const typed = refused?.form;
     const why = refused?.why ?? null;
     const chosen = typed?.units ?? ['*'];
+    // Each form says which page it was on, for its answer to come back to that page.
+    const onThisPage = older ? html`<input type="hidden" name="older" value="${older}">` : '';
     // Where the admin's eyes are after "Create user", read out; the address links to the user's
-    // row, which may be far down the list. The password is the one the admin typed: never shown.
+    // row, which may be far down the page. The password is the one the admin typed: never shown.
+    const drawnCreated = created !== null && users.some((u) => u.id === created.id);
     const createdNotice = created
-      ? html`<div class="card notice" role="status" id="user-created"><p>Created user <a href="#user-${created.id}"><strong>${created.email}</strong></a>.</p></div>`
+      ? html`<div class="card notice" role="status" id="user-created"><p>Created user ${drawnCreated ? html`<a href="#user-${created.id}"><strong>${created.email}</strong></a>` : html`<strong>${created.email}</strong>`}.</p></div>`
       : '';
-    const body = html`${createdNotice}<form method="post" action="/console/users" class="card inline-form">${csrf(state)}
+    const body = html`${createdNotice}<form method="post" action="/console/users" class="card inline-form">${csrf(state)}${onThisPage}
 ${refusalNotice(why)}
 <label>${USER_LABELS.email} <input type="email" name="email" required value="${typed?.email ?? ''}"${invalidIf(why, 'email')}></label>
 <label>${USER_LABELS.password} <input type="password" name="password" required minlength="12" autocomplete="new-password"${invalidIf(why, 'password')}></label>
@@ -89,7 +129,9 @@ ${refusalNotice(why)}
         u,
       ) => html`<tr id="user-${u.id}"><td class="wrap">${u.email}</td><td>${u.role}</td><td>${u.unitIds === null ? 'every unit' : u.unitIds.map((id) => names.get(id) ?? id).join(', ')}</td>
 <td>${u.canReadBodies ? 'yes' : 'metadata only'}</td><td>${time(u.createdAt)}</td><td>${userState(u, clock())}</td></tr>`,
-    )}</tbody></table>`;
+    )}</tbody></table>
+${users.length === 0 ? html`<p class="muted" role="status">No more users.</p>` : ''}
+${last ? html`<p><a href="/console/users${qs({ older: last.id })}" rel="next">Older users →</a></p>` : ''}`;
     return page('Users', state, body, '/console/users');
   }
 
@@ -97,8 +139,10 @@ ${refusalNotice(why)}
     '/console/users',
     { config: { permission: 'administer', everyUnit: true } },
     async (request, reply) => {
-      const { created } = request.query as Fields;
-      const shown = await usersPage(stateOf(request), null, created);
+      const query = request.query as Fields;
+      const older = await pageCursor(query.older);
+      const created = await createdUser(query.created);
+      const shown = await usersPage(stateOf(request), older, null, created);
       return reply.type('text/html').send(shown.text);
     },
   );
@@ -111,6 +155,7 @@ ${refusalNotice(why)}
       const raw = request.body as Record<string, string | undefined> & {
         units?: string | string[];
       };
+      const older = await pageCursor(raw.older);
       const password = raw.password ?? '';
       const form: UserForm = {
         email: (raw.email ?? '').slice(0, 1000),
@@ -129,7 +174,7 @@ ${refusalNotice(why)}
           'No user was created.',
           form.passwordTyped ? [USER_LABELS.password] : [],
         );
-        const shown = await usersPage(state, { form, why });
+        const shown = await usersPage(state, older, { form, why });
         return reply.code(status).type('text/html').send(shown.text);
       };
       if (!(CONSOLE_ROLES as readonly string[]).includes(form.role))
@@ -174,7 +219,7 @@ ${refusalNotice(why)}
               })),
         );
       }
-      // The page again, which says the user was created.
+      // The first page, which says the user was created, where the user is the newest.
       return reply.redirect(`/console/users${qs({ created: user.id })}`, 303);
     },
   );
