@@ -12,6 +12,7 @@ import { html, qs, time } from '../../html.ts';
 import { csrf, page } from '../../layout.ts';
 import { invalidIf, type Refusal, refusal, refusalNotice } from '../../refusal.ts';
 import { ConsoleError, type ConsoleRequestState, type Fields, stateOf } from '../../session.ts';
+import { noUnitNamed, unitField, unitOfField, unitsToList } from '../../unit-field.ts';
 import { fieldProblemText } from '../words.ts';
 
 // The form's labels, by the names the domain gives its fields (as the API does): a refusal names
@@ -71,11 +72,12 @@ export function registerKeyPages(app: FastifyInstance, deps: ConsoleDeps): void 
         limit: KEYS_PAGE_SIZE + 1,
         ...(older !== undefined ? { beforeId: older } : {}),
       }),
-      deps.operations.listUnits(state.scope),
+      unitsToList(deps, state.scope),
     ]);
     const keys = found.slice(0, KEYS_PAGE_SIZE);
     const last = found.length > KEYS_PAGE_SIZE ? keys[keys.length - 1] : undefined;
-    const names = new Map(units.map((u) => [u.id, u.name]));
+    // The names of the units of this page's keys only.
+    const names = await deps.operations.unitNames(keys.map((k) => k.unitId));
     const typed = refused?.form;
     const why = refused?.why ?? null;
     // Each form says which page it was on, for its answer to come back to that page.
@@ -87,7 +89,7 @@ export function registerKeyPages(app: FastifyInstance, deps: ConsoleDeps): void 
 <form method="post" action="/console/keys" class="card inline-form">${csrf(state)}${onThisPage}
 ${refusalNotice(why)}
 <label>Name <input name="name" required maxlength="200" value="${typed?.name ?? ''}"${invalidIf(why, 'name')}></label>
-<label>Unit <select name="unit"${invalidIf(why, 'unit')}>${units.map((u) => html`<option value="${u.id}"${typed?.unit === u.id ? ' selected' : ''}>${u.name}</option>`)}</select></label>
+<label>Unit ${unitField(units, { name: 'unit', typed: typed?.unit, invalid: invalidIf(why, 'unit') })}</label>
 <label><input type="checkbox" name="admin" value="1"${typed?.admin ? ' checked' : ''}> admin (every unit)</label>
 <label>Priority of its mail <select name="priority"${invalidIf(why, 'priority')}><option value="">the unit's default</option>${PRIORITIES.map((p) => html`<option value="${p}"${typed?.priority === p ? ' selected' : ''}>${p}</option>`)}</select></label>
 <button type="submit">Create key</button></form>
@@ -131,7 +133,7 @@ ${last ? html`<p><a href="/console/keys${qs({ older: last.id })}" rel="next">Old
       const refuse = async (field: keyof KeyForm, problem: string) => {
         const why = refusal('key-error', problem, [field], 'No key was created.');
         const shown = await keysPage(state, older, null, {
-          form: { ...form, name: form.name.slice(0, 1000) },
+          form: { ...form, name: form.name.slice(0, 1000), unit: form.unit.slice(0, 1000) },
           why,
         });
         return reply.code(400).type('text/html').send(shown.text);
@@ -139,9 +141,12 @@ ${last ? html`<p><a href="/console/keys${qs({ older: last.id })}" rel="next">Old
       const name = form.name.trim();
       const problem = apiKeyNameProblem(name);
       if (problem) return refuse('name', fieldProblemText(KEY_LABELS, 'name', problem));
-      const units = await deps.operations.listUnits(state.scope);
-      const unit = units.find((u) => u.id === form.unit);
-      if (!unit) return refuse('unit', 'That unit does not exist: choose one from the list.');
+      // By id (the list's) or by name (typed, when there are too many units to list).
+      const named = await unitOfField(deps, form.unit);
+      if (named.kind === 'no_such_name') return refuse('unit', noUnitNamed(form.unit));
+      if (named.kind === 'no_such_id')
+        return refuse('unit', 'That unit does not exist: choose one from the list.');
+      const { unit } = named;
       const priority = form.priority || undefined;
       if (priority !== undefined && !isPriority(priority))
         return refuse(

@@ -13,6 +13,7 @@ import { csrf, page } from '../../layout.ts';
 import { olderThanCursor } from '../../page-link.ts';
 import { invalidIf, type Refusal, refusal, refusalNotice } from '../../refusal.ts';
 import { ConsoleError, type ConsoleRequestState, type Fields, stateOf } from '../../session.ts';
+import { noUnitNamed, UNITS_LISTED_AT_MOST, unitOfField, unitsToList } from '../../unit-field.ts';
 import { eitherOf, fieldProblemText } from '../words.ts';
 
 // The form's labels, by the names the domain gives its fields (as the API does): a refusal names
@@ -25,6 +26,10 @@ const USER_LABELS = {
 } as const;
 
 const NO_SUCH_USER = 'That user does not exist.';
+
+/** A unit chosen that is not there: an id, or nothing, as no list on the page offers. */
+const NO_UNIT_CHOSEN =
+  'A unit chosen does not exist (any more): choose the units from the list again.';
 
 /**
  * Users per page of the users page, newest first, as the API keys page lists keys: a user just
@@ -99,11 +104,12 @@ export function registerUserPages(app: FastifyInstance, deps: ConsoleDeps): void
         limit: USERS_PAGE_SIZE + 1,
         ...(older !== undefined ? { beforeId: older } : {}),
       }),
-      deps.operations.listUnits(state.scope),
+      unitsToList(deps, state.scope),
     ]);
     const users = found.slice(0, USERS_PAGE_SIZE);
     const last = found.length > USERS_PAGE_SIZE ? users[users.length - 1] : undefined;
-    const names = new Map(units.map((u) => [u.id, u.name]));
+    // The names of the units of this page's users only.
+    const names = await deps.operations.unitNames(users.flatMap((u) => u.unitIds ?? []));
     const typed = refused?.form;
     const why = refused?.why ?? null;
     const chosen = typed?.units ?? ['*'];
@@ -115,12 +121,17 @@ export function registerUserPages(app: FastifyInstance, deps: ConsoleDeps): void
     const createdNotice = created
       ? html`<div class="card notice" role="status" id="user-created"><p>Created user ${drawnCreated ? html`<a href="#user-${created.id}"><strong>${created.email}</strong></a>` : html`<strong>${created.email}</strong>`}.</p></div>`
       : '';
+    // Too many units to list: their names typed, separated by commas.
+    const unitsField =
+      units === null
+        ? html`<input name="units" required value="${chosen.join(', ').slice(0, 1000)}" placeholder="* for every unit, or units' names, separated by commas" autocomplete="off"${invalidIf(why, 'units')}>`
+        : html`<select name="units" multiple size="3"${invalidIf(why, 'units')}><option value="*"${chosen.includes('*') ? ' selected' : ''}>every unit</option>${units.map((u) => html`<option value="${u.id}"${chosen.includes(u.id) ? ' selected' : ''}>${u.name}</option>`)}</select>`;
     const body = html`${createdNotice}<form method="post" action="/console/users" class="card inline-form">${csrf(state)}${onThisPage}
 ${refusalNotice(why)}
 <label>${USER_LABELS.email} <input type="email" name="email" required value="${typed?.email ?? ''}"${invalidIf(why, 'email')}></label>
 <label>${USER_LABELS.password} <input type="password" name="password" required minlength="12" autocomplete="new-password"${invalidIf(why, 'password')}></label>
 <label>${USER_LABELS.role} <select name="role"${invalidIf(why, 'role')}>${CONSOLE_ROLES.map((r) => html`<option value="${r}"${typed?.role === r ? ' selected' : ''}>${r}</option>`)}</select></label>
-<label>${USER_LABELS.units} <select name="units" multiple size="3"${invalidIf(why, 'units')}><option value="*"${chosen.includes('*') ? ' selected' : ''}>every unit</option>${units.map((u) => html`<option value="${u.id}"${chosen.includes(u.id) ? ' selected' : ''}>${u.name}</option>`)}</select></label>
+<label>${USER_LABELS.units} ${unitsField}</label>
 <label><input type="checkbox" name="bodies" value="1"${typed === undefined || typed.bodies ? ' checked' : ''}> may read message content</label>
 <button type="submit">Create user</button></form>
 <table class="list"><thead><tr><th>E-mail</th><th>Role</th><th>Units</th><th>Content</th><th>Created</th><th>State</th></tr></thead>
@@ -133,6 +144,33 @@ ${refusalNotice(why)}
 ${users.length === 0 ? html`<p class="muted" role="status">No more users.</p>` : ''}
 ${last ? html`<p><a href="/console/users${qs({ older: last.id })}" rel="next">Older users →</a></p>` : ''}`;
     return page('Users', state, body, '/console/users');
+  }
+
+  /**
+   * The units a new user's form names, by id (the list's choices) or name (typed, separated by
+   * commas, when there are too many units to list); `*` is every unit. Each is looked up by
+   * itself, and one that does not exist is refused, not dropped: a user of no unit at all sees
+   * nothing.
+   */
+  async function unitsOfForm(
+    values: string[],
+  ): Promise<{ unitIds: string[] | null } | { problems: string[] }> {
+    const given = [...new Set(values.flatMap((v) => v.split(',')).map((v) => v.trim()))];
+    const named = given.filter((v) => v !== '*');
+    if (named.length > UNITS_LISTED_AT_MOST)
+      return {
+        problems: [`Give at most ${UNITS_LISTED_AT_MOST} units by name, or * for every unit.`],
+      };
+    const unitIds: string[] = [];
+    const problems: string[] = [];
+    for (const value of named) {
+      const unit = await unitOfField(deps, value);
+      if (unit.kind === 'found') unitIds.push(unit.unit.id);
+      else if (unit.kind === 'no_such_name') problems.push(noUnitNamed(value));
+      else if (!problems.includes(NO_UNIT_CHOSEN)) problems.push(NO_UNIT_CHOSEN);
+    }
+    if (problems.length > 0) return { problems };
+    return { unitIds: given.includes('*') ? null : unitIds };
   }
 
   app.get(
@@ -181,17 +219,13 @@ ${last ? html`<p><a href="/console/users${qs({ older: last.id })}" rel="next">Ol
         return refuse(400, [
           { field: 'role', text: `“${USER_LABELS.role}” must be ${eitherOf(CONSOLE_ROLES)}.` },
         ]);
-      const units = await deps.operations.listUnits(state.scope);
-      // A unit that does not exist is refused, not dropped: a user of no unit at all sees nothing.
-      if (form.units.some((id) => id !== '*' && !units.some((u) => u.id === id))) {
-        return refuse(400, [
-          {
-            field: 'units',
-            text: 'A unit chosen does not exist (any more): choose the units from the list again.',
-          },
-        ]);
-      }
-      const unitIds = form.units.includes('*') ? null : form.units;
+      const units = await unitsOfForm(form.units);
+      if ('problems' in units)
+        return refuse(
+          400,
+          units.problems.map((text) => ({ field: 'units', text })),
+        );
+      const { unitIds } = units;
       let user: ConsoleUser;
       try {
         user = await deps.accounts.createUser(state.actor, {

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { count, oneOrMany } from '../../../domain/count-words.ts';
 import { MESSAGE_ID, MESSAGE_ID_IN_WORDS } from '../../../domain/ids.ts';
+import type { Unit } from '../../../domain/operations/units.ts';
 import {
   WEBHOOK_DELIVERY_STATUSES,
   type WebhookDelivery,
@@ -25,6 +26,13 @@ import {
   stateOf,
   unitIdOf,
 } from '../../session.ts';
+import {
+  type NamedUnit,
+  noUnitNamed,
+  unitField,
+  unitOfField,
+  unitsToList,
+} from '../../unit-field.ts';
 import { eitherOf, webhookProgress } from '../words.ts';
 
 // The form's labels, by the names the domain gives its fields (as the API does): a refusal names
@@ -81,10 +89,21 @@ const KEEP_PREVIOUS_CHOICES: [number, string][] = [
 export function registerWebhookPages(app: FastifyInstance, deps: ConsoleDeps): void {
   const clock = deps.clock ?? Date.now;
 
-  /** The units whose endpoints this admin manages: every unit, or the one it is looking at. */
-  async function webhookUnits(state: ConsoleRequestState): Promise<{ id: string; name: string }[]> {
-    if (state.scope.kind === 'all') return deps.operations.listUnits(state.scope);
+  /**
+   * The units the new endpoint's form offers: every unit to an admin of every unit (null: too
+   * many to list, and the form takes a unit's name), the one it is looking at to an admin of
+   * some units.
+   */
+  async function unitsOffered(state: ConsoleRequestState): Promise<Unit[] | null> {
+    if (state.scope.kind === 'all') return unitsToList(deps, state.scope);
     return state.units.filter((u) => u.id === state.unitId);
+  }
+
+  /** Endpoints' units as a page says them: "every unit", or "unit hotel". */
+  async function unitWords(endpoints: WebhookEndpoint[]) {
+    const names = await deps.operations.unitNames(endpoints.map((e) => e.unitId));
+    return (e: WebhookEndpoint) =>
+      e.allUnits ? 'every unit' : `unit ${names.get(e.unitId) ?? e.unitId}`;
   }
 
   /**
@@ -124,9 +143,10 @@ export function registerWebhookPages(app: FastifyInstance, deps: ConsoleDeps): v
     const logs = await Promise.all(
       endpoints.map((e) => deps.webhooks.deliveries(e.id, { limit: WEBHOOK_LOG_SHOWN + 1 })),
     );
-    const units = await webhookUnits(state);
-    const unitName = (e: WebhookEndpoint) =>
-      e.allUnits ? 'every unit' : `unit ${units.find((u) => u.id === e.unitId)?.name ?? e.unitId}`;
+    const [units, unitName] = await Promise.all([
+      unitsOffered(state),
+      unitWords([...endpoints, ...deleted]),
+    ]);
     const redeliveredNote = (e: WebhookEndpoint) =>
       redelivered?.id === e.id
         ? html`<p role="status" id="redelivered"><strong>${
@@ -143,7 +163,7 @@ export function registerWebhookPages(app: FastifyInstance, deps: ConsoleDeps): v
 ${refusalNotice(why)}
 <label>${ENDPOINT_LABELS.url} <input type="url" name="url" required placeholder="https://app.example.jp/tegami-hooks" value="${typed?.url ?? ''}"${invalidIf(why, 'url')}></label>
 <label>${ENDPOINT_LABELS.events} <select name="events" multiple size="4" required${invalidIf(why, 'events')}>${WEBHOOK_EVENT_TYPES.map((t) => html`<option${events.includes(t) ? ' selected' : ''}>${t}</option>`)}</select></label>
-<label>${ENDPOINT_LABELS.unit} <select name="unit"${invalidIf(why, 'unit')}>${state.scope.kind === 'all' ? html`<option value="">every unit</option>` : ''}${units.map((u) => html`<option value="${u.id}"${typed?.unit === u.id ? ' selected' : ''}>${u.name}</option>`)}</select></label>
+<label>${ENDPOINT_LABELS.unit} ${unitField(units, { name: 'unit', typed: typed?.unit, invalid: invalidIf(why, 'unit'), ...(state.scope.kind === 'all' ? { everyUnit: 'every unit' } : {}) })}</label>
 <button type="submit">Add endpoint</button></form>
 ${endpoints.map((e, i) => {
   const log = logs[i] ?? [];
@@ -235,7 +255,9 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
       const form: EndpointForm = {
         url: typedUrl.slice(0, 4096),
         events: ([] as string[]).concat(raw.events ?? []),
-        unit: String(raw.unit ?? ''),
+        unit: String(raw.unit ?? '')
+          .trim()
+          .slice(0, 1000),
       };
       // Refused: the page again, with the form as typed and what is wrong above it.
       const refuse = async (field: keyof EndpointForm, problem: string) => {
@@ -279,13 +301,19 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
           `Pick one event or more for “${ENDPOINT_LABELS.events}”: ${eitherOf(WEBHOOK_EVENT_TYPES)}.`,
         );
       }
-      const units = await webhookUnits(state);
-      const unit = form.unit ? units.find((u) => u.id === form.unit) : undefined;
-      if (form.unit && !unit)
-        return refuse(
-          'unit',
-          'That unit does not exist, or is not yours to manage: choose one from the list.',
-        );
+      const notYours =
+        'That unit does not exist, or is not yours to manage: choose one from the list.';
+      let unit: NamedUnit | undefined;
+      if (form.unit !== '' && state.scope.kind === 'all') {
+        // By id (the list's) or by name (typed, when there are too many units to list).
+        const named = await unitOfField(deps, form.unit);
+        if (named.kind === 'no_such_name') return refuse('unit', noUnitNamed(form.unit));
+        if (named.kind === 'no_such_id') return refuse('unit', notYours);
+        unit = named.unit;
+      } else if (form.unit !== '') {
+        unit = state.units.find((u) => u.id === state.unitId && u.id === form.unit);
+        if (!unit) return refuse('unit', notYours);
+      }
       if (!unit && state.scope.kind !== 'all') {
         return refuse(
           'unit',
@@ -328,10 +356,7 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
       if (endpoint.deletedAt !== null) {
         return reply.redirect(`/console/webhooks/${id}/deliveries`, 303);
       }
-      const units = await webhookUnits(state);
-      const unit = endpoint.allUnits
-        ? 'every unit'
-        : `unit ${units.find((u) => u.id === endpoint.unitId)?.name ?? endpoint.unitId}`;
+      const unit = (await unitWords([endpoint]))(endpoint);
       // Counted up to one more than said: "more than 1,000" rather than a long backlog's count.
       const pending = await deps.webhooks.countPending(id, PENDING_COUNTED + 1);
       const many = pending > PENDING_COUNTED;
