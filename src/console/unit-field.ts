@@ -1,3 +1,4 @@
+import { isIdOf } from '../domain/ids.ts';
 import type { Scope } from '../domain/operations/scope.ts';
 import { UNIT_NAME, type Unit } from '../domain/operations/units.ts';
 import type { ConsoleDeps } from './deps.ts';
@@ -10,9 +11,6 @@ import { type Html, html } from './html.ts';
  * status webhooks pages: 15 KB with 200 units listed, 2.5 KB asking for a name).
  */
 export const UNITS_LISTED_AT_MOST = 200;
-
-/** A page link's or a list's unit id (`unit_` and a ULID). */
-const UNIT_ID = /^unit_[0-9A-Z]{26}$/;
 
 /** What a form's unit field names: a unit by id and name. */
 export type NamedUnit = Pick<Unit, 'id' | 'name'>;
@@ -37,7 +35,7 @@ export async function unitOfField(
   deps: ConsoleDeps,
   value: string,
 ): Promise<{ kind: 'found'; unit: NamedUnit } | { kind: 'no_such_id' } | { kind: 'no_such_name' }> {
-  if (UNIT_ID.test(value)) {
+  if (isIdOf('unit', value)) {
     const name = (await deps.operations.unitNames([value])).get(value);
     return name === undefined
       ? { kind: 'no_such_id' }

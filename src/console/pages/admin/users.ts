@@ -6,6 +6,7 @@ import {
   lockOf,
   normalizeEmail,
 } from '../../../domain/console-users.ts';
+import { isIdOf } from '../../../domain/ids.ts';
 import { OperationsError } from '../../../domain/operations/errors.ts';
 import type { ConsoleDeps } from '../../deps.ts';
 import { html, qs, time } from '../../html.ts';
@@ -73,7 +74,7 @@ export function registerUserPages(app: FastifyInstance, deps: ConsoleDeps): void
    */
   async function createdUser(id: string | undefined): Promise<ConsoleUser | null> {
     if (id === undefined || id === '') return null;
-    const user = /^usr_[0-9A-Z]{26}$/.test(id) ? await deps.accounts.findUserById(id) : null;
+    const user = isIdOf('usr', id) ? await deps.accounts.findUserById(id) : null;
     if (!user) throw new ConsoleError(400, NO_SUCH_USER);
     return user;
   }
