@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page, Request } from 'playwright-core';
 import { message, request, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
 import { HAVE_CHROMIUM, launchBrowser, signInAs } from './support/browser.ts';
 import { startCaptureServer } from './support/capture-server.ts';
@@ -101,6 +101,30 @@ describe(`the console in a browser (${TEST_ENGINE})`, {
     await newUser('operator@example.jp', 'operator', null);
     await newUser('viewer@example.jp', 'viewer', null);
     await newUser('hotel-staff@example.jp', 'operator', 'hotel');
+  });
+
+  test("the overview's live sections share one request at each refresh, and still update", async () => {
+    const overview = `${tegami.url}/console`;
+    await page.goto(overview);
+    assert.equal(await page.locator('[data-poll]').count(), 3, 'three live sections');
+    // The page fetched again by console.js (a fetch), not the page opened (a document).
+    let refreshes = 0;
+    const counted = (r: Request) => {
+      if (r.url() === overview && r.resourceType() === 'fetch') refreshes++;
+    };
+    page.on('request', counted);
+    try {
+      const accepted = async () =>
+        Number((await page.textContent('[data-tile="accepted"]'))?.replace(/,/g, ''));
+      const before = await accepted();
+      await submit(hotelKey, { subject: 'counted on the overview' });
+      // 25 s of refreshes every 10 s: two ticks, one request each (a request per section made six).
+      await page.waitForTimeout(25_000);
+      assert.ok(refreshes >= 2 && refreshes <= 3, `${refreshes} requests in 25 s`);
+      assert.equal(await accepted(), before + 1, 'the tiles were redrawn from the shared answer');
+    } finally {
+      page.off('request', counted);
+    }
   });
 
   test('after an outage and a 400 bug, failed mail is recovered in bulk and sent', async () => {

@@ -20,27 +20,64 @@ function localTimes(root) {
   }
 }
 
-// An element with data-poll="ms" is fetched again and replaced in place (live numbers).
-function poll(el) {
-  const every = Number(el.dataset.poll) || 5000;
-  const timer = setInterval(async () => {
-    try {
+// Live sections: an element with data-poll="ms" and an id is redrawn from the page fetched again
+// every ms. A page's sections come from one render of the page, so they share one request: at
+// each tick the page is fetched once and every section whose interval has passed takes its part
+// (found by its id) from that answer. The overview's three sections cost one render every 10 s,
+// not three; a running recovery's progress (2 s) and outcome (10 s), one request every 2 s.
+const lastAsked = new Map(); // section → when its part was last asked for
+const interval = (el) => Number(el.dataset.poll) || 5000;
+// A timer can fire a few ms before its time: a section due then is not put off a whole tick.
+const EARLY_MS = 50;
+// A request left unanswered (a server stopped mid-answer) is given up, so refreshing goes on.
+const GIVE_UP_MS = 30_000;
+
+function nextTick() {
+  if (lastAsked.size === 0) return; // no live section left: no more requests
+  const at = Math.min(...[...lastAsked].map(([el, last]) => last + interval(el)));
+  setTimeout(tick, Math.max(0, at - Date.now()));
+}
+
+async function tick() {
+  const now = Date.now();
+  const due = [...lastAsked.keys()].filter(
+    (el) => now - lastAsked.get(el) >= interval(el) - EARLY_MS,
+  );
+  for (const el of due) lastAsked.set(el, now);
+  // One request at a time: the next tick is set once this answer is in.
+  try {
+    if (due.length > 0) {
       const r = await fetch(location.href, {
         headers: { accept: 'text/html' },
         credentials: 'same-origin',
+        signal: AbortSignal.timeout(GIVE_UP_MS),
       });
-      if (!r.ok) return;
-      const doc = new DOMParser().parseFromString(await r.text(), 'text/html');
-      const next = el.id ? doc.getElementById(el.id) : null;
-      if (!next) return;
-      // Only what changed is put in: a notice put in again is a new one to a screen reader, so a
-      // provider's outage notice (role="alert") would be read out every poll while it lasts. The
-      // element itself stays: a live region polled (role="status") reads out its new words.
-      localTimes(next);
-      if (next.innerHTML !== el.innerHTML) el.innerHTML = next.innerHTML;
-      if (!next.dataset.poll) clearInterval(timer);
-    } catch {}
-  }, every);
+      // A failed request is tried again at the section's next tick. An expired session is
+      // answered with the sign-in page, which has none of the sections: they are left as they are.
+      if (r.ok) {
+        const doc = new DOMParser().parseFromString(await r.text(), 'text/html');
+        for (const el of due) redraw(el, doc.getElementById(el.id));
+      }
+    }
+  } catch {}
+  nextTick();
+}
+
+function redraw(el, next) {
+  if (!next) return;
+  // Only what changed is put in: a notice put in again is a new one to a screen reader, so a
+  // provider's outage notice (role="alert") would be read out every poll while it lasts. The
+  // element itself stays: a live region polled (role="status") reads out its new words.
+  localTimes(next);
+  if (next.innerHTML !== el.innerHTML) el.innerHTML = next.innerHTML;
+  // The answer says how often to ask again (a recovery's progress: every 2 s while it runs) and
+  // when to stop (no data-poll: the recovery is over).
+  if (next.dataset.poll) {
+    el.dataset.poll = next.dataset.poll;
+  } else {
+    delete el.dataset.poll;
+    lastAsked.delete(el);
+  }
 }
 
 // Tabs: show one section at a time (all are shown without this file).
@@ -62,7 +99,8 @@ function tabs(root) {
 }
 
 localTimes(document);
-for (const el of document.querySelectorAll('[data-poll]')) poll(el);
+for (const el of document.querySelectorAll('[data-poll][id]')) lastAsked.set(el, Date.now());
+nextTick();
 for (const el of document.querySelectorAll('[data-tabs]')) tabs(el);
 // A select that submits its form when a choice is made with the mouse. From the keyboard, the
 // arrow keys change a closed select's value one step at a time: each step would load the page, so
