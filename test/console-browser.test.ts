@@ -127,6 +127,50 @@ describe(`the console in a browser (${TEST_ENGINE})`, {
     }
   });
 
+  test('a tab in the background asks for nothing, and a page whose session ended says it no longer updates', async () => {
+    const other = await launchBrowser();
+    try {
+      const tab = await other.context.newPage();
+      await signInAs(tab, tegami.url, ADMIN.email, ADMIN.password);
+      const overview = `${tegami.url}/console`;
+      await tab.goto(overview);
+      let refreshes = 0;
+      tab.on('request', (r) => {
+        if (r.url() === overview && r.resourceType() === 'fetch') refreshes++;
+      });
+      // Headless Chromium shows every tab: the page is told it is hidden as a browser tells it.
+      const visibility = (hidden: boolean) =>
+        tab.evaluate(`(() => {
+          Object.defineProperty(document, 'hidden', { value: ${hidden}, configurable: true });
+          document.dispatchEvent(new Event('visibilitychange'));
+        })()`);
+      await visibility(true);
+      await tab.waitForTimeout(12_000);
+      assert.equal(refreshes, 0, 'a hidden tab asked for the page');
+      // Shown again, it asks at once instead of showing numbers as old as its time away.
+      await visibility(false);
+      await waitFor(async () => refreshes === 1, 'one request when the tab is shown again', 3_000);
+      // The session ends (signed out elsewhere, expired): the next refresh is answered with the
+      // sign-in page, and the page says so and stops asking.
+      await other.context.clearCookies();
+      const ended = tab.locator('#session-ended[role="alert"]');
+      await ended.waitFor({ timeout: 15_000 });
+      assert.match(
+        (await ended.textContent()) ?? '',
+        /Your session has ended: this page no longer updates/,
+      );
+      assert.match(
+        (await ended.locator('a').getAttribute('href')) ?? '',
+        /^\/console\/sign-in\?next=%2Fconsole/,
+      );
+      const asked = refreshes;
+      await tab.waitForTimeout(12_000);
+      assert.equal(refreshes, asked, 'no request after the session ended');
+    } finally {
+      await other.close();
+    }
+  });
+
   test('after an outage and a 400 bug, failed mail is recovered in bulk and sent', async () => {
     // An outage (502 pages) while mail comes in: held, then sent once it is over.
     await setup.control('POST', '/outage', { mode: 'html-502', durationMs: 1500 });

@@ -32,19 +32,27 @@ const EARLY_MS = 50;
 // A request left unanswered (a server stopped mid-answer) is given up, so refreshing goes on.
 const GIVE_UP_MS = 30_000;
 
+let timer; // the next tick, when one is set
+let asking = false; // a request is out: the next tick is set when its answer is in
 function nextTick() {
-  if (lastAsked.size === 0) return; // no live section left: no more requests
+  clearTimeout(timer);
+  timer = undefined;
+  // No live section left (or the session ended): no more requests. A tab in the background asks
+  // for nothing; shown again, it asks at once (see the visibilitychange listener below).
+  if (lastAsked.size === 0 || document.hidden) return;
   const at = Math.min(...[...lastAsked].map(([el, last]) => last + interval(el)));
-  setTimeout(tick, Math.max(0, at - Date.now()));
+  timer = setTimeout(tick, Math.max(0, at - Date.now()));
 }
 
 async function tick() {
+  timer = undefined;
   const now = Date.now();
   const due = [...lastAsked.keys()].filter(
     (el) => now - lastAsked.get(el) >= interval(el) - EARLY_MS,
   );
   for (const el of due) lastAsked.set(el, now);
   // One request at a time: the next tick is set once this answer is in.
+  asking = true;
   try {
     if (due.length > 0) {
       const r = await fetch(location.href, {
@@ -53,14 +61,35 @@ async function tick() {
         signal: AbortSignal.timeout(GIVE_UP_MS),
       });
       // A failed request is tried again at the section's next tick. An expired session is
-      // answered with the sign-in page, which has none of the sections: they are left as they are.
+      // answered with the sign-in page: the sections are left as they are, and the page says
+      // that it no longer updates instead of showing old numbers as if they were live.
+      if (r.redirected && new URL(r.url).pathname === '/console/sign-in') {
+        sessionEnded();
+        return;
+      }
       if (r.ok) {
         const doc = new DOMParser().parseFromString(await r.text(), 'text/html');
         for (const el of due) redraw(el, doc.getElementById(el.id));
       }
     }
-  } catch {}
+  } catch {
+  } finally {
+    asking = false;
+  }
   nextTick();
+}
+
+function sessionEnded() {
+  lastAsked.clear();
+  const notice = document.createElement('p');
+  notice.className = 'error';
+  notice.setAttribute('role', 'alert');
+  notice.id = 'session-ended';
+  const again = document.createElement('a');
+  again.href = `/console/sign-in?next=${encodeURIComponent(location.pathname + location.search)}`;
+  again.textContent = 'Sign in again';
+  notice.append('Your session has ended: this page no longer updates. ', again, '.');
+  (document.querySelector('main') ?? document.body).prepend(notice);
 }
 
 function redraw(el, next) {
@@ -101,6 +130,14 @@ function tabs(root) {
 localTimes(document);
 for (const el of document.querySelectorAll('[data-poll][id]')) lastAsked.set(el, Date.now());
 nextTick();
+document.addEventListener('visibilitychange', () => {
+  if (document.hidden) nextTick();
+  else if (timer === undefined && !asking && lastAsked.size > 0) {
+    // Back in view: every live section is due, so one request brings the page up to date.
+    for (const el of lastAsked.keys()) lastAsked.set(el, 0);
+    nextTick();
+  }
+});
 for (const el of document.querySelectorAll('[data-tabs]')) tabs(el);
 // A select that submits its form when a choice is made with the mouse. From the keyboard, the
 // arrow keys change a closed select's value one step at a time: each step would load the page, so
