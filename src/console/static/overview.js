@@ -32,6 +32,9 @@ if (el) {
       el,
     );
     setInterval(async () => {
+      // A tab in the background is not drawn: its numbers are not asked for (console.js does
+      // the same for the live parts).
+      if (document.hidden) return;
       const next = await load().catch(() => null);
       if (next) plot.setData(next);
     }, 10_000);
