@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import type { Alert } from '../src/domain/alerts/lifecycle.ts';
 import { API_STEP_HINTS } from '../src/domain/alerts/rules.ts';
+import { pausedProviderAdvice, probeRequest } from '../src/domain/provider-health.ts';
 import {
   createUnitWithKey,
   message,
@@ -464,6 +465,35 @@ describe(`the console on call (${TEST_ENGINE})`, () => {
       summary: 'no delivery worker reports on provider test',
       hint: API_STEP_HINTS.noWorker,
     });
+    // A paused provider's hints, as the rules write them, name the API's probe request.
+    const paused = {
+      count: 1,
+      threshold: 0,
+      since: Date.now(),
+      topErrors: [],
+      provider: { name: 'test', state: 'paused', reason: 'http_401: key revoked', since: null },
+      details: {},
+    };
+    await openAlert(5, {
+      key: 'provider_failing:test:paused',
+      rule: 'provider_failing',
+      severity: 'critical',
+      provider: 'test',
+      fault: 'provider',
+      summary: 'provider test is paused',
+      hint: `an account problem (key revoked, sender not verified, quota): fix it at the provider, then ${probeRequest('test')}`,
+      evidence: paused,
+    });
+    await openAlert(6, {
+      key: `delivery_delay:${hotel.id}:paused`,
+      rule: 'delivery_delay',
+      severity: 'critical',
+      unitId: hotel.id,
+      fault: 'provider',
+      summary: 'late mail of hotel behind a paused provider',
+      hint: `provider test is paused: http_401: key revoked. ${pausedProviderAdvice('test')} Mail is held until then.`,
+      evidence: paused,
+    });
     const page = await admin.get('/console/alerts');
     assert.equal(page.status, 200);
     const hints = [
@@ -487,6 +517,15 @@ describe(`the console on call (${TEST_ENGINE})`, () => {
       hintOf('no delivery worker reports on provider test') ?? '',
       /^start a worker \(tegami worker or tegami serve\).*Providers on the Overview says "no report"/,
     );
+    // The probe is the Overview's Probe now, in the paused provider's banner.
+    assert.equal(
+      hintOf('provider test is paused'),
+      'an account problem (key revoked, sender not verified, quota): fix it at the provider, then an admin of every unit presses Probe now on the Overview',
+    );
+    assert.match(
+      hintOf('late mail of hotel behind a paused provider') ?? '',
+      /does not pass by itself: fix it at the provider, then an admin of every unit presses Probe now on the Overview\. Mail is held until then\.$/,
+    );
     for (const [, summary, hint] of hints) {
       assert.doesNotMatch(hint ?? '', /\/v1\/|GET |POST /, `${summary}: ${hint}`);
     }
@@ -500,6 +539,7 @@ describe(`the console on call (${TEST_ENGINE})`, () => {
     assert.equal(apiHint('unconfirmed mail of hotel'), API_STEP_HINTS.unconfirmed);
     assert.equal(apiHint('late mail of hotel'), API_STEP_HINTS.heldByProvider);
     assert.equal(apiHint('no delivery worker reports on provider test'), API_STEP_HINTS.noWorker);
+    assert.match(apiHint('provider test is paused'), /then POST \/v1\/providers\/test\/probe$/);
   });
 });
 

@@ -106,6 +106,7 @@ function validFields(route: Route, units: { hotel: string }): Fields {
     ],
     'POST /console/webhooks/:id/redeliver': [['after', '2020-01-01T00:00:00Z']],
     'POST /console/unit': [['unit', units.hotel]],
+    'POST /console/providers/:name/probe': [['back', '/console/unsent?q=reason%3Aheld']],
   };
   return templates[key] ?? [];
 }
@@ -204,6 +205,7 @@ const fieldName = fc.oneof(
     'cursor',
     'next',
     'back',
+    'probed',
     'unit',
     'units',
     'reason',
@@ -360,7 +362,7 @@ describe(`console property test (${TEST_ENGINE})`, () => {
     for (const r of routes) {
       for (const param of r.path.match(/:[a-z]+/gi) ?? []) {
         assert.ok(
-          [':id', ':file', ':n'].includes(param),
+          [':id', ':file', ':n', ':name'].includes(param),
           `${r.method} ${r.path}: unknown ${param}`,
         );
       }
@@ -372,6 +374,8 @@ describe(`console property test (${TEST_ENGINE})`, () => {
     if (name === ':file')
       return fc.oneof(fc.constantFrom('console.css', 'uplot.js', '..%2fpackage.json'), hostileText);
     if (name === ':n') return fc.oneof(fc.constantFrom('0', '1', '-1', '999999'), hostileText);
+    // A provider: the configured one, one this deployment does not know, anything.
+    if (name === ':name') return fc.oneof(fc.constantFrom('test', 'sendgrid'), hostileText);
     return fc.oneof(
       fc.constantFrom(...ids, hotelUnit, restaurantUnit, 'msg_0', 'key_x'),
       hostileText,
@@ -526,7 +530,7 @@ describe(`console property test (${TEST_ENGINE})`, () => {
       for (let i = 0; i < valid.length; i++) {
         for (const markup of MARKUPS) {
           const fields = valid.map(([k, v], j): [string, string] => [k, i === j ? markup : v]);
-          const path = route.path.replace(':id', hotelUnit);
+          const path = route.path.replace(':id', hotelUnit).replace(':name', 'test');
           const r =
             route.method === 'GET'
               ? await admin.get(`${path}?${new URLSearchParams(fields)}`)

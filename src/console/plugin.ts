@@ -16,6 +16,7 @@ import { registerAlertsPage } from './pages/alerts.ts';
 import { registerAuditPage } from './pages/audit.ts';
 import { registerMessagePages } from './pages/messages.ts';
 import { registerOverview } from './pages/overview.ts';
+import { registerProviderProbe } from './pages/provider-probe.ts';
 import { registerSignIn } from './pages/sign-in.ts';
 import { registerSuppressionPages } from './pages/suppressions.ts';
 import { registerUnsentPages } from './pages/unsent.ts';
@@ -150,5 +151,6 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
     registerWebhookPages(scope, deps);
     registerAuditPage(scope, deps);
     registerAlertsPage(scope, deps);
+    registerProviderProbe(scope, deps);
   });
 }

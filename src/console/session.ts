@@ -34,8 +34,8 @@ declare module 'fastify' {
     /** Form fields this route takes more than once (a multiple select); any other comes once. */
     lists?: readonly string[];
     /**
-     * What the route manages spans every unit (API keys, units, users): only a user of every
-     * unit may use it, whatever its role.
+     * What the route manages spans every unit (API keys, units, users, a provider probe): only
+     * a user of every unit may use it, whatever its role.
      */
     everyUnit?: boolean;
   }
@@ -215,7 +215,7 @@ export function guard(deps: ConsoleDeps) {
     if (request.routeOptions.config.everyUnit && user.unitIds !== null) {
       throw new ConsoleError(
         403,
-        'This concerns every unit (API keys, units, users): only an admin of every unit may do it.',
+        'This concerns every unit (API keys, units, users, a provider probe): only an admin of every unit may do it.',
       );
     }
     let scope: Scope = ALL_UNITS;

@@ -51,9 +51,25 @@ export function worstReport(
   return worst;
 }
 
+/**
+ * The API's request that has the workers probe `provider` now, as a hint names it: an interface
+ * with its own way to ask (the console's Probe now) finds these words in a hint and says its own.
+ */
+export function probeRequest(provider: string): string {
+  return `POST /v1/providers/${provider}/probe`;
+}
+
 /** What to do about a paused provider, which (unlike an outage) does not recover by itself. */
 export function pausedProviderAdvice(provider: string): string {
-  return `An account problem (key revoked, sender not verified, quota) does not pass by itself: fix it at the provider, then POST /v1/providers/${provider}/probe.`;
+  return `An account problem (key revoked, sender not verified, quota) does not pass by itself: fix it at the provider, then ${probeRequest(provider)}.`;
+}
+
+/**
+ * The providers a probe may be asked for: the one this process is configured with and every one
+ * a worker reports on (a worker left on another TEGAMI_PROVIDER is probed by its own name).
+ */
+export function probeableProviders(configured: string, reports: ProviderHealthReport[]): string[] {
+  return [...new Set([configured, ...reports.map((r) => r.provider)])];
 }
 
 /**

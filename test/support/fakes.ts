@@ -267,7 +267,7 @@ export function fakeApiDeps(overrides: Partial<ApiDeps> = {}): FakeApi {
     list: async () => [],
     cancel: notFaked('RecoveryStore.cancel'),
   };
-  const probes: ProbeRequests = { request: async () => {} };
+  const probes: ProbeRequests = { request: async () => {}, requestedAt: async () => null };
   const operations = new OperationsService({
     units: new FakeUnits(),
     messages,

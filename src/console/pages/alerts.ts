@@ -4,6 +4,7 @@ import { consolePath } from '../../domain/alerts/notifications.ts';
 import { API_STEP_HINTS } from '../../domain/alerts/rules.ts';
 import { count } from '../../domain/count-words.ts';
 import type { UndeliveredNotifications } from '../../domain/ports/alert-store.ts';
+import { probeRequest } from '../../domain/provider-health.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { type Html, html, qs, time } from '../html.ts';
 import { page } from '../layout.ts';
@@ -40,9 +41,19 @@ const consoleHints = new Map<string, string>(
   ]),
 );
 
+/**
+ * The console's way to ask for a probe, in place of the API's request (probeRequest) in a paused
+ * provider's hints: the button is in the provider's banner on the Overview, for admins of every
+ * unit (the banner tells anyone else so).
+ */
+const CONSOLE_PROBE_STEP = 'an admin of every unit presses Probe now on the Overview';
+
 /** An alert's hint as the console says it. */
-export function consoleHint(hint: string): string {
-  return consoleHints.get(hint) ?? hint;
+export function consoleHint(alert: Pick<Alert, 'hint' | 'evidence'>): string {
+  const worded = consoleHints.get(alert.hint);
+  if (worded) return worded;
+  const provider = alert.evidence.provider?.name;
+  return provider ? alert.hint.replace(probeRequest(provider), CONSOLE_PROBE_STEP) : alert.hint;
 }
 
 /** What the rule looked at, in words and local times (the API's `evidence`, for people). */
@@ -82,7 +93,7 @@ function alertRows(alerts: Alert[], names: Map<string, string>) {
     (
       a,
     ) => html`<tr><td data-label="Started">${time(a.startedAt)}</td><td data-label="Severity"><span class="badge s-${a.state === 'firing' ? 'failed' : 'done'}">${a.severity}</span></td>
-<td class="alert"><strong>${a.summary}</strong><div class="sample">${consoleHint(a.hint)}</div>
+<td class="alert"><strong>${a.summary}</strong><div class="sample">${consoleHint(a)}</div>
 ${a.state === 'firing' ? html`<p><a href="${consolePath(a, a.unitId ? (names.get(a.unitId) ?? null) : null)}" data-alert-link>Open the unsent mail</a></p>` : ''}
 <details><summary>Evidence</summary>${evidence(a.evidence)}</details></td>
 <td data-label="Unit" class="unit">${a.unitId ? (names.get(a.unitId) ?? a.unitId) : 'every unit'}${a.provider ? html` · ${a.provider}` : ''}</td>

@@ -14,7 +14,7 @@ import { invalidIf, refusal, refusalNotice } from '../refusal.ts';
 import { addTerm, type ParsedSearch, parseSearch, searchValue } from '../search-language.ts';
 import { ConsoleError, type ConsoleRequestState, type Fields, stateOf } from '../session.ts';
 import { shownUrl } from '../shown-url.ts';
-import { providerHold } from './provider-hold.ts';
+import { PROBED, probeNotice, providerHold } from './provider-hold.ts';
 import { eventDetail, whatHappened } from './what-happened.ts';
 import {
   type AfterAttempt,
@@ -315,10 +315,11 @@ ${last ? html`<p><a href="/console/messages${qs({ q, before: last.id })}" rel="n
     const now = (deps.clock ?? Date.now)();
     // Mail due to go: held by the provider's state, if it is not healthy.
     const due = r.status === 'queued' || (r.status === 'scheduled' && (r.sendAt ?? 0) <= now);
-    const [webhooks, endpoints, hold] = await Promise.all([
+    const [webhooks, endpoints, hold, probed] = await Promise.all([
       deps.webhooks.messageDeliveries(r.id, 100),
       deps.webhooks.list(unitId),
-      due ? providerHold(deps, now) : '',
+      due ? providerHold(deps, now, { state, url: request.url }) : '',
+      probeNotice(deps, (request.query as Fields)[PROBED]),
     ]);
     // An endpoint deleted since is named too: its log is still there, until retention.
     const listed = new Set(endpoints.map((e) => e.id));
@@ -383,7 +384,7 @@ ${a.responseExcerpt ? html`<details><summary>The provider's answer</summary><pre
       );
     }
     const c = r.content;
-    const body = html`<p>${back ? html`<a href="${back}" id="back">${backLabel(back)}</a>` : html`<a href="/console/messages${qs({ q })}" id="back">← Back to the search</a>`}</p>${hold}
+    const body = html`<p>${back ? html`<a href="${back}" id="back">${backLabel(back)}</a>` : html`<a href="/console/messages${qs({ q })}" id="back">← Back to the search</a>`}</p>${probed}${hold}
 <section class="card">
 ${whatHappened(r, (email) => recent.recipients.get(email)?.events ?? [], deps.eventsExpected, now)}
 <dl class="fields">

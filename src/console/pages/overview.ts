@@ -5,8 +5,8 @@ import { type DeliveryStatus, statusOfEvent } from '../../domain/recipient-state
 import type { ConsoleDeps } from '../deps.ts';
 import { age, html, qs, time } from '../html.ts';
 import { page } from '../layout.ts';
-import { stateOf } from '../session.ts';
-import { providerHold } from './provider-hold.ts';
+import { type Fields, stateOf } from '../session.ts';
+import { PROBED, probeNotice, providerHold } from './provider-hold.ts';
 
 const HOUR_MS = 3600_000;
 
@@ -106,14 +106,16 @@ export function registerOverview(app: FastifyInstance, deps: ConsoleDeps): void 
 
   app.get('/console', { config: { permission: 'read' } }, async (request, reply) => {
     const state = stateOf(request);
-    const [data, hold] = await Promise.all([
+    const [data, hold, probed] = await Promise.all([
       overviewData(deps, request),
-      providerHold(deps, (deps.clock ?? Date.now)()),
+      providerHold(deps, (deps.clock ?? Date.now)(), { state, url: request.url }),
+      probeNotice(deps, (request.query as Fields)[PROBED]),
     ]);
     const { summary } = data;
     const total = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
     // Why mail is held, first: the page on-call opens first in an outage (refreshed in place).
-    const body = html`<div id="overview-hold" data-poll="10000">${hold}</div>
+    // A probe just asked for is said outside the part refreshed in place: read out once.
+    const body = html`${probed}<div id="overview-hold" data-poll="10000">${hold}</div>
 <div class="tiles" id="overview-tiles" data-poll="10000">
 <div class="tile"><span class="n" data-tile="accepted">${total(data.chart.accepted).toLocaleString('en')}</span> accepted (1 h)</div>
 <div class="tile"><span class="n" data-tile="sent">${total(data.chart.sent).toLocaleString('en')}</span> sent (1 h)</div>

@@ -17,7 +17,7 @@ import { olderThanCursor } from '../page-link.ts';
 import { invalidIf, type Refusal, refusal, refusalNotice } from '../refusal.ts';
 import { addTerm, type ParsedSearch, parseSearch, searchWordsOf } from '../search-language.ts';
 import { ConsoleError, type ConsoleRequestState, type Fields, stateOf } from '../session.ts';
-import { providerHold } from './provider-hold.ts';
+import { PROBED, probeNotice, providerHold } from './provider-hold.ts';
 import { actorWords } from './words.ts';
 
 const PAGE_SIZE = 50;
@@ -151,14 +151,15 @@ ${refusalNotice(refused)}`;
         .send(page('Unsent mail', state, body, '/console/unsent').text);
     }
     const query = parsed.query;
-    const [summary, found, hold] = await Promise.all([
+    const [summary, found, hold, probed] = await Promise.all([
       deps.operations.unsentSummary(state.scope, query),
       // One more than a page: whether an older page exists (keyset, by id).
       deps.operations.unsent(state.scope, query, {
         limit: PAGE_SIZE + 1,
         ...(before ? { beforeId: before } : {}),
       }),
-      providerHold(deps, (deps.clock ?? Date.now)()),
+      providerHold(deps, (deps.clock ?? Date.now)(), { state, url: request.url }),
+      probeNotice(deps, (request.query as Fields)[PROBED]),
     ]);
     const items = found.slice(0, PAGE_SIZE);
     // The provider's own words for each error class, from a message of the page.
@@ -174,7 +175,7 @@ ${refusalNotice(refused)}`;
     // This page, for the "Back" link of a message opened from it.
     const here = `/console/unsent${qs({ q, before })}`;
     const last = found.length > PAGE_SIZE ? items[items.length - 1] : undefined;
-    const body = html`${hold}${filterForm(q, null)}
+    const body = html`${probed}${hold}${filterForm(q, null)}
 <p class="big"><strong data-total>${summary.total.toLocaleString('en')}</strong> ${oneOrMany(summary.total, 'unsent message matches', 'unsent messages match')}${summary.oldestPending ? html`; the oldest not yet sent (<a href="/console/messages/${summary.oldestPending.id}${qs({ back: here })}">${summary.oldestPending.reason.replace('_', ' ')}</a>) has been due for <strong id="oldest-pending">${age(summary.oldestPending.ageMs)}</strong>` : ''}.</p>
 <div class="grid">
 <section><h2>By reason</h2>${counts(

@@ -1,6 +1,6 @@
 import { count } from '../count-words.ts';
 import type { ProviderState } from '../provider-circuit.ts';
-import { pausedProviderAdvice } from '../provider-health.ts';
+import { pausedProviderAdvice, probeRequest } from '../provider-health.ts';
 
 /**
  * The built-in alert rules, as pure functions over facts read from the database. One process
@@ -191,9 +191,11 @@ export interface AlertEvidence {
 /**
  * The hints whose step is a request to the API, by name: read where the API is at hand (the API's
  * answer, Slack, the alert webhook). Named so that an interface with its own way to the same
- * step can say it in its own words; the rest of the hints say what to do without naming a way in. Two name the API for every reader: a paused provider's
- * `POST /v1/providers/{name}/probe` (the API is the one way to ask for a probe), and a silent
- * Event Webhook's `POST /webhooks/sendgrid` (where SendGrid must post, set at SendGrid).
+ * step can say it in its own words; the rest of the hints say what to do without naming a way in.
+ * A paused provider's hints name its probe request (probeRequest, with the provider's name, so
+ * it is no constant here), which an interface can find in them and say in its own words too. A
+ * silent Event Webhook's `POST /webhooks/sendgrid` is named for every reader: it is where
+ * SendGrid must post, set at SendGrid.
  */
 export const API_STEP_HINTS = {
   heldByProvider: 'mail is held back by the provider state; check GET /v1/providers',
@@ -401,7 +403,7 @@ function providerFailing(
       summary: `provider ${p.name} is ${p.state}${p.since ? ` for ${minutes(stateFor)}` : ''}: ${p.reason ?? 'no reason given'}${whoWaits}`,
       hint:
         p.state === 'paused'
-          ? `an account problem (key revoked, sender not verified, quota): fix it at the provider, then POST /v1/providers/${p.name}/probe`
+          ? `an account problem (key revoked, sender not verified, quota): fix it at the provider, then ${probeRequest(p.name)}`
           : 'the provider fails or does not answer; mail is held and drains by itself when it recovers',
       evidence: evidence(p.failures, 0),
     };

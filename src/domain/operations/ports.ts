@@ -160,4 +160,6 @@ export interface RecoveryWork {
 export interface ProbeRequests {
   /** Asks the workers of `provider` to probe it at once if its circuit is open. */
   request(provider: string, now: number): Promise<void>;
+  /** When a probe of `provider` was last asked for, or null. */
+  requestedAt(provider: string): Promise<number | null>;
 }

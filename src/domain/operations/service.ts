@@ -464,6 +464,11 @@ export class OperationsService {
     return now;
   }
 
+  /** When a probe of `provider` was last asked for (by anyone), or null. */
+  probeRequestedAt(provider: string): Promise<number | null> {
+    return this.deps.probes.requestedAt(provider);
+  }
+
   // --- audit log ---------------------------------------------------------------------------
 
   private event(actor: Actor, action: AuditAction, fields: AuditFields): AuditEvent {

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { OperationsService } from '../../../domain/operations/service.ts';
+import { probeableProviders } from '../../../domain/provider-health.ts';
 import type { ProviderView } from '../../deps.ts';
 import { ErrorSchema } from '../../schemas/error.ts';
 import { actorOf, scopeOf } from '../../scope.ts';
@@ -33,8 +34,7 @@ export function registerProbeProvider(
       },
     },
     async (request, reply) => {
-      const reports = await view.health.list();
-      const known = [...new Set([view.configured, ...reports.map((r) => r.provider)])];
+      const known = probeableProviders(view.configured, await view.health.list());
       const at = await operations.requestProbe(
         scopeOf(request),
         actorOf(request),
