@@ -265,6 +265,48 @@ describe(`POST /v3/mail/send with the sandbox provider (${TEST_ENGINE})`, () => 
     assert.equal(nul.status, 202, `NUL: ${nul.text}`);
   });
 
+  test("a rendered refusal names the request's own field, once, where every personalization shares it", async () => {
+    const twoGuests = [
+      { to: [{ email: 'first@shared.example' }] },
+      { to: [{ email: 'second@shared.example' }] },
+    ];
+    const shared = await send(
+      svc.url,
+      mail({
+        personalizations: twoGuests,
+        headers: { Date: 'Mon, 7 Dec 2026 10:00:00 +0900' },
+        subject: 's'.repeat(999),
+        reply_to_list: [{ email: 'desk@hotel.example', name: 'Desk\u0001' }],
+      }),
+    );
+    assert.equal(shared.status, 400, shared.text);
+    assert.deepEqual(
+      shared.json.errors.map((e: { field: string }) => e.field).sort(),
+      ['headers.Date', 'reply_to_list.0.name', 'subject'],
+      shared.text,
+    );
+    assert.match(shared.json.errors[0].message, /^reply_to_list\.0\.name must not contain/);
+    // What a personalization sets itself is named there, and only there.
+    const own = await send(
+      svc.url,
+      mail({
+        personalizations: [
+          twoGuests[0],
+          { ...twoGuests[1], headers: { Date: 'x' }, custom_args: { ['k'.repeat(257)]: 'v' } },
+        ],
+        custom_args: { booking: 'B-1' },
+      }),
+    );
+    assert.equal(own.status, 400, own.text);
+    assert.deepEqual(
+      own.json.errors.map((e: { field: string }) => e.field),
+      ['personalizations.1.headers.Date', 'personalizations.1.custom_args'],
+      own.text,
+    );
+    const list = await svc.request('GET', '/v1/messages?recipient=%40shared.example');
+    assert.equal(list.body.data.length, 0, 'nothing stored');
+  });
+
   test('send_at in the future: scheduled', async () => {
     const at = Math.floor(Date.now() / 1000) + 3600;
     const res = await send(svc.url, mail({ send_at: at, custom_args: { case: 'send_at' } }));

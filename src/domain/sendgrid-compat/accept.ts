@@ -65,6 +65,7 @@ export function messagesForRequest(
   if (refused.length > 0) return { errors: refused };
   const messages: NewMessage[] = [];
   const errors: SendGridError[] = [];
+  const reported = new Set<string>();
   const budget = { characters: MAX_RENDERED_CHARACTERS };
   for (const [index] of request.personalizations.entries()) {
     let rendered: MessageInput;
@@ -76,7 +77,14 @@ export function messagesForRequest(
     }
     const result = validateMessage(rendered, accept.now);
     if (Array.isArray(result)) {
-      errors.push(...result.map((e) => asSendGridError(e, index)));
+      for (const e of result.map((e) => asSendGridError(e, request, index))) {
+        // What every personalization shares (a header of the request, its attachments) breaks
+        // the rule in each of them: said once, as SendGrid names a field once.
+        const said = `${e.field}\n${e.message}`;
+        if (reported.has(said)) continue;
+        reported.add(said);
+        errors.push(e);
+      }
       continue;
     }
     messages.push({
@@ -195,21 +203,63 @@ const REQUEST_LEVEL: Record<string, string> = {
   html: 'content',
   attachments: 'attachments',
   categories: 'categories',
-  reply_to: 'reply_to',
 };
 
-/** A native rule's error, named by the field of the SendGrid request it came from. */
-function asSendGridError(error: FieldError, personalization: number): SendGridError {
+/**
+ * Where in the SendGrid request the value behind a native field came from: the personalization's
+ * own field when it has one, else the request's, which every personalization shares (a header of
+ * the request is the request's `headers.NAME`, not a `personalizations.3.headers.NAME` the
+ * application never wrote).
+ */
+function requestField(path: string, request: MailSendRequest, index: number): string {
+  const p = request.personalizations[index] ?? { to: [] };
+  const own = (field: string) => `personalizations.${index}.${field}`;
+  // A header's name may hold dots or brackets: it is all that follows `headers.`.
+  if (path.startsWith('headers.')) {
+    const name = path.slice('headers.'.length);
+    return Object.hasOwn(p.headers ?? {}, name) ? own(path) : path;
+  }
+  const native = path.replace(/\[(\d+)\]/g, '.$1');
+  const head = native.split('.')[0] ?? native;
+  const tail = native.slice(head.length);
+  const fromRequest = REQUEST_LEVEL[head];
+  if (fromRequest) return `${fromRequest}${tail}`;
+  switch (head) {
+    case 'reply_to':
+      return request.reply_to ? native : `reply_to_list.0${tail}`;
+    case 'from':
+      return p.from ? own(native) : native;
+    case 'subject':
+      return p.subject !== undefined ? own(native) : native;
+    case 'send_at':
+      return p.send_at !== undefined ? own(native) : native;
+    case 'metadata': {
+      // The message's metadata is the request's custom_args with the personalization's over them.
+      const key = native.slice('metadata.'.length);
+      const requestOnly =
+        tail === ''
+          ? p.custom_args === undefined
+          : !Object.hasOwn(p.custom_args ?? {}, key) &&
+            Object.hasOwn(request.custom_args ?? {}, key);
+      return requestOnly ? 'custom_args' : own('custom_args');
+    }
+    default:
+      return own(native);
+  }
+}
+
+/**
+ * A native rule's error, named by the field of the SendGrid request it came from. Named as the
+ * application sent it (`personalizations.0.custom_args`, not the native `metadata` it was rendered
+ * into); native messages read as a predicate of their field.
+ */
+function asSendGridError(
+  error: FieldError,
+  request: MailSendRequest,
+  personalization: number,
+): SendGridError {
   // An attachment's type is `content_type` in the native form.
-  const path = error.field
-    .replace(/\[(\d+)\]/g, '.$1')
-    .replace(/^(attachments\.\d+)\.content_type$/, '$1.type');
-  const head = path.split('.')[0] ?? path;
-  let field: string;
-  if (REQUEST_LEVEL[head]) field = path.replace(head, REQUEST_LEVEL[head]);
-  else if (head === 'metadata') field = `personalizations.${personalization}.custom_args`;
-  else field = `personalizations.${personalization}.${path}`;
-  // Named as the application sent it (`personalizations.0.custom_args`, not the native `metadata`
-  // it was rendered into); native messages read as a predicate of their field.
+  const path = error.field.replace(/^(attachments\[\d+\])\.content_type$/, '$1.type');
+  const field = requestField(path, request, personalization);
   return { message: `${field} ${error.message}`, field, help: null };
 }
