@@ -80,6 +80,10 @@ describe('raw JSON bodies', () => {
     for (const huge of ['1e309', '-1e400', '9'.repeat(400), '1E+999']) {
       const v3 = await post('/v3/mail/send', V3_MAIL(huge));
       assert.equal(v3.status, 400, `${huge}: ${JSON.stringify(v3.body)}`);
+      // In SendGrid's shape and dotted field names, saying why: SendGrid itself would take it.
+      assert.equal(v3.body.errors.length, 1, JSON.stringify(v3.body));
+      assert.equal(v3.body.errors[0].field, 'asm.group_id', JSON.stringify(v3.body));
+      assert.match(v3.body.errors[0].message, /^asm\.group_id: .*too large/);
       const v1 = await post(
         '/v1/messages',
         V1_MESSAGE.replace('"text":"t"', `"text":"t","metadata":{"n":"1"},"x":${huge}`),

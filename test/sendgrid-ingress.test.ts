@@ -265,6 +265,45 @@ describe(`POST /v3/mail/send with the sandbox provider (${TEST_ENGINE})`, () => 
     assert.equal(nul.status, 202, `NUL: ${nul.text}`);
   });
 
+  test('JSON that parses but cannot be taken is a 400 naming the field, not a bare Bad Request', async () => {
+    const valid = JSON.stringify(mail());
+    const cases = [
+      [
+        valid.replace(
+          '"personalizations":[{',
+          '"personalizations":[{"substitutions":{"__proto__":"x"},',
+        ),
+        'personalizations.0.substitutions.__proto__',
+        /the key "__proto__" is not allowed/,
+      ],
+      [
+        valid.replace('"subject":"Your booking"', '"subject":"bad \\ud800"'),
+        'subject',
+        /lone UTF-16 surrogate/,
+      ],
+    ] as const;
+    const stored = async () =>
+      (await svc.request('GET', '/v1/messages?limit=1&count=true')).body.total;
+    const before = await stored();
+    for (const [body, field, why] of cases) {
+      const res = await send(svc.url, body);
+      assert.equal(res.status, 400, res.text);
+      assert.deepEqual(
+        res.json.errors.map((e: { field: string }) => e.field),
+        [field],
+        res.text,
+      );
+      assert.match(res.json.errors[0].message, why);
+      assert.ok(res.json.errors[0].message.startsWith(`${field}: `), res.text);
+    }
+    // Malformed JSON keeps SendGrid's own words.
+    const malformed = await send(svc.url, '{"personalizations":');
+    assert.deepEqual(malformed.json, {
+      errors: [{ message: 'Bad Request', field: null, help: null }],
+    });
+    assert.equal(await stored(), before, 'nothing stored');
+  });
+
   test("a rendered refusal names the request's own field, once, where every personalization shares it", async () => {
     const twoGuests = [
       { to: [{ email: 'first@shared.example' }] },

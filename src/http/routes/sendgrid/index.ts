@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { isDatabaseUnavailable } from '../../../domain/ports/database-unavailable.ts';
 import type { ApiDeps } from '../../deps.ts';
+import { ApiError } from '../../errors.ts';
 import { parseJsonBytes } from '../../json-body.ts';
 import {
   SENDGRID_MESSAGES,
@@ -29,8 +30,8 @@ export async function registerSendGridRoutes(app: FastifyInstance, deps: ApiDeps
         (_request, body, done) => {
           try {
             done(null, parseJsonBytes(body as Buffer));
-          } catch {
-            done(SendGridRefusal.of(400, SENDGRID_MESSAGES.badRequest), undefined);
+          } catch (error) {
+            done(bodyRefusal(error), undefined);
           }
         },
       );
@@ -53,5 +54,26 @@ export async function registerSendGridRoutes(app: FastifyInstance, deps: ApiDeps
       registerMailSend(scope, deps, validate);
     },
     { prefix: '/v3' },
+  );
+}
+
+/**
+ * A body that is not JSON gets SendGrid's bare `Bad Request`. JSON Tegami cannot take as it is (a
+ * `__proto__` key, a lone UTF-16 surrogate, a number beyond a double), which SendGrid would take,
+ * gets the same 400 naming the field and why, in SendGrid's dotted form
+ * (`personalizations.0.substitutions.__proto__`): a bare `Bad Request` for a body that parses
+ * left the application nothing to look for.
+ */
+function bodyRefusal(error: unknown): SendGridRefusal {
+  if (!(error instanceof ApiError) || error.code !== 'invalid_request') {
+    return SendGridRefusal.of(400, SENDGRID_MESSAGES.badRequest);
+  }
+  if (error.details.length === 0) return SendGridRefusal.of(400, error.message);
+  return new SendGridRefusal(
+    400,
+    error.details.map((detail) => {
+      const field = detail.field.replace(/\[(\d+)\]/g, '.$1').replace(/^\./, '');
+      return { message: `${field}: ${detail.message}`, field, help: null };
+    }),
   );
 }
