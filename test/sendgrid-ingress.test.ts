@@ -346,6 +346,31 @@ describe(`POST /v3/mail/send with the sandbox provider (${TEST_ENGINE})`, () => 
     assert.equal(list.body.data.length, 0, 'nothing stored');
   });
 
+  test('a field the spec does not name is refused as unknown, not as a feature only SendGrid has', async () => {
+    const res = await send(
+      svc.url,
+      mail({
+        subjet: 'Your booking',
+        personalizations: [{ to: [{ email: 'typo@example.com' }], substitution: { x: 'y' } }],
+        sections: { '%greeting%': 'Hello' },
+      }),
+    );
+    assert.equal(res.status, 400, res.text);
+    assert.deepEqual(
+      res.json.errors.map((e: { field: string }) => e.field),
+      ['subjet', 'sections', 'personalizations.0.substitution'],
+    );
+    assert.match(
+      res.json.errors[0].message,
+      /^The field "subjet" is not in SendGrid's mail\/send spec/,
+    );
+    assert.match(res.json.errors[0].message, /Check its spelling/);
+    assert.doesNotMatch(res.json.errors[0].message, /only SendGrid/);
+    assert.match(res.json.errors[2].message, /^The field "substitution" is not in/);
+    // sections are SendGrid's (legacy templates), though its spec does not describe them.
+    assert.match(res.json.errors[1].message, /^Sections \(sections\): only SendGrid can render/);
+  });
+
   test('send_at in the future: scheduled', async () => {
     const at = Math.floor(Date.now() / 1000) + 3600;
     const res = await send(svc.url, mail({ send_at: at, custom_args: { case: 'send_at' } }));

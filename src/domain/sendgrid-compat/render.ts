@@ -31,6 +31,8 @@ const FEATURE_NAMES: Record<string, string> = {
   asm: 'Unsubscribe groups (asm)',
   ip_pool_name: 'IP pools (ip_pool_name)',
   batch_id: 'Batches (batch_id)',
+  // Legacy templates' sections: SendGrid applies them, though its spec does not describe them.
+  sections: 'Sections (sections)',
 };
 
 function refusal(field: string, feature: string, provider: string): SendGridError {
@@ -41,12 +43,27 @@ function refusal(field: string, feature: string, provider: string): SendGridErro
   };
 }
 
+/**
+ * A field SendGrid's spec does not name, often a misspelling (`subjet`, `attachements`): Tegami,
+ * rendering the mail itself, cannot know what it asks for. Saying "only SendGrid can apply this"
+ * of a misspelling sent the application looking for a feature.
+ */
+function unknownField(field: string, provider: string): SendGridError {
+  const name = field.split('.').at(-1) ?? field;
+  return {
+    message: `The field "${name}" is not in SendGrid's mail/send spec: this Tegami renders the mail itself for the "${provider}" provider and does not know what the field asks for. Check its spelling, or leave it out (the sendgrid provider forwards it as sent).`,
+    field,
+    help: null,
+  };
+}
+
 /** What in a valid request Tegami cannot render for `provider`: one error per feature. */
 export function unrenderableFeatures(request: MailSendRequest, provider: string): SendGridError[] {
   const errors: SendGridError[] = [];
   for (const field of Object.keys(request)) {
     if (RENDERED_FIELDS.has(field)) continue;
-    errors.push(refusal(field, FEATURE_NAMES[field] ?? `The field "${field}"`, provider));
+    const feature = FEATURE_NAMES[field];
+    errors.push(feature ? refusal(field, feature, provider) : unknownField(field, provider));
   }
   for (const group of ['mail_settings', 'tracking_settings'] as const) {
     for (const [name, setting] of Object.entries(request[group] ?? {})) {
@@ -68,7 +85,7 @@ export function unrenderableFeatures(request: MailSendRequest, provider: string)
   request.personalizations.forEach((p, i) => {
     for (const field of Object.keys(p)) {
       if (PERSONALIZATION_FIELDS.has(field)) continue;
-      errors.push(refusal(`personalizations.${i}.${field}`, `The field "${field}"`, provider));
+      errors.push(unknownField(`personalizations.${i}.${field}`, provider));
     }
   });
   return errors;
