@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { message, startTestService, type TestService, waitFor } from './helpers.ts';
+import { message, startTestService, TEST_KEY, type TestService, waitFor } from './helpers.ts';
 
 describe('submission API (real HTTP, real database, sandbox provider)', () => {
   let svc: TestService;
@@ -287,7 +287,7 @@ describe('submission API (real HTTP, real database, sandbox provider)', () => {
     assert.ok(Date.parse(body.sent_at) >= at, 'not sent before send_at');
   });
 
-  test('401 without a key or with a wrong one', async () => {
+  test('401 without a key or with a wrong one; a key written SG.<key> is taken', async () => {
     const none = await fetch(`${svc.url}/v1/messages`);
     assert.equal(none.status, 401);
     assert.equal(((await none.json()) as { error: { code: string } }).error.code, 'unauthorized');
@@ -295,6 +295,16 @@ describe('submission API (real HTTP, real database, sandbox provider)', () => {
       authorization: 'Bearer nope',
     });
     assert.equal(wrong.status, 401);
+    // The SendGrid-compatible endpoint's `SG.<key>` works here too, for an application that keeps
+    // one key setting for both; `SG.` before a key that is not one is still refused.
+    const sendGridWritten = await svc.request('GET', '/v1/messages', undefined, {
+      authorization: `Bearer SG.${TEST_KEY}`,
+    });
+    assert.equal(sendGridWritten.status, 200);
+    const sendGridWrong = await svc.request('GET', '/v1/messages', undefined, {
+      authorization: 'Bearer SG.nope',
+    });
+    assert.equal(sendGridWrong.status, 401);
   });
 
   test('health, readiness and the OpenAPI document', async () => {
