@@ -3,6 +3,7 @@ import { count } from '../../domain/count-words.ts';
 import { EVENTS_SHOWN_PER_RECIPIENT } from '../../domain/delivery-event-limits.ts';
 import { decodeEventCursor, encodeEventCursor } from '../../domain/event-cursor.ts';
 import type { TimelineEntry } from '../../domain/ports/delivery-event-store.ts';
+import { forwardedTemplate } from '../../domain/sendgrid-compat/forwarded-template.ts';
 import type { Attachment, MessageRecord } from '../../domain/types.ts';
 import { isStandardBase64 } from '../../domain/validate-message.ts';
 import { backLabel, backPath } from '../back.ts';
@@ -20,7 +21,9 @@ import {
   type AfterAttempt,
   attemptOutcomeWords,
   eventWords,
+  subjectText,
   suppressionReasonText,
+  templateWords,
   webhookProgress,
 } from './words.ts';
 
@@ -224,7 +227,7 @@ ${
         (r) => html`<tr>
   <td data-label="Created">${time(r.createdAt)}</td><td>${statusBadge(r.status)}</td><td data-label="Delivery">${deliveryText(r, deps.eventsExpected)}</td>
   <td data-label="To" class="wrap">${recipientsText(r)}</td>
-  <td class="subject"><a href="/console/messages/${r.id}${qs({ q })}">${r.content.subject || '(no subject)'}</a></td>
+  <td class="subject"><a href="/console/messages/${r.id}${qs({ q })}">${subjectText(r.content)}</a></td>
   <td data-label="Unit">${r.unit}</td><td data-label="Last error">${r.lastErrorClass ?? ''}</td></tr>`,
       )}</tbody></table>
 ${records.length === 0 ? noMatch(parsed, before) : ''}`
@@ -384,13 +387,14 @@ ${a.responseExcerpt ? html`<details><summary>The provider's answer</summary><pre
       );
     }
     const c = r.content;
+    const template = forwardedTemplate(c);
     const body = html`<p>${back ? html`<a href="${back}" id="back">${backLabel(back)}</a>` : html`<a href="/console/messages${qs({ q })}" id="back">← Back to the search</a>`}</p>${probed}${hold}
 <section class="card">
 ${whatHappened(r, (email) => recent.recipients.get(email)?.events ?? [], deps.eventsExpected, now)}
 <dl class="fields">
 <dt>Id</dt><dd><code>${r.id}</code></dd>
 <dt>Status</dt><dd><a class="filter" href="/console/messages${qs({ q: addTerm(q, 'status', r.status) })}" title="search status:${r.status}">${statusBadge(r.status)}</a></dd>
-<dt>Subject</dt><dd>${c.subject}</dd>
+<dt>Subject</dt><dd>${c.subject || html`<span class="muted">${subjectText(c)}</span>`}</dd>
 <dt>From</dt><dd>${c.from.name ? html`${c.from.name} ` : ''}${filterLink(q, 'from', c.from.email)}</dd>
 <dt>Unit</dt><dd>${filterLink(q, 'unit', r.unit)}</dd>
 <dt>Priority</dt><dd>${r.priority}</dd>
@@ -414,15 +418,15 @@ ${olderEvents > 0 ? html`<p class="muted" role="note">${count(olderEvents, 'olde
 <h2>Content</h2>
 ${
   state.user.canReadBodies
-    ? html`<div class="tabs" data-tabs>
+    ? html`${template ? templateWords(template) : ''}<div class="tabs" data-tabs>
 <nav><a href="#tab-html">HTML</a> <a href="#tab-text">Text</a> <a href="#tab-raw">Raw MIME</a></nav>
 <section id="tab-html">${
         c.html
           ? html`<p class="muted">Remote images are blocked. <a href="/console/messages/${r.id}/html?images=1" target="message-body" data-images>Load remote images once</a></p>
 <iframe name="message-body" title="The message's HTML" sandbox="" src="/console/messages/${r.id}/html" referrerpolicy="no-referrer"></iframe>`
-          : html`<p class="muted">No HTML part.</p>`
+          : html`<p class="muted">${template ? 'No HTML part here: SendGrid renders it from the template.' : 'No HTML part.'}</p>`
       }</section>
-<section id="tab-text"><pre class="body">${c.text ?? '(no text part)'}</pre></section>
+<section id="tab-text"><pre class="body">${c.text ?? (template ? '(no text part here: SendGrid renders it from the template)' : '(no text part)')}</pre></section>
 <section id="tab-raw"><p><a href="/console/messages/${r.id}/raw">Show the raw MIME</a></p></section>
 </div>
 ${c.attachments.length ? html`<h3>Attachments</h3><ul>${c.attachments.map((a, i) => html`<li><a href="/console/messages/${r.id}/attachments/${i}" download="${a.filename}">${a.filename}</a> <span class="muted">${a.content_type}, ${Math.ceil((a.content.length * 3) / 4 / 1024)} KiB${a.disposition === 'inline' ? ', inline' : ''}${a.content_id !== undefined ? html`, <code>cid:${a.content_id}</code>` : ''}</span></li>`)}</ul>` : ''}`

@@ -18,7 +18,7 @@ import { invalidIf, type Refusal, refusal, refusalNotice } from '../refusal.ts';
 import { addTerm, type ParsedSearch, parseSearch, searchWordsOf } from '../search-language.ts';
 import { ConsoleError, type ConsoleRequestState, type Fields, stateOf } from '../session.ts';
 import { PROBED, probeNotice, providerHold } from './provider-hold.ts';
-import { actorWords } from './words.ts';
+import { actorWords, subjectText } from './words.ts';
 
 const PAGE_SIZE = 50;
 /** Recoveries per page of the recoveries list. */
@@ -229,7 +229,7 @@ ${query.reason === 'failed' ? '' : html`<p class="muted">Retry takes failed mail
         record: r,
         reason,
       }) => html`<tr><td data-label="Created">${time(r.createdAt)}</td><td data-label="Reason">${reason}</td><td data-label="To" class="wrap">${r.recipients[0]?.email ?? ''}</td>
-<td class="subject"><a href="/console/messages/${r.id}${qs({ back: here })}">${r.content.subject || '(no subject)'}</a></td><td data-label="Unit">${r.unit}</td><td data-label="Provider">${r.lastProvider ?? ''}</td><td data-label="Error">${r.lastErrorClass ?? ''}</td></tr>`,
+<td class="subject"><a href="/console/messages/${r.id}${qs({ back: here })}">${subjectText(r.content)}</a></td><td data-label="Unit">${r.unit}</td><td data-label="Provider">${r.lastProvider ?? ''}</td><td data-label="Error">${r.lastErrorClass ?? ''}</td></tr>`,
     )}</tbody></table>
 ${items.length === 0 ? html`<p class="muted" role="status" id="no-unsent">${before ? 'No older unsent message matches.' : q ? 'No unsent message matches this filter.' : 'Nothing is unsent.'}</p>` : ''}
 ${last ? html`<p><a href="/console/unsent${qs({ q, before: last.record.id })}" rel="next">Older →</a></p>` : ''}`;

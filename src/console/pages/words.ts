@@ -6,7 +6,11 @@ import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import type { Actor } from '../../domain/operations/scope.ts';
 import type { WebhookDelivery } from '../../domain/ports/status-webhook-store.ts';
 import { type DeliveryStatus, statusOfEvent } from '../../domain/recipient-state.ts';
-import type { SendOutcome } from '../../domain/types.ts';
+import {
+  type ForwardedTemplate,
+  forwardedTemplate,
+} from '../../domain/sendgrid-compat/forwarded-template.ts';
+import type { MessageContent, SendOutcome } from '../../domain/types.ts';
 import { type Html, html, time } from '../html.ts';
 
 // The console's words for delivery events, attempts, suppressions, status webhooks and who did
@@ -233,4 +237,33 @@ export function targetWords(event: AuditEvent, names: AuditNames): Html | string
   if (target === null) return '';
   if (target.text === event.target) return html`<code>${event.target}</code>`;
   return html`<span class="target" title="${event.target}">${target.text}</span>`;
+}
+
+/**
+ * A message's subject as the lists show it. A request forwarded to SendGrid with a template and
+ * no subject of its own takes its subject from the template, at SendGrid: it is named by its
+ * template instead of "(no subject)", so whoever looks a guest up does not take it for empty mail.
+ */
+export function subjectText(content: MessageContent): string {
+  if (content.subject) return content.subject;
+  const template = forwardedTemplate(content);
+  return template ? `(SendGrid template ${template.id})` : '(no subject)';
+}
+
+/**
+ * How many of a template's data keys the message page names: a request may give each of its
+ * 1,000 personalizations keys of its own, and a line of them stays readable at a few dozen.
+ */
+const TEMPLATE_DATA_KEYS_SHOWN = 30;
+
+/**
+ * What the message page says of mail SendGrid renders from a template: which template, and the
+ * keys of the data the template was given (not their values: they are in the request, and what
+ * the guest read is SendGrid's to show).
+ */
+export function templateWords(template: ForwardedTemplate): Html {
+  const keys = template.dataKeys;
+  const shown = keys.slice(0, TEMPLATE_DATA_KEYS_SHOWN);
+  return html`<p id="sendgrid-template" role="note">Rendered by SendGrid from ${template.kind} template <code>${template.id}</code>; Tegami does not hold the rendered text.</p>
+${keys.length > 0 ? html`<p class="muted" id="template-data-keys">Template data (dynamic_template_data) keys: ${shown.map((k, i) => html`${i > 0 ? ', ' : ''}<code>${k}</code>`)}${keys.length > shown.length ? ` and ${count(keys.length - shown.length, 'more', 'more')}` : ''}.</p>` : ''}`;
 }

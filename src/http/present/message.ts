@@ -1,5 +1,6 @@
 import { MAX_EVENT_DEPTH, nestedDeeperThan } from '../../domain/delivery-event-limits.ts';
 import type { RecentEvents, TimelineEntry } from '../../domain/ports/delivery-event-store.ts';
+import { forwardedTemplate } from '../../domain/sendgrid-compat/forwarded-template.ts';
 import type { AttachmentDisposition, MessageRecord } from '../../domain/types.ts';
 import {
   integer,
@@ -100,7 +101,7 @@ export function presentMessage(
   const replyTo = address(content.reply_to);
   const bodyText = textOrNull(content.text);
   const bodyHtml = textOrNull(content.html);
-  const sendgrid = sendGridOrigin(content.sendgrid);
+  const sendgrid = sendGridOrigin(content);
   return {
     id: text(record.id),
     status: text(record.status),
@@ -211,14 +212,17 @@ function forwardedAttachments(origin: unknown): Record<string, unknown>[] {
 }
 
 /** Where mail that came in through `POST /v3/mail/send` came from; null for any other. */
-function sendGridOrigin(value: unknown) {
+function sendGridOrigin(content: Record<string, unknown>) {
+  const value = content.sendgrid;
   if (!isPlainObject(value)) return null;
   const xMessageId = textOrNull(value.xMessageId);
   if (xMessageId === null) return null;
   const personalization = value.personalization;
+  const template = forwardedTemplate(content);
   return {
     x_message_id: xMessageId,
     ...(Number.isInteger(personalization) ? { personalization: personalization as number } : {}),
     forwarded: isPlainObject(value.request),
+    ...(template ? { template_id: template.id } : {}),
   };
 }

@@ -171,6 +171,12 @@ export const MessageSchema = Type.Object({
           description:
             'true: the sendgrid provider forwards the request as the application sent it',
         }),
+        template_id: Type.Optional(
+          Type.String({
+            description:
+              "the forwarded request's template_id: SendGrid renders the mail from this template, and Tegami holds only the request's own subject and content (often none), not the mail as sent",
+          }),
+        ),
       },
       { description: 'Present for mail that came in through POST /v3/mail/send' },
     ),
