@@ -13,6 +13,7 @@ import {
   type TestService,
   waitFor,
 } from './helpers.ts';
+import { firingAlert } from './support/alerts.ts';
 import { type ConsoleClient, postForm, postFormFrom, signIn } from './support/console.ts';
 
 /**
@@ -813,30 +814,25 @@ describe(`console access rules (${TEST_ENGINE})`, () => {
   test("alerts: firing and past, a unit's user sees its unit's and provider-wide ones only", async () => {
     const store = createAlertStore(tegami.service.database);
     const now = Date.now();
-    const alert = (key: string, unitId: string | null, summary: string): Alert => ({
-      id: `alt_${String(now).padStart(13, '0')}${key.length.toString().padStart(13, '0')}`,
-      key,
-      rule: 'dead_letters',
-      severity: 'warning',
-      state: 'firing',
-      unitId,
-      provider: null,
-      fault: 'message',
-      summary,
-      hint: 'look at the unsent view',
-      evidence: {
-        count: 3,
-        threshold: 1,
-        since: now,
-        topErrors: [{ errorClass: 'http_400', count: 3, sample: 'invalid from address' }],
+    const alert = (key: string, unitId: string | null, summary: string): Alert =>
+      firingAlert({
+        key,
+        rule: 'dead_letters',
+        severity: 'warning',
+        unitId,
         provider: null,
-        details: { oldest_age_s: 75 },
-      },
-      startedAt: now,
-      endedAt: null,
-      lastNotifiedAt: now,
-      updatedAt: now,
-    });
+        fault: 'message',
+        summary,
+        hint: 'look at the unsent view',
+        evidence: {
+          count: 3,
+          threshold: 1,
+          since: now,
+          topErrors: [{ errorClass: 'http_400', count: 3, sample: 'invalid from address' }],
+          provider: null,
+          details: { oldest_age_s: 75 },
+        },
+      });
     assert.ok(
       await store.open(
         alert('dead_letters:restaurant', unitIds.restaurant ?? '', 'レストランの未送信'),

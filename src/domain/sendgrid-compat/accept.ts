@@ -8,7 +8,7 @@ import {
   type MessageInput,
   validateMessage,
 } from '../validate-message.ts';
-import type { SendGridError } from './errors.ts';
+import { type SendGridError, sendGridField } from './errors.ts';
 import {
   MAX_RENDERED_CHARACTERS,
   RenderedTooLarge,
@@ -219,7 +219,7 @@ function requestField(path: string, request: MailSendRequest, index: number): st
     const name = path.slice('headers.'.length);
     return Object.hasOwn(p.headers ?? {}, name) ? own(path) : path;
   }
-  const native = path.replace(/\[(\d+)\]/g, '.$1');
+  const native = sendGridField(path);
   const head = native.split('.')[0] ?? native;
   const tail = native.slice(head.length);
   const fromRequest = REQUEST_LEVEL[head];

@@ -22,6 +22,15 @@ export function help(field: string): string {
   return `${HELP}#message.${anchor}`;
 }
 
+/**
+ * A field as Tegami's own checks name it (`personalizations[0].to[1].email`, `.subject` at the
+ * root) in the dotted form SendGrid's errors use (`personalizations.0.to.1.email`), so an
+ * application looks for one spelling whichever check refused it.
+ */
+export function sendGridField(path: string): string {
+  return path.replace(/\[(\d+)\]/g, '.$1').replace(/^\./, '');
+}
+
 export function error(message: string, field: string, helpAnchor?: string): SendGridError {
   return { message, field, help: helpAnchor ? `${HELP}#${helpAnchor}` : help(field) };
 }

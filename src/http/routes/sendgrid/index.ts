@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { isDatabaseUnavailable } from '../../../domain/ports/database-unavailable.ts';
+import { sendGridField } from '../../../domain/sendgrid-compat/errors.ts';
 import type { ApiDeps } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import { parseJsonBytes } from '../../json-body.ts';
@@ -72,7 +73,7 @@ function bodyRefusal(error: unknown): SendGridRefusal {
   return new SendGridRefusal(
     400,
     error.details.map((detail) => {
-      const field = detail.field.replace(/\[(\d+)\]/g, '.$1').replace(/^\./, '');
+      const field = sendGridField(detail.field);
       return { message: `${field}: ${detail.message}`, field, help: null };
     }),
   );
