@@ -58,6 +58,11 @@ describe('console: mail held by the provider says so', () => {
     const unsent = await admin.get('/console/unsent');
     assert.match(unsent.text, /Provider sendgrid is <strong>unavailable<\/strong>/);
     assert.match(unsent.text, /goes out by itself when the provider recovers/);
+    // When the workers try again, as they reported it: a time to come (probe interval 60 s).
+    const nextCheck = /The workers check it next at <time datetime="([^"]+)"/.exec(unsent.text);
+    assert.ok(nextCheck, 'the next check is said');
+    const inFuture = Date.parse(nextCheck[1] ?? '') - Date.now();
+    assert.ok(inFuture > 0 && inFuture <= 60_000, `next check in ${inFuture} ms`);
     // The overview, the page on-call opens first, says it too, above the numbers.
     const overview = await admin.get('/console');
     assert.match(
@@ -91,6 +96,14 @@ describe('console: mail held by the provider says so', () => {
       paused.text,
       /does not pass by itself: fix it at the provider, then press Probe now/,
     );
+    // Without a probe the workers still look by themselves, after TEGAMI_PROVIDER_PAUSE_CHECK_MS.
+    const byThemselves =
+      /Queued mail waits until then, or until the workers check by themselves at <time datetime="([^"]+)"/.exec(
+        paused.text,
+      );
+    assert.ok(byThemselves, 'the next check of a paused provider is said');
+    const pausedFor = Date.parse(byThemselves[1] ?? '') - Date.now();
+    assert.ok(pausedFor > 0 && pausedFor <= 60_000, `next check in ${pausedFor} ms`);
     // The console's own way to the probe, not the API's request.
     assert.doesNotMatch(paused.text, /\/v1\/providers/);
   });
@@ -214,7 +227,8 @@ describe('console: mail held by the provider says so', () => {
       assert.doesNotMatch(page.text, /\/console\/providers\/sendgrid\/probe|>Probe now</, email);
       assert.match(
         page.text,
-        /fix it at the provider, then an admin of every unit presses Probe now here\. Queued mail waits until then\./,
+        // Until then, or the workers' own next check if one is due (not while a probe is under way).
+        /fix it at the provider, then an admin of every unit presses Probe now here\. Queued mail waits until then(\.|, or until the workers check by themselves at <time datetime=")/,
         email,
       );
       const r = await user.post('/console/providers/sendgrid/probe', { back: '/console' });

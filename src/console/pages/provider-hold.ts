@@ -82,11 +82,15 @@ export async function providerHold(
   if (!worst) {
     return html`<p class="error" role="alert">No worker has reported for provider ${name} in the last ${WORKER_GONE_AFTER_MS / 1000} s: queued mail is not being sent. Is a worker running?</p>`;
   }
-  const { state, since, reason } = worst.snapshot;
+  const { state, since, reason, nextCheckAt } = worst.snapshot;
   if (state === 'healthy') return '';
   const what = html`Provider ${name} is <strong>${state}</strong>${since ? html` since ${time(since)}` : ''}: ${reason ?? 'no reason given'}.`;
-  if (state === 'paused') return pausedBanner(name, what, viewer);
-  return html`<p class="error" role="alert">${what} Queued mail waits and goes out by itself when the provider recovers.</p>`;
+  // When the workers try the provider again by themselves, as the worker that reported it said;
+  // a time already past is not said (the check is under way, or that worker has stopped).
+  const nextCheck = nextCheckAt !== null && nextCheckAt > now ? nextCheckAt : null;
+  if (state === 'paused') return pausedBanner(name, what, viewer, nextCheck);
+  const next = nextCheck ? html` The workers check it next at ${time(nextCheck)}.` : '';
+  return html`<p class="error" role="alert">${what} Queued mail waits and goes out by itself when the provider recovers.${next}</p>`;
 }
 
 /**
@@ -95,7 +99,12 @@ export async function providerHold(
  * here with Probe now, a form after the alert's words (a button inside an alert would be read
  * out with it); anyone else is told who can.
  */
-function pausedBanner(name: string, what: Html, viewer: HoldViewer): Html {
+function pausedBanner(
+  name: string,
+  what: Html,
+  viewer: HoldViewer,
+  nextCheck: number | null,
+): Html {
   const admin = canProbe(viewer.state);
   const step = admin ? 'press Probe now' : 'an admin of every unit presses Probe now here';
   const advice = pausedProviderAdvice(name).replace(probeRequest(name), step);
@@ -103,7 +112,12 @@ function pausedBanner(name: string, what: Html, viewer: HoldViewer): Html {
   const form = admin
     ? html`<form method="post" action="/console/providers/${encodeURIComponent(name)}/probe" class="inline">${csrf(viewer.state)}<input type="hidden" name="back" value="${here}"><button type="submit">Probe now</button></form>`
     : '';
-  return html`<div class="error" id="provider-paused"><p role="alert">${what} ${advice} Queued mail waits until then.</p>${form}</div>`;
+  // Without a probe the workers still look by themselves, rarely: said so on-call knows the
+  // mail will not wait forever, and that a probe is what makes it go now.
+  const until = nextCheck
+    ? html`until then, or until the workers check by themselves at ${time(nextCheck)}`
+    : 'until then';
+  return html`<div class="error" id="provider-paused"><p role="alert">${what} ${advice} Queued mail waits ${until}.</p>${form}</div>`;
 }
 
 /**
