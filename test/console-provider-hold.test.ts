@@ -125,7 +125,11 @@ describe('console: mail held by the provider says so', () => {
     const probes = async () => {
       const r = await tegami.request('GET', '/v1/audit-events?action=provider.probe&limit=100');
       assert.equal(r.status, 200, JSON.stringify(r.body));
-      return r.body.data as { actor: { type: string; id: string; name: string }; target: string }[];
+      return r.body.data as {
+        actor: { type: string; id: string; name: string };
+        target: string;
+        at: string;
+      }[];
     };
     const requestedAt = async () => {
       const rows = await queryDatabase<{ requested_at: number | string }>(
@@ -175,6 +179,8 @@ describe('console: mail held by the provider says so', () => {
     assert.equal(after[0]?.target, 'sendgrid');
     const at = await requestedAt();
     assert.ok(at !== null && at > (beforeAt ?? 0), `requested at ${at}, before ${beforeAt}`);
+    // The request and its provider.probe are one write: the event is of that request, to the ms.
+    assert.equal(Date.parse(after[0]?.at ?? ''), at);
     const shown = await admin.get('/console/unsent?q=reason%3Aheld&probed=sendgrid');
     assert.equal(shown.status, 200);
     const iso = new Date(at).toISOString();

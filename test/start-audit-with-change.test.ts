@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
+import { createOperations } from '../src/cli/wire-operations.ts';
 import {
   BOOTSTRAP_KEY_NAME,
   createApiKey,
@@ -12,7 +13,7 @@ import {
 } from '../src/domain/api-keys.ts';
 import { ConsoleAccounts } from '../src/domain/console-accounts.ts';
 import { START_ACTORS } from '../src/domain/operations/audit.ts';
-import type { Actor } from '../src/domain/operations/scope.ts';
+import { type Actor, ALL_UNITS } from '../src/domain/operations/scope.ts';
 import { consoleUserStore } from '../src/store/console/store.ts';
 import {
   type DatabaseHandle,
@@ -24,11 +25,12 @@ import { TEST_ENGINE, type TempDatabase, tempDatabase } from './helpers.ts';
 
 /**
  * What a start makes by itself (the first API key, the key from TEGAMI_BOOTSTRAP_API_KEY, the
- * first console admin) is written with its audit event in one transaction: the event names what
- * was made, and an event that cannot be written leaves nothing made. A trigger made here refuses
- * every audit insert, as a disk full or a lost connection between the two writes would.
+ * first console admin), and what an operator makes (a key, a probe request), is written with its
+ * audit event in one transaction: the event names what was made, and an event that cannot be
+ * written leaves nothing made. A trigger made here refuses every audit insert, as a disk full or
+ * a lost connection between the two writes would.
  */
-describe(`a start's key or user and its audit event, together (${TEST_ENGINE})`, () => {
+describe(`a start's or an operator's change and its audit event, together (${TEST_ENGINE})`, () => {
   let db: TempDatabase;
   let handle: DatabaseHandle;
 
@@ -189,5 +191,54 @@ describe(`a start's key or user and its audit event, together (${TEST_ENGINE})`,
       { action: 'key.revoke', target: made.record.id, actor_id: operator.id },
     ]);
     assert.equal(await keys.findActiveByHash(hashApiKey(made.key)), null);
+  });
+  test('a probe an operator asks for: the request with its provider.probe or neither', async () => {
+    const { service } = createOperations(handle, {
+      unsentAfterMs: 60_000,
+      unconfirmedAfterMs: 1800_000,
+      sendgridWebhook: { publicKey: null, insecure: false, maxAgeMs: 0 },
+    });
+    const operator: Actor = { type: 'key', id: 'key_test', name: 'on-call' };
+    const probe = () => service.requestProbe(ALL_UNITS, operator, 'sendgrid', ['sendgrid']);
+    const requested = () =>
+      handle.db
+        .selectFrom('provider_probe_requests')
+        .select(['provider', 'requested_at'])
+        .execute();
+    const probeEvents = async () =>
+      (
+        await handle.db
+          .selectFrom('audit_events')
+          .select(['action', 'target', 'actor_id', 'at'])
+          .where('action', '=', 'provider.probe')
+          .orderBy('id')
+          .execute()
+      ).map((e) => ({ ...e, at: Number(e.at) }));
+
+    await refusedLeavesNothing(probe);
+    assert.deepEqual(await requested(), [], 'no request without its provider.probe');
+    assert.deepEqual(await probeEvents(), []);
+
+    const first = await probe();
+    const asked = { action: 'provider.probe', target: 'sendgrid', actor_id: operator.id };
+    assert.deepEqual(
+      (await requested()).map((r) => ({ ...r, requested_at: Number(r.requested_at) })),
+      [{ provider: 'sendgrid', requested_at: first }],
+    );
+    assert.deepEqual(await probeEvents(), [{ ...asked, at: first }]);
+
+    // Asked again while the event is refused: the earlier request stays as it was.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await refusedLeavesNothing(probe);
+    assert.equal(Number((await requested())[0]?.requested_at), first, 'the first request kept');
+    assert.equal((await probeEvents()).length, 1);
+
+    const second = await probe();
+    assert.ok(second > first);
+    assert.equal(Number((await requested())[0]?.requested_at), second);
+    assert.deepEqual(await probeEvents(), [
+      { ...asked, at: first },
+      { ...asked, at: second },
+    ]);
   });
 });

@@ -267,7 +267,11 @@ export function fakeApiDeps(overrides: Partial<ApiDeps> = {}): FakeApi {
     list: async () => [],
     cancel: notFaked('RecoveryStore.cancel'),
   };
-  const probes: ProbeRequests = { request: async () => {}, requestedAt: async () => null };
+  // The real store writes the request's provider.probe with it; here it is kept in the fake log.
+  const probes: ProbeRequests = {
+    request: (_provider, _now, event) => audit.record(event),
+    requestedAt: async () => null,
+  };
   const operations = new OperationsService({
     units: new FakeUnits(),
     messages,

@@ -158,8 +158,11 @@ export interface RecoveryWork {
 }
 
 export interface ProbeRequests {
-  /** Asks the workers of `provider` to probe it at once if its circuit is open. */
-  request(provider: string, now: number): Promise<void>;
+  /**
+   * Asks the workers of `provider` to probe it at once if its circuit is open, and records
+   * `audit` with the request: both are written, or neither.
+   */
+  request(provider: string, now: number, audit: AuditEvent): Promise<void>;
   /** When a probe of `provider` was last asked for, or null. */
   requestedAt(provider: string): Promise<number | null>;
 }

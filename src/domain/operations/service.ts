@@ -447,7 +447,10 @@ export class OperationsService {
 
   // --- providers ---------------------------------------------------------------------------
 
-  /** Asks the workers to probe `provider` now instead of at the next interval. */
+  /**
+   * Asks the workers to probe `provider` now instead of at the next interval; the request and
+   * its provider.probe event are written together or not at all.
+   */
   async requestProbe(
     scope: Scope,
     actor: Actor,
@@ -458,8 +461,12 @@ export class OperationsService {
     if (!known.includes(provider))
       throw new OperationsError('not_found', `no provider named ${provider}`);
     const now = this.clock();
-    await this.deps.probes.request(provider, now);
-    await this.record(actor, 'provider.probe', { unitId: null, target: provider });
+    await this.deps.probes.request(
+      provider,
+      now,
+      // The request's own time: the log and the console's "Probe requested at" say one instant.
+      this.event(actor, 'provider.probe', { unitId: null, target: provider }, now),
+    );
     this.deps.onRequeued?.();
     return now;
   }
@@ -471,8 +478,13 @@ export class OperationsService {
 
   // --- audit log ---------------------------------------------------------------------------
 
-  private event(actor: Actor, action: AuditAction, fields: AuditFields): AuditEvent {
-    return newAuditEvent(actor, action, fields, this.clock());
+  private event(
+    actor: Actor,
+    action: AuditAction,
+    fields: AuditFields,
+    at = this.clock(),
+  ): AuditEvent {
+    return newAuditEvent(actor, action, fields, at);
   }
 
   /** Records an operator action done elsewhere (suppressions, keys, webhook endpoints). */

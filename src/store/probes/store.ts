@@ -1,3 +1,4 @@
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import type { ProbeRequests } from '../../domain/operations/ports.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { requestProbe } from './request.ts';
@@ -10,8 +11,8 @@ import { probeRequestedAt } from './requested-at.ts';
 export class SqlProbeRequests implements ProbeRequests {
   constructor(private readonly handle: DatabaseHandle) {}
 
-  request(provider: string, now: number): Promise<void> {
-    return requestProbe(this.handle, provider, now);
+  request(provider: string, now: number, audit: AuditEvent): Promise<void> {
+    return requestProbe(this.handle, provider, now, audit);
   }
 
   /** When a probe of `provider` was last asked for, or null. */
