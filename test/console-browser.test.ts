@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { BrowserContext, Page, Request } from 'playwright-core';
+import type { BrowserContext, ConsoleMessage, Page, Request } from 'playwright-core';
+import { jsonText } from '../src/console/html.ts';
 import { message, request, TEST_ENGINE, type TestService, waitFor } from './helpers.ts';
 import { HAVE_CHROMIUM, launchBrowser, signInAs } from './support/browser.ts';
 import { startCaptureServer } from './support/capture-server.ts';
@@ -103,25 +104,38 @@ describe(`the console in a browser (${TEST_ENGINE})`, {
     await newUser('hotel-staff@example.jp', 'operator', 'hotel');
   });
 
-  test("the overview's live sections share one request at each refresh, and still update", async () => {
+  test("the overview's live sections and its chart share one request at each refresh, and still update", async () => {
     const overview = `${tegami.url}/console`;
+    const numbers = `${tegami.url}/console/overview.json`;
     await page.goto(overview);
-    assert.equal(await page.locator('[data-poll]').count(), 3, 'three live sections');
-    // The page fetched again by console.js (a fetch), not the page opened (a document).
+    assert.equal(
+      await page.locator('[data-poll]').count(),
+      4,
+      "four live sections, the chart's numbers one of them",
+    );
+    await page.waitForSelector('#traffic-chart canvas');
+    // The page fetched again by console.js (a fetch), not the page opened (a document); and the
+    // chart's numbers asked for apart, as the chart did before it took them from the page.
     let refreshes = 0;
     const counted = (r: Request) => {
-      if (r.url() === overview && r.resourceType() === 'fetch') refreshes++;
+      if ((r.url() === overview && r.resourceType() === 'fetch') || r.url().startsWith(numbers))
+        refreshes++;
     };
     page.on('request', counted);
     try {
       const accepted = async () =>
         Number((await page.textContent('[data-tile="accepted"]'))?.replace(/,/g, ''));
+      const charted = async () =>
+        Number(await page.getAttribute('#traffic-chart', 'data-accepted'));
       const before = await accepted();
+      assert.equal(await charted(), before, 'the chart draws the numbers the tiles count');
       await submit(hotelKey, { subject: 'counted on the overview' });
-      // 25 s of refreshes every 10 s: two ticks, one request each (a request per section made six).
+      // 25 s of refreshes every 10 s: two ticks, one request each, the chart's numbers in it (a
+      // request per section made six; the chart asking for its own, up to six with the page's).
       await page.waitForTimeout(25_000);
       assert.ok(refreshes >= 2 && refreshes <= 3, `${refreshes} requests in 25 s`);
       assert.equal(await accepted(), before + 1, 'the tiles were redrawn from the shared answer');
+      assert.equal(await charted(), before + 1, 'the chart was redrawn from the shared answer');
     } finally {
       page.off('request', counted);
     }
@@ -402,5 +416,51 @@ describe(`the console in a browser (${TEST_ENGINE})`, {
       `${tegami.url}/console/messages?q=${encodeURIComponent('to:guest@example.jp')}`,
     );
     assert.ok(await page.isVisible('text=ご予約ありがとうございます'));
+  });
+
+  test("a provider named with </script> in it breaks neither the overview nor its chart's numbers", async () => {
+    const hostile = '</script><script>document.body.dataset.ran = "yes"</script><!--';
+    // The chart's numbers are a JSON script element: a string in one, read back by the browser's
+    // own parser, ends nothing early and runs nothing.
+    await page.setContent(
+      `<script type="application/json" id="data">${jsonText({ name: hostile, n: [1, 2] })}</script><p id="after">after</p>`,
+    );
+    assert.deepEqual(JSON.parse((await page.textContent('#data')) ?? ''), {
+      name: hostile,
+      n: [1, 2],
+    });
+    assert.equal(await page.textContent('#after'), 'after');
+    assert.equal(await page.getAttribute('body', 'data-ran'), null);
+
+    // On the overview, whose Providers table names it; the page's CSP refuses nothing on it.
+    await tegami.service.database.db
+      .updateTable('attempts')
+      .set({ provider: hostile })
+      .where('message_id', '=', restaurantMessage)
+      .execute();
+    const errors: string[] = [];
+    const noted = (m: ConsoleMessage) => {
+      if (m.type() === 'error') errors.push(m.text());
+    };
+    const thrown = (e: Error) => errors.push(e.message);
+    page.on('console', noted);
+    page.on('pageerror', thrown);
+    try {
+      await signInAs(page, tegami.url, ADMIN.email, ADMIN.password);
+      await page.goto(`${tegami.url}/console`);
+      await page.waitForSelector('#traffic-chart canvas');
+      assert.ok(
+        (await page.locator('#overview-tables td').allTextContents()).includes(hostile),
+        'the provider is named as it is',
+      );
+      assert.equal(await page.locator('[data-poll]').count(), 4);
+      const chart = JSON.parse((await page.textContent('#traffic-chart-data')) ?? '');
+      assert.equal(chart.minutes.length, 60);
+      assert.equal(await page.getAttribute('body', 'data-ran'), null);
+      assert.deepEqual(errors, []);
+    } finally {
+      page.off('console', noted);
+      page.off('pageerror', thrown);
+    }
   });
 });

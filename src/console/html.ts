@@ -43,6 +43,17 @@ export function raw(text: string): Html {
   return new Html(text);
 }
 
+/**
+ * A value as the text of a JSON script element (`<script type="application/json">`): data for a
+ * page's own script, which the browser neither runs nor blocks by the CSP's script-src. Every '<'
+ * is written \u003c (JSON.parse reads it back as '<'), so no string in it, a provider named
+ * "</script>" say, can end the element early; entities are not read inside a script element, so
+ * nothing else needs escaping.
+ */
+export function jsonText(value: unknown): Html {
+  return raw((JSON.stringify(value) ?? 'null').replace(/</g, '\\u003c'));
+}
+
 /** A time as UTC text, turned into the viewer's time zone by console.js (UTC stays on hover). */
 export function time(ms: number | null | undefined): Html {
   if (ms === null || ms === undefined) return html`<span class="muted">–</span>`;

@@ -3,7 +3,7 @@ import { consolePath } from '../../domain/alerts/notifications.ts';
 import { count, oneOrMany } from '../../domain/count-words.ts';
 import { type DeliveryStatus, statusOfEvent } from '../../domain/recipient-state.ts';
 import type { ConsoleDeps } from '../deps.ts';
-import { age, html, qs, time } from '../html.ts';
+import { age, html, jsonText, qs, time } from '../html.ts';
 import { page } from '../layout.ts';
 import { type Fields, stateOf } from '../session.ts';
 import { PROBED, probeNotice, providerHold } from './provider-hold.ts';
@@ -24,7 +24,10 @@ const DELIVERY_OUTCOMES: readonly DeliveryStatus[] = [
   'dropped',
 ];
 
-/** What the overview shows, as numbers: the page renders it, overview.js redraws from it. */
+/**
+ * What the overview shows, as numbers: the page renders it, its chart's series included (which
+ * overview.js draws), and /console/overview.json answers it whole.
+ */
 async function overviewData(deps: ConsoleDeps, request: FastifyRequest) {
   const state = stateOf(request);
   const now = (deps.clock ?? Date.now)();
@@ -100,6 +103,8 @@ function oldestTile(
 
 /** The overview: traffic of the last hour, what is unsent and why, and the provider's state. */
 export function registerOverview(app: FastifyInstance, deps: ConsoleDeps): void {
+  // The chart no longer asks for it (its series come with the page, refreshed with the page's
+  // other live parts): kept for what reads the overview's numbers as JSON.
   app.get('/console/overview.json', { config: { permission: 'read' } }, async (request) =>
     overviewData(deps, request),
   );
@@ -126,7 +131,8 @@ ${oldestTile(summary.oldestPending)}
 </div>
 <h2>Per minute, last hour</h2>
 <noscript><p class="muted">The chart needs JavaScript; the numbers above do not.</p></noscript>
-<div class="chart" id="traffic-chart" data-chart="/console/overview.json"></div>
+<div class="chart" id="traffic-chart" data-chart="traffic-chart-data"></div>
+<script type="application/json" id="traffic-chart-data" data-poll="10000">${jsonText(data.chart)}</script>
 <div class="grid" id="overview-tables" data-poll="10000">
 <section><h2>Alerts firing</h2>${
       data.firing.length

@@ -23,8 +23,9 @@ function localTimes(root) {
 // Live sections: an element with data-poll="ms" and an id is redrawn from the page fetched again
 // every ms. A page's sections come from one render of the page, so they share one request: at
 // each tick the page is fetched once and every section whose interval has passed takes its part
-// (found by its id) from that answer. The overview's three sections cost one render every 10 s,
-// not three; a running recovery's progress (2 s) and outcome (10 s), one request every 2 s.
+// (found by its id) from that answer. The overview's live parts (its chart's numbers among them)
+// cost one render every 10 s, not one each; a running recovery's progress (2 s) and outcome
+// (10 s), one request every 2 s. A part redrawn is sent a 'redrawn' event.
 const lastAsked = new Map(); // section → when its part was last asked for
 const interval = (el) => Number(el.dataset.poll) || 5000;
 // A timer can fire a few ms before its time: a section due then is not put off a whole tick.
@@ -98,7 +99,12 @@ function redraw(el, next) {
   // provider's outage notice (role="alert") would be read out every poll while it lasts. The
   // element itself stays: a live region polled (role="status") reads out its new words.
   localTimes(next);
-  if (next.innerHTML !== el.innerHTML) el.innerHTML = next.innerHTML;
+  if (next.innerHTML !== el.innerHTML) {
+    el.innerHTML = next.innerHTML;
+    // A page's own script that draws from a live part (the overview's chart, from its JSON
+    // script element) is told it changed, and needs no request of its own.
+    el.dispatchEvent(new Event('redrawn'));
+  }
   // The answer says how often to ask again (a recovery's progress: every 2 s while it runs) and
   // when to stop (no data-poll: the recovery is over).
   if (next.dataset.poll) {
