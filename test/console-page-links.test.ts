@@ -44,6 +44,12 @@ describe(`console page links (${TEST_ENGINE})`, () => {
     { path: '/console/recoveries', cursor: 'older', prefix: 'rec', what: 'recoveries' },
     { path: '/console/audit', cursor: 'older', prefix: 'aud', what: 'the audit log' },
     {
+      path: '/console/webhooks',
+      cursor: 'older',
+      prefix: 'whk',
+      what: 'status webhook endpoints',
+    },
+    {
       path: `/console/webhooks/${endpoint}/deliveries`,
       cursor: 'older',
       prefix: 'whd',

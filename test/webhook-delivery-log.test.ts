@@ -16,6 +16,7 @@ import { pendingCountQuery } from '../src/store/status-webhooks/count-pending.ts
 import {
   deliveryPageQuery,
   messageDeliveriesQuery,
+  newestDeliveriesQuery,
 } from '../src/store/status-webhooks/list-deliveries.ts';
 import {
   createUnitWithKey,
@@ -28,7 +29,7 @@ import {
   tempDatabase,
   waitFor,
 } from './helpers.ts';
-import { signIn } from './support/console.ts';
+import { type ConsoleClient, signIn } from './support/console.ts';
 
 interface Entry {
   id: string;
@@ -408,7 +409,8 @@ describe(`an endpoint's status webhook log (${TEST_ENGINE})`, () => {
     const spa = units.spa?.endpoint as string;
     const endpoints = await admin.get('/console/webhooks');
     assert.equal(endpoints.status, 200);
-    assert.ok(endpoints.text.includes(`/console/messages/${hotelOk[0]}`), 'message ids link');
+    // The card shows the newest five of the hotel's six: the last sent is among them.
+    assert.ok(endpoints.text.includes(`/console/messages/${hotelRefused[1]}`), 'message ids link');
     assert.ok(endpoints.text.includes(`/console/webhooks/${spa}/deliveries`));
 
     const rows = (text: string) =>
@@ -767,6 +769,39 @@ describe(`the log's queries and migrations 026 and 028 (${TEST_ENGINE})`, () => 
         found.map((r) => r.id),
         [rows[18_002]?.id],
       );
+
+      // A page of the console's endpoints: each endpoint's newest entries, one range of its
+      // index each, in one query; the same rows as each endpoint's first page of its log.
+      const newest = newestDeliveriesQuery(handle, ['whk_BUSY', 'whk_LATE', 'whk_NONE'], 6);
+      assert.ok(newest);
+      const newestCompiled = newest.compile();
+      const newestPlan = JSON.stringify(
+        (
+          await handle.db.executeQuery(
+            CompiledQuery.raw(`${explain} ${newestCompiled.sql}`, [...newestCompiled.parameters]),
+          )
+        ).rows,
+      );
+      if (TEST_ENGINE === 'sqlite') {
+        const searches = newestPlan.match(
+          /SEARCH webhook_deliveries USING INDEX webhook_deliveries_endpoint \(/g,
+        );
+        assert.equal(searches?.length, 3, newestPlan);
+        assert.doesNotMatch(newestPlan, /SCAN webhook_deliveries|TEMP B-TREE/, newestPlan);
+      } else {
+        const scans = newestPlan.match(/Index Scan Backward using webhook_deliveries_endpoint /g);
+        assert.equal(scans?.length, 3, newestPlan);
+        assert.doesNotMatch(newestPlan, /Sort|Seq Scan|pkey/, newestPlan);
+      }
+      const store = new SqlWebhookStore(handle);
+      const byEndpoint = await store.newestDeliveries(['whk_BUSY', 'whk_LATE', 'whk_NONE'], 6);
+      for (const endpoint of ['whk_BUSY', 'whk_LATE']) {
+        const page = await store.deliveries(endpoint, { limit: 6 });
+        assert.deepEqual(byEndpoint.get(endpoint), page, endpoint);
+        assert.equal(page.length, 6);
+      }
+      assert.deepEqual(byEndpoint.get('whk_NONE'), []);
+      assert.equal((await store.newestDeliveries([], 6)).size, 0);
     } finally {
       await tegami?.stop();
       await db.cleanup();
@@ -879,5 +914,268 @@ describe(`the log's queries and migrations 026 and 028 (${TEST_ENGINE})`, () => 
       await tegami?.stop();
       await db.cleanup();
     }
+  });
+});
+
+/**
+ * The console's Status webhooks page: however many endpoints the units add, and however many
+ * deleted ones retention keeps, a page of it draws a bounded number of endpoints, each with a few
+ * of its newest status webhooks.
+ */
+describe(`the endpoints' page, a page at a time (${TEST_ENGINE})`, () => {
+  const ADMIN = { email: 'admin@example.jp', password: 'admin-password-123' };
+  const HOTEL_ADMIN = { email: 'hotel-admin@example.jp', password: 'a-long-password-123' };
+  let tegami: TestService;
+  const newestFirst = (ids: string[]) => [...ids].sort().reverse();
+  /**
+   * Active endpoints by unit, and deleted ones as listed, by unit and of every unit: most
+   * recently deleted first.
+   */
+  const active: Record<string, string[]> = { hotel: [], spa: [] };
+  const deleted: Record<string, string[]> = { hotel: [], spa: [] };
+  let everyDeleted: string[] = [];
+  /** An endpoint with more status webhooks than its card shows, and one with fewer. */
+  const busy: WebhookDeliveryTable[] = [];
+  const quiet: WebhookDeliveryTable[] = [];
+
+  before(async () => {
+    tegami = await startTestService({
+      TEGAMI_TEST_NO_WORKER: '1',
+      TEGAMI_ADMIN_EMAIL: ADMIN.email,
+      TEGAMI_ADMIN_PASSWORD: ADMIN.password,
+    });
+    const db = tegami.service.database.db;
+    const now = Date.now();
+    // Hotel: 30 active, 25 deleted; spa: 15 active, 5 deleted. Each deleted one keeps one status
+    // webhook: one whose log retention removed is not listed.
+    const made: { unit: string; gone: boolean }[] = [
+      ...Array.from({ length: 30 }, () => ({ unit: 'hotel', gone: false })),
+      ...Array.from({ length: 15 }, () => ({ unit: 'spa', gone: false })),
+      ...Array.from({ length: 25 }, () => ({ unit: 'hotel', gone: true })),
+      ...Array.from({ length: 5 }, () => ({ unit: 'spa', gone: true })),
+    ];
+    const unitIds: Record<string, string> = {};
+    for (const name of ['hotel', 'spa']) unitIds[name] = (await createUnitWithKey(tegami, name)).id;
+    let n = 0;
+    for (const { unit, gone } of made.sort(() => Math.random() - 0.5)) {
+      const id = newId('whk');
+      const at = now - 1_000_000 + n++;
+      await storeEndpoint(db, {
+        id,
+        url: `https://${unit}.example.jp/hooks/${n}`,
+        unitId: unitIds[unit] as string,
+        allUnits: false,
+        at,
+      });
+      if (gone) {
+        // Deleted in another order than created: the list goes by when.
+        await db
+          .updateTable('webhook_endpoints')
+          .set({ disabled_at: now - ((n * 7919) % 100_000) })
+          .where('id', '=', id)
+          .execute();
+        await db
+          .insertInto('webhook_deliveries')
+          .values(storedDelivery(id, newId('msg'), 'message.sent', 'delivered', at))
+          .execute();
+        deleted[unit]?.push(id);
+      } else {
+        active[unit]?.push(id);
+      }
+    }
+    const deletedAt = new Map(
+      (await db.selectFrom('webhook_endpoints').select(['id', 'disabled_at']).execute()).map(
+        (r) => [r.id, Number(r.disabled_at)],
+      ),
+    );
+    const asListed = (ids: string[]) =>
+      ids.sort((a, b) => (deletedAt.get(b) ?? 0) - (deletedAt.get(a) ?? 0) || (a < b ? 1 : -1));
+    for (const unit of ['hotel', 'spa']) asListed(deleted[unit] ?? []);
+    everyDeleted = asListed([...(deleted.hotel ?? []), ...(deleted.spa ?? [])]);
+    const [busyEndpoint, quietEndpoint] = newestFirst(active.hotel ?? []);
+    for (let i = 0; i < 7; i++) {
+      busy.push(
+        storedDelivery(busyEndpoint as string, newId('msg'), 'message.sent', 'delivered', now + i),
+      );
+    }
+    for (let i = 0; i < 2; i++) {
+      quiet.push(
+        storedDelivery(quietEndpoint as string, newId('msg'), 'message.sent', 'failed', now + i),
+      );
+    }
+    await db
+      .insertInto('webhook_deliveries')
+      .values([...busy, ...quiet])
+      .execute();
+
+    const admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
+    const created = await admin.post('/console/users', {
+      ...HOTEL_ADMIN,
+      role: 'admin',
+      units: unitIds.hotel as string,
+    });
+    assert.equal(created.status, 303, created.text);
+  });
+  after(async () => {
+    await tegami?.stop();
+  });
+
+  const cards = (text: string) =>
+    [...text.matchAll(/<section class="card" id="endpoint-(whk_\w+)"/g)].map((m) => m[1]);
+  const deletedListed = (text: string) =>
+    [
+      ...(/<ul id="deleted-endpoints">(.*?)<\/ul>/s.exec(text)?.[1] ?? '').matchAll(
+        /\/console\/webhooks\/(whk_\w+)\/deliveries/g,
+      ),
+    ].map((m) => m[1]);
+  const nextPage = (text: string) =>
+    /<a href="([^"]*)" rel="next">/.exec(text)?.[1]?.replace(/&amp;/g, '&');
+  const card = (text: string, id: string) =>
+    new RegExp(`<section class="card" id="endpoint-${id}">(.*?)</section>`, 's').exec(text)?.[1] ??
+    '';
+
+  /** Every page of a list, following its "Older …" links, and how many endpoints each drew. */
+  async function everyPage(
+    client: ConsoleClient,
+    path: string,
+    listed: (text: string) => (string | undefined)[],
+  ) {
+    const pages: string[][] = [];
+    let next: string | undefined = path;
+    while (next) {
+      const r = await client.get(next);
+      assert.equal(r.status, 200, r.text.slice(0, 500));
+      pages.push(listed(r.text) as string[]);
+      next = nextPage(r.text);
+      assert.ok(pages.length < 10, 'paging ends');
+    }
+    return pages;
+  }
+
+  test('20 endpoints a page, newest first, each with its 5 newest status webhooks; deleted ones 20 under the first page, the rest on pages of their own', async () => {
+    const admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
+    const every = newestFirst([...(active.hotel ?? []), ...(active.spa ?? [])]);
+    const pages = await everyPage(admin, '/console/webhooks', cards);
+    assert.deepEqual(
+      pages.map((p) => p.length),
+      [20, 20, 5],
+    );
+    assert.deepEqual(pages.flat(), every, 'each endpoint once, newest first');
+
+    const first = await admin.get('/console/webhooks');
+    // The card's newest status webhooks, newest first, and a link to the rest of its log.
+    const busyCard = card(first.text, busy[0]?.endpoint_id as string);
+    assert.deepEqual(
+      [...busyCard.matchAll(/href="\/console\/messages\/(msg_\w+)"/g)].map((m) => m[1]),
+      busy
+        .slice(2)
+        .reverse()
+        .map((d) => d.message_id),
+    );
+    assert.match(busyCard, />Older status webhooks, or those of one status or message →</);
+    const quietCard = card(first.text, quiet[0]?.endpoint_id as string);
+    assert.equal([...quietCard.matchAll(/<tr><td>/g)].length, 2);
+    assert.match(quietCard, />Status webhooks of one status or message →</);
+
+    // Deleted: the 20 most recently deleted under the first page, none under the others.
+    const under = deletedListed(first.text);
+    assert.deepEqual(under, everyDeleted.slice(0, 20));
+    const second = await admin.get(nextPage(first.text) as string);
+    assert.deepEqual(deletedListed(second.text), []);
+    assert.doesNotMatch(second.text, /Deleted endpoints/);
+    const rest =
+      /<a href="(\/console\/webhooks\/deleted\?older=whk_\w+)">Deleted before these →/.exec(
+        first.text,
+      )?.[1];
+    assert.ok(rest, 'a link to the deleted endpoints not shown');
+    const restPages = await everyPage(admin, rest, deletedListed);
+    assert.deepEqual(restPages.flat(), everyDeleted.slice(20), 'the rest, each once');
+    // Its first page too, for a link without a cursor.
+    assert.deepEqual(
+      (await everyPage(admin, '/console/webhooks/deleted', deletedListed)).flat(),
+      everyDeleted,
+    );
+  });
+
+  test("an admin of one unit pages through that unit's endpoints only", async () => {
+    const hotelAdmin = await signIn(tegami.url, HOTEL_ADMIN.email, HOTEL_ADMIN.password);
+    const pages = await everyPage(hotelAdmin, '/console/webhooks', cards);
+    assert.deepEqual(
+      pages.map((p) => p.length),
+      [20, 10],
+    );
+    assert.deepEqual(pages.flat(), newestFirst(active.hotel ?? []));
+    const first = await hotelAdmin.get('/console/webhooks');
+    assert.deepEqual(deletedListed(first.text), deleted.hotel?.slice(0, 20));
+    const rest = /<a href="(\/console\/webhooks\/deleted\?older=whk_\w+)">/.exec(first.text)?.[1];
+    assert.deepEqual(
+      (await everyPage(hotelAdmin, rest as string, deletedListed)).flat(),
+      deleted.hotel?.slice(20),
+    );
+    for (const spa of [...(active.spa ?? []), ...(deleted.spa ?? [])]) {
+      assert.ok(!first.text.includes(spa));
+    }
+    // A spa endpoint deleted names no page of the hotel's deleted endpoints.
+    const other = await hotelAdmin.get(`/console/webhooks/deleted?older=${deleted.spa?.[0]}`);
+    assert.equal(other.status, 400);
+    assert.match(other.text, /That page of deleted endpoints does not exist\./);
+  });
+
+  test('a page link no page made is a 400 that says so; forms on a later page answer on it', async () => {
+    const admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
+    for (const path of [
+      '/console/webhooks?older=garbage',
+      `/console/webhooks?older=msg_${'0'.repeat(26)}`,
+      '/console/webhooks?older=whk_1&older=whk_2',
+    ]) {
+      const r = await admin.get(path);
+      assert.equal(r.status, 400, `${path}: ${r.text.slice(0, 300)}`);
+    }
+    assert.match(
+      (await admin.get('/console/webhooks?older=garbage')).text,
+      /That page of status webhook endpoints does not exist\./,
+    );
+    for (const older of ['garbage', `whk_${'0'.repeat(26)}`, active.hotel?.[0]]) {
+      const r = await admin.get(`/console/webhooks/deleted?older=${older}`);
+      assert.equal(r.status, 400, `${older}: ${r.text.slice(0, 300)}`);
+      assert.match(r.text, /That page of deleted endpoints does not exist\./);
+    }
+    // A well-formed id past every endpoint: the end of the list, not an error.
+    const end = await admin.get(`/console/webhooks?older=whk_${'0'.repeat(26)}`);
+    assert.equal(end.status, 200);
+    assert.match(end.text, /No older endpoint\./);
+
+    // Posting failed ones again from the second page comes back to it, at the endpoint's card.
+    const first = await admin.get('/console/webhooks');
+    const older = /older=(whk_\w+)" rel="next"/.exec(first.text)?.[1] as string;
+    const second = await admin.get(`/console/webhooks?older=${older}`);
+    const [id] = cards(second.text);
+    assert.match(second.text, new RegExp(`<input type="hidden" name="older" value="${older}">`));
+    assert.match(second.text, new RegExp(`href="/console/webhooks/${id}/delete\\?older=${older}"`));
+    const redelivered = await admin.post(`/console/webhooks/${id}/redeliver`, { older });
+    assert.equal(redelivered.status, 303);
+    assert.equal(
+      redelivered.location,
+      `/console/webhooks?older=${older}&redelivered=${id}&count=0#endpoint-${id}`,
+    );
+    const answer = await admin.get(redelivered.location as string);
+    assert.match(card(answer.text, id as string), /id="redelivered"/);
+    assert.equal(
+      (await admin.post(`/console/webhooks/${id}/redeliver`, { older: 'x' })).status,
+      400,
+    );
+    const asked = await admin.get(`/console/webhooks/${id}/delete?older=${older}`);
+    assert.match(
+      asked.text,
+      new RegExp(`href="/console/webhooks\\?older=${older}#endpoint-${id}">← Back`),
+    );
+    // A refused new endpoint is answered on the page its form was on.
+    const refused = await admin.post('/console/webhooks', {
+      url: 'not a url',
+      events: 'message.sent',
+      older,
+    });
+    assert.equal(refused.status, 400);
+    assert.deepEqual(cards(refused.text), cards(second.text));
   });
 });

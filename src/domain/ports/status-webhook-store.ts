@@ -56,6 +56,9 @@ export interface WebhookDeliveryQuery {
   messageId?: string;
 }
 
+/** Where a page of deleted endpoints goes on from: the last one of the page before. */
+export type DeletedEndpointCursor = Pick<WebhookEndpoint, 'id'> & { deletedAt: number };
+
 /** A claimed status webhook with what the sender needs to post it. */
 export interface DueWebhookDelivery {
   id: string;
@@ -88,9 +91,13 @@ export interface StatusWebhookStore {
   list(unitId?: string, page?: { limit: number; beforeId?: string }): Promise<WebhookEndpoint[]>;
   /**
    * Deleted endpoints whose log still holds a status webhook (retention has not removed it all),
-   * the most recently deleted first; with `unitId`, only that unit's own.
+   * the most recently deleted first; with `unitId`, only that unit's own. `limit` of them, those
+   * after `before` (a deleted endpoint) in that order when given.
    */
-  listDeleted(limit: number, unitId?: string): Promise<WebhookEndpoint[]>;
+  listDeleted(
+    page: { limit: number; before?: DeletedEndpointCursor },
+    unitId?: string,
+  ): Promise<WebhookEndpoint[]>;
   /**
    * An active endpoint; with `unitId`, only if it is that unit's own. With `deleted: true` a
    * deleted one too (`deletedAt` says so): its log is read, nothing is done with it.
@@ -114,6 +121,14 @@ export interface StatusWebhookStore {
   ): Promise<WebhookEndpoint | null>;
   /** The endpoint's log, newest first (keyset by id: entries queued meanwhile sort first). */
   deliveries(endpointId: string, query: WebhookDeliveryQuery): Promise<WebhookDelivery[]>;
+  /**
+   * The newest `limit` status webhooks of each endpoint, newest first, read together (a page of
+   * endpoints): an endpoint with none has an empty list.
+   */
+  newestDeliveries(
+    endpointIds: readonly string[],
+    limit: number,
+  ): Promise<Map<string, WebhookDelivery[]>>;
   /** The status webhooks about one message, to every endpoint: oldest first, at most `limit`. */
   messageDeliveries(messageId: string, limit: number): Promise<WebhookDelivery[]>;
   /**

@@ -1,4 +1,7 @@
-import type { WebhookEndpoint } from '../../domain/ports/status-webhook-store.ts';
+import type {
+  DeletedEndpointCursor,
+  WebhookEndpoint,
+} from '../../domain/ports/status-webhook-store.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { toEndpoint } from './rows.ts';
 
@@ -24,11 +27,12 @@ export async function listEndpoints(
 
 /**
  * Deleted endpoints whose log still holds a status webhook, the most recently deleted first:
- * once retention has removed the whole log there is nothing left to read.
+ * once retention has removed the whole log there is nothing left to read. With `page.before`,
+ * those after it in that order (keyset on `(disabled_at, id)`).
  */
 export async function listDeletedEndpoints(
   handle: DatabaseHandle,
-  limit: number,
+  page: { limit: number; before?: DeletedEndpointCursor },
   unitId?: string,
 ): Promise<WebhookEndpoint[]> {
   let query = handle.db
@@ -42,10 +46,15 @@ export async function listDeletedEndpoints(
     );
   if (unitId !== undefined)
     query = query.where('e.unit_id', '=', unitId).where('e.all_units', '=', 0);
+  const { before } = page;
+  if (before !== undefined)
+    query = query.where(({ eb, refTuple, tuple }) =>
+      eb(refTuple('e.disabled_at', 'e.id'), '<', tuple(before.deletedAt, before.id)),
+    );
   const rows = await query
     .orderBy('e.disabled_at', 'desc')
     .orderBy('e.id', 'desc')
-    .limit(limit)
+    .limit(page.limit)
     .execute();
   return rows.map(toEndpoint);
 }

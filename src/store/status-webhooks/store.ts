@@ -1,4 +1,5 @@
 import type {
+  DeletedEndpointCursor,
   DueWebhookDelivery,
   StatusWebhookStore,
   WebhookDelivery,
@@ -11,7 +12,7 @@ import { countPendingDeliveries } from './count-pending.ts';
 import { createEndpoint } from './create-endpoint.ts';
 import { disableEndpoint } from './disable-endpoint.ts';
 import { findEndpoint } from './find-endpoint.ts';
-import { listDeliveries, listMessageDeliveries } from './list-deliveries.ts';
+import { listDeliveries, listMessageDeliveries, listNewestDeliveries } from './list-deliveries.ts';
 import { listDeletedEndpoints, listEndpoints } from './list-endpoints.ts';
 import { type AttemptResult, recordAttempt } from './record-attempt.ts';
 import { redeliver } from './redeliver.ts';
@@ -39,8 +40,11 @@ export class SqlWebhookStore implements StatusWebhookStore {
     return listEndpoints(this.handle, unitId, page);
   }
 
-  listDeleted(limit: number, unitId?: string): Promise<WebhookEndpoint[]> {
-    return listDeletedEndpoints(this.handle, limit, unitId);
+  listDeleted(
+    page: { limit: number; before?: DeletedEndpointCursor },
+    unitId?: string,
+  ): Promise<WebhookEndpoint[]> {
+    return listDeletedEndpoints(this.handle, page, unitId);
   }
 
   find(
@@ -65,6 +69,13 @@ export class SqlWebhookStore implements StatusWebhookStore {
 
   deliveries(endpointId: string, query: WebhookDeliveryQuery): Promise<WebhookDelivery[]> {
     return listDeliveries(this.handle, endpointId, query);
+  }
+
+  newestDeliveries(
+    endpointIds: readonly string[],
+    limit: number,
+  ): Promise<Map<string, WebhookDelivery[]>> {
+    return listNewestDeliveries(this.handle, endpointIds, limit);
   }
 
   messageDeliveries(messageId: string, limit: number): Promise<WebhookDelivery[]> {

@@ -3,6 +3,7 @@ import { count, oneOrMany } from '../../../domain/count-words.ts';
 import { MESSAGE_ID, MESSAGE_ID_IN_WORDS } from '../../../domain/ids.ts';
 import type { Unit } from '../../../domain/operations/units.ts';
 import {
+  type DeletedEndpointCursor,
   WEBHOOK_DELIVERY_STATUSES,
   type WebhookDelivery,
   type WebhookDeliveryStatus,
@@ -39,8 +40,22 @@ import { eitherOf, webhookProgress } from '../words.ts';
 // a field as the form shows it.
 const ENDPOINT_LABELS = { url: 'URL', events: 'Events', unit: 'Unit' } as const;
 
-/** Deleted endpoints listed (with a link to their logs) under the active ones. */
+/**
+ * Active endpoints per page of the endpoints' page, newest first, as `GET /v1/webhook-endpoints`
+ * lists them: a unit may add any number of endpoints, and each card holds its forms and its
+ * newest status webhooks.
+ */
+const ENDPOINTS_PAGE_SIZE = 20;
+
+/**
+ * Deleted endpoints listed (with a link to their logs) under the first page of active ones, the
+ * most recently deleted first; the rest, kept until retention removes their logs, on pages of
+ * their own.
+ */
 const DELETED_ENDPOINTS_SHOWN = 20;
+const DELETED_ENDPOINTS_PAGE_SIZE = 50;
+
+const NO_SUCH_DELETED_PAGE = 'That page of deleted endpoints does not exist.';
 
 /** A status webhook endpoint that is not there, or not one of this user's units'. */
 const NO_ENDPOINT = 'No such status webhook endpoint among those you manage.';
@@ -49,8 +64,11 @@ const NO_ENDPOINT = 'No such status webhook endpoint among those you manage.';
 const NO_ACTIVE_ENDPOINT =
   'No such status webhook endpoint, or it was deleted: a deleted endpoint is not changed any more. Its log is under Deleted endpoints on the Status webhooks page.';
 
-/** An endpoint's newest status webhooks on the endpoints' page, and those per page of its log. */
-const WEBHOOK_LOG_SHOWN = 20;
+/**
+ * An endpoint's newest status webhooks on its card, and those per page of its log: a page of
+ * endpoints draws at most 100 (20 cards of 5), as a page of one endpoint's log does.
+ */
+const WEBHOOK_LOG_SHOWN = 5;
 const WEBHOOK_LOG_PAGE_SIZE = 100;
 
 /** Pending status webhooks counted on the page that asks before deleting their endpoint. */
@@ -71,6 +89,11 @@ function deliveryTable(entries: WebhookDelivery[]) {
     const { state, answer } = webhookProgress(d);
     return html`<tr><td>${time(d.createdAt)}</td><td>${d.eventType}</td><td>${d.messageId ? html`<a href="/console/messages/${d.messageId}"><code>${d.messageId}</code></a>` : ''}</td><td>${state}</td><td>${d.attempts}${d.requeuedAt === null ? '' : ' since then'}</td><td class="wrap">${answer}</td></tr>`;
   })}</tbody></table>`;
+}
+
+/** Deleted endpoints, each with its unit, when it was deleted and a link to its log. */
+function deletedList(deleted: WebhookEndpoint[], unitName: (e: WebhookEndpoint) => string) {
+  return html`<ul id="deleted-endpoints">${deleted.map((e) => html`<li><code>${e.url}</code> · ${unitName(e)} · deleted ${time(e.deletedAt)} · <a href="/console/webhooks/${e.id}/deliveries">its log →</a></li>`)}</ul>`;
 }
 
 /** The windows the console offers for a rotated-out webhook secret, in seconds. */
@@ -126,24 +149,52 @@ export function registerWebhookPages(app: FastifyInstance, deps: ConsoleDeps): v
   }
 
   /**
-   * The endpoints' page. `redelivered`: the endpoint whose failed status webhooks were just
-   * queued again, and how many; `refused`: the new endpoint's form as typed, and what is wrong.
+   * The cursor `older` of the endpoints' page, or of a form or link on it: undefined on the first
+   * page. Only its shape is checked (a link no page made is a 400): endpoints are listed by id, so
+   * the id of one deleted since still names a place in the list.
+   */
+  const endpointsCursor = (older: string | undefined) =>
+    olderThanCursor(older, 'whk', 'status webhook endpoints');
+
+  /** The endpoints' page the cursor `older` names, at an endpoint's card. */
+  const endpointsPageAt = (older: string | undefined, id: string) =>
+    `/console/webhooks${qs({ older })}#endpoint-${id}`;
+
+  /**
+   * A page of the endpoints' page: active endpoints newest first, those created before `older`
+   * (none: the first page, which also lists the most recently deleted ones).
+   * `redelivered`: the endpoint whose failed status webhooks were just queued again, and how
+   * many; `refused`: the new endpoint's form as typed, and what is wrong.
    */
   async function webhooksPage(
     state: ConsoleRequestState,
+    older: string | undefined,
     redelivered: { id: string; count: number } | null,
     refused: { form: EndpointForm; why: Refusal } | null,
   ) {
-    const [endpoints, deleted] = await Promise.all([
-      deps.webhooks.list(unitIdOf(state)),
-      deps.webhooks.listDeleted(DELETED_ENDPOINTS_SHOWN, unitIdOf(state)),
+    const unitId = unitIdOf(state);
+    const [found, deletedFound] = await Promise.all([
+      // One more than a page: whether an older page exists (keyset, by id).
+      deps.webhooks.list(unitId, {
+        limit: ENDPOINTS_PAGE_SIZE + 1,
+        ...(older !== undefined ? { beforeId: older } : {}),
+      }),
+      // Under the first page only; one more than shown: whether more were deleted before.
+      older === undefined
+        ? deps.webhooks.listDeleted({ limit: DELETED_ENDPOINTS_SHOWN + 1 }, unitId)
+        : [],
     ]);
+    const endpoints = found.slice(0, ENDPOINTS_PAGE_SIZE);
+    const last = found.length > ENDPOINTS_PAGE_SIZE ? endpoints.at(-1) : undefined;
+    const deleted = deletedFound.slice(0, DELETED_ENDPOINTS_SHOWN);
+    const lastDeleted = deletedFound.length > DELETED_ENDPOINTS_SHOWN ? deleted.at(-1) : undefined;
     const now = clock();
-    // One more than shown: whether the endpoint's log goes on.
-    const logs = await Promise.all(
-      endpoints.map((e) => deps.webhooks.deliveries(e.id, { limit: WEBHOOK_LOG_SHOWN + 1 })),
-    );
-    const [units, unitName] = await Promise.all([
+    const [logs, units, unitName] = await Promise.all([
+      // One more than shown for each: whether the endpoint's log goes on.
+      deps.webhooks.newestDeliveries(
+        endpoints.map((e) => e.id),
+        WEBHOOK_LOG_SHOWN + 1,
+      ),
       unitsOffered(state),
       unitWords([...endpoints, ...deleted]),
     ]);
@@ -159,28 +210,32 @@ export function registerWebhookPages(app: FastifyInstance, deps: ConsoleDeps): v
     const why = refused?.why ?? null;
     // Every event, until a refused form says which were picked.
     const events = typed?.events ?? WEBHOOK_EVENT_TYPES;
-    const body = html`<form method="post" action="/console/webhooks" class="card inline-form">${csrf(state)}
+    // Each form says which page it was on, for its answer to come back to that page.
+    const onThisPage = older ? html`<input type="hidden" name="older" value="${older}">` : '';
+    const body = html`<form method="post" action="/console/webhooks" class="card inline-form">${csrf(state)}${onThisPage}
 ${refusalNotice(why)}
 <label>${ENDPOINT_LABELS.url} <input type="url" name="url" required placeholder="https://app.example.jp/tegami-hooks" value="${typed?.url ?? ''}"${invalidIf(why, 'url')}></label>
 <label>${ENDPOINT_LABELS.events} <select name="events" multiple size="4" required${invalidIf(why, 'events')}>${WEBHOOK_EVENT_TYPES.map((t) => html`<option${events.includes(t) ? ' selected' : ''}>${t}</option>`)}</select></label>
 <label>${ENDPOINT_LABELS.unit} ${unitField(units, { name: 'unit', typed: typed?.unit, invalid: invalidIf(why, 'unit'), ...(state.scope.kind === 'all' ? { everyUnit: 'every unit' } : {}) })}</label>
 <button type="submit">Add endpoint</button></form>
-${endpoints.map((e, i) => {
-  const log = logs[i] ?? [];
+${endpoints.map((e) => {
+  const log = logs.get(e.id) ?? [];
   return html`<section class="card" id="endpoint-${e.id}"><h2>${e.url}</h2>
 <p>Events: ${e.events.join(', ')} · ${unitName(e)} · created ${time(e.createdAt)}${e.previousSecretExpiresAt !== null && e.previousSecretExpiresAt > now ? html` · the previous secret signs too until ${time(e.previousSecretExpiresAt)}` : ''}</p>
-${redeliveredNote(e)}<form method="post" action="/console/webhooks/${e.id}/redeliver" class="inline">${csrf(state)}<button type="submit">Post failed status webhooks again</button></form>
-<form method="post" action="/console/webhooks/${e.id}/rotate-secret" class="inline">${csrf(state)}<label>Old secret keeps signing <select name="keep_previous_for_seconds">${KEEP_PREVIOUS_CHOICES.map(([seconds, label]) => html`<option value="${seconds}" ${seconds === DEFAULT_PREVIOUS_SECRET_SECONDS ? 'selected' : ''}>${label}</option>`)}</select></label><button type="submit">Rotate secret</button></form>
-<a class="button danger" href="/console/webhooks/${e.id}/delete">Delete endpoint…</a>
+${redeliveredNote(e)}<form method="post" action="/console/webhooks/${e.id}/redeliver" class="inline">${csrf(state)}${onThisPage}<button type="submit">Post failed status webhooks again</button></form>
+<form method="post" action="/console/webhooks/${e.id}/rotate-secret" class="inline">${csrf(state)}${onThisPage}<label>Old secret keeps signing <select name="keep_previous_for_seconds">${KEEP_PREVIOUS_CHOICES.map(([seconds, label]) => html`<option value="${seconds}" ${seconds === DEFAULT_PREVIOUS_SECRET_SECONDS ? 'selected' : ''}>${label}</option>`)}</select></label><button type="submit">Rotate secret</button></form>
+<a class="button danger" href="/console/webhooks/${e.id}/delete${qs({ older })}">Delete endpoint…</a>
 ${deliveryTable(log.slice(0, WEBHOOK_LOG_SHOWN))}
 <p><a href="/console/webhooks/${e.id}/deliveries">${log.length > WEBHOOK_LOG_SHOWN ? 'Older status webhooks, or those of one status or message →' : 'Status webhooks of one status or message →'}</a></p></section>`;
 })}
-${endpoints.length === 0 ? html`<p class="muted">No endpoint yet.</p>` : ''}
+${endpoints.length === 0 ? html`<p class="muted" role="status">${older ? 'No older endpoint.' : 'No endpoint yet.'}</p>` : ''}
+${last ? html`<p><a href="/console/webhooks${qs({ older: last.id })}" rel="next">Older endpoints →</a></p>` : ''}
 ${
   deleted.length > 0
     ? html`<h2>Deleted endpoints</h2>
 <p class="muted">Nothing is posted to them any more; their logs are kept until retention removes them.</p>
-<ul id="deleted-endpoints">${deleted.map((e) => html`<li><code>${e.url}</code> · ${unitName(e)} · deleted ${time(e.deletedAt)} · <a href="/console/webhooks/${e.id}/deliveries">its log →</a></li>`)}</ul>`
+${deletedList(deleted, unitName)}
+${lastDeleted ? html`<p><a href="/console/webhooks/deleted${qs({ older: lastDeleted.id })}">Deleted before these →</a></p>` : ''}`
     : ''
 }`;
     return page('Status webhooks', state, body, '/console/webhooks');
@@ -188,9 +243,10 @@ ${
 
   app.get('/console/webhooks', { config: { permission: 'administer' } }, async (request, reply) => {
     // After "Redeliver": how many went back to the queue, said in that endpoint's card.
-    const { redelivered, count: requeued } = request.query as Fields;
+    const { redelivered, count: requeued, older } = request.query as Fields;
     const shown = await webhooksPage(
       stateOf(request),
+      endpointsCursor(older),
       redelivered && /^[0-9]{1,9}$/.test(requeued ?? '')
         ? { id: redelivered, count: Number(requeued) }
         : null,
@@ -198,6 +254,42 @@ ${
     );
     return reply.type('text/html').send(shown.text);
   });
+
+  // Deleted endpoints past those under the endpoints' page, most recently deleted first, a page
+  // at a time: their logs stay readable until retention removes them.
+  app.get(
+    '/console/webhooks/deleted',
+    { config: { permission: 'administer' } },
+    async (request, reply) => {
+      const state = stateOf(request);
+      const unitId = unitIdOf(state);
+      // The last endpoint of the page before, read for when it was deleted: the list's order.
+      // Endpoints are never removed (retention removes their logs), so a link made earlier
+      // still works; one naming no deleted endpoint of this user's is a 400.
+      const older = olderThanCursor((request.query as Fields).older, 'whk', 'deleted endpoints');
+      let before: DeletedEndpointCursor | undefined;
+      if (older !== undefined) {
+        const pageBefore = await deps.webhooks.find(older, unitId, { deleted: true });
+        if (!pageBefore || pageBefore.deletedAt === null)
+          throw new ConsoleError(400, NO_SUCH_DELETED_PAGE);
+        before = { id: pageBefore.id, deletedAt: pageBefore.deletedAt };
+      }
+      const found = await deps.webhooks.listDeleted(
+        { limit: DELETED_ENDPOINTS_PAGE_SIZE + 1, ...(before ? { before } : {}) },
+        unitId,
+      );
+      const deleted = found.slice(0, DELETED_ENDPOINTS_PAGE_SIZE);
+      const last = found.length > DELETED_ENDPOINTS_PAGE_SIZE ? deleted.at(-1) : undefined;
+      const body = html`<p><a href="/console/webhooks">← Back to the endpoints</a></p>
+<h2>Deleted endpoints, most recently deleted first</h2>
+<p class="muted">Nothing is posted to them any more; their logs are kept until retention removes them.</p>
+${deleted.length > 0 ? deletedList(deleted, await unitWords(deleted)) : html`<p class="muted" role="status">No more deleted endpoints.</p>`}
+${last ? html`<p><a href="/console/webhooks/deleted${qs({ older: last.id })}" rel="next">Deleted before these →</a></p>` : ''}`;
+      return reply
+        .type('text/html')
+        .send(page('Deleted status webhook endpoints', state, body, '/console/webhooks').text);
+    },
+  );
 
   // An endpoint's whole log, newest first, a page at a time, by status or message: what the
   // application was sent about a booking, and what it answered.
@@ -251,6 +343,7 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
     async (request, reply) => {
       const state = stateOf(request);
       const raw = request.body as Record<string, string | string[] | undefined>;
+      const older = endpointsCursor(typeof raw.older === 'string' ? raw.older : undefined);
       const typedUrl = String(raw.url ?? '').trim();
       const form: EndpointForm = {
         url: typedUrl.slice(0, 4096),
@@ -262,7 +355,7 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
       // Refused: the page again, with the form as typed and what is wrong above it.
       const refuse = async (field: keyof EndpointForm, problem: string) => {
         const why = refusal('endpoint-error', problem, [field], 'No endpoint was added.');
-        const shown = await webhooksPage(state, null, { form, why });
+        const shown = await webhooksPage(state, older, null, { form, why });
         return reply.code(400).type('text/html').send(shown.text);
       };
       const url = `“${ENDPOINT_LABELS.url}”`;
@@ -351,6 +444,8 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
     '/console/webhooks/:id/delete',
     { config: { permission: 'administer' } },
     async (request, reply) => {
+      // The endpoints' page the link was on, for Back and for the answer.
+      const older = endpointsCursor((request.query as Fields).older);
       const { state, id, endpoint } = await endpointOfPath(request);
       // Deleted already (someone else was first, or Back after deleting): its log says so.
       if (endpoint.deletedAt !== null) {
@@ -364,11 +459,11 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
         pending === 0
           ? html`No status webhook to it is waiting to be posted.`
           : html`<strong>${many ? `More than ${count(PENDING_COUNTED, 'status webhook')}` : count(pending, 'status webhook')} still waiting to be posted to it ${oneOrMany(pending, 'is', 'are')} never posted</strong>: ${oneOrMany(pending, 'it is', 'they are')} marked failed (“endpoint deleted”).`;
-      const body = html`<p><a href="/console/webhooks#endpoint-${id}">← Back to the endpoints</a></p>
+      const body = html`<p><a href="${endpointsPageAt(older, id)}">← Back to the endpoints</a></p>
 <section class="card" id="confirm-delete"><p>Delete the endpoint <strong>${endpoint.url}</strong> (${unit}, events ${endpoint.events.join(', ')})?</p>
 <p>Nothing more is posted to it. ${waiting} Its log stays readable, under Deleted endpoints, until retention removes it. A deleted endpoint cannot be brought back: one added again gets a new secret, which the application must be given.</p>
-<form method="post" action="/console/webhooks/${id}/delete" class="inline">${csrf(state)}<button type="submit" class="danger">Delete endpoint</button></form>
-<a class="button secondary" href="/console/webhooks#endpoint-${id}">Keep it</a></section>`;
+<form method="post" action="/console/webhooks/${id}/delete" class="inline">${csrf(state)}${older ? html`<input type="hidden" name="older" value="${older}">` : ''}<button type="submit" class="danger">Delete endpoint</button></form>
+<a class="button secondary" href="${endpointsPageAt(older, id)}">Keep it</a></section>`;
       return reply
         .type('text/html')
         .send(page('Delete a status webhook endpoint', state, body, '/console/webhooks').text);
@@ -379,17 +474,20 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
     '/console/webhooks/:id/delete',
     { config: { permission: 'administer' } },
     async (request, reply) => {
+      const older = endpointsCursor((request.body as Fields).older);
       const { state, id, endpoint } = await endpointOfPath(request);
+      // The page the endpoint was on, without it now.
+      const answer = `/console/webhooks${qs({ older })}`;
       // Deleted already (the button clicked twice, or someone else was first): the page shows it
       // so, rather than an error about the second click.
       if (!(await deps.webhooks.disable(id, clock(), unitIdOf(state)))) {
-        return reply.redirect('/console/webhooks', 303);
+        return reply.redirect(answer, 303);
       }
       await deps.operations.record(state.actor, 'webhook_endpoint.delete', {
         unitId: endpoint.allUnits ? null : endpoint.unitId,
         target: id,
       });
-      return reply.redirect('/console/webhooks', 303);
+      return reply.redirect(answer, 303);
     },
   );
 
@@ -399,6 +497,7 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
     async (request, reply) => {
       const state = stateOf(request);
       const { id } = request.params as { id: string };
+      const older = endpointsCursor((request.body as Fields).older);
       const endpoint = await deps.webhooks.find(id, unitIdOf(state));
       if (!endpoint) throw new ConsoleError(404, NO_ACTIVE_ENDPOINT);
       const n = await deps.webhooks.redeliver(id, null, clock());
@@ -407,8 +506,9 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
         target: id,
         counts: { requeued: n },
       });
+      // Back on the page it was on, which draws its card: endpoints created since come before it.
       return reply.redirect(
-        `/console/webhooks${qs({ redelivered: id, count: n })}#endpoint-${id}`,
+        `/console/webhooks${qs({ older, redelivered: id, count: n })}#endpoint-${id}`,
         303,
       );
     },
@@ -420,7 +520,9 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
     async (request, reply) => {
       const state = stateOf(request);
       const { id } = request.params as { id: string };
-      const raw = String((request.body as Fields | undefined)?.keep_previous_for_seconds ?? '');
+      const form = request.body as Fields;
+      const older = endpointsCursor(form.older);
+      const raw = String(form.keep_previous_for_seconds ?? '');
       // As POST /v1/webhook-endpoints/{id}/rotate-secret; the form offers a few windows only.
       const keepSeconds = /^[0-9]{1,6}$/.test(raw) ? Number(raw) : Number.NaN;
       if (!(keepSeconds >= 0 && keepSeconds <= MAX_PREVIOUS_SECRET_SECONDS)) {
@@ -449,7 +551,7 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
           ? html`The previous secret no longer signs anything.`
           : html`The previous secret also signs every status webhook until ${time(endpoint.previousSecretExpiresAt)}: give the receiver the new one before then.`;
       const body = html`<div class="card notice" role="status"><p>Status webhooks to <strong>${endpoint.url}</strong> are signed with this new secret, shown only this once; keep it now:</p><pre data-new-secret>${endpoint.secret}</pre><p>${until}</p></div>
-<p><a href="/console/webhooks">Back to the endpoints</a></p>`;
+<p><a href="${endpointsPageAt(older, id)}">Back to the endpoints</a></p>`;
       return reply
         .type('text/html')
         .send(page('Secret rotated', state, body, '/console/webhooks').text);
