@@ -318,24 +318,22 @@ ${last ? html`<p><a href="/console/messages${qs({ q, before: last.id })}" rel="n
     const now = (deps.clock ?? Date.now)();
     // Mail due to go: held by the provider's state, if it is not healthy.
     const due = r.status === 'queued' || (r.status === 'scheduled' && (r.sendAt ?? 0) <= now);
-    const [webhooks, endpoints, hold, probed] = await Promise.all([
+    const [webhooks, hold, probed] = await Promise.all([
       deps.webhooks.messageDeliveries(r.id, 100),
-      deps.webhooks.list(unitId),
       due ? providerHold(deps, now, { state, url: request.url }) : '',
       probeNotice(deps, (request.query as Fields)[PROBED]),
     ]);
-    // An endpoint deleted since is named too: its log is still there, until retention.
-    const listed = new Set(endpoints.map((e) => e.id));
-    const gone = await Promise.all(
-      [...new Set(webhooks.map((w) => w.endpointId))]
-        .filter((id) => !listed.has(id))
-        .map((id) => deps.webhooks.find(id, unitId, { deleted: true })),
+    // Only the endpoints this message's status webhooks went to are read, however many the
+    // unit has; one deleted since is named too: its log is still there, until retention.
+    const endpoints = await Promise.all(
+      [...new Set(webhooks.map((w) => w.endpointId))].map((id) =>
+        deps.webhooks.find(id, unitId, { deleted: true }),
+      ),
     );
     const endpointOf = new Map(
-      [...endpoints, ...gone.flatMap((e) => (e ? [e] : []))].map((e) => [
-        e.id,
-        { url: shownUrl(e.url, state.user), deleted: e.deletedAt !== null },
-      ]),
+      endpoints
+        .flatMap((e) => (e ? [e] : []))
+        .map((e) => [e.id, { url: shownUrl(e.url, state.user), deleted: e.deletedAt !== null }]),
     );
     const admin = state.user.role === 'admin';
     // What came after an attempt, for its outcome's words ("failed, will retry").
