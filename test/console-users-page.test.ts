@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { newId } from '../src/domain/ids.ts';
 import { consoleUserStore } from '../src/store/console/store.ts';
-import { queryDatabase, startTestService, TEST_ENGINE, type TestService } from './helpers.ts';
+import { BIN, queryDatabase, startTestService, TEST_ENGINE, type TestService } from './helpers.ts';
 import { type ConsoleClient, signIn } from './support/console.ts';
 
 /**
@@ -105,6 +107,8 @@ describe(`console users page: a user created is said so (${TEST_ENGINE})`, () =>
  * The users page, 50 users a page, newest first (**Older users →**), walked as an admin follows
  * its links: every user once; a cursor no link made refused with 400; a user created from any
  * page answered on the first, where it is the newest; a form refused answered on its own page.
+ * `tegami users list` pages the same users the same way, and says on standard error how to list
+ * the older ones.
  */
 /** Users made here; with the first admin, two whole pages of 50 and a third. */
 const MADE = 104;
@@ -263,5 +267,100 @@ describe(`console users page, a page at a time (${TEST_ENGINE})`, () => {
     )?.[1];
     assert.match(notice ?? '', /Created user <strong>desk-\d{3}@example\.jp<\/strong>\./);
     assert.ok(!rowsOf(r.text).ids.includes(old));
+  });
+
+  /** `tegami users list …` against this database, its standard output and error apart. */
+  async function usersList(
+    ...flags: string[]
+  ): Promise<{ code: number | null; rows: string[]; stdout: string; stderr: string }> {
+    const child = spawn(process.execPath, [BIN, 'users', 'list', ...flags], {
+      env: { ...process.env, TEGAMI_DATABASE_URL: tegami.databaseUrl, TEGAMI_LOG_LEVEL: 'error' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const [code] = (await once(child, 'close')) as [number | null];
+    // The ID column of each row under the header.
+    const rows = stdout
+      .split('\n')
+      .slice(1)
+      .filter(Boolean)
+      .map((line) => /(usr_[0-9A-Z]{26})$/.exec(line)?.[1] ?? line);
+    return { code, rows, stdout, stderr };
+  }
+
+  test('tegami users list pages as the console does, the command for older users on standard error', async () => {
+    const first = await usersList();
+    assert.equal(first.code, 0, first.stderr);
+    // Each line as it always was: the header, then a user's address, role, units, content,
+    // state and id.
+    assert.match(first.stdout, /^EMAIL\s+ROLE\s+UNITS\s+CONTENT\s+STATE\s+ID\n/);
+    assert.match(
+      first.stdout,
+      new RegExp(`^desk-\\d{3}@example\\.jp +viewer +all +metadata only +active +${all[1]}$`, 'm'),
+    );
+    assert.deepEqual(first.rows, all.slice(0, 50), 'the newest 50, as the first page shows them');
+    assert.equal(first.stderr, `Older users: tegami users list --before ${all[49]}\n`);
+
+    // Followed as it says, to the end: every user once, the last page saying nothing more.
+    const pages: string[][] = [first.rows];
+    let next = first.stderr;
+    while (next !== '') {
+      const flags = next.trim().replace('Older users: tegami users list ', '').split(' ');
+      const page = await usersList(...flags);
+      assert.equal(page.code, 0, page.stderr);
+      pages.push(page.rows);
+      assert.ok(pages.length <= 3, 'the pages end');
+      next = page.stderr;
+    }
+    assert.deepEqual(
+      pages.map((p) => p.length),
+      [50, 50, all.length - 100],
+    );
+    assert.deepEqual(pages.flat(), all);
+
+    // --limit sets the page, and the command for the next one keeps it.
+    const small = await usersList('--limit', '7', '--before', all[2] as string);
+    assert.equal(small.code, 0, small.stderr);
+    assert.deepEqual(small.rows, all.slice(3, 10));
+    assert.equal(small.stderr, `Older users: tegami users list --before ${all[9]} --limit 7\n`);
+    const whole = await usersList('--limit', '500');
+    assert.deepEqual(whole.rows, all);
+    assert.equal(whole.stderr, '', 'nothing older');
+  });
+
+  test('tegami users list: a bad --limit or --before is a usage error (64), an id of no user exits 2; nothing changes', async () => {
+    const refused: [string[], RegExp][] = [
+      [['--limit', '0'], /--limit must be a whole number from 1 to 500/],
+      [['--limit', '501'], /--limit must be a whole number from 1 to 500/],
+      [['--limit', '2.5'], /--limit must be a whole number from 1 to 500/],
+      [['--limit='], /--limit must be a whole number from 1 to 500/],
+      [['--before', 'garbage'], /--before must be a user's id \(usr_/],
+      [['--before', (all[0] as string).toLowerCase()], /--before must be a user's id/],
+      [['--role', 'admin'], /--role is for create only/],
+    ];
+    // Side by side: each is a process of its own, refused before it opens the database.
+    const answers = await Promise.all(refused.map(([flags]) => usersList(...flags)));
+    refused.forEach(([flags, said], i) => {
+      const r = answers[i] as Awaited<ReturnType<typeof usersList>>;
+      assert.equal(r.code, 64, `${flags.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, said, flags.join(' '));
+      assert.match(r.stderr, /Usage: tegami users create/, 'with the usage');
+      assert.equal(r.stdout, '', 'no users listed');
+    });
+    const unknown = await usersList('--before', `usr_${'0'.repeat(26)}`);
+    assert.equal(unknown.code, 2, unknown.stderr);
+    assert.equal(
+      unknown.stderr,
+      `tegami users: no user has the id usr_${'0'.repeat(26)} (see tegami users list)\n`,
+    );
+    assert.equal(unknown.stdout, '');
+    assert.deepEqual(await usersNewestFirst(), all, 'no user was made or changed');
   });
 });

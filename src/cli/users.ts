@@ -7,8 +7,8 @@ import {
   type ConsoleUser,
   lockOf,
 } from '../domain/console-users.ts';
+import { isIdOf } from '../domain/ids.ts';
 import { OperationsError } from '../domain/operations/errors.ts';
-import { ALL_UNITS } from '../domain/operations/scope.ts';
 import {
   CLI_LISTS,
   cliActor,
@@ -21,9 +21,10 @@ import {
 import type { Config } from './config.ts';
 import { readNewPassword, readPassword } from './password-input.ts';
 import { consoleAccounts } from './wire.ts';
+import type { Operations } from './wire-operations.ts';
 
 export const USERS_USAGE = `Usage: tegami users create --email E [--role R] [--unit U ...] [--no-bodies]
-       tegami users list
+       tegami users list [--limit N] [--before ID]
        tegami users unlock <email>
        tegami users set-password <email>
        tegami users disable <email>
@@ -47,14 +48,18 @@ When a password leaks or someone leaves:
                 admin); enable lets it sign in again
   sign-out      ends every session of the user
 
-list shows each user's state: active, disabled, or locked until a time (UTC), for some
-addresses or for all.
+list shows the users newest first, 50 at a time, each with its state: active, disabled, or
+locked until a time (UTC), for some addresses or for all. When older users remain, it says on
+standard error how to list them: the same command with --before the last ID shown.
 
 Options:
   --email E             the user's e-mail address (signs in with it)
   --role R              admin, operator or viewer (default: viewer)
   --unit U              a unit the user sees (repeat for several; default: every unit)
   --no-bodies           the user sees message metadata only, never the content
+  --limit N             list: at most N users (1 to 500, default 50)
+  --before ID           list: the users created before the user ID (the last ID of the page
+                        before)
   -h, --help            show this help`;
 
 /** The actions on one existing user, named by its address. */
@@ -110,21 +115,7 @@ export async function runUsersCommand(config: () => Config, args: string[]): Pro
   try {
     const accounts = consoleAccounts(database, operations.service);
     if (action === 'list') {
-      const units = await operations.service.listUnits(ALL_UNITS);
-      const names = new Map(units.map((u) => [u.id, u.name]));
-      const now = Date.now();
-      printTable(
-        ['EMAIL', 'ROLE', 'UNITS', 'CONTENT', 'STATE', 'ID'],
-        (await accounts.listUsers()).map((u) => [
-          u.email,
-          u.role,
-          u.unitIds === null ? 'all' : u.unitIds.map((id) => names.get(id) ?? id).join(','),
-          u.canReadBodies ? 'yes' : 'metadata only',
-          userState(u, now),
-          u.id,
-        ]),
-      );
-      return 0;
+      return await printUserPage(accounts, operations, listLimit(values), values.before);
     }
     const unitIds: string[] = [];
     for (const name of values.unit ?? []) {
@@ -151,6 +142,15 @@ export async function runUsersCommand(config: () => Config, args: string[]): Pro
   }
 }
 
+/** The options of one action: given to another, a mistake to say rather than ignore. */
+const CREATE_ONLY = ['email', 'role', 'unit', 'no-bodies'] as const;
+const LIST_ONLY = ['limit', 'before'] as const;
+
+/** The users `list` shows at once unless --limit says otherwise: a page of the console's. */
+const LIST_PAGE = 50;
+/** The most --limit takes, as `tegami audit` and `tegami alerts`. */
+const LIST_MOST = 500;
+
 /** What is wrong with the command line, or null. */
 function usageProblem(
   action: string | undefined,
@@ -158,21 +158,88 @@ function usageProblem(
   values: ReturnType<typeof parse>['values'],
 ): string | null {
   const role = values.role ?? 'viewer';
+  const stray = (options: readonly string[], owner: string) => {
+    const option = options.find((o) => o in values);
+    return option ? `--${option} is for ${owner} only` : null;
+  };
   if (action === undefined) return `say ${ACTIONS.join(', ')}`;
   if (!(ACTIONS as readonly string[]).includes(action)) {
     return `unknown action ${JSON.stringify(action)}: ${ACTIONS.join(', ')}`;
   }
   if ((ON_A_USER as readonly string[]).includes(action)) {
     if (rest.length !== 1) return `${action} takes one e-mail address`;
-    const option = ['email', 'role', 'unit', 'no-bodies'].find((o) => o in values);
-    return option ? `--${option} is for create only` : null;
+    return stray(CREATE_ONLY, 'create') ?? stray(LIST_ONLY, 'list');
   }
   if (rest.length > 0) return `unexpected ${JSON.stringify(rest[0])}`;
-  if (action === 'create' && values.email === undefined) return '--email is missing';
+  if (action === 'list') {
+    if (values.limit !== undefined && Number.isNaN(listLimit(values))) {
+      return `--limit must be a whole number from 1 to ${LIST_MOST}`;
+    }
+    if (values.before !== undefined && !isIdOf('usr', values.before)) {
+      return "--before must be a user's id (usr_..., from the ID column of tegami users list)";
+    }
+    return stray(CREATE_ONLY, 'create');
+  }
+  const listOption = stray(LIST_ONLY, 'list');
+  if (listOption) return listOption;
+  if (values.email === undefined) return '--email is missing';
   if (!(CONSOLE_ROLES as readonly string[]).includes(role)) {
     return `--role must be ${CONSOLE_ROLES.join(', ')}, not ${JSON.stringify(role)}`;
   }
   return null;
+}
+
+/** The page size --limit asks for (LIST_PAGE without it), or NaN when it is no such number. */
+function listLimit(values: ReturnType<typeof parse>['values']): number {
+  if (values.limit === undefined) return LIST_PAGE;
+  const limit = /^\d{1,3}$/.test(values.limit) ? Number(values.limit) : Number.NaN;
+  return limit >= 1 && limit <= LIST_MOST ? limit : Number.NaN;
+}
+
+/**
+ * `users list`: one page of users, newest first, those created before the user `before` (none:
+ * the newest), read as the console's users page reads them (keyset by id). The rows go to
+ * standard output as they always have, so a script reading them reads a page the same way; the
+ * way to the older users goes to standard error, so it is never taken for a row.
+ */
+async function printUserPage(
+  accounts: ConsoleAccounts,
+  operations: Operations,
+  limit: number,
+  before: string | undefined,
+): Promise<number> {
+  // Users are never deleted, so an id naming none is a typo: read on from it, the page would be
+  // some other slice of the users, or empty, which reads as the end of the list.
+  if (before !== undefined && !(await accounts.findUserById(before))) {
+    console.error(`tegami users: no user has the id ${before} (see tegami users list)`);
+    return 2;
+  }
+  // One more than a page: whether older users remain.
+  const found = await accounts.listUserPage({
+    limit: limit + 1,
+    ...(before !== undefined ? { beforeId: before } : {}),
+  });
+  const users = found.slice(0, limit);
+  // The names of the units of this page's users only.
+  const names = await operations.service.unitNames(users.flatMap((u) => u.unitIds ?? []));
+  const now = Date.now();
+  printTable(
+    ['EMAIL', 'ROLE', 'UNITS', 'CONTENT', 'STATE', 'ID'],
+    users.map((u) => [
+      u.email,
+      u.role,
+      u.unitIds === null ? 'all' : u.unitIds.map((id) => names.get(id) ?? id).join(','),
+      u.canReadBodies ? 'yes' : 'metadata only',
+      userState(u, now),
+      u.id,
+    ]),
+  );
+  const last = found.length > limit ? users[users.length - 1] : undefined;
+  if (last) {
+    const sameLimit = limit === LIST_PAGE ? '' : ` --limit ${limit}`;
+    console.error(`Older users: tegami users list --before ${last.id}${sameLimit}`);
+  }
+  return 0;
 }
 
 /**
@@ -285,6 +352,8 @@ function parse(args: string[]) {
       role: { type: 'string' },
       unit: { type: 'string', multiple: true },
       'no-bodies': { type: 'boolean' },
+      limit: { type: 'string' },
+      before: { type: 'string' },
     },
   });
 }

@@ -199,10 +199,6 @@ export class ConsoleAccounts {
     }
   }
 
-  listUsers(): Promise<ConsoleUser[]> {
-    return this.store.listUsers();
-  }
-
   /** A page of users, newest first: those created before the user `beforeId`. */
   listUserPage(page: ConsoleUserPage): Promise<ConsoleUser[]> {
     return this.store.listUserPage(page);

@@ -68,8 +68,6 @@ export interface ConsoleUserStore {
   createUser(user: NewConsoleUser, audit: AuditEvent | null): Promise<boolean>;
   findUserByEmail(email: string): Promise<ConsoleUserToCheck | null>;
   findUser(id: string): Promise<ConsoleUser | null>;
-  /** Every user by address. */
-  listUsers(): Promise<ConsoleUser[]>;
   /** A page of users, newest first (by id, as API keys are paged). */
   listUserPage(page: ConsoleUserPage): Promise<ConsoleUser[]>;
   countUsers(): Promise<number>;

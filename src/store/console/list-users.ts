@@ -3,21 +3,10 @@ import type { ConsoleUserPage } from '../../domain/ports/console-user-store.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { addressLockedUntil, toUser } from './rows.ts';
 
-/** Every user by address (`tegami users list`). */
-export async function listUsers(handle: DatabaseHandle): Promise<ConsoleUser[]> {
-  const rows = await handle.db
-    .selectFrom('console_users')
-    .selectAll()
-    .select(addressLockedUntil)
-    .orderBy('email')
-    .execute();
-  return rows.map(toUser);
-}
-
 /**
- * A page of users, newest first: those created before the user `beforeId`. Ids begin with their
- * creation time (ids.ts), so the order is the primary key's: a page is one range of it, read
- * backwards, and needs no index of its own.
+ * A page of users, newest first: those created before the user `beforeId` (the console's users
+ * page, `tegami users list`). Ids begin with their creation time (ids.ts), so the order is the
+ * primary key's: a page is one range of it, read backwards, and needs no index of its own.
  */
 export async function listUserPage(
   handle: DatabaseHandle,

@@ -7,7 +7,7 @@ import { findSession } from './find-session.ts';
 import { findUser } from './find-user.ts';
 import { findUserByEmail } from './find-user-by-email.ts';
 import { insertSession } from './insert-session.ts';
-import { countUsers, listUserPage, listUsers } from './list-users.ts';
+import { countUsers, listUserPage } from './list-users.ts';
 import {
   clearSignInFailures,
   countSignInAttempt,
@@ -23,7 +23,6 @@ export function consoleUserStore(handle: DatabaseHandle): ConsoleUserStore {
     createUser: (user, audit) => createUser(handle, user, audit),
     findUserByEmail: (email) => findUserByEmail(handle, email),
     findUser: (id) => findUser(handle, id),
-    listUsers: () => listUsers(handle),
     listUserPage: (page) => listUserPage(handle, page),
     countUsers: () => countUsers(handle),
     countSignInAttempt: (id, client, now, rules) =>
