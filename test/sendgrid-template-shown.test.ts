@@ -19,8 +19,9 @@ async function sendV3(base: string, body: unknown): Promise<void> {
 
 /**
  * Mail forwarded to SendGrid with a dynamic template is rendered by SendGrid: Tegami stores the
- * request, with no subject and no content of its own. The console and the API name the template
- * instead of showing the message as empty ("(no subject)", "No HTML part.").
+ * request, with no subject and no content of its own. The console (its lists, its CSV export, the
+ * message's page) and the API name the template instead of showing the message as empty ("(no
+ * subject)", "No HTML part.").
  */
 describe(`a forwarded SendGrid template, as the console and the API show it (${TEST_ENGINE})`, () => {
   let setup: SimulatorSetup;
@@ -75,6 +76,31 @@ describe(`a forwarded SendGrid template, as the console and the API show it (${T
     assert.ok(list.text.includes(`(SendGrid template ${TEMPLATE})`), list.text);
     assert.ok(!list.text.includes('(no subject)'), 'no message of the list shows as (no subject)');
     assert.ok(list.text.includes('Your booking'), 'a subject of its own is shown as it is');
+  });
+
+  test('the CSV export names the template in the subject column, a cell escaped as any other', async () => {
+    const csv = await admin.get('/console/messages.csv?q=to%3Aguest%40example.com');
+    assert.equal(csv.status, 200);
+    assert.match(csv.headers.get('content-type') ?? '', /^text\/csv/);
+    const rows = csv.text
+      .replace(/^\ufeff/, '')
+      .trimEnd()
+      .split('\r\n');
+    assert.equal(rows[0]?.split(',')[6], '"subject"');
+    const rowOf = (id: string) => rows.find((row) => row.startsWith(`"${id}",`)) ?? '';
+    assert.ok(rowOf(templated).includes(`,"(SendGrid template ${TEMPLATE})",`), csv.text);
+    assert.ok(rowOf(plain).includes(',"Your booking",'), csv.text);
+    assert.ok(!csv.text.includes('(no subject)'), csv.text);
+
+    // The template's id is the application's text: in a cell it is quoted as any text is.
+    await sendV3(setup.tegami.url, {
+      personalizations: [{ to: [{ email: 'quoted@example.com' }] }],
+      from: { email: 'bookings@hotel.example' },
+      template_id: 'legacy-"1",=2',
+    });
+    const quoted = await admin.get('/console/messages.csv?q=to%3Aquoted%40example.com');
+    assert.equal(quoted.status, 200);
+    assert.ok(quoted.text.includes(',"(SendGrid template legacy-""1"",=2)",'), quoted.text);
   });
 
   test("the message page says SendGrid renders it, and names the template data's keys, escaped", async () => {

@@ -23,6 +23,7 @@ import {
   eventWords,
   subjectText,
   suppressionReasonText,
+  templateSubject,
   templateWords,
   webhookProgress,
 } from './words.ts';
@@ -268,7 +269,9 @@ ${last ? html`<p><a href="/console/messages${qs({ q, before: last.id })}" rel="n
           r.unit,
           r.content.from.email,
           r.recipients.map((x) => x.email).join(' '),
-          r.content.subject,
+          // Named by its template as the lists name it, so the export does not show it as mail
+          // without a subject; mail that has none, and no template, stays an empty cell.
+          templateSubject(r.content) ?? r.content.subject,
           r.lastProvider,
           r.lastErrorClass,
           r.attemptCount,

@@ -245,9 +245,17 @@ export function targetWords(event: AuditEvent, names: AuditNames): Html | string
  * template instead of "(no subject)", so whoever looks a guest up does not take it for empty mail.
  */
 export function subjectText(content: MessageContent): string {
-  if (content.subject) return content.subject;
+  return content.subject || templateSubject(content) || '(no subject)';
+}
+
+/**
+ * `(SendGrid template d-…)`, the name of mail SendGrid renders from a template where its subject
+ * would be, for a message with none of its own; null for any other message.
+ */
+export function templateSubject(content: MessageContent): string | null {
+  if (content.subject) return null;
   const template = forwardedTemplate(content);
-  return template ? `(SendGrid template ${template.id})` : '(no subject)';
+  return template ? `(SendGrid template ${template.id})` : null;
 }
 
 /**
