@@ -250,6 +250,15 @@ describe('tegami commands as real processes', () => {
         assert.equal(refused.code, 64, refused.output);
         assert.match(refused.output, message);
       }
+      // 64, not 69 (no database): refused before the database is looked for.
+      for (const [args, message] of [
+        [['--limit', '0'], /--limit must be a whole number from 1 to 500/],
+        [['--before', 'key_nope'], /--before must be a key's id/],
+      ] as const) {
+        const refused = await runTegami(['keys', 'list', ...args], freshEnv);
+        assert.equal(refused.code, 64, refused.output);
+        assert.match(refused.output, message);
+      }
       for (const [args, message] of [
         [['units', 'bogus'], /tegami units: unknown action "bogus": create or list/],
         [['units', 'create'], /tegami units: create takes a name/],

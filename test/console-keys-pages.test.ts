@@ -1,8 +1,17 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { createApiKey } from '../src/domain/api-keys.ts';
 import { SqlApiKeyStore } from '../src/store/index.ts';
-import { request, startTestService, TEST_ENGINE, type TestService } from './helpers.ts';
+import {
+  BIN,
+  queryDatabase,
+  request,
+  startTestService,
+  TEST_ENGINE,
+  type TestService,
+} from './helpers.ts';
 import { HAVE_CHROMIUM, launchBrowser, PAGE_PROBLEMS, signInAs } from './support/browser.ts';
 import { type ConsoleClient, signIn } from './support/console.ts';
 
@@ -10,7 +19,8 @@ import { type ConsoleClient, signIn } from './support/console.ts';
  * The console's API keys page, 50 keys a page, newest first (**Older keys →**), walked as an
  * admin follows its links: every key once; a cursor no link made refused with 400; a key made
  * shown with its secret on the first page, where it is the newest; a key revoked answered on the
- * page it was on, its row saying so.
+ * page it was on, its row saying so. `tegami keys list` pages the same keys the same way, and
+ * says on standard error how to list the older ones.
  */
 const ADMIN = { email: 'admin@example.jp', password: 'admin-password-123' };
 
@@ -39,7 +49,16 @@ describe(`console API keys page, a page at a time (${TEST_ENGINE})`, () => {
     return text.split('<tr ').find((r) => r.startsWith(`id="key-${id}"`)) ?? '';
   }
 
-  const keyCount = async () => (await new SqlApiKeyStore(tegami.service.database).list()).length;
+  const keyCount = () => new SqlApiKeyStore(tegami.service.database).count();
+
+  /** Every key's id, newest first, as the database holds them. */
+  async function keysNewestFirst(): Promise<string[]> {
+    const rows = await queryDatabase<{ id: string }>(
+      tegami.databaseUrl,
+      'select id from api_keys order by id desc',
+    );
+    return rows.map((r) => r.id);
+  }
 
   before(async () => {
     tegami = await startTestService({
@@ -52,7 +71,7 @@ describe(`console API keys page, a page at a time (${TEST_ENGINE})`, () => {
       const { key, record } = await createApiKey(store, `app ${i}`);
       secrets.set(record.id, key);
     }
-    all = (await store.list()).map((k) => k.id).reverse();
+    all = await keysNewestFirst();
     assert.ok(all.length > CREATED, 'the keys made here and the start’s');
     unit = (await tegami.request('GET', '/v1/units/default')).body.id;
     admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
@@ -135,7 +154,7 @@ describe(`console API keys page, a page at a time (${TEST_ENGINE})`, () => {
     const secret = /data-new-key>([^<]+)</.exec(made.text)?.[1] ?? '';
     assert.match(secret, /^tgm_/);
     const { ids } = rowsOf(made.text);
-    const newest = (await new SqlApiKeyStore(tegami.service.database).list()).at(-1);
+    const [newest] = await new SqlApiKeyStore(tegami.service.database).listPage({ limit: 1 });
     assert.equal(newest?.name, 'night shift');
     assert.equal(ids[0], newest?.id, 'its row heads the page');
     assert.deepEqual(ids.slice(1), all.slice(0, 49), 'the first page, one key further on');
@@ -204,5 +223,131 @@ describe(`console API keys page, a page at a time (${TEST_ENGINE})`, () => {
     } finally {
       await browser.close();
     }
+  });
+
+  /** `tegami keys list …` against this database, its standard output and error apart. */
+  async function keysList(
+    ...flags: string[]
+  ): Promise<{ code: number | null; rows: string[]; stdout: string; stderr: string }> {
+    const child = spawn(process.execPath, [BIN, 'keys', 'list', ...flags], {
+      env: { ...process.env, TEGAMI_DATABASE_URL: tegami.databaseUrl, TEGAMI_LOG_LEVEL: 'error' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const [code] = (await once(child, 'close')) as [number | null];
+    // The id each line begins with (there is no header).
+    const rows = stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => /^(key_[0-9A-Z]{26})\t/.exec(line)?.[1] ?? line);
+    return { code, rows, stdout, stderr };
+  }
+
+  test('tegami keys list pages as the console does, the command for older keys on standard error', async () => {
+    const first = await keysList();
+    assert.equal(first.code, 0, first.stderr);
+    // Each line as it always was: id, prefix, state, creation time, unit, name; a revoked key
+    // listed too, saying so.
+    assert.match(
+      first.stdout,
+      new RegExp(
+        `^${all[1]}\\ttgm_[A-Za-z0-9_-]{4}…\\tactive\\t\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\tdefault\\tapp ${CREATED - 1}$`,
+        'm',
+      ),
+    );
+    assert.deepEqual(first.rows, all.slice(0, 50), 'the newest 50, as the first page shows them');
+    assert.equal(first.stderr, `Older keys: tegami keys list --before ${all[49]}\n`);
+
+    // Followed as it says, to the end: every key once, the last page saying nothing more, each
+    // page the console's page of the same keys.
+    const pages: string[][] = [first.rows];
+    let next = first.stderr;
+    while (next !== '') {
+      const flags = next.trim().replace('Older keys: tegami keys list ', '').split(' ');
+      const page = await keysList(...flags);
+      assert.equal(page.code, 0, page.stderr);
+      pages.push(page.rows);
+      assert.ok(pages.length <= 3, 'the pages end');
+      next = page.stderr;
+    }
+    assert.deepEqual(
+      pages.map((p) => p.length),
+      [50, 50, all.length - 100],
+    );
+    assert.deepEqual(pages.flat(), all);
+    assert.deepEqual(rowsOf((await admin.get('/console/keys')).text).ids, pages[0]);
+    assert.deepEqual(
+      rowsOf((await admin.get(`/console/keys?older=${all[49]}`)).text).ids,
+      pages[1],
+    );
+    assert.deepEqual(
+      rowsOf((await admin.get(`/console/keys?older=${all[99]}`)).text).ids,
+      pages[2],
+    );
+    const second = await keysList('--before', all[49] as string);
+    assert.match(
+      second.stdout.split('\n').find((line) => line.startsWith(`${all[70]}\t`)) ?? '',
+      /\trevoked \d{4}-\d\d-\d\dT[\d:.]+Z\t/,
+      'the key revoked above is listed, revoked',
+    );
+
+    // --limit sets the page, and the command for the next one keeps it.
+    const small = await keysList('--limit', '7', '--before', all[2] as string);
+    assert.equal(small.code, 0, small.stderr);
+    assert.deepEqual(small.rows, all.slice(3, 10));
+    assert.equal(small.stderr, `Older keys: tegami keys list --before ${all[9]} --limit 7\n`);
+    const whole = await keysList('--limit', '500');
+    assert.deepEqual(whole.rows, all);
+    assert.equal(whole.stderr, '', 'nothing older');
+  });
+
+  test('tegami keys list: a bad --limit or --before is a usage error (64), an id of no key exits 2; nothing changes', async () => {
+    const revokedBefore = await queryDatabase<{ id: string; revoked_at: number | null }>(
+      tegami.databaseUrl,
+      'select id, revoked_at from api_keys order by id',
+    );
+    const refused: [string[], RegExp][] = [
+      [['--limit', '0'], /--limit must be a whole number from 1 to 500/],
+      [['--limit', '501'], /--limit must be a whole number from 1 to 500/],
+      [['--limit', '2.5'], /--limit must be a whole number from 1 to 500/],
+      [['--limit='], /--limit must be a whole number from 1 to 500/],
+      [['--before', 'garbage'], /--before must be a key's id \(key_/],
+      [['--before', (all[0] as string).toLowerCase()], /--before must be a key's id/],
+      [['--before', `usr_${'0'.repeat(26)}`], /--before must be a key's id/],
+      [['--name', 'shop'], /unknown option "--name"/],
+    ];
+    // Side by side: each is a process of its own, refused before it opens the database.
+    const answers = await Promise.all(refused.map(([flags]) => keysList(...flags)));
+    refused.forEach(([flags, said], i) => {
+      const r = answers[i] as Awaited<ReturnType<typeof keysList>>;
+      assert.equal(r.code, 64, `${flags.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, said, flags.join(' '));
+      assert.match(
+        r.stderr,
+        /Usage: tegami keys list \[--limit N\] \[--before ID\]/,
+        'with the usage',
+      );
+      assert.equal(r.stdout, '', 'no keys listed');
+    });
+    const unknown = await keysList('--before', `key_${'0'.repeat(26)}`);
+    assert.equal(unknown.code, 2, unknown.stderr);
+    assert.equal(
+      unknown.stderr,
+      `tegami keys: no key has the id key_${'0'.repeat(26)} (see tegami keys list)\n`,
+    );
+    assert.equal(unknown.stdout, '');
+    assert.deepEqual(await keysNewestFirst(), all, 'no key was made');
+    assert.deepEqual(
+      await queryDatabase(tegami.databaseUrl, 'select id, revoked_at from api_keys order by id'),
+      revokedBefore,
+      'none was revoked',
+    );
   });
 });

@@ -136,11 +136,20 @@ ${CONFIGURATION}`,
   },
   {
     name: 'keys list',
-    synopsis: 'tegami keys list',
-    summary: 'list API keys (never the keys themselves)',
-    description:
-      'Lists API keys: id, prefix, state, creation time, name, unit. Never the keys themselves.',
-    options: {},
+    synopsis: 'tegami keys list [--limit N] [--before ID]',
+    summary: 'list API keys, newest first, 50 at a time (never the keys themselves)',
+    description: `Lists API keys, revoked ones too, one per line: id, prefix, state, creation time, unit,
+name. Never the keys themselves. Newest first, 50 at a time, as the console's API keys page.
+When older keys remain, it says on standard error how to list them: the same command with
+--before the last id shown.`,
+    options: {
+      limit: { type: 'string', value: 'N', help: 'at most N keys (1 to 500, default 50)' },
+      before: {
+        type: 'string',
+        value: 'ID',
+        help: 'the keys created before the key ID (the last id of the page before)',
+      },
+    },
     positionals: [],
   },
   {

@@ -70,6 +70,21 @@ export function printTable(header: string[], rows: (string | number | null)[][])
   }
 }
 
+/**
+ * The lists the CLI pages as the console does (`users list`, `keys list`): this many at once
+ * unless --limit says otherwise, a page of the console's.
+ */
+export const LIST_PAGE = 50;
+/** The most --limit takes, as `tegami audit` and `tegami alerts`. */
+export const LIST_MOST = 500;
+
+/** The page size `--limit` asks for (LIST_PAGE without it), or NaN when it is no such number. */
+export function listPageLimit(limit: string | undefined): number {
+  if (limit === undefined) return LIST_PAGE;
+  const asked = /^\d{1,3}$/.test(limit) ? Number(limit) : Number.NaN;
+  return asked >= 1 && asked <= LIST_MOST ? asked : Number.NaN;
+}
+
 /** Where a CLI user finds the names a field takes (OperationsError's `seeList`). */
 export const CLI_LISTS = { units: 'tegami units list' } as const;
 

@@ -4,7 +4,6 @@ import {
   BOOTSTRAP_KEY_NAME,
   createApiKey,
   revokeApiKey,
-  shownKeyPrefix,
 } from '../domain/api-keys.ts';
 import { isPriority } from '../domain/priority.ts';
 import { createLogger } from '../ops/logger.ts';
@@ -29,7 +28,8 @@ import {
   loadConfig,
   sqliteFsyncFor,
 } from './config.ts';
-import { unitForNewKey, unitNamesOfKeys } from './key-audit.ts';
+import { unitForNewKey } from './key-audit.ts';
+import { type KeysListOptions, keysListProblem, printKeyPage } from './keys-list.ts';
 import { runRecoverCommand } from './recover.ts';
 import { runRecoveriesCommand } from './recoveries.ts';
 import { startServeOnThreads } from './serve-threads.ts';
@@ -368,6 +368,14 @@ async function keys(config: Config, action: string, parsed: Parsed): Promise<num
   const name = typeof parsed.values.name === 'string' ? parsed.values.name : 'unnamed';
   const given = parsed.values.priority;
   const priority = typeof given === 'string' && isPriority(given) ? given : null;
+  const listOptions: KeysListOptions = {
+    limit: typeof parsed.values.limit === 'string' ? parsed.values.limit : undefined,
+    before: typeof parsed.values.before === 'string' ? parsed.values.before : undefined,
+  };
+  if (action === 'keys list') {
+    const problem = keysListProblem(listOptions);
+    if (problem) throw new UsageError(problem, usage());
+  }
   if (action === 'keys create') {
     const problem = apiKeyNameProblem(name);
     if (problem) throw new UsageError(`--name ${problem}`, usage());
@@ -406,18 +414,7 @@ async function keys(config: Config, action: string, parsed: Parsed): Promise<num
       );
       return 0;
     }
-    if (action === 'keys list') {
-      const all = await store.list();
-      const units = await unitNamesOfKeys(database, all);
-      for (const k of all) {
-        const state = k.revokedAt ? `revoked ${new Date(k.revokedAt).toISOString()}` : 'active';
-        const scope = `${units.get(k.unitId) ?? k.unitId}${k.admin ? ' (admin)' : ''}${k.defaultPriority ? ` priority ${k.defaultPriority}` : ''}`;
-        console.log(
-          `${k.id}\t${shownKeyPrefix(k.prefix)}…\t${state}\t${new Date(k.createdAt).toISOString()}\t${scope}\t${k.name}`,
-        );
-      }
-      return 0;
-    }
+    if (action === 'keys list') return await printKeyPage(database, store, listOptions);
     const revoked = await store.findById(keyId as string);
     if (!revoked) {
       console.error(`No API key with id ${keyId} (see tegami keys list).`);

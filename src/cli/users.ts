@@ -14,6 +14,9 @@ import {
   cliActor,
   describeParseError,
   isParseArgsError,
+  LIST_MOST,
+  LIST_PAGE,
+  listPageLimit,
   openOperations,
   printTable,
   reportOperationsError,
@@ -115,7 +118,7 @@ export async function runUsersCommand(config: () => Config, args: string[]): Pro
   try {
     const accounts = consoleAccounts(database, operations.service);
     if (action === 'list') {
-      return await printUserPage(accounts, operations, listLimit(values), values.before);
+      return await printUserPage(accounts, operations, listPageLimit(values.limit), values.before);
     }
     const unitIds: string[] = [];
     for (const name of values.unit ?? []) {
@@ -146,11 +149,6 @@ export async function runUsersCommand(config: () => Config, args: string[]): Pro
 const CREATE_ONLY = ['email', 'role', 'unit', 'no-bodies'] as const;
 const LIST_ONLY = ['limit', 'before'] as const;
 
-/** The users `list` shows at once unless --limit says otherwise: a page of the console's. */
-const LIST_PAGE = 50;
-/** The most --limit takes, as `tegami audit` and `tegami alerts`. */
-const LIST_MOST = 500;
-
 /** What is wrong with the command line, or null. */
 function usageProblem(
   action: string | undefined,
@@ -172,7 +170,7 @@ function usageProblem(
   }
   if (rest.length > 0) return `unexpected ${JSON.stringify(rest[0])}`;
   if (action === 'list') {
-    if (values.limit !== undefined && Number.isNaN(listLimit(values))) {
+    if (values.limit !== undefined && Number.isNaN(listPageLimit(values.limit))) {
       return `--limit must be a whole number from 1 to ${LIST_MOST}`;
     }
     if (values.before !== undefined && !isIdOf('usr', values.before)) {
@@ -187,13 +185,6 @@ function usageProblem(
     return `--role must be ${CONSOLE_ROLES.join(', ')}, not ${JSON.stringify(role)}`;
   }
   return null;
-}
-
-/** The page size --limit asks for (LIST_PAGE without it), or NaN when it is no such number. */
-function listLimit(values: ReturnType<typeof parse>['values']): number {
-  if (values.limit === undefined) return LIST_PAGE;
-  const limit = /^\d{1,3}$/.test(values.limit) ? Number(values.limit) : Number.NaN;
-  return limit >= 1 && limit <= LIST_MOST ? limit : Number.NaN;
 }
 
 /**

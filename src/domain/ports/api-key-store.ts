@@ -59,8 +59,6 @@ export interface ApiKeyStore {
    */
   reactivate(id: string, audit: AuditEvent): Promise<boolean>;
   setPrefix(id: string, prefix: string): Promise<void>;
-  /** Every key, revoked ones too, oldest first. */
-  list(): Promise<ApiKeyRecord[]>;
   /** A page of keys, revoked ones too, newest first (by id: ids sort by creation time). */
   listPage(page: ApiKeyPage): Promise<ApiKeyRecord[]>;
   count(): Promise<number>;

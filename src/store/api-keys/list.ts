@@ -2,13 +2,11 @@ import type { ApiKeyPage, ApiKeyRecord } from '../../domain/ports/api-key-store.
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { toApiKeyRecord } from './rows.ts';
 
-/** Every key, revoked ones too, by id: oldest first. */
-export async function listApiKeys(handle: DatabaseHandle): Promise<ApiKeyRecord[]> {
-  const rows = await handle.db.selectFrom('api_keys').selectAll().orderBy('id').execute();
-  return rows.map(toApiKeyRecord);
-}
-
-/** A page of keys, revoked ones too, newest first: those made before the key `beforeId`. */
+/**
+ * A page of keys, revoked ones too, newest first: those made before the key `beforeId` (the
+ * console's API keys page, `tegami keys list`). Ids begin with their creation time (ids.ts), so
+ * the order is the primary key's: a page is one range of it, read backwards.
+ */
 export async function listApiKeyPage(
   handle: DatabaseHandle,
   page: ApiKeyPage,

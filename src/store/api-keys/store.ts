@@ -11,7 +11,7 @@ import { countApiKeys } from './count.ts';
 import { findApiKey } from './find.ts';
 import { insertApiKeyAudited } from './insert.ts';
 import { insertFirstApiKey } from './insert-first.ts';
-import { listApiKeyPage, listApiKeys } from './list.ts';
+import { listApiKeyPage } from './list.ts';
 import { revokeApiKey } from './revoke.ts';
 import { makeApiKeyAdmin, reactivateApiKey, setApiKeyPrefix } from './update.ts';
 
@@ -80,10 +80,6 @@ export class SqlApiKeyStore implements ApiKeyStore {
   setPrefix(id: string, prefix: string): Promise<void> {
     this.active.clear();
     return setApiKeyPrefix(this.handle, id, prefix);
-  }
-
-  list(): Promise<ApiKeyRecord[]> {
-    return listApiKeys(this.handle);
   }
 
   listPage(page: ApiKeyPage): Promise<ApiKeyRecord[]> {
