@@ -13,6 +13,7 @@ import {
 } from '../src/domain/api-keys.ts';
 import { ConsoleAccounts } from '../src/domain/console-accounts.ts';
 import { START_ACTORS } from '../src/domain/operations/audit.ts';
+import type { AuditAction } from '../src/domain/operations/audit-event.ts';
 import { type Actor, ALL_UNITS } from '../src/domain/operations/scope.ts';
 import { consoleUserStore } from '../src/store/console/store.ts';
 import {
@@ -20,14 +21,15 @@ import {
   migrateToLatest,
   openDatabase,
   SqlApiKeyStore,
+  SqlMessageStore,
 } from '../src/store/index.ts';
-import { TEST_ENGINE, type TempDatabase, tempDatabase } from './helpers.ts';
+import { storeOneMessage, TEST_ENGINE, type TempDatabase, tempDatabase } from './helpers.ts';
 
 /**
  * What a start makes by itself (the first API key, the key from TEGAMI_BOOTSTRAP_API_KEY, the
- * first console admin), and what an operator makes (a key, a probe request), is written with its
- * audit event in one transaction: the event names what was made, and an event that cannot be
- * written leaves nothing made. A trigger made here refuses every audit insert, as a disk full or
+ * first console admin), and what an operator does (a key, a probe request, a message retried or
+ * cancelled), is written with its audit event in one transaction: the event names what was made
+ * or changed, and an event that cannot be written leaves nothing made or changed. A trigger made here refuses every audit insert, as a disk full or
  * a lost connection between the two writes would.
  */
 describe(`a start's or an operator's change and its audit event, together (${TEST_ENGINE})`, () => {
@@ -192,12 +194,28 @@ describe(`a start's or an operator's change and its audit event, together (${TES
     ]);
     assert.equal(await keys.findActiveByHash(hashApiKey(made.key)), null);
   });
-  test('a probe an operator asks for: the request with its provider.probe or neither', async () => {
-    const { service } = createOperations(handle, {
+  /** The operations layer on this database, as the API, the console and the CLI have it. */
+  function operations() {
+    return createOperations(handle, {
       unsentAfterMs: 60_000,
       unconfirmedAfterMs: 1800_000,
       sendgridWebhook: { publicKey: null, insecure: false, maxAgeMs: 0 },
-    });
+    }).service;
+  }
+
+  /** The events of `actions`, oldest first, with the unit and time each names. */
+  async function eventsOf(...actions: AuditAction[]) {
+    const rows = await handle.db
+      .selectFrom('audit_events')
+      .select(['action', 'target', 'actor_id', 'unit_id', 'at'])
+      .where('action', 'in', actions)
+      .orderBy('id')
+      .execute();
+    return rows.map((e) => ({ ...e, at: Number(e.at) }));
+  }
+
+  test('a probe an operator asks for: the request with its provider.probe or neither', async () => {
+    const service = operations();
     const operator: Actor = { type: 'key', id: 'key_test', name: 'on-call' };
     const probe = () => service.requestProbe(ALL_UNITS, operator, 'sendgrid', ['sendgrid']);
     const requested = () =>
@@ -240,5 +258,59 @@ describe(`a start's or an operator's change and its audit event, together (${TES
       { ...asked, at: first },
       { ...asked, at: second },
     ]);
+  });
+
+  test('a message an operator retries or cancels: the change with its event or neither, once', async () => {
+    const service = operations();
+    const operator: Actor = { type: 'console', id: 'usr_test', name: 'ops@example.jp' };
+    const messages = new SqlMessageStore(handle);
+    const failed = await storeOneMessage(messages);
+    const queued = await storeOneMessage(messages);
+    await handle.db
+      .updateTable('messages')
+      .set({ status: 'failed', next_attempt_at: null })
+      .where('id', '=', failed)
+      .execute();
+    const stored = async (id: string) => {
+      const row = await handle.db
+        .selectFrom('messages')
+        .select(['status', 'unit_id', 'updated_at'])
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
+      return { status: row.status, unitId: row.unit_id, updatedAt: Number(row.updated_at) };
+    };
+    const before = { failed: await stored(failed), queued: await stored(queued) };
+
+    await refusedLeavesNothing(() => service.retryMessage(ALL_UNITS, operator, failed));
+    await refusedLeavesNothing(() => service.cancelMessage(ALL_UNITS, operator, queued));
+    assert.deepEqual(
+      { failed: await stored(failed), queued: await stored(queued) },
+      before,
+      'neither requeued nor cancelled without its event',
+    );
+    assert.deepEqual(await eventsOf('message.retry', 'message.cancel'), []);
+
+    const retried = await service.retryMessage(ALL_UNITS, operator, failed);
+    const cancelled = await service.cancelMessage(ALL_UNITS, operator, queued);
+    assert.equal(retried.kind, 'changed');
+    assert.equal(cancelled.kind, 'changed');
+    const after = { failed: await stored(failed), queued: await stored(queued) };
+    assert.equal(after.failed.status, 'queued');
+    assert.equal(after.queued.status, 'cancelled');
+    const byOperator = { actor_id: operator.id, unit_id: before.failed.unitId };
+    const recorded = [
+      { action: 'message.retry', target: failed, ...byOperator, at: after.failed.updatedAt },
+      { action: 'message.cancel', target: queued, ...byOperator, at: after.queued.updatedAt },
+    ];
+    assert.deepEqual(await eventsOf('message.retry', 'message.cancel'), recorded);
+
+    // Nothing to change any more (queued, cancelled, no such message): nothing recorded.
+    assert.equal((await service.retryMessage(ALL_UNITS, operator, failed)).kind, 'wrong_status');
+    assert.equal((await service.cancelMessage(ALL_UNITS, operator, queued)).kind, 'wrong_status');
+    assert.equal(
+      (await service.cancelMessage(ALL_UNITS, operator, 'msg_nothere')).kind,
+      'not_found',
+    );
+    assert.deepEqual(await eventsOf('message.retry', 'message.cancel'), recorded);
   });
 });

@@ -48,6 +48,9 @@ export const DEFAULT_UNIT: Unit = { id: 'unit_default', name: 'default', created
 
 /** Messages kept in a Map; submissions become records as a real store would show them. */
 export class FakeMessageStore implements MessageStore {
+  /** `audit`: where a cancel or retry writes its event, as the real store does with the change. */
+  constructor(private readonly audit: AuditLog = new FakeAuditLog()) {}
+
   readonly submissions: Submission[] = [];
   readonly records = new Map<string, MessageRecord>();
   private readonly idempotent = new Map<
@@ -122,12 +125,22 @@ export class FakeMessageStore implements MessageStore {
       .length;
   }
 
-  async cancel(id: string, now: number, unitId?: string): Promise<StateChange> {
-    return this.change(id, unitId, ['queued', 'scheduled'], 'cancelled', now);
+  async cancel(
+    id: string,
+    now: number,
+    unitId: string | undefined,
+    audit: (messageUnitId: string) => AuditEvent,
+  ): Promise<StateChange> {
+    return this.change(id, unitId, ['queued', 'scheduled'], 'cancelled', now, audit);
   }
 
-  async retry(id: string, now: number, unitId?: string): Promise<StateChange> {
-    return this.change(id, unitId, ['failed'], 'queued', now);
+  async retry(
+    id: string,
+    now: number,
+    unitId: string | undefined,
+    audit: (messageUnitId: string) => AuditEvent,
+  ): Promise<StateChange> {
+    return this.change(id, unitId, ['failed'], 'queued', now, audit);
   }
 
   async pruneIdempotencyKeys(): Promise<number> {
@@ -140,11 +153,13 @@ export class FakeMessageStore implements MessageStore {
     from: MessageRecord['status'][],
     to: MessageRecord['status'],
     now: number,
+    audit: (messageUnitId: string) => AuditEvent,
   ): Promise<StateChange> {
     const record = await this.get(id, unitId);
     if (!record) return { kind: 'not_found' };
     if (!from.includes(record.status)) return { kind: 'wrong_status', status: record.status };
     Object.assign(record, { status: to, updatedAt: now });
+    await this.audit.record(audit(record.unitId));
     return { kind: 'changed', record };
   }
 }
@@ -252,10 +267,10 @@ export interface FakeApi {
  * routes of units, recoveries and the unsent view need it). `overrides` replace any dependency.
  */
 export function fakeApiDeps(overrides: Partial<ApiDeps> = {}): FakeApi {
-  const messages = new FakeMessageStore();
+  const audit = new FakeAuditLog();
+  const messages = new FakeMessageStore(audit);
   const keys = new FakeApiKeys();
   const health = new FakeProviderHealth();
-  const audit = new FakeAuditLog();
   const queries: OperationsQueries = {
     breakdown: notFaked('OperationsQueries.breakdown'),
     unsentSummary: notFaked('OperationsQueries.unsentSummary'),

@@ -428,21 +428,25 @@ export class OperationsService {
 
   // --- single messages ---------------------------------------------------------------------
 
+  /**
+   * Queues a failed message again; the change and its message.retry event, at the change's own
+   * time, are written together or not at all.
+   */
   async retryMessage(scope: Scope, actor: Actor, id: string): Promise<StateChange> {
-    const change = await this.deps.messages.retry(id, this.clock(), this.scopeUnitId(scope));
-    if (change.kind === 'changed') {
-      this.deps.onRequeued?.();
-      await this.record(actor, 'message.retry', { unitId: change.record.unitId, target: id });
-    }
+    const now = this.clock();
+    const change = await this.deps.messages.retry(id, now, this.scopeUnitId(scope), (unitId) =>
+      this.event(actor, 'message.retry', { unitId, target: id }, now),
+    );
+    if (change.kind === 'changed') this.deps.onRequeued?.();
     return change;
   }
 
+  /** Cancels a queued or scheduled message, with its message.cancel event as retryMessage. */
   async cancelMessage(scope: Scope, actor: Actor, id: string): Promise<StateChange> {
-    const change = await this.deps.messages.cancel(id, this.clock(), this.scopeUnitId(scope));
-    if (change.kind === 'changed') {
-      await this.record(actor, 'message.cancel', { unitId: change.record.unitId, target: id });
-    }
-    return change;
+    const now = this.clock();
+    return this.deps.messages.cancel(id, now, this.scopeUnitId(scope), (unitId) =>
+      this.event(actor, 'message.cancel', { unitId, target: id }, now),
+    );
   }
 
   // --- providers ---------------------------------------------------------------------------

@@ -1,3 +1,4 @@
+import type { AuditEvent } from '../operations/audit-event.ts';
 import type { MessageQuery } from '../operations/message-query.ts';
 import type { UnsentReason, UnsentWindow } from '../operations/unsent.ts';
 import type { Priority } from '../priority.ts';
@@ -76,8 +77,24 @@ export interface MessageStore {
   list(filter: MessageFilter): Promise<MessageRecord[]>;
   /** How many messages match (cursor and limit ignored). */
   count(filter: MessageFilter): Promise<number>;
-  cancel(id: string, now: number, unitId?: string): Promise<StateChange>;
-  retry(id: string, now: number, unitId?: string): Promise<StateChange>;
+  /**
+   * Cancels a queued or scheduled message (with `unitId`, another unit's is not found). When it
+   * does, `audit` (given the message's unit) is written in the same transaction: the change and
+   * its event are both written, or neither.
+   */
+  cancel(
+    id: string,
+    now: number,
+    unitId: string | undefined,
+    audit: (messageUnitId: string) => AuditEvent,
+  ): Promise<StateChange>;
+  /** Queues a failed message again, with its `audit` event as `cancel` writes it. */
+  retry(
+    id: string,
+    now: number,
+    unitId: string | undefined,
+    audit: (messageUnitId: string) => AuditEvent,
+  ): Promise<StateChange>;
   /** Deletes up to `limit` idempotency keys used before `olderThan`; returns how many. */
   pruneIdempotencyKeys(olderThan: number, limit: number): Promise<number>;
 }

@@ -1,16 +1,18 @@
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import { REQUEUED_OUTCOME } from '../../domain/operations/unsent.ts';
 import type { StateChange } from '../../domain/ports/message-store.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { changeStatus } from './change-status.ts';
 
-/** Queues a failed message again. */
+/** Queues a failed message again, with its message.retry `audit` event (changeStatus). */
 export function retryMessage(
   handle: DatabaseHandle,
   id: string,
   now: number,
-  unitId?: string,
+  unitId: string | undefined,
+  audit: (messageUnitId: string) => AuditEvent,
 ): Promise<StateChange> {
-  return changeStatus(handle, id, unitId, ['failed'], async (trx) => {
+  return changeStatus(handle, id, unitId, ['failed'], audit, async (trx) => {
     // A manual retry starts a fresh retry budget; attempt numbers go on counting, so the
     // earlier attempts stay on record beside the new ones.
     await trx

@@ -1,4 +1,5 @@
 import { writeHandingOver } from '../../domain/hand-over.ts';
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import type { DeliveryHandOff } from '../../domain/ports/hand-off.ts';
 import type {
   MessageFilter,
@@ -81,12 +82,22 @@ export class SqlMessageStore implements MessageStore {
     return countMessages(this.handle, filter);
   }
 
-  cancel(id: string, now: number, unitId?: string): Promise<StateChange> {
-    return cancelMessage(this.handle, id, now, unitId);
+  cancel(
+    id: string,
+    now: number,
+    unitId: string | undefined,
+    audit: (messageUnitId: string) => AuditEvent,
+  ): Promise<StateChange> {
+    return cancelMessage(this.handle, id, now, unitId, audit);
   }
 
-  retry(id: string, now: number, unitId?: string): Promise<StateChange> {
-    return retryMessage(this.handle, id, now, unitId);
+  retry(
+    id: string,
+    now: number,
+    unitId: string | undefined,
+    audit: (messageUnitId: string) => AuditEvent,
+  ): Promise<StateChange> {
+    return retryMessage(this.handle, id, now, unitId, audit);
   }
 
   pruneIdempotencyKeys(olderThan: number, limit: number): Promise<number> {
