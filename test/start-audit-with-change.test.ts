@@ -15,6 +15,10 @@ import { ConsoleAccounts } from '../src/domain/console-accounts.ts';
 import { START_ACTORS } from '../src/domain/operations/audit.ts';
 import type { AuditAction } from '../src/domain/operations/audit-event.ts';
 import { type Actor, ALL_UNITS } from '../src/domain/operations/scope.ts';
+import {
+  addSuppressionByHand,
+  removeSuppressionByHand,
+} from '../src/domain/suppressions-by-hand.ts';
 import { consoleUserStore } from '../src/store/console/store.ts';
 import {
   type DatabaseHandle,
@@ -22,15 +26,17 @@ import {
   openDatabase,
   SqlApiKeyStore,
   SqlMessageStore,
+  SqlSuppressionStore,
 } from '../src/store/index.ts';
 import { storeOneMessage, TEST_ENGINE, type TempDatabase, tempDatabase } from './helpers.ts';
 
 /**
  * What a start makes by itself (the first API key, the key from TEGAMI_BOOTSTRAP_API_KEY, the
  * first console admin), and what an operator does (a key, a probe request, a message retried or
- * cancelled), is written with its audit event in one transaction: the event names what was made
- * or changed, and an event that cannot be written leaves nothing made or changed. A trigger made here refuses every audit insert, as a disk full or
- * a lost connection between the two writes would.
+ * cancelled, an address suppressed or let through again), is written with its audit event in one
+ * transaction: the event names what was made or changed, and an event that cannot be written
+ * leaves nothing made or changed. A trigger made here refuses every audit insert, as a disk full
+ * or a lost connection between the two writes would.
  */
 describe(`a start's or an operator's change and its audit event, together (${TEST_ENGINE})`, () => {
   let db: TempDatabase;
@@ -312,5 +318,77 @@ describe(`a start's or an operator's change and its audit event, together (${TES
       'not_found',
     );
     assert.deepEqual(await eventsOf('message.retry', 'message.cancel'), recorded);
+  });
+
+  test('an address an operator suppresses or lets through again (API, console): with each event or not at all', async () => {
+    const suppressions = new SqlSuppressionStore(handle);
+    const operator: Actor = { type: 'key', id: 'key_test', name: 'on-call' };
+    const entries = () =>
+      handle.db
+        .selectFrom('suppressions')
+        .select(['email_normalized', 'unit_id'])
+        .orderBy('unit_id')
+        .execute();
+    const changes = () => eventsOf('suppression.add', 'suppression.remove');
+    const add = (unitId: string, createdAt: number) =>
+      addSuppressionByHand(suppressions, operator, {
+        email: 'Guest@Example.jp',
+        reason: 'manual',
+        source: 'api',
+        createdAt,
+        unitId,
+      });
+    const removeAll = (now: number) =>
+      removeSuppressionByHand(
+        suppressions,
+        operator,
+        { email: 'GUEST@example.jp', why: 'the guest asked for mail again' },
+        now,
+      );
+    const start = Date.now();
+
+    await refusedLeavesNothing(() => add('unit_front', start));
+    assert.deepEqual(await entries(), [], 'not suppressed without its suppression.add');
+    assert.deepEqual(await changes(), []);
+
+    assert.equal((await add('unit_front', start + 1)).created, true);
+    assert.equal((await add('unit_spa', start + 2)).created, true);
+    assert.equal((await add('unit_front', start + 3)).created, false, "the unit's entry kept");
+    const byOperator = {
+      action: 'suppression.add',
+      target: 'guest@example.jp',
+      actor_id: operator.id,
+    };
+    const added = [
+      { ...byOperator, unit_id: 'unit_front', at: start + 1 },
+      { ...byOperator, unit_id: 'unit_spa', at: start + 2 },
+    ];
+    assert.deepEqual(await changes(), added, 'one event per entry made, at its own time');
+
+    await refusedLeavesNothing(() => removeAll(start + 4));
+    assert.equal((await entries()).length, 2, 'both entries kept without their suppression.remove');
+    assert.deepEqual(await changes(), added);
+
+    assert.equal((await removeAll(start + 5)).length, 2);
+    assert.deepEqual(await entries(), []);
+    const removed = { ...byOperator, action: 'suppression.remove', at: start + 5 };
+    assert.deepEqual(await changes(), [
+      ...added,
+      { ...removed, unit_id: 'unit_front' },
+      { ...removed, unit_id: 'unit_spa' },
+    ]);
+    const whys = await handle.db
+      .selectFrom('audit_events')
+      .select('filter')
+      .where('action', '=', 'suppression.remove')
+      .execute();
+    assert.deepEqual(
+      whys.map((e) => JSON.parse(String(e.filter))),
+      [{ why: 'the guest asked for mail again' }, { why: 'the guest asked for mail again' }],
+    );
+
+    // Nothing left to remove: nothing recorded.
+    assert.deepEqual(await removeAll(start + 6), []);
+    assert.equal((await changes()).length, 4);
   });
 });

@@ -1,4 +1,8 @@
 import type { FastifyInstance } from 'fastify';
+import {
+  addSuppressionByHand,
+  removeSuppressionByHand,
+} from '../../domain/suppressions-by-hand.ts';
 import { isValidEmail } from '../../domain/validate-message.ts';
 import type { ConsoleDeps } from '../deps.ts';
 import { html, qs, time } from '../html.ts';
@@ -116,19 +120,13 @@ ${
         state.user.unitIds?.[0] ??
         (await deps.operations.findUnit('default'))?.id ??
         '';
-      const { created, suppression } = await deps.suppressions.add({
+      await addSuppressionByHand(deps.suppressions, state.actor, {
         email,
         reason: reason as never,
         source: 'api',
         createdAt: clock(),
         unitId,
       });
-      if (created) {
-        await deps.operations.record(state.actor, 'suppression.add', {
-          unitId: suppression.unitId,
-          target: email.toLowerCase(),
-        });
-      }
       return reply.redirect(`/console/suppressions${qs({ email })}`, 303);
     },
   );
@@ -147,19 +145,17 @@ ${
       // entry of the address.
       const scoped = unitIdOf(state);
       const unitId = scoped ?? (body.unit === undefined ? undefined : body.unit || null);
-      const removed = await deps.suppressions.remove(email, unitId);
+      const removed = await removeSuppressionByHand(
+        deps.suppressions,
+        state.actor,
+        { email, unitId, why: (body.why ?? '').slice(0, 500) },
+        clock(),
+      );
       if (removed.length === 0)
         throw new ConsoleError(
           404,
           `${email} is not on the suppression list (any more): nothing was removed.`,
         );
-      for (const entry of removed) {
-        await deps.operations.record(state.actor, 'suppression.remove', {
-          unitId: entry.unitId,
-          target: email.toLowerCase(),
-          filter: { why: (body.why ?? '').slice(0, 500) },
-        });
-      }
       return reply.redirect('/console/suppressions', 303);
     },
   );

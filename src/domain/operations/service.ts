@@ -491,7 +491,11 @@ export class OperationsService {
     return newAuditEvent(actor, action, fields, at);
   }
 
-  /** Records an operator action done elsewhere (suppressions, keys, webhook endpoints). */
+  /**
+   * Records an operator action done elsewhere, after it (webhook endpoints, the SendGrid event
+   * relay, alert settings, console users' changes). A change whose store takes its event writes
+   * both in one transaction instead (units, recoveries, messages, suppressions, keys, probes).
+   */
   record(actor: Actor, action: AuditAction, fields: AuditFields): Promise<void> {
     return this.deps.audit.record(this.event(actor, action, fields));
   }

@@ -1,3 +1,4 @@
+import type { AuditEvent } from '../operations/audit-event.ts';
 import type { Suppression } from '../suppression.ts';
 
 /**
@@ -26,15 +27,22 @@ export interface SuppressionStore {
     next: SuppressionPosition | null;
   }>;
   /**
-   * Adds the unit's entry for an address; if the unit has one already, it is kept and returned
-   * (`created: false`). Another unit's entry for the address changes nothing here.
+   * Adds the unit's entry for an address, and `audit` of it in the same transaction; if the unit
+   * has one already, it is kept and returned (`created: false`) and nothing is recorded. Another
+   * unit's entry for the address changes nothing here.
    */
   add(
     entry: Omit<Suppression, 'eventKey' | 'detail' | 'unitId'> & { unitId: string },
+    audit: (added: Suppression) => AuditEvent,
   ): Promise<{ created: boolean; suppression: Suppression }>;
   /**
    * Removes the address's entries: with `unitId`, that unit's only (null: the entry of no unit);
-   * without, every entry of the address. Answers the entries removed (none: it was not there).
+   * undefined, every entry of the address. `audit` of each entry removed is written in the same
+   * transaction. Answers the entries removed (none: it was not there, and nothing is recorded).
    */
-  remove(email: string, unitId?: string | null): Promise<Suppression[]>;
+  remove(
+    email: string,
+    unitId: string | null | undefined,
+    audit: (removed: Suppression) => AuditEvent,
+  ): Promise<Suppression[]>;
 }

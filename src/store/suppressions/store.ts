@@ -1,3 +1,4 @@
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import type {
   SuppressionPosition,
   SuppressionStore,
@@ -16,11 +17,18 @@ export class SqlSuppressionStore implements SuppressionStore {
     return listSuppressions(this.handle, filter);
   }
 
-  add(entry: Omit<Suppression, 'eventKey' | 'detail' | 'unitId'> & { unitId: string }) {
-    return addSuppression(this.handle, entry);
+  add(
+    entry: Omit<Suppression, 'eventKey' | 'detail' | 'unitId'> & { unitId: string },
+    audit: (added: Suppression) => AuditEvent,
+  ) {
+    return addSuppression(this.handle, entry, audit);
   }
 
-  remove(email: string, unitId?: string | null): Promise<Suppression[]> {
-    return removeSuppression(this.handle, email, unitId);
+  remove(
+    email: string,
+    unitId: string | null | undefined,
+    audit: (removed: Suppression) => AuditEvent,
+  ): Promise<Suppression[]> {
+    return removeSuppression(this.handle, email, unitId, audit);
   }
 }

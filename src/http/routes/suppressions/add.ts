@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { OperationsService } from '../../../domain/operations/service.ts';
 import type { SuppressionStore } from '../../../domain/ports/suppression-store.ts';
+import { addSuppressionByHand } from '../../../domain/suppressions-by-hand.ts';
 import { isValidEmail } from '../../../domain/validate-message.ts';
 import { ApiError } from '../../errors.ts';
 import { presentSuppression } from '../../present/suppression.ts';
@@ -45,19 +46,13 @@ export function registerAddSuppression(
           { field: 'email', message: 'is not a valid email address' },
         ]);
       }
-      const { created, suppression } = await store.add({
+      const { created, suppression } = await addSuppressionByHand(store, actorOf(request), {
         email,
         reason: 'manual',
         source: 'api',
         createdAt: clock(),
         unitId: request.apiKey?.unitId ?? '',
       });
-      if (created) {
-        await operations?.record(actorOf(request), 'suppression.add', {
-          unitId: suppression.unitId,
-          target: suppression.email.toLowerCase(),
-        });
-      }
       void reply.code(created ? 201 : 200);
       return presentSuppression(suppression, await unitNamesOf(operations, [suppression]));
     },

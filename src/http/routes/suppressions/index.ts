@@ -17,5 +17,5 @@ export function registerSuppressionRoutes(
 ): void {
   registerListSuppressions(app, store, operations);
   registerAddSuppression(app, store, clock, operations);
-  registerRemoveSuppression(app, store, operations);
+  registerRemoveSuppression(app, store, clock, operations);
 }

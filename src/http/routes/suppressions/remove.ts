@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { OperationsService } from '../../../domain/operations/service.ts';
 import type { SuppressionStore } from '../../../domain/ports/suppression-store.ts';
+import { removeSuppressionByHand } from '../../../domain/suppressions-by-hand.ts';
 import { ApiError } from '../../errors.ts';
 import { NoContentSchema } from '../../schemas/error.ts';
 import { SuppressionUnitQuery } from '../../schemas/suppression.ts';
@@ -22,6 +23,7 @@ const RemoveQuerySchema = Type.Object(
 export function registerRemoveSuppression(
   app: TypedApp,
   store: SuppressionStore,
+  clock: () => number,
   operations?: OperationsService,
 ): void {
   app.delete(
@@ -40,15 +42,15 @@ export function registerRemoveSuppression(
     },
     async (request, reply) => {
       const unitId = await entriesUnit(request, operations, request.query.unit);
-      const removed = await store.remove(request.params.email, unitId);
+      const { email } = request.params;
+      const removed = await removeSuppressionByHand(
+        store,
+        actorOf(request),
+        { email, unitId },
+        clock(),
+      );
       if (removed.length === 0) {
-        throw new ApiError('not_found', `${request.params.email} is not on the suppression list`);
-      }
-      for (const entry of removed) {
-        await operations?.record(actorOf(request), 'suppression.remove', {
-          unitId: entry.unitId,
-          target: request.params.email.toLowerCase(),
-        });
+        throw new ApiError('not_found', `${email} is not on the suppression list`);
       }
       void reply.code(204);
     },
