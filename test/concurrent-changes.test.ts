@@ -74,8 +74,7 @@ describe(`changes made at the same time (${TEST_ENGINE})`, () => {
     const tegami = await startTestService({ TEGAMI_TEST_NO_WORKER: '1' });
     try {
       const store = consoleUserStore(tegami.service.database);
-      const noAudit = async () => {};
-      const admin = new ConsoleAccounts(store, noAudit);
+      const admin = new ConsoleAccounts(store);
       const actor = { type: 'cli' as const, id: 'test', name: null };
       const password = 'user-password-1234';
       const user = await admin.createUser(actor, {
@@ -96,7 +95,7 @@ describe(`changes made at the same time (${TEST_ENGINE})`, () => {
           return counted;
         },
       };
-      const signingIn = new ConsoleAccounts(racing, noAudit);
+      const signingIn = new ConsoleAccounts(racing);
       const during = await signingIn.signIn(user.email, password, '127.0.0.1');
       assert.equal(signedOut, 0, 'the sign-out ran during the sign-in');
       assert.equal(during.kind, 'refused', 'no session outlives the sign-out');

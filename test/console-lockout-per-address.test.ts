@@ -143,11 +143,7 @@ describe(`console sign-in locks per client address (${TEST_ENGINE})`, () => {
 
   test('one address guessing for hours never locks the owner out (the clock moved on)', async () => {
     let now = Date.now();
-    const accounts = new ConsoleAccounts(
-      consoleUserStore(direct.service.database),
-      async () => {},
-      () => now,
-    );
+    const accounts = new ConsoleAccounts(consoleUserStore(direct.service.database), () => now);
     const email = 'patient@example.jp';
     await accounts.createUser(
       { type: 'cli', id: 'test', name: null },

@@ -33,9 +33,9 @@ import { storeOneMessage, TEST_ENGINE, type TempDatabase, tempDatabase } from '.
 /**
  * What a start makes by itself (the first API key, the key from TEGAMI_BOOTSTRAP_API_KEY, the
  * first console admin), and what an operator does (a key, a probe request, a message retried or
- * cancelled, an address suppressed or let through again), is written with its audit event in one
- * transaction: the event names what was made or changed, and an event that cannot be written
- * leaves nothing made or changed. A trigger made here refuses every audit insert, as a disk full
+ * cancelled, an address suppressed or let through again, a console user changed), is written with
+ * its audit event in one transaction: the event names what was made or changed, and an event that
+ * cannot be written leaves nothing made or changed. A trigger made here refuses every audit insert, as a disk full
  * or a lost connection between the two writes would.
  */
 describe(`a start's or an operator's change and its audit event, together (${TEST_ENGINE})`, () => {
@@ -142,9 +142,7 @@ describe(`a start's or an operator's change and its audit event, together (${TES
   });
 
   test('the first console admin: none without its user.create, and its user.create names it', async () => {
-    const accounts = new ConsoleAccounts(consoleUserStore(handle), async () => {
-      throw new Error('user.create is written with the user, not after it');
-    });
+    const accounts = new ConsoleAccounts(consoleUserStore(handle));
     const earlier = await stored();
     await refusedLeavesNothing(() =>
       accounts.ensureAdmin(START_ACTORS.firstAdmin, 'admin@example.jp', 'admin-password-1234'),
@@ -390,5 +388,133 @@ describe(`a start's or an operator's change and its audit event, together (${TES
     // Nothing left to remove: nothing recorded.
     assert.deepEqual(await removeAll(start + 6), []);
     assert.equal((await changes()).length, 4);
+  });
+
+  test("an admin's change to a console user (unlock, password, disable, enable, sign-out everywhere): with its event or not at all", async () => {
+    const accounts = new ConsoleAccounts(consoleUserStore(handle));
+    const admin: Actor = { type: 'console', id: 'usr_admin', name: 'ops@example.jp' };
+    const password = 'user-password-1234';
+    const user = await accounts.createUser(admin, {
+      email: 'front-desk@example.jp',
+      password,
+      role: 'viewer',
+      unitIds: null,
+      canReadBodies: false,
+    });
+    const signIn = async () =>
+      assert.equal((await accounts.signIn(user.email, password, '127.0.0.1')).kind, 'signed_in');
+    const state = async () => {
+      const row = await handle.db
+        .selectFrom('console_users')
+        .select(['password_hash', 'failed_sign_ins', 'disabled_at', 'sign_outs'])
+        .where('id', '=', user.id)
+        .executeTakeFirstOrThrow();
+      const sessions = await handle.db
+        .selectFrom('console_sessions')
+        .select('token_hash')
+        .where('user_id', '=', user.id)
+        .execute();
+      return { ...row, sessions: sessions.length };
+    };
+    const userActions: AuditAction[] = [
+      'user.unlock',
+      'user.set_password',
+      'user.disable',
+      'user.enable',
+      'user.sign_out_everywhere',
+    ];
+    const changes = async () =>
+      (
+        await handle.db
+          .selectFrom('audit_events')
+          .select(['action', 'target', 'actor_id', 'counts', 'at'])
+          .where('action', 'in', userActions)
+          .orderBy('id')
+          .execute()
+      ).map((e) => ({
+        ...e,
+        counts: e.counts === null ? null : JSON.parse(e.counts),
+        at: Number(e.at),
+      }));
+    const by = { target: user.id, actor_id: admin.id };
+    /** `change` refused with its event, then done: one change, one event, `expected`. */
+    const refusedThenDone = async <T>(
+      change: () => Promise<T>,
+      expected: { action: string; counts: Record<string, number> | null },
+    ): Promise<T> => {
+      const before = { state: await state(), changes: await changes() };
+      await refusedLeavesNothing(change);
+      assert.deepEqual(
+        { state: await state(), changes: await changes() },
+        before,
+        `${expected.action}: nothing changed without its event`,
+      );
+      const answer = await change();
+      const after = await changes();
+      assert.deepEqual(
+        after.slice(before.changes.length).map(({ at: _, ...e }) => e),
+        [{ ...expected, ...by }],
+      );
+      return answer;
+    };
+
+    await handle.db
+      .updateTable('console_users')
+      .set({ failed_sign_ins: 3 })
+      .where('id', '=', user.id)
+      .execute();
+    assert.equal(
+      await refusedThenDone(() => accounts.unlock(admin, user), {
+        action: 'user.unlock',
+        counts: null,
+      }),
+      true,
+    );
+    assert.equal((await state()).failed_sign_ins, 0);
+
+    await signIn();
+    assert.equal(
+      await refusedThenDone(() => accounts.setPassword(admin, user, password), {
+        action: 'user.set_password',
+        counts: { sessions_ended: 1 },
+      }),
+      1,
+    );
+    assert.equal((await state()).sessions, 0);
+
+    await signIn();
+    assert.equal(
+      await refusedThenDone(() => accounts.signOutEverywhere(admin, user), {
+        action: 'user.sign_out_everywhere',
+        counts: { sessions_ended: 1 },
+      }),
+      1,
+    );
+
+    await signIn();
+    assert.equal(
+      await refusedThenDone(() => accounts.disable(admin, user), {
+        action: 'user.disable',
+        counts: { sessions_ended: 1 },
+      }),
+      1,
+    );
+    const disabledAt = Number((await state()).disabled_at);
+    assert.equal((await changes()).at(-1)?.at, disabledAt, 'recorded at the time it was disabled');
+
+    assert.equal(
+      await refusedThenDone(() => accounts.enable(admin, user), {
+        action: 'user.enable',
+        counts: null,
+      }),
+      true,
+    );
+    assert.equal((await state()).disabled_at, null);
+
+    // Nothing to change (nothing to unlock, enabled already): nothing recorded.
+    const recorded = await changes();
+    assert.equal(await accounts.unlock(admin, user), false);
+    assert.equal(await accounts.enable(admin, user), false);
+    assert.deepEqual(await changes(), recorded);
   });
 });

@@ -116,7 +116,7 @@ export async function runUsersCommand(config: () => Config, args: string[]): Pro
     mustExist: action === 'list',
   });
   try {
-    const accounts = consoleAccounts(database, operations.service);
+    const accounts = consoleAccounts(database);
     if (action === 'list') {
       return await printUserPage(accounts, operations, listPageLimit(values.limit), values.before);
     }
@@ -272,9 +272,9 @@ async function onAUser(config: () => Config, action: OnAUser, email: string): Pr
       return reportOperationsError('users', error);
     }
   }
-  const { database, operations, close } = await openOperations(config(), { mustExist: true });
+  const { database, close } = await openOperations(config(), { mustExist: true });
   try {
-    const accounts = consoleAccounts(database, operations.service);
+    const accounts = consoleAccounts(database);
     const user = await accounts.findUser(email);
     if (!user) {
       console.error(`tegami users: no user has the address ${email} (see tegami users list)`);

@@ -70,7 +70,6 @@ import { databaseReadiness } from './readiness.ts';
 import {
   createOperations,
   eventsConfirm,
-  type Operations,
   operationsMaintenance,
   operationsRetention,
   startOperationsJobs,
@@ -370,7 +369,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     onRecoveryStarted: () => wakeRunner.fn(),
     onRequeued: () => wakeWorkers.fn(),
   });
-  const accounts = consoleAccounts(database, operations.service);
+  const accounts = consoleAccounts(database);
   const eventsExpected = eventsConfirm(config);
   const alertStore = createAlertStore(database);
   const monitoringQueries = createMonitoringQueries(database);
@@ -769,14 +768,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   }
 }
 
-/** The console's users and sessions, with their audit events in the operations' log. */
-export function consoleAccounts(
-  database: DatabaseHandle,
-  operations: Operations['service'],
-): ConsoleAccounts {
-  return new ConsoleAccounts(consoleUserStore(database), (actor, action, fields) =>
-    operations.record(actor, action, fields),
-  );
+/**
+ * The console's users and sessions; each change an admin makes is written with its audit event,
+ * in the same transaction, by the store.
+ */
+export function consoleAccounts(database: DatabaseHandle): ConsoleAccounts {
+  return new ConsoleAccounts(consoleUserStore(database));
 }
 
 /**

@@ -144,11 +144,6 @@ export class ConsoleAccounts {
 
   constructor(
     private readonly store: ConsoleUserStore,
-    private readonly record: (
-      actor: Actor,
-      action: AuditAction,
-      fields: Partial<Pick<AuditEvent, 'unitId' | 'target' | 'counts'>>,
-    ) => Promise<void>,
     clock?: () => number,
   ) {
     this.clock = clock ?? Date.now;
@@ -229,10 +224,8 @@ export class ConsoleAccounts {
    * Clears the user's failed sign-ins and lock. False, and nothing recorded, when there was
    * nothing to clear.
    */
-  async unlock(actor: Actor, user: ConsoleUser): Promise<boolean> {
-    if (!(await this.store.unlockUser(user.id))) return false;
-    await this.record(actor, 'user.unlock', { target: user.id });
-    return true;
+  unlock(actor: Actor, user: ConsoleUser): Promise<boolean> {
+    return this.store.unlockUser(user.id, this.userEvent(actor, 'user.unlock', user));
   }
 
   /**
@@ -241,13 +234,13 @@ export class ConsoleAccounts {
    */
   async setPassword(actor: Actor, user: ConsoleUser, password: string): Promise<number> {
     checkNewPassword(password);
-    const ended = await this.store.setPassword(user.id, await hashPassword(password));
+    const ended = await this.store.setPassword(
+      user.id,
+      await hashPassword(password),
+      (sessionsEnded) => this.userEvent(actor, 'user.set_password', user, sessionsEnded),
+    );
     if (ended === null)
       throw new OperationsError('not_found', `no user has the address ${user.email}`);
-    await this.record(actor, 'user.set_password', {
-      target: user.id,
-      counts: { sessions_ended: ended },
-    });
     return ended;
   }
 
@@ -257,7 +250,10 @@ export class ConsoleAccounts {
    * how many sessions ended; null, and nothing recorded, when it was disabled already.
    */
   async disable(actor: Actor, user: ConsoleUser): Promise<number | null> {
-    const outcome = await this.store.disableUser(user.id, this.clock(), mayDisable);
+    const now = this.clock();
+    const outcome = await this.store.disableUser(user.id, now, mayDisable, (sessionsEnded) =>
+      this.userEvent(actor, 'user.disable', user, sessionsEnded, now),
+    );
     switch (outcome.kind) {
       case 'not_found':
         throw new OperationsError('not_found', `no user has the address ${user.email}`);
@@ -269,19 +265,13 @@ export class ConsoleAccounts {
       case 'already_disabled':
         return null;
       case 'disabled':
-        await this.record(actor, 'user.disable', {
-          target: user.id,
-          counts: { sessions_ended: outcome.sessionsEnded },
-        });
         return outcome.sessionsEnded;
     }
   }
 
   /** Lets a disabled user sign in again; false, and nothing recorded, when it was enabled. */
-  async enable(actor: Actor, user: ConsoleUser): Promise<boolean> {
-    if (!(await this.store.enableUser(user.id))) return false;
-    await this.record(actor, 'user.enable', { target: user.id });
-    return true;
+  enable(actor: Actor, user: ConsoleUser): Promise<boolean> {
+    return this.store.enableUser(user.id, this.userEvent(actor, 'user.enable', user));
   }
 
   /**
@@ -408,13 +398,26 @@ export class ConsoleAccounts {
     return this.store.deleteSession(session.hash);
   }
 
-  async signOutEverywhere(actor: Actor, user: ConsoleUser): Promise<number> {
-    const ended = await this.store.deleteUserSessions(user.id);
-    await this.record(actor, 'user.sign_out_everywhere', {
-      target: user.id,
-      counts: { sessions_ended: ended },
-    });
-    return ended;
+  /** Ends every session of the user; returns how many. Recorded even when none was open. */
+  signOutEverywhere(actor: Actor, user: ConsoleUser): Promise<number> {
+    return this.store.deleteUserSessions(user.id, (sessionsEnded) =>
+      this.userEvent(actor, 'user.sign_out_everywhere', user, sessionsEnded),
+    );
+  }
+
+  /**
+   * The audit event of an admin's change to `user`, given to the store to write in the change's
+   * own transaction (no change without its event); with the sessions it ended, when it ends them.
+   */
+  private userEvent(
+    actor: Actor,
+    action: AuditAction,
+    user: ConsoleUser,
+    sessionsEnded?: number,
+    at = this.clock(),
+  ): AuditEvent {
+    const counts = sessionsEnded === undefined ? {} : { counts: { sessions_ended: sessionsEnded } };
+    return newAuditEvent(actor, action, { target: user.id, ...counts }, at);
   }
 
   /** Removes ended sessions and stale sign-in counts; returns how many sessions ended. */

@@ -493,8 +493,8 @@ export class OperationsService {
 
   /**
    * Records an operator action done elsewhere, after it (webhook endpoints, the SendGrid event
-   * relay, alert settings, console users' changes). A change whose store takes its event writes
-   * both in one transaction instead (units, recoveries, messages, suppressions, keys, probes).
+   * relay, alert settings). A change whose store takes its event writes both in one transaction
+   * instead (units, recoveries, messages, suppressions, keys, probes, console users).
    */
   record(actor: Actor, action: AuditAction, fields: AuditFields): Promise<void> {
     return this.deps.audit.record(this.event(actor, action, fields));

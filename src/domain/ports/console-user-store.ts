@@ -83,26 +83,39 @@ export interface ConsoleUserStore {
   ): Promise<SignInAttempt | null>;
   /** A good sign-in from `client`: the user's count and that address's are cleared. */
   clearSignInFailures(id: string, client: string): Promise<void>;
-  /** Every count and lock of the user, from every address; false when there was none. */
-  unlockUser(id: string): Promise<boolean>;
+  /**
+   * Every count and lock of the user, from every address, with `audit` in the same transaction;
+   * false, and nothing recorded, when there was none.
+   */
+  unlockUser(id: string, audit: AuditEvent): Promise<boolean>;
   /** Removes counts with no failure since `before` and no lock left at `now`. */
   pruneSignInFailures(before: number, now: number): Promise<number>;
   /**
-   * A new password hash, with the counts and locks cleared (every address's) and every session of the user
-   * ended, in one transaction. Returns how many sessions ended; null: no such user.
+   * A new password hash, with the counts and locks cleared (every address's), every session of
+   * the user ended and `audit` of it (given how many) written, in one transaction. Returns how
+   * many sessions ended; null: no such user, and nothing recorded.
    */
-  setPassword(id: string, passwordHash: string): Promise<number | null>;
+  setPassword(
+    id: string,
+    passwordHash: string,
+    audit: (sessionsEnded: number) => AuditEvent,
+  ): Promise<number | null>;
   /**
-   * Disables the user at `at` and ends its sessions, in one transaction, if `allowed` (given the
-   * user and the other enabled admins, read under lock) says so.
+   * Disables the user at `at` and ends its sessions, with `audit` of it (given how many ended),
+   * in one transaction, if `allowed` (given the user and the other enabled admins, read under
+   * lock) says so. Nothing is recorded when nothing changed.
    */
   disableUser(
     id: string,
     at: number,
     allowed: (user: ConsoleUser, otherEnabledAdmins: ConsoleUser[]) => boolean,
+    audit: (sessionsEnded: number) => AuditEvent,
   ): Promise<DisableOutcome>;
-  /** False when the user was not disabled. */
-  enableUser(id: string): Promise<boolean>;
+  /**
+   * Enables the user, with `audit` in the same transaction; false, and nothing recorded, when the
+   * user was not disabled.
+   */
+  enableUser(id: string, audit: AuditEvent): Promise<boolean>;
   /**
    * Inserts the session only while its user is enabled, still has `checked.passwordHash` (the
    * one the sign-in checked) and has not had its sessions ended since (`checked.signOuts`);
@@ -117,10 +130,11 @@ export interface ConsoleUserStore {
   touchSession(hash: string, now: number, unitId?: string | null): Promise<void>;
   deleteSession(hash: string): Promise<void>;
   /**
-   * Sign-out everywhere: ends every session of the user and counts one more sign-out (in one
-   * transaction), so a sign-in under way gets no session either. Returns how many ended.
+   * Sign-out everywhere: ends every session of the user and counts one more sign-out, with
+   * `audit` of it (given how many ended), in one transaction, so a sign-in under way gets no
+   * session either. Returns how many ended.
    */
-  deleteUserSessions(userId: string): Promise<number>;
+  deleteUserSessions(userId: string, audit: (sessionsEnded: number) => AuditEvent): Promise<number>;
   /** Removes sessions unused since `idleBefore` or started before `startedBefore`. */
   pruneSessions(idleBefore: number, startedBefore: number): Promise<number>;
 }

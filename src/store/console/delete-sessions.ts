@@ -1,3 +1,5 @@
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
+import { insertAuditEvent } from '../audit/insert.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 
 export async function deleteSession(handle: DatabaseHandle, hash: string): Promise<void> {
@@ -7,21 +9,31 @@ export async function deleteSession(handle: DatabaseHandle, hash: string): Promi
 }
 
 /**
- * Every session of a user (sign-out everywhere); returns how many. The user's count of sign-outs
+ * Every session of a user (sign-out everywhere), with its `audit` event (given how many ended) in
+ * the same transaction; returns how many. The user's count of sign-outs
  * goes up first, in the same transaction: a sign-in that read the count before (its password
  * check under way) then inserts no session (insert-session.ts). On PostgreSQL the update takes
  * the user's row lock, so an insert that holds it commits first and its session is deleted here.
  */
-export async function deleteUserSessions(handle: DatabaseHandle, userId: string): Promise<number> {
-  const result = await handle.writeTransaction(async (trx) => {
+export function deleteUserSessions(
+  handle: DatabaseHandle,
+  userId: string,
+  audit: (sessionsEnded: number) => AuditEvent,
+): Promise<number> {
+  return handle.writeTransaction(async (trx) => {
     await trx
       .updateTable('console_users')
       .set((eb) => ({ sign_outs: eb('sign_outs', '+', 1) }))
       .where('id', '=', userId)
       .execute();
-    return trx.deleteFrom('console_sessions').where('user_id', '=', userId).executeTakeFirst();
+    const result = await trx
+      .deleteFrom('console_sessions')
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
+    const sessionsEnded = Number(result.numDeletedRows);
+    await insertAuditEvent(trx, audit(sessionsEnded));
+    return sessionsEnded;
   });
-  return Number(result.numDeletedRows);
 }
 
 /** Sessions that ended (idle too long, or too old); returns how many were removed. */

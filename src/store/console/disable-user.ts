@@ -1,10 +1,12 @@
 import type { ConsoleUser } from '../../domain/console-users.ts';
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import type { DisableOutcome } from '../../domain/ports/console-user-store.ts';
+import { insertAuditEvent } from '../audit/insert.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { toUser } from './rows.ts';
 
 /**
- * Disables a user and ends its sessions, in one transaction, when `allowed` says the enabled
+ * Disables a user and ends its sessions, with its `audit` event, in one transaction, when `allowed` says the enabled
  * admins left are enough. The user and every enabled admin are read with row locks (PostgreSQL
  * `FOR UPDATE`; SQLite's write lock holds from BEGIN): two processes disabling the last two
  * admins at once would otherwise each see the other still enabled, and leave none.
@@ -14,6 +16,7 @@ export function disableUser(
   id: string,
   at: number,
   allowed: (user: ConsoleUser, otherEnabledAdmins: ConsoleUser[]) => boolean,
+  audit: (sessionsEnded: number) => AuditEvent,
 ): Promise<DisableOutcome> {
   return handle.writeTransaction(async (trx) => {
     const rows = await handle.dialect
@@ -40,19 +43,30 @@ export function disableUser(
       .deleteFrom('console_sessions')
       .where('user_id', '=', id)
       .executeTakeFirst();
-    return { kind: 'disabled', sessionsEnded: Number(ended.numDeletedRows) };
+    const sessionsEnded = Number(ended.numDeletedRows);
+    await insertAuditEvent(trx, audit(sessionsEnded));
+    return { kind: 'disabled', sessionsEnded };
   });
 }
 
-/** Enables a disabled user; false when it was not disabled (or does not exist). */
-export async function enableUser(handle: DatabaseHandle, id: string): Promise<boolean> {
-  const updated = await handle.writeTransaction((trx) =>
-    trx
+/**
+ * Enables a disabled user, with its `audit` event in the same transaction; false, and nothing
+ * recorded, when it was not disabled (or does not exist).
+ */
+export function enableUser(
+  handle: DatabaseHandle,
+  id: string,
+  audit: AuditEvent,
+): Promise<boolean> {
+  return handle.writeTransaction(async (trx) => {
+    const updated = await trx
       .updateTable('console_users')
       .set({ disabled_at: null })
       .where('id', '=', id)
       .where('disabled_at', 'is not', null)
-      .executeTakeFirst(),
-  );
-  return Number(updated.numUpdatedRows) > 0;
+      .executeTakeFirst();
+    const enabled = Number(updated.numUpdatedRows) > 0;
+    if (enabled) await insertAuditEvent(trx, audit);
+    return enabled;
+  });
 }

@@ -1,4 +1,6 @@
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import type { LockRules, SignInAttempt } from '../../domain/ports/console-user-store.ts';
+import { insertAuditEvent } from '../audit/insert.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 
 /**
@@ -108,10 +110,14 @@ export async function clearSignInFailures(
 }
 
 /**
- * `tegami users unlock`: every count and lock of the user, from every address. False when there
- * was nothing to clear.
+ * `tegami users unlock`: every count and lock of the user, from every address, with its `audit`
+ * event in the same transaction. False, and nothing recorded, when there was nothing to clear.
  */
-export async function unlockUser(handle: DatabaseHandle, id: string): Promise<boolean> {
+export async function unlockUser(
+  handle: DatabaseHandle,
+  id: string,
+  audit: AuditEvent,
+): Promise<boolean> {
   return handle.writeTransaction(async (trx) => {
     const user = await trx
       .updateTable('console_users')
@@ -123,7 +129,9 @@ export async function unlockUser(handle: DatabaseHandle, id: string): Promise<bo
       .deleteFrom('console_sign_in_failures')
       .where('user_id', '=', id)
       .executeTakeFirst();
-    return Number(user.numUpdatedRows) + Number(clients.numDeletedRows) > 0;
+    const cleared = Number(user.numUpdatedRows) + Number(clients.numDeletedRows) > 0;
+    if (cleared) await insertAuditEvent(trx, audit);
+    return cleared;
   });
 }
 

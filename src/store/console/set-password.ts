@@ -1,14 +1,18 @@
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
+import { insertAuditEvent } from '../audit/insert.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 
 /**
  * A new password hash, in one transaction with what must go with it: the failed sign-ins and the
- * locks cleared (from every address), and every session of the user ended (whoever knew the old
- * password may be signed in). Returns how many sessions ended; null when there is no such user.
+ * locks cleared (from every address), every session of the user ended (whoever knew the old
+ * password may be signed in), and its `audit` event. Returns how many sessions ended; null when
+ * there is no such user (nothing recorded).
  */
 export function setPassword(
   handle: DatabaseHandle,
   id: string,
   passwordHash: string,
+  audit: (sessionsEnded: number) => AuditEvent,
 ): Promise<number | null> {
   return handle.writeTransaction(async (trx) => {
     const updated = await trx
@@ -22,6 +26,8 @@ export function setPassword(
       .deleteFrom('console_sessions')
       .where('user_id', '=', id)
       .executeTakeFirst();
-    return Number(ended.numDeletedRows);
+    const sessionsEnded = Number(ended.numDeletedRows);
+    await insertAuditEvent(trx, audit(sessionsEnded));
+    return sessionsEnded;
   });
 }

@@ -28,16 +28,16 @@ export function consoleUserStore(handle: DatabaseHandle): ConsoleUserStore {
     countSignInAttempt: (id, client, now, rules) =>
       countSignInAttempt(handle, id, client, now, rules),
     clearSignInFailures: (id, client) => clearSignInFailures(handle, id, client),
-    unlockUser: (id) => unlockUser(handle, id),
+    unlockUser: (id, audit) => unlockUser(handle, id, audit),
     pruneSignInFailures: (before, now) => pruneSignInFailures(handle, before, now),
-    setPassword: (id, passwordHash) => setPassword(handle, id, passwordHash),
-    disableUser: (id, at, allowed) => disableUser(handle, id, at, allowed),
-    enableUser: (id) => enableUser(handle, id),
+    setPassword: (id, passwordHash, audit) => setPassword(handle, id, passwordHash, audit),
+    disableUser: (id, at, allowed, audit) => disableUser(handle, id, at, allowed, audit),
+    enableUser: (id, audit) => enableUser(handle, id, audit),
     insertSession: (session, checked) => insertSession(handle, session, checked),
     findSession: (hash) => findSession(handle, hash),
     touchSession: (hash, now, unitId) => touchSession(handle, hash, now, unitId),
     deleteSession: (hash) => deleteSession(handle, hash),
-    deleteUserSessions: (userId) => deleteUserSessions(handle, userId),
+    deleteUserSessions: (userId, audit) => deleteUserSessions(handle, userId, audit),
     pruneSessions: (idle, started) => pruneSessions(handle, idle, started),
   };
 }
