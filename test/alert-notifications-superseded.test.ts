@@ -2,11 +2,16 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import pino from 'pino';
 import type { Alert } from '../src/domain/alerts/lifecycle.ts';
+import { newAuditEvent } from '../src/domain/operations/audit-event.ts';
+import type { Actor } from '../src/domain/operations/scope.ts';
 import type { QueuedNotification } from '../src/domain/ports/alert-store.ts';
 import { AlertNotifier } from '../src/ops/alerts/notifier.ts';
 import { createAlertStore } from '../src/store/alerts/index.ts';
 import { migrateToLatest, openDatabase } from '../src/store/index.ts';
 import { queryDatabase, tempDatabase } from './helpers.ts';
+
+/** Who sets a unit's Slack channel here, as an admin would through PUT /v1/units/{id}. */
+const OPERATOR: Actor = { type: 'key', id: 'key_test', name: 'on-call' };
 
 /**
  * An operator drill with a Slack that answered after 12 s (past the 10 s timeout, so every post
@@ -110,6 +115,7 @@ describe('alert notifications superseded by a newer one', () => {
       'unit_hotel',
       (s) => ({ ...s, slackWebhookUrl: 'https://hooks.slack.example/hotel' }),
       now,
+      (s) => newAuditEvent(OPERATOR, 'unit.update', { unitId: s.unitId, target: s.unitId }, now),
     );
     const second = { ...alert, id: 'alt_two_channels', key: 'provider_failing:other' };
     const at = (id: string, kind: 'firing' | 'resolved', when: number, unitId: string | null) => ({

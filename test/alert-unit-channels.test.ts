@@ -4,6 +4,8 @@ import { describe, test } from 'node:test';
 import pino from 'pino';
 import { DEFAULT_ALERT_THRESHOLDS } from '../src/domain/alerts/rules.ts';
 import { createApiKey } from '../src/domain/api-keys.ts';
+import { newAuditEvent } from '../src/domain/operations/audit-event.ts';
+import type { Actor } from '../src/domain/operations/scope.ts';
 import type { MonitoringQueries } from '../src/domain/ports/monitoring-queries.ts';
 import type { PostResult } from '../src/domain/ports/outbound-post.ts';
 import { startAlertEvaluator } from '../src/ops/alerts/evaluator.ts';
@@ -25,6 +27,8 @@ import {
 import { type Captured, startCaptureServer } from './support/capture-server.ts';
 
 const SG_KEY = 'SG.alert-unit-channels';
+/** Who sets a unit's Slack channel here, as an admin would through PUT /v1/units/{id}. */
+const OPERATOR: Actor = { type: 'key', id: 'key_test', name: 'on-call' };
 
 /**
  * A unit's own Slack channel hears of `provider_failing` while the unit's mail waits (the alerts
@@ -48,6 +52,7 @@ describe(`alerts about every unit in units' own Slack channels (${TEST_ENGINE})`
       hotel.id,
       (s) => ({ ...s, slackWebhookUrl: 'https://hooks.slack.example/services/T0/B0/hotel' }),
       now,
+      (s) => newAuditEvent(OPERATOR, 'unit.update', { unitId: s.unitId, target: s.unitId }, now),
     );
     const queries: MonitoringQueries = {
       // Mail of the hotel's just due: no delivery_delay, and no provider_failing either.
@@ -341,6 +346,7 @@ describe(`a provider alert firing longer than the retention (${TEST_ENGINE})`, (
       hotel.id,
       (s) => ({ ...s, slackWebhookUrl: `${hotelSlack.url}/services/T0/B1/hotel` }),
       t0,
+      (s) => newAuditEvent(OPERATOR, 'unit.update', { unitId: s.unitId, target: s.unitId }, t0),
     );
 
     // What the rules read: the provider down or not, and whose mail waits (always just due, so

@@ -28,7 +28,15 @@ import {
   SqlMessageStore,
   SqlSuppressionStore,
 } from '../src/store/index.ts';
-import { storeOneMessage, TEST_ENGINE, type TempDatabase, tempDatabase } from './helpers.ts';
+import {
+  startTestService,
+  storeOneMessage,
+  TEST_ENGINE,
+  TEST_KEY,
+  type TempDatabase,
+  type TestService,
+  tempDatabase,
+} from './helpers.ts';
 
 /**
  * What a start makes by itself (the first API key, the key from TEGAMI_BOOTSTRAP_API_KEY, the
@@ -516,5 +524,265 @@ describe(`a start's or an operator's change and its audit event, together (${TES
     assert.equal(await accounts.unlock(admin, user), false);
     assert.equal(await accounts.enable(admin, user), false);
     assert.deepEqual(await changes(), recorded);
+  });
+});
+
+/**
+ * The same over the API, on real HTTP: a unit's SendGrid event relay put or deleted
+ * (sendgrid_event_relay.put, sendgrid_event_relay.delete) and a unit's settings changed
+ * (unit.update; the console's units form goes through the same AlertsService.updateSettings).
+ * With audit events refused, the request fails with the API's internal_error, which says nothing
+ * was changed, and nothing was; done, one change and one event at the change's own time.
+ */
+describe(`an operator's change over the API and its audit event, together (${TEST_ENGINE})`, () => {
+  let tegami: TestService;
+  let handle: DatabaseHandle;
+  let hotel: string;
+  let bootstrapKeyId: string;
+
+  before(async () => {
+    tegami = await startTestService(
+      { TEGAMI_WEBHOOKS_ALLOW_PRIVATE: 'true', TEGAMI_TEST_NO_WORKER: '1' },
+      { housekeeping: false },
+    );
+    handle = tegami.service.database;
+    const made = await tegami.request('POST', '/v1/units', { name: 'hotel' });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    hotel = made.body.id;
+    const key = await handle.db
+      .selectFrom('api_keys')
+      .select('id')
+      .where('key_hash', '=', hashApiKey(TEST_KEY))
+      .executeTakeFirstOrThrow();
+    bootstrapKeyId = key.id;
+  });
+  after(async () => {
+    await tegami?.stop();
+  });
+
+  /** While `call` runs, every audit insert is refused, as a disk full or a lost connection would. */
+  async function withAuditRefused<T>(call: () => Promise<T>): Promise<T> {
+    if (TEST_ENGINE === 'postgres') {
+      await sql`create or replace function refuse_audit() returns trigger language plpgsql
+                  as $$ begin raise exception 'audit events refused'; end $$`.execute(handle.db);
+      await sql`create trigger refuse_audit before insert on audit_events
+                  for each row execute function refuse_audit()`.execute(handle.db);
+    } else {
+      await sql`create trigger refuse_audit before insert on audit_events
+                  begin select raise(abort, 'audit events refused'); end`.execute(handle.db);
+    }
+    try {
+      return await call();
+    } finally {
+      const onTable = TEST_ENGINE === 'postgres' ? sql` on audit_events` : sql``;
+      await sql`drop trigger refuse_audit${onTable}`.execute(handle.db);
+    }
+  }
+
+  /** The request, with audit events refused: the API's clean 500, which says nothing changed. */
+  async function refused(method: string, path: string, body?: unknown): Promise<void> {
+    const answer = await withAuditRefused(() => tegami.request(method, path, body));
+    assert.equal(answer.status, 500, JSON.stringify(answer.body));
+    assert.deepEqual(answer.body, {
+      error: { code: 'internal_error', message: 'internal error; nothing was changed' },
+    });
+  }
+
+  /** The events of `actions`, oldest first, with their time and filter. */
+  async function eventsOf(...actions: AuditAction[]) {
+    const rows = await handle.db
+      .selectFrom('audit_events')
+      .select(['action', 'target', 'actor_id', 'unit_id', 'filter', 'at'])
+      .where('action', 'in', actions)
+      .orderBy('id')
+      .execute();
+    return rows.map((e) => ({
+      ...e,
+      filter: e.filter === null ? null : JSON.parse(e.filter),
+      at: Number(e.at),
+    }));
+  }
+
+  test("a unit's SendGrid event relay put, moved and deleted: each with its event or not at all", async () => {
+    const relays = async () =>
+      (
+        await handle.db
+          .selectFrom('sendgrid_event_relays')
+          .select(['unit_id', 'url', 'public_key', 'updated_at'])
+          .execute()
+      ).map((r) => ({ ...r, updated_at: Number(r.updated_at) }));
+    const queued = async () =>
+      (await handle.db.selectFrom('sendgrid_relay_events').select('event_key').execute()).map(
+        (e) => e.event_key,
+      );
+    const changes = () => eventsOf('sendgrid_event_relay.put', 'sendgrid_event_relay.delete');
+    const put = (url: string) => ({ url, unit: 'hotel' });
+    const byOperator = { target: hotel, actor_id: bootstrapKeyId, unit_id: hotel };
+
+    await refused('PUT', '/v1/sendgrid/event-relay', put('http://127.0.0.1:9/events'));
+    assert.deepEqual(await relays(), [], 'no relay without its sendgrid_event_relay.put');
+    assert.deepEqual(await changes(), []);
+
+    const made = await tegami.request(
+      'PUT',
+      '/v1/sendgrid/event-relay',
+      put('http://127.0.0.1:9/events'),
+    );
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const [relay] = await relays();
+    assert.ok(relay);
+    const first = {
+      action: 'sendgrid_event_relay.put',
+      ...byOperator,
+      filter: { url: 'http://127.0.0.1:9/events' },
+      at: relay.updated_at,
+    };
+    assert.deepEqual(await changes(), [first], "one event, at the relay's own time");
+
+    // An event queued for the relay: a refused removal keeps it, as it keeps the relay.
+    await handle.db
+      .insertInto('sendgrid_relay_events')
+      .values({
+        event_key: 'evt_queued',
+        unit_id: hotel,
+        x_message_id: 'x-message-id',
+        status: 'failed',
+        attempts: 1,
+        queued_at: Date.now(),
+        next_attempt_at: null,
+      })
+      .execute();
+
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await refused('PUT', '/v1/sendgrid/event-relay', put('http://127.0.0.1:9/moved'));
+    assert.deepEqual(await relays(), [relay], 'not moved without its event');
+    assert.deepEqual(await changes(), [first]);
+
+    const moved = await tegami.request(
+      'PUT',
+      '/v1/sendgrid/event-relay',
+      put('http://127.0.0.1:9/moved'),
+    );
+    assert.equal(moved.status, 200, JSON.stringify(moved.body));
+    assert.equal(moved.body.public_key, made.body.public_key, 'the key pair kept');
+    const [movedRelay] = await relays();
+    assert.ok(movedRelay && movedRelay.updated_at > relay.updated_at);
+    const second = {
+      ...first,
+      filter: { url: 'http://127.0.0.1:9/moved' },
+      at: movedRelay.updated_at,
+    };
+    assert.deepEqual(await changes(), [first, second]);
+
+    // The URL it has put again: written again, and recorded, as every put is.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const again = await tegami.request(
+      'PUT',
+      '/v1/sendgrid/event-relay',
+      put('http://127.0.0.1:9/moved'),
+    );
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    const [againRelay] = await relays();
+    assert.ok(againRelay);
+    const third = { ...second, at: againRelay.updated_at };
+    assert.deepEqual(await changes(), [first, second, third]);
+
+    await refused('DELETE', '/v1/sendgrid/event-relay?unit=hotel');
+    assert.deepEqual(await relays(), [againRelay], 'not removed without its event');
+    assert.deepEqual(await queued(), ['evt_queued'], 'its queue kept');
+    assert.deepEqual(await changes(), [first, second, third]);
+
+    const start = Date.now();
+    const deleted = await tegami.request('DELETE', '/v1/sendgrid/event-relay?unit=hotel');
+    const end = Date.now();
+    assert.equal(deleted.status, 204, JSON.stringify(deleted.body));
+    assert.deepEqual(await relays(), []);
+    assert.deepEqual(await queued(), []);
+    const events = await changes();
+    assert.equal(events.length, 4);
+    const removal = events[3];
+    assert.ok(removal && removal.at >= start && removal.at <= end, 'at the time it was removed');
+    assert.deepEqual(removal, {
+      action: 'sendgrid_event_relay.delete',
+      ...byOperator,
+      filter: null,
+      at: removal.at,
+    });
+
+    // No relay to delete: 404, nothing recorded.
+    const gone = await tegami.request('DELETE', '/v1/sendgrid/event-relay?unit=hotel');
+    assert.equal(gone.status, 404, JSON.stringify(gone.body));
+    assert.deepEqual(await changes(), events);
+  });
+
+  test("a unit's settings changed (PUT /v1/units/{id}, the console's units form): with their unit.update or not at all", async () => {
+    const settings = async () => {
+      const row = await handle.db
+        .selectFrom('unit_alert_settings')
+        .select(['slack_webhook_url', 'overrides', 'updated_at'])
+        .where('unit_id', '=', hotel)
+        .executeTakeFirst();
+      return row ? { ...row, updated_at: Number(row.updated_at) } : null;
+    };
+    const shown = async () => (await tegami.request('GET', '/v1/units/hotel')).body;
+    const changes = () => eventsOf('unit.update');
+    const secret = 'https://8.8.8.8/services/T000/B000/very-secret-token';
+    const change = {
+      slack_webhook_url: secret,
+      alerts: { delay_s: 120 },
+      rate_limit_per_min: 600,
+    };
+    const before = await shown();
+
+    await refused('PUT', '/v1/units/hotel', change);
+    assert.equal(await settings(), null, 'no settings written without their unit.update');
+    assert.deepEqual(await shown(), before);
+    assert.deepEqual(await changes(), []);
+
+    const set = await tegami.request('PUT', '/v1/units/hotel', change);
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    assert.deepEqual(set.body.alerts, {
+      slack_webhook_url: 'https://8.8.8.8/services/…',
+      thresholds: { delay_s: 120 },
+    });
+    assert.equal(set.body.rate_limit_per_min, 600);
+    const written = await settings();
+    assert.ok(written);
+    assert.equal(written.slack_webhook_url, secret);
+    const byOperator = {
+      action: 'unit.update',
+      target: hotel,
+      actor_id: bootstrapKeyId,
+      unit_id: hotel,
+    };
+    const first = {
+      ...byOperator,
+      // What changed, never the URL itself.
+      filter: { slack_webhook_url: 'set', alerts: { delay_s: 120 }, rate_limit_per_min: 600 },
+      at: written.updated_at,
+    };
+    assert.deepEqual(await changes(), [first], "one event, at the settings' own time");
+
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await refused('PUT', `/v1/units/${hotel}`, { alerts: { muted: true } });
+    assert.deepEqual(await settings(), written, 'not muted without its unit.update');
+    assert.deepEqual(await changes(), [first]);
+
+    const muted = await tegami.request('PUT', `/v1/units/${hotel}`, { alerts: { muted: true } });
+    assert.equal(muted.status, 200, JSON.stringify(muted.body));
+    assert.deepEqual(muted.body.alerts.thresholds, { delay_s: 120, muted: true });
+    const mutedSettings = await settings();
+    assert.ok(mutedSettings && mutedSettings.updated_at > written.updated_at);
+    const second = {
+      ...byOperator,
+      filter: { alerts: { delay_s: 120, muted: true } },
+      at: mutedSettings.updated_at,
+    };
+    assert.deepEqual(await changes(), [first, second]);
+
+    // Nothing asked to change: nothing written, nothing recorded.
+    assert.equal((await tegami.request('PUT', '/v1/units/hotel', {})).status, 200);
+    assert.deepEqual(await settings(), mutedSettings);
+    assert.deepEqual(await changes(), [first, second]);
   });
 });

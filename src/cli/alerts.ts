@@ -95,7 +95,6 @@ export async function runAlertsCommand(config: () => Config, args: string[]): Pr
     const service = new AlertsService({
       store: createAlertStore(database),
       units: operations.units,
-      record: (actor, action, fields) => operations.service.record(actor, action, fields),
       checkDestination: (url) => checkDestination(url, cfg.webhooks.allowPrivate),
     });
     const alerts = await service.list(ALL_UNITS, {

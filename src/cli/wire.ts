@@ -498,7 +498,6 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       const alertsService = new AlertsService({
         store: alertStore,
         units: operations.units,
-        record: (actor, action, fields) => operations.service.record(actor, action, fields),
         checkDestination: (url) => checkDestination(url, config.webhooks.allowPrivate),
       });
       app = await buildApp({

@@ -92,7 +92,7 @@ export interface WebhookEndpointsOptions {
 /** What `/v1/sendgrid/event-relay` works with. */
 export interface SendGridEventRelayOptions {
   store: SendGridEventRelayStore;
-  /** Units (an admin key may name one) and the audit log. */
+  /** Units: an admin key may name one. */
   operations: OperationsService;
   /** Why a URL's destination is refused (private or loopback), or null. */
   checkDestination: (url: string) => Promise<string | null>;

@@ -1,5 +1,5 @@
 import { count } from '../count-words.ts';
-import type { AuditAction, AuditEvent } from '../operations/audit-event.ts';
+import { newAuditEvent } from '../operations/audit-event.ts';
 import { OperationsError } from '../operations/errors.ts';
 import type { UnitDirectory } from '../operations/ports.ts';
 import type { Actor, Scope } from '../operations/scope.ts';
@@ -18,12 +18,6 @@ import type { AlertRule, UnitAlertOverrides } from './rules.ts';
 export interface AlertsServiceDeps {
   store: AlertStore;
   units: UnitDirectory;
-  /** Records an operator action in the audit log (the operations service's `record`). */
-  record: (
-    actor: Actor,
-    action: AuditAction,
-    fields: Partial<Pick<AuditEvent, 'unitId' | 'target' | 'filter' | 'counts'>>,
-  ) => Promise<void>;
   /** Why a URL's destination is refused (private or loopback), or null (the SSRF guard). */
   checkDestination: (url: string) => Promise<string | null>;
   clock?: () => number;
@@ -157,6 +151,29 @@ export class AlertsService {
       throw new OperationsError('invalid', 'the unit settings are invalid; see details', problems);
     }
     const now = this.clock();
+    // The unit.update of what was written, at the settings' own time: written with them in one
+    // transaction, so a change is never left off the record.
+    const recorded = (next: UnitAlertSettings) =>
+      newAuditEvent(
+        actor,
+        'unit.update',
+        {
+          unitId: unit.id,
+          target: unit.id,
+          // What changed, never the URL itself (it is a credential).
+          filter: {
+            ...(url !== undefined ? { slack_webhook_url: url === null ? 'removed' : 'set' } : {}),
+            ...(patch.overrides !== undefined ? { alerts: presentOverrides(next.overrides) } : {}),
+            ...(patch.rateLimitPerMin !== undefined
+              ? { rate_limit_per_min: patch.rateLimitPerMin }
+              : {}),
+            ...(patch.defaultPriority !== undefined
+              ? { default_priority: patch.defaultPriority }
+              : {}),
+          },
+        },
+        now,
+      );
     // Applied to the settings as they are when written, not as read above: a change made at the
     // same time by another request is kept.
     const next = await this.deps.store.changeUnitSettings(
@@ -179,20 +196,8 @@ export class AlertsService {
         updatedAt: now,
       }),
       now,
+      recorded,
     );
-    await this.deps.record(actor, 'unit.update', {
-      unitId: unit.id,
-      target: unit.id,
-      // What changed, never the URL itself (it is a credential).
-      filter: {
-        ...(url !== undefined ? { slack_webhook_url: url === null ? 'removed' : 'set' } : {}),
-        ...(patch.overrides !== undefined ? { alerts: presentOverrides(next.overrides) } : {}),
-        ...(patch.rateLimitPerMin !== undefined
-          ? { rate_limit_per_min: patch.rateLimitPerMin }
-          : {}),
-        ...(patch.defaultPriority !== undefined ? { default_priority: patch.defaultPriority } : {}),
-      },
-    });
     return { unit, settings: next };
   }
 }

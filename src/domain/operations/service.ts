@@ -492,9 +492,9 @@ export class OperationsService {
   }
 
   /**
-   * Records an operator action done elsewhere, after it (webhook endpoints, the SendGrid event
-   * relay, alert settings). A change whose store takes its event writes both in one transaction
-   * instead (units, recoveries, messages, suppressions, keys, probes, console users).
+   * Records an operator action done elsewhere, after it (webhook endpoints). A change whose
+   * store takes its event writes both in one transaction instead (units, recoveries, messages,
+   * suppressions, keys, probes, console users, units' alert settings, the SendGrid event relay).
    */
   record(actor: Actor, action: AuditAction, fields: AuditFields): Promise<void> {
     return this.deps.audit.record(this.event(actor, action, fields));

@@ -1,5 +1,6 @@
 import type { Alert, NotificationKind } from '../alerts/lifecycle.ts';
 import type { AlertRule, UnitAlertOverrides } from '../alerts/rules.ts';
+import type { AuditEvent } from '../operations/audit-event.ts';
 import type { Priority } from '../priority.ts';
 
 export type NotificationChannel = 'slack' | 'webhook';
@@ -92,12 +93,14 @@ export interface AlertStore {
   unitSettingsOf(unitId: string): Promise<UnitAlertSettings | null>;
   /**
    * Applies `change` to a unit's settings as they are at that moment (a row is made if there is
-   * none), so that changes made at the same time are all kept; returns what was written.
+   * none), so that changes made at the same time are all kept, and writes `audit` of what was
+   * written in the same transaction; returns what was written.
    */
   changeUnitSettings(
     unitId: string,
     change: (current: UnitAlertSettings) => UnitAlertSettings,
     now: number,
+    audit: (next: UnitAlertSettings) => AuditEvent,
   ): Promise<UnitAlertSettings>;
   /** Deletes resolved alerts and finished notifications older than `before`. */
   prune(before: number): Promise<number>;

@@ -1,3 +1,5 @@
+import type { AuditEvent } from '../operations/audit-event.ts';
+
 /** A unit's SendGrid event relay: where its events go and the key pair its posts are signed with. */
 export interface EventRelay {
   unitId: string;
@@ -30,16 +32,23 @@ export interface RelayCounts {
  * of delivery events to post to them.
  */
 export interface SendGridEventRelayStore {
-  /** Creates the unit's relay with `keys`, or changes its URL and keeps its key pair. */
+  /**
+   * Creates the unit's relay with `keys`, or changes its URL and keeps its key pair, and writes
+   * `audit` in the same transaction.
+   */
   put(
     unitId: string,
     url: string,
     keys: { publicKey: string; privateKey: string },
     now: number,
+    audit: AuditEvent,
   ): Promise<EventRelay>;
   get(unitId: string): Promise<EventRelay | null>;
-  /** Removes the relay and its queued events. */
-  remove(unitId: string): Promise<boolean>;
+  /**
+   * Removes the relay and its queued events, and writes `audit` in the same transaction; false,
+   * and nothing recorded, when the unit had no relay.
+   */
+  remove(unitId: string, audit: AuditEvent): Promise<boolean>;
   counts(unitId: string): Promise<RelayCounts>;
   /**
    * Queues the stored delivery events among `eventKeys` that belong to mail that came in through

@@ -32,7 +32,8 @@ export function createAlertStore(handle: DatabaseHandle): AlertStore {
     undeliveredNotifications: (since) => undeliveredNotifications(handle, since),
     unitSettings: () => allUnitSettings(handle),
     unitSettingsOf: (unitId) => unitSettingsOf(handle, unitId),
-    changeUnitSettings: (unitId, change, now) => changeUnitSettings(handle, unitId, change, now),
+    changeUnitSettings: (unitId, change, now, audit) =>
+      changeUnitSettings(handle, unitId, change, now, audit),
     prune: (before) => pruneAlerts(handle, before),
   };
 }

@@ -1,6 +1,8 @@
 import type { UnitAlertOverrides } from '../../domain/alerts/rules.ts';
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import type { UnitAlertSettings } from '../../domain/ports/alert-store.ts';
 import { isPriority, type Priority } from '../../domain/priority.ts';
+import { insertAuditEvent } from '../audit/insert.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import type { UnitAlertSettingsTable } from '../schema.ts';
 
@@ -80,15 +82,17 @@ export async function unitSettingsOf(
 }
 
 /**
- * Changes a unit's settings in one write transaction: the row is made if missing, then read
- * locked (PostgreSQL `FOR UPDATE`; SQLite takes its write lock at BEGIN), so changes made at the
- * same time by several processes each apply to what the one before wrote, and none is lost.
+ * Changes a unit's settings in one write transaction, with the `audit` event of what was written:
+ * the row is made if missing, then read locked (PostgreSQL `FOR UPDATE`; SQLite takes its write
+ * lock at BEGIN), so changes made at the same time by several processes each apply to what the
+ * one before wrote, and none is lost.
  */
 export function changeUnitSettings(
   handle: DatabaseHandle,
   unitId: string,
   change: (current: UnitAlertSettings) => UnitAlertSettings,
   now: number,
+  audit: (next: UnitAlertSettings) => AuditEvent,
 ): Promise<UnitAlertSettings> {
   return handle.writeTransaction(async (trx) => {
     // A row to lock. Two first changes at once: the second insert waits for the first and
@@ -121,6 +125,7 @@ export function changeUnitSettings(
       })
       .where('unit_id', '=', unitId)
       .execute();
+    await insertAuditEvent(trx, audit(next));
     return next;
   });
 }

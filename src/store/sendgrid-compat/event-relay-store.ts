@@ -13,9 +13,9 @@ import { scheduleRelayRetry } from './schedule-relay-retry.ts';
 /** The SendGrid event relay's port, one SQL operation per file beside this one. */
 export function sqlSendGridEventRelayStore(handle: DatabaseHandle): SendGridEventRelayStore {
   return {
-    put: (unitId, url, keys, now) => putEventRelay(handle, unitId, url, keys, now),
+    put: (unitId, url, keys, now, audit) => putEventRelay(handle, unitId, url, keys, now, audit),
     get: (unitId) => getEventRelay(handle, unitId),
-    remove: (unitId) => removeEventRelay(handle, unitId),
+    remove: (unitId, audit) => removeEventRelay(handle, unitId, audit),
     counts: (unitId) => countRelayedEvents(handle, unitId),
     queue: (eventKeys, now) => queueRelayedEvents(handle, eventKeys, now),
     claimDue: (now, limit, leaseMs) => claimRelayedEvents(handle, now, limit, leaseMs),

@@ -1,3 +1,4 @@
+import { removeUnitEventRelay } from '../../../domain/sendgrid-compat/unit-event-relay.ts';
 import type { SendGridEventRelayOptions } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import { ErrorSchema, NoContentSchema } from '../../schemas/error.ts';
@@ -25,13 +26,15 @@ export function registerDeleteEventRelay(app: TypedApp, options: SendGridEventRe
         request.query.unit,
         'querystring.unit',
       );
-      if (!(await options.store.remove(unit.id))) {
+      const removed = await removeUnitEventRelay(
+        options.store,
+        actorOf(request),
+        unit.id,
+        options.clock(),
+      );
+      if (!removed) {
         throw new ApiError('not_found', `unit "${unit.name}" has no SendGrid event relay`);
       }
-      await options.operations.record(actorOf(request), 'sendgrid_event_relay.delete', {
-        unitId: unit.id,
-        target: unit.id,
-      });
       void reply.code(204);
     },
   );

@@ -3,6 +3,7 @@ import {
   generateRelayKeyPair,
   relayMadeWith,
 } from '../../../domain/sendgrid-compat/event-relay.ts';
+import { putUnitEventRelay } from '../../../domain/sendgrid-compat/unit-event-relay.ts';
 import type { SendGridEventRelayOptions } from '../../deps.ts';
 import { invalidField } from '../../errors.ts';
 import { setLocation, withLocation } from '../../location.ts';
@@ -67,12 +68,12 @@ export function registerPutEventRelay(app: TypedApp, options: SendGridEventRelay
       const refused = await options.checkDestination(parsed.toString());
       if (refused) throw invalidField('url', refused);
       const keys = generateRelayKeyPair();
-      const relay = await options.store.put(unit.id, parsed.toString(), keys, options.clock());
-      await options.operations.record(actorOf(request), 'sendgrid_event_relay.put', {
-        unitId: unit.id,
-        target: unit.id,
-        filter: { url: relay.url },
-      });
+      const relay = await putUnitEventRelay(
+        options.store,
+        actorOf(request),
+        { unitId: unit.id, url: parsed.toString(), keys },
+        options.clock(),
+      );
       if (relayMadeWith(relay, keys)) {
         void reply.code(201);
         setLocation(reply, `/v1/sendgrid/event-relay?unit=${encodeURIComponent(unit.name)}`);
