@@ -85,6 +85,56 @@ export function listPageLimit(limit: string | undefined): number {
   return asked >= 1 && asked <= LIST_MOST ? asked : Number.NaN;
 }
 
+/** Where a list the CLI pages reads its rows: newest first, keyset by id, as the console's pages. */
+export interface CliPageSource<Row extends { id: string }> {
+  findById(id: string): Promise<Row | null>;
+  /** Those before `beforeId` (none: the newest), at most `limit`. */
+  listPage(page: { limit: number; beforeId?: string }): Promise<Row[]>;
+}
+
+/** A page of a list the CLI pages as the console does (`users list`, `keys list`). */
+export interface CliPage<Row extends { id: string }> {
+  /** The command, named for what it lists: `users`, `keys`. */
+  command: string;
+  /** One of what it lists, as an error names it: `user`, `key`. */
+  one: string;
+  source: CliPageSource<Row>;
+  limit: number;
+  /** The page is of the rows before this one; none: the newest. */
+  before: string | undefined;
+}
+
+/**
+ * `tegami <command> list`: one page of rows, given to `print`. The rows go to standard output,
+ * so a script reading them reads a page as it read the whole list; the way to the older rows goes
+ * to standard error, so it is never taken for a row. Returns the exit code.
+ */
+export async function printCliPage<Row extends { id: string }>(
+  { command, one, source, limit, before }: CliPage<Row>,
+  print: (rows: Row[]) => Promise<void>,
+): Promise<number> {
+  // Both lists keep every row (users are never deleted, keys only revoked), so an id naming none
+  // is a typo: read on from it, the page would be some other slice of the list, or empty, which
+  // reads as its end.
+  if (before !== undefined && !(await source.findById(before))) {
+    console.error(`tegami ${command}: no ${one} has the id ${before} (see tegami ${command} list)`);
+    return 2;
+  }
+  // One more than a page: whether older rows remain.
+  const found = await source.listPage({
+    limit: limit + 1,
+    ...(before !== undefined ? { beforeId: before } : {}),
+  });
+  const rows = found.slice(0, limit);
+  await print(rows);
+  const last = found.length > limit ? rows[rows.length - 1] : undefined;
+  if (last) {
+    const sameLimit = limit === LIST_PAGE ? '' : ` --limit ${limit}`;
+    console.error(`Older ${command}: tegami ${command} list --before ${last.id}${sameLimit}`);
+  }
+  return 0;
+}
+
 /** Where a CLI user finds the names a field takes (OperationsError's `seeList`). */
 export const CLI_LISTS = { units: 'tegami units list' } as const;
 

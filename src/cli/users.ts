@@ -9,15 +9,16 @@ import {
 } from '../domain/console-users.ts';
 import { isIdOf } from '../domain/ids.ts';
 import { OperationsError } from '../domain/operations/errors.ts';
+import type { ConsoleUserPage } from '../domain/ports/console-user-store.ts';
 import {
   CLI_LISTS,
   cliActor,
   describeParseError,
   isParseArgsError,
   LIST_MOST,
-  LIST_PAGE,
   listPageLimit,
   openOperations,
+  printCliPage,
   printTable,
   reportOperationsError,
 } from './common.ts';
@@ -188,49 +189,35 @@ function usageProblem(
 }
 
 /**
- * `users list`: one page of users, newest first, those created before the user `before` (none:
- * the newest), read as the console's users page reads them (keyset by id). The rows go to
- * standard output as they always have, so a script reading them reads a page the same way; the
- * way to the older users goes to standard error, so it is never taken for a row.
+ * `users list`: one page of users, newest first, read as the console's users page reads them
+ * (keyset by id), each row printed as it always has been.
  */
-async function printUserPage(
+function printUserPage(
   accounts: ConsoleAccounts,
   operations: Operations,
   limit: number,
   before: string | undefined,
 ): Promise<number> {
-  // Users are never deleted, so an id naming none is a typo: read on from it, the page would be
-  // some other slice of the users, or empty, which reads as the end of the list.
-  if (before !== undefined && !(await accounts.findUserById(before))) {
-    console.error(`tegami users: no user has the id ${before} (see tegami users list)`);
-    return 2;
-  }
-  // One more than a page: whether older users remain.
-  const found = await accounts.listUserPage({
-    limit: limit + 1,
-    ...(before !== undefined ? { beforeId: before } : {}),
+  const source = {
+    findById: (id: string) => accounts.findUserById(id),
+    listPage: (page: ConsoleUserPage) => accounts.listUserPage(page),
+  };
+  return printCliPage({ command: 'users', one: 'user', source, limit, before }, async (users) => {
+    // The names of the units of this page's users only.
+    const names = await operations.service.unitNames(users.flatMap((u) => u.unitIds ?? []));
+    const now = Date.now();
+    printTable(
+      ['EMAIL', 'ROLE', 'UNITS', 'CONTENT', 'STATE', 'ID'],
+      users.map((u) => [
+        u.email,
+        u.role,
+        u.unitIds === null ? 'all' : u.unitIds.map((id) => names.get(id) ?? id).join(','),
+        u.canReadBodies ? 'yes' : 'metadata only',
+        userState(u, now),
+        u.id,
+      ]),
+    );
   });
-  const users = found.slice(0, limit);
-  // The names of the units of this page's users only.
-  const names = await operations.service.unitNames(users.flatMap((u) => u.unitIds ?? []));
-  const now = Date.now();
-  printTable(
-    ['EMAIL', 'ROLE', 'UNITS', 'CONTENT', 'STATE', 'ID'],
-    users.map((u) => [
-      u.email,
-      u.role,
-      u.unitIds === null ? 'all' : u.unitIds.map((id) => names.get(id) ?? id).join(','),
-      u.canReadBodies ? 'yes' : 'metadata only',
-      userState(u, now),
-      u.id,
-    ]),
-  );
-  const last = found.length > limit ? users[users.length - 1] : undefined;
-  if (last) {
-    const sameLimit = limit === LIST_PAGE ? '' : ` --limit ${limit}`;
-    console.error(`Older users: tegami users list --before ${last.id}${sameLimit}`);
-  }
-  return 0;
 }
 
 /**
