@@ -15,6 +15,7 @@ import { ConsoleAccounts } from '../src/domain/console-accounts.ts';
 import { START_ACTORS } from '../src/domain/operations/audit.ts';
 import type { AuditAction } from '../src/domain/operations/audit-event.ts';
 import { type Actor, ALL_UNITS } from '../src/domain/operations/scope.ts';
+import { OperationsService } from '../src/domain/operations/service.ts';
 import {
   addSuppressionByHand,
   removeSuppressionByHand,
@@ -26,6 +27,7 @@ import {
   openDatabase,
   SqlApiKeyStore,
   SqlMessageStore,
+  SqlOperationsQueries,
   SqlSuppressionStore,
 } from '../src/store/index.ts';
 import {
@@ -270,6 +272,54 @@ describe(`a start's or an operator's change and its audit event, together (${TES
       { ...asked, at: first },
       { ...asked, at: second },
     ]);
+  });
+
+  test("a unit an operator creates, a recovery it starts: each event at the change's own time", async () => {
+    // A clock a millisecond on at each read, so a time read twice shows as two.
+    let time = Date.now();
+    const { units, recoveries, audit, probes } = createOperations(handle, {
+      unsentAfterMs: 60_000,
+      unconfirmedAfterMs: 1800_000,
+      sendgridWebhook: { publicKey: null, insecure: false, maxAgeMs: 0 },
+    });
+    const service = new OperationsService({
+      units,
+      recoveries,
+      audit,
+      probes,
+      messages: new SqlMessageStore(handle),
+      queries: new SqlOperationsQueries(handle),
+      unsentAfterMs: 60_000,
+      unconfirmedAfterMs: null,
+      clock: () => ++time,
+    });
+    const operator: Actor = { type: 'cli', id: 'ops', name: null };
+    const unit = await service.createUnit(ALL_UNITS, operator, 'one-instant');
+    const recovery = await service.startRecovery(ALL_UNITS, operator, {
+      action: 'retry',
+      query: { unit: 'one-instant', status: 'failed' },
+    });
+    const createdAt = async (table: 'units' | 'recoveries', id: string) =>
+      Number(
+        (
+          await handle.db
+            .selectFrom(table)
+            .select('created_at')
+            .where('id', '=', id)
+            .executeTakeFirstOrThrow()
+        ).created_at,
+      );
+    const byOperator = { actor_id: operator.id, unit_id: unit.id };
+    assert.deepEqual(
+      (await eventsOf('unit.create', 'recovery.start')).filter((e) => e.unit_id === unit.id),
+      [
+        { action: 'unit.create', target: unit.id, ...byOperator, at: unit.createdAt },
+        { action: 'recovery.start', target: recovery.id, ...byOperator, at: recovery.createdAt },
+      ],
+      "each event at its record's created time",
+    );
+    assert.equal(await createdAt('units', unit.id), unit.createdAt);
+    assert.equal(await createdAt('recoveries', recovery.id), recovery.createdAt);
   });
 
   test('a message an operator retries or cancels: the change with its event or neither, once', async () => {

@@ -218,8 +218,10 @@ export class OperationsService {
         { field: 'name', message: problem },
       ]);
     }
-    const unit: Unit = { id: newId('unit'), name, createdAt: this.clock() };
-    const audit = this.event(actor, 'unit.create', { unitId: unit.id, target: unit.id });
+    const now = this.clock();
+    const unit: Unit = { id: newId('unit'), name, createdAt: now };
+    // The unit's own time: the log and the unit say one instant.
+    const audit = this.event(actor, 'unit.create', { unitId: unit.id, target: unit.id }, now);
     if (!(await this.deps.units.create(unit, audit))) {
       throw new OperationsError('exists', `a unit named "${name}" already exists`);
     }
@@ -331,7 +333,10 @@ export class OperationsService {
     };
   }
 
-  /** Starts a recovery over the messages the query matches now. */
+  /**
+   * Starts a recovery over the messages the query matches now; the recovery and its
+   * recovery.start event, at the recovery's own time, are written together or not at all.
+   */
   async startRecovery(
     scope: Scope,
     actor: Actor,
@@ -356,7 +361,7 @@ export class OperationsService {
       // A filter that can match nothing still makes a (finished, empty) recovery: the answer must
       // not tell a unit key whether another unit's name exists.
       filter ?? { unitId: '', limit: 0 },
-      this.event(actor, 'recovery.start', { unitId, target: id, filter: json }),
+      this.event(actor, 'recovery.start', { unitId, target: id, filter: json }, now),
     );
     this.deps.onRecoveryStarted?.();
     return record;
