@@ -1160,6 +1160,13 @@ describe(`the endpoints' page, a page at a time (${TEST_ENGINE})`, () => {
     );
     const answer = await admin.get(redelivered.location as string);
     assert.match(card(answer.text, id as string), /id="redelivered"/);
+    // The answer's note names its endpoint by id: a value no answer made is refused as well.
+    for (const named of ['garbage', `msg_${'0'.repeat(26)}`, `${id}x`]) {
+      const r = await admin.get(`/console/webhooks?older=${older}&redelivered=${named}&count=0`);
+      assert.equal(r.status, 400, `${named}: ${r.text.slice(0, 300)}`);
+      assert.match(r.text, /redelivered: a status webhook endpoint&#39;s id \(whk_…\)/);
+      assert.doesNotMatch(r.text, /id="redelivered"/);
+    }
     assert.equal(
       (await admin.post(`/console/webhooks/${id}/redeliver`, { older: 'x' })).status,
       400,

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { count, oneOrMany } from '../../../domain/count-words.ts';
-import { MESSAGE_ID, MESSAGE_ID_IN_WORDS } from '../../../domain/ids.ts';
+import { isIdOf, MESSAGE_ID, MESSAGE_ID_IN_WORDS } from '../../../domain/ids.ts';
 import type { Unit } from '../../../domain/operations/units.ts';
 import {
   type DeletedEndpointCursor,
@@ -241,15 +241,29 @@ ${lastDeleted ? html`<p><a href="/console/webhooks/deleted${qs({ older: lastDele
     return page('Status webhooks', state, body, '/console/webhooks');
   }
 
+  /**
+   * After "Post failed status webhooks again": the endpoint (`redelivered`, its id) whose failed
+   * status webhooks went back to the queue, and how many (`count`), said in its card. A value no
+   * such answer made is refused with 400, as a page link is; only the id's shape is checked, so
+   * an endpoint deleted since, or on another page, is just not said.
+   */
+  function redeliveredOf(
+    id: string | undefined,
+    requeued: string | undefined,
+  ): { id: string; count: number } | null {
+    if (id === undefined || id === '') return null;
+    if (!isIdOf('whk', id)) {
+      throw new ConsoleError(400, "redelivered: a status webhook endpoint's id (whk_…)");
+    }
+    return /^[0-9]{1,9}$/.test(requeued ?? '') ? { id, count: Number(requeued) } : null;
+  }
+
   app.get('/console/webhooks', { config: { permission: 'administer' } }, async (request, reply) => {
-    // After "Redeliver": how many went back to the queue, said in that endpoint's card.
     const { redelivered, count: requeued, older } = request.query as Fields;
     const shown = await webhooksPage(
       stateOf(request),
       endpointsCursor(older),
-      redelivered && /^[0-9]{1,9}$/.test(requeued ?? '')
-        ? { id: redelivered, count: Number(requeued) }
-        : null,
+      redeliveredOf(redelivered, requeued),
       null,
     );
     return reply.type('text/html').send(shown.text);
