@@ -1,22 +1,27 @@
 /**
  * Times the console's pages over real HTTP on a database seeded by bench/seed-ops.ts (the
- * target: every page in under 300 ms with 1,000,000 messages stored):
+ * target: every page in under 300 ms with 1,000,000 messages stored), SQLite or PostgreSQL:
  *
  *   node --import tsx bench/seed-ops.ts sqlite:./data/big.db 1000000
  *   node --import tsx bench/console.ts sqlite:./data/big.db
  *
- * Each page is fetched once to warm up, then 5 times; the median and the slowest are printed.
+ * The status webhooks page gets its endpoints from bench/seed-status-webhooks.ts, added here to
+ * a database that has none. Each page is fetched once to warm up, then 5 times; the median, the
+ * slowest and the page's size are printed.
  */
 import { createServer } from 'node:net';
 import { loadConfig } from '../src/cli/config.ts';
 import { startService } from '../src/cli/wire.ts';
 import { createLogger } from '../src/ops/logger.ts';
+import { seedStatusWebhooks } from './seed-status-webhooks.ts';
 
 const databaseUrl = process.argv[2];
 if (!databaseUrl) {
   console.error('usage: node --import tsx bench/console.ts <TEGAMI_DATABASE_URL>');
   process.exit(64);
 }
+const endpointsAdded = await seedStatusWebhooks(databaseUrl);
+if (endpointsAdded > 0) console.error(`Added ${endpointsAdded} status webhook endpoints.`);
 const port = await new Promise<number>((resolve) => {
   const s = createServer().listen(0, '127.0.0.1', () => {
     const { port } = s.address() as { port: number };
@@ -56,7 +61,7 @@ try {
   };
   const first = (await get('/console/messages?q=status%3Afailed')).text;
   const id = /\/console\/messages\/(msg_[0-9A-Z]+)/.exec(first)?.[1] ?? '';
-  const recipient = /<td>([^<@\s]+@[^<\s]+)<\/td>/.exec(first)?.[1] ?? '';
+  const recipient = /<td data-label="To"[^>]*>([^<@\s]+@[^<\s]+)<\/td>/.exec(first)?.[1] ?? '';
   const q = (text: string) => `?q=${encodeURIComponent(text)}`;
   const pages = [
     '/console',
@@ -81,15 +86,18 @@ try {
     '/console/recoveries',
     '/console/audit',
     '/console/suppressions',
+    // 500 endpoints (200 deleted), 25 status webhooks each: a page draws 20 of them.
+    '/console/webhooks',
   ];
-  console.log(`| page | median | slowest |\n| --- | --- | --- |`);
+  console.log(`| page | median | slowest | size |\n| --- | --- | --- | --- |`);
   for (const page of pages) {
-    await get(page);
+    const { text } = await get(page);
     const times: number[] = [];
     for (let i = 0; i < 5; i++) times.push((await get(page)).ms);
     times.sort((a, b) => a - b);
+    const kB = Buffer.byteLength(text) / 1000;
     console.log(
-      `| \`${decodeURIComponent(page)}\` | ${times[2]?.toFixed(0)} ms | ${times[4]?.toFixed(0)} ms |`,
+      `| \`${decodeURIComponent(page)}\` | ${times[2]?.toFixed(1)} ms | ${times[4]?.toFixed(1)} ms | ${kB.toFixed(0)} kB |`,
     );
   }
 } finally {
