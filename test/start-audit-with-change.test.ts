@@ -274,7 +274,7 @@ describe(`a start's or an operator's change and its audit event, together (${TES
     ]);
   });
 
-  test("a unit an operator creates, a recovery it starts: each event at the change's own time", async () => {
+  test("a unit an operator creates, a recovery it starts and cancels: each event at the change's own time", async () => {
     // A clock a millisecond on at each read, so a time read twice shows as two.
     let time = Date.now();
     const { units, recoveries, audit, probes } = createOperations(handle, {
@@ -295,10 +295,18 @@ describe(`a start's or an operator's change and its audit event, together (${TES
     });
     const operator: Actor = { type: 'cli', id: 'ops', name: null };
     const unit = await service.createUnit(ALL_UNITS, operator, 'one-instant');
+    // A failed message in the unit, so the recovery has something to do and runs until cancelled.
+    const failed = await storeOneMessage(new SqlMessageStore(handle));
+    await handle.db
+      .updateTable('messages')
+      .set({ status: 'failed', next_attempt_at: null, unit_id: unit.id })
+      .where('id', '=', failed)
+      .execute();
     const recovery = await service.startRecovery(ALL_UNITS, operator, {
       action: 'retry',
       query: { unit: 'one-instant', status: 'failed' },
     });
+    const cancelled = await service.cancelRecovery(ALL_UNITS, operator, recovery.id);
     const createdAt = async (table: 'units' | 'recoveries', id: string) =>
       Number(
         (
@@ -311,10 +319,18 @@ describe(`a start's or an operator's change and its audit event, together (${TES
       );
     const byOperator = { actor_id: operator.id, unit_id: unit.id };
     assert.deepEqual(
-      (await eventsOf('unit.create', 'recovery.start')).filter((e) => e.unit_id === unit.id),
+      (await eventsOf('unit.create', 'recovery.start', 'recovery.cancel')).filter(
+        (e) => e.unit_id === unit.id,
+      ),
       [
         { action: 'unit.create', target: unit.id, ...byOperator, at: unit.createdAt },
         { action: 'recovery.start', target: recovery.id, ...byOperator, at: recovery.createdAt },
+        {
+          action: 'recovery.cancel',
+          target: recovery.id,
+          ...byOperator,
+          at: cancelled.finishedAt ?? Number.NaN,
+        },
       ],
       "each event at its record's created time",
     );

@@ -396,16 +396,19 @@ export class OperationsService {
   }
 
   async cancelRecovery(scope: Scope, actor: Actor, id: string): Promise<RecoveryRecord> {
-    const result = await this.deps.recoveries.cancel(
-      id,
-      this.scopeUnitId(scope),
-      this.clock(),
-      (r) =>
-        this.event(actor, 'recovery.cancel', {
+    // One clock read: the event is at the cancel's own time, as the record's finished time.
+    const now = this.clock();
+    const result = await this.deps.recoveries.cancel(id, this.scopeUnitId(scope), now, (r) =>
+      this.event(
+        actor,
+        'recovery.cancel',
+        {
           unitId: r.unitId,
           target: r.id,
           counts: { matched: r.matched, done: r.done, skipped: r.skipped },
-        }),
+        },
+        now,
+      ),
     );
     if (result.kind === 'not_found')
       throw new OperationsError('not_found', `no recovery with id ${id}`);
