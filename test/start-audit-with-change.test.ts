@@ -12,6 +12,7 @@ import {
   revokeApiKey,
 } from '../src/domain/api-keys.ts';
 import { ConsoleAccounts } from '../src/domain/console-accounts.ts';
+import { newId } from '../src/domain/ids.ts';
 import { START_ACTORS } from '../src/domain/operations/audit.ts';
 import type { AuditAction } from '../src/domain/operations/audit-event.ts';
 import { type Actor, ALL_UNITS } from '../src/domain/operations/scope.ts';
@@ -39,6 +40,29 @@ import {
   type TestService,
   tempDatabase,
 } from './helpers.ts';
+import { type ConsoleClient, signIn } from './support/console.ts';
+
+/**
+ * Runs `work` while a trigger refuses every audit insert, as a disk full or a lost connection
+ * between a change and its event would, and answers what it answered.
+ */
+async function withAuditRefused<T>(handle: DatabaseHandle, work: () => Promise<T>): Promise<T> {
+  if (TEST_ENGINE === 'postgres') {
+    await sql`create or replace function refuse_audit() returns trigger language plpgsql
+                as $$ begin raise exception 'audit events refused'; end $$`.execute(handle.db);
+    await sql`create trigger refuse_audit before insert on audit_events
+                for each row execute function refuse_audit()`.execute(handle.db);
+  } else {
+    await sql`create trigger refuse_audit before insert on audit_events
+                begin select raise(abort, 'audit events refused'); end`.execute(handle.db);
+  }
+  try {
+    return await work();
+  } finally {
+    const onTable = TEST_ENGINE === 'postgres' ? sql` on audit_events` : sql``;
+    await sql`drop trigger refuse_audit${onTable}`.execute(handle.db);
+  }
+}
 
 /**
  * What a start makes by itself (the first API key, the key from TEGAMI_BOOTSTRAP_API_KEY, the
@@ -62,31 +86,9 @@ describe(`a start's or an operator's change and its audit event, together (${TES
     await db.cleanup();
   });
 
-  async function refuseAuditEvents(refuse: boolean): Promise<void> {
-    if (!refuse) {
-      const onTable = TEST_ENGINE === 'postgres' ? sql` on audit_events` : sql``;
-      await sql`drop trigger refuse_audit${onTable}`.execute(handle.db);
-      return;
-    }
-    if (TEST_ENGINE === 'postgres') {
-      await sql`create or replace function refuse_audit() returns trigger language plpgsql
-                  as $$ begin raise exception 'audit events refused'; end $$`.execute(handle.db);
-      await sql`create trigger refuse_audit before insert on audit_events
-                  for each row execute function refuse_audit()`.execute(handle.db);
-    } else {
-      await sql`create trigger refuse_audit before insert on audit_events
-                  begin select raise(abort, 'audit events refused'); end`.execute(handle.db);
-    }
-  }
-
   /** With audit events refused: `work` fails, and what it would have made is not there. */
   async function refusedLeavesNothing(work: () => Promise<unknown>): Promise<void> {
-    await refuseAuditEvents(true);
-    try {
-      await assert.rejects(work, /audit events refused/);
-    } finally {
-      await refuseAuditEvents(false);
-    }
+    await withAuditRefused(handle, () => assert.rejects(work, /audit events refused/));
   }
 
   async function stored() {
@@ -626,28 +628,9 @@ describe(`an operator's change over the API and its audit event, together (${TES
     await tegami?.stop();
   });
 
-  /** While `call` runs, every audit insert is refused, as a disk full or a lost connection would. */
-  async function withAuditRefused<T>(call: () => Promise<T>): Promise<T> {
-    if (TEST_ENGINE === 'postgres') {
-      await sql`create or replace function refuse_audit() returns trigger language plpgsql
-                  as $$ begin raise exception 'audit events refused'; end $$`.execute(handle.db);
-      await sql`create trigger refuse_audit before insert on audit_events
-                  for each row execute function refuse_audit()`.execute(handle.db);
-    } else {
-      await sql`create trigger refuse_audit before insert on audit_events
-                  begin select raise(abort, 'audit events refused'); end`.execute(handle.db);
-    }
-    try {
-      return await call();
-    } finally {
-      const onTable = TEST_ENGINE === 'postgres' ? sql` on audit_events` : sql``;
-      await sql`drop trigger refuse_audit${onTable}`.execute(handle.db);
-    }
-  }
-
   /** The request, with audit events refused: the API's clean 500, which says nothing changed. */
   async function refused(method: string, path: string, body?: unknown): Promise<void> {
-    const answer = await withAuditRefused(() => tegami.request(method, path, body));
+    const answer = await withAuditRefused(handle, () => tegami.request(method, path, body));
     assert.equal(answer.status, 500, JSON.stringify(answer.body));
     assert.deepEqual(answer.body, {
       error: { code: 'internal_error', message: 'internal error; nothing was changed' },
@@ -850,5 +833,352 @@ describe(`an operator's change over the API and its audit event, together (${TES
     assert.equal((await tegami.request('PUT', '/v1/units/hotel', {})).status, 200);
     assert.deepEqual(await settings(), mutedSettings);
     assert.deepEqual(await changes(), [first, second]);
+  });
+});
+
+/**
+ * A status webhook endpoint an operator creates, deletes, gives a new secret or redelivers to,
+ * through the API and the console alike, is written with its webhook_endpoint.* event in one
+ * transaction: refused, the request fails with nothing changed; done, one event at the change's
+ * own time, with the fields the audit log has always shown.
+ */
+describe(`an operator's change to a status webhook endpoint and its audit event, together (${TEST_ENGINE})`, () => {
+  const ADMIN = { email: 'admin@example.jp', password: 'admin-password-1234' };
+  /** Nothing listens there, and no worker runs to post to it: the endpoints are only written. */
+  const HOOK_URL = 'http://127.0.0.1/tegami-hooks';
+  const ENDPOINT_ACTIONS: AuditAction[] = [
+    'webhook_endpoint.create',
+    'webhook_endpoint.delete',
+    'webhook_endpoint.redeliver',
+    'webhook_endpoint.rotate_secret',
+  ];
+  let tegami: TestService;
+  let handle: DatabaseHandle;
+  let admin: ConsoleClient;
+  let hotelId = '';
+
+  before(async () => {
+    tegami = await startTestService(
+      {
+        TEGAMI_TEST_NO_WORKER: '1',
+        TEGAMI_ADMIN_EMAIL: ADMIN.email,
+        TEGAMI_ADMIN_PASSWORD: ADMIN.password,
+        TEGAMI_WEBHOOKS_ALLOW_PRIVATE: 'true',
+      },
+      { housekeeping: false },
+    );
+    handle = tegami.service.database;
+    admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
+    const hotel = await tegami.request('POST', '/v1/units', { name: 'hotel' });
+    assert.equal(hotel.status, 201, JSON.stringify(hotel.body));
+    hotelId = hotel.body.id;
+  });
+  after(async () => {
+    await tegami?.stop();
+  });
+
+  /** The endpoints and their status webhooks as stored, every column a change could touch. */
+  async function stored() {
+    const endpoints = await handle.db
+      .selectFrom('webhook_endpoints')
+      .selectAll()
+      .orderBy('id')
+      .execute();
+    const deliveries = await handle.db
+      .selectFrom('webhook_deliveries')
+      .select(['id', 'status', 'attempts', 'next_attempt_at', 'retry_from', 'last_error'])
+      .orderBy('id')
+      .execute();
+    return { endpoints, deliveries };
+  }
+
+  async function endpointEvents() {
+    const rows = await handle.db
+      .selectFrom('audit_events')
+      .select(['action', 'target', 'actor_type', 'unit_id', 'at', 'filter', 'counts'])
+      .where('action', 'in', ENDPOINT_ACTIONS)
+      .orderBy('id')
+      .execute();
+    return rows.map((e) => ({
+      ...e,
+      at: Number(e.at),
+      filter: e.filter === null ? null : JSON.parse(e.filter),
+      counts: e.counts === null ? null : JSON.parse(e.counts),
+    }));
+  }
+
+  async function endpointRow(id: string) {
+    return handle.db
+      .selectFrom('webhook_endpoints')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+  }
+
+  /** Two status webhooks to `endpointId` that failed for good, as the sender leaves them. */
+  async function failedDeliveries(endpointId: string): Promise<void> {
+    const at = Date.now() - 60_000;
+    await handle.db
+      .insertInto('webhook_deliveries')
+      .values(
+        [1, 2].map(() => ({
+          id: newId('whd'),
+          endpoint_id: endpointId,
+          event_type: 'message.sent',
+          payload: '{}',
+          message_id: newId('msg'),
+          status: 'failed',
+          attempts: 8,
+          next_attempt_at: null,
+          last_status: 503,
+          last_error: 'HTTP 503',
+          last_error_at: at,
+          created_at: at,
+          retry_from: at,
+          delivered_at: null,
+        })),
+      )
+      .execute();
+  }
+
+  /**
+   * `change` asked while audit events are refused: answered `refusedStatus`, with nothing
+   * changed and nothing recorded. Then asked again: answered what it answers, with `recorded`
+   * the events it added.
+   */
+  async function refusedThenDone<T extends { status: number }>(
+    what: string,
+    change: () => Promise<T>,
+    refusedStatus: number,
+  ): Promise<{ refused: T; answer: T; recorded: Awaited<ReturnType<typeof endpointEvents>> }> {
+    const before = { stored: await stored(), events: await endpointEvents() };
+    const refused = await withAuditRefused(handle, change);
+    assert.equal(refused.status, refusedStatus, `${what}, refused: ${JSON.stringify(refused)}`);
+    assert.deepEqual(
+      { stored: await stored(), events: await endpointEvents() },
+      before,
+      `${what}: nothing changed without its event`,
+    );
+    const answer = await change();
+    return { refused, answer, recorded: (await endpointEvents()).slice(before.events.length) };
+  }
+
+  /** The API's answer to a change whose event was refused: an error that says nothing changed. */
+  function assertRefusedCleanly(what: string, refused: { body: unknown }): void {
+    assert.deepEqual(
+      refused.body,
+      { error: { code: 'internal_error', message: 'internal error; nothing was changed' } },
+      what,
+    );
+  }
+
+  test('through the API: create, redeliver, rotate the secret and delete, each with its event or not at all', async () => {
+    const created = await refusedThenDone(
+      'create',
+      () =>
+        tegami.request('POST', '/v1/webhook-endpoints', {
+          url: HOOK_URL,
+          events: ['message.sent', 'message.failed'],
+        }),
+      500,
+    );
+    assertRefusedCleanly('create', created.refused);
+    assert.equal(created.answer.status, 201, JSON.stringify(created.answer.body));
+    const { id } = created.answer.body;
+    const byKey = { target: id, actor_type: 'key', unit_id: null };
+    const createdRow = await endpointRow(id);
+    assert.deepEqual(created.recorded, [
+      {
+        ...byKey,
+        action: 'webhook_endpoint.create',
+        at: Number(createdRow.created_at),
+        filter: { url: HOOK_URL, events: ['message.sent', 'message.failed'] },
+        counts: null,
+      },
+    ]);
+
+    await failedDeliveries(id);
+    const redeliver = () =>
+      tegami.request('POST', `/v1/webhook-endpoints/${id}/redeliver`, {
+        since: '2020-01-01T00:00:00Z',
+      });
+    const redelivered = await refusedThenDone('redeliver', redeliver, 500);
+    assertRefusedCleanly('redeliver', redelivered.refused);
+    assert.equal(redelivered.answer.status, 200, JSON.stringify(redelivered.answer.body));
+    assert.deepEqual(redelivered.answer.body, { requeued: 2 });
+    const requeued = (await stored()).deliveries;
+    assert.deepEqual(
+      requeued.map((d) => d.status),
+      ['pending', 'pending'],
+    );
+    const redeliverEvent = {
+      ...byKey,
+      action: 'webhook_endpoint.redeliver',
+      filter: { since: '2020-01-01T00:00:00.000Z' },
+    };
+    assert.deepEqual(redelivered.recorded, [
+      { ...redeliverEvent, at: Number(requeued[0]?.retry_from), counts: { requeued: 2 } },
+    ]);
+    // Asked again with nothing failed: recorded again, as every redeliver request is.
+    const again = await redeliver();
+    assert.deepEqual(again.body, { requeued: 0 });
+    const [nothingRequeued] = (await endpointEvents()).slice(-1);
+    assert.deepEqual(
+      { ...nothingRequeued, at: 0 },
+      { ...redeliverEvent, at: 0, counts: { requeued: 0 } },
+    );
+
+    const rotated = await refusedThenDone(
+      'rotate the secret',
+      () =>
+        tegami.request('POST', `/v1/webhook-endpoints/${id}/rotate-secret`, {
+          keep_previous_for_seconds: 60,
+        }),
+      500,
+    );
+    assertRefusedCleanly('rotate the secret', rotated.refused);
+    assert.equal(rotated.answer.status, 200, JSON.stringify(rotated.answer.body));
+    const rotatedRow = await endpointRow(id);
+    assert.equal(rotatedRow.secret, rotated.answer.body.secret);
+    assert.equal(rotatedRow.previous_secret, created.answer.body.secret);
+    assert.deepEqual(rotated.recorded, [
+      {
+        ...byKey,
+        action: 'webhook_endpoint.rotate_secret',
+        at: Number(rotatedRow.previous_secret_expires_at) - 60_000,
+        filter: { keep_previous_for_seconds: 60 },
+        counts: null,
+      },
+    ]);
+
+    // Refused, the endpoint stays active and its waiting status webhooks stay waiting.
+    const deleted = await refusedThenDone(
+      'delete',
+      () => tegami.request('DELETE', `/v1/webhook-endpoints/${id}`),
+      500,
+    );
+    assertRefusedCleanly('delete', deleted.refused);
+    assert.equal(deleted.answer.status, 204);
+    const deletedRow = await endpointRow(id);
+    assert.notEqual(deletedRow.disabled_at, null);
+    assert.deepEqual(
+      (await stored()).deliveries.map((d) => [d.status, d.last_error]),
+      [
+        ['failed', 'endpoint deleted'],
+        ['failed', 'endpoint deleted'],
+      ],
+    );
+    assert.deepEqual(deleted.recorded, [
+      {
+        ...byKey,
+        action: 'webhook_endpoint.delete',
+        at: Number(deletedRow.disabled_at),
+        filter: null,
+        counts: null,
+      },
+    ]);
+
+    // Nothing left to change: each answers 404, and nothing is recorded.
+    const recorded = await endpointEvents();
+    assert.equal((await tegami.request('DELETE', `/v1/webhook-endpoints/${id}`)).status, 404);
+    assert.equal(
+      (await tegami.request('POST', `/v1/webhook-endpoints/${id}/rotate-secret`, {})).status,
+      404,
+    );
+    assert.equal((await redeliver()).status, 404);
+    assert.deepEqual(await endpointEvents(), recorded);
+  });
+
+  test('through the console: add, redeliver, rotate the secret and delete, each with its event or not at all', async () => {
+    const earlier = new Set((await stored()).endpoints.map((e) => e.id));
+    const added = await refusedThenDone(
+      'add',
+      () =>
+        admin.post('/console/webhooks', { url: HOOK_URL, events: 'message.sent', unit: hotelId }),
+      500,
+    );
+    assert.equal(added.answer.status, 200, added.answer.text);
+    const [endpoint] = (await stored()).endpoints.filter((e) => !earlier.has(e.id));
+    assert.ok(endpoint);
+    const { id } = endpoint;
+    assert.match(added.answer.text, new RegExp(`data-new-secret>${endpoint.secret}<`));
+    const byUser = { target: id, actor_type: 'console', unit_id: hotelId };
+    assert.deepEqual(added.recorded, [
+      {
+        ...byUser,
+        action: 'webhook_endpoint.create',
+        at: Number(endpoint.created_at),
+        filter: { url: HOOK_URL, events: ['message.sent'] },
+        counts: null,
+      },
+    ]);
+
+    await failedDeliveries(id);
+    const redelivered = await refusedThenDone(
+      'redeliver',
+      () => admin.post(`/console/webhooks/${id}/redeliver`, {}),
+      500,
+    );
+    assert.equal(redelivered.answer.status, 303, redelivered.answer.text);
+    assert.match(redelivered.answer.location ?? '', /count=2/);
+    const requeued = (await stored()).deliveries.filter((d) => d.status === 'pending');
+    assert.equal(requeued.length, 2);
+    assert.deepEqual(redelivered.recorded, [
+      {
+        ...byUser,
+        action: 'webhook_endpoint.redeliver',
+        at: Number(requeued[0]?.retry_from),
+        filter: null,
+        counts: { requeued: 2 },
+      },
+    ]);
+
+    const rotated = await refusedThenDone(
+      'rotate the secret',
+      () => admin.post(`/console/webhooks/${id}/rotate-secret`, { keep_previous_for_seconds: '0' }),
+      500,
+    );
+    assert.equal(rotated.answer.status, 200, rotated.answer.text);
+    const rotatedRow = await endpointRow(id);
+    assert.notEqual(rotatedRow.secret, endpoint.secret);
+    assert.equal(rotatedRow.previous_secret, null);
+    assert.match(rotated.answer.text, new RegExp(`data-new-secret>${rotatedRow.secret}<`));
+    assert.equal(rotated.recorded.length, 1);
+    const [rotateEvent] = rotated.recorded;
+    assert.ok(rotateEvent && Math.abs(rotateEvent.at - Date.now()) < 60_000);
+    assert.deepEqual(
+      { ...rotateEvent, at: 0 },
+      {
+        ...byUser,
+        action: 'webhook_endpoint.rotate_secret',
+        at: 0,
+        filter: { keep_previous_for_seconds: 0 },
+        counts: null,
+      },
+    );
+
+    const deleted = await refusedThenDone(
+      'delete',
+      () => admin.post(`/console/webhooks/${id}/delete`, {}),
+      500,
+    );
+    assert.equal(deleted.answer.status, 303, deleted.answer.text);
+    const deletedRow = await endpointRow(id);
+    assert.notEqual(deletedRow.disabled_at, null);
+    assert.deepEqual(deleted.recorded, [
+      {
+        ...byUser,
+        action: 'webhook_endpoint.delete',
+        at: Number(deletedRow.disabled_at),
+        filter: null,
+        counts: null,
+      },
+    ]);
+
+    // The button clicked twice: the page again, nothing more recorded.
+    const recorded = await endpointEvents();
+    const twice = await admin.post(`/console/webhooks/${id}/delete`, {});
+    assert.equal(twice.status, 303);
+    assert.deepEqual(await endpointEvents(), recorded);
   });
 });

@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { Actor } from '../src/domain/operations/scope.ts';
+import {
+  createEndpointByHand,
+  deleteEndpointByHand,
+} from '../src/domain/webhook-endpoints-by-hand.ts';
 import {
   type DatabaseHandle,
   enqueueWebhookEvents,
@@ -398,9 +403,10 @@ describe(`status webhook claims share slots among endpoints (${TEST_ENGINE})`, (
 
   test('a claim takes a share from every endpoint with due work; busy ones get only their room', async () => {
     const store = new SqlWebhookStore(handle);
+    const operator: Actor = { type: 'key', id: 'key_test', name: 'on-call' };
     const now = Date.now();
     const endpoint = (url: string) =>
-      store.create({
+      createEndpointByHand(store, operator, {
         url,
         events: ['message.sent'],
         secret: 'sixteen-chars-secret',
@@ -426,7 +432,8 @@ describe(`status webhook claims share slots among endpoints (${TEST_ENGINE})`, (
         ),
       );
     await enqueue(1, now - 3_000); // to A, B and C alike
-    await store.disable(b.id, now - 2_500); // B's pending delivery is failed
+    // B's pending delivery is failed.
+    await deleteEndpointByHand(store, operator, { id: b.id, unitId: undefined }, now - 2_500);
     await enqueue(9, now - 2_000); // to A and C (B is gone)
     const perEndpoint = (claimed: { endpointId: string }[]) => {
       const counts: Record<string, number> = {};

@@ -2,6 +2,11 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import type { Actor } from '../src/domain/operations/scope.ts';
+import {
+  createEndpointByHand,
+  deleteEndpointByHand,
+} from '../src/domain/webhook-endpoints-by-hand.ts';
 import { SqlWebhookStore } from '../src/store/index.ts';
 import { DESTINATION_NOT_ALLOWED } from '../src/tracking/guarded-post.ts';
 import { isPrivateAddress } from '../src/tracking/status-webhooks/destination-guard.ts';
@@ -325,11 +330,12 @@ describe(`status webhook destinations (${TEST_ENGINE})`, () => {
     // rebinding) or written before the rule was complete.
     const hook = await countingReceiver();
     const store = new SqlWebhookStore(tegami.service.database);
+    const operator: Actor = { type: 'key', id: 'key_test', name: 'on-call' };
     const endpoints: { id: string; url: string }[] = [];
     try {
       for (const spelling of LOOPBACK_SPELLINGS) {
         const url = spelling.replace('{port}', String(hook.port));
-        const created = await store.create({
+        const created = await createEndpointByHand(store, operator, {
           url,
           events: ['message.sent'],
           secret: 'a-secret-of-sixteen-or-more',
@@ -358,7 +364,9 @@ describe(`status webhook destinations (${TEST_ENGINE})`, () => {
       for (const row of stored) assert.equal(row.last_error, DESTINATION_NOT_ALLOWED);
       assert.deepEqual(hook.requests, [], 'no request reached the receiver');
     } finally {
-      for (const e of endpoints) await store.disable(e.id, Date.now());
+      for (const e of endpoints) {
+        await deleteEndpointByHand(store, operator, { id: e.id, unitId: undefined }, Date.now());
+      }
       await hook.close();
     }
   });

@@ -82,7 +82,10 @@ export interface ApiDeps {
 /** What `/v1/webhook-endpoints` works with. */
 export interface WebhookEndpointsOptions {
   store: StatusWebhookStore;
-  /** Units (an admin may create an endpoint for one unit) and the audit log. */
+  /**
+   * Units: an admin may create an endpoint for one unit, and endpoints are shown with their
+   * unit's name. The audit events are not written here but with each change, by the store.
+   */
   operations?: OperationsService;
   /** Why a URL's destination is refused (private or loopback), or null. */
   checkDestination: (url: string) => Promise<string | null>;

@@ -500,9 +500,10 @@ export class OperationsService {
   }
 
   /**
-   * Records an operator action done elsewhere, after it (webhook endpoints). A change whose
-   * store takes its event writes both in one transaction instead (units, recoveries, messages,
-   * suppressions, keys, probes, console users, units' alert settings, the SendGrid event relay).
+   * Records an operator action done elsewhere, after it: a test alert sent (`tegami alerts test`),
+   * which changes nothing in the database. A change whose store takes its event writes both in one
+   * transaction instead (units, recoveries, messages, suppressions, webhook endpoints, keys,
+   * probes, console users, units' alert settings, the SendGrid event relay).
    */
   record(actor: Actor, action: AuditAction, fields: AuditFields): Promise<void> {
     return this.deps.audit.record(this.event(actor, action, fields));

@@ -1,3 +1,5 @@
+import type { AuditEvent } from '../operations/audit-event.ts';
+
 export interface WebhookEndpoint {
   id: string;
   url: string;
@@ -76,14 +78,21 @@ export interface DueWebhookDelivery {
 
 /** Status webhook endpoints (for the API) and the outbox of status webhooks (for the sender). */
 export interface StatusWebhookStore {
-  create(input: {
-    url: string;
-    events: string[];
-    secret: string;
-    now: number;
-    unitId: string;
-    allUnits: boolean;
-  }): Promise<WebhookEndpoint>;
+  /**
+   * Adds an endpoint, and `audit` of it in the same transaction: the endpoint and its event are
+   * both written, or neither.
+   */
+  create(
+    input: {
+      url: string;
+      events: string[];
+      secret: string;
+      now: number;
+      unitId: string;
+      allUnits: boolean;
+    },
+    audit: (created: WebhookEndpoint) => AuditEvent,
+  ): Promise<WebhookEndpoint>;
   /**
    * Active endpoints, newest first; with `unitId`, only that unit's (another unit's do not exist
    * for its keys). Every one, or a page: `limit` of them, older than `beforeId`.
@@ -107,17 +116,28 @@ export interface StatusWebhookStore {
     unitId?: string,
     options?: { deleted?: boolean },
   ): Promise<WebhookEndpoint | null>;
-  /** Deletes an endpoint: nothing more is posted to it, and its pending status webhooks fail. */
-  disable(id: string, now: number, unitId?: string): Promise<boolean>;
+  /**
+   * Deletes an active endpoint (with `unitId`, only that unit's own): nothing more is posted to
+   * it, and its pending status webhooks fail; `audit` of it is written in the same transaction.
+   * False when there is no such endpoint (deleted already), and nothing is recorded.
+   */
+  disable(
+    id: string,
+    now: number,
+    unitId: string | undefined,
+    audit: (deleted: WebhookEndpoint) => AuditEvent,
+  ): Promise<boolean>;
   /**
    * Gives an active endpoint (with `unitId`, only that unit's own) a new secret. The one it
    * replaces stays in force until `previousExpiresAt`, or stops at once when that is null; a
-   * secret rotated out earlier stops at once either way. Null when there is no such endpoint.
+   * secret rotated out earlier stops at once either way; `audit` of it is written in the same
+   * transaction. Null when there is no such endpoint, and nothing is recorded.
    */
   rotateSecret(
     id: string,
     change: { secret: string; previousExpiresAt: number | null },
-    unitId?: string,
+    unitId: string | undefined,
+    audit: (rotated: WebhookEndpoint) => AuditEvent,
   ): Promise<WebhookEndpoint | null>;
   /** The endpoint's log, newest first (keyset by id: entries queued meanwhile sort first). */
   deliveries(endpointId: string, query: WebhookDeliveryQuery): Promise<WebhookDelivery[]>;
@@ -147,7 +167,17 @@ export interface StatusWebhookStore {
     leaseMs: number;
     now: number;
   }): Promise<DueWebhookDelivery[]>;
-  redeliver(endpointId: string, since: number | null, now: number): Promise<number>;
+  /**
+   * Queues the endpoint's failed status webhooks again (those created at or after `since`, when
+   * given), with `audit` of the request (given how many) in the same transaction, however many
+   * there were. Answers how many.
+   */
+  redeliver(
+    endpointId: string,
+    since: number | null,
+    now: number,
+    audit: (requeued: number) => AuditEvent,
+  ): Promise<number>;
   recordAttempt(
     id: string,
     result: {

@@ -1,10 +1,15 @@
 import { newId } from '../../domain/ids.ts';
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import type { WebhookEndpoint } from '../../domain/ports/status-webhook-store.ts';
+import { insertAuditEvent } from '../audit/insert.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { forgetEndpoints } from './endpoint-cache.ts';
 import { toEndpoint } from './rows.ts';
 
-/** Adds an endpoint; deliveries to it start with the next status change. */
+/**
+ * Adds an endpoint, with its `audit` event in the same transaction; deliveries to it start with
+ * the next status change.
+ */
 export async function createEndpoint(
   handle: DatabaseHandle,
   input: {
@@ -15,6 +20,7 @@ export async function createEndpoint(
     unitId: string;
     allUnits: boolean;
   },
+  audit: (created: WebhookEndpoint) => AuditEvent,
 ): Promise<WebhookEndpoint> {
   const row = {
     id: newId('whk'),
@@ -28,7 +34,11 @@ export async function createEndpoint(
     previous_secret: null,
     previous_secret_expires_at: null,
   };
-  await handle.writeTransaction((trx) => trx.insertInto('webhook_endpoints').values(row).execute());
+  const endpoint = toEndpoint(row);
+  await handle.writeTransaction(async (trx) => {
+    await trx.insertInto('webhook_endpoints').values(row).execute();
+    await insertAuditEvent(trx, audit(endpoint));
+  });
   forgetEndpoints(handle);
-  return toEndpoint(row);
+  return endpoint;
 }

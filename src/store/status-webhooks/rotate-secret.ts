@@ -1,4 +1,6 @@
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import type { WebhookEndpoint } from '../../domain/ports/status-webhook-store.ts';
+import { insertAuditEvent } from '../audit/insert.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { forgetEndpoints } from './endpoint-cache.ts';
 import { toEndpoint } from './rows.ts';
@@ -7,16 +9,18 @@ import { toEndpoint } from './rows.ts';
  * Gives an active endpoint a new secret in one UPDATE, in which `secret` on the right-hand side is
  * the value before the update on both engines: the secret replaced becomes the previous one with
  * no read in between that a concurrent rotation could make stale. Without `previousExpiresAt` no
- * previous secret is kept.
+ * previous secret is kept. Its `audit` event is written in the same transaction; no such endpoint,
+ * nothing is recorded.
  */
 export async function rotateSecret(
   handle: DatabaseHandle,
   id: string,
   change: { secret: string; previousExpiresAt: number | null },
-  unitId?: string,
+  unitId: string | undefined,
+  audit: (rotated: WebhookEndpoint) => AuditEvent,
 ): Promise<WebhookEndpoint | null> {
   const keep = change.previousExpiresAt !== null;
-  const row = await handle.writeTransaction((trx) => {
+  const rotated = await handle.writeTransaction(async (trx) => {
     let update = trx
       .updateTable('webhook_endpoints')
       .set((eb) => ({
@@ -28,8 +32,12 @@ export async function rotateSecret(
       .where('disabled_at', 'is', null);
     if (unitId !== undefined)
       update = update.where('unit_id', '=', unitId).where('all_units', '=', 0);
-    return update.returningAll().executeTakeFirst();
+    const row = await update.returningAll().executeTakeFirst();
+    if (!row) return null;
+    const endpoint = toEndpoint(row);
+    await insertAuditEvent(trx, audit(endpoint));
+    return endpoint;
   });
   forgetEndpoints(handle);
-  return row ? toEndpoint(row) : null;
+  return rotated;
 }

@@ -1,3 +1,4 @@
+import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import type {
   DeletedEndpointCursor,
   DueWebhookDelivery,
@@ -25,15 +26,18 @@ import { rotateSecret } from './rotate-secret.ts';
 export class SqlWebhookStore implements StatusWebhookStore {
   constructor(private readonly handle: DatabaseHandle) {}
 
-  create(input: {
-    url: string;
-    events: string[];
-    secret: string;
-    now: number;
-    unitId: string;
-    allUnits: boolean;
-  }): Promise<WebhookEndpoint> {
-    return createEndpoint(this.handle, input);
+  create(
+    input: {
+      url: string;
+      events: string[];
+      secret: string;
+      now: number;
+      unitId: string;
+      allUnits: boolean;
+    },
+    audit: (created: WebhookEndpoint) => AuditEvent,
+  ): Promise<WebhookEndpoint> {
+    return createEndpoint(this.handle, input, audit);
   }
 
   list(unitId?: string, page?: { limit: number; beforeId?: string }): Promise<WebhookEndpoint[]> {
@@ -55,16 +59,22 @@ export class SqlWebhookStore implements StatusWebhookStore {
     return findEndpoint(this.handle, id, unitId, options);
   }
 
-  disable(id: string, now: number, unitId?: string): Promise<boolean> {
-    return disableEndpoint(this.handle, id, now, unitId);
+  disable(
+    id: string,
+    now: number,
+    unitId: string | undefined,
+    audit: (deleted: WebhookEndpoint) => AuditEvent,
+  ): Promise<boolean> {
+    return disableEndpoint(this.handle, id, now, unitId, audit);
   }
 
   rotateSecret(
     id: string,
     change: { secret: string; previousExpiresAt: number | null },
-    unitId?: string,
+    unitId: string | undefined,
+    audit: (rotated: WebhookEndpoint) => AuditEvent,
   ): Promise<WebhookEndpoint | null> {
-    return rotateSecret(this.handle, id, change, unitId);
+    return rotateSecret(this.handle, id, change, unitId, audit);
   }
 
   deliveries(endpointId: string, query: WebhookDeliveryQuery): Promise<WebhookDelivery[]> {
@@ -96,8 +106,13 @@ export class SqlWebhookStore implements StatusWebhookStore {
     return claimDueDeliveries(this.handle, request);
   }
 
-  redeliver(endpointId: string, since: number | null, now: number): Promise<number> {
-    return redeliver(this.handle, endpointId, since, now);
+  redeliver(
+    endpointId: string,
+    since: number | null,
+    now: number,
+    audit: (requeued: number) => AuditEvent,
+  ): Promise<number> {
+    return redeliver(this.handle, endpointId, since, now, audit);
   }
 
   recordAttempt(id: string, result: AttemptResult): Promise<void> {

@@ -15,6 +15,12 @@ import {
   MAX_PREVIOUS_SECRET_SECONDS,
   WEBHOOK_EVENT_TYPES,
 } from '../../../domain/status-webhooks.ts';
+import {
+  createEndpointByHand,
+  deleteEndpointByHand,
+  redeliverByHand,
+  rotateSecretByHand,
+} from '../../../domain/webhook-endpoints-by-hand.ts';
 import type { ConsoleDeps } from '../../deps.ts';
 import { html, qs, time } from '../../html.ts';
 import { csrf, page } from '../../layout.ts';
@@ -431,18 +437,13 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
       if (refused) return refuse('url', `${url} ${refused}.`);
       // An endpoint of every unit still names one (as an admin key's does: its own, `default`).
       const home = unit ?? (await deps.operations.findUnit('default'));
-      const endpoint = await deps.webhooks.create({
+      const endpoint = await createEndpointByHand(deps.webhooks, state.actor, {
         url: parsed.toString(),
         events: [...new Set(form.events)],
         secret: generateWebhookSecret(),
         now: clock(),
         unitId: home?.id ?? '',
         allUnits: !unit,
-      });
-      await deps.operations.record(state.actor, 'webhook_endpoint.create', {
-        unitId: unit ? unit.id : null,
-        target: endpoint.id,
-        filter: { url: endpoint.url, events: endpoint.events },
       });
       const body = html`<div class="card notice" role="status"><p>Status webhooks to <strong>${endpoint.url}</strong> are signed with this secret, shown only this once; keep it now:</p><pre data-new-secret>${endpoint.secret}</pre></div>
 <p><a href="/console/webhooks">Back to the endpoints</a></p>`;
@@ -489,19 +490,17 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
     { config: { permission: 'administer' } },
     async (request, reply) => {
       const older = endpointsCursor((request.body as Fields).older);
-      const { state, id, endpoint } = await endpointOfPath(request);
+      const { state, id } = await endpointOfPath(request);
+      // Deleted already (the button clicked twice, or someone else was first): nothing is
+      // recorded, and the page shows it so, rather than an error about the second click.
+      await deleteEndpointByHand(
+        deps.webhooks,
+        state.actor,
+        { id, unitId: unitIdOf(state) },
+        clock(),
+      );
       // The page the endpoint was on, without it now.
-      const answer = `/console/webhooks${qs({ older })}`;
-      // Deleted already (the button clicked twice, or someone else was first): the page shows it
-      // so, rather than an error about the second click.
-      if (!(await deps.webhooks.disable(id, clock(), unitIdOf(state)))) {
-        return reply.redirect(answer, 303);
-      }
-      await deps.operations.record(state.actor, 'webhook_endpoint.delete', {
-        unitId: endpoint.allUnits ? null : endpoint.unitId,
-        target: id,
-      });
-      return reply.redirect(answer, 303);
+      return reply.redirect(`/console/webhooks${qs({ older })}`, 303);
     },
   );
 
@@ -514,12 +513,14 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
       const older = endpointsCursor((request.body as Fields).older);
       const endpoint = await deps.webhooks.find(id, unitIdOf(state));
       if (!endpoint) throw new ConsoleError(404, NO_ACTIVE_ENDPOINT);
-      const n = await deps.webhooks.redeliver(id, null, clock());
-      await deps.operations.record(state.actor, 'webhook_endpoint.redeliver', {
-        unitId: endpoint.unitId,
-        target: id,
-        counts: { requeued: n },
-      });
+      const n = await redeliverByHand(
+        deps.webhooks,
+        state.actor,
+        // Under the endpoint's own unit, as this page has always recorded a redeliver (the API
+        // records one to an endpoint of every unit under none).
+        { endpointId: id, unitId: endpoint.unitId, since: null },
+        clock(),
+      );
       // Back on the page it was on, which draws its card: endpoints created since come before it.
       return reply.redirect(
         `/console/webhooks${qs({ older, redelivered: id, count: n })}#endpoint-${id}`,
@@ -545,21 +546,13 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
           `keep_previous_for_seconds: 0 to ${MAX_PREVIOUS_SECRET_SECONDS} seconds`,
         );
       }
-      const now = clock();
-      const endpoint = await deps.webhooks.rotateSecret(
-        id,
-        {
-          secret: generateWebhookSecret(),
-          previousExpiresAt: keepSeconds > 0 ? now + keepSeconds * 1000 : null,
-        },
-        unitIdOf(state),
+      const endpoint = await rotateSecretByHand(
+        deps.webhooks,
+        state.actor,
+        { id, unitId: unitIdOf(state), keepPreviousSeconds: keepSeconds },
+        clock(),
       );
       if (!endpoint) throw new ConsoleError(404, NO_ACTIVE_ENDPOINT);
-      await deps.operations.record(state.actor, 'webhook_endpoint.rotate_secret', {
-        unitId: endpoint.allUnits ? null : endpoint.unitId,
-        target: id,
-        filter: { keep_previous_for_seconds: keepSeconds },
-      });
       const until =
         endpoint.previousSecretExpiresAt === null
           ? html`The previous secret no longer signs anything.`

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { generateWebhookSecret, WEBHOOK_EVENT_TYPES } from '../../../domain/status-webhooks.ts';
+import { createEndpointByHand } from '../../../domain/webhook-endpoints-by-hand.ts';
 import type { WebhookEndpointsOptions } from '../../deps.ts';
 import { invalidField } from '../../errors.ts';
 import { setLocation, withLocation } from '../../location.ts';
@@ -76,18 +77,13 @@ export function registerCreateWebhookEndpoint(app: TypedApp, options: WebhookEnd
       const refused = await options.checkDestination(parsed.toString());
       if (refused) throw invalidField('url', refused);
       const secret = request.body.secret ?? generateWebhookSecret();
-      const endpoint = await store.create({
+      const endpoint = await createEndpointByHand(store, actorOf(request), {
         url: parsed.toString(),
         events,
         secret,
         now: clock(),
         unitId,
         allUnits,
-      });
-      await options.operations?.record(actorOf(request), 'webhook_endpoint.create', {
-        unitId: allUnits ? null : unitId,
-        target: endpoint.id,
-        filter: { url: endpoint.url, events: endpoint.events },
       });
       void reply.code(201);
       setLocation(reply, `/v1/webhook-endpoints/${endpoint.id}`);

@@ -1,3 +1,4 @@
+import { deleteEndpointByHand } from '../../../domain/webhook-endpoints-by-hand.ts';
 import type { WebhookEndpointsOptions } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import { NoContentSchema } from '../../schemas/error.ts';
@@ -19,13 +20,13 @@ export function registerDeleteWebhookEndpoint(app: TypedApp, options: WebhookEnd
       },
     },
     async (request, reply) => {
-      const endpoint = await store.find(request.params.id, scopeUnitId(request));
-      if (!endpoint || !(await store.disable(endpoint.id, clock(), scopeUnitId(request))))
-        throw new ApiError('not_found', `no webhook endpoint ${request.params.id}`);
-      await options.operations?.record(actorOf(request), 'webhook_endpoint.delete', {
-        unitId: endpoint.allUnits ? null : endpoint.unitId,
-        target: endpoint.id,
-      });
+      const deleted = await deleteEndpointByHand(
+        store,
+        actorOf(request),
+        { id: request.params.id, unitId: scopeUnitId(request) },
+        clock(),
+      );
+      if (!deleted) throw new ApiError('not_found', `no webhook endpoint ${request.params.id}`);
       void reply.code(204);
     },
   );

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { parseIsoTime } from '../../../domain/operations/message-query.ts';
+import { recordedUnit, redeliverByHand } from '../../../domain/webhook-endpoints-by-hand.ts';
 import type { WebhookEndpointsOptions } from '../../deps.ts';
 import { ApiError, invalidField } from '../../errors.ts';
 import { emptyBodyIsEmptyObject } from '../../request-parts.ts';
@@ -53,13 +54,12 @@ export function registerRedeliverWebhookEndpoint(app: TypedApp, options: Webhook
       }
       const endpoint = await store.find(request.params.id, scopeUnitId(request));
       if (!endpoint) throw new ApiError('not_found', `no webhook endpoint ${request.params.id}`);
-      const requeued = await store.redeliver(endpoint.id, since, clock());
-      await options.operations?.record(actorOf(request), 'webhook_endpoint.redeliver', {
-        unitId: endpoint.allUnits ? null : endpoint.unitId,
-        target: endpoint.id,
-        filter: since === null ? null : { since: new Date(since).toISOString() },
-        counts: { requeued },
-      });
+      const requeued = await redeliverByHand(
+        store,
+        actorOf(request),
+        { endpointId: endpoint.id, unitId: recordedUnit(endpoint), since },
+        clock(),
+      );
       return { requeued };
     },
   );

@@ -1,9 +1,9 @@
 import { Type } from '@sinclair/typebox';
 import {
   DEFAULT_PREVIOUS_SECRET_SECONDS,
-  generateWebhookSecret,
   MAX_PREVIOUS_SECRET_SECONDS,
 } from '../../../domain/status-webhooks.ts';
+import { rotateSecretByHand } from '../../../domain/webhook-endpoints-by-hand.ts';
 import type { WebhookEndpointsOptions } from '../../deps.ts';
 import { ApiError } from '../../errors.ts';
 import { endpointUnitNames, presentEndpoint } from '../../present/webhook-endpoint.ts';
@@ -59,20 +59,13 @@ export function registerRotateWebhookEndpointSecret(
       const keepSeconds =
         request.body?.keep_previous_for_seconds ?? DEFAULT_PREVIOUS_SECRET_SECONDS;
       const now = clock();
-      const endpoint = await store.rotateSecret(
-        request.params.id,
-        {
-          secret: generateWebhookSecret(),
-          previousExpiresAt: keepSeconds > 0 ? now + keepSeconds * 1000 : null,
-        },
-        scopeUnitId(request),
+      const endpoint = await rotateSecretByHand(
+        store,
+        actorOf(request),
+        { id: request.params.id, unitId: scopeUnitId(request), keepPreviousSeconds: keepSeconds },
+        now,
       );
       if (!endpoint) throw new ApiError('not_found', `no webhook endpoint ${request.params.id}`);
-      await options.operations?.record(actorOf(request), 'webhook_endpoint.rotate_secret', {
-        unitId: endpoint.allUnits ? null : endpoint.unitId,
-        target: endpoint.id,
-        filter: { keep_previous_for_seconds: keepSeconds },
-      });
       return {
         ...presentEndpoint(endpoint, await endpointUnitNames(options.operations, [endpoint]), now),
         secret: endpoint.secret,
