@@ -1181,4 +1181,28 @@ describe(`an operator's change to a status webhook endpoint and its audit event,
     assert.equal(twice.status, 303);
     assert.deepEqual(await endpointEvents(), recorded);
   });
+
+  test('a redeliver to an endpoint of every unit is recorded under none, from the console as through the API', async () => {
+    const made = await tegami.request('POST', '/v1/webhook-endpoints', {
+      url: HOOK_URL,
+      events: ['message.failed'],
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const { id } = made.body;
+    await failedDeliveries(id);
+    const before = (await endpointEvents()).length;
+    const fromConsole = await admin.post(`/console/webhooks/${id}/redeliver`, {});
+    assert.equal(fromConsole.status, 303, fromConsole.text);
+    await failedDeliveries(id);
+    const fromApi = await tegami.request('POST', `/v1/webhook-endpoints/${id}/redeliver`, {});
+    assert.equal(fromApi.status, 200, JSON.stringify(fromApi.body));
+    const recorded = (await endpointEvents()).slice(before);
+    assert.deepEqual(
+      recorded.map((e) => ({ action: e.action, actor: e.actor_type, unit: e.unit_id })),
+      [
+        { action: 'webhook_endpoint.redeliver', actor: 'console', unit: null },
+        { action: 'webhook_endpoint.redeliver', actor: 'key', unit: null },
+      ],
+    );
+  });
 });

@@ -91,23 +91,23 @@ export function rotateSecretByHand(
 
 /**
  * The endpoint's failed status webhooks queued again (those created at or after `since`, when
- * given). Every request is recorded, with how many it queued (none too), under `unitId` as the
- * caller names it. Answers how many.
+ * given). Every request is recorded, with how many it queued (none too), under the endpoint's
+ * unit (`recordedUnit`), through the API and the console alike. Answers how many.
  */
 export function redeliverByHand(
   store: StatusWebhookStore,
   actor: Actor,
-  request: { endpointId: string; unitId: string | null; since: number | null },
+  request: { endpoint: WebhookEndpoint; since: number | null },
   now: number,
 ): Promise<number> {
-  const { endpointId, unitId, since } = request;
-  return store.redeliver(endpointId, since, now, (requeued) =>
+  const { endpoint, since } = request;
+  return store.redeliver(endpoint.id, since, now, (requeued) =>
     newAuditEvent(
       actor,
       'webhook_endpoint.redeliver',
       {
-        unitId,
-        target: endpointId,
+        unitId: recordedUnit(endpoint),
+        target: endpoint.id,
         filter: since === null ? null : { since: new Date(since).toISOString() },
         counts: { requeued },
       },

@@ -516,9 +516,7 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
       const n = await redeliverByHand(
         deps.webhooks,
         state.actor,
-        // Under the endpoint's own unit, as this page has always recorded a redeliver (the API
-        // records one to an endpoint of every unit under none).
-        { endpointId: id, unitId: endpoint.unitId, since: null },
+        { endpoint, since: null },
         clock(),
       );
       // Back on the page it was on, which draws its card: endpoints created since come before it.

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { parseIsoTime } from '../../../domain/operations/message-query.ts';
-import { recordedUnit, redeliverByHand } from '../../../domain/webhook-endpoints-by-hand.ts';
+import { redeliverByHand } from '../../../domain/webhook-endpoints-by-hand.ts';
 import type { WebhookEndpointsOptions } from '../../deps.ts';
 import { ApiError, invalidField } from '../../errors.ts';
 import { emptyBodyIsEmptyObject } from '../../request-parts.ts';
@@ -54,12 +54,7 @@ export function registerRedeliverWebhookEndpoint(app: TypedApp, options: Webhook
       }
       const endpoint = await store.find(request.params.id, scopeUnitId(request));
       if (!endpoint) throw new ApiError('not_found', `no webhook endpoint ${request.params.id}`);
-      const requeued = await redeliverByHand(
-        store,
-        actorOf(request),
-        { endpointId: endpoint.id, unitId: recordedUnit(endpoint), since },
-        clock(),
-      );
+      const requeued = await redeliverByHand(store, actorOf(request), { endpoint, since }, clock());
       return { requeued };
     },
   );
