@@ -21,6 +21,7 @@ import {
   addSuppressionByHand,
   removeSuppressionByHand,
 } from '../src/domain/suppressions-by-hand.ts';
+import { redeliverByHand } from '../src/domain/webhook-endpoints-by-hand.ts';
 import { consoleUserStore } from '../src/store/console/store.ts';
 import {
   type DatabaseHandle,
@@ -30,6 +31,7 @@ import {
   SqlMessageStore,
   SqlOperationsQueries,
   SqlSuppressionStore,
+  SqlWebhookStore,
 } from '../src/store/index.ts';
 import {
   startTestService,
@@ -1180,6 +1182,28 @@ describe(`an operator's change to a status webhook endpoint and its audit event,
     const twice = await admin.post(`/console/webhooks/${id}/delete`, {});
     assert.equal(twice.status, 303);
     assert.deepEqual(await endpointEvents(), recorded);
+  });
+
+  test('a redeliver that finds its endpoint deleted since it looked queues nothing and records nothing', async () => {
+    const made = await tegami.request('POST', '/v1/webhook-endpoints', {
+      url: HOOK_URL,
+      events: ['message.failed'],
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const { id } = made.body;
+    const store = new SqlWebhookStore(handle);
+    // Found as the routes find it, then deleted by another request before the redeliver.
+    const endpoint = await store.find(id, undefined);
+    assert.ok(endpoint);
+    await failedDeliveries(id);
+    assert.equal((await tegami.request('DELETE', `/v1/webhook-endpoints/${id}`)).status, 204);
+    const before = { stored: await stored(), events: await endpointEvents() };
+    const operator: Actor = { type: 'cli', id: 'ops', name: null };
+    assert.equal(
+      await redeliverByHand(store, operator, { endpoint, since: null }, Date.now()),
+      null,
+    );
+    assert.deepEqual({ stored: await stored(), events: await endpointEvents() }, before);
   });
 
   test('a redeliver to an endpoint of every unit is recorded under none, from the console as through the API', async () => {

@@ -92,14 +92,15 @@ export function rotateSecretByHand(
 /**
  * The endpoint's failed status webhooks queued again (those created at or after `since`, when
  * given). Every request is recorded, with how many it queued (none too), under the endpoint's
- * unit (`recordedUnit`), through the API and the console alike. Answers how many.
+ * unit (`recordedUnit`), through the API and the console alike. Answers how many, or null when
+ * the endpoint was deleted since the caller found it (nothing queued, nothing recorded).
  */
 export function redeliverByHand(
   store: StatusWebhookStore,
   actor: Actor,
   request: { endpoint: WebhookEndpoint; since: number | null },
   now: number,
-): Promise<number> {
+): Promise<number | null> {
   const { endpoint, since } = request;
   return store.redeliver(endpoint.id, since, now, (requeued) =>
     newAuditEvent(

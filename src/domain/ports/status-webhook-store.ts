@@ -170,14 +170,15 @@ export interface StatusWebhookStore {
   /**
    * Queues the endpoint's failed status webhooks again (those created at or after `since`, when
    * given), with `audit` of the request (given how many) in the same transaction, however many
-   * there were. Answers how many.
+   * there were. Answers how many, or null when the endpoint is deleted (nothing queued or
+   * recorded).
    */
   redeliver(
     endpointId: string,
     since: number | null,
     now: number,
     audit: (requeued: number) => AuditEvent,
-  ): Promise<number>;
+  ): Promise<number | null>;
   recordAttempt(
     id: string,
     result: {

@@ -111,7 +111,7 @@ export class SqlWebhookStore implements StatusWebhookStore {
     since: number | null,
     now: number,
     audit: (requeued: number) => AuditEvent,
-  ): Promise<number> {
+  ): Promise<number | null> {
     return redeliver(this.handle, endpointId, since, now, audit);
   }
 

@@ -519,6 +519,8 @@ ${last ? html`<p><a href="/console/webhooks/${id}/deliveries${qs({ status, messa
         { endpoint, since: null },
         clock(),
       );
+      // Deleted by a request that came in between: as if it had come first.
+      if (n === null) throw new ConsoleError(404, NO_ACTIVE_ENDPOINT);
       // Back on the page it was on, which draws its card: endpoints created since come before it.
       return reply.redirect(
         `/console/webhooks${qs({ older, redelivered: id, count: n })}#endpoint-${id}`,

@@ -53,8 +53,11 @@ export function registerRedeliverWebhookEndpoint(app: TypedApp, options: Webhook
         }
       }
       const endpoint = await store.find(request.params.id, scopeUnitId(request));
-      if (!endpoint) throw new ApiError('not_found', `no webhook endpoint ${request.params.id}`);
+      const missing = () => new ApiError('not_found', `no webhook endpoint ${request.params.id}`);
+      if (!endpoint) throw missing();
       const requeued = await redeliverByHand(store, actorOf(request), { endpoint, since }, clock());
+      // Deleted by a request that came in between: as if it had come first.
+      if (requeued === null) throw missing();
       return { requeued };
     },
   );
