@@ -66,6 +66,50 @@ async function withAuditRefused<T>(handle: DatabaseHandle, work: () => Promise<T
   }
 }
 
+/** What the API answers a change whose audit event was refused: it says nothing changed. */
+const NOTHING_CHANGED = {
+  error: { code: 'internal_error', message: 'internal error; nothing was changed' },
+};
+
+/** An audit event as stored, its time a number and its filter and counts read from JSON. */
+interface StoredAuditEvent {
+  action: string;
+  target: string | null;
+  actor_id: string;
+  actor_type: string;
+  unit_id: string | null;
+  at: number;
+  filter: unknown;
+  counts: unknown;
+}
+
+/** The events of `actions`, oldest first, with `columns` only (what each test compares). */
+async function auditEventsOf<C extends keyof StoredAuditEvent>(
+  handle: DatabaseHandle,
+  actions: readonly AuditAction[],
+  columns: readonly C[],
+): Promise<Pick<StoredAuditEvent, C>[]> {
+  const rows = await handle.db
+    .selectFrom('audit_events')
+    .selectAll()
+    .where('action', 'in', actions)
+    .orderBy('id')
+    .execute();
+  return rows.map((row) => {
+    const event: StoredAuditEvent = {
+      action: row.action,
+      target: row.target,
+      actor_id: row.actor_id,
+      actor_type: row.actor_type,
+      unit_id: row.unit_id,
+      at: Number(row.at),
+      filter: row.filter === null ? null : JSON.parse(row.filter),
+      counts: row.counts === null ? null : JSON.parse(row.counts),
+    };
+    return Object.fromEntries(columns.map((c) => [c, event[c]])) as Pick<StoredAuditEvent, C>;
+  });
+}
+
 /**
  * What a start makes by itself (the first API key, the key from TEGAMI_BOOTSTRAP_API_KEY, the
  * first console admin), and what an operator does (a key, a probe request, a message retried or
@@ -222,14 +266,8 @@ describe(`a start's or an operator's change and its audit event, together (${TES
   }
 
   /** The events of `actions`, oldest first, with the unit and time each names. */
-  async function eventsOf(...actions: AuditAction[]) {
-    const rows = await handle.db
-      .selectFrom('audit_events')
-      .select(['action', 'target', 'actor_id', 'unit_id', 'at'])
-      .where('action', 'in', actions)
-      .orderBy('id')
-      .execute();
-    return rows.map((e) => ({ ...e, at: Number(e.at) }));
+  function eventsOf(...actions: AuditAction[]) {
+    return auditEventsOf(handle, actions, ['action', 'target', 'actor_id', 'unit_id', 'at']);
   }
 
   test('a probe an operator asks for: the request with its provider.probe or neither', async () => {
@@ -634,24 +672,19 @@ describe(`an operator's change over the API and its audit event, together (${TES
   async function refused(method: string, path: string, body?: unknown): Promise<void> {
     const answer = await withAuditRefused(handle, () => tegami.request(method, path, body));
     assert.equal(answer.status, 500, JSON.stringify(answer.body));
-    assert.deepEqual(answer.body, {
-      error: { code: 'internal_error', message: 'internal error; nothing was changed' },
-    });
+    assert.deepEqual(answer.body, NOTHING_CHANGED);
   }
 
   /** The events of `actions`, oldest first, with their time and filter. */
-  async function eventsOf(...actions: AuditAction[]) {
-    const rows = await handle.db
-      .selectFrom('audit_events')
-      .select(['action', 'target', 'actor_id', 'unit_id', 'filter', 'at'])
-      .where('action', 'in', actions)
-      .orderBy('id')
-      .execute();
-    return rows.map((e) => ({
-      ...e,
-      filter: e.filter === null ? null : JSON.parse(e.filter),
-      at: Number(e.at),
-    }));
+  function eventsOf(...actions: AuditAction[]) {
+    return auditEventsOf(handle, actions, [
+      'action',
+      'target',
+      'actor_id',
+      'unit_id',
+      'filter',
+      'at',
+    ]);
   }
 
   test("a unit's SendGrid event relay put, moved and deleted: each with its event or not at all", async () => {
@@ -894,19 +927,16 @@ describe(`an operator's change to a status webhook endpoint and its audit event,
     return { endpoints, deliveries };
   }
 
-  async function endpointEvents() {
-    const rows = await handle.db
-      .selectFrom('audit_events')
-      .select(['action', 'target', 'actor_type', 'unit_id', 'at', 'filter', 'counts'])
-      .where('action', 'in', ENDPOINT_ACTIONS)
-      .orderBy('id')
-      .execute();
-    return rows.map((e) => ({
-      ...e,
-      at: Number(e.at),
-      filter: e.filter === null ? null : JSON.parse(e.filter),
-      counts: e.counts === null ? null : JSON.parse(e.counts),
-    }));
+  function endpointEvents() {
+    return auditEventsOf(handle, ENDPOINT_ACTIONS, [
+      'action',
+      'target',
+      'actor_type',
+      'unit_id',
+      'at',
+      'filter',
+      'counts',
+    ]);
   }
 
   async function endpointRow(id: string) {
@@ -967,11 +997,7 @@ describe(`an operator's change to a status webhook endpoint and its audit event,
 
   /** The API's answer to a change whose event was refused: an error that says nothing changed. */
   function assertRefusedCleanly(what: string, refused: { body: unknown }): void {
-    assert.deepEqual(
-      refused.body,
-      { error: { code: 'internal_error', message: 'internal error; nothing was changed' } },
-      what,
-    );
+    assert.deepEqual(refused.body, NOTHING_CHANGED, what);
   }
 
   test('through the API: create, redeliver, rotate the secret and delete, each with its event or not at all', async () => {
