@@ -29,6 +29,8 @@ export async function seedStatusWebhooks(url: string): Promise<number> {
       .execute();
     if (existing.length > 0) return 0;
     const units = await handle.db.selectFrom('units').select(['id', 'name']).execute();
+    // Every migrated database has the default unit; one without is not Tegami's.
+    if (units.length === 0) throw new Error(`${url} has no unit: is it a Tegami database?`);
     const now = Date.now();
     const { endpoints: total, eachLog } = STATUS_WEBHOOK_SEED;
     const endpoints: Insertable<Database['webhook_endpoints']>[] = [];
