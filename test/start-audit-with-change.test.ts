@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { createOperations } from '../src/cli/wire-operations.ts';
 import {
@@ -41,6 +42,7 @@ import {
   type TempDatabase,
   type TestService,
   tempDatabase,
+  waitFor,
 } from './helpers.ts';
 import { type ConsoleClient, signIn } from './support/console.ts';
 
@@ -1230,6 +1232,109 @@ describe(`an operator's change to a status webhook endpoint and its audit event,
       null,
     );
     assert.deepEqual({ stored: await stored(), events: await endpointEvents() }, before);
+  });
+
+  /**
+   * The backend whose lock wait `holder` (a backend's pid) is one cause of, if any: who waits
+   * for a lock it holds, read from PostgreSQL's own view instead of guessed from the time taken.
+   */
+  async function waitingFor(holder: number): Promise<number | undefined> {
+    const waiting = await sql<{ pid: number }>`select pid from pg_stat_activity
+      where ${holder}::int = any(pg_blocking_pids(pid))`.execute(handle.db);
+    return waiting.rows[0]?.pid;
+  }
+
+  test('a redeliver that meets a delete in progress waits for it, then queues nothing and records nothing', {
+    skip:
+      TEST_ENGINE !== 'postgres' &&
+      'PostgreSQL only: SQLite runs one write transaction at a time, so a delete cannot be in progress while a redeliver starts',
+  }, async () => {
+    const made = await tegami.request('POST', '/v1/webhook-endpoints', {
+      url: HOOK_URL,
+      events: ['message.failed'],
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const { id } = made.body;
+    await failedDeliveries(id);
+    const before = { stored: await stored(), events: await endpointEvents() };
+
+    // The real delete, paused after its writes (the endpoint marked deleted, its row locked) at
+    // its audit event, until the lock this test holds is let go: a delete between its update and
+    // its commit, held there for as long as the test needs.
+    const PAUSE = 'pause_endpoint_delete';
+    await sql`create function pause_endpoint_delete() returns trigger language plpgsql as $$
+      begin perform pg_advisory_xact_lock(hashtextextended(${sql.lit(PAUSE)}, 0)); return new; end $$`.execute(
+      handle.db,
+    );
+    await sql`create trigger pause_endpoint_delete before insert on audit_events for each row
+      when (new.action = 'webhook_endpoint.delete') execute function pause_endpoint_delete()`.execute(
+      handle.db,
+    );
+    let deleting: Promise<{ status: number }> | undefined;
+    let redelivering: Promise<{ status: number; body: unknown }> | undefined;
+    let redeliverAnswered = false;
+    try {
+      await handle.db.transaction().execute(async (trx) => {
+        await handle.dialect.advisoryXactLock(trx, PAUSE);
+        const pauser = (await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx))
+          .rows[0]?.pid;
+        assert.ok(pauser);
+        deleting = tegami.request('DELETE', `/v1/webhook-endpoints/${id}`);
+        const deleter = await waitFor(
+          () => waitingFor(pauser),
+          'the delete to pause at its audit event, its writes made',
+        );
+        redelivering = tegami
+          .request('POST', `/v1/webhook-endpoints/${id}/redeliver`, {})
+          .finally(() => {
+            redeliverAnswered = true;
+          });
+        // Either it waits for the delete's lock on the endpoint, or it is answered without.
+        await waitFor(
+          async () => redeliverAnswered || (await waitingFor(deleter)),
+          'the redeliver to wait for the delete, or to be answered',
+        );
+        assert.equal(redeliverAnswered, false, 'the redeliver did not wait for the delete');
+        // A while later, still unanswered and still waiting: held until the commit, not slow.
+        await sleep(200);
+        assert.equal(redeliverAnswered, false, 'the redeliver was answered before the delete');
+        assert.ok(await waitingFor(deleter), 'the redeliver still waits for the delete');
+      });
+    } finally {
+      // Let go by the commit or the rollback above: both requests end, whatever was asserted.
+      await Promise.allSettled([deleting, redelivering]);
+      await sql`drop trigger pause_endpoint_delete on audit_events`.execute(handle.db);
+      await sql`drop function pause_endpoint_delete()`.execute(handle.db);
+    }
+
+    assert.equal((await deleting)?.status, 204);
+    const redelivered = await redelivering;
+    assert.deepEqual(
+      { status: redelivered?.status, body: redelivered?.body },
+      { status: 404, body: { error: { code: 'not_found', message: `no webhook endpoint ${id}` } } },
+    );
+    // Deleted, and its status webhooks stay failed as the sender left them: none queued again.
+    const deletedRow = await endpointRow(id);
+    assert.notEqual(deletedRow.disabled_at, null);
+    const afterBoth = await stored();
+    assert.deepEqual(
+      afterBoth.endpoints.map((e) => (e.id === id ? { ...e, disabled_at: null } : e)),
+      before.stored.endpoints,
+    );
+    assert.deepEqual(afterBoth.deliveries, before.stored.deliveries);
+    // The delete recorded, the redeliver not.
+    assert.deepEqual(await endpointEvents(), [
+      ...before.events,
+      {
+        target: id,
+        actor_type: 'key',
+        unit_id: null,
+        action: 'webhook_endpoint.delete',
+        at: Number(deletedRow.disabled_at),
+        filter: null,
+        counts: null,
+      },
+    ]);
   });
 
   test('a redeliver to an endpoint of every unit is recorded under none, from the console as through the API', async () => {
