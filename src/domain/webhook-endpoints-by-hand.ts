@@ -1,6 +1,10 @@
 import { newAuditEvent } from './operations/audit-event.ts';
 import type { Actor } from './operations/scope.ts';
-import type { StatusWebhookStore, WebhookEndpoint } from './ports/status-webhook-store.ts';
+import type {
+  NewWebhookEndpoint,
+  StatusWebhookStore,
+  WebhookEndpoint,
+} from './ports/status-webhook-store.ts';
 import { generateWebhookSecret } from './status-webhooks.ts';
 
 /**
@@ -20,7 +24,7 @@ export function recordedUnit(endpoint: WebhookEndpoint): string | null {
 export function createEndpointByHand(
   store: StatusWebhookStore,
   actor: Actor,
-  input: Parameters<StatusWebhookStore['create']>[0],
+  input: NewWebhookEndpoint,
 ): Promise<WebhookEndpoint> {
   return store.create(input, (created) =>
     newAuditEvent(

@@ -21,6 +21,22 @@ export interface WebhookEndpoint {
   deletedAt: number | null;
 }
 
+/** An endpoint to add (`create`); the store gives it its id. */
+export interface NewWebhookEndpoint {
+  url: string;
+  events: string[];
+  secret: string;
+  /** When it is added: its `createdAt`, and the time its audit event is recorded at. */
+  now: number;
+  /**
+   * The unit whose events it receives. An endpoint of every unit (`allUnits`) still names one:
+   * the admin key's own unit, or `default` when added from the console.
+   */
+  unitId: string;
+  /** It receives every unit's events, not only `unitId`'s. */
+  allUnits: boolean;
+}
+
 export interface WebhookDelivery {
   id: string;
   endpointId: string;
@@ -83,14 +99,7 @@ export interface StatusWebhookStore {
    * both written, or neither.
    */
   create(
-    input: {
-      url: string;
-      events: string[];
-      secret: string;
-      now: number;
-      unitId: string;
-      allUnits: boolean;
-    },
+    input: NewWebhookEndpoint,
     audit: (created: WebhookEndpoint) => AuditEvent,
   ): Promise<WebhookEndpoint>;
   /**

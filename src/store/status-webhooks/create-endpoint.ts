@@ -1,6 +1,9 @@
 import { newId } from '../../domain/ids.ts';
 import type { AuditEvent } from '../../domain/operations/audit-event.ts';
-import type { WebhookEndpoint } from '../../domain/ports/status-webhook-store.ts';
+import type {
+  NewWebhookEndpoint,
+  WebhookEndpoint,
+} from '../../domain/ports/status-webhook-store.ts';
 import { insertAuditEvent } from '../audit/insert.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
 import { forgetEndpoints } from './endpoint-cache.ts';
@@ -12,14 +15,7 @@ import { toEndpoint } from './rows.ts';
  */
 export async function createEndpoint(
   handle: DatabaseHandle,
-  input: {
-    url: string;
-    events: string[];
-    secret: string;
-    now: number;
-    unitId: string;
-    allUnits: boolean;
-  },
+  input: NewWebhookEndpoint,
   audit: (created: WebhookEndpoint) => AuditEvent,
 ): Promise<WebhookEndpoint> {
   const row = {

@@ -2,6 +2,7 @@ import type { AuditEvent } from '../../domain/operations/audit-event.ts';
 import type {
   DeletedEndpointCursor,
   DueWebhookDelivery,
+  NewWebhookEndpoint,
   StatusWebhookStore,
   WebhookDelivery,
   WebhookDeliveryQuery,
@@ -27,14 +28,7 @@ export class SqlWebhookStore implements StatusWebhookStore {
   constructor(private readonly handle: DatabaseHandle) {}
 
   create(
-    input: {
-      url: string;
-      events: string[];
-      secret: string;
-      now: number;
-      unitId: string;
-      allUnits: boolean;
-    },
+    input: NewWebhookEndpoint,
     audit: (created: WebhookEndpoint) => AuditEvent,
   ): Promise<WebhookEndpoint> {
     return createEndpoint(this.handle, input, audit);
