@@ -1167,6 +1167,23 @@ describe(`the endpoints' page, a page at a time (${TEST_ENGINE})`, () => {
       assert.match(r.text, /redelivered: a status webhook endpoint&#39;s id \(whk_…\)/);
       assert.doesNotMatch(r.text, /id="redelivered"/);
     }
+    // Its count too: how many a redeliver queued, in plain digits, as many as it can say.
+    const onPage = `/console/webhooks?older=${older}`;
+    const biggest = await admin.get(`${onPage}&redelivered=${id}&count=9007199254740991`);
+    assert.equal(biggest.status, 200);
+    assert.match(card(biggest.text, id as string), /9,007,199,254,740,991 failed status webhooks/);
+    for (const query of [
+      ...['garbage', '-1', '1.5', '1e3', '+1', '01', ' 1', '0x10', '9007199254740992', ''].map(
+        (n) => `redelivered=${id}&count=${encodeURIComponent(n)}`,
+      ),
+      `redelivered=${id}`,
+      'count=garbage',
+    ]) {
+      const r = await admin.get(`${onPage}&${query}`);
+      assert.equal(r.status, 400, `${query}: ${r.text.slice(0, 300)}`);
+      assert.match(r.text, /count: how many failed status webhooks were queued again/);
+      assert.doesNotMatch(r.text, /id="redelivered"/);
+    }
     assert.equal(
       (await admin.post(`/console/webhooks/${id}/redeliver`, { older: 'x' })).status,
       400,

@@ -80,6 +80,22 @@ const WEBHOOK_LOG_PAGE_SIZE = 100;
 /** Pending status webhooks counted on the page that asks before deleting their endpoint. */
 const PENDING_COUNTED = 1000;
 
+/**
+ * A redeliver's answer's `count` as its redirect writes it: a whole number in plain digits, no
+ * sign and no leading zero. A redeliver queues every failed status webhook of its endpoint, with
+ * no cap of its own, so the bound is the largest count a number holds exactly
+ * (Number.MAX_SAFE_INTEGER): whatever count a redeliver answers, its page takes.
+ */
+const REQUEUED_COUNT = /^(0|[1-9][0-9]*)$/;
+const NOT_A_REQUEUED_COUNT =
+  'count: how many failed status webhooks were queued again (a whole number, 0 or more)';
+
+function requeuedCountOf(value: string): number | null {
+  if (!REQUEUED_COUNT.test(value)) return null;
+  const n = Number(value);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
 function isDeliveryStatus(value: string): value is WebhookDeliveryStatus {
   return (WEBHOOK_DELIVERY_STATUSES as readonly string[]).includes(value);
 }
@@ -250,18 +266,27 @@ ${lastDeleted ? html`<p><a href="/console/webhooks/deleted${qs({ older: lastDele
   /**
    * After "Post failed status webhooks again": the endpoint (`redelivered`, its id) whose failed
    * status webhooks went back to the queue, and how many (`count`), said in its card. A value no
-   * such answer made is refused with 400, as a page link is; only the id's shape is checked, so
-   * an endpoint deleted since, or on another page, is just not said.
+   * such answer made is refused with 400, as a page link is: an id of another shape, or a count
+   * that is not one (REQUEUED_COUNT) or is missing beside the id. Only the id's shape is checked,
+   * so an endpoint deleted since, or on another page, is just not said.
    */
   function redeliveredOf(
     id: string | undefined,
     requeued: string | undefined,
   ): { id: string; count: number } | null {
-    if (id === undefined || id === '') return null;
+    const countGiven = requeued !== undefined && requeued !== '';
+    const n = countGiven ? requeuedCountOf(requeued) : null;
+    if (id === undefined || id === '') {
+      // A count without its endpoint says nothing, but a malformed one is refused all the same.
+      if (countGiven && n === null) throw new ConsoleError(400, NOT_A_REQUEUED_COUNT);
+      return null;
+    }
     if (!isIdOf('whk', id)) {
       throw new ConsoleError(400, "redelivered: a status webhook endpoint's id (whk_…)");
     }
-    return /^[0-9]{1,9}$/.test(requeued ?? '') ? { id, count: Number(requeued) } : null;
+    // Every answer names both: an id without its count is no answer's either.
+    if (n === null) throw new ConsoleError(400, NOT_A_REQUEUED_COUNT);
+    return { id, count: n };
   }
 
   app.get('/console/webhooks', { config: { permission: 'administer' } }, async (request, reply) => {
