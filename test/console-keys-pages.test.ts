@@ -1,18 +1,17 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { createApiKey } from '../src/domain/api-keys.ts';
 import { SqlApiKeyStore } from '../src/store/index.ts';
 import {
-  BIN,
   queryDatabase,
   request,
+  runTegami,
   startTestService,
   TEST_ENGINE,
   type TestService,
 } from './helpers.ts';
 import { HAVE_CHROMIUM, launchBrowser, PAGE_PROBLEMS, signInAs } from './support/browser.ts';
+import { followCliPages } from './support/cli-pages.ts';
 import { type ConsoleClient, signIn } from './support/console.ts';
 
 /**
@@ -226,33 +225,25 @@ describe(`console API keys page, a page at a time (${TEST_ENGINE})`, () => {
   });
 
   /** `tegami keys list …` against this database, its standard output and error apart. */
-  async function keysList(
-    ...flags: string[]
-  ): Promise<{ code: number | null; rows: string[]; stdout: string; stderr: string }> {
-    const child = spawn(process.execPath, [BIN, 'keys', 'list', ...flags], {
-      env: { ...process.env, TEGAMI_DATABASE_URL: tegami.databaseUrl, TEGAMI_LOG_LEVEL: 'error' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const [code] = (await once(child, 'close')) as [number | null];
+  async function keysList(...flags: string[]) {
+    const listed = await runTegami(
+      ['keys', 'list', ...flags],
+      { TEGAMI_DATABASE_URL: tegami.databaseUrl, TEGAMI_LOG_LEVEL: 'error' },
+      { apart: true },
+    );
     // The id each line begins with (there is no header).
-    const rows = stdout
+    const rows = listed.stdout
       .split('\n')
       .filter(Boolean)
       .map((line) => /^(key_[0-9A-Z]{26})\t/.exec(line)?.[1] ?? line);
-    return { code, rows, stdout, stderr };
+    return { ...listed, rows };
   }
 
   test('tegami keys list pages as the console does, the command for older keys on standard error', async () => {
-    const first = await keysList();
-    assert.equal(first.code, 0, first.stderr);
+    // Followed as it says, to the end: every key once, the last page saying nothing more, each
+    // page the console's page of the same keys.
+    const listed = await followCliPages(keysList, { command: 'keys', most: 3 });
+    const [first] = listed;
     // Each line as it always was: id, prefix, state, creation time, unit, name; a revoked key
     // listed too, saying so.
     assert.match(
@@ -265,18 +256,7 @@ describe(`console API keys page, a page at a time (${TEST_ENGINE})`, () => {
     assert.deepEqual(first.rows, all.slice(0, 50), 'the newest 50, as the first page shows them');
     assert.equal(first.stderr, `Older keys: tegami keys list --before ${all[49]}\n`);
 
-    // Followed as it says, to the end: every key once, the last page saying nothing more, each
-    // page the console's page of the same keys.
-    const pages: string[][] = [first.rows];
-    let next = first.stderr;
-    while (next !== '') {
-      const flags = next.trim().replace('Older keys: tegami keys list ', '').split(' ');
-      const page = await keysList(...flags);
-      assert.equal(page.code, 0, page.stderr);
-      pages.push(page.rows);
-      assert.ok(pages.length <= 3, 'the pages end');
-      next = page.stderr;
-    }
+    const pages = listed.map((page) => page.rows);
     assert.deepEqual(
       pages.map((p) => p.length),
       [50, 50, all.length - 100],

@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { newId } from '../src/domain/ids.ts';
 import { consoleUserStore } from '../src/store/console/store.ts';
-import { BIN, queryDatabase, startTestService, TEST_ENGINE, type TestService } from './helpers.ts';
+import {
+  queryDatabase,
+  runTegami,
+  startTestService,
+  TEST_ENGINE,
+  type TestService,
+} from './helpers.ts';
+import { followCliPages } from './support/cli-pages.ts';
 import { type ConsoleClient, signIn } from './support/console.ts';
 
 /**
@@ -270,34 +275,25 @@ describe(`console users page, a page at a time (${TEST_ENGINE})`, () => {
   });
 
   /** `tegami users list …` against this database, its standard output and error apart. */
-  async function usersList(
-    ...flags: string[]
-  ): Promise<{ code: number | null; rows: string[]; stdout: string; stderr: string }> {
-    const child = spawn(process.execPath, [BIN, 'users', 'list', ...flags], {
-      env: { ...process.env, TEGAMI_DATABASE_URL: tegami.databaseUrl, TEGAMI_LOG_LEVEL: 'error' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const [code] = (await once(child, 'close')) as [number | null];
+  async function usersList(...flags: string[]) {
+    const listed = await runTegami(
+      ['users', 'list', ...flags],
+      { TEGAMI_DATABASE_URL: tegami.databaseUrl, TEGAMI_LOG_LEVEL: 'error' },
+      { apart: true },
+    );
     // The ID column of each row under the header.
-    const rows = stdout
+    const rows = listed.stdout
       .split('\n')
       .slice(1)
       .filter(Boolean)
       .map((line) => /(usr_[0-9A-Z]{26})$/.exec(line)?.[1] ?? line);
-    return { code, rows, stdout, stderr };
+    return { ...listed, rows };
   }
 
   test('tegami users list pages as the console does, the command for older users on standard error', async () => {
-    const first = await usersList();
-    assert.equal(first.code, 0, first.stderr);
+    // Followed as it says, to the end: every user once, the last page saying nothing more.
+    const listed = await followCliPages(usersList, { command: 'users', most: 3 });
+    const [first] = listed;
     // Each line as it always was: the header, then a user's address, role, units, content,
     // state and id.
     assert.match(first.stdout, /^EMAIL\s+ROLE\s+UNITS\s+CONTENT\s+STATE\s+ID\n/);
@@ -308,17 +304,7 @@ describe(`console users page, a page at a time (${TEST_ENGINE})`, () => {
     assert.deepEqual(first.rows, all.slice(0, 50), 'the newest 50, as the first page shows them');
     assert.equal(first.stderr, `Older users: tegami users list --before ${all[49]}\n`);
 
-    // Followed as it says, to the end: every user once, the last page saying nothing more.
-    const pages: string[][] = [first.rows];
-    let next = first.stderr;
-    while (next !== '') {
-      const flags = next.trim().replace('Older users: tegami users list ', '').split(' ');
-      const page = await usersList(...flags);
-      assert.equal(page.code, 0, page.stderr);
-      pages.push(page.rows);
-      assert.ok(pages.length <= 3, 'the pages end');
-      next = page.stderr;
-    }
+    const pages = listed.map((page) => page.rows);
     assert.deepEqual(
       pages.map((p) => p.length),
       [50, 50, all.length - 100],

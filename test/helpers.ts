@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -536,7 +537,10 @@ export async function postUnsignedEvents(
 
 export interface Spawned {
   child: ChildProcess;
+  /** Standard output and error together, in the order they came. */
   output: () => string;
+  stdout: () => string;
+  stderr: () => string;
   /** Resolves with the URL once the process prints that it listens (or runs, for a worker). */
   ready: Promise<string>;
   exited: Promise<number | null>;
@@ -560,9 +564,12 @@ export function spawnTegami(
     child.stdin?.end(input);
   }
   let out = '';
+  let stdout = '';
+  let stderr = '';
   const ready = new Promise<string>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
+      stdout += chunk.toString();
       const match = /listening on (http:\/\/\S+)/.exec(out);
       if (match?.[1]) resolve(match[1]);
       else if (out.includes('worker running')) resolve('');
@@ -570,6 +577,7 @@ export function spawnTegami(
     child.stdout?.on('data', onData);
     child.stderr?.on('data', (chunk: Buffer) => {
       out += chunk.toString();
+      stderr += chunk.toString();
     });
     child.once('exit', (code) =>
       reject(new Error(`tegami ${args.join(' ')} exited (${code}):\n${out}`)),
@@ -579,16 +587,33 @@ export function spawnTegami(
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => resolve(code)),
   );
-  return { child, output: () => out, ready, exited };
+  return { child, output: () => out, stdout: () => stdout, stderr: () => stderr, ready, exited };
 }
 
-/** Runs `tegami …` to completion. */
+/**
+ * Runs `tegami …` to completion: its standard output and error together as `output`, or, with
+ * `apart`, each on its own, for a command that says different things on each (the `list`
+ * commands' way to their older rows is on standard error).
+ */
 export async function runTegami(
   args: string[],
   env: Record<string, string>,
-  options: { input?: string } = {},
+  options?: { input?: string; apart?: false },
+): Promise<{ code: number | null; output: string }>;
+export async function runTegami(
+  args: string[],
+  env: Record<string, string>,
+  options: { input?: string; apart: true },
+): Promise<{ code: number | null; stdout: string; stderr: string }>;
+export async function runTegami(
+  args: string[],
+  env: Record<string, string>,
+  { input, apart = false }: { input?: string; apart?: boolean } = {},
 ) {
-  const spawned = spawnTegami(args, env, options);
-  const code = await spawned.exited;
-  return { code, output: spawned.output() };
+  const spawned = spawnTegami(args, env, { input });
+  if (!apart) return { code: await spawned.exited, output: spawned.output() };
+  // 'close' comes once both pipes are read to their end, which 'exit' may precede: a test that
+  // compares each stream whole must not miss its last line.
+  const [code] = (await once(spawned.child, 'close')) as [number | null];
+  return { code, stdout: spawned.stdout(), stderr: spawned.stderr() };
 }
