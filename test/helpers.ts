@@ -611,9 +611,9 @@ export async function runTegami(
   { input, apart = false }: { input?: string; apart?: boolean } = {},
 ) {
   const spawned = spawnTegami(args, env, { input });
-  if (!apart) return { code: await spawned.exited, output: spawned.output() };
   // 'close' comes once both pipes are read to their end, which 'exit' may precede: a test that
-  // compares each stream whole must not miss its last line.
+  // reads what a command printed must not miss its last line.
   const [code] = (await once(spawned.child, 'close')) as [number | null];
+  if (!apart) return { code, output: spawned.output() };
   return { code, stdout: spawned.stdout(), stderr: spawned.stderr() };
 }
