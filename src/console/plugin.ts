@@ -11,7 +11,7 @@ import { page } from './layout.ts';
 import { registerKeyPages } from './pages/admin/keys.ts';
 import { registerUnitPages } from './pages/admin/units.ts';
 import { registerUserPages } from './pages/admin/users.ts';
-import { registerWebhookPages } from './pages/admin/webhooks.ts';
+import { registerWebhookPages } from './pages/admin/webhooks/index.ts';
 import { registerAlertsPage } from './pages/alerts.ts';
 import { registerAuditPage } from './pages/audit.ts';
 import { registerMessagePages } from './pages/messages.ts';
