@@ -10,6 +10,8 @@
  *
  *   npm run bench priority                 # both engines
  *   BENCH_PRIORITY_MESSAGES=20000 npm run bench priority
+ *
+ * PostgreSQL: a throwaway server, unless BENCH_POSTGRES_URL names one (each run gets a schema).
  */
 import { message, request, spawnTegami, TEST_KEY, tempDatabase, waitFor } from '../test/helpers.ts';
 import { startBenchPostgres } from './postgres-server.ts';
@@ -54,11 +56,9 @@ async function run(databaseUrl: string, engine: string, probePriority: 'high' | 
       )[0]?.n,
     );
 
-  const bulk = {
-    messages: Array.from({ length: 1000 }, (_, i) =>
-      message({ subject: `Our autumn offers (${i})`, priority: 'bulk' }),
-    ),
-  };
+  const bulk = Array.from({ length: 1000 }, (_, i) =>
+    message({ subject: `Our autumn offers (${i})`, priority: 'bulk' }),
+  );
   const started = performance.now();
   const probes: string[] = [];
   let submitting = true;
@@ -77,7 +77,9 @@ async function run(databaseUrl: string, engine: string, probePriority: 'high' | 
   })();
   const inFlight: Promise<unknown>[] = [];
   for (let i = 0; i < BACKLOG; i += 1000) {
-    inFlight.push(request(url, 'POST', '/v1/messages/batch', bulk));
+    // The last batch only the rest, so that the backlog is the size the table says.
+    const messages = bulk.slice(0, Math.min(1000, BACKLOG - i));
+    inFlight.push(request(url, 'POST', '/v1/messages/batch', { messages }));
     if (inFlight.length >= 4) await inFlight.shift();
   }
   await Promise.all(inFlight);
@@ -114,7 +116,9 @@ export async function priorityBench(): Promise<string[]> {
     rows.push(await run(db.url, 'SQLite, `tegami serve`', probePriority));
     await db.cleanup();
   }
-  const server = await startBenchPostgres();
+  const server = process.env.BENCH_POSTGRES_URL
+    ? { url: process.env.BENCH_POSTGRES_URL, stop: async () => {} }
+    : await startBenchPostgres();
   try {
     for (const probePriority of ['high', 'bulk'] as const) {
       const schema = `bench_priority_${probePriority}_${Date.now().toString(36)}`;

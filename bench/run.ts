@@ -3,6 +3,11 @@
  * processes, real HTTP and a durable (fsync'd) SQLite file. Prints a Markdown table to paste into
  * docs/benchmarks.md. The load generator (autocannon) runs in this process; Tegami in a child
  * process, so each gets its own core on a 2-core machine.
+ *
+ * Sizes: BENCH_DURATION_S (10) seconds per timed run, after BENCH_WARMUP_S (2) seconds of
+ * warm-up; BENCH_E2E_MESSAGES (30,000) messages per end-to-end run; BENCH_SENDGRID_LATENCY_MESSAGES
+ * (10,000) messages for `sendgrid`'s run at 200 ms simulated latency; BENCH_POSTGRES_WORKERS
+ * (1,2,4) the worker processes of `postgres`'s end-to-end runs, one run per count.
  */
 import { cpus, totalmem } from 'node:os';
 // @ts-expect-error autocannon ships no types
@@ -22,6 +27,10 @@ import { openReader } from './reader.ts';
 import { smtpBench } from './smtp.ts';
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
+const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 2);
+const E2E_MESSAGES = Number(process.env.BENCH_E2E_MESSAGES ?? 30_000);
+const LATENCY_MESSAGES = Number(process.env.BENCH_SENDGRID_LATENCY_MESSAGES ?? 10_000);
+const POSTGRES_WORKERS = (process.env.BENCH_POSTGRES_WORKERS ?? '1,2,4').split(',').map(Number);
 
 interface Result {
   requests: { average: number };
@@ -90,7 +99,7 @@ const rows: string[] = [];
 
 async function singleMessages(label = '') {
   const api = await startTegami('api');
-  await load(`${api.url}/v1/messages`, { body, connections: 32, duration: 2 }); // warm-up
+  await load(`${api.url}/v1/messages`, { body, connections: 32, duration: WARMUP_S }); // warm-up
   const r = await load(`${api.url}/v1/messages`, { body, connections: 32 });
   rows.push(
     `| ${label}\`POST /v1/messages\`, 32 connections, as fast as possible | ${Math.round(r.requests.average)} msg/s | p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms | ${r.non2xx + r.errors} errors |`,
@@ -105,7 +114,7 @@ async function singleMessages(label = '') {
 async function batches(label = '') {
   const api = await startTegami('api');
   const batch = JSON.stringify({ messages: Array.from({ length: 1000 }, () => JSON.parse(body)) });
-  await load(`${api.url}/v1/messages/batch`, { body: batch, connections: 4, duration: 2 });
+  await load(`${api.url}/v1/messages/batch`, { body: batch, connections: 4, duration: WARMUP_S });
   const r = await load(`${api.url}/v1/messages/batch`, { body: batch, connections: 4 });
   rows.push(
     `| ${label}\`POST /v1/messages/batch\` (1,000 messages each), 4 connections | ${Math.round(r.requests.average * 1000)} msg/s | p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms per batch | ${r.non2xx + r.errors} errors |`,
@@ -137,10 +146,13 @@ async function deliverAll(total: number, env: Record<string, string>, workers = 
     (await reader.all<{ n: number }>("select count(*) as n from messages where status = 'sent'"))[0]
       ?.n ?? 0;
   const started = performance.now();
-  const batch = { messages: Array.from({ length: 1000 }, () => JSON.parse(body)) };
+  const batch = Array.from({ length: 1000 }, () => JSON.parse(body));
   const submissions: Promise<unknown>[] = [];
   for (let i = 0; i < total; i += 1000) {
-    submissions.push(request(svc.url, 'POST', '/v1/messages/batch', batch));
+    // The last batch only the rest: a total that is no multiple of 1,000 is sent as asked, and
+    // the wait below for exactly `total` sent ends.
+    const messages = batch.slice(0, Math.min(1000, total - i));
+    submissions.push(request(svc.url, 'POST', '/v1/messages/batch', { messages }));
     if (submissions.length >= 4) await submissions.shift();
   }
   await Promise.all(submissions);
@@ -168,7 +180,7 @@ async function deliverAll(total: number, env: Record<string, string>, workers = 
 }
 
 async function endToEnd() {
-  const total = Number(process.env.BENCH_E2E_MESSAGES ?? 30_000);
+  const total = E2E_MESSAGES;
   const r = await deliverAll(total, {
     TEGAMI_WORKER_CONCURRENCY: '256',
     TEGAMI_WORKER_BATCH_SIZE: '500',
@@ -306,7 +318,7 @@ async function webhookEvents(label = '') {
         (err: Error | null, result: Result) => (err ? reject(err) : resolve(result)),
       );
     });
-  await run(2, 1); // warm-up
+  await run(WARMUP_S, 1); // warm-up
   for (const connections of [1, 4]) {
     const r = await run(DURATION_S, connections);
     rows.push(
@@ -329,14 +341,8 @@ if (all || which.includes('postgres') || postgresIngestOnly) {
     await singleMessages('PostgreSQL: ');
     await batches('PostgreSQL: ');
     if (!postgresIngestOnly) await webhookEvents('PostgreSQL: ');
-    for (const workers of postgresIngestOnly ? [] : [1, 2, 4]) {
-      await throughSimulator(
-        0,
-        256,
-        Number(process.env.BENCH_E2E_MESSAGES ?? 30_000),
-        workers,
-        'PostgreSQL: ',
-      );
+    for (const workers of postgresIngestOnly ? [] : POSTGRES_WORKERS) {
+      await throughSimulator(0, 256, E2E_MESSAGES, workers, 'PostgreSQL: ');
     }
   } finally {
     postgresBase = null;
@@ -350,8 +356,8 @@ if (which.includes('priority')) console.log(`\n${(await priorityBench()).join('\
 // Nor this: 200,000 audit events per engine, searched by actor (bench/audit.ts).
 if (which.includes('audit')) rows.push(...(await auditBench()));
 if (all || which.includes('sendgrid')) {
-  await throughSimulator(0, 256, Number(process.env.BENCH_E2E_MESSAGES ?? 30_000));
-  await throughSimulator(200, 200, 10_000);
+  await throughSimulator(0, 256, E2E_MESSAGES);
+  await throughSimulator(200, 200, LATENCY_MESSAGES);
 }
 
 console.log(

@@ -1,11 +1,12 @@
 /**
  * `npm run bench smtp`: what a message costs when it comes in over SMTP submission
  * (`TEGAMI_SMTP_PORT`) rather than `POST /v1/messages`, in the same run. One `tegami api` on a
- * fresh SQLite file (or a schema of a throwaway PostgreSQL with `BENCH_SMTP_ENGINE=postgres`)
- * takes the same ~1 KB single-recipient mail from 16 clients at once, each on a kept-alive
- * connection sending one after another: as SMTP (AUTH once per connection, then MAIL FROM, RCPT
- * TO, DATA per mail; raw MIME built once, with a fresh Message-ID each, so that nothing is
- * deduplicated) and as JSON over HTTP. The two alternate, `BENCH_SMTP_RUNS` times each (2).
+ * fresh SQLite file (or, with `BENCH_SMTP_ENGINE=postgres`, a fresh schema of a throwaway
+ * PostgreSQL, or of the server BENCH_POSTGRES_URL names) takes the same ~1 KB single-recipient
+ * mail from 16 clients at once, each on a kept-alive connection sending one after another: as
+ * SMTP (AUTH once per connection, then MAIL FROM, RCPT TO, DATA per mail; raw MIME built once,
+ * with a fresh Message-ID each, so that nothing is deduplicated) and as JSON over HTTP. The two
+ * alternate, `BENCH_SMTP_RUNS` times each (2).
  *
  * Per transport: messages accepted per second, the time from the first byte of a mail to its
  * answer (`250` or `202`), and CPU per message of the `tegami api` process and of the clients
@@ -165,13 +166,21 @@ async function oneRun(
 }
 
 export async function smtpBench(): Promise<void> {
-  const postgres = ENGINE === 'postgres' ? await startBenchPostgres() : null;
+  const postgres =
+    ENGINE !== 'postgres'
+      ? null
+      : process.env.BENCH_POSTGRES_URL
+        ? { url: process.env.BENCH_POSTGRES_URL, stop: async () => {} }
+        : await startBenchPostgres();
   const results: RunResult[] = [];
   try {
     for (let round = 1; round <= RUNS; round++) {
       for (const transport of ['SMTP', 'HTTP'] as const) {
         const db = postgres
-          ? { url: `${postgres.url}?schema=bench_smtp_${round}_${transport.toLowerCase()}` }
+          ? {
+              // A server that outlives the run may hold an earlier run's schemas.
+              url: `${postgres.url}?schema=bench_smtp_${round}_${transport.toLowerCase()}_${Date.now().toString(36)}`,
+            }
           : tempDatabase();
         try {
           const result = await oneRun(transport, db.url, round);
