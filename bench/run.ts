@@ -8,6 +8,7 @@
  * warm-up; BENCH_E2E_MESSAGES (30,000) messages per end-to-end run; BENCH_SENDGRID_LATENCY_MESSAGES
  * (10,000) messages for `sendgrid`'s run at 200 ms simulated latency; BENCH_POSTGRES_WORKERS
  * (1,2,4) the worker processes of `postgres`'s end-to-end runs, one run per count.
+ * test/bench-smoke.test.ts runs every mode with tiny ones.
  */
 import { cpus, totalmem } from 'node:os';
 // @ts-expect-error autocannon ships no types
