@@ -16,6 +16,7 @@ import { ulid } from 'ulidx';
 import { migrateToLatest, openDatabase } from '../src/store/index.ts';
 import { request, spawnTegami, TEST_KEY, tempDatabase } from '../test/helpers.ts';
 import { startBenchPostgres } from './postgres-server.ts';
+import { benchSize } from './sizes.ts';
 
 // Ten columns a row: 20,000 parameters, under SQLite's 32,766.
 const BATCH = 2_000;
@@ -130,7 +131,7 @@ async function onEngine(label: string, url: string, total: number): Promise<stri
 }
 
 export async function auditBench(): Promise<string[]> {
-  const total = Number(process.env.BENCH_AUDIT_EVENTS ?? 200_000);
+  const total = benchSize('BENCH_AUDIT_EVENTS', 200_000);
   const engines = (process.env.BENCH_AUDIT_ENGINES ?? 'sqlite,postgres').split(',');
   const rows: string[] = [];
   if (engines.includes('sqlite')) {

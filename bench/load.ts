@@ -42,10 +42,11 @@ import {
 } from './load/proc.ts';
 import { summariseProfile } from './load/profile-summary.ts';
 import { startBenchPostgres } from './postgres-server.ts';
+import { benchSize } from './sizes.ts';
 
-const MESSAGES = Number(process.env.BENCH_LOAD_MESSAGES ?? 20_000);
-const WARMUP = Number(process.env.BENCH_LOAD_WARMUP ?? 2_000);
-const RUNS = Number(process.env.BENCH_LOAD_RUNS ?? 2);
+const MESSAGES = benchSize('BENCH_LOAD_MESSAGES', 20_000);
+const WARMUP = benchSize('BENCH_LOAD_WARMUP', 2_000);
+const RUNS = benchSize('BENCH_LOAD_RUNS', 2);
 const MAIL = process.env.BENCH_LOAD_MAIL ?? 'same';
 const CONNECTIONS = 32;
 const DELIVERY_TIMEOUT_MS = 600_000;

@@ -18,6 +18,7 @@ import { parsePostgresUrl } from '../src/store/engine/postgres.ts';
 import { request, spawnTegami, TEST_KEY, tempDatabase, waitFor } from '../test/helpers.ts';
 import { startBenchPostgres } from './postgres-server.ts';
 import { BIG_DOMAIN, type SeedResult, seedOps } from './seed-ops.ts';
+import { benchSize } from './sizes.ts';
 
 const TARGETS = {
   summary: 200,
@@ -206,7 +207,7 @@ async function keptPostgres(folder: string, base: string, total: number) {
 }
 
 export async function opsBench(): Promise<string[]> {
-  const total = Number(process.env.BENCH_OPS_MESSAGES ?? 100_000);
+  const total = benchSize('BENCH_OPS_MESSAGES', 100_000);
   const engines = (process.env.BENCH_OPS_ENGINES ?? 'sqlite,postgres').split(',');
   const keep = process.env.BENCH_OPS_SEEDED;
   const rows: string[] = [];

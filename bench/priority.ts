@@ -16,8 +16,9 @@
 import { message, request, spawnTegami, TEST_KEY, tempDatabase, waitFor } from '../test/helpers.ts';
 import { startBenchPostgres } from './postgres-server.ts';
 import { openReader } from './reader.ts';
+import { benchSize } from './sizes.ts';
 
-const BACKLOG = Number(process.env.BENCH_PRIORITY_MESSAGES ?? 100_000);
+const BACKLOG = benchSize('BENCH_PRIORITY_MESSAGES', 100_000);
 const PROBE_EVERY_MS = 200;
 
 const percentile = (sorted: number[], p: number) =>

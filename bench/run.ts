@@ -25,13 +25,14 @@ import { opsBench } from './ops.ts';
 import { startBenchPostgres } from './postgres-server.ts';
 import { priorityBench } from './priority.ts';
 import { openReader } from './reader.ts';
+import { benchSize, benchSizes } from './sizes.ts';
 import { smtpBench } from './smtp.ts';
 
-const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 10);
-const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 2);
-const E2E_MESSAGES = Number(process.env.BENCH_E2E_MESSAGES ?? 30_000);
-const LATENCY_MESSAGES = Number(process.env.BENCH_SENDGRID_LATENCY_MESSAGES ?? 10_000);
-const POSTGRES_WORKERS = (process.env.BENCH_POSTGRES_WORKERS ?? '1,2,4').split(',').map(Number);
+const DURATION_S = benchSize('BENCH_DURATION_S', 10);
+const WARMUP_S = benchSize('BENCH_WARMUP_S', 2);
+const E2E_MESSAGES = benchSize('BENCH_E2E_MESSAGES', 30_000);
+const LATENCY_MESSAGES = benchSize('BENCH_SENDGRID_LATENCY_MESSAGES', 10_000);
+const POSTGRES_WORKERS = benchSizes('BENCH_POSTGRES_WORKERS', [1, 2, 4]);
 
 interface Result {
   requests: { average: number };

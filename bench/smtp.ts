@@ -21,10 +21,11 @@ import { Agent, request } from 'undici';
 import { spawnTegami, TEST_KEY, tempDatabase } from '../test/helpers.ts';
 import { cpuMs } from './load/proc.ts';
 import { startBenchPostgres } from './postgres-server.ts';
+import { benchSize } from './sizes.ts';
 
-const MESSAGES = Number(process.env.BENCH_SMTP_MESSAGES ?? 10_000);
+const MESSAGES = benchSize('BENCH_SMTP_MESSAGES', 10_000);
 const WARMUP = Math.min(1_000, Math.floor(MESSAGES / 10));
-const RUNS = Number(process.env.BENCH_SMTP_RUNS ?? 2);
+const RUNS = benchSize('BENCH_SMTP_RUNS', 2);
 const CLIENTS = 16;
 const ENGINE = process.env.BENCH_SMTP_ENGINE === 'postgres' ? 'postgres' : 'sqlite';
 
