@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -584,8 +583,10 @@ export function spawnTegami(
     );
   });
   ready.catch(() => {});
+  // 'close', not 'exit': 'exit' may come before the last of the output is read, and a test
+  // that reads what the process printed once it has exited must not miss its end.
   const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => resolve(code)),
+    child.once('close', (code) => resolve(code)),
   );
   return { child, output: () => out, stdout: () => stdout, stderr: () => stderr, ready, exited };
 }
@@ -611,9 +612,7 @@ export async function runTegami(
   { input, apart = false }: { input?: string; apart?: boolean } = {},
 ) {
   const spawned = spawnTegami(args, env, { input });
-  // 'close' comes once both pipes are read to their end, which 'exit' may precede: a test that
-  // reads what a command printed must not miss its last line.
-  const [code] = (await once(spawned.child, 'close')) as [number | null];
+  const code = await spawned.exited;
   if (!apart) return { code, output: spawned.output() };
   return { code, stdout: spawned.stdout(), stderr: spawned.stderr() };
 }

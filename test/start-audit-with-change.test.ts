@@ -1236,13 +1236,18 @@ describe(`an operator's change to a status webhook endpoint and its audit event,
 
   /**
    * The backend whose lock wait `holder` (a backend's pid) is one cause of, if any: who waits
-   * for a lock it holds, read from PostgreSQL's own view instead of guessed from the time taken.
+   * for a lock it holds, read from PostgreSQL's own view instead of guessed from the time taken;
+   * with `statement`, only one waiting in a statement like it (an `ilike` pattern).
    */
-  async function waitingFor(holder: number): Promise<number | undefined> {
+  async function waitingFor(holder: number, statement = '%'): Promise<number | undefined> {
     const waiting = await sql<{ pid: number }>`select pid from pg_stat_activity
-      where ${holder}::int = any(pg_blocking_pids(pid))`.execute(handle.db);
+      where ${holder}::int = any(pg_blocking_pids(pid)) and query ilike ${statement}`.execute(
+      handle.db,
+    );
     return waiting.rows[0]?.pid;
   }
+  /** The redeliver's wait: its read of the endpoint, locked, and not some other backend's. */
+  const LOCKED_READ = '%for update%';
 
   test('a redeliver that meets a delete in progress waits for it, then queues nothing and records nothing', {
     skip:
@@ -1291,14 +1296,17 @@ describe(`an operator's change to a status webhook endpoint and its audit event,
           });
         // Either it waits for the delete's lock on the endpoint, or it is answered without.
         await waitFor(
-          async () => redeliverAnswered || (await waitingFor(deleter)),
+          async () => redeliverAnswered || (await waitingFor(deleter, LOCKED_READ)),
           'the redeliver to wait for the delete, or to be answered',
         );
         assert.equal(redeliverAnswered, false, 'the redeliver did not wait for the delete');
         // A while later, still unanswered and still waiting: held until the commit, not slow.
         await sleep(200);
         assert.equal(redeliverAnswered, false, 'the redeliver was answered before the delete');
-        assert.ok(await waitingFor(deleter), 'the redeliver still waits for the delete');
+        assert.ok(
+          await waitingFor(deleter, LOCKED_READ),
+          'the redeliver still waits for the delete',
+        );
       });
     } finally {
       // Let go by the commit or the rollback above: both requests end, whatever was asserted.
