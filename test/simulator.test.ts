@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import { parse } from 'yaml';
 import {
   parseErrorRateFlag,
@@ -13,6 +14,7 @@ import {
   parseOutageFlag,
 } from '../src/simulator/cli-args.ts';
 import {
+  BODY_LIMIT,
   type Decision,
   decide,
   type Faults,
@@ -656,6 +658,52 @@ describe('faults over HTTP', () => {
     assert.equal(answer.status, 502);
     assert.match(answer.headers.get('content-type') ?? '', /text\/html/);
     assert.match(answer.text, /<html>\r\n<head><title>502 Bad Gateway<\/title><\/head>/);
+  });
+
+  test('a 403 error rate or outage is the account’s: "access forbidden", no field', async () => {
+    // A 403 naming the `from` field is a message's unverified sender (the unverifiedSenders
+    // fault); a client pauses for any other 403, so a 403 fault must not name the field.
+    const accountRefusal = { errors: [{ message: 'access forbidden', field: null, help: null }] };
+    await control(sim, 'PUT', '/faults', { errorRates: { '403': 1 } });
+    const rate = await send(sim, mail());
+    assert.equal(rate.status, 403);
+    assert.deepEqual(rate.body, accountRefusal);
+    await control(sim, 'POST', '/reset');
+    await control(sim, 'POST', '/outage', { mode: '403', durationMs: 10_000 });
+    const outage = await send(sim, mail());
+    assert.equal(outage.status, 403);
+    assert.deepEqual(outage.body, accountRefusal);
+    assert.equal((await control(sim, 'GET', '/messages')).body.total, 0);
+  });
+
+  test('a gzip body is held to 30 MB once unpacked: 413, and no more is unpacked', async () => {
+    const gzipped = (body: Buffer) =>
+      fetch(`${sim.url}/v3/mail/send`, {
+        method: 'POST',
+        headers: {
+          authorization: 'Bearer SG.test-key',
+          'content-type': 'application/json',
+          'content-encoding': 'gzip',
+        },
+        body: gzipSync(body),
+      });
+    const small = await gzipped(Buffer.from(JSON.stringify(mail())));
+    assert.equal(small.status, 202, await small.text());
+
+    // A valid mail just over the limit, and 200 MB of spaces: each a few hundred KB of gzip.
+    const overLimit = Buffer.from(
+      JSON.stringify(
+        mail({ content: [{ type: 'text/plain', value: 'a'.repeat(BODY_LIMIT + 1) }] }),
+      ),
+    );
+    for (const body of [overLimit, Buffer.alloc(200 * 1024 * 1024, 0x20)]) {
+      const answer = await gzipped(body);
+      assert.equal(answer.status, 413);
+      assert.deepEqual(await answer.json(), {
+        errors: [{ message: 'content too large', field: null, help: null }],
+      });
+    }
+    assert.equal((await control(sim, 'GET', '/messages')).body.total, 1);
   });
 
   test('reset: the client sees a socket error and nothing is accepted', async () => {

@@ -98,4 +98,29 @@ describe(`a sender SendGrid has not verified (${TEST_ENGINE})`, () => {
       );
     });
   });
+  describe('a 403 fault of the simulator', () => {
+    let setup: SimulatorSetup;
+    before(async () => {
+      setup = await startWithSimulator('SG.account-403');
+    });
+    after(() => setup?.stop());
+
+    test('is the account’s: the provider is paused and the mail waits, none dead-lettered', async () => {
+      const { tegami } = setup;
+      await setup.control('PUT', '/faults', { errorRates: { '403': 1 } });
+      const submitted = await tegami.request('POST', '/v1/messages', message());
+      assert.equal(submitted.status, 202);
+      const provider = await waitFor(async () => {
+        const r = await tegami.request('GET', '/v1/providers');
+        return r.body.providers[0]?.state === 'paused' ? r.body.providers[0] : null;
+      }, 'the provider paused by a 403 that names no field');
+      assert.match(JSON.stringify(provider), /403/);
+
+      const held = await tegami.request('GET', `/v1/messages/${submitted.body.id}`);
+      assert.equal(held.body.status, 'queued', JSON.stringify(held.body));
+      assert.equal(held.body.attempts.length, 1);
+      assert.equal(held.body.attempts[0].http_status, 403);
+      assert.notEqual(held.body.attempts[0].error_class, 'sender_not_verified');
+    });
+  });
 });

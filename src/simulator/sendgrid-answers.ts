@@ -18,7 +18,7 @@ export const BODIES = {
 const STATUS_MESSAGES: Record<number, string> = {
   400: 'Bad Request',
   401: 'The provided authorization grant is invalid, expired, or revoked',
-  403: 'The from address does not match a verified Sender Identity. Mail cannot be sent until this error is resolved. Visit https://sendgrid.com/docs/for-developers/sending-email/sender-identity/ to see the Sender Identity requirements',
+  403: 'access forbidden',
   404: 'not found',
   405: 'method not allowed',
   413: 'content too large',
@@ -50,10 +50,11 @@ export function nginxErrorPage(status: number): string {
   return `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n`;
 }
 
+/**
+ * SendGrid's answer with this status and no particular cause. A 403 here is the account's (the
+ * spec's "access forbidden", field null), which a client must take as a refused account; the
+ * 403 about one message's sender, field "from", is the `unverifiedSenders` fault's alone.
+ */
 export function errorBody(status: number): string {
-  // SendGrid's 403 to a mail send names the field at fault.
-  return sgErrors(
-    STATUS_MESSAGES[status] ?? `http error ${status}`,
-    status === 403 ? 'from' : null,
-  );
+  return sgErrors(STATUS_MESSAGES[status] ?? `http error ${status}`);
 }

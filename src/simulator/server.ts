@@ -5,6 +5,7 @@ import type { SimulatorContext } from './context.ts';
 import { EventWebhookEmitter, type EventWebhookOptions } from './event-webhook/emitter.ts';
 import { LiveFaults } from './faults/live.ts';
 import { type Faults, validateFaults } from './faults/settings.ts';
+import { BODY_LIMIT } from './mail-send/messages.ts';
 import { createMailSendValidator } from './mail-send/validate.ts';
 import { DEFAULT_MAX_STORED, MessageLog } from './message-log.ts';
 import { registerControl } from './routes/control.ts';
@@ -44,8 +45,7 @@ export interface RunningSimulator {
 }
 
 export const DEFAULT_PORT = 4030;
-/** SendGrid's limit on a mail/send request. */
-export const BODY_LIMIT = 30 * 1024 * 1024;
+export { BODY_LIMIT };
 
 /** Starts the simulator on a real port. */
 export async function startSimulator(options: SimulatorOptions = {}): Promise<RunningSimulator> {

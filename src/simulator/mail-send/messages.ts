@@ -16,6 +16,8 @@ export const RESERVED_HEADERS = new Set([
   'bcc',
 ]);
 
+/** SendGrid's limit on a mail/send request, once unpacked if it came gzip'd. */
+export const BODY_LIMIT = 30 * 1024 * 1024;
 export const MAX_PERSONALIZATIONS = 1000;
 export const MAX_RECIPIENTS = 1000;
 export const MAX_CATEGORIES = 10;

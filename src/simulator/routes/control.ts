@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SimulatorContext } from '../context.ts';
 import { validateFaults, validateOutage } from '../faults/settings.ts';
-import { readJson } from './reply.ts';
+import { BodyTooLarge, readJson } from './reply.ts';
 
 /** A control request the simulator refuses with a 400 and this message. */
 export class ControlError extends Error {}
@@ -10,7 +10,8 @@ export class ControlError extends Error {}
 async function controlBody(request: FastifyRequest): Promise<unknown> {
   try {
     return await readJson(request);
-  } catch {
+  } catch (error) {
+    if (error instanceof BodyTooLarge) throw new ControlError('the body is too large');
     throw new ControlError('the body must be JSON');
   }
 }

@@ -5,7 +5,7 @@ import type { SimulatorContext } from '../context.ts';
 import { categoryRejection, senderRejection } from '../faults/decide.ts';
 import type { SendGridError } from '../mail-send/errors.ts';
 import { BODIES } from '../sendgrid-answers.ts';
-import { hijack, rateLimitHeaders, readJson, sendFault, sendJson } from './reply.ts';
+import { BodyTooLarge, hijack, rateLimitHeaders, readJson, sendFault, sendJson } from './reply.ts';
 
 export function registerMailSend(app: FastifyInstance, ctx: SimulatorContext): void {
   const faults = ctx.faults.settings;
@@ -40,7 +40,8 @@ export function registerMailSend(app: FastifyInstance, ctx: SimulatorContext): v
     let body: any;
     try {
       body = await readJson(request);
-    } catch {
+    } catch (error) {
+      if (error instanceof BodyTooLarge) return sendJson(ctx, reply, 413, BODIES.tooLarge);
       return sendJson(ctx, reply, 400, BODIES.badRequest);
     }
     if (body === undefined) return sendJson(ctx, reply, 400, BODIES.badRequest);

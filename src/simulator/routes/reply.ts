@@ -7,6 +7,7 @@ import { gunzip } from 'node:zlib';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { SimulatorContext } from '../context.ts';
 import type { Decision } from '../faults/decide.ts';
+import { BODY_LIMIT } from '../mail-send/messages.ts';
 import { BODIES, errorBody, nginxErrorPage } from '../sendgrid-answers.ts';
 
 const gunzipAsync = promisify(gunzip);
@@ -74,9 +75,22 @@ export function hijack(
   socket.once('close', () => ctx.hung.delete(socket));
 }
 
+/** A gzip'd body that unpacks to more than BODY_LIMIT: SendGrid's 413, as for a plain one. */
+export class BodyTooLarge extends Error {}
+
 export async function readJson(request: FastifyRequest): Promise<unknown> {
   let bytes = request.body as Buffer | undefined;
   if (bytes === undefined || bytes.length === 0) return undefined;
-  if (request.headers['content-encoding'] === 'gzip') bytes = await gunzipAsync(bytes);
+  if (request.headers['content-encoding'] === 'gzip') {
+    // The limit is on what the mail is, not on what travelled: 31 KB of gzip can unpack to 30 MB
+    // of mail or to gigabytes of nothing, so unpacking stops one byte past the limit.
+    try {
+      bytes = await gunzipAsync(bytes, { maxOutputLength: BODY_LIMIT + 1 });
+    } catch (error) {
+      if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new BodyTooLarge();
+      throw error;
+    }
+    if (bytes.length > BODY_LIMIT) throw new BodyTooLarge();
+  }
   return JSON.parse(bytes.toString('utf8'));
 }
