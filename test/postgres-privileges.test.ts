@@ -80,4 +80,56 @@ describe('a PostgreSQL user that is not a superuser', {
     );
     assert.equal(rows[0]?.owner, role, 'the tables are the limited user’s');
   });
+
+  test('a password given as ?password= is never printed either', async () => {
+    const schema = schemaOf(granted.url);
+    const inQuery = new URL(granted.url);
+    inQuery.username = role;
+    inQuery.searchParams.set('password', password);
+    const works = await runTegami(['migrate'], { TEGAMI_DATABASE_URL: inQuery.toString() });
+    assert.equal(works.code, 0, works.output);
+    const check = await runTegami(['check'], { TEGAMI_DATABASE_URL: inQuery.toString() });
+    assert.match(check.output, /password=\*\*\*/);
+
+    // The test server trusts its local users, so a refusal comes from a role it does not know.
+    inQuery.username = `${role}_unknown`;
+    const refused = await runTegami(['migrate'], { TEGAMI_DATABASE_URL: inQuery.toString() });
+    assert.equal(refused.code, 69, refused.output);
+    assert.match(refused.output, /password=\*\*\*/);
+    for (const output of [works.output, check.output, refused.output]) {
+      assert.doesNotMatch(output, new RegExp(password), 'the password is never printed');
+    }
+    assert.ok(schema, 'the test database has a schema of its own');
+  });
+});
+
+/** A schema's name is kept as written, capitals and all, as PostgreSQL keeps a quoted name. */
+describe('a ?schema= with capitals', {
+  skip: TEST_ENGINE !== 'postgres' && 'PostgreSQL only',
+}, () => {
+  const db = tempDatabase();
+  const schema = `Mixed_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: process.env.TEGAMI_TEST_POSTGRES_URL });
+  admin.on('error', () => {});
+  after(async () => {
+    try {
+      await admin.connect();
+      await admin.query(`drop schema if exists "${schema}" cascade`);
+    } finally {
+      await admin.end();
+      await db.cleanup();
+    }
+  });
+
+  test('migrates into that schema and starts from it', async () => {
+    const url = new URL(db.url);
+    url.searchParams.set('schema', schema);
+    const env = { TEGAMI_DATABASE_URL: url.toString() };
+    const first = await runTegami(['migrate'], env);
+    assert.equal(first.code, 0, first.output);
+    const keys = await runTegami(['keys', 'create', '--name', 'capitals'], env);
+    assert.equal(keys.code, 0, keys.output);
+    const check = await runTegami(['check'], env);
+    assert.match(check.output, /every migration is applied/, check.output);
+  });
 });

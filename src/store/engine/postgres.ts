@@ -64,14 +64,22 @@ export const SCHEMAS = new WeakMap<Kysely<Database>, string>();
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
-/** The URL without its password, for messages and logs. */
+/** libpq's parameters that hold a secret, which a URL may give as `?password=…`. */
+const SECRET_PARAMETERS = ['password', 'sslpassword'];
+
+/** The URL without its password (`user:…@`, or `?password=`), for messages and logs. */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';
+    for (const name of SECRET_PARAMETERS) {
+      if (parsed.searchParams.has(name)) parsed.searchParams.set(name, '***');
+    }
     return parsed.toString();
   } catch {
-    return url.replace(/:[^:@/]*@/, ':***@');
+    return url
+      .replace(/:[^:@/]*@/, ':***@')
+      .replace(/([?&](?:ssl)?password=)[^&#]*/gi, '$1***');
   }
 }
 
@@ -118,7 +126,9 @@ export function openPostgres(url: string, options: PostgresOpenOptions): Databas
   const urlOptions = withoutOptions.searchParams.get('options');
   withoutOptions.searchParams.delete('options');
   const connectionString = withoutOptions.toString();
-  const serverOptions = [urlOptions, schema ? `-c search_path=${schema}` : null].filter(Boolean);
+  // Quoted, as the migrations create it: unquoted, PostgreSQL would fold `CamelCase` to
+  // `camelcase`, a schema that does not exist.
+  const serverOptions = [urlOptions, schema ? `-c search_path="${schema}"` : null].filter(Boolean);
   const client: pg.ClientConfig = {
     connectionString,
     types,
