@@ -1,6 +1,7 @@
 import type { FastifyError } from 'fastify';
 import { OperationsError, withListHint } from '../domain/operations/errors.ts';
 import { isDatabaseUnavailable } from '../domain/ports/database-unavailable.ts';
+import { isClientGone } from './client-gone.ts';
 import { ApiError } from './errors.ts';
 import { schemaErrorDetails } from './validation-errors.ts';
 
@@ -32,6 +33,9 @@ export function toApiError(error: FastifyError): ApiError {
   }
   if (error instanceof SyntaxError)
     return new ApiError('malformed_json', `malformed JSON: ${error.message}`);
+  if (isClientGone(error)) {
+    return new ApiError('invalid_request', 'the connection closed before the whole body arrived');
+  }
   if (hasNulCharacter(error)) {
     return new ApiError('invalid_request', 'text must not contain NUL (\\u0000) characters');
   }

@@ -1,6 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import { isDatabaseUnavailable } from '../../domain/ports/database-unavailable.ts';
 import type { SendGridError } from '../../domain/sendgrid-compat/errors.ts';
+import { isClientGone } from '../client-gone.ts';
 
 /**
  * Answers of `POST /v3/mail/send` in SendGrid's shape, `{"errors":[{message, field, help}]}`, with
@@ -51,6 +52,7 @@ export function toSendGridRefusal(error: unknown): SendGridRefusal {
   if (error instanceof SendGridRefusal) return error;
   // The database away (the API key's look-up fails first once its cache is cold): SendGrid's
   // own answer to an outage, not its "internal server error".
+  if (isClientGone(error)) return SendGridRefusal.of(400, SENDGRID_MESSAGES.badRequest);
   if (isDatabaseUnavailable(error)) return SendGridRefusal.of(503, SENDGRID_MESSAGES.unavailable);
   const status = (error as { statusCode?: number }).statusCode ?? 500;
   if (status === 413) return SendGridRefusal.of(413, SENDGRID_MESSAGES.tooLarge);

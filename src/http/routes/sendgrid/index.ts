@@ -41,7 +41,7 @@ export async function registerSendGridRoutes(app: FastifyInstance, deps: ApiDeps
         // As in app.ts: keep the connection open and drain an unread body, so the client reads this.
         if (!request.raw.complete) reply.removeHeader('connection');
         // While the database is away every request fails: one line for the outage, as in /v1.
-        if (isDatabaseUnavailable(error) && deps.outage) {
+        if (refusal.status === 503 && isDatabaseUnavailable(error) && deps.outage) {
           deps.outage.failed('answering requests', error);
         } else if (refusal.status >= 500 && !(refusal.status === 503 && deps.outage)) {
           request.log.error({ err: error }, 'request failed');
