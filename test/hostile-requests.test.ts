@@ -391,6 +391,23 @@ describe('malformed and hostile requests', () => {
     assert.equal(cancel.status, 200, await cancel.text());
   });
 
+  test('a body of any type to a path that is not served is 404, not 415: the Event Webhook without its key, a wrong path', async () => {
+    // This service has no TEGAMI_SENDGRID_WEBHOOK_PUBLIC_KEY: its Event Webhook endpoint is off.
+    for (const path of ['/webhooks/sendgrid', '/v1/no-such-thing']) {
+      for (const type of ['text/plain;charset=UTF-8', 'application/x-www-form-urlencoded', '']) {
+        const response = await fetch(`${svc.url}${path}`, {
+          method: 'POST',
+          headers: type ? { 'content-type': type } : {},
+          body: '[]',
+        });
+        const what = `POST ${path} as ${type || 'no type'}`;
+        assert.equal(response.status, 404, what);
+        const body = (await response.json()) as { error: { code: string } };
+        assert.equal(body.error.code, 'not_found', what);
+      }
+    }
+  });
+
   test('what the router refuses (over-long path parameter, broken percent-encoding) is a 400 that does not echo the path', async () => {
     const markup = encodeURIComponent('"><x-fuzz a=1>');
     for (const path of [

@@ -34,6 +34,9 @@ export function registerBodyParsers(app: FastifyInstance): void {
   // read (linger.ts reads and drops what follows), so a large one costs nothing.
   app.addContentTypeParser('*', (request, _payload, done) => {
     if (!hasBody(request)) return done(null, undefined);
+    // No route here: the answer is the not-found one (an endpoint that is off, a wrong path),
+    // whatever the body, not a 415 that sends the client after its Content-Type.
+    if (request.routeOptions.url === undefined) return done(null, undefined);
     done(new ApiError('unsupported_media_type', 'send the body as application/json'), undefined);
   });
 }
