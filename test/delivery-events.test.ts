@@ -40,9 +40,24 @@ describe('Event Webhook signatures', () => {
       false,
     );
     assert.equal(check(VECTOR.payload, '1588788368', at + 1000).ok, false);
-    assert.match(
+    assert.equal(
       (check(VECTOR.payload, VECTOR.timestamp, at + 3600_000) as { reason: string }).reason,
-      /stale or replayed/,
+      'the signature is valid, but the timestamp is 3600 s off (stale or replayed)',
+    );
+    // Stale and wrongly signed: the signature is what is wrong.
+    assert.equal(
+      (
+        check(
+          VECTOR.payload.replace('test_event', 'test_evenT'),
+          VECTOR.timestamp,
+          at + 3600_000,
+        ) as { reason: string }
+      ).reason,
+      'the signature does not match',
+    );
+    assert.equal(
+      (check(VECTOR.payload, `${VECTOR.timestamp}000`) as { reason: string }).reason,
+      'the timestamp is not in seconds since 1970 (milliseconds?)',
     );
   });
 });
