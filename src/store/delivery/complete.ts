@@ -62,11 +62,12 @@ function stillDecides(owner: string, number: number) {
 
 /**
  * `sent` for these messages of one attempt, and for their recipients; returns the ids whose
- * attempt still decided them (`stillDecides`). On PostgreSQL one statement: the recipients are
- * found by joining the messages the update changed, so PostgreSQL reads them through their key
- * whatever its statistics say. (As an `IN` list of their own, on a table not analyzed yet, they
- * were read by a scan of the whole table, and the statement was one more round trip per group.)
- * SQLite allows no write in a `WITH`: two statements, as cheap there (no round trips).
+ * attempt still decided them (`stillDecides`). Where a `WITH` may hold a write
+ * (`Dialect.writesInWith`: PostgreSQL) one statement: the recipients are found by joining the
+ * messages the update changed, so PostgreSQL reads them through their key whatever its
+ * statistics say. (As an `IN` list of their own, on a table not analyzed yet, they were read by
+ * a scan of the whole table, and the statement was one more round trip per group.) SQLite allows
+ * no write in a `WITH`: two statements, as cheap there (no round trips).
  */
 async function markSent(
   trx: Kysely<Database>,
@@ -85,7 +86,7 @@ async function markSent(
     .where('id', 'in', ids)
     .where(stillDecides(first.leaseOwner, first.attempt.number))
     .returning('id');
-  if (handle.engine === 'postgres') {
+  if (handle.dialect.writesInWith) {
     return trx
       .with('sent', () => sent)
       .with('sent_recipients', (qb) =>

@@ -144,6 +144,13 @@ export interface Dialect {
    */
   multiTableInsertIsOneStatement: boolean;
   /**
+   * Whether a `WITH` may hold an update (a data-modifying CTE) whose returned rows the rest of
+   * the statement reads: then a write and the writes that follow from it are one statement, one
+   * round trip (PostgreSQL). SQLite allows only a select in a `WITH`: there the caller writes
+   * each in a statement of its own, which costs no round trip in-process.
+   */
+  writesInWith: boolean;
+  /**
    * `table`, read through the named index (SQLite `INDEXED BY`): without statistics SQLite may
    * choose a worse index. PostgreSQL plans with its own statistics: the table as it is.
    */
@@ -177,6 +184,13 @@ export interface Dialect {
    * only: what a subject condition costs as a set of ids (SubjectPlan), in bounded time.
    */
   countSubjectMatches(db: Kysely<Database>, words: string[], atMost: number): Promise<number>;
+  /**
+   * Gathers the subject index's planner statistics if it has none yet; true when it did
+   * (search/index-subjects.ts, ensureSubjectIndexStatistics). PostgreSQL plans from statistics,
+   * which autovacuum gathers for a new table only later; SQLite plans without them (the queries
+   * name their index, `throughIndex`): nothing to gather.
+   */
+  gatherSubjectIndexStatistics(db: Kysely<Database>): Promise<boolean>;
   /** The n-th (from 1) bound parameter in SQL written by hand: `$n` or `?`. */
   placeholder(n: number): string;
   /**

@@ -2,6 +2,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from '../schema.ts';
 import { countPostgresSubjectMatches } from '../search/count-subject-matches.ts';
+import { gatherPostgresSubjectIndexStatistics } from '../search/index-subjects.ts';
 import { addToPostgresSubjectIndex, postgresSubjectMatch } from '../search/subject-search.ts';
 import { insertIntoTablesAsOneStatement, insertRowsFromJson } from '../write/insert-rows.ts';
 import type { Channel, DatabaseHandle, Dialect } from './handle.ts';
@@ -24,6 +25,7 @@ export const postgresDialect: Dialect = {
   insertRows: insertRowsFromJson,
   insertIntoTables: insertIntoTablesAsOneStatement,
   multiTableInsertIsOneStatement: true,
+  writesInWith: true,
   // PostgreSQL keeps statistics and picks its indexes by itself.
   throughIndex: (table) => table,
   indexHint: () => sql.raw(''),
@@ -31,6 +33,7 @@ export const postgresDialect: Dialect = {
   addToSubjectIndex: addToPostgresSubjectIndex,
   subjectMatch: postgresSubjectMatch,
   countSubjectMatches: countPostgresSubjectMatches,
+  gatherSubjectIndexStatistics: gatherPostgresSubjectIndexStatistics,
   placeholder: (n) => `$${n}`,
   // One array parameter: the statement's text stays the same whatever the number of ids.
   inList: (ids, first) => ({ text: `= any($${first}::text[])`, params: [ids] }),

@@ -35,6 +35,7 @@ export const sqliteDialect: Dialect = {
   insertRows: insertRowsAsValues,
   insertIntoTables: insertIntoTablesOneByOne,
   multiTableInsertIsOneStatement: false,
+  writesInWith: false,
   throughIndex: (table, index) =>
     index === null
       ? table
@@ -47,6 +48,7 @@ export const sqliteDialect: Dialect = {
   addToSubjectIndex: addToSqliteSubjectIndex,
   subjectMatch: sqliteSubjectMatch,
   countSubjectMatches: countSqliteSubjectMatches,
+  gatherSubjectIndexStatistics: async () => false,
   placeholder: () => '?',
   // One JSON parameter, not one per id: the SQL text is the same for any number of ids, so one
   // cached statement serves every chunk size (a statement for 10,000 ids holds ~1.8 MB, one per

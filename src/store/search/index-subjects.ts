@@ -1,6 +1,7 @@
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { firstIdAt } from '../../domain/ids.ts';
 import type { DatabaseHandle } from '../engine/handle.ts';
+import type { Database } from '../schema.ts';
 
 /**
  * Fills the subject word index in the background, in message id order: SQLite's FTS5 table
@@ -60,18 +61,25 @@ export async function indexSubjects(handle: DatabaseHandle, now: number): Promis
 }
 
 /**
- * PostgreSQL: gathers the subject index's statistics if it has none yet (`pg_class.reltuples`
- * is -1 until a table is first analyzed); true when it did. After an upgrade from a release
- * without the table, the background fill adds every existing message within seconds, but
- * autovacuum analyzes it only later: until then the planner takes it for empty and checked
- * each message against the whole table, and an upgrade drill's first subject search took over
- * two minutes (0.26 s once analyzed). Later changes are autovacuum's. SQLite: nothing to do.
+ * Gathers the subject index's statistics if it has none yet; true when it did (the dialect's
+ * `gatherSubjectIndexStatistics`: SQLite has nothing to do).
  */
-export async function ensureSubjectIndexStatistics(handle: DatabaseHandle): Promise<boolean> {
-  if (handle.engine !== 'postgres') return false;
+export function ensureSubjectIndexStatistics(handle: DatabaseHandle): Promise<boolean> {
+  return handle.dialect.gatherSubjectIndexStatistics(handle.db);
+}
+
+/**
+ * PostgreSQL's `gatherSubjectIndexStatistics` (`pg_class.reltuples` is -1 until a table is first
+ * analyzed). After an upgrade from a release without the table, the background fill adds every
+ * existing message within seconds, but autovacuum analyzes it only later: until then the planner
+ * takes it for empty and checked each message against the whole table, and an upgrade drill's
+ * first subject search took over two minutes (0.26 s once analyzed). Later changes are
+ * autovacuum's.
+ */
+export async function gatherPostgresSubjectIndexStatistics(db: Kysely<Database>): Promise<boolean> {
   const { rows } = await sql<{ reltuples: number | string }>`select c.reltuples from pg_class c
-      where c.oid = to_regclass('messages_subject_index')`.execute(handle.db);
+      where c.oid = to_regclass('messages_subject_index')`.execute(db);
   if (rows.length === 0 || Number(rows[0]?.reltuples) >= 0) return false;
-  await sql`analyze messages_subject_index`.execute(handle.db);
+  await sql`analyze messages_subject_index`.execute(db);
   return true;
 }
