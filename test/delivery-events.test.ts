@@ -256,6 +256,9 @@ describe(`POST /webhooks/sendgrid (${TEST_ENGINE})`, () => {
         ['delivered', 12],
         ['deferred', 13],
         ['open', 14],
+        // Two that suppress the address: the earlier decides the entry, whichever comes first.
+        ['spamreport', 15],
+        ['unsubscribe', 16],
       ].map(([event, t]) => ({
         email,
         event,
@@ -265,7 +268,8 @@ describe(`POST /webhooks/sendgrid (${TEST_ENGINE})`, () => {
       }));
     const first = batchFor(ids[0] as string, 'replay0@example.com', 'r0');
     const second = batchFor(ids[1] as string, 'replay1@example.com', 'r1').reverse();
-    for (const batch of [first, first, second]) {
+    // The first as one batch, twice; the second backwards, one event per request.
+    for (const batch of [first, first, ...second.map((e) => [e])]) {
       const body = JSON.stringify(batch);
       const r = await post(body, signed(body));
       assert.equal(r.status, 200);
@@ -279,18 +283,97 @@ describe(`POST /webhooks/sendgrid (${TEST_ENGINE})`, () => {
     const states = [];
     for (const id of ids) {
       const m = await tegami.request('GET', `/v1/messages/${id}`);
+      const email = m.body.recipients[0].email;
+      const entries = await tegami.request('GET', `/v1/suppressions?email=${email}`);
       states.push({
         status: m.body.recipients[0].delivery_status,
         // Our crafted events (the simulator adds its own for the real send too).
         events: m.body.recipients[0].events
           .filter((e: { payload: { sg_event_id: string } }) => /^r\d-/.test(e.payload.sg_event_id))
           .map((e: { event: string }) => e.event),
+        suppressions: (entries.body.data as Record<string, string>[]).map((e) => ({
+          reason: e.reason,
+          event_key: e.event_key?.replace(/^sendgrid:r\d-/, ''),
+          own_message: e.message_id === id,
+        })),
       });
     }
     assert.deepEqual(states[0], states[1]);
-    assert.deepEqual(states[0]?.events, ['processed', 'deferred', 'delivered', 'deferred', 'open']);
+    assert.deepEqual(states[0]?.events, [
+      'processed',
+      'deferred',
+      'delivered',
+      'deferred',
+      'open',
+      'spamreport',
+      'unsubscribe',
+    ]);
+    assert.deepEqual(states[0]?.suppressions, [
+      { reason: 'spamreport', event_key: 'spamreport-15', own_message: true },
+    ]);
     assert.equal(states[0]?.status, 'delivered', 'a late deferred does not regress delivered');
-    assert.equal(states[0]?.events.length, 5, 'each event once in the timeline');
+    assert.equal(states[0]?.events.length, 7, 'each event once in the timeline');
+  });
+
+  test('the same suppressing events, forwards or backwards one per request, give the same suppression entry', async () => {
+    const sent: Record<string, string> = {};
+    for (const tag of ['fwd', 'rev']) {
+      const r = await tegami.request(
+        'POST',
+        '/v1/messages',
+        message({ to: [{ email: `${tag}-x@example.com` }] }),
+      );
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      sent[tag] = r.body.id;
+    }
+    const t0 = 1_800_000_500;
+    const eventsFor = (tag: string) =>
+      [
+        { event: 'bounce', type: 'bounce', reason: '550 5.1.1 no such user', at: t0, id: 'a' },
+        { event: 'spamreport', at: t0 + 1, id: 'c' },
+        { event: 'unsubscribe', at: t0 + 2, id: 'd', email: `${tag.toUpperCase()}-X@Example.com` },
+        // As early as the bounce, with a later key: the bounce's key decides.
+        { event: 'group_unsubscribe', asm_group_id: 7, at: t0, id: 'z' },
+      ].map(({ at, id, ...e }) => ({
+        email: `${tag}-x@example.com`,
+        ...e,
+        timestamp: at,
+        sg_event_id: `${tag}-${id}`,
+        tegami_message_id: sent[tag],
+      }));
+    const orders = { fwd: eventsFor('fwd'), rev: eventsFor('rev').reverse() };
+    for (const events of Object.values(orders)) {
+      for (const event of events) {
+        const body = JSON.stringify([event]);
+        const r = await post(body, signed(body));
+        assert.equal(r.status, 200, await r.text());
+      }
+    }
+    const entryOf = async (tag: string): Promise<Record<string, string | null | undefined>[]> => {
+      const r = await tegami.request('GET', `/v1/suppressions?email=${tag}-x@example.com`);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      return (r.body.data as Record<string, string | null>[]).map(
+        ({ created_at: _, ...entry }) => ({
+          ...entry,
+          email: entry.email?.replace(tag, 'TAG'),
+          event_key: entry.event_key?.replace(tag, 'TAG'),
+          message_id: entry.message_id === sent[tag] ? 'its message' : entry.message_id,
+        }),
+      );
+    };
+    const forwards = await entryOf('fwd');
+    assert.deepEqual(forwards, [
+      {
+        email: 'TAG-x@example.com',
+        reason: 'bounce',
+        source: 'event',
+        event_key: 'sendgrid:TAG-a',
+        message_id: 'its message',
+        detail: '550 5.1.1 no such user',
+        unit: forwards[0]?.unit ?? null,
+      },
+    ]);
+    assert.deepEqual(await entryOf('rev'), forwards, 'backwards: the same entry');
   });
 
   test('an event that names only the provider message id is matched now or later', async () => {

@@ -202,8 +202,10 @@ describe(`suppression list (${TEST_ENGINE})`, () => {
     assert.equal((await lookUp('unsub@example.com'))[0]?.reason, 'unsubscribe');
     assert.equal((await lookUp('group@example.com'))[0]?.reason, 'unsubscribe');
 
-    // The first reason wins: a later bounce does not change the entry.
-    await postEvents([{ event: 'bounce', email: 'spam@example.com' }]);
+    // The earliest event decides: a bounce that occurred later does not change the entry.
+    await postEvents([
+      { event: 'bounce', email: 'spam@example.com', timestamp: Math.floor(Date.now() / 1000) + 60 },
+    ]);
     assert.equal((await lookUp('spam@example.com'))[0]?.reason, 'spamreport');
 
     const blocked = await submitMessage(tegami, { to: [{ email: 'blocked@example.com' }] });
@@ -212,6 +214,64 @@ describe(`suppression list (${TEST_ENGINE})`, () => {
     const record = await finished(spam);
     assert.equal(record.status, 'failed');
     assert.match(record.last_error, /spam@example\.com \(spamreport\)/);
+  });
+
+  test('the earliest event decides an entry, whenever it arrives; an entry added by hand stays as it was', async () => {
+    const at = Math.floor(Date.now() / 1000);
+    await postEvents([{ event: 'unsubscribe', email: 'early@example.com', timestamp: at }]);
+    const [first] = await lookUp('early@example.com');
+    assert.equal(first?.reason, 'unsubscribe');
+    // A bounce that occurred before the unsubscribe, posted after it: the entry is the bounce's,
+    // and the address has been suppressed since the unsubscribe came.
+    await postEvents([
+      {
+        event: 'bounce',
+        email: 'Early@Example.com',
+        reason: '550 no such user',
+        sg_event_id: 'earlier-bounce',
+        timestamp: at - 60,
+      },
+    ]);
+    const [taken] = await lookUp('early@example.com');
+    assert.deepEqual(
+      [taken?.reason, taken?.event_key, taken?.detail, taken?.email, taken?.created_at],
+      [
+        'bounce',
+        'sendgrid:earlier-bounce',
+        '550 no such user',
+        'Early@Example.com',
+        first?.created_at,
+      ],
+    );
+
+    // Added by hand: no event of the same unit's mail changes it, however early.
+    const sent = await submitMessage(tegami, { to: [{ email: 'kept@example.com' }] });
+    assert.equal((await finished(sent)).status, 'sent');
+    const added = await tegami.request('POST', '/v1/suppressions', { email: 'kept@example.com' });
+    assert.equal(added.status, 201);
+    await postEvents([
+      { event: 'bounce', email: 'kept@example.com', timestamp: at - 3600, tegami_message_id: sent },
+    ]);
+    assert.deepEqual(await lookUp('kept@example.com'), [{ ...added.body, message_id: null }]);
+
+    // Removed, it is gone: the next new event makes a new entry, its own.
+    assert.equal(
+      (await tegami.request('DELETE', '/v1/suppressions/early%40example.com')).status,
+      204,
+    );
+    await postEvents([
+      {
+        event: 'spamreport',
+        email: 'early@example.com',
+        sg_event_id: 'after-removal',
+        timestamp: at + 60,
+      },
+    ]);
+    const again = await lookUp('early@example.com');
+    assert.deepEqual(
+      again.map((e) => [e.reason, e.event_key]),
+      [['spamreport', 'sendgrid:after-removal']],
+    );
   });
 
   test('an event whose email is not an address suppresses nothing, and is on its message all the same', async () => {

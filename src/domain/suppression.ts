@@ -14,8 +14,10 @@ export { SUPPRESSION_REASONS, type SuppressedRecipient, type SuppressionReason }
  * The suppression list: addresses Tegami no longer sends to. An address gets on it from a
  * provider's event (hard bounce, spam report, unsubscribe, and optionally a block) or by hand
  * through the API. Each unit has its own entry for an address (an event not matched to a message
- * gives an entry of no unit); within one entry the first reason recorded wins. An address is
- * suppressed for everyone's mail while any entry for it is on the list.
+ * gives an entry of no unit); an entry made by events is the earliest event's
+ * (`compareSuppressionEvents`), whatever order they arrive in, and one added by hand is never
+ * changed by events. An address is suppressed for everyone's mail while any entry for it is on
+ * the list.
  */
 export type SuppressionSource = 'event' | 'api';
 
@@ -92,6 +94,33 @@ export function suppressionReasonOf(
     default:
       return null;
   }
+}
+
+/**
+ * Which of two events decides the suppression entry they both give: negative when `a` does. The
+ * event that occurred first; of two at the same time (SendGrid's times are whole seconds), the
+ * one whose key comes first in code point order, which is the order of their UTF-8 bytes, so
+ * the store can compare keys in SQL the same way. The entry is then the same whatever order the
+ * events arrive in, all in one batch or one per batch: "the first reason recorded" would be
+ * whichever SendGrid happened to post first.
+ */
+export function compareSuppressionEvents(
+  a: Pick<DeliveryEvent, 'occurredAt' | 'key'>,
+  b: Pick<DeliveryEvent, 'occurredAt' | 'key'>,
+): number {
+  if (a.occurredAt !== b.occurredAt) return a.occurredAt < b.occurredAt ? -1 : 1;
+  return compareCodePoints(a.key, b.key);
+}
+
+/** Code point order; JavaScript's `<` compares UTF-16 units, which differs past U+FFFF. */
+function compareCodePoints(a: string, b: string): number {
+  const x = [...a];
+  const y = [...b];
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const d = (x[i]?.codePointAt(0) ?? 0) - (y[i]?.codePointAt(0) ?? 0);
+    if (d !== 0) return d;
+  }
+  return x.length - y.length;
 }
 
 /** `guest@example.com (bounce), other@example.com (spamreport)` */

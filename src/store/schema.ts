@@ -225,14 +225,23 @@ export interface SuppressionTable {
    * unit, and one of no unit, per address.
    */
   email_normalized: string;
-  /** The address as first reported or added. */
+  /** The address as its event reported it, or as it was added. */
   email: string;
   /** bounce, blocked, spamreport, unsubscribe or manual. */
   reason: string;
   /** event (a provider's delivery event) or api. */
   source: string;
-  /** The delivery event that added it; null when added through the API. */
+  /**
+   * The delivery event that added it, the earliest of the entry's events (by their time, then
+   * their key); null when added through the API.
+   */
   event_key: string | null;
+  /**
+   * When that event occurred (migration 030): what a later-arriving event of the entry is
+   * compared with. Null when added through the API, and for an entry an earlier release's
+   * process recorded beside this one (read as latest).
+   */
+  event_occurred_at: ColumnType<number | null, number | null | undefined, number | null>;
   /** The provider's reason text, when there was one. */
   detail: string | null;
   created_at: number;

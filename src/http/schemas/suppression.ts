@@ -10,7 +10,7 @@ export const SuppressionSchema = Type.Object({
   }),
   event_key: Type.Union([Type.String(), Type.Null()], {
     description:
-      'the delivery event that put the address on the list (sendgrid:<sg_event_id>); null when added by hand',
+      "the delivery event that put the address on the list (sendgrid:<sg_event_id>): of several, the one that occurred first (then the first sg_event_id), whatever order they arrived in; its reason, detail and message are the entry's. Null when added by hand",
   }),
   message_id: Type.Union([Type.String(), Type.Null()], {
     description:

@@ -191,6 +191,13 @@ export interface Dialect {
    * name their index, `throughIndex`): nothing to gather.
    */
   gatherSubjectIndexStatistics(db: Kysely<Database>): Promise<boolean>;
+  /**
+   * `text` to compare in the order of its UTF-8 bytes (code point order), the order JavaScript
+   * code can apply to the same values (`compareSuppressionEvents`). SQLite compares text so by
+   * default (BINARY); PostgreSQL by the database's collation, which in a locale such as
+   * `en_US.UTF-8` sets case and punctuation aside at first: `collate "C"` there.
+   */
+  inByteOrder(text: RawBuilder<unknown>): RawBuilder<unknown>;
   /** The n-th (from 1) bound parameter in SQL written by hand: `$n` or `?`. */
   placeholder(n: number): string;
   /**

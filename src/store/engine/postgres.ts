@@ -34,6 +34,7 @@ export const postgresDialect: Dialect = {
   subjectMatch: postgresSubjectMatch,
   countSubjectMatches: countPostgresSubjectMatches,
   gatherSubjectIndexStatistics: gatherPostgresSubjectIndexStatistics,
+  inByteOrder: (text) => sql`${text} collate "C"`,
   placeholder: (n) => `$${n}`,
   // One array parameter: the statement's text stays the same whatever the number of ids.
   inList: (ids, first) => ({ text: `= any($${first}::text[])`, params: [ids] }),

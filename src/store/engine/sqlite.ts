@@ -49,6 +49,8 @@ export const sqliteDialect: Dialect = {
   subjectMatch: sqliteSubjectMatch,
   countSubjectMatches: countSqliteSubjectMatches,
   gatherSubjectIndexStatistics: async () => false,
+  // BINARY, SQLite's default collation, compares text as bytes already.
+  inByteOrder: (text) => text,
   placeholder: () => '?',
   // One JSON parameter, not one per id: the SQL text is the same for any number of ids, so one
   // cached statement serves every chunk size (a statement for 10,000 ids holds ~1.8 MB, one per

@@ -55,6 +55,7 @@ export function ingestEvents(
     await foldIntoRecipients(trx, handle, matched, now);
     await suppressAddresses(
       trx,
+      handle.dialect,
       fresh.flatMap((r) => {
         const event = unique.get(r.event_key);
         return event ? [{ event, messageId: r.message_id }] : [];

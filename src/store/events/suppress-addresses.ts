@@ -1,19 +1,28 @@
-import type { Kysely } from 'kysely';
-import { suppressionReasonOf } from '../../domain/suppression.ts';
+import type { Insertable, Kysely } from 'kysely';
+import { compareSuppressionEvents, suppressionReasonOf } from '../../domain/suppression.ts';
 import type { DeliveryEvent } from '../../domain/types.ts';
+import type { Dialect } from '../engine/handle.ts';
 import type { Database, SuppressionTable } from '../schema.ts';
-import { ENTRY_KEY } from '../suppressions/rows.ts';
+import { ENTRY_KEY, takenOverBy } from '../suppressions/rows.ts';
 import { chunks } from '../write/insert-rows.ts';
 
 /**
  * Puts the addresses of new hard bounces, spam reports and unsubscribes (and blocks, if so
  * configured) on the suppression list: as an entry of the unit whose message the event is about,
  * or of no unit when it is not matched to a message (it gets the unit if it is matched later:
- * assign-units.ts). A unit (or, for unmatched events, the list) that has an entry for the address
- * already keeps it, with its first reason; other units' entries do not count.
+ * assign-units.ts). Other units' entries do not count.
+ *
+ * An entry made by events is the earliest event's (`compareSuppressionEvents`): its reason, key,
+ * detail and address, whatever order the events arrive in. Within the batch the earliest of each
+ * entry's events is picked here; against the entry already stored, the upsert compares it with
+ * the stored event's time and key, in the same statement that writes it, so two API processes
+ * ingesting at once on PostgreSQL cannot both read an entry and write over each other's choice.
+ * The entry keeps `created_at`, since when the address is suppressed. An entry added by hand is
+ * never changed by events; an entry removed is gone, and the next new event makes a new one.
  */
 export async function suppressAddresses(
   trx: Kysely<Database>,
+  dialect: Dialect,
   events: { event: DeliveryEvent; messageId: string | null }[],
   suppressBlocks: boolean,
   now: number,
@@ -24,9 +33,8 @@ export async function suppressAddresses(
   });
   if (suppressing.length === 0) return;
   const unitOf = await unitsOfMessages(trx, suppressing);
-  const rows = new Map<string, SuppressionTable>();
-  // Within one batch too, the earliest event gives the reason.
-  suppressing.sort((a, b) => a.e.occurredAt - b.e.occurredAt);
+  const rows = new Map<string, Insertable<SuppressionTable>>();
+  suppressing.sort((a, b) => compareSuppressionEvents(a.e, b.e));
   for (const { e, messageId, reason } of suppressing) {
     const normalized = e.email.toLowerCase();
     const unitId = (messageId && unitOf.get(messageId)) || null;
@@ -39,16 +47,35 @@ export async function suppressAddresses(
       reason,
       source: 'event',
       event_key: e.key,
+      event_occurred_at: e.occurredAt,
       detail: suppressionDetail(detail),
       created_at: now,
       unit_id: unitId,
     });
   }
-  for (const part of chunks([...rows.values()], 1_000)) {
+  // Entries in one order (their key's): two transactions upserting some of the same entries on
+  // PostgreSQL then lock those rows in the same order, and cannot each hold a row the other waits
+  // for (a deadlock, one batch refused).
+  const ordered = [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const part of chunks(
+    ordered.map(([, row]) => row),
+    1_000,
+  )) {
     await trx
       .insertInto('suppressions')
       .values(part)
-      .onConflict((oc) => oc.expression(ENTRY_KEY).doNothing())
+      .onConflict((oc) =>
+        oc
+          .expression(ENTRY_KEY)
+          .doUpdateSet((eb) => ({
+            email: eb.ref('excluded.email'),
+            reason: eb.ref('excluded.reason'),
+            event_key: eb.ref('excluded.event_key'),
+            event_occurred_at: eb.ref('excluded.event_occurred_at'),
+            detail: eb.ref('excluded.detail'),
+          }))
+          .where(takenOverBy(dialect, 'suppressions', 'excluded')),
+      )
       .execute();
   }
 }

@@ -28,6 +28,7 @@ import * as webhookDeliveryMessage from './026-webhook-delivery-message.ts';
 import * as deliveryEventStatus from './027-delivery-event-status.ts';
 import * as webhookDeliveryErrorTime from './028-webhook-delivery-error-time.ts';
 import * as auditActorNameIndex from './029-audit-actor-name-index.ts';
+import * as suppressionEventTime from './030-suppression-event-time.ts';
 
 /** Every migration, in order. Names are permanent: they are recorded in the database. */
 export const migrations: Record<string, Migration> = {
@@ -60,4 +61,5 @@ export const migrations: Record<string, Migration> = {
   '027-delivery-event-status': deliveryEventStatus,
   '028-webhook-delivery-error-time': webhookDeliveryErrorTime,
   '029-audit-actor-name-index': auditActorNameIndex,
+  '030-suppression-event-time': suppressionEventTime,
 };
