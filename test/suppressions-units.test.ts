@@ -30,6 +30,7 @@ type Entry = {
   email: string;
   reason: string;
   source: string;
+  event_key: string | null;
   detail: string | null;
   created_at: string;
   unit: string | null;
@@ -258,17 +259,41 @@ describe(`suppression entries per unit (${TEST_ENGINE})`, () => {
     };
     const fresh = await sentTo('late-fresh@example.com');
     const taken = await sentTo('late-taken@example.com');
+    const earlier = await sentTo('late-earlier@example.com');
+    // shop's entry from a bounce matched at once; a spam report that occurred a minute before it
+    // comes unmatched (below), and decides shop's entry once it is matched.
+    const at = Math.floor(Date.now() / 1000);
+    await postEvents([
+      {
+        event: 'bounce',
+        email: 'late-earlier@example.com',
+        tegami_message_id: earlier,
+        timestamp: at,
+      },
+    ]);
     await shop('POST', '/v1/suppressions', { email: 'late-taken@example.com' });
     // Hotel's entry for the same address must not stop shop from getting the event's entry.
     await hotel('POST', '/v1/suppressions', { email: 'late-fresh@example.com' });
-    const events = ['late-fresh@example.com', 'late-taken@example.com'].map((email) => ({
-      event: 'bounce',
-      type: 'bounce',
-      email,
-      sg_event_id: randomUUID(),
-    }));
+    const events = [
+      ...['late-fresh@example.com', 'late-taken@example.com'].map((email) => ({
+        event: 'bounce',
+        type: 'bounce',
+        email,
+        sg_event_id: randomUUID(),
+      })),
+      {
+        event: 'spamreport',
+        email: 'late-earlier@example.com',
+        sg_event_id: randomUUID(),
+        timestamp: at - 60,
+      },
+    ];
     await postEvents(events);
-    for (const email of ['late-fresh@example.com', 'late-taken@example.com']) {
+    for (const email of [
+      'late-fresh@example.com',
+      'late-taken@example.com',
+      'late-earlier@example.com',
+    ]) {
       assert.ok(
         (await lookUp(admin, email)).some((e) => e.unit === null),
         email,
@@ -278,6 +303,7 @@ describe(`suppression entries per unit (${TEST_ENGINE})`, () => {
     for (const [event, messageId] of [
       [events[0], fresh],
       [events[1], taken],
+      [events[2], earlier],
     ] as const) {
       await db
         .updateTable('delivery_events')
@@ -285,7 +311,9 @@ describe(`suppression entries per unit (${TEST_ENGINE})`, () => {
         .where('event_key', '=', `sendgrid:${event?.sg_event_id}`)
         .execute();
     }
-    await tegami.service.database.writeTransaction((trx) => assignSuppressionUnits(trx));
+    await tegami.service.database.writeTransaction((trx) =>
+      assignSuppressionUnits(trx, tegami.service.database.dialect),
+    );
     assert.deepEqual(
       (await lookUp(admin, 'late-fresh@example.com')).map((e) => [e.unit, e.reason]).sort(),
       [
@@ -296,7 +324,14 @@ describe(`suppression entries per unit (${TEST_ENGINE})`, () => {
     assert.deepEqual(
       (await lookUp(admin, 'late-taken@example.com')).map((e) => [e.unit, e.reason]),
       [['shop', 'manual']],
-      "shop's first entry wins; the unmatched one is dropped",
+      "shop's entry by hand stays; the unmatched one is dropped",
+    );
+    const [shopEntry, ...others] = await lookUp(admin, 'late-earlier@example.com');
+    assert.deepEqual(others, [], 'the unmatched entry is dropped');
+    assert.deepEqual(
+      [shopEntry?.unit, shopEntry?.reason, shopEntry?.event_key],
+      ['shop', 'spamreport', `sendgrid:${events[2]?.sg_event_id}`],
+      'the earlier event decides the entry, though it was matched after the bounce',
     );
   });
 

@@ -106,7 +106,7 @@ export function operationsRetention(
 export function operationsMaintenance(database: DatabaseHandle): (() => Promise<unknown>)[] {
   return [
     // Suppressions from events matched to their message only later get that message's unit.
-    () => database.writeTransaction((trx) => assignSuppressionUnits(trx)),
+    () => database.writeTransaction((trx) => assignSuppressionUnits(trx, database.dialect)),
   ];
 }
 
