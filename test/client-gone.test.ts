@@ -64,7 +64,9 @@ describe(`a client gone before its body arrived (${TEST_ENGINE})`, () => {
 
     const submitted = await tegami.request('POST', '/v1/messages', message());
     assert.equal(submitted.status, 202);
-    const wrong = lines.slice(startedWith).filter((line) => line.level >= 40 || /database/i.test(line.msg));
+    const wrong = lines
+      .slice(startedWith)
+      .filter((line) => line.level >= 40 || /database/i.test(line.msg));
     assert.deepEqual(wrong, [], 'nothing is logged as a failure or an outage');
   });
 });

@@ -81,9 +81,7 @@ export function redactUrl(url: string): string {
     }
     return parsed.toString();
   } catch {
-    return url
-      .replace(/:[^:@/]*@/, ':***@')
-      .replace(/([?&](?:ssl)?password=)[^&#]*/gi, '$1***');
+    return url.replace(/:[^:@/]*@/, ':***@').replace(/([?&](?:ssl)?password=)[^&#]*/gi, '$1***');
   }
 }
 
