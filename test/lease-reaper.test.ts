@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import {
   formatLeaseOwner,
+  isProvablyDead,
   parseLeaseOwner,
   processTableId,
   UNKNOWN_PROCESS_TABLE,
 } from '../src/delivery/lease-owner.ts';
-import { isProvablyDead } from '../src/delivery/lease-reaper.ts';
 import {
   message,
   queryDatabase,
@@ -21,6 +19,7 @@ import {
   tempDatabase,
   waitFor,
 } from './helpers.ts';
+import { canUnsharePid, spawnInNewPidNamespace } from './support/pid-namespace.ts';
 
 /**
  * The lease reaper frees a worker's leases early only when it can prove the worker is gone: same
@@ -98,73 +97,6 @@ describe('lease owners: who may be judged dead', () => {
     }
   });
 });
-
-const BIN = new URL('../bin/tegami.js', import.meta.url).pathname;
-
-/** Whether this machine lets us make a PID namespace (Linux, root or a user namespace). */
-function canUnsharePid(): boolean {
-  if (process.platform !== 'linux') return false;
-  const probe = spawnSync('unshare', ['--pid', '--fork', '--kill-child', '--', 'true'], {
-    stdio: 'ignore',
-    timeout: 10_000,
-  });
-  return probe.status === 0;
-}
-
-/** The host pids of `parent`'s children (the tegami process under `unshare --fork`). */
-function childrenOf(parent: number): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // stat: "pid (comm) state ppid ...": comm may hold spaces, so read after the last ')'.
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === parent) pids.push(Number(entry));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids;
-}
-
-/**
- * `tegami <args>` as PID 1 of a new PID namespace, with the same hostname, network and files.
- * `unshare` does not pass signals on, so `stop()` signals the tegami process itself.
- */
-function spawnInNewPidNamespace(args: string[], env: Record<string, string>) {
-  const child = spawn('unshare', ['--pid', '--kill-child', '--', process.execPath, BIN, ...args], {
-    env: { ...process.env, TEGAMI_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const ready = new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('worker running')) resolve();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    child.once('exit', (code) => reject(new Error(`unshare tegami exited (${code}):\n${out}`)));
-  });
-  ready.catch(() => {});
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return {
-    child,
-    ready,
-    exited,
-    output: () => out,
-    async stop(): Promise<number | null> {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      for (const pid of childrenOf(child.pid ?? -1)) process.kill(pid, 'SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
-  };
-}
 
 interface Row {
   id: string;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { parseLeaseOwner } from '../src/delivery/lease-owner.ts';
 import {
   message,
   queryDatabase,
@@ -82,7 +83,7 @@ describe(`kill -9 of the process working a recovery (${TEST_ENGINE})`, () => {
       30_000,
       20,
     );
-    assert.equal(Number(midway.lease_owner?.split('/')[1]), first.pid, 'api-1 works on it');
+    assert.equal(parseLeaseOwner(midway.lease_owner ?? '').pid, first.pid, 'api-1 works on it');
     first.child.kill('SIGKILL');
     await first.exited;
     const doneAtKill = (await progress()).done;

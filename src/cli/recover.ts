@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
+import { processLeaseOwners } from '../delivery/lease-owner.ts';
 import { count, oneOrMany } from '../domain/count-words.ts';
 import {
   failingAgainAtOnce,
@@ -158,6 +159,7 @@ export async function runRecoverCommand(config: () => Config, args: string[]): P
     const runner = new RecoveryRunner({
       store: operations.recoveries,
       logger,
+      leaseOwners: processLeaseOwners,
       outage: new OutageLog(logger),
       only: started.id,
       // PostgreSQL: workers elsewhere look at once; SQLite workers poll the file.

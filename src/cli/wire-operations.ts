@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { processLeaseOwners } from '../delivery/lease-owner.ts';
 import { OperationsService } from '../domain/operations/service.ts';
 import type { MessageStore } from '../domain/ports/message-store.ts';
 import type { OutageReporter } from '../domain/ports/outage-reporter.ts';
@@ -126,6 +127,7 @@ export function startOperationsJobs(
   const runner = new RecoveryRunner({
     store: operations.recoveries,
     logger: logger.child({ component: 'recoveries' }),
+    leaseOwners: processLeaseOwners,
     outage,
     onRequeued,
   });

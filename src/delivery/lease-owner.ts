@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
+import type { LeaseOwners } from '../domain/ports/lease-owners.ts';
 
 /**
- * Who holds a message's lease: `host/pt-<process table>/pid/random`. Written into the message
- * when a worker claims it; read back by the lease reaper (lease-reaper.ts), which frees the leases
- * of owners that are provably gone.
+ * Who holds a lease: `host/pt-<process table>/pid/random`. Written into a message when a worker
+ * claims it, and into a recovery when a recovery runner takes it; read back by the lease reaper
+ * (lease-reaper.ts) and the recovery runner (ops/recovery-runner.ts, given `processLeaseOwners`
+ * by the wiring), which take over early only the leases of owners that are provably gone.
  */
 
 /** Written instead of a process-table id where none can be read: such pids are never checked. */
@@ -71,3 +73,35 @@ export function parseLeaseOwner(owner: string): ParsedLeaseOwner {
   }
   return { processTable: table.slice(TABLE_PREFIX.length) || UNKNOWN_PROCESS_TABLE, pid };
 }
+
+/**
+ * Whether `owner`'s process has certainly exited: it shares our process table (known, not
+ * `unknown`) and its pid is not there. Everything else (another table, an old-format owner, an
+ * unreadable pid, a pid that exists, even if reused by another process) counts as alive.
+ */
+export function isProvablyDead(
+  owner: string,
+  ownTable: string,
+  alive: (pid: number) => boolean,
+): boolean {
+  if (ownTable === UNKNOWN_PROCESS_TABLE) return false;
+  const { processTable, pid } = parseLeaseOwner(owner);
+  if (processTable !== ownTable || pid === null) return false;
+  return !alive(pid);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to someone else. Only ESRCH proves it is gone.
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/** Owners named, and judged, by this process: its process table, its pid. */
+export const processLeaseOwners: LeaseOwners = {
+  newOwner: () => formatLeaseOwner(),
+  isProvablyDead: (owner) => isProvablyDead(owner, processTableId(), isAlive),
+};

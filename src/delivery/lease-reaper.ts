@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { DeliveryStore } from '../domain/ports/delivery-store.ts';
-import { parseLeaseOwner, processTableId, UNKNOWN_PROCESS_TABLE } from './lease-owner.ts';
+import { processLeaseOwners } from './lease-owner.ts';
 
 /**
  * Frees the leases of workers whose process is provably gone (killed, crashed), so their
@@ -23,10 +23,9 @@ export async function releaseDeadLocalLeases(
   logger: Logger,
   now = Date.now(),
 ): Promise<number> {
-  const ownTable = processTableId();
   let released = 0;
   for (const owner of await store.activeLeaseOwners(now)) {
-    if (owner === ownLeaseOwner || !isProvablyDead(owner, ownTable, isAlive)) continue;
+    if (owner === ownLeaseOwner || !processLeaseOwners.isProvablyDead(owner)) continue;
     const { released: count, confirmed } = await store.releaseLeases(owner, now, lost);
     released += count;
     logger.warn(
@@ -63,30 +62,4 @@ export async function releaseExpiredLeases(
     );
   }
   return released;
-}
-
-/**
- * Whether `owner`'s process has certainly exited: it shares our process table (known, not
- * `unknown`) and its pid is not there. Everything else (another table, an old-format owner, an
- * unreadable pid, a pid that exists, even if reused by another process) counts as alive.
- */
-export function isProvablyDead(
-  owner: string,
-  ownTable: string,
-  alive: (pid: number) => boolean,
-): boolean {
-  if (ownTable === UNKNOWN_PROCESS_TABLE) return false;
-  const { processTable, pid } = parseLeaseOwner(owner);
-  if (processTable !== ownTable || pid === null) return false;
-  return !alive(pid);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to someone else. Only ESRCH proves it is gone.
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
 }

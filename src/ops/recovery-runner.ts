@@ -1,7 +1,7 @@
-import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { RecoveryWork } from '../domain/operations/ports.ts';
 import { chunkSize, pauseAfterChunk } from '../domain/operations/recovery.ts';
+import type { LeaseOwners } from '../domain/ports/lease-owners.ts';
 import type { OutageReporter } from '../domain/ports/outage-reporter.ts';
 
 export interface RecoveryRunnerDeps {
@@ -9,6 +9,12 @@ export interface RecoveryRunnerDeps {
   logger: Logger;
   /** Where database failures are logged as state changes; the process shares one. */
   outage: OutageReporter;
+  /**
+   * Names this runner's lease and proves a holder dead, by the lease reaper's rule (the wiring
+   * gives delivery/lease-owner.ts's): only a holder in this process's own PID namespace whose pid
+   * is gone is taken over before its lease runs out.
+   */
+  leaseOwners: LeaseOwners;
   /** Messages were made due: workers may look at once. */
   onRequeued?: () => void;
   /** Only this recovery (`tegami recover` works its own). */
@@ -27,12 +33,12 @@ const MAX_FAILURES = 10;
  * Works through running recoveries, one at a time, chunk by chunk. Every process that runs the
  * API or a worker (and `tegami recover`) has one. A recovery is leased in the database, so one
  * process works on it at a time, also on PostgreSQL with many processes; each chunk commits with
- * the recovery's progress and renews the lease. When the process dies, its lease runs out (or, on
- * the same host, is taken over at once: its process is gone) and another process resumes where
- * the last chunk left off.
+ * the recovery's progress and renews the lease. When the process dies, its lease runs out (or, in
+ * the same PID namespace of the same boot, is taken over at once: its process is provably gone)
+ * and another process resumes where the last chunk left off.
  */
 export class RecoveryRunner {
-  readonly owner = `${hostname()}/${process.pid}/${Math.random().toString(36).slice(2, 10)}`;
+  readonly owner: string;
   private running = false;
   private loop: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
@@ -42,6 +48,7 @@ export class RecoveryRunner {
   private readonly ttlMs: number;
 
   constructor(private readonly deps: RecoveryRunnerDeps) {
+    this.owner = deps.leaseOwners.newOwner();
     this.clock = deps.clock ?? Date.now;
     this.ttlMs = deps.leaseTtlMs ?? 15_000;
   }
@@ -91,7 +98,10 @@ export class RecoveryRunner {
     const now = this.clock();
     for (const r of await this.deps.store.running()) {
       if (this.deps.only && r.id !== this.deps.only) continue;
-      const dead = r.leaseOwner && isDeadOnThisHost(r.leaseOwner) ? r.leaseOwner : null;
+      // Another PID namespace (a container sharing the hostname), an owner of the older
+      // `host/pid/random` form, or a pid that exists: alive until its lease runs out.
+      const dead =
+        r.leaseOwner && this.deps.leaseOwners.isProvablyDead(r.leaseOwner) ? r.leaseOwner : null;
       const free =
         !r.leaseOwner || r.leaseOwner === this.owner || r.leaseExpiresAt < now || dead !== null;
       if (!free) continue;
@@ -185,19 +195,5 @@ export class RecoveryRunner {
         if (self.current === null || !self.running) done();
       };
     });
-  }
-}
-
-/** An owner `host/pid/…` on this host whose process no longer exists. */
-function isDeadOnThisHost(owner: string): boolean {
-  const [ownerHost, pidText] = owner.split('/');
-  const pid = Number(pidText);
-  if (ownerHost !== hostname() || !Number.isInteger(pid) || pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (error) {
-    // EPERM: it exists, under another user.
-    return (error as NodeJS.ErrnoException).code !== 'EPERM';
   }
 }
