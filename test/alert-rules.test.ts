@@ -938,6 +938,10 @@ describe('alert notifications', () => {
     assert.match(slackUrlProblem('ftp://x') ?? '', /https/);
     assert.match(slackUrlProblem('https://user:pw@hooks.slack.com/x') ?? '', /password/);
     assert.match(slackUrlProblem('not a url') ?? '', /not a URL/);
+    // The environment's alert URLs (TEGAMI_ALERT_WEBHOOK_URL, …) are held to this rule too.
+    assert.match(slackUrlProblem('https://hooks.slack.com:0/services/x') ?? '', /port 0/);
+    assert.match(slackUrlProblem('http://1.1.1.1:00/x') ?? '', /port 0/, 'spelled 00');
+    assert.equal(slackUrlProblem('https://hooks.slack.com:443/services/x'), null);
     assert.equal(
       maskUrl('https://hooks.slack.com/services/T0/B0/secret'),
       'https://hooks.slack.com/services/…',

@@ -11,6 +11,7 @@ import { SqlWebhookStore } from '../src/store/index.ts';
 import { DESTINATION_NOT_ALLOWED } from '../src/tracking/guarded-post.ts';
 import { isPrivateAddress } from '../src/tracking/status-webhooks/destination-guard.ts';
 import {
+  createUnitWithKey,
   message,
   queryDatabase,
   startTestService,
@@ -19,6 +20,7 @@ import {
   tempDatabase,
   waitFor,
 } from './helpers.ts';
+import { type ConsoleClient, signIn } from './support/console.ts';
 
 /** a.b.c.d as a number, and back. */
 const toInt = (ip: string) => ip.split('.').reduce((n, part) => n * 256 + Number(part), 0);
@@ -413,3 +415,86 @@ describe(`status webhook destinations when private ones are allowed (${TEST_ENGI
     }
   });
 });
+
+/**
+ * Port 0 is no port anything listens on: a status webhook endpoint, an event relay or a Slack
+ * channel there could never be posted to. Every place that takes such a URL refuses it, with or
+ * without private destinations allowed (the address rule does not decide it).
+ */
+for (const allowPrivate of [false, true]) {
+  describe(`a URL of port 0 (${TEST_ENGINE}, private destinations ${allowPrivate ? 'allowed' : 'refused'})`, () => {
+    const ADMIN = { email: 'ops@example.jp', password: 'a long enough password 1' };
+    let tegami: TestService;
+    let admin: ConsoleClient;
+    let unitId = '';
+    const urls = [
+      'http://1.1.1.1:0/x',
+      'https://hooks.example.com:00/x',
+      ...(allowPrivate ? ['http://127.0.0.1:0/x', 'http://[::1]:0/x'] : []),
+    ];
+    before(async () => {
+      tegami = await startTestService({
+        TEGAMI_ADMIN_EMAIL: ADMIN.email,
+        TEGAMI_ADMIN_PASSWORD: ADMIN.password,
+        TEGAMI_WEBHOOKS_ALLOW_PRIVATE: String(allowPrivate),
+      });
+      unitId = (await createUnitWithKey(tegami, 'hotel')).id;
+      admin = await signIn(tegami.url, ADMIN.email, ADMIN.password);
+    });
+    after(async () => {
+      await tegami?.stop();
+    });
+
+    const assertRefusedUrl = (
+      r: Awaited<ReturnType<TestService['request']>>,
+      field: string,
+      url: string,
+    ) => {
+      assert.equal(r.status, 400, `${url}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.error.code, 'invalid_request');
+      assert.deepEqual(r.body.error.details, [
+        { field, message: 'must not name port 0: nothing can listen on it' },
+      ]);
+    };
+
+    test('POST /v1/webhook-endpoints answers 400 and adds nothing', async () => {
+      for (const url of urls) {
+        const r = await tegami.request('POST', '/v1/webhook-endpoints', {
+          url,
+          events: ['message.sent'],
+        });
+        assertRefusedUrl(r, 'url', url);
+      }
+      assert.equal((await tegami.request('GET', '/v1/webhook-endpoints')).body.data.length, 0);
+    });
+
+    test('PUT /v1/sendgrid/event-relay answers 400 and makes no relay', async () => {
+      for (const url of urls) {
+        const r = await tegami.request('PUT', '/v1/sendgrid/event-relay', { url, unit: 'hotel' });
+        assertRefusedUrl(r, 'url', url);
+      }
+      assert.equal(
+        (await tegami.request('GET', '/v1/sendgrid/event-relay?unit=hotel')).status,
+        404,
+      );
+    });
+
+    test('PUT /v1/units/{id} answers 400 for a Slack URL and saves nothing', async () => {
+      for (const url of urls) {
+        const r = await tegami.request('PUT', `/v1/units/${unitId}`, { slack_webhook_url: url });
+        assertRefusedUrl(r, 'slack_webhook_url', url);
+      }
+      const unit = await tegami.request('GET', `/v1/units/${unitId}`);
+      assert.equal(unit.body.alerts.slack_webhook_url, null);
+    });
+
+    test('the console’s new endpoint form is refused, saying why', async () => {
+      for (const url of urls) {
+        const r = await admin.post('/console/webhooks', { url, events: 'message.sent' });
+        assert.equal(r.status, 400, `${url}: ${r.text.slice(0, 300)}`);
+        assert.match(r.text, /“URL” must not name port 0: nothing can listen on it\./);
+      }
+      assert.equal((await tegami.request('GET', '/v1/webhook-endpoints')).body.data.length, 0);
+    });
+  });
+}

@@ -3,6 +3,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { Agent, request } from 'undici';
 import type { PostResult } from '../domain/ports/outbound-post.ts';
+import { unreachablePortProblem } from '../domain/post-destination.ts';
 import { UNDICI_TIMER_EARLY_MS } from '../domain/undici-timers.ts';
 import { isPrivateAddress } from './status-webhooks/destination-guard.ts';
 
@@ -34,15 +35,19 @@ const REFUSED_AT_REGISTRATION =
   'is not an allowed destination: its host must resolve to public addresses only (others need TEGAMI_WEBHOOKS_ALLOW_PRIVATE=true)';
 
 /**
- * Checks where a webhook URL leads, at registration: every address its host resolves to must be
- * public, unless private destinations are allowed. Returns why it is refused (for the API's
- * answer), or null.
+ * Checks where a webhook URL leads, at registration: a port something can listen on, and every
+ * address its host resolves to public, unless private destinations are allowed. Returns why it
+ * is refused (for the API's answer), or null.
  */
 export async function checkDestination(url: string, allowPrivate: boolean): Promise<string | null> {
+  const parsed = new URL(url);
+  // Before the private-address switch: port 0 is unreachable on any network.
+  const port = unreachablePortProblem(parsed);
+  if (port) return port;
   if (allowPrivate) return null;
   // The WHATWG parser has already turned decimal, octal, hex and short IPv4 forms
   // (2130706433, 0177.1, 0x7f.1, 127.1) into dotted quads, and compressed IPv6.
-  const host = new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
   if (isIP(host)) return isPrivateAddress(host) ? REFUSED_AT_REGISTRATION : null;
   try {
     const addresses = await lookup(host, { all: true });

@@ -10,6 +10,7 @@ import type {
   UndeliveredNotifications,
   UnitAlertSettings,
 } from '../ports/alert-store.ts';
+import { unreachablePortProblem } from '../post-destination.ts';
 import type { Priority } from '../priority.ts';
 import type { Alert } from './lifecycle.ts';
 import { UNDELIVERED_SHOWN_MS } from './notifications.ts';
@@ -231,7 +232,10 @@ export function presentOverrides(o: UnitAlertOverrides): Record<string, number |
   return out;
 }
 
-/** A Slack incoming-webhook URL: https (http only to a private stand-in), no credentials in it. */
+/**
+ * A Slack incoming-webhook URL: https (http only to a private stand-in), no credentials in it, a
+ * port something can listen on. The environment's alert URLs are held to it too (cli/config.ts).
+ */
 export function slackUrlProblem(url: string): string | null {
   const max = UNIT_SETTING_LIMITS.urlLength;
   if (url.length > max) return `must be at most ${max} characters`;
@@ -244,7 +248,7 @@ export function slackUrlProblem(url: string): string | null {
   if (!['https:', 'http:'].includes(parsed.protocol)) return 'must be an https:// URL';
   if (parsed.username || parsed.password) return 'must not contain a user name or password';
   if (/[\s\p{Cc}]/u.test(url)) return 'must not contain spaces or control characters';
-  return null;
+  return unreachablePortProblem(parsed);
 }
 
 /** A unit's settings' limits: checked here for every caller, and named in the API's schema. */
