@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { chmodSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -97,6 +97,62 @@ describe('tegami check: the folder of a SQLite database', {
     );
     chmodSync(db.dir, 0o700);
     chmodSync(file, 0o644);
+  });
+
+  // access(W_OK) tells root yes for /proc, where nothing can be made: only making something there
+  // proves a folder can be written.
+  const permissionsLine = (output: string) =>
+    /^(ok {4}|FAIL {2})database permissions: .*$/m.exec(output)?.[0] ?? output;
+  const procSkip = !existsSync('/proc/self') && 'needs /proc (Linux)';
+
+  test('a folder to be made where nothing can be (/proc/…): FAIL, with the system’s answer', {
+    skip: procSkip,
+  }, async () => {
+    const folder = `/proc/tegami-check-${randomBytes(4).toString('hex')}`;
+    const { code, output } = await runTegami(['check'], {
+      TEGAMI_DATABASE_URL: `sqlite:${folder}/tegami.db`,
+    });
+    assert.equal(code, 1, output);
+    assert.match(
+      permissionsLine(output),
+      new RegExp(
+        `^FAIL {2}database permissions: ${folder} does not exist, and this user \\(uid ${process.getuid?.()}\\) may not create it in /proc \\(making a folder there failed: E[A-Z]+: [^)]+\\): create the folder and give it to the user Tegami runs as \\(mkdir, chown\\), or name a database in another folder$`,
+      ),
+    );
+  });
+
+  test('a database in a folder where nothing can be made (/proc): FAIL, with the system’s answer', {
+    skip: procSkip,
+  }, async () => {
+    const { code, output } = await runTegami(['check'], {
+      TEGAMI_DATABASE_URL: `sqlite:/proc/tegami-check-${randomBytes(4).toString('hex')}.db`,
+    });
+    assert.equal(code, 1, output);
+    const line = permissionsLine(output);
+    assert.match(line, /^FAIL {2}database permissions: this user \(uid \d+\) may not write to /);
+    // Root is refused by the file system, not by a mode: the answer is named, and no chown helps.
+    if (process.getuid?.() === 0) {
+      assert.match(
+        line,
+        /may not write to the folder \/proc \(making a folder there failed: E[A-Z]+: [^)]+\), where SQLite creates the database \(and its -wal and -shm files\): keep the database in a folder where this user can create files$/,
+      );
+    }
+  });
+
+  test('a folder to be made where one can be: ok, and nothing is left behind', async () => {
+    const folder = join(db.dir, 'later', 'data');
+    const { output } = await runTegami(['check'], {
+      TEGAMI_DATABASE_URL: `sqlite:${folder}/tegami.db`,
+    });
+    assert.equal(
+      permissionsLine(output),
+      `ok    database permissions: ${folder} does not exist yet; the first start creates it in ${db.dir}, where this user (uid ${process.getuid?.()}) may create folders (one was made and removed)`,
+    );
+    assert.deepEqual(
+      readdirSync(db.dir).filter((name) => !name.startsWith('tegami.db')),
+      [],
+      'neither the folder nor the proof of it is left',
+    );
   });
 });
 

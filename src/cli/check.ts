@@ -1,5 +1,5 @@
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { accessSync, constants, existsSync, mkdtempSync, rmdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { count } from '../domain/count-words.ts';
 import { SendGridProvider } from '../providers/sendgrid/sendgrid-provider.ts';
 import {
@@ -126,24 +126,34 @@ function checkSqliteFolder(path: string): CheckResult {
   if (!existsSync(folder)) {
     let parent = dirname(folder);
     while (!existsSync(parent) && dirname(parent) !== parent) parent = dirname(parent);
-    return writable(parent)
+    const refused = cannotCreateIn(parent);
+    return refused === null
       ? {
           ok: true,
           name: PERMISSIONS,
-          detail: `${folder} does not exist yet; the first start creates it in ${parent}, which ${user} may write to`,
+          detail: `${folder} does not exist yet; the first start creates it in ${parent}, where ${user} may create folders (one was made and removed)`,
         }
       : {
           ok: false,
           name: PERMISSIONS,
-          detail: `${folder} does not exist, and ${user} may not create it in ${parent}: create the folder and give it to the user Tegami runs as (mkdir, chown)`,
+          detail: `${folder} does not exist, and ${user} may not create it in ${parent} (making a folder there failed: ${refused}): create the folder and give it to the user Tegami runs as (mkdir, chown), or name a database in another folder`,
         };
   }
   const problems: string[] = [];
-  if (!writable(folder)) {
+  let advice =
+    'give the folder and its files to the user Tegami runs as (chown -R), or run Tegami as their owner';
+  const refused = cannotCreateIn(folder);
+  if (refused !== null) {
     const what = existsSync(file)
       ? "the database's -wal and -shm files"
       : 'the database (and its -wal and -shm files)';
-    problems.push(`${user} may not write to the folder ${folder}, where SQLite creates ${what}`);
+    // EACCES is what the modes say, and owners can change. Anything else (a read-only or special
+    // file system, a full disk) is named, and no chown helps.
+    const why = refused.startsWith('EACCES') ? '' : ` (making a folder there failed: ${refused})`;
+    if (why) advice = 'keep the database in a folder where this user can create files';
+    problems.push(
+      `${user} may not write to the folder ${folder}${why}, where SQLite creates ${what}`,
+    );
   }
   if (existsSync(file) && statSync(file).isFile() && !writable(file)) {
     problems.push(`${user} may not write to ${file}`);
@@ -152,7 +162,7 @@ function checkSqliteFolder(path: string): CheckResult {
     return {
       ok: false,
       name: PERMISSIONS,
-      detail: `${problems.join('; ')}: give the folder and its files to the user Tegami runs as (chown -R), or run Tegami as their owner`,
+      detail: `${problems.join('; ')}: ${advice}`,
     };
   }
   return {
@@ -160,6 +170,24 @@ function checkSqliteFolder(path: string): CheckResult {
     name: PERMISSIONS,
     detail: `${user} may write to ${folder} (the database and its -wal and -shm files)`,
   };
+}
+
+/**
+ * Whether this user may create entries in `folder`, proved by making one there (a folder,
+ * removed at once) rather than asked with access(W_OK): root is told yes by access() wherever the
+ * mode bits would allow it, also where nothing can be made (/proc, /sys) or where the server
+ * decides (an NFS export mapping root to nobody). Null when it may; else the system's answer
+ * (`ENOENT: no such file or directory`).
+ */
+function cannotCreateIn(folder: string): string | null {
+  try {
+    rmdirSync(mkdtempSync(join(folder, '.tegami-check-')));
+    return null;
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    // "ENOENT: no such file or directory, mkdtemp '…'": the answer without the call.
+    return message.split(', ')[0] ?? code ?? 'unknown error';
+  }
 }
 
 /** A name in SQL, quoted when PostgreSQL would not take it bare. */
