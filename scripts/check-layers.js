@@ -10,9 +10,10 @@
 // Dialect). Type-only imports count like any other: a type names a dependency just as a value
 // does.
 //
-// Imports are found by TypeScript's own scanner (`ts.preProcessFile`), not by patterns: static
-// imports and re-exports, `import x = require(…)`, `import('…')` types, and dynamic imports with
-// a quoted or template specifier; what sits in a comment or a string is no import. A relative
+// Imports are found in TypeScript's own syntax tree (`ts.createSourceFile`), not by patterns:
+// static imports and re-exports (`export * as ns` too), `import x = require(…)`, `import('…')`
+// types, and dynamic imports with a quoted or template specifier; what sits in a comment, a
+// string or a regular expression is no import. A relative
 // specifier is resolved as tsc resolves it under NodeNext: `./a.js` is `./a.ts` (`.mjs` `.mts`,
 // `.cjs` `.cts`, `.jsx` `.tsx`), a folder is its `index.ts`, so the cycle check sees every edge.
 //
@@ -93,10 +94,41 @@ function listFiles(dir) {
   return out;
 }
 
-/** Every module specifier `text` imports, in the order they appear. */
+/**
+ * Every module specifier `text` imports, in the order they appear, read off TypeScript's syntax
+ * tree: `ts.preProcessFile` alone skipped `export * as ns from '…'`, and its scanner takes a
+ * regular expression holding `/*` or a backtick for the start of a comment or a template.
+ */
 export function importsOfText(text) {
-  const { importedFiles } = ts.preProcessFile(text, true, true);
-  return [...new Set(importedFiles.map((f) => f.fileName))];
+  const source = ts.createSourceFile('check.tsx', text, ts.ScriptTarget.Latest, false);
+  const found = [];
+  const literal = (node) =>
+    node && (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node))
+      ? node.text
+      : null;
+  const visit = (node) => {
+    let specifier = null;
+    if (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) {
+      specifier = literal(node.moduleSpecifier);
+    } else if (
+      ts.isImportEqualsDeclaration(node) &&
+      ts.isExternalModuleReference(node.moduleReference)
+    ) {
+      specifier = literal(node.moduleReference.expression);
+    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) {
+      specifier = literal(node.argument.literal);
+    } else if (
+      ts.isCallExpression(node) &&
+      (node.expression.kind === ts.SyntaxKind.ImportKeyword ||
+        (ts.isIdentifier(node.expression) && node.expression.text === 'require'))
+    ) {
+      specifier = literal(node.arguments[0]);
+    }
+    if (specifier !== null) found.push(specifier);
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return [...new Set(found)];
 }
 
 export function importsOf(file) {

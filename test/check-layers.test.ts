@@ -127,6 +127,26 @@ describe('the layer check (scripts/check-layers.js)', () => {
     assert.deepEqual(problems, ['src/domain/accept.ts (domain) imports src/store/db.ts (store)']);
   });
 
+  test('sees export * as, and an import after a regular expression holding /* or a backtick', async () => {
+    const root = tree({
+      'src/store/db.ts': 'export const db = 1;\n',
+      'src/domain/all.ts': "export * as store from '../store/db.ts';\n",
+      'src/domain/match.ts': [
+        'export const star = /[/*]/;',
+        'export const tick = /`/;',
+        "import { db } from '../store/db.ts';",
+        'export const x = db; // */ `',
+        '',
+      ].join('\n'),
+    });
+    const { code, problems } = await checkLayers(root);
+    assert.equal(code, 1);
+    assert.deepEqual(problems.sort(), [
+      'src/domain/all.ts (domain) imports src/store/db.ts (store)',
+      'src/domain/match.ts (domain) imports src/store/db.ts (store)',
+    ]);
+  });
+
   test('sees a dynamic import with a template literal', async () => {
     const root = tree({
       'src/store/index.ts': 'export const db = 1;\n',
